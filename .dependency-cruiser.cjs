@@ -1,0 +1,58 @@
+/** Layering of ARCHITECTURE.md: core ← storage/artifacts ← modules ← http/cli ← app.ts. */
+module.exports = {
+  forbidden: [
+    { name: "no-circular", severity: "error", from: {}, to: { circular: true } },
+    {
+      name: "core-is-the-bottom",
+      comment: "core/ depends on nothing else in Paved",
+      severity: "error",
+      from: { path: "^src/core/" },
+      to: { path: "^src/(?!core/)" },
+    },
+    {
+      name: "storage-and-artifacts-below-modules",
+      severity: "error",
+      from: { path: "^src/(storage|artifacts|config)/" },
+      to: { path: "^src/(modules|http|cli|client|app)" },
+    },
+    {
+      name: "modules-never-import-upward",
+      severity: "error",
+      from: { path: "^src/modules/" },
+      to: { path: "^src/(http|cli|client|app)" },
+    },
+    {
+      name: "modules-only-through-index",
+      comment: "another module is reached through its index.ts (or its zod schema.ts)",
+      severity: "error",
+      from: { path: "^src/modules/([^/]+)/" },
+      to: { path: "^src/modules/([^/]+)/", pathNot: ["^src/modules/$1/", "^src/modules/[^/]+/(index|schema)\\.ts$"] },
+    },
+    {
+      name: "http-below-cli-and-app",
+      severity: "error",
+      from: { path: "^src/http/" },
+      to: { path: "^src/(cli|client|app)" },
+    },
+    {
+      name: "client-shares-only-schemas",
+      comment: "client/ (used by the CLI and the web UI) sees core and the modules' zod schemas, nothing server-side",
+      severity: "error",
+      from: { path: "^src/client/" },
+      to: { path: "^src/(?!client/|core/)", pathNot: ["^src/modules/[^/]+/schema\\.ts$"] },
+    },
+    {
+      name: "cli-is-thin",
+      comment: "the CLI talks to the server through client/; only `paved up` reaches app.ts",
+      severity: "error",
+      from: { path: "^src/cli/", pathNot: "^src/cli/commands/up\\.ts$" },
+      to: { path: "^src/(modules|storage|artifacts|http|app)" },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+    exclude: { path: "\\.test\\.ts$" },
+  },
+};

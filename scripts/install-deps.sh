@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what Paved's tests and quickstart need from Debian and npm. Idempotent: skips what is present.
+#   scripts/install-deps.sh            # everything: PostgreSQL, PyTorch, scikit-learn, npm packages
+#   scripts/install-deps.sh --runtime  # only what the quickstart needs (no PostgreSQL)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want=(python3-torch python3-sklearn)
+[ "${1:-}" = "--runtime" ] || want+=(postgresql-15)
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}" >/dev/null
+fi
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "installing npm packages"
+  # onnxruntime-node's install script only downloads GPU binaries, which cannot be fetched here.
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
+fi

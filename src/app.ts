@@ -1,0 +1,87 @@
+// Composition root: the only file that knows every concrete class. Builds the database, the
+// artifact store, the modules and the HTTP server, and starts the controllers.
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { LocalArtifactStore } from "./artifacts/index.ts";
+import { isLoopback, type Config } from "./config/index.ts";
+import { PlatformError, createLogger, randomIds, route, systemClock, type Clock, type IdGenerator, type Logger, type RouteDefinition } from "./core/index.ts";
+import { TokenService, buildServer } from "./http/index.ts";
+import { openDatabase, type Database } from "./storage/index.ts";
+
+export interface AppDeps {
+  clock?: Clock;
+  ids?: IdGenerator;
+  logger?: Logger;
+}
+
+export interface App {
+  readonly config: Config;
+  readonly server: FastifyInstance;
+  readonly database: Database;
+  readonly tokens: TokenService;
+  /** Set when this start generated the admin token: print it once. */
+  readonly generatedAdminToken: string | undefined;
+  /** Starts listening and the controllers; resolves to the base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function createApp(config: Config, deps: AppDeps = {}): Promise<App> {
+  const clock = deps.clock ?? systemClock;
+  const ids = deps.ids ?? randomIds;
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  if (config.auth.disabled && !isLoopback(config.host)) {
+    throw new PlatformError(
+      "CONFIG",
+      `refusing to bind ${config.host} with authentication disabled; bind 127.0.0.1 or turn authentication back on`,
+    );
+  }
+  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  const artifacts = new LocalArtifactStore(join(config.dataDir, "artifacts"));
+  void artifacts;
+  const tokens = new TokenService(database.db, clock, ids);
+  const generatedAdminToken = await tokens.ensureAdmin(config.auth.adminToken);
+
+  const routes: RouteDefinition[] = [healthRoute()];
+  const controllers: { start(): Promise<void> | void; stop(): Promise<void> | void }[] = [];
+
+  const server = buildServer({
+    routes,
+    tokens: config.auth.disabled ? undefined : tokens,
+    logger,
+    uploadLimit: config.artifacts.maxUploadBytes,
+  });
+
+  return {
+    config,
+    server,
+    database,
+    tokens,
+    generatedAdminToken,
+    async listen() {
+      await server.listen({ host: config.host, port: config.port });
+      for (const c of controllers) await c.start();
+      const address = server.server.address();
+      if (!address || typeof address === "string") throw new PlatformError("INTERNAL", "server is not listening");
+      const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+      return `http://${host}:${address.port}`;
+    },
+    async close() {
+      for (const c of controllers) await c.stop();
+      await server.close();
+      await database.close();
+    },
+  };
+}
+
+function healthRoute(): RouteDefinition {
+  return route({
+    method: "GET",
+    url: "/api/v1/health",
+    summary: "Liveness: answers while the server runs",
+    public: true,
+    response: z.object({ status: z.literal("ok") }),
+    handler: async () => ({ status: "ok" as const }),
+  });
+}

@@ -1,0 +1,70 @@
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { access, mkdir, open, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { PlatformError, notFound } from "../../core/index.ts";
+import type { ArtifactStore, BlobInfo } from "../artifact-store.ts";
+
+const DIGEST = /^[0-9a-f]{64}$/;
+
+/** Blobs under `<root>/sha256/ab/cdef…`; written to a temp file, fsynced, then renamed in. */
+export class LocalArtifactStore implements ArtifactStore {
+  readonly kind = "local";
+  constructor(private readonly root: string) {}
+
+  async put(body: Readable | Buffer, { maxBytes }: { maxBytes: number }): Promise<BlobInfo> {
+    const tmpDir = join(this.root, "tmp");
+    await mkdir(tmpDir, { recursive: true });
+    const tmp = join(tmpDir, randomBytes(12).toString("hex"));
+    const hash = createHash("sha256");
+    let size = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        size += chunk.length;
+        if (size > maxBytes) {
+          done(new PlatformError("PAYLOAD_TOO_LARGE", `artifact exceeds the ${maxBytes}-byte limit; split it or raise artifacts.maxUploadBytes`));
+          return;
+        }
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    try {
+      const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
+      await pipeline(source, meter, createWriteStream(tmp));
+      const handle = await open(tmp, "r");
+      await handle.sync();
+      await handle.close();
+      const digest = hash.digest("hex");
+      const dir = join(this.root, "sha256", digest.slice(0, 2));
+      await mkdir(dir, { recursive: true });
+      await rename(tmp, join(dir, digest.slice(2)));
+      return { digest, size };
+    } catch (error) {
+      await rm(tmp, { force: true });
+      throw error;
+    }
+  }
+
+  async get(digest: string): Promise<Readable> {
+    const path = this.pathOf(digest);
+    if (!(await this.has(digest))) throw notFound(`blob ${digest} is not in the artifact store`);
+    return createReadStream(path);
+  }
+
+  async has(digest: string): Promise<boolean> {
+    try {
+      await access(this.pathOf(digest));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private pathOf(digest: string): string {
+    if (!DIGEST.test(digest)) throw notFound(`'${digest}' is not a sha256 digest`);
+    return join(this.root, "sha256", digest.slice(0, 2), digest.slice(2));
+  }
+}

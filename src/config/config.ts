@@ -1,0 +1,117 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { PlatformError } from "../core/index.ts";
+
+const gpuSchema = z.strictObject({
+  index: z.number().int().min(0),
+  name: z.string().default("GPU"),
+  uuid: z.string().optional(),
+  memoryMiB: z.number().int().positive().default(16384),
+});
+
+/** The whole configuration of `paved up`, parsed once at start. */
+export const configSchema = z.strictObject({
+  host: z.string().default("127.0.0.1"),
+  port: z.number().int().min(0).max(65535).default(8080),
+  /** Folder holding the SQLite database, artifacts, logs and job working files. */
+  dataDir: z.string().default("./.paved"),
+  /** `postgres://…` switches metadata to PostgreSQL; unset means SQLite in dataDir. */
+  databaseUrl: z.string().optional(),
+  /** The URL jobs use to reach this server (MLFLOW_TRACKING_URI); derived from host/port when unset. */
+  publicUrl: z.string().url().optional(),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  auth: z
+    .strictObject({
+      /** Admin token to accept instead of generating one (PAVED_ADMIN_TOKEN). */
+      adminToken: z.string().min(16).optional(),
+      /** Turns authentication off; refused unless the server binds a loopback address. */
+      disabled: z.boolean().default(false),
+    })
+    .default({ disabled: false }),
+  artifacts: z
+    .strictObject({
+      /** Largest single artifact upload accepted, in bytes. */
+      maxUploadBytes: z.number().int().positive().default(2 * 1024 ** 3),
+    })
+    .default({ maxUploadBytes: 2 * 1024 ** 3 }),
+  compute: z
+    .strictObject({
+      /** `auto` asks nvidia-smi; a list overrides discovery (machines without GPUs, tests). */
+      gpus: z.union([z.literal("auto"), z.array(gpuSchema)]).default("auto"),
+      nvidiaSmi: z.string().default("nvidia-smi"),
+      /** Schedulable CPUs and memory; default: what the machine has. */
+      cpus: z.number().positive().optional(),
+      memoryMiB: z.number().int().positive().optional(),
+      /** A YAML file of compute profiles that replaces the built-in catalog. */
+      profilesFile: z.string().optional(),
+      /** Seconds between system-metric samples of a running job. */
+      systemMetricsInterval: z.number().positive().default(10),
+      /** Python interpreter used to record a job's environment (version, packages). */
+      python: z.string().default("python3"),
+    })
+    .default({ gpus: "auto", nvidiaSmi: "nvidia-smi", systemMetricsInterval: 10, python: "python3" }),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+export interface LoadConfigOptions {
+  /** The environment to read PAVED_* variables from. */
+  env: NodeJS.ProcessEnv;
+  /** Values from command-line flags; they win over the file and the environment. */
+  overrides?: Partial<ConfigInput>;
+  /** A YAML config file (also PAVED_CONFIG). */
+  file?: string;
+}
+
+/** Merges file < environment < flags and validates the result; the only reader of `process.env`. */
+export function loadConfig({ env, overrides = {}, file }: LoadConfigOptions): Config {
+  const path = file ?? env.PAVED_CONFIG;
+  const fromFile = path ? readYamlConfig(path) : {};
+  const fromEnv: Partial<ConfigInput> = {};
+  if (env.PAVED_DATA_DIR) fromEnv.dataDir = env.PAVED_DATA_DIR;
+  if (env.PAVED_DATABASE_URL) fromEnv.databaseUrl = env.PAVED_DATABASE_URL;
+  if (env.PAVED_HOST) fromEnv.host = env.PAVED_HOST;
+  if (env.PAVED_PORT) fromEnv.port = Number(env.PAVED_PORT);
+  if (env.PAVED_LOG_LEVEL) fromEnv.logLevel = env.PAVED_LOG_LEVEL as Config["logLevel"];
+  if (env.PAVED_PUBLIC_URL) fromEnv.publicUrl = env.PAVED_PUBLIC_URL;
+  const merged: Record<string, unknown> = { ...fromFile, ...fromEnv, ...stripUndefined(overrides) };
+  if (env.PAVED_ADMIN_TOKEN) {
+    merged.auth = { ...(merged.auth as object | undefined), adminToken: env.PAVED_ADMIN_TOKEN };
+  }
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    const first = result.error.issues[0];
+    throw new PlatformError(
+      "CONFIG",
+      `invalid configuration at '${first?.path.join(".")}': ${first?.message}; fix the flag, PAVED_* variable or config file`,
+    );
+  }
+  const config = result.data;
+  config.dataDir = resolve(config.dataDir);
+  return config;
+}
+
+function readYamlConfig(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    throw new PlatformError("CONFIG", `cannot read config file '${path}'; check the path given to --config or PAVED_CONFIG`);
+  }
+  const value: unknown = parseYaml(text);
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new PlatformError("CONFIG", `config file '${path}' must hold a YAML mapping`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === "127.0.0.1" || host === "localhost" || host === "::1" || host.startsWith("127.");
+}

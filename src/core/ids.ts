@@ -1,0 +1,17 @@
+import { randomBytes, randomInt } from "node:crypto";
+
+/** Generates identifiers; injected so tests can make them predictable. */
+export interface IdGenerator {
+  /** 32 lowercase hex characters, the shape MLflow uses for run ids. */
+  hex32(): string;
+  /** A positive decimal id as a string (experiment ids, like MLflow 3's). */
+  numeric(): string;
+  /** A short, readable id with a prefix, e.g. `job-7f3a9c2e`. */
+  prefixed(prefix: string): string;
+}
+
+export const randomIds: IdGenerator = {
+  hex32: () => randomBytes(16).toString("hex"),
+  numeric: () => String(randomInt(1, 2 ** 47)) + String(randomInt(100000, 999999)),
+  prefixed: (prefix) => `${prefix}-${randomBytes(5).toString("hex")}`,
+};

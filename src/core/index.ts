@@ -1,0 +1,8 @@
+// Core: errors, ids, clock, logger and small shared helpers. Depends on nothing else in Paved,
+// so every other folder may import it.
+export * from "./errors.ts";
+export * from "./ids.ts";
+export * from "./clock.ts";
+export * from "./logger.ts";
+export * from "./validate.ts";
+export * from "./route.ts";

@@ -1,0 +1,121 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { Readable } from "node:stream";
+import { z } from "zod";
+import { PlatformError, StreamResponse, parseInput, type Logger, type Principal, type RouteDefinition } from "../core/index.ts";
+import type { TokenService } from "./auth.ts";
+import { MLFLOW_ERROR_CODE, toErrorBody } from "./errors.ts";
+import { buildOpenApi } from "./openapi.ts";
+
+export interface ServerOptions {
+  routes: RouteDefinition[];
+  /** Resolves tokens; `undefined` only when auth is disabled on a loopback bind. */
+  tokens: TokenService | undefined;
+  logger: Logger;
+  /** Largest JSON body accepted. */
+  bodyLimit?: number;
+  /** Largest raw (upload) body accepted. */
+  uploadLimit: number;
+}
+
+const ANONYMOUS_ADMIN: Principal = { name: "local", role: "admin" };
+
+/** Assembles the HTTP server from route definitions: auth, validation, errors, OpenAPI. */
+export function buildServer(opts: ServerOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: opts.logger.child({ component: "http" }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: opts.bodyLimit ?? 32 * 1024 * 1024,
+    keepAliveTimeout: 65_000,
+    // MLflow's Python client and curl send paths with trailing slashes now and then.
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const body = toErrorBody(error);
+    if (body.status >= 500) request.log.error({ err: error, url: request.url }, "request failed");
+    sendError(reply, request.routeOptions.config as RouteConfig | undefined, body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const mlflow = request.url.includes("/mlflow");
+    sendError(reply, { errorStyle: mlflow ? "mlflow" : "paved" }, {
+      status: 404,
+      code: mlflow ? "NOT_FOUND" : "NOT_FOUND",
+      message: `no route ${request.method} ${request.url.split("?")[0]}; see /api/v1/openapi.json for the API`,
+    });
+  });
+
+  const all: RouteDefinition[] = [...opts.routes, openApiRoute(() => all)];
+  const json = all.filter((r) => !r.rawBody);
+  const raw = all.filter((r) => r.rawBody);
+  for (const def of json) mount(app, def, opts);
+  // Raw routes live in their own scope, where any content type is handed over as a stream.
+  void app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser("*", { bodyLimit: opts.uploadLimit }, (_req, payload, done) => done(null, payload));
+    for (const def of raw) mount(scope, def, opts);
+  });
+  return app;
+}
+
+interface RouteConfig {
+  errorStyle?: "paved" | "mlflow";
+}
+
+function sendError(reply: FastifyReply, config: RouteConfig | undefined, body: ReturnType<typeof toErrorBody>): void {
+  if (config?.errorStyle === "mlflow") {
+    void reply.status(body.status).send({ error_code: MLFLOW_ERROR_CODE[body.code], message: body.message });
+    return;
+  }
+  void reply.status(body.status).send({ error: { code: body.code, message: body.message, ...(body.details ? { details: body.details } : {}) } });
+}
+
+function mount(app: FastifyInstance, def: RouteDefinition, opts: ServerOptions): void {
+  app.route({
+    method: def.method,
+    url: def.url,
+    config: { errorStyle: def.errorStyle ?? "paved" },
+    handler: async (request: FastifyRequest, reply: FastifyReply) => {
+      const principal = await authenticate(request, def, opts.tokens);
+      if (def.roles && !def.roles.includes(principal.role)) {
+        throw new PlatformError("FORBIDDEN", `this operation needs one of the roles ${def.roles.join(", ")}; you are '${principal.role}'`);
+      }
+      const params = def.params ? parseInput(def.params, request.params, "path parameters") : request.params;
+      const query = def.query ? parseInput(def.query, request.query, "query parameters") : request.query;
+      const body = def.rawBody ? undefined : def.body ? parseInput(def.body, request.body ?? {}, "request body") : request.body;
+      const controller = new AbortController();
+      request.raw.on("close", () => controller.abort());
+      reply.raw.on("close", () => controller.abort());
+      const result = await def.handler({
+        params,
+        query,
+        body,
+        principal,
+        headers: request.headers,
+        signal: controller.signal,
+        ...(def.rawBody ? { stream: request.body as Readable } : {}),
+      });
+      if (result instanceof StreamResponse) {
+        void reply.headers(result.headers).type(result.contentType);
+        return reply.send(result.stream);
+      }
+      return reply.send(result ?? {});
+    },
+  });
+}
+
+async function authenticate(request: FastifyRequest, def: RouteDefinition, tokens: TokenService | undefined): Promise<Principal> {
+  if (def.public) return { name: "anonymous", role: "user" };
+  if (!tokens) return ANONYMOUS_ADMIN;
+  return tokens.authenticate(request.headers.authorization);
+}
+
+function openApiRoute(all: () => RouteDefinition[]): RouteDefinition {
+  return {
+    method: "GET",
+    url: "/api/v1/openapi.json",
+    summary: "This API's OpenAPI 3.1 document, generated from the zod schemas",
+    public: true,
+    response: z.unknown(),
+    handler: async () => buildOpenApi(all()),
+  };
+}

@@ -1,0 +1,71 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from "kysely";
+import pg from "pg";
+import { PlatformError } from "../core/index.ts";
+import { initialMigration } from "./migrations/001-initial.ts";
+import type { Tables } from "./tables.ts";
+
+export type Dialect = "sqlite" | "postgres";
+
+/** The metadata database: a Kysely instance plus what a hot path needs to bypass it. */
+export interface Database {
+  readonly db: Kysely<Tables>;
+  readonly dialect: Dialect;
+  /** The raw better-sqlite3 handle (SQLite only), for prepared-statement bulk inserts. */
+  readonly sqlite?: BetterSqlite3.Database;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** `postgres://…`, or unset for SQLite at `<dataDir>/paved.db`. */
+  url?: string;
+  dataDir: string;
+}
+
+// PostgreSQL returns int8 as strings; every bigint here is an epoch-ms time, a step or a size,
+// all far below 2^53.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+/** Opens the database and brings its schema up to date. */
+export async function openDatabase({ url, dataDir }: OpenDatabaseOptions): Promise<Database> {
+  let database: Database;
+  if (url && /^postgres(ql)?:\/\//.test(url)) {
+    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+    database = { db, dialect: "postgres", close: () => db.destroy() };
+  } else if (url) {
+    throw new PlatformError("CONFIG", `unsupported database URL '${redact(url)}'; use postgres://user@host:port/db or leave it unset for SQLite`);
+  } else {
+    mkdirSync(dataDir, { recursive: true });
+    const sqlite = new BetterSqlite3(join(dataDir, "paved.db"));
+    sqlite.pragma("journal_mode = WAL");
+    // FULL: a commit is fsynced before it is acknowledged, so acknowledged writes survive kill -9
+    // and power loss alike.
+    sqlite.pragma("synchronous = FULL");
+    sqlite.pragma("busy_timeout = 5000");
+    sqlite.pragma("foreign_keys = ON");
+    const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
+    database = { db, dialect: "sqlite", sqlite, close: () => db.destroy() };
+  }
+  await migrate(database);
+  return database;
+}
+
+function migrations(dialect: Dialect): Record<string, Migration> {
+  return { "001-initial": initialMigration(dialect) };
+}
+
+async function migrate(database: Database): Promise<void> {
+  const provider: MigrationProvider = { getMigrations: async () => migrations(database.dialect) };
+  const migrator = new Migrator({ db: database.db, provider });
+  const { error } = await migrator.migrateToLatest();
+  if (error) {
+    throw new PlatformError("INTERNAL", `database migration failed: ${(error as Error).message}`);
+  }
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, "//***@");
+}

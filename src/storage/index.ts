@@ -1,0 +1,4 @@
+// Storage: the metadata database (SQLite by default, PostgreSQL by URL) and its migrations.
+// Both dialects run the same migrations; module stores write portable Kysely queries.
+export { openDatabase, type Database, type Dialect, type OpenDatabaseOptions } from "./database.ts";
+export type { Tables } from "./tables.ts";

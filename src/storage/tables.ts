@@ -1,0 +1,95 @@
+import type { Generated } from "kysely";
+
+/** Row shapes of every table, as the migrations create them. Times are epoch milliseconds. */
+export interface Tables {
+  api_tokens: {
+    id: string;
+    name: string;
+    token_hash: string;
+    role: string;
+    job_id: string | null;
+    created_at: number;
+    expires_at: number | null;
+  };
+  experiments: {
+    experiment_id: string;
+    name: string;
+    artifact_location: string;
+    lifecycle_stage: string;
+    creation_time: number;
+    last_update_time: number;
+  };
+  experiment_tags: { experiment_id: string; key: string; value: string };
+  runs: {
+    run_id: string;
+    experiment_id: string;
+    run_name: string;
+    user_id: string;
+    status: string;
+    start_time: number;
+    end_time: number | null;
+    lifecycle_stage: string;
+    artifact_uri: string;
+    source_commit: string | null;
+    source_dirty: number | null;
+    source_entrypoint: string | null;
+    job_id: string | null;
+    deleted_time: number | null;
+  };
+  params: { run_id: string; key: string; value: string };
+  tags: { run_id: string; key: string; value: string };
+  metrics: {
+    id: Generated<number>;
+    run_id: string;
+    key: string;
+    value: number | null;
+    timestamp: number;
+    step: number;
+    is_nan: number;
+  };
+  latest_metrics: {
+    run_id: string;
+    key: string;
+    value: number | null;
+    timestamp: number;
+    step: number;
+    is_nan: number;
+  };
+  dataset_inputs: {
+    run_id: string;
+    name: string;
+    digest: string;
+    source_type: string;
+    source: string;
+    schema: string | null;
+    profile: string | null;
+    context: string | null;
+  };
+  artifacts: { run_id: string; path: string; digest: string; size: number; created_at: number };
+  jobs: {
+    job_id: string;
+    name: string;
+    spec: string;
+    phase: string;
+    priority: number;
+    experiment_id: string;
+    run_id: string | null;
+    attempt: number;
+    allocation: string | null;
+    pid: number | null;
+    pid_start: string | null;
+    exit_code: number | null;
+    message: string | null;
+    created_at: number;
+    started_at: number | null;
+    finished_at: number | null;
+    updated_at: number;
+  };
+  job_events: {
+    id: Generated<number>;
+    job_id: string;
+    time: number;
+    type: string;
+    message: string;
+  };
+}
