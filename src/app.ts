@@ -43,7 +43,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const tokens = new TokenService(database.db, clock, ids);
   const generatedAdminToken = await tokens.ensureAdmin(config.auth.adminToken);
 
-  const routes: RouteDefinition[] = [healthRoute()];
+  const routes: RouteDefinition[] = [healthRoute(), whoamiRoute()];
+  // Modules are wired below, lower ones first (tracking, then compute, which records into it).
   const controllers: { start(): Promise<void> | void; stop(): Promise<void> | void }[] = [];
 
   const server = buildServer({
@@ -73,6 +74,16 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       await database.close();
     },
   };
+}
+
+function whoamiRoute(): RouteDefinition {
+  return route({
+    method: "GET",
+    url: "/api/v1/whoami",
+    summary: "The principal the bearer token resolves to (used by `paved login` to check a token)",
+    response: z.object({ name: z.string(), role: z.string(), jobId: z.string().optional() }),
+    handler: async ({ principal }) => principal,
+  });
 }
 
 function healthRoute(): RouteDefinition {
