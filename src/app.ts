@@ -7,6 +7,9 @@ import { LocalArtifactStore } from "./artifacts/index.ts";
 import { isLoopback, type Config } from "./config/index.ts";
 import { PlatformError, createLogger, randomIds, route, systemClock, type Clock, type IdGenerator, type Logger, type RouteDefinition } from "./core/index.ts";
 import { TokenService, buildServer } from "./http/index.ts";
+import { createCatalogModule } from "./modules/catalog/index.ts";
+import { createComputeModule } from "./modules/compute/index.ts";
+import { createTrackingModule } from "./modules/tracking/index.ts";
 import { openDatabase, type Database } from "./storage/index.ts";
 
 export interface AppDeps {
@@ -39,13 +42,32 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   }
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   const artifacts = new LocalArtifactStore(join(config.dataDir, "artifacts"));
-  void artifacts;
   const tokens = new TokenService(database.db, clock, ids);
   const generatedAdminToken = await tokens.ensureAdmin(config.auth.adminToken);
 
   const routes: RouteDefinition[] = [healthRoute(), whoamiRoute()];
   // Modules are wired below, lower ones first (tracking, then compute, which records into it).
+  const tracking = createTrackingModule({ database, artifacts, clock, ids, config, logger });
+  routes.push(...tracking.routes);
   const controllers: { start(): Promise<void> | void; stop(): Promise<void> | void }[] = [];
+  const catalog = createCatalogModule({ profilesFile: config.compute.profilesFile });
+  routes.push(...catalog.routes);
+  let serverUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+  const compute = createComputeModule({
+    database,
+    artifacts,
+    clock,
+    ids,
+    config,
+    logger,
+    runs: tracking.service,
+    // A job's token lives as long as the job (revoked when it ends); the TTL only bounds a leak.
+    tokens: { mintToken: (jobId) => tokens.mintForJob(jobId, 30 * 24 * 3600 * 1000), revokeToken: (jobId) => tokens.revokeForJob(jobId) },
+    serverUrl: () => serverUrl,
+    catalog: catalog.service,
+  });
+  routes.push(...compute.routes);
+  controllers.push(compute.controller);
 
   const server = buildServer({
     routes,
@@ -62,11 +84,14 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     generatedAdminToken,
     async listen() {
       await server.listen({ host: config.host, port: config.port });
-      for (const c of controllers) await c.start();
       const address = server.server.address();
       if (!address || typeof address === "string") throw new PlatformError("INTERNAL", "server is not listening");
       const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-      return `http://${host}:${address.port}`;
+      const url = `http://${host}:${address.port}`;
+      // Jobs get MLFLOW_TRACKING_URI from this, so it must hold the real port (port 0 picks one).
+      serverUrl = config.publicUrl ?? url;
+      for (const c of controllers) await c.start();
+      return url;
     },
     async close() {
       for (const c of controllers) await c.stop();

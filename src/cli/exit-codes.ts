@@ -20,3 +20,8 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
 export function exitCodeFor(code: ErrorCode): number {
   return EXIT_CODES[code];
 }
+
+/** `paved train --follow` when the job ends FAILED or CANCELLED (distinct from every error code). */
+export const EXIT_JOB_FAILED = 12;
+/** Command-line usage errors found by the argument parser (unknown flag, missing argument). */
+export const EXIT_USAGE = 2;

@@ -1,31 +1,69 @@
-import type { Command } from "commander";
+import { Command, CommanderError } from "commander";
 import { isPlatformError } from "../core/index.ts";
-import { exitCodeFor } from "./exit-codes.ts";
+import { registerApply } from "./commands/apply.ts";
+import { registerCompute } from "./commands/compute.ts";
+import { registerDocs } from "./commands/docs.ts";
+import { registerExperiments } from "./commands/experiments.ts";
+import { registerJobs, registerLogs } from "./commands/jobs.ts";
+import { registerLogin } from "./commands/login.ts";
+import { registerRuns } from "./commands/runs.ts";
+import { registerTrain } from "./commands/train.ts";
 import { registerUp } from "./commands/up.ts";
+import { createContext, type CliContext, type ContextOptions } from "./context.ts";
+import { EXIT_USAGE, exitCodeFor } from "./exit-codes.ts";
 
 /** Builds the `paved` program; each command module adds its subcommands. */
-export async function runCli(program: Command, argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
+export function buildProgram(ctx: CliContext, program: Command = new Command()): Command {
   program
     .name("paved")
     .description("Paved: the golden path from experiment to production")
     .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => void ctx.io.stdout.write(s), writeErr: (s) => void ctx.io.stderr.write(s) })
     .addHelpText(
       "after",
       `
 Examples:
   $ paved up                                   # start the server with embedded defaults
+  $ paved login --url http://127.0.0.1:8080    # store the token it printed
   $ paved train --name demo -- python3 train.py --epochs 5
   $ paved jobs ls
-  $ paved runs show <run-id>`,
+  $ paved runs show <run-id>
+
+The server and token come from PAVED_URL and PAVED_TOKEN, else from \`paved login\`.
+Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict,
+5 unauthenticated, 6 forbidden, 7 quota, 8 unsupported, 9 gate failed, 10 config,
+11 server unreachable, 12 followed job failed, 1 internal error.`,
     );
-  registerUp(program, env);
+  // Commands inherit exitOverride and configureOutput from the program when they are created.
+  registerUp(program, ctx.env as NodeJS.ProcessEnv);
+  registerLogin(program, ctx);
+  registerApply(program, ctx);
+  registerTrain(program, ctx);
+  registerJobs(program, ctx);
+  registerLogs(program, ctx);
+  registerRuns(program, ctx);
+  registerExperiments(program, ctx);
+  registerCompute(program, ctx);
+  registerDocs(program, ctx);
+  return program;
+}
+
+/** Runs `paved` on argv (node-style, with the two leading entries); resolves to the exit code. */
+export async function runCli(argv: string[], options: ContextOptions & { program?: Command }): Promise<number> {
+  const ctx = createContext(options);
+  const program = buildProgram(ctx, options.program);
   try {
     await program.parseAsync(argv);
+    return ctx.exitCode;
   } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander already printed the problem (or the help, or the version).
+      return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
     if (isPlatformError(error)) {
-      process.stderr.write(`error: ${error.message} [${error.code}]\n`);
-      process.exitCode = exitCodeFor(error.code);
-      return;
+      ctx.io.stderr.write(`error: ${error.message} [${error.code}]\n`);
+      return exitCodeFor(error.code);
     }
     throw error;
   }

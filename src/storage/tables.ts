@@ -72,16 +72,29 @@ export interface Tables {
     spec: string;
     phase: string;
     priority: number;
+    /** Name of the principal that submitted the job. */
+    owner: string;
+    /** JSON ResourceRequest: the resources asked for, the profile resolved at submit. */
+    request: string;
     experiment_id: string;
     run_id: string | null;
     attempt: number;
+    /** JSON Allocation (GPU indices, CPUs, MiB) while STARTING/RUNNING; null otherwise. */
     allocation: string | null;
+    /** JSON ExecutionHandle of the current attempt, so a restarted controller can find it. */
+    handle: string | null;
+    /** JSON Pending: why a QUEUED job waits (which resource, who holds it). */
+    pending: string | null;
     pid: number | null;
     pid_start: string | null;
     exit_code: number | null;
     message: string | null;
+    cancel_requested_at: number | null;
     created_at: number;
+    /** First start of any attempt. */
     started_at: number | null;
+    /** Start of the current attempt (max runtime is per attempt). */
+    attempt_started_at: number | null;
     finished_at: number | null;
     updated_at: number;
   };

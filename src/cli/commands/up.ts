@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { createApp } from "../../app.ts";
 import { loadConfig } from "../../config/index.ts";
 
 export function registerUp(program: Command, env: NodeJS.ProcessEnv): void {
@@ -23,6 +22,8 @@ export function registerUp(program: Command, env: NodeJS.ProcessEnv): void {
           ...(opts.auth ? {} : { auth: { disabled: true } }),
         },
       });
+      // Loaded on demand: the server's modules are not needed by the client commands.
+      const { createApp } = await import("../../app.ts");
       const app = await createApp(config);
       const url = await app.listen();
       process.stdout.write(`paved listening on ${url} (data in ${config.dataDir}, metadata in ${app.database.dialect})\n`);

@@ -1,0 +1,49 @@
+// Runs the benchmarks: `npm run bench` (all) or `npm run bench -- tracking` (one). Each prints its
+// figures beside their ceiling or peer and writes bench/results/<name>.json.
+//   --install-slurm (or BENCH_INSTALL_SLURM=1)  let the scheduling bench apt-get install slurm-wlm
+//   BENCH_SCALE=0.1                             a tenth of the work, for a quick look
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, machine, type BenchOptions, type BenchResult } from "./support.ts";
+
+const BENCHES: Record<string, { describe: string; load: () => Promise<{ run(o: BenchOptions): Promise<BenchResult> }> }> = {
+  tracking: { describe: "metric ingestion (log-batch) vs HTTP and SQLite ceilings; search_runs latency", load: () => import("./tracking-ingestion.ts") },
+  scheduling: { describe: "submit -> process start latency on the local executor, beside Slurm", load: () => import("./scheduling.ts") },
+};
+
+const args = process.argv.slice(2);
+const names = args.filter((a) => !a.startsWith("-"));
+const options: BenchOptions = {
+  installSlurm: args.includes("--install-slurm") || process.env.BENCH_INSTALL_SLURM === "1",
+  scale: Number(process.env.BENCH_SCALE ?? "1") || 1,
+};
+if (args.includes("--help") || args.includes("-h")) {
+  process.stdout.write(`usage: npm run bench [-- <name>...] [--install-slurm]\n\n${Object.entries(BENCHES).map(([n, b]) => `  ${n.padEnd(12)} ${b.describe}`).join("\n")}\n`);
+  process.exit(0);
+}
+const unknown = names.filter((n) => !(n in BENCHES));
+if (unknown.length) {
+  process.stderr.write(`unknown bench '${unknown.join("', '")}'; known: ${Object.keys(BENCHES).join(", ")}\n`);
+  process.exit(2);
+}
+
+const host = machine();
+process.stdout.write(`machine: ${host.cpus} x ${host.cpuModel}, ${host.memoryGiB} GiB, Node ${host.node}${options.scale !== 1 ? `, BENCH_SCALE=${options.scale}` : ""}\n`);
+const resultsDir = join(ROOT, "bench", "results");
+mkdirSync(resultsDir, { recursive: true });
+let failed = false;
+for (const name of names.length ? names : Object.keys(BENCHES)) {
+  process.stdout.write(`\n=== ${name}: ${BENCHES[name]!.describe} ===\n`);
+  try {
+    const bench = await BENCHES[name]!.load();
+    const result = await bench.run(options);
+    process.stdout.write(`\n${result.notes.map((n) => `  ${n}`).join("\n")}\n`);
+    const file = join(resultsDir, `${result.name}.json`);
+    writeFileSync(file, JSON.stringify({ bench: result.name, date: new Date().toISOString(), machine: host, scale: options.scale, ...result.figures, notes: result.notes }, null, 2) + "\n");
+    process.stdout.write(`  wrote ${file.slice(ROOT.length)}\n`);
+  } catch (error) {
+    failed = true;
+    process.stderr.write(`bench ${name} failed: ${(error as Error).stack ?? String(error)}\n`);
+  }
+}
+process.exit(failed ? 1 : 0);

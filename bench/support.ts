@@ -1,0 +1,218 @@
+// Shared pieces of the benchmarks: a keep-alive HTTP client, a real `paved up` process, timing
+// statistics, the machine description and the side-by-side table every bench prints.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import { cpus, freemem, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
+
+export const ROOT = new URL("..", import.meta.url).pathname;
+
+export interface BenchOptions {
+  /** Install missing system packages (Slurm) with apt. */
+  installSlurm: boolean;
+  /** Scale factor for quick runs (BENCH_SCALE=0.1 divides the work by ten). */
+  scale: number;
+}
+
+export interface BenchResult {
+  name: string;
+  /** Figures keyed by a stable name, written to bench/results/<name>.json. */
+  figures: Record<string, unknown>;
+  /** Lines printed after the figures (targets met or not, notes). */
+  notes: string[];
+}
+
+export function machine(): Record<string, unknown> {
+  const cpuList = cpus();
+  return {
+    cpus: cpuList.length,
+    cpuModel: cpuList[0]?.model.trim(),
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    freeMemoryGiB: Math.round(freemem() / 2 ** 30),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+  };
+}
+
+export function tempDir(prefix: string): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), `paved-bench-${prefix}-`));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] as number;
+}
+
+export function summarize(samples: number[]): { n: number; p50: number; p90: number; p99: number; max: number; mean: number } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mean = sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length);
+  return {
+    n: sorted.length,
+    p50: round(percentile(sorted, 50)),
+    p90: round(percentile(sorted, 90)),
+    p99: round(percentile(sorted, 99)),
+    max: round(sorted[sorted.length - 1] ?? Number.NaN),
+    mean: round(mean),
+  };
+}
+
+export function round(value: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+/** Wall-clock time in milliseconds with sub-millisecond resolution (comparable to `date +%s%N`). */
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export function printTable(title: string, header: string[], rows: (string | number)[][]): void {
+  const cells = [header, ...rows.map((r) => r.map((c) => (typeof c === "number" ? formatNumber(c) : c)))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? "").length)));
+  const line = (r: (string | number)[]) => r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]!) : String(c).padStart(widths[i]!))).join("  ");
+  process.stdout.write(`\n${title}\n${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}\n`);
+  for (const r of cells.slice(1)) process.stdout.write(`${line(r)}\n`);
+}
+
+export function formatNumber(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  if (Math.abs(n) >= 1000) return Math.round(n).toLocaleString("en-US");
+  return String(round(n));
+}
+
+/** A JSON-over-HTTP client on keep-alive connections (at most `connections` sockets). */
+export class HttpClient {
+  readonly agent: http.Agent;
+
+  constructor(
+    readonly baseUrl: string,
+    readonly token: string | undefined,
+    connections = 4,
+  ) {
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections });
+  }
+
+  /** Sends a body (object, or pre-serialized string/Buffer) and returns the parsed JSON answer. */
+  async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    const { status, text } = await this.raw(method, path, body);
+    if (status >= 300) throw new Error(`${method} ${path} answered ${status}: ${text.slice(0, 500)}`);
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  raw(method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
+    const payload = body === undefined ? undefined : typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+    const url = new URL(path, this.baseUrl);
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        url,
+        {
+          method,
+          agent: this.agent,
+          headers: {
+            ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+            ...(payload !== undefined ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+          res.on("error", reject);
+        },
+      );
+      req.on("error", reject);
+      req.end(payload);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+export interface PavedProcess {
+  url: string;
+  token: string;
+  dataDir: string;
+  child: ChildProcess;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a real `paved up` (its own process, as shipped: SQLite in WAL with synchronous=FULL) on
+ * a fresh data folder, with a known admin token, and waits until /api/v1/health answers.
+ */
+export async function startPaved(opts: { name: string; config?: Record<string, unknown> }): Promise<PavedProcess> {
+  const dir = tempDir(opts.name);
+  const dataDir = join(dir.path, "data");
+  const token = randomBytes(24).toString("base64url");
+  const configFile = join(dir.path, "paved.yaml");
+  writeFileSync(configFile, stringify({ logLevel: "warn", compute: { gpus: [] }, ...opts.config }));
+  const child = spawn(process.execPath, [join(ROOT, "bin/paved.js"), "up", "--port", "0", "--data-dir", dataDir, "--config", configFile], {
+    env: { ...process.env, PAVED_ADMIN_TOKEN: token },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout?.on("data", (d) => (out += d));
+  child.stderr?.on("data", (d) => (out += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`paved up did not start within 30 s:\n${out}`)), 30_000);
+    const check = () => {
+      const m = out.match(/listening on (http:\/\/\S+)/);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout?.on("data", check);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`paved up exited with ${code}:\n${out}`));
+    });
+  });
+  return {
+    url,
+    token,
+    dataDir,
+    child,
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      dir.remove();
+    },
+  };
+}
+
+/** Starts a TypeScript file of bench/ as its own Node process; it prints `port=N` once listening. */
+export async function startHelperServer(file: string, args: string[] = []): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "bench", file), ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (d) => {
+      out += d;
+      const m = out.match(/port=(\d+)/);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once("exit", (code) => reject(new Error(`${file} exited with ${code}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}

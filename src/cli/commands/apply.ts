@@ -1,0 +1,34 @@
+import type { Command } from "commander";
+import type { CliContext } from "../context.ts";
+import { loadSpecFile } from "../spec-file.ts";
+
+export function registerApply(program: Command, ctx: CliContext): void {
+  program
+    .command("apply")
+    .description("Submit the resources declared in a YAML spec file (kind: Job)")
+    .requiredOption("-f, --file <file>", "YAML spec file; relative paths in it are resolved against its folder")
+    .option("--json", "print the created resources as JSON")
+    .addHelpText(
+      "after",
+      `
+Example:
+  $ cat job.yaml
+  kind: Job
+  name: mnist
+  experiment: mnist
+  command: [python3, train.py, --epochs, "5"]
+  compute: { profile: gpu-small }
+  $ paved apply -f job.yaml`,
+    )
+    .action(async (opts: { file: string; json?: boolean }) => {
+      const documents = await loadSpecFile(opts.file, ctx.cwd);
+      const client = await ctx.client();
+      const created = [];
+      for (const document of documents) {
+        const job = await client.submitJob(document.spec);
+        created.push(job);
+        if (!opts.json) ctx.out(`job ${job.id} queued; follow with \`paved logs -f ${job.id}\`\n`);
+      }
+      if (opts.json) ctx.json(created.length === 1 ? created[0] : { jobs: created });
+    });
+}

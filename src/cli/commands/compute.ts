@@ -1,0 +1,93 @@
+import type { Command } from "commander";
+import type { CliContext } from "../context.ts";
+import { formatMiB, formatNumber } from "../render/format.ts";
+import { renderFields, renderTable } from "../render/table.ts";
+
+export function registerCompute(program: Command, ctx: CliContext): void {
+  const profiles = program
+    .command("profiles")
+    .description("Compute profiles: named bundles of GPUs, CPUs and memory for jobs")
+    .addHelpText("after", "\nExample:\n  $ paved profiles ls");
+
+  profiles
+    .command("ls")
+    .description("List compute profiles")
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  $ paved profiles ls\n  $ paved train --name demo --profile gpu-small -- python3 train.py")
+    .action(async (opts: { json?: boolean }) => {
+      const list = await (await ctx.client()).listProfiles();
+      if (opts.json) return ctx.json({ profiles: list });
+      ctx.out(
+        renderTable(list, [
+          { header: "NAME", value: (p) => p.name },
+          { header: "GPUS", value: (p) => p.gpus, align: "right" },
+          { header: "GPU TYPE", value: (p) => p.gpuType },
+          { header: "CPUS", value: (p) => p.cpus, align: "right" },
+          { header: "MEMORY", value: (p) => formatMiB(p.memoryMiB), align: "right" },
+          { header: "COST/H", value: (p) => (p.hourlyCost === null || p.hourlyCost === undefined ? undefined : formatNumber(p.hourlyCost)), align: "right" },
+          { header: "DESCRIPTION", value: (p) => p.description },
+        ]),
+      );
+    });
+
+  program
+    .command("resources")
+    .description("What the compute backend has: GPUs, CPUs, memory, and what is in use")
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  $ paved resources")
+    .action(async (opts: { json?: boolean }) => {
+      const summary = await (await ctx.client()).computeResources();
+      if (opts.json) return ctx.json(summary);
+      ctx.out(renderGeneric(summary as unknown as Record<string, unknown>));
+    });
+}
+
+/**
+ * Renders a JSON object whose shape this CLI does not fix: scalars as fields, lists of objects
+ * as tables, nested objects as indented sections.
+ */
+export function renderGeneric(value: Record<string, unknown>, title?: string): string {
+  const scalars: [string, string][] = [];
+  const sections: string[] = [];
+  for (const [key, v] of Object.entries(value)) {
+    if (Array.isArray(v) && v.length > 0 && v.every((x) => x && typeof x === "object" && !Array.isArray(x))) {
+      const rows = v as Record<string, unknown>[];
+      const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+      sections.push(`${label(key)}:\n` + renderTable(rows, keys.map((k) => ({ header: label(k).toUpperCase(), value: (r: Record<string, unknown>) => scalar(r[k], k) }))));
+    } else if (v && typeof v === "object" && !Array.isArray(v)) {
+      sections.push(renderGeneric(v as Record<string, unknown>, label(key)));
+    } else {
+      scalars.push([label(key), scalar(v, key)]);
+    }
+  }
+  const head = title ? `${title}:\n` : "";
+  const body = [scalars.length ? renderFields(scalars) : "", ...sections].filter(Boolean).join("\n");
+  return head + (title ? indent(body) : body);
+}
+
+function scalar(v: unknown, key = ""): string {
+  if (v === null || v === undefined) return "";
+  if (typeof v === "number") return key.endsWith("MiB") ? formatMiB(v) : formatNumber(v);
+  if (Array.isArray(v)) return v.map((x) => scalar(x)).join(",");
+  if (typeof v === "object") {
+    return Object.entries(v as Record<string, unknown>)
+      .map(([k, x]) => `${label(k)}=${scalar(x, k)}`)
+      .join(" ");
+  }
+  return String(v);
+}
+
+/** "memoryMiB" → "memory", "heldBy" → "held by" (units are shown with the values). */
+function label(key: string): string {
+  return key
+    .replace(/MiB$/, "")
+    .replace(/([a-z])([A-Z])/g, "$1 $2")
+    .toLowerCase();
+}
+
+function indent(text: string): string {
+  return text
+    .split("\n")
+    .map((l) => (l ? `  ${l}` : l))
+    .join("\n");
+}

@@ -1,0 +1,176 @@
+import type { Command } from "commander";
+import { JOB_PHASES, type Job } from "../../client/index.ts";
+import { invalidInput } from "../../core/index.ts";
+import type { CliContext } from "../context.ts";
+import { followJob } from "../follow.ts";
+import { parseInteger } from "../options.ts";
+import { formatAgo, formatElapsed, formatMiB, formatTime } from "../render/format.ts";
+import { renderFields, renderTable } from "../render/table.ts";
+
+export function registerJobs(program: Command, ctx: CliContext): void {
+  const jobs = program
+    .command("jobs")
+    .description("List, inspect, follow and cancel training jobs")
+    .addHelpText("after", "\nExamples:\n  $ paved jobs ls --phase QUEUED\n  $ paved jobs describe job_01hx...\n  $ paved jobs logs -f job_01hx...");
+
+  jobs
+    .command("ls")
+    .description("List jobs, newest first")
+    .option("--phase <phase>", `only jobs in this phase (${JOB_PHASES.join(", ")})`, parsePhase)
+    .option("--limit <n>", "at most this many jobs", parseInteger("--limit", 1))
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  $ paved jobs ls --phase RUNNING --limit 20")
+    .action(async (opts: { phase?: string; limit?: number; json?: boolean }) => {
+      const list = await (await ctx.client()).listJobs({ phase: opts.phase, limit: opts.limit });
+      if (opts.json) return ctx.json({ jobs: list });
+      ctx.out(renderJobTable(list, ctx.now()));
+    });
+
+  jobs
+    .command("describe")
+    .argument("<id>", "job id")
+    .description("Show a job: phase, allocation, why it waits, its events")
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  $ paved jobs describe job_01hx...   # a QUEUED job lists the resources it waits for and who holds them")
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const job = await (await ctx.client()).getJob(id);
+      if (opts.json) return ctx.json(job);
+      ctx.out(renderJob(job, ctx.now()));
+    });
+
+  jobs
+    .command("logs")
+    .argument("<id>", "job id")
+    .description("Print a job's log")
+    .option("-f, --follow", "keep streaming until the job ends (waits while it is queued)")
+    .option("--attempt <n>", "the log of this attempt (default: the latest)", parseInteger("--attempt", 1))
+    .addHelpText("after", "\nExamples:\n  $ paved jobs logs job_01hx...\n  $ paved jobs logs -f job_01hx...\n  $ paved jobs logs --attempt 1 job_01hx...")
+    .action((id: string, opts: LogsOptions) => printLogs(ctx, id, opts));
+
+  jobs
+    .command("cancel")
+    .argument("<id>", "job id")
+    .description("Cancel a queued or running job")
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  $ paved jobs cancel job_01hx...")
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const job = await (await ctx.client()).cancelJob(id);
+      if (opts.json) return ctx.json(job);
+      ctx.out(`job ${job.id} (${job.name}) is ${job.phase}\n`);
+    });
+}
+
+/** `paved logs`, the short form `paved apply` and `paved train` point to. */
+export function registerLogs(program: Command, ctx: CliContext): void {
+  program
+    .command("logs")
+    .argument("<job-id>", "job id")
+    .description("Print a job's log (same as `paved jobs logs`)")
+    .option("-f, --follow", "keep streaming until the job ends (waits while it is queued)")
+    .option("--attempt <n>", "the log of this attempt (default: the latest)", parseInteger("--attempt", 1))
+    .addHelpText("after", "\nExample:\n  $ paved logs -f job_01hx...")
+    .action((id: string, opts: LogsOptions) => printLogs(ctx, id, opts));
+}
+
+interface LogsOptions {
+  follow?: boolean;
+  attempt?: number;
+}
+
+async function printLogs(ctx: CliContext, id: string, opts: LogsOptions): Promise<void> {
+  const client = await ctx.client();
+  if (opts.follow && opts.attempt === undefined) {
+    await followJob(ctx, client, id);
+    return;
+  }
+  for await (const text of client.streamLogs(id, { follow: opts.follow, attempt: opts.attempt })) ctx.out(text);
+}
+
+function parsePhase(value: string): string {
+  const phase = value.toUpperCase();
+  if (!(JOB_PHASES as readonly string[]).includes(phase)) throw invalidInput(`--phase '${value}' is not a phase; choose one of ${JOB_PHASES.join(", ")}`);
+  return phase;
+}
+
+export function renderJobTable(jobs: readonly Job[], now: number): string {
+  if (jobs.length === 0) return "no jobs; submit one with `paved train` or `paved apply -f job.yaml`\n";
+  return renderTable(jobs, [
+    { header: "ID", value: (j) => j.id },
+    { header: "NAME", value: (j) => j.name },
+    { header: "PHASE", value: (j) => j.phase },
+    { header: "ATTEMPT", value: (j) => `${j.attempt}/${j.maxAttempts}`, align: "right" },
+    { header: "GPUS", value: (j) => (j.allocation ? j.allocation.gpus.join(",") || "0" : undefined) },
+    { header: "CREATED", value: (j) => formatAgo(j.createdAt, now) },
+    { header: "DURATION", value: (j) => formatElapsed(j.startedAt, j.finishedAt, now), align: "right" },
+    { header: "MESSAGE", value: (j) => (j.phase === "QUEUED" ? j.pending?.reason : j.message) },
+  ]);
+}
+
+/** `paved jobs describe`: everything about one job, and for a queued one exactly why it waits. */
+export function renderJob(job: Job, now: number): string {
+  const spec = job.spec ?? ({} as Job["spec"]);
+  const request = job.request;
+  const compute = request
+    ? `${request.profile ? `profile=${request.profile} ` : ""}gpus=${request.gpus}${request.gpuType ? ` gpuType=${request.gpuType}` : ""} cpus=${request.cpus} memory=${formatMiB(request.memoryMiB)}`
+    : undefined;
+  const sections: string[] = [
+    renderFields([
+      ["ID", job.id],
+      ["Name", job.name],
+      ["Phase", job.phase],
+      ["Attempt", `${job.attempt} of ${job.maxAttempts}`],
+      ["Priority", job.priority],
+      ["Created", formatTime(job.createdAt, now)],
+      ["Started", formatTime(job.startedAt, now)],
+      ["Finished", formatTime(job.finishedAt, now)],
+      ["Duration", formatElapsed(job.startedAt, job.finishedAt, now)],
+      ["Exit code", job.exitCode],
+      ["Message", job.message],
+      ["Owner", job.owner],
+      ["Experiment", job.experimentId],
+      ["Run", job.runId],
+      ["Command", spec.command?.map(quoteArg).join(" ")],
+      ["Working dir", spec.workingDir],
+      ["Compute", compute],
+      [
+        "Allocation",
+        job.allocation ? `gpus=[${job.allocation.gpus.join(",")}] cpus=${job.allocation.cpus} memory=${formatMiB(job.allocation.memoryMiB)}` : undefined,
+      ],
+    ]),
+  ];
+  if (job.phase === "QUEUED") {
+    if (job.pending) {
+      const lines = [`Waiting: ${job.pending.reason}`];
+      if (job.pending.resources.length > 0) {
+        lines.push(
+          renderTable(job.pending.resources, [
+            { header: "RESOURCE", value: (r) => r.resource },
+            { header: "REQUESTED", value: (r) => r.requested, align: "right" },
+            { header: "FREE", value: (r) => r.free, align: "right" },
+            { header: "TOTAL", value: (r) => r.total, align: "right" },
+            { header: "SHORT", value: (r) => (r.free < r.requested ? "yes" : "no") },
+            { header: "HELD BY", value: (r) => r.heldBy.map((h) => `${h.name} (${h.jobId}): ${h.amount}`).join(", ") },
+          ]).trimEnd(),
+        );
+      }
+      sections.push(lines.join("\n") + "\n");
+    } else {
+      sections.push("Waiting: the server gave no reason yet; it is next in line once the scheduler runs\n");
+    }
+  }
+  if (job.events?.length) {
+    sections.push(
+      "Events:\n" +
+        renderTable(job.events, [
+          { header: "AGE", value: (e) => formatAgo(e.time, now) },
+          { header: "TYPE", value: (e) => e.type },
+          { header: "MESSAGE", value: (e) => e.message },
+        ]),
+    );
+  }
+  return sections.join("\n");
+}
+
+function quoteArg(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import type { RunView } from "../../client/index.ts";
+import { runForTest } from "../run-for-test.ts";
+
+const run = (id: string, params: Record<string, string>, loss: number): RunView => ({
+  id,
+  experimentId: "1",
+  name: `run-${id}`,
+  status: "FINISHED",
+  lifecycleStage: "active",
+  user: "ada",
+  startTime: 1_000,
+  endTime: 73_000,
+  artifactUri: `paved-artifacts:/1/${id}`,
+  jobId: null,
+  source: { commit: null, dirty: null, entrypoint: null },
+  params,
+  tags: {},
+  metrics: { loss: { value: loss, step: 3, timestamp: 73_000 } },
+  inputs: [],
+});
+
+describe("paved runs", () => {
+  it("compare puts params and latest metrics side by side and marks differences", async () => {
+    const runs: Record<string, RunView> = { a: run("a", { lr: "0.1", epochs: "5" }, 0.5), b: run("b", { lr: "0.01", epochs: "5" }, 0.5) };
+    const result = await runForTest(["runs", "compare", "a", "b"], (r) => runs[r.path.split("/").pop()!]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(
+      [
+        "   KEY            a         b",
+        "*  name           run-a     run-b",
+        "   status         FINISHED  FINISHED",
+        "   params.epochs  5         5",
+        "*  params.lr      0.1       0.01",
+        "   metrics.loss   0.5       0.5",
+        "(* = values differ)",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("compare needs two runs", async () => {
+    expect((await runForTest(["runs", "compare", "a"])).code).toBe(2);
+  });
+
+  it("ls passes search options through", async () => {
+    const result = await runForTest(["runs", "ls", "--experiment", "mnist", "--filter", "metrics.loss < 1", "--order-by", "metrics.loss ASC", "--limit", "3"], () => ({
+      runs: [run("a", {}, 0.25)],
+    }));
+    expect(result.requests[0]?.query).toEqual({ experiment: "mnist", filter: "metrics.loss < 1", orderBy: "metrics.loss ASC", limit: "3" });
+    expect(result.stdout).toContain("loss=0.25");
+  });
+
+  it("show prints params, metrics and artifacts", async () => {
+    const result = await runForTest(["runs", "show", "a"], (r) =>
+      r.path.endsWith("/artifacts") ? { files: [{ path: "model.onnx", isDir: false, size: 2048 }] } : run("a", { lr: "0.1" }, 0.5),
+    );
+    expect(result.stdout).toContain("Duration:    1m12s");
+    expect(result.stdout).toContain("lr   0.1");
+    expect(result.stdout).toContain("model.onnx  2 KiB");
+  });
+});

@@ -1,0 +1,182 @@
+import type { Command } from "commander";
+import type { PavedClient, RunView } from "../../client/index.ts";
+import { invalidInput, isPlatformError } from "../../core/index.ts";
+import type { CliContext } from "../context.ts";
+import { parseInteger } from "../options.ts";
+import { formatAgo, formatBytes, formatElapsed, formatNumber, formatTime } from "../render/format.ts";
+import { renderFields, renderTable } from "../render/table.ts";
+
+export function registerRuns(program: Command, ctx: CliContext): void {
+  const runs = program
+    .command("runs")
+    .description("Search, show and compare tracked runs")
+    .addHelpText("after", "\nExamples:\n  $ paved runs ls --experiment mnist --filter \"metrics.loss < 0.3\"\n  $ paved runs compare run_a run_b");
+
+  runs
+    .command("ls")
+    .description("List runs, newest first (MLflow search syntax for --filter and --order-by)")
+    .option("--experiment <name-or-id>", "only runs of this experiment")
+    .option("--status <status>", "only runs with this status (RUNNING, FINISHED, FAILED, KILLED)")
+    .option("--filter <expression>", "MLflow filter, e.g. \"metrics.loss < 0.5 and params.lr = '0.01'\"")
+    .option("--order-by <clause>", "e.g. \"metrics.loss ASC\"")
+    .option("--limit <n>", "at most this many runs", parseInteger("--limit", 1))
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  $ paved runs ls --experiment mnist --filter \"metrics.loss < 0.5\" --order-by \"metrics.loss ASC\" --limit 10")
+    .action(async (opts: { experiment?: string; status?: string; filter?: string; orderBy?: string; limit?: number; json?: boolean }) => {
+      const { json, ...query } = opts;
+      const list = await (await ctx.client()).listRuns(query);
+      if (json) return ctx.json({ runs: list });
+      ctx.out(renderRunTable(list, ctx.now()));
+    });
+
+  runs
+    .command("show")
+    .argument("<id>", "run id")
+    .description("Show a run: status, source, params, latest metrics, tags, inputs and artifacts")
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  $ paved runs show 3f2a9c...")
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const client = await ctx.client();
+      const run = await client.getRun(id);
+      if (opts.json) return ctx.json(run);
+      ctx.out(await renderRun(client, run, ctx.now()));
+    });
+
+  runs
+    .command("compare")
+    .argument("<ids...>", "two or more run ids")
+    .description("Params and latest metrics of runs side by side; rows that differ are marked *")
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  $ paved runs compare 3f2a9c... 8b1d04... 77e0aa...")
+    .action(async (ids: string[], opts: { json?: boolean }) => {
+      if (ids.length < 2) throw invalidInput("give at least two run ids to compare, e.g. paved runs compare <id> <id>");
+      const client = await ctx.client();
+      const list = await Promise.all(ids.map((id) => client.getRun(id)));
+      const rows = compareRuns(list);
+      if (opts.json) return ctx.json({ runs: list.map((r) => r.id), rows });
+      ctx.out(renderComparison(list, rows));
+    });
+}
+
+export function renderRunTable(runs: readonly RunView[], now: number): string {
+  if (runs.length === 0) return "no runs match; runs appear when jobs log to Paved (`paved train`) or MLflow clients point at it\n";
+  return renderTable(runs, [
+    { header: "ID", value: (r) => r.id },
+    { header: "NAME", value: (r) => r.name },
+    { header: "STATUS", value: (r) => r.status },
+    { header: "USER", value: (r) => r.user },
+    { header: "STARTED", value: (r) => formatAgo(r.startTime, now) },
+    { header: "DURATION", value: (r) => formatElapsed(r.startTime, r.endTime, now), align: "right" },
+    { header: "METRICS", value: (r) => summariseMetrics(r, 3) },
+  ]);
+}
+
+function summariseMetrics(run: RunView, max: number): string {
+  const keys = Object.keys(run.metrics).sort();
+  const shown = keys.slice(0, max).map((k) => `${k}=${formatNumber(run.metrics[k]?.value)}`);
+  if (keys.length > max) shown.push(`+${keys.length - max}`);
+  return shown.join(" ");
+}
+
+async function renderRun(client: PavedClient, run: RunView, now: number): Promise<string> {
+  const source = run.source;
+  const sections = [
+    renderFields([
+      ["ID", run.id],
+      ["Name", run.name],
+      ["Status", run.status],
+      ["Experiment", run.experimentId],
+      ["User", run.user],
+      ["Started", formatTime(run.startTime, now)],
+      ["Ended", formatTime(run.endTime, now)],
+      ["Duration", formatElapsed(run.startTime, run.endTime, now)],
+      ["Job", run.jobId],
+      ["Source", source?.commit ? `${source.commit}${source.dirty ? " (dirty)" : ""}` : undefined],
+      ["Entrypoint", source?.entrypoint],
+      ["Artifacts", run.artifactUri],
+    ]),
+  ];
+  const params = Object.entries(run.params).sort(([a], [b]) => a.localeCompare(b));
+  if (params.length) sections.push("Params:\n" + renderTable(params, [{ header: "KEY", value: ([k]) => k }, { header: "VALUE", value: ([, v]) => v }]));
+  const metrics = Object.entries(run.metrics).sort(([a], [b]) => a.localeCompare(b));
+  if (metrics.length) {
+    sections.push(
+      "Metrics (latest):\n" +
+        renderTable(metrics, [
+          { header: "KEY", value: ([k]) => k },
+          { header: "VALUE", value: ([, m]) => formatNumber(m.value), align: "right" },
+          { header: "STEP", value: ([, m]) => m.step, align: "right" },
+          { header: "LOGGED", value: ([, m]) => formatAgo(m.timestamp, now) },
+        ]),
+    );
+  }
+  const tags = Object.entries(run.tags)
+    .filter(([k]) => !k.startsWith("mlflow."))
+    .sort(([a], [b]) => a.localeCompare(b));
+  if (tags.length) sections.push("Tags:\n" + renderTable(tags, [{ header: "KEY", value: ([k]) => k }, { header: "VALUE", value: ([, v]) => v }]));
+  if (run.inputs.length) {
+    sections.push(
+      "Inputs:\n" +
+        renderTable(run.inputs, [
+          { header: "NAME", value: (i) => i.name },
+          { header: "DIGEST", value: (i) => i.digest },
+          { header: "TYPE", value: (i) => i.sourceType },
+          { header: "SOURCE", value: (i) => i.source },
+        ]),
+    );
+  }
+  try {
+    const files = await client.listArtifacts(run.id);
+    if (files.length) {
+      sections.push(
+        "Artifacts:\n" +
+          renderTable(files, [
+            { header: "PATH", value: (f) => (f.isDir ? `${f.path}/` : f.path) },
+            { header: "SIZE", value: (f) => (f.isDir ? undefined : formatBytes(f.size)), align: "right" },
+          ]),
+      );
+    }
+  } catch (error) {
+    // The run itself was shown; a missing artifact listing should not hide it.
+    if (!isPlatformError(error) || error.code === "UNAUTHENTICATED") throw error;
+    sections.push(`Artifacts: not listed (${error.message})\n`);
+  }
+  return sections.join("\n");
+}
+
+export interface ComparisonRow {
+  key: string;
+  values: (string | null)[];
+  differs: boolean;
+}
+
+/** One row per param and per latest metric across the runs, flagged where the values differ. */
+export function compareRuns(runs: readonly RunView[]): ComparisonRow[] {
+  const rows: ComparisonRow[] = [];
+  const add = (key: string, values: (string | null)[]) => rows.push({ key, values, differs: new Set(values).size > 1 });
+  add("name", runs.map((r) => r.name));
+  add("status", runs.map((r) => r.status));
+  const paramKeys = [...new Set(runs.flatMap((r) => Object.keys(r.params)))].sort();
+  for (const key of paramKeys) add(`params.${key}`, runs.map((r) => r.params[key] ?? null));
+  const metricKeys = [...new Set(runs.flatMap((r) => Object.keys(r.metrics)))].sort();
+  for (const key of metricKeys) {
+    add(
+      `metrics.${key}`,
+      runs.map((r) => {
+        const metric = r.metrics[key];
+        return metric ? formatNumber(metric.value) : null;
+      }),
+    );
+  }
+  return rows;
+}
+
+function renderComparison(runs: readonly RunView[], rows: readonly ComparisonRow[]): string {
+  return (
+    renderTable(rows, [
+      { header: " ", value: (row) => (row.differs ? "*" : " ") },
+      { header: "KEY", value: (row) => row.key },
+      ...runs.map((run, i) => ({ header: run.id, value: (row: ComparisonRow) => row.values[i] })),
+    ]) + "(* = values differ)\n"
+  );
+}

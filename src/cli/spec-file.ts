@@ -1,0 +1,78 @@
+import { readFile } from "node:fs/promises";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { parseAllDocuments } from "yaml";
+import type { DatasetRef, JobSpec } from "../client/index.ts";
+import { invalidInput, notFound } from "../core/index.ts";
+
+/** Kinds `paved apply` knows; a document without `kind` is a Job. */
+export const KNOWN_KINDS = ["Job"] as const;
+export type Kind = (typeof KNOWN_KINDS)[number];
+
+export interface LoadedDocument {
+  kind: Kind;
+  spec: JobSpec;
+}
+
+/** Reads a YAML (or JSON) spec file, one or more `---` separated documents. */
+export async function loadSpecFile(file: string, cwd: string): Promise<LoadedDocument[]> {
+  const path = resolve(cwd, file);
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") throw notFound(`spec file '${file}' does not exist; check the path given to -f`);
+    throw invalidInput(`cannot read spec file '${file}': ${(error as Error).message}`);
+  }
+  return parseSpecText(text, path);
+}
+
+/** Parses spec documents; relative paths in them are resolved against the file's folder. */
+export function parseSpecText(text: string, path: string): LoadedDocument[] {
+  const documents = parseAllDocuments(text);
+  const loaded: LoadedDocument[] = [];
+  for (const [index, document] of documents.entries()) {
+    const where = documents.length > 1 ? `${path} (document ${index + 1})` : path;
+    if (document.errors.length > 0) throw invalidInput(`${where} is not valid YAML: ${document.errors[0]?.message}`);
+    const value: unknown = document.toJS();
+    if (value === null || value === undefined) continue;
+    if (typeof value !== "object" || Array.isArray(value)) throw invalidInput(`${where} must hold a mapping with kind: Job and the job's fields`);
+    loaded.push(toDocument(value as Record<string, unknown>, dirname(path), where));
+  }
+  if (loaded.length === 0) throw invalidInput(`${path} holds no documents; see \`paved docs cli\` for an example spec`);
+  return loaded;
+}
+
+function toDocument(raw: Record<string, unknown>, folder: string, where: string): LoadedDocument {
+  const { kind = "Job", apiVersion: _apiVersion, metadata, spec: nested, ...rest } = raw;
+  if (typeof kind !== "string" || !(KNOWN_KINDS as readonly string[]).includes(kind)) {
+    throw invalidInput(`${where}: unknown kind '${String(kind)}'; known kinds: ${KNOWN_KINDS.join(", ")}`, {
+      kind,
+      knownKinds: [...KNOWN_KINDS],
+    });
+  }
+  // Both a flat document and the Kubernetes shape (metadata.name + spec) are accepted.
+  const fields: Record<string, unknown> =
+    nested && typeof nested === "object" && !Array.isArray(nested) ? { ...rest, ...(nested as Record<string, unknown>) } : { ...rest };
+  const name = (metadata as { name?: unknown } | undefined)?.name;
+  if (fields.name === undefined && typeof name === "string") fields.name = name;
+  return { kind: kind as Kind, spec: resolveJobPaths(fields, folder, where) };
+}
+
+/** Checks the fields the CLI must touch and makes workingDir and dataset paths absolute. */
+export function resolveJobPaths(fields: Record<string, unknown>, folder: string, where: string): JobSpec {
+  const { command, workingDir, datasets } = fields;
+  if (!Array.isArray(command) || command.length === 0 || !command.every((a) => typeof a === "string" || typeof a === "number")) {
+    throw invalidInput(`${where}: 'command' must be a non-empty list of arguments, e.g. command: [python3, train.py, --epochs, "5"]`);
+  }
+  if (workingDir !== undefined && typeof workingDir !== "string") throw invalidInput(`${where}: 'workingDir' must be a path`);
+  const base = workingDir ? resolve(folder, workingDir) : folder;
+  const spec = { ...fields, command: command.map(String), workingDir: base } as JobSpec;
+  if (Array.isArray(datasets)) {
+    spec.datasets = datasets.map((d: unknown) => {
+      const dataset = d as Record<string, unknown> | null;
+      if (dataset && typeof dataset.path === "string" && !isAbsolute(dataset.path)) return { ...dataset, path: resolve(folder, dataset.path) };
+      return dataset;
+    }) as DatasetRef[];
+  }
+  return spec;
+}

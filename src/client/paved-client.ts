@@ -1,0 +1,206 @@
+import { ERROR_CODES, PlatformError, type ErrorCode } from "../core/index.ts";
+import type { ArtifactFile, ComputeResources, Experiment, Job, JobSpec, MetricPoint, Profile, RunQuery, RunView, Whoami } from "./types.ts";
+
+export const DEFAULT_URL = "http://127.0.0.1:8080";
+
+export interface PavedClientOptions {
+  /** Base URL of the server, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  /** Bearer token; omitted only for servers running with authentication disabled. */
+  token?: string;
+  /** The fetch to use (tests pass a fake one). */
+  fetch?: typeof fetch;
+}
+
+interface RequestOptions {
+  method?: "GET" | "POST";
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  signal?: AbortSignal;
+}
+
+// Used when an error body is not Paved's own shape (a proxy in between, an old server).
+const STATUS_CODES: Record<number, ErrorCode> = {
+  400: "INVALID_INPUT",
+  401: "UNAUTHENTICATED",
+  403: "FORBIDDEN",
+  404: "NOT_FOUND",
+  409: "CONFLICT",
+  412: "GATE_FAILED",
+  413: "PAYLOAD_TOO_LARGE",
+  429: "QUOTA_EXCEEDED",
+  502: "UNAVAILABLE",
+  503: "UNAVAILABLE",
+  504: "UNAVAILABLE",
+};
+
+/**
+ * Typed client of Paved's /api/v1, shared by the CLI and the web UI. Every failure is a
+ * PlatformError carrying the server's code and message.
+ * @example
+ * const client = new PavedClient({ url: "http://127.0.0.1:8080", token });
+ * const { jobs } = await client.listJobs({ phase: "RUNNING" });
+ */
+export class PavedClient {
+  readonly url: string;
+  private readonly token: string | undefined;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(options: PavedClientOptions) {
+    this.url = options.url.replace(/\/+$/, "");
+    this.token = options.token;
+    this.fetchImpl = options.fetch ?? fetch;
+  }
+
+  /** Liveness; needs no token. */
+  health(): Promise<{ status: "ok" }> {
+    return this.json("/api/v1/health");
+  }
+
+  /** The principal the token resolves to. */
+  whoami(): Promise<Whoami> {
+    return this.json("/api/v1/whoami");
+  }
+
+  async listExperiments(): Promise<Experiment[]> {
+    return (await this.json<{ experiments: Experiment[] }>("/api/v1/experiments")).experiments;
+  }
+
+  async listRuns(query: RunQuery = {}): Promise<RunView[]> {
+    const { experiment, status, filter, orderBy, limit } = query;
+    return (await this.json<{ runs: RunView[] }>("/api/v1/runs", { query: { experiment, status, filter, orderBy, limit } })).runs;
+  }
+
+  getRun(id: string): Promise<RunView> {
+    return this.json(`/api/v1/runs/${seg(id)}`);
+  }
+
+  async getMetricHistory(runId: string, key: string): Promise<MetricPoint[]> {
+    return (await this.json<{ history: MetricPoint[] }>(`/api/v1/runs/${seg(runId)}/metrics/${seg(key)}`)).history;
+  }
+
+  async listArtifacts(runId: string, path?: string): Promise<ArtifactFile[]> {
+    return (await this.json<{ files: ArtifactFile[] }>(`/api/v1/runs/${seg(runId)}/artifacts`, { query: { path } })).files;
+  }
+
+  /** Streams one artifact file's bytes. */
+  async *downloadArtifact(runId: string, path: string, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    const response = await this.request(`/api/v1/runs/${seg(runId)}/artifacts/content`, { query: { path }, signal });
+    yield* bytesOf(response);
+  }
+
+  submitJob(spec: JobSpec): Promise<Job> {
+    return this.json("/api/v1/jobs", { method: "POST", body: spec });
+  }
+
+  async listJobs(query: { phase?: string; limit?: number } = {}): Promise<Job[]> {
+    return (await this.json<{ jobs: Job[] }>("/api/v1/jobs", { query })).jobs;
+  }
+
+  getJob(id: string): Promise<Job> {
+    return this.json(`/api/v1/jobs/${seg(id)}`);
+  }
+
+  cancelJob(id: string): Promise<Job> {
+    return this.json(`/api/v1/jobs/${seg(id)}/cancel`, { method: "POST", body: {} });
+  }
+
+  /** Streams a job's log as text; with `follow` the stream stays open until the attempt ends. */
+  async *streamLogs(id: string, opts: { follow?: boolean; attempt?: number; signal?: AbortSignal } = {}): AsyncGenerator<string> {
+    const response = await this.request(`/api/v1/jobs/${seg(id)}/logs`, {
+      query: { follow: opts.follow ? true : undefined, attempt: opts.attempt },
+      signal: opts.signal,
+    });
+    const decoder = new TextDecoder();
+    for await (const chunk of bytesOf(response)) {
+      const text = decoder.decode(chunk, { stream: true });
+      if (text) yield text;
+    }
+    const rest = decoder.decode();
+    if (rest) yield rest;
+  }
+
+  async listProfiles(): Promise<Profile[]> {
+    return (await this.json<{ profiles: Profile[] }>("/api/v1/profiles")).profiles;
+  }
+
+  /** The compute resources summary (shape owned by the compute module; render it generically). */
+  computeResources(): Promise<ComputeResources> {
+    return this.json("/api/v1/compute/resources");
+  }
+
+  private async json<T>(path: string, options: RequestOptions = {}): Promise<T> {
+    const response = await this.request(path, options);
+    const text = await response.text();
+    try {
+      return (text ? JSON.parse(text) : {}) as T;
+    } catch {
+      throw new PlatformError("UNAVAILABLE", `${this.url} answered ${path} with something that is not JSON; check that PAVED_URL points at a Paved server`);
+    }
+  }
+
+  private async request(path: string, options: RequestOptions): Promise<Response> {
+    const url = new URL(this.url + path);
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined && value !== "") url.searchParams.set(key, String(value));
+    }
+    const headers: Record<string, string> = { accept: "application/json, text/plain, */*" };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (options.body !== undefined) headers["content-type"] = "application/json";
+    let response: Response;
+    try {
+      response = await this.fetchImpl(url, {
+        method: options.method ?? "GET",
+        headers,
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        signal: options.signal,
+      });
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      throw new PlatformError("UNAVAILABLE", `cannot reach Paved at ${this.url}; start it with \`paved up\` or set PAVED_URL`, {
+        url: this.url,
+        cause: error instanceof Error ? (error.cause as Error | undefined)?.message ?? error.message : String(error),
+      });
+    }
+    if (!response.ok) throw await errorFrom(response, path);
+    return response;
+  }
+}
+
+async function errorFrom(response: Response, path: string): Promise<PlatformError> {
+  const text = await response.text().catch(() => "");
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const error = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
+  if (error && typeof error.code === "string" && (ERROR_CODES as readonly string[]).includes(error.code)) {
+    const details = error.details && typeof error.details === "object" ? (error.details as Record<string, unknown>) : undefined;
+    return new PlatformError(error.code as ErrorCode, typeof error.message === "string" ? error.message : error.code, details);
+  }
+  const code = STATUS_CODES[response.status] ?? (response.status >= 500 ? "INTERNAL" : "INVALID_INPUT");
+  return new PlatformError(code, `server answered ${path} with HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ""}`, {
+    status: response.status,
+  });
+}
+
+async function* bytesOf(response: Response): AsyncGenerator<Uint8Array> {
+  if (!response.body) return;
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      if (value) yield value;
+    }
+  } finally {
+    reader.releaseLock();
+    await response.body.cancel().catch(() => undefined);
+  }
+}
+
+function seg(value: string): string {
+  return encodeURIComponent(value);
+}

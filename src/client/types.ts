@@ -1,0 +1,49 @@
+// Response and request shapes of Paved's /api/v1, taken from the modules' zod schemas (the same
+// ones the server validates with and builds its OpenAPI document from). All times are epoch ms.
+import type { z } from "zod";
+import type { profileSchema } from "../modules/catalog/schema.ts";
+import type { jobEventSchema, jobSchema, jobSpecSchema, pendingSchema, resourcesSchema } from "../modules/compute/schema.ts";
+import type { ArtifactFileView, DatasetInputView, ExperimentView, MetricPoint as MetricPointSchema, RunView as RunViewSchema } from "../modules/tracking/schema.ts";
+
+export { JOB_PHASES } from "../modules/compute/schema.ts";
+
+export interface Whoami {
+  name: string;
+  role: string;
+  jobId?: string;
+}
+
+export type Experiment = z.output<typeof ExperimentView>;
+export type MetricPoint = z.output<typeof MetricPointSchema>;
+export type RunInput = z.output<typeof DatasetInputView>;
+export type RunView = z.output<typeof RunViewSchema>;
+export type ArtifactFile = z.output<typeof ArtifactFileView>;
+
+export interface RunQuery {
+  /** Experiment name or id. */
+  experiment?: string;
+  status?: string;
+  /** An MLflow search filter, e.g. `metrics.loss < 0.5 and params.lr = '0.01'`. */
+  filter?: string;
+  orderBy?: string;
+  limit?: number;
+}
+
+/** What `POST /api/v1/jobs` accepts (and what `paved apply` sends). */
+export type JobSpec = z.input<typeof jobSpecSchema>;
+export type DatasetRef = NonNullable<JobSpec["datasets"]>[number];
+export type ComputeRequest = NonNullable<JobSpec["compute"]>;
+
+export type JobPhase = z.output<typeof jobSchema>["phase"];
+export const TERMINAL_PHASES: ReadonlySet<string> = new Set<JobPhase>(["SUCCEEDED", "FAILED", "CANCELLED"]);
+
+export type Pending = z.output<typeof pendingSchema>;
+export type PendingResource = Pending["resources"][number];
+export type ResourceHolder = PendingResource["heldBy"][number];
+export type JobEvent = z.output<typeof jobEventSchema>;
+
+/** A job: its spec (as the server parsed it) plus observed status. */
+export type Job = Omit<z.output<typeof jobSchema>, "spec"> & { spec: Partial<z.output<typeof jobSpecSchema>> };
+
+export type Profile = z.output<typeof profileSchema>;
+export type ComputeResources = z.output<typeof resourcesSchema>;

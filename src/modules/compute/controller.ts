@@ -1,0 +1,458 @@
+import { createReadStream } from "node:fs";
+import { mkdir, readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Clock, Logger } from "../../core/index.ts";
+import { captureEnvironment } from "./capture.ts";
+import { attemptLogPath, type ExecutionHandle, type Executor, type ObservedState } from "./executors/executor.ts";
+import { MetricTailer } from "./metric-tailer.ts";
+import type { MachineResources } from "./resources.ts";
+import type { JobTokens, RunRecorder } from "./run-recorder.ts";
+import { schedule } from "./scheduler.ts";
+import type { Allocation, JobPhase, JobSpec, Pending, ResourceRequest } from "./schema.ts";
+import { ACTIVE_PHASES, type JobRow, type JobStore } from "./store.ts";
+import { SystemSampler, systemMetricsFor } from "./system-metrics.ts";
+
+export interface ControllerDeps {
+  store: JobStore;
+  executor: Executor;
+  machine: () => Promise<MachineResources>;
+  runs: RunRecorder;
+  tokens: JobTokens;
+  serverUrl: () => string;
+  clock: Clock;
+  logger: Logger;
+  dataDir: string;
+  /** Interpreter whose version and packages are recorded with each run. */
+  python: string;
+  /** Seconds between system-metric samples. */
+  systemMetricsInterval: number;
+  /** Used for GPU metrics when the GPUs were discovered through it. */
+  nvidiaSmi: string;
+  /** How often running jobs are checked (max runtime, metric lines, backends without waitForExit). */
+  sweepMs?: number;
+}
+
+/** What this process watches of one running attempt. */
+interface Watch {
+  jobId: string;
+  attempt: number;
+  runId: string | null;
+  handle: ExecutionHandle;
+  allocation: Allocation;
+  attemptStartedAt: number;
+  maxRuntimeMs: number | undefined;
+  abort: AbortController;
+  tailer: MetricTailer | undefined;
+  timedOut: boolean;
+  /** Settles once the attempt's end has been handled. */
+  ended: Promise<void>;
+}
+
+/**
+ * Reconciles jobs toward their spec: starts queued jobs the machine has room for, watches
+ * running attempts, and records how they end. Everything it decides comes from the database
+ * and the executor, so a restarted server adopts what a previous one started.
+ */
+export class JobController {
+  private readonly watches = new Map<string, Watch>();
+  private readonly inflight = new Set<Promise<unknown>>();
+  private pass: Promise<void> | undefined;
+  private again = false;
+  private running = false;
+  private timers: NodeJS.Timeout[] = [];
+  private sampler: SystemSampler | undefined;
+
+  constructor(private readonly deps: ControllerDeps) {}
+
+  /** Adopts or finishes what a previous server left running, then starts scheduling. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    const machine = await this.deps.machine();
+    this.sampler = new SystemSampler(machine.gpusDiscovered ? this.deps.nvidiaSmi : undefined);
+    await this.recover();
+    const sweep = setInterval(() => this.track(this.sweep()), this.deps.sweepMs ?? 1000);
+    const sample = setInterval(() => this.track(this.sampleMetrics()), this.deps.systemMetricsInterval * 1000);
+    // A periodic pass also catches jobs another server instance queued into the same database.
+    const resched = setInterval(() => this.kick(), 5000);
+    for (const t of [sweep, sample, resched]) t.unref();
+    this.timers = [sweep, sample, resched];
+    this.kick();
+  }
+
+  /** Stops watching without touching running jobs: they keep running and are adopted on the next start. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    for (const w of this.watches.values()) w.abort.abort();
+    while (this.inflight.size > 0 || this.pass) {
+      await Promise.allSettled([...this.inflight, this.pass]);
+    }
+    this.watches.clear();
+  }
+
+  /** Asks for a scheduling pass now (after a submit, an end, a cancel); passes never overlap. */
+  kick(): void {
+    if (!this.running) return;
+    if (this.pass) {
+      this.again = true;
+      return;
+    }
+    this.pass = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.schedulePass();
+        } while (this.again && this.running);
+      } catch (error) {
+        this.deps.logger.error({ err: error }, "scheduling pass failed");
+      } finally {
+        this.pass = undefined;
+      }
+    })();
+  }
+
+  /** Stops a job: QUEUED ones at once, running ones after their processes are gone. */
+  async cancel(jobId: string): Promise<void> {
+    const { store, clock } = this.deps;
+    const row = await store.get(jobId);
+    if (!row) return;
+    const now = clock.now();
+    if (row.phase === "QUEUED") {
+      const done = await store.transition(jobId, ["QUEUED"], "CANCELLED", { finished_at: now, pending: null, message: "cancelled before it started" }, {
+        type: "Cancelled",
+        message: "cancelled while queued",
+        time: now,
+      });
+      if (done) this.track(this.finishRun(row, "CANCELLED", now));
+      return;
+    }
+    if (!ACTIVE_PHASES.includes(row.phase as JobPhase)) return;
+    if (row.cancel_requested_at === null) {
+      await store.patch(jobId, ACTIVE_PHASES, { cancel_requested_at: now });
+      await store.appendEvent(jobId, { type: "CancelRequested", message: "cancel requested; stopping the job's processes", time: now });
+    }
+    const watch = this.watches.get(jobId);
+    if (watch) {
+      await this.deps.executor.cancel(watch.handle);
+      await watch.ended;
+    } else if (row.handle) {
+      // Not watched here (e.g. the controller is not started): stop it and record the end.
+      const handle = JSON.parse(row.handle) as ExecutionHandle;
+      await this.deps.executor.cancel(handle);
+      await this.endAttempt(row, handle, { state: "vanished", reason: "cancelled" }, false);
+    }
+  }
+
+  private track<T>(p: Promise<T>): void {
+    const tracked = p.catch((error: unknown) => this.deps.logger.error({ err: error }, "compute controller task failed"));
+    this.inflight.add(tracked);
+    void tracked.finally(() => this.inflight.delete(tracked));
+  }
+
+  private async schedulePass(): Promise<void> {
+    const { store, clock } = this.deps;
+    const machine = await this.deps.machine();
+    const [active, queued] = await Promise.all([store.active(), store.queued()]);
+    if (queued.length === 0) return;
+    const decision = schedule(
+      machine,
+      active.filter((r) => r.allocation).map((r) => ({ jobId: r.job_id, name: r.name, allocation: JSON.parse(r.allocation!) as Allocation })),
+      queued.map((r) => ({ jobId: r.job_id, name: r.name, request: JSON.parse(r.request) as ResourceRequest })),
+    );
+    const now = clock.now();
+    const byId = new Map(queued.map((r) => [r.job_id, r]));
+    const claims = decision.starts.map(({ jobId, allocation }) => ({
+      id: jobId,
+      from: ["QUEUED"] as JobPhase[],
+      to: "STARTING" as JobPhase,
+      patch: { allocation, pending: null, attempt_started_at: now, started_at: byId.get(jobId)!.started_at ?? now, exit_code: null },
+      event: { type: "Scheduled", message: `attempt ${byId.get(jobId)!.attempt}: ${describeAllocation(allocation)}`, time: now },
+    }));
+    const applied = await store.transitionMany(claims);
+    const pendingChanges = new Map<string, Pending | null>();
+    for (const [id, pending] of decision.pending) {
+      const serialized = JSON.stringify(pending);
+      if (byId.get(id)?.pending !== serialized) pendingChanges.set(id, pending);
+    }
+    await store.setPending(pendingChanges);
+    decision.starts.forEach(({ jobId, allocation }, i) => {
+      if (!applied[i]) return;
+      const row = byId.get(jobId)!;
+      this.track(this.startAttempt({ ...row, phase: "STARTING", allocation: JSON.stringify(allocation), attempt_started_at: now }, allocation));
+    });
+  }
+
+  private jobDir(jobId: string): string {
+    return join(this.deps.dataDir, "jobs", jobId);
+  }
+
+  private async startAttempt(row: JobRow, allocation: Allocation): Promise<void> {
+    const { store, executor, clock, tokens, runs } = this.deps;
+    const spec = JSON.parse(row.spec) as JobSpec;
+    const jobDir = this.jobDir(row.job_id);
+    const checkpointDir = spec.checkpointDir ?? join(jobDir, "checkpoints");
+    const outputDir = join(jobDir, "outputs");
+    let handle: ExecutionHandle;
+    try {
+      await Promise.all([mkdir(checkpointDir, { recursive: true }), mkdir(outputDir, { recursive: true })]);
+      const token = await tokens.mintToken(row.job_id);
+      const argv = [...spec.command];
+      if (spec.hyperparameterArgs) for (const [k, v] of Object.entries(spec.hyperparameters)) argv.push(`--${k}=${String(v)}`);
+      const env: Record<string, string> = {
+        ...spec.env,
+        PAVED_JOB_ID: row.job_id,
+        PAVED_ATTEMPT: String(row.attempt),
+        PAVED_CHECKPOINT_DIR: checkpointDir,
+        PAVED_OUTPUT_DIR: outputDir,
+        PAVED_HYPERPARAMETERS: JSON.stringify(spec.hyperparameters),
+        MLFLOW_TRACKING_URI: this.deps.serverUrl(),
+        MLFLOW_EXPERIMENT_ID: row.experiment_id,
+        MLFLOW_TRACKING_TOKEN: token,
+      };
+      if (row.run_id) env.MLFLOW_RUN_ID = row.run_id;
+      handle = await executor.submit({ jobId: row.job_id, attempt: row.attempt, argv, workingDir: spec.workingDir, env, jobDir }, allocation);
+    } catch (error) {
+      const now = clock.now();
+      const message = `could not start: ${(error as Error).message}`;
+      await tokens.revokeToken(row.job_id).catch(() => undefined);
+      if (await store.transition(row.job_id, ["STARTING"], "FAILED", { allocation: null, finished_at: now, message }, { type: "Failed", message, time: now }, row.attempt)) {
+        await this.finishRun(row, "FAILED", now);
+      }
+      this.kick();
+      return;
+    }
+    const now = clock.now();
+    const pid = typeof handle.pid === "number" ? handle.pid : null;
+    const started = await store.transition(
+      row.job_id,
+      ["STARTING"],
+      "RUNNING",
+      { handle, pid, pid_start: typeof handle.pidStart === "string" ? handle.pidStart : null },
+      { type: "Started", message: `attempt ${row.attempt} started${pid ? ` (pid ${pid})` : ""}`, time: now },
+      row.attempt,
+    );
+    if (!started) {
+      // Someone else moved the job meanwhile; the attempt we just started must not run.
+      await executor.cancel(handle);
+      return;
+    }
+    const running = { ...row, phase: "RUNNING", handle: JSON.stringify(handle) };
+    const watch = this.watch(running, handle, allocation);
+    if (row.attempt === 1 && row.run_id) {
+      const machine = await this.deps.machine();
+      this.track(captureEnvironment(runs, { runId: row.run_id, jobId: row.job_id, spec, allocation, machine, python: this.deps.python }, this.deps.logger));
+    }
+    const fresh = await store.get(row.job_id);
+    if (fresh?.cancel_requested_at != null) {
+      await executor.cancel(handle);
+      await watch.ended;
+    }
+  }
+
+  /** Watches a running attempt until it ends, then records the end. */
+  private watch(row: JobRow, handle: ExecutionHandle, allocation: Allocation): Watch {
+    const spec = JSON.parse(row.spec) as JobSpec;
+    const jobDir = this.jobDir(row.job_id);
+    const abort = new AbortController();
+    const watch: Watch = {
+      jobId: row.job_id,
+      attempt: row.attempt,
+      runId: row.run_id,
+      handle,
+      allocation,
+      attemptStartedAt: row.attempt_started_at ?? this.deps.clock.now(),
+      maxRuntimeMs: spec.maxRuntime !== undefined ? spec.maxRuntime * 1000 : undefined,
+      abort,
+      timedOut: false,
+      tailer: row.run_id
+        ? new MetricTailer(attemptLogPath(jobDir, row.attempt), join(jobDir, `attempt-${row.attempt}.metrics.json`), row.run_id, this.deps.runs, this.deps.clock)
+        : undefined,
+      ended: Promise.resolve(),
+    };
+    this.watches.set(row.job_id, watch);
+    let settle: () => void = () => undefined;
+    watch.ended = new Promise<void>((resolve) => (settle = resolve));
+    const loop = async () => {
+      try {
+        const { executor } = this.deps;
+        for (;;) {
+          try {
+            if (executor.waitForExit) await executor.waitForExit(handle, abort.signal);
+            else await sleep(this.deps.sweepMs ?? 1000, undefined, { signal: abort.signal }).catch(() => undefined);
+            if (abort.signal.aborted) return;
+            const state = await executor.observe(handle);
+            if (state.state === "running") continue;
+            const current = await this.deps.store.get(row.job_id);
+            if (current) await this.endAttempt(current, handle, state, watch.timedOut);
+            return;
+          } catch (error) {
+            // A failed read or write must not leave the job RUNNING unwatched: try again.
+            this.deps.logger.warn({ err: error, jobId: row.job_id }, "watching a job failed; retrying");
+            await sleep(this.deps.sweepMs ?? 1000, undefined, { signal: abort.signal }).catch(() => undefined);
+          }
+        }
+      } finally {
+        if (this.watches.get(row.job_id) === watch) this.watches.delete(row.job_id);
+        settle();
+      }
+    };
+    this.track(loop());
+    return watch;
+  }
+
+  /** Decides how an attempt's end moves the job: done, failed, cancelled, or queued again. */
+  private async endAttempt(row: JobRow, handle: ExecutionHandle | undefined, state: ObservedState, timedOut: boolean): Promise<void> {
+    if (state.state === "running") return;
+    const { store, clock, executor } = this.deps;
+    const spec = JSON.parse(row.spec) as JobSpec;
+    const watch = this.watches.get(row.job_id);
+    await watch?.tailer?.poll(true);
+    if (handle) await executor.cleanup?.(handle);
+    const exitCode = state.state === "exited" ? state.exitCode : null;
+    let to: JobPhase;
+    let type: string;
+    let message: string;
+    const retriesLeft = row.attempt < spec.retry.maxAttempts;
+    if (row.cancel_requested_at !== null) {
+      [to, type, message] = ["CANCELLED", "Cancelled", `cancelled; attempt ${row.attempt} stopped`];
+    } else if (timedOut) {
+      [to, type, message] = ["FAILED", "Failed", `exceeded maxRuntime of ${spec.maxRuntime}s; stopped attempt ${row.attempt}`];
+    } else if (exitCode === 0) {
+      [to, type, message] = ["SUCCEEDED", "Succeeded", `attempt ${row.attempt} exited with code 0`];
+    } else if (exitCode !== null) {
+      const retryable = spec.retry.retryOnExitCodes.includes(exitCode);
+      if (retryable && retriesLeft) {
+        [to, type, message] = ["QUEUED", "Retrying", `attempt ${row.attempt} exited with code ${exitCode}, which retry.retryOnExitCodes lists; queued attempt ${row.attempt + 1} of ${spec.retry.maxAttempts}`];
+      } else {
+        const why = retryable ? ` (no attempts left of ${spec.retry.maxAttempts})` : "";
+        [to, type, message] = ["FAILED", "Failed", `attempt ${row.attempt} exited with code ${exitCode}${why}`];
+      }
+    } else if (retriesLeft) {
+      [to, type, message] = ["QUEUED", "Retrying", `attempt ${row.attempt} vanished (${state.state === "vanished" ? state.reason : ""}); queued attempt ${row.attempt + 1} of ${spec.retry.maxAttempts}`];
+    } else {
+      [to, type, message] = ["FAILED", "Failed", `attempt ${row.attempt} vanished (${state.state === "vanished" ? state.reason : ""}) and no attempts are left of ${spec.retry.maxAttempts}`];
+    }
+    // Revoke before the transition: once the job is QUEUED again its next attempt mints a new
+    // token, which a later revoke would take away.
+    await this.deps.tokens.revokeToken(row.job_id);
+    const now = clock.now();
+    const base = { allocation: null, handle: null, pid: null, pid_start: null, exit_code: exitCode, message };
+    const patch = to === "QUEUED" ? { ...base, attempt: row.attempt + 1, attempt_started_at: null } : { ...base, finished_at: now };
+    const moved = await store.transition(row.job_id, ACTIVE_PHASES, to, patch, { type, message, time: now }, row.attempt);
+    if (!moved) return;
+    this.kick();
+    this.track(this.afterAttempt(row, to, now));
+  }
+
+  /** Slow bookkeeping after an attempt ended; never holds up scheduling. */
+  private async afterAttempt(row: JobRow, to: JobPhase, now: number): Promise<void> {
+    const { runs, logger } = this.deps;
+    if (row.run_id) {
+      const runId = row.run_id;
+      const jobDir = this.jobDir(row.job_id);
+      const logPath = attemptLogPath(jobDir, row.attempt);
+      if (await exists(logPath)) {
+        await runs.putArtifact(runId, `logs/attempt-${row.attempt}.log`, createReadStream(logPath)).catch((error: unknown) =>
+          logger.warn({ err: error, jobId: row.job_id }, "uploading the attempt log failed"),
+        );
+      }
+      const outputDir = join(jobDir, "outputs");
+      for (const rel of await listFiles(outputDir)) {
+        await runs.putArtifact(runId, `outputs/${rel}`, createReadStream(join(outputDir, rel))).catch((error: unknown) =>
+          logger.warn({ err: error, jobId: row.job_id, file: rel }, "uploading a job output failed"),
+        );
+      }
+    }
+    if (to !== "QUEUED") await this.finishRun(row, to, now);
+  }
+
+  private async finishRun(row: JobRow, phase: JobPhase, now: number): Promise<void> {
+    if (!row.run_id) return;
+    const final = await this.deps.store.get(row.job_id);
+    const tags: Record<string, string> = { "paved.job.phase": phase, "paved.job.attempts": String(final?.attempt ?? row.attempt) };
+    if (final?.exit_code != null) tags["paved.job.exit_code"] = String(final.exit_code);
+    if (final?.started_at != null) tags["paved.job.duration_seconds"] = String((now - final.started_at) / 1000);
+    await this.deps.runs.setTags(row.run_id, tags);
+    await this.deps.runs.finishRun(row.run_id, phase === "SUCCEEDED" ? "FINISHED" : phase === "CANCELLED" ? "KILLED" : "FAILED", now);
+  }
+
+  /** On start: adopt attempts that are still running, finish those that ended while we were away. */
+  private async recover(): Promise<void> {
+    const { store, executor, clock, logger } = this.deps;
+    for (const row of await store.active()) {
+      let handle = row.handle ? (JSON.parse(row.handle) as ExecutionHandle) : undefined;
+      if (!handle && executor.recover) {
+        handle = await executor.recover({ jobId: row.job_id, attempt: row.attempt, jobDir: this.jobDir(row.job_id) });
+        if (handle) await store.patch(row.job_id, ACTIVE_PHASES, { handle }, row.attempt);
+      }
+      const state: ObservedState = handle ? await executor.observe(handle) : { state: "vanished", reason: "it never reported a running process" };
+      if (state.state !== "running" || !handle || !row.allocation) {
+        await this.endAttempt(row, handle, state, false);
+        continue;
+      }
+      const now = clock.now();
+      if (row.phase === "STARTING") {
+        await store.transition(row.job_id, ["STARTING"], "RUNNING", { handle }, { type: "Adopted", message: `attempt ${row.attempt} found running after a restart`, time: now }, row.attempt);
+      } else {
+        await store.appendEvent(row.job_id, { type: "Adopted", message: `attempt ${row.attempt} still running after a restart; watching it again`, time: now });
+      }
+      logger.info({ jobId: row.job_id, attempt: row.attempt }, "adopted a running job");
+      this.watch({ ...row, phase: "RUNNING" }, handle, JSON.parse(row.allocation) as Allocation);
+    }
+  }
+
+  /** Enforces max runtime and reads metric lines of every watched attempt. */
+  private async sweep(): Promise<void> {
+    const now = this.deps.clock.now();
+    for (const watch of this.watches.values()) {
+      void watch.tailer?.poll();
+      if (!watch.timedOut && watch.maxRuntimeMs !== undefined && now - watch.attemptStartedAt > watch.maxRuntimeMs) {
+        watch.timedOut = true;
+        await this.deps.store.appendEvent(watch.jobId, {
+          type: "MaxRuntimeExceeded",
+          message: `ran longer than maxRuntime (${watch.maxRuntimeMs / 1000}s); stopping it`,
+          time: now,
+        });
+        this.track(this.deps.executor.cancel(watch.handle));
+      }
+    }
+  }
+
+  private async sampleMetrics(): Promise<void> {
+    if (!this.sampler || this.watches.size === 0) return;
+    const sample = await this.sampler.sample();
+    const now = this.deps.clock.now();
+    await Promise.all(
+      [...this.watches.values()].map(async (w) => {
+        if (!w.runId) return;
+        const step = Math.max(0, Math.floor((now - w.attemptStartedAt) / 1000));
+        const metrics = systemMetricsFor(sample, w.allocation.gpus).map((m) => ({ ...m, step, timestamp: now }));
+        await this.deps.runs.logMetrics(w.runId, metrics);
+      }),
+    );
+  }
+}
+
+function describeAllocation(a: Allocation): string {
+  const gpus = a.gpus.length ? `GPUs ${a.gpus.join(",")}` : "no GPUs";
+  return `${gpus}, ${a.cpus} CPUs, ${a.memoryMiB} MiB`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function listFiles(root: string): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name).slice(root.length + 1))
+    .sort();
+}

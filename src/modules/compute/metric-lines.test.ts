@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import { parseMetricLine } from "./metric-lines.ts";
+
+describe("metric lines", () => {
+  it("parses keys, values and the step", () => {
+    expect(parseMetricLine("paved.metric loss=0.31 acc=0.9 step=3")).toEqual({
+      metrics: [
+        { key: "loss", value: 0.31 },
+        { key: "acc", value: 0.9 },
+      ],
+      step: 3,
+    });
+  });
+
+  it("accepts exponents, nan and inf, and skips malformed pairs", () => {
+    const parsed = parseMetricLine("  paved.metric lr=1e-4 bad=abc val/loss=nan x=-inf noequals");
+    expect(parsed?.step).toBeUndefined();
+    expect(parsed?.metrics.map((m) => m.key)).toEqual(["lr", "val/loss", "x"]);
+    expect(parsed?.metrics[0]?.value).toBe(1e-4);
+    expect(parsed?.metrics[1]?.value).toBeNaN();
+  });
+
+  it("ignores other lines", () => {
+    expect(parseMetricLine("epoch 3 loss=0.3")).toBeUndefined();
+    expect(parseMetricLine("paved.metrics loss=1")).toBeUndefined();
+    expect(parseMetricLine("paved.metric")).toBeUndefined();
+  });
+});

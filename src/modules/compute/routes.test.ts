@@ -1,0 +1,99 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { openTestDatabase } from "../../../test/support/databases.ts";
+import { LocalArtifactStore } from "../../artifacts/index.ts";
+import { configSchema } from "../../config/index.ts";
+import { createLogger, randomIds, systemClock } from "../../core/index.ts";
+import { TokenService, buildServer } from "../../http/index.ts";
+import { createCatalogModule } from "../catalog/index.ts";
+import { createTrackingModule } from "../tracking/index.ts";
+import { createComputeModule } from "./index.ts";
+
+describe("compute routes", async () => {
+  const database = await openTestDatabase("sqlite");
+  const config = configSchema.parse({ dataDir: database.dataDir, compute: { gpus: [{ index: 0 }, { index: 1 }], cpus: 4, memoryMiB: 4096, python: "/nonexistent/python3" } });
+  const logger = createLogger("silent");
+  const artifacts = new LocalArtifactStore(join(database.dataDir, "artifacts"));
+  const tokens = new TokenService(database.db, systemClock, randomIds);
+  const adminToken = "admin-token-for-tests-0123456789";
+  await tokens.ensureAdmin(adminToken);
+  const tracking = createTrackingModule({ database, artifacts, clock: systemClock, ids: randomIds, config, logger });
+  const catalog = createCatalogModule({});
+  const compute = createComputeModule({
+    database,
+    artifacts,
+    clock: systemClock,
+    ids: randomIds,
+    config,
+    logger,
+    runs: tracking.service,
+    tokens: { mintToken: (id) => tokens.mintForJob(id, 3600_000), revokeToken: (id) => tokens.revokeForJob(id) },
+    serverUrl: () => "http://127.0.0.1:9",
+    catalog: catalog.service,
+    sweepMs: 50,
+  });
+  const server = buildServer({ routes: [...tracking.routes, ...catalog.routes, ...compute.routes], tokens, logger, uploadLimit: 1 << 20 });
+  await compute.controller.start();
+  afterAll(async () => {
+    await compute.controller.stop();
+    await server.close();
+    await database.close();
+  });
+  const workingDir = mkdtempSync(join(tmpdir(), "paved-routes-"));
+  const auth = { authorization: `Bearer ${adminToken}` };
+
+  it("submits, lists, describes and follows a job over HTTP", async () => {
+    const created = await server.inject({
+      method: "POST",
+      url: "/api/v1/jobs",
+      headers: auth,
+      payload: { kind: "Job", name: "hello", workingDir, command: [process.execPath, "-e", "console.log('hello from paved')"], compute: { profile: "cpu" }, hyperparameterArgs: false },
+    });
+    expect(created.statusCode).toBe(200);
+    const job = created.json();
+    expect(job).toMatchObject({ name: "hello", experimentId: expect.any(String), runId: expect.any(String), request: { profile: "cpu" } });
+    const logs = await server.inject({ method: "GET", url: `/api/v1/jobs/${job.id}/logs?follow=true`, headers: auth });
+    expect(logs.statusCode).toBe(200);
+    expect(logs.headers["content-type"]).toContain("text/plain");
+    expect(logs.body).toBe("hello from paved\n");
+    let described = (await server.inject({ method: "GET", url: `/api/v1/jobs/${job.id}`, headers: auth })).json();
+    for (let i = 0; i < 200 && described.phase !== "SUCCEEDED"; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      described = (await server.inject({ method: "GET", url: `/api/v1/jobs/${job.id}`, headers: auth })).json();
+    }
+    expect(described.phase).toBe("SUCCEEDED");
+    const list = (await server.inject({ method: "GET", url: "/api/v1/jobs?phase=SUCCEEDED&limit=5", headers: auth })).json();
+    expect(list.jobs.map((j: { id: string }) => j.id)).toContain(job.id);
+    const run = await server.inject({ method: "GET", url: `/api/2.0/mlflow/runs/get?run_id=${job.runId}`, headers: auth });
+    expect(run.statusCode).toBe(200);
+  });
+
+  it("answers errors with stable codes", async () => {
+    const unknownField = await server.inject({ method: "POST", url: "/api/v1/jobs", headers: auth, payload: { name: "x", workingDir, command: ["true"], gpu: 1 } });
+    expect(unknownField.statusCode).toBe(400);
+    expect(unknownField.json().error.code).toBe("INVALID_INPUT");
+    expect(unknownField.json().error.message).toContain("gpu");
+    const tooBig = await server.inject({ method: "POST", url: "/api/v1/jobs", headers: auth, payload: { name: "x", workingDir, command: ["true"], compute: { profile: "gpu-8" } } });
+    expect(tooBig.json().error.code).toBe("INVALID_INPUT");
+    const missing = await server.inject({ method: "GET", url: "/api/v1/jobs/job-nope", headers: auth });
+    expect(missing.statusCode).toBe(404);
+    const jobToken = await tokens.mintForJob("job-abc", 60_000);
+    const forbidden = await server.inject({
+      method: "POST",
+      url: "/api/v1/jobs",
+      headers: { authorization: `Bearer ${jobToken}` },
+      payload: { name: "x", workingDir, command: ["true"] },
+    });
+    expect(forbidden.statusCode).toBe(403);
+  });
+
+  it("lists profiles and resources", async () => {
+    const profiles = (await server.inject({ method: "GET", url: "/api/v1/profiles", headers: auth })).json();
+    expect(profiles.profiles.map((p: { name: string }) => p.name)).toContain("gpu-1");
+    const resources = (await server.inject({ method: "GET", url: "/api/v1/compute/resources", headers: auth })).json();
+    expect(resources.total).toEqual({ gpus: 2, cpus: 4, memoryMiB: 4096 });
+    expect(resources.gpus).toHaveLength(2);
+  });
+});

@@ -1,0 +1,78 @@
+import { Readable } from "node:stream";
+import { route, StreamResponse, type RouteDefinition } from "../../core/index.ts";
+import {
+  jobIdParamsSchema,
+  jobListQuerySchema,
+  jobListSchema,
+  jobLogsQuerySchema,
+  jobSchema,
+  jobSpecSchema,
+  resourcesSchema,
+} from "./schema.ts";
+import type { JobService } from "./service.ts";
+
+export function computeRoutes(service: JobService): RouteDefinition[] {
+  const tags = ["compute"];
+  return [
+    route({
+      method: "POST",
+      url: "/api/v1/jobs",
+      summary: "Submit a job (the same spec `paved apply -f job.yaml` sends)",
+      tags,
+      roles: ["admin", "user"],
+      body: jobSpecSchema,
+      response: jobSchema,
+      handler: async ({ body, principal }) => service.submit(body, principal),
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/jobs",
+      summary: "List jobs, newest first",
+      tags,
+      query: jobListQuerySchema,
+      response: jobListSchema,
+      handler: async ({ query }) => ({ jobs: await service.list(query) }),
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/jobs/:id",
+      summary: "A job: spec, phase, allocation, why it waits, and its events",
+      tags,
+      params: jobIdParamsSchema,
+      response: jobSchema,
+      handler: async ({ params }) => service.get(params.id),
+    }),
+    route({
+      method: "POST",
+      url: "/api/v1/jobs/:id/cancel",
+      summary: "Cancel a job: queued ones at once, running ones after their processes are stopped",
+      tags,
+      roles: ["admin", "user"],
+      params: jobIdParamsSchema,
+      response: jobSchema,
+      handler: async ({ params }) => service.cancel(params.id),
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/jobs/:id/logs",
+      summary: "A job's output as text; `follow=true` streams until the job ends",
+      tags,
+      params: jobIdParamsSchema,
+      query: jobLogsQuerySchema,
+      handler: async ({ params, query, signal }) => {
+        // Resolve the job first so a missing one answers 404 rather than an empty stream.
+        await service.get(params.id);
+        const stream = Readable.from(service.logs(params.id, { follow: query.follow, attempt: query.attempt, signal }), { objectMode: false });
+        return new StreamResponse(stream, "text/plain; charset=utf-8", { "cache-control": "no-store", "x-content-type-options": "nosniff" });
+      },
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/compute/resources",
+      summary: "The machine's GPUs, CPUs and memory: totals, what is free, and who holds each GPU",
+      tags,
+      response: resourcesSchema,
+      handler: async () => service.resources(),
+    }),
+  ];
+}

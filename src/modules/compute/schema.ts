@@ -1,0 +1,186 @@
+import { z } from "zod";
+import { memorySchema } from "../catalog/schema.ts";
+
+const DURATION_PART = /(\d+(?:\.\d+)?)(d|h|m|s)/g;
+const DURATION = /^(\d+(?:\.\d+)?(d|h|m|s))+$/;
+const SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Parses "90s", "30m", "2h", "1h30m" to seconds; undefined when malformed. */
+export function parseDurationSeconds(value: string): number | undefined {
+  const text = value.trim();
+  if (!DURATION.test(text)) return undefined;
+  let total = 0;
+  for (const m of text.matchAll(DURATION_PART)) total += Number(m[1]) * (SECONDS[m[2] ?? "s"] ?? 1);
+  return total;
+}
+
+const durationSchema = z.union([z.number().positive(), z.string()]).transform((value, ctx) => {
+  if (typeof value === "number") return value;
+  const seconds = parseDurationSeconds(value);
+  if (seconds === undefined || seconds <= 0) {
+    ctx.addIssue({ code: "custom", message: `duration '${value}' is not valid; write e.g. "90s", "30m", "2h" or a number of seconds` });
+    return z.NEVER;
+  }
+  return seconds;
+});
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const RESERVED_ENV = /^(PAVED_|MLFLOW_)|^CUDA_VISIBLE_DEVICES$/;
+const KEY = /^[A-Za-z0-9_.\-/]{1,250}$/;
+
+const envSchema = z.record(z.string(), z.string().refine((v) => !v.includes("\0"), "values cannot contain NUL")).superRefine((env, ctx) => {
+  for (const name of Object.keys(env)) {
+    if (!ENV_NAME.test(name)) {
+      ctx.addIssue({ code: "custom", path: [name], message: `'${name}' is not a valid variable name; use letters, digits and '_', not starting with a digit` });
+    } else if (RESERVED_ENV.test(name)) {
+      ctx.addIssue({ code: "custom", path: [name], message: `'${name}' is set by Paved (PAVED_*, MLFLOW_* and CUDA_VISIBLE_DEVICES are reserved); rename the variable` });
+    }
+  }
+});
+
+const hyperparametersSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).superRefine((hp, ctx) => {
+  for (const key of Object.keys(hp)) {
+    if (!KEY.test(key)) {
+      ctx.addIssue({ code: "custom", path: [key], message: `hyperparameter name '${key}' may use letters, digits, '_', '-', '.', '/' only` });
+    }
+  }
+});
+
+const datasetName = z.string().regex(/^[A-Za-z0-9_.\-]{1,128}$/, "dataset names use letters, digits, '_', '-', '.'");
+/** A dataset: a local file or folder Paved hashes, or an external source with a declared digest. */
+export const datasetSchema = z.union([
+  z.strictObject({ name: datasetName, path: z.string().min(1) }),
+  z.strictObject({ name: datasetName, source: z.string().min(1), digest: z.string().min(1) }),
+]);
+
+/** What a job asks for: a named profile, or raw resources (not both). */
+export const computeRequestSchema = z
+  .strictObject({
+    profile: z.string().min(1).optional(),
+    gpus: z.number().int().min(0).optional(),
+    gpuType: z.string().min(1).optional(),
+    cpus: z.number().min(0).optional(),
+    memory: memorySchema.optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.profile !== undefined && (c.gpus !== undefined || c.gpuType !== undefined || c.cpus !== undefined || c.memory !== undefined)) {
+      ctx.addIssue({ code: "custom", message: "give either compute.profile or gpus/gpuType/cpus/memory, not both" });
+    }
+  });
+
+/** A job: the body of POST /api/v1/jobs and of `paved apply -f job.yaml` (kind: Job). */
+export const jobSpecSchema = z.strictObject({
+  apiVersion: z.literal("paved/v1").optional(),
+  kind: z.literal("Job").optional(),
+  name: z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "job names are lowercase letters, digits and '-' (at most 63, starting and ending alphanumeric), e.g. train-mnist"),
+  experiment: z.string().min(1).max(256).optional(),
+  command: z.array(z.string().refine((v) => !v.includes("\0"), "arguments cannot contain NUL")).min(1, "command needs at least the program to run, e.g. [python, train.py]").refine((argv) => argv[0] !== "", "command[0] (the program) cannot be empty"),
+  workingDir: z.string().startsWith("/", "workingDir must be an absolute path (the CLI resolves relative ones)"),
+  env: envSchema.default({}),
+  hyperparameters: hyperparametersSchema.default({}),
+  /** Append `--key=value` for each hyperparameter to the command. */
+  hyperparameterArgs: z.boolean().default(true),
+  datasets: z.array(datasetSchema).default([]),
+  compute: computeRequestSchema.optional(),
+  maxRuntime: durationSchema.optional(),
+  retry: z
+    .strictObject({
+      maxAttempts: z.number().int().min(1).max(100).default(1),
+      retryOnExitCodes: z.array(z.number().int().min(1).max(255)).default([]),
+    })
+    .default({ maxAttempts: 1, retryOnExitCodes: [] }),
+  checkpointDir: z.string().startsWith("/", "checkpointDir must be an absolute path").optional(),
+  priority: z.number().int().min(-1000).max(1000).default(0),
+});
+export type JobSpec = z.output<typeof jobSpecSchema>;
+export type JobSpecInput = z.input<typeof jobSpecSchema>;
+
+export const JOB_PHASES = ["QUEUED", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"] as const;
+export const jobPhaseSchema = z.enum(JOB_PHASES);
+export type JobPhase = z.output<typeof jobPhaseSchema>;
+
+export const allocationSchema = z.object({ gpus: z.array(z.number().int()), cpus: z.number(), memoryMiB: z.number().int() });
+export type Allocation = z.output<typeof allocationSchema>;
+
+/** Resources a job needs, after resolving its profile. */
+export const resourceRequestSchema = z.object({
+  profile: z.string().nullable(),
+  gpus: z.number().int(),
+  gpuType: z.string().nullable(),
+  cpus: z.number(),
+  memoryMiB: z.number().int(),
+});
+export type ResourceRequest = z.output<typeof resourceRequestSchema>;
+
+/** Why a queued job has not started: which resource is short, and who holds it. */
+export const pendingSchema = z.object({
+  reason: z.string(),
+  resources: z.array(
+    z.object({
+      resource: z.enum(["gpu", "cpu", "memory"]),
+      requested: z.number(),
+      free: z.number(),
+      total: z.number(),
+      heldBy: z.array(z.object({ jobId: z.string(), name: z.string(), amount: z.number() })),
+    }),
+  ),
+});
+export type Pending = z.output<typeof pendingSchema>;
+
+export const jobEventSchema = z.object({ time: z.number(), type: z.string(), message: z.string() });
+export type JobEvent = z.output<typeof jobEventSchema>;
+
+/** A job as the API returns it: spec plus observed status. */
+export const jobSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  phase: jobPhaseSchema,
+  priority: z.number().int(),
+  attempt: z.number().int(),
+  maxAttempts: z.number().int(),
+  owner: z.string(),
+  experimentId: z.string(),
+  runId: z.string().nullable(),
+  createdAt: z.number(),
+  startedAt: z.number().nullable(),
+  finishedAt: z.number().nullable(),
+  exitCode: z.number().int().nullable(),
+  message: z.string().nullable(),
+  request: resourceRequestSchema,
+  allocation: allocationSchema.nullable(),
+  pending: pendingSchema.optional(),
+  events: z.array(jobEventSchema),
+  spec: z.unknown(),
+});
+export type Job = z.output<typeof jobSchema>;
+
+export const jobIdParamsSchema = z.object({ id: z.string().min(1).max(128) });
+export const jobListQuerySchema = z.object({
+  phase: jobPhaseSchema.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+export const jobListSchema = z.object({ jobs: z.array(jobSchema) });
+export const jobLogsQuerySchema = z.object({
+  follow: z
+    .enum(["true", "false", "1", "0"])
+    .optional()
+    .transform((v) => v === "true" || v === "1"),
+  attempt: z.coerce.number().int().min(1).optional(),
+});
+
+export const resourcesSchema = z.object({
+  total: z.object({ gpus: z.number().int(), cpus: z.number(), memoryMiB: z.number().int() }),
+  free: z.object({ gpus: z.number().int(), cpus: z.number(), memoryMiB: z.number().int() }),
+  gpus: z.array(
+    z.object({
+      index: z.number().int(),
+      uuid: z.string().nullable(),
+      name: z.string(),
+      memoryMiB: z.number().int(),
+      heldBy: z.object({ jobId: z.string(), name: z.string() }).nullable(),
+    }),
+  ),
+});
+export type ResourcesView = z.output<typeof resourcesSchema>;

@@ -1,0 +1,200 @@
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import { PlatformError, invalidInput, notFound, type Clock, type IdGenerator, type Principal } from "../../core/index.ts";
+import type { ProfileCatalog } from "../catalog/index.ts";
+import { resolveDatasetPath } from "./capture.ts";
+import type { JobController } from "./controller.ts";
+import { attemptLogPath, type ExecutionHandle, type Executor } from "./executors/executor.ts";
+import type { MachineResources } from "./resources.ts";
+import type { RunRecorder } from "./run-recorder.ts";
+import { assertFeasible, resolveRequest } from "./scheduler.ts";
+import type { Allocation, Job, JobEvent, JobPhase, JobSpec, Pending, ResourceRequest, ResourcesView } from "./schema.ts";
+import { ACTIVE_PHASES, TERMINAL_PHASES, type JobRow, type JobStore } from "./store.ts";
+import { join } from "node:path";
+
+export interface JobServiceDeps {
+  store: JobStore;
+  controller: JobController;
+  executor: Executor;
+  catalog: ProfileCatalog;
+  machine: () => Promise<MachineResources>;
+  runs: RunRecorder;
+  clock: Clock;
+  ids: IdGenerator;
+  dataDir: string;
+}
+
+/** Submitting, reading, cancelling and following jobs; the controller does the running. */
+export class JobService {
+  constructor(private readonly deps: JobServiceDeps) {}
+
+  /** Validates what the spec points at, records the run, queues the job and schedules at once. */
+  async submit(spec: JobSpec, principal: Principal): Promise<Job> {
+    if (principal.role === "job") {
+      throw new PlatformError("FORBIDDEN", "a job's token cannot submit jobs; submit from your own account (PAVED_TOKEN or `paved login`)");
+    }
+    const { store, runs, clock, ids, catalog } = this.deps;
+    await assertDirectory(spec.workingDir, "workingDir");
+    for (const d of spec.datasets) {
+      if ("path" in d) await assertExists(resolveDatasetPath(spec.workingDir, d.path), `dataset '${d.name}'`);
+    }
+    const request = resolveRequest(spec, catalog);
+    assertFeasible(request, await this.deps.machine(), catalog);
+    const resolved: JobSpec = { ...spec, experiment: spec.experiment ?? spec.name };
+    const experimentId = await runs.ensureExperiment(resolved.experiment!);
+    const id = ids.prefixed("job");
+    const { runId } = await runs.createRun({
+      experimentId,
+      runName: spec.name,
+      userId: principal.name,
+      jobId: id,
+      tags: { "paved.job_id": id, ...(request.profile ? { "paved.compute.profile": request.profile } : {}) },
+    });
+    const now = clock.now();
+    await store.insert(
+      { id, name: spec.name, owner: principal.name, spec: resolved, request, priority: spec.priority, experimentId, runId, createdAt: now },
+      { type: "Submitted", message: `submitted by ${principal.name}; needs ${describeRequest(request)}` },
+    );
+    this.deps.controller.kick();
+    return this.get(id);
+  }
+
+  async get(id: string): Promise<Job> {
+    const row = await this.deps.store.get(id);
+    if (!row) throw notFound(`job '${id}' does not exist; list jobs with \`paved jobs ls\``);
+    const events = await this.deps.store.events([id]);
+    return toJob(row, events.get(id) ?? []);
+  }
+
+  async list(opts: { phase?: JobPhase; limit: number }): Promise<Job[]> {
+    const rows = await this.deps.store.list(opts);
+    const events = await this.deps.store.events(rows.map((r) => r.job_id));
+    return rows.map((r) => toJob(r, events.get(r.job_id) ?? []));
+  }
+
+  /** Cancels the job (idempotent on ended jobs) and returns it. */
+  async cancel(id: string): Promise<Job> {
+    await this.get(id);
+    await this.deps.controller.cancel(id);
+    return this.get(id);
+  }
+
+  /**
+   * A job's output. Without `attempt`, the current attempt; with `follow`, keeps streaming
+   * (through later attempts) until the job ends or `signal` aborts.
+   */
+  async *logs(id: string, opts: { follow: boolean; attempt?: number; signal: AbortSignal }): AsyncIterable<string> {
+    const first = await this.get(id);
+    if (opts.attempt !== undefined && opts.attempt > first.attempt) {
+      throw invalidInput(`job '${id}' has no attempt ${opts.attempt} yet; it is on attempt ${first.attempt}`);
+    }
+    let attempt = opts.attempt ?? first.attempt;
+    const jobDir = join(this.deps.dataDir, "jobs", id);
+    for (;;) {
+      if (opts.signal.aborted) return;
+      const row = (await this.deps.store.get(id))!;
+      const current = attempt === row.attempt;
+      const live = current && row.handle !== null && ACTIVE_PHASES.includes(row.phase as JobPhase);
+      if (opts.follow && live && this.deps.executor.logs) {
+        const handle = JSON.parse(row.handle!) as ExecutionHandle;
+        yield* this.deps.executor.logs(handle, { follow: true, signal: opts.signal });
+      } else if (!opts.follow || !current || row.handle !== null || (row.phase !== "QUEUED" && row.phase !== "STARTING")) {
+        yield* readFile(attemptLogPath(jobDir, attempt), opts.signal);
+      } else {
+        // Queued or starting: nothing to show yet; wait for the attempt to run.
+        await sleep(250, undefined, { signal: opts.signal }).catch(() => undefined);
+        continue;
+      }
+      if (!opts.follow || opts.attempt !== undefined) return;
+      // Wait until the job moves on: another attempt, or its end.
+      for (;;) {
+        if (opts.signal.aborted) return;
+        const next = (await this.deps.store.get(id))!;
+        if (next.attempt > attempt) {
+          attempt = next.attempt;
+          yield `\n--- attempt ${attempt} ---\n`;
+          break;
+        }
+        if (TERMINAL_PHASES.includes(next.phase as JobPhase)) return;
+        await sleep(200, undefined, { signal: opts.signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Totals, what is free, and which job holds each GPU. */
+  async resources(): Promise<ResourcesView> {
+    const machine = await this.deps.machine();
+    const active = await this.deps.store.active();
+    const holder = new Map<number, { jobId: string; name: string }>();
+    let cpus = 0;
+    let memoryMiB = 0;
+    for (const row of active) {
+      if (!row.allocation) continue;
+      const a = JSON.parse(row.allocation) as Allocation;
+      for (const g of a.gpus) holder.set(g, { jobId: row.job_id, name: row.name });
+      cpus += a.cpus;
+      memoryMiB += a.memoryMiB;
+    }
+    return {
+      total: { gpus: machine.gpus.length, cpus: machine.cpus, memoryMiB: machine.memoryMiB },
+      free: {
+        gpus: machine.gpus.filter((g) => !holder.has(g.index)).length,
+        cpus: Math.round((machine.cpus - cpus) * 1e6) / 1e6,
+        memoryMiB: machine.memoryMiB - memoryMiB,
+      },
+      gpus: machine.gpus.map((g) => ({ index: g.index, uuid: g.uuid, name: g.name, memoryMiB: g.memoryMiB, heldBy: holder.get(g.index) ?? null })),
+    };
+  }
+}
+
+export function toJob(row: JobRow, events: JobEvent[]): Job {
+  const spec = JSON.parse(row.spec) as JobSpec;
+  return {
+    id: row.job_id,
+    name: row.name,
+    phase: row.phase as JobPhase,
+    priority: Number(row.priority),
+    attempt: Number(row.attempt),
+    maxAttempts: spec.retry.maxAttempts,
+    owner: row.owner,
+    experimentId: row.experiment_id,
+    runId: row.run_id,
+    createdAt: Number(row.created_at),
+    startedAt: row.started_at === null ? null : Number(row.started_at),
+    finishedAt: row.finished_at === null ? null : Number(row.finished_at),
+    exitCode: row.exit_code,
+    message: row.message,
+    request: JSON.parse(row.request) as ResourceRequest,
+    allocation: row.allocation ? (JSON.parse(row.allocation) as Allocation) : null,
+    ...(row.pending && row.phase === "QUEUED" ? { pending: JSON.parse(row.pending) as Pending } : {}),
+    events,
+    spec,
+  };
+}
+
+function describeRequest(r: ResourceRequest): string {
+  const gpus = r.gpus > 0 ? `${r.gpus} ${r.gpuType ?? ""} GPU${r.gpus === 1 ? "" : "s"}, `.replace("  ", " ") : "";
+  return `${r.profile ? `profile ${r.profile}: ` : ""}${gpus}${r.cpus} CPUs, ${r.memoryMiB} MiB`;
+}
+
+async function assertDirectory(path: string, what: string): Promise<void> {
+  const s = await stat(path).catch(() => undefined);
+  if (!s?.isDirectory()) throw invalidInput(`${what} '${path}' is not an existing directory on the server; create it or fix the path`);
+}
+
+async function assertExists(path: string, what: string): Promise<void> {
+  const s = await stat(path).catch(() => undefined);
+  if (!s) throw invalidInput(`${what} path '${path}' does not exist; fix the path (relative paths resolve against workingDir)`);
+}
+
+async function* readFile(path: string, signal: AbortSignal): AsyncIterable<string> {
+  const s = await stat(path).catch(() => undefined);
+  if (!s) return;
+  const stream = createReadStream(path, { encoding: "utf8", signal });
+  try {
+    for await (const chunk of stream) yield chunk as string;
+  } catch (error) {
+    if ((error as Error).name !== "AbortError") throw error;
+  }
+}

@@ -1,0 +1,178 @@
+import type { Kysely, Transaction } from "kysely";
+import type { Tables } from "../../storage/index.ts";
+import type { Allocation, JobEvent, JobPhase, Pending, ResourceRequest } from "./schema.ts";
+
+export type JobRow = Tables["jobs"];
+
+export const ACTIVE_PHASES: JobPhase[] = ["STARTING", "RUNNING"];
+export const TERMINAL_PHASES: JobPhase[] = ["SUCCEEDED", "FAILED", "CANCELLED"];
+
+/** What a phase change writes besides the phase itself. */
+export type JobPatch = Partial<Omit<JobRow, "job_id" | "phase" | "allocation" | "pending" | "handle">> & {
+  allocation?: Allocation | null;
+  pending?: Pending | null;
+  handle?: unknown;
+};
+
+export interface NewJob {
+  id: string;
+  name: string;
+  owner: string;
+  spec: unknown;
+  request: ResourceRequest;
+  priority: number;
+  experimentId: string;
+  runId: string;
+  createdAt: number;
+}
+
+/**
+ * Jobs and their event log. Every phase change is a conditional update ("only if the job is
+ * still in one of these phases") written with its event in one transaction, so two actors
+ * racing on a job (a cancel and an exit, two controllers) cannot both win.
+ */
+export class JobStore {
+  constructor(private readonly db: Kysely<Tables>) {}
+
+  async insert(job: NewJob, event: { type: string; message: string }): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto("jobs")
+        .values({
+          job_id: job.id,
+          name: job.name,
+          owner: job.owner,
+          spec: JSON.stringify(job.spec),
+          request: JSON.stringify(job.request),
+          phase: "QUEUED",
+          priority: job.priority,
+          experiment_id: job.experimentId,
+          run_id: job.runId,
+          attempt: 1,
+          created_at: job.createdAt,
+          updated_at: job.createdAt,
+        })
+        .execute();
+      await trx.insertInto("job_events").values({ job_id: job.id, time: job.createdAt, ...event }).execute();
+    });
+  }
+
+  async get(id: string): Promise<JobRow | undefined> {
+    return this.db.selectFrom("jobs").selectAll().where("job_id", "=", id).executeTakeFirst();
+  }
+
+  async list(opts: { phase?: JobPhase; limit: number }): Promise<JobRow[]> {
+    let q = this.db.selectFrom("jobs").selectAll();
+    if (opts.phase) q = q.where("phase", "=", opts.phase);
+    return q.orderBy("created_at", "desc").orderBy("job_id", "desc").limit(opts.limit).execute();
+  }
+
+  /** Jobs holding resources. */
+  async active(): Promise<JobRow[]> {
+    return this.db.selectFrom("jobs").selectAll().where("phase", "in", ACTIVE_PHASES).execute();
+  }
+
+  /** The queue, in scheduling order: priority first, then age. */
+  async queued(): Promise<JobRow[]> {
+    return this.db
+      .selectFrom("jobs")
+      .selectAll()
+      .where("phase", "=", "QUEUED")
+      .orderBy("priority", "desc")
+      .orderBy("created_at", "asc")
+      .orderBy("job_id", "asc")
+      .execute();
+  }
+
+  async events(ids: string[]): Promise<Map<string, JobEvent[]>> {
+    const out = new Map<string, JobEvent[]>(ids.map((id) => [id, []]));
+    if (ids.length === 0) return out;
+    const rows = await this.db.selectFrom("job_events").selectAll().where("job_id", "in", ids).orderBy("id", "asc").execute();
+    for (const r of rows) out.get(r.job_id)?.push({ time: Number(r.time), type: r.type, message: r.message });
+    return out;
+  }
+
+  /**
+   * Moves a job to `to` if it is still in one of `from` (and, when given, still on `attempt`),
+   * appending the event. Returns false when another actor moved it first.
+   */
+  async transition(
+    id: string,
+    from: JobPhase[],
+    to: JobPhase,
+    patch: JobPatch,
+    event: { type: string; message: string; time: number },
+    attempt?: number,
+  ): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => this.transitionIn(trx, id, from, to, patch, event, attempt));
+  }
+
+  /** Several transitions in one transaction (a scheduling pass); returns which ones applied. */
+  async transitionMany(
+    items: { id: string; from: JobPhase[]; to: JobPhase; patch: JobPatch; event: { type: string; message: string; time: number } }[],
+  ): Promise<boolean[]> {
+    if (items.length === 0) return [];
+    return this.db.transaction().execute(async (trx) => {
+      const applied: boolean[] = [];
+      for (const item of items) applied.push(await this.transitionIn(trx, item.id, item.from, item.to, item.patch, item.event));
+      return applied;
+    });
+  }
+
+  /** Updates fields without changing the phase (e.g. recording the handle), guarded the same way. */
+  async patch(id: string, phases: JobPhase[], patch: JobPatch, attempt?: number): Promise<boolean> {
+    let q = this.db.updateTable("jobs").set(toColumns(patch)).where("job_id", "=", id).where("phase", "in", phases);
+    if (attempt !== undefined) q = q.where("attempt", "=", attempt);
+    const result = await q.executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Rewrites the pending reasons of queued jobs (no event: they change on every pass). */
+  async setPending(pending: Map<string, Pending | null>): Promise<void> {
+    if (pending.size === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const [id, p] of pending) {
+        await trx
+          .updateTable("jobs")
+          .set({ pending: p ? JSON.stringify(p) : null })
+          .where("job_id", "=", id)
+          .where("phase", "=", "QUEUED")
+          .execute();
+      }
+    });
+  }
+
+  async appendEvent(id: string, event: { type: string; message: string; time: number }): Promise<void> {
+    await this.db.insertInto("job_events").values({ job_id: id, ...event }).execute();
+  }
+
+  private async transitionIn(
+    trx: Transaction<Tables>,
+    id: string,
+    from: JobPhase[],
+    to: JobPhase,
+    patch: JobPatch,
+    event: { type: string; message: string; time: number },
+    attempt?: number,
+  ): Promise<boolean> {
+    let q = trx
+      .updateTable("jobs")
+      .set({ ...toColumns(patch), phase: to, updated_at: event.time })
+      .where("job_id", "=", id)
+      .where("phase", "in", from);
+    if (attempt !== undefined) q = q.where("attempt", "=", attempt);
+    const result = await q.executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) return false;
+    await trx.insertInto("job_events").values({ job_id: id, ...event }).execute();
+    return true;
+  }
+}
+
+function toColumns(patch: JobPatch): Partial<JobRow> {
+  const { allocation, pending, handle, ...rest } = patch;
+  const columns: Partial<JobRow> = { ...rest };
+  if (allocation !== undefined) columns.allocation = allocation === null ? null : JSON.stringify(allocation);
+  if (pending !== undefined) columns.pending = pending === null ? null : JSON.stringify(pending);
+  if (handle !== undefined) columns.handle = handle === null ? null : JSON.stringify(handle);
+  return columns;
+}

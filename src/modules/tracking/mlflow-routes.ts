@@ -1,0 +1,467 @@
+import { z } from "zod";
+import { StreamResponse, invalidInput, route, type RouteDefinition } from "../../core/index.ts";
+import { mlflow as schema, parseMetrics } from "./schema.ts";
+import { DATASET_CONTEXT_TAG, type Experiment, type RunDetails, type TrackingService } from "./service.ts";
+import type { RunRow } from "./store.ts";
+
+// MLflow's REST API, shaped the way MLflow's server answers: ids as strings, int64 as JSON
+// numbers, enums by name, empty lists left out, non-finite doubles as "NaN"/"Infinity" strings.
+
+const PREFIXES = ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"];
+const PROXY_PREFIXES = ["/api/2.0/mlflow-artifacts/artifacts", "/ajax-api/2.0/mlflow-artifacts/artifacts"];
+
+function jsonDouble(value: number | null, isNan = 0): number | string {
+  if (isNan || value === null || Number.isNaN(value)) return "NaN";
+  if (value === Infinity) return "Infinity";
+  if (value === -Infinity) return "-Infinity";
+  return value;
+}
+
+function list<T>(name: string, items: T[]): Record<string, T[]> {
+  return items.length ? { [name]: items } : {};
+}
+
+export function experimentJson(e: Experiment) {
+  return {
+    experiment_id: e.experiment_id,
+    name: e.name,
+    artifact_location: e.artifact_location,
+    lifecycle_stage: e.lifecycle_stage,
+    last_update_time: e.last_update_time,
+    creation_time: e.creation_time,
+    ...list("tags", e.tags),
+  };
+}
+
+export function runInfoJson(r: RunRow) {
+  return {
+    run_uuid: r.run_id,
+    run_id: r.run_id,
+    run_name: r.run_name,
+    experiment_id: r.experiment_id,
+    user_id: r.user_id,
+    status: r.status,
+    start_time: r.start_time,
+    ...(r.end_time !== null ? { end_time: r.end_time } : {}),
+    artifact_uri: r.artifact_uri,
+    lifecycle_stage: r.lifecycle_stage,
+  };
+}
+
+export function runJson(run: RunDetails) {
+  return {
+    info: runInfoJson(run.info),
+    data: {
+      ...list(
+        "metrics",
+        run.metrics.map((m) => ({ key: m.key, value: jsonDouble(m.value, m.is_nan), timestamp: m.timestamp, step: m.step })),
+      ),
+      ...list("params", run.params),
+      ...list("tags", run.tags),
+    },
+    inputs: {
+      ...list(
+        "dataset_inputs",
+        run.inputs.map((i) => ({
+          ...(i.context !== null ? { tags: [{ key: DATASET_CONTEXT_TAG, value: i.context }] } : {}),
+          dataset: {
+            name: i.name,
+            digest: i.digest,
+            source_type: i.source_type,
+            source: i.source,
+            ...(i.schema !== null ? { schema: i.schema } : {}),
+            ...(i.profile !== null ? { profile: i.profile } : {}),
+          },
+        })),
+      ),
+    },
+  };
+}
+
+function runIdOf(body: { run_id?: string | undefined; run_uuid?: string | undefined }): string {
+  const id = body.run_id || body.run_uuid;
+  if (!id) throw invalidInput("run_id is required; pass the id returned by runs/create");
+  return id;
+}
+
+function tagRecord(tags: { key: string; value: string }[] | undefined): Record<string, string> {
+  return Object.fromEntries((tags ?? []).map((t) => [t.key, t.value]));
+}
+
+/** The MLflow tracking REST routes, under /api/2.0/mlflow and /ajax-api/2.0/mlflow. */
+export function mlflowRoutes(service: TrackingService, now: () => number): RouteDefinition[] {
+  const searchExperiments = async (input: z.output<typeof schema.searchExperiments>) => {
+    const { experiments, nextPageToken } = await service.searchExperiments({
+      viewType: input.view_type,
+      filter: input.filter,
+      orderBy: input.order_by,
+      maxResults: input.max_results,
+      pageToken: input.page_token,
+    });
+    return { ...list("experiments", experiments.map(experimentJson)), ...(nextPageToken ? { next_page_token: nextPageToken } : {}) };
+  };
+  const searchRuns = async (input: z.output<typeof schema.searchRuns>) => {
+    const { runs, nextPageToken } = await service.searchRuns({
+      experimentIds: input.experiment_ids ?? [],
+      filter: input.filter,
+      orderBy: input.order_by,
+      viewType: input.run_view_type,
+      maxResults: input.max_results,
+      pageToken: input.page_token,
+    });
+    return { ...list("runs", runs.map(runJson)), ...(nextPageToken ? { next_page_token: nextPageToken } : {}) };
+  };
+  const getHistory = async (input: z.output<typeof schema.getHistory>) => {
+    const { points, nextPageToken } = await service.getMetricHistory(runIdOf(input), input.metric_key, {
+      maxResults: input.max_results,
+      pageToken: input.page_token,
+    });
+    return {
+      ...list(
+        "metrics",
+        points.map((p) => ({ key: p.key, value: jsonDouble(p.value), timestamp: p.timestamp, step: p.step })),
+      ),
+      ...(nextPageToken ? { next_page_token: nextPageToken } : {}),
+    };
+  };
+
+  const routes: RouteDefinition[] = [
+    // ---- experiments ----
+    route({
+      method: "POST",
+      url: "/experiments/create",
+      summary: "MLflow: create an experiment",
+      body: schema.createExperiment,
+      handler: async ({ body }) => ({
+        experiment_id: await service.createExperiment({ name: body.name, artifactLocation: body.artifact_location, tags: tagRecord(body.tags) }),
+      }),
+    }),
+    route({
+      method: "GET",
+      url: "/experiments/get",
+      summary: "MLflow: get an experiment by id",
+      query: schema.experimentId,
+      handler: async ({ query }) => ({ experiment: experimentJson(await service.getExperiment(query.experiment_id)) }),
+    }),
+    route({
+      method: "GET",
+      url: "/experiments/get-by-name",
+      summary: "MLflow: get an experiment by name",
+      query: schema.getByName,
+      handler: async ({ query }) => ({ experiment: experimentJson(await service.getExperimentByName(query.experiment_name)) }),
+    }),
+    route({
+      method: "POST",
+      url: "/experiments/search",
+      summary: "MLflow: search experiments",
+      body: schema.searchExperiments,
+      handler: async ({ body }) => searchExperiments(body),
+    }),
+    route({
+      method: "GET",
+      url: "/experiments/search",
+      summary: "MLflow: search experiments",
+      query: schema.searchExperiments,
+      handler: async ({ query }) => searchExperiments(query),
+    }),
+    route({
+      method: "GET",
+      url: "/experiments/list",
+      summary: "MLflow 1.x: list experiments",
+      query: z.object({ view_type: z.enum(["ACTIVE_ONLY", "DELETED_ONLY", "ALL"]).optional() }),
+      handler: async ({ query }) => {
+        const { experiments } = await service.searchExperiments({ viewType: query.view_type, maxResults: 50000 });
+        return list("experiments", experiments.map(experimentJson));
+      },
+    }),
+    route({
+      method: "POST",
+      url: "/experiments/update",
+      summary: "MLflow: rename an experiment",
+      body: schema.updateExperiment,
+      handler: async ({ body }) => {
+        await service.renameExperiment(body.experiment_id, body.new_name);
+        return {};
+      },
+    }),
+    route({
+      method: "POST",
+      url: "/experiments/delete",
+      summary: "MLflow: delete an experiment (and mark its runs deleted)",
+      body: schema.experimentId,
+      handler: async ({ body }) => {
+        await service.deleteExperiment(body.experiment_id);
+        return {};
+      },
+    }),
+    route({
+      method: "POST",
+      url: "/experiments/restore",
+      summary: "MLflow: restore a deleted experiment",
+      body: schema.experimentId,
+      handler: async ({ body }) => {
+        await service.restoreExperiment(body.experiment_id);
+        return {};
+      },
+    }),
+    route({
+      method: "POST",
+      url: "/experiments/set-experiment-tag",
+      summary: "MLflow: set an experiment tag",
+      body: schema.setExperimentTag,
+      handler: async ({ body }) => {
+        await service.setExperimentTag(body.experiment_id, body.key, body.value);
+        return {};
+      },
+    }),
+
+    // ---- runs ----
+    route({
+      method: "POST",
+      url: "/runs/create",
+      summary: "MLflow: start a run",
+      body: schema.createRun,
+      handler: async ({ body, principal }) => {
+        const tags = tagRecord(body.tags);
+        const { runId } = await service.createRun({
+          experimentId: body.experiment_id || "0",
+          runName: body.run_name ?? "",
+          userId: body.user_id || tags["mlflow.user"] || principal.name,
+          ...(principal.jobId ? { jobId: principal.jobId } : {}),
+          ...(body.start_time !== undefined ? { startTime: body.start_time } : {}),
+          tags,
+        });
+        return { run: runJson(await service.getRun(runId)) };
+      },
+    }),
+    route({
+      method: "GET",
+      url: "/runs/get",
+      summary: "MLflow: get a run with its params, latest metrics, tags and inputs",
+      query: schema.runRef,
+      handler: async ({ query }) => ({ run: runJson(await service.getRun(runIdOf(query))) }),
+    }),
+    route({
+      method: "POST",
+      url: "/runs/update",
+      summary: "MLflow: update a run's status, end time or name",
+      body: schema.updateRun,
+      handler: async ({ body }) => {
+        const info = await service.updateRun(runIdOf(body), {
+          ...(body.status ? { status: body.status } : {}),
+          ...(body.end_time !== undefined ? { endTime: body.end_time } : {}),
+          ...(body.run_name ? { runName: body.run_name } : {}),
+        });
+        return { run_info: runInfoJson(info) };
+      },
+    }),
+    route({
+      method: "POST",
+      url: "/runs/delete",
+      summary: "MLflow: mark a run deleted",
+      body: schema.runRef,
+      handler: async ({ body }) => {
+        await service.deleteRun(runIdOf(body));
+        return {};
+      },
+    }),
+    route({
+      method: "POST",
+      url: "/runs/restore",
+      summary: "MLflow: restore a deleted run",
+      body: schema.runRef,
+      handler: async ({ body }) => {
+        await service.restoreRun(runIdOf(body));
+        return {};
+      },
+    }),
+    route({
+      method: "POST",
+      url: "/runs/search",
+      summary: "MLflow: search runs with a filter string, order_by and paging",
+      body: schema.searchRuns,
+      handler: async ({ body }) => searchRuns(body),
+    }),
+    route({
+      method: "GET",
+      url: "/runs/search",
+      summary: "MLflow: search runs with a filter string, order_by and paging",
+      query: schema.searchRuns,
+      handler: async ({ query }) => searchRuns(query),
+    }),
+    route({
+      method: "POST",
+      url: "/runs/log-metric",
+      summary: "MLflow: log one metric point",
+      body: schema.logMetric,
+      handler: async ({ body }) => {
+        await service.logBatch(runIdOf(body), {
+          metrics: [{ key: body.key, value: body.value, step: body.step ?? 0, timestamp: body.timestamp as number }],
+        });
+        return {};
+      },
+    }),
+    route({
+      method: "POST",
+      url: "/runs/log-parameter",
+      summary: "MLflow: log one param (write-once)",
+      body: schema.logParam,
+      handler: async ({ body }) => {
+        await service.logBatch(runIdOf(body), { params: [{ key: body.key, value: body.value }] });
+        return {};
+      },
+    }),
+    route({
+      method: "POST",
+      url: "/runs/log-batch",
+      summary: "MLflow: log metrics, params and tags in one transaction",
+      body: schema.logBatch,
+      handler: async ({ body }) => {
+        await service.logBatch(runIdOf(body), {
+          metrics: parseMetrics(body.metrics, now()),
+          params: body.params,
+          tags: body.tags,
+        });
+        return {};
+      },
+    }),
+    route({
+      method: "POST",
+      url: "/runs/set-tag",
+      summary: "MLflow: set a run tag",
+      body: schema.setTag,
+      handler: async ({ body }) => {
+        await service.logBatch(runIdOf(body), { tags: [{ key: body.key, value: body.value }] });
+        return {};
+      },
+    }),
+    route({
+      method: "POST",
+      url: "/runs/delete-tag",
+      summary: "MLflow: delete a run tag",
+      body: schema.deleteTag,
+      handler: async ({ body }) => {
+        await service.deleteTag(runIdOf(body), body.key);
+        return {};
+      },
+    }),
+    route({
+      method: "POST",
+      url: "/runs/log-inputs",
+      summary: "MLflow: record the datasets a run read (lineage)",
+      body: schema.logInputs,
+      handler: async ({ body }) => {
+        await service.logInputs(
+          runIdOf(body),
+          body.datasets.map((d) => {
+            const context = d.tags?.find((t) => t.key === DATASET_CONTEXT_TAG)?.value;
+            return {
+              name: d.dataset.name,
+              digest: d.dataset.digest,
+              sourceType: d.dataset.source_type,
+              source: d.dataset.source,
+              ...(d.dataset.schema !== undefined ? { schema: d.dataset.schema } : {}),
+              ...(d.dataset.profile !== undefined ? { profile: d.dataset.profile } : {}),
+              ...(context !== undefined ? { context } : {}),
+            };
+          }),
+        );
+        return {};
+      },
+    }),
+    route({
+      method: "GET",
+      url: "/metrics/get-history",
+      summary: "MLflow: every logged point of one metric",
+      query: schema.getHistory,
+      handler: async ({ query }) => getHistory(query),
+    }),
+    route({
+      method: "POST",
+      url: "/metrics/get-history",
+      summary: "MLflow: every logged point of one metric",
+      body: schema.getHistory,
+      handler: async ({ body }) => getHistory(body),
+    }),
+    route({
+      method: "GET",
+      url: "/artifacts/list",
+      summary: "MLflow: list a run's artifacts (paths relative to the artifact root)",
+      query: schema.listArtifacts,
+      handler: async ({ query }) => {
+        const runId = runIdOf(query);
+        const run = await service.getRun(runId);
+        const files = await service.listArtifacts(runId, query.path);
+        return {
+          root_uri: run.info.artifact_uri,
+          ...list(
+            "files",
+            files.map((f) => ({ path: f.path, is_dir: f.isDir, ...(f.size !== null ? { file_size: f.size } : {}) })),
+          ),
+        };
+      },
+    }),
+  ];
+
+  const out: RouteDefinition[] = [];
+  for (const prefix of PREFIXES) {
+    for (const def of routes) out.push({ ...def, url: prefix + def.url, errorStyle: "mlflow", tags: ["mlflow"] });
+  }
+  for (const prefix of PROXY_PREFIXES) out.push(...proxyRoutes(service, prefix));
+  return out;
+}
+
+/** MLflow's artifact proxy (`mlflow-artifacts:/` URIs): upload, download and list run artifacts. */
+function proxyRoutes(service: TrackingService, prefix: string): RouteDefinition[] {
+  return [
+    route({
+      method: "PUT",
+      url: `${prefix}/*`,
+      summary: "MLflow artifact proxy: upload one file (raw body)",
+      params: schema.proxyPath,
+      rawBody: true,
+      errorStyle: "mlflow",
+      tags: ["mlflow"],
+      handler: async ({ params, stream }) => {
+        const { runId, relative } = await service.resolveProxyPath(params["*"]);
+        if (!stream) throw invalidInput("the upload has no body; send the file's bytes as the request body");
+        await service.putArtifact(runId, relative, stream);
+        return {};
+      },
+    }),
+    route({
+      method: "GET",
+      url: `${prefix}/*`,
+      summary: "MLflow artifact proxy: download one file",
+      params: schema.proxyPath,
+      errorStyle: "mlflow",
+      tags: ["mlflow"],
+      handler: async ({ params }) => {
+        const { runId, relative } = await service.resolveProxyPath(params["*"]);
+        const { stream, size } = await service.openArtifact(runId, relative);
+        const name = relative.split("/").pop() ?? "artifact";
+        return new StreamResponse(stream, "application/octet-stream", {
+          "content-length": String(size),
+          "content-disposition": `attachment; filename="${name.replace(/["\\\r\n]/g, "_")}"`,
+        });
+      },
+    }),
+    route({
+      method: "GET",
+      url: prefix,
+      summary: "MLflow artifact proxy: list the files directly under a run artifact folder",
+      query: schema.proxyList,
+      errorStyle: "mlflow",
+      tags: ["mlflow"],
+      handler: async ({ query }) => {
+        const { runId, relative } = await service.resolveProxyPath(query.path ?? "");
+        const files = await service.listArtifacts(runId, relative);
+        // The proxy answers with names relative to the listed folder; the client joins them.
+        return list(
+          "files",
+          files.map((f) => ({ path: f.path.split("/").pop()!, is_dir: f.isDir, ...(f.size !== null ? { file_size: f.size } : {}) })),
+        );
+      },
+    }),
+  ];
+}

@@ -1,0 +1,130 @@
+import { StreamResponse, route, type RouteDefinition } from "../../core/index.ts";
+import {
+  ArtifactContentQuery,
+  ArtifactPathQuery,
+  ListArtifactsResponse,
+  ListExperimentsResponse,
+  ListRunsQuery,
+  ListRunsResponse,
+  MetricHistoryParams,
+  MetricHistoryResponse,
+  RunIdParams,
+  RunView,
+  type ExperimentView,
+  type RunStatus,
+} from "./schema.ts";
+import type { Experiment, RunDetails, TrackingService } from "./service.ts";
+
+export function experimentView(e: Experiment): ExperimentView {
+  return {
+    id: e.experiment_id,
+    name: e.name,
+    artifactLocation: e.artifact_location,
+    lifecycleStage: e.lifecycle_stage as ExperimentView["lifecycleStage"],
+    createdAt: e.creation_time,
+    updatedAt: e.last_update_time,
+  };
+}
+
+const finite = (v: number | null, isNan: number) => (isNan || v === null || !Number.isFinite(v) ? null : v);
+
+export function runView(run: RunDetails): RunView {
+  const { info } = run;
+  return {
+    id: info.run_id,
+    experimentId: info.experiment_id,
+    name: info.run_name,
+    status: info.status as RunStatus,
+    lifecycleStage: info.lifecycle_stage as RunView["lifecycleStage"],
+    user: info.user_id,
+    startTime: info.start_time,
+    endTime: info.end_time,
+    artifactUri: info.artifact_uri,
+    jobId: info.job_id,
+    source: { commit: info.source_commit, dirty: info.source_dirty === null ? null : info.source_dirty === 1, entrypoint: info.source_entrypoint },
+    params: Object.fromEntries(run.params.map((p) => [p.key, p.value])),
+    tags: Object.fromEntries(run.tags.map((t) => [t.key, t.value])),
+    metrics: Object.fromEntries(run.metrics.map((m) => [m.key, { value: finite(m.value, m.is_nan), step: m.step, timestamp: m.timestamp }])),
+    inputs: run.inputs.map((i) => ({ name: i.name, digest: i.digest, sourceType: i.source_type, source: i.source })),
+  };
+}
+
+/** Paved's own tracking API under /api/v1 (read side; runs are written through MLflow's API and jobs). */
+export function trackingRoutes(service: TrackingService): RouteDefinition[] {
+  const tags = ["tracking"];
+  return [
+    route({
+      method: "GET",
+      url: "/api/v1/experiments",
+      summary: "List active experiments",
+      tags,
+      response: ListExperimentsResponse,
+      handler: async () => {
+        const { experiments } = await service.searchExperiments({ maxResults: 50000, orderBy: ["name ASC"] });
+        return { experiments: experiments.map(experimentView) };
+      },
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/runs",
+      summary: "Search runs by experiment, status and an MLflow filter string",
+      tags,
+      query: ListRunsQuery,
+      response: ListRunsResponse,
+      handler: async ({ query }) => {
+        const experimentIds = query.experiment ? [(await service.findExperiment(query.experiment)).experiment_id] : undefined;
+        const clauses = [query.filter, query.status ? `attributes.status = '${query.status}'` : undefined].filter((c) => c && c.trim());
+        const { runs } = await service.searchRuns({
+          ...(experimentIds ? { experimentIds } : {}),
+          ...(clauses.length ? { filter: clauses.join(" and ") } : {}),
+          ...(query.orderBy ? { orderBy: query.orderBy.split(",") } : {}),
+          maxResults: query.limit,
+        });
+        return { runs: runs.map(runView) };
+      },
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/runs/:id",
+      summary: "One run with its params, tags, latest metrics and dataset inputs",
+      tags,
+      params: RunIdParams,
+      response: RunView,
+      handler: async ({ params }) => runView(await service.getRun(params.id)),
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/runs/:id/metrics/:key",
+      summary: "Every logged point of one metric of a run, by step",
+      tags,
+      params: MetricHistoryParams,
+      response: MetricHistoryResponse,
+      handler: async ({ params }) => {
+        const { points } = await service.getMetricHistory(params.id, params.key);
+        return { history: points.map((p) => ({ value: Number.isFinite(p.value) ? p.value : null, step: p.step, timestamp: p.timestamp })) };
+      },
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/runs/:id/artifacts",
+      summary: "The files and folders directly under an artifact folder of a run",
+      tags,
+      params: RunIdParams,
+      query: ArtifactPathQuery,
+      response: ListArtifactsResponse,
+      handler: async ({ params, query }) => ({ files: await service.listArtifacts(params.id, query.path) }),
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/runs/:id/artifacts/content",
+      summary: "Download one artifact file of a run (streamed)",
+      tags,
+      params: RunIdParams,
+      query: ArtifactContentQuery,
+      handler: async ({ params, query }) => {
+        const { stream, size } = await service.openArtifact(params.id, query.path);
+        return new StreamResponse(stream, "application/octet-stream", { "content-length": String(size) });
+      },
+    }),
+  ];
+}

@@ -1,0 +1,623 @@
+import type { Readable } from "node:stream";
+import type { ArtifactStore } from "../../artifacts/index.ts";
+import type { Config } from "../../config/index.ts";
+import { alreadyExists, confinePath, invalidInput, notFound, type Clock, type IdGenerator, type Logger } from "../../core/index.ts";
+import type { Database } from "../../storage/index.ts";
+import { MetricStore, type MetricInput } from "./metric-store.ts";
+import { searchRuns } from "./run-search.ts";
+import { RUN_STATUSES, type RunStatus, type ViewType } from "./schema.ts";
+import { parseFilter, parseOrderBy } from "./search-filter.ts";
+import { TrackingStore, type DatasetInputRow, type ExperimentRow, type LatestMetricRow, type RunRow } from "./store.ts";
+
+export interface TrackingDeps {
+  database: Database;
+  artifacts: ArtifactStore;
+  clock: Clock;
+  ids: IdGenerator;
+  config: Config;
+  logger: Logger;
+}
+
+export const DEFAULT_EXPERIMENT_ID = "0";
+export const DEFAULT_EXPERIMENT_NAME = "Default";
+export const RUN_NAME_TAG = "mlflow.runName";
+export const DATASET_CONTEXT_TAG = "mlflow.data.context";
+
+/** MLflow's limits, so code that works against MLflow works here and vice versa. */
+export const LIMITS = {
+  keyLength: 250,
+  paramValueLength: 6000,
+  tagValueLength: 8000,
+  batchMetrics: 1000,
+  batchParams: 100,
+  batchTags: 100,
+  batchTotal: 1000,
+  searchDefault: 1000,
+  searchMax: 50000,
+} as const;
+
+export interface Experiment extends ExperimentRow {
+  tags: { key: string; value: string }[];
+}
+
+/** A run with everything attached to it. */
+export interface RunDetails {
+  info: RunRow;
+  params: { key: string; value: string }[];
+  tags: { key: string; value: string }[];
+  metrics: LatestMetricRow[];
+  inputs: DatasetInputRow[];
+}
+
+export interface DatasetInput {
+  name: string;
+  digest: string;
+  sourceType: string;
+  source: string;
+  schema?: string;
+  profile?: string;
+  context?: string;
+}
+
+export interface CreateRunInput {
+  experimentId: string;
+  runName: string;
+  userId: string;
+  jobId?: string;
+  startTime?: number;
+  source?: { commit?: string; dirty?: boolean; entrypoint?: string };
+  tags?: Record<string, string>;
+}
+
+export interface ArtifactFile {
+  path: string;
+  isDir: boolean;
+  size: number | null;
+}
+
+const KEY_CHARS = /^[\w./\- :]+$/;
+
+/**
+ * Experiments, runs, params (write-once), metrics (history plus latest), tags, dataset inputs and
+ * artifacts. The compute module records job runs through this service; MLflow and Paved routes
+ * are thin translations onto it.
+ */
+export class TrackingService {
+  private readonly store: TrackingStore;
+  private readonly metricStore: MetricStore;
+  private defaultReady: Promise<void> | undefined;
+
+  constructor(private readonly deps: TrackingDeps) {
+    this.store = new TrackingStore(deps.database);
+    this.metricStore = new MetricStore(deps.database);
+  }
+
+  // ---- experiments ----
+
+  /** Creates the "Default" experiment (id "0") the first time anything asks for experiments. */
+  private ensureDefault(): Promise<void> {
+    this.defaultReady ??= (async () => {
+      const now = this.deps.clock.now();
+      await this.store.insertExperiment(
+        {
+          experiment_id: DEFAULT_EXPERIMENT_ID,
+          name: DEFAULT_EXPERIMENT_NAME,
+          artifact_location: `mlflow-artifacts:/${DEFAULT_EXPERIMENT_ID}`,
+          lifecycle_stage: "active",
+          creation_time: now,
+          last_update_time: now,
+        },
+        {},
+        true,
+      );
+    })().catch((error: unknown) => {
+      this.defaultReady = undefined;
+      throw error;
+    });
+    return this.defaultReady;
+  }
+
+  /** The id of the experiment called `name`, created when missing. */
+  async ensureExperiment(name: string): Promise<string> {
+    await this.ensureDefault();
+    const existing = await this.store.getExperimentByName(name);
+    if (existing) {
+      if (existing.lifecycle_stage === "deleted") {
+        throw invalidInput(`experiment '${name}' is deleted; restore it (experiments/restore) or choose another name`);
+      }
+      return existing.experiment_id;
+    }
+    try {
+      return await this.createExperiment({ name });
+    } catch (error) {
+      const raced = await this.store.getExperimentByName(name);
+      if (raced) return raced.experiment_id;
+      throw error;
+    }
+  }
+
+  async createExperiment(input: { name: string; artifactLocation?: string; tags?: Record<string, string> }): Promise<string> {
+    await this.ensureDefault();
+    const name = input.name.trim();
+    if (!name) throw invalidInput("experiment name must not be empty; give a name such as 'churn-model'");
+    if (name.length > 500) throw invalidInput("experiment name is longer than 500 characters; choose a shorter name");
+    if (input.artifactLocation) {
+      throw invalidInput("artifact_location is managed by Paved (artifacts go through its artifact proxy); leave it unset");
+    }
+    for (const [key, value] of Object.entries(input.tags ?? {})) validateTag(key, value);
+    if (await this.store.getExperimentByName(name)) {
+      throw alreadyExists(`experiment '${name}' already exists; use experiments/get-by-name to find it, or choose another name`);
+    }
+    const id = this.deps.ids.numeric();
+    const now = this.deps.clock.now();
+    try {
+      await this.store.insertExperiment(
+        { experiment_id: id, name, artifact_location: `mlflow-artifacts:/${id}`, lifecycle_stage: "active", creation_time: now, last_update_time: now },
+        input.tags ?? {},
+      );
+    } catch (error) {
+      if (await this.store.getExperimentByName(name)) throw alreadyExists(`experiment '${name}' already exists; choose another name`);
+      throw error;
+    }
+    return id;
+  }
+
+  async getExperiment(id: string): Promise<Experiment> {
+    await this.ensureDefault();
+    const row = await this.store.getExperiment(id);
+    if (!row) throw notFound(`experiment '${id}' does not exist; list experiments with experiments/search or \`paved experiments\``);
+    return this.withTags([row]).then((e) => e[0]!);
+  }
+
+  async getExperimentByName(name: string): Promise<Experiment> {
+    await this.ensureDefault();
+    const row = await this.store.getExperimentByName(name);
+    if (!row) throw notFound(`experiment '${name}' does not exist; create it with experiments/create or mlflow.set_experiment`);
+    return this.withTags([row]).then((e) => e[0]!);
+  }
+
+  /** Resolves an experiment given by id or by name. */
+  async findExperiment(idOrName: string): Promise<Experiment> {
+    await this.ensureDefault();
+    const row = (await this.store.getExperiment(idOrName)) ?? (await this.store.getExperimentByName(idOrName));
+    if (!row) throw notFound(`experiment '${idOrName}' does not exist (by id or name); list experiments with \`paved experiments\``);
+    return this.withTags([row]).then((e) => e[0]!);
+  }
+
+  async searchExperiments(input: {
+    viewType?: ViewType;
+    filter?: string;
+    orderBy?: string[];
+    maxResults?: number;
+    pageToken?: string;
+  }): Promise<{ experiments: Experiment[]; nextPageToken?: string }> {
+    await this.ensureDefault();
+    const stages = input.viewType === "ALL" ? ["active", "deleted"] : input.viewType === "DELETED_ONLY" ? ["deleted"] : ["active"];
+    const limit = clampResults(input.maxResults);
+    const offset = decodePageToken(input.pageToken);
+    let experiments = await this.withTags(await this.store.listExperiments({ stages }));
+    experiments = experiments.filter(experimentFilter(input.filter));
+    experiments.sort(experimentOrder(input.orderBy));
+    const page = experiments.slice(offset, offset + limit);
+    return { experiments: page, ...(offset + limit < experiments.length ? { nextPageToken: encodePageToken(offset + limit) } : {}) };
+  }
+
+  async renameExperiment(id: string, newName: string): Promise<void> {
+    const experiment = await this.getExperiment(id);
+    const name = newName.trim();
+    if (!name) throw invalidInput("new_name must not be empty");
+    const other = await this.store.getExperimentByName(name);
+    if (other && other.experiment_id !== experiment.experiment_id) throw alreadyExists(`experiment '${name}' already exists; choose another name`);
+    await this.store.updateExperiment(id, { name, last_update_time: this.deps.clock.now() });
+  }
+
+  async deleteExperiment(id: string): Promise<void> {
+    await this.getExperiment(id);
+    if (id === DEFAULT_EXPERIMENT_ID) throw invalidInput("the Default experiment (id 0) cannot be deleted");
+    await this.store.setExperimentStage(id, "deleted", this.deps.clock.now());
+  }
+
+  async restoreExperiment(id: string): Promise<void> {
+    await this.getExperiment(id);
+    await this.store.setExperimentStage(id, "active", this.deps.clock.now());
+  }
+
+  async setExperimentTag(id: string, key: string, value: string): Promise<void> {
+    await this.getExperiment(id);
+    validateTag(key, value);
+    await this.store.setExperimentTag(id, key, value);
+  }
+
+  private async withTags(rows: ExperimentRow[]): Promise<Experiment[]> {
+    const tags = await this.store.experimentTags(rows.map((r) => r.experiment_id));
+    return rows.map((r) => ({ ...r, tags: tags.get(r.experiment_id) ?? [] }));
+  }
+
+  // ---- runs ----
+
+  async createRun(input: CreateRunInput): Promise<{ runId: string; artifactUri: string }> {
+    const experiment = await this.getExperiment(input.experimentId);
+    if (experiment.lifecycle_stage !== "active") {
+      throw invalidInput(`experiment '${experiment.name}' is deleted; restore it before starting runs in it`);
+    }
+    const tags = { ...input.tags };
+    for (const [key, value] of Object.entries(tags)) validateTag(key, value);
+    const runId = this.deps.ids.hex32();
+    const runName = input.runName || tags[RUN_NAME_TAG] || `run-${runId.slice(0, 8)}`;
+    validateValue("run name", runName, LIMITS.keyLength);
+    tags[RUN_NAME_TAG] = runName;
+    const artifactUri = `mlflow-artifacts:/${experiment.experiment_id}/${runId}/artifacts`;
+    await this.store.insertRun(
+      {
+        run_id: runId,
+        experiment_id: experiment.experiment_id,
+        run_name: runName,
+        user_id: input.userId,
+        status: "RUNNING",
+        start_time: input.startTime ?? this.deps.clock.now(),
+        end_time: null,
+        lifecycle_stage: "active",
+        artifact_uri: artifactUri,
+        source_commit: input.source?.commit ?? null,
+        source_dirty: input.source?.dirty === undefined ? null : input.source.dirty ? 1 : 0,
+        source_entrypoint: input.source?.entrypoint ?? null,
+        job_id: input.jobId ?? null,
+        deleted_time: null,
+      },
+      tags,
+    );
+    return { runId, artifactUri };
+  }
+
+  async getRun(runId: string): Promise<RunDetails> {
+    const info = await this.runRow(runId);
+    return (await this.details([info]))[0]!;
+  }
+
+  async updateRun(runId: string, patch: { status?: RunStatus; endTime?: number; runName?: string }): Promise<RunRow> {
+    await this.runRow(runId);
+    if (patch.runName) await this.setTags(runId, { [RUN_NAME_TAG]: patch.runName });
+    if (patch.status !== undefined || patch.endTime !== undefined) {
+      await this.store.updateRun(runId, {
+        ...(patch.status !== undefined ? { status: patch.status } : {}),
+        ...(patch.endTime !== undefined ? { end_time: patch.endTime } : {}),
+      });
+    }
+    return this.runRow(runId);
+  }
+
+  async finishRun(runId: string, status: "FINISHED" | "FAILED" | "KILLED", endTime: number): Promise<void> {
+    if (!RUN_STATUSES.includes(status)) throw invalidInput(`unknown run status '${status}'; use FINISHED, FAILED or KILLED`);
+    await this.updateRun(runId, { status, endTime });
+  }
+
+  async deleteRun(runId: string): Promise<void> {
+    await this.runRow(runId);
+    await this.store.updateRun(runId, { lifecycle_stage: "deleted", deleted_time: this.deps.clock.now() });
+  }
+
+  async restoreRun(runId: string): Promise<void> {
+    await this.runRow(runId);
+    await this.store.updateRun(runId, { lifecycle_stage: "active", deleted_time: null });
+  }
+
+  async searchRuns(input: {
+    experimentIds?: string[];
+    filter?: string;
+    orderBy?: string[];
+    viewType?: ViewType;
+    maxResults?: number;
+    pageToken?: string;
+  }): Promise<{ runs: RunDetails[]; nextPageToken?: string }> {
+    const clauses = parseFilter(input.filter);
+    const order = parseOrderBy(input.orderBy);
+    const limit = clampResults(input.maxResults);
+    const offset = decodePageToken(input.pageToken);
+    const { runs, more } = await searchRuns(this.deps.database, {
+      ...(input.experimentIds ? { experimentIds: input.experimentIds } : {}),
+      clauses,
+      order,
+      viewType: input.viewType ?? "ACTIVE_ONLY",
+      offset,
+      limit,
+    });
+    return { runs: await this.details(runs), ...(more ? { nextPageToken: encodePageToken(offset + limit) } : {}) };
+  }
+
+  private async runRow(runId: string): Promise<RunRow> {
+    const row = await this.store.getRun(runId);
+    if (!row) throw notFound(`run '${runId}' does not exist; find runs with runs/search or \`paved runs\``);
+    return row;
+  }
+
+  private async activeRun(runId: string): Promise<RunRow> {
+    const row = await this.runRow(runId);
+    if (row.lifecycle_stage !== "active") {
+      throw invalidInput(`run '${runId}' is deleted; restore it (runs/restore) before logging to it`);
+    }
+    return row;
+  }
+
+  private async details(rows: RunRow[]): Promise<RunDetails[]> {
+    const data = await this.store.runData(rows.map((r) => r.run_id));
+    return rows.map((info) => ({
+      info,
+      params: data.params.get(info.run_id) ?? [],
+      tags: data.tags.get(info.run_id) ?? [],
+      metrics: data.metrics.get(info.run_id) ?? [],
+      inputs: data.inputs.get(info.run_id) ?? [],
+    }));
+  }
+
+  // ---- params, metrics, tags ----
+
+  async logParams(runId: string, params: Record<string, string>): Promise<void> {
+    await this.logBatch(runId, { params: Object.entries(params).map(([key, value]) => ({ key, value })) });
+  }
+
+  async logMetrics(runId: string, metrics: MetricInput[]): Promise<void> {
+    await this.logBatch(runId, { metrics });
+  }
+
+  async setTags(runId: string, tags: Record<string, string>): Promise<void> {
+    await this.logBatch(runId, { tags: Object.entries(tags).map(([key, value]) => ({ key, value })) });
+  }
+
+  async deleteTag(runId: string, key: string): Promise<void> {
+    await this.activeRun(runId);
+    if (!(await this.store.deleteTag(runId, key))) throw notFound(`run '${runId}' has no tag '${key}'`);
+  }
+
+  /**
+   * Logs metrics, params and tags in one transaction, with MLflow's limits: at most 1000 metrics,
+   * 100 params, 100 tags and 1000 items in all.
+   */
+  async logBatch(
+    runId: string,
+    batch: { metrics?: MetricInput[]; params?: { key: string; value: string }[]; tags?: { key: string; value: string }[] },
+  ): Promise<void> {
+    const metrics = batch.metrics ?? [];
+    const paramList = batch.params ?? [];
+    const tagList = batch.tags ?? [];
+    if (metrics.length > LIMITS.batchMetrics || paramList.length > LIMITS.batchParams || tagList.length > LIMITS.batchTags || metrics.length + paramList.length + tagList.length > LIMITS.batchTotal) {
+      throw invalidInput(
+        `a batch holds at most ${LIMITS.batchMetrics} metrics, ${LIMITS.batchParams} params, ${LIMITS.batchTags} tags and ${LIMITS.batchTotal} items in all (got ${metrics.length}, ${paramList.length}, ${tagList.length}); split it into several requests`,
+      );
+    }
+    const now = this.deps.clock.now();
+    const checkedKeys = new Set<string>();
+    for (const m of metrics) {
+      if (!checkedKeys.has(m.key)) {
+        validateKey("metric", m.key);
+        checkedKeys.add(m.key);
+      }
+      if (typeof m.value !== "number") throw invalidInput(`metric '${m.key}' must have a numeric value`);
+      if (!Number.isSafeInteger(m.step)) throw invalidInput(`metric '${m.key}' has step ${m.step}; steps are integers`);
+      if (m.timestamp === undefined || m.timestamp === null) m.timestamp = now;
+      if (!Number.isSafeInteger(m.timestamp)) throw invalidInput(`metric '${m.key}' has timestamp ${m.timestamp}; use epoch milliseconds`);
+    }
+    const params: Record<string, string> = {};
+    for (const { key, value } of paramList) {
+      validateKey("param", key);
+      validateValue(`param '${key}'`, value, LIMITS.paramValueLength);
+      if (key in params && params[key] !== value) {
+        throw invalidInput(`param '${key}' appears twice in the batch with different values ('${params[key]}', '${value}'); params are write-once`);
+      }
+      params[key] = value;
+    }
+    const tags: Record<string, string> = {};
+    for (const { key, value } of tagList) {
+      validateTag(key, value);
+      tags[key] = value;
+    }
+    await this.activeRun(runId);
+    await this.metricStore.writeBatch(runId, { metrics, params, tags });
+    const runName = tags[RUN_NAME_TAG];
+    if (runName !== undefined) await this.store.updateRun(runId, { run_name: runName });
+  }
+
+  /** Every logged point of one metric, by step. Without `maxResults`, the whole history. */
+  async getMetricHistory(
+    runId: string,
+    key: string,
+    page: { maxResults?: number; pageToken?: string } = {},
+  ): Promise<{ points: { key: string; value: number; step: number; timestamp: number }[]; nextPageToken?: string }> {
+    await this.runRow(runId);
+    const offset = decodePageToken(page.pageToken);
+    const limit = page.maxResults && page.maxResults > 0 ? page.maxResults : Number.MAX_SAFE_INTEGER;
+    const rows = await this.metricStore.history(runId, key, { offset, ...(limit === Number.MAX_SAFE_INTEGER ? {} : { limit: limit + 1 }) });
+    const points = rows.slice(0, limit).map((r) => ({ key: r.key, value: r.is_nan ? NaN : (r.value ?? NaN), step: r.step, timestamp: r.timestamp }));
+    return { points, ...(rows.length > limit ? { nextPageToken: encodePageToken(offset + limit) } : {}) };
+  }
+
+  // ---- lineage ----
+
+  async logInputs(runId: string, inputs: DatasetInput[]): Promise<void> {
+    await this.activeRun(runId);
+    for (const input of inputs) {
+      if (!input.name || !input.digest) throw invalidInput("every dataset input needs a name and a digest");
+      validateValue(`dataset '${input.name}' source`, input.source, 65535);
+    }
+    await this.store.insertInputs(
+      inputs.map((i) => ({
+        run_id: runId,
+        name: i.name,
+        digest: i.digest,
+        source_type: i.sourceType,
+        source: i.source,
+        schema: i.schema ?? null,
+        profile: i.profile ?? null,
+        context: i.context ?? null,
+      })),
+    );
+  }
+
+  // ---- artifacts ----
+
+  /** Stores a file under the run's artifact root (replacing one at the same path). */
+  async putArtifact(runId: string, path: string, body: Readable | Buffer): Promise<{ digest: string; size: number }> {
+    const relative = confinePath(path, "artifact path");
+    await this.activeRun(runId);
+    const blob = await this.deps.artifacts.put(body, { maxBytes: this.deps.config.artifacts.maxUploadBytes });
+    await this.store.putArtifact({ run_id: runId, path: relative, digest: blob.digest, size: blob.size, created_at: this.deps.clock.now() });
+    return blob;
+  }
+
+  /** The files and folders directly under `path` (the artifact root when empty). */
+  async listArtifacts(runId: string, path?: string): Promise<ArtifactFile[]> {
+    await this.runRow(runId);
+    const dir = path && path.replace(/\/+$/, "") ? confinePath(path, "artifact path") : "";
+    const prefix = dir ? `${dir}/` : "";
+    const rows = await this.store.artifactsUnder(runId, prefix);
+    const files: ArtifactFile[] = [];
+    const seenDirs = new Set<string>();
+    for (const row of rows) {
+      const rest = row.path.slice(prefix.length);
+      const slash = rest.indexOf("/");
+      if (slash === -1) files.push({ path: row.path, isDir: false, size: row.size });
+      else {
+        const sub = prefix + rest.slice(0, slash);
+        if (!seenDirs.has(sub)) {
+          seenDirs.add(sub);
+          files.push({ path: sub, isDir: true, size: null });
+        }
+      }
+    }
+    return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  /** A stream of one artifact's bytes. */
+  async openArtifact(runId: string, path: string): Promise<{ stream: Readable; size: number }> {
+    const relative = confinePath(path, "artifact path");
+    await this.runRow(runId);
+    const row = await this.store.getArtifact(runId, relative);
+    if (!row) throw notFound(`run '${runId}' has no artifact '${relative}'; list them with artifacts/list or \`paved runs artifacts\``);
+    return { stream: await this.deps.artifacts.get(row.digest), size: row.size };
+  }
+
+  /**
+   * Maps an artifact-proxy path `<experiment_id>/<run_id>/artifacts[/<relative>]` onto a run,
+   * refusing anything outside an existing run's artifact root.
+   */
+  async resolveProxyPath(path: string): Promise<{ runId: string; relative: string }> {
+    const fix = "artifact proxy paths look like <experiment_id>/<run_id>/artifacts/<file>";
+    if (path.includes("\\") || path.includes("\0") || path.startsWith("/")) throw invalidInput(`invalid artifact path '${path}'; ${fix}`);
+    const segments = path.split("/").filter((s) => s !== "" && s !== ".");
+    if (segments.includes("..")) throw invalidInput(`artifact path '${path}' contains '..'; ${fix}`);
+    const [experimentId, runId, root, ...rest] = segments;
+    if (!experimentId || !runId || root !== "artifacts") throw invalidInput(`artifact path '${path}' is outside any run's artifact root; ${fix}`);
+    const run = await this.store.getRun(runId);
+    if (!run || run.experiment_id !== experimentId) throw notFound(`no run '${runId}' in experiment '${experimentId}'; ${fix}`);
+    return { runId, relative: rest.join("/") };
+  }
+}
+
+// ---- validation and paging helpers ----
+
+function validateKey(kind: string, key: string): void {
+  if (typeof key !== "string" || key.length === 0) throw invalidInput(`${kind} key must not be empty`);
+  if (key.length > LIMITS.keyLength) throw invalidInput(`${kind} key '${key.slice(0, 40)}…' is longer than ${LIMITS.keyLength} characters; shorten it`);
+  if (!KEY_CHARS.test(key)) {
+    throw invalidInput(`${kind} key '${key}' has characters outside letters, digits, '_', '-', '.', ' ', ':' and '/'; rename it`);
+  }
+  const segments = key.split("/");
+  if (key.startsWith("/") || segments.some((s) => s === ".." || s === ".") || key.includes("//") || key.endsWith("/")) {
+    throw invalidInput(`${kind} key '${key}' must be a normalised relative name (no leading '/', '..', '.' or empty segments)`);
+  }
+}
+
+function validateValue(what: string, value: string, max: number): void {
+  if (typeof value !== "string") throw invalidInput(`${what} must be a string`);
+  if (value.length > max) throw invalidInput(`${what} is ${value.length} characters long; the limit is ${max}, so shorten it or log it as an artifact`);
+}
+
+function validateTag(key: string, value: string): void {
+  validateKey("tag", key);
+  validateValue(`tag '${key}'`, value, LIMITS.tagValueLength);
+}
+
+function clampResults(max: number | undefined): number {
+  if (max === undefined || max === null) return LIMITS.searchDefault;
+  if (!Number.isInteger(max) || max < 1 || max > LIMITS.searchMax) {
+    throw invalidInput(`max_results must be an integer from 1 to ${LIMITS.searchMax}; got ${max}`);
+  }
+  return max;
+}
+
+export function encodePageToken(offset: number): string {
+  return Buffer.from(JSON.stringify({ offset })).toString("base64url");
+}
+
+export function decodePageToken(token: string | undefined): number {
+  if (!token) return 0;
+  try {
+    const { offset } = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { offset?: unknown };
+    if (typeof offset === "number" && Number.isSafeInteger(offset) && offset >= 0) return offset;
+  } catch {
+    // fall through to the error below
+  }
+  throw invalidInput("invalid page_token; pass the next_page_token of the previous response unchanged");
+}
+
+function experimentFilter(filter: string | undefined): (e: Experiment) => boolean {
+  const clauses = parseFilter(filter, { numeric: ["creation_time", "last_update_time"], string: ["name", "experiment_id", "lifecycle_stage"] });
+  for (const c of clauses) {
+    if (c.entity !== "tag" && c.entity !== "attribute") throw invalidInput(`experiment filters support attributes (name, creation_time, last_update_time) and tags.<key>; got '${c.entity}s.${c.key}'`);
+  }
+  return (e) =>
+    clauses.every((c) => {
+      const actual = c.entity === "tag" ? e.tags.find((t) => t.key === c.key)?.value : e[c.key as "name" | "creation_time"];
+      return matches(actual, c.op, c.value);
+    });
+}
+
+/** Evaluates one clause in memory (experiment search; experiments are few). */
+export function matches(actual: string | number | undefined, op: string, expected: string | number | string[]): boolean {
+  if (actual === undefined) return false;
+  switch (op) {
+    case "=":
+      return actual === expected;
+    case "!=":
+      return actual !== expected;
+    case "<":
+      return (actual as number) < (expected as number);
+    case "<=":
+      return (actual as number) <= (expected as number);
+    case ">":
+      return (actual as number) > (expected as number);
+    case ">=":
+      return (actual as number) >= (expected as number);
+    case "IN":
+      return (expected as string[]).includes(String(actual));
+    case "NOT IN":
+      return !(expected as string[]).includes(String(actual));
+    case "LIKE":
+    case "ILIKE": {
+      const pattern = String(expected)
+        .split("")
+        .map((ch) => (ch === "%" ? ".*" : ch === "_" ? "." : ch.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+        .join("");
+      return new RegExp(`^${pattern}$`, op === "ILIKE" ? "is" : "s").test(String(actual));
+    }
+    default:
+      return false;
+  }
+}
+
+function experimentOrder(orderBy: string[] | undefined): (a: Experiment, b: Experiment) => number {
+  const terms = (orderBy ?? []).filter((t) => t.trim()).map((t) => {
+    const m = /^\s*(?:attributes?\.)?(name|creation_time|last_update_time|experiment_id)\s*(ASC|DESC)?\s*$/i.exec(t);
+    if (!m) throw invalidInput(`invalid experiment order_by '${t}'; use name, creation_time, last_update_time or experiment_id, then ASC or DESC`);
+    return { key: m[1]!.toLowerCase() as "name" | "creation_time" | "last_update_time" | "experiment_id", asc: (m[2] ?? "ASC").toUpperCase() === "ASC" };
+  });
+  if (!terms.length) terms.push({ key: "creation_time", asc: false });
+  terms.push({ key: "experiment_id", asc: true });
+  return (a, b) => {
+    for (const { key, asc } of terms) {
+      const x = a[key];
+      const y = b[key];
+      if (x !== y) return (x < y ? -1 : 1) * (asc ? 1 : -1);
+    }
+    return 0;
+  };
+}

@@ -1,0 +1,179 @@
+import type { Selectable, Updateable } from "kysely";
+import type { Database, Tables } from "../../storage/index.ts";
+
+export type ExperimentRow = Selectable<Tables["experiments"]>;
+export type RunRow = Selectable<Tables["runs"]>;
+export type LatestMetricRow = Selectable<Tables["latest_metrics"]>;
+export type DatasetInputRow = Selectable<Tables["dataset_inputs"]>;
+export type ArtifactRow = Selectable<Tables["artifacts"]>;
+
+/** Everything attached to a set of runs, keyed by run id. */
+export interface RunData {
+  params: Map<string, { key: string; value: string }[]>;
+  tags: Map<string, { key: string; value: string }[]>;
+  metrics: Map<string, LatestMetricRow[]>;
+  inputs: Map<string, DatasetInputRow[]>;
+}
+
+// Below both dialects' bound-parameter limits.
+const IN_CHUNK = 500;
+
+/** Experiments, runs and what hangs off them (except metric points: see metric-store.ts). */
+export class TrackingStore {
+  constructor(private readonly database: Database) {}
+
+  private get db() {
+    return this.database.db;
+  }
+
+  // ---- experiments ----
+
+  async insertExperiment(row: ExperimentRow, tags: Record<string, string> = {}, ifAbsent = false): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      let insert = trx.insertInto("experiments").values(row);
+      if (ifAbsent) insert = insert.onConflict((oc) => oc.doNothing());
+      await insert.execute();
+      const entries = Object.entries(tags);
+      if (entries.length) {
+        await trx
+          .insertInto("experiment_tags")
+          .values(entries.map(([key, value]) => ({ experiment_id: row.experiment_id, key, value })))
+          .execute();
+      }
+    });
+  }
+
+  getExperiment(id: string): Promise<ExperimentRow | undefined> {
+    return this.db.selectFrom("experiments").selectAll().where("experiment_id", "=", id).executeTakeFirst();
+  }
+
+  getExperimentByName(name: string): Promise<ExperimentRow | undefined> {
+    return this.db.selectFrom("experiments").selectAll().where("name", "=", name).executeTakeFirst();
+  }
+
+  async listExperiments(opts: { stages: string[] }): Promise<ExperimentRow[]> {
+    return this.db.selectFrom("experiments").selectAll().where("lifecycle_stage", "in", opts.stages).orderBy("creation_time").orderBy("experiment_id").execute();
+  }
+
+  async updateExperiment(id: string, patch: Updateable<Tables["experiments"]>): Promise<void> {
+    await this.db.updateTable("experiments").set(patch).where("experiment_id", "=", id).execute();
+  }
+
+  /** Marks an experiment and its runs deleted (or restores both). */
+  async setExperimentStage(id: string, stage: "active" | "deleted", now: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.updateTable("experiments").set({ lifecycle_stage: stage, last_update_time: now }).where("experiment_id", "=", id).execute();
+      await trx
+        .updateTable("runs")
+        .set({ lifecycle_stage: stage, deleted_time: stage === "deleted" ? now : null })
+        .where("experiment_id", "=", id)
+        .where("lifecycle_stage", "=", stage === "deleted" ? "active" : "deleted")
+        .execute();
+    });
+  }
+
+  async setExperimentTag(id: string, key: string, value: string): Promise<void> {
+    await this.db
+      .insertInto("experiment_tags")
+      .values({ experiment_id: id, key, value })
+      .onConflict((oc) => oc.columns(["experiment_id", "key"]).doUpdateSet({ value }))
+      .execute();
+  }
+
+  async experimentTags(ids: string[]): Promise<Map<string, { key: string; value: string }[]>> {
+    const out = new Map<string, { key: string; value: string }[]>();
+    for (let i = 0; i < ids.length; i += IN_CHUNK) {
+      const rows = await this.db
+        .selectFrom("experiment_tags")
+        .selectAll()
+        .where("experiment_id", "in", ids.slice(i, i + IN_CHUNK))
+        .orderBy("key")
+        .execute();
+      for (const r of rows) push(out, r.experiment_id, { key: r.key, value: r.value });
+    }
+    return out;
+  }
+
+  // ---- runs ----
+
+  async insertRun(row: RunRow, tags: Record<string, string>): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto("runs").values(row).execute();
+      const entries = Object.entries(tags);
+      if (entries.length) {
+        await trx
+          .insertInto("tags")
+          .values(entries.map(([key, value]) => ({ run_id: row.run_id, key, value })))
+          .execute();
+      }
+    });
+  }
+
+  getRun(id: string): Promise<RunRow | undefined> {
+    return this.db.selectFrom("runs").selectAll().where("run_id", "=", id).executeTakeFirst();
+  }
+
+  async updateRun(id: string, patch: Updateable<Tables["runs"]>): Promise<void> {
+    await this.db.updateTable("runs").set(patch).where("run_id", "=", id).execute();
+  }
+
+  async deleteTag(runId: string, key: string): Promise<boolean> {
+    const result = await this.db.deleteFrom("tags").where("run_id", "=", runId).where("key", "=", key).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async insertInputs(rows: DatasetInputRow[]): Promise<void> {
+    if (!rows.length) return;
+    await this.db
+      .insertInto("dataset_inputs")
+      .values(rows)
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+  }
+
+  /** Params, tags, latest metrics and dataset inputs of the given runs. */
+  async runData(runIds: string[]): Promise<RunData> {
+    const data: RunData = { params: new Map(), tags: new Map(), metrics: new Map(), inputs: new Map() };
+    for (let i = 0; i < runIds.length; i += IN_CHUNK) {
+      const ids = runIds.slice(i, i + IN_CHUNK);
+      const [params, tags, metrics, inputs] = await Promise.all([
+        this.db.selectFrom("params").selectAll().where("run_id", "in", ids).orderBy("key").execute(),
+        this.db.selectFrom("tags").selectAll().where("run_id", "in", ids).orderBy("key").execute(),
+        this.db.selectFrom("latest_metrics").selectAll().where("run_id", "in", ids).orderBy("key").execute(),
+        this.db.selectFrom("dataset_inputs").selectAll().where("run_id", "in", ids).orderBy("name").execute(),
+      ]);
+      for (const r of params) push(data.params, r.run_id, { key: r.key, value: r.value });
+      for (const r of tags) push(data.tags, r.run_id, { key: r.key, value: r.value });
+      for (const r of metrics) push(data.metrics, r.run_id, r);
+      for (const r of inputs) push(data.inputs, r.run_id, r);
+    }
+    return data;
+  }
+
+  // ---- artifacts (path → blob digest) ----
+
+  async putArtifact(row: ArtifactRow): Promise<void> {
+    await this.db
+      .insertInto("artifacts")
+      .values(row)
+      .onConflict((oc) => oc.columns(["run_id", "path"]).doUpdateSet({ digest: row.digest, size: row.size, created_at: row.created_at }))
+      .execute();
+  }
+
+  getArtifact(runId: string, path: string): Promise<ArtifactRow | undefined> {
+    return this.db.selectFrom("artifacts").selectAll().where("run_id", "=", runId).where("path", "=", path).executeTakeFirst();
+  }
+
+  /** Every artifact of a run whose path starts with `prefix` (compared exactly, no LIKE wildcards). */
+  async artifactsUnder(runId: string, prefix: string): Promise<ArtifactRow[]> {
+    let query = this.db.selectFrom("artifacts").selectAll().where("run_id", "=", runId);
+    if (prefix) query = query.where((eb) => eb(eb.fn("substr", ["path", eb.val(1), eb.val(prefix.length)]), "=", prefix));
+    return query.orderBy("path").execute();
+  }
+}
+
+function push<T>(map: Map<string, T[]>, key: string, value: T): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}

@@ -1,0 +1,126 @@
+// Crash safety of a real `paved up` process: acknowledged writes survive kill -9, and the job
+// controller reconciles running jobs after a restart (adopts live ones, retries vanished ones).
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { startServerProcess, type ServerProcess } from "./support/server-process.ts";
+
+const TOKEN = "pvd_restart-test-token-0123456789";
+
+async function api(server: ServerProcess, method: string, path: string, body?: unknown): Promise<any> {
+  const res = await fetch(server.url + path, {
+    method,
+    headers: { authorization: `Bearer ${server.token}`, ...(body ? { "content-type": "application/json" } : {}) },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function jobProgram(dir: string): string {
+  const file = join(dir, "job.mjs");
+  writeFileSync(
+    file,
+    `import { appendFileSync } from "node:fs";
+appendFileSync(process.env.MARK, "start " + process.env.PAVED_ATTEMPT + " " + process.pid + "\\n");
+setTimeout(() => appendFileSync(process.env.MARK, "end\\n"), Number(process.env.RUN_MS));
+`,
+  );
+  return file;
+}
+
+function processGroupOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+}
+
+describe("kill -9 of paved up", () => {
+  let server: ServerProcess | undefined;
+  afterEach(async () => server?.stop());
+
+  it("keeps every acknowledged metric", async () => {
+    const root = mkdtempSync(join(tmpdir(), "paved-restart-"));
+    const dataDir = join(root, "data");
+    server = await startServerProcess({ dataDir, token: TOKEN });
+    const { experiment_id } = await api(server, "POST", "/api/2.0/mlflow/experiments/create", { name: "crash" });
+    const { run } = await api(server, "POST", "/api/2.0/mlflow/runs/create", { experiment_id, start_time: Date.now() });
+    const runId = run.info.run_id as string;
+    for (let batch = 0; batch < 5; batch++) {
+      const metrics = Array.from({ length: 200 }, (_, i) => ({ key: "loss", value: 1 / (batch * 200 + i + 1), timestamp: Date.now(), step: batch * 200 + i }));
+      await api(server, "POST", "/api/2.0/mlflow/runs/log-batch", { run_id: runId, metrics });
+    }
+    await server.kill9();
+    server = await startServerProcess({ dataDir, token: TOKEN });
+    const history = await api(server, "GET", `/api/2.0/mlflow/metrics/get-history?run_id=${runId}&metric_key=loss&max_results=25000`);
+    expect(history.metrics).toHaveLength(1000);
+  });
+
+  it("adopts a job that kept running and does not start it twice", async () => {
+    const root = mkdtempSync(join(tmpdir(), "paved-restart-"));
+    const dataDir = join(root, "data");
+    const mark = join(root, "mark.txt");
+    const program = jobProgram(root);
+    server = await startServerProcess({ dataDir, token: TOKEN });
+    const job = await api(server, "POST", "/api/v1/jobs", {
+      name: "survivor",
+      command: [process.execPath, program],
+      workingDir: root,
+      env: { MARK: mark, RUN_MS: "4000" },
+    });
+    await waitFor("the job's process", async () => (existsSync(mark) ? true : undefined));
+    await server.kill9();
+    server = await startServerProcess({ dataDir, token: TOKEN });
+    const done = await waitFor("the job to finish", async () => {
+      const j = await api(server!, "GET", `/api/v1/jobs/${job.id}`);
+      return ["SUCCEEDED", "FAILED", "CANCELLED"].includes(j.phase) ? j : undefined;
+    });
+    expect(done.phase).toBe("SUCCEEDED");
+    expect(done.exitCode).toBe(0);
+    expect(done.attempt).toBe(1);
+    const lines = readFileSync(mark, "utf8").trim().split("\n");
+    expect(lines.filter((l) => l.startsWith("start"))).toHaveLength(1);
+    expect(lines).toContain("end");
+  });
+
+  it("retries a job whose process vanished while the server was down", async () => {
+    const root = mkdtempSync(join(tmpdir(), "paved-restart-"));
+    const dataDir = join(root, "data");
+    const mark = join(root, "mark.txt");
+    const program = jobProgram(root);
+    server = await startServerProcess({ dataDir, token: TOKEN });
+    const job = await api(server, "POST", "/api/v1/jobs", {
+      name: "vanishing",
+      command: [process.execPath, program],
+      workingDir: root,
+      env: { MARK: mark, RUN_MS: "1500" },
+      retry: { maxAttempts: 2 },
+    });
+    const pid = await waitFor("the job's process", async () => {
+      if (!existsSync(mark)) return undefined;
+      return Number(readFileSync(mark, "utf8").split("\n")[0]?.split(" ")[2]);
+    });
+    await server.kill9();
+    process.kill(-processGroupOf(pid), "SIGKILL");
+    server = await startServerProcess({ dataDir, token: TOKEN });
+    const done = await waitFor("the job to finish", async () => {
+      const j = await api(server!, "GET", `/api/v1/jobs/${job.id}`);
+      return ["SUCCEEDED", "FAILED", "CANCELLED"].includes(j.phase) ? j : undefined;
+    });
+    expect(done.phase).toBe("SUCCEEDED");
+    expect(done.attempt).toBe(2);
+    const starts = readFileSync(mark, "utf8").split("\n").filter((l) => l.startsWith("start"));
+    expect(starts.map((l) => l.split(" ")[1])).toEqual(["1", "2"]);
+  });
+});
