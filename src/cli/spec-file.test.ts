@@ -22,10 +22,11 @@ describe("spec files", () => {
   it("resolves a relative workingDir and dataset paths against the file's folder, not the cwd", async () => {
     await writeFile(
       join(dir, "job.yaml"),
-      "name: a\nworkingDir: ./src\ncommand: [echo]\ndatasets:\n  - {name: train, path: data/train.csv}\n  - {name: ref, source: s3://b/x, digest: abc}\n",
+      "name: a\nworkingDir: ./src\ncheckpointDir: ckpt\ncommand: [echo]\ndatasets:\n  - {name: train, path: data/train.csv}\n  - {name: ref, source: s3://b/x, digest: abc}\n",
     );
     const [doc] = await loadSpecFile(join(dir, "job.yaml"), "/somewhere/else");
     expect(doc?.spec.workingDir).toBe(join(dir, "src"));
+    expect(doc?.spec.checkpointDir).toBe(join(dir, "ckpt"));
     expect(doc?.spec.datasets).toEqual([
       { name: "train", path: join(dir, "data/train.csv") },
       { name: "ref", source: "s3://b/x", digest: "abc" },

@@ -58,7 +58,7 @@ function toDocument(raw: Record<string, unknown>, folder: string, where: string)
   return { kind: kind as Kind, spec: resolveJobPaths(fields, folder, where) };
 }
 
-/** Checks the fields the CLI must touch and makes workingDir and dataset paths absolute. */
+/** Checks the fields the CLI must touch and makes workingDir, checkpointDir and dataset paths absolute. */
 export function resolveJobPaths(fields: Record<string, unknown>, folder: string, where: string): JobSpec {
   const { command, workingDir, datasets } = fields;
   if (!Array.isArray(command) || command.length === 0 || !command.every((a) => typeof a === "string" || typeof a === "number")) {
@@ -67,6 +67,7 @@ export function resolveJobPaths(fields: Record<string, unknown>, folder: string,
   if (workingDir !== undefined && typeof workingDir !== "string") throw invalidInput(`${where}: 'workingDir' must be a path`);
   const base = workingDir ? resolve(folder, workingDir) : folder;
   const spec = { ...fields, command: command.map(String), workingDir: base } as JobSpec;
+  if (typeof fields.checkpointDir === "string") spec.checkpointDir = resolve(folder, fields.checkpointDir);
   if (Array.isArray(datasets)) {
     spec.datasets = datasets.map((d: unknown) => {
       const dataset = d as Record<string, unknown> | null;
