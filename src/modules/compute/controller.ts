@@ -1,5 +1,5 @@
-import { createReadStream } from "node:fs";
-import { mkdir, readdir, stat } from "node:fs/promises";
+import { createReadStream, mkdirSync } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Clock, Logger } from "../../core/index.ts";
@@ -62,6 +62,7 @@ export class JobController {
   private running = false;
   private timers: NodeJS.Timeout[] = [];
   private sampler: SystemSampler | undefined;
+  private captures: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: ControllerDeps) {}
 
@@ -198,7 +199,10 @@ export class JobController {
     const outputDir = join(jobDir, "outputs");
     let handle: ExecutionHandle;
     try {
-      await Promise.all([mkdir(checkpointDir, { recursive: true }), mkdir(outputDir, { recursive: true })]);
+      // Synchronous on purpose: microseconds, where the async versions queue behind the thread
+      // pool (busy with uploads and hashing) and delay the start.
+      mkdirSync(checkpointDir, { recursive: true });
+      mkdirSync(outputDir, { recursive: true });
       const token = await tokens.mintToken(row.job_id);
       const argv = [...spec.command];
       if (spec.hyperparameterArgs) for (const [k, v] of Object.entries(spec.hyperparameters)) argv.push(`--${k}=${String(v)}`);
@@ -244,7 +248,12 @@ export class JobController {
     const watch = this.watch(running, handle, allocation);
     if (row.attempt === 1 && row.run_id) {
       const machine = await this.deps.machine();
-      this.track(captureEnvironment(runs, { runId: row.run_id, jobId: row.job_id, spec, allocation, machine, python: this.deps.python }, this.deps.logger));
+      const input = { runId: row.run_id, jobId: row.job_id, spec, allocation, machine, python: this.deps.python };
+      // One capture at a time: a burst of submits must not become a burst of git and pip
+      // processes competing with the jobs being started.
+      const capture = this.captures.then(() => captureEnvironment(runs, input, this.deps.logger));
+      this.captures = capture.catch(() => undefined);
+      this.track(capture);
     }
     const fresh = await store.get(row.job_id);
     if (fresh?.cancel_requested_at != null) {
