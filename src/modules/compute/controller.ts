@@ -244,6 +244,7 @@ export class JobController {
       await executor.cancel(handle);
       return;
     }
+    if (row.run_id) this.track(runs.updateRun(row.run_id, { status: "RUNNING" }));
     const running = { ...row, phase: "RUNNING", handle: JSON.stringify(handle) };
     const watch = this.watch(running, handle, allocation);
     if (row.attempt === 1 && row.run_id) {

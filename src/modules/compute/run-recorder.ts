@@ -14,7 +14,10 @@ export interface RunRecorder {
     jobId?: string;
     source?: { commit?: string; dirty?: boolean; entrypoint?: string };
     tags?: Record<string, string>;
+    status?: "SCHEDULED" | "RUNNING";
   }): Promise<{ runId: string; artifactUri: string }>;
+  /** Marks the run RUNNING when the job's process starts. */
+  updateRun(runId: string, patch: { status: "RUNNING" }): Promise<unknown>;
   logParams(runId: string, params: Record<string, string>): Promise<void>;
   logMetrics(runId: string, metrics: { key: string; value: number; step: number; timestamp: number }[]): Promise<void>;
   setTags(runId: string, tags: Record<string, string>): Promise<void>;

@@ -34,9 +34,9 @@ class MemoryRuns implements RunRecorder {
     if (!this.experiments.has(name)) this.experiments.set(name, String(this.experiments.size + 1));
     return this.experiments.get(name)!;
   }
-  async createRun(input: { experimentId: string; runName: string; userId: string; jobId?: string; tags?: Record<string, string> }) {
+  async createRun(input: { experimentId: string; runName: string; userId: string; jobId?: string; tags?: Record<string, string>; status?: string }) {
     const runId = randomIds.hex32();
-    this.runs.set(runId, { ...input, status: "RUNNING", params: {}, tags: { ...input.tags }, metrics: [], inputs: [], artifacts: new Map() });
+    this.runs.set(runId, { ...input, status: input.status ?? "RUNNING", params: {}, tags: { ...input.tags }, metrics: [], inputs: [], artifacts: new Map() });
     return { runId, artifactUri: `mlflow-artifacts:/${runId}` };
   }
   private run(id: string) {
@@ -63,6 +63,9 @@ class MemoryRuns implements RunRecorder {
     const data = Buffer.concat(chunks);
     this.run(runId).artifacts.set(path, data);
     return { digest: "x", size: data.length };
+  }
+  async updateRun(runId: string, patch: { status: "RUNNING" }) {
+    this.run(runId).status = patch.status;
   }
   async finishRun(runId: string, status: "FINISHED" | "FAILED" | "KILLED") {
     this.run(runId).status = status;
@@ -300,6 +303,8 @@ describe.each(testDialects())("compute jobs (%s)", (dialect) => {
     expect(new Set([...ra.allocation!.gpus, ...rb.allocation!.gpus])).toEqual(new Set([0, 1]));
     const queued = await env.waitFor(c.id, (j) => j.pending !== undefined);
     expect(queued.phase).toBe("QUEUED");
+    expect(env.runs.runs.get(queued.runId!)?.status).toBe("SCHEDULED");
+    expect(env.runs.runs.get(ra.runId!)?.status).toBe("RUNNING");
     expect(queued.pending!.resources[0]).toMatchObject({ resource: "gpu", requested: 1, free: 0, total: 2 });
     expect(queued.pending!.resources[0]!.heldBy.map((h) => h.jobId).sort()).toEqual([a.id, b.id].sort());
     const resources = await env.module.service.resources();

@@ -49,6 +49,7 @@ export class JobService {
       runName: spec.name,
       userId: principal.name,
       jobId: id,
+      status: "SCHEDULED",
       tags: { "paved.job_id": id, ...(request.profile ? { "paved.compute.profile": request.profile } : {}) },
     });
     const now = clock.now();

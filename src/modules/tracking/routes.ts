@@ -30,6 +30,9 @@ const finite = (v: number | null, isNan: number) => (isNan || v === null || !Num
 
 export function runView(run: RunDetails): RunView {
   const { info } = run;
+  const tags = Object.fromEntries(run.tags.map((t) => [t.key, t.value]));
+  // Source columns are set at creation; jobs (and MLflow clients) record it later as MLflow's tags.
+  const dirty = info.source_dirty ?? (tags["paved.source.dirty"] === undefined ? null : tags["paved.source.dirty"] === "true" ? 1 : 0);
   return {
     id: info.run_id,
     experimentId: info.experiment_id,
@@ -41,9 +44,13 @@ export function runView(run: RunDetails): RunView {
     endTime: info.end_time,
     artifactUri: info.artifact_uri,
     jobId: info.job_id,
-    source: { commit: info.source_commit, dirty: info.source_dirty === null ? null : info.source_dirty === 1, entrypoint: info.source_entrypoint },
+    source: {
+      commit: info.source_commit ?? tags["mlflow.source.git.commit"] ?? null,
+      dirty: dirty === null ? null : dirty === 1,
+      entrypoint: info.source_entrypoint ?? tags["mlflow.source.name"] ?? null,
+    },
     params: Object.fromEntries(run.params.map((p) => [p.key, p.value])),
-    tags: Object.fromEntries(run.tags.map((t) => [t.key, t.value])),
+    tags,
     metrics: Object.fromEntries(run.metrics.map((m) => [m.key, { value: finite(m.value, m.is_nan), step: m.step, timestamp: m.timestamp }])),
     inputs: run.inputs.map((i) => ({ name: i.name, digest: i.digest, sourceType: i.source_type, source: i.source })),
   };

@@ -65,6 +65,8 @@ export interface CreateRunInput {
   userId: string;
   jobId?: string;
   startTime?: number;
+  /** RUNNING unless given; a job's run is SCHEDULED until its process starts. */
+  status?: "SCHEDULED" | "RUNNING";
   source?: { commit?: string; dirty?: boolean; entrypoint?: string };
   tags?: Record<string, string>;
 }
@@ -253,7 +255,7 @@ export class TrackingService {
         experiment_id: experiment.experiment_id,
         run_name: runName,
         user_id: input.userId,
-        status: "RUNNING",
+        status: input.status ?? "RUNNING",
         start_time: input.startTime ?? this.deps.clock.now(),
         end_time: null,
         lifecycle_stage: "active",
