@@ -104,17 +104,21 @@ export interface PythonEnvironment {
 
 const pythonCache = new Map<string, Promise<PythonEnvironment | undefined>>();
 
-/** Version and `pip freeze` of an interpreter, asked once per interpreter per server. */
+// Installed distributions as `name==version` lines, from importlib.metadata: works where pip is
+// not installed (Debian's python3 without python3-pip).
+const LIST_PACKAGES = `import importlib.metadata as m, platform
+print(platform.python_version())
+print("\\n".join(sorted({"%s==%s" % (d.metadata["Name"], d.version) for d in m.distributions() if d.metadata["Name"]}, key=str.lower)))`;
+
+/** Version and installed packages of an interpreter, asked once per interpreter per server. */
 export function pythonEnvironment(python: string): Promise<PythonEnvironment | undefined> {
   let cached = pythonCache.get(python);
   if (!cached) {
     cached = (async () => {
       try {
-        const { stdout: version } = await run(python, ["-c", "import platform; print(platform.python_version())"], { timeout: 30_000 });
-        const requirements = await run(python, ["-m", "pip", "freeze", "--all"], { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 })
-          .then((r) => r.stdout)
-          .catch(() => "");
-        return { version: version.trim(), requirements };
+        const { stdout } = await run(python, ["-c", LIST_PACKAGES], { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 });
+        const [version = "", ...packages] = stdout.split("\n");
+        return { version: version.trim(), requirements: packages.filter(Boolean).join("\n") + "\n" };
       } catch {
         return undefined;
       }

@@ -249,7 +249,7 @@ export class JobController {
     const watch = this.watch(running, handle, allocation);
     if (row.attempt === 1 && row.run_id) {
       const machine = await this.deps.machine();
-      const input = { runId: row.run_id, jobId: row.job_id, spec, allocation, machine, python: this.deps.python };
+      const input = { runId: row.run_id, jobId: row.job_id, spec, allocation, machine, python: pythonOf(spec.command, this.deps.python) };
       // One capture at a time: a burst of submits must not become a burst of git and pip
       // processes competing with the jobs being started.
       const capture = this.captures.then(() => captureEnvironment(runs, input, this.deps.logger));
@@ -465,4 +465,10 @@ async function listFiles(root: string): Promise<string[]> {
     .filter((e) => e.isFile())
     .map((e) => join(e.parentPath, e.name).slice(root.length + 1))
     .sort();
+}
+
+/** The interpreter whose environment to record: the job's own when it runs Python, else the configured one. */
+function pythonOf(command: string[], fallback: string): string {
+  const program = command[0] ?? "";
+  return /(^|\/)python[0-9.]*$/.test(program) ? program : fallback;
 }
