@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, existsSync } from "node:fs";
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { cpus as osCpus } from "node:os";
-import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { promisify } from "node:util";
 import { stringify as toYaml } from "yaml";
 import type { Logger } from "../../core/index.ts";
@@ -22,8 +22,21 @@ export interface GitInfo {
   dirty: boolean;
 }
 
+/**
+ * Whether `dir` is inside a git work tree, by looking for `.git` upwards: a stat per level
+ * instead of forking git (a fork of the server process costs milliseconds that the next job's
+ * start would wait for).
+ */
+export function insideGitRepository(dir: string): boolean {
+  for (let current = resolve(dir); ; current = dirname(current)) {
+    if (existsSync(join(current, ".git"))) return true;
+    if (dirname(current) === current) return false;
+  }
+}
+
 /** The commit and dirty flag of the repository holding `dir`; undefined outside a git repository. */
 export async function gitInfo(dir: string): Promise<GitInfo | undefined> {
+  if (!insideGitRepository(dir)) return undefined;
   try {
     const { stdout: commit } = await run("git", ["-C", dir, "rev-parse", "HEAD"], { timeout: 10_000 });
     const { stdout: status } = await run("git", ["-C", dir, "status", "--porcelain"], { timeout: 10_000, maxBuffer: 16 * 1024 * 1024 });
@@ -40,6 +53,7 @@ export async function gitInfo(dir: string): Promise<GitInfo | undefined> {
 export async function codeFiles(dir: string, limits = SNAPSHOT_LIMITS): Promise<string[]> {
   let candidates: string[];
   try {
+    if (!insideGitRepository(dir)) throw new Error("not a git repository");
     const { stdout } = await run("git", ["-C", dir, "ls-files", "-z", "--cached", "--others", "--exclude-standard"], {
       timeout: 10_000,
       maxBuffer: 64 * 1024 * 1024,
