@@ -29,6 +29,13 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
+function jobEnd(server: ServerProcess, id: string): Promise<any> {
+  return waitFor(`job ${id} to end`, async () => {
+    const job = await api(server, "GET", `/api/v1/jobs/${id}`);
+    return ["SUCCEEDED", "FAILED", "CANCELLED"].includes(job.phase) ? job : undefined;
+  });
+}
+
 function jobProgram(dir: string): string {
   const file = join(dir, "job.mjs");
   writeFileSync(
@@ -82,10 +89,7 @@ describe("kill -9 of paved up", () => {
     await waitFor("the job's process", async () => (existsSync(mark) ? true : undefined));
     await server.kill9();
     server = await startServerProcess({ dataDir, token: TOKEN });
-    const done = await waitFor("the job to finish", async () => {
-      const j = await api(server!, "GET", `/api/v1/jobs/${job.id}`);
-      return ["SUCCEEDED", "FAILED", "CANCELLED"].includes(j.phase) ? j : undefined;
-    });
+    const done = await jobEnd(server, job.id);
     expect(done.phase).toBe("SUCCEEDED");
     expect(done.exitCode).toBe(0);
     expect(done.attempt).toBe(1);
@@ -114,10 +118,7 @@ describe("kill -9 of paved up", () => {
     await server.kill9();
     process.kill(-processGroupOf(pid), "SIGKILL");
     server = await startServerProcess({ dataDir, token: TOKEN });
-    const done = await waitFor("the job to finish", async () => {
-      const j = await api(server!, "GET", `/api/v1/jobs/${job.id}`);
-      return ["SUCCEEDED", "FAILED", "CANCELLED"].includes(j.phase) ? j : undefined;
-    });
+    const done = await jobEnd(server, job.id);
     expect(done.phase).toBe("SUCCEEDED");
     expect(done.attempt).toBe(2);
     const starts = readFileSync(mark, "utf8").split("\n").filter((l) => l.startsWith("start"));
