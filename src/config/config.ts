@@ -52,6 +52,18 @@ export const configSchema = z.strictObject({
       python: z.string().default("python3"),
     })
     .default({ gpus: "auto", nvidiaSmi: "nvidia-smi", systemMetricsInterval: 10, python: "python3" }),
+  serving: z
+    .strictObject({
+      /** Largest inference request body (JSON) accepted, in bytes; larger ones get 413. */
+      maxRequestBytes: z.number().int().positive().default(16 * 1024 ** 2),
+      /** Largest model upload through the admin load route, in bytes. */
+      maxModelBytes: z.number().int().positive().default(1024 ** 3),
+      /** Share of requests written to the prediction log (0 turns it off). */
+      sampleRate: z.number().min(0).max(1).default(1),
+      /** At most this many logged predictions per second per model version. */
+      sampleMaxPerSecond: z.number().int().min(0).default(100),
+    })
+    .default({ maxRequestBytes: 16 * 1024 ** 2, maxModelBytes: 1024 ** 3, sampleRate: 1, sampleMaxPerSecond: 100 }),
 });
 
 export type Config = z.output<typeof configSchema>;

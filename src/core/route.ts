@@ -48,8 +48,10 @@ export interface RouteDefinition {
   rawBody?: boolean;
   /** Reachable without a token (health probes, the OpenAPI document). */
   public?: boolean;
-  /** MLflow routes answer errors in MLflow's `{error_code, message}` shape. */
-  errorStyle?: "paved" | "mlflow";
+  /** MLflow routes answer errors in MLflow's `{error_code, message}` shape, OIP (KServe v2) routes in `{error}`. */
+  errorStyle?: "paved" | "mlflow" | "oip";
+  /** Largest JSON body for this route, in bytes (default: the server's). */
+  bodyLimit?: number;
   /** Roles allowed; default: every authenticated role. */
   roles?: Principal["role"][];
   handler(ctx: RouteContext<any, any, any>): Promise<unknown>;

@@ -37,7 +37,8 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   });
   app.setNotFoundHandler((request, reply) => {
     const mlflow = request.url.includes("/mlflow");
-    sendError(reply, { errorStyle: mlflow ? "mlflow" : "paved" }, {
+    const oip = request.url.startsWith("/v2/");
+    sendError(reply, { errorStyle: mlflow ? "mlflow" : oip ? "oip" : "paved" }, {
       status: 404,
       code: mlflow ? "NOT_FOUND" : "NOT_FOUND",
       message: `no route ${request.method} ${request.url.split("?")[0]}; see /api/v1/openapi.json for the API`,
@@ -58,12 +59,16 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 }
 
 interface RouteConfig {
-  errorStyle?: "paved" | "mlflow";
+  errorStyle?: "paved" | "mlflow" | "oip";
 }
 
 function sendError(reply: FastifyReply, config: RouteConfig | undefined, body: ReturnType<typeof toErrorBody>): void {
   if (config?.errorStyle === "mlflow") {
     void reply.status(body.status).send({ error_code: MLFLOW_ERROR_CODE[body.code], message: body.message });
+    return;
+  }
+  if (config?.errorStyle === "oip") {
+    void reply.status(body.status).send({ error: body.message });
     return;
   }
   void reply.status(body.status).send({ error: { code: body.code, message: body.message, ...(body.details ? { details: body.details } : {}) } });
@@ -74,6 +79,7 @@ function mount(app: FastifyInstance, def: RouteDefinition, opts: ServerOptions):
     method: def.method,
     url: def.url,
     config: { errorStyle: def.errorStyle ?? "paved" },
+    ...(def.bodyLimit ? { bodyLimit: def.bodyLimit } : {}),
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
       const principal = await authenticate(request, def, opts.tokens);
       if (def.roles && !def.roles.includes(principal.role)) {

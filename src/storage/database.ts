@@ -5,6 +5,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type 
 import pg from "pg";
 import { PlatformError } from "../core/index.ts";
 import { initialMigration } from "./migrations/001-initial.ts";
+import { registryMigration } from "./migrations/002-registry.ts";
 import type { Tables } from "./tables.ts";
 
 export type Dialect = "sqlite" | "postgres";
@@ -54,7 +55,7 @@ export async function openDatabase({ url, dataDir }: OpenDatabaseOptions): Promi
 }
 
 function migrations(dialect: Dialect): Record<string, Migration> {
-  return { "001-initial": initialMigration(dialect) };
+  return { "001-initial": initialMigration(dialect), "002-registry": registryMigration() };
 }
 
 async function migrate(database: Database): Promise<void> {

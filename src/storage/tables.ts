@@ -105,4 +105,55 @@ export interface Tables {
     type: string;
     message: string;
   };
+  registered_models: {
+    /** Internal key; the name is unique but can be renamed. */
+    model_id: string;
+    name: string;
+    description: string | null;
+    user_id: string;
+    /** Highest version number ever given, so deleted numbers are never reused. */
+    max_version: number;
+    creation_time: number;
+    last_update_time: number;
+  };
+  registered_model_tags: { model_id: string; key: string; value: string };
+  registered_model_aliases: { model_id: string; alias: string; version: number };
+  model_versions: {
+    model_id: string;
+    version: number;
+    source: string;
+    run_id: string | null;
+    logged_model_id: string | null;
+    status: string;
+    current_stage: string;
+    description: string | null;
+    user_id: string;
+    /** JSON ModelSignature read from the version's .onnx file, or null. */
+    signature: string | null;
+    /** JSON Lineage (run, commit, datasets) captured at registration, or null. */
+    lineage: string | null;
+    creation_time: number;
+    last_update_time: number;
+  };
+  model_version_tags: { model_id: string; version: number; key: string; value: string };
+  /** The files copied into a version: relative path → content-addressed blob. */
+  model_version_files: { model_id: string; version: number; path: string; digest: string; size: number };
+  logged_models: {
+    model_id: string;
+    experiment_id: string;
+    name: string;
+    artifact_location: string;
+    /** PENDING, READY or FAILED. */
+    status: string;
+    status_message: string | null;
+    model_type: string | null;
+    source_run_id: string | null;
+    user_id: string;
+    creation_time: number;
+    last_update_time: number;
+  };
+  logged_model_tags: { model_id: string; key: string; value: string };
+  logged_model_params: { model_id: string; key: string; value: string };
+  logged_model_artifacts: { model_id: string; path: string; digest: string; size: number; created_at: number };
+  run_outputs: { run_id: string; model_id: string; step: number };
 }

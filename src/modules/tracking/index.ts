@@ -10,7 +10,7 @@ import { trackingRoutes } from "./routes.ts";
 import { TrackingService } from "./service.ts";
 
 export { TrackingService, DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, LIMITS } from "./service.ts";
-export type { RunDetails, Experiment, CreateRunInput, DatasetInput, ArtifactFile } from "./service.ts";
+export type { RunDetails, Experiment, CreateRunInput, DatasetInput, ArtifactFile, ArtifactBlob, ProxyArtifactRoot } from "./service.ts";
 export type { MetricInput } from "./metric-store.ts";
 export { RunView, ExperimentView, MetricPoint, ArtifactFileView, RUN_STATUSES, type RunStatus } from "./schema.ts";
 export { runView, experimentView } from "./routes.ts";

@@ -454,8 +454,7 @@ function proxyRoutes(service: TrackingService, prefix: string): RouteDefinition[
       errorStyle: "mlflow",
       tags: ["mlflow"],
       handler: async ({ query }) => {
-        const { runId, relative } = await service.resolveProxyPath(query.path ?? "");
-        const files = await service.listArtifacts(runId, relative);
+        const files = await service.listProxyPath(query.path ?? "");
         // The proxy answers with names relative to the listed folder; the client joins them.
         return list(
           "files",

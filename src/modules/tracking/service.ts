@@ -77,6 +77,21 @@ export interface ArtifactFile {
   size: number | null;
 }
 
+/** One stored artifact file and the blob holding its bytes. */
+export interface ArtifactBlob {
+  path: string;
+  digest: string;
+  size: number;
+}
+
+/**
+ * Artifact-proxy paths owned by a higher module (the registry's copied versions, logged models):
+ * `list` answers undefined for paths that are not its own.
+ */
+export interface ProxyArtifactRoot {
+  list(path: string): Promise<ArtifactFile[] | undefined>;
+}
+
 const KEY_CHARS = /^[\w./\- :]+$/;
 
 /**
@@ -87,6 +102,7 @@ const KEY_CHARS = /^[\w./\- :]+$/;
 export class TrackingService {
   private readonly store: TrackingStore;
   private readonly metricStore: MetricStore;
+  private readonly proxyRoots: ProxyArtifactRoot[] = [];
   private defaultReady: Promise<void> | undefined;
 
   constructor(private readonly deps: TrackingDeps) {
@@ -495,6 +511,30 @@ export class TrackingService {
     const row = await this.store.getArtifact(runId, relative);
     if (!row) throw notFound(`run '${runId}' has no artifact '${relative}'; list them with artifacts/list or \`paved runs artifacts\``);
     return { stream: await this.deps.artifacts.get(row.digest), size: row.size };
+  }
+
+  /** Every file under `path` (or the one file at `path`) with its blob digest, for modules that copy run files. */
+  async artifactBlobs(runId: string, path?: string): Promise<ArtifactBlob[]> {
+    await this.runRow(runId);
+    const dir = path && path.replace(/\/+$/, "") ? confinePath(path, "artifact path") : "";
+    const exact = dir ? await this.store.getArtifact(runId, dir) : undefined;
+    const rows = exact ? [exact] : await this.store.artifactsUnder(runId, dir ? `${dir}/` : "");
+    return rows.map((r) => ({ path: r.path, digest: r.digest, size: r.size }));
+  }
+
+  /** Registration point for proxy listings outside run artifact roots (higher modules never get imported here). */
+  addProxyRoot(root: ProxyArtifactRoot): void {
+    this.proxyRoots.push(root);
+  }
+
+  /** Lists an artifact-proxy folder: a registered root's, else a run's. */
+  async listProxyPath(path: string): Promise<ArtifactFile[]> {
+    for (const root of this.proxyRoots) {
+      const files = await root.list(path);
+      if (files) return files;
+    }
+    const { runId, relative } = await this.resolveProxyPath(path);
+    return this.listArtifacts(runId, relative);
   }
 
   /**
