@@ -9,6 +9,7 @@ import { PlatformError, createLogger, randomIds, route, systemClock, type Clock,
 import { TokenService, buildServer } from "./http/index.ts";
 import { createCatalogModule } from "./modules/catalog/index.ts";
 import { createComputeModule } from "./modules/compute/index.ts";
+import { createRegistryModule } from "./modules/registry/index.ts";
 import { createTrackingModule } from "./modules/tracking/index.ts";
 import { openDatabase, type Database } from "./storage/index.ts";
 
@@ -49,6 +50,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   // Modules are wired below, lower ones first (tracking, then compute, which records into it).
   const tracking = createTrackingModule({ database, artifacts, clock, ids, config, logger });
   routes.push(...tracking.routes);
+  const registry = createRegistryModule({ database, artifacts, tracking: tracking.service, clock, ids, config, logger });
+  routes.push(...registry.routes);
   const controllers: { start(): Promise<void> | void; stop(): Promise<void> | void }[] = [];
   const catalog = createCatalogModule({ profilesFile: config.compute.profilesFile });
   routes.push(...catalog.routes);

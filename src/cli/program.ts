@@ -6,6 +6,7 @@ import { registerDocs } from "./commands/docs.ts";
 import { registerExperiments } from "./commands/experiments.ts";
 import { registerJobs, registerLogs } from "./commands/jobs.ts";
 import { registerLogin } from "./commands/login.ts";
+import { registerModels } from "./commands/models.ts";
 import { registerRuns } from "./commands/runs.ts";
 import { registerTrain } from "./commands/train.ts";
 import { registerUp } from "./commands/up.ts";
@@ -44,6 +45,7 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerLogs(program, ctx);
   registerRuns(program, ctx);
   registerExperiments(program, ctx);
+  registerModels(program, ctx);
   registerCompute(program, ctx);
   registerDocs(program, ctx);
   return program;

@@ -1,5 +1,5 @@
 import { ERROR_CODES, PlatformError, type ErrorCode } from "../core/index.ts";
-import type { ArtifactFile, ComputeResources, Experiment, Job, JobSpec, MetricPoint, Profile, RunQuery, RunView, Whoami } from "./types.ts";
+import type { ArtifactFile, ComputeResources, Experiment, Job, JobSpec, MetricPoint, Model, ModelAlias, ModelDetail, ModelVersion, Profile, RunQuery, RunView, Whoami } from "./types.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 
@@ -13,7 +13,7 @@ export interface PavedClientOptions {
 }
 
 interface RequestOptions {
-  method?: "GET" | "POST";
+  method?: "GET" | "POST" | "PUT" | "DELETE";
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   signal?: AbortSignal;
@@ -127,6 +127,33 @@ export class PavedClient {
   /** The compute resources summary (shape owned by the compute module; render it generically). */
   computeResources(): Promise<ComputeResources> {
     return this.json("/api/v1/compute/resources");
+  }
+
+  async listModels(query: { filter?: string; limit?: number } = {}): Promise<Model[]> {
+    return (await this.json<{ models: Model[] }>("/api/v1/models", { query })).models;
+  }
+
+  /** A registered model with its versions (newest first) and aliases. */
+  getModel(name: string): Promise<ModelDetail> {
+    return this.json(`/api/v1/models/${seg(name)}`);
+  }
+
+  /** One version, by number or alias, with its signature, lineage and files. */
+  getModelVersion(name: string, version: string): Promise<ModelVersion> {
+    return this.json(`/api/v1/models/${seg(name)}/versions/${seg(version)}`);
+  }
+
+  /** Registers a version from `runs:/<run_id>/<path>` (the model is created when new). */
+  registerModelVersion(name: string, body: { source: string; description?: string }): Promise<ModelVersion> {
+    return this.json(`/api/v1/models/${seg(name)}/versions`, { method: "POST", body });
+  }
+
+  setModelAlias(name: string, alias: string, version: string): Promise<ModelAlias> {
+    return this.json(`/api/v1/models/${seg(name)}/aliases/${seg(alias)}`, { method: "PUT", body: { version } });
+  }
+
+  async deleteModelAlias(name: string, alias: string): Promise<void> {
+    await this.json(`/api/v1/models/${seg(name)}/aliases/${seg(alias)}`, { method: "DELETE" });
   }
 
   private async json<T>(path: string, options: RequestOptions = {}): Promise<T> {

@@ -3,6 +3,7 @@
 import type { z } from "zod";
 import type { profileSchema } from "../modules/catalog/schema.ts";
 import type { jobEventSchema, jobSchema, jobSpecSchema, pendingSchema, resourcesSchema } from "../modules/compute/schema.ts";
+import type { AliasView, ModelDetailView, ModelView, VersionView } from "../modules/registry/schema.ts";
 import type { ArtifactFileView, DatasetInputView, ExperimentView, MetricPoint as MetricPointSchema, RunView as RunViewSchema } from "../modules/tracking/schema.ts";
 
 export { JOB_PHASES } from "../modules/compute/schema.ts";
@@ -47,3 +48,8 @@ export type Job = Omit<z.output<typeof jobSchema>, "spec"> & { spec: Partial<z.o
 
 export type Profile = z.output<typeof profileSchema>;
 export type ComputeResources = z.output<typeof resourcesSchema>;
+
+export type Model = z.output<typeof ModelView>;
+export type ModelDetail = z.output<typeof ModelDetailView>;
+export type ModelVersion = z.output<typeof VersionView>;
+export type ModelAlias = z.output<typeof AliasView>;

@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest";
+import type { ModelVersion } from "../../client/index.ts";
+import { runForTest } from "../run-for-test.ts";
+
+const version: ModelVersion = {
+  name: "churn",
+  version: "3",
+  status: "READY",
+  source: "runs:/abc/model",
+  runId: "abc",
+  description: null,
+  user: "ada",
+  aliases: ["champion"],
+  tags: {},
+  createdAt: 1_000,
+  updatedAt: 1_000,
+  loggedModelId: null,
+  signature: { file: "model.onnx", inputs: [{ name: "features", type: "float32", shape: ["batch", 4] }], outputs: [{ name: "scores", type: "float32", shape: ["batch", 2] }] },
+  lineage: { runId: "abc", experimentId: "1", commit: "c0ffee", datasets: [{ name: "customers", digest: "d1", source: "s3://x", sourceType: "s3", context: null }], capturedAt: 1_000 },
+  files: [{ path: "model.onnx", size: 2048, digest: "0".repeat(64) }],
+  downloadUri: "mlflow-artifacts:/registry/churn/3",
+};
+
+describe("paved models", () => {
+  it("ls renders models with aliases", async () => {
+    const result = await runForTest(["models", "ls", "--filter", "name LIKE 'ch%'"], () => ({
+      models: [{ name: "churn", description: null, user: "ada", tags: {}, aliases: { champion: "3" }, latestVersion: "3", createdAt: 1_000, updatedAt: 1_000 }],
+    }));
+    expect(result.code).toBe(0);
+    expect(result.requests[0]).toMatchObject({ path: "/api/v1/models", query: { filter: "name LIKE 'ch%'" } });
+    expect(result.stdout).toContain("champion→3");
+  });
+
+  it("show name@alias prints the signature, lineage and files", async () => {
+    const result = await runForTest(["models", "show", "churn@champion"], () => version);
+    expect(result.requests[0]?.path).toBe("/api/v1/models/churn/versions/champion");
+    expect(result.stdout).toContain("features");
+    expect(result.stdout).toContain("[batch, 4]");
+    expect(result.stdout).toContain("c0ffee");
+    expect(result.stdout).toContain("model.onnx");
+  });
+
+  it("register posts the source and --json prints the version", async () => {
+    const result = await runForTest(["models", "register", "runs:/abc/model", "--name", "churn", "--json"], () => version);
+    expect(result.requests[0]).toMatchObject({ method: "POST", path: "/api/v1/models/churn/versions", body: { source: "runs:/abc/model" } });
+    expect(JSON.parse(result.stdout).version).toBe("3");
+  });
+
+  it("alias puts the version and refuses non-numbers", async () => {
+    const result = await runForTest(["models", "alias", "churn", "champion", "3"], () => ({ name: "churn", alias: "champion", version: "3" }));
+    expect(result.requests[0]).toMatchObject({ method: "PUT", path: "/api/v1/models/churn/aliases/champion", body: { version: "3" } });
+    expect(result.stdout).toBe("churn@champion → version 3\n");
+    expect((await runForTest(["models", "alias", "churn", "champion", "latest"])).code).toBe(2);
+  });
+});

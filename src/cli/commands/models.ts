@@ -1,0 +1,168 @@
+import type { Command } from "commander";
+import type { ModelDetail, ModelVersion } from "../../client/index.ts";
+import { invalidInput } from "../../core/index.ts";
+import type { CliContext } from "../context.ts";
+import { parseInteger } from "../options.ts";
+import { formatAgo, formatBytes, formatTime } from "../render/format.ts";
+import { renderFields, renderTable } from "../render/table.ts";
+
+export function registerModels(program: Command, ctx: CliContext): void {
+  const models = program
+    .command("models")
+    .description("Registered models: versions, aliases, signatures and lineage")
+    .addHelpText("after", "\nExamples:\n  $ paved models register runs:/3f2a9c.../model --name churn\n  $ paved models alias churn champion 3\n  $ paved models show churn@champion");
+
+  models
+    .command("ls")
+    .description("List registered models with their newest version and aliases")
+    .option("--filter <expression>", "MLflow filter, e.g. \"name LIKE 'churn%'\"")
+    .option("--limit <n>", "at most this many models", parseInteger("--limit", 1))
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  $ paved models ls --filter \"name LIKE 'churn%'\"")
+    .action(async (opts: { filter?: string; limit?: number; json?: boolean }) => {
+      const list = await (await ctx.client()).listModels({ ...(opts.filter ? { filter: opts.filter } : {}), ...(opts.limit ? { limit: opts.limit } : {}) });
+      if (opts.json) return ctx.json({ models: list });
+      const now = ctx.now();
+      ctx.out(
+        list.length === 0
+          ? "no registered models; register one with `paved models register runs:/<run-id>/<path> --name <name>`\n"
+          : renderTable(list, [
+              { header: "NAME", value: (m) => m.name },
+              { header: "LATEST", value: (m) => m.latestVersion ?? "-", align: "right" },
+              { header: "ALIASES", value: (m) => aliasesText(m.aliases) },
+              { header: "UPDATED", value: (m) => formatAgo(m.updatedAt, now) },
+              { header: "DESCRIPTION", value: (m) => m.description ?? "" },
+            ]),
+      );
+    });
+
+  models
+    .command("show")
+    .argument("<name[@version]>", "a model, or one version of it by number or alias (churn@3, churn@champion)")
+    .description("Show a model's versions and aliases, or one version's signature, lineage and files")
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExamples:\n  $ paved models show churn\n  $ paved models show churn@champion")
+    .action(async (ref: string, opts: { json?: boolean }) => {
+      const client = await ctx.client();
+      const at = ref.lastIndexOf("@");
+      if (at > 0) {
+        const version = await client.getModelVersion(ref.slice(0, at), ref.slice(at + 1));
+        if (opts.json) return ctx.json(version);
+        return ctx.out(renderVersion(version, ctx.now()));
+      }
+      const model = await client.getModel(ref);
+      if (opts.json) return ctx.json(model);
+      ctx.out(renderModel(model, ctx.now()));
+    });
+
+  models
+    .command("register")
+    .argument("<source>", "runs:/<run-id>/<path> (or models:/<name>/<version>)")
+    .requiredOption("--name <name>", "registered model name (created when new)")
+    .option("--description <text>", "what this version is")
+    .option("--json", "print JSON")
+    .description("Register a version: copies the files under the source into the registry")
+    .addHelpText("after", "\nExample:\n  $ paved models register runs:/3f2a9c.../model --name churn --description \"retrained on May data\"")
+    .action(async (source: string, opts: { name: string; description?: string; json?: boolean }) => {
+      const version = await (await ctx.client()).registerModelVersion(opts.name, { source, ...(opts.description ? { description: opts.description } : {}) });
+      if (opts.json) return ctx.json(version);
+      ctx.out(`registered ${version.name} version ${version.version} (${version.files.length} files${version.signature ? ", ONNX signature read" : ""})\n`);
+    });
+
+  models
+    .command("alias")
+    .argument("<name>", "registered model name")
+    .argument("<alias>", "alias, e.g. champion or staging")
+    .argument("<version>", "version number the alias points at (an existing alias moves)")
+    .option("--json", "print JSON")
+    .description("Point an alias at a version")
+    .addHelpText("after", "\nExample:\n  $ paved models alias churn champion 3")
+    .action(async (name: string, alias: string, version: string, opts: { json?: boolean }) => {
+      if (!/^\d+$/.test(version)) throw invalidInput(`version '${version}' is not a number; give a version number, e.g. paved models alias ${name} ${alias} 3`);
+      const result = await (await ctx.client()).setModelAlias(name, alias, version);
+      if (opts.json) return ctx.json(result);
+      ctx.out(`${result.name}@${result.alias} → version ${result.version}\n`);
+    });
+}
+
+function aliasesText(aliases: Record<string, string>): string {
+  return Object.entries(aliases)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([alias, version]) => `${alias}→${version}`)
+    .join(" ");
+}
+
+function renderModel(model: ModelDetail, now: number): string {
+  const sections = [
+    renderFields([
+      ["Name", model.name],
+      ["Description", model.description ?? undefined],
+      ["Owner", model.user],
+      ["Aliases", aliasesText(model.aliases) || undefined],
+      ["Created", formatTime(model.createdAt, now)],
+      ["Updated", formatTime(model.updatedAt, now)],
+    ]),
+  ];
+  if (model.versions.length) {
+    sections.push(
+      "Versions:\n" +
+        renderTable(model.versions, [
+          { header: "VERSION", value: (v) => v.version, align: "right" },
+          { header: "ALIASES", value: (v) => v.aliases.join(" ") },
+          { header: "RUN", value: (v) => v.runId ?? "-" },
+          { header: "CREATED", value: (v) => formatAgo(v.createdAt, now) },
+          { header: "SOURCE", value: (v) => v.source },
+        ]),
+    );
+  }
+  return sections.join("\n");
+}
+
+function renderVersion(v: ModelVersion, now: number): string {
+  const sections = [
+    renderFields([
+      ["Model", v.name],
+      ["Version", v.version],
+      ["Status", v.status],
+      ["Aliases", v.aliases.join(" ") || undefined],
+      ["Description", v.description ?? undefined],
+      ["Source", v.source],
+      ["Run", v.runId ?? undefined],
+      ["Commit", v.lineage?.commit ?? undefined],
+      ["Created", formatTime(v.createdAt, now)],
+      ["Download", v.downloadUri],
+    ]),
+  ];
+  if (v.signature) {
+    const tensors = [...v.signature.inputs.map((t) => ({ ...t, kind: "input" })), ...v.signature.outputs.map((t) => ({ ...t, kind: "output" }))];
+    sections.push(
+      `Signature (${v.signature.file}):\n` +
+        renderTable(tensors, [
+          { header: "KIND", value: (t) => t.kind },
+          { header: "NAME", value: (t) => t.name },
+          { header: "TYPE", value: (t) => t.type },
+          { header: "SHAPE", value: (t) => (t.shape ? `[${t.shape.map((d) => d ?? "?").join(", ")}]` : "?") },
+        ]),
+    );
+  }
+  if (v.lineage?.datasets.length) {
+    sections.push(
+      "Datasets:\n" +
+        renderTable(v.lineage.datasets, [
+          { header: "NAME", value: (d) => d.name },
+          { header: "DIGEST", value: (d) => d.digest },
+          { header: "SOURCE", value: (d) => d.source },
+        ]),
+    );
+  }
+  if (v.files.length) {
+    sections.push(
+      "Files:\n" +
+        renderTable(v.files, [
+          { header: "PATH", value: (f) => f.path },
+          { header: "SIZE", value: (f) => formatBytes(f.size), align: "right" },
+        ]),
+    );
+  }
+  return sections.join("\n");
+}

@@ -1,0 +1,239 @@
+import type { Readable } from "node:stream";
+import type { ArtifactStore } from "../../artifacts/index.ts";
+import { confinePath, invalidInput, notFound, type Clock, type IdGenerator } from "../../core/index.ts";
+import type { Database } from "../../storage/index.ts";
+import type { ArtifactBlob, ArtifactFile, TrackingService } from "../tracking/index.ts";
+import { LoggedModelStore, type LoggedModelRow } from "./logged-model-store.ts";
+import { LOGGED_MODEL_STATUSES, type LoggedModelStatus } from "./schema.ts";
+import { comparator, matches, page, parseFilter, parseOrderBy } from "./search-filter.ts";
+import { LOGGED_MODEL_ID } from "./source.ts";
+import { checkTag } from "./validate.ts";
+
+export interface LoggedModelDeps {
+  database: Database;
+  artifacts: ArtifactStore;
+  tracking: TrackingService;
+  clock: Clock;
+  ids: IdGenerator;
+  maxUploadBytes: number;
+}
+
+/** A logged model with its tags and params. */
+export interface LoggedModel extends LoggedModelRow {
+  tags: { key: string; value: string }[];
+  params: { key: string; value: string }[];
+}
+
+const FILTER_ATTRIBUTES = ["name", "model_id", "source_run_id", "status", "model_type", "experiment_id"] as const;
+const ORDER_KEYS: Record<string, string> = {
+  name: "name",
+  creation_timestamp: "creation_time",
+  creation_time: "creation_time",
+  last_updated_timestamp: "last_update_time",
+  model_id: "model_id",
+};
+
+/**
+ * MLflow 3's logged models: created PENDING when a client starts logging a model, filled through
+ * the artifact proxy under `<experiment_id>/models/<model_id>/artifacts`, then finalized READY or FAILED.
+ */
+export class LoggedModelService {
+  private readonly store: LoggedModelStore;
+
+  constructor(private readonly deps: LoggedModelDeps) {
+    this.store = new LoggedModelStore(deps.database);
+  }
+
+  async create(input: {
+    experimentId: string;
+    name?: string | undefined;
+    modelType?: string | undefined;
+    sourceRunId?: string | undefined;
+    tags?: { key: string; value: string }[] | undefined;
+    params?: { key: string; value: string }[] | undefined;
+    userId: string;
+  }): Promise<LoggedModel> {
+    const experiment = await this.deps.tracking.getExperiment(input.experimentId);
+    if (experiment.lifecycle_stage !== "active") throw invalidInput(`experiment '${experiment.name}' is deleted; restore it before logging models to it`);
+    if (input.sourceRunId) await this.deps.tracking.getRun(input.sourceRunId);
+    const tags = input.tags ?? [];
+    const params = input.params ?? [];
+    for (const t of [...tags, ...params]) checkTag(t.key, t.value);
+    const modelId = `m-${this.deps.ids.hex32()}`;
+    const name = input.name?.trim() || `model-${modelId.slice(2, 10)}`;
+    if (name.length > 500) throw invalidInput("logged model name is longer than 500 characters; choose a shorter name");
+    const now = this.deps.clock.now();
+    await this.store.insert(
+      {
+        model_id: modelId,
+        experiment_id: experiment.experiment_id,
+        name,
+        artifact_location: `mlflow-artifacts:/${experiment.experiment_id}/models/${modelId}/artifacts`,
+        status: "PENDING",
+        status_message: null,
+        model_type: input.modelType ?? null,
+        source_run_id: input.sourceRunId ?? null,
+        user_id: input.userId,
+        creation_time: now,
+        last_update_time: now,
+      },
+      dedupe(tags),
+      dedupe(params),
+    );
+    return this.get(modelId);
+  }
+
+  async get(modelId: string): Promise<LoggedModel> {
+    const row = await this.store.get(modelId);
+    if (!row) throw notFound(`logged model '${modelId}' does not exist; find logged models with logged-models/search`);
+    return (await this.withData([row]))[0]!;
+  }
+
+  async finalize(modelId: string, status: LoggedModelStatus): Promise<LoggedModel> {
+    await this.get(modelId);
+    if (!LOGGED_MODEL_STATUSES.includes(status)) throw invalidInput(`unknown logged model status '${status}'; use READY or FAILED`);
+    await this.store.update(modelId, { status, last_update_time: this.deps.clock.now() });
+    return this.get(modelId);
+  }
+
+  async delete(modelId: string): Promise<void> {
+    await this.get(modelId);
+    await this.store.delete(modelId);
+  }
+
+  async setTags(modelId: string, tags: { key: string; value: string }[]): Promise<void> {
+    await this.get(modelId);
+    for (const t of tags) checkTag(t.key, t.value);
+    await this.store.setTags(modelId, dedupe(tags));
+    await this.store.update(modelId, { last_update_time: this.deps.clock.now() });
+  }
+
+  async deleteTag(modelId: string, key: string): Promise<void> {
+    await this.get(modelId);
+    if (!(await this.store.deleteTag(modelId, key))) throw notFound(`logged model '${modelId}' has no tag '${key}'`);
+  }
+
+  async logParams(modelId: string, params: { key: string; value: string }[]): Promise<void> {
+    await this.get(modelId);
+    for (const p of params) checkTag(p.key, p.value);
+    await this.store.addParams(modelId, dedupe(params));
+  }
+
+  async search(input: {
+    experimentIds: string[];
+    filter?: string | undefined;
+    orderBy?: { field: string; ascending: boolean }[] | undefined;
+    maxResults?: number | undefined;
+    pageToken?: string | undefined;
+  }): Promise<{ models: LoggedModel[]; nextPageToken?: string }> {
+    if (!input.experimentIds.length) throw invalidInput("experiment_ids must name at least one experiment");
+    const clauses = parseFilter(input.filter, FILTER_ATTRIBUTES, "logged model");
+    const terms = parseOrderBy(
+      (input.orderBy ?? []).map((o) => `${o.field} ${o.ascending ? "ASC" : "DESC"}`),
+      ORDER_KEYS,
+      "logged model",
+    );
+    terms.push({ key: "creation_time", asc: false }, { key: "model_id", asc: true });
+    const models = (await this.withData(await this.store.list(input.experimentIds))).filter((m) =>
+      clauses.every((c) => {
+        if (c.entity === "tag") return matches(m.tags.find((t) => t.key === c.key)?.value, c);
+        if (c.entity === "param") return matches(m.params.find((p) => p.key === c.key)?.value, c);
+        const value = c.key === "status" ? statusName(m.status) : m[c.key as (typeof FILTER_ATTRIBUTES)[number]];
+        return matches(value ?? undefined, c) || (c.key === "status" && matches(m.status, c));
+      }),
+    );
+    models.sort(comparator<LoggedModel>(terms, (m, key) => m[key as keyof LoggedModelRow]));
+    const max = input.maxResults ?? 100;
+    if (!Number.isInteger(max) || max < 1 || max > 10_000) throw invalidInput(`max_results must be an integer from 1 to 10000; got ${max}`);
+    const { items, nextPageToken } = page(models, max, input.pageToken);
+    return { models: items, ...(nextPageToken ? { nextPageToken } : {}) };
+  }
+
+  async logOutputs(runId: string, outputs: { modelId: string; step: number }[]): Promise<void> {
+    await this.deps.tracking.getRun(runId);
+    for (const o of outputs) await this.get(o.modelId);
+    await this.store.addOutputs(runId, outputs);
+  }
+
+  /** The newest logged model a run produced under `name` (how MLflow 3 resolves runs:/<run>/<name>). */
+  async findByRun(runId: string, name: string): Promise<LoggedModel | undefined> {
+    const [row] = await this.store.byRun(runId, name);
+    return row ? (await this.withData([row]))[0] : undefined;
+  }
+
+  // ---- artifacts ----
+
+  /** Maps a proxy path `<experiment_id>/models/<model_id>/artifacts[/<relative>]`; undefined if not of that form. */
+  async resolveProxyPath(path: string): Promise<{ modelId: string; relative: string } | undefined> {
+    const segments = path.split("/").filter((s) => s !== "" && s !== ".");
+    const [experimentId, models, modelId, root, ...rest] = segments;
+    if (models !== "models" || !modelId || !LOGGED_MODEL_ID.test(modelId) || root !== "artifacts") return undefined;
+    const row = await this.store.get(modelId);
+    if (!row || row.experiment_id !== experimentId) throw notFound(`no logged model '${modelId}' in experiment '${experimentId}'`);
+    const relative = rest.join("/");
+    return { modelId, relative: relative ? confinePath(relative, "artifact path") : "" };
+  }
+
+  async putArtifact(modelId: string, relative: string, body: Readable): Promise<void> {
+    const path = confinePath(relative, "artifact path");
+    await this.get(modelId);
+    const blob = await this.deps.artifacts.put(body, { maxBytes: this.deps.maxUploadBytes });
+    await this.store.putArtifact({ model_id: modelId, path, digest: blob.digest, size: blob.size, created_at: this.deps.clock.now() });
+  }
+
+  async openArtifact(modelId: string, relative: string): Promise<{ stream: Readable; size: number }> {
+    const row = await this.store.getArtifact(modelId, confinePath(relative, "artifact path"));
+    if (!row) throw notFound(`logged model '${modelId}' has no artifact '${relative}'`);
+    return { stream: await this.deps.artifacts.get(row.digest), size: row.size };
+  }
+
+  /** Every file under `path` (or the file at `path`) with its blob. */
+  async blobs(modelId: string, path: string): Promise<ArtifactBlob[]> {
+    await this.get(modelId);
+    const exact = path ? await this.store.getArtifact(modelId, path) : undefined;
+    const rows = exact ? [exact] : await this.store.artifactsUnder(modelId, path ? `${path}/` : "");
+    return rows.map((r) => ({ path: r.path, digest: r.digest, size: r.size }));
+  }
+
+  /** Proxy listing of a logged model folder; undefined for paths that are not logged-model paths. */
+  async listProxyPath(path: string): Promise<ArtifactFile[] | undefined> {
+    const resolved = await this.resolveProxyPath(path);
+    if (!resolved) return undefined;
+    const rows = await this.store.artifactsUnder(resolved.modelId, resolved.relative ? `${resolved.relative}/` : "");
+    return listing(rows, resolved.relative);
+  }
+
+  private async withData(rows: LoggedModelRow[]): Promise<LoggedModel[]> {
+    const { tags, params } = await this.store.tagsAndParams(rows.map((r) => r.model_id));
+    return rows.map((r) => ({ ...r, tags: tags.get(r.model_id) ?? [], params: params.get(r.model_id) ?? [] }));
+  }
+}
+
+/** MLflow's wire name of a status. */
+export function statusName(status: string): string {
+  return status === "READY" ? "LOGGED_MODEL_READY" : status === "FAILED" ? "LOGGED_MODEL_UPLOAD_FAILED" : "LOGGED_MODEL_PENDING";
+}
+
+function dedupe(items: { key: string; value: string }[]): { key: string; value: string }[] {
+  return [...new Map(items.map((i) => [i.key, i])).values()];
+}
+
+/** Files and folders directly under `dir`, given every file below it. */
+export function listing(rows: { path: string; size: number }[], dir: string): ArtifactFile[] {
+  const prefix = dir ? `${dir}/` : "";
+  const files: ArtifactFile[] = [];
+  const seen = new Set<string>();
+  for (const row of rows) {
+    const rest = row.path.slice(prefix.length);
+    const slash = rest.indexOf("/");
+    if (slash === -1) files.push({ path: row.path, isDir: false, size: row.size });
+    else {
+      const sub = prefix + rest.slice(0, slash);
+      if (!seen.has(sub)) {
+        seen.add(sub);
+        files.push({ path: sub, isDir: true, size: null });
+      }
+    }
+  }
+  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}

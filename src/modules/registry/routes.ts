@@ -1,0 +1,132 @@
+import { route, type RouteDefinition } from "../../core/index.ts";
+import {
+  AliasParams,
+  AliasView,
+  ListModelsQuery,
+  ListModelsResponse,
+  ModelDetailView,
+  ModelNameParams,
+  RegisterVersionBody,
+  SetAliasBody,
+  VersionParams,
+  VersionView,
+  type ModelView,
+  type VersionSummary,
+} from "./schema.ts";
+import type { ModelVersion, RegisteredModel, RegistryService } from "./service.ts";
+
+export function modelView(m: RegisteredModel): ModelView {
+  return {
+    name: m.name,
+    description: m.description,
+    user: m.user_id,
+    tags: Object.fromEntries(m.tags.map((t) => [t.key, t.value])),
+    aliases: Object.fromEntries(m.aliases.map((a) => [a.alias, String(a.version)])),
+    latestVersion: m.latest ? String(m.latest.version) : null,
+    createdAt: m.creation_time,
+    updatedAt: m.last_update_time,
+  };
+}
+
+export function versionSummary(v: ModelVersion): VersionSummary {
+  return {
+    name: v.name,
+    version: String(v.version),
+    status: "READY",
+    source: v.source,
+    runId: v.run_id,
+    description: v.description,
+    user: v.user_id,
+    aliases: v.aliases,
+    tags: Object.fromEntries(v.tags.map((t) => [t.key, t.value])),
+    createdAt: v.creation_time,
+    updatedAt: v.last_update_time,
+  };
+}
+
+async function versionView(service: RegistryService, v: ModelVersion): Promise<VersionView> {
+  return {
+    ...versionSummary(v),
+    loggedModelId: v.logged_model_id,
+    signature: v.signature ? (JSON.parse(v.signature) as VersionView["signature"]) : null,
+    lineage: v.lineage ? (JSON.parse(v.lineage) as VersionView["lineage"]) : null,
+    files: await service.files(v.name, v.version),
+    downloadUri: service.downloadUri(v),
+  };
+}
+
+/** Paved's own registry API under /api/v1. */
+export function registryRoutes(service: RegistryService): RouteDefinition[] {
+  const tags = ["registry"];
+  return [
+    route({
+      method: "GET",
+      url: "/api/v1/models",
+      summary: "List registered models by name, with their aliases and newest version",
+      tags,
+      query: ListModelsQuery,
+      response: ListModelsResponse,
+      handler: async ({ query }) => {
+        const { models } = await service.searchModels({ filter: query.filter, maxResults: query.limit, orderBy: ["name ASC"] });
+        return { models: models.map(modelView) };
+      },
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/models/:name",
+      summary: "One registered model with its versions (newest first) and aliases",
+      tags,
+      params: ModelNameParams,
+      response: ModelDetailView,
+      handler: async ({ params }) => {
+        const model = await service.getModel(params.name);
+        const { versions } = await service.searchVersions({ filter: `name = '${params.name}'`, orderBy: ["version_number DESC"], maxResults: 200_000 });
+        return { ...modelView(model), versions: versions.map(versionSummary) };
+      },
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/models/:name/versions/:version",
+      summary: "One version (by number or alias) with its signature, lineage and files",
+      tags,
+      params: VersionParams,
+      response: VersionView,
+      handler: async ({ params }) => versionView(service, await service.resolveVersion(params.name, params.version)),
+    }),
+    route({
+      method: "POST",
+      url: "/api/v1/models/:name/versions",
+      summary: "Register a version from runs:/<run_id>/<path> (files are copied; the model is created if new)",
+      tags,
+      params: ModelNameParams,
+      body: RegisterVersionBody,
+      response: VersionView,
+      handler: async ({ params, body, principal }) =>
+        versionView(service, await service.registerVersion({ name: params.name, source: body.source, description: body.description, userId: principal.name })),
+    }),
+    route({
+      method: "PUT",
+      url: "/api/v1/models/:name/aliases/:alias",
+      summary: "Point an alias (e.g. champion) at a version; an existing alias moves",
+      tags,
+      params: AliasParams,
+      body: SetAliasBody,
+      response: AliasView,
+      handler: async ({ params, body }) => {
+        const version = await service.setAlias(params.name, params.alias, body.version);
+        return { name: version.name, alias: params.alias, version: String(version.version) };
+      },
+    }),
+    route({
+      method: "DELETE",
+      url: "/api/v1/models/:name/aliases/:alias",
+      summary: "Delete an alias",
+      tags,
+      params: AliasParams,
+      handler: async ({ params }) => {
+        await service.deleteAlias(params.name, params.alias);
+        return {};
+      },
+    }),
+  ];
+}

@@ -1,0 +1,160 @@
+import { invalidInput } from "../../core/index.ts";
+
+// MLflow's registry and logged-model filter strings: clauses joined by AND, each
+// `<key> <op> <value>` with key an attribute or `tags.<key>` (backquotes allowed), values quoted.
+
+export interface Clause {
+  key: string;
+  /** `tag` for tags.<key>, `param` for params.<key>, else `attribute`. */
+  entity: "attribute" | "tag" | "param";
+  op: "=" | "!=" | "LIKE" | "ILIKE" | "IN" | "NOT IN";
+  value: string | string[];
+}
+
+const TOKEN = /\s*(?:(`[^`]*`|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(\()|(\))|(,)|(!=|=|<>)|([^\s=!<>(),'"`]+))/y;
+
+function unquote(s: string): string {
+  return s.slice(1, -1).replace(/\\(.)/g, "$1");
+}
+
+/** Parses a filter; `attributes` lists the attribute keys the caller can evaluate. */
+export function parseFilter(filter: string | undefined, attributes: readonly string[], what: string): Clause[] {
+  if (!filter || !filter.trim()) return [];
+  const tokens: string[] = [];
+  TOKEN.lastIndex = 0;
+  while (TOKEN.lastIndex < filter.length) {
+    const start = TOKEN.lastIndex;
+    const m = TOKEN.exec(filter);
+    if (!m) {
+      if (!filter.slice(start).trim()) break;
+      throw invalidInput(`cannot parse ${what} filter near '${filter.slice(start, start + 20)}'; write e.g. "name LIKE 'churn%'"`);
+    }
+    tokens.push(m[0].trim());
+  }
+  const clauses: Clause[] = [];
+  let i = 0;
+  const fix = `filter ${what} with ${attributes.join(", ")} or tags.<key>, using =, !=, LIKE, ILIKE or IN, joined by AND`;
+  while (i < tokens.length) {
+    const rawKey = tokens[i++];
+    if (!rawKey) break;
+    const key = rawKey.startsWith("`") || rawKey.startsWith('"') ? unquote(rawKey) : rawKey;
+    let entity: Clause["entity"] = "attribute";
+    let name = key;
+    const dotted = /^(tags?|params?|attributes?)\.(.+)$/i.exec(key);
+    if (dotted) {
+      const prefix = dotted[1]!.toLowerCase();
+      name = /^[`"]/.test(dotted[2]!) ? unquote(dotted[2]!) : dotted[2]!;
+      entity = prefix.startsWith("tag") ? "tag" : prefix.startsWith("param") ? "param" : "attribute";
+    }
+    if (entity === "attribute" && !attributes.includes(name)) throw invalidInput(`invalid ${what} filter key '${key}'; ${fix}`);
+    let op = (tokens[i++] ?? "").toUpperCase();
+    if (op === "NOT" && (tokens[i] ?? "").toUpperCase() === "IN") {
+      op = "NOT IN";
+      i++;
+    }
+    if (op === "<>") op = "!=";
+    if (!["=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"].includes(op)) throw invalidInput(`invalid operator '${op}' in ${what} filter; ${fix}`);
+    let value: string | string[];
+    if (op === "IN" || op === "NOT IN") {
+      if (tokens[i++] !== "(") throw invalidInput(`IN needs a parenthesised list, e.g. name IN ('a', 'b'); ${fix}`);
+      const items: string[] = [];
+      for (;;) {
+        const item = tokens[i++];
+        if (!item || !/^['"]/.test(item)) throw invalidInput(`IN lists hold quoted strings; ${fix}`);
+        items.push(unquote(item));
+        const sep = tokens[i++];
+        if (sep === ")") break;
+        if (sep !== ",") throw invalidInput(`IN list items are separated by commas; ${fix}`);
+      }
+      value = items;
+    } else {
+      const raw = tokens[i++];
+      if (!raw || !/^['"]/.test(raw)) throw invalidInput(`values in ${what} filters are quoted strings, e.g. name = 'churn'; ${fix}`);
+      value = unquote(raw);
+    }
+    clauses.push({ key: name, entity, op: op as Clause["op"], value });
+    const next = tokens[i];
+    if (next === undefined) break;
+    if (next.toUpperCase() !== "AND") throw invalidInput(`${what} filter clauses are joined by AND; got '${next}'`);
+    i++;
+  }
+  return clauses;
+}
+
+/** Evaluates one clause against a value (undefined: the key is absent, which never matches). */
+export function matches(actual: string | undefined, clause: Clause): boolean {
+  if (actual === undefined) return false;
+  const { op, value } = clause;
+  switch (op) {
+    case "=":
+      return actual === value;
+    case "!=":
+      return actual !== value;
+    case "IN":
+      return (value as string[]).includes(actual);
+    case "NOT IN":
+      return !(value as string[]).includes(actual);
+    case "LIKE":
+    case "ILIKE": {
+      const pattern = String(value)
+        .split("")
+        .map((ch) => (ch === "%" ? ".*" : ch === "_" ? "." : ch.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+        .join("");
+      return new RegExp(`^${pattern}$`, op === "ILIKE" ? "is" : "s").test(actual);
+    }
+  }
+}
+
+export interface OrderTerm {
+  key: string;
+  asc: boolean;
+}
+
+/** Parses MLflow order_by clauses (`name ASC`, `last_updated_timestamp DESC`) against allowed keys (with aliases). */
+export function parseOrderBy(orderBy: string[] | undefined, keys: Record<string, string>, what: string): OrderTerm[] {
+  return (orderBy ?? [])
+    .filter((t) => t.trim())
+    .map((t) => {
+      const m = /^\s*(?:attributes?\.)?`?([\w.]+)`?\s*(ASC|DESC)?\s*$/i.exec(t);
+      const key = m ? keys[m[1]!.toLowerCase()] : undefined;
+      if (!m || !key) throw invalidInput(`invalid ${what} order_by '${t}'; use ${Object.keys(keys).join(", ")}, then ASC or DESC`);
+      return { key, asc: (m[2] ?? "ASC").toUpperCase() === "ASC" };
+    });
+}
+
+/** A comparator over the terms, on values read by `get`. */
+export function comparator<T>(terms: OrderTerm[], get: (item: T, key: string) => string | number | null): (a: T, b: T) => number {
+  return (a, b) => {
+    for (const { key, asc } of terms) {
+      const x = get(a, key);
+      const y = get(b, key);
+      if (x === y) continue;
+      if (x === null) return 1;
+      if (y === null) return -1;
+      return (x < y ? -1 : 1) * (asc ? 1 : -1);
+    }
+    return 0;
+  };
+}
+
+export function encodePageToken(offset: number): string {
+  return Buffer.from(JSON.stringify({ offset })).toString("base64url");
+}
+
+export function decodePageToken(token: string | undefined): number {
+  if (!token) return 0;
+  try {
+    const { offset } = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { offset?: unknown };
+    if (typeof offset === "number" && Number.isSafeInteger(offset) && offset >= 0) return offset;
+  } catch {
+    // fall through to the error below
+  }
+  throw invalidInput("invalid page_token; pass the next_page_token of the previous response unchanged");
+}
+
+/** One page of `items` from a page token. */
+export function page<T>(items: T[], maxResults: number, pageToken: string | undefined): { items: T[]; nextPageToken?: string } {
+  const offset = decodePageToken(pageToken);
+  const slice = items.slice(offset, offset + maxResults);
+  return { items: slice, ...(offset + maxResults < items.length ? { nextPageToken: encodePageToken(offset + maxResults) } : {}) };
+}

@@ -1,0 +1,513 @@
+import type { Readable } from "node:stream";
+import { buffer } from "node:stream/consumers";
+import type { ArtifactStore } from "../../artifacts/index.ts";
+import { alreadyExists, confinePath, invalidInput, notFound, type Clock, type IdGenerator, type Logger } from "../../core/index.ts";
+import type { Database } from "../../storage/index.ts";
+import { runView, type ArtifactBlob, type ArtifactFile, type TrackingService } from "../tracking/index.ts";
+import { listing, type LoggedModelService } from "./logged-model-service.ts";
+import { isMalformedOnnx, readOnnxSignature, type ModelSignature } from "./onnx-signature.ts";
+import type { LineageView } from "./schema.ts";
+import { comparator, matches, page, parseFilter, parseOrderBy } from "./search-filter.ts";
+import { parseSource, type ModelSource } from "./source.ts";
+import { RegistryStore, type ModelVersionRow, type RegisteredModelRow } from "./store.ts";
+import { checkAlias, checkDescription, checkModelName, checkTag, parseVersion } from "./validate.ts";
+
+export interface RegistryDeps {
+  database: Database;
+  artifacts: ArtifactStore;
+  tracking: TrackingService;
+  loggedModels: LoggedModelService;
+  clock: Clock;
+  ids: IdGenerator;
+  logger: Logger;
+}
+
+type KeyValue = { key: string; value: string };
+
+/** A registered model with its tags and aliases. */
+export interface RegisteredModel extends RegisteredModelRow {
+  tags: KeyValue[];
+  aliases: { alias: string; version: number }[];
+  /** The newest version, if any. */
+  latest: ModelVersion | undefined;
+}
+
+/** A model version with its model's name, tags and the aliases pointing at it. */
+export interface ModelVersion extends ModelVersionRow {
+  name: string;
+  tags: KeyValue[];
+  aliases: string[];
+}
+
+/** ONNX files larger than this are registered without a signature rather than read into memory. */
+const MAX_SIGNATURE_BYTES = 256 * 1024 * 1024;
+export const REGISTRY_PROXY_ROOT = "registry";
+
+const MODEL_FILTER = ["name"] as const;
+const VERSION_FILTER = ["name", "run_id", "source", "source_path", "version_number", "version", "status", "user_id"] as const;
+const MODEL_ORDER: Record<string, string> = {
+  name: "name",
+  timestamp: "creation_time",
+  creation_timestamp: "creation_time",
+  last_updated_timestamp: "last_update_time",
+};
+const VERSION_ORDER: Record<string, string> = {
+  name: "name",
+  version_number: "version",
+  version: "version",
+  creation_timestamp: "creation_time",
+  timestamp: "creation_time",
+  last_updated_timestamp: "last_update_time",
+  run_id: "run_id",
+};
+
+/**
+ * The model registry: registered models, versions (files copied from runs, logged models or other
+ * versions at registration), aliases, ONNX signatures and lineage. MLflow and Paved routes are thin
+ * translations onto it.
+ */
+export class RegistryService {
+  private readonly store: RegistryStore;
+
+  constructor(private readonly deps: RegistryDeps) {
+    this.store = new RegistryStore(deps.database);
+  }
+
+  // ---- registered models ----
+
+  async createModel(input: { name: string; description?: string | null | undefined; tags?: KeyValue[] | undefined; userId: string }): Promise<RegisteredModel> {
+    const name = checkModelName(input.name);
+    for (const t of input.tags ?? []) checkTag(t.key, t.value);
+    if (await this.store.getModelByName(name)) throw alreadyExists(`registered model '${name}' already exists; register a new version of it, or choose another name`);
+    const now = this.deps.clock.now();
+    try {
+      await this.store.insertModel(
+        { model_id: this.deps.ids.prefixed("model"), name, description: checkDescription(input.description), user_id: input.userId, max_version: 0, creation_time: now, last_update_time: now },
+        [...new Map((input.tags ?? []).map((t) => [t.key, t])).values()],
+      );
+    } catch (error) {
+      if (await this.store.getModelByName(name)) throw alreadyExists(`registered model '${name}' already exists; choose another name`);
+      throw error;
+    }
+    return this.getModel(name);
+  }
+
+  async getModel(name: string): Promise<RegisteredModel> {
+    return (await this.withModelData([await this.modelRow(name)]))[0]!;
+  }
+
+  async renameModel(name: string, newName: string): Promise<RegisteredModel> {
+    const row = await this.modelRow(name);
+    const target = checkModelName(newName);
+    const other = await this.store.getModelByName(target);
+    if (other && other.model_id !== row.model_id) throw alreadyExists(`registered model '${target}' already exists; choose another name`);
+    await this.store.updateModel(row.model_id, { name: target, last_update_time: this.deps.clock.now() });
+    return this.getModel(target);
+  }
+
+  async updateModel(name: string, description: string | null | undefined): Promise<RegisteredModel> {
+    const row = await this.modelRow(name);
+    await this.store.updateModel(row.model_id, { description: checkDescription(description), last_update_time: this.deps.clock.now() });
+    return this.getModel(name);
+  }
+
+  async deleteModel(name: string): Promise<void> {
+    await this.store.deleteModel((await this.modelRow(name)).model_id);
+  }
+
+  async setModelTag(name: string, key: string, value: string): Promise<void> {
+    const row = await this.modelRow(name);
+    checkTag(key, value);
+    await this.store.setModelTag(row.model_id, key, value);
+  }
+
+  async deleteModelTag(name: string, key: string): Promise<void> {
+    const row = await this.modelRow(name);
+    if (!(await this.store.deleteModelTag(row.model_id, key))) throw notFound(`registered model '${name}' has no tag '${key}'`);
+  }
+
+  async searchModels(input: { filter?: string | undefined; orderBy?: string[] | undefined; maxResults?: number | undefined; pageToken?: string | undefined }): Promise<{
+    models: RegisteredModel[];
+    nextPageToken?: string;
+  }> {
+    const clauses = parseFilter(input.filter, MODEL_FILTER, "registered model");
+    const terms = parseOrderBy(input.orderBy, MODEL_ORDER, "registered model");
+    terms.push({ key: "name", asc: true });
+    const models = (await this.withModelData(await this.store.listModels())).filter((m) =>
+      clauses.every((c) => matches(c.entity === "tag" ? m.tags.find((t) => t.key === c.key)?.value : c.entity === "attribute" ? m.name : undefined, c)),
+    );
+    models.sort(comparator<RegisteredModel>(terms, (m, key) => m[key as keyof RegisteredModelRow]));
+    const { items, nextPageToken } = page(models, clamp(input.maxResults, 100, 1000), input.pageToken);
+    return { models: items, ...(nextPageToken ? { nextPageToken } : {}) };
+  }
+
+  private async modelRow(name: string): Promise<RegisteredModelRow> {
+    const row = typeof name === "string" && name ? await this.store.getModelByName(name) : undefined;
+    if (!row) throw notFound(`registered model '${name}' does not exist; list models with \`paved models ls\` or registered-models/search`);
+    return row;
+  }
+
+  private async withModelData(rows: RegisteredModelRow[]): Promise<RegisteredModel[]> {
+    const ids = rows.map((r) => r.model_id);
+    const [tags, aliases] = await Promise.all([this.store.modelTags(ids), this.store.aliases(ids)]);
+    const latest = new Map<string, ModelVersionRow>();
+    for (const v of await this.store.listVersions(ids)) {
+      const current = latest.get(v.model_id);
+      if (!current || v.version > current.version) latest.set(v.model_id, v);
+    }
+    const latestVersions = await this.withVersionData(rows, [...latest.values()]);
+    return rows.map((r) => ({
+      ...r,
+      tags: tags.get(r.model_id) ?? [],
+      aliases: aliases.get(r.model_id) ?? [],
+      latest: latestVersions.find((v) => v.model_id === r.model_id),
+    }));
+  }
+
+  // ---- versions ----
+
+  /**
+   * Registers a version: validates the source, copies every file under it into the registry (new
+   * rows pointing at the same blobs), reads an ONNX signature and captures the run's lineage.
+   */
+  async createVersion(input: {
+    name: string;
+    source: string;
+    runId?: string | null | undefined;
+    description?: string | null | undefined;
+    tags?: KeyValue[] | undefined;
+    userId: string;
+    loggedModelId?: string | null | undefined;
+  }): Promise<ModelVersion> {
+    const model = await this.modelRow(input.name);
+    const source = parseSource(input.source);
+    for (const t of input.tags ?? []) checkTag(t.key, t.value);
+    const description = checkDescription(input.description);
+    const resolved = await this.resolveSource(source, input.runId ?? undefined);
+    if (input.loggedModelId && resolved.loggedModelId && input.loggedModelId !== resolved.loggedModelId) {
+      throw invalidInput(`model_id '${input.loggedModelId}' does not match the source's logged model '${resolved.loggedModelId}'`);
+    }
+    if (input.loggedModelId && !resolved.loggedModelId) await this.deps.loggedModels.get(input.loggedModelId);
+    const signature = await this.signatureOf(resolved.files);
+    const lineage = resolved.runId ? await this.lineageOf(resolved.runId) : resolved.lineage;
+    const now = this.deps.clock.now();
+    const version = await this.store.insertVersion(
+      {
+        model_id: model.model_id,
+        source: input.source,
+        run_id: resolved.runId ?? null,
+        logged_model_id: resolved.loggedModelId ?? input.loggedModelId ?? null,
+        status: "READY",
+        current_stage: "None",
+        description,
+        user_id: input.userId,
+        signature: signature ? JSON.stringify(signature) : null,
+        lineage: lineage ? JSON.stringify(lineage) : null,
+        creation_time: now,
+        last_update_time: now,
+      },
+      [...new Map((input.tags ?? []).map((t) => [t.key, t])).values()],
+      resolved.files,
+    );
+    this.deps.logger.info({ model: model.name, version, files: resolved.files.length, source: input.source }, "model version registered");
+    return this.getVersion(model.name, version);
+  }
+
+  /** Registers a version, creating the registered model first when it does not exist (like mlflow.register_model). */
+  async registerVersion(input: { name: string; source: string; description?: string | undefined; userId: string }): Promise<ModelVersion> {
+    checkModelName(input.name);
+    parseSource(input.source);
+    if (!(await this.store.getModelByName(input.name))) {
+      try {
+        await this.createModel({ name: input.name, userId: input.userId });
+      } catch (error) {
+        if (!(await this.store.getModelByName(input.name))) throw error;
+      }
+    }
+    return this.createVersion(input);
+  }
+
+  async getVersion(name: string, version: string | number): Promise<ModelVersion> {
+    const model = await this.modelRow(name);
+    const row = await this.versionRow(model, parseVersion(version));
+    return (await this.withVersionData([model], [row]))[0]!;
+  }
+
+  /** A version by number or by alias. */
+  async resolveVersion(name: string, versionOrAlias: string): Promise<ModelVersion> {
+    return /^\d+$/.test(versionOrAlias) ? this.getVersion(name, versionOrAlias) : this.getVersionByAlias(name, versionOrAlias);
+  }
+
+  async updateVersion(name: string, version: string | number, description: string | null | undefined): Promise<ModelVersion> {
+    const model = await this.modelRow(name);
+    const row = await this.versionRow(model, parseVersion(version));
+    await this.store.updateVersion(model.model_id, row.version, { description: checkDescription(description), last_update_time: this.deps.clock.now() });
+    return this.getVersion(name, row.version);
+  }
+
+  async deleteVersion(name: string, version: string | number): Promise<void> {
+    const model = await this.modelRow(name);
+    const row = await this.versionRow(model, parseVersion(version));
+    await this.store.deleteVersion(model.model_id, row.version);
+    await this.store.updateModel(model.model_id, { last_update_time: this.deps.clock.now() });
+  }
+
+  async setVersionTag(name: string, version: string | number, key: string, value: string): Promise<void> {
+    const model = await this.modelRow(name);
+    const row = await this.versionRow(model, parseVersion(version));
+    checkTag(key, value);
+    await this.store.setVersionTag(model.model_id, row.version, key, value);
+  }
+
+  async deleteVersionTag(name: string, version: string | number, key: string): Promise<void> {
+    const model = await this.modelRow(name);
+    const row = await this.versionRow(model, parseVersion(version));
+    if (!(await this.store.deleteVersionTag(model.model_id, row.version, key))) throw notFound(`version ${row.version} of '${name}' has no tag '${key}'`);
+  }
+
+  async searchVersions(input: { filter?: string | undefined; orderBy?: string[] | undefined; maxResults?: number | undefined; pageToken?: string | undefined }): Promise<{
+    versions: ModelVersion[];
+    nextPageToken?: string;
+  }> {
+    const clauses = parseFilter(input.filter, VERSION_FILTER, "model version");
+    const terms = parseOrderBy(input.orderBy, VERSION_ORDER, "model version");
+    terms.push({ key: "last_update_time", asc: false }, { key: "name", asc: true }, { key: "version", asc: false });
+    const nameClauses = clauses.filter((c) => c.entity === "attribute" && c.key === "name" && c.op === "=");
+    let models = await this.store.listModels();
+    if (nameClauses.length) models = models.filter((m) => nameClauses.every((c) => c.value === m.name));
+    const rows = models.length ? await this.store.listVersions(models.map((m) => m.model_id)) : [];
+    const versions = (await this.withVersionData(models, rows)).filter((v) =>
+      clauses.every((c) => {
+        if (c.entity === "tag") return matches(v.tags.find((t) => t.key === c.key)?.value, c);
+        if (c.entity !== "attribute") return false;
+        switch (c.key) {
+          case "name":
+            return matches(v.name, c);
+          case "run_id":
+            return matches(v.run_id ?? undefined, c);
+          case "source":
+          case "source_path":
+            return matches(v.source, c);
+          case "version":
+          case "version_number":
+            return matches(String(v.version), c);
+          case "status":
+            return matches(v.status, c);
+          default:
+            return matches(v.user_id, c);
+        }
+      }),
+    );
+    versions.sort(comparator<ModelVersion>(terms, (v, key) => v[key as keyof ModelVersion] as string | number | null));
+    const { items, nextPageToken } = page(versions, clamp(input.maxResults, 10_000, 200_000), input.pageToken);
+    return { versions: items, ...(nextPageToken ? { nextPageToken } : {}) };
+  }
+
+  /** The newest version per stage (every version is in stage "None" here). */
+  async latestVersions(name: string, stages: string[] | undefined): Promise<ModelVersion[]> {
+    const model = await this.getModel(name);
+    if (!model.latest) return [];
+    const wanted = (stages ?? []).map((s) => s.toLowerCase());
+    return !wanted.length || wanted.includes("none") ? [model.latest] : [];
+  }
+
+  // ---- aliases ----
+
+  /** Points `alias` at a version; an existing alias moves. */
+  async setAlias(name: string, alias: string, version: string | number): Promise<ModelVersion> {
+    const model = await this.modelRow(name);
+    checkAlias(alias);
+    const row = await this.versionRow(model, parseVersion(version));
+    await this.store.setAlias(model.model_id, alias, row.version);
+    await this.store.updateModel(model.model_id, { last_update_time: this.deps.clock.now() });
+    return this.getVersion(name, row.version);
+  }
+
+  async deleteAlias(name: string, alias: string): Promise<void> {
+    const model = await this.modelRow(name);
+    if (!(await this.store.deleteAlias(model.model_id, alias))) {
+      throw notFound(`registered model '${name}' has no alias '${alias}'; see its aliases with \`paved models show ${name}\``);
+    }
+    await this.store.updateModel(model.model_id, { last_update_time: this.deps.clock.now() });
+  }
+
+  async getVersionByAlias(name: string, alias: string): Promise<ModelVersion> {
+    const model = await this.getModel(name);
+    const found = model.aliases.find((a) => a.alias === alias);
+    if (!found) {
+      const known = model.aliases.map((a) => a.alias).join(", ") || "none";
+      throw notFound(`registered model '${name}' has no alias '${alias}'; its aliases: ${known}`);
+    }
+    return this.getVersion(name, found.version);
+  }
+
+  // ---- files ----
+
+  /** `mlflow-artifacts:/registry/<name>/<version>`: the artifact proxy serves the copied files there. */
+  downloadUri(version: ModelVersion): string {
+    return `mlflow-artifacts:/${REGISTRY_PROXY_ROOT}/${encodeURIComponent(version.name)}/${version.version}`;
+  }
+
+  async files(name: string, version: string | number): Promise<{ path: string; digest: string; size: number }[]> {
+    const model = await this.modelRow(name);
+    const row = await this.versionRow(model, parseVersion(version));
+    return (await this.store.versionFiles(model.model_id, row.version)).map((f) => ({ path: f.path, digest: f.digest, size: f.size }));
+  }
+
+  async openFile(name: string, version: string | number, path: string): Promise<{ stream: Readable; size: number }> {
+    const model = await this.modelRow(name);
+    const row = await this.versionRow(model, parseVersion(version));
+    const relative = confinePath(path, "file path");
+    const file = await this.store.getVersionFile(model.model_id, row.version, relative);
+    if (!file) throw notFound(`version ${row.version} of '${name}' has no file '${relative}'; see its files with \`paved models show ${name}@${row.version}\``);
+    return { stream: await this.deps.artifacts.get(file.digest), size: file.size };
+  }
+
+  /** Maps a proxy path `registry/<name>/<version>[/<path>]`; undefined when it is not a registry path. */
+  resolveProxyPath(path: string): { name: string; version: number; relative: string } | undefined {
+    const segments = path.split("/").filter((s) => s !== "" && s !== ".");
+    if (segments[0] !== REGISTRY_PROXY_ROOT) return undefined;
+    const fix = "registry artifact paths look like registry/<model name>/<version>/<file>";
+    const [, rawName, version, ...rest] = segments;
+    if (!rawName || !version) throw invalidInput(`invalid registry artifact path '${path}'; ${fix}`);
+    let name = rawName;
+    try {
+      // Names never contain '%', so a '%' means the client kept the URI's encoding.
+      if (name.includes("%")) name = decodeURIComponent(name);
+    } catch {
+      throw invalidInput(`invalid registry artifact path '${path}'; ${fix}`);
+    }
+    const relative = rest.join("/");
+    return { name, version: parseVersion(version), relative: relative ? confinePath(relative, "file path") : "" };
+  }
+
+  /** Proxy listing of a version folder; undefined for paths outside the registry. */
+  async listProxyPath(path: string): Promise<ArtifactFile[] | undefined> {
+    const resolved = this.resolveProxyPath(path);
+    if (!resolved) return undefined;
+    const model = await this.modelRow(resolved.name);
+    const row = await this.versionRow(model, resolved.version);
+    const rows = await this.store.versionFiles(model.model_id, row.version, resolved.relative ? `${resolved.relative}/` : "");
+    return listing(rows, resolved.relative);
+  }
+
+  // ---- internals ----
+
+  private async versionRow(model: RegisteredModelRow, version: number): Promise<ModelVersionRow> {
+    const row = await this.store.getVersion(model.model_id, version);
+    if (!row) throw notFound(`registered model '${model.name}' has no version ${version}; its newest is ${model.max_version || "none"}`);
+    return row;
+  }
+
+  private async withVersionData(models: RegisteredModelRow[], rows: ModelVersionRow[]): Promise<ModelVersion[]> {
+    const ids = [...new Set(rows.map((r) => r.model_id))];
+    const [tags, aliases] = await Promise.all([this.store.versionTags(ids), this.store.aliases(ids)]);
+    const names = new Map(models.map((m) => [m.model_id, m.name]));
+    return rows.map((r) => ({
+      ...r,
+      name: names.get(r.model_id) ?? "",
+      tags: tags.get(`${r.model_id}/${r.version}`) ?? [],
+      aliases: (aliases.get(r.model_id) ?? []).filter((a) => a.version === r.version).map((a) => a.alias),
+    }));
+  }
+
+  /** The files a source names, relative to the source folder, plus its run and logged model. */
+  private async resolveSource(
+    source: ModelSource,
+    runId: string | undefined,
+  ): Promise<{ files: { path: string; digest: string; size: number }[]; runId?: string; loggedModelId?: string; lineage?: LineageView | null }> {
+    const requireFiles = (blobs: ArtifactBlob[], what: string) => {
+      if (!blobs.length) throw invalidInput(`${what} has no files; log the model's files first, then register it`);
+      return blobs;
+    };
+    switch (source.kind) {
+      case "run": {
+        if (runId && runId !== source.runId) throw invalidInput(`run_id '${runId}' does not match the source's run '${source.runId}'`);
+        const run = await this.deps.tracking.getRun(source.runId);
+        if (source.experimentId && run.info.experiment_id !== source.experimentId) {
+          throw notFound(`run '${source.runId}' is not in experiment '${source.experimentId}'; copy the run's artifact_uri unchanged`);
+        }
+        const blobs = await this.deps.tracking.artifactBlobs(source.runId, source.path || undefined);
+        if (!blobs.length && source.path) {
+          // MLflow 3 logs a model's files to a logged model that names the run, not to the run.
+          const logged = await this.deps.loggedModels.findByRun(source.runId, source.path);
+          if (logged) {
+            const files = requireFiles(await this.deps.loggedModels.blobs(logged.model_id, ""), `logged model '${logged.model_id}'`);
+            return { files: relativeTo(files, ""), runId: source.runId, loggedModelId: logged.model_id };
+          }
+        }
+        return { files: relativeTo(requireFiles(blobs, `run '${source.runId}' at '${source.path || "/"}'`), source.path), runId: source.runId };
+      }
+      case "logged-model": {
+        const logged = await this.deps.loggedModels.get(source.modelId);
+        if (source.experimentId && logged.experiment_id !== source.experimentId) throw notFound(`logged model '${source.modelId}' is not in experiment '${source.experimentId}'`);
+        if (runId && logged.source_run_id && runId !== logged.source_run_id) {
+          throw invalidInput(`run_id '${runId}' does not match the logged model's run '${logged.source_run_id}'`);
+        }
+        if (runId && !logged.source_run_id) await this.deps.tracking.getRun(runId);
+        const blobs = requireFiles(await this.deps.loggedModels.blobs(source.modelId, source.path), `logged model '${source.modelId}' at '${source.path || "/"}'`);
+        const linkedRun = logged.source_run_id ?? runId;
+        return { files: relativeTo(blobs, source.path), loggedModelId: logged.model_id, ...(linkedRun ? { runId: linkedRun } : {}) };
+      }
+      case "version": {
+        const from = await this.getVersion(source.name, source.version);
+        const files = await this.files(source.name, source.version);
+        if (runId) await this.deps.tracking.getRun(runId);
+        const linkedRun = runId ?? from.run_id ?? undefined;
+        return {
+          files,
+          ...(linkedRun ? { runId: linkedRun } : {}),
+          ...(from.logged_model_id ? { loggedModelId: from.logged_model_id } : {}),
+          lineage: from.lineage ? (JSON.parse(from.lineage) as LineageView) : null,
+        };
+      }
+    }
+  }
+
+  private async lineageOf(runId: string): Promise<LineageView> {
+    const run = await this.deps.tracking.getRun(runId);
+    const view = runView(run);
+    return {
+      runId,
+      experimentId: run.info.experiment_id,
+      commit: view.source.commit,
+      datasets: run.inputs.map((i) => ({ name: i.name, digest: i.digest, source: i.source, sourceType: i.source_type, context: i.context })),
+      capturedAt: this.deps.clock.now(),
+    };
+  }
+
+  /** The signature of the version's ONNX model (the shallowest .onnx file), or null. */
+  private async signatureOf(files: { path: string; digest: string; size: number }[]): Promise<ModelSignature | null> {
+    const onnx = files
+      .filter((f) => f.path.toLowerCase().endsWith(".onnx"))
+      .sort((a, b) => a.path.split("/").length - b.path.split("/").length || (a.path < b.path ? -1 : 1))[0];
+    if (!onnx) return null;
+    if (onnx.size > MAX_SIGNATURE_BYTES) {
+      this.deps.logger.warn({ file: onnx.path, size: onnx.size }, "ONNX file too large to read a signature from; registered without one");
+      return null;
+    }
+    const bytes = await buffer(await this.deps.artifacts.get(onnx.digest));
+    try {
+      return readOnnxSignature(bytes, onnx.path);
+    } catch (error) {
+      if (!isMalformedOnnx(error)) throw error;
+      this.deps.logger.warn({ file: onnx.path, reason: (error as Error).message }, "not a readable ONNX model; registered without a signature");
+      return null;
+    }
+  }
+}
+
+/** Paths relative to the source folder; a source naming one file keeps its base name. */
+function relativeTo(blobs: ArtifactBlob[], root: string): { path: string; digest: string; size: number }[] {
+  return blobs.map((b) => ({
+    path: b.path === root ? (b.path.split("/").pop() ?? b.path) : root ? b.path.slice(root.length + 1) : b.path,
+    digest: b.digest,
+    size: b.size,
+  }));
+}
+
+function clamp(max: number | undefined, fallback: number, limit: number): number {
+  if (max === undefined || max === null) return fallback;
+  if (!Number.isInteger(max) || max < 1 || max > limit) throw invalidInput(`max_results must be an integer from 1 to ${limit}; got ${max}`);
+  return max;
+}
