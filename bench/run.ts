@@ -9,6 +9,7 @@ import { ROOT, machine, type BenchOptions, type BenchResult } from "./support.ts
 const BENCHES: Record<string, { describe: string; load: () => Promise<{ run(o: BenchOptions): Promise<BenchResult> }> }> = {
   tracking: { describe: "metric ingestion (log-batch) vs HTTP and SQLite ceilings; search_runs latency", load: () => import("./tracking-ingestion.ts") },
   scheduling: { describe: "submit -> process start latency on the local executor, beside Slurm", load: () => import("./scheduling.ts") },
+  serving: { describe: "OIP v2 infer latency/throughput (c=1, c=32) vs a bare node:http + onnxruntime server and session.run", load: () => import("./serving.ts") },
 };
 
 const args = process.argv.slice(2);

@@ -10,6 +10,7 @@ import { TokenService, buildServer } from "./http/index.ts";
 import { createCatalogModule } from "./modules/catalog/index.ts";
 import { createComputeModule } from "./modules/compute/index.ts";
 import { createRegistryModule } from "./modules/registry/index.ts";
+import { createServingModule } from "./modules/serving/index.ts";
 import { createTrackingModule } from "./modules/tracking/index.ts";
 import { openDatabase, type Database } from "./storage/index.ts";
 
@@ -71,6 +72,11 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   });
   routes.push(...compute.routes);
   controllers.push(compute.controller);
+  // Serving takes model bytes; what it loads is decided by its caller (the admin routes for now).
+  const serving = createServingModule({ dataDir: config.dataDir, clock, ids, logger, ...config.serving });
+  routes.push(...serving.routes);
+  // Stopping terminates every model's worker threads.
+  controllers.push({ start() {}, stop: () => serving.service.close() });
 
   const server = buildServer({
     routes,

@@ -45,6 +45,9 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     });
   });
 
+  // JSON only: Fastify would hand text/plain bodies over as strings; answer 415 instead.
+  app.removeContentTypeParser("text/plain");
+
   const all: RouteDefinition[] = [...opts.routes, openApiRoute(() => all)];
   const json = all.filter((r) => !r.rawBody);
   const raw = all.filter((r) => r.rawBody);

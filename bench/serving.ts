@@ -1,0 +1,122 @@
+// Serving bench: latency and throughput of OIP v2 infer on a real `paved up` (over HTTP,
+// keep-alive, concurrency 1 and 32), beside the ceiling (a bare node:http + onnxruntime-node
+// server) and a bare session.run in this process, for the quickstart-like MLP (30 -> 16 -> 16 -> 1)
+// and a tiny Linear(4 -> 2) + softmax.
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { buildTestModels, type TestModelName } from "../src/modules/serving/test-models.ts";
+import { HttpClient, nowMs, printTable, round, startHelperServer, startPaved, summarize, type BenchOptions, type BenchResult } from "./support.ts";
+
+const TARGET_P50_RATIO = 1.5;
+const TARGET_THROUGHPUT_SHARE = 0.8;
+const CONCURRENCIES = [1, 32];
+const REPLICAS = 1;
+
+interface Drive {
+  requestsPerSecond: number;
+  ms: ReturnType<typeof summarize>;
+}
+
+/** Sends `requests` bodies over `concurrency` keep-alive connections, after a warm-up. */
+async function drive(client: HttpClient, path: string, body: string, concurrency: number, requests: number): Promise<Drive> {
+  const send = async () => {
+    const { status, text } = await client.raw("POST", path, body);
+    if (status !== 200) throw new Error(`${path} answered ${status}: ${text.slice(0, 300)}`);
+  };
+  for (let i = 0; i < Math.min(200, requests); i++) await send();
+  let next = 0;
+  const latencies: number[] = [];
+  const start = nowMs();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < requests) {
+        next++;
+        const t = nowMs();
+        await send();
+        latencies.push(nowMs() - t);
+      }
+    }),
+  );
+  return { requestsPerSecond: requests / ((nowMs() - start) / 1000), ms: summarize(latencies) };
+}
+
+/** Bare session.run, batch 1, in this process: the floor under any server. */
+async function bareRun(file: string, features: number, runs: number): Promise<Drive> {
+  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential" });
+  const input = new ort.Tensor("float32", Float32Array.from({ length: features }, () => Math.random()), [1, features]);
+  const feeds = { [session.inputNames[0]!]: input };
+  for (let i = 0; i < 500; i++) await session.run(feeds);
+  const latencies: number[] = [];
+  const start = nowMs();
+  for (let i = 0; i < runs; i++) {
+    const t = nowMs();
+    await session.run(feeds);
+    latencies.push(nowMs() - t);
+  }
+  const seconds = (nowMs() - start) / 1000;
+  await session.release();
+  return { requestsPerSecond: runs / seconds, ms: summarize(latencies) };
+}
+
+export async function run(options: BenchOptions): Promise<BenchResult> {
+  const models = buildTestModels();
+  const specs: { model: TestModelName; input: string; features: number }[] = [
+    { model: "mlp", input: "features", features: 30 },
+    { model: "tiny", input: "input", features: 4 },
+  ];
+  const requests = { 1: Math.max(200, Math.round(3000 * options.scale)), 32: Math.max(500, Math.round(20000 * options.scale)) } as Record<number, number>;
+  const paved = await startPaved({ name: "serving" });
+  const figures: Record<string, unknown> = { replicas: REPLICAS };
+  const notes: string[] = [];
+  try {
+    const admin = new HttpClient(paved.url, paved.token, 1);
+    for (const spec of specs) {
+      await admin.request("PUT", `/api/v1/serving/models/${spec.model}/versions/1?replicas=${REPLICAS}`, Buffer.from(models.bytes(spec.model)));
+    }
+    admin.close();
+    for (const spec of specs) {
+      const row = Array.from({ length: spec.features }, (_, i) => round(Math.sin(i + 1), 4));
+      const body = JSON.stringify({ inputs: [{ name: spec.input, shape: [1, spec.features], datatype: "FP32", data: row }] });
+      const ceiling = await startHelperServer("onnx-http-server.ts", [join(models.dir, `${spec.model}.onnx`)]);
+      const rows: (string | number)[][] = [];
+      const perModel: Record<string, unknown> = {};
+      try {
+        const bare = await bareRun(join(models.dir, `${spec.model}.onnx`), spec.features, requests[1]! * 5);
+        rows.push(["bare session.run (c=1)", bare.ms.p50, bare.ms.p99, bare.requestsPerSecond]);
+        perModel.bareSessionRun = bare;
+        for (const concurrency of CONCURRENCIES) {
+          const pavedClient = new HttpClient(paved.url, paved.token, concurrency);
+          const ceilingClient = new HttpClient(ceiling.url, undefined, concurrency);
+          const p = await drive(pavedClient, `/v2/models/${spec.model}/infer`, body, concurrency, requests[concurrency]!);
+          const c = await drive(ceilingClient, "/v2/models/m/infer", body, concurrency, requests[concurrency]!);
+          pavedClient.close();
+          ceilingClient.close();
+          rows.push([`ceiling node:http+ort (c=${concurrency})`, c.ms.p50, c.ms.p99, c.requestsPerSecond]);
+          rows.push([`paved /v2 infer (c=${concurrency})`, p.ms.p50, p.ms.p99, p.requestsPerSecond]);
+          perModel[`c${concurrency}`] = { paved: p, ceiling: c };
+          if (concurrency === 1) {
+            const ratio = p.ms.p50 / c.ms.p50;
+            perModel.p50RatioC1 = round(ratio);
+            notes.push(`${spec.model}: p50 at c=1 ${p.ms.p50} ms vs ceiling ${c.ms.p50} ms = ${round(ratio)}x; target <= ${TARGET_P50_RATIO}x: ${ratio <= TARGET_P50_RATIO ? "met" : "NOT met"}`);
+          } else {
+            const share = p.requestsPerSecond / c.requestsPerSecond;
+            perModel[`throughputShareC${concurrency}`] = round(share);
+            notes.push(`${spec.model}: throughput at c=${concurrency} ${Math.round(p.requestsPerSecond)} req/s vs ceiling ${Math.round(c.requestsPerSecond)} req/s = ${Math.round(share * 100)}%; target >= ${TARGET_THROUGHPUT_SHARE * 100}%: ${share >= TARGET_THROUGHPUT_SHARE ? "met" : "NOT met"}`);
+          }
+        }
+      } finally {
+        await ceiling.stop();
+      }
+      printTable(`${spec.model} (batch-1 requests, ${REPLICAS} replica)`, ["", "p50 ms", "p99 ms", "req/s"], rows);
+      figures[spec.model] = perModel;
+    }
+    const metrics = await new HttpClient(paved.url, paved.token, 1).raw("GET", "/metrics");
+    const batches = metrics.text.match(/^paved_serving_batches_total\{model="mlp",version="1"\} (\d+)/m)?.[1];
+    const served = metrics.text.match(/^paved_serving_requests_total\{model="mlp",version="1"\} (\d+)/m)?.[1];
+    notes.push(`mlp: ${served} requests ran in ${batches} model runs (micro-batching)`);
+    figures.mlpBatches = { requests: Number(served), runs: Number(batches) };
+  } finally {
+    await paved.stop();
+  }
+  return { name: "serving", figures, notes };
+}

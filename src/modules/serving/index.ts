@@ -1,0 +1,44 @@
+// Serving: loads model versions into runtimes (ONNX in worker threads today) and answers the
+// KServe Open Inference Protocol v2, with metrics and sampled prediction logs. It takes model
+// bytes and never reads the registry: what is loaded is decided by the caller (the deployment controller).
+import type { Clock, IdGenerator, Logger, RouteDefinition } from "../../core/index.ts";
+import { OnnxRuntime, type OnnxRuntimeOptions } from "./onnx-runtime.ts";
+import { oipRoutes, servingRoutes } from "./routes.ts";
+import { ServingService } from "./service.ts";
+
+export { ServingService, SERVING_DEFAULTS, type LoadModelInput, type ServingServiceOptions } from "./service.ts";
+export { OnnxRuntime, type OnnxRuntimeOptions } from "./onnx-runtime.ts";
+export type { ServingRuntime, ModelHandle, LoadOptions, RuntimeCapability } from "./serving-runtime.ts";
+export type { Tensor, TensorSpec, ModelSignature, Datatype } from "./tensor.ts";
+export { InferRequest, InferResponse, ModelMetadata, LoadedModelView } from "./schema.ts";
+
+export interface ServingModuleDeps {
+  dataDir: string;
+  clock: Clock;
+  ids: IdGenerator;
+  logger: Logger;
+  /** Largest infer request body (default 16 MiB). */
+  maxRequestBytes?: number;
+  /** Largest model upload through the admin route (default 1 GiB). */
+  maxModelBytes?: number;
+  /** Share of requests written to the prediction log (default 1). */
+  sampleRate?: number;
+  /** Prediction-log cap per model version per second (default 100). */
+  sampleMaxPerSecond?: number;
+  onnx?: OnnxRuntimeOptions;
+}
+
+/** Builds the serving service (with the ONNX runtime) and its OIP v2 and admin routes. */
+export function createServingModule(deps: ServingModuleDeps): { service: ServingService; routes: RouteDefinition[] } {
+  const service = new ServingService({
+    runtimes: [new OnnxRuntime(deps.onnx)],
+    dataDir: deps.dataDir,
+    clock: deps.clock,
+    ids: deps.ids,
+    logger: deps.logger.child({ module: "serving" }),
+    ...(deps.sampleRate !== undefined ? { sampleRate: deps.sampleRate } : {}),
+    ...(deps.sampleMaxPerSecond !== undefined ? { sampleMaxPerSecond: deps.sampleMaxPerSecond } : {}),
+  });
+  const limits = { maxRequestBytes: deps.maxRequestBytes ?? 16 * 1024 ** 2, maxModelBytes: deps.maxModelBytes ?? 1024 ** 3 };
+  return { service, routes: [...oipRoutes(service, limits), ...servingRoutes(service, limits)] };
+}

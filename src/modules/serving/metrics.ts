@@ -1,0 +1,74 @@
+// Prometheus metrics of the serving module, in a Registry it owns (exported at /metrics).
+import { Counter, Histogram, Registry } from "prom-client";
+import type { Tensor } from "./tensor.ts";
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+const PREDICTION_BUCKETS = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 2, 5, 10, 100, 1000];
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+/** Above this many columns the first output is not treated as class scores (label cardinality). */
+const MAX_CLASSES = 100;
+
+type Labels = { model: string; version: string };
+
+export class ServingMetrics {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({ name: "paved_serving_requests_total", help: "Inference requests answered, by model version", labelNames: ["model", "version"], registers: [this.registry] });
+  private readonly errors = new Counter({ name: "paved_serving_request_errors_total", help: "Inference requests that failed, by error code", labelNames: ["model", "version", "code"], registers: [this.registry] });
+  private readonly latency = new Histogram({ name: "paved_serving_request_duration_seconds", help: "Inference latency inside the server (validation, queue, run, outputs)", labelNames: ["model", "version"], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  private readonly batches = new Counter({ name: "paved_serving_batches_total", help: "Model runs (one run may hold several batched requests)", labelNames: ["model", "version"], registers: [this.registry] });
+  private readonly batchRequests = new Histogram({ name: "paved_serving_batch_requests", help: "Requests per model run", labelNames: ["model", "version"], buckets: BATCH_BUCKETS, registers: [this.registry] });
+  private readonly predictionValues = new Histogram({ name: "paved_serving_prediction_value", help: "Values of the first output (single-column outputs)", labelNames: ["model", "version", "output"], buckets: PREDICTION_BUCKETS, registers: [this.registry] });
+  private readonly predictedClasses = new Counter({ name: "paved_serving_predicted_class_total", help: "Arg-max class of each row of the first output (multi-column outputs)", labelNames: ["model", "version", "output", "class"], registers: [this.registry] });
+
+  request(labels: Labels, seconds: number): void {
+    this.requests.inc(labels);
+    this.latency.observe(labels, seconds);
+  }
+
+  error(labels: Labels, code: string): void {
+    this.requests.inc(labels);
+    this.errors.inc({ ...labels, code });
+  }
+
+  batch(labels: Labels, requests: number): void {
+    this.batches.inc(labels);
+    this.batchRequests.observe(labels, requests);
+  }
+
+  /** Records the distribution of the first output: arg-max classes for [rows, k>1], values otherwise. */
+  predictions(labels: Labels, output: Tensor | undefined): void {
+    if (!output || output.datatype === "BOOL") return;
+    const values = output.data instanceof BigInt64Array || output.data instanceof BigUint64Array ? Array.from(output.data, Number) : (output.data as Float64Array);
+    const columns = output.shape.length === 2 ? output.shape[1]! : 1;
+    if (columns > 1 && columns <= MAX_CLASSES) {
+      for (let start = 0; start + columns <= values.length; start += columns) {
+        let best = 0;
+        for (let c = 1; c < columns; c++) if (values[start + c]! > values[start + best]!) best = c;
+        this.predictedClasses.inc({ ...labels, output: output.name, class: String(best) });
+      }
+    } else if (columns === 1) {
+      for (const v of values) if (Number.isFinite(v)) this.predictionValues.observe({ ...labels, output: output.name }, v);
+    }
+  }
+
+  /** Forgets an unloaded version's series so /metrics does not grow with every rollout. */
+  async forget(labels: Labels): Promise<void> {
+    for (const metric of [this.requests, this.errors, this.latency, this.batches, this.batchRequests, this.predictionValues, this.predictedClasses]) {
+      const { values } = await metric.get();
+      const seen = new Set<string>();
+      for (const { labels: series } of values) {
+        if (series.model !== labels.model || series.version !== labels.version) continue;
+        // Histograms list each bucket; `le` is not one of the metric's own labels.
+        const { le: _le, ...own } = series as Record<string, string | number>;
+        const key = JSON.stringify(own);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        metric.remove(own as never);
+      }
+    }
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

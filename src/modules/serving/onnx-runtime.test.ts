@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OnnxRuntime } from "./onnx-runtime.ts";
+import { servingRuntimeContract } from "./serving-runtime.contract.ts";
+import { toInputTensors, toJsonData, type Tensor } from "./tensor.ts";
+import { buildTestModels, type TestModels } from "./test-models.ts";
+
+let models: TestModels;
+beforeAll(() => {
+  models = buildTestModels();
+});
+
+servingRuntimeContract("onnx", () => new OnnxRuntime(), () => models);
+
+describe("OnnxRuntime", () => {
+  const runtime = new OnnxRuntime();
+  afterAll(() => runtime.close());
+
+  const row = (i: number) => (models.expected.tiny.input as number[][])[i]!;
+  const request = (rows: number[][]) => toInputTensors({ inputs: [{ name: "input", datatype: "FP32", shape: [-1, 4] }], outputs: [] }, [{ name: "input", datatype: "FP32", shape: [rows.length, 4], data: rows }]);
+  const values = (outputs: Tensor[]) => toJsonData(outputs[0]!);
+
+  it("batches concurrent requests and answers each exactly as when run one at a time", async () => {
+    const batches: number[] = [];
+    const handle = await runtime.load(models.bytes("tiny"), { replicas: 2, maxBatch: 64, onBatch: (requests) => batches.push(requests) });
+    const sequential: (number[] | boolean[])[] = [];
+    for (let i = 0; i < 32; i++) sequential.push(values(await runtime.infer(handle, request([row(i)]))));
+    batches.length = 0;
+    // Mixed row counts: requests of 1 and 2 rows share batches and are split back correctly.
+    const concurrent = await Promise.all(Array.from({ length: 32 }, (_, i) => runtime.infer(handle, request(i % 2 ? [row(i), row(i)] : [row(i)]))));
+    concurrent.forEach((outputs, i) => {
+      const want = i % 2 ? [...sequential[i]!, ...sequential[i]!] : sequential[i]!;
+      expect(outputs[0]!.shape).toEqual([i % 2 ? 2 : 1, 2]);
+      values(outputs).forEach((v, k) => expect(v).toBeCloseTo(want[k] as number, 6));
+    });
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(32);
+    expect(batches.length).toBeLessThan(32);
+    await runtime.unload(handle);
+  });
+
+  it("runs fixed-shape models one request per run", async () => {
+    const batches: number[] = [];
+    const handle = await runtime.load(models.bytes("fixed"), { replicas: 1, maxBatch: 64, onBatch: (requests) => batches.push(requests) });
+    expect(runtime.metadata(handle).inputs).toEqual([{ name: "x", datatype: "FP32", shape: [2, 3] }]);
+    const x = models.expected.fixed.x as number[][];
+    const inputs = () => toInputTensors(runtime.metadata(handle), [{ name: "x", datatype: "FP32", shape: [2, 3], data: x }]);
+    const results = await Promise.all(Array.from({ length: 8 }, () => runtime.infer(handle, inputs())));
+    for (const outputs of results) toJsonData(outputs[0]!).forEach((v, i) => expect(v).toBeCloseTo((models.expected.fixed.y as number[])[i]!, 5));
+    expect(batches).toEqual(Array(8).fill(1));
+    await runtime.unload(handle);
+  });
+
+  it("finishes queued requests before an unload stops the workers", async () => {
+    const handle = await runtime.load(models.bytes("tiny"), { replicas: 1, maxBatch: 4 });
+    const pending = Array.from({ length: 20 }, (_, i) => runtime.infer(handle, request([row(i)])));
+    await runtime.unload(handle);
+    const settled = await Promise.allSettled(pending);
+    expect(settled.every((s) => s.status === "fulfilled")).toBe(true);
+    await expect(runtime.infer(handle, request([row(0)]))).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+});

@@ -1,0 +1,295 @@
+// Serves ONNX models with onnxruntime-node off the main thread: each loaded model version gets
+// `replicas` worker threads, each with its own InferenceSession. Requests queue per version and
+// go to an idle worker; while every worker is busy they accumulate, and a worker that frees up
+// takes the compatible ones as one batch (adaptive micro-batching, no timer: at concurrency 1 a
+// request is dispatched at once, and under load a batch waits at most one run of the model).
+import { Worker } from "node:worker_threads";
+import { PlatformError, invalidInput } from "../../core/index.ts";
+import { batchKey, isBatchable, mergeInputs, splitOutputs } from "./batching.ts";
+import type { RunMessage, WireSpec, WireTensor, WorkerInit, WorkerReply } from "./onnx-worker-protocol.ts";
+import type { LoadOptions, ModelHandle, RuntimeCapability, ServingRuntime } from "./serving-runtime.ts";
+import { datatypeFromOrt, datatypeToOrt, unsupportedType, type ModelSignature, type Tensor, type TensorSpec } from "./tensor.ts";
+
+export interface OnnxRuntimeOptions {
+  /** onnxruntime intra-op threads per worker (replicas give the parallelism; default 1). */
+  threadsPerReplica?: number;
+  /** How long an unload waits for queued and running requests before stopping the workers. */
+  drainTimeoutMs?: number;
+}
+
+/** The ONNX runtime: onnxruntime-node sessions in worker threads, several models at once. */
+export class OnnxRuntime implements ServingRuntime {
+  readonly kind = "onnx";
+  readonly platform = "onnxruntime";
+  readonly capabilities: ReadonlySet<RuntimeCapability> = new Set(["batching", "cpu"]);
+  private readonly models = new Map<string, ModelWorkers>();
+  private nextId = 1;
+
+  constructor(private readonly options: OnnxRuntimeOptions = {}) {}
+
+  async load(bytes: Uint8Array, options: LoadOptions): Promise<ModelHandle> {
+    if (!Number.isInteger(options.replicas) || options.replicas < 1) throw invalidInput("replicas must be a positive integer");
+    const model = await ModelWorkers.start(bytes, options, this.options.threadsPerReplica ?? 1);
+    const handle: ModelHandle = { runtime: this.kind, id: `onnx-${this.nextId++}` };
+    this.models.set(handle.id, model);
+    return handle;
+  }
+
+  metadata(handle: ModelHandle): ModelSignature {
+    return this.model(handle).signature;
+  }
+
+  async infer(handle: ModelHandle, inputs: Tensor[]): Promise<Tensor[]> {
+    return this.model(handle).submit(inputs);
+  }
+
+  async unload(handle: ModelHandle): Promise<void> {
+    const model = this.models.get(handle.id);
+    if (!model) return;
+    this.models.delete(handle.id);
+    await model.stop(this.options.drainTimeoutMs ?? 5000);
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.models.values()];
+    this.models.clear();
+    await Promise.all(all.map((m) => m.stop(0)));
+  }
+
+  private model(handle: ModelHandle): ModelWorkers {
+    const model = this.models.get(handle.id);
+    if (!model) throw new PlatformError("NOT_FOUND", `model handle ${handle.id} is not loaded in the onnx runtime; load the model first`);
+    return model;
+  }
+}
+
+interface Pending {
+  inputs: Tensor[];
+  /** Undefined: runs alone (inputs disagree on the batch size, or its batch failed). */
+  key: string | undefined;
+  rows: number;
+  resolve(outputs: Tensor[]): void;
+  reject(error: Error): void;
+}
+
+interface Slot {
+  worker: Worker;
+  busy: Pending[] | undefined;
+  runId: number;
+}
+
+/** The workers and the request queue of one loaded model version. */
+class ModelWorkers {
+  private readonly queue: Pending[] = [];
+  private readonly slots: Slot[] = [];
+  private next = 0;
+  private runIds = 1;
+  private stopping = false;
+  private drained: (() => void) | undefined;
+
+  private constructor(
+    readonly signature: ModelSignature,
+    private readonly batchable: boolean,
+    private readonly outputSpecs: Map<string, TensorSpec>,
+    private readonly init: WorkerInit,
+    private readonly options: LoadOptions,
+  ) {}
+
+  static async start(bytes: Uint8Array, options: LoadOptions, threads: number): Promise<ModelWorkers> {
+    const init: WorkerInit = { bytes, threads };
+    const started = await Promise.allSettled(Array.from({ length: options.replicas }, () => startWorker(init)));
+    const failure = started.find((s) => s.status === "rejected");
+    if (failure) {
+      await Promise.all(started.map((s) => (s.status === "fulfilled" ? s.value.worker.terminate() : undefined)));
+      throw failure.reason;
+    }
+    const ready = started.map((s) => (s as PromiseFulfilledResult<{ worker: Worker; inputs: WireSpec[]; outputs: WireSpec[] }>).value);
+    const first = ready[0]!;
+    try {
+      const signature = { inputs: first.inputs.map((s) => toSpec(s, "input")), outputs: first.outputs.map((s) => toSpec(s, "output")) };
+      const axisNames = [...first.inputs, ...first.outputs].map((s) => s.shape?.[0]);
+      const model = new ModelWorkers(signature, isBatchable(signature, axisNames), new Map(signature.outputs.map((o) => [o.name, o])), init, options);
+      for (const r of ready) model.adopt(r.worker);
+      return model;
+    } catch (error) {
+      await Promise.all(ready.map((r) => r.worker.terminate()));
+      throw error;
+    }
+  }
+
+  submit(inputs: Tensor[]): Promise<Tensor[]> {
+    if (this.stopping) return Promise.reject(unavailable());
+    return new Promise((resolve, reject) => {
+      const batch = this.batchable ? batchKey(inputs) : undefined;
+      this.queue.push({ inputs, key: batch?.key, rows: batch?.rows ?? 0, resolve, reject });
+      this.pump();
+    });
+  }
+
+  async stop(drainTimeoutMs: number): Promise<void> {
+    this.stopping = true;
+    if (drainTimeoutMs > 0 && (this.queue.length || this.slots.some((s) => s.busy))) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, drainTimeoutMs);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    for (const p of this.queue.splice(0)) p.reject(unavailable());
+    const slots = this.slots.splice(0);
+    for (const slot of slots) for (const p of slot.busy ?? []) p.reject(unavailable());
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+
+  private adopt(worker: Worker): void {
+    const slot: Slot = { worker, busy: undefined, runId: 0 };
+    this.slots.push(slot);
+    worker.on("message", (reply: WorkerReply) => this.finish(slot, reply));
+    worker.on("error", () => undefined);
+    worker.once("exit", () => {
+      const index = this.slots.indexOf(slot);
+      if (index < 0) return;
+      // A worker that died on its own (out of memory, a crash in native code): fail its run and
+      // start a replacement so the model keeps its replicas.
+      this.slots.splice(index, 1);
+      for (const p of slot.busy ?? []) p.reject(new PlatformError("UNAVAILABLE", "the model's worker stopped during this request; retry it"));
+      if (!this.stopping) {
+        startWorker(this.init).then(
+          (r) => (this.stopping ? void r.worker.terminate() : (this.adopt(r.worker), this.pump())),
+          () => undefined,
+        );
+      }
+    });
+  }
+
+  private pump(): void {
+    while (this.queue.length) {
+      const slot = this.idleSlot();
+      if (!slot) return;
+      this.dispatch(slot, this.take());
+    }
+    if (this.stopping && this.drained && !this.slots.some((s) => s.busy)) this.drained();
+  }
+
+  private idleSlot(): Slot | undefined {
+    for (let i = 0; i < this.slots.length; i++) {
+      const slot = this.slots[(this.next + i) % this.slots.length]!;
+      if (!slot.busy) {
+        this.next = (this.next + i + 1) % this.slots.length;
+        return slot;
+      }
+    }
+    return undefined;
+  }
+
+  /** The head of the queue plus the queued requests that fit its batch, in arrival order. */
+  private take(): Pending[] {
+    const head = this.queue.shift()!;
+    if (head.key === undefined) return [head];
+    const batch = [head];
+    let rows = head.rows;
+    const rest: Pending[] = [];
+    for (const p of this.queue) {
+      if (p.key === head.key && rows + p.rows <= this.options.maxBatch) {
+        batch.push(p);
+        rows += p.rows;
+      } else rest.push(p);
+    }
+    this.queue.splice(0, this.queue.length, ...rest);
+    return batch;
+  }
+
+  private dispatch(slot: Slot, batch: Pending[]): void {
+    const inputs = mergeInputs(batch.map((p) => p.inputs));
+    slot.busy = batch;
+    slot.runId = this.runIds++;
+    this.options.onBatch?.(batch.length, batch.reduce((n, p) => n + p.rows, 0));
+    const message: RunMessage = {
+      id: slot.runId,
+      inputs: inputs.map((t): WireTensor => ({ name: t.name, type: datatypeToOrt(t.datatype), dims: t.shape, data: t.data })),
+    };
+    // The request's own arrays are not read again, so they move to the worker without a copy.
+    const buffers = [...new Set(message.inputs.map((t) => t.data.buffer as ArrayBuffer))];
+    slot.worker.postMessage(message, buffers);
+  }
+
+  private finish(slot: Slot, reply: WorkerReply): void {
+    const batch = slot.busy;
+    if (!batch || (reply.type !== "result" && reply.type !== "error") || reply.id !== slot.runId) return;
+    slot.busy = undefined;
+    if (reply.type === "error") {
+      if (batch.length > 1) {
+        // One bad request must not fail its neighbours: run each again on its own.
+        for (const p of batch) p.key = undefined;
+        this.queue.unshift(...batch);
+      } else {
+        batch[0]!.reject(invalidInput(`the model could not run this request: ${reply.message}`));
+      }
+    } else {
+      try {
+        const outputs = reply.outputs.map((o) => this.toTensor(o));
+        const split = splitOutputs(outputs, batch.map((p) => p.rows));
+        batch.forEach((p, i) => p.resolve(split[i]!));
+      } catch (error) {
+        for (const p of batch) p.reject(new PlatformError("INTERNAL", `could not split the batched outputs: ${(error as Error).message}`));
+      }
+    }
+    this.pump();
+  }
+
+  private toTensor(wire: WireTensor): Tensor {
+    const spec = this.outputSpecs.get(wire.name);
+    const datatype = spec?.datatype ?? datatypeFromOrt(wire.type);
+    if (!datatype) throw unsupportedType(`output '${wire.name}'`, wire.type);
+    return { name: wire.name, datatype, shape: wire.dims, data: wire.data };
+  }
+}
+
+function unavailable(): PlatformError {
+  return new PlatformError("UNAVAILABLE", "the model version is being unloaded; retry against the version now serving");
+}
+
+function toSpec(spec: WireSpec, what: string): TensorSpec {
+  if (!spec.isTensor || !spec.type) throw new PlatformError("UNSUPPORTED", `${what} '${spec.name}' is not a tensor (a sequence or map); Paved serves tensor inputs and outputs only`);
+  const datatype = datatypeFromOrt(spec.type);
+  if (!datatype) throw unsupportedType(`${what} '${spec.name}'`, spec.type);
+  return { name: spec.name, datatype, shape: (spec.shape ?? []).map((d) => (typeof d === "number" && d >= 0 ? d : -1)) };
+}
+
+/** Where the worker's code is: the .ts file under tsx or vitest, the compiled .js file otherwise. */
+function workerSource(): { source: string | URL; eval: boolean } {
+  const typescript = import.meta.url.endsWith(".ts");
+  const url = new URL(typescript ? "./onnx-worker.ts" : "./onnx-worker.js", import.meta.url);
+  if (!typescript) return { source: url, eval: false };
+  // Neither vitest's transform nor `--import tsx` reach a worker thread on Node 20: the worker
+  // registers tsx itself before it imports the TypeScript file.
+  const tsx = import.meta.resolve("tsx/esm/api");
+  return {
+    source: `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`,
+    eval: true,
+  };
+}
+
+function startWorker(init: WorkerInit): Promise<{ worker: Worker; inputs: WireSpec[]; outputs: WireSpec[] }> {
+  const { source, eval: isEval } = workerSource();
+  const worker = new Worker(source, { eval: isEval, workerData: init, stdout: false, stderr: false });
+  return new Promise((resolve, reject) => {
+    const fail = (error: Error) => {
+      void worker.terminate();
+      reject(error);
+    };
+    worker.once("message", (reply: WorkerReply) => {
+      worker.off("error", onError);
+      worker.off("exit", onExit);
+      if (reply.type === "ready") resolve({ worker, inputs: reply.inputs, outputs: reply.outputs });
+      else if (reply.type === "failed") fail(invalidInput(`not a model onnxruntime can load: ${reply.message}`));
+      else fail(new PlatformError("INTERNAL", "the model worker answered before it was ready"));
+    });
+    const onError = (error: Error) => fail(new PlatformError("INTERNAL", `the model worker failed to start: ${error.message}`));
+    const onExit = (code: number) => reject(new PlatformError("INTERNAL", `the model worker exited with code ${code} while starting`));
+    worker.once("error", onError);
+    worker.once("exit", onExit);
+  });
+}

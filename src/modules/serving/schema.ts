@@ -1,0 +1,78 @@
+// Wire schemas of the serving routes: the KServe Open Inference Protocol v2 (REST) and Paved's
+// admin routes that load and unload model versions.
+import { z } from "zod";
+
+/** Model names and versions become folder names (prediction logs), so they stay plain. */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const ModelName = z.string().regex(NAME, "use letters, digits, '.', '_' and '-' (at most 128, not starting with '.', '_' or '-')");
+export const ModelVersion = ModelName;
+
+export const ModelParams = z.object({ name: ModelName });
+export const ModelVersionParams = z.object({ name: ModelName, version: ModelVersion });
+
+const Parameters = z.record(z.string(), z.unknown());
+
+export const InferInputTensor = z.object({
+  name: z.string().min(1),
+  shape: z.array(z.number().int().min(0)),
+  datatype: z.string(),
+  parameters: Parameters.optional(),
+  /** Flat row-major or nested; checked against the datatype and shape by the service. */
+  data: z.unknown(),
+});
+
+export const InferRequest = z.object({
+  id: z.string().max(256).optional(),
+  parameters: Parameters.optional(),
+  inputs: z.array(InferInputTensor).min(1),
+  outputs: z.array(z.object({ name: z.string(), parameters: Parameters.optional() })).optional(),
+});
+export type InferRequest = z.output<typeof InferRequest>;
+
+export const InferOutputTensor = z.object({
+  name: z.string(),
+  shape: z.array(z.number().int()),
+  datatype: z.string(),
+  data: z.array(z.union([z.number(), z.boolean()])),
+});
+
+export const InferResponse = z.object({
+  model_name: z.string(),
+  model_version: z.string(),
+  id: z.string(),
+  outputs: z.array(InferOutputTensor),
+});
+export type InferResponse = z.output<typeof InferResponse>;
+
+const TensorMetadata = z.object({ name: z.string(), datatype: z.string(), shape: z.array(z.number().int()) });
+export const ModelMetadata = z.object({
+  name: z.string(),
+  versions: z.array(z.string()),
+  platform: z.string(),
+  inputs: z.array(TensorMetadata),
+  outputs: z.array(TensorMetadata),
+});
+export type ModelMetadata = z.output<typeof ModelMetadata>;
+
+export const ServerLive = z.object({ live: z.boolean() });
+export const ServerReady = z.object({ ready: z.boolean() });
+export const ModelReady = z.object({ name: z.string(), version: z.string(), ready: z.boolean() });
+
+export const LoadQuery = z.object({
+  replicas: z.coerce.number().int().min(1).max(64).optional(),
+  maxBatch: z.coerce.number().int().min(1).max(65536).optional(),
+});
+
+export const LoadedModelView = z.object({
+  name: z.string(),
+  version: z.string(),
+  runtime: z.string(),
+  platform: z.string(),
+  replicas: z.number().int(),
+  maxBatch: z.number().int(),
+  sha256: z.string(),
+  sizeBytes: z.number().int(),
+  loadedAt: z.number().int(),
+});
+export type LoadedModelView = z.output<typeof LoadedModelView>;
+export const LoadedModelList = z.object({ models: z.array(LoadedModelView) });

@@ -1,0 +1,262 @@
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { PlatformError, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Logger } from "../../core/index.ts";
+import { ServingMetrics } from "./metrics.ts";
+import { PredictionLog } from "./prediction-log.ts";
+import { ModelName, type InferRequest, type InferResponse, type LoadedModelView, type ModelMetadata } from "./schema.ts";
+import type { ModelHandle, ServingRuntime } from "./serving-runtime.ts";
+import { elementCount, toInputTensors, toJsonData, type ModelSignature } from "./tensor.ts";
+
+export const SERVING_DEFAULTS = { replicas: 1, maxBatch: 64 } as const;
+/** Requests with more input values than this are logged without their data. */
+const MAX_LOGGED_VALUES = 16_384;
+
+export interface ServingServiceOptions {
+  /** The runtimes by kind; the first is the default for `load`. */
+  runtimes: ServingRuntime[];
+  dataDir: string;
+  clock: Clock;
+  ids: IdGenerator;
+  logger: Logger;
+  /** Share of requests written to the prediction log, 0..1 (default 1). */
+  sampleRate?: number;
+  /** Prediction-log cap per model version per second (default 100). */
+  sampleMaxPerSecond?: number;
+  random?: () => number;
+}
+
+export interface LoadModelInput {
+  name: string;
+  version: string;
+  /** The serialized model (an .onnx file for the onnx runtime). */
+  bytes: Uint8Array;
+  replicas?: number;
+  /** Most rows one batched run may hold. */
+  maxBatch?: number;
+  /** Runtime kind; default: the first runtime (onnx). */
+  runtime?: string;
+}
+
+interface Loaded {
+  view: LoadedModelView;
+  runtime: ServingRuntime;
+  handle: ModelHandle;
+  signature: ModelSignature;
+  labels: { model: string; version: string };
+  seq: number;
+}
+
+/**
+ * Serves model versions: loads them into a runtime, validates OIP requests against their
+ * signature, runs them, and records metrics and sampled predictions. What is loaded is decided
+ * by the caller (today the admin routes, later the deployment controller).
+ */
+export class ServingService {
+  readonly metrics = new ServingMetrics();
+  private readonly runtimes: Map<string, ServingRuntime>;
+  private readonly models = new Map<string, Map<string, Loaded>>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly log: PredictionLog;
+  private readonly logger: Logger;
+  private seq = 0;
+  private closing = false;
+
+  constructor(private readonly options: ServingServiceOptions) {
+    if (options.runtimes.length === 0) throw new PlatformError("CONFIG", "the serving service needs at least one runtime");
+    this.runtimes = new Map(options.runtimes.map((r) => [r.kind, r]));
+    this.logger = options.logger;
+    this.log = new PredictionLog({
+      root: join(options.dataDir, "serving"),
+      clock: options.clock,
+      sampleRate: options.sampleRate ?? 1,
+      maxPerSecond: options.sampleMaxPerSecond ?? 100,
+      ...(options.random ? { random: options.random } : {}),
+    });
+  }
+
+  /**
+   * Loads (or replaces) a model version. Loading the same bytes with the same options again is a
+   * no-op; other bytes or options load a new copy, switch traffic to it, then drain the old one.
+   */
+  load(input: LoadModelInput): Promise<LoadedModelView> {
+    checkName(input.name, "model name");
+    checkName(input.version, "model version");
+    return this.serialized(`${input.name}/${input.version}`, () => this.loadNow(input));
+  }
+
+  /** Unloads a version: new requests get 404, queued ones finish (bounded), workers stop. */
+  unload(name: string, version: string): Promise<void> {
+    return this.serialized(`${name}/${version}`, async () => {
+      const loaded = this.models.get(name)?.get(version);
+      if (!loaded) throw notFound(`model '${name}' version '${version}' is not loaded; loaded: ${this.describeLoaded()}`);
+      this.models.get(name)!.delete(version);
+      if (this.models.get(name)!.size === 0) this.models.delete(name);
+      await this.retire(loaded, true);
+    });
+  }
+
+  list(): LoadedModelView[] {
+    return [...this.models.values()].flatMap((versions) => [...versions.values()].map((l) => l.view));
+  }
+
+  /** OIP model metadata of a version (default: the most recently loaded one). */
+  metadata(name: string, version?: string): ModelMetadata {
+    const loaded = this.resolve(name, version);
+    const spec = (t: { name: string; datatype: string; shape: number[] }) => ({ name: t.name, datatype: t.datatype, shape: t.shape });
+    return {
+      name,
+      versions: [...this.models.get(name)!.keys()],
+      platform: loaded.runtime.platform,
+      inputs: loaded.signature.inputs.map(spec),
+      outputs: loaded.signature.outputs.map(spec),
+    };
+  }
+
+  /** Whether the version is loaded and accepting requests (throws NOT_FOUND when not loaded). */
+  ready(name: string, version?: string): { name: string; version: string; ready: boolean } {
+    const loaded = this.resolve(name, version);
+    return { name, version: loaded.view.version, ready: !this.closing };
+  }
+
+  /** Server readiness: false once the service is closing. */
+  serverReady(): boolean {
+    return !this.closing;
+  }
+
+  async infer(name: string, version: string | undefined, request: InferRequest): Promise<InferResponse> {
+    const started = performance.now();
+    const loaded = this.resolve(name, version);
+    try {
+      const inputs = toInputTensors(loaded.signature, request.inputs);
+      const known = new Set(loaded.signature.outputs.map((o) => o.name));
+      const unknown = request.outputs?.filter((o) => !known.has(o.name)) ?? [];
+      if (unknown.length) {
+        throw invalidInput(`unknown output ${unknown.map((o) => `'${o.name}'`).join(", ")}; the model's outputs are ${[...known].join(", ")}`);
+      }
+      const outputs = await loaded.runtime.infer(loaded.handle, inputs);
+      const wanted = request.outputs ? new Set(request.outputs.map((o) => o.name)) : undefined;
+      const response: InferResponse = {
+        model_name: name,
+        model_version: loaded.view.version,
+        id: request.id ?? this.options.ids.hex32(),
+        outputs: outputs
+          .filter((o) => !wanted || wanted.has(o.name))
+          .map((o) => ({ name: o.name, shape: o.shape, datatype: o.datatype, data: toJsonData(o) })),
+      };
+      const seconds = (performance.now() - started) / 1000;
+      this.metrics.request(loaded.labels, seconds);
+      this.metrics.predictions(loaded.labels, outputs.find((o) => o.name === loaded.signature.outputs[0]?.name));
+      if (this.log.sample(name, loaded.view.version)) this.logPrediction(loaded, request, response, seconds);
+      return response;
+    } catch (error) {
+      this.metrics.error(loaded.labels, isPlatformError(error) ? error.code : "INTERNAL");
+      throw error;
+    }
+  }
+
+  /** Prometheus text exposition of the serving metrics. */
+  metricsText(): Promise<string> {
+    return this.metrics.text();
+  }
+
+  /** Stops every runtime (terminating their workers) and flushes the prediction logs. */
+  async close(): Promise<void> {
+    this.closing = true;
+    this.models.clear();
+    await Promise.all([...this.runtimes.values()].map((r) => r.close()));
+    await this.log.close();
+  }
+
+  private async loadNow(input: LoadModelInput): Promise<LoadedModelView> {
+    if (this.closing) throw new PlatformError("UNAVAILABLE", "the server is shutting down; load the model after it restarts");
+    const runtime = this.runtime(input.runtime);
+    const replicas = input.replicas ?? SERVING_DEFAULTS.replicas;
+    const maxBatch = input.maxBatch ?? SERVING_DEFAULTS.maxBatch;
+    const sha256 = createHash("sha256").update(input.bytes).digest("hex");
+    const previous = this.models.get(input.name)?.get(input.version);
+    if (previous && previous.view.sha256 === sha256 && previous.view.replicas === replicas && previous.view.maxBatch === maxBatch && previous.runtime === runtime) {
+      return previous.view;
+    }
+    const labels = { model: input.name, version: input.version };
+    const handle = await runtime.load(input.bytes, { replicas, maxBatch, onBatch: (requests) => this.metrics.batch(labels, requests) });
+    const loaded: Loaded = {
+      view: { name: input.name, version: input.version, runtime: runtime.kind, platform: runtime.platform, replicas, maxBatch, sha256, sizeBytes: input.bytes.byteLength, loadedAt: this.options.clock.now() },
+      runtime,
+      handle,
+      signature: runtime.metadata(handle),
+      labels,
+      seq: ++this.seq,
+    };
+    if (!this.models.has(input.name)) this.models.set(input.name, new Map());
+    this.models.get(input.name)!.set(input.version, loaded);
+    this.logger.info({ model: input.name, version: input.version, replicas, sha256 }, previous ? "model version replaced" : "model version loaded");
+    if (previous) await this.retire(previous, false);
+    return loaded.view;
+  }
+
+  private async retire(loaded: Loaded, forgetMetrics: boolean): Promise<void> {
+    await loaded.runtime.unload(loaded.handle);
+    if (forgetMetrics) {
+      await this.metrics.forget(loaded.labels);
+      await this.log.close(loaded.labels.model, loaded.labels.version);
+    }
+    this.logger.info({ model: loaded.labels.model, version: loaded.labels.version }, "model version unloaded");
+  }
+
+  private resolve(name: string, version: string | undefined): Loaded {
+    const versions = this.models.get(name);
+    if (!versions) throw notFound(`model '${name}' is not loaded; loaded models: ${this.describeLoaded()}`);
+    if (version === undefined) {
+      let latest: Loaded | undefined;
+      for (const l of versions.values()) if (!latest || l.seq > latest.seq) latest = l;
+      return latest!;
+    }
+    const loaded = versions.get(version);
+    if (!loaded) throw notFound(`model '${name}' has no loaded version '${version}'; loaded versions: ${[...versions.keys()].join(", ")}`);
+    return loaded;
+  }
+
+  private runtime(kind: string | undefined): ServingRuntime {
+    if (kind === undefined) return this.options.runtimes[0]!;
+    const runtime = this.runtimes.get(kind);
+    if (!runtime) throw invalidInput(`unknown serving runtime '${kind}'; known runtimes: ${[...this.runtimes.keys()].join(", ")}`);
+    return runtime;
+  }
+
+  private describeLoaded(): string {
+    const all = this.list().map((v) => `${v.name}@${v.version}`);
+    return all.length ? all.join(", ") : "none (load one with PUT /api/v1/serving/models/{name}/versions/{version})";
+  }
+
+  private logPrediction(loaded: Loaded, request: InferRequest, response: InferResponse, seconds: number): void {
+    const values = request.inputs.reduce((n, t) => n + elementCount(t.shape), 0);
+    const inputs = request.inputs.map((t) => ({ name: t.name, shape: t.shape, datatype: t.datatype, ...(values <= MAX_LOGGED_VALUES ? { data: t.data } : {}) }));
+    this.log.write({
+      time: new Date(this.options.clock.now()).toISOString(),
+      id: response.id,
+      model: loaded.labels.model,
+      version: loaded.labels.version,
+      latencyMs: Math.round(seconds * 1e6) / 1e3,
+      inputs,
+      outputs: response.outputs,
+    });
+  }
+
+  /** Runs `task` after the previous task on the same key (load/unload of one version never interleave). */
+  private serialized<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(key) ?? Promise.resolve();
+    const next = previous.then(task, task);
+    const settled = next.catch(() => undefined);
+    this.locks.set(key, settled);
+    void settled.then(() => {
+      if (this.locks.get(key) === settled) this.locks.delete(key);
+    });
+    return next;
+  }
+}
+
+function checkName(value: string, what: string): void {
+  if (!ModelName.safeParse(value).success) {
+    throw invalidInput(`${what} '${value}' is not allowed; use letters, digits, '.', '_' and '-' (at most 128, starting with a letter or digit)`);
+  }
+}
