@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { PlatformError } from "../../../core/index.ts";
 import type { Allocation } from "../schema.ts";
 import { attemptLogPath, type ExecutionHandle, type ExecutionRequest, type Executor, type ObservedState } from "./executor.ts";
+import { Spawner, type SpawnRequest, type Spawned } from "./spawner.ts";
 import { isSameProcessAlive, processGroupMembers, readProcessEnv, readProcessStat } from "./process-identity.ts";
 
 /**
@@ -36,6 +37,11 @@ export interface LocalExecutorOptions {
   killGraceMs?: number;
   /** How often an adopted attempt (not our child) is polled for its end. */
   pollMs?: number;
+  /**
+   * Start processes through the small spawner helper process (default, when its script is
+   * present) or by forking the server itself ("inline").
+   */
+  spawn?: "spawner" | "inline";
 }
 
 /** Runs attempts as local process groups, GPUs pinned with CUDA_VISIBLE_DEVICES. */
@@ -45,10 +51,12 @@ export class LocalExecutor implements Executor {
   private readonly exits = new Map<number, Promise<void>>();
   private readonly killGraceMs: number;
   private readonly pollMs: number;
+  private readonly spawner: Spawner | undefined;
 
   constructor(private readonly options: LocalExecutorOptions) {
     this.killGraceMs = options.killGraceMs ?? 10_000;
     this.pollMs = options.pollMs ?? 500;
+    this.spawner = (options.spawn ?? "spawner") === "spawner" && Spawner.available() ? new Spawner() : undefined;
   }
 
   async submit(job: ExecutionRequest, allocation: Allocation): Promise<LocalHandle> {
@@ -62,26 +70,18 @@ export class LocalExecutor implements Executor {
       PAVED_PID_FILE: join(job.jobDir, `attempt-${job.attempt}.pid`),
       PAVED_EXIT_FILE: exitFile,
     });
-    const logFd = openSync(logPath, "a");
+    const request = { file: "/bin/sh", args: ["-c", WRAPPER, "paved-job", ...job.argv], cwd: job.workingDir, env, log: logPath };
+    let started: Spawned;
     try {
-      const child = spawn("/bin/sh", ["-c", WRAPPER, "paved-job", ...job.argv], {
-        detached: true,
-        cwd: job.workingDir,
-        env,
-        stdio: ["ignore", logFd, logFd],
-      });
-      const pid = await new Promise<number>((resolve, reject) => {
-        child.once("error", (error) => reject(new PlatformError("INVALID_INPUT", `cannot start the job in '${job.workingDir}': ${error.message}; check workingDir`)));
-        child.once("spawn", () => resolve(child.pid!));
-      });
-      this.exits.set(pid, new Promise((resolve) => child.once("exit", () => resolve())));
-      child.once("exit", () => setTimeout(() => this.exits.delete(pid), 60_000).unref());
-      child.unref();
-      const stat = readProcessStat(pid);
-      return { kind: "local", jobId: job.jobId, attempt: job.attempt, pid, pidStart: stat?.startTime ?? "", logPath, exitFile };
-    } finally {
-      closeSync(logFd);
+      started = this.spawner ? await this.spawner.spawn(request) : await spawnInline(request);
+    } catch (error) {
+      throw new PlatformError("INVALID_INPUT", `cannot start the job in '${job.workingDir}': ${(error as Error).message}; check workingDir`);
     }
+    const { pid, ended } = started;
+    this.exits.set(pid, ended);
+    void ended.then(() => setTimeout(() => this.exits.delete(pid), 60_000).unref());
+    const stat = readProcessStat(pid);
+    return { kind: "local", jobId: job.jobId, attempt: job.attempt, pid, pidStart: stat?.startTime ?? "", logPath, exitFile };
   }
 
   async observe(handle: ExecutionHandle): Promise<ObservedState> {
@@ -120,10 +120,9 @@ export class LocalExecutor implements Executor {
     const h = asLocal(handle);
     const exit = this.exits.get(h.pid);
     const aborted = new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
-    if (exit) {
-      await Promise.race([exit, aborted]);
-      return;
-    }
+    // Our own child: wait for its exit. Then (or for an adopted attempt, or if the spawner went
+    // away) poll, which also covers an exit the spawner could not report.
+    if (exit) await Promise.race([exit, aborted]);
     while (!signal.aborted && (await this.observe(h)).state === "running") {
       await Promise.race([sleep(this.pollMs), aborted]);
     }
@@ -210,5 +209,22 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
     process.kill(-pgid, signal);
   } catch {
     // ESRCH: the group ended on its own.
+  }
+}
+
+/** Forks the server itself: the fallback where the spawner script is not available. */
+function spawnInline(request: SpawnRequest): Promise<Spawned> {
+  const logFd = openSync(request.log, "a");
+  try {
+    const child = spawn(request.file, request.args, { detached: true, cwd: request.cwd, env: request.env, stdio: ["ignore", logFd, logFd] });
+    return new Promise<Spawned>((resolve, reject) => {
+      child.once("error", reject);
+      child.once("spawn", () => {
+        child.unref();
+        resolve({ pid: child.pid!, ended: new Promise<void>((done) => child.once("exit", () => done())) });
+      });
+    });
+  } finally {
+    closeSync(logFd);
   }
 }
