@@ -15,6 +15,8 @@ import { createTrackingModule } from "./modules/tracking/index.ts";
 import { openDatabase, type Database } from "./storage/index.ts";
 
 export interface AppDeps {
+  /** The server's environment, which jobs inherit (PATH, HOME, virtualenvs) as a shell would give it. */
+  env?: Record<string, string | undefined>;
   clock?: Clock;
   ids?: IdGenerator;
   logger?: Logger;
@@ -58,6 +60,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   routes.push(...catalog.routes);
   let serverUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
   const compute = createComputeModule({
+    jobBaseEnv: deps.env ?? {},
     database,
     artifacts,
     clock,

@@ -43,7 +43,7 @@ beforeAll(async () => {
     env: {},
     overrides: { dataDir: join(dir, "data"), port: 0, logLevel: "silent", compute: { gpus: [], systemMetricsInterval: 1 } },
   });
-  app = await createApp(config);
+  app = await createApp(config, { env: process.env });
   url = await app.listen();
   token = app.generatedAdminToken!;
 });

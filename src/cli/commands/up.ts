@@ -24,7 +24,7 @@ export function registerUp(program: Command, env: NodeJS.ProcessEnv): void {
       });
       // Loaded on demand: the server's modules are not needed by the client commands.
       const { createApp } = await import("../../app.ts");
-      const app = await createApp(config);
+      const app = await createApp(config, { env });
       const url = await app.listen();
       process.stdout.write(`paved listening on ${url} (data in ${config.dataDir}, metadata in ${app.database.dialect})\n`);
       if (app.generatedAdminToken) {

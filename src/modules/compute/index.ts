@@ -40,6 +40,8 @@ export interface ComputeDeps {
   catalog?: ProfileCatalog;
   /** The backend that runs jobs; default: local processes. */
   executor?: Executor;
+  /** Environment every job inherits (PATH, HOME, virtualenvs) before its own variables. */
+  jobBaseEnv?: Record<string, string | undefined>;
   /** Overrides GPU/CPU/memory discovery (tests). */
   machine?: MachineResources;
   /** Controller tuning for tests: how often running jobs are checked. */
@@ -56,9 +58,7 @@ export function createComputeModule(deps: ComputeDeps): ComputeModule {
   const { config } = deps;
   const logger = deps.logger.child({ module: "compute" });
   const catalog = deps.catalog ?? ProfileCatalog.load(config.compute.profilesFile);
-  // Jobs inherit the server's environment (PATH, HOME, virtualenvs) as a shell would give it.
-  // eslint-disable-next-line no-restricted-syntax
-  const executor = deps.executor ?? new LocalExecutor({ baseEnv: process.env });
+  const executor = deps.executor ?? new LocalExecutor({ baseEnv: deps.jobBaseEnv ?? {} });
   let discovered: Promise<MachineResources> | undefined;
   const machine = () => (discovered ??= deps.machine ? Promise.resolve(deps.machine) : discoverResources(config.compute));
   const store = new JobStore(deps.database.db);
