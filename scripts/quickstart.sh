@@ -5,11 +5,12 @@
 # everything landed. The server keeps running afterwards; the last lines say how to stop it.
 #   PAVED_PORT=8080        port of the server (also read by `paved up`)
 #   PAVED_TOKEN=...        token to use with a server you started yourself
+#   PAVED_QUICKSTART_DIR=./.paved   data folder of the server it starts
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PORT=${PAVED_PORT:-8080}
-DATA_DIR=./.paved
+DATA_DIR=${PAVED_QUICKSTART_DIR:-./.paved}
 URL="http://127.0.0.1:$PORT"
 TOKEN_FILE="$DATA_DIR/quickstart-token"
 PID_FILE="$DATA_DIR/server.pid"
