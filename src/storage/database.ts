@@ -4,6 +4,7 @@ import BetterSqlite3 from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from "kysely";
 import pg from "pg";
 import { PlatformError } from "../core/index.ts";
+import { jobRecordedMigration } from "./migrations/003-job-recorded.ts";
 import { initialMigration } from "./migrations/001-initial.ts";
 import { registryMigration } from "./migrations/002-registry.ts";
 import type { Tables } from "./tables.ts";
@@ -55,7 +56,7 @@ export async function openDatabase({ url, dataDir }: OpenDatabaseOptions): Promi
 }
 
 function migrations(dialect: Dialect): Record<string, Migration> {
-  return { "001-initial": initialMigration(dialect), "002-registry": registryMigration() };
+  return { "001-initial": initialMigration(dialect), "002-registry": registryMigration(), "003-job-recorded": jobRecordedMigration() };
 }
 
 async function migrate(database: Database): Promise<void> {

@@ -95,6 +95,8 @@ export interface Tables {
     started_at: number | null;
     /** Start of the current attempt (max runtime is per attempt). */
     attempt_started_at: number | null;
+    /** The last attempt whose log, outputs and run status are recorded on the run. */
+    recorded_attempt: Generated<number>;
     finished_at: number | null;
     updated_at: number;
   };

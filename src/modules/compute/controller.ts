@@ -10,7 +10,7 @@ import type { MachineResources } from "./resources.ts";
 import type { JobTokens, RunRecorder } from "./run-recorder.ts";
 import { schedule } from "./scheduler.ts";
 import type { Allocation, JobPhase, JobSpec, Pending, ResourceRequest } from "./schema.ts";
-import { ACTIVE_PHASES, type JobRow, type JobStore } from "./store.ts";
+import { ACTIVE_PHASES, TERMINAL_PHASES, type JobRow, type JobStore } from "./store.ts";
 import { SystemSampler, systemMetricsFor } from "./system-metrics.ts";
 
 export interface ControllerDeps {
@@ -73,6 +73,7 @@ export class JobController {
     const machine = await this.deps.machine();
     this.sampler = new SystemSampler(machine.gpusDiscovered ? this.deps.nvidiaSmi : undefined);
     await this.recover();
+    await this.recordMissed();
     const sweep = setInterval(() => this.track(this.sweep()), this.deps.sweepMs ?? 1000);
     const sample = setInterval(() => this.track(this.sampleMetrics()), this.deps.systemMetricsInterval * 1000);
     // A periodic pass also catches jobs another server instance queued into the same database.
@@ -128,7 +129,7 @@ export class JobController {
         message: "cancelled while queued",
         time: now,
       });
-      if (done) this.track(this.finishRun(row, "CANCELLED", now));
+      if (done) this.track(this.finishRun(row, "CANCELLED", now).then(() => store.markRecorded(jobId, row.attempt)));
       return;
     }
     if (!ACTIVE_PHASES.includes(row.phase as JobPhase)) return;
@@ -378,6 +379,23 @@ export class JobController {
       }
     }
     if (to !== "QUEUED") await this.finishRun(row, to, now);
+    await this.deps.store.markRecorded(row.job_id, row.attempt);
+  }
+
+  /** Redoes the bookkeeping of attempts that ended just before a crash (idempotent). */
+  private async recordMissed(): Promise<void> {
+    for (const row of await this.deps.store.unrecorded(TERMINAL_PHASES)) {
+      const ended = TERMINAL_PHASES.includes(row.phase as JobPhase);
+      const last = ended ? row.attempt : row.attempt - 1;
+      this.track(
+        (async () => {
+          for (let attempt = row.recorded_attempt + 1; attempt <= last; attempt++) {
+            const to = ended && attempt === row.attempt ? (row.phase as JobPhase) : "QUEUED";
+            await this.afterAttempt({ ...row, attempt }, to, row.finished_at ?? this.deps.clock.now());
+          }
+        })(),
+      );
+    }
   }
 
   private async finishRun(row: JobRow, phase: JobPhase, now: number): Promise<void> {

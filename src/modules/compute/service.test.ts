@@ -407,6 +407,23 @@ describe.each(testDialects())("compute jobs (%s)", (dialect) => {
     expect(s.message).toContain("vanished");
   });
 
+  it("redoes the upload and the run's end when a crash came right after an attempt ended", async () => {
+    const env = await setup();
+    const job = await env.waitFor((await env.submit({ command: [NODE, "-e", "console.log('hello from the job')"] })).id, done);
+    const run = env.runs.runs.get(job.runId!)!;
+    await env.waitFor(job.id, () => run.status === "FINISHED" && run.artifacts.has("logs/attempt-1.log"));
+    await env.module.controller.stop();
+    // What a crash between the SUCCEEDED transition and the bookkeeping leaves behind.
+    run.artifacts.delete("logs/attempt-1.log");
+    run.status = "RUNNING";
+    await env.database.db.updateTable("jobs").set({ recorded_attempt: 0 }).where("job_id", "=", job.id).execute();
+    await env.restart();
+    await env.waitFor(job.id, () => run.status === "FINISHED" && run.artifacts.has("logs/attempt-1.log"));
+    expect(run.artifacts.get("logs/attempt-1.log")?.toString()).toContain("hello from the job");
+    const row = await env.database.db.selectFrom("jobs").select("recorded_attempt").where("job_id", "=", job.id).executeTakeFirstOrThrow();
+    expect(row.recorded_attempt).toBe(1);
+  });
+
   it("follows logs until the job ends", async () => {
     const env = await setup();
     const submitted = await env.submit({ command: [NODE, "-e", "let i = 0; const t = setInterval(() => { console.log('tick ' + i); if (++i === 3) clearInterval(t); }, 100)"] });

@@ -1,8 +1,8 @@
-import type { Kysely, Transaction } from "kysely";
+import type { Kysely, Selectable, Transaction } from "kysely";
 import type { Tables } from "../../storage/index.ts";
 import type { Allocation, JobEvent, JobPhase, Pending, ResourceRequest } from "./schema.ts";
 
-export type JobRow = Tables["jobs"];
+export type JobRow = Selectable<Tables["jobs"]>;
 
 export const ACTIVE_PHASES: JobPhase[] = ["STARTING", "RUNNING"];
 export const TERMINAL_PHASES: JobPhase[] = ["SUCCEEDED", "FAILED", "CANCELLED"];
@@ -140,6 +140,28 @@ export class JobStore {
           .execute();
       }
     });
+  }
+
+  /**
+   * Jobs with an ended attempt whose bookkeeping is not recorded (a crash came between the end
+   * and the upload): ended jobs behind on their last attempt, others behind on an earlier one.
+   */
+  async unrecorded(terminal: JobPhase[]): Promise<JobRow[]> {
+    return this.db
+      .selectFrom("jobs")
+      .selectAll()
+      .where((eb) =>
+        eb.or([
+          eb.and([eb("phase", "in", terminal), eb("recorded_attempt", "<", eb.ref("attempt"))]),
+          eb("recorded_attempt", "<", eb(eb.ref("attempt"), "-", 1)),
+        ]),
+      )
+      .execute();
+  }
+
+  /** Marks an attempt's bookkeeping done (never moves backwards). */
+  async markRecorded(id: string, attempt: number): Promise<void> {
+    await this.db.updateTable("jobs").set({ recorded_attempt: attempt }).where("job_id", "=", id).where("recorded_attempt", "<", attempt).execute();
   }
 
   async appendEvent(id: string, event: { type: string; message: string; time: number }): Promise<void> {
