@@ -6,3 +6,4 @@ export * from "./clock.ts";
 export * from "./logger.ts";
 export * from "./validate.ts";
 export * from "./route.ts";
+export * from "./page-token.ts";

@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import type { ArtifactStore } from "../../artifacts/index.ts";
+import { listDirectory, type ArtifactStore } from "../../artifacts/index.ts";
 import { confinePath, invalidInput, notFound, type Clock, type IdGenerator } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
 import type { ArtifactBlob, ArtifactFile, TrackingService } from "../tracking/index.ts";
@@ -200,7 +200,7 @@ export class LoggedModelService {
     const resolved = await this.resolveProxyPath(path);
     if (!resolved) return undefined;
     const rows = await this.store.artifactsUnder(resolved.modelId, resolved.relative ? `${resolved.relative}/` : "");
-    return listing(rows, resolved.relative);
+    return listDirectory(rows, resolved.relative);
   }
 
   private async withData(rows: LoggedModelRow[]): Promise<LoggedModel[]> {
@@ -218,22 +218,3 @@ function dedupe(items: { key: string; value: string }[]): { key: string; value: 
   return [...new Map(items.map((i) => [i.key, i])).values()];
 }
 
-/** Files and folders directly under `dir`, given every file below it. */
-export function listing(rows: { path: string; size: number }[], dir: string): ArtifactFile[] {
-  const prefix = dir ? `${dir}/` : "";
-  const files: ArtifactFile[] = [];
-  const seen = new Set<string>();
-  for (const row of rows) {
-    const rest = row.path.slice(prefix.length);
-    const slash = rest.indexOf("/");
-    if (slash === -1) files.push({ path: row.path, isDir: false, size: row.size });
-    else {
-      const sub = prefix + rest.slice(0, slash);
-      if (!seen.has(sub)) {
-        seen.add(sub);
-        files.push({ path: sub, isDir: true, size: null });
-      }
-    }
-  }
-  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}

@@ -1,4 +1,4 @@
-import { invalidInput } from "../../core/index.ts";
+import { decodePageToken, encodePageToken, invalidInput } from "../../core/index.ts";
 
 // MLflow's registry and logged-model filter strings: clauses joined by AND, each
 // `<key> <op> <value>` with key an attribute or `tags.<key>` (backquotes allowed), values quoted.
@@ -137,20 +137,6 @@ export function comparator<T>(terms: OrderTerm[], get: (item: T, key: string) =>
   };
 }
 
-export function encodePageToken(offset: number): string {
-  return Buffer.from(JSON.stringify({ offset })).toString("base64url");
-}
-
-export function decodePageToken(token: string | undefined): number {
-  if (!token) return 0;
-  try {
-    const { offset } = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { offset?: unknown };
-    if (typeof offset === "number" && Number.isSafeInteger(offset) && offset >= 0) return offset;
-  } catch {
-    // fall through to the error below
-  }
-  throw invalidInput("invalid page_token; pass the next_page_token of the previous response unchanged");
-}
 
 /** One page of `items` from a page token. */
 export function page<T>(items: T[], maxResults: number, pageToken: string | undefined): { items: T[]; nextPageToken?: string } {

@@ -1,10 +1,10 @@
 import type { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
-import type { ArtifactStore } from "../../artifacts/index.ts";
+import { listDirectory, type ArtifactStore } from "../../artifacts/index.ts";
 import { alreadyExists, confinePath, invalidInput, notFound, type Clock, type IdGenerator, type Logger } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
 import { runView, type ArtifactBlob, type ArtifactFile, type TrackingService } from "../tracking/index.ts";
-import { listing, type LoggedModelService } from "./logged-model-service.ts";
+import type { LoggedModelService } from "./logged-model-service.ts";
 import { isMalformedOnnx, readOnnxSignature, type ModelSignature } from "./onnx-signature.ts";
 import type { LineageView } from "./schema.ts";
 import { comparator, matches, page, parseFilter, parseOrderBy } from "./search-filter.ts";
@@ -388,7 +388,7 @@ export class RegistryService {
     const model = await this.modelRow(resolved.name);
     const row = await this.versionRow(model, resolved.version);
     const rows = await this.store.versionFiles(model.model_id, row.version, resolved.relative ? `${resolved.relative}/` : "");
-    return listing(rows, resolved.relative);
+    return listDirectory(rows, resolved.relative);
   }
 
   // ---- internals ----

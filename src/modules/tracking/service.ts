@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
-import type { ArtifactStore } from "../../artifacts/index.ts";
+import { listDirectory, type ArtifactEntry, type ArtifactStore } from "../../artifacts/index.ts";
 import type { Config } from "../../config/index.ts";
-import { alreadyExists, confinePath, invalidInput, notFound, type Clock, type IdGenerator, type Logger } from "../../core/index.ts";
+import { alreadyExists, confinePath, decodePageToken, encodePageToken, invalidInput, notFound, type Clock, type IdGenerator, type Logger } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
 import { MetricStore, type MetricInput } from "./metric-store.ts";
 import { searchRuns } from "./run-search.ts";
@@ -71,11 +71,8 @@ export interface CreateRunInput {
   tags?: Record<string, string>;
 }
 
-export interface ArtifactFile {
-  path: string;
-  isDir: boolean;
-  size: number | null;
-}
+/** A file or folder in a run's artifact listing. */
+export type ArtifactFile = ArtifactEntry;
 
 /** One stored artifact file and the blob holding its bytes. */
 export interface ArtifactBlob {
@@ -486,22 +483,7 @@ export class TrackingService {
     await this.runRow(runId);
     const dir = path && path.replace(/\/+$/, "") ? confinePath(path, "artifact path") : "";
     const prefix = dir ? `${dir}/` : "";
-    const rows = await this.store.artifactsUnder(runId, prefix);
-    const files: ArtifactFile[] = [];
-    const seenDirs = new Set<string>();
-    for (const row of rows) {
-      const rest = row.path.slice(prefix.length);
-      const slash = rest.indexOf("/");
-      if (slash === -1) files.push({ path: row.path, isDir: false, size: row.size });
-      else {
-        const sub = prefix + rest.slice(0, slash);
-        if (!seenDirs.has(sub)) {
-          seenDirs.add(sub);
-          files.push({ path: sub, isDir: true, size: null });
-        }
-      }
-    }
-    return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return listDirectory(await this.store.artifactsUnder(runId, prefix), dir);
   }
 
   /** A stream of one artifact's bytes. */
@@ -586,20 +568,6 @@ function clampResults(max: number | undefined): number {
   return max;
 }
 
-export function encodePageToken(offset: number): string {
-  return Buffer.from(JSON.stringify({ offset })).toString("base64url");
-}
-
-export function decodePageToken(token: string | undefined): number {
-  if (!token) return 0;
-  try {
-    const { offset } = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { offset?: unknown };
-    if (typeof offset === "number" && Number.isSafeInteger(offset) && offset >= 0) return offset;
-  } catch {
-    // fall through to the error below
-  }
-  throw invalidInput("invalid page_token; pass the next_page_token of the previous response unchanged");
-}
 
 function experimentFilter(filter: string | undefined): (e: Experiment) => boolean {
   const clauses = parseFilter(filter, { numeric: ["creation_time", "last_update_time"], string: ["name", "experiment_id", "lifecycle_stage"] });
