@@ -9,6 +9,7 @@ import { PlatformError, createLogger, randomIds, route, systemClock, type Clock,
 import { TokenService, buildServer } from "./http/index.ts";
 import { createCatalogModule } from "./modules/catalog/index.ts";
 import { createComputeModule } from "./modules/compute/index.ts";
+import { createEvaluationModule } from "./modules/evaluation/index.ts";
 import { createRegistryModule } from "./modules/registry/index.ts";
 import { createServingModule } from "./modules/serving/index.ts";
 import { createTrackingModule } from "./modules/tracking/index.ts";
@@ -78,6 +79,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   // Serving takes model bytes; what it loads is decided by its caller (the admin routes for now).
   const serving = createServingModule({ dataDir: config.dataDir, clock, ids, logger, ...config.serving });
   routes.push(...serving.routes);
+  // Evaluation runs versions on serving and guards the registry's production alias.
+  const evaluation = createEvaluationModule({ database, registry: registry.service, serving: serving.service, clock, ids, logger });
+  routes.push(...evaluation.routes);
   // Stopping terminates every model's worker threads.
   controllers.push({ start() {}, stop: () => serving.service.close() });
 

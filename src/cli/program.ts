@@ -3,6 +3,7 @@ import { isPlatformError } from "../core/index.ts";
 import { registerApply } from "./commands/apply.ts";
 import { registerCompute } from "./commands/compute.ts";
 import { registerDocs } from "./commands/docs.ts";
+import { registerEvaluate } from "./commands/evaluate.ts";
 import { registerExperiments } from "./commands/experiments.ts";
 import { registerJobs, registerLogs } from "./commands/jobs.ts";
 import { registerLogin } from "./commands/login.ts";
@@ -46,6 +47,7 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerRuns(program, ctx);
   registerExperiments(program, ctx);
   registerModels(program, ctx);
+  registerEvaluate(program, ctx);
   registerCompute(program, ctx);
   registerDocs(program, ctx);
   return program;

@@ -1,5 +1,5 @@
 import { ERROR_CODES, PlatformError, type ErrorCode } from "../core/index.ts";
-import type { ArtifactFile, ComputeResources, Experiment, Job, JobSpec, MetricPoint, Model, ModelAlias, ModelDetail, ModelVersion, Profile, RunQuery, RunView, Whoami } from "./types.ts";
+import type { ArtifactFile, ComputeResources, Evaluation, EvaluationRequest, Experiment, GatePolicy, Job, JobSpec, MetricPoint, Model, ModelAlias, ModelDetail, ModelVersion, Profile, RunQuery, RunView, Whoami } from "./types.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 
@@ -148,8 +148,31 @@ export class PavedClient {
     return this.json(`/api/v1/models/${seg(name)}/versions`, { method: "POST", body });
   }
 
-  setModelAlias(name: string, alias: string, version: string): Promise<ModelAlias> {
-    return this.json(`/api/v1/models/${seg(name)}/aliases/${seg(alias)}`, { method: "PUT", body: { version } });
+  /** Points an alias at a version; `force` with a `reason` is an admin override of the production gate. */
+  setModelAlias(name: string, alias: string, version: string, override?: { force: true; reason: string }): Promise<ModelAlias> {
+    return this.json(`/api/v1/models/${seg(name)}/aliases/${seg(alias)}`, { method: "PUT", body: { version, ...override } });
+  }
+
+  /** Evaluates a version (number or alias) on a CSV on the server against the model's gate policy. */
+  evaluateModelVersion(name: string, version: string, body: EvaluationRequest): Promise<Evaluation> {
+    return this.json(`/api/v1/models/${seg(name)}/versions/${seg(version)}/evaluations`, { method: "POST", body });
+  }
+
+  getEvaluation(id: string): Promise<Evaluation> {
+    return this.json(`/api/v1/evaluations/${seg(id)}`);
+  }
+
+  async listEvaluations(query: { model?: string; version?: string; limit?: number } = {}): Promise<Evaluation[]> {
+    return (await this.json<{ evaluations: Evaluation[] }>("/api/v1/evaluations", { query })).evaluations;
+  }
+
+  getGatePolicy(name: string): Promise<GatePolicy> {
+    return this.json(`/api/v1/models/${seg(name)}/gate-policy`);
+  }
+
+  /** Stores a model's own gate policy from YAML (or JSON) text. */
+  putGatePolicy(name: string, yaml: string): Promise<GatePolicy> {
+    return this.json(`/api/v1/models/${seg(name)}/gate-policy`, { method: "PUT", body: { yaml } });
   }
 
   async deleteModelAlias(name: string, alias: string): Promise<void> {

@@ -158,4 +158,35 @@ export interface Tables {
   logged_model_params: { model_id: string; key: string; value: string };
   logged_model_artifacts: { model_id: string; path: string; digest: string; size: number; created_at: number };
   run_outputs: { run_id: string; model_id: string; step: number };
+  /** A registered model's own gate policy (JSON of the parsed policy); absent: the built-in default. */
+  gate_policies: { model_id: string; policy: string; policy_version: string; updated_by: string; updated_at: number };
+  /** One evaluation of a model version against a gate policy; `checks` is the JSON list of check results. */
+  evaluations: {
+    id: string;
+    model_id: string;
+    model_name: string;
+    version: number;
+    policy_version: string;
+    data_path: string;
+    data_digest: string;
+    reference_path: string | null;
+    /** 1 when every check passed. */
+    passed: number;
+    checks: string;
+    user_id: string;
+    started_at: number;
+    finished_at: number;
+  };
+  /** An admin's override of the production gate: who, when, why. */
+  evaluation_overrides: {
+    id: string;
+    model_id: string;
+    model_name: string;
+    version: number;
+    alias: string;
+    policy_version: string;
+    user_id: string;
+    reason: string;
+    created_at: number;
+  };
 }

@@ -74,12 +74,14 @@ export function registerModels(program: Command, ctx: CliContext): void {
     .argument("<name>", "registered model name")
     .argument("<alias>", "alias, e.g. champion or staging")
     .argument("<version>", "version number the alias points at (an existing alias moves)")
+    .option("--force", "admin only: override the production gate (needs --reason; recorded)")
+    .option("--reason <text>", "why the gate is overridden")
     .option("--json", "print JSON")
-    .description("Point an alias at a version")
+    .description("Point an alias at a version (production needs a passing `paved evaluate`)")
     .addHelpText("after", "\nExample:\n  $ paved models alias churn champion 3")
-    .action(async (name: string, alias: string, version: string, opts: { json?: boolean }) => {
+    .action(async (name: string, alias: string, version: string, opts: { force?: boolean; reason?: string; json?: boolean }) => {
       if (!/^\d+$/.test(version)) throw invalidInput(`version '${version}' is not a number; give a version number, e.g. paved models alias ${name} ${alias} 3`);
-      const result = await (await ctx.client()).setModelAlias(name, alias, version);
+      const result = await (await ctx.client()).setModelAlias(name, alias, version, opts.force ? { force: true, reason: opts.reason ?? "" } : undefined);
       if (opts.json) return ctx.json(result);
       ctx.out(`${result.name}@${result.alias} → version ${result.version}\n`);
     });

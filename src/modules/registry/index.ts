@@ -11,7 +11,7 @@ import { mlflowRegistryRoutes } from "./mlflow-routes.ts";
 import { registryRoutes } from "./routes.ts";
 import { RegistryService } from "./service.ts";
 
-export { RegistryService, REGISTRY_PROXY_ROOT, type RegisteredModel, type ModelVersion } from "./service.ts";
+export { RegistryService, REGISTRY_PROXY_ROOT, type RegisteredModel, type ModelVersion, type AliasChange, type AliasGuard } from "./service.ts";
 export { LoggedModelService, type LoggedModel } from "./logged-model-service.ts";
 export { readOnnxSignature, type ModelSignature, type TensorSpec } from "./onnx-signature.ts";
 export { parseSource, type ModelSource } from "./source.ts";

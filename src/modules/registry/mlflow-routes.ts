@@ -178,8 +178,8 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       url: "/registered-models/alias",
       summary: "MLflow: point an alias at a version (moves an existing alias)",
       body: schema.setAlias,
-      handler: async ({ body }) => {
-        await registry.setAlias(body.name, body.alias, body.version);
+      handler: async ({ body, principal }) => {
+        await registry.setAlias(body.name, body.alias, body.version, { actor: principal });
         return {};
       },
     }),

@@ -107,13 +107,13 @@ export function registryRoutes(service: RegistryService): RouteDefinition[] {
     route({
       method: "PUT",
       url: "/api/v1/models/:name/aliases/:alias",
-      summary: "Point an alias (e.g. champion) at a version; an existing alias moves",
+      summary: "Point an alias (e.g. champion) at a version; an existing alias moves (guarded aliases such as production need a passing evaluation or an admin override)",
       tags,
       params: AliasParams,
       body: SetAliasBody,
       response: AliasView,
-      handler: async ({ params, body }) => {
-        const version = await service.setAlias(params.name, params.alias, body.version);
+      handler: async ({ params, body, principal }) => {
+        const version = await service.setAlias(params.name, params.alias, body.version, { actor: principal, force: body.force, reason: body.reason });
         return { name: version.name, alias: params.alias, version: String(version.version) };
       },
     }),

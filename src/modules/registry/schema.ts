@@ -80,7 +80,11 @@ export const RegisterVersionBody = z.object({
   description: z.string().optional(),
 });
 export type RegisterVersionBody = z.infer<typeof RegisterVersionBody>;
-export const SetAliasBody = z.object({ version: z.union([z.string(), z.number()]).transform(String) });
+export const SetAliasBody = z.object({
+  version: z.union([z.string(), z.number()]).transform(String),
+  force: z.boolean().optional().describe("admin override of alias guards (e.g. evaluation gates); needs reason"),
+  reason: z.string().max(2000).optional().describe("why the override is needed; recorded"),
+});
 export const AliasView = z.object({ name: z.string(), alias: z.string(), version: z.string() });
 export type AliasView = z.infer<typeof AliasView>;
 

@@ -39,6 +39,21 @@ export interface ModelVersion extends ModelVersionRow {
   aliases: string[];
 }
 
+/** A proposed alias move, as an alias guard sees it. */
+export interface AliasChange {
+  model: RegisteredModel;
+  alias: string;
+  version: number;
+  /** Who asks; absent for internal callers. */
+  actor?: { name: string; role: string } | undefined;
+  /** An override of guards the caller asked for, with its reason (guards decide whether to honour it). */
+  force?: boolean | undefined;
+  reason?: string | undefined;
+}
+
+/** Runs before an alias moves; throws (e.g. GATE_FAILED) to refuse the move. */
+export type AliasGuard = (change: AliasChange) => Promise<void>;
+
 /** ONNX files larger than this are registered without a signature rather than read into memory. */
 const MAX_SIGNATURE_BYTES = 256 * 1024 * 1024;
 export const REGISTRY_PROXY_ROOT = "registry";
@@ -68,6 +83,7 @@ const VERSION_ORDER: Record<string, string> = {
  */
 export class RegistryService {
   private readonly store: RegistryStore;
+  private readonly aliasGuards: AliasGuard[] = [];
 
   constructor(private readonly deps: RegistryDeps) {
     this.store = new RegistryStore(deps.database);
@@ -313,11 +329,25 @@ export class RegistryService {
 
   // ---- aliases ----
 
-  /** Points `alias` at a version; an existing alias moves. */
-  async setAlias(name: string, alias: string, version: string | number): Promise<ModelVersion> {
+  /** Registers a guard that every alias move must pass (higher modules, e.g. evaluation gates, hook in here). */
+  addAliasGuard(guard: AliasGuard): void {
+    this.aliasGuards.push(guard);
+  }
+
+  /** Points `alias` at a version; an existing alias moves. Alias guards run first. */
+  async setAlias(
+    name: string,
+    alias: string,
+    version: string | number,
+    options: { actor?: { name: string; role: string }; force?: boolean | undefined; reason?: string | undefined } = {},
+  ): Promise<ModelVersion> {
     const model = await this.modelRow(name);
     checkAlias(alias);
     const row = await this.versionRow(model, parseVersion(version));
+    if (this.aliasGuards.length) {
+      const [full] = await this.withModelData([model]);
+      for (const guard of this.aliasGuards) await guard({ model: full!, alias, version: row.version, ...options });
+    }
     await this.store.setAlias(model.model_id, alias, row.version);
     await this.store.updateModel(model.model_id, { last_update_time: this.deps.clock.now() });
     return this.getVersion(name, row.version);

@@ -1,0 +1,131 @@
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import type { Evaluation } from "../../client/index.ts";
+import { invalidInput, PlatformError } from "../../core/index.ts";
+import type { CliContext } from "../context.ts";
+import { collect, parseInteger } from "../options.ts";
+import { formatTime } from "../render/format.ts";
+import { renderFields, renderTable } from "../render/table.ts";
+
+/** `paved evaluate <model>@<version>` and `paved evaluations …` (results and gate policies). */
+export function registerEvaluate(program: Command, ctx: CliContext): void {
+  program
+    .command("evaluate")
+    .argument("<model@version>", "a version by number or alias, e.g. churn@3")
+    .requiredOption("--data <csv>", "evaluation CSV on the server: the model's features in order, the label, optional sensitive columns")
+    .option("--label <column>", "label column", "label")
+    .option("--sensitive <column>", "a sensitive column (not fed to the model; used by bias checks); repeatable", collect)
+    .option("--reference <csv>", "training CSV for drift (default: the version's lineage dataset)")
+    .option("--json", "print JSON")
+    .description("Evaluate a model version against its gate policy; exits non-zero when a check fails")
+    .addHelpText("after", "\nExample:\n  $ paved evaluate churn@3 --data /data/churn/eval.csv --sensitive gender")
+    .action(async (ref: string, opts: { data: string; label: string; sensitive?: string[]; reference?: string; json?: boolean }) => {
+      const at = ref.lastIndexOf("@");
+      if (at <= 0 || at === ref.length - 1) throw invalidInput(`'${ref}' names no version; write <model>@<version>, e.g. churn@3`);
+      const evaluation = await (await ctx.client()).evaluateModelVersion(ref.slice(0, at), ref.slice(at + 1), {
+        data: resolve(opts.data),
+        label: opts.label,
+        sensitive: opts.sensitive ?? [],
+        ...(opts.reference ? { reference: resolve(opts.reference) } : {}),
+      });
+      if (opts.json) ctx.json(evaluation);
+      else ctx.out(renderEvaluation(evaluation, ctx.now()));
+      if (!evaluation.passed) throw new PlatformError("GATE_FAILED", `evaluation ${evaluation.id} failed; see the hints above`);
+    });
+
+  const evaluations = program
+    .command("evaluations")
+    .description("Stored evaluations and gate policies")
+    .addHelpText("after", "\nExamples:\n  $ paved evaluations ls --model churn\n  $ paved evaluations show eval-3f2a9c41d0\n  $ paved evaluations policy set churn -f gate-policy.yaml");
+  evaluations
+    .command("show")
+    .argument("<id>", "evaluation id")
+    .option("--json", "print JSON")
+    .description("Show one evaluation's checks with figures, thresholds and fix hints")
+    .addHelpText("after", "\nExample:\n  $ paved evaluations show eval-3f2a9c41d0")
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const evaluation = await (await ctx.client()).getEvaluation(id);
+      if (opts.json) return ctx.json(evaluation);
+      ctx.out(renderEvaluation(evaluation, ctx.now()));
+    });
+  evaluations
+    .command("ls")
+    .option("--model <name>", "only this model's evaluations")
+    .option("--version <n>", "only this version (with --model)")
+    .option("--limit <n>", "at most this many", parseInteger("--limit", 1))
+    .option("--json", "print JSON")
+    .description("List evaluations, newest first")
+    .addHelpText("after", "\nExample:\n  $ paved evaluations ls --model churn")
+    .action(async (opts: { model?: string; version?: string; limit?: number; json?: boolean }) => {
+      const list = await (await ctx.client()).listEvaluations({
+        ...(opts.model ? { model: opts.model } : {}),
+        ...(opts.version ? { version: opts.version } : {}),
+        ...(opts.limit ? { limit: opts.limit } : {}),
+      });
+      if (opts.json) return ctx.json({ evaluations: list });
+      const now = ctx.now();
+      ctx.out(
+        list.length === 0
+          ? "no evaluations; run one with `paved evaluate <model>@<version> --data <csv>`\n"
+          : renderTable(list, [
+              { header: "ID", value: (e) => e.id },
+              { header: "MODEL", value: (e) => `${e.model}@${e.version}` },
+              { header: "RESULT", value: (e) => (e.passed ? "passed" : "failed") },
+              { header: "FAILED", value: (e) => e.checks.filter((c) => !c.passed).map((c) => c.name).join(" ") },
+              { header: "POLICY", value: (e) => e.policyVersion },
+              { header: "FINISHED", value: (e) => formatTime(e.finishedAt, now) },
+            ]),
+      );
+    });
+  const policy = evaluations
+    .command("policy")
+    .description("A model's gate policy")
+    .addHelpText("after", "\nExamples:\n  $ paved evaluations policy show churn\n  $ paved evaluations policy set churn -f gate-policy.yaml");
+  policy
+    .command("show")
+    .argument("<model>", "registered model name")
+    .option("--json", "print JSON")
+    .description("Show the model's gate policy (its own or the default) and its version")
+    .addHelpText("after", "\nExample:\n  $ paved evaluations policy show churn")
+    .action(async (model: string, opts: { json?: boolean }) => {
+      const view = await (await ctx.client()).getGatePolicy(model);
+      if (opts.json) return ctx.json(view);
+      ctx.out(`${view.model}: policy ${view.version} (${view.source})\n${view.policy.checks.map((c) => `  - ${JSON.stringify(c)}`).join("\n")}\n`);
+    });
+  policy
+    .command("set")
+    .argument("<model>", "registered model name")
+    .requiredOption("-f, --file <policy.yaml>", "the policy as YAML or JSON")
+    .description("Store the model's own gate policy (evaluations under older policies stop counting)")
+    .addHelpText("after", "\nExample:\n  $ paved evaluations policy set churn -f gate-policy.yaml")
+    .action(async (model: string, opts: { file: string }) => {
+      const view = await (await ctx.client()).putGatePolicy(model, await readFile(opts.file, "utf8"));
+      ctx.out(`${view.model}: policy ${view.version} stored\n`);
+    });
+}
+
+function renderEvaluation(e: Evaluation, now: number): string {
+  const head = renderFields([
+    ["Evaluation", e.id],
+    ["Model", `${e.model}@${e.version}`],
+    ["Result", e.passed ? "passed" : "FAILED"],
+    ["Policy", e.policyVersion],
+    ["Data", `${e.dataPath} (${e.dataDigest.slice(0, 19)})`],
+    ["Reference", e.referencePath ?? undefined],
+    ["Finished", formatTime(e.finishedAt, now)],
+  ]);
+  const text = (record: Record<string, unknown>) =>
+    Object.entries(record)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(",") : String(v)}`)
+      .join(" ");
+  const table = renderTable(e.checks, [
+    { header: "CHECK", value: (c) => c.name },
+    { header: "RESULT", value: (c) => (c.passed ? "pass" : "FAIL") },
+    { header: "FIGURES", value: (c) => text(c.figures) },
+    { header: "THRESHOLDS", value: (c) => text(c.thresholds) },
+  ]);
+  const hints = e.checks.filter((c) => c.hint).map((c) => `  ${c.name}: ${c.hint}`);
+  return `${head}\n${table}${hints.length ? `\nTo fix:\n${hints.join("\n")}\n` : ""}`;
+}

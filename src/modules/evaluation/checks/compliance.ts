@@ -1,0 +1,58 @@
+import type { CheckResult } from "../schema.ts";
+
+type CompliancePolicy = { requiredModelCardFields: string[]; requireLineage: boolean; forbidSensitiveFeatures: boolean };
+
+/** Model-card fields are tags `model_card.<field>` on the registered model or (overriding) the version. */
+export const MODEL_CARD_TAG = "model_card.";
+
+export interface ComplianceFacts {
+  /** Tags of the model, then of the version (the version's win). */
+  tags: Map<string, string>;
+  lineage: { runId: string; commit: string | null; datasets: { digest: string }[] } | null;
+  /** What the model declares it reads: its ONNX input names and the `model_card.features` tag. */
+  inputs: string[];
+  sensitive: string[];
+}
+
+export function complianceChecks(check: CompliancePolicy, facts: ComplianceFacts): CheckResult[] {
+  const results: CheckResult[] = [];
+  if (check.requiredModelCardFields.length) {
+    const missing = check.requiredModelCardFields.filter((f) => !(facts.tags.get(`${MODEL_CARD_TAG}${f}`) ?? "").trim());
+    results.push({
+      type: "compliance",
+      name: "compliance:model-card",
+      passed: missing.length === 0,
+      figures: { missing: missing.join(", ") || null },
+      thresholds: { requiredModelCardFields: check.requiredModelCardFields },
+      hint: missing.length
+        ? `the model card lacks ${missing.join(", ")}; set them as tags, e.g. \`mlflow.MlflowClient().set_registered_model_tag(name, "${MODEL_CARD_TAG}${missing[0]}", "...")\``
+        : null,
+    });
+  }
+  if (check.requireLineage) {
+    const l = facts.lineage;
+    const missing = [!l?.runId && "run", !l?.commit && "commit", !l?.datasets.some((d) => d.digest) && "dataset digest"].filter((m): m is string => Boolean(m));
+    results.push({
+      type: "compliance",
+      name: "compliance:lineage",
+      passed: missing.length === 0,
+      figures: { missing: missing.join(", ") || null },
+      thresholds: { requireLineage: true },
+      hint: missing.length
+        ? `the version's lineage lacks ${missing.join(", ")}; register it from a run that ran from a git checkout and logged its dataset (mlflow.log_input), e.g. one started by \`paved train\``
+        : null,
+    });
+  }
+  if (check.forbidSensitiveFeatures) {
+    const leaked = facts.sensitive.filter((s) => facts.inputs.includes(s));
+    results.push({
+      type: "compliance",
+      name: "compliance:sensitive-features",
+      passed: leaked.length === 0,
+      figures: { sensitiveInputs: leaked.join(", ") || null },
+      thresholds: { forbidSensitiveFeatures: true },
+      hint: leaked.length ? `the model reads sensitive column(s) ${leaked.join(", ")}; retrain without them` : null,
+    });
+  }
+  return results;
+}

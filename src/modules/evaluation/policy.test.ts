@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { BUILT_IN_GATE_POLICY_FILE } from "../catalog/index.ts";
+import { loadPolicyFile, parsePolicy } from "./policy.ts";
+
+describe("gate policies", () => {
+  it("loads the shipped default", () => {
+    const { policy, version } = loadPolicyFile(BUILT_IN_GATE_POLICY_FILE);
+    expect(policy.checks.map((c) => c.type)).toEqual(["quality", "performance", "drift", "compliance"]);
+    expect(version).toMatch(/^[0-9a-f]{12}$/);
+  });
+
+  it("versions by content, not by formatting", () => {
+    const yaml = parsePolicy("checks:\n  - type: drift\n    maxPsi: 0.2\n");
+    const json = parsePolicy({ checks: [{ maxPsi: 0.2, type: "drift" }] });
+    expect(json.version).toBe(yaml.version);
+    expect(parsePolicy({ checks: [{ type: "drift", maxPsi: 0.3 }] }).version).not.toBe(yaml.version);
+  });
+
+  it("names unknown fields and wrong bounds", () => {
+    const problem = (input: unknown) => {
+      try {
+        parsePolicy(input);
+      } catch (error) {
+        return (error as { code: string; details?: { problems: { path: string }[] } });
+      }
+      throw new Error("expected a rejection");
+    };
+    expect(problem({ checks: [{ type: "bias", sensitiveColumn: "g", maxParity: 1 }] }).details?.problems[0]?.path).toBe("checks.0.maxParity");
+    expect(problem({ checks: [], extra: 1 }).code).toBe("INVALID_INPUT");
+    expect(problem({ checks: [{ type: "quality", metric: "rmse", min: 1 }] }).code).toBe("INVALID_INPUT");
+    expect(problem("checks: [").code).toBe("INVALID_INPUT");
+  });
+});

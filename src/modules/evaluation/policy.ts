@@ -1,0 +1,63 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { PlatformError, invalidInput } from "../../core/index.ts";
+import { GatePolicy, LOWER_IS_BETTER } from "./schema.ts";
+
+/** A parsed gate policy with its version: a hash of its canonical JSON, so equal policies share a version. */
+export interface VersionedPolicy {
+  policy: GatePolicy;
+  version: string;
+}
+
+/** Parses policy text (YAML or JSON) or an object; INVALID_INPUT names each bad or unknown field. */
+export function parsePolicy(input: unknown): VersionedPolicy {
+  let raw = input;
+  if (typeof input === "string") {
+    try {
+      raw = parseYaml(input);
+    } catch (error) {
+      throw invalidInput(`gate policy is not valid YAML or JSON: ${(error as Error).message}; see docs/evaluation.md for the format`);
+    }
+  }
+  const result = GatePolicy.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const keys = issue.code === "unrecognized_keys" ? issue.keys : [];
+      const path = [...issue.path, ...keys.slice(0, 1)].join(".") || "(root)";
+      return { path, message: keys.length ? `unknown field${keys.length > 1 ? "s" : ""} ${keys.map((k) => `'${k}'`).join(", ")}` : issue.message };
+    });
+    const summary = problems.slice(0, 5).map((p) => `${p.path}: ${p.message}`).join("; ");
+    throw invalidInput(`invalid gate policy: ${summary}; see docs/evaluation.md for the fields each check takes`, { problems });
+  }
+  const policy = result.data;
+  policy.checks.forEach((check, i) => {
+    if (check.type !== "quality") return;
+    const lower = LOWER_IS_BETTER.has(check.metric);
+    if (lower && check.min !== undefined) throw invalidInput(`checks.${i}.min: ${check.metric} is an error (lower is better); give max instead`);
+    if (!lower && check.max !== undefined) throw invalidInput(`checks.${i}.max: ${check.metric} is higher-is-better; give min instead`);
+  });
+  return { policy, version: policyVersion(policy) };
+}
+
+export function policyVersion(policy: GatePolicy): string {
+  return createHash("sha256").update(canonical(policy)).digest("hex").slice(0, 12);
+}
+
+/** Loads the shipped default policy; a broken file is a CONFIG error at start. */
+export function loadPolicyFile(path: string): VersionedPolicy {
+  try {
+    return parsePolicy(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new PlatformError("CONFIG", `cannot load the gate policy '${path}': ${(error as Error).message}`);
+  }
+}
+
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}

@@ -1,0 +1,79 @@
+import { z } from "zod";
+import { route, type RouteDefinition } from "../../core/index.ts";
+import {
+  EvaluateBody,
+  EvaluationIdParams,
+  EvaluationParams,
+  EvaluationView,
+  GateOverridesResponse,
+  GatePolicyView,
+  ListEvaluationsQuery,
+  ListEvaluationsResponse,
+  PutGatePolicyBody,
+} from "./schema.ts";
+import type { EvaluationService } from "./service.ts";
+
+const ModelNameParams = z.object({ name: z.string().min(1) });
+
+/** Paved's evaluation API under /api/v1. */
+export function evaluationRoutes(service: EvaluationService): RouteDefinition[] {
+  const tags = ["evaluation"];
+  return [
+    route({
+      method: "GET",
+      url: "/api/v1/models/:name/gate-policy",
+      summary: "The model's gate policy (its own, or the built-in default) with its version",
+      tags,
+      params: ModelNameParams,
+      response: GatePolicyView,
+      handler: async ({ params }) => service.getPolicy(params.name),
+    }),
+    route({
+      method: "PUT",
+      url: "/api/v1/models/:name/gate-policy",
+      summary: "Store the model's own gate policy, as YAML text ({yaml}) or JSON ({policy})",
+      tags,
+      params: ModelNameParams,
+      body: PutGatePolicyBody,
+      response: GatePolicyView,
+      handler: async ({ params, body, principal }) => service.putPolicy(params.name, "yaml" in body ? body.yaml : body.policy, principal.name),
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/models/:name/gate-overrides",
+      summary: "Admin overrides of the model's production gate: who, when, why (newest first)",
+      tags,
+      params: ModelNameParams,
+      response: GateOverridesResponse,
+      handler: async ({ params }) => ({ overrides: await service.overrides(params.name) }),
+    }),
+    route({
+      method: "POST",
+      url: "/api/v1/models/:name/versions/:version/evaluations",
+      summary: "Evaluate a version (number or alias) on a server-side CSV against the model's gate policy; stores and returns the result",
+      tags,
+      params: EvaluationParams,
+      body: EvaluateBody,
+      response: EvaluationView,
+      handler: async ({ params, body, principal }) => service.evaluate(params.name, params.version, body, principal.name),
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/evaluations/:id",
+      summary: "One evaluation with its per-check figures, thresholds and fix hints",
+      tags,
+      params: EvaluationIdParams,
+      response: EvaluationView,
+      handler: async ({ params }) => service.get(params.id),
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/evaluations",
+      summary: "Evaluations, newest first, by model and version",
+      tags,
+      query: ListEvaluationsQuery,
+      response: ListEvaluationsResponse,
+      handler: async ({ query }) => ({ evaluations: await service.list(query) }),
+    }),
+  ];
+}

@@ -1,0 +1,50 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { openTestDatabase, testDialects } from "../../../test/support/databases.ts";
+import type { Database } from "../../storage/index.ts";
+import { EvaluationStore, type EvaluationRow } from "./store.ts";
+
+describe.each(testDialects())("EvaluationStore on %s", (dialect) => {
+  let database: Database | undefined;
+  afterEach(async () => database?.close());
+
+  const row = (id: string, version: number, passed: number, finishedAt: number): EvaluationRow => ({
+    id,
+    model_id: "model-1",
+    model_name: "churn",
+    version,
+    policy_version: "p1",
+    data_path: "/data/eval.csv",
+    data_digest: "sha256:00",
+    reference_path: null,
+    passed,
+    checks: "[]",
+    user_id: "ada",
+    started_at: finishedAt - 10,
+    finished_at: finishedAt,
+  });
+
+  it("stores evaluations, lists them newest first and finds a passing one per policy version", async () => {
+    database = await openTestDatabase(dialect);
+    const store = new EvaluationStore(database);
+    await store.insertEvaluation(row("e1", 1, 0, 1_000));
+    await store.insertEvaluation(row("e2", 1, 1, 2_000));
+    await store.insertEvaluation(row("e3", 1, 0, 3_000));
+    await store.insertEvaluation(row("e4", 2, 0, 4_000));
+    expect((await store.listEvaluations({ modelId: "model-1", limit: 10 })).map((e) => e.id)).toEqual(["e4", "e3", "e2", "e1"]);
+    expect((await store.listEvaluations({ modelId: "model-1", version: 1, limit: 2 })).map((e) => e.id)).toEqual(["e3", "e2"]);
+    expect((await store.latestEvaluation("model-1", 1, "p1"))?.id).toBe("e2");
+    expect((await store.latestEvaluation("model-1", 2, "p1"))?.passed).toBe(0);
+    expect(await store.latestEvaluation("model-1", 1, "p2")).toBeUndefined();
+    expect((await store.getEvaluation("e1"))?.finished_at).toBe(1_000);
+  });
+
+  it("replaces a model's policy and records overrides", async () => {
+    database = await openTestDatabase(dialect);
+    const store = new EvaluationStore(database);
+    await store.putPolicy({ model_id: "model-1", policy: "{}", policy_version: "p1", updated_by: "ada", updated_at: 1 });
+    await store.putPolicy({ model_id: "model-1", policy: "{\"checks\":[]}", policy_version: "p2", updated_by: "bob", updated_at: 2 });
+    expect(await store.getPolicy("model-1")).toMatchObject({ policy_version: "p2", updated_by: "bob", updated_at: 2 });
+    await store.insertOverride({ id: "o1", model_id: "model-1", model_name: "churn", version: 3, alias: "production", policy_version: "p2", user_id: "admin", reason: "hotfix", created_at: 5 });
+    expect(await store.listOverrides("model-1")).toEqual([expect.objectContaining({ id: "o1", reason: "hotfix", created_at: 5 })]);
+  });
+});
