@@ -9,6 +9,7 @@ import { PlatformError, createLogger, randomIds, route, systemClock, type Clock,
 import { TokenService, buildServer } from "./http/index.ts";
 import { createCatalogModule } from "./modules/catalog/index.ts";
 import { createComputeModule } from "./modules/compute/index.ts";
+import { createDeploymentsModule } from "./modules/deployments/index.ts";
 import { createEvaluationModule } from "./modules/evaluation/index.ts";
 import { createRegistryModule } from "./modules/registry/index.ts";
 import { createServingModule } from "./modules/serving/index.ts";
@@ -82,6 +83,10 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   // Evaluation runs versions on serving and guards the registry's production alias.
   const evaluation = createEvaluationModule({ database, registry: registry.service, serving: serving.service, clock, ids, logger });
   routes.push(...evaluation.routes);
+  // Deployments roll versions out on serving (through the router they register there), behind evaluation's gate.
+  const deployments = createDeploymentsModule({ database, registry: registry.service, serving: serving.service, evaluation: evaluation.service, clock, ids, logger });
+  routes.push(...deployments.routes);
+  controllers.push(deployments.controller);
   // Stopping terminates every model's worker threads.
   controllers.push({ start() {}, stop: () => serving.service.close() });
 

@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { isPlatformError } from "../core/index.ts";
 import { registerApply } from "./commands/apply.ts";
 import { registerCompute } from "./commands/compute.ts";
+import { registerDeploy } from "./commands/deploy.ts";
 import { registerDocs } from "./commands/docs.ts";
 import { registerEvaluate } from "./commands/evaluate.ts";
 import { registerExperiments } from "./commands/experiments.ts";
@@ -48,6 +49,7 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerExperiments(program, ctx);
   registerModels(program, ctx);
   registerEvaluate(program, ctx);
+  registerDeploy(program, ctx);
   registerCompute(program, ctx);
   registerDocs(program, ctx);
   return program;

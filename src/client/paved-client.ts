@@ -1,5 +1,5 @@
 import { ERROR_CODES, PlatformError, type ErrorCode } from "../core/index.ts";
-import type { ArtifactFile, ComputeResources, Evaluation, EvaluationRequest, Experiment, GatePolicy, Job, JobSpec, MetricPoint, Model, ModelAlias, ModelDetail, ModelVersion, Profile, RunQuery, RunView, Whoami } from "./types.ts";
+import type { ArtifactFile, ComputeResources, Deployment, DeploymentRequest, Evaluation, EvaluationRequest, Experiment, GatePolicy, Job, JobSpec, MetricPoint, Model, ModelAlias, ModelDetail, ModelVersion, Profile, RunQuery, RunView, Whoami } from "./types.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 
@@ -164,6 +164,24 @@ export class PavedClient {
 
   async listEvaluations(query: { model?: string; version?: string; limit?: number } = {}): Promise<Evaluation[]> {
     return (await this.json<{ evaluations: Evaluation[] }>("/api/v1/evaluations", { query })).evaluations;
+  }
+
+  /** Starts a deployment (production needs a passing evaluation). */
+  createDeployment(body: DeploymentRequest): Promise<Deployment> {
+    return this.json("/api/v1/deployments", { method: "POST", body });
+  }
+
+  getDeployment(id: string): Promise<Deployment> {
+    return this.json(`/api/v1/deployments/${seg(id)}`);
+  }
+
+  async listDeployments(query: { model?: string } = {}): Promise<Deployment[]> {
+    return (await this.json<{ deployments: Deployment[] }>("/api/v1/deployments", { query })).deployments;
+  }
+
+  /** pause, resume, promote (skip the remaining steps) or rollback a deployment in progress. */
+  deploymentAction(id: string, action: "pause" | "resume" | "promote" | "rollback"): Promise<Deployment> {
+    return this.json(`/api/v1/deployments/${seg(id)}/${action}`, { method: "POST" });
   }
 
   getGatePolicy(name: string): Promise<GatePolicy> {

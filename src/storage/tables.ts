@@ -189,4 +189,21 @@ export interface Tables {
     reason: string;
     created_at: number;
   };
+  /** A rollout of a model version to an environment: spec (JSON) from the API, status (JSON) from the controller. */
+  deployments: {
+    id: string;
+    model_name: string;
+    environment: string;
+    spec: string;
+    status: string;
+    /** The status phase, duplicated for filtering. */
+    phase: string;
+    /** 1 while the user has paused the rollout. */
+    paused: number;
+    /** A manual action the controller has yet to carry out: promote or rollback. */
+    requested: string | null;
+    created_by: string;
+    created_at: number;
+    updated_at: number;
+  };
 }

@@ -142,6 +142,11 @@ export class EvaluationService {
 
   // ---- the gate ----
 
+  /** Throws GATE_FAILED unless the version may go to production (a passing evaluation under the model's current policy). */
+  async assertDeployable(name: string, version: number): Promise<void> {
+    await this.guard({ model: await this.deps.registry.getModel(name), alias: GATED_ALIAS, version });
+  }
+
   /** Alias guard: `production` moves only to a version with a passing evaluation under the current policy, or by an admin override. */
   readonly guard = async (change: AliasChange): Promise<void> => {
     if (change.alias !== GATED_ALIAS) return;

@@ -37,6 +37,17 @@ export interface LoadModelInput {
   runtime?: string;
 }
 
+/**
+ * Picks the version of requests that name no version, and hears how each routed request ended.
+ * Higher modules (deployments) register one; serving never imports them.
+ */
+export interface InferRouter {
+  /** The version to run for `name`, or undefined for the default (the most recently loaded). */
+  pick(name: string): string | undefined;
+  /** Called once per routed request with its outcome and latency. */
+  observe?(name: string, version: string, ok: boolean, seconds: number): void;
+}
+
 interface Loaded {
   view: LoadedModelView;
   runtime: ServingRuntime;
@@ -49,7 +60,8 @@ interface Loaded {
 /**
  * Serves model versions: loads them into a runtime, validates OIP requests against their
  * signature, runs them, and records metrics and sampled predictions. What is loaded is decided
- * by the caller (today the admin routes, later the deployment controller).
+ * by the caller (the admin routes and the deployment controller); which version answers a
+ * request that names none is decided by the registered router (see setRouter).
  */
 export class ServingService {
   readonly metrics = new ServingMetrics();
@@ -60,6 +72,7 @@ export class ServingService {
   private readonly logger: Logger;
   private seq = 0;
   private closing = false;
+  private router: InferRouter | undefined;
 
   constructor(private readonly options: ServingServiceOptions) {
     if (options.runtimes.length === 0) throw new PlatformError("CONFIG", "the serving service needs at least one runtime");
@@ -123,9 +136,17 @@ export class ServingService {
     return !this.closing;
   }
 
+  /** Registers the router of versionless requests (one at a time; undefined removes it). */
+  setRouter(router: InferRouter | undefined): void {
+    this.router = router;
+  }
+
   async infer(name: string, version: string | undefined, request: InferRequest): Promise<InferResponse> {
     const started = performance.now();
-    const loaded = this.resolve(name, version);
+    const picked = version === undefined ? this.router?.pick(name) : undefined;
+    // A picked version that is not loaded (any more) falls back to the default: traffic only reaches loaded versions.
+    const loaded = picked !== undefined && this.models.get(name)?.has(picked) ? this.resolve(name, picked) : this.resolve(name, version);
+    const routed = version === undefined && this.router?.observe ? this.router : undefined;
     try {
       const inputs = toInputTensors(loaded.signature, request.inputs);
       const known = new Set(loaded.signature.outputs.map((o) => o.name));
@@ -147,9 +168,11 @@ export class ServingService {
       this.metrics.request(loaded.labels, seconds);
       this.metrics.predictions(loaded.labels, outputs.find((o) => o.name === loaded.signature.outputs[0]?.name));
       if (this.log.sample(name, loaded.view.version)) this.logPrediction(loaded, request, response, seconds);
+      routed?.observe?.(name, loaded.view.version, true, seconds);
       return response;
     } catch (error) {
       this.metrics.error(loaded.labels, isPlatformError(error) ? error.code : "INTERNAL");
+      routed?.observe?.(name, loaded.view.version, false, (performance.now() - started) / 1000);
       throw error;
     }
   }

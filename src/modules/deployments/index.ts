@@ -1,0 +1,42 @@
+// Deployments: rollouts of registered model versions to environments (canary steps or replace),
+// with integration tests, step-by-step analysis of canary against stable, promotion (the
+// environment's alias moves) and automatic rollback. It sits above serving, registry and
+// evaluation (whose gate a production deployment must pass), and routes serving's versionless
+// traffic through the router it registers there.
+import type { Clock, IdGenerator, Logger, RouteDefinition } from "../../core/index.ts";
+import type { Database } from "../../storage/index.ts";
+import type { EvaluationService } from "../evaluation/index.ts";
+import type { RegistryService } from "../registry/index.ts";
+import type { ServingService } from "../serving/index.ts";
+import { DeploymentController } from "./controller.ts";
+import { DeploymentRouter } from "./router.ts";
+import { deploymentRoutes } from "./routes.ts";
+import { DeploymentService } from "./service.ts";
+import { DeploymentStore } from "./store.ts";
+
+export { DeploymentService, GATED_ENVIRONMENT } from "./service.ts";
+export { DeploymentController, INTEGRATION_TESTS_TAG } from "./controller.ts";
+export { CreateDeploymentBody, DeploymentView, DeploymentList } from "./schema.ts";
+
+export interface DeploymentsModuleDeps {
+  database: Database;
+  registry: RegistryService;
+  serving: ServingService;
+  evaluation: EvaluationService;
+  clock: Clock;
+  ids: IdGenerator;
+  logger: Logger;
+  /** How often the controller reconciles (default 500 ms). */
+  intervalMs?: number;
+}
+
+/** Builds the deployment service, controller and routes, and registers the traffic router with serving. */
+export function createDeploymentsModule(deps: DeploymentsModuleDeps): { service: DeploymentService; controller: DeploymentController; routes: RouteDefinition[] } {
+  const logger = deps.logger.child({ module: "deployments" });
+  const store = new DeploymentStore(deps.database);
+  const router = new DeploymentRouter((name, version) => deps.serving.list().some((m) => m.name === name && m.version === version));
+  deps.serving.setRouter(router);
+  const controller = new DeploymentController({ store, registry: deps.registry, serving: deps.serving, router, clock: deps.clock, logger, ...(deps.intervalMs !== undefined ? { intervalMs: deps.intervalMs } : {}) });
+  const service = new DeploymentService({ store, registry: deps.registry, evaluation: deps.evaluation, clock: deps.clock, ids: deps.ids, logger, kick: () => controller.kick() });
+  return { service, controller, routes: deploymentRoutes(service) };
+}

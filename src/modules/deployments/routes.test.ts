@@ -1,0 +1,222 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { exportLinearOnnx } from "../../../test/support/onnx.ts";
+import { createApp, type App } from "../../app.ts";
+import { loadConfig } from "../../config/index.ts";
+import { buildTestModels, type TestModels } from "../serving/test-models.ts";
+
+interface Deployment {
+  id: string;
+  status: { phase: string; stableVersion: string | null; canaryVersion: string | null; canaryWeight: number; currentStep: number; history: { reason: string }[] };
+}
+
+const TERMINAL = ["Succeeded", "RolledBack", "Failed"];
+const ROW = [0.1, -0.2, 0.3, 0.4];
+const infer = { inputs: [{ name: "input", shape: [1, 4], datatype: "FP32", data: ROW }] };
+
+async function start(dataDir: string): Promise<App> {
+  const app = await createApp(loadConfig({ env: {}, overrides: { dataDir, logLevel: "silent", compute: { gpus: [] }, host: "127.0.0.1", port: 0 } }));
+  await app.listen();
+  return app;
+}
+
+describe("deployments over HTTP", () => {
+  let models: TestModels;
+  let linear: Uint8Array;
+  let app: App;
+  let token: string;
+  const apps: App[] = [];
+
+  const call = (method: "GET" | "POST" | "PUT", url: string, payload?: unknown, on = app) =>
+    on.server.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload !== undefined ? { payload: payload as object } : {}) });
+
+  async function register(name: string, bytes: Uint8Array, on = app): Promise<string> {
+    const run = (await call("POST", "/api/2.0/mlflow/runs/create", { experiment_id: "0", start_time: 1 }, on)).json().run.info;
+    const put = await on.server.inject({
+      method: "PUT",
+      url: `/api/2.0/mlflow-artifacts/artifacts/0/${run.run_id}/artifacts/model/model.onnx`,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/octet-stream" },
+      payload: Buffer.from(bytes),
+    });
+    expect(put.statusCode).toBe(200);
+    const version = await call("POST", `/api/v1/models/${name}/versions`, { source: `runs:/${run.run_id}/model` }, on);
+    expect(version.statusCode).toBe(200);
+    return version.json().version;
+  }
+
+  async function deploy(body: Record<string, unknown>, on = app): Promise<Deployment> {
+    const response = await call("POST", "/api/v1/deployments", { environment: "staging", ...body }, on);
+    expect(response.statusCode, response.body).toBe(200);
+    return response.json();
+  }
+
+  const get = async (id: string, on = app): Promise<Deployment> => (await call("GET", `/api/v1/deployments/${id}`, undefined, on)).json();
+
+  /** Polls the deployment until `done`, sending one versionless request per poll when `traffic` collects outcomes. */
+  async function until(id: string, done: (d: Deployment) => boolean, traffic?: { model: string; outcomes: { status: number; version?: string }[] }, on = app): Promise<Deployment> {
+    for (let i = 0; i < 600; i++) {
+      const d = await get(id, on);
+      if (done(d)) return d;
+      if (traffic) {
+        const r = await call("POST", `/v2/models/${traffic.model}/infer`, infer, on);
+        traffic.outcomes.push({ status: r.statusCode, version: r.statusCode === 200 ? r.json().model_version : undefined });
+      }
+      await sleep(20);
+    }
+    throw new Error(`deployment ${id} never reached the expected state: ${JSON.stringify(await get(id, on))}`);
+  }
+
+  const loaded = async (name: string, on = app): Promise<string[]> =>
+    (await call("GET", "/api/v1/serving/models", undefined, on)).json().models.filter((m: { name: string }) => m.name === name).map((m: { version: string }) => m.version).sort();
+  const alias = async (name: string, which: string): Promise<number | undefined> =>
+    (await call("GET", `/api/2.0/mlflow/registered-models/get?name=${name}`)).json().registered_model.aliases?.find((a: { alias: string }) => a.alias === which)?.version;
+
+  /** Deploys v1 with `replace` so the model has a stable version. */
+  async function withStable(name: string): Promise<void> {
+    await register(name, models.bytes("tiny"));
+    const first = await deploy({ model: name, version: "1", strategy: "replace" });
+    expect((await until(first.id, (d) => TERMINAL.includes(d.status.phase))).status.phase).toBe("Succeeded");
+  }
+
+  beforeAll(async () => {
+    models = buildTestModels();
+    linear = new Uint8Array(exportLinearOnnx());
+    app = await start(mkdtempSync(join(tmpdir(), "paved-deploy-")));
+    token = app.generatedAdminToken!;
+  }, 120_000);
+  afterAll(async () => {
+    await app?.close();
+    for (const a of apps) await a.close();
+  });
+
+  it("progresses a good canary through its steps and promotes it while stable keeps serving", async () => {
+    await withStable("good");
+    expect(String(await alias("good", "staging"))).toBe("1");
+    await register("good", models.bytes("tiny-v2"));
+    const expected = { request: { inputs: [{ name: "input", shape: [1, 4], datatype: "FP32", data: models.expected["tiny-v2"].input![0] }] }, expected: { probabilities: models.expected["tiny-v2"].probabilities![0] }, tolerance: 1e-4 };
+    await call("POST", "/api/2.0/mlflow/model-versions/set-tag", { name: "good", version: "2", key: "paved.integration_tests", value: JSON.stringify([expected]) });
+    const created = await deploy({ model: "good", version: "2", steps: [20, 50, 100], stepIntervalSeconds: 0.2 });
+    expect(created.status).toMatchObject({ phase: "Progressing", stableVersion: "1", canaryVersion: "2" });
+    const traffic = { model: "good", outcomes: [] as { status: number; version?: string }[] };
+    const done = await until(created.id, (d) => TERMINAL.includes(d.status.phase), traffic);
+    expect(done.status).toMatchObject({ phase: "Succeeded", stableVersion: "2", canaryVersion: null });
+    expect(traffic.outcomes.filter((o) => o.status !== 200)).toEqual([]);
+    expect(new Set(traffic.outcomes.map((o) => o.version))).toEqual(new Set(["1", "2"]));
+    const reasons = done.status.history.map((h) => h.reason).join("\n");
+    expect(reasons).toContain("1 integration test(s) passed");
+    expect(reasons).toContain("step 3/3: 100%");
+    expect(String(await alias("good", "staging"))).toBe("2");
+    expect(await loaded("good")).toEqual(["2"]);
+    const after = await call("POST", "/v2/models/good/infer", infer);
+    expect(after.json().model_version).toBe("2");
+  }, 60_000);
+
+  it("rolls a broken canary back automatically and stable keeps serving", async () => {
+    await withStable("broken");
+    // Its input is named 'features': every request routed to it fails validation.
+    await register("broken", linear);
+    const created = await deploy({ model: "broken", version: "2", steps: [50, 100], stepIntervalSeconds: 0.3 });
+    const traffic = { model: "broken", outcomes: [] as { status: number; version?: string }[] };
+    const done = await until(created.id, (d) => TERMINAL.includes(d.status.phase), traffic);
+    expect(done.status.phase).toBe("RolledBack");
+    expect(done.status.history.at(-1)!.reason).toMatch(/analysis failed .*canary error rate/);
+    expect(traffic.outcomes.filter((o) => o.status === 200).every((o) => o.version === "1")).toBe(true);
+    expect(await loaded("broken")).toEqual(["1"]);
+    expect(String(await alias("broken", "staging"))).toBe("1");
+    for (let i = 0; i < 10; i++) {
+      const r = await call("POST", "/v2/models/broken/infer", infer);
+      expect(r.statusCode).toBe(200);
+      expect(r.json().model_version).toBe("1");
+    }
+  }, 60_000);
+
+  it("rolls back a canary whose integration tests fail before it gets traffic", async () => {
+    await withStable("tested");
+    await register("tested", models.bytes("tiny-v2"));
+    const wrong = [{ request: infer, expected: { probabilities: [1, 0] }, tolerance: 1e-6 }];
+    await call("POST", "/api/2.0/mlflow/model-versions/set-tag", { name: "tested", version: "2", key: "paved.integration_tests", value: JSON.stringify(wrong) });
+    const created = await deploy({ model: "tested", version: "2", stepIntervalSeconds: 0.2 });
+    const done = await until(created.id, (d) => TERMINAL.includes(d.status.phase));
+    expect(done.status).toMatchObject({ phase: "RolledBack", currentStep: -1 });
+    expect(done.status.history.at(-1)!.reason).toContain("integration test 1 failed: output 'probabilities'");
+    expect(await loaded("tested")).toEqual(["1"]);
+  }, 60_000);
+
+  it("enforces the evaluation gate for production, and deploys once a passing evaluation exists", async () => {
+    await register("gated", models.bytes("tiny"));
+    const refused = await call("POST", "/api/v1/deployments", { model: "gated", version: "1" });
+    expect(refused.json().error.code).toBe("GATE_FAILED");
+    expect((await call("GET", "/api/v1/deployments?model=gated")).json().deployments).toEqual([]);
+
+    const data = join(mkdtempSync(join(tmpdir(), "paved-deploy-eval-")), "eval.csv");
+    writeFileSync(data, ["f0,f1,f2,f3,label", "0.1,0.2,0.3,0.4,1", "-0.5,0.1,0.9,-0.3,0", "0.7,-0.7,0.2,0.1,1"].join("\n"));
+    expect((await call("PUT", "/api/v1/models/gated/gate-policy", { yaml: "checks:\n  - {type: performance, p99Ms: 60000}\n" })).statusCode).toBe(200);
+    const evaluation = await call("POST", "/api/v1/models/gated/versions/1/evaluations", { data });
+    expect(evaluation.json().passed).toBe(true);
+    const created = await deploy({ model: "gated", version: "1", environment: "production" });
+    const done = await until(created.id, (d) => TERMINAL.includes(d.status.phase));
+    expect(done.status.phase).toBe("Succeeded");
+    expect(String(await alias("gated", "production"))).toBe("1");
+  }, 60_000);
+
+  it("pauses, resumes, rolls back and promotes by request", async () => {
+    await withStable("manual");
+    await register("manual", models.bytes("tiny-v2"));
+    const created = await deploy({ model: "manual", version: "2", steps: [10, 50, 100], stepIntervalSeconds: 0.3 });
+    await until(created.id, (d) => d.status.currentStep >= 0);
+    expect((await call("POST", `/api/v1/deployments/${created.id}/pause`)).statusCode).toBe(200);
+    const paused = await until(created.id, (d) => d.status.phase === "Paused");
+    await sleep(800);
+    expect((await get(created.id)).status).toMatchObject({ phase: "Paused", currentStep: paused.status.currentStep, canaryWeight: paused.status.canaryWeight });
+    expect((await call("POST", `/api/v1/deployments/${created.id}/resume`)).statusCode).toBe(200);
+    await until(created.id, (d) => d.status.phase === "Progressing");
+    expect((await call("POST", `/api/v1/deployments/${created.id}/rollback`)).statusCode).toBe(200);
+    const rolled = await until(created.id, (d) => TERMINAL.includes(d.status.phase));
+    expect(rolled.status.phase).toBe("RolledBack");
+    expect(rolled.status.history.at(-1)!.reason).toBe("rolled back by request");
+    expect(await loaded("manual")).toEqual(["1"]);
+    expect((await call("POST", `/api/v1/deployments/${created.id}/resume`)).json().error.code).toBe("CONFLICT");
+
+    const again = await deploy({ model: "manual", version: "2", stepIntervalSeconds: 3600 });
+    await until(again.id, (d) => d.status.currentStep >= 0);
+    expect((await call("POST", `/api/v1/deployments/${again.id}/promote`)).statusCode).toBe(200);
+    const promoted = await until(again.id, (d) => TERMINAL.includes(d.status.phase));
+    expect(promoted.status).toMatchObject({ phase: "Succeeded", stableVersion: "2" });
+    expect(await loaded("manual")).toEqual(["2"]);
+    const listed = (await call("GET", "/api/v1/deployments?model=manual")).json().deployments.map((d: Deployment) => d.id);
+    expect(listed.slice(0, 2)).toEqual([again.id, created.id]);
+  }, 60_000);
+
+  it("continues a rollout from its saved step after a restart", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "paved-deploy-restart-"));
+    let first = await start(dataDir);
+    const previous = token;
+    token = first.generatedAdminToken!;
+    try {
+      await register("restart", models.bytes("tiny"), first);
+      const v1 = await deploy({ model: "restart", version: "1", strategy: "replace" }, first);
+      await until(v1.id, (d) => d.status.phase === "Succeeded", undefined, first);
+      await register("restart", models.bytes("tiny-v2"), first);
+      const created = await deploy({ model: "restart", version: "2", steps: [20, 50, 100], stepIntervalSeconds: 1 }, first);
+      const before = await until(created.id, (d) => d.status.currentStep >= 0, undefined, first);
+      await first.close();
+
+      const second = await start(dataDir);
+      apps.push(second);
+      first = second;
+      const picked = await until(created.id, (d) => d.status.history.some((h) => h.reason.startsWith("picked up after a restart")), undefined, second);
+      expect(picked.status.currentStep).toBeGreaterThanOrEqual(before.status.currentStep);
+      expect(picked.status.history.find((h) => h.reason.startsWith("picked up after a restart"))!.reason).toContain(`at step ${before.status.currentStep + 1}/3`);
+      const traffic = { model: "restart", outcomes: [] as { status: number; version?: string }[] };
+      const done = await until(created.id, (d) => TERMINAL.includes(d.status.phase), traffic, second);
+      expect(done.status).toMatchObject({ phase: "Succeeded", stableVersion: "2" });
+      expect(traffic.outcomes.filter((o) => o.status !== 200)).toEqual([]);
+      expect(await loaded("restart", second)).toEqual(["2"]);
+    } finally {
+      token = previous;
+    }
+  }, 60_000);
+});

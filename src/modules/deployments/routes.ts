@@ -1,0 +1,51 @@
+import { route, type RouteDefinition } from "../../core/index.ts";
+import { CreateDeploymentBody, DeploymentIdParams, DeploymentList, DeploymentView, ListDeploymentsQuery } from "./schema.ts";
+import type { DeploymentService } from "./service.ts";
+
+/** Paved's deployment API under /api/v1. */
+export function deploymentRoutes(service: DeploymentService): RouteDefinition[] {
+  const tags = ["deployments"];
+  const action = (verb: "pause" | "resume" | "promote" | "rollback", summary: string) =>
+    route({
+      method: "POST",
+      url: `/api/v1/deployments/:id/${verb}`,
+      summary,
+      tags,
+      params: DeploymentIdParams,
+      response: DeploymentView,
+      handler: async ({ params }) => (verb === "pause" ? service.pause(params.id) : verb === "resume" ? service.resume(params.id) : service.request(params.id, verb)),
+    });
+  return [
+    route({
+      method: "POST",
+      url: "/api/v1/deployments",
+      summary: "Deploy a version (number or alias) to an environment (default production, which needs a passing evaluation)",
+      tags,
+      body: CreateDeploymentBody,
+      response: DeploymentView,
+      handler: async ({ body, principal }) => service.create(body, principal.name),
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/deployments",
+      summary: "Deployments, newest first",
+      tags,
+      query: ListDeploymentsQuery,
+      response: DeploymentList,
+      handler: async ({ query }) => ({ deployments: await service.list(query) }),
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/deployments/:id",
+      summary: "A deployment: spec, status and history",
+      tags,
+      params: DeploymentIdParams,
+      response: DeploymentView,
+      handler: async ({ params }) => service.get(params.id),
+    }),
+    action("pause", "Pause a rollout at its current traffic split"),
+    action("resume", "Resume a paused rollout (its step starts over)"),
+    action("promote", "Promote the canary now, skipping the remaining steps"),
+    action("rollback", "Roll back now: all traffic to stable, canary unloaded"),
+  ];
+}

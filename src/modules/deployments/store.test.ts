@@ -1,0 +1,43 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { openTestDatabase, testDialects } from "../../../test/support/databases.ts";
+import type { Database } from "../../storage/index.ts";
+import { DeploymentStore, type DeploymentRow } from "./store.ts";
+
+describe.each(testDialects())("DeploymentStore on %s", (dialect) => {
+  let database: Database | undefined;
+  afterEach(async () => database?.close());
+
+  const row = (id: string, model: string, createdAt: number): DeploymentRow => ({
+    id,
+    model_name: model,
+    environment: "production",
+    spec: "{}",
+    status: "{}",
+    phase: "Progressing",
+    paused: 0,
+    requested: null,
+    created_by: "ada",
+    created_at: createdAt,
+    updated_at: createdAt,
+  });
+
+  it("lists newest first, keeps user intents apart from the controller's status", async () => {
+    database = await openTestDatabase(dialect);
+    const store = new DeploymentStore(database);
+    await store.insert(row("d1", "churn", 1_000));
+    await store.insert(row("d2", "churn", 2_000));
+    await store.insert(row("d3", "fraud", 3_000));
+    expect((await store.list()).map((d) => d.id)).toEqual(["d3", "d2", "d1"]);
+    expect((await store.list({ model: "churn" })).map((d) => d.id)).toEqual(["d2", "d1"]);
+
+    await store.setPaused("d2", true, 2_100);
+    await store.request("d2", "rollback", 2_200);
+    await store.saveStatus("d2", "{\"phase\":\"Paused\"}", "Paused", 2_300);
+    expect(await store.get("d2")).toMatchObject({ paused: 1, requested: "rollback", phase: "Paused", status: "{\"phase\":\"Paused\"}", updated_at: 2_300 });
+    await store.clearRequest("d2", "promote");
+    expect((await store.get("d2"))?.requested).toBe("rollback");
+    await store.clearRequest("d2", "rollback");
+    expect((await store.get("d2"))?.requested).toBeNull();
+    expect(await store.get("nope")).toBeUndefined();
+  });
+});
