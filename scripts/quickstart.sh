@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `npm run quickstart`: the golden path on this machine in one command. Installs what is missing,
 # starts `paved up` in the background (or reuses one already answering), submits
-# examples/quickstart/job.yaml, follows its log, waits for it to succeed and prints where
-# everything landed. The server keeps running afterwards; the last lines say how to stop it.
+# examples/quickstart/job.yaml, follows its log, waits for it to succeed, then registers the
+# model, evaluates it against its gate policy and deploys it to production as a canary under
+# traffic (scripts/quickstart.ts + scripts/golden-path.ts), and prints where everything landed.
+# The server keeps running afterwards; the last lines say how to stop it.
 #   PAVED_PORT=8080        port of the server (also read by `paved up`)
 #   PAVED_TOKEN=...        token to use with a server you started yourself
 #   PAVED_QUICKSTART_DIR=./.paved   data folder of the server it starts

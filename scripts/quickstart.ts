@@ -1,8 +1,11 @@
 // The end of `npm run quickstart`: waits for the job to finish, then prints where everything
-// landed: run, params, metrics, lineage, checkpoints, artifacts, and the commands to look again.
+// landed: run, params, metrics, lineage, checkpoints, artifacts; then walks the rest of the golden
+// path (scripts/golden-path.ts): registers the model, evaluates it against its gate policy,
+// deploys it to production as a canary under traffic, and prints where each result lives.
 //   node --import tsx scripts/quickstart.ts <job-id> <data-dir>     (PAVED_URL, PAVED_TOKEN set)
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { deployWithTraffic, evaluate, featureRows, register, type Client } from "./golden-path.ts";
 
 const [jobId, dataDirArg = "./.paved"] = process.argv.slice(2);
 const url = process.env.PAVED_URL ?? "http://127.0.0.1:8080";
@@ -85,16 +88,54 @@ out(`${bold("checkpoints")}  ${checkpoints}${existsSync(checkpoints) ? ` (${read
 out(`${bold("artifacts")}    ${files.length ? files.map((f) => `${f.path}${f.size !== null ? ` (${f.size} B)` : ""}`).join("  ") : "(none listed)"}`);
 const onnx = files.find((f) => f.path.endsWith("model.onnx"));
 if (onnx) out(`${bold("model")}        ${onnx.path} of run ${run.id}; download: curl -H "Authorization: Bearer $PAVED_TOKEN" "${url}/api/v1/runs/${run.id}/artifacts/content?path=${onnx.path}" -o model.onnx`);
+const timed = async <T>(f: () => Promise<T>): Promise<[T, string]> => {
+  const started = Date.now();
+  const value = await f();
+  return [value, `${((Date.now() - started) / 1000).toFixed(1)} s`];
+};
+const client: Client = { url, token };
+const model = "quickstart";
+out();
+out(bold("Registering, evaluating and deploying the model"));
+const [version, registerTook] = await timed(() => register(client, model, run.id));
+out(`${bold("registered")}   ${model}@${version} from runs:/${run.id}/outputs, model card tags set (${registerTook})`);
+const [evaluation, evaluateTook] = await timed(() => evaluate(client, model, version, run.id, join(dataDir, "golden-path")));
+out(`${bold("evaluated")}    ${evaluation.id}: ${evaluation.passed ? "passed" : "FAILED"} the gate (${evaluateTook})`);
+const byType = new Map<string, number>();
+for (const check of evaluation.checks) if (check.passed) byType.set(check.type, (byType.get(check.type) ?? 0) + 1);
+out(`              passed: ${[...byType].map(([type, n]) => `${type}${n > 1 ? ` (${n} checks)` : ""}`).join(", ") || "none"}`);
+for (const check of evaluation.checks) if (!check.passed) out(`              FAILED ${check.name}: ${check.hint ?? ""}`);
+if (!evaluation.passed) {
+  out(`The gate refuses ${model}@${version} for production. See: node bin/paved.js evaluations show ${evaluation.id}`);
+  process.exit(1);
+}
+const rows = featureRows(readFileSync(join(dataDir, "golden-path", run.id, "eval.csv"), "utf8"));
+const [{ deployment, traffic }, deployTook] = await timed(() => deployWithTraffic(client, model, version, rows));
+out(`${bold("deployed")}     ${deployment.id}: ${deployment.status.phase} (${deployTook})`);
+for (const event of deployment.status.history) out(`              ${event.reason}`);
+out(`              traffic: ${traffic.requests} requests to /v2/models/${model}/infer, answered by ${Object.entries(traffic.byVersion).map(([v, n]) => `version ${v}: ${n}`).join(", ")}${traffic.retriedToStable ? `, ${traffic.retriedToStable} retried to stable` : ""}${traffic.failed ? `, ${traffic.failed} failed` : ""}`);
+if (deployment.status.phase !== "Succeeded") {
+  out(`See why: node bin/paved.js deployments status ${deployment.id}`);
+  process.exit(1);
+}
+out(`${bold("serving")}      ${url}/v2/models/${model}/infer  (production = version ${version})`);
+out(`              curl -H "Authorization: Bearer $PAVED_TOKEN" -H content-type:application/json ${url}/v2/models/${model}/infer \\`);
+out(`                -d '{"inputs":[{"name":"input","shape":[1,30],"datatype":"FP32","data":[${rows[0]!.join(",")}]}]}'`);
 out();
 out("Look again:");
 out(`  export PAVED_URL=${url} PAVED_TOKEN=$(cat ${join(dataDirArg, "quickstart-token")})`);
 out(`  node bin/paved.js runs show ${run.id}`);
 out(`  node bin/paved.js jobs logs ${job.id}`);
+out(`  node bin/paved.js models show ${model}@${version}`);
+out(`  node bin/paved.js evaluations show ${evaluation.id}`);
+out(`  node bin/paved.js deployments status ${deployment.id}`);
 out(`  node bin/paved.js runs ls --experiment quickstart --order-by "metrics.val_loss ASC"`);
 out(`  MLflow clients: MLFLOW_TRACKING_URI=${url} MLFLOW_TRACKING_TOKEN=$PAVED_TOKEN`);
 out();
 out("Try retry + resume: add `fail-at-epoch: 5` under hyperparameters in examples/quickstart/job.yaml and rerun;");
 out("attempt 1 exits 75 after epoch 5, attempt 2 resumes from the checkpoint at epoch 6.");
+out("Try the gate: add `degrade: true` (fails evaluation) or `input-name: features` (passes it, then the");
+out("canary breaks every client and is rolled back automatically) and rerun.");
 out();
 const pidFile = join(dataDir, "server.pid");
 out(`The server keeps running on ${url}. Stop it with:  ${existsSync(pidFile) ? `kill $(cat ${join(dataDirArg, "server.pid")})` : "Ctrl-C in the terminal running paved up"}`);

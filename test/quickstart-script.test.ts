@@ -1,5 +1,6 @@
 // The README's first command, end to end: `npm run quickstart` starts paved up, trains the
-// quickstart model through it and prints where the results are.
+// quickstart model through it, registers, evaluates and deploys the model, and prints where the
+// results are.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,7 +23,7 @@ describe("npm run quickstart", () => {
     }
   });
 
-  it("trains the quickstart model through Paved and shows where everything landed", async () => {
+  it("trains, registers, evaluates and deploys the quickstart model through Paved and shows where everything landed", async () => {
     const port = await freePort();
     const result = spawnSync("bash", ["scripts/quickstart.sh"], {
       cwd: ROOT,
@@ -36,6 +37,12 @@ describe("npm run quickstart", () => {
     expect(output).toMatch(/val_accuracy=0\.\d+/);
     expect(output).toMatch(/outputs\/model\.onnx/);
     expect(output).toMatch(/breast-cancer [0-9a-f]{64}/);
+    expect(output).toMatch(/registered +quickstart@1 from runs:\/[0-9a-f]+\/outputs/);
+    expect(output).toMatch(/evaluated +eval-[0-9a-f]+: passed the gate/);
+    expect(output).toMatch(/deployed +deploy-[0-9a-f]+: Succeeded/);
+    expect(output).toMatch(/answered by version 1: \d+/);
+    expect(output).not.toMatch(/failed$/m);
+    expect(output).toContain(`/v2/models/quickstart/infer  (production = version 1)`);
     expect(existsSync(join(dataDir, "paved.db"))).toBe(true);
   });
 });

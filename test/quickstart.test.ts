@@ -40,6 +40,21 @@ describe.skipIf(!hasTorch)(`examples/quickstart/train.py (${hasTorch ? PYTHON : 
     const metricLines = r.stdout.split("\n").filter((l) => l.startsWith("paved.metric "));
     expect(metricLines).toHaveLength(3);
     expect(metricLines[2]).toMatch(/train_loss=\S+ val_loss=\S+ val_accuracy=\S+ val_auc=\S+ step=3/);
+    // The evaluation data for `paved evaluate`: 30 raw features in the model's order, then label.
+    const evalCsv = readFileSync(join(r.out, "eval.csv"), "utf8").trim().split("\n");
+    expect(evalCsv[0]!.split(",")).toHaveLength(31);
+    expect(evalCsv[0]!.split(",").at(-1)).toBe("label");
+    expect(evalCsv).toHaveLength(1 + 114);
+    expect(readFileSync(join(r.out, "reference.csv"), "utf8").trim().split("\n")).toHaveLength(1 + 455);
+  });
+
+  it("--degrade trains a model below the gate's accuracy; --input-name renames the ONNX input", () => {
+    const degraded = train(["--epochs", "3", "--degrade"]);
+    expect(degraded.status, degraded.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(degraded.out, "metrics.json"), "utf8")).final.val_accuracy).toBeLessThan(0.5);
+    const renamed = train(["--epochs", "1", "--input-name", "features"]);
+    expect(renamed.status, renamed.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(renamed.out, "metrics.json"), "utf8")).model.input).toBe("features");
   });
 
   it("exits 75 at --fail-at-epoch, then resumes from the checkpoint and finishes like an uninterrupted run", () => {

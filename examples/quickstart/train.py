@@ -3,7 +3,9 @@
 Runs standalone (`/usr/bin/python3 train.py --epochs 5`) or as a Paved job (`paved apply -f
 job.yaml`). As a job it logs params and per-epoch metrics to the run, checkpoints to
 $PAVED_CHECKPOINT_DIR every epoch (kept across retry attempts, so a retried attempt resumes),
-and writes model.onnx + metrics.json to $PAVED_OUTPUT_DIR, which become run artifacts.
+and writes model.onnx + metrics.json + eval.csv (validation split) + reference.csv (training
+split) to $PAVED_OUTPUT_DIR, which become run artifacts. `--degrade` trains a model that fails the
+evaluation gate; `--input-name features` one that passes it but fails every client in production.
 """
 
 import argparse
@@ -36,6 +38,10 @@ def parse_args(argv=None):
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--fail-at-epoch", type=int, default=0,
                    help=f"exit with code {EXIT_RETRY} after checkpointing this epoch, unless resumed past it (demonstrates retry + resume)")
+    p.add_argument("--degrade", nargs="?", const=True, default=False, type=lambda v: v.lower() in ("1", "true", "yes"),
+                   help="train on flipped labels: a model whose accuracy falls far below the gate's 0.7 (evaluation fails it)")
+    p.add_argument("--input-name", default="input",
+                   help="name of the ONNX input; another name (e.g. features) passes evaluation but breaks every client that sends 'input'")
     p.add_argument("--output-dir", default=os.environ.get("PAVED_OUTPUT_DIR") or "outputs")
     p.add_argument("--checkpoint-dir", default=os.environ.get("PAVED_CHECKPOINT_DIR") or "checkpoints")
     return p.parse_args(argv)
@@ -119,14 +125,23 @@ def evaluate(model, x, y, loss_fn):
     return loss, accuracy, float(roc_auc_score(y.numpy(), prob))
 
 
-def export_onnx(model, mean, std, path):
+def export_onnx(model, mean, std, path, input_name="input"):
     exported = Exported(model, mean, std).eval()
     example = torch.zeros(1, len(mean), dtype=torch.float32)
     torch.onnx.export(
         exported, example, path, opset_version=13,
-        input_names=["input"], output_names=["probability"],
-        dynamic_axes={"input": {0: "batch"}, "probability": {0: "batch"}},
+        input_names=[input_name], output_names=["probability"],
+        dynamic_axes={input_name: {0: "batch"}, "probability": {0: "batch"}},
     )
+
+
+def write_csv(path, feature_names, x, y):
+    """Raw features in the model's input order, then `label`: what `paved evaluate` reads."""
+    columns = [str(f).replace(" ", "_") for f in feature_names] + ["label"]
+    with open(path, "w") as f:
+        f.write(",".join(columns) + "\n")
+        for row, label in zip(x, y):
+            f.write(",".join(f"{v:.7g}" for v in row) + f",{int(label)}\n")
 
 
 def main(argv=None):
@@ -137,7 +152,8 @@ def main(argv=None):
 
     feature_names, (x_train, y_train), (x_val, y_val), mean, std = load_data(args.seed, args.val_fraction)
     xt = torch.from_numpy((x_train - mean) / std)
-    yt = torch.from_numpy(y_train)
+    # --degrade: the labels are flipped, so the model learns the opposite of the truth.
+    yt = torch.from_numpy(1.0 - y_train if args.degrade else y_train)
     xv = torch.from_numpy((x_val - mean) / std)
     yv = torch.from_numpy(y_val)
 
@@ -184,13 +200,16 @@ def main(argv=None):
 
     os.makedirs(args.output_dir, exist_ok=True)
     onnx_path = os.path.join(args.output_dir, "model.onnx")
-    export_onnx(model, mean, std, onnx_path)
+    export_onnx(model, mean, std, onnx_path, args.input_name)
+    # The validation split to evaluate the model on, the training split as drift reference.
+    write_csv(os.path.join(args.output_dir, "eval.csv"), feature_names, x_val, y_val)
+    write_csv(os.path.join(args.output_dir, "reference.csv"), feature_names, x_train, y_train)
     summary = {
         "epochs": args.epochs,
         "resumed_from_epoch": done,
         "final": metrics,
         "model": {
-            "file": "model.onnx", "input": "input", "output": "probability", "opset": 13,
+            "file": "model.onnx", "input": args.input_name, "output": "probability", "opset": 13,
             "features": [str(f) for f in feature_names], "classes": {"0": "malignant", "1": "benign"},
             "preprocessing": "standardization with train-split mean/std, folded into the graph",
         },
