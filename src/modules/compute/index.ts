@@ -1,10 +1,7 @@
 // Compute: jobs (spec, queue, scheduler), the executors that run them, and the controller that
 // reconciles them. Job state lives in the database, never in memory, so a restarted server
 // adopts running jobs instead of losing or duplicating them.
-import type { ArtifactStore } from "../../artifacts/index.ts";
-import type { Config } from "../../config/index.ts";
-import type { Clock, IdGenerator, Logger, RouteDefinition } from "../../core/index.ts";
-import type { Database } from "../../storage/index.ts";
+import type { RouteDefinition } from "../../core/index.ts";
 import { ProfileCatalog } from "../catalog/index.ts";
 import { JobController } from "./controller.ts";
 import type { Executor } from "./executors/executor.ts";
@@ -14,6 +11,7 @@ import type { JobTokens, RunRecorder } from "./run-recorder.ts";
 import { computeRoutes } from "./routes.ts";
 import { JobService } from "./service.ts";
 import { JobStore } from "./store.ts";
+import type { PlatformDeps } from "../platform-deps.ts";
 
 export type { RunRecorder, JobTokens } from "./run-recorder.ts";
 export type { Executor, ExecutionHandle, ExecutionRequest, ObservedState } from "./executors/executor.ts";
@@ -24,13 +22,7 @@ export { parseMetricLine, METRIC_LINE_PREFIX } from "./metric-lines.ts";
 export { parseGpuQuery, GPU_QUERY_FIELDS } from "./gpu-discovery.ts";
 export * from "./schema.ts";
 
-export interface ComputeDeps {
-  database: Database;
-  artifacts: ArtifactStore;
-  clock: Clock;
-  ids: IdGenerator;
-  config: Config;
-  logger: Logger;
+export interface ComputeDeps extends PlatformDeps {
   /** Where each job's run is recorded (the tracking module's service). */
   runs: RunRecorder;
   tokens: JobTokens;

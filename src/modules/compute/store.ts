@@ -4,6 +4,9 @@ import type { Allocation, JobEvent, JobPhase, Pending, ResourceRequest } from ".
 
 export type JobRow = Selectable<Tables["jobs"]>;
 
+/** An entry of a job's history, as the controller appends it. */
+export type EventInput = { type: string; message: string; time: number };
+
 export const ACTIVE_PHASES: JobPhase[] = ["STARTING", "RUNNING"];
 export const TERMINAL_PHASES: JobPhase[] = ["SUCCEEDED", "FAILED", "CANCELLED"];
 
@@ -101,7 +104,7 @@ export class JobStore {
     from: JobPhase[],
     to: JobPhase,
     patch: JobPatch,
-    event: { type: string; message: string; time: number },
+    event: EventInput,
     attempt?: number,
   ): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => this.transitionIn(trx, id, from, to, patch, event, attempt));
@@ -109,7 +112,7 @@ export class JobStore {
 
   /** Several transitions in one transaction (a scheduling pass); returns which ones applied. */
   async transitionMany(
-    items: { id: string; from: JobPhase[]; to: JobPhase; patch: JobPatch; event: { type: string; message: string; time: number } }[],
+    items: { id: string; from: JobPhase[]; to: JobPhase; patch: JobPatch; event: EventInput }[],
   ): Promise<boolean[]> {
     if (items.length === 0) return [];
     return this.db.transaction().execute(async (trx) => {
@@ -164,7 +167,7 @@ export class JobStore {
     await this.db.updateTable("jobs").set({ recorded_attempt: attempt }).where("job_id", "=", id).where("recorded_attempt", "<", attempt).execute();
   }
 
-  async appendEvent(id: string, event: { type: string; message: string; time: number }): Promise<void> {
+  async appendEvent(id: string, event: EventInput): Promise<void> {
     await this.db.insertInto("job_events").values({ job_id: id, ...event }).execute();
   }
 
@@ -174,7 +177,7 @@ export class JobStore {
     from: JobPhase[],
     to: JobPhase,
     patch: JobPatch,
-    event: { type: string; message: string; time: number },
+    event: EventInput,
     attempt?: number,
   ): Promise<boolean> {
     let q = trx

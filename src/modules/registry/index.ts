@@ -1,15 +1,13 @@
 // Registry: registered models, versions, aliases, ONNX signatures and lineage, plus MLflow 3's
 // logged models. A version's files are copied (as rows naming content-addressed blobs) at
 // registration, so it never depends on the run it came from. Speaks Paved's /api/v1 and MLflow's API.
-import type { ArtifactStore } from "../../artifacts/index.ts";
-import type { Config } from "../../config/index.ts";
-import type { Clock, IdGenerator, Logger, RouteDefinition } from "../../core/index.ts";
-import type { Database } from "../../storage/index.ts";
+import type { RouteDefinition } from "../../core/index.ts";
 import type { TrackingService } from "../tracking/index.ts";
 import { LoggedModelService } from "./logged-model-service.ts";
 import { mlflowRegistryRoutes } from "./mlflow-routes.ts";
 import { registryRoutes } from "./routes.ts";
 import { RegistryService } from "./service.ts";
+import type { PlatformDeps } from "../platform-deps.ts";
 
 export { RegistryService, REGISTRY_PROXY_ROOT, type RegisteredModel, type ModelVersion, type AliasChange, type AliasGuard } from "./service.ts";
 export { LoggedModelService, type LoggedModel } from "./logged-model-service.ts";
@@ -17,14 +15,8 @@ export { readOnnxSignature, type ModelSignature, type TensorSpec } from "./onnx-
 export { parseSource, type ModelSource } from "./source.ts";
 export { ModelView, ModelDetailView, VersionView, VersionSummary, Lineage, ModelSignature as ModelSignatureSchema } from "./schema.ts";
 
-export interface RegistryModuleDeps {
-  database: Database;
-  artifacts: ArtifactStore;
+export interface RegistryModuleDeps extends PlatformDeps {
   tracking: TrackingService;
-  clock: Clock;
-  ids: IdGenerator;
-  config: Config;
-  logger: Logger;
 }
 
 /** Builds the registry and logged-model services and their routes, and registers their artifact-proxy roots with tracking. */

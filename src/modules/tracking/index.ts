@@ -1,13 +1,11 @@
 // Tracking: experiments, runs, params, metrics, tags, dataset inputs (lineage) and run artifacts,
 // served both as Paved's /api/v1 and as MLflow's REST API so the unmodified mlflow client works.
 // Metric logging is the hot path: one transaction per request, prepared statements on SQLite.
-import type { ArtifactStore } from "../../artifacts/index.ts";
-import type { Config } from "../../config/index.ts";
-import type { Clock, IdGenerator, Logger, RouteDefinition } from "../../core/index.ts";
-import type { Database } from "../../storage/index.ts";
+import type { RouteDefinition } from "../../core/index.ts";
 import { mlflowRoutes } from "./mlflow-routes.ts";
 import { trackingRoutes } from "./routes.ts";
 import { TrackingService } from "./service.ts";
+import type { PlatformDeps } from "../platform-deps.ts";
 
 export { TrackingService, DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, LIMITS } from "./service.ts";
 export type { RunDetails, Experiment, CreateRunInput, DatasetInput, ArtifactFile, ArtifactBlob, ProxyArtifactRoot } from "./service.ts";
@@ -15,14 +13,7 @@ export type { MetricInput } from "./metric-store.ts";
 export { RunView, ExperimentView, MetricPoint, ArtifactFileView, RUN_STATUSES, type RunStatus } from "./schema.ts";
 export { runView, experimentView } from "./routes.ts";
 
-export interface TrackingModuleDeps {
-  database: Database;
-  artifacts: ArtifactStore;
-  clock: Clock;
-  ids: IdGenerator;
-  config: Config;
-  logger: Logger;
-}
+export type TrackingModuleDeps = PlatformDeps;
 
 /** Builds the tracking service and its routes (Paved /api/v1 and MLflow /api/2.0/mlflow). */
 export function createTrackingModule(deps: TrackingModuleDeps): { service: TrackingService; routes: RouteDefinition[] } {

@@ -1,22 +1,14 @@
 import type { Readable } from "node:stream";
-import { listDirectory, type ArtifactEntry, type ArtifactStore } from "../../artifacts/index.ts";
-import type { Config } from "../../config/index.ts";
-import { alreadyExists, confinePath, decodePageToken, encodePageToken, invalidInput, notFound, type Clock, type IdGenerator, type Logger } from "../../core/index.ts";
-import type { Database } from "../../storage/index.ts";
+import { listDirectory, type ArtifactEntry } from "../../artifacts/index.ts";
+import { alreadyExists, confinePath, decodePageToken, encodePageToken, invalidInput, notFound } from "../../core/index.ts";
 import { MetricStore, type MetricInput } from "./metric-store.ts";
 import { searchRuns } from "./run-search.ts";
 import { RUN_STATUSES, type RunStatus, type ViewType } from "./schema.ts";
 import { parseFilter, parseOrderBy } from "./search-filter.ts";
 import { TrackingStore, type DatasetInputRow, type ExperimentRow, type LatestMetricRow, type RunRow } from "./store.ts";
+import type { PlatformDeps } from "../platform-deps.ts";
 
-export interface TrackingDeps {
-  database: Database;
-  artifacts: ArtifactStore;
-  clock: Clock;
-  ids: IdGenerator;
-  config: Config;
-  logger: Logger;
-}
+export type TrackingDeps = PlatformDeps;
 
 export const DEFAULT_EXPERIMENT_ID = "0";
 export const DEFAULT_EXPERIMENT_NAME = "Default";
