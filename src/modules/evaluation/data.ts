@@ -1,10 +1,12 @@
 import { createHash } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { invalidInput } from "../../core/index.ts";
 
 /** Largest CSV read into memory. */
 const MAX_CSV_BYTES = 256 * 1024 * 1024;
+/** Largest header line `readHeader` reads before giving up. */
+const MAX_HEADER_BYTES = 1024 * 1024;
 
 /** A parsed evaluation table: numeric feature columns in file order, the label, and sensitive columns as text. */
 export interface EvaluationTable {
@@ -32,39 +34,166 @@ export function confineDataPath(path: string, what: string): string {
   return path;
 }
 
+/** One CSV record: its fields and the (1-based) line it starts on. */
+export interface CsvRecord {
+  fields: string[];
+  line: number;
+}
+
 /**
- * Reads a CSV strictly: a header, comma-separated, no quoting, every row as wide as the header.
- * Columns in `sensitive` are kept as text; the label (when given) and every other column must be numbers.
+ * Parses CSV text as RFC 4180 describes it: comma-separated fields, records ended by CRLF or LF,
+ * fields in double quotes may hold commas, line breaks and doubled quotes (`""`). Leniencies kept
+ * from the earlier reader: blank lines are skipped, whitespace around a field is dropped (inside
+ * quotes it is kept), and a leading UTF-8 byte-order mark is ignored. `describe` prefixes errors.
+ * Stops after `limit` records when given.
  */
-export function readTable(path: string, opts: { label?: string | undefined; sensitive: string[]; what: string }): EvaluationTable {
-  const bytes = readFileSync(path);
-  const lines = bytes.toString("utf8").split(/\r?\n/).filter((l) => l.trim() !== "");
-  const header = (lines[0] ?? "").split(",").map((h) => h.trim());
-  if (!lines.length || header.some((h) => h === "")) throw invalidInput(`${opts.what} '${path}' has no header or an empty column name; the first line names the columns`);
+export function parseCsv(text: string, describe: string, limit = Number.POSITIVE_INFINITY): CsvRecord[] {
+  const records: CsvRecord[] = [];
+  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  let line = 1;
+  const n = text.length;
+  while (i < n && records.length < limit) {
+    const start = line;
+    const fields: string[] = [];
+    let blank = true;
+    for (;;) {
+      // One field, starting at i.
+      let j = i;
+      while (j < n && (text[j] === " " || text[j] === "\t")) j++;
+      let value: string;
+      if (text[j] === '"') {
+        blank = false;
+        const opened = line;
+        let k = j + 1;
+        let out = "";
+        for (;;) {
+          const q = text.indexOf('"', k);
+          if (q < 0) throw invalidInput(`${describe} line ${opened}: a quoted field is never closed; end it with '"' (write a quote inside a field as "")`);
+          out += text.slice(k, q);
+          line += countNewlines(text, k, q);
+          if (text[q + 1] === '"') {
+            out += '"';
+            k = q + 2;
+            continue;
+          }
+          k = q + 1;
+          break;
+        }
+        while (k < n && (text[k] === " " || text[k] === "\t")) k++;
+        if (k < n && text[k] !== "," && text[k] !== "\n" && text[k] !== "\r") {
+          throw invalidInput(`${describe} line ${line}: unexpected '${text[k]}' after a closing quote; quote the whole field and double any quote inside it ("")`);
+        }
+        value = out;
+        i = k;
+      } else {
+        let k = j;
+        while (k < n && text[k] !== "," && text[k] !== "\n" && text[k] !== "\r") k++;
+        value = text.slice(j, k).trim();
+        if (value !== "" || text[k] === ",") blank = false;
+        i = k;
+      }
+      fields.push(value);
+      if (text[i] === ",") {
+        i++;
+        continue;
+      }
+      break;
+    }
+    // End of record: CRLF, LF, a lone CR, or the end of the text.
+    if (text[i] === "\r") i++;
+    if (text[i] === "\n") i++;
+    line++;
+    if (!blank) records.push({ fields, line: start });
+  }
+  return records;
+}
+
+function countNewlines(text: string, from: number, to: number): number {
+  let count = 0;
+  for (let i = from; i < to; i++) {
+    if (text[i] === "\n") count++;
+    else if (text[i] === "\r" && text[i + 1] !== "\n") count++;
+  }
+  return count;
+}
+
+/** Column names and the checks every table must pass, from a parsed header record. */
+function checkHeader(header: string[] | undefined, path: string, opts: { label?: string | undefined; sensitive: string[]; what: string }): { header: string[]; features: string[]; sensitive: string[] } {
+  if (!header || header.some((h) => h === "")) throw invalidInput(`${opts.what} '${path}' has no header or an empty column name; the first line names the columns`);
   if (new Set(header).size !== header.length) throw invalidInput(`${opts.what} '${path}' repeats a column name in its header`);
   if (opts.label !== undefined && !header.includes(opts.label)) {
     throw invalidInput(`${opts.what} '${path}' has no label column '${opts.label}'; its columns: ${header.join(", ")} (choose one with --label)`);
   }
-  const sensitiveSet = new Set(opts.sensitive.filter((s) => header.includes(s)));
-  const features = header.filter((h) => h !== opts.label && !sensitiveSet.has(h));
+  const sensitive = opts.sensitive.filter((s) => header.includes(s));
+  const features = header.filter((h) => h !== opts.label && !sensitive.includes(h));
   if (!features.length) throw invalidInput(`${opts.what} '${path}' has no feature columns besides the label and sensitive columns`);
+  return { header, features, sensitive };
+}
+
+/**
+ * Reads only the CSV's header and checks it (label present, feature columns left, no repeated
+ * names), so a request can be refused before the whole file is read.
+ */
+export function checkTableHeader(path: string, opts: { label?: string | undefined; sensitive: string[]; what: string }): string[] {
+  const fd = openSync(path, "r");
+  try {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for (;;) {
+      const chunk = Buffer.alloc(64 * 1024);
+      const read = readSync(fd, chunk, 0, chunk.length, null);
+      chunks.push(chunk.subarray(0, read));
+      size += read;
+      const text = Buffer.concat(chunks).toString("utf8");
+      if (read === 0 || size >= MAX_HEADER_BYTES || headerComplete(text)) {
+        return checkHeader(parseCsv(text, `${opts.what} '${path}'`, 1)[0]?.fields, path, opts).header;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Whether the text holds a full first record: a line break outside quotes after some content. */
+function headerComplete(text: string): boolean {
+  let quoted = false;
+  let content = false;
+  for (const ch of text) {
+    if (ch === '"') quoted = !quoted;
+    else if ((ch === "\n" || ch === "\r") && !quoted && content) return true;
+    else if (ch.trim() !== "") content = true;
+  }
+  return false;
+}
+
+/**
+ * Reads a CSV (RFC 4180, see `parseCsv`) with a header; every record as wide as the header.
+ * Columns in `sensitive` are kept as text; the label (when given) and every other column must be numbers.
+ */
+export function readTable(path: string, opts: { label?: string | undefined; sensitive: string[]; what: string }): EvaluationTable {
+  const bytes = readFileSync(path);
+  const describe = `${opts.what} '${path}'`;
+  const records = parseCsv(bytes.toString("utf8"), describe);
+  const { header, features, sensitive: sensitiveColumns } = checkHeader(records[0]?.fields, path, opts);
   const index = new Map(header.map((h, i) => [h, i]));
+  const featureIndex = features.map((f) => index.get(f)!);
+  const labelIndex = opts.label !== undefined ? index.get(opts.label)! : -1;
   const rows: number[][] = [];
   const labels: number[] = [];
-  const sensitive = new Map([...sensitiveSet].map((s) => [s, [] as string[]]));
-  for (let line = 1; line < lines.length; line++) {
-    const cells = lines[line]!.split(",").map((c) => c.trim());
-    if (cells.length !== header.length) throw invalidInput(`${opts.what} '${path}' line ${line + 1} has ${cells.length} values; the header has ${header.length}`);
-    const number = (column: string) => {
-      const text = cells[index.get(column)!]!;
+  const sensitive = new Map(sensitiveColumns.map((s) => [s, [] as string[]]));
+  for (let r = 1; r < records.length; r++) {
+    const { fields: cells, line } = records[r]!;
+    if (cells.length !== header.length) throw invalidInput(`${describe} line ${line} has ${cells.length} values; the header has ${header.length} (quote a value that holds a comma: "a,b")`);
+    const number = (column: number) => {
+      const text = cells[column]!.trim();
       const value = Number(text);
-      if (text === "" || !Number.isFinite(value)) throw invalidInput(`${opts.what} '${path}' line ${line + 1}, column '${column}': '${text}' is not a number; features and labels must be numeric (mark a text column such as a group with --sensitive)`);
+      if (text === "" || !Number.isFinite(value)) throw invalidInput(`${describe} line ${line}, column '${header[column]}': '${text}' is not a number; features and labels must be numeric (mark a text column such as a group with --sensitive)`);
       return value;
     };
-    rows.push(features.map(number));
-    if (opts.label !== undefined) labels.push(number(opts.label));
+    rows.push(featureIndex.map(number));
+    if (labelIndex >= 0) labels.push(number(labelIndex));
     for (const [column, values] of sensitive) values.push(cells[index.get(column)!]!);
   }
-  if (!rows.length) throw invalidInput(`${opts.what} '${path}' has a header but no rows`);
+  if (!rows.length) throw invalidInput(`${describe} has a header but no rows`);
   return { features, rows, labels, sensitive, digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}` };
 }
