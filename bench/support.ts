@@ -216,3 +216,42 @@ export async function startHelperServer(file: string, args: string[] = []): Prom
     },
   };
 }
+
+/** Raw samples of one `driveSamples` call: wall time and per-request latencies (ms). */
+export interface DriveSamples {
+  seconds: number;
+  latencies: number[];
+}
+
+/**
+ * The serving benches' load driver: sends the pre-serialized `body` `requests` times over
+ * `concurrency` keep-alive connections of `client`, after `warmup` requests one at a time
+ * (default min(200, requests)), and fails on any answer but 200.
+ */
+export async function driveSamples(client: HttpClient, path: string, body: string, concurrency: number, requests: number, warmup = Math.min(200, requests)): Promise<DriveSamples> {
+  const send = async () => {
+    const { status, text } = await client.raw("POST", path, body);
+    if (status !== 200) throw new Error(`${path} answered ${status}: ${text.slice(0, 300)}`);
+  };
+  for (let i = 0; i < warmup; i++) await send();
+  let next = 0;
+  const latencies: number[] = [];
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < requests) {
+        next++;
+        const t = performance.now();
+        await send();
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  return { seconds: (performance.now() - start) / 1000, latencies };
+}
+
+/** `driveSamples` summarized: requests per second and latency percentiles (ms). */
+export async function drive(client: HttpClient, path: string, body: string, concurrency: number, requests: number, warmup?: number): Promise<{ requestsPerSecond: number; ms: ReturnType<typeof summarize> }> {
+  const { seconds, latencies } = await driveSamples(client, path, body, concurrency, requests, warmup);
+  return { requestsPerSecond: requests / seconds, ms: summarize(latencies) };
+}
