@@ -184,6 +184,11 @@ export class PavedClient {
     return this.json(`/api/v1/deployments/${seg(id)}/${action}`, { method: "POST" });
   }
 
+  /** Reports outcomes of an A/B test's metric by routing key (see `ab.metric`). */
+  reportOutcomes(id: string, outcomes: { key: string; value: number }[]): Promise<{ accepted: number; a: number; b: number }> {
+    return this.json(`/api/v1/deployments/${seg(id)}/outcomes`, { method: "POST", body: { outcomes } });
+  }
+
   getGatePolicy(name: string): Promise<GatePolicy> {
     return this.json(`/api/v1/models/${seg(name)}/gate-policy`);
   }

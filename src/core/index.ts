@@ -7,3 +7,4 @@ export * from "./logger.ts";
 export * from "./validate.ts";
 export * from "./route.ts";
 export * from "./page-token.ts";
+export * from "./statistics.ts";

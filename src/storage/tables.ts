@@ -206,4 +206,12 @@ export interface Tables {
     created_at: number;
     updated_at: number;
   };
+  /** An outcome reported for an A/B deployment, attributed to the variant its routing key was sent to. */
+  deployment_outcomes: {
+    deployment_id: string;
+    version: string;
+    route_key: string;
+    value: number;
+    created_at: number;
+  };
 }

@@ -11,24 +11,49 @@ export function registerDeploy(program: Command, ctx: CliContext): void {
     .command("deploy")
     .argument("<model@version>", "a version by number or alias, e.g. churn@3 or churn@staging")
     .option("--env <environment>", "environment; its alias moves to the version on success (production needs a passing evaluation)", "production")
-    .option("--strategy <strategy>", "canary (traffic shifted step by step, analysed, rolled back on a breach) or replace", "canary")
+    .option("--strategy <strategy>", "canary (traffic shifted step by step, analysed, rolled back on a breach), ab (sticky split + significance test), shadow (copies of traffic, answers discarded) or replace", "canary")
     .option("--steps <percents>", "canary traffic steps, increasing, ending at 100", parseSteps, undefined)
-    .option("--interval <duration>", "time per step, e.g. 30s, 2m, 0.5s", parseInterval, undefined)
+    .option("--interval <duration>", "time per canary step, or between A/B and shadow analyses, e.g. 30s, 2m, 0.5s", parseInterval, undefined)
+    .option("--max-psi <psi|off>", "canary: largest PSI of the canary's predictions against stable's (default 0.25; off disables)", parsePsi, undefined)
+    .option("--split <percent>", "ab: percent of routing keys (header X-Paved-Route-Key) sent to the new version", parsePercent, undefined)
+    .option("--metric <name>", "ab: the outcome compared: error_rate, latency_ms, or a metric you report with POST /api/v1/deployments/{id}/outcomes")
+    .option("--kind <kind>", "ab: binary (0/1 outcomes) or continuous, for a reported metric")
+    .option("--lower-is-better", "ab: a smaller value of the reported metric is better")
+    .option("--alpha <level>", "ab: significance level (default 0.05)", Number, undefined)
+    .option("--min-samples <n>", "ab: outcomes per variant before the test is judged (default 100)", Number, undefined)
+    .option("--auto-conclude", "ab: promote B when significantly better, roll back when significantly worse")
     .option("--json", "print JSON")
     .description("Roll a model version out to an environment; follow it with `paved deployments status <id>`")
-    .addHelpText("after", "\nExample:\n  $ paved deploy churn@3 --env production --strategy canary --steps 10,50,100 --interval 30s")
-    .action(async (ref: string, opts: { env: string; strategy: string; steps?: number[]; interval?: number; json?: boolean }) => {
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ paved deploy churn@3 --env production --strategy canary --steps 10,50,100 --interval 30s\n  $ paved deploy churn@4 --strategy ab --split 50 --metric converted --kind binary --min-samples 1000\n  $ paved deploy churn@5 --strategy shadow --interval 1m",
+    )
+    .action(async (ref: string, opts: DeployOptions) => {
       const at = ref.lastIndexOf("@");
       if (at <= 0 || at === ref.length - 1) throw invalidInput(`'${ref}' names no version; write <model>@<version|alias>, e.g. churn@3`);
-      if (opts.strategy !== "canary" && opts.strategy !== "replace") throw invalidInput(`--strategy '${opts.strategy}' is unknown; use canary or replace`);
+      if (!STRATEGIES.includes(opts.strategy as Strategy)) throw invalidInput(`--strategy '${opts.strategy}' is unknown; use ${STRATEGIES.join(", ")}`);
+      const abFlags = [opts.split, opts.metric, opts.kind, opts.lowerIsBetter, opts.alpha, opts.minSamples, opts.autoConclude].some((v) => v !== undefined);
+      if (abFlags && opts.strategy !== "ab") throw invalidInput("--split, --metric, --kind, --lower-is-better, --alpha, --min-samples and --auto-conclude need --strategy ab");
+      if (opts.kind !== undefined && opts.kind !== "binary" && opts.kind !== "continuous") throw invalidInput(`--kind '${opts.kind}' is unknown; use binary or continuous`);
       const target = ref.slice(at + 1);
+      const ab = {
+        ...(opts.split !== undefined ? { split: opts.split } : {}),
+        ...(opts.metric !== undefined ? { metric: opts.metric } : {}),
+        ...(opts.kind !== undefined ? { kind: opts.kind as "binary" | "continuous" } : {}),
+        ...(opts.lowerIsBetter ? { higherIsBetter: false } : {}),
+        ...(opts.alpha !== undefined ? { alpha: opts.alpha } : {}),
+        ...(opts.minSamples !== undefined ? { minSamples: opts.minSamples } : {}),
+        ...(opts.autoConclude ? { autoConclude: true } : {}),
+      };
       const body: DeploymentRequest = {
         model: ref.slice(0, at),
         ...(/^\d+$/.test(target) ? { version: target } : { alias: target }),
         environment: opts.env,
-        strategy: opts.strategy,
+        strategy: opts.strategy as Strategy,
         ...(opts.steps ? { steps: opts.steps } : {}),
         ...(opts.interval !== undefined ? { stepIntervalSeconds: opts.interval } : {}),
+        ...(opts.maxPsi !== undefined ? { analysis: { maxPredictionPsi: opts.maxPsi } } : {}),
+        ...(Object.keys(ab).length ? { ab } : {}),
       };
       const deployment = await (await ctx.client()).createDeployment(body);
       if (opts.json) return ctx.json(deployment);
@@ -95,6 +120,38 @@ export function registerDeploy(program: Command, ctx: CliContext): void {
   }
 }
 
+const STRATEGIES = ["canary", "ab", "shadow", "replace"] as const;
+type Strategy = (typeof STRATEGIES)[number];
+
+interface DeployOptions {
+  env: string;
+  strategy: string;
+  steps?: number[];
+  interval?: number;
+  maxPsi?: number | null;
+  split?: number;
+  metric?: string;
+  kind?: string;
+  lowerIsBetter?: boolean;
+  alpha?: number;
+  minSamples?: number;
+  autoConclude?: boolean;
+  json?: boolean;
+}
+
+function parsePercent(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 99) throw invalidInput(`--split '${value}' is not a percent between 1 and 99; write e.g. 50`);
+  return n;
+}
+
+function parsePsi(value: string): number | null {
+  if (value === "off") return null;
+  const n = Number(value);
+  if (!(n > 0)) throw invalidInput(`--max-psi '${value}' is not a positive number or 'off'; write e.g. 0.25`);
+  return n;
+}
+
 function parseSteps(value: string): number[] {
   const steps = value.split(",").map((s) => Number(s.trim()));
   if (!steps.length || steps.some((s) => !Number.isInteger(s) || s < 1 || s > 100)) throw invalidInput(`--steps '${value}' is not a list of percents; write e.g. 10,50,100`);
@@ -108,15 +165,49 @@ function parseInterval(value: string): number {
   return Number(match[1]) * factor;
 }
 
+function describeStrategy(d: Deployment): string {
+  const { spec } = d;
+  if (spec.strategy === "canary") return `canary, steps ${spec.steps.join(",")}%, ${spec.stepIntervalSeconds}s each`;
+  if (spec.strategy === "ab" && spec.ab) {
+    return `A/B, ${spec.ab.split}% of routing keys to B, ${spec.ab.metric} (${spec.ab.kind}, ${spec.ab.higherIsBetter ? "higher" : "lower"} is better, alpha ${spec.ab.alpha}, ≥${spec.ab.minSamples} each${spec.ab.autoConclude ? ", concludes itself" : ""})`;
+  }
+  if (spec.strategy === "shadow") return `shadow, figures every ${spec.stepIntervalSeconds}s`;
+  return spec.strategy;
+}
+
+const num = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(1) : x.toPrecision(3));
+
+function abLines(d: Deployment): [string, string | undefined][] {
+  const test = d.status.abTest;
+  if (!test) return [];
+  const r = test.result;
+  return [
+    ["Outcomes", `A (version ${test.versionA}): ${test.a.n}${r ? `, mean ${num(r.meanA)}` : ""}; B (version ${test.versionB}): ${test.b.n}${r ? `, mean ${num(r.meanB)}` : ""}`],
+    ["Test", r ? `${r.test}: B - A = ${num(r.difference)} [${num(r.ciLow)}, ${num(r.ciHigh)}], p = ${r.pValue.toPrecision(3)}, ${r.winner ? `${r.winner} is better` : r.significant ? "significant, waiting for min samples" : "not significant"}` : "waiting for outcomes (2 per variant)"],
+  ];
+}
+
+function shadowLines(d: Deployment): [string, string | undefined][] {
+  const s = d.status.shadow;
+  if (!s) return [];
+  return [
+    ["Copies", `${s.requests} answered, ${(s.errorRate * 100).toFixed(1)}% errors${s.p99Ms !== null ? `, p99 ${s.p99Ms.toFixed(2)} ms` : ""}${s.stableP99Ms !== null ? ` (stable ${s.stableP99Ms.toFixed(2)} ms)` : ""}`],
+    ["Predictions", `${s.predictionPsi !== null ? `PSI ${s.predictionPsi.toFixed(3)} vs stable` : "PSI: too few yet"}${s.meanAbsoluteDifference !== null ? `, mean |shadow - stable| ${num(s.meanAbsoluteDifference)}` : ""}`],
+    ["Verdict", s.verdict],
+  ];
+}
+
 function renderDeployment(d: Deployment, now: number): string {
   const head = renderFields([
     ["Deployment", d.id],
     ["Model", `${d.spec.model}@${d.spec.version}`],
     ["Environment", d.spec.environment],
-    ["Strategy", d.spec.strategy === "canary" ? `canary, steps ${d.spec.steps.join(",")}%, ${d.spec.stepIntervalSeconds}s each` : "replace"],
+    ["Strategy", describeStrategy(d)],
     ["Phase", d.status.phase + (d.paused && d.status.phase !== "Paused" ? " (pause requested)" : "") + (d.requested ? ` (${d.requested} requested)` : "")],
     ["Stable", d.status.stableVersion ?? "-"],
-    ["Canary", d.status.canaryVersion !== null ? `${d.status.canaryVersion} at ${d.status.canaryWeight}%` : undefined],
+    [d.spec.strategy === "shadow" ? "Shadow" : d.spec.strategy === "ab" ? "B" : "Canary", d.status.canaryVersion !== null ? `${d.status.canaryVersion}${d.spec.strategy === "shadow" ? "" : ` at ${d.status.canaryWeight}%`}` : undefined],
+    ...abLines(d),
+    ...shadowLines(d),
     ["Updated", formatTime(d.updatedAt, now)],
   ]);
   const history = renderTable(d.status.history, [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MIN_LATENCY_SAMPLES, TrafficWindow, analyze } from "./analysis.ts";
+import { MIN_SAMPLES, TrafficWindow, analyze, predictionShift } from "./analysis.ts";
 
 const thresholds = { maxErrorRateIncrease: 0.05, maxLatencyRatio: 2 };
 
@@ -22,11 +22,43 @@ describe("canary analysis", () => {
     }
     expect(analyze(errors.stats("2"), errors.stats("1"), thresholds)).toMatch(/error rate 50.0%/);
     const slow = new TrafficWindow();
-    for (let i = 0; i < MIN_LATENCY_SAMPLES; i++) {
+    for (let i = 0; i < MIN_SAMPLES; i++) {
       slow.record("1", true, 0.01);
       slow.record("2", true, 0.05);
     }
     expect(analyze(slow.stats("2"), slow.stats("1"), thresholds)).toMatch(/p99 latency .* 5.00x/);
-    expect(slow.stats("2")).toMatchObject({ requests: MIN_LATENCY_SAMPLES, errors: 0, p99: 0.05 });
+    expect(slow.stats("2")).toMatchObject({ requests: MIN_SAMPLES, errors: 0, p99: 0.05 });
+  });
+
+  it("flags a shifted prediction distribution once both versions have enough predictions, unless turned off", () => {
+    const window = new TrafficWindow();
+    for (let i = 0; i < MIN_SAMPLES; i++) {
+      window.record("1", true, 0.01, [i / MIN_SAMPLES]);
+      window.record("2", true, 0.01, [0.5 + i / MIN_SAMPLES]);
+    }
+    expect(analyze(window.stats("2"), window.stats("1"), thresholds)).toMatch(/PSI/);
+    expect(analyze(window.stats("2"), window.stats("1"), { ...thresholds, maxPredictionPsi: null })).toBeUndefined();
+    expect(analyze(window.stats("2"), window.stats("1"), { ...thresholds, maxPredictionPsi: 100 })).toBeUndefined();
+    const same = new TrafficWindow();
+    for (let i = 0; i < MIN_SAMPLES; i++) {
+      same.record("1", true, 0.01, [i / MIN_SAMPLES]);
+      same.record("2", true, 0.01, [(i + 0.5) / MIN_SAMPLES]);
+    }
+    expect(analyze(same.stats("2"), same.stats("1"), thresholds)).toBeUndefined();
+    // Too few predictions: not judged.
+    const few = new TrafficWindow();
+    few.record("1", true, 0.01, [0]);
+    few.record("2", true, 0.01, [1]);
+    expect(predictionShift(few.stats("2"), few.stats("1"))).toBeNull();
+  });
+
+  it("keeps the newest samples and the mean divergence of shadow copies", () => {
+    const window = new TrafficWindow();
+    for (let i = 0; i < 10_050; i++) window.record("1", true, i, [i], 0.5);
+    const stats = window.stats("1");
+    expect(stats.requests).toBe(10_050);
+    expect(stats.scores.length).toBe(10_000);
+    expect(Math.min(...stats.scores)).toBe(50);
+    expect(stats.meanDivergence).toBe(0.5);
   });
 });

@@ -1,48 +1,97 @@
-/** Outcomes of the routed requests one version served during the current step. */
+import { psi } from "../../core/index.ts";
+import { DEFAULT_MAX_PREDICTION_PSI } from "./schema.ts";
+
+/** Outcomes of the routed requests one version served during the current window. */
 export interface VersionStats {
   requests: number;
   errors: number;
   errorRate: number;
   /** p99 latency in seconds; null without requests. */
   p99: number | null;
+  /** Per-row prediction scores (the newest MAX_SAMPLES), for the distribution-shift check. */
+  scores: Float64Array;
+  /** Mean absolute difference from the primary's answer (shadow copies only); null without any. */
+  meanDivergence: number | null;
 }
 
 export interface Thresholds {
   maxErrorRateIncrease: number;
   maxLatencyRatio: number;
+  /** null: no distribution check; undefined (older specs): the default. */
+  maxPredictionPsi?: number | null | undefined;
 }
 
-/** Fewest requests per version before p99 latencies are compared (a few cold requests say little). */
-export const MIN_LATENCY_SAMPLES = 50;
-/** Most latencies kept per version and step (the newest win). */
+/** Fewest requests (or prediction rows) per version before latencies (or distributions) are compared: a few say little. */
+export const MIN_SAMPLES = 50;
+/** Most latencies and scores kept per version and window (the newest win). */
 const MAX_SAMPLES = 10_000;
+
+/** A fixed-size ring of the newest numbers. */
+class Ring {
+  private readonly values = new Float64Array(MAX_SAMPLES);
+  private count = 0;
+
+  push(value: number): void {
+    this.values[this.count++ % MAX_SAMPLES] = value;
+  }
+
+  snapshot(): Float64Array {
+    return this.values.slice(0, Math.min(this.count, MAX_SAMPLES));
+  }
+}
+
+interface Entry {
+  requests: number;
+  errors: number;
+  latencies: Ring;
+  scores: Ring;
+  divergenceSum: number;
+  divergenceCount: number;
+}
 
 /** In-memory outcome window of one deployment's current step; empty again after a restart. */
 export class TrafficWindow {
-  private readonly versions = new Map<string, { errors: number; latencies: number[]; requests: number }>();
+  private readonly versions = new Map<string, Entry>();
 
-  record(version: string, ok: boolean, seconds: number): void {
+  record(version: string, ok: boolean, seconds: number, scores?: ArrayLike<number>, divergence?: number): void {
     let entry = this.versions.get(version);
-    if (!entry) this.versions.set(version, (entry = { errors: 0, latencies: [], requests: 0 }));
+    if (!entry) this.versions.set(version, (entry = { requests: 0, errors: 0, latencies: new Ring(), scores: new Ring(), divergenceSum: 0, divergenceCount: 0 }));
     entry.requests++;
     if (!ok) entry.errors++;
     entry.latencies.push(seconds);
-    if (entry.latencies.length > MAX_SAMPLES) entry.latencies.shift();
+    if (scores) for (let i = 0; i < scores.length; i++) if (Number.isFinite(scores[i])) entry.scores.push(scores[i]!);
+    if (divergence !== undefined && Number.isFinite(divergence)) {
+      entry.divergenceSum += divergence;
+      entry.divergenceCount++;
+    }
   }
 
   stats(version: string): VersionStats {
     const entry = this.versions.get(version);
-    if (!entry || entry.requests === 0) return { requests: 0, errors: 0, errorRate: 0, p99: null };
-    const sorted = [...entry.latencies].sort((a, b) => a - b);
-    return { requests: entry.requests, errors: entry.errors, errorRate: entry.errors / entry.requests, p99: sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)]! };
+    if (!entry || entry.requests === 0) return { requests: 0, errors: 0, errorRate: 0, p99: null, scores: new Float64Array(0), meanDivergence: null };
+    const sorted = entry.latencies.snapshot().sort();
+    return {
+      requests: entry.requests,
+      errors: entry.errors,
+      errorRate: entry.errors / entry.requests,
+      p99: sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)]!,
+      scores: entry.scores.snapshot(),
+      meanDivergence: entry.divergenceCount ? entry.divergenceSum / entry.divergenceCount : null,
+    };
   }
+}
+
+/** PSI of the candidate's predictions against stable's, once both have MIN_SAMPLES rows; null before. */
+export function predictionShift(candidate: VersionStats, stable: VersionStats): number | null {
+  return candidate.scores.length >= MIN_SAMPLES && stable.scores.length >= MIN_SAMPLES ? psi(stable.scores, candidate.scores) : null;
 }
 
 /**
  * Compares the canary with the stable version over one step: returns why the canary breaches the
  * thresholds, or undefined when it passes. Without stable traffic (a 100% step) the canary is held
- * to a zero error rate baseline and no latency ratio; latencies are compared once both
- * versions served MIN_LATENCY_SAMPLES requests in the step; without canary traffic there is nothing to judge.
+ * to a zero error rate baseline and no latency ratio or distribution shift; latencies and
+ * prediction distributions are compared once both versions have MIN_SAMPLES in the step; without
+ * canary traffic there is nothing to judge.
  */
 export function analyze(canary: VersionStats, stable: VersionStats, thresholds: Thresholds): string | undefined {
   if (canary.requests === 0) return undefined;
@@ -50,8 +99,13 @@ export function analyze(canary: VersionStats, stable: VersionStats, thresholds: 
   if (increase > thresholds.maxErrorRateIncrease) {
     return `canary error rate ${pct(canary.errorRate)} (${canary.errors}/${canary.requests}) exceeds stable ${pct(stable.errorRate)} by more than ${pct(thresholds.maxErrorRateIncrease)}`;
   }
-  if (stable.requests >= MIN_LATENCY_SAMPLES && canary.requests >= MIN_LATENCY_SAMPLES && stable.p99 !== null && stable.p99 > 0 && canary.p99 !== null && canary.p99 / stable.p99 > thresholds.maxLatencyRatio) {
+  if (stable.requests >= MIN_SAMPLES && canary.requests >= MIN_SAMPLES && stable.p99 !== null && stable.p99 > 0 && canary.p99 !== null && canary.p99 / stable.p99 > thresholds.maxLatencyRatio) {
     return `canary p99 latency ${ms(canary.p99)} is ${(canary.p99 / stable.p99).toFixed(2)}x stable's ${ms(stable.p99)} (limit ${thresholds.maxLatencyRatio}x)`;
+  }
+  const limit = thresholds.maxPredictionPsi === undefined ? DEFAULT_MAX_PREDICTION_PSI : thresholds.maxPredictionPsi;
+  const shift = limit === null ? null : predictionShift(canary, stable);
+  if (limit !== null && shift !== null && shift > limit) {
+    return `canary predictions shifted from stable's: PSI ${shift.toFixed(3)} over ${canary.scores.length} vs ${stable.scores.length} predictions (limit ${limit}); if the change is intended, raise analysis.maxPredictionPsi or set it to null`;
   }
   return undefined;
 }
@@ -59,7 +113,8 @@ export function analyze(canary: VersionStats, stable: VersionStats, thresholds: 
 /** One line for the history: the step's figures. */
 export function describeStats(canary: VersionStats, stable: VersionStats): string {
   const one = (s: VersionStats) => `${s.requests} requests, ${pct(s.errorRate)} errors${s.p99 !== null ? `, p99 ${ms(s.p99)}` : ""}`;
-  return `canary ${one(canary)}; stable ${one(stable)}`;
+  const shift = predictionShift(canary, stable);
+  return `canary ${one(canary)}; stable ${one(stable)}${shift !== null ? `; prediction PSI ${shift.toFixed(3)}` : ""}`;
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;

@@ -1,11 +1,11 @@
 import { buffer } from "node:stream/consumers";
 import { z } from "zod";
-import type { Clock, Logger } from "../../core/index.ts";
+import { addMoments, emptyMoments, twoProportionTest, welchTest, type Clock, type Logger, type Moments } from "../../core/index.ts";
 import type { RegistryService } from "../registry/index.ts";
-import { InferRequest, type ServingService } from "../serving/index.ts";
-import { analyze, describeStats } from "./analysis.ts";
+import { InferRequest, ROUTE_KEY_HEADER, type ServingService } from "../serving/index.ts";
+import { analyze, describeStats, predictionShift } from "./analysis.ts";
 import type { DeploymentRouter, Split } from "./router.ts";
-import type { DeploymentSpec, DeploymentStatus } from "./schema.ts";
+import { BUILTIN_AB_METRICS, type AbTestSpec, type AbTestStatus, type DeploymentSpec, type DeploymentStatus } from "./schema.ts";
 import { ACTIVE_PHASES, type DeploymentRow, type DeploymentStore } from "./store.ts";
 
 /** The model or version tag holding the integration tests a canary must pass before it gets traffic. */
@@ -95,7 +95,7 @@ export class DeploymentController {
   /** A finished deployment's stable version stays loaded (again, after a restart) and gets the model's traffic. */
   private async keepServing(row: DeploymentRow): Promise<void> {
     const status = JSON.parse(row.status) as DeploymentStatus;
-    this.deps.router.set(row.model_name, splitOf(row.id, status));
+    this.deps.router.set(row.model_name, splitOf(row.id, JSON.parse(row.spec) as DeploymentSpec, status));
     if (status.stableVersion !== null) await this.ensureLoaded(row.model_name, status.stableVersion);
   }
 
@@ -104,25 +104,26 @@ export class DeploymentController {
     const status = JSON.parse(row.status) as DeploymentStatus;
     const name = spec.model;
     const now = this.deps.clock.now();
-    const save = async (reason: string) => {
-      status.history.push({ time: this.deps.clock.now(), reason });
-      this.deps.router.set(name, splitOf(row.id, status));
+    /** Saves the status; with a reason, also as a line of the history (figures refreshed each interval are saved without one). */
+    const save = async (reason?: string) => {
+      if (reason !== undefined) status.history.push({ time: this.deps.clock.now(), reason });
+      this.deps.router.set(name, splitOf(row.id, spec, status));
       await this.deps.store.saveStatus(row.id, JSON.stringify(status), status.phase, this.deps.clock.now());
-      this.deps.logger.info({ deployment: row.id, model: name, phase: status.phase, weight: status.canaryWeight }, reason);
+      if (reason !== undefined) this.deps.logger.info({ deployment: row.id, model: name, phase: status.phase, weight: status.canaryWeight }, reason);
     };
 
     if (row.requested === "rollback") {
-      await this.rollback(row.id, name, status, save, "rolled back by request");
+      await this.rollback(row.id, spec, status, save, "rolled back by request");
       await this.deps.store.clearRequest(row.id, "rollback");
       return;
     }
-    this.deps.router.set(name, splitOf(row.id, status));
+    this.deps.router.set(name, splitOf(row.id, spec, status));
     if (status.stableVersion !== null) await this.ensureLoaded(name, status.stableVersion);
     if (status.canaryVersion !== null) {
       try {
         await this.ensureLoaded(name, status.canaryVersion);
       } catch (error) {
-        await this.rollback(row.id, name, status, save, `could not load version ${status.canaryVersion}: ${(error as Error).message}`);
+        await this.rollback(row.id, spec, status, save, `could not load version ${status.canaryVersion}: ${(error as Error).message}`);
         return;
       }
     }
@@ -146,13 +147,14 @@ export class DeploymentController {
       status.phase = "Progressing";
       status.stepStartedAt = now;
       this.deps.router.resetWindow(row.id);
+      if (status.shadow) status.shadow = { ...status.shadow, since: now };
       await save(`${why} at step ${status.currentStep + 1}/${spec.steps.length} (${status.canaryWeight}% canary traffic)`);
       return;
     }
     if (!status.testsDone) {
       const failure = await this.integrationTests(name, spec.version);
       if (failure.failed) {
-        await this.rollback(row.id, name, status, save, failure.reason);
+        await this.rollback(row.id, spec, status, save, failure.reason);
         return;
       }
       status.testsDone = true;
@@ -165,27 +167,115 @@ export class DeploymentController {
       return;
     }
     if (status.currentStep < 0) {
-      this.startStep(row.id, spec, status, 0, now);
-      await save(`step 1/${spec.steps.length}: ${status.canaryWeight}% of traffic to version ${spec.version}`);
+      await this.begin(row.id, spec, status, save, now);
       return;
     }
     if (now - (status.stepStartedAt ?? now) < spec.stepIntervalSeconds * 1000) return;
-    const window = this.deps.router.window(row.id);
+    if (spec.strategy === "ab") await this.abInterval(row.id, spec, status, save, now);
+    else if (spec.strategy === "shadow") await this.shadowInterval(row.id, spec, status, save, now);
+    else await this.canaryStep(row.id, spec, status, save, now);
+  }
+
+  /** Starts sending traffic to the new version, as its strategy says. */
+  private async begin(id: string, spec: DeploymentSpec, status: DeploymentStatus, save: Save, now: number): Promise<void> {
+    if (spec.strategy === "canary") {
+      this.startStep(id, spec, status, 0, now);
+      await save(`step 1/${spec.steps.length}: ${status.canaryWeight}% of traffic to version ${spec.version}`);
+      return;
+    }
+    status.currentStep = 0;
+    status.stepStartedAt = now;
+    this.deps.router.resetWindow(id);
+    if (spec.strategy === "ab") {
+      const ab = spec.ab!;
+      status.canaryWeight = ab.split;
+      status.abTest = { versionA: status.stableVersion!, versionB: spec.version, a: emptyMoments(), b: emptyMoments(), result: null, updatedAt: now };
+      await save(
+        `A/B test started: ${ab.split}% of routing keys (header ${ROUTE_KEY_HEADER}) to version ${spec.version} (B), the rest to version ${status.stableVersion} (A); comparing ${ab.metric} (${ab.kind === "binary" ? "two-proportion z-test" : "Welch t-test"}, alpha ${ab.alpha}, at least ${ab.minSamples} outcomes each)`,
+      );
+      return;
+    }
+    status.canaryWeight = 0;
+    status.shadow = { since: now, requests: 0, errors: 0, errorRate: 0, p99Ms: null, stableP99Ms: null, predictionPsi: null, meanAbsoluteDifference: null, verdict: "no copies yet", updatedAt: now };
+    await save(`shadowing: version ${spec.version} gets a copy of every request to version ${status.stableVersion}; its answers are logged and compared, never returned`);
+  }
+
+  /** Judges one canary step: roll back, promote after the last step, or go to the next. */
+  private async canaryStep(id: string, spec: DeploymentSpec, status: DeploymentStatus, save: Save, now: number): Promise<void> {
+    const window = this.deps.router.window(id);
     const canary = window.stats(spec.version);
-    const stable = window.stats(status.stableVersion);
+    const stable = window.stats(status.stableVersion!);
     const breach = analyze(canary, stable, spec.analysis);
     const figures = describeStats(canary, stable);
     if (breach) {
-      await this.rollback(row.id, name, status, save, `analysis failed at step ${status.currentStep + 1} (${status.canaryWeight}%): ${breach}`);
+      await this.rollback(id, spec, status, save, `analysis failed at step ${status.currentStep + 1} (${status.canaryWeight}%): ${breach}`);
       return;
     }
     if (status.currentStep >= spec.steps.length - 1) {
-      await this.promote(row.id, spec, status, save, `analysis passed at ${status.canaryWeight}% (${figures}); promoted`);
+      await this.promote(id, spec, status, save, `analysis passed at ${status.canaryWeight}% (${figures}); promoted`);
       return;
     }
     const passed = status.canaryWeight;
-    this.startStep(row.id, spec, status, status.currentStep + 1, now);
+    this.startStep(id, spec, status, status.currentStep + 1, now);
     await save(`analysis passed at ${passed}% (${figures}); step ${status.currentStep + 1}/${spec.steps.length}: ${status.canaryWeight}% of traffic to version ${spec.version}`);
+  }
+
+  /**
+   * Refreshes the A/B test: adds the interval's outcomes, re-runs the significance test, and
+   * (with autoConclude) promotes a significantly better B or rolls back a worse one. B is also
+   * rolled back, like a canary, when its error rate or p99 latency breaches the analysis thresholds.
+   */
+  private async abInterval(id: string, spec: DeploymentSpec, status: DeploymentStatus, save: Save, now: number): Promise<void> {
+    const ab = spec.ab!;
+    const test = status.abTest!;
+    const window = this.deps.router.window(id);
+    const health = analyze(window.stats(spec.version), window.stats(test.versionA), { ...spec.analysis, maxPredictionPsi: null });
+    if (health) {
+      await this.rollback(id, spec, status, save, `A/B test stopped, version ${spec.version} rolled back: ${health}`);
+      return;
+    }
+    this.deps.router.resetWindow(id);
+    if (ab.metric in BUILTIN_AB_METRICS) {
+      const tally = this.deps.router.drainTally(id);
+      addMoments(test.a, tally.get(test.versionA) ?? emptyMoments());
+      addMoments(test.b, tally.get(test.versionB) ?? emptyMoments());
+    } else {
+      const reported = await this.deps.store.outcomeMoments(id);
+      test.a = reported.get(test.versionA) ?? emptyMoments();
+      test.b = reported.get(test.versionB) ?? emptyMoments();
+    }
+    const before = test.result?.winner ?? null;
+    test.result = abResult(ab, test.a, test.b);
+    test.updatedAt = now;
+    status.stepStartedAt = now;
+    const winner = test.result?.winner ?? null;
+    const summary = test.result ? describeAb(ab, test) : "";
+    if (ab.autoConclude && winner === "B") await this.promote(id, spec, status, save, `A/B test: version ${test.versionB} (B) is better (${summary}); promoted`);
+    else if (ab.autoConclude && winner === "A") await this.rollback(id, spec, status, save, `A/B test: version ${test.versionB} (B) is worse (${summary}); rolled back`);
+    else if (winner !== before) await save(winner === null ? `A/B test no longer significant (${summary})` : `A/B test: ${winner} is better (${summary}); promote or roll back to conclude`);
+    else await save();
+  }
+
+  /** Refreshes the shadow's figures (since it started, or since this server picked it up). */
+  private async shadowInterval(id: string, spec: DeploymentSpec, status: DeploymentStatus, save: Save, now: number): Promise<void> {
+    const window = this.deps.router.window(id);
+    const shadow = window.stats(spec.version);
+    const stable = window.stats(status.stableVersion!);
+    const breach = analyze(shadow, stable, spec.analysis);
+    status.shadow = {
+      since: status.shadow?.since ?? now,
+      requests: shadow.requests,
+      errors: shadow.errors,
+      errorRate: shadow.errorRate,
+      p99Ms: shadow.p99 === null ? null : shadow.p99 * 1000,
+      stableP99Ms: stable.p99 === null ? null : stable.p99 * 1000,
+      predictionPsi: predictionShift(shadow, stable),
+      meanAbsoluteDifference: shadow.meanDivergence,
+      verdict: shadow.requests === 0 ? "no copies yet" : breach ? `would fail canary analysis: ${breach}` : "would pass canary analysis",
+      updatedAt: now,
+    };
+    status.stepStartedAt = now;
+    await save();
   }
 
   private startStep(id: string, spec: DeploymentSpec, status: DeploymentStatus, step: number, now: number): void {
@@ -196,11 +286,11 @@ export class DeploymentController {
   }
 
   /** Moves the environment's alias to the canary, sends it all traffic, unloads the old stable version. */
-  private async promote(id: string, spec: DeploymentSpec, status: DeploymentStatus, save: (reason: string) => Promise<void>, reason: string): Promise<void> {
+  private async promote(id: string, spec: DeploymentSpec, status: DeploymentStatus, save: Save, reason: string): Promise<void> {
     try {
       await this.deps.registry.setAlias(spec.model, spec.environment, spec.version);
     } catch (error) {
-      await this.rollback(id, spec.model, status, save, `promotion refused: ${(error as Error).message}`);
+      await this.rollback(id, spec, status, save, `promotion refused: ${(error as Error).message}`);
       return;
     }
     const old = status.stableVersion;
@@ -209,17 +299,18 @@ export class DeploymentController {
     status.canaryWeight = 0;
     status.phase = "Succeeded";
     // The router sends everything to the new version before the old one goes away.
-    this.deps.router.set(spec.model, splitOf(id, status));
+    this.deps.router.set(spec.model, splitOf(id, spec, status));
     if (old !== null && old !== spec.version && this.isLoaded(spec.model, old)) await this.deps.serving.unload(spec.model, old);
     this.deps.router.forgetWindow(id);
     await save(`${reason}; alias '${spec.environment}' now points at version ${spec.version}${old !== null && old !== spec.version ? `, version ${old} unloaded` : ""}`);
   }
 
   /** Sends all traffic back to stable and unloads the canary. */
-  private async rollback(id: string, name: string, status: DeploymentStatus, save: (reason: string) => Promise<void>, reason: string): Promise<void> {
+  private async rollback(id: string, spec: DeploymentSpec, status: DeploymentStatus, save: Save, reason: string): Promise<void> {
+    const name = spec.model;
     status.canaryWeight = 0;
     status.phase = "RolledBack";
-    this.deps.router.set(name, splitOf(id, status));
+    this.deps.router.set(name, splitOf(id, spec, status));
     const canary = status.canaryVersion;
     if (canary !== null && canary !== status.stableVersion && this.isLoaded(name, canary)) await this.deps.serving.unload(name, canary);
     this.deps.router.forgetWindow(id);
@@ -270,8 +361,33 @@ export class DeploymentController {
   }
 }
 
-/** The traffic split a deployment's status asks for: stable plus canary while active, stable alone after. */
-export function splitOf(deploymentId: string, status: DeploymentStatus): Split {
+type Save = (reason?: string) => Promise<void>;
+
+/** The significance test on the outcomes so far; null until each variant has 2. */
+function abResult(ab: AbTestSpec, a: Moments, b: Moments): AbTestStatus["result"] {
+  if (a.n < 2 || b.n < 2) return null;
+  const test = ab.kind === "binary" ? twoProportionTest(a, b, ab.alpha) : welchTest(a, b, ab.alpha);
+  const decided = test.significant && a.n >= ab.minSamples && b.n >= ab.minSamples && test.difference !== 0;
+  return { ...test, winner: decided ? ((test.difference > 0) === ab.higherIsBetter ? "B" : "A") : null };
+}
+
+function describeAb(ab: AbTestSpec, test: AbTestStatus): string {
+  const r = test.result!;
+  const f = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(1) : x.toPrecision(3));
+  return `${ab.metric}: A ${f(r.meanA)} over ${test.a.n}, B ${f(r.meanB)} over ${test.b.n}, difference ${f(r.difference)} [${f(r.ciLow)}, ${f(r.ciHigh)}], p=${r.pValue.toPrecision(3)}`;
+}
+
+/** The traffic split a deployment asks for: stable plus canary (or shadow) while active, stable alone after. */
+export function splitOf(deploymentId: string, spec: DeploymentSpec, status: DeploymentStatus): Split {
   const active = status.phase === "Progressing" || status.phase === "Paused";
-  return { deploymentId, stable: status.stableVersion, canary: active ? status.canaryVersion : null, canaryWeight: active ? status.canaryWeight : 0 };
+  const mode = spec.strategy === "ab" ? "sticky" : spec.strategy === "shadow" ? "shadow" : "weighted";
+  const metric = spec.ab?.metric;
+  return {
+    deploymentId,
+    mode,
+    stable: status.stableVersion,
+    canary: active ? status.canaryVersion : null,
+    canaryWeight: active ? status.canaryWeight : 0,
+    abMetric: active && (metric === "error_rate" || metric === "latency_ms") ? metric : undefined,
+  };
 }

@@ -1,23 +1,52 @@
-import type { InferRouter } from "../serving/index.ts";
+import { addMoments, emptyMoments, type Moments } from "../../core/index.ts";
+import { rowScores, type InferRouter, type RouteDecision, type RoutedOutcome } from "../serving/index.ts";
 import { TrafficWindow } from "./analysis.ts";
 
-/** How one model's versionless traffic is split right now. */
+/**
+ * How one model's versionless traffic is split right now:
+ * - weighted: each request goes to the canary with probability canaryWeight% (canary rollouts);
+ * - sticky: a routing key always lands on the same side, canaryWeight% of keys on the canary (A/B);
+ * - shadow: stable answers everything and the canary gets a copy.
+ */
 export interface Split {
   deploymentId: string;
+  mode: "weighted" | "sticky" | "shadow";
   stable: string | null;
   canary: string | null;
-  /** Percent of requests that go to the canary (0..100). */
+  /** Percent of requests (weighted) or routing keys (sticky) that go to the canary (0..100). */
   canaryWeight: number;
+  /** A/B only: the built-in outcome the router tallies per variant (reported metrics are stored by the API instead). */
+  abMetric?: "error_rate" | "latency_ms" | undefined;
+}
+
+/** Buckets per 100%: the sticky split's resolution is 0.01%. */
+const BUCKETS = 10_000;
+
+/**
+ * The side of a sticky split a routing key lands on: a stable hash of deployment and key, so the
+ * same key keeps its variant for the deployment's whole life (and across restarts), while
+ * another deployment reshuffles keys.
+ */
+export function stickyVariant(deploymentId: string, key: string, canaryWeight: number): "A" | "B" {
+  // FNV-1a, 32 bits: fast and well spread over short ids; not a security boundary.
+  let hash = 0x811c9dc5;
+  const text = `${deploymentId}\u0000${key}`;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % BUCKETS < canaryWeight * (BUCKETS / 100) ? "B" : "A";
 }
 
 /**
- * Serving's router for deployed models: splits versionless requests between stable and canary by
- * weight (random per request), only ever naming versions serving has loaded, and records each
- * routed request's outcome in the deployment's window for analysis.
+ * Serving's router for deployed models: splits versionless requests between stable and canary,
+ * only ever naming versions serving has loaded, and records each routed request's outcome in
+ * the deployment's window (and, for A/B tests on a built-in metric, in its per-variant tally).
  */
 export class DeploymentRouter implements InferRouter {
   private readonly splits = new Map<string, Split>();
   private readonly windows = new Map<string, TrafficWindow>();
+  private readonly tallies = new Map<string, Map<string, Moments>>();
 
   constructor(
     private readonly loaded: (name: string, version: string) => boolean,
@@ -50,19 +79,45 @@ export class DeploymentRouter implements InferRouter {
 
   forgetWindow(deploymentId: string): void {
     this.windows.delete(deploymentId);
+    this.tallies.delete(deploymentId);
   }
 
-  pick(name: string): string | undefined {
+  /** The A/B tally per version gathered since the last call, which empties it. */
+  drainTally(deploymentId: string): Map<string, Moments> {
+    const tally = this.tallies.get(deploymentId) ?? new Map<string, Moments>();
+    this.tallies.delete(deploymentId);
+    return tally;
+  }
+
+  pick(name: string, key: string | undefined): RouteDecision | undefined {
     const split = this.splits.get(name);
     if (!split) return undefined;
-    const canaryOk = split.canary !== null && split.canaryWeight > 0 && this.loaded(name, split.canary);
+    const canaryOk = split.canary !== null && this.loaded(name, split.canary);
     const stableOk = split.stable !== null && this.loaded(name, split.stable);
-    if (canaryOk && (!stableOk || this.random() * 100 < split.canaryWeight)) return split.canary!;
-    return stableOk ? split.stable! : undefined;
+    if (split.mode === "shadow") {
+      if (!stableOk) return undefined;
+      return { version: split.stable!, shadow: canaryOk ? split.canary! : undefined };
+    }
+    if (canaryOk && split.canaryWeight > 0) {
+      const toCanary =
+        !stableOk ||
+        (split.mode === "sticky" && key !== undefined ? stickyVariant(split.deploymentId, key, split.canaryWeight) === "B" : this.random() * 100 < split.canaryWeight);
+      if (toCanary) return { version: split.canary! };
+    }
+    return stableOk ? { version: split.stable! } : undefined;
   }
 
-  observe(name: string, version: string, ok: boolean, seconds: number): void {
-    const split = this.splits.get(name);
-    if (split) this.window(split.deploymentId).record(version, ok, seconds);
+  observe(outcome: RoutedOutcome): void {
+    const split = this.splits.get(outcome.model);
+    if (!split || (split.mode !== "shadow" && outcome.role === "shadow")) return;
+    this.window(split.deploymentId).record(outcome.version, outcome.ok, outcome.seconds, rowScores(outcome.output), outcome.divergence);
+    if (split.abMetric !== undefined && outcome.role === "primary") {
+      const value = split.abMetric === "error_rate" ? (outcome.ok ? 0 : 1) : outcome.seconds * 1000;
+      let tally = this.tallies.get(split.deploymentId);
+      if (!tally) this.tallies.set(split.deploymentId, (tally = new Map()));
+      let moments = tally.get(outcome.version);
+      if (!moments) tally.set(outcome.version, (moments = emptyMoments()));
+      addMoments(moments, { n: 1, sum: value, sumSq: value * value });
+    }
   }
 }

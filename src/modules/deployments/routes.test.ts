@@ -7,10 +7,20 @@ import { exportLinearOnnx } from "../../../test/support/onnx.ts";
 import { createApp, type App } from "../../app.ts";
 import { loadConfig } from "../../config/index.ts";
 import { buildTestModels, type TestModels } from "../serving/test-models.ts";
+import { stickyVariant } from "./router.ts";
 
 interface Deployment {
   id: string;
-  status: { phase: string; stableVersion: string | null; canaryVersion: string | null; canaryWeight: number; currentStep: number; history: { reason: string }[] };
+  status: {
+    phase: string;
+    stableVersion: string | null;
+    canaryVersion: string | null;
+    canaryWeight: number;
+    currentStep: number;
+    history: { reason: string }[];
+    abTest?: { a: { n: number }; b: { n: number }; result: { pValue: number; winner: string | null; meanA: number; meanB: number } | null } | null;
+    shadow?: { requests: number; errors: number; predictionPsi: number | null; meanAbsoluteDifference: number | null; verdict: string } | null;
+  };
 }
 
 const TERMINAL = ["Succeeded", "RolledBack", "Failed"];
@@ -30,8 +40,9 @@ describe("deployments over HTTP", () => {
   let token: string;
   const apps: App[] = [];
 
-  const call = (method: "GET" | "POST" | "PUT", url: string, payload?: unknown, on = app) =>
-    on.server.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload !== undefined ? { payload: payload as object } : {}) });
+  const call = (method: "GET" | "POST" | "PUT", url: string, payload?: unknown, on = app, headers: Record<string, string> = {}) =>
+    on.server.inject({ method, url, headers: { authorization: `Bearer ${token}`, ...headers }, ...(payload !== undefined ? { payload: payload as object } : {}) });
+  const on = (method: "POST", url: string, payload: unknown, headers: Record<string, string>) => call(method, url, payload, app, headers);
 
   async function register(name: string, bytes: Uint8Array, on = app): Promise<string> {
     const run = (await call("POST", "/api/2.0/mlflow/runs/create", { experiment_id: "0", start_time: 1 }, on)).json().run.info;
@@ -218,5 +229,100 @@ describe("deployments over HTTP", () => {
     } finally {
       token = previous;
     }
+  }, 60_000);
+
+  it("runs an A/B test: sticky assignment by routing key, reported outcomes, a significance test, and promotion of the better version", async () => {
+    await withStable("ab");
+    await register("ab", models.bytes("tiny-v2"));
+    // Preconditions and validation, before any traffic moves.
+    await register("lonely", models.bytes("tiny"));
+    expect((await call("POST", "/api/v1/deployments", { model: "lonely", version: "1", environment: "staging", strategy: "ab" })).json().error.code).toBe("CONFLICT");
+    expect((await call("POST", "/api/v1/deployments", { model: "ab", version: "2", environment: "staging", strategy: "canary", ab: { split: 50 } })).statusCode).toBe(400);
+    expect((await call("POST", "/api/v1/deployments", { model: "ab", version: "2", environment: "staging", strategy: "ab", ab: { metric: "error_rate", kind: "continuous" } })).statusCode).toBe(400);
+
+    const created = await deploy({ model: "ab", version: "2", strategy: "ab", stepIntervalSeconds: 0.1, ab: { split: 50, metric: "converted", kind: "binary", minSamples: 300, autoConclude: true } });
+    await until(created.id, (d) => d.status.abTest != null);
+    const seen = new Map<string, string>();
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 40; i++) {
+        const r = await on("POST", "/v2/models/ab/infer", infer, { "x-paved-route-key": `user-${i}` });
+        expect(r.statusCode).toBe(200);
+        const version = r.json().model_version as string;
+        // The same key always lands on the same version, the one the published hash names.
+        expect(seen.get(`user-${i}`) ?? version).toBe(version);
+        expect(version).toBe(stickyVariant(created.id, `user-${i}`, 50) === "B" ? "2" : "1");
+        seen.set(`user-${i}`, version);
+      }
+    }
+    const onB = [...seen.values()].filter((v) => v === "2").length;
+    expect(onB).toBeGreaterThan(8);
+    expect(onB).toBeLessThan(32);
+
+    const outcome = (i: number) => {
+      const b = stickyVariant(created.id, `user-${i}`, 50) === "B";
+      return { key: `user-${i}`, value: (b ? i % 10 < 3 : i % 10 < 1) ? 1 : 0 };
+    };
+    const bad = await call("POST", `/api/v1/deployments/${created.id}/outcomes`, { outcomes: [{ key: "user-1", value: 2 }] });
+    expect(bad.json().error.code).toBe("INVALID_INPUT");
+    // 30% conversion on B against 10% on A, over 1,000 keys: significant, B wins, promoted.
+    for (let start = 0; start < 1000; start += 250) {
+      const response = await call("POST", `/api/v1/deployments/${created.id}/outcomes`, { outcomes: Array.from({ length: 250 }, (_, k) => outcome(start + k)) });
+      expect(response.statusCode, response.body).toBe(200);
+      expect(response.json().accepted).toBe(250);
+    }
+    const done = await until(created.id, (d) => TERMINAL.includes(d.status.phase));
+    expect(done.status.phase).toBe("Succeeded");
+    expect(done.status.abTest!.a.n + done.status.abTest!.b.n).toBe(1000);
+    expect(done.status.abTest!.result).toMatchObject({ winner: "B" });
+    expect(done.status.abTest!.result!.pValue).toBeLessThan(0.05);
+    expect(done.status.abTest!.result!.meanB).toBeGreaterThan(done.status.abTest!.result!.meanA);
+    expect(done.status.history.at(-1)!.reason).toMatch(/A\/B test: version 2 \(B\) is better .*promoted/);
+    expect(String(await alias("ab", "staging"))).toBe("2");
+    // Outcomes only go to an A/B deployment in progress.
+    expect((await call("POST", `/api/v1/deployments/${created.id}/outcomes`, { outcomes: [{ key: "u", value: 1 }] })).json().error.code).toBe("CONFLICT");
+  }, 60_000);
+
+  it("counts the router's own outcomes for an A/B test on latency_ms, and rolls back on request", async () => {
+    await withStable("abl");
+    await register("abl", models.bytes("tiny-v2"));
+    const created = await deploy({ model: "abl", version: "2", strategy: "ab", stepIntervalSeconds: 0.1, ab: { metric: "latency_ms", minSamples: 10 } });
+    await until(created.id, (d) => d.status.abTest != null);
+    for (let i = 0; i < 60; i++) expect((await on("POST", "/v2/models/abl/infer", infer, { "x-paved-route-key": `k${i}` })).statusCode).toBe(200);
+    const counted = await until(created.id, (d) => (d.status.abTest?.a.n ?? 0) + (d.status.abTest?.b.n ?? 0) >= 60);
+    expect(counted.status.abTest!.a.n).toBeGreaterThan(0);
+    expect(counted.status.abTest!.b.n).toBeGreaterThan(0);
+    expect(counted.status.abTest!.result!.meanA).toBeGreaterThan(0);
+    // Paved measures latency itself: reported outcomes are refused.
+    expect((await call("POST", `/api/v1/deployments/${created.id}/outcomes`, { outcomes: [{ key: "k1", value: 3 }] })).json().error.code).toBe("CONFLICT");
+    expect((await call("POST", `/api/v1/deployments/${created.id}/rollback`)).statusCode).toBe(200);
+    const done = await until(created.id, (d) => TERMINAL.includes(d.status.phase));
+    expect(done.status.phase).toBe("RolledBack");
+    expect(await loaded("abl")).toEqual(["1"]);
+    expect((await on("POST", "/v2/models/abl/infer", infer, { "x-paved-route-key": "k1" })).json().model_version).toBe("1");
+  }, 60_000);
+
+  it("shadows a version: stable answers every request, the shadow's copies are compared and never returned, then it is promoted", async () => {
+    await withStable("shadowed");
+    await register("shadowed", models.bytes("tiny-v2"));
+    const created = await deploy({ model: "shadowed", version: "2", strategy: "shadow", stepIntervalSeconds: 0.1 });
+    await until(created.id, (d) => d.status.shadow != null);
+    expect(await loaded("shadowed")).toEqual(["1", "2"]);
+    for (let i = 0; i < 80; i++) {
+      const row = [Math.sin(i), Math.cos(i), (i % 7) / 7, -((i % 5) / 5)];
+      const r = await call("POST", "/v2/models/shadowed/infer", { inputs: [{ name: "input", shape: [1, 4], datatype: "FP32", data: row }] });
+      expect(r.statusCode).toBe(200);
+      expect(r.json().model_version).toBe("1");
+    }
+    const compared = await until(created.id, (d) => (d.status.shadow?.requests ?? 0) >= 80 && d.status.shadow?.predictionPsi != null);
+    expect(compared.status.phase).toBe("Progressing");
+    expect(compared.status.shadow).toMatchObject({ errors: 0 });
+    // tiny-v2 has other weights: the copies' answers differ from stable's, request by request.
+    expect(compared.status.shadow!.meanAbsoluteDifference).toBeGreaterThan(0);
+    expect(compared.status.shadow!.verdict).toMatch(/would (pass|fail) canary analysis/);
+    expect((await call("POST", `/api/v1/deployments/${created.id}/promote`)).statusCode).toBe(200);
+    const done = await until(created.id, (d) => TERMINAL.includes(d.status.phase));
+    expect(done.status).toMatchObject({ phase: "Succeeded", stableVersion: "2" });
+    expect((await call("POST", "/v2/models/shadowed/infer", infer)).json().model_version).toBe("2");
+    expect(await loaded("shadowed")).toEqual(["2"]);
   }, 60_000);
 });

@@ -1,5 +1,5 @@
 import { route, type RouteDefinition } from "../../core/index.ts";
-import { CreateDeploymentBody, DeploymentIdParams, DeploymentList, DeploymentView, ListDeploymentsQuery } from "./schema.ts";
+import { CreateDeploymentBody, DeploymentIdParams, DeploymentList, DeploymentView, ListDeploymentsQuery, OutcomesAccepted, OutcomesBody } from "./schema.ts";
 import type { DeploymentService } from "./service.ts";
 
 /** Paved's deployment API under /api/v1. */
@@ -43,9 +43,19 @@ export function deploymentRoutes(service: DeploymentService): RouteDefinition[] 
       response: DeploymentView,
       handler: async ({ params }) => service.get(params.id),
     }),
+    route({
+      method: "POST",
+      url: "/api/v1/deployments/:id/outcomes",
+      summary: "Report outcomes of an A/B test's metric, by routing key (each counts for the variant the key was routed to)",
+      tags,
+      params: DeploymentIdParams,
+      body: OutcomesBody,
+      response: OutcomesAccepted,
+      handler: async ({ params, body }) => service.addOutcomes(params.id, body),
+    }),
     action("pause", "Pause a rollout at its current traffic split"),
     action("resume", "Resume a paused rollout (its step starts over)"),
-    action("promote", "Promote the canary now, skipping the remaining steps"),
+    action("promote", "Promote the new version now (canary: skipping the remaining steps; A/B: B wins; shadow: it takes the traffic)"),
     action("rollback", "Roll back now: all traffic to stable, canary unloaded"),
   ];
 }

@@ -2,12 +2,47 @@ import { z } from "zod";
 
 export const DeploymentPhase = z.enum(["Progressing", "Paused", "Succeeded", "RolledBack", "Failed"]);
 export type DeploymentPhase = z.infer<typeof DeploymentPhase>;
-export const Strategy = z.enum(["canary", "replace"]);
+export const Strategy = z.enum(["canary", "ab", "shadow", "replace"]);
+
+/** Default limit on the PSI of the canary's predictions against stable's (0.25: the usual "significant shift"). */
+export const DEFAULT_MAX_PREDICTION_PSI = 0.25;
 
 export const AnalysisThresholds = z.strictObject({
   maxErrorRateIncrease: z.number().min(0).max(1).default(0.05).describe("largest allowed canary error rate minus stable error rate (0..1)"),
   maxLatencyRatio: z.number().positive().default(2).describe("largest allowed canary p99 / stable p99"),
+  maxPredictionPsi: z.number().positive().nullable().default(DEFAULT_MAX_PREDICTION_PSI).describe("largest allowed PSI of the canary's prediction distribution against stable's; null turns the check off"),
 });
+const DEFAULT_ANALYSIS = { maxErrorRateIncrease: 0.05, maxLatencyRatio: 2, maxPredictionPsi: DEFAULT_MAX_PREDICTION_PSI };
+
+/** Outcome metrics the router measures itself; any other name is reported with POST /api/v1/deployments/{id}/outcomes. */
+export const BUILTIN_AB_METRICS = { error_rate: "binary", latency_ms: "continuous" } as const;
+
+export const AbTestBody = z
+  .strictObject({
+    split: z.number().int().min(1).max(99).default(50).describe("percent of routing keys sent to the new version (B); the rest stay on the current one (A)"),
+    metric: z.string().regex(/^[a-z][a-z0-9_.]{0,62}$/, "a metric name: lower-case letters, digits, '_' and '.'").default("error_rate").describe("the outcome compared: error_rate or latency_ms (measured by Paved) or a name you report outcomes for"),
+    kind: z.enum(["binary", "continuous"]).optional().describe("binary outcomes are 0 or 1 (two-proportion z-test); continuous ones any number (Welch t-test). Built-in metrics know their kind"),
+    higherIsBetter: z.boolean().optional().describe("default: false for error_rate and latency_ms, true for reported metrics"),
+    alpha: z.number().gt(0).max(0.2).default(0.05).describe("significance level of the two-sided test"),
+    minSamples: z.number().int().min(2).max(10_000_000).default(100).describe("outcomes per variant before the test is judged"),
+    autoConclude: z.boolean().default(false).describe("promote B once it is significantly better, roll back once it is significantly worse; otherwise a person decides"),
+  })
+  .refine((b) => !(b.metric in BUILTIN_AB_METRICS) || b.kind === undefined || b.kind === BUILTIN_AB_METRICS[b.metric as keyof typeof BUILTIN_AB_METRICS], {
+    message: "error_rate is binary and latency_ms continuous; leave kind out for them",
+  });
+
+export type AbTestBody = z.infer<typeof AbTestBody>;
+
+export const AbTestSpec = z.object({
+  split: z.number(),
+  metric: z.string(),
+  kind: z.enum(["binary", "continuous"]),
+  higherIsBetter: z.boolean(),
+  alpha: z.number(),
+  minSamples: z.number(),
+  autoConclude: z.boolean(),
+});
+export type AbTestSpec = z.infer<typeof AbTestSpec>;
 
 export const CreateDeploymentBody = z
   .strictObject({
@@ -18,9 +53,11 @@ export const CreateDeploymentBody = z
     strategy: Strategy.default("canary"),
     steps: z.array(z.number().int().min(1).max(100)).min(1).max(20).default([10, 50, 100]).describe("canary traffic percentages, increasing, ending at 100"),
     stepIntervalSeconds: z.number().min(0.05).max(86_400).default(30),
-    analysis: AnalysisThresholds.default({ maxErrorRateIncrease: 0.05, maxLatencyRatio: 2 }),
+    analysis: AnalysisThresholds.default(DEFAULT_ANALYSIS),
+    ab: AbTestBody.optional().describe("the A/B test (strategy ab): split, outcome metric, significance level"),
   })
   .refine((b) => (b.version === undefined) !== (b.alias === undefined), { message: "give exactly one of version and alias" })
+  .refine((b) => b.ab === undefined || b.strategy === "ab", { message: "ab settings need strategy 'ab'" })
   .refine((b) => b.steps.every((s, i) => i === 0 || s > b.steps[i - 1]!) && b.steps[b.steps.length - 1] === 100, {
     message: "steps must increase and end at 100, e.g. [10, 50, 100]",
   });
@@ -33,11 +70,53 @@ export const DeploymentSpec = z.object({
   strategy: Strategy,
   steps: z.array(z.number()),
   stepIntervalSeconds: z.number(),
-  analysis: z.object({ maxErrorRateIncrease: z.number(), maxLatencyRatio: z.number() }),
+  /** Older deployments lack maxPredictionPsi: they get the default. */
+  analysis: z.object({ maxErrorRateIncrease: z.number(), maxLatencyRatio: z.number(), maxPredictionPsi: z.number().nullable().optional() }),
+  ab: AbTestSpec.optional(),
 });
 export type DeploymentSpec = z.infer<typeof DeploymentSpec>;
 
 export const DeploymentEvent = z.object({ time: z.number(), reason: z.string() });
+
+const Moments = z.object({ n: z.number(), sum: z.number(), sumSq: z.number() });
+
+export const AbTestResult = z.object({
+  test: z.string(),
+  meanA: z.number(),
+  meanB: z.number(),
+  difference: z.number().describe("mean of B minus mean of A"),
+  ciLow: z.number(),
+  ciHigh: z.number(),
+  pValue: z.number(),
+  significant: z.boolean(),
+  winner: z.enum(["A", "B"]).nullable().describe("the better variant once significant with minSamples each; null while undecided"),
+});
+
+export const AbTestStatus = z.object({
+  /** Version A (the current one) and B (the new one). */
+  versionA: z.string(),
+  versionB: z.string(),
+  /** Outcomes counted per variant (for error_rate and latency_ms, accumulated by the router and saved each interval). */
+  a: Moments,
+  b: Moments,
+  result: AbTestResult.nullable().describe("null until each variant has at least 2 outcomes"),
+  updatedAt: z.number(),
+});
+export type AbTestStatus = z.infer<typeof AbTestStatus>;
+
+export const ShadowStatus = z.object({
+  since: z.number(),
+  requests: z.number().describe("copies the shadow answered or failed since the shadow started (or the server restarted)"),
+  errors: z.number(),
+  errorRate: z.number(),
+  p99Ms: z.number().nullable(),
+  stableP99Ms: z.number().nullable(),
+  predictionPsi: z.number().nullable().describe("PSI of the shadow's predictions against stable's over the same requests"),
+  meanAbsoluteDifference: z.number().nullable().describe("mean |shadow - stable| of the first output, request by request"),
+  verdict: z.string().describe("what canary analysis would decide from these figures"),
+  updatedAt: z.number(),
+});
+export type ShadowStatus = z.infer<typeof ShadowStatus>;
 
 export const DeploymentStatus = z.object({
   phase: DeploymentPhase,
@@ -48,6 +127,8 @@ export const DeploymentStatus = z.object({
   stepStartedAt: z.number().nullable(),
   testsDone: z.boolean(),
   history: z.array(DeploymentEvent),
+  abTest: AbTestStatus.nullable().optional(),
+  shadow: ShadowStatus.nullable().optional(),
 });
 export type DeploymentStatus = z.infer<typeof DeploymentStatus>;
 
@@ -66,3 +147,12 @@ export type DeploymentView = z.infer<typeof DeploymentView>;
 export const DeploymentList = z.object({ deployments: z.array(DeploymentView) });
 export const DeploymentIdParams = z.object({ id: z.string().min(1) });
 export const ListDeploymentsQuery = z.object({ model: z.string().min(1).optional() });
+
+export const OutcomesBody = z.strictObject({
+  outcomes: z
+    .array(z.strictObject({ key: z.string().min(1).max(256).describe("the routing key the request carried (header X-Paved-Route-Key)"), value: z.number().finite() }))
+    .min(1)
+    .max(1000),
+});
+export type OutcomesBody = z.infer<typeof OutcomesBody>;
+export const OutcomesAccepted = z.object({ accepted: z.number(), a: z.number().describe("outcomes attributed to version A"), b: z.number() });

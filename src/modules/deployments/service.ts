@@ -1,7 +1,8 @@
 import { PlatformError, conflict, invalidInput, notFound, type Clock, type IdGenerator, type Logger } from "../../core/index.ts";
 import type { EvaluationService } from "../evaluation/index.ts";
 import type { RegistryService } from "../registry/index.ts";
-import type { CreateDeploymentBody, DeploymentSpec, DeploymentStatus, DeploymentView } from "./schema.ts";
+import { stickyVariant } from "./router.ts";
+import { AbTestBody, BUILTIN_AB_METRICS, type AbTestSpec, type CreateDeploymentBody, type DeploymentSpec, type DeploymentStatus, type DeploymentView, type OutcomesBody } from "./schema.ts";
 import { ACTIVE_PHASES, DeploymentStore, type DeploymentRow } from "./store.ts";
 
 /** The environment whose alias the evaluation gate guards. */
@@ -33,6 +34,12 @@ export class DeploymentService {
     const model = await this.deps.registry.getModel(body.model);
     const current = model.aliases.find((a) => a.alias === body.environment)?.version;
     const now = this.deps.clock.now();
+    const stable = current !== undefined && current !== version.version ? String(current) : null;
+    if ((body.strategy === "ab" || body.strategy === "shadow") && stable === null) {
+      throw conflict(
+        `strategy '${body.strategy}' compares version ${version.version} with the one serving '${body.environment}', and ${current === undefined ? `no version holds alias '${body.environment}'` : `version ${current} already holds it`}; deploy the first version with --strategy canary or replace`,
+      );
+    }
     const spec: DeploymentSpec = {
       model: body.model,
       version: String(version.version),
@@ -41,8 +48,8 @@ export class DeploymentService {
       steps: body.steps,
       stepIntervalSeconds: body.stepIntervalSeconds,
       analysis: body.analysis,
+      ...(body.strategy === "ab" ? { ab: abSpec(body.ab ?? AbTestBody.parse({})) } : {}),
     };
-    const stable = current !== undefined && current !== version.version ? String(current) : null;
     const status: DeploymentStatus = {
       phase: "Progressing",
       stableVersion: stable,
@@ -51,6 +58,8 @@ export class DeploymentService {
       currentStep: -1,
       stepStartedAt: null,
       testsDone: false,
+      abTest: null,
+      shadow: null,
       history: [{ time: now, reason: `deployment of version ${spec.version} to ${spec.environment} created (${spec.strategy}${stable ? `, stable version ${stable}` : ", no stable version"})` }],
     };
     const row: DeploymentRow = {
@@ -102,6 +111,33 @@ export class DeploymentService {
     return this.get(id);
   }
 
+  /**
+   * Records outcomes of an A/B test on a reported metric, each attributed to the variant its
+   * routing key was sent to (the same hash the router uses, so no request log is needed).
+   */
+  async addOutcomes(id: string, body: OutcomesBody): Promise<{ accepted: number; a: number; b: number }> {
+    const row = await this.active(id, "take outcomes");
+    const spec = JSON.parse(row.spec) as DeploymentSpec;
+    const status = JSON.parse(row.status) as DeploymentStatus;
+    if (spec.strategy !== "ab" || !spec.ab) throw conflict(`deployment '${id}' uses strategy '${spec.strategy}'; outcomes are reported for A/B deployments (--strategy ab)`);
+    if (spec.ab.metric in BUILTIN_AB_METRICS) throw conflict(`deployment '${id}' compares '${spec.ab.metric}', which Paved measures itself; report outcomes only for a metric you name in ab.metric`);
+    if (spec.ab.kind === "binary") {
+      const bad = body.outcomes.findIndex((o) => o.value !== 0 && o.value !== 1);
+      if (bad >= 0) throw invalidInput(`outcome ${bad + 1} has value ${body.outcomes[bad]!.value}, but '${spec.ab.metric}' is binary: report 1 (happened) or 0 (did not)`);
+    }
+    const now = this.deps.clock.now();
+    const rows = body.outcomes.map((o) => ({
+      deployment_id: id,
+      version: stickyVariant(id, o.key, spec.ab!.split) === "B" ? spec.version : status.stableVersion!,
+      route_key: o.key,
+      value: o.value,
+      created_at: now,
+    }));
+    await this.deps.store.addOutcomes(rows);
+    const b = rows.filter((r) => r.version === spec.version).length;
+    return { accepted: rows.length, a: rows.length - b, b };
+  }
+
   private async row(id: string): Promise<DeploymentRow> {
     const row = await this.deps.store.get(id);
     if (!row) throw notFound(`deployment '${id}' does not exist; list deployments with \`paved deployments ls\``);
@@ -113,6 +149,20 @@ export class DeploymentService {
     if (!ACTIVE_PHASES.includes(row.phase)) throw new PlatformError("CONFLICT", `deployment '${id}' is ${row.phase}; only a Progressing or Paused deployment can ${action}`);
     return row;
   }
+}
+
+/** The A/B settings with every default resolved. */
+function abSpec(body: AbTestBody): AbTestSpec {
+  const builtin = BUILTIN_AB_METRICS[body.metric as keyof typeof BUILTIN_AB_METRICS];
+  return {
+    split: body.split,
+    metric: body.metric,
+    kind: builtin ?? body.kind ?? "continuous",
+    higherIsBetter: body.higherIsBetter ?? builtin === undefined,
+    alpha: body.alpha,
+    minSamples: body.minSamples,
+    autoConclude: body.autoConclude,
+  };
 }
 
 export function deploymentView(row: DeploymentRow): DeploymentView {

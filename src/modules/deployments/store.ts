@@ -1,4 +1,5 @@
-import type { Selectable } from "kysely";
+import type { Insertable, Selectable } from "kysely";
+import type { Moments } from "../../core/index.ts";
 import type { Database, Tables } from "../../storage/index.ts";
 
 export type DeploymentRow = Selectable<Tables["deployments"]>;
@@ -45,5 +46,23 @@ export class DeploymentStore {
   /** Clears a handled request (only that one: a newer request stays). */
   async clearRequest(id: string, action: string): Promise<void> {
     await this.db.updateTable("deployments").set({ requested: null }).where("id", "=", id).where("requested", "=", action).execute();
+  }
+
+  /** Stores reported A/B outcomes in one transaction (all or none). */
+  async addOutcomes(rows: Insertable<Tables["deployment_outcomes"]>[]): Promise<void> {
+    await this.database.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < rows.length; i += 200) await trx.insertInto("deployment_outcomes").values(rows.slice(i, i + 200)).execute();
+    });
+  }
+
+  /** Count, sum and sum of squares of a deployment's reported outcomes, per version. */
+  async outcomeMoments(deploymentId: string): Promise<Map<string, Moments>> {
+    const rows = await this.db
+      .selectFrom("deployment_outcomes")
+      .select((eb) => ["version", eb.fn.countAll().as("n"), eb.fn.sum<number>("value").as("sum"), eb.fn.sum<number>(eb("value", "*", eb.ref("value"))).as("sum_sq")])
+      .where("deployment_id", "=", deploymentId)
+      .groupBy("version")
+      .execute();
+    return new Map(rows.map((r) => [r.version, { n: Number(r.n), sum: Number(r.sum), sumSq: Number(r.sum_sq) }]));
   }
 }

@@ -6,7 +6,9 @@ import { OnnxRuntime, type OnnxRuntimeOptions } from "./onnx-runtime.ts";
 import { oipRoutes, servingRoutes } from "./routes.ts";
 import { ServingService } from "./service.ts";
 
-export { ServingService, SERVING_DEFAULTS, type LoadModelInput, type ServingServiceOptions, type InferRouter } from "./service.ts";
+export { ServingService, SERVING_DEFAULTS, type LoadModelInput, type ServingServiceOptions, type InferRouter, type RouteDecision, type RoutedOutcome } from "./service.ts";
+export { rowScores } from "./prediction-scores.ts";
+export { ROUTE_KEY_HEADER } from "./routes.ts";
 export { OnnxRuntime, type OnnxRuntimeOptions } from "./onnx-runtime.ts";
 export type { ServingRuntime, ModelHandle, LoadOptions, RuntimeCapability } from "./serving-runtime.ts";
 export type { Tensor, TensorSpec, ModelSignature, Datatype } from "./tensor.ts";

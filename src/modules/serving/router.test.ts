@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger, randomIds, systemClock } from "../../core/index.ts";
-import { OnnxRuntime, ServingService, type InferRouter } from "./index.ts";
+import { OnnxRuntime, ServingService, rowScores, type InferRouter, type RoutedOutcome } from "./index.ts";
 import { buildTestModels, type TestModels } from "./test-models.ts";
 
 describe("serving's router registration point", () => {
@@ -19,11 +19,16 @@ describe("serving's router registration point", () => {
   afterAll(() => service.close());
 
   it("runs the version the router picks for versionless requests and reports each outcome", async () => {
-    const seen: [string, boolean][] = [];
+    const seen: [string, string, boolean, string | undefined][] = [];
     let pick: string | undefined = "1";
-    const router: InferRouter = { pick: () => pick, observe: (_name, version, ok) => seen.push([version, ok]) };
+    const keys: (string | undefined)[] = [];
+    const router: InferRouter = {
+      pick: (_name, key) => (keys.push(key), pick === undefined ? undefined : { version: pick }),
+      observe: (o) => seen.push([o.version, o.role, o.ok, o.key]),
+    };
     service.setRouter(router);
-    expect((await service.infer("tiny", undefined, request)).model_version).toBe("1");
+    expect((await service.infer("tiny", undefined, request, "user-7")).model_version).toBe("1");
+    expect(keys).toEqual(["user-7"]);
     pick = "2";
     expect((await service.infer("tiny", undefined, request)).model_version).toBe("2");
     // A picked version that is not loaded falls back to the default (the latest loaded).
@@ -33,8 +38,31 @@ describe("serving's router registration point", () => {
     pick = "2";
     expect((await service.infer("tiny", "1", request)).model_version).toBe("1");
     await expect(service.infer("tiny", undefined, { inputs: [{ ...request.inputs[0]!, name: "wrong" }] })).rejects.toThrow();
-    expect(seen).toEqual([["1", true], ["2", true], ["2", true], ["2", false]]);
+    expect(seen).toEqual([["1", "primary", true, "user-7"], ["2", "primary", true, undefined], ["2", "primary", true, undefined], ["2", "primary", false, undefined]]);
     service.setRouter(undefined);
     expect((await service.infer("tiny", undefined, request)).model_version).toBe("2");
+  });
+
+  it("sends a shadow copy after answering, reports it with the divergence from the primary, and never returns it", async () => {
+    const outcomes: RoutedOutcome[] = [];
+    let done!: () => void;
+    const shadowSeen = new Promise<void>((resolve) => (done = resolve));
+    service.setRouter({
+      pick: () => ({ version: "1", shadow: "2" }),
+      observe: (o) => {
+        outcomes.push(o);
+        if (o.role === "shadow") done();
+      },
+    });
+    const response = await service.infer("tiny", undefined, { ...request, id: "req-1" });
+    expect(response.model_version).toBe("1");
+    await shadowSeen;
+    const [primary, shadow] = outcomes;
+    expect(primary).toMatchObject({ version: "1", role: "primary", ok: true });
+    expect(shadow).toMatchObject({ version: "2", role: "shadow", ok: true });
+    // tiny-v2 has other weights than tiny: the outputs differ, and the difference is reported.
+    expect(shadow!.divergence).toBeGreaterThan(0);
+    expect(rowScores(shadow!.output)).toHaveLength(1);
+    service.setRouter(undefined);
   });
 });

@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
 import { z } from "zod";
-import { PlatformError, StreamResponse, route, type RouteDefinition } from "../../core/index.ts";
+import { PlatformError, StreamResponse, invalidInput, route, type RouteDefinition } from "../../core/index.ts";
 import {
   InferRequest,
   InferResponse,
@@ -24,6 +24,16 @@ export interface ServingRouteOptions {
 }
 
 const TAGS = ["serving"];
+/** The request header whose value pins a caller to one side of an A/B split (like Istio's consistent-hash header). */
+export const ROUTE_KEY_HEADER = "x-paved-route-key";
+
+function routeKey(headers: Record<string, string | string[] | undefined>): string | undefined {
+  const value = headers[ROUTE_KEY_HEADER];
+  const key = Array.isArray(value) ? value[0] : value;
+  if (key === undefined || key === "") return undefined;
+  if (key.length > 256) throw invalidInput(`header ${ROUTE_KEY_HEADER} is ${key.length} characters long; use at most 256 (a user, session or account id)`);
+  return key;
+}
 const OIP = { tags: TAGS, errorStyle: "oip" as const };
 
 /**
@@ -41,7 +51,7 @@ export function oipRoutes(service: ServingService, options: ServingRouteOptions)
       body: InferRequest,
       bodyLimit: options.maxRequestBytes,
       response: InferResponse,
-      handler: ({ params: p, body }) => service.infer(p.name, "version" in p ? (p.version as string) : undefined, body),
+      handler: ({ params: p, body, headers }) => service.infer(p.name, "version" in p ? (p.version as string) : undefined, body, routeKey(headers)),
     });
   const metadata = (url: string, params: typeof ModelParams | typeof ModelVersionParams) =>
     route({

@@ -5,7 +5,8 @@ import { ServingMetrics } from "./metrics.ts";
 import { PredictionLog } from "./prediction-log.ts";
 import { ModelName, type InferRequest, type InferResponse, type LoadedModelView, type ModelMetadata } from "./schema.ts";
 import type { ModelHandle, ServingRuntime } from "./serving-runtime.ts";
-import { elementCount, toInputTensors, toJsonData, type ModelSignature } from "./tensor.ts";
+import { meanAbsoluteDifference } from "./prediction-scores.ts";
+import { elementCount, toInputTensors, toJsonData, type ModelSignature, type Tensor } from "./tensor.ts";
 
 export const SERVING_DEFAULTS = { replicas: 1, maxBatch: 64 } as const;
 /** Requests with more input values than this are logged without their data. */
@@ -37,16 +38,42 @@ export interface LoadModelInput {
   runtime?: string;
 }
 
+/** Where a versionless request goes. */
+export interface RouteDecision {
+  /** The version that answers. */
+  version: string;
+  /** A version that gets a copy of the request; its answer is recorded and compared, never returned. */
+  shadow?: string | undefined;
+}
+
+/** How one routed request ended on one version. */
+export interface RoutedOutcome {
+  model: string;
+  version: string;
+  role: "primary" | "shadow";
+  ok: boolean;
+  seconds: number;
+  /** The request's routing key (header X-Paved-Route-Key), if it had one. */
+  key: string | undefined;
+  /** The first output, for prediction-distribution analysis (see rowScores). */
+  output: Tensor | undefined;
+  /** Shadow only: mean absolute difference between the shadow's and the primary's first output. */
+  divergence?: number | undefined;
+}
+
 /**
  * Picks the version of requests that name no version, and hears how each routed request ended.
  * Higher modules (deployments) register one; serving never imports them.
  */
 export interface InferRouter {
-  /** The version to run for `name`, or undefined for the default (the most recently loaded). */
-  pick(name: string): string | undefined;
-  /** Called once per routed request with its outcome and latency. */
-  observe?(name: string, version: string, ok: boolean, seconds: number): void;
+  /** Where a request for `name` with this routing key goes; undefined for the default (the most recently loaded). */
+  pick(name: string, key: string | undefined): RouteDecision | undefined;
+  /** Called once per routed request (and once per shadow copy) with its outcome. */
+  observe?(outcome: RoutedOutcome): void;
 }
+
+/** Most shadow copies running at once; beyond it copies are dropped (counted), never queued behind users. */
+const MAX_SHADOWS_IN_FLIGHT = 32;
 
 interface Loaded {
   view: LoadedModelView;
@@ -73,6 +100,9 @@ export class ServingService {
   private seq = 0;
   private closing = false;
   private router: InferRouter | undefined;
+  private shadowsInFlight = 0;
+  /** Shadow copies not sent because MAX_SHADOWS_IN_FLIGHT were running. */
+  shadowCopiesDropped = 0;
 
   constructor(private readonly options: ServingServiceOptions) {
     if (options.runtimes.length === 0) throw new PlatformError("CONFIG", "the serving service needs at least one runtime");
@@ -141,12 +171,29 @@ export class ServingService {
     this.router = router;
   }
 
-  async infer(name: string, version: string | undefined, request: InferRequest): Promise<InferResponse> {
+  /**
+   * Runs a request. Without a version the registered router picks one (by `key` where it splits
+   * traffic stickily) and may name a shadow version that gets a copy after the answer is ready.
+   */
+  async infer(name: string, version: string | undefined, request: InferRequest, key?: string): Promise<InferResponse> {
     const started = performance.now();
-    const picked = version === undefined ? this.router?.pick(name) : undefined;
+    const decision = version === undefined ? this.router?.pick(name, key) : undefined;
     // A picked version that is not loaded (any more) falls back to the default: traffic only reaches loaded versions.
-    const loaded = picked !== undefined && this.models.get(name)?.has(picked) ? this.resolve(name, picked) : this.resolve(name, version);
-    const routed = version === undefined && this.router?.observe ? this.router : undefined;
+    const loaded = decision !== undefined && this.models.get(name)?.has(decision.version) ? this.resolve(name, decision.version) : this.resolve(name, version);
+    const routed = version === undefined ? this.router : undefined;
+    try {
+      const { response, first } = await this.run(loaded, request, started);
+      routed?.observe?.({ model: name, version: loaded.view.version, role: "primary", ok: true, seconds: (performance.now() - started) / 1000, key, output: first });
+      if (decision?.shadow !== undefined && decision.shadow !== loaded.view.version) this.shadow(name, decision.shadow, request, key, response.id, first);
+      return response;
+    } catch (error) {
+      routed?.observe?.({ model: name, version: loaded.view.version, role: "primary", ok: false, seconds: (performance.now() - started) / 1000, key, output: undefined });
+      throw error;
+    }
+  }
+
+  /** Validates and runs a request on one loaded version, recording metrics and the sampled prediction log. */
+  private async run(loaded: Loaded, request: InferRequest, started: number, id?: string): Promise<{ response: InferResponse; first: Tensor | undefined }> {
     try {
       const inputs = toInputTensors(loaded.signature, request.inputs);
       const known = new Set(loaded.signature.outputs.map((o) => o.name));
@@ -157,24 +204,41 @@ export class ServingService {
       const outputs = await loaded.runtime.infer(loaded.handle, inputs);
       const wanted = request.outputs ? new Set(request.outputs.map((o) => o.name)) : undefined;
       const response: InferResponse = {
-        model_name: name,
+        model_name: loaded.labels.model,
         model_version: loaded.view.version,
-        id: request.id ?? this.options.ids.hex32(),
+        id: id ?? request.id ?? this.options.ids.hex32(),
         outputs: outputs
           .filter((o) => !wanted || wanted.has(o.name))
           .map((o) => ({ name: o.name, shape: o.shape, datatype: o.datatype, data: toJsonData(o) })),
       };
       const seconds = (performance.now() - started) / 1000;
+      const first = outputs.find((o) => o.name === loaded.signature.outputs[0]?.name);
       this.metrics.request(loaded.labels, seconds);
-      this.metrics.predictions(loaded.labels, outputs.find((o) => o.name === loaded.signature.outputs[0]?.name));
-      if (this.log.sample(name, loaded.view.version)) this.logPrediction(loaded, request, response, seconds);
-      routed?.observe?.(name, loaded.view.version, true, seconds);
-      return response;
+      this.metrics.predictions(loaded.labels, first);
+      if (this.log.sample(loaded.labels.model, loaded.view.version)) this.logPrediction(loaded, request, response, seconds);
+      return { response, first };
     } catch (error) {
       this.metrics.error(loaded.labels, isPlatformError(error) ? error.code : "INTERNAL");
-      routed?.observe?.(name, loaded.view.version, false, (performance.now() - started) / 1000);
       throw error;
     }
+  }
+
+  /** Sends a copy of an answered request to the shadow version; its answer is logged under the same id and discarded. */
+  private shadow(name: string, version: string, request: InferRequest, key: string | undefined, id: string, primary: Tensor | undefined): void {
+    const loaded = this.models.get(name)?.get(version);
+    if (!loaded) return;
+    if (this.shadowsInFlight >= MAX_SHADOWS_IN_FLIGHT) {
+      this.shadowCopiesDropped++;
+      return;
+    }
+    this.shadowsInFlight++;
+    const started = performance.now();
+    const observe = (ok: boolean, first: Tensor | undefined) =>
+      this.router?.observe?.({ model: name, version, role: "shadow", ok, seconds: (performance.now() - started) / 1000, key, output: first, divergence: meanAbsoluteDifference(first, primary) });
+    this.run(loaded, request, started, id).then(
+      ({ first }) => observe(true, first),
+      () => observe(false, undefined),
+    ).finally(() => this.shadowsInFlight--);
   }
 
   /** Prometheus text exposition of the serving metrics. */
