@@ -4,6 +4,7 @@ import { PlatformError, type Clock, type IdGenerator, type Principal } from "../
 import type { Tables } from "../storage/index.ts";
 
 export const TOKEN_PREFIX = "pvd_";
+const MAX_REMEMBERED_HASHES = 1024;
 
 export function hashToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
@@ -16,6 +17,11 @@ export function newToken(): string {
 /** API tokens, stored as SHA-256 hashes; the plaintext exists only when minted. */
 export class TokenService {
   private readonly cache = new Map<string, { principal: Principal; until: number }>();
+  /**
+   * SHA-256 of the tokens seen lately: hashing cost about 6 µs per request, as much as the rest of
+   * authentication. Bounded; the principal is still looked up (and expires) by hash, as before.
+   */
+  private readonly hashes = new Map<string, string>();
 
   constructor(
     private readonly db: Kysely<Tables>,
@@ -50,7 +56,14 @@ export class TokenService {
 
   async revokeForJob(jobId: string): Promise<void> {
     await this.db.deleteFrom("api_tokens").where("job_id", "=", jobId).execute();
-    for (const [key, entry] of this.cache) if (entry.principal.jobId === jobId) this.cache.delete(key);
+    const revoked = new Set<string>();
+    for (const [key, entry] of this.cache) {
+      if (entry.principal.jobId !== jobId) continue;
+      this.cache.delete(key);
+      revoked.add(key);
+    }
+    // A revoked token's plaintext is not kept around.
+    for (const [token, hash] of this.hashes) if (revoked.has(hash)) this.hashes.delete(token);
   }
 
   /** Resolves a bearer token to a principal, or throws UNAUTHENTICATED. */
@@ -59,7 +72,7 @@ export class TokenService {
     if (!match?.[1]) {
       throw new PlatformError("UNAUTHENTICATED", "missing bearer token; set PAVED_TOKEN (or MLFLOW_TRACKING_TOKEN), or run `paved login`");
     }
-    const hash = hashToken(match[1]);
+    const hash = this.hashOf(match[1]);
     const now = this.clock.now();
     const cached = this.cache.get(hash);
     if (cached && cached.until > now) return cached.principal;
@@ -71,6 +84,16 @@ export class TokenService {
     const principal: Principal = { name: row.name, role: row.role as Principal["role"], ...(row.job_id ? { jobId: row.job_id } : {}) };
     this.cache.set(hash, { principal, until: Math.min(now + 5000, row.expires_at ?? Infinity) });
     return principal;
+  }
+
+  private hashOf(token: string): string {
+    let hash = this.hashes.get(token);
+    if (hash === undefined) {
+      if (this.hashes.size >= MAX_REMEMBERED_HASHES) this.hashes.clear();
+      hash = hashToken(token);
+      this.hashes.set(token, hash);
+    }
+    return hash;
   }
 
   private async insert(name: string, role: string, hash: string, jobId: string | null, expiresAt: number | null): Promise<void> {
