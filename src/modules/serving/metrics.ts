@@ -20,6 +20,11 @@ export class ServingMetrics {
   private readonly predictionValues = new Histogram({ name: "paved_serving_prediction_value", help: "Values of the first output (single-column outputs)", labelNames: ["model", "version", "output"], buckets: PREDICTION_BUCKETS, registers: [this.registry] });
   private readonly predictedClasses = new Counter({ name: "paved_serving_predicted_class_total", help: "Arg-max class of each row of the first output (multi-column outputs)", labelNames: ["model", "version", "output", "class"], registers: [this.registry] });
 
+  // Label objects per version, output and class, made once: building and checking a label set on
+  // every request cost more than the observation itself.
+  private readonly outputLabels = new WeakMap<Labels, Map<string, Labels & { output: string }>>();
+  private readonly classLabels = new WeakMap<Labels & { output: string }, (Labels & { output: string; class: string })[]>();
+
   request(labels: Labels, seconds: number): void {
     this.requests.inc(labels);
     this.latency.observe(labels, seconds);
@@ -38,17 +43,37 @@ export class ServingMetrics {
   /** Records the distribution of the first output: arg-max classes for [rows, k>1], values otherwise. */
   predictions(labels: Labels, output: Tensor | undefined): void {
     if (!output || output.datatype === "BOOL") return;
-    const values = output.data instanceof BigInt64Array || output.data instanceof BigUint64Array ? Array.from(output.data, Number) : (output.data as Float64Array);
+    const data = output.data;
+    const values: ArrayLike<number> = data instanceof BigInt64Array || data instanceof BigUint64Array ? Array.from(data, Number) : data;
     const columns = output.shape.length === 2 ? output.shape[1]! : 1;
     if (columns > 1 && columns <= MAX_CLASSES) {
+      const perClass = this.perClass(this.perOutput(labels, output.name));
       for (let start = 0; start + columns <= values.length; start += columns) {
         let best = 0;
         for (let c = 1; c < columns; c++) if (values[start + c]! > values[start + best]!) best = c;
-        this.predictedClasses.inc({ ...labels, output: output.name, class: String(best) });
+        this.predictedClasses.inc((perClass[best] ??= { ...perClass[0]!, class: String(best) }));
       }
     } else if (columns === 1) {
-      for (const v of values) if (Number.isFinite(v)) this.predictionValues.observe({ ...labels, output: output.name }, v);
+      const series = this.perOutput(labels, output.name);
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i]!;
+        if (Number.isFinite(v)) this.predictionValues.observe(series, v);
+      }
     }
+  }
+
+  private perOutput(labels: Labels, output: string): Labels & { output: string } {
+    let byOutput = this.outputLabels.get(labels);
+    if (!byOutput) this.outputLabels.set(labels, (byOutput = new Map()));
+    let series = byOutput.get(output);
+    if (!series) byOutput.set(output, (series = { model: labels.model, version: labels.version, output }));
+    return series;
+  }
+
+  private perClass(series: Labels & { output: string }): (Labels & { output: string; class: string })[] {
+    let classes = this.classLabels.get(series);
+    if (!classes) this.classLabels.set(series, (classes = [{ ...series, class: "0" }]));
+    return classes;
   }
 
   /** Forgets an unloaded version's series so /metrics does not grow with every rollout. */
