@@ -49,6 +49,55 @@ describe("OnnxRuntime", () => {
     await runtime.unload(handle);
   });
 
+  it("grows and shrinks a model's replicas, answering every request queued across the resize", async () => {
+    const handle = await runtime.load(models.bytes("tiny"), { replicas: 1, maxBatch: 1 });
+    const want = (i: number) => (models.expected.tiny.probabilities as number[][])[i]!;
+    const check = (outputs: Tensor[], i: number) => values(outputs).forEach((v, k) => expect(v).toBeCloseTo(want(i)[k]!, 5));
+
+    // Submitting is synchronous: the first request goes to the only worker, the rest wait.
+    const first = Array.from({ length: 20 }, (_, i) => runtime.infer(handle, request([row(i)])));
+    expect(runtime.stats(handle)).toEqual({ replicas: 1, busy: 1, queued: 19 });
+    await runtime.resize(handle, 3);
+    expect(runtime.stats(handle).replicas).toBe(3);
+    (await Promise.all(first)).forEach(check);
+    expect(runtime.stats(handle)).toEqual({ replicas: 3, busy: 0, queued: 0 });
+
+    // Shrink while every worker is busy and requests wait: the retired workers finish their run,
+    // the queue drains through the one that stays.
+    const second = Array.from({ length: 30 }, (_, i) => runtime.infer(handle, request([row(i)])));
+    expect(runtime.stats(handle)).toMatchObject({ replicas: 3, busy: 3, queued: 27 });
+    await runtime.resize(handle, 1);
+    expect(runtime.stats(handle).replicas).toBe(1);
+    const settled = await Promise.allSettled(second);
+    expect(settled.filter((s) => s.status === "rejected")).toEqual([]);
+    settled.forEach((s, i) => check((s as PromiseFulfilledResult<Tensor[]>).value, i));
+    expect(runtime.stats(handle)).toEqual({ replicas: 1, busy: 0, queued: 0 });
+    await runtime.unload(handle);
+  });
+
+  it("retires idle replicas first and lets a busy one finish its run", async () => {
+    const handle = await runtime.load(models.bytes("tiny"), { replicas: 3, maxBatch: 64 });
+    const running = runtime.infer(handle, request([row(0)]));
+    expect(runtime.stats(handle)).toEqual({ replicas: 3, busy: 1, queued: 0 });
+    // Two idle workers are enough: the shrink does not wait for the busy one.
+    await runtime.resize(handle, 1);
+    expect(runtime.stats(handle).replicas).toBe(1);
+    values(await running).forEach((v, k) => expect(v).toBeCloseTo((models.expected.tiny.probabilities as number[][])[0]![k]!, 5));
+    await runtime.unload(handle);
+  });
+
+  it("runs resizes one after another and refuses a replica count below one", async () => {
+    const handle = await runtime.load(models.bytes("tiny"), { replicas: 1, maxBatch: 8 });
+    await Promise.all([runtime.resize(handle, 2), runtime.resize(handle, 4), runtime.resize(handle, 2)]);
+    expect(runtime.stats(handle).replicas).toBe(2);
+    await expect(runtime.resize(handle, 0)).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    await expect(runtime.resize(handle, 1.5)).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    expect(runtime.stats(handle).replicas).toBe(2);
+    await runtime.unload(handle);
+    await expect(runtime.resize(handle, 2)).rejects.toMatchObject({ code: "NOT_FOUND" });
+    expect(() => runtime.stats(handle)).toThrow(expect.objectContaining({ code: "NOT_FOUND" }));
+  });
+
   it("finishes queued requests before an unload stops the workers", async () => {
     const handle = await runtime.load(models.bytes("tiny"), { replicas: 1, maxBatch: 4 });
     const pending = Array.from({ length: 20 }, (_, i) => runtime.infer(handle, request([row(i)])));

@@ -7,7 +7,7 @@ import { Worker } from "node:worker_threads";
 import { PlatformError, invalidInput } from "../../core/index.ts";
 import { batchKey, isBatchable, mergeInputs, splitOutputs } from "./batching.ts";
 import type { RunMessage, WireSpec, WireTensor, WorkerInit, WorkerReply } from "./onnx-worker-protocol.ts";
-import type { LoadOptions, ModelHandle, RuntimeCapability, ServingRuntime } from "./serving-runtime.ts";
+import type { LoadOptions, ModelHandle, ReplicaStats, RuntimeCapability, ServingRuntime } from "./serving-runtime.ts";
 import { datatypeFromOrt, datatypeToOrt, unsupportedType, type ModelSignature, type Tensor, type TensorSpec } from "./tensor.ts";
 
 export interface OnnxRuntimeOptions {
@@ -28,7 +28,7 @@ export class OnnxRuntime implements ServingRuntime {
   constructor(private readonly options: OnnxRuntimeOptions = {}) {}
 
   async load(bytes: Uint8Array, options: LoadOptions): Promise<ModelHandle> {
-    if (!Number.isInteger(options.replicas) || options.replicas < 1) throw invalidInput("replicas must be a positive integer");
+    checkReplicas(options.replicas);
     const model = await ModelWorkers.start(bytes, options, this.options.threadsPerReplica ?? 1);
     const handle: ModelHandle = { runtime: this.kind, id: `onnx-${this.nextId++}` };
     this.models.set(handle.id, model);
@@ -41,6 +41,15 @@ export class OnnxRuntime implements ServingRuntime {
 
   async infer(handle: ModelHandle, inputs: Tensor[]): Promise<Tensor[]> {
     return this.model(handle).submit(inputs);
+  }
+
+  async resize(handle: ModelHandle, replicas: number): Promise<void> {
+    checkReplicas(replicas);
+    return this.model(handle).resize(replicas);
+  }
+
+  stats(handle: ModelHandle): ReplicaStats {
+    return this.model(handle).stats();
   }
 
   async unload(handle: ModelHandle): Promise<void> {
@@ -76,6 +85,8 @@ interface Slot {
   worker: Worker;
   busy: Pending[] | undefined;
   runId: number;
+  /** Set while a shrink waits for this worker's run to end; called once it is gone. */
+  retired?: () => void;
 }
 
 /** The workers and the request queue of one loaded model version. */
@@ -86,6 +97,10 @@ class ModelWorkers {
   private runIds = 1;
   private stopping = false;
   private drained: (() => void) | undefined;
+  /** The replicas wanted: the load's, then the last resize's. */
+  private target: number;
+  /** Resizes run one after another. */
+  private resizing: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly signature: ModelSignature,
@@ -93,7 +108,9 @@ class ModelWorkers {
     private readonly outputSpecs: Map<string, TensorSpec>,
     private readonly init: WorkerInit,
     private readonly options: LoadOptions,
-  ) {}
+  ) {
+    this.target = options.replicas;
+  }
 
   static async start(bytes: Uint8Array, options: LoadOptions, threads: number): Promise<ModelWorkers> {
     const init: WorkerInit = { bytes, threads };
@@ -126,6 +143,56 @@ class ModelWorkers {
     });
   }
 
+  stats(): ReplicaStats {
+    let busy = 0;
+    for (const slot of this.slots) if (slot.busy) busy++;
+    return { replicas: this.slots.length, busy, queued: this.queue.length };
+  }
+
+  /** Resolves once exactly `replicas` workers run (after the resizes asked for before it). */
+  resize(replicas: number): Promise<void> {
+    const next = this.resizing.then(() => this.resizeNow(replicas));
+    this.resizing = next.catch(() => undefined);
+    return next;
+  }
+
+  private async resizeNow(replicas: number): Promise<void> {
+    if (this.stopping) throw unavailable();
+    const serving = this.slots.filter((s) => !s.retired);
+    if (replicas > serving.length) {
+      const previous = this.target;
+      this.target = replicas;
+      const started = await Promise.allSettled(Array.from({ length: replicas - serving.length }, () => startWorker(this.init)));
+      const failure = started.find((s) => s.status === "rejected");
+      if (failure || this.stopping) {
+        if (!this.stopping) this.target = previous;
+        await Promise.all(started.map((s) => (s.status === "fulfilled" ? s.value.worker.terminate() : undefined)));
+        throw failure ? failure.reason : unavailable();
+      }
+      for (const s of started) this.adoptUpToTarget((s as PromiseFulfilledResult<{ worker: Worker }>).value.worker);
+      this.pump();
+    } else if (replicas < serving.length) {
+      this.target = replicas;
+      // Idle workers go first; a busy one is retired when its run ends (see finish).
+      const retiring = [...serving.filter((s) => !s.busy), ...serving.filter((s) => s.busy)].slice(0, serving.length - replicas);
+      await Promise.all(retiring.map((slot) => this.retire(slot)));
+    }
+  }
+
+  private retire(slot: Slot): Promise<void> {
+    return new Promise((resolve) => {
+      slot.retired = resolve;
+      if (!slot.busy) this.remove(slot);
+    });
+  }
+
+  /** Takes a retired (or retiring, now idle) worker out of service and stops it. */
+  private remove(slot: Slot): void {
+    const index = this.slots.indexOf(slot);
+    if (index >= 0) this.slots.splice(index, 1);
+    void slot.worker.terminate().finally(() => slot.retired?.());
+  }
+
   async stop(drainTimeoutMs: number): Promise<void> {
     this.stopping = true;
     if (drainTimeoutMs > 0 && (this.queue.length || this.slots.some((s) => s.busy))) {
@@ -141,6 +208,7 @@ class ModelWorkers {
     const slots = this.slots.splice(0);
     for (const slot of slots) for (const p of slot.busy ?? []) p.reject(unavailable());
     await Promise.all(slots.map((s) => s.worker.terminate()));
+    for (const slot of slots) slot.retired?.();
   }
 
   private adopt(worker: Worker): void {
@@ -155,13 +223,23 @@ class ModelWorkers {
       // start a replacement so the model keeps its replicas.
       this.slots.splice(index, 1);
       for (const p of slot.busy ?? []) p.reject(new PlatformError("UNAVAILABLE", "the model's worker stopped during this request; retry it"));
-      if (!this.stopping) {
+      if (slot.retired) slot.retired();
+      else if (!this.stopping) {
         startWorker(this.init).then(
-          (r) => (this.stopping ? void r.worker.terminate() : (this.adopt(r.worker), this.pump())),
+          (r) => {
+            this.adoptUpToTarget(r.worker);
+            this.pump();
+          },
           () => undefined,
         );
       }
     });
+  }
+
+  /** Adopts a newly started worker unless the model is stopping or already has its replicas. */
+  private adoptUpToTarget(worker: Worker): void {
+    if (this.stopping || this.slots.filter((s) => !s.retired).length >= this.target) void worker.terminate();
+    else this.adopt(worker);
   }
 
   private pump(): void {
@@ -176,7 +254,7 @@ class ModelWorkers {
   private idleSlot(): Slot | undefined {
     for (let i = 0; i < this.slots.length; i++) {
       const slot = this.slots[(this.next + i) % this.slots.length]!;
-      if (!slot.busy) {
+      if (!slot.busy && !slot.retired) {
         this.next = (this.next + i + 1) % this.slots.length;
         return slot;
       }
@@ -219,6 +297,7 @@ class ModelWorkers {
     const batch = slot.busy;
     if (!batch || (reply.type !== "result" && reply.type !== "error") || reply.id !== slot.runId) return;
     slot.busy = undefined;
+    if (slot.retired) this.remove(slot);
     if (reply.type === "error") {
       if (batch.length > 1) {
         // One bad request must not fail its neighbours: run each again on its own.
@@ -245,6 +324,10 @@ class ModelWorkers {
     if (!datatype) throw unsupportedType(`output '${wire.name}'`, wire.type);
     return { name: wire.name, datatype, shape: wire.dims, data: wire.data };
   }
+}
+
+function checkReplicas(replicas: number): void {
+  if (!Number.isInteger(replicas) || replicas < 1) throw invalidInput(`replicas must be a positive integer, not ${replicas}`);
 }
 
 function unavailable(): PlatformError {

@@ -18,6 +18,16 @@ export interface LoadOptions {
   onBatch?(requests: number, rows: number): void;
 }
 
+/** A snapshot of one loaded model's replicas. */
+export interface ReplicaStats {
+  /** Replicas running (during a shrink, also those finishing their last run). */
+  replicas: number;
+  /** Replicas running a batch now. */
+  busy: number;
+  /** Requests waiting for a replica. */
+  queued: number;
+}
+
 /**
  * A serving backend: loads model bytes, runs inference on validated tensors, unloads. One
  * instance serves many models and versions at once.
@@ -33,6 +43,14 @@ export interface ServingRuntime {
   metadata(handle: ModelHandle): ModelSignature;
   /** Runs one request; `inputs` already match the signature. Returns every output. */
   infer(handle: ModelHandle, inputs: Tensor[]): Promise<Tensor[]>;
+  /**
+   * Grows or shrinks the model's replicas; resolves once exactly `replicas` are running. Shrinking
+   * retires idle replicas first and lets busy ones finish their run; queued requests are never
+   * dropped (they go to the replicas that stay).
+   */
+  resize(handle: ModelHandle, replicas: number): Promise<void>;
+  /** What the model's replicas are doing now (for autoscaling). */
+  stats(handle: ModelHandle): ReplicaStats;
   /** Stops the model's replicas; requests still queued fail with UNAVAILABLE. */
   unload(handle: ModelHandle): Promise<void>;
   /** Unloads everything. */
