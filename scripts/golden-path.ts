@@ -12,6 +12,9 @@ export interface Client {
 
 export interface Evaluation {
   id: string;
+  /** Pending and Running until the server's runner finishes it; then Passed, Failed or Error. */
+  phase: string;
+  message: string | null;
   passed: boolean;
   checks: { type: string; name: string; passed: boolean; hint: string | null }[];
 }
@@ -90,11 +93,22 @@ export async function download(client: Client, runId: string, path: string, dir:
   return file;
 }
 
-/** Evaluates model@version on the run's eval.csv, with its reference.csv for drift. */
-export async function evaluate(client: Client, model: string, version: string, runId: string, dir: string): Promise<Evaluation> {
+/**
+ * Evaluates model@version on the run's eval.csv, with its reference.csv for drift: the server
+ * accepts the evaluation at once (Pending) and runs it; this waits for the result.
+ */
+export async function evaluate(client: Client, model: string, version: string, runId: string, dir: string, timeoutMs = 300_000): Promise<Evaluation> {
   const data = await download(client, runId, "outputs/eval.csv", join(dir, runId));
   const reference = await download(client, runId, "outputs/reference.csv", join(dir, runId));
-  return api<Evaluation>(client, "POST", `/api/v1/models/${encodeURIComponent(model)}/versions/${version}/evaluations`, { data, reference, label: "label" });
+  let evaluation = await api<Evaluation>(client, "POST", `/api/v1/models/${encodeURIComponent(model)}/versions/${version}/evaluations`, { data, reference, label: "label" });
+  const deadline = Date.now() + timeoutMs;
+  while (evaluation.phase === "Pending" || evaluation.phase === "Running") {
+    if (Date.now() > deadline) throw new Error(`evaluation ${evaluation.id} of ${model}@${version} is still ${evaluation.phase} after ${timeoutMs / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    evaluation = await api<Evaluation>(client, "GET", `/api/v1/evaluations/${evaluation.id}`);
+  }
+  if (evaluation.phase === "Error") throw new Error(`evaluation ${evaluation.id} of ${model}@${version} could not run: ${evaluation.message}`);
+  return evaluation;
 }
 
 /** One row of the eval CSV's features, the request body /v2/models/<m>/infer takes. */

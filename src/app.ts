@@ -83,6 +83,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   // Evaluation runs versions on serving and guards the registry's production alias.
   const evaluation = createEvaluationModule({ database, registry: registry.service, serving: serving.service, clock, ids, logger });
   routes.push(...evaluation.routes);
+  controllers.push(evaluation.runner);
   // Deployments roll versions out on serving (through the router they register there), behind evaluation's gate.
   const deployments = createDeploymentsModule({ database, registry: registry.service, serving: serving.service, evaluation: evaluation.service, clock, ids, logger });
   routes.push(...deployments.routes);

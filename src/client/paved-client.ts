@@ -1,5 +1,5 @@
 import { ERROR_CODES, PlatformError, type ErrorCode } from "../core/index.ts";
-import type { ArtifactFile, ComputeResources, Deployment, DeploymentRequest, Evaluation, EvaluationRequest, Experiment, GatePolicy, Job, JobSpec, MetricPoint, Model, ModelAlias, ModelDetail, ModelVersion, Profile, RunQuery, RunView, Whoami } from "./types.ts";
+import type { ArtifactFile, ComputeResources, Deployment, DeploymentRequest, Evaluation, EvaluationRequest, Experiment, GatePolicy, GateStatus, Job, JobSpec, MetricPoint, Model, ModelAlias, ModelDetail, ModelVersion, Profile, RunQuery, RunView, Whoami } from "./types.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 
@@ -153,7 +153,7 @@ export class PavedClient {
     return this.json(`/api/v1/models/${seg(name)}/aliases/${seg(alias)}`, { method: "PUT", body: { version, ...override } });
   }
 
-  /** Evaluates a version (number or alias) on a CSV on the server against the model's gate policy. */
+  /** Asks for an evaluation of a version (number or alias) on a CSV on the server; it comes back Pending (poll `getEvaluation`). */
   evaluateModelVersion(name: string, version: string, body: EvaluationRequest): Promise<Evaluation> {
     return this.json(`/api/v1/models/${seg(name)}/versions/${seg(version)}/evaluations`, { method: "POST", body });
   }
@@ -164,6 +164,11 @@ export class PavedClient {
 
   async listEvaluations(query: { model?: string; version?: string; limit?: number } = {}): Promise<Evaluation[]> {
     return (await this.json<{ evaluations: Evaluation[] }>("/api/v1/evaluations", { query })).evaluations;
+  }
+
+  /** Per version, what the production gate decides under the model's current policy. */
+  getGateStatus(name: string): Promise<GateStatus> {
+    return this.json(`/api/v1/models/${seg(name)}/gate-status`);
   }
 
   /** Starts a deployment (production needs a passing evaluation). */

@@ -4,7 +4,7 @@ import type { z } from "zod";
 import type { profileSchema } from "../modules/catalog/schema.ts";
 import type { jobEventSchema, jobSchema, jobSpecSchema, pendingSchema, resourcesSchema } from "../modules/compute/schema.ts";
 import type { CreateDeploymentBody, DeploymentView } from "../modules/deployments/schema.ts";
-import type { EvaluateBody, EvaluationView, GatePolicyView } from "../modules/evaluation/schema.ts";
+import type { EvaluateBody, EvaluationView, GatePolicyView, GateStatusView } from "../modules/evaluation/schema.ts";
 import type { AliasView, ModelDetailView, ModelView, VersionView } from "../modules/registry/schema.ts";
 import type { ArtifactFileView, DatasetInputView, ExperimentView, MetricPoint as MetricPointSchema, RunView as RunViewSchema } from "../modules/tracking/schema.ts";
 
@@ -59,6 +59,9 @@ export type ModelAlias = z.output<typeof AliasView>;
 export type Evaluation = z.output<typeof EvaluationView>;
 export type EvaluationRequest = z.input<typeof EvaluateBody>;
 export type GatePolicy = z.output<typeof GatePolicyView>;
+export type GateStatus = z.output<typeof GateStatusView>;
+/** Phases after which an evaluation no longer changes. */
+export const FINISHED_EVALUATION_PHASES: ReadonlySet<Evaluation["phase"]> = new Set(["Passed", "Failed", "Error"]);
 
 export type Deployment = z.output<typeof DeploymentView>;
 export type DeploymentRequest = z.input<typeof CreateDeploymentBody>;

@@ -168,14 +168,24 @@ export interface Tables {
     version: number;
     policy_version: string;
     data_path: string;
+    /** Empty until the data is read. */
     data_digest: string;
     reference_path: string | null;
-    /** 1 when every check passed. */
+    /** 1 when finished and every check passed. */
     passed: number;
     checks: string;
     user_id: string;
+    /** When it started running (the creation time while Pending). */
     started_at: number;
+    /** 0 until it finishes. */
     finished_at: number;
+    /** Pending, Running, Passed, Failed or Error. */
+    phase: string;
+    /** JSON of what to run (label, sensitive columns, policy); null for evaluations from before phases. */
+    request: string | null;
+    /** Why it is in Error. */
+    message: string | null;
+    created_at: number;
   };
   /** An admin's override of the production gate: who, when, why. */
   evaluation_overrides: {

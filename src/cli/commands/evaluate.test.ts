@@ -2,10 +2,12 @@ import { describe, expect, it } from "vitest";
 import type { Evaluation } from "../../client/index.ts";
 import { runForTest } from "../run-for-test.ts";
 
-const evaluation = (passed: boolean): Evaluation => ({
+const evaluation = (passed: boolean, phase: Evaluation["phase"] = passed ? "Passed" : "Failed"): Evaluation => ({
   id: "eval-1",
   model: "churn",
   version: "3",
+  phase,
+  message: phase === "Error" ? "evaluation data '/data/eval.csv' line 7: a quoted field is never closed" : null,
   policyVersion: "abc123def456",
   dataPath: "/data/eval.csv",
   dataDigest: `sha256:${"0".repeat(64)}`,
@@ -22,14 +24,20 @@ const evaluation = (passed: boolean): Evaluation => ({
     },
   ],
   user: "ada",
+  createdAt: 500,
   startedAt: 1_000,
   finishedAt: 2_000,
 });
+const pending = (): Evaluation => ({ ...evaluation(false, "Pending"), checks: [], dataDigest: null, startedAt: null, finishedAt: null });
 
 describe("paved evaluate / evaluations", () => {
-  it("evaluate posts the data, label and sensitive columns and renders the checks", async () => {
-    const result = await runForTest(["evaluate", "churn@3", "--data", "/data/eval.csv", "--label", "churned", "--sensitive", "gender"], () => evaluation(true));
+  it("evaluate posts the data, label and sensitive columns, waits for the runner and renders the checks", async () => {
+    const answers = [pending(), { ...pending(), phase: "Running" }, evaluation(true)];
+    const result = await runForTest(["evaluate", "churn@3", "--data", "/data/eval.csv", "--label", "churned", "--sensitive", "gender"], () => answers.shift());
     expect(result.code).toBe(0);
+    expect(result.requests.map((r) => `${r.method} ${r.path}`)).toEqual(["POST /api/v1/models/churn/versions/3/evaluations", "GET /api/v1/evaluations/eval-1", "GET /api/v1/evaluations/eval-1"]);
+    expect(result.stderr).toContain("evaluation eval-1 pending");
+    expect(result.stderr).toContain("evaluation eval-1 running");
     expect(result.requests[0]).toMatchObject({
       method: "POST",
       path: "/api/v1/models/churn/versions/3/evaluations",
@@ -46,10 +54,30 @@ describe("paved evaluate / evaluations", () => {
     expect((await runForTest(["evaluate", "churn", "--data", "/x.csv"])).code).not.toBe(0);
   });
 
+  it("evaluate --no-wait returns the accepted evaluation; an evaluation that could not run exits non-zero with its reason", async () => {
+    const accepted = await runForTest(["evaluate", "churn@3", "--data", "/data/eval.csv", "--no-wait"], () => pending());
+    expect(accepted.code).toBe(0);
+    expect(accepted.requests).toHaveLength(1);
+    expect(accepted.stdout).toContain("eval-1");
+    expect(accepted.stdout).toContain("Pending");
+    const json = await runForTest(["evaluate", "churn@3", "--data", "/data/eval.csv", "--no-wait", "--json"], () => pending());
+    expect(JSON.parse(json.stdout).phase).toBe("Pending");
+    const answers = [pending(), { ...evaluation(false, "Error"), checks: [] }];
+    const error = await runForTest(["evaluate", "churn@3", "--data", "/data/eval.csv"], () => answers.shift());
+    expect(error.code).toBe(2);
+    expect(error.stderr).toContain("line 7");
+  });
+
+  it("evaluations show prints the phase of an unfinished evaluation", async () => {
+    const show = await runForTest(["evaluations", "show", "eval-1"], () => ({ ...pending(), phase: "Running", startedAt: 1_000 }));
+    expect(show.stdout).toMatch(/Phase:\s+Running/);
+    expect(show.stdout).toContain("checks appear when it finishes");
+  });
+
   it("evaluations ls filters by model and show prints one", async () => {
     const ls = await runForTest(["evaluations", "ls", "--model", "churn"], () => ({ evaluations: [evaluation(false)] }));
     expect(ls.requests[0]).toMatchObject({ path: "/api/v1/evaluations", query: { model: "churn" } });
-    expect(ls.stdout).toContain("failed");
+    expect(ls.stdout).toContain("Failed");
     const show = await runForTest(["evaluations", "show", "eval-1", "--json"], () => evaluation(true));
     expect(show.requests[0]?.path).toBe("/api/v1/evaluations/eval-1");
     expect(JSON.parse(show.stdout).passed).toBe(true);

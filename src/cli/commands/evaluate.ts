@@ -1,12 +1,14 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import type { Evaluation } from "../../client/index.ts";
+import { FINISHED_EVALUATION_PHASES, type Evaluation, type PavedClient } from "../../client/index.ts";
 import { invalidInput, PlatformError } from "../../core/index.ts";
 import type { CliContext } from "../context.ts";
 import { collect, parseInteger } from "../options.ts";
 import { formatTime } from "../render/format.ts";
 import { renderFields, renderTable } from "../render/table.ts";
+
+const POLL_MS = 1000;
 
 /** `paved evaluate <model>@<version>` and `paved evaluations …` (results and gate policies). */
 export function registerEvaluate(program: Command, ctx: CliContext): void {
@@ -17,20 +19,28 @@ export function registerEvaluate(program: Command, ctx: CliContext): void {
     .option("--label <column>", "label column", "label")
     .option("--sensitive <column>", "a sensitive column (not fed to the model; used by bias checks); repeatable", collect)
     .option("--reference <csv>", "training CSV for drift (default: the version's lineage dataset)")
+    .option("--no-wait", "return once the server has accepted the evaluation (Pending); see it with `paved evaluations show <id>`")
     .option("--json", "print JSON")
-    .description("Evaluate a model version against its gate policy; exits non-zero when a check fails")
-    .addHelpText("after", "\nExample:\n  $ paved evaluate churn@3 --data /data/churn/eval.csv --sensitive gender")
-    .action(async (ref: string, opts: { data: string; label: string; sensitive?: string[]; reference?: string; json?: boolean }) => {
+    .description("Evaluate a model version against its gate policy: waits for the result and exits non-zero when a check fails")
+    .addHelpText("after", "\nExamples:\n  $ paved evaluate churn@3 --data /data/churn/eval.csv --sensitive gender\n  $ paved evaluate churn@3 --data /data/churn/eval.csv --no-wait")
+    .action(async (ref: string, opts: { data: string; label: string; sensitive?: string[]; reference?: string; wait: boolean; json?: boolean }) => {
       const at = ref.lastIndexOf("@");
       if (at <= 0 || at === ref.length - 1) throw invalidInput(`'${ref}' names no version; write <model>@<version>, e.g. churn@3`);
-      const evaluation = await (await ctx.client()).evaluateModelVersion(ref.slice(0, at), ref.slice(at + 1), {
+      const client = await ctx.client();
+      const accepted = await client.evaluateModelVersion(ref.slice(0, at), ref.slice(at + 1), {
         data: resolve(opts.data),
         label: opts.label,
         sensitive: opts.sensitive ?? [],
         ...(opts.reference ? { reference: resolve(opts.reference) } : {}),
       });
+      if (!opts.wait) {
+        if (opts.json) return ctx.json(accepted);
+        return ctx.out(`evaluation ${accepted.id} of ${accepted.model}@${accepted.version}: ${accepted.phase}\nsee it with \`paved evaluations show ${accepted.id}\`\n`);
+      }
+      const evaluation = await waitForEvaluation(ctx, client, accepted);
       if (opts.json) ctx.json(evaluation);
       else ctx.out(renderEvaluation(evaluation, ctx.now()));
+      if (evaluation.phase === "Error") throw invalidInput(`evaluation ${evaluation.id} could not run: ${evaluation.message ?? "no reason recorded"}`);
       if (!evaluation.passed) throw new PlatformError("GATE_FAILED", `evaluation ${evaluation.id} failed; see the hints above`);
     });
 
@@ -42,7 +52,7 @@ export function registerEvaluate(program: Command, ctx: CliContext): void {
     .command("show")
     .argument("<id>", "evaluation id")
     .option("--json", "print JSON")
-    .description("Show one evaluation's checks with figures, thresholds and fix hints")
+    .description("Show one evaluation's phase, and once finished its checks with figures, thresholds and fix hints")
     .addHelpText("after", "\nExample:\n  $ paved evaluations show eval-3f2a9c41d0")
     .action(async (id: string, opts: { json?: boolean }) => {
       const evaluation = await (await ctx.client()).getEvaluation(id);
@@ -71,10 +81,10 @@ export function registerEvaluate(program: Command, ctx: CliContext): void {
           : renderTable(list, [
               { header: "ID", value: (e) => e.id },
               { header: "MODEL", value: (e) => `${e.model}@${e.version}` },
-              { header: "RESULT", value: (e) => (e.passed ? "passed" : "failed") },
+              { header: "PHASE", value: (e) => e.phase },
               { header: "FAILED", value: (e) => e.checks.filter((c) => !c.passed).map((c) => c.name).join(" ") },
               { header: "POLICY", value: (e) => e.policyVersion },
-              { header: "FINISHED", value: (e) => formatTime(e.finishedAt, now) },
+              { header: "FINISHED", value: (e) => (e.finishedAt !== null ? formatTime(e.finishedAt, now) : "-") },
             ]),
       );
     });
@@ -105,16 +115,37 @@ export function registerEvaluate(program: Command, ctx: CliContext): void {
     });
 }
 
+/** Polls an evaluation until the server's runner has finished it, noting each phase on stderr. */
+async function waitForEvaluation(ctx: CliContext, client: PavedClient, accepted: Evaluation): Promise<Evaluation> {
+  let evaluation = accepted;
+  let noted = "";
+  while (!FINISHED_EVALUATION_PHASES.has(evaluation.phase)) {
+    if (evaluation.phase !== noted) {
+      noted = evaluation.phase;
+      ctx.note(`evaluation ${evaluation.id} ${evaluation.phase.toLowerCase()}${noted === "Pending" ? " (the server runs evaluations one at a time)" : ""}; Ctrl-C stops waiting, the evaluation goes on`);
+    }
+    await ctx.sleep(POLL_MS);
+    evaluation = await client.getEvaluation(evaluation.id);
+  }
+  return evaluation;
+}
+
 function renderEvaluation(e: Evaluation, now: number): string {
+  const finished = FINISHED_EVALUATION_PHASES.has(e.phase);
   const head = renderFields([
     ["Evaluation", e.id],
     ["Model", `${e.model}@${e.version}`],
-    ["Result", e.passed ? "passed" : "FAILED"],
+    ["Phase", e.phase],
+    ...(e.phase === "Passed" || e.phase === "Failed" ? [["Result", e.passed ? "passed" : "FAILED"] as const] : []),
+    ...(e.message ? [["Error", e.message] as const] : []),
     ["Policy", e.policyVersion],
-    ["Data", `${e.dataPath} (${e.dataDigest.slice(0, 19)})`],
+    ["Data", e.dataDigest ? `${e.dataPath} (${e.dataDigest.slice(0, 19)})` : e.dataPath],
     ["Reference", e.referencePath ?? undefined],
-    ["Finished", formatTime(e.finishedAt, now)],
+    ["Created", formatTime(e.createdAt, now)],
+    ...(e.finishedAt !== null ? [["Finished", formatTime(e.finishedAt, now)] as const] : []),
   ]);
+  if (!finished) return `${head}\nchecks appear when it finishes; see it again with \`paved evaluations show ${e.id}\`\n`;
+  if (!e.checks.length) return head;
   const text = (record: Record<string, unknown>) =>
     Object.entries(record)
       .filter(([, v]) => v !== null)

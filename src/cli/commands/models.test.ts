@@ -40,6 +40,26 @@ describe("paved models", () => {
     expect(result.stdout).toContain("model.onnx");
   });
 
+  it("show name lists each version's production gate under the current policy", async () => {
+    const detail = { name: "churn", description: null, user: "ada", tags: {}, aliases: { production: "2" }, latestVersion: "3", createdAt: 1_000, updatedAt: 1_000, versions: [3, 2, 1].map((n) => ({ ...version, version: String(n), aliases: n === 2 ? ["production"] : [] })) };
+    const gate = {
+      model: "churn",
+      policyVersion: "abc123def456",
+      versions: [
+        { version: "3", gate: "none", evaluation: null, inProgress: { id: "eval-3", phase: "Running" }, latest: { id: "eval-3", phase: "Running" } },
+        { version: "2", gate: "passed", evaluation: "eval-2", inProgress: null, latest: { id: "eval-2", phase: "Passed" } },
+      ],
+    };
+    const result = await runForTest(["models", "show", "churn"], (request) => (request.path.endsWith("/gate-status") ? gate : detail));
+    expect(result.code).toBe(0);
+    expect(result.requests.map((r) => r.path).sort()).toEqual(["/api/v1/models/churn", "/api/v1/models/churn/gate-status"]);
+    const line = (n: string) => result.stdout.split("\n").find((l) => new RegExp(`^\\s*${n}\\s`).test(l)) ?? "";
+    expect(result.stdout).toContain("abc123def456");
+    expect(line("3")).toContain("none; running eval-3");
+    expect(line("2")).toContain("passed (eval-2)");
+    expect(line("1")).toContain("none");
+  });
+
   it("register posts the source and --json prints the version", async () => {
     const result = await runForTest(["models", "register", "runs:/abc/model", "--name", "churn", "--json"], () => version);
     expect(result.requests[0]).toMatchObject({ method: "POST", path: "/api/v1/models/churn/versions", body: { source: "runs:/abc/model" } });

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { ModelDetail, ModelVersion } from "../../client/index.ts";
+import type { GateStatus, ModelDetail, ModelVersion } from "../../client/index.ts";
 import { invalidInput } from "../../core/index.ts";
 import type { CliContext } from "../context.ts";
 import { parseInteger } from "../options.ts";
@@ -39,7 +39,7 @@ export function registerModels(program: Command, ctx: CliContext): void {
   models
     .command("show")
     .argument("<name[@version]>", "a model, or one version of it by number or alias (churn@3, churn@champion)")
-    .description("Show a model's versions and aliases, or one version's signature, lineage and files")
+    .description("Show a model's versions, aliases and production gate per version, or one version's signature, lineage and files")
     .option("--json", "print JSON")
     .addHelpText("after", "\nExamples:\n  $ paved models show churn\n  $ paved models show churn@champion")
     .action(async (ref: string, opts: { json?: boolean }) => {
@@ -50,9 +50,9 @@ export function registerModels(program: Command, ctx: CliContext): void {
         if (opts.json) return ctx.json(version);
         return ctx.out(renderVersion(version, ctx.now()));
       }
-      const model = await client.getModel(ref);
+      const [model, gate] = await Promise.all([client.getModel(ref), client.getGateStatus(ref)]);
       if (opts.json) return ctx.json(model);
-      ctx.out(renderModel(model, ctx.now()));
+      ctx.out(renderModel(model, gate, ctx.now()));
     });
 
   models
@@ -94,13 +94,22 @@ function aliasesText(aliases: Record<string, string>): string {
     .join(" ");
 }
 
-function renderModel(model: ModelDetail, now: number): string {
+/** The production gate's verdict on a version under the current policy, and an evaluation still running. */
+function gateText(gate: GateStatus, version: string): string {
+  const entry = gate.versions.find((v) => v.version === version);
+  if (!entry) return "none";
+  const verdict = entry.evaluation ? `${entry.gate} (${entry.evaluation})` : entry.gate;
+  return entry.inProgress ? `${verdict}; ${entry.inProgress.phase.toLowerCase()} ${entry.inProgress.id}` : verdict;
+}
+
+function renderModel(model: ModelDetail, gate: GateStatus, now: number): string {
   const sections = [
     renderFields([
       ["Name", model.name],
       ["Description", model.description ?? undefined],
       ["Owner", model.user],
       ["Aliases", aliasesText(model.aliases) || undefined],
+      ["Gate policy", gate.policyVersion],
       ["Created", formatTime(model.createdAt, now)],
       ["Updated", formatTime(model.updatedAt, now)],
     ]),
@@ -111,6 +120,7 @@ function renderModel(model: ModelDetail, now: number): string {
         renderTable(model.versions, [
           { header: "VERSION", value: (v) => v.version, align: "right" },
           { header: "ALIASES", value: (v) => v.aliases.join(" ") },
+          { header: "GATE", value: (v) => gateText(gate, v.version) },
           { header: "RUN", value: (v) => v.runId ?? "-" },
           { header: "CREATED", value: (v) => formatAgo(v.createdAt, now) },
           { header: "SOURCE", value: (v) => v.source },

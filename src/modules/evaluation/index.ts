@@ -1,7 +1,9 @@
 // Evaluation: gate policies (YAML, a default shipped in catalog, overridable per model), checks the
 // platform computes itself by running a version's ONNX model on the serving runtime (quality,
 // performance, bias, drift, compliance), stored results, and the guard on the production alias.
-// It sits above registry and serving and hooks into the registry through its alias-guard point.
+// Evaluations are resources: the API stores them Pending and a runner runs them one at a time, so
+// nothing acknowledged is lost to a restart. It sits above registry and serving and hooks into
+// the registry through its alias-guard point.
 import { BUILT_IN_GATE_POLICY_FILE } from "../catalog/index.ts";
 import type { Clock, IdGenerator, Logger, RouteDefinition } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
@@ -9,11 +11,14 @@ import type { RegistryService } from "../registry/index.ts";
 import type { ServingService } from "../serving/index.ts";
 import { loadPolicyFile } from "./policy.ts";
 import { evaluationRoutes } from "./routes.ts";
+import { EvaluationRunner } from "./runner.ts";
 import { EvaluationService } from "./service.ts";
+import { EvaluationStore } from "./store.ts";
 
 export { EvaluationService, GATED_ALIAS } from "./service.ts";
+export { EvaluationRunner } from "./runner.ts";
 export { parsePolicy, type VersionedPolicy } from "./policy.ts";
-export { EvaluationView, GatePolicyView, CheckResult, GatePolicy } from "./schema.ts";
+export { EvaluationView, GatePolicyView, GateStatusView, CheckResult, GatePolicy } from "./schema.ts";
 
 export interface EvaluationModuleDeps {
   database: Database;
@@ -24,11 +29,24 @@ export interface EvaluationModuleDeps {
   logger: Logger;
   /** Batch-1 requests the performance check sends (default 200). */
   performanceRequests?: number;
+  /** How often the runner looks for evaluations to run (default 1000 ms). */
+  intervalMs?: number;
 }
 
-/** Builds the evaluation service and routes, and installs the production gate as a registry alias guard. */
-export function createEvaluationModule(deps: EvaluationModuleDeps): { service: EvaluationService; routes: RouteDefinition[] } {
-  const service = new EvaluationService({ ...deps, logger: deps.logger.child({ module: "evaluation" }), defaultPolicy: loadPolicyFile(BUILT_IN_GATE_POLICY_FILE) });
+/** Builds the evaluation service, runner and routes, and installs the production gate as a registry alias guard. */
+export function createEvaluationModule(deps: EvaluationModuleDeps): { service: EvaluationService; runner: EvaluationRunner; routes: RouteDefinition[] } {
+  const logger = deps.logger.child({ module: "evaluation" });
+  const store = new EvaluationStore(deps.database);
+  const runner = new EvaluationRunner({
+    store,
+    registry: deps.registry,
+    serving: deps.serving,
+    clock: deps.clock,
+    logger,
+    ...(deps.performanceRequests !== undefined ? { performanceRequests: deps.performanceRequests } : {}),
+    ...(deps.intervalMs !== undefined ? { intervalMs: deps.intervalMs } : {}),
+  });
+  const service = new EvaluationService({ store, registry: deps.registry, clock: deps.clock, ids: deps.ids, logger, defaultPolicy: loadPolicyFile(BUILT_IN_GATE_POLICY_FILE), kick: () => runner.kick() });
   deps.registry.addAliasGuard(service.guard);
-  return { service, routes: evaluationRoutes(service) };
+  return { service, runner, routes: evaluationRoutes(service) };
 }

@@ -2,10 +2,10 @@
 // requests and the stored evaluation views the CLI renders.
 import { z } from "zod";
 
-export const QUALITY_METRICS = ["accuracy", "auc", "f1", "precision", "recall", "rmse", "mae"] as const;
+export const QUALITY_METRICS = ["accuracy", "auc", "f1", "precision", "recall", "log_loss", "rmse", "mae"] as const;
 export type QualityMetric = (typeof QUALITY_METRICS)[number];
-/** Metrics where lower is better (regression errors). */
-export const LOWER_IS_BETTER: ReadonlySet<QualityMetric> = new Set(["rmse", "mae"]);
+/** Metrics where lower is better (log loss and regression errors). */
+export const LOWER_IS_BETTER: ReadonlySet<QualityMetric> = new Set(["log_loss", "rmse", "mae"]);
 
 const ratio = z.number().min(0);
 const positive = z.number().positive();
@@ -14,8 +14,8 @@ export const QualityCheck = z.strictObject({
   type: z.literal("quality"),
   metric: z.enum(QUALITY_METRICS),
   min: z.number().optional().describe("lowest acceptable value (accuracy, auc, f1, precision, recall)"),
-  max: z.number().optional().describe("highest acceptable value (rmse, mae)"),
-  relativeToProduction: ratio.optional().describe("largest allowed drop (or rise, for rmse/mae) against the version holding `production`"),
+  max: z.number().optional().describe("highest acceptable value (log_loss, rmse, mae)"),
+  relativeToProduction: ratio.optional().describe("largest allowed drop (or rise, for log_loss/rmse/mae) against the version holding `production`"),
 });
 export const PerformanceCheck = z.strictObject({
   type: z.literal("performance"),
@@ -73,19 +73,25 @@ export const CheckResult = z.object({
 });
 export type CheckResult = z.output<typeof CheckResult>;
 
+export const EVALUATION_PHASES = ["Pending", "Running", "Passed", "Failed", "Error"] as const;
+export const EvaluationPhase = z.enum(EVALUATION_PHASES).describe("Pending and Running until the runner finishes it; Passed or Failed by its checks; Error when it could not run (see message)");
+
 export const EvaluationView = z.object({
   id: z.string(),
   model: z.string(),
   version: z.string(),
+  phase: EvaluationPhase,
+  message: z.string().nullable().describe("why the evaluation is in Error"),
   policyVersion: z.string(),
   dataPath: z.string(),
-  dataDigest: z.string(),
+  dataDigest: z.string().nullable().describe("sha256 of the CSV that was evaluated; null until it is read"),
   referencePath: z.string().nullable(),
-  passed: z.boolean(),
-  checks: z.array(CheckResult),
+  passed: z.boolean().describe("true when the phase is Passed"),
+  checks: z.array(CheckResult).describe("empty until the evaluation finishes"),
   user: z.string(),
-  startedAt: z.number(),
-  finishedAt: z.number(),
+  createdAt: z.number(),
+  startedAt: z.number().nullable(),
+  finishedAt: z.number().nullable(),
 });
 export type EvaluationView = z.output<typeof EvaluationView>;
 
@@ -105,6 +111,21 @@ export const ListEvaluationsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 export const ListEvaluationsResponse = z.object({ evaluations: z.array(EvaluationView) });
+
+export const GateStatusView = z.object({
+  model: z.string(),
+  policyVersion: z.string().describe("the model's current policy version; only evaluations under it count"),
+  versions: z.array(
+    z.object({
+      version: z.string(),
+      gate: z.enum(["passed", "failed", "none"]).describe("what the production gate decides now: passed when a finished evaluation passed"),
+      evaluation: z.string().nullable().describe("the evaluation the gate reads"),
+      inProgress: z.object({ id: z.string(), phase: EvaluationPhase }).nullable().describe("an evaluation still Pending or Running"),
+      latest: z.object({ id: z.string(), phase: EvaluationPhase }).describe("the newest evaluation under the current policy"),
+    }),
+  ).describe("versions with at least one evaluation under the current policy, newest version first"),
+});
+export type GateStatusView = z.output<typeof GateStatusView>;
 
 export const GateOverrideView = z.object({
   id: z.string(),

@@ -1,43 +1,31 @@
-import { performance } from "node:perf_hooks";
-import { buffer } from "node:stream/consumers";
 import { PlatformError, invalidInput, notFound, type Clock, type IdGenerator, type Logger } from "../../core/index.ts";
-import type { Database } from "../../storage/index.ts";
 import type { AliasChange, ModelVersion, RegisteredModel, RegistryService } from "../registry/index.ts";
-import type { InferRequest, ServingService } from "../serving/index.ts";
-import { biasCheck } from "./checks/bias.ts";
-import { MODEL_CARD_TAG, complianceChecks } from "./checks/compliance.ts";
-import { driftChecks } from "./checks/drift.ts";
-import { latencyFigures, performanceCheck } from "./checks/performance.ts";
-import { qualityCheck, qualityMetric } from "./checks/quality.ts";
-import { confineDataPath, readTable, type EvaluationTable } from "./data.ts";
+import { checkTableHeader, confineDataPath } from "./data.ts";
 import { parsePolicy, type VersionedPolicy } from "./policy.ts";
-import type { CheckResult, EvaluateBody, EvaluationView, GatePolicyView } from "./schema.ts";
-import { EvaluationStore, type EvaluationRow } from "./store.ts";
+import { DATATYPES, GATED_ALIAS, type EvaluationRequest } from "./runner.ts";
+import type { CheckResult, EvaluateBody, EvaluationView, GatePolicyView, GateStatusView } from "./schema.ts";
+import { JUDGED_PHASES, UNFINISHED_PHASES, type EvaluationPhase, type EvaluationRow, type EvaluationStore } from "./store.ts";
 
-/** The alias the gate guards. */
-export const GATED_ALIAS = "production";
-const INFER_CHUNK = 1024;
-const DATATYPES: Record<string, string> = { float32: "FP32", float: "FP32", float64: "FP64", double: "FP64", int64: "INT64", int32: "INT32" };
+export { GATED_ALIAS } from "./runner.ts";
 
 export interface EvaluationDeps {
-  database: Database;
+  store: EvaluationStore;
   registry: RegistryService;
-  serving: ServingService;
   clock: Clock;
   ids: IdGenerator;
   logger: Logger;
   /** The policy of models without their own. */
   defaultPolicy: VersionedPolicy;
-  /** Batch-1 requests the performance check sends (default 200). */
-  performanceRequests?: number;
+  /** Tells the runner there is work. */
+  kick: () => void;
 }
 
-/** Evaluates model versions against gate policies, stores the results, and guards the production alias. */
+/** Accepts evaluations (the runner runs them), reads them back, and guards the production alias. */
 export class EvaluationService {
   private readonly store: EvaluationStore;
 
   constructor(private readonly deps: EvaluationDeps) {
-    this.store = new EvaluationStore(deps.database);
+    this.store = deps.store;
   }
 
   // ---- policies ----
@@ -60,66 +48,49 @@ export class EvaluationService {
 
   // ---- evaluations ----
 
-  /** Runs every check of the model's current policy on the version and stores the evaluation. */
+  /**
+   * Validates an evaluation request (version, ONNX input, data paths, CSV headers) and stores it
+   * Pending under the model's current policy; the runner runs it. Errors a user can fix now are
+   * thrown here, before anything is stored.
+   */
   async evaluate(name: string, versionRef: string, body: EvaluateBody, user: string): Promise<EvaluationView> {
-    const startedAt = this.deps.clock.now();
     const version = await this.deps.registry.resolveVersion(name, versionRef);
     const model = await this.deps.registry.getModel(name);
     const { policy, version: policyVersion } = await this.policyOf(model);
-    const signature = version.signature ? (JSON.parse(version.signature) as { inputs: { name: string; type: string; shape: unknown[] | null }[] }) : null;
-    if (!signature?.inputs.length) {
-      throw invalidInput(`version ${version.version} of '${name}' has no ONNX signature; evaluation runs ONNX models (register a version holding a .onnx file)`);
-    }
+    const signature = version.signature ? (JSON.parse(version.signature) as { inputs: { name: string; type: string }[] }) : null;
+    const input = signature?.inputs[0];
+    if (!input) throw invalidInput(`version ${version.version} of '${name}' has no ONNX signature; evaluation runs ONNX models (register a version holding a .onnx file)`);
+    if (!DATATYPES[input.type]) throw invalidInput(`the model's input '${input.name}' is ${input.type}; evaluation feeds numeric features (float32, float64, int64, int32)`);
     const sensitive = [...new Set([...body.sensitive, ...policy.checks.flatMap((c) => (c.type === "bias" ? [c.sensitiveColumn] : []))])];
     const dataPath = confineDataPath(body.data, "evaluation data");
-    const table = readTable(dataPath, { label: body.label, sensitive, what: "evaluation data" });
+    checkTableHeader(dataPath, { label: body.label, sensitive, what: "evaluation data" });
     const referencePath = this.referencePath(version, body.reference);
-    const reference = referencePath ? readTable(referencePath, { sensitive, what: "reference data" }) : undefined;
+    if (referencePath) checkTableHeader(referencePath, { sensitive, what: "reference data" });
 
-    const id = this.deps.ids.prefixed("eval");
-    const scores = await this.withLoaded(id, version, async (serve) => {
-      const predicted = await serve.predict(table.rows);
-      const results: CheckResult[] = [];
-      const production = model.aliases.find((a) => a.alias === GATED_ALIAS && a.version !== version.version);
-      let productionScores: number[] | undefined;
-      for (const check of policy.checks) {
-        if (check.type === "quality") {
-          if (check.relativeToProduction !== undefined && production && !productionScores) {
-            const prod = await this.deps.registry.getVersion(name, production.version);
-            productionScores = await this.withLoaded(`${id}-prod`, prod, (p) => p.predict(table.rows));
-          }
-          const value = qualityMetric(check.metric, predicted, table.labels);
-          const prodValue = productionScores && production ? { version: production.version, value: qualityMetric(check.metric, productionScores, table.labels) } : undefined;
-          results.push(qualityCheck(check, value, prodValue));
-        } else if (check.type === "performance") {
-          results.push(performanceCheck(check, await serve.measure(table.rows, this.deps.performanceRequests ?? 200)));
-        } else if (check.type === "bias") {
-          results.push(biasCheck(check, table.sensitive.get(check.sensitiveColumn), predicted, table.labels));
-        } else if (check.type === "drift") {
-          results.push(...driftChecks(check, reference && referencePath ? { path: referencePath, columns: columnsOf(reference) } : undefined, table.features, columnsOf(table)));
-        } else {
-          results.push(...complianceChecks(check, { tags: cardTags(model, version), lineage: version.lineage ? JSON.parse(version.lineage) : null, inputs: declaredInputs(signature.inputs, model, version), sensitive }));
-        }
-      }
-      return results;
-    });
+    const now = this.deps.clock.now();
+    const request: EvaluationRequest = { label: body.label, sensitive, policy };
     const row: EvaluationRow = {
-      id,
+      id: this.deps.ids.prefixed("eval"),
       model_id: model.model_id,
       model_name: model.name,
       version: version.version,
       policy_version: policyVersion,
       data_path: dataPath,
-      data_digest: table.digest,
+      data_digest: "",
       reference_path: referencePath ?? null,
-      passed: scores.every((c) => c.passed) ? 1 : 0,
-      checks: JSON.stringify(scores),
+      passed: 0,
+      checks: "[]",
       user_id: user,
-      started_at: startedAt,
-      finished_at: this.deps.clock.now(),
+      started_at: now,
+      finished_at: 0,
+      phase: "Pending",
+      request: JSON.stringify(request),
+      message: null,
+      created_at: now,
     };
     await this.store.insertEvaluation(row);
-    this.deps.logger.info({ model: model.name, version: version.version, evaluation: id, passed: row.passed === 1 }, "model version evaluated");
+    this.deps.logger.info({ model: model.name, version: version.version, evaluation: row.id }, "evaluation accepted");
+    this.deps.kick();
     return evaluationView(row);
   }
 
@@ -133,6 +104,36 @@ export class EvaluationService {
     const modelId = filter.model !== undefined ? (await this.deps.registry.getModel(filter.model)).model_id : undefined;
     const rows = await this.store.listEvaluations({ modelId, version: filter.version !== undefined ? Number(filter.version) : undefined, limit: filter.limit });
     return rows.map(evaluationView);
+  }
+
+  /**
+   * Per version with evaluations under the model's current policy: what the gate decides now
+   * (passed: a passing finished evaluation exists; failed: only failing ones) and any evaluation
+   * still Pending or Running.
+   */
+  async gateStatus(name: string): Promise<GateStatusView> {
+    const model = await this.deps.registry.getModel(name);
+    const { version: policyVersion } = await this.policyOf(model);
+    const rows = await this.store.listEvaluations({ modelId: model.model_id, policyVersion, limit: 10_000 });
+    const byVersion = new Map<number, EvaluationRow[]>();
+    for (const row of rows) byVersion.set(row.version, [...(byVersion.get(row.version) ?? []), row]);
+    const versions = [...byVersion.entries()]
+      .sort(([a], [b]) => b - a)
+      .map(([version, list]) => {
+        // Newest first already; the gate prefers a passing finished evaluation (see `guard`).
+        const judged = list.filter((r) => JUDGED_PHASES.includes(r.phase as EvaluationPhase));
+        const decisive = judged.find((r) => r.passed === 1) ?? judged[0];
+        const unfinished = list.find((r) => UNFINISHED_PHASES.includes(r.phase as EvaluationPhase));
+        const latest = list[0]!;
+        return {
+          version: String(version),
+          gate: decisive ? (decisive.passed === 1 ? ("passed" as const) : ("failed" as const)) : ("none" as const),
+          evaluation: decisive?.id ?? null,
+          inProgress: unfinished ? { id: unfinished.id, phase: unfinished.phase as EvaluationPhase } : null,
+          latest: { id: latest.id, phase: latest.phase as EvaluationPhase },
+        };
+      });
+    return { model: model.name, policyVersion, versions };
   }
 
   async overrides(name: string): Promise<{ id: string; version: number; alias: string; policyVersion: string; user: string; reason: string; createdAt: number }[]> {
@@ -173,6 +174,14 @@ export class EvaluationService {
     if (latest?.passed === 1) return;
     const ref = `${change.model.name}@${change.version}`;
     if (!latest) {
+      const unfinished = await this.store.unfinishedEvaluation(change.model.model_id, change.version, policyVersion);
+      if (unfinished) {
+        throw new PlatformError(
+          "GATE_FAILED",
+          `version ${change.version} of '${change.model.name}' has no finished evaluation under its gate policy ${policyVersion}; evaluation ${unfinished.id} is ${unfinished.phase}: wait for it (\`paved evaluations show ${unfinished.id}\`), then move the alias again`,
+          { model: change.model.name, version: String(change.version), policyVersion, evaluation: unfinished.id, phase: unfinished.phase, failedChecks: [] },
+        );
+      }
       throw new PlatformError(
         "GATE_FAILED",
         `version ${change.version} of '${change.model.name}' has no evaluation under its gate policy ${policyVersion}; run \`paved evaluate ${ref} --data <eval.csv>\`, then move the alias again`,
@@ -209,84 +218,25 @@ export class EvaluationService {
     }
     return undefined;
   }
-
-  /** Loads the version's ONNX model into serving under a private name for the duration of `work`. */
-  private async withLoaded<T>(key: string, version: ModelVersion, work: (serve: Predictor) => Promise<T>): Promise<T> {
-    const files = await this.deps.registry.files(version.name, version.version);
-    const onnx = files.filter((f) => f.path.toLowerCase().endsWith(".onnx")).sort((a, b) => a.path.split("/").length - b.path.split("/").length || (a.path < b.path ? -1 : 1))[0];
-    if (!onnx || !version.signature) throw invalidInput(`version ${version.version} of '${version.name}' holds no ONNX model; evaluation runs ONNX models`);
-    const bytes = new Uint8Array(await buffer((await this.deps.registry.openFile(version.name, version.version, onnx.path)).stream));
-    const input = (JSON.parse(version.signature) as { inputs: { name: string; type: string }[] }).inputs[0]!;
-    const datatype = DATATYPES[input.type];
-    if (!datatype) throw invalidInput(`the model's input '${input.name}' is ${input.type}; evaluation feeds numeric features (float32, float64, int64, int32)`);
-    const name = `paved-eval-${key}`;
-    const servingVersion = String(version.version);
-    await this.deps.serving.load({ name, version: servingVersion, bytes, replicas: 1 });
-    const request = (rows: number[][]): InferRequest => ({ inputs: [{ name: input.name, shape: [rows.length, rows[0]!.length], datatype, data: rows.flat() }] });
-    const predictor: Predictor = {
-      predict: async (rows) => {
-        const out: number[] = [];
-        for (let i = 0; i < rows.length; i += INFER_CHUNK) {
-          const chunk = rows.slice(i, i + INFER_CHUNK);
-          const response = await this.deps.serving.infer(name, servingVersion, request(chunk));
-          const tensor = response.outputs[0]!;
-          const width = tensor.data.length / chunk.length;
-          // Two columns are class probabilities: score the positive class.
-          const column = width === 2 ? 1 : 0;
-          for (let r = 0; r < chunk.length; r++) out.push(Number(tensor.data[r * width + column]));
-        }
-        return out;
-      },
-      measure: async (rows, requests) => {
-        const latencies: number[] = [];
-        const start = performance.now();
-        for (let i = 0; i < requests; i++) {
-          const t = performance.now();
-          await this.deps.serving.infer(name, servingVersion, request([rows[i % rows.length]!]));
-          latencies.push(performance.now() - t);
-        }
-        return { ...latencyFigures(latencies, performance.now() - start), requests };
-      },
-    };
-    try {
-      return await work(predictor);
-    } finally {
-      await this.deps.serving.unload(name, servingVersion).catch((error: unknown) => this.deps.logger.warn({ model: name, reason: (error as Error).message }, "could not unload an evaluated model"));
-    }
-  }
-}
-
-interface Predictor {
-  predict(rows: number[][]): Promise<number[]>;
-  measure(rows: number[][], requests: number): Promise<ReturnType<typeof latencyFigures> & { requests: number }>;
-}
-
-function columnsOf(table: EvaluationTable): Map<string, number[]> {
-  return new Map(table.features.map((f, i) => [f, table.rows.map((r) => r[i]!)]));
-}
-
-function cardTags(model: RegisteredModel, version: ModelVersion): Map<string, string> {
-  return new Map([...model.tags, ...version.tags].filter((t) => t.key.startsWith(MODEL_CARD_TAG)).map((t) => [t.key, t.value]));
-}
-
-function declaredInputs(inputs: { name: string }[], model: RegisteredModel, version: ModelVersion): string[] {
-  const listed = cardTags(model, version).get(`${MODEL_CARD_TAG}features`) ?? "";
-  return [...inputs.map((i) => i.name), ...listed.split(",").map((s) => s.trim()).filter(Boolean)];
 }
 
 function evaluationView(row: EvaluationRow): EvaluationView {
+  const finished = !UNFINISHED_PHASES.includes(row.phase as EvaluationPhase);
   return {
     id: row.id,
     model: row.model_name,
     version: String(row.version),
+    phase: row.phase as EvaluationPhase,
+    message: row.message,
     policyVersion: row.policy_version,
     dataPath: row.data_path,
-    dataDigest: row.data_digest,
+    dataDigest: row.data_digest || null,
     referencePath: row.reference_path,
-    passed: row.passed === 1,
+    passed: row.phase === "Passed",
     checks: JSON.parse(row.checks),
     user: row.user_id,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
+    createdAt: row.created_at,
+    startedAt: row.phase === "Pending" ? null : row.started_at,
+    finishedAt: finished ? row.finished_at : null,
   };
 }

@@ -21,6 +21,10 @@ describe.each(testDialects())("EvaluationStore on %s", (dialect) => {
     user_id: "ada",
     started_at: finishedAt - 10,
     finished_at: finishedAt,
+    phase: passed ? "Passed" : "Failed",
+    request: null,
+    message: null,
+    created_at: finishedAt - 20,
   });
 
   it("stores evaluations, lists them newest first and finds a passing one per policy version", async () => {
@@ -36,6 +40,26 @@ describe.each(testDialects())("EvaluationStore on %s", (dialect) => {
     expect((await store.latestEvaluation("model-1", 2, "p1"))?.passed).toBe(0);
     expect(await store.latestEvaluation("model-1", 1, "p2")).toBeUndefined();
     expect((await store.getEvaluation("e1"))?.finished_at).toBe(1_000);
+  });
+
+  it("hands the runner the oldest unfinished evaluation and lets only finished ones count for the gate", async () => {
+    database = await openTestDatabase(dialect);
+    const store = new EvaluationStore(database);
+    const pending = (id: string, createdAt: number): EvaluationRow => ({ ...row(id, 1, 0, 0), phase: "Pending", data_digest: "", request: "{}", created_at: createdAt, started_at: createdAt });
+    await store.insertEvaluation(pending("p2", 200));
+    await store.insertEvaluation(pending("p1", 100));
+    expect((await store.nextToRun())?.id).toBe("p1");
+    await store.markRunning("p1", 150);
+    // A Running evaluation is still to run: after a crash it is taken up again.
+    expect(await store.nextToRun()).toMatchObject({ id: "p1", phase: "Running", started_at: 150 });
+    expect(await store.latestEvaluation("model-1", 1, "p1")).toBeUndefined();
+    expect((await store.unfinishedEvaluation("model-1", 1, "p1"))?.id).toBe("p2");
+    await store.finish("p1", { phase: "Passed", passed: 1, checks: "[]", data_digest: "sha256:11", message: null, finished_at: 300 });
+    await store.finish("p2", { phase: "Error", passed: 0, checks: "[]", data_digest: "", message: "broken CSV", finished_at: 400 });
+    expect(await store.nextToRun()).toBeUndefined();
+    expect((await store.latestEvaluation("model-1", 1, "p1"))?.id).toBe("p1");
+    expect(await store.getEvaluation("p2")).toMatchObject({ phase: "Error", message: "broken CSV", finished_at: 400 });
+    expect((await store.listEvaluations({ modelId: "model-1", policyVersion: "p1", limit: 10 })).map((e) => e.id)).toEqual(["p2", "p1"]);
   });
 
   it("replaces a model's policy and records overrides", async () => {

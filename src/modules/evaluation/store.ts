@@ -1,9 +1,20 @@
 import type { Selectable } from "kysely";
 import type { Database, Tables } from "../../storage/index.ts";
+import type { EVALUATION_PHASES } from "./schema.ts";
 
 export type EvaluationRow = Selectable<Tables["evaluations"]>;
 export type GatePolicyRow = Selectable<Tables["gate_policies"]>;
 export type OverrideRow = Selectable<Tables["evaluation_overrides"]>;
+
+/** An evaluation's phases: the runner moves Pending → Running → Passed, Failed or Error. */
+export type EvaluationPhase = (typeof EVALUATION_PHASES)[number];
+/** Phases the runner still has to work on (Running ones left by a crash are run again). */
+export const UNFINISHED_PHASES: EvaluationPhase[] = ["Pending", "Running"];
+/** Phases with a gate verdict. */
+export const JUDGED_PHASES: EvaluationPhase[] = ["Passed", "Failed"];
+
+/** What a finished (or failed-to-run) evaluation records. */
+export type EvaluationOutcome = Pick<EvaluationRow, "phase" | "passed" | "checks" | "data_digest" | "message" | "finished_at">;
 
 /** Gate policies, evaluations and gate overrides. */
 export class EvaluationStore {
@@ -34,15 +45,16 @@ export class EvaluationStore {
     return this.db.selectFrom("evaluations").selectAll().where("id", "=", id).executeTakeFirst();
   }
 
-  /** Newest first. */
-  listEvaluations(filter: { modelId?: string | undefined; version?: number | undefined; limit: number }): Promise<EvaluationRow[]> {
+  /** Newest first (by when they were asked for). */
+  listEvaluations(filter: { modelId?: string | undefined; version?: number | undefined; policyVersion?: string | undefined; limit: number }): Promise<EvaluationRow[]> {
     let query = this.db.selectFrom("evaluations").selectAll();
     if (filter.modelId !== undefined) query = query.where("model_id", "=", filter.modelId);
     if (filter.version !== undefined) query = query.where("version", "=", filter.version);
-    return query.orderBy("finished_at", "desc").orderBy("id", "desc").limit(filter.limit).execute();
+    if (filter.policyVersion !== undefined) query = query.where("policy_version", "=", filter.policyVersion);
+    return query.orderBy("created_at", "desc").orderBy("id", "desc").limit(filter.limit).execute();
   }
 
-  /** The newest evaluation of a version under a policy version, passing ones first. */
+  /** The newest finished evaluation of a version under a policy version, passing ones first: what the gate reads. */
   async latestEvaluation(modelId: string, version: number, policyVersion: string): Promise<EvaluationRow | undefined> {
     return this.db
       .selectFrom("evaluations")
@@ -50,9 +62,36 @@ export class EvaluationStore {
       .where("model_id", "=", modelId)
       .where("version", "=", version)
       .where("policy_version", "=", policyVersion)
+      .where("phase", "in", JUDGED_PHASES)
       .orderBy("passed", "desc")
       .orderBy("finished_at", "desc")
       .executeTakeFirst();
+  }
+
+  /** The newest Pending or Running evaluation of a version under a policy version. */
+  unfinishedEvaluation(modelId: string, version: number, policyVersion: string): Promise<EvaluationRow | undefined> {
+    return this.db
+      .selectFrom("evaluations")
+      .selectAll()
+      .where("model_id", "=", modelId)
+      .where("version", "=", version)
+      .where("policy_version", "=", policyVersion)
+      .where("phase", "in", UNFINISHED_PHASES)
+      .orderBy("created_at", "desc")
+      .executeTakeFirst();
+  }
+
+  /** The oldest evaluation still to run: Pending, or Running when a crash interrupted it. */
+  nextToRun(): Promise<EvaluationRow | undefined> {
+    return this.db.selectFrom("evaluations").selectAll().where("phase", "in", UNFINISHED_PHASES).orderBy("created_at", "asc").orderBy("id", "asc").executeTakeFirst();
+  }
+
+  async markRunning(id: string, startedAt: number): Promise<void> {
+    await this.db.updateTable("evaluations").set({ phase: "Running", started_at: startedAt }).where("id", "=", id).execute();
+  }
+
+  async finish(id: string, outcome: EvaluationOutcome): Promise<void> {
+    await this.db.updateTable("evaluations").set(outcome).where("id", "=", id).execute();
   }
 
   async insertOverride(row: OverrideRow): Promise<void> {

@@ -1,4 +1,5 @@
 import type { CheckResult } from "../schema.ts";
+import { predictedClasses, type Predictions } from "./predictions.ts";
 import { THRESHOLD, figure } from "./quality.ts";
 
 type BiasPolicy = { sensitiveColumn: string; maxDemographicParityDifference?: number | undefined; maxEqualizedOddsDifference?: number | undefined };
@@ -30,7 +31,29 @@ export function fairness(scores: number[], labels: number[], groups: string[]): 
   return { demographicParityDifference: spread(stats.map((g) => g.predicted / g.n)), equalizedOddsDifference: Math.max(spread(tpr), spread(fpr)), groups: by.size };
 }
 
-export function biasCheck(check: BiasPolicy, groups: string[] | undefined, scores: number[], labels: number[]): CheckResult {
+/**
+ * Fairness of a k-class model, one class against the rest as fairlearn users compute it (a
+ * MetricFrame per binarized class): for each class c, "predicted c" is the positive prediction
+ * and "labelled c" the positive label; each difference is the largest over the classes, reported
+ * with the class it comes from.
+ */
+export function multiclassFairness(
+  probabilities: number[][],
+  labels: number[],
+  groups: string[],
+): { demographicParityDifference: number; equalizedOddsDifference: number; groups: number; demographicParityClass: number; equalizedOddsClass: number } {
+  const predicted = predictedClasses(probabilities);
+  const classes = probabilities[0]?.length ?? 0;
+  const worst = { demographicParityDifference: 0, equalizedOddsDifference: 0, groups: new Set(groups).size, demographicParityClass: 0, equalizedOddsClass: 0 };
+  for (let c = 0; c < classes; c++) {
+    const f = fairness(predicted.map((p) => (p === c ? 1 : 0)), labels.map((y) => (y === c ? 1 : 0)), groups);
+    if (f.demographicParityDifference > worst.demographicParityDifference) Object.assign(worst, { demographicParityDifference: f.demographicParityDifference, demographicParityClass: c });
+    if (f.equalizedOddsDifference > worst.equalizedOddsDifference) Object.assign(worst, { equalizedOddsDifference: f.equalizedOddsDifference, equalizedOddsClass: c });
+  }
+  return worst;
+}
+
+export function biasCheck(check: BiasPolicy, groups: string[] | undefined, predictions: Predictions, labels: number[]): CheckResult {
   const thresholds = {
     sensitiveColumn: check.sensitiveColumn,
     maxDemographicParityDifference: check.maxDemographicParityDifference ?? null,
@@ -40,7 +63,9 @@ export function biasCheck(check: BiasPolicy, groups: string[] | undefined, score
   if (!groups) {
     return { type: "bias", name, passed: false, figures: {}, thresholds, hint: `the evaluation data has no column '${check.sensitiveColumn}'; add it to the CSV (it is not fed to the model)` };
   }
-  const f = fairness(scores, labels, groups);
+  const f: ReturnType<typeof fairness> & { demographicParityClass?: number; equalizedOddsClass?: number } =
+    predictions.kind === "scores" ? fairness(predictions.scores, labels, groups) : multiclassFairness(predictions.probabilities, labels, groups);
+  const multiclass = predictions.kind === "classes";
   const problems: string[] = [];
   if (check.maxDemographicParityDifference !== undefined && !(f.demographicParityDifference <= check.maxDemographicParityDifference)) {
     problems.push(`demographic parity difference ${figure(f.demographicParityDifference)} exceeds ${check.maxDemographicParityDifference}`);
@@ -52,8 +77,13 @@ export function biasCheck(check: BiasPolicy, groups: string[] | undefined, score
     type: "bias",
     name,
     passed: problems.length === 0,
-    figures: { demographicParityDifference: figure(f.demographicParityDifference), equalizedOddsDifference: figure(f.equalizedOddsDifference), groups: f.groups },
+    figures: {
+      demographicParityDifference: figure(f.demographicParityDifference),
+      equalizedOddsDifference: figure(f.equalizedOddsDifference),
+      groups: f.groups,
+      ...(multiclass ? { demographicParityClass: f.demographicParityClass ?? null, equalizedOddsClass: f.equalizedOddsClass ?? null } : {}),
+    },
     thresholds,
-    hint: problems.length ? `${problems.join("; ")} across '${check.sensitiveColumn}'. Rebalance or reweight the training data, drop proxies of the sensitive attribute, or tune per-group thresholds.` : null,
+    hint: problems.length ? `${problems.join("; ")} across '${check.sensitiveColumn}'${multiclass ? " (the largest over classes, each class against the rest; the class is in the figures)" : ""}. Rebalance or reweight the training data, drop proxies of the sensitive attribute, or tune per-group thresholds.` : null,
   };
 }
