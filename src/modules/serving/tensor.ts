@@ -91,13 +91,12 @@ export interface RequestTensor {
  * data length) and converts their data to typed arrays. Throws INVALID_INPUT saying what to fix.
  */
 export function toInputTensors(signature: ModelSignature, inputs: RequestTensor[]): Tensor[] {
-  const expected = new Map(signature.inputs.map((s) => [s.name, s]));
+  const expected = inputsByName(signature);
   const seen = new Set<string>();
   const tensors: Tensor[] = [];
-  const describe = () => signature.inputs.map((s) => `${s.name} (${s.datatype} ${JSON.stringify(s.shape)})`).join(", ");
   for (const input of inputs) {
     const spec = expected.get(input.name);
-    if (!spec) throw invalidInput(`unknown input '${input.name}'; the model's inputs are ${describe()}`);
+    if (!spec) throw invalidInput(`unknown input '${input.name}'; the model's inputs are ${describeInputs(signature)}`);
     if (seen.has(input.name)) throw invalidInput(`input '${input.name}' is given twice; send each input once`);
     seen.add(input.name);
     if (input.datatype !== spec.datatype) {
@@ -109,8 +108,21 @@ export function toInputTensors(signature: ModelSignature, inputs: RequestTensor[
     tensors.push({ name: spec.name, datatype: spec.datatype, shape: input.shape, data: toTypedArray(input, spec.datatype) });
   }
   const missing = signature.inputs.filter((s) => !seen.has(s.name));
-  if (missing.length) throw invalidInput(`missing input ${missing.map((s) => `'${s.name}'`).join(", ")}; the model's inputs are ${describe()}`);
+  if (missing.length) throw invalidInput(`missing input ${missing.map((s) => `'${s.name}'`).join(", ")}; the model's inputs are ${describeInputs(signature)}`);
   return tensors;
+}
+
+// A signature is fixed once its model is loaded: its lookup map is made once, not per request.
+const byName = new WeakMap<ModelSignature, Map<string, TensorSpec>>();
+
+function inputsByName(signature: ModelSignature): Map<string, TensorSpec> {
+  let map = byName.get(signature);
+  if (!map) byName.set(signature, (map = new Map(signature.inputs.map((s) => [s.name, s]))));
+  return map;
+}
+
+function describeInputs(signature: ModelSignature): string {
+  return signature.inputs.map((s) => `${s.name} (${s.datatype} ${JSON.stringify(s.shape)})`).join(", ");
 }
 
 function toTypedArray(input: RequestTensor, datatype: Datatype): TensorData {
