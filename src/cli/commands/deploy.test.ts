@@ -35,6 +35,12 @@ describe("paved deploy / deployments", () => {
     const byAlias = await runForTest(["deploy", "churn@challenger", "--json"], () => deployment());
     expect(byAlias.requests[0]?.body).toEqual({ model: "churn", alias: "challenger", environment: "production", strategy: "canary" });
     expect(JSON.parse(byAlias.stdout).id).toBe("deploy-1");
+    const ab = await runForTest(["deploy", "churn@4", "--strategy", "ab", "--split", "20", "--metric", "converted", "--kind", "binary", "--min-samples", "500", "--auto-conclude", "--max-replicas", "3"], () => deployment());
+    expect(ab.requests[0]?.body).toMatchObject({ strategy: "ab", ab: { split: 20, metric: "converted", kind: "binary", minSamples: 500, autoConclude: true }, maxReplicas: 3 });
+    const shadow = await runForTest(["deploy", "churn@5", "--strategy", "shadow", "--max-psi", "off"], () => deployment());
+    expect(shadow.requests[0]?.body).toMatchObject({ strategy: "shadow", analysis: { maxPredictionPsi: null } });
+    expect((await runForTest(["deploy", "churn@4", "--split", "20"])).code).not.toBe(0);
+    expect((await runForTest(["deploy", "churn@4", "--strategy", "blue-green"])).code).not.toBe(0);
     expect((await runForTest(["deploy", "churn", "--interval", "30s"])).code).not.toBe(0);
     expect((await runForTest(["deploy", "churn@3", "--interval", "soon"])).code).not.toBe(0);
   });
@@ -46,6 +52,18 @@ describe("paved deploy / deployments", () => {
     const status = await runForTest(["deployments", "status", "deploy-1"], () => deployment());
     expect(status.requests[0]?.path).toBe("/api/v1/deployments/deploy-1");
     expect(status.stdout).toContain("10% of traffic to version 3");
+    const abView = deployment();
+    abView.spec = { ...abView.spec, strategy: "ab", ab: { split: 50, metric: "converted", kind: "binary", higherIsBetter: true, alpha: 0.05, minSamples: 100, autoConclude: false } };
+    abView.status.abTest = {
+      versionA: "2",
+      versionB: "3",
+      a: { n: 1000, sum: 100, sumSq: 100 },
+      b: { n: 1000, sum: 130, sumSq: 130 },
+      result: { test: "two-proportion z-test", meanA: 0.1, meanB: 0.13, difference: 0.03, ciLow: 0.002, ciHigh: 0.058, pValue: 0.0355, significant: true, winner: "B" },
+      updatedAt: 1_000,
+    };
+    const abStatus = await runForTest(["deployments", "status", "deploy-1"], () => abView);
+    expect(abStatus.stdout).toMatch(/two-proportion z-test: B - A = 0.0300 .*p = 0.0355, B is better/);
     for (const action of ["pause", "resume", "promote", "rollback"]) {
       const result = await runForTest(["deployments", action, "deploy-1", "--json"], () => deployment("Paused"));
       expect(result.requests[0]).toMatchObject({ method: "POST", path: `/api/v1/deployments/deploy-1/${action}` });

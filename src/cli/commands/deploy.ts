@@ -22,6 +22,9 @@ export function registerDeploy(program: Command, ctx: CliContext): void {
     .option("--alpha <level>", "ab: significance level (default 0.05)", Number, undefined)
     .option("--min-samples <n>", "ab: outcomes per variant before the test is judged (default 100)", Number, undefined)
     .option("--auto-conclude", "ab: promote B when significantly better, roll back when significantly worse")
+    .option("--replicas <n>", "replicas per version to start with, and the fewest the autoscaler keeps (default 1)", parseReplicas, undefined)
+    .option("--max-replicas <n>", "autoscale up to this many replicas per version from queue depth (and latency, with --target-p95)", parseReplicas, undefined)
+    .option("--target-p95 <ms>", "the autoscaler also adds replicas while p95 latency is above this and requests queue", Number, undefined)
     .option("--json", "print JSON")
     .description("Roll a model version out to an environment; follow it with `paved deployments status <id>`")
     .addHelpText(
@@ -52,8 +55,11 @@ export function registerDeploy(program: Command, ctx: CliContext): void {
         strategy: opts.strategy as Strategy,
         ...(opts.steps ? { steps: opts.steps } : {}),
         ...(opts.interval !== undefined ? { stepIntervalSeconds: opts.interval } : {}),
-        ...(opts.maxPsi !== undefined ? { analysis: { maxPredictionPsi: opts.maxPsi } } : {}),
+        ...(opts.maxPsi !== undefined ? { analysis: { maxPredictionPsi: opts.maxPsi === "off" ? null : opts.maxPsi } } : {}),
         ...(Object.keys(ab).length ? { ab } : {}),
+        ...(opts.replicas !== undefined ? { replicas: opts.replicas } : {}),
+        ...(opts.maxReplicas !== undefined ? { maxReplicas: opts.maxReplicas } : {}),
+        ...(opts.targetP95 !== undefined ? { targetP95Ms: opts.targetP95 } : {}),
       };
       const deployment = await (await ctx.client()).createDeployment(body);
       if (opts.json) return ctx.json(deployment);
@@ -128,7 +134,7 @@ interface DeployOptions {
   strategy: string;
   steps?: number[];
   interval?: number;
-  maxPsi?: number | null;
+  maxPsi?: number | "off";
   split?: number;
   metric?: string;
   kind?: string;
@@ -136,7 +142,16 @@ interface DeployOptions {
   alpha?: number;
   minSamples?: number;
   autoConclude?: boolean;
+  replicas?: number;
+  maxReplicas?: number;
+  targetP95?: number;
   json?: boolean;
+}
+
+function parseReplicas(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw invalidInput(`'${value}' is not a replica count between 1 and 64`);
+  return n;
 }
 
 function parsePercent(value: string): number {
@@ -145,8 +160,9 @@ function parsePercent(value: string): number {
   return n;
 }
 
-function parsePsi(value: string): number | null {
-  if (value === "off") return null;
+/** A PSI limit, or "off" (commander cannot carry null through a parser). */
+function parsePsi(value: string): number | "off" {
+  if (value === "off") return "off";
   const n = Number(value);
   if (!(n > 0)) throw invalidInput(`--max-psi '${value}' is not a positive number or 'off'; write e.g. 0.25`);
   return n;
@@ -205,6 +221,7 @@ function renderDeployment(d: Deployment, now: number): string {
     ["Strategy", describeStrategy(d)],
     ["Phase", d.status.phase + (d.paused && d.status.phase !== "Paused" ? " (pause requested)" : "") + (d.requested ? ` (${d.requested} requested)` : "")],
     ["Stable", d.status.stableVersion ?? "-"],
+    ["Replicas", d.spec.scale ? (d.spec.scale.maxReplicas > d.spec.scale.replicas ? `${d.spec.scale.replicas}..${d.spec.scale.maxReplicas} per version (autoscaled${d.spec.scale.targetP95Ms !== null ? `, p95 target ${d.spec.scale.targetP95Ms} ms` : ""})` : `${d.spec.scale.replicas} per version`) : undefined],
     [d.spec.strategy === "shadow" ? "Shadow" : d.spec.strategy === "ab" ? "B" : "Canary", d.status.canaryVersion !== null ? `${d.status.canaryVersion}${d.spec.strategy === "shadow" ? "" : ` at ${d.status.canaryWeight}%`}` : undefined],
     ...abLines(d),
     ...shadowLines(d),

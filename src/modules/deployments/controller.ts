@@ -96,7 +96,7 @@ export class DeploymentController {
   private async keepServing(row: DeploymentRow): Promise<void> {
     const status = JSON.parse(row.status) as DeploymentStatus;
     this.deps.router.set(row.model_name, splitOf(row.id, JSON.parse(row.spec) as DeploymentSpec, status));
-    if (status.stableVersion !== null) await this.ensureLoaded(row.model_name, status.stableVersion);
+    if (status.stableVersion !== null) await this.ensureLoaded(JSON.parse(row.spec) as DeploymentSpec, status.stableVersion);
   }
 
   private async reconcile(row: DeploymentRow): Promise<void> {
@@ -118,10 +118,10 @@ export class DeploymentController {
       return;
     }
     this.deps.router.set(name, splitOf(row.id, spec, status));
-    if (status.stableVersion !== null) await this.ensureLoaded(name, status.stableVersion);
+    if (status.stableVersion !== null) await this.ensureLoaded(spec, status.stableVersion);
     if (status.canaryVersion !== null) {
       try {
-        await this.ensureLoaded(name, status.canaryVersion);
+        await this.ensureLoaded(spec, status.canaryVersion);
       } catch (error) {
         await this.rollback(row.id, spec, status, save, `could not load version ${status.canaryVersion}: ${(error as Error).message}`);
         return;
@@ -350,14 +350,16 @@ export class DeploymentController {
     return this.deps.serving.list().some((m) => m.name === name && m.version === version);
   }
 
-  /** Loads a version's .onnx file from the registry into serving unless it is loaded. */
-  private async ensureLoaded(name: string, version: string): Promise<void> {
+  /** Loads a version's .onnx file from the registry into serving, with the deployment's replicas, unless it is loaded. */
+  private async ensureLoaded(spec: DeploymentSpec, version: string): Promise<void> {
+    const name = spec.model;
     if (this.isLoaded(name, version)) return;
     const files = await this.deps.registry.files(name, version);
     const onnx = files.filter((f) => f.path.toLowerCase().endsWith(".onnx")).sort((a, b) => a.path.split("/").length - b.path.split("/").length || (a.path < b.path ? -1 : 1))[0];
     if (!onnx) throw new Error(`version ${version} of '${name}' holds no .onnx file`);
     const bytes = new Uint8Array(await buffer((await this.deps.registry.openFile(name, version, onnx.path)).stream));
-    await this.deps.serving.load({ name, version, bytes });
+    const scale = spec.scale;
+    await this.deps.serving.load({ name, version, bytes, ...(scale ? { replicas: scale.replicas, maxReplicas: scale.maxReplicas, ...(scale.targetP95Ms !== null ? { targetP95Ms: scale.targetP95Ms } : {}) } : {}) });
   }
 }
 

@@ -166,7 +166,14 @@ describe("deployments over HTTP", () => {
     writeFileSync(data, ["f0,f1,f2,f3,label", "0.1,0.2,0.3,0.4,1", "-0.5,0.1,0.9,-0.3,0", "0.7,-0.7,0.2,0.1,1"].join("\n"));
     expect((await call("PUT", "/api/v1/models/gated/gate-policy", { yaml: "checks:\n  - {type: performance, p99Ms: 60000}\n" })).statusCode).toBe(200);
     const evaluation = await call("POST", "/api/v1/models/gated/versions/1/evaluations", { data });
-    expect(evaluation.json().passed).toBe(true);
+    expect(evaluation.statusCode, evaluation.body).toBeLessThan(300);
+    // Evaluations run in the background: the gate opens once this one has passed.
+    let finished = evaluation.json();
+    for (let i = 0; i < 500 && (finished.phase === "Pending" || finished.phase === "Running"); i++) {
+      await sleep(20);
+      finished = (await call("GET", `/api/v1/evaluations/${finished.id}`)).json();
+    }
+    expect(finished).toMatchObject({ phase: "Passed", passed: true });
     const created = await deploy({ model: "gated", version: "1", environment: "production" });
     const done = await until(created.id, (d) => TERMINAL.includes(d.status.phase));
     expect(done.status.phase).toBe("Succeeded");
@@ -285,8 +292,12 @@ describe("deployments over HTTP", () => {
   it("counts the router's own outcomes for an A/B test on latency_ms, and rolls back on request", async () => {
     await withStable("abl");
     await register("abl", models.bytes("tiny-v2"));
-    const created = await deploy({ model: "abl", version: "2", strategy: "ab", stepIntervalSeconds: 0.1, ab: { metric: "latency_ms", minSamples: 10 } });
+    expect((await call("POST", "/api/v1/deployments", { model: "abl", version: "2", environment: "staging", replicas: 3, maxReplicas: 2 })).statusCode).toBe(400);
+    const created = await deploy({ model: "abl", version: "2", strategy: "ab", stepIntervalSeconds: 0.1, ab: { metric: "latency_ms", minSamples: 10 }, replicas: 1, maxReplicas: 2 });
     await until(created.id, (d) => d.status.abTest != null);
+    // The new version is loaded with the deployment's autoscaling bounds.
+    const views = (await call("GET", "/api/v1/serving/models")).json().models.filter((m: { name: string }) => m.name === "abl");
+    expect(views.find((m: { version: string }) => m.version === "2")).toMatchObject({ minReplicas: 1, maxReplicas: 2 });
     for (let i = 0; i < 60; i++) expect((await on("POST", "/v2/models/abl/infer", infer, { "x-paved-route-key": `k${i}` })).statusCode).toBe(200);
     const counted = await until(created.id, (d) => (d.status.abTest?.a.n ?? 0) + (d.status.abTest?.b.n ?? 0) >= 60);
     expect(counted.status.abTest!.a.n).toBeGreaterThan(0);

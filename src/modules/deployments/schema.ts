@@ -55,7 +55,11 @@ export const CreateDeploymentBody = z
     stepIntervalSeconds: z.number().min(0.05).max(86_400).default(30),
     analysis: AnalysisThresholds.default(DEFAULT_ANALYSIS),
     ab: AbTestBody.optional().describe("the A/B test (strategy ab): split, outcome metric, significance level"),
+    replicas: z.number().int().min(1).max(64).default(1).describe("replicas per version to start with, and the fewest the autoscaler keeps"),
+    maxReplicas: z.number().int().min(1).max(64).optional().describe("the most replicas per version the autoscaler may run (default: replicas, no autoscaling)"),
+    targetP95Ms: z.number().positive().optional().describe("the autoscaler also adds replicas while p95 latency is above this and requests queue"),
   })
+  .refine((b) => b.maxReplicas === undefined || b.maxReplicas >= b.replicas, { message: "maxReplicas must be at least replicas" })
   .refine((b) => (b.version === undefined) !== (b.alias === undefined), { message: "give exactly one of version and alias" })
   .refine((b) => b.ab === undefined || b.strategy === "ab", { message: "ab settings need strategy 'ab'" })
   .refine((b) => b.steps.every((s, i) => i === 0 || s > b.steps[i - 1]!) && b.steps[b.steps.length - 1] === 100, {
@@ -73,6 +77,8 @@ export const DeploymentSpec = z.object({
   /** Older deployments lack maxPredictionPsi: they get the default. */
   analysis: z.object({ maxErrorRateIncrease: z.number(), maxLatencyRatio: z.number(), maxPredictionPsi: z.number().nullable().optional() }),
   ab: AbTestSpec.optional(),
+  /** Older deployments lack it: one replica. */
+  scale: z.object({ replicas: z.number(), maxReplicas: z.number(), targetP95Ms: z.number().nullable() }).optional(),
 });
 export type DeploymentSpec = z.infer<typeof DeploymentSpec>;
 

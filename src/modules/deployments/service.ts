@@ -49,6 +49,7 @@ export class DeploymentService {
       stepIntervalSeconds: body.stepIntervalSeconds,
       analysis: body.analysis,
       ...(body.strategy === "ab" ? { ab: abSpec(body.ab ?? AbTestBody.parse({})) } : {}),
+      scale: { replicas: body.replicas, maxReplicas: body.maxReplicas ?? body.replicas, targetP95Ms: body.targetP95Ms ?? null },
     };
     const status: DeploymentStatus = {
       phase: "Progressing",

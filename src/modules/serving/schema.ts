@@ -59,7 +59,9 @@ export const ServerReady = z.object({ ready: z.boolean() });
 export const ModelReady = z.object({ name: z.string(), version: z.string(), ready: z.boolean() });
 
 export const LoadQuery = z.object({
-  replicas: z.coerce.number().int().min(1).max(64).optional(),
+  replicas: z.coerce.number().int().min(1).max(64).optional().describe("replicas to start with, and the fewest the autoscaler keeps"),
+  maxReplicas: z.coerce.number().int().min(1).max(64).optional().describe("the most replicas the autoscaler may run (default: replicas, no autoscaling)"),
+  targetP95Ms: z.coerce.number().positive().optional().describe("also scale up while p95 latency is above this and requests queue"),
   maxBatch: z.coerce.number().int().min(1).max(65536).optional(),
 });
 
@@ -68,7 +70,9 @@ export const LoadedModelView = z.object({
   version: z.string(),
   runtime: z.string(),
   platform: z.string(),
-  replicas: z.number().int(),
+  replicas: z.number().int().describe("replicas running now"),
+  minReplicas: z.number().int(),
+  maxReplicas: z.number().int().describe("equal to minReplicas when the version is not autoscaled"),
   maxBatch: z.number().int(),
   sha256: z.string(),
   sizeBytes: z.number().int(),

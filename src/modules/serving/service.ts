@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { PlatformError, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Logger } from "../../core/index.ts";
+import { ReplicaAutoscaler, SCALE_DEFAULTS, type ScalePolicy } from "./autoscaler.ts";
 import { ServingMetrics } from "./metrics.ts";
 import { PredictionLog } from "./prediction-log.ts";
 import { ModelName, type InferRequest, type InferResponse, type LoadedModelView, type ModelMetadata } from "./schema.ts";
@@ -24,6 +25,10 @@ export interface ServingServiceOptions {
   /** Prediction-log cap per model version per second (default 100). */
   sampleMaxPerSecond?: number;
   random?: () => number;
+  /** How often autoscaled versions are sampled and resized (default 500 ms). */
+  autoscaleIntervalMs?: number;
+  /** Autoscaler windows (defaults: SCALE_DEFAULTS). */
+  autoscaleWindows?: { stableWindowMs: number; panicWindowMs: number; scaleDownDelayMs: number };
 }
 
 export interface LoadModelInput {
@@ -31,7 +36,12 @@ export interface LoadModelInput {
   version: string;
   /** The serialized model (an .onnx file for the onnx runtime). */
   bytes: Uint8Array;
+  /** Replicas to start with, and the fewest the autoscaler keeps (default 1). */
   replicas?: number;
+  /** The most replicas the autoscaler may run (default: `replicas`, i.e. no autoscaling). */
+  maxReplicas?: number;
+  /** Also scale up while the p95 latency is above this and requests queue (default: load only). */
+  targetP95Ms?: number;
   /** Most rows one batched run may hold. */
   maxBatch?: number;
   /** Runtime kind; default: the first runtime (onnx). */
@@ -82,7 +92,16 @@ interface Loaded {
   signature: ModelSignature;
   labels: { model: string; version: string };
   seq: number;
+  /** Set when the version is autoscaled (maxReplicas > replicas). */
+  scale: ScalePolicy | undefined;
+  /** The newest request latencies in ms (a ring), for the autoscaler's latency target. */
+  latencies: Float64Array;
+  latencyCount: number;
+  resizing: boolean;
 }
+
+/** Latencies kept per version for the autoscaler's p95. */
+const LATENCY_RING = 256;
 
 /**
  * Serves model versions: loads them into a runtime, validates OIP requests against their
@@ -100,6 +119,8 @@ export class ServingService {
   private seq = 0;
   private closing = false;
   private router: InferRouter | undefined;
+  private readonly autoscaler: ReplicaAutoscaler;
+  private autoscaleTimer: NodeJS.Timeout | undefined;
   private shadowsInFlight = 0;
   /** Shadow copies not sent because MAX_SHADOWS_IN_FLIGHT were running. */
   shadowCopiesDropped = 0;
@@ -108,6 +129,7 @@ export class ServingService {
     if (options.runtimes.length === 0) throw new PlatformError("CONFIG", "the serving service needs at least one runtime");
     this.runtimes = new Map(options.runtimes.map((r) => [r.kind, r]));
     this.logger = options.logger;
+    this.autoscaler = new ReplicaAutoscaler(options.autoscaleWindows ?? SCALE_DEFAULTS);
     this.log = new PredictionLog({
       root: join(options.dataDir, "serving"),
       clock: options.clock,
@@ -212,6 +234,7 @@ export class ServingService {
           .map((o) => ({ name: o.name, shape: o.shape, datatype: o.datatype, data: toJsonData(o) })),
       };
       const seconds = (performance.now() - started) / 1000;
+      loaded.latencies[loaded.latencyCount++ % LATENCY_RING] = seconds * 1000;
       const first = outputs.find((o) => o.name === loaded.signature.outputs[0]?.name);
       this.metrics.request(loaded.labels, seconds);
       this.metrics.predictions(loaded.labels, first);
@@ -249,6 +272,7 @@ export class ServingService {
   /** Stops every runtime (terminating their workers) and flushes the prediction logs. */
   async close(): Promise<void> {
     this.closing = true;
+    if (this.autoscaleTimer) clearInterval(this.autoscaleTimer);
     this.models.clear();
     await Promise.all([...this.runtimes.values()].map((r) => r.close()));
     await this.log.close();
@@ -258,22 +282,41 @@ export class ServingService {
     if (this.closing) throw new PlatformError("UNAVAILABLE", "the server is shutting down; load the model after it restarts");
     const runtime = this.runtime(input.runtime);
     const replicas = input.replicas ?? SERVING_DEFAULTS.replicas;
+    const maxReplicas = input.maxReplicas ?? replicas;
+    if (maxReplicas < replicas) throw invalidInput(`maxReplicas (${maxReplicas}) is below replicas (${replicas}); give maxReplicas ≥ replicas, or leave it out for a fixed count`);
     const maxBatch = input.maxBatch ?? SERVING_DEFAULTS.maxBatch;
     const sha256 = createHash("sha256").update(input.bytes).digest("hex");
     const previous = this.models.get(input.name)?.get(input.version);
-    if (previous && previous.view.sha256 === sha256 && previous.view.replicas === replicas && previous.view.maxBatch === maxBatch && previous.runtime === runtime) {
+    const targetP95Ms = input.targetP95Ms ?? null;
+    if (
+      previous &&
+      previous.view.sha256 === sha256 &&
+      previous.view.minReplicas === replicas &&
+      previous.view.maxReplicas === maxReplicas &&
+      (previous.scale?.targetP95Ms ?? null) === targetP95Ms &&
+      previous.view.maxBatch === maxBatch &&
+      previous.runtime === runtime
+    ) {
       return previous.view;
     }
     const labels = { model: input.name, version: input.version };
     const handle = await runtime.load(input.bytes, { replicas, maxBatch, onBatch: (requests) => this.metrics.batch(labels, requests) });
     const loaded: Loaded = {
-      view: { name: input.name, version: input.version, runtime: runtime.kind, platform: runtime.platform, replicas, maxBatch, sha256, sizeBytes: input.bytes.byteLength, loadedAt: this.options.clock.now() },
+      view: { name: input.name, version: input.version, runtime: runtime.kind, platform: runtime.platform, replicas, minReplicas: replicas, maxReplicas, maxBatch, sha256, sizeBytes: input.bytes.byteLength, loadedAt: this.options.clock.now() },
       runtime,
       handle,
       signature: runtime.metadata(handle),
       labels,
       seq: ++this.seq,
+      scale: maxReplicas > replicas ? { minReplicas: replicas, maxReplicas, targetLoadPerReplica: SCALE_DEFAULTS.targetLoadPerReplica, targetP95Ms } : undefined,
+      latencies: new Float64Array(LATENCY_RING),
+      latencyCount: 0,
+      resizing: false,
     };
+    if (loaded.scale && !this.autoscaleTimer) {
+      this.autoscaleTimer = setInterval(() => this.autoscale(), this.options.autoscaleIntervalMs ?? 500);
+      this.autoscaleTimer.unref();
+    }
     if (!this.models.has(input.name)) this.models.set(input.name, new Map());
     this.models.get(input.name)!.set(input.version, loaded);
     this.logger.info({ model: input.name, version: input.version, replicas, sha256 }, previous ? "model version replaced" : "model version loaded");
@@ -281,7 +324,33 @@ export class ServingService {
     return loaded.view;
   }
 
+  /** One autoscaler pass: samples every autoscaled version and resizes those whose replica count should change. */
+  private autoscale(): void {
+    const now = this.options.clock.now();
+    for (const versions of this.models.values()) {
+      for (const loaded of versions.values()) {
+        if (!loaded.scale || loaded.resizing) continue;
+        const key = `${loaded.labels.model}/${loaded.labels.version}`;
+        this.autoscaler.observe(key, now, loaded.runtime.stats(loaded.handle));
+        const current = loaded.view.replicas;
+        const wanted = this.autoscaler.desired(key, now, current, loaded.scale, p95(loaded));
+        if (wanted === current) continue;
+        loaded.resizing = true;
+        this.serialized(key, () => loaded.runtime.resize(loaded.handle, wanted))
+          .then(
+            () => {
+              loaded.view.replicas = wanted;
+              this.logger.info({ model: loaded.labels.model, version: loaded.labels.version, from: current, to: wanted }, "model version autoscaled");
+            },
+            (error: unknown) => this.logger.warn({ model: loaded.labels.model, version: loaded.labels.version, reason: (error as Error).message }, "autoscaling failed; retrying"),
+          )
+          .finally(() => (loaded.resizing = false));
+      }
+    }
+  }
+
   private async retire(loaded: Loaded, forgetMetrics: boolean): Promise<void> {
+    this.autoscaler.forget(`${loaded.labels.model}/${loaded.labels.version}`);
     await loaded.runtime.unload(loaded.handle);
     if (forgetMetrics) {
       await this.metrics.forget(loaded.labels);
@@ -340,6 +409,14 @@ export class ServingService {
     });
     return next;
   }
+}
+
+/** p95 of a version's newest latencies in ms; null before 20 requests. */
+function p95(loaded: Loaded): number | null {
+  const n = Math.min(loaded.latencyCount, LATENCY_RING);
+  if (n < 20) return null;
+  const sorted = loaded.latencies.slice(0, n).sort();
+  return sorted[Math.ceil(n * 0.95) - 1]!;
 }
 
 function checkName(value: string, what: string): void {
