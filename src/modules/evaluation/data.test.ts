@@ -63,8 +63,14 @@ describe("CSV (RFC 4180)", () => {
     expect(text.message).toContain("line 3, column 'f0'");
   });
 
-  it("checks the header alone, before the rows are read", () => {
-    expect(checkTableHeader(csv('"f0",f1,label\n1,2,oops\n'), opts)).toEqual(["f0", "f1", "label"]);
+  it("checks the header and the first record, before the rest is read", () => {
+    expect(checkTableHeader(csv('"f0",f1,label\r\n1,2,0\r\n1,2,oops\n'), opts)).toEqual(["f0", "f1", "label"]);
+    // A text column not marked sensitive, a short first record: refused up front, with the line.
+    const text = rejection(() => checkTableHeader(csv("f0,label,region\n1,0,north\n"), opts));
+    expect(text.code).toBe("INVALID_INPUT");
+    expect(text.message).toContain("line 2, column 'region'");
+    expect(rejection(() => checkTableHeader(csv('f0,label,group\n"1\n",0\n'), opts)).message).toContain("line 2 has 2 values");
+    expect(checkTableHeader(csv("f0,label\n"), { ...opts, sensitive: [] })).toEqual(["f0", "label"]);
     expect(rejection(() => checkTableHeader(csv("f0,f1\n1,2\n"), opts)).code).toBe("INVALID_INPUT");
     expect(rejection(() => checkTableHeader(csv("f0,f0,label\n"), opts)).code).toBe("INVALID_INPUT");
     expect(rejection(() => checkTableHeader(csv(""), opts)).code).toBe("INVALID_INPUT");

@@ -131,11 +131,14 @@ function checkHeader(header: string[] | undefined, path: string, opts: { label?:
 }
 
 /**
- * Reads only the CSV's header and checks it (label present, feature columns left, no repeated
- * names), so a request can be refused before the whole file is read.
+ * Reads only the CSV's header and first record and checks them as `readTable` would (label
+ * present, feature columns left, no repeated names, the first record as wide as the header and
+ * numeric where it must be), so a request can be refused before the whole file is read.
  */
 export function checkTableHeader(path: string, opts: { label?: string | undefined; sensitive: string[]; what: string }): string[] {
+  const describe = `${opts.what} '${path}'`;
   const fd = openSync(path, "r");
+  let text = "";
   try {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -144,26 +147,60 @@ export function checkTableHeader(path: string, opts: { label?: string | undefine
       const read = readSync(fd, chunk, 0, chunk.length, null);
       chunks.push(chunk.subarray(0, read));
       size += read;
-      const text = Buffer.concat(chunks).toString("utf8");
-      if (read === 0 || size >= MAX_HEADER_BYTES || headerComplete(text)) {
-        return checkHeader(parseCsv(text, `${opts.what} '${path}'`, 1)[0]?.fields, path, opts).header;
+      text = Buffer.concat(chunks).toString("utf8");
+      const ends = recordEnds(text, 2);
+      if (ends.length === 2) {
+        text = text.slice(0, ends[1]);
+        break;
+      }
+      if (read === 0) break;
+      if (size >= MAX_HEADER_BYTES) {
+        // A first record this long is not worth checking ahead: check the header alone.
+        text = ends.length ? text.slice(0, ends[0]) : text;
+        break;
       }
     }
   } finally {
     closeSync(fd);
   }
+  const [header, first] = parseCsv(text, describe, 2);
+  const columns = checkHeader(header?.fields, path, opts);
+  if (first) rowReader(columns, opts.label, describe)(first);
+  return columns.header;
 }
 
-/** Whether the text holds a full first record: a line break outside quotes after some content. */
-function headerComplete(text: string): boolean {
+/** Offsets just past the first `count` record ends (line breaks outside quotes, after content). */
+function recordEnds(text: string, count: number): number[] {
+  const ends: number[] = [];
   let quoted = false;
   let content = false;
-  for (const ch of text) {
+  for (let i = 0; i < text.length && ends.length < count; i++) {
+    const ch = text[i]!;
     if (ch === '"') quoted = !quoted;
-    else if ((ch === "\n" || ch === "\r") && !quoted && content) return true;
-    else if (ch.trim() !== "") content = true;
+    if ((ch === "\n" || ch === "\r") && !quoted) {
+      if (content) ends.push(i + 1);
+      content = false;
+    } else if (ch.trim() !== "") content = true;
   }
-  return false;
+  return ends;
+}
+
+/** Checks one record against the header and returns its feature values and label. */
+function rowReader(columns: { header: string[]; features: string[] }, label: string | undefined, describe: string): (record: CsvRecord) => { features: number[]; label: number | undefined } {
+  const { header } = columns;
+  const index = new Map(header.map((h, i) => [h, i]));
+  const featureIndex = columns.features.map((f) => index.get(f)!);
+  const labelIndex = label !== undefined ? index.get(label)! : -1;
+  return ({ fields: cells, line }) => {
+    if (cells.length !== header.length) throw invalidInput(`${describe} line ${line} has ${cells.length} values; the header has ${header.length} (quote a value that holds a comma: "a,b")`);
+    const number = (column: number) => {
+      const text = cells[column]!.trim();
+      const value = Number(text);
+      if (text === "" || !Number.isFinite(value)) throw invalidInput(`${describe} line ${line}, column '${header[column]}': '${text}' is not a number; features and labels must be numeric (mark a text column such as a group with --sensitive)`);
+      return value;
+    };
+    return { features: featureIndex.map(number), label: labelIndex >= 0 ? number(labelIndex) : undefined };
+  };
 }
 
 /**
@@ -174,26 +211,19 @@ export function readTable(path: string, opts: { label?: string | undefined; sens
   const bytes = readFileSync(path);
   const describe = `${opts.what} '${path}'`;
   const records = parseCsv(bytes.toString("utf8"), describe);
-  const { header, features, sensitive: sensitiveColumns } = checkHeader(records[0]?.fields, path, opts);
-  const index = new Map(header.map((h, i) => [h, i]));
-  const featureIndex = features.map((f) => index.get(f)!);
-  const labelIndex = opts.label !== undefined ? index.get(opts.label)! : -1;
+  const columns = checkHeader(records[0]?.fields, path, opts);
+  const read = rowReader(columns, opts.label, describe);
+  const index = new Map(columns.header.map((h, i) => [h, i]));
   const rows: number[][] = [];
   const labels: number[] = [];
-  const sensitive = new Map(sensitiveColumns.map((s) => [s, [] as string[]]));
+  const sensitive = new Map(columns.sensitive.map((s) => [s, [] as string[]]));
   for (let r = 1; r < records.length; r++) {
-    const { fields: cells, line } = records[r]!;
-    if (cells.length !== header.length) throw invalidInput(`${describe} line ${line} has ${cells.length} values; the header has ${header.length} (quote a value that holds a comma: "a,b")`);
-    const number = (column: number) => {
-      const text = cells[column]!.trim();
-      const value = Number(text);
-      if (text === "" || !Number.isFinite(value)) throw invalidInput(`${describe} line ${line}, column '${header[column]}': '${text}' is not a number; features and labels must be numeric (mark a text column such as a group with --sensitive)`);
-      return value;
-    };
-    rows.push(featureIndex.map(number));
-    if (labelIndex >= 0) labels.push(number(labelIndex));
-    for (const [column, values] of sensitive) values.push(cells[index.get(column)!]!);
+    const record = records[r]!;
+    const row = read(record);
+    rows.push(row.features);
+    if (row.label !== undefined) labels.push(row.label);
+    for (const [column, values] of sensitive) values.push(record.fields[index.get(column)!]!);
   }
   if (!rows.length) throw invalidInput(`${describe} has a header but no rows`);
-  return { features, rows, labels, sensitive, digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}` };
+  return { features: columns.features, rows, labels, sensitive, digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}` };
 }

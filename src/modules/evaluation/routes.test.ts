@@ -188,6 +188,11 @@ describe("evaluation gates over HTTP", () => {
     expect((await evaluate("strict", "1", { data: "relative.csv" })).json().error.code).toBe("INVALID_INPUT");
     expect((await evaluate("strict", "1", { data: `${data}/../x.csv` })).json().error.code).toBe("INVALID_INPUT");
     expect((await evaluate("strict", "1", { label: "missing" })).json().error.code).toBe("INVALID_INPUT");
+    // The group column is text: without --sensitive the first record is refused before anything is stored.
+    const text = await evaluate("strict", "1", { sensitive: [] });
+    expect(text.json().error.code).toBe("INVALID_INPUT");
+    expect(text.json().error.message).toContain("line 2, column 'group'");
+    expect((await call("GET", "/api/v1/evaluations?model=strict")).json().evaluations).toEqual([]);
   }, 60_000);
   it("evaluates a three-class model as scikit-learn does, from probabilities or logits, on a quoted CRLF CSV", async () => {
     const policy = `checks:
