@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { buildTestModels, type TestModelName } from "../src/modules/serving/test-models.ts";
-import { HttpClient, nowMs, printTable, round, startHelperServer, startPaved, summarize, type BenchOptions, type BenchResult } from "./support.ts";
+import { HttpClient, drive, nowMs, printTable, processCpuMs, round, startHelperServer, startPaved, summarize, type BenchOptions, type BenchResult } from "./support.ts";
 
 const TARGET_P50_RATIO = 1.5;
 const TARGET_THROUGHPUT_SHARE = 0.8;
@@ -15,29 +15,21 @@ const REPLICAS = 1;
 interface Drive {
   requestsPerSecond: number;
   ms: ReturnType<typeof summarize>;
+  /** Server CPU time per request, µs (Linux only). */
+  serverCpu?: { mainUsPerRequest: number; allUsPerRequest: number };
 }
 
-/** Sends `requests` bodies over `concurrency` keep-alive connections, after a warm-up. */
-async function drive(client: HttpClient, path: string, body: string, concurrency: number, requests: number): Promise<Drive> {
-  const send = async () => {
-    const { status, text } = await client.raw("POST", path, body);
-    if (status !== 200) throw new Error(`${path} answered ${status}: ${text.slice(0, 300)}`);
-  };
-  for (let i = 0; i < Math.min(200, requests); i++) await send();
-  let next = 0;
-  const latencies: number[] = [];
-  const start = nowMs();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < requests) {
-        next++;
-        const t = nowMs();
-        await send();
-        latencies.push(nowMs() - t);
-      }
-    }),
-  );
-  return { requestsPerSecond: requests / ((nowMs() - start) / 1000), ms: summarize(latencies) };
+/**
+ * `drive` (after its warm-up) with the server's CPU time per request measured around it: its
+ * main thread and all its threads (workers, GC, libuv) — where the time goes, beside the wall clock.
+ */
+async function driveMeasured(client: HttpClient, pid: number, path: string, body: string, concurrency: number, requests: number): Promise<Drive> {
+  await drive(client, path, body, 1, Math.min(200, requests), 0);
+  const before = processCpuMs(pid);
+  const result = await drive(client, path, body, concurrency, requests, 0);
+  const after = processCpuMs(pid);
+  const cpu = before && after ? { mainUsPerRequest: round(((after.main - before.main) * 1000) / requests, 0), allUsPerRequest: round(((after.all - before.all) * 1000) / requests, 0) } : undefined;
+  return { ...result, ...(cpu ? { serverCpu: cpu } : {}) };
 }
 
 /** Bare session.run, batch 1, in this process: the floor under any server. */
@@ -56,6 +48,10 @@ async function bareRun(file: string, features: number, runs: number): Promise<Dr
   const seconds = (nowMs() - start) / 1000;
   await session.release();
   return { requestsPerSecond: runs / seconds, ms: summarize(latencies) };
+}
+
+function cpuCell(d: Drive): string {
+  return d.serverCpu ? `${d.serverCpu.mainUsPerRequest} / ${d.serverCpu.allUsPerRequest}` : "-";
 }
 
 export async function run(options: BenchOptions): Promise<BenchResult> {
@@ -82,17 +78,17 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       const perModel: Record<string, unknown> = {};
       try {
         const bare = await bareRun(join(models.dir, `${spec.model}.onnx`), spec.features, requests[1]! * 5);
-        rows.push(["bare session.run (c=1)", bare.ms.p50, bare.ms.p99, bare.requestsPerSecond]);
+        rows.push(["bare session.run (c=1)", bare.ms.p50, bare.ms.p99, bare.requestsPerSecond, "-"]);
         perModel.bareSessionRun = bare;
         for (const concurrency of CONCURRENCIES) {
           const pavedClient = new HttpClient(paved.url, paved.token, concurrency);
           const ceilingClient = new HttpClient(ceiling.url, undefined, concurrency);
-          const p = await drive(pavedClient, `/v2/models/${spec.model}/infer`, body, concurrency, requests[concurrency]!);
-          const c = await drive(ceilingClient, "/v2/models/m/infer", body, concurrency, requests[concurrency]!);
+          const p = await driveMeasured(pavedClient, paved.child.pid!, `/v2/models/${spec.model}/infer`, body, concurrency, requests[concurrency]!);
+          const c = await driveMeasured(ceilingClient, ceiling.pid, "/v2/models/m/infer", body, concurrency, requests[concurrency]!);
           pavedClient.close();
           ceilingClient.close();
-          rows.push([`ceiling node:http+ort (c=${concurrency})`, c.ms.p50, c.ms.p99, c.requestsPerSecond]);
-          rows.push([`paved /v2 infer (c=${concurrency})`, p.ms.p50, p.ms.p99, p.requestsPerSecond]);
+          rows.push([`ceiling node:http+ort (c=${concurrency})`, c.ms.p50, c.ms.p99, c.requestsPerSecond, cpuCell(c)]);
+          rows.push([`paved /v2 infer (c=${concurrency})`, p.ms.p50, p.ms.p99, p.requestsPerSecond, cpuCell(p)]);
           perModel[`c${concurrency}`] = { paved: p, ceiling: c };
           if (concurrency === 1) {
             const ratio = p.ms.p50 / c.ms.p50;
@@ -107,7 +103,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       } finally {
         await ceiling.stop();
       }
-      printTable(`${spec.model} (batch-1 requests, ${REPLICAS} replica)`, ["", "p50 ms", "p99 ms", "req/s"], rows);
+      printTable(`${spec.model} (batch-1 requests, ${REPLICAS} replica)`, ["", "p50 ms", "p99 ms", "req/s", "server CPU us/req main/all"], rows);
       figures[spec.model] = perModel;
     }
     const metrics = await new HttpClient(paved.url, paved.token, 1).raw("GET", "/metrics");

@@ -2,7 +2,7 @@
 // statistics, the machine description and the side-by-side table every bench prints.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { cpus, freemem, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
@@ -196,7 +196,7 @@ export async function startPaved(opts: { name: string; config?: Record<string, u
 }
 
 /** Starts a TypeScript file of bench/ as its own Node process; it prints `port=N` once listening. */
-export async function startHelperServer(file: string, args: string[] = []): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startHelperServer(file: string, args: string[] = []): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "bench", file), ...args], { stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";
@@ -209,12 +209,41 @@ export async function startHelperServer(file: string, args: string[] = []): Prom
   });
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
     async stop() {
       const exited = new Promise((r) => child.once("exit", r));
       child.kill("SIGTERM");
       await exited;
     },
   };
+}
+
+/**
+ * CPU time (user + system, ms) that a process has used so far: its main thread (the thread whose
+ * id is the pid) and all its threads together, from /proc (Linux; undefined elsewhere).
+ */
+export function processCpuMs(pid: number): { main: number; all: number } | undefined {
+  const tick = 10; // USER_HZ is 100 on Linux
+  try {
+    let main = 0;
+    let all = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      } catch {
+        continue; // the thread ended meanwhile
+      }
+      // Fields after the command name, which is in parentheses: utime and stime are the 12th and 13th.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const ms = (Number(fields[11]) + Number(fields[12])) * tick;
+      all += ms;
+      if (Number(tid) === pid) main = ms;
+    }
+    return { main, all };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Raw samples of one `driveSamples` call: wall time and per-request latencies (ms). */
