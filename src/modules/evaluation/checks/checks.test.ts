@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { biasCheck, fairness, multiclassFairness } from "./bias.ts";
-import { ksStatistic, psi } from "./drift.ts";
+import { ksStatistic, psi } from "../../../core/index.ts";
 import { latencyFigures } from "./performance.ts";
 import { checkClassLabels, predictionsFromOutput } from "./predictions.ts";
 import { auc, multiclassMetric, predictionMetric, qualityCheck, qualityMetric, unavailableReason } from "./quality.ts";
