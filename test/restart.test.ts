@@ -1,9 +1,11 @@
-// Crash safety of a real `paved up` process: acknowledged writes survive kill -9, and the job
-// controller reconciles running jobs after a restart (adopts live ones, retries vanished ones).
+// Crash safety of a real `paved up` process: acknowledged writes survive kill -9, the job
+// controller reconciles running jobs after a restart (adopts live ones, retries vanished ones),
+// and the deployment controller continues an A/B test with the outcomes it had acknowledged.
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { buildTestModels } from "../src/modules/serving/test-models.ts";
 import { startServerProcess, type ServerProcess } from "./support/server-process.ts";
 
 const TOKEN = "pvd_restart-test-token-0123456789";
@@ -124,4 +126,61 @@ describe("kill -9 of paved up", () => {
     const starts = readFileSync(mark, "utf8").split("\n").filter((l) => l.startsWith("start"));
     expect(starts.map((l) => l.split(" ")[1])).toEqual(["1", "2"]);
   });
+
+  it("continues an A/B test: keys keep their version and acknowledged outcomes still count", async () => {
+    const root = mkdtempSync(join(tmpdir(), "paved-restart-"));
+    const dataDir = join(root, "data");
+    const models = buildTestModels();
+    server = await startServerProcess({ dataDir, token: TOKEN });
+    for (const file of ["tiny", "tiny-v2"] as const) {
+      const { run } = await api(server, "POST", "/api/2.0/mlflow/runs/create", { experiment_id: "0", start_time: Date.now() });
+      const put = await fetch(`${server.url}/api/2.0/mlflow-artifacts/artifacts/0/${run.info.run_id}/artifacts/model/model.onnx`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/octet-stream" },
+        body: models.bytes(file),
+      });
+      expect(put.status).toBe(200);
+      await api(server, "POST", "/api/v1/models/abk/versions", { source: `runs:/${run.info.run_id}/model` });
+    }
+    const first = await api(server, "POST", "/api/v1/deployments", { model: "abk", version: "1", environment: "staging", strategy: "replace" });
+    const current = server;
+    await waitFor("version 1 to serve", async () => ((await api(current, "GET", `/api/v1/deployments/${first.id}`)).status.phase === "Succeeded" ? true : undefined));
+    const ab = await api(server, "POST", "/api/v1/deployments", {
+      model: "abk",
+      version: "2",
+      environment: "staging",
+      strategy: "ab",
+      stepIntervalSeconds: 0.2,
+      ab: { metric: "converted", kind: "binary", minSamples: 100_000 },
+    });
+    const route = async (s: ServerProcess, key: string): Promise<string> => {
+      const res = await fetch(`${s.url}/v2/models/abk/infer`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", "x-paved-route-key": key },
+        body: JSON.stringify({ inputs: [{ name: "input", shape: [1, 4], datatype: "FP32", data: [0.1, 0.2, 0.3, 0.4] }] }),
+      });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { model_version: string }).model_version;
+    };
+    await waitFor("the A/B test to start", async () => ((await api(current, "GET", `/api/v1/deployments/${ab.id}`)).status.abTest ? true : undefined));
+    const keys = Array.from({ length: 20 }, (_, i) => `user-${i}`);
+    const before = await Promise.all(keys.map((k) => route(current, k)));
+    expect(new Set(before)).toEqual(new Set(["1", "2"]));
+    await api(server, "POST", `/api/v1/deployments/${ab.id}/outcomes`, { outcomes: Array.from({ length: 200 }, (_, i) => ({ key: `user-${i}`, value: i % 3 === 0 ? 1 : 0 })) });
+    await server.kill9();
+
+    server = await startServerProcess({ dataDir, token: TOKEN });
+    const restarted = server;
+    const picked = await waitFor("the A/B test to be picked up", async () => {
+      const d = await api(restarted, "GET", `/api/v1/deployments/${ab.id}`);
+      return d.status.history.some((h: { reason: string }) => h.reason.startsWith("picked up after a restart")) ? d : undefined;
+    });
+    expect(picked.status.phase).toBe("Progressing");
+    expect(await Promise.all(keys.map((k) => route(restarted, k)))).toEqual(before);
+    const counted = await waitFor("the outcomes to be counted", async () => {
+      const d = await api(restarted, "GET", `/api/v1/deployments/${ab.id}`);
+      return d.status.abTest.a.n + d.status.abTest.b.n === 200 ? d : undefined;
+    });
+    expect(counted.status.abTest.result).not.toBeNull();
+  }, 90_000);
 });
