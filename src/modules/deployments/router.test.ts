@@ -46,5 +46,9 @@ describe("deployment router", () => {
     expect(tally.get("2")).toEqual({ n: 1, sum: 0, sumSq: 0 });
     expect(router.drainTally("d").size).toBe(0);
     expect(router.window("d").stats("2").requests).toBe(1);
+    // A finished deployment (no canary) is not analysed.
+    router.set("m", { deploymentId: "done", mode: "weighted", stable: "1", canary: null, canaryWeight: 0 });
+    router.observe(outcome("1", true));
+    expect(router.window("done").stats("1").requests).toBe(0);
   });
 });

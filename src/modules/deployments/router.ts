@@ -109,7 +109,8 @@ export class DeploymentRouter implements InferRouter {
 
   observe(outcome: RoutedOutcome): void {
     const split = this.splits.get(outcome.model);
-    if (!split || (split.mode !== "shadow" && outcome.role === "shadow")) return;
+    // Only a rollout in progress is analysed: a finished deployment's traffic costs nothing here.
+    if (!split || split.canary === null || (split.mode !== "shadow" && outcome.role === "shadow")) return;
     this.window(split.deploymentId).record(outcome.version, outcome.ok, outcome.seconds, rowScores(outcome.output), outcome.divergence);
     if (split.abMetric !== undefined && outcome.role === "primary") {
       const value = split.abMetric === "error_rate" ? (outcome.ok ? 0 : 1) : outcome.seconds * 1000;
