@@ -4,22 +4,33 @@
 const PSI_BINS = 10;
 const PSI_EPSILON = 1e-4;
 
-/** Population stability index of `actual` against `reference`, over 10 quantile bins of the reference. */
-export function psi(reference: ArrayLike<number>, actual: ArrayLike<number>): number {
-  const sorted = Float64Array.from(reference).sort();
-  const edges = [...new Set(Array.from({ length: PSI_BINS - 1 }, (_, i) => sorted[Math.floor(((i + 1) * sorted.length) / PSI_BINS)]!))];
+/** Bin edges of ten equal-width bins over [0, 1], for probabilities and other scores in that range. */
+export const UNIT_INTERVAL_EDGES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+
+/**
+ * Population stability index of `actual` against `reference`: over the given bin edges, or by
+ * default over 10 quantile bins of the reference (right for features; for scores crowded near 0
+ * or 1, quantile bins are razor-thin and equal-width edges such as UNIT_INTERVAL_EDGES are steadier).
+ */
+export function psi(reference: ArrayLike<number>, actual: ArrayLike<number>, edges?: number[]): number {
+  const cuts = edges ?? quantileEdges(reference);
   const shares = (values: ArrayLike<number>) => {
-    const counts = new Array<number>(edges.length + 1).fill(0);
+    const counts = new Array<number>(cuts.length + 1).fill(0);
     for (let k = 0; k < values.length; k++) {
       const v = values[k]!;
       let bin = 0;
-      while (bin < edges.length && v >= edges[bin]!) bin++;
+      while (bin < cuts.length && v >= cuts[bin]!) bin++;
       counts[bin]!++;
     }
     return counts.map((c) => Math.max(c / values.length, PSI_EPSILON));
   };
   const expected = shares(reference);
   return shares(actual).reduce((sum, a, i) => sum + (a - expected[i]!) * Math.log(a / expected[i]!), 0);
+}
+
+function quantileEdges(reference: ArrayLike<number>): number[] {
+  const sorted = Float64Array.from(reference).sort();
+  return [...new Set(Array.from({ length: PSI_BINS - 1 }, (_, i) => sorted[Math.floor(((i + 1) * sorted.length) / PSI_BINS)]!))];
 }
 
 /** Two-sample Kolmogorov–Smirnov statistic: the largest gap between the empirical CDFs. */

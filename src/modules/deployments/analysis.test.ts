@@ -45,6 +45,14 @@ describe("canary analysis", () => {
       same.record("2", true, 0.01, [(i + 0.5) / MIN_SAMPLES]);
     }
     expect(analyze(same.stats("2"), same.stats("1"), thresholds)).toBeUndefined();
+    // Two good retrainings both crowd their probabilities near 0 and 1, slightly apart: not a shift.
+    const crowded = new TrafficWindow();
+    for (let i = 0; i < 200; i++) {
+      const high = i % 3 !== 0;
+      crowded.record("1", true, 0.01, [high ? 0.999 - (i % 7) * 1e-4 : 0.002 + (i % 5) * 1e-4]);
+      crowded.record("2", true, 0.01, [high ? 0.995 - (i % 7) * 1e-4 : 0.006 + (i % 5) * 1e-4]);
+    }
+    expect(analyze(crowded.stats("2"), crowded.stats("1"), thresholds)).toBeUndefined();
     // Too few predictions: not judged.
     const few = new TrafficWindow();
     few.record("1", true, 0.01, [0]);

@@ -1,4 +1,4 @@
-import { psi } from "../../core/index.ts";
+import { UNIT_INTERVAL_EDGES, psi } from "../../core/index.ts";
 import { DEFAULT_MAX_PREDICTION_PSI } from "./schema.ts";
 
 /** Outcomes of the routed requests one version served during the current window. */
@@ -81,9 +81,16 @@ export class TrafficWindow {
   }
 }
 
-/** PSI of the candidate's predictions against stable's, once both have MIN_SAMPLES rows; null before. */
+/**
+ * PSI of the candidate's predictions against stable's, once both have MIN_SAMPLES rows (null
+ * before): over ten equal-width bins when every score lies in [0, 1] (probabilities: two good
+ * retrainings both crowd near 0 and 1, where quantile bins would flag a harmless shift), over
+ * stable's quantile bins otherwise.
+ */
 export function predictionShift(candidate: VersionStats, stable: VersionStats): number | null {
-  return candidate.scores.length >= MIN_SAMPLES && stable.scores.length >= MIN_SAMPLES ? psi(stable.scores, candidate.scores) : null;
+  if (candidate.scores.length < MIN_SAMPLES || stable.scores.length < MIN_SAMPLES) return null;
+  const unit = (xs: Float64Array) => xs.every((x) => x >= 0 && x <= 1);
+  return psi(stable.scores, candidate.scores, unit(stable.scores) && unit(candidate.scores) ? UNIT_INTERVAL_EDGES : undefined);
 }
 
 /**
