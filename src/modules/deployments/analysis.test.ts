@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MIN_SAMPLES, TrafficWindow, analyze, predictionShift } from "./analysis.ts";
+import { MIN_PREDICTIONS, MIN_SAMPLES, TrafficWindow, analyze, predictionShift } from "./analysis.ts";
 
 const thresholds = { maxErrorRateIncrease: 0.05, maxLatencyRatio: 2 };
 
@@ -32,26 +32,27 @@ describe("canary analysis", () => {
 
   it("flags a shifted prediction distribution once both versions have enough predictions, unless turned off", () => {
     const window = new TrafficWindow();
-    for (let i = 0; i < MIN_SAMPLES; i++) {
-      window.record("1", true, 0.01, [i / MIN_SAMPLES]);
-      window.record("2", true, 0.01, [0.5 + i / MIN_SAMPLES]);
+    for (let i = 0; i < MIN_PREDICTIONS; i++) {
+      window.record("1", true, 0.01, [i / MIN_PREDICTIONS]);
+      window.record("2", true, 0.01, [0.5 + i / MIN_PREDICTIONS]);
     }
     expect(analyze(window.stats("2"), window.stats("1"), thresholds)).toMatch(/PSI/);
     expect(analyze(window.stats("2"), window.stats("1"), { ...thresholds, maxPredictionPsi: null })).toBeUndefined();
     expect(analyze(window.stats("2"), window.stats("1"), { ...thresholds, maxPredictionPsi: 100 })).toBeUndefined();
     const same = new TrafficWindow();
-    for (let i = 0; i < MIN_SAMPLES; i++) {
-      same.record("1", true, 0.01, [i / MIN_SAMPLES]);
-      same.record("2", true, 0.01, [(i + 0.5) / MIN_SAMPLES]);
+    for (let i = 0; i < MIN_PREDICTIONS; i++) {
+      same.record("1", true, 0.01, [i / MIN_PREDICTIONS]);
+      same.record("2", true, 0.01, [(i + 0.5) / MIN_PREDICTIONS]);
     }
     expect(analyze(same.stats("2"), same.stats("1"), thresholds)).toBeUndefined();
     // Two good retrainings both crowd their probabilities near 0 and 1, slightly apart: not a shift.
     const crowded = new TrafficWindow();
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < MIN_PREDICTIONS + 100; i++) {
       const high = i % 3 !== 0;
       crowded.record("1", true, 0.01, [high ? 0.999 - (i % 7) * 1e-4 : 0.002 + (i % 5) * 1e-4]);
       crowded.record("2", true, 0.01, [high ? 0.995 - (i % 7) * 1e-4 : 0.006 + (i % 5) * 1e-4]);
     }
+    expect(predictionShift(crowded.stats("2"), crowded.stats("1"))).toBe(0);
     expect(analyze(crowded.stats("2"), crowded.stats("1"), thresholds)).toBeUndefined();
     // Too few predictions: not judged.
     const few = new TrafficWindow();

@@ -21,8 +21,14 @@ export interface Thresholds {
   maxPredictionPsi?: number | null | undefined;
 }
 
-/** Fewest requests (or prediction rows) per version before latencies (or distributions) are compared: a few say little. */
+/** Fewest requests per version before latencies are compared: a few cold requests say little. */
 export const MIN_SAMPLES = 50;
+/**
+ * Fewest predictions per version before their distributions are compared. Two samples of one
+ * distribution already differ by a PSI of about (bins - 1) * (1/n + 1/m) from noise alone: 0.13
+ * at 136 each (a good canary was rolled back at PSI 0.33 there), 0.036 at 500.
+ */
+export const MIN_PREDICTIONS = 500;
 /** Most latencies and scores kept per version and window (the newest win). */
 const MAX_SAMPLES = 10_000;
 
@@ -82,13 +88,13 @@ export class TrafficWindow {
 }
 
 /**
- * PSI of the candidate's predictions against stable's, once both have MIN_SAMPLES rows (null
+ * PSI of the candidate's predictions against stable's, once both have MIN_PREDICTIONS rows (null
  * before): over ten equal-width bins when every score lies in [0, 1] (probabilities: two good
  * retrainings both crowd near 0 and 1, where quantile bins would flag a harmless shift), over
  * stable's quantile bins otherwise.
  */
 export function predictionShift(candidate: VersionStats, stable: VersionStats): number | null {
-  if (candidate.scores.length < MIN_SAMPLES || stable.scores.length < MIN_SAMPLES) return null;
+  if (candidate.scores.length < MIN_PREDICTIONS || stable.scores.length < MIN_PREDICTIONS) return null;
   const unit = (xs: Float64Array) => xs.every((x) => x >= 0 && x <= 1);
   return psi(stable.scores, candidate.scores, unit(stable.scores) && unit(candidate.scores) ? UNIT_INTERVAL_EDGES : undefined);
 }
@@ -97,7 +103,8 @@ export function predictionShift(candidate: VersionStats, stable: VersionStats): 
  * Compares the canary with the stable version over one step: returns why the canary breaches the
  * thresholds, or undefined when it passes. Without stable traffic (a 100% step) the canary is held
  * to a zero error rate baseline and no latency ratio or distribution shift; latencies and
- * prediction distributions are compared once both versions have MIN_SAMPLES in the step; without
+ * prediction distributions are compared once both versions have MIN_SAMPLES requests and
+ * MIN_PREDICTIONS predictions in the step; without
  * canary traffic there is nothing to judge.
  */
 export function analyze(canary: VersionStats, stable: VersionStats, thresholds: Thresholds): string | undefined {
