@@ -318,13 +318,22 @@ describe("deployments over HTTP", () => {
     const created = await deploy({ model: "shadowed", version: "2", strategy: "shadow", stepIntervalSeconds: 0.1 });
     await until(created.id, (d) => d.status.shadow != null);
     expect(await loaded("shadowed")).toEqual(["1", "2"]);
-    for (let i = 0; i < 80; i++) {
-      const row = [Math.sin(i), Math.cos(i), (i % 7) / 7, -((i % 5) / 5)];
-      const r = await call("POST", "/v2/models/shadowed/infer", { inputs: [{ name: "input", shape: [1, 4], datatype: "FP32", data: row }] });
-      expect(r.statusCode).toBe(200);
-      expect(r.json().model_version).toBe("1");
+    // Enough requests for the distribution comparison (500 predictions per version), 10 at a
+    // time so the copies stay under the 32 in flight beyond which they are dropped.
+    for (let batch = 0; batch < 60; batch++) {
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, (_, k) => {
+          const i = batch * 10 + k;
+          const row = [Math.sin(i), Math.cos(i), (i % 7) / 7, -((i % 5) / 5)];
+          return call("POST", "/v2/models/shadowed/infer", { inputs: [{ name: "input", shape: [1, 4], datatype: "FP32", data: row }] });
+        }),
+      );
+      for (const r of answers) {
+        expect(r.statusCode).toBe(200);
+        expect(r.json().model_version).toBe("1");
+      }
     }
-    const compared = await until(created.id, (d) => (d.status.shadow?.requests ?? 0) >= 80 && d.status.shadow?.predictionPsi != null);
+    const compared = await until(created.id, (d) => (d.status.shadow?.requests ?? 0) >= 500 && d.status.shadow?.predictionPsi != null);
     expect(compared.status.phase).toBe("Progressing");
     expect(compared.status.shadow).toMatchObject({ errors: 0 });
     // tiny-v2 has other weights: the copies' answers differ from stable's, request by request.
