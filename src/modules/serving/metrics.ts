@@ -1,5 +1,5 @@
 // Prometheus metrics of the serving module, in a Registry it owns (exported at /metrics).
-import { Counter, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Tensor } from "./tensor.ts";
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
@@ -19,6 +19,8 @@ export class ServingMetrics {
   private readonly batchRequests = new Histogram({ name: "paved_serving_batch_requests", help: "Requests per model run", labelNames: ["model", "version"], buckets: BATCH_BUCKETS, registers: [this.registry] });
   private readonly predictionValues = new Histogram({ name: "paved_serving_prediction_value", help: "Values of the first output (single-column outputs)", labelNames: ["model", "version", "output"], buckets: PREDICTION_BUCKETS, registers: [this.registry] });
   private readonly predictedClasses = new Counter({ name: "paved_serving_predicted_class_total", help: "Arg-max class of each row of the first output (multi-column outputs)", labelNames: ["model", "version", "output", "class"], registers: [this.registry] });
+  private readonly replicaCount = new Gauge({ name: "paved_serving_replicas", help: "Replicas (worker threads) running the model version", labelNames: ["model", "version"], registers: [this.registry] });
+  private readonly shadowsDropped = new Counter({ name: "paved_serving_shadow_dropped_total", help: "Shadow copies not sent because too many were in flight", labelNames: ["model", "version"], registers: [this.registry] });
 
   // Label objects per version, output and class, made once: building and checking a label set on
   // every request cost more than the observation itself.
@@ -33,6 +35,14 @@ export class ServingMetrics {
   error(labels: Labels, code: string): void {
     this.requests.inc(labels);
     this.errors.inc({ ...labels, code });
+  }
+
+  replicas(labels: Labels, count: number): void {
+    this.replicaCount.set(labels, count);
+  }
+
+  shadowDropped(labels: Labels): void {
+    this.shadowsDropped.inc(labels);
   }
 
   batch(labels: Labels, requests: number): void {
@@ -78,7 +88,7 @@ export class ServingMetrics {
 
   /** Forgets an unloaded version's series so /metrics does not grow with every rollout. */
   async forget(labels: Labels): Promise<void> {
-    for (const metric of [this.requests, this.errors, this.latency, this.batches, this.batchRequests, this.predictionValues, this.predictedClasses]) {
+    for (const metric of [this.requests, this.errors, this.latency, this.batches, this.batchRequests, this.predictionValues, this.predictedClasses, this.replicaCount, this.shadowsDropped]) {
       const { values } = await metric.get();
       const seen = new Set<string>();
       for (const { labels: series } of values) {

@@ -91,6 +91,9 @@ interface Loaded {
   handle: ModelHandle;
   signature: ModelSignature;
   labels: { model: string; version: string };
+  /** The signature's output names, and the first one (whose values the metrics and analysis follow). */
+  outputNames: Set<string>;
+  firstOutput: string | undefined;
   seq: number;
   /** Set when the version is autoscaled (maxReplicas > replicas). */
   scale: ScalePolicy | undefined;
@@ -122,8 +125,6 @@ export class ServingService {
   private readonly autoscaler: ReplicaAutoscaler;
   private autoscaleTimer: NodeJS.Timeout | undefined;
   private shadowsInFlight = 0;
-  /** Shadow copies not sent because MAX_SHADOWS_IN_FLIGHT were running. */
-  shadowCopiesDropped = 0;
 
   constructor(private readonly options: ServingServiceOptions) {
     if (options.runtimes.length === 0) throw new PlatformError("CONFIG", "the serving service needs at least one runtime");
@@ -218,10 +219,9 @@ export class ServingService {
   private async run(loaded: Loaded, request: InferRequest, started: number, id?: string): Promise<{ response: InferResponse; first: Tensor | undefined }> {
     try {
       const inputs = toInputTensors(loaded.signature, request.inputs);
-      const known = new Set(loaded.signature.outputs.map((o) => o.name));
-      const unknown = request.outputs?.filter((o) => !known.has(o.name)) ?? [];
+      const unknown = request.outputs?.filter((o) => !loaded.outputNames.has(o.name)) ?? [];
       if (unknown.length) {
-        throw invalidInput(`unknown output ${unknown.map((o) => `'${o.name}'`).join(", ")}; the model's outputs are ${[...known].join(", ")}`);
+        throw invalidInput(`unknown output ${unknown.map((o) => `'${o.name}'`).join(", ")}; the model's outputs are ${[...loaded.outputNames].join(", ")}`);
       }
       const outputs = await loaded.runtime.infer(loaded.handle, inputs);
       const wanted = request.outputs ? new Set(request.outputs.map((o) => o.name)) : undefined;
@@ -235,7 +235,7 @@ export class ServingService {
       };
       const seconds = (performance.now() - started) / 1000;
       loaded.latencies[loaded.latencyCount++ % LATENCY_RING] = seconds * 1000;
-      const first = outputs.find((o) => o.name === loaded.signature.outputs[0]?.name);
+      const first = outputs.find((o) => o.name === loaded.firstOutput);
       this.metrics.request(loaded.labels, seconds);
       this.metrics.predictions(loaded.labels, first);
       if (this.log.sample(loaded.labels.model, loaded.view.version)) this.logPrediction(loaded, request, response, seconds);
@@ -251,7 +251,7 @@ export class ServingService {
     const loaded = this.models.get(name)?.get(version);
     if (!loaded) return;
     if (this.shadowsInFlight >= MAX_SHADOWS_IN_FLIGHT) {
-      this.shadowCopiesDropped++;
+      this.metrics.shadowDropped(loaded.labels);
       return;
     }
     this.shadowsInFlight++;
@@ -301,12 +301,15 @@ export class ServingService {
     }
     const labels = { model: input.name, version: input.version };
     const handle = await runtime.load(input.bytes, { replicas, maxBatch, onBatch: (requests) => this.metrics.batch(labels, requests) });
+    const signature = runtime.metadata(handle);
     const loaded: Loaded = {
       view: { name: input.name, version: input.version, runtime: runtime.kind, platform: runtime.platform, replicas, minReplicas: replicas, maxReplicas, maxBatch, sha256, sizeBytes: input.bytes.byteLength, loadedAt: this.options.clock.now() },
       runtime,
       handle,
-      signature: runtime.metadata(handle),
+      signature,
       labels,
+      outputNames: new Set(signature.outputs.map((o) => o.name)),
+      firstOutput: signature.outputs[0]?.name,
       seq: ++this.seq,
       scale: maxReplicas > replicas ? { minReplicas: replicas, maxReplicas, targetLoadPerReplica: SCALE_DEFAULTS.targetLoadPerReplica, targetP95Ms } : undefined,
       latencies: new Float64Array(LATENCY_RING),
@@ -319,6 +322,7 @@ export class ServingService {
     }
     if (!this.models.has(input.name)) this.models.set(input.name, new Map());
     this.models.get(input.name)!.set(input.version, loaded);
+    this.metrics.replicas(labels, replicas);
     this.logger.info({ model: input.name, version: input.version, replicas, sha256 }, previous ? "model version replaced" : "model version loaded");
     if (previous) await this.retire(previous, false);
     return loaded.view;
@@ -340,6 +344,7 @@ export class ServingService {
           .then(
             () => {
               loaded.view.replicas = wanted;
+              this.metrics.replicas(loaded.labels, wanted);
               this.logger.info({ model: loaded.labels.model, version: loaded.labels.version, from: current, to: wanted }, "model version autoscaled");
             },
             (error: unknown) => this.logger.warn({ model: loaded.labels.model, version: loaded.labels.version, reason: (error as Error).message }, "autoscaling failed; retrying"),
