@@ -8,3 +8,4 @@ export * from "./validate.ts";
 export * from "./route.ts";
 export * from "./page-token.ts";
 export * from "./statistics.ts";
+export * from "./reconcile-loop.ts";

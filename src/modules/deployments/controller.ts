@@ -1,6 +1,6 @@
 import { buffer } from "node:stream/consumers";
 import { z } from "zod";
-import { addMoments, emptyMoments, twoProportionTest, welchTest, type Clock, type Logger, type Moments } from "../../core/index.ts";
+import { ReconcileLoop, addMoments, emptyMoments, twoProportionTest, welchTest, type Clock, type Logger, type Moments } from "../../core/index.ts";
 import type { RegistryService } from "../registry/index.ts";
 import { InferRequest, ROUTE_KEY_HEADER, type ServingService } from "../serving/index.ts";
 import { analyze, describeStats, predictionShift } from "./analysis.ts";
@@ -38,43 +38,28 @@ export interface DeploymentControllerDeps {
  * rolls back. It decides from the database alone, so a restarted server resumes from the saved step.
  */
 export class DeploymentController {
-  private timer: NodeJS.Timeout | undefined;
-  private pass: Promise<void> | undefined;
-  private again = false;
-  private running = false;
+  private readonly loop: ReconcileLoop;
   /** Deployments this process has picked up (a restart picks each up again, with a fresh step window). */
   private readonly adopted = new Set<string>();
 
-  constructor(private readonly deps: DeploymentControllerDeps) {}
-
-  start(): void {
-    this.running = true;
-    this.timer = setInterval(() => this.kick(), this.deps.intervalMs ?? 500);
-    this.kick();
+  constructor(private readonly deps: DeploymentControllerDeps) {
+    this.loop = new ReconcileLoop(() => this.reconcileAll(), {
+      intervalMs: deps.intervalMs ?? 500,
+      onError: (error) => deps.logger.warn({ reason: error.message }, "deployment reconcile pass failed"),
+    });
   }
 
-  async stop(): Promise<void> {
-    this.running = false;
-    if (this.timer) clearInterval(this.timer);
-    await this.pass;
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** Runs a reconcile pass now (or right after the one in progress). */
   kick(): void {
-    if (!this.running) return;
-    if (this.pass) {
-      this.again = true;
-      return;
-    }
-    this.pass = this.reconcileAll()
-      .catch((error: unknown) => this.deps.logger.warn({ reason: (error as Error).message }, "deployment reconcile pass failed"))
-      .finally(() => {
-        this.pass = undefined;
-        if (this.again) {
-          this.again = false;
-          this.kick();
-        }
-      });
+    this.loop.kick();
   }
 
   private async reconcileAll(): Promise<void> {
@@ -82,7 +67,7 @@ export class DeploymentController {
     const newest = new Map<string, DeploymentRow>();
     for (const row of rows) if (!newest.has(row.model_name)) newest.set(row.model_name, row);
     for (const row of newest.values()) {
-      if (!this.running) return;
+      if (!this.loop.running) return;
       try {
         if (ACTIVE_PHASES.includes(row.phase)) await this.reconcile(row);
         else await this.keepServing(row);

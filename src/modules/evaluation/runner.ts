@@ -1,6 +1,6 @@
 import { performance } from "node:perf_hooks";
 import { buffer } from "node:stream/consumers";
-import { invalidInput, type Clock, type Logger } from "../../core/index.ts";
+import { ReconcileLoop, invalidInput, type Clock, type Logger } from "../../core/index.ts";
 import type { ModelVersion, RegisteredModel, RegistryService } from "../registry/index.ts";
 import type { InferRequest, ServingService } from "../serving/index.ts";
 import { biasCheck } from "./checks/bias.ts";
@@ -50,45 +50,30 @@ class Interrupted extends Error {}
  * pure computation over its stored request, so running it twice is harmless.
  */
 export class EvaluationRunner {
-  private timer: NodeJS.Timeout | undefined;
-  private pass: Promise<void> | undefined;
-  private again = false;
-  private running = false;
+  private readonly loop: ReconcileLoop;
 
-  constructor(private readonly deps: EvaluationRunnerDeps) {}
-
-  start(): void {
-    this.running = true;
-    this.timer = setInterval(() => this.kick(), this.deps.intervalMs ?? 1000);
-    this.kick();
+  constructor(private readonly deps: EvaluationRunnerDeps) {
+    this.loop = new ReconcileLoop(() => this.runAll(), {
+      intervalMs: deps.intervalMs ?? 1000,
+      onError: (error) => deps.logger.warn({ reason: error.message }, "evaluation pass failed; retrying"),
+    });
   }
 
-  async stop(): Promise<void> {
-    this.running = false;
-    if (this.timer) clearInterval(this.timer);
-    await this.pass;
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** Looks for work now (or right after the pass in progress). */
   kick(): void {
-    if (!this.running) return;
-    if (this.pass) {
-      this.again = true;
-      return;
-    }
-    this.pass = this.runAll()
-      .catch((error: unknown) => this.deps.logger.warn({ reason: (error as Error).message }, "evaluation pass failed; retrying"))
-      .finally(() => {
-        this.pass = undefined;
-        if (this.again) {
-          this.again = false;
-          this.kick();
-        }
-      });
+    this.loop.kick();
   }
 
   private async runAll(): Promise<void> {
-    while (this.running) {
+    while (this.loop.running) {
       const row = await this.deps.store.nextToRun();
       if (!row) return;
       await this.run(row);
@@ -125,7 +110,7 @@ export class EvaluationRunner {
     const table = readTable(confineDataPath(row.data_path, "evaluation data"), { label: request.label, sensitive: request.sensitive, what: "evaluation data" });
     const reference = row.reference_path ? readTable(confineDataPath(row.reference_path, "reference data"), { sensitive: request.sensitive, what: "reference data" }) : undefined;
     const checkpoint = () => {
-      if (!this.running) throw new Interrupted("stopped");
+      if (!this.loop.running) throw new Interrupted("stopped");
     };
 
     const checks = await this.withLoaded(row.id, version, async (serve) => {
