@@ -29,7 +29,7 @@ interface SplitSpec {
 interface Variant {
   key: string;
   label: string;
-  /** Serving's model name (one per variant, so their routes never mix). */
+  /** Serving's model name: each variant its own, but the explicit-version control reuses canary 50%'s versions. */
   model: string;
   versions: string[];
   split?: SplitSpec;
@@ -350,7 +350,7 @@ async function overHttp(options: BenchOptions, models: TestModels): Promise<{ fi
       }),
     );
     client.close();
-    table(`POST /v2/models/{m}/infer (no version) at c=1 on paved up (${rounds} interleaved rounds x ${perRound} requests per variant; µs)`, figures);
+    table(`POST /v2/models/{m}/infer (no version but in the control) at c=1 on paved up (${rounds} interleaved rounds x ${perRound} requests per variant; µs)`, figures);
     // Which versions answered, from the server's own counters (warm-up included).
     const metrics = (await admin.raw("GET", "/metrics")).text;
     const served = (model: string, version: string) => Number(metrics.match(new RegExp(`^paved_serving_requests_total\\{model="${model}",version="${version}"\\} (\\d+)`, "m"))?.[1] ?? 0);
