@@ -20,11 +20,19 @@ interface Drive {
 }
 
 /**
+ * Requests each server answers one at a time before it is measured. Servers are compared warm:
+ * V8 optimises Paved's longer request path (Fastify, auth, validation, worker hop) only after a
+ * few thousand requests, and its first thousand run at about twice the steady latency, while
+ * the ceiling's few lines are hot after a couple of hundred.
+ */
+const WARMUP = 3000;
+
+/**
  * `drive` (after its warm-up) with the server's CPU time per request measured around it: its
  * main thread and all its threads (workers, GC, libuv) — where the time goes, beside the wall clock.
  */
-async function driveMeasured(client: HttpClient, pid: number, path: string, body: string, concurrency: number, requests: number): Promise<Drive> {
-  await drive(client, path, body, 1, Math.min(200, requests), 0);
+async function driveMeasured(client: HttpClient, pid: number, path: string, body: string, concurrency: number, requests: number, warmup: number): Promise<Drive> {
+  await drive(client, path, body, 1, warmup, 0);
   const before = processCpuMs(pid);
   const result = await drive(client, path, body, concurrency, requests, 0);
   const after = processCpuMs(pid);
@@ -83,8 +91,9 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
         for (const concurrency of CONCURRENCIES) {
           const pavedClient = new HttpClient(paved.url, paved.token, concurrency);
           const ceilingClient = new HttpClient(ceiling.url, undefined, concurrency);
-          const p = await driveMeasured(pavedClient, paved.child.pid!, `/v2/models/${spec.model}/infer`, body, concurrency, requests[concurrency]!);
-          const c = await driveMeasured(ceilingClient, ceiling.pid, "/v2/models/m/infer", body, concurrency, requests[concurrency]!);
+          const warmup = Math.max(200, Math.round(WARMUP * options.scale));
+          const p = await driveMeasured(pavedClient, paved.child.pid!, `/v2/models/${spec.model}/infer`, body, concurrency, requests[concurrency]!, warmup);
+          const c = await driveMeasured(ceilingClient, ceiling.pid, "/v2/models/m/infer", body, concurrency, requests[concurrency]!, warmup);
           pavedClient.close();
           ceilingClient.close();
           rows.push([`ceiling node:http+ort (c=${concurrency})`, c.ms.p50, c.ms.p99, c.requestsPerSecond, cpuCell(c)]);
