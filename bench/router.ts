@@ -66,7 +66,7 @@ type Loaded = (name: string, version: string) => boolean;
  */
 const routing = {
   /** As createDeploymentsModule builds it (src/modules/deployments/index.ts): versions serving lists as loaded. */
-  forServing: (serving: ServingService): DeploymentRouter => routing.create((name, version) => serving.list().some((m) => m.name === name && m.version === version)),
+  forServing: (serving: ServingService): DeploymentRouter => routing.create((name, version) => serving.isLoaded(name, version)),
   create: (loaded: Loaded): DeploymentRouter => new DeploymentRouter(loaded),
   split: (router: DeploymentRouter, model: string, split: SplitSpec): void =>
     router.set(model, { deploymentId: `bench-${model}`, mode: "weighted", stable: split.stable, canary: split.canary, canaryWeight: split.weight }),
@@ -222,7 +222,7 @@ function routerLoop(options: BenchOptions, service: ServingService): { figures: 
   const calls = Math.max(50_000, Math.round(300_000 * options.scale));
   const rounds = 5;
   const predicates: [string, DeploymentRouter][] = [
-    ["serving.list() predicate (as deployed)", routing.forServing(service)],
+    ["serving.isLoaded predicate (as deployed)", routing.forServing(service)],
     ["constant predicate (router alone)", routing.create(() => true)],
   ];
   for (const [, router] of predicates) for (const v of VARIANTS) if (v.split) routing.split(router, v.model, v.split);

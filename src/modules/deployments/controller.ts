@@ -285,7 +285,7 @@ export class DeploymentController {
     status.phase = "Succeeded";
     // The router sends everything to the new version before the old one goes away.
     this.deps.router.set(spec.model, splitOf(id, spec, status));
-    if (old !== null && old !== spec.version && this.isLoaded(spec.model, old)) await this.deps.serving.unload(spec.model, old);
+    if (old !== null && old !== spec.version && this.deps.serving.isLoaded(spec.model, old)) await this.deps.serving.unload(spec.model, old);
     this.deps.router.forgetWindow(id);
     await save(`${reason}; alias '${spec.environment}' now points at version ${spec.version}${old !== null && old !== spec.version ? `, version ${old} unloaded` : ""}`);
   }
@@ -297,7 +297,7 @@ export class DeploymentController {
     status.phase = "RolledBack";
     this.deps.router.set(name, splitOf(id, spec, status));
     const canary = status.canaryVersion;
-    if (canary !== null && canary !== status.stableVersion && this.isLoaded(name, canary)) await this.deps.serving.unload(name, canary);
+    if (canary !== null && canary !== status.stableVersion && this.deps.serving.isLoaded(name, canary)) await this.deps.serving.unload(name, canary);
     this.deps.router.forgetWindow(id);
     await save(reason);
   }
@@ -331,14 +331,10 @@ export class DeploymentController {
     return { failed: false, reason: `${tests.length} integration test(s) passed` };
   }
 
-  private isLoaded(name: string, version: string): boolean {
-    return this.deps.serving.list().some((m) => m.name === name && m.version === version);
-  }
-
   /** Loads a version's .onnx file from the registry into serving, with the deployment's replicas, unless it is loaded. */
   private async ensureLoaded(spec: DeploymentSpec, version: string): Promise<void> {
     const name = spec.model;
-    if (this.isLoaded(name, version)) return;
+    if (this.deps.serving.isLoaded(name, version)) return;
     const files = await this.deps.registry.files(name, version);
     const onnx = files.filter((f) => f.path.toLowerCase().endsWith(".onnx")).sort((a, b) => a.path.split("/").length - b.path.split("/").length || (a.path < b.path ? -1 : 1))[0];
     if (!onnx) throw new Error(`version ${version} of '${name}' holds no .onnx file`);

@@ -34,7 +34,7 @@ export interface DeploymentsModuleDeps {
 export function createDeploymentsModule(deps: DeploymentsModuleDeps): { service: DeploymentService; controller: DeploymentController; routes: RouteDefinition[] } {
   const logger = deps.logger.child({ module: "deployments" });
   const store = new DeploymentStore(deps.database);
-  const router = new DeploymentRouter((name, version) => deps.serving.list().some((m) => m.name === name && m.version === version));
+  const router = new DeploymentRouter((name, version) => deps.serving.isLoaded(name, version));
   deps.serving.setRouter(router);
   const controller = new DeploymentController({ store, registry: deps.registry, serving: deps.serving, router, clock: deps.clock, logger, ...(deps.intervalMs !== undefined ? { intervalMs: deps.intervalMs } : {}) });
   const service = new DeploymentService({ store, registry: deps.registry, evaluation: deps.evaluation, clock: deps.clock, ids: deps.ids, logger, kick: () => controller.kick() });

@@ -161,6 +161,11 @@ export class ServingService {
     });
   }
 
+  /** Whether this version is loaded (a map lookup: routers call it per request). */
+  isLoaded(name: string, version: string): boolean {
+    return this.models.get(name)?.has(version) ?? false;
+  }
+
   list(): LoadedModelView[] {
     return [...this.models.values()].flatMap((versions) => [...versions.values()].map((l) => l.view));
   }
