@@ -24,6 +24,8 @@ interface Target {
   path: string;
   /** The server's process (its CPU time, children included, is read around each round). */
   pid: number;
+  /** Requests sent before each series (Paved's JIT-compiled path needs a few thousand). */
+  warmup: number;
   /** Requests per round at c=1 and c=32 (the peer is slower: fewer, so rounds take alike time). */
   requests: Record<number, number>;
 }
@@ -128,7 +130,7 @@ async function interleaved(targets: Target[], concurrency: number, rounds: numbe
   const clients = new Map(targets.map((t) => [t.key, new HttpClient(t.url, t.token, concurrency)]));
   const acc = new Map(targets.map((t) => [t.key, { seconds: 0, requests: 0, cpuMs: 0 as number | undefined, latencies: [] as number[], rounds: [] as number[] }]));
   try {
-    for (const t of targets) await driveSamples(clients.get(t.key)!, t.path, body, concurrency, Math.min(200, t.requests[concurrency]!), Math.min(100, t.requests[concurrency]!));
+    for (const t of targets) await driveSamples(clients.get(t.key)!, t.path, body, concurrency, t.warmup, 0);
     for (let r = 0; r < rounds; r++) {
       const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
       for (const t of order) {
@@ -166,11 +168,12 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
 
   const paved = await startPaved({ name: "peer" });
   const requests = { 1: scaled(500, 100), 32: scaled(1500, 300) };
-  const peers: { key: string; label: string; workers: number; asyncEndpoint: boolean; forceNoDelay?: boolean; requests: Record<number, number> }[] = [
+  const warmup = scaled(3000, 500);
+  const peers: { key: string; label: string; workers: number; asyncEndpoint: boolean; forceNoDelay?: boolean; warmup?: number; requests: Record<number, number> }[] = [
     { key: "fastapiAsync", label: "FastAPI async def, uvicorn 1 worker", workers: 1, asyncEndpoint: true, requests },
     { key: "fastapiSync", label: "FastAPI def (thread pool), uvicorn 1 worker", workers: 1, asyncEndpoint: false, requests },
     // As shipped, --workers 2 leaves Nagle on (uvicorn #3149): ~40 ms per keep-alive answer, so fewer requests.
-    { key: "fastapiAsync2Stock", label: "FastAPI async def, uvicorn --workers 2 (Nagle on, uvicorn #3149)", workers: 2, asyncEndpoint: true, requests: { 1: scaled(50, 20), 32: scaled(750, 200) } },
+    { key: "fastapiAsync2Stock", label: "FastAPI async def, uvicorn --workers 2 (Nagle on, uvicorn #3149)", workers: 2, asyncEndpoint: true, warmup: 20, requests: { 1: scaled(50, 20), 32: scaled(750, 200) } },
     { key: "fastapiAsync2", label: "FastAPI async def, uvicorn --workers 2, TCP_NODELAY forced", workers: 2, asyncEndpoint: true, forceNoDelay: true, requests },
   ];
   const servers: { stop(): Promise<void> }[] = [];
@@ -179,12 +182,12 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     await admin.request("PUT", "/api/v1/serving/models/mlp/versions/1", Buffer.from(models.bytes("mlp")));
     admin.close();
     const targets: Target[] = [
-      { key: "paved", label: "paved up (ONNX, 1 replica)", url: paved.url, token: paved.token, pid: paved.child.pid!, path: "/v2/models/mlp/infer", requests: { 1: scaled(1000, 200), 32: scaled(6000, 1000) } },
+      { key: "paved", label: "paved up (ONNX, 1 replica)", url: paved.url, token: paved.token, pid: paved.child.pid!, path: "/v2/models/mlp/infer", warmup, requests: { 1: scaled(1000, 200), 32: scaled(6000, 1000) } },
     ];
     for (const p of peers) {
       const server = await startUvicorn(p);
       servers.push(server);
-      targets.push({ key: p.key, label: p.label, url: server.url, pid: server.pid, path: "/v2/models/mlp/infer", requests: p.requests });
+      targets.push({ key: p.key, label: p.label, url: server.url, pid: server.pid, path: "/v2/models/mlp/infer", warmup: p.warmup ?? warmup, requests: p.requests });
     }
     // The peer answers the same body with an OIP response of the same shape.
     const check = new HttpClient(targets[1]!.url, undefined, 1);
@@ -200,7 +203,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       [`${t.label}, c=${TARGET_CONCURRENCY}`, ...cells(c32[t.key]!)],
     ]);
     printTable(
-      `mlp (30 -> 16 -> 16 -> 1), batch-1 OIP infer over keep-alive HTTP, ${rounds} interleaved rounds (FastAPI ${fastapiVersion}, uvicorn ${uvicornVersion}, torch ${torchVersion} with ${torchThreads} thread(s), pydantic ${pydanticVersion})`,
+      `mlp (30 -> 16 -> 16 -> 1), batch-1 OIP infer over keep-alive HTTP, ${rounds} interleaved rounds after ${warmup} warm-up requests per series (FastAPI ${fastapiVersion}, uvicorn ${uvicornVersion}, torch ${torchVersion} with ${torchThreads} thread(s), pydantic ${pydanticVersion})`,
       ["", "p50 ms", "p99 ms", "req/s", "server CPU µs/req", "req/s range over rounds"],
       rows,
     );
