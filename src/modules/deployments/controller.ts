@@ -79,9 +79,10 @@ export class DeploymentController {
 
   /** A finished deployment's stable version stays loaded (again, after a restart) and gets the model's traffic. */
   private async keepServing(row: DeploymentRow): Promise<void> {
+    const spec = JSON.parse(row.spec) as DeploymentSpec;
     const status = JSON.parse(row.status) as DeploymentStatus;
-    this.deps.router.set(row.model_name, splitOf(row.id, JSON.parse(row.spec) as DeploymentSpec, status));
-    if (status.stableVersion !== null) await this.ensureLoaded(JSON.parse(row.spec) as DeploymentSpec, status.stableVersion);
+    this.deps.router.set(row.model_name, splitOf(row.id, spec, status));
+    if (status.stableVersion !== null) await this.ensureLoaded(spec, status.stableVersion);
   }
 
   private async reconcile(row: DeploymentRow): Promise<void> {
@@ -120,7 +121,7 @@ export class DeploymentController {
     if (row.paused === 1) {
       if (status.phase !== "Paused") {
         status.phase = "Paused";
-        await save(`paused at ${status.canaryWeight}% canary traffic`);
+        await save(`paused (${trafficNow(spec, status)})`);
       }
       return;
     }
@@ -133,7 +134,7 @@ export class DeploymentController {
       status.stepStartedAt = now;
       this.deps.router.resetWindow(row.id);
       if (status.shadow) status.shadow = { ...status.shadow, since: now };
-      await save(`${why} at step ${status.currentStep + 1}/${spec.steps.length} (${status.canaryWeight}% canary traffic)`);
+      await save(`${why} (${trafficNow(spec, status)})`);
       return;
     }
     if (!status.testsDone) {
@@ -345,6 +346,14 @@ export class DeploymentController {
 }
 
 type Save = (reason?: string) => Promise<void>;
+
+/** Where a rollout stands, for the history: the canary's step, the A/B split, or the shadow. */
+function trafficNow(spec: DeploymentSpec, status: DeploymentStatus): string {
+  if (spec.strategy === "ab") return `A/B test, ${status.canaryWeight}% of routing keys to version ${spec.version}`;
+  if (spec.strategy === "shadow") return `version ${spec.version} shadowing version ${status.stableVersion}`;
+  if (status.currentStep < 0) return "before the first step";
+  return `step ${status.currentStep + 1}/${spec.steps.length}, ${status.canaryWeight}% canary traffic`;
+}
 
 /** The significance test on the outcomes so far; null until each variant has 2. */
 function abResult(ab: AbTestSpec, a: Moments, b: Moments): AbTestStatus["result"] {

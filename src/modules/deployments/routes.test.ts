@@ -227,7 +227,7 @@ describe("deployments over HTTP", () => {
       first = second;
       const picked = await until(created.id, (d) => d.status.history.some((h) => h.reason.startsWith("picked up after a restart")), undefined, second);
       expect(picked.status.currentStep).toBeGreaterThanOrEqual(before.status.currentStep);
-      expect(picked.status.history.find((h) => h.reason.startsWith("picked up after a restart"))!.reason).toContain(`at step ${before.status.currentStep + 1}/3`);
+      expect(picked.status.history.find((h) => h.reason.startsWith("picked up after a restart"))!.reason).toContain(`step ${before.status.currentStep + 1}/3`);
       const traffic = { model: "restart", outcomes: [] as { status: number; version?: string }[] };
       const done = await until(created.id, (d) => TERMINAL.includes(d.status.phase), traffic, second);
       expect(done.status).toMatchObject({ phase: "Succeeded", stableVersion: "2" });
