@@ -190,7 +190,7 @@ export class PavedClient {
   }
 
   /** Reports outcomes of an A/B test's metric by routing key (see `ab.metric`). */
-  reportOutcomes(id: string, outcomes: { key: string; value: number }[]): Promise<{ accepted: number; a: number; b: number }> {
+  reportOutcomes(id: string, outcomes: { key: string; value: number; id?: string }[]): Promise<{ accepted: number; duplicates: number; a: number; b: number }> {
     return this.json(`/api/v1/deployments/${seg(id)}/outcomes`, { method: "POST", body: { outcomes } });
   }
 

@@ -222,6 +222,8 @@ export interface Tables {
     version: string;
     route_key: string;
     value: number;
+    /** The reporter's id for the outcome (a retry with the same id is not counted again); null when none was given. */
+    outcome_id: string | null;
     created_at: number;
   };
 }

@@ -267,7 +267,7 @@ describe("deployments over HTTP", () => {
 
     const outcome = (i: number) => {
       const b = stickyVariant(created.id, `user-${i}`, 50) === "B";
-      return { key: `user-${i}`, value: (b ? i % 10 < 3 : i % 10 < 1) ? 1 : 0 };
+      return { key: `user-${i}`, value: (b ? i % 10 < 3 : i % 10 < 1) ? 1 : 0, id: `outcome-${i}` };
     };
     const bad = await call("POST", `/api/v1/deployments/${created.id}/outcomes`, { outcomes: [{ key: "user-1", value: 2 }] });
     expect(bad.json().error.code).toBe("INVALID_INPUT");
@@ -275,8 +275,11 @@ describe("deployments over HTTP", () => {
     for (let start = 0; start < 1000; start += 250) {
       const response = await call("POST", `/api/v1/deployments/${created.id}/outcomes`, { outcomes: Array.from({ length: 250 }, (_, k) => outcome(start + k)) });
       expect(response.statusCode, response.body).toBe(200);
-      expect(response.json().accepted).toBe(250);
+      expect(response.json()).toMatchObject({ accepted: 250, duplicates: 0 });
     }
+    // A retried call with the same outcome ids is acknowledged and not counted again.
+    const retried = await call("POST", `/api/v1/deployments/${created.id}/outcomes`, { outcomes: Array.from({ length: 250 }, (_, k) => outcome(k)) });
+    expect(retried.json()).toMatchObject({ accepted: 250, duplicates: 250 });
     const done = await until(created.id, (d) => TERMINAL.includes(d.status.phase));
     expect(done.status.phase).toBe("Succeeded");
     expect(done.status.abTest!.a.n + done.status.abTest!.b.n).toBe(1000);

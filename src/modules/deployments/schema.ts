@@ -156,9 +156,20 @@ export const ListDeploymentsQuery = z.object({ model: z.string().min(1).optional
 
 export const OutcomesBody = z.strictObject({
   outcomes: z
-    .array(z.strictObject({ key: z.string().min(1).max(256).describe("the routing key the request carried (header X-Paved-Route-Key)"), value: z.number().finite() }))
+    .array(
+      z.strictObject({
+        key: z.string().min(1).max(256).describe("the routing key the request carried (header X-Paved-Route-Key)"),
+        value: z.number().finite(),
+        id: z.string().min(1).max(128).optional().describe("your id for this outcome: sending it again (a retry) does not count it twice"),
+      }),
+    )
     .min(1)
     .max(1000),
 });
 export type OutcomesBody = z.infer<typeof OutcomesBody>;
-export const OutcomesAccepted = z.object({ accepted: z.number(), a: z.number().describe("outcomes attributed to version A"), b: z.number() });
+export const OutcomesAccepted = z.object({
+  accepted: z.number().describe("outcomes in the request"),
+  duplicates: z.number().describe("outcomes whose id was already stored (not counted again)"),
+  a: z.number().describe("outcomes of the request attributed to version A"),
+  b: z.number(),
+});

@@ -116,7 +116,7 @@ export class DeploymentService {
    * Records outcomes of an A/B test on a reported metric, each attributed to the variant its
    * routing key was sent to (the same hash the router uses, so no request log is needed).
    */
-  async addOutcomes(id: string, body: OutcomesBody): Promise<{ accepted: number; a: number; b: number }> {
+  async addOutcomes(id: string, body: OutcomesBody): Promise<{ accepted: number; duplicates: number; a: number; b: number }> {
     const row = await this.active(id, "take outcomes");
     const spec = JSON.parse(row.spec) as DeploymentSpec;
     const status = JSON.parse(row.status) as DeploymentStatus;
@@ -132,11 +132,14 @@ export class DeploymentService {
       version: stickyVariant(id, o.key, spec.ab!.split) === "B" ? spec.version : status.stableVersion!,
       route_key: o.key,
       value: o.value,
+      outcome_id: o.id ?? null,
       created_at: now,
     }));
-    await this.deps.store.addOutcomes(rows);
+    const ids = body.outcomes.flatMap((o) => (o.id === undefined ? [] : [o.id]));
+    if (new Set(ids).size !== ids.length) throw invalidInput("two outcomes in the request share an id; give each outcome its own id (or none)");
+    const added = await this.deps.store.addOutcomes(rows);
     const b = rows.filter((r) => r.version === spec.version).length;
-    return { accepted: rows.length, a: rows.length - b, b };
+    return { accepted: rows.length, duplicates: rows.length - added, a: rows.length - b, b };
   }
 
   private async row(id: string): Promise<DeploymentRow> {

@@ -40,4 +40,17 @@ describe.each(testDialects())("DeploymentStore on %s", (dialect) => {
     expect((await store.get("d2"))?.requested).toBeNull();
     expect(await store.get("nope")).toBeUndefined();
   });
+
+  it("stores outcomes once per id and sums them per version", async () => {
+    database = await openTestDatabase(dialect);
+    const store = new DeploymentStore(database);
+    const outcome = (version: string, value: number, id: string | null) => ({ deployment_id: "d1", version, route_key: `k-${id}`, value, outcome_id: id, created_at: 1 });
+    expect(await store.addOutcomes([outcome("1", 1, "a"), outcome("1", 0, "b"), outcome("2", 3, null), outcome("2", 5, null)])).toBe(4);
+    // A retry: "a" again is skipped, outcomes without an id always count.
+    expect(await store.addOutcomes([outcome("1", 1, "a"), outcome("2", 3, null)])).toBe(1);
+    const moments = await store.outcomeMoments("d1");
+    expect(moments.get("1")).toEqual({ n: 2, sum: 1, sumSq: 1 });
+    expect(moments.get("2")).toEqual({ n: 3, sum: 11, sumSq: 43 });
+    expect((await store.outcomeMoments("other")).size).toBe(0);
+  });
 });

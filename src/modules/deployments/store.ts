@@ -48,10 +48,19 @@ export class DeploymentStore {
     await this.db.updateTable("deployments").set({ requested: null }).where("id", "=", id).where("requested", "=", action).execute();
   }
 
-  /** Stores reported A/B outcomes in one transaction (all or none). */
-  async addOutcomes(rows: Insertable<Tables["deployment_outcomes"]>[]): Promise<void> {
-    await this.database.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < rows.length; i += 200) await trx.insertInto("deployment_outcomes").values(rows.slice(i, i + 200)).execute();
+  /** Stores reported A/B outcomes in one transaction (all or none); returns how many were new (ids seen before are skipped). */
+  async addOutcomes(rows: Insertable<Tables["deployment_outcomes"]>[]): Promise<number> {
+    return this.database.db.transaction().execute(async (trx) => {
+      let added = 0;
+      for (let i = 0; i < rows.length; i += 200) {
+        const [result] = await trx
+          .insertInto("deployment_outcomes")
+          .values(rows.slice(i, i + 200))
+          .onConflict((oc) => oc.columns(["deployment_id", "outcome_id"]).doNothing())
+          .execute();
+        added += Number(result?.numInsertedOrUpdatedRows ?? 0);
+      }
+      return added;
     });
   }
 
