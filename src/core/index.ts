@@ -9,3 +9,4 @@ export * from "./route.ts";
 export * from "./page-token.ts";
 export * from "./statistics.ts";
 export * from "./reconcile-loop.ts";
+export * from "./module-worker.ts";

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { checkTableHeader, parseCsv, readTable } from "./data.ts";
+import { checkTableHeader, parseCsv, readTable, readTableOffThread } from "./data.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "paved-csv-"));
 let files = 0;
@@ -75,5 +75,16 @@ describe("CSV (RFC 4180)", () => {
     expect(rejection(() => checkTableHeader(csv("f0,f0,label\n"), opts)).code).toBe("INVALID_INPUT");
     expect(rejection(() => checkTableHeader(csv(""), opts)).code).toBe("INVALID_INPUT");
     expect(checkTableHeader(csv(`"a${"\n".repeat(3)}b",label\n1,2\n`), opts)).toEqual(["a\n\n\nb", "label"]);
+  });
+
+  it("reads a table on a worker thread exactly as on the calling one, errors included", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "paved-table-thread-"));
+    const good = join(dir, "good.csv");
+    writeFileSync(good, 'a,b,group,label\n0.5,1,"x, y",1\n-2,3.25,z,0\n');
+    const opts = { label: "label", sensitive: ["group"], what: "evaluation data" };
+    expect(await readTableOffThread(good, opts)).toEqual(readTable(good, opts));
+    const bad = join(dir, "bad.csv");
+    writeFileSync(bad, "a,label\n1,1\nnot-a-number,0\n");
+    await expect(readTableOffThread(bad, opts)).rejects.toMatchObject({ code: "INVALID_INPUT", message: expect.stringContaining("line 3") });
   });
 });

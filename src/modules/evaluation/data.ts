@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { isAbsolute } from "node:path";
-import { invalidInput } from "../../core/index.ts";
+import { PlatformError, invalidInput, startModuleWorker, type ErrorCode } from "../../core/index.ts";
 
 /** Largest CSV read into memory. */
 const MAX_CSV_BYTES = 256 * 1024 * 1024;
@@ -226,4 +226,47 @@ export function readTable(path: string, opts: { label?: string | undefined; sens
   }
   if (!rows.length) throw invalidInput(`${describe} has a header but no rows`);
   return { features: columns.features, rows, labels, sensitive, digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}` };
+}
+
+export interface TableRequest {
+  path: string;
+  opts: { label?: string | undefined; sensitive: string[]; what: string };
+}
+
+/** A table as it crosses threads: the numbers in two transferable arrays. */
+export interface WireTable {
+  features: string[];
+  values: Float64Array;
+  labels: Float64Array;
+  sensitive: [string, string[]][];
+  digest: string;
+}
+
+export type TableReply = { ok: true; table: WireTable } | { ok: false; code: ErrorCode; message: string };
+
+export function tableToWire(table: EvaluationTable): WireTable {
+  const width = table.features.length;
+  const values = new Float64Array(table.rows.length * width);
+  table.rows.forEach((row, r) => values.set(row, r * width));
+  return { features: table.features, values, labels: Float64Array.from(table.labels), sensitive: [...table.sensitive], digest: table.digest };
+}
+
+function tableFromWire(wire: WireTable): EvaluationTable {
+  const width = wire.features.length;
+  const rows = Array.from({ length: wire.values.length / width }, (_, r) => Array.from(wire.values.subarray(r * width, (r + 1) * width)));
+  return { features: wire.features, rows, labels: Array.from(wire.labels), sensitive: new Map(wire.sensitive), digest: wire.digest };
+}
+
+/** `readTable` on a worker thread, so parsing a large CSV never stalls the server (inference included). */
+export function readTableOffThread(path: string, opts: TableRequest["opts"]): Promise<EvaluationTable> {
+  const worker = startModuleWorker(import.meta.url, "./table-worker", { workerData: { path, opts } satisfies TableRequest, stdout: false, stderr: false });
+  return new Promise((resolve, reject) => {
+    worker.once("message", (reply: TableReply) => {
+      void worker.terminate();
+      if (reply.ok) resolve(tableFromWire(reply.table));
+      else reject(new PlatformError(reply.code, reply.message));
+    });
+    worker.once("error", (error) => reject(new PlatformError("INTERNAL", `could not read ${opts.what} '${path}': ${error.message}`)));
+    worker.once("exit", (code) => reject(new PlatformError("INTERNAL", `the thread reading ${opts.what} '${path}' exited with code ${code}`)));
+  });
 }

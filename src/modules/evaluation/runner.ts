@@ -9,7 +9,7 @@ import { driftChecks } from "./checks/drift.ts";
 import { latencyFigures, performanceCheck } from "./checks/performance.ts";
 import { checkClassLabels, predictionsFromOutput, type Predictions } from "./checks/predictions.ts";
 import { predictionMetric, qualityCheck, unavailableReason } from "./checks/quality.ts";
-import { confineDataPath, readTable, type EvaluationTable } from "./data.ts";
+import { confineDataPath, readTableOffThread, type EvaluationTable } from "./data.ts";
 import type { CheckResult, GatePolicy } from "./schema.ts";
 import type { EvaluationOutcome, EvaluationRow, EvaluationStore } from "./store.ts";
 
@@ -107,8 +107,8 @@ export class EvaluationRunner {
     const version = await registry.getVersion(row.model_name, row.version);
     const signature = version.signature ? (JSON.parse(version.signature) as { inputs: { name: string; type: string }[] }) : null;
     if (!signature?.inputs.length) throw invalidInput(`version ${version.version} of '${model.name}' has no ONNX signature; evaluation runs ONNX models`);
-    const table = readTable(confineDataPath(row.data_path, "evaluation data"), { label: request.label, sensitive: request.sensitive, what: "evaluation data" });
-    const reference = row.reference_path ? readTable(confineDataPath(row.reference_path, "reference data"), { sensitive: request.sensitive, what: "reference data" }) : undefined;
+    const table = await readTableOffThread(confineDataPath(row.data_path, "evaluation data"), { label: request.label, sensitive: request.sensitive, what: "evaluation data" });
+    const reference = row.reference_path ? await readTableOffThread(confineDataPath(row.reference_path, "reference data"), { sensitive: request.sensitive, what: "reference data" }) : undefined;
     const checkpoint = () => {
       if (!this.loop.running) throw new Interrupted("stopped");
     };
