@@ -10,7 +10,8 @@ import { HttpClient, drive, nowMs, printTable, processCpuMs, round, startHelperS
 const TARGET_P50_RATIO = 1.5;
 const TARGET_THROUGHPUT_SHARE = 0.8;
 const CONCURRENCIES = [1, 32];
-const REPLICAS = 1;
+/** Worker replicas per model version: 1, or BENCH_REPLICAS (scripts/device/bench-serving.sh runs 1 and 4). */
+const REPLICAS = Number(process.env.BENCH_REPLICAS ?? "1");
 
 interface Drive {
   requestsPerSecond: number;
@@ -63,6 +64,7 @@ function cpuCell(d: Drive): string {
 }
 
 export async function run(options: BenchOptions): Promise<BenchResult> {
+  if (!Number.isInteger(REPLICAS) || REPLICAS < 1) throw new Error(`BENCH_REPLICAS must be a positive integer, not '${process.env.BENCH_REPLICAS}'`);
   const models = buildTestModels();
   const specs: { model: TestModelName; input: string; features: number }[] = [
     { model: "mlp", input: "features", features: 30 },
@@ -112,7 +114,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       } finally {
         await ceiling.stop();
       }
-      printTable(`${spec.model} (batch-1 requests, ${REPLICAS} replica)`, ["", "p50 ms", "p99 ms", "req/s", "server CPU us/req main/all"], rows);
+      printTable(`${spec.model} (batch-1 requests, ${REPLICAS} replica${REPLICAS === 1 ? "" : "s"})`, ["", "p50 ms", "p99 ms", "req/s", "server CPU us/req main/all"], rows);
       figures[spec.model] = perModel;
     }
     const metrics = await new HttpClient(paved.url, paved.token, 1).raw("GET", "/metrics");

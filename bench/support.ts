@@ -10,6 +10,13 @@ import { stringify } from "yaml";
 
 export const ROOT = new URL("..", import.meta.url).pathname;
 
+/**
+ * Whether this code runs bundled: scripts/device/pack.sh puts the bench runner in .device/bench.mjs
+ * beside paved.mjs and onnx-http-server.mjs, for machines without node_modules or tsx. The bundle
+ * spawns those siblings with plain node instead of bin/paved.js and `--import tsx bench/<file>.ts`.
+ */
+const BUNDLED = !import.meta.url.endsWith(".ts");
+
 export interface BenchOptions {
   /** Install missing system packages (Slurm) with apt. */
   installSlurm: boolean;
@@ -154,7 +161,8 @@ export async function startPaved(opts: { name: string; config?: Record<string, u
   const token = randomBytes(24).toString("base64url");
   const configFile = join(dir.path, "paved.yaml");
   writeFileSync(configFile, stringify({ logLevel: "warn", compute: { gpus: [] }, ...opts.config }));
-  const child = spawn(process.execPath, [join(ROOT, "bin/paved.js"), "up", "--port", "0", "--data-dir", dataDir, "--config", configFile], {
+  const cli = BUNDLED ? new URL("./paved.mjs", import.meta.url).pathname : join(ROOT, "bin/paved.js");
+  const child = spawn(process.execPath, [cli, "up", "--port", "0", "--data-dir", dataDir, "--config", configFile], {
     env: { ...process.env, PAVED_ADMIN_TOKEN: token },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -195,9 +203,13 @@ export async function startPaved(opts: { name: string; config?: Record<string, u
   };
 }
 
-/** Starts a TypeScript file of bench/ as its own Node process; it prints `port=N` once listening. */
+/**
+ * Starts a TypeScript file of bench/ as its own Node process (bundled: its .mjs sibling, which
+ * pack.sh builds for onnx-http-server.ts only); it prints `port=N` once listening.
+ */
 export async function startHelperServer(file: string, args: string[] = []): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "bench", file), ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  const entry = BUNDLED ? [new URL(`./${file.replace(/\.ts$/, ".mjs")}`, import.meta.url).pathname] : ["--import", "tsx", join(ROOT, "bench", file)];
+  const child = spawn(process.execPath, [...entry, ...args], { stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";
     child.stdout?.on("data", (d) => {
