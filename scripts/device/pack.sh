@@ -19,6 +19,8 @@ bundle() {
 bundle src/cli/main.ts .device/paved.mjs
 # onnx-runtime.ts, bundled into paved.mjs, starts its workers from ./onnx-worker.js beside it.
 bundle src/modules/serving/onnx-worker.ts .device/onnx-worker.js
+# The evaluation runner reads CSVs on a thread started the same way, from ./table-worker.js.
+bundle src/modules/evaluation/table-worker.ts .device/table-worker.js
 bundle bench/run.ts .device/bench.mjs
 bundle bench/onnx-http-server.ts .device/onnx-http-server.mjs
 echo '{ "type": "module" }' > .device/package.json

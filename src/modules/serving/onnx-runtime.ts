@@ -3,8 +3,8 @@
 // go to an idle worker; while every worker is busy they accumulate, and a worker that frees up
 // takes the compatible ones as one batch (adaptive micro-batching, no timer: at concurrency 1 a
 // request is dispatched at once, and under load a batch waits at most one run of the model).
-import { Worker } from "node:worker_threads";
-import { PlatformError, invalidInput } from "../../core/index.ts";
+import type { Worker } from "node:worker_threads";
+import { PlatformError, invalidInput, startModuleWorker } from "../../core/index.ts";
 import { batchKey, isBatchable, mergeInputs, splitOutputs } from "./batching.ts";
 import type { RunMessage, WireSpec, WireTensor, WorkerInit, WorkerReply } from "./onnx-worker-protocol.ts";
 import type { LoadOptions, ModelHandle, ReplicaStats, RuntimeCapability, ServingRuntime } from "./serving-runtime.ts";
@@ -341,23 +341,8 @@ function toSpec(spec: WireSpec, what: string): TensorSpec {
   return { name: spec.name, datatype, shape: (spec.shape ?? []).map((d) => (typeof d === "number" && d >= 0 ? d : -1)) };
 }
 
-/** Where the worker's code is: the .ts file under tsx or vitest, the compiled .js file otherwise. */
-function workerSource(): { source: string | URL; eval: boolean } {
-  const typescript = import.meta.url.endsWith(".ts");
-  const url = new URL(typescript ? "./onnx-worker.ts" : "./onnx-worker.js", import.meta.url);
-  if (!typescript) return { source: url, eval: false };
-  // Neither vitest's transform nor `--import tsx` reach a worker thread on Node 20: the worker
-  // registers tsx itself before it imports the TypeScript file.
-  const tsx = import.meta.resolve("tsx/esm/api");
-  return {
-    source: `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`,
-    eval: true,
-  };
-}
-
 function startWorker(init: WorkerInit): Promise<{ worker: Worker; inputs: WireSpec[]; outputs: WireSpec[] }> {
-  const { source, eval: isEval } = workerSource();
-  const worker = new Worker(source, { eval: isEval, workerData: init, stdout: false, stderr: false });
+  const worker = startModuleWorker(import.meta.url, "./onnx-worker", { workerData: init, stdout: false, stderr: false });
   return new Promise((resolve, reject) => {
     const fail = (error: Error) => {
       void worker.terminate();
