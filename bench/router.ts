@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { createLogger, randomIds, systemClock } from "../src/core/index.ts";
 // DeploymentRouter is not part of the deployments module's public surface (its index.ts); the bench
 // reaches into router.ts here and only here, through the `routing` adapter below.
-import { DeploymentRouter } from "../src/modules/deployments/router.ts";
+import { DeploymentRouter } from "../src/modules/deployments/index.ts";
 import { OnnxRuntime, ServingService, type InferRequest, type Tensor } from "../src/modules/serving/index.ts";
 import { buildTestModels, type TestModels } from "../src/modules/serving/test-models.ts";
 import { HttpClient, driveSamples, percentile, printTable, round, startPaved, summarize, type BenchOptions, type BenchResult } from "./support.ts";

@@ -1,5 +1,6 @@
-// Runs the benchmarks: `npm run bench` (all) or `npm run bench -- tracking` (one). Each prints its
-// figures beside their ceiling or peer and writes bench/results/<name>.json.
+// Runs the benchmarks: `npm run bench` (all) or `npm run bench -- serving` (one: tracking,
+// scheduling, serving, router or peer). Each prints its figures beside their ceiling or peer and
+// writes bench/results/<name>.json.
 //   --install-slurm (or BENCH_INSTALL_SLURM=1)  let the scheduling bench apt-get install slurm-wlm
 //   BENCH_SCALE=0.1                             a tenth of the work, for a quick look
 import { mkdirSync, writeFileSync } from "node:fs";

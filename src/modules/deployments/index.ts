@@ -16,6 +16,7 @@ import { DeploymentStore } from "./store.ts";
 
 export { DeploymentService, GATED_ENVIRONMENT } from "./service.ts";
 export { DeploymentController, INTEGRATION_TESTS_TAG } from "./controller.ts";
+export { DeploymentRouter, stickyVariant, type Split } from "./router.ts";
 export { CreateDeploymentBody, DeploymentView, DeploymentList } from "./schema.ts";
 
 export interface DeploymentsModuleDeps {
