@@ -25,10 +25,11 @@ export interface ServingRouteOptions {
 
 const TAGS = ["serving"];
 /** The request header whose value pins a caller to one side of an A/B split (like Istio's consistent-hash header). */
-export const ROUTE_KEY_HEADER = "x-paved-route-key";
+export const ROUTE_KEY_HEADER = "X-Paved-Route-Key";
+const ROUTE_KEY_FIELD = ROUTE_KEY_HEADER.toLowerCase();
 
 function routeKey(headers: Record<string, string | string[] | undefined>): string | undefined {
-  const value = headers[ROUTE_KEY_HEADER];
+  const value = headers[ROUTE_KEY_FIELD];
   const key = Array.isArray(value) ? value[0] : value;
   if (key === undefined || key === "") return undefined;
   if (key.length > 256) throw invalidInput(`header ${ROUTE_KEY_HEADER} is ${key.length} characters long; use at most 256 (a user, session or account id)`);
