@@ -74,6 +74,9 @@ export interface TwoSampleTest {
   difference: number;
   ciLow: number;
   ciHigh: number;
+  /** Unpooled standard error of the difference. */
+  standardError: number;
+  /** Fixed-horizon p-value: valid when looked at once, at a sample size chosen in advance. */
   pValue: number;
   significant: boolean;
 }
@@ -91,7 +94,7 @@ export function twoProportionTest(a: Moments, b: Moments, alpha: number): TwoSam
   const pValue = se0 === 0 ? 1 : 2 * (1 - normalCdf(Math.abs(z)));
   const se = Math.sqrt((pa * (1 - pa)) / a.n + (pb * (1 - pb)) / b.n);
   const half = normalQuantile(1 - alpha / 2) * se;
-  return { test: "two-proportion z-test", meanA: pa, meanB: pb, difference: pb - pa, ciLow: pb - pa - half, ciHigh: pb - pa + half, pValue, significant: pValue < alpha };
+  return { test: "two-proportion z-test", meanA: pa, meanB: pb, difference: pb - pa, ciLow: pb - pa - half, ciHigh: pb - pa + half, standardError: se, pValue, significant: pValue < alpha };
 }
 
 /** Two-sided Welch t-test that samples A and B have the same mean. Needs n ≥ 2 in each. */
@@ -105,13 +108,28 @@ export function welchTest(a: Moments, b: Moments, alpha: number): TwoSampleTest 
   const se = Math.sqrt(sa + sb);
   if (se === 0) {
     const same = ma === mb;
-    return { test: "Welch t-test", meanA: ma, meanB: mb, difference: mb - ma, ciLow: mb - ma, ciHigh: mb - ma, pValue: same ? 1 : 0, significant: !same };
+    return { test: "Welch t-test", meanA: ma, meanB: mb, difference: mb - ma, ciLow: mb - ma, ciHigh: mb - ma, standardError: 0, pValue: same ? 1 : 0, significant: !same };
   }
   const df = (sa + sb) ** 2 / ((sa * sa) / (a.n - 1) + (sb * sb) / (b.n - 1));
   const t = (mb - ma) / se;
   const pValue = studentTTwoSided(Math.abs(t), df);
   const half = studentTQuantile(1 - alpha / 2, df) * se;
-  return { test: "Welch t-test", meanA: ma, meanB: mb, difference: mb - ma, ciLow: mb - ma - half, ciHigh: mb - ma + half, pValue, significant: pValue < alpha };
+  return { test: "Welch t-test", meanA: ma, meanB: mb, difference: mb - ma, ciLow: mb - ma - half, ciHigh: mb - ma + half, standardError: se, pValue, significant: pValue < alpha };
+}
+
+/**
+ * One look of the mixture sequential probability ratio test (Johari, Pekelis & Walsh, "Always
+ * valid inference", 2017) on a difference estimate with standard error `standardError`, mixing
+ * over effects drawn from N(0, tau2): returns 1/Λ, capped at 1. The running minimum of these over
+ * any number of looks is an always-valid p-value: stopping the first time it drops below alpha
+ * keeps false positives at alpha however often one looks. tau2 tunes power, not validity; the
+ * squared standard error expected at the planned sample size is the usual choice.
+ */
+export function sequentialPValue(difference: number, standardError: number, tau2: number): number {
+  const v = standardError * standardError;
+  if (v === 0) return difference === 0 ? 1 : 0;
+  const logLambda = 0.5 * Math.log(v / (v + tau2)) + (tau2 * difference * difference) / (2 * v * (v + tau2));
+  return Math.min(1, Math.exp(-logLambda));
 }
 
 /** Standard normal CDF (via the regularized incomplete gamma of erf; |error| < 1e-12). */

@@ -59,11 +59,11 @@ describe("paved deploy / deployments", () => {
       versionB: "3",
       a: { n: 1000, sum: 100, sumSq: 100 },
       b: { n: 1000, sum: 130, sumSq: 130 },
-      result: { test: "two-proportion z-test", meanA: 0.1, meanB: 0.13, difference: 0.03, ciLow: 0.002, ciHigh: 0.058, pValue: 0.0355, significant: true, winner: "B" },
+      result: { test: "two-proportion z-test", meanA: 0.1, meanB: 0.13, difference: 0.03, ciLow: 0.002, ciHigh: 0.058, standardError: 0.0142, pValue: 0.0355, sequentialPValue: 0.041, significant: true, winner: "B" },
       updatedAt: 1_000,
     };
     const abStatus = await runForTest(["deployments", "status", "deploy-1"], () => abView);
-    expect(abStatus.stdout).toMatch(/two-proportion z-test: B - A = 0.0300 .*p = 0.0355, B is better/);
+    expect(abStatus.stdout).toMatch(/two-proportion z-test: B - A = 0.0300 .*always-valid p = 0.0410 \(fixed-horizon 0.0355\), B is better/);
     for (const action of ["pause", "resume", "promote", "rollback"]) {
       const result = await runForTest(["deployments", action, "deploy-1", "--json"], () => deployment("Paused"));
       expect(result.requests[0]).toMatchObject({ method: "POST", path: `/api/v1/deployments/deploy-1/${action}` });

@@ -200,7 +200,12 @@ function abLines(d: Deployment): [string, string | undefined][] {
   const r = test.result;
   return [
     ["Outcomes", `A (version ${test.versionA}): ${test.a.n}${r ? `, mean ${num(r.meanA)}` : ""}; B (version ${test.versionB}): ${test.b.n}${r ? `, mean ${num(r.meanB)}` : ""}`],
-    ["Test", r ? `${r.test}: B - A = ${num(r.difference)} [${num(r.ciLow)}, ${num(r.ciHigh)}], p = ${r.pValue.toPrecision(3)}, ${r.winner ? `${r.winner} is better` : r.significant ? "significant, waiting for min samples" : "not significant"}` : "waiting for outcomes (2 per variant)"],
+    [
+      "Test",
+      r
+        ? `${r.test}: B - A = ${num(r.difference)} [${num(r.ciLow)}, ${num(r.ciHigh)}], always-valid p = ${(r.sequentialPValue ?? r.pValue).toPrecision(3)} (fixed-horizon ${r.pValue.toPrecision(3)}), ${r.winner ? `${r.winner} is better` : r.significant ? "significant, waiting for min samples" : "not significant yet"}`
+        : "waiting for outcomes (2 per variant)",
+    ],
   ];
 }
 

@@ -1,6 +1,6 @@
 import { buffer } from "node:stream/consumers";
 import { z } from "zod";
-import { ReconcileLoop, addMoments, emptyMoments, twoProportionTest, welchTest, type Clock, type Logger, type Moments } from "../../core/index.ts";
+import { ReconcileLoop, addMoments, emptyMoments, sequentialPValue, twoProportionTest, welchTest, type Clock, type Logger, type Moments } from "../../core/index.ts";
 import type { RegistryService } from "../registry/index.ts";
 import { InferRequest, ROUTE_KEY_HEADER, type ServingService } from "../serving/index.ts";
 import { analyze, describeStats, predictionShift } from "./analysis.ts";
@@ -231,7 +231,7 @@ export class DeploymentController {
       test.b = reported.get(test.versionB) ?? emptyMoments();
     }
     const before = test.result?.winner ?? null;
-    test.result = abResult(ab, test.a, test.b);
+    test.result = abResult(ab, test.a, test.b, test.result);
     test.updatedAt = now;
     status.stepStartedAt = now;
     const winner = test.result?.winner ?? null;
@@ -356,17 +356,27 @@ function trafficNow(spec: DeploymentSpec, status: DeploymentStatus): string {
 }
 
 /** The significance test on the outcomes so far; null until each variant has 2. */
-function abResult(ab: AbTestSpec, a: Moments, b: Moments): AbTestStatus["result"] {
+/**
+ * The test on the outcomes so far; null until each variant has 2. The decision uses the
+ * always-valid (sequential) p-value, kept as a running minimum across looks, so re-testing every
+ * interval does not inflate false positives; its mixture is tuned to the standard error expected
+ * at minSamples per variant.
+ */
+function abResult(ab: AbTestSpec, a: Moments, b: Moments, previous: AbTestStatus["result"]): AbTestStatus["result"] {
   if (a.n < 2 || b.n < 2) return null;
   const test = ab.kind === "binary" ? twoProportionTest(a, b, ab.alpha) : welchTest(a, b, ab.alpha);
-  const decided = test.significant && a.n >= ab.minSamples && b.n >= ab.minSamples && test.difference !== 0;
-  return { ...test, winner: decided ? ((test.difference > 0) === ab.higherIsBetter ? "B" : "A") : null };
+  const harmonicN = 2 / (1 / a.n + 1 / b.n);
+  const tau2 = (test.standardError * test.standardError * harmonicN) / ab.minSamples;
+  const sequential = Math.min(previous?.sequentialPValue ?? 1, sequentialPValue(test.difference, test.standardError, tau2));
+  const significant = sequential < ab.alpha;
+  const decided = significant && a.n >= ab.minSamples && b.n >= ab.minSamples && test.difference !== 0;
+  return { ...test, sequentialPValue: sequential, significant, winner: decided ? ((test.difference > 0) === ab.higherIsBetter ? "B" : "A") : null };
 }
 
 function describeAb(ab: AbTestSpec, test: AbTestStatus): string {
   const r = test.result!;
   const f = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(1) : x.toPrecision(3));
-  return `${ab.metric}: A ${f(r.meanA)} over ${test.a.n}, B ${f(r.meanB)} over ${test.b.n}, difference ${f(r.difference)} [${f(r.ciLow)}, ${f(r.ciHigh)}], p=${r.pValue.toPrecision(3)}`;
+  return `${ab.metric}: A ${f(r.meanA)} over ${test.a.n}, B ${f(r.meanB)} over ${test.b.n}, difference ${f(r.difference)} [${f(r.ciLow)}, ${f(r.ciHigh)}], always-valid p=${(r.sequentialPValue ?? r.pValue).toPrecision(3)} (fixed-horizon p=${r.pValue.toPrecision(3)})`;
 }
 
 /** The traffic split a deployment asks for: stable plus canary (or shadow) while active, stable alone after. */

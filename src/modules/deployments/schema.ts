@@ -91,10 +91,12 @@ export const AbTestResult = z.object({
   meanA: z.number(),
   meanB: z.number(),
   difference: z.number().describe("mean of B minus mean of A"),
-  ciLow: z.number(),
+  ciLow: z.number().describe("fixed-horizon confidence interval of the difference"),
   ciHigh: z.number(),
-  pValue: z.number(),
-  significant: z.boolean(),
+  standardError: z.number().optional(),
+  pValue: z.number().describe("fixed-horizon p-value (valid for one look at a planned size; shown for reference)"),
+  sequentialPValue: z.number().optional().describe("always-valid p-value of the mixture SPRT, the running minimum over every look: what decides"),
+  significant: z.boolean().describe("sequentialPValue below alpha"),
   winner: z.enum(["A", "B"]).nullable().describe("the better variant once significant with minSamples each; null while undecided"),
 });
 
