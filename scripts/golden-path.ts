@@ -4,32 +4,13 @@
 // Used by `npm run quickstart` (scripts/quickstart.ts) and by test/golden-path.test.ts.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import type { Deployment, Evaluation } from "../src/client/index.ts";
+
+export type { Deployment, Evaluation };
 
 export interface Client {
   url: string;
   token: string;
-}
-
-export interface Evaluation {
-  id: string;
-  /** Pending and Running until the server's runner finishes it; then Passed, Failed or Error. */
-  phase: string;
-  message: string | null;
-  passed: boolean;
-  checks: { type: string; name: string; passed: boolean; hint: string | null }[];
-}
-
-export interface Deployment {
-  id: string;
-  spec: { strategy: string; steps: number[]; stepIntervalSeconds: number };
-  status: {
-    phase: string;
-    stableVersion: string | null;
-    canaryVersion: string | null;
-    canaryWeight: number;
-    currentStep: number;
-    history: { time: number; reason: string }[];
-  };
 }
 
 /** What the traffic sent during a rollout got: versions that answered, retries to stable, failures left. */

@@ -55,30 +55,17 @@ export class EvaluationStore {
   }
 
   /** The newest finished evaluation of a version under a policy version, passing ones first: what the gate reads. */
-  async latestEvaluation(modelId: string, version: number, policyVersion: string): Promise<EvaluationRow | undefined> {
-    return this.db
-      .selectFrom("evaluations")
-      .selectAll()
-      .where("model_id", "=", modelId)
-      .where("version", "=", version)
-      .where("policy_version", "=", policyVersion)
-      .where("phase", "in", JUDGED_PHASES)
-      .orderBy("passed", "desc")
-      .orderBy("finished_at", "desc")
-      .executeTakeFirst();
+  latestEvaluation(modelId: string, version: number, policyVersion: string): Promise<EvaluationRow | undefined> {
+    return this.underPolicy(modelId, version, policyVersion).where("phase", "in", JUDGED_PHASES).orderBy("passed", "desc").orderBy("finished_at", "desc").executeTakeFirst();
   }
 
   /** The newest Pending or Running evaluation of a version under a policy version. */
   unfinishedEvaluation(modelId: string, version: number, policyVersion: string): Promise<EvaluationRow | undefined> {
-    return this.db
-      .selectFrom("evaluations")
-      .selectAll()
-      .where("model_id", "=", modelId)
-      .where("version", "=", version)
-      .where("policy_version", "=", policyVersion)
-      .where("phase", "in", UNFINISHED_PHASES)
-      .orderBy("created_at", "desc")
-      .executeTakeFirst();
+    return this.underPolicy(modelId, version, policyVersion).where("phase", "in", UNFINISHED_PHASES).orderBy("created_at", "desc").executeTakeFirst();
+  }
+
+  private underPolicy(modelId: string, version: number, policyVersion: string) {
+    return this.db.selectFrom("evaluations").selectAll().where("model_id", "=", modelId).where("version", "=", version).where("policy_version", "=", policyVersion);
   }
 
   /** The oldest evaluation still to run: Pending, or Running when a crash interrupted it. */
