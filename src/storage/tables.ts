@@ -187,6 +187,22 @@ export interface Tables {
     message: string | null;
     created_at: number;
   };
+  /** A CSV a client sent for evaluation (`uploads:/<digest>`): the blob is in the artifact store. */
+  evaluation_uploads: { digest: string; size: number; user_id: string; created_at: number };
+  /** One change of a model's gate policy; `previous_*` are null for the first change recorded (or one made before history was kept). */
+  gate_policy_changes: {
+    id: string;
+    model_id: string;
+    model_name: string;
+    policy: string;
+    policy_version: string;
+    previous_policy: string | null;
+    previous_version: string | null;
+    /** "default" when the change replaced the built-in policy, "model" when it replaced the model's own. */
+    previous_source: string | null;
+    user_id: string;
+    created_at: number;
+  };
   /** An admin's override of the production gate: who, when, why. */
   evaluation_overrides: {
     id: string;
