@@ -1,9 +1,10 @@
+import { EventEmitter, once } from "node:events";
 import { PavedClient } from "../client/index.ts";
 import { resolveCredentials } from "../client/credentials.ts";
 
 /** Where a command writes; process streams in `paved`, buffers in tests. */
 export interface CliIo {
-  stdout: { write(text: string): unknown; isTTY?: boolean };
+  stdout: { write(chunk: string | Uint8Array): unknown; isTTY?: boolean };
   stderr: { write(text: string): unknown; isTTY?: boolean };
   stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
 }
@@ -22,6 +23,8 @@ export interface CliContext {
   /** A client for the server named by the environment or `paved login`. */
   client(): Promise<PavedClient>;
   out(text: string): void;
+  /** Writes bytes to stdout, waiting while the reader is behind (downloads). */
+  outBytes(chunk: Uint8Array): Promise<void>;
   /** Progress and notes, kept off stdout so stdout stays parseable. */
   note(text: string): void;
   json(value: unknown): void;
@@ -55,6 +58,10 @@ export function createContext(options: ContextOptions): CliContext {
       return client;
     },
     out: (text) => void io.stdout.write(text),
+    outBytes: async (chunk) => {
+      // events.once also rejects on 'error' (a closed pipe) and removes both listeners.
+      if (io.stdout.write(chunk) === false && io.stdout instanceof EventEmitter) await once(io.stdout, "drain");
+    },
     note: (text) => void io.stderr.write(text.endsWith("\n") ? text : text + "\n"),
     json: (value) => void io.stdout.write(JSON.stringify(value, null, 2) + "\n"),
     exitCode: 0,

@@ -48,7 +48,7 @@ export async function runForTest(
     fetch: fakeFetch,
     now: () => options.now ?? 1_700_000_000_000,
     sleep: async () => undefined,
-    io: { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, stdin },
+    io: { stdout: { write: (s: string | Uint8Array) => (stdout += typeof s === "string" ? s : Buffer.from(s).toString("utf8")) }, stderr: { write: (s: string) => (stderr += s) }, stdin },
   });
   return { code, stdout, stderr, requests };
 }

@@ -1,5 +1,5 @@
 import { ERROR_CODES, PlatformError, type ErrorCode } from "../core/index.ts";
-import type { ArtifactFile, ComputeResources, Deployment, DeploymentRequest, Evaluation, EvaluationRequest, Experiment, GatePolicy, GateStatus, Job, JobSpec, MetricPoint, Model, ModelAlias, ModelDetail, ModelVersion, Profile, RunQuery, RunView, Whoami } from "./types.ts";
+import type { ArtifactFile, ComputeResources, Deployment, DeploymentRequest, Evaluation, EvaluationRequest, Experiment, GatePolicy, GateStatus, Job, JobSpec, MetricPoint, Model, ModelAlias, ModelDetail, ModelTags, ModelVersion, Profile, RunQuery, RunView, Whoami } from "./types.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 
@@ -13,7 +13,7 @@ export interface PavedClientOptions {
 }
 
 interface RequestOptions {
-  method?: "GET" | "POST" | "PUT" | "DELETE";
+  method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   signal?: AbortSignal;
@@ -75,9 +75,24 @@ export class PavedClient {
     return this.json(`/api/v1/runs/${seg(id)}`);
   }
 
+  /** Every point of one metric of a run, by step; follows the server's pages. */
   async getMetricHistory(runId: string, key: string): Promise<MetricPoint[]> {
-    return (await this.json<{ history: MetricPoint[] }>(`/api/v1/runs/${seg(runId)}/metrics/${seg(key)}`)).history;
+    const points: MetricPoint[] = [];
+    for await (const page of this.metricHistoryPages(runId, key)) points.push(...page);
+    return points;
   }
+
+  /** One metric's history a server page at a time (the server bounds the page size). */
+  async *metricHistoryPages(runId: string, key: string): AsyncGenerator<MetricPoint[]> {
+    let pageToken: string | undefined;
+    do {
+      const page = await this.json<{ history: MetricPoint[]; nextPageToken?: string }>(`/api/v1/runs/${seg(runId)}/metrics/${seg(key)}`, { query: { pageToken } });
+      yield page.history;
+      // A server that hands back the token it was given would loop forever.
+      pageToken = page.nextPageToken && page.nextPageToken !== pageToken ? page.nextPageToken : undefined;
+    } while (pageToken);
+  }
+
 
   async listArtifacts(runId: string, path?: string): Promise<ArtifactFile[]> {
     return (await this.json<{ files: ArtifactFile[] }>(`/api/v1/runs/${seg(runId)}/artifacts`, { query: { path } })).files;
@@ -201,6 +216,12 @@ export class PavedClient {
   /** Stores a model's own gate policy from YAML (or JSON) text. */
   putGatePolicy(name: string, yaml: string): Promise<GatePolicy> {
     return this.json(`/api/v1/models/${seg(name)}/gate-policy`, { method: "PUT", body: { yaml } });
+  }
+
+  /** Sets and deletes tags of a registered model, or of one version (number or alias) when `version` is given. */
+  updateModelTags(name: string, version: string | undefined, changes: { set?: Record<string, string>; delete?: string[] }): Promise<ModelTags> {
+    const path = version === undefined ? `/api/v1/models/${seg(name)}/tags` : `/api/v1/models/${seg(name)}/versions/${seg(version)}/tags`;
+    return this.json(path, { method: "PATCH", body: changes });
   }
 
   async deleteModelAlias(name: string, alias: string): Promise<void> {

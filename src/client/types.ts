@@ -5,7 +5,7 @@ import type { profileSchema } from "../modules/catalog/schema.ts";
 import type { jobEventSchema, jobSchema, jobSpecSchema, pendingSchema, resourcesSchema } from "../modules/compute/schema.ts";
 import type { CreateDeploymentBody, DeploymentView } from "../modules/deployments/schema.ts";
 import type { EvaluateBody, EvaluationView, GatePolicyView, GateStatusView } from "../modules/evaluation/schema.ts";
-import type { AliasView, ModelDetailView, ModelView, VersionView } from "../modules/registry/schema.ts";
+import type { AliasView, ModelDetailView, ModelView, TagsView, VersionView } from "../modules/registry/schema.ts";
 import type { ArtifactFileView, DatasetInputView, ExperimentView, MetricPoint as MetricPointSchema, RunView as RunViewSchema } from "../modules/tracking/schema.ts";
 
 export { JOB_PHASES } from "../modules/compute/schema.ts";
@@ -55,6 +55,8 @@ export type Model = z.output<typeof ModelView>;
 export type ModelDetail = z.output<typeof ModelDetailView>;
 export type ModelVersion = z.output<typeof VersionView>;
 export type ModelAlias = z.output<typeof AliasView>;
+/** A model's (version null) or one version's tags after `updateModelTags`. */
+export type ModelTags = z.output<typeof TagsView>;
 
 export type Evaluation = z.output<typeof EvaluationView>;
 export type EvaluationRequest = z.input<typeof EvaluateBody>;

@@ -17,7 +17,7 @@ Example:
   name: mnist
   experiment: mnist
   command: [python3, train.py, --epochs, "5"]
-  compute: { profile: gpu-small }
+  compute: { profile: gpu-1 }
   $ paved apply -f job.yaml`,
     )
     .action(async (opts: { file: string; json?: boolean }) => {

@@ -13,7 +13,7 @@ export function registerCompute(program: Command, ctx: CliContext): void {
     .command("ls")
     .description("List compute profiles")
     .option("--json", "print JSON")
-    .addHelpText("after", "\nExample:\n  $ paved profiles ls\n  $ paved train --name demo --profile gpu-small -- python3 train.py")
+    .addHelpText("after", "\nExample:\n  $ paved profiles ls\n  $ paved train --name demo --profile gpu-1 -- python3 train.py")
     .action(async (opts: { json?: boolean }) => {
       const list = await (await ctx.client()).listProfiles();
       if (opts.json) return ctx.json({ profiles: list });

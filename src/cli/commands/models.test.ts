@@ -72,4 +72,36 @@ describe("paved models", () => {
     expect(result.stdout).toBe("churn@champion → version 3\n");
     expect((await runForTest(["models", "alias", "churn", "champion", "latest"])).code).toBe(2);
   });
+
+  it("tag sets and deletes tags of a model, or of a version by number or alias", async () => {
+    const model = await runForTest(["models", "tag", "churn", "model_card.owner=ml-team", "model_card.note=a=b", "--delete", "draft"], () => ({
+      name: "churn",
+      version: null,
+      tags: { "model_card.owner": "ml-team", "model_card.note": "a=b" },
+    }));
+    expect(model.code).toBe(0);
+    expect(model.requests[0]).toMatchObject({
+      method: "PATCH",
+      path: "/api/v1/models/churn/tags",
+      body: { set: { "model_card.owner": "ml-team", "model_card.note": "a=b" }, delete: ["draft"] },
+    });
+    expect(model.stdout).toContain("model_card.owner  ml-team");
+    const version = await runForTest(["models", "tag", "churn@champion", "reviewed=yes"], () => ({ name: "churn", version: "3", tags: { reviewed: "yes" } }));
+    expect(version.requests[0]).toMatchObject({ method: "PATCH", path: "/api/v1/models/churn/versions/champion/tags", body: { set: { reviewed: "yes" }, delete: [] } });
+    expect(version.stdout).toContain("churn@3 tags:");
+  });
+
+  it("tag refuses a pair without '=' and a call with nothing to change, before asking the server", async () => {
+    const noEquals = await runForTest(["models", "tag", "churn", "owner"]);
+    expect(noEquals.code).toBe(2);
+    expect(noEquals.requests).toEqual([]);
+    expect((await runForTest(["models", "tag", "churn"])).code).toBe(2);
+  });
+
+  it("show lists the model's tags", async () => {
+    const detail = { name: "churn", description: null, user: "ada", tags: { "model_card.owner": "ml-team" }, aliases: {}, latestVersion: null, createdAt: 1_000, updatedAt: 1_000, versions: [] };
+    const gate = { model: "churn", policyVersion: "p", versions: [] };
+    const result = await runForTest(["models", "show", "churn"], (request) => (request.path.endsWith("/gate-status") ? gate : detail));
+    expect(result.stdout).toContain("model_card.owner  ml-team");
+  });
 });

@@ -2,15 +2,18 @@ import type { Command } from "commander";
 import type { GateStatus, ModelDetail, ModelVersion } from "../../client/index.ts";
 import { invalidInput } from "../../core/index.ts";
 import type { CliContext } from "../context.ts";
-import { parseInteger } from "../options.ts";
+import { collect, parseInteger } from "../options.ts";
 import { formatAgo, formatBytes, formatTime } from "../render/format.ts";
 import { renderFields, renderTable } from "../render/table.ts";
 
 export function registerModels(program: Command, ctx: CliContext): void {
   const models = program
     .command("models")
-    .description("Registered models: versions, aliases, signatures and lineage")
-    .addHelpText("after", "\nExamples:\n  $ paved models register runs:/3f2a9c.../model --name churn\n  $ paved models alias churn champion 3\n  $ paved models show churn@champion");
+    .description("Registered models: versions, aliases, tags, signatures and lineage")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ paved models register runs:/3f2a9c.../model --name churn\n  $ paved models alias churn champion 3\n  $ paved models tag churn model_card.owner=ml-team\n  $ paved models show churn@champion",
+    );
 
   models
     .command("ls")
@@ -85,6 +88,56 @@ export function registerModels(program: Command, ctx: CliContext): void {
       if (opts.json) return ctx.json(result);
       ctx.out(`${result.name}@${result.alias} → version ${result.version}\n`);
     });
+
+  models
+    .command("tag")
+    .argument("<name[@version]>", "a registered model, or one version of it by number or alias (churn@3, churn@champion)")
+    .argument("[key=value...]", "tags to set; an existing key gets the new value")
+    .option("--delete <key>", "delete a tag (repeatable)", collect)
+    .option("--json", "print JSON")
+    .description("Set or delete tags of a model or a version (the model card the compliance check reads is tags model_card.<field>)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ paved models tag churn model_card.intended_use="churn scoring for retention offers" model_card.owner=ml-team
+  $ paved models tag churn@3 reviewed=yes --delete draft
+A version's tags override the model's for the same key.`,
+    )
+    .action(async (ref: string, pairs: string[], opts: { delete?: string[]; json?: boolean }) => {
+      const at = ref.lastIndexOf("@");
+      const [name, version] = at > 0 ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, undefined];
+      const set = parseTags(pairs, ref);
+      if (Object.keys(set).length === 0 && !opts.delete?.length) {
+        throw invalidInput(`give tags to set or --delete, e.g. paved models tag ${ref} model_card.owner=ml-team`);
+      }
+      const result = await (await ctx.client()).updateModelTags(name, version, { set, delete: opts.delete ?? [] });
+      if (opts.json) return ctx.json(result);
+      const entries = Object.entries(result.tags).sort(([a], [b]) => a.localeCompare(b));
+      const what = result.version === null ? result.name : `${result.name}@${result.version}`;
+      ctx.out(
+        entries.length === 0
+          ? `${what} has no tags\n`
+          : `${what} tags:\n` + renderTable(entries, [{ header: "KEY", value: ([k]) => k }, { header: "VALUE", value: ([, v]) => v }]),
+      );
+    });
+}
+
+/** `key=value` arguments (the value may hold '='), e.g. model_card.owner=ml-team. */
+function parseTags(pairs: readonly string[], ref: string): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf("=");
+    if (at <= 0) throw invalidInput(`tags are key=value, got '${pair}'; e.g. paved models tag ${ref} model_card.owner=ml-team (delete one with --delete ${pair})`);
+    tags[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return tags;
+}
+
+function tagsSection(tags: Record<string, string>): string | undefined {
+  const entries = Object.entries(tags).sort(([a], [b]) => a.localeCompare(b));
+  if (entries.length === 0) return undefined;
+  return "Tags:\n" + renderTable(entries, [{ header: "KEY", value: ([k]) => k }, { header: "VALUE", value: ([, v]) => v }]);
 }
 
 function aliasesText(aliases: Record<string, string>): string {
@@ -114,6 +167,8 @@ function renderModel(model: ModelDetail, gate: GateStatus, now: number): string 
       ["Updated", formatTime(model.updatedAt, now)],
     ]),
   ];
+  const tags = tagsSection(model.tags);
+  if (tags) sections.push(tags);
   if (model.versions.length) {
     sections.push(
       "Versions:\n" +
@@ -145,6 +200,8 @@ function renderVersion(v: ModelVersion, now: number): string {
       ["Download", v.downloadUri],
     ]),
   ];
+  const tags = tagsSection(v.tags);
+  if (tags) sections.push(tags);
   if (v.signature) {
     const tensors = [...v.signature.inputs.map((t) => ({ ...t, kind: "input" })), ...v.signature.outputs.map((t) => ({ ...t, kind: "output" }))];
     sections.push(

@@ -59,4 +59,32 @@ describe("paved runs", () => {
     expect(result.stdout).toContain("lr   0.1");
     expect(result.stdout).toContain("model.onnx  2 KiB");
   });
+
+  it("metrics follows the server's pages of a metric's history", async () => {
+    const pages: Record<string, unknown> = {
+      "": { history: [{ value: 0.9, step: 0, timestamp: 1_000 }], nextPageToken: "p2" },
+      p2: { history: [{ value: 0.5, step: 1, timestamp: 2_000 }] },
+    };
+    const result = await runForTest(["runs", "metrics", "a", "loss", "--json"], (r) => pages[r.query.pageToken ?? ""]);
+    expect(result.code).toBe(0);
+    expect(result.requests.map((r) => [r.path, r.query.pageToken])).toEqual([
+      ["/api/v1/runs/a/metrics/loss", undefined],
+      ["/api/v1/runs/a/metrics/loss", "p2"],
+    ]);
+    expect(JSON.parse(result.stdout).history.map((p: { step: number }) => p.step)).toEqual([0, 1]);
+  });
+
+  it("metrics without a key lists each metric's latest value", async () => {
+    const result = await runForTest(["runs", "metrics", "a"], () => run("a", {}, 0.25));
+    expect(result.stdout).toMatch(/^loss\s+0\.25\s+3$/m);
+  });
+
+  it("artifacts ls lists a folder and get streams a file to stdout", async () => {
+    const listing = await runForTest(["runs", "artifacts", "ls", "a", "outputs"], () => ({ files: [{ path: "outputs/model.onnx", isDir: false, size: 2048 }] }));
+    expect(listing.requests[0]).toMatchObject({ path: "/api/v1/runs/a/artifacts", query: { path: "outputs" } });
+    expect(listing.stdout).toContain("outputs/model.onnx  2 KiB");
+    const get = await runForTest(["runs", "artifacts", "get", "a", "outputs/metrics.json"], () => new Response('{"auc": 0.9}'));
+    expect(get.requests[0]).toMatchObject({ path: "/api/v1/runs/a/artifacts/content", query: { path: "outputs/metrics.json" } });
+    expect(get.stdout).toBe('{"auc": 0.9}');
+  });
 });

@@ -1,4 +1,8 @@
 import type { Command } from "commander";
+import { createWriteStream } from "node:fs";
+import { rename, rm, stat } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { pipeline } from "node:stream/promises";
 import type { PavedClient, RunView } from "../../client/index.ts";
 import { invalidInput, isPlatformError } from "../../core/index.ts";
 import type { CliContext } from "../context.ts";
@@ -9,8 +13,11 @@ import { renderFields, renderTable } from "../render/table.ts";
 export function registerRuns(program: Command, ctx: CliContext): void {
   const runs = program
     .command("runs")
-    .description("Search, show and compare tracked runs")
-    .addHelpText("after", "\nExamples:\n  $ paved runs ls --experiment mnist --filter \"metrics.loss < 0.3\"\n  $ paved runs compare run_a run_b");
+    .description("Search, show and compare tracked runs; their metric histories and artifacts")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ paved runs ls --experiment mnist --filter \"metrics.loss < 0.3\"\n  $ paved runs compare run_a run_b\n  $ paved runs metrics run_a loss\n  $ paved runs artifacts get run_a outputs/model.onnx -o model.onnx",
+    );
 
   runs
     .command("ls")
@@ -56,6 +63,117 @@ export function registerRuns(program: Command, ctx: CliContext): void {
       if (opts.json) return ctx.json({ runs: list.map((r) => r.id), rows });
       ctx.out(renderComparison(list, rows));
     });
+
+  runs
+    .command("metrics")
+    .argument("<id>", "run id")
+    .argument("[key]", "metric key; without it, each metric's latest value")
+    .description("A metric's history, every logged point by step (or each metric's latest value)")
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExamples:\n  $ paved runs metrics 3f2a9c... val_accuracy\n  $ paved runs metrics 3f2a9c...              # the keys and their latest values")
+    .action(async (id: string, key: string | undefined, opts: { json?: boolean }) => {
+      const client = await ctx.client();
+      if (key === undefined) {
+        const run = await client.getRun(id);
+        if (opts.json) return ctx.json({ metrics: run.metrics });
+        const metrics = Object.entries(run.metrics).sort(([a], [b]) => a.localeCompare(b));
+        ctx.out(
+          metrics.length === 0
+            ? `run ${id} has logged no metrics\n`
+            : renderTable(metrics, [
+                { header: "KEY", value: ([k]) => k },
+                { header: "LATEST", value: ([, m]) => formatNumber(m.value), align: "right" },
+                { header: "STEP", value: ([, m]) => m.step, align: "right" },
+              ]) + `history of one: paved runs metrics ${id} <key>\n`,
+        );
+        return;
+      }
+      const history = await client.getMetricHistory(id, key);
+      if (opts.json) return ctx.json({ key, history });
+      if (history.length === 0) return ctx.out(`run ${id} has no points of metric '${key}'; list its metrics with \`paved runs metrics ${id}\`\n`);
+      const now = ctx.now();
+      ctx.out(
+        renderTable(history, [
+          { header: "STEP", value: (p) => p.step, align: "right" },
+          { header: "VALUE", value: (p) => formatNumber(p.value), align: "right" },
+          { header: "LOGGED", value: (p) => formatTime(p.timestamp, now) },
+        ]),
+      );
+    });
+
+  const artifacts = runs
+    .command("artifacts")
+    .description("List and download a run's artifacts (model files, logs, checkpoints)")
+    .addHelpText("after", "\nExamples:\n  $ paved runs artifacts ls 3f2a9c... outputs\n  $ paved runs artifacts get 3f2a9c... outputs/model.onnx -o model.onnx");
+
+  artifacts
+    .command("ls")
+    .argument("<id>", "run id")
+    .argument("[path]", "a folder under the run's artifact root (default: the root)")
+    .description("List the files and folders directly under an artifact folder of a run")
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExamples:\n  $ paved runs artifacts ls 3f2a9c...\n  $ paved runs artifacts ls 3f2a9c... outputs")
+    .action(async (id: string, path: string | undefined, opts: { json?: boolean }) => {
+      const files = await (await ctx.client()).listArtifacts(id, path);
+      if (opts.json) return ctx.json({ files });
+      if (files.length === 0) return ctx.out(`no artifacts under ${path ? `'${path}'` : "the root"} of run ${id}\n`);
+      ctx.out(
+        renderTable(files, [
+          { header: "PATH", value: (f) => (f.isDir ? `${f.path}/` : f.path) },
+          { header: "SIZE", value: (f) => (f.isDir ? undefined : formatBytes(f.size)), align: "right" },
+        ]),
+      );
+    });
+
+  artifacts
+    .command("get")
+    .argument("<id>", "run id")
+    .argument("<path>", "the file, relative to the run's artifact root (see `paved runs artifacts ls`)")
+    .option("-o, --output <file>", "write to this file (or into this folder) instead of stdout")
+    .description("Download one artifact file of a run, streamed to stdout or a file")
+    .addHelpText("after", "\nExamples:\n  $ paved runs artifacts get 3f2a9c... outputs/model.onnx -o model.onnx\n  $ paved runs artifacts get 3f2a9c... logs/attempt-1.log | tail")
+    .action(async (id: string, path: string, opts: { output?: string }) => {
+      const client = await ctx.client();
+      if (!opts.output) {
+        for await (const chunk of client.downloadArtifact(id, path)) await ctx.outBytes(chunk);
+        return;
+      }
+      const target = await outputPath(resolve(ctx.cwd, opts.output), path);
+      const size = await downloadTo(target, client.downloadArtifact(id, path));
+      ctx.note(`wrote ${formatBytes(size)} to ${target}`);
+    });
+}
+
+/** `-o` naming a folder writes into it under the artifact's file name. */
+async function outputPath(output: string, artifactPath: string): Promise<string> {
+  const info = await stat(output).catch(() => undefined);
+  return info?.isDirectory() ? join(output, basename(artifactPath)) : output;
+}
+
+/** Streams into a sibling temporary file renamed into place at the end, so a failed download leaves no partial file. */
+async function downloadTo(target: string, chunks: AsyncIterable<Uint8Array>): Promise<number> {
+  const partial = join(dirname(target), `.${basename(target)}.partial-${process.pid}`);
+  let size = 0;
+  try {
+    await pipeline(
+      chunks,
+      async function* (source: AsyncIterable<Uint8Array>) {
+        for await (const chunk of source) {
+          size += chunk.byteLength;
+          yield chunk;
+        }
+      },
+      createWriteStream(partial, { flags: "wx" }),
+    );
+    await rename(partial, target);
+    return size;
+  } catch (error) {
+    await rm(partial, { force: true });
+    if ((error as NodeJS.ErrnoException).code === "ENOENT" && !isPlatformError(error)) {
+      throw invalidInput(`cannot write to '${target}': its folder does not exist; create it or pass another -o`);
+    }
+    throw error;
+  }
 }
 
 export function renderRunTable(runs: readonly RunView[], now: number): string {

@@ -63,8 +63,8 @@ describe("paved train", () => {
   });
 
   it("sends a profile on its own", async () => {
-    const result = await runForTest(["train", "--name", "a", "--profile", "gpu-small", "--", "echo", "hi"], () => job());
-    expect(result.requests[0]?.body).toEqual({ name: "a", command: ["echo", "hi"], workingDir: "/work/project", compute: { profile: "gpu-small" } });
+    const result = await runForTest(["train", "--name", "a", "--profile", "gpu-1", "--", "echo", "hi"], () => job());
+    expect(result.requests[0]?.body).toEqual({ name: "a", command: ["echo", "hi"], workingDir: "/work/project", compute: { profile: "gpu-1" } });
   });
 
   it("sends a bare --max-runtime as seconds and --no-hp-args as hyperparameterArgs: false", async () => {
@@ -73,7 +73,7 @@ describe("paved train", () => {
   });
 
   it("refuses a profile mixed with explicit resources before calling the server", async () => {
-    const result = await runForTest(["train", "--name", "a", "--profile", "gpu-small", "--gpus", "1", "--", "echo"]);
+    const result = await runForTest(["train", "--name", "a", "--profile", "gpu-1", "--gpus", "1", "--", "echo"]);
     expect(result.code).toBe(2);
     expect(result.requests).toHaveLength(0);
     expect(result.stderr).toContain("[INVALID_INPUT]");

@@ -54,7 +54,7 @@ export function registerTrain(program: Command, ctx: CliContext): void {
       `
 Examples:
   $ paved train --name mnist -- python3 train.py --epochs 5
-  $ paved train --name mnist --profile gpu-small --hp lr=0.01 batch=64 --dataset mnist=./data --follow -- python3 train.py
+  $ paved train --name mnist --profile gpu-1 --hp lr=0.01 batch=64 --dataset mnist=./data --follow -- python3 train.py
   $ paved train --name big --gpus 2 --cpus 8 --memory 32Gi --max-runtime 2h --retries 2 -- python3 train.py`,
     )
     .action(async (command: string[], opts: TrainOptions) => {

@@ -1,4 +1,4 @@
-import { route, type RouteDefinition } from "../../core/index.ts";
+import { notFound, route, type RouteDefinition } from "../../core/index.ts";
 import {
   AliasParams,
   AliasView,
@@ -8,12 +8,15 @@ import {
   ModelNameParams,
   RegisterVersionBody,
   SetAliasBody,
+  TagsView,
+  UpdateTagsBody,
   VersionParams,
   VersionView,
   type ModelView,
   type VersionSummary,
 } from "./schema.ts";
 import type { ModelVersion, RegisteredModel, RegistryService } from "./service.ts";
+import { checkTag } from "./validate.ts";
 
 export function modelView(m: RegisteredModel): ModelView {
   return {
@@ -128,5 +131,63 @@ export function registryRoutes(service: RegistryService): RouteDefinition[] {
         return {};
       },
     }),
+    route({
+      method: "PATCH",
+      url: "/api/v1/models/:name/tags",
+      summary: "Set and delete tags of a registered model (e.g. the model_card.* fields the compliance check reads); answers its tags",
+      action: "models:write",
+      tags,
+      params: ModelNameParams,
+      body: UpdateTagsBody,
+      response: TagsView,
+      handler: async ({ params, body }) => {
+        const model = await service.getModel(params.name);
+        await updateTags(tagRecord(model.tags), body, `registered model '${model.name}'`, {
+          set: (key, value) => service.setModelTag(model.name, key, value),
+          delete: (key) => service.deleteModelTag(model.name, key),
+        });
+        return { name: model.name, version: null, tags: tagRecord((await service.getModel(model.name)).tags) };
+      },
+    }),
+    route({
+      method: "PATCH",
+      url: "/api/v1/models/:name/versions/:version/tags",
+      summary: "Set and delete tags of one version (by number or alias); a version's model_card.* tags override the model's",
+      action: "models:write",
+      tags,
+      params: VersionParams,
+      body: UpdateTagsBody,
+      response: TagsView,
+      handler: async ({ params, body }) => {
+        const version = await service.resolveVersion(params.name, params.version);
+        await updateTags(tagRecord(version.tags), body, `version ${version.version} of '${version.name}'`, {
+          set: (key, value) => service.setVersionTag(version.name, version.version, key, value),
+          delete: (key) => service.deleteVersionTag(version.name, version.version, key),
+        });
+        const updated = await service.getVersion(version.name, version.version);
+        return { name: updated.name, version: String(updated.version), tags: tagRecord(updated.tags) };
+      },
+    }),
   ];
+}
+
+function tagRecord(tags: readonly { key: string; value: string }[]): Record<string, string> {
+  return Object.fromEntries(tags.map((t) => [t.key, t.value]));
+}
+
+/** Deletions are checked first, so a missing key changes nothing. */
+async function updateTags(
+  current: Record<string, string>,
+  body: { set: Record<string, string>; delete: string[] },
+  what: string,
+  apply: { set(key: string, value: string): Promise<void>; delete(key: string): Promise<void> },
+): Promise<void> {
+  const missing = body.delete.filter((key) => !(key in current));
+  if (missing.length) {
+    const known = Object.keys(current).sort().join(", ") || "none";
+    throw notFound(`${what} has no tag ${missing.map((k) => `'${k}'`).join(", ")}; its tags: ${known}`);
+  }
+  for (const [key, value] of Object.entries(body.set)) checkTag(key, value);
+  for (const key of body.delete) await apply.delete(key);
+  for (const [key, value] of Object.entries(body.set)) await apply.set(key, value);
 }

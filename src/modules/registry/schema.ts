@@ -87,6 +87,17 @@ export const SetAliasBody = z.object({
 });
 export const AliasView = z.object({ name: z.string(), alias: z.string(), version: z.string() });
 export type AliasView = z.infer<typeof AliasView>;
+/** Tag changes of a model or version in one request: deletions are checked before anything changes. */
+export const UpdateTagsBody = z
+  .strictObject({
+    set: z.record(z.string().min(1), z.string()).default({}).describe("tags to set (an existing key gets the new value)"),
+    delete: z.array(z.string().min(1)).default([]).describe("tag keys to delete; each must exist"),
+  })
+  .refine((b) => Object.keys(b.set).length + b.delete.length > 0, "give at least one tag to set or delete")
+  .refine((b) => Object.keys(b.set).length + b.delete.length <= 100, "at most 100 tag changes per request")
+  .refine((b) => !b.delete.some((k) => k in b.set), "a key cannot be both set and deleted");
+export const TagsView = z.object({ name: z.string(), version: z.string().nullable(), tags: z.record(z.string(), z.string()) });
+export type TagsView = z.infer<typeof TagsView>;
 
 // ---- MLflow REST requests ----------------------------------------------------------------------
 

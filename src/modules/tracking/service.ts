@@ -172,14 +172,14 @@ export class TrackingService {
   async getExperiment(id: string): Promise<Experiment> {
     await this.ensureDefault();
     const row = await this.store.getExperiment(id);
-    if (!row) throw notFound(`experiment '${id}' does not exist; list experiments with experiments/search or \`paved experiments\``);
+    if (!row) throw notFound(`experiment '${id}' does not exist; list experiments with experiments/search or \`paved experiments ls\``);
     return this.withTags([row]).then((e) => e[0]!);
   }
 
   async getExperimentByName(name: string): Promise<Experiment> {
     await this.ensureDefault();
     const row = await this.store.getExperimentByName(name);
-    if (!row) throw notFound(`experiment '${name}' does not exist; create it with experiments/create or mlflow.set_experiment`);
+    if (!row) throw notFound(`experiment '${name}' does not exist; create it with experiments/create or mlflow.set_experiment (\`paved train --name <job> --experiment ${name} -- <command>\` creates it too)`);
     return this.withTags([row]).then((e) => e[0]!);
   }
 
@@ -187,7 +187,7 @@ export class TrackingService {
   async findExperiment(idOrName: string): Promise<Experiment> {
     await this.ensureDefault();
     const row = (await this.store.getExperiment(idOrName)) ?? (await this.store.getExperimentByName(idOrName));
-    if (!row) throw notFound(`experiment '${idOrName}' does not exist (by id or name); list experiments with \`paved experiments\``);
+    if (!row) throw notFound(`experiment '${idOrName}' does not exist (by id or name); list experiments with \`paved experiments ls\``);
     return this.withTags([row]).then((e) => e[0]!);
   }
 
@@ -333,7 +333,7 @@ export class TrackingService {
 
   private async runRow(runId: string): Promise<RunRow> {
     const row = await this.store.getRun(runId);
-    if (!row) throw notFound(`run '${runId}' does not exist; find runs with runs/search or \`paved runs\``);
+    if (!row) throw notFound(`run '${runId}' does not exist; find runs with runs/search or \`paved runs ls\``);
     return row;
   }
 
@@ -483,7 +483,7 @@ export class TrackingService {
     const relative = confinePath(path, "artifact path");
     await this.runRow(runId);
     const row = await this.store.getArtifact(runId, relative);
-    if (!row) throw notFound(`run '${runId}' has no artifact '${relative}'; list them with artifacts/list or \`paved runs artifacts\``);
+    if (!row) throw notFound(`run '${runId}' has no artifact '${relative}'; list them with artifacts/list or \`paved runs artifacts ls ${runId}\``);
     return { stream: await this.deps.artifacts.get(row.digest), size: row.size };
   }
 

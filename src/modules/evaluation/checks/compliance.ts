@@ -25,7 +25,7 @@ export function complianceChecks(check: CompliancePolicy, facts: ComplianceFacts
       figures: { missing: missing.join(", ") || null },
       thresholds: { requiredModelCardFields: check.requiredModelCardFields },
       hint: missing.length
-        ? `the model card lacks ${missing.join(", ")}; set them as tags, e.g. \`mlflow.MlflowClient().set_registered_model_tag(name, "${MODEL_CARD_TAG}${missing[0]}", "...")\``
+        ? `the model card lacks ${missing.join(", ")}; set them as tags of the model, e.g. \`paved models tag <name> ${missing.map((f) => `${MODEL_CARD_TAG}${f}="..."`).join(" ")}\``
         : null,
     });
   }
@@ -39,7 +39,7 @@ export function complianceChecks(check: CompliancePolicy, facts: ComplianceFacts
       figures: { missing: missing.join(", ") || null },
       thresholds: { requireLineage: true },
       hint: missing.length
-        ? `the version's lineage lacks ${missing.join(", ")}; register it from a run that ran from a git checkout and logged its dataset (mlflow.log_input), e.g. one started by \`paved train\``
+        ? `the version's lineage lacks ${missing.join(", ")}; register it from a run started in a git checkout that logs its dataset, e.g. \`paved train --name <name> --dataset <name>=<path> -- <command>\` (or mlflow.log_input in the script)`
         : null,
     });
   }
