@@ -7,6 +7,7 @@ export * from "./logger.ts";
 export * from "./validate.ts";
 export * from "./route.ts";
 export * from "./page-token.ts";
+export * from "./like-pattern.ts";
 export * from "./statistics.ts";
 export * from "./reconcile-loop.ts";
 export * from "./module-worker.ts";

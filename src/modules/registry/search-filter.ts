@@ -1,4 +1,4 @@
-import { decodePageToken, encodePageToken, invalidInput } from "../../core/index.ts";
+import { compileLike, decodePageToken, encodePageToken, invalidInput } from "../../core/index.ts";
 
 // MLflow's registry and logged-model filter strings: clauses joined by AND, each
 // `<key> <op> <value>` with key an attribute or `tags.<key>` (backquotes allowed), values quoted.
@@ -72,7 +72,10 @@ export function parseFilter(filter: string | undefined, attributes: readonly str
       if (!raw || !/^['"]/.test(raw)) throw invalidInput(`values in ${what} filters are quoted strings, e.g. name = 'churn'; ${fix}`);
       value = unquote(raw);
     }
-    clauses.push({ key: name, entity, op: op as Clause["op"], value });
+    const clause: Clause = { key: name, entity, op: op as Clause["op"], value };
+    // Compiled once here, so a malformed pattern is refused even when nothing is there to match.
+    if (op === "LIKE" || op === "ILIKE") likeMatchers.set(clause, compileLike(value as string, { caseInsensitive: op === "ILIKE" }));
+    clauses.push(clause);
     const next = tokens[i];
     if (next === undefined) break;
     if (next.toUpperCase() !== "AND") throw invalidInput(`${what} filter clauses are joined by AND; got '${next}'`);
@@ -80,6 +83,9 @@ export function parseFilter(filter: string | undefined, attributes: readonly str
   }
   return clauses;
 }
+
+/** The linear-time matcher of each LIKE/ILIKE clause (user patterns never become a RegExp). */
+const likeMatchers = new WeakMap<Clause, (text: string) => boolean>();
 
 /** Evaluates one clause against a value (undefined: the key is absent, which never matches). */
 export function matches(actual: string | undefined, clause: Clause): boolean {
@@ -96,11 +102,9 @@ export function matches(actual: string | undefined, clause: Clause): boolean {
       return !(value as string[]).includes(actual);
     case "LIKE":
     case "ILIKE": {
-      const pattern = String(value)
-        .split("")
-        .map((ch) => (ch === "%" ? ".*" : ch === "_" ? "." : ch.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
-        .join("");
-      return new RegExp(`^${pattern}$`, op === "ILIKE" ? "is" : "s").test(actual);
+      let matcher = likeMatchers.get(clause);
+      if (!matcher) likeMatchers.set(clause, (matcher = compileLike(String(value), { caseInsensitive: op === "ILIKE" })));
+      return matcher(actual);
     }
   }
 }
@@ -115,7 +119,8 @@ export function parseOrderBy(orderBy: string[] | undefined, keys: Record<string,
   return (orderBy ?? [])
     .filter((t) => t.trim())
     .map((t) => {
-      const m = /^\s*(?:attributes?\.)?`?([\w.]+)`?\s*(ASC|DESC)?\s*$/i.exec(t);
+      // Trimmed first: `\s*(ASC|DESC)?\s*$` on the untrimmed term backtracks quadratically on long runs of spaces.
+      const m = /^(?:attributes?\.)?`?([\w.]+)`?(?:\s+(ASC|DESC))?$/i.exec(t.trim());
       const key = m ? keys[m[1]!.toLowerCase()] : undefined;
       if (!m || !key) throw invalidInput(`invalid ${what} order_by '${t}'; use ${Object.keys(keys).join(", ")}, then ASC or DESC`);
       return { key, asc: (m[2] ?? "ASC").toUpperCase() === "ASC" };

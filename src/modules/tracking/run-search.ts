@@ -1,4 +1,5 @@
 import { sql, type Expression, type ExpressionBuilder, type SqlBool } from "kysely";
+import { likeToGlob, parseLike } from "../../core/index.ts";
 import type { Database, Tables } from "../../storage/index.ts";
 import type { Clause, OrderTerm } from "./search-filter.ts";
 import type { RunRow } from "./store.ts";
@@ -113,23 +114,17 @@ function stringMatch(
     return sql<SqlBool>`${column} ${sql.raw(op === "IN" ? "in" : "not in")} (${sql.join(list)})`;
   }
   const text = String(value);
+  // Both databases match patterns without backtracking; `\` escapes on both, as in PostgreSQL
+  // (core/like-pattern.ts is the reference, and its test compares the three).
   if (op === "LIKE") {
     // SQLite's LIKE ignores case; MLflow's LIKE does not, so SQLite gets the equivalent GLOB.
-    return dialect === "sqlite" ? sql<SqlBool>`${column} glob ${likeToGlob(text)}` : sql<SqlBool>`${column} like ${text}`;
+    if (dialect === "sqlite") return sql<SqlBool>`${column} glob ${likeToGlob(text)}`;
+    parseLike(text);
+    return sql<SqlBool>`${column} like ${text}`;
   }
   if (op === "ILIKE") {
-    return dialect === "sqlite" ? sql<SqlBool>`lower(${column}) like lower(${text})` : sql<SqlBool>`${column} ilike ${text}`;
+    parseLike(text);
+    return dialect === "sqlite" ? sql<SqlBool>`lower(${column}) like lower(${text}) escape '\\'` : sql<SqlBool>`${column} ilike ${text}`;
   }
   return sql<SqlBool>`${column} ${sql.raw(op === "=" ? "=" : "<>")} ${text}`;
-}
-
-function likeToGlob(pattern: string): string {
-  let out = "";
-  for (const c of pattern) {
-    if (c === "%") out += "*";
-    else if (c === "_") out += "?";
-    else if (c === "*" || c === "?" || c === "[") out += `[${c}]`;
-    else out += c;
-  }
-  return out;
 }

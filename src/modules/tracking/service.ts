@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { listDirectory, type ArtifactEntry } from "../../artifacts/index.ts";
-import { alreadyExists, confinePath, decodePageToken, encodePageToken, invalidInput, notFound } from "../../core/index.ts";
+import { alreadyExists, compileLike, confinePath, decodePageToken, encodePageToken, invalidInput, notFound } from "../../core/index.ts";
 import { MetricStore, type MetricInput } from "./metric-store.ts";
 import { searchRuns } from "./run-search.ts";
 import { RUN_STATUSES, type RunStatus, type ViewType } from "./schema.ts";
@@ -566,11 +566,14 @@ function experimentFilter(filter: string | undefined): (e: Experiment) => boolea
   for (const c of clauses) {
     if (c.entity !== "tag" && c.entity !== "attribute") throw invalidInput(`experiment filters support attributes (name, creation_time, last_update_time) and tags.<key>; got '${c.entity}s.${c.key}'`);
   }
-  return (e) =>
-    clauses.every((c) => {
+  const tests = clauses.map((c) => {
+    const like = c.op === "LIKE" || c.op === "ILIKE" ? compileLike(String(c.value), { caseInsensitive: c.op === "ILIKE" }) : undefined;
+    return (e: Experiment) => {
       const actual = c.entity === "tag" ? e.tags.find((t) => t.key === c.key)?.value : e[c.key as "name" | "creation_time"];
-      return matches(actual, c.op, c.value);
-    });
+      return like ? actual !== undefined && like(String(actual)) : matches(actual, c.op, c.value);
+    };
+  });
+  return (e) => tests.every((test) => test(e));
 }
 
 /** Evaluates one clause in memory (experiment search; experiments are few). */
@@ -594,13 +597,8 @@ export function matches(actual: string | number | undefined, op: string, expecte
     case "NOT IN":
       return !(expected as string[]).includes(String(actual));
     case "LIKE":
-    case "ILIKE": {
-      const pattern = String(expected)
-        .split("")
-        .map((ch) => (ch === "%" ? ".*" : ch === "_" ? "." : ch.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
-        .join("");
-      return new RegExp(`^${pattern}$`, op === "ILIKE" ? "is" : "s").test(String(actual));
-    }
+    case "ILIKE":
+      return compileLike(String(expected), { caseInsensitive: op === "ILIKE" })(String(actual));
     default:
       return false;
   }
@@ -608,7 +606,8 @@ export function matches(actual: string | number | undefined, op: string, expecte
 
 function experimentOrder(orderBy: string[] | undefined): (a: Experiment, b: Experiment) => number {
   const terms = (orderBy ?? []).filter((t) => t.trim()).map((t) => {
-    const m = /^\s*(?:attributes?\.)?(name|creation_time|last_update_time|experiment_id)\s*(ASC|DESC)?\s*$/i.exec(t);
+    // Trimmed first: `\s*(ASC|DESC)?\s*$` on the untrimmed term backtracks quadratically on long runs of spaces.
+    const m = /^(?:attributes?\.)?(name|creation_time|last_update_time|experiment_id)(?:\s+(ASC|DESC))?$/i.exec(t.trim());
     if (!m) throw invalidInput(`invalid experiment order_by '${t}'; use name, creation_time, last_update_time or experiment_id, then ASC or DESC`);
     return { key: m[1]!.toLowerCase() as "name" | "creation_time" | "last_update_time" | "experiment_id", asc: (m[2] ?? "ASC").toUpperCase() === "ASC" };
   });
