@@ -95,8 +95,8 @@ export class MetricStore {
     });
   }
 
-  /** Every point of one metric, oldest step first. */
-  async history(runId: string, key: string, opts: { offset: number; limit?: number }): Promise<Selectable<MetricRow>[]> {
+  /** One page of a metric's points, oldest step first. */
+  async history(runId: string, key: string, opts: { offset: number; limit: number }): Promise<Selectable<MetricRow>[]> {
     let query = this.database.db
       .selectFrom("metrics")
       .selectAll()
@@ -105,9 +105,7 @@ export class MetricStore {
       .orderBy("step")
       .orderBy("timestamp")
       .orderBy("id");
-    // SQLite needs a LIMIT before an OFFSET; -1 means none.
-    if (opts.limit !== undefined) query = query.limit(opts.limit);
-    else if (opts.offset > 0 && this.database.dialect === "sqlite") query = query.limit(-1);
+    query = query.limit(opts.limit);
     if (opts.offset > 0) query = query.offset(opts.offset);
     return query.execute();
   }

@@ -7,6 +7,7 @@ import {
   ListRunsQuery,
   ListRunsResponse,
   MetricHistoryParams,
+  MetricHistoryQuery,
   MetricHistoryResponse,
   RunIdParams,
   RunView,
@@ -102,13 +103,20 @@ export function trackingRoutes(service: TrackingService): RouteDefinition[] {
     route({
       method: "GET",
       url: "/api/v1/runs/:id/metrics/:key",
-      summary: "Every logged point of one metric of a run, by step",
+      summary: "The logged points of one metric of a run, by step, a page at a time (follow nextPageToken)",
       tags,
       params: MetricHistoryParams,
+      query: MetricHistoryQuery,
       response: MetricHistoryResponse,
-      handler: async ({ params }) => {
-        const { points } = await service.getMetricHistory(params.id, params.key);
-        return { history: points.map((p) => ({ value: Number.isFinite(p.value) ? p.value : null, step: p.step, timestamp: p.timestamp })) };
+      handler: async ({ params, query }) => {
+        const { points, nextPageToken } = await service.getMetricHistory(params.id, params.key, {
+          ...(query.limit !== undefined ? { maxResults: query.limit } : {}),
+          ...(query.pageToken !== undefined ? { pageToken: query.pageToken } : {}),
+        });
+        return {
+          history: points.map((p) => ({ value: Number.isFinite(p.value) ? p.value : null, step: p.step, timestamp: p.timestamp })),
+          ...(nextPageToken ? { nextPageToken } : {}),
+        };
       },
     }),
     route({

@@ -62,7 +62,14 @@ export const ListRunsQuery = z.object({
 export const ListRunsResponse = z.object({ runs: z.array(RunView) });
 export const RunIdParams = z.object({ id: z.string().min(1) });
 export const MetricHistoryParams = z.object({ id: z.string().min(1), key: z.string().min(1) });
-export const MetricHistoryResponse = z.object({ history: z.array(MetricPoint) });
+export const MetricHistoryQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(25000).optional().describe("points per page; default and maximum 25000"),
+  pageToken: z.string().optional().describe("the nextPageToken of the previous page"),
+});
+export const MetricHistoryResponse = z.object({
+  history: z.array(MetricPoint),
+  nextPageToken: z.string().optional().describe("present while more points remain: pass it as pageToken"),
+});
 export const ArtifactPathQuery = z.object({ path: z.string().optional() });
 export const ArtifactContentQuery = z.object({ path: z.string().min(1) });
 export const ListArtifactsResponse = z.object({ files: z.array(ArtifactFileView) });

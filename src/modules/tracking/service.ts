@@ -26,6 +26,8 @@ export const LIMITS = {
   batchTotal: 1000,
   searchDefault: 1000,
   searchMax: 50000,
+  /** The largest page of one metric's history (MLflow's GET_METRIC_HISTORY_MAX_RESULTS, what its client asks for). */
+  historyMax: 25000,
 } as const;
 
 export interface Experiment extends ExperimentRow {
@@ -423,7 +425,10 @@ export class TrackingService {
     if (runName !== undefined) await this.store.updateRun(runId, { run_name: runName });
   }
 
-  /** Every logged point of one metric, by step. Without `maxResults`, the whole history. */
+  /**
+   * One page of a metric's points, by step: `maxResults` of them (at most LIMITS.historyMax, the
+   * default), then `nextPageToken` while more remain. Never the whole history at once.
+   */
   async getMetricHistory(
     runId: string,
     key: string,
@@ -431,8 +436,12 @@ export class TrackingService {
   ): Promise<{ points: { key: string; value: number; step: number; timestamp: number }[]; nextPageToken?: string }> {
     await this.runRow(runId);
     const offset = decodePageToken(page.pageToken);
-    const limit = page.maxResults && page.maxResults > 0 ? page.maxResults : Number.MAX_SAFE_INTEGER;
-    const rows = await this.metricStore.history(runId, key, { offset, ...(limit === Number.MAX_SAFE_INTEGER ? {} : { limit: limit + 1 }) });
+    // 0 is what a protobuf client sends for "not set".
+    const limit = page.maxResults === undefined || page.maxResults === 0 ? LIMITS.historyMax : page.maxResults;
+    if (!Number.isInteger(limit) || limit < 1 || limit > LIMITS.historyMax) {
+      throw invalidInput(`max_results must be an integer from 1 to ${LIMITS.historyMax}; got ${page.maxResults}; follow next_page_token for more points`);
+    }
+    const rows = await this.metricStore.history(runId, key, { offset, limit: limit + 1 });
     const points = rows.slice(0, limit).map((r) => ({ key: r.key, value: r.is_nan ? NaN : (r.value ?? NaN), step: r.step, timestamp: r.timestamp }));
     return { points, ...(rows.length > limit ? { nextPageToken: encodePageToken(offset + limit) } : {}) };
   }
