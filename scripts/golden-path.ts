@@ -64,7 +64,7 @@ export async function register(client: Client, model: string, runId: string): Pr
   return String(version.version);
 }
 
-/** Downloads a run artifact to `dir` (the server reads evaluation CSVs from its own disk). */
+/** Downloads a run artifact to `dir`. */
 export async function download(client: Client, runId: string, path: string, dir: string): Promise<string> {
   const res = await fetch(`${client.url}/api/v1/runs/${runId}/artifacts/content?path=${encodeURIComponent(path)}`, { headers: { authorization: `Bearer ${client.token}` } });
   if (!res.ok) throw new Error(`downloading ${path} of run ${runId} answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
@@ -75,13 +75,15 @@ export async function download(client: Client, runId: string, path: string, dir:
 }
 
 /**
- * Evaluates model@version on the run's eval.csv, with its reference.csv for drift: the server
- * accepts the evaluation at once (Pending) and runs it; this waits for the result.
+ * Evaluates model@version on the run's eval.csv artifact, with its reference.csv for drift (both
+ * named by runs:/ URIs: the server reads only files it stores). The server accepts the evaluation
+ * at once (Pending) and runs it; this waits for the result. eval.csv is also downloaded to
+ * `dir/<run id>/`, where callers take inference rows from.
  */
 export async function evaluate(client: Client, model: string, version: string, runId: string, dir: string, timeoutMs = 300_000): Promise<Evaluation> {
-  const data = await download(client, runId, "outputs/eval.csv", join(dir, runId));
-  const reference = await download(client, runId, "outputs/reference.csv", join(dir, runId));
-  let evaluation = await api<Evaluation>(client, "POST", `/api/v1/models/${encodeURIComponent(model)}/versions/${version}/evaluations`, { data, reference, label: "label" });
+  await download(client, runId, "outputs/eval.csv", join(dir, runId));
+  const body = { data: `runs:/${runId}/outputs/eval.csv`, reference: `runs:/${runId}/outputs/reference.csv`, label: "label" };
+  let evaluation = await api<Evaluation>(client, "POST", `/api/v1/models/${encodeURIComponent(model)}/versions/${version}/evaluations`, body);
   const deadline = Date.now() + timeoutMs;
   while (evaluation.phase === "Pending" || evaluation.phase === "Running") {
     if (Date.now() > deadline) throw new Error(`evaluation ${evaluation.id} of ${model}@${version} is still ${evaluation.phase} after ${timeoutMs / 1000} s`);

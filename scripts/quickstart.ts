@@ -101,6 +101,7 @@ const [version, registerTook] = await timed(() => register(client, model, run.id
 out(`${bold("registered")}   ${model}@${version} from runs:/${run.id}/outputs, model card tags set (${registerTook})`);
 const [evaluation, evaluateTook] = await timed(() => evaluate(client, model, version, run.id, join(dataDir, "golden-path")));
 out(`${bold("evaluated")}    ${evaluation.id}: ${evaluation.passed ? "passed" : "FAILED"} the gate (${evaluateTook})`);
+out(`              data ${evaluation.dataPath}, reference ${evaluation.referencePath ?? "none"}${evaluation.referenceOrigin ? ` (${evaluation.referenceOrigin})` : ""}; ${evaluation.features?.names.length ?? "?"} features matched by ${evaluation.features?.matchedBy ?? "?"}`);
 const byType = new Map<string, number>();
 for (const check of evaluation.checks) if (check.passed) byType.set(check.type, (byType.get(check.type) ?? 0) + 1);
 out(`              passed: ${[...byType].map(([type, n]) => `${type}${n > 1 ? ` (${n} checks)` : ""}`).join(", ") || "none"}`);

@@ -81,7 +81,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const serving = createServingModule({ dataDir: config.dataDir, clock, ids, logger, ...config.serving });
   routes.push(...serving.routes);
   // Evaluation runs versions on serving and guards the registry's production alias.
-  const evaluation = createEvaluationModule({ database, registry: registry.service, serving: serving.service, clock, ids, logger });
+  const evaluation = createEvaluationModule({ database, registry: registry.service, tracking: tracking.service, serving: serving.service, artifacts, maxDataBytes: config.evaluation.maxDataBytes, clock, ids, logger });
   routes.push(...evaluation.routes);
   controllers.push(evaluation.runner);
   // Deployments roll versions out on serving (through the router they register there), behind evaluation's gate.

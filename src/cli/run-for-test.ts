@@ -31,7 +31,8 @@ export async function runForTest(
       method: init?.method ?? "GET",
       path: url.pathname,
       query: Object.fromEntries(url.searchParams),
-      body: init?.body ? JSON.parse(String(init.body)) : undefined,
+      // Uploads send bytes; the test sees them as text.
+      body: init?.body ? (typeof init.body === "string" ? JSON.parse(init.body) : { bytes: Buffer.from(init.body as Uint8Array).toString("utf8") }) : undefined,
     };
     requests.push(request);
     const answer = respond(request);

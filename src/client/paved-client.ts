@@ -1,6 +1,8 @@
 import { ERROR_CODES, PlatformError, type ErrorCode } from "../core/index.ts";
 import type { ArtifactFile, ComputeResources, Deployment, DeploymentRequest, Evaluation, EvaluationRequest, Experiment, GatePolicy, GateStatus, Job, JobSpec, MetricPoint, Model, ModelAlias, ModelDetail, ModelTags, ModelVersion, Profile, RunQuery, RunView, Whoami } from "./types.ts";
 
+import type { EvaluationUpload, GatePolicyChange } from "./types.ts";
+
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 
 export interface PavedClientOptions {
@@ -16,6 +18,8 @@ interface RequestOptions {
   method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
+  /** Bytes sent as they are (uploads), instead of a JSON body. */
+  raw?: { bytes: Uint8Array<ArrayBuffer>; contentType: string };
   signal?: AbortSignal;
 }
 
@@ -168,7 +172,15 @@ export class PavedClient {
     return this.json(`/api/v1/models/${seg(name)}/aliases/${seg(alias)}`, { method: "PUT", body: { version, ...override } });
   }
 
-  /** Asks for an evaluation of a version (number or alias) on a CSV on the server; it comes back Pending (poll `getEvaluation`). */
+  /**
+   * Uploads a CSV to evaluate on; answers its `uploads:/<sha256>` URI, which an evaluation's `data`
+   * or `reference` takes (the server never reads a path of its own disk).
+   */
+  uploadEvaluationData(bytes: Uint8Array<ArrayBuffer>): Promise<EvaluationUpload> {
+    return this.json("/api/v1/evaluation-data", { method: "POST", raw: { bytes, contentType: "text/csv" } });
+  }
+
+  /** Asks for an evaluation of a version (number or alias) on a CSV the platform stores (runs:/, models:/ or uploads:/ URI); it comes back Pending (poll `getEvaluation`). */
   evaluateModelVersion(name: string, version: string, body: EvaluationRequest): Promise<Evaluation> {
     return this.json(`/api/v1/models/${seg(name)}/versions/${seg(version)}/evaluations`, { method: "POST", body });
   }
@@ -213,6 +225,11 @@ export class PavedClient {
     return this.json(`/api/v1/models/${seg(name)}/gate-policy`);
   }
 
+  /** Every recorded change of a model's gate policy, newest first. */
+  async getGatePolicyHistory(name: string, query: { limit?: number } = {}): Promise<GatePolicyChange[]> {
+    return (await this.json<{ changes: GatePolicyChange[] }>(`/api/v1/models/${seg(name)}/gate-policy/history`, { query })).changes;
+  }
+
   /** Stores a model's own gate policy from YAML (or JSON) text. */
   putGatePolicy(name: string, yaml: string): Promise<GatePolicy> {
     return this.json(`/api/v1/models/${seg(name)}/gate-policy`, { method: "PUT", body: { yaml } });
@@ -246,12 +263,13 @@ export class PavedClient {
     const headers: Record<string, string> = { accept: "application/json, text/plain, */*" };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (options.body !== undefined) headers["content-type"] = "application/json";
+    if (options.raw) headers["content-type"] = options.raw.contentType;
     let response: Response;
     try {
       response = await this.fetchImpl(url, {
         method: options.method ?? "GET",
         headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        body: options.raw ? options.raw.bytes : options.body === undefined ? undefined : JSON.stringify(options.body),
         signal: options.signal,
       });
     } catch (error) {

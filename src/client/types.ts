@@ -4,7 +4,7 @@ import type { z } from "zod";
 import type { profileSchema } from "../modules/catalog/schema.ts";
 import type { jobEventSchema, jobSchema, jobSpecSchema, pendingSchema, resourcesSchema } from "../modules/compute/schema.ts";
 import type { CreateDeploymentBody, DeploymentView } from "../modules/deployments/schema.ts";
-import type { EvaluateBody, EvaluationView, GatePolicyView, GateStatusView } from "../modules/evaluation/schema.ts";
+import type { EvaluateBody, EvaluationUploadView, EvaluationView, GatePolicyChangeView, GatePolicyView, GateStatusView } from "../modules/evaluation/schema.ts";
 import type { AliasView, ModelDetailView, ModelView, TagsView, VersionView } from "../modules/registry/schema.ts";
 import type { ArtifactFileView, DatasetInputView, ExperimentView, MetricPoint as MetricPointSchema, RunView as RunViewSchema } from "../modules/tracking/schema.ts";
 
@@ -62,6 +62,10 @@ export type Evaluation = z.output<typeof EvaluationView>;
 export type EvaluationRequest = z.input<typeof EvaluateBody>;
 export type GatePolicy = z.output<typeof GatePolicyView>;
 export type GateStatus = z.output<typeof GateStatusView>;
+/** One change of a model's gate policy: who, when, the policy before and after. */
+export type GatePolicyChange = z.output<typeof GatePolicyChangeView>;
+/** An uploaded evaluation CSV: its `uploads:/<sha256>` URI. */
+export type EvaluationUpload = z.output<typeof EvaluationUploadView>;
 /** Phases after which an evaluation no longer changes. */
 export const FINISHED_EVALUATION_PHASES: ReadonlySet<Evaluation["phase"]> = new Set(["Passed", "Failed", "Error"]);
 

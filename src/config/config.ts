@@ -36,6 +36,12 @@ export const configSchema = z.strictObject({
       maxUploadBytes: z.number().int().positive().default(2 * 1024 ** 3),
     })
     .default({ maxUploadBytes: 2 * 1024 ** 3 }),
+  evaluation: z
+    .strictObject({
+      /** Largest evaluation CSV (data or reference) read, and largest accepted as an upload, in bytes. */
+      maxDataBytes: z.number().int().positive().default(256 * 1024 ** 2),
+    })
+    .default({ maxDataBytes: 256 * 1024 ** 2 }),
   compute: z
     .strictObject({
       /** `auto` asks nvidia-smi; a list overrides discovery (machines without GPUs, tests). */

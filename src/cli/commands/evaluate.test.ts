@@ -1,17 +1,24 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Evaluation } from "../../client/index.ts";
 import { runForTest } from "../run-for-test.ts";
 
+const DATA = "runs:/r1/outputs/eval.csv";
 const evaluation = (passed: boolean, phase: Evaluation["phase"] = passed ? "Passed" : "Failed"): Evaluation => ({
   id: "eval-1",
   model: "churn",
   version: "3",
   phase,
-  message: phase === "Error" ? "evaluation data '/data/eval.csv' line 7: a quoted field is never closed" : null,
+  message: phase === "Error" ? `evaluation data '${DATA}' line 7: a quoted field is never closed` : null,
   policyVersion: "abc123def456",
-  dataPath: "/data/eval.csv",
+  dataPath: DATA,
   dataDigest: `sha256:${"0".repeat(64)}`,
-  referencePath: "/data/train.csv",
+  referencePath: "runs:/r1/data/train.csv",
+  referenceOrigin: "lineage dataset 'train' of run r1",
+  referenceNote: null,
+  features: { matchedBy: "name", from: "the header of the reference data 'runs:/r1/data/train.csv'", names: ["tenure", "spend"] },
   passed,
   checks: [
     {
@@ -33,7 +40,7 @@ const pending = (): Evaluation => ({ ...evaluation(false, "Pending"), checks: []
 describe("paved evaluate / evaluations", () => {
   it("evaluate posts the data, label and sensitive columns, waits for the runner and renders the checks", async () => {
     const answers = [pending(), { ...pending(), phase: "Running" }, evaluation(true)];
-    const result = await runForTest(["evaluate", "churn@3", "--data", "/data/eval.csv", "--label", "churned", "--sensitive", "gender"], () => answers.shift());
+    const result = await runForTest(["evaluate", "churn@3", "--data", DATA, "--label", "churned", "--sensitive", "gender"], () => answers.shift());
     expect(result.code).toBe(0);
     expect(result.requests.map((r) => `${r.method} ${r.path}`)).toEqual(["POST /api/v1/models/churn/versions/3/evaluations", "GET /api/v1/evaluations/eval-1", "GET /api/v1/evaluations/eval-1"]);
     expect(result.stderr).toContain("evaluation eval-1 pending");
@@ -41,29 +48,59 @@ describe("paved evaluate / evaluations", () => {
     expect(result.requests[0]).toMatchObject({
       method: "POST",
       path: "/api/v1/models/churn/versions/3/evaluations",
-      body: { data: "/data/eval.csv", label: "churned", sensitive: ["gender"] },
+      body: { data: DATA, label: "churned", sensitive: ["gender"] },
     });
     expect(result.stdout).toContain("quality:accuracy");
     expect(result.stdout).toContain("value=0.91");
+    // It says which reference was used, where it came from, and how features were matched.
+    expect(result.stdout).toContain("runs:/r1/data/train.csv (lineage dataset 'train' of run r1)");
+    expect(result.stdout).toMatch(/Features:\s+2, matched by name/);
+  });
+
+  it("evaluate uploads a local CSV first and evaluates its uploads:/ URI; a missing local file is refused before any request", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "paved-cli-eval-"));
+    writeFileSync(join(dir, "eval.csv"), "tenure,spend,label\n1,2,0\n");
+    const uri = `uploads:/${"a".repeat(64)}`;
+    const result = await runForTest(["evaluate", "churn@3", "--data", "eval.csv", "--no-wait"], (r) => (r.path === "/api/v1/evaluation-data" ? { uri, digest: `sha256:${"a".repeat(64)}`, size: 22 } : pending()), { cwd: dir });
+    expect(result.code).toBe(0);
+    expect(result.requests.map((r) => `${r.method} ${r.path}`)).toEqual(["POST /api/v1/evaluation-data", "POST /api/v1/models/churn/versions/3/evaluations"]);
+    expect(result.requests[0]?.body).toEqual({ bytes: "tenure,spend,label\n1,2,0\n" });
+    expect(result.requests[1]?.body).toMatchObject({ data: uri });
+    expect(result.stderr).toContain(`as ${uri}`);
+    const missing = await runForTest(["evaluate", "churn@3", "--data", "nope.csv"], () => pending(), { cwd: dir });
+    expect(missing.code).toBe(2);
+    expect(missing.requests).toEqual([]);
+  });
+
+  it("evaluations policy history lists who changed the gate policy, when, and what it replaced", async () => {
+    const policy = { checks: [{ type: "quality", metric: "accuracy", min: 0.8 }] };
+    const changes = [
+      { id: "c2", model: "churn", version: "bbb", policy, previous: { version: "aaa", source: "model", policy }, user: "ada", createdAt: 2_000 },
+      { id: "c1", model: "churn", version: "aaa", policy, previous: { version: "ddd", source: "default", policy }, user: "admin", createdAt: 1_000 },
+    ];
+    const result = await runForTest(["evaluations", "policy", "history", "churn"], () => ({ changes }));
+    expect(result.requests[0]?.path).toBe("/api/v1/models/churn/gate-policy/history");
+    expect(result.stdout).toMatch(/ada\s+bbb\s+aaa \(model\)/);
+    expect(result.stdout).toMatch(/admin\s+aaa\s+ddd \(default\)/);
   });
 
   it("evaluate exits with the gate's code when a check fails and prints the fix", async () => {
-    const result = await runForTest(["evaluate", "churn@3", "--data", "/data/eval.csv"], () => evaluation(false));
+    const result = await runForTest(["evaluate", "churn@3", "--data", DATA], () => evaluation(false));
     expect(result.code).toBe(9);
     expect(result.stdout).toContain("To fix:");
     expect((await runForTest(["evaluate", "churn", "--data", "/x.csv"])).code).not.toBe(0);
   });
 
   it("evaluate --no-wait returns the accepted evaluation; an evaluation that could not run exits non-zero with its reason", async () => {
-    const accepted = await runForTest(["evaluate", "churn@3", "--data", "/data/eval.csv", "--no-wait"], () => pending());
+    const accepted = await runForTest(["evaluate", "churn@3", "--data", DATA, "--no-wait"], () => pending());
     expect(accepted.code).toBe(0);
     expect(accepted.requests).toHaveLength(1);
     expect(accepted.stdout).toContain("eval-1");
     expect(accepted.stdout).toContain("Pending");
-    const json = await runForTest(["evaluate", "churn@3", "--data", "/data/eval.csv", "--no-wait", "--json"], () => pending());
+    const json = await runForTest(["evaluate", "churn@3", "--data", DATA, "--no-wait", "--json"], () => pending());
     expect(JSON.parse(json.stdout).phase).toBe("Pending");
     const answers = [pending(), { ...evaluation(false, "Error"), checks: [] }];
-    const error = await runForTest(["evaluate", "churn@3", "--data", "/data/eval.csv"], () => answers.shift());
+    const error = await runForTest(["evaluate", "churn@3", "--data", DATA], () => answers.shift());
     expect(error.code).toBe(2);
     expect(error.stderr).toContain("line 7");
   });

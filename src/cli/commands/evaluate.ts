@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { FINISHED_EVALUATION_PHASES, type Evaluation, type PavedClient } from "../../client/index.ts";
@@ -9,29 +9,36 @@ import { formatTime } from "../render/format.ts";
 import { renderFields, renderTable } from "../render/table.ts";
 
 const POLL_MS = 1000;
+/** A platform URI (runs:/…, models:/…, uploads:/…) rather than a local file. */
+const URI = /^[a-z][a-z0-9+.-]*:/i;
 
 /** `paved evaluate <model>@<version>` and `paved evaluations …` (results and gate policies). */
 export function registerEvaluate(program: Command, ctx: CliContext): void {
   program
     .command("evaluate")
     .argument("<model@version>", "a version by number or alias, e.g. churn@3")
-    .requiredOption("--data <csv>", "evaluation CSV on the server: the model's features in order, the label, optional sensitive columns")
+    .requiredOption("--data <csv|uri>", "evaluation CSV: a local file (uploaded first) or a runs:/<run_id>/<path>, models:/<name>/<version>/<path> or uploads:/<sha256> URI; the model's features (matched by name), the label, optional sensitive columns")
     .option("--label <column>", "label column", "label")
     .option("--sensitive <column>", "a sensitive column (not fed to the model; used by bias checks); repeatable", collect)
-    .option("--reference <csv>", "training CSV for drift (default: the version's lineage dataset)")
+    .option("--reference <csv|uri>", "training CSV for drift, as for --data (default: the version's lineage dataset when it names a run artifact)")
     .option("--no-wait", "return once the server has accepted the evaluation (Pending); see it with `paved evaluations show <id>`")
     .option("--json", "print JSON")
     .description("Evaluate a model version against its gate policy: waits for the result and exits non-zero when a check fails")
-    .addHelpText("after", "\nExamples:\n  $ paved evaluate churn@3 --data /data/churn/eval.csv --sensitive gender\n  $ paved evaluate churn@3 --data /data/churn/eval.csv --no-wait")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ paved evaluate churn@3 --data eval.csv --reference train.csv --sensitive gender\n  $ paved evaluate churn@3 --data runs:/3f2a9c41/outputs/eval.csv --no-wait",
+    )
     .action(async (ref: string, opts: { data: string; label: string; sensitive?: string[]; reference?: string; wait: boolean; json?: boolean }) => {
       const at = ref.lastIndexOf("@");
       if (at <= 0 || at === ref.length - 1) throw invalidInput(`'${ref}' names no version; write <model>@<version>, e.g. churn@3`);
       const client = await ctx.client();
+      const data = await dataUri(ctx, client, opts.data, "--data");
+      const reference = opts.reference ? await dataUri(ctx, client, opts.reference, "--reference") : undefined;
       const accepted = await client.evaluateModelVersion(ref.slice(0, at), ref.slice(at + 1), {
-        data: resolve(opts.data),
+        data,
         label: opts.label,
         sensitive: opts.sensitive ?? [],
-        ...(opts.reference ? { reference: resolve(opts.reference) } : {}),
+        ...(reference ? { reference } : {}),
       });
       if (!opts.wait) {
         if (opts.json) return ctx.json(accepted);
@@ -107,12 +114,54 @@ export function registerEvaluate(program: Command, ctx: CliContext): void {
     .command("set")
     .argument("<model>", "registered model name")
     .requiredOption("-f, --file <policy.yaml>", "the policy as YAML or JSON")
-    .description("Store the model's own gate policy (evaluations under older policies stop counting)")
+    .description("Store the model's own gate policy (evaluations under other policies stop counting; the change is recorded)")
     .addHelpText("after", "\nExample:\n  $ paved evaluations policy set churn -f gate-policy.yaml")
     .action(async (model: string, opts: { file: string }) => {
-      const view = await (await ctx.client()).putGatePolicy(model, await readFile(opts.file, "utf8"));
+      const view = await (await ctx.client()).putGatePolicy(model, await readFile(resolve(ctx.cwd, opts.file), "utf8"));
       ctx.out(`${view.model}: policy ${view.version} stored\n`);
     });
+  policy
+    .command("history")
+    .argument("<model>", "registered model name")
+    .option("--limit <n>", "at most this many changes", parseInteger("--limit", 1))
+    .option("--json", "print JSON")
+    .description("Every change of the model's gate policy: who, when, and the policy before and after (newest first)")
+    .addHelpText("after", "\nExample:\n  $ paved evaluations policy history churn")
+    .action(async (model: string, opts: { limit?: number; json?: boolean }) => {
+      const changes = await (await ctx.client()).getGatePolicyHistory(model, opts.limit ? { limit: opts.limit } : {});
+      if (opts.json) return ctx.json({ changes });
+      const now = ctx.now();
+      ctx.out(
+        changes.length === 0
+          ? `no recorded changes: '${model}' uses the built-in default policy; store its own with \`paved evaluations policy set ${model} -f <policy.yaml>\`\n`
+          : renderTable(changes, [
+              { header: "WHEN", value: (c) => formatTime(c.createdAt, now) },
+              { header: "USER", value: (c) => c.user },
+              { header: "POLICY", value: (c) => c.version },
+              { header: "REPLACED", value: (c) => (c.previous ? `${c.previous.version} (${c.previous.source})` : "(not recorded)") },
+              { header: "CHECKS", value: (c) => c.policy.checks.map((check) => check.type).join(",") },
+            ]),
+      );
+    });
+}
+
+/**
+ * The URI the server reads evaluation data from: a platform URI as given, or a local file
+ * uploaded first (the server never reads a path of its own disk).
+ */
+async function dataUri(ctx: CliContext, client: PavedClient, value: string, flag: string): Promise<string> {
+  if (URI.test(value)) return value;
+  const path = resolve(ctx.cwd, value);
+  let bytes: Buffer;
+  try {
+    if (!(await stat(path)).isFile()) throw new Error("not a file");
+    bytes = await readFile(path);
+  } catch {
+    throw invalidInput(`${flag} '${value}' is not a readable file on this machine; give a local CSV (it is uploaded) or a runs:/<run_id>/<path> URI`);
+  }
+  const upload = await client.uploadEvaluationData(new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength));
+  ctx.note(`uploaded ${value} (${bytes.byteLength} bytes) as ${upload.uri}`);
+  return upload.uri;
 }
 
 /** Polls an evaluation until the server's runner has finished it, noting each phase on stderr. */
@@ -140,7 +189,8 @@ function renderEvaluation(e: Evaluation, now: number): string {
     ...(e.message ? [["Error", e.message] as const] : []),
     ["Policy", e.policyVersion],
     ["Data", e.dataDigest ? `${e.dataPath} (${e.dataDigest.slice(0, 19)})` : e.dataPath],
-    ["Reference", e.referencePath ?? undefined],
+    ["Reference", e.referencePath ? `${e.referencePath}${e.referenceOrigin ? ` (${e.referenceOrigin})` : ""}` : (e.referenceNote ?? undefined)],
+    ["Features", e.features ? `${e.features.names.length}, matched by ${e.features.matchedBy} (${e.features.from})` : undefined],
     ["Created", formatTime(e.createdAt, now)],
     ...(e.finishedAt !== null ? [["Finished", formatTime(e.finishedAt, now)] as const] : []),
   ]);

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -162,8 +162,9 @@ describe("deployments over HTTP", () => {
     expect(refused.json().error.code).toBe("GATE_FAILED");
     expect((await call("GET", "/api/v1/deployments?model=gated")).json().deployments).toEqual([]);
 
-    const data = join(mkdtempSync(join(tmpdir(), "paved-deploy-eval-")), "eval.csv");
-    writeFileSync(data, ["f0,f1,f2,f3,label", "0.1,0.2,0.3,0.4,1", "-0.5,0.1,0.9,-0.3,0", "0.7,-0.7,0.2,0.1,1"].join("\n"));
+    // Evaluation data is uploaded (the server never reads a path of its own disk).
+    const csv = ["f0,f1,f2,f3,label", "0.1,0.2,0.3,0.4,1", "-0.5,0.1,0.9,-0.3,0", "0.7,-0.7,0.2,0.1,1"].join("\n");
+    const { uri: data } = (await app.server.inject({ method: "POST", url: "/api/v1/evaluation-data", headers: { authorization: `Bearer ${token}`, "content-type": "text/csv" }, payload: csv })).json();
     expect((await call("PUT", "/api/v1/models/gated/gate-policy", { yaml: "checks:\n  - {type: performance, p99Ms: 60000}\n" })).statusCode).toBe(200);
     const evaluation = await call("POST", "/api/v1/models/gated/versions/1/evaluations", { data });
     expect(evaluation.statusCode, evaluation.body).toBeLessThan(300);

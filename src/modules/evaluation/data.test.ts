@@ -1,23 +1,16 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { checkTableHeader, parseCsv, readTable, readTableOffThread } from "./data.ts";
+import { checkTableHead, parseCsv, readTable, readTableOffThread } from "./data.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "paved-csv-"));
-let files = 0;
-function csv(text: string): string {
-  const path = join(dir, `t${files++}.csv`);
-  writeFileSync(path, text);
-  return path;
-}
+const csv = (text: string): Uint8Array => new TextEncoder().encode(text);
+const head = (text: string) => ({ text, complete: true });
+const checkTableHeader = (bytes: Uint8Array, options: Parameters<typeof checkTableHead>[1]) => checkTableHead(head(new TextDecoder().decode(bytes)), options).header;
 const opts = { label: "label", sensitive: ["group"], what: "evaluation data" };
 
-function rejection(run: () => unknown): { code: string; message: string } {
+function rejection(run: () => unknown): { code: string; message: string; details?: unknown } {
   try {
     run();
   } catch (error) {
-    return error as { code: string; message: string };
+    return error as { code: string; message: string; details?: unknown };
   }
   throw new Error("expected a rejection");
 }
@@ -63,6 +56,37 @@ describe("CSV (RFC 4180)", () => {
     expect(text.message).toContain("line 3, column 'f0'");
   });
 
+  it("never quotes the file in an error: no cell, no record, no header that is not a plain column name", () => {
+    const secret = "pvd_s3cr3t-admin-token";
+    // A cell that is not a number, in the first record and further down.
+    for (const text of [`f0,label\n${secret},1\n`, `f0,label\n1,0\n${secret},1\n`, `f0,label\n"${secret}"x,1\n`]) {
+      const error = rejection(() => readTable(csv(text), { ...opts, sensitive: [] }));
+      expect(error.code).toBe("INVALID_INPUT");
+      expect(error.message).not.toContain(secret);
+    }
+    // A "header" that is some other file's first line (/proc/self/environ, /etc/passwd).
+    for (const first of [`PAVED_ADMIN_TOKEN=${secret}\0PATH=/usr/bin`, `root:x:0:0:root:/root:/bin/bash`]) {
+      const error = rejection(() => checkTableHeader(csv(`${first}\nx\n`), opts));
+      expect(error.code).toBe("INVALID_INPUT");
+      expect(error.message).not.toContain(first.slice(0, 12));
+      const named = rejection(() => checkTableHeader(csv(`${first},label\n1,0\n`), { ...opts, features: { names: ["f0"], from: "test" } }));
+      expect(named.message).not.toContain(first.slice(0, 12));
+    }
+  });
+
+  it("matches features by name in the model's order, and refuses a header that does not match", () => {
+    const features = { names: ["f0", "f1", "f2"], from: "the model_card.features tag" };
+    const reversed = readTable(csv("f2,f1,f0,label,group\n3,2,1,0,A\n6,5,4,1,B\n"), { ...opts, features });
+    expect(reversed.features).toEqual(["f0", "f1", "f2"]);
+    expect(reversed.rows).toEqual([[1, 2, 3], [4, 5, 6]]);
+    const mismatch = rejection(() => checkTableHeader(csv("f0,f1,f9,label\n1,2,3,0\n"), { ...opts, features }));
+    expect(mismatch).toMatchObject({ code: "INVALID_INPUT", details: { missing: ["f2"], extra: ["f9"] } });
+    // Reference data: what it lacks is left out (drift says so), other columns are ignored.
+    const reference = readTable(csv("f1,f0,label,note\n1,2,0,x\n"), { sensitive: [], what: "reference data", features, partial: true });
+    expect(reference.features).toEqual(["f0", "f1"]);
+    expect(reference.rows).toEqual([[2, 1]]);
+  });
+
   it("checks the header and the first record, before the rest is read", () => {
     expect(checkTableHeader(csv('"f0",f1,label\r\n1,2,0\r\n1,2,oops\n'), opts)).toEqual(["f0", "f1", "label"]);
     // A text column not marked sensitive, a short first record: refused up front, with the line.
@@ -78,13 +102,10 @@ describe("CSV (RFC 4180)", () => {
   });
 
   it("reads a table on a worker thread exactly as on the calling one, errors included", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "paved-table-thread-"));
-    const good = join(dir, "good.csv");
-    writeFileSync(good, 'a,b,group,label\n0.5,1,"x, y",1\n-2,3.25,z,0\n');
+    const good = csv('a,b,group,label\n0.5,1,"x, y",1\n-2,3.25,z,0\n');
     const opts = { label: "label", sensitive: ["group"], what: "evaluation data" };
     expect(await readTableOffThread(good, opts)).toEqual(readTable(good, opts));
-    const bad = join(dir, "bad.csv");
-    writeFileSync(bad, "a,label\n1,1\nnot-a-number,0\n");
+    const bad = csv("a,label\n1,1\nnot-a-number,0\n");
     await expect(readTableOffThread(bad, opts)).rejects.toMatchObject({ code: "INVALID_INPUT", message: expect.stringContaining("line 3") });
   });
 });

@@ -1,14 +1,10 @@
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
-import { isAbsolute } from "node:path";
 import { PlatformError, invalidInput, startModuleWorker, type ErrorCode } from "../../core/index.ts";
 
-/** Largest CSV read into memory. */
-const MAX_CSV_BYTES = 256 * 1024 * 1024;
-/** Largest header line `readHeader` reads before giving up. */
-const MAX_HEADER_BYTES = 1024 * 1024;
+// Messages about a table never quote what the file holds (a record, a cell, a header that is not a
+// plain column name): the file may be any artifact, and an error is no way to read one.
 
-/** A parsed evaluation table: numeric feature columns in file order, the label, and sensitive columns as text. */
+/** A parsed evaluation table: numeric feature columns in the order fed to the model, the label, and sensitive columns as text. */
 export interface EvaluationTable {
   features: string[];
   /** Row-major feature values. */
@@ -16,22 +12,6 @@ export interface EvaluationTable {
   labels: number[];
   sensitive: Map<string, string[]>;
   digest: string;
-}
-
-/** Checks a server-side data path: absolute, no `..`, an existing file. */
-export function confineDataPath(path: string, what: string): string {
-  if (!isAbsolute(path)) throw invalidInput(`${what} '${path}' is not absolute; give the CSV's absolute path on the server`);
-  if (path.includes("\0") || path.split(/[\\/]/).includes("..")) throw invalidInput(`${what} '${path}' contains '..' or a NUL; give a plain absolute path`);
-  let size: number;
-  try {
-    const stat = statSync(path);
-    if (!stat.isFile()) throw new Error("not a file");
-    size = stat.size;
-  } catch {
-    throw invalidInput(`${what} '${path}' does not exist or is not a file; copy the CSV to the server and give its absolute path`);
-  }
-  if (size > MAX_CSV_BYTES) throw invalidInput(`${what} '${path}' is larger than ${MAX_CSV_BYTES / 1024 ** 2} MiB; evaluate on a sample`);
-  return path;
 }
 
 /** One CSV record: its fields and the (1-based) line it starts on. */
@@ -81,7 +61,7 @@ export function parseCsv(text: string, describe: string, limit = Number.POSITIVE
         }
         while (k < n && (text[k] === " " || text[k] === "\t")) k++;
         if (k < n && text[k] !== "," && text[k] !== "\n" && text[k] !== "\r") {
-          throw invalidInput(`${describe} line ${line}: unexpected '${text[k]}' after a closing quote; quote the whole field and double any quote inside it ("")`);
+          throw invalidInput(`${describe} line ${line}: text after a closing quote; quote the whole field and double any quote inside it ("")`);
         }
         value = out;
         i = k;
@@ -117,56 +97,80 @@ function countNewlines(text: string, from: number, to: number): number {
   return count;
 }
 
+/** How a table is read: which columns are the label, sensitive (text) and features. */
+export interface TableOptions {
+  /** The label column (numeric); none for reference data. */
+  label?: string | undefined;
+  /** Columns kept as text when present (never fed to the model unless they are also features). */
+  sensitive: string[];
+  /** What the table is, with its URI, for messages: "evaluation data 'runs:/…/eval.csv'". */
+  what: string;
+  /**
+   * Feature columns by name, in the model's input order, and where those names come from. Absent:
+   * every column but the label and sensitive ones is a feature, in file order (by position).
+   */
+  features?: { names: string[]; from: string } | undefined;
+  /** Reference data: features it lacks are left out (drift says so) and other columns are ignored. */
+  partial?: boolean | undefined;
+}
+
+/** A column name as a message may show it: plain names only, never arbitrary text from the file. */
+export function shownName(name: string): string | undefined {
+  return /^[A-Za-z0-9_.\- ]{1,64}$/.test(name) ? `'${name}'` : undefined;
+}
+
+function shownNames(names: string[]): string {
+  const shown = names.map(shownName).filter((n): n is string => n !== undefined);
+  const hidden = names.length - shown.length;
+  const listed = shown.slice(0, 10);
+  const more = shown.length - listed.length + hidden;
+  return [...listed, ...(more ? [`${more} more`] : [])].join(", ");
+}
+
 /** Column names and the checks every table must pass, from a parsed header record. */
-function checkHeader(header: string[] | undefined, path: string, opts: { label?: string | undefined; sensitive: string[]; what: string }): { header: string[]; features: string[]; sensitive: string[] } {
-  if (!header || header.some((h) => h === "")) throw invalidInput(`${opts.what} '${path}' has no header or an empty column name; the first line names the columns`);
-  if (new Set(header).size !== header.length) throw invalidInput(`${opts.what} '${path}' repeats a column name in its header`);
+function checkHeader(header: string[] | undefined, opts: TableOptions): { header: string[]; features: string[]; sensitive: string[] } {
+  if (!header || header.some((h) => h === "")) throw invalidInput(`${opts.what} has no header or an empty column name; the first line names the columns`);
+  if (new Set(header).size !== header.length) throw invalidInput(`${opts.what} repeats a column name in its header; name each column once`);
   if (opts.label !== undefined && !header.includes(opts.label)) {
-    throw invalidInput(`${opts.what} '${path}' has no label column '${opts.label}'; its columns: ${header.join(", ")} (choose one with --label)`);
+    throw invalidInput(`${opts.what} has no label column '${opts.label}'; name the label column with --label`);
   }
   const sensitive = opts.sensitive.filter((s) => header.includes(s));
-  const features = header.filter((h) => h !== opts.label && !sensitive.includes(h));
-  if (!features.length) throw invalidInput(`${opts.what} '${path}' has no feature columns besides the label and sensitive columns`);
+  let features: string[];
+  if (opts.features && opts.partial) {
+    features = opts.features.names.filter((f) => header.includes(f));
+  } else if (opts.features) {
+    const expected = opts.features.names;
+    const missing = expected.filter((f) => !header.includes(f));
+    const extra = header.filter((h) => h !== opts.label && !expected.includes(h) && !sensitive.includes(h));
+    if (missing.length || extra.length) {
+      const problems = [...(missing.length ? [`missing ${shownNames(missing)}`] : []), ...(extra.length ? [`columns that are not features: ${shownNames(extra)}`] : [])];
+      throw invalidInput(
+        `${opts.what} does not match the model's ${expected.length} features (${opts.features.from}): ${problems.join("; ")}. Features are matched by name, in any column order; add the missing columns, and drop other columns or mark them --sensitive`,
+        { missing, extra: extra.filter((e) => shownName(e) !== undefined) },
+      );
+    }
+    features = expected;
+  } else {
+    features = header.filter((h) => h !== opts.label && !sensitive.includes(h));
+  }
+  if (!features.length) throw invalidInput(`${opts.what} has no feature columns besides the label and sensitive columns`);
   return { header, features, sensitive };
 }
 
 /**
- * Reads only the CSV's header and first record and checks them as `readTable` would (label
- * present, feature columns left, no repeated names, the first record as wide as the header and
- * numeric where it must be), so a request can be refused before the whole file is read.
+ * Checks the text at the start of a CSV (its header and first record, see `DataResolver.head`)
+ * as `readTable` would check the whole file: label present, features as expected, no repeated
+ * names, the first record as wide as the header and numeric where it must be. Returns the header
+ * and the feature columns in the order they are fed to the model.
  */
-export function checkTableHeader(path: string, opts: { label?: string | undefined; sensitive: string[]; what: string }): string[] {
-  const describe = `${opts.what} '${path}'`;
-  const fd = openSync(path, "r");
-  let text = "";
-  try {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for (;;) {
-      const chunk = Buffer.alloc(64 * 1024);
-      const read = readSync(fd, chunk, 0, chunk.length, null);
-      chunks.push(chunk.subarray(0, read));
-      size += read;
-      text = Buffer.concat(chunks).toString("utf8");
-      const ends = recordEnds(text, 2);
-      if (ends.length === 2) {
-        text = text.slice(0, ends[1]);
-        break;
-      }
-      if (read === 0) break;
-      if (size >= MAX_HEADER_BYTES) {
-        // A first record this long is not worth checking ahead: check the header alone.
-        text = ends.length ? text.slice(0, ends[0]) : text;
-        break;
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  const [header, first] = parseCsv(text, describe, 2);
-  const columns = checkHeader(header?.fields, path, opts);
-  if (first) rowReader(columns, opts.label, describe)(first);
-  return columns.header;
+export function checkTableHead(head: { text: string; complete: boolean }, opts: TableOptions): { header: string[]; features: string[] } {
+  const ends = recordEnds(head.text, 2);
+  // Only whole records are checked: the file's start may end inside a long first record.
+  const whole = head.complete ? head.text : ends.length === 2 ? head.text.slice(0, ends[1]) : ends.length === 1 ? head.text.slice(0, ends[0]) : head.text;
+  const [header, first] = parseCsv(whole, opts.what, 2);
+  const columns = checkHeader(header?.fields, opts);
+  if (first && (head.complete || ends.length === 2)) rowReader(columns, opts)(first);
+  return { header: columns.header, features: columns.features };
 }
 
 /** Offsets just past the first `count` record ends (line breaks outside quotes, after content). */
@@ -185,18 +189,20 @@ function recordEnds(text: string, count: number): number[] {
   return ends;
 }
 
-/** Checks one record against the header and returns its feature values and label. */
-function rowReader(columns: { header: string[]; features: string[] }, label: string | undefined, describe: string): (record: CsvRecord) => { features: number[]; label: number | undefined } {
+/** Checks one record against the header and returns its feature values (in feature order) and label. */
+function rowReader(columns: { header: string[]; features: string[] }, opts: TableOptions): (record: CsvRecord) => { features: number[]; label: number | undefined } {
   const { header } = columns;
   const index = new Map(header.map((h, i) => [h, i]));
   const featureIndex = columns.features.map((f) => index.get(f)!);
-  const labelIndex = label !== undefined ? index.get(label)! : -1;
+  const labelIndex = opts.label !== undefined ? index.get(opts.label)! : -1;
   return ({ fields: cells, line }) => {
-    if (cells.length !== header.length) throw invalidInput(`${describe} line ${line} has ${cells.length} values; the header has ${header.length} (quote a value that holds a comma: "a,b")`);
+    if (cells.length !== header.length) throw invalidInput(`${opts.what} line ${line} has ${cells.length} values; the header has ${header.length} (quote a value that holds a comma: "a,b")`);
     const number = (column: number) => {
       const text = cells[column]!.trim();
       const value = Number(text);
-      if (text === "" || !Number.isFinite(value)) throw invalidInput(`${describe} line ${line}, column '${header[column]}': '${text}' is not a number; features and labels must be numeric (mark a text column such as a group with --sensitive)`);
+      if (text === "" || !Number.isFinite(value)) {
+        throw invalidInput(`${opts.what} line ${line}, column ${shownName(header[column]!) ?? String(column + 1)}: not a number; features and labels must be numeric (mark a text column such as a group with --sensitive)`);
+      }
       return value;
     };
     return { features: featureIndex.map(number), label: labelIndex >= 0 ? number(labelIndex) : undefined };
@@ -205,14 +211,13 @@ function rowReader(columns: { header: string[]; features: string[] }, label: str
 
 /**
  * Reads a CSV (RFC 4180, see `parseCsv`) with a header; every record as wide as the header.
- * Columns in `sensitive` are kept as text; the label (when given) and every other column must be numbers.
+ * Sensitive columns are kept as text; the label (when given) and the features must be numbers.
+ * Features come out in `opts.features` order when given (matched by name), else in file order.
  */
-export function readTable(path: string, opts: { label?: string | undefined; sensitive: string[]; what: string }): EvaluationTable {
-  const bytes = readFileSync(path);
-  const describe = `${opts.what} '${path}'`;
-  const records = parseCsv(bytes.toString("utf8"), describe);
-  const columns = checkHeader(records[0]?.fields, path, opts);
-  const read = rowReader(columns, opts.label, describe);
+export function readTable(bytes: Uint8Array, opts: TableOptions): EvaluationTable {
+  const records = parseCsv(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"), opts.what);
+  const columns = checkHeader(records[0]?.fields, opts);
+  const read = rowReader(columns, opts);
   const index = new Map(columns.header.map((h, i) => [h, i]));
   const rows: number[][] = [];
   const labels: number[] = [];
@@ -224,13 +229,13 @@ export function readTable(path: string, opts: { label?: string | undefined; sens
     if (row.label !== undefined) labels.push(row.label);
     for (const [column, values] of sensitive) values.push(record.fields[index.get(column)!]!);
   }
-  if (!rows.length) throw invalidInput(`${describe} has a header but no rows`);
+  if (!rows.length) throw invalidInput(`${opts.what} has a header but no rows`);
   return { features: columns.features, rows, labels, sensitive, digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}` };
 }
 
 export interface TableRequest {
-  path: string;
-  opts: { label?: string | undefined; sensitive: string[]; what: string };
+  bytes: Uint8Array;
+  opts: TableOptions;
 }
 
 /** A table as it crosses threads: the numbers in two transferable arrays. */
@@ -257,16 +262,18 @@ function tableFromWire(wire: WireTable): EvaluationTable {
   return { features: wire.features, rows, labels: Array.from(wire.labels), sensitive: new Map(wire.sensitive), digest: wire.digest };
 }
 
-/** `readTable` on a worker thread, so parsing a large CSV never stalls the server (inference included). */
-export function readTableOffThread(path: string, opts: TableRequest["opts"]): Promise<EvaluationTable> {
-  const worker = startModuleWorker(import.meta.url, "./table-worker", { workerData: { path, opts } satisfies TableRequest, stdout: false, stderr: false });
+/** `readTable` on a worker thread, so parsing a large CSV never stalls the server (inference included). The bytes move to the worker. */
+export function readTableOffThread(bytes: Uint8Array, opts: TableOptions): Promise<EvaluationTable> {
+  // A copy of its own, so the transfer never detaches a pooled buffer.
+  const own = new Uint8Array(bytes);
+  const worker = startModuleWorker(import.meta.url, "./table-worker", { workerData: { bytes: own, opts } satisfies TableRequest, transferList: [own.buffer], stdout: false, stderr: false });
   return new Promise((resolve, reject) => {
     worker.once("message", (reply: TableReply) => {
       void worker.terminate();
       if (reply.ok) resolve(tableFromWire(reply.table));
       else reject(new PlatformError(reply.code, reply.message));
     });
-    worker.once("error", (error) => reject(new PlatformError("INTERNAL", `could not read ${opts.what} '${path}': ${error.message}`)));
-    worker.once("exit", (code) => reject(new PlatformError("INTERNAL", `the thread reading ${opts.what} '${path}' exited with code ${code}`)));
+    worker.once("error", (error) => reject(new PlatformError("INTERNAL", `could not read ${opts.what}: ${error.message}`)));
+    worker.once("exit", (code) => reject(new PlatformError("INTERNAL", `the thread reading ${opts.what} exited with code ${code}`)));
   });
 }

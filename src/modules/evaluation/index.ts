@@ -2,28 +2,38 @@
 // platform computes itself by running a version's ONNX model on the serving runtime (quality,
 // performance, bias, drift, compliance), stored results, and the guard on the production alias.
 // Evaluations are resources: the API stores them Pending and a runner runs them one at a time, so
-// nothing acknowledged is lost to a restart. It sits above registry and serving and hooks into
-// the registry through its alias-guard point.
+// nothing acknowledged is lost to a restart. Data comes only from files the platform stores (run
+// artifacts, version files, uploads), never a server path. It sits above registry, tracking and
+// serving and hooks into the registry through its alias-guard point.
+import type { ArtifactStore } from "../../artifacts/index.ts";
 import { BUILT_IN_GATE_POLICY_FILE } from "../catalog/index.ts";
 import type { Clock, IdGenerator, Logger, RouteDefinition } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
 import type { RegistryService } from "../registry/index.ts";
 import type { ServingService } from "../serving/index.ts";
+import type { TrackingService } from "../tracking/index.ts";
 import { loadPolicyFile } from "./policy.ts";
 import { evaluationRoutes } from "./routes.ts";
 import { EvaluationRunner } from "./runner.ts";
 import { EvaluationService } from "./service.ts";
+import { DataResolver } from "./sources.ts";
 import { EvaluationStore } from "./store.ts";
 
 export { EvaluationService, GATED_ALIAS } from "./service.ts";
 export { EvaluationRunner } from "./runner.ts";
 export { parsePolicy, type VersionedPolicy } from "./policy.ts";
-export { EvaluationView, GatePolicyView, GateStatusView, CheckResult, GatePolicy } from "./schema.ts";
+export { parseDataUri, ACCEPTED_DATA_URIS, type DataSource } from "./sources.ts";
+export { EvaluationView, GatePolicyView, GateStatusView, CheckResult, GatePolicy, GatePolicyChangeView, EvaluationUploadView } from "./schema.ts";
 
 export interface EvaluationModuleDeps {
   database: Database;
   registry: RegistryService;
+  tracking: TrackingService;
   serving: ServingService;
+  /** Where run artifacts, version files and uploads keep their bytes. */
+  artifacts: ArtifactStore;
+  /** Largest evaluation CSV read or uploaded, in bytes (config `evaluation.maxDataBytes`). */
+  maxDataBytes: number;
   clock: Clock;
   ids: IdGenerator;
   logger: Logger;
@@ -37,8 +47,10 @@ export interface EvaluationModuleDeps {
 export function createEvaluationModule(deps: EvaluationModuleDeps): { service: EvaluationService; runner: EvaluationRunner; routes: RouteDefinition[] } {
   const logger = deps.logger.child({ module: "evaluation" });
   const store = new EvaluationStore(deps.database);
+  const data = new DataResolver({ tracking: deps.tracking, registry: deps.registry, artifacts: deps.artifacts, store, maxBytes: deps.maxDataBytes });
   const runner = new EvaluationRunner({
     store,
+    data,
     registry: deps.registry,
     serving: deps.serving,
     clock: deps.clock,
@@ -46,7 +58,7 @@ export function createEvaluationModule(deps: EvaluationModuleDeps): { service: E
     ...(deps.performanceRequests !== undefined ? { performanceRequests: deps.performanceRequests } : {}),
     ...(deps.intervalMs !== undefined ? { intervalMs: deps.intervalMs } : {}),
   });
-  const service = new EvaluationService({ store, registry: deps.registry, clock: deps.clock, ids: deps.ids, logger, defaultPolicy: loadPolicyFile(BUILT_IN_GATE_POLICY_FILE), kick: () => runner.kick() });
+  const service = new EvaluationService({ store, registry: deps.registry, data, artifacts: deps.artifacts, clock: deps.clock, ids: deps.ids, logger, defaultPolicy: loadPolicyFile(BUILT_IN_GATE_POLICY_FILE), kick: () => runner.kick() });
   deps.registry.addAliasGuard(service.guard);
   return { service, runner, routes: evaluationRoutes(service) };
 }

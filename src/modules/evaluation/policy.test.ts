@@ -30,4 +30,26 @@ describe("gate policies", () => {
     expect(problem({ checks: [{ type: "quality", metric: "rmse", min: 1 }] }).code).toBe("INVALID_INPUT");
     expect(problem("checks: [").code).toBe("INVALID_INPUT");
   });
+
+  it("refuses checks that bound nothing, which would pass every version", () => {
+    const problem = (input: unknown) => {
+      try {
+        parsePolicy(input);
+      } catch (error) {
+        return error as { code: string; details?: { problems: { path: string }[] } };
+      }
+      throw new Error("expected a rejection");
+    };
+    // A compliance check with no field set yields no result at all: the policy passed everything.
+    const empty = problem({ checks: [{ type: "compliance" }] });
+    expect(empty.code).toBe("INVALID_INPUT");
+    expect(empty.details?.problems.map((p) => p.path)).toEqual(["checks.0"]);
+    expect(problem("checks:\n  - {type: compliance, requiredModelCardFields: []}\n").code).toBe("INVALID_INPUT");
+    expect(problem({ checks: [{ type: "quality", metric: "accuracy", min: 0.8 }, { type: "drift" }] }).details?.problems.map((p) => p.path)).toEqual(["checks.1"]);
+    for (const check of [{ type: "performance" }, { type: "bias", sensitiveColumn: "g" }, { type: "quality", metric: "auc" }]) {
+      expect(problem({ checks: [check] }).code).toBe("INVALID_INPUT");
+    }
+    expect(parsePolicy({ checks: [{ type: "compliance", requireLineage: true }] }).policy.checks).toHaveLength(1);
+    expect(parsePolicy({ checks: [{ type: "quality", metric: "auc", relativeToProduction: 0.01 }] }).policy.checks).toHaveLength(1);
+  });
 });

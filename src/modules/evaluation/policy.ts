@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { PlatformError, invalidInput } from "../../core/index.ts";
-import { GatePolicy, LOWER_IS_BETTER } from "./schema.ts";
+import { GatePolicy, LOWER_IS_BETTER, type PolicyCheck } from "./schema.ts";
 
 /** A parsed gate policy with its version: a hash of its canonical JSON, so equal policies share a version. */
 export interface VersionedPolicy {
@@ -37,7 +37,37 @@ export function parsePolicy(input: unknown): VersionedPolicy {
     if (lower && check.min !== undefined) throw invalidInput(`checks.${i}.min: ${check.metric} is an error (lower is better); give max instead`);
     if (!lower && check.max !== undefined) throw invalidInput(`checks.${i}.max: ${check.metric} is higher-is-better; give min instead`);
   });
+  const idle = idleChecks(policy);
+  if (idle.length) {
+    throw invalidInput(
+      `invalid gate policy: ${idle.map((p) => `${p.path}: ${p.message}`).join("; ")}; a check that bounds nothing would pass every version (see docs/evaluation.md for the fields each check takes)`,
+      { problems: idle },
+    );
+  }
   return { policy, version: policyVersion(policy) };
+}
+
+/** The bounds each check type may set; a check that sets none of them checks nothing. */
+const BOUNDS: Record<PolicyCheck["type"], string[]> = {
+  quality: ["min", "max", "relativeToProduction"],
+  performance: ["p50Ms", "p95Ms", "p99Ms", "minThroughput"],
+  bias: ["maxDemographicParityDifference", "maxEqualizedOddsDifference"],
+  drift: ["maxPsi", "maxKsStatistic"],
+  compliance: ["requiredModelCardFields", "requireLineage", "forbidSensitiveFeatures"],
+};
+
+/**
+ * Checks of a policy that bound nothing, so they could never fail a version (a compliance check
+ * with no field set yields no result at all, and a policy of such checks passed everything).
+ */
+export function idleChecks(policy: GatePolicy): { path: string; message: string }[] {
+  return policy.checks.flatMap((check, i) => {
+    const set = BOUNDS[check.type].filter((field) => {
+      const value = (check as Record<string, unknown>)[field];
+      return Array.isArray(value) ? value.length > 0 : value !== undefined && value !== false;
+    });
+    return set.length ? [] : [{ path: `checks.${i}`, message: `this ${check.type} check sets none of ${BOUNDS[check.type].join(", ")}` }];
+  });
 }
 
 export function policyVersion(policy: GatePolicy): string {

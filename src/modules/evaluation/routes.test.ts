@@ -41,7 +41,15 @@ describe("evaluation gates over HTTP", () => {
       payload: readFileSync(join(data, file)),
     });
     expect(put.statusCode).toBe(200);
-    await call("POST", `${api}/runs/log-inputs`, { run_id: run.run_id, datasets: [{ dataset: { name: "train", digest: "d1", source_type: "local", source: join(data, "train.csv") } }] });
+    // The training CSV is a run artifact, named by a runs:/ URI as the run's dataset input.
+    const train = await app.server.inject({
+      method: "PUT",
+      url: `/api/2.0/mlflow-artifacts/artifacts/0/${run.run_id}/artifacts/data/train.csv`,
+      headers: { ...auth, "content-type": "application/octet-stream" },
+      payload: readFileSync(join(data, "train.csv")),
+    });
+    expect(train.statusCode).toBe(200);
+    await call("POST", `${api}/runs/log-inputs`, { run_id: run.run_id, datasets: [{ dataset: { name: "train", digest: "d1", source_type: "local", source: `runs:/${run.run_id}/data/train.csv` } }] });
     const version = await call("POST", `/api/v1/models/${name}/versions`, { source: `runs:/${run.run_id}/model` });
     expect(version.statusCode).toBe(200);
     if (opts.card !== false) {
@@ -51,8 +59,14 @@ describe("evaluation gates over HTTP", () => {
     return version.json().version;
   }
 
-  const evaluate = (name: string, version: string, body: Record<string, unknown> = {}) =>
-    call("POST", `/api/v1/models/${name}/versions/${version}/evaluations`, { data: join(data, "eval.csv"), sensitive: ["group"], ...body });
+  /** Uploads one of the test CSVs; answers its uploads:/ URI. */
+  async function uploaded(file: string): Promise<string> {
+    const response = await app.server.inject({ method: "POST", url: "/api/v1/evaluation-data", headers: { ...auth, "content-type": "text/csv" }, payload: readFileSync(join(data, file)) });
+    expect(response.statusCode, response.body).toBe(200);
+    return response.json().uri;
+  }
+  const evaluate = async (name: string, version: string, body: Record<string, unknown> = {}) =>
+    call("POST", `/api/v1/models/${name}/versions/${version}/evaluations`, { data: await uploaded("eval.csv"), sensitive: ["group"], ...body });
   /** Polls an evaluation until the runner has finished it. */
   async function finished(id: string): Promise<Evaluation> {
     for (let i = 0; i < 600; i++) {
@@ -90,7 +104,9 @@ describe("evaluation gates over HTTP", () => {
     expect(failed(evaluation)).toEqual([]);
     expect(evaluation.passed).toBe(true);
     expect(evaluation.dataDigest).toMatch(/^sha256:/);
-    expect(evaluation.referencePath).toBe(join(data, "train.csv"));
+    expect(evaluation.referencePath).toMatch(/^runs:\/[^/]+\/data\/train\.csv$/);
+    expect(evaluation.referenceOrigin).toMatch(/^lineage dataset 'train' of run /);
+    expect(evaluation.features).toMatchObject({ matchedBy: "name", names: ["f0", "f1", "f2"] });
     const byName = Object.fromEntries(evaluation.checks.map((c) => [c.name, c]));
     expect(byName["quality:accuracy"]!.figures.value).toBeGreaterThan(0.8);
     expect(byName["performance:latency"]!.figures).toMatchObject({ p50Ms: expect.any(Number), p99Ms: expect.any(Number), throughput: expect.any(Number), requests: 200 });
@@ -114,11 +130,11 @@ describe("evaluation gates over HTTP", () => {
     const version = await register("fair", "good.onnx", { policy });
     const fair = await evaluated("fair", version);
     expect(fair.checks.find((c) => c.name === "bias:group")!.passed).toBe(true);
-    const skewed = await evaluated("fair", version, { data: join(data, "skewed.csv") });
+    const skewed = await evaluated("fair", version, { data: await uploaded("skewed.csv") });
     const bias = skewed.checks.find((c: { name: string }) => c.name === "bias:group")!;
     expect(bias.passed).toBe(false);
     expect(bias.figures.demographicParityDifference).toBeGreaterThan(0.1);
-    const shifted = await evaluated("fair", version, { data: join(data, "shifted.csv") });
+    const shifted = await evaluated("fair", version, { data: await uploaded("shifted.csv") });
     expect(failed(shifted)).toContain("drift:f0");
     expect(failed(shifted)).not.toContain("drift:f1");
   }, 60_000);
@@ -205,7 +221,7 @@ describe("evaluation gates over HTTP", () => {
     const expected = JSON.parse(readFileSync(join(data, "multiclass-expected.json"), "utf8")) as Record<string, number>;
     for (const file of ["multiclass.onnx", "multiclass-logits.onnx"] as const) {
       const version = await register("triad", file, { policy });
-      const evaluation = await evaluated("triad", version, { data: join(data, "multiclass.csv") });
+      const evaluation = await evaluated("triad", version, { data: await uploaded("multiclass.csv") });
       expect(evaluation.phase, JSON.stringify(evaluation)).toBe("Passed");
       const value = (name: string) => evaluation.checks.find((c) => c.name === name)!.figures.value!;
       expect(value("quality:accuracy")).toBeCloseTo(expected.accuracy!, 3);
@@ -217,7 +233,7 @@ describe("evaluation gates over HTTP", () => {
     }
     // Labels that are not class indices of the model's three outputs: the evaluation cannot run.
     writeFileSync(join(data, "four-classes.csv"), 'f0,f1,f2,label,group\n0.1,0.2,0.3,3,"A, north"\n0.3,0.2,0.1,0,"A, north"\n');
-    const error = await evaluated("triad", "1", { data: join(data, "four-classes.csv") });
+    const error = await evaluated("triad", "1", { data: await uploaded("four-classes.csv") });
     expect(error).toMatchObject({ phase: "Error", passed: false, checks: [] });
     expect(error.message).toContain("class indices 0..2");
   }, 120_000);
@@ -225,7 +241,7 @@ describe("evaluation gates over HTTP", () => {
   it("puts an evaluation whose CSV is malformed past its header in Error, naming the line", async () => {
     const version = await register("broken", "good.onnx");
     writeFileSync(join(data, "unterminated.csv"), 'f0,f1,f2,label,group\n0.1,0.2,0.3,1,A\n0.1,0.2,0.3,0,"B\n');
-    const evaluation = await evaluated("broken", version, { data: join(data, "unterminated.csv") });
+    const evaluation = await evaluated("broken", version, { data: await uploaded("unterminated.csv") });
     expect(evaluation.phase).toBe("Error");
     expect(evaluation.message).toContain("line 3");
     expect(evaluation.finishedAt).toEqual(expect.any(Number));

@@ -4,8 +4,10 @@ import {
   EvaluateBody,
   EvaluationIdParams,
   EvaluationParams,
+  EvaluationUploadView,
   EvaluationView,
   GateOverridesResponse,
+  GatePolicyHistoryResponse,
   GatePolicyView,
   GateStatusView,
   ListEvaluationsQuery,
@@ -15,6 +17,7 @@ import {
 import type { EvaluationService } from "./service.ts";
 
 const ModelNameParams = z.object({ name: z.string().min(1) });
+const HistoryQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
 
 /** Paved's evaluation API under /api/v1. */
 export function evaluationRoutes(service: EvaluationService): RouteDefinition[] {
@@ -41,6 +44,27 @@ export function evaluationRoutes(service: EvaluationService): RouteDefinition[] 
     }),
     route({
       method: "GET",
+      url: "/api/v1/models/:name/gate-policy/history",
+      summary: "Every change of the model's gate policy: who, when, the policy before and after (newest first)",
+      action: "gate-policies:read",
+      tags,
+      params: ModelNameParams,
+      query: HistoryQuery,
+      response: GatePolicyHistoryResponse,
+      handler: async ({ params, query }) => ({ changes: await service.policyHistory(params.name, query.limit) }),
+    }),
+    route({
+      method: "POST",
+      url: "/api/v1/evaluation-data",
+      summary: "Upload a CSV to evaluate on (the raw bytes as the body, at most evaluation.maxDataBytes); answers its uploads:/<sha256> URI for an evaluation's data or reference",
+      action: "evaluations:create",
+      tags,
+      rawBody: true,
+      response: EvaluationUploadView,
+      handler: async ({ stream, principal }) => service.upload(stream, principal.name),
+    }),
+    route({
+      method: "GET",
       url: "/api/v1/models/:name/gate-overrides",
       summary: "Admin overrides of the model's production gate: who, when, why (newest first)",
       tags,
@@ -60,7 +84,7 @@ export function evaluationRoutes(service: EvaluationService): RouteDefinition[] 
     route({
       method: "POST",
       url: "/api/v1/models/:name/versions/:version/evaluations",
-      summary: "Ask for an evaluation of a version (number or alias) on a server-side CSV against the model's gate policy; answers at once with it Pending (poll GET /api/v1/evaluations/:id)",
+      summary: "Ask for an evaluation of a version (number or alias) against the model's gate policy, on a CSV the platform stores (runs:/, mlflow-artifacts:/, models:/ or uploads:/ URI; never a server path); answers at once with it Pending (poll GET /api/v1/evaluations/:id)",
       tags,
       params: EvaluationParams,
       body: EvaluateBody,

@@ -4,13 +4,14 @@ import { ReconcileLoop, invalidInput, type Clock, type Logger } from "../../core
 import type { ModelVersion, RegisteredModel, RegistryService } from "../registry/index.ts";
 import type { InferRequest, ServingService } from "../serving/index.ts";
 import { biasCheck } from "./checks/bias.ts";
-import { MODEL_CARD_TAG, complianceChecks } from "./checks/compliance.ts";
+import { cardFeatures, cardTags, complianceChecks } from "./checks/compliance.ts";
 import { driftChecks } from "./checks/drift.ts";
 import { latencyFigures, performanceCheck } from "./checks/performance.ts";
 import { checkClassLabels, predictionsFromOutput, type Predictions } from "./checks/predictions.ts";
 import { predictionMetric, qualityCheck, unavailableReason } from "./checks/quality.ts";
-import { confineDataPath, readTableOffThread, type EvaluationTable } from "./data.ts";
-import type { CheckResult, GatePolicy } from "./schema.ts";
+import { readTableOffThread, type EvaluationTable, type TableOptions } from "./data.ts";
+import type { CheckResult, EvaluationView, GatePolicy } from "./schema.ts";
+import { ACCEPTED_DATA_URIS, type DataResolver, type ResolvedData } from "./sources.ts";
 import type { EvaluationOutcome, EvaluationRow, EvaluationStore } from "./store.ts";
 
 /** The alias the gate guards. */
@@ -19,16 +20,28 @@ const INFER_CHUNK = 1024;
 /** ONNX input types evaluation can feed, and their Open Inference Protocol datatypes. */
 export const DATATYPES: Record<string, string> = { float32: "FP32", float: "FP32", float64: "FP64", double: "FP64", int64: "INT64", int32: "INT32" };
 
+/** How the data's columns are fed to the model (see EvaluationView.features). */
+export type FeatureMatch = NonNullable<EvaluationView["features"]>;
+
 /** What an evaluation runs, stored with it (`evaluations.request`) so a restart runs the same thing. */
 export interface EvaluationRequest {
   label: string;
   sensitive: string[];
   /** The policy in force when the evaluation was asked for (its version is the row's policy_version). */
   policy: GatePolicy;
+  /** The data as resolved on acceptance: the blob read is the one that was checked. Absent in evaluations from before data URIs. */
+  data?: ResolvedData;
+  reference?: ResolvedData | null;
+  /** Where the reference came from ("explicit", a lineage dataset), and why there is none. */
+  referenceOrigin?: string | null;
+  referenceNote?: string | null;
+  features?: FeatureMatch;
 }
 
 export interface EvaluationRunnerDeps {
   store: EvaluationStore;
+  /** Reads the stored blobs evaluation data names. */
+  data: DataResolver;
   registry: RegistryService;
   serving: ServingService;
   clock: Clock;
@@ -89,6 +102,8 @@ export class EvaluationRunner {
     try {
       if (!row.request) throw invalidInput("this evaluation was stored without its request and cannot run; run `paved evaluate` again");
       const { checks, digest } = await this.compute(row, JSON.parse(row.request) as EvaluationRequest);
+      // No result is no verdict: a policy whose checks yield nothing must never pass a version.
+      if (!checks.length) throw invalidInput("the gate policy produced no check results, so this evaluation cannot pass; store a policy whose checks bound something (`paved evaluations policy set`) and evaluate again");
       const passed = checks.every((c) => c.passed);
       outcome = { phase: passed ? "Passed" : "Failed", passed: passed ? 1 : 0, checks: JSON.stringify(checks), data_digest: digest, message: null, finished_at: this.deps.clock.now() };
     } catch (error) {
@@ -107,8 +122,15 @@ export class EvaluationRunner {
     const version = await registry.getVersion(row.model_name, row.version);
     const signature = version.signature ? (JSON.parse(version.signature) as { inputs: { name: string; type: string }[] }) : null;
     if (!signature?.inputs.length) throw invalidInput(`version ${version.version} of '${model.name}' has no ONNX signature; evaluation runs ONNX models`);
-    const table = await readTableOffThread(confineDataPath(row.data_path, "evaluation data"), { label: request.label, sensitive: request.sensitive, what: "evaluation data" });
-    const reference = row.reference_path ? await readTableOffThread(confineDataPath(row.reference_path, "reference data"), { sensitive: request.sensitive, what: "reference data" }) : undefined;
+    if (!request.data) {
+      throw invalidInput(`this evaluation names '${row.data_path}', a path on the server, which evaluation no longer reads; evaluate again with ${ACCEPTED_DATA_URIS}`);
+    }
+    const byName: TableOptions["features"] = request.features?.matchedBy === "name" ? { names: request.features.names, from: request.features.from } : undefined;
+    const { data } = this.deps;
+    const table = await readTableOffThread(await data.bytes(request.data, "evaluation data"), { label: request.label, sensitive: request.sensitive, what: `evaluation data '${request.data.uri}'`, features: byName });
+    const reference = request.reference
+      ? await readTableOffThread(await data.bytes(request.reference, "reference data"), { sensitive: request.sensitive, what: `reference data '${request.reference.uri}'`, features: byName, partial: true })
+      : undefined;
     const checkpoint = () => {
       if (!this.loop.running) throw new Interrupted("stopped");
     };
@@ -134,7 +156,7 @@ export class EvaluationRunner {
         } else if (check.type === "bias") {
           results.push(biasCheck(check, table.sensitive.get(check.sensitiveColumn), predicted, table.labels));
         } else if (check.type === "drift") {
-          results.push(...driftChecks(check, reference && row.reference_path ? { path: row.reference_path, columns: columnsOf(reference) } : undefined, table.features, columnsOf(table)));
+          results.push(...driftChecks(check, reference && request.reference ? { path: request.reference.uri, columns: columnsOf(reference) } : undefined, table.features, columnsOf(table), request.referenceNote ?? undefined));
         } else {
           results.push(...complianceChecks(check, { tags: cardTags(model, version), lineage: version.lineage ? JSON.parse(version.lineage) : null, inputs: declaredInputs(signature.inputs, model, version), sensitive: request.sensitive }));
         }
@@ -201,11 +223,6 @@ function columnsOf(table: EvaluationTable): Map<string, number[]> {
   return new Map(table.features.map((f, i) => [f, table.rows.map((r) => r[i]!)]));
 }
 
-function cardTags(model: RegisteredModel, version: ModelVersion): Map<string, string> {
-  return new Map([...model.tags, ...version.tags].filter((t) => t.key.startsWith(MODEL_CARD_TAG)).map((t) => [t.key, t.value]));
-}
-
 function declaredInputs(inputs: { name: string }[], model: RegisteredModel, version: ModelVersion): string[] {
-  const listed = cardTags(model, version).get(`${MODEL_CARD_TAG}features`) ?? "";
-  return [...inputs.map((i) => i.name), ...listed.split(",").map((s) => s.trim()).filter(Boolean)];
+  return [...inputs.map((i) => i.name), ...cardFeatures(cardTags(model, version))];
 }

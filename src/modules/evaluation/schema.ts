@@ -83,9 +83,19 @@ export const EvaluationView = z.object({
   phase: EvaluationPhase,
   message: z.string().nullable().describe("why the evaluation is in Error"),
   policyVersion: z.string(),
-  dataPath: z.string(),
+  dataPath: z.string().describe("the evaluation data's URI (runs:/…, models:/…, uploads:/…)"),
   dataDigest: z.string().nullable().describe("sha256 of the CSV that was evaluated; null until it is read"),
-  referencePath: z.string().nullable(),
+  referencePath: z.string().nullable().describe("the reference (drift) data's URI; null when there was none"),
+  referenceOrigin: z.string().nullable().describe("where the reference came from: 'explicit', or \"lineage dataset '<name>' of run <id>\""),
+  referenceNote: z.string().nullable().describe("why no reference was used (e.g. the lineage dataset is not a platform URI) and how to give one"),
+  features: z
+    .object({
+      matchedBy: z.enum(["name", "position"]),
+      from: z.string().describe("where the model's feature names came from, or why columns were matched by position"),
+      names: z.array(z.string()).describe("the columns fed to the model, in its input order"),
+    })
+    .nullable()
+    .describe("how the data's columns were matched to the model's input; null for evaluations from before this was recorded"),
   passed: z.boolean().describe("true when the phase is Passed"),
   checks: z.array(CheckResult).describe("empty until the evaluation finishes"),
   user: z.string(),
@@ -95,11 +105,13 @@ export const EvaluationView = z.object({
 });
 export type EvaluationView = z.output<typeof EvaluationView>;
 
+const DATA_URI = "runs:/<run_id>/<path>, mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path>, models:/<name>/<version>/<path> or uploads:/<sha256> (POST /api/v1/evaluation-data); never a server path";
+
 export const EvaluateBody = z.strictObject({
-  data: z.string().min(1).describe("absolute path of the evaluation CSV on the server"),
+  data: z.string().min(1).max(2048).describe(`the evaluation CSV: ${DATA_URI}`),
   label: z.string().min(1).default("label"),
   sensitive: z.array(z.string().min(1)).default([]),
-  reference: z.string().min(1).optional().describe("absolute path of the reference (training) CSV; default: the version's lineage dataset"),
+  reference: z.string().min(1).max(2048).optional().describe(`the reference (training) CSV for drift, as for data; default: the version's lineage dataset when its source is such a URI`),
 });
 export type EvaluateBody = z.output<typeof EvaluateBody>;
 
@@ -118,8 +130,8 @@ export const GateStatusView = z.object({
   versions: z.array(
     z.object({
       version: z.string(),
-      gate: z.enum(["passed", "failed", "none"]).describe("what the production gate decides now: passed when a finished evaluation passed"),
-      evaluation: z.string().nullable().describe("the evaluation the gate reads"),
+      gate: z.enum(["passed", "failed", "none"]).describe("what the production gate decides now: the verdict of the latest finished (Passed or Failed) evaluation"),
+      evaluation: z.string().nullable().describe("the evaluation the gate reads: the latest finished one under the current policy"),
       inProgress: z.object({ id: z.string(), phase: EvaluationPhase }).nullable().describe("an evaluation still Pending or Running"),
       latest: z.object({ id: z.string(), phase: EvaluationPhase }).describe("the newest evaluation under the current policy"),
     }),
@@ -137,3 +149,25 @@ export const GateOverrideView = z.object({
   createdAt: z.number(),
 });
 export const GateOverridesResponse = z.object({ overrides: z.array(GateOverrideView) });
+
+export const GatePolicyChangeView = z.object({
+  id: z.string(),
+  model: z.string(),
+  version: z.string().describe("the policy version the change stored"),
+  policy: GatePolicy,
+  previous: z
+    .object({ version: z.string(), source: z.enum(["default", "model"]), policy: GatePolicy })
+    .nullable()
+    .describe("the policy it replaced (the built-in default, or the model's own); null when not recorded (changes made before history was kept)"),
+  user: z.string(),
+  createdAt: z.number(),
+});
+export type GatePolicyChangeView = z.output<typeof GatePolicyChangeView>;
+export const GatePolicyHistoryResponse = z.object({ changes: z.array(GatePolicyChangeView).describe("newest first") });
+
+export const EvaluationUploadView = z.object({
+  uri: z.string().describe("uploads:/<sha256>: pass it as an evaluation's data or reference"),
+  digest: z.string().describe("sha256:<hex> of the bytes"),
+  size: z.number(),
+});
+export type EvaluationUploadView = z.output<typeof EvaluationUploadView>;

@@ -1,16 +1,24 @@
-import { PlatformError, invalidInput, notFound, type Clock, type IdGenerator, type Logger } from "../../core/index.ts";
+import type { Readable } from "node:stream";
+import type { ArtifactStore } from "../../artifacts/index.ts";
+import { PlatformError, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Logger } from "../../core/index.ts";
 import type { AliasChange, ModelVersion, RegisteredModel, RegistryService } from "../registry/index.ts";
-import { checkTableHeader, confineDataPath } from "./data.ts";
-import { parsePolicy, type VersionedPolicy } from "./policy.ts";
-import { DATATYPES, GATED_ALIAS, type EvaluationRequest } from "./runner.ts";
-import type { CheckResult, EvaluateBody, EvaluationView, GatePolicyView, GateStatusView } from "./schema.ts";
-import { JUDGED_PHASES, UNFINISHED_PHASES, type EvaluationPhase, type EvaluationRow, type EvaluationStore } from "./store.ts";
+import { cardFeatures, cardTags } from "./checks/compliance.ts";
+import { checkTableHead } from "./data.ts";
+import { idleChecks, parsePolicy, type VersionedPolicy } from "./policy.ts";
+import { DATATYPES, GATED_ALIAS, type EvaluationRequest, type FeatureMatch } from "./runner.ts";
+import type { CheckResult, EvaluateBody, EvaluationUploadView, EvaluationView, GatePolicy, GatePolicyChangeView, GatePolicyView, GateStatusView } from "./schema.ts";
+import { DATA_SCHEMES, parseDataUri, uploadUri, type DataResolver, type ResolvedData } from "./sources.ts";
+import { JUDGED_PHASES, UNFINISHED_PHASES, type EvaluationPhase, type EvaluationRow, type EvaluationStore, type PolicyChangeRow } from "./store.ts";
 
 export { GATED_ALIAS } from "./runner.ts";
 
 export interface EvaluationDeps {
   store: EvaluationStore;
   registry: RegistryService;
+  /** Resolves data URIs to stored blobs; the only way evaluation reads data. */
+  data: DataResolver;
+  /** Where uploaded CSVs are kept. */
+  artifacts: ArtifactStore;
   clock: Clock;
   ids: IdGenerator;
   logger: Logger;
@@ -19,6 +27,9 @@ export interface EvaluationDeps {
   /** Tells the runner there is work. */
   kick: () => void;
 }
+
+/** How to give reference data, for messages. */
+const REFERENCE_FIX = "pass --reference <training CSV> (a local file is uploaded) or --reference runs:/<run_id>/<path>";
 
 /** Accepts evaluations (the runner runs them), reads them back, and guards the production alias. */
 export class EvaluationService {
@@ -37,47 +48,142 @@ export class EvaluationService {
     return { model: model.name, version: row.policy_version, source: "model", policy: JSON.parse(row.policy), updatedBy: row.updated_by, updatedAt: row.updated_at };
   }
 
-  /** Stores a model's own policy (YAML/JSON text or an object); evaluations under older policies stop counting for the gate. */
+  /**
+   * Stores a model's own policy (YAML/JSON text or an object) and records the change (who, when,
+   * the policy before and after); evaluations under other policies stop counting for the gate.
+   * A policy with a check that bounds nothing is refused.
+   */
   async putPolicy(name: string, input: unknown, user: string): Promise<GatePolicyView> {
     const model = await this.deps.registry.getModel(name);
     const parsed = parsePolicy(input);
-    await this.store.putPolicy({ model_id: model.model_id, policy: JSON.stringify(parsed.policy), policy_version: parsed.version, updated_by: user, updated_at: this.deps.clock.now() });
-    this.deps.logger.info({ model: model.name, policyVersion: parsed.version }, "gate policy stored");
+    const previous = await this.getPolicy(name);
+    const now = this.deps.clock.now();
+    await this.store.putPolicy(
+      { model_id: model.model_id, policy: JSON.stringify(parsed.policy), policy_version: parsed.version, updated_by: user, updated_at: now },
+      {
+        id: this.deps.ids.prefixed("policy-change"),
+        model_id: model.model_id,
+        model_name: model.name,
+        policy: JSON.stringify(parsed.policy),
+        policy_version: parsed.version,
+        previous_policy: JSON.stringify(previous.policy),
+        previous_version: previous.version,
+        previous_source: previous.source,
+        user_id: user,
+        created_at: now,
+      },
+    );
+    this.deps.logger.info({ model: model.name, policyVersion: parsed.version, previousVersion: previous.version, user }, "gate policy changed");
     return this.getPolicy(name);
+  }
+
+  /** Every recorded change of the model's policy, newest first. */
+  async policyHistory(name: string, limit: number): Promise<GatePolicyChangeView[]> {
+    const model = await this.deps.registry.getModel(name);
+    return (await this.store.listPolicyChanges(model.model_id, limit)).map((row) => policyChangeView(row, model.name));
+  }
+
+  // ---- data ----
+
+  /** Stores a CSV sent by a client, bounded by `evaluation.maxDataBytes`; answers the `uploads:/<sha256>` URI to evaluate it by. */
+  async upload(body: Readable | undefined, user: string): Promise<EvaluationUploadView> {
+    if (!body) throw invalidInput("send the CSV's bytes as the request body (content-type text/csv or application/octet-stream)");
+    const limit = this.deps.data.maxBytes;
+    let blob: { digest: string; size: number };
+    try {
+      blob = await this.deps.artifacts.put(body, { maxBytes: limit });
+    } catch (error) {
+      if (isPlatformError(error) && error.code === "PAYLOAD_TOO_LARGE") {
+        throw new PlatformError("PAYLOAD_TOO_LARGE", `evaluation data is larger than the ${limit}-byte limit; evaluate on a sample (or raise evaluation.maxDataBytes)`);
+      }
+      throw error;
+    }
+    await this.store.putUpload({ digest: blob.digest, size: blob.size, user_id: user, created_at: this.deps.clock.now() });
+    this.deps.logger.info({ digest: blob.digest, size: blob.size, user }, "evaluation data uploaded");
+    return { uri: uploadUri(blob.digest), digest: `sha256:${blob.digest}`, size: blob.size };
   }
 
   // ---- evaluations ----
 
   /**
-   * Validates an evaluation request (version, ONNX input, data paths, CSV headers) and stores it
-   * Pending under the model's current policy; the runner runs it. Errors a user can fix now are
-   * thrown here, before anything is stored.
+   * Validates an evaluation request (version, ONNX input, data URIs, CSV headers against the
+   * model's features) and stores it Pending under the model's current policy; the runner runs it.
+   * Errors a user can fix now are thrown here, before anything is stored.
    */
   async evaluate(name: string, versionRef: string, body: EvaluateBody, user: string): Promise<EvaluationView> {
     const version = await this.deps.registry.resolveVersion(name, versionRef);
     const model = await this.deps.registry.getModel(name);
     const { policy, version: policyVersion } = await this.policyOf(model);
-    const signature = version.signature ? (JSON.parse(version.signature) as { inputs: { name: string; type: string }[] }) : null;
+    const idle = idleChecks(policy);
+    if (idle.length) {
+      throw invalidInput(
+        `the gate policy ${policyVersion} of '${model.name}' has checks that bound nothing (${idle.map((p) => p.path).join(", ")}), so it cannot judge a version; store one that does with \`paved evaluations policy set ${model.name} -f <policy.yaml>\``,
+      );
+    }
+    const signature = version.signature ? (JSON.parse(version.signature) as { inputs: { name: string; type: string; shape: (number | string | null)[] | null }[] }) : null;
     const input = signature?.inputs[0];
     if (!input) throw invalidInput(`version ${version.version} of '${name}' has no ONNX signature; evaluation runs ONNX models (register a version holding a .onnx file)`);
     if (!DATATYPES[input.type]) throw invalidInput(`the model's input '${input.name}' is ${input.type}; evaluation feeds numeric features (float32, float64, int64, int32)`);
     const sensitive = [...new Set([...body.sensitive, ...policy.checks.flatMap((c) => (c.type === "bias" ? [c.sensitiveColumn] : []))])];
-    const dataPath = confineDataPath(body.data, "evaluation data");
-    checkTableHeader(dataPath, { label: body.label, sensitive, what: "evaluation data" });
-    const referencePath = this.referencePath(version, body.reference);
-    if (referencePath) checkTableHeader(referencePath, { sensitive, what: "reference data" });
+
+    // Parse both URIs before reading anything, so a bad reference is refused as cheaply as bad data.
+    parseDataUri(body.data, "evaluation data");
+    if (body.reference !== undefined) parseDataUri(body.reference, "reference data");
+    const data = await this.deps.data.resolve(body.data, "evaluation data");
+    const reference = await this.reference(version, body.reference, sensitive);
+
+    // The model's feature names: its card's `features`, else the reference (training) header.
+    const declared = cardFeatures(cardTags(model, version));
+    const names =
+      declared.length > 0
+        ? { names: declared, from: "the model_card.features tag" }
+        : reference.data
+          ? { names: reference.header.filter((h) => h !== body.label && !sensitive.includes(h)), from: `the header of the reference data '${reference.data.uri}'` }
+          : undefined;
+    let checked: { features: string[] };
+    try {
+      checked = checkTableHead(await this.deps.data.head(data), { label: body.label, sensitive, what: `evaluation data '${data.uri}'`, features: names });
+    } catch (error) {
+      // Names taken from a lineage dataset that is not the training CSV: say which file it was.
+      if (!declared.length && reference.origin !== "explicit" && reference.data && isPlatformError(error) && error.details?.missing) {
+        throw invalidInput(`${error.message}. The feature names came from ${reference.origin} ('${reference.data.uri}'), used as the reference by default; if it is not the training CSV, ${REFERENCE_FIX}`, error.details);
+      }
+      throw error;
+    }
+    const width = input.shape?.at(-1);
+    if (typeof width === "number" && input.shape!.length === 2 && checked.features.length !== width) {
+      throw invalidInput(
+        `the model's input '${input.name}' takes ${width} features per row; ${names ? `the model's feature names (${names.from}) are` : `evaluation data '${data.uri}' has`} ${checked.features.length}; ${names ? "fix the feature list" : "give one column per feature besides the label (and --sensitive columns)"}`,
+      );
+    }
+    const features: FeatureMatch = names
+      ? { matchedBy: "name", from: names.from, names: checked.features }
+      : {
+          matchedBy: "position",
+          from: `the model names no features (no model_card.features tag and no reference data): columns are fed in file order; set the tag or ${REFERENCE_FIX} to match them by name`,
+          names: checked.features,
+        };
 
     const now = this.deps.clock.now();
-    const request: EvaluationRequest = { label: body.label, sensitive, policy };
+    const request: EvaluationRequest = {
+      label: body.label,
+      sensitive,
+      policy,
+      data,
+      reference: reference.data ?? null,
+      referenceOrigin: reference.origin ?? null,
+      referenceNote: reference.note ?? null,
+      features,
+    };
     const row: EvaluationRow = {
       id: this.deps.ids.prefixed("eval"),
       model_id: model.model_id,
       model_name: model.name,
       version: version.version,
       policy_version: policyVersion,
-      data_path: dataPath,
+      data_path: data.uri,
       data_digest: "",
-      reference_path: referencePath ?? null,
+      reference_path: reference.data?.uri ?? null,
       passed: 0,
       checks: "[]",
       user_id: user,
@@ -89,7 +195,7 @@ export class EvaluationService {
       created_at: now,
     };
     await this.store.insertEvaluation(row);
-    this.deps.logger.info({ model: model.name, version: version.version, evaluation: row.id }, "evaluation accepted");
+    this.deps.logger.info({ model: model.name, version: version.version, evaluation: row.id, data: data.uri, reference: reference.data?.uri ?? null }, "evaluation accepted");
     this.deps.kick();
     return evaluationView(row);
   }
@@ -108,8 +214,8 @@ export class EvaluationService {
 
   /**
    * Per version with evaluations under the model's current policy: what the gate decides now
-   * (passed: a passing finished evaluation exists; failed: only failing ones) and any evaluation
-   * still Pending or Running.
+   * (the verdict of the evaluation that finished last, Passed or Failed) and any evaluation still
+   * Pending or Running.
    */
   async gateStatus(name: string): Promise<GateStatusView> {
     const model = await this.deps.registry.getModel(name);
@@ -120,14 +226,13 @@ export class EvaluationService {
     const versions = [...byVersion.entries()]
       .sort(([a], [b]) => b - a)
       .map(([version, list]) => {
-        // Newest first already; the gate prefers a passing finished evaluation (see `guard`).
-        const judged = list.filter((r) => JUDGED_PHASES.includes(r.phase as EvaluationPhase));
-        const decisive = judged.find((r) => r.passed === 1) ?? judged[0];
+        // The same rule as `guard` (the store's latestEvaluation): the last to finish with a verdict.
+        const decisive = list.filter((r) => JUDGED_PHASES.includes(r.phase as EvaluationPhase)).sort(byLatestFinished)[0];
         const unfinished = list.find((r) => UNFINISHED_PHASES.includes(r.phase as EvaluationPhase));
         const latest = list[0]!;
         return {
           version: String(version),
-          gate: decisive ? (decisive.passed === 1 ? ("passed" as const) : ("failed" as const)) : ("none" as const),
+          gate: decisive ? (passes(decisive) ? ("passed" as const) : ("failed" as const)) : ("none" as const),
           evaluation: decisive?.id ?? null,
           inProgress: unfinished ? { id: unfinished.id, phase: unfinished.phase as EvaluationPhase } : null,
           latest: { id: latest.id, phase: latest.phase as EvaluationPhase },
@@ -143,15 +248,19 @@ export class EvaluationService {
 
   // ---- the gate ----
 
-  /** Throws GATE_FAILED unless the version may go to production (a passing evaluation under the model's current policy). */
+  /** Throws GATE_FAILED unless the version may go to production (its latest finished evaluation under the model's current policy passed). */
   async assertDeployable(name: string, version: number): Promise<void> {
     await this.guard({ model: await this.deps.registry.getModel(name), alias: GATED_ALIAS, version });
   }
 
-  /** Alias guard: `production` moves only to a version with a passing evaluation under the current policy, or by an admin override. */
+  /**
+   * Alias guard: `production` moves only to a version whose latest finished evaluation under the
+   * model's current policy passed (an earlier pass does not outweigh a later failure), or by an
+   * admin override.
+   */
   readonly guard = async (change: AliasChange): Promise<void> => {
     if (change.alias !== GATED_ALIAS) return;
-    const { version: policyVersion } = await this.policyOf(change.model);
+    const { policy, version: policyVersion } = await this.policyOf(change.model);
     if (change.force) {
       if (change.actor?.role !== "admin") throw new PlatformError("FORBIDDEN", "only an admin may force the production gate; ask an admin, or pass the gate with `paved evaluate`");
       const reason = change.reason?.trim();
@@ -170,29 +279,41 @@ export class EvaluationService {
       this.deps.logger.warn({ model: change.model.name, version: change.version, user: change.actor.name, reason }, "production gate overridden");
       return;
     }
-    const latest = await this.store.latestEvaluation(change.model.model_id, change.version, policyVersion);
-    if (latest?.passed === 1) return;
     const ref = `${change.model.name}@${change.version}`;
+    const base = { model: change.model.name, version: String(change.version), policyVersion };
+    const idle = idleChecks(policy);
+    if (idle.length) {
+      // A policy stored before such policies were refused: it would pass anything.
+      throw new PlatformError(
+        "GATE_FAILED",
+        `the gate policy ${policyVersion} of '${change.model.name}' has checks that bound nothing (${idle.map((p) => p.path).join(", ")}); store one that does with \`paved evaluations policy set ${change.model.name} -f <policy.yaml>\`, evaluate ${ref}, then move the alias again`,
+        { ...base, failedChecks: [] },
+      );
+    }
+    const latest = await this.store.latestEvaluation(change.model.model_id, change.version, policyVersion);
+    if (latest && passes(latest)) return;
     if (!latest) {
       const unfinished = await this.store.unfinishedEvaluation(change.model.model_id, change.version, policyVersion);
       if (unfinished) {
         throw new PlatformError(
           "GATE_FAILED",
           `version ${change.version} of '${change.model.name}' has no finished evaluation under its gate policy ${policyVersion}; evaluation ${unfinished.id} is ${unfinished.phase}: wait for it (\`paved evaluations show ${unfinished.id}\`), then move the alias again`,
-          { model: change.model.name, version: String(change.version), policyVersion, evaluation: unfinished.id, phase: unfinished.phase, failedChecks: [] },
+          { ...base, evaluation: unfinished.id, phase: unfinished.phase, failedChecks: [] },
         );
       }
       throw new PlatformError(
         "GATE_FAILED",
         `version ${change.version} of '${change.model.name}' has no evaluation under its gate policy ${policyVersion}; run \`paved evaluate ${ref} --data <eval.csv>\`, then move the alias again`,
-        { model: change.model.name, version: String(change.version), policyVersion, failedChecks: [] },
+        { ...base, failedChecks: [] },
       );
     }
-    const failed = (JSON.parse(latest.checks) as CheckResult[]).filter((c) => !c.passed);
+    const checks = JSON.parse(latest.checks) as CheckResult[];
+    const failed = checks.filter((c) => !c.passed);
+    const why = failed.length ? failed.map((c) => `${c.name}: ${c.hint}`).join(" | ") : "it recorded no check results";
     throw new PlatformError(
       "GATE_FAILED",
-      `version ${change.version} of '${change.model.name}' failed its gate (evaluation ${latest.id}): ${failed.map((c) => `${c.name}: ${c.hint}`).join(" | ")}; fix them and run \`paved evaluate ${ref}\` again`,
-      { model: change.model.name, version: String(change.version), policyVersion, evaluation: latest.id, failedChecks: failed.map((c) => ({ name: c.name, hint: c.hint })) },
+      `version ${change.version} of '${change.model.name}' failed its gate: the latest finished evaluation under policy ${policyVersion}, ${latest.id}, failed (${why}); the latest one decides, so an earlier pass does not count: fix this and run \`paved evaluate ${ref} --data <eval.csv>\` again (\`paved evaluations show ${latest.id}\` has the figures)`,
+      { ...base, evaluation: latest.id, failedChecks: failed.map((c) => ({ name: c.name, hint: c.hint })) },
     );
   };
 
@@ -200,28 +321,83 @@ export class EvaluationService {
 
   private async policyOf(model: RegisteredModel): Promise<VersionedPolicy> {
     const row = await this.store.getPolicy(model.model_id);
-    return row ? { policy: JSON.parse(row.policy), version: row.policy_version } : this.deps.defaultPolicy;
+    return row ? { policy: JSON.parse(row.policy) as GatePolicy, version: row.policy_version } : this.deps.defaultPolicy;
   }
 
-  /** The explicit reference, else the version's lineage dataset when it is a local CSV that exists. */
-  private referencePath(version: ModelVersion, explicit: string | undefined): string | undefined {
-    if (explicit) return confineDataPath(explicit, "reference data");
-    const lineage = version.lineage ? (JSON.parse(version.lineage) as { datasets: { source: string }[] }) : null;
-    for (const d of lineage?.datasets ?? []) {
-      const path = d.source.startsWith("file://") ? d.source.slice("file://".length) : d.source;
-      if (!path.toLowerCase().endsWith(".csv")) continue;
+  /**
+   * The reference data: the explicit one (errors refuse the request), else the version's lineage
+   * dataset when its source is a platform URI (or a path relative to the source run's artifacts)
+   * and a usable CSV; otherwise none, with a note saying what was tried and how to give one.
+   */
+  private async reference(
+    version: ModelVersion,
+    explicit: string | undefined,
+    sensitive: string[],
+  ): Promise<{ data?: ResolvedData; header: string[]; origin?: string; note?: string }> {
+    if (explicit !== undefined) {
+      const data = await this.deps.data.resolve(explicit, "reference data");
+      const { header } = checkTableHead(await this.deps.data.head(data), { sensitive, what: `reference data '${data.uri}'` });
+      return { data, header, origin: "explicit" };
+    }
+    const lineage = version.lineage ? (JSON.parse(version.lineage) as { runId?: string; datasets?: { name: string; source: string; context?: string | null }[] }) : null;
+    const datasets = [...(lineage?.datasets ?? [])].sort((a, b) => Number(isTraining(b.context)) - Number(isTraining(a.context)));
+    if (!datasets.length) return { header: [], note: `the version's lineage names no dataset to use as reference data; ${REFERENCE_FIX}` };
+    const tried: string[] = [];
+    for (const dataset of datasets) {
+      const origin = `lineage dataset '${dataset.name}'${lineage?.runId ? ` of run ${lineage.runId}` : ""}`;
+      const source = dataset.source.length > 200 ? `${dataset.source.slice(0, 200)}…` : dataset.source;
+      // A bare relative path names an artifact of the run the version came from.
+      const uri = lineage?.runId && /^[\w.-][\w./-]*$/.test(dataset.source) && !dataset.source.includes("..") ? `runs:/${lineage.runId}/${dataset.source}` : dataset.source;
       try {
-        return confineDataPath(path, "reference data");
+        parseDataUri(uri, "reference data");
       } catch {
-        // Not a usable local file (another machine's path, a URL): look further.
+        tried.push(`${origin} has source '${source}', which is not a platform URI (${DATA_SCHEMES})`);
+        continue;
+      }
+      try {
+        const data = await this.deps.data.resolve(uri, "reference data");
+        const { header } = checkTableHead(await this.deps.data.head(data), { sensitive, what: `reference data '${data.uri}'` });
+        return { data, header, origin };
+      } catch (error) {
+        if (!isPlatformError(error)) throw error;
+        tried.push(`${origin} ('${uri}') is not a usable CSV: ${error.message}`);
       }
     }
-    return undefined;
+    return { header: [], note: `no reference data: ${tried.join("; ")}; ${REFERENCE_FIX}` };
   }
+}
+
+function isTraining(context: string | null | undefined): boolean {
+  return context === "training" || context === "train";
+}
+
+/** A verdict that lets the version through: Passed, with at least one check result. */
+function passes(row: EvaluationRow): boolean {
+  return row.passed === 1 && (JSON.parse(row.checks) as unknown[]).length > 0;
+}
+
+function byLatestFinished(a: EvaluationRow, b: EvaluationRow): number {
+  return b.finished_at - a.finished_at || b.created_at - a.created_at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+}
+
+function policyChangeView(row: PolicyChangeRow, model: string): GatePolicyChangeView {
+  return {
+    id: row.id,
+    model,
+    version: row.policy_version,
+    policy: JSON.parse(row.policy) as GatePolicy,
+    previous:
+      row.previous_policy !== null && row.previous_version !== null
+        ? { version: row.previous_version, source: row.previous_source === "default" ? "default" : "model", policy: JSON.parse(row.previous_policy) as GatePolicy }
+        : null,
+    user: row.user_id,
+    createdAt: row.created_at,
+  };
 }
 
 function evaluationView(row: EvaluationRow): EvaluationView {
   const finished = !UNFINISHED_PHASES.includes(row.phase as EvaluationPhase);
+  const request = row.request ? (JSON.parse(row.request) as Partial<EvaluationRequest>) : {};
   return {
     id: row.id,
     model: row.model_name,
@@ -232,6 +408,9 @@ function evaluationView(row: EvaluationRow): EvaluationView {
     dataPath: row.data_path,
     dataDigest: row.data_digest || null,
     referencePath: row.reference_path,
+    referenceOrigin: request.referenceOrigin ?? null,
+    referenceNote: request.referenceNote ?? null,
+    features: request.features ?? null,
     passed: row.phase === "Passed",
     checks: JSON.parse(row.checks),
     user: row.user_id,

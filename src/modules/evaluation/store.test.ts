@@ -27,7 +27,7 @@ describe.each(testDialects())("EvaluationStore on %s", (dialect) => {
     created_at: finishedAt - 20,
   });
 
-  it("stores evaluations, lists them newest first and finds a passing one per policy version", async () => {
+  it("stores evaluations, lists them newest first and gives the gate the one that finished last, failing or not", async () => {
     database = await openTestDatabase(dialect);
     const store = new EvaluationStore(database);
     await store.insertEvaluation(row("e1", 1, 0, 1_000));
@@ -36,7 +36,8 @@ describe.each(testDialects())("EvaluationStore on %s", (dialect) => {
     await store.insertEvaluation(row("e4", 2, 0, 4_000));
     expect((await store.listEvaluations({ modelId: "model-1", limit: 10 })).map((e) => e.id)).toEqual(["e4", "e3", "e2", "e1"]);
     expect((await store.listEvaluations({ modelId: "model-1", version: 1, limit: 2 })).map((e) => e.id)).toEqual(["e3", "e2"]);
-    expect((await store.latestEvaluation("model-1", 1, "p1"))?.id).toBe("e2");
+    // e2 passed, but e3 failed after it: the latest verdict decides.
+    expect((await store.latestEvaluation("model-1", 1, "p1"))?.id).toBe("e3");
     expect((await store.latestEvaluation("model-1", 2, "p1"))?.passed).toBe(0);
     expect(await store.latestEvaluation("model-1", 1, "p2")).toBeUndefined();
     expect((await store.getEvaluation("e1"))?.finished_at).toBe(1_000);
@@ -62,12 +63,31 @@ describe.each(testDialects())("EvaluationStore on %s", (dialect) => {
     expect((await store.listEvaluations({ modelId: "model-1", policyVersion: "p1", limit: 10 })).map((e) => e.id)).toEqual(["p2", "p1"]);
   });
 
-  it("replaces a model's policy and records overrides", async () => {
+  it("replaces a model's policy, keeps every change, and records overrides and uploads", async () => {
     database = await openTestDatabase(dialect);
     const store = new EvaluationStore(database);
-    await store.putPolicy({ model_id: "model-1", policy: "{}", policy_version: "p1", updated_by: "ada", updated_at: 1 });
-    await store.putPolicy({ model_id: "model-1", policy: "{\"checks\":[]}", policy_version: "p2", updated_by: "bob", updated_at: 2 });
+    const change = (id: string, version: string, previous: string | null, user: string, at: number) => ({
+      id,
+      model_id: "model-1",
+      model_name: "churn",
+      policy: "{}",
+      policy_version: version,
+      previous_policy: previous ? "{}" : null,
+      previous_version: previous,
+      previous_source: previous ? "model" : null,
+      user_id: user,
+      created_at: at,
+    });
+    await store.putPolicy({ model_id: "model-1", policy: "{}", policy_version: "p1", updated_by: "ada", updated_at: 1 }, change("c1", "p1", null, "ada", 1));
+    await store.putPolicy({ model_id: "model-1", policy: "{\"checks\":[]}", policy_version: "p2", updated_by: "bob", updated_at: 2 }, change("c2", "p2", "p1", "bob", 2));
     expect(await store.getPolicy("model-1")).toMatchObject({ policy_version: "p2", updated_by: "bob", updated_at: 2 });
+    expect((await store.listPolicyChanges("model-1", 10)).map((c) => [c.id, c.previous_version, c.user_id])).toEqual([["c2", "p1", "bob"], ["c1", null, "ada"]]);
+    // A change that cannot be recorded is not made either.
+    await expect(store.putPolicy({ model_id: "model-1", policy: "{}", policy_version: "p3", updated_by: "eve", updated_at: 3 }, change("c2", "p3", "p2", "eve", 3))).rejects.toThrow();
+    expect((await store.getPolicy("model-1"))?.policy_version).toBe("p2");
+    await store.putUpload({ digest: "ab", size: 3, user_id: "ada", created_at: 1 });
+    await store.putUpload({ digest: "ab", size: 3, user_id: "bob", created_at: 2 });
+    expect(await store.getUpload("ab")).toMatchObject({ size: 3, user_id: "ada" });
     await store.insertOverride({ id: "o1", model_id: "model-1", model_name: "churn", version: 3, alias: "production", policy_version: "p2", user_id: "admin", reason: "hotfix", created_at: 5 });
     expect(await store.listOverrides("model-1")).toEqual([expect.objectContaining({ id: "o1", reason: "hotfix", created_at: 5 })]);
   });

@@ -5,6 +5,8 @@ import type { EVALUATION_PHASES } from "./schema.ts";
 export type EvaluationRow = Selectable<Tables["evaluations"]>;
 export type GatePolicyRow = Selectable<Tables["gate_policies"]>;
 export type OverrideRow = Selectable<Tables["evaluation_overrides"]>;
+export type PolicyChangeRow = Selectable<Tables["gate_policy_changes"]>;
+export type UploadRow = Selectable<Tables["evaluation_uploads"]>;
 
 /** An evaluation's phases: the runner moves Pending → Running → Passed, Failed or Error. */
 export type EvaluationPhase = (typeof EVALUATION_PHASES)[number];
@@ -28,13 +30,31 @@ export class EvaluationStore {
     return this.db.selectFrom("gate_policies").selectAll().where("model_id", "=", modelId).executeTakeFirst();
   }
 
-  async putPolicy(row: GatePolicyRow): Promise<void> {
+  /** Stores a model's policy and records the change, in one transaction. */
+  async putPolicy(row: GatePolicyRow, change: PolicyChangeRow): Promise<void> {
     const { model_id: _, ...patch } = row;
-    await this.db
-      .insertInto("gate_policies")
-      .values(row)
-      .onConflict((oc) => oc.column("model_id").doUpdateSet(patch))
-      .execute();
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto("gate_policies")
+        .values(row)
+        .onConflict((oc) => oc.column("model_id").doUpdateSet(patch))
+        .execute();
+      await trx.insertInto("gate_policy_changes").values(change).execute();
+    });
+  }
+
+  /** A model's policy changes, newest first. */
+  listPolicyChanges(modelId: string, limit: number): Promise<PolicyChangeRow[]> {
+    return this.db.selectFrom("gate_policy_changes").selectAll().where("model_id", "=", modelId).orderBy("created_at", "desc").orderBy("id", "desc").limit(limit).execute();
+  }
+
+  /** Records an uploaded CSV; uploading the same bytes again keeps the first record. */
+  async putUpload(row: UploadRow): Promise<void> {
+    await this.db.insertInto("evaluation_uploads").values(row).onConflict((oc) => oc.column("digest").doNothing()).execute();
+  }
+
+  getUpload(digest: string): Promise<UploadRow | undefined> {
+    return this.db.selectFrom("evaluation_uploads").selectAll().where("digest", "=", digest).executeTakeFirst();
   }
 
   async insertEvaluation(row: EvaluationRow): Promise<void> {
@@ -54,9 +74,12 @@ export class EvaluationStore {
     return query.orderBy("created_at", "desc").orderBy("id", "desc").limit(filter.limit).execute();
   }
 
-  /** The newest finished evaluation of a version under a policy version, passing ones first: what the gate reads. */
+  /**
+   * What the gate reads: the evaluation of a version under a policy version that finished last
+   * with a verdict (Passed or Failed), whatever its verdict; an Error says nothing about the model.
+   */
   latestEvaluation(modelId: string, version: number, policyVersion: string): Promise<EvaluationRow | undefined> {
-    return this.underPolicy(modelId, version, policyVersion).where("phase", "in", JUDGED_PHASES).orderBy("passed", "desc").orderBy("finished_at", "desc").executeTakeFirst();
+    return this.underPolicy(modelId, version, policyVersion).where("phase", "in", JUDGED_PHASES).orderBy("finished_at", "desc").orderBy("created_at", "desc").orderBy("id", "desc").executeTakeFirst();
   }
 
   /** The newest Pending or Running evaluation of a version under a policy version. */

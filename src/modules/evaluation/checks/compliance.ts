@@ -5,6 +5,16 @@ type CompliancePolicy = { requiredModelCardFields: string[]; requireLineage: boo
 /** Model-card fields are tags `model_card.<field>` on the registered model or (overriding) the version. */
 export const MODEL_CARD_TAG = "model_card.";
 
+/** The model card: `model_card.*` tags of the model, overridden by the version's. */
+export function cardTags(model: { tags: { key: string; value: string }[] }, version: { tags: { key: string; value: string }[] }): Map<string, string> {
+  return new Map([...model.tags, ...version.tags].filter((t) => t.key.startsWith(MODEL_CARD_TAG)).map((t) => [t.key, t.value]));
+}
+
+/** The model's feature names in input order, from the comma-separated `model_card.features` tag; empty when not set. */
+export function cardFeatures(tags: Map<string, string>): string[] {
+  return (tags.get(`${MODEL_CARD_TAG}features`) ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+}
+
 export interface ComplianceFacts {
   /** Tags of the model, then of the version (the version's win). */
   tags: Map<string, string>;

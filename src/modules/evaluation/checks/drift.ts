@@ -4,7 +4,7 @@ import { figure } from "./quality.ts";
 
 type DriftPolicy = { maxPsi?: number | undefined; maxKsStatistic?: number | undefined };
 
-export function driftChecks(check: DriftPolicy, reference: { path: string; columns: Map<string, number[]> } | undefined, features: string[], columns: Map<string, number[]>): CheckResult[] {
+export function driftChecks(check: DriftPolicy, reference: { path: string; columns: Map<string, number[]> } | undefined, features: string[], columns: Map<string, number[]>, noReference?: string): CheckResult[] {
   const thresholds = { maxPsi: check.maxPsi ?? null, maxKsStatistic: check.maxKsStatistic ?? null };
   if (!reference) {
     return [{
@@ -13,7 +13,7 @@ export function driftChecks(check: DriftPolicy, reference: { path: string; colum
       passed: false,
       figures: {},
       thresholds,
-      hint: "no reference data: the version's lineage names no local CSV that exists; give the training CSV with --reference (or log it as the run's dataset input)",
+      hint: noReference ?? "no reference data; pass --reference <training CSV> (a local file is uploaded) or --reference runs:/<run_id>/<path>, or log the training CSV as a run artifact and name it (runs:/…) as the run's dataset input",
     }];
   }
   return features.map((feature): CheckResult => {

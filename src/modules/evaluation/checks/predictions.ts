@@ -35,12 +35,12 @@ export function predictedClasses(probabilities: number[][]): number[] {
   return probabilities.map((row) => row.reduce((best, p, c) => (p > row[best]! ? c : best), 0));
 }
 
-/** A k-class evaluation needs labels that are class indices 0..k-1; INVALID_INPUT names the first row that is not. */
+/** A k-class evaluation needs labels that are class indices 0..k-1; INVALID_INPUT names the first row that is not (never its value). */
 export function checkClassLabels(labels: number[], classes: number, label: string): void {
   const bad = labels.findIndex((y) => !Number.isInteger(y) || y < 0 || y >= classes);
   if (bad >= 0) {
     throw invalidInput(
-      `the model outputs ${classes} class scores, so label column '${label}' must hold class indices 0..${classes - 1}; data row ${bad + 1} holds ${labels[bad]} (map class names to the indices of the model's output columns)`,
+      `the model outputs ${classes} class scores, so label column '${label}' must hold class indices 0..${classes - 1}; data row ${bad + 1} holds another value (map class names to the indices of the model's output columns)`,
     );
   }
 }

@@ -1,0 +1,180 @@
+import type { Readable } from "node:stream";
+import type { ArtifactStore } from "../../artifacts/index.ts";
+import { PlatformError, confinePath, invalidInput, notFound } from "../../core/index.ts";
+import type { RegistryService } from "../registry/index.ts";
+import type { TrackingService } from "../tracking/index.ts";
+import type { EvaluationStore } from "./store.ts";
+
+/**
+ * Where evaluation data may come from: only files the platform already stores, named by a URI.
+ * A server path is never a valid input, whether or not it exists, so nothing a request names is
+ * opened outside the artifact store. Registered datasets (`datasets:/<name>@<version>`) join
+ * this list when the datasets module lands; each scheme is one entry in `SCHEMES`.
+ */
+export type DataSource =
+  | { kind: "run"; runId: string; path: string; experimentId?: string }
+  | { kind: "model"; name: string; version: number; path: string }
+  | { kind: "upload"; digest: string };
+
+/** The schemes evaluation data may be given in, for short messages. */
+export const DATA_SCHEMES = "runs:/, mlflow-artifacts:/, models:/ or uploads:/";
+
+/** The URIs evaluation data may be given as, for messages. */
+export const ACCEPTED_DATA_URIS =
+  "runs:/<run_id>/<path> (a run artifact), mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path>, models:/<name>/<version>/<path> (a file of a registered version) or uploads:/<sha256> (a CSV sent with `paved evaluate <model>@<version> --data <local file>`, or POST /api/v1/evaluation-data)";
+
+const RUN_ID = /^[0-9A-Za-z_-]{1,64}$/;
+const EXPERIMENT_ID = /^[0-9A-Za-z_-]{1,64}$/;
+const DIGEST = /^[0-9a-f]{64}$/;
+
+type SchemeParser = (rest: string[], uri: string, what: string) => DataSource;
+
+const relative = (segments: string[], what: string): string => confinePath(segments.join("/"), `${what} path`);
+
+const SCHEMES: Record<string, SchemeParser> = {
+  runs: ([runId = "", ...path], uri, what) => {
+    if (!RUN_ID.test(runId)) throw invalidInput(`${what} '${uri}' has no valid run id; write runs:/<run_id>/<path>`);
+    return { kind: "run", runId, path: relative(path, what) };
+  },
+  "mlflow-artifacts": ([experimentId = "", runId = "", root, ...path], uri, what) => {
+    if (!EXPERIMENT_ID.test(experimentId) || !RUN_ID.test(runId) || root !== "artifacts") {
+      throw invalidInput(`${what} '${uri}' is not a run artifact; write mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path>`);
+    }
+    return { kind: "run", runId, experimentId, path: relative(path, what) };
+  },
+  models: ([name = "", version = "", ...path], uri, what) => {
+    if (!name || !/^[1-9]\d{0,8}$/.test(version)) throw invalidInput(`${what} '${uri}' must name a file of a version as models:/<name>/<version number>/<path>`);
+    return { kind: "model", name, version: Number(version), path: relative(path, what) };
+  },
+  uploads: ([digest = "", ...extra], uri, what) => {
+    const hex = digest.replace(/^sha256:/, "");
+    if (!DIGEST.test(hex) || extra.some((s) => s !== "")) throw invalidInput(`${what} '${uri}' must be uploads:/<sha256> as the upload answered it`);
+    return { kind: "upload", digest: hex };
+  },
+  datasets: (_rest, uri, what) => {
+    throw new PlatformError("UNSUPPORTED", `${what} '${uri}': registered datasets are not available yet; use ${ACCEPTED_DATA_URIS}`);
+  },
+};
+
+/**
+ * Parses an evaluation data URI at the edge: INVALID_INPUT for anything that is not one of
+ * ACCEPTED_DATA_URIS (a server path, `file://`, a host, `..`), saying which URIs are accepted.
+ */
+export function parseDataUri(uri: string, what: string): DataSource {
+  const fix = `give ${ACCEPTED_DATA_URIS}; a path on the server is never read`;
+  if (typeof uri !== "string" || !uri || uri.length > 2048) throw invalidInput(`${what} must be a URI of at most 2048 characters; ${fix}`);
+  if (/[\s\0\\?#]/.test(uri)) throw invalidInput(`${what} '${uri}' contains whitespace, a backslash, a query ('?') or a fragment ('#'); ${fix}`);
+  const match = /^([a-z][a-z0-9+.-]*):(.*)$/i.exec(uri);
+  const scheme = match?.[1]!.toLowerCase();
+  const parse = scheme !== undefined ? SCHEMES[scheme] : undefined;
+  if (!match || !parse) throw invalidInput(`${what} '${uri}' is not a platform URI; ${fix}`);
+  const rest = match[2]!;
+  if (!rest.startsWith("/") || rest.startsWith("//")) throw invalidInput(`${what} '${uri}' names a host or is not of the form ${scheme}:/<path>; ${fix}`);
+  const segments = rest.slice(1).split("/");
+  if (segments.some((s) => s === "..")) throw invalidInput(`${what} '${uri}' contains '..'; ${fix}`);
+  return parse(segments, uri, what);
+}
+
+/** The URI of an upload, as the upload route answers it. */
+export function uploadUri(digest: string): string {
+  return `uploads:/${digest}`;
+}
+
+/** A data URI resolved to the blob it names, so the runner reads exactly the bytes checked on acceptance. */
+export interface ResolvedData {
+  uri: string;
+  /** sha256 (hex) of the blob in the artifact store. */
+  digest: string;
+  size: number;
+}
+
+export interface DataResolverDeps {
+  tracking: TrackingService;
+  registry: RegistryService;
+  artifacts: ArtifactStore;
+  store: EvaluationStore;
+  /** Largest CSV read (config `evaluation.maxDataBytes`). */
+  maxBytes: number;
+}
+
+/** Largest header (and first record) read to check a request before it is stored. */
+const MAX_HEAD_BYTES = 1024 * 1024;
+
+/** Resolves data URIs to artifact-store blobs and reads them, bounded; never opens a path a request names. */
+export class DataResolver {
+  constructor(private readonly deps: DataResolverDeps) {}
+
+  get maxBytes(): number {
+    return this.deps.maxBytes;
+  }
+
+  /** Parses and resolves a URI; NOT_FOUND when the run, version, file or upload does not exist. */
+  async resolve(uri: string, what: string): Promise<ResolvedData> {
+    return this.resolveSource(parseDataUri(uri, what), uri, what);
+  }
+
+  async resolveSource(source: DataSource, uri: string, what: string): Promise<ResolvedData> {
+    const blob = await this.blobOf(source);
+    if (blob.size > this.deps.maxBytes) {
+      throw invalidInput(`${what} '${uri}' is ${blob.size} bytes, more than the ${this.deps.maxBytes}-byte limit; evaluate on a sample (or raise evaluation.maxDataBytes)`);
+    }
+    return { uri, digest: blob.digest, size: blob.size };
+  }
+
+  /** The blob's first bytes (at most 1 MiB) as text, enough for the header and the first record; `complete` when that is the whole file. */
+  async head(data: ResolvedData): Promise<{ text: string; complete: boolean }> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stream = await this.deps.artifacts.get(data.digest);
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        chunks.push(chunk);
+        size += chunk.length;
+        if (size > MAX_HEAD_BYTES) break;
+      }
+    } finally {
+      stream.destroy();
+    }
+    return { text: Buffer.concat(chunks).subarray(0, MAX_HEAD_BYTES).toString("utf8"), complete: size <= MAX_HEAD_BYTES };
+  }
+
+  /** The whole blob, read without blocking the event loop; refused past the limit. */
+  async bytes(data: ResolvedData, what: string): Promise<Buffer> {
+    const stream: Readable = await this.deps.artifacts.get(data.digest);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > this.deps.maxBytes) {
+        stream.destroy();
+        throw invalidInput(`${what} '${data.uri}' is larger than the ${this.deps.maxBytes}-byte limit; evaluate on a sample (or raise evaluation.maxDataBytes)`);
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  private async blobOf(source: DataSource): Promise<{ digest: string; size: number }> {
+    switch (source.kind) {
+      case "run": {
+        const run = await this.deps.tracking.getRun(source.runId);
+        if (source.experimentId !== undefined && run.info.experiment_id !== source.experimentId) {
+          throw notFound(`run '${source.runId}' is not in experiment '${source.experimentId}'; copy the run's artifact URI unchanged`);
+        }
+        const blob = (await this.deps.tracking.artifactBlobs(source.runId, source.path)).find((b) => b.path === source.path);
+        if (!blob) throw notFound(`run '${source.runId}' has no artifact file '${source.path}'; list its artifacts with \`paved runs artifacts ls ${source.runId}\``);
+        return blob;
+      }
+      case "model": {
+        const file = (await this.deps.registry.files(source.name, source.version)).find((f) => f.path === source.path);
+        if (!file) throw notFound(`version ${source.version} of '${source.name}' has no file '${source.path}'; see its files with \`paved models show ${source.name}@${source.version}\``);
+        return file;
+      }
+      case "upload": {
+        const upload = await this.deps.store.getUpload(source.digest);
+        if (!upload) throw notFound(`no evaluation data was uploaded as '${uploadUri(source.digest)}'; upload a CSV with \`paved evaluate <model>@<version> --data <local file>\` (or POST /api/v1/evaluation-data)`);
+        return { digest: upload.digest, size: upload.size };
+      }
+    }
+  }
+}
