@@ -148,18 +148,21 @@ describe("evaluation hardening (issue 7: items 2, 5, 8, 14)", () => {
       expect(later.message).not.toContain("pvd_0123");
     }, 60_000);
 
-    it("evaluates an uploaded CSV, a run artifact (runs:/ and mlflow-artifacts:/) and refuses what the platform does not hold", async () => {
-      const { version, runId } = await register("sources", { policy: POLICY, artifacts: { "data/train.csv": file("train.csv"), "outputs/eval.csv": file("eval.csv") } });
+    it("evaluates an uploaded CSV, a run artifact (runs:/, mlflow-artifacts:/), a version's file (models:/) and refuses what the platform does not hold", async () => {
+      const { version, runId } = await register("sources", { policy: POLICY, artifacts: { "data/train.csv": file("train.csv"), "outputs/eval.csv": file("eval.csv"), "model/holdout.csv": file("eval.csv") } });
       const fromUpload = await evaluated("sources", version, { data: await uploaded(file("eval.csv")) });
       const fromRun = await evaluated("sources", version, { data: `runs:/${runId}/outputs/eval.csv`, reference: `runs:/${runId}/data/train.csv` });
       const fromProxy = await evaluated("sources", version, { data: `mlflow-artifacts:/0/${runId}/artifacts/outputs/eval.csv` });
-      for (const evaluation of [fromUpload, fromRun, fromProxy]) expect(evaluation.phase, JSON.stringify(evaluation)).toBe("Passed");
+      const fromVersion = await evaluated("sources", version, { data: `models:/sources/${version}/holdout.csv` });
+      for (const evaluation of [fromUpload, fromRun, fromProxy, fromVersion]) expect(evaluation.phase, JSON.stringify(evaluation)).toBe("Passed");
       expect(fromRun.referenceOrigin).toBe("explicit");
       expect(fromUpload.referenceOrigin).toBe(`lineage dataset 'train' of run ${runId}`);
       expect(accuracy(fromRun)).toBe(accuracy(fromUpload));
       // Present only in the platform: a run's missing file, an unknown upload, a path out of a run.
       expect((await evaluate("sources", version, { data: `runs:/${runId}/outputs/missing.csv` })).json().error.code).toBe("NOT_FOUND");
       expect((await evaluate("sources", version, { data: `uploads:/${"0".repeat(64)}` })).json().error.code).toBe("NOT_FOUND");
+      expect((await evaluate("sources", version, { data: `models:/sources/${version}/nope.csv` })).json().error.code).toBe("NOT_FOUND");
+      expect((await evaluate("sources", version, { data: "datasets:/churn@3" })).json().error.code).toBe("UNSUPPORTED");
       expect((await evaluate("sources", version, { data: `runs:/${runId}/../../etc/passwd` })).json().error.code).toBe("INVALID_INPUT");
       expect((await evaluate("sources", version, { data: "https://example.com/eval.csv" })).json().error.code).toBe("INVALID_INPUT");
     }, 120_000);

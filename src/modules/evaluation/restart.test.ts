@@ -40,8 +40,10 @@ describe("kill -9 of paved up during evaluations", () => {
     await api(server, "PUT", `/api/2.0/mlflow-artifacts/artifacts/0/${run.run_id}/artifacts/model/model.onnx`, undefined, readFileSync(join(data, "good.onnx")));
     await api(server, "POST", "/api/v1/models/crash/versions", { source: `runs:/${run.run_id}/model` });
     await api(server, "PUT", "/api/v1/models/crash/gate-policy", { yaml: POLICY });
-    const large = await api(server, "POST", "/api/v1/models/crash/versions/1/evaluations", { data: join(data, "large.csv"), sensitive: ["group"] });
-    const small = await api(server, "POST", "/api/v1/models/crash/versions/1/evaluations", { data: join(data, "eval.csv"), sensitive: ["group"] });
+    // Evaluation data is uploaded: the server never reads a path of its own disk.
+    const upload = async (name: string): Promise<string> => (await api(server!, "POST", "/api/v1/evaluation-data", undefined, readFileSync(join(data, name)))).uri;
+    const large = await api(server, "POST", "/api/v1/models/crash/versions/1/evaluations", { data: await upload("large.csv"), sensitive: ["group"] });
+    const small = await api(server, "POST", "/api/v1/models/crash/versions/1/evaluations", { data: await upload("eval.csv"), sensitive: ["group"] });
     expect([large.phase, small.phase]).toEqual(["Pending", "Pending"]);
     for (let i = 0; i < 500 && (await api(server, "GET", `/api/v1/evaluations/${large.id}`)).phase === "Pending"; i++) await new Promise((r) => setTimeout(r, 10));
     const before = await api(server, "GET", `/api/v1/evaluations/${large.id}`);
