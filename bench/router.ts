@@ -57,7 +57,9 @@ function explicitVersion(v: Variant): string | undefined {
   return v.explicit ? v.explicit[Math.floor(Math.random() * v.explicit.length)] : undefined;
 }
 
-type Loaded = (name: string, version: string) => boolean;
+type Loaded = (name: string, version: string, environment: string) => boolean;
+/** The bench serves production (the unprefixed /v2/models/{name}). */
+const ENVIRONMENT = "production";
 
 /**
  * Every call the bench makes on DeploymentRouter, in one place: when its signature moves, only this
@@ -66,15 +68,15 @@ type Loaded = (name: string, version: string) => boolean;
  */
 const routing = {
   /** As createDeploymentsModule builds it (src/modules/deployments/index.ts): versions serving lists as loaded. */
-  forServing: (serving: ServingService): DeploymentRouter => routing.create((name, version) => serving.isLoaded(name, version)),
+  forServing: (serving: ServingService): DeploymentRouter => routing.create((name, version, environment) => serving.isLoaded(name, version, environment)),
   create: (loaded: Loaded): DeploymentRouter => new DeploymentRouter(loaded),
   split: (router: DeploymentRouter, model: string, split: SplitSpec): void =>
-    router.set(model, { deploymentId: `bench-${model}`, mode: "weighted", stable: split.stable, canary: split.canary, canaryWeight: split.weight }),
+    router.set(model, { deploymentId: `bench-${model}`, environment: ENVIRONMENT, mode: "weighted", stable: split.stable, canary: split.canary, canaryWeight: split.weight }),
   /** The version answering a versionless request (undefined: serving's default). */
-  pick: (router: DeploymentRouter, model: string, requestKey: string | undefined): string | undefined => router.pick(model, requestKey)?.version,
+  pick: (router: DeploymentRouter, model: string, requestKey: string | undefined): string | undefined => router.pick(model, requestKey, ENVIRONMENT)?.version,
   /** What serving reports after a routed request answered: outcome, latency and the first output. */
   observe: (router: DeploymentRouter, model: string, version: string, ok: boolean, seconds: number, output: Tensor | undefined): void =>
-    router.observe({ model, version, role: "primary", ok, seconds, key: undefined, output }),
+    router.observe({ model, environment: ENVIRONMENT, version, role: "primary", ok, seconds, key: undefined, output }),
 };
 
 /** Latency samples per variant, and each round's p50 (for paired, per-round differences). */
@@ -291,8 +293,15 @@ interface DeploymentView {
   status: { phase: string; canaryWeight: number; currentStep: number; history: { reason: string }[] };
 }
 
+/**
+ * Over HTTP every variant lives in staging (deployments there need no evaluation) and is called at
+ * staging's endpoint; the variants without a split are loaded there too, so all share one path shape.
+ */
+const HTTP_ENVIRONMENT = "staging";
+const HTTP_PREFIX = `/environments/${HTTP_ENVIRONMENT}`;
+
 async function deployAndWait(client: HttpClient, body: Record<string, unknown>, done: (d: DeploymentView) => boolean): Promise<DeploymentView> {
-  let d = await client.request<DeploymentView>("POST", "/api/v1/deployments", { environment: "staging", ...body });
+  let d = await client.request<DeploymentView>("POST", "/api/v1/deployments", { environment: HTTP_ENVIRONMENT, ...body });
   const deadline = Date.now() + 30_000;
   while (!done(d)) {
     if (Date.now() > deadline || ["RolledBack", "Failed"].includes(d.status.phase)) {
@@ -314,7 +323,7 @@ async function overHttp(options: BenchOptions, models: TestModels): Promise<{ fi
     for (const v of variants) {
       if (v.explicit) continue; // it reuses another variant's versions
       if (!v.split) {
-        await admin.request("PUT", `/api/v1/serving/models/${v.model}/versions/1`, Buffer.from(bytes));
+        await admin.request("PUT", `/api/v1/serving/models/${v.model}/versions/1?environment=${HTTP_ENVIRONMENT}`, Buffer.from(bytes));
         continue;
       }
       // Through the public API: register the versions, roll out the stable one (replace), then the canary held at its first step.
@@ -330,7 +339,7 @@ async function overHttp(options: BenchOptions, models: TestModels): Promise<{ fi
     }
     const body = JSON.stringify(inferRequest(30));
     const client = new HttpClient(paved.url, paved.token, 1);
-    for (const v of variants) await driveSamples(client, `/v2/models/${v.model}/infer`, body, 1, 0, 300);
+    for (const v of variants) await driveSamples(client, `${HTTP_PREFIX}/v2/models/${v.model}/infer`, body, 1, 0, 300);
     const rounds = Math.max(10, Math.round(60 * options.scale));
     const perRound = 100;
     const figures = compare(
@@ -340,7 +349,7 @@ async function overHttp(options: BenchOptions, models: TestModels): Promise<{ fi
         const latencies: number[] = [];
         for (let i = 0; i < perRound; i++) {
           const version = explicitVersion(v);
-          const path = version === undefined ? `/v2/models/${v.model}/infer` : `/v2/models/${v.model}/versions/${version}/infer`;
+          const path = version === undefined ? `${HTTP_PREFIX}/v2/models/${v.model}/infer` : `${HTTP_PREFIX}/v2/models/${v.model}/versions/${version}/infer`;
           const t = performance.now();
           const { status, text } = await client.raw("POST", path, body);
           latencies.push((performance.now() - t) * 1000);

@@ -154,7 +154,8 @@ describe("kill -9 of paved up", () => {
       ab: { metric: "converted", kind: "binary", minSamples: 100_000 },
     });
     const route = async (s: ServerProcess, key: string): Promise<string> => {
-      const res = await fetch(`${s.url}/v2/models/abk/infer`, {
+      // A staging deployment answers at staging's endpoint (production keeps /v2/models/abk).
+      const res = await fetch(`${s.url}/environments/staging/v2/models/abk/infer`, {
         method: "POST",
         headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", "x-paved-route-key": key },
         body: JSON.stringify({ inputs: [{ name: "input", shape: [1, 4], datatype: "FP32", data: [0.1, 0.2, 0.3, 0.4] }] }),

@@ -97,7 +97,6 @@ export class PavedClient {
     } while (pageToken);
   }
 
-
   async listArtifacts(runId: string, path?: string): Promise<ArtifactFile[]> {
     return (await this.json<{ files: ArtifactFile[] }>(`/api/v1/runs/${seg(runId)}/artifacts`, { query: { path } })).files;
   }
@@ -207,13 +206,21 @@ export class PavedClient {
     return this.json(`/api/v1/deployments/${seg(id)}`);
   }
 
-  async listDeployments(query: { model?: string } = {}): Promise<Deployment[]> {
+  async listDeployments(query: { model?: string; environment?: string } = {}): Promise<Deployment[]> {
     return (await this.json<{ deployments: Deployment[] }>("/api/v1/deployments", { query })).deployments;
   }
 
   /** pause, resume, promote (skip the remaining steps) or rollback a deployment in progress. */
   deploymentAction(id: string, action: "pause" | "resume" | "promote" | "rollback"): Promise<Deployment> {
     return this.json(`/api/v1/deployments/${seg(id)}/${action}`, { method: "POST" });
+  }
+
+  /**
+   * Promotes a deployment in progress. A failing or missing analysis answers GATE_FAILED unless
+   * `force` comes with a `reason`, which the server records (who, when, why, the verdict overridden).
+   */
+  promoteDeployment(id: string, override?: { force: true; reason: string }): Promise<Deployment> {
+    return this.json(`/api/v1/deployments/${seg(id)}/promote`, { method: "POST", body: override ?? {} });
   }
 
   /** Reports outcomes of an A/B test's metric by routing key (see `ab.metric`). */

@@ -68,8 +68,12 @@ export const configSchema = z.strictObject({
       sampleRate: z.number().min(0).max(1).default(1),
       /** At most this many logged predictions per second per model version. */
       sampleMaxPerSecond: z.number().int().min(0).default(100),
+      /** Largest total size of one inference request's outputs, in bytes of tensor data; larger answers 413. */
+      maxOutputBytes: z.number().int().positive().default(4 * 1024 ** 2),
+      /** Most replicas (worker threads) one loaded model version may run, autoscaled or not. */
+      maxReplicasPerVersion: z.number().int().min(1).max(1024).default(8),
     })
-    .default({ maxRequestBytes: 16 * 1024 ** 2, maxModelBytes: 1024 ** 3, sampleRate: 1, sampleMaxPerSecond: 100 }),
+    .default({ maxRequestBytes: 16 * 1024 ** 2, maxModelBytes: 1024 ** 3, sampleRate: 1, sampleMaxPerSecond: 100, maxOutputBytes: 4 * 1024 ** 2, maxReplicasPerVersion: 8 }),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -9,6 +9,7 @@ import { initialMigration } from "./migrations/001-initial.ts";
 import { evaluationsMigration } from "./migrations/004-evaluations.ts";
 import { deploymentsMigration } from "./migrations/005-deployments.ts";
 import { deploymentOutcomesMigration } from "./migrations/006-deployment-outcomes.ts";
+import { deploymentHardeningMigration } from "./migrations/009-deployment-hardening.ts";
 import { evaluationPhasesMigration } from "./migrations/007-evaluation-phases.ts";
 import { evaluationHardeningMigration } from "./migrations/008-evaluation-hardening.ts";
 import { registryMigration } from "./migrations/002-registry.ts";
@@ -61,7 +62,7 @@ export async function openDatabase({ url, dataDir }: OpenDatabaseOptions): Promi
 }
 
 function migrations(dialect: Dialect): Record<string, Migration> {
-  return { "001-initial": initialMigration(dialect), "002-registry": registryMigration(), "003-job-recorded": jobRecordedMigration(), "004-evaluations": evaluationsMigration(), "005-deployments": deploymentsMigration(), "006-deployment-outcomes": deploymentOutcomesMigration(), "007-evaluation-phases": evaluationPhasesMigration(), "008-evaluation-hardening": evaluationHardeningMigration() };
+  return { "001-initial": initialMigration(dialect), "002-registry": registryMigration(), "003-job-recorded": jobRecordedMigration(), "004-evaluations": evaluationsMigration(), "005-deployments": deploymentsMigration(), "006-deployment-outcomes": deploymentOutcomesMigration(), "007-evaluation-phases": evaluationPhasesMigration(), "008-evaluation-hardening": evaluationHardeningMigration(), "009-deployment-hardening": deploymentHardeningMigration() };
 }
 
 async function migrate(database: Database): Promise<void> {

@@ -226,11 +226,27 @@ export interface Tables {
     phase: string;
     /** 1 while the user has paused the rollout. */
     paused: number;
-    /** A manual action the controller has yet to carry out: promote or rollback. */
+    /** A manual action the controller has yet to carry out: promote, force-promote or rollback. */
     requested: string | null;
     created_by: string;
     created_at: number;
     updated_at: number;
+  };
+  /** A promotion forced past a failing or missing analysis (written by the API when it is asked for). */
+  deployment_overrides: {
+    id: string;
+    deployment_id: string;
+    model_name: string;
+    environment: string;
+    version: string;
+    /** What was forced: promote. */
+    action: string;
+    /** The verdict overridden: failing or missing, and why. */
+    verdict: string;
+    verdict_reason: string;
+    user_id: string;
+    reason: string;
+    created_at: number;
   };
   /** An outcome reported for an A/B deployment, attributed to the variant its routing key was sent to. */
   deployment_outcomes: {

@@ -15,6 +15,8 @@ const deployment = (phase: Deployment["status"]["phase"] = "Progressing"): Deplo
     testsDone: true,
     history: [{ time: 1_000, reason: "step 1/3: 10% of traffic to version 3" }],
   },
+  endpoint: "/v2/models/churn",
+  overrides: [],
   paused: false,
   requested: null,
   createdBy: "ada",
@@ -69,5 +71,20 @@ describe("paved deploy / deployments", () => {
       expect(result.requests[0]).toMatchObject({ method: "POST", path: `/api/v1/deployments/deploy-1/${action}` });
       expect(JSON.parse(result.stdout).status.phase).toBe("Paused");
     }
+  });
+
+  it("promote --force --reason sends the override, and refuses either flag without the other", async () => {
+    const forced = await runForTest(["deployments", "promote", "deploy-1", "--force", "--reason", "hotfix for INC-123"], () => deployment());
+    expect(forced.code).toBe(0);
+    expect(forced.requests[0]).toMatchObject({ method: "POST", path: "/api/v1/deployments/deploy-1/promote", body: { force: true, reason: "hotfix for INC-123" } });
+    expect((await runForTest(["deployments", "promote", "deploy-1", "--force"])).code).not.toBe(0);
+    expect((await runForTest(["deployments", "promote", "deploy-1", "--reason", "why"])).code).not.toBe(0);
+    const view = deployment();
+    view.status.analysis = { verdict: "failing", reason: "would fail canary analysis: canary error rate 100.0%", updatedAt: 1_000 };
+    view.overrides = [{ id: "override-1", version: "3", environment: "production", action: "promote", verdict: "failing", verdictReason: "canary error rate 100.0%", user: "ada", reason: "hotfix", createdAt: 1_000 }];
+    const status = await runForTest(["deployments", "status", "deploy-1"], () => view);
+    expect(status.stdout).toContain("failing: would fail canary analysis");
+    expect(status.stdout).toContain('promote forced by ada');
+    expect(status.stdout).toContain("/v2/models/churn/infer");
   });
 });

@@ -10,7 +10,11 @@ export function registerDeploy(program: Command, ctx: CliContext): void {
   program
     .command("deploy")
     .argument("<model@version>", "a version by number or alias, e.g. churn@3 or churn@staging")
-    .option("--env <environment>", "environment; its alias moves to the version on success (production needs a passing evaluation)", "production")
+    .option(
+      "--env <environment>",
+      "environment, with its own endpoint: production answers /v2/models/<model>/infer, any other /environments/<env>/v2/models/<model>/infer; its alias moves to the version on success (production needs a passing evaluation)",
+      "production",
+    )
     .option("--strategy <strategy>", "canary (traffic shifted step by step, analysed, rolled back on a breach), ab (sticky split + significance test), shadow (copies of traffic, answers discarded) or replace", "canary")
     .option("--steps <percents>", "canary traffic steps, increasing, ending at 100", parseSteps, undefined)
     .option("--interval <duration>", "time per canary step, or between A/B and shadow analyses, e.g. 30s, 2m, 0.5s", parseInterval, undefined)
@@ -22,14 +26,14 @@ export function registerDeploy(program: Command, ctx: CliContext): void {
     .option("--alpha <level>", "ab: significance level (default 0.05)", Number, undefined)
     .option("--min-samples <n>", "ab: outcomes per variant before the test is judged (default 100)", Number, undefined)
     .option("--auto-conclude", "ab: promote B when significantly better, roll back when significantly worse")
-    .option("--replicas <n>", "replicas per version to start with, and the fewest the autoscaler keeps (default 1)", parseReplicas, undefined)
-    .option("--max-replicas <n>", "autoscale up to this many replicas per version from queue depth (and latency, with --target-p95)", parseReplicas, undefined)
+    .option("--replicas <n>", "replicas per version to start with, and the fewest the autoscaler keeps (default 1; at most the server's serving.maxReplicasPerVersion)", parseReplicas, undefined)
+    .option("--max-replicas <n>", "autoscale up to this many replicas per version from queue depth (and latency, with --target-p95; at most serving.maxReplicasPerVersion)", parseReplicas, undefined)
     .option("--target-p95 <ms>", "the autoscaler also adds replicas while p95 latency is above this and requests queue", Number, undefined)
     .option("--json", "print JSON")
     .description("Roll a model version out to an environment; follow it with `paved deployments status <id>`")
     .addHelpText(
       "after",
-      "\nExamples:\n  $ paved deploy churn@3 --env production --strategy canary --steps 10,50,100 --interval 30s\n  $ paved deploy churn@4 --strategy ab --split 50 --metric converted --kind binary --min-samples 1000\n  $ paved deploy churn@5 --strategy shadow --interval 1m",
+      "\nExamples:\n  $ paved deploy churn@3 --env production --strategy canary --steps 10,50,100 --interval 30s\n  $ paved deploy churn@4 --strategy ab --split 50 --metric converted --kind binary --min-samples 1000\n  $ paved deploy churn@5 --strategy shadow --interval 1m\n  $ paved deploy churn@6 --env staging --strategy replace   # served at /environments/staging/v2/models/churn\n\nEnvironments never share traffic or loaded versions: production keeps /v2/models/<model>/…, and\nstaging (or any other) answers only under /environments/<env>/v2/models/<model>/… .",
     )
     .action(async (ref: string, opts: DeployOptions) => {
       const at = ref.lastIndexOf("@");
@@ -63,7 +67,9 @@ export function registerDeploy(program: Command, ctx: CliContext): void {
       };
       const deployment = await (await ctx.client()).createDeployment(body);
       if (opts.json) return ctx.json(deployment);
-      ctx.out(`deployment ${deployment.id}: ${deployment.spec.model}@${deployment.spec.version} to ${deployment.spec.environment} (${deployment.spec.strategy})\nfollow it with \`paved deployments status ${deployment.id}\`\n`);
+      ctx.out(
+        `deployment ${deployment.id}: ${deployment.spec.model}@${deployment.spec.version} to ${deployment.spec.environment} (${deployment.spec.strategy}), endpoint ${deployment.endpoint}/infer\nfollow it with \`paved deployments status ${deployment.id}\`\n`,
+      );
     });
 
   const deployments = program
@@ -73,11 +79,12 @@ export function registerDeploy(program: Command, ctx: CliContext): void {
   deployments
     .command("ls")
     .option("--model <name>", "only this model's deployments")
+    .option("--env <environment>", "only this environment's deployments")
     .option("--json", "print JSON")
     .description("List deployments, newest first")
-    .addHelpText("after", "\nExample:\n  $ paved deployments ls --model churn")
-    .action(async (opts: { model?: string; json?: boolean }) => {
-      const list = await (await ctx.client()).listDeployments(opts.model ? { model: opts.model } : {});
+    .addHelpText("after", "\nExamples:\n  $ paved deployments ls --model churn\n  $ paved deployments ls --env staging")
+    .action(async (opts: { model?: string; env?: string; json?: boolean }) => {
+      const list = await (await ctx.client()).listDeployments({ ...(opts.model ? { model: opts.model } : {}), ...(opts.env ? { environment: opts.env } : {}) });
       if (opts.json) return ctx.json({ deployments: list });
       const now = ctx.now();
       ctx.out(
@@ -106,10 +113,27 @@ export function registerDeploy(program: Command, ctx: CliContext): void {
       if (opts.json) return ctx.json(deployment);
       ctx.out(renderDeployment(deployment, ctx.now()));
     });
+  deployments
+    .command("promote")
+    .argument("<id>", "deployment id")
+    .option("--force", "promote even though the analysis is failing or missing (needs --reason; recorded with who and when)")
+    .option("--reason <text>", "why the override is needed (recorded)")
+    .option("--json", "print JSON")
+    .description("Promote the new version now (canary: skipping the remaining steps; A/B: B wins; shadow: it takes the traffic), if its analysis passes")
+    .addHelpText(
+      "after",
+      "\nA failing or missing analysis (see `paved deployments status <id>`) is refused (exit code 9, GATE_FAILED)\nunless --force comes with --reason; the override is recorded in the deployment's history.\n\nExamples:\n  $ paved deployments promote deploy-3f2a9c41d0\n  $ paved deployments promote deploy-3f2a9c41d0 --force --reason \"hotfix for INC-123, shadow errors are a logging bug\"",
+    )
+    .action(async (id: string, opts: { force?: boolean; reason?: string; json?: boolean }) => {
+      if (opts.force && !opts.reason?.trim()) throw invalidInput('--force needs --reason "<why>" (it is recorded)');
+      if (!opts.force && opts.reason !== undefined) throw invalidInput("--reason goes with --force; without --force a promote needs a passing analysis");
+      const deployment = await (await ctx.client()).promoteDeployment(id, opts.force ? { force: true, reason: opts.reason! } : undefined);
+      if (opts.json) return ctx.json(deployment);
+      ctx.out(`deployment ${deployment.id}: ${opts.force ? "forced promote" : "promote"} requested (now ${deployment.status.phase}); follow it with \`paved deployments status ${deployment.id}\`\n`);
+    });
   const actions = [
     ["pause", "Pause a rollout at its current traffic split"],
     ["resume", "Resume a paused rollout"],
-    ["promote", "Promote the canary now, skipping the remaining steps"],
     ["rollback", "Roll back now: all traffic to stable, canary unloaded"],
   ] as const;
   for (const [action, description] of actions) {
@@ -149,9 +173,10 @@ interface DeployOptions {
   json?: boolean;
 }
 
+/** A replica count; the server refuses one above its serving.maxReplicasPerVersion and names it. */
 function parseReplicas(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw invalidInput(`'${value}' is not a replica count between 1 and 64`);
+  if (!Number.isInteger(n) || n < 1) throw invalidInput(`'${value}' is not a replica count; write a positive whole number, e.g. 2`);
   return n;
 }
 
@@ -224,6 +249,7 @@ function renderDeployment(d: Deployment, now: number): string {
     ["Deployment", d.id],
     ["Model", `${d.spec.model}@${d.spec.version}`],
     ["Environment", d.spec.environment],
+    ["Endpoint", `${d.endpoint}/infer`],
     ["Strategy", describeStrategy(d)],
     ["Phase", d.status.phase + (d.paused && d.status.phase !== "Paused" ? " (pause requested)" : "") + (d.requested ? ` (${d.requested} requested)` : "")],
     ["Stable", d.status.stableVersion ?? "-"],
@@ -231,6 +257,8 @@ function renderDeployment(d: Deployment, now: number): string {
     [d.spec.strategy === "shadow" ? "Shadow" : d.spec.strategy === "ab" ? "B" : "Canary", d.status.canaryVersion !== null ? `${d.status.canaryVersion}${d.spec.strategy === "shadow" ? "" : ` at ${d.status.canaryWeight}%`}` : undefined],
     ...abLines(d),
     ...shadowLines(d),
+    ["Analysis", d.status.analysis && (d.status.phase === "Progressing" || d.status.phase === "Paused") ? `${d.status.analysis.verdict}: ${d.status.analysis.reason}` : undefined],
+    ...d.overrides.map((o): [string, string] => ["Override", `${o.action} forced by ${o.user} ${formatTime(o.createdAt, now)} over a ${o.verdict} analysis (${o.verdictReason}): "${o.reason}"`]),
     ["Updated", formatTime(d.updatedAt, now)],
   ]);
   const history = renderTable(d.status.history, [

@@ -3,9 +3,9 @@ import { z } from "zod";
 import { ReconcileLoop, addMoments, emptyMoments, sequentialPValue, twoProportionTest, welchTest, type Clock, type Logger, type Moments } from "../../core/index.ts";
 import type { RegistryService } from "../registry/index.ts";
 import { InferRequest, ROUTE_KEY_HEADER, type ServingService } from "../serving/index.ts";
-import { analyze, describeStats, predictionShift } from "./analysis.ts";
+import { MIN_SAMPLES, analyze, describeStats, predictionShift } from "./analysis.ts";
 import type { DeploymentRouter, Split } from "./router.ts";
-import { BUILTIN_AB_METRICS, type AbTestSpec, type AbTestStatus, type DeploymentSpec, type DeploymentStatus } from "./schema.ts";
+import { BUILTIN_AB_METRICS, MAX_HISTORY, type AbTestSpec, type AbTestStatus, type AnalysisVerdict, type DeploymentEvent, type DeploymentSpec, type DeploymentStatus } from "./schema.ts";
 import { ACTIVE_PHASES, type DeploymentRow, type DeploymentStore } from "./store.ts";
 
 /** The model or version tag holding the integration tests a canary must pass before it gets traffic. */
@@ -29,6 +29,8 @@ export interface DeploymentControllerDeps {
   logger: Logger;
   /** How often every deployment is reconciled (default 500 ms); writes kick it sooner. */
   intervalMs?: number;
+  /** Largest .onnx file loaded from the registry (serving.maxModelBytes). */
+  maxModelBytes?: number;
 }
 
 /**
@@ -62,11 +64,9 @@ export class DeploymentController {
     this.loop.kick();
   }
 
+  /** Reconciles the newest deployment of each (model, environment): each environment has its own split and loaded versions. */
   private async reconcileAll(): Promise<void> {
-    const rows = await this.deps.store.list();
-    const newest = new Map<string, DeploymentRow>();
-    for (const row of rows) if (!newest.has(row.model_name)) newest.set(row.model_name, row);
-    for (const row of newest.values()) {
+    for (const row of await this.deps.store.current()) {
       if (!this.loop.running) return;
       try {
         if (ACTIVE_PHASES.includes(row.phase)) await this.reconcile(row);
@@ -77,10 +77,11 @@ export class DeploymentController {
     }
   }
 
-  /** A finished deployment's stable version stays loaded (again, after a restart) and gets the model's traffic. */
+  /** A finished deployment's stable version stays loaded in its environment (again, after a restart) and gets that environment's traffic. */
   private async keepServing(row: DeploymentRow): Promise<void> {
     const spec = JSON.parse(row.spec) as DeploymentSpec;
     const status = JSON.parse(row.status) as DeploymentStatus;
+    this.adopted.delete(row.id);
     this.deps.router.set(row.model_name, splitOf(row.id, spec, status));
     if (status.stableVersion !== null) await this.ensureLoaded(spec, status.stableVersion);
   }
@@ -90,12 +91,18 @@ export class DeploymentController {
     const status = JSON.parse(row.status) as DeploymentStatus;
     const name = spec.model;
     const now = this.deps.clock.now();
-    /** Saves the status; with a reason, also as a line of the history (figures refreshed each interval are saved without one). */
-    const save = async (reason?: string) => {
-      if (reason !== undefined) status.history.push({ time: this.deps.clock.now(), reason });
+    /**
+     * Saves the status, with the analysis verdict promote checks refreshed while the rollout is
+     * active; with a reason, also as a line of the history (figures refreshed each interval are
+     * saved without one). The history keeps its first line and the newest MAX_HISTORY - 1.
+     */
+    const save = async (reason?: string, override?: DeploymentEvent["override"]) => {
+      if (ACTIVE_PHASES.includes(status.phase)) status.analysis = this.verdictNow(row.id, spec, status);
+      if (reason !== undefined) status.history.push({ time: this.deps.clock.now(), reason, ...(override ? { override } : {}) });
+      if (status.history.length > MAX_HISTORY) status.history.splice(1, status.history.length - MAX_HISTORY);
       this.deps.router.set(name, splitOf(row.id, spec, status));
       await this.deps.store.saveStatus(row.id, JSON.stringify(status), status.phase, this.deps.clock.now());
-      if (reason !== undefined) this.deps.logger.info({ deployment: row.id, model: name, phase: status.phase, weight: status.canaryWeight }, reason);
+      if (reason !== undefined) this.deps.logger.info({ deployment: row.id, model: name, environment: spec.environment, phase: status.phase, weight: status.canaryWeight }, reason);
     };
 
     if (row.requested === "rollback") {
@@ -114,8 +121,23 @@ export class DeploymentController {
       }
     }
     if (row.requested === "promote") {
-      await this.promote(row.id, spec, status, save, "promoted by request");
+      // The API judged the verdict saved last; the window may have turned since (or the API ran on another replica).
+      const verdict = this.verdictNow(row.id, spec, status);
+      if (verdict.verdict === "failing") {
+        await save(`promote refused: the analysis is failing (${verdict.reason}); promote anyway with \`paved deployments promote ${row.id} --force --reason "<why>"\` (recorded)`);
+      } else {
+        await this.promote(row.id, spec, status, save, "promoted by request");
+      }
       await this.deps.store.clearRequest(row.id, "promote");
+      return;
+    }
+    if (row.requested === "force-promote") {
+      const [override] = await this.deps.store.overrides([row.id]);
+      const forced = override
+        ? `promoted by request, overriding a ${override.verdict} analysis (${override.verdict_reason}); forced by ${override.user_id}: "${override.reason}"`
+        : "promoted by request (forced)";
+      await this.promote(row.id, spec, status, save, forced, override ? { user: override.user_id, reason: override.reason, verdict: `${override.verdict}: ${override.verdict_reason}` } : undefined);
+      await this.deps.store.clearRequest(row.id, "force-promote");
       return;
     }
     if (row.paused === 1) {
@@ -138,7 +160,7 @@ export class DeploymentController {
       return;
     }
     if (!status.testsDone) {
-      const failure = await this.integrationTests(name, spec.version);
+      const failure = await this.integrationTests(name, spec.environment, spec.version);
       if (failure.failed) {
         await this.rollback(row.id, spec, status, save, failure.reason);
         return;
@@ -156,7 +178,11 @@ export class DeploymentController {
       await this.begin(row.id, spec, status, save, now);
       return;
     }
-    if (now - (status.stepStartedAt ?? now) < spec.stepIntervalSeconds * 1000) return;
+    if (now - (status.stepStartedAt ?? now) < spec.stepIntervalSeconds * 1000) {
+      // Between judgements, the verdict promote checks follows the window (saved when it changes, not on every pass).
+      if (this.verdictNow(row.id, spec, status).verdict !== status.analysis?.verdict) await save();
+      return;
+    }
     if (spec.strategy === "ab") await this.abInterval(row.id, spec, status, save, now);
     else if (spec.strategy === "shadow") await this.shadowInterval(row.id, spec, status, save, now);
     else await this.canaryStep(row.id, spec, status, save, now);
@@ -271,8 +297,40 @@ export class DeploymentController {
     this.deps.router.resetWindow(id);
   }
 
-  /** Moves the environment's alias to the canary, sends it all traffic, unloads the old stable version. */
-  private async promote(id: string, spec: DeploymentSpec, status: DeploymentStatus, save: Save, reason: string): Promise<void> {
+  /**
+   * What promote would be judged on now: failing when the current window breaches the analysis
+   * thresholds (or an A/B test found B worse); passing once a canary step passed, enough requests
+   * (MIN_SAMPLES) were analysed without a breach, or an A/B test found B better; missing before that.
+   */
+  private verdictNow(id: string, spec: DeploymentSpec, status: DeploymentStatus): AnalysisVerdict {
+    const now = this.deps.clock.now();
+    const verdict = (v: AnalysisVerdict["verdict"], reason: string): AnalysisVerdict => ({ verdict: v, reason, updatedAt: now });
+    if (!status.testsDone) return verdict("missing", "the integration tests have not run yet");
+    if (spec.strategy === "replace" || status.stableVersion === null) return verdict("passing", "integration tests done; there is no stable version to compare with");
+    if (status.currentStep < 0) return verdict("missing", "no traffic has reached the new version yet");
+    const window = this.deps.router.window(id);
+    const fresh = window.stats(spec.version);
+    const stable = window.stats(status.stableVersion);
+    if (spec.strategy === "ab") {
+      const health = analyze(fresh, stable, { ...spec.analysis, maxPredictionPsi: null });
+      if (health) return verdict("failing", `version ${spec.version} (B) breaches the analysis: ${health}`);
+      const test = status.abTest;
+      const result = test?.result;
+      if (!test || !result) return verdict("missing", "the A/B test has fewer than 2 outcomes per variant");
+      if (result.winner === "B") return verdict("passing", `the A/B test found B better (${describeAb(spec.ab!, test)})`);
+      if (result.winner === "A") return verdict("failing", `the A/B test found B worse (${describeAb(spec.ab!, test)})`);
+      return verdict("missing", `the A/B test has no winner yet (${describeAb(spec.ab!, test)})`);
+    }
+    const breach = analyze(fresh, stable, spec.analysis);
+    if (breach) return verdict("failing", spec.strategy === "shadow" ? `would fail canary analysis: ${breach}` : `step ${status.currentStep + 1} (${status.canaryWeight}%): ${breach}`);
+    if (spec.strategy === "canary" && status.currentStep > 0) return verdict("passing", `${status.currentStep} of ${spec.steps.length} steps passed their analysis; step ${status.currentStep + 1} so far: ${describeStats(fresh, stable)}`);
+    if (fresh.requests >= MIN_SAMPLES) return verdict("passing", `no breach over ${describeStats(fresh, stable)}`);
+    const what = spec.strategy === "shadow" ? "shadow copies" : "canary requests";
+    return verdict("missing", `${fresh.requests} of the ${MIN_SAMPLES} ${what} analysis needs`);
+  }
+
+  /** Moves the environment's alias to the canary, sends it all traffic, unloads the old stable version (from this environment only). */
+  private async promote(id: string, spec: DeploymentSpec, status: DeploymentStatus, save: Save, reason: string, override?: DeploymentEvent["override"]): Promise<void> {
     try {
       await this.deps.registry.setAlias(spec.model, spec.environment, spec.version);
     } catch (error) {
@@ -286,9 +344,9 @@ export class DeploymentController {
     status.phase = "Succeeded";
     // The router sends everything to the new version before the old one goes away.
     this.deps.router.set(spec.model, splitOf(id, spec, status));
-    if (old !== null && old !== spec.version && this.deps.serving.isLoaded(spec.model, old)) await this.deps.serving.unload(spec.model, old);
+    if (old !== null && old !== spec.version && this.deps.serving.isLoaded(spec.model, old, spec.environment)) await this.deps.serving.unload(spec.model, old, spec.environment);
     this.deps.router.forgetWindow(id);
-    await save(`${reason}; alias '${spec.environment}' now points at version ${spec.version}${old !== null && old !== spec.version ? `, version ${old} unloaded` : ""}`);
+    await save(`${reason}; alias '${spec.environment}' now points at version ${spec.version}${old !== null && old !== spec.version ? `, version ${old} unloaded from ${spec.environment}` : ""}`, override);
   }
 
   /** Sends all traffic back to stable and unloads the canary. */
@@ -298,13 +356,13 @@ export class DeploymentController {
     status.phase = "RolledBack";
     this.deps.router.set(name, splitOf(id, spec, status));
     const canary = status.canaryVersion;
-    if (canary !== null && canary !== status.stableVersion && this.deps.serving.isLoaded(name, canary)) await this.deps.serving.unload(name, canary);
+    if (canary !== null && canary !== status.stableVersion && this.deps.serving.isLoaded(name, canary, spec.environment)) await this.deps.serving.unload(name, canary, spec.environment);
     this.deps.router.forgetWindow(id);
     await save(reason);
   }
 
-  /** Runs the integration tests tagged on the version (else on the model) against the loaded canary. */
-  private async integrationTests(name: string, version: string): Promise<{ failed: boolean; reason: string }> {
+  /** Runs the integration tests tagged on the version (else on the model) against the canary loaded in the environment. */
+  private async integrationTests(name: string, environment: string, version: string): Promise<{ failed: boolean; reason: string }> {
     const [model, modelVersion] = await Promise.all([this.deps.registry.getModel(name), this.deps.registry.getVersion(name, version)]);
     const tag = modelVersion.tags.find((t) => t.key === INTEGRATION_TESTS_TAG) ?? model.tags.find((t) => t.key === INTEGRATION_TESTS_TAG);
     if (!tag) return { failed: false, reason: `no integration tests (tag '${INTEGRATION_TESTS_TAG}' unset); skipped` };
@@ -316,7 +374,7 @@ export class DeploymentController {
     }
     for (const [i, test] of tests.entries()) {
       try {
-        const response = await this.deps.serving.infer(name, version, test.request);
+        const response = await this.deps.serving.infer(name, version, test.request, undefined, environment);
         for (const [output, expected] of Object.entries(test.expected)) {
           const got = response.outputs.find((o) => o.name === output)?.data.map(Number);
           if (!got) return { failed: true, reason: `integration test ${i + 1} failed: the response has no output '${output}'` };
@@ -332,20 +390,23 @@ export class DeploymentController {
     return { failed: false, reason: `${tests.length} integration test(s) passed` };
   }
 
-  /** Loads a version's .onnx file from the registry into serving, with the deployment's replicas, unless it is loaded. */
+  /** Loads a version's .onnx file from the registry into serving, in the deployment's environment with its replicas, unless it is loaded there. */
   private async ensureLoaded(spec: DeploymentSpec, version: string): Promise<void> {
     const name = spec.model;
-    if (this.deps.serving.isLoaded(name, version)) return;
+    const environment = spec.environment;
+    if (this.deps.serving.isLoaded(name, version, environment)) return;
     const files = await this.deps.registry.files(name, version);
     const onnx = files.filter((f) => f.path.toLowerCase().endsWith(".onnx")).sort((a, b) => a.path.split("/").length - b.path.split("/").length || (a.path < b.path ? -1 : 1))[0];
     if (!onnx) throw new Error(`version ${version} of '${name}' holds no .onnx file`);
+    const limit = this.deps.maxModelBytes;
+    if (limit !== undefined && onnx.size > limit) throw new Error(`version ${version} of '${name}' has a ${onnx.size}-byte model, above serving.maxModelBytes (${limit}); an admin may raise it`);
     const bytes = new Uint8Array(await buffer((await this.deps.registry.openFile(name, version, onnx.path)).stream));
     const scale = spec.scale;
-    await this.deps.serving.load({ name, version, bytes, ...(scale ? { replicas: scale.replicas, maxReplicas: scale.maxReplicas, ...(scale.targetP95Ms !== null ? { targetP95Ms: scale.targetP95Ms } : {}) } : {}) });
+    await this.deps.serving.load({ name, version, environment, bytes, ...(scale ? { replicas: scale.replicas, maxReplicas: scale.maxReplicas, ...(scale.targetP95Ms !== null ? { targetP95Ms: scale.targetP95Ms } : {}) } : {}) });
   }
 }
 
-type Save = (reason?: string) => Promise<void>;
+type Save = (reason?: string, override?: DeploymentEvent["override"]) => Promise<void>;
 
 /** Where a rollout stands, for the history: the canary's step, the A/B split, or the shadow. */
 function trafficNow(spec: DeploymentSpec, status: DeploymentStatus): string {
@@ -386,6 +447,7 @@ export function splitOf(deploymentId: string, spec: DeploymentSpec, status: Depl
   const metric = spec.ab?.metric;
   return {
     deploymentId,
+    environment: spec.environment,
     mode,
     stable: status.stableVersion,
     canary: active ? status.canaryVersion : null,

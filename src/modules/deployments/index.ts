@@ -1,8 +1,9 @@
 // Deployments: rollouts of registered model versions to environments (canary steps or replace),
 // with integration tests, step-by-step analysis of canary against stable, promotion (the
-// environment's alias moves) and automatic rollback. It sits above serving, registry and
-// evaluation (whose gate a production deployment must pass), and routes serving's versionless
-// traffic through the router it registers there.
+// environment's alias moves; against a failing analysis only when forced, and recorded) and
+// automatic rollback. It sits above serving, registry and evaluation (whose gate a production
+// deployment must pass), and routes each environment's versionless traffic through the router it
+// registers there: a deployment belongs to (model, environment) and never touches another's.
 import type { Clock, IdGenerator, Logger, RouteDefinition } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
 import type { EvaluationService } from "../evaluation/index.ts";
@@ -14,10 +15,10 @@ import { deploymentRoutes } from "./routes.ts";
 import { DeploymentService } from "./service.ts";
 import { DeploymentStore } from "./store.ts";
 
-export { DeploymentService, GATED_ENVIRONMENT } from "./service.ts";
+export { DeploymentService, GATED_ENVIRONMENT, endpointOf } from "./service.ts";
 export { DeploymentController, INTEGRATION_TESTS_TAG } from "./controller.ts";
 export { DeploymentRouter, stickyVariant, type Split } from "./router.ts";
-export { CreateDeploymentBody, DeploymentView, DeploymentList } from "./schema.ts";
+export { CreateDeploymentBody, DeploymentView, DeploymentList, PromoteBody, DeploymentOverrideView } from "./schema.ts";
 
 export interface DeploymentsModuleDeps {
   database: Database;
@@ -35,9 +36,28 @@ export interface DeploymentsModuleDeps {
 export function createDeploymentsModule(deps: DeploymentsModuleDeps): { service: DeploymentService; controller: DeploymentController; routes: RouteDefinition[] } {
   const logger = deps.logger.child({ module: "deployments" });
   const store = new DeploymentStore(deps.database);
-  const router = new DeploymentRouter((name, version) => deps.serving.isLoaded(name, version));
+  const router = new DeploymentRouter((name, version, environment) => deps.serving.isLoaded(name, version, environment));
   deps.serving.setRouter(router);
-  const controller = new DeploymentController({ store, registry: deps.registry, serving: deps.serving, router, clock: deps.clock, logger, ...(deps.intervalMs !== undefined ? { intervalMs: deps.intervalMs } : {}) });
-  const service = new DeploymentService({ store, registry: deps.registry, evaluation: deps.evaluation, clock: deps.clock, ids: deps.ids, logger, kick: () => controller.kick() });
+  const limits = deps.serving.limits;
+  const controller = new DeploymentController({
+    store,
+    registry: deps.registry,
+    serving: deps.serving,
+    router,
+    clock: deps.clock,
+    logger,
+    maxModelBytes: limits.maxModelBytes,
+    ...(deps.intervalMs !== undefined ? { intervalMs: deps.intervalMs } : {}),
+  });
+  const service = new DeploymentService({
+    store,
+    registry: deps.registry,
+    evaluation: deps.evaluation,
+    clock: deps.clock,
+    ids: deps.ids,
+    logger,
+    kick: () => controller.kick(),
+    maxReplicasPerVersion: limits.maxReplicasPerVersion,
+  });
   return { service, controller, routes: deploymentRoutes(service) };
 }

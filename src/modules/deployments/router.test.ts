@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { RoutedOutcome } from "../serving/index.ts";
 import { DeploymentRouter, stickyVariant } from "./router.ts";
 
-const outcome = (version: string, ok: boolean, seconds = 0.01): RoutedOutcome => ({ model: "m", version, role: "primary", ok, seconds, key: undefined, output: undefined });
+const outcome = (version: string, ok: boolean, seconds = 0.01, environment = "production"): RoutedOutcome => ({ model: "m", environment, version, role: "primary", ok, seconds, key: undefined, output: undefined });
 
 describe("deployment router", () => {
   it("assigns routing keys stickily, in proportion to the split, reshuffled per deployment", () => {
@@ -19,24 +19,24 @@ describe("deployment router", () => {
 
   it("routes by mode and never names a version that is not loaded", () => {
     const loaded = new Set(["1", "2"]);
-    const router = new DeploymentRouter((_name, version) => loaded.has(version), () => 0.99);
-    router.set("m", { deploymentId: "d", mode: "weighted", stable: "1", canary: "2", canaryWeight: 50 });
-    expect(router.pick("m", "k")).toEqual({ version: "1" });
-    router.set("m", { deploymentId: "d", mode: "sticky", stable: "1", canary: "2", canaryWeight: 50 });
+    const router = new DeploymentRouter((_name, version, environment) => environment === "production" && loaded.has(version), () => 0.99);
+    router.set("m", { deploymentId: "d", environment: "production", mode: "weighted", stable: "1", canary: "2", canaryWeight: 50 });
+    expect(router.pick("m", "k", "production")).toEqual({ version: "1" });
+    router.set("m", { deploymentId: "d", environment: "production", mode: "sticky", stable: "1", canary: "2", canaryWeight: 50 });
     const key = ["a", "b", "c", "d", "e", "f"].find((k) => stickyVariant("d", k, 50) === "B")!;
-    expect(router.pick("m", key)).toEqual({ version: "2" });
-    router.set("m", { deploymentId: "d", mode: "shadow", stable: "1", canary: "2", canaryWeight: 0 });
-    expect(router.pick("m", undefined)).toEqual({ version: "1", shadow: "2" });
+    expect(router.pick("m", key, "production")).toEqual({ version: "2" });
+    router.set("m", { deploymentId: "d", environment: "production", mode: "shadow", stable: "1", canary: "2", canaryWeight: 0 });
+    expect(router.pick("m", undefined, "production")).toEqual({ version: "1", shadow: "2" });
     loaded.delete("2");
-    expect(router.pick("m", undefined)).toEqual({ version: "1", shadow: undefined });
-    router.set("m", { deploymentId: "d", mode: "sticky", stable: "1", canary: "2", canaryWeight: 99 });
-    expect(router.pick("m", key)).toEqual({ version: "1" });
-    expect(router.pick("other", undefined)).toBeUndefined();
+    expect(router.pick("m", undefined, "production")).toEqual({ version: "1", shadow: undefined });
+    router.set("m", { deploymentId: "d", environment: "production", mode: "sticky", stable: "1", canary: "2", canaryWeight: 99 });
+    expect(router.pick("m", key, "production")).toEqual({ version: "1" });
+    expect(router.pick("other", undefined, "production")).toBeUndefined();
   });
 
   it("tallies a built-in A/B metric per version until drained, and ignores shadow copies outside shadow mode", () => {
     const router = new DeploymentRouter(() => true);
-    router.set("m", { deploymentId: "d", mode: "sticky", stable: "1", canary: "2", canaryWeight: 50, abMetric: "error_rate" });
+    router.set("m", { deploymentId: "d", environment: "production", mode: "sticky", stable: "1", canary: "2", canaryWeight: 50, abMetric: "error_rate" });
     router.observe(outcome("1", true));
     router.observe(outcome("1", false));
     router.observe(outcome("2", true));
@@ -47,8 +47,27 @@ describe("deployment router", () => {
     expect(router.drainTally("d").size).toBe(0);
     expect(router.window("d").stats("2").requests).toBe(1);
     // A finished deployment (no canary) is not analysed.
-    router.set("m", { deploymentId: "done", mode: "weighted", stable: "1", canary: null, canaryWeight: 0 });
+    router.set("m", { deploymentId: "done", environment: "production", mode: "weighted", stable: "1", canary: null, canaryWeight: 0 });
     router.observe(outcome("1", true));
     expect(router.window("done").stats("1").requests).toBe(0);
+  });
+
+  it("keeps each environment's split apart: a staging split neither routes nor observes production's requests", () => {
+    const loaded = new Set(["production/2", "staging/2", "staging/3"]);
+    const router = new DeploymentRouter((_name, version, environment) => loaded.has(`${environment}/${version}`), () => 0);
+    router.set("m", { deploymentId: "prod", environment: "production", mode: "weighted", stable: "2", canary: null, canaryWeight: 0 });
+    router.set("m", { deploymentId: "stage", environment: "staging", mode: "weighted", stable: "2", canary: "3", canaryWeight: 100 });
+    expect(router.pick("m", undefined, "production")).toEqual({ version: "2" });
+    expect(router.pick("m", undefined, "staging")).toEqual({ version: "3" });
+    expect(router.pick("m", undefined, "dev")).toBeUndefined();
+    // Version 3 is loaded in staging only: a production split naming it falls back to stable.
+    router.set("m", { deploymentId: "prod", environment: "production", mode: "weighted", stable: "2", canary: "3", canaryWeight: 100 });
+    expect(router.pick("m", undefined, "production")).toEqual({ version: "2" });
+    router.observe(outcome("3", false, 0.01, "staging"));
+    expect(router.window("stage").stats("3").requests).toBe(1);
+    expect(router.window("prod").stats("3").requests).toBe(0);
+    router.delete("m", "staging");
+    expect(router.pick("m", undefined, "staging")).toBeUndefined();
+    expect(router.split("m", "production")?.deploymentId).toBe("prod");
   });
 });

@@ -3,13 +3,15 @@ import { rowScores, type InferRouter, type RouteDecision, type RoutedOutcome } f
 import { TrafficWindow } from "./analysis.ts";
 
 /**
- * How one model's versionless traffic is split right now:
+ * How one model's versionless traffic in one environment is split right now:
  * - weighted: each request goes to the canary with probability canaryWeight% (canary rollouts);
  * - sticky: a routing key always lands on the same side, canaryWeight% of keys on the canary (A/B);
  * - shadow: stable answers everything and the canary gets a copy.
  */
 export interface Split {
   deploymentId: string;
+  /** The environment whose endpoint this split routes (production: `/v2/models/{name}`). */
+  environment: string;
   mode: "weighted" | "sticky" | "shadow";
   stable: string | null;
   canary: string | null;
@@ -38,10 +40,15 @@ export function stickyVariant(deploymentId: string, key: string, canaryWeight: n
   return (hash >>> 0) % BUCKETS < canaryWeight * (BUCKETS / 100) ? "B" : "A";
 }
 
+/** The router's key of one model in one environment ('/' is in neither name). */
+const target = (model: string, environment: string) => `${environment}/${model}`;
+
 /**
- * Serving's router for deployed models: splits versionless requests between stable and canary,
- * only ever naming versions serving has loaded, and records each routed request's outcome in
- * the deployment's window (and, for A/B tests on a built-in metric, in its per-variant tally).
+ * Serving's router for deployed models: splits versionless requests to one environment's
+ * endpoint between that environment's stable and canary, only ever naming versions serving has
+ * loaded there, and records each routed request's outcome in the deployment's window (and, for
+ * A/B tests on a built-in metric, in its per-variant tally). Splits are kept per (model,
+ * environment): a staging rollout never sees production's requests, nor production staging's.
  */
 export class DeploymentRouter implements InferRouter {
   private readonly splits = new Map<string, Split>();
@@ -49,20 +56,21 @@ export class DeploymentRouter implements InferRouter {
   private readonly tallies = new Map<string, Map<string, Moments>>();
 
   constructor(
-    private readonly loaded: (name: string, version: string) => boolean,
+    private readonly loaded: (name: string, version: string, environment: string) => boolean,
     private readonly random: () => number = Math.random,
   ) {}
 
+  /** Sets the split of `model` in the split's environment. */
   set(model: string, split: Split): void {
-    this.splits.set(model, split);
+    this.splits.set(target(model, split.environment), split);
   }
 
-  delete(model: string): void {
-    this.splits.delete(model);
+  delete(model: string, environment: string): void {
+    this.splits.delete(target(model, environment));
   }
 
-  split(model: string): Split | undefined {
-    return this.splits.get(model);
+  split(model: string, environment: string): Split | undefined {
+    return this.splits.get(target(model, environment));
   }
 
   /** The deployment's window of the current step (created empty). */
@@ -89,11 +97,11 @@ export class DeploymentRouter implements InferRouter {
     return tally;
   }
 
-  pick(name: string, key: string | undefined): RouteDecision | undefined {
-    const split = this.splits.get(name);
+  pick(name: string, key: string | undefined, environment: string): RouteDecision | undefined {
+    const split = this.splits.get(target(name, environment));
     if (!split) return undefined;
-    const canaryOk = split.canary !== null && this.loaded(name, split.canary);
-    const stableOk = split.stable !== null && this.loaded(name, split.stable);
+    const canaryOk = split.canary !== null && this.loaded(name, split.canary, environment);
+    const stableOk = split.stable !== null && this.loaded(name, split.stable, environment);
     if (split.mode === "shadow") {
       if (!stableOk) return undefined;
       return { version: split.stable!, shadow: canaryOk ? split.canary! : undefined };
@@ -108,7 +116,7 @@ export class DeploymentRouter implements InferRouter {
   }
 
   observe(outcome: RoutedOutcome): void {
-    const split = this.splits.get(outcome.model);
+    const split = this.splits.get(target(outcome.model, outcome.environment));
     // Only a rollout in progress is analysed: a finished deployment's traffic costs nothing here.
     if (!split || split.canary === null || (split.mode !== "shadow" && outcome.role === "shadow")) return;
     this.window(split.deploymentId).record(outcome.version, outcome.ok, outcome.seconds, rowScores(outcome.output), outcome.divergence);

@@ -1,19 +1,20 @@
 import { route, type RouteDefinition } from "../../core/index.ts";
-import { CreateDeploymentBody, DeploymentIdParams, DeploymentList, DeploymentView, ListDeploymentsQuery, OutcomesAccepted, OutcomesBody } from "./schema.ts";
+import { CreateDeploymentBody, DeploymentIdParams, DeploymentList, DeploymentView, ListDeploymentsQuery, OutcomesAccepted, OutcomesBody, PromoteBody } from "./schema.ts";
 import type { DeploymentService } from "./service.ts";
 
 /** Paved's deployment API under /api/v1. */
 export function deploymentRoutes(service: DeploymentService): RouteDefinition[] {
   const tags = ["deployments"];
-  const action = (verb: "pause" | "resume" | "promote" | "rollback", summary: string) =>
+  const action = (verb: "pause" | "resume" | "rollback", summary: string) =>
     route({
       method: "POST",
       url: `/api/v1/deployments/:id/${verb}`,
       summary,
       tags,
+      action: "deployments:write",
       params: DeploymentIdParams,
       response: DeploymentView,
-      handler: async ({ params }) => (verb === "pause" ? service.pause(params.id) : verb === "resume" ? service.resume(params.id) : service.request(params.id, verb)),
+      handler: async ({ params }) => (verb === "pause" ? service.pause(params.id) : verb === "resume" ? service.resume(params.id) : service.rollback(params.id)),
     });
   return [
     route({
@@ -21,6 +22,7 @@ export function deploymentRoutes(service: DeploymentService): RouteDefinition[] 
       url: "/api/v1/deployments",
       summary: "Deploy a version (number or alias) to an environment (default production, which needs a passing evaluation)",
       tags,
+      action: "deployments:write",
       body: CreateDeploymentBody,
       response: DeploymentView,
       handler: async ({ body, principal }) => service.create(body, principal.name),
@@ -30,6 +32,7 @@ export function deploymentRoutes(service: DeploymentService): RouteDefinition[] 
       url: "/api/v1/deployments",
       summary: "Deployments, newest first",
       tags,
+      action: "deployments:read",
       query: ListDeploymentsQuery,
       response: DeploymentList,
       handler: async ({ query }) => ({ deployments: await service.list(query) }),
@@ -39,6 +42,7 @@ export function deploymentRoutes(service: DeploymentService): RouteDefinition[] 
       url: "/api/v1/deployments/:id",
       summary: "A deployment: spec, status and history",
       tags,
+      action: "deployments:read",
       params: DeploymentIdParams,
       response: DeploymentView,
       handler: async ({ params }) => service.get(params.id),
@@ -48,6 +52,7 @@ export function deploymentRoutes(service: DeploymentService): RouteDefinition[] 
       url: "/api/v1/deployments/:id/outcomes",
       summary: "Report outcomes of an A/B test's metric, by routing key (each counts for the variant the key was routed to)",
       tags,
+      action: "deployments:write",
       params: DeploymentIdParams,
       body: OutcomesBody,
       response: OutcomesAccepted,
@@ -55,7 +60,18 @@ export function deploymentRoutes(service: DeploymentService): RouteDefinition[] 
     }),
     action("pause", "Pause a rollout at its current traffic split"),
     action("resume", "Resume a paused rollout (its step starts over)"),
-    action("promote", "Promote the new version now (canary: skipping the remaining steps; A/B: B wins; shadow: it takes the traffic)"),
+    route({
+      method: "POST",
+      url: "/api/v1/deployments/:id/promote",
+      summary:
+        "Promote the new version now (canary: skipping the remaining steps; A/B: B wins; shadow: it takes the traffic). A failing or missing analysis answers GATE_FAILED unless {force: true, reason}, which is recorded",
+      tags,
+      action: "deployments:write",
+      params: DeploymentIdParams,
+      body: PromoteBody,
+      response: DeploymentView,
+      handler: async ({ params, body, principal }) => service.promote(params.id, body, principal),
+    }),
     action("rollback", "Roll back now: all traffic to stable, canary unloaded"),
   ];
 }

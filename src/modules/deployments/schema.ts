@@ -1,5 +1,11 @@
 import { z } from "zod";
 
+/**
+ * An environment name; the same rule as serving's (a folder name of its prediction log). Written
+ * out here because the client imports this file and must not pull in the serving module.
+ */
+export const EnvironmentName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "use lower-case letters, digits and '-' (at most 63, starting with a letter), e.g. staging");
+
 export const DeploymentPhase = z.enum(["Progressing", "Paused", "Succeeded", "RolledBack", "Failed"]);
 export type DeploymentPhase = z.infer<typeof DeploymentPhase>;
 export const Strategy = z.enum(["canary", "ab", "shadow", "replace"]);
@@ -49,14 +55,14 @@ export const CreateDeploymentBody = z
     model: z.string().min(1),
     version: z.string().min(1).optional().describe("version number"),
     alias: z.string().min(1).optional().describe("an alias naming the version (resolved once, at creation)"),
-    environment: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/).default("production"),
+    environment: EnvironmentName.default("production").describe("production is served at /v2/models/{model}; any other environment at /environments/{environment}/v2/models/{model}"),
     strategy: Strategy.default("canary"),
     steps: z.array(z.number().int().min(1).max(100)).min(1).max(20).default([10, 50, 100]).describe("canary traffic percentages, increasing, ending at 100"),
     stepIntervalSeconds: z.number().min(0.05).max(86_400).default(30),
     analysis: AnalysisThresholds.default(DEFAULT_ANALYSIS),
     ab: AbTestBody.optional().describe("the A/B test (strategy ab): split, outcome metric, significance level"),
-    replicas: z.number().int().min(1).max(64).default(1).describe("replicas per version to start with, and the fewest the autoscaler keeps"),
-    maxReplicas: z.number().int().min(1).max(64).optional().describe("the most replicas per version the autoscaler may run (default: replicas, no autoscaling)"),
+    replicas: z.number().int().min(1).max(1024).default(1).describe("replicas per version to start with, and the fewest the autoscaler keeps (at most the server's serving.maxReplicasPerVersion)"),
+    maxReplicas: z.number().int().min(1).max(1024).optional().describe("the most replicas per version the autoscaler may run (default: replicas, no autoscaling; at most serving.maxReplicasPerVersion)"),
     targetP95Ms: z.number().positive().optional().describe("the autoscaler also adds replicas while p95 latency is above this and requests queue"),
   })
   .refine((b) => b.maxReplicas === undefined || b.maxReplicas >= b.replicas, { message: "maxReplicas must be at least replicas" })
@@ -82,7 +88,38 @@ export const DeploymentSpec = z.object({
 });
 export type DeploymentSpec = z.infer<typeof DeploymentSpec>;
 
-export const DeploymentEvent = z.object({ time: z.number(), reason: z.string() });
+/** What promote checks: the current analysis of the new version (canary window, shadow comparison, A/B test). */
+export const AnalysisVerdict = z.object({
+  verdict: z.enum(["passing", "failing", "missing"]).describe("missing: too little has been analysed yet to judge the new version"),
+  reason: z.string(),
+  updatedAt: z.number(),
+});
+export type AnalysisVerdict = z.infer<typeof AnalysisVerdict>;
+
+/** A promote that went ahead against a failing or missing analysis: who, when, why, and the verdict overridden. */
+export const DeploymentOverrideView = z.object({
+  id: z.string(),
+  version: z.string(),
+  environment: z.string(),
+  action: z.string().describe("what was forced: promote"),
+  verdict: z.string().describe("the analysis verdict overridden (failing or missing)"),
+  verdictReason: z.string(),
+  user: z.string(),
+  reason: z.string(),
+  createdAt: z.number(),
+});
+export type DeploymentOverrideView = z.infer<typeof DeploymentOverrideView>;
+
+/** Most events a deployment's history keeps: the first (its creation) and the newest. */
+export const MAX_HISTORY = 200;
+
+export const DeploymentEvent = z.object({
+  time: z.number(),
+  reason: z.string(),
+  /** Set on the event of a forced promote. */
+  override: z.object({ user: z.string(), reason: z.string(), verdict: z.string() }).optional(),
+});
+export type DeploymentEvent = z.infer<typeof DeploymentEvent>;
 
 const Moments = z.object({ n: z.number(), sum: z.number(), sumSq: z.number() });
 
@@ -137,6 +174,8 @@ export const DeploymentStatus = z.object({
   history: z.array(DeploymentEvent),
   abTest: AbTestStatus.nullable().optional(),
   shadow: ShadowStatus.nullable().optional(),
+  /** The analysis verdict promote checks; absent on deployments created before it existed (missing). */
+  analysis: AnalysisVerdict.nullable().optional(),
 });
 export type DeploymentStatus = z.infer<typeof DeploymentStatus>;
 
@@ -144,8 +183,10 @@ export const DeploymentView = z.object({
   id: z.string(),
   spec: DeploymentSpec,
   status: DeploymentStatus,
+  endpoint: z.string().describe("the path of the environment's OIP endpoint for this model, e.g. /v2/models/churn or /environments/staging/v2/models/churn"),
+  overrides: z.array(DeploymentOverrideView).describe("forced promotions, newest first"),
   paused: z.boolean(),
-  requested: z.string().nullable(),
+  requested: z.string().nullable().describe("an action the controller has yet to carry out: promote, force-promote or rollback"),
   createdBy: z.string(),
   createdAt: z.number(),
   updatedAt: z.number(),
@@ -154,7 +195,15 @@ export type DeploymentView = z.infer<typeof DeploymentView>;
 
 export const DeploymentList = z.object({ deployments: z.array(DeploymentView) });
 export const DeploymentIdParams = z.object({ id: z.string().min(1) });
-export const ListDeploymentsQuery = z.object({ model: z.string().min(1).optional() });
+export const ListDeploymentsQuery = z.object({ model: z.string().min(1).optional(), environment: EnvironmentName.optional() });
+
+export const PromoteBody = z
+  .strictObject({
+    force: z.boolean().default(false).describe("promote even though the analysis is failing or missing; needs reason, and is recorded"),
+    reason: z.string().max(2000).optional().describe("why the override is needed; recorded with who and when"),
+  })
+  .refine((b) => !b.force || (b.reason !== undefined && b.reason.trim() !== ""), { message: "force needs a reason (it is recorded), e.g. {\"force\": true, \"reason\": \"hotfix for INC-123\"}", path: ["reason"] });
+export type PromoteBody = z.infer<typeof PromoteBody>;
 
 export const OutcomesBody = z.strictObject({
   outcomes: z

@@ -1,12 +1,24 @@
-import { PlatformError, conflict, invalidInput, notFound, type Clock, type IdGenerator, type Logger } from "../../core/index.ts";
+import { PlatformError, conflict, invalidInput, notFound, type Clock, type IdGenerator, type Logger, type Principal } from "../../core/index.ts";
 import type { EvaluationService } from "../evaluation/index.ts";
 import type { RegistryService } from "../registry/index.ts";
+import { DEFAULT_ENVIRONMENT } from "../serving/index.ts";
 import { stickyVariant } from "./router.ts";
-import { AbTestBody, BUILTIN_AB_METRICS, type AbTestSpec, type CreateDeploymentBody, type DeploymentSpec, type DeploymentStatus, type DeploymentView, type OutcomesBody } from "./schema.ts";
-import { ACTIVE_PHASES, DeploymentStore, type DeploymentRow } from "./store.ts";
+import {
+  AbTestBody,
+  BUILTIN_AB_METRICS,
+  type AbTestSpec,
+  type CreateDeploymentBody,
+  type DeploymentOverrideView,
+  type DeploymentSpec,
+  type DeploymentStatus,
+  type DeploymentView,
+  type OutcomesBody,
+  type PromoteBody,
+} from "./schema.ts";
+import { ACTIVE_PHASES, DeploymentStore, type DeploymentRow, type OverrideRow } from "./store.ts";
 
-/** The environment whose alias the evaluation gate guards. */
-export const GATED_ENVIRONMENT = "production";
+/** The environment whose alias the evaluation gate guards; it is also the one served at the unprefixed `/v2/models/{name}`. */
+export const GATED_ENVIRONMENT = DEFAULT_ENVIRONMENT;
 
 export interface DeploymentServiceDeps {
   store: DeploymentStore;
@@ -17,6 +29,8 @@ export interface DeploymentServiceDeps {
   logger: Logger;
   /** Wakes the controller after a write. */
   kick: () => void;
+  /** The server's most replicas per version (serving.maxReplicasPerVersion). */
+  maxReplicasPerVersion: number;
 }
 
 /** The deployment API: validates and writes specs and user intents; the controller does the rest. */
@@ -26,10 +40,20 @@ export class DeploymentService {
   async create(body: CreateDeploymentBody, user: string): Promise<DeploymentView> {
     const version = await this.deps.registry.resolveVersion(body.model, body.version ?? body.alias!);
     if (!version.signature) throw invalidInput(`version ${version.version} of '${body.model}' holds no ONNX model; deployments serve ONNX models`);
+    const limit = this.deps.maxReplicasPerVersion;
+    const most = Math.max(body.replicas, body.maxReplicas ?? body.replicas);
+    if (most > limit) {
+      throw invalidInput(`${most} replicas per version is above this server's limit of ${limit} (serving.maxReplicasPerVersion); ask for at most ${limit} with --replicas/--max-replicas, or ask an admin to raise serving.maxReplicasPerVersion`, {
+        replicas: most,
+        limit,
+        setting: "serving.maxReplicasPerVersion",
+      });
+    }
     if (body.environment === GATED_ENVIRONMENT) await this.deps.evaluation.assertDeployable(body.model, version.version);
-    const active = (await this.deps.store.list({ model: body.model })).find((d) => ACTIVE_PHASES.includes(d.phase));
+    // One rollout at a time per (model, environment): each environment has its own endpoint, router split and loaded versions.
+    const active = (await this.deps.store.list({ model: body.model, environment: body.environment })).find((d) => ACTIVE_PHASES.includes(d.phase));
     if (active) {
-      throw conflict(`model '${body.model}' already has a deployment in progress (${active.id}, ${active.phase}); wait for it, or \`paved deployments rollback ${active.id}\``);
+      throw conflict(`model '${body.model}' already has a deployment in progress in ${body.environment} (${active.id}, ${active.phase}); wait for it, or \`paved deployments rollback ${active.id}\``);
     }
     const model = await this.deps.registry.getModel(body.model);
     const current = model.aliases.find((a) => a.alias === body.environment)?.version;
@@ -79,15 +103,18 @@ export class DeploymentService {
     await this.deps.store.insert(row);
     this.deps.logger.info({ deployment: row.id, model: body.model, version: spec.version, environment: spec.environment }, "deployment created");
     this.deps.kick();
-    return deploymentView(row);
+    return deploymentView(row, []);
   }
 
   async get(id: string): Promise<DeploymentView> {
-    return deploymentView(await this.row(id));
+    const row = await this.row(id);
+    return deploymentView(row, await this.deps.store.overrides([row.id]));
   }
 
-  async list(filter: { model?: string | undefined }): Promise<DeploymentView[]> {
-    return (await this.deps.store.list(filter)).map(deploymentView);
+  async list(filter: { model?: string | undefined; environment?: string | undefined }): Promise<DeploymentView[]> {
+    const rows = await this.deps.store.list(filter);
+    const overrides = await this.deps.store.overrides(rows.map((r) => r.id));
+    return rows.map((r) => deploymentView(r, overrides));
   }
 
   async pause(id: string): Promise<DeploymentView> {
@@ -104,10 +131,54 @@ export class DeploymentService {
     return this.get(id);
   }
 
-  /** Asks the controller to promote (skip the remaining steps) or roll back now. */
-  async request(id: string, action: "promote" | "rollback"): Promise<DeploymentView> {
-    await this.active(id, action);
-    await this.deps.store.request(id, action, this.deps.clock.now());
+  /** Asks the controller to roll back now. */
+  async rollback(id: string): Promise<DeploymentView> {
+    await this.active(id, "rollback");
+    await this.deps.store.request(id, "rollback", this.deps.clock.now());
+    this.deps.kick();
+    return this.get(id);
+  }
+
+  /**
+   * Asks the controller to promote now (canary: skipping the remaining steps; A/B: B wins;
+   * shadow: it takes the traffic), if the analysis the controller last saved passes. A failing or
+   * missing analysis is refused with GATE_FAILED unless `force` comes with a reason: then the
+   * override (who, when, why, the verdict overridden) is recorded and the promotion goes ahead.
+   */
+  async promote(id: string, body: PromoteBody, principal: Principal): Promise<DeploymentView> {
+    const row = await this.active(id, "promote");
+    const spec = JSON.parse(row.spec) as DeploymentSpec;
+    const status = JSON.parse(row.status) as DeploymentStatus;
+    const analysis = status.analysis ?? { verdict: "missing" as const, reason: "nothing analysed yet", updatedAt: row.created_at };
+    const now = this.deps.clock.now();
+    if (analysis.verdict === "passing") {
+      await this.deps.store.request(id, "promote", now);
+    } else if (!body.force) {
+      throw new PlatformError(
+        "GATE_FAILED",
+        `deployment '${id}' (${spec.model}@${spec.version} to ${spec.environment}) has a ${analysis.verdict} analysis: ${analysis.reason}; wait for a passing analysis (\`paved deployments status ${id}\`), roll back, or promote anyway with \`paved deployments promote ${id} --force --reason "<why>"\` (recorded)`,
+        { deployment: id, verdict: analysis.verdict, reason: analysis.reason },
+      );
+    } else {
+      const reason = body.reason!.trim();
+      await this.deps.store.requestOverride(
+        {
+          id: this.deps.ids.prefixed("override"),
+          deployment_id: id,
+          model_name: spec.model,
+          environment: spec.environment,
+          version: spec.version,
+          action: "promote",
+          verdict: analysis.verdict,
+          verdict_reason: analysis.reason,
+          user_id: principal.name,
+          reason,
+          created_at: now,
+        },
+        now,
+      );
+      this.deps.logger.warn({ deployment: id, model: spec.model, version: spec.version, environment: spec.environment, user: principal.name, verdict: analysis.verdict, reason }, "deployment promoted past its analysis");
+    }
     this.deps.kick();
     return this.get(id);
   }
@@ -169,11 +240,23 @@ function abSpec(body: AbTestBody): AbTestSpec {
   };
 }
 
-export function deploymentView(row: DeploymentRow): DeploymentView {
+/** The path of a model's OIP endpoint in an environment (production keeps the unprefixed one). */
+export function endpointOf(model: string, environment: string): string {
+  return environment === DEFAULT_ENVIRONMENT ? `/v2/models/${model}` : `/environments/${environment}/v2/models/${model}`;
+}
+
+export function overrideView(o: OverrideRow): DeploymentOverrideView {
+  return { id: o.id, version: o.version, environment: o.environment, action: o.action, verdict: o.verdict, verdictReason: o.verdict_reason, user: o.user_id, reason: o.reason, createdAt: o.created_at };
+}
+
+/** A deployment as the API shows it, with its forced promotions (from `overrides`, any deployment's). */
+export function deploymentView(row: DeploymentRow, overrides: OverrideRow[]): DeploymentView {
   return {
     id: row.id,
     spec: JSON.parse(row.spec),
     status: JSON.parse(row.status),
+    endpoint: endpointOf(row.model_name, row.environment),
+    overrides: overrides.filter((o) => o.deployment_id === row.id).map(overrideView),
     paused: row.paused === 1,
     requested: row.requested,
     createdBy: row.created_by,

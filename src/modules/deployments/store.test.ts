@@ -7,10 +7,10 @@ describe.each(testDialects())("DeploymentStore on %s", (dialect) => {
   let database: Database | undefined;
   afterEach(async () => database?.close());
 
-  const row = (id: string, model: string, createdAt: number): DeploymentRow => ({
+  const row = (id: string, model: string, createdAt: number, environment = "production"): DeploymentRow => ({
     id,
     model_name: model,
-    environment: "production",
+    environment,
     spec: "{}",
     status: "{}",
     phase: "Progressing",
@@ -39,6 +39,31 @@ describe.each(testDialects())("DeploymentStore on %s", (dialect) => {
     await store.clearRequest("d2", "rollback");
     expect((await store.get("d2"))?.requested).toBeNull();
     expect(await store.get("nope")).toBeUndefined();
+  });
+
+  it("finds the newest deployment of each (model, environment), ties broken by id as list() orders them", async () => {
+    database = await openTestDatabase(dialect);
+    const store = new DeploymentStore(database);
+    await store.insert(row("d1", "churn", 1_000));
+    await store.insert(row("d2", "churn", 2_000, "staging"));
+    await store.insert(row("d3", "churn", 1_500));
+    await store.insert(row("d4", "fraud", 1_000, "staging"));
+    await store.insert(row("d5", "fraud", 1_000, "staging"));
+    expect((await store.current()).map((d) => d.id)).toEqual(["d2", "d3", "d5"]);
+    expect((await store.list({ model: "churn", environment: "production" })).map((d) => d.id)).toEqual(["d3", "d1"]);
+    expect((await store.list({ environment: "staging" })).map((d) => d.id)).toEqual(["d2", "d5", "d4"]);
+  });
+
+  it("records a forced promotion together with the request the controller carries out", async () => {
+    database = await openTestDatabase(dialect);
+    const store = new DeploymentStore(database);
+    await store.insert(row("d1", "churn", 1_000));
+    const override = { id: "o1", deployment_id: "d1", model_name: "churn", environment: "production", version: "3", action: "promote", verdict: "failing", verdict_reason: "canary error rate 100.0%", user_id: "ada", reason: "hotfix", created_at: 1_100 };
+    await store.requestOverride(override, 1_100);
+    await store.requestOverride({ ...override, id: "o2", created_at: 1_200 }, 1_200);
+    expect((await store.get("d1"))?.requested).toBe("force-promote");
+    expect((await store.overrides(["d1", "other"])).map((o) => o.id)).toEqual(["o2", "o1"]);
+    expect(await store.overrides([])).toEqual([]);
   });
 
   it("stores outcomes once per id and sums them per version", async () => {

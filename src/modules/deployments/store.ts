@@ -1,8 +1,11 @@
-import type { Insertable, Selectable } from "kysely";
+import { sql, type Insertable, type Selectable } from "kysely";
 import type { Moments } from "../../core/index.ts";
 import type { Database, Tables } from "../../storage/index.ts";
 
 export type DeploymentRow = Selectable<Tables["deployments"]>;
+export type OverrideRow = Selectable<Tables["deployment_overrides"]>;
+/** What a user asked the controller to do: force-promote is a promote the API let past a failing or missing analysis (recorded in deployment_overrides). */
+export type RequestedAction = "promote" | "force-promote" | "rollback";
 
 /** Phases the controller still works on. */
 export const ACTIVE_PHASES = ["Progressing", "Paused"];
@@ -24,10 +27,35 @@ export class DeploymentStore {
   }
 
   /** Newest first. */
-  list(filter: { model?: string | undefined } = {}): Promise<DeploymentRow[]> {
+  list(filter: { model?: string | undefined; environment?: string | undefined } = {}): Promise<DeploymentRow[]> {
     let query = this.db.selectFrom("deployments").selectAll();
     if (filter.model !== undefined) query = query.where("model_name", "=", filter.model);
+    if (filter.environment !== undefined) query = query.where("environment", "=", filter.environment);
     return query.orderBy("created_at", "desc").orderBy("id", "desc").execute();
+  }
+
+  /**
+   * The newest deployment of each (model, environment): what the controller reconciles, without
+   * reading the whole history every pass. "Newest" is list()'s order (created_at, then id).
+   */
+  current(): Promise<DeploymentRow[]> {
+    return this.db
+      .selectFrom("deployments as d")
+      .selectAll("d")
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom("deployments as n")
+              .select(sql.lit(1).as("one"))
+              .whereRef("n.model_name", "=", "d.model_name")
+              .whereRef("n.environment", "=", "d.environment")
+              .where((eb) => eb.or([eb("n.created_at", ">", eb.ref("d.created_at")), eb.and([eb("n.created_at", "=", eb.ref("d.created_at")), eb("n.id", ">", eb.ref("d.id"))])])),
+          ),
+        ),
+      )
+      .orderBy("d.created_at", "desc")
+      .orderBy("d.id", "desc")
+      .execute();
   }
 
   /** Writes the controller's status (leaves the user's `paused` and `requested` alone). */
@@ -39,8 +67,27 @@ export class DeploymentStore {
     await this.db.updateTable("deployments").set({ paused: paused ? 1 : 0, updated_at: now }).where("id", "=", id).execute();
   }
 
-  async request(id: string, action: "promote" | "rollback", now: number): Promise<void> {
+  async request(id: string, action: RequestedAction, now: number): Promise<void> {
     await this.db.updateTable("deployments").set({ requested: action, updated_at: now }).where("id", "=", id).execute();
+  }
+
+  /** Records a forced promotion and asks the controller for it, in one transaction. */
+  async requestOverride(row: OverrideRow, now: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto("deployment_overrides").values(row).execute();
+      await trx.updateTable("deployments").set({ requested: "force-promote", updated_at: now }).where("id", "=", row.deployment_id).execute();
+    });
+  }
+
+  /** Forced promotions of these deployments, newest first. */
+  async overrides(deploymentIds: string[]): Promise<OverrideRow[]> {
+    if (deploymentIds.length === 0) return [];
+    const rows: OverrideRow[] = [];
+    // Bounded IN lists (a page of deployments can be long; PostgreSQL and SQLite cap parameters).
+    for (let i = 0; i < deploymentIds.length; i += 500) {
+      rows.push(...(await this.db.selectFrom("deployment_overrides").selectAll().where("deployment_id", "in", deploymentIds.slice(i, i + 500)).execute()));
+    }
+    return rows.sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? 1 : -1));
   }
 
   /** Clears a handled request (only that one: a newer request stays). */

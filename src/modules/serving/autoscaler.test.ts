@@ -84,7 +84,7 @@ describe("autoscaling in the serving service (real ONNX runtime)", () => {
       expect(peak).toBeLessThanOrEqual(3);
       while (replicas() > 1 && Date.now() < deadline + 10_000) await sleep(100);
       expect(replicas()).toBe(1);
-      expect(await service.metricsText()).toMatch(/paved_serving_replicas\{model="mlp",version="1"\} 1\n/);
+      expect(await service.metricsText()).toMatch(/paved_serving_replicas\{model="mlp",version="1",environment="production"\} 1\n/);
       // Still answering after scaling down.
       expect((await service.infer("mlp", "1", request)).outputs.length).toBeGreaterThan(0);
     } finally {

@@ -1,18 +1,19 @@
 // Serving: loads model versions into runtimes (ONNX in worker threads today) and answers the
 // KServe Open Inference Protocol v2, with metrics and sampled prediction logs. It takes model
-// bytes and never reads the registry: what is loaded is decided by the caller (the deployment controller).
+// bytes and never reads the registry: what is loaded is decided by the caller (the deployment
+// controller). Every loaded copy belongs to one environment, whose endpoint alone can reach it.
 import type { Clock, IdGenerator, Logger, RouteDefinition } from "../../core/index.ts";
 import { OnnxRuntime, type OnnxRuntimeOptions } from "./onnx-runtime.ts";
 import { oipRoutes, servingRoutes } from "./routes.ts";
 import { ServingService } from "./service.ts";
 
-export { ServingService, SERVING_DEFAULTS, type LoadModelInput, type ServingServiceOptions, type InferRouter, type RouteDecision, type RoutedOutcome } from "./service.ts";
+export { ServingService, SERVING_DEFAULTS, SERVING_LIMITS, DEFAULT_ENVIRONMENT, MAX_LOGGED_VALUES, type LoadModelInput, type ServingServiceOptions, type InferRouter, type RouteDecision, type RoutedOutcome } from "./service.ts";
 export { rowScores } from "./prediction-scores.ts";
-export { ROUTE_KEY_HEADER } from "./routes.ts";
+export { ROUTE_KEY_HEADER, ENVIRONMENT_PREFIX } from "./routes.ts";
 export { OnnxRuntime, type OnnxRuntimeOptions } from "./onnx-runtime.ts";
 export type { ServingRuntime, ModelHandle, LoadOptions, RuntimeCapability } from "./serving-runtime.ts";
 export type { Tensor, TensorSpec, ModelSignature, Datatype } from "./tensor.ts";
-export { InferRequest, InferResponse, ModelMetadata, LoadedModelView } from "./schema.ts";
+export { InferRequest, InferResponse, ModelMetadata, LoadedModelView, EnvironmentName } from "./schema.ts";
 
 export interface ServingModuleDeps {
   dataDir: string;
@@ -27,6 +28,10 @@ export interface ServingModuleDeps {
   sampleRate?: number;
   /** Prediction-log cap per model version per second (default 100). */
   sampleMaxPerSecond?: number;
+  /** Largest total size of one request's outputs, in bytes (default 4 MiB; PAYLOAD_TOO_LARGE beyond). */
+  maxOutputBytes?: number;
+  /** Most replicas one loaded version may run (default 8; INVALID_INPUT beyond). */
+  maxReplicasPerVersion?: number;
   onnx?: OnnxRuntimeOptions;
 }
 
@@ -40,6 +45,9 @@ export function createServingModule(deps: ServingModuleDeps): { service: Serving
     logger: deps.logger.child({ module: "serving" }),
     ...(deps.sampleRate !== undefined ? { sampleRate: deps.sampleRate } : {}),
     ...(deps.sampleMaxPerSecond !== undefined ? { sampleMaxPerSecond: deps.sampleMaxPerSecond } : {}),
+    ...(deps.maxOutputBytes !== undefined ? { maxOutputBytes: deps.maxOutputBytes } : {}),
+    ...(deps.maxReplicasPerVersion !== undefined ? { maxReplicasPerVersion: deps.maxReplicasPerVersion } : {}),
+    ...(deps.maxModelBytes !== undefined ? { maxModelBytes: deps.maxModelBytes } : {}),
   });
   const limits = { maxRequestBytes: deps.maxRequestBytes ?? 16 * 1024 ** 2, maxModelBytes: deps.maxModelBytes ?? 1024 ** 3 };
   return { service, routes: [...oipRoutes(service, limits), ...servingRoutes(service, limits)] };

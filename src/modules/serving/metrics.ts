@@ -8,19 +8,20 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 /** Above this many columns the first output is not treated as class scores (label cardinality). */
 const MAX_CLASSES = 100;
 
-type Labels = { model: string; version: string };
+/** One loaded version in one environment: every series carries all three. */
+type Labels = { model: string; version: string; environment: string };
 
 export class ServingMetrics {
   readonly registry = new Registry();
-  private readonly requests = new Counter({ name: "paved_serving_requests_total", help: "Inference requests answered, by model version", labelNames: ["model", "version"], registers: [this.registry] });
-  private readonly errors = new Counter({ name: "paved_serving_request_errors_total", help: "Inference requests that failed, by error code", labelNames: ["model", "version", "code"], registers: [this.registry] });
-  private readonly latency = new Histogram({ name: "paved_serving_request_duration_seconds", help: "Inference latency inside the server (validation, queue, run, outputs)", labelNames: ["model", "version"], buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  private readonly batches = new Counter({ name: "paved_serving_batches_total", help: "Model runs (one run may hold several batched requests)", labelNames: ["model", "version"], registers: [this.registry] });
-  private readonly batchRequests = new Histogram({ name: "paved_serving_batch_requests", help: "Requests per model run", labelNames: ["model", "version"], buckets: BATCH_BUCKETS, registers: [this.registry] });
-  private readonly predictionValues = new Histogram({ name: "paved_serving_prediction_value", help: "Values of the first output (single-column outputs)", labelNames: ["model", "version", "output"], buckets: PREDICTION_BUCKETS, registers: [this.registry] });
-  private readonly predictedClasses = new Counter({ name: "paved_serving_predicted_class_total", help: "Arg-max class of each row of the first output (multi-column outputs)", labelNames: ["model", "version", "output", "class"], registers: [this.registry] });
-  private readonly replicaCount = new Gauge({ name: "paved_serving_replicas", help: "Replicas (worker threads) running the model version", labelNames: ["model", "version"], registers: [this.registry] });
-  private readonly shadowsDropped = new Counter({ name: "paved_serving_shadow_dropped_total", help: "Shadow copies not sent because too many were in flight", labelNames: ["model", "version"], registers: [this.registry] });
+  private readonly requests = new Counter({ name: "paved_serving_requests_total", help: "Inference requests answered, by model version", labelNames: ["model", "version", "environment"], registers: [this.registry] });
+  private readonly errors = new Counter({ name: "paved_serving_request_errors_total", help: "Inference requests that failed, by error code", labelNames: ["model", "version", "environment", "code"], registers: [this.registry] });
+  private readonly latency = new Histogram({ name: "paved_serving_request_duration_seconds", help: "Inference latency inside the server (validation, queue, run, outputs)", labelNames: ["model", "version", "environment"], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  private readonly batches = new Counter({ name: "paved_serving_batches_total", help: "Model runs (one run may hold several batched requests)", labelNames: ["model", "version", "environment"], registers: [this.registry] });
+  private readonly batchRequests = new Histogram({ name: "paved_serving_batch_requests", help: "Requests per model run", labelNames: ["model", "version", "environment"], buckets: BATCH_BUCKETS, registers: [this.registry] });
+  private readonly predictionValues = new Histogram({ name: "paved_serving_prediction_value", help: "Values of the first output (single-column outputs)", labelNames: ["model", "version", "environment", "output"], buckets: PREDICTION_BUCKETS, registers: [this.registry] });
+  private readonly predictedClasses = new Counter({ name: "paved_serving_predicted_class_total", help: "Arg-max class of each row of the first output (multi-column outputs)", labelNames: ["model", "version", "environment", "output", "class"], registers: [this.registry] });
+  private readonly replicaCount = new Gauge({ name: "paved_serving_replicas", help: "Replicas (worker threads) running the model version", labelNames: ["model", "version", "environment"], registers: [this.registry] });
+  private readonly shadowsDropped = new Counter({ name: "paved_serving_shadow_dropped_total", help: "Shadow copies not sent because too many were in flight", labelNames: ["model", "version", "environment"], registers: [this.registry] });
 
   // Label objects per version, output and class, made once: building and checking a label set on
   // every request cost more than the observation itself.
@@ -76,7 +77,7 @@ export class ServingMetrics {
     let byOutput = this.outputLabels.get(labels);
     if (!byOutput) this.outputLabels.set(labels, (byOutput = new Map()));
     let series = byOutput.get(output);
-    if (!series) byOutput.set(output, (series = { model: labels.model, version: labels.version, output }));
+    if (!series) byOutput.set(output, (series = { model: labels.model, version: labels.version, environment: labels.environment, output }));
     return series;
   }
 
@@ -92,7 +93,7 @@ export class ServingMetrics {
       const { values } = await metric.get();
       const seen = new Set<string>();
       for (const { labels: series } of values) {
-        if (series.model !== labels.model || series.version !== labels.version) continue;
+        if (series.model !== labels.model || series.version !== labels.version || series.environment !== labels.environment) continue;
         // Histograms list each bucket; `le` is not one of the metric's own labels.
         const { le: _le, ...own } = series as Record<string, string | number>;
         const key = JSON.stringify(own);

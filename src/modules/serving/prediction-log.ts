@@ -1,5 +1,7 @@
-// Sampled requests and predictions, one JSON line each, under
-// <dataDir>/serving/<model>/<version>/predictions-<YYYY-MM-DD>.jsonl, for drift monitoring.
+// Sampled requests and predictions, one JSON line each, for drift monitoring, under
+// <dataDir>/serving/<model>/<version>/predictions-<YYYY-MM-DD>.jsonl for production (the path it
+// always had) and <dataDir>/serving/<model>/<version>/environments/<env>/predictions-….jsonl for
+// every other environment, so one environment's log never mixes with another's.
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import type { Clock } from "../../core/index.ts";
@@ -9,6 +11,7 @@ export interface PredictionRecord {
   id: string;
   model: string;
   version: string;
+  environment: string;
   latencyMs: number;
   inputs: unknown[];
   outputs: unknown[];
@@ -32,6 +35,18 @@ interface Open {
   inSecond: number;
 }
 
+/** Whose log: one model version in one environment. */
+export interface LogKey {
+  model: string;
+  version: string;
+  environment: string;
+}
+
+/** The environment whose log keeps the layout from before environments were served apart. */
+const UNPREFIXED_ENVIRONMENT = "production";
+
+const keyOf = (k: LogKey) => `${k.environment}/${k.model}/${k.version}`;
+
 export class PredictionLog {
   private readonly files = new Map<string, Open>();
   private readonly random: () => number;
@@ -41,10 +56,10 @@ export class PredictionLog {
   }
 
   /** Whether to keep this request (decided before building the record, which costs). */
-  sample(model: string, version: string): boolean {
+  sample(of: LogKey): boolean {
     if (this.options.sampleRate <= 0 || this.options.maxPerSecond <= 0) return false;
     if (this.options.sampleRate < 1 && this.random() >= this.options.sampleRate) return false;
-    const file = this.files.get(`${model}/${version}`);
+    const file = this.files.get(keyOf(of));
     const second = Math.floor(this.options.clock.now() / 1000);
     return !file || file.second !== second || file.inSecond < this.options.maxPerSecond;
   }
@@ -52,11 +67,12 @@ export class PredictionLog {
   write(record: PredictionRecord): void {
     const now = this.options.clock.now();
     const date = new Date(now).toISOString().slice(0, 10);
-    const key = `${record.model}/${record.version}`;
+    const key = keyOf(record);
     let file = this.files.get(key);
     if (!file || file.date !== date) {
       file?.stream.end();
-      const dir = join(this.options.root, record.model, record.version);
+      const versionDir = join(this.options.root, record.model, record.version);
+      const dir = record.environment === UNPREFIXED_ENVIRONMENT ? versionDir : join(versionDir, "environments", record.environment);
       mkdirSync(dir, { recursive: true });
       const stream = createWriteStream(join(dir, `predictions-${date}.jsonl`), { flags: "a" });
       // A full disk must not take serving down with it; the log is best effort.
@@ -74,8 +90,8 @@ export class PredictionLog {
   }
 
   /** Closes one version's file (on unload) or all of them; resolves once the lines are on disk. */
-  async close(model?: string, version?: string): Promise<void> {
-    const keys = model === undefined ? [...this.files.keys()] : [`${model}/${version}`];
+  async close(of?: LogKey): Promise<void> {
+    const keys = of === undefined ? [...this.files.keys()] : [keyOf(of)];
     await Promise.all(
       keys.map((key) => {
         const file = this.files.get(key);

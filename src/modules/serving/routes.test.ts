@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTestDatabase } from "../../../test/support/databases.ts";
 import { createLogger, randomIds, systemClock } from "../../core/index.ts";
-import { TokenService, buildServer } from "../../http/index.ts";
+import { buildServer } from "../../http/index.ts";
+import { TokenService } from "../identity/index.ts";
 import { createServingModule } from "./index.ts";
 import { buildTestModels, type TestModels } from "./test-models.ts";
 
@@ -15,7 +16,7 @@ describe("serving routes (OIP v2 and admin)", async () => {
   await tokens.ensureAdmin(adminToken);
   const jobToken = await tokens.mintForJob("job-1", 3600_000);
   const serving = createServingModule({ dataDir: database.dataDir, clock: systemClock, ids: randomIds, logger, maxRequestBytes: 64 * 1024 });
-  const server = buildServer({ routes: serving.routes, tokens, logger, uploadLimit: 1 << 24 });
+  const server = buildServer({ routes: serving.routes, tokens, logger, bodyLimit: 1 << 20, uploadLimit: 1 << 24, requestTimeoutMs: 60_000 });
   const auth = { authorization: `Bearer ${adminToken}` };
   let models: TestModels;
 
@@ -128,7 +129,7 @@ describe("serving routes (OIP v2 and admin)", async () => {
     const concurrent = await Promise.all(Array.from({ length: 32 }, (_, i) => infer(url, tinyRequest(rows(1, i)))));
     concurrent.forEach((res, i) => close(res.json().outputs[0].data, sequential[i]!));
     const metrics = (await server.inject({ url: "/metrics", headers: auth })).body;
-    const value = (name: string) => Number(metrics.match(new RegExp(`^${name}\\{model="batched",version="1"\\} (\\d+)`, "m"))?.[1]);
+    const value = (name: string) => Number(metrics.match(new RegExp(`^${name}\\{model="batched",version="1",environment="production"\\} (\\d+)`, "m"))?.[1]);
     expect(value("paved_serving_requests_total")).toBe(64);
     expect(value("paved_serving_batches_total")).toBeLessThan(64);
   });
@@ -138,10 +139,10 @@ describe("serving routes (OIP v2 and admin)", async () => {
     const res = await server.inject({ url: "/metrics", headers: auth });
     expect(res.statusCode).toBe(200);
     expect(res.headers["content-type"]).toContain("text/plain");
-    expect(res.body).toMatch(/^paved_serving_requests_total\{model="tiny",version="1"\} \d+/m);
-    expect(res.body).toMatch(/^paved_serving_request_errors_total\{model="tiny",version="1",code="INVALID_INPUT"\} \d+/m);
-    expect(res.body).toMatch(/^paved_serving_request_duration_seconds_bucket\{le="0.005",model="tiny",version="1"\} \d+/m);
-    expect(res.body).toMatch(/^paved_serving_predicted_class_total\{model="tiny",version="1",output="probabilities",class="[01]"\} \d+/m);
+    expect(res.body).toMatch(/^paved_serving_requests_total\{model="tiny",version="1",environment="production"\} \d+/m);
+    expect(res.body).toMatch(/^paved_serving_request_errors_total\{model="tiny",version="1",environment="production",code="INVALID_INPUT"\} \d+/m);
+    expect(res.body).toMatch(/^paved_serving_request_duration_seconds_bucket\{le="0.005",model="tiny",version="1",environment="production"\} \d+/m);
+    expect(res.body).toMatch(/^paved_serving_predicted_class_total\{model="tiny",version="1",environment="production",output="probabilities",class="[01]"\} \d+/m);
   });
 
   it("logs sampled requests and predictions as JSON lines", async () => {
@@ -156,13 +157,45 @@ describe("serving routes (OIP v2 and admin)", async () => {
 
   it("unloads a version: its routes answer 404 and its series leave /metrics", async () => {
     const del = await server.inject({ method: "DELETE", url: "/api/v1/serving/models/tiny/versions/1", headers: auth });
-    expect(del.json()).toEqual({ name: "tiny", version: "1", unloaded: true });
+    expect(del.json()).toEqual({ name: "tiny", version: "1", environment: "production", unloaded: true });
     expect((await infer("/v2/models/tiny/versions/1/infer", tinyRequest(rows(1)))).statusCode).toBe(404);
     expect((await infer("/v2/models/tiny/versions/2/infer", tinyRequest(rows(1)))).statusCode).toBe(200);
     expect((await server.inject({ url: "/v2/models/tiny", headers: auth })).json().versions).toEqual(["2"]);
     expect((await server.inject({ url: "/metrics", headers: auth })).body).not.toContain('version="1",model="tiny"');
     expect((await server.inject({ url: "/metrics", headers: auth })).body).not.toMatch(/model="tiny",version="1"/);
     expect((await server.inject({ method: "DELETE", url: "/api/v1/serving/models/tiny/versions/1", headers: auth })).statusCode).toBe(404);
+  });
+
+  it("serves each environment at its own endpoint, from its own copy of a version", async () => {
+    const load = (file: "tiny" | "tiny-v2", query: string) =>
+      server.inject({ method: "PUT", url: `/api/v1/serving/models/iso/versions/1${query}`, headers: { ...auth, "content-type": "application/octet-stream" }, payload: Buffer.from(models.bytes(file)) });
+    // The same version number, other bytes: production's iso@1 is tiny, staging's is tiny-v2.
+    expect((await load("tiny", "")).json()).toMatchObject({ name: "iso", version: "1", environment: "production" });
+    expect((await load("tiny-v2", "?environment=staging")).json()).toMatchObject({ name: "iso", version: "1", environment: "staging" });
+    expect((await load("tiny", "?environment=Staging")).statusCode).toBe(400);
+    const row = rows(1);
+    const want = (file: "tiny" | "tiny-v2") => (models.expected[file].probabilities as number[][])[0]!;
+    const v2Input = (models.expected["tiny-v2"].input as number[][])[0]!;
+    close((await infer("/v2/models/iso/infer", tinyRequest(row))).json().outputs[0].data, want("tiny"));
+    const staged = await infer("/environments/staging/v2/models/iso/versions/1/infer", tinyRequest([v2Input]));
+    expect(staged.statusCode, staged.body).toBe(200);
+    close(staged.json().outputs[0].data, want("tiny-v2"));
+    expect((await infer("/environments/production/v2/models/iso/infer", tinyRequest(row))).statusCode).toBe(200);
+    // The whole protocol under the prefix: a client whose base URL ends in /environments/staging works.
+    expect((await server.inject({ url: "/environments/staging/v2/health/ready" })).json()).toEqual({ ready: true });
+    expect((await server.inject({ url: "/environments/staging/v2/models/iso", headers: auth })).json()).toMatchObject({ name: "iso", versions: ["1"] });
+    expect((await server.inject({ url: "/environments/staging/v2/models/iso/ready", headers: auth })).json()).toEqual({ name: "iso", version: "1", ready: true });
+    // Nothing of production is reachable from another environment's endpoint.
+    expect((await infer("/environments/staging/v2/models/tiny/infer", tinyRequest(row))).statusCode).toBe(404);
+    expect((await infer("/environments/dev/v2/models/iso/infer", tinyRequest(row))).statusCode).toBe(404);
+    const listed = (await server.inject({ url: "/api/v1/serving/models?environment=staging", headers: auth })).json().models;
+    expect(listed.map((m: { name: string; environment: string }) => `${m.environment}/${m.name}`)).toEqual(["staging/iso"]);
+    // Unloading staging's copy leaves production's serving.
+    const del = await server.inject({ method: "DELETE", url: "/api/v1/serving/models/iso/versions/1?environment=staging", headers: auth });
+    expect(del.json()).toEqual({ name: "iso", version: "1", environment: "staging", unloaded: true });
+    expect((await infer("/environments/staging/v2/models/iso/infer", tinyRequest(row))).statusCode).toBe(404);
+    close((await infer("/v2/models/iso/infer", tinyRequest(row))).json().outputs[0].data, want("tiny"));
+    expect(readdirSync(join(database.dataDir, "serving", "iso", "1", "environments"))).toEqual(["staging"]);
   });
 
   it("rejects uploads that are not models", async () => {

@@ -2,9 +2,14 @@ import { Readable } from "node:stream";
 import { z } from "zod";
 import { PlatformError, StreamResponse, invalidInput, route, type RouteDefinition } from "../../core/index.ts";
 import {
+  EnvironmentModelParams,
+  EnvironmentModelVersionParams,
+  EnvironmentParams,
+  EnvironmentQuery,
   InferRequest,
   InferResponse,
   LoadedModelList,
+  LoadedModelsQuery,
   LoadedModelView,
   LoadQuery,
   ModelMetadata,
@@ -14,7 +19,7 @@ import {
   ServerLive,
   ServerReady,
 } from "./schema.ts";
-import type { ServingService } from "./service.ts";
+import { DEFAULT_ENVIRONMENT, type ServingService } from "./service.ts";
 
 export interface ServingRouteOptions {
   /** Largest infer request body, in bytes (413 beyond). */
@@ -38,50 +43,68 @@ function routeKey(headers: Record<string, string | string[] | undefined>): strin
 const OIP = { tags: TAGS, errorStyle: "oip" as const };
 
 /**
- * KServe Open Inference Protocol v2 (REST). Server health is public (probes); model metadata,
- * readiness and inference are data-plane calls and need a token like the rest of the API.
+ * Where another environment's OIP endpoint lives: the whole protocol again under this prefix, so a
+ * KServe/OIP client whose base URL ends in `/environments/staging` works unchanged (as it would
+ * against another KServe namespace's host). Production keeps the unprefixed `/v2/...`.
+ */
+export const ENVIRONMENT_PREFIX = "/environments/:environment";
+
+type OipParams = typeof ModelParams | typeof ModelVersionParams | typeof EnvironmentModelParams | typeof EnvironmentModelVersionParams;
+const versionOf = (p: object) => ("version" in p ? (p.version as string) : undefined);
+const environmentOf = (p: object) => ("environment" in p ? (p.environment as string) : DEFAULT_ENVIRONMENT);
+
+/**
+ * KServe Open Inference Protocol v2 (REST), once for production (`/v2/...`) and once under
+ * ENVIRONMENT_PREFIX for every other environment; each environment answers only from its own
+ * loaded versions and its own deployment's split. Server health is public (probes); model
+ * metadata, readiness and inference are data-plane calls and need a token like the rest of the API.
  */
 export function oipRoutes(service: ServingService, options: ServingRouteOptions): RouteDefinition[] {
-  const infer = (url: string, params: typeof ModelParams | typeof ModelVersionParams) =>
+  const infer = (url: string, params: OipParams) =>
     route({
       ...OIP,
       method: "POST",
       url,
       summary: "Run inference (OIP v2 infer)",
+      action: "serving:infer",
       params,
       body: InferRequest,
       bodyLimit: options.maxRequestBytes,
       response: InferResponse,
-      handler: ({ params: p, body, headers }) => service.infer(p.name, "version" in p ? (p.version as string) : undefined, body, routeKey(headers)),
+      handler: ({ params: p, body, headers }) => service.infer(p.name, versionOf(p), body, routeKey(headers), environmentOf(p)),
     });
-  const metadata = (url: string, params: typeof ModelParams | typeof ModelVersionParams) =>
+  const metadata = (url: string, params: OipParams) =>
     route({
       ...OIP,
       method: "GET",
       url,
       summary: "Model metadata: versions, platform, inputs and outputs (-1: dynamic dimension)",
+      action: "serving:read",
       params,
       response: ModelMetadata,
-      handler: async ({ params: p }) => service.metadata(p.name, "version" in p ? (p.version as string) : undefined),
+      handler: async ({ params: p }) => service.metadata(p.name, versionOf(p), environmentOf(p)),
     });
-  const ready = (url: string, params: typeof ModelParams | typeof ModelVersionParams) =>
+  const ready = (url: string, params: OipParams) =>
     route({
       ...OIP,
       method: "GET",
       url,
       summary: "Model readiness",
+      action: "serving:read",
       params,
       response: ModelReady,
-      handler: async ({ params: p }) => service.ready(p.name, "version" in p ? (p.version as string) : undefined),
+      handler: async ({ params: p }) => service.ready(p.name, versionOf(p), environmentOf(p)),
     });
-  return [
-    route({ ...OIP, method: "GET", url: "/v2/health/live", summary: "Server liveness (OIP v2)", public: true, response: ServerLive, handler: async () => ({ live: true }) }),
+  const server = (prefix: string, params: typeof EnvironmentParams | undefined) => [
+    route({ ...OIP, method: "GET", url: `${prefix}/v2/health/live`, summary: "Server liveness (OIP v2)", public: true, action: "platform:read", ...(params ? { params } : {}), response: ServerLive, handler: async () => ({ live: true }) }),
     route({
       ...OIP,
       method: "GET",
-      url: "/v2/health/ready",
+      url: `${prefix}/v2/health/ready`,
       summary: "Server readiness (OIP v2): 503 while shutting down",
       public: true,
+      action: "platform:read",
+      ...(params ? { params } : {}),
       response: ServerReady,
       handler: async () => {
         if (!service.serverReady()) throw new PlatformError("UNAVAILABLE", "the server is shutting down");
@@ -91,18 +114,28 @@ export function oipRoutes(service: ServingService, options: ServingRouteOptions)
     route({
       ...OIP,
       method: "GET",
-      url: "/v2",
+      url: `${prefix}/v2`,
       summary: "Server metadata (OIP v2)",
       public: true,
+      action: "platform:read",
+      ...(params ? { params } : {}),
       response: z.object({ name: z.string(), version: z.string(), extensions: z.array(z.string()) }),
       handler: async () => ({ name: "paved", version: "0.1.0", extensions: [] }),
     }),
-    metadata("/v2/models/:name", ModelParams),
-    metadata("/v2/models/:name/versions/:version", ModelVersionParams),
-    ready("/v2/models/:name/ready", ModelParams),
-    ready("/v2/models/:name/versions/:version/ready", ModelVersionParams),
-    infer("/v2/models/:name/infer", ModelParams),
-    infer("/v2/models/:name/versions/:version/infer", ModelVersionParams),
+  ];
+  const models = (prefix: string, byName: OipParams, byVersion: OipParams) => [
+    metadata(`${prefix}/v2/models/:name`, byName),
+    metadata(`${prefix}/v2/models/:name/versions/:version`, byVersion),
+    ready(`${prefix}/v2/models/:name/ready`, byName),
+    ready(`${prefix}/v2/models/:name/versions/:version/ready`, byVersion),
+    infer(`${prefix}/v2/models/:name/infer`, byName),
+    infer(`${prefix}/v2/models/:name/versions/:version/infer`, byVersion),
+  ];
+  return [
+    ...server("", undefined),
+    ...models("", ModelParams, ModelVersionParams),
+    ...server(ENVIRONMENT_PREFIX, EnvironmentParams),
+    ...models(ENVIRONMENT_PREFIX, EnvironmentModelParams, EnvironmentModelVersionParams),
   ];
 }
 
@@ -116,6 +149,7 @@ export function servingRoutes(service: ServingService, options: ServingRouteOpti
       method: "GET",
       url: "/metrics",
       summary: "Serving metrics in Prometheus text format (needs a token: scrape with a bearer token)",
+      action: "serving:read",
       tags: TAGS,
       response: z.string(),
       handler: async () => new StreamResponse(Readable.from([await service.metricsText()]), "text/plain; version=0.0.4; charset=utf-8"),
@@ -123,20 +157,22 @@ export function servingRoutes(service: ServingService, options: ServingRouteOpti
     route({
       method: "GET",
       url: "/api/v1/serving/models",
-      summary: "The model versions loaded for serving",
+      summary: "The model versions loaded for serving, in every environment (or ?environment=)",
+      action: "serving:read",
       tags: TAGS,
+      query: LoadedModelsQuery,
       response: LoadedModelList,
-      handler: async () => ({ models: service.list() }),
+      handler: async ({ query }) => ({ models: service.list(query.environment) }),
     }),
     route({
       method: "PUT",
       url: "/api/v1/serving/models/:name/versions/:version",
-      summary: "Load (or replace) a model version from the .onnx bytes in the body (admin; the deployment controller's primitive)",
+      summary: "Load (or replace) a model version from the .onnx bytes in the body, into one environment (?environment=, default production; admin; the deployment controller's primitive)",
       tags: TAGS,
       params: ModelVersionParams,
       query: LoadQuery,
       rawBody: true,
-      roles: ["admin"],
+      action: "serving:admin",
       response: LoadedModelView,
       handler: async ({ params, query, stream }) => {
         const bytes = await readLimited(stream!, options.maxModelBytes);
@@ -146,14 +182,16 @@ export function servingRoutes(service: ServingService, options: ServingRouteOpti
     route({
       method: "DELETE",
       url: "/api/v1/serving/models/:name/versions/:version",
-      summary: "Unload a model version (admin)",
+      summary: "Unload a model version from one environment (?environment=, default production; admin)",
       tags: TAGS,
       params: ModelVersionParams,
-      roles: ["admin"],
-      response: z.object({ name: z.string(), version: z.string(), unloaded: z.literal(true) }),
-      handler: async ({ params }) => {
-        await service.unload(params.name, params.version);
-        return { name: params.name, version: params.version, unloaded: true as const };
+      query: EnvironmentQuery,
+      action: "serving:admin",
+      response: z.object({ name: z.string(), version: z.string(), environment: z.string(), unloaded: z.literal(true) }),
+      handler: async ({ params, query }) => {
+        const environment = query.environment ?? DEFAULT_ENVIRONMENT;
+        await service.unload(params.name, params.version, environment);
+        return { name: params.name, version: params.version, environment, unloaded: true as const };
       },
     }),
   ];

@@ -7,8 +7,15 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const ModelName = z.string().regex(NAME, "use letters, digits, '.', '_' and '-' (at most 128, not starting with '.', '_' or '-')");
 export const ModelVersion = ModelName;
 
+/** The environment a deployment serves (production, staging, …); also a folder name of the prediction log. */
+export const EnvironmentName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "use lower-case letters, digits and '-' (at most 63, starting with a letter), e.g. staging");
+
 export const ModelParams = z.object({ name: ModelName });
 export const ModelVersionParams = z.object({ name: ModelName, version: ModelVersion });
+/** The same OIP paths under `/environments/{environment}` (another environment's endpoint). */
+export const EnvironmentModelParams = z.object({ environment: EnvironmentName, name: ModelName });
+export const EnvironmentModelVersionParams = z.object({ environment: EnvironmentName, name: ModelName, version: ModelVersion });
+export const EnvironmentParams = z.object({ environment: EnvironmentName });
 
 const Parameters = z.record(z.string(), z.unknown());
 
@@ -59,8 +66,9 @@ export const ServerReady = z.object({ ready: z.boolean() });
 export const ModelReady = z.object({ name: z.string(), version: z.string(), ready: z.boolean() });
 
 export const LoadQuery = z.object({
-  replicas: z.coerce.number().int().min(1).max(64).optional().describe("replicas to start with, and the fewest the autoscaler keeps"),
-  maxReplicas: z.coerce.number().int().min(1).max(64).optional().describe("the most replicas the autoscaler may run (default: replicas, no autoscaling)"),
+  environment: EnvironmentName.optional().describe("the environment whose endpoint serves the version (default production: /v2/models/{name}/…)"),
+  replicas: z.coerce.number().int().min(1).optional().describe("replicas to start with, and the fewest the autoscaler keeps (at most serving.maxReplicasPerVersion)"),
+  maxReplicas: z.coerce.number().int().min(1).optional().describe("the most replicas the autoscaler may run (default: replicas, no autoscaling; at most serving.maxReplicasPerVersion)"),
   targetP95Ms: z.coerce.number().positive().optional().describe("also scale up while p95 latency is above this and requests queue"),
   maxBatch: z.coerce.number().int().min(1).max(65536).optional(),
 });
@@ -68,6 +76,7 @@ export const LoadQuery = z.object({
 export const LoadedModelView = z.object({
   name: z.string(),
   version: z.string(),
+  environment: z.string().describe("the environment whose endpoint serves it (production: /v2/models/{name}, others: /environments/{environment}/v2/models/{name})"),
   runtime: z.string(),
   platform: z.string(),
   replicas: z.number().int().describe("replicas running now"),
@@ -80,3 +89,5 @@ export const LoadedModelView = z.object({
 });
 export type LoadedModelView = z.output<typeof LoadedModelView>;
 export const LoadedModelList = z.object({ models: z.array(LoadedModelView) });
+export const LoadedModelsQuery = z.object({ environment: EnvironmentName.optional().describe("only this environment's versions") });
+export const EnvironmentQuery = z.object({ environment: EnvironmentName.optional().describe("default production") });

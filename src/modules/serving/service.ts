@@ -4,14 +4,28 @@ import { PlatformError, invalidInput, isPlatformError, notFound, type Clock, typ
 import { ReplicaAutoscaler, SCALE_DEFAULTS, type ScalePolicy } from "./autoscaler.ts";
 import { ServingMetrics } from "./metrics.ts";
 import { PredictionLog } from "./prediction-log.ts";
-import { ModelName, type InferRequest, type InferResponse, type LoadedModelView, type ModelMetadata } from "./schema.ts";
+import { EnvironmentName, ModelName, type InferRequest, type InferResponse, type LoadedModelView, type ModelMetadata } from "./schema.ts";
 import type { ModelHandle, ServingRuntime } from "./serving-runtime.ts";
 import { meanAbsoluteDifference } from "./prediction-scores.ts";
-import { elementCount, toInputTensors, toJsonData, type ModelSignature, type Tensor } from "./tensor.ts";
+import { toInputTensors, toJsonData, type ModelSignature, type Tensor } from "./tensor.ts";
 
 export const SERVING_DEFAULTS = { replicas: 1, maxBatch: 64 } as const;
-/** Requests with more input values than this are logged without their data. */
-const MAX_LOGGED_VALUES = 16_384;
+/**
+ * The environment of the unprefixed OIP endpoint (`/v2/models/{name}/…`). Every other environment
+ * is served under `/environments/{environment}/v2/…`, with its own loaded versions and router state.
+ */
+export const DEFAULT_ENVIRONMENT = "production";
+/** Server-wide bounds (configuration `serving.*`); the teams issue adds quotas below them. */
+export const SERVING_LIMITS = {
+  /** Largest total size of one request's outputs, in bytes of tensor data (`serving.maxOutputBytes`). */
+  maxOutputBytes: 4 * 1024 ** 2,
+  /** Most replicas one loaded version may run, autoscaled or not (`serving.maxReplicasPerVersion`). */
+  maxReplicasPerVersion: 8,
+  /** Largest model a version may load from, in bytes (`serving.maxModelBytes`); every replica holds a copy. */
+  maxModelBytes: 1024 ** 3,
+} as const;
+/** Most tensor values one prediction-log line holds (inputs first, then outputs); the rest is cut, and the line says so. */
+export const MAX_LOGGED_VALUES = 16_384;
 
 export interface ServingServiceOptions {
   /** The runtimes by kind; the first is the default for `load`. */
@@ -24,6 +38,12 @@ export interface ServingServiceOptions {
   sampleRate?: number;
   /** Prediction-log cap per model version per second (default 100). */
   sampleMaxPerSecond?: number;
+  /** Largest total size of one request's outputs in bytes (default SERVING_LIMITS.maxOutputBytes). */
+  maxOutputBytes?: number;
+  /** Most replicas per loaded version (default SERVING_LIMITS.maxReplicasPerVersion). */
+  maxReplicasPerVersion?: number;
+  /** Largest model accepted by `load` (default SERVING_LIMITS.maxModelBytes). */
+  maxModelBytes?: number;
   random?: () => number;
   /** How often autoscaled versions are sampled and resized (default 500 ms). */
   autoscaleIntervalMs?: number;
@@ -34,6 +54,8 @@ export interface ServingServiceOptions {
 export interface LoadModelInput {
   name: string;
   version: string;
+  /** The environment whose endpoint serves it (default production, the unprefixed `/v2/models/{name}`). */
+  environment?: string;
   /** The serialized model (an .onnx file for the onnx runtime). */
   bytes: Uint8Array;
   /** Replicas to start with, and the fewest the autoscaler keeps (default 1). */
@@ -59,6 +81,7 @@ export interface RouteDecision {
 /** How one routed request ended on one version. */
 export interface RoutedOutcome {
   model: string;
+  environment: string;
   version: string;
   role: "primary" | "shadow";
   ok: boolean;
@@ -76,8 +99,8 @@ export interface RoutedOutcome {
  * Higher modules (deployments) register one; serving never imports them.
  */
 export interface InferRouter {
-  /** Where a request for `name` with this routing key goes; undefined for the default (the most recently loaded). */
-  pick(name: string, key: string | undefined): RouteDecision | undefined;
+  /** Where a request for `name` in `environment` with this routing key goes; undefined for the default (the environment's most recently loaded version). */
+  pick(name: string, key: string | undefined, environment: string): RouteDecision | undefined;
   /** Called once per routed request (and once per shadow copy) with its outcome. */
   observe?(outcome: RoutedOutcome): void;
 }
@@ -90,7 +113,7 @@ interface Loaded {
   runtime: ServingRuntime;
   handle: ModelHandle;
   signature: ModelSignature;
-  labels: { model: string; version: string };
+  labels: { model: string; version: string; environment: string };
   /** The signature's output names, and the first one (whose values the metrics and analysis follow). */
   outputNames: Set<string>;
   firstOutput: string | undefined;
@@ -115,6 +138,7 @@ const LATENCY_RING = 256;
 export class ServingService {
   readonly metrics = new ServingMetrics();
   private readonly runtimes: Map<string, ServingRuntime>;
+  /** Loaded versions by environment and model (see slot), then version: environments never share a copy. */
   private readonly models = new Map<string, Map<string, Loaded>>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly log: PredictionLog;
@@ -147,45 +171,58 @@ export class ServingService {
   load(input: LoadModelInput): Promise<LoadedModelView> {
     checkName(input.name, "model name");
     checkName(input.version, "model version");
-    return this.serialized(`${input.name}/${input.version}`, () => this.loadNow(input));
+    const environment = input.environment ?? DEFAULT_ENVIRONMENT;
+    checkEnvironment(environment);
+    return this.serialized(`${slot(environment, input.name)}/${input.version}`, () => this.loadNow(input, environment));
   }
 
-  /** Unloads a version: new requests get 404, queued ones finish (bounded), workers stop. */
-  unload(name: string, version: string): Promise<void> {
-    return this.serialized(`${name}/${version}`, async () => {
-      const loaded = this.models.get(name)?.get(version);
-      if (!loaded) throw notFound(`model '${name}' version '${version}' is not loaded; loaded: ${this.describeLoaded()}`);
-      this.models.get(name)!.delete(version);
-      if (this.models.get(name)!.size === 0) this.models.delete(name);
+  /** Unloads a version from one environment: new requests get 404, queued ones finish (bounded), workers stop. Other environments' copies stay. */
+  unload(name: string, version: string, environment: string = DEFAULT_ENVIRONMENT): Promise<void> {
+    const key = slot(environment, name);
+    return this.serialized(`${key}/${version}`, async () => {
+      const loaded = this.models.get(key)?.get(version);
+      if (!loaded) throw notFound(`model '${name}' version '${version}' is not loaded${where(environment)}; loaded: ${this.describeLoaded()}`);
+      this.models.get(key)!.delete(version);
+      if (this.models.get(key)!.size === 0) this.models.delete(key);
       await this.retire(loaded, true);
     });
   }
 
-  /** Whether this version is loaded (a map lookup: routers call it per request). */
-  isLoaded(name: string, version: string): boolean {
-    return this.models.get(name)?.has(version) ?? false;
+  /** Whether this version is loaded in the environment (a map lookup: routers call it per request). */
+  isLoaded(name: string, version: string, environment: string = DEFAULT_ENVIRONMENT): boolean {
+    return this.models.get(slot(environment, name))?.has(version) ?? false;
   }
 
-  list(): LoadedModelView[] {
-    return [...this.models.values()].flatMap((versions) => [...versions.values()].map((l) => l.view));
+  /** The loaded versions (of one environment, or all). */
+  list(environment?: string): LoadedModelView[] {
+    return [...this.models.values()].flatMap((versions) => [...versions.values()].map((l) => l.view)).filter((v) => environment === undefined || v.environment === environment);
   }
 
-  /** OIP model metadata of a version (default: the most recently loaded one). */
-  metadata(name: string, version?: string): ModelMetadata {
-    const loaded = this.resolve(name, version);
+  /** Server-wide bounds, for callers that check requests before loading (the deployment API). */
+  get limits(): { maxOutputBytes: number; maxReplicasPerVersion: number; maxModelBytes: number } {
+    return {
+      maxOutputBytes: this.options.maxOutputBytes ?? SERVING_LIMITS.maxOutputBytes,
+      maxReplicasPerVersion: this.options.maxReplicasPerVersion ?? SERVING_LIMITS.maxReplicasPerVersion,
+      maxModelBytes: this.options.maxModelBytes ?? SERVING_LIMITS.maxModelBytes,
+    };
+  }
+
+  /** OIP model metadata of a version in an environment (default: its most recently loaded one). */
+  metadata(name: string, version?: string, environment: string = DEFAULT_ENVIRONMENT): ModelMetadata {
+    const loaded = this.resolve(name, version, environment);
     const spec = (t: { name: string; datatype: string; shape: number[] }) => ({ name: t.name, datatype: t.datatype, shape: t.shape });
     return {
       name,
-      versions: [...this.models.get(name)!.keys()],
+      versions: [...this.models.get(slot(environment, name))!.keys()],
       platform: loaded.runtime.platform,
       inputs: loaded.signature.inputs.map(spec),
       outputs: loaded.signature.outputs.map(spec),
     };
   }
 
-  /** Whether the version is loaded and accepting requests (throws NOT_FOUND when not loaded). */
-  ready(name: string, version?: string): { name: string; version: string; ready: boolean } {
-    const loaded = this.resolve(name, version);
+  /** Whether the version is loaded in the environment and accepting requests (throws NOT_FOUND when not loaded). */
+  ready(name: string, version?: string, environment: string = DEFAULT_ENVIRONMENT): { name: string; version: string; ready: boolean } {
+    const loaded = this.resolve(name, version, environment);
     return { name, version: loaded.view.version, ready: !this.closing };
   }
 
@@ -203,19 +240,20 @@ export class ServingService {
    * Runs a request. Without a version the registered router picks one (by `key` where it splits
    * traffic stickily) and may name a shadow version that gets a copy after the answer is ready.
    */
-  async infer(name: string, version: string | undefined, request: InferRequest, key?: string): Promise<InferResponse> {
+  async infer(name: string, version: string | undefined, request: InferRequest, key?: string, environment: string = DEFAULT_ENVIRONMENT): Promise<InferResponse> {
     const started = performance.now();
-    const decision = version === undefined ? this.router?.pick(name, key) : undefined;
-    // A picked version that is not loaded (any more) falls back to the default: traffic only reaches loaded versions.
-    const loaded = decision !== undefined && this.models.get(name)?.has(decision.version) ? this.resolve(name, decision.version) : this.resolve(name, version);
+    const decision = version === undefined ? this.router?.pick(name, key, environment) : undefined;
+    // A picked version that is not loaded (any more) falls back to the default: traffic only reaches loaded versions of this environment.
+    const loaded =
+      decision !== undefined && this.models.get(slot(environment, name))?.has(decision.version) ? this.resolve(name, decision.version, environment) : this.resolve(name, version, environment);
     const routed = version === undefined ? this.router : undefined;
     try {
       const { response, first } = await this.run(loaded, request, started);
-      routed?.observe?.({ model: name, version: loaded.view.version, role: "primary", ok: true, seconds: (performance.now() - started) / 1000, key, output: first });
-      if (decision?.shadow !== undefined && decision.shadow !== loaded.view.version) this.shadow(name, decision.shadow, request, key, response.id, first);
+      routed?.observe?.({ model: name, environment, version: loaded.view.version, role: "primary", ok: true, seconds: (performance.now() - started) / 1000, key, output: first });
+      if (decision?.shadow !== undefined && decision.shadow !== loaded.view.version) this.shadow(name, environment, decision.shadow, request, key, response.id, first);
       return response;
     } catch (error) {
-      routed?.observe?.({ model: name, version: loaded.view.version, role: "primary", ok: false, seconds: (performance.now() - started) / 1000, key, output: undefined });
+      routed?.observe?.({ model: name, environment, version: loaded.view.version, role: "primary", ok: false, seconds: (performance.now() - started) / 1000, key, output: undefined });
       throw error;
     }
   }
@@ -229,6 +267,7 @@ export class ServingService {
         throw invalidInput(`unknown output ${unknown.map((o) => `'${o.name}'`).join(", ")}; the model's outputs are ${[...loaded.outputNames].join(", ")}`);
       }
       const outputs = await loaded.runtime.infer(loaded.handle, inputs);
+      this.checkOutputSize(outputs);
       const wanted = request.outputs ? new Set(request.outputs.map((o) => o.name)) : undefined;
       const response: InferResponse = {
         model_name: loaded.labels.model,
@@ -243,7 +282,7 @@ export class ServingService {
       const first = outputs.find((o) => o.name === loaded.firstOutput);
       this.metrics.request(loaded.labels, seconds);
       this.metrics.predictions(loaded.labels, first);
-      if (this.log.sample(loaded.labels.model, loaded.view.version)) this.logPrediction(loaded, request, response, seconds);
+      if (this.log.sample(loaded.labels)) this.logPrediction(loaded, request, response, seconds);
       return { response, first };
     } catch (error) {
       this.metrics.error(loaded.labels, isPlatformError(error) ? error.code : "INTERNAL");
@@ -252,8 +291,8 @@ export class ServingService {
   }
 
   /** Sends a copy of an answered request to the shadow version; its answer is logged under the same id and discarded. */
-  private shadow(name: string, version: string, request: InferRequest, key: string | undefined, id: string, primary: Tensor | undefined): void {
-    const loaded = this.models.get(name)?.get(version);
+  private shadow(name: string, environment: string, version: string, request: InferRequest, key: string | undefined, id: string, primary: Tensor | undefined): void {
+    const loaded = this.models.get(slot(environment, name))?.get(version);
     if (!loaded) return;
     if (this.shadowsInFlight >= MAX_SHADOWS_IN_FLIGHT) {
       this.metrics.shadowDropped(loaded.labels);
@@ -262,7 +301,7 @@ export class ServingService {
     this.shadowsInFlight++;
     const started = performance.now();
     const observe = (ok: boolean, first: Tensor | undefined) =>
-      this.router?.observe?.({ model: name, version, role: "shadow", ok, seconds: (performance.now() - started) / 1000, key, output: first, divergence: meanAbsoluteDifference(first, primary) });
+      this.router?.observe?.({ model: name, environment, version, role: "shadow", ok, seconds: (performance.now() - started) / 1000, key, output: first, divergence: meanAbsoluteDifference(first, primary) });
     this.run(loaded, request, started, id).then(
       ({ first }) => observe(true, first),
       () => observe(false, undefined),
@@ -283,15 +322,24 @@ export class ServingService {
     await this.log.close();
   }
 
-  private async loadNow(input: LoadModelInput): Promise<LoadedModelView> {
+  private async loadNow(input: LoadModelInput, environment: string): Promise<LoadedModelView> {
     if (this.closing) throw new PlatformError("UNAVAILABLE", "the server is shutting down; load the model after it restarts");
     const runtime = this.runtime(input.runtime);
     const replicas = input.replicas ?? SERVING_DEFAULTS.replicas;
     const maxReplicas = input.maxReplicas ?? replicas;
     if (maxReplicas < replicas) throw invalidInput(`maxReplicas (${maxReplicas}) is below replicas (${replicas}); give maxReplicas ≥ replicas, or leave it out for a fixed count`);
+    checkReplicaLimit(Math.max(replicas, maxReplicas), this.limits.maxReplicasPerVersion);
+    if (input.bytes.byteLength > this.limits.maxModelBytes) {
+      throw new PlatformError("PAYLOAD_TOO_LARGE", `the model is ${input.bytes.byteLength} bytes, above this server's limit of ${this.limits.maxModelBytes} (serving.maxModelBytes); ask an admin to raise serving.maxModelBytes`, {
+        sizeBytes: input.bytes.byteLength,
+        limit: this.limits.maxModelBytes,
+        setting: "serving.maxModelBytes",
+      });
+    }
     const maxBatch = input.maxBatch ?? SERVING_DEFAULTS.maxBatch;
     const sha256 = createHash("sha256").update(input.bytes).digest("hex");
-    const previous = this.models.get(input.name)?.get(input.version);
+    const key = slot(environment, input.name);
+    const previous = this.models.get(key)?.get(input.version);
     const targetP95Ms = input.targetP95Ms ?? null;
     if (
       previous &&
@@ -304,11 +352,11 @@ export class ServingService {
     ) {
       return previous.view;
     }
-    const labels = { model: input.name, version: input.version };
+    const labels = { model: input.name, version: input.version, environment };
     const handle = await runtime.load(input.bytes, { replicas, maxBatch, onBatch: (requests) => this.metrics.batch(labels, requests) });
     const signature = runtime.metadata(handle);
     const loaded: Loaded = {
-      view: { name: input.name, version: input.version, runtime: runtime.kind, platform: runtime.platform, replicas, minReplicas: replicas, maxReplicas, maxBatch, sha256, sizeBytes: input.bytes.byteLength, loadedAt: this.options.clock.now() },
+      view: { name: input.name, version: input.version, environment, runtime: runtime.kind, platform: runtime.platform, replicas, minReplicas: replicas, maxReplicas, maxBatch, sha256, sizeBytes: input.bytes.byteLength, loadedAt: this.options.clock.now() },
       runtime,
       handle,
       signature,
@@ -325,10 +373,10 @@ export class ServingService {
       this.autoscaleTimer = setInterval(() => this.autoscale(), this.options.autoscaleIntervalMs ?? 500);
       this.autoscaleTimer.unref();
     }
-    if (!this.models.has(input.name)) this.models.set(input.name, new Map());
-    this.models.get(input.name)!.set(input.version, loaded);
+    if (!this.models.has(key)) this.models.set(key, new Map());
+    this.models.get(key)!.set(input.version, loaded);
     this.metrics.replicas(labels, replicas);
-    this.logger.info({ model: input.name, version: input.version, replicas, sha256 }, previous ? "model version replaced" : "model version loaded");
+    this.logger.info({ model: input.name, version: input.version, environment, replicas, sha256 }, previous ? "model version replaced" : "model version loaded");
     if (previous) await this.retire(previous, false);
     return loaded.view;
   }
@@ -339,7 +387,7 @@ export class ServingService {
     for (const versions of this.models.values()) {
       for (const loaded of versions.values()) {
         if (!loaded.scale || loaded.resizing) continue;
-        const key = `${loaded.labels.model}/${loaded.labels.version}`;
+        const key = `${slot(loaded.labels.environment, loaded.labels.model)}/${loaded.labels.version}`;
         this.autoscaler.observe(key, now, loaded.runtime.stats(loaded.handle));
         const current = loaded.view.replicas;
         const wanted = this.autoscaler.desired(key, now, current, loaded.scale, p95(loaded));
@@ -350,9 +398,9 @@ export class ServingService {
             () => {
               loaded.view.replicas = wanted;
               this.metrics.replicas(loaded.labels, wanted);
-              this.logger.info({ model: loaded.labels.model, version: loaded.labels.version, from: current, to: wanted }, "model version autoscaled");
+              this.logger.info({ ...loaded.labels, from: current, to: wanted }, "model version autoscaled");
             },
-            (error: unknown) => this.logger.warn({ model: loaded.labels.model, version: loaded.labels.version, reason: (error as Error).message }, "autoscaling failed; retrying"),
+            (error: unknown) => this.logger.warn({ ...loaded.labels, reason: (error as Error).message }, "autoscaling failed; retrying"),
           )
           .finally(() => (loaded.resizing = false));
       }
@@ -360,25 +408,42 @@ export class ServingService {
   }
 
   private async retire(loaded: Loaded, forgetMetrics: boolean): Promise<void> {
-    this.autoscaler.forget(`${loaded.labels.model}/${loaded.labels.version}`);
+    this.autoscaler.forget(`${slot(loaded.labels.environment, loaded.labels.model)}/${loaded.labels.version}`);
     await loaded.runtime.unload(loaded.handle);
     if (forgetMetrics) {
       await this.metrics.forget(loaded.labels);
-      await this.log.close(loaded.labels.model, loaded.labels.version);
+      await this.log.close(loaded.labels);
     }
-    this.logger.info({ model: loaded.labels.model, version: loaded.labels.version }, "model version unloaded");
+    this.logger.info(loaded.labels, "model version unloaded");
   }
 
-  private resolve(name: string, version: string | undefined): Loaded {
-    const versions = this.models.get(name);
-    if (!versions) throw notFound(`model '${name}' is not loaded; loaded models: ${this.describeLoaded()}`);
+  /**
+   * Refuses a request whose outputs exceed serving.maxOutputBytes, before they are turned into
+   * JSON, measured, logged or compared (a model can answer one float with megabytes).
+   */
+  private checkOutputSize(outputs: Tensor[]): void {
+    const limit = this.limits.maxOutputBytes;
+    let bytes = 0;
+    for (const o of outputs) bytes += o.data.byteLength;
+    if (bytes > limit) {
+      throw new PlatformError(
+        "PAYLOAD_TOO_LARGE",
+        `the model's outputs for this request hold ${bytes} bytes, above this server's limit of ${limit} bytes per request (serving.maxOutputBytes); send fewer rows per request, or ask an admin to raise serving.maxOutputBytes`,
+        { outputBytes: bytes, limit, setting: "serving.maxOutputBytes" },
+      );
+    }
+  }
+
+  private resolve(name: string, version: string | undefined, environment: string): Loaded {
+    const versions = this.models.get(slot(environment, name));
+    if (!versions) throw notFound(`model '${name}' is not loaded${where(environment)}; loaded models: ${this.describeLoaded()}`);
     if (version === undefined) {
       let latest: Loaded | undefined;
       for (const l of versions.values()) if (!latest || l.seq > latest.seq) latest = l;
       return latest!;
     }
     const loaded = versions.get(version);
-    if (!loaded) throw notFound(`model '${name}' has no loaded version '${version}'; loaded versions: ${[...versions.keys()].join(", ")}`);
+    if (!loaded) throw notFound(`model '${name}' has no loaded version '${version}'${where(environment)}; loaded versions there: ${[...versions.keys()].join(", ")}`);
     return loaded;
   }
 
@@ -390,21 +455,31 @@ export class ServingService {
   }
 
   private describeLoaded(): string {
-    const all = this.list().map((v) => `${v.name}@${v.version}`);
+    const all = this.list().map((v) => `${v.name}@${v.version}${v.environment === DEFAULT_ENVIRONMENT ? "" : ` (${v.environment})`}`);
     return all.length ? all.join(", ") : "none (load one with PUT /api/v1/serving/models/{name}/versions/{version})";
   }
 
+  /**
+   * Writes one bounded line: at most MAX_LOGGED_VALUES tensor values in all, inputs first (drift
+   * monitoring reads them), then outputs; a tensor cut short keeps its full shape and says
+   * `truncated`, so a large request or output never becomes a large line.
+   */
   private logPrediction(loaded: Loaded, request: InferRequest, response: InferResponse, seconds: number): void {
-    const values = request.inputs.reduce((n, t) => n + elementCount(t.shape), 0);
-    const inputs = request.inputs.map((t) => ({ name: t.name, shape: t.shape, datatype: t.datatype, ...(values <= MAX_LOGGED_VALUES ? { data: t.data } : {}) }));
+    let budget = MAX_LOGGED_VALUES;
+    const bounded = (t: { name: string; shape: number[]; datatype: string }, data: unknown) => {
+      const { values, truncated } = valuePrefix(data, budget);
+      budget -= values.length;
+      return { name: t.name, shape: t.shape, datatype: t.datatype, data: values, ...(truncated ? { truncated: true } : {}) };
+    };
     this.log.write({
       time: new Date(this.options.clock.now()).toISOString(),
       id: response.id,
       model: loaded.labels.model,
       version: loaded.labels.version,
+      environment: loaded.labels.environment,
       latencyMs: Math.round(seconds * 1e6) / 1e3,
-      inputs,
-      outputs: response.outputs,
+      inputs: request.inputs.map((t) => bounded(t, t.data)),
+      outputs: response.outputs.map((t) => bounded(t, t.data)),
     });
   }
 
@@ -427,6 +502,54 @@ function p95(loaded: Loaded): number | null {
   if (n < 20) return null;
   const sorted = loaded.latencies.slice(0, n).sort();
   return sorted[Math.ceil(n * 0.95) - 1]!;
+}
+
+/** The key of one environment's model in the loaded-versions map ('/' is in neither name). */
+function slot(environment: string, name: string): string {
+  return `${environment}/${name}`;
+}
+
+/** " in environment 'staging'" for messages; nothing for the default environment. */
+function where(environment: string): string {
+  return environment === DEFAULT_ENVIRONMENT ? "" : ` in environment '${environment}'`;
+}
+
+/** The first `max` leaf values of flat or nested tensor data, without walking past them. */
+export function valuePrefix(data: unknown, max: number): { values: unknown[]; truncated: boolean } {
+  const values: unknown[] = [];
+  if (!Array.isArray(data)) return { values, truncated: data !== undefined };
+  const stack: { items: unknown[]; index: number }[] = [{ items: data, index: 0 }];
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    if (top.index >= top.items.length) {
+      stack.pop();
+      continue;
+    }
+    const item = top.items[top.index++];
+    if (Array.isArray(item)) {
+      stack.push({ items: item, index: 0 });
+      continue;
+    }
+    if (values.length >= max) return { values, truncated: true };
+    values.push(item);
+  }
+  return { values, truncated: false };
+}
+
+function checkReplicaLimit(replicas: number, limit: number): void {
+  if (replicas > limit) {
+    throw invalidInput(`${replicas} replicas per version is above this server's limit of ${limit} (serving.maxReplicasPerVersion); ask for at most ${limit}, or ask an admin to raise serving.maxReplicasPerVersion`, {
+      replicas,
+      limit,
+      setting: "serving.maxReplicasPerVersion",
+    });
+  }
+}
+
+function checkEnvironment(value: string): void {
+  if (!EnvironmentName.safeParse(value).success) {
+    throw invalidInput(`environment '${value}' is not allowed; use lower-case letters, digits and '-' (at most 63, starting with a letter), e.g. staging`);
+  }
 }
 
 function checkName(value: string, what: string): void {
