@@ -16,7 +16,7 @@ describe("spec files", () => {
   it("runs a job in the spec file's folder by default", async () => {
     await writeFile(join(dir, "job.yaml"), "kind: Job\nname: mnist\ncommand: [python3, train.py, --epochs, 5]\n");
     const [doc] = await loadSpecFile("job.yaml", dir);
-    expect(doc).toEqual({ kind: "Job", spec: { name: "mnist", command: ["python3", "train.py", "--epochs", "5"], workingDir: dir } });
+    expect(doc).toEqual({ kind: "Job", spec: { name: "mnist", command: ["python3", "train.py", "--epochs", "5"], workingDir: dir }, where: join(dir, "job.yaml") });
   });
 
   it("resolves a relative workingDir and dataset paths against the file's folder, not the cwd", async () => {
@@ -57,6 +57,10 @@ describe("spec files", () => {
       error = e;
     }
     expect(error).toMatchObject({ code: "INVALID_INPUT", details: { kind: "Deployment", knownKinds: ["Job"] } });
+  });
+
+  it("suggests the closest kind for a typo", () => {
+    expect(() => parseSpecText("kind: Jbo\nname: x\ncommand: [echo]\n", "/specs/j.yaml")).toThrow(/did you mean 'Job'\?/);
   });
 
   it("rejects a command written as one string", () => {

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
 import type { DatasetRef, JobSpec } from "../client/index.ts";
-import { invalidInput, notFound } from "../core/index.ts";
+import { invalidInput, notFound, suggestSimilar } from "../core/index.ts";
 
 /** Kinds `paved apply` knows; a document without `kind` is a Job. */
 export const KNOWN_KINDS = ["Job"] as const;
@@ -11,6 +11,8 @@ export type Kind = (typeof KNOWN_KINDS)[number];
 export interface LoadedDocument {
   kind: Kind;
   spec: JobSpec;
+  /** The file (and document number when there are several), for messages. */
+  where: string;
 }
 
 /** Reads a YAML (or JSON) spec file, one or more `---` separated documents. */
@@ -45,7 +47,8 @@ export function parseSpecText(text: string, path: string): LoadedDocument[] {
 function toDocument(raw: Record<string, unknown>, folder: string, where: string): LoadedDocument {
   const { kind = "Job", apiVersion: _apiVersion, metadata, spec: nested, ...rest } = raw;
   if (typeof kind !== "string" || !(KNOWN_KINDS as readonly string[]).includes(kind)) {
-    throw invalidInput(`${where}: unknown kind '${String(kind)}'; known kinds: ${KNOWN_KINDS.join(", ")}`, {
+    const similar = typeof kind === "string" ? suggestSimilar(kind, KNOWN_KINDS) : undefined;
+    throw invalidInput(`${where}: unknown kind '${String(kind)}'${similar ? `; did you mean '${similar}'?` : ""}; known kinds: ${KNOWN_KINDS.join(", ")}`, {
       kind,
       knownKinds: [...KNOWN_KINDS],
     });
@@ -55,7 +58,7 @@ function toDocument(raw: Record<string, unknown>, folder: string, where: string)
     nested && typeof nested === "object" && !Array.isArray(nested) ? { ...rest, ...(nested as Record<string, unknown>) } : { ...rest };
   const name = (metadata as { name?: unknown } | undefined)?.name;
   if (fields.name === undefined && typeof name === "string") fields.name = name;
-  return { kind: kind as Kind, spec: resolveJobPaths(fields, folder, where) };
+  return { kind: kind as Kind, spec: resolveJobPaths(fields, folder, where), where };
 }
 
 /** Checks the fields the CLI must touch and makes workingDir, checkpointDir and dataset paths absolute. */

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { PlatformError } from "../core/index.ts";
+import { PlatformError, describeProblems, validate } from "../core/index.ts";
 
 const gpuSchema = z.strictObject({
   index: z.number().int().min(0),
@@ -103,13 +103,12 @@ export function loadConfig({ env, overrides = {}, file }: LoadConfigOptions): Co
   if (env.PAVED_ADMIN_TOKEN) {
     merged.auth = { ...(merged.auth as object | undefined), adminToken: env.PAVED_ADMIN_TOKEN };
   }
-  const result = configSchema.safeParse(merged);
+  const result = validate(configSchema, merged);
   if (!result.success) {
-    const first = result.error.issues[0];
-    throw new PlatformError(
-      "CONFIG",
-      `invalid configuration at '${first?.path.join(".")}': ${first?.message}; fix the flag, PAVED_* variable or config file`,
-    );
+    // Every bad field at once (each unknown one with the closest known field), not the first only.
+    throw new PlatformError("CONFIG", `invalid configuration: ${describeProblems(result.problems)}; fix the flag, PAVED_* variable or config file`, {
+      problems: result.problems,
+    });
   }
   const config = result.data;
   config.dataDir = resolve(config.dataDir);

@@ -11,3 +11,4 @@ export * from "./like-pattern.ts";
 export * from "./statistics.ts";
 export * from "./reconcile-loop.ts";
 export * from "./module-worker.ts";
+export * from "./process-identity.ts";

@@ -2,3 +2,4 @@
 // Both dialects run the same migrations; module stores write portable Kysely queries.
 export { openDatabase, type Database, type Dialect, type OpenDatabaseOptions } from "./database.ts";
 export type { Tables } from "./tables.ts";
+export { lockDataDir, lockDatabase, LOCK_FILE, type DataDirLock, type DatabaseLock, type LockHolder } from "./instance-lock.ts";

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { PlatformError, isPlatformError } from "../../core/index.ts";
 import type { CliContext } from "../context.ts";
 import { loadSpecFile } from "../spec-file.ts";
 
@@ -25,7 +26,11 @@ Example:
       const client = await ctx.client();
       const created = [];
       for (const document of documents) {
-        const job = await client.submitJob(document.spec);
+        const job = await client.submitJob(document.spec).catch((error: unknown) => {
+          // The server names the fields; say which file (and document) they are in.
+          if (isPlatformError(error) && error.code === "INVALID_INPUT") throw new PlatformError(error.code, `${document.where}: ${error.message}`, error.details);
+          throw error;
+        });
         created.push(job);
         if (!opts.json) ctx.out(`job ${job.id} queued; follow with \`paved logs -f ${job.id}\`\n`);
       }

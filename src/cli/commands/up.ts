@@ -1,16 +1,29 @@
 import type { Command } from "commander";
-import { loadConfig } from "../../config/index.ts";
+import type { App } from "../../app.ts";
+import { loadConfig, type Config } from "../../config/index.ts";
+import { PlatformError } from "../../core/index.ts";
+import { lockDataDir, lockDatabase, type DatabaseLock } from "../../storage/index.ts";
+import { exitCodeFor } from "../exit-codes.ts";
+import { parseInteger } from "../options.ts";
+import { findPortHolder } from "../port-holder.ts";
 
 export function registerUp(program: Command, env: NodeJS.ProcessEnv): void {
   program
     .command("up")
-    .description("Start Paved: API, scheduler and controllers in one process")
+    .description("Start Paved: API, scheduler and controllers in one process (one per data dir and database)")
     .option("--host <host>", "address to bind (default 127.0.0.1)")
-    .option("--port <port>", "port to listen on (default 8080; 0 picks a free one)", (v) => Number(v))
+    .option("--port <port>", "port to listen on (default 8080; 0 picks a free one)", parseInteger("--port", 0))
     .option("--data-dir <dir>", "folder for the database, artifacts and logs (default ./.paved)")
     .option("--config <file>", "YAML configuration file")
     .option("--no-auth", "disable authentication (only allowed on a loopback address)")
-    .addHelpText("after", "\nExample:\n  $ paved up --port 8080 --data-dir ./.paved")
+    .addHelpText(
+      "after",
+      `
+Example:
+  $ paved up --port 8080 --data-dir ./.paved
+A second paved up on the same data dir (or PostgreSQL database) is refused and names the one
+that runs (exit code 4), as is a port another process listens on.`,
+    )
     .action(async (opts: { host?: string; port?: number; dataDir?: string; config?: string; auth: boolean }) => {
       const config = loadConfig({
         env,
@@ -22,22 +35,69 @@ export function registerUp(program: Command, env: NodeJS.ProcessEnv): void {
           ...(opts.auth ? {} : { auth: { disabled: true } }),
         },
       });
-      // Loaded on demand: the server's modules are not needed by the client commands.
-      const { createApp } = await import("../../app.ts");
-      const app = await createApp(config, { env });
-      const url = await app.listen();
-      process.stdout.write(`paved listening on ${url} (data in ${config.dataDir}, metadata in ${app.database.dialect})\n`);
-      if (app.generatedAdminToken) {
-        process.stdout.write(
-          `\nAdmin token (shown once, stored hashed):\n  ${app.generatedAdminToken}\n` +
-            `Use it with: export PAVED_URL=${url} PAVED_TOKEN=<token>   or   paved login --url ${url}\n\n`,
-        );
-      }
-      const stop = async () => {
-        await app.close();
-        process.exit(0);
+      // One control plane per store: taken before the database is opened or migrated.
+      const lock = lockDataDir(config.dataDir);
+      process.once("exit", () => lock.release());
+      let databaseLock: DatabaseLock | undefined;
+      let app: App | undefined;
+      const stop = async (code: number) => {
+        await app?.close().catch(() => undefined);
+        await databaseLock?.release();
+        lock.release();
+        process.exit(code);
       };
-      process.once("SIGINT", () => void stop());
-      process.once("SIGTERM", () => void stop());
+      try {
+        if (config.databaseUrl) {
+          databaseLock = await lockDatabase(config.databaseUrl, {
+            name: `paved up pid ${process.pid}`,
+            onLost: (error) => {
+              process.stderr.write(`error: ${error.message}; stopping so that no second control plane runs beside another [${error.code}]\n`);
+              void stop(exitCodeFor(error.code));
+            },
+          });
+        }
+        // Loaded on demand: the server's modules are not needed by the client commands.
+        const { createApp } = await import("../../app.ts");
+        app = await createApp(config, { env });
+        const url = await listen(app, config);
+        lock.setUrl(url);
+        await databaseLock?.describe(`paved up ${url} pid ${process.pid}`);
+        process.stdout.write(`paved listening on ${url} (data in ${config.dataDir}, metadata in ${app.database.dialect})\n`);
+        if (app.generatedAdminToken) {
+          process.stdout.write(
+            `\nAdmin token (shown once, stored hashed):\n  ${app.generatedAdminToken}\n` +
+              `Use it with: export PAVED_URL=${url} PAVED_TOKEN=<token>   or   \`paved login --url ${url}\`\n\n`,
+          );
+        }
+      } catch (error) {
+        await app?.close().catch(() => undefined);
+        await databaseLock?.release();
+        lock.release();
+        throw error;
+      }
+      process.once("SIGINT", () => void stop(0));
+      process.once("SIGTERM", () => void stop(0));
     });
+}
+
+/** Listens; a port that is taken or not ours to bind is a PlatformError that says what to do. */
+async function listen(app: App, config: Config): Promise<string> {
+  try {
+    return await app.listen();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const where = `port ${config.port} on ${config.host}`;
+    if (code === "EADDRINUSE") {
+      const holder = findPortHolder(config.port);
+      const by = holder ? ` (by pid ${holder.pid}: ${holder.command})` : "";
+      throw new PlatformError("CONFLICT", `${where} is in use${by}; pass --port or stop the other server`, { host: config.host, port: config.port, holder: holder ?? null });
+    }
+    if (code === "EACCES") {
+      throw new PlatformError("CONFIG", `${where} needs privileges this user lacks; pass --port with a port above 1023`, { host: config.host, port: config.port });
+    }
+    if (code === "EADDRNOTAVAIL") {
+      throw new PlatformError("CONFIG", `${config.host} is not an address of this machine; pass --host 127.0.0.1 (or an address this machine has)`, { host: config.host });
+    }
+    throw error;
+  }
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
-import { PlatformError, invalidInput } from "../../core/index.ts";
+import { PlatformError, describeProblems, invalidInput, validate } from "../../core/index.ts";
 import { profilesFileSchema, type Profile } from "./schema.ts";
 
 export const BUILT_IN_PROFILES_FILE = fileURLToPath(new URL("./profiles.yaml", import.meta.url));
@@ -23,13 +23,11 @@ export class ProfileCatalog {
     } catch (error) {
       throw new PlatformError("CONFIG", `cannot read compute profiles from '${path}' (${(error as Error).message}); fix compute.profilesFile`);
     }
-    const parsed = profilesFileSchema.safeParse(raw);
+    const parsed = validate(profilesFileSchema, raw);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new PlatformError(
-        "CONFIG",
-        `invalid compute profiles file '${path}' at '${issue?.path.join(".")}': ${issue?.message}; fix compute.profilesFile`,
-      );
+      throw new PlatformError("CONFIG", `invalid compute profiles file '${path}': ${describeProblems(parsed.problems)}; fix compute.profilesFile`, {
+        problems: parsed.problems,
+      });
     }
     return new ProfileCatalog(
       Object.entries(parsed.data.profiles).map(([name, p]) => ({

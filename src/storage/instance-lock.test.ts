@@ -1,0 +1,66 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { testDialects, testPostgresUrl } from "../../test/support/databases.ts";
+import { PlatformError } from "../core/index.ts";
+import { LOCK_FILE, lockDataDir, lockDatabase } from "./instance-lock.ts";
+
+const code = (f: () => unknown): string | undefined => {
+  try {
+    f();
+  } catch (error) {
+    return (error as PlatformError).code;
+  }
+  return undefined;
+};
+
+describe("the data dir lock", () => {
+  it("is exclusive while its holder lives, records the URL, and is gone after release", () => {
+    const dir = mkdtempSync(join(tmpdir(), "paved-lock-"));
+    const lock = lockDataDir(dir);
+    lock.setUrl("http://127.0.0.1:8080");
+    expect(JSON.parse(readFileSync(join(dir, LOCK_FILE), "utf8"))).toMatchObject({ pid: process.pid, host: hostname(), url: "http://127.0.0.1:8080" });
+    expect(code(() => lockDataDir(dir))).toBe("CONFLICT");
+    lock.release();
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+    lockDataDir(dir).release();
+  });
+
+  it("takes over a lock whose process is gone, or whose pid now belongs to a later process", () => {
+    const dir = mkdtempSync(join(tmpdir(), "paved-lock-"));
+    const stale = (pid: number, processStart: string | null) =>
+      writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ pid, host: hostname(), processStart, since: "2020-01-01T00:00:00.000Z", url: null }));
+    stale(2 ** 22 + 12345, null); // above Linux's pid_max: no such process
+    lockDataDir(dir).release();
+    stale(process.pid, "1"); // this pid, but started at another time
+    lockDataDir(dir).release();
+    // An unreadable lock (a crash mid-write) is stale too.
+    writeFileSync(join(dir, LOCK_FILE), "{");
+    lockDataDir(dir).release();
+  });
+
+  it("refuses a lock held on another host (it cannot check that process)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "paved-lock-"));
+    writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ pid: 1, host: `not-${hostname()}`, processStart: null, since: "2020-01-01T00:00:00.000Z", url: null }));
+    expect(code(() => lockDataDir(dir))).toBe("CONFLICT");
+  });
+});
+
+describe.each(testDialects().filter((d) => d === "postgres"))("the PostgreSQL control-plane lock (%s)", () => {
+  it("is held by one process's session at a time and free again after release", async () => {
+    const url = await testPostgresUrl();
+    const onLost = () => undefined;
+    const first = await lockDatabase(url, { name: "paved up test first", onLost });
+    await first.describe("paved up http://127.0.0.1:1 test");
+    const refused = await lockDatabase(url, { name: "paved up test second", onLost }).then(
+      () => undefined,
+      (error: PlatformError) => error,
+    );
+    expect(refused?.code).toBe("CONFLICT");
+    expect(refused?.details?.holder).toMatchObject({ application_name: "paved up http://127.0.0.1:1 test" });
+    await first.release();
+    const second = await lockDatabase(url, { name: "paved up test second", onLost });
+    await second.release();
+  });
+});
