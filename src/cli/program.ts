@@ -32,6 +32,9 @@ Examples:
   $ paved train --name demo -- python3 train.py --epochs 5
   $ paved jobs ls
   $ paved runs show <run-id>
+  $ paved runs metrics <run-id> loss           # a metric's history
+  $ paved runs artifacts get <run-id> outputs/model.onnx -o model.onnx
+  $ paved models tag churn model_card.owner=ml-team
 
 The server and token come from PAVED_URL and PAVED_TOKEN, else from \`paved login\`.
 Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict,
