@@ -17,7 +17,8 @@ let token: string;
 let dir: string;
 let runId: string;
 const model = exportLinearOnnx();
-const POINTS = 2_500;
+// More than one page of the server (25,000 points a page), so the CLI must follow nextPageToken.
+const POINTS = 25_500;
 
 async function paved(...args: string[]): Promise<{ code: number; stdout: string; stderr: string; bytes: Buffer }> {
   const chunks: Buffer[] = [];
