@@ -78,7 +78,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   routes.push(...compute.routes);
   controllers.push(compute.controller);
   // Serving takes model bytes; what it loads is decided by its caller (the admin routes for now).
-  const serving = createServingModule({ dataDir: config.dataDir, clock, ids, logger, ...config.serving });
+  const serving = createServingModule({ dataDir: config.dataDir, clock, ids, logger, ...config.serving, onnx: { inspection: config.registry.onnx } });
   routes.push(...serving.routes);
   // Evaluation runs versions on serving and guards the registry's production alias.
   const evaluation = createEvaluationModule({ database, registry: registry.service, tracking: tracking.service, serving: serving.service, artifacts, maxDataBytes: config.evaluation.maxDataBytes, clock, ids, logger });

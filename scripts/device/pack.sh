@@ -21,6 +21,8 @@ bundle src/cli/main.ts .device/paved.mjs
 bundle src/modules/serving/onnx-worker.ts .device/onnx-worker.js
 # The evaluation runner reads CSVs on a thread started the same way, from ./table-worker.js.
 bundle src/modules/evaluation/table-worker.ts .device/table-worker.js
+# Registration and every serving load read the ONNX model first on ./onnx-inspect-worker.js.
+bundle src/modules/registry/onnx-inspect-worker.ts .device/onnx-inspect-worker.js
 bundle bench/run.ts .device/bench.mjs
 bundle bench/onnx-http-server.ts .device/onnx-http-server.mjs
 echo '{ "type": "module" }' > .device/package.json

@@ -36,6 +36,19 @@ export const configSchema = z.strictObject({
       maxUploadBytes: z.number().int().positive().default(2 * 1024 ** 3),
     })
     .default({ maxUploadBytes: 2 * 1024 ** 3 }),
+  registry: z
+    .strictObject({
+      /** Bounds of reading an ONNX model (its signature, and the check for external data) at registration and before serving loads it. */
+      onnx: z
+        .strictObject({
+          /** Bytes of a model's structure read (graph, nodes, names; the weights are skipped and do not count). */
+          maxStructureBytes: z.number().int().positive().default(64 * 1024 ** 2),
+          /** Seconds of a worker thread's time one model may take to read. */
+          timeoutSeconds: z.number().positive().default(30),
+        })
+        .default({ maxStructureBytes: 64 * 1024 ** 2, timeoutSeconds: 30 }),
+    })
+    .default({ onnx: { maxStructureBytes: 64 * 1024 ** 2, timeoutSeconds: 30 } }),
   evaluation: z
     .strictObject({
       /** Largest evaluation CSV (data or reference) read, and largest accepted as an upload, in bytes. */

@@ -11,7 +11,8 @@ import type { PlatformDeps } from "../platform-deps.ts";
 
 export { RegistryService, REGISTRY_PROXY_ROOT, type RegisteredModel, type ModelVersion, type AliasChange, type AliasGuard } from "./service.ts";
 export { LoggedModelService, type LoggedModel } from "./logged-model-service.ts";
-export { readOnnxSignature, type ModelSignature, type TensorSpec } from "./onnx-signature.ts";
+export { MalformedOnnx, type ModelSignature, type TensorSpec, type OnnxInspection } from "./onnx-signature.ts";
+export { inspectOnnx, checkOnnxForServing, ONNX_INSPECTION_DEFAULTS, type OnnxInspectionLimits } from "./onnx-inspection.ts";
 export { parseSource, type ModelSource } from "./source.ts";
 export { ModelView, ModelDetailView, VersionView, VersionSummary, Lineage, ModelSignature as ModelSignatureSchema } from "./schema.ts";
 
@@ -23,7 +24,7 @@ export interface RegistryModuleDeps extends PlatformDeps {
 export function createRegistryModule(deps: RegistryModuleDeps): { service: RegistryService; loggedModels: LoggedModelService; routes: RouteDefinition[] } {
   const logger = deps.logger.child({ module: "registry" });
   const loggedModels = new LoggedModelService({ ...deps, maxUploadBytes: deps.config.artifacts.maxUploadBytes });
-  const service = new RegistryService({ ...deps, loggedModels, logger });
+  const service = new RegistryService({ ...deps, loggedModels, logger, onnx: deps.config.registry.onnx });
   deps.tracking.addProxyRoot({ list: (path) => service.listProxyPath(path) });
   deps.tracking.addProxyRoot({ list: (path) => loggedModels.listProxyPath(path) });
   return { service, loggedModels, routes: [...registryRoutes(service), ...mlflowRegistryRoutes(service, loggedModels)] };

@@ -1,11 +1,11 @@
 import type { Readable } from "node:stream";
-import { buffer } from "node:stream/consumers";
 import { listDirectory, type ArtifactStore } from "../../artifacts/index.ts";
 import { alreadyExists, confinePath, invalidInput, notFound, type Clock, type IdGenerator, type Logger } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
 import { runView, type ArtifactBlob, type ArtifactFile, type TrackingService } from "../tracking/index.ts";
 import type { LoggedModelService } from "./logged-model-service.ts";
-import { isMalformedOnnx, readOnnxSignature, type ModelSignature } from "./onnx-signature.ts";
+import { inspectOnnx, refuseExternalData, type OnnxInspectionLimits } from "./onnx-inspection.ts";
+import { MalformedOnnx, type ModelSignature } from "./onnx-signature.ts";
 import type { LineageView } from "./schema.ts";
 import { comparator, matches, page, parseFilter, parseOrderBy } from "./search-filter.ts";
 import { parseSource, type ModelSource } from "./source.ts";
@@ -20,6 +20,8 @@ export interface RegistryDeps {
   clock: Clock;
   ids: IdGenerator;
   logger: Logger;
+  /** Bounds of reading a version's ONNX model (the configuration's `registry.onnx`). */
+  onnx?: Partial<OnnxInspectionLimits> | undefined;
 }
 
 type KeyValue = { key: string; value: string };
@@ -54,8 +56,6 @@ export interface AliasChange {
 /** Runs before an alias moves; throws (e.g. GATE_FAILED) to refuse the move. */
 export type AliasGuard = (change: AliasChange) => Promise<void>;
 
-/** ONNX files larger than this are registered without a signature rather than read into memory. */
-const MAX_SIGNATURE_BYTES = 256 * 1024 * 1024;
 export const REGISTRY_PROXY_ROOT = "registry";
 
 const MODEL_FILTER = ["name"] as const;
@@ -506,24 +506,26 @@ export class RegistryService {
     };
   }
 
-  /** The signature of the version's ONNX model (the shallowest .onnx file), or null. */
+  /**
+   * The signature of the version's ONNX model (the shallowest .onnx file: the one deployments and
+   * evaluations load), or null. Read off the main thread, streamed and bounded; a model with
+   * external data is refused here, so it never enters the registry.
+   */
   private async signatureOf(files: { path: string; digest: string; size: number }[]): Promise<ModelSignature | null> {
     const onnx = files
       .filter((f) => f.path.toLowerCase().endsWith(".onnx"))
       .sort((a, b) => a.path.split("/").length - b.path.split("/").length || (a.path < b.path ? -1 : 1))[0];
     if (!onnx) return null;
-    if (onnx.size > MAX_SIGNATURE_BYTES) {
-      this.deps.logger.warn({ file: onnx.path, size: onnx.size }, "ONNX file too large to read a signature from; registered without one");
-      return null;
-    }
-    const bytes = await buffer(await this.deps.artifacts.get(onnx.digest));
+    let inspection;
     try {
-      return readOnnxSignature(bytes, onnx.path);
+      inspection = await inspectOnnx(await this.deps.artifacts.get(onnx.digest), this.deps.onnx);
     } catch (error) {
-      if (!isMalformedOnnx(error)) throw error;
-      this.deps.logger.warn({ file: onnx.path, reason: (error as Error).message }, "not a readable ONNX model; registered without a signature");
+      if (!(error instanceof MalformedOnnx)) throw error;
+      this.deps.logger.warn({ file: onnx.path, reason: error.message }, "not a readable ONNX model; registered without a signature");
       return null;
     }
+    refuseExternalData(inspection, `'${onnx.path}'`);
+    return { file: onnx.path, inputs: inspection.inputs, outputs: inspection.outputs };
   }
 }
 

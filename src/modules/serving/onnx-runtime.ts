@@ -5,6 +5,7 @@
 // request is dispatched at once, and under load a batch waits at most one run of the model).
 import type { Worker } from "node:worker_threads";
 import { PlatformError, invalidInput, startModuleWorker } from "../../core/index.ts";
+import { checkOnnxForServing, type OnnxInspectionLimits } from "../registry/index.ts";
 import { batchKey, isBatchable, mergeInputs, splitOutputs } from "./batching.ts";
 import type { RunMessage, WireSpec, WireTensor, WorkerInit, WorkerReply } from "./onnx-worker-protocol.ts";
 import type { LoadOptions, ModelHandle, ReplicaStats, RuntimeCapability, ServingRuntime } from "./serving-runtime.ts";
@@ -15,6 +16,8 @@ export interface OnnxRuntimeOptions {
   threadsPerReplica?: number;
   /** How long an unload waits for queued and running requests before stopping the workers. */
   drainTimeoutMs?: number;
+  /** Bounds of the check every model passes before a session is created (the configuration's `registry.onnx`). */
+  inspection?: Partial<OnnxInspectionLimits>;
 }
 
 /** The ONNX runtime: onnxruntime-node sessions in worker threads, several models at once. */
@@ -29,6 +32,8 @@ export class OnnxRuntime implements ServingRuntime {
 
   async load(bytes: Uint8Array, options: LoadOptions): Promise<ModelHandle> {
     checkReplicas(options.replicas);
+    // onnxruntime would read a tensor's external data from its own working directory: refuse first.
+    await checkOnnxForServing(bytes, this.options.inspection);
     const model = await ModelWorkers.start(bytes, options, this.options.threadsPerReplica ?? 1);
     const handle: ModelHandle = { runtime: this.kind, id: `onnx-${this.nextId++}` };
     this.models.set(handle.id, model);
