@@ -17,7 +17,7 @@ import { createTrackingModule } from "./modules/tracking/index.ts";
 import { openDatabase, type Database } from "./storage/index.ts";
 
 export interface AppDeps {
-  /** The server's environment, which jobs inherit (PATH, HOME, virtualenvs) as a shell would give it. */
+  /** The server's environment; jobs get only its allow-listed part (PATH, HOME, virtualenvs; see compute.jobEnvironment). */
   env?: Record<string, string | undefined>;
   clock?: Clock;
   ids?: IdGenerator;
@@ -62,7 +62,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   routes.push(...catalog.routes);
   let serverUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
   const compute = createComputeModule({
-    jobBaseEnv: deps.env ?? {},
+    // Jobs get only the allow-listed part of it (compute.jobEnvironment), never the server's secrets.
+    serverEnv: deps.env ?? {},
     database,
     artifacts,
     clock,

@@ -11,6 +11,44 @@ const gpuSchema = z.strictObject({
   memoryMiB: z.number().int().positive().default(16384),
 });
 
+// Names jobs get from Paved itself; the server's own values of these never reach a job.
+const RESERVED_JOB_ENV = /^(PAVED_|MLFLOW_)|^CUDA_VISIBLE_DEVICES$/;
+const JOB_ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const jobEnvironmentSchema = z.strictObject({
+  /** Server variables jobs also get: exact names, or a prefix ending in `*` (e.g. `NCCL_*`). */
+  passthrough: z
+    .array(
+      z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*\*?$/, "list variable names (letters, digits, '_'), or a prefix ending in '*' such as NCCL_*; '*' alone would hand jobs the server's secrets")
+        .refine((p) => !RESERVED_JOB_ENV.test(p.replace(/\*$/, "")), "PAVED_*, MLFLOW_* and CUDA_VISIBLE_DEVICES are set by Paved for each job and never passed through; remove the entry"),
+    )
+    .default([]),
+  /** Variables every job gets with these values (a job's own `env` wins over them). */
+  set: z
+    .record(
+      z
+        .string()
+        .regex(JOB_ENV_NAME, "variable names use letters, digits and '_', not starting with a digit")
+        .refine((n) => !RESERVED_JOB_ENV.test(n), "PAVED_*, MLFLOW_* and CUDA_VISIBLE_DEVICES are set by Paved for each job; rename the variable"),
+      z.string(),
+    )
+    .default({}),
+});
+
+const JOB_LOGS_DEFAULTS = { maxFollowsPerPrincipal: 8, maxFollows: 128, maxFollowSeconds: 3600, maxReadBytes: 4 * 1024 ** 2 };
+const jobLogsSchema = z.strictObject({
+  /** Log follows (`paved logs -f`) one token may hold open at once. */
+  maxFollowsPerPrincipal: z.number().int().positive().default(JOB_LOGS_DEFAULTS.maxFollowsPerPrincipal),
+  /** Log follows the server holds open at once, all tokens together. */
+  maxFollows: z.number().int().positive().default(JOB_LOGS_DEFAULTS.maxFollows),
+  /** Seconds a follow lasts at most; it then ends with a line saying how to resume. */
+  maxFollowSeconds: z.number().positive().default(JOB_LOGS_DEFAULTS.maxFollowSeconds),
+  /** Largest part of a log one read without follow returns, in bytes (the rest is paged with `offset`). */
+  maxReadBytes: z.number().int().positive().default(JOB_LOGS_DEFAULTS.maxReadBytes),
+});
+
 /** The whole configuration of `paved up`, parsed once at start. */
 export const configSchema = z.strictObject({
   host: z.string().default("127.0.0.1"),
@@ -69,8 +107,20 @@ export const configSchema = z.strictObject({
       systemMetricsInterval: z.number().positive().default(10),
       /** Python interpreter used to record a job's environment (version, packages). */
       python: z.string().default("python3"),
+      /**
+       * What jobs get of the server's environment: a built-in allow-list (PATH, HOME, LANG, …) plus
+       * `passthrough` names (`NAME` or a prefix `NAME_*`), then the fixed values of `set`.
+       */
+      jobEnvironment: jobEnvironmentSchema.default({ passthrough: [], set: {} }),
+      /**
+       * The OS user every job runs as (by name or uid); `paved up` must then run as root. Unset: jobs
+       * run as the server's own user and can read its data dir.
+       */
+      runAs: z.string().min(1).optional(),
+      /** Bounds of job log reads and follows. */
+      logs: jobLogsSchema.default(JOB_LOGS_DEFAULTS),
     })
-    .default({ gpus: "auto", nvidiaSmi: "nvidia-smi", systemMetricsInterval: 10, python: "python3" }),
+    .default({ gpus: "auto", nvidiaSmi: "nvidia-smi", systemMetricsInterval: 10, python: "python3", jobEnvironment: { passthrough: [], set: {} }, logs: JOB_LOGS_DEFAULTS }),
   serving: z
     .strictObject({
       /** Largest inference request body (JSON) accepted, in bytes; larger ones get 413. */

@@ -33,6 +33,15 @@ export const memorySchema = z.union([z.number().min(0), z.string()]).transform((
   return mib;
 });
 
+/** Variables a profile gives its jobs: names as for a job's `env`, never the ones Paved sets. */
+const profileEnvSchema = z.record(
+  z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "variable names use letters, digits and '_', not starting with a digit")
+    .refine((n) => !/^(PAVED_|MLFLOW_)|^CUDA_VISIBLE_DEVICES$/.test(n), "PAVED_*, MLFLOW_* and CUDA_VISIBLE_DEVICES are set by Paved for each job; rename the variable"),
+  z.string(),
+);
+
 /** One profile as written in profiles.yaml. */
 export const profileFileEntrySchema = z.strictObject({
   description: z.string().default(""),
@@ -41,6 +50,8 @@ export const profileFileEntrySchema = z.strictObject({
   cpus: z.number().min(0),
   memory: memorySchema,
   hourlyCost: z.number().min(0).default(0),
+  /** Environment variables of jobs on this profile (e.g. NCCL settings for multi-GPU); a job's own `env` wins. */
+  env: profileEnvSchema.default({}),
 });
 
 /** The profiles file: a mapping from profile name to profile. */
@@ -57,6 +68,8 @@ export const profileSchema = z.object({
   cpus: z.number(),
   memoryMiB: z.number().int(),
   hourlyCost: z.number(),
+  /** Variables jobs on this profile get; absent when none. */
+  env: z.record(z.string(), z.string()).optional(),
 });
 export type Profile = z.output<typeof profileSchema>;
 

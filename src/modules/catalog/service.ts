@@ -38,6 +38,7 @@ export class ProfileCatalog {
         cpus: p.cpus,
         memoryMiB: p.memory,
         hourlyCost: p.hourlyCost,
+        ...(Object.keys(p.env).length > 0 ? { env: p.env } : {}),
       })),
     );
   }

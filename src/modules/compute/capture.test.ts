@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -35,6 +35,57 @@ describe("environment capture", () => {
     mkdirSync(join(dir, "__pycache__"));
     writeFileSync(join(dir, "__pycache__", "a.pyc"), "x");
     expect(await codeFiles(dir, { maxFiles: 10, maxFileBytes: 1024, maxTotalBytes: 4096 })).toEqual(["a.py"]);
+  });
+
+  it("leaves dotfiles, dot-folders and credentials out of a snapshot outside git", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "paved-code-"));
+    const files = {
+      "train.py": "x",
+      "src/model.py": "x",
+      ".env": "DB_PASSWORD=x",
+      ".ssh/id_rsa": "key",
+      ".config/paved/credentials.json": "{}",
+      ".cache/huge.bin": "x",
+      "keys/id_ed25519": "key",
+      "certs/server.pem": "pem",
+      "certs/server.key": "key",
+      "deploy/kubeconfig": "k",
+      "gcp-credentials.json": "{}",
+      "infra/terraform.tfstate": "{}",
+      "client_secret_123.json": "{}",
+    };
+    for (const [rel, body] of Object.entries(files)) {
+      mkdirSync(join(dir, rel, ".."), { recursive: true });
+      writeFileSync(join(dir, rel), body);
+    }
+    expect(await codeFiles(dir)).toEqual(["src/model.py", "train.py"]);
+  });
+
+  it("inside git takes tracked files and untracked ones that are not dotfiles, never credentials", async () => {
+    const repo = mkdtempSync(join(tmpdir(), "paved-git-"));
+    git(repo, "init", "-q");
+    for (const [rel, body] of Object.entries({ "train.py": "x", ".gitignore": "ignored.txt\n", ".env": "A=1", ".pre-commit-config.yaml": "repos: []" })) writeFileSync(join(repo, rel), body);
+    git(repo, "add", "-f", ".");
+    git(repo, "commit", "-q", "-m", "first");
+    mkdirSync(join(repo, ".aws"));
+    for (const [rel, body] of Object.entries({ "new.py": "x", "ignored.txt": "x", ".env.local": "B=2", ".aws/credentials": "k", ".netrc": "machine x", ".untracked-tool": "x" })) {
+      writeFileSync(join(repo, rel), body);
+    }
+    expect(await codeFiles(repo)).toEqual([".gitignore", ".pre-commit-config.yaml", "new.py", "train.py"]);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)("under runAs digests datasets as the job's user, the same way (skipped unless root)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "paved-ds-"));
+    chmodSync(dir, 0o755);
+    mkdirSync(join(dir, "sub"), { mode: 0o755 });
+    writeFileSync(join(dir, "x.csv"), "1,2\n", { mode: 0o644 });
+    writeFileSync(join(dir, "sub", "y.csv"), "3\n", { mode: 0o644 });
+    const nobody = { env: { PATH: "/usr/bin:/bin" }, uid: 65534, gid: 65534 };
+    expect(await datasetDigest(dir, nobody)).toBe(await datasetDigest(dir));
+    expect(await datasetDigest(join(dir, "x.csv"), nobody)).toBe(await datasetDigest(join(dir, "x.csv")));
+    const secret = join(dir, "secret.csv");
+    writeFileSync(secret, "root only\n", { mode: 0o600 });
+    await expect(datasetDigest(secret, nobody)).rejects.toThrow(/cannot read/);
   });
 
   it("digests a folder by its files' paths and contents", async () => {

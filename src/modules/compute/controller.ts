@@ -1,4 +1,4 @@
-import { createReadStream, mkdirSync } from "node:fs";
+import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -7,9 +7,10 @@ import { captureEnvironment } from "./capture.ts";
 import { attemptLogPath, type ExecutionHandle, type Executor, type ObservedState } from "./executors/executor.ts";
 import { MetricTailer } from "./metric-tailer.ts";
 import type { MachineResources } from "./resources.ts";
+import { openJobFile, type RunAsUser } from "./run-as.ts";
 import type { JobTokens, RunRecorder } from "./run-recorder.ts";
 import { schedule } from "./scheduler.ts";
-import type { Allocation, JobPhase, JobSpec, Pending, ResourceRequest } from "./schema.ts";
+import { maskEnv, type Allocation, type JobPhase, type JobSpec, type Pending, type ResourceRequest } from "./schema.ts";
 import { ACTIVE_PHASES, TERMINAL_PHASES, type JobRow, type JobStore } from "./store.ts";
 import { SystemSampler, systemMetricsFor } from "./system-metrics.ts";
 
@@ -31,6 +32,14 @@ export interface ControllerDeps {
   nvidiaSmi: string;
   /** How often running jobs are checked (max runtime, metric lines, backends without waitForExit). */
   sweepMs?: number;
+  /** Variables every job gets (`compute.jobEnvironment.set`); profile and job `env` win over them. */
+  jobEnvironment?: Record<string, string>;
+  /** The variables of a compute profile (its `env` in the catalog). */
+  profileEnv?: (profile: string) => Record<string, string>;
+  /** The environment of the helper processes that record a job (git, python): the allow-listed one. */
+  helperEnv?: Record<string, string>;
+  /** Jobs run as this user (`compute.runAs`): recording reads their code as it, and uploads only its files. */
+  runAs?: RunAsUser;
 }
 
 /** What this process watches of one running attempt. */
@@ -71,7 +80,7 @@ export class JobController {
     if (this.running) return;
     this.running = true;
     const machine = await this.deps.machine();
-    this.sampler = new SystemSampler(machine.gpusDiscovered ? this.deps.nvidiaSmi : undefined);
+    this.sampler = new SystemSampler(machine.gpusDiscovered ? this.deps.nvidiaSmi : undefined, this.deps.helperEnv);
     await this.recover();
     await this.recordMissed();
     const sweep = setInterval(() => this.track(this.sweep()), this.deps.sweepMs ?? 1000);
@@ -124,7 +133,8 @@ export class JobController {
     if (!row) return;
     const now = clock.now();
     if (row.phase === "QUEUED") {
-      const done = await store.transition(jobId, ["QUEUED"], "CANCELLED", { finished_at: now, pending: null, message: "cancelled before it started" }, {
+      const spec = withoutSecrets(JSON.parse(row.spec) as JobSpec);
+      const done = await store.transition(jobId, ["QUEUED"], "CANCELLED", { finished_at: now, pending: null, message: "cancelled before it started", spec }, {
         type: "Cancelled",
         message: "cancelled while queued",
         time: now,
@@ -198,16 +208,16 @@ export class JobController {
     const jobDir = this.jobDir(row.job_id);
     const checkpointDir = spec.checkpointDir ?? join(jobDir, "checkpoints");
     const outputDir = join(jobDir, "outputs");
+    const profile = (JSON.parse(row.request) as ResourceRequest).profile;
     let handle: ExecutionHandle;
     try {
-      // Synchronous on purpose: microseconds, where the async versions queue behind the thread
-      // pool (busy with uploads and hashing) and delay the start.
-      mkdirSync(checkpointDir, { recursive: true });
-      mkdirSync(outputDir, { recursive: true });
       const token = await tokens.mintToken(row.job_id);
       const argv = [...spec.command];
       if (spec.hyperparameterArgs) for (const [k, v] of Object.entries(spec.hyperparameters)) argv.push(`--${k}=${String(v)}`);
+      // Admin's values, then the profile's, then the job's own; Paved's variables win over all.
       const env: Record<string, string> = {
+        ...this.deps.jobEnvironment,
+        ...(profile ? this.deps.profileEnv?.(profile) : undefined),
         ...spec.env,
         PAVED_JOB_ID: row.job_id,
         PAVED_ATTEMPT: String(row.attempt),
@@ -219,7 +229,10 @@ export class JobController {
         MLFLOW_TRACKING_TOKEN: token,
       };
       if (row.run_id) env.MLFLOW_RUN_ID = row.run_id;
-      handle = await executor.submit({ jobId: row.job_id, attempt: row.attempt, argv, workingDir: spec.workingDir, env, jobDir }, allocation);
+      handle = await executor.submit(
+        { jobId: row.job_id, attempt: row.attempt, argv, workingDir: spec.workingDir, env, jobDir, writableDirs: [checkpointDir, outputDir] },
+        allocation,
+      );
     } catch (error) {
       const now = clock.now();
       const message = `could not start: ${(error as Error).message}`;
@@ -250,7 +263,10 @@ export class JobController {
     const watch = this.watch(running, handle, allocation);
     if (row.attempt === 1 && row.run_id) {
       const machine = await this.deps.machine();
-      const input = { runId: row.run_id, jobId: row.job_id, spec, allocation, machine, python: pythonOf(spec.command, this.deps.python) };
+      const runAs = this.deps.runAs;
+      const helperEnv = { ...this.deps.helperEnv, ...(runAs ? { HOME: join(jobDir, "home"), USER: runAs.name, LOGNAME: runAs.name } : {}) };
+      const as = { env: helperEnv, ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}) };
+      const input = { runId: row.run_id, jobId: row.job_id, spec, allocation, machine, python: pythonOf(spec.command, this.deps.python), as };
       // One capture at a time: a burst of submits must not become a burst of git and pip
       // processes competing with the jobs being started.
       const capture = this.captures.then(() => captureEnvironment(runs, input, this.deps.logger));
@@ -352,7 +368,7 @@ export class JobController {
     await this.deps.tokens.revokeToken(row.job_id);
     const now = clock.now();
     const base = { allocation: null, handle: null, pid: null, pid_start: null, exit_code: exitCode, message };
-    const patch = to === "QUEUED" ? { ...base, attempt: row.attempt + 1, attempt_started_at: null } : { ...base, finished_at: now };
+    const patch = to === "QUEUED" ? { ...base, attempt: row.attempt + 1, attempt_started_at: null } : { ...base, finished_at: now, spec: withoutSecrets(spec) };
     const moved = await store.transition(row.job_id, ACTIVE_PHASES, to, patch, { type, message, time: now }, row.attempt);
     if (!moved) return;
     this.kick();
@@ -373,9 +389,13 @@ export class JobController {
       }
       const outputDir = join(jobDir, "outputs");
       for (const rel of await listFiles(outputDir)) {
-        await runs.putArtifact(runId, `outputs/${rel}`, createReadStream(join(outputDir, rel))).catch((error: unknown) =>
-          logger.warn({ err: error, jobId: row.job_id, file: rel }, "uploading a job output failed"),
-        );
+        // The job may still have processes swapping files for links: open without following
+        // links, and under runAs take only files its user owns (never one it could not read).
+        const upload = async () => {
+          const file = await openJobFile(join(outputDir, rel), this.deps.runAs?.uid);
+          if (file) await runs.putArtifact(runId, `outputs/${rel}`, file);
+        };
+        await upload().catch((error: unknown) => logger.warn({ err: error, jobId: row.job_id, file: rel }, "uploading a job output failed"));
       }
     }
     if (to !== "QUEUED") await this.finishRun(row, to, now);
@@ -463,6 +483,11 @@ export class JobController {
       }),
     );
   }
+}
+
+/** The stored spec of an ended job: its env values are no longer needed by anyone, so they are dropped. */
+function withoutSecrets(spec: JobSpec): string {
+  return JSON.stringify({ ...spec, env: maskEnv(spec.env ?? {}) });
 }
 
 function describeAllocation(a: Allocation): string {

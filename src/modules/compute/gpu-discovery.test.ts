@@ -50,7 +50,7 @@ describe("nvidia-smi parsing (real H200 output)", () => {
 
   it("finds no GPUs when nvidia-smi is missing", async () => {
     expect(await queryGpus("/nonexistent/nvidia-smi")).toEqual([]);
-    const machine = await discoverResources({ gpus: "auto", nvidiaSmi: "/nonexistent/nvidia-smi", systemMetricsInterval: 10, python: "python3" });
+    const machine = await discoverResources({ gpus: "auto", nvidiaSmi: "/nonexistent/nvidia-smi" });
     expect(machine.gpus).toEqual([]);
     expect(machine.cpus).toBeGreaterThan(0);
   });
@@ -60,7 +60,7 @@ describe("nvidia-smi parsing (real H200 output)", () => {
     const smi = join(dir, "nvidia-smi");
     writeFileSync(smi, "#!/bin/sh\necho '0, GPU-x, NVIDIA H200, 143771, 0, 0'\necho '1, GPU-y, NVIDIA H200, 143771, 0, 0'\n");
     chmodSync(smi, 0o755);
-    const found = await discoverResources({ gpus: "auto", nvidiaSmi: smi, systemMetricsInterval: 10, python: "python3" });
+    const found = await discoverResources({ gpus: "auto", nvidiaSmi: smi });
     expect(found.gpus.map((g) => g.uuid)).toEqual(["GPU-x", "GPU-y"]);
     expect(found.gpusDiscovered).toBe(true);
     const overridden = await discoverResources({
@@ -68,8 +68,6 @@ describe("nvidia-smi parsing (real H200 output)", () => {
       nvidiaSmi: smi,
       cpus: 3,
       memoryMiB: 4096,
-      systemMetricsInterval: 10,
-      python: "python3",
     });
     expect(overridden).toMatchObject({ gpus: [{ index: 0, name: "Fake" }], cpus: 3, memoryMiB: 4096, gpusDiscovered: false });
   });

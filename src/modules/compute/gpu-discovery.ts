@@ -60,12 +60,16 @@ function toNumber(value: string | undefined): number | null {
   return Number.isFinite(n) ? n : null;
 }
 
-/** Asks nvidia-smi about every GPU; an empty list when nvidia-smi is missing or fails (no GPUs). */
-export async function queryGpus(nvidiaSmi: string, timeoutMs = 10_000): Promise<GpuReading[]> {
+/**
+ * Asks nvidia-smi about every GPU; an empty list when nvidia-smi is missing or fails (no GPUs).
+ * `env` is the allow-listed environment (PATH, LD_LIBRARY_PATH), never the server's whole one.
+ */
+export async function queryGpus(nvidiaSmi: string, env: Record<string, string> = {}, timeoutMs = 10_000): Promise<GpuReading[]> {
   try {
     const { stdout } = await run(nvidiaSmi, [`--query-gpu=${GPU_QUERY_FIELDS.join(",")}`, "--format=csv,noheader,nounits"], {
       timeout: timeoutMs,
       encoding: "utf8",
+      env,
     });
     return parseGpuQuery(stdout);
   } catch {

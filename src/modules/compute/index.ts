@@ -6,9 +6,11 @@ import { ProfileCatalog } from "../catalog/index.ts";
 import { JobController } from "./controller.ts";
 import type { Executor } from "./executors/executor.ts";
 import { LocalExecutor } from "./executors/local-executor.ts";
+import { allowListedEnvironment } from "./job-environment.ts";
 import { discoverResources, type MachineResources } from "./resources.ts";
 import type { JobTokens, RunRecorder } from "./run-recorder.ts";
 import { computeRoutes } from "./routes.ts";
+import { protectDataDir, resolveRunAs } from "./run-as.ts";
 import { JobService } from "./service.ts";
 import { JobStore } from "./store.ts";
 import type { PlatformDeps } from "../platform-deps.ts";
@@ -20,6 +22,7 @@ export { JobService } from "./service.ts";
 export { JobController } from "./controller.ts";
 export { parseMetricLine, METRIC_LINE_PREFIX } from "./metric-lines.ts";
 export { parseGpuQuery, GPU_QUERY_FIELDS } from "./gpu-discovery.ts";
+export { allowListedEnvironment, JOB_ENV_ALLOW_LIST } from "./job-environment.ts";
 export * from "./schema.ts";
 
 export interface ComputeDeps extends PlatformDeps {
@@ -32,8 +35,12 @@ export interface ComputeDeps extends PlatformDeps {
   catalog?: ProfileCatalog;
   /** The backend that runs jobs; default: local processes. */
   executor?: Executor;
-  /** Environment every job inherits (PATH, HOME, virtualenvs) before its own variables. */
-  jobBaseEnv?: Record<string, string | undefined>;
+  /**
+   * The server's environment. Jobs and the helper processes the server starts get only its
+   * allow-listed part (PATH, HOME, locale, virtualenv, CUDA, plus compute.jobEnvironment),
+   * never PAVED_* or anything else.
+   */
+  serverEnv?: Record<string, string | undefined>;
   /** Overrides GPU/CPU/memory discovery (tests). */
   machine?: MachineResources;
   /** Controller tuning for tests: how often running jobs are checked. */
@@ -50,9 +57,18 @@ export function createComputeModule(deps: ComputeDeps): ComputeModule {
   const { config } = deps;
   const logger = deps.logger.child({ module: "compute" });
   const catalog = deps.catalog ?? ProfileCatalog.load(config.compute.profilesFile);
-  const executor = deps.executor ?? new LocalExecutor({ baseEnv: deps.jobBaseEnv ?? {} });
+  const runAs = resolveRunAs(config.compute.runAs);
+  if (runAs) protectDataDir(config.dataDir);
+  else if (!deps.executor) {
+    logger.warn(
+      { dataDir: config.dataDir },
+      "jobs run as the server's own OS user: they can read its data dir (database, artifacts) and its processes; run paved up as root with compute.runAs set to an unprivileged user to confine them",
+    );
+  }
+  const baseEnv = allowListedEnvironment(deps.serverEnv ?? {}, config.compute.jobEnvironment.passthrough);
+  const executor = deps.executor ?? new LocalExecutor({ baseEnv, runAs });
   let discovered: Promise<MachineResources> | undefined;
-  const machine = () => (discovered ??= deps.machine ? Promise.resolve(deps.machine) : discoverResources(config.compute));
+  const machine = () => (discovered ??= deps.machine ? Promise.resolve(deps.machine) : discoverResources(config.compute, baseEnv));
   const store = new JobStore(deps.database.db);
   const controller = new JobController({
     store,
@@ -68,7 +84,30 @@ export function createComputeModule(deps: ComputeDeps): ComputeModule {
     systemMetricsInterval: config.compute.systemMetricsInterval,
     nvidiaSmi: config.compute.nvidiaSmi,
     sweepMs: deps.sweepMs,
+    jobEnvironment: config.compute.jobEnvironment.set,
+    profileEnv: (name) => profileEnv(catalog, name),
+    helperEnv: baseEnv,
+    runAs,
   });
-  const service = new JobService({ store, controller, executor, catalog, machine, runs: deps.runs, clock: deps.clock, ids: deps.ids, dataDir: config.dataDir });
-  return { service, routes: computeRoutes(service), controller };
+  const service = new JobService({ store, controller, executor, catalog, machine, runs: deps.runs, clock: deps.clock, ids: deps.ids, dataDir: config.dataDir, logBounds: config.compute.logs });
+  return {
+    service,
+    routes: computeRoutes(service),
+    controller: {
+      start: () => controller.start(),
+      stop: async () => {
+        service.endFollows();
+        await controller.stop();
+      },
+    },
+  };
+}
+
+function profileEnv(catalog: ProfileCatalog, name: string): Record<string, string> {
+  try {
+    return catalog.get(name).env ?? {};
+  } catch {
+    // The profile left the catalog after the job was queued: the job runs without its variables.
+    return {};
+  }
 }

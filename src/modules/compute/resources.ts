@@ -19,12 +19,15 @@ export interface MachineResources {
   gpusDiscovered: boolean;
 }
 
-/** GPUs from the config override or nvidia-smi; CPUs and memory from the config or the OS. */
-export async function discoverResources(compute: Config["compute"]): Promise<MachineResources> {
+/** GPUs from the config override or nvidia-smi (run with `env`); CPUs and memory from the config or the OS. */
+export async function discoverResources(
+  compute: Pick<Config["compute"], "gpus" | "nvidiaSmi" | "cpus" | "memoryMiB">,
+  env: Record<string, string> = {},
+): Promise<MachineResources> {
   let gpus: Gpu[];
   let gpusDiscovered = false;
   if (compute.gpus === "auto") {
-    gpus = (await queryGpus(compute.nvidiaSmi)).map((g) => ({
+    gpus = (await queryGpus(compute.nvidiaSmi, env)).map((g) => ({
       index: g.index,
       uuid: g.uuid,
       name: g.name,

@@ -55,15 +55,26 @@ export function computeRoutes(service: JobService): RouteDefinition[] {
     route({
       method: "GET",
       url: "/api/v1/jobs/:id/logs",
-      summary: "A job's output as text; `follow=true` streams until the job ends",
+      summary:
+        "A job's output as text: without follow, at most compute.logs.maxReadBytes from `offset` (default: the end), with its place in x-paved-log-start/-end/-size; `follow=true` streams until the job ends (bounded per token and in time)",
       tags,
       params: jobIdParamsSchema,
       query: jobLogsQuerySchema,
-      handler: async ({ params, query, signal }) => {
-        // Resolve the job first so a missing one answers 404 rather than an empty stream.
-        await service.get(params.id);
-        const stream = Readable.from(service.logs(params.id, { follow: query.follow, attempt: query.attempt, signal }), { objectMode: false });
-        return new StreamResponse(stream, "text/plain; charset=utf-8", { "cache-control": "no-store", "x-content-type-options": "nosniff" });
+      handler: async ({ params, query, signal, principal }) => {
+        const headers = { "cache-control": "no-store", "x-content-type-options": "nosniff" };
+        if (query.follow) {
+          // Resolves the job (404) and takes a follow slot (429) before anything streams.
+          const lines = await service.followLogs(params.id, { attempt: query.attempt, offset: query.offset, signal }, principal);
+          return new StreamResponse(Readable.from(lines, { objectMode: false }), "text/plain; charset=utf-8", headers);
+        }
+        const page = await service.readLogs(params.id, { attempt: query.attempt, offset: query.offset, limitBytes: query.limitBytes });
+        return new StreamResponse(Readable.from([page.text], { objectMode: false }), "text/plain; charset=utf-8", {
+          ...headers,
+          "x-paved-log-attempt": String(page.attempt),
+          "x-paved-log-start": String(page.start),
+          "x-paved-log-end": String(page.end),
+          "x-paved-log-size": String(page.size),
+        });
       },
     }),
     route({

@@ -25,6 +25,13 @@ const durationSchema = z.union([z.number().positive(), z.string()]).transform((v
 });
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** What a job's `env` values read as wherever the platform shows or records a job. */
+export const MASKED_VALUE = "****";
+
+/** A job's `env` with every value masked: its values are secrets, shown to no one and in no artifact. */
+export function maskEnv(env: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.keys(env).map((name) => [name, MASKED_VALUE]));
+}
 const RESERVED_ENV = /^(PAVED_|MLFLOW_)|^CUDA_VISIBLE_DEVICES$/;
 const KEY = /^[A-Za-z0-9_.\-/]{1,250}$/;
 
@@ -168,6 +175,10 @@ export const jobLogsQuerySchema = z.object({
     .optional()
     .transform((v) => v === "true" || v === "1"),
   attempt: z.coerce.number().int().min(1).optional(),
+  /** Byte offset in the attempt's log to start from; without it a read returns the end of the log. */
+  offset: z.coerce.number().int().min(0).optional(),
+  /** Most bytes a read without follow returns; at most compute.logs.maxReadBytes (the default). */
+  limitBytes: z.coerce.number().int().min(1).optional(),
 });
 
 export const resourcesSchema = z.object({

@@ -8,8 +8,9 @@ import type { JobController } from "./controller.ts";
 import { attemptLogPath, type ExecutionHandle, type Executor } from "./executors/executor.ts";
 import type { MachineResources } from "./resources.ts";
 import type { RunRecorder } from "./run-recorder.ts";
+import { FollowSlots, readLogPage, type LogBounds, type LogPage } from "./log-bounds.ts";
 import { assertFeasible, resolveRequest } from "./scheduler.ts";
-import type { Allocation, Job, JobEvent, JobPhase, JobSpec, Pending, ResourceRequest, ResourcesView } from "./schema.ts";
+import { maskEnv, type Allocation, type Job, type JobEvent, type JobPhase, type JobSpec, type Pending, type ResourceRequest, type ResourcesView } from "./schema.ts";
 import { ACTIVE_PHASES, TERMINAL_PHASES, type JobRow, type JobStore } from "./store.ts";
 import { join } from "node:path";
 
@@ -23,11 +24,21 @@ export interface JobServiceDeps {
   clock: Clock;
   ids: IdGenerator;
   dataDir: string;
+  /** Bounds of log reads and follows (compute.logs). */
+  logBounds?: LogBounds;
 }
 
 /** Submitting, reading, cancelling and following jobs; the controller does the running. */
 export class JobService {
-  constructor(private readonly deps: JobServiceDeps) {}
+  private readonly logBounds: LogBounds;
+  private readonly follows: FollowSlots;
+  /** Aborted when the module stops: open follows end instead of holding the server's close. */
+  private stopping = new AbortController();
+
+  constructor(private readonly deps: JobServiceDeps) {
+    this.logBounds = deps.logBounds ?? { maxFollowsPerPrincipal: 8, maxFollows: 128, maxFollowSeconds: 3600, maxReadBytes: 4 * 1024 ** 2 };
+    this.follows = new FollowSlots(this.logBounds);
+  }
 
   /** Validates what the spec points at, records the run, queues the job and schedules at once. */
   async submit(spec: JobSpec, principal: Principal): Promise<Job> {
@@ -82,15 +93,70 @@ export class JobService {
   }
 
   /**
-   * A job's output. Without `attempt`, the current attempt; with `follow`, keeps streaming
-   * (through later attempts) until the job ends or `signal` aborts.
+   * A part of an attempt's log (default: the current attempt), at most compute.logs.maxReadBytes:
+   * from `offset`, or else the end of the log; `start`/`end`/`size` say where it lies, for paging.
    */
-  async *logs(id: string, opts: { follow: boolean; attempt?: number; signal: AbortSignal }): AsyncIterable<string> {
+  async readLogs(id: string, opts: { attempt?: number; offset?: number; limitBytes?: number }): Promise<LogPage & { attempt: number }> {
+    const job = await this.get(id);
+    if (opts.attempt !== undefined && opts.attempt > job.attempt) {
+      throw invalidInput(`job '${id}' has no attempt ${opts.attempt} yet; it is on attempt ${job.attempt}`);
+    }
+    const max = this.logBounds.maxReadBytes;
+    if (opts.limitBytes !== undefined && opts.limitBytes > max) {
+      throw invalidInput(`limitBytes ${opts.limitBytes} is over the ${max} bytes one log read returns (compute.logs.maxReadBytes); read in pages with offset`, { max });
+    }
+    const attempt = opts.attempt ?? job.attempt;
+    const page = await readLogPage(attemptLogPath(join(this.deps.dataDir, "jobs", id), attempt), { offset: opts.offset, limit: opts.limitBytes ?? max });
+    return { ...page, attempt };
+  }
+
+  /**
+   * Follows a job's output until the job ends, the client goes (`signal`), or
+   * compute.logs.maxFollowSeconds pass. Each principal holds at most maxFollowsPerPrincipal
+   * follows and the server maxFollows: past either, QUOTA_EXCEEDED before anything streams.
+   */
+  async followLogs(id: string, opts: { attempt?: number; offset?: number; signal: AbortSignal }, principal: Principal): Promise<AsyncIterable<string>> {
+    const job = await this.get(id);
+    if (opts.attempt !== undefined && opts.attempt > job.attempt) {
+      throw invalidInput(`job '${id}' has no attempt ${opts.attempt} yet; it is on attempt ${job.attempt}`);
+    }
+    const release = this.follows.acquire(principal.name);
+    // Released when the stream ends, and also when the client goes before it starts reading.
+    opts.signal.addEventListener("abort", release, { once: true });
+    const seconds = this.logBounds.maxFollowSeconds;
+    const expired = AbortSignal.timeout(seconds * 1000);
+    const signal = AbortSignal.any([opts.signal, expired, this.stopping.signal]);
+    const lines = this.logs(id, { follow: true, attempt: opts.attempt, offset: opts.offset, signal });
+    return (async function* () {
+      try {
+        yield* lines;
+        if (expired.aborted && !opts.signal.aborted) {
+          yield `\n--- paved: this follow ended after ${seconds}s (compute.logs.maxFollowSeconds); follow again to keep watching ---\n`;
+        }
+      } finally {
+        release();
+      }
+    })();
+  }
+
+  /** Ends every open follow (the server is stopping). */
+  endFollows(): void {
+    this.stopping.abort();
+    this.stopping = new AbortController();
+  }
+
+  /**
+   * A job's output. Without `attempt`, the current attempt; with `follow`, keeps streaming
+   * (through later attempts) until the job ends or `signal` aborts. `offset` skips the first
+   * bytes of the first attempt read. Unbounded: routes use readLogs and followLogs.
+   */
+  async *logs(id: string, opts: { follow: boolean; attempt?: number; offset?: number; signal: AbortSignal }): AsyncIterable<string> {
     const first = await this.get(id);
     if (opts.attempt !== undefined && opts.attempt > first.attempt) {
       throw invalidInput(`job '${id}' has no attempt ${opts.attempt} yet; it is on attempt ${first.attempt}`);
     }
     let attempt = opts.attempt ?? first.attempt;
+    let offset = opts.offset;
     const jobDir = join(this.deps.dataDir, "jobs", id);
     for (;;) {
       if (opts.signal.aborted) return;
@@ -99,9 +165,11 @@ export class JobService {
       const live = current && row.handle !== null && ACTIVE_PHASES.includes(row.phase as JobPhase);
       if (opts.follow && live && this.deps.executor.logs) {
         const handle = JSON.parse(row.handle!) as ExecutionHandle;
-        yield* this.deps.executor.logs(handle, { follow: true, signal: opts.signal });
+        yield* this.deps.executor.logs(handle, { follow: true, signal: opts.signal, offset });
+        offset = undefined;
       } else if (!opts.follow || !current || row.handle !== null || (row.phase !== "QUEUED" && row.phase !== "STARTING")) {
-        yield* readFile(attemptLogPath(jobDir, attempt), opts.signal);
+        yield* readFile(attemptLogPath(jobDir, attempt), opts.signal, offset);
+        offset = undefined;
       } else {
         // Queued or starting: nothing to show yet; wait for the attempt to run.
         await sleep(250, undefined, { signal: opts.signal }).catch(() => undefined);
@@ -170,7 +238,8 @@ export function toJob(row: JobRow, events: JobEvent[]): Job {
     allocation: row.allocation ? (JSON.parse(row.allocation) as Allocation) : null,
     ...(row.pending && row.phase === "QUEUED" ? { pending: JSON.parse(row.pending) as Pending } : {}),
     events,
-    spec,
+    // env values are secrets: the job gets them, responses show their names only.
+    spec: { ...spec, env: maskEnv(spec.env ?? {}) },
   };
 }
 
@@ -189,10 +258,10 @@ async function assertExists(path: string, what: string): Promise<void> {
   if (!s) throw invalidInput(`${what} path '${path}' does not exist; fix the path (relative paths resolve against workingDir)`);
 }
 
-async function* readFile(path: string, signal: AbortSignal): AsyncIterable<string> {
+async function* readFile(path: string, signal: AbortSignal, start = 0): AsyncIterable<string> {
   const s = await stat(path).catch(() => undefined);
   if (!s) return;
-  const stream = createReadStream(path, { encoding: "utf8", signal });
+  const stream = createReadStream(path, { encoding: "utf8", signal, start });
   try {
     for await (const chunk of stream) yield chunk as string;
   } catch (error) {

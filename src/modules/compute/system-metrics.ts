@@ -12,7 +12,10 @@ export interface SystemSample {
 export class SystemSampler {
   private last = cpuTimes();
 
-  constructor(private readonly nvidiaSmi: string | undefined) {}
+  constructor(
+    private readonly nvidiaSmi: string | undefined,
+    private readonly env: Record<string, string> = {},
+  ) {}
 
   async sample(): Promise<SystemSample> {
     const now = cpuTimes();
@@ -21,7 +24,7 @@ export class SystemSampler {
     this.last = now;
     const gpus = new Map<number, { utilizationPercent: number | null; memoryUsedMiB: number | null }>();
     if (this.nvidiaSmi) {
-      for (const g of await queryGpus(this.nvidiaSmi)) gpus.set(g.index, { utilizationPercent: g.utilizationPercent, memoryUsedMiB: g.memoryUsedMiB });
+      for (const g of await queryGpus(this.nvidiaSmi, this.env)) gpus.set(g.index, { utilizationPercent: g.utilizationPercent, memoryUsedMiB: g.memoryUsedMiB });
     }
     return {
       cpuUtilizationPercent: total > 0 ? Math.round((busy / total) * 1000) / 10 : 0,

@@ -12,6 +12,8 @@ export interface ExecutionRequest {
   env: Record<string, string>;
   /** A folder Paved keeps for this job; the attempt's log goes to `attemptLogPath(jobDir, attempt)`. */
   jobDir: string;
+  /** Folders the job writes (checkpoints, outputs): the executor makes them writable for the job's user. */
+  writableDirs?: string[];
 }
 
 /** Where an executor finds a running attempt again; JSON-serialisable, saved with the job. */
@@ -38,8 +40,8 @@ export interface Executor {
   observe(handle: ExecutionHandle): Promise<ObservedState>;
   /** Stops the attempt and everything it started; resolves once all of it is gone. */
   cancel(handle: ExecutionHandle): Promise<void>;
-  /** The attempt's output; with `follow`, keeps streaming until the attempt ends or `signal` aborts. */
-  logs?(handle: ExecutionHandle, opts: { follow: boolean; signal?: AbortSignal }): AsyncIterable<string>;
+  /** The attempt's output from byte `offset` (default 0); with `follow`, keeps streaming until the attempt ends or `signal` aborts. */
+  logs?(handle: ExecutionHandle, opts: { follow: boolean; signal?: AbortSignal; offset?: number }): AsyncIterable<string>;
   /** Resolves soon after the attempt ends (or when `signal` aborts), so the end is handled at once. */
   waitForExit?(handle: ExecutionHandle, signal: AbortSignal): Promise<void>;
   /** Finds an attempt whose handle was never saved (a crash between start and save). */

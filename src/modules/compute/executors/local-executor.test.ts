@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -65,5 +66,64 @@ describe("LocalExecutor", () => {
     expect(found.pidStart).toBe(handle.pidStart);
     expect(await executor().recover({ jobId: "job-other", attempt: 1, jobDir })).toBeUndefined();
     await ex.cancel(handle);
+  });
+
+  it("never reads a status file through a link or from a FIFO (the job's user may write them)", async () => {
+    const ex = executor();
+    const { handle, jobDir } = await start(ex, [process.execPath, "-e", "process.exit(3)"]);
+    await ex.waitForExit(handle, AbortSignal.timeout(10_000));
+    rmSync(handle.exitFile);
+    execFileSync("mkfifo", [handle.exitFile]);
+    // A blocking read of the FIFO would freeze the server; the attempt reads as vanished instead.
+    expect((await ex.observe(handle)).state).toBe("vanished");
+    rmSync(handle.exitFile);
+    writeFileSync(join(jobDir, "target"), "5");
+    symlinkSync(join(jobDir, "target"), handle.exitFile);
+    expect((await ex.observe(handle)).state).toBe("vanished");
+  });
+});
+
+const nobody = { name: "nobody", uid: 65534, gid: 65534 };
+describe.skipIf(process.getuid?.() !== 0)(`LocalExecutor with runAs (${process.getuid?.() === 0 ? "user nobody" : "skipped: needs root"})`, () => {
+  const runAs = (opts: { spawn?: "inline" } = {}) => new LocalExecutor({ baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, runAs: nobody, killGraceMs: 2000, pollMs: 50, ...opts });
+
+  it.each(["spawner", "inline"] as const)("runs the job as the user with its own HOME, and recovers it from its status folder (%s)", async (spawn) => {
+    const ex = spawn === "inline" ? runAs({ spawn }) : runAs();
+    const dir = mkdtempSync(join(tmpdir(), "paved-local-"));
+    chmodSync(dir, 0o755);
+    const jobDir = join(dir, "job");
+    const outputs = join(jobDir, "outputs");
+    const handle = await ex.submit(
+      {
+        jobId: "job-r",
+        attempt: 1,
+        argv: ["/bin/sh", "-c", 'id -u; id -G; echo "$HOME"; touch "$0/out"; exec sleep 30', outputs],
+        workingDir: dir,
+        env: { PAVED_JOB_ID: "job-r", PAVED_ATTEMPT: "1" },
+        jobDir,
+        writableDirs: [outputs],
+      },
+      { gpus: [], cpus: 1, memoryMiB: 10 },
+    );
+    for (let i = 0; i < 200 && !existsSync(join(outputs, "out")); i++) await sleep(20);
+    expect(readFileSync(handle.logPath, "utf8").split("\n").slice(0, 3)).toEqual(["65534", "65534", join(jobDir, "home")]);
+    expect(statSync(jobDir).mode & 0o777).toBe(0o711);
+    expect(statSync(handle.logPath).mode & 0o777).toBe(0o600);
+    expect(statSync(outputs)).toMatchObject({ uid: 65534, gid: 65534 });
+    const found = (await runAs().recover({ jobId: "job-r", attempt: 1, jobDir })) as LocalHandle;
+    expect(found.pid).toBe(handle.pid);
+    expect(found.exitFile).toBe(handle.exitFile);
+    await ex.cancel(handle);
+  });
+
+  it("refuses a writable folder outside the job's own that does not exist, rather than creating it as root", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "paved-local-"));
+    const elsewhere = join(dir, "not-there", "checkpoints");
+    const attempt = runAs().submit(
+      { jobId: "job-s", attempt: 1, argv: ["true"], workingDir: dir, env: {}, jobDir: join(dir, "job"), writableDirs: [elsewhere] },
+      { gpus: [], cpus: 1, memoryMiB: 10 },
+    );
+    await expect(attempt).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    expect(existsSync(elsewhere)).toBe(false);
   });
 });

@@ -1,10 +1,11 @@
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
-import { open, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { isAbsolute, join, relative } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { setTimeout as sleep } from "node:timers/promises";
 import { PlatformError } from "../../../core/index.ts";
+import { prepareJobFolders, type RunAsUser } from "../run-as.ts";
 import type { Allocation } from "../schema.ts";
 import { attemptLogPath, type ExecutionHandle, type ExecutionRequest, type Executor, type ObservedState } from "./executor.ts";
 import { Spawner, type SpawnRequest, type Spawned } from "./spawner.ts";
@@ -31,8 +32,16 @@ export interface LocalHandle extends ExecutionHandle {
 }
 
 export interface LocalExecutorOptions {
-  /** Environment every job inherits (PATH, HOME, …) before its own variables. */
+  /**
+   * What every job starts from before its own variables: the allow-listed part of the server's
+   * environment (PATH, HOME, …), never the server's whole environment.
+   */
   baseEnv: Record<string, string | undefined>;
+  /**
+   * Runs every job as this OS user (the server must be root): its processes get the user's uid
+   * and gid, HOME is the job's own `home/` folder, and only the job's folders are writable to it.
+   */
+  runAs?: RunAsUser;
   /** How long a cancelled attempt gets between SIGTERM and SIGKILL. */
   killGraceMs?: number;
   /** How often an adopted attempt (not our child) is polled for its end. */
@@ -52,25 +61,58 @@ export class LocalExecutor implements Executor {
   private readonly killGraceMs: number;
   private readonly pollMs: number;
   private readonly spawner: Spawner | undefined;
+  private readonly baseEnv: Record<string, string>;
 
   constructor(private readonly options: LocalExecutorOptions) {
     this.killGraceMs = options.killGraceMs ?? 10_000;
     this.pollMs = options.pollMs ?? 500;
-    this.spawner = (options.spawn ?? "spawner") === "spawner" && Spawner.available() ? new Spawner() : undefined;
+    const base: Record<string, string> = {};
+    for (const [k, v] of Object.entries(options.baseEnv)) if (v !== undefined) base[k] = v;
+    this.baseEnv = base;
+    this.spawner = (options.spawn ?? "spawner") === "spawner" && Spawner.available() ? new Spawner(base) : undefined;
   }
 
   async submit(job: ExecutionRequest, allocation: Allocation): Promise<LocalHandle> {
-    mkdirSync(job.jobDir, { recursive: true });
+    const runAs = this.options.runAs;
+    const status = statusDir(job.jobDir, runAs !== undefined);
+    const home = join(job.jobDir, "home");
+    const writable = job.writableDirs ?? [];
+    if (runAs) {
+      const inside = (dir: string) => {
+        const rel = relative(job.jobDir, dir);
+        return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel);
+      };
+      // Root never creates or chowns a folder a job spec names elsewhere on the machine.
+      for (const dir of writable.filter((d) => !inside(d))) {
+        if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+          throw new PlatformError(
+            "INVALID_INPUT",
+            `folder '${dir}' does not exist; with compute.runAs Paved creates only the job's own folders: create it writable by user '${runAs.name}', or leave checkpointDir unset`,
+          );
+        }
+      }
+      prepareJobFolders(job.jobDir, runAs, [home, status, ...writable.filter(inside)]);
+    } else {
+      mkdirSync(job.jobDir, { recursive: true });
+      for (const dir of writable) mkdirSync(dir, { recursive: true });
+    }
     const logPath = attemptLogPath(job.jobDir, job.attempt);
-    const exitFile = join(job.jobDir, `attempt-${job.attempt}.exit`);
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(this.options.baseEnv)) if (v !== undefined) env[k] = v;
+    const exitFile = join(status, `attempt-${job.attempt}.exit`);
+    const env: Record<string, string> = { ...this.baseEnv };
+    if (runAs) Object.assign(env, { HOME: home, USER: runAs.name, LOGNAME: runAs.name });
     Object.assign(env, job.env, {
       CUDA_VISIBLE_DEVICES: allocation.gpus.join(","),
-      PAVED_PID_FILE: join(job.jobDir, `attempt-${job.attempt}.pid`),
+      PAVED_PID_FILE: join(status, `attempt-${job.attempt}.pid`),
       PAVED_EXIT_FILE: exitFile,
     });
-    const request = { file: "/bin/sh", args: ["-c", WRAPPER, "paved-job", ...job.argv], cwd: job.workingDir, env, log: logPath };
+    const request: SpawnRequest = {
+      file: "/bin/sh",
+      args: ["-c", WRAPPER, "paved-job", ...job.argv],
+      cwd: job.workingDir,
+      env,
+      log: logPath,
+      ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
+    };
     let started: Spawned;
     try {
       started = this.spawner ? await this.spawner.spawn(request) : await spawnInline(request);
@@ -129,13 +171,13 @@ export class LocalExecutor implements Executor {
   }
 
   async recover(job: { jobId: string; attempt: number; jobDir: string }): Promise<LocalHandle | undefined> {
-    const exitFile = join(job.jobDir, `attempt-${job.attempt}.exit`);
-    let pid: number;
-    try {
-      pid = Number((await readFile(join(job.jobDir, `attempt-${job.attempt}.pid`), "utf8")).trim());
-    } catch {
-      return undefined;
-    }
+    // Under runAs the wrapper writes its pid and exit status in status/; else in the job's folder.
+    const pidName = `attempt-${job.attempt}.pid`;
+    const dir = existsSync(join(statusDir(job.jobDir, true), pidName)) ? statusDir(job.jobDir, true) : job.jobDir;
+    const exitFile = join(dir, `attempt-${job.attempt}.exit`);
+    const text = readSmallFile(join(dir, pidName));
+    if (text === undefined) return undefined;
+    const pid = Number(text.trim());
     if (!Number.isInteger(pid) || pid <= 0) return undefined;
     const base = { kind: "local" as const, jobId: job.jobId, attempt: job.attempt, pid, logPath: attemptLogPath(job.jobDir, job.attempt), exitFile };
     if (readExitFile(exitFile) !== undefined) return { ...base, pidStart: "" };
@@ -147,7 +189,7 @@ export class LocalExecutor implements Executor {
     return { ...base, pidStart: stat.startTime };
   }
 
-  async *logs(handle: ExecutionHandle, opts: { follow: boolean; signal?: AbortSignal }): AsyncIterable<string> {
+  async *logs(handle: ExecutionHandle, opts: { follow: boolean; signal?: AbortSignal; offset?: number }): AsyncIterable<string> {
     const h = asLocal(handle);
     let file;
     try {
@@ -158,8 +200,10 @@ export class LocalExecutor implements Executor {
     try {
       const decoder = new StringDecoder("utf8");
       const buffer = Buffer.alloc(64 * 1024);
-      let position = 0;
+      let position = opts.offset ?? 0;
       for (;;) {
+        // Checked on every read, so a job that never stops printing cannot hold a follow past its end.
+        if (opts.signal?.aborted) break;
         const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
         if (bytesRead > 0) {
           position += bytesRead;
@@ -194,13 +238,34 @@ function asLocal(handle: ExecutionHandle): LocalHandle {
   return handle as LocalHandle;
 }
 
+/** Where the wrapper writes its pid and exit status: a folder the job's user owns under runAs. */
+function statusDir(jobDir: string, runAs: boolean): string {
+  return runAs ? join(jobDir, "status") : jobDir;
+}
+
 function readExitFile(path: string): number | undefined {
+  const text = readSmallFile(path)?.trim();
+  if (text === undefined) return undefined;
+  const code = Number(text);
+  return text !== "" && Number.isInteger(code) ? code : undefined;
+}
+
+/**
+ * The first bytes of a small status file the job's user may have written: never through a link,
+ * never blocking on a FIFO (a read on the main thread would freeze the server), regular files only.
+ */
+function readSmallFile(path: string): string | undefined {
+  let fd: number | undefined;
   try {
-    const text = readFileSync(path, "utf8").trim();
-    const code = Number(text);
-    return text !== "" && Number.isInteger(code) ? code : undefined;
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    if (!fstatSync(fd).isFile()) return undefined;
+    const buffer = Buffer.alloc(64);
+    const n = readSync(fd, buffer, 0, buffer.length, 0);
+    return buffer.toString("utf8", 0, n);
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -214,9 +279,10 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
 
 /** Forks the server itself: the fallback where the spawner script is not available. */
 function spawnInline(request: SpawnRequest): Promise<Spawned> {
-  const logFd = openSync(request.log, "a");
+  const logFd = openSync(request.log, "a", 0o600);
   try {
-    const child = spawn(request.file, request.args, { detached: true, cwd: request.cwd, env: request.env, stdio: ["ignore", logFd, logFd] });
+    const ids = request.uid !== undefined ? { uid: request.uid, gid: request.gid } : {};
+    const child = spawn(request.file, request.args, { detached: true, cwd: request.cwd, env: request.env, stdio: ["ignore", logFd, logFd], ...ids });
     return new Promise<Spawned>((resolve, reject) => {
       child.once("error", reject);
       child.once("spawn", () => {

@@ -5,9 +5,11 @@
 // under bare `node` with no loader.
 //
 // Protocol: one JSON object per line.
-//   in:  {"id": 1, "file": "/bin/sh", "args": [...], "cwd": "...", "env": {...}, "log": "/path"}
+//   in:  {"id": 1, "file": "/bin/sh", "args": [...], "cwd": "...", "env": {...}, "log": "/path", "uid"?: 65534, "gid"?: 65534}
 //   out: {"id": 1, "pid": 1234} or {"id": 1, "error": "message"}, later {"exit": 1234}
-// argv travel as a JSON array and reach spawn() as an array: no shell sees them.
+// argv travel as a JSON array and reach spawn() as an array: no shell sees them. With uid/gid
+// (compute.runAs; the spawner runs as root) the process runs as that user, supplementary groups
+// dropped. The log is opened here, by the server's user, and created owner-only.
 // It exits when its stdin closes (the server stopped or died); jobs are in their own process
 // groups and keep running.
 import { spawn } from "node:child_process";
@@ -26,12 +28,13 @@ createInterface({ input: process.stdin })
     }
     let fd;
     try {
-      fd = openSync(request.log, "a");
+      fd = openSync(request.log, "a", 0o600);
       const child = spawn(request.file, request.args, {
         detached: true,
         cwd: request.cwd,
         env: request.env,
         stdio: ["ignore", fd, fd],
+        ...(typeof request.uid === "number" ? { uid: request.uid, gid: request.gid } : {}),
       });
       child.once("error", (error) => send({ id: request.id, error: error.message }));
       child.once("spawn", () => {

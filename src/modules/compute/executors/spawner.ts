@@ -10,8 +10,11 @@ export interface SpawnRequest {
   args: string[];
   cwd: string;
   env: Record<string, string>;
-  /** Output and errors of the process are appended here. */
+  /** Output and errors of the process are appended here (created owner-only). */
   log: string;
+  /** Run the process as this user and group (the spawner must be root). */
+  uid?: number;
+  gid?: number;
 }
 
 export interface Spawned {
@@ -30,6 +33,9 @@ export class Spawner {
   private nextId = 1;
   private readonly requests = new Map<number, { resolve(spawned: Spawned): void; reject(error: Error): void }>();
   private readonly exits = new Map<number, () => void>();
+
+  /** @param env the helper's own environment: the allow-listed one, never the server's secrets. */
+  constructor(private readonly env: Record<string, string> = {}) {}
 
   /** Whether the helper script is present (it is not inside single-file bundles). */
   static available(): boolean {
@@ -56,7 +62,7 @@ export class Spawner {
 
   private ensure(): ChildProcess {
     if (this.child) return this.child;
-    const child = spawn(process.execPath, [SCRIPT], { stdio: ["pipe", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [SCRIPT], { stdio: ["pipe", "pipe", "inherit"], env: this.env });
     this.child = child;
     createInterface({ input: child.stdout! }).on("line", (line) => this.receive(line));
     child.once("exit", () => {
