@@ -91,7 +91,7 @@ export class PavedClient {
     let pageToken: string | undefined;
     do {
       const page = await this.json<{ history: MetricPoint[]; nextPageToken?: string }>(`/api/v1/runs/${seg(runId)}/metrics/${seg(key)}`, { query: { pageToken } });
-      yield page.history;
+      yield page.history ?? [];
       // A server that hands back the token it was given would loop forever.
       pageToken = page.nextPageToken && page.nextPageToken !== pageToken ? page.nextPageToken : undefined;
     } while (pageToken);
