@@ -206,7 +206,8 @@ export class PavedClient {
     return this.json(`/api/v1/deployments/${seg(id)}`);
   }
 
-  async listDeployments(query: { model?: string; environment?: string } = {}): Promise<Deployment[]> {
+  /** The newest deployments (one page: `limit`, default 100, at most 1,000). */
+  async listDeployments(query: { model?: string; environment?: string; limit?: number } = {}): Promise<Deployment[]> {
     return (await this.json<{ deployments: Deployment[] }>("/api/v1/deployments", { query })).deployments;
   }
 

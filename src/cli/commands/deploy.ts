@@ -80,11 +80,12 @@ export function registerDeploy(program: Command, ctx: CliContext): void {
     .command("ls")
     .option("--model <name>", "only this model's deployments")
     .option("--env <environment>", "only this environment's deployments")
+    .option("--limit <n>", "at most this many (default 100, at most 1000)", parseLimit, undefined)
     .option("--json", "print JSON")
     .description("List deployments, newest first")
     .addHelpText("after", "\nExamples:\n  $ paved deployments ls --model churn\n  $ paved deployments ls --env staging")
-    .action(async (opts: { model?: string; env?: string; json?: boolean }) => {
-      const list = await (await ctx.client()).listDeployments({ ...(opts.model ? { model: opts.model } : {}), ...(opts.env ? { environment: opts.env } : {}) });
+    .action(async (opts: { model?: string; env?: string; limit?: number; json?: boolean }) => {
+      const list = await (await ctx.client()).listDeployments({ ...(opts.model ? { model: opts.model } : {}), ...(opts.env ? { environment: opts.env } : {}), ...(opts.limit !== undefined ? { limit: opts.limit } : {}) });
       if (opts.json) return ctx.json({ deployments: list });
       const now = ctx.now();
       ctx.out(
@@ -171,6 +172,12 @@ interface DeployOptions {
   maxReplicas?: number;
   targetP95?: number;
   json?: boolean;
+}
+
+function parseLimit(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw invalidInput(`--limit '${value}' is not a count between 1 and 1000`);
+  return n;
 }
 
 /** A replica count; the server refuses one above its serving.maxReplicasPerVersion and names it. */

@@ -394,16 +394,16 @@ describe("deployments over HTTP", () => {
     await passGate("iso", "1");
     const prod = await deploy({ model: "iso", version: "1", environment: "production" });
     expect((await until(prod.id, (d) => TERMINAL.includes(d.status.phase))).status.phase).toBe("Succeeded");
-    expect(prod.endpoint).toBe("/v2/models/iso");
     await register("iso", linear);
     // Version 2 fails the production gate (no passing evaluation)...
     expect((await call("POST", "/api/v1/deployments", { model: "iso", version: "2", environment: "production" })).json().error.code).toBe("GATE_FAILED");
     // ...and staging, which is not gated, takes it with `replace`.
     const staged = await deploy({ model: "iso", version: "2", strategy: "replace" });
-    expect(staged.endpoint).toBe("/environments/staging/v2/models/iso");
     expect((await until(staged.id, (d) => TERMINAL.includes(d.status.phase))).status.phase).toBe("Succeeded");
     const production = await answers("iso", 40);
     expect(production.filter((v) => v !== "1")).toEqual([]);
+    expect(prod.endpoint).toBe("/v2/models/iso");
+    expect(staged.endpoint).toBe("/environments/staging/v2/models/iso");
     // Staging answers at its own endpoint (version 2 takes 'features', so this request is a 400 there).
     const stagingFeatures = await call("POST", "/environments/staging/v2/models/iso/infer", { inputs: [{ name: "features", shape: [1, 4], datatype: "FP32", data: ROW }] });
     expect(stagingFeatures.json().model_version).toBe("2");
@@ -496,6 +496,23 @@ describe("deployments over HTTP", () => {
       expect(refused.json().error).toMatchObject({ code: "INVALID_INPUT", details: { limit: 8, setting: "serving.maxReplicasPerVersion" } });
     }
     expect((await call("GET", "/api/v1/deployments?model=wide")).json().deployments).toEqual([]);
+  });
+
+  it("lists deployments a page at a time", async () => {
+    const all: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = (await call("GET", `/api/v1/deployments?limit=3${token ? `&pageToken=${token}` : ""}`)).json();
+      expect(page.deployments.length).toBeLessThanOrEqual(3);
+      all.push(...page.deployments.map((d: Deployment) => d.id));
+      token = page.nextPageToken;
+    } while (token);
+    const everything = (await call("GET", "/api/v1/deployments?limit=1000")).json();
+    expect(everything.nextPageToken).toBeUndefined();
+    expect(all).toEqual(everything.deployments.map((d: Deployment) => d.id));
+    expect(all.length).toBeGreaterThan(3);
+    expect((await call("GET", "/api/v1/deployments?pageToken=nonsense")).json().error.code).toBe("INVALID_INPUT");
+    expect((await call("GET", "/api/v1/deployments?limit=5000")).statusCode).toBe(400);
   });
 
   it("serves deployments stored before environments were kept apart, each at its own endpoint", async () => {

@@ -30,12 +30,12 @@ export function deploymentRoutes(service: DeploymentService): RouteDefinition[] 
     route({
       method: "GET",
       url: "/api/v1/deployments",
-      summary: "Deployments, newest first",
+      summary: "Deployments, newest first, a page at a time (limit, pageToken)",
       tags,
       action: "deployments:read",
       query: ListDeploymentsQuery,
       response: DeploymentList,
-      handler: async ({ query }) => ({ deployments: await service.list(query) }),
+      handler: async ({ query }) => service.list(query),
     }),
     route({
       method: "GET",

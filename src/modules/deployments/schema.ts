@@ -193,9 +193,21 @@ export const DeploymentView = z.object({
 });
 export type DeploymentView = z.infer<typeof DeploymentView>;
 
-export const DeploymentList = z.object({ deployments: z.array(DeploymentView) });
+export const DeploymentList = z.object({
+  deployments: z.array(DeploymentView),
+  nextPageToken: z.string().optional().describe("set when older deployments remain: pass it as pageToken for the next page"),
+});
 export const DeploymentIdParams = z.object({ id: z.string().min(1) });
-export const ListDeploymentsQuery = z.object({ model: z.string().min(1).optional(), environment: EnvironmentName.optional() });
+/** Deployments per page of GET /api/v1/deployments, unless `limit` says fewer. */
+export const DEFAULT_DEPLOYMENTS_PAGE = 100;
+export const MAX_DEPLOYMENTS_PAGE = 1000;
+
+export const ListDeploymentsQuery = z.object({
+  model: z.string().min(1).optional(),
+  environment: EnvironmentName.optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_DEPLOYMENTS_PAGE).default(DEFAULT_DEPLOYMENTS_PAGE).describe(`deployments per page, newest first (at most ${MAX_DEPLOYMENTS_PAGE})`),
+  pageToken: z.string().max(200).optional().describe("nextPageToken of the previous page"),
+});
 
 export const PromoteBody = z
   .strictObject({

@@ -51,7 +51,7 @@ export class DeploymentService {
     }
     if (body.environment === GATED_ENVIRONMENT) await this.deps.evaluation.assertDeployable(body.model, version.version);
     // One rollout at a time per (model, environment): each environment has its own endpoint, router split and loaded versions.
-    const active = (await this.deps.store.list({ model: body.model, environment: body.environment })).find((d) => ACTIVE_PHASES.includes(d.phase));
+    const active = await this.deps.store.active(body.model, body.environment);
     if (active) {
       throw conflict(`model '${body.model}' already has a deployment in progress in ${body.environment} (${active.id}, ${active.phase}); wait for it, or \`paved deployments rollback ${active.id}\``);
     }
@@ -111,10 +111,13 @@ export class DeploymentService {
     return deploymentView(row, await this.deps.store.overrides([row.id]));
   }
 
-  async list(filter: { model?: string | undefined; environment?: string | undefined }): Promise<DeploymentView[]> {
-    const rows = await this.deps.store.list(filter);
-    const overrides = await this.deps.store.overrides(rows.map((r) => r.id));
-    return rows.map((r) => deploymentView(r, overrides));
+  /** One page of deployments, newest first; `nextPageToken` is set when older ones remain. */
+  async list(filter: { model?: string | undefined; environment?: string | undefined; limit: number; pageToken?: string | undefined }): Promise<{ deployments: DeploymentView[]; nextPageToken?: string }> {
+    const rows = await this.deps.store.list(filter, { limit: filter.limit + 1, before: filter.pageToken === undefined ? undefined : parsePageToken(filter.pageToken) });
+    const page = rows.slice(0, filter.limit);
+    const overrides = await this.deps.store.overrides(page.map((r) => r.id));
+    const last = page.at(-1);
+    return { deployments: page.map((r) => deploymentView(r, overrides)), ...(rows.length > filter.limit && last ? { nextPageToken: pageToken(last) } : {}) };
   }
 
   async pause(id: string): Promise<DeploymentView> {
@@ -238,6 +241,21 @@ function abSpec(body: AbTestBody): AbTestSpec {
     minSamples: body.minSamples,
     autoConclude: body.autoConclude,
   };
+}
+
+/** A page's position: the last row's creation time and id (list order), opaque to clients. */
+function pageToken(row: DeploymentRow): string {
+  return Buffer.from(JSON.stringify([row.created_at, row.id])).toString("base64url");
+}
+
+function parsePageToken(token: string): { createdAt: number; id: string } {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as unknown[];
+    if (typeof createdAt === "number" && typeof id === "string") return { createdAt, id };
+  } catch {
+    // answered below
+  }
+  throw invalidInput("pageToken is not one this server handed out; pass the nextPageToken of the previous page, or leave it out for the first page");
 }
 
 /** The path of a model's OIP endpoint in an environment (production keeps the unprefixed one). */

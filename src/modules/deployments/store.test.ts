@@ -52,6 +52,14 @@ describe.each(testDialects())("DeploymentStore on %s", (dialect) => {
     expect((await store.current()).map((d) => d.id)).toEqual(["d2", "d3", "d5"]);
     expect((await store.list({ model: "churn", environment: "production" })).map((d) => d.id)).toEqual(["d3", "d1"]);
     expect((await store.list({ environment: "staging" })).map((d) => d.id)).toEqual(["d2", "d5", "d4"]);
+    // Pages: newest first, the next one after the previous page's last row (ties on created_at by id).
+    expect((await store.list({}, { limit: 2 })).map((d) => d.id)).toEqual(["d2", "d3"]);
+    expect((await store.list({}, { limit: 2, before: { createdAt: 1_500, id: "d3" } })).map((d) => d.id)).toEqual(["d5", "d4"]);
+    expect((await store.list({}, { limit: 2, before: { createdAt: 1_000, id: "d4" } })).map((d) => d.id)).toEqual(["d1"]);
+    expect((await store.active("churn", "production"))?.id).toBe("d3");
+    await store.saveStatus("d3", "{}", "Succeeded", 3_000);
+    expect((await store.active("churn", "production"))?.id).toBe("d1");
+    expect(await store.active("churn", "dev")).toBeUndefined();
   });
 
   it("records a forced promotion together with the request the controller carries out", async () => {

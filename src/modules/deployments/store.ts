@@ -26,12 +26,31 @@ export class DeploymentStore {
     return this.db.selectFrom("deployments").selectAll().where("id", "=", id).executeTakeFirst();
   }
 
-  /** Newest first. */
-  list(filter: { model?: string | undefined; environment?: string | undefined } = {}): Promise<DeploymentRow[]> {
+  /** Newest first; with `limit`, at most that many, older than `before` (a page's last row) when given. */
+  list(
+    filter: { model?: string | undefined; environment?: string | undefined } = {},
+    page: { limit?: number; before?: { createdAt: number; id: string } | undefined } = {},
+  ): Promise<DeploymentRow[]> {
     let query = this.db.selectFrom("deployments").selectAll();
     if (filter.model !== undefined) query = query.where("model_name", "=", filter.model);
     if (filter.environment !== undefined) query = query.where("environment", "=", filter.environment);
-    return query.orderBy("created_at", "desc").orderBy("id", "desc").execute();
+    const before = page.before;
+    if (before) query = query.where((eb) => eb.or([eb("created_at", "<", before.createdAt), eb.and([eb("created_at", "=", before.createdAt), eb("id", "<", before.id)])]));
+    query = query.orderBy("created_at", "desc").orderBy("id", "desc");
+    if (page.limit !== undefined) query = query.limit(page.limit);
+    return query.execute();
+  }
+
+  /** The rollout in progress (Progressing or Paused) of a model in an environment, if any. */
+  active(model: string, environment: string): Promise<DeploymentRow | undefined> {
+    return this.db
+      .selectFrom("deployments")
+      .selectAll()
+      .where("model_name", "=", model)
+      .where("environment", "=", environment)
+      .where("phase", "in", ACTIVE_PHASES)
+      .orderBy("created_at", "desc")
+      .executeTakeFirst();
   }
 
   /**
