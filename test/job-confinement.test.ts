@@ -11,7 +11,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { createApp, type App } from "../src/app.ts";
 import { configSchema, type ConfigInput } from "../src/config/index.ts";
-import { createLogger } from "../src/core/index.ts";
+import { pino } from "pino";
+import { createLogger, type Logger } from "../src/core/index.ts";
 import { resolveRunAs } from "../src/modules/compute/run-as.ts";
 import { testDialects, testPostgresUrl } from "./support/databases.ts";
 
@@ -31,7 +32,9 @@ interface Running {
   artifact(runId: string, path: string): Promise<string>;
 }
 
-async function start(opts: { env?: Record<string, string | undefined>; compute?: Record<string, unknown>; databaseUrl?: string; dataDir?: string } = {}): Promise<Running> {
+async function start(
+  opts: { env?: Record<string, string | undefined>; compute?: Record<string, unknown>; databaseUrl?: string; dataDir?: string; logger?: Logger } = {},
+): Promise<Running> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "paved-confine-"));
   const input: ConfigInput = {
     dataDir,
@@ -41,7 +44,7 @@ async function start(opts: { env?: Record<string, string | undefined>; compute?:
     auth: { adminToken: TOKEN },
     compute: { gpus: [], cpus: 2, memoryMiB: 4096, python: "/nonexistent/python3", systemMetricsInterval: 60, ...opts.compute },
   };
-  const app = await createApp(configSchema.parse(input), { env: opts.env ?? {}, logger: createLogger("silent") });
+  const app = await createApp(configSchema.parse(input), { env: opts.env ?? {}, logger: opts.logger ?? createLogger("silent") });
   apps.push(app);
   const url = await app.listen();
   const api = async (method: string, path: string, body?: unknown) => {
@@ -140,6 +143,14 @@ describe("a job's environment", () => {
     expect(output).toMatch(/^SHARED=profile$/m);
     expect(output).toMatch(/^JOB_VAR=job$/m);
     expect(output).not.toContain("aws-secret-key-0815");
+  });
+
+  it("warns once at start, without compute.runAs, that jobs run as the server's user", async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => void lines.push(line) });
+    await start({ env: SERVER_ENV, logger });
+    const warnings = lines.map((l) => JSON.parse(l) as { msg: string }).filter((l) => /compute\.runAs/.test(l.msg));
+    expect(warnings).toHaveLength(1);
   });
 
   it("refuses configuration that would pass the whole environment or Paved's own variables", async () => {

@@ -45,6 +45,17 @@ describe("ProfileCatalog", () => {
     expect(() => ProfileCatalog.load(file)).toThrow(expect.objectContaining({ code: "CONFIG" }));
   });
 
+  it("gives a profile's jobs its env, and refuses names Paved sets (CONFIG)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "paved-profiles-"));
+    const file = join(dir, "profiles.yaml");
+    writeFileSync(file, "profiles:\n  multi:\n    cpus: 1\n    memory: 1Gi\n    env:\n      NCCL_SOCKET_IFNAME: ib0\n  plain:\n    cpus: 1\n    memory: 1Gi\n");
+    const catalog = ProfileCatalog.load(file);
+    expect(catalog.get("multi").env).toEqual({ NCCL_SOCKET_IFNAME: "ib0" });
+    expect(catalog.get("plain").env).toBeUndefined();
+    writeFileSync(file, "profiles:\n  bad:\n    cpus: 1\n    memory: 1Gi\n    env:\n      MLFLOW_TRACKING_URI: http://elsewhere\n");
+    expect(() => ProfileCatalog.load(file)).toThrow(expect.objectContaining({ code: "CONFIG" }));
+  });
+
   it("parses memory quantities to MiB", () => {
     expect(parseMemoryMiB("512Mi")).toBe(512);
     expect(parseMemoryMiB("4Gi")).toBe(4096);
