@@ -482,7 +482,8 @@ export class TrackingService {
   /** The files and folders directly under `path` (the artifact root when empty). */
   async listArtifacts(runId: string, path?: string): Promise<ArtifactFile[]> {
     await this.runRow(runId);
-    const dir = path && path.replace(/\/+$/, "") ? confinePath(path, "artifact path") : "";
+    // Any character but "/" (a `/\/+$/` replace here took 0.8 s for 20,000 slashes: quadratic).
+    const dir = path && /[^/]/.test(path) ? confinePath(path, "artifact path") : "";
     const prefix = dir ? `${dir}/` : "";
     return listDirectory(await this.store.artifactsUnder(runId, prefix), dir);
   }
@@ -499,7 +500,8 @@ export class TrackingService {
   /** Every file under `path` (or the one file at `path`) with its blob digest, for modules that copy run files. */
   async artifactBlobs(runId: string, path?: string): Promise<ArtifactBlob[]> {
     await this.runRow(runId);
-    const dir = path && path.replace(/\/+$/, "") ? confinePath(path, "artifact path") : "";
+    // Any character but "/" (a `/\/+$/` replace here took 0.8 s for 20,000 slashes: quadratic).
+    const dir = path && /[^/]/.test(path) ? confinePath(path, "artifact path") : "";
     const exact = dir ? await this.store.getArtifact(runId, dir) : undefined;
     const rows = exact ? [exact] : await this.store.artifactsUnder(runId, dir ? `${dir}/` : "");
     return rows.map((r) => ({ path: r.path, digest: r.digest, size: r.size }));
