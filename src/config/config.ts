@@ -135,8 +135,10 @@ export const configSchema = z.strictObject({
       maxOutputBytes: z.number().int().positive().default(4 * 1024 ** 2),
       /** Most replicas (worker threads) one loaded model version may run, autoscaled or not. */
       maxReplicasPerVersion: z.number().int().min(1).max(1024).default(8),
+      /** Most inference requests waiting for a worker per loaded version; more answer 503. */
+      maxQueuedRequests: z.number().int().min(1).default(1024),
     })
-    .default({ maxRequestBytes: 16 * 1024 ** 2, maxModelBytes: 1024 ** 3, sampleRate: 1, sampleMaxPerSecond: 100, maxOutputBytes: 4 * 1024 ** 2, maxReplicasPerVersion: 8 }),
+    .default({ maxRequestBytes: 16 * 1024 ** 2, maxModelBytes: 1024 ** 3, sampleRate: 1, sampleMaxPerSecond: 100, maxOutputBytes: 4 * 1024 ** 2, maxReplicasPerVersion: 8, maxQueuedRequests: 1024 }),
 });
 
 export type Config = z.output<typeof configSchema>;

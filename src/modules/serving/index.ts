@@ -32,13 +32,15 @@ export interface ServingModuleDeps {
   maxOutputBytes?: number;
   /** Most replicas one loaded version may run (default 8; INVALID_INPUT beyond). */
   maxReplicasPerVersion?: number;
+  /** Most requests waiting for a worker per loaded version (default 1,024; UNAVAILABLE beyond). */
+  maxQueuedRequests?: number;
   onnx?: OnnxRuntimeOptions;
 }
 
 /** Builds the serving service (with the ONNX runtime) and its OIP v2 and admin routes. */
 export function createServingModule(deps: ServingModuleDeps): { service: ServingService; routes: RouteDefinition[] } {
   const service = new ServingService({
-    runtimes: [new OnnxRuntime(deps.onnx)],
+    runtimes: [new OnnxRuntime({ ...deps.onnx, ...(deps.maxQueuedRequests !== undefined ? { maxQueuedPerVersion: deps.maxQueuedRequests } : {}) })],
     dataDir: deps.dataDir,
     clock: deps.clock,
     ids: deps.ids,

@@ -106,4 +106,21 @@ describe("OnnxRuntime", () => {
     expect(settled.every((s) => s.status === "fulfilled")).toBe(true);
     await expect(runtime.infer(handle, request([row(0)]))).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
+
+  it("refuses requests beyond maxQueuedPerVersion with UNAVAILABLE instead of queueing them", async () => {
+    const bounded = new OnnxRuntime({ maxQueuedPerVersion: 3 });
+    try {
+      const handle = await bounded.load(models.bytes("tiny"), { replicas: 1, maxBatch: 64 });
+      // One runs at once, three wait, the other six are refused before taking memory.
+      const settled = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => bounded.infer(handle, request([row(i)]))));
+      expect(settled.filter((s) => s.status === "fulfilled")).toHaveLength(4);
+      const refused = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected");
+      expect(refused.map((s) => (s.reason as { code: string }).code)).toEqual(Array(6).fill("UNAVAILABLE"));
+      expect(refused[0]!.reason).toMatchObject({ details: { limit: 3, setting: "serving.maxQueuedRequests" } });
+      // Once the queue drained, requests are taken again.
+      expect(values(await bounded.infer(handle, request([row(0)])))).toHaveLength(2);
+    } finally {
+      await bounded.close();
+    }
+  });
 });

@@ -18,7 +18,15 @@ export interface OnnxRuntimeOptions {
   drainTimeoutMs?: number;
   /** Bounds of the check every model passes before a session is created (the configuration's `registry.onnx`). */
   inspection?: Partial<OnnxInspectionLimits>;
+  /**
+   * Most requests waiting for a worker per loaded version (default 1,024; `serving.maxQueuedRequests`):
+   * beyond it a request is refused at once with UNAVAILABLE instead of holding its inputs in memory.
+   */
+  maxQueuedPerVersion?: number;
 }
+
+/** Default bound of one version's request queue. */
+export const DEFAULT_MAX_QUEUED = 1024;
 
 /** The ONNX runtime: onnxruntime-node sessions in worker threads, several models at once. */
 export class OnnxRuntime implements ServingRuntime {
@@ -34,7 +42,7 @@ export class OnnxRuntime implements ServingRuntime {
     checkReplicas(options.replicas);
     // onnxruntime would read a tensor's external data from its own working directory: refuse first.
     await checkOnnxForServing(bytes, this.options.inspection);
-    const model = await ModelWorkers.start(bytes, options, this.options.threadsPerReplica ?? 1);
+    const model = await ModelWorkers.start(bytes, options, this.options.threadsPerReplica ?? 1, this.options.maxQueuedPerVersion ?? DEFAULT_MAX_QUEUED);
     const handle: ModelHandle = { runtime: this.kind, id: `onnx-${this.nextId++}` };
     this.models.set(handle.id, model);
     return handle;
@@ -113,11 +121,12 @@ class ModelWorkers {
     private readonly outputSpecs: Map<string, TensorSpec>,
     private readonly init: WorkerInit,
     private readonly options: LoadOptions,
+    private readonly maxQueued: number,
   ) {
     this.target = options.replicas;
   }
 
-  static async start(bytes: Uint8Array, options: LoadOptions, threads: number): Promise<ModelWorkers> {
+  static async start(bytes: Uint8Array, options: LoadOptions, threads: number, maxQueued: number): Promise<ModelWorkers> {
     const init: WorkerInit = { bytes, threads };
     const started = await Promise.allSettled(Array.from({ length: options.replicas }, () => startWorker(init)));
     const failure = started.find((s) => s.status === "rejected");
@@ -130,7 +139,7 @@ class ModelWorkers {
     try {
       const signature = { inputs: first.inputs.map((s) => toSpec(s, "input")), outputs: first.outputs.map((s) => toSpec(s, "output")) };
       const axisNames = [...first.inputs, ...first.outputs].map((s) => s.shape?.[0]);
-      const model = new ModelWorkers(signature, isBatchable(signature, axisNames), new Map(signature.outputs.map((o) => [o.name, o])), init, options);
+      const model = new ModelWorkers(signature, isBatchable(signature, axisNames), new Map(signature.outputs.map((o) => [o.name, o])), init, options, maxQueued);
       for (const r of ready) model.adopt(r.worker);
       return model;
     } catch (error) {
@@ -141,6 +150,15 @@ class ModelWorkers {
 
   submit(inputs: Tensor[]): Promise<Tensor[]> {
     if (this.stopping) return Promise.reject(unavailable());
+    if (this.queue.length >= this.maxQueued) {
+      return Promise.reject(
+        new PlatformError(
+          "UNAVAILABLE",
+          `the model version already has ${this.queue.length} requests waiting for a worker (serving.maxQueuedRequests); retry shortly, or give it more replicas (replicas/maxReplicas)`,
+          { queued: this.queue.length, limit: this.maxQueued, setting: "serving.maxQueuedRequests" },
+        ),
+      );
+    }
     return new Promise((resolve, reject) => {
       const batch = this.batchable ? batchKey(inputs) : undefined;
       this.queue.push({ inputs, key: batch?.key, rows: batch?.rows ?? 0, resolve, reject });
