@@ -70,11 +70,11 @@ export async function checkOnnxForServing(bytes: Uint8Array, limits: Partial<Onn
 export function refuseExternalData(inspection: OnnxInspection, what: string): void {
   const [first] = inspection.externalData;
   if (!first) return;
-  const others = inspection.externalData.length - 1;
+  const others = inspection.externalTensors - 1;
   throw invalidInput(
     `${what} keeps tensor '${first.tensor}'${others ? ` and ${others} more` : ""} in another file (ONNX external data${first.location ? ` at '${first.location}'` : ""}), which Paved does not load; ` +
       "save the model with its weights inside the file: onnx.save_model(model, path, save_as_external_data=False) (a model over 2 GB cannot be)",
-    { tensors: inspection.externalData.slice(0, 20) },
+    { tensors: inspection.externalData, count: inspection.externalTensors },
   );
 }
 
@@ -173,7 +173,13 @@ function inspectOnWorker(chunks: AsyncGenerator<Uint8Array>, limits: OnnxInspect
           return finish(new PlatformError("INTERNAL", `could not read the ONNX model: ${reply.message}`));
       }
     });
-    worker.once("error", (error) => finish(new PlatformError("INTERNAL", `the thread reading the ONNX model failed: ${error.message}`)));
+    worker.once("error", (error: Error & { code?: string }) =>
+      finish(
+        error.code === "ERR_WORKER_OUT_OF_MEMORY"
+          ? invalidInput("reading the ONNX model ran out of the memory its structure is given; check the file, or raise registry.onnx.maxStructureBytes (the memory grows with it)")
+          : new PlatformError("INTERNAL", `the thread reading the ONNX model failed: ${error.message}`),
+      ),
+    );
     worker.once("exit", (code) => finish(new PlatformError("INTERNAL", `the thread reading the ONNX model exited with code ${code}`)));
     busy();
   });

@@ -30,8 +30,10 @@ export interface ModelSignature {
 export interface OnnxInspection {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
-  /** Tensors whose data ONNX would read from another file: the tensor's name and the location it names. */
+  /** Tensors whose data ONNX would read from another file: the tensor's name and the location it names (the first 20). */
   externalData: { tensor: string; location: string }[];
+  /** How many tensors keep their data in another file. */
+  externalTensors: number;
 }
 
 export interface OnnxReadLimits {
@@ -69,6 +71,11 @@ const MAX_DEPTH = 32;
 /** Largest name, external-data entry or signature value info read into memory. */
 const MAX_STRING = 64 * 1024;
 const MAX_VALUE_INFO = 1024 * 1024;
+/** All input and output descriptions together (what the registry stores as the signature). */
+const MAX_SIGNATURE_BYTES = 4 * 1024 * 1024;
+/** Initializer names kept (to leave them out of the inputs); exported models have thousands. */
+const MAX_INITIALIZERS = 1_000_000;
+const MAX_EXTERNAL_LISTED = 20;
 
 /** Bytes that are not an ONNX model this reader understands (a model Paved cannot serve). */
 export class MalformedOnnx extends Error {}
@@ -279,6 +286,8 @@ async function readString(r: Reader, f: Field, max = MAX_STRING): Promise<string
 interface Walk {
   r: Reader;
   external: OnnxInspection["externalData"];
+  externalTensors: number;
+  signatureBytes: number;
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   initializers: Set<string>;
@@ -301,7 +310,9 @@ function walkGraph(w: Walk, end: number, depth: number, top: boolean): Promise<v
         return walkNode(w, message(f), depth);
       case 5:
         return walkTensor(w, message(f)).then((name) => {
-          if (top && name !== undefined) w.initializers.add(name);
+          if (!top || name === undefined) return;
+          if (w.initializers.size >= MAX_INITIALIZERS) throw new OnnxTooComplex(`the model has more than ${MAX_INITIALIZERS} initializers`);
+          w.initializers.add(name);
         });
       case 15:
         return walkSparse(w, message(f));
@@ -318,6 +329,8 @@ async function readSignatureTensor(w: Walk, f: Field): Promise<void> {
   expectWire(f, 2, "a graph input or output");
   if (w.inputs.length + w.outputs.length >= MAX_TENSORS) throw new MalformedOnnx("too many inputs and outputs");
   if (f.value > MAX_VALUE_INFO) throw new MalformedOnnx(`an input or output description of ${f.value} bytes`);
+  w.signatureBytes += f.value;
+  if (w.signatureBytes > MAX_SIGNATURE_BYTES) throw new OnnxTooComplex(`the model's inputs and outputs take more than ${MAX_SIGNATURE_BYTES} bytes to describe`);
   const from = w.r.offset;
   const spec = readValueInfo(await w.r.bytes(f.value));
   w.r.charge(from);
@@ -383,7 +396,7 @@ async function walkTensor(w: Walk, end: number): Promise<string | undefined> {
     }
     return skip(w.r, f);
   });
-  if (external) w.external.push({ tensor: name ?? "(unnamed)", location });
+  if (external && w.externalTensors++ < MAX_EXTERNAL_LISTED) w.external.push({ tensor: name ?? "(unnamed)", location });
   return name;
 }
 
@@ -496,10 +509,10 @@ function readValueInfo(buf: Uint8Array): TensorSpec {
  */
 export async function readOnnx(next: ChunkSource, limits: OnnxReadLimits): Promise<OnnxInspection> {
   const r = new Reader(next, limits.maxStructureBytes);
-  const w: Walk = { r, external: [], inputs: [], outputs: [], initializers: new Set() };
+  const w: Walk = { r, external: [], externalTensors: 0, signatureBytes: 0, inputs: [], outputs: [], initializers: new Set() };
   await walkModel(w, TOP);
   if (!w.outputs.length) throw new MalformedOnnx(r.offset === 0 ? "empty file" : "no graph outputs");
-  return { inputs: w.inputs.filter((i) => !w.initializers.has(i.name)), outputs: w.outputs, externalData: w.external };
+  return { inputs: w.inputs.filter((i) => !w.initializers.has(i.name)), outputs: w.outputs, externalData: w.external, externalTensors: w.externalTensors };
 }
 
 /** A chunk source over bytes already in memory. */
