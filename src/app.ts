@@ -6,11 +6,12 @@ import { z } from "zod";
 import { LocalArtifactStore } from "./artifacts/index.ts";
 import { isLoopback, type Config } from "./config/index.ts";
 import { PlatformError, createLogger, randomIds, route, systemClock, type Clock, type IdGenerator, type Logger, type RouteDefinition } from "./core/index.ts";
-import { TokenService, buildServer } from "./http/index.ts";
+import { buildServer } from "./http/index.ts";
 import { createCatalogModule } from "./modules/catalog/index.ts";
 import { createComputeModule } from "./modules/compute/index.ts";
 import { createDeploymentsModule } from "./modules/deployments/index.ts";
 import { createEvaluationModule } from "./modules/evaluation/index.ts";
+import { TokenService } from "./modules/identity/index.ts";
 import { createRegistryModule } from "./modules/registry/index.ts";
 import { createServingModule } from "./modules/serving/index.ts";
 import { createTrackingModule } from "./modules/tracking/index.ts";
@@ -29,6 +30,8 @@ export interface App {
   readonly server: FastifyInstance;
   readonly database: Database;
   readonly tokens: TokenService;
+  /** Every route the server mounts (besides the OpenAPI document), as the modules declared them. */
+  readonly routes: readonly RouteDefinition[];
   /** Set when this start generated the admin token: print it once. */
   readonly generatedAdminToken: string | undefined;
   /** Starts listening and the controllers; resolves to the base URL. */
@@ -49,7 +52,10 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   const artifacts = new LocalArtifactStore(join(config.dataDir, "artifacts"));
   const tokens = new TokenService(database.db, clock, ids);
-  const generatedAdminToken = await tokens.ensureAdmin(config.auth.adminToken);
+  const admin = await tokens.ensureAdmin(config.auth.adminToken);
+  if (admin.replaced > 0) {
+    logger.warn({ replaced: admin.replaced }, "the configured admin token replaced the previous one, which no longer works");
+  }
 
   const routes: RouteDefinition[] = [healthRoute(), whoamiRoute()];
   // Modules are wired below, lower ones first (tracking, then compute, which records into it).
@@ -96,7 +102,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     routes,
     tokens: config.auth.disabled ? undefined : tokens,
     logger,
+    bodyLimit: config.http.maxBodyBytes,
     uploadLimit: config.artifacts.maxUploadBytes,
+    requestTimeoutMs: config.http.requestTimeoutSeconds * 1000,
   });
 
   return {
@@ -104,7 +112,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     server,
     database,
     tokens,
-    generatedAdminToken,
+    routes,
+    generatedAdminToken: admin.generated,
     async listen() {
       await server.listen({ host: config.host, port: config.port });
       const address = server.server.address();
@@ -129,8 +138,9 @@ function whoamiRoute(): RouteDefinition {
     method: "GET",
     url: "/api/v1/whoami",
     summary: "The principal the bearer token resolves to (used by `paved login` to check a token)",
+    action: "platform:read",
     response: z.object({ name: z.string(), role: z.string(), jobId: z.string().optional() }),
-    handler: async ({ principal }) => principal,
+    handler: async ({ principal }) => ({ name: principal.name, role: principal.role, ...(principal.jobId ? { jobId: principal.jobId } : {}) }),
   });
 }
 
@@ -140,6 +150,7 @@ function healthRoute(): RouteDefinition {
     url: "/api/v1/health",
     summary: "Liveness: answers while the server runs",
     public: true,
+    action: "platform:read",
     response: z.object({ status: z.literal("ok") }),
     handler: async () => ({ status: "ok" as const }),
   });

@@ -68,6 +68,14 @@ export const configSchema = z.strictObject({
       disabled: z.boolean().default(false),
     })
     .default({ disabled: false }),
+  http: z
+    .strictObject({
+      /** Largest JSON request body, in bytes (inference and uploads have their own limits). */
+      maxBodyBytes: z.number().int().positive().default(4 * 1024 ** 2),
+      /** Seconds a client has to send a whole request, body included; 0 turns the bound off. */
+      requestTimeoutSeconds: z.number().min(0).default(300),
+    })
+    .default({ maxBodyBytes: 4 * 1024 ** 2, requestTimeoutSeconds: 300 }),
   artifacts: z
     .strictObject({
       /** Largest single artifact upload accepted, in bytes. */

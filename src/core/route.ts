@@ -7,6 +7,56 @@ export interface Principal {
   role: "admin" | "user" | "job";
   /** Set for the token Paved mints for a running job. */
   jobId?: string;
+  /** For a job's token: the experiment of its job, the only one it may start runs in. */
+  experimentId?: string;
+  /** For a job's token: the name of whoever submitted the job (the author of its runs). */
+  onBehalfOf?: string;
+}
+
+/**
+ * Every action a route can take, as `<resource kind>:<verb>`. identity's one policy decides
+ * (principal, action, resource) before a handler runs; a route without an action does not compile.
+ */
+export const ACTIONS = [
+  "platform:read",
+  "catalog:read",
+  "experiments:read",
+  "experiments:write",
+  "runs:read",
+  "runs:create",
+  "runs:write",
+  "runs:delete",
+  "models:read",
+  "models:write",
+  "models:delete",
+  "jobs:read",
+  "jobs:list",
+  "jobs:create",
+  "jobs:write",
+  "evaluations:read",
+  "evaluations:create",
+  "gate-policies:read",
+  "gate-policies:write",
+  "gates:override",
+  "deployments:read",
+  "deployments:write",
+  "serving:read",
+  "serving:infer",
+  "serving:admin",
+] as const;
+export type Action = (typeof ACTIONS)[number];
+
+/**
+ * What an action touches, as far as the policy needs to know: its kind and the attributes
+ * ownership depends on (the job a run or job belongs to, the experiment a run is started in).
+ */
+export interface ResourceRef {
+  kind: "run" | "job" | "experiment";
+  id: string;
+  /** The job the resource belongs to (a run a job created, the job itself); null when none. */
+  jobId?: string | null;
+  /** The experiment a run belongs to or is being started in. */
+  experimentId?: string;
 }
 
 /** What a route handler sees: already-validated input, never the HTTP framework. */
@@ -52,17 +102,23 @@ export interface RouteDefinition {
   errorStyle?: "paved" | "mlflow" | "oip";
   /** Largest JSON body for this route, in bytes (default: the server's). */
   bodyLimit?: number;
-  /** Roles allowed; default: every authenticated role. */
-  roles?: Principal["role"][];
+  /** What the route does; identity's policy allows or refuses it (FORBIDDEN, with the reason). */
+  action: Action;
+  /**
+   * Loads the resource the action touches, for decisions that depend on it (a job token may write
+   * only to its own run). Runs after input validation, before the handler.
+   */
+  resource?(ctx: RouteContext<any, any, any>): Promise<ResourceRef>;
   handler(ctx: RouteContext<any, any, any>): Promise<unknown>;
 }
 
 /** Declares a route with typed input. */
 export function route<P extends z.ZodType = z.ZodType<Record<string, string>>, Q extends z.ZodType = z.ZodType<Record<string, unknown>>, B extends z.ZodType = z.ZodType<unknown>>(
-  def: Omit<RouteDefinition, "handler" | "params" | "query" | "body"> & {
+  def: Omit<RouteDefinition, "handler" | "params" | "query" | "body" | "resource"> & {
     params?: P;
     query?: Q;
     body?: B;
+    resource?(ctx: RouteContext<z.output<P>, z.output<Q>, z.output<B>>): Promise<ResourceRef>;
     handler(ctx: RouteContext<z.output<P>, z.output<Q>, z.output<B>>): Promise<unknown>;
   },
 ): RouteDefinition {

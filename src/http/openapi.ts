@@ -27,6 +27,8 @@ export function buildOpenApi(routes: RouteDefinition[]): unknown {
     const op: Record<string, unknown> = {
       summary: r.summary,
       tags: r.tags ?? [],
+      // What the route does, as identity's policy names it (docs/security.md lists who may).
+      "x-paved-action": r.action,
       parameters,
       responses: {
         "200": { description: "OK", ...(r.response ? { content: { "application/json": { schema: schemaOf(r.response) } } } : {}) },

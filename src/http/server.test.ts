@@ -54,6 +54,7 @@ describe("server assembly", () => {
           url: "/api/v1/wait",
           summary: "waits for the client to leave",
           public: true,
+          action: "platform:read",
           handler: async ({ signal }) => {
             signal.addEventListener("abort", () => aborted());
             started();
@@ -64,7 +65,9 @@ describe("server assembly", () => {
       ],
       tokens: undefined,
       logger: createLogger("silent"),
+      bodyLimit: 1024,
       uploadLimit: 1024,
+      requestTimeoutMs: 60_000,
     });
     await server.listen({ port: 0, host: "127.0.0.1" });
     try {
@@ -77,5 +80,75 @@ describe("server assembly", () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+// Issue 7, finding 12: bodies were parsed before authentication (32 MiB each), and a body trickled
+// a byte at a time held its connection forever (requestTimeout 0).
+describe("request bounds", () => {
+  let app: App;
+  let port: number;
+  let admin: string;
+  beforeAll(async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "paved-http-bounds-"));
+    app = await createApp(loadConfig({ env: {}, overrides: { dataDir, logLevel: "silent", port: 0, http: { maxBodyBytes: 64 * 1024, requestTimeoutSeconds: 1 } } }));
+    port = Number(new URL(await app.listen()).port);
+    admin = app.generatedAdminToken!;
+  });
+  afterAll(async () => app.close());
+
+  /** Sends headers only (the body announced but never sent) and resolves with the answer, if any. */
+  function headersOnly(headers: Record<string, string>): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: "127.0.0.1", port, method: "POST", path: "/api/2.0/mlflow/experiments/create", headers: { "content-type": "application/json", "content-length": String(30 * 1024 * 1024), ...headers } });
+      req.on("response", (res) => {
+        let body = "";
+        res.on("data", (c) => (body += c));
+        res.on("end", () => {
+          resolve({ status: res.statusCode!, body });
+          req.destroy();
+        });
+      });
+      req.on("error", reject);
+      req.flushHeaders();
+    });
+  }
+
+  it("refuses an unauthenticated request before reading its body", async () => {
+    const res = await headersOnly({});
+    expect(res.status).toBe(401);
+    expect(JSON.parse(res.body).error_code).toBe("UNAUTHENTICATED");
+  });
+
+  it("refuses a job token's forbidden request before reading its body", async () => {
+    const job = await app.tokens.mintForJob("job-bounds", 60_000);
+    const res = await headersOnly({ authorization: `Bearer ${job}` });
+    expect(res.status).toBe(403);
+  });
+
+  it("bounds an authenticated JSON body", async () => {
+    const payload = JSON.stringify({ name: "x".repeat(128 * 1024) });
+    const res = await fetch(`http://127.0.0.1:${port}/api/2.0/mlflow/experiments/create`, { method: "POST", headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" }, body: payload });
+    expect(res.status).toBe(413);
+  });
+
+  it("ends a request whose body trickles in slower than the request timeout", async () => {
+    const ended = await new Promise<string>((resolve) => {
+      const req = http.request({ host: "127.0.0.1", port, method: "POST", path: "/api/2.0/mlflow/experiments/create", headers: { authorization: `Bearer ${admin}`, "content-type": "application/json", "content-length": "1000" } });
+      let sent = 0;
+      const timer = setInterval(() => {
+        if (sent++ < 1000) req.write(" ");
+      }, 100);
+      const done = (how: string) => {
+        clearInterval(timer);
+        resolve(how);
+      };
+      req.on("response", (res) => done(`answered ${res.statusCode} after ${sent} bytes`));
+      req.on("error", () => done(`closed after ${sent} bytes`));
+      req.on("close", () => done(`closed after ${sent} bytes`));
+    });
+    // 1000 bytes at one per 100 ms would take 100 s; the 1 s bound ends it long before.
+    expect(ended).not.toMatch(/after 1000 bytes/);
+    expect(ended).toMatch(/answered 408|closed/);
   });
 });

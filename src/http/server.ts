@@ -1,8 +1,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Readable } from "node:stream";
 import { z } from "zod";
-import { PlatformError, StreamResponse, parseInput, type Logger, type Principal, type RouteDefinition } from "../core/index.ts";
-import type { TokenService } from "./auth.ts";
+import { StreamResponse, parseInput, type Logger, type Principal, type RouteDefinition } from "../core/index.ts";
+import { authorize, mayAttempt, type TokenService } from "../modules/identity/index.ts";
 import { MLFLOW_ERROR_CODE, toErrorBody } from "./errors.ts";
 import { buildOpenApi } from "./openapi.ts";
 
@@ -11,10 +11,12 @@ export interface ServerOptions {
   /** Resolves tokens; `undefined` only when auth is disabled on a loopback bind. */
   tokens: TokenService | undefined;
   logger: Logger;
-  /** Largest JSON body accepted. */
-  bodyLimit?: number;
+  /** Largest JSON body accepted (routes may set their own). */
+  bodyLimit: number;
   /** Largest raw (upload) body accepted. */
   uploadLimit: number;
+  /** Time a client has to send a whole request (headers and body), in ms; 0 turns it off. */
+  requestTimeoutMs: number;
 }
 
 const ANONYMOUS_ADMIN: Principal = { name: "local", role: "admin" };
@@ -24,8 +26,16 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: opts.logger.child({ component: "http" }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: opts.bodyLimit ?? 32 * 1024 * 1024,
+    bodyLimit: opts.bodyLimit,
     keepAliveTimeout: 65_000,
+    // A body trickled a byte at a time must not hold a connection forever (Fastify's default is 0).
+    // Node 20 honours the bound only when given to the server's constructor, hence `http`; it checks
+    // every 30 s by default, so look often enough for the bound to mean something.
+    requestTimeout: opts.requestTimeoutMs,
+    http: {
+      requestTimeout: opts.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.round(opts.requestTimeoutMs / 4))),
+    },
     // MLflow's Python client and curl send paths with trailing slashes now and then.
     routerOptions: { ignoreTrailingSlash: true },
   });
@@ -77,22 +87,28 @@ function sendError(reply: FastifyReply, config: RouteConfig | undefined, body: R
   void reply.status(body.status).send({ error: { code: body.code, message: body.message, ...(body.details ? { details: body.details } : {}) } });
 }
 
+/** Principals of requests in flight, resolved before their bodies are read. */
+const principals = new WeakMap<FastifyRequest, Principal>();
+
 function mount(app: FastifyInstance, def: RouteDefinition, opts: ServerOptions): void {
   app.route({
     method: def.method,
     url: def.url,
     config: { errorStyle: def.errorStyle ?? "paved" },
     ...(def.bodyLimit ? { bodyLimit: def.bodyLimit } : {}),
-    handler: async (request: FastifyRequest, reply: FastifyReply) => {
+    // Before the body is read: an unauthenticated or plainly forbidden request costs no parsing.
+    onRequest: async (request: FastifyRequest) => {
       const principal = await authenticate(request, def, opts.tokens);
-      if (def.roles && !def.roles.includes(principal.role)) {
-        throw new PlatformError("FORBIDDEN", `this operation needs one of the roles ${def.roles.join(", ")}; you are '${principal.role}'`);
-      }
+      if (!mayAttempt(principal, def.action) || !def.resource) authorize(principal, def.action);
+      principals.set(request, principal);
+    },
+    handler: async (request: FastifyRequest, reply: FastifyReply) => {
+      const principal = principals.get(request)!;
       const params = def.params ? parseInput(def.params, request.params, "path parameters") : request.params;
       const query = def.query ? parseInput(def.query, request.query, "query parameters") : request.query;
       const body = def.rawBody ? undefined : def.body ? parseInput(def.body, request.body ?? {}, "request body") : request.body;
       let signal: AbortSignal | undefined;
-      const result = await def.handler({
+      const context = {
         params,
         query,
         body,
@@ -102,7 +118,9 @@ function mount(app: FastifyInstance, def: RouteDefinition, opts: ServerOptions):
           return (signal ??= clientGone(request, reply));
         },
         ...(def.rawBody ? { stream: request.body as Readable } : {}),
-      });
+      };
+      if (def.resource) authorize(principal, def.action, await def.resource(context));
+      const result = await def.handler(context);
       if (result instanceof StreamResponse) {
         void reply.headers(result.headers).type(result.contentType);
         return reply.send(result.stream);
@@ -128,8 +146,10 @@ function clientGone(request: FastifyRequest, reply: FastifyReply): AbortSignal {
   return controller.signal;
 }
 
+const ANONYMOUS: Principal = { name: "anonymous", role: "user" };
+
 async function authenticate(request: FastifyRequest, def: RouteDefinition, tokens: TokenService | undefined): Promise<Principal> {
-  if (def.public) return { name: "anonymous", role: "user" };
+  if (def.public) return ANONYMOUS;
   if (!tokens) return ANONYMOUS_ADMIN;
   return tokens.authenticate(request.headers.authorization);
 }
@@ -140,6 +160,7 @@ function openApiRoute(all: () => RouteDefinition[]): RouteDefinition {
     url: "/api/v1/openapi.json",
     summary: "This API's OpenAPI 3.1 document, generated from the zod schemas",
     public: true,
+    action: "platform:read",
     response: z.unknown(),
     handler: async () => buildOpenApi(all()),
   };

@@ -8,6 +8,7 @@ export function catalogRoutes(catalog: ProfileCatalog): RouteDefinition[] {
       method: "GET",
       url: "/api/v1/profiles",
       summary: "The compute profiles jobs can ask for by name",
+      action: "catalog:read",
       tags: ["catalog"],
       response: profileListSchema,
       handler: async () => ({ profiles: catalog.list() }),

@@ -6,7 +6,8 @@ import { openTestDatabase } from "../../../test/support/databases.ts";
 import { LocalArtifactStore } from "../../artifacts/index.ts";
 import { configSchema } from "../../config/index.ts";
 import { createLogger, randomIds, systemClock } from "../../core/index.ts";
-import { TokenService, buildServer } from "../../http/index.ts";
+import { buildServer } from "../../http/index.ts";
+import { TokenService } from "../identity/index.ts";
 import { createCatalogModule } from "../catalog/index.ts";
 import { createTrackingModule } from "../tracking/index.ts";
 import { createComputeModule } from "./index.ts";
@@ -34,7 +35,7 @@ describe("compute routes", async () => {
     catalog: catalog.service,
     sweepMs: 50,
   });
-  const server = buildServer({ routes: [...tracking.routes, ...catalog.routes, ...compute.routes], tokens, logger, uploadLimit: 1 << 20 });
+  const server = buildServer({ routes: [...tracking.routes, ...catalog.routes, ...compute.routes], tokens, logger, bodyLimit: 1 << 20, uploadLimit: 1 << 20, requestTimeoutMs: 60_000 });
   await compute.controller.start();
   afterAll(async () => {
     await compute.controller.stop();

@@ -1,7 +1,7 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { PlatformError, invalidInput, notFound, type Clock, type IdGenerator, type Principal } from "../../core/index.ts";
+import { invalidInput, notFound, type Clock, type IdGenerator, type Principal } from "../../core/index.ts";
 import type { ProfileCatalog } from "../catalog/index.ts";
 import { resolveDatasetPath } from "./capture.ts";
 import type { JobController } from "./controller.ts";
@@ -42,9 +42,6 @@ export class JobService {
 
   /** Validates what the spec points at, records the run, queues the job and schedules at once. */
   async submit(spec: JobSpec, principal: Principal): Promise<Job> {
-    if (principal.role === "job") {
-      throw new PlatformError("FORBIDDEN", "a job's token cannot submit jobs; submit from your own account (PAVED_TOKEN or `paved login`)");
-    }
     const { store, runs, clock, ids, catalog } = this.deps;
     await assertDirectory(spec.workingDir, "workingDir");
     for (const d of spec.datasets) {

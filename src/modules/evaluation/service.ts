@@ -1,6 +1,7 @@
 import type { Readable } from "node:stream";
 import type { ArtifactStore } from "../../artifacts/index.ts";
 import { PlatformError, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Logger } from "../../core/index.ts";
+import { authorize } from "../identity/index.ts";
 import type { AliasChange, ModelVersion, RegisteredModel, RegistryService } from "../registry/index.ts";
 import { cardFeatures, cardTags } from "./checks/compliance.ts";
 import { checkTableHead } from "./data.ts";
@@ -262,7 +263,8 @@ export class EvaluationService {
     if (change.alias !== GATED_ALIAS) return;
     const { policy, version: policyVersion } = await this.policyOf(change.model);
     if (change.force) {
-      if (change.actor?.role !== "admin") throw new PlatformError("FORBIDDEN", "only an admin may force the production gate; ask an admin, or pass the gate with `paved evaluate`");
+      if (!change.actor) throw new PlatformError("FORBIDDEN", "forcing the production gate needs an admin's request; pass the gate with `paved evaluate` instead");
+      authorize(change.actor, "gates:override");
       const reason = change.reason?.trim();
       if (!reason) throw invalidInput("a forced production move needs a reason; pass reason (it is recorded)");
       await this.store.insertOverride({

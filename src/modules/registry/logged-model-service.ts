@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { listDirectory, type ArtifactStore } from "../../artifacts/index.ts";
-import { confinePath, invalidInput, notFound, type Clock, type IdGenerator } from "../../core/index.ts";
+import { confinePath, invalidInput, notFound, type Clock, type IdGenerator, type ResourceRef } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
 import type { ArtifactBlob, ArtifactFile, TrackingService } from "../tracking/index.ts";
 import { LoggedModelStore, type LoggedModelRow } from "./logged-model-store.ts";
@@ -87,6 +87,29 @@ export class LoggedModelService {
     const row = await this.store.get(modelId);
     if (!row) throw notFound(`logged model '${modelId}' does not exist; find logged models with logged-models/search`);
     return (await this.withData([row]))[0]!;
+  }
+
+  /**
+   * The logged model as the authorization policy sees it: part of its source run (a job may
+   * change what its own runs logged); one without a source run belongs to no job.
+   */
+  async resource(modelId: string): Promise<ResourceRef> {
+    const row = await this.store.get(modelId);
+    if (!row) throw notFound(`logged model '${modelId}' does not exist; find logged models with logged-models/search`);
+    return this.sourceRunResource(row.source_run_id, row.experiment_id);
+  }
+
+  /** A run that logged models are recorded against, for the policy. */
+  async runResource(runId: string): Promise<ResourceRef> {
+    return this.deps.tracking.runResource(runId);
+  }
+
+  /** A logged model about to be created in `experimentId` from `sourceRunId`, for the policy. */
+  async sourceRunResource(sourceRunId: string | null | undefined, experimentId: string): Promise<ResourceRef> {
+    if (!sourceRunId) return { kind: "run", id: "(none)", jobId: null, experimentId };
+    const run = await this.deps.tracking.runResource(sourceRunId);
+    // A model logged into another experiment than its run's is not part of that run.
+    return run.experimentId === experimentId ? run : { ...run, jobId: null };
   }
 
   async finalize(modelId: string, status: LoggedModelStatus): Promise<LoggedModel> {

@@ -104,6 +104,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "POST",
       url: "/registered-models/create",
       summary: "MLflow: create a registered model",
+      action: "models:write",
       body: schema.createModel,
       handler: async ({ body, principal }) => ({
         registered_model: registeredModelJson(await registry.createModel({ name: body.name, description: body.description, tags: body.tags, userId: principal.name })),
@@ -113,6 +114,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "GET",
       url: "/registered-models/get",
       summary: "MLflow: get a registered model",
+      action: "models:read",
       query: schema.modelName,
       handler: async ({ query }) => ({ registered_model: registeredModelJson(await registry.getModel(query.name)) }),
     }),
@@ -120,6 +122,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "POST",
       url: "/registered-models/rename",
       summary: "MLflow: rename a registered model",
+      action: "models:write",
       body: schema.renameModel,
       handler: async ({ body }) => ({ registered_model: registeredModelJson(await registry.renameModel(body.name, body.new_name)) }),
     }),
@@ -127,6 +130,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "PATCH",
       url: "/registered-models/update",
       summary: "MLflow: update a registered model's description",
+      action: "models:write",
       body: schema.updateModel,
       handler: async ({ body }) => ({ registered_model: registeredModelJson(await registry.updateModel(body.name, body.description)) }),
     }),
@@ -134,6 +138,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "DELETE",
       url: "/registered-models/delete",
       summary: "MLflow: delete a registered model with all its versions",
+      action: "models:delete",
       handler: async (ctx) => {
         await registry.deleteModel(either(schema.modelName, ctx).name);
         return {};
@@ -143,6 +148,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "GET",
       url: "/registered-models/search",
       summary: "MLflow: search registered models (filter on name and tags, order_by, paging)",
+      action: "models:read",
       query: schema.searchModels,
       handler: async ({ query }) => searchModels(query),
     }),
@@ -150,6 +156,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "POST",
       url: "/registered-models/search",
       summary: "MLflow: search registered models (filter on name and tags, order_by, paging)",
+      action: "models:read",
       body: schema.searchModels,
       handler: async ({ body }) => searchModels(body),
     }),
@@ -157,6 +164,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "POST",
       url: "/registered-models/set-tag",
       summary: "MLflow: set a registered model tag",
+      action: "models:write",
       body: schema.modelTag,
       handler: async ({ body }) => {
         await registry.setModelTag(body.name, body.key, body.value);
@@ -167,6 +175,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "DELETE",
       url: "/registered-models/delete-tag",
       summary: "MLflow: delete a registered model tag",
+      action: "models:write",
       handler: async (ctx) => {
         const input = either(schema.modelTagKey, ctx);
         await registry.deleteModelTag(input.name, input.key);
@@ -177,6 +186,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "POST",
       url: "/registered-models/alias",
       summary: "MLflow: point an alias at a version (moves an existing alias)",
+      action: "models:write",
       body: schema.setAlias,
       handler: async ({ body, principal }) => {
         await registry.setAlias(body.name, body.alias, body.version, { actor: principal });
@@ -187,6 +197,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "DELETE",
       url: "/registered-models/alias",
       summary: "MLflow: delete an alias",
+      action: "models:write",
       handler: async (ctx) => {
         const input = either(schema.alias, ctx);
         await registry.deleteAlias(input.name, input.alias);
@@ -197,6 +208,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "GET",
       url: "/registered-models/alias",
       summary: "MLflow: the version an alias points at",
+      action: "models:read",
       query: schema.alias,
       handler: async ({ query }) => ({ model_version: modelVersionJson(await registry.getVersionByAlias(query.name, query.alias)) }),
     }),
@@ -204,6 +216,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "POST",
       url: "/registered-models/get-latest-versions",
       summary: "MLflow: the newest version of a model per stage",
+      action: "models:read",
       body: schema.latestVersions,
       handler: async ({ body }) => latest(body),
     }),
@@ -211,6 +224,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "GET",
       url: "/registered-models/get-latest-versions",
       summary: "MLflow: the newest version of a model per stage",
+      action: "models:read",
       query: schema.latestVersions,
       handler: async ({ query }) => latest(query),
     }),
@@ -220,6 +234,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "POST",
       url: "/model-versions/create",
       summary: "MLflow: register a version (files are copied into the registry)",
+      action: "models:write",
       body: schema.createVersion,
       handler: async ({ body, principal }) => ({
         model_version: modelVersionJson(
@@ -239,6 +254,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "GET",
       url: "/model-versions/get",
       summary: "MLflow: get a model version",
+      action: "models:read",
       query: schema.versionRef,
       handler: async ({ query }) => ({ model_version: modelVersionJson(await registry.getVersion(query.name, query.version)) }),
     }),
@@ -246,6 +262,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "PATCH",
       url: "/model-versions/update",
       summary: "MLflow: update a version's description",
+      action: "models:write",
       body: schema.updateVersion,
       handler: async ({ body }) => ({ model_version: modelVersionJson(await registry.updateVersion(body.name, body.version, body.description)) }),
     }),
@@ -253,6 +270,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "DELETE",
       url: "/model-versions/delete",
       summary: "MLflow: delete a model version (its aliases go with it)",
+      action: "models:delete",
       handler: async (ctx) => {
         const input = either(schema.versionRef, ctx);
         await registry.deleteVersion(input.name, input.version);
@@ -263,6 +281,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "GET",
       url: "/model-versions/search",
       summary: "MLflow: search versions (filter name = '…', run_id = '…', tags), order_by, paging",
+      action: "models:read",
       query: schema.searchVersions,
       handler: async ({ query }) => searchVersions(query),
     }),
@@ -270,6 +289,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "POST",
       url: "/model-versions/search",
       summary: "MLflow: search versions (filter name = '…', run_id = '…', tags), order_by, paging",
+      action: "models:read",
       body: schema.searchVersions,
       handler: async ({ body }) => searchVersions(body),
     }),
@@ -277,6 +297,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "GET",
       url: "/model-versions/get-download-uri",
       summary: "MLflow: where the version's copied files are served (an mlflow-artifacts:/registry/… URI)",
+      action: "models:read",
       query: schema.versionRef,
       handler: async ({ query }) => ({ artifact_uri: registry.downloadUri(await registry.getVersion(query.name, query.version)) }),
     }),
@@ -284,6 +305,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "POST",
       url: "/model-versions/set-tag",
       summary: "MLflow: set a model version tag",
+      action: "models:write",
       body: schema.versionTag,
       handler: async ({ body }) => {
         await registry.setVersionTag(body.name, body.version, body.key, body.value);
@@ -294,6 +316,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "DELETE",
       url: "/model-versions/delete-tag",
       summary: "MLflow: delete a model version tag",
+      action: "models:write",
       handler: async (ctx) => {
         const input = either(schema.versionTagKey, ctx);
         await registry.deleteVersionTag(input.name, input.version, input.key);
@@ -306,7 +329,9 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "POST",
       url: "/logged-models",
       summary: "MLflow 3: create a logged model (PENDING until finalized)",
+      action: "runs:write",
       body: schema.createLoggedModel,
+      resource: async ({ body }) => loggedModels.sourceRunResource(body.source_run_id, body.experiment_id),
       handler: async ({ body, principal }) => ({
         model: loggedModelJson(
           await loggedModels.create({
@@ -325,6 +350,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "POST",
       url: "/logged-models/search",
       summary: "MLflow 3: search logged models of experiments",
+      action: "models:read",
       body: schema.searchLoggedModels,
       handler: async ({ body }) => searchLogged(body),
     }),
@@ -332,6 +358,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "GET",
       url: "/logged-models/:model_id",
       summary: "MLflow 3: get a logged model",
+      action: "models:read",
       params: schema.loggedModelId,
       handler: async ({ params }) => ({ model: loggedModelJson(await loggedModels.get(params.model_id)) }),
     }),
@@ -339,7 +366,9 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "PATCH",
       url: "/logged-models/:model_id",
       summary: "MLflow 3: finalize a logged model (READY or UPLOAD_FAILED)",
+      action: "runs:write",
       params: schema.loggedModelId,
+      resource: async ({ params }) => loggedModels.resource(params.model_id),
       body: schema.finalizeLoggedModel,
       handler: async ({ params, body }) => ({ model: loggedModelJson(await loggedModels.finalize(params.model_id, finalStatus(body.status))) }),
     }),
@@ -347,7 +376,9 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "DELETE",
       url: "/logged-models/:model_id",
       summary: "MLflow 3: delete a logged model",
+      action: "runs:write",
       params: schema.loggedModelId,
+      resource: async ({ params }) => loggedModels.resource(params.model_id),
       handler: async ({ params }) => {
         await loggedModels.delete(params.model_id);
         return {};
@@ -357,7 +388,9 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "PATCH",
       url: "/logged-models/:model_id/tags",
       summary: "MLflow 3: set logged model tags",
+      action: "runs:write",
       params: schema.loggedModelId,
+      resource: async ({ params }) => loggedModels.resource(params.model_id),
       body: schema.loggedModelTags,
       handler: async ({ params, body }) => {
         await loggedModels.setTags(params.model_id, body.tags);
@@ -368,7 +401,9 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "DELETE",
       url: "/logged-models/:model_id/tags/:tag_key",
       summary: "MLflow 3: delete a logged model tag",
+      action: "runs:write",
       params: schema.loggedModelTagParams,
+      resource: async ({ params }) => loggedModels.resource(params.model_id),
       handler: async ({ params }) => {
         await loggedModels.deleteTag(params.model_id, params.tag_key);
         return {};
@@ -378,7 +413,9 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "POST",
       url: "/logged-models/:model_id/params",
       summary: "MLflow 3: log logged model params (write-once)",
+      action: "runs:write",
       params: schema.loggedModelId,
+      resource: async ({ params }) => loggedModels.resource(params.model_id),
       body: schema.loggedModelParams,
       handler: async ({ params, body }) => {
         await loggedModels.logParams(params.model_id, body.params);
@@ -389,7 +426,9 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       method: "POST",
       url: "/runs/outputs",
       summary: "MLflow 3: record the logged models a run produced",
+      action: "runs:write",
       body: schema.logOutputs,
+      resource: async ({ body }) => loggedModels.runResource(body.run_id),
       handler: async ({ body }) => {
         await loggedModels.logOutputs(body.run_id, body.models.map((m) => ({ modelId: m.model_id, step: m.step ?? 0 })));
         return {};
@@ -430,6 +469,7 @@ function proxyRoutes(registry: RegistryService, loggedModels: LoggedModelService
       method: "GET",
       url: `${prefix}/registry/*`,
       summary: "Artifact proxy: download one file of a registered model version",
+      action: "models:read",
       params: schema.proxyPath,
       errorStyle: "mlflow",
       tags: ["mlflow", "registry"],
@@ -444,7 +484,9 @@ function proxyRoutes(registry: RegistryService, loggedModels: LoggedModelService
       method: "PUT",
       url: `${prefix}/:experimentId/models/*`,
       summary: "Artifact proxy: upload one file of an MLflow 3 logged model (raw body)",
+      action: "runs:write",
       params: schema.loggedModelProxyPath,
+      resource: async ({ params }) => loggedModels.resource((await loggedModelPath(params)).modelId),
       rawBody: true,
       errorStyle: "mlflow",
       tags: ["mlflow"],
@@ -459,6 +501,7 @@ function proxyRoutes(registry: RegistryService, loggedModels: LoggedModelService
       method: "GET",
       url: `${prefix}/:experimentId/models/*`,
       summary: "Artifact proxy: download one file of an MLflow 3 logged model",
+      action: "models:read",
       params: schema.loggedModelProxyPath,
       errorStyle: "mlflow",
       tags: ["mlflow"],

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { listDirectory, type ArtifactStore } from "../../artifacts/index.ts";
-import { alreadyExists, confinePath, invalidInput, notFound, type Clock, type IdGenerator, type Logger } from "../../core/index.ts";
+import { alreadyExists, confinePath, invalidInput, notFound, type Clock, type IdGenerator, type Logger, type Principal } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
 import { runView, type ArtifactBlob, type ArtifactFile, type TrackingService } from "../tracking/index.ts";
 import type { LoggedModelService } from "./logged-model-service.ts";
@@ -47,7 +47,7 @@ export interface AliasChange {
   alias: string;
   version: number;
   /** Who asks; absent for internal callers. */
-  actor?: { name: string; role: string } | undefined;
+  actor?: Principal | undefined;
   /** An override of guards the caller asked for, with its reason (guards decide whether to honour it). */
   force?: boolean | undefined;
   reason?: string | undefined;
@@ -339,7 +339,7 @@ export class RegistryService {
     name: string,
     alias: string,
     version: string | number,
-    options: { actor?: { name: string; role: string }; force?: boolean | undefined; reason?: string | undefined } = {},
+    options: { actor?: Principal; force?: boolean | undefined; reason?: string | undefined } = {},
   ): Promise<ModelVersion> {
     const model = await this.modelRow(name);
     checkAlias(alias);

@@ -92,7 +92,8 @@ describe("MLflow REST API", () => {
         run_id: runId,
         run_name: "bright-fox-1",
         experiment_id: experimentId,
-        user_id: "ada",
+        // The token decides who the author is, not the client's user_id or mlflow.user tag.
+        user_id: "admin",
         status: "RUNNING",
         start_time: 1700000000000,
         artifact_uri: `mlflow-artifacts:/${experimentId}/${runId}/artifacts`,
@@ -102,7 +103,7 @@ describe("MLflow REST API", () => {
         tags: [
           { key: "mlflow.runName", value: "bright-fox-1" },
           { key: "mlflow.source.name", value: "train.py" },
-          { key: "mlflow.user", value: "ada" },
+          { key: "mlflow.user", value: "admin" },
         ],
       },
       inputs: {},

@@ -131,6 +131,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "POST",
       url: "/experiments/create",
       summary: "MLflow: create an experiment",
+      action: "experiments:write",
       body: schema.createExperiment,
       handler: async ({ body }) => ({
         experiment_id: await service.createExperiment({ name: body.name, artifactLocation: body.artifact_location, tags: tagRecord(body.tags) }),
@@ -140,6 +141,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "GET",
       url: "/experiments/get",
       summary: "MLflow: get an experiment by id",
+      action: "experiments:read",
       query: schema.experimentId,
       handler: async ({ query }) => ({ experiment: experimentJson(await service.getExperiment(query.experiment_id)) }),
     }),
@@ -147,6 +149,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "GET",
       url: "/experiments/get-by-name",
       summary: "MLflow: get an experiment by name",
+      action: "experiments:read",
       query: schema.getByName,
       handler: async ({ query }) => ({ experiment: experimentJson(await service.getExperimentByName(query.experiment_name)) }),
     }),
@@ -154,6 +157,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "POST",
       url: "/experiments/search",
       summary: "MLflow: search experiments",
+      action: "experiments:read",
       body: schema.searchExperiments,
       handler: async ({ body }) => searchExperiments(body),
     }),
@@ -161,6 +165,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "GET",
       url: "/experiments/search",
       summary: "MLflow: search experiments",
+      action: "experiments:read",
       query: schema.searchExperiments,
       handler: async ({ query }) => searchExperiments(query),
     }),
@@ -168,6 +173,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "GET",
       url: "/experiments/list",
       summary: "MLflow 1.x: list experiments",
+      action: "experiments:read",
       query: z.object({ view_type: z.enum(["ACTIVE_ONLY", "DELETED_ONLY", "ALL"]).optional() }),
       handler: async ({ query }) => {
         const { experiments } = await service.searchExperiments({ viewType: query.view_type, maxResults: 50000 });
@@ -178,6 +184,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "POST",
       url: "/experiments/update",
       summary: "MLflow: rename an experiment",
+      action: "experiments:write",
       body: schema.updateExperiment,
       handler: async ({ body }) => {
         await service.renameExperiment(body.experiment_id, body.new_name);
@@ -188,6 +195,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "POST",
       url: "/experiments/delete",
       summary: "MLflow: delete an experiment (and mark its runs deleted)",
+      action: "experiments:write",
       body: schema.experimentId,
       handler: async ({ body }) => {
         await service.deleteExperiment(body.experiment_id);
@@ -198,6 +206,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "POST",
       url: "/experiments/restore",
       summary: "MLflow: restore a deleted experiment",
+      action: "experiments:write",
       body: schema.experimentId,
       handler: async ({ body }) => {
         await service.restoreExperiment(body.experiment_id);
@@ -208,6 +217,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "POST",
       url: "/experiments/set-experiment-tag",
       summary: "MLflow: set an experiment tag",
+      action: "experiments:write",
       body: schema.setExperimentTag,
       handler: async ({ body }) => {
         await service.setExperimentTag(body.experiment_id, body.key, body.value);
@@ -220,13 +230,18 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "POST",
       url: "/runs/create",
       summary: "MLflow: start a run",
+      action: "runs:create",
       body: schema.createRun,
+      resource: async ({ body }) => ({ kind: "run", id: "(new)", experimentId: body.experiment_id || "0" }),
       handler: async ({ body, principal }) => {
-        const tags = tagRecord(body.tags);
+        // The author is whoever holds the token (a job's runs belong to its submitter): the
+        // client's user_id and mlflow.user tag are what the caller claims, not who it is.
+        const userId = principal.onBehalfOf ?? principal.name;
+        const tags = { ...tagRecord(body.tags), "mlflow.user": userId };
         const { runId } = await service.createRun({
           experimentId: body.experiment_id || "0",
           runName: body.run_name ?? "",
-          userId: body.user_id || tags["mlflow.user"] || principal.name,
+          userId,
           ...(principal.jobId ? { jobId: principal.jobId } : {}),
           ...(body.start_time !== undefined ? { startTime: body.start_time } : {}),
           tags,
@@ -238,6 +253,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "GET",
       url: "/runs/get",
       summary: "MLflow: get a run with its params, latest metrics, tags and inputs",
+      action: "runs:read",
       query: schema.runRef,
       handler: async ({ query }) => ({ run: runJson(await service.getRun(runIdOf(query))) }),
     }),
@@ -245,6 +261,8 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "POST",
       url: "/runs/update",
       summary: "MLflow: update a run's status, end time or name",
+      action: "runs:write",
+      resource: async ({ body }) => service.runResource(runIdOf(body)),
       body: schema.updateRun,
       handler: async ({ body }) => {
         const info = await service.updateRun(runIdOf(body), {
@@ -259,6 +277,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "POST",
       url: "/runs/delete",
       summary: "MLflow: mark a run deleted",
+      action: "runs:delete",
       body: schema.runRef,
       handler: async ({ body }) => {
         await service.deleteRun(runIdOf(body));
@@ -269,6 +288,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "POST",
       url: "/runs/restore",
       summary: "MLflow: restore a deleted run",
+      action: "runs:delete",
       body: schema.runRef,
       handler: async ({ body }) => {
         await service.restoreRun(runIdOf(body));
@@ -279,6 +299,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "POST",
       url: "/runs/search",
       summary: "MLflow: search runs with a filter string, order_by and paging",
+      action: "runs:read",
       body: schema.searchRuns,
       handler: async ({ body }) => searchRuns(body),
     }),
@@ -286,6 +307,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "GET",
       url: "/runs/search",
       summary: "MLflow: search runs with a filter string, order_by and paging",
+      action: "runs:read",
       query: schema.searchRuns,
       handler: async ({ query }) => searchRuns(query),
     }),
@@ -293,6 +315,8 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "POST",
       url: "/runs/log-metric",
       summary: "MLflow: log one metric point",
+      action: "runs:write",
+      resource: async ({ body }) => service.runResource(runIdOf(body)),
       body: schema.logMetric,
       handler: async ({ body }) => {
         await service.logBatch(runIdOf(body), {
@@ -305,6 +329,8 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "POST",
       url: "/runs/log-parameter",
       summary: "MLflow: log one param (write-once)",
+      action: "runs:write",
+      resource: async ({ body }) => service.runResource(runIdOf(body)),
       body: schema.logParam,
       handler: async ({ body }) => {
         await service.logBatch(runIdOf(body), { params: [{ key: body.key, value: body.value }] });
@@ -315,6 +341,8 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "POST",
       url: "/runs/log-batch",
       summary: "MLflow: log metrics, params and tags in one transaction",
+      action: "runs:write",
+      resource: async ({ body }) => service.runResource(runIdOf(body)),
       body: schema.logBatch,
       handler: async ({ body }) => {
         await service.logBatch(runIdOf(body), {
@@ -329,6 +357,8 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "POST",
       url: "/runs/set-tag",
       summary: "MLflow: set a run tag",
+      action: "runs:write",
+      resource: async ({ body }) => service.runResource(runIdOf(body)),
       body: schema.setTag,
       handler: async ({ body }) => {
         await service.logBatch(runIdOf(body), { tags: [{ key: body.key, value: body.value }] });
@@ -339,6 +369,8 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "POST",
       url: "/runs/delete-tag",
       summary: "MLflow: delete a run tag",
+      action: "runs:write",
+      resource: async ({ body }) => service.runResource(runIdOf(body)),
       body: schema.deleteTag,
       handler: async ({ body }) => {
         await service.deleteTag(runIdOf(body), body.key);
@@ -349,6 +381,8 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "POST",
       url: "/runs/log-inputs",
       summary: "MLflow: record the datasets a run read (lineage)",
+      action: "runs:write",
+      resource: async ({ body }) => service.runResource(runIdOf(body)),
       body: schema.logInputs,
       handler: async ({ body }) => {
         await service.logInputs(
@@ -373,6 +407,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "GET",
       url: "/metrics/get-history",
       summary: "MLflow: every logged point of one metric",
+      action: "runs:read",
       query: schema.getHistory,
       handler: async ({ query }) => getHistory(query),
     }),
@@ -380,6 +415,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "POST",
       url: "/metrics/get-history",
       summary: "MLflow: every logged point of one metric",
+      action: "runs:read",
       body: schema.getHistory,
       handler: async ({ body }) => getHistory(body),
     }),
@@ -387,6 +423,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       method: "GET",
       url: "/artifacts/list",
       summary: "MLflow: list a run's artifacts (paths relative to the artifact root)",
+      action: "runs:read",
       query: schema.listArtifacts,
       handler: async ({ query }) => {
         const runId = runIdOf(query);
@@ -418,7 +455,9 @@ function proxyRoutes(service: TrackingService, prefix: string): RouteDefinition[
       method: "PUT",
       url: `${prefix}/*`,
       summary: "MLflow artifact proxy: upload one file (raw body)",
+      action: "runs:write",
       params: schema.proxyPath,
+      resource: async ({ params }) => service.runResource((await service.resolveProxyPath(params["*"])).runId),
       rawBody: true,
       errorStyle: "mlflow",
       tags: ["mlflow"],
@@ -433,6 +472,7 @@ function proxyRoutes(service: TrackingService, prefix: string): RouteDefinition[
       method: "GET",
       url: `${prefix}/*`,
       summary: "MLflow artifact proxy: download one file",
+      action: "runs:read",
       params: schema.proxyPath,
       errorStyle: "mlflow",
       tags: ["mlflow"],
@@ -450,6 +490,7 @@ function proxyRoutes(service: TrackingService, prefix: string): RouteDefinition[
       method: "GET",
       url: prefix,
       summary: "MLflow artifact proxy: list the files directly under a run artifact folder",
+      action: "runs:read",
       query: schema.proxyList,
       errorStyle: "mlflow",
       tags: ["mlflow"],

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { listDirectory, type ArtifactEntry } from "../../artifacts/index.ts";
-import { alreadyExists, compileLike, confinePath, decodePageToken, encodePageToken, invalidInput, notFound } from "../../core/index.ts";
+import { alreadyExists, compileLike, confinePath, decodePageToken, encodePageToken, invalidInput, notFound, type ResourceRef } from "../../core/index.ts";
 import { MetricStore, type MetricInput } from "./metric-store.ts";
 import { searchRuns } from "./run-search.ts";
 import { RUN_STATUSES, type RunStatus, type ViewType } from "./schema.ts";
@@ -276,6 +276,12 @@ export class TrackingService {
       tags,
     );
     return { runId, artifactUri };
+  }
+
+  /** The run as the authorization policy sees it: which job and experiment it belongs to. */
+  async runResource(runId: string): Promise<ResourceRef> {
+    const row = await this.runRow(runId);
+    return { kind: "run", id: row.run_id, jobId: row.job_id, experimentId: row.experiment_id };
   }
 
   async getRun(runId: string): Promise<RunDetails> {
