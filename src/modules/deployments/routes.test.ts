@@ -7,6 +7,7 @@ import { exportLinearOnnx } from "../../../test/support/onnx.ts";
 import { createApp, type App } from "../../app.ts";
 import { loadConfig } from "../../config/index.ts";
 import { openDatabase } from "../../storage/index.ts";
+import { hashToken, newToken } from "../identity/index.ts";
 import { buildTestModels, type TestModels } from "../serving/test-models.ts";
 import { stickyVariant } from "./router.ts";
 
@@ -387,6 +388,25 @@ describe("deployments over HTTP", () => {
     expect(done.status).toMatchObject({ phase: "Succeeded", stableVersion: "2" });
     expect((await call("POST", `${STAGING}/v2/models/shadowed/infer`, infer)).json().model_version).toBe("2");
     expect(await loaded("shadowed")).toEqual(["2"]);
+  }, 60_000);
+
+  it("lets only those who may override gates force production past its analysis", async () => {
+    await register("forcedprod", models.bytes("tiny"));
+    await passGate("forcedprod", "1");
+    const first = await deploy({ model: "forcedprod", version: "1", environment: "production" });
+    await until(first.id, (d) => TERMINAL.includes(d.status.phase));
+    await register("forcedprod", models.bytes("tiny-v2"));
+    await passGate("forcedprod", "2");
+    const canary = await deploy({ model: "forcedprod", version: "2", environment: "production", steps: [10, 100], stepIntervalSeconds: 3600 });
+    await until(canary.id, (d) => d.status.currentStep >= 0);
+    // A user (until teams bring maintainers) may deploy, but forcing production is a gate override.
+    const user = newToken();
+    await app.database.db.insertInto("api_tokens").values({ id: "tok-forcing-user", name: "ada", role: "user", token_hash: hashToken(user), job_id: null, created_at: 0, expires_at: null }).execute();
+    const byUser = await call("POST", `/api/v1/deployments/${canary.id}/promote`, { force: true, reason: "skip the wait" }, app, { authorization: `Bearer ${user}` });
+    expect(byUser.json().error.code).toBe("FORBIDDEN");
+    expect((await get(canary.id)).overrides).toEqual([]);
+    expect((await call("POST", `/api/v1/deployments/${canary.id}/promote`, { force: true, reason: "skip the wait" })).statusCode).toBe(200);
+    expect((await until(canary.id, (d) => TERMINAL.includes(d.status.phase))).status).toMatchObject({ phase: "Succeeded", stableVersion: "2" });
   }, 60_000);
 
   it("keeps environments apart: a staging replace of a gate-failing version answers none of production's versionless requests", async () => {

@@ -1,5 +1,6 @@
 import { PlatformError, conflict, invalidInput, notFound, type Clock, type IdGenerator, type Logger, type Principal } from "../../core/index.ts";
 import type { EvaluationService } from "../evaluation/index.ts";
+import { authorize } from "../identity/index.ts";
 import type { RegistryService } from "../registry/index.ts";
 import { DEFAULT_ENVIRONMENT } from "../serving/index.ts";
 import { stickyVariant } from "./router.ts";
@@ -147,6 +148,7 @@ export class DeploymentService {
    * shadow: it takes the traffic), if the analysis the controller last saved passes. A failing or
    * missing analysis is refused with GATE_FAILED unless `force` comes with a reason: then the
    * override (who, when, why, the verdict overridden) is recorded and the promotion goes ahead.
+   * In production, forcing takes the right to override gates (admin until teams land).
    */
   async promote(id: string, body: PromoteBody, principal: Principal): Promise<DeploymentView> {
     const row = await this.active(id, "promote");
@@ -163,6 +165,8 @@ export class DeploymentService {
         { deployment: id, verdict: analysis.verdict, reason: analysis.reason },
       );
     } else {
+      // Forcing production past its analysis is a gate override, as forcing the production alias is.
+      if (spec.environment === DEFAULT_ENVIRONMENT) authorize(principal, "gates:override");
       const reason = body.reason!.trim();
       await this.deps.store.requestOverride(
         {
