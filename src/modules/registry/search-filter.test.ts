@@ -60,6 +60,15 @@ describe.each(testDialects())("registry and logged-model filters on %s", (dialec
     await expect(registry.searchModels({ filter: "name LIKE 'fraud\\\\'" })).rejects.toMatchObject({ code: "INVALID_INPUT" });
   });
 
+  it("bounds a filter: 100 clauses and 10,000 IN values, more is INVALID_INPUT", async () => {
+    const clauses = (n: number) => Array.from({ length: n }, (_, i) => `tags.k${i} != 'x'`).join(" and ");
+    const list = (n: number) => `name IN (${Array.from({ length: n }, (_, i) => `'m${i}'`).join(", ")}, 'fraud-b')`;
+    expect(await names(list(9_999))).toEqual(["fraud-b"]);
+    expect(await names(clauses(100))).toEqual([]);
+    for (const filter of [list(10_000), clauses(101)]) await expect(registry.searchModels({ filter })).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    await expect(loggedModels.search({ experimentIds: [experimentId], filter: clauses(101) })).rejects.toMatchObject({ code: "INVALID_INPUT" });
+  });
+
   it("parses a huge order_by term in linear time", async () => {
     // `\s*(ASC|DESC)?\s*$` backtracked quadratically: 40,000 spaces took 1.6 s on 037a407.
     const term = `name${" ".repeat(300_000)}x`;

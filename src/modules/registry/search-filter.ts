@@ -11,6 +11,9 @@ export interface Clause {
   value: string | string[];
 }
 
+/** Bounds of one filter: clauses joined by AND, and values in all its IN lists together. */
+export const FILTER_LIMITS = { clauses: 100, listValues: 10_000 } as const;
+
 const TOKEN = /\s*(?:(`[^`]*`|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(\()|(\))|(,)|(!=|=|<>)|([^\s=!<>(),'"`]+))/y;
 
 function unquote(s: string): string {
@@ -34,6 +37,7 @@ export function parseFilter(filter: string | undefined, attributes: readonly str
   const clauses: Clause[] = [];
   let i = 0;
   const fix = `filter ${what} with ${attributes.join(", ")} or tags.<key>, using =, !=, LIKE, ILIKE or IN, joined by AND`;
+  let listValues = 0;
   while (i < tokens.length) {
     const rawKey = tokens[i++];
     if (!rawKey) break;
@@ -62,6 +66,7 @@ export function parseFilter(filter: string | undefined, attributes: readonly str
         const item = tokens[i++];
         if (!item || !/^['"]/.test(item)) throw invalidInput(`IN lists hold quoted strings; ${fix}`);
         items.push(unquote(item));
+        if (++listValues > FILTER_LIMITS.listValues) throw invalidInput(`IN lists hold at most ${FILTER_LIMITS.listValues} values in all; split the search`);
         const sep = tokens[i++];
         if (sep === ")") break;
         if (sep !== ",") throw invalidInput(`IN list items are separated by commas; ${fix}`);
@@ -72,6 +77,7 @@ export function parseFilter(filter: string | undefined, attributes: readonly str
       if (!raw || !/^['"]/.test(raw)) throw invalidInput(`values in ${what} filters are quoted strings, e.g. name = 'churn'; ${fix}`);
       value = unquote(raw);
     }
+    if (clauses.length >= FILTER_LIMITS.clauses) throw invalidInput(`a ${what} filter holds at most ${FILTER_LIMITS.clauses} clauses; narrow it or split the search`);
     const clause: Clause = { key: name, entity, op: op as Clause["op"], value };
     // Compiled once here, so a malformed pattern is refused even when nothing is there to match.
     if (op === "LIKE" || op === "ILIKE") likeMatchers.set(clause, compileLike(value as string, { caseInsensitive: op === "ILIKE" }));
@@ -82,6 +88,15 @@ export function parseFilter(filter: string | undefined, attributes: readonly str
     i++;
   }
   return clauses;
+}
+
+const lists = new WeakMap<Clause, Set<string>>();
+
+/** An IN list as a set, made once per clause (rows × values would otherwise be compared). */
+function listOf(clause: Clause): Set<string> {
+  let set = lists.get(clause);
+  if (!set) lists.set(clause, (set = new Set(clause.value as string[])));
+  return set;
 }
 
 /** The linear-time matcher of each LIKE/ILIKE clause (user patterns never become a RegExp). */
@@ -97,9 +112,9 @@ export function matches(actual: string | undefined, clause: Clause): boolean {
     case "!=":
       return actual !== value;
     case "IN":
-      return (value as string[]).includes(actual);
+      return listOf(clause).has(actual);
     case "NOT IN":
-      return !(value as string[]).includes(actual);
+      return !listOf(clause).has(actual);
     case "LIKE":
     case "ILIKE": {
       let matcher = likeMatchers.get(clause);

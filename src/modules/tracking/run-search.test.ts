@@ -69,6 +69,17 @@ describe.each(testDialects())("experiment and run filters on %s", (dialect) => {
     await expect(service.searchRuns({ experimentIds: [experimentId], filter: "tags.note ILIKE 'x\\\\'" })).rejects.toMatchObject({ code: "INVALID_INPUT" });
   });
 
+  it("bounds a filter: 100 clauses and 10,000 IN values are searched, more is INVALID_INPUT (037a407: SQLITE_ERROR)", async () => {
+    const clauses = (n: number) => Array.from({ length: n }, (_, i) => `tags.k${i} != 'x'`).join(" and ");
+    const list = (n: number) => `attributes.run_name IN (${Array.from({ length: n }, (_, i) => `'r${i}'`).join(", ")}, 'Train')`;
+    expect(await runs(list(9_999))).toEqual(["Train"]);
+    expect(await runs("tags.note LIKE '%a' and " + clauses(99))).toEqual([]);
+    for (const filter of [list(10_000), clauses(101)]) {
+      await expect(service.searchRuns({ experimentIds: [experimentId], filter })).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    }
+    await expect(service.searchExperiments({ filter: clauses(101) })).rejects.toMatchObject({ code: "INVALID_INPUT" });
+  });
+
   it("parses a huge experiment order_by term in linear time", async () => {
     // `\s*(ASC|DESC)?\s*$` backtracked quadratically: 40,000 spaces took 1.8 s on 037a407.
     await expect(service.searchExperiments({ orderBy: [`name${" ".repeat(300_000)}x`] })).rejects.toMatchObject({ code: "INVALID_INPUT" });

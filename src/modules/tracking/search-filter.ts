@@ -47,6 +47,8 @@ const ENTITY_PREFIXES: Record<string, Entity> = {
 };
 const ATTRIBUTE_ALIASES: Record<string, string> = { created: "start_time", Created: "start_time", run_uuid: "run_id" };
 const FIX = "e.g. \"metrics.acc > 0.9 and params.lr = '0.01' and attributes.status = 'FINISHED'\"";
+/** Bounds of one filter: clauses joined by AND, and values in all its IN lists together (each a bound SQL parameter). */
+export const FILTER_LIMITS = { clauses: 100, listValues: 10_000 } as const;
 
 type Token =
   | { type: "ident"; entity: Entity; key: string; at: number }
@@ -148,6 +150,7 @@ export function parseFilter(filter: string | undefined, attrs: AttributeSet = RU
   const tokens = tokenize(filter, "filter");
   const clauses: Clause[] = [];
   let pos = 0;
+  let listValues = 0;
   const fail = (message: string): never => {
     throw invalidInput(`invalid filter '${filter}': ${message}; ${FIX}`);
   };
@@ -180,6 +183,7 @@ export function parseFilter(filter: string | undefined, attrs: AttributeSet = RU
         const item = next();
         if (item?.type !== "string") return fail(`${op} lists must hold quoted strings`);
         list.push(item.value);
+        if (++listValues > FILTER_LIMITS.listValues) return fail(`IN lists hold at most ${FILTER_LIMITS.listValues} values in all; split the search`);
         const sep = next();
         if (sep?.type === "punct" && sep.value === ")") break;
         if (sep?.type !== "punct" || sep.value !== ",") return fail(`expected ',' or ')' in the ${op} list`);
@@ -187,6 +191,7 @@ export function parseFilter(filter: string | undefined, attrs: AttributeSet = RU
       value = list;
     } else if (v?.type === "string" || v?.type === "number") value = v.value;
     else return fail(`expected a value after '${ident.key} ${op}'`);
+    if (clauses.length >= FILTER_LIMITS.clauses) return fail(`a filter holds at most ${FILTER_LIMITS.clauses} clauses; narrow it or split the search`);
     clauses.push(makeClause(ident.entity, ident.key, op, value, attrs, fail));
     const conj = tokens[pos];
     if (conj === undefined) break;
