@@ -38,7 +38,7 @@ describe.each(testDialects())("artifact paths on %s", (dialect) => {
   afterAll(async () => database.close());
 
   it("lists under a path of 200,000 slashes and a name in linear time (a `/\\/+$/` replace was quadratic)", async () => {
-    const { runId } = await service.createRun({ experimentId: "0", userId: "ada" });
+    const { runId } = await service.createRun({ experimentId: "0", runName: "paths", userId: "ada" });
     await service.putArtifact(runId, "model/model.onnx", Buffer.from("x"));
     await expect(service.listArtifacts(runId, `${"/".repeat(200_000)}x`)).rejects.toMatchObject({ code: "INVALID_INPUT" });
     await expect(service.artifactBlobs(runId, `model${"/".repeat(200_000)}x`)).rejects.toMatchObject({ code: "INVALID_INPUT" });
