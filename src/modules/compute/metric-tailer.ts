@@ -90,6 +90,7 @@ function loadState(file: string): TailState {
 }
 
 function saveState(file: string, state: TailState): void {
-  writeFileSync(`${file}.tmp`, JSON.stringify(state));
+  // Owner-only, like the log it is read from (under runAs the job folder is passable by the job user).
+  writeFileSync(`${file}.tmp`, JSON.stringify(state), { mode: 0o600 });
   renameSync(`${file}.tmp`, file);
 }
