@@ -166,7 +166,7 @@ export class EvaluationRunner {
     return { checks, digest: table.digest };
   }
 
-  /** Loads the version's ONNX model into serving under a private name for the duration of `work`. */
+  /** Loads the version's ONNX model privately into serving for the duration of `work`. */
   private async withLoaded<T>(key: string, version: ModelVersion, work: (serve: Predictor) => Promise<T>): Promise<T> {
     const { registry, serving } = this.deps;
     const files = await registry.files(version.name, version.version);
@@ -178,7 +178,8 @@ export class EvaluationRunner {
     if (!datatype) throw invalidInput(`the model's input '${input.name}' is ${input.type}; evaluation feeds numeric features (float32, float64, int64, int32)`);
     const name = `paved-eval-${key}`;
     const servingVersion = String(version.version);
-    await serving.load({ name, version: servingVersion, bytes, replicas: 1 });
+    // Private: no endpoint serves it and nothing logs its predictions.
+    const model = await serving.loadPrivate({ name, version: servingVersion, bytes, replicas: 1 });
     const request = (rows: number[][]): InferRequest => ({ inputs: [{ name: input.name, shape: [rows.length, rows[0]!.length], datatype, data: rows.flat() }] });
     const predictor: Predictor = {
       predict: async (rows) => {
@@ -186,7 +187,7 @@ export class EvaluationRunner {
         let width: number | undefined;
         for (let i = 0; i < rows.length; i += INFER_CHUNK) {
           const chunk = rows.slice(i, i + INFER_CHUNK);
-          const tensor = (await serving.infer(name, servingVersion, request(chunk))).outputs[0]!;
+          const tensor = (await model.infer(request(chunk))).outputs[0]!;
           width ??= tensor.data.length / chunk.length;
           if (!Number.isInteger(width) || width < 1 || tensor.data.length !== width * chunk.length) {
             throw invalidInput(`the model's output '${tensor.name}' has ${tensor.data.length} values for ${chunk.length} rows; evaluation reads [rows, 1] scores, [rows, 2] or [rows, k] class probabilities`);
@@ -200,7 +201,7 @@ export class EvaluationRunner {
         const start = performance.now();
         for (let i = 0; i < requests; i++) {
           const t = performance.now();
-          await serving.infer(name, servingVersion, request([rows[i % rows.length]!]));
+          await model.infer(request([rows[i % rows.length]!]));
           latencies.push(performance.now() - t);
         }
         return { ...latencyFigures(latencies, performance.now() - start), requests };
@@ -209,7 +210,7 @@ export class EvaluationRunner {
     try {
       return await work(predictor);
     } finally {
-      await serving.unload(name, servingVersion).catch((error: unknown) => this.deps.logger.warn({ model: name, reason: (error as Error).message }, "could not unload an evaluated model"));
+      await model.unload().catch((error: unknown) => this.deps.logger.warn({ model: name, reason: (error as Error).message }, "could not unload an evaluated model"));
     }
   }
 }

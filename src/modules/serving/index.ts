@@ -7,7 +7,7 @@ import { OnnxRuntime, type OnnxRuntimeOptions } from "./onnx-runtime.ts";
 import { oipRoutes, servingRoutes } from "./routes.ts";
 import { ServingService } from "./service.ts";
 
-export { ServingService, SERVING_DEFAULTS, SERVING_LIMITS, DEFAULT_ENVIRONMENT, MAX_LOGGED_VALUES, type LoadModelInput, type ServingServiceOptions, type InferRouter, type RouteDecision, type RoutedOutcome } from "./service.ts";
+export { ServingService, SERVING_DEFAULTS, SERVING_LIMITS, DEFAULT_ENVIRONMENT, MAX_LOGGED_VALUES, type LoadModelInput, type PrivateModel, type ServingServiceOptions, type InferRouter, type RouteDecision, type RoutedOutcome } from "./service.ts";
 export { rowScores } from "./prediction-scores.ts";
 export { ROUTE_KEY_HEADER, ENVIRONMENT_PREFIX } from "./routes.ts";
 export { OnnxRuntime, type OnnxRuntimeOptions } from "./onnx-runtime.ts";

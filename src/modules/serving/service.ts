@@ -15,6 +15,11 @@ export const SERVING_DEFAULTS = { replicas: 1, maxBatch: 64 } as const;
  * is served under `/environments/{environment}/v2/…`, with its own loaded versions and router state.
  */
 export const DEFAULT_ENVIRONMENT = "production";
+/**
+ * Where `loadPrivate` puts versions no endpoint serves (evaluations). Not a valid environment
+ * name, so no request can name it; nothing there is written to the prediction log.
+ */
+const PRIVATE_ENVIRONMENT = "(private)";
 /** Server-wide bounds (configuration `serving.*`); the teams issue adds quotas below them. */
 export const SERVING_LIMITS = {
   /** Largest total size of one request's outputs, in bytes of tensor data (`serving.maxOutputBytes`). */
@@ -49,6 +54,12 @@ export interface ServingServiceOptions {
   autoscaleIntervalMs?: number;
   /** Autoscaler windows (defaults: SCALE_DEFAULTS). */
   autoscaleWindows?: { stableWindowMs: number; panicWindowMs: number; scaleDownDelayMs: number };
+}
+
+/** A version loaded by `loadPrivate`: reachable only through this handle. */
+export interface PrivateModel {
+  infer(request: InferRequest): Promise<InferResponse>;
+  unload(): Promise<void>;
 }
 
 export interface LoadModelInput {
@@ -176,6 +187,21 @@ export class ServingService {
     return this.serialized(`${slot(environment, input.name)}/${input.version}`, () => this.loadNow(input, environment));
   }
 
+  /**
+   * Loads a version that no endpoint serves and the prediction log never records (evaluation's
+   * runs): only the returned handle reaches it, so a user's model of the same name is untouched.
+   */
+  async loadPrivate(input: Omit<LoadModelInput, "environment">): Promise<PrivateModel> {
+    checkName(input.name, "model name");
+    checkName(input.version, "model version");
+    const { name, version } = input;
+    await this.serialized(`${slot(PRIVATE_ENVIRONMENT, name)}/${version}`, () => this.loadNow(input, PRIVATE_ENVIRONMENT));
+    return {
+      infer: (request) => this.infer(name, version, request, undefined, PRIVATE_ENVIRONMENT),
+      unload: () => this.unload(name, version, PRIVATE_ENVIRONMENT),
+    };
+  }
+
   /** Unloads a version from one environment: new requests get 404, queued ones finish (bounded), workers stop. Other environments' copies stay. */
   unload(name: string, version: string, environment: string = DEFAULT_ENVIRONMENT): Promise<void> {
     const key = slot(environment, name);
@@ -282,7 +308,7 @@ export class ServingService {
       const first = outputs.find((o) => o.name === loaded.firstOutput);
       this.metrics.request(loaded.labels, seconds);
       this.metrics.predictions(loaded.labels, first);
-      if (this.log.sample(loaded.labels)) this.logPrediction(loaded, request, response, seconds);
+      if (loaded.labels.environment !== PRIVATE_ENVIRONMENT && this.log.sample(loaded.labels)) this.logPrediction(loaded, request, response, seconds);
       return { response, first };
     } catch (error) {
       this.metrics.error(loaded.labels, isPlatformError(error) ? error.code : "INTERNAL");
