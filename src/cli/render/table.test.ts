@@ -28,6 +28,12 @@ describe("renderTable", () => {
       { header: "B", value: (r: { a: null; b: string }) => r.b },
     ]);
     expect(out).toBe("A  B\n-  two lines\n");
+    expect(renderTable([{ a: "x \r\n \n  y", b: "z" }], [
+      { header: "A", value: (r) => r.a },
+      { header: "B", value: (r) => r.b },
+    ])).toBe("A    B\nx y  z\n");
+    // Linear in the value: 200,000 spaces took the old /\s*\n\s*/ about 20 s on this machine.
+    expect(renderFields([["V", `${" ".repeat(200_000)}x`]]).length).toBe(200_006);
   });
 
   it("counts a non-ASCII symbol as one column", () => {

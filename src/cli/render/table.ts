@@ -35,8 +35,14 @@ export function renderFields(fields: readonly (readonly [string, string | number
 
 function cellText(value: string | number | null | undefined): string {
   if (value === null || value === undefined || value === "") return "-";
-  // A newline would break the table's alignment.
-  return String(value).replace(/\s*\n\s*/g, " ");
+  const text = String(value);
+  if (!text.includes("\n")) return text;
+  // A newline would break the table's alignment: the whitespace around each becomes one space.
+  // Split and trim rather than /\s*\n\s*/g, which backtracks quadratically over a long run of
+  // spaces in a value the server returned.
+  const lines = text.split("\n");
+  const middle = lines.slice(1, -1).map((line) => line.trim()).filter((line) => line !== "");
+  return [lines[0]!.trimEnd(), ...middle, lines.at(-1)!.trimStart()].join(" ");
 }
 
 // Counts code points, so accented names and symbols such as "≠" take one column.
