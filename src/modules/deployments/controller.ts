@@ -1,6 +1,6 @@
 import { buffer } from "node:stream/consumers";
 import { z } from "zod";
-import { ReconcileLoop, addMoments, emptyMoments, sequentialPValue, twoProportionTest, welchTest, type Clock, type Logger, type Moments } from "../../core/index.ts";
+import { ReconcileLoop, addMoments, describeProblems, validate, emptyMoments, sequentialPValue, twoProportionTest, welchTest, type Clock, type Logger, type Moments } from "../../core/index.ts";
 import type { RegistryService } from "../registry/index.ts";
 import { InferRequest, ROUTE_KEY_HEADER, type ServingService } from "../serving/index.ts";
 import { MIN_SAMPLES, analyze, describeStats, predictionShift } from "./analysis.ts";
@@ -366,12 +366,17 @@ export class DeploymentController {
     const [model, modelVersion] = await Promise.all([this.deps.registry.getModel(name), this.deps.registry.getVersion(name, version)]);
     const tag = modelVersion.tags.find((t) => t.key === INTEGRATION_TESTS_TAG) ?? model.tags.find((t) => t.key === INTEGRATION_TESTS_TAG);
     if (!tag) return { failed: false, reason: `no integration tests (tag '${INTEGRATION_TESTS_TAG}' unset); skipped` };
-    let tests: z.infer<typeof IntegrationTests>;
+    let parsed: unknown;
     try {
-      tests = IntegrationTests.parse(JSON.parse(tag.value));
-    } catch (error) {
-      return { failed: true, reason: `tag '${INTEGRATION_TESTS_TAG}' is not a JSON list of {request, expected, tolerance?}: ${(error as Error).message.slice(0, 300)}` };
+      parsed = JSON.parse(tag.value);
+    } catch {
+      return { failed: true, reason: `tag '${INTEGRATION_TESTS_TAG}' is not JSON; set it to a JSON list of {request, expected, tolerance?}` };
     }
+    const checked = validate(IntegrationTests, parsed);
+    if (!checked.success) {
+      return { failed: true, reason: `tag '${INTEGRATION_TESTS_TAG}' is not a list of {request, expected, tolerance?}: ${describeProblems(checked.problems).slice(0, 500)}` };
+    }
+    const tests = checked.data;
     for (const [i, test] of tests.entries()) {
       try {
         const response = await this.deps.serving.infer(name, version, test.request, undefined, environment);

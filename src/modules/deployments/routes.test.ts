@@ -190,6 +190,17 @@ describe("deployments over HTTP", () => {
     expect(await loaded("tested")).toEqual(["1"]);
   }, 60_000);
 
+  it("rolls back a canary whose integration-test tag has a typo, naming the field it probably meant", async () => {
+    await withStable("typo");
+    await register("typo", models.bytes("tiny-v2"));
+    const mistyped = [{ request: infer, expceted: { probabilities: [1, 0] } }];
+    await call("POST", "/api/2.0/mlflow/model-versions/set-tag", { name: "typo", version: "2", key: "paved.integration_tests", value: JSON.stringify(mistyped) });
+    const created = await deploy({ model: "typo", version: "2", stepIntervalSeconds: 0.2 });
+    const done = await until(created.id, (d) => TERMINAL.includes(d.status.phase));
+    expect(done.status.phase).toBe("RolledBack");
+    expect(done.status.history.at(-1)!.reason).toMatch(/0\.expceted: unknown field; did you mean 'expected'/);
+  }, 60_000);
+
   it("enforces the evaluation gate for production, and deploys once a passing evaluation exists", async () => {
     await register("gated", models.bytes("tiny"));
     const refused = await call("POST", "/api/v1/deployments", { model: "gated", version: "1" });

@@ -52,4 +52,22 @@ describe("gate policies", () => {
     expect(parsePolicy({ checks: [{ type: "compliance", requireLineage: true }] }).policy.checks).toHaveLength(1);
     expect(parsePolicy({ checks: [{ type: "quality", metric: "auc", relativeToProduction: 0.01 }] }).policy.checks).toHaveLength(1);
   });
+
+  it("names every mistyped field of a policy with the field it probably meant", () => {
+    let error: { code?: string; message?: string; details?: { problems: { path: string; message: string }[] } } = {};
+    try {
+      parsePolicy("checks:\n  - type: quality\n    metirc: accuracy\n    min: 0.7\n  - type: drift\n    maxPsi: 0.2\n    maxKsStatistc: 0.3\n");
+    } catch (e) {
+      error = e as typeof error;
+    }
+    expect(error.code).toBe("INVALID_INPUT");
+    const problems = error.details!.problems;
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: "checks.0.metirc", message: expect.stringContaining("'metric'") }),
+        expect.objectContaining({ path: "checks.1.maxKsStatistc", message: expect.stringContaining("'maxKsStatistic'") }),
+      ]),
+    );
+  });
 });
+

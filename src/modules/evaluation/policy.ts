@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
-import { PlatformError, invalidInput } from "../../core/index.ts";
+import { PlatformError, describeProblems, invalidInput, validate } from "../../core/index.ts";
 import { GatePolicy, LOWER_IS_BETTER, type PolicyCheck } from "./schema.ts";
 
 /** A parsed gate policy with its version: a hash of its canonical JSON, so equal policies share a version. */
@@ -20,15 +20,11 @@ export function parsePolicy(input: unknown): VersionedPolicy {
       throw invalidInput(`gate policy is not valid YAML or JSON: ${(error as Error).message}; see docs/evaluation.md for the format`);
     }
   }
-  const result = GatePolicy.safeParse(raw);
+  const result = validate(GatePolicy, raw);
   if (!result.success) {
-    const problems = result.error.issues.map((issue) => {
-      const keys = issue.code === "unrecognized_keys" ? issue.keys : [];
-      const path = [...issue.path, ...keys.slice(0, 1)].join(".") || "(root)";
-      return { path, message: keys.length ? `unknown field${keys.length > 1 ? "s" : ""} ${keys.map((k) => `'${k}'`).join(", ")}` : issue.message };
+    throw invalidInput(`invalid gate policy: ${describeProblems(result.problems)}; see docs/evaluation.md for the fields each check takes`, {
+      problems: result.problems,
     });
-    const summary = problems.slice(0, 5).map((p) => `${p.path}: ${p.message}`).join("; ");
-    throw invalidInput(`invalid gate policy: ${summary}; see docs/evaluation.md for the fields each check takes`, { problems });
   }
   const policy = result.data;
   policy.checks.forEach((check, i) => {
