@@ -457,7 +457,9 @@ export class JobController {
   private async sweep(): Promise<void> {
     const now = this.deps.clock.now();
     for (const watch of this.watches.values()) {
-      void watch.tailer?.poll();
+      // Tracked, so stop() waits for a poll between logging metrics and saving its position: a
+      // restarted server would otherwise log those lines again.
+      if (watch.tailer) this.track(watch.tailer.poll());
       if (!watch.timedOut && watch.maxRuntimeMs !== undefined && now - watch.attemptStartedAt > watch.maxRuntimeMs) {
         watch.timedOut = true;
         await this.deps.store.appendEvent(watch.jobId, {
