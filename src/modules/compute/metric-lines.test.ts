@@ -25,4 +25,11 @@ describe("metric lines", () => {
     expect(parseMetricLine("paved.metrics loss=1")).toBeUndefined();
     expect(parseMetricLine("paved.metric")).toBeUndefined();
   });
+
+  it("refuses a huge malformed number without backtracking (job output reaches the server's main thread)", () => {
+    // 40,000 digits and an 'x' took /^[-+]?(\d+\.?\d*|\.\d+)…/ about 2-3 s on the main thread.
+    const parsed = parseMetricLine(`paved.metric loss=${"1".repeat(40_000)}x acc=0.5`);
+    expect(parsed?.metrics).toEqual([{ key: "acc", value: 0.5 }]);
+  });
 });
+

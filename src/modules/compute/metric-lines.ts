@@ -15,7 +15,7 @@
 export const METRIC_LINE_PREFIX = "paved.metric";
 
 const KEY = /^[A-Za-z0-9_.\-/]{1,250}$/;
-const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+const NUMBER = /^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/;
 
 export interface ParsedMetricLine {
   metrics: { key: string; value: number }[];

@@ -4,12 +4,12 @@ import { open } from "node:fs/promises";
 import { isAbsolute, join, relative } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { setTimeout as sleep } from "node:timers/promises";
-import { PlatformError } from "../../../core/index.ts";
+import { PlatformError, readProcessStat } from "../../../core/index.ts";
 import { prepareJobFolders, type RunAsUser } from "../run-as.ts";
 import type { Allocation } from "../schema.ts";
 import { attemptLogPath, type ExecutionHandle, type ExecutionRequest, type Executor, type ObservedState } from "./executor.ts";
 import { Spawner, type SpawnRequest, type Spawned } from "./spawner.ts";
-import { isSameProcessAlive, processGroupMembers, readProcessEnv, readProcessStat } from "./process-identity.ts";
+import { isSameProcessAlive, processGroupMembers, readProcessEnv } from "./process-identity.ts";
 
 /**
  * A constant wrapper: it records its pid, runs the user's argv as positional parameters (never
