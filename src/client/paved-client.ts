@@ -138,6 +138,24 @@ export class PavedClient {
     if (rest) yield rest;
   }
 
+  /**
+   * One read of a job's log without following: at most the server's page (compute.logs.maxReadBytes),
+   * the end of the log unless `offset` says where to start, and where the text lies in the log.
+   */
+  async readLogs(id: string, opts: { attempt?: number; offset?: number } = {}): Promise<{ text: string; attempt: number; start: number; end: number; size: number }> {
+    const response = await this.request(`/api/v1/jobs/${seg(id)}/logs`, { query: { attempt: opts.attempt, offset: opts.offset } });
+    const text = await response.text();
+    const header = (name: string) => Number(response.headers.get(`x-paved-log-${name}`) ?? NaN);
+    const end = Number.isFinite(header("end")) ? header("end") : text.length;
+    return {
+      text,
+      attempt: Number.isFinite(header("attempt")) ? header("attempt") : (opts.attempt ?? 1),
+      start: Number.isFinite(header("start")) ? header("start") : 0,
+      end,
+      size: Number.isFinite(header("size")) ? header("size") : end,
+    };
+  }
+
   async listProfiles(): Promise<Profile[]> {
     return (await this.json<{ profiles: Profile[] }>("/api/v1/profiles")).profiles;
   }

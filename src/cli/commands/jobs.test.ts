@@ -67,6 +67,19 @@ describe("paved jobs", () => {
     expect(result.requests[0]).toMatchObject({ path: "/api/v1/jobs/job_2/logs", query: { attempt: "2" } });
   });
 
+  it("logs says where the page it printed lies when the log is longer, and how to read the rest", async () => {
+    const headers = { "x-paved-log-attempt": "1", "x-paved-log-start": "4194304", "x-paved-log-end": "5000000", "x-paved-log-size": "5000000" };
+    const last = await runForTest(["logs", "job_2"], () => new Response("tail\n", { headers }));
+    expect(last.stdout).toBe("tail\n");
+    expect(last.stderr).toContain("bytes 4194304-5000000 of 5000000");
+    expect(last.stderr).toContain("paved logs job_2 --attempt 1 --offset 0");
+    const first = await runForTest(["logs", "job_2", "--offset", "0"], () =>
+      new Response("head\n", { headers: { ...headers, "x-paved-log-start": "0", "x-paved-log-end": "4194304" } }),
+    );
+    expect(first.requests[0]).toMatchObject({ query: { offset: "0" } });
+    expect(first.stderr).toContain("--offset 4194304");
+  });
+
   it("cancel posts and reports the phase", async () => {
     const result = await runForTest(["jobs", "cancel", "job_2"], () => ({ ...queued, phase: "CANCELLED" }));
     expect(result.requests[0]).toMatchObject({ method: "POST", path: "/api/v1/jobs/job_2/cancel" });

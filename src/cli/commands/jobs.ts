@@ -44,7 +44,8 @@ export function registerJobs(program: Command, ctx: CliContext): void {
     .description("Print a job's log")
     .option("-f, --follow", "keep streaming until the job ends (waits while it is queued)")
     .option("--attempt <n>", "the log of this attempt (default: the latest)", parseInteger("--attempt", 1))
-    .addHelpText("after", "\nExamples:\n  $ paved jobs logs job_01hx...\n  $ paved jobs logs -f job_01hx...\n  $ paved jobs logs --attempt 1 job_01hx...")
+    .option("--offset <bytes>", "start at this byte of the log (default: its last page)", parseInteger("--offset", 0))
+    .addHelpText("after", "\nExamples:\n  $ paved jobs logs job_01hx...\n  $ paved jobs logs -f job_01hx...\n  $ paved jobs logs --attempt 1 --offset 0 job_01hx...")
     .action((id: string, opts: LogsOptions) => printLogs(ctx, id, opts));
 
   jobs
@@ -68,22 +69,35 @@ export function registerLogs(program: Command, ctx: CliContext): void {
     .description("Print a job's log (same as `paved jobs logs`)")
     .option("-f, --follow", "keep streaming until the job ends (waits while it is queued)")
     .option("--attempt <n>", "the log of this attempt (default: the latest)", parseInteger("--attempt", 1))
-    .addHelpText("after", "\nExample:\n  $ paved logs -f job_01hx...")
+    .option("--offset <bytes>", "start at this byte of the log (default: its last page)", parseInteger("--offset", 0))
+    .addHelpText("after", "\nExamples:\n  $ paved logs -f job_01hx...\n  $ paved logs --offset 0 job_01hx...")
     .action((id: string, opts: LogsOptions) => printLogs(ctx, id, opts));
 }
 
 interface LogsOptions {
   follow?: boolean;
   attempt?: number;
+  offset?: number;
 }
 
 async function printLogs(ctx: CliContext, id: string, opts: LogsOptions): Promise<void> {
   const client = await ctx.client();
-  if (opts.follow && opts.attempt === undefined) {
-    await followJob(ctx, client, id);
+  if (opts.follow) {
+    if (opts.attempt === undefined) {
+      await followJob(ctx, client, id);
+      return;
+    }
+    for await (const text of client.streamLogs(id, { follow: true, attempt: opts.attempt })) ctx.out(text);
     return;
   }
-  for await (const text of client.streamLogs(id, { follow: opts.follow, attempt: opts.attempt })) ctx.out(text);
+  // The server answers one page (its end by default); say where it lies when it is not all of it.
+  const page = await client.readLogs(id, { attempt: opts.attempt, offset: opts.offset });
+  ctx.out(page.text);
+  if (page.start > 0 || page.end < page.size) {
+    const next = page.end < page.size ? `; next: paved logs ${id} --attempt ${page.attempt} --offset ${page.end}` : "";
+    const earlier = page.start > 0 ? `; earlier: paved logs ${id} --attempt ${page.attempt} --offset 0` : "";
+    ctx.note(`(bytes ${page.start}-${page.end} of ${page.size}${earlier}${next})`);
+  }
 }
 
 function parsePhase(value: string): string {
