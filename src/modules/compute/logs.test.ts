@@ -3,18 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
-import { openTestDatabase } from "../../../test/support/databases.ts";
-import { LocalArtifactStore } from "../../artifacts/index.ts";
-import { configSchema } from "../../config/index.ts";
-import { createLogger, randomIds, systemClock } from "../../core/index.ts";
-import { buildServer } from "../../http/index.ts";
-import { createCatalogModule } from "../catalog/index.ts";
-import { TokenService } from "../identity/index.ts";
-import { createTrackingModule } from "../tracking/index.ts";
-import { createComputeModule } from "./index.ts";
 import { FollowSlots } from "./log-bounds.ts";
+import { TEST_ADMIN_TOKEN as ADMIN, createComputeTestServer } from "./test-server.ts";
 
-const ADMIN = "admin-token-for-log-tests-0123456789";
 const closers: (() => Promise<void>)[] = [];
 afterAll(async () => {
   for (const close of closers.reverse()) await close();
@@ -22,38 +13,9 @@ afterAll(async () => {
 
 /** A listening server with the compute routes and the given log bounds (follows need a real connection). */
 async function serve(logs: { maxFollowsPerPrincipal?: number; maxFollows?: number; maxFollowSeconds?: number; maxReadBytes?: number }) {
-  const database = await openTestDatabase("sqlite");
-  const config = configSchema.parse({ dataDir: database.dataDir, compute: { gpus: [], cpus: 8, memoryMiB: 8192, python: "/nonexistent/python3", logs } });
-  const logger = createLogger("silent");
-  const artifacts = new LocalArtifactStore(join(database.dataDir, "artifacts"));
-  const tokens = new TokenService(database.db, systemClock, randomIds);
-  await tokens.ensureAdmin(ADMIN);
-  const tracking = createTrackingModule({ database, artifacts, clock: systemClock, ids: randomIds, config, logger });
-  const catalog = createCatalogModule({});
-  const compute = createComputeModule({
-    database,
-    artifacts,
-    clock: systemClock,
-    ids: randomIds,
-    config,
-    logger,
-    runs: tracking.service,
-    tokens: { mintToken: (id) => tokens.mintForJob(id, 3600_000), revokeToken: (id) => tokens.revokeForJob(id) },
-    serverUrl: () => "http://127.0.0.1:9",
-    catalog: catalog.service,
-    sweepMs: 50,
-  });
-  const server = buildServer({ routes: [...tracking.routes, ...catalog.routes, ...compute.routes], tokens, logger, bodyLimit: 1 << 20, uploadLimit: 1 << 20, requestTimeoutMs: 60_000 });
-  await compute.controller.start();
+  const { server, close } = await createComputeTestServer({ gpus: [], cpus: 8, memoryMiB: 8192, logs });
   const url = await server.listen({ host: "127.0.0.1", port: 0 });
-
-  closers.push(async () => {
-    await compute.controller.stop();
-    // Keep-alive sockets left by the fetches of aborted follows would hold close() open.
-    server.server.closeAllConnections();
-    await server.close();
-    await database.close();
-  });
+  closers.push(close);
   const workingDir = mkdtempSync(join(tmpdir(), "paved-logs-"));
   const get = (path: string, signal?: AbortSignal) => fetch(url + path, { headers: { authorization: `Bearer ${ADMIN}` }, signal });
   const submit = async (command: string[]) => {

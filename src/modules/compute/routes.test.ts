@@ -2,46 +2,12 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { openTestDatabase } from "../../../test/support/databases.ts";
-import { LocalArtifactStore } from "../../artifacts/index.ts";
-import { configSchema } from "../../config/index.ts";
-import { createLogger, randomIds, systemClock } from "../../core/index.ts";
-import { buildServer } from "../../http/index.ts";
-import { TokenService } from "../identity/index.ts";
-import { createCatalogModule } from "../catalog/index.ts";
-import { createTrackingModule } from "../tracking/index.ts";
-import { createComputeModule } from "./index.ts";
+import { TEST_ADMIN_TOKEN, createComputeTestServer } from "./test-server.ts";
 
 describe("compute routes", async () => {
-  const database = await openTestDatabase("sqlite");
-  const config = configSchema.parse({ dataDir: database.dataDir, compute: { gpus: [{ index: 0 }, { index: 1 }], cpus: 4, memoryMiB: 4096, python: "/nonexistent/python3" } });
-  const logger = createLogger("silent");
-  const artifacts = new LocalArtifactStore(join(database.dataDir, "artifacts"));
-  const tokens = new TokenService(database.db, systemClock, randomIds);
-  const adminToken = "admin-token-for-tests-0123456789";
-  await tokens.ensureAdmin(adminToken);
-  const tracking = createTrackingModule({ database, artifacts, clock: systemClock, ids: randomIds, config, logger });
-  const catalog = createCatalogModule({});
-  const compute = createComputeModule({
-    database,
-    artifacts,
-    clock: systemClock,
-    ids: randomIds,
-    config,
-    logger,
-    runs: tracking.service,
-    tokens: { mintToken: (id) => tokens.mintForJob(id, 3600_000), revokeToken: (id) => tokens.revokeForJob(id) },
-    serverUrl: () => "http://127.0.0.1:9",
-    catalog: catalog.service,
-    sweepMs: 50,
-  });
-  const server = buildServer({ routes: [...tracking.routes, ...catalog.routes, ...compute.routes], tokens, logger, bodyLimit: 1 << 20, uploadLimit: 1 << 20, requestTimeoutMs: 60_000 });
-  await compute.controller.start();
-  afterAll(async () => {
-    await compute.controller.stop();
-    await server.close();
-    await database.close();
-  });
+  const { server, tokens, close } = await createComputeTestServer({ gpus: [{ index: 0 }, { index: 1 }], cpus: 4, memoryMiB: 4096 });
+  const adminToken = TEST_ADMIN_TOKEN;
+  afterAll(close);
   const workingDir = mkdtempSync(join(tmpdir(), "paved-routes-"));
   const auth = { authorization: `Bearer ${adminToken}` };
 
