@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
 import { FollowSlots } from "./log-bounds.ts";
-import { TEST_ADMIN_TOKEN as ADMIN, createComputeTestServer } from "./test-server.ts";
+import { TEST_ADMIN_TOKEN as ADMIN, createComputeTestServer } from "../../../test/support/compute-server.ts";
 
 const closers: (() => Promise<void>)[] = [];
 afterAll(async () => {

@@ -2,7 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { TEST_ADMIN_TOKEN, createComputeTestServer } from "./test-server.ts";
+import { TEST_ADMIN_TOKEN, createComputeTestServer } from "../../../test/support/compute-server.ts";
 
 describe("compute routes", async () => {
   const { server, tokens, close } = await createComputeTestServer({ gpus: [{ index: 0 }, { index: 1 }], cpus: 4, memoryMiB: 4096 });

@@ -1,13 +1,13 @@
 import { join } from "node:path";
-import { openTestDatabase } from "../../../test/support/databases.ts";
-import { LocalArtifactStore } from "../../artifacts/index.ts";
-import { configSchema, type ConfigInput } from "../../config/index.ts";
-import { createLogger, randomIds, systemClock } from "../../core/index.ts";
-import { buildServer } from "../../http/index.ts";
-import { createCatalogModule } from "../catalog/index.ts";
-import { TokenService } from "../identity/index.ts";
-import { createTrackingModule } from "../tracking/index.ts";
-import { createComputeModule } from "./index.ts";
+import { openTestDatabase } from "./databases.ts";
+import { LocalArtifactStore } from "../../src/artifacts/index.ts";
+import { configSchema, type ConfigInput } from "../../src/config/index.ts";
+import { createLogger, randomIds, systemClock } from "../../src/core/index.ts";
+import { buildServer } from "../../src/http/index.ts";
+import { createCatalogModule } from "../../src/modules/catalog/index.ts";
+import { TokenService } from "../../src/modules/identity/index.ts";
+import { createTrackingModule } from "../../src/modules/tracking/index.ts";
+import { createComputeModule } from "../../src/modules/compute/index.ts";
 
 export const TEST_ADMIN_TOKEN = "admin-token-for-tests-0123456789";
 
