@@ -118,8 +118,10 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       figures[spec.model] = perModel;
     }
     const metrics = await new HttpClient(paved.url, paved.token, 1).raw("GET", "/metrics");
-    const batches = metrics.text.match(/^paved_serving_batches_total\{model="mlp",version="1"\} (\d+)/m)?.[1];
-    const served = metrics.text.match(/^paved_serving_requests_total\{model="mlp",version="1"\} (\d+)/m)?.[1];
+    // Series carry more labels than model and version (environment, …), in any order.
+    const counter = (name: string) => metrics.text.match(new RegExp(`^${name}\\{(?=[^}]*model="mlp")(?=[^}]*version="1")[^}]*\\} (\\d+)`, "m"))?.[1];
+    const batches = counter("paved_serving_batches_total");
+    const served = counter("paved_serving_requests_total");
     notes.push(`mlp: ${served} requests ran in ${batches} model runs (micro-batching)`);
     figures.mlpBatches = { requests: Number(served), runs: Number(batches) };
   } finally {
