@@ -11,7 +11,7 @@ import { createCatalogModule } from "./modules/catalog/index.ts";
 import { createComputeModule } from "./modules/compute/index.ts";
 import { createDeploymentsModule } from "./modules/deployments/index.ts";
 import { createEvaluationModule } from "./modules/evaluation/index.ts";
-import { TokenService } from "./modules/identity/index.ts";
+import { createIdentityModule, type TokenService } from "./modules/identity/index.ts";
 import { createRegistryModule } from "./modules/registry/index.ts";
 import { createServingModule } from "./modules/serving/index.ts";
 import { createTrackingModule } from "./modules/tracking/index.ts";
@@ -51,13 +51,14 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   }
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   const artifacts = new LocalArtifactStore(join(config.dataDir, "artifacts"));
-  const tokens = new TokenService(database.db, clock, ids);
+  const identity = createIdentityModule({ database, clock, ids });
+  const tokens = identity.tokens;
   const admin = await tokens.ensureAdmin(config.auth.adminToken);
   if (admin.replaced > 0) {
     logger.warn({ replaced: admin.replaced }, "the configured admin token replaced the previous one, which no longer works");
   }
 
-  const routes: RouteDefinition[] = [healthRoute(), whoamiRoute()];
+  const routes: RouteDefinition[] = [healthRoute(), ...identity.routes];
   // Modules are wired below, lower ones first (tracking, then compute, which records into it).
   const tracking = createTrackingModule({ database, artifacts, clock, ids, config, logger });
   routes.push(...tracking.routes);
@@ -131,17 +132,6 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       await database.close();
     },
   };
-}
-
-function whoamiRoute(): RouteDefinition {
-  return route({
-    method: "GET",
-    url: "/api/v1/whoami",
-    summary: "The principal the bearer token resolves to (used by `paved login` to check a token)",
-    action: "platform:read",
-    response: z.object({ name: z.string(), role: z.string(), jobId: z.string().optional() }),
-    handler: async ({ principal }) => ({ name: principal.name, role: principal.role, ...(principal.jobId ? { jobId: principal.jobId } : {}) }),
-  });
 }
 
 function healthRoute(): RouteDefinition {

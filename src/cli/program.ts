@@ -7,6 +7,7 @@ import { registerDocs } from "./commands/docs.ts";
 import { registerEvaluate } from "./commands/evaluate.ts";
 import { registerExperiments } from "./commands/experiments.ts";
 import { registerJobs, registerLogs } from "./commands/jobs.ts";
+import { registerTeams, registerTokens, registerUsers } from "./commands/identity.ts";
 import { registerLogin } from "./commands/login.ts";
 import { registerModels } from "./commands/models.ts";
 import { registerRuns } from "./commands/runs.ts";
@@ -54,6 +55,9 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerEvaluate(program, ctx);
   registerDeploy(program, ctx);
   registerCompute(program, ctx);
+  registerTokens(program, ctx);
+  registerTeams(program, ctx);
+  registerUsers(program, ctx);
   registerDocs(program, ctx);
   return program;
 }

@@ -2,6 +2,7 @@ import { ERROR_CODES, PlatformError, type ErrorCode } from "../core/index.ts";
 import type { ArtifactFile, ComputeResources, Deployment, DeploymentRequest, Evaluation, EvaluationRequest, Experiment, GatePolicy, GateStatus, Job, JobSpec, MetricPoint, Model, ModelAlias, ModelDetail, ModelTags, ModelVersion, Profile, RunQuery, RunView, Whoami } from "./types.ts";
 
 import type { EvaluationUpload, GatePolicyChange } from "./types.ts";
+import type { CreatedToken, Team, TeamRole, TokenInfo, User } from "./types.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 
@@ -64,6 +65,68 @@ export class PavedClient {
   /** The principal the token resolves to. */
   whoami(): Promise<Whoami> {
     return this.json("/api/v1/whoami");
+  }
+
+  // ---- identity: tokens, teams, users ----
+
+  createToken(body: { name: string; expiresInDays?: number; team?: string }): Promise<CreatedToken> {
+    return this.json("/api/v1/tokens", { method: "POST", body });
+  }
+
+  async listTokens(all = false): Promise<TokenInfo[]> {
+    return (await this.json<{ tokens: TokenInfo[] }>("/api/v1/tokens", { query: { all: all ? true : undefined } })).tokens;
+  }
+
+  async revokeToken(id: string): Promise<void> {
+    await this.json(`/api/v1/tokens/${seg(id)}`, { method: "DELETE" });
+  }
+
+  async listTeams(): Promise<Team[]> {
+    return (await this.json<{ teams: Team[] }>("/api/v1/teams")).teams;
+  }
+
+  getTeam(name: string): Promise<Team> {
+    return this.json(`/api/v1/teams/${seg(name)}`);
+  }
+
+  createTeam(body: { name: string; description?: string }): Promise<Team> {
+    return this.json("/api/v1/teams", { method: "POST", body });
+  }
+
+  setTeamMember(team: string, user: string, role: TeamRole): Promise<Team> {
+    return this.json(`/api/v1/teams/${seg(team)}/members/${seg(user)}`, { method: "PUT", body: { role } });
+  }
+
+  removeTeamMember(team: string, user: string): Promise<Team> {
+    return this.json(`/api/v1/teams/${seg(team)}/members/${seg(user)}`, { method: "DELETE" });
+  }
+
+  createServiceAccount(team: string, body: { name: string; role: TeamRole; displayName?: string }): Promise<User> {
+    return this.json(`/api/v1/teams/${seg(team)}/service-accounts`, { method: "POST", body });
+  }
+
+  createServiceAccountToken(team: string, account: string, body: { name: string; expiresInDays?: number }): Promise<CreatedToken> {
+    return this.json(`/api/v1/teams/${seg(team)}/service-accounts/${seg(account)}/tokens`, { method: "POST", body });
+  }
+
+  createUser(body: { name: string; kind?: "user" | "service"; displayName?: string; email?: string; platformAdmin?: boolean; teams?: { team: string; role: TeamRole }[] }): Promise<User> {
+    return this.json("/api/v1/users", { method: "POST", body });
+  }
+
+  async listUsers(): Promise<User[]> {
+    return (await this.json<{ users: User[] }>("/api/v1/users")).users;
+  }
+
+  getUser(name: string): Promise<User> {
+    return this.json(`/api/v1/users/${seg(name)}`);
+  }
+
+  createUserToken(name: string, body: { name: string; expiresInDays?: number; team?: string }): Promise<CreatedToken> {
+    return this.json(`/api/v1/users/${seg(name)}/tokens`, { method: "POST", body });
+  }
+
+  disableUser(name: string): Promise<User> {
+    return this.json(`/api/v1/users/${seg(name)}/disable`, { method: "POST", body: {} });
   }
 
   async listExperiments(): Promise<Experiment[]> {

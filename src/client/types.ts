@@ -5,16 +5,18 @@ import type { profileSchema } from "../modules/catalog/schema.ts";
 import type { jobEventSchema, jobSchema, jobSpecSchema, pendingSchema, resourcesSchema } from "../modules/compute/schema.ts";
 import type { CreateDeploymentBody, DeploymentView } from "../modules/deployments/schema.ts";
 import type { EvaluateBody, EvaluationUploadView, EvaluationView, GatePolicyChangeView, GatePolicyView, GateStatusView } from "../modules/evaluation/schema.ts";
+import type { CreatedToken as CreatedTokenView, TeamRoleSchema, TeamView, TokenInfo as TokenInfoView, UserView, WhoAmI } from "../modules/identity/schema.ts";
 import type { AliasView, ModelDetailView, ModelView, TagsView, VersionView } from "../modules/registry/schema.ts";
 import type { ArtifactFileView, DatasetInputView, ExperimentView, MetricPoint as MetricPointSchema, RunView as RunViewSchema } from "../modules/tracking/schema.ts";
 
 export { JOB_PHASES } from "../modules/compute/schema.ts";
 
-export interface Whoami {
-  name: string;
-  role: string;
-  jobId?: string;
-}
+export type Whoami = z.output<typeof WhoAmI>;
+export type User = z.output<typeof UserView>;
+export type Team = z.output<typeof TeamView>;
+export type TokenInfo = z.output<typeof TokenInfoView>;
+export type CreatedToken = z.output<typeof CreatedTokenView>;
+export type TeamRole = z.output<typeof TeamRoleSchema>;
 
 export type Experiment = z.output<typeof ExperimentView>;
 export type MetricPoint = z.output<typeof MetricPointSchema>;

@@ -1,16 +1,45 @@
 import type { Readable } from "node:stream";
 import type { z } from "zod";
 
+/** A member's role in a team, weakest first: each may do what the ones before it may. */
+export const TEAM_ROLES = ["viewer", "developer", "maintainer", "admin"] as const;
+export type TeamRole = (typeof TEAM_ROLES)[number];
+
 /** Who is calling: resolved from the bearer token by `http/`, handed to every route. */
 export interface Principal {
+  /** The user's or service account's name; `job:<id>` for a job's token. */
   name: string;
-  role: "admin" | "user" | "job";
+  kind: "user" | "service" | "job" | "anonymous";
+  /** The user or service account behind the token; for a job's token, whoever submitted the job. */
+  userId?: string;
+  /** May do everything, in every team. */
+  platformAdmin: boolean;
+  /** The teams the principal belongs to, with its role in each. A job's token has none (see `team`). */
+  teams: Readonly<Record<string, TeamRole>>;
+  /**
+   * The team new resources go to when a request names none: a personal token's team, or a job's
+   * team for a job's token.
+   */
+  team?: string;
   /** Set for the token Paved mints for a running job. */
   jobId?: string;
   /** For a job's token: the experiment of its job, the only one it may start runs in. */
   experimentId?: string;
   /** For a job's token: the name of whoever submitted the job (the author of its runs). */
   onBehalfOf?: string;
+}
+
+/** What a route handler sees: already-validated input, never the HTTP framework. */
+export interface RouteContext<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  principal: Principal;
+  headers: Record<string, string | string[] | undefined>;
+  /** The request body as a stream, for routes declared with `rawBody: true` (uploads). */
+  stream?: Readable;
+  /** Aborted when the client goes away (for long polls and follows). */
+  signal: AbortSignal;
 }
 
 /**
@@ -43,33 +72,37 @@ export const ACTIONS = [
   "serving:read",
   "serving:infer",
   "serving:admin",
+  "teams:read",
+  "teams:create",
+  "teams:write",
+  "users:read",
+  "users:write",
+  "tokens:read",
+  "tokens:write",
+  "audit:read",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
 /**
- * What an action touches, as far as the policy needs to know: its kind and the attributes
- * ownership depends on (the job a run or job belongs to, the experiment a run is started in).
+ * What an action touches, as far as the policy needs to know: its kind, the team that owns it,
+ * and the attributes ownership depends on (the job a run belongs to, the user a token belongs to).
  */
 export interface ResourceRef {
-  kind: "run" | "job" | "experiment";
+  kind: "run" | "job" | "experiment" | "model" | "evaluation" | "deployment" | "endpoint" | "upload" | "team" | "user" | "token";
   id: string;
+  /** The team that owns it (or, for one being created, the team it goes to). */
+  team?: string;
   /** The job the resource belongs to (a run a job created, the job itself); null when none. */
   jobId?: string | null;
   /** The experiment a run belongs to or is being started in. */
   experimentId?: string;
-}
-
-/** What a route handler sees: already-validated input, never the HTTP framework. */
-export interface RouteContext<P, Q, B> {
-  params: P;
-  query: Q;
-  body: B;
-  principal: Principal;
-  headers: Record<string, string | string[] | undefined>;
-  /** The request body as a stream, for routes declared with `rawBody: true` (uploads). */
-  stream?: Readable;
-  /** Aborted when the client goes away (for long polls and follows). */
-  signal: AbortSignal;
+  /** For a token (or a user's own resources): the user it belongs to. */
+  userId?: string;
+  /**
+   * The error a caller gets for a resource that does not exist. A resource of another team answers
+   * exactly this, so that nobody learns what another team has.
+   */
+  notFound?: () => Error;
 }
 
 /** A streamed response (downloads, log follows). */
@@ -78,6 +111,18 @@ export class StreamResponse {
     readonly stream: Readable,
     readonly contentType = "application/octet-stream",
     readonly headers: Record<string, string> = {},
+  ) {}
+}
+
+/**
+ * An answer with its own status and headers, for the few routes a browser navigates to: the
+ * single sign-on redirects, and answers that set or clear the session cookie.
+ */
+export class HttpResponse {
+  constructor(
+    readonly status: number,
+    readonly headers: Record<string, string | string[]>,
+    readonly body?: unknown,
   ) {}
 }
 

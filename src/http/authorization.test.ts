@@ -2,7 +2,6 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hashToken, newToken } from "../modules/identity/index.ts";
 import { createApp, type App } from "../app.ts";
 import { loadConfig } from "../config/index.ts";
 
@@ -177,21 +176,24 @@ describe("who may change a gate policy", () => {
   let app: App;
   afterAll(async () => app?.close());
 
-  it("an admin may; a user (until teams bring maintainers) and a job may not", async () => {
+  it("a maintainer may; a developer and a job may not", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "paved-authz-policy-"));
     app = await createApp(loadConfig({ env: {}, overrides: { dataDir, logLevel: "silent", compute: { gpus: [], cpus: 1, memoryMiB: 512 } } }));
     const admin = { authorization: `Bearer ${app.generatedAdminToken}` };
-    const user = newToken();
-    // No route mints user tokens before the teams issue; the row is what it will store.
-    await app.database.db.insertInto("api_tokens").values({ id: "tok-user", name: "ada", role: "user", token_hash: hashToken(user), job_id: null, created_at: 0, expires_at: null }).execute();
+    const person = async (name: string, role: string) => {
+      await app.server.inject({ method: "POST", url: "/api/v1/users", headers: admin, payload: { name, teams: [{ team: "default", role }] } });
+      return { authorization: `Bearer ${(await app.server.inject({ method: "POST", url: `/api/v1/users/${name}/tokens`, headers: admin, payload: { name: "t" } })).json().token}` };
+    };
+    const developer = await person("ada", "developer");
+    const maintainer = await person("max", "maintainer");
     await app.server.inject({ method: "POST", url: "/api/2.0/mlflow/registered-models/create", headers: admin, payload: { name: "churn" } });
     const yaml = "checks:\n  - type: quality\n    metric: accuracy\n    min: 0.8\n";
-    const byUser = await app.server.inject({ method: "PUT", url: "/api/v1/models/churn/gate-policy", headers: { authorization: `Bearer ${user}` }, payload: { yaml } });
-    expect(byUser.statusCode).toBe(403);
-    expect(byUser.json().error.code).toBe("FORBIDDEN");
-    // The user still reads it, and does everything else a data scientist does.
-    expect((await app.server.inject({ method: "GET", url: "/api/v1/models/churn/gate-policy", headers: { authorization: `Bearer ${user}` } })).statusCode).toBe(200);
-    const byAdmin = await app.server.inject({ method: "PUT", url: "/api/v1/models/churn/gate-policy", headers: admin, payload: { yaml } });
-    expect(byAdmin.statusCode).toBe(200);
+    const byDeveloper = await app.server.inject({ method: "PUT", url: "/api/v1/models/churn/gate-policy", headers: developer, payload: { yaml } });
+    expect(byDeveloper.statusCode).toBe(403);
+    expect(byDeveloper.json().error.code).toBe("FORBIDDEN");
+    // The developer still reads it, and does everything else a data scientist does.
+    expect((await app.server.inject({ method: "GET", url: "/api/v1/models/churn/gate-policy", headers: developer })).statusCode).toBe(200);
+    const byMaintainer = await app.server.inject({ method: "PUT", url: "/api/v1/models/churn/gate-policy", headers: maintainer, payload: { yaml } });
+    expect(byMaintainer.statusCode).toBe(200);
   });
 });

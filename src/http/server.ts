@@ -3,6 +3,7 @@ import type { Readable } from "node:stream";
 import { z } from "zod";
 import { StreamResponse, parseInput, type Logger, type Principal, type RouteDefinition } from "../core/index.ts";
 import { authorize, mayAttempt, type TokenService } from "../modules/identity/index.ts";
+import { BOOTSTRAP_ADMIN_ID, DEFAULT_TEAM_ID } from "../storage/index.ts";
 import { MLFLOW_ERROR_CODE, toErrorBody } from "./errors.ts";
 import { buildOpenApi } from "./openapi.ts";
 
@@ -19,7 +20,8 @@ export interface ServerOptions {
   requestTimeoutMs: number;
 }
 
-const ANONYMOUS_ADMIN: Principal = { name: "local", role: "admin" };
+/** With authentication off (loopback only): everyone is the bootstrap admin, in the default team. */
+const ANONYMOUS_ADMIN: Principal = { name: "admin", kind: "user", userId: BOOTSTRAP_ADMIN_ID, platformAdmin: true, teams: { [DEFAULT_TEAM_ID]: "admin" }, team: DEFAULT_TEAM_ID };
 
 /** Assembles the HTTP server from route definitions: auth, validation, errors, OpenAPI. */
 export function buildServer(opts: ServerOptions): FastifyInstance {
@@ -146,7 +148,7 @@ function clientGone(request: FastifyRequest, reply: FastifyReply): AbortSignal {
   return controller.signal;
 }
 
-const ANONYMOUS: Principal = { name: "anonymous", role: "user" };
+const ANONYMOUS: Principal = { name: "anonymous", kind: "anonymous", platformAdmin: false, teams: {} };
 
 async function authenticate(request: FastifyRequest, def: RouteDefinition, tokens: TokenService | undefined): Promise<Principal> {
   if (def.public) return ANONYMOUS;

@@ -6,11 +6,35 @@ export interface Tables {
     id: string;
     name: string;
     token_hash: string;
+    /** What the token is: `personal` (a user's or service account's) or `job` (one job's). */
     role: string;
+    /** The user (or service account) a personal token belongs to; for a job's, its submitter. */
+    user_id: string | null;
     job_id: string | null;
+    /** For a job's token: the job's team. */
+    team_id: string | null;
     created_at: number;
     expires_at: number | null;
   };
+  /** A team; its id is its name (lower-case letters, digits and '-'). */
+  teams: { team_id: string; description: string | null; created_at: number };
+  users: {
+    user_id: string;
+    /** The login name, unique: what tokens, runs and the audit log show. */
+    name: string;
+    /** `user` (a person) or `service` (a service account for CI and automation). */
+    kind: string;
+    display_name: string | null;
+    email: string | null;
+    platform_admin: number;
+    /** Set for users who came from single sign-on: the issuer and their subject there. */
+    sso_issuer: string | null;
+    sso_subject: string | null;
+    created_at: number;
+    disabled_at: number | null;
+  };
+  /** Who belongs to which team, with which role: viewer, developer, maintainer or admin. */
+  team_members: { team_id: string; user_id: string; role: string; created_at: number };
   experiments: {
     experiment_id: string;
     name: string;
@@ -18,6 +42,8 @@ export interface Tables {
     lifecycle_stage: string;
     creation_time: number;
     last_update_time: number;
+    /** The team that owns it. */
+    team_id: string;
   };
   experiment_tags: { experiment_id: string; key: string; value: string };
   runs: {
@@ -99,6 +125,8 @@ export interface Tables {
     recorded_attempt: Generated<number>;
     finished_at: number | null;
     updated_at: number;
+    /** The team that owns it. */
+    team_id: string;
   };
   job_events: {
     id: Generated<number>;
@@ -117,6 +145,8 @@ export interface Tables {
     max_version: number;
     creation_time: number;
     last_update_time: number;
+    /** The team that owns it. */
+    team_id: string;
   };
   registered_model_tags: { model_id: string; key: string; value: string };
   registered_model_aliases: { model_id: string; alias: string; version: number };
@@ -186,9 +216,11 @@ export interface Tables {
     /** Why it is in Error. */
     message: string | null;
     created_at: number;
+    /** The team that owns it. */
+    team_id: string;
   };
   /** A CSV a client sent for evaluation (`uploads:/<digest>`): the blob is in the artifact store. */
-  evaluation_uploads: { digest: string; size: number; user_id: string; created_at: number };
+  evaluation_uploads: { digest: string; size: number; user_id: string; created_at: number; team_id: string };
   /** One change of a model's gate policy; `previous_*` are null for the first change recorded (or one made before history was kept). */
   gate_policy_changes: {
     id: string;
@@ -231,6 +263,8 @@ export interface Tables {
     created_by: string;
     created_at: number;
     updated_at: number;
+    /** The team that owns it. */
+    team_id: string;
   };
   /** A promotion forced past a failing or missing analysis (written by the API when it is asked for). */
   deployment_overrides: {

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { PavedClient } from "../../client/index.ts";
+import { PavedClient, type Whoami } from "../../client/index.ts";
 import { normaliseUrl, resolveCredentials, saveCredentials } from "../../client/credentials.ts";
 import { invalidInput } from "../../core/index.ts";
 import type { CliContext } from "../context.ts";
@@ -25,7 +25,7 @@ Credentials go to $XDG_CONFIG_HOME/paved/credentials.json (default ~/.config/pav
       const client = new PavedClient({ url, token, ...(ctx.fetch ? { fetch: ctx.fetch } : {}) });
       const me = await client.whoami();
       const path = await saveCredentials(ctx.env, { url, token });
-      ctx.out(`logged in to ${url} as ${me.name} (${me.role}); credentials stored in ${path}\n`);
+      ctx.out(`logged in to ${url} as ${describe(me)}; credentials stored in ${path}\n`);
     });
 
   program
@@ -37,8 +37,16 @@ Credentials go to $XDG_CONFIG_HOME/paved/credentials.json (default ~/.config/pav
       const client = await ctx.client();
       const me = await client.whoami();
       if (opts.json) return ctx.json({ url: client.url, ...me });
-      ctx.out(`${me.name} (${me.role}${me.jobId ? `, job ${me.jobId}` : ""}) at ${client.url}\n`);
+      ctx.out(`${describe(me)} at ${client.url}\n`);
     });
+}
+
+/** "ada (developer in risk, viewer in fraud; platform admin)", "job:job_1 (job job_1 in risk)". */
+function describe(me: Whoami): string {
+  if (me.jobId) return `${me.name} (job ${me.jobId}${me.team ? ` in ${me.team}` : ""})`;
+  const roles = me.teams.map((t) => `${t.role} in ${t.team}`);
+  if (me.platformAdmin) roles.push("platform admin");
+  return `${me.name} (${roles.join(", ") || "in no team"})`;
 }
 
 /** Reads the token: all of stdin when piped, a hidden prompt on a terminal. */

@@ -1,42 +1,90 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ACTIONS, type Principal } from "../../core/index.ts";
-import { authorize, mayAttempt } from "./policy.ts";
+import { ACTIONS, notFound, type Action, type Principal, type ResourceRef } from "../../core/index.ts";
+import { ACTION_RULES, authorize, mayAttempt, visibleTeams } from "./policy.ts";
 
-const admin: Principal = { name: "admin", role: "admin" };
-const user: Principal = { name: "ada", role: "user" };
-const job: Principal = { name: "job:job-1", role: "job", jobId: "job-1", experimentId: "7", onBehalfOf: "ada" };
+const platformAdmin: Principal = { name: "root", kind: "user", platformAdmin: true, teams: {} };
+const ada: Principal = { name: "ada", kind: "user", userId: "usr_ada", platformAdmin: false, teams: { risk: "developer", fraud: "viewer" } };
+const job: Principal = { name: "job:job-1", kind: "job", platformAdmin: false, teams: {}, team: "risk", jobId: "job-1", experimentId: "7", onBehalfOf: "ada" };
+const anonymous: Principal = { name: "anonymous", kind: "anonymous", platformAdmin: false, teams: {} };
+
+const codeOf = (fn: () => void): string | undefined => {
+  try {
+    fn();
+    return undefined;
+  } catch (error) {
+    return (error as { code?: string }).code;
+  }
+};
+const run = (team: string, jobId: string | null = null): ResourceRef => ({ kind: "run", id: "r1", team, jobId, experimentId: "7", notFound: () => notFound("run 'r1' does not exist") });
 
 describe("the authorization policy", () => {
-  it("lets an admin do everything", () => {
-    for (const action of ACTIONS) expect(() => authorize(admin, action)).not.toThrow();
+  it("lets a platform admin do everything, in every team", () => {
+    for (const action of ACTIONS) expect(codeOf(() => authorize(platformAdmin, action, run("anywhere")))).toBeUndefined();
   });
 
-  it("keeps gate policies, gate overrides and hand-loading models from users until teams bring maintainers", () => {
-    for (const action of ["gate-policies:write", "gates:override", "serving:admin"] as const) {
-      expect(() => authorize(user, action)).toThrow(expect.objectContaining({ code: "FORBIDDEN" }));
+  it("gives each team role what the table says, in that team only", () => {
+    expect(codeOf(() => authorize(ada, "runs:write", run("risk")))).toBeUndefined();
+    expect(codeOf(() => authorize(ada, "models:delete", { kind: "model", id: "m", team: "risk" }))).toBe("FORBIDDEN");
+    expect(codeOf(() => authorize(ada, "runs:read", run("fraud")))).toBeUndefined();
+    expect(codeOf(() => authorize(ada, "runs:write", run("fraud")))).toBe("FORBIDDEN");
+    expect(codeOf(() => authorize(ada, "gate-policies:write", { kind: "model", id: "m", team: "risk" }))).toBe("FORBIDDEN");
+    expect(codeOf(() => authorize(ada, "serving:admin"))).toBe("FORBIDDEN");
+    expect(codeOf(() => authorize(ada, "teams:create"))).toBe("FORBIDDEN");
+  });
+
+  it("answers a resource of another team exactly as a missing one", () => {
+    let error: unknown;
+    try {
+      authorize(ada, "runs:read", run("payments"));
+    } catch (e) {
+      error = e;
     }
-    for (const action of ["jobs:create", "deployments:write", "models:delete", "evaluations:create"] as const) {
-      expect(() => authorize(user, action)).not.toThrow();
+    expect(error).toMatchObject({ code: "NOT_FOUND", message: "run 'r1' does not exist" });
+  });
+
+  it("lets a job write only to runs of its own job, start runs only in its experiment, and read only its team", () => {
+    expect(codeOf(() => authorize(job, "runs:write", run("risk", "job-1")))).toBeUndefined();
+    expect(codeOf(() => authorize(job, "runs:write", run("risk", "job-2")))).toBe("FORBIDDEN");
+    expect(codeOf(() => authorize(job, "runs:write", run("risk", null)))).toBe("FORBIDDEN");
+    expect(codeOf(() => authorize(job, "runs:read", run("risk")))).toBeUndefined();
+    expect(codeOf(() => authorize(job, "runs:read", run("fraud")))).toBe("NOT_FOUND");
+    expect(codeOf(() => authorize(job, "runs:create", { kind: "run", id: "(new)", team: "risk", experimentId: "7" }))).toBeUndefined();
+    expect(codeOf(() => authorize(job, "runs:create", { kind: "run", id: "(new)", team: "risk", experimentId: "0" }))).toBe("FORBIDDEN");
+    expect(codeOf(() => authorize(job, "jobs:read", { kind: "job", id: "job-1", team: "risk", jobId: "job-1" }))).toBeUndefined();
+    expect(codeOf(() => authorize(job, "jobs:read", { kind: "job", id: "job-2", team: "risk", jobId: "job-2" }))).toBe("FORBIDDEN");
+    expect(codeOf(() => authorize(job, "runs:write"))).toBe("FORBIDDEN");
+    for (const action of ["deployments:write", "gate-policies:write", "tokens:write", "jobs:create", "models:write"] as const) {
+      expect(codeOf(() => authorize(job, action))).toBe("FORBIDDEN");
     }
   });
 
-  it("lets a job write only to runs of its own job, and start runs only in its experiment", () => {
-    expect(() => authorize(job, "runs:write", { kind: "run", id: "r1", jobId: "job-1", experimentId: "7" })).not.toThrow();
-    expect(() => authorize(job, "runs:write", { kind: "run", id: "r2", jobId: "job-2", experimentId: "7" })).toThrow(expect.objectContaining({ code: "FORBIDDEN" }));
-    expect(() => authorize(job, "runs:write", { kind: "run", id: "r3", jobId: null, experimentId: "7" })).toThrow(expect.objectContaining({ code: "FORBIDDEN" }));
-    expect(() => authorize(job, "runs:create", { kind: "run", id: "(new)", experimentId: "7" })).not.toThrow();
-    expect(() => authorize(job, "runs:create", { kind: "run", id: "(new)", experimentId: "0" })).toThrow(expect.objectContaining({ code: "FORBIDDEN" }));
-    expect(() => authorize(job, "jobs:read", { kind: "job", id: "job-1", jobId: "job-1" })).not.toThrow();
-    expect(() => authorize(job, "jobs:read", { kind: "job", id: "job-2", jobId: "job-2" })).toThrow(expect.objectContaining({ code: "FORBIDDEN" }));
+  it("lets a token's owner (and only them) manage it", () => {
+    expect(codeOf(() => authorize(ada, "tokens:write", { kind: "token", id: "t1", userId: "usr_ada" }))).toBeUndefined();
+    expect(codeOf(() => authorize(ada, "tokens:write", { kind: "token", id: "t2", userId: "usr_bob" }))).toBe("NOT_FOUND");
   });
 
-  it("refuses an ownership action that names no resource rather than guessing", () => {
-    expect(mayAttempt(job, "runs:write")).toBe(true);
-    expect(() => authorize(job, "runs:write")).toThrow(expect.objectContaining({ code: "FORBIDDEN" }));
+  it("lets anonymous callers reach only what is public", () => {
+    expect(codeOf(() => authorize(anonymous, "platform:read"))).toBeUndefined();
+    expect(codeOf(() => authorize(anonymous, "runs:read"))).toBe("UNAUTHENTICATED");
+    expect(mayAttempt(anonymous, "runs:read")).toBe(false);
   });
 
-  it("refuses a job everything outside tracking, reading and inference", () => {
-    const allowed = new Set(["platform:read", "catalog:read", "experiments:read", "runs:read", "models:read", "serving:read", "serving:infer", "runs:write", "runs:create", "jobs:read"]);
-    for (const action of ACTIONS) expect(mayAttempt(job, action)).toBe(allowed.has(action));
+  it("filters lists to the teams where the role allows the read", () => {
+    expect(visibleTeams(platformAdmin, "runs:read")).toBeUndefined();
+    expect(visibleTeams(ada, "runs:read")!.sort()).toEqual(["fraud", "risk"]);
+    expect(visibleTeams(ada, "runs:write")).toEqual(["risk"]);
+    expect(visibleTeams(job, "runs:read")).toEqual(["risk"]);
+    expect(visibleTeams(job, "deployments:read")).toEqual([]);
+  });
+
+  it("is the table docs/teams.md prints", () => {
+    const doc = readFileSync(new URL("../../../docs/teams.md", import.meta.url), "utf8");
+    for (const action of ACTIONS) {
+      const row = doc.split("\n").find((line) => line.startsWith(`| \`${action}\` `));
+      expect(row, `docs/teams.md has no row for ${action}`).toBeDefined();
+      const rule = ACTION_RULES[action as Action];
+      expect(row, action).toContain(`| ${rule} |`);
+    }
   });
 });

@@ -15,12 +15,12 @@ describe.each(testDialects())("TokenService on %s", async (dialect) => {
     await tokens.ensureAdmin("admin-token-0123456789");
     const job = await tokens.mintForJob("job-1", 60_000);
     for (let i = 0; i < 3; i++) {
-      expect(await tokens.authenticate(`Bearer ${job}`)).toEqual({ name: "job:job-1", role: "job", jobId: "job-1" });
-      expect((await tokens.authenticate("Bearer admin-token-0123456789")).role).toBe("admin");
+      expect(await tokens.authenticate(`Bearer ${job}`)).toMatchObject({ name: "job:job-1", kind: "job", jobId: "job-1" });
+      expect((await tokens.authenticate("Bearer admin-token-0123456789")).platformAdmin).toBe(true);
     }
     await tokens.revokeForJob("job-1");
     await expect(tokens.authenticate(`Bearer ${job}`)).rejects.toMatchObject({ code: "UNAUTHENTICATED" });
-    expect((await tokens.authenticate("Bearer admin-token-0123456789")).role).toBe("admin");
+    expect((await tokens.authenticate("Bearer admin-token-0123456789")).platformAdmin).toBe(true);
   });
 
   it("refuses an expired token even while it is cached", async () => {
@@ -37,15 +37,15 @@ describe.each(testDialects())("TokenService on %s", async (dialect) => {
 
   it("lets a configured admin token replace the previous one, which stops working at once", async () => {
     const first = await tokens.ensureAdmin("rotation-token-one-0123456789");
-    expect((await tokens.authenticate("Bearer rotation-token-one-0123456789")).role).toBe("admin");
+    expect((await tokens.authenticate("Bearer rotation-token-one-0123456789")).platformAdmin).toBe(true);
     const second = await tokens.ensureAdmin("rotation-token-two-0123456789");
     expect(second.replaced).toBeGreaterThanOrEqual(1);
     await expect(tokens.authenticate("Bearer rotation-token-one-0123456789")).rejects.toMatchObject({ code: "UNAUTHENTICATED" });
-    expect((await tokens.authenticate("Bearer rotation-token-two-0123456789")).role).toBe("admin");
+    expect((await tokens.authenticate("Bearer rotation-token-two-0123456789")).platformAdmin).toBe(true);
     // Starting again with the same token changes nothing; without one, the stored token stays.
     expect((await tokens.ensureAdmin("rotation-token-two-0123456789")).replaced).toBe(0);
     expect(await tokens.ensureAdmin()).toEqual({ replaced: 0 });
-    expect((await tokens.authenticate("Bearer rotation-token-two-0123456789")).role).toBe("admin");
+    expect((await tokens.authenticate("Bearer rotation-token-two-0123456789")).platformAdmin).toBe(true);
     expect(first.generated).toBeUndefined();
     // Job tokens are not admin tokens: a rotation leaves them alone.
     const job = await tokens.mintForJob("job-rot", 60_000);
