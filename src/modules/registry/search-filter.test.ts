@@ -1,10 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createApp, type App } from "../../app.ts";
 import { LocalArtifactStore } from "../../artifacts/index.ts";
 import { loadConfig } from "../../config/index.ts";
 import { createLogger, type Clock, type IdGenerator } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
-import { openTestDatabase, testDialects } from "../../../test/support/databases.ts";
+import { openTestDatabase, testDialects, testPostgresUrl } from "../../../test/support/databases.ts";
 import { createTrackingModule, type TrackingService } from "../tracking/index.ts";
 import { createRegistryModule, type LoggedModelService, type RegistryService } from "./index.ts";
 
@@ -75,5 +78,72 @@ describe.each(testDialects())("registry and logged-model filters on %s", (dialec
     await expect(registry.searchModels({ orderBy: [term] })).rejects.toMatchObject({ code: "INVALID_INPUT" });
     await expect(registry.searchVersions({ orderBy: [term] })).rejects.toMatchObject({ code: "INVALID_INPUT" });
     expect((await registry.searchModels({ orderBy: ["  name   DESC  "] })).models.map((m) => m.name)).toEqual(["fraud-b", "Fraud-a"]);
+  });
+});
+
+// Issue 8: MLflow 3 adds ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every
+// search_registered_models and search_model_versions call; Paved answered 400, so
+// mlflow.search_registered_models() always failed.
+describe.each(testDialects())("MLflow 3's prompt filter through the MLflow REST routes on %s", (dialect) => {
+  let app: App;
+  let auth: Record<string, string>;
+  const api = "/api/2.0/mlflow";
+  const PROMPT_FILTER = "tag.`mlflow.prompt.is_prompt` != 'true'";
+  const search = (path: string, filter: string) =>
+    app.server.inject({ method: "GET", url: `${api}${path}?${new URLSearchParams({ filter, max_results: "100" })}`, headers: auth });
+
+  beforeAll(async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "paved-prompt-filter-"));
+    const databaseUrl = dialect === "postgres" ? await testPostgresUrl() : undefined;
+    app = await createApp(loadConfig({ env: {}, overrides: { dataDir, logLevel: "silent", compute: { gpus: [] }, ...(databaseUrl ? { databaseUrl } : {}) } }));
+    auth = { authorization: `Bearer ${app.generatedAdminToken}` };
+    const post = async (path: string, body: object) => expect((await app.server.inject({ method: "POST", url: `${api}${path}`, headers: auth, payload: body })).statusCode).toBe(200);
+    await post("/registered-models/create", { name: "churn" });
+    await post("/registered-models/create", { name: "marked-model", tags: [{ key: "mlflow.prompt.is_prompt", value: "false" }, { key: "team", value: "ml" }] });
+    await post("/registered-models/create", { name: "greeting", tags: [{ key: "mlflow.prompt.is_prompt", value: "true" }] });
+    const run = (await app.server.inject({ method: "POST", url: `${api}/runs/create`, headers: auth, payload: { experiment_id: "0" } })).json().run.info;
+    const mlmodel = { ...auth, "content-type": "application/octet-stream" };
+    const upload = await app.server.inject({ method: "PUT", url: `/api/2.0/mlflow-artifacts/artifacts/0/${run.run_id}/artifacts/model/MLmodel`, headers: mlmodel, payload: Buffer.from("flavors: {python_function: {}}\n") });
+    expect(upload.statusCode).toBe(200);
+    await post("/model-versions/create", { name: "churn", source: `runs:/${run.run_id}/model`, run_id: run.run_id });
+    await post("/model-versions/create", { name: "greeting", source: `runs:/${run.run_id}/model`, run_id: run.run_id, tags: [{ key: "mlflow.prompt.is_prompt", value: "true" }] });
+  });
+  afterAll(async () => app?.close());
+
+  const modelNames = async (filter: string) => {
+    const res = await search("/registered-models/search", filter);
+    expect(res.statusCode).toBe(200);
+    return (res.json().registered_models ?? []).map((m: { name: string }) => m.name).sort();
+  };
+
+  it("answers the exact filter mlflow.search_registered_models() sends, without prompts", async () => {
+    expect(await modelNames(PROMPT_FILTER)).toEqual(["churn", "marked-model"]);
+    // What `search_registered_models(filter_string="name LIKE 'c%'")` becomes in MLflow 3.
+    expect(await modelNames(`name LIKE 'c%' AND ${PROMPT_FILTER}`)).toEqual(["churn"]);
+    // What MLflow's search_prompts sends.
+    expect(await modelNames("tag.`mlflow.prompt.is_prompt` = 'true'")).toEqual(["greeting"]);
+  });
+
+  it("answers it for model versions too", async () => {
+    const res = await search("/model-versions/search", `name = 'churn' AND ${PROMPT_FILTER}`);
+    expect(res.statusCode).toBe(200);
+    expect(res.json().model_versions.map((v: { name: string }) => v.name)).toEqual(["churn"]);
+    const prompts = await search("/model-versions/search", PROMPT_FILTER);
+    expect(prompts.json().model_versions.map((v: { name: string }) => v.name)).toEqual(["churn"]);
+  });
+
+  it("accepts tag./tags. with backquoted or double-quoted keys, and keeps MLflow's meaning of != on other tags", async () => {
+    for (const key of ["tag.`team`", "tags.`team`", 'tags."team"', "tags.team", "`tags.team`"]) expect(await modelNames(`${key} = 'ml'`)).toEqual(["marked-model"]);
+    // As in MLflow's stores: a model without the tag does not match `!=` (only the prompt tag is special).
+    expect(await modelNames("tags.`team` != 'other'")).toEqual(["marked-model"]);
+    expect(await modelNames("tag.`mlflow.prompt.is_prompt` = 'false'")).toEqual(["churn", "marked-model"]);
+  });
+
+  it("still refuses what MLflow refuses, as INVALID_PARAMETER_VALUE", async () => {
+    for (const filter of ["tag.`unterminated != 'x'", "tag.`k` ~ 'x'", "tag. `k` = 'x'"]) {
+      const res = await search("/registered-models/search", filter);
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error_code).toBe("INVALID_PARAMETER_VALUE");
+    }
   });
 });

@@ -14,7 +14,10 @@ export interface Clause {
 /** Bounds of one filter: clauses joined by AND, and values in all its IN lists together. */
 export const FILTER_LIMITS = { clauses: 100, listValues: 10_000 } as const;
 
-const TOKEN = /\s*(?:(`[^`]*`|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(\()|(\))|(,)|(!=|=|<>)|([^\s=!<>(),'"`]+))/y;
+// A bare word may end in `.` followed by a backquoted or double-quoted part: ``tag.`mlflow.prompt.is_prompt` ``
+// is one key (MLflow 3 sends it with every registered-model search). The word cannot hold a quote,
+// so where it ends is fixed and nothing backtracks.
+const TOKEN = /\s*(?:(`[^`]*`|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(\()|(\))|(,)|(!=|=|<>)|([^\s=!<>(),'"`]+(?:(?<=\.)(?:`[^`]*`|"(?:[^"\\]|\\.)*"))?))/y;
 
 function unquote(s: string): string {
   return s.slice(1, -1).replace(/\\(.)/g, "$1");
@@ -102,9 +105,22 @@ function listOf(clause: Clause): Set<string> {
 /** The linear-time matcher of each LIKE/ILIKE clause (user patterns never become a RegExp). */
 const likeMatchers = new WeakMap<Clause, (text: string) => boolean>();
 
-/** Evaluates one clause against a value (undefined: the key is absent, which never matches). */
+/**
+ * The tag MLflow marks prompts with. MLflow 3 clients add ``tag.`mlflow.prompt.is_prompt` != 'true'``
+ * to every registered-model and model-version search; a model without the tag is not a prompt.
+ */
+export const PROMPT_TAG = "mlflow.prompt.is_prompt";
+
+/**
+ * Evaluates one clause against a value. An absent key never matches, whatever the operator, as in
+ * MLflow's stores (SearchModelUtils and the SQL store alike); the one exception is MLflow's too:
+ * without `mlflow.prompt.is_prompt`, `!= 'true'` and `= 'false'` match (the model is not a prompt).
+ */
 export function matches(actual: string | undefined, clause: Clause): boolean {
-  if (actual === undefined) return false;
+  if (actual === undefined) {
+    if (clause.entity !== "tag" || clause.key !== PROMPT_TAG) return false;
+    return (clause.op === "!=" && clause.value === "true") || (clause.op === "=" && clause.value === "false");
+  }
   const { op, value } = clause;
   switch (op) {
     case "=":
