@@ -11,7 +11,7 @@ import { createCatalogModule } from "./modules/catalog/index.ts";
 import { createComputeModule } from "./modules/compute/index.ts";
 import { createDeploymentsModule } from "./modules/deployments/index.ts";
 import { createEvaluationModule } from "./modules/evaluation/index.ts";
-import { createIdentityModule, type TokenService } from "./modules/identity/index.ts";
+import { checkSsoConfig, createIdentityModule, createSso, type TokenService } from "./modules/identity/index.ts";
 import { createRegistryModule } from "./modules/registry/index.ts";
 import { createServingModule } from "./modules/serving/index.ts";
 import { createTrackingModule } from "./modules/tracking/index.ts";
@@ -49,6 +49,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       `refusing to bind ${config.host} with authentication disabled; bind 127.0.0.1 or turn authentication back on`,
     );
   }
+  checkSsoConfig(config);
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   const artifacts = new LocalArtifactStore(join(config.dataDir, "artifacts"));
   const identity = createIdentityModule({ database, clock, ids });
@@ -68,6 +69,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const catalog = createCatalogModule({ profilesFile: config.compute.profilesFile });
   routes.push(...catalog.routes);
   let serverUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+  // Single sign-on (auth.sso) and browser sessions, which the server accepts beside bearer tokens.
+  const sso = createSso({ db: database.db, clock, logger, identity: identity.service, tokens, settings: config.auth.sso, publicUrl: () => serverUrl });
+  routes.push(...sso.routes);
   const compute = createComputeModule({
     // Jobs get only the allow-listed part of it (compute.jobEnvironment), never the server's secrets.
     serverEnv: deps.env ?? {},
@@ -102,6 +106,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const server = buildServer({
     routes,
     tokens: config.auth.disabled ? undefined : tokens,
+    authenticator: sso.authenticator,
     logger,
     bodyLimit: config.http.maxBodyBytes,
     uploadLimit: config.artifacts.maxUploadBytes,

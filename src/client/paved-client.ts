@@ -3,6 +3,7 @@ import type { ArtifactFile, ComputeResources, Deployment, DeploymentRequest, Eva
 
 import type { EvaluationUpload, GatePolicyChange } from "./types.ts";
 import type { CreatedToken, Team, TeamRole, TokenInfo, User } from "./types.ts";
+import type { SsoDevicePoll, SsoDeviceStart } from "./types.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 
@@ -55,6 +56,16 @@ export class PavedClient {
     this.url = options.url.replace(/\/+$/, "");
     this.token = options.token;
     this.fetchImpl = options.fetch ?? fetch;
+  }
+
+  /** Starts a single sign-on device login (`paved login --sso`); needs no token. */
+  startSsoDeviceLogin(client: string): Promise<SsoDeviceStart> {
+    return this.json("/auth/sso/device", { method: "POST", body: { client } });
+  }
+
+  /** Polls a device login: pending, or complete with a personal token (shown once). */
+  pollSsoDeviceLogin(handle: string): Promise<SsoDevicePoll> {
+    return this.json("/auth/sso/device/poll", { method: "POST", body: { handle } });
   }
 
   /** Liveness; needs no token. */

@@ -5,6 +5,7 @@ import type { profileSchema } from "../modules/catalog/schema.ts";
 import type { jobEventSchema, jobSchema, jobSpecSchema, pendingSchema, resourcesSchema } from "../modules/compute/schema.ts";
 import type { CreateDeploymentBody, DeploymentView } from "../modules/deployments/schema.ts";
 import type { EvaluateBody, EvaluationUploadView, EvaluationView, GatePolicyChangeView, GatePolicyView, GateStatusView } from "../modules/evaluation/schema.ts";
+import type { SsoDevicePoll as SsoDevicePollView, SsoDeviceStart as SsoDeviceStartView } from "../modules/identity/schema.ts";
 import type { CreatedToken as CreatedTokenView, TeamRoleSchema, TeamView, TokenInfo as TokenInfoView, UserView, WhoAmI } from "../modules/identity/schema.ts";
 import type { AliasView, ModelDetailView, ModelView, TagsView, VersionView } from "../modules/registry/schema.ts";
 import type { ArtifactFileView, DatasetInputView, ExperimentView, MetricPoint as MetricPointSchema, RunView as RunViewSchema } from "../modules/tracking/schema.ts";
@@ -12,6 +13,8 @@ import type { ArtifactFileView, DatasetInputView, ExperimentView, MetricPoint as
 export { JOB_PHASES } from "../modules/compute/schema.ts";
 
 export type Whoami = z.output<typeof WhoAmI>;
+export type SsoDeviceStart = z.output<typeof SsoDeviceStartView>;
+export type SsoDevicePoll = z.output<typeof SsoDevicePollView>;
 export type User = z.output<typeof UserView>;
 export type Team = z.output<typeof TeamView>;
 export type TokenInfo = z.output<typeof TokenInfoView>;

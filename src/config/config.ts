@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { PlatformError, describeProblems, validate } from "../core/index.ts";
+import { PlatformError, TEAM_ROLES, describeProblems, validate } from "../core/index.ts";
 
 const gpuSchema = z.strictObject({
   index: z.number().int().min(0),
@@ -49,6 +49,44 @@ const jobLogsSchema = z.strictObject({
   maxReadBytes: z.number().int().positive().default(JOB_LOGS_DEFAULTS.maxReadBytes),
 });
 
+/** Loopback hosts: where plain http is acceptable (tests, one machine). */
+const LOOPBACK_URL_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
+const isLoopbackUrl = (url: URL) => LOOPBACK_URL_HOSTS.has(url.hostname) || url.hostname.startsWith("127.");
+
+/**
+ * Single sign-on with OpenID Connect. The issuer is admin configuration: the server fetches only
+ * its discovery document and the endpoints and keys (JWKS) that document names, never a URL a
+ * request supplies.
+ */
+const ssoSchema = z.strictObject({
+  /** The provider's issuer URL, exactly as its discovery document says (https; http only on loopback, for tests). */
+  issuer: z
+    .string()
+    .url()
+    .refine((value) => {
+      const url = new URL(value);
+      return url.protocol === "https:" || (url.protocol === "http:" && isLoopbackUrl(url));
+    }, "the issuer must be an https:// URL (http:// only on a loopback address, for tests)"),
+  /** The client Paved is registered as at the provider. */
+  clientId: z.string().min(1),
+  /** The client's secret (PAVED_SSO_CLIENT_SECRET); unset for a public client, which then relies on PKCE alone. */
+  clientSecret: z.string().min(1).optional(),
+  /** Scopes asked for; add `groups` where the provider needs it to put groups in the ID token (Okta's org server). */
+  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, "a scope is one word of printable characters")).default(["openid", "profile", "email"]),
+  /** The ID-token claim holding the user's groups; a dotted path reaches into objects (e.g. realm_access.roles). */
+  groupsClaim: z.string().min(1).default("groups"),
+  /** The claim that names the user; unset: preferred_username, then email, then sub. */
+  usernameClaim: z.string().min(1).optional(),
+  /** Which group gives which role in which team; a user in several groups of one team gets the strongest role. */
+  teams: z.array(z.strictObject({ group: z.string().min(1), team: z.string().min(1), role: z.enum(TEAM_ROLES) })).default([]),
+  /** Groups whose members are platform admins. */
+  platformAdminGroups: z.array(z.string().min(1)).default([]),
+  /** How long a browser session (and a token from `paved login --sso`) lasts, in hours. */
+  sessionHours: z.number().positive().max(24 * 90).default(12),
+  /** Hosts besides Paved's own that a login may return to (`return_to`), e.g. the web UI's. */
+  allowedRedirectHosts: z.array(z.string().min(1)).default([]),
+});
+
 /** The whole configuration of `paved up`, parsed once at start. */
 export const configSchema = z.strictObject({
   host: z.string().default("127.0.0.1"),
@@ -66,6 +104,8 @@ export const configSchema = z.strictObject({
       adminToken: z.string().min(16).optional(),
       /** Turns authentication off; refused unless the server binds a loopback address. */
       disabled: z.boolean().default(false),
+      /** Single sign-on with an OpenID Connect provider (docs/teams.md#single-sign-on). */
+      sso: ssoSchema.optional(),
     })
     .default({ disabled: false }),
   http: z
@@ -175,6 +215,10 @@ export function loadConfig({ env, overrides = {}, file }: LoadConfigOptions): Co
   const merged: Record<string, unknown> = { ...fromFile, ...fromEnv, ...stripUndefined(overrides) };
   if (env.PAVED_ADMIN_TOKEN) {
     merged.auth = { ...(merged.auth as object | undefined), adminToken: env.PAVED_ADMIN_TOKEN };
+  }
+  const sso = (merged.auth as { sso?: object } | undefined)?.sso;
+  if (env.PAVED_SSO_CLIENT_SECRET && sso) {
+    merged.auth = { ...(merged.auth as object), sso: { ...sso, clientSecret: env.PAVED_SSO_CLIENT_SECRET } };
   }
   const result = validate(configSchema, merged);
   if (!result.success) {

@@ -1,8 +1,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Readable } from "node:stream";
 import { z } from "zod";
-import { StreamResponse, parseInput, type Logger, type Principal, type RouteDefinition } from "../core/index.ts";
-import { authorize, mayAttempt, type TokenService } from "../modules/identity/index.ts";
+import { HttpResponse, StreamResponse, parseInput, type Logger, type Principal, type RouteDefinition } from "../core/index.ts";
+import { authorize, mayAttempt, type Authenticator, type TokenService } from "../modules/identity/index.ts";
 import { BOOTSTRAP_ADMIN_ID, DEFAULT_TEAM_ID } from "../storage/index.ts";
 import { MLFLOW_ERROR_CODE, toErrorBody } from "./errors.ts";
 import { buildOpenApi } from "./openapi.ts";
@@ -11,6 +11,8 @@ export interface ServerOptions {
   routes: RouteDefinition[];
   /** Resolves tokens; `undefined` only when auth is disabled on a loopback bind. */
   tokens: TokenService | undefined;
+  /** Resolves a bearer token or, failing that, a browser session's cookie (with its CSRF header); replaces `tokens` when given. */
+  authenticator?: Authenticator;
   logger: Logger;
   /** Largest JSON body accepted (routes may set their own). */
   bodyLimit: number;
@@ -100,7 +102,7 @@ function mount(app: FastifyInstance, def: RouteDefinition, opts: ServerOptions):
     ...(def.bodyLimit ? { bodyLimit: def.bodyLimit } : {}),
     // Before the body is read: an unauthenticated or plainly forbidden request costs no parsing.
     onRequest: async (request: FastifyRequest) => {
-      const principal = await authenticate(request, def, opts.tokens);
+      const principal = await authenticate(request, def, opts.tokens, opts.authenticator);
       if (!mayAttempt(principal, def.action) || !def.resource) authorize(principal, def.action);
       principals.set(request, principal);
     },
@@ -127,6 +129,10 @@ function mount(app: FastifyInstance, def: RouteDefinition, opts: ServerOptions):
         void reply.headers(result.headers).type(result.contentType);
         return reply.send(result.stream);
       }
+      if (result instanceof HttpResponse) {
+        void reply.status(result.status).headers(result.headers);
+        return reply.send(result.body ?? "");
+      }
       return reply.send(result ?? {});
     },
   });
@@ -150,9 +156,13 @@ function clientGone(request: FastifyRequest, reply: FastifyReply): AbortSignal {
 
 const ANONYMOUS: Principal = { name: "anonymous", kind: "anonymous", platformAdmin: false, teams: {} };
 
-async function authenticate(request: FastifyRequest, def: RouteDefinition, tokens: TokenService | undefined): Promise<Principal> {
+async function authenticate(request: FastifyRequest, def: RouteDefinition, tokens: TokenService | undefined, authenticator: Authenticator | undefined): Promise<Principal> {
   if (def.public) return ANONYMOUS;
   if (!tokens) return ANONYMOUS_ADMIN;
+  if (authenticator) {
+    const csrf = request.headers["x-paved-csrf"];
+    return authenticator.authenticate({ authorization: request.headers.authorization, cookie: request.headers.cookie, method: request.method, csrfHeader: typeof csrf === "string" ? csrf : undefined });
+  }
   return tokens.authenticate(request.headers.authorization);
 }
 

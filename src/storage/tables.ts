@@ -292,4 +292,22 @@ export interface Tables {
     outcome_id: string | null;
     created_at: number;
   };
+  /** A single sign-on login in progress: a browser's (by its state) or a CLI's device login (by its polling handle). Used once. */
+  sso_logins: {
+    key_hash: string;
+    /** `browser` or `device`. */
+    kind: string;
+    browser_hash: string | null;
+    nonce: string | null;
+    code_verifier: string | null;
+    return_to: string | null;
+    device_code: string | null;
+    client_name: string | null;
+    interval_seconds: number | null;
+    next_poll_at: number | null;
+    created_at: number;
+    expires_at: number;
+  };
+  /** A browser session from single sign-on; the cookie's value is stored as its SHA-256. */
+  sessions: { session_hash: string; user_id: string; created_at: number; expires_at: number };
 }

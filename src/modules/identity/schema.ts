@@ -71,3 +71,6 @@ export const CreateTokenBody = z.strictObject({
   team: z.string().min(1).optional().describe("the team new resources go to when a request names none"),
 });
 export const CreatedToken = TokenInfo.extend({ token: z.string().describe("the token itself: shown once, stored only as a hash") });
+
+// Single sign-on (the client and the CLI read these through this file).
+export { SessionView, SsoDevicePoll, SsoDeviceStart } from "./sso/schema.ts";
