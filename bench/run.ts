@@ -13,6 +13,7 @@ const BENCHES: Record<string, { describe: string; load: () => Promise<{ run(o: B
   serving: { describe: "OIP v2 infer latency/throughput (c=1, c=32) vs a bare node:http + onnxruntime server and session.run", load: () => import("./serving.ts") },
   peer: { describe: "the MLP on paved up vs the same model on FastAPI + uvicorn + PyTorch (Debian's packages; apt-installed when missing), c=1 and c=32", load: () => import("./peer.ts") },
   router: { describe: "what a canary split adds to versionless infer p50 (in process and over HTTP) vs a single version; router pick+observe ns", load: () => import("./router.ts") },
+  audit: { describe: "what audit.dataEvents: true (each log-batch's record committed before the answer) adds to log-batch p50 and throughput, c=1 and c=4, vs the default summaries", load: () => import("./audit.ts") },
 };
 
 const args = process.argv.slice(2);

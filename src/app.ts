@@ -11,6 +11,7 @@ import { createCatalogModule } from "./modules/catalog/index.ts";
 import { createComputeModule } from "./modules/compute/index.ts";
 import { createDeploymentsModule } from "./modules/deployments/index.ts";
 import { createEvaluationModule } from "./modules/evaluation/index.ts";
+import { createAuditModule } from "./modules/guardrails/index.ts";
 import { checkSsoConfig, createIdentityModule, createSso, type TokenService } from "./modules/identity/index.ts";
 import { createRegistryModule } from "./modules/registry/index.ts";
 import { createServingModule } from "./modules/serving/index.ts";
@@ -102,6 +103,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   controllers.push(deployments.controller);
   // Stopping terminates every model's worker threads.
   controllers.push({ start() {}, stop: () => serving.service.close() });
+  // The audit log records every mutating route's answer (http/ calls it); it stops after the server, with the last answers.
+  const audit = createAuditModule({ database, clock, ids, logger, options: config.audit });
+  routes.push(...audit.routes);
 
   const server = buildServer({
     routes,
@@ -111,6 +115,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     bodyLimit: config.http.maxBodyBytes,
     uploadLimit: config.artifacts.maxUploadBytes,
     requestTimeoutMs: config.http.requestTimeoutSeconds * 1000,
+    audit: audit.service,
+    trustedProxies: config.http.trustedProxies,
   });
 
   return {
@@ -129,11 +135,13 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       // Jobs get MLFLOW_TRACKING_URI from this, so it must hold the real port (port 0 picks one).
       serverUrl = config.publicUrl ?? url;
       for (const c of controllers) await c.start();
+      audit.service.start();
       return url;
     },
     async close() {
       for (const c of controllers) await c.stop();
       await server.close();
+      await audit.service.stop();
       await database.close();
     },
   };

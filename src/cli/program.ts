@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { isPlatformError } from "../core/index.ts";
 import { registerApply } from "./commands/apply.ts";
+import { registerAudit } from "./commands/audit.ts";
 import { registerCompute } from "./commands/compute.ts";
 import { registerDeploy } from "./commands/deploy.ts";
 import { registerDocs } from "./commands/docs.ts";
@@ -58,6 +59,7 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerTokens(program, ctx);
   registerTeams(program, ctx);
   registerUsers(program, ctx);
+  registerAudit(program, ctx);
   registerDocs(program, ctx);
   return program;
 }

@@ -3,6 +3,7 @@ import type { ArtifactFile, ComputeResources, Deployment, DeploymentRequest, Eva
 
 import type { EvaluationUpload, GatePolicyChange } from "./types.ts";
 import type { CreatedToken, Team, TeamRole, TokenInfo, User } from "./types.ts";
+import type { AuditQuery, AuditRecord } from "./types.ts";
 import type { SsoDevicePoll, SsoDeviceStart } from "./types.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
@@ -343,6 +344,17 @@ export class PavedClient {
 
   async deleteModelAlias(name: string, alias: string): Promise<void> {
     await this.json(`/api/v1/models/${seg(name)}/aliases/${seg(alias)}`, { method: "DELETE" });
+  }
+
+  /** One page of audit records, newest first (`limit` at most 1,000; pass `nextPageToken` back as `pageToken`). */
+  listAudit(query: AuditQuery & { limit?: number; pageToken?: string } = {}): Promise<{ records: AuditRecord[]; nextPageToken?: string }> {
+    return this.json("/api/v1/audit", { query: { ...query } });
+  }
+
+  /** Every matching audit record as JSON Lines, oldest first, as the server streams them. */
+  async *exportAudit(query: AuditQuery = {}, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    const response = await this.request("/api/v1/audit/export", { query: { ...query }, signal });
+    yield* bytesOf(response);
   }
 
   private async json<T>(path: string, options: RequestOptions = {}): Promise<T> {

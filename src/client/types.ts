@@ -5,6 +5,7 @@ import type { profileSchema } from "../modules/catalog/schema.ts";
 import type { jobEventSchema, jobSchema, jobSpecSchema, pendingSchema, resourcesSchema } from "../modules/compute/schema.ts";
 import type { CreateDeploymentBody, DeploymentView } from "../modules/deployments/schema.ts";
 import type { EvaluateBody, EvaluationUploadView, EvaluationView, GatePolicyChangeView, GatePolicyView, GateStatusView } from "../modules/evaluation/schema.ts";
+import type { AuditRecordView } from "../modules/guardrails/schema.ts";
 import type { SsoDevicePoll as SsoDevicePollView, SsoDeviceStart as SsoDeviceStartView } from "../modules/identity/schema.ts";
 import type { CreatedToken as CreatedTokenView, TeamRoleSchema, TeamView, TokenInfo as TokenInfoView, UserView, WhoAmI } from "../modules/identity/schema.ts";
 import type { AliasView, ModelDetailView, ModelView, TagsView, VersionView } from "../modules/registry/schema.ts";
@@ -76,3 +77,18 @@ export const FINISHED_EVALUATION_PHASES: ReadonlySet<Evaluation["phase"]> = new 
 
 export type Deployment = z.output<typeof DeploymentView>;
 export type DeploymentRequest = z.input<typeof CreateDeploymentBody>;
+
+/** One audit record (GET /api/v1/audit, and one line of its JSONL export). */
+export type AuditRecord = z.output<typeof AuditRecordView>;
+
+/** Filters of `paved audit`: times are durations before now (1h, 7d) or ISO 8601 times. */
+export interface AuditQuery {
+  since?: string;
+  until?: string;
+  actor?: string;
+  team?: string;
+  /** An action (models:write) or every action on a kind (models:*). */
+  action?: string;
+  /** success, failure, a status (403) or an error code (FORBIDDEN). */
+  outcome?: string;
+}

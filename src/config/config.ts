@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
@@ -114,8 +115,27 @@ export const configSchema = z.strictObject({
       maxBodyBytes: z.number().int().positive().default(4 * 1024 ** 2),
       /** Seconds a client has to send a whole request, body included; 0 turns the bound off. */
       requestTimeoutSeconds: z.number().min(0).default(300),
+      /**
+       * Proxies (IP addresses or CIDRs, e.g. 10.0.0.0/8) whose X-Forwarded-For names the client; the
+       * audit log records that address. Empty: the connection's own address, the header ignored.
+       */
+      trustedProxies: z.array(z.string().refine(isProxyAddress, "use an IP address, a CIDR such as 10.0.0.0/8, or loopback, linklocal or uniquelocal")).default([]),
     })
-    .default({ maxBodyBytes: 4 * 1024 ** 2, requestTimeoutSeconds: 300 }),
+    .default({ maxBodyBytes: 4 * 1024 ** 2, requestTimeoutSeconds: 300, trustedProxies: [] }),
+  audit: z
+    .strictObject({
+      /**
+       * Record each run-tracking write (log-batch, metrics, params, tags, artifact uploads) one by one,
+       * committed before its answer. Off (the default): they are summarised per actor, run, route and
+       * outcome, written every `summarySeconds`; refusals are still recorded one by one.
+       */
+      dataEvents: z.boolean().default(false),
+      /** Days an audit record is kept (pruned hourly); 0 keeps them forever. */
+      retentionDays: z.number().int().min(0).default(365),
+      /** Seconds between writes of the run-tracking summaries (what kill -9 can lose of them). */
+      summarySeconds: z.number().positive().max(3600).default(60),
+    })
+    .default({ dataEvents: false, retentionDays: 365, summarySeconds: 60 }),
   artifacts: z
     .strictObject({
       /** Largest single artifact upload accepted, in bytes. */
@@ -248,6 +268,15 @@ function readYamlConfig(path: string): Record<string, unknown> {
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** What Fastify's trustProxy (proxy-addr) accepts: an address, a CIDR, or one of its named ranges. */
+function isProxyAddress(value: string): boolean {
+  if (["loopback", "linklocal", "uniquelocal"].includes(value)) return true;
+  const [address = "", bits, ...rest] = value.split("/");
+  const family = isIP(address);
+  if (family === 0 || rest.length) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
 }
 
 export function isLoopback(host: string): boolean {

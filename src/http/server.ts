@@ -1,8 +1,11 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import { z } from "zod";
-import { HttpResponse, StreamResponse, parseInput, type Logger, type Principal, type RouteDefinition } from "../core/index.ts";
-import { authorize, mayAttempt, type Authenticator, type TokenService } from "../modules/identity/index.ts";
+import { HttpResponse, StreamResponse, parseInput, type Logger, type Principal, type ResourceRef, type RouteDefinition } from "../core/index.ts";
+import type { AuditSink } from "../modules/guardrails/index.ts";
+import { TOKEN_PREFIX, authorize, mayAttempt, type Authenticator, type TokenService } from "../modules/identity/index.ts";
 import { BOOTSTRAP_ADMIN_ID, DEFAULT_TEAM_ID } from "../storage/index.ts";
 import { MLFLOW_ERROR_CODE, toErrorBody } from "./errors.ts";
 import { buildOpenApi } from "./openapi.ts";
@@ -20,6 +23,10 @@ export interface ServerOptions {
   uploadLimit: number;
   /** Time a client has to send a whole request (headers and body), in ms; 0 turns it off. */
   requestTimeoutMs: number;
+  /** The audit log: records each answer of the routes it covers, before the answer is sent. */
+  audit?: AuditSink;
+  /** Proxies (addresses or CIDRs) whose X-Forwarded-For gives the client's address; none by default. */
+  trustedProxies?: string[];
 }
 
 /** With authentication off (loopback only): everyone is the bootstrap admin, in the default team. */
@@ -42,14 +49,20 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     },
     // MLflow's Python client and curl send paths with trailing slashes now and then.
     routerOptions: { ignoreTrailingSlash: true },
+    // request.ip (the audit log's client address) believes X-Forwarded-For only from these.
+    trustProxy: opts.trustedProxies?.length ? opts.trustedProxies : false,
+    requestIdHeader: false,
+    genReqId: requestId,
   });
 
   app.setErrorHandler((error, request, reply) => {
     const body = toErrorBody(error);
+    errorCodes.set(request, body.code);
     if (body.status >= 500) request.log.error({ err: error, url: request.url }, "request failed");
     sendError(reply, request.routeOptions.config as RouteConfig | undefined, body);
   });
   app.setNotFoundHandler((request, reply) => {
+    void reply.header("x-request-id", request.id);
     const mlflow = request.url.includes("/mlflow");
     const oip = request.url.startsWith("/v2/");
     sendError(reply, { errorStyle: mlflow ? "mlflow" : oip ? "oip" : "paved" }, {
@@ -93,19 +106,36 @@ function sendError(reply: FastifyReply, config: RouteConfig | undefined, body: R
 
 /** Principals of requests in flight, resolved before their bodies are read. */
 const principals = new WeakMap<FastifyRequest, Principal>();
+/** What the audit log hears of a request in flight besides its principal: the resource its route loaded, the error code it got. */
+const resources = new WeakMap<FastifyRequest, ResourceRef>();
+const errorCodes = new WeakMap<FastifyRequest, string>();
+
+/**
+ * A client's `x-request-id` when it is a short token of safe characters (and not a Paved token sent
+ * by mistake: the id is logged and audited); otherwise a new one.
+ */
+function requestId(request: IncomingMessage): string {
+  const given = request.headers["x-request-id"];
+  return typeof given === "string" && /^[A-Za-z0-9._:-]{1,128}$/.test(given) && !given.startsWith(TOKEN_PREFIX) ? given : randomUUID();
+}
 
 function mount(app: FastifyInstance, def: RouteDefinition, opts: ServerOptions): void {
+  const audit = opts.audit?.covers(def) ? opts.audit : undefined;
   app.route({
     method: def.method,
     url: def.url,
     config: { errorStyle: def.errorStyle ?? "paved" },
     ...(def.bodyLimit ? { bodyLimit: def.bodyLimit } : {}),
     // Before the body is read: an unauthenticated or plainly forbidden request costs no parsing.
-    onRequest: async (request: FastifyRequest) => {
+    onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
+      void reply.header("x-request-id", request.id);
       const principal = await authenticate(request, def, opts.tokens, opts.authenticator);
-      if (!mayAttempt(principal, def.action) || !def.resource) authorize(principal, def.action);
+      // Kept before the policy runs, so that a refusal is audited with who was refused.
       principals.set(request, principal);
+      if (!mayAttempt(principal, def.action) || !def.resource) authorize(principal, def.action);
     },
+    // Every answer of an audited route, refusals included, is recorded before it is sent.
+    ...(audit ? { onSend: async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => (await recordAudit(audit, def, request, reply), payload) } : {}),
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
       const principal = principals.get(request)!;
       const params = def.params ? parseInput(def.params, request.params, "path parameters") : request.params;
@@ -123,7 +153,11 @@ function mount(app: FastifyInstance, def: RouteDefinition, opts: ServerOptions):
         },
         ...(def.rawBody ? { stream: request.body as Readable } : {}),
       };
-      if (def.resource) authorize(principal, def.action, await def.resource(context));
+      if (def.resource) {
+        const resource = await def.resource(context);
+        resources.set(request, resource);
+        authorize(principal, def.action, resource);
+      }
       const result = await def.handler(context);
       if (result instanceof StreamResponse) {
         void reply.headers(result.headers).type(result.contentType);
@@ -136,6 +170,27 @@ function mount(app: FastifyInstance, def: RouteDefinition, opts: ServerOptions):
       return reply.send(result ?? {});
     },
   });
+}
+
+async function recordAudit(audit: AuditSink, def: RouteDefinition, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  try {
+    await audit.record({
+      requestId: request.id,
+      principal: principals.get(request),
+      action: def.action,
+      method: def.method,
+      route: def.url,
+      params: request.params,
+      resource: resources.get(request),
+      status: reply.statusCode,
+      errorCode: errorCodes.get(request),
+      clientIp: request.ip,
+      durationMs: reply.elapsedTime,
+    });
+  } catch (error) {
+    // The change is made: refusing the answer now would invite a retry that makes it twice.
+    request.log.error({ err: error, requestId: request.id, action: def.action }, "audit record lost; the answer is sent without it");
+  }
 }
 
 /**

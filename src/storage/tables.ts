@@ -310,4 +310,34 @@ export interface Tables {
   };
   /** A browser session from single sign-on; the cookie's value is stored as its SHA-256. */
   sessions: { session_hash: string; user_id: string; created_at: number; expires_at: number };
+  /** The audit log (append-only): one mutating request, or a summary of run-tracking writes (`count` > 1 possible). */
+  audit_events: {
+    id: string;
+    /** When the answer was sent; for a summary, the last request it counts. */
+    time: number;
+    /** For a summary: when the first request it counts was answered; null for one request. */
+    first_time: number | null;
+    count: number;
+    /** The request id (also the `x-request-id` answer header); null for a summary. */
+    request_id: string | null;
+    /** The principal's name; null when the request carried no valid token. */
+    actor: string | null;
+    /** user, service, job (or anonymous); null when unauthenticated. */
+    actor_kind: string | null;
+    actor_user_id: string | null;
+    actor_job_id: string | null;
+    team: string | null;
+    action: string;
+    method: string;
+    /** The route's URL pattern, e.g. `/api/v1/jobs/:id/cancel`. */
+    route: string;
+    target_kind: string | null;
+    target_id: string | null;
+    /** The path parameters as JSON (never the body, headers or query). */
+    params: string | null;
+    status: number;
+    error_code: string | null;
+    client_ip: string | null;
+    duration_ms: number;
+  };
 }

@@ -1,0 +1,27 @@
+// Guardrails: what holds a team's use of the platform to account. For now the audit log: every
+// mutating request (who, team, what, when, from where, outcome, request id), append-only, committed
+// before the answer; run-tracking writes, the hot path, are summarised unless configured otherwise.
+import type { Clock, IdGenerator, Logger, RouteDefinition } from "../../core/index.ts";
+import type { Database } from "../../storage/index.ts";
+import { AuditService, type AuditOptions } from "./audit-service.ts";
+import { AuditStore } from "./audit-store.ts";
+import { auditRoutes } from "./routes.ts";
+
+export { AuditService, type AuditOptions } from "./audit-service.ts";
+export type { AuditEvent, AuditSink } from "./audit-record.ts";
+export type { AuditFilter, AuditOutcome } from "./audit-store.ts";
+export { AuditRecordView, AuditList, AuditQuery, AuditFilterQuery, type AuditRecord } from "./schema.ts";
+
+export interface AuditModuleDeps {
+  database: Database;
+  clock: Clock;
+  ids: IdGenerator;
+  logger: Logger;
+  options: AuditOptions;
+}
+
+/** Builds the audit log: the service `http/` records into (its AuditSink) and the read routes. */
+export function createAuditModule(deps: AuditModuleDeps): { service: AuditService; routes: RouteDefinition[] } {
+  const service = new AuditService({ store: new AuditStore(deps.database), clock: deps.clock, ids: deps.ids, logger: deps.logger.child({ module: "audit" }), ...deps.options });
+  return { service, routes: auditRoutes(service, deps.clock) };
+}
