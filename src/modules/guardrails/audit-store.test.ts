@@ -87,8 +87,11 @@ describe.each(testDialects())("audit store on %s", (dialect) => {
     expect(await store.list({ actor: "bulk" }, { limit: 2000, order: "asc" })).toHaveLength(1234);
   });
 
-  it("prunes only what is older than the bound", async () => {
+  it("prunes only what is older than the bound, a chunk at a time", async () => {
     expect(await store.pruneBefore(2000)).toBe(1);
     expect(await ids({ until: 10_000 })).toEqual(["a5", "a4", "a3", "a2"]);
+    expect(await store.pruneBefore(10_000 + 1000, 300)).toBe(4 + 1000);
+    expect(await store.list({ actor: "bulk" }, { limit: 2000, order: "asc" })).toHaveLength(234);
+    expect(await ids({ until: 10_000 })).toEqual([]);
   });
 });

@@ -51,10 +51,21 @@ export class AuditStore {
     return query.orderBy("time", order).orderBy("id", order).limit(opts.limit).execute();
   }
 
-  /** Deletes records answered before `time` (the retention job); returns how many. */
-  async pruneBefore(time: number): Promise<number> {
-    const result = await this.database.db.deleteFrom("audit_events").where("time", "<", time).executeTakeFirst();
-    return Number(result.numDeletedRows);
+  /**
+   * Deletes records answered before `time` (the retention job), `chunk` at a time, letting other
+   * work run between chunks: a first prune of a large log must not hold SQLite for seconds.
+   * Returns how many.
+   */
+  async pruneBefore(time: number, chunk = 5000): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const oldest = this.database.db.selectFrom("audit_events").select("id").where("time", "<", time).orderBy("time").limit(chunk);
+      const result = await this.database.db.deleteFrom("audit_events").where("id", "in", oldest).executeTakeFirst();
+      const n = Number(result.numDeletedRows);
+      removed += n;
+      if (n < chunk) return removed;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 }
 

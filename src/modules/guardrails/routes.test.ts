@@ -4,20 +4,23 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp, type App } from "../../app.ts";
 import { loadConfig, type ConfigInput } from "../../config/index.ts";
+import { testDialects, testPostgresUrl } from "../../../test/support/databases.ts";
 import type { AuditRecord } from "./schema.ts";
 
 // The audit log through the real app: every mutating route's answer, refusals included, with the
 // request id the client got back, and never a token or a secret.
-describe("audit log over the API", () => {
+describe.each(testDialects())("audit log over the API on %s", (dialect) => {
   let app: App;
   let dataDir: string;
+  let databaseUrl: string | undefined;
   let admin: string;
   let ada: string;
   let jobToken: string;
   let jobId: string;
   const SECRET = "env-secret-value-4f1c9a0b7d";
 
-  const open = (over: Partial<ConfigInput> = {}) => createApp(loadConfig({ env: {}, overrides: { dataDir, logLevel: "silent", compute: { gpus: [] }, ...over } }));
+  const open = (over: Partial<ConfigInput> = {}) =>
+    createApp(loadConfig({ env: {}, overrides: { dataDir, logLevel: "silent", compute: { gpus: [] }, ...(databaseUrl ? { databaseUrl } : {}), ...over } }));
   const call = (token: string | undefined, method: "GET" | "POST" | "PUT" | "DELETE", url: string, payload?: object, headers: Record<string, string> = {}) =>
     app.server.inject({ method, url, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers }, ...(payload ? { payload } : {}) });
   const audit = async (query: Record<string, string> = {}): Promise<{ records: AuditRecord[]; nextPageToken?: string }> => {
@@ -28,6 +31,7 @@ describe("audit log over the API", () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "paved-audit-"));
+    databaseUrl = dialect === "postgres" ? await testPostgresUrl() : undefined;
     app = await open();
     admin = app.generatedAdminToken!;
     expect((await call(admin, "POST", "/api/v1/teams", { name: "fraud" })).statusCode).toBe(200);
