@@ -2,27 +2,17 @@
 // fetch-made browser playing the user: the browser login and its session, the device login the
 // CLI uses, and every refusal the issue lists (replayed code, wrong state, cancelled sign-in,
 // missing CSRF header, a user removed from a team or disabled, a session after logout).
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApp, type App } from "../src/app.ts";
-import { loadConfig } from "../src/config/index.ts";
-import { testDialects, testPostgresUrl } from "./support/databases.ts";
+import type { App } from "../src/app.ts";
+import { testDialects } from "./support/databases.ts";
 import { FormBrowser, type Page } from "./support/form-browser.ts";
-import { startTestProvider, type TestProvider } from "./support/oidc-provider.ts";
-
-const ACCOUNTS = [
-  { sub: "sub-ada", username: "ada", password: "ada-pw", name: "Ada Lovelace", email: "ada@example.com", groups: ["risk-devs", "fraud-viewers"] },
-  { sub: "sub-bob", username: "bob", password: "bob-pw", email: "bob@example.com", groups: ["risk-devs"] },
-  { sub: "sub-cyd", username: "cyd", password: "cyd-pw", groups: ["paved-admins"] },
-];
+import type { TestProvider } from "./support/oidc-provider.ts";
+import { startSsoServer, type SsoServer } from "./support/sso-server.ts";
 
 describe.each(testDialects())("single sign-on through a real OpenID provider (%s)", (dialect) => {
   let idp: TestProvider;
   let app: App;
   let url: string;
-  let admin: Record<string, string>;
   const isCallback = (u: URL) => u.pathname === "/auth/sso/callback";
 
   /** Signs `username` in with a fresh browser (or the one given) and returns it, at the page it landed on. */
@@ -52,48 +42,14 @@ describe.each(testDialects())("single sign-on through a real OpenID provider (%s
   }
 
   const sessionCount = async () => Number((await app.database.db.selectFrom("sessions").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow()).n);
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${url}${path}`, { method, headers: { ...admin, ...(body !== undefined ? { "content-type": "application/json" } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-    return { status: res.status, body: (await res.json()) as Record<string, any> };
-  };
+  let server: SsoServer;
+  let api: SsoServer["api"];
 
   beforeAll(async () => {
-    idp = await startTestProvider({ accounts: ACCOUNTS.map((a) => ({ ...a, groups: [...a.groups] })), redirectUris: () => [`${url}/auth/sso/callback`] });
-    const dataDir = mkdtempSync(join(tmpdir(), "paved-sso-"));
-    const config = loadConfig({
-      env: {},
-      overrides: {
-        dataDir,
-        ...(dialect === "postgres" ? { databaseUrl: await testPostgresUrl() } : {}),
-        port: 0,
-        logLevel: "silent",
-        compute: { gpus: [], cpus: 1, memoryMiB: 512 },
-        auth: {
-          disabled: false,
-          sso: {
-            issuer: idp.issuer,
-            clientId: idp.clientId,
-            clientSecret: idp.clientSecret,
-            scopes: ["openid", "profile", "email", "groups"],
-            teams: [
-              { group: "risk-devs", team: "risk", role: "developer" },
-              { group: "fraud-viewers", team: "fraud", role: "viewer" },
-              { group: "risk-leads", team: "risk", role: "maintainer" },
-            ],
-            platformAdminGroups: ["paved-admins"],
-          },
-        },
-      },
-    });
-    app = await createApp(config);
-    url = await app.listen();
-    admin = { authorization: `Bearer ${app.generatedAdminToken!}` };
-    for (const team of ["risk", "fraud"]) expect((await api("POST", "/api/v1/teams", { name: team })).status).toBe(200);
+    server = await startSsoServer({ dialect });
+    ({ idp, app, url, api } = server);
   });
-  afterAll(async () => {
-    await app?.close();
-    await idp?.close();
-  });
+  afterAll(async () => server?.close());
 
   it("signs a browser in: session cookie, the mapped teams, CSRF on changes, logout", async () => {
     const { browser, page } = await browserLogin("ada");

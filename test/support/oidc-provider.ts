@@ -78,6 +78,7 @@ export async function startTestProvider(options: { accounts: TestAccount[]; redi
       // Claims of the requested scopes go into the ID token, which is all Paved reads.
       conformIdTokenClaims: false,
       pkce: { required: () => true },
+      ttl: { AccessToken: 600, AuthorizationCode: 60, DeviceCode: 600, Grant: 3600, IdToken: 600, Interaction: 600, Session: 3600 },
       cookies: { keys: [randomBytes(16).toString("hex")] },
       interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
       // A first-party client: no consent page; the grant covers what the client asks.
