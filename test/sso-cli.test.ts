@@ -78,7 +78,7 @@ describe("paved login --sso", () => {
     const url = await plain.listen();
     try {
       const result = await paved(["login", "--sso", "--url", url]);
-      expect(result.code).not.toBe(0);
+      expect(result.code).toBe(8);
       expect(result.stderr).toContain("[UNSUPPORTED]");
       expect(result.stdout).toBe("");
     } finally {
