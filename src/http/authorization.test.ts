@@ -155,6 +155,9 @@ describe("what a job's token may do", () => {
       "POST /api/2.0/mlflow/registered-models/get-latest-versions",
       "POST /api/2.0/mlflow/model-versions/search",
       "POST /api/2.0/mlflow/logged-models/search",
+      // Public sign-in routes: they take no token (a job's is ignored), and a device login needs a person at the provider.
+      "POST /auth/sso/device",
+      "POST /auth/sso/device/poll",
     ]);
     const refused: string[] = [];
     const let_through: string[] = [];

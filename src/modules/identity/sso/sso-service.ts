@@ -134,9 +134,10 @@ export class SsoService {
 
   /** Starts a device login for the CLI; the handle (returned once) is what it polls with. */
   async startDeviceLogin(input: { client?: string | undefined }): Promise<{ handle: string; userCode: string; verificationUri: string; verificationUriComplete?: string | undefined; expiresIn: number; interval: number }> {
+    // Room first: each start asks the provider, and anyone may start one.
+    const now = await this.makeRoom();
     const device = await this.deps.provider.startDevice();
     const handle = randomBytes(32).toString("base64url");
-    const now = await this.makeRoom();
     const expiresIn = Math.min(device.expiresInSeconds * 1000, MAX_DEVICE_LOGIN_MS);
     await this.deps.db
       .insertInto("sso_logins")
