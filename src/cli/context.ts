@@ -11,7 +11,7 @@ export interface CliIo {
 
 /** Everything a command needs from the outside world, handed down from main.ts. */
 export interface CliContext {
-  /** The environment; the CLI reads PAVED_URL, PAVED_TOKEN, XDG_CONFIG_HOME and HOME from it. */
+  /** The environment; the CLI reads PAVED_URL, PAVED_TOKEN, PAVED_TEAM, XDG_CONFIG_HOME and HOME from it. */
   env: Record<string, string | undefined>;
   io: CliIo;
   /** Folder relative paths are resolved against. */

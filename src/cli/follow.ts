@@ -60,7 +60,7 @@ export function waitingLine(job: Job): string {
   if (!pending) return `job ${job.id} queued`;
   const blocking = pending.resources.filter((r) => r.free < r.requested);
   const parts = blocking.map((r) => {
-    const holders = r.heldBy.map((h) => `${h.name} (${h.jobId}): ${h.amount}`).join(", ");
+    const holders = r.heldBy.map((h) => `${h.jobId === null ? h.name : `${h.name} (${h.jobId})`}: ${h.amount}`).join(", ");
     return `${r.resource}: requested ${r.requested}, free ${r.free} of ${r.total}${holders ? ` (held by ${holders})` : ""}`;
   });
   return `job ${job.id} queued: ${pending.reason}${parts.length ? ` — ${parts.join("; ")}` : ""}`;

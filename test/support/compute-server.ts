@@ -5,23 +5,26 @@ import { configSchema, type ConfigInput } from "../../src/config/index.ts";
 import { createLogger, randomIds, systemClock } from "../../src/core/index.ts";
 import { buildServer } from "../../src/http/index.ts";
 import { createCatalogModule } from "../../src/modules/catalog/index.ts";
-import { TokenService } from "../../src/modules/identity/index.ts";
+import { IdentityService, TokenService } from "../../src/modules/identity/index.ts";
+import type { Dialect } from "../../src/storage/index.ts";
 import { createTrackingModule } from "../../src/modules/tracking/index.ts";
 import { createComputeModule } from "../../src/modules/compute/index.ts";
 
 export const TEST_ADMIN_TOKEN = "admin-token-for-tests-0123456789";
 
 /**
- * For route tests: the compute routes (with tracking and the catalog) on a fresh SQLite database,
- * the controller started, `TEST_ADMIN_TOKEN` accepted. `close()` stops and removes it all.
+ * For route tests: the compute routes (with tracking and the catalog) on a fresh database (SQLite
+ * unless `dialect` says otherwise), the controller started, `TEST_ADMIN_TOKEN` accepted; `identity`
+ * makes teams, users and their tokens. `close()` stops and removes it all.
  */
-export async function createComputeTestServer(compute: NonNullable<ConfigInput["compute"]>) {
-  const database = await openTestDatabase("sqlite");
+export async function createComputeTestServer(compute: NonNullable<ConfigInput["compute"]>, dialect: Dialect = "sqlite") {
+  const database = await openTestDatabase(dialect);
   const config = configSchema.parse({ dataDir: database.dataDir, compute: { python: "/nonexistent/python3", ...compute } });
   const logger = createLogger("silent");
   const artifacts = new LocalArtifactStore(join(database.dataDir, "artifacts"));
   const tokens = new TokenService(database.db, systemClock, randomIds);
   await tokens.ensureAdmin(TEST_ADMIN_TOKEN);
+  const identity = new IdentityService({ db: database.db, tokens, clock: systemClock, ids: randomIds });
   const tracking = createTrackingModule({ database, artifacts, clock: systemClock, ids: randomIds, config, logger });
   const catalog = createCatalogModule({});
   const module = createComputeModule({
@@ -43,6 +46,7 @@ export async function createComputeTestServer(compute: NonNullable<ConfigInput["
     server,
     compute: module,
     tokens,
+    identity,
     database,
     async close() {
       await module.controller.stop();

@@ -1,13 +1,15 @@
 import type { Command } from "commander";
-import { PlatformError, isPlatformError } from "../../core/index.ts";
+import { PlatformError, invalidInput, isPlatformError } from "../../core/index.ts";
 import type { CliContext } from "../context.ts";
 import { loadSpecFile } from "../spec-file.ts";
+import { defaultTeam } from "./train.ts";
 
 export function registerApply(program: Command, ctx: CliContext): void {
   program
     .command("apply")
     .description("Submit the resources declared in a YAML spec file (kind: Job)")
     .requiredOption("-f, --file <file>", "YAML spec file; relative paths in it are resolved against its folder")
+    .option("--team <team>", "team of the documents that name none (one that names another is refused); default: $PAVED_TEAM, else your token's team")
     .option("--json", "print the created resources as JSON")
     .addHelpText(
       "after",
@@ -19,10 +21,19 @@ Example:
   experiment: mnist
   command: [python3, train.py, --epochs, "5"]
   compute: { profile: gpu-1 }
-  $ paved apply -f job.yaml`,
+  team: vision            # optional: the team the job belongs to
+  $ paved apply -f job.yaml
+  $ paved apply -f job.yaml --team vision`,
     )
-    .action(async (opts: { file: string; json?: boolean }) => {
+    .action(async (opts: { file: string; team?: string; json?: boolean }) => {
       const documents = await loadSpecFile(opts.file, ctx.cwd);
+      for (const document of documents) {
+        if (opts.team && document.spec.team && document.spec.team !== opts.team) {
+          throw invalidInput(`${document.where}: names team '${document.spec.team}' but --team is '${opts.team}'; drop one of them`);
+        }
+        const team = document.spec.team ?? opts.team ?? defaultTeam(ctx);
+        if (team) document.spec = { ...document.spec, team };
+      }
       const client = await ctx.client();
       const created = [];
       for (const document of documents) {

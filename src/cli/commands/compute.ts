@@ -71,6 +71,7 @@ function scalar(v: unknown, key = ""): string {
   if (Array.isArray(v)) return v.map((x) => scalar(x)).join(",");
   if (typeof v === "object") {
     return Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== null && x !== undefined)
       .map(([k, x]) => `${label(k)}=${scalar(x, k)}`)
       .join(" ");
   }

@@ -11,6 +11,7 @@ const queued: Job = {
   attempt: 0,
   maxAttempts: 1,
   owner: "admin",
+  team: "default",
   experimentId: "exp_1",
   runId: null,
   createdAt: now - 65_000,
@@ -48,11 +49,21 @@ describe("paved jobs", () => {
     expect(result.stdout).toContain("1m ago  Queued  job queued");
   });
 
+  it("describe shows a job of another team only as 'another team'", async () => {
+    const hidden: Job = {
+      ...queued,
+      pending: { reason: "needs 2 GPUs, 1 of 4 free; held by another team: 3", resources: [{ resource: "gpu", requested: 2, free: 1, total: 4, heldBy: [{ jobId: null, name: "another team", amount: 3 }] }] },
+    };
+    const result = await runForTest(["jobs", "describe", "job_2"], () => hidden, { now });
+    expect(result.stdout).toContain("Team:         default\n");
+    expect(result.stdout).toMatch(/yes +another team: 3\n/);
+  });
+
   it("ls renders a table and passes the filters", async () => {
     const result = await runForTest(["jobs", "ls", "--phase", "queued", "--limit", "5"], () => ({ jobs: [queued] }), { now });
     expect(result.requests[0]?.query).toEqual({ phase: "QUEUED", limit: "5" });
-    expect(result.stdout.split("\n")[0]).toBe("ID     NAME  PHASE   ATTEMPT  GPUS  CREATED  DURATION  MESSAGE");
-    expect(result.stdout.split("\n")[1]).toBe("job_2  big   QUEUED      0/1  -     1m ago          -  waiting for 2 GPUs");
+    expect(result.stdout.split("\n")[0]).toBe("ID     NAME  TEAM     PHASE   ATTEMPT  GPUS  CREATED  DURATION  MESSAGE");
+    expect(result.stdout.split("\n")[1]).toBe("job_2  big   default  QUEUED      0/1  -     1m ago          -  waiting for 2 GPUs");
   });
 
   it("ls rejects an unknown phase and names the valid ones", async () => {

@@ -111,6 +111,7 @@ export function renderJobTable(jobs: readonly Job[], now: number): string {
   return renderTable(jobs, [
     { header: "ID", value: (j) => j.id },
     { header: "NAME", value: (j) => j.name },
+    { header: "TEAM", value: (j) => j.team },
     { header: "PHASE", value: (j) => j.phase },
     { header: "ATTEMPT", value: (j) => `${j.attempt}/${j.maxAttempts}`, align: "right" },
     { header: "GPUS", value: (j) => (j.allocation ? j.allocation.gpus.join(",") || "0" : undefined) },
@@ -141,6 +142,7 @@ export function renderJob(job: Job, now: number): string {
       ["Exit code", job.exitCode],
       ["Message", job.message],
       ["Owner", job.owner],
+      ["Team", job.team],
       ["Experiment", job.experimentId],
       ["Run", job.runId],
       ["Command", spec.command?.map(quoteArg).join(" ")],
@@ -163,7 +165,7 @@ export function renderJob(job: Job, now: number): string {
             { header: "FREE", value: (r) => r.free, align: "right" },
             { header: "TOTAL", value: (r) => r.total, align: "right" },
             { header: "SHORT", value: (r) => (r.free < r.requested ? "yes" : "no") },
-            { header: "HELD BY", value: (r) => r.heldBy.map((h) => `${h.name} (${h.jobId}): ${h.amount}`).join(", ") },
+            { header: "HELD BY", value: (r) => r.heldBy.map((h) => `${holderName(h)}: ${h.amount}`).join(", ") },
           ]).trimEnd(),
         );
       }
@@ -183,6 +185,11 @@ export function renderJob(job: Job, now: number): string {
     );
   }
   return sections.join("\n");
+}
+
+/** "train-a (job_1)", or "another team" for a job of a team the reader is not in. */
+export function holderName(holder: { jobId: string | null; name: string }): string {
+  return holder.jobId === null ? holder.name : `${holder.name} (${holder.jobId})`;
 }
 
 function quoteArg(arg: string): string {

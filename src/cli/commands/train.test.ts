@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Job } from "../../client/index.ts";
 import { runForTest } from "../run-for-test.ts";
@@ -10,6 +13,7 @@ const job = (over: Partial<Job> = {}): Job => ({
   attempt: 1,
   maxAttempts: 1,
   owner: "admin",
+  team: "default",
   experimentId: "exp_1",
   runId: null,
   createdAt: 1_700_000_000_000,
@@ -60,6 +64,27 @@ describe("paved train", () => {
       priority: 5,
     });
     expect(result.stdout).toBe("job job_1 queued; follow with `paved logs -f job_1`\n");
+  });
+
+  it("sends --team, and PAVED_TEAM when no --team is given", async () => {
+    const flag = await runForTest(["train", "--name", "a", "--team", "vision", "--", "echo"], () => job(), { env: { PAVED_TEAM: "nlp" } });
+    expect(flag.requests[0]?.body).toMatchObject({ team: "vision" });
+    const fromEnv = await runForTest(["train", "--name", "a", "--", "echo"], () => job(), { env: { PAVED_TEAM: "nlp" } });
+    expect(fromEnv.requests[0]?.body).toMatchObject({ team: "nlp" });
+    const none = await runForTest(["train", "--name", "a", "--", "echo"], () => job());
+    expect(none.requests[0]?.body).not.toHaveProperty("team");
+  });
+
+  it("apply gives documents without a team the --team (or PAVED_TEAM) and refuses one naming another", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "paved-apply-"));
+    writeFileSync(join(dir, "jobs.yaml"), "name: a\ncommand: [echo]\n---\nname: b\ncommand: [echo]\nteam: nlp\n");
+    const fromEnv = await runForTest(["apply", "-f", join(dir, "jobs.yaml")], () => job(), { env: { PAVED_TEAM: "vision" } });
+    expect(fromEnv.code).toBe(0);
+    expect(fromEnv.requests.map((r) => (r.body as { team?: string }).team)).toEqual(["vision", "nlp"]);
+    const conflict = await runForTest(["apply", "-f", join(dir, "jobs.yaml"), "--team", "vision"], () => job());
+    expect(conflict.code).toBe(2);
+    expect(conflict.stderr).toContain("[INVALID_INPUT]");
+    expect(conflict.requests).toHaveLength(0);
   });
 
   it("sends a profile on its own", async () => {

@@ -10,6 +10,7 @@ import { collect, parseDurationFlag, parseInteger, parseMemory, parsePairs, pars
 export interface TrainOptions {
   name: string;
   experiment?: string;
+  team?: string;
   profile?: string;
   gpus?: number;
   gpuType?: string;
@@ -34,6 +35,7 @@ export function registerTrain(program: Command, ctx: CliContext): void {
     .argument("<command...>", "the command to run, after `--`")
     .requiredOption("--name <name>", "job name (also the run name)")
     .option("--experiment <name>", "experiment the run is recorded in (default: the job name)")
+    .option("--team <team>", "team the job, its run and a new experiment belong to (default: $PAVED_TEAM, else your token's team, else your only team)")
     .option("--profile <profile>", "compute profile (see `paved profiles ls`)")
     .option("--gpus <n>", "GPUs to allocate", parseInteger("--gpus", 0))
     .option("--gpu-type <type>", "GPU model to ask for, e.g. A100")
@@ -55,10 +57,11 @@ export function registerTrain(program: Command, ctx: CliContext): void {
 Examples:
   $ paved train --name mnist -- python3 train.py --epochs 5
   $ paved train --name mnist --profile gpu-1 --hp lr=0.01 batch=64 --dataset mnist=./data --follow -- python3 train.py
-  $ paved train --name big --gpus 2 --cpus 8 --memory 32Gi --max-runtime 2h --retries 2 -- python3 train.py`,
+  $ paved train --name big --gpus 2 --cpus 8 --memory 32Gi --max-runtime 2h --retries 2 -- python3 train.py
+  $ paved train --name mnist --team vision -- python3 train.py`,
     )
     .action(async (command: string[], opts: TrainOptions) => {
-      const spec = buildTrainSpec(command, opts, ctx.cwd);
+      const spec = buildTrainSpec(command, { ...opts, team: opts.team ?? defaultTeam(ctx) }, ctx.cwd);
       const client = await ctx.client();
       const job = await client.submitJob(spec);
       if (opts.json && !opts.follow) return ctx.json(job);
@@ -72,6 +75,11 @@ Examples:
       if (opts.json) ctx.json(done);
       if (done.phase !== "SUCCEEDED") ctx.exitCode = EXIT_JOB_FAILED;
     });
+}
+
+/** The team new jobs go to when neither --team nor the spec names one: PAVED_TEAM, if set. */
+export function defaultTeam(ctx: Pick<CliContext, "env">): string | undefined {
+  return ctx.env.PAVED_TEAM?.trim() || undefined;
 }
 
 /** Turns `paved train` flags into the job spec POSTed to /api/v1/jobs. */
@@ -99,6 +107,7 @@ export function buildTrainSpec(command: string[], opts: TrainOptions, cwd: strin
     command,
     workingDir: cwd,
     ...(opts.experiment ? { experiment: opts.experiment } : {}),
+    ...(opts.team ? { team: opts.team } : {}),
     ...(Object.keys(env).length ? { env } : {}),
     ...(Object.keys(hyperparameters).length ? { hyperparameters } : {}),
     ...(opts.hpArgs === false ? { hyperparameterArgs: false } : {}),

@@ -172,8 +172,8 @@ export class JobController {
     if (queued.length === 0) return;
     const decision = schedule(
       machine,
-      active.filter((r) => r.allocation).map((r) => ({ jobId: r.job_id, name: r.name, allocation: JSON.parse(r.allocation!) as Allocation })),
-      queued.map((r) => ({ jobId: r.job_id, name: r.name, request: JSON.parse(r.request) as ResourceRequest })),
+      active.filter((r) => r.allocation).map((r) => ({ jobId: r.job_id, name: r.name, team: r.team_id, allocation: JSON.parse(r.allocation!) as Allocation })),
+      queued.map((r) => ({ jobId: r.job_id, name: r.name, team: r.team_id, request: JSON.parse(r.request) as ResourceRequest })),
     );
     const now = clock.now();
     const byId = new Map(queued.map((r) => [r.job_id, r]));

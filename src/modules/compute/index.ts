@@ -89,7 +89,7 @@ export function createComputeModule(deps: ComputeDeps): ComputeModule {
     helperEnv: baseEnv,
     runAs,
   });
-  const service = new JobService({ store, controller, executor, catalog, machine, runs: deps.runs, clock: deps.clock, ids: deps.ids, dataDir: config.dataDir, logBounds: config.compute.logs });
+  const service = new JobService({ store, db: deps.database.db, controller, executor, catalog, machine, runs: deps.runs, clock: deps.clock, ids: deps.ids, dataDir: config.dataDir, logBounds: config.compute.logs });
   return {
     service,
     routes: computeRoutes(service),

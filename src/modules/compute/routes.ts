@@ -21,18 +21,20 @@ export function computeRoutes(service: JobService): RouteDefinition[] {
       tags,
       action: "jobs:create",
       body: jobSpecSchema,
+      // The team it goes to: the caller must be a developer there.
+      resource: async ({ body, principal }) => service.newJobResource(body, principal),
       response: jobSchema,
       handler: async ({ body, principal }) => service.submit(body, principal),
     }),
     route({
       method: "GET",
       url: "/api/v1/jobs",
-      summary: "List jobs, newest first",
+      summary: "List jobs of your teams, newest first",
       tags,
       action: "jobs:list",
       query: jobListQuerySchema,
       response: jobListSchema,
-      handler: async ({ query }) => ({ jobs: await service.list(query) }),
+      handler: async ({ query, principal }) => ({ jobs: await service.list(query, principal) }),
     }),
     route({
       method: "GET",
@@ -40,10 +42,10 @@ export function computeRoutes(service: JobService): RouteDefinition[] {
       summary: "A job: spec, phase, allocation, why it waits, and its events",
       tags,
       action: "jobs:read",
-      resource: async ({ params }) => ({ kind: "job", id: params.id, jobId: params.id }),
+      resource: async ({ params }) => service.resource(params.id),
       params: jobIdParamsSchema,
       response: jobSchema,
-      handler: async ({ params }) => service.get(params.id),
+      handler: async ({ params, principal }) => service.get(params.id, principal),
     }),
     route({
       method: "POST",
@@ -51,9 +53,10 @@ export function computeRoutes(service: JobService): RouteDefinition[] {
       summary: "Cancel a job: queued ones at once, running ones after their processes are stopped",
       tags,
       action: "jobs:write",
+      resource: async ({ params }) => service.resource(params.id),
       params: jobIdParamsSchema,
       response: jobSchema,
-      handler: async ({ params }) => service.cancel(params.id),
+      handler: async ({ params, principal }) => service.cancel(params.id, principal),
     }),
     route({
       method: "GET",
@@ -62,7 +65,7 @@ export function computeRoutes(service: JobService): RouteDefinition[] {
         "A job's output as text: without follow, at most compute.logs.maxReadBytes from `offset` (default: the end), with its place in x-paved-log-start/-end/-size; `follow=true` streams until the job ends (bounded per token and in time)",
       tags,
       action: "jobs:read",
-      resource: async ({ params }) => ({ kind: "job", id: params.id, jobId: params.id }),
+      resource: async ({ params }) => service.resource(params.id),
       params: jobIdParamsSchema,
       query: jobLogsQuerySchema,
       handler: async ({ params, query, signal, principal }) => {
@@ -85,11 +88,11 @@ export function computeRoutes(service: JobService): RouteDefinition[] {
     route({
       method: "GET",
       url: "/api/v1/compute/resources",
-      summary: "The machine's GPUs, CPUs and memory: totals, what is free, and who holds each GPU",
+      summary: "The machine's GPUs, CPUs and memory: totals, what is free, and who holds each GPU (a job of a team you are not in shows as 'another team')",
       tags,
       action: "jobs:list",
       response: resourcesSchema,
-      handler: async () => service.resources(),
+      handler: async ({ principal }) => service.resources(principal),
     }),
   ];
 }

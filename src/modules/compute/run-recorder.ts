@@ -5,8 +5,11 @@ import type { Readable } from "node:stream";
  * structurally; compute names the port so it never imports tracking (app.ts connects them).
  */
 export interface RunRecorder {
-  /** The experiment's id, creating the experiment when it does not exist. */
-  ensureExperiment(name: string): Promise<string>;
+  /**
+   * The experiment's id, creating it in `team` when it does not exist. An experiment of that name
+   * in another team is ALREADY_EXISTS (names are global, as in MLflow): the job must pick another.
+   */
+  ensureExperiment(name: string, team: string): Promise<string>;
   createRun(input: {
     experimentId: string;
     runName: string;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ProfileCatalog } from "../catalog/index.ts";
 import type { MachineResources } from "./resources.ts";
-import { assertFeasible, schedule, type ActiveJob, type QueuedJob } from "./scheduler.ts";
+import { assertFeasible, pendingFor, schedule, type ActiveJob, type QueuedJob } from "./scheduler.ts";
 import type { ResourceRequest } from "./schema.ts";
 
 const machine: MachineResources = {
@@ -61,6 +61,30 @@ describe("scheduler", () => {
       ["cpu", 0.5, "hog"],
       ["memory", 384, "hog"],
     ]);
+  });
+
+  it("shows a reader only that another team holds what it waits for, or is ahead of it in the queue", () => {
+    const active: ActiveJob[] = [
+      { jobId: "secret-job", name: "secret-name", team: "a", allocation: { gpus: [0], cpus: 1, memoryMiB: 100 } },
+      { jobId: "mine", name: "mine", team: "b", allocation: { gpus: [], cpus: 1, memoryMiB: 100 } },
+    ];
+    const queue: QueuedJob[] = [
+      { ...q("needs-2", req(2)), team: "a" },
+      { ...q("needs-1", req(1)), team: "b" },
+    ];
+    const { pending } = schedule(machine, active, queue);
+    const teamB = (team: string) => team === "b";
+    const short = pendingFor(pending.get("needs-2")!, teamB, "default");
+    expect(short.resources[0]!.heldBy).toEqual([{ jobId: null, name: "another team", amount: 1 }]);
+    expect(short.reason).not.toMatch(/secret/);
+    const behind = pendingFor(pending.get("needs-1")!, teamB, "default");
+    expect(behind.behind).toEqual({ jobId: null, name: "another team", resource: "gpu" });
+    expect(behind.reason).toMatch(/another team/);
+    expect(behind.reason).not.toMatch(/needs-2/);
+    // Everyone visible: the reason names the holders, as the scheduler wrote it.
+    expect(pendingFor(pending.get("needs-2")!, () => true, "default").reason).toBe(pending.get("needs-2")!.reason);
+    // Reasons stored before teams belong to the default team.
+    expect(pendingFor({ reason: "old", resources: [{ resource: "gpu", requested: 1, free: 0, total: 1, heldBy: [{ jobId: "j", name: "n", amount: 1 }] }] }, (t) => t === "default", "default").resources[0]!.heldBy[0]!.jobId).toBe("j");
   });
 
   it("rejects requests the machine can never satisfy, naming the fix", () => {

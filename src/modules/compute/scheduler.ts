@@ -7,6 +7,8 @@ import type { Allocation, JobSpec, Pending, ResourceRequest } from "./schema.ts"
 export interface ActiveJob {
   jobId: string;
   name: string;
+  /** The team that owns it: a reader of another team sees only that "another team" holds what it holds. */
+  team?: string;
   allocation: Allocation;
 }
 
@@ -14,6 +16,7 @@ export interface ActiveJob {
 export interface QueuedJob {
   jobId: string;
   name: string;
+  team?: string;
   request: ResourceRequest;
 }
 
@@ -79,15 +82,13 @@ export function schedule(machine: MachineResources, active: ActiveJob[], queue: 
       const [kind] = waitingOn[0]!;
       const ahead = blocked.get(kind)!;
       const ahead_ = queue.find((q) => q.jobId === ahead);
-      decision.pending.set(job.jobId, {
-        reason: `waiting behind higher-priority job ${ahead} (${ahead_?.name ?? "?"}), which is waiting for ${kind === "gpu" ? "GPUs" : kind === "cpu" ? "CPUs" : "memory"}`,
-        resources: [],
-      });
+      const behind = { jobId: ahead, name: ahead_?.name ?? "?", ...(ahead_?.team !== undefined ? { team: ahead_.team } : {}), resource: kind };
+      decision.pending.set(job.jobId, { reason: describeBehind(behind), resources: [], behind });
       continue;
     }
     const gpus = freeGpus.slice(0, request.gpus).map((g) => g.index);
     const allocation: Allocation = { gpus, cpus: request.cpus, memoryMiB: request.memoryMiB };
-    const holder: ActiveJob = { jobId: job.jobId, name: job.name, allocation };
+    const holder: ActiveJob = { jobId: job.jobId, name: job.name, ...(job.team !== undefined ? { team: job.team } : {}), allocation };
     for (const g of gpus) gpuHolder.set(g, holder);
     cpusUsed = round(cpusUsed + request.cpus);
     memoryUsed += request.memoryMiB;
@@ -98,7 +99,35 @@ export function schedule(machine: MachineResources, active: ActiveJob[], queue: 
 }
 
 function heldBy(holders: ActiveJob[], amount: (a: Allocation) => number): Pending["resources"][number]["heldBy"] {
-  return holders.map((h) => ({ jobId: h.jobId, name: h.name, amount: amount(h.allocation) })).filter((h) => h.amount > 0);
+  return holders.map((h) => ({ jobId: h.jobId, name: h.name, ...(h.team !== undefined ? { team: h.team } : {}), amount: amount(h.allocation) })).filter((h) => h.amount > 0);
+}
+
+/** What a reader sees of a job of a team it cannot read: that another team holds it, nothing else. */
+export const ANOTHER_TEAM = "another team";
+
+/**
+ * A queued job's reason as one reader may see it: holders (and the job it waits behind) of teams
+ * `canSee` refuses lose their id and name, and the reason is written again from what is left.
+ * Pending reasons stored before teams carry no team: they belong to the default team.
+ */
+export function pendingFor(pending: Pending, canSee: (team: string) => boolean, defaultTeam: string): Pending {
+  const visible = (team: string | undefined) => canSee(team ?? defaultTeam);
+  const resources = pending.resources.map((r) => ({
+    ...r,
+    heldBy: r.heldBy.map((h) => (visible(h.team) ? h : { jobId: null, name: ANOTHER_TEAM, amount: h.amount })),
+  }));
+  if (pending.behind) {
+    const b = pending.behind;
+    const behind = visible(b.team) ? b : { jobId: null, name: ANOTHER_TEAM, resource: b.resource };
+    return { reason: describeBehind(behind), resources, behind };
+  }
+  return { reason: resources.length ? describeShortage(resources) : pending.reason, resources };
+}
+
+function describeBehind(behind: NonNullable<Pending["behind"]>): string {
+  const what = behind.resource === "gpu" ? "GPUs" : behind.resource === "cpu" ? "CPUs" : "memory";
+  const who = behind.jobId === null ? `a higher-priority job of ${ANOTHER_TEAM}` : `higher-priority job ${behind.jobId} (${behind.name})`;
+  return `waiting behind ${who}, which is waiting for ${what}`;
 }
 
 const UNIT: Record<"gpu" | "cpu" | "memory", (n: number) => string> = {
@@ -110,7 +139,7 @@ const UNIT: Record<"gpu" | "cpu" | "memory", (n: number) => string> = {
 function describeShortage(short: Pending["resources"]): string {
   return short
     .map((s) => {
-      const holders = s.heldBy.length ? `; held by ${s.heldBy.map((h) => `${h.jobId} (${h.name}): ${h.amount}`).join(", ")}` : "";
+      const holders = s.heldBy.length ? `; held by ${s.heldBy.map((h) => `${h.jobId === null ? h.name : `${h.jobId} (${h.name})`}: ${h.amount}`).join(", ")}` : "";
       return `needs ${UNIT[s.resource](s.requested)}, ${s.free} of ${s.total} free${holders}`;
     })
     .join("; ");

@@ -83,6 +83,11 @@ export const jobSpecSchema = z.strictObject({
     .string()
     .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "job names are lowercase letters, digits and '-' (at most 63, starting and ending alphanumeric), e.g. train-mnist"),
   experiment: z.string().min(1).max(256).optional(),
+  /**
+   * The team the job (its experiment, when new, and its run) belongs to. Default: the token's team,
+   * else the caller's only team where it is a developer or more.
+   */
+  team: z.string().min(1).max(63).optional(),
   command: z.array(z.string().refine((v) => !v.includes("\0"), "arguments cannot contain NUL")).min(1, "command needs at least the program to run, e.g. [python, train.py]").refine((argv) => argv[0] !== "", "command[0] (the program) cannot be empty"),
   workingDir: z.string().startsWith("/", "workingDir must be an absolute path (the CLI resolves relative ones)"),
   env: envSchema.default({}),
@@ -121,6 +126,12 @@ export const resourceRequestSchema = z.object({
 });
 export type ResourceRequest = z.output<typeof resourceRequestSchema>;
 
+/**
+ * A job holding resources, as a reader sees it: a job of a team the reader cannot read shows as
+ * "another team", without id, name or team.
+ */
+const holderSchema = z.object({ jobId: z.string().nullable(), name: z.string(), team: z.string().optional() });
+
 /** Why a queued job has not started: which resource is short, and who holds it. */
 export const pendingSchema = z.object({
   reason: z.string(),
@@ -130,9 +141,11 @@ export const pendingSchema = z.object({
       requested: z.number(),
       free: z.number(),
       total: z.number(),
-      heldBy: z.array(z.object({ jobId: z.string(), name: z.string(), amount: z.number() })),
+      heldBy: z.array(holderSchema.extend({ amount: z.number() })),
     }),
   ),
+  /** The higher-priority queued job this one waits behind, when it waits for nothing else. */
+  behind: holderSchema.extend({ resource: z.enum(["gpu", "cpu", "memory"]) }).optional(),
 });
 export type Pending = z.output<typeof pendingSchema>;
 
@@ -148,6 +161,8 @@ export const jobSchema = z.object({
   attempt: z.number().int(),
   maxAttempts: z.number().int(),
   owner: z.string(),
+  /** The team that owns the job, its run and (when the job created it) its experiment. */
+  team: z.string(),
   experimentId: z.string(),
   runId: z.string().nullable(),
   createdAt: z.number(),
@@ -190,7 +205,7 @@ export const resourcesSchema = z.object({
       uuid: z.string().nullable(),
       name: z.string(),
       memoryMiB: z.number().int(),
-      heldBy: z.object({ jobId: z.string(), name: z.string() }).nullable(),
+      heldBy: holderSchema.nullable(),
     }),
   ),
 });

@@ -7,14 +7,14 @@ import { afterAll, describe, expect, it } from "vitest";
 import { openTestDatabase, testDialects } from "../../../test/support/databases.ts";
 import { LocalArtifactStore } from "../../artifacts/index.ts";
 import { configSchema } from "../../config/index.ts";
-import { createLogger, parseInput, randomIds, systemClock, type Principal } from "../../core/index.ts";
+import { alreadyExists, createLogger, parseInput, randomIds, systemClock, type Principal } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
 import { LocalExecutor } from "./executors/local-executor.ts";
 import { createComputeModule, jobSpecSchema, type ComputeModule, type Job, type JobSpecInput, type RunRecorder } from "./index.ts";
 
 /** An in-memory RunRecorder: the test double of the port tracking implements. */
 class MemoryRuns implements RunRecorder {
-  experiments = new Map<string, string>();
+  experiments = new Map<string, { id: string; team: string }>();
   runs = new Map<
     string,
     {
@@ -30,9 +30,11 @@ class MemoryRuns implements RunRecorder {
       artifacts: Map<string, Buffer>;
     }
   >();
-  async ensureExperiment(name: string) {
-    if (!this.experiments.has(name)) this.experiments.set(name, String(this.experiments.size + 1));
-    return this.experiments.get(name)!;
+  async ensureExperiment(name: string, team: string) {
+    if (!this.experiments.has(name)) this.experiments.set(name, { id: String(this.experiments.size + 1), team });
+    const experiment = this.experiments.get(name)!;
+    if (experiment.team !== team) throw alreadyExists(`experiment '${name}' is taken`);
+    return experiment.id;
   }
   async createRun(input: { experimentId: string; runName: string; userId: string; jobId?: string; tags?: Record<string, string>; status?: string }) {
     const runId = randomIds.hex32();
@@ -73,7 +75,7 @@ class MemoryRuns implements RunRecorder {
 }
 
 const NODE = process.execPath;
-const USER: Principal = { name: "alice", role: "user" };
+const USER: Principal = { name: "alice", kind: "user", platformAdmin: false, teams: { default: "developer" } };
 const TERMINAL = ["SUCCEEDED", "FAILED", "CANCELLED"];
 
 describe.each(testDialects())("compute jobs (%s)", (dialect) => {
@@ -202,7 +204,7 @@ describe.each(testDialects())("compute jobs (%s)", (dialect) => {
       MY_VAR: "x",
     });
     expect(JSON.parse(out.env.PAVED_HYPERPARAMETERS)).toEqual({ lr: 0.1, layers: 3, fast: true });
-    expect(env.runs.experiments.get("exp-a")).toBe(job.experimentId);
+    expect(env.runs.experiments.get("exp-a")?.id).toBe(job.experimentId);
     expect(run.userId).toBe("alice");
     expect(run.artifacts.get("outputs/model.txt")?.toString()).toBe("weights");
     expect(env.tokens.revoked).toContain(job.id);

@@ -1,21 +1,26 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { invalidInput, notFound, type Clock, type IdGenerator, type Principal } from "../../core/index.ts";
+import type { Kysely } from "kysely";
+import { invalidInput, notFound, type Clock, type IdGenerator, type Principal, type ResourceRef } from "../../core/index.ts";
+import { DEFAULT_TEAM_ID, type Tables } from "../../storage/index.ts";
 import type { ProfileCatalog } from "../catalog/index.ts";
+import { teamForNew, visibleTeams } from "../identity/index.ts";
 import { resolveDatasetPath } from "./capture.ts";
 import type { JobController } from "./controller.ts";
 import { attemptLogPath, type ExecutionHandle, type Executor } from "./executors/executor.ts";
 import type { MachineResources } from "./resources.ts";
 import type { RunRecorder } from "./run-recorder.ts";
 import { FollowSlots, readLogPage, type LogBounds, type LogPage } from "./log-bounds.ts";
-import { assertFeasible, resolveRequest } from "./scheduler.ts";
+import { ANOTHER_TEAM, assertFeasible, pendingFor, resolveRequest } from "./scheduler.ts";
 import { maskEnv, type Allocation, type Job, type JobEvent, type JobPhase, type JobSpec, type Pending, type ResourceRequest, type ResourcesView } from "./schema.ts";
 import { ACTIVE_PHASES, TERMINAL_PHASES, type JobRow, type JobStore } from "./store.ts";
 import { join } from "node:path";
 
 export interface JobServiceDeps {
   store: JobStore;
+  /** Where teams and memberships are read, to place a new job in its team. */
+  db: Kysely<Tables>;
   controller: JobController;
   executor: Executor;
   catalog: ProfileCatalog;
@@ -40,17 +45,41 @@ export class JobService {
     this.follows = new FollowSlots(this.logBounds);
   }
 
-  /** Validates what the spec points at, records the run, queues the job and schedules at once. */
+  /**
+   * The team a new job goes to: the spec's `team` if the caller is in it, else the token's team,
+   * else the caller's only team where it may create (see identity's teamForNew).
+   */
+  teamFor(spec: Pick<JobSpec, "team">, principal: Principal): Promise<string> {
+    return teamForNew(this.deps.db, principal, spec.team);
+  }
+
+  /** A new job as the policy sees it: the team it would belong to. */
+  async newJobResource(spec: Pick<JobSpec, "team">, principal: Principal): Promise<ResourceRef> {
+    return { kind: "job", id: "(new)", team: await this.teamFor(spec, principal) };
+  }
+
+  /** A job as the policy sees it; one of a team the caller is not in answers as a missing one. */
+  async resource(id: string): Promise<ResourceRef> {
+    const team = await this.deps.store.team(id);
+    if (team === undefined) throw missingJob(id);
+    return { kind: "job", id, jobId: id, team, notFound: () => missingJob(id) };
+  }
+
+  /**
+   * Validates what the spec points at, records the run (in the job's experiment, created in the
+   * job's team when new), queues the job and schedules at once.
+   */
   async submit(spec: JobSpec, principal: Principal): Promise<Job> {
     const { store, runs, clock, ids, catalog } = this.deps;
+    const team = await this.teamFor(spec, principal);
     await assertDirectory(spec.workingDir, "workingDir");
     for (const d of spec.datasets) {
       if ("path" in d) await assertExists(resolveDatasetPath(spec.workingDir, d.path), `dataset '${d.name}'`);
     }
     const request = resolveRequest(spec, catalog);
     assertFeasible(request, await this.deps.machine(), catalog);
-    const resolved: JobSpec = { ...spec, experiment: spec.experiment ?? spec.name };
-    const experimentId = await runs.ensureExperiment(resolved.experiment!);
+    const resolved: JobSpec = { ...spec, experiment: spec.experiment ?? spec.name, team };
+    const experimentId = await runs.ensureExperiment(resolved.experiment!, team);
     const id = ids.prefixed("job");
     const { runId } = await runs.createRun({
       experimentId,
@@ -62,31 +91,35 @@ export class JobService {
     });
     const now = clock.now();
     await store.insert(
-      { id, name: spec.name, owner: principal.name, spec: resolved, request, priority: spec.priority, experimentId, runId, createdAt: now },
-      { type: "Submitted", message: `submitted by ${principal.name}; needs ${describeRequest(request)}` },
+      { id, name: spec.name, owner: principal.name, team, spec: resolved, request, priority: spec.priority, experimentId, runId, createdAt: now },
+      { type: "Submitted", message: `submitted by ${principal.name} in team ${team}; needs ${describeRequest(request)}` },
     );
     this.deps.controller.kick();
-    return this.get(id);
+    return this.get(id, principal);
   }
 
-  async get(id: string): Promise<Job> {
+  /** A job; with `reader`, what holds the resources it waits for is shown only as far as the reader may see. */
+  async get(id: string, reader?: Principal): Promise<Job> {
     const row = await this.deps.store.get(id);
-    if (!row) throw notFound(`job '${id}' does not exist; list jobs with \`paved jobs ls\``);
+    if (!row) throw missingJob(id);
     const events = await this.deps.store.events([id]);
-    return toJob(row, events.get(id) ?? []);
+    return toJob(row, events.get(id) ?? [], canSee(reader, "jobs:read"));
   }
 
-  async list(opts: { phase?: JobPhase; limit: number }): Promise<Job[]> {
-    const rows = await this.deps.store.list(opts);
+  /** Jobs of the teams `reader` may list (every team without a reader), newest first. */
+  async list(opts: { phase?: JobPhase | undefined; limit: number }, reader?: Principal): Promise<Job[]> {
+    const teams = reader ? visibleTeams(reader, "jobs:list") : undefined;
+    const rows = await this.deps.store.list({ ...opts, teams });
     const events = await this.deps.store.events(rows.map((r) => r.job_id));
-    return rows.map((r) => toJob(r, events.get(r.job_id) ?? []));
+    const see = canSee(reader, "jobs:list");
+    return rows.map((r) => toJob(r, events.get(r.job_id) ?? [], see));
   }
 
   /** Cancels the job (idempotent on ended jobs) and returns it. */
-  async cancel(id: string): Promise<Job> {
+  async cancel(id: string, reader?: Principal): Promise<Job> {
     await this.get(id);
     await this.deps.controller.cancel(id);
-    return this.get(id);
+    return this.get(id, reader);
   }
 
   /**
@@ -188,17 +221,19 @@ export class JobService {
     }
   }
 
-  /** Totals, what is free, and which job holds each GPU. */
-  async resources(): Promise<ResourcesView> {
+  /** Totals, what is free, and which job holds each GPU (a job of a team `reader` cannot list shows as "another team"). */
+  async resources(reader?: Principal): Promise<ResourcesView> {
     const machine = await this.deps.machine();
     const active = await this.deps.store.active();
-    const holder = new Map<number, { jobId: string; name: string }>();
+    const see = canSee(reader, "jobs:list");
+    const holder = new Map<number, { jobId: string | null; name: string; team?: string }>();
     let cpus = 0;
     let memoryMiB = 0;
     for (const row of active) {
       if (!row.allocation) continue;
       const a = JSON.parse(row.allocation) as Allocation;
-      for (const g of a.gpus) holder.set(g, { jobId: row.job_id, name: row.name });
+      const shown = see(row.team_id) ? { jobId: row.job_id, name: row.name, team: row.team_id } : { jobId: null, name: ANOTHER_TEAM };
+      for (const g of a.gpus) holder.set(g, shown);
       cpus += a.cpus;
       memoryMiB += a.memoryMiB;
     }
@@ -214,7 +249,20 @@ export class JobService {
   }
 }
 
-export function toJob(row: JobRow, events: JobEvent[]): Job {
+/** Whether `reader` may see a job of `team` with `action` (everyone, without a reader). */
+function canSee(reader: Principal | undefined, action: "jobs:read" | "jobs:list"): (team: string) => boolean {
+  if (!reader) return () => true;
+  const teams = visibleTeams(reader, action);
+  if (teams === undefined) return () => true;
+  const set = new Set(teams);
+  return (team) => set.has(team);
+}
+
+function missingJob(id: string): Error {
+  return notFound(`job '${id}' does not exist; list jobs with \`paved jobs ls\``);
+}
+
+export function toJob(row: JobRow, events: JobEvent[], canSeeTeam: (team: string) => boolean = () => true): Job {
   const spec = JSON.parse(row.spec) as JobSpec;
   return {
     id: row.job_id,
@@ -224,6 +272,7 @@ export function toJob(row: JobRow, events: JobEvent[]): Job {
     attempt: Number(row.attempt),
     maxAttempts: spec.retry.maxAttempts,
     owner: row.owner,
+    team: row.team_id,
     experimentId: row.experiment_id,
     runId: row.run_id,
     createdAt: Number(row.created_at),
@@ -233,7 +282,7 @@ export function toJob(row: JobRow, events: JobEvent[]): Job {
     message: row.message,
     request: JSON.parse(row.request) as ResourceRequest,
     allocation: row.allocation ? (JSON.parse(row.allocation) as Allocation) : null,
-    ...(row.pending && row.phase === "QUEUED" ? { pending: JSON.parse(row.pending) as Pending } : {}),
+    ...(row.pending && row.phase === "QUEUED" ? { pending: pendingFor(JSON.parse(row.pending) as Pending, canSeeTeam, DEFAULT_TEAM_ID) } : {}),
     events,
     // env values are secrets: the job gets them, responses show their names only.
     spec: { ...spec, env: maskEnv(spec.env ?? {}) },

@@ -16,6 +16,7 @@ describe.each(testDialects())("JobStore (%s)", (dialect) => {
     id,
     name: id,
     owner: "alice",
+    team: "default",
     spec: { name: id, retry: { maxAttempts: 1, retryOnExitCodes: [] } },
     request: { profile: null, gpus: 0, gpuType: null, cpus: 1, memoryMiB: 10 },
     priority,

@@ -21,6 +21,8 @@ export interface NewJob {
   id: string;
   name: string;
   owner: string;
+  /** The team that owns it. */
+  team: string;
   spec: unknown;
   request: ResourceRequest;
   priority: number;
@@ -45,6 +47,7 @@ export class JobStore {
           job_id: job.id,
           name: job.name,
           owner: job.owner,
+          team_id: job.team,
           spec: JSON.stringify(job.spec),
           request: JSON.stringify(job.request),
           phase: "QUEUED",
@@ -64,9 +67,17 @@ export class JobStore {
     return this.db.selectFrom("jobs").selectAll().where("job_id", "=", id).executeTakeFirst();
   }
 
-  async list(opts: { phase?: JobPhase; limit: number }): Promise<JobRow[]> {
+  /** The team that owns a job; undefined when there is no such job. */
+  async team(id: string): Promise<string | undefined> {
+    return (await this.db.selectFrom("jobs").select("team_id").where("job_id", "=", id).executeTakeFirst())?.team_id;
+  }
+
+  /** Newest first; with `teams`, only jobs of those teams (none for an empty list). */
+  async list(opts: { phase?: JobPhase | undefined; limit: number; teams?: string[] | undefined }): Promise<JobRow[]> {
+    if (opts.teams?.length === 0) return [];
     let q = this.db.selectFrom("jobs").selectAll();
     if (opts.phase) q = q.where("phase", "=", opts.phase);
+    if (opts.teams) q = q.where("team_id", "in", opts.teams);
     return q.orderBy("created_at", "desc").orderBy("job_id", "desc").limit(opts.limit).execute();
   }
 
