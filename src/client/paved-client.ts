@@ -268,8 +268,9 @@ export class PavedClient {
    * Uploads a CSV to evaluate on; answers its `uploads:/<sha256>` URI, which an evaluation's `data`
    * or `reference` takes (the server never reads a path of its own disk).
    */
-  uploadEvaluationData(bytes: Uint8Array<ArrayBuffer>): Promise<EvaluationUpload> {
-    return this.json("/api/v1/evaluation-data", { method: "POST", raw: { bytes, contentType: "text/csv" } });
+  /** Uploads a CSV for the evaluations of a model's team (`model`) or of a team (`team`; default: the token's). */
+  uploadEvaluationData(bytes: Uint8Array<ArrayBuffer>, target: { model?: string; team?: string } = {}): Promise<EvaluationUpload> {
+    return this.json("/api/v1/evaluation-data", { method: "POST", raw: { bytes, contentType: "text/csv" }, query: { model: target.model, team: target.team } });
   }
 
   /** Asks for an evaluation of a version (number or alias) on a CSV the platform stores (runs:/, models:/ or uploads:/ URI); it comes back Pending (poll `getEvaluation`). */

@@ -14,6 +14,7 @@ import { evaluationPhasesMigration } from "./migrations/007-evaluation-phases.ts
 import { evaluationHardeningMigration } from "./migrations/008-evaluation-hardening.ts";
 import { registryMigration } from "./migrations/002-registry.ts";
 import { teamsMigration } from "./migrations/010-teams.ts";
+import { teamUploadsMigration } from "./migrations/013-team-uploads.ts";
 import { auditMigration } from "./migrations/011-audit.ts";
 import { ssoMigration } from "./migrations/012-sso.ts";
 import type { Tables } from "./tables.ts";
@@ -65,7 +66,7 @@ export async function openDatabase({ url, dataDir }: OpenDatabaseOptions): Promi
 }
 
 function migrations(dialect: Dialect): Record<string, Migration> {
-  return { "001-initial": initialMigration(dialect), "002-registry": registryMigration(), "003-job-recorded": jobRecordedMigration(), "004-evaluations": evaluationsMigration(), "005-deployments": deploymentsMigration(), "006-deployment-outcomes": deploymentOutcomesMigration(), "007-evaluation-phases": evaluationPhasesMigration(), "008-evaluation-hardening": evaluationHardeningMigration(), "009-deployment-hardening": deploymentHardeningMigration(), "010-teams": teamsMigration(), "011-audit": auditMigration(dialect), "012-sso": ssoMigration() };
+  return { "001-initial": initialMigration(dialect), "002-registry": registryMigration(), "003-job-recorded": jobRecordedMigration(), "004-evaluations": evaluationsMigration(), "005-deployments": deploymentsMigration(), "006-deployment-outcomes": deploymentOutcomesMigration(), "007-evaluation-phases": evaluationPhasesMigration(), "008-evaluation-hardening": evaluationHardeningMigration(), "009-deployment-hardening": deploymentHardeningMigration(), "010-teams": teamsMigration(), "011-audit": auditMigration(dialect), "012-sso": ssoMigration(), "013-team-uploads": teamUploadsMigration() };
 }
 
 async function migrate(database: Database): Promise<void> {

@@ -9,6 +9,7 @@ const DATA = "runs:/r1/outputs/eval.csv";
 const evaluation = (passed: boolean, phase: Evaluation["phase"] = passed ? "Passed" : "Failed"): Evaluation => ({
   id: "eval-1",
   model: "churn",
+  team: "default",
   version: "3",
   phase,
   message: phase === "Error" ? `evaluation data '${DATA}' line 7: a quoted field is never closed` : null,
@@ -61,10 +62,12 @@ describe("paved evaluate / evaluations", () => {
     const dir = mkdtempSync(join(tmpdir(), "paved-cli-eval-"));
     writeFileSync(join(dir, "eval.csv"), "tenure,spend,label\n1,2,0\n");
     const uri = `uploads:/${"a".repeat(64)}`;
-    const result = await runForTest(["evaluate", "churn@3", "--data", "eval.csv", "--no-wait"], (r) => (r.path === "/api/v1/evaluation-data" ? { uri, digest: `sha256:${"a".repeat(64)}`, size: 22 } : pending()), { cwd: dir });
+    const result = await runForTest(["evaluate", "churn@3", "--data", "eval.csv", "--no-wait"], (r) => (r.path === "/api/v1/evaluation-data" ? { uri, digest: `sha256:${"a".repeat(64)}`, size: 22, team: "default" } : pending()), { cwd: dir });
     expect(result.code).toBe(0);
     expect(result.requests.map((r) => `${r.method} ${r.path}`)).toEqual(["POST /api/v1/evaluation-data", "POST /api/v1/models/churn/versions/3/evaluations"]);
     expect(result.requests[0]?.body).toEqual({ bytes: "tenure,spend,label\n1,2,0\n" });
+    // The upload goes to the model's team, where the evaluation reads it.
+    expect(result.requests[0]?.query).toEqual({ model: "churn" });
     expect(result.requests[1]?.body).toMatchObject({ data: uri });
     expect(result.stderr).toContain(`as ${uri}`);
     const missing = await runForTest(["evaluate", "churn@3", "--data", "nope.csv"], () => pending(), { cwd: dir });

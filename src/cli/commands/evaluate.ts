@@ -32,9 +32,10 @@ export function registerEvaluate(program: Command, ctx: CliContext): void {
       const at = ref.lastIndexOf("@");
       if (at <= 0 || at === ref.length - 1) throw invalidInput(`'${ref}' names no version; write <model>@<version>, e.g. churn@3`);
       const client = await ctx.client();
-      const data = await dataUri(ctx, client, opts.data, "--data");
-      const reference = opts.reference ? await dataUri(ctx, client, opts.reference, "--reference") : undefined;
-      const accepted = await client.evaluateModelVersion(ref.slice(0, at), ref.slice(at + 1), {
+      const model = ref.slice(0, at);
+      const data = await dataUri(ctx, client, opts.data, "--data", model);
+      const reference = opts.reference ? await dataUri(ctx, client, opts.reference, "--reference", model) : undefined;
+      const accepted = await client.evaluateModelVersion(model, ref.slice(at + 1), {
         data,
         label: opts.label,
         sensitive: opts.sensitive ?? [],
@@ -147,9 +148,9 @@ export function registerEvaluate(program: Command, ctx: CliContext): void {
 
 /**
  * The URI the server reads evaluation data from: a platform URI as given, or a local file
- * uploaded first (the server never reads a path of its own disk).
+ * uploaded first, for the model's team (the server never reads a path of its own disk).
  */
-async function dataUri(ctx: CliContext, client: PavedClient, value: string, flag: string): Promise<string> {
+async function dataUri(ctx: CliContext, client: PavedClient, value: string, flag: string, model: string): Promise<string> {
   if (URI.test(value)) return value;
   const path = resolve(ctx.cwd, value);
   let bytes: Buffer;
@@ -159,7 +160,7 @@ async function dataUri(ctx: CliContext, client: PavedClient, value: string, flag
   } catch {
     throw invalidInput(`${flag} '${value}' is not a readable file on this machine; give a local CSV (it is uploaded) or a runs:/<run_id>/<path> URI`);
   }
-  const upload = await client.uploadEvaluationData(new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength));
+  const upload = await client.uploadEvaluationData(new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength), { model });
   ctx.note(`uploaded ${value} (${bytes.byteLength} bytes) as ${upload.uri}`);
   return upload.uri;
 }

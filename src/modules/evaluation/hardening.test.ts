@@ -171,7 +171,7 @@ describe("evaluation hardening (issue 7: items 2, 5, 8, 14)", () => {
       const response = await upload(Buffer.alloc(MAX_DATA_BYTES + 1, "1"));
       expect(response.json().error.code).toBe("PAYLOAD_TOO_LARGE");
       const same = await upload(file("eval.csv"));
-      expect(same.json()).toEqual({ uri: expect.stringMatching(/^uploads:\/[0-9a-f]{64}$/), digest: expect.stringMatching(/^sha256:/), size: file("eval.csv").length });
+      expect(same.json()).toEqual({ uri: expect.stringMatching(/^uploads:\/[0-9a-f]{64}$/), digest: expect.stringMatching(/^sha256:/), size: file("eval.csv").length, team: "default" });
     });
   });
 
@@ -225,6 +225,7 @@ describe("evaluation hardening (issue 7: items 2, 5, 8, 14)", () => {
           request: JSON.stringify({ label: "label", sensitive: ["group"], policy: hollow, data: { uri, digest, size: file("eval.csv").length } }),
           message: null,
           created_at: 1,
+          team_id: "default",
         })
         .execute();
       const evaluation = await finished("eval-hollow");

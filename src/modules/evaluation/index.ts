@@ -23,7 +23,7 @@ export { EvaluationService, GATED_ALIAS } from "./service.ts";
 export { EvaluationRunner } from "./runner.ts";
 export { parsePolicy, type VersionedPolicy } from "./policy.ts";
 export { parseDataUri, ACCEPTED_DATA_URIS, type DataSource } from "./sources.ts";
-export { EvaluationView, GatePolicyView, GateStatusView, CheckResult, GatePolicy, GatePolicyChangeView, EvaluationUploadView } from "./schema.ts";
+export { EvaluationView, GatePolicyView, GateStatusView, CheckResult, GatePolicy, GatePolicyChangeView, EvaluationUploadView, UploadQuery } from "./schema.ts";
 
 export interface EvaluationModuleDeps {
   database: Database;
@@ -58,7 +58,7 @@ export function createEvaluationModule(deps: EvaluationModuleDeps): { service: E
     ...(deps.performanceRequests !== undefined ? { performanceRequests: deps.performanceRequests } : {}),
     ...(deps.intervalMs !== undefined ? { intervalMs: deps.intervalMs } : {}),
   });
-  const service = new EvaluationService({ store, registry: deps.registry, data, artifacts: deps.artifacts, clock: deps.clock, ids: deps.ids, logger, defaultPolicy: loadPolicyFile(BUILT_IN_GATE_POLICY_FILE), kick: () => runner.kick() });
+  const service = new EvaluationService({ store, db: deps.database.db, registry: deps.registry, data, artifacts: deps.artifacts, clock: deps.clock, ids: deps.ids, logger, defaultPolicy: loadPolicyFile(BUILT_IN_GATE_POLICY_FILE), kick: () => runner.kick() });
   deps.registry.addAliasGuard(service.guard);
   return { service, runner, routes: evaluationRoutes(service) };
 }

@@ -119,6 +119,10 @@ export class EvaluationRunner {
   private async compute(row: EvaluationRow, request: EvaluationRequest): Promise<{ checks: CheckResult[]; digest: string }> {
     const { registry } = this.deps;
     const model = await registry.getModel(row.model_name);
+    if (model.model_id !== row.model_id || model.team_id !== row.team_id) {
+      // Deleted (and the name taken again, perhaps by another team) since the evaluation was asked for.
+      throw invalidInput(`registered model '${row.model_name}' is no longer the model this evaluation was asked for (it was deleted or renamed); evaluate the model again`);
+    }
     const version = await registry.getVersion(row.model_name, row.version);
     const signature = version.signature ? (JSON.parse(version.signature) as { inputs: { name: string; type: string }[] }) : null;
     if (!signature?.inputs.length) throw invalidInput(`version ${version.version} of '${model.name}' has no ONNX signature; evaluation runs ONNX models`);

@@ -79,6 +79,7 @@ export const EvaluationPhase = z.enum(EVALUATION_PHASES).describe("Pending and R
 export const EvaluationView = z.object({
   id: z.string(),
   model: z.string(),
+  team: z.string().describe("the team that owns it: its model's"),
   version: z.string(),
   phase: EvaluationPhase,
   message: z.string().nullable().describe("why the evaluation is in Error"),
@@ -169,5 +170,11 @@ export const EvaluationUploadView = z.object({
   uri: z.string().describe("uploads:/<sha256>: pass it as an evaluation's data or reference"),
   digest: z.string().describe("sha256:<hex> of the bytes"),
   size: z.number(),
+  team: z.string().describe("the team whose evaluations may use it (the model's, for an upload made for a model)"),
+});
+
+export const UploadQuery = z.object({
+  model: z.string().min(1).optional().describe("the model the data is for: the upload goes to its team (what `paved evaluate` sends)"),
+  team: z.string().min(1).max(63).optional().describe("the team the upload goes to, when no model is named (default: your token's team, else your only team)"),
 });
 export type EvaluationUploadView = z.output<typeof EvaluationUploadView>;

@@ -1,7 +1,9 @@
+import type { Kysely } from "kysely";
 import type { Readable } from "node:stream";
 import type { ArtifactStore } from "../../artifacts/index.ts";
-import { PlatformError, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Logger } from "../../core/index.ts";
-import { authorize } from "../identity/index.ts";
+import { PlatformError, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
+import type { Tables } from "../../storage/index.ts";
+import { authorize, teamForNew, visibleTeams } from "../identity/index.ts";
 import type { AliasChange, ModelVersion, RegisteredModel, RegistryService } from "../registry/index.ts";
 import { cardFeatures, cardTags } from "./checks/compliance.ts";
 import { checkTableHead } from "./data.ts";
@@ -15,6 +17,8 @@ export { GATED_ALIAS } from "./runner.ts";
 
 export interface EvaluationDeps {
   store: EvaluationStore;
+  /** Where teams and memberships are read, to place an upload in its team. */
+  db: Kysely<Tables>;
   registry: RegistryService;
   /** Resolves data URIs to stored blobs; the only way evaluation reads data. */
   data: DataResolver;
@@ -38,6 +42,34 @@ export class EvaluationService {
 
   constructor(private readonly deps: EvaluationDeps) {
     this.store = deps.store;
+  }
+
+  // ---- what the policy sees ----
+
+  /** The model a gate-policy, gate-status or evaluation route is about: its team decides. */
+  modelResource(name: string): Promise<ResourceRef> {
+    return this.deps.registry.modelResource(name);
+  }
+
+  /** An evaluation belongs to its model's team; one of another team answers as a missing one. */
+  async evaluationResource(id: string): Promise<ResourceRef> {
+    const row = await this.store.getEvaluation(id);
+    if (!row) throw missingEvaluation(id);
+    return { kind: "evaluation", id, team: row.team_id, notFound: () => missingEvaluation(id) };
+  }
+
+  /**
+   * Where an upload goes: the team of the model it is for (`model`), else the one asked for
+   * (`team`), else the caller's default (identity's teamForNew). A model outside the caller's
+   * teams answers as a missing one.
+   */
+  async uploadResource(target: { model?: string | undefined; team?: string | undefined }, principal: Principal): Promise<ResourceRef> {
+    if (target.model !== undefined && target.team !== undefined) throw invalidInput("give model or team for the upload, not both (the upload goes to the model's team)");
+    if (target.model !== undefined) {
+      const model = await this.deps.registry.modelResource(target.model);
+      return { kind: "upload", id: "(new)", team: model.team!, ...(model.notFound ? { notFound: model.notFound } : {}) };
+    }
+    return { kind: "upload", id: "(new)", team: await teamForNew(this.deps.db, principal, target.team) };
   }
 
   // ---- policies ----
@@ -86,8 +118,11 @@ export class EvaluationService {
 
   // ---- data ----
 
-  /** Stores a CSV sent by a client, bounded by `evaluation.maxDataBytes`; answers the `uploads:/<sha256>` URI to evaluate it by. */
-  async upload(body: Readable | undefined, user: string): Promise<EvaluationUploadView> {
+  /**
+   * Stores a CSV sent by a client in `team`, bounded by `evaluation.maxDataBytes`; answers the
+   * `uploads:/<sha256>` URI that evaluations of the team's models may use.
+   */
+  async upload(body: Readable | undefined, user: string, team: string): Promise<EvaluationUploadView> {
     if (!body) throw invalidInput("send the CSV's bytes as the request body (content-type text/csv or application/octet-stream)");
     const limit = this.deps.data.maxBytes;
     let blob: { digest: string; size: number };
@@ -99,9 +134,9 @@ export class EvaluationService {
       }
       throw error;
     }
-    await this.store.putUpload({ digest: blob.digest, size: blob.size, user_id: user, created_at: this.deps.clock.now() });
-    this.deps.logger.info({ digest: blob.digest, size: blob.size, user }, "evaluation data uploaded");
-    return { uri: uploadUri(blob.digest), digest: `sha256:${blob.digest}`, size: blob.size };
+    await this.store.putUpload({ team_id: team, digest: blob.digest, size: blob.size, user_id: user, created_at: this.deps.clock.now() });
+    this.deps.logger.info({ digest: blob.digest, size: blob.size, user, team }, "evaluation data uploaded");
+    return { uri: uploadUri(blob.digest), digest: `sha256:${blob.digest}`, size: blob.size, team };
   }
 
   // ---- evaluations ----
@@ -130,8 +165,10 @@ export class EvaluationService {
     // Parse both URIs before reading anything, so a bad reference is refused as cheaply as bad data.
     parseDataUri(body.data, "evaluation data");
     if (body.reference !== undefined) parseDataUri(body.reference, "reference data");
-    const data = await this.deps.data.resolve(body.data, "evaluation data");
-    const reference = await this.reference(version, body.reference, sensitive);
+    // The evaluation belongs to the model's team, and reads only that team's data.
+    const team = model.team_id;
+    const data = await this.deps.data.resolve(body.data, "evaluation data", team);
+    const reference = await this.reference(version, body.reference, sensitive, team);
 
     // The model's feature names: its card's `features`, else the reference (training) header.
     const declared = cardFeatures(cardTags(model, version));
@@ -194,6 +231,7 @@ export class EvaluationService {
       request: JSON.stringify(request),
       message: null,
       created_at: now,
+      team_id: team,
     };
     await this.store.insertEvaluation(row);
     this.deps.logger.info({ model: model.name, version: version.version, evaluation: row.id, data: data.uri, reference: reference.data?.uri ?? null }, "evaluation accepted");
@@ -203,13 +241,19 @@ export class EvaluationService {
 
   async get(id: string): Promise<EvaluationView> {
     const row = await this.store.getEvaluation(id);
-    if (!row) throw notFound(`evaluation '${id}' does not exist; list evaluations with \`paved evaluations ls --model <name>\``);
+    if (!row) throw missingEvaluation(id);
     return evaluationView(row);
   }
 
-  async list(filter: { model?: string | undefined; version?: string | undefined; limit: number }): Promise<EvaluationView[]> {
-    const modelId = filter.model !== undefined ? (await this.deps.registry.getModel(filter.model)).model_id : undefined;
-    const rows = await this.store.listEvaluations({ modelId, version: filter.version !== undefined ? Number(filter.version) : undefined, limit: filter.limit });
+  /** Evaluations of the teams `reader` may read (all without a reader), newest first; a model outside them answers as missing. */
+  async list(filter: { model?: string | undefined; version?: string | undefined; limit: number }, reader?: Principal): Promise<EvaluationView[]> {
+    let modelId: string | undefined;
+    if (filter.model !== undefined) {
+      if (reader) authorize(reader, "evaluations:read", await this.deps.registry.modelResource(filter.model));
+      modelId = (await this.deps.registry.getModel(filter.model)).model_id;
+    }
+    const teams = reader ? visibleTeams(reader, "evaluations:read") : undefined;
+    const rows = await this.store.listEvaluations({ modelId, version: filter.version !== undefined ? Number(filter.version) : undefined, teams, limit: filter.limit });
     return rows.map(evaluationView);
   }
 
@@ -264,7 +308,7 @@ export class EvaluationService {
     const { policy, version: policyVersion } = await this.policyOf(change.model);
     if (change.force) {
       if (!change.actor) throw new PlatformError("FORBIDDEN", "forcing the production gate needs an admin's request; pass the gate with `paved evaluate` instead");
-      authorize(change.actor, "gates:override");
+      authorize(change.actor, "gates:override", { kind: "model", id: change.model.name, team: change.model.team_id });
       const reason = change.reason?.trim();
       if (!reason) throw invalidInput("a forced production move needs a reason; pass reason (it is recorded)");
       await this.store.insertOverride({
@@ -335,9 +379,10 @@ export class EvaluationService {
     version: ModelVersion,
     explicit: string | undefined,
     sensitive: string[],
+    team: string,
   ): Promise<{ data?: ResolvedData; header: string[]; origin?: string; note?: string }> {
     if (explicit !== undefined) {
-      const data = await this.deps.data.resolve(explicit, "reference data");
+      const data = await this.deps.data.resolve(explicit, "reference data", team);
       const { header } = checkTableHead(await this.deps.data.head(data), { sensitive, what: `reference data '${data.uri}'` });
       return { data, header, origin: "explicit" };
     }
@@ -357,7 +402,7 @@ export class EvaluationService {
         continue;
       }
       try {
-        const data = await this.deps.data.resolve(uri, "reference data");
+        const data = await this.deps.data.resolve(uri, "reference data", team);
         const { header } = checkTableHead(await this.deps.data.head(data), { sensitive, what: `reference data '${data.uri}'` });
         return { data, header, origin };
       } catch (error) {
@@ -367,6 +412,10 @@ export class EvaluationService {
     }
     return { header: [], note: `no reference data: ${tried.join("; ")}; ${REFERENCE_FIX}` };
   }
+}
+
+function missingEvaluation(id: string): Error {
+  return notFound(`evaluation '${id}' does not exist; list evaluations with \`paved evaluations ls --model <name>\``);
 }
 
 function isTraining(context: string | null | undefined): boolean {
@@ -416,6 +465,7 @@ function evaluationView(row: EvaluationRow): EvaluationView {
     passed: row.phase === "Passed",
     checks: JSON.parse(row.checks),
     user: row.user_id,
+    team: row.team_id,
     createdAt: row.created_at,
     startedAt: row.phase === "Pending" ? null : row.started_at,
     finishedAt: finished ? row.finished_at : null,

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import type { ArtifactStore } from "../../artifacts/index.ts";
-import { PlatformError, confinePath, invalidInput, notFound } from "../../core/index.ts";
+import { PlatformError, confinePath, invalidInput, notFound, type ResourceRef } from "../../core/index.ts";
 import type { RegistryService } from "../registry/index.ts";
 import type { TrackingService } from "../tracking/index.ts";
 import type { EvaluationStore } from "./store.ts";
@@ -108,13 +108,16 @@ export class DataResolver {
     return this.deps.maxBytes;
   }
 
-  /** Parses and resolves a URI; NOT_FOUND when the run, version, file or upload does not exist. */
-  async resolve(uri: string, what: string): Promise<ResolvedData> {
-    return this.resolveSource(parseDataUri(uri, what), uri, what);
+  /**
+   * Parses and resolves a URI among `team`'s data; NOT_FOUND when the run, version, file or upload
+   * does not exist, and the same answer when it belongs to another team.
+   */
+  async resolve(uri: string, what: string, team: string): Promise<ResolvedData> {
+    return this.resolveSource(parseDataUri(uri, what), uri, what, team);
   }
 
-  async resolveSource(source: DataSource, uri: string, what: string): Promise<ResolvedData> {
-    const blob = await this.blobOf(source);
+  async resolveSource(source: DataSource, uri: string, what: string, team: string): Promise<ResolvedData> {
+    const blob = await this.blobOf(source, team);
     if (blob.size > this.deps.maxBytes) {
       throw invalidInput(`${what} '${uri}' is ${blob.size} bytes, more than the ${this.deps.maxBytes}-byte limit; evaluate on a sample (or raise evaluation.maxDataBytes)`);
     }
@@ -154,9 +157,10 @@ export class DataResolver {
     return Buffer.concat(chunks);
   }
 
-  private async blobOf(source: DataSource): Promise<{ digest: string; size: number }> {
+  private async blobOf(source: DataSource, team: string): Promise<{ digest: string; size: number }> {
     switch (source.kind) {
       case "run": {
+        inTeam(await this.deps.tracking.runResource(source.runId), team);
         const run = await this.deps.tracking.getRun(source.runId);
         if (source.experimentId !== undefined && run.info.experiment_id !== source.experimentId) {
           throw notFound(`run '${source.runId}' is not in experiment '${source.experimentId}'; copy the run's artifact URI unchanged`);
@@ -166,15 +170,25 @@ export class DataResolver {
         return blob;
       }
       case "model": {
+        inTeam(await this.deps.registry.modelResource(source.name), team);
         const file = (await this.deps.registry.files(source.name, source.version)).find((f) => f.path === source.path);
         if (!file) throw notFound(`version ${source.version} of '${source.name}' has no file '${source.path}'; see its files with \`paved models show ${source.name}@${source.version}\``);
         return file;
       }
       case "upload": {
-        const upload = await this.deps.store.getUpload(source.digest);
-        if (!upload) throw notFound(`no evaluation data was uploaded as '${uploadUri(source.digest)}'; upload a CSV with \`paved evaluate <model>@<version> --data <local file>\` (or POST /api/v1/evaluation-data)`);
+        const upload = await this.deps.store.getUpload(team, source.digest);
+        if (!upload) {
+          throw notFound(
+            `no evaluation data was uploaded as '${uploadUri(source.digest)}' in team '${team}' (the model's team); upload the CSV with \`paved evaluate <model>@<version> --data <local file>\` (or POST /api/v1/evaluation-data?model=<model>)`,
+          );
+        }
         return { digest: upload.digest, size: upload.size };
       }
     }
   }
+}
+
+/** Data of another team answers as missing data: an evaluation reads only its own team's. */
+function inTeam(resource: ResourceRef, team: string): void {
+  if (resource.team !== team) throw resource.notFound?.() ?? notFound(`${resource.kind} '${resource.id}' does not exist`);
 }

@@ -25,6 +25,7 @@ describe.each(testDialects())("EvaluationStore on %s", (dialect) => {
     request: null,
     message: null,
     created_at: finishedAt - 20,
+    team_id: "default",
   });
 
   it("stores evaluations, lists them newest first and gives the gate the one that finished last, failing or not", async () => {
@@ -36,6 +37,12 @@ describe.each(testDialects())("EvaluationStore on %s", (dialect) => {
     await store.insertEvaluation(row("e4", 2, 0, 4_000));
     expect((await store.listEvaluations({ modelId: "model-1", limit: 10 })).map((e) => e.id)).toEqual(["e4", "e3", "e2", "e1"]);
     expect((await store.listEvaluations({ modelId: "model-1", version: 1, limit: 2 })).map((e) => e.id)).toEqual(["e3", "e2"]);
+    await store.insertEvaluation({ ...row("e5", 1, 1, 5_000), model_id: "model-2", team_id: "risk" });
+    // A page holds only the teams asked for, cut after the filter: the newest 2 of "default" are e4, e3.
+    expect((await store.listEvaluations({ teams: ["default"], limit: 2 })).map((e) => e.id)).toEqual(["e4", "e3"]);
+    expect((await store.listEvaluations({ teams: ["risk"], limit: 10 })).map((e) => e.id)).toEqual(["e5"]);
+    expect(await store.listEvaluations({ teams: [], limit: 10 })).toEqual([]);
+    expect((await store.listEvaluations({ limit: 1 })).map((e) => e.id)).toEqual(["e5"]);
     // e2 passed, but e3 failed after it: the latest verdict decides.
     expect((await store.latestEvaluation("model-1", 1, "p1"))?.id).toBe("e3");
     expect((await store.latestEvaluation("model-1", 2, "p1"))?.passed).toBe(0);
@@ -85,9 +92,13 @@ describe.each(testDialects())("EvaluationStore on %s", (dialect) => {
     // A change that cannot be recorded is not made either.
     await expect(store.putPolicy({ model_id: "model-1", policy: "{}", policy_version: "p3", updated_by: "eve", updated_at: 3 }, change("c2", "p3", "p2", "eve", 3))).rejects.toThrow();
     expect((await store.getPolicy("model-1"))?.policy_version).toBe("p2");
-    await store.putUpload({ digest: "ab", size: 3, user_id: "ada", created_at: 1 });
-    await store.putUpload({ digest: "ab", size: 3, user_id: "bob", created_at: 2 });
-    expect(await store.getUpload("ab")).toMatchObject({ size: 3, user_id: "ada" });
+    await store.putUpload({ team_id: "risk", digest: "ab", size: 3, user_id: "ada", created_at: 1 });
+    await store.putUpload({ team_id: "risk", digest: "ab", size: 3, user_id: "bob", created_at: 2 });
+    expect(await store.getUpload("risk", "ab")).toMatchObject({ size: 3, user_id: "ada" });
+    // An upload belongs to its team: the same bytes are not another team's upload until it sends them.
+    expect(await store.getUpload("growth", "ab")).toBeUndefined();
+    await store.putUpload({ team_id: "growth", digest: "ab", size: 3, user_id: "cy", created_at: 3 });
+    expect(await store.getUpload("growth", "ab")).toMatchObject({ user_id: "cy" });
     await store.insertOverride({ id: "o1", model_id: "model-1", model_name: "churn", version: 3, alias: "production", policy_version: "p2", user_id: "admin", reason: "hotfix", created_at: 5 });
     expect(await store.listOverrides("model-1")).toEqual([expect.objectContaining({ id: "o1", reason: "hotfix", created_at: 5 })]);
   });

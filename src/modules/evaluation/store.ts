@@ -48,13 +48,14 @@ export class EvaluationStore {
     return this.db.selectFrom("gate_policy_changes").selectAll().where("model_id", "=", modelId).orderBy("created_at", "desc").orderBy("id", "desc").limit(limit).execute();
   }
 
-  /** Records an uploaded CSV; uploading the same bytes again keeps the first record. */
+  /** Records an uploaded CSV in its team; the same bytes uploaded again in that team keep the first record. */
   async putUpload(row: UploadRow): Promise<void> {
-    await this.db.insertInto("evaluation_uploads").values(row).onConflict((oc) => oc.column("digest").doNothing()).execute();
+    await this.db.insertInto("evaluation_uploads").values(row).onConflict((oc) => oc.columns(["team_id", "digest"]).doNothing()).execute();
   }
 
-  getUpload(digest: string): Promise<UploadRow | undefined> {
-    return this.db.selectFrom("evaluation_uploads").selectAll().where("digest", "=", digest).executeTakeFirst();
+  /** An upload of `team`: another team's upload of the same bytes is not one. */
+  getUpload(team: string, digest: string): Promise<UploadRow | undefined> {
+    return this.db.selectFrom("evaluation_uploads").selectAll().where("team_id", "=", team).where("digest", "=", digest).executeTakeFirst();
   }
 
   async insertEvaluation(row: EvaluationRow): Promise<void> {
@@ -65,9 +66,11 @@ export class EvaluationStore {
     return this.db.selectFrom("evaluations").selectAll().where("id", "=", id).executeTakeFirst();
   }
 
-  /** Newest first (by when they were asked for). */
-  listEvaluations(filter: { modelId?: string | undefined; version?: number | undefined; policyVersion?: string | undefined; limit: number }): Promise<EvaluationRow[]> {
+  /** Newest first (by when they were asked for); with `teams`, only evaluations of those teams (none for an empty list). */
+  async listEvaluations(filter: { modelId?: string | undefined; version?: number | undefined; policyVersion?: string | undefined; teams?: string[] | undefined; limit: number }): Promise<EvaluationRow[]> {
+    if (filter.teams?.length === 0) return [];
     let query = this.db.selectFrom("evaluations").selectAll();
+    if (filter.teams !== undefined) query = query.where("team_id", "in", filter.teams);
     if (filter.modelId !== undefined) query = query.where("model_id", "=", filter.modelId);
     if (filter.version !== undefined) query = query.where("version", "=", filter.version);
     if (filter.policyVersion !== undefined) query = query.where("policy_version", "=", filter.policyVersion);
