@@ -4,6 +4,7 @@ import { runForTest } from "../run-for-test.ts";
 
 const deployment = (phase: Deployment["status"]["phase"] = "Progressing"): Deployment => ({
   id: "deploy-1",
+  team: "default",
   spec: { model: "churn", version: "3", environment: "production", strategy: "canary", steps: [10, 50, 100], stepIntervalSeconds: 30, analysis: { maxErrorRateIncrease: 0.05, maxLatencyRatio: 2 } },
   status: {
     phase,

@@ -1,7 +1,7 @@
 import { buffer } from "node:stream/consumers";
 import { z } from "zod";
 import { ReconcileLoop, addMoments, describeProblems, validate, emptyMoments, sequentialPValue, twoProportionTest, welchTest, type Clock, type Logger, type Moments } from "../../core/index.ts";
-import type { RegistryService } from "../registry/index.ts";
+import type { RegisteredModel, RegistryService } from "../registry/index.ts";
 import { InferRequest, ROUTE_KEY_HEADER, type ServingService } from "../serving/index.ts";
 import { MIN_SAMPLES, analyze, describeStats, predictionShift } from "./analysis.ts";
 import type { DeploymentRouter, Split } from "./router.ts";
@@ -79,7 +79,7 @@ export class DeploymentController {
 
   /** A finished deployment's stable version stays loaded in its environment (again, after a restart) and gets that environment's traffic. */
   private async keepServing(row: DeploymentRow): Promise<void> {
-    const spec = JSON.parse(row.spec) as DeploymentSpec;
+    const spec = specOf(row);
     const status = JSON.parse(row.status) as DeploymentStatus;
     this.adopted.delete(row.id);
     this.deps.router.set(row.model_name, splitOf(row.id, spec, status));
@@ -87,7 +87,7 @@ export class DeploymentController {
   }
 
   private async reconcile(row: DeploymentRow): Promise<void> {
-    const spec = JSON.parse(row.spec) as DeploymentSpec;
+    const spec = specOf(row);
     const status = JSON.parse(row.status) as DeploymentStatus;
     const name = spec.model;
     const now = this.deps.clock.now();
@@ -160,7 +160,7 @@ export class DeploymentController {
       return;
     }
     if (!status.testsDone) {
-      const failure = await this.integrationTests(name, spec.environment, spec.version);
+      const failure = await this.integrationTests(spec);
       if (failure.failed) {
         await this.rollback(row.id, spec, status, save, failure.reason);
         return;
@@ -189,7 +189,7 @@ export class DeploymentController {
   }
 
   /** Starts sending traffic to the new version, as its strategy says. */
-  private async begin(id: string, spec: DeploymentSpec, status: DeploymentStatus, save: Save, now: number): Promise<void> {
+  private async begin(id: string, spec: OwnedSpec, status: DeploymentStatus, save: Save, now: number): Promise<void> {
     if (spec.strategy === "canary") {
       this.startStep(id, spec, status, 0, now);
       await save(`step 1/${spec.steps.length}: ${status.canaryWeight}% of traffic to version ${spec.version}`);
@@ -213,7 +213,7 @@ export class DeploymentController {
   }
 
   /** Judges one canary step: roll back, promote after the last step, or go to the next. */
-  private async canaryStep(id: string, spec: DeploymentSpec, status: DeploymentStatus, save: Save, now: number): Promise<void> {
+  private async canaryStep(id: string, spec: OwnedSpec, status: DeploymentStatus, save: Save, now: number): Promise<void> {
     const window = this.deps.router.window(id);
     const canary = window.stats(spec.version);
     const stable = window.stats(status.stableVersion!);
@@ -237,7 +237,7 @@ export class DeploymentController {
    * (with autoConclude) promotes a significantly better B or rolls back a worse one. B is also
    * rolled back, like a canary, when its error rate or p99 latency breaches the analysis thresholds.
    */
-  private async abInterval(id: string, spec: DeploymentSpec, status: DeploymentStatus, save: Save, now: number): Promise<void> {
+  private async abInterval(id: string, spec: OwnedSpec, status: DeploymentStatus, save: Save, now: number): Promise<void> {
     const ab = spec.ab!;
     const test = status.abTest!;
     const window = this.deps.router.window(id);
@@ -269,7 +269,7 @@ export class DeploymentController {
   }
 
   /** Refreshes the shadow's figures (since it started, or since this server picked it up). */
-  private async shadowInterval(id: string, spec: DeploymentSpec, status: DeploymentStatus, save: Save, now: number): Promise<void> {
+  private async shadowInterval(id: string, spec: OwnedSpec, status: DeploymentStatus, save: Save, now: number): Promise<void> {
     const window = this.deps.router.window(id);
     const shadow = window.stats(spec.version);
     const stable = window.stats(status.stableVersion!);
@@ -330,8 +330,9 @@ export class DeploymentController {
   }
 
   /** Moves the environment's alias to the canary, sends it all traffic, unloads the old stable version (from this environment only). */
-  private async promote(id: string, spec: DeploymentSpec, status: DeploymentStatus, save: Save, reason: string, override?: DeploymentEvent["override"]): Promise<void> {
+  private async promote(id: string, spec: OwnedSpec, status: DeploymentStatus, save: Save, reason: string, override?: DeploymentEvent["override"]): Promise<void> {
     try {
+      await this.ownModel(spec);
       await this.deps.registry.setAlias(spec.model, spec.environment, spec.version);
     } catch (error) {
       await this.rollback(id, spec, status, save, `promotion refused: ${(error as Error).message}`);
@@ -350,7 +351,7 @@ export class DeploymentController {
   }
 
   /** Sends all traffic back to stable and unloads the canary. */
-  private async rollback(id: string, spec: DeploymentSpec, status: DeploymentStatus, save: Save, reason: string): Promise<void> {
+  private async rollback(id: string, spec: OwnedSpec, status: DeploymentStatus, save: Save, reason: string): Promise<void> {
     const name = spec.model;
     status.canaryWeight = 0;
     status.phase = "RolledBack";
@@ -361,9 +362,21 @@ export class DeploymentController {
     await save(reason);
   }
 
+  /**
+   * The deployment's model, still of the deployment's team. A model deleted and registered again
+   * under the same name by another team is not this deployment's: nothing of it is loaded, tested
+   * or aliased.
+   */
+  private async ownModel(spec: OwnedSpec): Promise<RegisteredModel> {
+    const model = await this.deps.registry.getModel(spec.model);
+    if (model.team_id !== spec.team) throw new Error(`registered model '${spec.model}' now belongs to another team; this deployment serves only its own team's model (roll it back)`);
+    return model;
+  }
+
   /** Runs the integration tests tagged on the version (else on the model) against the canary loaded in the environment. */
-  private async integrationTests(name: string, environment: string, version: string): Promise<{ failed: boolean; reason: string }> {
-    const [model, modelVersion] = await Promise.all([this.deps.registry.getModel(name), this.deps.registry.getVersion(name, version)]);
+  private async integrationTests(spec: OwnedSpec): Promise<{ failed: boolean; reason: string }> {
+    const { model: name, environment, version } = spec;
+    const [model, modelVersion] = await Promise.all([this.ownModel(spec), this.deps.registry.getVersion(name, version)]);
     const tag = modelVersion.tags.find((t) => t.key === INTEGRATION_TESTS_TAG) ?? model.tags.find((t) => t.key === INTEGRATION_TESTS_TAG);
     if (!tag) return { failed: false, reason: `no integration tests (tag '${INTEGRATION_TESTS_TAG}' unset); skipped` };
     let parsed: unknown;
@@ -396,10 +409,11 @@ export class DeploymentController {
   }
 
   /** Loads a version's .onnx file from the registry into serving, in the deployment's environment with its replicas, unless it is loaded there. */
-  private async ensureLoaded(spec: DeploymentSpec, version: string): Promise<void> {
+  private async ensureLoaded(spec: OwnedSpec, version: string): Promise<void> {
     const name = spec.model;
     const environment = spec.environment;
     if (this.deps.serving.isLoaded(name, version, environment)) return;
+    await this.ownModel(spec);
     const files = await this.deps.registry.files(name, version);
     const onnx = files.filter((f) => f.path.toLowerCase().endsWith(".onnx")).sort((a, b) => a.path.split("/").length - b.path.split("/").length || (a.path < b.path ? -1 : 1))[0];
     if (!onnx) throw new Error(`version ${version} of '${name}' holds no .onnx file`);
@@ -407,11 +421,18 @@ export class DeploymentController {
     if (limit !== undefined && onnx.size > limit) throw new Error(`version ${version} of '${name}' has a ${onnx.size}-byte model, above serving.maxModelBytes (${limit}); an admin may raise it`);
     const bytes = new Uint8Array(await buffer((await this.deps.registry.openFile(name, version, onnx.path)).stream));
     const scale = spec.scale;
-    await this.deps.serving.load({ name, version, environment, bytes, ...(scale ? { replicas: scale.replicas, maxReplicas: scale.maxReplicas, ...(scale.targetP95Ms !== null ? { targetP95Ms: scale.targetP95Ms } : {}) } : {}) });
+    await this.deps.serving.load({ name, version, environment, team: spec.team, bytes, ...(scale ? { replicas: scale.replicas, maxReplicas: scale.maxReplicas, ...(scale.targetP95Ms !== null ? { targetP95Ms: scale.targetP95Ms } : {}) } : {}) });
   }
 }
 
 type Save = (reason?: string, override?: DeploymentEvent["override"]) => Promise<void>;
+
+/** A deployment's spec with the team that owns it (its model's, copied at creation). */
+type OwnedSpec = DeploymentSpec & { team: string };
+
+function specOf(row: DeploymentRow): OwnedSpec {
+  return { ...(JSON.parse(row.spec) as DeploymentSpec), team: row.team_id };
+}
 
 /** Where a rollout stands, for the history: the canary's step, the A/B split, or the shadow. */
 function trafficNow(spec: DeploymentSpec, status: DeploymentStatus): string {

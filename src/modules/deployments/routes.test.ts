@@ -7,7 +7,6 @@ import { exportLinearOnnx } from "../../../test/support/onnx.ts";
 import { createApp, type App } from "../../app.ts";
 import { loadConfig } from "../../config/index.ts";
 import { openDatabase } from "../../storage/index.ts";
-import { hashToken, newToken } from "../identity/index.ts";
 import { buildTestModels, type TestModels } from "../serving/test-models.ts";
 import { stickyVariant } from "./router.ts";
 
@@ -410,9 +409,9 @@ describe("deployments over HTTP", () => {
     await passGate("forcedprod", "2");
     const canary = await deploy({ model: "forcedprod", version: "2", environment: "production", steps: [10, 100], stepIntervalSeconds: 3600 });
     await until(canary.id, (d) => d.status.currentStep >= 0);
-    // A user (until teams bring maintainers) may deploy, but forcing production is a gate override.
-    const user = newToken();
-    await app.database.db.insertInto("api_tokens").values({ id: "tok-forcing-user", name: "ada", role: "user", token_hash: hashToken(user), job_id: null, created_at: 0, expires_at: null }).execute();
+    // A maintainer may deploy, but forcing production past its analysis is a gate override (team admins).
+    expect((await call("POST", "/api/v1/users", { name: "forcer", teams: [{ team: "default", role: "maintainer" }] })).statusCode).toBe(200);
+    const user = (await call("POST", "/api/v1/users/forcer/tokens", { name: "t" })).json().token as string;
     const byUser = await call("POST", `/api/v1/deployments/${canary.id}/promote`, { force: true, reason: "skip the wait" }, app, { authorization: `Bearer ${user}` });
     expect(byUser.json().error.code).toBe("FORBIDDEN");
     expect((await get(canary.id)).overrides).toEqual([]);
@@ -569,6 +568,7 @@ describe("deployments over HTTP", () => {
         created_by: "ada",
         created_at: at,
         updated_at: at,
+        team_id: "default",
       });
       await database.db.insertInto("deployments").values([old("deploy-old-prod", "production", "1", 1_000), old("deploy-old-stage", "staging", "2", 2_000)]).execute();
       await database.close();

@@ -181,6 +181,7 @@ export type DeploymentStatus = z.infer<typeof DeploymentStatus>;
 
 export const DeploymentView = z.object({
   id: z.string(),
+  team: z.string().describe("the team that owns it: its model's"),
   spec: DeploymentSpec,
   status: DeploymentStatus,
   endpoint: z.string().describe("the path of the environment's OIP endpoint for this model, e.g. /v2/models/churn or /environments/staging/v2/models/churn"),

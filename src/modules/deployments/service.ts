@@ -1,6 +1,6 @@
-import { PlatformError, conflict, invalidInput, notFound, type Clock, type IdGenerator, type Logger, type Principal } from "../../core/index.ts";
+import { PlatformError, conflict, invalidInput, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
 import type { EvaluationService } from "../evaluation/index.ts";
-import { authorize } from "../identity/index.ts";
+import { authorize, visibleTeams } from "../identity/index.ts";
 import type { RegistryService } from "../registry/index.ts";
 import { DEFAULT_ENVIRONMENT } from "../serving/index.ts";
 import { stickyVariant } from "./router.ts";
@@ -37,6 +37,17 @@ export interface DeploymentServiceDeps {
 /** The deployment API: validates and writes specs and user intents; the controller does the rest. */
 export class DeploymentService {
   constructor(private readonly deps: DeploymentServiceDeps) {}
+
+  /** A new deployment belongs to its model's team (never one the request names): the model decides who may deploy it. */
+  newDeploymentResource(body: Pick<CreateDeploymentBody, "model">): Promise<ResourceRef> {
+    return this.deps.registry.modelResource(body.model);
+  }
+
+  /** A deployment as the policy sees it; one of another team answers as a missing one. */
+  async resource(id: string): Promise<ResourceRef> {
+    const row = await this.row(id);
+    return { kind: "deployment", id, team: row.team_id, notFound: () => missingDeployment(id) };
+  }
 
   async create(body: CreateDeploymentBody, user: string): Promise<DeploymentView> {
     const version = await this.deps.registry.resolveVersion(body.model, body.version ?? body.alias!);
@@ -100,6 +111,7 @@ export class DeploymentService {
       created_by: user,
       created_at: now,
       updated_at: now,
+      team_id: model.team_id,
     };
     await this.deps.store.insert(row);
     this.deps.logger.info({ deployment: row.id, model: body.model, version: spec.version, environment: spec.environment }, "deployment created");
@@ -112,9 +124,16 @@ export class DeploymentService {
     return deploymentView(row, await this.deps.store.overrides([row.id]));
   }
 
-  /** One page of deployments, newest first; `nextPageToken` is set when older ones remain. */
-  async list(filter: { model?: string | undefined; environment?: string | undefined; limit: number; pageToken?: string | undefined }): Promise<{ deployments: DeploymentView[]; nextPageToken?: string }> {
-    const rows = await this.deps.store.list(filter, { limit: filter.limit + 1, before: filter.pageToken === undefined ? undefined : parsePageToken(filter.pageToken) });
+  /**
+   * One page of deployments of the teams `reader` may read (every team without a reader), newest
+   * first; `nextPageToken` is set when older ones remain.
+   */
+  async list(
+    filter: { model?: string | undefined; environment?: string | undefined; limit: number; pageToken?: string | undefined },
+    reader?: Principal,
+  ): Promise<{ deployments: DeploymentView[]; nextPageToken?: string }> {
+    const teams = reader ? visibleTeams(reader, "deployments:read") : undefined;
+    const rows = await this.deps.store.list({ ...filter, teams }, { limit: filter.limit + 1, before: filter.pageToken === undefined ? undefined : parsePageToken(filter.pageToken) });
     const page = rows.slice(0, filter.limit);
     const overrides = await this.deps.store.overrides(page.map((r) => r.id));
     const last = page.at(-1);
@@ -166,7 +185,7 @@ export class DeploymentService {
       );
     } else {
       // Forcing production past its analysis is a gate override, as forcing the production alias is.
-      if (spec.environment === DEFAULT_ENVIRONMENT) authorize(principal, "gates:override");
+      if (spec.environment === DEFAULT_ENVIRONMENT) authorize(principal, "gates:override", { kind: "deployment", id, team: row.team_id });
       const reason = body.reason!.trim();
       await this.deps.store.requestOverride(
         {
@@ -222,7 +241,7 @@ export class DeploymentService {
 
   private async row(id: string): Promise<DeploymentRow> {
     const row = await this.deps.store.get(id);
-    if (!row) throw notFound(`deployment '${id}' does not exist; list deployments with \`paved deployments ls\``);
+    if (!row) throw missingDeployment(id);
     return row;
   }
 
@@ -231,6 +250,10 @@ export class DeploymentService {
     if (!ACTIVE_PHASES.includes(row.phase)) throw new PlatformError("CONFLICT", `deployment '${id}' is ${row.phase}; only a Progressing or Paused deployment can ${action}`);
     return row;
   }
+}
+
+function missingDeployment(id: string): Error {
+  return notFound(`deployment '${id}' does not exist; list deployments with \`paved deployments ls\``);
 }
 
 /** The A/B settings with every default resolved. */
@@ -275,6 +298,7 @@ export function overrideView(o: OverrideRow): DeploymentOverrideView {
 export function deploymentView(row: DeploymentRow, overrides: OverrideRow[]): DeploymentView {
   return {
     id: row.id,
+    team: row.team_id,
     spec: JSON.parse(row.spec),
     status: JSON.parse(row.status),
     endpoint: endpointOf(row.model_name, row.environment),

@@ -7,7 +7,7 @@ describe.each(testDialects())("DeploymentStore on %s", (dialect) => {
   let database: Database | undefined;
   afterEach(async () => database?.close());
 
-  const row = (id: string, model: string, createdAt: number, environment = "production"): DeploymentRow => ({
+  const row = (id: string, model: string, createdAt: number, environment = "production", team = "default"): DeploymentRow => ({
     id,
     model_name: model,
     environment,
@@ -19,6 +19,7 @@ describe.each(testDialects())("DeploymentStore on %s", (dialect) => {
     created_by: "ada",
     created_at: createdAt,
     updated_at: createdAt,
+    team_id: team,
   });
 
   it("lists newest first, keeps user intents apart from the controller's status", async () => {
@@ -29,6 +30,11 @@ describe.each(testDialects())("DeploymentStore on %s", (dialect) => {
     await store.insert(row("d3", "fraud", 3_000));
     expect((await store.list()).map((d) => d.id)).toEqual(["d3", "d2", "d1"]);
     expect((await store.list({ model: "churn" })).map((d) => d.id)).toEqual(["d2", "d1"]);
+    await store.insert(row("d4", "vision", 4_000, "production", "vision"));
+    // Only the teams asked for, and the page is cut after the filter.
+    expect((await store.list({ teams: ["default"] }, { limit: 2 })).map((d) => d.id)).toEqual(["d3", "d2"]);
+    expect((await store.list({ teams: ["vision"] })).map((d) => d.id)).toEqual(["d4"]);
+    expect(await store.list({ teams: [] })).toEqual([]);
 
     await store.setPaused("d2", true, 2_100);
     await store.request("d2", "rollback", 2_200);

@@ -26,12 +26,17 @@ export class DeploymentStore {
     return this.db.selectFrom("deployments").selectAll().where("id", "=", id).executeTakeFirst();
   }
 
-  /** Newest first; with `limit`, at most that many, older than `before` (a page's last row) when given. */
-  list(
-    filter: { model?: string | undefined; environment?: string | undefined } = {},
+  /**
+   * Newest first; with `limit`, at most that many, older than `before` (a page's last row) when
+   * given; with `teams`, only deployments of those teams (none for an empty list).
+   */
+  async list(
+    filter: { model?: string | undefined; environment?: string | undefined; teams?: string[] | undefined } = {},
     page: { limit?: number; before?: { createdAt: number; id: string } | undefined } = {},
   ): Promise<DeploymentRow[]> {
+    if (filter.teams?.length === 0) return [];
     let query = this.db.selectFrom("deployments").selectAll();
+    if (filter.teams !== undefined) query = query.where("team_id", "in", filter.teams);
     if (filter.model !== undefined) query = query.where("model_name", "=", filter.model);
     if (filter.environment !== undefined) query = query.where("environment", "=", filter.environment);
     const before = page.before;

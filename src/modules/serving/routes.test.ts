@@ -14,7 +14,16 @@ describe("serving routes (OIP v2 and admin)", async () => {
   const tokens = new TokenService(database.db, systemClock, randomIds);
   const adminToken = "admin-token-for-tests-0123456789";
   await tokens.ensureAdmin(adminToken);
+  /** A job's token acts in its job's team: job-1 is in the default team (where the test's models are loaded), job-2 in another. */
+  const addJob = (id: string, team: string) =>
+    database.db
+      .insertInto("jobs")
+      .values({ job_id: id, name: id, spec: "{}", phase: "RUNNING", priority: 0, owner: "admin", request: "{}", experiment_id: "0", run_id: null, attempt: 1, allocation: null, handle: null, pending: null, pid: null, pid_start: null, exit_code: null, message: null, cancel_requested_at: null, created_at: 1, started_at: null, attempt_started_at: null, finished_at: null, updated_at: 1, team_id: team })
+      .execute();
+  await addJob("job-1", "default");
+  await addJob("job-2", "vision");
   const jobToken = await tokens.mintForJob("job-1", 3600_000);
+  const otherTeamJobToken = await tokens.mintForJob("job-2", 3600_000);
   const serving = createServingModule({ dataDir: database.dataDir, clock: systemClock, ids: randomIds, logger, maxRequestBytes: 64 * 1024 });
   const server = buildServer({ routes: serving.routes, tokens, logger, bodyLimit: 1 << 20, uploadLimit: 1 << 24, requestTimeoutMs: 60_000 });
   const auth = { authorization: `Bearer ${adminToken}` };
@@ -58,6 +67,34 @@ describe("serving routes (OIP v2 and admin)", async () => {
     expect((await server.inject({ method: "DELETE", url: "/api/v1/serving/models/tiny/versions/1", headers: job })).statusCode).toBe(403);
     // A job may call the data plane.
     expect((await infer("/v2/models/tiny/infer", tinyRequest(rows(1)), job)).statusCode).toBe(200);
+  });
+
+  it("serves a model only to its team: another team's caller gets what a model that is not loaded gets, and lists none", async () => {
+    const other = { authorization: `Bearer ${otherTeamJobToken}` };
+    const missing = await infer("/v2/models/nope/infer", tinyRequest(rows(1)), other);
+    expect(missing.statusCode).toBe(404);
+    for (const [method, url] of [
+      ["POST", "/v2/models/tiny/infer"],
+      ["POST", "/v2/models/tiny/versions/1/infer"],
+      ["GET", "/v2/models/tiny"],
+      ["GET", "/v2/models/tiny/versions/2"],
+      ["GET", "/v2/models/tiny/ready"],
+    ] as const) {
+      const hidden = await server.inject({ method, url, headers: other, ...(method === "POST" ? { payload: tinyRequest(rows(1)) } : {}) });
+      expect(hidden.statusCode, url).toBe(404);
+      expect(hidden.body.replaceAll("tiny", "nope"), url).toBe(missing.body);
+    }
+    expect((await server.inject({ url: "/api/v1/serving/models", headers: other })).json().models).toEqual([]);
+    // One endpoint serves one team: loading the name for another team next to the default team's is refused.
+    const clash = await server.inject({ method: "PUT", url: "/api/v1/serving/models/tiny/versions/9?team=vision", headers: { ...auth, "content-type": "application/octet-stream" }, payload: Buffer.from(models.bytes("tiny")) });
+    expect(clash.statusCode).toBe(409);
+    // Loaded for that team, it answers that team and hides from the default team's job.
+    const theirs = await server.inject({ method: "PUT", url: "/api/v1/serving/models/vision-only/versions/1?team=vision", headers: { ...auth, "content-type": "application/octet-stream" }, payload: Buffer.from(models.bytes("tiny")) });
+    expect(theirs.json()).toMatchObject({ name: "vision-only", team: "vision" });
+    expect((await infer("/v2/models/vision-only/infer", tinyRequest(rows(1)), other)).statusCode).toBe(200);
+    expect((await infer("/v2/models/vision-only/infer", tinyRequest(rows(1)), { authorization: `Bearer ${jobToken}` })).statusCode).toBe(404);
+    expect((await server.inject({ url: "/api/v1/serving/models", headers: other })).json().models.map((m: { name: string }) => m.name)).toEqual(["vision-only"]);
+    expect((await server.inject({ method: "DELETE", url: "/api/v1/serving/models/vision-only/versions/1", headers: auth })).statusCode).toBe(200);
   });
 
   it("describes models and versions", async () => {

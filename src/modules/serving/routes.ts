@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import { z } from "zod";
 import { PlatformError, StreamResponse, invalidInput, route, type RouteDefinition } from "../../core/index.ts";
+import { visibleTeams } from "../identity/index.ts";
 import {
   EnvironmentModelParams,
   EnvironmentModelVersionParams,
@@ -68,6 +69,8 @@ export function oipRoutes(service: ServingService, options: ServingRouteOptions)
       summary: "Run inference (OIP v2 infer)",
       action: "serving:infer",
       params,
+      // A map lookup: the team of what this endpoint serves (another team's answers as not loaded).
+      resource: async ({ params: p }) => service.endpointResource(p.name, environmentOf(p)),
       body: InferRequest,
       bodyLimit: options.maxRequestBytes,
       response: InferResponse,
@@ -81,6 +84,7 @@ export function oipRoutes(service: ServingService, options: ServingRouteOptions)
       summary: "Model metadata: versions, platform, inputs and outputs (-1: dynamic dimension)",
       action: "serving:read",
       params,
+      resource: async ({ params: p }) => service.endpointResource(p.name, environmentOf(p)),
       response: ModelMetadata,
       handler: async ({ params: p }) => service.metadata(p.name, versionOf(p), environmentOf(p)),
     });
@@ -92,6 +96,7 @@ export function oipRoutes(service: ServingService, options: ServingRouteOptions)
       summary: "Model readiness",
       action: "serving:read",
       params,
+      resource: async ({ params: p }) => service.endpointResource(p.name, environmentOf(p)),
       response: ModelReady,
       handler: async ({ params: p }) => service.ready(p.name, versionOf(p), environmentOf(p)),
     });
@@ -148,7 +153,7 @@ export function servingRoutes(service: ServingService, options: ServingRouteOpti
     route({
       method: "GET",
       url: "/metrics",
-      summary: "Serving metrics in Prometheus text format (needs a token: scrape with a bearer token)",
+      summary: "Serving metrics in Prometheus text format, for every team's models (needs a token: scrape with a bearer token)",
       action: "serving:read",
       tags: TAGS,
       response: z.string(),
@@ -157,17 +162,18 @@ export function servingRoutes(service: ServingService, options: ServingRouteOpti
     route({
       method: "GET",
       url: "/api/v1/serving/models",
-      summary: "The model versions loaded for serving, in every environment (or ?environment=)",
+      summary: "The model versions of your teams loaded for serving, in every environment (or ?environment=)",
       action: "serving:read",
       tags: TAGS,
       query: LoadedModelsQuery,
       response: LoadedModelList,
-      handler: async ({ query }) => ({ models: service.list(query.environment) }),
+      handler: async ({ query, principal }) => ({ models: service.list(query.environment, visibleTeams(principal, "serving:read")) }),
     }),
     route({
       method: "PUT",
       url: "/api/v1/serving/models/:name/versions/:version",
-      summary: "Load (or replace) a model version from the .onnx bytes in the body, into one environment (?environment=, default production; admin; the deployment controller's primitive)",
+      summary:
+        "Load (or replace) a model version from the .onnx bytes in the body, into one environment (?environment=, default production) for one team (?team=, default 'default'); platform admin; the deployment controller's primitive",
       tags: TAGS,
       params: ModelVersionParams,
       query: LoadQuery,

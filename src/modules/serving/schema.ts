@@ -65,8 +65,12 @@ export const ServerLive = z.object({ live: z.boolean() });
 export const ServerReady = z.object({ ready: z.boolean() });
 export const ModelReady = z.object({ name: z.string(), version: z.string(), ready: z.boolean() });
 
+/** A team's name, as identity names teams (the team a loaded version serves). */
+export const TeamName = z.string().regex(/^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/, "team names use lower-case letters, digits and '-' (at most 63, starting with a letter)");
+
 export const LoadQuery = z.object({
   environment: EnvironmentName.optional().describe("the environment whose endpoint serves the version (default production: /v2/models/{name}/…)"),
+  team: TeamName.optional().describe("the team whose members may call the endpoint (default: default)"),
   replicas: z.coerce.number().int().min(1).optional().describe("replicas to start with, and the fewest the autoscaler keeps (at most serving.maxReplicasPerVersion)"),
   maxReplicas: z.coerce.number().int().min(1).optional().describe("the most replicas the autoscaler may run (default: replicas, no autoscaling; at most serving.maxReplicasPerVersion)"),
   targetP95Ms: z.coerce.number().positive().optional().describe("also scale up while p95 latency is above this and requests queue"),
@@ -77,6 +81,7 @@ export const LoadedModelView = z.object({
   name: z.string(),
   version: z.string(),
   environment: z.string().describe("the environment whose endpoint serves it (production: /v2/models/{name}, others: /environments/{environment}/v2/models/{name})"),
+  team: z.string().describe("the team that owns it (its model's): only its members reach the endpoint"),
   runtime: z.string(),
   platform: z.string(),
   replicas: z.number().int().describe("replicas running now"),

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { PlatformError, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Logger } from "../../core/index.ts";
+import { PlatformError, conflict, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Logger, type ResourceRef } from "../../core/index.ts";
+import { DEFAULT_TEAM_ID } from "../../storage/index.ts";
 import { ReplicaAutoscaler, SCALE_DEFAULTS, type ScalePolicy } from "./autoscaler.ts";
 import { ServingMetrics } from "./metrics.ts";
 import { PredictionLog } from "./prediction-log.ts";
@@ -67,6 +68,8 @@ export interface LoadModelInput {
   version: string;
   /** The environment whose endpoint serves it (default production, the unprefixed `/v2/models/{name}`). */
   environment?: string;
+  /** The team that owns it (its model's, default `default`): only its members reach the endpoint. */
+  team?: string;
   /** The serialized model (an .onnx file for the onnx runtime). */
   bytes: Uint8Array;
   /** Replicas to start with, and the fewest the autoscaler keeps (default 1). */
@@ -207,7 +210,7 @@ export class ServingService {
     const key = slot(environment, name);
     return this.serialized(`${key}/${version}`, async () => {
       const loaded = this.models.get(key)?.get(version);
-      if (!loaded) throw notFound(`model '${name}' version '${version}' is not loaded${where(environment)}; loaded: ${this.describeLoaded()}`);
+      if (!loaded) throw notFound(`model '${name}' version '${version}' is not loaded${where(environment)}; see what is loaded with GET /api/v1/serving/models`);
       this.models.get(key)!.delete(version);
       if (this.models.get(key)!.size === 0) this.models.delete(key);
       await this.retire(loaded, true);
@@ -219,9 +222,26 @@ export class ServingService {
     return this.models.get(slot(environment, name))?.has(version) ?? false;
   }
 
-  /** The loaded versions (of one environment, or all). */
-  list(environment?: string): LoadedModelView[] {
-    return [...this.models.values()].flatMap((versions) => [...versions.values()].map((l) => l.view)).filter((v) => environment === undefined || v.environment === environment);
+  /** The loaded versions (of one environment, or all; of some teams, or all). */
+  list(environment?: string, teams?: readonly string[]): LoadedModelView[] {
+    return [...this.models.values()]
+      .flatMap((versions) => [...versions.values()].map((l) => l.view))
+      .filter((v) => (environment === undefined || v.environment === environment) && (teams === undefined || teams.includes(v.team)));
+  }
+
+  /**
+   * A model's endpoint in an environment as the policy sees it: the team of what is loaded there (a
+   * map lookup, no database: inference is the hot path), and the answer a model that is not loaded
+   * gets, which a caller of another team gets too. Nothing loaded: no team, and the route answers 404.
+   */
+  endpointResource(name: string, environment: string = DEFAULT_ENVIRONMENT): ResourceRef {
+    const team = this.teamOf(name, environment);
+    return { kind: "endpoint", id: name, ...(team !== undefined ? { team } : {}), notFound: () => notLoaded(name, environment) };
+  }
+
+  /** The team whose versions of `name` are loaded in `environment`; undefined when none is. */
+  teamOf(name: string, environment: string = DEFAULT_ENVIRONMENT): string | undefined {
+    return this.models.get(slot(environment, name))?.values().next().value?.view.team;
   }
 
   /** Server-wide bounds, for callers that check requests before loading (the deployment API). */
@@ -367,6 +387,12 @@ export class ServingService {
     const key = slot(environment, input.name);
     const previous = this.models.get(key)?.get(input.version);
     const targetP95Ms = input.targetP95Ms ?? null;
+    const team = input.team ?? DEFAULT_TEAM_ID;
+    const owner = environment === PRIVATE_ENVIRONMENT ? undefined : this.teamOf(input.name, environment);
+    if (owner !== undefined && owner !== team) {
+      // One endpoint, one team: its members alone reach it.
+      throw conflict(`model '${input.name}'${where(environment)} is served for another team; unload its versions there first (DELETE /api/v1/serving/models/${input.name}/versions/<version>)`);
+    }
     if (
       previous &&
       previous.view.sha256 === sha256 &&
@@ -382,7 +408,7 @@ export class ServingService {
     const handle = await runtime.load(input.bytes, { replicas, maxBatch, onBatch: (requests) => this.metrics.batch(labels, requests) });
     const signature = runtime.metadata(handle);
     const loaded: Loaded = {
-      view: { name: input.name, version: input.version, environment, runtime: runtime.kind, platform: runtime.platform, replicas, minReplicas: replicas, maxReplicas, maxBatch, sha256, sizeBytes: input.bytes.byteLength, loadedAt: this.options.clock.now() },
+      view: { name: input.name, version: input.version, environment, team, runtime: runtime.kind, platform: runtime.platform, replicas, minReplicas: replicas, maxReplicas, maxBatch, sha256, sizeBytes: input.bytes.byteLength, loadedAt: this.options.clock.now() },
       runtime,
       handle,
       signature,
@@ -462,7 +488,7 @@ export class ServingService {
 
   private resolve(name: string, version: string | undefined, environment: string): Loaded {
     const versions = this.models.get(slot(environment, name));
-    if (!versions) throw notFound(`model '${name}' is not loaded${where(environment)}; loaded models: ${this.describeLoaded()}`);
+    if (!versions) throw notLoaded(name, environment);
     if (version === undefined) {
       let latest: Loaded | undefined;
       for (const l of versions.values()) if (!latest || l.seq > latest.seq) latest = l;
@@ -480,10 +506,6 @@ export class ServingService {
     return runtime;
   }
 
-  private describeLoaded(): string {
-    const all = this.list().map((v) => `${v.name}@${v.version}${v.environment === DEFAULT_ENVIRONMENT ? "" : ` (${v.environment})`}`);
-    return all.length ? all.join(", ") : "none (load one with PUT /api/v1/serving/models/{name}/versions/{version})";
-  }
 
   /**
    * Writes one bounded line: at most MAX_LOGGED_VALUES tensor values in all, inputs first (drift
@@ -533,6 +555,14 @@ function p95(loaded: Loaded): number | null {
 /** The key of one environment's model in the loaded-versions map ('/' is in neither name). */
 function slot(environment: string, name: string): string {
   return `${environment}/${name}`;
+}
+
+/**
+ * What a request for a model that is not loaded gets, and a request for another team's model too:
+ * it names nothing that is loaded (that would tell other teams' models).
+ */
+function notLoaded(name: string, environment: string): PlatformError {
+  return notFound(`model '${name}' is not loaded${where(environment)}; see the models you can call with GET /api/v1/serving/models (\`paved deployments ls\` shows what is deployed where)`);
 }
 
 /** " in environment 'staging'" for messages; nothing for the default environment. */
