@@ -2,6 +2,7 @@
 // logged models. A version's files are copied (as rows naming content-addressed blobs) at
 // registration, so it never depends on the run it came from. Speaks Paved's /api/v1 and MLflow's API.
 import type { RouteDefinition } from "../../core/index.ts";
+import { teamForNew } from "../identity/index.ts";
 import type { TrackingService } from "../tracking/index.ts";
 import { LoggedModelService } from "./logged-model-service.ts";
 import { mlflowRegistryRoutes } from "./mlflow-routes.ts";
@@ -25,7 +26,8 @@ export function createRegistryModule(deps: RegistryModuleDeps): { service: Regis
   const logger = deps.logger.child({ module: "registry" });
   const loggedModels = new LoggedModelService({ ...deps, maxUploadBytes: deps.config.artifacts.maxUploadBytes });
   const service = new RegistryService({ ...deps, loggedModels, logger, onnx: deps.config.registry.onnx });
-  deps.tracking.addProxyRoot({ list: (path) => service.listProxyPath(path) });
-  deps.tracking.addProxyRoot({ list: (path) => loggedModels.listProxyPath(path) });
-  return { service, loggedModels, routes: [...registryRoutes(service), ...mlflowRegistryRoutes(service, loggedModels)] };
+  deps.tracking.addProxyRoot({ list: (path) => service.listProxyPath(path), resource: (path) => service.proxyResource(path) });
+  deps.tracking.addProxyRoot({ list: (path) => loggedModels.listProxyPath(path), resource: (path) => loggedModels.proxyResource(path) });
+  const newTeam = (principal: Parameters<typeof teamForNew>[1], requested: string | undefined) => teamForNew(deps.database.db, principal, requested);
+  return { service, loggedModels, routes: [...registryRoutes(service), ...mlflowRegistryRoutes(service, loggedModels, newTeam)] };
 }

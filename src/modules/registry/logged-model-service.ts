@@ -1,7 +1,8 @@
 import type { Readable } from "node:stream";
 import { listDirectory, type ArtifactStore } from "../../artifacts/index.ts";
-import { confinePath, invalidInput, notFound, type Clock, type IdGenerator, type ResourceRef } from "../../core/index.ts";
+import { confinePath, invalidInput, notFound, type Clock, type IdGenerator, type Principal, type ResourceRef } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
+import { authorize } from "../identity/index.ts";
 import type { ArtifactBlob, ArtifactFile, TrackingService } from "../tracking/index.ts";
 import { LoggedModelStore, type LoggedModelRow } from "./logged-model-store.ts";
 import { LOGGED_MODEL_STATUSES, type LoggedModelStatus } from "./schema.ts";
@@ -55,7 +56,10 @@ export class LoggedModelService {
   }): Promise<LoggedModel> {
     const experiment = await this.deps.tracking.getExperiment(input.experimentId);
     if (experiment.lifecycle_stage !== "active") throw invalidInput(`experiment '${experiment.name}' is deleted; restore it before logging models to it`);
-    if (input.sourceRunId) await this.deps.tracking.getRun(input.sourceRunId);
+    if (input.sourceRunId) {
+      const run = await this.deps.tracking.runResource(input.sourceRunId);
+      if (run.team !== experiment.team_id) throw crossTeam(`run '${input.sourceRunId}'`, run.team, experiment.team_id);
+    }
     const tags = input.tags ?? [];
     const params = input.params ?? [];
     for (const t of [...tags, ...params]) checkTag(t.key, t.value);
@@ -85,18 +89,27 @@ export class LoggedModelService {
 
   async get(modelId: string): Promise<LoggedModel> {
     const row = await this.store.get(modelId);
-    if (!row) throw notFound(`logged model '${modelId}' does not exist; find logged models with logged-models/search`);
+    if (!row) throw missingLoggedModel(modelId);
     return (await this.withData([row]))[0]!;
   }
 
   /**
-   * The logged model as the authorization policy sees it: part of its source run (a job may
-   * change what its own runs logged); one without a source run belongs to no job.
+   * The logged model as the authorization policy sees it: its experiment's team, and part of its
+   * source run (a job may change what its own runs logged; one without a source run belongs to no
+   * job). A caller outside the team gets what a missing one gets.
    */
   async resource(modelId: string): Promise<ResourceRef> {
     const row = await this.store.get(modelId);
-    if (!row) throw notFound(`logged model '${modelId}' does not exist; find logged models with logged-models/search`);
-    return this.sourceRunResource(row.source_run_id, row.experiment_id);
+    if (!row) throw missingLoggedModel(modelId);
+    return this.rowResource(row, () => missingLoggedModel(modelId));
+  }
+
+  private async rowResource(row: LoggedModelRow, missing: () => Error): Promise<ResourceRef> {
+    const experiment = await this.deps.tracking.experimentResource(row.experiment_id);
+    const run = row.source_run_id ? await this.deps.tracking.runResource(row.source_run_id).catch(() => undefined) : undefined;
+    // A model logged into another experiment than its run's is not part of that run.
+    const jobId = run && run.experimentId === row.experiment_id ? (run.jobId ?? null) : null;
+    return { kind: "model", id: row.model_id, jobId, experimentId: row.experiment_id, team: experiment.team, notFound: missing };
   }
 
   /** A run that logged models are recorded against, for the policy. */
@@ -104,12 +117,22 @@ export class LoggedModelService {
     return this.deps.tracking.runResource(runId);
   }
 
-  /** A logged model about to be created in `experimentId` from `sourceRunId`, for the policy. */
-  async sourceRunResource(sourceRunId: string | null | undefined, experimentId: string): Promise<ResourceRef> {
-    if (!sourceRunId) return { kind: "run", id: "(none)", jobId: null, experimentId };
+  /**
+   * A logged model about to be created in `experimentId` from `sourceRunId`, for the policy: the
+   * experiment's team. The caller must be able to read the source run (another team's answers as
+   * a missing run), and it must lie in the experiment's team.
+   */
+  async creationResource(experimentId: string, sourceRunId: string | null | undefined, principal: Principal): Promise<ResourceRef> {
+    const experiment = await this.deps.tracking.experimentResource(experimentId);
+    if (!sourceRunId) return { ...experiment, kind: "run", id: "(none)", jobId: null };
     const run = await this.deps.tracking.runResource(sourceRunId);
+    authorize(principal, "runs:read", run);
+    if (run.team !== experiment.team) {
+      authorize(principal, "experiments:read", experiment);
+      throw crossTeam(`run '${sourceRunId}'`, run.team, experiment.team);
+    }
     // A model logged into another experiment than its run's is not part of that run.
-    return run.experimentId === experimentId ? run : { ...run, jobId: null };
+    return run.experimentId === experimentId ? run : { ...run, experimentId, jobId: null };
   }
 
   async finalize(modelId: string, status: LoggedModelStatus): Promise<LoggedModel> {
@@ -142,8 +165,10 @@ export class LoggedModelService {
     await this.store.addParams(modelId, dedupe(params));
   }
 
+  /** A page of the experiments' logged models; with `teams`, only those of experiments the teams own (an experiment of another team finds nothing, as an unknown one). */
   async search(input: {
     experimentIds: string[];
+    teams?: string[] | undefined;
     filter?: string | undefined;
     orderBy?: { field: string; ascending: boolean }[] | undefined;
     maxResults?: number | undefined;
@@ -157,7 +182,7 @@ export class LoggedModelService {
       "logged model",
     );
     terms.push({ key: "creation_time", asc: false }, { key: "model_id", asc: true });
-    const models = (await this.withData(await this.store.list(input.experimentIds))).filter((m) =>
+    const models = (await this.withData(await this.store.list(input.experimentIds, input.teams))).filter((m) =>
       clauses.every((c) => {
         if (c.entity === "tag") return matches(m.tags.find((t) => t.key === c.key)?.value, c);
         if (c.entity === "param") return matches(m.params.find((p) => p.key === c.key)?.value, c);
@@ -172,9 +197,17 @@ export class LoggedModelService {
     return { models: items, ...(nextPageToken ? { nextPageToken } : {}) };
   }
 
-  async logOutputs(runId: string, outputs: { modelId: string; step: number }[]): Promise<void> {
-    await this.deps.tracking.getRun(runId);
-    for (const o of outputs) await this.get(o.modelId);
+  /**
+   * Records logged models as outputs of a run. Each must be one the caller may read (another
+   * team's answers as missing) and of the run's team.
+   */
+  async logOutputs(runId: string, outputs: { modelId: string; step: number }[], principal?: Principal): Promise<void> {
+    const run = await this.deps.tracking.runResource(runId);
+    for (const o of outputs) {
+      const model = await this.resource(o.modelId);
+      if (principal) authorize(principal, "models:read", model);
+      if (model.team !== run.team) throw crossTeam(`logged model '${o.modelId}'`, model.team, run.team, `run '${runId}'`);
+    }
     await this.store.addOutputs(runId, outputs);
   }
 
@@ -187,14 +220,22 @@ export class LoggedModelService {
   // ---- artifacts ----
 
   /** Maps a proxy path `<experiment_id>/models/<model_id>/artifacts[/<relative>]`; undefined if not of that form. */
-  async resolveProxyPath(path: string): Promise<{ modelId: string; relative: string } | undefined> {
+  async resolveProxyPath(path: string): Promise<{ modelId: string; relative: string; row: LoggedModelRow } | undefined> {
     const segments = path.split("/").filter((s) => s !== "" && s !== ".");
-    const [experimentId, models, modelId, root, ...rest] = segments;
+    const [experimentId = "", models, modelId, root, ...rest] = segments;
     if (models !== "models" || !modelId || !LOGGED_MODEL_ID.test(modelId) || root !== "artifacts") return undefined;
     const row = await this.store.get(modelId);
-    if (!row || row.experiment_id !== experimentId) throw notFound(`no logged model '${modelId}' in experiment '${experimentId}'`);
+    if (!row || row.experiment_id !== experimentId) throw missingProxyModel(experimentId, modelId);
     const relative = rest.join("/");
-    return { modelId, relative: relative ? confinePath(relative, "artifact path") : "" };
+    return { modelId, relative: relative ? confinePath(relative, "artifact path") : "", row };
+  }
+
+  /** The logged model a proxy path belongs to, for the policy; undefined for paths that are not logged-model paths. */
+  async proxyResource(path: string): Promise<ResourceRef | undefined> {
+    const resolved = await this.resolveProxyPath(path);
+    if (!resolved) return undefined;
+    const experimentId = resolved.row.experiment_id;
+    return this.rowResource(resolved.row, () => missingProxyModel(experimentId, resolved.modelId));
   }
 
   async putArtifact(modelId: string, relative: string, body: Readable): Promise<void> {
@@ -230,6 +271,19 @@ export class LoggedModelService {
     const { tags, params } = await this.store.tagsAndParams(rows.map((r) => r.model_id));
     return rows.map((r) => ({ ...r, tags: tags.get(r.model_id) ?? [], params: params.get(r.model_id) ?? [] }));
   }
+}
+
+function missingLoggedModel(modelId: string) {
+  return notFound(`logged model '${modelId}' does not exist; find logged models with logged-models/search`);
+}
+
+function missingProxyModel(experimentId: string, modelId: string) {
+  return notFound(`no logged model '${modelId}' in experiment '${experimentId}'`);
+}
+
+/** What the caller may read but lies in another of its teams: refused (nothing of one team refers to another's). */
+function crossTeam(what: string, team: string | undefined, expected: string | undefined, where = "the experiment") {
+  return invalidInput(`${what} belongs to team '${team}' and ${where} to team '${expected}'; a logged model, its runs and its experiment stay in one team`);
 }
 
 /** MLflow's wire name of a status. */

@@ -26,8 +26,12 @@ export class LoggedModelStore {
     return this.db.selectFrom("logged_models").selectAll().where("model_id", "=", modelId).executeTakeFirst();
   }
 
-  list(experimentIds: string[]): Promise<LoggedModelRow[]> {
-    return this.db.selectFrom("logged_models").selectAll().where("experiment_id", "in", experimentIds).orderBy("creation_time", "desc").orderBy("model_id").execute();
+  /** Logged models of the experiments; with `teams`, only of experiments the teams own (an empty list: none). */
+  async list(experimentIds: string[], teams?: string[]): Promise<LoggedModelRow[]> {
+    if (teams && !teams.length) return [];
+    let query = this.db.selectFrom("logged_models").selectAll().where("experiment_id", "in", experimentIds);
+    if (teams) query = query.where("experiment_id", "in", (eb) => eb.selectFrom("experiments").select("experiments.experiment_id").where("experiments.team_id", "in", teams));
+    return query.orderBy("creation_time", "desc").orderBy("model_id").execute();
   }
 
   /** The logged models a run produced, by name. */

@@ -1,5 +1,7 @@
 import type { z } from "zod";
-import { StreamResponse, invalidInput, parseInput, route, type RouteContext, type RouteDefinition } from "../../core/index.ts";
+import { StreamResponse, invalidInput, parseInput, route, type Principal, type RouteContext, type RouteDefinition } from "../../core/index.ts";
+import { visibleTeams } from "../identity/index.ts";
+import { TEAM_TAG } from "../tracking/index.ts";
 import type { LoggedModel, LoggedModelService } from "./logged-model-service.ts";
 import { statusName } from "./logged-model-service.ts";
 import { mlflow as schema } from "./schema.ts";
@@ -76,20 +78,39 @@ function finalStatus(status: z.output<typeof schema.finalizeLoggedModel>["status
   return status.endsWith("READY") ? "READY" : status.endsWith("FAILED") ? "FAILED" : "PENDING";
 }
 
+/** The team a new resource goes to, as identity's `teamForNew` decides (bound to the database by index.ts). */
+export type NewResourceTeam = (principal: Principal, requested: string | undefined) => Promise<string>;
+
 /** The MLflow registry and logged-model routes, under /api/2.0/mlflow and /ajax-api/2.0/mlflow. */
-export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: LoggedModelService): RouteDefinition[] {
-  const searchModels = async (q: z.output<typeof schema.searchModels>) => {
-    const { models, nextPageToken } = await registry.searchModels({ filter: q.filter, orderBy: q.order_by, maxResults: q.max_results, pageToken: q.page_token });
+export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: LoggedModelService, teamForNew: NewResourceTeam): RouteDefinition[] {
+  // MLflow's registered-models/create has no team field: the `paved.team` tag picks it, else the caller's default.
+  const newModelTeam = (principal: Principal, tags: { key: string; value: string }[] | undefined) => teamForNew(principal, tags?.find((t) => t.key === TEAM_TAG)?.value);
+  const model = async ({ name }: { name: string }) => registry.modelResource(name);
+  const searchModels = async (q: z.output<typeof schema.searchModels>, principal: Principal) => {
+    const { models, nextPageToken } = await registry.searchModels({
+      filter: q.filter,
+      orderBy: q.order_by,
+      maxResults: q.max_results,
+      pageToken: q.page_token,
+      teams: visibleTeams(principal, "models:read"),
+    });
     return { ...list("registered_models", models.map(registeredModelJson)), ...(nextPageToken ? { next_page_token: nextPageToken } : {}) };
   };
-  const searchVersions = async (q: z.output<typeof schema.searchVersions>) => {
-    const { versions, nextPageToken } = await registry.searchVersions({ filter: q.filter, orderBy: q.order_by, maxResults: q.max_results, pageToken: q.page_token });
+  const searchVersions = async (q: z.output<typeof schema.searchVersions>, principal: Principal) => {
+    const { versions, nextPageToken } = await registry.searchVersions({
+      filter: q.filter,
+      orderBy: q.order_by,
+      maxResults: q.max_results,
+      pageToken: q.page_token,
+      teams: visibleTeams(principal, "models:read"),
+    });
     return { ...list("model_versions", versions.map(modelVersionJson)), ...(nextPageToken ? { next_page_token: nextPageToken } : {}) };
   };
   const latest = async (q: z.output<typeof schema.latestVersions>) => list("model_versions", (await registry.latestVersions(q.name, q.stages)).map(modelVersionJson));
-  const searchLogged = async (b: z.output<typeof schema.searchLoggedModels>) => {
+  const searchLogged = async (b: z.output<typeof schema.searchLoggedModels>, principal: Principal) => {
     const { models, nextPageToken } = await loggedModels.search({
       experimentIds: b.experiment_ids ?? [],
+      teams: visibleTeams(principal, "models:read"),
       filter: b.filter ?? undefined,
       orderBy: b.order_by?.map((o) => ({ field: o.field_name, ascending: o.ascending ?? true })),
       maxResults: b.max_results,
@@ -106,9 +127,12 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow: create a registered model",
       action: "models:write",
       body: schema.createModel,
-      handler: async ({ body, principal }) => ({
-        registered_model: registeredModelJson(await registry.createModel({ name: body.name, description: body.description, tags: body.tags, userId: principal.name })),
-      }),
+      resource: async ({ body, principal }) => ({ kind: "model", id: "(new)", team: await newModelTeam(principal, body.tags) }),
+      handler: async ({ body, principal }) => {
+        const team = await newModelTeam(principal, body.tags);
+        const tags = body.tags?.filter((t) => t.key !== TEAM_TAG);
+        return { registered_model: registeredModelJson(await registry.createModel({ name: body.name, team, description: body.description, tags, userId: principal.name })) };
+      },
     }),
     route({
       method: "GET",
@@ -116,6 +140,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow: get a registered model",
       action: "models:read",
       query: schema.modelName,
+      resource: async ({ query }) => model(query),
       handler: async ({ query }) => ({ registered_model: registeredModelJson(await registry.getModel(query.name)) }),
     }),
     route({
@@ -124,6 +149,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow: rename a registered model",
       action: "models:write",
       body: schema.renameModel,
+      resource: async ({ body }) => model(body),
       handler: async ({ body }) => ({ registered_model: registeredModelJson(await registry.renameModel(body.name, body.new_name)) }),
     }),
     route({
@@ -132,6 +158,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow: update a registered model's description",
       action: "models:write",
       body: schema.updateModel,
+      resource: async ({ body }) => model(body),
       handler: async ({ body }) => ({ registered_model: registeredModelJson(await registry.updateModel(body.name, body.description)) }),
     }),
     route({
@@ -139,6 +166,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       url: "/registered-models/delete",
       summary: "MLflow: delete a registered model with all its versions",
       action: "models:delete",
+      resource: async (ctx) => model(either(schema.modelName, ctx)),
       handler: async (ctx) => {
         await registry.deleteModel(either(schema.modelName, ctx).name);
         return {};
@@ -150,7 +178,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow: search registered models (filter on name and tags, order_by, paging)",
       action: "models:read",
       query: schema.searchModels,
-      handler: async ({ query }) => searchModels(query),
+      handler: async ({ query, principal }) => searchModels(query, principal),
     }),
     route({
       method: "POST",
@@ -158,7 +186,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow: search registered models (filter on name and tags, order_by, paging)",
       action: "models:read",
       body: schema.searchModels,
-      handler: async ({ body }) => searchModels(body),
+      handler: async ({ body, principal }) => searchModels(body, principal),
     }),
     route({
       method: "POST",
@@ -166,6 +194,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow: set a registered model tag",
       action: "models:write",
       body: schema.modelTag,
+      resource: async ({ body }) => model(body),
       handler: async ({ body }) => {
         await registry.setModelTag(body.name, body.key, body.value);
         return {};
@@ -176,6 +205,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       url: "/registered-models/delete-tag",
       summary: "MLflow: delete a registered model tag",
       action: "models:write",
+      resource: async (ctx) => model(either(schema.modelTagKey, ctx)),
       handler: async (ctx) => {
         const input = either(schema.modelTagKey, ctx);
         await registry.deleteModelTag(input.name, input.key);
@@ -188,6 +218,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow: point an alias at a version (moves an existing alias)",
       action: "models:write",
       body: schema.setAlias,
+      resource: async ({ body }) => model(body),
       handler: async ({ body, principal }) => {
         await registry.setAlias(body.name, body.alias, body.version, { actor: principal });
         return {};
@@ -198,6 +229,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       url: "/registered-models/alias",
       summary: "MLflow: delete an alias",
       action: "models:write",
+      resource: async (ctx) => model(either(schema.alias, ctx)),
       handler: async (ctx) => {
         const input = either(schema.alias, ctx);
         await registry.deleteAlias(input.name, input.alias);
@@ -210,6 +242,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow: the version an alias points at",
       action: "models:read",
       query: schema.alias,
+      resource: async ({ query }) => model(query),
       handler: async ({ query }) => ({ model_version: modelVersionJson(await registry.getVersionByAlias(query.name, query.alias)) }),
     }),
     route({
@@ -218,6 +251,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow: the newest version of a model per stage",
       action: "models:read",
       body: schema.latestVersions,
+      resource: async ({ body }) => model(body),
       handler: async ({ body }) => latest(body),
     }),
     route({
@@ -226,6 +260,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow: the newest version of a model per stage",
       action: "models:read",
       query: schema.latestVersions,
+      resource: async ({ query }) => model(query),
       handler: async ({ query }) => latest(query),
     }),
 
@@ -236,6 +271,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow: register a version (files are copied into the registry)",
       action: "models:write",
       body: schema.createVersion,
+      resource: async ({ body }) => model(body),
       handler: async ({ body, principal }) => ({
         model_version: modelVersionJson(
           await registry.createVersion({
@@ -246,6 +282,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
             tags: body.tags,
             userId: principal.name,
             loggedModelId: body.model_id,
+            principal,
           }),
         ),
       }),
@@ -256,6 +293,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow: get a model version",
       action: "models:read",
       query: schema.versionRef,
+      resource: async ({ query }) => model(query),
       handler: async ({ query }) => ({ model_version: modelVersionJson(await registry.getVersion(query.name, query.version)) }),
     }),
     route({
@@ -264,6 +302,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow: update a version's description",
       action: "models:write",
       body: schema.updateVersion,
+      resource: async ({ body }) => model(body),
       handler: async ({ body }) => ({ model_version: modelVersionJson(await registry.updateVersion(body.name, body.version, body.description)) }),
     }),
     route({
@@ -271,6 +310,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       url: "/model-versions/delete",
       summary: "MLflow: delete a model version (its aliases go with it)",
       action: "models:delete",
+      resource: async (ctx) => model(either(schema.versionRef, ctx)),
       handler: async (ctx) => {
         const input = either(schema.versionRef, ctx);
         await registry.deleteVersion(input.name, input.version);
@@ -283,7 +323,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow: search versions (filter name = '…', run_id = '…', tags), order_by, paging",
       action: "models:read",
       query: schema.searchVersions,
-      handler: async ({ query }) => searchVersions(query),
+      handler: async ({ query, principal }) => searchVersions(query, principal),
     }),
     route({
       method: "POST",
@@ -291,7 +331,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow: search versions (filter name = '…', run_id = '…', tags), order_by, paging",
       action: "models:read",
       body: schema.searchVersions,
-      handler: async ({ body }) => searchVersions(body),
+      handler: async ({ body, principal }) => searchVersions(body, principal),
     }),
     route({
       method: "GET",
@@ -299,6 +339,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow: where the version's copied files are served (an mlflow-artifacts:/registry/… URI)",
       action: "models:read",
       query: schema.versionRef,
+      resource: async ({ query }) => model(query),
       handler: async ({ query }) => ({ artifact_uri: registry.downloadUri(await registry.getVersion(query.name, query.version)) }),
     }),
     route({
@@ -307,6 +348,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow: set a model version tag",
       action: "models:write",
       body: schema.versionTag,
+      resource: async ({ body }) => model(body),
       handler: async ({ body }) => {
         await registry.setVersionTag(body.name, body.version, body.key, body.value);
         return {};
@@ -317,6 +359,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       url: "/model-versions/delete-tag",
       summary: "MLflow: delete a model version tag",
       action: "models:write",
+      resource: async (ctx) => model(either(schema.versionTagKey, ctx)),
       handler: async (ctx) => {
         const input = either(schema.versionTagKey, ctx);
         await registry.deleteVersionTag(input.name, input.version, input.key);
@@ -331,7 +374,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow 3: create a logged model (PENDING until finalized)",
       action: "runs:write",
       body: schema.createLoggedModel,
-      resource: async ({ body }) => loggedModels.sourceRunResource(body.source_run_id, body.experiment_id),
+      resource: async ({ body, principal }) => loggedModels.creationResource(body.experiment_id, body.source_run_id, principal),
       handler: async ({ body, principal }) => ({
         model: loggedModelJson(
           await loggedModels.create({
@@ -352,7 +395,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow 3: search logged models of experiments",
       action: "models:read",
       body: schema.searchLoggedModels,
-      handler: async ({ body }) => searchLogged(body),
+      handler: async ({ body, principal }) => searchLogged(body, principal),
     }),
     route({
       method: "GET",
@@ -360,6 +403,7 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       summary: "MLflow 3: get a logged model",
       action: "models:read",
       params: schema.loggedModelId,
+      resource: async ({ params }) => loggedModels.resource(params.model_id),
       handler: async ({ params }) => ({ model: loggedModelJson(await loggedModels.get(params.model_id)) }),
     }),
     route({
@@ -429,8 +473,12 @@ export function mlflowRegistryRoutes(registry: RegistryService, loggedModels: Lo
       action: "runs:write",
       body: schema.logOutputs,
       resource: async ({ body }) => loggedModels.runResource(body.run_id),
-      handler: async ({ body }) => {
-        await loggedModels.logOutputs(body.run_id, body.models.map((m) => ({ modelId: m.model_id, step: m.step ?? 0 })));
+      handler: async ({ body, principal }) => {
+        await loggedModels.logOutputs(
+          body.run_id,
+          body.models.map((m) => ({ modelId: m.model_id, step: m.step ?? 0 })),
+          principal,
+        );
         return {};
       },
     }),
@@ -459,10 +507,16 @@ function download(stream: NodeJS.ReadableStream, size: number, path: string): St
  * which asks the roots registered with it.
  */
 function proxyRoutes(registry: RegistryService, loggedModels: LoggedModelService, prefix: string): RouteDefinition[] {
+  const fix = "logged model artifact paths look like <experiment_id>/models/<model_id>/artifacts/<file>";
   const loggedModelPath = async (params: { experimentId: string; "*": string }) => {
     const resolved = await loggedModels.resolveProxyPath(`${params.experimentId}/models/${params["*"]}`);
-    if (!resolved || !resolved.relative) throw invalidInput("logged model artifact paths look like <experiment_id>/models/<model_id>/artifacts/<file>");
+    if (!resolved || !resolved.relative) throw invalidInput(fix);
     return resolved;
+  };
+  const loggedModelResource = async (params: { experimentId: string; "*": string }) => {
+    const resource = await loggedModels.proxyResource(`${params.experimentId}/models/${params["*"]}`);
+    if (!resource) throw invalidInput(fix);
+    return resource;
   };
   return [
     route({
@@ -471,6 +525,11 @@ function proxyRoutes(registry: RegistryService, loggedModels: LoggedModelService
       summary: "Artifact proxy: download one file of a registered model version",
       action: "models:read",
       params: schema.proxyPath,
+      resource: async ({ params }) => {
+        const resource = await registry.proxyResource(`registry/${params["*"]}`);
+        if (!resource) throw invalidInput("registry artifact paths look like registry/<model name>/<version>/<file>");
+        return resource;
+      },
       errorStyle: "mlflow",
       tags: ["mlflow", "registry"],
       handler: async ({ params }) => {
@@ -486,7 +545,7 @@ function proxyRoutes(registry: RegistryService, loggedModels: LoggedModelService
       summary: "Artifact proxy: upload one file of an MLflow 3 logged model (raw body)",
       action: "runs:write",
       params: schema.loggedModelProxyPath,
-      resource: async ({ params }) => loggedModels.resource((await loggedModelPath(params)).modelId),
+      resource: async ({ params }) => loggedModelResource(params),
       rawBody: true,
       errorStyle: "mlflow",
       tags: ["mlflow"],
@@ -503,6 +562,7 @@ function proxyRoutes(registry: RegistryService, loggedModels: LoggedModelService
       summary: "Artifact proxy: download one file of an MLflow 3 logged model",
       action: "models:read",
       params: schema.loggedModelProxyPath,
+      resource: async ({ params }) => loggedModelResource(params),
       errorStyle: "mlflow",
       tags: ["mlflow"],
       handler: async ({ params }) => {

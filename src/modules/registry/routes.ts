@@ -1,4 +1,5 @@
 import { notFound, route, type RouteDefinition } from "../../core/index.ts";
+import { visibleTeams } from "../identity/index.ts";
 import {
   AliasParams,
   AliasView,
@@ -28,6 +29,7 @@ export function modelView(m: RegisteredModel): ModelView {
     latestVersion: m.latest ? String(m.latest.version) : null,
     createdAt: m.creation_time,
     updatedAt: m.last_update_time,
+    team: m.team_id,
   };
 }
 
@@ -70,8 +72,8 @@ export function registryRoutes(service: RegistryService): RouteDefinition[] {
       tags,
       query: ListModelsQuery,
       response: ListModelsResponse,
-      handler: async ({ query }) => {
-        const { models } = await service.searchModels({ filter: query.filter, maxResults: query.limit, orderBy: ["name ASC"] });
+      handler: async ({ query, principal }) => {
+        const { models } = await service.searchModels({ filter: query.filter, maxResults: query.limit, orderBy: ["name ASC"], teams: visibleTeams(principal, "models:read") });
         return { models: models.map(modelView) };
       },
     }),
@@ -82,6 +84,7 @@ export function registryRoutes(service: RegistryService): RouteDefinition[] {
       action: "models:read",
       tags,
       params: ModelNameParams,
+      resource: async ({ params }) => service.modelResource(params.name),
       response: ModelDetailView,
       handler: async ({ params }) => {
         const model = await service.getModel(params.name);
@@ -96,6 +99,7 @@ export function registryRoutes(service: RegistryService): RouteDefinition[] {
       action: "models:read",
       tags,
       params: VersionParams,
+      resource: async ({ params }) => service.modelResource(params.name),
       response: VersionView,
       handler: async ({ params }) => versionView(service, await service.resolveVersion(params.name, params.version)),
     }),
@@ -107,9 +111,13 @@ export function registryRoutes(service: RegistryService): RouteDefinition[] {
       tags,
       params: ModelNameParams,
       body: RegisterVersionBody,
+      resource: async ({ params, body, principal }) => service.registrationResource({ name: params.name, source: body.source, team: body.team }, principal),
       response: VersionView,
       handler: async ({ params, body, principal }) =>
-        versionView(service, await service.registerVersion({ name: params.name, source: body.source, description: body.description, userId: principal.name })),
+        versionView(
+          service,
+          await service.registerVersion({ name: params.name, source: body.source, description: body.description, team: body.team, userId: principal.name, principal }),
+        ),
     }),
     route({
       method: "PUT",
@@ -118,6 +126,7 @@ export function registryRoutes(service: RegistryService): RouteDefinition[] {
       action: "models:write",
       tags,
       params: AliasParams,
+      resource: async ({ params }) => service.modelResource(params.name),
       body: SetAliasBody,
       response: AliasView,
       handler: async ({ params, body, principal }) => {
@@ -132,6 +141,7 @@ export function registryRoutes(service: RegistryService): RouteDefinition[] {
       action: "models:write",
       tags,
       params: AliasParams,
+      resource: async ({ params }) => service.modelResource(params.name),
       handler: async ({ params }) => {
         await service.deleteAlias(params.name, params.alias);
         return {};
@@ -144,6 +154,7 @@ export function registryRoutes(service: RegistryService): RouteDefinition[] {
       action: "models:write",
       tags,
       params: ModelNameParams,
+      resource: async ({ params }) => service.modelResource(params.name),
       body: UpdateTagsBody,
       response: TagsView,
       handler: async ({ params, body }) => {
@@ -162,6 +173,7 @@ export function registryRoutes(service: RegistryService): RouteDefinition[] {
       action: "models:write",
       tags,
       params: VersionParams,
+      resource: async ({ params }) => service.modelResource(params.name),
       body: UpdateTagsBody,
       response: TagsView,
       handler: async ({ params, body }) => {

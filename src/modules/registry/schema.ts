@@ -61,6 +61,7 @@ export const ModelView = z.object({
   latestVersion: z.string().nullable(),
   createdAt: z.number(),
   updatedAt: z.number(),
+  team: z.string().describe("the team that owns it (and its versions)"),
 });
 export type ModelView = z.infer<typeof ModelView>;
 
@@ -78,6 +79,11 @@ export const AliasParams = z.object({ name: z.string().min(1), alias: z.string()
 export const RegisterVersionBody = z.object({
   source: z.string().describe("runs:/<run_id>/<path>, models:/<name>/<version> or mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path>"),
   description: z.string().optional(),
+  team: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("for a new model: the team it goes to (default: the source's team when you are in it, else your token's team); an existing model keeps its own"),
 });
 export type RegisterVersionBody = z.infer<typeof RegisterVersionBody>;
 export const SetAliasBody = z.object({

@@ -36,9 +36,9 @@ describe.each(testDialects())("registry and logged-model filters on %s", (dialec
     const module = createRegistryModule({ ...deps, tracking });
     registry = module.service;
     loggedModels = module.loggedModels;
-    await registry.createModel({ name: "Fraud-a", userId: "ada", tags: [{ key: "note", value: long }, { key: "path", value: "50%_off\\sale" }] });
-    await registry.createModel({ name: "fraud-b", userId: "ada", tags: [{ key: "note", value: longest }] });
-    experimentId = await tracking.ensureExperiment("filters");
+    await registry.createModel({ name: "Fraud-a", team: "default", userId: "ada", tags: [{ key: "note", value: long }, { key: "path", value: "50%_off\\sale" }] });
+    await registry.createModel({ name: "fraud-b", team: "default", userId: "ada", tags: [{ key: "note", value: longest }] });
+    experimentId = await tracking.ensureExperiment("filters", "default");
     await loggedModels.create({ experimentId, name: "net", userId: "ada", tags: [{ key: "note", value: long }] });
   });
   afterAll(async () => database.close());

@@ -35,7 +35,7 @@ describe.each(testDialects())("registry service on %s", (dialect) => {
   afterAll(async () => database.close());
 
   async function trainedRun(): Promise<string> {
-    const experimentId = await tracking.ensureExperiment("churn");
+    const experimentId = await tracking.ensureExperiment("churn", "default");
     const { runId } = await tracking.createRun({ experimentId, runName: "train", userId: "ada", tags: { "mlflow.source.git.commit": "abc1234" } });
     await tracking.logInputs(runId, [{ name: "customers", digest: "d1g3st", sourceType: "local", source: "data/customers.csv", context: "training" }]);
     await tracking.putArtifact(runId, "model/model.onnx", onnx);
@@ -105,8 +105,8 @@ describe.each(testDialects())("registry service on %s", (dialect) => {
   });
 
   it("searches models and versions with filters, order and paging", async () => {
-    for (const name of ["fraud-a", "fraud-b", "other"]) await registry.createModel({ name, userId: "ada", tags: [{ key: "team", value: name.startsWith("fraud") ? "risk" : "x" }] });
-    await expect(registry.createModel({ name: "other", userId: "ada" })).rejects.toMatchObject({ code: "ALREADY_EXISTS" });
+    for (const name of ["fraud-a", "fraud-b", "other"]) await registry.createModel({ name, team: "default", userId: "ada", tags: [{ key: "team", value: name.startsWith("fraud") ? "risk" : "x" }] });
+    await expect(registry.createModel({ name: "other", team: "default", userId: "ada" })).rejects.toMatchObject({ code: "ALREADY_EXISTS" });
     const first = await registry.searchModels({ filter: "name LIKE 'fraud%'", maxResults: 1, orderBy: ["name DESC"] });
     expect(first.models.map((m) => m.name)).toEqual(["fraud-b"]);
     const second = await registry.searchModels({ filter: "name LIKE 'fraud%'", maxResults: 1, orderBy: ["name DESC"], pageToken: first.nextPageToken });
@@ -125,7 +125,7 @@ describe.each(testDialects())("registry service on %s", (dialect) => {
   });
 
   it("registers from an MLflow 3 logged model, by id and by runs:/<run>/<name>", async () => {
-    const experimentId = await tracking.ensureExperiment("churn");
+    const experimentId = await tracking.ensureExperiment("churn", "default");
     const { runId } = await tracking.createRun({ experimentId, runName: "v3", userId: "ada" });
     const logged = await loggedModels.create({ experimentId, name: "net", sourceRunId: runId, userId: "ada" });
     expect(logged.status).toBe("PENDING");

@@ -1,7 +1,8 @@
 import type { Readable } from "node:stream";
 import { listDirectory, type ArtifactStore } from "../../artifacts/index.ts";
-import { alreadyExists, confinePath, invalidInput, notFound, type Clock, type IdGenerator, type Logger, type Principal } from "../../core/index.ts";
+import { alreadyExists, confinePath, invalidInput, notFound, type Action, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
+import { authorize, teamForNew } from "../identity/index.ts";
 import { runView, type ArtifactBlob, type ArtifactFile, type TrackingService } from "../tracking/index.ts";
 import type { LoggedModelService } from "./logged-model-service.ts";
 import { inspectOnnx, refuseExternalData, type OnnxInspectionLimits } from "./onnx-inspection.ts";
@@ -53,6 +54,17 @@ export interface AliasChange {
   reason?: string | undefined;
 }
 
+/**
+ * Where a new version's files may come from: the team of the model it is registered into, and
+ * who asks (absent for internal callers). What the caller cannot read answers as missing; what
+ * lies in another of the caller's teams is refused, since a version's files stay in their team.
+ */
+interface SourceScope {
+  model: string;
+  team: string;
+  principal?: Principal | undefined;
+}
+
 /** Runs before an alias moves; throws (e.g. GATE_FAILED) to refuse the move. */
 export type AliasGuard = (change: AliasChange) => Promise<void>;
 
@@ -91,18 +103,28 @@ export class RegistryService {
 
   // ---- registered models ----
 
-  async createModel(input: { name: string; description?: string | null | undefined; tags?: KeyValue[] | undefined; userId: string }): Promise<RegisteredModel> {
+  /** Creates a registered model owned by `team` (the caller decides which, with identity's `teamForNew`). Names are unique across teams. */
+  async createModel(input: { name: string; team: string; description?: string | null | undefined; tags?: KeyValue[] | undefined; userId: string }): Promise<RegisteredModel> {
     const name = checkModelName(input.name);
     for (const t of input.tags ?? []) checkTag(t.key, t.value);
-    if (await this.store.getModelByName(name)) throw alreadyExists(`registered model '${name}' already exists; register a new version of it, or choose another name`);
+    if (await this.store.getModelByName(name)) throw nameTaken(name);
     const now = this.deps.clock.now();
     try {
       await this.store.insertModel(
-        { model_id: this.deps.ids.prefixed("model"), name, description: checkDescription(input.description), user_id: input.userId, max_version: 0, creation_time: now, last_update_time: now },
+        {
+          model_id: this.deps.ids.prefixed("model"),
+          name,
+          description: checkDescription(input.description),
+          user_id: input.userId,
+          max_version: 0,
+          creation_time: now,
+          last_update_time: now,
+          team_id: input.team,
+        },
         [...new Map((input.tags ?? []).map((t) => [t.key, t])).values()],
       );
     } catch (error) {
-      if (await this.store.getModelByName(name)) throw alreadyExists(`registered model '${name}' already exists; choose another name`);
+      if (await this.store.getModelByName(name)) throw nameTaken(name);
       throw error;
     }
     return this.getModel(name);
@@ -110,6 +132,69 @@ export class RegistryService {
 
   async getModel(name: string): Promise<RegisteredModel> {
     return (await this.withModelData([await this.modelRow(name)]))[0]!;
+  }
+
+  /**
+   * The registered model as the authorization policy sees it: its team, and the error a missing
+   * one gets, which a caller outside the team gets too. Versions, aliases and tags are the model's.
+   */
+  async modelResource(name: string): Promise<ResourceRef> {
+    const row = await this.modelRow(name);
+    return { kind: "model", id: row.name, team: row.team_id, notFound: () => missingModel(name) };
+  }
+
+  /**
+   * What registering a version under `name` touches, for the policy: the model when it exists,
+   * else the model about to be created, in the team it would go to (see registerVersion). A name
+   * another team holds is taken (ALREADY_EXISTS), as when creating the model.
+   */
+  async registrationResource(input: { name: string; source: string; team?: string | undefined }, principal: Principal): Promise<ResourceRef> {
+    const name = checkModelName(input.name);
+    const existing = await this.store.getModelByName(name);
+    if (existing) {
+      const resource = await this.modelResource(name);
+      if (!sees(principal, existing.team_id)) throw nameTaken(name);
+      return resource;
+    }
+    return { kind: "model", id: name, team: await this.newModelTeam(principal, input.team, parseSource(input.source)) };
+  }
+
+  /**
+   * The team a model created by registration goes to: the one asked for, else the source's (a
+   * run's, a logged model's, a version's) when the caller is in it, else the caller's default.
+   */
+  private async newModelTeam(principal: Principal, requested: string | undefined, source: ModelSource): Promise<string> {
+    let team = requested;
+    if (!team) {
+      const fromSource = await this.sourceTeam(source);
+      if (fromSource && sees(principal, fromSource)) team = fromSource;
+    }
+    return teamForNew(this.deps.database.db, principal, team);
+  }
+
+  /** Throws what a missing source gets when the principal may not read what it names (or it does not exist). */
+  private async sourceVisible(source: ModelSource, principal: Principal): Promise<void> {
+    switch (source.kind) {
+      case "run":
+        return authorize(principal, "runs:read", await this.deps.tracking.runResource(source.runId));
+      case "logged-model":
+        return authorize(principal, "models:read", await this.deps.loggedModels.resource(source.modelId));
+      case "version":
+        return authorize(principal, "models:read", await this.modelResource(source.name));
+    }
+  }
+
+  /** The team of what a source names; undefined when it does not exist. */
+  private async sourceTeam(source: ModelSource): Promise<string | undefined> {
+    const team = async (load: () => Promise<ResourceRef>) => (await load().catch(() => undefined))?.team;
+    switch (source.kind) {
+      case "run":
+        return team(() => this.deps.tracking.runResource(source.runId));
+      case "logged-model":
+        return team(() => this.deps.loggedModels.resource(source.modelId));
+      case "version":
+        return team(() => this.modelResource(source.name));
+    }
   }
 
   async renameModel(name: string, newName: string): Promise<RegisteredModel> {
@@ -142,14 +227,21 @@ export class RegistryService {
     if (!(await this.store.deleteModelTag(row.model_id, key))) throw notFound(`registered model '${name}' has no tag '${key}'`);
   }
 
-  async searchModels(input: { filter?: string | undefined; orderBy?: string[] | undefined; maxResults?: number | undefined; pageToken?: string | undefined }): Promise<{
+  /** A page of registered models; with `teams`, only those the teams own (filtered before the page is cut). */
+  async searchModels(input: {
+    filter?: string | undefined;
+    orderBy?: string[] | undefined;
+    maxResults?: number | undefined;
+    pageToken?: string | undefined;
+    teams?: string[] | undefined;
+  }): Promise<{
     models: RegisteredModel[];
     nextPageToken?: string;
   }> {
     const clauses = parseFilter(input.filter, MODEL_FILTER, "registered model");
     const terms = parseOrderBy(input.orderBy, MODEL_ORDER, "registered model");
     terms.push({ key: "name", asc: true });
-    const models = (await this.withModelData(await this.store.listModels())).filter((m) =>
+    const models = (await this.withModelData(await this.store.listModels(input.teams))).filter((m) =>
       clauses.every((c) => matches(c.entity === "tag" ? m.tags.find((t) => t.key === c.key)?.value : c.entity === "attribute" ? m.name : undefined, c)),
     );
     models.sort(comparator<RegisteredModel>(terms, (m, key) => m[key as keyof RegisteredModelRow]));
@@ -159,7 +251,7 @@ export class RegistryService {
 
   private async modelRow(name: string): Promise<RegisteredModelRow> {
     const row = typeof name === "string" && name ? await this.store.getModelByName(name) : undefined;
-    if (!row) throw notFound(`registered model '${name}' does not exist; list models with \`paved models ls\` or registered-models/search`);
+    if (!row) throw missingModel(name);
     return row;
   }
 
@@ -185,6 +277,8 @@ export class RegistryService {
   /**
    * Registers a version: validates the source, copies every file under it into the registry (new
    * rows pointing at the same blobs), reads an ONNX signature and captures the run's lineage.
+   * With `principal`, every run, logged model and version the request names must be readable by
+   * it (else it answers as missing); whoever asks, they must belong to the model's team.
    */
   async createVersion(input: {
     name: string;
@@ -194,16 +288,18 @@ export class RegistryService {
     tags?: KeyValue[] | undefined;
     userId: string;
     loggedModelId?: string | null | undefined;
+    principal?: Principal | undefined;
   }): Promise<ModelVersion> {
     const model = await this.modelRow(input.name);
     const source = parseSource(input.source);
     for (const t of input.tags ?? []) checkTag(t.key, t.value);
     const description = checkDescription(input.description);
-    const resolved = await this.resolveSource(source, input.runId ?? undefined);
+    const scope: SourceScope = { model: model.name, team: model.team_id, principal: input.principal };
+    const resolved = await this.resolveSource(source, input.runId ?? undefined, scope);
     if (input.loggedModelId && resolved.loggedModelId && input.loggedModelId !== resolved.loggedModelId) {
       throw invalidInput(`model_id '${input.loggedModelId}' does not match the source's logged model '${resolved.loggedModelId}'`);
     }
-    if (input.loggedModelId && !resolved.loggedModelId) await this.deps.loggedModels.get(input.loggedModelId);
+    if (input.loggedModelId && !resolved.loggedModelId) await this.reach(() => this.deps.loggedModels.resource(input.loggedModelId!), "models:read", scope, `logged model '${input.loggedModelId}'`);
     const signature = await this.signatureOf(resolved.files);
     const lineage = resolved.runId ? await this.lineageOf(resolved.runId) : resolved.lineage;
     const now = this.deps.clock.now();
@@ -229,18 +325,50 @@ export class RegistryService {
     return this.getVersion(model.name, version);
   }
 
-  /** Registers a version, creating the registered model first when it does not exist (like mlflow.register_model). */
-  async registerVersion(input: { name: string; source: string; description?: string | undefined; userId: string }): Promise<ModelVersion> {
-    checkModelName(input.name);
-    parseSource(input.source);
-    if (!(await this.store.getModelByName(input.name))) {
+  /**
+   * Registers a version, creating the registered model first when it does not exist (like
+   * mlflow.register_model). A new model goes to `team` when given, else to the source's team when
+   * the caller is in it, else to the caller's default (identity's `teamForNew`); with `principal`,
+   * it must be allowed `models:write` there. An existing model keeps its team.
+   */
+  async registerVersion(input: {
+    name: string;
+    source: string;
+    description?: string | undefined;
+    userId: string;
+    team?: string | undefined;
+    principal?: Principal | undefined;
+  }): Promise<ModelVersion> {
+    const name = checkModelName(input.name);
+    const source = parseSource(input.source);
+    if (!(await this.store.getModelByName(name))) {
+      // What the caller cannot read answers as missing before anything is created.
+      if (input.principal) await this.sourceVisible(source, input.principal);
+      const team = input.principal ? await this.newModelTeam(input.principal, input.team, source) : (input.team ?? (await this.sourceTeam(source)));
+      if (!team) throw invalidInput(`say which team the new registered model '${name}' goes to`);
+      const fromSource = await this.sourceTeam(source);
+      if (fromSource !== undefined && fromSource !== team) {
+        throw invalidInput(
+          `'${input.source}' belongs to team '${fromSource}', and the new registered model '${name}' would go to team '${team}'; a version's files stay in their team, so leave the team out (or name '${fromSource}')`,
+        );
+      }
+      if (input.principal) authorize(input.principal, "models:write", { kind: "model", id: name, team });
       try {
-        await this.createModel({ name: input.name, userId: input.userId });
+        await this.createModel({ name, team, userId: input.userId });
       } catch (error) {
-        if (!(await this.store.getModelByName(input.name))) throw error;
+        if (!(await this.store.getModelByName(name))) throw error;
       }
     }
-    return this.createVersion(input);
+    const model = await this.modelRow(name);
+    // Again now that it exists: another request may have created it meanwhile.
+    if (input.principal) {
+      if (!sees(input.principal, model.team_id)) throw nameTaken(name);
+      authorize(input.principal, "models:write", await this.modelResource(name));
+    }
+    if (input.team && input.team !== model.team_id) {
+      throw invalidInput(`registered model '${name}' belongs to team '${model.team_id}', not '${input.team}'; leave the team out to add a version to it, or register under another name`);
+    }
+    return this.createVersion({ ...input, name });
   }
 
   async getVersion(name: string, version: string | number): Promise<ModelVersion> {
@@ -281,7 +409,14 @@ export class RegistryService {
     if (!(await this.store.deleteVersionTag(model.model_id, row.version, key))) throw notFound(`version ${row.version} of '${name}' has no tag '${key}'`);
   }
 
-  async searchVersions(input: { filter?: string | undefined; orderBy?: string[] | undefined; maxResults?: number | undefined; pageToken?: string | undefined }): Promise<{
+  /** A page of model versions; with `teams`, only versions of models the teams own (filtered before the page is cut). */
+  async searchVersions(input: {
+    filter?: string | undefined;
+    orderBy?: string[] | undefined;
+    maxResults?: number | undefined;
+    pageToken?: string | undefined;
+    teams?: string[] | undefined;
+  }): Promise<{
     versions: ModelVersion[];
     nextPageToken?: string;
   }> {
@@ -289,7 +424,7 @@ export class RegistryService {
     const terms = parseOrderBy(input.orderBy, VERSION_ORDER, "model version");
     terms.push({ key: "last_update_time", asc: false }, { key: "name", asc: true }, { key: "version", asc: false });
     const nameClauses = clauses.filter((c) => c.entity === "attribute" && c.key === "name" && c.op === "=");
-    let models = await this.store.listModels();
+    let models = await this.store.listModels(input.teams);
     if (nameClauses.length) models = models.filter((m) => nameClauses.every((c) => c.value === m.name));
     const rows = models.length ? await this.store.listVersions(models.map((m) => m.model_id)) : [];
     const versions = (await this.withVersionData(models, rows)).filter((v) =>
@@ -411,6 +546,12 @@ export class RegistryService {
     return { name, version: parseVersion(version), relative: relative ? confinePath(relative, "file path") : "" };
   }
 
+  /** The model a registry proxy path belongs to, for the policy; undefined for paths outside the registry. */
+  async proxyResource(path: string): Promise<ResourceRef | undefined> {
+    const resolved = this.resolveProxyPath(path);
+    return resolved ? this.modelResource(resolved.name) : undefined;
+  }
+
   /** Proxy listing of a version folder; undefined for paths outside the registry. */
   async listProxyPath(path: string): Promise<ArtifactFile[] | undefined> {
     const resolved = this.resolveProxyPath(path);
@@ -441,10 +582,27 @@ export class RegistryService {
     }));
   }
 
+  /**
+   * Loads what a version's source (or its run_id, model_id) names and checks it against the scope:
+   * the caller must be allowed `action` on it (another team's answers exactly as a missing one),
+   * and it must lie in the model's team.
+   */
+  private async reach(load: () => Promise<ResourceRef>, action: Action, scope: SourceScope, what: string): Promise<ResourceRef> {
+    const resource = await load();
+    if (scope.principal) authorize(scope.principal, action, resource);
+    if (resource.team !== scope.team) {
+      throw invalidInput(
+        `${what} belongs to team '${resource.team}', registered model '${scope.model}' to team '${scope.team}'; a version's files stay in their team, so register it into a model of team '${resource.team}'`,
+      );
+    }
+    return resource;
+  }
+
   /** The files a source names, relative to the source folder, plus its run and logged model. */
   private async resolveSource(
     source: ModelSource,
     runId: string | undefined,
+    scope: SourceScope,
   ): Promise<{ files: { path: string; digest: string; size: number }[]; runId?: string; loggedModelId?: string; lineage?: LineageView | null }> {
     const requireFiles = (blobs: ArtifactBlob[], what: string) => {
       if (!blobs.length) throw invalidInput(`${what} has no files; log the model's files first, then register it`);
@@ -453,6 +611,7 @@ export class RegistryService {
     switch (source.kind) {
       case "run": {
         if (runId && runId !== source.runId) throw invalidInput(`run_id '${runId}' does not match the source's run '${source.runId}'`);
+        await this.reach(() => this.deps.tracking.runResource(source.runId), "runs:read", scope, `run '${source.runId}'`);
         const run = await this.deps.tracking.getRun(source.runId);
         if (source.experimentId && run.info.experiment_id !== source.experimentId) {
           throw notFound(`run '${source.runId}' is not in experiment '${source.experimentId}'; copy the run's artifact_uri unchanged`);
@@ -462,6 +621,7 @@ export class RegistryService {
           // MLflow 3 logs a model's files to a logged model that names the run, not to the run.
           const logged = await this.deps.loggedModels.findByRun(source.runId, source.path);
           if (logged) {
+            await this.reach(() => this.deps.loggedModels.resource(logged.model_id), "models:read", scope, `logged model '${logged.model_id}'`);
             const files = requireFiles(await this.deps.loggedModels.blobs(logged.model_id, ""), `logged model '${logged.model_id}'`);
             return { files: relativeTo(files, ""), runId: source.runId, loggedModelId: logged.model_id };
           }
@@ -469,20 +629,22 @@ export class RegistryService {
         return { files: relativeTo(requireFiles(blobs, `run '${source.runId}' at '${source.path || "/"}'`), source.path), runId: source.runId };
       }
       case "logged-model": {
+        await this.reach(() => this.deps.loggedModels.resource(source.modelId), "models:read", scope, `logged model '${source.modelId}'`);
         const logged = await this.deps.loggedModels.get(source.modelId);
         if (source.experimentId && logged.experiment_id !== source.experimentId) throw notFound(`logged model '${source.modelId}' is not in experiment '${source.experimentId}'`);
         if (runId && logged.source_run_id && runId !== logged.source_run_id) {
           throw invalidInput(`run_id '${runId}' does not match the logged model's run '${logged.source_run_id}'`);
         }
-        if (runId && !logged.source_run_id) await this.deps.tracking.getRun(runId);
+        if (runId && !logged.source_run_id) await this.reach(() => this.deps.tracking.runResource(runId), "runs:read", scope, `run '${runId}'`);
         const blobs = requireFiles(await this.deps.loggedModels.blobs(source.modelId, source.path), `logged model '${source.modelId}' at '${source.path || "/"}'`);
         const linkedRun = logged.source_run_id ?? runId;
         return { files: relativeTo(blobs, source.path), loggedModelId: logged.model_id, ...(linkedRun ? { runId: linkedRun } : {}) };
       }
       case "version": {
+        await this.reach(() => this.modelResource(source.name), "models:read", scope, `registered model '${source.name}'`);
         const from = await this.getVersion(source.name, source.version);
         const files = await this.files(source.name, source.version);
-        if (runId) await this.deps.tracking.getRun(runId);
+        if (runId) await this.reach(() => this.deps.tracking.runResource(runId), "runs:read", scope, `run '${runId}'`);
         const linkedRun = runId ?? from.run_id ?? undefined;
         return {
           files,
@@ -536,6 +698,20 @@ function relativeTo(blobs: ArtifactBlob[], root: string): { path: string; digest
     digest: b.digest,
     size: b.size,
   }));
+}
+
+function missingModel(name: string) {
+  return notFound(`registered model '${name}' does not exist; list models with \`paved models ls\` or registered-models/search`);
+}
+
+/** Names are unique across teams (MLflow's semantics): the answer says only that the name is taken. */
+function nameTaken(name: string) {
+  return alreadyExists(`registered model name '${name}' is taken (names are unique across all teams); choose another name, or register a new version if the model is your team's`);
+}
+
+/** Whether the principal belongs to the team (a job's token: its job's team). */
+function sees(principal: Principal, team: string): boolean {
+  return principal.platformAdmin || principal.teams[team] !== undefined || (principal.kind === "job" && principal.team === team);
 }
 
 function clamp(max: number | undefined, fallback: number, limit: number): number {

@@ -30,8 +30,12 @@ export class RegistryStore {
     return this.db.selectFrom("registered_models").selectAll().where("name", "=", name).executeTakeFirst();
   }
 
-  listModels(): Promise<RegisteredModelRow[]> {
-    return this.db.selectFrom("registered_models").selectAll().orderBy("name").execute();
+  /** Every registered model, by name; only those of `teams` when given (an empty list: none). */
+  async listModels(teams?: string[]): Promise<RegisteredModelRow[]> {
+    if (teams && !teams.length) return [];
+    let query = this.db.selectFrom("registered_models").selectAll();
+    if (teams) query = query.where("team_id", "in", teams);
+    return query.orderBy("name").execute();
   }
 
   async updateModel(modelId: string, patch: Updateable<Tables["registered_models"]>): Promise<void> {

@@ -1,7 +1,8 @@
 import { z } from "zod";
-import { StreamResponse, invalidInput, route, type RouteDefinition } from "../../core/index.ts";
+import { StreamResponse, invalidInput, route, type Principal, type RouteDefinition } from "../../core/index.ts";
+import { visibleTeams } from "../identity/index.ts";
 import { mlflow as schema, parseMetrics } from "./schema.ts";
-import { DATASET_CONTEXT_TAG, type Experiment, type RunDetails, type TrackingService } from "./service.ts";
+import { DATASET_CONTEXT_TAG, TEAM_TAG, type Experiment, type RunDetails, type TrackingService } from "./service.ts";
 import type { RunRow } from "./store.ts";
 
 // MLflow's REST API, shaped the way MLflow's server answers: ids as strings, int64 as JSON
@@ -88,19 +89,27 @@ function tagRecord(tags: { key: string; value: string }[] | undefined): Record<s
   return Object.fromEntries((tags ?? []).map((t) => [t.key, t.value]));
 }
 
+/** The team a new resource goes to, as identity's `teamForNew` decides (the routes get it bound to the database). */
+export type NewResourceTeam = (principal: Principal, requested: string | undefined) => Promise<string>;
+
 /** The MLflow tracking REST routes, under /api/2.0/mlflow and /ajax-api/2.0/mlflow. */
-export function mlflowRoutes(service: TrackingService, now: () => number): RouteDefinition[] {
-  const searchExperiments = async (input: z.output<typeof schema.searchExperiments>) => {
+export function mlflowRoutes(service: TrackingService, now: () => number, teamForNew: NewResourceTeam): RouteDefinition[] {
+  // MLflow's experiments/create has no team field: the `paved.team` tag picks it, else the caller's default.
+  const newExperimentTeam = (principal: Principal, tags: { key: string; value: string }[] | undefined) =>
+    teamForNew(principal, tags?.find((t) => t.key === TEAM_TAG)?.value);
+  const searchExperiments = async (input: z.output<typeof schema.searchExperiments>, principal: Principal) => {
     const { experiments, nextPageToken } = await service.searchExperiments({
       viewType: input.view_type,
       filter: input.filter,
       orderBy: input.order_by,
       maxResults: input.max_results,
       pageToken: input.page_token,
+      teams: visibleTeams(principal, "experiments:read"),
     });
     return { ...list("experiments", experiments.map(experimentJson)), ...(nextPageToken ? { next_page_token: nextPageToken } : {}) };
   };
-  const searchRuns = async (input: z.output<typeof schema.searchRuns>) => {
+  const searchRuns = async (input: z.output<typeof schema.searchRuns>, principal: Principal) => {
+    // An experiment id of another team finds nothing, as an unknown id does.
     const { runs, nextPageToken } = await service.searchRuns({
       experimentIds: input.experiment_ids ?? [],
       filter: input.filter,
@@ -108,6 +117,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       viewType: input.run_view_type,
       maxResults: input.max_results,
       pageToken: input.page_token,
+      teams: visibleTeams(principal, "runs:read"),
     });
     return { ...list("runs", runs.map(runJson)), ...(nextPageToken ? { next_page_token: nextPageToken } : {}) };
   };
@@ -133,9 +143,13 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow: create an experiment",
       action: "experiments:write",
       body: schema.createExperiment,
-      handler: async ({ body }) => ({
-        experiment_id: await service.createExperiment({ name: body.name, artifactLocation: body.artifact_location, tags: tagRecord(body.tags) }),
-      }),
+      resource: async ({ body, principal }) => ({ kind: "experiment", id: "(new)", team: await newExperimentTeam(principal, body.tags) }),
+      handler: async ({ body, principal }) => {
+        const { [TEAM_TAG]: _team, ...tags } = tagRecord(body.tags);
+        return {
+          experiment_id: await service.createExperiment({ name: body.name, team: await newExperimentTeam(principal, body.tags), artifactLocation: body.artifact_location, tags }),
+        };
+      },
     }),
     route({
       method: "GET",
@@ -143,6 +157,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow: get an experiment by id",
       action: "experiments:read",
       query: schema.experimentId,
+      resource: async ({ query }) => service.experimentResource(query.experiment_id),
       handler: async ({ query }) => ({ experiment: experimentJson(await service.getExperiment(query.experiment_id)) }),
     }),
     route({
@@ -151,6 +166,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow: get an experiment by name",
       action: "experiments:read",
       query: schema.getByName,
+      resource: async ({ query }) => service.experimentResourceByName(query.experiment_name),
       handler: async ({ query }) => ({ experiment: experimentJson(await service.getExperimentByName(query.experiment_name)) }),
     }),
     route({
@@ -159,7 +175,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow: search experiments",
       action: "experiments:read",
       body: schema.searchExperiments,
-      handler: async ({ body }) => searchExperiments(body),
+      handler: async ({ body, principal }) => searchExperiments(body, principal),
     }),
     route({
       method: "GET",
@@ -167,7 +183,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow: search experiments",
       action: "experiments:read",
       query: schema.searchExperiments,
-      handler: async ({ query }) => searchExperiments(query),
+      handler: async ({ query, principal }) => searchExperiments(query, principal),
     }),
     route({
       method: "GET",
@@ -175,8 +191,8 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow 1.x: list experiments",
       action: "experiments:read",
       query: z.object({ view_type: z.enum(["ACTIVE_ONLY", "DELETED_ONLY", "ALL"]).optional() }),
-      handler: async ({ query }) => {
-        const { experiments } = await service.searchExperiments({ viewType: query.view_type, maxResults: 50000 });
+      handler: async ({ query, principal }) => {
+        const { experiments } = await service.searchExperiments({ viewType: query.view_type, maxResults: 50000, teams: visibleTeams(principal, "experiments:read") });
         return list("experiments", experiments.map(experimentJson));
       },
     }),
@@ -186,6 +202,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow: rename an experiment",
       action: "experiments:write",
       body: schema.updateExperiment,
+      resource: async ({ body }) => service.experimentResource(body.experiment_id),
       handler: async ({ body }) => {
         await service.renameExperiment(body.experiment_id, body.new_name);
         return {};
@@ -197,6 +214,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow: delete an experiment (and mark its runs deleted)",
       action: "experiments:write",
       body: schema.experimentId,
+      resource: async ({ body }) => service.experimentResource(body.experiment_id),
       handler: async ({ body }) => {
         await service.deleteExperiment(body.experiment_id);
         return {};
@@ -208,6 +226,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow: restore a deleted experiment",
       action: "experiments:write",
       body: schema.experimentId,
+      resource: async ({ body }) => service.experimentResource(body.experiment_id),
       handler: async ({ body }) => {
         await service.restoreExperiment(body.experiment_id);
         return {};
@@ -219,6 +238,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow: set an experiment tag",
       action: "experiments:write",
       body: schema.setExperimentTag,
+      resource: async ({ body }) => service.experimentResource(body.experiment_id),
       handler: async ({ body }) => {
         await service.setExperimentTag(body.experiment_id, body.key, body.value);
         return {};
@@ -232,7 +252,8 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow: start a run",
       action: "runs:create",
       body: schema.createRun,
-      resource: async ({ body }) => ({ kind: "run", id: "(new)", experimentId: body.experiment_id || "0" }),
+      // The run goes to the experiment's team: one of another team answers as a missing one.
+      resource: async ({ body }) => ({ ...(await service.experimentResource(body.experiment_id || "0")), kind: "run", id: "(new)" }),
       handler: async ({ body, principal }) => {
         // The author is whoever holds the token (a job's runs belong to its submitter): the
         // client's user_id and mlflow.user tag are what the caller claims, not who it is.
@@ -255,6 +276,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow: get a run with its params, latest metrics, tags and inputs",
       action: "runs:read",
       query: schema.runRef,
+      resource: async ({ query }) => service.runResource(runIdOf(query)),
       handler: async ({ query }) => ({ run: runJson(await service.getRun(runIdOf(query))) }),
     }),
     route({
@@ -279,6 +301,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow: mark a run deleted",
       action: "runs:delete",
       body: schema.runRef,
+      resource: async ({ body }) => service.runResource(runIdOf(body)),
       handler: async ({ body }) => {
         await service.deleteRun(runIdOf(body));
         return {};
@@ -290,6 +313,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow: restore a deleted run",
       action: "runs:delete",
       body: schema.runRef,
+      resource: async ({ body }) => service.runResource(runIdOf(body)),
       handler: async ({ body }) => {
         await service.restoreRun(runIdOf(body));
         return {};
@@ -301,7 +325,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow: search runs with a filter string, order_by and paging",
       action: "runs:read",
       body: schema.searchRuns,
-      handler: async ({ body }) => searchRuns(body),
+      handler: async ({ body, principal }) => searchRuns(body, principal),
     }),
     route({
       method: "GET",
@@ -309,7 +333,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow: search runs with a filter string, order_by and paging",
       action: "runs:read",
       query: schema.searchRuns,
-      handler: async ({ query }) => searchRuns(query),
+      handler: async ({ query, principal }) => searchRuns(query, principal),
     }),
     route({
       method: "POST",
@@ -409,6 +433,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow: every logged point of one metric",
       action: "runs:read",
       query: schema.getHistory,
+      resource: async ({ query }) => service.runResource(runIdOf(query)),
       handler: async ({ query }) => getHistory(query),
     }),
     route({
@@ -417,6 +442,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow: every logged point of one metric",
       action: "runs:read",
       body: schema.getHistory,
+      resource: async ({ body }) => service.runResource(runIdOf(body)),
       handler: async ({ body }) => getHistory(body),
     }),
     route({
@@ -425,6 +451,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number): Route
       summary: "MLflow: list a run's artifacts (paths relative to the artifact root)",
       action: "runs:read",
       query: schema.listArtifacts,
+      resource: async ({ query }) => service.runResource(runIdOf(query)),
       handler: async ({ query }) => {
         const runId = runIdOf(query);
         const run = await service.getRun(runId);
@@ -457,7 +484,7 @@ function proxyRoutes(service: TrackingService, prefix: string): RouteDefinition[
       summary: "MLflow artifact proxy: upload one file (raw body)",
       action: "runs:write",
       params: schema.proxyPath,
-      resource: async ({ params }) => service.runResource((await service.resolveProxyPath(params["*"])).runId),
+      resource: async ({ params }) => service.proxyRunResource(params["*"]),
       rawBody: true,
       errorStyle: "mlflow",
       tags: ["mlflow"],
@@ -474,6 +501,7 @@ function proxyRoutes(service: TrackingService, prefix: string): RouteDefinition[
       summary: "MLflow artifact proxy: download one file",
       action: "runs:read",
       params: schema.proxyPath,
+      resource: async ({ params }) => service.proxyRunResource(params["*"]),
       errorStyle: "mlflow",
       tags: ["mlflow"],
       handler: async ({ params }) => {
@@ -492,6 +520,8 @@ function proxyRoutes(service: TrackingService, prefix: string): RouteDefinition[
       summary: "MLflow artifact proxy: list the files directly under a run artifact folder",
       action: "runs:read",
       query: schema.proxyList,
+      // Whoever owns the folder (a run, a registry version, a logged model) decides; another team's answers as missing.
+      resource: async ({ query }) => service.proxyResource(query.path ?? ""),
       errorStyle: "mlflow",
       tags: ["mlflow"],
       handler: async ({ query }) => {

@@ -1,4 +1,5 @@
 import { StreamResponse, route, type RouteDefinition } from "../../core/index.ts";
+import { visibleTeams } from "../identity/index.ts";
 import {
   ArtifactContentQuery,
   ArtifactPathQuery,
@@ -24,6 +25,7 @@ export function experimentView(e: Experiment): ExperimentView {
     lifecycleStage: e.lifecycle_stage as ExperimentView["lifecycleStage"],
     createdAt: e.creation_time,
     updatedAt: e.last_update_time,
+    team: e.team_id,
   };
 }
 
@@ -68,8 +70,8 @@ export function trackingRoutes(service: TrackingService): RouteDefinition[] {
       action: "experiments:read",
       tags,
       response: ListExperimentsResponse,
-      handler: async () => {
-        const { experiments } = await service.searchExperiments({ maxResults: 50000, orderBy: ["name ASC"] });
+      handler: async ({ principal }) => {
+        const { experiments } = await service.searchExperiments({ maxResults: 50000, orderBy: ["name ASC"], teams: visibleTeams(principal, "experiments:read") });
         return { experiments: experiments.map(experimentView) };
       },
     }),
@@ -81,14 +83,16 @@ export function trackingRoutes(service: TrackingService): RouteDefinition[] {
       tags,
       query: ListRunsQuery,
       response: ListRunsResponse,
-      handler: async ({ query }) => {
-        const experimentIds = query.experiment ? [(await service.findExperiment(query.experiment)).experiment_id] : undefined;
+      handler: async ({ query, principal }) => {
+        const teams = visibleTeams(principal, "runs:read");
+        const experimentIds = query.experiment ? [(await service.findExperiment(query.experiment, teams)).experiment_id] : undefined;
         const clauses = [query.filter, query.status ? `attributes.status = '${query.status}'` : undefined].filter((c) => c && c.trim());
         const { runs } = await service.searchRuns({
           ...(experimentIds ? { experimentIds } : {}),
           ...(clauses.length ? { filter: clauses.join(" and ") } : {}),
           ...(query.orderBy ? { orderBy: query.orderBy.split(",") } : {}),
           maxResults: query.limit,
+          teams,
         });
         return { runs: runs.map(runView) };
       },
@@ -100,6 +104,7 @@ export function trackingRoutes(service: TrackingService): RouteDefinition[] {
       action: "runs:read",
       tags,
       params: RunIdParams,
+      resource: async ({ params }) => service.runResource(params.id),
       response: RunView,
       handler: async ({ params }) => runView(await service.getRun(params.id)),
     }),
@@ -110,6 +115,7 @@ export function trackingRoutes(service: TrackingService): RouteDefinition[] {
       action: "runs:read",
       tags,
       params: MetricHistoryParams,
+      resource: async ({ params }) => service.runResource(params.id),
       query: MetricHistoryQuery,
       response: MetricHistoryResponse,
       handler: async ({ params, query }) => {
@@ -130,6 +136,7 @@ export function trackingRoutes(service: TrackingService): RouteDefinition[] {
       action: "runs:read",
       tags,
       params: RunIdParams,
+      resource: async ({ params }) => service.runResource(params.id),
       query: ArtifactPathQuery,
       response: ListArtifactsResponse,
       handler: async ({ params, query }) => ({ files: await service.listArtifacts(params.id, query.path) }),
@@ -141,6 +148,7 @@ export function trackingRoutes(service: TrackingService): RouteDefinition[] {
       action: "runs:read",
       tags,
       params: RunIdParams,
+      resource: async ({ params }) => service.runResource(params.id),
       query: ArtifactContentQuery,
       handler: async ({ params, query }) => {
         const { stream, size } = await service.openArtifact(params.id, query.path);

@@ -32,8 +32,8 @@ describe.each(testDialects())("experiment and run filters on %s", (dialect) => {
       config,
       logger: createLogger("silent"),
     }).service;
-    experimentId = await service.createExperiment({ name: "Churn", tags: { note: long, path: "50%_off\\sale" } });
-    await service.createExperiment({ name: "churn-b", tags: { note: "b" } });
+    experimentId = await service.createExperiment({ name: "Churn", team: "default", tags: { note: long, path: "50%_off\\sale" } });
+    await service.createExperiment({ name: "churn-b", team: "default", tags: { note: "b" } });
     for (const [name, note] of [["Train", long], ["train-2", "50%_off\\sale"]] as const) {
       const { runId } = await service.createRun({ experimentId, runName: name, userId: "ada" });
       await service.setTags(runId, { note });

@@ -7,6 +7,8 @@ import type { ViewType } from "./schema.ts";
 
 export interface RunSearch {
   experimentIds?: string[];
+  /** Only runs of experiments these teams own (undefined: every team). */
+  teams?: string[] | undefined;
   clauses: Clause[];
   order: OrderTerm[];
   viewType: ViewType;
@@ -29,6 +31,12 @@ export async function searchRuns(database: Database, search: RunSearch): Promise
   if (search.experimentIds) {
     if (search.experimentIds.length === 0) return { runs: [], more: false };
     query = query.where("runs.experiment_id", "in", search.experimentIds);
+  }
+  if (search.teams) {
+    if (search.teams.length === 0) return { runs: [], more: false };
+    const teams = search.teams;
+    // In the query, before the page is cut, so that paging over several teams' runs stays exact.
+    query = query.where("runs.experiment_id", "in", (eb) => eb.selectFrom("experiments").select("experiments.experiment_id").where("experiments.team_id", "in", teams));
   }
   // PostgreSQL turns each EXISTS into a semi-join and plans them together: past its join collapse
   // limit (8) planning grows steeply (100 clauses took over a minute). OFFSET 0 keeps each one a

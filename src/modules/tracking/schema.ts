@@ -16,6 +16,7 @@ export const ExperimentView = z.object({
   lifecycleStage: z.enum(LIFECYCLE_STAGES),
   createdAt: z.number().describe("epoch milliseconds"),
   updatedAt: z.number().describe("epoch milliseconds"),
+  team: z.string().describe("the team that owns it (and its runs)"),
 });
 export type ExperimentView = z.infer<typeof ExperimentView>;
 

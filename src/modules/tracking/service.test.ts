@@ -45,14 +45,22 @@ describe.each(testDialects())("tracking service on %s", (dialect) => {
 
   it("has the Default experiment with id 0 and creates experiments once", async () => {
     expect((await service.getExperimentByName("Default")).experiment_id).toBe("0");
-    const id = await service.ensureExperiment("churn");
-    expect(await service.ensureExperiment("churn")).toBe(id);
-    await expect(service.createExperiment({ name: "churn" })).rejects.toMatchObject({ code: "ALREADY_EXISTS" });
+    const id = await service.ensureExperiment("churn", "default");
+    expect(await service.ensureExperiment("churn", "default")).toBe(id);
+    await expect(service.createExperiment({ name: "churn", team: "default" })).rejects.toMatchObject({ code: "ALREADY_EXISTS" });
     await expect(service.getExperiment("404")).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
 
+  it("keeps a job of another team out of an experiment: its name is taken", async () => {
+    const id = await service.ensureExperiment("owned", "default");
+    await expect(service.ensureExperiment("owned", "risk")).rejects.toMatchObject({ code: "ALREADY_EXISTS" });
+    expect(await service.experimentResource(id)).toMatchObject({ kind: "experiment", team: "default" });
+    const other = await service.ensureExperiment("risk-only", "risk");
+    expect((await service.getExperiment(other)).team_id).toBe("risk");
+  });
+
   it("creates runs with a proxy artifact URI, source and the run-name tag", async () => {
-    const experimentId = await service.ensureExperiment("runs");
+    const experimentId = await service.ensureExperiment("runs", "default");
     const { runId, artifactUri } = await service.createRun({
       experimentId,
       runName: "first",
@@ -177,7 +185,7 @@ describe.each(testDialects())("tracking service on %s", (dialect) => {
     let experimentId: string;
     const ids: string[] = [];
     beforeAll(async () => {
-      experimentId = await service.ensureExperiment("search");
+      experimentId = await service.ensureExperiment("search", "default");
       for (let i = 0; i < 5; i++) {
         clock.t += 1000;
         const { runId } = await service.createRun({ experimentId, runName: i % 2 ? `odd-${i}` : `Even-${i}`, userId: "u" });

@@ -6,6 +6,7 @@ import { searchRuns } from "./run-search.ts";
 import { RUN_STATUSES, type RunStatus, type ViewType } from "./schema.ts";
 import { parseFilter, parseOrderBy } from "./search-filter.ts";
 import { TrackingStore, type DatasetInputRow, type ExperimentRow, type LatestMetricRow, type RunRow } from "./store.ts";
+import { DEFAULT_TEAM_ID } from "../../storage/index.ts";
 import type { PlatformDeps } from "../platform-deps.ts";
 
 export type TrackingDeps = PlatformDeps;
@@ -14,6 +15,11 @@ export const DEFAULT_EXPERIMENT_ID = "0";
 export const DEFAULT_EXPERIMENT_NAME = "Default";
 export const RUN_NAME_TAG = "mlflow.runName";
 export const DATASET_CONTEXT_TAG = "mlflow.data.context";
+/**
+ * The tag an MLflow client sets at creation (experiments, registered models) to say which team the
+ * new resource goes to: MLflow's create calls have no team field. It picks the team; it is not stored.
+ */
+export const TEAM_TAG = "paved.team";
 
 /** MLflow's limits, so code that works against MLflow works here and vice versa. */
 export const LIMITS = {
@@ -81,6 +87,8 @@ export interface ArtifactBlob {
  */
 export interface ProxyArtifactRoot {
   list(path: string): Promise<ArtifactFile[] | undefined>;
+  /** What the path belongs to, for the policy (its team, and what a missing one answers); undefined for paths that are not its own. */
+  resource(path: string): Promise<ResourceRef | undefined>;
 }
 
 const KEY_CHARS = /^[\w./\- :]+$/;
@@ -115,6 +123,7 @@ export class TrackingService {
           lifecycle_stage: "active",
           creation_time: now,
           last_update_time: now,
+          team_id: DEFAULT_TEAM_ID,
         },
         {},
         true,
@@ -126,26 +135,33 @@ export class TrackingService {
     return this.defaultReady;
   }
 
-  /** The id of the experiment called `name`, created when missing. */
-  async ensureExperiment(name: string): Promise<string> {
+  /**
+   * The id of the experiment called `name`, created in `team` when missing (a job's experiment).
+   * An experiment of that name in another team is refused as a taken name: a job never records
+   * into another team's experiment.
+   */
+  async ensureExperiment(name: string, team: string): Promise<string> {
     await this.ensureDefault();
-    const existing = await this.store.getExperimentByName(name);
-    if (existing) {
-      if (existing.lifecycle_stage === "deleted") {
+    const usable = (row: ExperimentRow) => {
+      if (row.team_id !== team) throw nameTaken(name);
+      if (row.lifecycle_stage === "deleted") {
         throw invalidInput(`experiment '${name}' is deleted; restore it (experiments/restore) or choose another name`);
       }
-      return existing.experiment_id;
-    }
+      return row.experiment_id;
+    };
+    const existing = await this.store.getExperimentByName(name);
+    if (existing) return usable(existing);
     try {
-      return await this.createExperiment({ name });
+      return await this.createExperiment({ name, team });
     } catch (error) {
       const raced = await this.store.getExperimentByName(name);
-      if (raced) return raced.experiment_id;
+      if (raced) return usable(raced);
       throw error;
     }
   }
 
-  async createExperiment(input: { name: string; artifactLocation?: string; tags?: Record<string, string> }): Promise<string> {
+  /** Creates an experiment owned by `team` (the caller decides which, with identity's `teamForNew`). Names are unique across teams. */
+  async createExperiment(input: { name: string; team: string; artifactLocation?: string | undefined; tags?: Record<string, string> }): Promise<string> {
     await this.ensureDefault();
     const name = input.name.trim();
     if (!name) throw invalidInput("experiment name must not be empty; give a name such as 'churn-model'");
@@ -154,18 +170,17 @@ export class TrackingService {
       throw invalidInput("artifact_location is managed by Paved (artifacts go through its artifact proxy); leave it unset");
     }
     for (const [key, value] of Object.entries(input.tags ?? {})) validateTag(key, value);
-    if (await this.store.getExperimentByName(name)) {
-      throw alreadyExists(`experiment '${name}' already exists; use experiments/get-by-name to find it, or choose another name`);
-    }
+    // One answer whoever holds the name, so that it tells no more than that the name is taken.
+    if (await this.store.getExperimentByName(name)) throw nameTaken(name);
     const id = this.deps.ids.numeric();
     const now = this.deps.clock.now();
     try {
       await this.store.insertExperiment(
-        { experiment_id: id, name, artifact_location: `mlflow-artifacts:/${id}`, lifecycle_stage: "active", creation_time: now, last_update_time: now },
+        { experiment_id: id, name, artifact_location: `mlflow-artifacts:/${id}`, lifecycle_stage: "active", creation_time: now, last_update_time: now, team_id: input.team },
         input.tags ?? {},
       );
     } catch (error) {
-      if (await this.store.getExperimentByName(name)) throw alreadyExists(`experiment '${name}' already exists; choose another name`);
+      if (await this.store.getExperimentByName(name)) throw nameTaken(name);
       throw error;
     }
     return id;
@@ -174,37 +189,62 @@ export class TrackingService {
   async getExperiment(id: string): Promise<Experiment> {
     await this.ensureDefault();
     const row = await this.store.getExperiment(id);
-    if (!row) throw notFound(`experiment '${id}' does not exist; list experiments with experiments/search or \`paved experiments ls\``);
+    if (!row) throw missingExperiment(id);
     return this.withTags([row]).then((e) => e[0]!);
   }
 
   async getExperimentByName(name: string): Promise<Experiment> {
     await this.ensureDefault();
     const row = await this.store.getExperimentByName(name);
-    if (!row) throw notFound(`experiment '${name}' does not exist; create it with experiments/create or mlflow.set_experiment (\`paved train --name <job> --experiment ${name} -- <command>\` creates it too)`);
+    if (!row) throw missingExperimentName(name);
     return this.withTags([row]).then((e) => e[0]!);
   }
 
-  /** Resolves an experiment given by id or by name. */
-  async findExperiment(idOrName: string): Promise<Experiment> {
+  /**
+   * The experiment as the authorization policy sees it: its team, and the error a missing one
+   * gets, which is what a caller outside the team gets too.
+   */
+  async experimentResource(id: string): Promise<ResourceRef> {
     await this.ensureDefault();
-    const row = (await this.store.getExperiment(idOrName)) ?? (await this.store.getExperimentByName(idOrName));
+    const row = await this.store.getExperiment(id);
+    if (!row) throw missingExperiment(id);
+    return { kind: "experiment", id, team: row.team_id, experimentId: id, notFound: () => missingExperiment(id) };
+  }
+
+  /** The experiment called `name`, as the policy sees it (see experimentResource). */
+  async experimentResourceByName(name: string): Promise<ResourceRef> {
+    await this.ensureDefault();
+    const row = await this.store.getExperimentByName(name);
+    if (!row) throw missingExperimentName(name);
+    return { kind: "experiment", id: row.experiment_id, team: row.team_id, experimentId: row.experiment_id, notFound: () => missingExperimentName(name) };
+  }
+
+  /**
+   * Resolves an experiment given by id or by name. With `teams`, one of another team answers as a
+   * missing one.
+   */
+  async findExperiment(idOrName: string, teams?: string[]): Promise<Experiment> {
+    await this.ensureDefault();
+    const visible = (row: ExperimentRow | undefined) => (row && (!teams || teams.includes(row.team_id)) ? row : undefined);
+    const row = visible(await this.store.getExperiment(idOrName)) ?? visible(await this.store.getExperimentByName(idOrName));
     if (!row) throw notFound(`experiment '${idOrName}' does not exist (by id or name); list experiments with \`paved experiments ls\``);
     return this.withTags([row]).then((e) => e[0]!);
   }
 
+  /** A page of experiments; with `teams`, only those the teams own (filtered before the page is cut). */
   async searchExperiments(input: {
-    viewType?: ViewType;
-    filter?: string;
-    orderBy?: string[];
-    maxResults?: number;
-    pageToken?: string;
+    viewType?: ViewType | undefined;
+    filter?: string | undefined;
+    orderBy?: string[] | undefined;
+    maxResults?: number | undefined;
+    pageToken?: string | undefined;
+    teams?: string[] | undefined;
   }): Promise<{ experiments: Experiment[]; nextPageToken?: string }> {
     await this.ensureDefault();
     const stages = input.viewType === "ALL" ? ["active", "deleted"] : input.viewType === "DELETED_ONLY" ? ["deleted"] : ["active"];
     const limit = clampResults(input.maxResults);
     const offset = decodePageToken(input.pageToken);
-    let experiments = await this.withTags(await this.store.listExperiments({ stages }));
+    let experiments = await this.withTags(await this.store.listExperiments({ stages, teams: input.teams }));
     experiments = experiments.filter(experimentFilter(input.filter));
     experiments.sort(experimentOrder(input.orderBy));
     const page = experiments.slice(offset, offset + limit);
@@ -216,7 +256,7 @@ export class TrackingService {
     const name = newName.trim();
     if (!name) throw invalidInput("new_name must not be empty");
     const other = await this.store.getExperimentByName(name);
-    if (other && other.experiment_id !== experiment.experiment_id) throw alreadyExists(`experiment '${name}' already exists; choose another name`);
+    if (other && other.experiment_id !== experiment.experiment_id) throw nameTaken(name);
     await this.store.updateExperiment(id, { name, last_update_time: this.deps.clock.now() });
   }
 
@@ -278,10 +318,14 @@ export class TrackingService {
     return { runId, artifactUri };
   }
 
-  /** The run as the authorization policy sees it: which job and experiment it belongs to. */
+  /**
+   * The run as the authorization policy sees it: which job, experiment and team (its experiment's)
+   * it belongs to, and the error a missing run gets, which a caller outside the team gets too.
+   */
   async runResource(runId: string): Promise<ResourceRef> {
-    const row = await this.runRow(runId);
-    return { kind: "run", id: row.run_id, jobId: row.job_id, experimentId: row.experiment_id };
+    const row = await this.store.getRunOwnership(runId);
+    if (!row) throw missingRun(runId);
+    return { kind: "run", id: row.run_id, jobId: row.job_id, experimentId: row.experiment_id, team: row.team_id, notFound: () => missingRun(runId) };
   }
 
   async getRun(runId: string): Promise<RunDetails> {
@@ -316,13 +360,15 @@ export class TrackingService {
     await this.store.updateRun(runId, { lifecycle_stage: "active", deleted_time: null });
   }
 
+  /** A page of runs; with `teams`, only runs of experiments the teams own (filtered in the query, before the page is cut). */
   async searchRuns(input: {
-    experimentIds?: string[];
-    filter?: string;
-    orderBy?: string[];
-    viewType?: ViewType;
-    maxResults?: number;
-    pageToken?: string;
+    experimentIds?: string[] | undefined;
+    filter?: string | undefined;
+    orderBy?: string[] | undefined;
+    viewType?: ViewType | undefined;
+    maxResults?: number | undefined;
+    pageToken?: string | undefined;
+    teams?: string[] | undefined;
   }): Promise<{ runs: RunDetails[]; nextPageToken?: string }> {
     const clauses = parseFilter(input.filter);
     const order = parseOrderBy(input.orderBy);
@@ -330,6 +376,7 @@ export class TrackingService {
     const offset = decodePageToken(input.pageToken);
     const { runs, more } = await searchRuns(this.deps.database, {
       ...(input.experimentIds ? { experimentIds: input.experimentIds } : {}),
+      teams: input.teams,
       clauses,
       order,
       viewType: input.viewType ?? "ACTIVE_ONLY",
@@ -341,7 +388,7 @@ export class TrackingService {
 
   private async runRow(runId: string): Promise<RunRow> {
     const row = await this.store.getRun(runId);
-    if (!row) throw notFound(`run '${runId}' does not exist; find runs with runs/search or \`paved runs ls\``);
+    if (!row) throw missingRun(runId);
     return row;
   }
 
@@ -529,20 +576,73 @@ export class TrackingService {
   }
 
   /**
+   * What an artifact-proxy path belongs to, for the policy: a registered root's resource (a
+   * registry version, a logged model), else the run whose artifact root it is under. A run of
+   * another team answers as a missing one, here and in `resolveProxyPath`.
+   */
+  async proxyResource(path: string): Promise<ResourceRef> {
+    for (const root of this.proxyRoots) {
+      const resource = await root.resource(path);
+      if (resource) return resource;
+    }
+    return this.proxyRunResource(path);
+  }
+
+  /** The run whose artifact root `<experiment_id>/<run_id>/artifacts[/…]` is, for the policy. */
+  async proxyRunResource(path: string): Promise<ResourceRef> {
+    const { experimentId, runId } = proxyRunPath(path);
+    const run = await this.store.getRunOwnership(runId);
+    if (!run || run.experiment_id !== experimentId) throw missingProxyRun(experimentId, runId);
+    return { kind: "run", id: runId, jobId: run.job_id, experimentId, team: run.team_id, notFound: () => missingProxyRun(experimentId, runId) };
+  }
+
+  /**
    * Maps an artifact-proxy path `<experiment_id>/<run_id>/artifacts[/<relative>]` onto a run,
    * refusing anything outside an existing run's artifact root.
    */
   async resolveProxyPath(path: string): Promise<{ runId: string; relative: string }> {
-    const fix = "artifact proxy paths look like <experiment_id>/<run_id>/artifacts/<file>";
-    if (path.includes("\\") || path.includes("\0") || path.startsWith("/")) throw invalidInput(`invalid artifact path '${path}'; ${fix}`);
-    const segments = path.split("/").filter((s) => s !== "" && s !== ".");
-    if (segments.includes("..")) throw invalidInput(`artifact path '${path}' contains '..'; ${fix}`);
-    const [experimentId, runId, root, ...rest] = segments;
-    if (!experimentId || !runId || root !== "artifacts") throw invalidInput(`artifact path '${path}' is outside any run's artifact root; ${fix}`);
+    const { experimentId, runId, relative } = proxyRunPath(path);
     const run = await this.store.getRun(runId);
-    if (!run || run.experiment_id !== experimentId) throw notFound(`no run '${runId}' in experiment '${experimentId}'; ${fix}`);
-    return { runId, relative: rest.join("/") };
+    if (!run || run.experiment_id !== experimentId) throw missingProxyRun(experimentId, runId);
+    return { runId, relative };
   }
+}
+
+// ---- errors a missing resource gets (and one of another team, the same) ----
+
+function missingExperiment(id: string) {
+  return notFound(`experiment '${id}' does not exist; list experiments with experiments/search or \`paved experiments ls\``);
+}
+
+function missingExperimentName(name: string) {
+  return notFound(
+    `experiment '${name}' does not exist; create it with experiments/create or mlflow.set_experiment (\`paved train --name <job> --experiment ${name} -- <command>\` creates it too)`,
+  );
+}
+
+function missingRun(runId: string) {
+  return notFound(`run '${runId}' does not exist; find runs with runs/search or \`paved runs ls\``);
+}
+
+const PROXY_FIX = "artifact proxy paths look like <experiment_id>/<run_id>/artifacts/<file>";
+
+function missingProxyRun(experimentId: string, runId: string) {
+  return notFound(`no run '${runId}' in experiment '${experimentId}'; ${PROXY_FIX}`);
+}
+
+/** Names are unique across teams (MLflow's semantics): the answer says only that the name is taken. */
+function nameTaken(name: string) {
+  return alreadyExists(`experiment name '${name}' is taken (names are unique across all teams); choose another name, or use experiments/get-by-name if it is your team's`);
+}
+
+/** Splits `<experiment_id>/<run_id>/artifacts[/<relative>]`; nothing outside a run's artifact root. */
+function proxyRunPath(path: string): { experimentId: string; runId: string; relative: string } {
+  if (path.includes("\\") || path.includes("\0") || path.startsWith("/")) throw invalidInput(`invalid artifact path '${path}'; ${PROXY_FIX}`);
+  const segments = path.split("/").filter((s) => s !== "" && s !== ".");
+  if (segments.includes("..")) throw invalidInput(`artifact path '${path}' contains '..'; ${PROXY_FIX}`);
+  const [experimentId, runId, root, ...rest] = segments;
+  if (!experimentId || !runId || root !== "artifacts") throw invalidInput(`artifact path '${path}' is outside any run's artifact root; ${PROXY_FIX}`);
+  return { experimentId, runId, relative: rest.join("/") };
 }
 
 // ---- validation and paging helpers ----

@@ -51,8 +51,12 @@ export class TrackingStore {
     return this.db.selectFrom("experiments").selectAll().where("name", "=", name).executeTakeFirst();
   }
 
-  async listExperiments(opts: { stages: string[] }): Promise<ExperimentRow[]> {
-    return this.db.selectFrom("experiments").selectAll().where("lifecycle_stage", "in", opts.stages).orderBy("creation_time").orderBy("experiment_id").execute();
+  /** Experiments in the given stages; only those of `teams` when given (an empty list: none). */
+  async listExperiments(opts: { stages: string[]; teams?: string[] | undefined }): Promise<ExperimentRow[]> {
+    if (opts.teams && !opts.teams.length) return [];
+    let query = this.db.selectFrom("experiments").selectAll().where("lifecycle_stage", "in", opts.stages);
+    if (opts.teams) query = query.where("team_id", "in", opts.teams);
+    return query.orderBy("creation_time").orderBy("experiment_id").execute();
   }
 
   async updateExperiment(id: string, patch: Updateable<Tables["experiments"]>): Promise<void> {
@@ -111,6 +115,16 @@ export class TrackingStore {
 
   getRun(id: string): Promise<RunRow | undefined> {
     return this.db.selectFrom("runs").selectAll().where("run_id", "=", id).executeTakeFirst();
+  }
+
+  /** What the policy needs of a run, in one query: its job, experiment and the experiment's team. */
+  getRunOwnership(id: string): Promise<{ run_id: string; job_id: string | null; experiment_id: string; team_id: string } | undefined> {
+    return this.db
+      .selectFrom("runs")
+      .innerJoin("experiments", "experiments.experiment_id", "runs.experiment_id")
+      .select(["runs.run_id", "runs.job_id", "runs.experiment_id", "experiments.team_id"])
+      .where("runs.run_id", "=", id)
+      .executeTakeFirst();
   }
 
   async updateRun(id: string, patch: Updateable<Tables["runs"]>): Promise<void> {
