@@ -189,6 +189,16 @@ describe.each(testDialects())("single sign-on through a real OpenID provider (%s
     expect((await api("GET", "/api/v1/users/bob")).body.teams).toEqual([]);
   });
 
+  it("follows the provider's key rotation: a token under a new key id fetches the keys again", async () => {
+    expect((await browserLogin("cyd")).page.url.href).toBe(`${url}/`);
+    await idp.rotateKey();
+    // Paved fetches the keys again at most once a second.
+    await new Promise((r) => setTimeout(r, 1100));
+    const { browser, page } = await browserLogin("cyd");
+    expect(page.url.href, page.body).toBe(`${url}/`);
+    expect((await json(browser, "/api/v1/whoami")).body.name).toBe("cyd");
+  });
+
   it("makes members of an admin group platform admins", async () => {
     const { browser } = await browserLogin("cyd");
     expect((await json(browser, "/api/v1/whoami")).body).toMatchObject({ name: "cyd", platformAdmin: true, teams: [] });

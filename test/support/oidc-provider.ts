@@ -25,6 +25,8 @@ export interface TestProvider {
   accounts: Map<string, TestAccount>;
   /** The provider's signing key, for tests that build ID tokens the provider could have signed. */
   signingKey: { privateKey: CryptoKey; kid: string; alg: "RS256" };
+  /** Replaces the signing key (a rotation: the JWKS then holds only the new one); the provider's sessions are lost. */
+  rotateKey(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -38,9 +40,12 @@ const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)}
  */
 export async function startTestProvider(options: { accounts: TestAccount[]; redirectUris: () => string[] }): Promise<TestProvider> {
   const accounts = new Map(options.accounts.map((a) => [a.username, a]));
-  const { privateKey } = await generateKeyPair("RS256", { extractable: true });
-  const kid = `test-${randomBytes(4).toString("hex")}`;
-  const jwk = { ...(await exportJWK(privateKey)), kid, alg: "RS256", use: "sig" };
+  const newKey = async () => {
+    const { privateKey } = await generateKeyPair("RS256", { extractable: true });
+    const kid = `test-${randomBytes(4).toString("hex")}`;
+    return { privateKey, kid, alg: "RS256" as const, jwk: { ...(await exportJWK(privateKey)), kid, alg: "RS256", use: "sig" } };
+  };
+  let key = await newKey();
   const clientId = "paved";
   const clientSecret = randomBytes(24).toString("base64url");
   const server: Server = createServer();
@@ -62,7 +67,7 @@ export async function startTestProvider(options: { accounts: TestAccount[]; redi
           token_endpoint_auth_method: "client_secret_basic",
         },
       ],
-      jwks: { keys: [jwk] },
+      jwks: { keys: [key.jwk] },
       async findAccount(_ctx: KoaContextWithOIDC, sub: string) {
         const account = bySub().get(sub);
         if (!account) return undefined;
@@ -138,7 +143,14 @@ export async function startTestProvider(options: { accounts: TestAccount[]; redi
     clientId,
     clientSecret,
     accounts,
-    signingKey: { privateKey, kid, alg: "RS256" },
+    get signingKey() {
+      return { privateKey: key.privateKey, kid: key.kid, alg: key.alg };
+    },
+    async rotateKey() {
+      key = await newKey();
+      // Built again at the next request, with the new key.
+      provider = undefined;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

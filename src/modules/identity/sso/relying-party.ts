@@ -172,7 +172,9 @@ export class RelyingParty {
     const algorithms = offered.filter((a) => ID_TOKEN_ALGORITHMS.includes(a));
     return {
       config,
-      keys: createRemoteJWKSet(new URL(metadata.jwks_uri), { timeoutDuration: PROVIDER_TIMEOUT_SECONDS * 1000 }),
+      // A key id not seen yet fetches the JWKS again (a rotation), at most once a second: ID tokens
+      // reach Paved only from the provider's token endpoint, so nobody else can make it refetch.
+      keys: createRemoteJWKSet(new URL(metadata.jwks_uri), { timeoutDuration: PROVIDER_TIMEOUT_SECONDS * 1000, cooldownDuration: 1000 }),
       algorithms: algorithms.length ? algorithms : ["RS256"],
     };
   }
