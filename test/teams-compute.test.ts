@@ -191,5 +191,17 @@ describe.each(testDialects())("two teams on one server: jobs, evaluations, deplo
       expect(refused.json().error.code).toBe("FORBIDDEN");
     }
     expect((await upload(vic, "?model=churn-a", CSV)).statusCode).toBe(403);
+
+    // ---- overriding the production gate takes an admin of the model's team ----
+    const force = { version: "1", force: true, reason: "incident 42" };
+    const developer = await call(alice, "PUT", "/api/v1/models/churn-a/aliases/production", force);
+    expect(developer.statusCode, developer.body).toBe(403);
+    expect(developer.json().error.code).toBe("FORBIDDEN");
+    const otherAdmin = await member("bea", [{ team: "team-b", role: "admin" }]);
+    expect((await call(otherAdmin, "PUT", "/api/v1/models/churn-a/aliases/production", force)).statusCode).toBe(404);
+    const teamAdmin = await member("ada", [{ team: "team-a", role: "admin" }]);
+    expect((await call(teamAdmin, "PUT", "/api/v1/models/churn-a/aliases/production", force)).statusCode).toBe(200);
+    const overrides = await call(vic, "GET", "/api/v1/models/churn-a/gate-overrides");
+    expect(overrides.json().overrides).toEqual([expect.objectContaining({ user: "ada", reason: "incident 42" })]);
   }, 180_000);
 });
