@@ -255,7 +255,7 @@ export class PavedClient {
   }
 
   /** Registers a version from `runs:/<run_id>/<path>` (the model is created when new). */
-  registerModelVersion(name: string, body: { source: string; description?: string }): Promise<ModelVersion> {
+  registerModelVersion(name: string, body: { source: string; description?: string; team?: string }): Promise<ModelVersion> {
     return this.json(`/api/v1/models/${seg(name)}/versions`, { method: "POST", body });
   }
 

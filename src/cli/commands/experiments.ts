@@ -22,6 +22,7 @@ export function registerExperiments(program: Command, ctx: CliContext): void {
         renderTable(list, [
           { header: "ID", value: (e) => e.id },
           { header: "NAME", value: (e) => e.name },
+          { header: "TEAM", value: (e) => e.team },
           { header: "STAGE", value: (e) => e.lifecycleStage },
           { header: "CREATED", value: (e) => formatAgo(e.createdAt, now) },
           { header: "UPDATED", value: (e) => formatAgo(e.updatedAt, now) },

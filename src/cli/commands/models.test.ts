@@ -31,6 +31,17 @@ describe("paved models", () => {
     expect(result.stdout).toContain("champion→3");
   });
 
+  it("register sends the team a new model goes to; ls shows each model's team", async () => {
+    const registered = await runForTest(["models", "register", "runs:/abc/model", "--name", "churn", "--team", "risk"], () => version);
+    expect(registered.code).toBe(0);
+    expect(registered.requests[0]).toMatchObject({ method: "POST", path: "/api/v1/models/churn/versions", body: { source: "runs:/abc/model", team: "risk" } });
+    const listed = await runForTest(["models", "ls"], () => ({
+      models: [{ name: "churn", team: "risk", description: null, user: "ada", tags: {}, aliases: {}, latestVersion: "3", createdAt: 1_000, updatedAt: 1_000 }],
+    }));
+    expect(listed.stdout.split("\n")[0]).toMatch(/^NAME +TEAM +LATEST/);
+    expect(listed.stdout.split("\n")[1]).toMatch(/^churn +risk +3/);
+  });
+
   it("show name@alias prints the signature, lineage and files", async () => {
     const result = await runForTest(["models", "show", "churn@champion"], () => version);
     expect(result.requests[0]?.path).toBe("/api/v1/models/churn/versions/champion");

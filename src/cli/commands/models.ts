@@ -31,6 +31,7 @@ export function registerModels(program: Command, ctx: CliContext): void {
           ? "no registered models; register one with `paved models register runs:/<run-id>/<path> --name <name>`\n"
           : renderTable(list, [
               { header: "NAME", value: (m) => m.name },
+              { header: "TEAM", value: (m) => m.team },
               { header: "LATEST", value: (m) => m.latestVersion ?? "-", align: "right" },
               { header: "ALIASES", value: (m) => aliasesText(m.aliases) },
               { header: "UPDATED", value: (m) => formatAgo(m.updatedAt, now) },
@@ -63,11 +64,19 @@ export function registerModels(program: Command, ctx: CliContext): void {
     .argument("<source>", "runs:/<run-id>/<path> (or models:/<name>/<version>)")
     .requiredOption("--name <name>", "registered model name (created when new)")
     .option("--description <text>", "what this version is")
+    .option("--team <team>", "for a new model, the team it goes to (default: the source's team when you are in it, else your token's team)")
     .option("--json", "print JSON")
     .description("Register a version: copies the files under the source into the registry")
-    .addHelpText("after", "\nExample:\n  $ paved models register runs:/3f2a9c.../model --name churn --description \"retrained on May data\"")
-    .action(async (source: string, opts: { name: string; description?: string; json?: boolean }) => {
-      const version = await (await ctx.client()).registerModelVersion(opts.name, { source, ...(opts.description ? { description: opts.description } : {}) });
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ paved models register runs:/3f2a9c.../model --name churn --description \"retrained on May data\"\n  $ paved models register runs:/3f2a9c.../model --name churn --team risk",
+    )
+    .action(async (source: string, opts: { name: string; description?: string; team?: string; json?: boolean }) => {
+      const version = await (await ctx.client()).registerModelVersion(opts.name, {
+        source,
+        ...(opts.description ? { description: opts.description } : {}),
+        ...(opts.team ? { team: opts.team } : {}),
+      });
       if (opts.json) return ctx.json(version);
       ctx.out(`registered ${version.name} version ${version.version} (${version.files.length} files${version.signature ? ", ONNX signature read" : ""})\n`);
     });
