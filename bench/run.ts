@@ -1,5 +1,5 @@
 // Runs the benchmarks: `npm run bench` (all) or `npm run bench -- serving` (one: tracking,
-// scheduling, serving, router or peer). Each prints its figures beside their ceiling or peer and
+// scheduling, serving, router, peer or auth). Each prints its figures beside their ceiling or peer and
 // writes bench/results/<name>.json.
 //   --install-slurm (or BENCH_INSTALL_SLURM=1)  let the scheduling bench apt-get install slurm-wlm
 //   BENCH_SCALE=0.1                             a tenth of the work, for a quick look
@@ -12,6 +12,7 @@ const BENCHES: Record<string, { describe: string; load: () => Promise<{ run(o: B
   scheduling: { describe: "submit -> process start latency on the local executor, beside Slurm", load: () => import("./scheduling.ts") },
   serving: { describe: "OIP v2 infer latency/throughput (c=1, c=32) vs a bare node:http + onnxruntime server and session.run", load: () => import("./serving.ts") },
   peer: { describe: "the MLP on paved up vs the same model on FastAPI + uvicorn + PyTorch (Debian's packages; apt-installed when missing), c=1 and c=32", load: () => import("./peer.ts") },
+  auth: { describe: "what authentication + authorization add per request: in process (cached token, policy, run loader) and over HTTP (log-batch with a token vs auth off)", load: () => import("./auth.ts") },
   router: { describe: "what a canary split adds to versionless infer p50 (in process and over HTTP) vs a single version; router pick+observe ns", load: () => import("./router.ts") },
   audit: { describe: "what audit.dataEvents: true (each log-batch's record committed before the answer) adds to log-batch p50 and throughput, c=1 and c=4, vs the default summaries", load: () => import("./audit.ts") },
 };

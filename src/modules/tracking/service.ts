@@ -92,6 +92,8 @@ export interface ProxyArtifactRoot {
 }
 
 const KEY_CHARS = /^[\w./\- :]+$/;
+/** Runs whose owner (job, experiment, team) is kept in memory at once. */
+const MAX_REMEMBERED_OWNERS = 10_000;
 
 /**
  * Experiments, runs, params (write-once), metrics (history plus latest), tags, dataset inputs and
@@ -102,6 +104,8 @@ export class TrackingService {
   private readonly store: TrackingStore;
   private readonly metricStore: MetricStore;
   private readonly proxyRoots: ProxyArtifactRoot[] = [];
+  /** Who owns each run seen lately (see runResource); bounded. */
+  private readonly owners = new Map<string, { jobId: string | null; experimentId: string; team: string }>();
   private defaultReady: Promise<void> | undefined;
 
   constructor(private readonly deps: TrackingDeps) {
@@ -323,9 +327,17 @@ export class TrackingService {
    * it belongs to, and the error a missing run gets, which a caller outside the team gets too.
    */
   async runResource(runId: string): Promise<ResourceRef> {
-    const row = await this.store.getRunOwnership(runId);
-    if (!row) throw missingRun(runId);
-    return { kind: "run", id: row.run_id, jobId: row.job_id, experimentId: row.experiment_id, team: row.team_id, notFound: () => missingRun(runId) };
+    let owner = this.owners.get(runId);
+    if (!owner) {
+      const row = await this.store.getRunOwnership(runId);
+      if (!row) throw missingRun(runId);
+      owner = { jobId: row.job_id, experimentId: row.experiment_id, team: row.team_id };
+      // A run's experiment, job and team are set when it is created and never change, so the
+      // answer is kept: this runs before every tracking write (about 30 µs a read otherwise).
+      if (this.owners.size >= MAX_REMEMBERED_OWNERS) this.owners.clear();
+      this.owners.set(runId, owner);
+    }
+    return { kind: "run", id: runId, ...owner, notFound: () => missingRun(runId) };
   }
 
   async getRun(runId: string): Promise<RunDetails> {
