@@ -91,7 +91,7 @@ describe("paved CLI against a real server", () => {
     expect((await stat(join(home, ".config", "paved", "credentials.json"))).mode & 0o777).toBe(0o600);
     const whoami = await paved(["whoami", "--json"], { env });
     expect(whoami.code).toBe(0);
-    expect(JSON.parse(whoami.stdout)).toMatchObject({ url, role: "admin" });
+    expect(JSON.parse(whoami.stdout)).toMatchObject({ url, name: "admin", platformAdmin: true, teams: [{ team: "default", role: "admin" }] });
     const refused = await paved(["login", "--url", url], { env, stdin: "pvd_wrong\n" });
     expect(refused.code).toBe(5);
   });
@@ -149,7 +149,7 @@ describe("paved CLI against a real server", () => {
     expect(shown.stdout).toMatch(/loss +0\.5 +1/);
 
     const listed = await paved(["jobs", "ls"]);
-    expect(listed.stdout).toMatch(new RegExp(`${id} +cli-e2e +SUCCEEDED`));
+    expect(listed.stdout).toMatch(new RegExp(`${id} +cli-e2e +default +SUCCEEDED`));
   });
 
   it("train --follow streams the log and exits 0 when the job succeeds", async () => {
