@@ -21,9 +21,10 @@ const JOB_MAY: ReadonlySet<Action> = new Set<Action>(["platform:read", "catalog:
 
 /** What the policy must answer a caller for a route: 401, 403, or let it through. */
 function expected(caller: Caller, def: RouteDefinition): "401" | "403" | "through" {
-  // Public routes take no token; GET /auth/session says whether a browser's cookie opens a session
-  // (401 without one, whatever bearer token comes along).
-  if (def.public) return def.url === "/auth/session" ? "401" : "through";
+  // GET /auth/session says whether a browser's cookie opens a session: 401 without one, whatever
+  // bearer token comes along. Public routes take no token.
+  if (def.url === "/auth/session") return "401";
+  if (def.public) return "through";
   if (caller === "anonymous") return "401";
   const rule = ACTION_RULES[def.action];
   if (caller === "job") return JOB_MAY.has(def.action) ? "through" : "403";
