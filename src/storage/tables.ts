@@ -127,6 +127,12 @@ export interface Tables {
     updated_at: number;
     /** The team that owns it. */
     team_id: string;
+    /** Attempts that ended by preemption: they do not count against `retry.maxAttempts`. */
+    preemptions: Generated<number>;
+    /** Set while the current attempt is being preempted (SIGTERM sent, grace period running). */
+    preempt_requested_at: number | null;
+    /** JSON Preemption: which job asked for the GPUs, and why. */
+    preemption: string | null;
   };
   job_events: {
     id: Generated<number>;
@@ -310,6 +316,20 @@ export interface Tables {
   };
   /** A browser session from single sign-on; the cookie's value is stored as its SHA-256. */
   sessions: { session_hash: string; user_id: string; created_at: number; expires_at: number };
+  /** A team's quota: JSON of its limits (absent field: `guardrails.defaultQuota`; null: unlimited). */
+  team_quotas: { team_id: string; limits: string; updated_by: string; updated_at: number };
+  /** Every ended attempt of a job: what it held and for how long (GPU-hours per month are summed from these). */
+  job_attempts: {
+    job_id: string;
+    attempt: number;
+    team_id: string;
+    gpus: number;
+    cpus: number;
+    memory_mib: number;
+    started_at: number;
+    ended_at: number;
+    outcome: string;
+  };
   /** The audit log (append-only): one mutating request, or a summary of run-tracking writes (`count` > 1 possible). */
   audit_events: {
     id: string;
