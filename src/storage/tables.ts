@@ -330,6 +330,44 @@ export interface Tables {
     ended_at: number;
     outcome: string;
   };
+  /** A team's monthly budget: the amount (in the price list's currency) and what happens at each threshold. */
+  budgets: { team_id: string; amount: number; thresholds: string; webhook_url: string | null; updated_by: string; updated_at: number };
+  /** One threshold of a team's budget crossed in a month: what it did, and its webhook's delivery. */
+  budget_events: {
+    id: string;
+    team_id: string;
+    /** The UTC month, e.g. 2026-12. */
+    month: string;
+    /** The threshold, in percent of the budget. */
+    at: number;
+    /** notify, block or stop. */
+    action: string;
+    amount: number;
+    spend: number;
+    created_at: number;
+    acted_at: number | null;
+    /** none, pending, delivered or failed. */
+    delivery: string;
+    webhook_url: string | null;
+    attempts: Generated<number>;
+    next_attempt_at: number | null;
+    delivered_at: number | null;
+    last_error: string | null;
+  };
+  /** Serving's replica time and requests per month and deployment, as the meter adds them up. */
+  serving_usage: {
+    month: string;
+    team_id: string;
+    model_name: string;
+    environment: string;
+    /** '' for a version loaded by hand, outside any deployment. */
+    deployment_id: string;
+    replica_ms: number;
+    requests: number;
+    updated_at: number;
+  };
+  /** Every version of the platform's (`platform`) and each team's (`team:<name>`) policy document. */
+  guardrail_policies: { scope: string; version: number; document: string; rules: string; created_by: string; created_at: number };
   /** The audit log (append-only): one mutating request, or a summary of run-tracking writes (`count` > 1 possible). */
   audit_events: {
     id: string;
