@@ -1,16 +1,17 @@
-// Catalog: the named compute profiles (cpu, gpu-1, …) users ask for instead of raw resources.
-// Profiles are configuration, not database rows: a YAML file shipped here, replaced whole by
-// compute.profilesFile, so an operator changes the menu without a migration. It also ships the
-// default evaluation gate policy.
+// Catalog: the named compute profiles (cpu, gpu-1, …) users ask for instead of raw resources, and
+// the price list (GPU-, CPU- and memory-hours, serving replica-hours, storage GB-months) costs and
+// budgets are figured in. Configuration, not database rows: a YAML file shipped here, replaced
+// whole by compute.profilesFile, so an operator changes the menu and the prices without a
+// migration. It also ships the default evaluation gate policy.
 import { fileURLToPath } from "node:url";
 import type { RouteDefinition } from "../../core/index.ts";
 import { catalogRoutes } from "./routes.ts";
 import { ProfileCatalog } from "./service.ts";
 
-export { ProfileCatalog, BUILT_IN_PROFILES_FILE } from "./service.ts";
+export { ProfileCatalog, BUILT_IN_PROFILES_FILE, type PricedResources } from "./service.ts";
 /** The gate policy (YAML) a registered model gets until it stores its own; parsed by the evaluation module. */
 export const BUILT_IN_GATE_POLICY_FILE = fileURLToPath(new URL("./gate-policy.default.yaml", import.meta.url));
-export { memorySchema, parseMemoryMiB, profileListSchema, profileSchema, type Profile } from "./schema.ts";
+export { memorySchema, parseMemoryMiB, pricesSchema, profileListSchema, profileSchema, type Prices, type Profile } from "./schema.ts";
 
 export interface CatalogModule {
   service: ProfileCatalog;

@@ -49,13 +49,40 @@ export const profileFileEntrySchema = z.strictObject({
   gpuType: z.string().min(1).optional(),
   cpus: z.number().min(0),
   memory: memorySchema,
-  hourlyCost: z.number().min(0).default(0),
+  /** The profile's all-in price per hour; default: its GPUs, CPUs and memory at the catalog's `prices`. */
+  hourlyCost: z.number().min(0).optional(),
   /** Environment variables of jobs on this profile (e.g. NCCL settings for multi-GPU); a job's own `env` wins. */
   env: profileEnvSchema.default({}),
 });
 
-/** The profiles file: a mapping from profile name to profile. */
+/**
+ * What compute, serving and storage cost, in `currency`: the unit prices of jobs that ask for raw
+ * resources and of profiles without their own `hourlyCost`, of serving replicas and of stored
+ * artifacts. GB is 2^30 bytes (as cloud bills count it).
+ */
+export const pricesSchema = z.strictObject({
+  /** ISO 4217 code every price (and every budget) is in. */
+  currency: z.string().regex(/^[A-Z]{3}$/, "a three-letter ISO 4217 code, e.g. USD or EUR").default("USD"),
+  /** One GPU for an hour, whatever its type (unless gpuHourByType names it). */
+  gpuHour: z.number().min(0).default(0),
+  /** One GPU of a type (a profile's or a job's gpuType, e.g. H100) for an hour. */
+  gpuHourByType: z.record(z.string().min(1), z.number().min(0)).default({}),
+  /** One CPU core for an hour. */
+  cpuHour: z.number().min(0).default(0),
+  /** One GB of memory for an hour. */
+  memoryGBHour: z.number().min(0).default(0),
+  /** One GB of stored artifacts (run artifacts, model files, logged models) for a month. */
+  storageGBMonth: z.number().min(0).default(0),
+  /** One serving replica (a worker running a model version) for an hour. */
+  replicaHour: z.number().min(0).default(0),
+});
+export type Prices = z.output<typeof pricesSchema>;
+const NO_PRICES: Prices = { currency: "USD", gpuHour: 0, gpuHourByType: {}, cpuHour: 0, memoryGBHour: 0, storageGBMonth: 0, replicaHour: 0 };
+
+/** The profiles file: the price list and a mapping from profile name to profile. */
 export const profilesFileSchema = z.strictObject({
+  /** Unit prices; a file without them prices everything not on a profile's hourlyCost at 0. */
+  prices: pricesSchema.default(NO_PRICES),
   profiles: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "profile names are lowercase letters, digits and '-'"), profileFileEntrySchema),
 });
 
@@ -67,6 +94,7 @@ export const profileSchema = z.object({
   gpuType: z.string().nullable(),
   cpus: z.number(),
   memoryMiB: z.number().int(),
+  /** What an hour on the profile costs, in the price list's currency: its own, or its resources at the unit prices. */
   hourlyCost: z.number(),
   /** Variables jobs on this profile get; absent when none. */
   env: z.record(z.string(), z.string()).optional(),

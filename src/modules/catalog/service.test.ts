@@ -56,6 +56,60 @@ describe("ProfileCatalog", () => {
     expect(() => ProfileCatalog.load(file)).toThrow(expect.objectContaining({ code: "CONFIG" }));
   });
 
+  it("prices the built-in profiles from the unit prices, as they cost before prices existed", () => {
+    const catalog = ProfileCatalog.load();
+    expect(catalog.prices.currency).toBe("USD");
+    expect(catalog.list().map((p) => [p.name, p.hourlyCost])).toEqual([
+      ["cpu", 0.05],
+      ["cpu-large", 0.4],
+      ["gpu-1", 3.5],
+      ["gpu-2", 7],
+      ["gpu-4", 14],
+      ["gpu-8", 28],
+    ]);
+    // Raw resources cost their GPUs, CPUs and memory at the unit prices.
+    expect(catalog.hourlyCost({ gpus: 1, cpus: 4, memoryMiB: 16 * 1024 })).toBe(3.5);
+    expect(catalog.hourlyCost({ profile: "gpu-2", gpus: 2, cpus: 8, memoryMiB: 32 * 1024 })).toBe(7);
+  });
+
+  it("prices GPUs by type, keeps a profile's own hourlyCost, and reads a file without prices as free", () => {
+    const dir = mkdtempSync(join(tmpdir(), "paved-profiles-"));
+    const file = join(dir, "profiles.yaml");
+    writeFileSync(
+      file,
+      [
+        "prices:",
+        "  currency: EUR",
+        "  gpuHour: 2",
+        "  gpuHourByType: { H100: 5 }",
+        "  cpuHour: 0.1",
+        "  memoryGBHour: 0.01",
+        "  storageGBMonth: 0.02",
+        "  replicaHour: 0.2",
+        "profiles:",
+        "  h100: { gpus: 1, gpuType: H100, cpus: 2, memory: 10Gi }",
+        "  any-gpu: { gpus: 1, cpus: 2, memory: 10Gi }",
+        "  fixed: { gpus: 1, gpuType: H100, cpus: 2, memory: 10Gi, hourlyCost: 9 }",
+      ].join("\n"),
+    );
+    const catalog = ProfileCatalog.load(file);
+    expect(catalog.prices).toMatchObject({ currency: "EUR", storageGBMonth: 0.02, replicaHour: 0.2 });
+    expect(catalog.get("h100").hourlyCost).toBe(5.3);
+    expect(catalog.get("any-gpu").hourlyCost).toBe(2.3);
+    expect(catalog.get("fixed").hourlyCost).toBe(9);
+    expect(catalog.hourlyCost({ profile: "fixed", gpus: 1, gpuType: "H100", cpus: 2, memoryMiB: 10240 })).toBe(9);
+    expect(catalog.hourlyCost({ gpus: 2, gpuType: "H100", cpus: 0, memoryMiB: 0 })).toBe(10);
+    // A profile that left the catalog: its resources at the unit prices.
+    expect(catalog.hourlyCost({ profile: "gone", gpus: 1, cpus: 0, memoryMiB: 0 })).toBe(2);
+
+    writeFileSync(file, "profiles:\n  old:\n    cpus: 1\n    memory: 1Gi\n    hourlyCost: 0.3\n");
+    const old = ProfileCatalog.load(file);
+    expect(old.get("old").hourlyCost).toBe(0.3);
+    expect(old.prices).toMatchObject({ currency: "USD", gpuHour: 0, cpuHour: 0 });
+    writeFileSync(file, "prices:\n  currency: dollars\nprofiles: {}\n");
+    expect(() => ProfileCatalog.load(file)).toThrow(expect.objectContaining({ code: "CONFIG" }));
+  });
+
   it("parses memory quantities to MiB", () => {
     expect(parseMemoryMiB("512Mi")).toBe(512);
     expect(parseMemoryMiB("4Gi")).toBe(4096);
