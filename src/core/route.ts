@@ -80,6 +80,7 @@ export const ACTIONS = [
   "tokens:read",
   "tokens:write",
   "audit:read",
+  "quotas:write",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 

@@ -11,6 +11,10 @@ export { AuditService, type AuditOptions } from "./audit-service.ts";
 export type { AuditEvent, AuditSink } from "./audit-record.ts";
 export type { AuditFilter, AuditOutcome } from "./audit-store.ts";
 export { AuditRecordView, AuditList, AuditQuery, AuditFilterQuery, type AuditRecord } from "./schema.ts";
+export { Ledger, monthStart, gpuMatchesType, formatBytes, type EffectiveQuota, type ServedVersion, type MachineGpu } from "./ledger.ts";
+export { QuotaSettings, QuotaLine, QuotaHolder, TeamQuotaView, TeamQuotaList, QUOTA_RESOURCES, parseBytes, type QuotaSettingsInput, type QuotaResource } from "./quotas-schema.ts";
+export type { GpuHours } from "./quotas-store.ts";
+export { createQuotaModule, type QuotaModuleDeps } from "./quotas.ts";
 
 export interface AuditModuleDeps {
   database: Database;

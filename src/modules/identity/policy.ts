@@ -39,6 +39,7 @@ export const ACTION_RULES: Readonly<Record<Action, TeamRole | "platform" | "anyo
   "tokens:read": "self",
   "tokens:write": "self",
   "audit:read": "platform",
+  "quotas:write": "platform",
 };
 
 /** What a job's token may do in its job's team, whatever the resource: read what a training job reads, call served models. */
