@@ -50,6 +50,26 @@ const jobLogsSchema = z.strictObject({
   maxReadBytes: z.number().int().positive().default(JOB_LOGS_DEFAULTS.maxReadBytes),
 });
 
+const PREEMPTION_DEFAULTS = { enabled: true, graceSeconds: 30 };
+const preemptionSchema = z.strictObject({
+  /** Off: queued jobs wait for running ones to end, whatever their priority or their team's share. */
+  enabled: z.boolean().default(PREEMPTION_DEFAULTS.enabled),
+  /** Seconds a preempted job has between SIGTERM and SIGKILL to save a checkpoint. */
+  graceSeconds: z.number().min(0).max(3600).default(PREEMPTION_DEFAULTS.graceSeconds),
+});
+
+/** A team's limits when it sets none of its own (docs/teams.md#quotas); each unset one is unlimited. */
+const defaultQuotaSchema = z.strictObject({
+  gpus: z.number().int().min(0).optional(),
+  /** Per GPU type, matched as a substring of the GPU's name (e.g. `{H100: 1}`). */
+  gpusByType: z.record(z.string().min(1), z.number().int().min(0)).optional(),
+  gpuHoursPerMonth: z.number().min(0).optional(),
+  cpus: z.number().min(0).optional(),
+  memoryMiB: z.number().int().min(0).optional(),
+  servingReplicas: z.number().int().min(0).optional(),
+  storageBytes: z.number().int().min(0).optional(),
+});
+
 /** Loopback hosts: where plain http is acceptable (tests, one machine). */
 const LOOPBACK_URL_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
 const isLoopbackUrl = (url: URL) => LOOPBACK_URL_HOSTS.has(url.hostname) || url.hostname.startsWith("127.");
@@ -187,8 +207,16 @@ export const configSchema = z.strictObject({
       runAs: z.string().min(1).optional(),
       /** Bounds of job log reads and follows. */
       logs: jobLogsSchema.default(JOB_LOGS_DEFAULTS),
+      /** Preemption: a higher-priority job of a team, or a job of a team under its fair share, may take GPUs from preemptible running jobs. */
+      preemption: preemptionSchema.default(PREEMPTION_DEFAULTS),
     })
-    .default({ gpus: "auto", nvidiaSmi: "nvidia-smi", systemMetricsInterval: 10, python: "python3", jobEnvironment: { passthrough: [], set: {} }, logs: JOB_LOGS_DEFAULTS }),
+    .default({ gpus: "auto", nvidiaSmi: "nvidia-smi", systemMetricsInterval: 10, python: "python3", jobEnvironment: { passthrough: [], set: {} }, logs: JOB_LOGS_DEFAULTS, preemption: PREEMPTION_DEFAULTS }),
+  guardrails: z
+    .strictObject({
+      /** The quota of every team that has not set its own limit (`paved quotas set`); unset: unlimited. */
+      defaultQuota: defaultQuotaSchema.default({}),
+    })
+    .default({ defaultQuota: {} }),
   serving: z
     .strictObject({
       /** Largest inference request body (JSON) accepted, in bytes; larger ones get 413. */
