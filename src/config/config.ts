@@ -70,6 +70,21 @@ const defaultQuotaSchema = z.strictObject({
   storageBytes: z.number().int().min(0).optional(),
 });
 
+const BUDGET_DEFAULTS = { intervalSeconds: 60, webhookHosts: [], webhookTimeoutSeconds: 10, webhookRetrySeconds: 30, webhookMaxAttempts: 8 };
+/** Budgets (docs/teams.md#budgets-and-policies): how often they are checked, and where their webhooks may go. */
+const budgetSettingsSchema = z.strictObject({
+  /** Seconds between two checks of every budget (spend against thresholds); serving's usage is metered at the same pace. */
+  intervalSeconds: z.number().min(0.05).max(3600).default(BUDGET_DEFAULTS.intervalSeconds),
+  /** Hosts a team admin may send budget notifications to: a name, or `*.example.com` for its subdomains. Platform admins may name any host. */
+  webhookHosts: z.array(z.string().regex(/^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/, "a host name such as hooks.slack.com, or *.example.com for its subdomains")).default(BUDGET_DEFAULTS.webhookHosts),
+  /** Seconds a webhook receiver has to answer one try. */
+  webhookTimeoutSeconds: z.number().positive().max(120).default(BUDGET_DEFAULTS.webhookTimeoutSeconds),
+  /** Seconds before the first retry of a notification that was not taken; each next retry waits twice as long (at most an hour). */
+  webhookRetrySeconds: z.number().positive().max(3600).default(BUDGET_DEFAULTS.webhookRetrySeconds),
+  /** Tries per notification before it is given up (and marked failed). */
+  webhookMaxAttempts: z.number().int().min(1).max(50).default(BUDGET_DEFAULTS.webhookMaxAttempts),
+});
+
 /** Loopback hosts: where plain http is acceptable (tests, one machine). */
 const LOOPBACK_URL_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
 const isLoopbackUrl = (url: URL) => LOOPBACK_URL_HOSTS.has(url.hostname) || url.hostname.startsWith("127.");
@@ -215,8 +230,10 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** The quota of every team that has not set its own limit (`paved quotas set`); unset: unlimited. */
       defaultQuota: defaultQuotaSchema.default({}),
+      /** Team budgets: the check interval and the hosts their webhooks may go to. */
+      budgets: budgetSettingsSchema.default(BUDGET_DEFAULTS),
     })
-    .default({ defaultQuota: {} }),
+    .default({ defaultQuota: {}, budgets: BUDGET_DEFAULTS }),
   serving: z
     .strictObject({
       /** Largest inference request body (JSON) accepted, in bytes; larger ones get 413. */

@@ -81,6 +81,12 @@ export const ACTIONS = [
   "tokens:write",
   "audit:read",
   "quotas:write",
+  "costs:read",
+  "budgets:read",
+  "budgets:write",
+  "policies:read",
+  "policies:write",
+  "policies:admin",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 

@@ -40,6 +40,12 @@ export const ACTION_RULES: Readonly<Record<Action, TeamRole | "platform" | "anyo
   "tokens:write": "self",
   "audit:read": "platform",
   "quotas:write": "platform",
+  "costs:read": "viewer",
+  "budgets:read": "viewer",
+  "budgets:write": "admin",
+  "policies:read": "viewer",
+  "policies:write": "admin",
+  "policies:admin": "platform",
 };
 
 /** What a job's token may do in its job's team, whatever the resource: read what a training job reads, call served models. */
