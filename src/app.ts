@@ -11,7 +11,7 @@ import { createCatalogModule } from "./modules/catalog/index.ts";
 import { createComputeModule } from "./modules/compute/index.ts";
 import { createDeploymentsModule } from "./modules/deployments/index.ts";
 import { createEvaluationModule } from "./modules/evaluation/index.ts";
-import { createAuditModule } from "./modules/guardrails/index.ts";
+import { createAuditModule, createQuotaModule } from "./modules/guardrails/index.ts";
 import { checkSsoConfig, createIdentityModule, createSso, type TokenService } from "./modules/identity/index.ts";
 import { createRegistryModule } from "./modules/registry/index.ts";
 import { createServingModule } from "./modules/serving/index.ts";
@@ -73,7 +73,11 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   // Single sign-on (auth.sso) and browser sessions, which the server accepts beside bearer tokens.
   const sso = createSso({ db: database.db, clock, logger, identity: identity.service, tokens, settings: config.auth.sso, publicUrl: () => serverUrl });
   routes.push(...sso.routes);
+  // The quota ledger: jobs, serving replicas and stored bytes of every team draw from it.
+  const quotas = createQuotaModule({ db: database.db, clock, defaults: config.guardrails.defaultQuota });
+  routes.push(...quotas.routes);
   const compute = createComputeModule({
+    ledger: quotas.ledger,
     // Jobs get only the allow-listed part of it (compute.jobEnvironment), never the server's secrets.
     serverEnv: deps.env ?? {},
     database,
@@ -93,6 +97,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   // Serving takes model bytes; what it loads is decided by its caller (the admin routes for now).
   const serving = createServingModule({ dataDir: config.dataDir, clock, ids, logger, ...config.serving, onnx: { inspection: config.registry.onnx } });
   routes.push(...serving.routes);
+  // Evaluations' private copies (environment "(private)") serve no one and draw nothing.
+  quotas.ledger.useServing(() => serving.service.list().filter((v) => !v.environment.startsWith("(")));
   // Evaluation runs versions on serving and guards the registry's production alias.
   const evaluation = createEvaluationModule({ database, registry: registry.service, tracking: tracking.service, serving: serving.service, artifacts, maxDataBytes: config.evaluation.maxDataBytes, clock, ids, logger });
   routes.push(...evaluation.routes);

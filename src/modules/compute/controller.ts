@@ -9,9 +9,9 @@ import { MetricTailer } from "./metric-tailer.ts";
 import type { MachineResources } from "./resources.ts";
 import { openJobFile, type RunAsUser } from "./run-as.ts";
 import type { JobTokens, RunRecorder } from "./run-recorder.ts";
-import { schedule } from "./scheduler.ts";
-import { maskEnv, type Allocation, type JobPhase, type JobSpec, type Pending, type ResourceRequest } from "./schema.ts";
-import { ACTIVE_PHASES, TERMINAL_PHASES, type JobRow, type JobStore } from "./store.ts";
+import { schedule, type ActiveJob, type PreemptionPlan, type TeamLimits } from "./scheduler.ts";
+import { isPreemptible, maskEnv, type Allocation, type JobPhase, type JobSpec, type Pending, type ResourceRequest } from "./schema.ts";
+import { ACTIVE_PHASES, TERMINAL_PHASES, type AttemptRecord, type JobRow, type JobStore } from "./store.ts";
 import { SystemSampler, systemMetricsFor } from "./system-metrics.ts";
 
 export interface ControllerDeps {
@@ -40,6 +40,28 @@ export interface ControllerDeps {
   helperEnv?: Record<string, string>;
   /** Jobs run as this user (`compute.runAs`): recording reads their code as it, and uploads only its files. */
   runAs?: RunAsUser;
+  /** Teams' quotas and GPU-hours (guardrails' ledger); unset: unlimited. */
+  quotas?: QuotaSource;
+  /** compute.preemption: whether queued jobs may reclaim GPUs, and the grace period between SIGTERM and SIGKILL. */
+  preemption?: { enabled: boolean; graceSeconds: number };
+}
+
+/**
+ * Where the scheduler reads each team's quota and GPU time this month (guardrails' ledger, which
+ * every kind of work draws from); without one, teams are unlimited.
+ */
+export interface QuotaSource {
+  limits(teams: readonly string[]): Promise<ReadonlyMap<string, TeamLimits>>;
+  gpuHoursThisMonth(teams: readonly string[]): Promise<ReadonlyMap<string, { hours: number; byJob: { jobId: string; name: string; hours: number }[] }>>;
+}
+
+/** A preemption as saved on its victim while the victim stops (it survives a restart). */
+interface PreemptionRecord {
+  /** The queued job the GPUs go to. */
+  by: string;
+  reason: PreemptionPlan["reason"];
+  message: string;
+  graceSeconds: number;
 }
 
 /** What this process watches of one running attempt. */
@@ -170,10 +192,15 @@ export class JobController {
     const machine = await this.deps.machine();
     const [active, queued] = await Promise.all([store.active(), store.queued()]);
     if (queued.length === 0) return;
+    const teams = [...new Set([...active, ...queued].map((r) => r.team_id))].sort();
+    const quotas = this.deps.quotas ? await this.deps.quotas.limits(teams) : undefined;
+    const counted = quotas ? teams.filter((t) => quotas.get(t)?.gpuHoursPerMonth != null) : [];
+    const gpuHours = counted.length > 0 ? await this.deps.quotas!.gpuHoursThisMonth(counted) : undefined;
     const decision = schedule(
       machine,
-      active.filter((r) => r.allocation).map((r) => ({ jobId: r.job_id, name: r.name, team: r.team_id, allocation: JSON.parse(r.allocation!) as Allocation })),
-      queued.map((r) => ({ jobId: r.job_id, name: r.name, team: r.team_id, request: JSON.parse(r.request) as ResourceRequest })),
+      active.filter((r) => r.allocation).map(activeJob),
+      queued.map((r) => ({ jobId: r.job_id, name: r.name, team: r.team_id, request: JSON.parse(r.request) as ResourceRequest, priority: Number(r.priority) })),
+      { ...(quotas ? { quotas } : {}), ...(gpuHours ? { gpuHours } : {}), preemption: this.deps.preemption?.enabled ?? false },
     );
     const now = clock.now();
     const byId = new Map(queued.map((r) => [r.job_id, r]));
@@ -196,6 +223,30 @@ export class JobController {
       const row = byId.get(jobId)!;
       this.track(this.startAttempt({ ...row, phase: "STARTING", allocation: JSON.stringify(allocation), attempt_started_at: now }, allocation));
     });
+    for (const plan of decision.preemptions) await this.preempt(plan);
+  }
+
+  /**
+   * Starts preempting a running job: saves the request on it (so a restarted server still requeues
+   * it), records an event, and sends SIGTERM; the executor sends SIGKILL after the grace period.
+   * The attempt's end (watched as any other) puts the job back in the queue.
+   */
+  private async preempt(plan: PreemptionPlan): Promise<void> {
+    const { store, clock, executor } = this.deps;
+    const row = await store.get(plan.victim.jobId);
+    if (!row || row.phase !== "RUNNING" || !row.handle || row.preempt_requested_at !== null || row.cancel_requested_at !== null) return;
+    const graceSeconds = this.deps.preemption?.graceSeconds ?? 30;
+    const now = clock.now();
+    const record: PreemptionRecord = { by: plan.for.jobId, reason: plan.reason, message: plan.message, graceSeconds };
+    if (!(await store.patch(row.job_id, ["RUNNING"], { preempt_requested_at: now, preemption: JSON.stringify(record) }, row.attempt))) return;
+    await store.appendEvent(row.job_id, {
+      type: "Preempting",
+      message: `${capitalize(plan.message)}; SIGTERM sent, ${graceSeconds}s to save a checkpoint before SIGKILL (compute.preemption.graceSeconds); the job then goes back to the queue without spending a retry`,
+      time: now,
+    });
+    this.deps.logger.info({ jobId: row.job_id, for: plan.for.jobId, reason: plan.reason }, "preempting a job");
+    const handle = this.watches.get(row.job_id)?.handle ?? (JSON.parse(row.handle) as ExecutionHandle);
+    this.track(executor.cancel(handle, { graceMs: graceSeconds * 1000 }));
   }
 
   private jobDir(jobId: string): string {
@@ -343,9 +394,16 @@ export class JobController {
     let to: JobPhase;
     let type: string;
     let message: string;
-    const retriesLeft = row.attempt < spec.retry.maxAttempts;
+    // Attempts ended by preemption do not count against the retry budget.
+    const spent = row.attempt - Number(row.preemptions ?? 0);
+    const retriesLeft = spent < spec.retry.maxAttempts;
+    const next = row.preemptions ? `attempt ${row.attempt + 1} (retry ${spent + 1} of ${spec.retry.maxAttempts}; preemptions do not count)` : `attempt ${row.attempt + 1} of ${spec.retry.maxAttempts}`;
+    const preemption = row.preempt_requested_at !== null && row.preemption ? (JSON.parse(row.preemption) as PreemptionRecord) : undefined;
     if (row.cancel_requested_at !== null) {
       [to, type, message] = ["CANCELLED", "Cancelled", `cancelled; attempt ${row.attempt} stopped`];
+    } else if (preemption && exitCode !== 0) {
+      const how = exitCode === null ? "was stopped" : `exited with code ${exitCode}`;
+      [to, type, message] = ["QUEUED", "Preempted", `${capitalize(preemption.message)}; attempt ${row.attempt} ${how} and the job is queued again as attempt ${row.attempt + 1}, resuming from its checkpoint dir (a preemption does not spend retry.maxAttempts)`];
     } else if (timedOut) {
       [to, type, message] = ["FAILED", "Failed", `exceeded maxRuntime of ${spec.maxRuntime}s; stopped attempt ${row.attempt}`];
     } else if (exitCode === 0) {
@@ -353,13 +411,13 @@ export class JobController {
     } else if (exitCode !== null) {
       const retryable = spec.retry.retryOnExitCodes.includes(exitCode);
       if (retryable && retriesLeft) {
-        [to, type, message] = ["QUEUED", "Retrying", `attempt ${row.attempt} exited with code ${exitCode}, which retry.retryOnExitCodes lists; queued attempt ${row.attempt + 1} of ${spec.retry.maxAttempts}`];
+        [to, type, message] = ["QUEUED", "Retrying", `attempt ${row.attempt} exited with code ${exitCode}, which retry.retryOnExitCodes lists; queued ${next}`];
       } else {
         const why = retryable ? ` (no attempts left of ${spec.retry.maxAttempts})` : "";
         [to, type, message] = ["FAILED", "Failed", `attempt ${row.attempt} exited with code ${exitCode}${why}`];
       }
     } else if (retriesLeft) {
-      [to, type, message] = ["QUEUED", "Retrying", `attempt ${row.attempt} vanished (${state.state === "vanished" ? state.reason : ""}); queued attempt ${row.attempt + 1} of ${spec.retry.maxAttempts}`];
+      [to, type, message] = ["QUEUED", "Retrying", `attempt ${row.attempt} vanished (${state.state === "vanished" ? state.reason : ""}); queued ${next}`];
     } else {
       [to, type, message] = ["FAILED", "Failed", `attempt ${row.attempt} vanished (${state.state === "vanished" ? state.reason : ""}) and no attempts are left of ${spec.retry.maxAttempts}`];
     }
@@ -367,9 +425,17 @@ export class JobController {
     // token, which a later revoke would take away.
     await this.deps.tokens.revokeToken(row.job_id);
     const now = clock.now();
-    const base = { allocation: null, handle: null, pid: null, pid_start: null, exit_code: exitCode, message };
-    const patch = to === "QUEUED" ? { ...base, attempt: row.attempt + 1, attempt_started_at: null } : { ...base, finished_at: now, spec: withoutSecrets(spec) };
-    const moved = await store.transition(row.job_id, ACTIVE_PHASES, to, patch, { type, message, time: now }, row.attempt);
+    const base = { allocation: null, handle: null, pid: null, pid_start: null, exit_code: exitCode, message, preempt_requested_at: null, preemption: null };
+    const preempted = type === "Preempted";
+    const patch =
+      to === "QUEUED"
+        ? { ...base, attempt: row.attempt + 1, attempt_started_at: null, ...(preempted ? { preemptions: Number(row.preemptions ?? 0) + 1 } : {}) }
+        : { ...base, finished_at: now, spec: withoutSecrets(spec) };
+    const ended: AttemptRecord | undefined =
+      row.allocation && row.attempt_started_at !== null
+        ? { attempt: row.attempt, team: row.team_id, allocation: JSON.parse(row.allocation) as Allocation, startedAt: Number(row.attempt_started_at), endedAt: now, outcome: preempted ? "Preempted" : to }
+        : undefined;
+    const moved = await store.transition(row.job_id, ACTIVE_PHASES, to, patch, { type, message, time: now }, row.attempt, ended);
     if (!moved) return;
     this.kick();
     this.track(this.afterAttempt(row, to, now));
@@ -450,6 +516,11 @@ export class JobController {
       }
       logger.info({ jobId: row.job_id, attempt: row.attempt }, "adopted a running job");
       this.watch({ ...row, phase: "RUNNING" }, handle, JSON.parse(row.allocation) as Allocation);
+      if (row.preempt_requested_at !== null) {
+        // Preempted before the restart: signal again with what is left of its grace period.
+        const graceSeconds = row.preemption ? (JSON.parse(row.preemption) as PreemptionRecord).graceSeconds : (this.deps.preemption?.graceSeconds ?? 30);
+        this.track(executor.cancel(handle, { graceMs: Math.max(0, graceSeconds * 1000 - (now - Number(row.preempt_requested_at))) }));
+      }
     }
   }
 
@@ -486,6 +557,26 @@ export class JobController {
     );
   }
 }
+
+/** A job holding resources, as the scheduler weighs it (priority, whether it may be preempted, and for whom it is). */
+function activeJob(r: JobRow): ActiveJob {
+  const spec = JSON.parse(r.spec) as Partial<JobSpec>;
+  const priority = Number(r.priority);
+  const preemption = r.preempt_requested_at !== null ? (r.preemption ? (JSON.parse(r.preemption) as PreemptionRecord) : { by: "" }) : undefined;
+  return {
+    jobId: r.job_id,
+    name: r.name,
+    team: r.team_id,
+    allocation: JSON.parse(r.allocation!) as Allocation,
+    priority,
+    preemptible: isPreemptible({ priority, preemptible: spec.preemptible }),
+    running: r.phase === "RUNNING" && r.handle !== null,
+    attemptStartedAt: r.attempt_started_at === null ? null : Number(r.attempt_started_at),
+    ...(preemption ? { preemptedFor: preemption.by } : {}),
+  };
+}
+
+const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 
 /** The stored spec of an ended job: its env values are no longer needed by anyone, so they are dropped. */
 function withoutSecrets(spec: JobSpec): string {

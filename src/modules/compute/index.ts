@@ -14,13 +14,15 @@ import { protectDataDir, resolveRunAs } from "./run-as.ts";
 import { JobService } from "./service.ts";
 import { JobStore } from "./store.ts";
 import type { PlatformDeps } from "../platform-deps.ts";
+import type { Ledger } from "../guardrails/index.ts";
 
 export type { RunRecorder, JobTokens } from "./run-recorder.ts";
 export type { Executor, ExecutionHandle, ExecutionRequest, ObservedState } from "./executors/executor.ts";
 export type { MachineResources, Gpu } from "./resources.ts";
 export { JobService } from "./service.ts";
-export { JobController } from "./controller.ts";
+export { JobController, type QuotaSource } from "./controller.ts";
 export { parseMetricLine, METRIC_LINE_PREFIX } from "./metric-lines.ts";
+export { dominantShare, fairShareOrder, schedule, describePending, type TeamLimits, type PreemptionPlan } from "./scheduler.ts";
 export { parseGpuQuery, GPU_QUERY_FIELDS } from "./gpu-discovery.ts";
 export { allowListedEnvironment, JOB_ENV_ALLOW_LIST } from "./job-environment.ts";
 export * from "./schema.ts";
@@ -45,6 +47,11 @@ export interface ComputeDeps extends PlatformDeps {
   machine?: MachineResources;
   /** Controller tuning for tests: how often running jobs are checked. */
   sweepMs?: number;
+  /**
+   * The quota ledger (guardrails): the scheduler holds each team to its quota and orders teams by
+   * their fair share of it; compute tells it the machine's GPUs. Unset: every team is unlimited.
+   */
+  ledger?: Ledger;
 }
 
 export interface ComputeModule {
@@ -70,6 +77,7 @@ export function createComputeModule(deps: ComputeDeps): ComputeModule {
   let discovered: Promise<MachineResources> | undefined;
   const machine = () => (discovered ??= deps.machine ? Promise.resolve(deps.machine) : discoverResources(config.compute, baseEnv));
   const store = new JobStore(deps.database.db);
+  deps.ledger?.useMachine(async () => (await machine()).gpus);
   const controller = new JobController({
     store,
     executor,
@@ -88,6 +96,8 @@ export function createComputeModule(deps: ComputeDeps): ComputeModule {
     profileEnv: (name) => profileEnv(catalog, name),
     helperEnv: baseEnv,
     runAs,
+    ...(deps.ledger ? { quotas: deps.ledger } : {}),
+    preemption: config.compute.preemption,
   });
   const service = new JobService({ store, db: deps.database.db, controller, executor, catalog, machine, runs: deps.runs, clock: deps.clock, ids: deps.ids, dataDir: config.dataDir, logBounds: config.compute.logs });
   return {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ProfileCatalog } from "../catalog/index.ts";
 import type { MachineResources } from "./resources.ts";
-import { assertFeasible, pendingFor, schedule, type ActiveJob, type QueuedJob } from "./scheduler.ts";
+import { assertFeasible, fairShareOrder, pendingFor, schedule, type ActiveJob, type QueuedJob, type TeamLimits } from "./scheduler.ts";
 import type { ResourceRequest } from "./schema.ts";
 
 const machine: MachineResources = {
@@ -66,7 +66,8 @@ describe("scheduler", () => {
   it("shows a reader only that another team holds what it waits for, or is ahead of it in the queue", () => {
     const active: ActiveJob[] = [
       { jobId: "secret-job", name: "secret-name", team: "a", allocation: { gpus: [0], cpus: 1, memoryMiB: 100 } },
-      { jobId: "mine", name: "mine", team: "b", allocation: { gpus: [], cpus: 1, memoryMiB: 100 } },
+      // Team b holds more of the machine (6 of 8 CPUs) than team a (1 of 2 GPUs): a's job goes first.
+      { jobId: "mine", name: "mine", team: "b", allocation: { gpus: [], cpus: 6, memoryMiB: 100 } },
     ];
     const queue: QueuedJob[] = [
       { ...q("needs-2", req(2)), team: "a" },
@@ -95,5 +96,143 @@ describe("scheduler", () => {
     expect(() => assertFeasible(req(0, 64), machine, catalog)).toThrow(expect.objectContaining({ code: "INVALID_INPUT" }));
     expect(() => assertFeasible(req(0, 1, 1e9), machine, catalog)).toThrow(expect.objectContaining({ code: "INVALID_INPUT" }));
     expect(() => assertFeasible(req(1, 1, 1, "h200"), machine, catalog)).not.toThrow();
+  });
+});
+
+describe("scheduler: quotas, fair share, preemption", () => {
+  const unlimited: TeamLimits = { gpus: null, gpusByType: {}, gpuHoursPerMonth: null, cpus: null, memoryMiB: null };
+  const limits = (over: Partial<TeamLimits>): TeamLimits => ({ ...unlimited, ...over });
+  const job = (jobId: string, team: string, request: ResourceRequest, priority = 0): QueuedJob => ({ jobId, name: `train-${jobId}`, team, request, priority });
+  const running = (jobId: string, team: string, allocation: ActiveJob["allocation"], over: Partial<ActiveJob> = {}): ActiveJob => ({
+    jobId,
+    name: `train-${jobId}`,
+    team,
+    allocation,
+    priority: 0,
+    preemptible: true,
+    running: true,
+    attemptStartedAt: 1,
+    ...over,
+  });
+  const four: MachineResources = { ...machine, gpus: [0, 1, 2, 3].map((index) => ({ index, uuid: null, name: index < 2 ? "NVIDIA H100" : "NVIDIA A10G", memoryMiB: 1 })), cpus: 32, memoryMiB: 65536 };
+
+  it("orders the queue across teams by dominant resource fairness: the team holding the smallest share of its quota goes next", () => {
+    // Dominant shares: team a holds 2 of its 4 GPUs (50%), team b 1 of its 1-GPU quota (100%), team c nothing (0%).
+    const active = [running("a0", "a", { gpus: [0, 1], cpus: 2, memoryMiB: 1024 }), running("b0", "b", { gpus: [2], cpus: 1, memoryMiB: 1024 })];
+    const quotas = new Map([
+      ["a", limits({ gpus: 4 })],
+      ["b", limits({ gpus: 1 })],
+    ]);
+    const queue = [job("b1", "b", req(0, 4)), job("b2", "b", req(0, 4)), job("a1", "a", req(1, 1)), job("c1", "c", req(0, 8)), job("a2", "a", req(1, 1))];
+    const order = fairShareOrder(four, active, queue, quotas).map((j) => j.jobId);
+    // c goes first (then holds 8 of 32 CPUs, 25%, and has nothing more queued); then a (50%, 75% after a1, 100%
+    // after a2); b, already at 100% of its GPU quota, comes last, though its jobs were submitted first.
+    expect(order).toEqual(["c1", "a1", "a2", "b1", "b2"]);
+    // One team alone keeps plain priority-then-age order.
+    expect(fairShareOrder(four, [], [job("x", "a", req(1)), job("y", "a", req(0))]).map((j) => j.jobId)).toEqual(["x", "y"]);
+  });
+
+  it("queues a team's second GPU job at its 1-GPU quota, naming the quota, the job using it and the fix", () => {
+    const active = [running("first", "risk", { gpus: [0], cpus: 1, memoryMiB: 1024 })];
+    const quotas = new Map([["risk", limits({ gpus: 1 })]]);
+    const { starts, pending } = schedule(four, active, [job("second", "risk", req(1)), job("cpu", "risk", req(0)), job("other", "fraud", req(1))], { quotas });
+    // The machine has 3 GPUs free: only the quota holds "second" back; other teams and CPU jobs of the team go on.
+    expect(starts.map((s) => s.jobId).sort()).toEqual(["cpu", "other"]);
+    const p = pending.get("second")!;
+    expect(p.resources).toEqual([]);
+    expect(p.quota).toEqual({ team: "risk", resource: "gpus", limit: 1, used: 1, requested: 1, by: [{ jobId: "first", name: "train-first", team: "risk", amount: 1 }], fix: "paved quotas set risk --gpus 2" });
+    expect(p.reason).toBe(
+      "team risk uses 1 of its 1 GPU (job first (train-first): 1), and this job needs 1 more; wait for that job to end, or ask a platform admin to raise the quota: paved quotas set risk --gpus 2",
+    );
+  });
+
+  it("holds the team's later GPU jobs behind one waiting for the quota, per GPU type too, and GPU-hours stop a team's GPU jobs for the month", () => {
+    const active = [running("h", "risk", { gpus: [0], cpus: 1, memoryMiB: 1024 })];
+    const perType = new Map([["risk", limits({ gpusByType: { H100: 1 } })]]);
+    // "big" would get the free H100 (GPU 1): over the H100 quota. "small" asks for any GPU and would get an A10G, but waits behind "big".
+    const typed = schedule(four, active, [job("big", "risk", req(1, 1, 1024, "H100")), job("small", "risk", req(1))], { quotas: perType });
+    expect(typed.starts).toEqual([]);
+    expect(typed.pending.get("big")!.quota).toMatchObject({ resource: "gpus", gpuType: "H100", used: 1, limit: 1, fix: "paved quotas set risk --gpu-type H100=2" });
+    expect(typed.pending.get("small")!.behind).toEqual({ jobId: "big", name: "train-big", team: "risk", resource: "gpu", quota: true });
+    expect(typed.pending.get("small")!.reason).toMatch(/waiting behind higher-priority job big .*team's GPUs quota/);
+
+    const hours = new Map([["risk", { hours: 10.5, byJob: [{ jobId: "old", name: "train-old", hours: 10.5 }] }]]);
+    const spent = schedule(four, [], [job("g", "risk", req(1)), job("c", "risk", req(0))], { quotas: new Map([["risk", limits({ gpuHoursPerMonth: 10 })]]), gpuHours: hours });
+    expect(spent.starts.map((s) => s.jobId)).toEqual(["c"]);
+    expect(spent.pending.get("g")!.quota).toMatchObject({ resource: "gpuHoursPerMonth", used: 10.5, limit: 10 });
+    expect(spent.pending.get("g")!.reason).toMatch(/used 10.5 of its 10 GPU-hours this month .*next month/);
+  });
+
+  it("says a job larger than its team's quota cannot start until the quota is raised", () => {
+    const { pending } = schedule(four, [], [job("huge", "risk", req(3))], { quotas: new Map([["risk", limits({ gpus: 2 })]]) });
+    expect(pending.get("huge")!.reason).toMatch(/needs 3 GPUs, more than team risk's quota of 2 GPUs/);
+  });
+
+  it("preempts a lower-priority job of the same team for a higher-priority one, the newest first; never a non-preemptible one", () => {
+    const one: MachineResources = { ...machine, gpus: [machine.gpus[0]!] };
+    const low = running("low", "risk", { gpus: [0], cpus: 1, memoryMiB: 1024 }, { priority: -100 });
+    const decision = schedule(one, [low], [job("high", "risk", req(1), 100)], { preemption: true });
+    expect(decision.preemptions.map((p) => [p.victim.jobId, p.for.jobId, p.reason])).toEqual([["low", "high", "priority"]]);
+    expect(decision.preemptions[0]!.message).toBe("preempted by job high (train-high): priority 100 over this job's -100 in team risk");
+    expect(decision.pending.get("high")!.preempting).toEqual([{ jobId: "low", name: "train-low", team: "risk" }]);
+    expect(decision.pending.get("high")!.reason).toMatch(/preempting job low \(train-low\)/);
+    // Without preemption, or against equal priority, or a job that opted out: nothing is preempted.
+    expect(schedule(one, [low], [job("high", "risk", req(1), 100)]).preemptions).toEqual([]);
+    expect(schedule(one, [{ ...low, priority: 100 }], [job("high", "risk", req(1), 100)], { preemption: true }).preemptions).toEqual([]);
+    expect(schedule(one, [{ ...low, preemptible: false }], [job("high", "risk", req(1), 100)], { preemption: true }).preemptions).toEqual([]);
+    // A job already being preempted for it: it waits for that one, and nothing more is taken.
+    const stopping = schedule(one, [{ ...low, preemptedFor: "high" }], [job("high", "risk", req(1), 100)], { preemption: true });
+    expect(stopping.preemptions).toEqual([]);
+    expect(stopping.pending.get("high")!.preempting).toEqual([{ jobId: "low", name: "train-low", team: "risk" }]);
+    // Two candidates: the one that started last goes (least work lost).
+    const two = schedule(
+      one,
+      [low, running("newer", "risk", { gpus: [], cpus: 1, memoryMiB: 1 }, { priority: -100, attemptStartedAt: 9 })],
+      [job("high", "risk", req(1), 100)],
+      { preemption: true },
+    );
+    // "newer" holds no GPU, so it would not help: "low" is taken.
+    expect(two.preemptions.map((p) => p.victim.jobId)).toEqual(["low"]);
+  });
+
+  it("preempts within the team for a higher-priority job held back by the team's own GPU quota", () => {
+    const low = running("low", "risk", { gpus: [0], cpus: 1, memoryMiB: 1024 }, { priority: -100 });
+    const quotas = new Map([["risk", limits({ gpus: 1 })]]);
+    const decision = schedule(four, [low, running("theirs", "fraud", { gpus: [1], cpus: 1, memoryMiB: 1024 }, { priority: -100 })], [job("high", "risk", req(1), 100)], { quotas, preemption: true });
+    // Another team's job frees nothing of risk's quota: only risk's own is preempted.
+    expect(decision.preemptions.map((p) => p.victim.jobId)).toEqual(["low"]);
+  });
+
+  it("lets a team under its fair share reclaim GPUs from a team over it, and never back and forth", () => {
+    const two: MachineResources = { ...machine, cpus: 32, memoryMiB: 65536 };
+    // Team b holds both GPUs (100% of the machine); team a holds none.
+    const b1 = running("b1", "b", { gpus: [0], cpus: 1, memoryMiB: 1024 }, { attemptStartedAt: 1 });
+    const b2 = running("b2", "b", { gpus: [1], cpus: 1, memoryMiB: 1024 }, { attemptStartedAt: 2 });
+    const first = schedule(two, [b1, b2], [job("a1", "a", req(1))], { preemption: true });
+    expect(first.preemptions.map((p) => [p.victim.jobId, p.reason])).toEqual([["b2", "fair-share"]]);
+    // The victim's event does not name the other team's job.
+    expect(first.preemptions[0]!.message).toMatch(/^preempted by a job of another team: fair share \(dominant resource fairness\): team b holds 100% of its share/);
+    expect(first.preemptions[0]!.message).not.toMatch(/a1/);
+    // After the exchange (a: 1 GPU, b: 1 GPU), b's requeued job cannot take it back.
+    const a1 = running("a1", "a", { gpus: [1], cpus: 1, memoryMiB: 1024 });
+    const back = schedule(two, [b1, a1], [job("b2", "b", req(1))], { preemption: true });
+    expect(back.preemptions).toEqual([]);
+    // On one GPU, taking it would leave a with more than b: no preemption.
+    const one: MachineResources = { ...two, gpus: [two.gpus[0]!] };
+    expect(schedule(one, [b1], [job("a1", "a", req(1))], { preemption: true }).preemptions).toEqual([]);
+    // With quotas, shares are of each team's quota: a (quota 2) holding 1 is at 50%; b (quota 4) holding 3 of 4 GPUs is at 75%.
+    const machine4: MachineResources = { ...four, gpus: four.gpus.map((g) => ({ ...g, name: "NVIDIA H100" })) };
+    const quotas = new Map([
+      ["a", limits({ gpus: 2 })],
+      ["b", limits({ gpus: 4 })],
+    ]);
+    const weighted = schedule(
+      machine4,
+      [running("a0", "a", { gpus: [0], cpus: 1, memoryMiB: 1 }), ...[1, 2, 3].map((g) => running(`b${g}`, "b", { gpus: [g], cpus: 1, memoryMiB: 1 }, { attemptStartedAt: g }))],
+      [job("a1", "a", req(1))],
+      { quotas, preemption: true },
+    );
+    // a with a1: 2 of 2 (100%) > b without one: 2 of 4 (50%): not fair to take it.
+    expect(weighted.preemptions).toEqual([]);
   });
 });

@@ -60,6 +60,21 @@ export const datasetSchema = z.union([
   z.strictObject({ name: datasetName, source: z.string().min(1), digest: z.string().min(1) }),
 ]);
 
+/** Named priorities: what `priority: high` means. */
+export const PRIORITY_CLASSES = { low: -100, normal: 0, high: 100 } as const;
+/** Jobs below this priority are preemptible unless their spec says `preemptible: false`. */
+export const PREEMPTIBLE_BELOW = PRIORITY_CLASSES.high;
+
+const prioritySchema = z.union([
+  z.number().int().min(-1000).max(1000),
+  z.enum(Object.keys(PRIORITY_CLASSES) as [keyof typeof PRIORITY_CLASSES]).transform((name) => PRIORITY_CLASSES[name]),
+]);
+
+/** Whether a job may be preempted: its spec's `preemptible`, else true below priority `high`. */
+export function isPreemptible(spec: { priority: number; preemptible?: boolean | undefined }): boolean {
+  return spec.preemptible ?? spec.priority < PREEMPTIBLE_BELOW;
+}
+
 /** What a job asks for: a named profile, or raw resources (not both). */
 export const computeRequestSchema = z
   .strictObject({
@@ -104,7 +119,13 @@ export const jobSpecSchema = z.strictObject({
     })
     .default({ maxAttempts: 1, retryOnExitCodes: [] }),
   checkpointDir: z.string().startsWith("/", "checkpointDir must be an absolute path").optional(),
-  priority: z.number().int().min(-1000).max(1000).default(0),
+  /** An integer from -1000 to 1000 or a class: low (-100), normal (0), high (100). Higher starts first within a team. */
+  priority: prioritySchema.default(0),
+  /**
+   * Whether a higher-priority job of the team, or a job of a team under its fair share, may stop this
+   * one (SIGTERM, a grace period to checkpoint, then requeued). Default: true below priority `high`.
+   */
+  preemptible: z.boolean().optional(),
 });
 export type JobSpec = z.output<typeof jobSpecSchema>;
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
@@ -144,8 +165,27 @@ export const pendingSchema = z.object({
       heldBy: z.array(holderSchema.extend({ amount: z.number() })),
     }),
   ),
-  /** The higher-priority queued job this one waits behind, when it waits for nothing else. */
-  behind: holderSchema.extend({ resource: z.enum(["gpu", "cpu", "memory"]) }).optional(),
+  /**
+   * The higher-priority queued job this one waits behind, when it waits for nothing else; with
+   * `quota`, a job of the same team waiting for the team's quota of that resource.
+   */
+  behind: holderSchema.extend({ resource: z.enum(["gpu", "cpu", "memory"]), quota: z.boolean().optional() }).optional(),
+  /** The team quota that holds the job back: its limit, what the team uses and by which jobs. */
+  quota: z
+    .object({
+      team: z.string(),
+      resource: z.enum(["gpus", "gpuHoursPerMonth", "cpus", "memoryMiB"]),
+      gpuType: z.string().optional(),
+      limit: z.number(),
+      used: z.number(),
+      requested: z.number(),
+      by: z.array(holderSchema.extend({ amount: z.number() })),
+      /** The command that would let it start. */
+      fix: z.string(),
+    })
+    .optional(),
+  /** Running jobs being preempted for this one (SIGTERM sent, grace period running). */
+  preempting: z.array(holderSchema).optional(),
 });
 export type Pending = z.output<typeof pendingSchema>;
 

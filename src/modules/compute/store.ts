@@ -10,6 +10,17 @@ export type EventInput = { type: string; message: string; time: number };
 export const ACTIVE_PHASES: JobPhase[] = ["STARTING", "RUNNING"];
 export const TERMINAL_PHASES: JobPhase[] = ["SUCCEEDED", "FAILED", "CANCELLED"];
 
+/** An ended attempt: what it held and when (GPU-hours per month are summed from these). */
+export interface AttemptRecord {
+  attempt: number;
+  team: string;
+  allocation: Allocation;
+  startedAt: number;
+  endedAt: number;
+  /** The job's next phase, or Preempted. */
+  outcome: string;
+}
+
 /** What a phase change writes besides the phase itself. */
 export type JobPatch = Partial<Omit<JobRow, "job_id" | "phase" | "allocation" | "pending" | "handle">> & {
   allocation?: Allocation | null;
@@ -117,8 +128,35 @@ export class JobStore {
     patch: JobPatch,
     event: EventInput,
     attempt?: number,
+    ended?: AttemptRecord,
   ): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => this.transitionIn(trx, id, from, to, patch, event, attempt));
+    return this.db.transaction().execute(async (trx) => {
+      if (!(await this.transitionIn(trx, id, from, to, patch, event, attempt))) return false;
+      // In the same transaction: an attempt's GPU time is recorded exactly once, with its end.
+      if (ended) {
+        await trx
+          .insertInto("job_attempts")
+          .values({
+            job_id: id,
+            attempt: ended.attempt,
+            team_id: ended.team,
+            gpus: ended.allocation.gpus.length,
+            cpus: ended.allocation.cpus,
+            memory_mib: ended.allocation.memoryMiB,
+            started_at: ended.startedAt,
+            ended_at: ended.endedAt,
+            outcome: ended.outcome,
+          })
+          .onConflict((oc) => oc.columns(["job_id", "attempt"]).doNothing())
+          .execute();
+      }
+      return true;
+    });
+  }
+
+  /** The attempts of a job that ended, oldest first. */
+  async attempts(id: string): Promise<Selectable<Tables["job_attempts"]>[]> {
+    return this.db.selectFrom("job_attempts").selectAll().where("job_id", "=", id).orderBy("attempt").execute();
   }
 
   /** Several transitions in one transaction (a scheduling pass); returns which ones applied. */

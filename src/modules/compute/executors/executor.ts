@@ -38,8 +38,11 @@ export interface Executor {
   submit(job: ExecutionRequest, allocation: Allocation): Promise<ExecutionHandle>;
   /** What the backend says about the attempt now. Never trusts an id alone (PIDs get reused). */
   observe(handle: ExecutionHandle): Promise<ObservedState>;
-  /** Stops the attempt and everything it started; resolves once all of it is gone. */
-  cancel(handle: ExecutionHandle): Promise<void>;
+  /**
+   * Stops the attempt and everything it started (SIGTERM, then SIGKILL after `graceMs`, or the
+   * executor's own grace); resolves once all of it is gone.
+   */
+  cancel(handle: ExecutionHandle, opts?: { graceMs?: number }): Promise<void>;
   /** The attempt's output from byte `offset` (default 0); with `follow`, keeps streaming until the attempt ends or `signal` aborts. */
   logs?(handle: ExecutionHandle, opts: { follow: boolean; signal?: AbortSignal; offset?: number }): AsyncIterable<string>;
   /** Resolves soon after the attempt ends (or when `signal` aborts), so the end is handled at once. */

@@ -43,6 +43,18 @@ describe("LocalExecutor", () => {
     expect((await ex.observe(handle)).state).toBe("vanished");
   });
 
+  it("gives a stopped program its grace period: SIGTERM, time to save a checkpoint, and its own exit status recorded", async () => {
+    const ex = executor();
+    // A program that, on SIGTERM, takes a moment to write its checkpoint and exits 143.
+    const program = "process.on('SIGTERM', () => setTimeout(() => { require('fs').writeFileSync('checkpoint', 'saved'); process.exit(143); }, 300)); setInterval(() => {}, 1000); console.log('ready');";
+    const { handle, jobDir } = await start(ex, [process.execPath, "-e", program]);
+    for (let i = 0; i < 200 && !readFileSync(join(jobDir, "attempt-1.log"), "utf8").includes("ready"); i++) await sleep(10);
+    await ex.cancel(handle, { graceMs: 10_000 });
+    // The wrapper outlived the program (it traps SIGTERM) and wrote the program's exit status.
+    expect(await ex.observe(handle)).toEqual({ state: "exited", exitCode: 143 });
+    expect(readFileSync(join(jobDir, "..", "checkpoint"), "utf8")).toBe("saved");
+  });
+
   it("keeps the exit status of a program that ends while Paved is away", async () => {
     const ex = executor();
     const { handle } = await start(ex, [process.execPath, "-e", "process.exit(7)"]);

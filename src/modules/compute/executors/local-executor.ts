@@ -14,10 +14,14 @@ import { isSameProcessAlive, processGroupMembers, readProcessEnv } from "./proce
 /**
  * A constant wrapper: it records its pid, runs the user's argv as positional parameters (never
  * interpolated into a command line), then writes the exit status atomically, so the status
- * survives a crash or restart of `paved up`.
+ * survives a crash or restart of `paved up`. It traps SIGTERM (the whole process group gets it on
+ * cancel, timeout or preemption) with a no-op, which a shell runs only once its foreground command
+ * has ended: the wrapper outlives the program through its grace period to checkpoint, and records
+ * how it ended. The program itself keeps the default SIGTERM action (a trap, unlike an ignore, is
+ * not inherited).
  */
 const WRAPPER =
-  'echo $$ > "$PAVED_PID_FILE"; "$@"; code=$?; printf %s "$code" > "$PAVED_EXIT_FILE.tmp" && mv "$PAVED_EXIT_FILE.tmp" "$PAVED_EXIT_FILE"';
+  'trap : TERM; echo $$ > "$PAVED_PID_FILE"; "$@"; code=$?; printf %s "$code" > "$PAVED_EXIT_FILE.tmp" && mv "$PAVED_EXIT_FILE.tmp" "$PAVED_EXIT_FILE"';
 
 export interface LocalHandle extends ExecutionHandle {
   kind: "local";
@@ -137,14 +141,14 @@ export class LocalExecutor implements Executor {
     return { state: "vanished", reason: `process ${h.pid} is gone and left no exit status (killed, or the machine restarted)` };
   }
 
-  async cancel(handle: ExecutionHandle): Promise<void> {
+  async cancel(handle: ExecutionHandle, opts: { graceMs?: number } = {}): Promise<void> {
     const h = asLocal(handle);
     // Only signal the group if its leader is still the process we started, or members remain
     // in the group it created (the leader may have exited before its children).
     const ours = h.pidStart && isSameProcessAlive(h.pid, h.pidStart);
     if (!ours && processGroupMembers(h.pid).length === 0) return;
     signalGroup(h.pid, "SIGTERM");
-    const deadline = Date.now() + this.killGraceMs;
+    const deadline = Date.now() + (opts.graceMs ?? this.killGraceMs);
     while (Date.now() < deadline) {
       if (processGroupMembers(h.pid).length === 0) return;
       await sleep(50);
