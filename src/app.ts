@@ -10,7 +10,8 @@ import { buildServer } from "./http/index.ts";
 import { createCatalogModule } from "./modules/catalog/index.ts";
 import { createComputeModule } from "./modules/compute/index.ts";
 import { createDeploymentsModule } from "./modules/deployments/index.ts";
-import { createEvaluationModule } from "./modules/evaluation/index.ts";
+import { createEvaluationModule, parsePolicy } from "./modules/evaluation/index.ts";
+import { createBudgetsModule, type ServingSample, type StopTeamWork } from "./modules/guardrails/index.ts";
 import { createAuditModule, createQuotaModule } from "./modules/guardrails/index.ts";
 import { checkSsoConfig, createIdentityModule, createSso, type TokenService } from "./modules/identity/index.ts";
 import { createRegistryModule } from "./modules/registry/index.ts";
@@ -69,6 +70,27 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const controllers: { start(): Promise<void> | void; stop(): Promise<void> | void }[] = [];
   const catalog = createCatalogModule({ profilesFile: config.compute.profilesFile });
   routes.push(...catalog.routes);
+  // Costs, budgets and policies: they admit jobs, deployments and moves of `production` (through
+  // the hooks below); a budget's stop cancels the team's jobs and pauses its rollouts.
+  let stopTeamWork: StopTeamWork = async () => undefined;
+  let servingUsage: () => Promise<ServingSample[]> = async () => [];
+  const budgets = createBudgetsModule({
+    database,
+    clock,
+    ids,
+    logger,
+    pricing: catalog.service,
+    knownProfiles: () => catalog.service.list().map((p) => p.name),
+    settings: config.guardrails.budgets,
+    parseGatePolicy: (policy) => parsePolicy(policy),
+    stopTeamWork: (team, reason) => stopTeamWork(team, reason),
+    servingUsage: () => servingUsage(),
+  });
+  routes.push(...budgets.routes);
+  // Before evaluation's gate: a move the policy refuses records no gate override.
+  registry.service.addAliasGuard((change) => budgets.aliasGuard(change));
+  // Stops before compute and deployments, whose work a pass may stop.
+  controllers.push(budgets.controller);
   let serverUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
   // Single sign-on (auth.sso) and browser sessions, which the server accepts beside bearer tokens.
   const sso = createSso({ db: database.db, clock, logger, identity: identity.service, tokens, settings: config.auth.sso, publicUrl: () => serverUrl });
@@ -91,21 +113,43 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     tokens: { mintToken: (jobId) => tokens.mintForJob(jobId, 30 * 24 * 3600 * 1000), revokeToken: (jobId) => tokens.revokeForJob(jobId) },
     serverUrl: () => serverUrl,
     catalog: catalog.service,
+    admission: ({ spec, request, team }, principal) =>
+      budgets.admitJob({ name: spec.name, team, profile: request.profile, gpus: request.gpus, gpuType: request.gpuType, cpus: request.cpus, memoryMiB: request.memoryMiB, maxRuntimeSeconds: spec.maxRuntime }, principal),
   });
   routes.push(...compute.routes);
   controllers.push(compute.controller);
   // Serving takes model bytes; what it loads is decided by its caller (the admin routes for now).
   const serving = createServingModule({ dataDir: config.dataDir, clock, ids, logger, ...config.serving, onnx: { inspection: config.registry.onnx } });
   routes.push(...serving.routes);
+  servingUsage = async () => {
+    const counter = serving.service.metrics.registry.getSingleMetric("paved_serving_requests_total");
+    const answered = new Map(((await counter?.get())?.values ?? []).map((v) => [`${v.labels.model}\0${v.labels.version}\0${v.labels.environment}`, v.value]));
+    // Evaluations' private copies (environment "(private)") serve no one and cost their evaluation nothing here.
+    return serving.service
+      .list()
+      .filter((v) => !v.environment.startsWith("("))
+      .map((v) => ({ team: v.team, model: v.name, version: v.version, environment: v.environment, replicas: v.replicas, loadedAt: v.loadedAt, requests: answered.get(`${v.name}\0${v.version}\0${v.environment}`) ?? 0 }));
+  };
   // Evaluations' private copies (environment "(private)") serve no one and draw nothing.
   quotas.ledger.useServing(() => serving.service.list().filter((v) => !v.environment.startsWith("(")));
   // Evaluation runs versions on serving and guards the registry's production alias.
-  const evaluation = createEvaluationModule({ database, registry: registry.service, tracking: tracking.service, serving: serving.service, artifacts, maxDataBytes: config.evaluation.maxDataBytes, clock, ids, logger });
+  const evaluation = createEvaluationModule({ database, registry: registry.service, tracking: tracking.service, serving: serving.service, artifacts, maxDataBytes: config.evaluation.maxDataBytes, clock, ids, logger, requiredPolicy: (team) => budgets.policies.requiredGatePolicy(team) });
   routes.push(...evaluation.routes);
   controllers.push(evaluation.runner);
   // Deployments roll versions out on serving (through the router they register there), behind evaluation's gate.
-  const deployments = createDeploymentsModule({ database, registry: registry.service, serving: serving.service, evaluation: evaluation.service, clock, ids, logger });
+  const deployments = createDeploymentsModule({ database, registry: registry.service, serving: serving.service, evaluation: evaluation.service, clock, ids, logger, admission: (d, principal) => budgets.admitDeployment(d, principal) });
   routes.push(...deployments.routes);
+  // A budget's stop: every queued and running job of the team is cancelled (SIGTERM, then the grace
+  // period to checkpoint); its rollouts in progress are paused, while what serves keeps serving.
+  stopTeamWork = async (team, reason) => {
+    await compute.service.cancelTeam(team, reason);
+    let pageToken: string | undefined;
+    do {
+      const page = await deployments.service.list({ limit: 1000, pageToken });
+      for (const d of page.deployments) if (d.team === team && d.status.phase === "Progressing" && !d.paused) await deployments.service.pause(d.id);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+  };
   controllers.push(deployments.controller);
   // Stopping terminates every model's worker threads.
   controllers.push({ start() {}, stop: () => serving.service.close() });

@@ -11,7 +11,7 @@ import { discoverResources, type MachineResources } from "./resources.ts";
 import type { JobTokens, RunRecorder } from "./run-recorder.ts";
 import { computeRoutes } from "./routes.ts";
 import { protectDataDir, resolveRunAs } from "./run-as.ts";
-import { JobService } from "./service.ts";
+import { JobService, type JobAdmissionHook } from "./service.ts";
 import { JobStore } from "./store.ts";
 import type { PlatformDeps } from "../platform-deps.ts";
 import type { Ledger } from "../guardrails/index.ts";
@@ -19,7 +19,7 @@ import type { Ledger } from "../guardrails/index.ts";
 export type { RunRecorder, JobTokens } from "./run-recorder.ts";
 export type { Executor, ExecutionHandle, ExecutionRequest, ObservedState } from "./executors/executor.ts";
 export type { MachineResources, Gpu } from "./resources.ts";
-export { JobService } from "./service.ts";
+export { JobService, type JobAdmissionHook } from "./service.ts";
 export { JobController, type QuotaSource } from "./controller.ts";
 export { parseMetricLine, METRIC_LINE_PREFIX } from "./metric-lines.ts";
 export { dominantShare, fairShareOrder, schedule, describePending, type TeamLimits, type PreemptionPlan } from "./scheduler.ts";
@@ -47,6 +47,8 @@ export interface ComputeDeps extends PlatformDeps {
   machine?: MachineResources;
   /** Controller tuning for tests: how often running jobs are checked. */
   sweepMs?: number;
+  /** Admission of a new job (policies, budget), before anything is stored; unset: every feasible job is admitted. */
+  admission?: JobAdmissionHook;
   /**
    * The quota ledger (guardrails): the scheduler holds each team to its quota and orders teams by
    * their fair share of it; compute tells it the machine's GPUs. Unset: every team is unlimited.
@@ -99,7 +101,7 @@ export function createComputeModule(deps: ComputeDeps): ComputeModule {
     ...(deps.ledger ? { quotas: deps.ledger } : {}),
     preemption: config.compute.preemption,
   });
-  const service = new JobService({ store, db: deps.database.db, controller, executor, catalog, machine, runs: deps.runs, clock: deps.clock, ids: deps.ids, dataDir: config.dataDir, logBounds: config.compute.logs });
+  const service = new JobService({ store, db: deps.database.db, controller, executor, catalog, machine, runs: deps.runs, clock: deps.clock, ids: deps.ids, dataDir: config.dataDir, logBounds: config.compute.logs, ...(deps.admission ? { admission: deps.admission } : {}) });
   return {
     service,
     routes: computeRoutes(service),

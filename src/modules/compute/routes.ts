@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import { route, StreamResponse, type RouteDefinition } from "../../core/index.ts";
 import {
+  jobCheckSchema,
   jobIdParamsSchema,
   jobListQuerySchema,
   jobListSchema,
@@ -25,6 +26,17 @@ export function computeRoutes(service: JobService): RouteDefinition[] {
       resource: async ({ body, principal }) => service.newJobResource(body, principal),
       response: jobSchema,
       handler: async ({ body, principal }) => service.submit(body, principal),
+    }),
+    route({
+      method: "POST",
+      url: "/api/v1/policy/check",
+      summary: "Check a job spec as submit would (team, resources, policies, budget) without submitting it: the same refusal, or what it would be admitted as",
+      tags,
+      action: "jobs:create",
+      body: jobSpecSchema,
+      resource: async ({ body, principal }) => service.newJobResource(body, principal),
+      response: jobCheckSchema,
+      handler: async ({ body, principal }) => service.check(body, principal),
     }),
     route({
       method: "GET",

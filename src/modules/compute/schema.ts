@@ -250,3 +250,13 @@ export const resourcesSchema = z.object({
   ),
 });
 export type ResourcesView = z.output<typeof resourcesSchema>;
+
+/** POST /api/v1/policy/check: what submit would admit the job as (a refusal answers as submit's would). */
+export const jobCheckSchema = z.object({
+  allowed: z.literal(true),
+  team: z.string().describe("the team the job would belong to"),
+  request: resourceRequestSchema,
+  hourlyCost: z.number().describe("what an hour of the job costs at the catalog's prices"),
+  currency: z.string(),
+});
+export type JobCheck = z.output<typeof jobCheckSchema>;

@@ -13,7 +13,7 @@ import type { MachineResources } from "./resources.ts";
 import type { RunRecorder } from "./run-recorder.ts";
 import { FollowSlots, readLogPage, type LogBounds, type LogPage } from "./log-bounds.ts";
 import { ANOTHER_TEAM, assertFeasible, pendingFor, resolveRequest } from "./scheduler.ts";
-import { maskEnv, type Allocation, type Job, type JobEvent, type JobPhase, type JobSpec, type Pending, type ResourceRequest, type ResourcesView } from "./schema.ts";
+import { maskEnv, type Allocation, type Job, type JobCheck, type JobEvent, type JobPhase, type JobSpec, type Pending, type ResourceRequest, type ResourcesView } from "./schema.ts";
 import { ACTIVE_PHASES, TERMINAL_PHASES, type JobRow, type JobStore } from "./store.ts";
 import { join } from "node:path";
 
@@ -31,7 +31,16 @@ export interface JobServiceDeps {
   dataDir: string;
   /** Bounds of log reads and follows (compute.logs). */
   logBounds?: LogBounds;
+  /** Admission: refuses a job before anything is stored (see ComputeDeps.admission). */
+  admission?: JobAdmissionHook;
 }
+
+/**
+ * Decides whether a job may be submitted, after its team and resources are resolved and before
+ * anything is stored: throws a PlatformError (FORBIDDEN naming a broken policy rule, QUOTA_EXCEEDED
+ * naming a spent budget). app.ts connects guardrails' admission here.
+ */
+export type JobAdmissionHook = (job: { spec: JobSpec; request: ResourceRequest; team: string }, principal: Principal) => Promise<void>;
 
 /** Submitting, reading, cancelling and following jobs; the controller does the running. */
 export class JobService {
@@ -70,14 +79,8 @@ export class JobService {
    * job's team when new), queues the job and schedules at once.
    */
   async submit(spec: JobSpec, principal: Principal): Promise<Job> {
-    const { store, runs, clock, ids, catalog } = this.deps;
-    const team = await this.teamFor(spec, principal);
-    await assertDirectory(spec.workingDir, "workingDir");
-    for (const d of spec.datasets) {
-      if ("path" in d) await assertExists(resolveDatasetPath(spec.workingDir, d.path), `dataset '${d.name}'`);
-    }
-    const request = resolveRequest(spec, catalog);
-    assertFeasible(request, await this.deps.machine(), catalog);
+    const { store, runs, clock, ids } = this.deps;
+    const { team, request } = await this.admit(spec, principal);
     const resolved: JobSpec = { ...spec, experiment: spec.experiment ?? spec.name, team };
     const experimentId = await runs.ensureExperiment(resolved.experiment!, team);
     const id = ids.prefixed("job");
@@ -98,6 +101,32 @@ export class JobService {
     return this.get(id, principal);
   }
 
+  /**
+   * Everything submit checks, without submitting (`paved policy check`): the same answer submit
+   * would give, or what the job would be admitted as and what an hour of it costs.
+   */
+  async check(spec: JobSpec, principal: Principal): Promise<JobCheck> {
+    const { team, request } = await this.admit(spec, principal);
+    return { allowed: true, team, request, hourlyCost: this.deps.catalog.hourlyCost(request), currency: this.deps.catalog.prices.currency };
+  }
+
+  /**
+   * What submit checks before it stores anything: the team, the working dir and datasets, the
+   * resources (a known profile, a machine that can hold them), then admission (policies, budget).
+   */
+  private async admit(spec: JobSpec, principal: Principal): Promise<{ team: string; request: ResourceRequest }> {
+    const { catalog } = this.deps;
+    const team = await this.teamFor(spec, principal);
+    await assertDirectory(spec.workingDir, "workingDir");
+    for (const d of spec.datasets) {
+      if ("path" in d) await assertExists(resolveDatasetPath(spec.workingDir, d.path), `dataset '${d.name}'`);
+    }
+    const request = resolveRequest(spec, catalog);
+    assertFeasible(request, await this.deps.machine(), catalog);
+    await this.deps.admission?.({ spec, request, team }, principal);
+    return { team, request };
+  }
+
   /** A job; with `reader`, what holds the resources it waits for is shown only as far as the reader may see. */
   async get(id: string, reader?: Principal): Promise<Job> {
     const row = await this.deps.store.get(id);
@@ -113,6 +142,22 @@ export class JobService {
     const events = await this.deps.store.events(rows.map((r) => r.job_id));
     const see = canSee(reader, "jobs:list");
     return rows.map((r) => toJob(r, events.get(r.job_id) ?? [], see));
+  }
+
+  /**
+   * Cancels every queued and running job of a team (a budget's stop), saying why in each job's
+   * events; a running one gets SIGTERM and the grace period to checkpoint before SIGKILL.
+   */
+  async cancelTeam(team: string, reason: string): Promise<number> {
+    const { store, controller, clock } = this.deps;
+    const rows = (await Promise.all((["QUEUED", "STARTING", "RUNNING"] as const).map((phase) => store.list({ phase, limit: 10_000, teams: [team] })))).flat();
+    await Promise.all(
+      rows.map(async (row) => {
+        await store.appendEvent(row.job_id, { type: "BudgetStop", message: reason, time: clock.now() });
+        await controller.cancel(row.job_id);
+      }),
+    );
+    return rows.length;
   }
 
   /** Cancels the job (idempotent on ended jobs) and returns it. */

@@ -12,10 +12,10 @@ import type { ServingService } from "../serving/index.ts";
 import { DeploymentController } from "./controller.ts";
 import { DeploymentRouter } from "./router.ts";
 import { deploymentRoutes } from "./routes.ts";
-import { DeploymentService } from "./service.ts";
+import { DeploymentService, type DeploymentAdmissionHook } from "./service.ts";
 import { DeploymentStore } from "./store.ts";
 
-export { DeploymentService, GATED_ENVIRONMENT, endpointOf } from "./service.ts";
+export { DeploymentService, GATED_ENVIRONMENT, endpointOf, type DeploymentAdmissionHook } from "./service.ts";
 export { DeploymentController, INTEGRATION_TESTS_TAG } from "./controller.ts";
 export { DeploymentRouter, stickyVariant, type Split } from "./router.ts";
 export { CreateDeploymentBody, DeploymentView, DeploymentList, PromoteBody, DeploymentOverrideView } from "./schema.ts";
@@ -30,6 +30,8 @@ export interface DeploymentsModuleDeps {
   logger: Logger;
   /** How often the controller reconciles (default 500 ms). */
   intervalMs?: number;
+  /** Admission of new deployments and forced promotions (policies, budget). */
+  admission?: DeploymentAdmissionHook;
 }
 
 /** Builds the deployment service, controller and routes, and registers the traffic router with serving. */
@@ -58,6 +60,7 @@ export function createDeploymentsModule(deps: DeploymentsModuleDeps): { service:
     logger,
     kick: () => controller.kick(),
     maxReplicasPerVersion: limits.maxReplicasPerVersion,
+    ...(deps.admission ? { admission: deps.admission } : {}),
   });
   return { service, controller, routes: deploymentRoutes(service) };
 }

@@ -28,7 +28,7 @@ export function deploymentRoutes(service: DeploymentService): RouteDefinition[] 
       // It goes to the model's team: the caller must be a developer there.
       resource: async ({ body }) => service.newDeploymentResource(body),
       response: DeploymentView,
-      handler: async ({ body, principal }) => service.create(body, principal.name),
+      handler: async ({ body, principal }) => service.create(body, principal),
     }),
     route({
       method: "GET",

@@ -32,7 +32,16 @@ export interface DeploymentServiceDeps {
   kick: () => void;
   /** The server's most replicas per version (serving.maxReplicasPerVersion). */
   maxReplicasPerVersion: number;
+  /** Admission (policies, budget) of a new deployment or a forced promotion; app.ts connects guardrails' here. */
+  admission?: DeploymentAdmissionHook;
 }
+
+/**
+ * Decides whether a deployment may be created (or a promotion forced past its analysis) before
+ * anything is stored: throws a PlatformError (FORBIDDEN naming a broken policy rule, QUOTA_EXCEEDED
+ * naming a spent budget).
+ */
+export type DeploymentAdmissionHook = (deployment: { action: "create" | "force-promote"; model: string; environment: string; team: string }, principal: Principal) => Promise<void>;
 
 /** The deployment API: validates and writes specs and user intents; the controller does the rest. */
 export class DeploymentService {
@@ -49,7 +58,7 @@ export class DeploymentService {
     return { kind: "deployment", id, team: row.team_id, notFound: () => missingDeployment(id) };
   }
 
-  async create(body: CreateDeploymentBody, user: string): Promise<DeploymentView> {
+  async create(body: CreateDeploymentBody, principal: Principal): Promise<DeploymentView> {
     const version = await this.deps.registry.resolveVersion(body.model, body.version ?? body.alias!);
     if (!version.signature) throw invalidInput(`version ${version.version} of '${body.model}' holds no ONNX model; deployments serve ONNX models`);
     const limit = this.deps.maxReplicasPerVersion;
@@ -61,13 +70,14 @@ export class DeploymentService {
         setting: "serving.maxReplicasPerVersion",
       });
     }
+    const model = await this.deps.registry.getModel(body.model);
+    await this.deps.admission?.({ action: "create", model: body.model, environment: body.environment, team: model.team_id }, principal);
     if (body.environment === GATED_ENVIRONMENT) await this.deps.evaluation.assertDeployable(body.model, version.version);
     // One rollout at a time per (model, environment): each environment has its own endpoint, router split and loaded versions.
     const active = await this.deps.store.active(body.model, body.environment);
     if (active) {
       throw conflict(`model '${body.model}' already has a deployment in progress in ${body.environment} (${active.id}, ${active.phase}); wait for it, or \`paved deployments rollback ${active.id}\``);
     }
-    const model = await this.deps.registry.getModel(body.model);
     const current = model.aliases.find((a) => a.alias === body.environment)?.version;
     const now = this.deps.clock.now();
     const stable = current !== undefined && current !== version.version ? String(current) : null;
@@ -108,7 +118,7 @@ export class DeploymentService {
       phase: status.phase,
       paused: 0,
       requested: null,
-      created_by: user,
+      created_by: principal.name,
       created_at: now,
       updated_at: now,
       team_id: model.team_id,
@@ -186,6 +196,7 @@ export class DeploymentService {
     } else {
       // Forcing production past its analysis is a gate override, as forcing the production alias is.
       if (spec.environment === DEFAULT_ENVIRONMENT) authorize(principal, "gates:override", { kind: "deployment", id, team: row.team_id });
+      await this.deps.admission?.({ action: "force-promote", model: spec.model, environment: spec.environment, team: row.team_id }, principal);
       const reason = body.reason!.trim();
       await this.deps.store.requestOverride(
         {

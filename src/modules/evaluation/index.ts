@@ -15,11 +15,11 @@ import type { TrackingService } from "../tracking/index.ts";
 import { loadPolicyFile } from "./policy.ts";
 import { evaluationRoutes } from "./routes.ts";
 import { EvaluationRunner } from "./runner.ts";
-import { EvaluationService } from "./service.ts";
+import { EvaluationService, type RequiredGatePolicyHook } from "./service.ts";
 import { DataResolver } from "./sources.ts";
 import { EvaluationStore } from "./store.ts";
 
-export { EvaluationService, GATED_ALIAS } from "./service.ts";
+export { EvaluationService, GATED_ALIAS, type RequiredGatePolicyHook } from "./service.ts";
 export { EvaluationRunner } from "./runner.ts";
 export { parsePolicy, type VersionedPolicy } from "./policy.ts";
 export { parseDataUri, ACCEPTED_DATA_URIS, type DataSource } from "./sources.ts";
@@ -41,6 +41,8 @@ export interface EvaluationModuleDeps {
   performanceRequests?: number;
   /** How often the runner looks for evaluations to run (default 1000 ms). */
   intervalMs?: number;
+  /** The gate policy a policy in force requires of a team's models (guardrails'). */
+  requiredPolicy?: RequiredGatePolicyHook;
 }
 
 /** Builds the evaluation service, runner and routes, and installs the production gate as a registry alias guard. */
@@ -58,7 +60,7 @@ export function createEvaluationModule(deps: EvaluationModuleDeps): { service: E
     ...(deps.performanceRequests !== undefined ? { performanceRequests: deps.performanceRequests } : {}),
     ...(deps.intervalMs !== undefined ? { intervalMs: deps.intervalMs } : {}),
   });
-  const service = new EvaluationService({ store, db: deps.database.db, registry: deps.registry, data, artifacts: deps.artifacts, clock: deps.clock, ids: deps.ids, logger, defaultPolicy: loadPolicyFile(BUILT_IN_GATE_POLICY_FILE), kick: () => runner.kick() });
+  const service = new EvaluationService({ store, db: deps.database.db, registry: deps.registry, data, artifacts: deps.artifacts, clock: deps.clock, ids: deps.ids, logger, defaultPolicy: loadPolicyFile(BUILT_IN_GATE_POLICY_FILE), kick: () => runner.kick(), ...(deps.requiredPolicy ? { requiredPolicy: deps.requiredPolicy } : {}) });
   deps.registry.addAliasGuard(service.guard);
   return { service, runner, routes: evaluationRoutes(service) };
 }

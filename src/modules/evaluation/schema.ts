@@ -51,7 +51,7 @@ export type GatePolicy = z.output<typeof GatePolicy>;
 export const GatePolicyView = z.object({
   model: z.string(),
   version: z.string().describe("content hash of the parsed policy"),
-  source: z.enum(["default", "model"]),
+  source: z.enum(["default", "model", "required"]).describe("required: a platform or team policy's requiredGatePolicy, which the gate uses in place of the model's own"),
   policy: GatePolicy,
   updatedBy: z.string().nullable(),
   updatedAt: z.number().nullable(),

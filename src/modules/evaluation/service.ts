@@ -31,7 +31,15 @@ export interface EvaluationDeps {
   defaultPolicy: VersionedPolicy;
   /** Tells the runner there is work. */
   kick: () => void;
+  /** The gate policy a team's models must be judged by, if a platform or team policy requires one (app.ts connects guardrails'). */
+  requiredPolicy?: RequiredGatePolicyHook;
 }
+
+/**
+ * The gate policy a policy in force requires of a team's models (its version and where the rule
+ * comes from), or undefined: the models use their own, or the default.
+ */
+export type RequiredGatePolicyHook = (team: string) => Promise<{ policy: unknown; version: string; scope: string; policyVersion: number } | undefined>;
 
 /** How to give reference data, for messages. */
 const REFERENCE_FIX = "pass --reference <training CSV> (a local file is uploaded) or --reference runs:/<run_id>/<path>";
@@ -76,6 +84,13 @@ export class EvaluationService {
 
   async getPolicy(name: string): Promise<GatePolicyView> {
     const model = await this.deps.registry.getModel(name);
+    const required = await this.deps.requiredPolicy?.(model.team_id);
+    if (required) return { model: model.name, version: required.version, source: "required", policy: required.policy as GatePolicy, updatedBy: null, updatedAt: null };
+    return this.ownPolicy(model);
+  }
+
+  /** The model's own policy, or the default (what a policy's requiredGatePolicy takes the place of). */
+  private async ownPolicy(model: RegisteredModel): Promise<GatePolicyView> {
     const row = await this.store.getPolicy(model.model_id);
     if (!row) return { model: model.name, version: this.deps.defaultPolicy.version, source: "default", policy: this.deps.defaultPolicy.policy, updatedBy: null, updatedAt: null };
     return { model: model.name, version: row.policy_version, source: "model", policy: JSON.parse(row.policy), updatedBy: row.updated_by, updatedAt: row.updated_at };
@@ -89,7 +104,19 @@ export class EvaluationService {
   async putPolicy(name: string, input: unknown, user: string): Promise<GatePolicyView> {
     const model = await this.deps.registry.getModel(name);
     const parsed = parsePolicy(input);
-    const previous = await this.getPolicy(name);
+    const required = await this.deps.requiredPolicy?.(model.team_id);
+    if (required && required.version !== parsed.version) {
+      const where = required.scope === "platform" ? "the platform policy" : `team ${model.team_id}'s policy`;
+      const message = `${where} (version ${required.policyVersion}) requires gate policy ${required.version} for the models of team ${model.team_id}, and this one is ${parsed.version}; the gate judges '${model.name}' by the required one (\`paved evaluations policy show ${model.name}\`), so store that one or none`;
+      throw new PlatformError("FORBIDDEN", `refused by policy (rule requiredGatePolicy): ${message}`, {
+        rule: "requiredGatePolicy",
+        scope: required.scope,
+        policyVersion: required.policyVersion,
+        required: required.version,
+        violations: [{ rule: "requiredGatePolicy", scope: required.scope, version: required.policyVersion, message }],
+      });
+    }
+    const previous = await this.ownPolicy(model);
     const now = this.deps.clock.now();
     await this.store.putPolicy(
       { model_id: model.model_id, policy: JSON.stringify(parsed.policy), policy_version: parsed.version, updated_by: user, updated_at: now },
@@ -366,6 +393,8 @@ export class EvaluationService {
   // ---- internals ----
 
   private async policyOf(model: RegisteredModel): Promise<VersionedPolicy> {
+    const required = await this.deps.requiredPolicy?.(model.team_id);
+    if (required) return { policy: required.policy as GatePolicy, version: required.version };
     const row = await this.store.getPolicy(model.model_id);
     return row ? { policy: JSON.parse(row.policy) as GatePolicy, version: row.policy_version } : this.deps.defaultPolicy;
   }

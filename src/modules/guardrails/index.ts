@@ -1,6 +1,9 @@
-// Guardrails: what holds a team's use of the platform to account. For now the audit log: every
+// Guardrails: what holds a team's use of the platform to account. The audit log: every
 // mutating request (who, team, what, when, from where, outcome, request id), append-only, committed
 // before the answer; run-tracking writes, the hot path, are summarised unless configured otherwise.
+// Costs, budgets and policies: what work cost, team budgets that act at thresholds, and versioned
+// platform and team policies checked at admission. Below compute, deployments and the registry:
+// they call its checks through hooks app.ts connects, and it imports none of them.
 import type { Clock, IdGenerator, Logger, RouteDefinition } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
 import { AuditService, type AuditOptions } from "./audit-service.ts";
@@ -15,6 +18,13 @@ export { Ledger, monthStart, gpuMatchesType, formatBytes, type EffectiveQuota, t
 export { QuotaSettings, QuotaLine, QuotaHolder, TeamQuotaView, TeamQuotaList, QUOTA_RESOURCES, parseBytes, type QuotaSettingsInput, type QuotaResource } from "./quotas-schema.ts";
 export type { GpuHours } from "./quotas-store.ts";
 export { createQuotaModule, type QuotaModuleDeps } from "./quotas.ts";
+export { createBudgetsModule, type BudgetsModule, type BudgetsModuleDeps, type BudgetSettings, type DeploymentAdmission, type AliasMove } from "./budgets-module.ts";
+export type { JobAdmission, GatePolicyParser } from "./policies.ts";
+export type { ServingSample, Pricing } from "./costs.ts";
+export type { StopTeamWork } from "./budgets.ts";
+export { CostReport, CostsQuery } from "./costs-schema.ts";
+export { BudgetView, BudgetList, PutBudgetBody, BUDGET_ACTIONS, DEFAULT_THRESHOLDS } from "./budgets-schema.ts";
+export { PolicyDocument, PolicyView, EffectivePolicyView, POLICY_RULES } from "./policies-schema.ts";
 
 export interface AuditModuleDeps {
   database: Database;

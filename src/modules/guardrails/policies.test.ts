@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openTestDatabase, testDialects } from "../../../test/support/databases.ts";
+import { PlatformError, createLogger, systemClock, type Principal } from "../../core/index.ts";
+import type { Database } from "../../storage/index.ts";
+import { PolicyStore } from "./policies-store.ts";
+import { PLATFORM_SCOPE, PolicyService, formatDuration, teamScope, type JobAdmission } from "./policies.ts";
+
+const admin: Principal = { name: "root", kind: "user", platformAdmin: true, teams: {} };
+const person = (name: string, teams: Principal["teams"]): Principal => ({ name, kind: "user", platformAdmin: false, teams });
+const job = (o: Partial<JobAdmission> = {}): JobAdmission => ({ name: "train", team: "risk", profile: "gpu-1", gpus: 1, gpuType: null, cpus: 4, memoryMiB: 1024, maxRuntimeSeconds: 3600, ...o });
+
+/** The refusal a promise ends with. */
+async function refusal(p: Promise<unknown>): Promise<PlatformError> {
+  const error = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(PlatformError);
+  return error as PlatformError;
+}
+
+// A gate-policy parser standing in for evaluation's: versions by content.
+const parseGatePolicy = (policy: unknown) => {
+  if (typeof policy !== "object" || policy === null || !Array.isArray((policy as { checks?: unknown }).checks)) throw new PlatformError("INVALID_INPUT", "invalid gate policy: checks is required");
+  return { version: `v-${JSON.stringify(policy).length}`, policy };
+};
+
+describe.each(testDialects())("policies (%s)", (dialect) => {
+  let database: Database;
+  let policies: PolicyService;
+
+  beforeAll(async () => {
+    database = await openTestDatabase(dialect);
+    for (const team of ["risk", "fraud"]) await database.db.insertInto("teams").values({ team_id: team, description: null, created_at: 0 }).execute();
+    await database.db.insertInto("users").values({ user_id: "u-ada", name: "ada", kind: "user", display_name: null, email: null, platform_admin: 0, sso_issuer: null, sso_subject: null, created_at: 0, disabled_at: null }).execute();
+    policies = new PolicyService({
+      store: new PolicyStore(database.db),
+      clock: systemClock,
+      logger: createLogger("silent"),
+      knownProfiles: () => ["cpu", "gpu-1", "gpu-2", "gpu-8"],
+      parseGatePolicy,
+    });
+  });
+  afterAll(async () => database?.close());
+
+  it("keeps every version with who set it, the YAML as sent, and answers version 0 before any", async () => {
+    expect(await policies.get(PLATFORM_SCOPE)).toMatchObject({ scope: "platform", version: 0, rules: {}, createdBy: null });
+    const first = await policies.set(PLATFORM_SCOPE, "maxGpusPerJob: 4\nmaxRuntime: 1d\n", admin);
+    expect(first).toMatchObject({ version: 1, rules: { maxGpusPerJob: 4, maxRuntimeSeconds: 86_400 }, createdBy: "root", document: "maxGpusPerJob: 4\nmaxRuntime: 1d\n" });
+    const second = await policies.set(PLATFORM_SCOPE, "kind: Policy\nmaxGpusPerJob: 2\nmaxRuntime: 12h\nallowedProfiles: [cpu, gpu-1, gpu-2]\n", admin);
+    expect(second.version).toBe(2);
+    expect((await policies.history(PLATFORM_SCOPE, 10)).map((v) => v.version)).toEqual([2, 1]);
+    expect((await policies.get(PLATFORM_SCOPE)).rules).toEqual({ maxGpusPerJob: 2, maxRuntimeSeconds: 43_200, allowedProfiles: ["cpu", "gpu-1", "gpu-2"] });
+    // Two writers at once: each gets its own version, none is lost.
+    const [a, b] = await Promise.all([policies.set(teamScope("fraud"), "maxGpusPerJob: 1", admin), policies.set(teamScope("fraud"), "maxGpusPerJob: 0", admin)]);
+    expect([a.version, b.version].sort()).toEqual([1, 2]);
+    expect((await policies.effective("fraud")).teamPolicy!.version).toBe(2);
+  });
+
+  it("refuses a bad document with the field and the fix: unknown rule, bad duration, unknown profile or user", async () => {
+    const unknown = await refusal(policies.set(teamScope("risk"), "maxGpus: 2\n", admin));
+    expect(unknown.code).toBe("INVALID_INPUT");
+    expect(unknown.message).toContain("maxGpusPerJob");
+    expect((await refusal(policies.set(teamScope("risk"), "maxRuntime: soon\n", admin))).code).toBe("INVALID_INPUT");
+    const profile = await refusal(policies.set(teamScope("risk"), "allowedProfiles: [gpu-99]\n", admin));
+    expect(profile.details).toMatchObject({ unknown: ["gpu-99"] });
+    const user = await refusal(policies.set(teamScope("risk"), "productionMovers: [maintainer, user:nobody]\n", admin));
+    expect(user.details).toMatchObject({ missing: ["nobody"] });
+    expect((await refusal(policies.set(teamScope("risk"), "productionMovers: [owner]\n", admin))).code).toBe("INVALID_INPUT");
+    expect((await refusal(policies.set(teamScope("risk"), "requiredGatePolicy: {nothing: 1}\n", admin))).code).toBe("INVALID_INPUT");
+    expect((await refusal(policies.set(teamScope("risk"), "[not, a, mapping]", admin))).code).toBe("INVALID_INPUT");
+    expect((await policies.get(teamScope("risk"))).version).toBe(0);
+  });
+
+  it("holds a job to the platform's policy and its team's: a team narrows, never widens", async () => {
+    // Platform (v2): maxGpusPerJob 2, maxRuntime 12h, profiles cpu, gpu-1, gpu-2. Risk widens GPUs (no effect) and narrows profiles.
+    await policies.set(teamScope("risk"), "maxGpusPerJob: 8\nallowedProfiles: [cpu, gpu-1]\nmaxRuntime: 2h\n", admin);
+    expect(await policies.jobViolations(job())).toEqual([]);
+    const cases: [Partial<JobAdmission>, string, string][] = [
+      [{ profile: "gpu-2", gpus: 2 }, "allowedProfiles", "team:risk"],
+      [{ profile: "gpu-8", gpus: 8 }, "allowedProfiles", "platform"],
+      [{ profile: null, gpus: 1 }, "allowedProfiles", "platform"],
+      [{ profile: "gpu-1", maxRuntimeSeconds: undefined }, "maxRuntime", "platform"],
+      [{ profile: "gpu-1", maxRuntimeSeconds: 3 * 3600 }, "maxRuntime", "team:risk"],
+    ];
+    for (const [change, rule, scope] of cases) {
+      const error = await refusal(policies.assertJob(job(change)));
+      expect({ change, code: error.code, rule: error.details!.rule, scope: error.details!.scope }).toEqual({ change, code: "FORBIDDEN", rule, scope });
+    }
+    // Every broken rule is listed, each with where it comes from.
+    const all = await refusal(policies.assertJob(job({ profile: "gpu-8", gpus: 8, maxRuntimeSeconds: 86_400 })));
+    const violations = all.details!.violations as { rule: string; scope: string; version: number }[];
+    expect(violations.map((v) => `${v.scope}/${v.rule}`).sort()).toEqual(["platform/allowedProfiles", "platform/maxGpusPerJob", "platform/maxRuntime", "team:risk/allowedProfiles", "team:risk/maxRuntime"]);
+    expect(violations.find((v) => v.scope === "platform")!.version).toBe(2);
+    // Fraud (maxGpusPerJob 0) refuses any GPU; another team without a policy only has the platform's.
+    expect((await refusal(policies.assertJob(job({ team: "fraud" })))).details).toMatchObject({ rule: "maxGpusPerJob", scope: "team:fraud" });
+    expect(await policies.jobViolations(job({ team: "other", profile: "gpu-2", gpus: 2 }))).toEqual([]);
+  });
+
+  it("lets only the named roles and users move production, and can forbid forcing the gate", async () => {
+    await policies.set(teamScope("fraud"), "productionMovers: [maintainer, user:ada]\nallowGateOverrides: false\n", admin);
+    const dev = person("dev", { fraud: "developer" });
+    const lead = person("lead", { fraud: "maintainer" });
+    const ada = person("ada", { fraud: "viewer" });
+    const refused = await refusal(policies.assertProductionMover(dev, "fraud", "score"));
+    expect(refused.code).toBe("FORBIDDEN");
+    expect(refused.details).toMatchObject({ rule: "productionMovers", scope: "team:fraud" });
+    await policies.assertProductionMover(lead, "fraud", "score");
+    await policies.assertProductionMover(person("boss", { fraud: "admin" }), "fraud", "score");
+    await policies.assertProductionMover(ada, "fraud", "score");
+    await policies.assertProductionMover(admin, "fraud", "score");
+    // A maintainer of another team is no mover here.
+    expect((await refusal(policies.assertProductionMover(person("x", { risk: "maintainer" }), "fraud", "score"))).details!.rule).toBe("productionMovers");
+    expect((await refusal(policies.assertGateOverride("fraud", "production of 'score'"))).details).toMatchObject({ rule: "allowGateOverrides", scope: "team:fraud" });
+    await policies.assertGateOverride("risk", "production of 'churn'");
+  });
+
+  it("names the gate policy a team must use, the platform's first; a team cannot require another", async () => {
+    expect(await policies.requiredGatePolicy("risk")).toBeUndefined();
+    const gate = { checks: [{ type: "quality", metric: "accuracy", min: 0.9 }] };
+    const team = await policies.set(teamScope("risk"), JSON.stringify({ requiredGatePolicy: gate }), admin);
+    expect(team.rules.requiredGatePolicy).toEqual(parseGatePolicy(gate));
+    expect(await policies.requiredGatePolicy("risk")).toMatchObject({ policy: gate, scope: "team:risk", policyVersion: team.version });
+    await policies.set(PLATFORM_SCOPE, JSON.stringify({ requiredGatePolicy: { checks: [] } }), admin);
+    expect(await policies.requiredGatePolicy("risk")).toMatchObject({ policy: { checks: [] }, scope: "platform" });
+    const conflict = await refusal(policies.set(teamScope("fraud"), JSON.stringify({ requiredGatePolicy: gate }), admin));
+    expect(conflict.details).toMatchObject({ rule: "requiredGatePolicy" });
+    // An empty document clears every rule (a version of its own).
+    const cleared = await policies.set(PLATFORM_SCOPE, "", admin);
+    expect(cleared.rules).toEqual({});
+    expect(await policies.requiredGatePolicy("fraud")).toBeUndefined();
+  });
+
+  it("answers a team the caller may not see, or one that does not exist, as missing", async () => {
+    expect(await policies.teamResource("risk")).toMatchObject({ kind: "team", id: "risk", team: "risk" });
+    expect((await refusal(policies.teamResource("nope"))).code).toBe("NOT_FOUND");
+  });
+
+  it("writes durations as people do", () => {
+    expect([formatDuration(43_200), formatDuration(5400), formatDuration(90), formatDuration(172_800)]).toEqual(["12h", "1h30m", "1m30s", "2d"]);
+  });
+});
