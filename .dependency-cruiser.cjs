@@ -36,10 +36,10 @@ module.exports = {
     },
     {
       name: "client-shares-only-schemas",
-      comment: "client/ (used by the CLI and the web UI) sees core and the modules' zod schemas, nothing server-side",
+      comment: "client/ (used by the CLI and the web UI) sees core and the modules' zod schemas (schema.ts, or <area>-schema.ts in a module of several areas), nothing server-side",
       severity: "error",
       from: { path: "^src/client/" },
-      to: { path: "^src/(?!client/|core/)", pathNot: ["^src/modules/[^/]+/schema\\.ts$"] },
+      to: { path: "^src/(?!client/|core/)", pathNot: ["^src/modules/[^/]+/schema\\.ts$", "^src/modules/[^/]+/[a-z]+-schema\\.ts$"] },
     },
     {
       name: "cli-is-thin",

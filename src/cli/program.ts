@@ -2,6 +2,8 @@ import { Command, CommanderError } from "commander";
 import { isPlatformError } from "../core/index.ts";
 import { registerApply } from "./commands/apply.ts";
 import { registerAudit } from "./commands/audit.ts";
+import { registerBudgets } from "./commands/budgets.ts";
+import { registerCosts } from "./commands/costs.ts";
 import { registerCompute } from "./commands/compute.ts";
 import { registerDeploy } from "./commands/deploy.ts";
 import { registerDocs } from "./commands/docs.ts";
@@ -11,6 +13,7 @@ import { registerJobs, registerLogs } from "./commands/jobs.ts";
 import { registerTeams, registerTokens, registerUsers } from "./commands/identity.ts";
 import { registerLogin } from "./commands/login.ts";
 import { registerModels } from "./commands/models.ts";
+import { registerPolicy } from "./commands/policy.ts";
 import { registerRuns } from "./commands/runs.ts";
 import { registerTrain } from "./commands/train.ts";
 import { registerUp } from "./commands/up.ts";
@@ -60,6 +63,9 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerTeams(program, ctx);
   registerUsers(program, ctx);
   registerAudit(program, ctx);
+  registerCosts(program, ctx);
+  registerBudgets(program, ctx);
+  registerPolicy(program, ctx);
   registerDocs(program, ctx);
   return program;
 }

@@ -5,6 +5,7 @@ import type { EvaluationUpload, GatePolicyChange } from "./types.ts";
 import type { CreatedToken, Team, TeamRole, TokenInfo, User } from "./types.ts";
 import type { AuditQuery, AuditRecord } from "./types.ts";
 import type { SsoDevicePoll, SsoDeviceStart } from "./types.ts";
+import type { Budget, BudgetRequest, CostQuery, CostReport, EffectivePolicy, JobCheck, Policy, Prices } from "./types.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 
@@ -356,6 +357,56 @@ export class PavedClient {
   async *exportAudit(query: AuditQuery = {}, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
     const response = await this.request("/api/v1/audit/export", { query: { ...query }, signal });
     yield* bytesOf(response);
+  }
+
+  // ---- costs, budgets and policies ----
+
+  /** The unit prices costs and budgets are figured in. */
+  getPrices(): Promise<Prices> {
+    return this.json("/api/v1/prices");
+  }
+
+  /** What work cost in a month: teams' totals, and with `by` the jobs, deployments or users, most expensive first. */
+  getCosts(query: CostQuery = {}): Promise<CostReport> {
+    return this.json("/api/v1/costs", { query: { ...query } });
+  }
+
+  async listBudgets(): Promise<Budget[]> {
+    return (await this.json<{ budgets: Budget[] }>("/api/v1/budgets")).budgets;
+  }
+
+  getBudget(team: string): Promise<Budget> {
+    return this.json(`/api/v1/budgets/${seg(team)}`);
+  }
+
+  /** Sets a team's monthly budget; thresholds and webhook left out stay as they were (webhookUrl null removes it). */
+  setBudget(team: string, body: BudgetRequest): Promise<Budget> {
+    return this.json(`/api/v1/budgets/${seg(team)}`, { method: "PUT", body });
+  }
+
+  async deleteBudget(team: string): Promise<void> {
+    await this.json(`/api/v1/budgets/${seg(team)}`, { method: "DELETE" });
+  }
+
+  /** The policies in force: the platform's and, with a team, the team's own. */
+  getPolicies(team?: string): Promise<EffectivePolicy> {
+    return this.json("/api/v1/policies", { query: { team } });
+  }
+
+  /** Sets the platform's policy (no team) or a team's, from YAML text: a new version. */
+  setPolicy(team: string | undefined, yaml: string): Promise<Policy> {
+    return this.json(team === undefined ? "/api/v1/policies/platform" : `/api/v1/policies/teams/${seg(team)}`, { method: "PUT", body: { yaml } });
+  }
+
+  /** Every version of the platform's policy (no team) or a team's, newest first. */
+  async policyHistory(team: string | undefined, limit?: number): Promise<Policy[]> {
+    const path = team === undefined ? "/api/v1/policies/platform/history" : `/api/v1/policies/teams/${seg(team)}/history`;
+    return (await this.json<{ versions: Policy[] }>(path, { query: { limit } })).versions;
+  }
+
+  /** Checks a job spec as submit would, without submitting: the same refusal, or what it would be admitted as. */
+  checkJob(spec: JobSpec): Promise<JobCheck> {
+    return this.json("/api/v1/policy/check", { method: "POST", body: spec });
   }
 
   private async json<T>(path: string, options: RequestOptions = {}): Promise<T> {

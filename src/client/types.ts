@@ -1,11 +1,14 @@
 // Response and request shapes of Paved's /api/v1, taken from the modules' zod schemas (the same
 // ones the server validates with and builds its OpenAPI document from). All times are epoch ms.
 import type { z } from "zod";
-import type { profileSchema } from "../modules/catalog/schema.ts";
-import type { jobEventSchema, jobSchema, jobSpecSchema, pendingSchema, resourcesSchema } from "../modules/compute/schema.ts";
+import type { pricesSchema, profileSchema } from "../modules/catalog/schema.ts";
+import type { jobCheckSchema, jobEventSchema, jobSchema, jobSpecSchema, pendingSchema, resourcesSchema } from "../modules/compute/schema.ts";
 import type { CreateDeploymentBody, DeploymentView } from "../modules/deployments/schema.ts";
 import type { EvaluateBody, EvaluationUploadView, EvaluationView, GatePolicyChangeView, GatePolicyView, GateStatusView } from "../modules/evaluation/schema.ts";
 import type { AuditRecordView } from "../modules/guardrails/schema.ts";
+import type { BudgetView, PutBudgetBody } from "../modules/guardrails/budgets-schema.ts";
+import type { CostReport as CostReportView, COST_GROUPINGS } from "../modules/guardrails/costs-schema.ts";
+import type { EffectivePolicyView, PolicyView } from "../modules/guardrails/policies-schema.ts";
 import type { SsoDevicePoll as SsoDevicePollView, SsoDeviceStart as SsoDeviceStartView } from "../modules/identity/schema.ts";
 import type { CreatedToken as CreatedTokenView, TeamRoleSchema, TeamView, TokenInfo as TokenInfoView, UserView, WhoAmI } from "../modules/identity/schema.ts";
 import type { AliasView, ModelDetailView, ModelView, TagsView, VersionView } from "../modules/registry/schema.ts";
@@ -92,3 +95,29 @@ export interface AuditQuery {
   /** success, failure, a status (403) or an error code (FORBIDDEN). */
   outcome?: string;
 }
+
+/** The unit prices costs and budgets are figured in (GET /api/v1/prices). */
+export type Prices = z.output<typeof pricesSchema>;
+
+/** What submit would admit a job as (`paved policy check`). */
+export type JobCheck = z.output<typeof jobCheckSchema>;
+
+/** Where the money went in a month (`paved costs`). */
+export type CostReport = z.output<typeof CostReportView>;
+export type CostItem = NonNullable<CostReport["items"]>[number];
+export interface CostQuery {
+  /** A UTC month, YYYY-MM; default: this month. */
+  month?: string;
+  team?: string;
+  by?: (typeof COST_GROUPINGS)[number];
+  limit?: number;
+}
+
+/** A team's monthly budget, its spend this month and the thresholds crossed. */
+export type Budget = z.output<typeof BudgetView>;
+export type BudgetRequest = z.input<typeof PutBudgetBody>;
+
+/** One version of the platform's or a team's policy. */
+export type Policy = z.output<typeof PolicyView>;
+/** The policies in force: the platform's, and a team's own. */
+export type EffectivePolicy = z.output<typeof EffectivePolicyView>;

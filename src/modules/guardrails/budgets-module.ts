@@ -81,7 +81,6 @@ export function createBudgetsModule(deps: BudgetsModuleDeps): BudgetsModule {
   const costs = new CostService({ store: costStore, pricing: deps.pricing, clock: deps.clock });
   const policies = new PolicyService({ store: new PolicyStore(deps.database.db), clock: deps.clock, logger, knownProfiles: deps.knownProfiles, ...(deps.parseGatePolicy ? { parseGatePolicy: deps.parseGatePolicy } : {}) });
   const { settings } = deps;
-  let loop: ReconcileLoop | undefined;
   const budgets = new BudgetService({
     store: new BudgetStore(deps.database.db),
     costs,
@@ -91,23 +90,23 @@ export function createBudgetsModule(deps: BudgetsModuleDeps): BudgetsModule {
     webhooks: { hosts: settings.webhookHosts, timeoutMs: settings.webhookTimeoutSeconds * 1000, retryMs: settings.webhookRetrySeconds * 1000, maxAttempts: settings.webhookMaxAttempts },
     ...(deps.stopTeamWork ? { stopTeamWork: deps.stopTeamWork } : {}),
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
-    kick: () => loop?.kick(),
+    // The loop is made below; a kick comes only once requests are served.
+    kick: () => loop.kick(),
   });
   const meter = new ServingMeter({ store: costStore, clock: deps.clock, logger });
-  loop = new ReconcileLoop(
+  const loop = new ReconcileLoop(
     async () => {
       if (deps.servingUsage) await meter.record(await deps.servingUsage());
       await budgets.pass();
     },
     { intervalMs: settings.intervalSeconds * 1000, onError: (error) => logger.error({ err: error }, "budget pass failed") },
   );
-  const controller = loop;
   return {
     costs,
     budgets,
     policies,
     routes: [...costRoutes(costs, budgets, policies), ...budgetRoutes(budgets, policies), ...policyRoutes(policies)],
-    controller: { start: () => controller.start(), stop: () => controller.stop(), kick: () => controller.kick() },
+    controller: { start: () => loop.start(), stop: () => loop.stop(), kick: () => loop.kick() },
     async admitJob(job) {
       await policies.assertJob(job);
       await budgets.assertWithinBudget(job.team, `job '${job.name}'`);

@@ -57,7 +57,7 @@ export class BudgetService {
 
   async get(team: string): Promise<BudgetView> {
     const row = await this.deps.store.get(team);
-    if (!row) throw notFound(`team '${team}' has no budget; a team admin sets one with \`paved budgets set ${team} --amount <per month>\``);
+    if (!row) throw notFound(`team '${team}' has no budget; a team admin sets one with \`paved budgets set ${team} --amount <number>\``);
     return this.view(row);
   }
 
@@ -122,7 +122,7 @@ export class BudgetService {
     const amount = Number(row.amount);
     throw new PlatformError(
       "QUOTA_EXCEEDED",
-      `team ${team} has spent ${status.spend.toFixed(2)} ${currency} of its ${amount.toFixed(2)} ${currency} budget for ${status.month} (${status.percent.toFixed(1)}%), and its budget refuses new work from ${status.blockedBy.at}%, so ${what} is refused; a team admin may raise it (\`paved budgets set ${team} --amount <more>\`), or wait for next month (\`paved costs --team ${team} --by job\` shows where it went)`,
+      `team ${team} has spent ${status.spend.toFixed(2)} ${currency} of its ${amount.toFixed(2)} ${currency} budget for ${status.month} (${status.percent.toFixed(1)}%), and its budget refuses new work from ${status.blockedBy.at}%, so ${what} is refused; a team admin may raise it (\`paved budgets set ${team} --amount <number>\`), or wait for next month (\`paved costs --team ${team} --by job\` shows where it went)`,
       { budget: team, team, month: status.month, spend: status.spend, amount, percent: status.percent, threshold: status.blockedBy, currency },
     );
   }

@@ -68,7 +68,7 @@ export class CostService {
     for (const j of figures.jobs) team(j.interval.team).jobs += j.cost;
     for (const s of figures.serving) team(s.usage.team).deployments += s.cost;
     for (const s of figures.storage) team(s.usage.team).storage += s.cost;
-    for (const [name, amount] of budgets) if (!teams || teams.includes(name)) team(name);
+    for (const name of budgets.keys()) if (!teams || teams.includes(name)) team(name);
     const teamCosts = [...byTeam.values()].map((t) => {
       const total = t.jobs + t.deployments + t.storage;
       const amount = budgets.get(t.team);
@@ -144,7 +144,7 @@ function jobItems(f: Figures): CostItem[] {
     item.cpuHours! += hours * i.cpus;
     item.memoryGBHours! += (hours * i.memoryMiB) / MIB_PER_GB;
   }
-  return [...byJob.values()].map((i) => ({ ...i, cost: money(i.cost), gpuHours: round(i.gpuHours!, 4), cpuHours: round(i.cpuHours!, 4), memoryGBHours: round(i.memoryGBHours!, 4) }));
+  return [...byJob.values()].map((i) => ({ ...i, cost: money(i.cost), gpuHours: round(i.gpuHours!, 6), cpuHours: round(i.cpuHours!, 6), memoryGBHours: round(i.memoryGBHours!, 6) }));
 }
 
 function deploymentItems(f: Figures): CostItem[] {
@@ -163,7 +163,7 @@ function deploymentItems(f: Figures): CostItem[] {
   return [...byDeployment.values()].map((i) => ({
     ...i,
     cost: money(i.cost),
-    replicaHours: round(i.replicaHours!, 4),
+    replicaHours: round(i.replicaHours!, 6),
     costPer1000Predictions: i.requests! > 0 ? round((i.cost / i.requests!) * 1000, 6) : null,
   }));
 }
