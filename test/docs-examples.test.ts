@@ -19,6 +19,7 @@ import { ProfileCatalog } from "../src/modules/catalog/index.ts";
 import { profilesFileSchema } from "../src/modules/catalog/schema.ts";
 import { jobSpecSchema } from "../src/modules/compute/index.ts";
 import { parsePolicy } from "../src/modules/evaluation/index.ts";
+import { PolicyDocument } from "../src/modules/guardrails/index.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const PAGES = [...readdirSync(join(ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`), "README.md"];
@@ -143,6 +144,10 @@ describe("the documentation's examples (issue 7, item 16)", () => {
           parseInput(profilesFileSchema, value, "profiles file");
         } else if (Object.keys(value).every((key) => key in configSchema.shape)) {
           parseInput(configSchema, value, "configuration");
+        } else if (Object.keys(value).every((key) => key in PolicyDocument.shape)) {
+          const policy = parseInput(PolicyDocument, value, "policy");
+          if (policy.requiredGatePolicy) parsePolicy(policy.requiredGatePolicy);
+          for (const profile of policy.allowedProfiles ?? []) catalog.get(profile);
         }
       } catch (error) {
         failures.push(`${where}: ${(error as Error).message}`);
