@@ -62,10 +62,15 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   }
 
   const routes: RouteDefinition[] = [healthRoute(), ...identity.routes];
+  // The quota ledger: jobs, serving replicas and stored bytes of every team draw from it.
+  const quotas = createQuotaModule({ db: database.db, clock, defaults: config.guardrails.defaultQuota });
+  routes.push(...quotas.routes);
+  // Uploads (artifacts, logged models, evaluation data) and registered versions' copies are held to the team's storage quota.
+  const storageQuota = (team: string, bytes: number, what: string) => quotas.ledger.assertStorage(team, bytes, what);
   // Modules are wired below, lower ones first (tracking, then compute, which records into it).
-  const tracking = createTrackingModule({ database, artifacts, clock, ids, config, logger });
+  const tracking = createTrackingModule({ database, artifacts, clock, ids, config, logger, storageQuota });
   routes.push(...tracking.routes);
-  const registry = createRegistryModule({ database, artifacts, tracking: tracking.service, clock, ids, config, logger });
+  const registry = createRegistryModule({ database, artifacts, tracking: tracking.service, clock, ids, config, logger, storageQuota });
   routes.push(...registry.routes);
   const controllers: { start(): Promise<void> | void; stop(): Promise<void> | void }[] = [];
   const catalog = createCatalogModule({ profilesFile: config.compute.profilesFile });
@@ -95,9 +100,6 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   // Single sign-on (auth.sso) and browser sessions, which the server accepts beside bearer tokens.
   const sso = createSso({ db: database.db, clock, logger, identity: identity.service, tokens, settings: config.auth.sso, publicUrl: () => serverUrl });
   routes.push(...sso.routes);
-  // The quota ledger: jobs, serving replicas and stored bytes of every team draw from it.
-  const quotas = createQuotaModule({ db: database.db, clock, defaults: config.guardrails.defaultQuota });
-  routes.push(...quotas.routes);
   const compute = createComputeModule({
     ledger: quotas.ledger,
     // Jobs get only the allow-listed part of it (compute.jobEnvironment), never the server's secrets.
@@ -132,12 +134,14 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   };
   // Evaluations' private copies (environment "(private)") serve no one and draw nothing.
   quotas.ledger.useServing(() => serving.service.list().filter((v) => !v.environment.startsWith("(")));
+  // Autoscaling stops at the team's serving-replica quota.
+  serving.service.setReplicaRoom((team) => quotas.ledger.replicaRoom(team));
   // Evaluation runs versions on serving and guards the registry's production alias.
-  const evaluation = createEvaluationModule({ database, registry: registry.service, tracking: tracking.service, serving: serving.service, artifacts, maxDataBytes: config.evaluation.maxDataBytes, clock, ids, logger, requiredPolicy: (team) => budgets.policies.requiredGatePolicy(team) });
+  const evaluation = createEvaluationModule({ database, registry: registry.service, tracking: tracking.service, serving: serving.service, artifacts, maxDataBytes: config.evaluation.maxDataBytes, clock, ids, logger, requiredPolicy: (team) => budgets.policies.requiredGatePolicy(team), storageQuota });
   routes.push(...evaluation.routes);
   controllers.push(evaluation.runner);
   // Deployments roll versions out on serving (through the router they register there), behind evaluation's gate.
-  const deployments = createDeploymentsModule({ database, registry: registry.service, serving: serving.service, evaluation: evaluation.service, clock, ids, logger, admission: (d, principal) => budgets.admitDeployment(d, principal) });
+  const deployments = createDeploymentsModule({ database, registry: registry.service, serving: serving.service, evaluation: evaluation.service, clock, ids, logger, admission: (d, principal) => budgets.admitDeployment(d, principal), replicaQuota: (team, replicas, what) => quotas.ledger.assertReplicas(team, replicas, what) });
   routes.push(...deployments.routes);
   // A budget's stop: every queued and running job of the team is cancelled (SIGTERM, then the grace
   // period to checkpoint); its rollouts in progress are paused, while what serves keeps serving.

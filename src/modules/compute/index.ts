@@ -101,6 +101,8 @@ export function createComputeModule(deps: ComputeDeps): ComputeModule {
     ...(deps.ledger ? { quotas: deps.ledger } : {}),
     preemption: config.compute.preemption,
   });
+  // A quota raised (or lowered) changes what may start: schedule again at once.
+  deps.ledger?.onChange(() => controller.kick());
   const service = new JobService({ store, db: deps.database.db, controller, executor, catalog, machine, runs: deps.runs, clock: deps.clock, ids: deps.ids, dataDir: config.dataDir, logBounds: config.compute.logs, ...(deps.admission ? { admission: deps.admission } : {}) });
   return {
     service,

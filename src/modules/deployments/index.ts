@@ -30,6 +30,8 @@ export interface DeploymentsModuleDeps {
   logger: Logger;
   /** How often the controller reconciles (default 500 ms). */
   intervalMs?: number;
+  /** Draws new deployments' replicas from the team's serving-replica quota (guardrails' ledger). */
+  replicaQuota?: (team: string, replicas: number, what: string) => Promise<void>;
   /** Admission of new deployments and forced promotions (policies, budget). */
   admission?: DeploymentAdmissionHook;
 }
@@ -60,6 +62,8 @@ export function createDeploymentsModule(deps: DeploymentsModuleDeps): { service:
     logger,
     kick: () => controller.kick(),
     maxReplicasPerVersion: limits.maxReplicasPerVersion,
+    ...(deps.replicaQuota ? { replicaQuota: deps.replicaQuota } : {}),
+    scaleLimit: (model, environment) => deps.serving.list(environment).find((v) => v.name === model && v.scaleLimit !== undefined)?.scaleLimit,
     ...(deps.admission ? { admission: deps.admission } : {}),
   });
   return { service, controller, routes: deploymentRoutes(service) };

@@ -176,6 +176,7 @@ export const DeploymentStatus = z.object({
   shadow: ShadowStatus.nullable().optional(),
   /** The analysis verdict promote checks; absent on deployments created before it existed (missing). */
   analysis: AnalysisVerdict.nullable().optional(),
+  scaleLimit: z.string().optional().describe("set while the autoscaler holds a version of this model and environment below what its load asks for: the team's serving-replica quota"),
 });
 export type DeploymentStatus = z.infer<typeof DeploymentStatus>;
 

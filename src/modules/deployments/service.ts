@@ -32,6 +32,10 @@ export interface DeploymentServiceDeps {
   kick: () => void;
   /** The server's most replicas per version (serving.maxReplicasPerVersion). */
   maxReplicasPerVersion: number;
+  /** Draws a new deployment's replicas from its team's serving-replica quota (guardrails' ledger): QUOTA_EXCEEDED past it. */
+  replicaQuota?: (team: string, replicas: number, what: string) => Promise<void>;
+  /** Why serving holds a model's versions in an environment below what their load asks (the team's quota), if it does. */
+  scaleLimit?: (model: string, environment: string) => string | undefined;
   /** Admission (policies, budget) of a new deployment or a forced promotion; app.ts connects guardrails' here. */
   admission?: DeploymentAdmissionHook;
 }
@@ -78,6 +82,8 @@ export class DeploymentService {
     if (active) {
       throw conflict(`model '${body.model}' already has a deployment in progress in ${body.environment} (${active.id}, ${active.phase}); wait for it, or \`paved deployments rollback ${active.id}\``);
     }
+    // The new version's replicas run beside what the team serves while the rollout lasts.
+    await this.deps.replicaQuota?.(model.team_id, body.replicas, `deploying ${body.model} version ${version.version} to ${body.environment}`);
     const current = model.aliases.find((a) => a.alias === body.environment)?.version;
     const now = this.deps.clock.now();
     const stable = current !== undefined && current !== version.version ? String(current) : null;
@@ -131,7 +137,7 @@ export class DeploymentService {
 
   async get(id: string): Promise<DeploymentView> {
     const row = await this.row(id);
-    return deploymentView(row, await this.deps.store.overrides([row.id]));
+    return this.withScaleLimit(deploymentView(row, await this.deps.store.overrides([row.id])));
   }
 
   /**
@@ -147,7 +153,7 @@ export class DeploymentService {
     const page = rows.slice(0, filter.limit);
     const overrides = await this.deps.store.overrides(page.map((r) => r.id));
     const last = page.at(-1);
-    return { deployments: page.map((r) => deploymentView(r, overrides)), ...(rows.length > filter.limit && last ? { nextPageToken: pageToken(last) } : {}) };
+    return { deployments: page.map((r) => this.withScaleLimit(deploymentView(r, overrides))), ...(rows.length > filter.limit && last ? { nextPageToken: pageToken(last) } : {}) };
   }
 
   async pause(id: string): Promise<DeploymentView> {
@@ -248,6 +254,12 @@ export class DeploymentService {
     const added = await this.deps.store.addOutcomes(rows);
     const b = rows.filter((r) => r.version === spec.version).length;
     return { accepted: rows.length, duplicates: rows.length - added, a: rows.length - b, b };
+  }
+
+  /** A view with serving's word on its autoscaling, when the team's quota holds it back (read live, never stored). */
+  private withScaleLimit(view: DeploymentView): DeploymentView {
+    const limit = this.deps.scaleLimit?.(view.spec.model, view.spec.environment);
+    return limit === undefined ? view : { ...view, status: { ...view.status, scaleLimit: limit } };
   }
 
   private async row(id: string): Promise<DeploymentRow> {

@@ -43,6 +43,8 @@ export interface EvaluationModuleDeps {
   intervalMs?: number;
   /** The gate policy a policy in force requires of a team's models (guardrails'). */
   requiredPolicy?: RequiredGatePolicyHook;
+  /** Refuses (QUOTA_EXCEEDED) an upload of a team at its artifact storage quota (guardrails' ledger). */
+  storageQuota?: (team: string, bytes: number, what: string) => Promise<void>;
 }
 
 /** Builds the evaluation service, runner and routes, and installs the production gate as a registry alias guard. */
@@ -60,7 +62,7 @@ export function createEvaluationModule(deps: EvaluationModuleDeps): { service: E
     ...(deps.performanceRequests !== undefined ? { performanceRequests: deps.performanceRequests } : {}),
     ...(deps.intervalMs !== undefined ? { intervalMs: deps.intervalMs } : {}),
   });
-  const service = new EvaluationService({ store, db: deps.database.db, registry: deps.registry, data, artifacts: deps.artifacts, clock: deps.clock, ids: deps.ids, logger, defaultPolicy: loadPolicyFile(BUILT_IN_GATE_POLICY_FILE), kick: () => runner.kick(), ...(deps.requiredPolicy ? { requiredPolicy: deps.requiredPolicy } : {}) });
+  const service = new EvaluationService({ store, db: deps.database.db, registry: deps.registry, data, artifacts: deps.artifacts, clock: deps.clock, ids: deps.ids, logger, defaultPolicy: loadPolicyFile(BUILT_IN_GATE_POLICY_FILE), kick: () => runner.kick(), ...(deps.requiredPolicy ? { requiredPolicy: deps.requiredPolicy } : {}), ...(deps.storageQuota ? { storageQuota: deps.storageQuota } : {}) });
   deps.registry.addAliasGuard(service.guard);
   return { service, runner, routes: evaluationRoutes(service) };
 }

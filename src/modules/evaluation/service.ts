@@ -31,6 +31,8 @@ export interface EvaluationDeps {
   defaultPolicy: VersionedPolicy;
   /** Tells the runner there is work. */
   kick: () => void;
+  /** Refuses (QUOTA_EXCEEDED) storing `bytes` more for a team past its artifact storage quota (guardrails' ledger); unset: unlimited. */
+  storageQuota?: (team: string, bytes: number, what: string) => Promise<void>;
   /** The gate policy a team's models must be judged by, if a platform or team policy requires one (app.ts connects guardrails'). */
   requiredPolicy?: RequiredGatePolicyHook;
 }
@@ -151,6 +153,7 @@ export class EvaluationService {
    */
   async upload(body: Readable | undefined, user: string, team: string): Promise<EvaluationUploadView> {
     if (!body) throw invalidInput("send the CSV's bytes as the request body (content-type text/csv or application/octet-stream)");
+    await this.deps.storageQuota?.(team, 0, "uploading evaluation data");
     const limit = this.deps.data.maxBytes;
     let blob: { digest: string; size: number };
     try {

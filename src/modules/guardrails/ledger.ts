@@ -73,6 +73,9 @@ export class Ledger {
   private served: () => readonly ServedVersion[] = () => [];
   /** Serving-replica limits by team, for the autoscaler's synchronous checks; refreshed on every read of limits. */
   private replicaLimits = new Map<string, number | null>();
+  private replicaLimitsAt = Number.NEGATIVE_INFINITY;
+  private refreshing: Promise<unknown> | undefined;
+  private readonly changed: (() => void)[] = [];
 
   constructor(private readonly deps: LedgerDeps) {
     this.store = new QuotaStore(deps.db);
@@ -88,6 +91,11 @@ export class Ledger {
     this.served = list;
   }
 
+  /** Calls `listener` after a team's quota changes (the scheduler looks at its queue again at once). */
+  onChange(listener: () => void): void {
+    this.changed.push(listener);
+  }
+
   /** Loads every team's serving-replica limit, so the autoscaler's first checks see them. */
   async refresh(): Promise<void> {
     await this.limits();
@@ -95,8 +103,10 @@ export class Ledger {
 
   /** The limits in force for these teams (every team without a list). */
   async limits(teams?: readonly string[]): Promise<Map<string, EffectiveQuota>> {
+    const read = this.deps.clock.now();
     const names = teams ?? (await this.store.teams());
     const stored = new Map((await this.store.list(teams)).map((q) => [q.team, q.settings]));
+    if (teams === undefined) this.replicaLimitsAt = read;
     const out = new Map<string, EffectiveQuota>();
     for (const team of names) {
       const quota = this.effective(team, stored.get(team) ?? {});
@@ -124,10 +134,16 @@ export class Ledger {
 
   /**
    * How many more serving replicas the team may start now; undefined when unlimited. Synchronous
-   * (the autoscaler asks between requests): it uses the limits read last, at most seconds old.
+   * (the autoscaler asks between requests): it uses the limits read last (every 5 s, and at once
+   * after a change through this ledger).
    */
   replicaRoom(team: string): number | undefined {
-    const limit = this.replicaLimits.get(team) ?? this.effective(team, {}).servingReplicas;
+    if (this.deps.clock.now() - this.replicaLimitsAt > 5000 && !this.refreshing) {
+      this.refreshing = this.limits()
+        .catch(() => undefined)
+        .finally(() => (this.refreshing = undefined));
+    }
+    const limit = this.replicaLimits.has(team) ? this.replicaLimits.get(team)! : this.effective(team, {}).servingReplicas;
     if (limit === null) return undefined;
     const used = this.servingOf(team).reduce((n, s) => n + s.replicas, 0);
     return Math.max(0, limit - used);
@@ -208,7 +224,9 @@ export class Ledger {
   async set(team: string, settings: QuotaSettings, by: string): Promise<TeamQuotaView> {
     if (!(await this.store.teamExists(team))) throw missingTeam(team);
     await this.store.put({ team, settings, updatedBy: by, updatedAt: this.deps.clock.now() });
-    return this.view(team);
+    const view = await this.view(team);
+    for (const listener of this.changed) listener();
+    return view;
   }
 
   private effective(team: string, settings: QuotaSettings): EffectiveQuota {

@@ -17,6 +17,8 @@ export interface LoggedModelDeps {
   clock: Clock;
   ids: IdGenerator;
   maxUploadBytes: number;
+  /** Refuses (QUOTA_EXCEEDED) storing `bytes` more for a team past its artifact storage quota (guardrails' ledger); unset: unlimited. */
+  storageQuota?: (team: string, bytes: number, what: string) => Promise<void>;
 }
 
 /** A logged model with its tags and params. */
@@ -238,9 +240,14 @@ export class LoggedModelService {
     return this.rowResource(resolved.row, () => missingProxyModel(experimentId, resolved.modelId));
   }
 
-  async putArtifact(modelId: string, relative: string, body: Readable): Promise<void> {
+  /** Stores a file of a logged model; with `declaredBytes` (an upload's Content-Length), within its team's storage quota. */
+  async putArtifact(modelId: string, relative: string, body: Readable, declaredBytes?: number): Promise<void> {
     const path = confinePath(relative, "artifact path");
-    await this.get(modelId);
+    const model = await this.get(modelId);
+    if (this.deps.storageQuota) {
+      const { team } = await this.deps.tracking.experimentResource(model.experiment_id);
+      await this.deps.storageQuota(team!, declaredBytes ?? 0, `uploading '${relative}' to logged model ${modelId}`);
+    }
     const blob = await this.deps.artifacts.put(body, { maxBytes: this.deps.maxUploadBytes });
     await this.store.putArtifact({ model_id: modelId, path, digest: blob.digest, size: blob.size, created_at: this.deps.clock.now() });
   }

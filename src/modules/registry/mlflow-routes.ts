@@ -549,10 +549,11 @@ function proxyRoutes(registry: RegistryService, loggedModels: LoggedModelService
       rawBody: true,
       errorStyle: "mlflow",
       tags: ["mlflow"],
-      handler: async ({ params, stream }) => {
+      handler: async ({ params, stream, headers }) => {
         const { modelId, relative } = await loggedModelPath(params);
         if (!stream) throw invalidInput("the upload has no body; send the file's bytes as the request body");
-        await loggedModels.putArtifact(modelId, relative, stream);
+        const length = Number(headers["content-length"]);
+        await loggedModels.putArtifact(modelId, relative, stream, Number.isSafeInteger(length) && length >= 0 ? length : 0);
         return {};
       },
     }),

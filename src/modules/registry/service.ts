@@ -18,6 +18,8 @@ export interface RegistryDeps {
   artifacts: ArtifactStore;
   tracking: TrackingService;
   loggedModels: LoggedModelService;
+  /** Refuses (QUOTA_EXCEEDED) storing `bytes` more for a team past its artifact storage quota (guardrails' ledger); unset: unlimited. */
+  storageQuota?: (team: string, bytes: number, what: string) => Promise<void>;
   clock: Clock;
   ids: IdGenerator;
   logger: Logger;
@@ -300,6 +302,8 @@ export class RegistryService {
       throw invalidInput(`model_id '${input.loggedModelId}' does not match the source's logged model '${resolved.loggedModelId}'`);
     }
     if (input.loggedModelId && !resolved.loggedModelId) await this.reach(() => this.deps.loggedModels.resource(input.loggedModelId!), "models:read", scope, `logged model '${input.loggedModelId}'`);
+    // A version's files are copied (as rows over content-addressed blobs): they count against the team's storage.
+    await this.deps.storageQuota?.(model.team_id, resolved.files.reduce((n, f) => n + f.size, 0), `registering a version of '${model.name}' (its files are copied into the registry)`);
     const signature = await this.signatureOf(resolved.files);
     const lineage = resolved.runId ? await this.lineageOf(resolved.runId) : resolved.lineage;
     const now = this.deps.clock.now();

@@ -92,3 +92,43 @@ describe("autoscaling in the serving service (real ONNX runtime)", () => {
     }
   }, 60_000);
 });
+
+describe("autoscaling within a team's serving-replica quota", () => {
+  it("stops at the quota the registered room allows, and says so on the loaded version", async () => {
+    const service = new ServingService({
+      runtimes: [new OnnxRuntime()],
+      dataDir: mkdtempSync(join(tmpdir(), "paved-autoscale-quota-")),
+      clock: systemClock,
+      ids: randomIds,
+      logger: createLogger("silent"),
+      sampleRate: 0,
+      autoscaleIntervalMs: 50,
+      autoscaleWindows: { stableWindowMs: 1_000, panicWindowMs: 300, scaleDownDelayMs: 1_000 },
+    });
+    try {
+      // Team risk's quota: 2 replicas, whatever the version's maxReplicas says (4).
+      const QUOTA = 2;
+      const running = (team: string) => service.list().filter((m) => m.team === team).reduce((n, m) => n + m.replicas, 0);
+      service.setReplicaRoom((team) => (team === "risk" ? QUOTA - running(team) : undefined));
+      const models = buildTestModels();
+      await service.load({ name: "mlp", version: "1", team: "risk", bytes: models.bytes("mlp"), replicas: 1, maxReplicas: 4 });
+      const request = { inputs: [{ name: "features", shape: [1, 30], datatype: "FP32" as const, data: Array.from({ length: 30 }, (_, i) => i / 30) }] };
+      const view = () => service.list().find((m) => m.name === "mlp")!;
+      let peak = 1;
+      const deadline = Date.now() + 30_000;
+      // Load until the version runs what the quota allows and the autoscaler says it holds it there.
+      while ((view().scaleLimit === undefined || view().replicas < QUOTA) && Date.now() < deadline) {
+        await Promise.all(Array.from({ length: 64 }, () => service.infer("mlp", "1", request)));
+        peak = Math.max(peak, view().replicas);
+      }
+      expect(view().scaleLimit).toMatch(/serving-replica quota.*paved quotas set risk --serving-replicas/);
+      for (let i = 0; i < 20; i++) {
+        await Promise.all(Array.from({ length: 64 }, () => service.infer("mlp", "1", request)));
+        peak = Math.max(peak, view().replicas);
+      }
+      expect(peak).toBe(QUOTA);
+    } finally {
+      await service.close();
+    }
+  }, 60_000);
+});

@@ -91,6 +91,7 @@ export const LoadedModelView = z.object({
   sha256: z.string(),
   sizeBytes: z.number().int(),
   loadedAt: z.number().int(),
+  scaleLimit: z.string().optional().describe("set while the autoscaler holds the version below what its load asks for, and why (the team's serving-replica quota)"),
 });
 export type LoadedModelView = z.output<typeof LoadedModelView>;
 export const LoadedModelList = z.object({ models: z.array(LoadedModelView) });

@@ -163,6 +163,10 @@ export class ServingService {
   private readonly autoscaler: ReplicaAutoscaler;
   private autoscaleTimer: NodeJS.Timeout | undefined;
   private shadowsInFlight = 0;
+  /** How many more replicas a team may start (its serving-replica quota); undefined: no limit. */
+  private replicaRoom: ((team: string) => number | undefined) | undefined;
+  /** Replicas being added by resizes still in flight, per team (not yet in any view's count). */
+  private readonly growing = new Map<string, number>();
 
   constructor(private readonly options: ServingServiceOptions) {
     if (options.runtimes.length === 0) throw new PlatformError("CONFIG", "the serving service needs at least one runtime");
@@ -275,6 +279,14 @@ export class ServingService {
   /** Server readiness: false once the service is closing. */
   serverReady(): boolean {
     return !this.closing;
+  }
+
+  /**
+   * Registers what bounds autoscaling by team (guardrails' ledger: the team's serving-replica quota
+   * less what its loaded versions run). Synchronous: the autoscaler asks between requests.
+   */
+  setReplicaRoom(room: ((team: string) => number | undefined) | undefined): void {
+    this.replicaRoom = room;
   }
 
   /** Registers the router of versionless requests (one at a time; undefined removes it). */
@@ -442,8 +454,20 @@ export class ServingService {
         const key = `${slot(loaded.labels.environment, loaded.labels.model)}/${loaded.labels.version}`;
         this.autoscaler.observe(key, now, loaded.runtime.stats(loaded.handle));
         const current = loaded.view.replicas;
-        const wanted = this.autoscaler.desired(key, now, current, loaded.scale, p95(loaded));
+        const asked = this.autoscaler.desired(key, now, current, loaded.scale, p95(loaded));
+        const team = loaded.view.team;
+        // Scaling up draws on the team's serving-replica quota: stop at it, and say so on the version.
+        const room = asked > current && loaded.labels.environment !== PRIVATE_ENVIRONMENT ? this.replicaRoom?.(team) : undefined;
+        const free = room === undefined ? undefined : Math.max(0, room - (this.growing.get(team) ?? 0));
+        const wanted = free === undefined ? asked : Math.min(asked, current + free);
+        if (wanted < asked) {
+          loaded.view.scaleLimit = `held at ${wanted} of the ${asked} replicas its load asks for: team ${team} is at its serving-replica quota; ask a platform admin to raise it (paved quotas set ${team} --serving-replicas <n>)`;
+        } else {
+          delete loaded.view.scaleLimit;
+        }
         if (wanted === current) continue;
+        const growth = Math.max(0, wanted - current);
+        this.growing.set(team, (this.growing.get(team) ?? 0) + growth);
         loaded.resizing = true;
         this.serialized(key, () => loaded.runtime.resize(loaded.handle, wanted))
           .then(
@@ -454,7 +478,10 @@ export class ServingService {
             },
             (error: unknown) => this.logger.warn({ ...loaded.labels, reason: (error as Error).message }, "autoscaling failed; retrying"),
           )
-          .finally(() => (loaded.resizing = false));
+          .finally(() => {
+            loaded.resizing = false;
+            this.growing.set(team, (this.growing.get(team) ?? 0) - growth);
+          });
       }
     }
   }

@@ -475,6 +475,12 @@ export function mlflowRoutes(service: TrackingService, now: () => number, teamFo
   return out;
 }
 
+/** The Content-Length an upload declares, if any (what the storage quota is checked against before the body is read). */
+function declaredLength(headers: Record<string, string | string[] | undefined>): number | undefined {
+  const value = Number(headers["content-length"]);
+  return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+}
+
 /** MLflow's artifact proxy (`mlflow-artifacts:/` URIs): upload, download and list run artifacts. */
 function proxyRoutes(service: TrackingService, prefix: string): RouteDefinition[] {
   return [
@@ -488,10 +494,10 @@ function proxyRoutes(service: TrackingService, prefix: string): RouteDefinition[
       rawBody: true,
       errorStyle: "mlflow",
       tags: ["mlflow"],
-      handler: async ({ params, stream }) => {
+      handler: async ({ params, stream, headers }) => {
         const { runId, relative } = await service.resolveProxyPath(params["*"]);
         if (!stream) throw invalidInput("the upload has no body; send the file's bytes as the request body");
-        await service.putArtifact(runId, relative, stream);
+        await service.uploadArtifact(runId, relative, stream, declaredLength(headers));
         return {};
       },
     }),

@@ -535,6 +535,17 @@ export class TrackingService {
 
   // ---- artifacts ----
 
+  /**
+   * Stores a file a client uploads (MLflow's artifact proxy): the run's team must have room in its
+   * artifact storage quota (QUOTA_EXCEEDED otherwise). `declaredBytes` is the request's
+   * Content-Length, when it sent one; without it only a team already at its quota is refused.
+   */
+  async uploadArtifact(runId: string, path: string, body: Readable, declaredBytes?: number): Promise<{ digest: string; size: number }> {
+    const { team } = await this.runResource(runId);
+    await this.deps.storageQuota?.(team!, declaredBytes ?? 0, `uploading '${path}' to run ${runId}`);
+    return this.putArtifact(runId, path, body);
+  }
+
   /** Stores a file under the run's artifact root (replacing one at the same path). */
   async putArtifact(runId: string, path: string, body: Readable | Buffer): Promise<{ digest: string; size: number }> {
     const relative = confinePath(path, "artifact path");
