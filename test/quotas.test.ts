@@ -37,7 +37,8 @@ describe.each(testDialects())("team quotas on one server (%s)", (dialect) => {
   }
   const job = async (id: string) => (await call(admin, "GET", `/api/v1/jobs/${id}`)).json();
   const gpuJob = (who: Who, name: string) => call(who, "POST", "/api/v1/jobs", { name, workingDir, command: ["sleep", "300"], compute: { gpus: 1, cpus: 0.5, memory: 64 } });
-  const line = (view: { lines: { resource: string; gpuType?: string }[] }, resource: string) => view.lines.find((l) => l.resource === resource && l.gpuType === undefined) as { limit: number | null; used: number; source: string; by: { id: string }[] };
+  type Line = { resource: string; gpuType?: string; limit: number | null; used: number; source: string; by: { id: string }[] };
+  const line = (view: { lines: Line[] }, resource: string) => view.lines.find((l) => l.resource === resource && l.gpuType === undefined)!;
 
   async function member(name: string, team: string, role: string): Promise<Who> {
     const user = await call(admin, "POST", "/api/v1/users", { name, teams: [{ team, role }] });
