@@ -96,7 +96,14 @@ export function createBudgetsModule(deps: BudgetsModuleDeps): BudgetsModule {
   const meter = new ServingMeter({ store: costStore, clock: deps.clock, logger });
   const loop = new ReconcileLoop(
     async () => {
-      if (deps.servingUsage) await meter.record(await deps.servingUsage());
+      if (deps.servingUsage) {
+        try {
+          await meter.record(await deps.servingUsage());
+        } catch (error) {
+          // Metering failing (the database busy, serving closing) must not hold budgets up.
+          logger.error({ err: error }, "metering serving failed");
+        }
+      }
       await budgets.pass();
     },
     { intervalMs: settings.intervalSeconds * 1000, onError: (error) => logger.error({ err: error }, "budget pass failed") },
