@@ -14,6 +14,7 @@ import { registerTeams, registerTokens, registerUsers } from "./commands/identit
 import { registerLogin } from "./commands/login.ts";
 import { registerModels } from "./commands/models.ts";
 import { registerPolicy } from "./commands/policy.ts";
+import { registerQuotas } from "./commands/quotas.ts";
 import { registerRuns } from "./commands/runs.ts";
 import { registerTrain } from "./commands/train.ts";
 import { registerUp } from "./commands/up.ts";
@@ -64,6 +65,7 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerUsers(program, ctx);
   registerAudit(program, ctx);
   registerCosts(program, ctx);
+  registerQuotas(program, ctx);
   registerBudgets(program, ctx);
   registerPolicy(program, ctx);
   registerDocs(program, ctx);

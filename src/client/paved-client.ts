@@ -6,6 +6,7 @@ import type { CreatedToken, Team, TeamRole, TokenInfo, User } from "./types.ts";
 import type { AuditQuery, AuditRecord } from "./types.ts";
 import type { SsoDevicePoll, SsoDeviceStart } from "./types.ts";
 import type { Budget, BudgetRequest, CostQuery, CostReport, EffectivePolicy, JobCheck, Policy, Prices } from "./types.ts";
+import type { QuotaRequest, TeamQuota } from "./types.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 
@@ -369,6 +370,20 @@ export class PavedClient {
   /** What work cost in a month: teams' totals, and with `by` the jobs, deployments or users, most expensive first. */
   getCosts(query: CostQuery = {}): Promise<CostReport> {
     return this.json("/api/v1/costs", { query: { ...query } });
+  }
+
+  /** The quotas of your teams (every team for a platform admin), with what uses them. */
+  async listQuotas(): Promise<TeamQuota[]> {
+    return (await this.json<{ teams: TeamQuota[] }>("/api/v1/quotas")).teams;
+  }
+
+  getQuota(team: string): Promise<TeamQuota> {
+    return this.json(`/api/v1/teams/${seg(team)}/quotas`);
+  }
+
+  /** Replaces a team's quota settings (platform admins). */
+  setQuota(team: string, settings: QuotaRequest): Promise<TeamQuota> {
+    return this.json(`/api/v1/teams/${seg(team)}/quotas`, { method: "PUT", body: settings });
   }
 
   async listBudgets(): Promise<Budget[]> {

@@ -6,6 +6,7 @@ import type { jobCheckSchema, jobEventSchema, jobSchema, jobSpecSchema, pendingS
 import type { CreateDeploymentBody, DeploymentView } from "../modules/deployments/schema.ts";
 import type { EvaluateBody, EvaluationUploadView, EvaluationView, GatePolicyChangeView, GatePolicyView, GateStatusView } from "../modules/evaluation/schema.ts";
 import type { AuditRecordView } from "../modules/guardrails/schema.ts";
+import type { QuotaSettings, TeamQuotaView } from "../modules/guardrails/quotas-schema.ts";
 import type { BudgetView, PutBudgetBody } from "../modules/guardrails/budgets-schema.ts";
 import type { CostReport as CostReportView, COST_GROUPINGS } from "../modules/guardrails/costs-schema.ts";
 import type { EffectivePolicyView, PolicyView } from "../modules/guardrails/policies-schema.ts";
@@ -121,3 +122,9 @@ export type BudgetRequest = z.input<typeof PutBudgetBody>;
 export type Policy = z.output<typeof PolicyView>;
 /** The policies in force: the platform's, and a team's own. */
 export type EffectivePolicy = z.output<typeof EffectivePolicyView>;
+
+/** A team's quota: each limit in force, where it comes from, what is used and by what (`paved quotas ls`). */
+export type TeamQuota = z.output<typeof TeamQuotaView>;
+export type QuotaLine = TeamQuota["lines"][number];
+/** What `paved quotas set` sends: a number limits, null is unlimited, an absent field takes the server default. */
+export type QuotaRequest = z.input<typeof QuotaSettings>;

@@ -2,6 +2,8 @@ import type { Command } from "commander";
 import type { CliContext } from "../context.ts";
 import { formatMiB, formatNumber } from "../render/format.ts";
 import { renderFields, renderTable } from "../render/table.ts";
+import type { ComputeResources, TeamQuota } from "../../client/index.ts";
+import { renderQuota } from "./quotas.ts";
 
 export function registerCompute(program: Command, ctx: CliContext): void {
   const profiles = program
@@ -32,14 +34,36 @@ export function registerCompute(program: Command, ctx: CliContext): void {
 
   program
     .command("resources")
-    .description("What the compute backend has: GPUs, CPUs, memory, and what is in use")
+    .description("What the machine has and holds (GPUs, CPUs, memory), and what your teams use of their quotas")
     .option("--json", "print JSON")
-    .addHelpText("after", "\nExample:\n  $ paved resources")
+    .addHelpText("after", "\nA job of a team you are not in shows as `another team`.\n\nExample:\n  $ paved resources")
     .action(async (opts: { json?: boolean }) => {
-      const summary = await (await ctx.client()).computeResources();
-      if (opts.json) return ctx.json(summary);
-      ctx.out(renderGeneric(summary as unknown as Record<string, unknown>));
+      const client = await ctx.client();
+      const [machine, quotas] = await Promise.all([client.computeResources(), client.listQuotas()]);
+      if (opts.json) return ctx.json({ ...machine, quotas });
+      ctx.out(renderResources(machine, quotas, Date.now()));
     });
+}
+
+/** The machine (totals, free, who holds each GPU), then each of your teams' quotas with what uses them. */
+export function renderResources(machine: ComputeResources, quotas: TeamQuota[], now: number): string {
+  const { total, free } = machine;
+  const head = renderFields([
+    ["GPUs", `${free.gpus} of ${total.gpus} free`],
+    ["CPUs", `${formatNumber(free.cpus)} of ${formatNumber(total.cpus)} free`],
+    ["Memory", `${formatMiB(free.memoryMiB)} of ${formatMiB(total.memoryMiB)} free`],
+  ]);
+  const gpus = machine.gpus.length
+    ? "\n" +
+      renderTable(machine.gpus, [
+        { header: "GPU", value: (g) => g.index, align: "right" },
+        { header: "NAME", value: (g) => g.name },
+        { header: "MEMORY", value: (g) => formatMiB(g.memoryMiB), align: "right" },
+        { header: "HELD BY", value: (g) => (g.heldBy ? (g.heldBy.jobId === null ? g.heldBy.name : `${g.heldBy.name} (${g.heldBy.jobId}${g.heldBy.team ? `, team ${g.heldBy.team}` : ""})`) : undefined) },
+      ])
+    : "";
+  const teams = quotas.map((q) => "\n" + renderQuota(q, now)).join("");
+  return head + gpus + teams;
 }
 
 /**

@@ -134,7 +134,7 @@ export function renderJob(job: Job, now: number): string {
       ["Name", job.name],
       ["Phase", job.phase],
       ["Attempt", `${job.attempt} of ${job.maxAttempts}`],
-      ["Priority", job.priority],
+      ["Priority", describePriority(job.priority, spec.preemptible)],
       ["Created", formatTime(job.createdAt, now)],
       ["Started", formatTime(job.startedAt, now)],
       ["Finished", formatTime(job.finishedAt, now)],
@@ -169,6 +169,21 @@ export function renderJob(job: Job, now: number): string {
           ]).trimEnd(),
         );
       }
+      const quota = job.pending.quota;
+      if (quota) {
+        const unit = (n: number) => (quota.resource === "memoryMiB" ? formatMiB(n) : quota.resource === "gpuHoursPerMonth" ? `${n} h` : String(n));
+        const what = { gpus: `${quota.gpuType ? `${quota.gpuType} ` : ""}GPUs`, gpuHoursPerMonth: "GPU-hours this month", cpus: "CPUs", memoryMiB: "memory" }[quota.resource];
+        lines.push(
+          renderTable([quota], [
+            { header: "QUOTA", value: () => `team ${quota.team}: ${what}` },
+            { header: "LIMIT", value: () => unit(quota.limit), align: "right" },
+            { header: "USED", value: () => unit(quota.used), align: "right" },
+            { header: "REQUESTED", value: () => (quota.resource === "gpuHoursPerMonth" ? undefined : unit(quota.requested)), align: "right" },
+            { header: "USED BY", value: () => quota.by.map((h) => `${holderName(h)}: ${unit(h.amount)}`).join(", ") },
+          ]).trimEnd(),
+          `Fix: ${quota.fix} (a platform admin), or wait for the jobs using it`,
+        );
+      }
       sections.push(lines.join("\n") + "\n");
     } else {
       sections.push("Waiting: the server gave no reason yet; it is next in line once the scheduler runs\n");
@@ -185,6 +200,14 @@ export function renderJob(job: Job, now: number): string {
     );
   }
   return sections.join("\n");
+}
+
+/** "100 (high; not preemptible)": the number, its class when it has one, and whether it may be preempted. */
+function describePriority(priority: number, preemptible: boolean | undefined): string {
+  const classes: Record<number, string> = { [-100]: "low", 0: "normal", 100: "high" };
+  const name = classes[priority];
+  const mayBe = preemptible ?? priority < 100;
+  return `${priority}${name ? ` (${name}` : " ("}${name ? "; " : ""}${mayBe ? "preemptible" : "not preemptible"})`;
 }
 
 /** "train-a (job_1)", or "another team" for a job of a team the reader is not in. */
