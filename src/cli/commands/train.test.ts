@@ -66,6 +66,15 @@ describe("paved train", () => {
     expect(result.stdout).toBe("job job_1 queued; follow with `paved logs -f job_1`\n");
   });
 
+  it("takes a priority class or number, and --no-preemptible", async () => {
+    const low = await runForTest(["train", "--name", "a", "--priority", "low", "--", "echo"], () => job());
+    expect(low.requests[0]?.body).toMatchObject({ priority: "low" });
+    expect(low.requests[0]?.body).not.toHaveProperty("preemptible");
+    const pinned = await runForTest(["train", "--name", "a", "--priority", "-5", "--no-preemptible", "--", "echo"], () => job());
+    expect(pinned.requests[0]?.body).toMatchObject({ priority: -5, preemptible: false });
+    expect((await runForTest(["train", "--name", "a", "--priority", "urgent", "--", "echo"], () => job())).code).not.toBe(0);
+  });
+
   it("sends --team, and PAVED_TEAM when no --team is given", async () => {
     const flag = await runForTest(["train", "--name", "a", "--team", "vision", "--", "echo"], () => job(), { env: { PAVED_TEAM: "nlp" } });
     expect(flag.requests[0]?.body).toMatchObject({ team: "vision" });

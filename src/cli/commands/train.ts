@@ -22,7 +22,9 @@ export interface TrainOptions {
   hp?: string[];
   dataset?: string[];
   env?: string[];
-  priority?: number;
+  priority?: number | "low" | "normal" | "high";
+  /** false with --no-preemptible. */
+  preemptible?: boolean;
   checkpointDir?: string;
   follow?: boolean;
   json?: boolean;
@@ -47,7 +49,8 @@ export function registerTrain(program: Command, ctx: CliContext): void {
     .option("--no-hp-args", "do not append --key=value for each hyperparameter to the command")
     .option("--dataset <name=path...>", "datasets the job reads, logged as run inputs")
     .option("--env <KEY=VALUE>", "environment variable for the command (repeatable)", collect)
-    .option("--priority <n>", "higher runs first", parseInteger("--priority", -1_000_000))
+    .option("--priority <n>", "low, normal, high, or -1000..1000: higher runs first in its team; below high, the job is preemptible", parsePriority)
+    .option("--no-preemptible", "never preempt this job (default: preemptible below priority high)")
     .option("--checkpoint-dir <dir>", "folder the job writes checkpoints to; kept across retries")
     .option("--follow", "stream the log and wait for the job to end; exit code 12 when it fails")
     .option("--json", "print the created job (with --follow: the finished job) as JSON")
@@ -117,5 +120,12 @@ export function buildTrainSpec(command: string[], opts: TrainOptions, cwd: strin
     ...(opts.retries !== undefined ? { retry: { maxAttempts: opts.retries + 1 } } : {}),
     ...(opts.checkpointDir ? { checkpointDir: resolve(cwd, opts.checkpointDir) } : {}),
     ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
+    ...(opts.preemptible === false ? { preemptible: false } : {}),
   };
+}
+
+/** A priority class (low, normal, high) or an integer; the server checks the range. */
+function parsePriority(value: string): number | "low" | "normal" | "high" {
+  if (value === "low" || value === "normal" || value === "high") return value;
+  return parseInteger("--priority", -1_000_000)(value);
 }
