@@ -105,3 +105,54 @@ describe.each(testDialects())("preemption with a real PyTorch job (%s)", (dialec
     expect(highEvents[0]!.type).toBe("Submitted");
   }, 120_000);
 });
+
+describe.each(testDialects())("fair-share preemption across teams (%s)", (dialect) => {
+  let env: Server;
+  const workingDir = mkdtempSync(join(tmpdir(), "paved-fair-"));
+  const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
+  const call = (method: "GET" | "POST", url: string, payload?: object) => env.server.inject({ method, url, headers: admin, ...(payload ? { payload } : {}) });
+  const job = async (id: string) => (await call("GET", `/api/v1/jobs/${id}`)).json();
+  async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
+    for (let i = 0; i < 800; i++) {
+      const value = await read();
+      if (done(value)) return value;
+      await sleep(25);
+    }
+    throw new Error(`${what} never happened`);
+  }
+  const submit = async (name: string, team: string) => {
+    const res = await call("POST", "/api/v1/jobs", { name, team, workingDir, command: ["sleep", "300"], compute: { gpus: 1, cpus: 0.5, memory: 64 } });
+    expect(res.statusCode, res.body).toBe(200);
+    return res.json().id as string;
+  };
+
+  beforeAll(async () => {
+    env = await createComputeTestServer({ gpus: [{ index: 0 }, { index: 1 }], cpus: 4, memoryMiB: 4096, preemption: { enabled: true, graceSeconds: 5 } }, dialect);
+    for (const name of ["team-a", "team-b"]) await env.identity.createTeam({ name });
+  }, 60_000);
+  afterAll(async () => env?.close());
+
+  it("a team holding nothing reclaims one of the two GPUs a team holds, and the victim's team cannot take it back", async () => {
+    const b = [await submit("b-one", "team-b"), await submit("b-two", "team-b")];
+    for (const id of b) await until(`${id} running`, () => job(id), (j) => j.phase === "RUNNING");
+    const a = await submit("a-one", "team-a");
+    await until("team a's job running", () => job(a), (j) => j.phase === "RUNNING");
+    const jobs = await Promise.all(b.map(job));
+    const victims = jobs.filter((j) => j.events.some((e: Event) => e.type === "Preempted"));
+    expect(victims).toHaveLength(1);
+    const victim = victims[0]!;
+    const preempted = victim.events.find((e: Event) => e.type === "Preempted") as Event;
+    expect(preempted.message).toMatch(/^Preempted by a job of another team: fair share \(dominant resource fairness\): team team-b holds 100% of its share/);
+    // The other team's job is not named to team b.
+    expect(preempted.message).not.toContain(a);
+    expect(preempted.message).not.toContain("a-one");
+    // Back in the queue (as attempt 2) and waiting for a GPU; nothing is preempted for it.
+    const waiting = await until("the victim's reason", () => job(victim.id), (j) => j.phase === "QUEUED" && j.pending !== undefined);
+    expect(waiting.attempt).toBe(2);
+    expect(waiting.pending.resources[0]).toMatchObject({ resource: "gpu", free: 0 });
+    expect(waiting.pending.preempting).toBeUndefined();
+    const other = jobs.find((j) => j.id !== victim.id)!;
+    expect((await job(other.id)).phase).toBe("RUNNING");
+    for (const id of [...b, a]) await call("POST", `/api/v1/jobs/${id}/cancel`, {});
+  }, 60_000);
+});
