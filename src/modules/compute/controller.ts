@@ -424,6 +424,10 @@ export class JobController {
     // Revoke before the transition: once the job is QUEUED again its next attempt mints a new
     // token, which a later revoke would take away.
     await this.deps.tokens.revokeToken(row.job_id);
+    // The attempt's log and outputs reach its run before its phase moves: a client that sees
+    // SUCCEEDED may register `runs:/<run>/outputs` at once. A crash in between ends the attempt
+    // again after the restart, which uploads them again (the same paths, overwritten).
+    await this.uploadAttempt(row);
     const now = clock.now();
     const base = { allocation: null, handle: null, pid: null, pid_start: null, exit_code: exitCode, message, preempt_requested_at: null, preemption: null };
     const preempted = type === "Preempted";
@@ -441,34 +445,40 @@ export class JobController {
     this.track(this.afterAttempt(row, to, now));
   }
 
-  /** Slow bookkeeping after an attempt ended; never holds up scheduling. */
-  private async afterAttempt(row: JobRow, to: JobPhase, now: number): Promise<void> {
+  /** Copies an ended attempt's log and its outputs folder into the job's run (idempotent). */
+  private async uploadAttempt(row: JobRow): Promise<void> {
     const { runs, logger } = this.deps;
-    if (row.run_id) {
-      const runId = row.run_id;
-      const jobDir = this.jobDir(row.job_id);
-      const logPath = attemptLogPath(jobDir, row.attempt);
-      if (await exists(logPath)) {
-        await runs.putArtifact(runId, `logs/attempt-${row.attempt}.log`, createReadStream(logPath)).catch((error: unknown) =>
-          logger.warn({ err: error, jobId: row.job_id }, "uploading the attempt log failed"),
-        );
-      }
-      const outputDir = join(jobDir, "outputs");
-      for (const rel of await listFiles(outputDir)) {
-        // The job may still have processes swapping files for links: open without following
-        // links, and under runAs take only files its user owns (never one it could not read).
-        const upload = async () => {
-          const file = await openJobFile(join(outputDir, rel), this.deps.runAs?.uid);
-          if (file) await runs.putArtifact(runId, `outputs/${rel}`, file);
-        };
-        await upload().catch((error: unknown) => logger.warn({ err: error, jobId: row.job_id, file: rel }, "uploading a job output failed"));
-      }
+    if (!row.run_id) return;
+    const runId = row.run_id;
+    const jobDir = this.jobDir(row.job_id);
+    const logPath = attemptLogPath(jobDir, row.attempt);
+    if (await exists(logPath)) {
+      await runs.putArtifact(runId, `logs/attempt-${row.attempt}.log`, createReadStream(logPath)).catch((error: unknown) =>
+        logger.warn({ err: error, jobId: row.job_id }, "uploading the attempt log failed"),
+      );
     }
+    const outputDir = join(jobDir, "outputs");
+    for (const rel of await listFiles(outputDir)) {
+      // The job may still have processes swapping files for links: open without following
+      // links, and under runAs take only files its user owns (never one it could not read).
+      const upload = async () => {
+        const file = await openJobFile(join(outputDir, rel), this.deps.runAs?.uid);
+        if (file) await runs.putArtifact(runId, `outputs/${rel}`, file);
+      };
+      await upload().catch((error: unknown) => logger.warn({ err: error, jobId: row.job_id, file: rel }, "uploading a job output failed"));
+    }
+  }
+
+  /** Bookkeeping after an attempt ended (the run's final tags and status); never holds up scheduling. */
+  private async afterAttempt(row: JobRow, to: JobPhase, now: number): Promise<void> {
     if (to !== "QUEUED") await this.finishRun(row, to, now);
     await this.deps.store.markRecorded(row.job_id, row.attempt);
   }
 
-  /** Redoes the bookkeeping of attempts that ended just before a crash (idempotent). */
+  /**
+   * Redoes the bookkeeping of attempts that ended just before a crash (idempotent). Their uploads
+   * came before the transition; they are redone as well, in case the store lost them.
+   */
   private async recordMissed(): Promise<void> {
     for (const row of await this.deps.store.unrecorded(TERMINAL_PHASES)) {
       const ended = TERMINAL_PHASES.includes(row.phase as JobPhase);
@@ -477,6 +487,7 @@ export class JobController {
         (async () => {
           for (let attempt = row.recorded_attempt + 1; attempt <= last; attempt++) {
             const to = ended && attempt === row.attempt ? (row.phase as JobPhase) : "QUEUED";
+            await this.uploadAttempt({ ...row, attempt });
             await this.afterAttempt({ ...row, attempt }, to, row.finished_at ?? this.deps.clock.now());
           }
         })(),

@@ -415,7 +415,8 @@ describe.each(testDialects())("compute jobs (%s)", (dialect) => {
     const run = env.runs.runs.get(job.runId!)!;
     await env.waitFor(job.id, () => run.status === "FINISHED" && run.artifacts.has("logs/attempt-1.log"));
     await env.module.controller.stop();
-    // What a crash between the SUCCEEDED transition and the bookkeeping leaves behind.
+    // What a crash between the SUCCEEDED transition and the bookkeeping leaves behind (and an
+    // artifact store that lost the upload made before the transition).
     run.artifacts.delete("logs/attempt-1.log");
     run.status = "RUNNING";
     await env.database.db.updateTable("jobs").set({ recorded_attempt: 0 }).where("job_id", "=", job.id).execute();
