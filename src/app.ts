@@ -1,6 +1,7 @@
 // Composition root: the only file that knows every concrete class. Builds the database, the
 // artifact store, the modules and the HTTP server, and starts the controllers.
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { LocalArtifactStore } from "./artifacts/index.ts";
@@ -8,7 +9,7 @@ import { isLoopback, type Config } from "./config/index.ts";
 import { PlatformError, createLogger, randomIds, route, systemClock, type Clock, type IdGenerator, type Logger, type RouteDefinition } from "./core/index.ts";
 import { buildServer } from "./http/index.ts";
 import { createCatalogModule } from "./modules/catalog/index.ts";
-import { createComputeModule } from "./modules/compute/index.ts";
+import { allowListedEnvironment, createComputeModule, queryGpus } from "./modules/compute/index.ts";
 import { createDeploymentsModule } from "./modules/deployments/index.ts";
 import { createEvaluationModule, parsePolicy } from "./modules/evaluation/index.ts";
 import { createBudgetsModule, type ServingSample, type StopTeamWork } from "./modules/guardrails/index.ts";
@@ -17,6 +18,7 @@ import { checkSsoConfig, createIdentityModule, createSso, type TokenService } fr
 import { createRegistryModule } from "./modules/registry/index.ts";
 import { createServingModule } from "./modules/serving/index.ts";
 import { createTrackingModule } from "./modules/tracking/index.ts";
+import { createWorkspacesModule } from "./modules/workspaces/index.ts";
 import { openDatabase, type Database } from "./storage/index.ts";
 
 export interface AppDeps {
@@ -120,6 +122,26 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   });
   routes.push(...compute.routes);
   controllers.push(compute.controller);
+  // Workspaces: Jupyter servers run as jobs of the compute module, reached through the proxy below.
+  const helperEnv = allowListedEnvironment(deps.env ?? {}, config.compute.jobEnvironment.passthrough);
+  const workspaces = createWorkspacesModule({
+    database,
+    artifacts,
+    clock,
+    ids,
+    config,
+    logger,
+    jobs: compute.service,
+    catalog: catalog.service,
+    runs: tracking.service,
+    serverUrl: () => serverUrl,
+    principalOf: (userId) => tokens.principalOf(userId),
+    cli: { node: process.execPath, script: fileURLToPath(new URL("../bin/paved.js", import.meta.url)) },
+    path: helperEnv.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+    ...(config.compute.gpus === "auto" ? { gpuUse: async () => new Map((await queryGpus(config.compute.nvidiaSmi, helperEnv)).map((g) => [g.index, g.utilizationPercent])) } : {}),
+  });
+  routes.push(...workspaces.routes);
+  controllers.push(workspaces.controller);
   // Serving takes model bytes; what it loads is decided by its caller (the admin routes for now).
   const serving = createServingModule({ dataDir: config.dataDir, clock, ids, logger, ...config.serving, onnx: { inspection: config.registry.onnx } });
   routes.push(...serving.routes);
@@ -171,6 +193,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     requestTimeoutMs: config.http.requestTimeoutSeconds * 1000,
     audit: audit.service,
     trustedProxies: config.http.trustedProxies,
+    passthroughs: [workspaces.proxy],
   });
 
   return {

@@ -50,6 +50,44 @@ const jobLogsSchema = z.strictObject({
   maxReadBytes: z.number().int().positive().default(JOB_LOGS_DEFAULTS.maxReadBytes),
 });
 
+const WORKSPACE_IDLE_DEFAULTS = { idleMinutes: 60, gpuIdleMinutes: 30, warnMinutes: 10, ttlHours: 24 };
+/** When a workspace is stopped for want of use: every profile's, or one profile's own. */
+const workspaceIdleSchema = z.strictObject({
+  /** Minutes without kernel activity (no cell running, no message to a kernel) before it is stopped. */
+  idleMinutes: z.number().positive().default(WORKSPACE_IDLE_DEFAULTS.idleMinutes),
+  /** Minutes its GPUs may sit at 0% utilisation (nvidia-smi) before it is stopped, even while a kernel idles. */
+  gpuIdleMinutes: z.number().positive().default(WORKSPACE_IDLE_DEFAULTS.gpuIdleMinutes),
+  /** Minutes before the stop that the workspace's events (and `paved workspace ls`) warn of it. */
+  warnMinutes: z.number().min(0).default(WORKSPACE_IDLE_DEFAULTS.warnMinutes),
+  /** Hours one session may run at most, used or not. */
+  ttlHours: z.number().positive().default(WORKSPACE_IDLE_DEFAULTS.ttlHours),
+});
+const WORKSPACES_DEFAULTS = {
+  jupyter: "/usr/bin/jupyter",
+  python: "/usr/bin/python3",
+  defaultProfile: "cpu",
+  intervalSeconds: 5,
+  idle: WORKSPACE_IDLE_DEFAULTS,
+  profiles: {},
+  warmPool: {},
+};
+const workspacesSchema = z.strictObject({
+  /** The Jupyter program (Debian's jupyter-notebook), by full path: pyenv's shims come first on PATH. */
+  jupyter: z.string().startsWith("/", "give the jupyter program's full path, e.g. /usr/bin/jupyter").default(WORKSPACES_DEFAULTS.jupyter),
+  /** The Python of kernels in workspaces without an environment (it needs ipykernel). */
+  python: z.string().startsWith("/", "give the interpreter's full path, e.g. /usr/bin/python3").default(WORKSPACES_DEFAULTS.python),
+  /** The compute profile of a workspace created without --profile. */
+  defaultProfile: z.string().min(1).default(WORKSPACES_DEFAULTS.defaultProfile),
+  /** Seconds between the controller's looks at running workspaces (activity, GPU use, culling). */
+  intervalSeconds: z.number().positive().max(300).default(WORKSPACES_DEFAULTS.intervalSeconds),
+  /** Idle limits and TTL of every profile. */
+  idle: workspaceIdleSchema.default(WORKSPACE_IDLE_DEFAULTS),
+  /** A profile's own idle limits and TTL (each field not given: `idle`'s). */
+  profiles: z.record(z.string(), workspaceIdleSchema.partial()).default({}),
+  /** Started servers kept ready per team and profile, e.g. {risk: {cpu: 1}}: a new workspace takes one at once. */
+  warmPool: z.record(z.string(), z.record(z.string(), z.number().int().min(0).max(16))).default({}),
+});
+
 const PREEMPTION_DEFAULTS = { enabled: true, graceSeconds: 30 };
 const preemptionSchema = z.strictObject({
   /** Off: queued jobs wait for running ones to end, whatever their priority or their team's share. */
@@ -234,6 +272,8 @@ export const configSchema = z.strictObject({
       budgets: budgetSettingsSchema.default(BUDGET_DEFAULTS),
     })
     .default({ defaultQuota: {}, budgets: BUDGET_DEFAULTS }),
+  /** Workspaces: Jupyter servers scheduled as jobs, reached through Paved's proxy (docs/workspaces.md). */
+  workspaces: workspacesSchema.default(WORKSPACES_DEFAULTS),
   serving: z
     .strictObject({
       /** Largest inference request body (JSON) accepted, in bytes; larger ones get 413. */

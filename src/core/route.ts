@@ -1,4 +1,5 @@
-import type { Readable } from "node:stream";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex, Readable } from "node:stream";
 import type { z } from "zod";
 
 /** A member's role in a team, weakest first: each may do what the ones before it may. */
@@ -27,6 +28,8 @@ export interface Principal {
   experimentId?: string;
   /** For a job's token: the name of whoever submitted the job (the author of its runs). */
   onBehalfOf?: string;
+  /** For the token of a workspace's server (a job's token with more rights: it may submit jobs): the workspace. */
+  workspaceId?: string;
 }
 
 /** What a route handler sees: already-validated input, never the HTTP framework. */
@@ -87,6 +90,10 @@ export const ACTIONS = [
   "policies:read",
   "policies:write",
   "policies:admin",
+  "workspaces:read",
+  "workspaces:create",
+  "workspaces:write",
+  "workspaces:use",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -95,7 +102,7 @@ export type Action = (typeof ACTIONS)[number];
  * and the attributes ownership depends on (the job a run belongs to, the user a token belongs to).
  */
 export interface ResourceRef {
-  kind: "run" | "job" | "experiment" | "model" | "evaluation" | "deployment" | "endpoint" | "upload" | "team" | "user" | "token";
+  kind: "run" | "job" | "experiment" | "model" | "evaluation" | "deployment" | "endpoint" | "upload" | "team" | "user" | "token" | "workspace";
   id: string;
   /** The team that owns it (or, for one being created, the team it goes to). */
   team?: string;
@@ -105,6 +112,11 @@ export interface ResourceRef {
   experimentId?: string;
   /** For a token (or a user's own resources): the user it belongs to. */
   userId?: string;
+  /**
+   * For a workspace: the users who may use it (its owner and whom they share it with). Others, even
+   * of its team, find it missing; the team's admins may still read and stop it.
+   */
+  users?: readonly string[];
   /**
    * The error a caller gets for a resource that does not exist. A resource of another team answers
    * exactly this, so that nobody learns what another team has.
@@ -175,4 +187,37 @@ export function route<P extends z.ZodType = z.ZodType<Record<string, string>>, Q
   },
 ): RouteDefinition {
   return def as RouteDefinition;
+}
+
+/** What a passthrough's handler gets: the authenticated principal and the raw request. */
+export interface PassthroughContext {
+  principal: Principal;
+  request: IncomingMessage;
+  /** The path and query as the client sent them (not yet normalised). */
+  url: string;
+  /** Whether the caller proved itself with a browser's cookie (not a bearer token): its origin was checked. */
+  viaCookie: boolean;
+}
+
+/**
+ * A path prefix whose requests and websocket upgrades are handed over raw, for what Paved proxies
+ * (a workspace's Jupyter server). `http/` authenticates (a bearer token, a browser session, or the
+ * module's own cookie), refuses cross-site cookie requests, checks that the principal may attempt
+ * `action`, and hands the request over; the handler loads its resource, calls identity's
+ * `authorize`, and answers.
+ */
+export interface PassthroughDefinition {
+  /** e.g. `/workspaces/`: every path under it, every method. */
+  prefix: string;
+  summary: string;
+  action: Action;
+  /**
+   * Credentials of the module's own (a cookie scoped to the prefix), asked when the request carries
+   * no bearer token and no session; may answer a redirect itself (`handled`).
+   */
+  authenticate?(request: IncomingMessage, response: ServerResponse | undefined): Promise<{ principal: Principal } | { handled: true } | undefined>;
+  /** Answers an HTTP request (throws a PlatformError to answer Paved's error instead, before writing). */
+  request(ctx: PassthroughContext, response: ServerResponse): Promise<void>;
+  /** Takes a websocket upgrade over (throws a PlatformError before taking the socket to refuse it). */
+  upgrade(ctx: PassthroughContext, socket: Duplex, head: Buffer): Promise<void>;
 }

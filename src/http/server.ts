@@ -3,12 +3,13 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import { z } from "zod";
-import { HttpResponse, StreamResponse, parseInput, type Logger, type Principal, type ResourceRef, type RouteDefinition } from "../core/index.ts";
+import { HttpResponse, StreamResponse, parseInput, type Logger, type PassthroughDefinition, type Principal, type ResourceRef, type RouteDefinition } from "../core/index.ts";
 import type { AuditSink } from "../modules/guardrails/index.ts";
 import { TOKEN_PREFIX, authorize, mayAttempt, type Authenticator, type TokenService } from "../modules/identity/index.ts";
 import { BOOTSTRAP_ADMIN_ID, DEFAULT_TEAM_ID } from "../storage/index.ts";
 import { MLFLOW_ERROR_CODE, toErrorBody } from "./errors.ts";
 import { buildOpenApi } from "./openapi.ts";
+import { mountPassthroughs } from "./passthrough.ts";
 
 export interface ServerOptions {
   routes: RouteDefinition[];
@@ -27,6 +28,8 @@ export interface ServerOptions {
   audit?: AuditSink;
   /** Proxies (addresses or CIDRs) whose X-Forwarded-For gives the client's address; none by default. */
   trustedProxies?: string[];
+  /** Prefixes handed over raw after authentication, websockets included (the workspace proxy). */
+  passthroughs?: PassthroughDefinition[];
 }
 
 /** With authentication off (loopback only): everyone is the bootstrap admin, in the default team. */
@@ -85,6 +88,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     scope.addContentTypeParser("*", { bodyLimit: opts.uploadLimit }, (_req, payload, done) => done(null, payload));
     for (const def of raw) mount(scope, def, opts);
   });
+  mountPassthroughs(app, opts.passthroughs ?? [], { tokens: opts.tokens, authenticator: opts.authenticator, anonymousAdmin: ANONYMOUS_ADMIN });
   return app;
 }
 

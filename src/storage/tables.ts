@@ -398,4 +398,50 @@ export interface Tables {
     client_ip: string | null;
     duration_ms: number;
   };
+  /** A workspace: spec (JSON) from the API, status from its controller; `jupyter_token` is for the proxy only. */
+  workspaces: {
+    workspace_id: string;
+    name: string;
+    team_id: string;
+    owner: string;
+    owner_user_id: string | null;
+    spec: string;
+    /** PENDING, STARTING, RUNNING, STOPPING, STOPPED or FAILED. */
+    phase: string;
+    experiment_id: string;
+    /** JSON list of the user names it is shared with. */
+    shared_with: string;
+    /** The job that runs its Jupyter server in the current (or last) session. */
+    job_id: string | null;
+    /** How many times it has been started. */
+    session: number;
+    jupyter_token: string | null;
+    socket_path: string | null;
+    home_dir: string;
+    message: string | null;
+    last_activity_at: number | null;
+    idle_warned_at: number | null;
+    gpu_idle_since: number | null;
+    stop_requested_at: number | null;
+    stop_reason: string | null;
+    home_bytes: number;
+    created_at: number;
+    updated_at: number;
+  };
+  /** One start of a workspace: when asked for, when its kernel first answered, how it ended. */
+  workspace_sessions: {
+    workspace_id: string;
+    session: number;
+    job_id: string;
+    profile: string;
+    requested_at: number;
+    ready_at: number | null;
+    ready_ms: number | null;
+    from_pool: number;
+    ended_at: number | null;
+    end_reason: string | null;
+  };
+  workspace_events: { id: Generated<number>; workspace_id: string; time: number; type: string; message: string };
+  /** A browser's way into one workspace: a one-time `code` or the `cookie` it became (SHA-256 of the secret). */
+  workspace_logins: { key_hash: string; workspace_id: string; user_id: string; kind: string; created_at: number; expires_at: number };
 }

@@ -10,7 +10,7 @@ import type { MachineResources } from "./resources.ts";
 import { openJobFile, type RunAsUser } from "./run-as.ts";
 import type { JobTokens, RunRecorder } from "./run-recorder.ts";
 import { schedule, type ActiveJob, type PreemptionPlan, type TeamLimits } from "./scheduler.ts";
-import { isPreemptible, maskEnv, type Allocation, type JobPhase, type JobSpec, type Pending, type ResourceRequest } from "./schema.ts";
+import { isPreemptible, maskEnv, type StoredJobSpec, type Allocation, type JobPhase, type JobSpec, type Pending, type ResourceRequest } from "./schema.ts";
 import { ACTIVE_PHASES, TERMINAL_PHASES, type AttemptRecord, type JobRow, type JobStore } from "./store.ts";
 import { SystemSampler, systemMetricsFor } from "./system-metrics.ts";
 
@@ -280,6 +280,11 @@ export class JobController {
         MLFLOW_TRACKING_TOKEN: token,
       };
       if (row.run_id) env.MLFLOW_RUN_ID = row.run_id;
+      const workspaceId = (spec as StoredJobSpec).workspaceId;
+      if (workspaceId) {
+        // A workspace's server: `paved` in its terminals and kernels acts with the workspace's token.
+        Object.assign(env, { PAVED_URL: this.deps.serverUrl(), PAVED_TOKEN: token, PAVED_WORKSPACE_ID: workspaceId, PAVED_TEAM: row.team_id });
+      }
       handle = await executor.submit(
         { jobId: row.job_id, attempt: row.attempt, argv, workingDir: spec.workingDir, env, jobDir, writableDirs: [checkpointDir, outputDir] },
         allocation,

@@ -19,11 +19,11 @@ import type { Ledger } from "../guardrails/index.ts";
 export type { RunRecorder, JobTokens } from "./run-recorder.ts";
 export type { Executor, ExecutionHandle, ExecutionRequest, ObservedState } from "./executors/executor.ts";
 export type { MachineResources, Gpu } from "./resources.ts";
-export { JobService, type JobAdmissionHook } from "./service.ts";
+export { JobService, type JobAdmissionHook, type SubmitOptions } from "./service.ts";
 export { JobController, type QuotaSource } from "./controller.ts";
 export { parseMetricLine, METRIC_LINE_PREFIX } from "./metric-lines.ts";
 export { dominantShare, fairShareOrder, schedule, describePending, type TeamLimits, type PreemptionPlan } from "./scheduler.ts";
-export { parseGpuQuery, GPU_QUERY_FIELDS } from "./gpu-discovery.ts";
+export { parseGpuQuery, queryGpus, GPU_QUERY_FIELDS } from "./gpu-discovery.ts";
 export { allowListedEnvironment, JOB_ENV_ALLOW_LIST } from "./job-environment.ts";
 export * from "./schema.ts";
 

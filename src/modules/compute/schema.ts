@@ -129,6 +129,8 @@ export const jobSpecSchema = z.strictObject({
 });
 export type JobSpec = z.output<typeof jobSpecSchema>;
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
+/** A job's spec as stored: the user's spec, resolved, plus what a module above compute set for it (the workspace it serves). */
+export type StoredJobSpec = JobSpec & { workspaceId?: string };
 
 export const JOB_PHASES = ["QUEUED", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"] as const;
 export const jobPhaseSchema = z.enum(JOB_PHASES);

@@ -13,7 +13,7 @@ import type { MachineResources } from "./resources.ts";
 import type { RunRecorder } from "./run-recorder.ts";
 import { FollowSlots, readLogPage, type LogBounds, type LogPage } from "./log-bounds.ts";
 import { ANOTHER_TEAM, assertFeasible, pendingFor, resolveRequest } from "./scheduler.ts";
-import { maskEnv, type Allocation, type Job, type JobCheck, type JobEvent, type JobPhase, type JobSpec, type Pending, type ResourceRequest, type ResourcesView } from "./schema.ts";
+import { maskEnv, type StoredJobSpec, type Allocation, type Job, type JobCheck, type JobEvent, type JobPhase, type JobSpec, type Pending, type ResourceRequest, type ResourcesView } from "./schema.ts";
 import { ACTIVE_PHASES, TERMINAL_PHASES, type JobRow, type JobStore } from "./store.ts";
 import { join } from "node:path";
 
@@ -41,6 +41,14 @@ export interface JobServiceDeps {
  * naming a spent budget). app.ts connects guardrails' admission here.
  */
 export type JobAdmissionHook = (job: { spec: JobSpec; request: ResourceRequest; team: string }, principal: Principal) => Promise<void>;
+
+/** How a module above compute submits work of its own (a workspace's Jupyter server). */
+export interface SubmitOptions {
+  /** false: no run is recorded for the job (a workspace's server is not an experiment's run). */
+  recordRun?: boolean;
+  /** The workspace whose server the job runs: its process gets PAVED_URL, PAVED_TOKEN and PAVED_WORKSPACE_ID. */
+  workspaceId?: string;
+}
 
 /** Submitting, reading, cancelling and following jobs; the controller does the running. */
 export class JobService {
@@ -78,24 +86,31 @@ export class JobService {
    * Validates what the spec points at, records the run (in the job's experiment, created in the
    * job's team when new), queues the job and schedules at once.
    */
-  async submit(spec: JobSpec, principal: Principal): Promise<Job> {
+  async submit(spec: JobSpec, principal: Principal, options: SubmitOptions = {}): Promise<Job> {
     const { store, runs, clock, ids } = this.deps;
     const { team, request } = await this.admit(spec, principal);
-    const resolved: JobSpec = { ...spec, experiment: spec.experiment ?? spec.name, team };
+    const resolved: StoredJobSpec = { ...spec, experiment: spec.experiment ?? spec.name, team, ...(options.workspaceId ? { workspaceId: options.workspaceId } : {}) };
     const experimentId = await runs.ensureExperiment(resolved.experiment!, team);
     const id = ids.prefixed("job");
-    const { runId } = await runs.createRun({
-      experimentId,
-      runName: spec.name,
-      userId: principal.name,
-      jobId: id,
-      status: "SCHEDULED",
-      tags: { "paved.job_id": id, ...(request.profile ? { "paved.compute.profile": request.profile } : {}) },
-    });
+    // A workspace's token acts for the workspace's owner: the job and its run are theirs.
+    const owner = principal.onBehalfOf ?? principal.name;
+    const runId =
+      options.recordRun === false
+        ? null
+        : (
+            await runs.createRun({
+              experimentId,
+              runName: spec.name,
+              userId: owner,
+              jobId: id,
+              status: "SCHEDULED",
+              tags: { "paved.job_id": id, ...(request.profile ? { "paved.compute.profile": request.profile } : {}), ...(principal.workspaceId ? { "paved.workspace_id": principal.workspaceId } : {}) },
+            })
+          ).runId;
     const now = clock.now();
     await store.insert(
-      { id, name: spec.name, owner: principal.name, team, spec: resolved, request, priority: spec.priority, experimentId, runId, createdAt: now },
-      { type: "Submitted", message: `submitted by ${principal.name} in team ${team}; needs ${describeRequest(request)}` },
+      { id, name: spec.name, owner, team, spec: resolved, request, priority: spec.priority, experimentId, runId, createdAt: now },
+      { type: "Submitted", message: `submitted by ${owner}${principal.workspaceId ? ` from workspace ${principal.workspaceId}` : ""} in team ${team}; needs ${describeRequest(request)}` },
     );
     this.deps.controller.kick();
     return this.get(id, principal);

@@ -38,7 +38,8 @@ export interface NewJob {
   request: ResourceRequest;
   priority: number;
   experimentId: string;
-  runId: string;
+  /** null for a job that records no run (a workspace's server). */
+  runId: string | null;
   createdAt: number;
 }
 

@@ -10,7 +10,7 @@ import { TokenService } from "./token-service.ts";
 export { ACTION_RULES, authorize, mayAttempt, visibleTeams } from "./policy.ts";
 export { TokenService, hashToken, newToken, TOKEN_PREFIX, type AdminTokenResult, type TokenInfo } from "./token-service.ts";
 export { IdentityService, teamForNew, TEAM_NAME, USER_NAME, type TeamView, type UserView } from "./identity-service.ts";
-export { Authenticator, checkSsoConfig, createSso, mapClaims, verifyIdToken, SESSION_COOKIE, type RequestCredentials, type SsoConfig, type SsoModule } from "./sso/index.ts";
+export { Authenticator, checkSsoConfig, createSso, mapClaims, verifyIdToken, SESSION_COOKIE, readCookie, type RequestCredentials, type SsoConfig, type SsoModule } from "./sso/index.ts";
 
 export interface IdentityModule {
   tokens: TokenService;

@@ -46,6 +46,10 @@ export const ACTION_RULES: Readonly<Record<Action, TeamRole | "platform" | "anyo
   "policies:read": "viewer",
   "policies:write": "admin",
   "policies:admin": "platform",
+  "workspaces:read": "developer",
+  "workspaces:create": "developer",
+  "workspaces:write": "developer",
+  "workspaces:use": "developer",
 };
 
 /** What a job's token may do in its job's team, whatever the resource: read what a training job reads, call served models. */
@@ -62,8 +66,12 @@ const JOB_READS: ReadonlySet<Action> = new Set<Action>([
 /** What a job's token may do to resources of its own job only. */
 const JOB_OWNS: ReadonlySet<Action> = new Set<Action>(["runs:write", "runs:create", "jobs:read"]);
 
+/** What a workspace's token may do besides a job's: submit jobs (`paved train` from a terminal) and read its team's jobs. */
+const WORKSPACE_EXTRA: ReadonlySet<Action> = new Set<Action>(["jobs:create", "jobs:read", "jobs:list"]);
+
 const JOB_SCOPE =
   "a job's token may only track its own job's runs (metrics, params, tags, artifacts, inputs), read experiments, runs and models of its team, and call its team's served models";
+const WORKSPACE_SCOPE = "a workspace's token may do what a job's may, and submit and read jobs of its team";
 
 const rank = (role: TeamRole | undefined): number => (role === undefined ? -1 : TEAM_ROLES.indexOf(role));
 
@@ -81,7 +89,7 @@ function bestRole(principal: Principal): TeamRole | undefined {
 export function mayAttempt(principal: Principal, action: Action): boolean {
   if (principal.platformAdmin) return true;
   const rule = ACTION_RULES[action];
-  if (principal.kind === "job") return JOB_READS.has(action) || JOB_OWNS.has(action);
+  if (principal.kind === "job") return JOB_READS.has(action) || JOB_OWNS.has(action) || (principal.workspaceId !== undefined && WORKSPACE_EXTRA.has(action));
   if (rule === "anyone") return true;
   if (principal.kind === "anonymous") return false;
   if (rule === "self") return true;
@@ -95,7 +103,7 @@ export function mayAttempt(principal: Principal, action: Action): boolean {
  */
 export function visibleTeams(principal: Principal, action: Action): string[] | undefined {
   if (principal.platformAdmin) return undefined;
-  if (principal.kind === "job") return principal.team && JOB_READS.has(action) ? [principal.team] : [];
+  if (principal.kind === "job") return principal.team && (JOB_READS.has(action) || (principal.workspaceId !== undefined && WORKSPACE_EXTRA.has(action))) ? [principal.team] : [];
   const rule = ACTION_RULES[action];
   if (rule === "anyone") return undefined;
   if (rule === "platform" || rule === "self") return [];
@@ -130,11 +138,24 @@ export function authorize(principal: Principal, action: Action, resource?: Resou
   }
   const role = principal.teams[resource.team];
   if (role === undefined) throw hidden(resource);
+  if (resource.users !== undefined && !resource.users.includes(principal.name)) {
+    // A workspace is its owner's and whom they share it with: to the rest of its team it is missing,
+    // except that the team's admins may see and stop it (never use it).
+    if (action === "workspaces:use" || role !== "admin") throw hidden(resource);
+  }
   if (rank(role) < rank(rule)) throw tooWeak(principal, action, rule, role, resource.team);
 }
 
 function authorizeJob(principal: Principal, action: Action, resource: ResourceRef | undefined): void {
+  if (principal.workspaceId !== undefined && WORKSPACE_EXTRA.has(action)) {
+    // Its own team only, as the workspace's owner would submit from it.
+    if (resource?.team !== undefined && resource.team !== principal.team) throw hidden(resource);
+    return;
+  }
   if (!JOB_READS.has(action) && !JOB_OWNS.has(action)) {
+    if (principal.workspaceId !== undefined) {
+      throw new PlatformError("FORBIDDEN", `${WORKSPACE_SCOPE}; '${action}' needs a person's token (run \`paved login\` in the workspace's terminal)`, { action });
+    }
     throw new PlatformError("FORBIDDEN", `${JOB_SCOPE}; '${action}' needs a person's token (run it outside the job, after \`paved login\`)`, { action });
   }
   if (resource?.team !== undefined && resource.team !== principal.team) throw hidden(resource);

@@ -188,7 +188,10 @@ export class TokenService {
       .selectFrom("api_tokens")
       .leftJoin("users", "users.user_id", "api_tokens.user_id")
       .leftJoin("jobs", "jobs.job_id", "api_tokens.job_id")
+      // A job that runs a workspace's server: its token is the workspace's (it may also submit jobs).
+      .leftJoin("workspaces", "workspaces.job_id", "api_tokens.job_id")
       .select([
+        "workspaces.workspace_id",
         "api_tokens.name",
         "api_tokens.role",
         "api_tokens.job_id",
@@ -221,24 +224,39 @@ export class TokenService {
         ...(row.job_id ? { jobId: row.job_id } : {}),
         ...(row.experiment_id ? { experimentId: row.experiment_id } : {}),
         ...(row.owner ? { onBehalfOf: row.owner } : {}),
+        ...(row.workspace_id ? { workspaceId: row.workspace_id } : {}),
       };
     } else {
       if (!row.user_id || !row.user_name || row.disabled_at !== null) throw invalid();
-      const memberships = await this.db.selectFrom("team_members").select(["team_id", "role"]).where("user_id", "=", row.user_id).execute();
-      const teams = Object.fromEntries(memberships.map((m) => [m.team_id, m.role as TeamRole]));
-      // Without a team on the token, a member of exactly one team creates there.
-      const team = row.team_id ?? (memberships.length === 1 ? memberships[0]!.team_id : undefined);
-      principal = {
-        name: row.user_name,
-        kind: row.user_kind === "service" ? "service" : "user",
-        userId: row.user_id,
-        platformAdmin: row.platform_admin === 1,
-        teams,
-        ...(team ? { team } : {}),
-      };
+      principal = await this.userPrincipal({ userId: row.user_id, name: row.user_name, kind: row.user_kind, platformAdmin: row.platform_admin }, row.team_id);
     }
     if (revocations === this.revocations) this.cache.set(hash, { principal, until: Math.min(now + CACHE_MS, row.expires_at ?? Infinity) });
     return principal;
+  }
+
+  /**
+   * The principal of a user with their current roles, for credentials other than a token (a
+   * workspace's browser cookie); undefined when the user is gone or disabled.
+   */
+  async principalOf(userId: string): Promise<Principal | undefined> {
+    const user = await this.db.selectFrom("users").select(["user_id", "name", "kind", "platform_admin", "disabled_at"]).where("user_id", "=", userId).executeTakeFirst();
+    if (!user || user.disabled_at !== null) return undefined;
+    return this.userPrincipal({ userId: user.user_id, name: user.name, kind: user.kind, platformAdmin: user.platform_admin }, null);
+  }
+
+  private async userPrincipal(user: { userId: string; name: string; kind: string | null; platformAdmin: number | null }, tokenTeam: string | null): Promise<Principal> {
+    const memberships = await this.db.selectFrom("team_members").select(["team_id", "role"]).where("user_id", "=", user.userId).execute();
+    const teams = Object.fromEntries(memberships.map((m) => [m.team_id, m.role as TeamRole]));
+    // Without a team on the token, a member of exactly one team creates there.
+    const team = tokenTeam ?? (memberships.length === 1 ? memberships[0]!.team_id : undefined);
+    return {
+      name: user.name,
+      kind: user.kind === "service" ? "service" : "user",
+      userId: user.userId,
+      platformAdmin: user.platformAdmin === 1,
+      teams,
+      ...(team ? { team } : {}),
+    };
   }
 
   /** Runs a deletion of tokens so that no lookup racing it caches what it removes. */

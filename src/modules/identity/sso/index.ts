@@ -16,7 +16,7 @@ import { isLoopbackHost, SsoService } from "./sso-service.ts";
 export { Authenticator, type RequestCredentials } from "./authenticator.ts";
 export { verifyIdToken, ID_TOKEN_ALGORITHMS, type IdTokenClaims, type IdTokenExpectations } from "./id-token.ts";
 export { mapClaims, type ClaimMapping, type MappedUser } from "./claims.ts";
-export { SESSION_COOKIE } from "./cookies.ts";
+export { SESSION_COOKIE, readCookie } from "./cookies.ts";
 export type { SsoService } from "./sso-service.ts";
 
 export type SsoConfig = NonNullable<Config["auth"]["sso"]>;

@@ -1,0 +1,247 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { ReconcileLoop, type Clock, type Logger } from "../../core/index.ts";
+import type { Job, JobService } from "../compute/index.ts";
+import { jupyterRequest } from "./jupyter.ts";
+import { KernelClient } from "./kernel-client.ts";
+import type { WorkspaceSpec, WorkspacePhase } from "./schema.ts";
+import type { WorkspaceService } from "./service.ts";
+import { idleLimitsFor, type WorkspaceSettings } from "./settings.ts";
+import type { WorkspaceRow, WorkspaceStore } from "./store.ts";
+
+/** GPU utilisation by physical index (nvidia-smi), null where it cannot tell. */
+export type GpuUse = () => Promise<ReadonlyMap<number, number | null>>;
+
+export interface WorkspaceControllerDeps {
+  store: WorkspaceStore;
+  jobs: JobService;
+  service: () => WorkspaceService;
+  settings: WorkspaceSettings;
+  clock: Clock;
+  logger: Logger;
+  /** Samples GPU use; unset (no nvidia-smi): GPU idleness is not judged. */
+  gpuUse?: GpuUse;
+  /** How long a session may take from its job's start to a kernel answering before it is marked FAILED. */
+  startTimeoutMs?: number;
+}
+
+const ENDED_JOB = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
+
+/**
+ * Reconciles workspaces with the jobs that run their servers: PENDING while the job waits (with its
+ * reason), STARTING once it runs, RUNNING when a kernel answers through the server's socket (the
+ * time that took is the session's ready time), STOPPED or FAILED when the job ends. Running ones
+ * are watched for use (kernel activity, requests through the proxy, GPU utilisation) and stopped
+ * when idle past their profile's limits, after a warning. Everything comes from the database, the
+ * job and the Jupyter server, so a restarted server adopts running workspaces as they are.
+ */
+export class WorkspaceController {
+  private readonly loop: ReconcileLoop;
+  /** Workspaces with a start watcher running (PENDING/STARTING → RUNNING). */
+  private readonly starting = new Map<string, Promise<void>>();
+  /** Last request through the proxy per workspace, not yet written. */
+  private readonly touches = new Map<string, number>();
+  private stopped = new AbortController();
+
+  constructor(private readonly deps: WorkspaceControllerDeps) {
+    this.loop = new ReconcileLoop(() => this.pass(), { intervalMs: deps.settings.intervalSeconds * 1000, onError: (error) => deps.logger.error({ err: error }, "workspace pass failed") });
+  }
+
+  start(): void {
+    this.stopped = new AbortController();
+    this.loop.start();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped.abort();
+    await this.loop.stop();
+    await Promise.allSettled([...this.starting.values()]);
+  }
+
+  kick(): void {
+    this.loop.kick();
+  }
+
+  /** A request reached the workspace through the proxy: it counts as use. */
+  touch(workspaceId: string): void {
+    this.touches.set(workspaceId, this.deps.clock.now());
+  }
+
+  private async pass(): Promise<void> {
+    const { store } = this.deps;
+    const rows = await store.list({ phases: ["PENDING", "STARTING", "RUNNING", "STOPPING"] });
+    let gpuUse: ReadonlyMap<number, number | null> | undefined;
+    for (const row of rows) {
+      if (!this.loop.running) return;
+      try {
+        const job = row.job_id ? await this.deps.jobs.get(row.job_id).catch(() => undefined) : undefined;
+        if (!job || ENDED_JOB.has(job.phase)) {
+          await this.ended(row, job);
+          continue;
+        }
+        if ((row.phase === "PENDING" || row.phase === "STARTING") && !this.starting.has(row.workspace_id)) {
+          const task = this.watchStart(row.workspace_id).finally(() => this.starting.delete(row.workspace_id));
+          this.starting.set(row.workspace_id, task);
+        }
+        if (row.phase === "PENDING") await this.pendingMessage(row, job);
+        if (row.phase === "RUNNING") {
+          if (job.allocation?.gpus.length && this.deps.gpuUse && !gpuUse) gpuUse = await this.deps.gpuUse().catch(() => new Map());
+          await this.watchUse(row, job, gpuUse);
+        }
+      } catch (error) {
+        this.deps.logger.warn({ err: error, workspaceId: row.workspace_id }, "looking at a workspace failed; trying again next pass");
+      }
+    }
+  }
+
+  /** The job is gone: STOPPED when someone asked, else FAILED (its server died). */
+  private async ended(row: WorkspaceRow, job: Job | undefined): Promise<void> {
+    const { store, clock } = this.deps;
+    const now = clock.now();
+    const from: WorkspacePhase[] = ["PENDING", "STARTING", "RUNNING", "STOPPING"];
+    if (row.stop_requested_at !== null) {
+      if (await store.transition(row.workspace_id, from, "STOPPED", { message: row.stop_reason }, { type: "Stopped", message: `${row.stop_reason ?? "stopped"}; its home folder is kept: paved workspace start ${row.workspace_id} brings it back`, time: now })) {
+        await store.patchSession(row.workspace_id, row.session, { ended_at: now, end_reason: row.stop_reason ?? "stopped" });
+      }
+      return;
+    }
+    const why = job ? `its Jupyter server's job ${job.id} ended ${job.phase}${job.exitCode !== null ? ` with code ${job.exitCode}` : ""}${job.message ? ` (${job.message})` : ""}` : `its job ${row.job_id ?? "(none)"} is gone`;
+    const message = `${why}; read its log with paved logs ${row.job_id ?? ""}, then start it again: paved workspace start ${row.workspace_id}`;
+    if (await store.transition(row.workspace_id, from, "FAILED", { message }, { type: "Failed", message, time: now })) {
+      await store.patchSession(row.workspace_id, row.session, { ended_at: now, end_reason: "failed" });
+    }
+  }
+
+  private async pendingMessage(row: WorkspaceRow, job: Job): Promise<void> {
+    const reason = job.phase === "QUEUED" ? (job.pending as { reason?: string } | undefined)?.reason ?? "waiting to be scheduled" : null;
+    if (reason !== row.message) await this.deps.store.patch(row.workspace_id, ["PENDING"], { message: reason });
+  }
+
+  /**
+   * Watches one start: waits for the job to run, marks the workspace STARTING, then asks its
+   * Jupyter server (over the socket) until it answers, starts a kernel and waits for that kernel to
+   * answer a kernel_info_request over its websocket. Then the workspace is RUNNING and the time
+   * since the request is the session's ready time. Polls every 50 ms so the figure is not the poll's.
+   */
+  private async watchStart(workspaceId: string): Promise<void> {
+    const { store, clock, jobs } = this.deps;
+    const signal = this.stopped.signal;
+    let jobStartedAt: number | undefined;
+    while (!signal.aborted) {
+      const row = await store.get(workspaceId);
+      if (!row || !row.job_id || (row.phase !== "PENDING" && row.phase !== "STARTING")) return;
+      const job = await jobs.get(row.job_id).catch(() => undefined);
+      if (!job || ENDED_JOB.has(job.phase)) return this.kick();
+      if (job.phase === "QUEUED" || job.phase === "STARTING") {
+        await sleep(job.phase === "QUEUED" ? 500 : 50, undefined, { signal }).catch(() => undefined);
+        continue;
+      }
+      jobStartedAt ??= clock.now();
+      if (row.phase === "PENDING") {
+        const gpus = job.allocation?.gpus.length ? `GPUs ${job.allocation.gpus.join(",")}` : "no GPUs";
+        await store.transition(workspaceId, ["PENDING"], "STARTING", { message: null }, { type: "Scheduled", message: `job ${job.id} runs its Jupyter server (${gpus}); waiting for a kernel to answer`, time: clock.now() });
+        continue;
+      }
+      const ready = await this.probe(row).catch(() => false);
+      if (ready) {
+        const now = clock.now();
+        const session = await store.session(workspaceId, row.session);
+        const readyMs = session ? now - Number(session.requested_at) : null;
+        if (await store.transition(workspaceId, ["STARTING"], "RUNNING", { last_activity_at: now, message: null }, { type: "Ready", message: `a kernel answered ${readyMs === null ? "" : `${readyMs} ms after the request`}`, time: now })) {
+          await store.patchSession(workspaceId, row.session, { ready_at: now, ready_ms: readyMs });
+        }
+        return;
+      }
+      if (clock.now() - jobStartedAt > (this.deps.startTimeoutMs ?? 5 * 60_000)) {
+        const message = `its Jupyter server did not answer within ${Math.round((this.deps.startTimeoutMs ?? 300_000) / 1000)}s of starting; read its log with paved logs ${row.job_id}`;
+        await store.patch(workspaceId, ["STARTING"], { stop_requested_at: clock.now(), stop_reason: message });
+        await jobs.cancel(row.job_id).catch(() => undefined);
+        await store.transition(workspaceId, ["STARTING", "STOPPING"], "FAILED", { message }, { type: "Failed", message, time: clock.now() });
+        return;
+      }
+      await sleep(50, undefined, { signal }).catch(() => undefined);
+    }
+  }
+
+  /** Whether the server answers and a new kernel answers kernel_info over its websocket (the kernel is shut down after). */
+  private async probe(row: WorkspaceRow): Promise<boolean> {
+    const base = `/workspaces/${row.workspace_id}/`;
+    const socketPath = row.socket_path!;
+    const token = row.jupyter_token!;
+    const status = await jupyterRequest(socketPath, token, "GET", `${base}api/status`, undefined, 2000);
+    if (status.status !== 200) return false;
+    const started = await jupyterRequest(socketPath, token, "POST", `${base}api/kernels`, {}, 30_000);
+    if (started.status !== 201) return false;
+    const kernelId = (JSON.parse(started.body) as { id: string }).id;
+    try {
+      const kernel = await KernelClient.open({ socketPath }, base, kernelId, { host: "localhost", authorization: `token ${token}` });
+      try {
+        await kernel.info(60_000);
+      } finally {
+        kernel.close();
+      }
+      return true;
+    } finally {
+      await jupyterRequest(socketPath, token, "DELETE", `${base}api/kernels/${kernelId}`).catch(() => undefined);
+    }
+  }
+
+  /**
+   * A running workspace's use: the latest of its kernels' activity (a busy kernel is in use now)
+   * and requests through the proxy; and, with GPUs, whether they all sit at 0%. Past the profile's
+   * limits (after a warning) it is stopped, its home kept.
+   */
+  private async watchUse(row: WorkspaceRow, job: Job, gpuUse: ReadonlyMap<number, number | null> | undefined): Promise<void> {
+    const { store, clock } = this.deps;
+    const now = clock.now();
+    const spec = JSON.parse(row.spec) as WorkspaceSpec;
+    const limits = idleLimitsFor(this.deps.settings, spec.profile);
+    let last = Number(row.last_activity_at ?? row.updated_at);
+    let busy = false;
+    const kernels = await jupyterRequest(row.socket_path!, row.jupyter_token!, "GET", `/workspaces/${row.workspace_id}/api/kernels`, undefined, 5000).catch(() => undefined);
+    if (kernels?.status === 200) {
+      for (const k of JSON.parse(kernels.body) as { last_activity?: string; execution_state?: string }[]) {
+        if (k.execution_state === "busy" || k.execution_state === "starting") busy = true;
+        const at = k.last_activity ? Date.parse(k.last_activity) : NaN;
+        if (Number.isFinite(at)) last = Math.max(last, at);
+      }
+    }
+    if (busy) last = now;
+    const touched = this.touches.get(row.workspace_id);
+    if (touched !== undefined) {
+      last = Math.max(last, touched);
+      this.touches.delete(row.workspace_id);
+    }
+    const gpus = job.allocation?.gpus ?? [];
+    let gpuIdleSince = row.gpu_idle_since === null ? null : Number(row.gpu_idle_since);
+    if (gpus.length && gpuUse) {
+      const readings = gpus.map((g) => gpuUse.get(g));
+      const idle = readings.every((u) => u === 0);
+      gpuIdleSince = idle ? (gpuIdleSince ?? now) : null;
+    }
+    const session = await store.session(row.workspace_id, row.session);
+    const startedAt = Number(session?.requested_at ?? row.updated_at);
+    const stops: { at: number; why: string }[] = [
+      { at: last + limits.idleMinutes * 60_000, why: `no kernel activity for ${limits.idleMinutes} minutes` },
+      { at: startedAt + limits.ttlHours * 3600_000, why: `it ran for its profile's limit of ${limits.ttlHours} hours` },
+    ];
+    if (gpuIdleSince !== null && !busy) stops.push({ at: gpuIdleSince + limits.gpuIdleMinutes * 60_000, why: `its GPUs sat at 0% for ${limits.gpuIdleMinutes} minutes` });
+    const next = stops.reduce((a, b) => (b.at < a.at ? b : a));
+    const patch: Partial<WorkspaceRow> = {};
+    if (last !== Number(row.last_activity_at)) patch.last_activity_at = last;
+    if (gpuIdleSince !== (row.gpu_idle_since === null ? null : Number(row.gpu_idle_since))) patch.gpu_idle_since = gpuIdleSince;
+    if (row.idle_warned_at !== null && next.at - now > limits.warnMinutes * 60_000) patch.idle_warned_at = null;
+    if (Object.keys(patch).length) await store.patch(row.workspace_id, ["RUNNING"], patch);
+    if (now >= next.at) {
+      await this.deps.service().stop(row.workspace_id, `culled: ${next.why}`);
+      return;
+    }
+    if (next.at - now <= limits.warnMinutes * 60_000 && row.idle_warned_at === null) {
+      await store.patch(row.workspace_id, ["RUNNING"], { idle_warned_at: now });
+      await store.appendEvent(row.workspace_id, {
+        type: "IdleWarning",
+        message: `will be stopped at ${new Date(next.at).toISOString()} (${next.why.replace(/^no/, "no")}) unless it is used before; its home folder is kept`,
+        time: now,
+      });
+    }
+  }
+}

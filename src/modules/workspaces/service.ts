@@ -1,0 +1,329 @@
+import { createHash, randomBytes } from "node:crypto";
+import { rm } from "node:fs/promises";
+import { conflict, invalidInput, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
+import type { ProfileCatalog } from "../catalog/index.ts";
+import type { Job, JobService, JobSpec, RunRecorder } from "../compute/index.ts";
+import { teamForNew, visibleTeams } from "../identity/index.ts";
+import { assertJupyterInstalled, prepareLaunch, workspaceFolders } from "./jupyter.ts";
+import { ACTIVE_WORKSPACE_PHASES, type CreateWorkspaceBody, type WorkspaceSpec, type WorkspacePhase, type WorkspaceView } from "./schema.ts";
+import type { WorkspaceRow, WorkspaceStore } from "./store.ts";
+import type { WorkspaceSettings } from "./settings.ts";
+
+export interface WorkspaceServiceDeps {
+  store: WorkspaceStore;
+  jobs: JobService;
+  catalog: ProfileCatalog;
+  runs: Pick<RunRecorder, "ensureExperiment">;
+  settings: WorkspaceSettings;
+  dataDir: string;
+  /** Where `paved` is, for the workspace's PATH; and the server's allow-listed PATH. */
+  binDir: string;
+  path: string;
+  /** The server's URL as users reach it (for the workspace's link). */
+  serverUrl: () => string;
+  clock: Clock;
+  ids: IdGenerator;
+  logger: Logger;
+  /** Asks the controller to look at a workspace now (after a create, start or stop). */
+  kick: () => void;
+}
+
+/** How long the one-time code of `paved workspace open` works, and the browser cookie it becomes. */
+const OPEN_CODE_MS = 2 * 60_000;
+export const COOKIE_MS = 12 * 3600_000;
+
+/** Creating, reading, starting, stopping, sharing and deleting workspaces; the controller watches them run. */
+export class WorkspaceService {
+  constructor(private readonly deps: WorkspaceServiceDeps) {}
+
+  /** A workspace as the policy sees it: its team and the users who may use it. */
+  async resource(id: string): Promise<ResourceRef> {
+    const row = await this.deps.store.get(id);
+    if (!row) throw missingWorkspace(id);
+    return toResource(row);
+  }
+
+  async newResource(body: Pick<CreateWorkspaceBody, "team">, principal: Principal): Promise<ResourceRef> {
+    return { kind: "workspace", id: "(new)", team: await teamForNew(this.deps.store.db, principal, body.team) };
+  }
+
+  /**
+   * Creates a workspace and starts its first session: a job of the workspace's profile running its
+   * Jupyter server, scheduled like any job (the team's quota, fair share, GPUs pinned).
+   */
+  async create(body: CreateWorkspaceBody, principal: Principal): Promise<WorkspaceView> {
+    const { store, clock, ids, settings } = this.deps;
+    assertJupyterInstalled(settings.jupyter);
+    const team = await teamForNew(store.db, principal, body.team);
+    const profile = body.profile ?? settings.defaultProfile;
+    this.deps.catalog.get(profile);
+    if (body.environment !== undefined) {
+      throw invalidInput(`environment '${body.environment}' does not exist; this server has no workspace environments yet (leave --env out for the server's Python)`, { known: [] });
+    }
+    const owner = principal.onBehalfOf ?? principal.name;
+    const name = body.name ?? `${owner.toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/^-+|-+$/g, "").slice(0, 50) || "ws"}-${randomBytes(3).toString("hex")}`;
+    if (await store.nameTaken(team, name)) throw conflict(`team ${team} already has a workspace named '${name}'; pick another --name, or start it: paved workspace start ${name}`);
+    const experiment = body.experiment ?? name;
+    const experimentId = await this.deps.runs.ensureExperiment(experiment, team);
+    const id = ids.prefixed("ws");
+    const now = clock.now();
+    const spec: WorkspaceSpec = { profile, environment: body.environment ?? null, experiment, fromRun: body.fromRun ?? null };
+    const folders = workspaceFolders(this.deps.dataDir, id);
+    await store.insert(
+      {
+        workspace_id: id,
+        name,
+        team_id: team,
+        owner,
+        owner_user_id: principal.userId ?? null,
+        spec: JSON.stringify(spec),
+        phase: "PENDING",
+        experiment_id: experimentId,
+        shared_with: "[]",
+        job_id: null,
+        session: 0,
+        jupyter_token: null,
+        socket_path: null,
+        home_dir: folders.home,
+        message: null,
+        last_activity_at: null,
+        idle_warned_at: null,
+        gpu_idle_since: null,
+        stop_requested_at: null,
+        stop_reason: null,
+        home_bytes: 0,
+        created_at: now,
+        updated_at: now,
+      },
+      { type: "Created", message: `created by ${owner} in team ${team} with profile ${profile}; runs go to experiment '${experiment}'` },
+    );
+    try {
+      await this.startSession((await store.get(id))!, principal, ["PENDING"]);
+    } catch (error) {
+      // Refused (a policy, a budget, an infeasible profile): nothing of it stays.
+      await store.delete(id);
+      await rm(join2(this.deps.dataDir, id), { recursive: true, force: true });
+      throw error;
+    }
+    return this.get(id, principal);
+  }
+
+  /** Starts a stopped (or failed) workspace again: same id, URL and home folder, a new session. */
+  async start(id: string, principal: Principal): Promise<WorkspaceView> {
+    const row = await this.row(id);
+    if (ACTIVE_WORKSPACE_PHASES.includes(row.phase as WorkspacePhase)) {
+      if (row.phase === "STOPPING") throw conflict(`workspace ${row.name} is stopping; start it once it is STOPPED (paved workspace show ${id})`);
+      return this.get(id, principal);
+    }
+    assertJupyterInstalled(this.deps.settings.jupyter);
+    await this.startSession(row, principal, ["STOPPED", "FAILED"]);
+    return this.get(id, principal);
+  }
+
+  /**
+   * Stops the workspace's server (its kernels end; its home folder stays) and gives back what it
+   * held. `reason` is recorded (a user's stop, a cull, a budget).
+   */
+  async stop(id: string, reason: string, reader?: Principal): Promise<WorkspaceView> {
+    const { store, clock } = this.deps;
+    const row = await this.row(id);
+    const now = clock.now();
+    if (row.phase === "STOPPED" || row.phase === "FAILED") return this.get(id, reader);
+    if (row.phase !== "STOPPING") {
+      await store.transition(id, ["PENDING", "STARTING", "RUNNING"], "STOPPING", { stop_requested_at: now, stop_reason: reason }, { type: "Stopping", message: reason, time: now });
+    }
+    if (row.job_id) await this.deps.jobs.cancel(row.job_id);
+    this.deps.kick();
+    return this.get(id, reader);
+  }
+
+  /** Stops the workspace and removes it: its home folder, sessions and events. */
+  async delete(id: string): Promise<void> {
+    const row = await this.row(id);
+    if (row.job_id && ACTIVE_WORKSPACE_PHASES.includes(row.phase as WorkspacePhase)) {
+      await this.deps.store.patch(id, undefined, { stop_requested_at: this.deps.clock.now(), stop_reason: "deleted" });
+      await this.deps.jobs.cancel(row.job_id);
+    }
+    await this.deps.store.delete(id);
+    await rm(join2(this.deps.dataDir, id), { recursive: true, force: true });
+    const socketDir = workspaceFolders(this.deps.dataDir, id).socket.replace(/\/jupyter\.sock$/, "");
+    if (!socketDir.startsWith(join2(this.deps.dataDir, id))) await rm(socketDir, { recursive: true, force: true });
+  }
+
+  /** Adds and removes users the workspace is shared with (they may use it as its owner does). */
+  async share(id: string, change: { add: string[]; remove: string[] }, principal: Principal): Promise<WorkspaceView> {
+    const { store, clock } = this.deps;
+    const row = await this.row(id);
+    const current = new Set(JSON.parse(row.shared_with) as string[]);
+    for (const user of change.add) {
+      const member = await store.db
+        .selectFrom("users")
+        .innerJoin("team_members", "team_members.user_id", "users.user_id")
+        .select("users.name")
+        .where("users.name", "=", user)
+        .where("team_members.team_id", "=", row.team_id)
+        .executeTakeFirst();
+      if (!member) throw invalidInput(`'${user}' is not a member of team ${row.team_id}; a workspace is shared within its team only (paved teams show ${row.team_id})`);
+      if (user !== row.owner) current.add(user);
+    }
+    for (const user of change.remove) current.delete(user);
+    const list = [...current].sort();
+    await store.patch(id, undefined, { shared_with: JSON.stringify(list) });
+    await store.appendEvent(id, { type: "Shared", message: `${principal.name} shared it with: ${list.length ? list.join(", ") : "nobody"}`, time: clock.now() });
+    return this.get(id, principal);
+  }
+
+  /**
+   * A link that opens the workspace in a browser: a one-time code (2 minutes) the proxy trades
+   * for a cookie valid for this workspace only.
+   */
+  async open(id: string, principal: Principal): Promise<{ url: string; expiresAt: number }> {
+    const row = await this.row(id);
+    if (!principal.userId) throw invalidInput("only a person's token can open a workspace in a browser; run `paved login` first");
+    const code = randomBytes(24).toString("base64url");
+    const now = this.deps.clock.now();
+    await this.deps.store.pruneLogins(now);
+    await this.deps.store.insertLogin({ key_hash: sha256(code), workspace_id: row.workspace_id, user_id: principal.userId, kind: "code", created_at: now, expires_at: now + OPEN_CODE_MS });
+    return { url: `${this.url(row.workspace_id)}?paved-open=${code}`, expiresAt: now + OPEN_CODE_MS };
+  }
+
+  async get(id: string, reader?: Principal): Promise<WorkspaceView> {
+    const row = await this.row(id);
+    const events = await this.deps.store.events([id]);
+    return this.view(row, events.get(id) ?? [], await this.jobOf(row), reader);
+  }
+
+  /** Workspaces the reader may see: their own and shared ones (with `all`, a team admin's whole teams). */
+  async list(reader: Principal, all: boolean): Promise<WorkspaceView[]> {
+    const teams = visibleTeams(reader, "workspaces:read");
+    const rows = (await this.deps.store.list({ teams })).filter((r) => {
+      if (reader.platformAdmin && all) return true;
+      if (usersOf(r).includes(reader.name)) return true;
+      return all && reader.teams[r.team_id] === "admin";
+    });
+    const events = await this.deps.store.events(rows.map((r) => r.workspace_id));
+    return Promise.all(rows.map(async (r) => this.view(r, events.get(r.workspace_id) ?? [], await this.jobOf(r), reader)));
+  }
+
+  /** Paved's URL of a workspace. */
+  url(id: string): string {
+    return `${this.deps.serverUrl().replace(/\/+$/, "")}/workspaces/${id}/`;
+  }
+
+  /** Starts a session: a new Jupyter token and a job of the workspace's profile that runs the server. */
+  private async startSession(row: WorkspaceRow, principal: Principal, from: WorkspacePhase[]): Promise<void> {
+    const { store, clock, settings } = this.deps;
+    const spec = JSON.parse(row.spec) as WorkspaceSpec;
+    const folders = workspaceFolders(this.deps.dataDir, row.workspace_id);
+    const token = randomBytes(32).toString("hex");
+    const launch = prepareLaunch({ workspaceId: row.workspace_id, folders, jupyter: settings.jupyter, python: settings.python, token, binDir: this.deps.binDir, path: this.deps.path });
+    const jobSpec: JobSpec = {
+      name: `workspace-${row.name}`.slice(0, 63).replace(/-+$/, ""),
+      experiment: spec.experiment,
+      team: row.team_id,
+      command: launch.argv,
+      workingDir: folders.home,
+      env: launch.env,
+      hyperparameters: {},
+      hyperparameterArgs: false,
+      datasets: [],
+      compute: { profile: spec.profile },
+      retry: { maxAttempts: 1, retryOnExitCodes: [] },
+      priority: 0,
+      // Someone works in it: another job does not take its GPUs away.
+      preemptible: false,
+    };
+    const requestedAt = clock.now();
+    const job: Job = await this.deps.jobs.submit(jobSpec, principal, { recordRun: false, workspaceId: row.workspace_id });
+    const session = row.session + 1;
+    await store.insertSession({ workspace_id: row.workspace_id, session, job_id: job.id, profile: spec.profile, requested_at: requestedAt, ready_at: null, ready_ms: null, from_pool: 0, ended_at: null, end_reason: null });
+    const moved = await store.transition(
+      row.workspace_id,
+      from,
+      "PENDING",
+      {
+        job_id: job.id,
+        session,
+        jupyter_token: token,
+        socket_path: folders.socket,
+        message: null,
+        last_activity_at: requestedAt,
+        idle_warned_at: null,
+        gpu_idle_since: null,
+        stop_requested_at: null,
+        stop_reason: null,
+      },
+      { type: "Starting", message: `session ${session}: job ${job.id} asks for profile ${spec.profile}`, time: clock.now() },
+    );
+    if (!moved) {
+      await this.deps.jobs.cancel(job.id);
+      throw conflict(`workspace ${row.name} changed while starting; look at it with paved workspace show ${row.workspace_id}`);
+    }
+    this.deps.kick();
+  }
+
+  private async row(id: string): Promise<WorkspaceRow> {
+    const row = await this.deps.store.get(id);
+    if (!row) throw missingWorkspace(id);
+    return row;
+  }
+
+  private async jobOf(row: WorkspaceRow): Promise<Job | undefined> {
+    if (!row.job_id) return undefined;
+    return this.deps.jobs.get(row.job_id).catch(() => undefined);
+  }
+
+  private async view(row: WorkspaceRow, events: WorkspaceView["events"], job: Job | undefined, reader?: Principal): Promise<WorkspaceView> {
+    const spec = JSON.parse(row.spec) as WorkspaceSpec;
+    const session = row.session > 0 ? await this.deps.store.session(row.workspace_id, row.session) : undefined;
+    const fresh = job && reader ? await this.deps.jobs.get(job.id, reader).catch(() => job) : job;
+    return {
+      id: row.workspace_id,
+      name: row.name,
+      team: row.team_id,
+      owner: row.owner,
+      sharedWith: JSON.parse(row.shared_with) as string[],
+      phase: row.phase as WorkspacePhase,
+      profile: spec.profile,
+      environment: spec.environment,
+      experiment: spec.experiment,
+      experimentId: row.experiment_id,
+      fromRun: spec.fromRun,
+      url: this.url(row.workspace_id),
+      jobId: row.job_id,
+      session: Number(row.session),
+      message: row.message,
+      ...(row.phase === "PENDING" && fresh?.pending ? { pending: fresh.pending } : {}),
+      gpus: row.phase === "PENDING" || row.phase === "STOPPED" || row.phase === "FAILED" ? [] : (fresh?.allocation?.gpus ?? []),
+      createdAt: Number(row.created_at),
+      requestedAt: session ? Number(session.requested_at) : null,
+      readyAt: session?.ready_at == null ? null : Number(session.ready_at),
+      readyMs: session?.ready_ms == null ? null : Number(session.ready_ms),
+      lastActivityAt: row.last_activity_at == null ? null : Number(row.last_activity_at),
+      idleStopAt: null,
+      homeBytes: Number(row.home_bytes),
+      events,
+    };
+  }
+}
+
+/** The users a workspace is for: its owner and whom they share it with. */
+export function usersOf(row: WorkspaceRow): string[] {
+  return [row.owner, ...(JSON.parse(row.shared_with) as string[])];
+}
+
+export function toResource(row: WorkspaceRow): ResourceRef {
+  return { kind: "workspace", id: row.workspace_id, team: row.team_id, users: usersOf(row), notFound: () => missingWorkspace(row.workspace_id) };
+}
+
+export function missingWorkspace(id: string): Error {
+  return notFound(`workspace '${id}' does not exist; list yours with \`paved workspace ls\``);
+}
+
+export function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+function join2(dataDir: string, id: string): string {
+  return `${dataDir.replace(/\/+$/, "")}/workspaces/${id}`;
+}
