@@ -18,6 +18,7 @@ import { registerQuotas } from "./commands/quotas.ts";
 import { registerRuns } from "./commands/runs.ts";
 import { registerTrain } from "./commands/train.ts";
 import { registerUp } from "./commands/up.ts";
+import { registerWorkspace } from "./commands/workspace.ts";
 import { createContext, type CliContext, type ContextOptions } from "./context.ts";
 import { EXIT_USAGE, exitCodeFor } from "./exit-codes.ts";
 
@@ -41,6 +42,7 @@ Examples:
   $ paved runs metrics <run-id> loss           # a metric's history
   $ paved runs artifacts get <run-id> outputs/model.onnx -o model.onnx
   $ paved models tag churn model_card.owner=ml-team
+  $ paved workspace create --profile gpu-1      # a Jupyter server, reached through Paved
 
 The server and token come from PAVED_URL and PAVED_TOKEN, else from \`paved login\`.
 Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict,
@@ -68,6 +70,7 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerQuotas(program, ctx);
   registerBudgets(program, ctx);
   registerPolicy(program, ctx);
+  registerWorkspace(program, ctx);
   registerDocs(program, ctx);
   return program;
 }

@@ -7,6 +7,7 @@ import type { AuditQuery, AuditRecord } from "./types.ts";
 import type { SsoDevicePoll, SsoDeviceStart } from "./types.ts";
 import type { Budget, BudgetRequest, CostQuery, CostReport, EffectivePolicy, JobCheck, Policy, Prices } from "./types.ts";
 import type { QuotaRequest, TeamQuota } from "./types.ts";
+import type { Workspace, WorkspaceRequest } from "./types.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 
@@ -422,6 +423,44 @@ export class PavedClient {
   /** Checks a job spec as submit would, without submitting: the same refusal, or what it would be admitted as. */
   checkJob(spec: JobSpec): Promise<JobCheck> {
     return this.json("/api/v1/policy/check", { method: "POST", body: spec });
+  }
+
+  // ---- workspaces ----
+
+  createWorkspace(body: Partial<WorkspaceRequest>): Promise<Workspace> {
+    return this.json("/api/v1/workspaces", { method: "POST", body });
+  }
+
+  async listWorkspaces(all = false): Promise<Workspace[]> {
+    return (await this.json<{ workspaces: Workspace[] }>("/api/v1/workspaces", { query: { all: all ? true : undefined } })).workspaces;
+  }
+
+  getWorkspace(id: string): Promise<Workspace> {
+    return this.json(`/api/v1/workspaces/${seg(id)}`);
+  }
+
+  stopWorkspace(id: string): Promise<Workspace> {
+    return this.json(`/api/v1/workspaces/${seg(id)}/stop`, { method: "POST" });
+  }
+
+  startWorkspace(id: string): Promise<Workspace> {
+    return this.json(`/api/v1/workspaces/${seg(id)}/start`, { method: "POST" });
+  }
+
+  async deleteWorkspace(id: string): Promise<void> {
+    await this.json(`/api/v1/workspaces/${seg(id)}`, { method: "DELETE" });
+  }
+
+  shareWorkspace(id: string, change: { add?: string[]; remove?: string[] }): Promise<Workspace> {
+    return this.json(`/api/v1/workspaces/${seg(id)}/share`, { method: "POST", body: change });
+  }
+
+  openWorkspace(id: string): Promise<{ url: string; expiresAt: number }> {
+    return this.json(`/api/v1/workspaces/${seg(id)}/open`, { method: "POST" });
+  }
+
+  workspaceStats(): Promise<{ profiles: { profile: string; sessions: number; p50Ms: number | null; p95Ms: number | null; fromPool: number }[] }> {
+    return this.json("/api/v1/workspace-stats");
   }
 
   private async json<T>(path: string, options: RequestOptions = {}): Promise<T> {

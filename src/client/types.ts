@@ -128,3 +128,5 @@ export type TeamQuota = z.output<typeof TeamQuotaView>;
 export type QuotaLine = TeamQuota["lines"][number];
 /** What `paved quotas set` sends: a number limits, null is unlimited, an absent field takes the server default. */
 export type QuotaRequest = z.input<typeof QuotaSettings>;
+
+export type { WorkspaceView as Workspace, CreateWorkspaceBody as WorkspaceRequest } from "../modules/workspaces/schema.ts";
