@@ -210,5 +210,23 @@ describe.each(testDialects())("workspaces: ask, reach through Paved only, track 
     expect(profile.json().error.details.known).toContain("cpu");
     const env = await call(people.ada, "POST", "/api/v1/workspaces", { profile: "cpu", environment: "nope" });
     expect(env.statusCode).toBe(400);
+    const fromRun = await call(people.ada, "POST", "/api/v1/workspaces", { profile: "cpu", fromRun: "abc" });
+    expect(fromRun.json().error.code).toBe("UNSUPPORTED");
+    // Nothing was left behind by the refusals.
+    expect((await call(people.ada, "GET", "/api/v1/workspaces")).json().workspaces.map((w: WorkspaceView) => w.name)).toEqual(["eda"]);
+  });
+});
+
+describe("a server without Jupyter", () => {
+  it("refuses to create a workspace, naming the package to install", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "paved-ws-nojupyter-"));
+    const app = await createApp(loadConfig({ env: {}, overrides: { dataDir, logLevel: "silent", compute: { gpus: [] }, workspaces: { jupyter: "/nonexistent/bin/jupyter" } } }));
+    try {
+      const res = await app.server.inject({ method: "POST", url: "/api/v1/workspaces", headers: { authorization: `Bearer ${app.generatedAdminToken}` }, payload: { profile: "cpu" } });
+      expect(res.statusCode).toBe(503);
+      expect(res.json().error).toMatchObject({ code: "UNAVAILABLE", details: { package: "jupyter-notebook" } });
+    } finally {
+      await app.close();
+    }
   });
 });

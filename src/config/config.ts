@@ -69,7 +69,6 @@ const WORKSPACES_DEFAULTS = {
   intervalSeconds: 5,
   idle: WORKSPACE_IDLE_DEFAULTS,
   profiles: {},
-  warmPool: {},
 };
 const workspacesSchema = z.strictObject({
   /** The Jupyter program (Debian's jupyter-notebook), by full path: pyenv's shims come first on PATH. */
@@ -84,8 +83,6 @@ const workspacesSchema = z.strictObject({
   idle: workspaceIdleSchema.default(WORKSPACE_IDLE_DEFAULTS),
   /** A profile's own idle limits and TTL (each field not given: `idle`'s). */
   profiles: z.record(z.string(), workspaceIdleSchema.partial()).default({}),
-  /** Started servers kept ready per team and profile, e.g. {risk: {cpu: 1}}: a new workspace takes one at once. */
-  warmPool: z.record(z.string(), z.record(z.string(), z.number().int().min(0).max(16))).default({}),
 });
 
 const PREEMPTION_DEFAULTS = { enabled: true, graceSeconds: 30 };

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
-import { conflict, invalidInput, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
+import { PlatformError, conflict, invalidInput, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
 import type { ProfileCatalog } from "../catalog/index.ts";
 import type { Job, JobService, JobSpec, RunRecorder } from "../compute/index.ts";
 import { teamForNew, visibleTeams } from "../identity/index.ts";
@@ -57,6 +57,9 @@ export class WorkspaceService {
     const team = await teamForNew(store.db, principal, body.team);
     const profile = body.profile ?? settings.defaultProfile;
     this.deps.catalog.get(profile);
+    if (body.fromRun !== undefined) {
+      throw new PlatformError("UNSUPPORTED", "--from-run is not built yet on this server; create the workspace without it and check the run's code out in its terminal", { option: "fromRun" });
+    }
     if (body.environment !== undefined) {
       throw invalidInput(`environment '${body.environment}' does not exist; this server has no workspace environments yet (leave --env out for the server's Python)`, { known: [] });
     }
