@@ -1,0 +1,111 @@
+// Issue 9, item 5: idle workspaces give their resources back — by kernel activity, and by real GPU
+// use (nvidia-smi, played from a real H200's output) even while a kernel idles — after a warning,
+// with the home folder kept so that `start` brings the workspace back as it was. Limits are tiny
+// here (seconds) so that the test sees the culls; nothing is asserted about how long anything took.
+import { chmodSync, copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp, type App } from "../src/app.ts";
+import { loadConfig } from "../src/config/index.ts";
+import { KernelClient, type WorkspaceView } from "../src/modules/workspaces/index.ts";
+import { testDialects, testPostgresUrl } from "./support/databases.ts";
+
+const FIXTURES = join(import.meta.dirname, "fixtures/nvidia-smi-h200");
+
+describe.each(testDialects())("idle workspaces are stopped and come back (%s)", (dialect) => {
+  let app: App;
+  let url: string;
+  let admin: { authorization: string };
+  const root = mkdtempSync(join(tmpdir(), "paved-ws-idle-"));
+  const reading = join(root, "nvidia-smi.csv");
+  const setGpu = (state: "busy" | "idle") => copyFileSync(join(FIXTURES, `query-gpu-${state}.csv`), reading);
+
+  const call = (method: "GET" | "POST" | "PUT" | "DELETE", path: string, payload?: unknown) =>
+    app.server.inject({ method, url: path, headers: admin, ...(payload !== undefined ? { payload: payload as object } : {}) });
+  async function until(id: string, phase: string): Promise<WorkspaceView> {
+    for (let i = 0; i < 2400; i++) {
+      const ws = (await call("GET", `/api/v1/workspaces/${id}`)).json() as WorkspaceView;
+      if (ws.phase === phase) return ws;
+      if (ws.phase === "FAILED") throw new Error(`workspace failed: ${ws.message}`);
+      await sleep(25);
+    }
+    throw new Error(`workspace ${id} never reached ${phase}`);
+  }
+  async function proxied(method: string, path: string, body?: unknown): Promise<{ status: number; json: () => unknown }> {
+    const res = await fetch(`${url}${path}`, { method, headers: { ...admin, ...(body ? { "content-type": "application/json" } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const text = await res.text();
+    return { status: res.status, json: () => JSON.parse(text) };
+  }
+
+  beforeAll(async () => {
+    const nvidiaSmi = join(root, "nvidia-smi");
+    writeFileSync(nvidiaSmi, `#!/bin/sh\ncat '${reading}'\n`);
+    chmodSync(nvidiaSmi, 0o755);
+    setGpu("busy");
+    const databaseUrl = dialect === "postgres" ? await testPostgresUrl() : undefined;
+    app = await createApp(
+      loadConfig({
+        env: {},
+        overrides: {
+          dataDir: join(root, `data-${dialect}`),
+          port: 0,
+          logLevel: "silent",
+          compute: { gpus: "auto", nvidiaSmi, cpus: 8, memoryMiB: 32768, python: "/nonexistent/python3" },
+          workspaces: {
+            intervalSeconds: 0.2,
+            idle: { idleMinutes: 60, gpuIdleMinutes: 60, warnMinutes: 0.01, ttlHours: 24 },
+            profiles: { cpu: { idleMinutes: 0.05 }, "gpu-1": { gpuIdleMinutes: 0.03 } },
+          },
+          ...(databaseUrl ? { databaseUrl } : {}),
+        },
+      }),
+      { env: { PATH: process.env.PATH } },
+    );
+    url = await app.listen();
+    admin = { authorization: `Bearer ${app.generatedAdminToken}` };
+  }, 60_000);
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it("a GPU workspace whose GPU sits at 0% is stopped even while its kernel idles, after a warning, and starts again with its files", async () => {
+    const created = (await call("POST", "/api/v1/workspaces", { name: "gpu-eda", profile: "gpu-1" })).json() as WorkspaceView;
+    const running = await until(created.id, "RUNNING");
+    expect(running.gpus).toEqual([0]);
+    const base = `/workspaces/${running.id}/`;
+    const kernelId = ((await proxied("POST", `${base}api/kernels`, {})).json() as { id: string }).id;
+    const kernel = await KernelClient.open({ url }, base, kernelId, admin);
+    try {
+      // Pinned: the kernel sees only the GPU the scheduler gave the workspace.
+      expect((await kernel.execute("import os; print(os.environ['CUDA_VISIBLE_DEVICES'])")).stdout.trim()).toBe("0");
+    } finally {
+      kernel.close();
+    }
+    expect((await proxied("PUT", `${base}api/contents/model.py`, { type: "file", format: "text", content: "print('kept')" })).status).toBe(201);
+    setGpu("idle");
+    const stopped = await until(running.id, "STOPPED");
+    expect(stopped.message).toMatch(/^culled: its GPUs sat at 0%/);
+    const types = stopped.events.map((e) => e.type);
+    expect(types.indexOf("IdleWarning")).toBeGreaterThan(-1);
+    expect(types.indexOf("IdleWarning")).toBeLessThan(types.lastIndexOf("Stopped"));
+    // Its GPU went back to the machine.
+    expect((await call("GET", "/api/v1/compute/resources")).json().free.gpus).toBe(1);
+    setGpu("busy");
+    expect((await call("POST", `/api/v1/workspaces/${running.id}/start`)).statusCode).toBe(200);
+    await until(running.id, "RUNNING");
+    const file = await proxied("GET", `${base}api/contents/model.py?content=1`);
+    expect((file.json() as { content: string }).content).toBe("print('kept')");
+    await call("DELETE", `/api/v1/workspaces/${running.id}`);
+  });
+
+  it("a workspace without kernel activity is stopped when its profile's idle limit passes", async () => {
+    const created = (await call("POST", "/api/v1/workspaces", { name: "cpu-eda", profile: "cpu" })).json() as WorkspaceView;
+    await until(created.id, "RUNNING");
+    const stopped = await until(created.id, "STOPPED");
+    expect(stopped.message).toMatch(/^culled: no kernel activity for 0.05 minutes/);
+    expect(stopped.events.map((e) => e.type)).toContain("IdleWarning");
+    await call("DELETE", `/api/v1/workspaces/${created.id}`);
+  });
+});
