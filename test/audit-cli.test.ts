@@ -3,28 +3,16 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp, type App } from "../src/app.ts";
-import { runCli } from "../src/cli/program.ts";
 import { loadConfig } from "../src/config/index.ts";
+import { runPaved } from "./support/cli.ts";
 
 let app: App;
 let url: string;
 let dir: string;
 
-async function paved(args: string[], token = app.generatedAdminToken!): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const stdin = new PassThrough();
-  stdin.end();
-  const code = await runCli(["node", "paved", ...args], {
-    env: { PAVED_URL: url, PAVED_TOKEN: token, HOME: join(dir, "home") },
-    cwd: dir,
-    io: { stdout: { write: (s: string | Uint8Array) => (stdout += typeof s === "string" ? s : Buffer.from(s).toString("utf8")) }, stderr: { write: (s: string) => (stderr += s) }, stdin },
-  });
-  return { code, stdout, stderr };
-}
+const paved = (args: string[], token = app.generatedAdminToken!) => runPaved(args, { url, token, dir });
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "paved-audit-cli-"));

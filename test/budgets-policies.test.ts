@@ -8,16 +8,15 @@ import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { LightMyRequestResponse } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp, type App } from "../src/app.ts";
-import { runCli } from "../src/cli/program.ts";
 import { loadConfig } from "../src/config/index.ts";
 import { testDialects, testPostgresUrl } from "./support/databases.ts";
 import { exportLinearOnnx } from "./support/onnx.ts";
 import { createMembers, type AuthHeaders } from "./support/teams.ts";
+import { runPaved } from "./support/cli.ts";
 
 type Method = "GET" | "POST" | "PUT" | "DELETE";
 
@@ -57,18 +56,7 @@ describe.each(testDialects())("costs, budgets and policies on a server (%s)", (d
   };
   const job = (spec: Record<string, unknown>) => ({ name: "train", workingDir: dir, command: ["true"], compute: { profile: "cpu" }, maxRuntime: "30m", ...spec });
 
-  async function paved(args: string[], who: AuthHeaders): Promise<{ code: number; stdout: string; stderr: string }> {
-    let stdout = "";
-    let stderr = "";
-    const stdin = new PassThrough();
-    stdin.end();
-    const code = await runCli(["node", "paved", ...args], {
-      env: { PAVED_URL: url, PAVED_TOKEN: who.authorization.slice("Bearer ".length), HOME: join(dir, "home") },
-      cwd: dir,
-      io: { stdout: { write: (s: string | Uint8Array) => (stdout += String(s)) }, stderr: { write: (s: string) => (stderr += s) }, stdin },
-    });
-    return { code, stdout, stderr };
-  }
+  const paved = (args: string[], who: AuthHeaders) => runPaved(args, { url, token: who.authorization.slice("Bearer ".length), dir });
 
   /** A registered model with one version from a run of `who`'s team (an ONNX model when `onnx` is given). */
   async function register(who: AuthHeaders, name: string, onnx?: Buffer): Promise<void> {

@@ -4,12 +4,11 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp, type App } from "../src/app.ts";
-import { runCli } from "../src/cli/program.ts";
 import { loadConfig } from "../src/config/index.ts";
 import { exportLinearOnnx } from "./support/onnx.ts";
+import { runPaved } from "./support/cli.ts";
 
 let app: App;
 let url: string;
@@ -20,19 +19,7 @@ const model = exportLinearOnnx();
 // More than one page of the server (25,000 points a page), so the CLI must follow nextPageToken.
 const POINTS = 25_500;
 
-async function paved(...args: string[]): Promise<{ code: number; stdout: string; stderr: string; bytes: Buffer }> {
-  const chunks: Buffer[] = [];
-  let stderr = "";
-  const stdin = new PassThrough();
-  stdin.end();
-  const code = await runCli(["node", "paved", ...args], {
-    env: { PAVED_URL: url, PAVED_TOKEN: token, HOME: join(dir, "home") },
-    cwd: dir,
-    io: { stdout: { write: (s: string | Uint8Array) => chunks.push(Buffer.from(s)) }, stderr: { write: (s: string) => (stderr += s) }, stdin },
-  });
-  const bytes = Buffer.concat(chunks);
-  return { code, stdout: bytes.toString("utf8"), stderr, bytes };
-}
+const paved = (...args: string[]) => runPaved(args, { url, token, dir });
 
 async function api<T = any>(method: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(url + path, {

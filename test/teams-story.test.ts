@@ -11,17 +11,16 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { LightMyRequestResponse } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { deployWithTraffic, evaluate, featureRows, register } from "../scripts/golden-path.ts";
 import { createApp, type App } from "../src/app.ts";
-import { runCli } from "../src/cli/program.ts";
 import { loadConfig } from "../src/config/index.ts";
 import { testDialects, testPostgresUrl } from "./support/databases.ts";
 import { createMembers, type AuthHeaders } from "./support/teams.ts";
+import { runPaved } from "./support/cli.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const EXAMPLE = join(ROOT, "examples/quickstart");
@@ -63,18 +62,7 @@ describe.skipIf(!hasTorch).each(testDialects())("two teams on one server, issue 
   const job = (id: string) => ok(call(people.dana, "GET", `/api/v1/jobs/${id}`));
   const token = (who: AuthHeaders) => who.authorization.slice("Bearer ".length);
 
-  async function paved(args: string[], who: AuthHeaders): Promise<{ code: number; stdout: string; stderr: string }> {
-    let stdout = "";
-    let stderr = "";
-    const stdin = new PassThrough();
-    stdin.end();
-    const code = await runCli(["node", "paved", ...args], {
-      env: { PAVED_URL: url, PAVED_TOKEN: token(who), HOME: join(dir, "home") },
-      cwd: dir,
-      io: { stdout: { write: (s: string | Uint8Array) => (stdout += String(s)) }, stderr: { write: (s: string) => (stderr += s) }, stdin },
-    });
-    return { code, stdout, stderr };
-  }
+  const paved = (args: string[], who: AuthHeaders) => runPaved(args, { url, token: token(who), dir });
 
   /** A GPU job of dana's running the checkpointing PyTorch program for `epochs` epochs. */
   const gpuJob = (name: string, priority: string, epochs: number) => ({
