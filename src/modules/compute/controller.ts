@@ -518,6 +518,10 @@ export class JobController {
       if (!handle && executor.recover) {
         handle = await executor.recover({ jobId: row.job_id, attempt: row.attempt, jobDir: this.jobDir(row.job_id) });
         if (handle) await store.patch(row.job_id, ACTIVE_PHASES, { handle }, row.attempt);
+        else if (row.phase === "STARTING") {
+          await this.requeueNeverStarted(row);
+          continue;
+        }
       }
       const state: ObservedState = handle ? await executor.observe(handle) : { state: "vanished", reason: "it never reported a running process" };
       if (state.state !== "running" || !handle || !row.allocation) {
@@ -538,6 +542,21 @@ export class JobController {
         this.track(executor.cancel(handle, { graceMs: Math.max(0, graceSeconds * 1000 - (now - Number(row.preempt_requested_at))) }));
       }
     }
+  }
+
+  /**
+   * An attempt the previous server claimed resources for but never started (it died between the
+   * claim and the start; the executor finds no trace of it): it goes back to the queue as the same
+   * attempt, so it spends nothing of retry.maxAttempts.
+   */
+  private async requeueNeverStarted(row: JobRow): Promise<void> {
+    const { store, clock, tokens } = this.deps;
+    await tokens.revokeToken(row.job_id).catch(() => undefined);
+    const now = clock.now();
+    const message = `attempt ${row.attempt} never started (the server stopped before starting it); queued again as the same attempt, which spends no retry`;
+    const patch = { allocation: null, attempt_started_at: null, message, ...(row.attempt === 1 ? { started_at: null } : {}) };
+    await store.transition(row.job_id, ["STARTING"], "QUEUED", patch, { type: "NotStarted", message, time: now }, row.attempt);
+    this.deps.logger.info({ jobId: row.job_id, attempt: row.attempt }, "requeued an attempt that never started");
   }
 
   /** Enforces max runtime and reads metric lines of every watched attempt. */

@@ -9,7 +9,7 @@ import { prepareJobFolders, type RunAsUser } from "../run-as.ts";
 import type { Allocation } from "../schema.ts";
 import { attemptLogPath, type ExecutionHandle, type ExecutionRequest, type Executor, type ObservedState } from "./executor.ts";
 import { Spawner, type SpawnRequest, type Spawned } from "./spawner.ts";
-import { isSameProcessAlive, processGroupMembers, readProcessEnv } from "./process-identity.ts";
+import { findAttemptGroup, isSameProcessAlive, processGroupMembers, readProcessEnv } from "./process-identity.ts";
 
 /**
  * A constant wrapper: it records its pid, runs the user's argv as positional parameters (never
@@ -180,8 +180,8 @@ export class LocalExecutor implements Executor {
     const dir = existsSync(join(statusDir(job.jobDir, true), pidName)) ? statusDir(job.jobDir, true) : job.jobDir;
     const exitFile = join(dir, `attempt-${job.attempt}.exit`);
     const text = readSmallFile(join(dir, pidName));
-    if (text === undefined) return undefined;
-    const pid = Number(text.trim());
+    // No pid file: the wrapper may be in the instant between its start and writing it.
+    const pid = text === undefined ? (findAttemptGroup(job.jobId, job.attempt) ?? 0) : Number(text.trim());
     if (!Number.isInteger(pid) || pid <= 0) return undefined;
     const base = { kind: "local" as const, jobId: job.jobId, attempt: job.attempt, pid, logPath: attemptLogPath(job.jobDir, job.attempt), exitFile };
     if (readExitFile(exitFile) !== undefined) return { ...base, pidStart: "" };

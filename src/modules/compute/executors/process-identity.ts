@@ -42,3 +42,26 @@ export function readProcessEnv(pid: number): Map<string, string> {
     return new Map();
   }
 }
+
+/**
+ * The process group of a live process carrying this attempt's identity in its environment
+ * (PAVED_JOB_ID and PAVED_ATTEMPT), found by scanning /proc: an attempt started in the instant
+ * before its wrapper wrote its pid file. Undefined when there is none (or no /proc).
+ */
+export function findAttemptGroup(jobId: string, attempt: number): number | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return undefined;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    const stat = readProcessStat(pid);
+    if (!stat || stat.state === "Z" || stat.state === "X") continue;
+    const env = readProcessEnv(pid);
+    if (env.get("PAVED_JOB_ID") === jobId && env.get("PAVED_ATTEMPT") === String(attempt)) return stat.pgrp;
+  }
+  return undefined;
+}
