@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Paved's tests and quickstart need from Debian and npm. Idempotent: skips what is present.
-#   scripts/install-deps.sh            # everything: PostgreSQL, Chromium, Jupyter, PyTorch, scikit-learn, npm packages
+#   scripts/install-deps.sh            # everything: PostgreSQL, Chromium, Jupyter, Slurm, PyTorch, scikit-learn, npm packages
 #   scripts/install-deps.sh --runtime  # only what the quickstart needs (no PostgreSQL)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want=(python3-torch python3-sklearn)
 # chromium: the single sign-on browser test (playwright-core drives Debian's build; it downloads none).
 # jupyter-notebook: workspaces (the tests start real Jupyter servers and kernels through the proxy).
-[ "${1:-}" = "--runtime" ] || want+=(postgresql-15 chromium jupyter-notebook)
+# slurm-wlm: the Slurm executor's tests start a real single-node Slurm (scripts/slurm-up.sh).
+[ "${1:-}" = "--runtime" ] || want+=(postgresql-15 chromium jupyter-notebook slurm-wlm)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,7 +7,11 @@
 # CUDA_VISIBLE_DEVICES), WITH_REST=1 (slurmrestd with JWT on 127.0.0.1:6820), WITH_DBD=1
 # (slurmdbd; needs MariaDB on 127.0.0.1:${DB_PORT:-13306}, user slurm/slurmpw),
 # SCHEDULER_PARAMETERS=... (slurm.conf SchedulerParameters, e.g. batch_sched_delay=0: by default
-# Slurm may defer scheduling an sbatch job by up to 3 s).
+# Slurm may defer scheduling an sbatch job by up to 3 s), GPU_TYPE=NAME (typed GRES gpu:NAME:N),
+# CPUS=N (the node's CPUs; more than the machine has is allowed, for tests of many small jobs),
+# CTLD_PORT / SLURMD_PORT (default 6817 / 6818: several clusters may run side by side).
+# Partitions: debug (default, PriorityTier 1) and urgent (PriorityTier 2), on the one node: a job
+# in urgent preempts (cancels, after GraceTime=${GRACE_TIME:-5} s of SIGTERM) jobs in debug.
 set -euo pipefail
 B=${1:-/tmp/paved-slurm}
 FAKE_GPUS=${FAKE_GPUS:-4}
@@ -22,8 +26,8 @@ gres_line=""
 if [ "$FAKE_GPUS" -gt 0 ]; then
   # GPUs without hardware must be character devices, else Slurm sets no CUDA_VISIBLE_DEVICES.
   for i in $(seq 0 $((FAKE_GPUS - 1))); do [ -c "$B/fakedev/nvidia$i" ] || mknod "$B/fakedev/nvidia$i" c 195 "$i"; done
-  gres_line="Gres=gpu:$FAKE_GPUS"
-  echo "NodeName=localhost Name=gpu File=$B/fakedev/nvidia[0-$((FAKE_GPUS - 1))]" > "$B/gres.conf"
+  gres_line="Gres=gpu:${GPU_TYPE:+$GPU_TYPE:}$FAKE_GPUS"
+  echo "NodeName=localhost Name=gpu ${GPU_TYPE:+Type=$GPU_TYPE }File=$B/fakedev/nvidia[0-$((FAKE_GPUS - 1))]" > "$B/gres.conf"
 else
   : > "$B/gres.conf"
 fi
@@ -32,6 +36,8 @@ memory=$(( $(free -m | awk '/^Mem:/{print $2}') - 1024 ))
 cat > "$B/slurm.conf" <<CONF
 ClusterName=paved
 SlurmctldHost=localhost
+SlurmctldPort=${CTLD_PORT:-6817}
+SlurmdPort=${SLURMD_PORT:-6818}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -60,8 +66,12 @@ ReturnToService=2
 MinJobAge=300
 MaxJobCount=100000
 GresTypes=gpu
-NodeName=localhost NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$memory $gres_line State=UNKNOWN
-PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+$( [ -n "${CPUS:-}" ] && echo "SlurmdParameters=config_overrides" )
+PreemptType=preempt/partition_prio
+PreemptMode=CANCEL
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=${CPUS:-$(nproc)} RealMemory=$memory $gres_line State=UNKNOWN
+PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP PriorityTier=1 GraceTime=${GRACE_TIME:-5}
+PartitionName=urgent Nodes=localhost MaxTime=INFINITE State=UP PriorityTier=2
 CONF
 export SLURM_CONF=$B/slurm.conf
 # munge: Debian's package created /etc/munge/munge.key. Check it works with a round trip, not

@@ -14,6 +14,19 @@ export interface ExecutionRequest {
   jobDir: string;
   /** Folders the job writes (checkpoints, outputs): the executor makes them writable for the job's user. */
   writableDirs?: string[];
+  /** The GPU type asked for (a profile's or the job's gpuType): a cluster backend asks its scheduler for that type. */
+  gpuType?: string | null;
+  /** Where on a cluster backend the attempt goes (a Slurm partition, QoS, account), from the job's profile. */
+  placement?: Placement;
+  /** The attempt's limit in seconds (maxRuntime): a cluster backend passes it on as its time limit. */
+  timeLimitSeconds?: number;
+}
+
+/** A cluster backend's placement fields, from a compute profile (`slurm: {partition, qos, account}`). */
+export interface Placement {
+  partition?: string;
+  qos?: string;
+  account?: string;
 }
 
 /** Where an executor finds a running attempt again; JSON-serialisable, saved with the job. */
@@ -23,8 +36,11 @@ export interface ExecutionHandle {
 }
 
 export type ObservedState =
+  /** Accepted by the backend and waiting there for resources (a cluster's own queue), with its reason. */
+  | { state: "pending"; reason: string }
   | { state: "running" }
-  | { state: "exited"; exitCode: number }
+  /** Ended with a status; `preempted` when the backend itself stopped it to make room (Slurm's PREEMPTED). */
+  | { state: "exited"; exitCode: number; preempted?: boolean }
   /** The execution is gone without an exit status (node rebooted, process killed). */
   | { state: "vanished"; reason: string };
 
@@ -49,8 +65,25 @@ export interface Executor {
   waitForExit?(handle: ExecutionHandle, signal: AbortSignal): Promise<void>;
   /** Finds an attempt whose handle was never saved (a crash between start and save). */
   recover?(job: { jobId: string; attempt: number; jobDir: string }): Promise<ExecutionHandle | undefined>;
-  /** Removes what an ended attempt left behind (stray background processes). */
+  /** Removes what an ended attempt left behind (stray background processes, its secrets file). */
   cleanup?(handle: ExecutionHandle): Promise<void>;
+  /**
+   * What the backend offers the scheduler (a cluster's CPUs, memory and GPUs); absent for the local
+   * machine, which compute discovers itself. Throws UNAVAILABLE when the backend cannot be reached.
+   */
+  resources?(): Promise<BackendResources>;
+}
+
+/** A backend's capacity as the scheduler sees it, and what it can place jobs on. */
+export interface BackendResources {
+  cpus: number;
+  memoryMiB: number;
+  /** Its GPUs, each with the type jobs ask for (`gpuType`), or "gpu" when the backend gives none. */
+  gpus: { name: string }[];
+  /** The partitions (or queues) a profile may name; empty where the backend has none. */
+  partitions: string[];
+  /** The GPU types a job may ask for; empty when its GPUs carry no type. */
+  gpuTypes: string[];
 }
 
 /** Where every executor leaves an attempt's combined stdout/stderr, uploaded as logs/attempt-N.log. */

@@ -9,10 +9,11 @@ import { LocalExecutor, type LocalHandle } from "./local-executor.ts";
 
 const executor = () => new LocalExecutor({ baseEnv: process.env, killGraceMs: 2000, pollMs: 50 });
 
-executorContract("local (through the spawner process)", () => ({ executor: executor(), gpus: [0, 1] }));
+executorContract("local (through the spawner process)", () => ({ executor: executor(), gpus: [0, 1], restarted: executor }));
 executorContract("local (forking the server itself)", () => ({
   executor: new LocalExecutor({ baseEnv: process.env, killGraceMs: 2000, pollMs: 50, spawn: "inline" }),
   gpus: [0, 1],
+  restarted: executor,
 }));
 
 describe("LocalExecutor", () => {

@@ -1,13 +1,12 @@
 import { spawn } from "node:child_process";
 import { closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
-import { open } from "node:fs/promises";
 import { isAbsolute, join, relative } from "node:path";
-import { StringDecoder } from "node:string_decoder";
 import { setTimeout as sleep } from "node:timers/promises";
 import { PlatformError, readProcessStat } from "../../../core/index.ts";
 import { prepareJobFolders, type RunAsUser } from "../run-as.ts";
 import type { Allocation } from "../schema.ts";
 import { attemptLogPath, type ExecutionHandle, type ExecutionRequest, type Executor, type ObservedState } from "./executor.ts";
+import { followLogFile } from "./log-follow.ts";
 import { Spawner, type SpawnRequest, type Spawned } from "./spawner.ts";
 import { findAttemptGroup, isSameProcessAlive, processGroupMembers, readProcessEnv } from "./process-identity.ts";
 
@@ -193,45 +192,9 @@ export class LocalExecutor implements Executor {
     return { ...base, pidStart: stat.startTime };
   }
 
-  async *logs(handle: ExecutionHandle, opts: { follow: boolean; signal?: AbortSignal; offset?: number }): AsyncIterable<string> {
+  logs(handle: ExecutionHandle, opts: { follow: boolean; signal?: AbortSignal; offset?: number }): AsyncIterable<string> {
     const h = asLocal(handle);
-    let file;
-    try {
-      file = await open(h.logPath, "r");
-    } catch {
-      return;
-    }
-    try {
-      const decoder = new StringDecoder("utf8");
-      const buffer = Buffer.alloc(64 * 1024);
-      let position = opts.offset ?? 0;
-      for (;;) {
-        // Checked on every read, so a job that never stops printing cannot hold a follow past its end.
-        if (opts.signal?.aborted) break;
-        const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
-        if (bytesRead > 0) {
-          position += bytesRead;
-          yield decoder.write(buffer.subarray(0, bytesRead));
-          continue;
-        }
-        if (!opts.follow || opts.signal?.aborted) break;
-        if ((await this.observe(h)).state !== "running") {
-          // One last read: the process may have written just before it ended.
-          const last = await file.read(buffer, 0, buffer.length, position);
-          if (last.bytesRead > 0) {
-            position += last.bytesRead;
-            yield decoder.write(buffer.subarray(0, last.bytesRead));
-            continue;
-          }
-          break;
-        }
-        await sleep(200, undefined, { signal: opts.signal }).catch(() => undefined);
-      }
-      const rest = decoder.end();
-      if (rest) yield rest;
-    } finally {
-      await file.close();
-    }
+    return followLogFile(h.logPath, async () => (await this.observe(h)).state === "running", opts);
   }
 }
 

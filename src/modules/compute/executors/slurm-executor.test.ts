@@ -1,0 +1,76 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { slurmUnavailable, startTestSlurm, type TestSlurm } from "../../../../test/support/slurm.ts";
+import { executorContract } from "./executor.contract.ts";
+import { batchScript, parseGres, quote, SlurmExecutor, type SlurmHandle } from "./slurm-executor.ts";
+
+describe("slurm batch script", () => {
+  it("quotes every word so that a POSIX shell reads back exactly the argv", () => {
+    const words = ["a b", "it's", "$(id)", "`id`", 'x"y\\z', "two\nlines", "*", "", "-e"];
+    const out = execFileSync("/bin/sh", ["-c", `printf '%s\\0' ${words.map(quote).join(" ")}`], { encoding: "utf8" });
+    expect(out.split("\0").slice(0, -1)).toEqual(words);
+  });
+
+  it("holds no environment value: those are in the owner-only secrets file", () => {
+    const script = batchScript(
+      { jobId: "job-1", attempt: 2, argv: ["python", "train.py"], workingDir: "/w", env: { MLFLOW_TRACKING_TOKEN: "pvd_secret" }, jobDir: "/j" },
+      { idFile: "/j/attempt-2.slurm-id", exitFile: "/j/attempt-2.exit", secretsFile: "/j/attempt-2.env" },
+    );
+    expect(script).not.toContain("pvd_secret");
+    expect(script).toContain(". '/j/attempt-2.env'");
+    expect(script).toContain("'python' 'train.py'");
+  });
+
+  it("reads GPUs from GRES strings, typed or count-only", () => {
+    expect(parseGres("gpu:4")).toEqual([{ type: null, count: 4 }]);
+    expect(parseGres("gpu:a100:2(S:0-1),gpu:v100:1,mps:100")).toEqual([
+      { type: "a100", count: 2 },
+      { type: "v100", count: 1 },
+    ]);
+    expect(parseGres("(null)")).toEqual([]);
+  });
+});
+
+const skip = slurmUnavailable();
+let slurm: TestSlurm | undefined;
+const executor = () => new SlurmExecutor({ baseEnv: process.env, commandEnv: slurm!.env, pollMs: 200, killGraceMs: 2000 });
+
+describe.skipIf(skip !== undefined)(`Slurm executor against a real Slurm${skip ? ` (skipped: ${skip})` : ""}`, () => {
+  beforeAll(async () => {
+    slurm = await startTestSlurm({ gpus: 4, cpus: 8 });
+  }, 120_000);
+  afterAll(async () => slurm?.stop());
+
+  executorContract("slurm", () => ({
+    executor: executor(),
+    gpus: [0, 1],
+    pinsIndices: false,
+    restarted: executor,
+    inspect: async (handle) => execFileSync("scontrol", ["show", "job", "-dd", (handle as SlurmHandle).slurmJobId], { env: slurm!.env, encoding: "utf8" }),
+  }));
+
+  it("keeps the job's environment in an owner-only file, gone once the attempt is cleaned up", async () => {
+    const ex = executor();
+    const dir = mkdtempSync(join(tmpdir(), "paved-slurm-secret-"));
+    const handle = await ex.submit(
+      { jobId: `job-secret-${Date.now()}`, attempt: 1, argv: ["true"], workingDir: dir, env: { MLFLOW_TRACKING_TOKEN: "pvd_x" }, jobDir: join(dir, "job") },
+      { gpus: [], cpus: 1, memoryMiB: 64 },
+    );
+    expect(statSync(handle.secretsFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(handle.secretsFile, "utf8")).toContain("export MLFLOW_TRACKING_TOKEN='pvd_x'");
+    while (["pending", "running"].includes((await ex.observe(handle)).state)) await new Promise((r) => setTimeout(r, 100));
+    await ex.cleanup(handle);
+    expect(() => statSync(handle.secretsFile)).toThrow();
+  });
+
+  it("says what the cluster has: CPUs, memory, GPUs, partitions", async () => {
+    const r = await executor().resources();
+    expect(r.cpus).toBe(8);
+    expect(r.gpus).toHaveLength(4);
+    expect(r.partitions).toEqual(["debug", "urgent"]);
+    expect(r.gpuTypes).toEqual([]);
+  });
+});

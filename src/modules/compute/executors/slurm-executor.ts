@@ -1,0 +1,405 @@
+import { execFile } from "node:child_process";
+import { closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { PlatformError } from "../../../core/index.ts";
+import type { Allocation } from "../schema.ts";
+import { attemptLogPath, type BackendResources, type ExecutionHandle, type ExecutionRequest, type Executor, type ObservedState, type Placement } from "./executor.ts";
+import { followLogFile } from "./log-follow.ts";
+
+export interface SlurmHandle extends ExecutionHandle {
+  kind: "slurm";
+  jobId: string;
+  attempt: number;
+  /** Slurm's job id (what sbatch answered). */
+  slurmJobId: string;
+  logPath: string;
+  /** Where the batch script writes the program's exit status (the job folder is on a filesystem the nodes share). */
+  exitFile: string;
+  /** The attempt's environment (the job's token and `env` values): owner-only, removed when the attempt ends. */
+  secretsFile: string;
+}
+
+export interface SlurmExecutorOptions {
+  /** What every job starts from before its own variables: the allow-listed part of the server's environment. */
+  baseEnv: Record<string, string | undefined>;
+  /** The environment of sbatch, squeue, sinfo and scancel themselves (PATH, SLURM_CONF): never a job's values. */
+  commandEnv: Record<string, string>;
+  /** The folder holding sbatch, squeue, sinfo, scancel; default: found on commandEnv's PATH. */
+  binDir?: string;
+  /** Where jobs go when their profile names no partition, QoS or account. */
+  defaults?: Placement;
+  /** How often a running attempt's state is read from squeue. */
+  pollMs?: number;
+  /** How long a cancelled attempt gets between SIGTERM and SIGKILL. */
+  killGraceMs?: number;
+  /** `--signal=TERM@N`: Slurm sends SIGTERM N seconds before it stops a job itself (its time limit). */
+  signalSeconds?: number;
+  /** Longest a Slurm command may take before the backend counts as unavailable. */
+  commandTimeoutMs?: number;
+}
+
+/** Slurm states in which a job holds (or will hold) resources and has not ended. */
+const PENDING_STATES = new Set(["PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESV_DEL_HOLD", "SPECIAL_EXIT"]);
+const RUNNING_STATES = new Set(["RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT", "RESIZING"]);
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const CONTROLLER_DOWN = /Unable to contact slurm controller|Socket timed out|Connection refused|Zero Bytes were transmitted|Communication connection failure|Slurm backup controller in standby/i;
+
+/**
+ * Runs attempts as Slurm batch jobs: `sbatch` with the allocation and the profile's placement
+ * mapped to its flags, state from `squeue` (and `sacct` where accounting runs), `scancel` to stop.
+ * The batch script is generated with every value single-quoted; the job's environment, its token
+ * included, goes in an owner-only file the script reads, never on a command line or into Slurm's
+ * job record. The job folder must be on a filesystem the nodes share at the same path (logs,
+ * checkpoints and exit status are read there).
+ */
+export class SlurmExecutor implements Executor {
+  readonly kind = "slurm";
+  readonly capabilities = new Set(["gpu", "preemption"] as const);
+  private readonly pollMs: number;
+  private readonly killGraceMs: number;
+  private readonly baseEnv: Record<string, string>;
+  private snapshot: { at: number; states: Promise<Map<string, SlurmState>> } | undefined;
+  private capacity: { at: number; value: Promise<BackendResources> } | undefined;
+
+  constructor(private readonly options: SlurmExecutorOptions) {
+    this.pollMs = options.pollMs ?? 1000;
+    this.killGraceMs = options.killGraceMs ?? 10_000;
+    const base: Record<string, string> = {};
+    for (const [k, v] of Object.entries(options.baseEnv)) if (v !== undefined && NAME.test(k) && k !== "CUDA_VISIBLE_DEVICES") base[k] = v;
+    this.baseEnv = base;
+  }
+
+  async submit(job: ExecutionRequest, allocation: Allocation): Promise<SlurmHandle> {
+    mkdirSync(job.jobDir, { recursive: true, mode: 0o700 });
+    for (const dir of job.writableDirs ?? []) mkdirSync(dir, { recursive: true });
+    // Idempotent: an attempt Slurm already has (a submit whose answer was lost) is not submitted twice.
+    const existing = await this.recover(job);
+    if (existing) return existing;
+    const files = attemptFiles(job.jobDir, job.attempt);
+    const env = { ...this.baseEnv, ...job.env };
+    writeFileSync(files.secretsFile, Object.entries(env).filter(([k]) => NAME.test(k)).map(([k, v]) => `export ${k}=${quote(v)}\n`).join(""), { mode: 0o600 });
+    writeFileSync(files.script, batchScript(job, files), { mode: 0o700 });
+    const placement = { ...this.options.defaults, ...job.placement };
+    const args = [
+      "--parsable",
+      `--job-name=${jobName(job.jobId, job.attempt)}`,
+      `--output=${files.logPath}`,
+      `--error=${files.logPath}`,
+      "--open-mode=append",
+      `--chdir=${job.workingDir}`,
+      // The job gets the (minimal) environment sbatch runs with, then its own from the secrets file.
+      "--export=ALL",
+      // Paved requeues (as the next attempt, or the same one when preempted); Slurm must not.
+      "--no-requeue",
+      "--nodes=1",
+      "--ntasks=1",
+      `--cpus-per-task=${Math.max(1, Math.ceil(allocation.cpus))}`,
+    ];
+    if (allocation.memoryMiB > 0) args.push(`--mem=${allocation.memoryMiB}M`);
+    const gpus = allocation.gpus.length;
+    if (gpus > 0) args.push(`--gres=gpu:${job.gpuType ? `${await this.slurmGpuType(job.gpuType)}:` : ""}${gpus}`);
+    if (placement.partition) args.push(`--partition=${placement.partition}`);
+    if (placement.qos) args.push(`--qos=${placement.qos}`);
+    if (placement.account) args.push(`--account=${placement.account}`);
+    if (job.timeLimitSeconds !== undefined) args.push(`--time=${Math.ceil(job.timeLimitSeconds / 60) + 1}`);
+    if (this.options.signalSeconds) args.push(`--signal=TERM@${this.options.signalSeconds}`);
+    args.push(files.script);
+    const out = await this.run("sbatch", args, { refusal: "the Slurm cluster refused the job" });
+    const slurmJobId = out.trim().split(";")[0]!.trim();
+    if (!/^\d+(_\d+)?$/.test(slurmJobId)) throw new PlatformError("UNAVAILABLE", `sbatch answered '${out.trim()}' instead of a job id; check the Slurm installation`);
+    this.snapshot = undefined;
+    return { kind: "slurm", jobId: job.jobId, attempt: job.attempt, slurmJobId, ...files };
+  }
+
+  async observe(handle: ExecutionHandle): Promise<ObservedState> {
+    const h = asSlurm(handle);
+    let state = (await this.states()).get(h.slurmJobId);
+    // Not in the (possibly older) snapshot: ask about this job alone before concluding anything.
+    state ??= await this.queryOne(h.slurmJobId);
+    const code = readExitFile(h.exitFile);
+    if (state && PENDING_STATES.has(state.state)) return { state: "pending", reason: `waiting in Slurm (${state.reason || state.state})` };
+    if (state && RUNNING_STATES.has(state.state)) {
+      // COMPLETING: the program ended and Slurm is cleaning up; its status is already written.
+      if (state.state === "COMPLETING" && code !== undefined) return { state: "exited", exitCode: code };
+      return { state: "running" };
+    }
+    if (state?.state === "PREEMPTED") return { state: "exited", exitCode: code ?? 143, preempted: true };
+    if (code !== undefined) return { state: "exited", exitCode: code };
+    const accounted = state ? undefined : await this.accounting(h.slurmJobId);
+    if (accounted?.state === "PREEMPTED") return { state: "exited", exitCode: 143, preempted: true };
+    const ended = state?.state ?? accounted?.state;
+    return {
+      state: "vanished",
+      reason: ended ? `Slurm job ${h.slurmJobId} ended as ${ended} without an exit status (node failure, or killed before its program ran)` : `Slurm no longer knows job ${h.slurmJobId} and it left no exit status`,
+    };
+  }
+
+  async waitForExit(handle: ExecutionHandle, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const state = await this.observe(handle);
+      if (state.state !== "running" && state.state !== "pending") return;
+      await sleep(this.pollMs, undefined, { signal }).catch(() => undefined);
+    }
+  }
+
+  async cancel(handle: ExecutionHandle, opts: { graceMs?: number } = {}): Promise<void> {
+    const h = asSlurm(handle);
+    const first = await this.observe(h);
+    if (first.state === "running") {
+      // SIGTERM to the batch script and everything it started (-f: the batch step too), then the grace period.
+      await this.run("scancel", ["--full", "--signal=TERM", h.slurmJobId]).catch(ignoreGone);
+      const deadline = Date.now() + (opts.graceMs ?? this.killGraceMs);
+      while (Date.now() < deadline && (await this.observeFresh(h)).state === "running") await sleep(Math.min(this.pollMs, 200));
+      if ((await this.observeFresh(h)).state === "running") await this.run("scancel", ["--full", "--signal=KILL", h.slurmJobId]).catch(ignoreGone);
+    } else if (first.state !== "pending") {
+      return;
+    }
+    await this.run("scancel", [h.slurmJobId]).catch(ignoreGone);
+    // Resolves once Slurm reports the job ended (its processes gone: COMPLETING is not yet).
+    for (let i = 0; i < 600; i++) {
+      const state = await this.observeFresh(h);
+      if (state.state !== "running" && state.state !== "pending") return;
+      await sleep(Math.min(this.pollMs, 200));
+    }
+  }
+
+  async cleanup(handle: ExecutionHandle): Promise<void> {
+    rmSync(asSlurm(handle).secretsFile, { force: true });
+  }
+
+  async recover(job: { jobId: string; attempt: number; jobDir: string }): Promise<SlurmHandle | undefined> {
+    const files = attemptFiles(job.jobDir, job.attempt);
+    const name = jobName(job.jobId, job.attempt);
+    const out = await this.run("squeue", ["--noheader", "--states=all", `--name=${name}`, "--format=%i"]);
+    const ids = out.split("\n").map((l) => l.trim()).filter((l) => /^\d+$/.test(l));
+    // The script writes Slurm's id once it runs: an attempt Slurm has already forgotten is still found.
+    const slurmJobId = ids.sort((a, b) => Number(b) - Number(a))[0] ?? readSmallFile(files.idFile)?.trim();
+    if (!slurmJobId || !/^\d+$/.test(slurmJobId)) return undefined;
+    return { kind: "slurm", jobId: job.jobId, attempt: job.attempt, slurmJobId, logPath: files.logPath, exitFile: files.exitFile, secretsFile: files.secretsFile };
+  }
+
+  logs(handle: ExecutionHandle, opts: { follow: boolean; signal?: AbortSignal; offset?: number }): AsyncIterable<string> {
+    const h = asSlurm(handle);
+    return followLogFile(h.logPath, async () => {
+      const state = (await this.observe(h)).state;
+      return state === "running" || state === "pending";
+    }, { ...opts, pollMs: Math.min(this.pollMs, 500) });
+  }
+
+  /** The cluster's nodes added up (those that can run jobs), its partitions and GPU types, read with sinfo (cached 30 s). */
+  resources(): Promise<BackendResources> {
+    const now = Date.now();
+    if (this.capacity && now - this.capacity.at < 30_000) return this.capacity.value;
+    const value = this.readResources();
+    this.capacity = { at: now, value };
+    value.catch(() => (this.capacity = undefined));
+    return value;
+  }
+
+  private async readResources(): Promise<BackendResources> {
+    const out = await this.run("sinfo", ["--noheader", "--Node", "--format=%N|%c|%m|%G|%P|%t"]);
+    const nodes = new Map<string, { cpus: number; memoryMiB: number; gres: string; state: string }>();
+    const partitions = new Set<string>();
+    for (const line of out.split("\n")) {
+      const [node, cpus, memory, gres, partition, state] = line.trim().split("|");
+      if (!node || !partition) continue;
+      partitions.add(partition.replace(/\*$/, ""));
+      nodes.set(node, { cpus: Number(cpus) || 0, memoryMiB: Number(memory) || 0, gres: gres ?? "", state: state ?? "" });
+    }
+    let cpus = 0;
+    let memoryMiB = 0;
+    const gpus: { name: string }[] = [];
+    for (const n of nodes.values()) {
+      // Down, drained or failed nodes run nothing.
+      if (/^(down|drain|drng|fail|maint|unk|futr|npc|inval)/.test(n.state.replace(/[*~#!%$@^-]+$/, ""))) continue;
+      cpus += n.cpus;
+      memoryMiB += n.memoryMiB;
+      for (const g of parseGres(n.gres)) for (let i = 0; i < g.count; i++) gpus.push({ name: g.type ?? "gpu" });
+    }
+    const gpuTypes = [...new Set(gpus.map((g) => g.name).filter((n) => n !== "gpu"))].sort();
+    return { cpus, memoryMiB, gpus, partitions: [...partitions].sort(), gpuTypes };
+  }
+
+  /** The cluster's own name of the GPU type a job asks for (a job's gpuType matches by substring, as on the local machine). */
+  private async slurmGpuType(gpuType: string): Promise<string> {
+    const { gpuTypes } = await this.resources();
+    const match = gpuTypes.find((t) => t.toLowerCase().includes(gpuType.toLowerCase()));
+    if (!match) {
+      throw new PlatformError(
+        "INVALID_INPUT",
+        gpuTypes.length
+          ? `the Slurm cluster has no GPUs of type '${gpuType}'; its types are ${gpuTypes.join(", ")}: ask for one of those`
+          : `the Slurm cluster's GPUs carry no type (GRES gpu:N), so gpuType '${gpuType}' cannot be asked for; drop gpuType`,
+        { gpuTypes },
+      );
+    }
+    return match;
+  }
+
+  /** Every job's state from one squeue call, shared by the observes of one poll interval. */
+  private states(): Promise<Map<string, SlurmState>> {
+    const now = Date.now();
+    if (this.snapshot && now - this.snapshot.at < this.pollMs / 2) return this.snapshot.states;
+    const states = this.run("squeue", ["--noheader", "--states=all", "--format=%i|%T|%r"]).then(parseStates);
+    this.snapshot = { at: now, states };
+    states.catch(() => (this.snapshot = undefined));
+    return states;
+  }
+
+  private async queryOne(slurmJobId: string): Promise<SlurmState | undefined> {
+    try {
+      return parseStates(await this.run("squeue", ["--noheader", "--states=all", `--jobs=${slurmJobId}`, "--format=%i|%T|%r"])).get(slurmJobId);
+    } catch (error) {
+      if (error instanceof PlatformError && error.code === "NOT_FOUND") return undefined;
+      throw error;
+    }
+  }
+
+  private async observeFresh(h: SlurmHandle): Promise<ObservedState> {
+    this.snapshot = undefined;
+    return this.observe(h);
+  }
+
+  /** sacct's record of an ended job, where Slurm keeps accounting (slurmdbd); undefined without it. */
+  private async accounting(slurmJobId: string): Promise<SlurmState | undefined> {
+    try {
+      const out = await this.run("sacct", ["--noheader", "--parsable2", "--allocations", `--jobs=${slurmJobId}`, "--format=JobID,State"]);
+      const line = out.split("\n").find((l) => l.startsWith(`${slurmJobId}|`));
+      const state = line?.split("|")[1]?.split(" ")[0];
+      return state ? { state, reason: "" } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Runs a Slurm command by argv (no shell); a controller that cannot be reached is UNAVAILABLE. */
+  private run(command: string, args: string[], opts: { refusal?: string } = {}): Promise<string> {
+    const file = this.options.binDir ? join(this.options.binDir, command) : command;
+    return new Promise((resolve, reject) => {
+      execFile(file, args, { env: this.options.commandEnv, timeout: this.options.commandTimeoutMs ?? 60_000, maxBuffer: 64 * 1024 ** 2 }, (error, stdout, stderr) => {
+        if (!error) return resolve(stdout);
+        const text = `${stderr}`.trim() || error.message;
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === "ENOENT") {
+          return reject(new PlatformError("UNAVAILABLE", `'${command}' was not found${this.options.binDir ? ` in ${this.options.binDir}` : " on PATH"}; install Slurm's client commands (Debian: apt-get install slurm-client) or set compute.slurm.binDir`));
+        }
+        if (error.killed || CONTROLLER_DOWN.test(text)) {
+          return reject(new PlatformError("UNAVAILABLE", `Slurm is unavailable: ${command} failed (${firstLine(text)}); check slurmctld and compute.slurm.conf`));
+        }
+        if (/Invalid job id specified/i.test(text)) return reject(new PlatformError("NOT_FOUND", `Slurm does not know the job: ${firstLine(text)}`));
+        if (opts.refusal) return reject(new PlatformError("INVALID_INPUT", `${opts.refusal}: ${firstLine(text)}; fix the job's compute profile (its slurm partition, qos, account) or resources`));
+        reject(new PlatformError("UNAVAILABLE", `${command} failed: ${firstLine(text)}`));
+      });
+    });
+  }
+}
+
+interface SlurmState {
+  state: string;
+  reason: string;
+}
+
+/** The Slurm job name of an attempt: how a restarted server finds it again. */
+export function jobName(jobId: string, attempt: number): string {
+  return `paved-${jobId}-${attempt}`;
+}
+
+function attemptFiles(jobDir: string, attempt: number) {
+  return {
+    logPath: attemptLogPath(jobDir, attempt),
+    exitFile: join(jobDir, `attempt-${attempt}.exit`),
+    idFile: join(jobDir, `attempt-${attempt}.slurm-id`),
+    secretsFile: join(jobDir, `attempt-${attempt}.env`),
+    script: join(jobDir, `attempt-${attempt}.sbatch`),
+  };
+}
+
+/** A POSIX shell word that is exactly `value`: single quotes, each quote closed, escaped and reopened. */
+export function quote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The batch script: records Slurm's job id, reads the attempt's environment from its owner-only
+ * file, runs the argv (each word quoted) and records its exit status atomically. It traps SIGTERM
+ * with a no-op so it outlives the program's grace period and records how the program ended.
+ */
+export function batchScript(job: ExecutionRequest, files: { idFile: string; exitFile: string; secretsFile: string }): string {
+  return [
+    "#!/bin/sh",
+    `# Paved job ${job.jobId}, attempt ${job.attempt}. Generated: every value is a single-quoted word.`,
+    "trap : TERM",
+    `printf %s "$SLURM_JOB_ID" > ${quote(`${files.idFile}.tmp`)} && mv ${quote(`${files.idFile}.tmp`)} ${quote(files.idFile)}`,
+    `. ${quote(files.secretsFile)}`,
+    // Slurm sets CUDA_VISIBLE_DEVICES for GPU jobs; a job without GPUs gets it empty, as on the local machine.
+    'export CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES-}"',
+    job.argv.map(quote).join(" "),
+    "code=$?",
+    `printf %s "$code" > ${quote(`${files.exitFile}.tmp`)} && mv ${quote(`${files.exitFile}.tmp`)} ${quote(files.exitFile)}`,
+    'exit "$code"',
+    "",
+  ].join("\n");
+}
+
+/** "gpu:4", "gpu:a100:2(S:0-1),gpu:v100:1" → counts by type. */
+export function parseGres(gres: string): { type: string | null; count: number }[] {
+  const out: { type: string | null; count: number }[] = [];
+  for (const part of gres.split(",")) {
+    const fields = part.replace(/\(.*\)$/, "").split(":");
+    if (fields[0] !== "gpu") continue;
+    const count = Number(fields[fields.length - 1]);
+    if (!Number.isInteger(count) || count <= 0) continue;
+    out.push({ type: fields.length >= 3 ? fields[1]! : null, count });
+  }
+  return out;
+}
+
+function parseStates(out: string): Map<string, SlurmState> {
+  const states = new Map<string, SlurmState>();
+  for (const line of out.split("\n")) {
+    const [id, state, reason] = line.trim().split("|");
+    if (id && state) states.set(id, { state, reason: reason && reason !== "None" ? reason : "" });
+  }
+  return states;
+}
+
+function ignoreGone(error: unknown): void {
+  if (error instanceof PlatformError && error.code === "NOT_FOUND") return;
+  throw error;
+}
+
+function firstLine(text: string): string {
+  return text.split("\n").find((l) => l.trim() !== "")?.trim().slice(0, 500) ?? "";
+}
+
+function asSlurm(handle: ExecutionHandle): SlurmHandle {
+  if (handle.kind !== "slurm" || typeof handle.slurmJobId !== "string" || typeof handle.exitFile !== "string") {
+    throw new PlatformError("INTERNAL", `handle of kind '${handle.kind}' given to the Slurm executor`);
+  }
+  return handle as SlurmHandle;
+}
+
+function readExitFile(path: string): number | undefined {
+  const text = readSmallFile(path)?.trim();
+  if (text === undefined || text === "") return undefined;
+  const code = Number(text);
+  return Number.isInteger(code) ? code : undefined;
+}
+
+/** The first bytes of a small status file: never through a link, never blocking on a FIFO. */
+function readSmallFile(path: string): string | undefined {
+  if (!existsSync(path)) return undefined;
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    if (!fstatSync(fd).isFile()) return undefined;
+    const buffer = Buffer.alloc(64);
+    const n = readSync(fd, buffer, 0, buffer.length, 0);
+    return buffer.toString("utf8", 0, n);
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
