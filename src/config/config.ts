@@ -85,6 +85,22 @@ const workspacesSchema = z.strictObject({
   profiles: z.record(z.string(), workspaceIdleSchema.partial()).default({}),
 });
 
+const SLURM_NAME = /^[A-Za-z0-9_.+-]{1,64}$/;
+/** compute.slurm: the Slurm cluster profiles with `executor: slurm` (or compute.executor: slurm) run on. */
+const slurmSchema = z.strictObject({
+  /** slurm.conf of the cluster (SLURM_CONF for sbatch, squeue, sinfo, scancel); unset: Slurm's default. */
+  conf: z.string().optional(),
+  /** The folder of Slurm's commands; unset: found on PATH. */
+  binDir: z.string().optional(),
+  /** Where jobs go when their profile names no partition, QoS or account. */
+  partition: z.string().regex(SLURM_NAME).optional(),
+  qos: z.string().regex(SLURM_NAME).optional(),
+  account: z.string().regex(SLURM_NAME).optional(),
+  /** Seconds between reads of job states (one squeue for all jobs). */
+  pollSeconds: z.number().positive().default(1),
+  /** Longest wait before Slurm counts as down after it stopped answering, and between retries (doubling from 1 s). */
+  maxRetrySeconds: z.number().positive().default(60),
+});
 const PREEMPTION_DEFAULTS = { enabled: true, graceSeconds: 30 };
 const preemptionSchema = z.strictObject({
   /** Off: queued jobs wait for running ones to end, whatever their priority or their team's share. */
@@ -259,8 +275,12 @@ export const configSchema = z.strictObject({
       logs: jobLogsSchema.default(JOB_LOGS_DEFAULTS),
       /** Preemption: a higher-priority job of a team, or a job of a team under its fair share, may take GPUs from preemptible running jobs. */
       preemption: preemptionSchema.default(PREEMPTION_DEFAULTS),
+      /** The backend of jobs whose profile names none (and of jobs asking for raw resources): local or slurm. */
+      executor: z.enum(["local", "slurm"]).default("local"),
+      /** A Slurm cluster jobs may run on (docs/jobs.md#executors); unset: no Slurm executor. */
+      slurm: slurmSchema.optional(),
     })
-    .default({ gpus: "auto", nvidiaSmi: "nvidia-smi", systemMetricsInterval: 10, python: "python3", jobEnvironment: { passthrough: [], set: {} }, logs: JOB_LOGS_DEFAULTS, preemption: PREEMPTION_DEFAULTS }),
+    .default({ gpus: "auto", nvidiaSmi: "nvidia-smi", systemMetricsInterval: 10, python: "python3", jobEnvironment: { passthrough: [], set: {} }, logs: JOB_LOGS_DEFAULTS, preemption: PREEMPTION_DEFAULTS, executor: "local" }),
   guardrails: z
     .strictObject({
       /** The quota of every team that has not set its own limit (`paved quotas set`); unset: unlimited. */

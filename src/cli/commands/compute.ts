@@ -34,7 +34,7 @@ export function registerCompute(program: Command, ctx: CliContext): void {
 
   program
     .command("resources")
-    .description("What the machine has and holds (GPUs, CPUs, memory), and what your teams use of their quotas")
+    .description("What the machine (and each cluster backend) has and holds (GPUs, CPUs, memory), and what your teams use of their quotas")
     .option("--json", "print JSON")
     .addHelpText("after", "\nA job of a team you are not in shows as `another team`.\n\nExample:\n  $ paved resources")
     .action(async (opts: { json?: boolean }) => {
@@ -62,8 +62,23 @@ export function renderResources(machine: ComputeResources, quotas: TeamQuota[], 
         { header: "HELD BY", value: (g) => (g.heldBy ? (g.heldBy.jobId === null ? g.heldBy.name : `${g.heldBy.name} (${g.heldBy.jobId}${g.heldBy.team ? `, team ${g.heldBy.team}` : ""})`) : undefined) },
       ])
     : "";
+  // With a cluster configured: each backend's capacity and what Paved's jobs use of it.
+  const backends =
+    (machine.backends?.length ?? 0) > 1
+      ? "\n" +
+        renderTable(machine.backends!, [
+          { header: "BACKEND", value: (b) => b.name },
+          { header: "GPUS FREE", value: (b) => (b.available ? `${b.free.gpus} of ${b.total.gpus}` : undefined), align: "right" },
+          { header: "CPUS FREE", value: (b) => (b.available ? `${formatNumber(b.free.cpus)} of ${formatNumber(b.total.cpus)}` : undefined), align: "right" },
+          { header: "MEMORY FREE", value: (b) => (b.available ? `${formatMiB(b.free.memoryMiB)} of ${formatMiB(b.total.memoryMiB)}` : undefined), align: "right" },
+          { header: "JOBS", value: (b) => b.jobs, align: "right" },
+          { header: "GPU TYPES", value: (b) => b.gpuTypes.join(",") || undefined },
+          { header: "PARTITIONS", value: (b) => b.partitions.join(",") || undefined },
+          { header: "STATUS", value: (b) => (b.available ? "up" : `unavailable: ${b.reason ?? ""}`) },
+        ])
+      : "";
   const teams = quotas.map((q) => "\n" + renderQuota(q, now)).join("");
-  return head + gpus + teams;
+  return head + gpus + backends + teams;
 }
 
 /**

@@ -42,6 +42,14 @@ const profileEnvSchema = z.record(
   z.string(),
 );
 
+const SLURM_NAME = /^[A-Za-z0-9_.+-]{1,64}$/;
+/** A profile's place on Slurm; names are plain words (they become single sbatch arguments). */
+export const slurmPlacementSchema = z.strictObject({
+  partition: z.string().regex(SLURM_NAME, "a Slurm partition name: letters, digits, '_', '.', '+', '-'").optional(),
+  qos: z.string().regex(SLURM_NAME, "a Slurm QoS name: letters, digits, '_', '.', '+', '-'").optional(),
+  account: z.string().regex(SLURM_NAME, "a Slurm account name: letters, digits, '_', '.', '+', '-'").optional(),
+});
+
 /** One profile as written in profiles.yaml. */
 export const profileFileEntrySchema = z.strictObject({
   description: z.string().default(""),
@@ -53,6 +61,12 @@ export const profileFileEntrySchema = z.strictObject({
   hourlyCost: z.number().min(0).optional(),
   /** Environment variables of jobs on this profile (e.g. NCCL settings for multi-GPU); a job's own `env` wins. */
   env: profileEnvSchema.default({}),
+  /** The backend its jobs run on: `local` (this machine) or `slurm` (compute.slurm); default: compute.executor. */
+  executor: z.enum(["local", "slurm"]).optional(),
+  /** Where on Slurm its jobs go (with `executor: slurm`): partition, QoS and account of `sbatch`. */
+  slurm: slurmPlacementSchema.optional(),
+}).superRefine((p, ctx) => {
+  if (p.slurm && p.executor !== "slurm") ctx.addIssue({ code: "custom", path: ["slurm"], message: "slurm fields need `executor: slurm` on the profile" });
 });
 
 /**
@@ -98,6 +112,10 @@ export const profileSchema = z.object({
   hourlyCost: z.number(),
   /** Variables jobs on this profile get; absent when none. */
   env: z.record(z.string(), z.string()).optional(),
+  /** The backend its jobs run on; absent: the server's default (compute.executor). */
+  executor: z.enum(["local", "slurm"]).optional(),
+  /** Its Slurm partition, QoS and account (executor slurm). */
+  slurm: slurmPlacementSchema.optional(),
 });
 export type Profile = z.output<typeof profileSchema>;
 

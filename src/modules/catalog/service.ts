@@ -70,6 +70,8 @@ export class ProfileCatalog {
       memoryMiB: p.memory,
       hourlyCost: p.hourlyCost ?? unitCost(prices, { gpus: p.gpus, gpuType: p.gpuType ?? null, cpus: p.cpus, memoryMiB: p.memory }),
       ...(Object.keys(p.env).length > 0 ? { env: p.env } : {}),
+      ...(p.executor ? { executor: p.executor } : {}),
+      ...(p.slurm ? { slurm: p.slurm } : {}),
     }));
     const ownPrice = Object.entries(parsed.data.profiles).flatMap(([name, p]) => (p.hourlyCost === undefined ? [] : [name]));
     return new ProfileCatalog(profiles, prices, ownPrice);

@@ -44,6 +44,12 @@ export interface ControllerDeps {
   quotas?: QuotaSource;
   /** compute.preemption: whether queued jobs may reclaim GPUs, and the grace period between SIGTERM and SIGKILL. */
   preemption?: { enabled: boolean; graceSeconds: number };
+  /** Backends besides this machine, by name (`slurm`); a job's request names its backend. */
+  backends?: ReadonlyMap<string, Executor>;
+  /** Each backend's capacity now, or why it cannot be reached (the scheduler's pools). */
+  pools?: () => Promise<Map<string, MachineResources | { unavailable: string }>>;
+  /** Longest wait between tries of a backend that did not answer (doubling from 1 s). */
+  maxRetrySeconds?: number;
 }
 
 /**
@@ -76,6 +82,10 @@ interface Watch {
   abort: AbortController;
   tailer: MetricTailer | undefined;
   timedOut: boolean;
+  /** STARTING while a cluster still holds the attempt in its queue. */
+  phase: "STARTING" | "RUNNING";
+  /** The cluster's reason it waits, as last saved on the job. */
+  pendingReason: string | undefined;
   /** Settles once the attempt's end has been handled. */
   ended: Promise<void>;
 }
@@ -94,8 +104,23 @@ export class JobController {
   private timers: NodeJS.Timeout[] = [];
   private sampler: SystemSampler | undefined;
   private captures: Promise<unknown> = Promise.resolve();
+  /** Backends that did not answer: until when the scheduler leaves their jobs queued, and why (memory only: a restart simply tries again). */
+  private readonly backoff = new Map<string, { until: number; delayMs: number; reason: string }>();
 
   constructor(private readonly deps: ControllerDeps) {}
+
+  /** The executor of a backend (`local` or absent: this machine's). */
+  private executorFor(name: string | undefined): Executor {
+    if (!name || name === "local") return this.deps.executor;
+    const executor = this.deps.backends?.get(name);
+    if (!executor) throw new Error(`no executor '${name}' is configured`);
+    return executor;
+  }
+
+  /** The executor that started an attempt, from its handle's kind. */
+  private executorOf(handle: ExecutionHandle): Executor {
+    return handle.kind === this.deps.executor.kind ? this.deps.executor : this.executorFor(handle.kind);
+  }
 
   /** Adopts or finishes what a previous server left running, then starts scheduling. */
   async start(): Promise<void> {
@@ -171,12 +196,12 @@ export class JobController {
     }
     const watch = this.watches.get(jobId);
     if (watch) {
-      await this.deps.executor.cancel(watch.handle);
+      await this.executorOf(watch.handle).cancel(watch.handle);
       await watch.ended;
     } else if (row.handle) {
       // Not watched here (e.g. the controller is not started): stop it and record the end.
       const handle = JSON.parse(row.handle) as ExecutionHandle;
-      await this.deps.executor.cancel(handle);
+      await this.executorOf(handle).cancel(handle);
       await this.endAttempt(row, handle, { state: "vanished", reason: "cancelled" }, false);
     }
   }
@@ -196,11 +221,13 @@ export class JobController {
     const quotas = this.deps.quotas ? await this.deps.quotas.limits(teams) : undefined;
     const counted = quotas ? teams.filter((t) => quotas.get(t)?.gpuHoursPerMonth != null) : [];
     const gpuHours = counted.length > 0 ? await this.deps.quotas!.gpuHoursThisMonth(counted) : undefined;
+    const requests = queued.map((r) => JSON.parse(r.request) as ResourceRequest);
+    const pools = requests.some((r) => r.executor && r.executor !== "local") || active.some((r) => r.allocation?.includes('"executor"')) ? await this.pools() : undefined;
     const decision = schedule(
       machine,
       active.filter((r) => r.allocation).map(activeJob),
-      queued.map((r) => ({ jobId: r.job_id, name: r.name, team: r.team_id, request: JSON.parse(r.request) as ResourceRequest, priority: Number(r.priority) })),
-      { ...(quotas ? { quotas } : {}), ...(gpuHours ? { gpuHours } : {}), preemption: this.deps.preemption?.enabled ?? false },
+      queued.map((r, i) => ({ jobId: r.job_id, name: r.name, team: r.team_id, request: requests[i]!, priority: Number(r.priority) })),
+      { ...(quotas ? { quotas } : {}), ...(gpuHours ? { gpuHours } : {}), preemption: this.deps.preemption?.enabled ?? false, ...(pools ? { pools } : {}) },
     );
     const now = clock.now();
     const byId = new Map(queued.map((r) => [r.job_id, r]));
@@ -232,7 +259,7 @@ export class JobController {
    * The attempt's end (watched as any other) puts the job back in the queue.
    */
   private async preempt(plan: PreemptionPlan): Promise<void> {
-    const { store, clock, executor } = this.deps;
+    const { store, clock } = this.deps;
     const row = await store.get(plan.victim.jobId);
     if (!row || row.phase !== "RUNNING" || !row.handle || row.preempt_requested_at !== null || row.cancel_requested_at !== null) return;
     const graceSeconds = this.deps.preemption?.graceSeconds ?? 30;
@@ -246,7 +273,25 @@ export class JobController {
     });
     this.deps.logger.info({ jobId: row.job_id, for: plan.for.jobId, reason: plan.reason }, "preempting a job");
     const handle = this.watches.get(row.job_id)?.handle ?? (JSON.parse(row.handle) as ExecutionHandle);
-    this.track(executor.cancel(handle, { graceMs: graceSeconds * 1000 }));
+    this.track(this.executorOf(handle).cancel(handle, { graceMs: graceSeconds * 1000 }));
+  }
+
+  /** The backends' capacity, with those in backoff (they did not answer a moment ago) marked unavailable. */
+  private async pools(): Promise<Map<string, MachineResources | { unavailable: string }>> {
+    const pools = new Map(await (this.deps.pools?.() ?? Promise.resolve(new Map<string, MachineResources | { unavailable: string }>())));
+    const now = this.deps.clock.now();
+    for (const [name, b] of this.backoff) {
+      if (b.until > now) pools.set(name, { unavailable: `${b.reason} (next try in ${Math.ceil((b.until - now) / 1000)}s)` });
+    }
+    return pools;
+  }
+
+  /** A backend did not answer: its jobs wait, and the next try comes after a doubling delay. */
+  private backOff(name: string, reason: string): void {
+    const max = (this.deps.maxRetrySeconds ?? 60) * 1000;
+    const delayMs = Math.min(max, (this.backoff.get(name)?.delayMs ?? 500) * 2);
+    this.backoff.set(name, { until: this.deps.clock.now() + delayMs, delayMs, reason });
+    setTimeout(() => this.kick(), delayMs + 10).unref();
   }
 
   private jobDir(jobId: string): string {
@@ -254,12 +299,15 @@ export class JobController {
   }
 
   private async startAttempt(row: JobRow, allocation: Allocation): Promise<void> {
-    const { store, executor, clock, tokens, runs } = this.deps;
+    const { store, clock, tokens } = this.deps;
     const spec = JSON.parse(row.spec) as JobSpec;
     const jobDir = this.jobDir(row.job_id);
     const checkpointDir = spec.checkpointDir ?? join(jobDir, "checkpoints");
     const outputDir = join(jobDir, "outputs");
-    const profile = (JSON.parse(row.request) as ResourceRequest).profile;
+    const request = JSON.parse(row.request) as ResourceRequest;
+    const profile = request.profile;
+    const backend = request.executor ?? "local";
+    let executor: Executor;
     let handle: ExecutionHandle;
     try {
       const token = await tokens.mintToken(row.job_id);
@@ -285,12 +333,36 @@ export class JobController {
         // A workspace's server: `paved` in its terminals and kernels acts with the workspace's token.
         Object.assign(env, { PAVED_URL: this.deps.serverUrl(), PAVED_TOKEN: token, PAVED_WORKSPACE_ID: workspaceId, PAVED_TEAM: row.team_id });
       }
+      executor = this.executorFor(backend);
       handle = await executor.submit(
-        { jobId: row.job_id, attempt: row.attempt, argv, workingDir: spec.workingDir, env, jobDir, writableDirs: [checkpointDir, outputDir] },
+        {
+          jobId: row.job_id,
+          attempt: row.attempt,
+          argv,
+          workingDir: spec.workingDir,
+          env,
+          jobDir,
+          writableDirs: [checkpointDir, outputDir],
+          gpuType: request.gpuType,
+          ...(request.placement ? { placement: request.placement } : {}),
+          ...(spec.maxRuntime !== undefined ? { timeLimitSeconds: spec.maxRuntime + (this.deps.preemption?.graceSeconds ?? 30) } : {}),
+        },
         allocation,
       );
+      this.backoff.delete(backend);
     } catch (error) {
       const now = clock.now();
+      if ((error as { code?: string }).code === "UNAVAILABLE") {
+        // The backend did not answer (Slurm down): nothing was submitted (submits are idempotent,
+        // so one that was is found on the next try). Queued again as the same attempt, with backoff.
+        const reason = (error as Error).message;
+        await tokens.revokeToken(row.job_id).catch(() => undefined);
+        this.backOff(backend, reason);
+        const message = `${reason}; queued again as the same attempt (no retry spent), Paved tries again with backoff`;
+        const patch = { allocation: null, attempt_started_at: null, message, pending: { reason: `${reason}; the job waits and Paved tries again`, resources: [], backend: { name: backend, unavailable: reason } }, ...(row.attempt === 1 ? { started_at: null } : {}) };
+        await store.transition(row.job_id, ["STARTING"], "QUEUED", patch, { type: "BackendUnavailable", message, time: now }, row.attempt);
+        return;
+      }
       const message = `could not start: ${(error as Error).message}`;
       await tokens.revokeToken(row.job_id).catch(() => undefined);
       if (await store.transition(row.job_id, ["STARTING"], "FAILED", { allocation: null, finished_at: now, message }, { type: "Failed", message, time: now }, row.attempt)) {
@@ -300,12 +372,33 @@ export class JobController {
       return;
     }
     const now = clock.now();
+    const first = await executor.observe(handle).catch((): ObservedState => ({ state: "running" }));
+    if (first.state === "pending") {
+      // Accepted by a cluster and waiting in its queue: STARTING (with its handle) until it runs.
+      const saved = await store.patch(row.job_id, ["STARTING"], { handle, message: first.reason }, row.attempt);
+      if (!saved) {
+        await executor.cancel(handle);
+        return;
+      }
+      await store.appendEvent(row.job_id, { type: "BackendQueued", message: `attempt ${row.attempt} submitted to ${executor.kind}${typeof handle.slurmJobId === "string" ? ` as job ${handle.slurmJobId}` : ""}; ${first.reason}`, time: now });
+      this.watch({ ...row, phase: "STARTING", handle: JSON.stringify(handle) }, handle, allocation, first.reason);
+      return;
+    }
+    await this.markStarted(row, handle, allocation, now);
+  }
+
+  /** An attempt runs: RUNNING with its handle, its run too; the environment is captured once. */
+  private async markStarted(row: JobRow, handle: ExecutionHandle, allocation: Allocation, now: number): Promise<void> {
+    const { store, runs } = this.deps;
+    const executor = this.executorOf(handle);
+    const spec = JSON.parse(row.spec) as JobSpec;
+    const jobDir = this.jobDir(row.job_id);
     const pid = typeof handle.pid === "number" ? handle.pid : null;
     const started = await store.transition(
       row.job_id,
       ["STARTING"],
       "RUNNING",
-      { handle, pid, pid_start: typeof handle.pidStart === "string" ? handle.pidStart : null },
+      { handle, pid, pid_start: typeof handle.pidStart === "string" ? handle.pidStart : null, message: null },
       { type: "Started", message: `attempt ${row.attempt} started${pid ? ` (pid ${pid})` : ""}`, time: now },
       row.attempt,
     );
@@ -316,7 +409,8 @@ export class JobController {
     }
     if (row.run_id) this.track(runs.updateRun(row.run_id, { status: "RUNNING" }));
     const running = { ...row, phase: "RUNNING", handle: JSON.stringify(handle) };
-    const watch = this.watch(running, handle, allocation);
+    const watch = this.watches.get(row.job_id) ?? this.watch(running, handle, allocation);
+    watch.phase = "RUNNING";
     if (row.attempt === 1 && row.run_id) {
       const machine = await this.deps.machine();
       const runAs = this.deps.runAs;
@@ -336,8 +430,8 @@ export class JobController {
     }
   }
 
-  /** Watches a running attempt until it ends, then records the end. */
-  private watch(row: JobRow, handle: ExecutionHandle, allocation: Allocation): Watch {
+  /** Watches a running (or, on a cluster, still queued) attempt until it ends, then records the end. */
+  private watch(row: JobRow, handle: ExecutionHandle, allocation: Allocation, pendingReason?: string): Watch {
     const spec = JSON.parse(row.spec) as JobSpec;
     const jobDir = this.jobDir(row.job_id);
     const abort = new AbortController();
@@ -351,6 +445,8 @@ export class JobController {
       maxRuntimeMs: spec.maxRuntime !== undefined ? spec.maxRuntime * 1000 : undefined,
       abort,
       timedOut: false,
+      phase: row.phase === "STARTING" ? "STARTING" : "RUNNING",
+      pendingReason,
       tailer: row.run_id
         ? new MetricTailer(attemptLogPath(jobDir, row.attempt), join(jobDir, `attempt-${row.attempt}.metrics.json`), row.run_id, this.deps.runs, this.deps.clock)
         : undefined,
@@ -361,14 +457,14 @@ export class JobController {
     watch.ended = new Promise<void>((resolve) => (settle = resolve));
     const loop = async () => {
       try {
-        const { executor } = this.deps;
+        const executor = this.executorOf(handle);
         for (;;) {
           try {
             if (executor.waitForExit) await executor.waitForExit(handle, abort.signal);
             else await sleep(this.deps.sweepMs ?? 1000, undefined, { signal: abort.signal }).catch(() => undefined);
             if (abort.signal.aborted) return;
             const state = await executor.observe(handle);
-            if (state.state === "running") continue;
+            if (state.state === "running" || state.state === "pending") continue;
             const current = await this.deps.store.get(row.job_id);
             if (current) await this.endAttempt(current, handle, state, watch.timedOut);
             return;
@@ -389,12 +485,12 @@ export class JobController {
 
   /** Decides how an attempt's end moves the job: done, failed, cancelled, or queued again. */
   private async endAttempt(row: JobRow, handle: ExecutionHandle | undefined, state: ObservedState, timedOut: boolean): Promise<void> {
-    if (state.state === "running") return;
-    const { store, clock, executor } = this.deps;
+    if (state.state === "running" || state.state === "pending") return;
+    const { store, clock } = this.deps;
     const spec = JSON.parse(row.spec) as JobSpec;
     const watch = this.watches.get(row.job_id);
     await watch?.tailer?.poll(true);
-    if (handle) await executor.cleanup?.(handle);
+    if (handle) await this.executorOf(handle).cleanup?.(handle);
     const exitCode = state.state === "exited" ? state.exitCode : null;
     let to: JobPhase;
     let type: string;
@@ -403,7 +499,12 @@ export class JobController {
     const spent = row.attempt - Number(row.preemptions ?? 0);
     const retriesLeft = spent < spec.retry.maxAttempts;
     const next = row.preemptions ? `attempt ${row.attempt + 1} (retry ${spent + 1} of ${spec.retry.maxAttempts}; preemptions do not count)` : `attempt ${row.attempt + 1} of ${spec.retry.maxAttempts}`;
-    const preemption = row.preempt_requested_at !== null && row.preemption ? (JSON.parse(row.preemption) as PreemptionRecord) : undefined;
+    const preemption =
+      row.preempt_requested_at !== null && row.preemption
+        ? (JSON.parse(row.preemption) as PreemptionRecord)
+        : state.state === "exited" && state.preempted
+          ? { by: "", reason: "priority" as const, message: `preempted by ${handle?.kind ?? "its backend"} (a job of a higher-priority partition or QoS took its resources)`, graceSeconds: 0 }
+          : undefined;
     if (row.cancel_requested_at !== null) {
       [to, type, message] = ["CANCELLED", "Cancelled", `cancelled; attempt ${row.attempt} stopped`];
     } else if (preemption && exitCode !== 0) {
@@ -512,9 +613,16 @@ export class JobController {
 
   /** On start: adopt attempts that are still running, finish those that ended while we were away. */
   private async recover(): Promise<void> {
-    const { store, executor, clock, logger } = this.deps;
+    const { store, clock, logger } = this.deps;
     for (const row of await store.active()) {
       let handle = row.handle ? (JSON.parse(row.handle) as ExecutionHandle) : undefined;
+      let executor: Executor;
+      try {
+        executor = handle ? this.executorOf(handle) : this.executorFor((JSON.parse(row.request) as ResourceRequest).executor);
+      } catch (error) {
+        logger.error({ err: error, jobId: row.job_id }, "a job's backend is no longer configured; leaving it as it is");
+        continue;
+      }
       if (!handle && executor.recover) {
         handle = await executor.recover({ jobId: row.job_id, attempt: row.attempt, jobDir: this.jobDir(row.job_id) });
         if (handle) await store.patch(row.job_id, ACTIVE_PHASES, { handle }, row.attempt);
@@ -524,13 +632,19 @@ export class JobController {
         }
       }
       const state: ObservedState = handle ? await executor.observe(handle) : { state: "vanished", reason: "it never reported a running process" };
+      if (state.state === "pending" && handle && row.allocation) {
+        // Still in the cluster's queue: watched again, STARTING until it runs.
+        await store.appendEvent(row.job_id, { type: "Adopted", message: `attempt ${row.attempt} still waiting in ${executor.kind} after a restart; watching it again`, time: clock.now() });
+        this.watch({ ...row, phase: "STARTING" }, handle, JSON.parse(row.allocation) as Allocation, state.reason);
+        continue;
+      }
       if (state.state !== "running" || !handle || !row.allocation) {
         await this.endAttempt(row, handle, state, false);
         continue;
       }
       const now = clock.now();
       if (row.phase === "STARTING") {
-        await store.transition(row.job_id, ["STARTING"], "RUNNING", { handle }, { type: "Adopted", message: `attempt ${row.attempt} found running after a restart`, time: now }, row.attempt);
+        await store.transition(row.job_id, ["STARTING"], "RUNNING", { handle, message: null }, { type: "Adopted", message: `attempt ${row.attempt} found running after a restart`, time: now }, row.attempt);
       } else {
         await store.appendEvent(row.job_id, { type: "Adopted", message: `attempt ${row.attempt} still running after a restart; watching it again`, time: now });
       }
@@ -573,9 +687,32 @@ export class JobController {
           message: `ran longer than maxRuntime (${watch.maxRuntimeMs / 1000}s); stopping it`,
           time: now,
         });
-        this.track(this.deps.executor.cancel(watch.handle));
+        this.track(this.executorOf(watch.handle).cancel(watch.handle));
       }
+      if (watch.phase === "STARTING") this.track(this.checkStarted(watch));
     }
+  }
+
+  /** A watched attempt a cluster held in its queue: RUNNING once it runs, its reason saved while it waits. */
+  private async checkStarted(watch: Watch): Promise<void> {
+    const state = await this.executorOf(watch.handle).observe(watch.handle);
+    if (watch.phase !== "STARTING") return;
+    if (state.state === "pending") {
+      if (state.reason !== watch.pendingReason) {
+        watch.pendingReason = state.reason;
+        await this.deps.store.patch(watch.jobId, ["STARTING"], { message: state.reason }, watch.attempt);
+      }
+      return;
+    }
+    if (state.state !== "running") return;
+    const row = await this.deps.store.get(watch.jobId);
+    if (!row || row.phase !== "STARTING" || row.attempt !== watch.attempt) return;
+    watch.phase = "RUNNING";
+    const now = this.deps.clock.now();
+    // Its attempt (runtime, GPU-hours) starts when the cluster starts it, not when it was queued there.
+    await this.deps.store.patch(watch.jobId, ["STARTING"], { attempt_started_at: now }, watch.attempt);
+    watch.attemptStartedAt = now;
+    await this.markStarted({ ...row, attempt_started_at: now }, watch.handle, watch.allocation, now);
   }
 
   private async sampleMetrics(): Promise<void> {
@@ -584,7 +721,8 @@ export class JobController {
     const now = this.deps.clock.now();
     await Promise.all(
       [...this.watches.values()].map(async (w) => {
-        if (!w.runId) return;
+        // GPU and host metrics are this machine's: a cluster job's are not sampled here.
+        if (!w.runId || w.allocation.executor) return;
         const step = Math.max(0, Math.floor((now - w.attemptStartedAt) / 1000));
         const metrics = systemMetricsFor(sample, w.allocation.gpus).map((m) => ({ ...m, step, timestamp: now }));
         await this.deps.runs.logMetrics(w.runId, metrics);

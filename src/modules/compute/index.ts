@@ -6,8 +6,10 @@ import { ProfileCatalog } from "../catalog/index.ts";
 import { JobController } from "./controller.ts";
 import type { Executor } from "./executors/executor.ts";
 import { LocalExecutor } from "./executors/local-executor.ts";
+import { SlurmExecutor } from "./executors/slurm-executor.ts";
 import { allowListedEnvironment } from "./job-environment.ts";
-import { discoverResources, type MachineResources } from "./resources.ts";
+import { PlatformError } from "../../core/index.ts";
+import { backendMachine, discoverResources, type MachineResources } from "./resources.ts";
 import type { JobTokens, RunRecorder } from "./run-recorder.ts";
 import { computeRoutes } from "./routes.ts";
 import { protectDataDir, resolveRunAs } from "./run-as.ts";
@@ -37,6 +39,8 @@ export interface ComputeDeps extends PlatformDeps {
   catalog?: ProfileCatalog;
   /** The backend that runs jobs; default: local processes. */
   executor?: Executor;
+  /** Backends besides this machine by name (tests); default: built from compute.slurm. */
+  backends?: ReadonlyMap<string, Executor>;
   /**
    * The server's environment. Jobs and the helper processes the server starts get only its
    * allow-listed part (PATH, HOME, locale, virtualenv, CUDA, plus compute.jobEnvironment),
@@ -76,6 +80,29 @@ export function createComputeModule(deps: ComputeDeps): ComputeModule {
   }
   const baseEnv = allowListedEnvironment(deps.serverEnv ?? {}, config.compute.jobEnvironment.passthrough);
   const executor = deps.executor ?? new LocalExecutor({ baseEnv, runAs });
+  const backends = deps.backends ?? createBackends(config, baseEnv, deps.serverEnv ?? {});
+  if (config.compute.executor !== "local" && !backends.has(config.compute.executor)) {
+    throw new PlatformError("CONFIG", `compute.executor is '${config.compute.executor}' but compute.${config.compute.executor} is not set; configure the cluster (docs/jobs.md#executors) or set compute.executor: local`);
+  }
+  for (const profile of catalog.list()) {
+    if (profile.executor && profile.executor !== "local" && !backends.has(profile.executor)) {
+      logger.warn({ profile: profile.name, executor: profile.executor }, `compute profile runs on executor '${profile.executor}', which is not configured (compute.${profile.executor}); its jobs are refused`);
+    }
+  }
+  const pools = async () => {
+    const out = new Map<string, MachineResources | { unavailable: string }>();
+    let ordinal = 0;
+    for (const [name, backend] of backends) {
+      const index = ordinal++;
+      try {
+        const r = await backend.resources!();
+        out.set(name, backendMachine(index, r));
+      } catch (error) {
+        out.set(name, { unavailable: (error as Error).message });
+      }
+    }
+    return out;
+  };
   let discovered: Promise<MachineResources> | undefined;
   const machine = () => (discovered ??= deps.machine ? Promise.resolve(deps.machine) : discoverResources(config.compute, baseEnv));
   const store = new JobStore(deps.database.db);
@@ -100,10 +127,13 @@ export function createComputeModule(deps: ComputeDeps): ComputeModule {
     runAs,
     ...(deps.ledger ? { quotas: deps.ledger } : {}),
     preemption: config.compute.preemption,
+    backends,
+    pools,
+    maxRetrySeconds: config.compute.slurm?.maxRetrySeconds ?? 60,
   });
   // A quota raised (or lowered) changes what may start: schedule again at once.
   deps.ledger?.onChange(() => controller.kick());
-  const service = new JobService({ store, db: deps.database.db, controller, executor, catalog, machine, runs: deps.runs, clock: deps.clock, ids: deps.ids, dataDir: config.dataDir, logBounds: config.compute.logs, ...(deps.admission ? { admission: deps.admission } : {}) });
+  const service = new JobService({ store, db: deps.database.db, controller, executor, backends, pools, defaultExecutor: config.compute.executor, catalog, machine, runs: deps.runs, clock: deps.clock, ids: deps.ids, dataDir: config.dataDir, logBounds: config.compute.logs, ...(deps.admission ? { admission: deps.admission } : {}) });
   return {
     service,
     routes: computeRoutes(service),
@@ -124,4 +154,29 @@ function profileEnv(catalog: ProfileCatalog, name: string): Record<string, strin
     // The profile left the catalog after the job was queued: the job runs without its variables.
     return {};
   }
+}
+
+/** The backends compute.* configures besides this machine: Slurm when compute.slurm is set. */
+function createBackends(config: ComputeDeps["config"], baseEnv: Record<string, string>, serverEnv: Record<string, string | undefined>): Map<string, Executor> {
+  const backends = new Map<string, Executor>();
+  const slurm = config.compute.slurm;
+  if (slurm) {
+    // Slurm's commands get PATH and the cluster's configuration, nothing else of the server.
+    const commandEnv: Record<string, string> = { PATH: serverEnv.PATH ?? "/usr/local/bin:/usr/bin:/bin" };
+    if (slurm.conf) commandEnv.SLURM_CONF = slurm.conf;
+    const defaults = { ...(slurm.partition ? { partition: slurm.partition } : {}), ...(slurm.qos ? { qos: slurm.qos } : {}), ...(slurm.account ? { account: slurm.account } : {}) };
+    backends.set(
+      "slurm",
+      new SlurmExecutor({
+        baseEnv,
+        commandEnv,
+        ...(slurm.binDir ? { binDir: slurm.binDir } : {}),
+        defaults,
+        pollMs: slurm.pollSeconds * 1000,
+        killGraceMs: config.compute.preemption.graceSeconds * 1000,
+        signalSeconds: config.compute.preemption.graceSeconds,
+      }),
+    );
+  }
+  return backends;
 }

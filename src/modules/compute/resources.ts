@@ -46,3 +46,21 @@ export async function discoverResources(
     cpuModel: osCpus()[0]?.model.trim() ?? "unknown",
   };
 }
+
+/** GPU indices of the backends besides this machine start here, one block each, so every GPU index is unique. */
+export const BACKEND_GPU_BASE = 10_000;
+
+/**
+ * A backend's capacity as the scheduler weighs it: its GPUs as slots numbered from the backend's
+ * block (the cluster picks the devices; Paved counts them), its CPUs and memory.
+ */
+export function backendMachine(ordinal: number, r: { cpus: number; memoryMiB: number; gpus: { name: string }[] }): MachineResources {
+  const base = BACKEND_GPU_BASE * (ordinal + 1);
+  return {
+    gpus: r.gpus.map((g, i) => ({ index: base + i, uuid: null, name: g.name, memoryMiB: 0 })),
+    cpus: r.cpus,
+    memoryMiB: r.memoryMiB,
+    cpuModel: "",
+    gpusDiscovered: false,
+  };
+}

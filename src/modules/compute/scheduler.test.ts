@@ -235,4 +235,23 @@ describe("scheduler: quotas, fair share, preemption", () => {
     // a with a1: 2 of 2 (100%) > b without one: 2 of 4 (50%): not fair to take it.
     expect(weighted.preemptions).toEqual([]);
   });
+
+  it("schedules each backend's jobs on its own capacity, holds teams to one quota across backends, and leaves an unreachable backend's jobs waiting with the reason", () => {
+    const slurm: MachineResources = { gpus: [10000, 10001, 10002].map((index) => ({ index, uuid: null, name: "gpu", memoryMiB: 0 })), cpus: 4, memoryMiB: 8192, cpuModel: "", gpusDiscovered: false };
+    const onSlurm = (gpus: number, cpus = 1): ResourceRequest => ({ ...req(gpus, cpus), executor: "slurm" });
+    // This machine is full; Slurm is not: a Slurm job starts on Slurm's GPUs, a local one waits.
+    const active: ActiveJob[] = [{ jobId: "local-big", name: "local-big", team: "a", allocation: { gpus: [0, 1], cpus: 8, memoryMiB: 1024 } }];
+    const d = schedule(machine, active, [{ ...q("s1", onSlurm(2)), team: "b" }, { ...q("l1", req(1)), team: "b" }], { pools: new Map([["slurm", slurm]]) });
+    expect(d.starts).toEqual([{ jobId: "s1", allocation: { gpus: [10000, 10001], cpus: 1, memoryMiB: 1024, executor: "slurm" } }]);
+    expect(d.pending.get("l1")?.resources.map((r) => r.resource)).toEqual(["gpu", "cpu"]);
+    // A short Slurm holds back no local job, and the team's GPU quota counts both backends.
+    const quotas = new Map<string, TeamLimits>([["b", { gpus: 2, gpusByType: {}, gpuHoursPerMonth: null, cpus: null, memoryMiB: null }]]);
+    const held: ActiveJob[] = [{ jobId: "s0", name: "s0", team: "b", allocation: { gpus: [10000], cpus: 1, memoryMiB: 1024, executor: "slurm" } }];
+    const q2 = schedule(machine, held, [{ ...q("l2", req(2)), team: "b" }, { ...q("l3", req(1)), team: "b" }], { quotas, pools: new Map([["slurm", slurm]]) });
+    expect(q2.pending.get("l2")?.quota).toMatchObject({ resource: "gpus", limit: 2, used: 1, requested: 2 });
+    // Unreachable: queued with the backend's reason, the local queue unaffected.
+    const down = schedule(machine, [], [q("s2", onSlurm(0)), q("l4", req(0))], { pools: new Map([["slurm", { unavailable: "Slurm is unavailable: sbatch failed" }]]) });
+    expect(down.starts.map((s) => s.jobId)).toEqual(["l4"]);
+    expect(down.pending.get("s2")).toMatchObject({ backend: { name: "slurm" }, reason: "Slurm is unavailable: sbatch failed; the job waits and Paved tries again" });
+  });
 });

@@ -48,6 +48,21 @@ export interface ScheduleOptions {
   gpuHours?: ReadonlyMap<string, { hours: number; byJob: { jobId: string; name: string; hours: number }[] }>;
   /** Plan preemptions (compute.preemption.enabled). */
   preemption?: boolean;
+  /**
+   * The other backends jobs may name (`slurm`), each with its capacity, or why it cannot be used
+   * now. A job whose request names no executor (or `local`) runs on `machine`. GPU indices are
+   * unique across backends.
+   */
+  pools?: ReadonlyMap<string, MachineResources | { unavailable: string }>;
+}
+
+/** The backend a request or allocation is on: its executor's name, `local` for this machine. */
+export const backendOf = (r: { executor?: string | undefined }): string => (r.executor && r.executor !== "local" ? r.executor : "local");
+
+/** All backends added up: what fair share weighs a team's use against. */
+function combined(machine: MachineResources, pools: ScheduleOptions["pools"]): MachineResources {
+  const all = [...(pools?.values() ?? [])].filter((p): p is MachineResources => !("unavailable" in p));
+  return all.reduce((sum, p) => ({ ...sum, gpus: [...sum.gpus, ...p.gpus], cpus: sum.cpus + p.cpus, memoryMiB: sum.memoryMiB + p.memoryMiB }), machine);
 }
 
 /** A running job to stop so that a queued one can have its GPUs. */
@@ -160,31 +175,44 @@ export function fairShareOrder(machine: MachineResources, active: ActiveJob[], q
  * short, not its quota) of a team that would still hold a larger dominant share than its own team
  * after the exchange — the condition that keeps two teams from preempting each other back and forth.
  */
-export function schedule(machine: MachineResources, active: ActiveJob[], queue: QueuedJob[], options: ScheduleOptions = {}): ScheduleDecision {
+export function schedule(local: MachineResources, active: ActiveJob[], queue: QueuedJob[], options: ScheduleOptions = {}): ScheduleDecision {
+  const total = combined(local, options.pools);
+  const poolOf = (name: string): MachineResources | { unavailable: string } =>
+    name === "local" ? local : (options.pools?.get(name) ?? { unavailable: `this server has no executor '${name}' (see compute.slurm in the server configuration)` });
   const gpuHolder = new Map<number, ActiveJob>();
-  const gpuName = new Map(machine.gpus.map((g) => [g.index, g.name]));
-  let cpusUsed = 0;
-  let memoryUsed = 0;
+  const gpuName = new Map(total.gpus.map((g) => [g.index, g.name]));
+  const cpusUsed = new Map<string, number>();
+  const memoryUsed = new Map<string, number>();
+  const used = (m: Map<string, number>, pool: string) => m.get(pool) ?? 0;
   const holders: ActiveJob[] = [...active];
   const teamHolders = new Map<string, ActiveJob[]>();
   const held = (team: string) => teamHolders.get(team) ?? [];
   const hold = (job: ActiveJob) => teamHolders.set(teamOf(job), [...held(teamOf(job)), job]);
   for (const job of active) {
+    const pool = backendOf(job.allocation);
     for (const g of job.allocation.gpus) gpuHolder.set(g, job);
-    cpusUsed += job.allocation.cpus;
-    memoryUsed += job.allocation.memoryMiB;
+    cpusUsed.set(pool, round(used(cpusUsed, pool) + job.allocation.cpus));
+    memoryUsed.set(pool, used(memoryUsed, pool) + job.allocation.memoryMiB);
     hold(job);
   }
-  const blocked = new Map<Kind, QueuedJob>();
+  // Per backend: a job short of CPUs on Slurm holds back no job of this machine.
+  const blocked = new Map<string, QueuedJob>();
   const teamBlocked = new Map<string, Map<Kind, QueuedJob>>();
   const decision: ScheduleDecision = { starts: [], pending: new Map(), preemptions: [] };
-  const ordered = fairShareOrder(machine, active, queue, options.quotas);
+  const ordered = fairShareOrder(total, active, queue, options.quotas);
 
   for (const job of ordered) {
     const { request } = job;
     const team = teamOf(job);
-    const freeCpus = round(machine.cpus - cpusUsed);
-    const freeMemory = machine.memoryMiB - memoryUsed;
+    const poolName = backendOf(request);
+    const machine = poolOf(poolName);
+    if ("unavailable" in machine) {
+      setPending(decision, job.jobId, { reason: "", resources: [], backend: { name: poolName, unavailable: machine.unavailable } });
+      continue;
+    }
+    const inPool = (a: ActiveJob) => backendOf(a.allocation) === poolName;
+    const freeCpus = round(machine.cpus - used(cpusUsed, poolName));
+    const freeMemory = machine.memoryMiB - used(memoryUsed, poolName);
     const eligible = machine.gpus.filter((g) => matchesType(g.name, request.gpuType));
     const freeGpus = eligible.filter((g) => !gpuHolder.has(g.index));
     const needs: [Kind, number][] = [
@@ -224,31 +252,31 @@ export function schedule(machine: MachineResources, active: ActiveJob[], queue: 
         requested: request.gpus,
         free: freeGpus.length,
         total: eligible.length,
-        heldBy: heldBy(holders, (a) => a.gpus.filter((g) => eligible.some((e) => e.index === g)).length),
+        heldBy: heldBy(holders.filter(inPool), (a) => a.gpus.filter((g) => eligible.some((e) => e.index === g)).length),
       });
     }
     if (round(request.cpus) > freeCpus) {
-      short.push({ resource: "cpu", requested: request.cpus, free: freeCpus, total: machine.cpus, heldBy: heldBy(holders, (a) => a.cpus) });
+      short.push({ resource: "cpu", requested: request.cpus, free: freeCpus, total: machine.cpus, heldBy: heldBy(holders.filter(inPool), (a) => a.cpus) });
     }
     if (request.memoryMiB > freeMemory) {
-      short.push({ resource: "memory", requested: request.memoryMiB, free: freeMemory, total: machine.memoryMiB, heldBy: heldBy(holders, (a) => a.memoryMiB) });
+      short.push({ resource: "memory", requested: request.memoryMiB, free: freeMemory, total: machine.memoryMiB, heldBy: heldBy(holders.filter(inPool), (a) => a.memoryMiB) });
     }
     if (short.length > 0) {
       setPending(decision, job.jobId, { reason: "", resources: short });
-      for (const s of short) if (!blocked.has(s.resource)) blocked.set(s.resource, job);
+      for (const s of short) if (!blocked.has(`${poolName}:${s.resource}`)) blocked.set(`${poolName}:${s.resource}`, job);
       continue;
     }
-    const waitingOn = needs.find(([kind, amount]) => amount > 0 && blocked.has(kind));
+    const waitingOn = needs.find(([kind, amount]) => amount > 0 && blocked.has(`${poolName}:${kind}`));
     if (waitingOn) {
-      setPending(decision, job.jobId, { reason: "", resources: [], behind: { ...holderOf(blocked.get(waitingOn[0])!), resource: waitingOn[0] } });
+      setPending(decision, job.jobId, { reason: "", resources: [], behind: { ...holderOf(blocked.get(`${poolName}:${waitingOn[0]}`)!), resource: waitingOn[0] } });
       continue;
     }
     const gpus = picked.map((g) => g.index);
-    const allocation: Allocation = { gpus, cpus: request.cpus, memoryMiB: request.memoryMiB };
+    const allocation: Allocation = { gpus, cpus: request.cpus, memoryMiB: request.memoryMiB, ...(poolName !== "local" ? { executor: poolName } : {}) };
     const holder: ActiveJob = { jobId: job.jobId, name: job.name, ...(job.team !== undefined ? { team: job.team } : {}), allocation, priority: job.priority ?? 0 };
     for (const g of gpus) gpuHolder.set(g, holder);
-    cpusUsed = round(cpusUsed + request.cpus);
-    memoryUsed += request.memoryMiB;
+    cpusUsed.set(poolName, round(used(cpusUsed, poolName) + request.cpus));
+    memoryUsed.set(poolName, used(memoryUsed, poolName) + request.memoryMiB);
     holders.push(holder);
     hold(holder);
     decision.starts.push({ jobId: job.jobId, allocation });
@@ -276,23 +304,26 @@ export function schedule(machine: MachineResources, active: ActiveJob[], queue: 
     if (!gpuQuota && (!machineShort || pending.quota)) continue;
     const team = teamOf(job);
     const priority = job.priority ?? 0;
+    const poolName = backendOf(job.request);
+    const machine = poolOf(poolName);
+    if ("unavailable" in machine) continue;
     const eligible = new Set(machine.gpus.filter((g) => matchesType(g.name, job.request.gpuType)).map((g) => g.index));
     const countsForQuota = (i: number) => gpuQuota?.gpuType === undefined || matchesType(gpuName.get(i) ?? "", gpuQuota.gpuType);
-    const capOf = (t: string) => capacity(machine, options.quotas?.get(t));
+    const capOf = (t: string) => capacity(total, options.quotas?.get(t));
     const mine = plus(teamUse(team), requested(job.request));
     const chosen: { victim: ActiveJob; reason: PreemptionPlan["reason"]; message: string }[] = [];
     const fits = () => {
       const freed = chosen.flatMap((c) => c.victim.allocation.gpus);
       const gpusFree = [...eligible].filter((i) => !gpuHolder.has(i)).length + freed.filter((i) => eligible.has(i)).length;
-      const cpusFree = round(machine.cpus - cpusUsed + chosen.reduce((n, c) => n + c.victim.allocation.cpus, 0));
-      const memoryFree = machine.memoryMiB - memoryUsed + chosen.reduce((n, c) => n + c.victim.allocation.memoryMiB, 0);
+      const cpusFree = round(machine.cpus - used(cpusUsed, poolName) + chosen.reduce((n, c) => n + c.victim.allocation.cpus, 0));
+      const memoryFree = machine.memoryMiB - used(memoryUsed, poolName) + chosen.reduce((n, c) => n + c.victim.allocation.memoryMiB, 0);
       if (gpusFree < job.request.gpus || cpusFree < round(job.request.cpus) || memoryFree < job.request.memoryMiB) return false;
       if (!gpuQuota) return true;
       const released = chosen.filter((c) => teamOf(c.victim) === team).flatMap((c) => c.victim.allocation.gpus.filter(countsForQuota)).length;
       return gpuQuota.used - released + gpuQuota.requested <= gpuQuota.limit;
     };
     const candidates = active
-      .filter((a) => a.running && a.preemptible && a.preemptedFor === undefined && !taken.has(a.jobId) && a.allocation.gpus.length > 0)
+      .filter((a) => a.running && a.preemptible && a.preemptedFor === undefined && !taken.has(a.jobId) && a.allocation.gpus.length > 0 && backendOf(a.allocation) === poolName)
       .sort((x, y) => (x.priority ?? 0) - (y.priority ?? 0) || (y.attemptStartedAt ?? 0) - (x.attemptStartedAt ?? 0) || x.jobId.localeCompare(y.jobId));
     for (const victim of candidates) {
       if (fits()) break;
@@ -445,14 +476,16 @@ export function pendingFor(pending: Pending, canSee: (team: string) => boolean, 
   if (pending.behind) masked.behind = visible(pending.behind.team) ? pending.behind : { jobId: null, name: ANOTHER_TEAM, resource: pending.behind.resource, ...(pending.behind.quota ? { quota: true } : {}) };
   if (pending.quota) masked.quota = pending.quota;
   if (pending.preempting) masked.preempting = pending.preempting.map(mask);
+  if (pending.backend) masked.backend = pending.backend;
   // A reason stored with nothing structured beside it (from before) is kept as it is.
-  const structured = resources.length > 0 || masked.behind !== undefined || masked.quota !== undefined;
+  const structured = resources.length > 0 || masked.behind !== undefined || masked.quota !== undefined || masked.backend !== undefined;
   masked.reason = structured ? describePending(masked) : pending.reason;
   return masked;
 }
 
 /** The reason of a queued job, written from what holds it back. */
 export function describePending(p: Pending): string {
+  if (p.backend) return `${p.backend.unavailable}; the job waits and Paved tries again`;
   const base = p.quota ? describeQuota(p.quota) : p.behind ? describeBehind(p.behind) : describeShortage(p.resources);
   if (!p.preempting?.length) return base;
   const who = p.preempting.map((h) => (h.jobId === null ? `a job of ${ANOTHER_TEAM}` : `job ${h.jobId} (${h.name})`)).join(", ");
@@ -505,23 +538,26 @@ function describeShortage(short: Pending["resources"]): string {
 }
 
 /** Resolves a spec's compute section (profile or raw resources) to a request; default profile `cpu`. */
-export function resolveRequest(spec: JobSpec, catalog: ProfileCatalog): ResourceRequest {
+export function resolveRequest(spec: JobSpec, catalog: ProfileCatalog, defaultExecutor = "local"): ResourceRequest {
   const compute = spec.compute;
+  const on = (executor: string) => (executor !== "local" ? { executor } : {});
   if (!compute || compute.profile !== undefined) {
     const profile = catalog.get(compute?.profile ?? "cpu");
-    return { profile: profile.name, gpus: profile.gpus, gpuType: profile.gpuType, cpus: profile.cpus, memoryMiB: profile.memoryMiB };
+    const placement = profile.slurm && Object.keys(profile.slurm).length > 0 ? { placement: profile.slurm } : {};
+    return { profile: profile.name, gpus: profile.gpus, gpuType: profile.gpuType, cpus: profile.cpus, memoryMiB: profile.memoryMiB, ...on(profile.executor ?? defaultExecutor), ...placement };
   }
-  return { profile: null, gpus: compute.gpus ?? 0, gpuType: compute.gpuType ?? null, cpus: compute.cpus ?? 1, memoryMiB: compute.memory ?? 1024 };
+  return { profile: null, gpus: compute.gpus ?? 0, gpuType: compute.gpuType ?? null, cpus: compute.cpus ?? 1, memoryMiB: compute.memory ?? 1024, ...on(defaultExecutor) };
 }
 
 /** Rejects a request no amount of waiting could satisfy on this machine, naming the fix. */
-export function assertFeasible(request: ResourceRequest, machine: MachineResources, catalog: ProfileCatalog): void {
+export function assertFeasible(request: ResourceRequest, machine: MachineResources, catalog: ProfileCatalog, where = "this machine"): void {
+  const local = where === "this machine";
   if (request.gpuType !== null && request.gpus > 0 && !machine.gpus.some((g) => matchesType(g.name, request.gpuType))) {
     const names = [...new Set(machine.gpus.map((g) => g.name))];
     throw invalidInput(
       names.length
-        ? `requests gpuType '${request.gpuType}' but this machine's GPUs are ${names.join(", ")}; drop gpuType or ask for one of those`
-        : `requests gpuType '${request.gpuType}' but this machine has no GPUs; drop the GPU request or run on a machine with GPUs`,
+        ? `requests gpuType '${request.gpuType}' but ${where}'s GPUs are ${names.join(", ")}; drop gpuType or ask for one of those`
+        : `requests gpuType '${request.gpuType}' but ${where} has no GPUs; drop the GPU request or pick a profile of a backend with GPUs`,
       { gpuTypes: names },
     );
   }
@@ -533,17 +569,17 @@ export function assertFeasible(request: ResourceRequest, machine: MachineResourc
       .sort((a, b) => b.gpus - a.gpus)[0];
     const what = request.gpuType ? `${request.gpuType} GPUs` : "GPUs";
     const fix = eligible === 0 ? "drop the GPU request (e.g. use profile cpu)" : `ask for at most ${eligible}${fits ? ` or use profile ${fits.name}` : ""}`;
-    throw invalidInput(`requests ${request.gpus} ${what} but this machine has ${eligible}; ${fix}`, { requested: request.gpus, total: eligible });
+    throw invalidInput(`requests ${request.gpus} ${what} but ${where} has ${eligible}; ${fix}`, { requested: request.gpus, total: eligible });
   }
   if (round(request.cpus) > machine.cpus) {
-    throw invalidInput(`requests ${request.cpus} CPUs but this machine has ${machine.cpus}; ask for at most ${machine.cpus} (compute.cpus) or pick a smaller profile`, {
+    throw invalidInput(`requests ${request.cpus} CPUs but ${where} has ${machine.cpus}; ask for at most ${machine.cpus}${local ? " (compute.cpus)" : ""} or pick a smaller profile`, {
       requested: request.cpus,
       total: machine.cpus,
     });
   }
   if (request.memoryMiB > machine.memoryMiB) {
     throw invalidInput(
-      `requests ${request.memoryMiB} MiB of memory but this machine has ${machine.memoryMiB} MiB; ask for at most ${machine.memoryMiB}Mi (compute.memory) or pick a smaller profile`,
+      `requests ${request.memoryMiB} MiB of memory but ${where} has ${machine.memoryMiB} MiB; ask for at most ${machine.memoryMiB}Mi${local ? " (compute.memory)" : ""} or pick a smaller profile`,
       { requested: request.memoryMiB, total: machine.memoryMiB },
     );
   }

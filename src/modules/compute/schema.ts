@@ -136,7 +136,13 @@ export const JOB_PHASES = ["QUEUED", "STARTING", "RUNNING", "SUCCEEDED", "FAILED
 export const jobPhaseSchema = z.enum(JOB_PHASES);
 export type JobPhase = z.output<typeof jobPhaseSchema>;
 
-export const allocationSchema = z.object({ gpus: z.array(z.number().int()), cpus: z.number(), memoryMiB: z.number().int() });
+export const allocationSchema = z.object({
+  gpus: z.array(z.number().int()),
+  cpus: z.number(),
+  memoryMiB: z.number().int(),
+  /** The backend it is on when not this machine (`slurm`): its GPUs are that backend's slots, numbered from 10000. */
+  executor: z.string().optional(),
+});
 export type Allocation = z.output<typeof allocationSchema>;
 
 /** Resources a job needs, after resolving its profile. */
@@ -146,6 +152,10 @@ export const resourceRequestSchema = z.object({
   gpuType: z.string().nullable(),
   cpus: z.number(),
   memoryMiB: z.number().int(),
+  /** The backend the job runs on (its profile's, else compute.executor); absent: this machine. */
+  executor: z.string().optional(),
+  /** Its profile's place on that backend (a Slurm partition, QoS, account). */
+  placement: z.object({ partition: z.string().optional(), qos: z.string().optional(), account: z.string().optional() }).optional(),
 });
 export type ResourceRequest = z.output<typeof resourceRequestSchema>;
 
@@ -188,6 +198,8 @@ export const pendingSchema = z.object({
     .optional(),
   /** Running jobs being preempted for this one (SIGTERM sent, grace period running). */
   preempting: z.array(holderSchema).optional(),
+  /** The job's backend cannot be reached (Slurm down): why, and that Paved keeps trying. */
+  backend: z.object({ name: z.string(), unavailable: z.string() }).optional(),
 });
 export type Pending = z.output<typeof pendingSchema>;
 
@@ -250,6 +262,22 @@ export const resourcesSchema = z.object({
       heldBy: holderSchema.nullable(),
     }),
   ),
+  /** Every backend jobs run on (this machine first): its capacity, what Paved's jobs use of it, and whether it answers. */
+  backends: z
+    .array(
+      z.object({
+        name: z.string(),
+        available: z.boolean(),
+        /** Why it cannot be used now (Slurm down), with the fix. */
+        reason: z.string().optional(),
+        total: z.object({ gpus: z.number().int(), cpus: z.number(), memoryMiB: z.number().int() }),
+        free: z.object({ gpus: z.number().int(), cpus: z.number(), memoryMiB: z.number().int() }),
+        gpuTypes: z.array(z.string()),
+        partitions: z.array(z.string()),
+        jobs: z.number().int(),
+      }),
+    )
+    .optional(),
 });
 export type ResourcesView = z.output<typeof resourcesSchema>;
 

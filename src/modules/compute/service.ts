@@ -9,10 +9,10 @@ import { teamForNew, visibleTeams } from "../identity/index.ts";
 import { resolveDatasetPath } from "./capture.ts";
 import type { JobController } from "./controller.ts";
 import { attemptLogPath, type ExecutionHandle, type Executor } from "./executors/executor.ts";
-import type { MachineResources } from "./resources.ts";
+import { backendMachine, type MachineResources } from "./resources.ts";
 import type { RunRecorder } from "./run-recorder.ts";
 import { FollowSlots, readLogPage, type LogBounds, type LogPage } from "./log-bounds.ts";
-import { ANOTHER_TEAM, assertFeasible, pendingFor, resolveRequest } from "./scheduler.ts";
+import { ANOTHER_TEAM, assertFeasible, backendOf, pendingFor, resolveRequest } from "./scheduler.ts";
 import { maskEnv, type StoredJobSpec, type Allocation, type Job, type JobCheck, type JobEvent, type JobPhase, type JobSpec, type Pending, type ResourceRequest, type ResourcesView } from "./schema.ts";
 import { ACTIVE_PHASES, TERMINAL_PHASES, type JobRow, type JobStore } from "./store.ts";
 import { join } from "node:path";
@@ -23,6 +23,12 @@ export interface JobServiceDeps {
   db: Kysely<Tables>;
   controller: JobController;
   executor: Executor;
+  /** Backends besides this machine by name (`slurm`). */
+  backends?: ReadonlyMap<string, Executor>;
+  /** Each backend's capacity as the scheduler sees it, or why it cannot be reached. */
+  pools?: () => Promise<Map<string, MachineResources | { unavailable: string }>>;
+  /** compute.executor: the backend of jobs whose profile names none. */
+  defaultExecutor?: string;
   catalog: ProfileCatalog;
   machine: () => Promise<MachineResources>;
   runs: RunRecorder;
@@ -136,10 +142,48 @@ export class JobService {
     for (const d of spec.datasets) {
       if ("path" in d) await assertExists(resolveDatasetPath(spec.workingDir, d.path), `dataset '${d.name}'`);
     }
-    const request = resolveRequest(spec, catalog);
-    assertFeasible(request, await this.deps.machine(), catalog);
+    const request = resolveRequest(spec, catalog, this.deps.defaultExecutor);
+    if (request.executor) await this.assertFeasibleOn(request.executor, request);
+    else assertFeasible(request, await this.deps.machine(), catalog);
     await this.deps.admission?.({ spec, request, team }, principal);
     return { team, request };
+  }
+
+  /**
+   * What a cluster backend could never run is refused at submit (a partition or GPU type it does
+   * not have, more than it has); a backend that does not answer now is not a reason to refuse: the
+   * job waits for it.
+   */
+  private async assertFeasibleOn(name: string, request: ResourceRequest): Promise<void> {
+    const backend = this.deps.backends?.get(name);
+    if (!backend?.resources) {
+      const known = ["local", ...(this.deps.backends?.keys() ?? [])];
+      throw invalidInput(
+        `${request.profile ? `compute profile '${request.profile}' runs` : "jobs run"} on executor '${name}', which this server does not have (compute.${name} is not set); executors here: ${known.join(", ")}`,
+        { executors: known },
+      );
+    }
+    let r;
+    try {
+      r = await backend.resources();
+    } catch {
+      return;
+    }
+    const partition = request.placement?.partition;
+    if (partition !== undefined && !r.partitions.includes(partition)) {
+      throw invalidInput(
+        `Slurm partition '${partition}' (of compute profile '${request.profile}') does not exist; the cluster's partitions are ${r.partitions.join(", ") || "none"}: fix slurm.partition in compute.profilesFile`,
+        { partitions: r.partitions },
+      );
+    }
+    if (request.gpus > 0 && request.gpuType !== null && !r.gpuTypes.some((t) => t.toLowerCase().includes(request.gpuType!.toLowerCase()))) {
+      const local = [...new Set((await this.deps.machine()).gpus.map((g) => g.name))];
+      const has = r.gpuTypes.length ? `the ${name} cluster has ${r.gpuTypes.join(", ")}` : `the ${name} cluster's GPUs carry no type (ask without gpuType)`;
+      throw invalidInput(`no backend has GPUs of type '${request.gpuType}': ${has}; this machine has ${local.join(", ") || "none"}; ask for one of those or drop gpuType`, {
+        gpuTypes: { [name]: r.gpuTypes, local },
+      });
+    }
+    assertFeasible(request, backendMachine(0, r), this.deps.catalog, `the ${name} cluster`);
   }
 
   /** A job; with `reader`, what holds the resources it waits for is shown only as far as the reader may see. */
@@ -253,9 +297,10 @@ export class JobService {
       const row = (await this.deps.store.get(id))!;
       const current = attempt === row.attempt;
       const live = current && row.handle !== null && ACTIVE_PHASES.includes(row.phase as JobPhase);
-      if (opts.follow && live && this.deps.executor.logs) {
-        const handle = JSON.parse(row.handle!) as ExecutionHandle;
-        yield* this.deps.executor.logs(handle, { follow: true, signal: opts.signal, offset });
+      const handle = live ? (JSON.parse(row.handle!) as ExecutionHandle) : undefined;
+      const executor = handle ? (handle.kind === this.deps.executor.kind ? this.deps.executor : this.deps.backends?.get(handle.kind)) : undefined;
+      if (opts.follow && handle && executor?.logs) {
+        yield* executor.logs(handle, { follow: true, signal: opts.signal, offset });
         offset = undefined;
       } else if (!opts.follow || !current || row.handle !== null || (row.phase !== "QUEUED" && row.phase !== "STARTING")) {
         yield* readFile(attemptLogPath(jobDir, attempt), opts.signal, offset);
@@ -289,15 +334,39 @@ export class JobService {
     const holder = new Map<number, { jobId: string | null; name: string; team?: string }>();
     let cpus = 0;
     let memoryMiB = 0;
+    const onBackend = new Map<string, { gpus: number; cpus: number; memoryMiB: number; jobs: number }>();
     for (const row of active) {
       if (!row.allocation) continue;
       const a = JSON.parse(row.allocation) as Allocation;
+      const name = backendOf(a);
+      const use = onBackend.get(name) ?? { gpus: 0, cpus: 0, memoryMiB: 0, jobs: 0 };
+      onBackend.set(name, { gpus: use.gpus + a.gpus.length, cpus: use.cpus + a.cpus, memoryMiB: use.memoryMiB + a.memoryMiB, jobs: use.jobs + 1 });
+      if (name !== "local") continue;
       const shown = see(row.team_id) ? { jobId: row.job_id, name: row.name, team: row.team_id } : { jobId: null, name: ANOTHER_TEAM };
       for (const g of a.gpus) holder.set(g, shown);
       cpus += a.cpus;
       memoryMiB += a.memoryMiB;
     }
+    const round = (n: number) => Math.round(n * 1e6) / 1e6;
+    const backends: NonNullable<ResourcesView["backends"]> = [];
+    const free = (t: { gpus: number; cpus: number; memoryMiB: number }, name: string) => {
+      const use = onBackend.get(name) ?? { gpus: 0, cpus: 0, memoryMiB: 0, jobs: 0 };
+      return { gpus: t.gpus - use.gpus, cpus: round(t.cpus - use.cpus), memoryMiB: t.memoryMiB - use.memoryMiB };
+    };
+    const localTotal = { gpus: machine.gpus.length, cpus: machine.cpus, memoryMiB: machine.memoryMiB };
+    backends.push({ name: "local", available: true, total: localTotal, free: free(localTotal, "local"), gpuTypes: [...new Set(machine.gpus.map((g) => g.name))], partitions: [], jobs: onBackend.get("local")?.jobs ?? 0 });
+    for (const [name, backend] of this.deps.backends ?? []) {
+      try {
+        const r = await backend.resources!();
+        const total = { gpus: r.gpus.length, cpus: r.cpus, memoryMiB: r.memoryMiB };
+        backends.push({ name, available: true, total, free: free(total, name), gpuTypes: r.gpuTypes, partitions: r.partitions, jobs: onBackend.get(name)?.jobs ?? 0 });
+      } catch (error) {
+        const zero = { gpus: 0, cpus: 0, memoryMiB: 0 };
+        backends.push({ name, available: false, reason: (error as Error).message, total: zero, free: zero, gpuTypes: [], partitions: [], jobs: onBackend.get(name)?.jobs ?? 0 });
+      }
+    }
     return {
+      backends,
       total: { gpus: machine.gpus.length, cpus: machine.cpus, memoryMiB: machine.memoryMiB },
       free: {
         gpus: machine.gpus.filter((g) => !holder.has(g.index)).length,
