@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Stops the single-node Slurm that scripts/slurm-up.sh started in STATE_DIR (default /tmp/paved-slurm).
+# KEEP_MUNGE=1 leaves munged running even if slurm-up.sh started it.
 B=${1:-/tmp/paved-slurm}
 pids=()
 for f in slurmrestd slurmd slurmctld slurmdbd; do
@@ -9,8 +10,9 @@ for f in slurmrestd slurmd slurmctld slurmdbd; do
     rm -f "$B/$f.pid"
   fi
 done
-# munged only if slurm-up.sh started it.
-if [ -f "$B/munged.ours" ] && [ -f /run/munge/munged.pid ]; then
+# munged only if slurm-up.sh started it, and not with KEEP_MUNGE=1 (other clusters may use it:
+# tests run several side by side).
+if [ -z "${KEEP_MUNGE:-}" ] && [ -f "$B/munged.ours" ] && [ -f /run/munge/munged.pid ]; then
   kill "$(cat /run/munge/munged.pid)" 2>/dev/null
   rm -f "$B/munged.ours"
 fi

@@ -59,7 +59,8 @@ export async function startTestSlurm(opts: { gpus?: number; gpuType?: string; cp
     conf,
     env: slurmEnv,
     gpuType: opts.gpuType,
-    stop: async () => void (await run(join(ROOT, "scripts/slurm-down.sh"), [state], process.env)),
+    // munged stays: another test file's cluster may be using it.
+    stop: async () => void (await run(join(ROOT, "scripts/slurm-down.sh"), [state], { ...process.env, KEEP_MUNGE: "1" })),
     stopController: async () => {
       await run("sh", ["-c", `kill "$(cat "${state}/slurmctld.pid")"; while kill -0 "$(cat "${state}/slurmctld.pid")" 2>/dev/null; do sleep 0.1; done`], process.env);
     },
