@@ -1,9 +1,18 @@
 // Serving bench: latency and throughput of OIP v2 infer on a real `paved up` (over HTTP,
 // keep-alive, concurrency 1 and 32), beside the ceiling (a bare node:http + onnxruntime-node
 // server) and a bare session.run in this process, for the quickstart-like MLP (30 -> 16 -> 16 -> 1)
-// and a tiny Linear(4 -> 2) + softmax.
+// and a tiny Linear(4 -> 2) + softmax. Paved is driven twice: JSON, and the same request framed as
+// tritonclient.http sends it by default (binary tensor data in and out, no Content-Type).
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
+import { createLogger, randomIds, systemClock } from "../src/core/index.ts";
+import { buildServer } from "../src/http/index.ts";
+import { ServingService, type ServingRuntime } from "../src/modules/serving/index.ts";
+import { decodeInferRequest } from "../src/modules/serving/binary-tensor-data.ts";
+import { oipRoutes } from "../src/modules/serving/routes.ts";
+import { toInputTensors, type ModelSignature, type Tensor } from "../src/modules/serving/tensor.ts";
 import { buildTestModels, type TestModelName } from "../src/modules/serving/test-models.ts";
 import { HttpClient, drive, nowMs, printTable, processCpuMs, round, startHelperServer, startPaved, summarize, type BenchOptions, type BenchResult } from "./support.ts";
 
@@ -32,10 +41,10 @@ const WARMUP = 3000;
  * `drive` (after its warm-up) with the server's CPU time per request measured around it: its
  * main thread and all its threads (workers, GC, libuv) — where the time goes, beside the wall clock.
  */
-async function driveMeasured(client: HttpClient, pid: number, path: string, body: string, concurrency: number, requests: number, warmup: number): Promise<Drive> {
-  await drive(client, path, body, 1, warmup, 0);
+async function driveMeasured(client: HttpClient, pid: number, path: string, body: string | Buffer, concurrency: number, requests: number, warmup: number, headers: Record<string, string | null> = {}): Promise<Drive> {
+  await drive(client, path, body, 1, warmup, 0, headers);
   const before = processCpuMs(pid);
-  const result = await drive(client, path, body, concurrency, requests, 0);
+  const result = await drive(client, path, body, concurrency, requests, 0, headers);
   const after = processCpuMs(pid);
   const cpu = before && after ? { mainUsPerRequest: round(((after.main - before.main) * 1000) / requests, 0), allUsPerRequest: round(((after.all - before.all) * 1000) / requests, 0) } : undefined;
   return { ...result, ...(cpu ? { serverCpu: cpu } : {}) };
@@ -57,6 +66,108 @@ async function bareRun(file: string, features: number, runs: number): Promise<Dr
   const seconds = (nowMs() - start) / 1000;
   await session.release();
   return { requestsPerSecond: runs / seconds, ms: summarize(latencies) };
+}
+
+/**
+ * The request of `row` as tritonclient.http frames it by default (set_data_from_numpy: binary
+ * input; no outputs named: every output as binary data): its JSON header, then the row's FP32
+ * bytes; Inference-Header-Content-Length gives the header's length, and there is no Content-Type.
+ */
+function tritonBinaryRequest(input: string, rows: number[][]): { body: Buffer; headers: Record<string, string | null> } {
+  const data = Buffer.from(Float32Array.from(rows.flat()).buffer);
+  const header = JSON.stringify({ inputs: [{ name: input, shape: [rows.length, rows[0]!.length], datatype: "FP32", parameters: { binary_data_size: data.length } }], parameters: { binary_data_output: true } });
+  return { body: Buffer.concat([Buffer.from(header), data]), headers: { "content-type": null, "inference-header-content-length": String(header.length) } };
+}
+
+/**
+ * In this process, what turning one request body into the model's input tensors costs (what the
+ * server does before the run): a [rows, 784] FP32 batch (MNIST-sized rows) as JSON, and as binary
+ * tensor data. CPU time of this process (which does nothing else meanwhile) per decode, the best of
+ * 7 rounds of at least `minRoundMs` of CPU each (the kernel counts CPU time in ticks of a few ms):
+ * on a shared machine the wall clock would also count waiting for a core.
+ */
+function decodeCost(rows: number, minRoundMs: number): { rows: number; jsonUs: number; binaryUs: number; jsonBytes: number; binaryBytes: number } {
+  const shape = [rows, 784];
+  const signature: ModelSignature = { inputs: [{ name: "x", datatype: "FP32", shape: [-1, 784] }], outputs: [] };
+  const values = Float32Array.from({ length: rows * 784 }, (_, i) => Math.fround(Math.sin(i) * 0.5 + 0.5));
+  const json = Buffer.from(JSON.stringify({ inputs: [{ name: "x", shape, datatype: "FP32", data: Array.from(values) }] }));
+  const header = Buffer.from(JSON.stringify({ inputs: [{ name: "x", shape, datatype: "FP32", parameters: { binary_data_size: values.byteLength } }] }));
+  const binary = Buffer.concat([header, Buffer.from(values.buffer)]);
+  const binaryHeaders = { "inference-header-content-length": String(header.length) };
+  const time = (body: Buffer, headers: Record<string, string>) => {
+    const rounds: number[] = [];
+    for (let round = 0; round < 7; round++) {
+      const start = process.cpuUsage();
+      let runs = 0;
+      let micros = 0;
+      while (micros < minRoundMs * 1000) {
+        for (let i = 0; i < 10; i++) toInputTensors(signature, decodeInferRequest(body, headers).inputs);
+        runs += 10;
+        const used = process.cpuUsage(start);
+        micros = used.user + used.system;
+      }
+      rounds.push(micros / runs);
+    }
+    return Math.min(...rounds);
+  };
+  time(json, {});
+  time(binary, binaryHeaders);
+  return { rows, jsonUs: round(time(json, {}), 1), binaryUs: round(time(binary, binaryHeaders), 1), jsonBytes: json.length, binaryBytes: binary.length };
+}
+
+/**
+ * In this process, the OIP infer route's own CPU per request (Fastify's inject: no socket; a runtime
+ * that answers the MLP's signature at once: no worker, no model) for [rows, 30] FP32 requests as
+ * JSON and as tritonclient frames them. Best of 9 rounds of `runs` requests, alternating the two.
+ */
+async function routeCost(rows: number, runs: number): Promise<{ rows: number; jsonUs: number; binaryUs: number }> {
+  const instant: ServingRuntime = {
+    kind: "onnx",
+    platform: "onnxruntime",
+    capabilities: new Set(["cpu"]),
+    load: async () => ({ runtime: "onnx", id: "instant" }),
+    metadata: () => ({ inputs: [{ name: "features", datatype: "FP32", shape: [-1, 30] }], outputs: [{ name: "probability", datatype: "FP32", shape: [-1, 1] }] }),
+    infer: async (_handle, inputs): Promise<Tensor[]> => [{ name: "probability", datatype: "FP32", shape: [inputs[0]!.shape[0]!, 1], data: new Float32Array(inputs[0]!.shape[0]!).fill(0.5) }],
+    resize: async () => undefined,
+    stats: () => ({ replicas: 1, busy: 0, queued: 0 }),
+    unload: async () => undefined,
+    close: async () => undefined,
+  };
+  const dataDir = mkdtempSync(join(tmpdir(), "paved-bench-route-"));
+  const logger = createLogger("silent");
+  const service = new ServingService({ runtimes: [instant], dataDir, clock: systemClock, ids: randomIds, logger, sampleRate: 0 });
+  const server = buildServer({ routes: oipRoutes(service, { maxRequestBytes: 16 * 1024 ** 2, maxModelBytes: 1024 }), tokens: undefined, logger, bodyLimit: 1 << 20, uploadLimit: 1 << 20, requestTimeoutMs: 60_000 });
+  try {
+    await service.load({ name: "mlp", version: "1", bytes: new Uint8Array(1) });
+    const batch = Array.from({ length: rows }, (_, r) => Array.from({ length: 30 }, (_, i) => round(Math.sin(r * 30 + i + 1), 4)));
+    const json = JSON.stringify({ inputs: [{ name: "features", shape: [rows, 30], datatype: "FP32", data: batch }] });
+    const binary = tritonBinaryRequest("features", batch);
+    const binaryHeaders = Object.fromEntries(Object.entries(binary.headers).filter((e): e is [string, string] => e[1] !== null));
+    const send = {
+      json: () => server.inject({ method: "POST", url: "/v2/models/mlp/infer", headers: { "content-type": "application/json" }, payload: json }),
+      binary: () => server.inject({ method: "POST", url: "/v2/models/mlp/infer", headers: binaryHeaders, payload: binary.body }),
+    };
+    const time = async (kind: "json" | "binary", n: number) => {
+      const start = process.cpuUsage();
+      for (let i = 0; i < n; i++) {
+        const res = await send[kind]();
+        if (res.statusCode !== 200) throw new Error(`route answered ${res.statusCode}: ${res.body.slice(0, 300)}`);
+      }
+      const used = process.cpuUsage(start);
+      return (used.user + used.system) / n;
+    };
+    await time("json", runs);
+    await time("binary", runs);
+    const best = { json: Infinity, binary: Infinity };
+    for (let round = 0; round < 9; round++) {
+      for (const kind of round % 2 ? (["json", "binary"] as const) : (["binary", "json"] as const)) best[kind] = Math.min(best[kind], await time(kind, runs));
+    }
+    return { rows, jsonUs: round(best.json, 0), binaryUs: round(best.binary, 0) };
+  } finally {
+    await service.close();
+    await server.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 }
 
 function cpuCell(d: Drive): string {
@@ -83,6 +194,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     for (const spec of specs) {
       const row = Array.from({ length: spec.features }, (_, i) => round(Math.sin(i + 1), 4));
       const body = JSON.stringify({ inputs: [{ name: spec.input, shape: [1, spec.features], datatype: "FP32", data: row }] });
+      const binary = tritonBinaryRequest(spec.input, [row]);
       const ceiling = await startHelperServer("onnx-http-server.ts", [join(models.dir, `${spec.model}.onnx`)]);
       const rows: (string | number)[][] = [];
       const perModel: Record<string, unknown> = {};
@@ -95,12 +207,17 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
           const ceilingClient = new HttpClient(ceiling.url, undefined, concurrency);
           const warmup = Math.max(200, Math.round(WARMUP * options.scale));
           const p = await driveMeasured(pavedClient, paved.child.pid!, `/v2/models/${spec.model}/infer`, body, concurrency, requests[concurrency]!, warmup);
+          const b = await driveMeasured(pavedClient, paved.child.pid!, `/v2/models/${spec.model}/infer`, binary.body, concurrency, requests[concurrency]!, warmup, binary.headers);
           const c = await driveMeasured(ceilingClient, ceiling.pid, "/v2/models/m/infer", body, concurrency, requests[concurrency]!, warmup);
           pavedClient.close();
           ceilingClient.close();
           rows.push([`ceiling node:http+ort (c=${concurrency})`, c.ms.p50, c.ms.p99, c.requestsPerSecond, cpuCell(c)]);
           rows.push([`paved /v2 infer (c=${concurrency})`, p.ms.p50, p.ms.p99, p.requestsPerSecond, cpuCell(p)]);
-          perModel[`c${concurrency}`] = { paved: p, ceiling: c };
+          rows.push([`paved /v2 infer, binary data (c=${concurrency})`, b.ms.p50, b.ms.p99, b.requestsPerSecond, cpuCell(b)]);
+          perModel[`c${concurrency}`] = { paved: p, pavedBinary: b, ceiling: c };
+          notes.push(
+            `${spec.model}: binary tensor data vs JSON at c=${concurrency}: p50 ${b.ms.p50} vs ${p.ms.p50} ms, ${Math.round(b.requestsPerSecond)} vs ${Math.round(p.requestsPerSecond)} req/s, server main-thread CPU ${b.serverCpu?.mainUsPerRequest ?? "-"} vs ${p.serverCpu?.mainUsPerRequest ?? "-"} us/req`,
+          );
           if (concurrency === 1) {
             const ratio = p.ms.p50 / c.ms.p50;
             perModel.p50RatioC1 = round(ratio);
@@ -117,6 +234,41 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       printTable(`${spec.model} (batch-1 requests, ${REPLICAS} replica${REPLICAS === 1 ? "" : "s"})`, ["", "p50 ms", "p99 ms", "req/s", "server CPU us/req main/all"], rows);
       figures[spec.model] = perModel;
     }
+    // The MLP with 64-row requests, one at a time: where the body's framing is a real share of the work.
+    {
+      const batch = Array.from({ length: 64 }, (_, r) => Array.from({ length: 30 }, (_, i) => round(Math.sin(r * 30 + i + 1), 4)));
+      const body = JSON.stringify({ inputs: [{ name: "features", shape: [64, 30], datatype: "FP32", data: batch }] });
+      const binary = tritonBinaryRequest("features", batch);
+      const client = new HttpClient(paved.url, paved.token, 1);
+      const n = Math.max(200, Math.round(2000 * options.scale));
+      const warmup = Math.max(100, Math.round(500 * options.scale));
+      const p = await driveMeasured(client, paved.child.pid!, "/v2/models/mlp/infer", body, 1, n, warmup);
+      const b = await driveMeasured(client, paved.child.pid!, "/v2/models/mlp/infer", binary.body, 1, n, warmup, binary.headers);
+      client.close();
+      printTable("mlp, 64-row requests (c=1)", ["", "p50 ms", "p99 ms", "req/s", "server CPU us/req main/all", "request bytes"], [
+        ["paved /v2 infer, JSON", p.ms.p50, p.ms.p99, p.requestsPerSecond, cpuCell(p), Buffer.byteLength(body)],
+        ["paved /v2 infer, binary data", b.ms.p50, b.ms.p99, b.requestsPerSecond, cpuCell(b), binary.body.length],
+      ]);
+      figures.mlpRows64 = { paved: p, pavedBinary: b, jsonBytes: Buffer.byteLength(body), binaryBytes: binary.body.length };
+      notes.push(`mlp, 64-row requests at c=1: binary tensor data vs JSON: p50 ${b.ms.p50} vs ${p.ms.p50} ms, server main-thread CPU ${b.serverCpu?.mainUsPerRequest ?? "-"} vs ${p.serverCpu?.mainUsPerRequest ?? "-"} us/req`);
+    }
+    const route: Awaited<ReturnType<typeof routeCost>>[] = [];
+    for (const rows of [1, 64]) route.push(await routeCost(rows, Math.max(200, Math.round(1000 * options.scale))));
+    printTable(
+      "the infer route alone, in process (inject, a runtime that answers at once; [rows, 30] FP32; CPU us per request, best of 9 rounds)",
+      ["rows", "JSON us", "binary us"],
+      route.map((r) => [r.rows, r.jsonUs, r.binaryUs]),
+    );
+    for (const r of route) notes.push(`the infer route alone, [${r.rows}, 30] FP32: JSON ${r.jsonUs} us, binary tensor data ${r.binaryUs} us of CPU per request`);
+    figures.routeCost = route;
+    const decoding = [1, 64].map((rows) => decodeCost(rows, Math.max(20, Math.round(200 * options.scale))));
+    printTable(
+      "decoding one request into input tensors, in process ([rows, 784] FP32; CPU us, best of 7 rounds)",
+      ["rows", "JSON us", "binary us", "JSON bytes", "binary bytes"],
+      decoding.map((d) => [d.rows, d.jsonUs, d.binaryUs, d.jsonBytes, d.binaryBytes]),
+    );
+    for (const d of decoding) notes.push(`decoding a [${d.rows}, 784] FP32 request: JSON ${d.jsonUs} us (${d.jsonBytes} bytes), binary tensor data ${d.binaryUs} us (${d.binaryBytes} bytes), ${round(d.jsonUs / d.binaryUs, 0)}x`);
+    figures.decoding = decoding;
     const metrics = await new HttpClient(paved.url, paved.token, 1).raw("GET", "/metrics");
     // Series carry more labels than model and version (environment, …), in any order.
     const counter = (name: string) => metrics.text.match(new RegExp(`^${name}\\{(?=[^}]*model="mlp")(?=[^}]*version="1")[^}]*\\} (\\d+)`, "m"))?.[1];

@@ -111,7 +111,8 @@ export class HttpClient {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
-  raw(method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
+  /** `headers` replace the defaults (a JSON Content-Type when there is a body); null drops one. */
+  raw(method: string, path: string, body?: unknown, headers: Record<string, string | null> = {}): Promise<{ status: number; text: string }> {
     const payload = body === undefined ? undefined : typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body);
     const url = new URL(path, this.baseUrl);
     return new Promise((resolve, reject) => {
@@ -120,10 +121,11 @@ export class HttpClient {
         {
           method,
           agent: this.agent,
-          headers: {
+          headers: withoutNulls({
             ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
-            ...(payload !== undefined ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}),
-          },
+            ...(payload !== undefined ? { "content-type": "application/json", "content-length": String(Buffer.byteLength(payload)) } : {}),
+            ...headers,
+          }),
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -140,6 +142,10 @@ export class HttpClient {
   close(): void {
     this.agent.destroy();
   }
+}
+
+function withoutNulls(headers: Record<string, string | null>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter((e): e is [string, string] => e[1] !== null));
 }
 
 export interface PavedProcess {
@@ -269,9 +275,17 @@ export interface DriveSamples {
  * `concurrency` keep-alive connections of `client`, after `warmup` requests one at a time
  * (default min(200, requests)), and fails on any answer but 200.
  */
-export async function driveSamples(client: HttpClient, path: string, body: string, concurrency: number, requests: number, warmup = Math.min(200, requests)): Promise<DriveSamples> {
+export async function driveSamples(
+  client: HttpClient,
+  path: string,
+  body: string | Buffer,
+  concurrency: number,
+  requests: number,
+  warmup = Math.min(200, requests),
+  headers: Record<string, string | null> = {},
+): Promise<DriveSamples> {
   const send = async () => {
-    const { status, text } = await client.raw("POST", path, body);
+    const { status, text } = await client.raw("POST", path, body, headers);
     if (status !== 200) throw new Error(`${path} answered ${status}: ${text.slice(0, 300)}`);
   };
   for (let i = 0; i < warmup; i++) await send();
@@ -292,7 +306,15 @@ export async function driveSamples(client: HttpClient, path: string, body: strin
 }
 
 /** `driveSamples` summarized: requests per second and latency percentiles (ms). */
-export async function drive(client: HttpClient, path: string, body: string, concurrency: number, requests: number, warmup?: number): Promise<{ requestsPerSecond: number; ms: ReturnType<typeof summarize> }> {
-  const { seconds, latencies } = await driveSamples(client, path, body, concurrency, requests, warmup);
+export async function drive(
+  client: HttpClient,
+  path: string,
+  body: string | Buffer,
+  concurrency: number,
+  requests: number,
+  warmup?: number,
+  headers: Record<string, string | null> = {},
+): Promise<{ requestsPerSecond: number; ms: ReturnType<typeof summarize> }> {
+  const { seconds, latencies } = await driveSamples(client, path, body, concurrency, requests, warmup, headers);
   return { requestsPerSecond: requests / seconds, ms: summarize(latencies) };
 }

@@ -1,13 +1,15 @@
 // Serving: loads model versions into runtimes (ONNX in worker threads today) and answers the
-// KServe Open Inference Protocol v2, with metrics and sampled prediction logs. It takes model
-// bytes and never reads the registry: what is loaded is decided by the caller (the deployment
-// controller). Every loaded copy belongs to one environment, whose endpoint alone can reach it.
+// KServe Open Inference Protocol v2 (with Triton's binary tensor data, model configuration and
+// statistics extensions, so tritonclient works as it is), with metrics and sampled prediction
+// logs. It takes model bytes and never reads the registry: what is loaded is decided by the caller
+// (the deployment controller). Every loaded copy belongs to one environment, whose endpoint alone
+// can reach it.
 import type { Clock, IdGenerator, Logger, RouteDefinition } from "../../core/index.ts";
 import { OnnxRuntime, type OnnxRuntimeOptions } from "./onnx-runtime.ts";
 import { oipRoutes, servingRoutes } from "./routes.ts";
 import { ServingService } from "./service.ts";
 
-export { ServingService, SERVING_DEFAULTS, SERVING_LIMITS, DEFAULT_ENVIRONMENT, MAX_LOGGED_VALUES, type LoadModelInput, type PrivateModel, type ServingServiceOptions, type InferRouter, type RouteDecision, type RoutedOutcome } from "./service.ts";
+export { ServingService, SERVING_DEFAULTS, SERVING_LIMITS, DEFAULT_ENVIRONMENT, MAX_LOGGED_VALUES, type LoadModelInput, type PrivateModel, type ServingServiceOptions, type InferRouter, type InferResult, type RouteDecision, type RoutedOutcome } from "./service.ts";
 export { rowScores } from "./prediction-scores.ts";
 export { ROUTE_KEY_HEADER, ENVIRONMENT_PREFIX } from "./routes.ts";
 export { OnnxRuntime, type OnnxRuntimeOptions } from "./onnx-runtime.ts";

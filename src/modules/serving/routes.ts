@@ -1,23 +1,27 @@
 import { Readable } from "node:stream";
 import { z } from "zod";
-import { PlatformError, StreamResponse, invalidInput, route, type RouteDefinition } from "../../core/index.ts";
+import { HttpResponse, PlatformError, StreamResponse, invalidInput, route, type RouteDefinition } from "../../core/index.ts";
 import { visibleTeams } from "../identity/index.ts";
+import { EXTENSIONS, INFERENCE_HEADER, decodeInferRequest, encodeInferAnswer, type EncodedAnswer } from "./binary-tensor-data.ts";
+import { COMPRESS_FROM_BYTES, acceptedEncoding, compress, readInferBody } from "./infer-body.ts";
 import {
   EnvironmentModelParams,
   EnvironmentModelVersionParams,
   EnvironmentParams,
   EnvironmentQuery,
-  InferRequest,
-  InferResponse,
   LoadedModelList,
   LoadedModelsQuery,
   LoadedModelView,
   LoadQuery,
+  ModelConfig,
   ModelMetadata,
   ModelParams,
   ModelReady,
+  ModelStatisticsList,
   ModelVersionParams,
+  OipInferResponse,
   ServerLive,
+  ServerMetadata,
   ServerReady,
 } from "./schema.ts";
 import { DEFAULT_ENVIRONMENT, type ServingService } from "./service.ts";
@@ -66,15 +70,20 @@ export function oipRoutes(service: ServingService, options: ServingRouteOptions)
       ...OIP,
       method: "POST",
       url,
-      summary: "Run inference (OIP v2 infer)",
+      summary:
+        "Run inference (OIP v2 infer): a JSON body (whatever its Content-Type, or none), or Triton's binary tensor data (JSON header of Inference-Header-Content-Length bytes, then the tensors' bytes); Content-Encoding gzip or deflate",
       action: "serving:infer",
       params,
       // A map lookup: the team of what this endpoint serves (another team's answers as not loaded).
       resource: async ({ params: p }) => service.endpointResource(p.name, environmentOf(p)),
-      body: InferRequest,
-      bodyLimit: options.maxRequestBytes,
-      response: InferResponse,
-      handler: ({ params: p, body, headers }) => service.infer(p.name, versionOf(p), body, routeKey(headers), environmentOf(p)),
+      // The body is read here, not by the server: its framing (JSON, or JSON and binary tensor data) and its compression decide how.
+      rawBody: true,
+      response: OipInferResponse,
+      handler: async ({ params: p, headers, stream }) => {
+        const request = decodeInferRequest(await readInferBody(stream, headers, options.maxRequestBytes), headers);
+        const result = await service.inferTensors(p.name, versionOf(p), request, routeKey(headers), environmentOf(p));
+        return answer(encodeInferAnswer(result, request), headers["accept-encoding"]);
+      },
     });
   const metadata = (url: string, params: OipParams) =>
     route({
@@ -120,28 +129,83 @@ export function oipRoutes(service: ServingService, options: ServingRouteOptions)
       ...OIP,
       method: "GET",
       url: `${prefix}/v2`,
-      summary: "Server metadata (OIP v2)",
+      summary: "Server metadata (OIP v2), with the protocol extensions implemented: binary_tensor_data, model_configuration, statistics",
       public: true,
       action: "platform:read",
       ...(params ? { params } : {}),
-      response: z.object({ name: z.string(), version: z.string(), extensions: z.array(z.string()) }),
-      handler: async () => ({ name: "paved", version: "0.1.0", extensions: [] }),
+      response: ServerMetadata,
+      handler: async () => ({ name: "paved", version: "0.1.0", extensions: [...EXTENSIONS] }),
     }),
   ];
-  const models = (prefix: string, byName: OipParams, byVersion: OipParams) => [
+  const config = (url: string, params: OipParams) =>
+    route({
+      ...OIP,
+      method: "GET",
+      url,
+      summary: "Model configuration extension: the version's configuration as Triton's ModelConfig JSON (inputs, outputs, max_batch_size, instances)",
+      action: "serving:read",
+      params,
+      resource: async ({ params: p }) => service.endpointResource(p.name, environmentOf(p)),
+      response: ModelConfig,
+      handler: async ({ params: p }) => service.modelConfig(p.name, versionOf(p), environmentOf(p)),
+    });
+  const stats = (url: string, params: OipParams) =>
+    route({
+      ...OIP,
+      method: "GET",
+      url,
+      summary: "Statistics extension: counts and cumulative durations of the model's loaded versions (or one version)",
+      action: "serving:read",
+      params,
+      resource: async ({ params: p }) => service.endpointResource(p.name, environmentOf(p)),
+      response: ModelStatisticsList,
+      handler: async ({ params: p }) => ({ model_stats: service.statistics(p.name, versionOf(p), environmentOf(p)) }),
+    });
+  const allStats = (url: string, params: typeof EnvironmentParams | undefined) =>
+    route({
+      ...OIP,
+      method: "GET",
+      url,
+      summary: "Statistics extension: every version loaded in the environment for your teams",
+      action: "serving:read",
+      ...(params ? { params } : {}),
+      response: ModelStatisticsList,
+      handler: async ({ params: p, principal }) => ({ model_stats: service.statistics(undefined, undefined, environmentOf(p ?? {}), visibleTeams(principal, "serving:read")) }),
+    });
+  const models = (prefix: string, byName: OipParams, byVersion: OipParams, environment: typeof EnvironmentParams | undefined) => [
     metadata(`${prefix}/v2/models/:name`, byName),
     metadata(`${prefix}/v2/models/:name/versions/:version`, byVersion),
     ready(`${prefix}/v2/models/:name/ready`, byName),
     ready(`${prefix}/v2/models/:name/versions/:version/ready`, byVersion),
     infer(`${prefix}/v2/models/:name/infer`, byName),
     infer(`${prefix}/v2/models/:name/versions/:version/infer`, byVersion),
+    config(`${prefix}/v2/models/:name/config`, byName),
+    config(`${prefix}/v2/models/:name/versions/:version/config`, byVersion),
+    // As in Triton, /v2/models/stats is the statistics of every model (a model named 'stats' keeps its versioned paths).
+    allStats(`${prefix}/v2/models/stats`, environment),
+    stats(`${prefix}/v2/models/:name/stats`, byName),
+    stats(`${prefix}/v2/models/:name/versions/:version/stats`, byVersion),
   ];
   return [
     ...server("", undefined),
-    ...models("", ModelParams, ModelVersionParams),
+    ...models("", ModelParams, ModelVersionParams, undefined),
     ...server(ENVIRONMENT_PREFIX, EnvironmentParams),
-    ...models(ENVIRONMENT_PREFIX, EnvironmentModelParams, EnvironmentModelVersionParams),
+    ...models(ENVIRONMENT_PREFIX, EnvironmentModelParams, EnvironmentModelVersionParams, EnvironmentParams),
   ];
+}
+
+/**
+ * An encoded answer as the route returns it: a JSON object as it is (the server writes it), binary
+ * tensor data with its headers; either compressed when the client accepts it and it is worth it.
+ */
+async function answer(encoded: EncodedAnswer, acceptEncoding: string | string[] | undefined): Promise<unknown> {
+  const encoding = acceptedEncoding(acceptEncoding);
+  if (encoded.kind === "json" && encoding === undefined) return encoded.json;
+  const body = encoded.kind === "json" ? Buffer.from(JSON.stringify(encoded.json)) : encoded.body;
+  const headers: Record<string, string> =
+    encoded.kind === "json" ? { "content-type": "application/json; charset=utf-8" } : { "content-type": "application/octet-stream", [INFERENCE_HEADER.toLowerCase()]: String(encoded.headerLength) };
+  if (encoding === undefined || body.length < COMPRESS_FROM_BYTES) return new HttpResponse(200, headers, body);
+  return new HttpResponse(200, { ...headers, "content-encoding": encoding, vary: "Accept-Encoding" }, await compress(body, encoding));
 }
 
 /**

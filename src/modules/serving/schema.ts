@@ -23,15 +23,17 @@ export const InferInputTensor = z.object({
   name: z.string().min(1),
   shape: z.array(z.number().int().min(0)),
   datatype: z.string(),
+  /** `binary_data_size`: the tensor's data follows the JSON header as binary tensor data (Triton's extension). */
   parameters: Parameters.optional(),
-  /** Flat row-major or nested; checked against the datatype and shape by the service. */
-  data: z.unknown(),
+  /** Flat row-major or nested; checked against the datatype and shape by the service. Absent for a binary input. */
+  data: z.unknown().optional(),
 });
 
 export const InferRequest = z.object({
   id: z.string().max(256).optional(),
   parameters: Parameters.optional(),
   inputs: z.array(InferInputTensor).min(1),
+  /** Each may say `binary_data: true` (answered as binary tensor data); the request's `parameters.binary_data_output` sets the default. */
   outputs: z.array(z.object({ name: z.string(), parameters: Parameters.optional() })).optional(),
 });
 export type InferRequest = z.output<typeof InferRequest>;
@@ -51,6 +53,15 @@ export const InferResponse = z.object({
 });
 export type InferResponse = z.output<typeof InferResponse>;
 
+/**
+ * The answer on the wire: an output asked for as binary tensor data carries
+ * `parameters.binary_data_size` instead of `data`, and its bytes follow this JSON (whose length the
+ * `Inference-Header-Content-Length` header gives).
+ */
+export const OipInferResponse = InferResponse.extend({
+  outputs: z.array(InferOutputTensor.extend({ parameters: z.object({ binary_data_size: z.number().int() }).optional(), data: InferOutputTensor.shape.data.optional() })),
+});
+
 const TensorMetadata = z.object({ name: z.string(), datatype: z.string(), shape: z.array(z.number().int()) });
 export const ModelMetadata = z.object({
   name: z.string(),
@@ -60,6 +71,50 @@ export const ModelMetadata = z.object({
   outputs: z.array(TensorMetadata),
 });
 export type ModelMetadata = z.output<typeof ModelMetadata>;
+
+/** Server metadata: `extensions` lists the protocol extensions this server implements (Triton's names). */
+export const ServerMetadata = z.object({ name: z.string(), version: z.string(), extensions: z.array(z.string()) });
+
+const TritonTensorConfig = z.object({ name: z.string(), data_type: z.string(), dims: z.array(z.number().int()) });
+/**
+ * The model configuration extension's answer: the subset of Triton's ModelConfig (model_config.proto,
+ * as JSON) that Paved knows of a loaded version.
+ */
+export const ModelConfig = z.object({
+  name: z.string(),
+  platform: z.string(),
+  backend: z.string(),
+  version_policy: z.object({ specific: z.object({ versions: z.array(z.string()) }) }),
+  max_batch_size: z.number().int().describe("rows one run may hold when the first dimension of every input and output is dynamic (dims then leave it out); 0 otherwise"),
+  input: z.array(TritonTensorConfig),
+  output: z.array(TritonTensorConfig),
+  instance_group: z.array(z.object({ name: z.string(), kind: z.string(), count: z.number().int() })),
+  dynamic_batching: z.object({}).optional(),
+  parameters: z.record(z.string(), z.object({ string_value: z.string() })),
+});
+export type ModelConfig = z.output<typeof ModelConfig>;
+
+const DurationStat = z.object({ count: z.number().int(), ns: z.number() });
+/** One loaded version's statistics (Triton's statistics extension, `$model_stat`). */
+export const ModelStatistics = z.object({
+  name: z.string(),
+  version: z.string(),
+  last_inference: z.number().int().describe("ms since the epoch; 0 before the first"),
+  inference_count: z.number().int().describe("successful inferences: rows of batchable models, requests of others"),
+  execution_count: z.number().int().describe("model runs (one run may hold several batched requests)"),
+  inference_stats: z.object({
+    success: DurationStat,
+    fail: DurationStat,
+    queue: DurationStat,
+    compute_input: DurationStat,
+    compute_infer: DurationStat,
+    compute_output: DurationStat,
+    cache_hit: DurationStat,
+  }),
+  batch_stats: z.array(z.object({ batch_size: z.number().int(), compute_input: DurationStat, compute_infer: DurationStat, compute_output: DurationStat })),
+});
+export type ModelStatistics = z.output<typeof ModelStatistics>;
+export const ModelStatisticsList = z.object({ model_stats: z.array(ModelStatistics) });
 
 export const ServerLive = z.object({ live: z.boolean() });
 export const ServerReady = z.object({ ready: z.boolean() });

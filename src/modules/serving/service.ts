@@ -5,10 +5,10 @@ import { DEFAULT_TEAM_ID } from "../../storage/index.ts";
 import { ReplicaAutoscaler, SCALE_DEFAULTS, type ScalePolicy } from "./autoscaler.ts";
 import { ServingMetrics } from "./metrics.ts";
 import { PredictionLog } from "./prediction-log.ts";
-import { EnvironmentName, ModelName, type InferRequest, type InferResponse, type LoadedModelView, type ModelMetadata } from "./schema.ts";
+import { EnvironmentName, ModelName, type InferRequest, type InferResponse, type LoadedModelView, type ModelConfig, type ModelMetadata, type ModelStatistics } from "./schema.ts";
 import type { ModelHandle, ServingRuntime } from "./serving-runtime.ts";
 import { meanAbsoluteDifference } from "./prediction-scores.ts";
-import { toInputTensors, toJsonData, type ModelSignature, type Tensor } from "./tensor.ts";
+import { inputValuePrefix, tensorValuePrefix, toInputTensors, toJsonData, type ModelSignature, type Tensor } from "./tensor.ts";
 
 export const SERVING_DEFAULTS = { replicas: 1, maxBatch: 64 } as const;
 /**
@@ -92,6 +92,15 @@ export interface RouteDecision {
   shadow?: string | undefined;
 }
 
+/** A request's answer as tensors, before it is written as JSON or as binary tensor data. */
+export interface InferResult {
+  model_name: string;
+  model_version: string;
+  id: string;
+  /** The outputs the request asked for (every output when it names none), in the model's order. */
+  outputs: Tensor[];
+}
+
 /** How one routed request ended on one version. */
 export interface RoutedOutcome {
   model: string;
@@ -138,7 +147,25 @@ interface Loaded {
   latencies: Float64Array;
   latencyCount: number;
   resizing: boolean;
+  /** Whether every input and output has a dynamic first dimension: rows then count as inferences (statistics, config). */
+  batchDimension: boolean;
+  /** Since the version was first loaded in this process (a replacement keeps counting). */
+  statistics: VersionStatistics;
 }
+
+/** What the statistics extension reports of one loaded version, kept as requests end (a few additions each). */
+interface VersionStatistics {
+  lastInference: number;
+  inferences: number;
+  executions: number;
+  successes: number;
+  successMs: number;
+  failures: number;
+  failureMs: number;
+}
+
+/** Triton's `platform` for the models of each runtime kind (model configuration extension). */
+const TRITON_PLATFORMS: Record<string, { platform: string; backend: string }> = { onnx: { platform: "onnxruntime_onnx", backend: "onnxruntime" } };
 
 /** Latencies kept per version for the autoscaler's p95. */
 const LATENCY_RING = 256;
@@ -276,6 +303,76 @@ export class ServingService {
     return { name, version: loaded.view.version, ready: !this.closing };
   }
 
+  /**
+   * A version's configuration as Triton's model configuration extension answers it (its ModelConfig
+   * as JSON), from what Paved knows: signature, batching, replicas. A batchable model (every input
+   * and output with a dynamic first dimension) reports `max_batch_size` and dims without that dimension.
+   */
+  modelConfig(name: string, version?: string, environment: string = DEFAULT_ENVIRONMENT): ModelConfig {
+    const loaded = this.resolve(name, version, environment);
+    const batch = loaded.batchDimension;
+    const tensor = (t: { name: string; datatype: string; shape: number[] }) => ({ name: t.name, data_type: `TYPE_${t.datatype}`, dims: batch ? t.shape.slice(1) : t.shape });
+    const { view } = loaded;
+    const triton = TRITON_PLATFORMS[loaded.runtime.kind] ?? { platform: loaded.runtime.platform, backend: loaded.runtime.kind };
+    return {
+      name,
+      ...triton,
+      version_policy: { specific: { versions: [view.version] } },
+      max_batch_size: batch ? view.maxBatch : 0,
+      input: loaded.signature.inputs.map(tensor),
+      output: loaded.signature.outputs.map(tensor),
+      instance_group: [{ name, kind: loaded.runtime.capabilities.has("gpu") ? "KIND_GPU" : "KIND_CPU", count: view.replicas }],
+      parameters: {
+        "paved.version": { string_value: view.version },
+        "paved.environment": { string_value: view.environment },
+        "paved.team": { string_value: view.team },
+        "paved.runtime": { string_value: view.runtime },
+        "paved.sha256": { string_value: view.sha256 },
+        "paved.min_replicas": { string_value: String(view.minReplicas) },
+        "paved.max_replicas": { string_value: String(view.maxReplicas) },
+      },
+    };
+  }
+
+  /**
+   * Statistics of loaded versions (Triton's statistics extension): one version, every version of one
+   * model, or (no name) every version loaded in the environment for the given teams. Durations are
+   * whole requests as the server saw them (validation, queue, run, outputs); Paved does not time
+   * queue and compute apart, so those and the per-batch-size figures stay at zero.
+   */
+  statistics(name: string | undefined, version: string | undefined, environment: string = DEFAULT_ENVIRONMENT, teams?: readonly string[]): ModelStatistics[] {
+    let chosen: Loaded[];
+    if (name === undefined) {
+      chosen = [...this.models.entries()].filter(([key]) => key.startsWith(`${environment}/`)).flatMap(([, versions]) => [...versions.values()]);
+      if (teams) chosen = chosen.filter((l) => teams.includes(l.view.team));
+    } else if (version !== undefined) {
+      chosen = [this.resolve(name, version, environment)];
+    } else {
+      chosen = [...(this.models.get(slot(environment, name))?.values() ?? [])];
+      if (chosen.length === 0) throw notLoaded(name, environment);
+    }
+    const zero = { count: 0, ns: 0 };
+    return chosen
+      .sort((a, b) => a.labels.model.localeCompare(b.labels.model) || a.seq - b.seq)
+      .map(({ labels, view, statistics: s }) => ({
+        name: labels.model,
+        version: view.version,
+        last_inference: s.lastInference,
+        inference_count: s.inferences,
+        execution_count: s.executions,
+        inference_stats: {
+          success: { count: s.successes, ns: Math.round(s.successMs * 1e6) },
+          fail: { count: s.failures, ns: Math.round(s.failureMs * 1e6) },
+          queue: zero,
+          compute_input: zero,
+          compute_infer: zero,
+          compute_output: zero,
+          cache_hit: zero,
+        },
+        batch_stats: [],
+      }));
+  }
+
   /** Server readiness: false once the service is closing. */
   serverReady(): boolean {
     return !this.closing;
@@ -299,6 +396,15 @@ export class ServingService {
    * traffic stickily) and may name a shadow version that gets a copy after the answer is ready.
    */
   async infer(name: string, version: string | undefined, request: InferRequest, key?: string, environment: string = DEFAULT_ENVIRONMENT): Promise<InferResponse> {
+    const result = await this.inferTensors(name, version, request, key, environment);
+    return { ...result, outputs: result.outputs.map((o) => ({ name: o.name, shape: o.shape, datatype: o.datatype, data: toJsonData(o) })) };
+  }
+
+  /**
+   * `infer`, answered as tensors: for a caller that writes them itself (the OIP routes, which send
+   * outputs asked for as binary tensor data as their bytes, never as JSON numbers).
+   */
+  async inferTensors(name: string, version: string | undefined, request: InferRequest, key?: string, environment: string = DEFAULT_ENVIRONMENT): Promise<InferResult> {
     const started = performance.now();
     const decision = version === undefined ? this.router?.pick(name, key, environment) : undefined;
     // A picked version that is not loaded (any more) falls back to the default: traffic only reaches loaded versions of this environment.
@@ -317,32 +423,40 @@ export class ServingService {
   }
 
   /** Validates and runs a request on one loaded version, recording metrics and the sampled prediction log. */
-  private async run(loaded: Loaded, request: InferRequest, started: number, id?: string): Promise<{ response: InferResponse; first: Tensor | undefined }> {
+  private async run(loaded: Loaded, request: InferRequest, started: number, id?: string): Promise<{ response: InferResult; first: Tensor | undefined }> {
+    const statistics = loaded.statistics;
     try {
       const inputs = toInputTensors(loaded.signature, request.inputs);
       const unknown = request.outputs?.filter((o) => !loaded.outputNames.has(o.name)) ?? [];
       if (unknown.length) {
         throw invalidInput(`unknown output ${unknown.map((o) => `'${o.name}'`).join(", ")}; the model's outputs are ${[...loaded.outputNames].join(", ")}`);
       }
+      // Read before the run: the inputs' arrays move to the worker.
+      const inferences = loaded.batchDimension ? (inputs[0]?.shape[0] ?? 1) : 1;
       const outputs = await loaded.runtime.infer(loaded.handle, inputs);
       this.checkOutputSize(outputs);
       const wanted = request.outputs ? new Set(request.outputs.map((o) => o.name)) : undefined;
-      const response: InferResponse = {
+      const response: InferResult = {
         model_name: loaded.labels.model,
         model_version: loaded.view.version,
         id: id ?? request.id ?? this.options.ids.hex32(),
-        outputs: outputs
-          .filter((o) => !wanted || wanted.has(o.name))
-          .map((o) => ({ name: o.name, shape: o.shape, datatype: o.datatype, data: toJsonData(o) })),
+        outputs: wanted ? outputs.filter((o) => wanted.has(o.name)) : outputs,
       };
-      const seconds = (performance.now() - started) / 1000;
-      loaded.latencies[loaded.latencyCount++ % LATENCY_RING] = seconds * 1000;
+      const ms = performance.now() - started;
+      const seconds = ms / 1000;
+      loaded.latencies[loaded.latencyCount++ % LATENCY_RING] = ms;
+      statistics.successes++;
+      statistics.successMs += ms;
+      statistics.inferences += inferences;
+      statistics.lastInference = this.options.clock.now();
       const first = outputs.find((o) => o.name === loaded.firstOutput);
       this.metrics.request(loaded.labels, seconds);
       this.metrics.predictions(loaded.labels, first);
       if (loaded.labels.environment !== PRIVATE_ENVIRONMENT && this.log.sample(loaded.labels)) this.logPrediction(loaded, request, response, seconds);
       return { response, first };
     } catch (error) {
+      statistics.failures++;
+      statistics.failureMs += performance.now() - started;
       this.metrics.error(loaded.labels, isPlatformError(error) ? error.code : "INTERNAL");
       throw error;
     }
@@ -417,7 +531,12 @@ export class ServingService {
       return previous.view;
     }
     const labels = { model: input.name, version: input.version, environment };
-    const handle = await runtime.load(input.bytes, { replicas, maxBatch, onBatch: (requests) => this.metrics.batch(labels, requests) });
+    const statistics: VersionStatistics = previous?.statistics ?? { lastInference: 0, inferences: 0, executions: 0, successes: 0, successMs: 0, failures: 0, failureMs: 0 };
+    const onBatch = (requests: number) => {
+      this.metrics.batch(labels, requests);
+      statistics.executions++;
+    };
+    const handle = await runtime.load(input.bytes, { replicas, maxBatch, onBatch });
     const signature = runtime.metadata(handle);
     const loaded: Loaded = {
       view: { name: input.name, version: input.version, environment, team, runtime: runtime.kind, platform: runtime.platform, replicas, minReplicas: replicas, maxReplicas, maxBatch, sha256, sizeBytes: input.bytes.byteLength, loadedAt: this.options.clock.now() },
@@ -432,6 +551,8 @@ export class ServingService {
       latencies: new Float64Array(LATENCY_RING),
       latencyCount: 0,
       resizing: false,
+      batchDimension: [...signature.inputs, ...signature.outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1),
+      statistics,
     };
     if (loaded.scale && !this.autoscaleTimer) {
       this.autoscaleTimer = setInterval(() => this.autoscale(), this.options.autoscaleIntervalMs ?? 500);
@@ -539,10 +660,10 @@ export class ServingService {
    * monitoring reads them), then outputs; a tensor cut short keeps its full shape and says
    * `truncated`, so a large request or output never becomes a large line.
    */
-  private logPrediction(loaded: Loaded, request: InferRequest, response: InferResponse, seconds: number): void {
+  private logPrediction(loaded: Loaded, request: InferRequest, response: InferResult, seconds: number): void {
     let budget = MAX_LOGGED_VALUES;
-    const bounded = (t: { name: string; shape: number[]; datatype: string }, data: unknown) => {
-      const { values, truncated } = valuePrefix(data, budget);
+    const bounded = (t: { name: string; shape: number[]; datatype: string }, prefix: (max: number) => { values: unknown[]; truncated: boolean }) => {
+      const { values, truncated } = prefix(budget);
       budget -= values.length;
       return { name: t.name, shape: t.shape, datatype: t.datatype, data: values, ...(truncated ? { truncated: true } : {}) };
     };
@@ -553,8 +674,9 @@ export class ServingService {
       version: loaded.labels.version,
       environment: loaded.labels.environment,
       latencyMs: Math.round(seconds * 1e6) / 1e3,
-      inputs: request.inputs.map((t) => bounded(t, t.data)),
-      outputs: response.outputs.map((t) => bounded(t, t.data)),
+      // Binary inputs are logged as the values they hold, as JSON ones are: drift monitoring reads them.
+      inputs: request.inputs.map((t) => bounded(t, (max) => inputValuePrefix(t.datatype, t.data, max))),
+      outputs: response.outputs.map((t) => bounded(t, (max) => tensorValuePrefix(t, max))),
     });
   }
 
@@ -595,28 +717,6 @@ function notLoaded(name: string, environment: string): PlatformError {
 /** " in environment 'staging'" for messages; nothing for the default environment. */
 function where(environment: string): string {
   return environment === DEFAULT_ENVIRONMENT ? "" : ` in environment '${environment}'`;
-}
-
-/** The first `max` leaf values of flat or nested tensor data, without walking past them. */
-export function valuePrefix(data: unknown, max: number): { values: unknown[]; truncated: boolean } {
-  const values: unknown[] = [];
-  if (!Array.isArray(data)) return { values, truncated: data !== undefined };
-  const stack: { items: unknown[]; index: number }[] = [{ items: data, index: 0 }];
-  while (stack.length) {
-    const top = stack[stack.length - 1]!;
-    if (top.index >= top.items.length) {
-      stack.pop();
-      continue;
-    }
-    const item = top.items[top.index++];
-    if (Array.isArray(item)) {
-      stack.push({ items: item, index: 0 });
-      continue;
-    }
-    if (values.length >= max) return { values, truncated: true };
-    values.push(item);
-  }
-  return { values, truncated: false };
 }
 
 function checkReplicaLimit(replicas: number, limit: number): void {

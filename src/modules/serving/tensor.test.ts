@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { toInputTensors, toJsonData, type ModelSignature } from "./tensor.ts";
+import { inputValuePrefix, toBinaryData, toInputTensors, toJsonData, type ModelSignature } from "./tensor.ts";
 
 const signature: ModelSignature = {
   inputs: [
@@ -47,5 +47,25 @@ describe("toInputTensors", () => {
     expect(() => toInputTensors(ints, [{ name: "ids", datatype: "INT64", shape: [1], data: [1] }, { name: "b", datatype: "UINT8", shape: [1], data: [256] }])).toThrow(
       expect.objectContaining({ code: "INVALID_INPUT" }),
     );
+  });
+
+  it("takes binary data (bytes, little-endian) for any datatype, checking its length and BOOL bytes", () => {
+    const ints: ModelSignature = { inputs: [{ name: "ids", datatype: "INT64", shape: [-1] }, { name: "on", datatype: "BOOL", shape: [2] }], outputs: [] };
+    const ids = new Uint8Array(new BigInt64Array([-1n, 2n ** 62n]).buffer);
+    const [t] = toInputTensors(ints, [{ name: "ids", datatype: "INT64", shape: [2], data: ids }, { name: "on", datatype: "BOOL", shape: [2], data: new Uint8Array([1, 0]) }]);
+    expect(Array.from(t!.data as BigInt64Array)).toEqual([-1n, 2n ** 62n]);
+    expect(toBinaryData(t!)).toEqual(ids);
+    expect(() => toInputTensors(ints, [{ name: "ids", datatype: "INT64", shape: [3], data: ids }, { name: "on", datatype: "BOOL", shape: [2], data: new Uint8Array([1, 0]) }])).toThrow(
+      expect.objectContaining({ code: "INVALID_INPUT", details: expect.objectContaining({ reason: "binary_size_mismatch" }) }),
+    );
+    expect(() => toInputTensors(ints, [{ name: "ids", datatype: "INT64", shape: [2], data: ids }, { name: "on", datatype: "BOOL", shape: [2], data: new Uint8Array([1, 2]) }])).toThrow(
+      expect.objectContaining({ code: "INVALID_INPUT", details: expect.objectContaining({ reason: "binary_bool_value" }) }),
+    );
+  });
+
+  it("gives the first values of a JSON or binary input, for the prediction log", () => {
+    expect(inputValuePrefix("FP32", [[1, 2], [3, 4]], 3)).toEqual({ values: [1, 2, 3], truncated: true });
+    expect(inputValuePrefix("FP32", new Uint8Array(new Float32Array([0.5, 1.5]).buffer), 5)).toEqual({ values: [0.5, 1.5], truncated: false });
+    expect(inputValuePrefix("BOOL", new Uint8Array([1, 0, 1]), 2)).toEqual({ values: [true, false], truncated: true });
   });
 });

@@ -83,8 +83,23 @@ export interface RequestTensor {
   name: string;
   shape: number[];
   datatype: string;
-  data: unknown;
+  /**
+   * JSON values (flat row-major, or nested), or the tensor's bytes when it came as binary tensor
+   * data (little-endian, row-major, BOOL one byte each): JSON never yields a Uint8Array.
+   */
+  data?: unknown;
 }
+
+/** Bytes per element of each datatype, in binary tensor data and in memory alike. */
+export function elementBytes(datatype: Datatype): number {
+  return ELEMENT_BYTES[datatype];
+}
+
+const ELEMENT_BYTES: Record<Datatype, number> = { BOOL: 1, UINT8: 1, INT8: 1, UINT16: 2, INT16: 2, UINT32: 4, INT32: 4, FP32: 4, UINT64: 8, INT64: 8, FP64: 8 };
+
+// Binary tensor data is little-endian; typed arrays use the host's order, little-endian on every
+// platform Node ships for but a few (s390x), where elements are swapped on the way in and out.
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * Checks the request's inputs against the signature (names, datatypes, ranks, fixed dimensions,
@@ -127,6 +142,7 @@ function describeInputs(signature: ModelSignature): string {
 
 function toTypedArray(input: RequestTensor, datatype: Datatype): TensorData {
   const length = elementCount(input.shape);
+  if (input.data instanceof Uint8Array) return fromBinary(input.name, input.shape, datatype, length, input.data);
   const flat = Array.isArray(input.data) ? flatten(input.data, input.name) : undefined;
   if (!flat) throw invalidInput(`input '${input.name}': data must be an array (flat, row-major, or nested)`);
   if (flat.length !== length) {
@@ -155,6 +171,91 @@ function toTypedArray(input: RequestTensor, datatype: Datatype): TensorData {
     else (out as Float64Array)[i] = v;
   }
   return out;
+}
+
+/**
+ * A binary input's bytes as a typed array: one copy into memory of the element's alignment (the
+ * bytes sit at any offset after the JSON header), and no number parsing.
+ */
+function fromBinary(name: string, shape: number[], datatype: Datatype, length: number, bytes: Uint8Array): TensorData {
+  const size = elementBytes(datatype);
+  if (bytes.byteLength !== length * size) {
+    throw invalidInput(
+      `input '${name}' has ${bytes.byteLength} bytes of binary data (binary_data_size); shape ${JSON.stringify(shape)} of ${datatype} needs ${length * size} (${length} × ${size}); send the tensor's raw little-endian bytes, row-major`,
+      { reason: "binary_size_mismatch", input: name, binaryDataSize: bytes.byteLength, expected: length * size },
+    );
+  }
+  // Every byte is written next, so the memory is not zeroed first; it is the array's own (transferable to a worker).
+  const memory = Buffer.allocUnsafeSlow(bytes.byteLength);
+  memory.set(bytes);
+  const out = new (ARRAYS[datatype] as unknown as new (buffer: ArrayBufferLike, offset: number, length: number) => TensorData)(memory.buffer, memory.byteOffset, length);
+  const view = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  if (datatype === "BOOL") {
+    const bad = view.findIndex((b) => b > 1);
+    if (bad >= 0) throw invalidInput(`input '${name}' (BOOL): byte ${bad} is ${view[bad]}; binary BOOL elements are one byte each, 0 or 1`, { reason: "binary_bool_value", input: name });
+  }
+  if (!HOST_LITTLE_ENDIAN && size > 1) swapBytes(view, size);
+  return out;
+}
+
+function swapBytes(view: Uint8Array, size: number): void {
+  for (let i = 0; i < view.length; i += size) view.subarray(i, i + size).reverse();
+}
+
+/** A tensor's data as binary tensor data: its bytes, little-endian (a view, no copy, on little-endian hosts). */
+export function toBinaryData(tensor: Tensor): Uint8Array {
+  const { data } = tensor;
+  const view = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (HOST_LITTLE_ENDIAN) return view;
+  const copy = view.slice();
+  swapBytes(copy, elementBytes(tensor.datatype));
+  return copy;
+}
+
+/**
+ * The first `max` values of a request input as JSON values (numbers, or booleans for BOOL),
+ * whether it came as JSON or as binary data; for the prediction log, which must not hold more.
+ */
+export function inputValuePrefix(datatype: string, data: unknown, max: number): { values: unknown[]; truncated: boolean } {
+  if (!(data instanceof Uint8Array)) return jsonValuePrefix(data, max);
+  if (!isDatatype(datatype)) return { values: [], truncated: data.byteLength > 0 };
+  const size = elementBytes(datatype);
+  const count = Math.floor(data.byteLength / size);
+  const take = Math.min(count, max);
+  const typed = allocate(datatype, take);
+  const view = new Uint8Array(typed.buffer);
+  view.set(data.subarray(0, take * size));
+  if (!HOST_LITTLE_ENDIAN && size > 1) swapBytes(view, size);
+  return { values: toJsonData({ name: "", datatype, shape: [take], data: typed }), truncated: take < count };
+}
+
+/** The first `max` values of a tensor as JSON values. */
+export function tensorValuePrefix(tensor: Tensor, max: number): { values: unknown[]; truncated: boolean } {
+  const length = tensor.data.length;
+  if (length <= max) return { values: toJsonData(tensor), truncated: false };
+  return { values: toJsonData({ ...tensor, data: tensor.data.subarray(0, max) as TensorData }), truncated: true };
+}
+
+/** The first `max` leaf values of flat or nested JSON tensor data, without walking past them. */
+export function jsonValuePrefix(data: unknown, max: number): { values: unknown[]; truncated: boolean } {
+  const values: unknown[] = [];
+  if (!Array.isArray(data)) return { values, truncated: data !== undefined };
+  const stack: { items: unknown[]; index: number }[] = [{ items: data, index: 0 }];
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    if (top.index >= top.items.length) {
+      stack.pop();
+      continue;
+    }
+    const item = top.items[top.index++];
+    if (Array.isArray(item)) {
+      stack.push({ items: item, index: 0 });
+      continue;
+    }
+    if (values.length >= max) return { values, truncated: true };
+    values.push(item);
+  }
+  return { values, truncated: false };
 }
 
 const MAX_DEPTH = 32;
