@@ -134,6 +134,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     jobs: compute.service,
     catalog: catalog.service,
     runs: tracking.service,
+    runSource: tracking.service,
+    models: registry.service,
     serverUrl: () => serverUrl,
     principalOf: (userId) => tokens.principalOf(userId),
     cli: { node: process.execPath, script: fileURLToPath(new URL("../bin/paved.js", import.meta.url)) },

@@ -20,6 +20,7 @@ import { profilesFileSchema } from "../src/modules/catalog/schema.ts";
 import { jobSpecSchema } from "../src/modules/compute/index.ts";
 import { parsePolicy } from "../src/modules/evaluation/index.ts";
 import { PolicyDocument } from "../src/modules/guardrails/index.ts";
+import { EnvironmentsFile } from "../src/modules/workspaces/index.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const PAGES = [...readdirSync(join(ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`), "README.md"];
@@ -142,6 +143,8 @@ describe("the documentation's examples (issue 7, item 16)", () => {
           parsePolicy(value);
         } else if ("profiles" in value) {
           parseInput(profilesFileSchema, value, "profiles file");
+        } else if ("environments" in value) {
+          parseInput(EnvironmentsFile, value, "workspace environments file");
         } else if (Object.keys(value).every((key) => key in configSchema.shape)) {
           parseInput(configSchema, value, "configuration");
         } else if (Object.keys(value).every((key) => key in PolicyDocument.shape)) {

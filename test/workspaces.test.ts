@@ -1,9 +1,12 @@
-import { mkdtempSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { createApp, type App } from "../src/app.ts";
 import { loadConfig } from "../src/config/index.ts";
 import { KernelClient, WebSocketClient, type WorkspaceView } from "../src/modules/workspaces/index.ts";
@@ -11,6 +14,14 @@ import { createMembers } from "./support/teams.ts";
 import { testDialects, testPostgresUrl } from "./support/databases.ts";
 
 type Who = { authorization: string };
+
+const QUICKSTART = join(import.meta.dirname, "../examples/quickstart");
+const hasTorch = spawnSync("/usr/bin/python3", ["-c", "import torch, sklearn"], { stdio: "ignore" }).status === 0;
+/** The environment catalog of this test's server: one that builds from Debian's packages, one that cannot. */
+const ENVIRONMENTS = `environments:
+  - { name: sklearn, version: "1", python: /usr/bin/python3, packages: ["scikit-learn>=1.0", numpy] }
+  - { name: broken, version: "1", python: /usr/bin/python3, packages: [numpy, no-such-package-paved] }
+`;
 
 /** A cell that trains a small model and tracks it with mlflow (autologging off, log_metric calls). */
 const TRAIN_CELL = `
@@ -42,7 +53,7 @@ describe.each(testDialects())("workspaces: ask, reach through Paved only, track 
   let people: Record<"ada" | "cy" | "bo", Who>;
   let workspace: WorkspaceView;
 
-  const call = (who: Who, method: "GET" | "POST" | "DELETE", path: string, payload?: unknown) =>
+  const call = (who: Who, method: "GET" | "POST" | "PUT" | "DELETE", path: string, payload?: unknown) =>
     app.server.inject({ method, url: path, headers: who, ...(payload !== undefined ? { payload: payload as object } : {}) });
   /** A request over the network (the proxy is not an inject route). */
   const http = (who: Partial<Who>, method: string, path: string, body?: string, headers: Record<string, string> = {}) =>
@@ -77,13 +88,42 @@ describe.each(testDialects())("workspaces: ask, reach through Paved only, track 
     return KernelClient.open({ url }, base(), (JSON.parse(started.body) as { id: string }).id, who);
   }
 
+  async function job(id: string): Promise<{ phase: string; runId: string; message: string | null; events: { message: string }[]; spec: { workingDir: string } }> {
+    for (let i = 0; i < 2400; i++) {
+      const res = await call(people.ada, "GET", `/api/v1/jobs/${id}`);
+      expect(res.statusCode, res.body).toBe(200);
+      const j = res.json();
+      if (["SUCCEEDED", "FAILED", "CANCELLED"].includes(j.phase)) return j;
+      await sleep(250);
+    }
+    throw new Error(`job ${id} never ended`);
+  }
+  /** A run's code snapshot as stored: path → content digest. */
+  const codeOf = async (runId: string) =>
+    Object.fromEntries(
+      (await app.database.db.selectFrom("artifacts").select(["path", "digest"]).where("run_id", "=", runId).where("path", "like", "code/%").execute()).map((a) => [a.path, a.digest]),
+    );
+  const paramsOf = async (runId: string) =>
+    Object.fromEntries(((await call(people.ada, "GET", `/api/2.0/mlflow/runs/get?run_id=${runId}`)).json().run.data.params as { key: string; value: string }[]).map((p) => [p.key, p.value]));
+  const tagsOf = async (runId: string) =>
+    Object.fromEntries(((await call(people.ada, "GET", `/api/2.0/mlflow/runs/get?run_id=${runId}`)).json().run.data.tags as { key: string; value: string }[]).map((p) => [p.key, p.value]));
+
   beforeAll(async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "paved-ws-"));
+    const environmentsFile = join(dataDir, "environments.yaml");
+    writeFileSync(environmentsFile, ENVIRONMENTS);
     const databaseUrl = dialect === "postgres" ? await testPostgresUrl() : undefined;
     app = await createApp(
       loadConfig({
         env: {},
-        overrides: { dataDir, port: 0, logLevel: "silent", compute: { gpus: [], cpus: 4, memoryMiB: 8192, python: "/nonexistent/python3" }, ...(databaseUrl ? { databaseUrl } : {}) },
+        overrides: {
+          dataDir,
+          port: 0,
+          logLevel: "silent",
+          compute: { gpus: [], cpus: 4, memoryMiB: 8192, python: "/nonexistent/python3" },
+          workspaces: { intervalSeconds: 1, homeSizeMinutes: 0.01, environments: { file: environmentsFile } },
+          ...(databaseUrl ? { databaseUrl } : {}),
+        },
       }),
       { env: { PATH: process.env.PATH } },
     );
@@ -204,14 +244,151 @@ describe.each(testDialects())("workspaces: ask, reach through Paved only, track 
     expect(JSON.parse(file.body).content).toBe("kept across stop and start");
   });
 
-  it("refuses an unknown profile or environment, naming the valid ones", async () => {
+  it("counts its home folder toward the team's storage quota, listing the workspace", async () => {
+    const bytes = Buffer.alloc(3 * 1024 * 1024, 7);
+    const put = await http(people.ada, "PUT", `${base()}api/contents/weights.bin`, JSON.stringify({ type: "file", format: "base64", content: bytes.toString("base64") }));
+    expect(put.status, put.body).toBe(201);
+    let holder: { kind: string; id: string; amount: number } | undefined;
+    for (let i = 0; i < 400 && !(holder && holder.amount >= bytes.length); i++) {
+      await sleep(100);
+      const quotas = await call(people.ada, "GET", "/api/v1/teams/team-a/quotas");
+      expect(quotas.statusCode, quotas.body).toBe(200);
+      const line = (quotas.json().lines as { resource: string; used: number; by: { kind: string; id: string; amount: number }[] }[]).find((l) => l.resource === "storageBytes")!;
+      holder = line.by.find((h) => h.kind === "workspace" && h.id === workspace.id);
+      if (holder) expect(line.used).toBeGreaterThanOrEqual(holder.amount);
+    }
+    expect(holder?.amount).toBeGreaterThanOrEqual(bytes.length);
+    // With a quota its home already fills, the team's next upload is refused, the home counted.
+    expect((await call(admin, "PUT", "/api/v1/teams/team-a/quotas", { storageBytes: 2 * 1024 * 1024 })).statusCode).toBe(200);
+    const experiment = (await call(people.ada, "POST", "/api/2.0/mlflow/experiments/create", { name: "ada-storage" })).json();
+    const run = (await call(people.ada, "POST", "/api/2.0/mlflow/runs/create", { experiment_id: experiment.experiment_id, start_time: 1 })).json().run.info;
+    const upload = await app.server.inject({
+      method: "PUT",
+      url: `/api/2.0/mlflow-artifacts/artifacts/${experiment.experiment_id}/${run.run_id}/artifacts/small.txt`,
+      headers: { ...people.ada, "content-type": "application/octet-stream" },
+      payload: Buffer.from("a few bytes"),
+    });
+    expect(upload.statusCode, upload.body).toBe(429);
+    expect(upload.json().message).toMatch(/workspace home folders/);
+    expect((await call(admin, "PUT", "/api/v1/teams/team-a/quotas", { storageBytes: null })).statusCode).toBe(200);
+    expect((await http(people.ada, "DELETE", `${base()}api/contents/weights.bin`)).status).toBe(204);
+  });
+
+  it("builds an environment once into a virtualenv its kernels run in, and reuses it", async () => {
+    const first = await call(people.ada, "POST", "/api/v1/workspaces", { name: "env-a", profile: "cpu", environment: "sklearn" });
+    expect(first.statusCode, first.body).toBe(200);
+    const a = first.json() as WorkspaceView;
+    expect(a.environment).toBe("sklearn@1");
+    expect(a.events.map((e) => e.type)).toContain("EnvironmentBuilt");
+    const second = await call(people.ada, "POST", "/api/v1/workspaces", { name: "env-b", profile: "cpu", environment: "sklearn@1" });
+    expect(second.statusCode, second.body).toBe(200);
+    const b = second.json() as WorkspaceView;
+    expect(b.events.map((e) => e.type)).not.toContain("EnvironmentBuilt");
+    expect(b.events.find((e) => e.type === "Environment")?.message).toMatch(/reused/);
+    const listed = (await call(people.ada, "GET", "/api/v1/environments")).json().environments as { ref: string; built: boolean; digest: string }[];
+    const sklearn = listed.find((e) => e.ref === "sklearn@1")!;
+    expect(sklearn.built).toBe(true);
+    expect(listed.find((e) => e.ref === "broken@1")?.built).toBe(false);
+    // Its kernels run the virtualenv's interpreter (keyed by the digest), which sees Debian's scikit-learn.
+    const ready = await until(a.id, ["RUNNING"]);
+    const started = await http(people.ada, "POST", `/workspaces/${ready.id}/api/kernels`, "{}");
+    const k = await KernelClient.open({ url }, `/workspaces/${ready.id}/`, (JSON.parse(started.body) as { id: string }).id, people.ada);
+    try {
+      const out = await k.execute("import sys, os, sklearn; print(sys.prefix.endswith(os.environ['PAVED_ENVIRONMENT'] and '" + sklearn.digest + "'), os.environ['VIRTUAL_ENV'] == sys.prefix, sklearn.__version__ >= '1.0')");
+      expect(out.stdout.trim(), JSON.stringify(out)).toBe("True True True");
+    } finally {
+      k.close();
+    }
+    for (const w of [a, b]) expect((await call(people.ada, "DELETE", `/api/v1/workspaces/${w.id}`)).statusCode).toBe(200);
+  });
+
+  it("refuses an environment whose packages cannot be installed, naming them, and keeps nothing of it", async () => {
+    const res = await call(people.ada, "POST", "/api/v1/workspaces", { name: "env-broken", profile: "cpu", environment: "broken" });
+    expect(res.statusCode, res.body).toBe(503);
+    expect(res.json().error).toMatchObject({ code: "UNAVAILABLE", details: { reason: "ENVIRONMENT_BUILD_FAILED", environment: "broken@1", missing: ["no-such-package-paved"] } });
+    expect((await call(people.ada, "GET", "/api/v1/workspaces")).json().workspaces.map((w: WorkspaceView) => w.name)).toEqual(["eda"]);
+  }, 60_000);
+
+  it.skipIf(!hasTorch)("--from-run reproduces the quickstart run's code and parameters, and paved apply in it runs that code again", async () => {
+    // The quickstart, run as a real job of ada's.
+    const spec = parseYaml(readFileSync(join(QUICKSTART, "job.yaml"), "utf8")) as Record<string, unknown>;
+    const submitted = await call(people.ada, "POST", "/api/v1/jobs", { ...spec, team: "team-a", workingDir: QUICKSTART });
+    expect(submitted.statusCode, submitted.body).toBe(200);
+    const original = await job(submitted.json().id);
+    expect(original.phase, original.message ?? "").toBe("SUCCEEDED");
+    const originalCode = await codeOf(original.runId);
+    expect(Object.keys(originalCode)).toEqual(expect.arrayContaining(["code/train.py", "code/paved_log.py"]));
+    // Another team's member cannot reproduce it: the run is missing to them.
+    expect((await call(people.bo, "POST", "/api/v1/workspaces", { fromRun: original.runId })).statusCode).toBe(404);
+
+    const created = await call(people.ada, "POST", "/api/v1/workspaces", { name: "repro", profile: "cpu", fromRun: original.runId });
+    expect(created.statusCode, created.body).toBe(200);
+    const repro = created.json() as WorkspaceView;
+    expect(repro).toMatchObject({ fromRun: original.runId, experiment: "quickstart" });
+    expect(repro.events.find((e) => e.type === "Reproducing")?.message).toContain("paved apply -f paved-run/job.yaml");
+    await until(repro.id, ["RUNNING"]);
+    const started = await http(people.ada, "POST", `/workspaces/${repro.id}/api/kernels`, "{}");
+    const k = await KernelClient.open({ url }, `/workspaces/${repro.id}/`, (JSON.parse(started.body) as { id: string }).id, people.ada);
+    const sha = (file: string) => createHash("sha256").update(readFileSync(join(QUICKSTART, file))).digest("hex");
+    try {
+      const seen = await k.execute(`
+import hashlib, json, os
+print(json.dumps({
+  "code": {f: hashlib.sha256(open(f, "rb").read()).hexdigest() for f in ["train.py", "paved_log.py"]},
+  "params": json.load(open(os.environ["PAVED_PARAMS_FILE"])),
+  "env": json.loads(os.environ["PAVED_HYPERPARAMETERS"]),
+  "run": json.load(open("paved-run/run.json")),
+}))`);
+      expect(seen.status, JSON.stringify(seen)).toBe("ok");
+      const got = JSON.parse(seen.stdout) as { code: Record<string, string>; params: Record<string, string>; env: Record<string, string>; run: { datasets: { name: string; digest: string }[]; source: { command: string[] } } };
+      expect(got.code).toEqual({ "train.py": sha("train.py"), "paved_log.py": sha("paved_log.py") });
+      const params = await paramsOf(original.runId);
+      expect(params).toMatchObject({ epochs: "10", lr: "0.005", hidden: "16" });
+      expect(got.params).toEqual(params);
+      expect(got.env).toEqual(params);
+      expect(got.run.datasets.map((d) => d.name)).toEqual(["breast-cancer"]);
+      expect(got.run.source.command).toEqual(["/usr/bin/python3", "train.py"]);
+
+      // From the workspace's terminal (here: its kernel), run it again; the live train.py is then
+      // edited, and the job still runs (and records) the code as it was when submitted.
+      const applied = await k.execute(`
+import subprocess
+out = subprocess.run(["paved", "apply", "-f", "paved-run/job.yaml", "--json"], capture_output=True, text=True)
+print(out.stdout if out.returncode == 0 else "FAILED " + out.stderr)
+with open("train.py", "a") as f:
+    f.write("\\nraise SystemExit('edited after the job was submitted')\\n")`);
+      expect(applied.status, JSON.stringify(applied)).toBe("ok");
+      expect(applied.stdout, JSON.stringify(applied)).not.toMatch(/^FAILED/);
+      const again = await job((JSON.parse(applied.stdout) as { id: string }).id);
+      expect(again.phase, again.message ?? "").toBe("SUCCEEDED");
+      expect(again.spec.workingDir).toMatch(/\/snapshots\//);
+      expect(again.events.map((e) => e.message).join("\n")).toContain(`from workspace repro: runs a snapshot`);
+      expect(await codeOf(again.runId)).toEqual(originalCode);
+      expect(await paramsOf(again.runId)).toEqual(params);
+      expect(await tagsOf(again.runId)).toMatchObject({ "paved.workspace_id": repro.id, "paved.workspace.from_run": original.runId, "paved.workspace.source_dir": "." });
+      expect((await call(people.ada, "GET", `/api/2.0/mlflow/runs/get?run_id=${again.runId}`)).json().run.info.user_id).toBe("ada");
+    } finally {
+      k.close();
+    }
+    // The same through the model version registered from the run.
+    expect((await call(people.ada, "POST", "/api/v1/models/ws-repro-model/versions", { source: `runs:/${original.runId}/outputs` })).statusCode).toBe(200);
+    const byModel = await call(people.ada, "POST", "/api/v1/workspaces", { name: "repro-model", profile: "cpu", fromModel: "ws-repro-model@1" });
+    expect(byModel.statusCode, byModel.body).toBe(200);
+    expect(byModel.json()).toMatchObject({ fromRun: original.runId, fromModel: "ws-repro-model@1" });
+    for (const id of [repro.id, byModel.json().id]) expect((await call(people.ada, "DELETE", `/api/v1/workspaces/${id}`)).statusCode).toBe(200);
+  }, 600_000);
+
+  it("refuses an unknown profile, environment or run, naming the valid ones", async () => {
     const profile = await call(people.ada, "POST", "/api/v1/workspaces", { profile: "gpu-huge" });
     expect(profile.statusCode).toBe(400);
     expect(profile.json().error.details.known).toContain("cpu");
     const env = await call(people.ada, "POST", "/api/v1/workspaces", { profile: "cpu", environment: "nope" });
     expect(env.statusCode).toBe(400);
+    expect(env.json().error.details.known).toEqual(["broken@1", "sklearn@1"]);
     const fromRun = await call(people.ada, "POST", "/api/v1/workspaces", { profile: "cpu", fromRun: "abc" });
-    expect(fromRun.json().error.code).toBe("UNSUPPORTED");
+    expect(fromRun.json().error.code).toBe("NOT_FOUND");
+    const fromModel = await call(people.ada, "POST", "/api/v1/workspaces", { profile: "cpu", fromModel: "no-such-model@1" });
+    expect(fromModel.json().error.code).toBe("NOT_FOUND");
     // Nothing was left behind by the refusals.
     expect((await call(people.ada, "GET", "/api/v1/workspaces")).json().workspaces.map((w: WorkspaceView) => w.name)).toEqual(["eda"]);
   });

@@ -7,7 +7,7 @@ import type { AuditQuery, AuditRecord } from "./types.ts";
 import type { SsoDevicePoll, SsoDeviceStart } from "./types.ts";
 import type { Budget, BudgetRequest, CostQuery, CostReport, EffectivePolicy, JobCheck, Policy, Prices } from "./types.ts";
 import type { QuotaRequest, TeamQuota } from "./types.ts";
-import type { Workspace, WorkspaceRequest } from "./types.ts";
+import type { Workspace, WorkspaceEnvironment, WorkspaceRequest } from "./types.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 
@@ -457,6 +457,10 @@ export class PavedClient {
 
   openWorkspace(id: string): Promise<{ url: string; expiresAt: number }> {
     return this.json(`/api/v1/workspaces/${seg(id)}/open`, { method: "POST" });
+  }
+
+  async listEnvironments(): Promise<WorkspaceEnvironment[]> {
+    return (await this.json<{ environments: WorkspaceEnvironment[] }>("/api/v1/environments")).environments;
   }
 
   workspaceStats(): Promise<{ profiles: { profile: string; sessions: number; p50Ms: number | null; p95Ms: number | null; fromPool: number }[] }> {

@@ -129,4 +129,4 @@ export type QuotaLine = TeamQuota["lines"][number];
 /** What `paved quotas set` sends: a number limits, null is unlimited, an absent field takes the server default. */
 export type QuotaRequest = z.input<typeof QuotaSettings>;
 
-export type { WorkspaceView as Workspace, CreateWorkspaceBody as WorkspaceRequest } from "../modules/workspaces/schema.ts";
+export type { WorkspaceView as Workspace, CreateWorkspaceBody as WorkspaceRequest, EnvironmentView as WorkspaceEnvironment } from "../modules/workspaces/schema.ts";

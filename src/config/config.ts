@@ -62,6 +62,17 @@ const workspaceIdleSchema = z.strictObject({
   /** Hours one session may run at most, used or not. */
   ttlHours: z.number().positive().default(WORKSPACE_IDLE_DEFAULTS.ttlHours),
 });
+const WORKSPACE_ENVIRONMENT_DEFAULTS = { findLinks: [], buildTimeoutSeconds: 900 };
+const workspaceEnvironmentsSchema = z.strictObject({
+  /** A YAML file of environments (name, version, python, packages); default: the built-in catalog. */
+  file: z.string().optional(),
+  /** A package index pip may install from (a PyPI mirror); unset: none, only what the interpreter has and findLinks. */
+  indexUrl: z.string().url().optional(),
+  /** Folders (or URLs) of wheels pip may install from. */
+  findLinks: z.array(z.string().min(1)).default(WORKSPACE_ENVIRONMENT_DEFAULTS.findLinks),
+  /** Seconds one environment's build may take before it is abandoned. */
+  buildTimeoutSeconds: z.number().positive().default(WORKSPACE_ENVIRONMENT_DEFAULTS.buildTimeoutSeconds),
+});
 const WORKSPACES_DEFAULTS = {
   jupyter: "/usr/bin/jupyter",
   python: "/usr/bin/python3",
@@ -69,6 +80,9 @@ const WORKSPACES_DEFAULTS = {
   intervalSeconds: 5,
   idle: WORKSPACE_IDLE_DEFAULTS,
   profiles: {},
+  environments: WORKSPACE_ENVIRONMENT_DEFAULTS,
+  homeSizeMinutes: 10,
+  homeSizeMaxEntries: 200_000,
 };
 const workspacesSchema = z.strictObject({
   /** The Jupyter program (Debian's jupyter-notebook), by full path: pyenv's shims come first on PATH. */
@@ -83,6 +97,12 @@ const workspacesSchema = z.strictObject({
   idle: workspaceIdleSchema.default(WORKSPACE_IDLE_DEFAULTS),
   /** A profile's own idle limits and TTL (each field not given: `idle`'s). */
   profiles: z.record(z.string(), workspaceIdleSchema.partial()).default({}),
+  /** The environment catalog (`--env`) and where its packages may come from (docs/workspaces.md#environments). */
+  environments: workspaceEnvironmentsSchema.default(WORKSPACE_ENVIRONMENT_DEFAULTS),
+  /** Minutes between measurements of a running workspace's home folder (its size counts toward the team's storage quota). */
+  homeSizeMinutes: z.number().positive().default(10),
+  /** Files and folders one measurement of a home folder looks at, at most (it counts what it saw). */
+  homeSizeMaxEntries: z.number().int().positive().default(200_000),
 });
 
 const SLURM_NAME = /^[A-Za-z0-9_.+-]{1,64}$/;

@@ -6,7 +6,7 @@ import { collect } from "../options.ts";
 import { formatAgo, formatBytes, formatDuration, formatTime } from "../render/format.ts";
 import { renderFields, renderTable } from "../render/table.ts";
 
-/** `paved workspace create|ls|show|stop|start|delete|share|open|stats`: Jupyter servers reached through Paved. */
+/** `paved workspace create|ls|show|stop|start|delete|share|open|envs|stats`: Jupyter servers reached through Paved. */
 export function registerWorkspace(program: Command, ctx: CliContext): void {
   const ws = program
     .command("workspace")
@@ -33,11 +33,15 @@ Examples:
     .option("--name <name>", "lowercase letters, digits and '-'; default: your name and a few letters")
     .option("--experiment <name>", "where mlflow.start_run() records runs; default: the workspace's name")
     .option("--team <team>", "the team it belongs to (default: your token's, or your only one)")
-    .option("--from-run <run-id>", "open it on this run's code, parameters, environment and datasets")
+    .option("--from-run <run-id>", "open it on this run's code snapshot, parameters (paved-run/params.json, $PAVED_HYPERPARAMETERS), environment and dataset references")
+    .option("--from-model <name@version>", "the same, for the run a model version was registered from (a version number or an alias)")
     .option("--wait", "wait until a kernel answers (or it fails)")
     .option("--json", "print JSON")
-    .addHelpText("after", "\nExamples:\n  $ paved workspace create --profile gpu-1\n  $ paved workspace create --profile cpu --name eda --experiment churn --wait")
-    .action(async (opts: { profile?: string; env?: string; name?: string; experiment?: string; team?: string; fromRun?: string; wait?: boolean; json?: boolean }) => {
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ paved workspace create --profile gpu-1 --env torch\n  $ paved workspace create --profile cpu --name eda --experiment churn --wait\n  $ paved workspace create --from-run 3f2a9c0d...   # then, in its terminal: paved apply -f paved-run/job.yaml",
+    )
+    .action(async (opts: { profile?: string; env?: string; name?: string; experiment?: string; team?: string; fromRun?: string; fromModel?: string; wait?: boolean; json?: boolean }) => {
       const client = await ctx.client();
       let w = await client.createWorkspace({
         ...(opts.profile ? { profile: opts.profile } : {}),
@@ -46,6 +50,7 @@ Examples:
         ...(opts.experiment ? { experiment: opts.experiment } : {}),
         ...(opts.team ? { team: opts.team } : {}),
         ...(opts.fromRun ? { fromRun: opts.fromRun } : {}),
+        ...(opts.fromModel ? { fromModel: opts.fromModel } : {}),
       });
       if (opts.wait) w = await waitRunning(client, w.id);
       if (opts.json) return ctx.json(w);
@@ -145,6 +150,24 @@ Examples:
       ctx.out(`${link.url}\n`);
     });
 
+  ws.command("envs")
+    .description("The environments --env takes: interpreter, packages, and whether each is built (built once, then reused)")
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  $ paved workspace envs")
+    .action(async (opts: { json?: boolean }) => {
+      const list = await (await ctx.client()).listEnvironments();
+      if (opts.json) return ctx.json({ environments: list });
+      ctx.out(
+        renderTable(list, [
+          { header: "ENVIRONMENT", value: (e) => e.ref },
+          { header: "PYTHON", value: (e) => (e.pythonVersion ? `${e.python} (${e.pythonVersion})` : e.python) },
+          { header: "PACKAGES", value: (e) => e.packages.join(" ") || undefined },
+          { header: "BUILT", value: (e) => (e.builtAt === null ? "no" : `${formatTime(e.builtAt, Date.now())} in ${formatDuration(e.buildMs ?? 0)}`) },
+          { header: "DESCRIPTION", value: (e) => e.description || undefined },
+        ]),
+      );
+    });
+
   ws.command("stats")
     .description("Ready times per profile (request to a kernel answering), p50 and p95, last 30 days")
     .option("--json", "print JSON")
@@ -198,6 +221,7 @@ export function renderWorkspace(w: Workspace, now: number): string {
     ["URL", w.url],
     ["Profile", w.profile],
     ["Environment", w.environment ?? "the server's Python"],
+    ...(w.fromRun ? ([["Reproduces", `run ${w.fromRun}${w.fromModel ? ` (model ${w.fromModel})` : ""}: see paved-run/ in its home`]] as [string, string][]) : []),
     ["Experiment", `${w.experiment} (${w.experimentId})`],
     ["GPUs", w.gpus.length ? w.gpus.join(",") : "none"],
     ["Job", w.jobId ?? "-"],

@@ -64,6 +64,13 @@ export interface GitInfo {
 }
 
 /**
+ * A folder holding a file of this name is the top of any git repository a job's code may be in:
+ * the search stops there (a workspace's home and a job's snapshot live in the data dir, which may
+ * itself sit in a repository that is not theirs), as GIT_CEILING_DIRECTORIES does for git.
+ */
+export const GIT_CEILING_FILE = ".paved-git-ceiling";
+
+/**
  * Whether `dir` is inside a git work tree, by looking for `.git` upwards: a stat per level
  * instead of forking git (a fork of the server process costs milliseconds that the next job's
  * start would wait for).
@@ -71,7 +78,7 @@ export interface GitInfo {
 export function insideGitRepository(dir: string): boolean {
   for (let current = resolve(dir); ; current = dirname(current)) {
     if (existsSync(join(current, ".git"))) return true;
-    if (dirname(current) === current) return false;
+    if (dirname(current) === current || existsSync(join(current, GIT_CEILING_FILE))) return false;
   }
 }
 

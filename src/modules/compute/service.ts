@@ -48,6 +48,18 @@ export interface JobServiceDeps {
  */
 export type JobAdmissionHook = (job: { spec: JobSpec; request: ResourceRequest; team: string }, principal: Principal) => Promise<void>;
 
+/**
+ * What a module above compute changes of a job before it is stored (a workspace runs jobs submitted
+ * from it on a snapshot of their code): its spec, tags of its run, a line for its Submitted event.
+ */
+export interface PreparedJob {
+  spec: JobSpec;
+  tags?: Record<string, string>;
+  note?: string;
+}
+/** Called for each job submitted through the API, after its admission; undefined leaves the job as it is. */
+export type JobPreparer = (job: { id: string; spec: JobSpec; team: string }, principal: Principal) => Promise<PreparedJob | undefined>;
+
 /** How a module above compute submits work of its own (a workspace's Jupyter server). */
 export interface SubmitOptions {
   /** false: no run is recorded for the job (a workspace's server is not an experiment's run). */
@@ -60,12 +72,18 @@ export interface SubmitOptions {
 export class JobService {
   private readonly logBounds: LogBounds;
   private readonly follows: FollowSlots;
+  private preparer: JobPreparer | undefined;
   /** Aborted when the module stops: open follows end instead of holding the server's close. */
   private stopping = new AbortController();
 
   constructor(private readonly deps: JobServiceDeps) {
     this.logBounds = deps.logBounds ?? { maxFollowsPerPrincipal: 8, maxFollows: 128, maxFollowSeconds: 3600, maxReadBytes: 4 * 1024 ** 2 };
     this.follows = new FollowSlots(this.logBounds);
+  }
+
+  /** Registration point for a module above compute that prepares submitted jobs (see JobPreparer). */
+  usePreparer(preparer: JobPreparer): void {
+    this.preparer = preparer;
   }
 
   /**
@@ -92,12 +110,14 @@ export class JobService {
    * Validates what the spec points at, records the run (in the job's experiment, created in the
    * job's team when new), queues the job and schedules at once.
    */
-  async submit(spec: JobSpec, principal: Principal, options: SubmitOptions = {}): Promise<Job> {
+  async submit(submitted: JobSpec, principal: Principal, options: SubmitOptions = {}): Promise<Job> {
     const { store, runs, clock, ids } = this.deps;
-    const { team, request } = await this.admit(spec, principal);
-    const resolved: StoredJobSpec = { ...spec, experiment: spec.experiment ?? spec.name, team, ...(options.workspaceId ? { workspaceId: options.workspaceId } : {}) };
-    const experimentId = await runs.ensureExperiment(resolved.experiment!, team);
+    const { team, request } = await this.admit(submitted, principal);
+    const experimentId = await runs.ensureExperiment(submitted.experiment ?? submitted.name, team);
     const id = ids.prefixed("job");
+    const prepared = options.workspaceId === undefined ? await this.preparer?.({ id, spec: submitted, team }, principal) : undefined;
+    const spec = prepared?.spec ?? submitted;
+    const resolved: StoredJobSpec = { ...spec, experiment: submitted.experiment ?? submitted.name, team, ...(options.workspaceId ? { workspaceId: options.workspaceId } : {}) };
     // A workspace's token acts for the workspace's owner: the job and its run are theirs.
     const owner = principal.onBehalfOf ?? principal.name;
     const runId =
@@ -110,13 +130,13 @@ export class JobService {
               userId: owner,
               jobId: id,
               status: "SCHEDULED",
-              tags: { "paved.job_id": id, ...(request.profile ? { "paved.compute.profile": request.profile } : {}), ...(principal.workspaceId ? { "paved.workspace_id": principal.workspaceId } : {}) },
+              tags: { ...prepared?.tags, "paved.job_id": id, ...(request.profile ? { "paved.compute.profile": request.profile } : {}), ...(principal.workspaceId ? { "paved.workspace_id": principal.workspaceId } : {}) },
             })
           ).runId;
     const now = clock.now();
     await store.insert(
       { id, name: spec.name, owner, team, spec: resolved, request, priority: spec.priority, experimentId, runId, createdAt: now },
-      { type: "Submitted", message: `submitted by ${owner}${principal.workspaceId ? ` from workspace ${principal.workspaceId}` : ""} in team ${team}; needs ${describeRequest(request)}` },
+      { type: "Submitted", message: `submitted by ${owner}${principal.workspaceId ? ` from workspace ${principal.workspaceId}` : ""} in team ${team}; needs ${describeRequest(request)}${prepared?.note ? `; ${prepared.note}` : ""}` },
     );
     this.deps.controller.kick();
     return this.get(id, principal);

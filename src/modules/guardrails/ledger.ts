@@ -62,8 +62,8 @@ export function monthStart(now: number): number {
 
 /**
  * The one ledger every kind of work draws from: what each team may hold (its quota) and what it
- * holds now, by what — jobs (GPUs by type, CPUs, memory, GPU-hours this month), serving replicas,
- * stored bytes (and workspaces, when they exist). The scheduler, the deployment API, serving's
+ * holds now, by what — jobs (GPUs by type, CPUs, memory, GPU-hours this month; workspaces' servers
+ * are jobs), serving replicas, stored bytes (artifacts, model files, uploads, workspaces' home folders). The scheduler, the deployment API, serving's
  * autoscaler, artifact uploads and `paved quotas ls` all ask it, so "why is this waiting" has one
  * answer. Usage is read from the database (and serving's loaded versions), never counted in memory.
  */
@@ -179,7 +179,7 @@ export class Ledger {
     if (used + bytes <= limit && used < limit) return;
     throw new PlatformError(
       "QUOTA_EXCEEDED",
-      `team ${team} stores ${formatBytes(used)} of its ${formatBytes(limit)} artifact storage quota${use ? ` (${describeStorage(use)})` : ""}, and ${what}${bytes > 0 ? ` of ${formatBytes(bytes)}` : ""} would pass it; ask a platform admin to raise the quota: paved quotas set ${team} --storage ${formatQuantity(Math.max(limit * 2, used + bytes))}`,
+      `team ${team} stores ${formatBytes(used)} of its ${formatBytes(limit)} storage quota${use ? ` (${describeStorage(use)})` : ""}, and ${what}${bytes > 0 ? ` of ${formatBytes(bytes)}` : ""} would pass it; ask a platform admin to raise the quota: paved quotas set ${team} --storage ${formatQuantity(Math.max(limit * 2, used + bytes))}`,
       { team, resource: "storageBytes", limit, used, requested: bytes },
     );
   }
@@ -279,8 +279,9 @@ function quotaLines(
           ["evaluationUploads", "evaluation uploads"],
         ] as const
       )
-        .map(([key, name]) => ({ kind: "storage" as const, id: key, name, amount: storage[key] }))
+        .map(([key, name]): QuotaHolder => ({ kind: "storage", id: key, name, amount: storage[key] }))
         .filter((h) => h.amount > 0)
+        .concat(storage.workspaces.map((w): QuotaHolder => ({ kind: "workspace", id: w.id, name: `workspace ${w.name} (home folder)`, amount: w.bytes })))
     : [];
   return [
     line("gpus", jobHolders((j) => j.gpus.length)),
@@ -301,7 +302,11 @@ function quotaLines(
 const round = (n: number, digits = 6) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 function storageTotal(use: StorageUse): number {
-  return use.runArtifacts + use.loggedModels + use.modelVersions + use.evaluationUploads;
+  return use.runArtifacts + use.loggedModels + use.modelVersions + use.evaluationUploads + homesTotal(use);
+}
+
+function homesTotal(use: StorageUse): number {
+  return use.workspaces.reduce((n, w) => n + w.bytes, 0);
 }
 
 function describeStorage(use: StorageUse): string {
@@ -310,6 +315,7 @@ function describeStorage(use: StorageUse): string {
     ["logged models", use.loggedModels],
     ["model versions", use.modelVersions],
     ["evaluation uploads", use.evaluationUploads],
+    ["workspace home folders", homesTotal(use)],
   ];
   return parts
     .filter(([, n]) => n > 0)

@@ -21,6 +21,8 @@ export interface StorageUse {
   loggedModels: number;
   modelVersions: number;
   evaluationUploads: number;
+  /** Workspaces' home folders (as last measured), each. */
+  workspaces: { id: string; name: string; bytes: number }[];
 }
 
 /** A job holding resources now, as the ledger reads it from the jobs table. */
@@ -140,7 +142,7 @@ export class QuotaStore {
     if (teams?.length === 0) return out;
     const entry = (team: string) => {
       let e = out.get(team);
-      if (!e) out.set(team, (e = { runArtifacts: 0, loggedModels: 0, modelVersions: 0, evaluationUploads: 0 }));
+      if (!e) out.set(team, (e = { runArtifacts: 0, loggedModels: 0, modelVersions: 0, evaluationUploads: 0, workspaces: [] }));
       return e;
     };
     const only = teams ? [...teams] : undefined;
@@ -173,6 +175,9 @@ export class QuotaStore {
       .groupBy("team_id");
     if (only) uploads = uploads.where("team_id", "in", only);
     for (const r of await uploads.execute()) entry(r.team_id).evaluationUploads += Number(r.bytes ?? 0);
+    let homes = this.db.selectFrom("workspaces").select(["team_id", "workspace_id", "name", "home_bytes"]).where("home_bytes", ">", 0).orderBy("workspace_id");
+    if (only) homes = homes.where("team_id", "in", only);
+    for (const r of await homes.execute()) entry(r.team_id).workspaces.push({ id: r.workspace_id, name: r.name, bytes: Number(r.home_bytes) });
     return out;
   }
 }

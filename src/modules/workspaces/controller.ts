@@ -1,6 +1,9 @@
+import { readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ReconcileLoop, type Clock, type Logger } from "../../core/index.ts";
 import type { Job, JobService } from "../compute/index.ts";
+import { folderSize } from "./home-size.ts";
 import { jupyterRequest } from "./jupyter.ts";
 import { KernelClient } from "./kernel-client.ts";
 import type { WorkspaceSpec, WorkspacePhase } from "./schema.ts";
@@ -22,6 +25,8 @@ export interface WorkspaceControllerDeps {
   gpuUse?: GpuUse;
   /** How long a session may take from its job's start to a kernel answering before it is marked FAILED. */
   startTimeoutMs?: number;
+  /** The data dir: a workspace's job snapshots are in workspaces/<id>/snapshots. */
+  dataDir: string;
 }
 
 const ENDED_JOB = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
@@ -40,6 +45,8 @@ export class WorkspaceController {
   private readonly starting = new Map<string, Promise<void>>();
   /** Last request through the proxy per workspace, not yet written. */
   private readonly touches = new Map<string, number>();
+  /** When each running workspace's home was last measured by this process. */
+  private readonly measured = new Map<string, number>();
   private stopped = new AbortController();
 
   constructor(private readonly deps: WorkspaceControllerDeps) {
@@ -91,6 +98,33 @@ export class WorkspaceController {
         this.deps.logger.warn({ err: error, workspaceId: row.workspace_id }, "looking at a workspace failed; trying again next pass");
       }
     }
+    // One home measured per pass, the one measured longest ago, each every homeSizeMinutes at most.
+    const now = this.deps.clock.now();
+    const due = rows
+      .filter((r) => r.phase === "RUNNING" && now - (this.measured.get(r.workspace_id) ?? 0) >= this.deps.settings.homeSizeMinutes * 60_000)
+      .sort((a, b) => (this.measured.get(a.workspace_id) ?? 0) - (this.measured.get(b.workspace_id) ?? 0))[0];
+    if (due && this.loop.running) await this.measureHome(due).catch((error: unknown) => this.deps.logger.warn({ err: error, workspaceId: due.workspace_id }, "measuring a workspace's home failed"));
+  }
+
+  /**
+   * Measures a workspace's home folder with the snapshots of its jobs still running (bounded: see
+   * folderSize) into `home_bytes`, which the ledger counts toward the team's storage quota; removes
+   * the snapshots of jobs that ended (their code is in their runs).
+   */
+  async measureHome(row: Pick<WorkspaceRow, "workspace_id" | "home_dir">): Promise<number> {
+    this.measured.set(row.workspace_id, this.deps.clock.now());
+    const limit = this.deps.settings.homeSizeMaxEntries;
+    const snapshots = join(this.deps.dataDir, "workspaces", row.workspace_id, "snapshots");
+    for (const jobId of (await readdir(snapshots).catch(() => [] as string[])).slice(0, 1000)) {
+      const job = await this.deps.jobs.get(jobId).catch(() => undefined);
+      if (!job || ENDED_JOB.has(job.phase)) await rm(join(snapshots, jobId), { recursive: true, force: true });
+    }
+    const home = await folderSize(row.home_dir, limit);
+    const kept = await folderSize(snapshots, Math.max(0, limit - home.entries));
+    const bytes = home.bytes + kept.bytes;
+    if (home.truncated || kept.truncated) this.deps.logger.warn({ workspaceId: row.workspace_id, entries: limit }, "a workspace's home has more entries than workspaces.homeSizeMaxEntries: its size counts those seen");
+    await this.deps.store.patch(row.workspace_id, undefined, { home_bytes: bytes });
+    return bytes;
   }
 
   /** The job is gone: STOPPED when someone asked, else FAILED (its server died). */
@@ -101,6 +135,8 @@ export class WorkspaceController {
     if (row.stop_requested_at !== null) {
       if (await store.transition(row.workspace_id, from, "STOPPED", { message: row.stop_reason }, { type: "Stopped", message: `${row.stop_reason ?? "stopped"}; its home folder is kept: paved workspace start ${row.workspace_id} brings it back`, time: now })) {
         await store.patchSession(row.workspace_id, row.session, { ended_at: now, end_reason: row.stop_reason ?? "stopped" });
+        await this.measureHome(row);
+        this.measured.delete(row.workspace_id);
       }
       return;
     }
@@ -108,6 +144,8 @@ export class WorkspaceController {
     const message = `${why}; read its log with paved logs ${row.job_id ?? ""}, then start it again: paved workspace start ${row.workspace_id}`;
     if (await store.transition(row.workspace_id, from, "FAILED", { message }, { type: "Failed", message, time: now })) {
       await store.patchSession(row.workspace_id, row.session, { ended_at: now, end_reason: "failed" });
+      await this.measureHome(row);
+      this.measured.delete(row.workspace_id);
     }
   }
 

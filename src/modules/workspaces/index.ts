@@ -8,6 +8,9 @@ import type { ProfileCatalog } from "../catalog/index.ts";
 import type { JobService, RunRecorder } from "../compute/index.ts";
 import type { PlatformDeps } from "../platform-deps.ts";
 import { WorkspaceController, type GpuUse } from "./controller.ts";
+import { EnvironmentBuilder } from "./environment-builder.ts";
+import { EnvironmentCatalog } from "./environment-catalog.ts";
+import type { ModelSource, RunSource } from "./reproduce.ts";
 import { workspaceProxy } from "./proxy.ts";
 import { workspaceRoutes } from "./routes.ts";
 import { WorkspaceService } from "./service.ts";
@@ -26,6 +29,9 @@ export interface WorkspacesDeps extends PlatformDeps {
   jobs: JobService;
   catalog: ProfileCatalog;
   runs: Pick<RunRecorder, "ensureExperiment">;
+  /** Tracking's runs and the registry's versions, which `--from-run` and `--from-model` reproduce. */
+  runSource: RunSource;
+  models: ModelSource;
   serverUrl: () => string;
   /** The principal of a user by id (a workspace's browser cookie); identity's TokenService.principalOf. */
   principalOf: (userId: string) => Promise<Principal | undefined>;
@@ -47,13 +53,26 @@ export function createWorkspacesModule(deps: WorkspacesDeps): WorkspacesModule {
   const logger = deps.logger.child({ module: "workspaces" });
   const store = new WorkspaceStore(deps.database.db);
   const settings = deps.config.workspaces;
+  const environments = EnvironmentCatalog.load(settings.environments.file);
+  const builder = new EnvironmentBuilder({
+    cacheDir: join(deps.config.dataDir, "environments"),
+    sources: { indexUrl: settings.environments.indexUrl, findLinks: settings.environments.findLinks },
+    path: deps.path,
+    timeoutMs: settings.environments.buildTimeoutSeconds * 1000,
+    clock: deps.clock,
+    logger,
+  });
   const holder: { service?: WorkspaceService } = {};
-  const controller = new WorkspaceController({ store, jobs: deps.jobs, service: () => holder.service!, settings, clock: deps.clock, logger, ...(deps.gpuUse ? { gpuUse: deps.gpuUse } : {}) });
+  const controller = new WorkspaceController({ store, jobs: deps.jobs, service: () => holder.service!, settings, clock: deps.clock, logger, dataDir: deps.config.dataDir, ...(deps.gpuUse ? { gpuUse: deps.gpuUse } : {}) });
   const service = new WorkspaceService({
     store,
     jobs: deps.jobs,
     catalog: deps.catalog,
     runs: deps.runs,
+    runSource: deps.runSource,
+    models: deps.models,
+    environments,
+    builder,
     settings,
     dataDir: deps.config.dataDir,
     binDir: writeCliShim(deps.config.dataDir, deps.cli),
@@ -65,6 +84,8 @@ export function createWorkspacesModule(deps: WorkspacesDeps): WorkspacesModule {
     kick: () => controller.kick(),
   });
   holder.service = service;
+  // Jobs submitted from a workspace run on a snapshot of their code, in its environment.
+  deps.jobs.usePreparer((job, principal) => service.prepareJob(job, principal));
   return {
     service,
     routes: workspaceRoutes(service, store, () => deps.clock.now()),

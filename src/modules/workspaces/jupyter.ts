@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PlatformError } from "../../core/index.ts";
+import { GIT_CEILING_FILE } from "../compute/index.ts";
 
 /** The Debian package that brings `/usr/bin/jupyter` (Jupyter Notebook 6). */
 export const JUPYTER_PACKAGE = "jupyter-notebook";
@@ -57,6 +58,10 @@ export interface LaunchInput {
   binDir: string;
   /** The server's PATH (the allow-listed one), after binDir. */
   path: string;
+  /** The environment's virtualenv: its bin/ comes first on PATH, and VIRTUAL_ENV names it. */
+  virtualenv?: string | undefined;
+  /** More variables for the server, its kernels and terminals (the environment, the reproduced run). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -68,6 +73,8 @@ export interface LaunchInput {
 export function prepareLaunch(input: LaunchInput): { argv: string[]; env: Record<string, string> } {
   const { folders } = input;
   mkdirSync(folders.home, { recursive: true });
+  // The home is in the data dir, which may sit in a repository: git is looked for no higher than here.
+  if (!existsSync(join(folders.home, GIT_CEILING_FILE))) writeFileSync(join(folders.home, GIT_CEILING_FILE), "");
   mkdirSync(folders.run, { recursive: true, mode: 0o700 });
   chmodSync(folders.run, 0o700);
   const socketDir = join(folders.socket, "..");
@@ -101,12 +108,14 @@ export function prepareLaunch(input: LaunchInput): { argv: string[]; env: Record
     ...(process.getuid?.() === 0 ? ["--allow-root"] : []),
   ];
   const env: Record<string, string> = {
+    ...input.env,
+    ...(input.virtualenv ? { VIRTUAL_ENV: input.virtualenv } : {}),
     HOME: folders.home,
     JUPYTER_TOKEN_FILE: folders.tokenFile,
     JUPYTER_RUNTIME_DIR: join(folders.run, "jupyter-runtime"),
     // Our kernel spec first: kernels run the environment's Python through Paved's launcher.
     JUPYTER_PATH: data,
-    PATH: `${input.binDir}:${input.path}`,
+    PATH: `${input.binDir}:${input.virtualenv ? `${join(input.virtualenv, "bin")}:` : ""}${input.path}`,
   };
   return { argv, env };
 }

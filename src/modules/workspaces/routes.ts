@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { route, type RouteDefinition } from "../../core/index.ts";
-import { CreateWorkspaceBody, OpenWorkspaceAnswer, ReadyStats, ShareWorkspaceBody, WorkspaceIdParams, WorkspaceList, WorkspaceListQuery, WorkspaceView } from "./schema.ts";
+import { CreateWorkspaceBody, EnvironmentList, OpenWorkspaceAnswer, ReadyStats, ShareWorkspaceBody, WorkspaceIdParams, WorkspaceList, WorkspaceListQuery, WorkspaceView } from "./schema.ts";
 import type { WorkspaceService } from "./service.ts";
 import type { WorkspaceStore } from "./store.ts";
 
@@ -89,6 +89,15 @@ export function workspaceRoutes(service: WorkspaceService, store: WorkspaceStore
       ...byId,
       response: OpenWorkspaceAnswer,
       handler: async ({ params, principal }) => service.open(params.id, principal),
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/environments",
+      summary: "The environments workspaces may ask for (--env NAME[@VERSION]): interpreter, packages, and whether their virtualenv is built",
+      tags,
+      action: "catalog:read",
+      response: EnvironmentList,
+      handler: async () => ({ environments: await service.environments() }),
     }),
     route({
       method: "GET",

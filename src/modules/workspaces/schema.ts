@@ -16,16 +16,58 @@ export const CreateWorkspaceBody = z.strictObject({
   experiment: z.string().min(1).max(256).optional().describe("where `mlflow.start_run()` records runs; default: the workspace's name"),
   team: z.string().min(1).max(63).optional(),
   fromRun: z.string().min(1).max(128).optional().describe("open the workspace on this run's code, parameters, environment and datasets"),
+  fromModel: z
+    .string()
+    .regex(/^[^@\s]{1,256}@[A-Za-z0-9_.-]{1,64}$/, "give a registered model's version as NAME@VERSION or NAME@ALIAS, e.g. churn@3")
+    .optional()
+    .describe("open the workspace on the run that produced this model version (NAME@VERSION or NAME@ALIAS)"),
 });
 export type CreateWorkspaceBody = z.output<typeof CreateWorkspaceBody>;
 
 /** What a workspace was asked for, as stored. */
 export interface WorkspaceSpec {
   profile: string;
+  /** The environment as asked for and resolved: NAME@VERSION; null: the server's Python. */
   environment: string | null;
   experiment: string;
   fromRun: string | null;
+  fromModel?: string | null;
+  /** The warm pool (profile/team) a waiting server belongs to; absent once it is handed out. */
+  pool?: string;
 }
+
+/** A requirement of an environment: a distribution name and optional version specifiers (no URLs, markers or options). */
+const REQUIREMENT = /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?(\[[A-Za-z0-9._,-]+\])?\s*((~=|==|!=|<=|>=|<|>|===)\s*[A-Za-z0-9.*+!_-]+)?(\s*,\s*(~=|==|!=|<=|>=|<|>|===)\s*[A-Za-z0-9.*+!_-]+)*$/;
+
+/** One environment of the catalog file. */
+export const EnvironmentEntry = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "environment names are lowercase letters, digits, '-' and '_'"),
+  version: z.union([z.string(), z.number()]).transform(String).pipe(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/, "versions are letters, digits, '.', '-' and '_', e.g. 2 or 2024.1")),
+  description: z.string().default(""),
+  /** The base interpreter, by full path: the virtualenv is made from it (with its site packages). */
+  python: z.string().startsWith("/", "give the interpreter's full path, e.g. /usr/bin/python3").default("/usr/bin/python3"),
+  /** pip requirements (name and version specifiers), e.g. "torch", "scikit-learn>=1.2". */
+  packages: z.array(z.string().regex(REQUIREMENT, "a package is a name with optional version specifiers, e.g. scikit-learn>=1.2")).max(200).default([]),
+});
+export type EnvironmentEntry = z.output<typeof EnvironmentEntry>;
+export const EnvironmentsFile = z.strictObject({ environments: z.array(EnvironmentEntry).max(500) });
+
+/** An environment as `paved workspace envs` shows it: what it holds and whether its virtualenv is built. */
+export const EnvironmentView = z.object({
+  name: z.string(),
+  version: z.string(),
+  ref: z.string().describe("NAME@VERSION, what --env takes"),
+  description: z.string(),
+  python: z.string(),
+  packages: z.array(z.string()),
+  digest: z.string().describe("what its virtualenv is keyed by: the interpreter, the packages and where they may come from"),
+  built: z.boolean(),
+  builtAt: z.number().nullable(),
+  buildMs: z.number().nullable(),
+  pythonVersion: z.string().nullable(),
+});
+export type EnvironmentView = z.output<typeof EnvironmentView>;
+export const EnvironmentList = z.object({ environments: z.array(EnvironmentView) });
 
 export const WorkspaceEvent = z.object({ time: z.number(), type: z.string(), message: z.string() });
 export type WorkspaceEvent = z.output<typeof WorkspaceEvent>;
@@ -42,6 +84,7 @@ export const WorkspaceView = z.object({
   experiment: z.string(),
   experimentId: z.string(),
   fromRun: z.string().nullable(),
+  fromModel: z.string().nullable(),
   /** Where it is reached: Paved's own URL, never the Jupyter server's. */
   url: z.string(),
   jobId: z.string().nullable(),

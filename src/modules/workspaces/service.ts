@@ -1,11 +1,15 @@
 import { createHash, randomBytes } from "node:crypto";
-import { rm } from "node:fs/promises";
-import { PlatformError, conflict, invalidInput, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
+import { readFile, rm } from "node:fs/promises";
+import { conflict, invalidInput, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
 import type { ProfileCatalog } from "../catalog/index.ts";
-import type { Job, JobService, JobSpec, RunRecorder } from "../compute/index.ts";
+import type { Job, JobService, JobSpec, PreparedJob, RunRecorder } from "../compute/index.ts";
 import { teamForNew, visibleTeams } from "../identity/index.ts";
+import type { BuiltEnvironment, EnvironmentBuilder } from "./environment-builder.ts";
+import { refOf, type EnvironmentCatalog } from "./environment-catalog.ts";
 import { assertJupyterInstalled, prepareLaunch, workspaceFolders } from "./jupyter.ts";
-import { ACTIVE_WORKSPACE_PHASES, type CreateWorkspaceBody, type WorkspaceSpec, type WorkspacePhase, type WorkspaceView } from "./schema.ts";
+import { materializeRun, RUN_FOLDER, sourceRun, type ModelSource, type RunSource, type SourceRun } from "./reproduce.ts";
+import { ACTIVE_WORKSPACE_PHASES, type CreateWorkspaceBody, type EnvironmentEntry, type EnvironmentView, type WorkspaceSpec, type WorkspacePhase, type WorkspaceView } from "./schema.ts";
+import { snapshotJob } from "./snapshot.ts";
 import type { WorkspaceRow, WorkspaceStore } from "./store.ts";
 import type { WorkspaceSettings } from "./settings.ts";
 
@@ -14,6 +18,11 @@ export interface WorkspaceServiceDeps {
   jobs: JobService;
   catalog: ProfileCatalog;
   runs: Pick<RunRecorder, "ensureExperiment">;
+  /** Where `--from-run` and `--from-model` read a run (tracking) and a model version (registry). */
+  runSource: RunSource;
+  models: ModelSource;
+  environments: EnvironmentCatalog;
+  builder: EnvironmentBuilder;
   settings: WorkspaceSettings;
   dataDir: string;
   /** Where `paved` is, for the workspace's PATH; and the server's allow-listed PATH. */
@@ -57,20 +66,19 @@ export class WorkspaceService {
     const team = await teamForNew(store.db, principal, body.team);
     const profile = body.profile ?? settings.defaultProfile;
     this.deps.catalog.get(profile);
-    if (body.fromRun !== undefined) {
-      throw new PlatformError("UNSUPPORTED", "--from-run is not built yet on this server; create the workspace without it and check the run's code out in its terminal", { option: "fromRun" });
-    }
-    if (body.environment !== undefined) {
-      throw invalidInput(`environment '${body.environment}' does not exist; this server has no workspace environments yet (leave --env out for the server's Python)`, { known: [] });
-    }
+    const source = body.fromRun !== undefined || body.fromModel !== undefined ? await sourceRun(body, principal, this.deps.runSource, this.deps.models) : undefined;
+    const { entry, note } = this.environmentFor(body.environment, source);
     const owner = principal.onBehalfOf ?? principal.name;
     const name = body.name ?? `${owner.toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/^-+|-+$/g, "").slice(0, 50) || "ws"}-${randomBytes(3).toString("hex")}`;
     if (await store.nameTaken(team, name)) throw conflict(`team ${team} already has a workspace named '${name}'; pick another --name, or start it: paved workspace start ${name}`);
-    const experiment = body.experiment ?? name;
+    // A reproduction records into the run's experiment when it is of this team.
+    const experiment = body.experiment ?? (source && source.experiment.team === team ? source.experiment.name : name);
+    // Built before anything is stored: an environment that cannot be built leaves no workspace.
+    const built = entry ? await this.deps.builder.ensure(entry) : undefined;
     const experimentId = await this.deps.runs.ensureExperiment(experiment, team);
     const id = ids.prefixed("ws");
     const now = clock.now();
-    const spec: WorkspaceSpec = { profile, environment: body.environment ?? null, experiment, fromRun: body.fromRun ?? null };
+    const spec: WorkspaceSpec = { profile, environment: entry ? refOf(entry) : null, experiment, fromRun: source?.runId ?? null, fromModel: source?.model ?? null };
     const folders = workspaceFolders(this.deps.dataDir, id);
     await store.insert(
       {
@@ -101,7 +109,10 @@ export class WorkspaceService {
       { type: "Created", message: `created by ${owner} in team ${team} with profile ${profile}; runs go to experiment '${experiment}'` },
     );
     try {
-      await this.startSession((await store.get(id))!, principal, ["PENDING"]);
+      if (built) await store.appendEvent(id, environmentEvent(built, clock.now()));
+      if (note) await store.appendEvent(id, { type: "Environment", message: note, time: clock.now() });
+      if (source) await this.reproduce(id, source, folders.home, spec.environment);
+      await this.startSession((await store.get(id))!, principal, ["PENDING"], built);
     } catch (error) {
       // Refused (a policy, a budget, an infeasible profile): nothing of it stays.
       await store.delete(id);
@@ -109,6 +120,85 @@ export class WorkspaceService {
       throw error;
     }
     return this.get(id, principal);
+  }
+
+  /** The environments of the catalog, and whether each is built. */
+  async environments(): Promise<EnvironmentView[]> {
+    return Promise.all(
+      this.deps.environments.list().map(async (e) => {
+        const built = await this.deps.builder.built(e);
+        return {
+          name: e.name,
+          version: e.version,
+          ref: refOf(e),
+          description: e.description,
+          python: e.python,
+          packages: e.packages,
+          digest: this.deps.builder.digestOf(e),
+          built: built !== undefined,
+          builtAt: built?.builtAt ?? null,
+          buildMs: built?.buildMs ?? null,
+          pythonVersion: built?.pythonVersion ?? null,
+        };
+      }),
+    );
+  }
+
+  /**
+   * Run from a workspace (its token: `paved train`, `paved apply` in its terminal), a job whose
+   * working folder is in the workspace's home runs from a snapshot of its code taken now, so what
+   * runs and what its run records are the code as it was when submitted; in the workspace's
+   * environment, tagged with it (and with the run the workspace reproduces).
+   */
+  async prepareJob(job: { id: string; spec: JobSpec }, principal: Principal): Promise<PreparedJob | undefined> {
+    if (principal.workspaceId === undefined) return undefined;
+    const row = await this.deps.store.get(principal.workspaceId);
+    if (!row) return undefined;
+    const spec = JSON.parse(row.spec) as WorkspaceSpec;
+    const tags: Record<string, string> = {};
+    if (spec.fromRun) tags["paved.workspace.from_run"] = spec.fromRun;
+    let env: Record<string, string> = {};
+    if (spec.environment) {
+      tags["paved.environment"] = spec.environment;
+      const built = await this.builtEnvironment(spec.environment).catch(() => undefined);
+      if (built) env = { VIRTUAL_ENV: built.prefix, PATH: `${built.prefix}/bin:${this.deps.path}` };
+    }
+    const snapshot = await snapshotJob({ jobId: job.id, workingDir: job.spec.workingDir, home: row.home_dir, into: join2(this.deps.dataDir, row.workspace_id) + "/snapshots", linkOnly: [RUN_FOLDER] });
+    if (snapshot) Object.assign(tags, snapshot.tags);
+    return {
+      spec: { ...job.spec, ...(snapshot ? { workingDir: snapshot.workingDir } : {}), env: { ...env, ...job.spec.env } },
+      tags,
+      ...(snapshot ? { note: `from workspace ${row.name}: runs a snapshot of ${snapshot.files} code file${snapshot.files === 1 ? "" : "s"} of ${snapshot.relative}` } : {}),
+    };
+  }
+
+  /** The catalog entry a workspace asks for: --env, else the one the reproduced run recorded (if the catalog still has it). */
+  private environmentFor(asked: string | undefined, source: SourceRun | undefined): { entry?: EnvironmentEntry; note?: string } {
+    if (asked !== undefined) return { entry: this.deps.environments.get(asked) };
+    const recorded = source?.tags["paved.environment"];
+    if (!recorded) return {};
+    try {
+      return { entry: this.deps.environments.get(recorded), note: `run ${source!.runId} ran in environment ${recorded}: this workspace uses it too` };
+    } catch {
+      return { note: `run ${source!.runId} ran in environment ${recorded}, which the catalog no longer has; this workspace uses the server's Python (pick one with --env)` };
+    }
+  }
+
+  /** The built virtualenv of an environment (built again if its cache was removed). */
+  private async builtEnvironment(ref: string): Promise<BuiltEnvironment & { reused: boolean }> {
+    return this.deps.builder.ensure(this.deps.environments.get(ref));
+  }
+
+  /** Writes the run a workspace reproduces into its home and says what it wrote. */
+  private async reproduce(id: string, source: SourceRun, home: string, environment: string | null): Promise<void> {
+    const done = await materializeRun(source, home, this.deps.runSource, environment);
+    const parts = [
+      done.codeFiles ? `${done.codeFiles} code file${done.codeFiles === 1 ? "" : "s"} of its snapshot${done.skipped ? ` (${done.skipped} over the bounds left out)` : ""}` : "no code (the run recorded none)",
+      `${Object.keys(source.params).length} parameters in ${RUN_FOLDER}/params.json and $PAVED_HYPERPARAMETERS`,
+      `${source.run.inputs.length} dataset reference${source.run.inputs.length === 1 ? "" : "s"} in ${RUN_FOLDER}/run.json`,
+      ...(done.rerun ? [`run it again with: ${done.rerun}`] : []),
+    ];
+    await this.deps.store.appendEvent(id, { type: "Reproducing", message: `run ${source.runId}${source.model ? ` (model ${source.model})` : ""}: ${parts.join("; ")}`, time: this.deps.clock.now() });
   }
 
   /** Starts a stopped (or failed) workspace again: same id, URL and home folder, a new session. */
@@ -119,7 +209,10 @@ export class WorkspaceService {
       return this.get(id, principal);
     }
     assertJupyterInstalled(this.deps.settings.jupyter);
-    await this.startSession(row, principal, ["STOPPED", "FAILED"]);
+    const spec = JSON.parse(row.spec) as WorkspaceSpec;
+    const built = spec.environment ? await this.builtEnvironment(spec.environment) : undefined;
+    if (built && !built.reused) await this.deps.store.appendEvent(id, environmentEvent(built, this.deps.clock.now()));
+    await this.startSession(row, principal, ["STOPPED", "FAILED"], built);
     return this.get(id, principal);
   }
 
@@ -214,12 +307,33 @@ export class WorkspaceService {
   }
 
   /** Starts a session: a new Jupyter token and a job of the workspace's profile that runs the server. */
-  private async startSession(row: WorkspaceRow, principal: Principal, from: WorkspacePhase[]): Promise<void> {
+  private async startSession(row: WorkspaceRow, principal: Principal, from: WorkspacePhase[], built: BuiltEnvironment | undefined): Promise<void> {
     const { store, clock, settings } = this.deps;
     const spec = JSON.parse(row.spec) as WorkspaceSpec;
     const folders = workspaceFolders(this.deps.dataDir, row.workspace_id);
     const token = randomBytes(32).toString("hex");
-    const launch = prepareLaunch({ workspaceId: row.workspace_id, folders, jupyter: settings.jupyter, python: settings.python, token, binDir: this.deps.binDir, path: this.deps.path });
+    const env: Record<string, string> = {};
+    let hyperparameters: Record<string, string> = {};
+    if (spec.environment) env.PAVED_ENVIRONMENT = spec.environment;
+    if (spec.fromRun) {
+      // The reproduced run's parameters: the file (which the user may edit) and, as a job's, $PAVED_HYPERPARAMETERS.
+      const file = `${folders.home}/${RUN_FOLDER}/params.json`;
+      Object.assign(env, { PAVED_FROM_RUN: spec.fromRun, PAVED_PARAMS_FILE: file });
+      hyperparameters = await readFile(file, "utf8")
+        .then((text) => JSON.parse(text) as Record<string, string>)
+        .catch(() => ({}));
+    }
+    const launch = prepareLaunch({
+      workspaceId: row.workspace_id,
+      folders,
+      jupyter: settings.jupyter,
+      python: built?.python ?? settings.python,
+      token,
+      binDir: this.deps.binDir,
+      path: this.deps.path,
+      virtualenv: built?.prefix,
+      env,
+    });
     const jobSpec: JobSpec = {
       name: `workspace-${row.name}`.slice(0, 63).replace(/-+$/, ""),
       experiment: spec.experiment,
@@ -227,7 +341,7 @@ export class WorkspaceService {
       command: launch.argv,
       workingDir: folders.home,
       env: launch.env,
-      hyperparameters: {},
+      hyperparameters,
       hyperparameterArgs: false,
       datasets: [],
       compute: { profile: spec.profile },
@@ -292,6 +406,7 @@ export class WorkspaceService {
       experiment: spec.experiment,
       experimentId: row.experiment_id,
       fromRun: spec.fromRun,
+      fromModel: spec.fromModel ?? null,
       url: this.url(row.workspace_id),
       jobId: row.job_id,
       session: Number(row.session),
@@ -325,6 +440,13 @@ export function missingWorkspace(id: string): Error {
 
 export function sha256(text: string): string {
   return createHash("sha256").update(text).digest("hex");
+}
+
+function environmentEvent(built: BuiltEnvironment & { reused?: boolean }, time: number): { type: string; message: string; time: number } {
+  const digest = built.digest.slice(0, 12);
+  return built.reused
+    ? { type: "Environment", message: `environment ${built.ref}: its virtualenv (digest ${digest}) was built at ${new Date(built.builtAt).toISOString()} and is reused`, time }
+    : { type: "EnvironmentBuilt", message: `environment ${built.ref}: virtualenv built in ${(built.buildMs / 1000).toFixed(1)} s (digest ${digest}, Python ${built.pythonVersion}${built.installed.length ? `; pip installed ${built.installed.join(", ")}` : ""})`, time };
 }
 
 function join2(dataDir: string, id: string): string {

@@ -34,6 +34,12 @@ def main():
     workspace = os.environ.get("PAVED_WORKSPACE_ID", "")
     if workspace:
         context["paved.workspace_id"] = workspace
+    environment = os.environ.get("PAVED_ENVIRONMENT", "")
+    if environment:
+        context["paved.environment"] = environment
+    from_run = os.environ.get("PAVED_FROM_RUN", "")
+    if from_run:
+        context["paved.workspace.from_run"] = from_run
     kernel = _kernel_id(sys.argv)
     if kernel:
         context["paved.workspace.kernel_id"] = kernel
