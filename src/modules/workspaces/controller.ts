@@ -80,6 +80,8 @@ export class WorkspaceController {
     for (const row of rows) {
       if (!this.loop.running) return;
       try {
+        // Being created here: its environment is building or its job is being submitted.
+        if (row.job_id === null && this.deps.service().launching.has(row.workspace_id)) continue;
         const job = row.job_id ? await this.deps.jobs.get(row.job_id).catch(() => undefined) : undefined;
         if (!job || ENDED_JOB.has(job.phase)) {
           await this.ended(row, job);
@@ -140,7 +142,7 @@ export class WorkspaceController {
       }
       return;
     }
-    const why = job ? `its Jupyter server's job ${job.id} ended ${job.phase}${job.exitCode !== null ? ` with code ${job.exitCode}` : ""}${job.message ? ` (${job.message})` : ""}` : `its job ${row.job_id ?? "(none)"} is gone`;
+    const why = job ? `its Jupyter server's job ${job.id} ended ${job.phase}${job.exitCode !== null ? ` with code ${job.exitCode}` : ""}${job.message ? ` (${job.message})` : ""}` : row.job_id ? `its job ${row.job_id} is gone` : "the server stopped before its Jupyter server was submitted";
     const message = `${why}; read its log with paved logs ${row.job_id ?? ""}, then start it again: paved workspace start ${row.workspace_id}`;
     if (await store.transition(row.workspace_id, from, "FAILED", { message }, { type: "Failed", message, time: now })) {
       await store.patchSession(row.workspace_id, row.session, { ended_at: now, end_reason: "failed" });

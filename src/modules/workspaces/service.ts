@@ -43,6 +43,9 @@ export const COOKIE_MS = 12 * 3600_000;
 
 /** Creating, reading, starting, stopping, sharing and deleting workspaces; the controller watches them run. */
 export class WorkspaceService {
+  /** Workspaces this process created whose job is not submitted yet (an environment may be building). */
+  readonly launching = new Set<string>();
+
   constructor(private readonly deps: WorkspaceServiceDeps) {}
 
   /** A workspace as the policy sees it: its team and the users who may use it. */
@@ -108,6 +111,8 @@ export class WorkspaceService {
       },
       { type: "Created", message: `created by ${owner} in team ${team} with profile ${profile}; runs go to experiment '${experiment}'` },
     );
+    // Until its job is submitted the row has none: the controller leaves it alone meanwhile.
+    this.launching.add(id);
     try {
       if (built) await store.appendEvent(id, environmentEvent(built, clock.now()));
       if (note) await store.appendEvent(id, { type: "Environment", message: note, time: clock.now() });
@@ -118,6 +123,8 @@ export class WorkspaceService {
       await store.delete(id);
       await rm(join2(this.deps.dataDir, id), { recursive: true, force: true });
       throw error;
+    } finally {
+      this.launching.delete(id);
     }
     return this.get(id, principal);
   }
