@@ -3,6 +3,8 @@ import { visibleTeams } from "../identity/index.ts";
 import {
   ArtifactContentQuery,
   ArtifactPathQuery,
+  DownsampledHistoryQuery,
+  DownsampledHistoryResponse,
   ListArtifactsResponse,
   ListExperimentsResponse,
   ListRunsQuery,
@@ -126,6 +128,26 @@ export function trackingRoutes(service: TrackingService): RouteDefinition[] {
         return {
           history: points.map((p) => ({ value: Number.isFinite(p.value) ? p.value : null, step: p.step, timestamp: p.timestamp })),
           ...(nextPageToken ? { nextPageToken } : {}),
+        };
+      },
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/runs/:id/metrics/:key/history",
+      summary: "One metric of a run for a chart: at most `points` buckets over the step or time axis, each with count, min, max and last",
+      action: "runs:read",
+      tags,
+      params: MetricHistoryParams,
+      resource: async ({ params }) => service.runResource(params.id),
+      query: DownsampledHistoryQuery,
+      response: DownsampledHistoryResponse,
+      handler: async ({ params, query }) => {
+        const history = await service.downsampleMetricHistory({ runId: params.id, key: params.key, ...query });
+        const value = (v: number | null) => (v !== null && Number.isFinite(v) ? v : null);
+        return {
+          key: params.key,
+          ...history,
+          buckets: history.buckets.map((b) => ({ ...b, min: value(b.min), max: value(b.max), last: value(b.last) })),
         };
       },
     }),

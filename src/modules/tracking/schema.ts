@@ -71,6 +71,36 @@ export const MetricHistoryResponse = z.object({
   history: z.array(MetricPoint),
   nextPageToken: z.string().optional().describe("present while more points remain: pass it as pageToken"),
 });
+const stepOrTime = z.coerce.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER).optional();
+export const DownsampledHistoryQuery = z.object({
+  points: z.coerce.number().int().min(1).max(10000).optional().describe("at most this many buckets; default 1000, at most 10000"),
+  axis: z.enum(["step", "time"]).default("step").describe("bucket by step (default) or by timestamp"),
+  startStep: stepOrTime.describe("only points at this step or later (zoom)"),
+  endStep: stepOrTime.describe("only points at this step or earlier (zoom)"),
+  startTime: stepOrTime.describe("only points logged at this epoch millisecond or later"),
+  endTime: stepOrTime.describe("only points logged at this epoch millisecond or earlier"),
+});
+export const MetricBucketView = z.object({
+  start: z.number().describe("the bucket's first axis value; it spans `width` axis units"),
+  count: z.number(),
+  min: z.number().nullable().describe("null when every point in it is NaN"),
+  max: z.number().nullable(),
+  last: z.number().nullable().describe("the value of its last point in history order; null when NaN"),
+  firstStep: z.number(),
+  lastStep: z.number(),
+  firstTime: z.number(),
+  lastTime: z.number(),
+});
+export type MetricBucketView = z.infer<typeof MetricBucketView>;
+export const DownsampledHistoryResponse = z.object({
+  key: z.string(),
+  axis: z.enum(["step", "time"]),
+  start: z.number().nullable().describe("the range bucketed: the query's bounds or the points' extent (null: no points)"),
+  end: z.number().nullable(),
+  width: z.number().describe("axis units per bucket"),
+  buckets: z.array(MetricBucketView).describe("non-empty buckets in axis order"),
+});
+export type DownsampledHistory = z.infer<typeof DownsampledHistoryResponse>;
 export const ArtifactPathQuery = z.object({ path: z.string().optional() });
 export const ArtifactContentQuery = z.object({ path: z.string().min(1) });
 export const ListArtifactsResponse = z.object({ files: z.array(ArtifactFileView) });

@@ -1,6 +1,7 @@
 import type { Readable } from "node:stream";
 import { listDirectory, type ArtifactEntry } from "../../artifacts/index.ts";
 import { alreadyExists, compileLike, confinePath, decodePageToken, encodePageToken, invalidInput, notFound, type ResourceRef } from "../../core/index.ts";
+import { bucketHistory, type BucketQuery, type BucketedHistory } from "./metric-buckets.ts";
 import { MetricStore, type MetricInput } from "./metric-store.ts";
 import { searchRuns } from "./run-search.ts";
 import { RUN_STATUSES, type RunStatus, type ViewType } from "./schema.ts";
@@ -34,6 +35,9 @@ export const LIMITS = {
   searchMax: 50000,
   /** The largest page of one metric's history (MLflow's GET_METRIC_HISTORY_MAX_RESULTS, what its client asks for). */
   historyMax: 25000,
+  /** Buckets of a downsampled history: the default and the most one request may ask for. */
+  historyPointsDefault: 1000,
+  historyPointsMax: 10000,
 } as const;
 
 export interface Experiment extends ExperimentRow {
@@ -500,7 +504,7 @@ export class TrackingService {
     page: { maxResults?: number; pageToken?: string } = {},
   ): Promise<{ points: { key: string; value: number; step: number; timestamp: number }[]; nextPageToken?: string }> {
     await this.runRow(runId);
-    const offset = decodePageToken(page.pageToken);
+    const offset = decodeHistoryToken(page.pageToken, runId, key);
     // 0 is what a protobuf client sends for "not set".
     const limit = page.maxResults === undefined || page.maxResults === 0 ? LIMITS.historyMax : page.maxResults;
     if (!Number.isInteger(limit) || limit < 1 || limit > LIMITS.historyMax) {
@@ -508,7 +512,30 @@ export class TrackingService {
     }
     const rows = await this.metricStore.history(runId, key, { offset, limit: limit + 1 });
     const points = rows.slice(0, limit).map((r) => ({ key: r.key, value: r.is_nan ? NaN : (r.value ?? NaN), step: r.step, timestamp: r.timestamp }));
-    return { points, ...(rows.length > limit ? { nextPageToken: encodePageToken(offset + limit) } : {}) };
+    return { points, ...(rows.length > limit ? { nextPageToken: encodeHistoryToken(offset + limit, runId, key) } : {}) };
+  }
+
+  /**
+   * A metric's history for a chart: at most `points` buckets over the step or time axis, each with
+   * count, min, max and last, computed in the database. NOT_FOUND names a run or key that does not
+   * exist; a range holding no points answers no buckets.
+   */
+  async downsampleMetricHistory(query: Omit<BucketQuery, "points"> & { points?: number | undefined }): Promise<BucketedHistory> {
+    const points = query.points ?? LIMITS.historyPointsDefault;
+    if (!Number.isInteger(points) || points < 1 || points > LIMITS.historyPointsMax) {
+      throw invalidInput(`points must be an integer from 1 to ${LIMITS.historyPointsMax}; got ${points}`);
+    }
+    for (const [lo, hi, name] of [[query.startStep, query.endStep, "Step"], [query.startTime, query.endTime, "Time"]] as const) {
+      if (lo !== undefined && hi !== undefined && lo > hi) throw invalidInput(`start${name} ${lo} is after end${name} ${hi}; swap them`);
+    }
+    await this.runRow(query.runId);
+    if (!(await this.store.hasMetric(query.runId, query.key))) {
+      const keys = await this.store.metricKeys(query.runId);
+      throw notFound(
+        `run '${query.runId}' has no metric '${query.key}'; ${keys.length ? `its metrics: ${keys.slice(0, 20).join(", ")}${keys.length > 20 ? ", ..." : ""}` : "it has logged none"} (see \`paved runs metrics ${query.runId}\`)`,
+      );
+    }
+    return bucketHistory(this.deps.database, { ...query, points });
   }
 
   // ---- lineage ----
@@ -641,6 +668,29 @@ function missingExperimentName(name: string) {
   return notFound(
     `experiment '${name}' does not exist; create it with experiments/create or mlflow.set_experiment (\`paved train --name <job> --experiment ${name} -- <command>\` creates it too)`,
   );
+}
+
+/**
+ * get-history's page token: the offset, bound to the run and key it pages, so a token from
+ * another history (or another query) is refused instead of silently reading the wrong offset.
+ */
+function encodeHistoryToken(offset: number, runId: string, key: string): string {
+  return Buffer.from(JSON.stringify({ offset, run: runId, key })).toString("base64url");
+}
+
+function decodeHistoryToken(token: string | undefined, runId: string, key: string): number {
+  if (!token) return 0;
+  let parsed: { offset?: unknown; run?: unknown; key?: unknown } | undefined;
+  try {
+    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as typeof parsed;
+  } catch {
+    // refused below
+  }
+  const offset = parsed?.offset;
+  if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0 || parsed?.run !== runId || parsed?.key !== key) {
+    throw invalidInput(`this page_token does not page the history of metric '${key}' of run '${runId}'; pass the next_page_token of that history's previous page unchanged, or none for its first page`);
+  }
+  return offset;
 }
 
 function missingRun(runId: string) {

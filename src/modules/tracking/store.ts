@@ -136,6 +136,16 @@ export class TrackingStore {
     return Number(result.numDeletedRows) > 0;
   }
 
+  /** Whether the run has logged the metric (its latest value is kept per key). */
+  async hasMetric(runId: string, key: string): Promise<boolean> {
+    return (await this.db.selectFrom("latest_metrics").select("key").where("run_id", "=", runId).where("key", "=", key).executeTakeFirst()) !== undefined;
+  }
+
+  /** The keys of the metrics a run has logged, sorted. */
+  async metricKeys(runId: string): Promise<string[]> {
+    return (await this.db.selectFrom("latest_metrics").select("key").where("run_id", "=", runId).orderBy("key").execute()).map((r) => r.key);
+  }
+
   async insertInputs(rows: DatasetInputRow[]): Promise<void> {
     if (!rows.length) return;
     await this.db
