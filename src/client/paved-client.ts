@@ -1,5 +1,5 @@
 import { ERROR_CODES, PlatformError, type ErrorCode } from "../core/index.ts";
-import type { ArtifactFile, ComputeResources, Deployment, DeploymentRequest, Evaluation, EvaluationRequest, Experiment, GatePolicy, GateStatus, Job, JobSpec, MetricPoint, Model, ModelAlias, ModelDetail, ModelTags, ModelVersion, Profile, RunQuery, RunView, Whoami } from "./types.ts";
+import type { ArtifactFile, ComputeResources, DownsampledHistory, Deployment, DeploymentRequest, Evaluation, EvaluationRequest, Experiment, GatePolicy, GateStatus, Job, JobSpec, MetricPoint, Model, ModelAlias, ModelDetail, ModelTags, ModelVersion, Profile, RunQuery, RunView, Whoami } from "./types.ts";
 
 import type { EvaluationUpload, GatePolicyChange } from "./types.ts";
 import type { CreatedToken, Team, TeamRole, TokenInfo, User } from "./types.ts";
@@ -162,6 +162,19 @@ export class PavedClient {
     const points: MetricPoint[] = [];
     for await (const page of this.metricHistoryPages(runId, key)) points.push(...page);
     return points;
+  }
+
+  /**
+   * One metric's history for a chart: at most `points` buckets (default 1000) over the step or
+   * time axis, each with count, min, max and last; `startStep`/`endStep` zoom into a range.
+   * @example const { buckets } = await client.getMetricBuckets(runId, "loss", { points: 500, startStep: 1000 });
+   */
+  getMetricBuckets(
+    runId: string,
+    key: string,
+    query: { points?: number; axis?: "step" | "time"; startStep?: number; endStep?: number; startTime?: number; endTime?: number } = {},
+  ): Promise<DownsampledHistory> {
+    return this.json(`/api/v1/runs/${seg(runId)}/metrics/${seg(key)}/history`, { query: { ...query } });
   }
 
   /** One metric's history a server page at a time (the server bounds the page size). */

@@ -13,7 +13,7 @@ import type { EffectivePolicyView, PolicyView } from "../modules/guardrails/poli
 import type { SsoDevicePoll as SsoDevicePollView, SsoDeviceStart as SsoDeviceStartView } from "../modules/identity/schema.ts";
 import type { CreatedToken as CreatedTokenView, TeamRoleSchema, TeamView, TokenInfo as TokenInfoView, UserView, WhoAmI } from "../modules/identity/schema.ts";
 import type { AliasView, ModelDetailView, ModelView, TagsView, VersionView } from "../modules/registry/schema.ts";
-import type { ArtifactFileView, DatasetInputView, ExperimentView, MetricPoint as MetricPointSchema, RunView as RunViewSchema } from "../modules/tracking/schema.ts";
+import type { ArtifactFileView, DatasetInputView, DownsampledHistoryResponse, ExperimentView, MetricPoint as MetricPointSchema, RunView as RunViewSchema } from "../modules/tracking/schema.ts";
 
 export { JOB_PHASES } from "../modules/compute/schema.ts";
 
@@ -28,6 +28,7 @@ export type TeamRole = z.output<typeof TeamRoleSchema>;
 
 export type Experiment = z.output<typeof ExperimentView>;
 export type MetricPoint = z.output<typeof MetricPointSchema>;
+export type DownsampledHistory = z.output<typeof DownsampledHistoryResponse>;
 export type RunInput = z.output<typeof DatasetInputView>;
 export type RunView = z.output<typeof RunViewSchema>;
 export type ArtifactFile = z.output<typeof ArtifactFileView>;

@@ -74,6 +74,27 @@ describe("paved runs", () => {
     expect(JSON.parse(result.stdout).history.map((p: { step: number }) => p.step)).toEqual([0, 1]);
   });
 
+  it("metrics --points asks for buckets and prints min, max and last of each", async () => {
+    const answer = {
+      key: "loss",
+      axis: "step",
+      start: 0,
+      end: 19,
+      width: 10,
+      buckets: [
+        { start: 0, count: 10, min: 0.5, max: 0.9, last: 0.6, firstStep: 0, lastStep: 9, firstTime: 1_000, lastTime: 9_000 },
+        { start: 10, count: 12, min: 0.25, max: 0.5, last: 0.3, firstStep: 10, lastStep: 19, firstTime: 10_000, lastTime: 19_000 },
+      ],
+    };
+    const result = await runForTest(["runs", "metrics", "a", "loss", "--points", "2", "--start-step", "0", "--end-step", "19"], () => answer);
+    expect(result.code).toBe(0);
+    expect(result.requests[0]).toMatchObject({ path: "/api/v1/runs/a/metrics/loss/history", query: { points: "2", startStep: "0", endStep: "19" } });
+    expect(result.stdout).toMatch(/^10-19\s+12\s+0\.25\s+0\.5\s+0\.3$/m);
+    const bad = await runForTest(["runs", "metrics", "a", "loss", "--points", "0"], () => answer);
+    expect(bad.code).not.toBe(0);
+    expect(bad.requests).toHaveLength(0);
+  });
+
   it("metrics without a key lists each metric's latest value", async () => {
     const result = await runForTest(["runs", "metrics", "a"], () => run("a", {}, 0.25));
     expect(result.stdout).toMatch(/^loss\s+0\.25\s+3$/m);

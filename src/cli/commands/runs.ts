@@ -68,10 +68,17 @@ export function registerRuns(program: Command, ctx: CliContext): void {
     .command("metrics")
     .argument("<id>", "run id")
     .argument("[key]", "metric key; without it, each metric's latest value")
-    .description("A metric's history, every logged point by step (or each metric's latest value)")
+    .description("A metric's history, every logged point by step, or --points buckets of it (or each metric's latest value)")
+    .option("--points <n>", "downsample to at most N buckets (1-10000), each with min, max and last", parseInteger("--points", 1))
+    .option("--by-time", "with --points: bucket by timestamp instead of step")
+    .option("--start-step <n>", "with --points: only steps from N (zoom)", parseInteger("--start-step", Number.MIN_SAFE_INTEGER))
+    .option("--end-step <n>", "with --points: only steps up to N (zoom)", parseInteger("--end-step", Number.MIN_SAFE_INTEGER))
     .option("--json", "print JSON")
-    .addHelpText("after", "\nExamples:\n  $ paved runs metrics 3f2a9c... val_accuracy\n  $ paved runs metrics 3f2a9c...              # the keys and their latest values")
-    .action(async (id: string, key: string | undefined, opts: { json?: boolean }) => {
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ paved runs metrics 3f2a9c... val_accuracy\n  $ paved runs metrics 3f2a9c... loss --points 50                 # 50 buckets: min, max, last\n  $ paved runs metrics 3f2a9c... loss --points 50 --start-step 1000 --end-step 2000\n  $ paved runs metrics 3f2a9c...              # the keys and their latest values",
+    )
+    .action(async (id: string, key: string | undefined, opts: { json?: boolean; points?: number; byTime?: boolean; startStep?: number; endStep?: number }) => {
       const client = await ctx.client();
       if (key === undefined) {
         const run = await client.getRun(id);
@@ -85,6 +92,28 @@ export function registerRuns(program: Command, ctx: CliContext): void {
                 { header: "LATEST", value: ([, m]) => formatNumber(m.value), align: "right" },
                 { header: "STEP", value: ([, m]) => m.step, align: "right" },
               ]) + `history of one: paved runs metrics ${id} <key>\n`,
+        );
+        return;
+      }
+      if (opts.points !== undefined || opts.startStep !== undefined || opts.endStep !== undefined) {
+        const result = await client.getMetricBuckets(id, key, {
+          ...(opts.points !== undefined ? { points: opts.points } : {}),
+          ...(opts.byTime ? { axis: "time" as const } : {}),
+          ...(opts.startStep !== undefined ? { startStep: opts.startStep } : {}),
+          ...(opts.endStep !== undefined ? { endStep: opts.endStep } : {}),
+        });
+        if (opts.json) return ctx.json(result);
+        if (result.buckets.length === 0) return ctx.out(`run ${id} has no points of metric '${key}' in that range\n`);
+        const now = ctx.now();
+        const axis = result.axis === "step" ? "STEPS" : "LOGGED";
+        ctx.out(
+          renderTable(result.buckets, [
+            { header: axis, value: (b) => (result.axis === "step" ? (b.firstStep === b.lastStep ? String(b.firstStep) : `${b.firstStep}-${b.lastStep}`) : formatTime(b.firstTime, now)) },
+            { header: "POINTS", value: (b) => b.count, align: "right" },
+            { header: "MIN", value: (b) => formatNumber(b.min), align: "right" },
+            { header: "MAX", value: (b) => formatNumber(b.max), align: "right" },
+            { header: "LAST", value: (b) => formatNumber(b.last), align: "right" },
+          ]) + `${result.buckets.length} buckets of ${result.width} ${result.axis === "step" ? "steps" : "ms"} each\n`,
         );
         return;
       }
