@@ -4,13 +4,13 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Clock, Logger } from "../../core/index.ts";
 import { captureEnvironment } from "./capture.ts";
-import { attemptLogPath, type ExecutionHandle, type Executor, type ObservedState } from "./executors/executor.ts";
+import { attemptLogPath, rankLogPath, type ExecutionHandle, type Executor, type ObservedState } from "./executors/executor.ts";
 import { MetricTailer } from "./metric-tailer.ts";
 import type { MachineResources } from "./resources.ts";
 import { openJobFile, type RunAsUser } from "./run-as.ts";
 import type { JobTokens, RunRecorder } from "./run-recorder.ts";
 import { schedule, type ActiveJob, type PreemptionPlan, type TeamLimits } from "./scheduler.ts";
-import { isPreemptible, maskEnv, type StoredJobSpec, type Allocation, type JobPhase, type JobSpec, type Pending, type ResourceRequest } from "./schema.ts";
+import { isPreemptible, maskEnv, worldOf, type StoredJobSpec, type Allocation, type JobPhase, type JobSpec, type Pending, type ResourceRequest } from "./schema.ts";
 import { ACTIVE_PHASES, TERMINAL_PHASES, type AttemptRecord, type JobRow, type JobStore } from "./store.ts";
 import { SystemSampler, systemMetricsFor } from "./system-metrics.ts";
 
@@ -334,6 +334,7 @@ export class JobController {
         Object.assign(env, { PAVED_URL: this.deps.serverUrl(), PAVED_TOKEN: token, PAVED_WORKSPACE_ID: workspaceId, PAVED_TEAM: row.team_id });
       }
       executor = this.executorFor(backend);
+      const { nodes, processesPerNode, worldSize } = worldOf(spec.compute);
       handle = await executor.submit(
         {
           jobId: row.job_id,
@@ -345,6 +346,7 @@ export class JobController {
           writableDirs: [checkpointDir, outputDir],
           gpuType: request.gpuType,
           ...(request.placement ? { placement: request.placement } : {}),
+          ...(worldSize > 1 ? { processes: { nodes, processesPerNode } } : {}),
           ...(spec.maxRuntime !== undefined ? { timeLimitSeconds: spec.maxRuntime + (this.deps.preemption?.graceSeconds ?? 30) } : {}),
         },
         allocation,
@@ -561,6 +563,15 @@ export class JobController {
     if (await exists(logPath)) {
       await runs.putArtifact(runId, `logs/attempt-${row.attempt}.log`, createReadStream(logPath)).catch((error: unknown) =>
         logger.warn({ err: error, jobId: row.job_id }, "uploading the attempt log failed"),
+      );
+    }
+    // A distributed attempt's other ranks: their logs beside rank 0's (which is the job's log).
+    const { worldSize } = worldOf((JSON.parse(row.spec) as JobSpec).compute);
+    for (let rank = 1; rank < worldSize; rank++) {
+      const rankLog = rankLogPath(jobDir, row.attempt, rank);
+      if (!(await exists(rankLog))) continue;
+      await runs.putArtifact(runId, `logs/rank-${rank}/attempt-${row.attempt}.log`, createReadStream(rankLog)).catch((error: unknown) =>
+        logger.warn({ err: error, jobId: row.job_id, rank }, "uploading a rank's log failed"),
       );
     }
     const outputDir = join(jobDir, "outputs");

@@ -1,7 +1,7 @@
 import type { ProfileCatalog } from "../catalog/index.ts";
-import { invalidInput } from "../../core/index.ts";
+import { PlatformError, invalidInput } from "../../core/index.ts";
 import type { MachineResources } from "./resources.ts";
-import type { Allocation, JobSpec, Pending, ResourceRequest } from "./schema.ts";
+import { worldOf, type Allocation, type JobSpec, type Pending, type ResourceRequest } from "./schema.ts";
 
 /** A job holding resources (STARTING or RUNNING), as read from the database. */
 export interface ActiveJob {
@@ -539,6 +539,12 @@ function describeShortage(short: Pending["resources"]): string {
 
 /** Resolves a spec's compute section (profile or raw resources) to a request; default profile `cpu`. */
 export function resolveRequest(spec: JobSpec, catalog: ProfileCatalog, defaultExecutor = "local"): ResourceRequest {
+  const request = resolveResources(spec, catalog, defaultExecutor);
+  assertDistributable(spec, request);
+  return request;
+}
+
+function resolveResources(spec: JobSpec, catalog: ProfileCatalog, defaultExecutor: string): ResourceRequest {
   const compute = spec.compute;
   const on = (executor: string) => (executor !== "local" ? { executor } : {});
   if (!compute || compute.profile !== undefined) {
@@ -547,6 +553,29 @@ export function resolveRequest(spec: JobSpec, catalog: ProfileCatalog, defaultEx
     return { profile: profile.name, gpus: profile.gpus, gpuType: profile.gpuType, cpus: profile.cpus, memoryMiB: profile.memoryMiB, ...on(profile.executor ?? defaultExecutor), ...placement };
   }
   return { profile: null, gpus: compute.gpus ?? 0, gpuType: compute.gpuType ?? null, cpus: compute.cpus ?? 1, memoryMiB: compute.memory ?? 1024, ...on(defaultExecutor) };
+}
+
+/**
+ * A job of several processes (compute.nodes x compute.processesPerNode) runs only on the local
+ * executor for now, and its GPUs must split evenly between its ranks.
+ */
+function assertDistributable(spec: JobSpec, request: ResourceRequest): void {
+  const { nodes, processesPerNode, worldSize } = worldOf(spec.compute);
+  if (worldSize === 1) return;
+  if (request.executor) {
+    throw new PlatformError(
+      "UNSUPPORTED",
+      `compute.nodes x compute.processesPerNode = ${worldSize} processes, but executor '${request.executor}'${request.profile ? ` (of compute profile '${request.profile}')` : ""} runs a job as one process; distributed jobs run on the local executor only for now: use a profile of the local executor, or nodes: 1 and processesPerNode: 1`,
+      { executor: request.executor, supportedBy: ["local"] },
+    );
+  }
+  if (request.gpus % worldSize !== 0) {
+    const fits = [worldSize * Math.max(1, Math.floor(request.gpus / worldSize)), worldSize * Math.ceil(request.gpus / worldSize)];
+    throw invalidInput(
+      `${request.gpus} GPUs cannot be split evenly between ${worldSize} processes (${nodes} node${nodes === 1 ? "" : "s"} x ${processesPerNode}); ask for a multiple of ${worldSize} GPUs (e.g. ${[...new Set(fits)].join(" or ")}), or change processesPerNode so it divides ${request.gpus}`,
+      { gpus: request.gpus, processes: worldSize },
+    );
+  }
 }
 
 /** Rejects a request no amount of waiting could satisfy on this machine, naming the fix. */

@@ -83,12 +83,25 @@ export const computeRequestSchema = z
     gpuType: z.string().min(1).optional(),
     cpus: z.number().min(0).optional(),
     memory: memorySchema.optional(),
+    /** Distributed training: how many process groups (nodes) the job runs as; on the local executor, all on this machine. */
+    nodes: z.number().int().min(1, "compute.nodes is at least 1").max(64, "compute.nodes is at most 64").optional(),
+    /** Processes (ranks) per node, each with its share of the job's GPUs. */
+    processesPerNode: z.number().int().min(1, "compute.processesPerNode is at least 1").max(64, "compute.processesPerNode is at most 64").optional(),
   })
   .superRefine((c, ctx) => {
     if (c.profile !== undefined && (c.gpus !== undefined || c.gpuType !== undefined || c.cpus !== undefined || c.memory !== undefined)) {
       ctx.addIssue({ code: "custom", message: "give either compute.profile or gpus/gpuType/cpus/memory, not both" });
     }
+    const world = (c.nodes ?? 1) * (c.processesPerNode ?? 1);
+    if (world > 256) ctx.addIssue({ code: "custom", path: ["processesPerNode"], message: `compute.nodes x compute.processesPerNode is ${world}; at most 256 processes per job` });
   });
+
+/** How many processes a job runs as (compute.nodes x compute.processesPerNode; 1 unless it asks for more). */
+export function worldOf(compute: { nodes?: number | undefined; processesPerNode?: number | undefined } | undefined): { nodes: number; processesPerNode: number; worldSize: number } {
+  const nodes = compute?.nodes ?? 1;
+  const processesPerNode = compute?.processesPerNode ?? 1;
+  return { nodes, processesPerNode, worldSize: nodes * processesPerNode };
+}
 
 /** A job: the body of POST /api/v1/jobs and of `paved apply -f job.yaml` (kind: Job). */
 export const jobSpecSchema = z.strictObject({

@@ -20,6 +20,11 @@ export interface ExecutionRequest {
   placement?: Placement;
   /** The attempt's limit in seconds (maxRuntime): a cluster backend passes it on as its time limit. */
   timeLimitSeconds?: number;
+  /**
+   * Distributed training (compute.nodes x compute.processesPerNode > 1): the attempt runs as that
+   * many ranks with torchrun's rendezvous variables, as one unit. Absent: one process.
+   */
+  processes?: { nodes: number; processesPerNode: number };
 }
 
 /** A cluster backend's placement fields, from a compute profile (`slurm: {partition, qos, account}`). */
@@ -89,4 +94,9 @@ export interface BackendResources {
 /** Where every executor leaves an attempt's combined stdout/stderr, uploaded as logs/attempt-N.log. */
 export function attemptLogPath(jobDir: string, attempt: number): string {
   return join(jobDir, `attempt-${attempt}.log`);
+}
+
+/** Where a local attempt keeps the log of a rank other than 0 (rank 0's is the attempt's log), uploaded as logs/rank-<r>/attempt-N.log. */
+export function rankLogPath(jobDir: string, attempt: number, rank: number): string {
+  return join(jobDir, "logs", `rank-${rank}`, `attempt-${attempt}.log`);
 }

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { executorContract } from "./executor.contract.ts";
 import { LocalExecutor, type LocalHandle } from "./local-executor.ts";
+import { processGroupMembers } from "./process-identity.ts";
 
 const executor = () => new LocalExecutor({ baseEnv: process.env, killGraceMs: 2000, pollMs: 50 });
 
@@ -138,5 +139,88 @@ describe.skipIf(process.getuid?.() !== 0)(`LocalExecutor with runAs (${process.g
     );
     await expect(attempt).rejects.toMatchObject({ code: "INVALID_INPUT" });
     expect(existsSync(elsewhere)).toBe(false);
+  });
+});
+
+describe("LocalExecutor: a distributed attempt (compute.nodes x compute.processesPerNode)", () => {
+  const TOKEN = "job-token-for-every-rank";
+  // Each rank prints its rendezvous variables, starts a child of its own and waits: a tree per rank.
+  const program = 'echo "rank=$RANK local=$LOCAL_RANK/$LOCAL_WORLD_SIZE node=$NODE_RANK world=$WORLD_SIZE master=$MASTER_ADDR:$MASTER_PORT gpus=[$CUDA_VISIBLE_DEVICES] token=$MLFLOW_TRACKING_TOKEN"; if [ "$RANK" = "$0" ]; then exit 7; fi; sleep 30 & wait';
+  const start = async (ex: LocalExecutor, opts: { failRank?: number; gpus?: number[]; jobId?: string } = {}) => {
+    const dir = mkdtempSync(join(tmpdir(), "paved-ranks-"));
+    const jobDir = join(dir, "job");
+    const jobId = opts.jobId ?? "job-d";
+    const handle = (await ex.submit(
+      {
+        jobId,
+        attempt: 1,
+        argv: ["/bin/sh", "-c", program, String(opts.failRank ?? -1)],
+        workingDir: dir,
+        env: { PAVED_JOB_ID: jobId, PAVED_ATTEMPT: "1", MLFLOW_TRACKING_TOKEN: TOKEN },
+        jobDir,
+        processes: { nodes: 2, processesPerNode: 2 },
+      },
+      { gpus: opts.gpus ?? [], cpus: 4, memoryMiB: 10 },
+    )) as LocalHandle;
+    return { handle, jobDir };
+  };
+  const logOf = (path: string) => (existsSync(path) ? readFileSync(path, "utf8") : "");
+  const waitForLines = async (handle: LocalHandle) => {
+    for (let i = 0; i < 400 && !handle.ranks!.every((r) => logOf(r.logPath).includes("rank=")); i++) await sleep(20);
+  };
+  // Zombies (not yet reaped by their parent) no longer run: they do not count.
+  const groupGone = (pid: number) => processGroupMembers(pid).length === 0;
+
+  it("starts every rank with torchrun's variables and its share of the GPUs, the token in its environment only", async () => {
+    const ex = executor();
+    const { handle, jobDir } = await start(ex, { gpus: [0, 1, 2, 3] });
+    expect(handle.ranks!.map((r) => r.rank)).toEqual([0, 1, 2, 3]);
+    expect(handle.ranks![0]!.pid).toBe(handle.pid);
+    expect(handle.ranks![0]!.logPath).toBe(join(jobDir, "attempt-1.log"));
+    expect(handle.ranks![3]!.logPath).toBe(join(jobDir, "logs", "rank-3", "attempt-1.log"));
+    await waitForLines(handle);
+    const port = /master=127\.0\.0\.1:(\d+)/.exec(logOf(handle.logPath))?.[1];
+    expect(Number(port)).toBeGreaterThan(0);
+    expect(handle.ranks!.map((r) => logOf(r.logPath).trim())).toEqual([
+      `rank=0 local=0/2 node=0 world=4 master=127.0.0.1:${port} gpus=[0] token=${TOKEN}`,
+      `rank=1 local=1/2 node=0 world=4 master=127.0.0.1:${port} gpus=[1] token=${TOKEN}`,
+      `rank=2 local=0/2 node=1 world=4 master=127.0.0.1:${port} gpus=[2] token=${TOKEN}`,
+      `rank=3 local=1/2 node=1 world=4 master=127.0.0.1:${port} gpus=[3] token=${TOKEN}`,
+    ]);
+    expect(JSON.stringify(handle)).not.toContain(TOKEN);
+    for (const r of handle.ranks!) {
+      for (const pid of processGroupMembers(r.pid)) {
+        expect(existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, "utf8") : "").not.toContain(TOKEN);
+      }
+    }
+    expect(await ex.observe(handle)).toEqual({ state: "running" });
+    // Cancel stops every rank's whole tree (the wrapper, the shell, its sleep).
+    await ex.cancel(handle);
+    expect(handle.ranks!.every((r) => groupGone(r.pid))).toBe(true);
+    expect((await ex.observe(handle)).state).toBe("exited");
+  });
+
+  it("a failed rank ends the attempt with its exit status, and the other ranks are stopped", async () => {
+    const ex = executor();
+    const { handle } = await start(ex, { failRank: 2 });
+    const controller = new AbortController();
+    await ex.waitForExit(handle, controller.signal);
+    expect(await ex.observe(handle)).toEqual({ state: "exited", exitCode: 7 });
+    expect(handle.ranks!.every((r) => groupGone(r.pid))).toBe(true);
+  });
+
+  it("a new executor adopts every rank, from the saved handle or from the attempt's identity alone", async () => {
+    const { handle, jobDir } = await start(executor(), { jobId: "job-adopt" });
+    await waitForLines(handle);
+    const restarted = executor();
+    const saved = JSON.parse(JSON.stringify(handle)) as LocalHandle;
+    expect(await restarted.observe(saved)).toEqual({ state: "running" });
+    const found = (await restarted.recover({ jobId: "job-adopt", attempt: 1, jobDir })) as LocalHandle;
+    expect(found.ranks!.map((r) => [r.rank, r.pid, r.pidStart, r.exitFile, r.logPath])).toEqual(handle.ranks!.map((r) => [r.rank, r.pid, r.pidStart, r.exitFile, r.logPath]));
+    // Another attempt of the job is not found.
+    expect(await restarted.recover({ jobId: "job-adopt", attempt: 2, jobDir })).toBeUndefined();
+    await restarted.cancel(found);
+    expect(handle.ranks!.every((r) => groupGone(r.pid))).toBe(true);
+    expect(await restarted.observe(saved)).toEqual({ state: "exited", exitCode: 143 });
   });
 });

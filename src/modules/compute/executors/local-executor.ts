@@ -1,11 +1,12 @@
 import { spawn } from "node:child_process";
-import { closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
-import { isAbsolute, join, relative } from "node:path";
+import { closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, isAbsolute, join, relative } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { PlatformError, readProcessStat } from "../../../core/index.ts";
 import { prepareJobFolders, type RunAsUser } from "../run-as.ts";
 import type { Allocation } from "../schema.ts";
-import { attemptLogPath, type ExecutionHandle, type ExecutionRequest, type Executor, type ObservedState } from "./executor.ts";
+import { attemptLogPath, rankLogPath, type ExecutionHandle, type ExecutionRequest, type Executor, type ObservedState } from "./executor.ts";
 import { followLogFile } from "./log-follow.ts";
 import { Spawner, type SpawnRequest, type Spawned } from "./spawner.ts";
 import { findAttemptGroup, isSameProcessAlive, processGroupMembers, readProcessEnv } from "./process-identity.ts";
@@ -29,6 +30,20 @@ export interface LocalHandle extends ExecutionHandle {
   /** The wrapper's pid, which is also the process group id of everything the attempt starts. */
   pid: number;
   /** /proc/<pid>/stat field 22: pid + start time identify the process even after pid reuse. */
+  pidStart: string;
+  logPath: string;
+  exitFile: string;
+  /**
+   * Every rank of a distributed attempt (rank 0 first, the same process as the fields above); absent
+   * for an attempt of one process. The attempt is one unit: observe, cancel and cleanup cover all.
+   */
+  ranks?: RankProcess[];
+}
+
+/** One rank of a distributed local attempt: its own process group, pid and exit files, and log. */
+export interface RankProcess {
+  rank: number;
+  pid: number;
   pidStart: string;
   logPath: string;
   exitFile: string;
@@ -65,6 +80,8 @@ export class LocalExecutor implements Executor {
   private readonly pollMs: number;
   private readonly spawner: Spawner | undefined;
   private readonly baseEnv: Record<string, string>;
+  /** Distributed attempts whose surviving ranks are being stopped after a rank failed (memory only: a restart signals again). */
+  private readonly stopping = new Set<string>();
 
   constructor(private readonly options: LocalExecutorOptions) {
     this.killGraceMs = options.killGraceMs ?? 10_000;
@@ -108,6 +125,64 @@ export class LocalExecutor implements Executor {
       PAVED_PID_FILE: join(status, `attempt-${job.attempt}.pid`),
       PAVED_EXIT_FILE: exitFile,
     });
+    const processes = job.processes ?? { nodes: 1, processesPerNode: 1 };
+    const worldSize = processes.nodes * processes.processesPerNode;
+    if (worldSize > 1) return this.submitRanks(job, allocation, env, status, processes);
+    const { pid, pidStart } = await this.start(job, env, logPath);
+    return { kind: "local", jobId: job.jobId, attempt: job.attempt, pid, pidStart, logPath, exitFile };
+  }
+
+  /**
+   * A distributed attempt: one process group per rank on this machine, each with torchrun's
+   * rendezvous variables and its share of the GPUs. A rank that cannot be started stops those
+   * already started.
+   */
+  private async submitRanks(
+    job: ExecutionRequest,
+    allocation: Allocation,
+    env: Record<string, string>,
+    status: string,
+    processes: { nodes: number; processesPerNode: number },
+  ): Promise<LocalHandle> {
+    const worldSize = processes.nodes * processes.processesPerNode;
+    const share = allocation.gpus.length / worldSize;
+    const port = await freePort();
+    const ranks: RankProcess[] = [];
+    try {
+      for (let rank = 0; rank < worldSize; rank++) {
+        const suffix = rank === 0 ? "" : `.rank-${rank}`;
+        const exitFile = join(status, `attempt-${job.attempt}${suffix}.exit`);
+        const logPath = rank === 0 ? attemptLogPath(job.jobDir, job.attempt) : rankLogPath(job.jobDir, job.attempt, rank);
+        mkdirSync(dirname(logPath), { recursive: true });
+        const nodeRank = Math.floor(rank / processes.processesPerNode);
+        const rankEnv: Record<string, string> = {
+          ...env,
+          CUDA_VISIBLE_DEVICES: allocation.gpus.slice(rank * share, (rank + 1) * share).join(","),
+          MASTER_ADDR: "127.0.0.1",
+          MASTER_PORT: String(port),
+          WORLD_SIZE: String(worldSize),
+          RANK: String(rank),
+          LOCAL_RANK: String(rank % processes.processesPerNode),
+          LOCAL_WORLD_SIZE: String(processes.processesPerNode),
+          NODE_RANK: String(nodeRank),
+          GROUP_RANK: String(nodeRank),
+          PAVED_PID_FILE: join(status, `attempt-${job.attempt}${suffix}.pid`),
+          PAVED_EXIT_FILE: exitFile,
+        };
+        const { pid, pidStart } = await this.start(job, rankEnv, logPath);
+        ranks.push({ rank, pid, pidStart, logPath, exitFile });
+      }
+    } catch (error) {
+      for (const r of ranks) signalGroup(r.pid, "SIGKILL");
+      throw error;
+    }
+    const first = ranks[0]!;
+    return { kind: "local", jobId: job.jobId, attempt: job.attempt, pid: first.pid, pidStart: first.pidStart, logPath: first.logPath, exitFile: first.exitFile, ranks };
+  }
+
+  /** Starts the wrapper around the job's argv, as its own process group, its output to `logPath`. */
+  private async start(job: ExecutionRequest, env: Record<string, string>, logPath: string): Promise<{ pid: number; pidStart: string }> {
+    const runAs = this.options.runAs;
     const request: SpawnRequest = {
       file: "/bin/sh",
       args: ["-c", WRAPPER, "paved-job", ...job.argv],
@@ -125,12 +200,12 @@ export class LocalExecutor implements Executor {
     const { pid, ended } = started;
     this.exits.set(pid, ended);
     void ended.then(() => setTimeout(() => this.exits.delete(pid), 60_000).unref());
-    const stat = readProcessStat(pid);
-    return { kind: "local", jobId: job.jobId, attempt: job.attempt, pid, pidStart: stat?.startTime ?? "", logPath, exitFile };
+    return { pid, pidStart: readProcessStat(pid)?.startTime ?? "" };
   }
 
   async observe(handle: ExecutionHandle): Promise<ObservedState> {
     const h = asLocal(handle);
+    if (h.ranks && h.ranks.length > 1) return this.observeRanks(h, h.ranks);
     const code = readExitFile(h.exitFile);
     if (code !== undefined) return { state: "exited", exitCode: code };
     if (h.pidStart && isSameProcessAlive(h.pid, h.pidStart)) return { state: "running" };
@@ -140,8 +215,52 @@ export class LocalExecutor implements Executor {
     return { state: "vanished", reason: `process ${h.pid} is gone and left no exit status (killed, or the machine restarted)` };
   }
 
+  /**
+   * A distributed attempt runs while any rank runs. The first rank to fail (a non-zero exit, or
+   * gone without one) decides the attempt's status, and the other ranks are stopped (SIGTERM, then
+   * SIGKILL after the grace period): the attempt ends once every rank is gone.
+   */
+  private async observeRanks(h: LocalHandle, ranks: RankProcess[]): Promise<ObservedState> {
+    const states = ranks.map((r) => {
+      const alive = r.pidStart !== "" && isSameProcessAlive(r.pid, r.pidStart);
+      // Read after the liveness check: a rank that wrote its status and then ended is not "gone".
+      return { r, alive, code: readExitFile(r.exitFile) };
+    });
+    const live = states.filter((s) => s.code === undefined && s.alive);
+    const failed = states.filter((s) => (s.code !== undefined && s.code !== 0) || (s.code === undefined && !s.alive));
+    const record = join(dirname(h.exitFile), `attempt-${h.attempt}.first-failure`);
+    if (failed.length > 0) {
+      // The earliest status file is the first failure; a rank gone without one sorts last.
+      const first = [...failed].sort((a, b) => mtimeOf(a.r.exitFile) - mtimeOf(b.r.exitFile))[0]!;
+      try {
+        writeFileSync(record, JSON.stringify({ rank: first.r.rank, exitCode: first.code ?? null }), { flag: "wx", mode: 0o600 });
+      } catch {
+        // Already recorded (an earlier look saw the first failure).
+      }
+      if (live.length > 0) this.stopRanks(h, live.map((s) => s.r));
+    }
+    if (live.length > 0) return { state: "running" };
+    if (failed.length === 0) return { state: "exited", exitCode: 0 };
+    const recorded = readRecord(record) ?? { rank: failed[0]!.r.rank, exitCode: failed[0]!.code ?? null };
+    if (recorded.exitCode === null) return { state: "vanished", reason: `rank ${recorded.rank} (process ${ranks[recorded.rank]?.pid}) is gone and left no exit status (killed, or the machine restarted); the other ranks were stopped` };
+    return { state: "exited", exitCode: recorded.exitCode };
+  }
+
+  /** Stops the surviving ranks of an attempt one of whose ranks failed: SIGTERM now, SIGKILL after the grace. */
+  private stopRanks(h: LocalHandle, live: RankProcess[]): void {
+    const key = `${h.jobId}/${h.attempt}`;
+    if (this.stopping.has(key)) return;
+    this.stopping.add(key);
+    for (const r of live) signalGroup(r.pid, "SIGTERM");
+    setTimeout(() => {
+      this.stopping.delete(key);
+      for (const r of live) if (processGroupMembers(r.pid).length > 0) signalGroup(r.pid, "SIGKILL");
+    }, this.killGraceMs).unref();
+  }
+
   async cancel(handle: ExecutionHandle, opts: { graceMs?: number } = {}): Promise<void> {
     const h = asLocal(handle);
+    if (h.ranks && h.ranks.length > 1) return this.cancelRanks(h.ranks, opts.graceMs ?? this.killGraceMs);
     // Only signal the group if its leader is still the process we started, or members remain
     // in the group it created (the leader may have exited before its children).
     const ours = h.pidStart && isSameProcessAlive(h.pid, h.pidStart);
@@ -156,14 +275,32 @@ export class LocalExecutor implements Executor {
     for (let i = 0; i < 100 && processGroupMembers(h.pid).length > 0; i++) await sleep(50);
   }
 
+  /** Every rank's group gets SIGTERM at once, and SIGKILL once the grace period is over. */
+  private async cancelRanks(ranks: RankProcess[], graceMs: number): Promise<void> {
+    const groups = ranks.filter((r) => (r.pidStart !== "" && isSameProcessAlive(r.pid, r.pidStart)) || processGroupMembers(r.pid).length > 0).map((r) => r.pid);
+    const remaining = () => groups.filter((g) => processGroupMembers(g).length > 0);
+    for (const g of groups) signalGroup(g, "SIGTERM");
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline) {
+      if (remaining().length === 0) return;
+      await sleep(50);
+    }
+    for (const g of remaining()) signalGroup(g, "SIGKILL");
+    for (let i = 0; i < 100 && remaining().length > 0; i++) await sleep(50);
+  }
+
   async cleanup(handle: ExecutionHandle): Promise<void> {
     const h = asLocal(handle);
-    if (processGroupMembers(h.pid).length > 0) signalGroup(h.pid, "SIGKILL");
+    for (const pid of h.ranks && h.ranks.length > 1 ? h.ranks.map((r) => r.pid) : [h.pid]) {
+      if (processGroupMembers(pid).length > 0) signalGroup(pid, "SIGKILL");
+    }
   }
 
   async waitForExit(handle: ExecutionHandle, signal: AbortSignal): Promise<void> {
     const h = asLocal(handle);
-    const exit = this.exits.get(h.pid);
+    // A distributed attempt: woken by the first rank to end, then polled (which stops the others on a failure).
+    const exits = (h.ranks && h.ranks.length > 1 ? h.ranks.map((r) => r.pid) : [h.pid]).map((pid) => this.exits.get(pid)).filter((e) => e !== undefined);
+    const exit = exits.length > 0 ? Promise.race(exits) : undefined;
     const aborted = new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
     // Our own child: wait for its exit. Then (or for an adopted attempt, or if the spawner went
     // away) poll, which also covers an exit the spawner could not report.
@@ -183,13 +320,21 @@ export class LocalExecutor implements Executor {
     const pid = text === undefined ? (findAttemptGroup(job.jobId, job.attempt) ?? 0) : Number(text.trim());
     if (!Number.isInteger(pid) || pid <= 0) return undefined;
     const base = { kind: "local" as const, jobId: job.jobId, attempt: job.attempt, pid, logPath: attemptLogPath(job.jobDir, job.attempt), exitFile };
-    if (readExitFile(exitFile) !== undefined) return { ...base, pidStart: "" };
-    // A pid file alone proves nothing (pids are reused): the live process must carry this
-    // attempt's identity in its environment.
-    const env = readProcessEnv(pid);
-    const stat = readProcessStat(pid);
-    if (!stat || env.get("PAVED_JOB_ID") !== job.jobId || env.get("PAVED_ATTEMPT") !== String(job.attempt)) return undefined;
-    return { ...base, pidStart: stat.startTime };
+    const rank0 = recoverProcess(job, pid, exitFile);
+    if (rank0 === undefined) return undefined;
+    // A distributed attempt's other ranks, by their pid files (rank 1, 2, … while they exist).
+    const ranks: RankProcess[] = [];
+    for (let rank = 1; ; rank++) {
+      const rankText = readSmallFile(join(dir, `attempt-${job.attempt}.rank-${rank}.pid`));
+      if (rankText === undefined) break;
+      const rankExit = join(dir, `attempt-${job.attempt}.rank-${rank}.exit`);
+      const rankPid = Number(rankText.trim());
+      const pidStart = Number.isInteger(rankPid) && rankPid > 0 ? recoverProcess(job, rankPid, rankExit) : undefined;
+      ranks.push({ rank, pid: rankPid, pidStart: pidStart ?? "", logPath: rankLogPath(job.jobDir, job.attempt, rank), exitFile: rankExit });
+    }
+    const handle: LocalHandle = { ...base, pidStart: rank0 };
+    if (ranks.length > 0) handle.ranks = [{ rank: 0, pid, pidStart: rank0, logPath: base.logPath, exitFile }, ...ranks];
+    return handle;
   }
 
   logs(handle: ExecutionHandle, opts: { follow: boolean; signal?: AbortSignal; offset?: number }): AsyncIterable<string> {
@@ -259,5 +404,46 @@ function spawnInline(request: SpawnRequest): Promise<Spawned> {
     });
   } finally {
     closeSync(logFd);
+  }
+}
+
+/**
+ * The start time of an attempt's process found by its pid file ("" when it already wrote its exit
+ * status), or undefined when the pid is not this attempt's: a pid file alone proves nothing (pids
+ * are reused), the live process must carry the attempt's identity in its environment.
+ */
+function recoverProcess(job: { jobId: string; attempt: number }, pid: number, exitFile: string): string | undefined {
+  if (readExitFile(exitFile) !== undefined) return "";
+  const env = readProcessEnv(pid);
+  const stat = readProcessStat(pid);
+  if (!stat || env.get("PAVED_JOB_ID") !== job.jobId || env.get("PAVED_ATTEMPT") !== String(job.attempt)) return undefined;
+  return stat.startTime;
+}
+
+/** A TCP port free on the loopback now, for a distributed attempt's rendezvous (MASTER_PORT). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+function mtimeOf(path: string): number {
+  return statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Number.POSITIVE_INFINITY;
+}
+
+/** The first failure of a distributed attempt, as recorded when it was seen. */
+function readRecord(path: string): { rank: number; exitCode: number | null } | undefined {
+  try {
+    // Never through a link or a FIFO: the folder may be the job's user's (under runAs).
+    const value = JSON.parse(readSmallFile(path) ?? "") as { rank?: unknown; exitCode?: unknown };
+    if (typeof value.rank !== "number" || (value.exitCode !== null && typeof value.exitCode !== "number")) return undefined;
+    return { rank: value.rank, exitCode: value.exitCode };
+  } catch {
+    return undefined;
   }
 }

@@ -71,6 +71,10 @@ export class SlurmExecutor implements Executor {
   }
 
   async submit(job: ExecutionRequest, allocation: Allocation): Promise<SlurmHandle> {
+    if (job.processes && job.processes.nodes * job.processes.processesPerNode > 1) {
+      // Submit refuses such a job first (resolveRequest); this keeps an old queued one from running as one process.
+      throw new PlatformError("UNSUPPORTED", "distributed jobs (compute.nodes x compute.processesPerNode > 1) run on the local executor only; srun is not wired yet: use a profile of the local executor");
+    }
     mkdirSync(job.jobDir, { recursive: true, mode: 0o700 });
     for (const dir of job.writableDirs ?? []) mkdirSync(dir, { recursive: true });
     // Idempotent: an attempt Slurm already has (a submit whose answer was lost) is not submitted twice.
