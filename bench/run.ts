@@ -9,6 +9,7 @@ import { ROOT, machine, type BenchOptions, type BenchResult } from "./support.ts
 
 const BENCHES: Record<string, { describe: string; load: () => Promise<{ run(o: BenchOptions): Promise<BenchResult> }> }> = {
   tracking: { describe: "metric ingestion (log-batch) vs HTTP and SQLite ceilings; search_runs latency", load: () => import("./tracking-ingestion.ts") },
+  history: { describe: "a 1,000,000-point metric history downsampled to 1,000 buckets vs reading every raw point, and the SQL alone", load: () => import("./tracking-history.ts") },
   scheduling: { describe: "submit -> process start latency on the local executor, beside Slurm", load: () => import("./scheduling.ts") },
   serving: { describe: "OIP v2 infer latency/throughput (c=1, c=32) vs a bare node:http + onnxruntime server and session.run", load: () => import("./serving.ts") },
   peer: { describe: "the MLP on paved up vs the same model on FastAPI + uvicorn + PyTorch (Debian's packages; apt-installed when missing), c=1 and c=32", load: () => import("./peer.ts") },
