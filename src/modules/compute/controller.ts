@@ -12,7 +12,7 @@ import type { JobTokens, RunRecorder } from "./run-recorder.ts";
 import { schedule, type ActiveJob, type PreemptionPlan, type TeamLimits } from "./scheduler.ts";
 import { isPreemptible, maskEnv, worldOf, type StoredJobSpec, type Allocation, type JobPhase, type JobSpec, type Pending, type ResourceRequest } from "./schema.ts";
 import { ACTIVE_PHASES, TERMINAL_PHASES, type AttemptRecord, type JobRow, type JobStore } from "./store.ts";
-import { SystemSampler, systemMetricsFor } from "./system-metrics.ts";
+import { SystemSampler, rankMetricsFor, systemMetricsFor } from "./system-metrics.ts";
 
 export interface ControllerDeps {
   store: JobStore;
@@ -735,7 +735,9 @@ export class JobController {
         // GPU and host metrics are this machine's: a cluster job's are not sampled here.
         if (!w.runId || w.allocation.executor) return;
         const step = Math.max(0, Math.floor((now - w.attemptStartedAt) / 1000));
-        const metrics = systemMetricsFor(sample, w.allocation.gpus).map((m) => ({ ...m, step, timestamp: now }));
+        // A distributed local attempt: each rank's CPU time and memory too (its handle lists the ranks' process groups).
+        const ranks = Array.isArray(w.handle.ranks) ? (w.handle.ranks as { rank: number; pid: number }[]) : [];
+        const metrics = [...systemMetricsFor(sample, w.allocation.gpus), ...(ranks.length > 1 ? rankMetricsFor(ranks) : [])].map((m) => ({ ...m, step, timestamp: now }));
         await this.deps.runs.logMetrics(w.runId, metrics);
       }),
     );

@@ -43,7 +43,7 @@ describe.each(testDialects())("distributed training on the local executor (%s)",
     ((await call("GET", `/api/2.0/mlflow/artifacts/list?run_id=${runId}&path=${path}`)).json().files ?? []) as { path: string }[];
 
   beforeAll(async () => {
-    env = await createComputeTestServer({ gpus: [], cpus: 4, memoryMiB: 8192 }, dialect);
+    env = await createComputeTestServer({ gpus: [], cpus: 4, memoryMiB: 8192, systemMetricsInterval: 0.2 }, dialect);
   }, 60_000);
   afterAll(async () => env?.close());
 
@@ -134,7 +134,7 @@ describe.each(testDialects())("distributed training on the local executor (%s)",
     expect(rankLog(id, 1, 1)).toContain("rank 1 attempt 1: finished 8 epochs");
   }, 180_000);
 
-  it("cancel stops every rank", async () => {
+  it("cancel stops every rank; while they ran, each rank's CPU time and memory were sampled into the run", async () => {
     const res = await call("POST", "/api/v1/jobs", {
       name: "ddp-cancel",
       workingDir,
@@ -144,6 +144,11 @@ describe.each(testDialects())("distributed training on the local executor (%s)",
     const id = res.json().id as string;
     const runId = res.json().runId as string;
     for (let i = 0; i < 2400 && (await epochs(runId)).length < 1; i++) await sleep(50);
+    const history = async (key: string) =>
+      ((await call("GET", `/api/2.0/mlflow/metrics/get-history?run_id=${runId}&metric_key=${encodeURIComponent(key)}`)).json().metrics ?? []) as { value: number }[];
+    for (let i = 0; i < 2400 && (await history("system/rank_1/memory_rss_megabytes")).length === 0; i++) await sleep(50);
+    // Both ranks run torch: each holds memory of its own.
+    for (const rank of [0, 1]) expect((await history(`system/rank_${rank}/memory_rss_megabytes`)).at(-1)?.value).toBeGreaterThan(10);
     const cancelled = await call("POST", `/api/v1/jobs/${id}/cancel`);
     expect(cancelled.statusCode, cancelled.body).toBe(200);
     const done = await ended(id);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ProfileCatalog } from "../catalog/index.ts";
 import type { MachineResources } from "./resources.ts";
-import { assertFeasible, fairShareOrder, pendingFor, schedule, type ActiveJob, type QueuedJob, type TeamLimits } from "./scheduler.ts";
-import type { ResourceRequest } from "./schema.ts";
+import { assertFeasible, fairShareOrder, pendingFor, resolveRequest, schedule, type ActiveJob, type QueuedJob, type TeamLimits } from "./scheduler.ts";
+import { jobSpecSchema, type ResourceRequest } from "./schema.ts";
 
 const machine: MachineResources = {
   gpus: [
@@ -253,5 +253,23 @@ describe("scheduler: quotas, fair share, preemption", () => {
     const down = schedule(machine, [], [q("s2", onSlurm(0)), q("l4", req(0))], { pools: new Map([["slurm", { unavailable: "Slurm is unavailable: sbatch failed" }]]) });
     expect(down.starts.map((s) => s.jobId)).toEqual(["l4"]);
     expect(down.pending.get("s2")).toMatchObject({ backend: { name: "slurm" }, reason: "Slurm is unavailable: sbatch failed; the job waits and Paved tries again" });
+  });
+});
+
+describe("resolveRequest: distributed jobs (compute.nodes x compute.processesPerNode)", () => {
+  const spec = (compute: object) => jobSpecSchema.parse({ name: "ddp", command: ["python", "train.py"], workingDir: "/tmp", compute });
+
+  it("runs several processes on the local executor only, refusing another backend with UNSUPPORTED", () => {
+    expect(resolveRequest(spec({ cpus: 1, nodes: 2, processesPerNode: 2 }), catalog)).toMatchObject({ cpus: 1 });
+    expect(() => resolveRequest(spec({ cpus: 1, nodes: 2 }), catalog, "slurm")).toThrow(expect.objectContaining({ code: "UNSUPPORTED", details: { executor: "slurm", supportedBy: ["local"] } }));
+    // One process is any backend's job.
+    expect(resolveRequest(spec({ cpus: 1, nodes: 1, processesPerNode: 1 }), catalog, "slurm")).toMatchObject({ executor: "slurm" });
+  });
+
+  it("splits GPUs evenly between the processes, or refuses with the fix", () => {
+    expect(resolveRequest(spec({ gpus: 4, processesPerNode: 2, nodes: 2 }), catalog)).toMatchObject({ gpus: 4 });
+    expect(() => resolveRequest(spec({ gpus: 2, processesPerNode: 4 }), catalog)).toThrow(expect.objectContaining({ code: "INVALID_INPUT", details: { gpus: 2, processes: 4 } }));
+    expect(() => resolveRequest(spec({ gpus: 2, processesPerNode: 4 }), catalog)).toThrow(/multiple of 4 GPUs \(e\.g\. 4\)/);
+    expect(() => resolveRequest(spec({ profile: "gpu-1", processesPerNode: 2 }), catalog)).toThrow(expect.objectContaining({ code: "INVALID_INPUT" }));
   });
 });

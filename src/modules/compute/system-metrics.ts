@@ -1,3 +1,4 @@
+import { readFileSync, readdirSync } from "node:fs";
 import { cpus, freemem, totalmem } from "node:os";
 import { queryGpus } from "./gpu-discovery.ts";
 
@@ -61,4 +62,42 @@ function cpuTimes(): { busy: number; total: number } {
     busy += sum - t.idle;
   }
   return { busy, total };
+}
+
+/** Linux's fixed units in /proc/<pid>/stat: clock ticks per second (USER_HZ) and the page size of `rss`. */
+const TICKS_PER_SECOND = 100;
+const PAGE_BYTES = 4096;
+
+/**
+ * Each rank's own use of a distributed local attempt, from one scan of /proc: CPU seconds so far
+ * (its live processes' user and system time, with their reaped children's) and resident memory,
+ * summed over the rank's process group. Empty where /proc is not there.
+ */
+export function rankMetricsFor(ranks: { rank: number; pid: number }[]): { key: string; value: number }[] {
+  const byGroup = new Map(ranks.map((r) => [r.pid, { rank: r.rank, ticks: 0, pages: 0 }]));
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return [];
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    // Fields resume after the command name's last ')': state is field 3, so field k is at k - 3.
+    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    const use = byGroup.get(Number(f[2]));
+    if (!use || f[0] === "Z" || f[0] === "X") continue;
+    use.ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    use.pages += Number(f[21]);
+  }
+  return [...byGroup.values()].flatMap((u) => [
+    { key: `system/rank_${u.rank}/cpu_seconds`, value: Math.round((u.ticks / TICKS_PER_SECOND) * 100) / 100 },
+    { key: `system/rank_${u.rank}/memory_rss_megabytes`, value: Math.round((u.pages * PAGE_BYTES) / 1e4) / 100 },
+  ]);
 }
