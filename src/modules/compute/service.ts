@@ -203,7 +203,8 @@ export class JobService {
         gpuTypes: { [name]: r.gpuTypes, local },
       });
     }
-    assertFeasible(request, backendMachine(0, r), this.deps.catalog, `the ${name} cluster`);
+    // Against every node, down ones included: a job waits for a node that is down for now.
+    assertFeasible(request, backendMachine(0, r.configured ?? r), this.deps.catalog, `the ${name} cluster`);
   }
 
   /** A job; with `reader`, what holds the resources it waits for is shown only as far as the reader may see. */

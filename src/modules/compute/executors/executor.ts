@@ -89,6 +89,11 @@ export interface BackendResources {
   partitions: string[];
   /** The GPU types a job may ask for; empty when its GPUs carry no type. */
   gpuTypes: string[];
+  /**
+   * Every node's resources, those down or drained for now included: what a job may ever ask for.
+   * A job that fits these but not what is up waits for the nodes; one that fits neither is refused.
+   */
+  configured?: { cpus: number; memoryMiB: number; gpus: { name: string }[] };
 }
 
 /** Where every executor leaves an attempt's combined stdout/stderr, uploaded as logs/attempt-N.log. */

@@ -211,18 +211,21 @@ export class SlurmExecutor implements Executor {
       partitions.add(partition.replace(/\*$/, ""));
       nodes.set(node, { cpus: Number(cpus) || 0, memoryMiB: Number(memory) || 0, gres: gres ?? "", state: state ?? "" });
     }
-    let cpus = 0;
-    let memoryMiB = 0;
-    const gpus: { name: string }[] = [];
+    const up = { cpus: 0, memoryMiB: 0, gpus: [] as { name: string }[] };
+    const configured = { cpus: 0, memoryMiB: 0, gpus: [] as { name: string }[] };
     for (const n of nodes.values()) {
-      // Down, drained or failed nodes run nothing.
+      const nodeGpus = parseGres(n.gres).flatMap((g) => Array.from({ length: g.count }, () => ({ name: g.type ?? "gpu" })));
+      configured.cpus += n.cpus;
+      configured.memoryMiB += n.memoryMiB;
+      configured.gpus.push(...nodeGpus);
+      // Down, drained or failed nodes (or not yet known after slurmctld restarted) run nothing for now.
       if (/^(down|drain|drng|fail|maint|unk|futr|npc|inval)/.test(n.state.replace(/[*~#!%$@^-]+$/, ""))) continue;
-      cpus += n.cpus;
-      memoryMiB += n.memoryMiB;
-      for (const g of parseGres(n.gres)) for (let i = 0; i < g.count; i++) gpus.push({ name: g.type ?? "gpu" });
+      up.cpus += n.cpus;
+      up.memoryMiB += n.memoryMiB;
+      up.gpus.push(...nodeGpus);
     }
-    const gpuTypes = [...new Set(gpus.map((g) => g.name).filter((n) => n !== "gpu"))].sort();
-    return { cpus, memoryMiB, gpus, partitions: [...partitions].sort(), gpuTypes };
+    const gpuTypes = [...new Set(configured.gpus.map((g) => g.name).filter((n) => n !== "gpu"))].sort();
+    return { ...up, partitions: [...partitions].sort(), gpuTypes, configured };
   }
 
   /** The cluster's own name of the GPU type a job asks for (a job's gpuType matches by substring, as on the local machine). */
