@@ -19,9 +19,10 @@ import { testDialects, testPostgresUrl } from "./support/databases.ts";
 const TOKEN = "pvd_confinement-admin-token-0123456789";
 const isRoot = process.getuid?.() === 0;
 const apps: App[] = [];
+// Closing waits for each app's jobs to stop; under a loaded machine that outlasts the default 60 s.
 afterAll(async () => {
-  for (const app of apps.reverse()) await app.close().catch(() => undefined);
-});
+  await Promise.all(apps.map((app) => app.close().catch(() => undefined)));
+}, 180_000);
 
 interface Running {
   app: App;
