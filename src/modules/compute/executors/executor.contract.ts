@@ -46,9 +46,9 @@ export function executorContract(name: string, target: () => ContractTarget): vo
         else await sleep(100);
       }
     };
-    /** Waits until `file` exists (the program wrote it, so it runs). */
+    /** Waits until `file` holds something (the program wrote it, so it runs); a shell's `>` creates it empty first. */
     const waitFile = async (file: string) => {
-      while (!existsSync(file)) await sleep(20);
+      while (!existsSync(file) || readFileSync(file, "utf8").trim() === "") await sleep(20);
     };
     /** A program that says it runs (writes `started`) and then waits for the test to create `go`. */
     const gated = (script = "") =>
