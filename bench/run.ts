@@ -1,6 +1,6 @@
 // Runs the benchmarks: `npm run bench` (all) or `npm run bench -- serving` (one: tracking,
-// scheduling, serving, router, peer or auth). Each prints its figures beside their ceiling or peer and
-// writes bench/results/<name>.json.
+// history, scheduling, serving, router, peer, auth, audit or workspaces). Each prints its figures beside
+// their ceiling or peer and writes bench/results/<name>.json.
 //   --install-slurm (or BENCH_INSTALL_SLURM=1)  let the scheduling bench apt-get install slurm-wlm
 //   BENCH_SCALE=0.1                             a tenth of the work, for a quick look
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -15,6 +15,7 @@ const BENCHES: Record<string, { describe: string; load: () => Promise<{ run(o: B
   peer: { describe: "the MLP on paved up vs the same model on FastAPI + uvicorn + PyTorch (Debian's packages; apt-installed when missing), c=1 and c=32", load: () => import("./peer.ts") },
   auth: { describe: "what authentication + authorization add per request: in process (cached token, policy, run loader) and over HTTP (log-batch with a token vs auth off)", load: () => import("./auth.ts") },
   router: { describe: "what a canary split adds to versionless infer p50 (in process and over HTTP) vs a single version; router pick+observe ns", load: () => import("./router.ts") },
+  workspaces: { describe: "workspace ready time p50/p95 cold and from the warm pool beside a bare Jupyter start; proxy overhead on a kernel execute_request round trip vs Jupyter's socket", load: () => import("./workspaces.ts") },
   audit: { describe: "what audit.dataEvents: true (each log-batch's record committed before the answer) adds to log-batch p50 and throughput, c=1 and c=4, vs the default summaries", load: () => import("./audit.ts") },
 };
 

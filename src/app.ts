@@ -167,9 +167,11 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   // Deployments roll versions out on serving (through the router they register there), behind evaluation's gate.
   const deployments = createDeploymentsModule({ database, registry: registry.service, serving: serving.service, evaluation: evaluation.service, clock, ids, logger, admission: (d, principal) => budgets.admitDeployment(d, principal), replicaQuota: (team, replicas, what) => quotas.ledger.assertReplicas(team, replicas, what) });
   routes.push(...deployments.routes);
-  // A budget's stop: every queued and running job of the team is cancelled (SIGTERM, then the grace
-  // period to checkpoint); its rollouts in progress are paused, while what serves keeps serving.
+  // A budget's stop: the team's workspaces are stopped (homes kept) and every queued and running job
+  // is cancelled (SIGTERM, then the grace period to checkpoint); its rollouts in progress are paused,
+  // while what serves keeps serving.
   stopTeamWork = async (team, reason) => {
+    await workspaces.service.stopTeam(team, reason);
     await compute.service.cancelTeam(team, reason);
     let pageToken: string | undefined;
     do {

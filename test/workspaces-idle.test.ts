@@ -5,12 +5,16 @@
 import { chmodSync, copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createApp, type App } from "../src/app.ts";
 import { loadConfig } from "../src/config/index.ts";
 import { KernelClient, type WorkspaceView } from "../src/modules/workspaces/index.ts";
 import { testDialects, testPostgresUrl } from "./support/databases.ts";
+import { pollUntil } from "./support/poll.ts";
+
+// Each test starts Jupyter servers and kernels: in the full suite on two cores that takes many times
+// its figure alone, so the limit is above pollUntil's deadline (whose failure names what never happened).
+vi.setConfig({ testTimeout: 200_000, hookTimeout: 200_000 });
 
 const FIXTURES = join(import.meta.dirname, "fixtures/nvidia-smi-h200");
 
@@ -24,15 +28,10 @@ describe.each(testDialects())("idle workspaces are stopped and come back (%s)", 
 
   const call = (method: "GET" | "POST" | "PUT" | "DELETE", path: string, payload?: unknown) =>
     app.server.inject({ method, url: path, headers: admin, ...(payload !== undefined ? { payload: payload as object } : {}) });
-  async function until(id: string, phase: string): Promise<WorkspaceView> {
-    for (let i = 0; i < 2400; i++) {
-      const ws = (await call("GET", `/api/v1/workspaces/${id}`)).json() as WorkspaceView;
-      if (ws.phase === phase) return ws;
-      if (ws.phase === "FAILED") throw new Error(`workspace failed: ${ws.message}`);
-      await sleep(25);
-    }
-    throw new Error(`workspace ${id} never reached ${phase}`);
-  }
+  const until = (id: string, phase: string) =>
+    pollUntil(`workspace ${id} reaching ${phase}`, async () => (await call("GET", `/api/v1/workspaces/${id}`)).json() as WorkspaceView, (ws) => ws.phase === phase, {
+      fail: (ws) => (ws.phase === "FAILED" ? `it failed: ${ws.message}` : undefined),
+    });
   async function proxied(method: string, path: string, body?: unknown): Promise<{ status: number; json: () => unknown }> {
     const res = await fetch(`${url}${path}`, { method, headers: { ...admin, ...(body ? { "content-type": "application/json" } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
     const text = await res.text();
@@ -58,6 +57,7 @@ describe.each(testDialects())("idle workspaces are stopped and come back (%s)", 
             idle: { idleMinutes: 60, gpuIdleMinutes: 60, warnMinutes: 0.01, ttlHours: 24 },
             profiles: { cpu: { idleMinutes: 0.05 }, "gpu-1": { gpuIdleMinutes: 0.03 } },
           },
+          guardrails: { budgets: { intervalSeconds: 0.1 } },
           ...(databaseUrl ? { databaseUrl } : {}),
         },
       }),
@@ -65,7 +65,7 @@ describe.each(testDialects())("idle workspaces are stopped and come back (%s)", 
     );
     url = await app.listen();
     admin = { authorization: `Bearer ${app.generatedAdminToken}` };
-  }, 60_000);
+  });
   afterAll(async () => {
     await app?.close();
   });
@@ -107,5 +107,25 @@ describe.each(testDialects())("idle workspaces are stopped and come back (%s)", 
     expect(stopped.message).toMatch(/^culled: no kernel activity for 0.05 minutes/);
     expect(stopped.events.map((e) => e.type)).toContain("IdleWarning");
     await call("DELETE", `/api/v1/workspaces/${created.id}`);
+  });
+
+  it("a workspace whose job is cancelled, by an admin or by its team's budget, is STOPPED with the reason and its home kept, not FAILED", async () => {
+    // cpu-large: no tiny idle limit here, so only the cancel and the budget stop it.
+    const created = (await call("POST", "/api/v1/workspaces", { name: "spender", profile: "cpu-large" })).json() as WorkspaceView;
+    const running = await until(created.id, "RUNNING");
+    expect((await call("POST", `/api/v1/jobs/${running.jobId}/cancel`)).statusCode).toBe(200);
+    const cancelled = await until(running.id, "STOPPED");
+    expect(cancelled.message).toMatch(new RegExp(`^its job ${running.jobId} was cancelled`));
+
+    expect((await call("POST", `/api/v1/workspaces/${running.id}/start`)).statusCode).toBe(200);
+    const again = await until(running.id, "RUNNING");
+    // Whatever it has spent is past this budget: its stop threshold stops the team's work.
+    expect((await call("PUT", `/api/v1/budgets/${again.team}`, { amount: 0.000001, thresholds: [{ at: 100, action: "stop" }] })).statusCode).toBe(200);
+    const stopped = await until(running.id, "STOPPED");
+    expect(stopped.message).toMatch(/budget/);
+    expect(stopped.events.filter((e) => e.type === "Failed")).toEqual([]);
+    expect(((await call("GET", `/api/v1/jobs/${again.jobId}`)).json() as { phase: string }).phase).toBe("CANCELLED");
+    expect((await call("DELETE", `/api/v1/budgets/${again.team}`)).statusCode).toBeLessThan(300);
+    await call("DELETE", `/api/v1/workspaces/${running.id}`);
   });
 });

@@ -4,10 +4,14 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { KernelClient, type WorkspaceView } from "../src/modules/workspaces/index.ts";
+import { pollUntil } from "./support/poll.ts";
 import { freePort, startServerProcess, type ServerProcess } from "./support/server-process.ts";
+
+// Each test starts Jupyter servers and kernels: in the full suite on two cores that takes many times
+// its figure alone, so the limit is above pollUntil's deadline (whose failure names what never happened).
+vi.setConfig({ testTimeout: 200_000, hookTimeout: 200_000 });
 
 const TOKEN = "workspace-restart-admin-token-0123456789";
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -19,15 +23,10 @@ async function api<T>(server: ServerProcess, method: string, path: string, body?
   return JSON.parse(text) as T;
 }
 
-async function until(server: ServerProcess, id: string, phase: string): Promise<WorkspaceView> {
-  for (let i = 0; i < 2400; i++) {
-    const ws = await api<WorkspaceView>(server, "GET", `/api/v1/workspaces/${id}`);
-    if (ws.phase === phase) return ws;
-    if (ws.phase === "FAILED" && phase !== "FAILED") throw new Error(`workspace failed: ${ws.message}`);
-    await sleep(25);
-  }
-  throw new Error(`workspace ${id} never reached ${phase}`);
-}
+const until = (server: ServerProcess, id: string, phase: string) =>
+  pollUntil(`workspace ${id} reaching ${phase}`, () => api<WorkspaceView>(server, "GET", `/api/v1/workspaces/${id}`), (ws) => ws.phase === phase, {
+    fail: (ws) => (ws.phase === "FAILED" ? `it failed: ${ws.message}` : undefined),
+  });
 
 describe("kill -9 of paved up with running workspaces", () => {
   let server: ServerProcess | undefined;

@@ -5,13 +5,18 @@ import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { createApp, type App } from "../src/app.ts";
 import { loadConfig } from "../src/config/index.ts";
 import { KernelClient, WebSocketClient, type WorkspaceView } from "../src/modules/workspaces/index.ts";
+import { pollUntil } from "./support/poll.ts";
 import { createMembers } from "./support/teams.ts";
 import { testDialects, testPostgresUrl } from "./support/databases.ts";
+
+// Each test starts Jupyter servers and kernels: in the full suite on two cores that takes many times
+// its figure alone, so the limit is above pollUntil's deadline (whose failure names what never happened).
+vi.setConfig({ testTimeout: 200_000, hookTimeout: 200_000 });
 
 type Who = { authorization: string };
 
@@ -70,17 +75,17 @@ describe.each(testDialects())("workspaces: ask, reach through Paved only, track 
       });
       req.end(body);
     });
-  async function until(id: string, phases: string[]): Promise<WorkspaceView> {
-    for (let i = 0; i < 2400; i++) {
-      const res = await call(people.ada, "GET", `/api/v1/workspaces/${id}`);
-      expect(res.statusCode, res.body).toBe(200);
-      const ws = res.json() as WorkspaceView;
-      if (phases.includes(ws.phase)) return ws;
-      if (ws.phase === "FAILED") throw new Error(`workspace failed: ${ws.message}`);
-      await sleep(25);
-    }
-    throw new Error(`workspace ${id} never reached ${phases.join("/")}`);
-  }
+  const until = (id: string, phases: string[]) =>
+    pollUntil(
+      `workspace ${id} reaching ${phases.join("/")}`,
+      async () => {
+        const res = await call(people.ada, "GET", `/api/v1/workspaces/${id}`);
+        expect(res.statusCode, res.body).toBe(200);
+        return res.json() as WorkspaceView;
+      },
+      (ws) => phases.includes(ws.phase),
+      { fail: (ws) => (ws.phase === "FAILED" ? `it failed: ${ws.message}` : undefined) },
+    );
   const base = () => `/workspaces/${workspace.id}/`;
   async function kernel(who: Who): Promise<KernelClient> {
     const started = await http(who, "POST", `${base()}api/kernels`, "{}");
@@ -89,14 +94,16 @@ describe.each(testDialects())("workspaces: ask, reach through Paved only, track 
   }
 
   async function job(id: string): Promise<{ phase: string; runId: string; message: string | null; events: { message: string }[]; spec: { workingDir: string } }> {
-    for (let i = 0; i < 2400; i++) {
-      const res = await call(people.ada, "GET", `/api/v1/jobs/${id}`);
-      expect(res.statusCode, res.body).toBe(200);
-      const j = res.json();
-      if (["SUCCEEDED", "FAILED", "CANCELLED"].includes(j.phase)) return j;
-      await sleep(250);
-    }
-    throw new Error(`job ${id} never ended`);
+    return pollUntil(
+      `job ${id} ending`,
+      async () => {
+        const res = await call(people.ada, "GET", `/api/v1/jobs/${id}`);
+        expect(res.statusCode, res.body).toBe(200);
+        return res.json();
+      },
+      (j) => ["SUCCEEDED", "FAILED", "CANCELLED"].includes(j.phase),
+      { intervalMs: 250, timeoutMs: 300_000 },
+    );
   }
   /** A run's code snapshot as stored: path → content digest. */
   const codeOf = async (runId: string) =>
@@ -134,9 +141,11 @@ describe.each(testDialects())("workspaces: ask, reach through Paved only, track 
       cy: [{ team: "team-a", role: "developer" }],
       bo: [{ team: "team-b", role: "developer" }],
     });
-  }, 60_000);
+  });
   afterAll(async () => {
-    if (workspace) await call(people.ada, "DELETE", `/api/v1/workspaces/${workspace.id}`);
+    // Every workspace left (a failed test's too): their servers are jobs, which outlive the app.
+    const left = app ? ((await call(admin, "GET", "/api/v1/workspaces?all=true")).json().workspaces ?? []) as WorkspaceView[] : [];
+    for (const w of left) await call(admin, "DELETE", `/api/v1/workspaces/${w.id}`);
     await app?.close();
   });
 
@@ -307,7 +316,7 @@ describe.each(testDialects())("workspaces: ask, reach through Paved only, track 
     expect(res.statusCode, res.body).toBe(503);
     expect(res.json().error).toMatchObject({ code: "UNAVAILABLE", details: { reason: "ENVIRONMENT_BUILD_FAILED", environment: "broken@1", missing: ["no-such-package-paved"] } });
     expect((await call(people.ada, "GET", "/api/v1/workspaces")).json().workspaces.map((w: WorkspaceView) => w.name)).toEqual(["eda"]);
-  }, 60_000);
+  });
 
   it.skipIf(!hasTorch)("--from-run reproduces the quickstart run's code and parameters, and paved apply in it runs that code again", async () => {
     // The quickstart, run as a real job of ada's.
@@ -359,8 +368,9 @@ with open("train.py", "a") as f:
     f.write("\\nraise SystemExit('edited after the job was submitted')\\n")`);
       expect(applied.status, JSON.stringify(applied)).toBe("ok");
       expect(applied.stdout, JSON.stringify(applied)).not.toMatch(/^FAILED/);
-      const again = await job((JSON.parse(applied.stdout) as { id: string }).id);
-      expect(again.phase, again.message ?? "").toBe("SUCCEEDED");
+      const againId = (JSON.parse(applied.stdout) as { id: string }).id;
+      const again = await job(againId);
+      expect(again.phase, `${again.message}\n${(await call(people.ada, "GET", `/api/v1/jobs/${againId}/logs`)).body.slice(-2000)}`).toBe("SUCCEEDED");
       expect(again.spec.workingDir).toMatch(/\/snapshots\//);
       expect(again.events.map((e) => e.message).join("\n")).toContain(`from workspace repro: runs a snapshot`);
       expect(await codeOf(again.runId)).toEqual(originalCode);
@@ -402,6 +412,24 @@ describe("a server without Jupyter", () => {
       const res = await app.server.inject({ method: "POST", url: "/api/v1/workspaces", headers: { authorization: `Bearer ${app.generatedAdminToken}` }, payload: { profile: "cpu" } });
       expect(res.statusCode).toBe(503);
       expect(res.json().error).toMatchObject({ code: "UNAVAILABLE", details: { package: "jupyter-notebook" } });
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+const isRoot = process.getuid?.() === 0;
+describe.skipIf(!isRoot)(`a server with compute.runAs (${isRoot ? "jobs as user nobody" : "skipped: switching users needs root"})`, () => {
+  it("refuses to create a workspace with UNSUPPORTED and the reason, keeping nothing", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "paved-ws-runas-"));
+    const app = await createApp(loadConfig({ env: {}, overrides: { dataDir, logLevel: "silent", compute: { gpus: [], runAs: "nobody" } } }));
+    try {
+      const headers = { authorization: `Bearer ${app.generatedAdminToken}` };
+      const res = await app.server.inject({ method: "POST", url: "/api/v1/workspaces", headers, payload: { profile: "cpu" } });
+      expect(res.statusCode, res.body).toBe(400);
+      expect(res.json().error).toMatchObject({ code: "UNSUPPORTED", details: { runAs: "nobody" } });
+      expect(res.json().error.message).toContain("compute.runAs");
+      expect((await app.server.inject({ method: "GET", url: "/api/v1/workspaces?all=true", headers })).json().workspaces).toEqual([]);
     } finally {
       await app.close();
     }

@@ -73,6 +73,14 @@ const workspaceEnvironmentsSchema = z.strictObject({
   /** Seconds one environment's build may take before it is abandoned. */
   buildTimeoutSeconds: z.number().positive().default(WORKSPACE_ENVIRONMENT_DEFAULTS.buildTimeoutSeconds),
 });
+const warmPoolSchema = z.strictObject({
+  /** The compute profile of the pool's servers. */
+  profile: z.string().min(1),
+  /** The team whose quota the pool's servers draw from, and whose members' new workspaces they become. */
+  team: z.string().min(1),
+  /** Servers kept started and waiting. */
+  size: z.number().int().min(1).max(32),
+});
 const WORKSPACES_DEFAULTS = {
   jupyter: "/usr/bin/jupyter",
   python: "/usr/bin/python3",
@@ -83,6 +91,7 @@ const WORKSPACES_DEFAULTS = {
   environments: WORKSPACE_ENVIRONMENT_DEFAULTS,
   homeSizeMinutes: 10,
   homeSizeMaxEntries: 200_000,
+  warmPool: [],
 };
 const workspacesSchema = z.strictObject({
   /** The Jupyter program (Debian's jupyter-notebook), by full path: pyenv's shims come first on PATH. */
@@ -103,6 +112,8 @@ const workspacesSchema = z.strictObject({
   homeSizeMinutes: z.number().positive().default(10),
   /** Files and folders one measurement of a home folder looks at, at most (it counts what it saw). */
   homeSizeMaxEntries: z.number().int().positive().default(200_000),
+  /** Started servers kept ready per profile and team, handed to that team's new workspaces (docs/workspaces.md#warm-pool). */
+  warmPool: z.array(warmPoolSchema).default([]),
 });
 
 const SLURM_NAME = /^[A-Za-z0-9_.+-]{1,64}$/;

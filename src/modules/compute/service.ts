@@ -240,6 +240,18 @@ export class JobService {
     return rows.length;
   }
 
+  /**
+   * Hands a running job to another owner, under another name and experiment (a warm pool's
+   * workspace server given to the person whose workspace it becomes): its token then acts for them,
+   * in that experiment. False when the job is no longer running.
+   */
+  async reassign(id: string, to: { owner: string; name: string; experimentId: string }, why: string): Promise<boolean> {
+    const { store, clock } = this.deps;
+    if (!(await store.patch(id, ["RUNNING"], { owner: to.owner, name: to.name, experiment_id: to.experimentId }))) return false;
+    await store.appendEvent(id, { type: "Reassigned", message: `now ${to.name}, of ${to.owner}: ${why}`, time: clock.now() });
+    return true;
+  }
+
   /** Cancels the job (idempotent on ended jobs) and returns it. */
   async cancel(id: string, reader?: Principal): Promise<Job> {
     await this.get(id);

@@ -1,13 +1,14 @@
-import { readdir, rm } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
+import { readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ReconcileLoop, type Clock, type Logger } from "../../core/index.ts";
 import type { Job, JobService } from "../compute/index.ts";
 import { folderSize } from "./home-size.ts";
-import { jupyterRequest } from "./jupyter.ts";
-import { KernelClient } from "./kernel-client.ts";
+import { jupyterRequest, workspaceFolders, writeJsonFile } from "./jupyter.ts";
+import { probeKernel } from "./ready-probe.ts";
 import type { WorkspaceSpec, WorkspacePhase } from "./schema.ts";
-import type { WorkspaceService } from "./service.ts";
+import { poolKey, type WorkspaceService } from "./service.ts";
 import { idleLimitsFor, type WorkspaceSettings } from "./settings.ts";
 import type { WorkspaceRow, WorkspaceStore } from "./store.ts";
 
@@ -30,6 +31,8 @@ export interface WorkspaceControllerDeps {
 }
 
 const ENDED_JOB = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
+/** How long a kernel that Jupyter reports as "starting" counts as in use (see watchUse). */
+const STARTING_KERNEL_MS = 120_000;
 
 /**
  * Reconciles workspaces with the jobs that run their servers: PENDING while the job waits (with its
@@ -45,6 +48,8 @@ export class WorkspaceController {
   private readonly starting = new Map<string, Promise<void>>();
   /** Last request through the proxy per workspace, not yet written. */
   private readonly touches = new Map<string, number>();
+  /** When a warm pool whose last start failed is tried again. */
+  private readonly poolRetryAt = new Map<string, number>();
   /** When each running workspace's home was last measured by this process. */
   private readonly measured = new Map<string, number>();
   private stopped = new AbortController();
@@ -66,6 +71,19 @@ export class WorkspaceController {
 
   kick(): void {
     this.loop.kick();
+  }
+
+  /** Jupyter gave a notebook's session a kernel: that kernel's runs name the notebook from its next cell. */
+  notebookOpened(workspaceId: string, kernelId: string, path: string): void {
+    const file = workspaceFolders(this.deps.dataDir, workspaceId).notebooksFile;
+    let map: Record<string, string> = {};
+    try {
+      map = JSON.parse(readFileSync(file, "utf8")) as Record<string, string>;
+    } catch {
+      // none yet
+    }
+    if (map[kernelId] === path) return;
+    writeJsonFile(file, { ...map, [kernelId]: path });
   }
 
   /** A request reached the workspace through the proxy: it counts as use. */
@@ -100,12 +118,51 @@ export class WorkspaceController {
         this.deps.logger.warn({ err: error, workspaceId: row.workspace_id }, "looking at a workspace failed; trying again next pass");
       }
     }
+    if (this.deps.settings.warmPool.length > 0 && this.loop.running) await this.tendPools(rows);
     // One home measured per pass, the one measured longest ago, each every homeSizeMinutes at most.
     const now = this.deps.clock.now();
     const due = rows
       .filter((r) => r.phase === "RUNNING" && now - (this.measured.get(r.workspace_id) ?? 0) >= this.deps.settings.homeSizeMinutes * 60_000)
       .sort((a, b) => (this.measured.get(a.workspace_id) ?? 0) - (this.measured.get(b.workspace_id) ?? 0))[0];
     if (due && this.loop.running) await this.measureHome(due).catch((error: unknown) => this.deps.logger.warn({ err: error, workspaceId: due.workspace_id }, "measuring a workspace's home failed"));
+  }
+
+  /** Which notebook each kernel runs, from Jupyter's sessions (a rename, a session opened another way). */
+  private async refreshNotebooks(row: WorkspaceRow): Promise<void> {
+    const sessions = await jupyterRequest(row.socket_path!, row.jupyter_token!, "GET", `/workspaces/${row.workspace_id}/api/sessions`, undefined, 5000).catch(() => undefined);
+    if (sessions?.status !== 200) return;
+    const map: Record<string, string> = {};
+    for (const s of JSON.parse(sessions.body) as { path?: string; kernel?: { id?: string } }[]) if (s.kernel?.id && s.path) map[s.kernel.id] = s.path;
+    const file = workspaceFolders(this.deps.dataDir, row.workspace_id).notebooksFile;
+    const current = await readFile(file, "utf8").catch(() => "");
+    if (current !== JSON.stringify(map)) writeJsonFile(file, map);
+  }
+
+  /**
+   * Keeps each warm pool (workspaces.warmPool) at its size: one server started per pool and pass
+   * while it is short (after a failure, e.g. the team's budget, a dozen passes later); servers of pools no
+   * longer configured, and pool servers that ended, are removed.
+   */
+  private async tendPools(active: WorkspaceRow[]): Promise<void> {
+    const now = this.deps.clock.now();
+    const configured = new Map(this.deps.settings.warmPool.map((p) => [poolKey(p), p]));
+    const poolOf = (r: WorkspaceRow) => (JSON.parse(r.spec) as WorkspaceSpec).pool;
+    const ended = (await this.deps.store.list({ phases: ["STOPPED", "FAILED"] })).filter((r) => poolOf(r) !== undefined);
+    const members = active.filter((r) => poolOf(r) !== undefined);
+    for (const row of [...ended, ...members.filter((r) => !configured.has(poolOf(r)!))]) {
+      await this.deps.service().delete(row.workspace_id).catch((error: unknown) => this.deps.logger.warn({ err: error, workspaceId: row.workspace_id }, "removing a warm pool's server failed"));
+    }
+    for (const [key, pool] of configured) {
+      const have = members.filter((r) => poolOf(r) === key).length;
+      if (have >= pool.size || now < (this.poolRetryAt.get(key) ?? 0)) continue;
+      try {
+        await this.deps.service().fillPool(pool);
+      } catch (error) {
+        // A dozen passes (a minute at the default interval): a refusal (a budget, a missing team) is not retried in a loop.
+        this.poolRetryAt.set(key, now + Math.min(60_000, this.deps.settings.intervalSeconds * 12_000));
+        this.deps.logger.warn({ err: error, pool: key }, "starting a warm pool's server failed; trying again in a dozen passes");
+      }
+    }
   }
 
   /**
@@ -119,7 +176,10 @@ export class WorkspaceController {
     const snapshots = join(this.deps.dataDir, "workspaces", row.workspace_id, "snapshots");
     for (const jobId of (await readdir(snapshots).catch(() => [] as string[])).slice(0, 1000)) {
       const job = await this.deps.jobs.get(jobId).catch(() => undefined);
-      if (!job || ENDED_JOB.has(job.phase)) await rm(join(snapshots, jobId), { recursive: true, force: true });
+      // A snapshot is taken before its job is stored: one without a job is young (being submitted)
+      // or left by a submit that failed, removed once it is an hour old.
+      const orphan = !job && this.deps.clock.now() - ((await stat(join(snapshots, jobId)).catch(() => undefined))?.mtimeMs ?? 0) > 3600_000;
+      if (orphan || (job && ENDED_JOB.has(job.phase))) await rm(join(snapshots, jobId), { recursive: true, force: true });
     }
     const home = await folderSize(row.home_dir, limit);
     const kept = await folderSize(snapshots, Math.max(0, limit - home.entries));
@@ -129,14 +189,19 @@ export class WorkspaceController {
     return bytes;
   }
 
-  /** The job is gone: STOPPED when someone asked, else FAILED (its server died). */
+  /**
+   * The job is gone: STOPPED when someone asked — the workspace's own stop, or its job cancelled
+   * (`paved jobs cancel`, a budget's stop) — else FAILED (its server died).
+   */
   private async ended(row: WorkspaceRow, job: Job | undefined): Promise<void> {
     const { store, clock } = this.deps;
     const now = clock.now();
     const from: WorkspacePhase[] = ["PENDING", "STARTING", "RUNNING", "STOPPING"];
-    if (row.stop_requested_at !== null) {
-      if (await store.transition(row.workspace_id, from, "STOPPED", { message: row.stop_reason }, { type: "Stopped", message: `${row.stop_reason ?? "stopped"}; its home folder is kept: paved workspace start ${row.workspace_id} brings it back`, time: now })) {
-        await store.patchSession(row.workspace_id, row.session, { ended_at: now, end_reason: row.stop_reason ?? "stopped" });
+    const cancelled = row.stop_requested_at === null && job?.phase === "CANCELLED" ? `its job ${job.id} was cancelled${job.message ? ` (${job.message})` : ""}` : undefined;
+    if (row.stop_requested_at !== null || cancelled) {
+      const reason = row.stop_reason ?? cancelled ?? "stopped";
+      if (await store.transition(row.workspace_id, from, "STOPPED", { message: reason }, { type: "Stopped", message: `${reason}; its home folder is kept: paved workspace start ${row.workspace_id} brings it back`, time: now })) {
+        await store.patchSession(row.workspace_id, row.session, { ended_at: now, end_reason: reason });
         await this.measureHome(row);
         this.measured.delete(row.workspace_id);
       }
@@ -160,19 +225,23 @@ export class WorkspaceController {
    * Watches one start: waits for the job to run, marks the workspace STARTING, then asks its
    * Jupyter server (over the socket) until it answers, starts a kernel and waits for that kernel to
    * answer a kernel_info_request over its websocket. Then the workspace is RUNNING and the time
-   * since the request is the session's ready time. Polls every 50 ms so the figure is not the poll's.
+   * since the request is the session's ready time. Polls every 25 ms so the figure is not the poll's.
    */
   private async watchStart(workspaceId: string): Promise<void> {
     const { store, clock, jobs } = this.deps;
     const signal = this.stopped.signal;
     let jobStartedAt: number | undefined;
+    const watching = clock.now();
     while (!signal.aborted) {
       const row = await store.get(workspaceId);
       if (!row || !row.job_id || (row.phase !== "PENDING" && row.phase !== "STARTING")) return;
       const job = await jobs.get(row.job_id).catch(() => undefined);
       if (!job || ENDED_JOB.has(job.phase)) return this.kick();
       if (job.phase === "QUEUED" || job.phase === "STARTING") {
-        await sleep(job.phase === "QUEUED" ? 500 : 50, undefined, { signal }).catch(() => undefined);
+        // A job usually leaves the queue within milliseconds: look often at first (a 500 ms poll was
+        // most of the time a cold start added to Jupyter's own), then every half second while it waits.
+        const queued = job.phase === "QUEUED" && clock.now() - watching > 5000;
+        await sleep(queued ? 500 : 25, undefined, { signal }).catch(() => undefined);
         continue;
       }
       jobStartedAt ??= clock.now();
@@ -181,7 +250,12 @@ export class WorkspaceController {
         await store.transition(workspaceId, ["PENDING"], "STARTING", { message: null }, { type: "Scheduled", message: `job ${job.id} runs its Jupyter server (${gpus}); waiting for a kernel to answer`, time: clock.now() });
         continue;
       }
-      const ready = await this.probe(row).catch(() => false);
+      // Until Jupyter binds its socket, a stat every 25 ms (the database is read again twice a
+      // second): on a machine of few cores, the start's Python imports need the CPU more.
+      for (const until = clock.now() + 500; !signal.aborted && clock.now() < until && !existsSync(row.socket_path!); ) {
+        await sleep(25, undefined, { signal }).catch(() => undefined);
+      }
+      const ready = existsSync(row.socket_path!) && (await this.probe(row).catch(() => false));
       if (ready) {
         const now = clock.now();
         const session = await store.session(workspaceId, row.session);
@@ -198,31 +272,17 @@ export class WorkspaceController {
         await store.transition(workspaceId, ["STARTING", "STOPPING"], "FAILED", { message }, { type: "Failed", message, time: clock.now() });
         return;
       }
-      await sleep(50, undefined, { signal }).catch(() => undefined);
+      await sleep(25, undefined, { signal }).catch(() => undefined);
     }
   }
 
-  /** Whether the server answers and a new kernel answers kernel_info over its websocket (the kernel is shut down after). */
+  /** Whether the server answers and a new kernel answers kernel_info (a warm pool's server keeps that kernel as its spare). */
   private async probe(row: WorkspaceRow): Promise<boolean> {
-    const base = `/workspaces/${row.workspace_id}/`;
-    const socketPath = row.socket_path!;
-    const token = row.jupyter_token!;
-    const status = await jupyterRequest(socketPath, token, "GET", `${base}api/status`, undefined, 2000);
-    if (status.status !== 200) return false;
-    const started = await jupyterRequest(socketPath, token, "POST", `${base}api/kernels`, {}, 30_000);
-    if (started.status !== 201) return false;
-    const kernelId = (JSON.parse(started.body) as { id: string }).id;
-    try {
-      const kernel = await KernelClient.open({ socketPath }, base, kernelId, { host: "localhost", authorization: `token ${token}` });
-      try {
-        await kernel.info(60_000);
-      } finally {
-        kernel.close();
-      }
-      return true;
-    } finally {
-      await jupyterRequest(socketPath, token, "DELETE", `${base}api/kernels/${kernelId}`).catch(() => undefined);
-    }
+    const pooled = (JSON.parse(row.spec) as WorkspaceSpec).pool !== undefined;
+    return probeKernel(
+      { workspaceId: row.workspace_id, socketPath: row.socket_path!, token: row.jupyter_token! },
+      pooled ? { keepAs: workspaceFolders(this.deps.dataDir, row.workspace_id) } : {},
+    );
   }
 
   /**
@@ -234,18 +294,26 @@ export class WorkspaceController {
     const { store, clock } = this.deps;
     const now = clock.now();
     const spec = JSON.parse(row.spec) as WorkspaceSpec;
+    // A warm pool's server waits for someone by design: it is not idle, it is ready.
+    if (spec.pool !== undefined) return;
     const limits = idleLimitsFor(this.deps.settings, spec.profile);
     let last = Number(row.last_activity_at ?? row.updated_at);
     let busy = false;
     const kernels = await jupyterRequest(row.socket_path!, row.jupyter_token!, "GET", `/workspaces/${row.workspace_id}/api/kernels`, undefined, 5000).catch(() => undefined);
     if (kernels?.status === 200) {
       for (const k of JSON.parse(kernels.body) as { last_activity?: string; execution_state?: string }[]) {
-        if (k.execution_state === "busy" || k.execution_state === "starting") busy = true;
         const at = k.last_activity ? Date.parse(k.last_activity) : NaN;
         if (Number.isFinite(at)) last = Math.max(last, at);
+        // Jupyter Notebook 6 sometimes never hears a kernel's first status (its activity watcher
+        // misses the iopub stream): the kernel then reads "starting" for ever, though it runs cells.
+        // A start takes seconds, so "starting" counts as use only for a while; then it says nothing.
+        const stillStarting = k.execution_state === "starting" && (!Number.isFinite(at) || now - at < STARTING_KERNEL_MS);
+        if (k.execution_state === "busy" || stillStarting) busy = true;
       }
     }
     if (busy) last = now;
+    // Naming notebooks on runs must never keep a workspace from being culled.
+    await this.refreshNotebooks(row).catch((error: unknown) => this.deps.logger.warn({ err: error, workspaceId: row.workspace_id }, "reading a workspace's notebook sessions failed"));
     const touched = this.touches.get(row.workspace_id);
     if (touched !== undefined) {
       last = Math.max(last, touched);

@@ -66,6 +66,7 @@ export function createWorkspacesModule(deps: WorkspacesDeps): WorkspacesModule {
   const controller = new WorkspaceController({ store, jobs: deps.jobs, service: () => holder.service!, settings, clock: deps.clock, logger, dataDir: deps.config.dataDir, ...(deps.gpuUse ? { gpuUse: deps.gpuUse } : {}) });
   const service = new WorkspaceService({
     store,
+    runAs: deps.config.compute.runAs,
     jobs: deps.jobs,
     catalog: deps.catalog,
     runs: deps.runs,
@@ -89,7 +90,7 @@ export function createWorkspacesModule(deps: WorkspacesDeps): WorkspacesModule {
   return {
     service,
     routes: workspaceRoutes(service, store, () => deps.clock.now()),
-    proxy: workspaceProxy({ store, principalOf: deps.principalOf, now: () => deps.clock.now(), touched: (id) => controller.touch(id) }),
+    proxy: workspaceProxy({ store, principalOf: deps.principalOf, now: () => deps.clock.now(), touched: (id) => controller.touch(id), notebookOpened: (id, kernel, path) => controller.notebookOpened(id, kernel, path) }),
     controller,
   };
 }

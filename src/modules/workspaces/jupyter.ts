@@ -1,8 +1,8 @@
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PlatformError } from "../../core/index.ts";
 import { GIT_CEILING_FILE } from "../compute/index.ts";
@@ -22,6 +22,12 @@ export interface WorkspaceFolders {
   run: string;
   socket: string;
   tokenFile: string;
+  /** Variables kernels and terminals read when they start (and kernels before each cell once it changes). */
+  envFile: string;
+  /** The id of a warm pool server's spare kernel, which the first notebook at the root gets. */
+  spareKernelFile: string;
+  /** Kernel id to notebook path, which kernels read to name their notebook on runs. */
+  notebooksFile: string;
 }
 
 export function workspaceFolders(dataDir: string, workspaceId: string): WorkspaceFolders {
@@ -33,7 +39,7 @@ export function workspaceFolders(dataDir: string, workspaceId: string): Workspac
     const short = join(tmpdir(), `paved-ws-${createHash("sha256").update(root).digest("hex").slice(0, 16)}`);
     socket = join(short, "jupyter.sock");
   }
-  return { home: join(root, "home"), run, socket, tokenFile: join(run, "jupyter-token") };
+  return { home: join(root, "home"), run, socket, tokenFile: join(run, "jupyter-token"), envFile: join(run, "workspace-env.json"), spareKernelFile: join(run, "spare-kernel"), notebooksFile: join(run, "notebooks.json") };
 }
 
 /** Refuses (UNAVAILABLE, naming the package) when the Jupyter program is not installed. */
@@ -62,6 +68,8 @@ export interface LaunchInput {
   virtualenv?: string | undefined;
   /** More variables for the server, its kernels and terminals (the environment, the reproduced run). */
   env?: Record<string, string>;
+  /** Variables that may change while the server runs (its experiment): written to the workspace's variable file. */
+  workspaceEnv: Record<string, string>;
 }
 
 /**
@@ -81,6 +89,11 @@ export function prepareLaunch(input: LaunchInput): { argv: string[]; env: Record
   mkdirSync(socketDir, { recursive: true, mode: 0o700 });
   writeFileSync(folders.tokenFile, input.token, { mode: 0o600 });
   chmodSync(folders.tokenFile, 0o600);
+  writeWorkspaceEnv(folders, input.workspaceEnv);
+  rmSync(folders.spareKernelFile, { force: true });
+  // A socket a killed server left: its readiness is watched by the socket appearing.
+  rmSync(folders.socket, { force: true });
+  writeJsonFile(folders.notebooksFile, {});
   const data = join(folders.run, "jupyter-data");
   const spec = join(data, "kernels", "python3");
   mkdirSync(spec, { recursive: true });
@@ -98,13 +111,14 @@ export function prepareLaunch(input: LaunchInput): { argv: string[]; env: Record
     ),
   );
   const argv = [
-    input.jupyter,
-    "notebook",
+    ...notebookCommand(input.jupyter),
     "--no-browser",
     `--sock=${folders.socket}`,
     "--sock-mode=0600",
     `--NotebookApp.base_url=/workspaces/${input.workspaceId}/`,
     `--notebook-dir=${folders.home}`,
+    // Paved's kernel manager (python/paved_jupyter.py): kernels are killed at once when the server stops.
+    `--config=${join(PYTHON_DIR, "jupyter_paved_config.py")}`,
     ...(process.getuid?.() === 0 ? ["--allow-root"] : []),
   ];
   const env: Record<string, string> = {
@@ -112,12 +126,39 @@ export function prepareLaunch(input: LaunchInput): { argv: string[]; env: Record
     ...(input.virtualenv ? { VIRTUAL_ENV: input.virtualenv } : {}),
     HOME: folders.home,
     JUPYTER_TOKEN_FILE: folders.tokenFile,
+    PAVED_WORKSPACE_ENV_FILE: folders.envFile,
+    PAVED_SPARE_KERNEL_FILE: folders.spareKernelFile,
+    PAVED_NOTEBOOKS_FILE: folders.notebooksFile,
     JUPYTER_RUNTIME_DIR: join(folders.run, "jupyter-runtime"),
     // Our kernel spec first: kernels run the environment's Python through Paved's launcher.
     JUPYTER_PATH: data,
     PATH: `${input.binDir}:${input.virtualenv ? `${join(input.virtualenv, "bin")}:` : ""}${input.path}`,
   };
   return { argv, env };
+}
+
+/**
+ * How to start Jupyter Notebook: its own program beside `jupyter` when it is there (Debian's
+ * /usr/bin/jupyter-notebook), else `jupyter notebook`. The `jupyter` dispatcher is a Python process
+ * of its own that searches every PATH folder for the subcommand before it execs it: a few hundred
+ * milliseconds of each cold start where PATH holds pyenv's shims.
+ */
+export function notebookCommand(jupyter: string): string[] {
+  const direct = join(dirname(jupyter), "jupyter-notebook");
+  return existsSync(direct) ? [direct] : [jupyter, "notebook"];
+}
+
+/** Writes the workspace's variable file (owner-only), which its kernels and terminals read. */
+export function writeWorkspaceEnv(folders: WorkspaceFolders, values: Record<string, string>): void {
+  writeJsonFile(folders.envFile, values);
+}
+
+/** Replaces a small JSON file of the workspace's run folder in one step (readers never see half of it). */
+export function writeJsonFile(path: string, value: unknown): void {
+  // A name of its own per write: the proxy and the controller may write the same file at once.
+  const tmp = `${path}.${randomBytes(6).toString("hex")}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
+  renameSync(tmp, path);
 }
 
 /** An answer of the Jupyter server. */

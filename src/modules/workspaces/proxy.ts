@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { PlatformError, conflict, invalidInput, type PassthroughContext, type PassthroughDefinition, type Principal } from "../../core/index.ts";
 import { authorize } from "../identity/index.ts";
@@ -24,6 +25,8 @@ export interface ProxyDeps {
   now: () => number;
   /** Tells the controller a user reached the workspace (it counts as activity). */
   touched: (workspaceId: string) => void;
+  /** A notebook's session got a kernel (Jupyter's answer to POST/PATCH api/sessions): runs from that kernel name the notebook. */
+  notebookOpened?: (workspaceId: string, kernelId: string, path: string) => void;
 }
 
 /**
@@ -51,11 +54,13 @@ export function workspaceProxy(deps: ProxyDeps): PassthroughDefinition {
     authenticate: (request, response) => cookieLogin(deps, request, response),
     async request(ctx, response) {
       const { row, path } = await target(ctx);
-      await forward(row, path, ctx.request, response);
+      const session = (ctx.request.method === "POST" || ctx.request.method === "PATCH") && /^\/workspaces\/[^/]+\/api\/sessions(\/[^/?]*)?(\?|$)/.test(path);
+      await forward(row, path, ctx.request, response, session && deps.notebookOpened ? (body) => noteSession(row.workspace_id, body, deps.notebookOpened!) : undefined);
     },
     async upgrade(ctx, socket, head) {
       const { row, path } = await target(ctx);
-      await forwardUpgrade(row, path, ctx.request, socket, head);
+      // What the user sends on a kernel's websocket (a cell to run, an interrupt) is use too.
+      await forwardUpgrade(row, path, ctx.request, socket, head, () => deps.touched(row.workspace_id));
     },
   };
 }
@@ -122,13 +127,49 @@ function downstreamHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   return out;
 }
 
-function forward(row: WorkspaceRow, path: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
+/** Records which notebook a session's kernel runs, from Jupyter's answer to a session request. */
+function noteSession(workspaceId: string, body: Buffer, opened: NonNullable<ProxyDeps["notebookOpened"]>): void {
+  try {
+    const session = JSON.parse(body.toString("utf8")) as { path?: unknown; kernel?: { id?: unknown } };
+    if (typeof session.path === "string" && typeof session.kernel?.id === "string") opened(workspaceId, session.kernel.id, session.path);
+  } catch {
+    // Not a session (an error page): nothing to record.
+  }
+}
+
+/** Largest session answer the proxy reads (one session's JSON is well under a kilobyte). */
+const MAX_SESSION_BYTES = 64 * 1024;
+
+function forward(row: WorkspaceRow, path: string, request: IncomingMessage, response: ServerResponse, onSession?: (body: Buffer) => void): Promise<void> {
   return new Promise((resolve) => {
     const upstream = httpRequest({ socketPath: row.socket_path!, method: request.method, path, headers: upstreamHeaders(row, request, false) });
     upstream.once("response", (answer) => {
       const headers = downstreamHeaders(answer.headers);
       const html = String(answer.headers["content-type"] ?? "").startsWith("text/html");
       answer.once("error", () => (response.destroy(), resolve()));
+      if (onSession && !html && (answer.statusCode === 200 || answer.statusCode === 201)) {
+        // Read before it is passed on, so the kernel knows its notebook before the page's first cell.
+        const chunks: Buffer[] = [];
+        let size = 0;
+        answer.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_PAGE_BYTES) {
+            answer.destroy();
+            response.destroy();
+            resolve();
+            return;
+          }
+          chunks.push(chunk);
+        });
+        answer.once("end", () => {
+          const body = Buffer.concat(chunks);
+          if (size <= MAX_SESSION_BYTES) onSession(body);
+          response.writeHead(answer.statusCode ?? 502, headers);
+          response.end(body);
+          resolve();
+        });
+        return;
+      }
       if (!html) {
         response.writeHead(answer.statusCode ?? 502, headers);
         answer.pipe(response);
@@ -170,10 +211,12 @@ function forward(row: WorkspaceRow, path: string, request: IncomingMessage, resp
   });
 }
 
-function forwardUpgrade(row: WorkspaceRow, path: string, request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+function forwardUpgrade(row: WorkspaceRow, path: string, request: IncomingMessage, socket: Duplex, head: Buffer, used: () => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const upstream = httpRequest({ socketPath: row.socket_path!, method: "GET", path, headers: upstreamHeaders(row, request, true) });
     upstream.once("upgrade", (answer, upstreamSocket, upstreamHead) => {
+      // Kernel messages are small frames, answered at once: Nagle's algorithm would hold them back.
+      (socket as Partial<Socket>).setNoDelay?.(true);
       const lines = [`HTTP/1.1 101 Switching Protocols`];
       for (let i = 0; i < answer.rawHeaders.length; i += 2) lines.push(`${answer.rawHeaders[i]}: ${answer.rawHeaders[i + 1]}`);
       socket.write(`${lines.join("\r\n")}\r\n\r\n`);
@@ -181,6 +224,7 @@ function forwardUpgrade(row: WorkspaceRow, path: string, request: IncomingMessag
       if (head.length) upstreamSocket.write(head);
       upstreamSocket.pipe(socket);
       socket.pipe(upstreamSocket);
+      socket.on("data", used);
       const end = () => {
         upstreamSocket.destroy();
         socket.destroy();

@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
-import { conflict, invalidInput, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
+import { PlatformError, conflict, invalidInput, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
 import type { ProfileCatalog } from "../catalog/index.ts";
 import type { Job, JobService, JobSpec, PreparedJob, RunRecorder } from "../compute/index.ts";
 import { teamForNew, visibleTeams } from "../identity/index.ts";
 import type { BuiltEnvironment, EnvironmentBuilder } from "./environment-builder.ts";
 import { refOf, type EnvironmentCatalog } from "./environment-catalog.ts";
-import { assertJupyterInstalled, prepareLaunch, workspaceFolders } from "./jupyter.ts";
+import { assertJupyterInstalled, jupyterRequest, prepareLaunch, workspaceFolders, writeWorkspaceEnv } from "./jupyter.ts";
+import { probeKernel } from "./ready-probe.ts";
 import { materializeRun, RUN_FOLDER, sourceRun, type ModelSource, type RunSource, type SourceRun } from "./reproduce.ts";
 import { ACTIVE_WORKSPACE_PHASES, type CreateWorkspaceBody, type EnvironmentEntry, type EnvironmentView, type WorkspaceSpec, type WorkspacePhase, type WorkspaceView } from "./schema.ts";
 import { snapshotJob } from "./snapshot.ts";
@@ -15,6 +16,8 @@ import type { WorkspaceSettings } from "./settings.ts";
 
 export interface WorkspaceServiceDeps {
   store: WorkspaceStore;
+  /** `compute.runAs`: workspaces refuse to start under it (see assertCanStart). */
+  runAs: string | undefined;
   jobs: JobService;
   catalog: ProfileCatalog;
   runs: Pick<RunRecorder, "ensureExperiment">;
@@ -65,7 +68,7 @@ export class WorkspaceService {
    */
   async create(body: CreateWorkspaceBody, principal: Principal): Promise<WorkspaceView> {
     const { store, clock, ids, settings } = this.deps;
-    assertJupyterInstalled(settings.jupyter);
+    this.assertCanStart();
     const team = await teamForNew(store.db, principal, body.team);
     const profile = body.profile ?? settings.defaultProfile;
     this.deps.catalog.get(profile);
@@ -76,9 +79,13 @@ export class WorkspaceService {
     if (await store.nameTaken(team, name)) throw conflict(`team ${team} already has a workspace named '${name}'; pick another --name, or start it: paved workspace start ${name}`);
     // A reproduction records into the run's experiment when it is of this team.
     const experiment = body.experiment ?? (source && source.experiment.team === team ? source.experiment.name : name);
+    const experimentId = await this.deps.runs.ensureExperiment(experiment, team);
+    if (!source && !entry) {
+      const pooled = await this.takeFromPool({ team, profile, name, experiment, experimentId }, principal);
+      if (pooled) return this.get(pooled, principal);
+    }
     // Built before anything is stored: an environment that cannot be built leaves no workspace.
     const built = entry ? await this.deps.builder.ensure(entry) : undefined;
-    const experimentId = await this.deps.runs.ensureExperiment(experiment, team);
     const id = ids.prefixed("ws");
     const now = clock.now();
     const spec: WorkspaceSpec = { profile, environment: entry ? refOf(entry) : null, experiment, fromRun: source?.runId ?? null, fromModel: source?.model ?? null };
@@ -127,6 +134,104 @@ export class WorkspaceService {
       this.launching.delete(id);
     }
     return this.get(id, principal);
+  }
+
+  /**
+   * Starts one more server for a warm pool (workspaces.warmPool): a workspace of the pool's team
+   * and profile that nobody owns yet, its job drawing from that team's quota like any other.
+   */
+  async fillPool(pool: { profile: string; team: string }): Promise<void> {
+    const { store, clock, ids } = this.deps;
+    this.assertCanStart();
+    this.deps.catalog.get(pool.profile);
+    if (!(await store.db.selectFrom("teams").select("team_id").where("team_id", "=", pool.team).executeTakeFirst())) {
+      throw invalidInput(`workspaces.warmPool names team '${pool.team}', which does not exist; create it (paved teams create ${pool.team}) or fix the configuration`);
+    }
+    const principal: Principal = { name: POOL_OWNER_NAME, kind: "service", platformAdmin: true, teams: {}, team: pool.team };
+    const experimentId = await this.deps.runs.ensureExperiment(POOL_EXPERIMENT, pool.team);
+    const id = ids.prefixed("ws");
+    const now = clock.now();
+    const spec: WorkspaceSpec = { profile: pool.profile, environment: null, experiment: POOL_EXPERIMENT, fromRun: null, pool: poolKey(pool) };
+    const folders = workspaceFolders(this.deps.dataDir, id);
+    await store.insert(
+      { ...emptyRow(), workspace_id: id, name: `pool-${id.replace(/^ws-/, "")}`, team_id: pool.team, owner: POOL_OWNER, owner_user_id: null, spec: JSON.stringify(spec), experiment_id: experimentId, home_dir: folders.home, created_at: now, updated_at: now },
+      { type: "Created", message: `started for the warm pool of profile ${pool.profile} in team ${pool.team} (workspaces.warmPool): the team's next new workspace of this profile gets it` },
+    );
+    try {
+      await this.startSession((await store.get(id))!, principal, ["PENDING"], undefined);
+    } catch (error) {
+      await store.delete(id);
+      await rm(join2(this.deps.dataDir, id), { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  /**
+   * Hands a waiting server of the team's warm pool for this profile to a new workspace: it becomes
+   * theirs (name, owner, experiment; its job and token act for them), and is ready once its spare
+   * kernel answers. Undefined when the pool has none ready (the workspace is then started cold).
+   */
+  private async takeFromPool(want: { team: string; profile: string; name: string; experiment: string; experimentId: string }, principal: Principal): Promise<string | undefined> {
+    const { store, clock } = this.deps;
+    const key = poolKey(want);
+    if (!this.deps.settings.warmPool.some((p) => poolKey(p) === key)) return undefined;
+    const requestedAt = clock.now();
+    const waiting = (await store.list({ teams: [want.team], phases: ["RUNNING"] })).filter((r) => (JSON.parse(r.spec) as WorkspaceSpec).pool === key).reverse();
+    for (const row of waiting) {
+      const job = await this.jobOf(row);
+      if (!job || job.phase !== "RUNNING") continue;
+      // The same admission a new job of this person's would pass (policies, budgets): the pool must not widen them.
+      await this.deps.jobs.check({ ...(job.spec as JobSpec), name: `workspace-${want.name}`.slice(0, 63).replace(/-+$/, ""), team: want.team }, principal);
+      const owner = principal.onBehalfOf ?? principal.name;
+      const spec: WorkspaceSpec = { profile: want.profile, environment: null, experiment: want.experiment, fromRun: null, fromModel: null };
+      const claimed = await store.claim(row.workspace_id, POOL_OWNER, {
+        name: want.name,
+        owner,
+        owner_user_id: principal.userId ?? null,
+        spec: JSON.stringify(spec),
+        experiment_id: want.experimentId,
+        last_activity_at: requestedAt,
+        created_at: requestedAt,
+        updated_at: requestedAt,
+        message: null,
+      });
+      if (!claimed) continue;
+      const folders = workspaceFolders(this.deps.dataDir, row.workspace_id);
+      // Kernels started from now on (and the spare one, before its next cell) record into this experiment.
+      writeWorkspaceEnv(folders, { MLFLOW_EXPERIMENT_ID: want.experimentId });
+      await this.deps.jobs.reassign(row.job_id!, { owner, name: `workspace-${want.name}`.slice(0, 63).replace(/-+$/, ""), experimentId: want.experimentId }, `handed from the warm pool to workspace ${want.name}`);
+      const session = row.session + 1;
+      await store.insertSession({ workspace_id: row.workspace_id, session, job_id: row.job_id!, profile: want.profile, requested_at: requestedAt, ready_at: null, ready_ms: null, from_pool: 1, ended_at: null, end_reason: null });
+      await store.patch(row.workspace_id, undefined, { session });
+      await store.appendEvent(row.workspace_id, { type: "Created", message: `created by ${owner} in team ${want.team} with profile ${want.profile} from the warm pool (its server ${row.name} was started ${new Date(Number(row.created_at)).toISOString()}); runs go to experiment '${want.experiment}'`, time: requestedAt });
+      const spare = (await readFile(folders.spareKernelFile, "utf8").catch(() => "")).trim();
+      const ready = await probeKernel({ workspaceId: row.workspace_id, socketPath: row.socket_path!, token: row.jupyter_token! }, spare ? { kernelId: spare } : {}).catch(() => false);
+      const now = clock.now();
+      if (ready) {
+        await store.patchSession(row.workspace_id, session, { ready_at: now, ready_ms: now - requestedAt });
+        await store.appendEvent(row.workspace_id, { type: "Ready", message: `a kernel answered ${now - requestedAt} ms after the request (a warm pool's server${spare ? " and its spare kernel, which the first notebook at the home's root gets" : ""})`, time: now });
+      }
+      this.deps.kick();
+      return row.workspace_id;
+    }
+    return undefined;
+  }
+
+  /**
+   * Refuses before anything is stored when no server can start: Jupyter missing (UNAVAILABLE), or
+   * compute.runAs set (UNSUPPORTED). Under runAs every job runs as that unprivileged user, and a
+   * workspace's folders, token file and socket are the server's: its Jupyter would fail to start,
+   * so it is refused with the reason instead.
+   */
+  private assertCanStart(): void {
+    assertJupyterInstalled(this.deps.settings.jupyter);
+    if (this.deps.runAs !== undefined) {
+      throw new PlatformError(
+        "UNSUPPORTED",
+        `workspaces do not run under compute.runAs yet (jobs run as '${this.deps.runAs}', and a workspace's folders, token and socket are the server's); use jobs on this server, or run workspaces on a server without compute.runAs`,
+        { runAs: this.deps.runAs },
+      );
+    }
   }
 
   /** The environments of the catalog, and whether each is built. */
@@ -215,7 +320,7 @@ export class WorkspaceService {
       if (row.phase === "STOPPING") throw conflict(`workspace ${row.name} is stopping; start it once it is STOPPED (paved workspace show ${id})`);
       return this.get(id, principal);
     }
-    assertJupyterInstalled(this.deps.settings.jupyter);
+    this.assertCanStart();
     const spec = JSON.parse(row.spec) as WorkspaceSpec;
     const built = spec.environment ? await this.builtEnvironment(spec.environment) : undefined;
     if (built && !built.reused) await this.deps.store.appendEvent(id, environmentEvent(built, this.deps.clock.now()));
@@ -235,9 +340,31 @@ export class WorkspaceService {
     if (row.phase !== "STOPPING") {
       await store.transition(id, ["PENDING", "STARTING", "RUNNING"], "STOPPING", { stop_requested_at: now, stop_reason: reason }, { type: "Stopping", message: reason, time: now });
     }
+    await this.shutdownServer(row);
     if (row.job_id) await this.deps.jobs.cancel(row.job_id);
     this.deps.kick();
     return this.get(id, reader);
+  }
+
+  /**
+   * Stops every active workspace of a team (a budget's stop), home folders kept, each saying why;
+   * before the team's jobs are cancelled, so a workspace reads STOPPED with the reason, not FAILED.
+   */
+  async stopTeam(team: string, reason: string): Promise<number> {
+    const rows = await this.deps.store.list({ teams: [team], phases: ["PENDING", "STARTING", "RUNNING"] });
+    for (const row of rows) await this.stop(row.workspace_id, reason);
+    return rows.length;
+  }
+
+  /**
+   * Asks the workspace's Jupyter server to stop through its own API (it stops its loop, Paved's
+   * kernel manager kills its kernels, it exits) before its job is cancelled. Jupyter Notebook 6 on
+   * Tornado 6.2 can miss a SIGTERM (its handler's callback does not always wake the loop): such a
+   * server lived on until the executor's SIGKILL, ten seconds later. Best effort: the cancel follows.
+   */
+  private async shutdownServer(row: WorkspaceRow): Promise<void> {
+    if (!row.socket_path || !row.jupyter_token || !["STARTING", "RUNNING", "STOPPING"].includes(row.phase)) return;
+    await jupyterRequest(row.socket_path, row.jupyter_token, "POST", `/workspaces/${row.workspace_id}/api/shutdown`, undefined, 2000).catch(() => undefined);
   }
 
   /** Stops the workspace and removes it: its home folder, sessions and events. */
@@ -245,6 +372,7 @@ export class WorkspaceService {
     const row = await this.row(id);
     if (row.job_id && ACTIVE_WORKSPACE_PHASES.includes(row.phase as WorkspacePhase)) {
       await this.deps.store.patch(id, undefined, { stop_requested_at: this.deps.clock.now(), stop_reason: "deleted" });
+      await this.shutdownServer(row);
       await this.deps.jobs.cancel(row.job_id);
     }
     await this.deps.store.delete(id);
@@ -340,6 +468,7 @@ export class WorkspaceService {
       path: this.deps.path,
       virtualenv: built?.prefix,
       env,
+      workspaceEnv: { MLFLOW_EXPERIMENT_ID: row.experiment_id },
     });
     const jobSpec: JobSpec = {
       name: `workspace-${row.name}`.slice(0, 63).replace(/-+$/, ""),
@@ -447,6 +576,33 @@ export function missingWorkspace(id: string): Error {
 
 export function sha256(text: string): string {
   return createHash("sha256").update(text).digest("hex");
+}
+
+/** Who a warm pool's waiting servers belong to: no person, so nobody may use one before it is handed out. */
+export const POOL_OWNER = "(warm pool)";
+const POOL_OWNER_NAME = "paved-warm-pool";
+/** The experiment a waiting pool server's job is filed under (nothing is recorded there). */
+const POOL_EXPERIMENT = "workspace-warm-pool";
+
+/** A warm pool's key: its profile and team. */
+export const poolKey = (p: { profile: string; team: string }) => `${p.profile}/${p.team}`;
+
+function emptyRow(): Omit<WorkspaceRow, "workspace_id" | "name" | "team_id" | "owner" | "owner_user_id" | "spec" | "experiment_id" | "home_dir" | "created_at" | "updated_at"> {
+  return {
+    phase: "PENDING",
+    shared_with: "[]",
+    job_id: null,
+    session: 0,
+    jupyter_token: null,
+    socket_path: null,
+    message: null,
+    last_activity_at: null,
+    idle_warned_at: null,
+    gpu_idle_since: null,
+    stop_requested_at: null,
+    stop_reason: null,
+    home_bytes: 0,
+  };
 }
 
 function environmentEvent(built: BuiltEnvironment & { reused?: boolean }, time: number): { type: string; message: string; time: number } {

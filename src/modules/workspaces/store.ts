@@ -52,6 +52,15 @@ export class WorkspaceStore {
     });
   }
 
+  /**
+   * Takes a running warm-pool workspace for someone: rewrites it (name, owner, spec, experiment) only
+   * if it is still RUNNING and still the pool's; false when another request took it first.
+   */
+  async claim(id: string, poolOwner: string, patch: Partial<Omit<WorkspaceRow, "workspace_id">>): Promise<boolean> {
+    const result = await this.db.updateTable("workspaces").set(patch).where("workspace_id", "=", id).where("phase", "=", "RUNNING").where("owner", "=", poolOwner).executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
   /** Updates fields without changing the phase, if it is still in one of `phases`. */
   async patch(id: string, phases: readonly WorkspacePhase[] | undefined, patch: WorkspacePatch): Promise<boolean> {
     let q = this.db.updateTable("workspaces").set(patch).where("workspace_id", "=", id);
