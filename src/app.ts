@@ -118,7 +118,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     serverUrl: () => serverUrl,
     catalog: catalog.service,
     admission: ({ spec, request, team }, principal) =>
-      budgets.admitJob({ name: spec.name, team, profile: request.profile, gpus: request.gpus, gpuType: request.gpuType, cpus: request.cpus, memoryMiB: request.memoryMiB, maxRuntimeSeconds: spec.maxRuntime }, principal),
+      budgets.admitJob({ name: spec.name, team, profile: request.profile, gpus: request.gpus, gpuType: request.gpuType, cpus: request.cpus, memoryMiB: request.memoryMiB, maxRuntimeSeconds: spec.maxRuntime, executorArgs: request.placement?.extraArgs ?? [] }, principal),
   });
   routes.push(...compute.routes);
   controllers.push(compute.controller);

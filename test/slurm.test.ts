@@ -87,6 +87,7 @@ describe.skipIf(skip !== undefined)(`jobs on Slurm${skip ? ` (skipped: ${skip})`
           "slurm-h100": { description: "a type the cluster lacks", executor: "slurm", gpus: 1, gpuType: "H100", cpus: 1, memory: "64Mi" },
           "slurm-nowhere": { description: "a partition the cluster lacks", executor: "slurm", cpus: 1, memory: "64Mi", slurm: { partition: "nowhere" } },
           "slurm-urgent": { description: "the urgent partition", executor: "slurm", cpus: 1, memory: "64Mi", slurm: { partition: "urgent" } },
+          "slurm-hatch": { description: "raw sbatch arguments", executor: "slurm", cpus: 1, memory: "64Mi", slurm: { extraArgs: ["--comment=paved-escape-hatch", "--nice=7"] } },
         },
       }),
     );
@@ -147,6 +148,28 @@ describe.skipIf(skip !== undefined)(`jobs on Slurm${skip ? ` (skipped: ${skip})`
     expect(noPartition.body.error.details.partitions).toEqual(["debug", "urgent"]);
     await server.stop();
   }, 200_000);
+
+  it("passes a profile's raw sbatch arguments to Slurm, leaves an event, and a team's policy can forbid them", async () => {
+    const server = await start(join(root, "hatch"), "local");
+    const work = mkdtempSync(join(root, "work-"));
+    const spec = { name: "hatch", command: ["/bin/sh", "-c", "echo ran"], workingDir: work, compute: { profile: "slurm-hatch" } };
+    const done = await ended(server, (await ok(server, "POST", "/api/v1/jobs", spec)).id);
+    expect(done.phase).toBe("SUCCEEDED");
+    const events = done.events.map((e: { type: string; message: string }) => `${e.type}: ${e.message}`).join("\n");
+    expect(events).toContain("ExecutorArgs: attempt 1 passed its profile's raw slurm arguments: --comment=paved-escape-hatch --nice=7");
+    // Slurm itself has them: scontrol shows a job of this comment with that nice value.
+    const shown = spawnSync("scontrol", ["show", "job", "--oneliner"], { env: slurm.env, encoding: "utf8" });
+    const record = shown.stdout.split("\n").find((line) => line.includes("Comment=paved-escape-hatch"));
+    expect(record, `${shown.stdout}${shown.stderr}`).toBeDefined();
+    expect(record).toMatch(/\bNice=7\b/);
+    // A team policy that forbids raw executor arguments refuses the profile, naming them.
+    await ok(server, "PUT", "/api/v1/policies/teams/default", { yaml: "allowExecutorArgs: false\n" });
+    const refused = await fetch(`${server.url}/api/v1/jobs`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ ...spec, name: "hatch-2" }) });
+    const body = (await refused.json()) as { error: { code: string; message: string; details: { rule: string } } };
+    expect({ status: refused.status, code: body.error.code, rule: body.error.details.rule }).toEqual({ status: 403, code: "FORBIDDEN", rule: "allowExecutorArgs" });
+    expect(body.error.message).toContain("--comment=paved-escape-hatch --nice=7");
+    await server.stop();
+  });
 
   it("keeps a job queued with the reason while Slurm is down, and runs it once when Slurm is back", async () => {
     const server = await start(join(root, "down"), "local");

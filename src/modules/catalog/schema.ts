@@ -43,11 +43,71 @@ const profileEnvSchema = z.record(
 );
 
 const SLURM_NAME = /^[A-Za-z0-9_.+-]{1,64}$/;
+
+/**
+ * The sbatch options a profile may pass through as raw arguments (`slurm.extraArgs`, the escape
+ * hatch): placement and hardware hints. Everything Paved sets itself (resources, time, signal,
+ * partition/QoS/account, which have fields), and everything that would change who the job runs as,
+ * where its output and environment go, or what runs (--uid, --chdir, --output, --export, --wrap,
+ * --array, --dependency, --container…) is refused: the job's wrapper, token file and log are Paved's.
+ */
+export const SBATCH_PASSTHROUGH_OPTIONS = [
+  "constraint",
+  "exclusive",
+  "nodelist",
+  "exclude",
+  "reservation",
+  "licenses",
+  "hint",
+  "comment",
+  "nice",
+  "switches",
+  "tmp",
+  "gpu-bind",
+  "gpu-freq",
+  "cpu-freq",
+  "cores-per-socket",
+  "sockets-per-node",
+  "threads-per-core",
+  "mem-bind",
+  "cpu-bind",
+  "distribution",
+  "network",
+  "core-spec",
+  "thread-spec",
+  "prefer",
+  "wckey",
+  "mail-type",
+  "mail-user",
+] as const;
+const SBATCH_ARG = /^--([a-z][a-z-]*)(?:=([A-Za-z0-9_.,:=@%+/\[\]-]{1,256}))?$/;
+
+/** Why an sbatch argument may not pass through, or undefined when it may. */
+export function sbatchArgProblem(arg: string): string | undefined {
+  const match = SBATCH_ARG.exec(arg);
+  if (!match) return `'${arg}' is not --option or --option=value (long options only; values of letters, digits and _.,:=@%+/[]-)`;
+  const name = match[1]!;
+  if (!(SBATCH_PASSTHROUGH_OPTIONS as readonly string[]).includes(name)) {
+    return `sbatch option --${name} may not be passed through (Paved sets resources, time, signals and placement itself, and owns the job's user, folders, output and environment); allowed: ${SBATCH_PASSTHROUGH_OPTIONS.map((o) => `--${o}`).join(", ")}`;
+  }
+  return undefined;
+}
+
 /** A profile's place on Slurm; names are plain words (they become single sbatch arguments). */
 export const slurmPlacementSchema = z.strictObject({
   partition: z.string().regex(SLURM_NAME, "a Slurm partition name: letters, digits, '_', '.', '+', '-'").optional(),
   qos: z.string().regex(SLURM_NAME, "a Slurm QoS name: letters, digits, '_', '.', '+', '-'").optional(),
   account: z.string().regex(SLURM_NAME, "a Slurm account name: letters, digits, '_', '.', '+', '-'").optional(),
+  /** Raw sbatch arguments for teams that need them (--constraint=a100, --exclusive), from an allow-list; a policy may forbid them. */
+  extraArgs: z
+    .array(
+      z.string().superRefine((arg, ctx) => {
+        const problem = sbatchArgProblem(arg);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      }),
+    )
+    .max(32)
+    .optional(),
 });
 
 /** One profile as written in profiles.yaml. */

@@ -56,6 +56,35 @@ describe("ProfileCatalog", () => {
     expect(() => ProfileCatalog.load(file)).toThrow(expect.objectContaining({ code: "CONFIG" }));
   });
 
+  it("passes allowed raw sbatch arguments through a Slurm profile, and refuses the others naming the allowed ones (CONFIG)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "paved-profiles-"));
+    const file = join(dir, "profiles.yaml");
+    const profile = (args: string[]) => `profiles:\n  hpc:\n    executor: slurm\n    cpus: 1\n    memory: 1Gi\n    slurm:\n      extraArgs: ${JSON.stringify(args)}\n`;
+    writeFileSync(file, profile(["--constraint=a100,nvlink", "--exclusive", "--nodelist=node[01-04]"]));
+    expect(ProfileCatalog.load(file).get("hpc").slurm).toEqual({ extraArgs: ["--constraint=a100,nvlink", "--exclusive", "--nodelist=node[01-04]"] });
+    const refused: [string, RegExp][] = [
+      ["--uid=0", /--uid may not be passed through.*allowed: --constraint/],
+      ["--output=/etc/passwd", /--output may not be passed through/],
+      ["--export=ALL", /--export may not be passed through/],
+      ["--wrap=id", /--wrap may not be passed through/],
+      ["--gres=gpu:8", /--gres may not be passed through/],
+      ["-C a100", /not --option or --option=value/],
+      ["--comment=two words", /not --option or --option=value/],
+      ["--comment=x\n--uid=0", /not --option or --option=value/],
+    ];
+    for (const [arg, why] of refused) {
+      writeFileSync(file, profile([arg]));
+      let error: unknown;
+      try {
+        ProfileCatalog.load(file);
+      } catch (e) {
+        error = e;
+      }
+      expect({ arg, code: (error as { code?: string })?.code }).toEqual({ arg, code: "CONFIG" });
+      expect((error as Error).message).toMatch(why);
+    }
+  });
+
   it("prices the built-in profiles from the unit prices, as they cost before prices existed", () => {
     const catalog = ProfileCatalog.load();
     expect(catalog.prices.currency).toBe("USD");

@@ -374,6 +374,9 @@ export class JobController {
       return;
     }
     const now = clock.now();
+    // The escape hatch leaves a trace on every attempt that used it.
+    const extraArgs = request.placement?.extraArgs ?? [];
+    if (extraArgs.length) await store.appendEvent(row.job_id, { type: "ExecutorArgs", message: `attempt ${row.attempt} passed its profile's raw ${executor.kind} arguments: ${extraArgs.join(" ")}`, time: now });
     const first = await executor.observe(handle).catch((): ObservedState => ({ state: "running" }));
     if (first.state === "pending") {
       // Accepted by a cluster and waiting in its queue: STARTING (with its handle) until it runs.

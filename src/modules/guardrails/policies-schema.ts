@@ -2,7 +2,7 @@ import { z } from "zod";
 import { TEAM_ROLES } from "../../core/index.ts";
 
 /** The rules a policy document may set; each is optional (absent: no limit). */
-export const POLICY_RULES = ["allowedProfiles", "maxGpusPerJob", "maxRuntime", "productionMovers", "requiredGatePolicy", "allowGateOverrides"] as const;
+export const POLICY_RULES = ["allowedProfiles", "maxGpusPerJob", "maxRuntime", "productionMovers", "requiredGatePolicy", "allowGateOverrides", "allowExecutorArgs"] as const;
 export type PolicyRule = (typeof POLICY_RULES)[number];
 
 const DURATION = /^(?:\d+(?:\.\d+)?[smhd])+$/;
@@ -50,6 +50,8 @@ export const PolicyDocument = z.strictObject({
   requiredGatePolicy: z.record(z.string(), z.unknown()).optional(),
   /** false: nobody may force the production gate or a production rollout's analysis, admins included. */
   allowGateOverrides: z.boolean().optional(),
+  /** false: jobs may not use profiles that pass raw executor arguments (a profile's `slurm.extraArgs`). */
+  allowExecutorArgs: z.boolean().optional(),
 });
 export type PolicyDocument = z.output<typeof PolicyDocument>;
 
@@ -63,6 +65,7 @@ export const PolicyRules = z.object({
     .object({ version: z.string().describe("the gate policy's content hash, as `paved evaluations policy show` prints it"), policy: z.unknown() })
     .optional(),
   allowGateOverrides: z.boolean().optional(),
+  allowExecutorArgs: z.boolean().optional(),
 });
 export type PolicyRules = z.output<typeof PolicyRules>;
 

@@ -7,7 +7,7 @@ import { PLATFORM_SCOPE, PolicyService, formatDuration, teamScope, type JobAdmis
 
 const admin: Principal = { name: "root", kind: "user", platformAdmin: true, teams: {} };
 const person = (name: string, teams: Principal["teams"]): Principal => ({ name, kind: "user", platformAdmin: false, teams });
-const job = (o: Partial<JobAdmission> = {}): JobAdmission => ({ name: "train", team: "risk", profile: "gpu-1", gpus: 1, gpuType: null, cpus: 4, memoryMiB: 1024, maxRuntimeSeconds: 3600, ...o });
+const job = (o: Partial<JobAdmission> = {}): JobAdmission => ({ name: "train", team: "risk", profile: "gpu-1", gpus: 1, gpuType: null, cpus: 4, memoryMiB: 1024, maxRuntimeSeconds: 3600, executorArgs: [], ...o });
 
 /** The refusal a promise ends with. */
 async function refusal(p: Promise<unknown>): Promise<PlatformError> {
@@ -134,6 +134,19 @@ describe.each(testDialects())("policies (%s)", (dialect) => {
   it("answers a team the caller may not see, or one that does not exist, as missing", async () => {
     expect(await policies.teamResource("risk")).toMatchObject({ kind: "team", id: "risk", team: "risk" });
     expect((await refusal(policies.teamResource("nope"))).code).toBe("NOT_FOUND");
+  });
+
+  it("lets a team forbid profiles with raw executor arguments (the escape hatch), naming them", async () => {
+    await database.db.insertInto("teams").values({ team_id: "hpc", description: null, created_at: 0 }).execute();
+    const hatch = { team: "hpc", profile: "gpu-1", executorArgs: ["--constraint=a100", "--exclusive"] };
+    expect(await policies.jobViolations(job(hatch))).toEqual([]);
+    await policies.set(teamScope("hpc"), "allowExecutorArgs: false\n", admin);
+    expect((await policies.get(teamScope("hpc"))).rules).toMatchObject({ allowExecutorArgs: false });
+    const error = await refusal(policies.assertJob(job(hatch)));
+    expect(error.details).toMatchObject({ rule: "allowExecutorArgs", scope: "team:hpc" });
+    expect(error.message).toContain("--constraint=a100 --exclusive");
+    // A profile without them is still fine.
+    expect(await policies.jobViolations(job({ team: "hpc" }))).toEqual([]);
   });
 
   it("writes durations as people do", () => {

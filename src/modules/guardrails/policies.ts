@@ -20,6 +20,8 @@ export interface JobAdmission {
   memoryMiB: number;
   /** Its maxRuntime, in seconds; undefined when it sets none. */
   maxRuntimeSeconds: number | undefined;
+  /** Raw executor arguments its profile passes (the escape hatch); empty when none. */
+  executorArgs: readonly string[];
 }
 
 /** A gate policy checked and versioned by evaluation's parser (app.ts hands it in). */
@@ -129,7 +131,7 @@ export class PolicyService {
     const out: PolicyViolation[] = [];
     for (const p of await this.inForce(job.team)) {
       const at = { scope: p.scope, version: p.version };
-      const { allowedProfiles, maxGpusPerJob, maxRuntimeSeconds } = p.rules;
+      const { allowedProfiles, maxGpusPerJob, maxRuntimeSeconds, allowExecutorArgs } = p.rules;
       const where = describe(p);
       if (allowedProfiles) {
         const list = allowedProfiles.join(", ");
@@ -141,6 +143,13 @@ export class PolicyService {
       }
       if (maxGpusPerJob !== undefined && job.gpus > maxGpusPerJob) {
         out.push({ rule: "maxGpusPerJob", ...at, message: `job '${job.name}' asks for ${job.gpus} GPUs, above the ${maxGpusPerJob} per job ${where} allows; ask for at most ${maxGpusPerJob}` });
+      }
+      if (allowExecutorArgs === false && job.executorArgs.length > 0) {
+        out.push({
+          rule: "allowExecutorArgs",
+          ...at,
+          message: `job '${job.name}' asks for profile '${job.profile}', which passes raw executor arguments (${job.executorArgs.join(" ")}), and ${where} does not allow them; use a profile without slurm.extraArgs`,
+        });
       }
       if (maxRuntimeSeconds !== undefined) {
         const most = formatDuration(maxRuntimeSeconds);
@@ -240,6 +249,7 @@ export class PolicyService {
       rules.requiredGatePolicy = parsed;
     }
     if (doc.allowGateOverrides !== undefined) rules.allowGateOverrides = doc.allowGateOverrides;
+    if (doc.allowExecutorArgs !== undefined) rules.allowExecutorArgs = doc.allowExecutorArgs;
     return rules;
   }
 }

@@ -27,11 +27,13 @@ export interface ExecutionRequest {
   processes?: { nodes: number; processesPerNode: number };
 }
 
-/** A cluster backend's placement fields, from a compute profile (`slurm: {partition, qos, account}`). */
+/** A cluster backend's placement fields, from a compute profile (`slurm: {partition, qos, account, extraArgs}`). */
 export interface Placement {
   partition?: string;
   qos?: string;
   account?: string;
+  /** Raw backend arguments of the profile's escape hatch (sbatch options from an allow-list). */
+  extraArgs?: string[];
 }
 
 /** Where an executor finds a running attempt again; JSON-serialisable, saved with the job. */

@@ -106,6 +106,8 @@ export class SlurmExecutor implements Executor {
     if (placement.partition) args.push(`--partition=${placement.partition}`);
     if (placement.qos) args.push(`--qos=${placement.qos}`);
     if (placement.account) args.push(`--account=${placement.account}`);
+    // The profile's escape hatch, checked against the allow-list when the catalog was loaded.
+    if (placement.extraArgs) args.push(...placement.extraArgs);
     if (job.timeLimitSeconds !== undefined) args.push(`--time=${Math.ceil(job.timeLimitSeconds / 60) + 1}`);
     if (this.options.signalSeconds) args.push(`--signal=TERM@${this.options.signalSeconds}`);
     args.push(files.script);
