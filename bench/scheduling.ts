@@ -1,14 +1,17 @@
 // Scheduling bench: from just before `POST /api/v1/jobs` to the job's own first instruction
 // (`/bin/date +%s%N`, read back from its log) on the local executor of a real `paved up`; beside
-// it the same trivial jobs through Slurm (`sbatch` to the job's own timestamp) when Slurm exists.
+// it the same trivial jobs through Slurm (`sbatch` to the job's own timestamp) when Slurm exists,
+// and through Paved onto that Slurm (a profile with `executor: slurm`), alternating with sbatch.
 import { execFile, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { HttpClient, ROOT, nowMs, printTable, startPaved, summarize, tempDir, type BenchOptions, type BenchResult } from "./support.ts";
+import { HttpClient, ROOT, nowMs, printTable, round, startPaved, summarize, tempDir, type BenchOptions, type BenchResult } from "./support.ts";
 
 const run_ = promisify(execFile);
 const TARGET_P99_MS = 50;
+/** What Paved may add to Slurm's own submit latency, p50 (issue 13). */
+const SLURM_ADDED_P50_MS = 50;
 const TERMINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
 const TIMESTAMP = /^(\d{18,20})\s*$/m;
 
@@ -32,6 +35,8 @@ interface Sample {
   scheduledMs?: number;
   /** Submit to the job's `Started` event (the executor returned from spawning), ms; local only. */
   spawnedMs?: number;
+  /** Submit to the job being in Slurm's queue (sbatch returned), ms; Slurm only. */
+  queuedMs?: number;
 }
 
 async function waitForJob(client: HttpClient, id: string, deadlineMs = 60_000): Promise<Job> {
@@ -127,25 +132,71 @@ function installSlurm(): void {
   if (r.status !== 0) throw new Error("apt-get install slurm-wlm failed");
 }
 
+/** One trivial job through `sbatch` itself: submit is the call to sbatch's exit (the job is in Slurm's queue). */
+async function oneSbatchJob(out: string, env: NodeJS.ProcessEnv): Promise<Sample> {
+  const t0 = nowMs();
+  const { stdout } = await run_("sbatch", ["--parsable", "--output", `${out}/%j.out`, "--wrap", "/bin/date +%s%N"], { env });
+  const submitMs = nowMs() - t0;
+  const file = join(out, `${stdout.trim().split(";")[0]}.out`);
+  const until = Date.now() + 60_000;
+  let text = "";
+  while (!(text = existsSync(file) ? readFileSync(file, "utf8") : "").match(TIMESTAMP)) {
+    if (Date.now() > until) throw new Error(`slurm job ${stdout.trim()} did not start within 60 s`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  const started = Number(BigInt(text.match(TIMESTAMP)![1]!) / 1000n) / 1000;
+  return { startMs: started - t0, submitMs, queuedMs: submitMs };
+}
+
 async function slurmJobs(count: number, out: string, env: NodeJS.ProcessEnv): Promise<Sample[]> {
   // A fresh Slurm numbers jobs from 1 again, so each start needs its own output folder.
   mkdirSync(out, { recursive: true });
   const samples: Sample[] = [];
-  for (let i = 0; i < count; i++) {
-    const t0 = nowMs();
-    const { stdout } = await run_("sbatch", ["--parsable", "--output", `${out}/%j.out`, "--wrap", "/bin/date +%s%N"], { env });
-    const submitMs = nowMs() - t0;
-    const file = join(out, `${stdout.trim().split(";")[0]}.out`);
-    const until = Date.now() + 60_000;
-    let text = "";
-    while (!(text = existsSync(file) ? readFileSync(file, "utf8") : "").match(TIMESTAMP)) {
-      if (Date.now() > until) throw new Error(`slurm job ${stdout.trim()} did not start within 60 s`);
-      await new Promise((r) => setTimeout(r, 2));
-    }
-    const started = Number(BigInt(text.match(TIMESTAMP)![1]!) / 1000n) / 1000;
-    samples.push({ startMs: started - t0, submitMs });
-  }
+  for (let i = 0; i < count; i++) samples.push(await oneSbatchJob(out, env));
   return samples;
+}
+
+/**
+ * One trivial job through Paved onto Slurm (a profile with `executor: slurm`): queued is the POST to
+ * the BackendSubmitted event (written as Paved's sbatch returned),
+ * so Paved's part (admission, scheduling pass, token, batch script, sbatch) is that minus sbatch's own.
+ */
+async function onePavedSlurmJob(client: HttpClient, workingDir: string, i: number): Promise<Sample> {
+  const t0 = nowMs();
+  const job = await client.request<Job>("POST", "/api/v1/jobs", { name: `bench-slurm-${i}`, experiment: "scheduling-bench", command: ["/bin/date", "+%s%N"], workingDir, compute: { profile: "slurm-trivial" } });
+  const submitMs = nowMs() - t0;
+  const done = await waitForJob(client, job.id);
+  if (done.phase !== "SUCCEEDED") throw new Error(`job ${job.id} ended ${done.phase} (exit ${done.exitCode}): ${done.message ?? ""}`);
+  const { text } = await client.raw("GET", `/api/v1/jobs/${job.id}/logs`);
+  const m = text.match(TIMESTAMP);
+  if (!m?.[1]) throw new Error(`job ${job.id} logged no timestamp; log was: ${text.slice(0, 300)}`);
+  const queued = done.events.find((e) => e.type === "BackendSubmitted")?.time;
+  return { startMs: Number(BigInt(m[1]) / 1000n) / 1000 - t0, submitMs, ...(queued !== undefined ? { queuedMs: queued - t0 } : {}) };
+}
+
+/** Paved on Slurm beside sbatch, alternating job by job on the same cluster so its scheduler's tick and the machine's drift fall on both alike. */
+async function pavedBesideSbatch(count: number, conf: string, out: string, env: NodeJS.ProcessEnv): Promise<{ paved: Sample[]; sbatch: Sample[] }> {
+  const dir = tempDir("slurm-profiles");
+  const profilesFile = join(dir.path, "profiles.yaml");
+  writeFileSync(profilesFile, "profiles:\n  slurm-trivial:\n    executor: slurm\n    cpus: 1\n    memory: 16Mi\n");
+  const paved = await startPaved({ name: "scheduling-slurm", config: { compute: { gpus: [], profilesFile, slurm: { conf, pollSeconds: 0.05 } } } });
+  const work = tempDir("slurm-jobs");
+  mkdirSync(out, { recursive: true });
+  try {
+    const client = new HttpClient(paved.url, paved.token, 2);
+    for (let i = 0; i < 3; i++) await onePavedSlurmJob(client, work.path, -1 - i);
+    const samples = { paved: [] as Sample[], sbatch: [] as Sample[] };
+    for (let i = 0; i < count; i++) {
+      samples.sbatch.push(await oneSbatchJob(out, env));
+      samples.paved.push(await onePavedSlurmJob(client, work.path, i));
+    }
+    client.close();
+    return samples;
+  } finally {
+    await paved.stop();
+    work.remove();
+    dir.remove();
+  }
 }
 
 /** Slurm 22.05 on this machine, stock and with batch_sched_delay=0; undefined with a reason when absent. */
@@ -173,6 +224,12 @@ async function slurm(options: BenchOptions): Promise<Record<string, unknown> | s
         const samples = await slurmJobs(jobs, out, env);
         results[label] = { start: summarize(samples.map((s) => s.startMs)), submit: summarize(samples.map((s) => s.submitMs)) };
         process.stdout.write(`  slurm (${label}): ${jobs} jobs done\n`);
+        if (parameters) {
+          const pair = await pavedBesideSbatch(jobs, conf, join(out, "beside-paved"), env);
+          const stats = (xs: Sample[]) => ({ start: summarize(xs.map((s) => s.startMs)), submit: summarize(xs.map((s) => s.submitMs)), queued: summarize(xs.flatMap((s) => (s.queuedMs === undefined ? [] : [s.queuedMs]))) });
+          results.pavedBesideSbatch = { label, paved: stats(pair.paved), sbatch: stats(pair.sbatch) };
+          process.stdout.write(`  slurm (${label}): ${jobs} jobs through Paved beside ${jobs} through sbatch done\n`);
+        }
       } finally {
         await run_(join(ROOT, "scripts/slurm-down.sh"), [state.path]);
       }
@@ -201,6 +258,16 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       const r = slurmResult[label] as { start: Stats; submit: Stats } | undefined;
       if (r) rows.push(row(`slurm 22.05 sbatch (${label}), one at a time`, slurmResult.jobs as number, r.start, r.submit));
     }
+    const beside = slurmResult.pavedBesideSbatch as { label: string; paved: { start: Stats; submit: Stats; queued: Stats }; sbatch: { start: Stats; submit: Stats; queued: Stats } } | undefined;
+    if (beside) {
+      const n = slurmResult.jobs as number;
+      rows.push(row(`sbatch (${beside.label}), alternating with Paved`, n, beside.sbatch.start, beside.sbatch.submit));
+      rows.push(row(`paved on slurm (${beside.label}), alternating with sbatch`, n, beside.paved.start, beside.paved.submit));
+      const added = round(beside.paved.queued.p50 - beside.sbatch.queued.p50, 2);
+      notes.push(
+        `slurm: submit -> in Slurm's queue p50 ${beside.paved.queued.p50} ms through Paved vs ${beside.sbatch.queued.p50} ms for sbatch itself: Paved adds ${added} ms (target <= ${SLURM_ADDED_P50_MS} ms: ${added <= SLURM_ADDED_P50_MS ? "met" : "NOT met"}); submit -> start p50 ${beside.paved.start.p50} vs ${beside.sbatch.start.p50} ms (Slurm's one-second scheduling tick dominates both)`,
+      );
+    }
   }
   printTable(
     "Submit -> process start (the job's own `date +%s%N`), trivial jobs, ms",
@@ -213,7 +280,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
   );
   return {
     name: "scheduling",
-    figures: { local, slurm: slurmResult, targetP99Ms: TARGET_P99_MS, meetsTarget: seq.start.p99 < TARGET_P99_MS },
+    figures: { local, slurm: slurmResult, targetP99Ms: TARGET_P99_MS, meetsTarget: seq.start.p99 < TARGET_P99_MS, slurmAddedTargetP50Ms: SLURM_ADDED_P50_MS },
     notes,
   };
 }

@@ -15,6 +15,7 @@ import { slurmUnavailable, startTestSlurm, type TestSlurm } from "./support/slur
 
 const TOKEN = "pvd_slurm-story-token-0123456789ab";
 const QUICKSTART = new URL("../examples/quickstart/job.yaml", import.meta.url).pathname;
+const DDP_SCRIPT = new URL("../src/modules/compute/test-ddp-job.py", import.meta.url).pathname;
 const hasTorch = spawnSync("/usr/bin/python3", ["-c", "import torch, sklearn"], { stdio: "ignore" }).status === 0;
 const skip = slurmUnavailable();
 
@@ -87,6 +88,7 @@ describe.skipIf(skip !== undefined)(`jobs on Slurm${skip ? ` (skipped: ${skip})`
           "slurm-h100": { description: "a type the cluster lacks", executor: "slurm", gpus: 1, gpuType: "H100", cpus: 1, memory: "64Mi" },
           "slurm-nowhere": { description: "a partition the cluster lacks", executor: "slurm", cpus: 1, memory: "64Mi", slurm: { partition: "nowhere" } },
           "slurm-urgent": { description: "the urgent partition", executor: "slurm", cpus: 1, memory: "64Mi", slurm: { partition: "urgent" } },
+          "slurm-ddp": { description: "two ranks on Slurm", executor: "slurm", cpus: 2, memory: "2Gi" },
           "slurm-hatch": { description: "raw sbatch arguments", executor: "slurm", cpus: 1, memory: "64Mi", slurm: { extraArgs: ["--comment=paved-escape-hatch", "--nice=7"] } },
         },
       }),
@@ -148,6 +150,33 @@ describe.skipIf(skip !== undefined)(`jobs on Slurm${skip ? ` (skipped: ${skip})`
     expect(noPartition.body.error.details.partitions).toEqual(["debug", "urgent"]);
     await server.stop();
   }, 200_000);
+
+  it.skipIf(!hasTorch)("trains a 2-rank PyTorch DDP job on Slurm (srun, gloo), tracked as one run", async () => {
+    const server = await start(join(root, "ddp"), "local");
+    const work = mkdtempSync(join(root, "work-"));
+    const job = await ok(server, "POST", "/api/v1/jobs", {
+      name: "ddp-slurm",
+      workingDir: work,
+      command: ["/usr/bin/python3", DDP_SCRIPT, "--epochs", "3"],
+      compute: { profile: "slurm-ddp", processesPerNode: 2 },
+    });
+    const done = await ended(server, job.id);
+    const log = await (await fetch(`${server.url}/api/v1/jobs/${job.id}/logs`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+    expect(done.phase, log).toBe("SUCCEEDED");
+    // Both ranks (srun tasks, their output in the attempt's log) got the rendezvous and ran a collective.
+    const master = /rank 0\/2 local_rank 0\/2 node_rank 0 master (\S+) cuda \[\] token yes run (\S+)/.exec(log);
+    expect(master?.[2]).toBe(done.runId);
+    expect(log).toContain(`rank 1/2 local_rank 1/2 node_rank 0 master ${master![1]} cuda [] token yes run ${done.runId}`);
+    expect(log).toContain("rank 0: all_reduce of ranks = 1");
+    expect(log).toContain("rank 1: all_reduce of ranks = 1");
+    const checksums = [...log.matchAll(/parameter checksum (\S+)/g)].map((m) => m[1]);
+    expect(checksums).toHaveLength(2);
+    expect(checksums[1]).toBe(checksums[0]);
+    // Rank 0's metric lines are the run's metrics.
+    const history = await ok(server, "GET", `/api/2.0/mlflow/metrics/get-history?run_id=${done.runId}&metric_key=loss`);
+    expect(history.metrics.map((m: { step: number }) => m.step)).toEqual([0, 1, 2]);
+    await server.stop();
+  });
 
   it("passes a profile's raw sbatch arguments to Slurm, leaves an event, and a team's policy can forbid them", async () => {
     const server = await start(join(root, "hatch"), "local");

@@ -374,6 +374,8 @@ export class JobController {
       return;
     }
     const now = clock.now();
+    // A cluster's id for the attempt, recorded as soon as the cluster has it (how to find it there).
+    if (typeof handle.slurmJobId === "string") await store.appendEvent(row.job_id, { type: "BackendSubmitted", message: `attempt ${row.attempt} submitted to ${executor.kind} as job ${handle.slurmJobId}`, time: now });
     // The escape hatch leaves a trace on every attempt that used it.
     const extraArgs = request.placement?.extraArgs ?? [];
     if (extraArgs.length) await store.appendEvent(row.job_id, { type: "ExecutorArgs", message: `attempt ${row.attempt} passed its profile's raw ${executor.kind} arguments: ${extraArgs.join(" ")}`, time: now });
@@ -385,7 +387,7 @@ export class JobController {
         await executor.cancel(handle);
         return;
       }
-      await store.appendEvent(row.job_id, { type: "BackendQueued", message: `attempt ${row.attempt} submitted to ${executor.kind}${typeof handle.slurmJobId === "string" ? ` as job ${handle.slurmJobId}` : ""}; ${first.reason}`, time: now });
+      await store.appendEvent(row.job_id, { type: "BackendQueued", message: `attempt ${row.attempt}: ${first.reason}`, time: clock.now() });
       this.watch({ ...row, phase: "STARTING", handle: JSON.stringify(handle) }, handle, allocation, first.reason);
       return;
     }

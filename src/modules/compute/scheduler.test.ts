@@ -259,9 +259,9 @@ describe("scheduler: quotas, fair share, preemption", () => {
 describe("resolveRequest: distributed jobs (compute.nodes x compute.processesPerNode)", () => {
   const spec = (compute: object) => jobSpecSchema.parse({ name: "ddp", command: ["python", "train.py"], workingDir: "/tmp", compute });
 
-  it("runs several processes on the local executor only, refusing another backend with UNSUPPORTED", () => {
+  it("runs several processes on the local executor and on Slurm", () => {
     expect(resolveRequest(spec({ cpus: 1, nodes: 2, processesPerNode: 2 }), catalog)).toMatchObject({ cpus: 1 });
-    expect(() => resolveRequest(spec({ cpus: 1, nodes: 2 }), catalog, "slurm")).toThrow(expect.objectContaining({ code: "UNSUPPORTED", details: { executor: "slurm", supportedBy: ["local"] } }));
+    expect(resolveRequest(spec({ cpus: 1, nodes: 2 }), catalog, "slurm")).toMatchObject({ executor: "slurm" });
     // One process is any backend's job.
     expect(resolveRequest(spec({ cpus: 1, nodes: 1, processesPerNode: 1 }), catalog, "slurm")).toMatchObject({ executor: "slurm" });
   });

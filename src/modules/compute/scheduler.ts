@@ -1,5 +1,5 @@
 import type { ProfileCatalog } from "../catalog/index.ts";
-import { PlatformError, invalidInput } from "../../core/index.ts";
+import { invalidInput } from "../../core/index.ts";
 import type { MachineResources } from "./resources.ts";
 import { worldOf, type Allocation, type JobSpec, type Pending, type ResourceRequest } from "./schema.ts";
 
@@ -556,19 +556,12 @@ function resolveResources(spec: JobSpec, catalog: ProfileCatalog, defaultExecuto
 }
 
 /**
- * A job of several processes (compute.nodes x compute.processesPerNode) runs only on the local
- * executor for now, and its GPUs must split evenly between its ranks.
+ * A job of several processes (compute.nodes x compute.processesPerNode) — process groups on the
+ * local executor, srun tasks on Slurm — must split its GPUs evenly between its ranks.
  */
 function assertDistributable(spec: JobSpec, request: ResourceRequest): void {
   const { nodes, processesPerNode, worldSize } = worldOf(spec.compute);
   if (worldSize === 1) return;
-  if (request.executor) {
-    throw new PlatformError(
-      "UNSUPPORTED",
-      `compute.nodes x compute.processesPerNode = ${worldSize} processes, but executor '${request.executor}'${request.profile ? ` (of compute profile '${request.profile}')` : ""} runs a job as one process; distributed jobs run on the local executor only for now: use a profile of the local executor, or nodes: 1 and processesPerNode: 1`,
-      { executor: request.executor, supportedBy: ["local"] },
-    );
-  }
   if (request.gpus % worldSize !== 0) {
     const fits = [worldSize * Math.max(1, Math.floor(request.gpus / worldSize)), worldSize * Math.ceil(request.gpus / worldSize)];
     throw invalidInput(

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slurmUnavailable, startTestSlurm, type TestSlurm } from "../../../../test/support/slurm.ts";
 import { executorContract } from "./executor.contract.ts";
-import { batchScript, parseGres, quote, SlurmExecutor, type SlurmHandle } from "./slurm-executor.ts";
+import { batchScript, parseGres, quote, RANK_WRAPPER, SlurmExecutor, type SlurmHandle } from "./slurm-executor.ts";
 
 describe("slurm batch script", () => {
   it("quotes every word so that a POSIX shell reads back exactly the argv", () => {
@@ -22,6 +22,22 @@ describe("slurm batch script", () => {
     expect(script).not.toContain("pvd_secret");
     expect(script).toContain(". '/j/attempt-2.env'");
     expect(script).toContain("'python' 'train.py'");
+  });
+
+  it("gives each srun task of a distributed job torchrun's variables and its slice of the node's GPUs", () => {
+    const rank = (env: Record<string, string>) =>
+      execFileSync("/bin/sh", ["-c", RANK_WRAPPER, "paved-rank", "/bin/sh", "-c", 'echo "$RANK $LOCAL_RANK $NODE_RANK [$CUDA_VISIBLE_DEVICES]"'], { env: { PATH: process.env.PATH!, ...env }, encoding: "utf8" }).trim();
+    // Task 3 of 2 nodes x 2: node 1, local rank 1, the second pair of its node's four GPUs.
+    expect(rank({ SLURM_PROCID: "3", SLURM_LOCALID: "1", SLURM_NODEID: "1", CUDA_VISIBLE_DEVICES: "4,5,6,7", PAVED_GPUS_PER_RANK: "2" })).toBe("3 1 1 [6,7]");
+    expect(rank({ SLURM_PROCID: "0", SLURM_LOCALID: "0", SLURM_NODEID: "0", CUDA_VISIBLE_DEVICES: "0,1", PAVED_GPUS_PER_RANK: "1" })).toBe("0 0 0 [0]");
+    // No GPUs: empty, as on the local executor.
+    expect(rank({ SLURM_PROCID: "1", SLURM_LOCALID: "1", SLURM_NODEID: "0", PAVED_GPUS_PER_RANK: "0" })).toBe("1 1 0 []");
+    const script = batchScript(
+      { jobId: "job-1", attempt: 1, argv: ["python", "train.py"], workingDir: "/w", env: {}, jobDir: "/j", processes: { nodes: 2, processesPerNode: 2 } },
+      { idFile: "/j/id", exitFile: "/j/exit", secretsFile: "/j/env" },
+    );
+    expect(script).toContain("export WORLD_SIZE=4 LOCAL_WORLD_SIZE=2");
+    expect(script).toMatch(/srun --kill-on-bad-exit=1 --export=ALL \/bin\/sh -c '.*' paved-rank 'python' 'train.py'\n/s);
   });
 
   it("reads GPUs from GRES strings, typed or count-only", () => {

@@ -71,10 +71,8 @@ export class SlurmExecutor implements Executor {
   }
 
   async submit(job: ExecutionRequest, allocation: Allocation): Promise<SlurmHandle> {
-    if (job.processes && job.processes.nodes * job.processes.processesPerNode > 1) {
-      // Submit refuses such a job first (resolveRequest); this keeps an old queued one from running as one process.
-      throw new PlatformError("UNSUPPORTED", "distributed jobs (compute.nodes x compute.processesPerNode > 1) run on the local executor only; srun is not wired yet: use a profile of the local executor");
-    }
+    const { nodes, processesPerNode } = job.processes ?? { nodes: 1, processesPerNode: 1 };
+    const worldSize = nodes * processesPerNode;
     mkdirSync(job.jobDir, { recursive: true, mode: 0o700 });
     for (const dir of job.writableDirs ?? []) mkdirSync(dir, { recursive: true });
     // Idempotent: an attempt Slurm already has (a submit whose answer was lost) is not submitted twice.
@@ -96,12 +94,13 @@ export class SlurmExecutor implements Executor {
       "--export=ALL",
       // Paved requeues (as the next attempt, or the same one when preempted); Slurm must not.
       "--no-requeue",
-      "--nodes=1",
-      "--ntasks=1",
-      `--cpus-per-task=${Math.max(1, Math.ceil(allocation.cpus))}`,
+      // One task per rank (srun starts them, see batchScript); the job's CPUs, memory and GPUs split per task and node.
+      `--nodes=${nodes}`,
+      ...(worldSize > 1 ? [`--ntasks-per-node=${processesPerNode}`] : ["--ntasks=1"]),
+      `--cpus-per-task=${Math.max(1, Math.ceil(allocation.cpus / worldSize))}`,
     ];
-    if (allocation.memoryMiB > 0) args.push(`--mem=${allocation.memoryMiB}M`);
-    const gpus = allocation.gpus.length;
+    if (allocation.memoryMiB > 0) args.push(`--mem=${Math.ceil(allocation.memoryMiB / nodes)}M`);
+    const gpus = allocation.gpus.length / nodes;
     if (gpus > 0) args.push(`--gres=gpu:${job.gpuType ? `${await this.slurmGpuType(job.gpuType)}:` : ""}${gpus}`);
     if (placement.partition) args.push(`--partition=${placement.partition}`);
     if (placement.qos) args.push(`--qos=${placement.qos}`);
@@ -334,6 +333,40 @@ export function quote(value: string): string {
  * file, runs the argv (each word quoted) and records its exit status atomically. It traps SIGTERM
  * with a no-op so it outlives the program's grace period and records how the program ended.
  */
+/**
+ * Each rank of a distributed job, under srun: torchrun's variables from Slurm's (RANK from
+ * SLURM_PROCID, LOCAL_RANK from SLURM_LOCALID, NODE_RANK from SLURM_NODEID) and its slice of the
+ * node's GPUs, then the job's program. A fixed script: the program's words come after it as "$@".
+ */
+export const RANK_WRAPPER = [
+  'export RANK="$SLURM_PROCID" LOCAL_RANK="$SLURM_LOCALID" NODE_RANK="$SLURM_NODEID" GROUP_RANK="$SLURM_NODEID"',
+  'if [ -n "$CUDA_VISIBLE_DEVICES" ] && [ "$PAVED_GPUS_PER_RANK" -gt 0 ]; then',
+  '  CUDA_VISIBLE_DEVICES=$(printf %s "$CUDA_VISIBLE_DEVICES" | cut -d, -f$((LOCAL_RANK * PAVED_GPUS_PER_RANK + 1))-$(((LOCAL_RANK + 1) * PAVED_GPUS_PER_RANK)))',
+  "fi",
+  'export CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES-}"',
+  'exec "$@"',
+].join("\n");
+
+/**
+ * The program's line of the batch script: the argv itself, or for several processes srun starting
+ * one task per rank with the rendezvous variables (MASTER_ADDR the first node of the allocation,
+ * MASTER_PORT from Slurm's job id so concurrent jobs differ), every rank killed when one fails.
+ */
+function programLines(job: ExecutionRequest): string[] {
+  const argv = job.argv.map(quote).join(" ");
+  const processes = job.processes ?? { nodes: 1, processesPerNode: 1 };
+  const worldSize = processes.nodes * processes.processesPerNode;
+  if (worldSize === 1) return [argv];
+  return [
+    'export MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"',
+    'export MASTER_PORT="$((20000 + SLURM_JOB_ID % 20000))"',
+    `export WORLD_SIZE=${worldSize} LOCAL_WORLD_SIZE=${processes.processesPerNode}`,
+    // GPUs per rank: the node's share of the job's, split between its ranks (Slurm sets the node's).
+    'export PAVED_GPUS_PER_RANK="$(( $(printf %s "${CUDA_VISIBLE_DEVICES-}" | tr , "\\n" | grep -c .) / LOCAL_WORLD_SIZE ))"',
+    `srun --kill-on-bad-exit=1 --export=ALL /bin/sh -c ${quote(RANK_WRAPPER)} paved-rank ${argv}`,
+  ];
+}
+
 export function batchScript(job: ExecutionRequest, files: { idFile: string; exitFile: string; secretsFile: string }): string {
   return [
     "#!/bin/sh",
@@ -343,7 +376,7 @@ export function batchScript(job: ExecutionRequest, files: { idFile: string; exit
     `. ${quote(files.secretsFile)}`,
     // Slurm sets CUDA_VISIBLE_DEVICES for GPU jobs; a job without GPUs gets it empty, as on the local machine.
     'export CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES-}"',
-    job.argv.map(quote).join(" "),
+    ...programLines(job),
     "code=$?",
     `printf %s "$code" > ${quote(`${files.exitFile}.tmp`)} && mv ${quote(`${files.exitFile}.tmp`)} ${quote(files.exitFile)}`,
     'exit "$code"',
