@@ -75,10 +75,14 @@ export class SlurmExecutor implements Executor {
     const worldSize = nodes * processesPerNode;
     mkdirSync(job.jobDir, { recursive: true, mode: 0o700 });
     for (const dir of job.writableDirs ?? []) mkdirSync(dir, { recursive: true });
-    // Idempotent: an attempt Slurm already has (a submit whose answer was lost) is not submitted twice.
-    const existing = await this.recover(job);
-    if (existing) return existing;
     const files = attemptFiles(job.jobDir, job.attempt);
+    // Idempotent: an attempt Slurm already has (a submit whose answer was lost) is not submitted twice.
+    // Its batch script is written before sbatch is called, so an attempt without one never reached
+    // Slurm and needs no squeue first (one command fewer on every first submit).
+    if (existsSync(files.script)) {
+      const existing = await this.recover(job);
+      if (existing) return existing;
+    }
     const env = { ...this.baseEnv, ...job.env };
     writeFileSync(files.secretsFile, Object.entries(env).filter(([k]) => NAME.test(k)).map(([k, v]) => `export ${k}=${quote(v)}\n`).join(""), { mode: 0o600 });
     writeFileSync(files.script, batchScript(job, files), { mode: 0o700 });
