@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp, type App } from "../src/app.ts";
 import { loadConfig } from "../src/config/index.ts";
 import { ashaJudge, samplePoint } from "../src/modules/sweeps/index.ts";
+import { runPaved } from "./support/cli.ts";
 import { testDialects, testPostgresUrl } from "./support/databases.ts";
 
 type Who = { authorization: string };
@@ -22,6 +23,7 @@ describe.each(testDialects())("sweeps (%s)", (dialect) => {
   let admin: Who;
   let ada: Who;
   let bob: Who;
+  let url: string;
   const work = mkdtempSync(join(tmpdir(), "paved-sweeps-work-"));
   const go = join(work, "go");
   mkdirSync(go);
@@ -98,7 +100,7 @@ elif a.mode == "sleep":
         },
       }),
     );
-    await app.listen();
+    url = await app.listen();
     admin = { authorization: `Bearer ${app.generatedAdminToken}` };
     for (const name of ["risk", "fraud"]) expect((await call(admin, "POST", "/api/v1/teams", { name })).statusCode).toBe(200);
     ada = await member("ada", "risk", "developer");
@@ -246,6 +248,50 @@ elif a.mode == "sleep":
     }
     const parent = (await call(ada, "GET", `/api/2.0/mlflow/runs/get?run_id=${done.parentRunId}`)).json().run;
     expect(parent.info.status).toBe("KILLED");
+  });
+
+  it("works from the CLI: create -f sweep.yaml, ls, show with the best trial, cancel", async () => {
+    const token = ada.authorization.replace("Bearer ", "");
+    const paved = (args: string[]) => runPaved(args, { url, token, dir: work });
+    writeFileSync(
+      join(work, "sweep.yaml"),
+      `kind: Sweep
+name: cli-grid
+method: grid
+objective: { metric: loss, goal: minimize }
+parameters:
+  x: { values: [2, 3] }
+trial:
+  command: [/usr/bin/python3, trial.py]
+  env: { X_FROM_ENV: "\${params.x}" }
+  hyperparameters: { mode: grid }
+  compute: { cpus: 0.5, memory: 64 }
+`,
+    );
+    const created = await paved(["sweeps", "create", "-f", "sweep.yaml", "--json"]);
+    expect(created.code, created.stderr).toBe(0);
+    const id = JSON.parse(created.stdout).id as string;
+    const done = await poll("the CLI's sweep to end", () => sweep(id), ended);
+    expect(done.phase).toBe("SUCCEEDED");
+    const shown = await paved(["sweeps", "show", id]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain(`trial 2: loss 0.333333 with x=3`);
+    expect(shown.stdout).toContain(`paved runs show ${done.best.runId}`);
+    expect(shown.stdout).toMatch(/2\*\s+SUCCEEDED/);
+    const listed = await paved(["sweeps", "ls"]);
+    expect(listed.stdout).toContain(id);
+    expect((await paved(["sweep", "cancel", id])).stdout).toContain(`sweep ${id} (cli-grid) is SUCCEEDED`);
+    // A bad spec: the file and the field, and exit code 2 (invalid input).
+    writeFileSync(join(work, "bad.yaml"), "kind: Sweep\nname: bad\nmethod: grid\nobjective: { metric: loss, goal: lowest }\nparameters: { x: { values: [1] } }\ntrial: { command: [/usr/bin/python3, trial.py] }\n");
+    const bad = await paved(["sweeps", "create", "-f", "bad.yaml"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("bad.yaml");
+    // paved apply takes a Sweep too.
+    const applied = await paved(["apply", "-f", "sweep.yaml"]);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stdout).toMatch(/^sweep sweep-\S+ created/);
+    const again = applied.stdout.split(" ")[1]!;
+    await poll("the applied sweep to end", () => sweep(again), ended);
   });
 
   it("answers another team's sweep as a missing one", async () => {
