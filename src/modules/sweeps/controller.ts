@@ -154,7 +154,7 @@ export class SweepController {
           break;
         }
       }
-      patch.rungs = JSON.stringify(rungs);
+      if (rungs.length !== judged.size) patch.rungs = JSON.stringify(rungs);
     }
     const told = (type: string) => job.events.some((e) => e.type === type);
     if (stopAt) {
