@@ -1,5 +1,5 @@
 // Runs the benchmarks: `npm run bench` (all) or `npm run bench -- serving` (one: tracking,
-// history, scheduling, serving, router, peer, auth, audit or workspaces). Each prints its figures beside
+// history, scheduling, sweep, serving, router, peer, auth, audit or workspaces). Each prints its figures beside
 // their ceiling or peer and writes bench/results/<name>.json.
 //   --install-slurm (or BENCH_INSTALL_SLURM=1)  let the scheduling bench apt-get install slurm-wlm
 //   BENCH_SCALE=0.1                             a tenth of the work, for a quick look
@@ -11,6 +11,7 @@ const BENCHES: Record<string, { describe: string; load: () => Promise<{ run(o: B
   tracking: { describe: "metric ingestion (log-batch) vs HTTP and SQLite ceilings; search_runs latency", load: () => import("./tracking-ingestion.ts") },
   history: { describe: "a 1,000,000-point metric history downsampled to 1,000 buckets vs reading every raw point, and the SQL alone", load: () => import("./tracking-history.ts") },
   scheduling: { describe: "submit -> process start latency on the local executor, beside Slurm", load: () => import("./scheduling.ts") },
+  sweep: { describe: "a 1,000-trial sweep of trivial trials on the local executor: queue overhead per trial (sweep controller, job queue) beside the trials' own run time", load: () => import("./sweep.ts") },
   serving: { describe: "OIP v2 infer latency/throughput (c=1, c=32) vs a bare node:http + onnxruntime server and session.run", load: () => import("./serving.ts") },
   peer: { describe: "the MLP on paved up vs the same model on FastAPI + uvicorn + PyTorch (Debian's packages; apt-installed when missing), c=1 and c=32", load: () => import("./peer.ts") },
   auth: { describe: "what authentication + authorization add per request: in process (cached token, policy, run loader) and over HTTP (log-batch with a token vs auth off)", load: () => import("./auth.ts") },

@@ -19,6 +19,7 @@ import { createRegistryModule } from "./modules/registry/index.ts";
 import { createServingModule } from "./modules/serving/index.ts";
 import { createTrackingModule } from "./modules/tracking/index.ts";
 import { createWorkspacesModule } from "./modules/workspaces/index.ts";
+import { createSweepsModule } from "./modules/sweeps/index.ts";
 import { openDatabase, type Database } from "./storage/index.ts";
 
 export interface AppDeps {
@@ -144,6 +145,21 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   });
   routes.push(...workspaces.routes);
   controllers.push(workspaces.controller);
+  // Sweeps: their trials are jobs of the compute module (the team's quota and fair share), each a child run of the sweep's run.
+  const sweeps = createSweepsModule({
+    database,
+    artifacts,
+    clock,
+    ids,
+    config,
+    logger,
+    jobs: compute.service,
+    runs: tracking.service,
+    limits: async (team) => quotas.ledger.limitsOf(team),
+    principalOf: (userId) => tokens.principalOf(userId),
+  });
+  routes.push(...sweeps.routes);
+  controllers.push(sweeps.controller);
   // Serving takes model bytes; what it loads is decided by its caller (the admin routes for now).
   const serving = createServingModule({ dataDir: config.dataDir, clock, ids, logger, ...config.serving, onnx: { inspection: config.registry.onnx } });
   routes.push(...serving.routes);

@@ -12,12 +12,13 @@ import { parse as parseYaml } from "yaml";
 import { createApp, type App } from "../src/app.ts";
 import { checkSuggestedCommand, expandAlternatives, pavedCommandsIn } from "../src/cli/check-command-line.ts";
 import { runCli } from "../src/cli/program.ts";
-import { parseSpecText } from "../src/cli/spec-file.ts";
+import { parseSpecDocuments } from "../src/cli/spec-file.ts";
 import { configSchema, loadConfig } from "../src/config/index.ts";
 import { parseInput } from "../src/core/index.ts";
 import { ProfileCatalog } from "../src/modules/catalog/index.ts";
 import { profilesFileSchema } from "../src/modules/catalog/schema.ts";
 import { jobSpecSchema } from "../src/modules/compute/index.ts";
+import { sweepSpecSchema } from "../src/modules/sweeps/index.ts";
 import { parsePolicy } from "../src/modules/evaluation/index.ts";
 import { PolicyDocument } from "../src/modules/guardrails/index.ts";
 import { EnvironmentsFile } from "../src/modules/workspaces/index.ts";
@@ -134,9 +135,9 @@ describe("the documentation's examples (issue 7, item 16)", () => {
         const value = parseYaml(block.text) as Record<string, unknown> | null;
         if (!value || typeof value !== "object") continue;
         if (/^(kind|command):/m.test(block.text)) {
-          // What `paved apply -f` sends, then what POST /api/v1/jobs checks.
-          for (const { spec } of parseSpecText(block.text, join(ROOT, "docs", "example.yaml"))) {
-            const job = parseInput(jobSpecSchema, spec, "job spec");
+          // What `paved apply -f` sends, then what POST /api/v1/jobs (or /api/v1/sweeps) checks.
+          for (const document of parseSpecDocuments(block.text, join(ROOT, "docs", "example.yaml"))) {
+            const job = document.kind === "Sweep" ? parseInput(sweepSpecSchema, document.spec, "sweep spec").trial : parseInput(jobSpecSchema, document.spec, "job spec");
             if (job.compute?.profile) catalog.get(job.compute.profile);
           }
         } else if ("checks" in value) {

@@ -16,6 +16,7 @@ import { registerModels } from "./commands/models.ts";
 import { registerPolicy } from "./commands/policy.ts";
 import { registerQuotas } from "./commands/quotas.ts";
 import { registerRuns } from "./commands/runs.ts";
+import { registerSweeps } from "./commands/sweeps.ts";
 import { registerTrain } from "./commands/train.ts";
 import { registerUp } from "./commands/up.ts";
 import { registerWorkspace } from "./commands/workspace.ts";
@@ -38,6 +39,7 @@ Examples:
   $ paved login --url http://127.0.0.1:8080    # store the token it printed
   $ paved train --name demo -- python3 train.py --epochs 5
   $ paved jobs ls
+  $ paved sweeps create -f sweep.yaml          # grid, random or ASHA over a job's parameters
   $ paved runs show <run-id>
   $ paved runs metrics <run-id> loss           # a metric's history
   $ paved runs artifacts get <run-id> outputs/model.onnx -o model.onnx
@@ -55,6 +57,7 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerApply(program, ctx);
   registerTrain(program, ctx);
   registerJobs(program, ctx);
+  registerSweeps(program, ctx);
   registerLogs(program, ctx);
   registerRuns(program, ctx);
   registerExperiments(program, ctx);

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { loadSpecFile, parseSpecText } from "./spec-file.ts";
+import { loadSpecDocuments, loadSpecFile, parseSpecText } from "./spec-file.ts";
 
 describe("spec files", () => {
   let dir: string;
@@ -17,6 +17,16 @@ describe("spec files", () => {
     await writeFile(join(dir, "job.yaml"), "kind: Job\nname: mnist\ncommand: [python3, train.py, --epochs, 5]\n");
     const [doc] = await loadSpecFile("job.yaml", dir);
     expect(doc).toEqual({ kind: "Job", spec: { name: "mnist", command: ["python3", "train.py", "--epochs", "5"], workingDir: dir }, where: join(dir, "job.yaml") });
+  });
+
+  it("reads a Sweep, its trial's workingDir resolved against the file's folder; a jobs-only reader refuses it", async () => {
+    await writeFile(join(dir, "sweep.yaml"), "kind: Sweep\nname: s\nmethod: grid\nparameters: {lr: {values: [1, 2]}}\ntrial:\n  command: [python3, train.py]\n  workingDir: src\n");
+    const [doc] = await loadSpecDocuments("sweep.yaml", dir);
+    expect(doc?.kind).toBe("Sweep");
+    expect(doc?.spec).toMatchObject({ name: "s", method: "grid", trial: { command: ["python3", "train.py"], workingDir: join(dir, "src") } });
+    await expect(loadSpecFile("sweep.yaml", dir)).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    await writeFile(join(dir, "bad.yaml"), "kind: Sweep\nname: s\nmethod: grid\n");
+    await expect(loadSpecDocuments("bad.yaml", dir)).rejects.toMatchObject({ code: "INVALID_INPUT" });
   });
 
   it("resolves a relative workingDir and dataset paths against the file's folder, not the cwd", async () => {
@@ -56,7 +66,7 @@ describe("spec files", () => {
     } catch (e) {
       error = e;
     }
-    expect(error).toMatchObject({ code: "INVALID_INPUT", details: { kind: "Deployment", knownKinds: ["Job"] } });
+    expect(error).toMatchObject({ code: "INVALID_INPUT", details: { kind: "Deployment", knownKinds: ["Job", "Sweep"] } });
   });
 
   it("suggests the closest kind for a typo", () => {

@@ -1,22 +1,34 @@
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
-import type { DatasetRef, JobSpec } from "../client/index.ts";
+import type { DatasetRef, JobSpec, SweepSpec } from "../client/index.ts";
 import { invalidInput, notFound, suggestSimilar } from "../core/index.ts";
 
 /** Kinds `paved apply` knows; a document without `kind` is a Job. */
-export const KNOWN_KINDS = ["Job"] as const;
+export const KNOWN_KINDS = ["Job", "Sweep"] as const;
 export type Kind = (typeof KNOWN_KINDS)[number];
 
 export interface LoadedDocument {
-  kind: Kind;
+  kind: "Job";
   spec: JobSpec;
   /** The file (and document number when there are several), for messages. */
   where: string;
 }
+export interface SweepDocument {
+  kind: "Sweep";
+  spec: SweepSpec;
+  where: string;
+}
+/** A document of any kind `paved apply` knows. */
+export type AnyDocument = LoadedDocument | SweepDocument;
 
-/** Reads a YAML (or JSON) spec file, one or more `---` separated documents. */
+/** Reads a YAML (or JSON) spec file of jobs, one or more `---` separated documents. */
 export async function loadSpecFile(file: string, cwd: string): Promise<LoadedDocument[]> {
+  return jobsOnly(await loadSpecDocuments(file, cwd));
+}
+
+/** Reads a YAML (or JSON) spec file of any kind `paved apply` knows (Job, Sweep). */
+export async function loadSpecDocuments(file: string, cwd: string): Promise<AnyDocument[]> {
   const path = resolve(cwd, file);
   let text: string;
   try {
@@ -25,26 +37,38 @@ export async function loadSpecFile(file: string, cwd: string): Promise<LoadedDoc
     if ((error as NodeJS.ErrnoException).code === "ENOENT") throw notFound(`spec file '${file}' does not exist; check the path given to -f`);
     throw invalidInput(`cannot read spec file '${file}': ${(error as Error).message}`);
   }
-  return parseSpecText(text, path);
+  return parseSpecDocuments(text, path);
 }
 
-/** Parses spec documents; relative paths in them are resolved against the file's folder. */
+function jobsOnly(documents: AnyDocument[]): LoadedDocument[] {
+  return documents.map((d) => {
+    if (d.kind !== "Job") throw invalidInput(`${d.where}: is a ${d.kind}; create it with \`paved apply -f sweep.yaml\` or \`paved sweeps create -f sweep.yaml\``);
+    return d;
+  });
+}
+
+/** Parses job spec documents; relative paths in them are resolved against the file's folder. */
 export function parseSpecText(text: string, path: string): LoadedDocument[] {
+  return jobsOnly(parseSpecDocuments(text, path));
+}
+
+/** Parses spec documents of any kind; relative paths in them are resolved against the file's folder. */
+export function parseSpecDocuments(text: string, path: string): AnyDocument[] {
   const documents = parseAllDocuments(text);
-  const loaded: LoadedDocument[] = [];
+  const loaded: AnyDocument[] = [];
   for (const [index, document] of documents.entries()) {
     const where = documents.length > 1 ? `${path} (document ${index + 1})` : path;
     if (document.errors.length > 0) throw invalidInput(`${where} is not valid YAML: ${document.errors[0]?.message}`);
     const value: unknown = document.toJS();
     if (value === null || value === undefined) continue;
-    if (typeof value !== "object" || Array.isArray(value)) throw invalidInput(`${where} must hold a mapping with kind: Job and the job's fields`);
+    if (typeof value !== "object" || Array.isArray(value)) throw invalidInput(`${where} must hold a mapping with kind: Job and the job's fields (or kind: Sweep)`);
     loaded.push(toDocument(value as Record<string, unknown>, dirname(path), where));
   }
   if (loaded.length === 0) throw invalidInput(`${path} holds no documents; see \`paved docs cli\` for an example spec`);
   return loaded;
 }
 
-function toDocument(raw: Record<string, unknown>, folder: string, where: string): LoadedDocument {
+function toDocument(raw: Record<string, unknown>, folder: string, where: string): AnyDocument {
   const { kind = "Job", apiVersion: _apiVersion, metadata, spec: nested, ...rest } = raw;
   if (typeof kind !== "string" || !(KNOWN_KINDS as readonly string[]).includes(kind)) {
     const similar = typeof kind === "string" ? suggestSimilar(kind, KNOWN_KINDS) : undefined;
@@ -58,7 +82,15 @@ function toDocument(raw: Record<string, unknown>, folder: string, where: string)
     nested && typeof nested === "object" && !Array.isArray(nested) ? { ...rest, ...(nested as Record<string, unknown>) } : { ...rest };
   const name = (metadata as { name?: unknown } | undefined)?.name;
   if (fields.name === undefined && typeof name === "string") fields.name = name;
-  return { kind: kind as Kind, spec: resolveJobPaths(fields, folder, where), where };
+  if (kind === "Sweep") {
+    const trial = fields.trial;
+    if (!trial || typeof trial !== "object" || Array.isArray(trial)) {
+      throw invalidInput(`${where}: a Sweep needs 'trial', the job each trial runs, e.g. trial: { command: [python3, train.py], compute: { cpus: 1 } }`);
+    }
+    const resolved = resolveJobPaths(trial as Record<string, unknown>, folder, `${where}: trial`);
+    return { kind: "Sweep", spec: { ...fields, trial: resolved } as unknown as SweepSpec, where };
+  }
+  return { kind: "Job", spec: resolveJobPaths(fields, folder, where), where };
 }
 
 /** Checks the fields the CLI must touch and makes workingDir, checkpointDir and dataset paths absolute. */

@@ -8,6 +8,7 @@ import type { SsoDevicePoll, SsoDeviceStart } from "./types.ts";
 import type { Budget, BudgetRequest, CostQuery, CostReport, EffectivePolicy, JobCheck, Policy, Prices } from "./types.ts";
 import type { QuotaRequest, TeamQuota } from "./types.ts";
 import type { Workspace, WorkspaceEnvironment, WorkspaceRequest } from "./types.ts";
+import type { Sweep, SweepSpec } from "./types.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 
@@ -436,6 +437,24 @@ export class PavedClient {
   /** Checks a job spec as submit would, without submitting: the same refusal, or what it would be admitted as. */
   checkJob(spec: JobSpec): Promise<JobCheck> {
     return this.json("/api/v1/policy/check", { method: "POST", body: spec });
+  }
+
+  // ---- sweeps ----
+
+  createSweep(spec: SweepSpec): Promise<Sweep> {
+    return this.json("/api/v1/sweeps", { method: "POST", body: spec });
+  }
+
+  async listSweeps(query: { limit?: number } = {}): Promise<Sweep[]> {
+    return (await this.json<{ sweeps: Sweep[] }>("/api/v1/sweeps", { query })).sweeps;
+  }
+
+  getSweep(id: string): Promise<Sweep> {
+    return this.json(`/api/v1/sweeps/${seg(id)}`);
+  }
+
+  cancelSweep(id: string): Promise<Sweep> {
+    return this.json(`/api/v1/sweeps/${seg(id)}/cancel`, { method: "POST", body: {} });
   }
 
   // ---- workspaces ----

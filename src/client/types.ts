@@ -131,3 +131,6 @@ export type QuotaLine = TeamQuota["lines"][number];
 export type QuotaRequest = z.input<typeof QuotaSettings>;
 
 export type { WorkspaceView as Workspace, CreateWorkspaceBody as WorkspaceRequest, EnvironmentView as WorkspaceEnvironment } from "../modules/workspaces/schema.ts";
+
+export type { Sweep, TrialView as SweepTrial, SweepSpecInput as SweepSpec } from "../modules/sweeps/schema.ts";
+export { SWEEP_PHASES, TRIAL_PHASES } from "../modules/sweeps/schema.ts";

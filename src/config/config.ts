@@ -322,6 +322,8 @@ export const configSchema = z.strictObject({
     .default({ defaultQuota: {}, budgets: BUDGET_DEFAULTS }),
   /** Workspaces: Jupyter servers scheduled as jobs, reached through Paved's proxy (docs/workspaces.md). */
   workspaces: workspacesSchema.default(WORKSPACES_DEFAULTS),
+  /** Sweeps (docs/sweeps.md): how often the sweep controller looks at running sweeps (starts trials, reads their metrics). */
+  sweeps: z.strictObject({ intervalSeconds: z.number().positive().max(3600).default(1) }).default({ intervalSeconds: 1 }),
   serving: z
     .strictObject({
       /** Largest inference request body (JSON) accepted, in bytes; larger ones get 413. */

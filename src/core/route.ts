@@ -94,6 +94,9 @@ export const ACTIONS = [
   "workspaces:create",
   "workspaces:write",
   "workspaces:use",
+  "sweeps:read",
+  "sweeps:create",
+  "sweeps:write",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -102,7 +105,7 @@ export type Action = (typeof ACTIONS)[number];
  * and the attributes ownership depends on (the job a run belongs to, the user a token belongs to).
  */
 export interface ResourceRef {
-  kind: "run" | "job" | "experiment" | "model" | "evaluation" | "deployment" | "endpoint" | "upload" | "team" | "user" | "token" | "workspace";
+  kind: "run" | "job" | "experiment" | "model" | "evaluation" | "deployment" | "endpoint" | "upload" | "team" | "user" | "token" | "workspace" | "sweep";
   id: string;
   /** The team that owns it (or, for one being created, the team it goes to). */
   team?: string;

@@ -444,4 +444,41 @@ export interface Tables {
   workspace_events: { id: Generated<number>; workspace_id: string; time: number; type: string; message: string };
   /** A browser's way into one workspace: a one-time `code` or the `cookie` it became (SHA-256 of the secret). */
   workspace_logins: { key_hash: string; workspace_id: string; user_id: string; kind: string; created_at: number; expires_at: number };
+  /** A sweep: spec (JSON) from the API, status from its controller; `principal` is who its trials are submitted as. */
+  sweeps: {
+    sweep_id: string;
+    name: string;
+    team_id: string;
+    owner: string;
+    principal: string;
+    spec: string;
+    /** RUNNING, CANCELLING, FAILING, SUCCEEDED, FAILED or CANCELLED. */
+    phase: string;
+    experiment_id: string;
+    parent_run_id: string | null;
+    trials_target: number;
+    best_trial: number | null;
+    best_value: number | null;
+    message: string | null;
+    created_at: number;
+    updated_at: number;
+    finished_at: number | null;
+  };
+  /** One trial of a sweep: its parameters and its job (id chosen before it is submitted). */
+  sweep_trials: {
+    sweep_id: string;
+    trial_index: number;
+    params: string;
+    job_id: string;
+    run_id: string | null;
+    /** PENDING (job not yet confirmed), QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED or STOPPED (early). */
+    phase: string;
+    objective: number | null;
+    objective_step: number | null;
+    rungs: Generated<string>;
+    message: string | null;
+    created_at: number;
+    updated_at: number;
+  };
+  sweep_events: { id: Generated<number>; sweep_id: string; time: number; type: string; message: string };
 }

@@ -1,13 +1,13 @@
 import type { Command } from "commander";
 import { PlatformError, invalidInput, isPlatformError } from "../../core/index.ts";
 import type { CliContext } from "../context.ts";
-import { loadSpecFile } from "../spec-file.ts";
+import { loadSpecDocuments } from "../spec-file.ts";
 import { defaultTeam } from "./train.ts";
 
 export function registerApply(program: Command, ctx: CliContext): void {
   program
     .command("apply")
-    .description("Submit the resources declared in a YAML spec file (kind: Job)")
+    .description("Submit the resources declared in a YAML spec file (kind: Job or Sweep)")
     .requiredOption("-f, --file <file>", "YAML spec file; relative paths in it are resolved against its folder")
     .option("--team <team>", "team of the documents that name none (one that names another is refused); default: $PAVED_TEAM, else your token's team")
     .option("--json", "print the created resources as JSON")
@@ -26,7 +26,7 @@ Example:
   $ paved apply -f job.yaml --team vision`,
     )
     .action(async (opts: { file: string; team?: string; json?: boolean }) => {
-      const documents = await loadSpecFile(opts.file, ctx.cwd);
+      const documents = await loadSpecDocuments(opts.file, ctx.cwd);
       for (const document of documents) {
         if (opts.team && document.spec.team && document.spec.team !== opts.team) {
           throw invalidInput(`${document.where}: names team '${document.spec.team}' but --team is '${opts.team}'; drop one of them`);
@@ -35,16 +35,23 @@ Example:
         if (team) document.spec = { ...document.spec, team };
       }
       const client = await ctx.client();
-      const created = [];
+      const created: unknown[] = [];
+      // The server names the fields; say which file (and document) they are in.
+      const located = (where: string) => (error: unknown) => {
+        if (isPlatformError(error) && error.code === "INVALID_INPUT") throw new PlatformError(error.code, `${where}: ${error.message}`, error.details);
+        throw error;
+      };
       for (const document of documents) {
-        const job = await client.submitJob(document.spec).catch((error: unknown) => {
-          // The server names the fields; say which file (and document) they are in.
-          if (isPlatformError(error) && error.code === "INVALID_INPUT") throw new PlatformError(error.code, `${document.where}: ${error.message}`, error.details);
-          throw error;
-        });
+        if (document.kind === "Sweep") {
+          const sweep = await client.createSweep(document.spec).catch(located(document.where));
+          created.push(sweep);
+          if (!opts.json) ctx.out(`sweep ${sweep.id} created (${sweep.trialsTarget} trials, seed ${sweep.seed}); watch it with \`paved sweeps show ${sweep.id}\`\n`);
+          continue;
+        }
+        const job = await client.submitJob(document.spec).catch(located(document.where));
         created.push(job);
         if (!opts.json) ctx.out(`job ${job.id} queued; follow with \`paved logs -f ${job.id}\`\n`);
       }
-      if (opts.json) ctx.json(created.length === 1 ? created[0] : { jobs: created });
+      if (opts.json) ctx.json(created.length === 1 ? created[0] : documents.every((d) => d.kind === "Job") ? { jobs: created } : { resources: created });
     });
 }

@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Kysely } from "kysely";
-import { invalidInput, notFound, type Clock, type IdGenerator, type Principal, type ResourceRef } from "../../core/index.ts";
+import { conflict, invalidInput, notFound, type Clock, type IdGenerator, type Principal, type ResourceRef } from "../../core/index.ts";
 import { DEFAULT_TEAM_ID, type Tables } from "../../storage/index.ts";
 import type { ProfileCatalog } from "../catalog/index.ts";
 import { teamForNew, visibleTeams } from "../identity/index.ts";
@@ -66,6 +66,14 @@ export interface SubmitOptions {
   recordRun?: boolean;
   /** The workspace whose server the job runs: its process gets PAVED_URL, PAVED_TOKEN and PAVED_WORKSPACE_ID. */
   workspaceId?: string;
+  /**
+   * The job's id, chosen by the caller before it submits (a sweep records its trial's job id first,
+   * so a restart finds the job instead of submitting a second one). A job of that id already there
+   * is CONFLICT; the default is a new id.
+   */
+  jobId?: string;
+  /** Tags of the job's run besides Paved's own (a sweep's trial: its parent run, the sweep). */
+  runTags?: Record<string, string>;
 }
 
 /** Submitting, reading, cancelling and following jobs; the controller does the running. */
@@ -114,7 +122,8 @@ export class JobService {
     const { store, runs, clock, ids } = this.deps;
     const { team, request } = await this.admit(submitted, principal);
     const experimentId = await runs.ensureExperiment(submitted.experiment ?? submitted.name, team);
-    const id = ids.prefixed("job");
+    const id = options.jobId ?? ids.prefixed("job");
+    if (options.jobId !== undefined && (await store.team(id)) !== undefined) throw conflict(`job '${id}' already exists`);
     const prepared = options.workspaceId === undefined ? await this.preparer?.({ id, spec: submitted, team }, principal) : undefined;
     const spec = prepared?.spec ?? submitted;
     const resolved: StoredJobSpec = { ...spec, experiment: submitted.experiment ?? submitted.name, team, ...(options.workspaceId ? { workspaceId: options.workspaceId } : {}) };
@@ -130,7 +139,7 @@ export class JobService {
               userId: owner,
               jobId: id,
               status: "SCHEDULED",
-              tags: { ...prepared?.tags, "paved.job_id": id, ...(request.profile ? { "paved.compute.profile": request.profile } : {}), ...(principal.workspaceId ? { "paved.workspace_id": principal.workspaceId } : {}) },
+              tags: { ...options.runTags, ...prepared?.tags, "paved.job_id": id, ...(request.profile ? { "paved.compute.profile": request.profile } : {}), ...(principal.workspaceId ? { "paved.workspace_id": principal.workspaceId } : {}) },
             })
           ).runId;
     const now = clock.now();
@@ -250,6 +259,18 @@ export class JobService {
     if (!(await store.patch(id, ["RUNNING"], { owner: to.owner, name: to.name, experiment_id: to.experimentId }))) return false;
     await store.appendEvent(id, { type: "Reassigned", message: `now ${to.name}, of ${to.owner}: ${why}`, time: clock.now() });
     return true;
+  }
+
+  /**
+   * Cancels a job for a reason its events record (a sweep stopping a trial early); a running one
+   * gets SIGTERM and the grace period before SIGKILL. Idempotent on ended jobs.
+   */
+  async stop(id: string, event: { type: string; message: string }): Promise<void> {
+    const row = await this.deps.store.get(id);
+    if (!row) throw missingJob(id);
+    if (TERMINAL_PHASES.includes(row.phase as JobPhase)) return;
+    await this.deps.store.appendEvent(id, { ...event, time: this.deps.clock.now() });
+    await this.deps.controller.cancel(id);
   }
 
   /** Cancels the job (idempotent on ended jobs) and returns it. */

@@ -50,6 +50,9 @@ export const ACTION_RULES: Readonly<Record<Action, TeamRole | "platform" | "anyo
   "workspaces:create": "developer",
   "workspaces:write": "developer",
   "workspaces:use": "developer",
+  "sweeps:read": "viewer",
+  "sweeps:create": "developer",
+  "sweeps:write": "developer",
 };
 
 /** What a job's token may do in its job's team, whatever the resource: read what a training job reads, call served models. */
