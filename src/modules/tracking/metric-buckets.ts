@@ -1,5 +1,5 @@
-import type { Database } from "../../storage/index.ts";
-import { readChunks, type StoredPoint } from "./metric-store.ts";
+import type { ChunkPoints, Database } from "../../storage/index.ts";
+import { readChunks } from "./metric-store.ts";
 
 /** The axis points are bucketed over: their step, or their timestamp (epoch milliseconds). */
 export type HistoryAxis = "step" | "time";
@@ -56,21 +56,6 @@ interface ChunkSummaryRow {
   time_last_value: number | null;
 }
 
-/** A bucket being filled; `order` ranks its last point (axis value, the other one, seq, index). */
-interface Accumulator {
-  count: number;
-  min: number | null;
-  max: number | null;
-  last: number;
-  order: [number, number, number, number];
-  firstStep: number;
-  lastStep: number;
-  firstTime: number;
-  lastTime: number;
-}
-
-const later = (a: readonly number[], b: readonly number[]) => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]! || a[3]! - b[3]!;
-
 /**
  * A metric's history cut into at most `points` equal-width buckets along the step or time axis,
  * each with count, min, max and last, from the series' chunks: a chunk that lies wholly inside
@@ -114,17 +99,8 @@ export async function bucketHistory(database: Database, q: BucketQuery): Promise
     if (inRange(c.min_step, c.min_time) && inRange(c.max_step, c.max_time)) whole.push(c);
     else partial.push(c.seq);
   }
-  // Points of the chunks that cross a range edge, those inside the range only.
-  const points: StoredPoint[] = [];
-  const decode = async (seqs: number[]) => {
-    for (const [seq, chunk] of await readChunks(database, q.runId, q.key, seqs)) {
-      for (let i = 0; i < chunk.steps.length; i++) {
-        const s = chunk.steps[i]!, t = chunk.timestamps[i]!;
-        if (inRange(s, t)) points.push({ step: s, timestamp: t, value: chunk.values[i]!, seq, index: i });
-      }
-    }
-  };
-  await decode(partial);
+  // The chunks that cross a range edge, decoded: only their points inside the range count.
+  const partialChunks = await readChunks(database, q.runId, q.key, partial);
 
   let [start, end] = step ? [q.startStep, q.endStep] : [q.startTime, q.endTime];
   if (start === undefined || end === undefined) {
@@ -133,10 +109,14 @@ export async function bucketHistory(database: Database, q: BucketQuery): Promise
       lo = Math.min(lo, step ? c.min_step : c.min_time);
       hi = Math.max(hi, step ? c.max_step : c.max_time);
     }
-    for (const p of points) {
-      const x = step ? p.step : p.timestamp;
-      if (x < lo) lo = x;
-      if (x > hi) hi = x;
+    for (const chunk of partialChunks.values()) {
+      for (let i = 0; i < chunk.steps.length; i++) {
+        const s = chunk.steps[i]!, t = chunk.timestamps[i]!;
+        if (!inRange(s, t)) continue;
+        const x = step ? s : t;
+        if (x < lo) lo = x;
+        if (x > hi) hi = x;
+      }
     }
     if (lo === Infinity) return { axis: q.axis, start: start ?? null, end: end ?? null, width: 1, buckets: [] };
     start ??= lo;
@@ -144,27 +124,10 @@ export async function bucketHistory(database: Database, q: BucketQuery): Promise
   }
   if (end < start) return { axis: q.axis, start, end, width: 1, buckets: [] };
   const width = Math.max(1, Math.ceil((end - start + 1) / q.points));
-  const bucketOf = (x: number) => Math.floor((x - start) / width);
+  const from = start;
+  const bucketOf = (x: number) => Math.floor((x - from) / width);
 
-  const buckets = new Map<number, Accumulator>();
-  const add = (b: number, a: Accumulator) => {
-    const into = buckets.get(b);
-    if (!into) {
-      buckets.set(b, a);
-      return;
-    }
-    into.count += a.count;
-    if (a.min !== null && (into.min === null || a.min < into.min)) into.min = a.min;
-    if (a.max !== null && (into.max === null || a.max > into.max)) into.max = a.max;
-    if (later(a.order, into.order) > 0) {
-      into.last = a.last;
-      into.order = a.order;
-    }
-    into.firstStep = Math.min(into.firstStep, a.firstStep);
-    into.lastStep = Math.max(into.lastStep, a.lastStep);
-    into.firstTime = Math.min(into.firstTime, a.firstTime);
-    into.lastTime = Math.max(into.lastTime, a.lastTime);
-  };
+  const acc = new Accumulators(bucketOf(end) + 1);
   const straddling: number[] = [];
   for (const c of whole) {
     const b = bucketOf(step ? c.min_step : c.min_time);
@@ -172,47 +135,96 @@ export async function bucketHistory(database: Database, q: BucketQuery): Promise
       straddling.push(c.seq);
       continue;
     }
-    add(b, {
-      count: c.count,
-      min: c.min_value,
-      max: c.max_value,
-      // A chunk's own last point ranks above its other points: Infinity for its index.
-      last: (step ? c.step_last_value : c.time_last_value) ?? NaN,
-      order: step ? [c.max_step, c.step_last_time, c.seq, Infinity] : [c.max_time, c.time_last_step, c.seq, Infinity],
-      firstStep: c.min_step,
-      lastStep: c.max_step,
-      firstTime: c.min_time,
-      lastTime: c.max_time,
-    });
+    // A chunk's own last point ranks above its other points: Infinity for its position.
+    const [o0, o1] = step ? [c.max_step, c.step_last_time] : [c.max_time, c.time_last_step];
+    acc.add(b, c.count, c.min_value ?? NaN, c.max_value ?? NaN, (step ? c.step_last_value : c.time_last_value) ?? NaN, o0, o1, c.seq, Infinity);
+    acc.extent(b, c.min_step, c.max_step, c.min_time, c.max_time);
   }
-  await decode(straddling);
-  for (const p of points) {
-    const x = step ? p.step : p.timestamp;
-    const nan = Number.isNaN(p.value);
-    add(bucketOf(x), {
-      count: 1,
-      min: nan ? null : p.value,
-      max: nan ? null : p.value,
-      last: p.value,
-      order: step ? [p.step, p.timestamp, p.seq, p.index] : [p.timestamp, p.step, p.seq, p.index],
-      firstStep: p.step,
-      lastStep: p.step,
-      firstTime: p.timestamp,
-      lastTime: p.timestamp,
-    });
+  const addPoints = (seq: number, chunk: ChunkPoints, check: boolean) => {
+    const { steps, timestamps, values } = chunk;
+    for (let i = 0; i < steps.length; i++) {
+      const s = steps[i]!, t = timestamps[i]!, v = values[i]!;
+      if (check && !inRange(s, t)) continue;
+      const b = bucketOf(step ? s : t);
+      if (step) acc.add(b, 1, v, v, v, s, t, seq, i);
+      else acc.add(b, 1, v, v, v, t, s, seq, i);
+      acc.extent(b, s, s, t, t);
+    }
+  };
+  for (const [seq, chunk] of partialChunks) addPoints(seq, chunk, true);
+  for (const [seq, chunk] of await readChunks(database, q.runId, q.key, straddling)) addPoints(seq, chunk, false);
+  return { axis: q.axis, start, end, width, buckets: acc.buckets(start, width) };
+}
+
+/**
+ * Buckets being filled, one slot per bucket index in typed arrays (a chart's few thousand), so a
+ * decoded chunk's points are added without an allocation each. NaN stands for "none" in min/max.
+ */
+class Accumulators {
+  private readonly count: Float64Array;
+  private readonly min: Float64Array;
+  private readonly max: Float64Array;
+  private readonly last: Float64Array;
+  /** The rank of each bucket's last point: axis value, the other axis, seq, position. */
+  private readonly order: Float64Array[];
+  private readonly firstStep: Float64Array;
+  private readonly lastStep: Float64Array;
+  private readonly firstTime: Float64Array;
+  private readonly lastTime: Float64Array;
+
+  constructor(private readonly n: number) {
+    const filled = (v: number) => new Float64Array(n).fill(v);
+    this.count = new Float64Array(n);
+    this.min = filled(NaN);
+    this.max = filled(NaN);
+    this.last = filled(NaN);
+    this.order = [filled(-Infinity), filled(-Infinity), filled(-Infinity), filled(-Infinity)];
+    this.firstStep = filled(Infinity);
+    this.lastStep = filled(-Infinity);
+    this.firstTime = filled(Infinity);
+    this.lastTime = filled(-Infinity);
   }
-  const out = [...buckets.entries()]
-    .sort(([a], [b]) => a - b)
-    .map(([b, a]) => ({
-      start: start + b * width,
-      count: a.count,
-      min: a.min,
-      max: a.max,
-      last: a.last,
-      firstStep: a.firstStep,
-      lastStep: a.lastStep,
-      firstTime: a.firstTime,
-      lastTime: a.lastTime,
-    }));
-  return { axis: q.axis, start, end, width, buckets: out };
+
+  add(b: number, count: number, min: number, max: number, last: number, o0: number, o1: number, o2: number, o3: number): void {
+    this.count[b]! += count;
+    // NaN compares false: a NaN min or max never replaces, and any number replaces a NaN slot.
+    if (min < this.min[b]! || Number.isNaN(this.min[b]!)) this.min[b] = min;
+    if (max > this.max[b]! || Number.isNaN(this.max[b]!)) this.max[b] = max;
+    const [r0, r1, r2, r3] = this.order as [Float64Array, Float64Array, Float64Array, Float64Array];
+    if (o0 > r0[b]! || (o0 === r0[b]! && (o1 > r1[b]! || (o1 === r1[b]! && (o2 > r2[b]! || (o2 === r2[b]! && o3 > r3[b]!)))))) {
+      r0[b] = o0;
+      r1[b] = o1;
+      r2[b] = o2;
+      r3[b] = o3;
+      this.last[b] = last;
+    }
+  }
+
+  extent(b: number, firstStep: number, lastStep: number, firstTime: number, lastTime: number): void {
+    if (firstStep < this.firstStep[b]!) this.firstStep[b] = firstStep;
+    if (lastStep > this.lastStep[b]!) this.lastStep[b] = lastStep;
+    if (firstTime < this.firstTime[b]!) this.firstTime[b] = firstTime;
+    if (lastTime > this.lastTime[b]!) this.lastTime[b] = lastTime;
+  }
+
+  /** The non-empty buckets, in axis order. */
+  buckets(start: number, width: number): MetricBucket[] {
+    const out: MetricBucket[] = [];
+    const orNull = (v: number) => (Number.isNaN(v) ? null : v);
+    for (let b = 0; b < this.n; b++) {
+      if (!this.count[b]) continue;
+      out.push({
+        start: start + b * width,
+        count: this.count[b]!,
+        min: orNull(this.min[b]!),
+        max: orNull(this.max[b]!),
+        last: this.last[b]!,
+        firstStep: this.firstStep[b]!,
+        lastStep: this.lastStep[b]!,
+        firstTime: this.firstTime[b]!,
+        lastTime: this.lastTime[b]!,
+      });
+    }
+    return out;
+  }
 }
