@@ -143,10 +143,13 @@ describe.each(testDialects())("metric chunks on %s", (dialect) => {
     const want = [...logged].sort(historyOrder).map((p) => ({ step: p.step, timestamp: p.timestamp, value: p.value }));
     expect(logged.length).toBeGreaterThan(10 * CHUNK_POINTS);
     // 97 and 1000 do not divide 256: most page boundaries fall inside a chunk.
-    for (const size of [97, 1000, 25_000]) {
-      const { points, pages } = await allPages(store, "run-a", size);
-      expect(points, `page size ${size}`).toEqual(want);
-      expect(pages).toBe(Math.floor(want.length / size) + 1);
+    // Summaries read 3 at a time too, so a page needs several summary queries.
+    for (const reader of [store, new MetricStore(database, { summaryPage: 3 })]) {
+      for (const size of [97, 1000, 25_000]) {
+        const { points, pages } = await allPages(reader, "run-a", size);
+        expect(points, `page size ${size}`).toEqual(want);
+        expect(pages).toBe(Math.floor(want.length / size) + 1);
+      }
     }
     // Full chunks in the order logged, the last one open: a write touches one open chunk and new ones.
     const chunks = await database.db.selectFrom("metric_chunks").select(["seq", "count"]).where("run_id", "=", "run-a").where("key", "=", "loss").orderBy("seq").execute();

@@ -48,6 +48,7 @@ interface OpenChunk {
 const PG_CHUNK = 5000;
 const PG_CHUNK_ROWS = 200;
 const IN_LIST = 500;
+const SUMMARY_PAGE = 1024;
 
 /**
  * Writes metrics, params and tags of one request in one transaction. This is the hot path of
@@ -61,7 +62,11 @@ export class MetricStore {
   private statements: SqliteStatements | undefined;
   private pending: PendingBatch[] = [];
 
-  constructor(private readonly database: Database) {}
+  /** `summaryPage`: chunk summaries read per query by `history` (tests make it small). */
+  constructor(
+    private readonly database: Database,
+    private readonly options: { summaryPage?: number } = {},
+  ) {}
 
   /**
    * Group commit: every batch whose request finished arriving in the same event-loop turn is
@@ -137,10 +142,26 @@ export class MetricStore {
    */
   async history(runId: string, key: string, opts: { after?: HistoryCursor | undefined; limit: number }): Promise<StoredPoint[]> {
     const { db } = this.database;
-    let query = db.selectFrom("metric_chunks").select(["seq", "min_step", "count"]).where("run_id", "=", runId).where("key", "=", key);
-    if (opts.after) query = query.where("max_step", ">=", opts.after[0]);
-    const chunks = await query.orderBy("min_step").orderBy("seq").execute();
     const after = opts.after;
+    const pageSize = this.options.summaryPage ?? SUMMARY_PAGE;
+    // Summaries in first-step order, fetched a page at a time: a history page stops reading them
+    // at the first chunk that starts after its last point.
+    const chunks: { seq: number; min_step: number; count: number }[] = [];
+    let from: [number, number] | undefined;
+    let exhausted = false;
+    const have = async (i: number): Promise<boolean> => {
+      while (i >= chunks.length && !exhausted) {
+        let query = db.selectFrom("metric_chunks").select(["seq", "min_step", "count"]).where("run_id", "=", runId).where("key", "=", key);
+        if (after) query = query.where("max_step", ">=", after[0]);
+        if (from) query = query.where((eb) => eb(eb.refTuple("min_step", "seq"), ">", eb.tuple(from![0], from![1])));
+        const rows = await query.orderBy("min_step").orderBy("seq").limit(pageSize).execute();
+        chunks.push(...rows);
+        const last = rows.at(-1);
+        if (rows.length < pageSize || !last) exhausted = true;
+        else from = [last.min_step, last.seq];
+      }
+      return i < chunks.length;
+    };
     let points: StoredPoint[] = [];
     let next = 0;
     const load = async (to: number) => {
@@ -154,9 +175,9 @@ export class MetricStore {
       }
     };
     // Enough chunks to fill the page, then every chunk that could still hold a point before its end.
-    while (next < chunks.length && points.length < opts.limit) {
+    while (points.length < opts.limit && (await have(next))) {
       let to = next;
-      for (let room = opts.limit - points.length; to < chunks.length && room > 0; to++) room -= chunks[to]!.count;
+      for (let room = opts.limit - points.length; room > 0 && (await have(to)); to++) room -= chunks[to]!.count;
       await load(to);
     }
     for (;;) {
@@ -164,7 +185,7 @@ export class MetricStore {
       if (points.length > opts.limit) points = points.slice(0, opts.limit);
       const bound = points.length >= opts.limit ? points[opts.limit - 1]!.step : Infinity;
       let to = next;
-      while (to < chunks.length && chunks[to]!.min_step <= bound) to++;
+      while ((await have(to)) && chunks[to]!.min_step <= bound) to++;
       if (to === next) return points;
       await load(to);
     }
