@@ -13,7 +13,10 @@ export function metricChunksMigration(dialect: "sqlite" | "postgres"): Migration
   const blob = dialect === "postgres" ? "bytea" : "blob";
   return {
     async up(db: Kysely<unknown>) {
-      await sql`create table metric_chunks (
+      // Idempotent up to the drop: SQLite runs a migration outside a transaction, so a process
+      // killed while converting leaves the old table whole and a partial metric_chunks, and the
+      // next start begins the conversion again.
+      await sql`create table if not exists metric_chunks (
         run_id text not null,
         key text not null,
         seq integer not null,
@@ -34,8 +37,9 @@ export function metricChunksMigration(dialect: "sqlite" | "postgres"): Migration
       // The summaries again, apart from the points: a range read or a downsample scans this
       // index alone (SQLite keeps the first ~4 KiB of a row beside its key, so scanning the table
       // would read a page per chunk); ordered by first step for history pages.
-      await sql`create index metric_chunks_summary on metric_chunks (run_id, key, min_step, seq, count, max_step, min_time, max_time,
+      await sql`create index if not exists metric_chunks_summary on metric_chunks (run_id, key, min_step, seq, count, max_step, min_time, max_time,
         min_value, max_value, step_last_time, step_last_value, time_last_step, time_last_value)`.execute(db);
+      await sql`delete from metric_chunks`.execute(db);
       await convertRows(db);
       await sql`drop table metrics`.execute(db);
     },
