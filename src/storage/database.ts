@@ -20,6 +20,7 @@ import { ssoMigration } from "./migrations/012-sso.ts";
 import { quotasMigration } from "./migrations/014-quotas.ts";
 import { budgetsPoliciesMigration } from "./migrations/015-budgets-policies.ts";
 import { workspacesMigration } from "./migrations/016-workspaces.ts";
+import { metricChunksMigration } from "./migrations/017-metric-chunks.ts";
 import { sweepsMigration } from "./migrations/018-sweeps.ts";
 import type { Tables } from "./tables.ts";
 
@@ -70,7 +71,7 @@ export async function openDatabase({ url, dataDir }: OpenDatabaseOptions): Promi
 }
 
 function migrations(dialect: Dialect): Record<string, Migration> {
-  return { "001-initial": initialMigration(dialect), "002-registry": registryMigration(), "003-job-recorded": jobRecordedMigration(), "004-evaluations": evaluationsMigration(), "005-deployments": deploymentsMigration(), "006-deployment-outcomes": deploymentOutcomesMigration(), "007-evaluation-phases": evaluationPhasesMigration(), "008-evaluation-hardening": evaluationHardeningMigration(), "009-deployment-hardening": deploymentHardeningMigration(), "010-teams": teamsMigration(), "011-audit": auditMigration(dialect), "012-sso": ssoMigration(), "013-team-uploads": teamUploadsMigration(), "014-quotas": quotasMigration(), "015-budgets-policies": budgetsPoliciesMigration(), "016-workspaces": workspacesMigration(dialect), "018-sweeps": sweepsMigration(dialect) };
+  return { "001-initial": initialMigration(dialect), "002-registry": registryMigration(), "003-job-recorded": jobRecordedMigration(), "004-evaluations": evaluationsMigration(), "005-deployments": deploymentsMigration(), "006-deployment-outcomes": deploymentOutcomesMigration(), "007-evaluation-phases": evaluationPhasesMigration(), "008-evaluation-hardening": evaluationHardeningMigration(), "009-deployment-hardening": deploymentHardeningMigration(), "010-teams": teamsMigration(), "011-audit": auditMigration(dialect), "012-sso": ssoMigration(), "013-team-uploads": teamUploadsMigration(), "014-quotas": quotasMigration(), "015-budgets-policies": budgetsPoliciesMigration(), "016-workspaces": workspacesMigration(dialect), "017-metric-chunks": metricChunksMigration(dialect), "018-sweeps": sweepsMigration(dialect) };
 }
 
 async function migrate(database: Database): Promise<void> {

@@ -64,14 +64,23 @@ export interface Tables {
   };
   params: { run_id: string; key: string; value: string };
   tags: { run_id: string; key: string; value: string };
-  metrics: {
-    id: Generated<number>;
+  /** Metric points in chunks per (run, key): see storage/metric-chunk.ts and migration 017. */
+  metric_chunks: {
     run_id: string;
     key: string;
-    value: number | null;
-    timestamp: number;
-    step: number;
-    is_nan: number;
+    seq: number;
+    count: number;
+    min_step: number;
+    max_step: number;
+    min_time: number;
+    max_time: number;
+    min_value: number | null;
+    max_value: number | null;
+    step_last_time: number;
+    step_last_value: number | null;
+    time_last_step: number;
+    time_last_value: number | null;
+    points: Buffer;
   };
   latest_metrics: {
     run_id: string;

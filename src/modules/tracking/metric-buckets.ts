@@ -1,5 +1,5 @@
-import { sql, type RawBuilder } from "kysely";
-import type { Database } from "../../storage/index.ts";
+import type { ChunkPoints, Database } from "../../storage/index.ts";
+import { readChunks } from "./metric-store.ts";
 
 /** The axis points are bucketed over: their step, or their timestamp (epoch milliseconds). */
 export type HistoryAxis = "step" | "time";
@@ -40,80 +40,191 @@ export interface BucketedHistory {
   buckets: MetricBucket[];
 }
 
-interface BucketRow {
-  b: number | string;
-  n: number | string;
-  mn: number | string | null;
-  mx: number | string | null;
-  s0: number | string;
-  s1: number | string;
-  t0: number | string;
-  t1: number | string;
-  last_value: number | string | null;
+/** A chunk's summary as the bucketing reads it. */
+interface ChunkSummaryRow {
+  seq: number;
+  count: number;
+  min_step: number;
+  max_step: number;
+  min_time: number;
+  max_time: number;
+  min_value: number | null;
+  max_value: number | null;
+  step_last_time: number;
+  step_last_value: number | null;
+  time_last_step: number;
+  time_last_value: number | null;
 }
-
-const num = (v: number | string) => Number(v);
-const numOrNull = (v: number | string | null) => (v === null ? null : Number(v));
 
 /**
  * A metric's history cut into at most `points` equal-width buckets along the step or time axis,
- * each with count, min, max and last, computed by one GROUP BY in the database: the points never
- * reach Node. Each bucket's last point is found by an index seek on (run_id, key, step) at its
- * highest step (step axis), or among its highest timestamp within its step span (time axis).
+ * each with count, min, max and last, from the series' chunks: a chunk that lies wholly inside
+ * the query's range and inside one bucket is answered by its summary and never decoded; only
+ * chunks across a bucket edge or a range edge are decoded, point by point.
  */
 export async function bucketHistory(database: Database, q: BucketQuery): Promise<BucketedHistory> {
-  const { db } = database;
-  const filters: RawBuilder<unknown>[] = [sql`run_id = ${q.runId}`, sql`key = ${q.key}`];
-  if (q.startStep !== undefined) filters.push(sql`step >= ${q.startStep}`);
-  if (q.endStep !== undefined) filters.push(sql`step <= ${q.endStep}`);
-  if (q.startTime !== undefined) filters.push(sql`timestamp >= ${q.startTime}`);
-  if (q.endTime !== undefined) filters.push(sql`timestamp <= ${q.endTime}`);
-  const where = sql.join(filters, sql` and `);
-  const column = q.axis === "step" ? sql.ref("step") : sql.ref("timestamp");
-  const given = q.axis === "step" ? [q.startStep, q.endStep] : [q.startTime, q.endTime];
+  const step = q.axis === "step";
+  let query = database.db
+    .selectFrom("metric_chunks")
+    .select([
+      "seq",
+      "count",
+      "min_step",
+      "max_step",
+      "min_time",
+      "max_time",
+      "min_value",
+      "max_value",
+      "step_last_time",
+      "step_last_value",
+      "time_last_step",
+      "time_last_value",
+    ])
+    .where("run_id", "=", q.runId)
+    .where("key", "=", q.key);
+  if (q.startStep !== undefined) query = query.where("max_step", ">=", q.startStep);
+  if (q.endStep !== undefined) query = query.where("min_step", "<=", q.endStep);
+  if (q.startTime !== undefined) query = query.where("max_time", ">=", q.startTime);
+  if (q.endTime !== undefined) query = query.where("min_time", "<=", q.endTime);
+  const chunks: ChunkSummaryRow[] = await query.execute();
 
-  let [start, end] = given;
+  const inRange = (s: number, t: number) =>
+    (q.startStep === undefined || s >= q.startStep) &&
+    (q.endStep === undefined || s <= q.endStep) &&
+    (q.startTime === undefined || t >= q.startTime) &&
+    (q.endTime === undefined || t <= q.endTime);
+  const whole: ChunkSummaryRow[] = [];
+  const partial: number[] = [];
+  for (const c of chunks) {
+    if (inRange(c.min_step, c.min_time) && inRange(c.max_step, c.max_time)) whole.push(c);
+    else partial.push(c.seq);
+  }
+  // The chunks that cross a range edge, decoded: only their points inside the range count.
+  const partialChunks = await readChunks(database, q.runId, q.key, partial);
+
+  let [start, end] = step ? [q.startStep, q.endStep] : [q.startTime, q.endTime];
   if (start === undefined || end === undefined) {
-    // Two subqueries, not min() and max() in one: SQLite answers a lone min or max from the index.
-    const extent = await sql<{ lo: number | string | null; hi: number | string | null }>`
-      select (select min(${column}) from metrics where ${where}) as lo, (select max(${column}) from metrics where ${where}) as hi`.execute(db);
-    const row = extent.rows[0];
-    if (!row || row.lo === null || row.hi === null) return { axis: q.axis, start: start ?? null, end: end ?? null, width: 1, buckets: [] };
-    start ??= num(row.lo);
-    end ??= num(row.hi);
+    let lo = Infinity, hi = -Infinity;
+    for (const c of whole) {
+      lo = Math.min(lo, step ? c.min_step : c.min_time);
+      hi = Math.max(hi, step ? c.max_step : c.max_time);
+    }
+    for (const chunk of partialChunks.values()) {
+      for (let i = 0; i < chunk.steps.length; i++) {
+        const s = chunk.steps[i]!, t = chunk.timestamps[i]!;
+        if (!inRange(s, t)) continue;
+        const x = step ? s : t;
+        if (x < lo) lo = x;
+        if (x > hi) hi = x;
+      }
+    }
+    if (lo === Infinity) return { axis: q.axis, start: start ?? null, end: end ?? null, width: 1, buckets: [] };
+    start ??= lo;
+    end ??= hi;
   }
   if (end < start) return { axis: q.axis, start, end, width: 1, buckets: [] };
   const width = Math.max(1, Math.ceil((end - start + 1) / q.points));
+  const from = start;
+  const bucketOf = (x: number) => Math.floor((x - from) / width);
 
-  // Bound numbers may arrive as doubles (better-sqlite3); integer division needs integers.
-  const bigint = (v: number) => (database.dialect === "postgres" ? sql`cast(${v} as bigint)` : sql`cast(${v} as integer)`);
-  // Integer division of non-negative integers: both dialects floor it.
-  const bucket = sql`(${column} - ${bigint(start)}) / ${bigint(width)}`;
-  const last =
-    q.axis === "step"
-      ? sql`from metrics l where l.run_id = ${q.runId} and l.key = ${q.key} and l.step = g.s1 order by l.timestamp desc, l.id desc limit 1`
-      : sql`from metrics l where l.run_id = ${q.runId} and l.key = ${q.key} and l.step between g.s0 and g.s1 and l.timestamp = g.t1 order by l.step desc, l.id desc limit 1`;
-  const result = await sql<BucketRow>`
-    select g.*, (select l.value ${last}) as last_value
-    from (
-      select ${bucket} as b, count(*) as n, min(value) as mn, max(value) as mx,
-             min(step) as s0, max(step) as s1, min(timestamp) as t0, max(timestamp) as t1
-      from metrics where ${where} and ${column} between ${bigint(start)} and ${bigint(end)}
-      group by 1
-    ) g
-    order by g.b`.execute(db);
+  const acc = new Accumulators(bucketOf(end) + 1);
+  const straddling: number[] = [];
+  for (const c of whole) {
+    const b = bucketOf(step ? c.min_step : c.min_time);
+    if (b !== bucketOf(step ? c.max_step : c.max_time)) {
+      straddling.push(c.seq);
+      continue;
+    }
+    // A chunk's own last point ranks above its other points: Infinity for its position.
+    const [o0, o1] = step ? [c.max_step, c.step_last_time] : [c.max_time, c.time_last_step];
+    acc.add(b, c.count, c.min_value ?? NaN, c.max_value ?? NaN, (step ? c.step_last_value : c.time_last_value) ?? NaN, o0, o1, c.seq, Infinity);
+    acc.extent(b, c.min_step, c.max_step, c.min_time, c.max_time);
+  }
+  const addPoints = (seq: number, chunk: ChunkPoints, check: boolean) => {
+    const { steps, timestamps, values } = chunk;
+    for (let i = 0; i < steps.length; i++) {
+      const s = steps[i]!, t = timestamps[i]!, v = values[i]!;
+      if (check && !inRange(s, t)) continue;
+      const b = bucketOf(step ? s : t);
+      if (step) acc.add(b, 1, v, v, v, s, t, seq, i);
+      else acc.add(b, 1, v, v, v, t, s, seq, i);
+      acc.extent(b, s, s, t, t);
+    }
+  };
+  for (const [seq, chunk] of partialChunks) addPoints(seq, chunk, true);
+  for (const [seq, chunk] of await readChunks(database, q.runId, q.key, straddling)) addPoints(seq, chunk, false);
+  return { axis: q.axis, start, end, width, buckets: acc.buckets(start, width) };
+}
 
-  const buckets = result.rows.map((r) => ({
-    start: start + num(r.b) * width,
-    count: num(r.n),
-    min: numOrNull(r.mn),
-    max: numOrNull(r.mx),
-    // A NaN point is stored as a null value.
-    last: numOrNull(r.last_value) ?? NaN,
-    firstStep: num(r.s0),
-    lastStep: num(r.s1),
-    firstTime: num(r.t0),
-    lastTime: num(r.t1),
-  }));
-  return { axis: q.axis, start, end, width, buckets };
+/**
+ * Buckets being filled, one slot per bucket index in typed arrays (a chart's few thousand), so a
+ * decoded chunk's points are added without an allocation each. NaN stands for "none" in min/max.
+ */
+class Accumulators {
+  private readonly count: Float64Array;
+  private readonly min: Float64Array;
+  private readonly max: Float64Array;
+  private readonly last: Float64Array;
+  /** The rank of each bucket's last point: axis value, the other axis, seq, position. */
+  private readonly order: Float64Array[];
+  private readonly firstStep: Float64Array;
+  private readonly lastStep: Float64Array;
+  private readonly firstTime: Float64Array;
+  private readonly lastTime: Float64Array;
+
+  constructor(private readonly n: number) {
+    const filled = (v: number) => new Float64Array(n).fill(v);
+    this.count = new Float64Array(n);
+    this.min = filled(NaN);
+    this.max = filled(NaN);
+    this.last = filled(NaN);
+    this.order = [filled(-Infinity), filled(-Infinity), filled(-Infinity), filled(-Infinity)];
+    this.firstStep = filled(Infinity);
+    this.lastStep = filled(-Infinity);
+    this.firstTime = filled(Infinity);
+    this.lastTime = filled(-Infinity);
+  }
+
+  add(b: number, count: number, min: number, max: number, last: number, o0: number, o1: number, o2: number, o3: number): void {
+    this.count[b]! += count;
+    // NaN compares false: a NaN min or max never replaces, and any number replaces a NaN slot.
+    if (min < this.min[b]! || Number.isNaN(this.min[b]!)) this.min[b] = min;
+    if (max > this.max[b]! || Number.isNaN(this.max[b]!)) this.max[b] = max;
+    const [r0, r1, r2, r3] = this.order as [Float64Array, Float64Array, Float64Array, Float64Array];
+    if (o0 > r0[b]! || (o0 === r0[b]! && (o1 > r1[b]! || (o1 === r1[b]! && (o2 > r2[b]! || (o2 === r2[b]! && o3 > r3[b]!)))))) {
+      r0[b] = o0;
+      r1[b] = o1;
+      r2[b] = o2;
+      r3[b] = o3;
+      this.last[b] = last;
+    }
+  }
+
+  extent(b: number, firstStep: number, lastStep: number, firstTime: number, lastTime: number): void {
+    if (firstStep < this.firstStep[b]!) this.firstStep[b] = firstStep;
+    if (lastStep > this.lastStep[b]!) this.lastStep[b] = lastStep;
+    if (firstTime < this.firstTime[b]!) this.firstTime[b] = firstTime;
+    if (lastTime > this.lastTime[b]!) this.lastTime[b] = lastTime;
+  }
+
+  /** The non-empty buckets, in axis order. */
+  buckets(start: number, width: number): MetricBucket[] {
+    const out: MetricBucket[] = [];
+    const orNull = (v: number) => (Number.isNaN(v) ? null : v);
+    for (let b = 0; b < this.n; b++) {
+      if (!this.count[b]) continue;
+      out.push({
+        start: start + b * width,
+        count: this.count[b]!,
+        min: orNull(this.min[b]!),
+        max: orNull(this.max[b]!),
+        last: this.last[b]!,
+        firstStep: this.firstStep[b]!,
+        lastStep: this.lastStep[b]!,
+        firstTime: this.firstTime[b]!,
+        lastTime: this.lastTime[b]!,
+      });
+    }
+    return out;
+  }
 }

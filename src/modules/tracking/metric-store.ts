@@ -1,7 +1,7 @@
 import type BetterSqlite3 from "better-sqlite3";
-import type { Kysely, Selectable, Transaction } from "kysely";
+import { sql, type Kysely, type Transaction } from "kysely";
 import { invalidInput } from "../../core/index.ts";
-import type { Database, Tables } from "../../storage/index.ts";
+import { appendPoints, CHUNK_POINTS, decodeChunk, encodeChunk, summarizeChunk, type ChunkPoints, type Database, type Tables } from "../../storage/index.ts";
 
 export interface MetricInput {
   key: string;
@@ -16,21 +16,57 @@ export interface Batch {
   tags: Record<string, string>;
 }
 
-type MetricRow = Tables["metrics"];
 type LatestRow = Tables["latest_metrics"];
+type ChunkRow = Tables["metric_chunks"];
+
+/** One logged point of a series and where it sits in the order points were logged. */
+export interface StoredPoint {
+  step: number;
+  timestamp: number;
+  value: number;
+  /** The chunk's number in its series, then the point's position in the chunk: the order logged. */
+  seq: number;
+  index: number;
+}
+
+/** Where a page of history ended: its last point's (step, timestamp, seq, index). */
+export type HistoryCursor = [step: number, timestamp: number, seq: number, index: number];
+
+interface SeriesPoint {
+  step: number;
+  timestamp: number;
+  value: number;
+}
+
+/** The open (last) chunk of a series; `points` only when it has room left. */
+interface OpenChunk {
+  seq: number;
+  count: number;
+  points: Uint8Array | null;
+}
 
 const PG_CHUNK = 5000;
+const PG_CHUNK_ROWS = 200;
+const IN_LIST = 500;
+const SUMMARY_PAGE = 1024;
 
 /**
  * Writes metrics, params and tags of one request in one transaction. This is the hot path of
  * `runs/log-batch`: on SQLite it runs cached prepared statements inside one better-sqlite3
- * transaction; on PostgreSQL it sends multi-row inserts. Params are write-once.
+ * transaction; on PostgreSQL it sends multi-row statements. Params are write-once.
+ *
+ * Points are appended to their series' open chunk until it holds CHUNK_POINTS, then to new ones,
+ * so a write touches a bounded number of rows whatever the series or the table already holds.
  */
 export class MetricStore {
   private statements: SqliteStatements | undefined;
   private pending: PendingBatch[] = [];
 
-  constructor(private readonly database: Database) {}
+  /** `summaryPage`: chunk summaries read per query by `history` (tests make it small). */
+  constructor(
+    private readonly database: Database,
+    private readonly options: { summaryPage?: number } = {},
+  ) {}
 
   /**
    * Group commit: every batch whose request finished arriving in the same event-loop turn is
@@ -60,15 +96,15 @@ export class MetricStore {
   async writeBatch(runId: string, batch: Batch): Promise<void> {
     const params = Object.entries(batch.params);
     const tags = Object.entries(batch.tags);
-    const rows = batch.metrics.map((m) => toRow(runId, m));
-    const latest = latestPerKey(rows);
+    const series = bySeries(batch.metrics);
+    const latest = latestPerKey(runId, series);
     const sqlite = this.database.sqlite;
     // A Kysely transaction in flight holds the connection across awaits; joining it would make
     // these writes part of someone else's commit, so queue behind it through Kysely instead.
     if (sqlite && !sqlite.inTransaction) {
       const s = (this.statements ??= prepare(sqlite));
       return new Promise<void>((resolve, reject) => {
-        this.pending.push({ args: [runId, params, tags, rows, latest], resolve, reject });
+        this.pending.push({ args: [runId, params, tags, series, latest], resolve, reject });
         if (this.pending.length === 1) setImmediate(() => this.flush(s));
       });
     }
@@ -88,42 +124,142 @@ export class MetricStore {
           .onConflict((oc) => oc.columns(["run_id", "key"]).doUpdateSet((eb) => ({ value: eb.ref("excluded.value") })))
           .execute();
       }
-      for (let i = 0; i < rows.length; i += PG_CHUNK) {
-        await trx.insertInto("metrics").values(rows.slice(i, i + PG_CHUNK)).execute();
-      }
-      if (latest.length) await upsertLatest(trx, latest);
+      if (!series.size) return;
+      // First, because the upsert locks each series' latest row (in key order, so two writers
+      // never wait on each other crosswise): concurrent appends to one open chunk take turns.
+      await upsertLatest(trx, latest);
+      const open = await openChunks(trx, runId, [...series.keys()]);
+      const rows: ChunkRow[] = [];
+      for (const [key, points] of series) rows.push(...chunkRows(runId, key, points, open.get(key)));
+      for (let i = 0; i < rows.length; i += PG_CHUNK_ROWS) await upsertChunks(trx, rows.slice(i, i + PG_CHUNK_ROWS));
     });
   }
 
-  /** One page of a metric's points, oldest step first. */
-  async history(runId: string, key: string, opts: { offset: number; limit: number }): Promise<Selectable<MetricRow>[]> {
-    let query = this.database.db
-      .selectFrom("metrics")
-      .selectAll()
-      .where("run_id", "=", runId)
-      .where("key", "=", key)
-      .orderBy("step")
-      .orderBy("timestamp")
-      .orderBy("id");
-    query = query.limit(opts.limit);
-    if (opts.offset > 0) query = query.offset(opts.offset);
-    return query.execute();
+  /**
+   * Up to `limit` points of a series in history order (step, timestamp, then the order logged),
+   * those after `after` when given. Reads chunk summaries first and decodes only the chunks that
+   * can hold the page's points.
+   */
+  async history(runId: string, key: string, opts: { after?: HistoryCursor | undefined; limit: number }): Promise<StoredPoint[]> {
+    const { db } = this.database;
+    const after = opts.after;
+    const pageSize = this.options.summaryPage ?? SUMMARY_PAGE;
+    // Summaries in first-step order, fetched a page at a time: a history page stops reading them
+    // at the first chunk that starts after its last point.
+    const chunks: { seq: number; min_step: number; count: number }[] = [];
+    let from: [number, number] | undefined;
+    let exhausted = false;
+    const have = async (i: number): Promise<boolean> => {
+      while (i >= chunks.length && !exhausted) {
+        let query = db.selectFrom("metric_chunks").select(["seq", "min_step", "count"]).where("run_id", "=", runId).where("key", "=", key);
+        if (after) query = query.where("max_step", ">=", after[0]);
+        if (from) query = query.where((eb) => eb(eb.refTuple("min_step", "seq"), ">", eb.tuple(from![0], from![1])));
+        const rows = await query.orderBy("min_step").orderBy("seq").limit(pageSize).execute();
+        chunks.push(...rows);
+        const last = rows.at(-1);
+        if (rows.length < pageSize || !last) exhausted = true;
+        else from = [last.min_step, last.seq];
+      }
+      return i < chunks.length;
+    };
+    let points: StoredPoint[] = [];
+    let next = 0;
+    const load = async (to: number) => {
+      const seqs = chunks.slice(next, to).map((c) => c.seq);
+      next = to;
+      for (const [seq, chunk] of await readChunks(this.database, runId, key, seqs)) {
+        for (let i = 0; i < chunk.steps.length; i++) {
+          const p = { step: chunk.steps[i]!, timestamp: chunk.timestamps[i]!, value: chunk.values[i]!, seq, index: i };
+          if (!after || compareCursor(p, after) > 0) points.push(p);
+        }
+      }
+    };
+    // Enough chunks to fill the page, then every chunk that could still hold a point before its end.
+    while (points.length < opts.limit && (await have(next))) {
+      let to = next;
+      for (let room = opts.limit - points.length; room > 0 && (await have(to)); to++) room -= chunks[to]!.count;
+      await load(to);
+    }
+    for (;;) {
+      points.sort(compareHistory);
+      if (points.length > opts.limit) points = points.slice(0, opts.limit);
+      const bound = points.length >= opts.limit ? points[opts.limit - 1]!.step : Infinity;
+      let to = next;
+      while ((await have(to)) && chunks[to]!.min_step <= bound) to++;
+      if (to === next) return points;
+      await load(to);
+    }
   }
 }
 
-function toRow(runId: string, m: MetricInput): Omit<MetricRow, "id"> {
-  const nan = Number.isNaN(m.value);
-  return { run_id: runId, key: m.key, value: nan ? null : m.value, timestamp: m.timestamp, step: m.step, is_nan: nan ? 1 : 0 };
+/** History order: step, timestamp, then the order logged. */
+export function compareHistory(a: StoredPoint, b: StoredPoint): number {
+  return a.step - b.step || a.timestamp - b.timestamp || a.seq - b.seq || a.index - b.index;
+}
+
+function compareCursor(p: StoredPoint, c: HistoryCursor): number {
+  return p.step - c[0] || p.timestamp - c[1] || p.seq - c[2] || p.index - c[3];
+}
+
+/** The given chunks of a series, decoded, read in bounded `in` lists. */
+export async function readChunks(database: Database, runId: string, key: string, seqs: number[]): Promise<Map<number, ChunkPoints>> {
+  const out = new Map<number, ChunkPoints>();
+  for (let i = 0; i < seqs.length; i += IN_LIST) {
+    const rows = await database.db
+      .selectFrom("metric_chunks")
+      .select(["seq", "points"])
+      .where("run_id", "=", runId)
+      .where("key", "=", key)
+      .where("seq", "in", seqs.slice(i, i + IN_LIST))
+      .execute();
+    for (const r of rows) out.set(r.seq, decodeChunk(r.points));
+  }
+  return out;
+}
+
+/** The batch's points per key, in the order sent. */
+function bySeries(metrics: MetricInput[]): Map<string, SeriesPoint[]> {
+  const series = new Map<string, SeriesPoint[]>();
+  for (const m of metrics) {
+    let list = series.get(m.key);
+    if (!list) series.set(m.key, (list = []));
+    list.push({ step: m.step, timestamp: m.timestamp, value: m.value });
+  }
+  return series;
+}
+
+/** The chunk rows a series' new points become: the open chunk filled up, then new ones. */
+function chunkRows(runId: string, key: string, points: SeriesPoint[], open: OpenChunk | undefined): ChunkRow[] {
+  const rows: ChunkRow[] = [];
+  let from = 0;
+  if (open && open.points && open.count < CHUNK_POINTS) {
+    from = Math.min(points.length, CHUNK_POINTS - open.count);
+    rows.push(chunkRow(runId, key, open.seq, appendPoints(decodeChunk(open.points), points, 0, from)));
+  }
+  for (let seq = open ? open.seq + 1 : 0; from < points.length; seq++) {
+    const to = Math.min(points.length, from + CHUNK_POINTS);
+    rows.push(chunkRow(runId, key, seq, appendPoints(undefined, points, from, to)));
+    from = to;
+  }
+  return rows;
+}
+
+function chunkRow(runId: string, key: string, seq: number, points: ChunkPoints): ChunkRow {
+  return { run_id: runId, key, seq, ...summarizeChunk(points), points: encodeChunk(points) };
 }
 
 /** The point of each key that should become latest: highest step, then highest timestamp, then last sent. */
-function latestPerKey(rows: Omit<MetricRow, "id">[]): LatestRow[] {
-  const best = new Map<string, Omit<MetricRow, "id">>();
-  for (const row of rows) {
-    const current = best.get(row.key);
-    if (!current || row.step > current.step || (row.step === current.step && row.timestamp >= current.timestamp)) best.set(row.key, row);
+function latestPerKey(runId: string, series: Map<string, SeriesPoint[]>): LatestRow[] {
+  const rows: LatestRow[] = [];
+  for (const key of [...series.keys()].sort()) {
+    let best: SeriesPoint | undefined;
+    for (const p of series.get(key)!) {
+      if (!best || p.step > best.step || (p.step === best.step && p.timestamp >= best.timestamp)) best = p;
+    }
+    const nan = Number.isNaN(best!.value);
+    rows.push({ run_id: runId, key, value: nan ? null : best!.value, timestamp: best!.timestamp, step: best!.step, is_nan: nan ? 1 : 0 });
   }
-  return [...best.values()];
+  return rows;
 }
 
 function paramConflict(runId: string, key: string, old: string, value: string) {
@@ -177,7 +313,52 @@ async function upsertLatest(db: Kysely<Tables>, rows: LatestRow[]): Promise<void
   }
 }
 
-type BatchArgs = [runId: string, params: [string, string][], tags: [string, string][], rows: Omit<MetricRow, "id">[], latest: LatestRow[]];
+/** The last chunk of each of the series, with its points when it has room for more. */
+async function openChunks(db: Kysely<Tables>, runId: string, keys: string[]): Promise<Map<string, OpenChunk>> {
+  const open = new Map<string, OpenChunk>();
+  for (let i = 0; i < keys.length; i += IN_LIST) {
+    const rows = await sql<{ key: string; seq: number; count: number; points: Uint8Array | null }>`
+      select m.key, m.seq, m.count, case when m.count < ${CHUNK_POINTS} then m.points end as points
+      from metric_chunks m
+      where m.run_id = ${runId} and m.key in (${sql.join(keys.slice(i, i + IN_LIST))})
+        and m.seq = (select max(c.seq) from metric_chunks c where c.run_id = m.run_id and c.key = m.key)`.execute(db);
+    for (const r of rows.rows) open.set(r.key, { seq: Number(r.seq), count: Number(r.count), points: r.points });
+  }
+  return open;
+}
+
+async function upsertChunks(db: Kysely<Tables>, rows: ChunkRow[]): Promise<void> {
+  if (!rows.length) return;
+  await db
+    .insertInto("metric_chunks")
+    .values(rows)
+    .onConflict((oc) =>
+      oc.columns(["run_id", "key", "seq"]).doUpdateSet((eb) => {
+        const set: Record<string, unknown> = {};
+        for (const c of CHUNK_COLUMNS) set[c] = eb.ref(`excluded.${c}`);
+        return set as never;
+      }),
+    )
+    .execute();
+}
+
+/** The columns an append rewrites in a chunk (all but its key). */
+const CHUNK_COLUMNS = [
+  "count",
+  "min_step",
+  "max_step",
+  "min_time",
+  "max_time",
+  "min_value",
+  "max_value",
+  "step_last_time",
+  "step_last_value",
+  "time_last_step",
+  "time_last_value",
+  "points",
+] as const;
+
+type BatchArgs = [runId: string, params: [string, string][], tags: [string, string][], series: Map<string, SeriesPoint[]>, latest: LatestRow[]];
 
 interface PendingBatch {
   args: BatchArgs;
@@ -197,21 +378,31 @@ function prepare(sqlite: BetterSqlite3.Database): SqliteStatements {
   const upsertTag = sqlite.prepare(
     "insert into tags (run_id, key, value) values (?, ?, ?) on conflict (run_id, key) do update set value = excluded.value",
   );
-  const insertMetric = sqlite.prepare("insert into metrics (run_id, key, value, timestamp, step, is_nan) values (?, ?, ?, ?, ?, ?)");
+  const selectOpen = sqlite.prepare<[number, string, string], OpenChunk>(
+    "select seq, count, case when count < ? then points end as points from metric_chunks where run_id = ? and key = ? order by seq desc limit 1",
+  );
+  const upsertChunk = sqlite.prepare(
+    `insert into metric_chunks (run_id, key, seq, ${CHUNK_COLUMNS.join(", ")}) values (?, ?, ?, ${CHUNK_COLUMNS.map(() => "?").join(", ")})
+     on conflict (run_id, key, seq) do update set ${CHUNK_COLUMNS.map((c) => `${c} = excluded.${c}`).join(", ")}`,
+  );
   const upsertLatestRow = sqlite.prepare(
     `insert into latest_metrics (run_id, key, value, timestamp, step, is_nan) values (?, ?, ?, ?, ?, ?)
      on conflict (run_id, key) do update set value = excluded.value, timestamp = excluded.timestamp, step = excluded.step, is_nan = excluded.is_nan
      where excluded.step > latest_metrics.step or (excluded.step = latest_metrics.step and excluded.timestamp >= latest_metrics.timestamp)`,
   );
   const batch = sqlite.transaction(
-    (runId: string, params: [string, string][], tags: [string, string][], rows: Omit<MetricRow, "id">[], latest: LatestRow[]) => {
+    (runId: string, params: [string, string][], tags: [string, string][], series: Map<string, SeriesPoint[]>, latest: LatestRow[]) => {
       for (const [key, value] of params) {
         const old = selectParam.get(runId, key);
         if (old && old.value !== value) throw paramConflict(runId, key, old.value, value);
         if (!old) insertParam.run(runId, key, value);
       }
       for (const [key, value] of tags) upsertTag.run(runId, key, value);
-      for (const r of rows) insertMetric.run(r.run_id, r.key, r.value, r.timestamp, r.step, r.is_nan);
+      for (const [key, points] of series) {
+        for (const r of chunkRows(runId, key, points, selectOpen.get(CHUNK_POINTS, runId, key))) {
+          upsertChunk.run(r.run_id, r.key, r.seq, ...CHUNK_COLUMNS.map((c) => r[c]));
+        }
+      }
       for (const r of latest) upsertLatestRow.run(r.run_id, r.key, r.value, r.timestamp, r.step, r.is_nan);
     },
   );

@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import { listDirectory, type ArtifactEntry } from "../../artifacts/index.ts";
 import { alreadyExists, compileLike, confinePath, decodePageToken, encodePageToken, invalidInput, notFound, type ResourceRef } from "../../core/index.ts";
 import { bucketHistory, type BucketQuery, type BucketedHistory } from "./metric-buckets.ts";
-import { MetricStore, type MetricInput } from "./metric-store.ts";
+import { MetricStore, type HistoryCursor, type MetricInput } from "./metric-store.ts";
 import { searchRuns } from "./run-search.ts";
 import { RUN_STATUSES, type RunStatus, type ViewType } from "./schema.ts";
 import { parseFilter, parseOrderBy } from "./search-filter.ts";
@@ -504,15 +504,16 @@ export class TrackingService {
     page: { maxResults?: number; pageToken?: string } = {},
   ): Promise<{ points: { key: string; value: number; step: number; timestamp: number }[]; nextPageToken?: string }> {
     await this.runRow(runId);
-    const offset = decodeHistoryToken(page.pageToken, runId, key);
+    const after = decodeHistoryToken(page.pageToken, runId, key);
     // 0 is what a protobuf client sends for "not set".
     const limit = page.maxResults === undefined || page.maxResults === 0 ? LIMITS.historyMax : page.maxResults;
     if (!Number.isInteger(limit) || limit < 1 || limit > LIMITS.historyMax) {
       throw invalidInput(`max_results must be an integer from 1 to ${LIMITS.historyMax}; got ${page.maxResults}; follow next_page_token for more points`);
     }
-    const rows = await this.metricStore.history(runId, key, { offset, limit: limit + 1 });
-    const points = rows.slice(0, limit).map((r) => ({ key: r.key, value: r.is_nan ? NaN : (r.value ?? NaN), step: r.step, timestamp: r.timestamp }));
-    return { points, ...(rows.length > limit ? { nextPageToken: encodeHistoryToken(offset + limit, runId, key) } : {}) };
+    const rows = await this.metricStore.history(runId, key, { after, limit: limit + 1 });
+    const points = rows.slice(0, limit).map((r) => ({ key, value: r.value, step: r.step, timestamp: r.timestamp }));
+    const last = rows[limit - 1];
+    return { points, ...(rows.length > limit && last ? { nextPageToken: encodeHistoryToken([last.step, last.timestamp, last.seq, last.index], runId, key) } : {}) };
   }
 
   /**
@@ -674,23 +675,25 @@ function missingExperimentName(name: string) {
  * get-history's page token: the offset, bound to the run and key it pages, so a token from
  * another history (or another query) is refused instead of silently reading the wrong offset.
  */
-function encodeHistoryToken(offset: number, runId: string, key: string): string {
-  return Buffer.from(JSON.stringify({ offset, run: runId, key })).toString("base64url");
+/** A history page token: the run and key it pages and the last point answered (a keyset cursor). */
+function encodeHistoryToken(after: HistoryCursor, runId: string, key: string): string {
+  return Buffer.from(JSON.stringify({ after, run: runId, key })).toString("base64url");
 }
 
-function decodeHistoryToken(token: string | undefined, runId: string, key: string): number {
-  if (!token) return 0;
-  let parsed: { offset?: unknown; run?: unknown; key?: unknown } | undefined;
+function decodeHistoryToken(token: string | undefined, runId: string, key: string): HistoryCursor | undefined {
+  if (!token) return undefined;
+  let parsed: { after?: unknown; run?: unknown; key?: unknown } | undefined;
   try {
     parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as typeof parsed;
   } catch {
     // refused below
   }
-  const offset = parsed?.offset;
-  if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0 || parsed?.run !== runId || parsed?.key !== key) {
+  const after = parsed?.after;
+  const valid = Array.isArray(after) && after.length === 4 && after.every((n) => Number.isSafeInteger(n));
+  if (!valid || parsed?.run !== runId || parsed?.key !== key) {
     throw invalidInput(`this page_token does not page the history of metric '${key}' of run '${runId}'; pass the next_page_token of that history's previous page unchanged, or none for its first page`);
   }
-  return offset;
+  return after as HistoryCursor;
 }
 
 function missingRun(runId: string) {
