@@ -49,6 +49,16 @@ async function waitForJob(client: HttpClient, id: string, deadlineMs = 60_000): 
   }
 }
 
+/** Waits for a trivial job to succeed and reads the process's own start time (ms) from its log. */
+async function startedAt(client: HttpClient, id: string): Promise<{ done: Job; started: number }> {
+  const done = await waitForJob(client, id);
+  if (done.phase !== "SUCCEEDED") throw new Error(`job ${id} ended ${done.phase} (exit ${done.exitCode}): ${done.message ?? ""}`);
+  const { text } = await client.raw("GET", `/api/v1/jobs/${id}/logs`);
+  const m = text.match(TIMESTAMP);
+  if (!m?.[1]) throw new Error(`job ${id} logged no timestamp; log was: ${text.slice(0, 300)}`);
+  return { done, started: Number(BigInt(m[1]) / 1000n) / 1000 };
+}
+
 async function oneLocalJob(client: HttpClient, workingDir: string, i: number, tag: string): Promise<Sample> {
   const t0 = nowMs();
   const job = await client.request<Job>("POST", "/api/v1/jobs", {
@@ -60,12 +70,7 @@ async function oneLocalJob(client: HttpClient, workingDir: string, i: number, ta
     compute: { cpus: 0.1, memory: 16 },
   });
   const submitMs = nowMs() - t0;
-  const done = await waitForJob(client, job.id);
-  if (done.phase !== "SUCCEEDED") throw new Error(`job ${job.id} ended ${done.phase} (exit ${done.exitCode}): ${done.message ?? ""}`);
-  const { text } = await client.raw("GET", `/api/v1/jobs/${job.id}/logs`);
-  const m = text.match(TIMESTAMP);
-  if (!m?.[1]) throw new Error(`job ${job.id} logged no timestamp; log was: ${text.slice(0, 300)}`);
-  const started = Number(BigInt(m[1]) / 1000n) / 1000;
+  const { done, started } = await startedAt(client, job.id);
   const at = (type: string) => done.events.find((e) => e.type === type)?.time;
   const scheduled = at("Scheduled") ?? done.startedAt ?? undefined;
   const spawned = at("Started");
@@ -165,13 +170,9 @@ async function onePavedSlurmJob(client: HttpClient, workingDir: string, i: numbe
   const t0 = nowMs();
   const job = await client.request<Job>("POST", "/api/v1/jobs", { name: `bench-slurm-${i}`, experiment: "scheduling-bench", command: ["/bin/date", "+%s%N"], workingDir, compute: { profile: "slurm-trivial" } });
   const submitMs = nowMs() - t0;
-  const done = await waitForJob(client, job.id);
-  if (done.phase !== "SUCCEEDED") throw new Error(`job ${job.id} ended ${done.phase} (exit ${done.exitCode}): ${done.message ?? ""}`);
-  const { text } = await client.raw("GET", `/api/v1/jobs/${job.id}/logs`);
-  const m = text.match(TIMESTAMP);
-  if (!m?.[1]) throw new Error(`job ${job.id} logged no timestamp; log was: ${text.slice(0, 300)}`);
+  const { done, started } = await startedAt(client, job.id);
   const queued = done.events.find((e) => e.type === "BackendSubmitted")?.time;
-  return { startMs: Number(BigInt(m[1]) / 1000n) / 1000 - t0, submitMs, ...(queued !== undefined ? { queuedMs: queued - t0 } : {}) };
+  return { startMs: started - t0, submitMs, ...(queued !== undefined ? { queuedMs: queued - t0 } : {}) };
 }
 
 /** Paved on Slurm beside sbatch, alternating job by job on the same cluster so its scheduler's tick and the machine's drift fall on both alike. */

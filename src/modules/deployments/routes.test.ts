@@ -493,7 +493,8 @@ describe("deployments over HTTP", () => {
     const missing = await call("POST", `/api/v1/deployments/${created.id}/promote`);
     expect(missing.statusCode).toBe(412);
     expect(missing.json().error).toMatchObject({ code: "GATE_FAILED", details: { verdict: "missing" } });
-    const failing = await until(created.id, (d) => d.status.analysis?.verdict === "failing", { model: "forced", outcomes: [] });
+    // The analysis and the shadow's summary are written by separate steps of the controller: wait for both.
+    const failing = await until(created.id, (d) => d.status.analysis?.verdict === "failing" && /would fail/.test(d.status.shadow?.verdict ?? ""), { model: "forced", outcomes: [] });
     expect(failing.status.shadow!.verdict).toMatch(/would fail canary analysis: canary error rate 100.0%/);
     const refused = await call("POST", `/api/v1/deployments/${created.id}/promote`);
     expect(refused.json().error).toMatchObject({ code: "GATE_FAILED", details: { verdict: "failing" } });

@@ -32,7 +32,7 @@ export interface WorkspaceControllerDeps {
 
 const ENDED_JOB = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
 /** How long a kernel that Jupyter reports as "starting" counts as in use (see watchUse). */
-const STARTING_KERNEL_MS = 120_000;
+const STARTING_KERNEL_MS = 30_000;
 
 /**
  * Reconciles workspaces with the jobs that run their servers: PENDING while the job waits (with its
@@ -339,15 +339,19 @@ export class WorkspaceController {
     if (gpuIdleSince !== (row.gpu_idle_since === null ? null : Number(row.gpu_idle_since))) patch.gpu_idle_since = gpuIdleSince;
     if (row.idle_warned_at !== null && next.at - now > limits.warnMinutes * 60_000) patch.idle_warned_at = null;
     if (Object.keys(patch).length) await store.patch(row.workspace_id, ["RUNNING"], patch);
-    if (now >= next.at) {
+    // Never culled without a warning first: a limit that passed before any warning (a kernel that
+    // stopped counting as busy long after its GPUs went idle) gives the warning's time from now.
+    const warned = row.idle_warned_at !== null ? Number(row.idle_warned_at) : undefined;
+    const stopAt = warned === undefined ? Math.max(next.at, now + limits.warnMinutes * 60_000) : Math.max(next.at, warned + limits.warnMinutes * 60_000);
+    if (warned !== undefined && now >= stopAt) {
       await this.deps.service().stop(row.workspace_id, `culled: ${next.why}`);
       return;
     }
-    if (next.at - now <= limits.warnMinutes * 60_000 && row.idle_warned_at === null) {
+    if (warned === undefined && next.at - now <= limits.warnMinutes * 60_000) {
       await store.patch(row.workspace_id, ["RUNNING"], { idle_warned_at: now });
       await store.appendEvent(row.workspace_id, {
         type: "IdleWarning",
-        message: `will be stopped at ${new Date(next.at).toISOString()} (${next.why.replace(/^no/, "no")}) unless it is used before; its home folder is kept`,
+        message: `will be stopped at ${new Date(stopAt).toISOString()} (${next.why}) unless it is used before; its home folder is kept`,
         time: now,
       });
     }

@@ -147,8 +147,8 @@ function forward(row: WorkspaceRow, path: string, request: IncomingMessage, resp
       const headers = downstreamHeaders(answer.headers);
       const html = String(answer.headers["content-type"] ?? "").startsWith("text/html");
       answer.once("error", () => (response.destroy(), resolve()));
-      if (onSession && !html && (answer.statusCode === 200 || answer.statusCode === 201)) {
-        // Read before it is passed on, so the kernel knows its notebook before the page's first cell.
+      // A whole answer read into memory (at most MAX_PAGE_BYTES, else both sides are dropped), then `done`.
+      const readWhole = (done: (body: Buffer) => void) => {
         const chunks: Buffer[] = [];
         let size = 0;
         answer.on("data", (chunk: Buffer) => {
@@ -162,11 +162,16 @@ function forward(row: WorkspaceRow, path: string, request: IncomingMessage, resp
           chunks.push(chunk);
         });
         answer.once("end", () => {
-          const body = Buffer.concat(chunks);
-          if (size <= MAX_SESSION_BYTES) onSession(body);
+          done(Buffer.concat(chunks));
+          resolve();
+        });
+      };
+      if (onSession && !html && (answer.statusCode === 200 || answer.statusCode === 201)) {
+        // Read before it is passed on, so the kernel knows its notebook before the page's first cell.
+        readWhole((body) => {
+          if (body.length <= MAX_SESSION_BYTES) onSession(body);
           response.writeHead(answer.statusCode ?? 502, headers);
           response.end(body);
-          resolve();
         });
         return;
       }
@@ -178,25 +183,12 @@ function forward(row: WorkspaceRow, path: string, request: IncomingMessage, resp
       }
       // Jupyter's pages embed its token (for their scripts, and in a link): cut it out. The pages
       // work without it, since every request they make passes this proxy, which adds the token.
-      const chunks: Buffer[] = [];
-      let size = 0;
-      answer.on("data", (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > MAX_PAGE_BYTES) {
-          answer.destroy();
-          response.destroy();
-          resolve();
-          return;
-        }
-        chunks.push(chunk);
-      });
-      answer.once("end", () => {
-        const page = Buffer.from(Buffer.concat(chunks).toString("utf8").replaceAll(row.jupyter_token!, ""), "utf8");
+      readWhole((body) => {
+        const page = Buffer.from(body.toString("utf8").replaceAll(row.jupyter_token!, ""), "utf8");
         delete headers["content-length"];
         delete headers["etag"];
         response.writeHead(answer.statusCode ?? 502, { ...headers, "content-length": page.length });
         response.end(page);
-        resolve();
       });
     });
     upstream.once("error", () => {

@@ -91,31 +91,7 @@ export class WorkspaceService {
     const spec: WorkspaceSpec = { profile, environment: entry ? refOf(entry) : null, experiment, fromRun: source?.runId ?? null, fromModel: source?.model ?? null };
     const folders = workspaceFolders(this.deps.dataDir, id);
     await store.insert(
-      {
-        workspace_id: id,
-        name,
-        team_id: team,
-        owner,
-        owner_user_id: principal.userId ?? null,
-        spec: JSON.stringify(spec),
-        phase: "PENDING",
-        experiment_id: experimentId,
-        shared_with: "[]",
-        job_id: null,
-        session: 0,
-        jupyter_token: null,
-        socket_path: null,
-        home_dir: folders.home,
-        message: null,
-        last_activity_at: null,
-        idle_warned_at: null,
-        gpu_idle_since: null,
-        stop_requested_at: null,
-        stop_reason: null,
-        home_bytes: 0,
-        created_at: now,
-        updated_at: now,
-      },
+      { ...emptyRow(), workspace_id: id, name, team_id: team, owner, owner_user_id: principal.userId ?? null, spec: JSON.stringify(spec), experiment_id: experimentId, home_dir: folders.home, created_at: now, updated_at: now },
       { type: "Created", message: `created by ${owner} in team ${team} with profile ${profile}; runs go to experiment '${experiment}'` },
     );
     // Until its job is submitted the row has none: the controller leaves it alone meanwhile.
@@ -587,6 +563,7 @@ const POOL_EXPERIMENT = "workspace-warm-pool";
 /** A warm pool's key: its profile and team. */
 export const poolKey = (p: { profile: string; team: string }) => `${p.profile}/${p.team}`;
 
+/** A new workspace row's fields that every new workspace starts with (PENDING, no session yet). */
 function emptyRow(): Omit<WorkspaceRow, "workspace_id" | "name" | "team_id" | "owner" | "owner_user_id" | "spec" | "experiment_id" | "home_dir" | "created_at" | "updated_at"> {
   return {
     phase: "PENDING",

@@ -30,7 +30,9 @@ class PavedKernelManager(MappingKernelManager):
         arrives between the socket's connect and the stream's registration (the kernel's first
         "starting" status, often) consumes the edge, and the stream then hears nothing more, ever. The
         kernel reads "starting" for good, though it runs cells, and Paved's idle culling cannot tell
-        it from a busy one. Draining the stream every two seconds recovers it."""
+        it from a busy one. Draining the stream every two seconds cleared it in repeated runs, though
+        not in every run of the full suite: the cause may be another, so the controller also stops
+        counting "starting" as use after 30 seconds."""
         super().start_watching_activity(kernel_id)
         stream = self._kernels[kernel_id]._activity_stream
 

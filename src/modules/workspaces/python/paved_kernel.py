@@ -28,8 +28,9 @@ def _kernel_id(argv):
     return ""
 
 
-class _WorkspaceEnv:
-    """Applies the workspace's variable file to os.environ whenever it changed."""
+class _WatchedJson:
+    """A small JSON file Paved rewrites (in one step) while the kernel runs: read again whenever its
+    modification time changed; `changed` gets the new content, never a half-written or broken one."""
 
     def __init__(self, path):
         self.path = path
@@ -43,36 +44,33 @@ class _WorkspaceEnv:
             if stamp == self.seen:
                 return
             with open(self.path) as f:
-                values = json.load(f)
+                content = json.load(f)
             self.seen = stamp
         except (OSError, ValueError):
             return
+        if isinstance(content, dict):
+            self.changed(content)
+
+
+class _WorkspaceEnv(_WatchedJson):
+    """Applies the workspace's variable file (PAVED_WORKSPACE_ENV_FILE) to os.environ."""
+
+    def changed(self, values):
         for key, value in values.items():
             if isinstance(key, str) and isinstance(value, str) and (key.startswith("MLFLOW_") or key.startswith("PAVED_")):
                 os.environ[key] = value
 
 
-class _Notebook:
+class _Notebook(_WatchedJson):
     """Names the kernel's notebook in MLFLOW_RUN_CONTEXT once PAVED_NOTEBOOKS_FILE (kernel id to
     notebook path, which Paved writes when Jupyter gives a notebook's session a kernel) says it."""
 
     def __init__(self, path, kernel):
-        self.path = path
+        super().__init__(path if kernel else "")
         self.kernel = kernel
-        self.seen = None
 
-    def apply(self, *_args):
-        if not self.path or not self.kernel:
-            return
-        try:
-            stamp = os.stat(self.path).st_mtime_ns
-            if stamp == self.seen:
-                return
-            with open(self.path) as f:
-                notebook = json.load(f).get(self.kernel)
-            self.seen = stamp
-        except (OSError, ValueError, AttributeError):
-            return
+    def changed(self, notebooks):
+        notebook = notebooks.get(self.kernel)
         if not isinstance(notebook, str):
             return
         try:
