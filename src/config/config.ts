@@ -51,16 +51,27 @@ const jobLogsSchema = z.strictObject({
 });
 
 const WORKSPACE_IDLE_DEFAULTS = { idleMinutes: 60, gpuIdleMinutes: 30, warnMinutes: 10, ttlHours: 24 };
-/** When a workspace is stopped for want of use: every profile's, or one profile's own. */
-const workspaceIdleSchema = z.strictObject({
+/** When a workspace is stopped for want of use: one profile's own limits, each optional (absent: the `idle` value). */
+const workspaceIdleOverridesSchema = z.strictObject({
   /** Minutes without kernel activity (no cell running, no message to a kernel) before it is stopped. */
-  idleMinutes: z.number().positive().default(WORKSPACE_IDLE_DEFAULTS.idleMinutes),
+  idleMinutes: z.number().positive().optional(),
   /** Minutes its GPUs may sit at 0% utilisation (nvidia-smi) before it is stopped, even while a kernel idles. */
-  gpuIdleMinutes: z.number().positive().default(WORKSPACE_IDLE_DEFAULTS.gpuIdleMinutes),
+  gpuIdleMinutes: z.number().positive().optional(),
   /** Minutes before the stop that the workspace's events (and `paved workspace ls`) warn of it. */
-  warnMinutes: z.number().min(0).default(WORKSPACE_IDLE_DEFAULTS.warnMinutes),
+  warnMinutes: z.number().min(0).optional(),
   /** Hours one session may run at most, used or not. */
-  ttlHours: z.number().positive().default(WORKSPACE_IDLE_DEFAULTS.ttlHours),
+  ttlHours: z.number().positive().optional(),
+});
+/**
+ * Every profile's limits, defaulted. A profile's entry holds only what it sets: defaults filled into
+ * it would override the operator's `idle` values (a profile that set only gpuIdleMinutes got
+ * warnMinutes 10 whatever `idle` said).
+ */
+const workspaceIdleSchema = z.strictObject({
+  idleMinutes: workspaceIdleOverridesSchema.shape.idleMinutes.unwrap().default(WORKSPACE_IDLE_DEFAULTS.idleMinutes),
+  gpuIdleMinutes: workspaceIdleOverridesSchema.shape.gpuIdleMinutes.unwrap().default(WORKSPACE_IDLE_DEFAULTS.gpuIdleMinutes),
+  warnMinutes: workspaceIdleOverridesSchema.shape.warnMinutes.unwrap().default(WORKSPACE_IDLE_DEFAULTS.warnMinutes),
+  ttlHours: workspaceIdleOverridesSchema.shape.ttlHours.unwrap().default(WORKSPACE_IDLE_DEFAULTS.ttlHours),
 });
 const WORKSPACE_ENVIRONMENT_DEFAULTS = { findLinks: [], buildTimeoutSeconds: 900 };
 const workspaceEnvironmentsSchema = z.strictObject({
@@ -105,7 +116,7 @@ const workspacesSchema = z.strictObject({
   /** Idle limits and TTL of every profile. */
   idle: workspaceIdleSchema.default(WORKSPACE_IDLE_DEFAULTS),
   /** A profile's own idle limits and TTL (each field not given: `idle`'s). */
-  profiles: z.record(z.string(), workspaceIdleSchema.partial()).default({}),
+  profiles: z.record(z.string(), workspaceIdleOverridesSchema).default({}),
   /** The environment catalog (`--env`) and where its packages may come from (docs/workspaces.md#environments). */
   environments: workspaceEnvironmentsSchema.default(WORKSPACE_ENVIRONMENT_DEFAULTS),
   /** Minutes between measurements of a running workspace's home folder (its size counts toward the team's storage quota). */
