@@ -4,4 +4,4 @@ export { openDatabase, type Database, type Dialect, type OpenDatabaseOptions } f
 export type { Tables } from "./tables.ts";
 export { lockDataDir, lockDatabase, LOCK_FILE, type DataDirLock, type DatabaseLock, type LockHolder } from "./instance-lock.ts";
 export { DEFAULT_TEAM_ID, BOOTSTRAP_ADMIN_ID } from "./migrations/010-teams.ts";
-export { appendPoints, CHUNK_POINTS, decodeChunk, encodeChunk, summarizeChunk, type ChunkPoints, type ChunkSummary } from "./metric-chunk.ts";
+export { appendPoints, CHUNK_POINTS, CHUNK_SUMMARY_COLUMNS, decodeChunk, encodeChunk, summarizeChunk, type ChunkPoints, type ChunkSummary } from "./metric-chunk.ts";

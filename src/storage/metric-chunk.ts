@@ -13,6 +13,9 @@ export interface ChunkPoints {
   values: Float64Array;
 }
 
+/** The names of a chunk's summary columns, in table order (what reads and rewrites of summaries list). */
+export const CHUNK_SUMMARY_COLUMNS = ["count", "min_step", "max_step", "min_time", "max_time", "min_value", "max_value", "step_last_time", "step_last_value", "time_last_step", "time_last_value"] as const;
+
 /** A chunk's summary columns. Values that are NaN are null here; min/max ignore them. */
 export interface ChunkSummary {
   count: number;

@@ -1,4 +1,5 @@
 import type { Generated } from "kysely";
+import type { ChunkSummary } from "./metric-chunk.ts";
 
 /** Row shapes of every table, as the migrations create them. Times are epoch milliseconds. */
 export interface Tables {
@@ -65,21 +66,10 @@ export interface Tables {
   params: { run_id: string; key: string; value: string };
   tags: { run_id: string; key: string; value: string };
   /** Metric points in chunks per (run, key): see storage/metric-chunk.ts and migration 017. */
-  metric_chunks: {
+  metric_chunks: ChunkSummary & {
     run_id: string;
     key: string;
     seq: number;
-    count: number;
-    min_step: number;
-    max_step: number;
-    min_time: number;
-    max_time: number;
-    min_value: number | null;
-    max_value: number | null;
-    step_last_time: number;
-    step_last_value: number | null;
-    time_last_step: number;
-    time_last_value: number | null;
     points: Buffer;
   };
   latest_metrics: {

@@ -1,4 +1,4 @@
-import type { ChunkPoints, Database } from "../../storage/index.ts";
+import { CHUNK_SUMMARY_COLUMNS, type ChunkPoints, type ChunkSummary, type Database } from "../../storage/index.ts";
 import { readChunks } from "./metric-store.ts";
 
 /** The axis points are bucketed over: their step, or their timestamp (epoch milliseconds). */
@@ -41,20 +41,7 @@ export interface BucketedHistory {
 }
 
 /** A chunk's summary as the bucketing reads it. */
-interface ChunkSummaryRow {
-  seq: number;
-  count: number;
-  min_step: number;
-  max_step: number;
-  min_time: number;
-  max_time: number;
-  min_value: number | null;
-  max_value: number | null;
-  step_last_time: number;
-  step_last_value: number | null;
-  time_last_step: number;
-  time_last_value: number | null;
-}
+type ChunkSummaryRow = ChunkSummary & { seq: number };
 
 /**
  * A metric's history cut into at most `points` equal-width buckets along the step or time axis,
@@ -66,20 +53,7 @@ export async function bucketHistory(database: Database, q: BucketQuery): Promise
   const step = q.axis === "step";
   let query = database.db
     .selectFrom("metric_chunks")
-    .select([
-      "seq",
-      "count",
-      "min_step",
-      "max_step",
-      "min_time",
-      "max_time",
-      "min_value",
-      "max_value",
-      "step_last_time",
-      "step_last_value",
-      "time_last_step",
-      "time_last_value",
-    ])
+    .select(["seq", ...CHUNK_SUMMARY_COLUMNS])
     .where("run_id", "=", q.runId)
     .where("key", "=", q.key);
   if (q.startStep !== undefined) query = query.where("max_step", ">=", q.startStep);

@@ -1,7 +1,7 @@
 import type BetterSqlite3 from "better-sqlite3";
 import { sql, type Kysely, type Transaction } from "kysely";
 import { invalidInput } from "../../core/index.ts";
-import { appendPoints, CHUNK_POINTS, decodeChunk, encodeChunk, summarizeChunk, type ChunkPoints, type Database, type Tables } from "../../storage/index.ts";
+import { appendPoints, CHUNK_POINTS, CHUNK_SUMMARY_COLUMNS, decodeChunk, encodeChunk, summarizeChunk, type ChunkPoints, type Database, type Tables } from "../../storage/index.ts";
 
 export interface MetricInput {
   key: string;
@@ -343,20 +343,7 @@ async function upsertChunks(db: Kysely<Tables>, rows: ChunkRow[]): Promise<void>
 }
 
 /** The columns an append rewrites in a chunk (all but its key). */
-const CHUNK_COLUMNS = [
-  "count",
-  "min_step",
-  "max_step",
-  "min_time",
-  "max_time",
-  "min_value",
-  "max_value",
-  "step_last_time",
-  "step_last_value",
-  "time_last_step",
-  "time_last_value",
-  "points",
-] as const;
+const CHUNK_COLUMNS = [...CHUNK_SUMMARY_COLUMNS, "points"] as const;
 
 type BatchArgs = [runId: string, params: [string, string][], tags: [string, string][], series: Map<string, SeriesPoint[]>, latest: LatestRow[]];
 
