@@ -8,7 +8,8 @@
 //    wrapper, kernel spec, kernel manager or readiness polling;
 //  - proxy overhead: an execute_request round trip (reply and idle) of a trivial cell through Paved's
 //    proxy (bearer token, websocket relayed) beside the same kernel reached directly on the Jupyter
-//    server's socket, alternating, same kernel.
+//    server's socket, alternating, same kernel; and, since the kernel's round trip varies by more than
+//    a hop costs, the same comparison on a plain HTTP request Jupyter answers without a kernel.
 // Targets: cold p50 <= bare p50 + 10%; warm-pool p50 <= 300 ms; proxy overhead p50 <= 1 ms.
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
@@ -189,6 +190,28 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
         ]);
         notes.push(`proxy overhead p50 ${paired.p50} ms per pair, ${round(p.p50 - d.p50, 3)} ms between the p50s (target <= ${TARGETS.proxyP50Ms} ms): ${paired.p50 <= TARGETS.proxyP50Ms ? "met" : "NOT met"}`);
         Object.assign(proxyFigures, { proxied: p, direct: d, pairedDifference: paired, overheadP50Ms: paired.p50 });
+        // The kernel's own round trip varies by more than a hop costs: the proxy's cost alone, on a
+        // plain HTTP request Jupyter answers itself (authentication, the workspace's row, the relay).
+        const viaHttp: number[] = [];
+        const directHttp: number[] = [];
+        for (let n = 0; n < roundTrips; n++) {
+          for (const [viaPaved, into] of (n % 2 === 0 ? [[true, viaHttp], [false, directHttp]] : [[false, directHttp], [true, viaHttp]]) as [boolean, number[]][]) {
+            const t = nowMs();
+            const status = viaPaved ? (await client.raw("GET", `${base}api/status`)).status : (await jupyterRequest(socketPath, token, "GET", `${base}api/status`)).status;
+            if (n >= 50) into.push(nowMs() - t);
+            if (status !== 200) throw new Error(`GET api/status answered ${status}`);
+          }
+        }
+        const ph = summarize(viaHttp);
+        const dh = summarize(directHttp);
+        const pairedHttp = summarize(viaHttp.map((ms, n) => ms - directHttp[n]!));
+        printTable(`GET api/status (Jupyter answers it without the kernel), ${viaHttp.length} each after 50 warm-up, alternating`, ["path", "n", "p50 ms", "p90 ms", "p99 ms"], [
+          ["through Paved's proxy (bearer token)", ph.n, ph.p50, ph.p90, ph.p99],
+          ["direct to Jupyter's socket", dh.n, dh.p50, dh.p90, dh.p99],
+          ["proxy overhead (each pair's difference)", pairedHttp.n, pairedHttp.p50, pairedHttp.p90, pairedHttp.p99],
+        ]);
+        notes.push(`proxy overhead on a plain HTTP request (no kernel): p50 ${pairedHttp.p50} ms per pair (no target; it shows what one pass through the proxy costs)`);
+        Object.assign(proxyFigures, { http: { proxied: ph, direct: dh, pairedDifference: pairedHttp } });
         await remove(handed.id);
       }
     }

@@ -11,8 +11,8 @@ export interface ServerAddress {
 
 /**
  * Whether the workspace's server answers and a kernel answers a kernel_info_request over its
- * websocket: `kernelId`'s (a warm pool's spare), or a new one's. A new kernel is shut down after,
- * unless `keepAs` names the file that makes it the server's spare kernel (a warm pool's server).
+ * websocket: `kernelId`'s (a warm pool's spare), or a new one's. A new kernel is shut down after
+ * (without waiting for it to go), unless `keepAs` names the file that makes it the server's spare kernel (a warm pool's server).
  */
 export async function probeKernel(server: ServerAddress, opts: { kernelId?: string; keepAs?: Pick<WorkspaceFolders, "spareKernelFile"> } = {}): Promise<boolean> {
   const base = `/workspaces/${server.workspaceId}/`;
@@ -38,6 +38,8 @@ export async function probeKernel(server: ServerAddress, opts: { kernelId?: stri
     return true;
   } finally {
     if (fresh && answered && opts.keepAs) writeFileSync(opts.keepAs.spareKernelFile, kernelId!, { mode: 0o600 });
-    else if (fresh) await jupyterRequest(socketPath, token, "DELETE", `${base}api/kernels/${kernelId}`).catch(() => undefined);
+    // Not awaited: Jupyter's shutdown of a kernel (a shutdown request, then waiting for it to exit)
+    // takes about 400 ms, which is no part of the server being ready.
+    else if (fresh) void jupyterRequest(socketPath, token, "DELETE", `${base}api/kernels/${kernelId}`).catch(() => undefined);
   }
 }
