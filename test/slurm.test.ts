@@ -2,7 +2,9 @@
 // the quickstart job spec runs unchanged on the local executor and on Slurm; GPU requests are
 // scheduled by Slurm (count-only GRES); `paved resources` shows each backend; bad input is refused
 // with what exists; a Slurm that is down keeps the job queued with the reason and runs it once it
-// is back; kill -9 of `paved up` while 20 Slurm jobs run loses none and duplicates none.
+// is back; Slurm's own preemption (a job of a higher-priority partition) reaches a PyTorch job as
+// SIGTERM, which checkpoints and is requeued by Paved without spending a retry; kill -9 of `paved up`
+// while 20 Slurm jobs run loses none and duplicates none.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,6 +18,7 @@ import { slurmUnavailable, startTestSlurm, type TestSlurm } from "./support/slur
 const TOKEN = "pvd_slurm-story-token-0123456789ab";
 const QUICKSTART = new URL("../examples/quickstart/job.yaml", import.meta.url).pathname;
 const DDP_SCRIPT = new URL("../src/modules/compute/test-ddp-job.py", import.meta.url).pathname;
+const PREEMPTIBLE_SCRIPT = new URL("../src/modules/compute/test-preemptible-job.py", import.meta.url).pathname;
 const hasTorch = spawnSync("/usr/bin/python3", ["-c", "import torch, sklearn"], { stdio: "ignore" }).status === 0;
 const skip = slurmUnavailable();
 
@@ -89,6 +92,7 @@ describe.skipIf(skip !== undefined)(`jobs on Slurm${skip ? ` (skipped: ${skip})`
           "slurm-nowhere": { description: "a partition the cluster lacks", executor: "slurm", cpus: 1, memory: "64Mi", slurm: { partition: "nowhere" } },
           "slurm-urgent": { description: "the urgent partition", executor: "slurm", cpus: 1, memory: "64Mi", slurm: { partition: "urgent" } },
           "slurm-ddp": { description: "two ranks on Slurm", executor: "slurm", cpus: 2, memory: "2Gi" },
+          "slurm-preemptible": { description: "Slurm's default partition (debug), which urgent preempts", executor: "slurm", cpus: 1, memory: "2Gi" },
           "slurm-hatch": { description: "raw sbatch arguments", executor: "slurm", cpus: 1, memory: "64Mi", slurm: { extraArgs: ["--comment=paved-escape-hatch", "--nice=7"] } },
         },
       }),
@@ -199,6 +203,51 @@ describe.skipIf(skip !== undefined)(`jobs on Slurm${skip ? ` (skipped: ${skip})`
     expect(body.error.message).toContain("--comment=paved-escape-hatch --nice=7");
     await server.stop();
   });
+
+  it.skipIf(!hasTorch)("routes Slurm's own preemption to the checkpoint-and-requeue path: SIGTERM, checkpoint, requeued without spending a retry, resumed", async () => {
+    const server = await start(join(root, "preempt"), "local");
+    const work = mkdtempSync(join(root, "work-"));
+    const job = await ok(server, "POST", "/api/v1/jobs", {
+      name: "preemptible",
+      workingDir: work,
+      command: ["/usr/bin/python3", PREEMPTIBLE_SCRIPT, "--epochs", "40", "--epoch-seconds", "0.15"],
+      compute: { profile: "slurm-preemptible" },
+      // One attempt: a preemption must not use it up.
+      retry: { maxAttempts: 1 },
+    });
+    const epochs = async () =>
+      ((await ok(server, "GET", `/api/2.0/mlflow/metrics/get-history?run_id=${job.runId}&metric_key=attempt`)).metrics ?? [])
+        .map((m: { step: number; value: number }) => ({ step: Number(m.step), attempt: m.value }))
+        .sort((a: { step: number }, b: { step: number }) => a.step - b.step) as { step: number; attempt: number }[];
+    await waitFor("the job's third epoch", async () => ((await epochs()).length >= 3 ? true : undefined));
+    // Somebody else's job in the urgent partition needs all 32 CPUs: Slurm preempts Paved's job
+    // (PreemptMode=CANCEL: SIGTERM, then GraceTime=5 s before it kills). (Slurm 22.05 here does not
+    // preempt for GRES alone: a job asking for every GPU waits instead.)
+    const urgent = execFileSync("sbatch", ["--parsable", "--partition=urgent", "--ntasks=32", `--output=${join(work, "urgent.out")}`, "--wrap", "sleep 2"], { env: slurm.env, encoding: "utf8" }).trim();
+    const done = await ended(server, job.id);
+    const log = async (attempt: number) => (await fetch(`${server.url}/api/v1/jobs/${job.id}/logs?attempt=${attempt}`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+    expect(done.phase, `${JSON.stringify(done.events)}\n${await log(1)}`).toBe("SUCCEEDED");
+    // Two attempts although retry.maxAttempts is 1: the preemption spent none of it.
+    expect(done.attempt).toBe(2);
+    const preempted = done.events.find((e: { type: string }) => e.type === "Preempted");
+    expect(preempted?.message).toMatch(/^Preempted by slurm .*attempt 1 exited with code 143 and the job is queued again as attempt 2, resuming from its checkpoint dir/);
+    // Every epoch ran exactly once: attempt 1 up to its checkpoint, attempt 2 from there on.
+    const ran = await epochs();
+    expect(ran.map((e) => e.step)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    const last1 = Math.max(...ran.filter((e) => e.attempt === 1).map((e) => e.step));
+    expect(ran.filter((e) => e.step <= last1).every((e) => e.attempt === 1)).toBe(true);
+    expect(ran.filter((e) => e.step > last1).every((e) => e.attempt === 2)).toBe(true);
+    expect(await log(1)).toContain(`SIGTERM received; checkpointed epoch ${last1}`);
+    expect(await log(2)).toContain(`resumed from the checkpoint of epoch ${last1}`);
+    // Slurm says so too: it chose the first batch job for preemption (which, having exited within
+    // the grace time, Slurm lists as FAILED rather than PREEMPTED), and the urgent job ran.
+    const states = execFileSync("squeue", ["--noheader", "--states=all", "--format=%i %j %T"], { env: slurm.env, encoding: "utf8" });
+    const first = new RegExp(`^\\s*(\\d+) paved-${job.id}-1 (\\S+)`, "m").exec(states);
+    expect(first?.[2], states).toMatch(/^(FAILED|PREEMPTED)$/);
+    expect(execFileSync("scontrol", ["show", "job", "--oneliner", first![1]!], { env: slurm.env, encoding: "utf8" })).toMatch(/\bPreemptTime=\d{4}-/);
+    expect(states).toMatch(new RegExp(`^\\s*${urgent} \\S+ COMPLETED`, "m"));
+    await server.stop();
+  }, 300_000);
 
   it("keeps a job queued with the reason while Slurm is down, and runs it once when Slurm is back", async () => {
     const server = await start(join(root, "down"), "local");

@@ -21,7 +21,8 @@ describe("slurm batch script", () => {
     );
     expect(script).not.toContain("pvd_secret");
     expect(script).toContain(". '/j/attempt-2.env'");
-    expect(script).toContain("'python' 'train.py'");
+    // A job step, so Slurm's signals (preemption, --signal) reach the program.
+    expect(script).toMatch(/srun --ntasks=1 --export=ALL \/bin\/sh -c '.*' paved-step 'python' 'train.py'\n/s);
   });
 
   it("gives each srun task of a distributed job torchrun's variables and its slice of the node's GPUs", () => {

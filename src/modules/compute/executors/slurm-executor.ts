@@ -134,7 +134,9 @@ export class SlurmExecutor implements Executor {
       return { state: "running" };
     }
     if (state?.state === "PREEMPTED") return { state: "exited", exitCode: code ?? 143, preempted: true };
-    if (code !== undefined) return { state: "exited", exitCode: code };
+    // A program that checkpoints and exits within the preemption's grace time ends as FAILED (or
+    // TIMEOUT), not PREEMPTED: Slurm's record of the job still holds the preemption's time.
+    if (code !== undefined) return code !== 0 && state && (await this.preemptedAt(h.slurmJobId)) ? { state: "exited", exitCode: code, preempted: true } : { state: "exited", exitCode: code };
     const accounted = state ? undefined : await this.accounting(h.slurmJobId);
     if (accounted?.state === "PREEMPTED") return { state: "exited", exitCode: 143, preempted: true };
     const ended = state?.state ?? accounted?.state;
@@ -156,8 +158,9 @@ export class SlurmExecutor implements Executor {
     const h = asSlurm(handle);
     const first = await this.observe(h);
     if (first.state === "running") {
-      // SIGTERM to the batch script and everything it started (-f: the batch step too), then the grace period.
-      await this.run("scancel", ["--full", "--signal=TERM", h.slurmJobId]).catch(ignoreGone);
+      // SIGTERM to the job's steps (the program: see programLines), once, as a preemption sends it;
+      // the batch script lives on to record the exit status. Then the grace period, then SIGKILL to all.
+      await this.run("scancel", ["--signal=TERM", h.slurmJobId]).catch(ignoreGone);
       const deadline = Date.now() + (opts.graceMs ?? this.killGraceMs);
       while (Date.now() < deadline && (await this.observeFresh(h)).state === "running") await sleep(Math.min(this.pollMs, 200));
       if ((await this.observeFresh(h)).state === "running") await this.run("scancel", ["--full", "--signal=KILL", h.slurmJobId]).catch(ignoreGone);
@@ -273,6 +276,18 @@ export class SlurmExecutor implements Executor {
     return this.observe(h);
   }
 
+  /** When Slurm chose the job for preemption (scontrol's PreemptTime), while slurmctld still holds its record (MinJobAge). */
+  private async preemptedAt(slurmJobId: string): Promise<string | undefined> {
+    try {
+      const record = await this.run("scontrol", ["show", "job", "--oneliner", slurmJobId]);
+      const time = /\bPreemptTime=(\S+)/.exec(record)?.[1];
+      return time && time !== "None" && time !== "Unknown" ? time : undefined;
+    } catch (error) {
+      if (error instanceof PlatformError && error.code === "NOT_FOUND") return undefined;
+      throw error;
+    }
+  }
+
   /** sacct's record of an ended job, where Slurm keeps accounting (slurmdbd); undefined without it. */
   private async accounting(slurmJobId: string): Promise<SlurmState | undefined> {
     try {
@@ -342,25 +357,32 @@ export function quote(value: string): string {
  * SLURM_PROCID, LOCAL_RANK from SLURM_LOCALID, NODE_RANK from SLURM_NODEID) and its slice of the
  * node's GPUs, then the job's program. A fixed script: the program's words come after it as "$@".
  */
+/** A one-process job's step: its GPUs as Slurm gave them (none: empty), then the program itself. */
+const STEP_WRAPPER = ['export CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES-}"', 'exec "$@"'].join("\n");
+
 export const RANK_WRAPPER = [
   'export RANK="$SLURM_PROCID" LOCAL_RANK="$SLURM_LOCALID" NODE_RANK="$SLURM_NODEID" GROUP_RANK="$SLURM_NODEID"',
   'if [ -n "$CUDA_VISIBLE_DEVICES" ] && [ "$PAVED_GPUS_PER_RANK" -gt 0 ]; then',
   '  CUDA_VISIBLE_DEVICES=$(printf %s "$CUDA_VISIBLE_DEVICES" | cut -d, -f$((LOCAL_RANK * PAVED_GPUS_PER_RANK + 1))-$(((LOCAL_RANK + 1) * PAVED_GPUS_PER_RANK)))',
   "fi",
-  'export CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES-}"',
-  'exec "$@"',
+  STEP_WRAPPER,
 ].join("\n");
 
 /**
- * The program's line of the batch script: the argv itself, or for several processes srun starting
- * one task per rank with the rendezvous variables (MASTER_ADDR the first node of the allocation,
- * MASTER_PORT from Slurm's job id so concurrent jobs differ), every rank killed when one fails.
+ * The program's line of the batch script: always a job step (srun), since Slurm sends its signals
+ * other than SIGKILL (a preemption's SIGTERM at the start of the grace time, `--signal=TERM@N`
+ * before the time limit, scancel without --full) to job steps and never to the batch script: a
+ * program the script ran itself heard nothing and was killed without checkpointing. One task for one
+ * process; for several, one task per rank with the rendezvous variables (MASTER_ADDR the first node
+ * of the allocation, MASTER_PORT from Slurm's job id so concurrent jobs differ), every rank killed
+ * when one fails.
  */
 function programLines(job: ExecutionRequest): string[] {
   const argv = job.argv.map(quote).join(" ");
   const processes = job.processes ?? { nodes: 1, processesPerNode: 1 };
   const worldSize = processes.nodes * processes.processesPerNode;
-  if (worldSize === 1) return [argv];
+  // Slurm unsets CUDA_VISIBLE_DEVICES in a step without GPUs: it is set empty, as on the local machine.
+  if (worldSize === 1) return [`srun --ntasks=1 --export=ALL /bin/sh -c ${quote(STEP_WRAPPER)} paved-step ${argv}`];
   return [
     'export MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"',
     'export MASTER_PORT="$((20000 + SLURM_JOB_ID % 20000))"',
