@@ -1,6 +1,7 @@
 // A sweep whose trials run on Slurm (issue 13, item 5: "trials on any executor"): the trial template
-// names a profile of the slurm executor, and each trial is an sbatch job of a real single-node Slurm
-// this test starts, tracked as a child run. Skipped, with the reason, where Slurm cannot run.
+// names a profile of the slurm executor, and each trial is a task of a Slurm job array (trials
+// started together go as one `sbatch --array`) on a real single-node Slurm this test starts, tracked
+// as a child run. Skipped, with the reason, where Slurm cannot run.
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -69,12 +70,19 @@ describe.skipIf(skip !== undefined)(`a sweep on Slurm${skip ? ` (skipped: ${skip
     }
     expect(done.phase, JSON.stringify(done.trials)).toBe("SUCCEEDED");
     expect(done.best).toMatchObject({ index: 2, params: { x: 2 }, value: 1 });
+    const slurmIds: string[] = [];
     for (const t of done.trials) {
       const job = await ok(server, "GET", `/api/v1/jobs/${t.jobId}`);
       expect(job.request.executor).toBe("slurm");
+      slurmIds.push(/submitted to slurm as job (\S+)/.exec(job.events.map((e: { message: string }) => e.message).join("\n"))![1]!);
       // Its process ran under Slurm.
       const log = await (await fetch(`${server.url}/api/v1/jobs/${t.jobId}/logs`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
       expect(log).toMatch(/slurm=\d+/);
     }
+    // The three trials, started together, went to Slurm as one job array (sbatch --array), a task each.
+    const arrays = new Set(slurmIds.map((id) => id.split("_")[0]));
+    expect(slurmIds.every((id) => /^\d+_[0-2]$/.test(id)), slurmIds.join(" ")).toBe(true);
+    expect(arrays.size, slurmIds.join(" ")).toBe(1);
+    expect(new Set(slurmIds).size).toBe(3);
   }, 240_000);
 });

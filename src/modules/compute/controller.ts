@@ -347,6 +347,7 @@ export class JobController {
           gpuType: request.gpuType,
           ...(request.placement ? { placement: request.placement } : {}),
           ...(worldSize > 1 ? { processes: { nodes, processesPerNode } } : {}),
+          ...((spec as StoredJobSpec).arrayGroup ? { arrayGroup: (spec as StoredJobSpec).arrayGroup } : {}),
           ...(spec.maxRuntime !== undefined ? { timeLimitSeconds: spec.maxRuntime + (this.deps.preemption?.graceSeconds ?? 30) } : {}),
         },
         allocation,

@@ -143,7 +143,12 @@ export const jobSpecSchema = z.strictObject({
 export type JobSpec = z.output<typeof jobSpecSchema>;
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
 /** A job's spec as stored: the user's spec, resolved, plus what a module above compute set for it (the workspace it serves). */
-export type StoredJobSpec = JobSpec & { workspaceId?: string };
+/** A job's spec as stored: what the user sent, and what Paved itself attached (never accepted from a request). */
+export type StoredJobSpec = JobSpec & {
+  workspaceId?: string;
+  /** Jobs started together with the same group may go to their backend as one submission (a sweep's trials: one Slurm job array). */
+  arrayGroup?: string;
+};
 
 export const JOB_PHASES = ["QUEUED", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"] as const;
 export const jobPhaseSchema = z.enum(JOB_PHASES);

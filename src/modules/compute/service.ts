@@ -74,6 +74,8 @@ export interface SubmitOptions {
   jobId?: string;
   /** Tags of the job's run besides Paved's own (a sweep's trial: its parent run, the sweep). */
   runTags?: Record<string, string>;
+  /** Jobs of one group started together may be submitted to their backend as one (a sweep's trials: a Slurm job array). */
+  arrayGroup?: string;
 }
 
 /** Submitting, reading, cancelling and following jobs; the controller does the running. */
@@ -126,7 +128,7 @@ export class JobService {
     if (options.jobId !== undefined && (await store.team(id)) !== undefined) throw conflict(`job '${id}' already exists`);
     const prepared = options.workspaceId === undefined ? await this.preparer?.({ id, spec: submitted, team }, principal) : undefined;
     const spec = prepared?.spec ?? submitted;
-    const resolved: StoredJobSpec = { ...spec, experiment: submitted.experiment ?? submitted.name, team, ...(options.workspaceId ? { workspaceId: options.workspaceId } : {}) };
+    const resolved: StoredJobSpec = { ...spec, experiment: submitted.experiment ?? submitted.name, team, ...(options.workspaceId ? { workspaceId: options.workspaceId } : {}), ...(options.arrayGroup ? { arrayGroup: options.arrayGroup } : {}) };
     // A workspace's token acts for the workspace's owner: the job and its run are theirs.
     const owner = principal.onBehalfOf ?? principal.name;
     const runId =

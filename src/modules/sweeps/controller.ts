@@ -208,6 +208,8 @@ export class SweepController {
       const job = await jobs.submit(jobSpec, principal, {
         jobId: trial.job_id,
         runTags: { "mlflow.parentRunId": row.parent_run_id ?? "", "paved.sweep_id": row.sweep_id, "paved.sweep.trial": String(index) },
+        // Trials started together go to Slurm as one job array.
+        arrayGroup: row.sweep_id,
       });
       // The run's params at once (the job's capture logs the same values later, best effort).
       if (job.runId) {

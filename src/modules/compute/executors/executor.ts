@@ -25,6 +25,11 @@ export interface ExecutionRequest {
    * many ranks with torchrun's rendezvous variables, as one unit. Absent: one process.
    */
   processes?: { nodes: number; processesPerNode: number };
+  /**
+   * Attempts of one group (a sweep's trials) that reach the backend together may be submitted as
+   * one: on Slurm, one job array. Each still gets its own handle, log, token and exit status.
+   */
+  arrayGroup?: string;
 }
 
 /** A cluster backend's placement fields, from a compute profile (`slurm: {partition, qos, account, extraArgs}`). */

@@ -83,6 +83,39 @@ describe.skipIf(skip !== undefined)(`Slurm executor against a real Slurm${skip ?
     expect(() => statSync(handle.secretsFile)).toThrow();
   });
 
+  it("submits attempts of one array group that arrive together as one job array, each task its own log, token and exit status, found again by a new instance", async () => {
+    const ex = executor();
+    const dir = mkdtempSync(join(tmpdir(), "paved-slurm-array-"));
+    const stamp = Date.now();
+    const requests = [0, 1, 2].map((i) => ({
+      jobId: `job-array-${stamp}-${i}`,
+      attempt: 1,
+      argv: ["/bin/sh", "-c", `echo "task ${i} token=$MLFLOW_TRACKING_TOKEN in $PWD"; exit ${i}`],
+      workingDir: dir,
+      env: { MLFLOW_TRACKING_TOKEN: `pvd_token_${i}` },
+      jobDir: join(dir, `job-${i}`),
+      arrayGroup: `swp-${stamp}`,
+    }));
+    const handles = await Promise.all(requests.map((r) => ex.submit(r, { gpus: [], cpus: 1, memoryMiB: 64 })));
+    const arrayId = handles[0]!.slurmJobId.split("_")[0]!;
+    expect(handles.map((h) => h.slurmJobId)).toEqual([`${arrayId}_0`, `${arrayId}_1`, `${arrayId}_2`]);
+    // A restarted server, before it saved any handle, finds each attempt's task again.
+    const again = executor();
+    for (const [i, r] of requests.entries()) expect((await again.recover(r))?.slurmJobId).toBe(handles[i]!.slurmJobId);
+    for (const [i, h] of handles.entries()) {
+      let state = await again.observe(h);
+      while (state.state === "pending" || state.state === "running") {
+        await new Promise((r) => setTimeout(r, 100));
+        state = await again.observe(h);
+      }
+      expect(state).toEqual({ state: "exited", exitCode: i });
+      // (srun adds a line of its own for a task that exits non-zero.)
+      expect(readFileSync(h.logPath, "utf8").split("\n")[0]).toBe(`task ${i} token=pvd_token_${i} in ${dir}`);
+    }
+    // Submitting an attempt again (a retried submit whose answer was lost) finds its task, not a new job.
+    expect((await executor().submit(requests[1]!, { gpus: [], cpus: 1, memoryMiB: 64 })).slurmJobId).toBe(`${arrayId}_1`);
+  });
+
   it("says what the cluster has: CPUs, memory, GPUs, partitions", async () => {
     const r = await executor().resources();
     expect(r.cpus).toBe(8);

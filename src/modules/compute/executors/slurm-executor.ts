@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -43,6 +44,27 @@ export interface SlurmExecutorOptions {
 const PENDING_STATES = new Set(["PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESV_DEL_HOLD", "SPECIAL_EXIT"]);
 const RUNNING_STATES = new Set(["RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT", "RESIZING"]);
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** How long an attempt of an array group waits for the next of its group, and for all of them at most, before the array is submitted. */
+const ARRAY_WINDOW_MS = 50;
+const ARRAY_MAX_WAIT_MS = 500;
+/** Tasks per job array at most (Slurm's MaxArraySize defaults to 1001). */
+const MAX_ARRAY_TASKS = 1000;
+const ARRAY_MARKER = /^# paved job array (\S+) task (\d+)$/m;
+const arrayMarker = (name: string, task: number) => `# paved job array ${name} task ${task}`;
+
+interface ArrayItem {
+  job: ExecutionRequest;
+  files: AttemptFiles;
+  /** The attempt's sbatch flags for its resources: only attempts asking for the same share an array. */
+  resources: string[];
+}
+interface ArrayBatch {
+  group: string;
+  firstAt: number;
+  timer: NodeJS.Timeout | undefined;
+  items: (ArrayItem & { resolve: (handle: SlurmHandle) => void; reject: (error: Error) => void })[];
+}
+
 const CONTROLLER_DOWN = /Unable to contact slurm controller|Socket timed out|Connection refused|Zero Bytes were transmitted|Communication connection failure|Slurm backup controller in standby/i;
 
 /**
@@ -61,6 +83,8 @@ export class SlurmExecutor implements Executor {
   private readonly baseEnv: Record<string, string>;
   private snapshot: { at: number; states: Promise<Map<string, SlurmState>> } | undefined;
   private capacity: { at: number; value: Promise<BackendResources> } | undefined;
+  /** Attempts of array groups waiting to be submitted together, by group and resources. */
+  private readonly arrays = new Map<string, ArrayBatch>();
 
   constructor(private readonly options: SlurmExecutorOptions) {
     this.pollMs = options.pollMs ?? 1000;
@@ -72,28 +96,43 @@ export class SlurmExecutor implements Executor {
 
   async submit(job: ExecutionRequest, allocation: Allocation): Promise<SlurmHandle> {
     const { nodes, processesPerNode } = job.processes ?? { nodes: 1, processesPerNode: 1 };
-    const worldSize = nodes * processesPerNode;
     mkdirSync(job.jobDir, { recursive: true, mode: 0o700 });
     for (const dir of job.writableDirs ?? []) mkdirSync(dir, { recursive: true });
     const files = attemptFiles(job.jobDir, job.attempt);
     // Idempotent: an attempt Slurm already has (a submit whose answer was lost) is not submitted twice.
-    // Its batch script is written before sbatch is called, so an attempt without one never reached
-    // Slurm and needs no squeue first (one command fewer on every first submit).
+    // Its batch script (or its job array's marker) is written before sbatch is called, so an attempt
+    // without one never reached Slurm and needs no squeue first (one command fewer on every first submit).
     if (existsSync(files.script)) {
       const existing = await this.recover(job);
       if (existing) return existing;
     }
     const env = { ...this.baseEnv, ...job.env };
     writeFileSync(files.secretsFile, Object.entries(env).filter(([k]) => NAME.test(k)).map(([k, v]) => `export ${k}=${quote(v)}\n`).join(""), { mode: 0o600 });
+    const item = { job, files, resources: await this.resourceArgs(job, allocation) };
+    return job.arrayGroup && nodes * processesPerNode === 1 ? this.joinArray(job.arrayGroup, item) : this.submitPlain(item);
+  }
+
+  /** One attempt as one batch job, named after it. */
+  private async submitPlain({ job, files, resources }: ArrayItem): Promise<SlurmHandle> {
     writeFileSync(files.script, batchScript(job, files), { mode: 0o700 });
-    const placement = { ...this.options.defaults, ...job.placement };
-    const args = [
-      "--parsable",
+    const slurmJobId = await this.sbatch([
       `--job-name=${jobName(job.jobId, job.attempt)}`,
       `--output=${files.logPath}`,
       `--error=${files.logPath}`,
       "--open-mode=append",
       `--chdir=${job.workingDir}`,
+      ...resources,
+      files.script,
+    ]);
+    return { kind: "slurm", jobId: job.jobId, attempt: job.attempt, slurmJobId, ...files };
+  }
+
+  /** sbatch's flags for what an attempt asks of the cluster: its shape, resources, placement and limits. */
+  private async resourceArgs(job: ExecutionRequest, allocation: Allocation): Promise<string[]> {
+    const { nodes, processesPerNode } = job.processes ?? { nodes: 1, processesPerNode: 1 };
+    const worldSize = nodes * processesPerNode;
+    const placement = { ...this.options.defaults, ...job.placement };
+    const args = [
       // The job gets the (minimal) environment sbatch runs with, then its own from the secrets file.
       "--export=ALL",
       // Paved requeues (as the next attempt, or the same one when preempted); Slurm must not.
@@ -113,12 +152,60 @@ export class SlurmExecutor implements Executor {
     if (placement.extraArgs) args.push(...placement.extraArgs);
     if (job.timeLimitSeconds !== undefined) args.push(`--time=${Math.ceil(job.timeLimitSeconds / 60) + 1}`);
     if (this.options.signalSeconds) args.push(`--signal=TERM@${this.options.signalSeconds}`);
-    args.push(files.script);
-    const out = await this.run("sbatch", args, { refusal: "the Slurm cluster refused the job" });
+    return args;
+  }
+
+  /** Runs sbatch --parsable and returns Slurm's job id. */
+  private async sbatch(args: string[]): Promise<string> {
+    const out = await this.run("sbatch", ["--parsable", ...args], { refusal: "the Slurm cluster refused the job" });
     const slurmJobId = out.trim().split(";")[0]!.trim();
     if (!/^\d+(_\d+)?$/.test(slurmJobId)) throw new PlatformError("UNAVAILABLE", `sbatch answered '${out.trim()}' instead of a job id; check the Slurm installation`);
     this.snapshot = undefined;
-    return { kind: "slurm", jobId: job.jobId, attempt: job.attempt, slurmJobId, ...files };
+    return slurmJobId;
+  }
+
+  /**
+   * An attempt of an array group (a sweep's trials) waits for others of its group asking for the
+   * same resources: ARRAY_WINDOW_MS after the latest to come, ARRAY_MAX_WAIT_MS after the first at
+   * most. Those that came are submitted as one job array, each attempt one task of it; one alone is
+   * submitted as a plain job.
+   */
+  private joinArray(group: string, item: ArrayItem): Promise<SlurmHandle> {
+    const key = `${group}\0${item.resources.join("\0")}`;
+    return new Promise((resolve, reject) => {
+      const now = Date.now();
+      let batch = this.arrays.get(key);
+      if (!batch) {
+        batch = { group, items: [], firstAt: now, timer: undefined };
+        this.arrays.set(key, batch);
+      }
+      batch.items.push({ ...item, resolve, reject });
+      clearTimeout(batch.timer);
+      const flush = () => {
+        if (this.arrays.get(key) === batch) this.arrays.delete(key);
+        void this.submitArray(batch);
+      };
+      if (batch.items.length >= MAX_ARRAY_TASKS) flush();
+      else batch.timer = setTimeout(flush, Math.max(0, Math.min(ARRAY_WINDOW_MS, batch.firstAt + ARRAY_MAX_WAIT_MS - now)));
+    });
+  }
+
+  private async submitArray(batch: ArrayBatch): Promise<void> {
+    const { items } = batch;
+    const first = items[0]!;
+    if (items.length === 1) return this.submitPlain(first).then(first.resolve, first.reject);
+    try {
+      const name = `paved-array-${batch.group.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64)}-${randomBytes(4).toString("hex")}`;
+      // Each attempt's marker first: after a crash, recover() finds its task by the array's name.
+      items.forEach(({ files }, i) => writeFileSync(files.script, `${arrayMarker(name, i)}\n`, { mode: 0o600 }));
+      const script = join(first.job.jobDir, `attempt-${first.job.attempt}.array.sbatch`);
+      writeFileSync(script, arrayScript(name, items), { mode: 0o700 });
+      // Each task appends to its attempt's own log (the script redirects): Slurm's own output goes nowhere.
+      const arrayId = await this.sbatch([`--job-name=${name}`, `--array=0-${items.length - 1}`, "--output=/dev/null", "--error=/dev/null", ...first.resources, script]);
+      items.forEach(({ job, files, resolve }, i) => resolve({ kind: "slurm", jobId: job.jobId, attempt: job.attempt, slurmJobId: `${arrayId}_${i}`, ...files }));
+    } catch (error) {
+      for (const { reject } of items) reject(error as Error);
+    }
   }
 
   async observe(handle: ExecutionHandle): Promise<ObservedState> {
@@ -182,12 +269,14 @@ export class SlurmExecutor implements Executor {
 
   async recover(job: { jobId: string; attempt: number; jobDir: string }): Promise<SlurmHandle | undefined> {
     const files = attemptFiles(job.jobDir, job.attempt);
-    const name = jobName(job.jobId, job.attempt);
-    const out = await this.run("squeue", ["--noheader", "--states=all", `--name=${name}`, "--format=%i"]);
-    const ids = out.split("\n").map((l) => l.trim()).filter((l) => /^\d+$/.test(l));
+    // A task of a job array: found by the array's name and the task's index, from its marker.
+    const marker = ARRAY_MARKER.exec(readSmallFile(files.script) ?? "");
+    const name = marker ? marker[1]! : jobName(job.jobId, job.attempt);
+    const out = await this.run("squeue", ["--noheader", "--states=all", "--array", `--name=${name}`, "--format=%i"]);
+    const ids = out.split("\n").map((l) => l.trim()).filter((l) => (marker ? l.endsWith(`_${marker[2]}`) && /^\d+_\d+$/.test(l) : /^\d+$/.test(l)));
     // The script writes Slurm's id once it runs: an attempt Slurm has already forgotten is still found.
-    const slurmJobId = ids.sort((a, b) => Number(b) - Number(a))[0] ?? readSmallFile(files.idFile)?.trim();
-    if (!slurmJobId || !/^\d+$/.test(slurmJobId)) return undefined;
+    const slurmJobId = ids.sort((a, b) => parseInt(b, 10) - parseInt(a, 10))[0] ?? readSmallFile(files.idFile)?.trim();
+    if (!slurmJobId || !/^\d+(_\d+)?$/.test(slurmJobId)) return undefined;
     return { kind: "slurm", jobId: job.jobId, attempt: job.attempt, slurmJobId, logPath: files.logPath, exitFile: files.exitFile, secretsFile: files.secretsFile };
   }
 
@@ -256,7 +345,7 @@ export class SlurmExecutor implements Executor {
   private states(): Promise<Map<string, SlurmState>> {
     const now = Date.now();
     if (this.snapshot && now - this.snapshot.at < this.pollMs / 2) return this.snapshot.states;
-    const states = this.run("squeue", ["--noheader", "--states=all", "--format=%i|%T|%r"]).then(parseStates);
+    const states = this.run("squeue", ["--noheader", "--states=all", "--array", "--format=%i|%T|%r"]).then(parseStates);
     this.snapshot = { at: now, states };
     states.catch(() => (this.snapshot = undefined));
     return states;
@@ -264,7 +353,7 @@ export class SlurmExecutor implements Executor {
 
   private async queryOne(slurmJobId: string): Promise<SlurmState | undefined> {
     try {
-      return parseStates(await this.run("squeue", ["--noheader", "--states=all", `--jobs=${slurmJobId}`, "--format=%i|%T|%r"])).get(slurmJobId);
+      return parseStates(await this.run("squeue", ["--noheader", "--states=all", "--array", `--jobs=${slurmJobId}`, "--format=%i|%T|%r"])).get(slurmJobId);
     } catch (error) {
       if (error instanceof PlatformError && error.code === "NOT_FOUND") return undefined;
       throw error;
@@ -332,6 +421,8 @@ export function jobName(jobId: string, attempt: number): string {
   return `paved-${jobId}-${attempt}`;
 }
 
+type AttemptFiles = ReturnType<typeof attemptFiles>;
+
 function attemptFiles(jobDir: string, attempt: number) {
   return {
     logPath: attemptLogPath(jobDir, attempt),
@@ -393,11 +484,30 @@ function programLines(job: ExecutionRequest): string[] {
   ];
 }
 
-export function batchScript(job: ExecutionRequest, files: { idFile: string; exitFile: string; secretsFile: string }): string {
+export function batchScript(job: ExecutionRequest, files: Pick<AttemptFiles, "idFile" | "exitFile" | "secretsFile">): string {
+  return ["#!/bin/sh", `# Paved job ${job.jobId}, attempt ${job.attempt}. Generated: every value is a single-quoted word.`, "trap : TERM", ...attemptLines(job, files), ""].join("\n");
+}
+
+/**
+ * One batch script for a job array: each task picks its attempt by SLURM_ARRAY_TASK_ID, goes to its
+ * working directory, appends to its own log, and runs as a single job's script does.
+ */
+export function arrayScript(name: string, items: { job: ExecutionRequest; files: AttemptFiles }[]): string {
   return [
     "#!/bin/sh",
-    `# Paved job ${job.jobId}, attempt ${job.attempt}. Generated: every value is a single-quoted word.`,
+    `# Paved job array ${name}: ${items.map(({ job }) => `${job.jobId} attempt ${job.attempt}`).join(", ")}. Generated: every value is a single-quoted word.`,
     "trap : TERM",
+    'case "${SLURM_ARRAY_TASK_ID-}" in',
+    ...items.flatMap(({ job, files }, i) => [`${i})`, ...[`exec >>${quote(files.logPath)} 2>&1`, `cd ${quote(job.workingDir)} || exit 1`, ...attemptLines(job, files)].map((l) => `  ${l}`), "  ;;"]),
+    '*) echo "paved: task ${SLURM_ARRAY_TASK_ID-} of job array ' + name + ' has no attempt" >&2; exit 1 ;;',
+    "esac",
+    "",
+  ].join("\n");
+}
+
+/** An attempt's part of a batch script: its Slurm id and environment, the program, its exit status. */
+function attemptLines(job: ExecutionRequest, files: Pick<AttemptFiles, "idFile" | "exitFile" | "secretsFile">): string[] {
+  return [
     `printf %s "$SLURM_JOB_ID" > ${quote(`${files.idFile}.tmp`)} && mv ${quote(`${files.idFile}.tmp`)} ${quote(files.idFile)}`,
     `. ${quote(files.secretsFile)}`,
     // Slurm sets CUDA_VISIBLE_DEVICES for GPU jobs; a job without GPUs gets it empty, as on the local machine.
@@ -406,8 +516,7 @@ export function batchScript(job: ExecutionRequest, files: { idFile: string; exit
     "code=$?",
     `printf %s "$code" > ${quote(`${files.exitFile}.tmp`)} && mv ${quote(`${files.exitFile}.tmp`)} ${quote(files.exitFile)}`,
     'exit "$code"',
-    "",
-  ].join("\n");
+  ];
 }
 
 /** "gpu:4", "gpu:a100:2(S:0-1),gpu:v100:1" → counts by type. */
