@@ -97,6 +97,7 @@ interface Watch {
  */
 export class JobController {
   private readonly watches = new Map<string, Watch>();
+  private readonly endListeners = new Set<(jobId: string, phase: JobPhase) => void>();
   private readonly inflight = new Set<Promise<unknown>>();
   private pass: Promise<void> | undefined;
   private again = false;
@@ -153,6 +154,11 @@ export class JobController {
   }
 
   /** Asks for a scheduling pass now (after a submit, an end, a cancel); passes never overlap. */
+  /** Calls `listener` when an attempt ends its job (SUCCEEDED, FAILED, CANCELLED): a sweep starts its next trial at once. */
+  onEnded(listener: (jobId: string, phase: JobPhase) => void): void {
+    this.endListeners.add(listener);
+  }
+
   kick(): void {
     if (!this.running) return;
     if (this.pass) {
@@ -556,6 +562,7 @@ export class JobController {
     const moved = await store.transition(row.job_id, ACTIVE_PHASES, to, patch, { type, message, time: now }, row.attempt, ended);
     if (!moved) return;
     this.kick();
+    if (TERMINAL_PHASES.includes(to)) for (const listener of this.endListeners) listener(row.job_id, to);
     this.track(this.afterAttempt(row, to, now));
   }
 

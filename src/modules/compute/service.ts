@@ -120,6 +120,11 @@ export class JobService {
    * Validates what the spec points at, records the run (in the job's experiment, created in the
    * job's team when new), queues the job and schedules at once.
    */
+  /** Calls `listener` when a job ends (SUCCEEDED, FAILED, CANCELLED by its attempt's end). */
+  onJobEnded(listener: (jobId: string, phase: JobPhase) => void): void {
+    this.deps.controller.onEnded(listener);
+  }
+
   async submit(submitted: JobSpec, principal: Principal, options: SubmitOptions = {}): Promise<Job> {
     const { store, runs, clock, ids } = this.deps;
     const { team, request } = await this.admit(submitted, principal);
