@@ -140,7 +140,7 @@ export class KubernetesExecutor implements Executor {
     try {
       while (!signal.aborted) {
         const state = await this.observe(h);
-        if (state.state === "running") void this.followLog(h);
+        if (state.state === "running") void this.followLog(h, signal);
         if (state.state !== "running" && state.state !== "pending") {
           await this.finishLog(h);
           return;
@@ -296,11 +296,18 @@ export class KubernetesExecutor implements Executor {
     };
   }
 
-  /** Copies rank 0's log to the attempt's log file while it runs (once per attempt and server). */
-  private followLog(h: KubernetesHandle): Promise<void> {
+  /**
+   * Copies rank 0's log to the attempt's log file while it runs (one copy per attempt); stopped with
+   * the watch that started it, and started again (from the log's beginning) by the next one.
+   */
+  private followLog(h: KubernetesHandle, signal: AbortSignal): Promise<void> {
     let copy = this.copies.get(h.name);
     if (!copy) {
-      copy = this.followInto(h).catch(() => undefined);
+      copy = this.followInto(h, signal)
+        .catch(() => undefined)
+        .finally(() => {
+          if (signal.aborted && this.copies.get(h.name) === copy) this.copies.delete(h.name);
+        });
       this.copies.set(h.name, copy);
     }
     return copy;
@@ -318,13 +325,13 @@ export class KubernetesExecutor implements Executor {
     await once;
   }
 
-  private async followInto(h: KubernetesHandle): Promise<void> {
+  private async followInto(h: KubernetesHandle, signal: AbortSignal): Promise<void> {
     const pod = rankZero(await this.pods(h));
-    if (!pod) return;
+    if (!pod || signal.aborted) return;
     const out = createWriteStream(h.logPath, { flags: "w", mode: 0o600 });
     try {
       let written = 0;
-      for await (const chunk of this.streamLog(h, pod.metadata!.name!, true)) {
+      for await (const chunk of this.streamLog(h, pod.metadata!.name!, true, signal)) {
         if (written >= (this.options.maxLogBytes ?? 256 * 1024 ** 2)) break;
         out.write(chunk);
         written += chunk.length;
