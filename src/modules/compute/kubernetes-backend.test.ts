@@ -4,7 +4,8 @@
 // kubeconfig's address (the API server is down): the job stays queued with the reason. Then the
 // recording answers there: its first Job create is refused with 503, so the same attempt is queued
 // again (no retry spent) and submitted once more after backoff; then it runs, completes, and the
-// Secret holding its token is deleted. One Job created, none lost, none twice.
+// Secret holding its token is deleted. One Job created, none lost, none twice. Then `paved
+// resources` shows the cluster from its nodes, and a GPU type no backend has is refused at submit.
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -91,6 +92,19 @@ describe("jobs on Kubernetes through the controller, against a recorded exchange
     expect(JSON.stringify(jobPosts[1]!.body)).not.toContain(secret.stringData.MLFLOW_TRACKING_TOKEN);
     const logs = await env.server.inject({ method: "GET", url: `/api/v1/jobs/${id}/logs`, headers: auth });
     expect(logs.body).toBe("hello from a pod\n");
+
+    // `paved resources`: the cluster's capacity from its nodes, its GPU types.
+    const resources = (await env.server.inject({ method: "GET", url: "/api/v1/compute/resources", headers: auth })).json();
+    const k8s = (resources.backends as { name: string; available: boolean; gpuTypes: string[]; total: { gpus: number } }[]).find((b) => b.name === "kubernetes")!;
+    expect(k8s).toMatchObject({ available: true, gpuTypes: ["NVIDIA-A100-SXM4-40GB", "NVIDIA-H100-80GB-HBM3"] });
+    expect(k8s.total.gpus).toBe(4);
+    // A GPU type no backend has is refused at submit, naming those that exist; nothing reaches the cluster.
+    const posts = server.received.length;
+    const b200 = await env.server.inject({ method: "POST", url: "/api/v1/jobs", headers: auth, payload: { kind: "Job", name: "b200", workingDir: dir, command: ["python", "train.py"], compute: { gpus: 1, gpuType: "B200" } } });
+    expect(b200.statusCode).toBe(400);
+    expect(b200.json().error.code).toBe("INVALID_INPUT");
+    expect(b200.json().error.message).toContain("NVIDIA-H100-80GB-HBM3");
+    expect(server.received.slice(posts).filter((r) => r.method === "POST")).toEqual([]);
     expect(server.unmatched).toEqual([]);
   }, 60_000);
 });
