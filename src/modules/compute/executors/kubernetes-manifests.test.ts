@@ -8,6 +8,7 @@ import { Secret } from "kubernetes-models/v1/Secret";
 import { Service } from "kubernetes-models/v1/Service";
 import type { V1Node } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
+import { configSchema } from "../../../config/index.ts";
 import { podSpecPatchHostAccess, podSpecPatchProblems } from "../../catalog/index.ts";
 import type { ExecutionRequest } from "./executor.ts";
 import { nodeResources, parseCpu } from "./kubernetes-executor.ts";
@@ -251,5 +252,25 @@ describe("Kubernetes GPU types and capacity from nodes", () => {
     expect(parseCpu("7910m")).toBeCloseTo(7.91);
     expect(parseCpu("16")).toBe(16);
     expect(parseCpu("bad")).toBe(0);
+  });
+});
+
+describe("compute.kubernetes configuration", () => {
+  const parse = (kubernetes: unknown) => configSchema.safeParse({ compute: { executor: "kubernetes", kubernetes } });
+
+  it("needs an image, and fills in the namespace, TTL, instance and rendezvous port", () => {
+    expect(parse({}).success).toBe(false);
+    const ok = parse({ image: "registry.example/job:1" });
+    expect(ok.success).toBe(true);
+    expect(ok.data!.compute.kubernetes).toMatchObject({ namespace: "default", ttlSecondsAfterFinished: 3600, instance: "paved", masterPort: 29500, gpuProducts: {}, tolerations: [], sharedVolumes: [] });
+  });
+
+  it("refuses names Kubernetes would refuse, and a shared volume that is not exactly one of claim, NFS or hostPath", () => {
+    expect(parse({ image: "x", namespace: "ML_Jobs" }).success).toBe(false);
+    expect(parse({ image: "x", kueueQueue: "Team A" }).success).toBe(false);
+    expect(parse({ image: "x", gpuProducts: { H100: "NVIDIA H100" } }).success).toBe(false);
+    expect(parse({ image: "x", sharedVolumes: [{ name: "data", mountPath: "/srv" }] }).success).toBe(false);
+    expect(parse({ image: "x", sharedVolumes: [{ name: "data", mountPath: "/srv", claimName: "data", hostPath: "/srv" }] }).success).toBe(false);
+    expect(parse({ image: "x", sharedVolumes: [{ name: "data", mountPath: "/srv", nfs: { server: "nfs.example", path: "/export" } }] }).success).toBe(true);
   });
 });
