@@ -187,8 +187,11 @@ const kubernetesSchema = z.strictObject({
   priorityClassName: z.string().regex(K8S_NAME).max(253).optional(),
   /** The Kueue LocalQueue jobs are submitted to (label kueue.x-k8s.io/queue-name); unset: no Kueue. */
   kueueQueue: z.string().regex(K8S_NAME).max(63).optional(),
-  /** Seconds Kubernetes keeps an ended Job (and its pods, their logs) before deleting it. */
-  ttlSecondsAfterFinished: z.number().int().min(0).default(3600),
+  /**
+   * Seconds Kubernetes keeps an ended Job (and its pods, their logs) before deleting it. Longer than
+   * Paved is ever down: an attempt whose Job is gone before Paved read its end counts as vanished.
+   */
+  ttlSecondsAfterFinished: z.number().int().min(0).default(86_400),
   /** Volumes every job pod mounts (the job folders must be on one). */
   sharedVolumes: z.array(k8sSharedVolumeSchema).max(16).default([]),
   /** This Paved's name on the cluster (label paved.dev/instance): servers sharing a namespace never adopt each other's jobs. */

@@ -4,7 +4,7 @@
 // keeps what the executor sent. What a recording cannot show — a program really running in a pod,
 // its exit status, its files — is the executor contract suite's, run against a real cluster when
 // PAVED_TEST_KUBECONFIG names a kubeconfig (see the last describe block and docs/executors.md).
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Job } from "kubernetes-models/batch/v1/Job";
@@ -140,6 +140,19 @@ describe("Kubernetes executor against a recorded exchange, not a real API server
     for await (const chunk of ex.logs(handle, { follow: true, offset: 7 })) rest += chunk;
     expect(rest).toBe("line 1\nline 2\n");
     expect(server.requests("GET", "/api/v1/namespaces/ml-jobs/pods/paved-job-follow-1-p0o9i/log")[0]!.query).toMatchObject({ follow: "true", container: "job" });
+    expect(server.unmatched).toEqual([]);
+  });
+
+  it("reads what was copied of the log when the pod is gone before its log could be streamed", async () => {
+    const server = await replay("log-gone");
+    const ex = executorFor(server);
+    const dir = mkdtempSync(join(tmpdir(), "paved-k8s-"));
+    const handle = handleOf("job-gone", dir);
+    writeFileSync(handle.logPath, "copied while it ran\n");
+    let text = "";
+    for await (const chunk of ex.logs(handle, { follow: false, offset: 7 })) text += chunk;
+    expect(text).toBe("while it ran\n");
+    expect(server.requests("GET", "/api/v1/namespaces/ml-jobs/pods/paved-job-gone-1-h8j9k/log")).toHaveLength(1);
     expect(server.unmatched).toEqual([]);
   });
 

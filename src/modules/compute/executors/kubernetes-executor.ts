@@ -206,13 +206,21 @@ export class KubernetesExecutor implements Executor {
       return;
     }
     let skip = opts.offset ?? 0;
-    for await (const chunk of this.streamLog(h, pod.metadata!.name!, opts.follow, opts.signal)) {
-      if (skip >= chunk.length) {
-        skip -= chunk.length;
-        continue;
+    let streamed = false;
+    try {
+      for await (const chunk of this.streamLog(h, pod.metadata!.name!, opts.follow, opts.signal)) {
+        streamed = true;
+        if (skip >= chunk.length) {
+          skip -= chunk.length;
+          continue;
+        }
+        yield chunk.subarray(skip).toString("utf8");
+        skip = 0;
       }
-      yield chunk.subarray(skip).toString("utf8");
-      skip = 0;
+    } catch (error) {
+      // The pod went away (or its log cannot be read now) before anything came: what was copied of it.
+      if (streamed || !existsSync(h.logPath)) throw error;
+      yield readFileSync(h.logPath).subarray(opts.offset ?? 0).toString("utf8");
     }
   }
 

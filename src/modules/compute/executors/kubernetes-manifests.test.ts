@@ -262,7 +262,7 @@ describe("compute.kubernetes configuration", () => {
     expect(parse({}).success).toBe(false);
     const ok = parse({ image: "registry.example/job:1" });
     expect(ok.success).toBe(true);
-    expect(ok.data!.compute.kubernetes).toMatchObject({ namespace: "default", ttlSecondsAfterFinished: 3600, instance: "paved", masterPort: 29500, gpuProducts: {}, tolerations: [], sharedVolumes: [] });
+    expect(ok.data!.compute.kubernetes).toMatchObject({ namespace: "default", ttlSecondsAfterFinished: 86_400, instance: "paved", masterPort: 29500, gpuProducts: {}, tolerations: [], sharedVolumes: [] });
   });
 
   it("refuses names Kubernetes would refuse, and a shared volume that is not exactly one of claim, NFS or hostPath", () => {
