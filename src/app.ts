@@ -8,7 +8,7 @@ import { LocalArtifactStore } from "./artifacts/index.ts";
 import { isLoopback, type Config } from "./config/index.ts";
 import { PlatformError, createLogger, randomIds, route, systemClock, type Clock, type IdGenerator, type Logger, type RouteDefinition } from "./core/index.ts";
 import { buildServer } from "./http/index.ts";
-import { createCatalogModule } from "./modules/catalog/index.ts";
+import { createCatalogModule, podSpecPatchHostAccess } from "./modules/catalog/index.ts";
 import { allowListedEnvironment, createComputeModule, queryGpus } from "./modules/compute/index.ts";
 import { createDeploymentsModule } from "./modules/deployments/index.ts";
 import { createEvaluationModule, parsePolicy } from "./modules/evaluation/index.ts";
@@ -119,7 +119,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     serverUrl: () => serverUrl,
     catalog: catalog.service,
     admission: ({ spec, request, team }, principal) =>
-      budgets.admitJob({ name: spec.name, team, profile: request.profile, gpus: request.gpus, gpuType: request.gpuType, cpus: request.cpus, memoryMiB: request.memoryMiB, maxRuntimeSeconds: spec.maxRuntime, executorArgs: request.placement?.extraArgs ?? [] }, principal),
+      budgets.admitJob({ name: spec.name, team, profile: request.profile, gpus: request.gpus, gpuType: request.gpuType, cpus: request.cpus, memoryMiB: request.memoryMiB, maxRuntimeSeconds: spec.maxRuntime, executorArgs: executorArgsOf(request.placement), hostAccess: podSpecPatchHostAccess(request.placement?.podSpecPatch) }, principal),
   });
   routes.push(...compute.routes);
   controllers.push(compute.controller);
@@ -254,4 +254,9 @@ function healthRoute(): RouteDefinition {
     response: z.object({ status: z.literal("ok") }),
     handler: async () => ({ status: "ok" as const }),
   });
+}
+
+/** A profile's escape hatch as policy sees it: raw sbatch arguments, and a pod spec patch as one JSON word. */
+function executorArgsOf(placement: { extraArgs?: string[] | undefined; podSpecPatch?: Record<string, unknown> | undefined } | undefined): string[] {
+  return [...(placement?.extraArgs ?? []), ...(placement?.podSpecPatch ? [`podSpecPatch=${JSON.stringify(placement.podSpecPatch)}`] : [])];
 }

@@ -143,6 +143,66 @@ const slurmSchema = z.strictObject({
   /** Longest wait before Slurm counts as down after it stopped answering, and between retries (doubling from 1 s). */
   maxRetrySeconds: z.number().positive().default(60),
 });
+const K8S_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const k8sTolerationSchema = z.strictObject({
+  key: z.string().min(1).max(316).optional(),
+  operator: z.enum(["Equal", "Exists"]).optional(),
+  value: z.string().max(63).optional(),
+  effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
+  tolerationSeconds: z.number().int().optional(),
+});
+/** A volume every job pod mounts at the same path as on the server (the job folders, code and data must be there, as with Slurm's shared filesystem). */
+const k8sSharedVolumeSchema = z
+  .strictObject({
+    name: z.string().regex(K8S_NAME).max(63),
+    mountPath: z.string().startsWith("/"),
+    /** A PersistentVolumeClaim in the namespace (ReadWriteMany). */
+    claimName: z.string().regex(K8S_NAME).max(253).optional(),
+    nfs: z.strictObject({ server: z.string().min(1), path: z.string().startsWith("/") }).optional(),
+    /** A folder on every node (single-node clusters, kind); the admin's choice, never a profile's. */
+    hostPath: z.string().startsWith("/").optional(),
+  })
+  .refine((v) => [v.claimName, v.nfs, v.hostPath].filter((x) => x !== undefined).length === 1, "a shared volume is exactly one of claimName, nfs or hostPath");
+/** compute.kubernetes: the cluster profiles with `executor: kubernetes` (or compute.executor: kubernetes) run on (docs/executors.md#kubernetes). */
+const kubernetesSchema = z.strictObject({
+  /** A kubeconfig file; unset: the in-cluster service account (paved up running in a pod). */
+  kubeconfig: z.string().min(1).optional(),
+  /** The kubeconfig's context; unset: its current-context. */
+  context: z.string().min(1).optional(),
+  /** Where Paved creates its Jobs, Services and Secrets. */
+  namespace: z.string().regex(K8S_NAME).max(63).default("default"),
+  /** The container image of job pods: it must have the job's interpreter (python3 with its packages). */
+  image: z.string().min(1),
+  imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).optional(),
+  /** The service account job pods run as; unset: the namespace's default. */
+  serviceAccountName: z.string().regex(K8S_NAME).max(253).optional(),
+  /**
+   * A job's gpuType (a profile's) → the node label `nvidia.com/gpu.product` it is placed by, e.g.
+   * `{H100: NVIDIA-H100-80GB-HBM3}`. A type not listed matches a product label of the cluster's nodes by substring.
+   */
+  gpuProducts: z.record(z.string().min(1), z.string().regex(/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/).max(63)).default({}),
+  /** Tolerations of every job pod (e.g. the GPU nodes' taint `nvidia.com/gpu:NoSchedule`). */
+  tolerations: z.array(k8sTolerationSchema).max(32).default([]),
+  /** The PriorityClass of job pods whose profile names none. */
+  priorityClassName: z.string().regex(K8S_NAME).max(253).optional(),
+  /** The Kueue LocalQueue jobs are submitted to (label kueue.x-k8s.io/queue-name); unset: no Kueue. */
+  kueueQueue: z.string().regex(K8S_NAME).max(63).optional(),
+  /**
+   * Seconds Kubernetes keeps an ended Job (and its pods, their logs) before deleting it. Longer than
+   * Paved is ever down: an attempt whose Job is gone before Paved read its end counts as vanished.
+   */
+  ttlSecondsAfterFinished: z.number().int().min(0).default(86_400),
+  /** Volumes every job pod mounts (the job folders must be on one). */
+  sharedVolumes: z.array(k8sSharedVolumeSchema).max(16).default([]),
+  /** This Paved's name on the cluster (label paved.dev/instance): servers sharing a namespace never adopt each other's jobs. */
+  instance: z.string().regex(K8S_NAME).max(63).default("paved"),
+  /** The rendezvous port of distributed jobs (MASTER_PORT). */
+  masterPort: z.number().int().min(1024).max(65535).default(29500),
+  /** Seconds between reads of a job's state when no watch event came. */
+  pollSeconds: z.number().positive().default(2),
+  /** Longest wait between tries when the API server does not answer (doubling from 1 s). */
+  maxRetrySeconds: z.number().positive().default(60),
+});
 const PREEMPTION_DEFAULTS = { enabled: true, graceSeconds: 30 };
 const preemptionSchema = z.strictObject({
   /** Off: queued jobs wait for running ones to end, whatever their priority or their team's share. */
@@ -317,10 +377,12 @@ export const configSchema = z.strictObject({
       logs: jobLogsSchema.default(JOB_LOGS_DEFAULTS),
       /** Preemption: a higher-priority job of a team, or a job of a team under its fair share, may take GPUs from preemptible running jobs. */
       preemption: preemptionSchema.default(PREEMPTION_DEFAULTS),
-      /** The backend of jobs whose profile names none (and of jobs asking for raw resources): local or slurm. */
-      executor: z.enum(["local", "slurm"]).default("local"),
+      /** The backend of jobs whose profile names none (and of jobs asking for raw resources): local, slurm or kubernetes. */
+      executor: z.enum(["local", "slurm", "kubernetes"]).default("local"),
       /** A Slurm cluster jobs may run on (docs/jobs.md#executors); unset: no Slurm executor. */
       slurm: slurmSchema.optional(),
+      /** A Kubernetes cluster jobs may run on (docs/executors.md#kubernetes); unset: no Kubernetes executor. */
+      kubernetes: kubernetesSchema.optional(),
     })
     .default({ gpus: "auto", nvidiaSmi: "nvidia-smi", systemMetricsInterval: 10, python: "python3", jobEnvironment: { passthrough: [], set: {} }, logs: JOB_LOGS_DEFAULTS, preemption: PREEMPTION_DEFAULTS, executor: "local" }),
   guardrails: z

@@ -11,6 +11,7 @@ import { ProfileCatalog } from "./service.ts";
 export { ProfileCatalog, BUILT_IN_PROFILES_FILE, type PricedResources } from "./service.ts";
 /** The gate policy (YAML) a registered model gets until it stores its own; parsed by the evaluation module. */
 export const BUILT_IN_GATE_POLICY_FILE = fileURLToPath(new URL("./gate-policy.default.yaml", import.meta.url));
+export { podSpecPatchHostAccess, podSpecPatchProblems, JOB_CONTAINER, POD_SPEC_PATCH_FIELDS } from "./pod-spec-patch.ts";
 export { memorySchema, parseMemoryMiB, pricesSchema, profileListSchema, profileSchema, type Prices, type Profile } from "./schema.ts";
 
 export interface CatalogModule {

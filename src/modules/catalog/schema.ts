@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { podSpecPatchSchema } from "./pod-spec-patch.ts";
 
 const QUANTITY = /^(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|K|M|G|T)?$/;
 const TO_MIB: Record<string, number> = {
@@ -110,6 +111,16 @@ export const slurmPlacementSchema = z.strictObject({
     .optional(),
 });
 
+const K8S_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** A profile's place on Kubernetes: its pods' PriorityClass, Kueue queue, and the escape hatch (a pod spec patch). */
+export const kubernetesPlacementSchema = z.strictObject({
+  priorityClassName: z.string().regex(K8S_NAME, "a PriorityClass name: lowercase letters, digits and '-'").max(253).optional(),
+  /** The Kueue LocalQueue of its jobs; default: compute.kubernetes.kueueQueue. */
+  kueueQueue: z.string().regex(K8S_NAME, "a LocalQueue name: lowercase letters, digits and '-'").max(63).optional(),
+  /** A partial PodSpec merged into Paved's (docs/executors.md#pod-spec-patch); host access is refused by policy unless allowed. */
+  podSpecPatch: podSpecPatchSchema.optional(),
+});
+
 /** One profile as written in profiles.yaml. */
 export const profileFileEntrySchema = z.strictObject({
   description: z.string().default(""),
@@ -121,12 +132,15 @@ export const profileFileEntrySchema = z.strictObject({
   hourlyCost: z.number().min(0).optional(),
   /** Environment variables of jobs on this profile (e.g. NCCL settings for multi-GPU); a job's own `env` wins. */
   env: profileEnvSchema.default({}),
-  /** The backend its jobs run on: `local` (this machine) or `slurm` (compute.slurm); default: compute.executor. */
-  executor: z.enum(["local", "slurm"]).optional(),
+  /** The backend its jobs run on: `local` (this machine), `slurm` (compute.slurm) or `kubernetes` (compute.kubernetes); default: compute.executor. */
+  executor: z.enum(["local", "slurm", "kubernetes"]).optional(),
   /** Where on Slurm its jobs go (with `executor: slurm`): partition, QoS and account of `sbatch`. */
   slurm: slurmPlacementSchema.optional(),
+  /** Where on Kubernetes its jobs go (with `executor: kubernetes`): priority class, Kueue queue, pod spec patch. */
+  kubernetes: kubernetesPlacementSchema.optional(),
 }).superRefine((p, ctx) => {
   if (p.slurm && p.executor !== "slurm") ctx.addIssue({ code: "custom", path: ["slurm"], message: "slurm fields need `executor: slurm` on the profile" });
+  if (p.kubernetes && p.executor !== "kubernetes") ctx.addIssue({ code: "custom", path: ["kubernetes"], message: "kubernetes fields need `executor: kubernetes` on the profile" });
 });
 
 /**
@@ -173,9 +187,11 @@ export const profileSchema = z.object({
   /** Variables jobs on this profile get; absent when none. */
   env: z.record(z.string(), z.string()).optional(),
   /** The backend its jobs run on; absent: the server's default (compute.executor). */
-  executor: z.enum(["local", "slurm"]).optional(),
+  executor: z.enum(["local", "slurm", "kubernetes"]).optional(),
   /** Its Slurm partition, QoS and account (executor slurm). */
   slurm: slurmPlacementSchema.optional(),
+  /** Its priority class, Kueue queue and pod spec patch (executor kubernetes). */
+  kubernetes: kubernetesPlacementSchema.optional(),
 });
 export type Profile = z.output<typeof profileSchema>;
 

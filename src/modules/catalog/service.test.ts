@@ -85,6 +85,33 @@ describe("ProfileCatalog", () => {
     }
   });
 
+  it("takes a Kubernetes profile's priority class, Kueue queue and pod spec patch, and refuses patches of what Paved owns (CONFIG)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "paved-profiles-"));
+    const file = join(dir, "profiles.yaml");
+    const profile = (kubernetes: unknown, executor = "kubernetes") => `profiles:\n  gpu-k8s:\n    executor: ${executor}\n    gpus: 1\n    gpuType: H100\n    cpus: 4\n    memory: 16Gi\n    kubernetes: ${JSON.stringify(kubernetes)}\n`;
+    const fields = { priorityClassName: "ml-high", kueueQueue: "team-a", podSpecPatch: { runtimeClassName: "nvidia", containers: [{ name: "job", image: "registry.example/cuda:12" }] } };
+    writeFileSync(file, profile(fields));
+    expect(ProfileCatalog.load(file).get("gpu-k8s")).toMatchObject({ executor: "kubernetes", kubernetes: fields });
+    const refused: [unknown, RegExp, string?][] = [
+      [{ podSpecPatch: { restartPolicy: "Always" } }, /podSpecPatch.restartPolicy may not be set/],
+      [{ podSpecPatch: { containers: [{ name: "job", command: ["sh", "-c", "id"] }] } }, /containers\[0\].command may not be set/],
+      [{ podSpecPatch: { containers: [{ name: "job", envFrom: [{ secretRef: { name: "other" } }] }] } }, /envFrom may not be set/],
+      [{ priorityClassName: "Not_A_Name" }, /PriorityClass name/],
+      [{ kueueQueue: "team-a" }, /kubernetes fields need `executor: kubernetes`/, "slurm"],
+    ];
+    for (const [fieldsOf, why, executor] of refused) {
+      writeFileSync(file, profile(fieldsOf, executor));
+      let error: unknown;
+      try {
+        ProfileCatalog.load(file);
+      } catch (e) {
+        error = e;
+      }
+      expect((error as { code?: string })?.code).toBe("CONFIG");
+      expect((error as Error).message).toMatch(why);
+    }
+  });
+
   it("prices the built-in profiles from the unit prices, as they cost before prices existed", () => {
     const catalog = ProfileCatalog.load();
     expect(catalog.prices.currency).toBe("USD");

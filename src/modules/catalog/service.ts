@@ -72,6 +72,7 @@ export class ProfileCatalog {
       ...(Object.keys(p.env).length > 0 ? { env: p.env } : {}),
       ...(p.executor ? { executor: p.executor } : {}),
       ...(p.slurm ? { slurm: p.slurm } : {}),
+      ...(p.kubernetes ? { kubernetes: p.kubernetes } : {}),
     }));
     const ownPrice = Object.entries(parsed.data.profiles).flatMap(([name, p]) => (p.hourlyCost === undefined ? [] : [name]));
     return new ProfileCatalog(profiles, prices, ownPrice);

@@ -382,10 +382,13 @@ export class JobController {
     }
     const now = clock.now();
     // A cluster's id for the attempt, recorded as soon as the cluster has it (how to find it there).
-    if (typeof handle.slurmJobId === "string") await store.appendEvent(row.job_id, { type: "BackendSubmitted", message: `attempt ${row.attempt} submitted to ${executor.kind} as job ${handle.slurmJobId}`, time: now });
+    const backendId = typeof handle.slurmJobId === "string" ? handle.slurmJobId : handle.kind === "kubernetes" ? `${String(handle.namespace)}/${String(handle.name)}` : undefined;
+    if (backendId) await store.appendEvent(row.job_id, { type: "BackendSubmitted", message: `attempt ${row.attempt} submitted to ${executor.kind} as job ${backendId}`, time: now });
     // The escape hatch leaves a trace on every attempt that used it.
     const extraArgs = request.placement?.extraArgs ?? [];
     if (extraArgs.length) await store.appendEvent(row.job_id, { type: "ExecutorArgs", message: `attempt ${row.attempt} passed its profile's raw ${executor.kind} arguments: ${extraArgs.join(" ")}`, time: now });
+    const podSpecPatch = request.placement?.podSpecPatch;
+    if (podSpecPatch) await store.appendEvent(row.job_id, { type: "ExecutorArgs", message: `attempt ${row.attempt} applied its profile's pod spec patch: ${JSON.stringify(podSpecPatch).slice(0, 2000)}`, time: now });
     const first = await executor.observe(handle).catch((): ObservedState => ({ state: "running" }));
     if (first.state === "pending") {
       // Accepted by a cluster and waiting in its queue: STARTING (with its handle) until it runs.

@@ -7,6 +7,7 @@ import { JobController } from "./controller.ts";
 import type { Executor } from "./executors/executor.ts";
 import { LocalExecutor } from "./executors/local-executor.ts";
 import { SlurmExecutor } from "./executors/slurm-executor.ts";
+import { KubernetesExecutor, loadKubeConfig } from "./executors/kubernetes-executor.ts";
 import { allowListedEnvironment } from "./job-environment.ts";
 import { PlatformError } from "../../core/index.ts";
 import { backendMachine, discoverResources, type MachineResources } from "./resources.ts";
@@ -20,6 +21,7 @@ import type { Ledger } from "../guardrails/index.ts";
 
 export type { RunRecorder, JobTokens } from "./run-recorder.ts";
 export type { Executor, ExecutionHandle, ExecutionRequest, ObservedState } from "./executors/executor.ts";
+export { KubernetesExecutor } from "./executors/kubernetes-executor.ts";
 export type { MachineResources, Gpu } from "./resources.ts";
 export { JobService, type JobAdmissionHook, type JobPreparer, type PreparedJob, type SubmitOptions } from "./service.ts";
 export { codeFiles, gitInfo, skippedFromSnapshot, GIT_CEILING_FILE, SNAPSHOT_LIMITS } from "./capture.ts";
@@ -130,7 +132,7 @@ export function createComputeModule(deps: ComputeDeps): ComputeModule {
     preemption: config.compute.preemption,
     backends,
     pools,
-    maxRetrySeconds: config.compute.slurm?.maxRetrySeconds ?? 60,
+    maxRetrySeconds: config.compute.slurm?.maxRetrySeconds ?? config.compute.kubernetes?.maxRetrySeconds ?? 60,
   });
   // A quota raised (or lowered) changes what may start: schedule again at once.
   deps.ledger?.onChange(() => controller.kick());
@@ -157,7 +159,7 @@ function profileEnv(catalog: ProfileCatalog, name: string): Record<string, strin
   }
 }
 
-/** The backends compute.* configures besides this machine: Slurm when compute.slurm is set. */
+/** The backends compute.* configures besides this machine: Slurm when compute.slurm is set, Kubernetes when compute.kubernetes is. */
 function createBackends(config: ComputeDeps["config"], baseEnv: Record<string, string>, serverEnv: Record<string, string | undefined>): Map<string, Executor> {
   const backends = new Map<string, Executor>();
   const slurm = config.compute.slurm;
@@ -176,6 +178,31 @@ function createBackends(config: ComputeDeps["config"], baseEnv: Record<string, s
         pollMs: slurm.pollSeconds * 1000,
         killGraceMs: config.compute.preemption.graceSeconds * 1000,
         signalSeconds: config.compute.preemption.graceSeconds,
+      }),
+    );
+  }
+  const k8s = config.compute.kubernetes;
+  if (k8s) {
+    backends.set(
+      "kubernetes",
+      new KubernetesExecutor({
+        kubeConfig: loadKubeConfig({ ...(k8s.kubeconfig ? { kubeconfig: k8s.kubeconfig } : {}), ...(k8s.context ? { context: k8s.context } : {}) }),
+        settings: {
+          namespace: k8s.namespace,
+          image: k8s.image,
+          ...(k8s.imagePullPolicy ? { imagePullPolicy: k8s.imagePullPolicy } : {}),
+          ...(k8s.serviceAccountName ? { serviceAccountName: k8s.serviceAccountName } : {}),
+          tolerations: k8s.tolerations,
+          ...(k8s.priorityClassName ? { priorityClassName: k8s.priorityClassName } : {}),
+          ...(k8s.kueueQueue ? { kueueQueue: k8s.kueueQueue } : {}),
+          ttlSecondsAfterFinished: k8s.ttlSecondsAfterFinished,
+          sharedVolumes: k8s.sharedVolumes,
+          instance: k8s.instance,
+          masterPort: k8s.masterPort,
+          terminationGracePeriodSeconds: config.compute.preemption.graceSeconds,
+        },
+        gpuProducts: k8s.gpuProducts,
+        pollMs: k8s.pollSeconds * 1000,
       }),
     );
   }

@@ -549,7 +549,8 @@ function resolveResources(spec: JobSpec, catalog: ProfileCatalog, defaultExecuto
   const on = (executor: string) => (executor !== "local" ? { executor } : {});
   if (!compute || compute.profile !== undefined) {
     const profile = catalog.get(compute?.profile ?? "cpu");
-    const placement = profile.slurm && Object.keys(profile.slurm).length > 0 ? { placement: profile.slurm } : {};
+    const fields = { ...profile.slurm, ...profile.kubernetes };
+    const placement = Object.keys(fields).length > 0 ? { placement: fields } : {};
     return { profile: profile.name, gpus: profile.gpus, gpuType: profile.gpuType, cpus: profile.cpus, memoryMiB: profile.memoryMiB, ...on(profile.executor ?? defaultExecutor), ...placement };
   }
   return { profile: null, gpus: compute.gpus ?? 0, gpuType: compute.gpuType ?? null, cpus: compute.cpus ?? 1, memoryMiB: compute.memory ?? 1024, ...on(defaultExecutor) };

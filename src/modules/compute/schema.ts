@@ -173,7 +173,17 @@ export const resourceRequestSchema = z.object({
   /** The backend the job runs on (its profile's, else compute.executor); absent: this machine. */
   executor: z.string().optional(),
   /** Its profile's place on that backend (a Slurm partition, QoS, account). */
-  placement: z.object({ partition: z.string().optional(), qos: z.string().optional(), account: z.string().optional(), extraArgs: z.array(z.string()).optional() }).optional(),
+  placement: z
+    .object({
+      partition: z.string().optional(),
+      qos: z.string().optional(),
+      account: z.string().optional(),
+      extraArgs: z.array(z.string()).optional(),
+      priorityClassName: z.string().optional(),
+      kueueQueue: z.string().optional(),
+      podSpecPatch: z.record(z.string(), z.unknown()).optional(),
+    })
+    .optional(),
 });
 export type ResourceRequest = z.output<typeof resourceRequestSchema>;
 

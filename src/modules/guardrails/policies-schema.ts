@@ -2,7 +2,7 @@ import { z } from "zod";
 import { TEAM_ROLES } from "../../core/index.ts";
 
 /** The rules a policy document may set; each is optional (absent: no limit). */
-export const POLICY_RULES = ["allowedProfiles", "maxGpusPerJob", "maxRuntime", "productionMovers", "requiredGatePolicy", "allowGateOverrides", "allowExecutorArgs"] as const;
+export const POLICY_RULES = ["allowedProfiles", "maxGpusPerJob", "maxRuntime", "productionMovers", "requiredGatePolicy", "allowGateOverrides", "allowExecutorArgs", "allowHostAccess"] as const;
 export type PolicyRule = (typeof POLICY_RULES)[number];
 
 const DURATION = /^(?:\d+(?:\.\d+)?[smhd])+$/;
@@ -50,8 +50,14 @@ export const PolicyDocument = z.strictObject({
   requiredGatePolicy: z.record(z.string(), z.unknown()).optional(),
   /** false: nobody may force the production gate or a production rollout's analysis, admins included. */
   allowGateOverrides: z.boolean().optional(),
-  /** false: jobs may not use profiles that pass raw executor arguments (a profile's `slurm.extraArgs`). */
+  /** false: jobs may not use profiles that pass raw executor arguments (a profile's `slurm.extraArgs` or `kubernetes.podSpecPatch`). */
   allowExecutorArgs: z.boolean().optional(),
+  /**
+   * true (platform policy only): profiles' pod spec patches may reach the host (hostPath volumes,
+   * privileged containers, host namespaces, added capabilities). Unset or false: refused; a team's
+   * false narrows the platform's true.
+   */
+  allowHostAccess: z.boolean().optional(),
 });
 export type PolicyDocument = z.output<typeof PolicyDocument>;
 
@@ -66,6 +72,7 @@ export const PolicyRules = z.object({
     .optional(),
   allowGateOverrides: z.boolean().optional(),
   allowExecutorArgs: z.boolean().optional(),
+  allowHostAccess: z.boolean().optional(),
 });
 export type PolicyRules = z.output<typeof PolicyRules>;
 

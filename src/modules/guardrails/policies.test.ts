@@ -149,6 +149,30 @@ describe.each(testDialects())("policies (%s)", (dialect) => {
     expect(await policies.jobViolations(job({ team: "hpc" }))).toEqual([]);
   });
 
+  it("refuses a pod spec patch that reaches the host unless the platform policy allows it, and a team can still forbid it", async () => {
+    await database.db.insertInto("teams").values({ team_id: "vision", description: null, created_at: 0 }).execute();
+    const hostile = { team: "vision", profile: "gpu-1", executorArgs: ['podSpecPatch={"hostNetwork":true}'], hostAccess: ["hostPath volume 'root' (/)", "privileged container 'job'"] };
+    // No rule says yes: refused by default, naming the rule and what reaches the host.
+    const byDefault = await refusal(policies.assertJob(job(hostile)));
+    expect(byDefault.code).toBe("FORBIDDEN");
+    expect(byDefault.details).toMatchObject({ rule: "allowHostAccess", scope: "platform" });
+    expect(byDefault.message).toContain("privileged container 'job'");
+    // A team cannot widen the platform's policy.
+    await policies.set(teamScope("vision"), "allowHostAccess: true\n", admin);
+    expect((await refusal(policies.assertJob(job(hostile)))).details).toMatchObject({ rule: "allowHostAccess", scope: "platform" });
+    // The platform allows it: admitted; a patch without host access never needed it.
+    await policies.set(PLATFORM_SCOPE, "allowHostAccess: true\n", admin);
+    expect(await policies.jobViolations(job(hostile))).toEqual([]);
+    expect(await policies.jobViolations(job({ team: "vision", executorArgs: ['podSpecPatch={"runtimeClassName":"nvidia"}'], hostAccess: [] }))).toEqual([]);
+    // A team's false narrows the platform's true.
+    await policies.set(teamScope("vision"), "allowHostAccess: false\n", admin);
+    expect((await refusal(policies.assertJob(job(hostile)))).details).toMatchObject({ rule: "allowHostAccess", scope: "team:vision" });
+    // allowExecutorArgs: false refuses any pod spec patch, host access or not.
+    await policies.set(teamScope("vision"), "allowExecutorArgs: false\n", admin);
+    const patched = await refusal(policies.assertJob(job({ team: "vision", executorArgs: ['podSpecPatch={"runtimeClassName":"nvidia"}'] })));
+    expect(patched.details).toMatchObject({ rule: "allowExecutorArgs" });
+  });
+
   it("writes durations as people do", () => {
     expect([formatDuration(43_200), formatDuration(5400), formatDuration(90), formatDuration(172_800)]).toEqual(["12h", "1h30m", "1m30s", "2d"]);
   });

@@ -22,6 +22,8 @@ export interface JobAdmission {
   maxRuntimeSeconds: number | undefined;
   /** Raw executor arguments its profile passes (the escape hatch); empty when none. */
   executorArgs: readonly string[];
+  /** What its profile's pod spec patch reaches of the host (hostPath, privileged, …), one line each; absent or empty when nothing. */
+  hostAccess?: readonly string[];
 }
 
 /** A gate policy checked and versioned by evaluation's parser (app.ts hands it in). */
@@ -129,7 +131,10 @@ export class PolicyService {
   /** What the job breaks of the policies in force for its team (none: it may be submitted). */
   async jobViolations(job: JobAdmission): Promise<PolicyViolation[]> {
     const out: PolicyViolation[] = [];
-    for (const p of await this.inForce(job.team)) {
+    const inForce = await this.inForce(job.team);
+    const hostAccess = this.hostAccessViolation(job, inForce);
+    if (hostAccess) out.push(hostAccess);
+    for (const p of inForce) {
       const at = { scope: p.scope, version: p.version };
       const { allowedProfiles, maxGpusPerJob, maxRuntimeSeconds, allowExecutorArgs } = p.rules;
       const where = describe(p);
@@ -148,7 +153,7 @@ export class PolicyService {
         out.push({
           rule: "allowExecutorArgs",
           ...at,
-          message: `job '${job.name}' asks for profile '${job.profile}', which passes raw executor arguments (${job.executorArgs.join(" ")}), and ${where} does not allow them; use a profile without slurm.extraArgs`,
+          message: `job '${job.name}' asks for profile '${job.profile}', which passes raw executor arguments (${job.executorArgs.join(" ")}), and ${where} does not allow them; use a profile without slurm.extraArgs or kubernetes.podSpecPatch`,
         });
       }
       if (maxRuntimeSeconds !== undefined) {
@@ -166,6 +171,25 @@ export class PolicyService {
   /** Refuses (FORBIDDEN, naming each broken rule) a job the policies in force do not allow. */
   async assertJob(job: JobAdmission): Promise<void> {
     refuse(await this.jobViolations(job));
+  }
+
+  /**
+   * Host access of a profile's pod spec patch is refused unless the platform policy allows it
+   * (`allowHostAccess: true`) and no team policy in force says false: a container that mounts the
+   * node or runs privileged is a way out of the job's confinement, so the default is no.
+   */
+  private hostAccessViolation(job: JobAdmission, inForce: InForce[]): PolicyViolation | undefined {
+    if (!job.hostAccess?.length) return undefined;
+    const platform = inForce.find((p) => p.scope === PLATFORM_SCOPE);
+    const denying = inForce.find((p) => p.rules.allowHostAccess === false) ?? (platform?.rules.allowHostAccess === true ? undefined : (platform ?? { scope: PLATFORM_SCOPE, version: 0, rules: {} }));
+    if (!denying) return undefined;
+    const where = denying.version === 0 ? "the platform policy (none set: host access is refused by default)" : describe(denying);
+    return {
+      rule: "allowHostAccess",
+      scope: denying.scope,
+      version: denying.version,
+      message: `job '${job.name}' asks for profile '${job.profile}', whose pod spec patch reaches the host (${job.hostAccess.join("; ")}), and ${where} does not allow that; use a profile without it, or a platform admin sets allowHostAccess: true`,
+    };
   }
 
   /**
@@ -250,6 +274,7 @@ export class PolicyService {
     }
     if (doc.allowGateOverrides !== undefined) rules.allowGateOverrides = doc.allowGateOverrides;
     if (doc.allowExecutorArgs !== undefined) rules.allowExecutorArgs = doc.allowExecutorArgs;
+    if (doc.allowHostAccess !== undefined) rules.allowHostAccess = doc.allowHostAccess;
     return rules;
   }
 }

@@ -32,13 +32,19 @@ export interface ExecutionRequest {
   arrayGroup?: string;
 }
 
-/** A cluster backend's placement fields, from a compute profile (`slurm: {partition, qos, account, extraArgs}`). */
+/** A cluster backend's placement fields, from a compute profile (`slurm: {partition, qos, account, extraArgs}`, `kubernetes: {…}`). */
 export interface Placement {
   partition?: string;
   qos?: string;
   account?: string;
   /** Raw backend arguments of the profile's escape hatch (sbatch options from an allow-list). */
   extraArgs?: string[];
+  /** Kubernetes: the PriorityClass of the attempt's pods. */
+  priorityClassName?: string;
+  /** Kubernetes: the Kueue LocalQueue the attempt's Job is submitted to. */
+  kueueQueue?: string;
+  /** Kubernetes: the profile's escape hatch, a partial PodSpec merged into Paved's (checked when the catalog was loaded). */
+  podSpecPatch?: Record<string, unknown>;
 }
 
 /** Where an executor finds a running attempt again; JSON-serialisable, saved with the job. */
