@@ -379,7 +379,7 @@ export const configSchema = z.strictObject({
       preemption: preemptionSchema.default(PREEMPTION_DEFAULTS),
       /** The backend of jobs whose profile names none (and of jobs asking for raw resources): local, slurm or kubernetes. */
       executor: z.enum(["local", "slurm", "kubernetes"]).default("local"),
-      /** A Slurm cluster jobs may run on (docs/jobs.md#executors); unset: no Slurm executor. */
+      /** A Slurm cluster jobs may run on (docs/executors.md); unset: no Slurm executor. */
       slurm: slurmSchema.optional(),
       /** A Kubernetes cluster jobs may run on (docs/executors.md#kubernetes); unset: no Kubernetes executor. */
       kubernetes: kubernetesSchema.optional(),

@@ -85,7 +85,7 @@ export function createComputeModule(deps: ComputeDeps): ComputeModule {
   const executor = deps.executor ?? new LocalExecutor({ baseEnv, runAs });
   const backends = deps.backends ?? createBackends(config, baseEnv, deps.serverEnv ?? {});
   if (config.compute.executor !== "local" && !backends.has(config.compute.executor)) {
-    throw new PlatformError("CONFIG", `compute.executor is '${config.compute.executor}' but compute.${config.compute.executor} is not set; configure the cluster (docs/jobs.md#executors) or set compute.executor: local`);
+    throw new PlatformError("CONFIG", `compute.executor is '${config.compute.executor}' but compute.${config.compute.executor} is not set; configure the cluster (docs/executors.md) or set compute.executor: local`);
   }
   for (const profile of catalog.list()) {
     if (profile.executor && profile.executor !== "local" && !backends.has(profile.executor)) {
