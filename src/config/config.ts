@@ -216,6 +216,51 @@ const ssoSchema = z.strictObject({
   allowedRedirectHosts: z.array(z.string().min(1)).default([]),
 });
 
+const MiB = 1024 ** 2;
+/** S3's largest CopyObject: the S3 store moves each finished upload to its digest key with one. */
+const S3_COPY_LIMIT_BYTES = 5 * 1024 ** 3;
+
+/**
+ * An S3 bucket (or an S3-compatible server's) holding the artifact blobs (docs/artifacts.md).
+ * Keys never go in this file: they come from paved up's environment, a secret file, or the AWS
+ * SDK's own chain (instance roles, IRSA).
+ */
+const s3Schema = z.strictObject({
+  bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens"),
+  /** Key prefix of every object, e.g. `paved/` (ends with "/"; "" for the bucket's root). */
+  prefix: z
+    .string()
+    .default("")
+    .refine((p) => p === "" || (p.endsWith("/") && !p.startsWith("/") && !p.includes("//")), "a key prefix ends with '/' and does not start with one, e.g. paved/artifacts/"),
+  region: z.string().min(1).default("us-east-1"),
+  /** An S3-compatible server's URL (MinIO, Ceph RGW, …); unset: AWS S3 itself. */
+  endpoint: z.string().url().optional(),
+  /** The endpoint users' clients reach, when it differs from Paved's (presigned URLs are signed for it). */
+  publicEndpoint: z.string().url().optional(),
+  /** Path-style URLs (`endpoint/bucket/key`), which most S3-compatible servers need. */
+  forcePathStyle: z.boolean().default(false),
+  /**
+   * Where the keys come from: `environment` (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and optionally
+   * AWS_SESSION_TOKEN in paved up's environment), `file` (a YAML/JSON secret file with accessKeyId and
+   * secretAccessKey), or `aws-sdk` (the SDK's default chain: instance roles, IRSA, ~/.aws).
+   */
+  credentials: z
+    .discriminatedUnion("source", [
+      z.strictObject({ source: z.literal("environment") }),
+      z.strictObject({ source: z.literal("file"), path: z.string().min(1) }),
+      z.strictObject({ source: z.literal("aws-sdk") }),
+    ])
+    .default({ source: "environment" }),
+  /** Bytes per part of a multipart upload (S3's smallest is 5 MiB); memory per upload is about twice this. */
+  partSizeBytes: z.number().int().min(5 * MiB, "S3's smallest part is 5 MiB (5242880 bytes)").max(5 * 1024 * MiB).default(8 * MiB),
+  /** How long a presigned download URL (`?redirect=presigned`) stays valid, in seconds (S3 allows 7 days at most). */
+  presignSeconds: z.number().int().min(1).max(7 * 24 * 3600).default(900),
+  /** Seconds to wait for a connection to the object store. */
+  connectTimeoutSeconds: z.number().positive().default(5),
+  /** Seconds a request to the object store may go without progress. */
+  requestTimeoutSeconds: z.number().positive().default(120),
+});
+
 /** The whole configuration of `paved up`, parsed once at start. */
 export const configSchema = z.strictObject({
   host: z.string().default("127.0.0.1"),
@@ -268,8 +313,20 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Largest single artifact upload accepted, in bytes. */
       maxUploadBytes: z.number().int().positive().default(2 * 1024 ** 3),
+      /** Where blobs live: `local` (a folder in dataDir) or `s3` (a bucket, set in `s3`). */
+      store: z.enum(["local", "s3"]).default("local"),
+      s3: s3Schema.optional(),
     })
-    .default({ maxUploadBytes: 2 * 1024 ** 3 }),
+    .superRefine((artifacts, ctx) => {
+      if (artifacts.store !== "s3") return;
+      if (!artifacts.s3) {
+        ctx.addIssue({ code: "custom", path: ["s3"], message: "artifacts.store is s3: set artifacts.s3 with at least bucket (and endpoint, forcePathStyle: true for an S3-compatible server)" });
+      }
+      if (artifacts.maxUploadBytes > S3_COPY_LIMIT_BYTES) {
+        ctx.addIssue({ code: "custom", path: ["maxUploadBytes"], message: `the S3 store moves each upload into place with one CopyObject (5 GiB at most); set maxUploadBytes to ${S3_COPY_LIMIT_BYTES} or less` });
+      }
+    })
+    .default({ maxUploadBytes: 2 * 1024 ** 3, store: "local" }),
   registry: z
     .strictObject({
       /** Bounds of reading an ONNX model (its signature, and the check for external data) at registration and before serving loads it. */
@@ -378,6 +435,7 @@ export function loadConfig({ env, overrides = {}, file }: LoadConfigOptions): Co
   if (env.PAVED_PORT) fromEnv.port = Number(env.PAVED_PORT);
   if (env.PAVED_LOG_LEVEL) fromEnv.logLevel = env.PAVED_LOG_LEVEL as Config["logLevel"];
   if (env.PAVED_PUBLIC_URL) fromEnv.publicUrl = env.PAVED_PUBLIC_URL;
+  refusePlainTextS3Keys(fromFile, path);
   const merged: Record<string, unknown> = { ...fromFile, ...fromEnv, ...stripUndefined(overrides) };
   if (env.PAVED_ADMIN_TOKEN) {
     merged.auth = { ...(merged.auth as object | undefined), adminToken: env.PAVED_ADMIN_TOKEN };
@@ -410,6 +468,18 @@ function readYamlConfig(path: string): Record<string, unknown> {
     throw new PlatformError("CONFIG", `config file '${path}' must hold a YAML mapping`);
   }
   return value as Record<string, unknown>;
+}
+
+/** Keys written into the config file are refused by name, with where they belong instead. */
+function refusePlainTextS3Keys(fromFile: Record<string, unknown>, path: string | undefined): void {
+  const s3 = (fromFile.artifacts as { s3?: Record<string, unknown> } | undefined)?.s3;
+  const places = [s3, s3?.credentials as Record<string, unknown> | undefined];
+  if (places.some((place) => place && typeof place === "object" && ["accessKeyId", "secretAccessKey", "sessionToken", "secretKey", "accessKey"].some((key) => key in place))) {
+    throw new PlatformError(
+      "CONFIG",
+      `config file '${path}' holds S3 keys in plain text under artifacts.s3; remove them and use credentials: { source: environment } (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or { source: file, path: <a secret file> }`,
+    );
+  }
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
