@@ -6,6 +6,7 @@ import { createApp, type App } from "../src/app.ts";
 import { loadConfig } from "../src/config/index.ts";
 import { paddedOnnx } from "./support/onnx-protobuf.ts";
 import { startS3rver, type S3Emulator } from "./support/s3-emulator.ts";
+import { startServerProcess } from "./support/server-process.ts";
 
 // Paved with artifacts.store: s3 against s3rver, an S3 EMULATOR (not AWS S3) that this test starts
 // as a child process and kills with SIGKILL to play an object store that is down. Requests are
@@ -137,5 +138,42 @@ describe("presigned downloads on the local store", () => {
     expect(refused.json().error_code).toBe("FEATURE_DISABLED");
     expect(refused.json().message).toMatch(/artifacts\.store: s3/);
     expect((await app.server.inject({ method: "GET", url, headers: auth })).body).toBe("a");
+  });
+});
+
+describe("paved up with artifacts on S3 (s3rver emulator), configured by a YAML file and its environment", () => {
+  let s3: S3Emulator;
+  beforeAll(async () => {
+    s3 = await startS3rver();
+  });
+  afterAll(async () => s3?.stop());
+  const config = () => ({ artifacts: { store: "s3", s3: { bucket: s3.bucket, prefix: "up/", endpoint: s3.endpoint, forcePathStyle: true } } });
+
+  it("takes the keys from AWS_* variables, stores uploads in the bucket and redirects downloads when asked", async () => {
+    const server = await startServerProcess({
+      dataDir: mkdtempSync(join(tmpdir(), "paved-up-s3-")),
+      token: "s3-test-token-0123456789",
+      config: config(),
+      env: { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey },
+    });
+    try {
+      const auth = { authorization: `Bearer ${server.token}` };
+      const run = (await (await fetch(`${server.url}/api/2.0/mlflow/runs/create`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ experiment_id: "0" }) })).json()) as {
+        run: { info: { run_id: string } };
+      };
+      const url = `${server.url}/api/2.0/mlflow-artifacts/artifacts/0/${run.run.info.run_id}/artifacts/notes.txt`;
+      expect((await fetch(url, { method: "PUT", headers: auth, body: "stored in the bucket" })).status).toBe(200);
+      const redirect = await fetch(`${url}?redirect=presigned`, { headers: auth, redirect: "manual" });
+      expect(redirect.status).toBe(307);
+      expect(redirect.headers.get("location")!.startsWith(`${s3.endpoint}/${s3.bucket}/up/sha256/`)).toBe(true);
+      expect(await (await fetch(redirect.headers.get("location")!)).text()).toBe("stored in the bucket");
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("refuses to start without the keys, naming the variables to set", async () => {
+    const start = startServerProcess({ dataDir: mkdtempSync(join(tmpdir(), "paved-up-s3-")), token: "s3-test-token-0123456789", config: config(), env: { AWS_ACCESS_KEY_ID: "", AWS_SECRET_ACCESS_KEY: "" } });
+    await expect(start).rejects.toThrow(/AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is not set/);
   });
 });
