@@ -2,7 +2,7 @@
 // Stores keep bytes only; which run path names which blob is the tracking module's metadata.
 export type { ArtifactStore, BlobInfo } from "./artifact-store.ts";
 export { LocalArtifactStore } from "./stores/local-artifact-store.ts";
-export { S3ArtifactStore, S3_COPY_LIMIT_BYTES, type S3ArtifactStoreOptions } from "./stores/s3-artifact-store.ts";
+export { S3ArtifactStore, S3_MAX_OBJECT_BYTES, S3_MAX_PARTS, type S3ArtifactStoreOptions } from "./stores/s3-artifact-store.ts";
 export { createS3ArtifactStore, type S3CredentialSource, type S3Settings } from "./stores/s3-client.ts";
 export { listDirectory, type ArtifactEntry } from "./listing.ts";
 export { presignedDownloadUrl } from "./presigned.ts";

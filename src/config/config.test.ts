@@ -34,8 +34,11 @@ describe("artifacts configuration", () => {
     expect(problemPaths(withFile({ artifacts: { store: "s3" } }))).toEqual(["artifacts.s3"]);
     expect(problemPaths(withFile({ artifacts: { store: "gcs" } }))).toEqual(["artifacts.store"]);
     expect(
-      problemPaths(withFile({ artifacts: { store: "s3", maxUploadBytes: 6 * 1024 ** 3, s3: { bucket: "Bad_Bucket", prefix: "/x", partSizeBytes: 1024, endpoint: "not a url" } } })).sort(),
-    ).toEqual(["artifacts.maxUploadBytes", "artifacts.s3.bucket", "artifacts.s3.endpoint", "artifacts.s3.partSizeBytes", "artifacts.s3.prefix"]);
+      problemPaths(withFile({ artifacts: { store: "s3", s3: { bucket: "Bad_Bucket", prefix: "/x", partSizeBytes: 1024, endpoint: "not a url" } } })).sort(),
+    ).toEqual(["artifacts.s3.bucket", "artifacts.s3.endpoint", "artifacts.s3.partSizeBytes", "artifacts.s3.prefix"]);
+    // 10,000 parts of 8 MiB: 78 GiB at most, unless the parts grow.
+    expect(problemPaths(withFile({ artifacts: { store: "s3", maxUploadBytes: 100 * 1024 ** 3, s3: { bucket: "ml-artifacts" } } }))).toEqual(["artifacts.maxUploadBytes"]);
+    expect(withFile({ artifacts: { store: "s3", maxUploadBytes: 100 * 1024 ** 3, s3: { bucket: "ml-artifacts", partSizeBytes: 16 * 1024 ** 2 } } })().artifacts.maxUploadBytes).toBe(100 * 1024 ** 3);
     expect(problemPaths(withFile({ artifacts: { store: "s3", s3: { bucket: "ml-artifacts", credentials: { source: "vault" } } } }))).toEqual(["artifacts.s3.credentials.source"]);
   });
 

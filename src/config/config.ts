@@ -217,8 +217,9 @@ const ssoSchema = z.strictObject({
 });
 
 const MiB = 1024 ** 2;
-/** S3's largest CopyObject: the S3 store moves each finished upload to its digest key with one. */
-const S3_COPY_LIMIT_BYTES = 5 * 1024 ** 3;
+/** A multipart upload has at most this many parts, and an S3 object at most 5 TiB. */
+const S3_MAX_PARTS = 10_000;
+const S3_MAX_OBJECT_BYTES = 5 * 1024 ** 4;
 
 /**
  * An S3 bucket (or an S3-compatible server's) holding the artifact blobs (docs/artifacts.md).
@@ -322,8 +323,15 @@ export const configSchema = z.strictObject({
       if (!artifacts.s3) {
         ctx.addIssue({ code: "custom", path: ["s3"], message: "artifacts.store is s3: set artifacts.s3 with at least bucket (and endpoint, forcePathStyle: true for an S3-compatible server)" });
       }
-      if (artifacts.maxUploadBytes > S3_COPY_LIMIT_BYTES) {
-        ctx.addIssue({ code: "custom", path: ["maxUploadBytes"], message: `the S3 store moves each upload into place with one CopyObject (5 GiB at most); set maxUploadBytes to ${S3_COPY_LIMIT_BYTES} or less` });
+      const partSize = artifacts.s3?.partSizeBytes ?? 8 * MiB;
+      const largest = Math.min(partSize * S3_MAX_PARTS, S3_MAX_OBJECT_BYTES);
+      // A part size refused above has its own message; this one would only repeat it.
+      if (partSize >= 5 * MiB && artifacts.maxUploadBytes > largest) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["maxUploadBytes"],
+          message: `an S3 upload has at most ${S3_MAX_PARTS} parts of artifacts.s3.partSizeBytes (${partSize}) and S3 objects stop at 5 TiB: set maxUploadBytes to ${largest} or less, or raise partSizeBytes`,
+        });
       }
     })
     .default({ maxUploadBytes: 2 * 1024 ** 3, store: "local" }),

@@ -1,15 +1,29 @@
 import { createHash, randomBytes } from "node:crypto";
 import { PassThrough, Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  S3Client,
+  UploadPartCopyCommand,
+} from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { PlatformError, notFound } from "../../core/index.ts";
 import type { ArtifactStore, BlobInfo } from "../artifact-store.ts";
 
 const DIGEST = /^[0-9a-f]{64}$/;
-/** S3's largest single CopyObject; the store moves a finished upload to its digest key with one copy. */
-export const S3_COPY_LIMIT_BYTES = 5 * 1024 ** 3;
+/** S3's largest single CopyObject; a larger upload is moved to its digest key by a multipart copy. */
+const SINGLE_COPY_LIMIT_BYTES = 5 * 1024 ** 3;
+/** S3's largest object. */
+export const S3_MAX_OBJECT_BYTES = 5 * 1024 ** 4;
+/** S3's most parts in one multipart upload. */
+export const S3_MAX_PARTS = 10_000;
 /** S3's smallest part of a multipart upload (but the last). */
 const MIN_PART_BYTES = 5 * 1024 ** 2;
 
@@ -26,6 +40,10 @@ export interface S3ArtifactStoreOptions {
   presignClient?: S3Client;
   /** How long a presigned download URL stays valid, in seconds. */
   presignSeconds?: number;
+  /** Above this size the move to the digest key is a multipart copy (UploadPartCopy); S3's CopyObject stops at 5 GiB. */
+  singleCopyLimitBytes?: number;
+  /** Bytes per part of that multipart copy. */
+  copyPartBytes?: number;
 }
 
 /**
@@ -51,10 +69,12 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   async put(body: Readable | Buffer, { maxBytes }: { maxBytes: number }): Promise<BlobInfo> {
-    const limit = Math.min(maxBytes, S3_COPY_LIMIT_BYTES);
+    const partSize = Math.max(this.options.partSizeBytes ?? 8 * 1024 ** 2, MIN_PART_BYTES);
+    // A multipart upload has at most 10,000 parts; the configuration keeps maxUploadBytes under that, this is the backstop.
+    const limit = Math.min(maxBytes, partSize * S3_MAX_PARTS, S3_MAX_OBJECT_BYTES);
     const tooLarge = () =>
       limit < maxBytes
-        ? new PlatformError("PAYLOAD_TOO_LARGE", `artifact exceeds the S3 artifact store's ${limit}-byte limit (one CopyObject); split it`)
+        ? new PlatformError("PAYLOAD_TOO_LARGE", `artifact exceeds the S3 artifact store's ${limit}-byte limit (${S3_MAX_PARTS} parts of artifacts.s3.partSizeBytes); split it or raise partSizeBytes`)
         : new PlatformError("PAYLOAD_TOO_LARGE", `artifact exceeds the ${maxBytes}-byte limit; split it or raise artifacts.maxUploadBytes`);
     const hash = createHash("sha256");
     let size = 0;
@@ -87,7 +107,7 @@ export class S3ArtifactStore implements ArtifactStore {
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.bucket, Key: tmpKey, Body: pass, ContentType: "application/octet-stream" },
-      partSize: Math.max(this.options.partSizeBytes ?? 8 * 1024 ** 2, MIN_PART_BYTES),
+      partSize,
       queueSize: this.options.queueSize ?? 2,
       // A failed multipart upload is aborted, so its parts do not linger (and bill) in the bucket.
       leavePartsOnError: false,
@@ -112,17 +132,42 @@ export class S3ArtifactStore implements ArtifactStore {
     const digest = hash.digest("hex");
     const key = this.keyOf(digest);
     try {
-      if (!(await this.has(digest))) {
-        await this.client.send(
-          new CopyObjectCommand({ Bucket: this.bucket, Key: key, CopySource: `${encodeURIComponent(this.bucket)}/${tmpKey.split("/").map(encodeURIComponent).join("/")}` }),
-        );
-      }
+      if (!(await this.has(digest))) await this.copyIntoPlace(tmpKey, key, size);
     } catch (error) {
       await this.deleteQuietly(tmpKey);
       throw this.unavailable(error, "storing an artifact");
     }
     await this.deleteQuietly(tmpKey);
     return { digest, size };
+  }
+
+  /**
+   * Copies the finished upload to its digest key inside the bucket: one CopyObject, or past S3's
+   * 5 GiB copy limit a multipart copy, whose completion makes the object in one step as well (and
+   * which is aborted on failure, so no parts linger).
+   */
+  private async copyIntoPlace(from: string, to: string, size: number): Promise<void> {
+    const source = `${encodeURIComponent(this.bucket)}/${from.split("/").map(encodeURIComponent).join("/")}`;
+    if (size <= (this.options.singleCopyLimitBytes ?? SINGLE_COPY_LIMIT_BYTES)) {
+      await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source }));
+      return;
+    }
+    const partBytes = Math.max(this.options.copyPartBytes ?? 512 * 1024 ** 2, MIN_PART_BYTES, Math.ceil(size / S3_MAX_PARTS));
+    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: to, ContentType: "application/octet-stream" }));
+    try {
+      const parts: { PartNumber: number; ETag: string }[] = [];
+      for (let start = 0, number = 1; start < size; start += partBytes, number++) {
+        const end = Math.min(start + partBytes, size) - 1;
+        const answer = await this.client.send(
+          new UploadPartCopyCommand({ Bucket: this.bucket, Key: to, UploadId, PartNumber: number, CopySource: source, CopySourceRange: `bytes=${start}-${end}` }),
+        );
+        parts.push({ PartNumber: number, ETag: answer.CopyPartResult!.ETag! });
+      }
+      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId, MultipartUpload: { Parts: parts } }));
+    } catch (error) {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId })).catch(() => undefined);
+      throw error;
+    }
   }
 
   async get(digest: string): Promise<Readable> {
