@@ -258,7 +258,7 @@ const s3Schema = z.strictObject({
   presignSeconds: z.number().int().min(1).max(7 * 24 * 3600).default(900),
   /** Seconds to wait for a connection to the object store. */
   connectTimeoutSeconds: z.number().positive().default(5),
-  /** Seconds a request to the object store may go without progress. */
+  /** Seconds one request to the object store may take until it is answered (one part of an upload, not the whole file), and a download may stall. */
   requestTimeoutSeconds: z.number().positive().default(120),
 });
 

@@ -1,4 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
+import { createServer as createHttpServer } from "node:http";
+import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
@@ -7,6 +9,7 @@ import { motoInstalled, startMoto, startS3rver, type S3Emulator } from "../../..
 import { freePort } from "../../../test/support/server-process.ts";
 import { artifactStoreContract } from "../artifact-store.contract.ts";
 import { S3ArtifactStore } from "./s3-artifact-store.ts";
+import { createS3ArtifactStore, type S3Settings } from "./s3-client.ts";
 
 const PREFIX = "paved/artifacts/";
 const MiB = 1024 ** 2;
@@ -116,3 +119,54 @@ describe("S3ArtifactStore against s3rver (an S3 emulator)", () => againstEmulato
 // moto's server mode is a second, independent emulator where Python's moto is installed (it is not
 // in Debian's archive, so a clean machine may lack it; s3rver above always runs).
 describe.skipIf(!motoInstalled())("S3ArtifactStore against moto (an AWS emulator; skipped where moto_server is not installed)", () => againstEmulator("moto", startMoto));
+
+describe("S3ArtifactStore against endpoints that misbehave (stand-ins: a socket that never answers, a server that answers 503)", () => {
+  const settings = (endpoint: string): S3Settings => ({
+    bucket: "paved-test",
+    prefix: "",
+    region: "us-east-1",
+    endpoint,
+    forcePathStyle: true,
+    credentials: { source: "environment" },
+    partSizeBytes: 5 * MiB,
+    presignSeconds: 60,
+    connectTimeoutSeconds: 1,
+    requestTimeoutSeconds: 1,
+  });
+  const env = { AWS_ACCESS_KEY_ID: "id", AWS_SECRET_ACCESS_KEY: "secret" };
+  const listen = async (server: Server) => {
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+
+  it("gives up on a store that accepts connections and never answers, within the configured timeouts", async () => {
+    const sockets: Socket[] = [];
+    const silent = createTcpServer((socket) => void sockets.push(socket));
+    const store = createS3ArtifactStore(settings(await listen(silent)), env);
+    const started = Date.now();
+    try {
+      await expect(store.put(Buffer.from("hello"), { maxBytes: 100 })).rejects.toMatchObject({ code: "UNAVAILABLE" });
+      // Three tries of a 1 s request timeout, then the temporary object's removal tried as well.
+      expect(Date.now() - started).toBeLessThan(20_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+  });
+
+  it("answers UNAVAILABLE when the store answers 503 (S3's SlowDown)", async () => {
+    const busy = createHttpServer((request, response) => {
+      request.resume();
+      response.writeHead(503, { "content-type": "application/xml" }).end("<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>");
+    });
+    const store = createS3ArtifactStore(settings(await listen(busy)), env);
+    try {
+      const failed = (await store.put(Buffer.from("hello"), { maxBytes: 100 }).catch((e: unknown) => e)) as { code?: string; details?: { cause?: string } };
+      expect(failed).toMatchObject({ code: "UNAVAILABLE", details: { cause: "SlowDown" } });
+      await expect(store.get("1".repeat(64))).rejects.toMatchObject({ code: "UNAVAILABLE" });
+    } finally {
+      busy.close();
+      busy.closeAllConnections();
+    }
+  });
+});

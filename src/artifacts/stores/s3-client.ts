@@ -50,8 +50,15 @@ function clientConfig(settings: S3Settings, endpoint: string | undefined, creden
     ...(endpoint ? { endpoint } : {}),
     ...(credentials ? { credentials } : {}),
     maxAttempts: 3,
-    // Bounded waits: a blackholed endpoint fails the request instead of holding it open.
-    requestHandler: { connectionTimeout: settings.connectTimeoutSeconds * 1000, requestTimeout: settings.requestTimeoutSeconds * 1000 },
+    // Bounded waits: a blackholed endpoint fails the request instead of holding it open. The request
+    // timeout runs until the answer's headers (one part of an upload, not the whole file; without
+    // throwOnRequestTimeout the SDK only logs it); the socket timeout cuts a download that stalls.
+    requestHandler: {
+      connectionTimeout: settings.connectTimeoutSeconds * 1000,
+      requestTimeout: settings.requestTimeoutSeconds * 1000,
+      throwOnRequestTimeout: true,
+      socketTimeout: settings.requestTimeoutSeconds * 1000,
+    },
     // S3-compatible servers (older MinIO, Ceph, s3rver) refuse the CRC trailers AWS's own S3 takes.
     ...(endpoint ? { requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" } : {}),
   };
