@@ -252,6 +252,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       await server.close();
       await audit.service.stop();
       await database.close();
+      artifacts.close?.();
     },
   };
 }

@@ -23,4 +23,6 @@ export interface ArtifactStore {
    * the bytes passing through Paved. Absent on stores that cannot hand one out (the local folder).
    */
   downloadUrl?(digest: string, opts: { fileName: string; expiresInSeconds?: number }): Promise<string>;
+  /** Lets go of connections (the S3 client's sockets); a store without any has none. */
+  close?(): void;
 }

@@ -203,6 +203,11 @@ export class S3ArtifactStore implements ArtifactStore {
     return getSignedUrl(this.options.presignClient ?? this.client, command, { expiresIn: expiresInSeconds ?? this.options.presignSeconds ?? 900 });
   }
 
+  close(): void {
+    this.client.destroy();
+    this.options.presignClient?.destroy();
+  }
+
   private keyOf(digest: string): string {
     if (!DIGEST.test(digest)) throw notFound(`'${digest}' is not a sha256 digest`);
     return `${this.prefix}sha256/${digest.slice(0, 2)}/${digest.slice(2)}`;
