@@ -157,6 +157,7 @@ describe("paved up with artifacts on S3 (s3rver emulator), configured by a YAML 
       env: { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey },
     });
     try {
+      expect(server.output()).toContain(`artifacts in s3://${s3.bucket}/up/ at ${s3.endpoint}`);
       const auth = { authorization: `Bearer ${server.token}` };
       const run = (await (await fetch(`${server.url}/api/2.0/mlflow/runs/create`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ experiment_id: "0" }) })).json()) as {
         run: { info: { run_id: string } };
