@@ -3,7 +3,7 @@ import { createServer as createHttpServer } from "node:http";
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { motoInstalled, startMoto, startS3rver, type S3Emulator } from "../../../test/support/s3-emulator.ts";
 import { freePort } from "../../../test/support/server-process.ts";
@@ -89,6 +89,19 @@ function againstEmulator(name: "s3rver" | "moto", start: () => Promise<S3Emulato
     expect((await keys(emulator)).filter((k) => k.startsWith("tmp/"))).toEqual([]);
     const uploads = await emulator.client().send(new ListMultipartUploadsCommand({ Bucket: emulator.bucket, Prefix: PREFIX }));
     expect(uploads.Uploads ?? []).toEqual([]);
+  });
+
+  it("refuses to name a blob whose stored size differs from what was sent (a store that kept part of it)", async () => {
+    const client = emulator.client();
+    const send = client.send.bind(client) as (command: unknown) => Promise<unknown>;
+    // Stand-in for a server or proxy that truncated the body and still answered 200.
+    (client as unknown as { send: (command: unknown) => Promise<unknown> }).send = (command) =>
+      command instanceof HeadObjectCommand && command.input.Key?.startsWith(`${PREFIX}tmp/`) ? Promise.resolve({ ContentLength: 3 }) : send(command);
+    const truncating = new S3ArtifactStore({ client, bucket: emulator.bucket, prefix: PREFIX });
+    const data = randomBytes(2000);
+    await expect(truncating.put(data, { maxBytes: MiB })).rejects.toMatchObject({ code: "UNAVAILABLE", details: { cause: "SizeMismatch" } });
+    expect(await store.has(createHash("sha256").update(data).digest("hex"))).toBe(false);
+    expect((await keys(emulator)).filter((k) => k.startsWith("tmp/"))).toEqual([]);
   });
 
   it("fails an upload with UNAVAILABLE when the endpoint dies midway, leaving no blob under its digest", async () => {

@@ -132,7 +132,17 @@ export class S3ArtifactStore implements ArtifactStore {
     const digest = hash.digest("hex");
     const key = this.keyOf(digest);
     try {
-      if (!(await this.has(digest))) await this.copyIntoPlace(tmpKey, key, size);
+      if (!(await this.has(digest))) {
+        // Against S3-compatible servers the SDK sends no checksums (see s3-client.ts): at least the size must hold.
+        const stored = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: tmpKey }));
+        if (stored.ContentLength !== size) {
+          throw new PlatformError("UNAVAILABLE", `the S3 artifact store kept ${stored.ContentLength ?? "no"} bytes of an upload of ${size}; retry, and an operator should check the object store`, {
+            store: "s3",
+            cause: "SizeMismatch",
+          });
+        }
+        await this.copyIntoPlace(tmpKey, key, size);
+      }
     } catch (error) {
       await this.deleteQuietly(tmpKey);
       throw this.unavailable(error, "storing an artifact");
