@@ -65,7 +65,7 @@ describe("artifacts on S3 (s3rver emulator): the MLflow proxy, presigned downloa
     expect(fetched.rawPayload.equals(onnx)).toBe(true);
   });
 
-  it("redirects to a presigned URL of the bucket when asked (?redirect=presigned), on run and registry downloads", async () => {
+  it("redirects to a presigned URL of the bucket when asked (?redirect=presigned), on run, registry and logged-model downloads", async () => {
     const viaProxy = await call("GET", `${proxy}/0/${runId}/artifacts/model/model.onnx?redirect=presigned`);
     expect(viaProxy.statusCode).toBe(307);
     const location = viaProxy.headers.location as string;
@@ -84,6 +84,15 @@ describe("artifacts on S3 (s3rver emulator): the MLflow proxy, presigned downloa
     const registryFile = await call("GET", `${proxy}/registry/iris-s3/1/model.onnx?redirect=presigned`);
     expect(registryFile.statusCode).toBe(307);
     expect(Buffer.from(await (await fetch(registryFile.headers.location as string)).arrayBuffer()).equals(onnx)).toBe(true);
+
+    // MLflow 3's logged models: uploaded and read through the proxy as before, redirected when asked.
+    const logged = (await call("POST", `${api}/logged-models`, { experiment_id: "0", name: "model", source_run_id: runId, model_type: "onnx", params: [], tags: [] })).json().model.info;
+    const loggedFile = `${proxy}/0/models/${logged.model_id}/artifacts/model.onnx`;
+    expect((await upload(loggedFile, onnx)).statusCode).toBe(200);
+    expect((await call("GET", loggedFile)).rawPayload.equals(onnx)).toBe(true);
+    const loggedRedirect = await call("GET", `${loggedFile}?redirect=presigned`);
+    expect(loggedRedirect.statusCode).toBe(307);
+    expect(Buffer.from(await (await fetch(loggedRedirect.headers.location as string)).arrayBuffer()).equals(onnx)).toBe(true);
   });
 
   it("with the endpoint down: uploads and registration fail with a clear UNAVAILABLE, and no version or file is recorded", async () => {

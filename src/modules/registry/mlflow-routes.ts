@@ -563,14 +563,16 @@ function proxyRoutes(registry: RegistryService, loggedModels: LoggedModelService
     route({
       method: "GET",
       url: `${prefix}/:experimentId/models/*`,
-      summary: "Artifact proxy: download one file of an MLflow 3 logged model",
+      summary: "Artifact proxy: download one file of an MLflow 3 logged model (with redirect=presigned, a 307 to the object store)",
       action: "models:read",
       params: schema.loggedModelProxyPath,
+      query: trackingSchema.proxyDownload,
       resource: async ({ params }) => loggedModelResource(params),
       errorStyle: "mlflow",
       tags: ["mlflow"],
-      handler: async ({ params }) => {
+      handler: async ({ params, query }) => {
         const { modelId, relative } = await loggedModelPath(params);
+        if (query.redirect === "presigned") return presignedRedirect(await loggedModels.artifactDownloadUrl(modelId, relative));
         const { stream, size } = await loggedModels.openArtifact(modelId, relative);
         return download(stream, size, relative);
       },
