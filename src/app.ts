@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { LocalArtifactStore } from "./artifacts/index.ts";
+import { LocalArtifactStore, createS3ArtifactStore, type ArtifactStore } from "./artifacts/index.ts";
 import { isLoopback, type Config } from "./config/index.ts";
 import { PlatformError, createLogger, randomIds, route, systemClock, type Clock, type IdGenerator, type Logger, type RouteDefinition } from "./core/index.ts";
 import { buildServer } from "./http/index.ts";
@@ -44,6 +44,17 @@ export interface App {
   close(): Promise<void>;
 }
 
+/** The blob store `artifacts.store` names; an S3 store's keys come from the server's environment or a secret file. */
+function createArtifactStore(config: Config, env: Record<string, string | undefined>): ArtifactStore {
+  switch (config.artifacts.store) {
+    case "local":
+      return new LocalArtifactStore(join(config.dataDir, "artifacts"));
+    case "s3":
+      // The schema refuses store s3 without its settings.
+      return createS3ArtifactStore(config.artifacts.s3!, env);
+  }
+}
+
 export async function createApp(config: Config, deps: AppDeps = {}): Promise<App> {
   const clock = deps.clock ?? systemClock;
   const ids = deps.ids ?? randomIds;
@@ -55,8 +66,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     );
   }
   checkSsoConfig(config);
+  // Before the database opens: a store that cannot be built (missing keys) refuses the start with nothing to close.
+  const artifacts = createArtifactStore(config, deps.env ?? {});
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-  const artifacts = new LocalArtifactStore(join(config.dataDir, "artifacts"));
   const identity = createIdentityModule({ database, clock, ids });
   const tokens = identity.tokens;
   const admin = await tokens.ensureAdmin(config.auth.adminToken);
@@ -240,6 +252,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       await server.close();
       await audit.service.stop();
       await database.close();
+      artifacts.close?.();
     },
   };
 }

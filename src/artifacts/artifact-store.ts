@@ -8,7 +8,8 @@ export interface BlobInfo {
 
 /**
  * Content-addressed blob storage. Which run path points at which blob is metadata, kept by the
- * tracking module; a store only holds bytes.
+ * tracking module; a store only holds bytes. A store that cannot reach its backend fails with
+ * UNAVAILABLE, and a failed `put` never leaves a blob under a digest.
  */
 export interface ArtifactStore {
   readonly kind: string;
@@ -17,4 +18,11 @@ export interface ArtifactStore {
   /** A stream of the blob's bytes; NOT_FOUND when absent. */
   get(digest: string): Promise<Readable>;
   has(digest: string): Promise<boolean>;
+  /**
+   * A time-limited URL the client downloads the blob from directly (S3's presigned GET), without
+   * the bytes passing through Paved. Absent on stores that cannot hand one out (the local folder).
+   */
+  downloadUrl?(digest: string, opts: { fileName: string; expiresInSeconds?: number }): Promise<string>;
+  /** Lets go of connections (the S3 client's sockets); a store without any has none. */
+  close?(): void;
 }

@@ -276,6 +276,52 @@ const ssoSchema = z.strictObject({
   allowedRedirectHosts: z.array(z.string().min(1)).default([]),
 });
 
+const MiB = 1024 ** 2;
+/** A multipart upload has at most this many parts, and an S3 object at most 5 TiB. */
+const S3_MAX_PARTS = 10_000;
+const S3_MAX_OBJECT_BYTES = 5 * 1024 ** 4;
+
+/**
+ * An S3 bucket (or an S3-compatible server's) holding the artifact blobs (docs/artifacts.md).
+ * Keys never go in this file: they come from paved up's environment, a secret file, or the AWS
+ * SDK's own chain (instance roles, IRSA).
+ */
+const s3Schema = z.strictObject({
+  bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens"),
+  /** Key prefix of every object, e.g. `paved/` (ends with "/"; "" for the bucket's root). */
+  prefix: z
+    .string()
+    .default("")
+    .refine((p) => p === "" || (p.endsWith("/") && !p.startsWith("/") && !p.includes("//")), "a key prefix ends with '/' and does not start with one, e.g. paved/artifacts/"),
+  region: z.string().min(1).default("us-east-1"),
+  /** An S3-compatible server's URL (MinIO, Ceph RGW, …); unset: AWS S3 itself. */
+  endpoint: z.string().url().optional(),
+  /** The endpoint users' clients reach, when it differs from Paved's (presigned URLs are signed for it). */
+  publicEndpoint: z.string().url().optional(),
+  /** Path-style URLs (`endpoint/bucket/key`), which most S3-compatible servers need. */
+  forcePathStyle: z.boolean().default(false),
+  /**
+   * Where the keys come from: `environment` (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and optionally
+   * AWS_SESSION_TOKEN in paved up's environment), `file` (a YAML/JSON secret file with accessKeyId and
+   * secretAccessKey), or `aws-sdk` (the SDK's default chain: instance roles, IRSA, ~/.aws).
+   */
+  credentials: z
+    .discriminatedUnion("source", [
+      z.strictObject({ source: z.literal("environment") }),
+      z.strictObject({ source: z.literal("file"), path: z.string().min(1) }),
+      z.strictObject({ source: z.literal("aws-sdk") }),
+    ])
+    .default({ source: "environment" }),
+  /** Bytes per part of a multipart upload (S3's smallest is 5 MiB); memory per upload is about twice this. */
+  partSizeBytes: z.number().int().min(5 * MiB, "S3's smallest part is 5 MiB (5242880 bytes)").max(5 * 1024 * MiB).default(8 * MiB),
+  /** How long a presigned download URL (`?redirect=presigned`) stays valid, in seconds (S3 allows 7 days at most). */
+  presignSeconds: z.number().int().min(1).max(7 * 24 * 3600).default(900),
+  /** Seconds to wait for a connection to the object store. */
+  connectTimeoutSeconds: z.number().positive().default(5),
+  /** Seconds one request to the object store may take until it is answered (one part of an upload, not the whole file), and a download may stall. */
+  requestTimeoutSeconds: z.number().positive().default(120),
+});
+
 /** The whole configuration of `paved up`, parsed once at start. */
 export const configSchema = z.strictObject({
   host: z.string().default("127.0.0.1"),
@@ -328,8 +374,27 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Largest single artifact upload accepted, in bytes. */
       maxUploadBytes: z.number().int().positive().default(2 * 1024 ** 3),
+      /** Where blobs live: `local` (a folder in dataDir) or `s3` (a bucket, set in `s3`). */
+      store: z.enum(["local", "s3"]).default("local"),
+      s3: s3Schema.optional(),
     })
-    .default({ maxUploadBytes: 2 * 1024 ** 3 }),
+    .superRefine((artifacts, ctx) => {
+      if (artifacts.store !== "s3") return;
+      if (!artifacts.s3) {
+        ctx.addIssue({ code: "custom", path: ["s3"], message: "artifacts.store is s3: set artifacts.s3 with at least bucket (and endpoint, forcePathStyle: true for an S3-compatible server)" });
+      }
+      const partSize = artifacts.s3?.partSizeBytes ?? 8 * MiB;
+      const largest = Math.min(partSize * S3_MAX_PARTS, S3_MAX_OBJECT_BYTES);
+      // A part size refused above has its own message; this one would only repeat it.
+      if (partSize >= 5 * MiB && artifacts.maxUploadBytes > largest) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["maxUploadBytes"],
+          message: `an S3 upload has at most ${S3_MAX_PARTS} parts of artifacts.s3.partSizeBytes (${partSize}) and S3 objects stop at 5 TiB: set maxUploadBytes to ${largest} or less, or raise partSizeBytes`,
+        });
+      }
+    })
+    .default({ maxUploadBytes: 2 * 1024 ** 3, store: "local" }),
   registry: z
     .strictObject({
       /** Bounds of reading an ONNX model (its signature, and the check for external data) at registration and before serving loads it. */
@@ -440,6 +505,7 @@ export function loadConfig({ env, overrides = {}, file }: LoadConfigOptions): Co
   if (env.PAVED_PORT) fromEnv.port = Number(env.PAVED_PORT);
   if (env.PAVED_LOG_LEVEL) fromEnv.logLevel = env.PAVED_LOG_LEVEL as Config["logLevel"];
   if (env.PAVED_PUBLIC_URL) fromEnv.publicUrl = env.PAVED_PUBLIC_URL;
+  refusePlainTextS3Keys(fromFile, path);
   const merged: Record<string, unknown> = { ...fromFile, ...fromEnv, ...stripUndefined(overrides) };
   if (env.PAVED_ADMIN_TOKEN) {
     merged.auth = { ...(merged.auth as object | undefined), adminToken: env.PAVED_ADMIN_TOKEN };
@@ -472,6 +538,18 @@ function readYamlConfig(path: string): Record<string, unknown> {
     throw new PlatformError("CONFIG", `config file '${path}' must hold a YAML mapping`);
   }
   return value as Record<string, unknown>;
+}
+
+/** Keys written into the config file are refused by name, with where they belong instead. */
+function refusePlainTextS3Keys(fromFile: Record<string, unknown>, path: string | undefined): void {
+  const s3 = (fromFile.artifacts as { s3?: Record<string, unknown> } | undefined)?.s3;
+  const places = [s3, s3?.credentials as Record<string, unknown> | undefined];
+  if (places.some((place) => place && typeof place === "object" && ["accessKeyId", "secretAccessKey", "sessionToken", "secretKey", "accessKey"].some((key) => key in place))) {
+    throw new PlatformError(
+      "CONFIG",
+      `config file '${path}' holds S3 keys in plain text under artifacts.s3; remove them and use credentials: { source: environment } (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or { source: file, path: <a secret file> }`,
+    );
+  }
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -28,12 +28,12 @@ export async function freePort(): Promise<number> {
 }
 
 /** Starts `paved up` on `dataDir` with a fixed admin token and waits until /health answers. */
-export async function startServerProcess(opts: { dataDir: string; token: string; port?: number; config?: Record<string, unknown> }): Promise<ServerProcess> {
+export async function startServerProcess(opts: { dataDir: string; token: string; port?: number; config?: Record<string, unknown>; env?: Record<string, string> }): Promise<ServerProcess> {
   const port = opts.port ?? (await freePort());
   const configFile = join(opts.dataDir, "..", `paved-config-${port}.yaml`);
   writeFileSync(configFile, stringify({ logLevel: "warn", compute: { gpus: [], systemMetricsInterval: 1 }, ...opts.config }));
   const child = spawn(process.execPath, [join(ROOT, "bin/paved.js"), "up", "--port", String(port), "--data-dir", opts.dataDir, "--config", configFile], {
-    env: { ...process.env, PAVED_ADMIN_TOKEN: opts.token },
+    env: { ...process.env, ...opts.env, PAVED_ADMIN_TOKEN: opts.token },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";

@@ -16,7 +16,9 @@ export class LocalArtifactStore implements ArtifactStore {
 
   async put(body: Readable | Buffer, { maxBytes }: { maxBytes: number }): Promise<BlobInfo> {
     const tmpDir = join(this.root, "tmp");
-    await mkdir(tmpDir, { recursive: true });
+    await mkdir(tmpDir, { recursive: true }).catch((error: unknown) => {
+      throw unavailable(error, "storing an artifact");
+    });
     const tmp = join(tmpDir, randomBytes(12).toString("hex"));
     const hash = createHash("sha256");
     let size = 0;
@@ -31,9 +33,17 @@ export class LocalArtifactStore implements ArtifactStore {
         done(null, chunk);
       },
     });
+    // The disk's own failures (full, read-only, gone) are UNAVAILABLE; the body's (too large, client gone) stay as they are.
+    let diskError: unknown;
+    let piped = false;
     try {
       const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
-      await pipeline(source, meter, createWriteStream(tmp));
+      // A write stream also re-emits the error it is destroyed with (the body's); only the disk's own carry a syscall.
+      const file = createWriteStream(tmp).on("error", (error: NodeJS.ErrnoException) => {
+        if (error.syscall) diskError = error;
+      });
+      await pipeline(source, meter, file);
+      piped = true;
       const handle = await open(tmp, "r");
       await handle.sync();
       await handle.close();
@@ -43,8 +53,8 @@ export class LocalArtifactStore implements ArtifactStore {
       await rename(tmp, join(dir, digest.slice(2)));
       return { digest, size };
     } catch (error) {
-      await rm(tmp, { force: true });
-      throw error;
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw error === diskError || piped ? unavailable(error, "storing an artifact") : error;
     }
   }
 
@@ -55,11 +65,13 @@ export class LocalArtifactStore implements ArtifactStore {
   }
 
   async has(digest: string): Promise<boolean> {
+    if (!DIGEST.test(digest)) return false;
     try {
       await access(this.pathOf(digest));
       return true;
-    } catch {
-      return false;
+    } catch (error) {
+      if ((error as { code?: string }).code === "ENOENT") return false;
+      throw unavailable(error, "looking up an artifact");
     }
   }
 
@@ -67,4 +79,12 @@ export class LocalArtifactStore implements ArtifactStore {
     if (!DIGEST.test(digest)) throw notFound(`'${digest}' is not a sha256 digest`);
     return join(this.root, "sha256", digest.slice(0, 2), digest.slice(2));
   }
+}
+
+/** A failure of the disk under the store: its errno code, and who can fix it, without the server's paths. */
+function unavailable(error: unknown, doing: string): PlatformError {
+  if (error instanceof PlatformError) return error;
+  const cause = (error as { code?: string }).code ?? "unknown error";
+  const why = cause === "ENOSPC" ? "its disk is full" : `its folder cannot be written (${cause})`;
+  return new PlatformError("UNAVAILABLE", `the local artifact store failed while ${doing}: ${why}; an operator should check the artifacts folder under dataDir`, { store: "local", cause });
 }

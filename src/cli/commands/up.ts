@@ -62,7 +62,9 @@ that runs (exit code 4), as is a port another process listens on.`,
         const url = await listen(app, config);
         lock.setUrl(url);
         await databaseLock?.describe(`paved up ${url} pid ${process.pid}`);
-        process.stdout.write(`paved listening on ${url} (data in ${config.dataDir}, metadata in ${app.database.dialect})\n`);
+        const s3 = config.artifacts.store === "s3" ? config.artifacts.s3 : undefined;
+        const artifactsAt = s3 ? `, artifacts in s3://${s3.bucket}/${s3.prefix}${s3.endpoint ? ` at ${s3.endpoint}` : ""}` : "";
+        process.stdout.write(`paved listening on ${url} (data in ${config.dataDir}, metadata in ${app.database.dialect}${artifactsAt})\n`);
         if (app.generatedAdminToken) {
           process.stdout.write(
             `\nAdmin token (shown once, stored hashed):\n  ${app.generatedAdminToken}\n` +

@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import { listDirectory, type ArtifactStore } from "../../artifacts/index.ts";
+import { listDirectory, presignedDownloadUrl, type ArtifactStore } from "../../artifacts/index.ts";
 import { confinePath, invalidInput, notFound, type Clock, type IdGenerator, type Principal, type ResourceRef } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
 import { authorize } from "../identity/index.ts";
@@ -253,9 +253,20 @@ export class LoggedModelService {
   }
 
   async openArtifact(modelId: string, relative: string): Promise<{ stream: Readable; size: number }> {
+    const row = await this.artifactRow(modelId, relative);
+    return { stream: await this.deps.artifacts.get(row.digest), size: row.size };
+  }
+
+  /** A presigned URL that downloads one file straight from the object store (S3 store only; UNSUPPORTED otherwise). */
+  async artifactDownloadUrl(modelId: string, relative: string): Promise<string> {
+    const row = await this.artifactRow(modelId, relative);
+    return presignedDownloadUrl(this.deps.artifacts, row.digest, row.path);
+  }
+
+  private async artifactRow(modelId: string, relative: string) {
     const row = await this.store.getArtifact(modelId, confinePath(relative, "artifact path"));
     if (!row) throw notFound(`logged model '${modelId}' has no artifact '${relative}'`);
-    return { stream: await this.deps.artifacts.get(row.digest), size: row.size };
+    return row;
   }
 
   /** Every file under `path` (or the file at `path`) with its blob. */

@@ -1,7 +1,8 @@
 import type { z } from "zod";
 import { StreamResponse, invalidInput, parseInput, route, type Principal, type RouteContext, type RouteDefinition } from "../../core/index.ts";
 import { visibleTeams } from "../identity/index.ts";
-import { TEAM_TAG } from "../tracking/index.ts";
+import { TEAM_TAG, presignedRedirect } from "../tracking/index.ts";
+import { mlflow as trackingSchema } from "../tracking/schema.ts";
 import type { LoggedModel, LoggedModelService } from "./logged-model-service.ts";
 import { statusName } from "./logged-model-service.ts";
 import { mlflow as schema } from "./schema.ts";
@@ -522,9 +523,10 @@ function proxyRoutes(registry: RegistryService, loggedModels: LoggedModelService
     route({
       method: "GET",
       url: `${prefix}/registry/*`,
-      summary: "Artifact proxy: download one file of a registered model version",
+      summary: "Artifact proxy: download one file of a registered model version (with redirect=presigned, a 307 to the object store)",
       action: "models:read",
       params: schema.proxyPath,
+      query: trackingSchema.proxyDownload,
       resource: async ({ params }) => {
         const resource = await registry.proxyResource(`registry/${params["*"]}`);
         if (!resource) throw invalidInput("registry artifact paths look like registry/<model name>/<version>/<file>");
@@ -532,9 +534,10 @@ function proxyRoutes(registry: RegistryService, loggedModels: LoggedModelService
       },
       errorStyle: "mlflow",
       tags: ["mlflow", "registry"],
-      handler: async ({ params }) => {
+      handler: async ({ params, query }) => {
         const resolved = registry.resolveProxyPath(`registry/${params["*"]}`);
         if (!resolved || !resolved.relative) throw invalidInput("registry artifact paths look like registry/<model name>/<version>/<file>");
+        if (query.redirect === "presigned") return presignedRedirect(await registry.fileDownloadUrl(resolved.name, resolved.version, resolved.relative));
         const { stream, size } = await registry.openFile(resolved.name, resolved.version, resolved.relative);
         return download(stream, size, resolved.relative);
       },
@@ -560,14 +563,16 @@ function proxyRoutes(registry: RegistryService, loggedModels: LoggedModelService
     route({
       method: "GET",
       url: `${prefix}/:experimentId/models/*`,
-      summary: "Artifact proxy: download one file of an MLflow 3 logged model",
+      summary: "Artifact proxy: download one file of an MLflow 3 logged model (with redirect=presigned, a 307 to the object store)",
       action: "models:read",
       params: schema.loggedModelProxyPath,
+      query: trackingSchema.proxyDownload,
       resource: async ({ params }) => loggedModelResource(params),
       errorStyle: "mlflow",
       tags: ["mlflow"],
-      handler: async ({ params }) => {
+      handler: async ({ params, query }) => {
         const { modelId, relative } = await loggedModelPath(params);
+        if (query.redirect === "presigned") return presignedRedirect(await loggedModels.artifactDownloadUrl(modelId, relative));
         const { stream, size } = await loggedModels.openArtifact(modelId, relative);
         return download(stream, size, relative);
       },

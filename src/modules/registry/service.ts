@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import { listDirectory, type ArtifactStore } from "../../artifacts/index.ts";
+import { listDirectory, presignedDownloadUrl, type ArtifactStore } from "../../artifacts/index.ts";
 import { alreadyExists, confinePath, invalidInput, notFound, type Action, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
 import { authorize, teamForNew } from "../identity/index.ts";
@@ -524,12 +524,23 @@ export class RegistryService {
   }
 
   async openFile(name: string, version: string | number, path: string): Promise<{ stream: Readable; size: number }> {
+    const file = await this.versionFile(name, version, path);
+    return { stream: await this.deps.artifacts.get(file.digest), size: file.size };
+  }
+
+  /** A presigned URL that downloads one file of a version straight from the object store (S3 store only; UNSUPPORTED otherwise). */
+  async fileDownloadUrl(name: string, version: string | number, path: string): Promise<string> {
+    const file = await this.versionFile(name, version, path);
+    return presignedDownloadUrl(this.deps.artifacts, file.digest, file.path);
+  }
+
+  private async versionFile(name: string, version: string | number, path: string) {
     const model = await this.modelRow(name);
     const row = await this.versionRow(model, parseVersion(version));
     const relative = confinePath(path, "file path");
     const file = await this.store.getVersionFile(model.model_id, row.version, relative);
     if (!file) throw notFound(`version ${row.version} of '${name}' has no file '${relative}'; see its files with \`paved models show ${name}@${row.version}\``);
-    return { stream: await this.deps.artifacts.get(file.digest), size: file.size };
+    return file;
   }
 
   /** Maps a proxy path `registry/<name>/<version>[/<path>]`; undefined when it is not a registry path. */

@@ -12,7 +12,7 @@ export { TrackingService, DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, LIMITS
 export type { RunDetails, Experiment, CreateRunInput, DatasetInput, ArtifactFile, ArtifactBlob, ProxyArtifactRoot } from "./service.ts";
 export type { MetricInput } from "./metric-store.ts";
 export { RunView, ExperimentView, MetricPoint, ArtifactFileView, RUN_STATUSES, type RunStatus } from "./schema.ts";
-export { runView, experimentView } from "./routes.ts";
+export { runView, experimentView, presignedRedirect } from "./routes.ts";
 
 export type TrackingModuleDeps = PlatformDeps;
 

@@ -3,6 +3,7 @@ import { StreamResponse, invalidInput, route, type Principal, type RouteDefiniti
 import { visibleTeams } from "../identity/index.ts";
 import { mlflow as schema, parseMetrics } from "./schema.ts";
 import { DATASET_CONTEXT_TAG, TEAM_TAG, type Experiment, type RunDetails, type TrackingService } from "./service.ts";
+import { presignedRedirect } from "./routes.ts";
 import type { RunRow } from "./store.ts";
 
 // MLflow's REST API, shaped the way MLflow's server answers: ids as strings, int64 as JSON
@@ -504,14 +505,16 @@ function proxyRoutes(service: TrackingService, prefix: string): RouteDefinition[
     route({
       method: "GET",
       url: `${prefix}/*`,
-      summary: "MLflow artifact proxy: download one file",
+      summary: "MLflow artifact proxy: download one file (with redirect=presigned, a 307 to the object store)",
       action: "runs:read",
       params: schema.proxyPath,
+      query: schema.proxyDownload,
       resource: async ({ params }) => service.proxyRunResource(params["*"]),
       errorStyle: "mlflow",
       tags: ["mlflow"],
-      handler: async ({ params }) => {
+      handler: async ({ params, query }) => {
         const { runId, relative } = await service.resolveProxyPath(params["*"]);
+        if (query.redirect === "presigned") return presignedRedirect(await service.artifactDownloadUrl(runId, relative));
         const { stream, size } = await service.openArtifact(runId, relative);
         const name = relative.split("/").pop() ?? "artifact";
         return new StreamResponse(stream, "application/octet-stream", {

@@ -1,4 +1,4 @@
-import { StreamResponse, route, type RouteDefinition } from "../../core/index.ts";
+import { HttpResponse, StreamResponse, route, type RouteDefinition } from "../../core/index.ts";
 import { visibleTeams } from "../identity/index.ts";
 import {
   ArtifactContentQuery,
@@ -166,16 +166,22 @@ export function trackingRoutes(service: TrackingService): RouteDefinition[] {
     route({
       method: "GET",
       url: "/api/v1/runs/:id/artifacts/content",
-      summary: "Download one artifact file of a run (streamed)",
+      summary: "Download one artifact file of a run (streamed; with redirect=presigned, a 307 to the object store)",
       action: "runs:read",
       tags,
       params: RunIdParams,
       resource: async ({ params }) => service.runResource(params.id),
       query: ArtifactContentQuery,
       handler: async ({ params, query }) => {
+        if (query.redirect === "presigned") return presignedRedirect(await service.artifactDownloadUrl(params.id, query.path));
         const { stream, size } = await service.openArtifact(params.id, query.path);
         return new StreamResponse(stream, "application/octet-stream", { "content-length": String(size) });
       },
     }),
   ];
+}
+
+/** A 307 to a presigned URL: the client fetches the bytes from the object store itself. */
+export function presignedRedirect(url: string): HttpResponse {
+  return new HttpResponse(307, { location: url, "cache-control": "no-store" });
 }

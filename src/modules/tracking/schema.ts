@@ -102,7 +102,11 @@ export const DownsampledHistoryResponse = z.object({
 });
 export type DownsampledHistory = z.infer<typeof DownsampledHistoryResponse>;
 export const ArtifactPathQuery = z.object({ path: z.string().optional() });
-export const ArtifactContentQuery = z.object({ path: z.string().min(1) });
+/** `?redirect=presigned` on a download: a 307 to a presigned URL of the object store instead of the bytes (S3 store only). */
+export const DownloadQuery = z.object({
+  redirect: z.literal("presigned").optional().describe("answer 307 with a time-limited URL of the object store (artifacts.store: s3) instead of streaming the file"),
+});
+export const ArtifactContentQuery = z.object({ path: z.string().min(1), ...DownloadQuery.shape });
 export const ListArtifactsResponse = z.object({ files: z.array(ArtifactFileView) });
 
 // ---- MLflow REST requests ----------------------------------------------------------------------
@@ -231,5 +235,6 @@ export const mlflow = {
   listArtifacts: z.object({ ...runRef, path: z.string().optional(), page_token: z.string().optional() }),
   proxyList: z.object({ path: z.string().optional() }),
   proxyPath: z.object({ "*": z.string() }),
+  proxyDownload: DownloadQuery,
   bool,
 };

@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import { listDirectory, type ArtifactEntry } from "../../artifacts/index.ts";
+import { listDirectory, presignedDownloadUrl, type ArtifactEntry } from "../../artifacts/index.ts";
 import { alreadyExists, compileLike, confinePath, decodePageToken, encodePageToken, invalidInput, notFound, type ResourceRef } from "../../core/index.ts";
 import { bucketHistory, type BucketQuery, type BucketedHistory } from "./metric-buckets.ts";
 import { MetricStore, type HistoryCursor, type MetricInput } from "./metric-store.ts";
@@ -594,11 +594,22 @@ export class TrackingService {
 
   /** A stream of one artifact's bytes. */
   async openArtifact(runId: string, path: string): Promise<{ stream: Readable; size: number }> {
+    const row = await this.artifactRow(runId, path);
+    return { stream: await this.deps.artifacts.get(row.digest), size: row.size };
+  }
+
+  /** A presigned URL that downloads one artifact straight from the object store (S3 store only; UNSUPPORTED otherwise). */
+  async artifactDownloadUrl(runId: string, path: string): Promise<string> {
+    const row = await this.artifactRow(runId, path);
+    return presignedDownloadUrl(this.deps.artifacts, row.digest, row.path);
+  }
+
+  private async artifactRow(runId: string, path: string) {
     const relative = confinePath(path, "artifact path");
     await this.runRow(runId);
     const row = await this.store.getArtifact(runId, relative);
     if (!row) throw notFound(`run '${runId}' has no artifact '${relative}'; list them with artifacts/list or \`paved runs artifacts ls ${runId}\``);
-    return { stream: await this.deps.artifacts.get(row.digest), size: row.size };
+    return row;
   }
 
   /** Every file under `path` (or the one file at `path`) with its blob digest, for modules that copy run files. */
