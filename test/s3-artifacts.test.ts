@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -39,6 +39,8 @@ describe("artifacts on S3 (s3rver emulator): the MLflow proxy, presigned downloa
     });
     app = await createApp(config, { env: { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey } });
     auth = { authorization: `Bearer ${app.generatedAdminToken}` };
+    // The controllers run (a job's outputs are uploaded by the compute controller).
+    await app.listen();
   });
   afterAll(async () => {
     await app?.close();
@@ -129,6 +131,40 @@ describe("artifacts on S3 (s3rver emulator): the MLflow proxy, presigned downloa
     expect(created.json().model_version.version).toBe("2");
     expect(await versions("iris-s3")).toEqual(expect.arrayContaining(["1", "2"]));
   });
+
+  it("a job that ends while the endpoint is down waits, RUNNING with the reason, until all its outputs are stored; then it SUCCEEDS with every file", async () => {
+    const work = mkdtempSync(join(tmpdir(), "paved-s3-job-"));
+    const go = join(work, "go");
+    const submitted = await call("POST", "/api/v1/jobs", {
+      name: "outputs-while-down",
+      workingDir: work,
+      command: ["/bin/sh", "-c", 'while [ ! -e "$GO" ]; do sleep 0.1; done; for i in 1 2 3; do echo "part $i" > "$PAVED_OUTPUT_DIR/part-$i.txt"; done'],
+      env: { GO: go },
+      compute: { cpus: 0.1, memory: 64 },
+    });
+    expect(submitted.statusCode, submitted.body).toBe(200);
+    const { id, runId: jobRun } = submitted.json() as { id: string; runId: string };
+    const job = async () => (await call("GET", `/api/v1/jobs/${id}`)).json() as { phase: string; message: string | null };
+    const until = async (what: string, done: (j: { phase: string; message: string | null }) => boolean) => {
+      for (const end = Date.now() + 60_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+        const j = await job();
+        if (done(j)) return j;
+      }
+      throw new Error(`${what}: not within 60 s; last ${JSON.stringify(await job())}`);
+    };
+    await until("the job running", (j) => j.phase === "RUNNING");
+    await s3.kill();
+    writeFileSync(go, "");
+    const waiting = await until("the job waiting for the store", (j) => /wait for the artifact store/.test(j.message ?? ""));
+    expect(waiting.phase).toBe("RUNNING");
+    await s3.restart();
+    const done = await until("the job's end", (j) => ["SUCCEEDED", "FAILED", "CANCELLED"].includes(j.phase));
+    expect(done.phase, JSON.stringify(done)).toBe("SUCCEEDED");
+    const experiment = (await call("GET", `${api}/runs/get?run_id=${jobRun}`)).json().run.info.experiment_id as string;
+    const outputs = await call("GET", `${proxy}?path=${experiment}/${jobRun}/artifacts/outputs`);
+    expect(outputs.json().files?.map((f: { path: string }) => f.path)).toEqual(["part-1.txt", "part-2.txt", "part-3.txt"]);
+    expect((await call("GET", `${proxy}/${experiment}/${jobRun}/artifacts/outputs/part-3.txt`)).body).toBe("part 3\n");
+  }, 120_000);
 });
 
 describe("presigned downloads on the local store", () => {

@@ -1,8 +1,9 @@
 import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Clock, Logger } from "../../core/index.ts";
+import { PlatformError, isPlatformError, type Clock, type Logger } from "../../core/index.ts";
 import { captureEnvironment } from "./capture.ts";
 import { attemptLogPath, rankLogPath, type ExecutionHandle, type Executor, type ObservedState } from "./executors/executor.ts";
 import { MetricTailer } from "./metric-tailer.ts";
@@ -569,36 +570,45 @@ export class JobController {
     this.track(this.afterAttempt(row, to, now));
   }
 
-  /** Copies an ended attempt's log and its outputs folder into the job's run (idempotent). */
+  /**
+   * Copies an ended attempt's log and its outputs folder into the job's run (idempotent). While the
+   * artifact store does not answer (an S3 endpoint that is down), the job does not end: a model
+   * version registered from `runs:/<run>/outputs` must never get half of them. Its message says so,
+   * and this throws, so the attempt's end is handled again (the files stay in the job's folder).
+   * Other failures (a file gone, one too large) are logged and skipped.
+   */
   private async uploadAttempt(row: JobRow): Promise<void> {
     const { runs, logger } = this.deps;
     if (!row.run_id) return;
     const runId = row.run_id;
     const jobDir = this.jobDir(row.job_id);
+    let unavailable: PlatformError | undefined;
+    const put = async (path: string, open: () => Promise<Readable | undefined>) => {
+      if (unavailable) return;
+      try {
+        const body = await open();
+        if (body) await runs.putArtifact(runId, path, body);
+      } catch (error) {
+        if (isPlatformError(error) && error.code === "UNAVAILABLE") unavailable = error;
+        else logger.warn({ err: error, jobId: row.job_id, path }, "uploading a job's log or output failed; skipped");
+      }
+    };
     const logPath = attemptLogPath(jobDir, row.attempt);
-    if (await exists(logPath)) {
-      await runs.putArtifact(runId, `logs/attempt-${row.attempt}.log`, createReadStream(logPath)).catch((error: unknown) =>
-        logger.warn({ err: error, jobId: row.job_id }, "uploading the attempt log failed"),
-      );
-    }
+    if (await exists(logPath)) await put(`logs/attempt-${row.attempt}.log`, async () => createReadStream(logPath));
     // A distributed attempt's other ranks: their logs beside rank 0's (which is the job's log).
     const { worldSize } = worldOf((JSON.parse(row.spec) as JobSpec).compute);
     for (let rank = 1; rank < worldSize; rank++) {
       const rankLog = rankLogPath(jobDir, row.attempt, rank);
-      if (!(await exists(rankLog))) continue;
-      await runs.putArtifact(runId, `logs/rank-${rank}/attempt-${row.attempt}.log`, createReadStream(rankLog)).catch((error: unknown) =>
-        logger.warn({ err: error, jobId: row.job_id, rank }, "uploading a rank's log failed"),
-      );
+      if (await exists(rankLog)) await put(`logs/rank-${rank}/attempt-${row.attempt}.log`, async () => createReadStream(rankLog));
     }
     const outputDir = join(jobDir, "outputs");
-    for (const rel of await listFiles(outputDir)) {
-      // The job may still have processes swapping files for links: open without following
-      // links, and under runAs take only files its user owns (never one it could not read).
-      const upload = async () => {
-        const file = await openJobFile(join(outputDir, rel), this.deps.runAs?.uid);
-        if (file) await runs.putArtifact(runId, `outputs/${rel}`, file);
-      };
-      await upload().catch((error: unknown) => logger.warn({ err: error, jobId: row.job_id, file: rel }, "uploading a job output failed"));
+    // The job may still have processes swapping files for links: open without following links,
+    // and under runAs take only files its user owns (never one it could not read).
+    for (const rel of await listFiles(outputDir)) await put(`outputs/${rel}`, () => openJobFile(join(outputDir, rel), this.deps.runAs?.uid));
+    if (unavailable) {
+      const message = `attempt ${row.attempt} ended; its log and outputs wait for the artifact store, which did not answer (${unavailable.message}); the job ends once they are stored`;
+      if (row.message !== message) await this.deps.store.patch(row.job_id, ACTIVE_PHASES, { message }, row.attempt);
+      throw new PlatformError("UNAVAILABLE", message);
     }
   }
 
