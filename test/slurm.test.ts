@@ -155,7 +155,7 @@ describe.skipIf(skip !== undefined)(`jobs on Slurm${skip ? ` (skipped: ${skip})`
     await server.stop();
   }, 200_000);
 
-  it.skipIf(!hasTorch)("trains a 2-rank PyTorch DDP job on Slurm (srun, gloo), tracked as one run", async () => {
+  it.skipIf(!hasTorch)("trains a 2-rank PyTorch DDP job on Slurm (srun, gloo), tracked as one run with per-rank system metrics", async () => {
     const server = await start(join(root, "ddp"), "local");
     const work = mkdtempSync(join(root, "work-"));
     const job = await ok(server, "POST", "/api/v1/jobs", {
@@ -179,6 +179,14 @@ describe.skipIf(skip !== undefined)(`jobs on Slurm${skip ? ` (skipped: ${skip})`
     // Rank 0's metric lines are the run's metrics.
     const history = await ok(server, "GET", `/api/2.0/mlflow/metrics/get-history?run_id=${done.runId}&metric_key=loss`);
     expect(history.metrics.map((m: { step: number }) => m.step)).toEqual([0, 1, 2]);
+    // Per-rank system metrics, sampled by each rank on its node (paved.system lines in the log).
+    for (const rank of [0, 1]) {
+      for (const key of ["cpu_seconds", "memory_rss_megabytes"]) {
+        const series = (await ok(server, "GET", `/api/2.0/mlflow/metrics/get-history?run_id=${done.runId}&metric_key=system/rank_${rank}/${key}`)).metrics ?? [];
+        expect(series.length, `rank ${rank} ${key}`).toBeGreaterThan(0);
+        expect(Math.max(...series.map((m: { value: number }) => m.value)), `rank ${rank} ${key}`).toBeGreaterThan(0);
+      }
+    }
     await server.stop();
   });
 

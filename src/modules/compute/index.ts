@@ -178,6 +178,7 @@ function createBackends(config: ComputeDeps["config"], baseEnv: Record<string, s
         pollMs: slurm.pollSeconds * 1000,
         killGraceMs: config.compute.preemption.graceSeconds * 1000,
         signalSeconds: config.compute.preemption.graceSeconds,
+        systemMetricsSeconds: config.compute.systemMetricsInterval,
       }),
     );
   }

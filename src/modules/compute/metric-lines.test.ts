@@ -9,7 +9,13 @@ describe("metric lines", () => {
         { key: "acc", value: 0.9 },
       ],
       step: 3,
+      system: false,
     });
+  });
+
+  it("reads Paved's own paved.system lines the same way, marked as such", () => {
+    expect(parseMetricLine("paved.system system/rank_1/cpu_seconds=2.5 step=4")).toEqual({ metrics: [{ key: "system/rank_1/cpu_seconds", value: 2.5 }], step: 4, system: true });
+    expect(parseMetricLine("paved.systemic x=1")).toBeUndefined();
   });
 
   it("accepts exponents, nan and inf, and skips malformed pairs", () => {

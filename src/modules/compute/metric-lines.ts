@@ -11,8 +11,13 @@
  * - malformed pairs are ignored, the rest of the line still counts.
  *
  * Example: `print(f"paved.metric loss={loss:.4f} acc={acc:.3f} step={epoch}", flush=True)`
+ *
+ * `paved.system` lines have the same form and are Paved's own (the per-rank use a distributed
+ * Slurm job's ranks sample on their nodes): they never count toward the default step of the
+ * program's metric lines.
  */
 export const METRIC_LINE_PREFIX = "paved.metric";
+export const SYSTEM_LINE_PREFIX = "paved.system";
 
 const KEY = /^[A-Za-z0-9_.\-/]{1,250}$/;
 const NUMBER = /^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/;
@@ -20,13 +25,16 @@ const NUMBER = /^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/;
 export interface ParsedMetricLine {
   metrics: { key: string; value: number }[];
   step: number | undefined;
+  /** A `paved.system` line: Paved's own sample, outside the program's default step count. */
+  system: boolean;
 }
 
 /** Parses one output line; undefined when it is not a metric line. */
 export function parseMetricLine(line: string): ParsedMetricLine | undefined {
   const text = line.trim();
-  if (!text.startsWith(METRIC_LINE_PREFIX)) return undefined;
-  const rest = text.slice(METRIC_LINE_PREFIX.length);
+  const system = text.startsWith(SYSTEM_LINE_PREFIX);
+  if (!system && !text.startsWith(METRIC_LINE_PREFIX)) return undefined;
+  const rest = text.slice((system ? SYSTEM_LINE_PREFIX : METRIC_LINE_PREFIX).length);
   if (rest !== "" && !/^\s/.test(rest)) return undefined;
   const metrics: { key: string; value: number }[] = [];
   let step: number | undefined;
@@ -42,7 +50,7 @@ export function parseMetricLine(line: string): ParsedMetricLine | undefined {
     const value = toNumber(raw);
     if (KEY.test(key) && value !== undefined) metrics.push({ key, value });
   }
-  return metrics.length > 0 ? { metrics, step } : undefined;
+  return metrics.length > 0 ? { metrics, step, system } : undefined;
 }
 
 function toNumber(raw: string): number | undefined {

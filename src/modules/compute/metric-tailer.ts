@@ -62,7 +62,7 @@ export class MetricTailer {
           const parsed = parseMetricLine(Buffer.from(line, "latin1").toString("utf8"));
           if (!parsed) continue;
           const step = parsed.step ?? this.state.lines;
-          this.state.lines++;
+          if (!parsed.system) this.state.lines++;
           for (const m of parsed.metrics) metrics.push({ ...m, step, timestamp });
         }
         if (metrics.length > 0) await this.runs.logMetrics(this.runId, metrics);

@@ -36,6 +36,8 @@ export interface SlurmExecutorOptions {
   killGraceMs?: number;
   /** `--signal=TERM@N`: Slurm sends SIGTERM N seconds before it stops a job itself (its time limit). */
   signalSeconds?: number;
+  /** How often a distributed job's ranks sample their own use on their nodes (compute.systemMetricsInterval). */
+  systemMetricsSeconds?: number;
   /** Longest a Slurm command may take before the backend counts as unavailable. */
   commandTimeoutMs?: number;
 }
@@ -114,7 +116,7 @@ export class SlurmExecutor implements Executor {
 
   /** One attempt as one batch job, named after it. */
   private async submitPlain({ job, files, resources }: ArrayItem): Promise<SlurmHandle> {
-    writeFileSync(files.script, batchScript(job, files), { mode: 0o700 });
+    writeFileSync(files.script, batchScript(job, files, { systemMetricsSeconds: this.options.systemMetricsSeconds }), { mode: 0o700 });
     const slurmJobId = await this.sbatch([
       `--job-name=${jobName(job.jobId, job.attempt)}`,
       `--output=${files.logPath}`,
@@ -451,11 +453,32 @@ export function quote(value: string): string {
 /** A one-process job's step: its GPUs as Slurm gave them (none: empty), then the program itself. */
 const STEP_WRAPPER = ['export CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES-}"', 'exec "$@"'].join("\n");
 
+/**
+ * A rank's own use, sampled on its node (Paved cannot read a cluster node's /proc) every
+ * PAVED_SYSTEM_METRICS_SECONDS while the rank's program runs: its CPU seconds (with its reaped
+ * children's) and resident memory, as `paved.system` lines in the attempt's log, which Paved
+ * records as the run's system/rank_<r>/… metrics (the same keys as a local distributed job's).
+ * `$$` is the rank's shell, which the program replaces (exec) and so keeps its pid.
+ */
+const RANK_SAMPLER = [
+  'if [ -n "${PAVED_SYSTEM_METRICS_SECONDS-}" ] && [ -r "/proc/$$/stat" ]; then',
+  // Whole seconds, at least one; it wakes every second so that it never holds the step's output
+  // open for long after the program ended.
+  '  ( every=${PAVED_SYSTEM_METRICS_SECONDS%.*}; [ "${every:-0}" -ge 1 ] || every=1; t=0; n=0; tick=$(getconf CLK_TCK); page=$(getconf PAGESIZE)',
+  "    while sleep 1 && kill -0 $$ 2>/dev/null; do",
+  "      t=$((t + 1)); [ $t -ge $every ] || continue; t=0",
+  `      awk -v r="$RANK" -v n="$n" -v tick="$tick" -v page="$page" '{ sub(/.*\\) /, ""); split($0, f, " "); printf "paved.system system/rank_%s/cpu_seconds=%.2f system/rank_%s/memory_rss_megabytes=%.2f step=%d\\n", r, (f[12] + f[13] + f[14] + f[15]) / tick, r, f[22] * page / 1e6, n }' "/proc/$$/stat" 2>/dev/null || break`,
+  "      n=$((n + 1))",
+  "    done ) &",
+  "fi",
+].join("\n");
+
 export const RANK_WRAPPER = [
   'export RANK="$SLURM_PROCID" LOCAL_RANK="$SLURM_LOCALID" NODE_RANK="$SLURM_NODEID" GROUP_RANK="$SLURM_NODEID"',
   'if [ -n "$CUDA_VISIBLE_DEVICES" ] && [ "$PAVED_GPUS_PER_RANK" -gt 0 ]; then',
   '  CUDA_VISIBLE_DEVICES=$(printf %s "$CUDA_VISIBLE_DEVICES" | cut -d, -f$((LOCAL_RANK * PAVED_GPUS_PER_RANK + 1))-$(((LOCAL_RANK + 1) * PAVED_GPUS_PER_RANK)))',
   "fi",
+  RANK_SAMPLER,
   STEP_WRAPPER,
 ].join("\n");
 
@@ -468,7 +491,7 @@ export const RANK_WRAPPER = [
  * of the allocation, MASTER_PORT from Slurm's job id so concurrent jobs differ), every rank killed
  * when one fails.
  */
-function programLines(job: ExecutionRequest): string[] {
+function programLines(job: ExecutionRequest, systemMetricsSeconds?: number): string[] {
   const argv = job.argv.map(quote).join(" ");
   const processes = job.processes ?? { nodes: 1, processesPerNode: 1 };
   const worldSize = processes.nodes * processes.processesPerNode;
@@ -478,14 +501,15 @@ function programLines(job: ExecutionRequest): string[] {
     'export MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"',
     'export MASTER_PORT="$((20000 + SLURM_JOB_ID % 20000))"',
     `export WORLD_SIZE=${worldSize} LOCAL_WORLD_SIZE=${processes.processesPerNode}`,
+    ...(systemMetricsSeconds ? [`export PAVED_SYSTEM_METRICS_SECONDS=${systemMetricsSeconds}`] : []),
     // GPUs per rank: the node's share of the job's, split between its ranks (Slurm sets the node's).
     'export PAVED_GPUS_PER_RANK="$(( $(printf %s "${CUDA_VISIBLE_DEVICES-}" | tr , "\\n" | grep -c .) / LOCAL_WORLD_SIZE ))"',
     `srun --kill-on-bad-exit=1 --export=ALL /bin/sh -c ${quote(RANK_WRAPPER)} paved-rank ${argv}`,
   ];
 }
 
-export function batchScript(job: ExecutionRequest, files: Pick<AttemptFiles, "idFile" | "exitFile" | "secretsFile">): string {
-  return ["#!/bin/sh", `# Paved job ${job.jobId}, attempt ${job.attempt}. Generated: every value is a single-quoted word.`, "trap : TERM", ...attemptLines(job, files), ""].join("\n");
+export function batchScript(job: ExecutionRequest, files: Pick<AttemptFiles, "idFile" | "exitFile" | "secretsFile">, options: { systemMetricsSeconds?: number } = {}): string {
+  return ["#!/bin/sh", `# Paved job ${job.jobId}, attempt ${job.attempt}. Generated: every value is a single-quoted word.`, "trap : TERM", ...attemptLines(job, files, options.systemMetricsSeconds), ""].join("\n");
 }
 
 /**
@@ -506,13 +530,13 @@ export function arrayScript(name: string, items: { job: ExecutionRequest; files:
 }
 
 /** An attempt's part of a batch script: its Slurm id and environment, the program, its exit status. */
-function attemptLines(job: ExecutionRequest, files: Pick<AttemptFiles, "idFile" | "exitFile" | "secretsFile">): string[] {
+function attemptLines(job: ExecutionRequest, files: Pick<AttemptFiles, "idFile" | "exitFile" | "secretsFile">, systemMetricsSeconds?: number): string[] {
   return [
     `printf %s "$SLURM_JOB_ID" > ${quote(`${files.idFile}.tmp`)} && mv ${quote(`${files.idFile}.tmp`)} ${quote(files.idFile)}`,
     `. ${quote(files.secretsFile)}`,
     // Slurm sets CUDA_VISIBLE_DEVICES for GPU jobs; a job without GPUs gets it empty, as on the local machine.
     'export CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES-}"',
-    ...programLines(job),
+    ...programLines(job, systemMetricsSeconds),
     "code=$?",
     `printf %s "$code" > ${quote(`${files.exitFile}.tmp`)} && mv ${quote(`${files.exitFile}.tmp`)} ${quote(files.exitFile)}`,
     'exit "$code"',
