@@ -8,7 +8,8 @@ want=(python3-torch python3-sklearn)
 # chromium: the single sign-on browser test (playwright-core drives Debian's build; it downloads none).
 # jupyter-notebook: workspaces (the tests start real Jupyter servers and kernels through the proxy).
 # slurm-wlm: the Slurm executor's tests start a real single-node Slurm (scripts/slurm-up.sh).
-[ "${1:-}" = "--runtime" ] || want+=(postgresql-15 chromium jupyter-notebook slurm-wlm)
+# systemd: systemd-analyze checks the unit in deploy/systemd (systemd itself need not run).
+[ "${1:-}" = "--runtime" ] || want+=(postgresql-15 chromium jupyter-notebook slurm-wlm systemd)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
