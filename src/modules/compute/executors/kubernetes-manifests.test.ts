@@ -78,6 +78,9 @@ describe("Kubernetes manifests against the official OpenAPI schemas (kubernetes-
     expect(JSON.stringify(job)).not.toContain("MY_VAR");
     const container = job.spec!.template.spec!.containers[0]!;
     expect(container.envFrom).toEqual([{ secretRef: { name: names.secret } }]);
+    // Nor an API token of the namespace's default account (possibly Paved's own, which reads every job's Secret).
+    expect(job.spec!.template.spec!.automountServiceAccountToken).toBe(false);
+    expect(buildJob(request(), { gpus: [], cpus: 1, memoryMiB: 512 }, { ...SETTINGS, serviceAccountName: "paved-jobs" }, names, undefined).spec!.template.spec).toMatchObject({ serviceAccountName: "paved-jobs" });
     // No GPUs: none visible, as on the local machine.
     expect(container.env).toEqual([{ name: "CUDA_VISIBLE_DEVICES", value: "" }]);
     const secret = buildSecret(names, SETTINGS, request().env);

@@ -207,7 +207,9 @@ export function buildJob(job: ExecutionRequest, allocation: Allocation, settings
     restartPolicy: "Never",
     containers: [container],
     ...(settings.terminationGracePeriodSeconds !== undefined ? { terminationGracePeriodSeconds: settings.terminationGracePeriodSeconds } : {}),
-    ...(settings.serviceAccountName ? { serviceAccountName: settings.serviceAccountName } : {}),
+    // No Kubernetes API token in the job's pod unless an operator named an account for jobs: the
+    // namespace's default account may be the one Paved itself runs as, which reads every job's Secret.
+    ...(settings.serviceAccountName ? { serviceAccountName: settings.serviceAccountName } : { automountServiceAccountToken: false }),
     ...(priorityClassName ? { priorityClassName } : {}),
     ...(gpuProduct ? { nodeSelector: { [GPU_PRODUCT_LABEL]: gpuProduct } } : {}),
     ...(settings.tolerations.length ? { tolerations: settings.tolerations.map((t) => ({ ...t })) } : {}),
