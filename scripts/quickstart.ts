@@ -140,3 +140,4 @@ out("canary breaks every client and is rolled back automatically) and rerun.");
 out();
 const pidFile = join(dataDir, "server.pid");
 out(`The server keeps running on ${url}. Stop it with:  ${existsSync(pidFile) ? `kill $(cat ${join(dataDirArg, "server.pid")})` : "Ctrl-C in the terminal running paved up"}`);
+if (existsSync(pidFile)) out(`Its data plane keeps serving the model after that (docs/serving.md#the-data-plane); stop it too with:  node bin/paved.js dataplane stop --data-dir ${dataDirArg}`);

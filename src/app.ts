@@ -10,13 +10,14 @@ import { PlatformError, createLogger, randomIds, route, systemClock, type Clock,
 import { buildServer } from "./http/index.ts";
 import { createCatalogModule, podSpecPatchHostAccess } from "./modules/catalog/index.ts";
 import { allowListedEnvironment, createComputeModule, queryGpus } from "./modules/compute/index.ts";
-import { createDeploymentsModule } from "./modules/deployments/index.ts";
+import { DeploymentRouter, createDeploymentsModule } from "./modules/deployments/index.ts";
 import { createEvaluationModule, parsePolicy } from "./modules/evaluation/index.ts";
 import { createBudgetsModule, type ServingSample, type StopTeamWork } from "./modules/guardrails/index.ts";
 import { createAuditModule, createQuotaModule } from "./modules/guardrails/index.ts";
 import { checkSsoConfig, createIdentityModule, createSso, type TokenService } from "./modules/identity/index.ts";
 import { createRegistryModule } from "./modules/registry/index.ts";
-import { createServingModule } from "./modules/serving/index.ts";
+import { createServingModule, oipServerRoutes, servingRoutes, type ServingPlane } from "./modules/serving/index.ts";
+import { DataPlaneFleet, DataPlaneSupervisor, oipRelay } from "./dataplane/index.ts";
 import { createTrackingModule } from "./modules/tracking/index.ts";
 import { createWorkspacesModule } from "./modules/workspaces/index.ts";
 import { createSweepsModule } from "./modules/sweeps/index.ts";
@@ -39,9 +40,12 @@ export interface App {
   readonly routes: readonly RouteDefinition[];
   /** Set when this start generated the admin token: print it once. */
   readonly generatedAdminToken: string | undefined;
+  /** The data-plane processes, when models are served by them (serving.dataPlane.processes > 0). */
+  readonly dataPlane: { ensure(): Promise<void>; urls(): string[]; fleet: DataPlaneFleet } | undefined;
   /** Starts listening and the controllers; resolves to the base URL. */
   listen(): Promise<string>;
-  close(): Promise<void>;
+  /** Stops; the data-plane processes too, unless `keepDataPlanes` (a restart of `paved up` leaves them serving). */
+  close(options?: { keepDataPlanes?: boolean }): Promise<void>;
 }
 
 /** The blob store `artifacts.store` names; an S3 store's keys come from the server's environment or a secret file. */
@@ -172,20 +176,56 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   });
   routes.push(...sweeps.routes);
   controllers.push(sweeps.controller);
-  // Serving takes model bytes; what it loads is decided by its caller (the admin routes for now).
+  // Serving takes model bytes; what it loads is decided by its caller (the deployment controller, the admin routes).
+  // This process's own serving runs evaluations' private copies, and every endpoint when no data-plane process serves.
   const serving = createServingModule({ dataDir: config.dataDir, clock, ids, logger, ...config.serving, onnx: { inspection: config.registry.onnx } });
-  routes.push(...serving.routes);
+  const passthroughs = [workspaces.proxy];
+  let plane: ServingPlane = serving.service;
+  let router: DeploymentRouter | undefined;
+  let dataPlane: App["dataPlane"];
+  let supervisor: DataPlaneSupervisor | undefined;
+  if (config.serving.dataPlane.processes === 0) {
+    routes.push(...serving.routes);
+  } else {
+    // Data-plane processes serve the endpoints; this process tells them what to serve (the fleet) and relays /v2 to them.
+    const sup = new DataPlaneSupervisor({
+      config,
+      count: config.serving.dataPlane.processes,
+      basePort: config.serving.dataPlane.port ?? (config.port === 0 ? 0 : config.port + 1),
+      host: config.host,
+      logger: logger.child({ module: "dataplane" }),
+      command: { node: process.execPath, script: fileURLToPath(new URL("../bin/paved.js", import.meta.url)) },
+      env: deps.env ?? {},
+    });
+    supervisor = sup;
+    // The control plane answers no inference itself: its router only holds splits and the windows the processes report.
+    router = new DeploymentRouter(() => false);
+    const fleet = new DataPlaneFleet({
+      members: () => sup.members(),
+      ensureMembers: () => sup.ensure(),
+      router,
+      blobsDir: join(config.dataDir, "dataplane", "models"),
+      limits: serving.service.limits,
+      logger: logger.child({ module: "dataplane" }),
+      replicaRoom: (team) => quotas.ledger.replicaRoom(team),
+    });
+    plane = fleet;
+    dataPlane = { ensure: () => sup.ensure(), urls: () => sup.urls(), fleet };
+    const limits = { maxRequestBytes: config.serving.maxRequestBytes, maxModelBytes: config.serving.maxModelBytes };
+    routes.push(...oipServerRoutes(() => true), ...servingRoutes(fleet, limits));
+    passthroughs.push(...oipRelay(() => fleet.members().filter((m) => m.live).map((m) => m.url)));
+    controllers.push({ start: () => sup.adopt(), stop: () => undefined }, { start: () => fleet.start(), stop: () => fleet.stop() });
+  }
   servingUsage = async () => {
-    const counter = serving.service.metrics.registry.getSingleMetric("paved_serving_requests_total");
-    const answered = new Map(((await counter?.get())?.values ?? []).map((v) => [`${v.labels.model}\0${v.labels.version}\0${v.labels.environment}`, v.value]));
+    const answered = await plane.answered();
     // Evaluations' private copies (environment "(private)") serve no one and cost their evaluation nothing here.
-    return serving.service
+    return plane
       .list()
       .filter((v) => !v.environment.startsWith("("))
       .map((v) => ({ team: v.team, model: v.name, version: v.version, environment: v.environment, replicas: v.replicas, loadedAt: v.loadedAt, requests: answered.get(`${v.name}\0${v.version}\0${v.environment}`) ?? 0 }));
   };
   // Evaluations' private copies (environment "(private)") serve no one and draw nothing.
-  quotas.ledger.useServing(() => serving.service.list().filter((v) => !v.environment.startsWith("(")));
+  quotas.ledger.useServing(() => plane.list().filter((v) => !v.environment.startsWith("(")));
   // Autoscaling stops at the team's serving-replica quota.
   serving.service.setReplicaRoom((team) => quotas.ledger.replicaRoom(team));
   // Evaluation runs versions on serving and guards the registry's production alias.
@@ -193,7 +233,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   routes.push(...evaluation.routes);
   controllers.push(evaluation.runner);
   // Deployments roll versions out on serving (through the router they register there), behind evaluation's gate.
-  const deployments = createDeploymentsModule({ database, registry: registry.service, serving: serving.service, evaluation: evaluation.service, clock, ids, logger, admission: (d, principal) => budgets.admitDeployment(d, principal), replicaQuota: (team, replicas, what) => quotas.ledger.assertReplicas(team, replicas, what) });
+  const deployments = createDeploymentsModule({ database, registry: registry.service, serving: plane, ...(router ? { router } : {}), evaluation: evaluation.service, clock, ids, logger, admission: (d, principal) => budgets.admitDeployment(d, principal), replicaQuota: (team, replicas, what) => quotas.ledger.assertReplicas(team, replicas, what) });
   routes.push(...deployments.routes);
   // A budget's stop: the team's workspaces are stopped (homes kept) and every queued and running job
   // is cancelled (SIGTERM, then the grace period to checkpoint); its rollouts in progress are paused,
@@ -225,7 +265,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     requestTimeoutMs: config.http.requestTimeoutSeconds * 1000,
     audit: audit.service,
     trustedProxies: config.http.trustedProxies,
-    passthroughs: [workspaces.proxy],
+    passthroughs,
   });
 
   return {
@@ -235,6 +275,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     tokens,
     routes,
     generatedAdminToken: admin.generated,
+    dataPlane,
     async listen() {
       await server.listen({ host: config.host, port: config.port });
       const address = server.server.address();
@@ -247,8 +288,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       audit.service.start();
       return url;
     },
-    async close() {
+    async close(options = {}) {
       for (const c of controllers) await c.stop();
+      await supervisor?.stop(!options.keepDataPlanes);
       await server.close();
       await audit.service.stop();
       await database.close();

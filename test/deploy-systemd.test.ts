@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
+import { stopDataPlanes } from "../src/dataplane/index.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const UNIT = join(ROOT, "deploy/systemd/paved.service");
@@ -69,6 +70,7 @@ describe("the systemd unit for a VM", () => {
       expect(submitted.status, await submitted.clone().text()).toBe(200);
       for (const end = Date.now() + 30_000; !jobPid && Date.now() < end; await sleep(50)) jobPid = Number(readFileSafe(pidFile)) || 0;
       expect(jobPid).toBeGreaterThan(0);
+      for (const end = Date.now() + 60_000; !out.includes("data-plane process(es)") && Date.now() < end; ) await sleep(50);
 
       child.kill("SIGTERM");
       const stopWithin = Number(setting(unit, "TimeoutStopSec")) * 1000;
@@ -76,9 +78,14 @@ describe("the systemd unit for a VM", () => {
       expect(code, out).toBe(0);
       // The job's process was not part of the stop: the server that comes back adopts it.
       expect(alive(jobPid)).toBe(true);
+      // Nor was the data plane: models keep being served while paved up restarts.
+      const dataPlane = JSON.parse(readFileSafe(join(dir, "data", "dataplane", "0", "process.json"))) as { pid: number; url: string };
+      expect(alive(dataPlane.pid)).toBe(true);
+      expect((await fetch(`${dataPlane.url}/v2/health/ready`)).status).toBe(200);
     } finally {
       child.kill("SIGKILL");
       if (jobPid && alive(jobPid)) process.kill(jobPid, "SIGKILL");
+      await stopDataPlanes(join(dir, "data"));
     }
   }, 90_000);
 });

@@ -6,13 +6,14 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { stopDataPlanes } from "../src/dataplane/index.ts";
 import { freePort } from "./support/server-process.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
 describe("npm run quickstart", () => {
   const dataDir = join(mkdtempSync(join(tmpdir(), "paved-quickstart-")), "data");
-  afterAll(() => {
+  afterAll(async () => {
     const pidFile = join(dataDir, "server.pid");
     if (existsSync(pidFile)) {
       try {
@@ -21,6 +22,8 @@ describe("npm run quickstart", () => {
         // already gone
       }
     }
+    // The data plane outlives paved up's SIGTERM, as the quickstart's last line says.
+    await stopDataPlanes(dataDir);
   });
 
   it("trains, registers, evaluates and deploys the quickstart model through Paved and shows where everything landed", async () => {

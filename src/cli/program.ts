@@ -5,6 +5,7 @@ import { registerAudit } from "./commands/audit.ts";
 import { registerBudgets } from "./commands/budgets.ts";
 import { registerCosts } from "./commands/costs.ts";
 import { registerCompute } from "./commands/compute.ts";
+import { registerDataPlane } from "./commands/dataplane.ts";
 import { registerDeploy } from "./commands/deploy.ts";
 import { registerDocs } from "./commands/docs.ts";
 import { registerEvaluate } from "./commands/evaluate.ts";
@@ -53,6 +54,7 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
     );
   // Commands inherit exitOverride and configureOutput from the program when they are created.
   registerUp(program, ctx.env as NodeJS.ProcessEnv);
+  registerDataPlane(program, ctx.env as NodeJS.ProcessEnv);
   registerLogin(program, ctx);
   registerApply(program, ctx);
   registerTrain(program, ctx);

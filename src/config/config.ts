@@ -478,8 +478,21 @@ export const configSchema = z.strictObject({
       maxReplicasPerVersion: z.number().int().min(1).max(1024).default(8),
       /** Most inference requests waiting for a worker per loaded version; more answer 503. */
       maxQueuedRequests: z.number().int().min(1).default(1024),
+      /**
+       * Where models are served (docs/serving.md#the-data-plane): by data-plane processes that `paved up`
+       * starts and that keep serving while it restarts, or (processes: 0) inside the control plane's
+       * own process, which then stops serving whenever it stops.
+       */
+      dataPlane: z
+        .strictObject({
+          /** How many data-plane processes `paved up` runs (0: serve inside the control plane). */
+          processes: z.number().int().min(0).max(64).default(1),
+          /** The port of process 0, the next ones counting up; unset: the control plane's port + 1 (any free port when that is 0). */
+          port: z.number().int().min(0).max(65535).optional(),
+        })
+        .default({ processes: 1 }),
     })
-    .default({ maxRequestBytes: 16 * 1024 ** 2, maxModelBytes: 1024 ** 3, sampleRate: 1, sampleMaxPerSecond: 100, maxOutputBytes: 4 * 1024 ** 2, maxReplicasPerVersion: 8, maxQueuedRequests: 1024 }),
+    .default({ maxRequestBytes: 16 * 1024 ** 2, maxModelBytes: 1024 ** 3, sampleRate: 1, sampleMaxPerSecond: 100, maxOutputBytes: 4 * 1024 ** 2, maxReplicasPerVersion: 8, maxQueuedRequests: 1024, dataPlane: { processes: 1 } }),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -39,6 +39,8 @@ export interface OpenDatabaseOptions {
   /** `postgres://…`, or unset for SQLite at `<dataDir>/paved.db`. */
   url?: string;
   dataDir: string;
+  /** Bring the schema up to date (default). A data-plane process only reads, on the schema its control plane keeps. */
+  migrate?: boolean;
 }
 
 // PostgreSQL returns int8 as strings; every bigint here is an epoch-ms time, a step or a size,
@@ -46,7 +48,7 @@ export interface OpenDatabaseOptions {
 pg.types.setTypeParser(20, (v) => Number(v));
 
 /** Opens the database and brings its schema up to date. */
-export async function openDatabase({ url, dataDir }: OpenDatabaseOptions): Promise<Database> {
+export async function openDatabase({ url, dataDir, migrate: migrating = true }: OpenDatabaseOptions): Promise<Database> {
   let database: Database;
   if (url && /^postgres(ql)?:\/\//.test(url)) {
     const pool = new pg.Pool({ connectionString: url, max: 10 });
@@ -66,7 +68,7 @@ export async function openDatabase({ url, dataDir }: OpenDatabaseOptions): Promi
     const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
     database = { db, dialect: "sqlite", sqlite, close: () => db.destroy() };
   }
-  await migrate(database);
+  if (migrating) await migrate(database);
   return database;
 }
 

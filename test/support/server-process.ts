@@ -3,6 +3,7 @@ import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { stopDataPlanes } from "../../src/dataplane/index.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -31,7 +32,10 @@ export async function freePort(): Promise<number> {
 export async function startServerProcess(opts: { dataDir: string; token: string; port?: number; config?: Record<string, unknown>; env?: Record<string, string> }): Promise<ServerProcess> {
   const port = opts.port ?? (await freePort());
   const configFile = join(opts.dataDir, "..", `paved-config-${port}.yaml`);
-  writeFileSync(configFile, stringify({ logLevel: "warn", compute: { gpus: [], systemMetricsInterval: 1 }, ...opts.config }));
+  // Data-plane processes on any free port (port + 1 may be another test's), unless the test names one.
+  const serving = (opts.config?.serving ?? {}) as { dataPlane?: Record<string, unknown> };
+  const config = { ...opts.config, serving: { ...serving, dataPlane: { port: 0, ...serving.dataPlane } } };
+  writeFileSync(configFile, stringify({ logLevel: "warn", compute: { gpus: [], systemMetricsInterval: 1 }, ...config }));
   const child = spawn(process.execPath, [join(ROOT, "bin/paved.js"), "up", "--port", String(port), "--data-dir", opts.dataDir, "--config", configFile], {
     env: { ...process.env, ...opts.env, PAVED_ADMIN_TOKEN: opts.token },
     stdio: ["ignore", "pipe", "pipe"],
@@ -62,9 +66,11 @@ export async function startServerProcess(opts: { dataDir: string; token: string;
       child.kill("SIGKILL");
       await exited();
     },
+    /** SIGTERM, and the data-plane processes it started (which a SIGTERM leaves serving) stopped too. */
     async stop() {
       child.kill("SIGTERM");
       await exited();
+      await stopDataPlanes(opts.dataDir);
     },
   };
 }

@@ -40,12 +40,17 @@ that runs (exit code 4), as is a port another process listens on.`,
       process.once("exit", () => lock.release());
       let databaseLock: DatabaseLock | undefined;
       let app: App | undefined;
-      const stop = async (code: number) => {
-        await app?.close().catch(() => undefined);
+      // SIGTERM (a service manager's stop or restart) leaves the data-plane processes serving, and the
+      // next paved up adopts them; Ctrl-C (SIGINT) at a terminal stops them too.
+      const stop = async (code: number, keepDataPlanes = true) => {
+        await app?.close({ keepDataPlanes }).catch(() => undefined);
         await databaseLock?.release();
         lock.release();
         process.exit(code);
       };
+      // Registered before anything starts: a stop that comes early still releases the locks.
+      process.once("SIGINT", () => void stop(0, false));
+      process.once("SIGTERM", () => void stop(0));
       try {
         if (config.databaseUrl) {
           databaseLock = await lockDatabase(config.databaseUrl, {
@@ -65,6 +70,10 @@ that runs (exit code 4), as is a port another process listens on.`,
         const s3 = config.artifacts.store === "s3" ? config.artifacts.s3 : undefined;
         const artifactsAt = s3 ? `, artifacts in s3://${s3.bucket}/${s3.prefix}${s3.endpoint ? ` at ${s3.endpoint}` : ""}` : "";
         process.stdout.write(`paved listening on ${url} (data in ${config.dataDir}, metadata in ${app.database.dialect}${artifactsAt})\n`);
+        if (app.dataPlane) {
+          await app.dataPlane.ensure();
+          process.stdout.write(`models served by ${app.dataPlane.urls().length} data-plane process(es): ${app.dataPlane.urls().join(" ")} (also relayed at ${url}/v2)\n`);
+        }
         if (app.generatedAdminToken) {
           process.stdout.write(
             `\nAdmin token (shown once, stored hashed):\n  ${app.generatedAdminToken}\n` +
@@ -77,8 +86,6 @@ that runs (exit code 4), as is a port another process listens on.`,
         lock.release();
         throw error;
       }
-      process.once("SIGINT", () => void stop(0));
-      process.once("SIGTERM", () => void stop(0));
     });
 }
 

@@ -44,6 +44,26 @@ class Ring {
   snapshot(): Float64Array {
     return this.values.slice(0, Math.min(this.count, MAX_SAMPLES));
   }
+
+  /** The kept numbers, oldest first. */
+  ordered(): number[] {
+    if (this.count <= MAX_SAMPLES) return Array.from(this.values.subarray(0, this.count));
+    const start = this.count % MAX_SAMPLES;
+    return [...this.values.subarray(start), ...this.values.subarray(0, start)];
+  }
+}
+
+/**
+ * One version's outcomes in a window as plain data: what a data-plane process hands the control
+ * plane, which merges the windows of every process (TrafficWindow.merge).
+ */
+export interface WindowEntryData {
+  requests: number;
+  errors: number;
+  latencies: number[];
+  scores: number[];
+  divergenceSum: number;
+  divergenceCount: number;
 }
 
 interface Entry {
@@ -70,6 +90,34 @@ export class TrafficWindow {
       entry.divergenceSum += divergence;
       entry.divergenceCount++;
     }
+  }
+
+  /** The window's outcomes as plain data, per version (newest samples last). */
+  export(): Record<string, WindowEntryData> {
+    const out: Record<string, WindowEntryData> = {};
+    for (const [version, e] of this.versions) {
+      out[version] = { requests: e.requests, errors: e.errors, latencies: e.latencies.ordered(), scores: e.scores.ordered(), divergenceSum: e.divergenceSum, divergenceCount: e.divergenceCount };
+    }
+    return out;
+  }
+
+  /** Adds another process's outcomes (export()) to this window. */
+  merge(data: Record<string, WindowEntryData>): void {
+    for (const [version, d] of Object.entries(data)) {
+      let entry = this.versions.get(version);
+      if (!entry) this.versions.set(version, (entry = { requests: 0, errors: 0, latencies: new Ring(), scores: new Ring(), divergenceSum: 0, divergenceCount: 0 }));
+      entry.requests += d.requests;
+      entry.errors += d.errors;
+      for (const x of d.latencies) entry.latencies.push(x);
+      for (const x of d.scores) entry.scores.push(x);
+      entry.divergenceSum += d.divergenceSum;
+      entry.divergenceCount += d.divergenceCount;
+    }
+  }
+
+  /** Whether nothing was recorded. */
+  get empty(): boolean {
+    return this.versions.size === 0;
   }
 
   stats(version: string): VersionStats {

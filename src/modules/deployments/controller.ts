@@ -2,7 +2,7 @@ import { buffer } from "node:stream/consumers";
 import { z } from "zod";
 import { ReconcileLoop, addMoments, describeProblems, validate, emptyMoments, sequentialPValue, twoProportionTest, welchTest, type Clock, type Logger, type Moments } from "../../core/index.ts";
 import type { RegisteredModel, RegistryService } from "../registry/index.ts";
-import { InferRequest, ROUTE_KEY_HEADER, type ServingService } from "../serving/index.ts";
+import { InferRequest, ROUTE_KEY_HEADER, type ServingPlane } from "../serving/index.ts";
 import { MIN_SAMPLES, analyze, describeStats, predictionShift } from "./analysis.ts";
 import type { DeploymentRouter, Split } from "./router.ts";
 import { BUILTIN_AB_METRICS, MAX_HISTORY, type AbTestSpec, type AbTestStatus, type AnalysisVerdict, type DeploymentEvent, type DeploymentSpec, type DeploymentStatus } from "./schema.ts";
@@ -23,7 +23,7 @@ const IntegrationTests = z.array(
 export interface DeploymentControllerDeps {
   store: DeploymentStore;
   registry: RegistryService;
-  serving: ServingService;
+  serving: ServingPlane;
   router: DeploymentRouter;
   clock: Clock;
   logger: Logger;

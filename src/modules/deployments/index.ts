@@ -8,7 +8,7 @@ import type { Clock, IdGenerator, Logger, RouteDefinition } from "../../core/ind
 import type { Database } from "../../storage/index.ts";
 import type { EvaluationService } from "../evaluation/index.ts";
 import type { RegistryService } from "../registry/index.ts";
-import type { ServingService } from "../serving/index.ts";
+import type { ServingPlane } from "../serving/index.ts";
 import { DeploymentController } from "./controller.ts";
 import { DeploymentRouter } from "./router.ts";
 import { deploymentRoutes } from "./routes.ts";
@@ -17,13 +17,16 @@ import { DeploymentStore } from "./store.ts";
 
 export { DeploymentService, GATED_ENVIRONMENT, endpointOf, type DeploymentAdmissionHook } from "./service.ts";
 export { DeploymentController, INTEGRATION_TESTS_TAG } from "./controller.ts";
-export { DeploymentRouter, stickyVariant, type Split } from "./router.ts";
+export { DeploymentRouter, stickyVariant, type Split, type WindowReport } from "./router.ts";
 export { CreateDeploymentBody, DeploymentView, DeploymentList, PromoteBody, DeploymentOverrideView } from "./schema.ts";
 
 export interface DeploymentsModuleDeps {
   database: Database;
   registry: RegistryService;
-  serving: ServingService;
+  /** What serves: this process's serving service, or the data-plane fleet. */
+  serving: ServingPlane;
+  /** The router splits are kept in (default: a new one, registered with `serving`); the data-plane fleet shares its own. */
+  router?: DeploymentRouter;
   evaluation: EvaluationService;
   clock: Clock;
   ids: IdGenerator;
@@ -40,8 +43,8 @@ export interface DeploymentsModuleDeps {
 export function createDeploymentsModule(deps: DeploymentsModuleDeps): { service: DeploymentService; controller: DeploymentController; routes: RouteDefinition[] } {
   const logger = deps.logger.child({ module: "deployments" });
   const store = new DeploymentStore(deps.database);
-  const router = new DeploymentRouter((name, version, environment) => deps.serving.isLoaded(name, version, environment));
-  deps.serving.setRouter(router);
+  const router = deps.router ?? new DeploymentRouter((name, version, environment) => deps.serving.isLoaded(name, version, environment));
+  deps.serving.setRouter?.(router);
   const limits = deps.serving.limits;
   const controller = new DeploymentController({
     store,

@@ -1,6 +1,6 @@
 import { addMoments, emptyMoments, type Moments } from "../../core/index.ts";
 import { rowScores, type InferRouter, type RouteDecision, type RoutedOutcome } from "../serving/index.ts";
-import { TrafficWindow } from "./analysis.ts";
+import { TrafficWindow, type WindowEntryData } from "./analysis.ts";
 
 /**
  * How one model's versionless traffic in one environment is split right now:
@@ -19,6 +19,22 @@ export interface Split {
   canaryWeight: number;
   /** A/B only: the built-in outcome the router tallies per variant (reported metrics are stored by the API instead). */
   abMetric?: "error_rate" | "latency_ms" | undefined;
+  /**
+   * The deployment's window generation: the router that analyses (the control plane's) counts its
+   * window resets; a router that only serves (a data-plane process's) starts a new window when the
+   * number it is given changes, so outcomes of an old step never land in a new one. Set by `set`.
+   */
+  window?: number | undefined;
+}
+
+/** What one serving process observed for one deployment since its last report (DeploymentRouter.drain). */
+export interface WindowReport {
+  deploymentId: string;
+  /** The window generation the outcomes belong to (Split.window). */
+  window: number;
+  outcomes: Record<string, WindowEntryData>;
+  /** The A/B tally per version (built-in metrics), since the last report. */
+  tally: Record<string, Moments>;
 }
 
 /** Buckets per 100%: the sticky split's resolution is 0.01%. */
@@ -54,19 +70,41 @@ export class DeploymentRouter implements InferRouter {
   private readonly splits = new Map<string, Split>();
   private readonly windows = new Map<string, TrafficWindow>();
   private readonly tallies = new Map<string, Map<string, Moments>>();
+  private readonly generations = new Map<string, number>();
+  /** Told when a split changes (the data-plane fleet pushes splits to its processes). */
+  onChange: (() => void) | undefined;
 
   constructor(
     private readonly loaded: (name: string, version: string, environment: string) => boolean,
     private readonly random: () => number = Math.random,
   ) {}
 
-  /** Sets the split of `model` in the split's environment. */
+  /**
+   * Sets the split of `model` in the split's environment. A split without `window` gets this
+   * router's generation of the deployment's window; one with it (pushed by the control plane)
+   * starts a new window here when the generation changed.
+   */
   set(model: string, split: Split): void {
-    this.splits.set(target(model, split.environment), split);
+    const id = split.deploymentId;
+    const current = this.generations.get(id) ?? 0;
+    if (split.window !== undefined && split.window !== current) {
+      this.generations.set(id, split.window);
+      this.windows.delete(id);
+    }
+    const stamped = { ...split, window: split.window ?? current };
+    const key = target(model, split.environment);
+    const before = this.splits.get(key);
+    this.splits.set(key, stamped);
+    if (this.onChange && !sameSplit(before, stamped)) this.onChange();
   }
 
   delete(model: string, environment: string): void {
-    this.splits.delete(target(model, environment));
+    if (this.splits.delete(target(model, environment))) this.onChange?.();
+  }
+
+  /** Every split with its model. */
+  list(): { model: string; split: Split }[] {
+    return [...this.splits.entries()].map(([key, split]) => ({ model: key.slice(key.indexOf("/") + 1), split }));
   }
 
   split(model: string, environment: string): Split | undefined {
@@ -80,14 +118,48 @@ export class DeploymentRouter implements InferRouter {
     return window;
   }
 
-  /** Starts a new, empty window (at each step). */
+  /** Starts a new, empty window (at each step), of the next generation. */
   resetWindow(deploymentId: string): void {
     this.windows.set(deploymentId, new TrafficWindow());
+    this.generations.set(deploymentId, (this.generations.get(deploymentId) ?? 0) + 1);
   }
 
   forgetWindow(deploymentId: string): void {
     this.windows.delete(deploymentId);
     this.tallies.delete(deploymentId);
+  }
+
+  /** What this router observed since the last call, per deployment, which empties its windows and tallies (a data-plane process's report). */
+  drain(): WindowReport[] {
+    const reports: WindowReport[] = [];
+    for (const id of new Set([...this.windows.keys(), ...this.tallies.keys()])) {
+      const window = this.windows.get(id);
+      const tally = this.tallies.get(id);
+      if ((!window || window.empty) && !tally) continue;
+      reports.push({ deploymentId: id, window: this.generations.get(id) ?? 0, outcomes: window?.export() ?? {}, tally: Object.fromEntries(tally ?? []) });
+      this.windows.delete(id);
+      this.tallies.delete(id);
+    }
+    return reports;
+  }
+
+  /**
+   * Adds other processes' reports: outcomes into the deployment's window when they belong to its
+   * current generation (older ones are of a step already judged), tallies always.
+   */
+  absorb(reports: readonly WindowReport[]): void {
+    for (const r of reports) {
+      if (r.window === (this.generations.get(r.deploymentId) ?? 0)) this.window(r.deploymentId).merge(r.outcomes);
+      const entries = Object.entries(r.tally);
+      if (entries.length === 0) continue;
+      let tally = this.tallies.get(r.deploymentId);
+      if (!tally) this.tallies.set(r.deploymentId, (tally = new Map()));
+      for (const [version, m] of entries) {
+        let moments = tally.get(version);
+        if (!moments) tally.set(version, (moments = emptyMoments()));
+        addMoments(moments, m);
+      }
+    }
   }
 
   /** The A/B tally per version gathered since the last call, which empties it. */
@@ -129,4 +201,8 @@ export class DeploymentRouter implements InferRouter {
       addMoments(moments, { n: 1, sum: value, sumSq: value * value });
     }
   }
+}
+
+function sameSplit(a: Split | undefined, b: Split): boolean {
+  return a !== undefined && a.deploymentId === b.deploymentId && a.mode === b.mode && a.stable === b.stable && a.canary === b.canary && a.canaryWeight === b.canaryWeight && a.abMetric === b.abMetric && a.window === b.window;
 }

@@ -24,7 +24,7 @@ import {
   ServerMetadata,
   ServerReady,
 } from "./schema.ts";
-import { DEFAULT_ENVIRONMENT, type ServingService } from "./service.ts";
+import { DEFAULT_ENVIRONMENT, type ServingPlane, type ServingService } from "./service.ts";
 
 export interface ServingRouteOptions {
   /** Largest infer request body, in bytes (413 beyond). */
@@ -109,34 +109,6 @@ export function oipRoutes(service: ServingService, options: ServingRouteOptions)
       response: ModelReady,
       handler: async ({ params: p }) => service.ready(p.name, versionOf(p), environmentOf(p)),
     });
-  const server = (prefix: string, params: typeof EnvironmentParams | undefined) => [
-    route({ ...OIP, method: "GET", url: `${prefix}/v2/health/live`, summary: "Server liveness (OIP v2)", public: true, action: "platform:read", ...(params ? { params } : {}), response: ServerLive, handler: async () => ({ live: true }) }),
-    route({
-      ...OIP,
-      method: "GET",
-      url: `${prefix}/v2/health/ready`,
-      summary: "Server readiness (OIP v2): 503 while shutting down",
-      public: true,
-      action: "platform:read",
-      ...(params ? { params } : {}),
-      response: ServerReady,
-      handler: async () => {
-        if (!service.serverReady()) throw new PlatformError("UNAVAILABLE", "the server is shutting down");
-        return { ready: true };
-      },
-    }),
-    route({
-      ...OIP,
-      method: "GET",
-      url: `${prefix}/v2`,
-      summary: "Server metadata (OIP v2), with the protocol extensions implemented: binary_tensor_data, model_configuration, statistics",
-      public: true,
-      action: "platform:read",
-      ...(params ? { params } : {}),
-      response: ServerMetadata,
-      handler: async () => ({ name: "paved", version: "0.1.0", extensions: [...EXTENSIONS] }),
-    }),
-  ];
   const config = (url: string, params: OipParams) =>
     route({
       ...OIP,
@@ -187,11 +159,47 @@ export function oipRoutes(service: ServingService, options: ServingRouteOptions)
     stats(`${prefix}/v2/models/:name/versions/:version/stats`, byVersion),
   ];
   return [
-    ...server("", undefined),
+    ...oipServerRoutes(() => service.serverReady()),
     ...models("", ModelParams, ModelVersionParams, undefined),
-    ...server(ENVIRONMENT_PREFIX, EnvironmentParams),
     ...models(ENVIRONMENT_PREFIX, EnvironmentModelParams, EnvironmentModelVersionParams, EnvironmentParams),
   ];
+}
+
+/**
+ * The OIP server routes (liveness, readiness, server metadata), public, for production and under
+ * ENVIRONMENT_PREFIX: what answers them is the server they are sent to (the control plane answers
+ * its own while data-plane processes serve the models).
+ */
+export function oipServerRoutes(ready: () => boolean): RouteDefinition[] {
+  const server = (prefix: string, params: typeof EnvironmentParams | undefined) => [
+    route({ ...OIP, method: "GET", url: `${prefix}/v2/health/live`, summary: "Server liveness (OIP v2)", public: true, action: "platform:read", ...(params ? { params } : {}), response: ServerLive, handler: async () => ({ live: true }) }),
+    route({
+      ...OIP,
+      method: "GET",
+      url: `${prefix}/v2/health/ready`,
+      summary: "Server readiness (OIP v2): 503 while shutting down",
+      public: true,
+      action: "platform:read",
+      ...(params ? { params } : {}),
+      response: ServerReady,
+      handler: async () => {
+        if (!ready()) throw new PlatformError("UNAVAILABLE", "the server is shutting down");
+        return { ready: true };
+      },
+    }),
+    route({
+      ...OIP,
+      method: "GET",
+      url: `${prefix}/v2`,
+      summary: "Server metadata (OIP v2), with the protocol extensions implemented: binary_tensor_data, model_configuration, statistics",
+      public: true,
+      action: "platform:read",
+      ...(params ? { params } : {}),
+      response: ServerMetadata,
+      handler: async () => ({ name: "paved", version: "0.1.0", extensions: [...EXTENSIONS] }),
+    }),
+  ];
+  return [...server("", undefined), ...server(ENVIRONMENT_PREFIX, EnvironmentParams)];
 }
 
 /**
@@ -212,17 +220,9 @@ async function answer(encoded: EncodedAnswer, acceptEncoding: string | string[] 
  * Paved's serving API: the loaded versions, and the low-level load/unload primitive that the
  * deployment controller will drive (admin only until then).
  */
-export function servingRoutes(service: ServingService, options: ServingRouteOptions): RouteDefinition[] {
+export function servingRoutes(service: ServingPlane, options: ServingRouteOptions): RouteDefinition[] {
   return [
-    route({
-      method: "GET",
-      url: "/metrics",
-      summary: "Serving metrics in Prometheus text format, for every team's models (needs a token: scrape with a bearer token)",
-      action: "serving:read",
-      tags: TAGS,
-      response: z.string(),
-      handler: async () => new StreamResponse(Readable.from([await service.metricsText()]), "text/plain; version=0.0.4; charset=utf-8"),
-    }),
+    metricsRoute(service),
     route({
       method: "GET",
       url: "/api/v1/serving/models",
@@ -265,6 +265,19 @@ export function servingRoutes(service: ServingService, options: ServingRouteOpti
       },
     }),
   ];
+}
+
+/** `/metrics`: the serving metrics of what serves (this process's, or every data-plane process's added up). */
+export function metricsRoute(service: Pick<ServingPlane, "metricsText">): RouteDefinition {
+  return route({
+    method: "GET",
+    url: "/metrics",
+    summary: "Serving metrics in Prometheus text format, for every team's models (needs a token: scrape with a bearer token)",
+    action: "serving:read",
+    tags: TAGS,
+    response: z.string(),
+    handler: async () => new StreamResponse(Readable.from([await service.metricsText()]), "text/plain; version=0.0.4; charset=utf-8"),
+  });
 }
 
 async function readLimited(stream: Readable, limit: number): Promise<Uint8Array> {

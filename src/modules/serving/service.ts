@@ -57,6 +57,28 @@ export interface ServingServiceOptions {
   autoscaleWindows?: { stableWindowMs: number; panicWindowMs: number; scaleDownDelayMs: number };
 }
 
+/**
+ * What the control plane needs of what serves, to decide what is loaded (admin routes, the
+ * deployment controller) and to read it back: this process's ServingService (data plane inline),
+ * or the fleet of data-plane processes (src/dataplane), which keeps the same answers across them.
+ */
+export interface ServingPlane {
+  readonly limits: { maxOutputBytes: number; maxReplicasPerVersion: number; maxModelBytes: number };
+  load(input: LoadModelInput): Promise<LoadedModelView>;
+  unload(name: string, version: string, environment?: string): Promise<void>;
+  /** Whether the version is served in the environment (a map lookup). */
+  isLoaded(name: string, version: string, environment?: string): boolean;
+  list(environment?: string, teams?: readonly string[]): LoadedModelView[];
+  /** Runs a request on a version (the controller's integration tests). */
+  infer(name: string, version: string | undefined, request: InferRequest, key?: string, environment?: string): Promise<InferResponse>;
+  metricsText(): Promise<string>;
+  /** Requests answered per loaded version, keyed `model\0version\0environment` (usage metering). */
+  answered(): Promise<Map<string, number>>;
+  /** Registers the router of versionless requests, where they are answered in this process. */
+  setRouter?(router: InferRouter | undefined): void;
+  setReplicaRoom?(room: ((team: string) => number | undefined) | undefined): void;
+}
+
 /** A version loaded by `loadPrivate`: reachable only through this handle. */
 export interface PrivateModel {
   infer(request: InferRequest): Promise<InferResponse>;
@@ -176,7 +198,7 @@ const LATENCY_RING = 256;
  * by the caller (the admin routes and the deployment controller); which version answers a
  * request that names none is decided by the registered router (see setRouter).
  */
-export class ServingService {
+export class ServingService implements ServingPlane {
   readonly metrics = new ServingMetrics();
   private readonly runtimes: Map<string, ServingRuntime>;
   /** Loaded versions by environment and model (see slot), then version: environments never share a copy. */
@@ -483,6 +505,11 @@ export class ServingService {
   /** Prometheus text exposition of the serving metrics. */
   metricsText(): Promise<string> {
     return this.metrics.text();
+  }
+
+  async answered(): Promise<Map<string, number>> {
+    const counter = this.metrics.registry.getSingleMetric("paved_serving_requests_total");
+    return new Map(((await counter?.get())?.values ?? []).map((v) => [`${v.labels.model}\0${v.labels.version}\0${v.labels.environment}`, v.value]));
   }
 
   /** Stops every runtime (terminating their workers) and flushes the prediction logs. */

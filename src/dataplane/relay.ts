@@ -1,0 +1,44 @@
+// The control plane's OIP endpoints when data-plane processes serve: requests under /v2/models/ and
+// /environments/ are relayed as they are (method, path, headers, body stream) to a live process,
+// which checks the token again and answers. Clients that must not notice a restart of `paved up`
+// call a data-plane process's own URL instead (`paved up` prints it); this relay is for clients
+// that know only the API's URL.
+import { request as httpRequest } from "node:http";
+import { PlatformError, type PassthroughDefinition } from "../core/index.ts";
+
+/** Hop-by-hop headers, which one connection's ends own (RFC 9110 §7.6.1). */
+const HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host"]);
+
+/** Relays every request under the OIP prefixes to one of the live processes `urls()` names (in turn). */
+export function oipRelay(urls: () => string[]): PassthroughDefinition[] {
+  let next = 0;
+  const def = (prefix: string): PassthroughDefinition => ({
+    prefix,
+    summary: "OIP v2 inference and model metadata, relayed to a data-plane process",
+    action: "serving:infer",
+    async request({ request, url }, response) {
+      const live = urls();
+      if (live.length === 0) throw new PlatformError("UNAVAILABLE", "no data-plane process runs yet (it starts with the first model loaded); deploy a model, or retry in a few seconds");
+      const target = new URL(url, live[next++ % live.length]);
+      const headers: Record<string, string | string[]> = {};
+      for (const [name, value] of Object.entries(request.headers)) if (value !== undefined && !HOP.has(name)) headers[name] = value;
+      await new Promise<void>((resolve, reject) => {
+        const upstream = httpRequest(target, { method: request.method, headers }, (answer) => {
+          const out: Record<string, string | string[]> = {};
+          for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && !HOP.has(name)) out[name] = value;
+          response.writeHead(answer.statusCode ?? 502, out);
+          answer.pipe(response);
+          answer.on("end", resolve);
+          answer.on("error", reject);
+        });
+        // A process that dies mid-request fails the request now, never hangs it.
+        upstream.on("error", (error) => reject(new PlatformError("UNAVAILABLE", `the data-plane process did not answer (${(error as NodeJS.ErrnoException).code ?? error.message}); retry`)));
+        request.pipe(upstream);
+      });
+    },
+    async upgrade() {
+      throw new PlatformError("NOT_FOUND", "the inference endpoints take no websockets");
+    },
+  });
+  return [def("/v2/models/"), def("/environments/")];
+}
