@@ -181,8 +181,9 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     const admin = new HttpClient(paved.url, paved.token, 1);
     await admin.request("PUT", "/api/v1/serving/models/mlp/versions/1", Buffer.from(models.bytes("mlp")));
     admin.close();
+    const [dataPlane] = await paved.dataPlanes();
     const targets: Target[] = [
-      { key: "paved", label: "paved up (ONNX, 1 replica)", url: paved.url, token: paved.token, pid: paved.child.pid!, path: "/v2/models/mlp/infer", warmup, requests: { 1: scaled(1000, 200), 32: scaled(6000, 1000) } },
+      { key: "paved", label: "paved data plane (ONNX, 1 replica)", url: dataPlane!.url, token: paved.token, pid: dataPlane!.pid, path: "/v2/models/mlp/infer", warmup, requests: { 1: scaled(1000, 200), 32: scaled(6000, 1000) } },
     ];
     for (const p of peers) {
       const server = await startUvicorn(p);

@@ -338,7 +338,9 @@ async function overHttp(options: BenchOptions, models: TestModels): Promise<{ fi
       }
     }
     const body = JSON.stringify(inferRequest(30));
-    const client = new HttpClient(paved.url, paved.token, 1);
+    // Predictions go to the data-plane process, which routes them.
+    const [dataPlane] = await paved.dataPlanes();
+    const client = new HttpClient(dataPlane!.url, paved.token, 1);
     for (const v of variants) await driveSamples(client, `${HTTP_PREFIX}/v2/models/${v.model}/infer`, body, 1, 0, 300);
     const rounds = Math.max(10, Math.round(60 * options.scale));
     const perRound = 100;

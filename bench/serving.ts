@@ -190,7 +190,12 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     for (const spec of specs) {
       await admin.request("PUT", `/api/v1/serving/models/${spec.model}/versions/1?replicas=${REPLICAS}`, Buffer.from(models.bytes(spec.model)));
     }
+    await admin.request("PUT", "/api/v1/serving/models/slow/versions/1?replicas=1", Buffer.from(models.bytes("slow")));
+    const loaded = JSON.parse((await admin.raw("GET", "/api/v1/serving/models")).text) as { models: { name: string; execution?: string }[] };
+    notes.push(`execution chosen at load: ${loaded.models.map((m) => `${m.name} ${m.execution ?? "-"}`).join(", ")}`);
     admin.close();
+    // Predictions go to the data-plane process itself (what serves them), as a client should.
+    const [dataPlane] = await paved.dataPlanes();
     for (const spec of specs) {
       const row = Array.from({ length: spec.features }, (_, i) => round(Math.sin(i + 1), 4));
       const body = JSON.stringify({ inputs: [{ name: spec.input, shape: [1, spec.features], datatype: "FP32", data: row }] });
@@ -203,17 +208,17 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
         rows.push(["bare session.run (c=1)", bare.ms.p50, bare.ms.p99, bare.requestsPerSecond, "-"]);
         perModel.bareSessionRun = bare;
         for (const concurrency of CONCURRENCIES) {
-          const pavedClient = new HttpClient(paved.url, paved.token, concurrency);
+          const pavedClient = new HttpClient(dataPlane!.url, paved.token, concurrency);
           const ceilingClient = new HttpClient(ceiling.url, undefined, concurrency);
           const warmup = Math.max(200, Math.round(WARMUP * options.scale));
-          const p = await driveMeasured(pavedClient, paved.child.pid!, `/v2/models/${spec.model}/infer`, body, concurrency, requests[concurrency]!, warmup);
-          const b = await driveMeasured(pavedClient, paved.child.pid!, `/v2/models/${spec.model}/infer`, binary.body, concurrency, requests[concurrency]!, warmup, binary.headers);
+          const p = await driveMeasured(pavedClient, dataPlane!.pid, `/v2/models/${spec.model}/infer`, body, concurrency, requests[concurrency]!, warmup);
+          const b = await driveMeasured(pavedClient, dataPlane!.pid, `/v2/models/${spec.model}/infer`, binary.body, concurrency, requests[concurrency]!, warmup, binary.headers);
           const c = await driveMeasured(ceilingClient, ceiling.pid, "/v2/models/m/infer", body, concurrency, requests[concurrency]!, warmup);
           pavedClient.close();
           ceilingClient.close();
           rows.push([`ceiling node:http+ort (c=${concurrency})`, c.ms.p50, c.ms.p99, c.requestsPerSecond, cpuCell(c)]);
-          rows.push([`paved /v2 infer (c=${concurrency})`, p.ms.p50, p.ms.p99, p.requestsPerSecond, cpuCell(p)]);
-          rows.push([`paved /v2 infer, binary data (c=${concurrency})`, b.ms.p50, b.ms.p99, b.requestsPerSecond, cpuCell(b)]);
+          rows.push([`paved data plane /v2 infer (c=${concurrency})`, p.ms.p50, p.ms.p99, p.requestsPerSecond, cpuCell(p)]);
+          rows.push([`paved data plane, binary data (c=${concurrency})`, b.ms.p50, b.ms.p99, b.requestsPerSecond, cpuCell(b)]);
           perModel[`c${concurrency}`] = { paved: p, pavedBinary: b, ceiling: c };
           notes.push(
             `${spec.model}: binary tensor data vs JSON at c=${concurrency}: p50 ${b.ms.p50} vs ${p.ms.p50} ms, ${Math.round(b.requestsPerSecond)} vs ${Math.round(p.requestsPerSecond)} req/s, server main-thread CPU ${b.serverCpu?.mainUsPerRequest ?? "-"} vs ${p.serverCpu?.mainUsPerRequest ?? "-"} us/req`,
@@ -239,11 +244,11 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       const batch = Array.from({ length: 64 }, (_, r) => Array.from({ length: 30 }, (_, i) => round(Math.sin(r * 30 + i + 1), 4)));
       const body = JSON.stringify({ inputs: [{ name: "features", shape: [64, 30], datatype: "FP32", data: batch }] });
       const binary = tritonBinaryRequest("features", batch);
-      const client = new HttpClient(paved.url, paved.token, 1);
+      const client = new HttpClient(dataPlane!.url, paved.token, 1);
       const n = Math.max(200, Math.round(2000 * options.scale));
       const warmup = Math.max(100, Math.round(500 * options.scale));
-      const p = await driveMeasured(client, paved.child.pid!, "/v2/models/mlp/infer", body, 1, n, warmup);
-      const b = await driveMeasured(client, paved.child.pid!, "/v2/models/mlp/infer", binary.body, 1, n, warmup, binary.headers);
+      const p = await driveMeasured(client, dataPlane!.pid, "/v2/models/mlp/infer", body, 1, n, warmup);
+      const b = await driveMeasured(client, dataPlane!.pid, "/v2/models/mlp/infer", binary.body, 1, n, warmup, binary.headers);
       client.close();
       printTable("mlp, 64-row requests (c=1)", ["", "p50 ms", "p99 ms", "req/s", "server CPU us/req main/all", "request bytes"], [
         ["paved /v2 infer, JSON", p.ms.p50, p.ms.p99, p.requestsPerSecond, cpuCell(p), Buffer.byteLength(body)],
@@ -251,6 +256,37 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       ]);
       figures.mlpRows64 = { paved: p, pavedBinary: b, jsonBytes: Buffer.byteLength(body), binaryBytes: binary.body.length };
       notes.push(`mlp, 64-row requests at c=1: binary tensor data vs JSON: p50 ${b.ms.p50} vs ${p.ms.p50} ms, server main-thread CPU ${b.serverCpu?.mainUsPerRequest ?? "-"} vs ${p.serverCpu?.mainUsPerRequest ?? "-"} us/req`);
+    }
+    // A slow model (tens of ms per call) beside the tiny one: it runs on its worker, so the tiny
+    // model's requests (inline, on the HTTP thread) do not wait behind it.
+    {
+      const slowBody = JSON.stringify({ inputs: [{ name: "x", shape: [1, 1], datatype: "FP32", data: [[0.5]] }] });
+      const tinyBody = JSON.stringify({ inputs: [{ name: "input", shape: [1, 4], datatype: "FP32", data: [[0.1, 0.2, 0.3, 0.4]] }] });
+      const slowClient = new HttpClient(dataPlane!.url, paved.token, 2);
+      const tinyClient = new HttpClient(dataPlane!.url, paved.token, 1);
+      const n = Math.max(200, Math.round(2000 * options.scale));
+      const slowAlone = await drive(slowClient, "/v2/models/slow/infer", slowBody, 1, 20, 3);
+      const tinyAlone = await drive(tinyClient, "/v2/models/tiny/infer", tinyBody, 1, n, 200);
+      let busy = true;
+      let slowServed = 0;
+      const background = (async () => {
+        while (busy) {
+          await drive(slowClient, "/v2/models/slow/infer", slowBody, 2, 2, 0);
+          slowServed += 2;
+        }
+      })();
+      const tinyBusy = await drive(tinyClient, "/v2/models/tiny/infer", tinyBody, 1, n, 0);
+      busy = false;
+      await background;
+      slowClient.close();
+      tinyClient.close();
+      printTable("a slow model beside a tiny one (c=1; the slow one kept busy by 2 clients in the second row)", ["", "p50 ms", "p99 ms", "req/s"], [
+        ["slow model alone", slowAlone.ms.p50, slowAlone.ms.p99, slowAlone.requestsPerSecond],
+        ["tiny model alone", tinyAlone.ms.p50, tinyAlone.ms.p99, tinyAlone.requestsPerSecond],
+        [`tiny model, slow one busy (${slowServed} slow answered meanwhile)`, tinyBusy.ms.p50, tinyBusy.ms.p99, tinyBusy.requestsPerSecond],
+      ]);
+      figures.slowBeside = { slowAlone, tinyAlone, tinyBusy, slowServed };
+      notes.push(`a slow model (p50 ${slowAlone.ms.p50} ms per call) kept busy: the tiny model's p50 ${tinyBusy.ms.p50} ms against ${tinyAlone.ms.p50} ms alone (p99 ${tinyBusy.ms.p99} vs ${tinyAlone.ms.p99})`);
     }
     const route: Awaited<ReturnType<typeof routeCost>>[] = [];
     for (const rows of [1, 64]) route.push(await routeCost(rows, Math.max(200, Math.round(1000 * options.scale))));

@@ -7,6 +7,7 @@ import http from "node:http";
 import { cpus, freemem, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { stopDataPlanes } from "../src/dataplane/index.ts";
 
 export const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -154,6 +155,8 @@ export interface PavedProcess {
   dataDir: string;
   child: ChildProcess;
   output(): string;
+  /** Its data-plane processes (serving.dataPlane.processes), once `paved up` started them. */
+  dataPlanes(): Promise<{ url: string; pid: number }[]>;
   stop(): Promise<void>;
 }
 
@@ -196,6 +199,18 @@ export async function startPaved(opts: { name: string; config?: Record<string, u
     dataDir,
     child,
     output: () => out,
+    async dataPlanes() {
+      const deadline = Date.now() + 60_000;
+      while (!/data-plane process\(es\)/.test(out)) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`paved up started no data plane:\n${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const root = join(dataDir, "dataplane");
+      return readdirSync(root)
+        .filter((d) => /^\d+$/.test(d))
+        .sort((a, b) => Number(a) - Number(b))
+        .map((d) => JSON.parse(readFileSync(join(root, d, "process.json"), "utf8")) as { url: string; pid: number });
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
@@ -204,6 +219,8 @@ export async function startPaved(opts: { name: string; config?: Record<string, u
         await exited;
         clearTimeout(timer);
       }
+      // paved up's SIGTERM leaves its data plane serving.
+      await stopDataPlanes(dataDir);
       dir.remove();
     },
   };

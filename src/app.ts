@@ -59,6 +59,9 @@ function createArtifactStore(config: Config, env: Record<string, string | undefi
   }
 }
 
+/** The `paved` command line, for the processes Paved starts itself (workspace helpers, data-plane processes); in a bundle (paved.mjs), the bundle. */
+const CLI_SCRIPT = fileURLToPath(new URL(import.meta.url.endsWith(".mjs") ? "./paved.mjs" : "../bin/paved.js", import.meta.url));
+
 export async function createApp(config: Config, deps: AppDeps = {}): Promise<App> {
   const clock = deps.clock ?? systemClock;
   const ids = deps.ids ?? randomIds;
@@ -155,7 +158,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     models: registry.service,
     serverUrl: () => serverUrl,
     principalOf: (userId) => tokens.principalOf(userId),
-    cli: { node: process.execPath, script: fileURLToPath(new URL("../bin/paved.js", import.meta.url)) },
+    cli: { node: process.execPath, script: CLI_SCRIPT },
     path: helperEnv.PATH ?? "/usr/local/bin:/usr/bin:/bin",
     ...(config.compute.gpus === "auto" ? { gpuUse: async () => new Map((await queryGpus(config.compute.nvidiaSmi, helperEnv)).map((g) => [g.index, g.utilizationPercent])) } : {}),
   });
@@ -194,7 +197,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       basePort: config.serving.dataPlane.port ?? (config.port === 0 ? 0 : config.port + 1),
       host: config.host,
       logger: logger.child({ module: "dataplane" }),
-      command: { node: process.execPath, script: fileURLToPath(new URL("../bin/paved.js", import.meta.url)) },
+      command: { node: process.execPath, script: CLI_SCRIPT },
       env: deps.env ?? {},
     });
     supervisor = sup;

@@ -479,6 +479,12 @@ export const configSchema = z.strictObject({
       /** Most inference requests waiting for a worker per loaded version; more answer 503. */
       maxQueuedRequests: z.number().int().min(1).default(1024),
       /**
+       * A version whose one-row run measures at most this many ms at load answers its small requests
+       * on the HTTP thread, without the hop to a worker thread (0: always on workers). No request
+       * holds the thread longer than this; larger ones, and slower models, run on workers.
+       */
+      inlineBelowMs: z.number().min(0).max(50).default(0.2),
+      /**
        * Where models are served (docs/serving.md#the-data-plane): by data-plane processes that `paved up`
        * starts and that keep serving while it restarts, or (processes: 0) inside the control plane's
        * own process, which then stops serving whenever it stops.
@@ -492,7 +498,7 @@ export const configSchema = z.strictObject({
         })
         .default({ processes: 1 }),
     })
-    .default({ maxRequestBytes: 16 * 1024 ** 2, maxModelBytes: 1024 ** 3, sampleRate: 1, sampleMaxPerSecond: 100, maxOutputBytes: 4 * 1024 ** 2, maxReplicasPerVersion: 8, maxQueuedRequests: 1024, dataPlane: { processes: 1 } }),
+    .default({ maxRequestBytes: 16 * 1024 ** 2, maxModelBytes: 1024 ** 3, sampleRate: 1, sampleMaxPerSecond: 100, maxOutputBytes: 4 * 1024 ** 2, maxReplicasPerVersion: 8, maxQueuedRequests: 1024, inlineBelowMs: 0.2, dataPlane: { processes: 1 } }),
 });
 
 export type Config = z.output<typeof configSchema>;

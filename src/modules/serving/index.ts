@@ -36,13 +36,21 @@ export interface ServingModuleDeps {
   maxReplicasPerVersion?: number;
   /** Most requests waiting for a worker per loaded version (default 1,024; UNAVAILABLE beyond). */
   maxQueuedRequests?: number;
+  /** Small requests of a version whose one-row run measures at most this (ms) run on the HTTP thread (default: off). */
+  inlineBelowMs?: number;
   onnx?: OnnxRuntimeOptions;
 }
 
 /** Builds the serving service (with the ONNX runtime) and its OIP v2 and admin routes. */
 export function createServingModule(deps: ServingModuleDeps): { service: ServingService; routes: RouteDefinition[] } {
   const service = new ServingService({
-    runtimes: [new OnnxRuntime({ ...deps.onnx, ...(deps.maxQueuedRequests !== undefined ? { maxQueuedPerVersion: deps.maxQueuedRequests } : {}) })],
+    runtimes: [
+      new OnnxRuntime({
+        ...deps.onnx,
+        ...(deps.maxQueuedRequests !== undefined ? { maxQueuedPerVersion: deps.maxQueuedRequests } : {}),
+        ...(deps.inlineBelowMs !== undefined ? { inlineBelowMs: deps.inlineBelowMs } : {}),
+      }),
+    ],
     dataDir: deps.dataDir,
     clock: deps.clock,
     ids: deps.ids,

@@ -10,6 +10,42 @@ beforeAll(() => {
 });
 
 servingRuntimeContract("onnx", () => new OnnxRuntime(), () => models);
+servingRuntimeContract("onnx, small requests inline", () => new OnnxRuntime({ inlineBelowMs: 0.5 }), () => models);
+
+describe("OnnxRuntime: inline for a tiny model, workers for a slow one", () => {
+  const runtime = new OnnxRuntime({ inlineBelowMs: 0.5 });
+  afterAll(() => runtime.close());
+  const one = (name: string, value: number[], features: number) => toInputTensors({ inputs: [{ name, datatype: "FP32", shape: [-1, features] }], outputs: [] }, [{ name, datatype: "FP32", shape: [1, features], data: [value] }]);
+
+  it("a model whose run is tiny answers small requests on the calling thread, exactly as its workers would", async () => {
+    const tiny = await runtime.load(models.bytes("tiny"), { replicas: 1, maxBatch: 64 });
+    expect(runtime.stats(tiny).inline).toBe(true);
+    const rows = models.expected.tiny.input as number[][];
+    const want = models.expected.tiny.probabilities as number[][];
+    for (let i = 0; i < 5; i++) toJsonData((await runtime.infer(tiny, one("input", rows[i]!, 4)))[0]!).forEach((v, k) => expect(v).toBeCloseTo(want[i]![k]!, 5));
+    // 40 rows do not fit the budget: they run on a worker, with the same answers.
+    const all = toInputTensors({ inputs: [{ name: "input", datatype: "FP32", shape: [-1, 4] }], outputs: [] }, [{ name: "input", datatype: "FP32", shape: [40, 4], data: rows }]);
+    toJsonData((await runtime.infer(tiny, all))[0]!).forEach((v, k) => expect(v).toBeCloseTo(want.flat()[k]!, 5));
+    await runtime.unload(tiny);
+  });
+
+  it("a slow model (tens of ms per row) runs on workers: a tiny model's request sent while it runs is answered first", async () => {
+    const [slow, tiny] = await Promise.all([runtime.load(models.bytes("slow"), { replicas: 1, maxBatch: 64 }), runtime.load(models.bytes("tiny"), { replicas: 1, maxBatch: 64 })]);
+    expect(runtime.stats(slow).inline).toBeUndefined();
+    const order: string[] = [];
+    const slowRuns = [0, 1].map(async (i) => {
+      const out = await runtime.infer(slow, one("x", [(models.expected.slow.x as number[][])[i]![0]!], 1));
+      order.push(`slow ${i}`);
+      return out;
+    });
+    await runtime.infer(tiny, one("input", [0.1, 0.2, 0.3, 0.4], 4)).then(() => order.push("tiny"));
+    const outputs = await Promise.all(slowRuns);
+    // Had the slow model run on this thread, the tiny request could not have ended before it.
+    expect(order).toEqual(["tiny", "slow 0", "slow 1"]);
+    outputs.forEach((out, i) => expect(toJsonData(out[0]!)[0]).toBeCloseTo((models.expected.slow.y as number[][])[i]![0]!, 4));
+    await Promise.all([runtime.unload(slow), runtime.unload(tiny)]);
+  });
+});
 
 describe("OnnxRuntime", () => {
   const runtime = new OnnxRuntime();

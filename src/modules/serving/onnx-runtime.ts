@@ -4,6 +4,7 @@
 // takes the compatible ones as one batch (adaptive micro-batching, no timer: at concurrency 1 a
 // request is dispatched at once, and under load a batch waits at most one run of the model).
 import type { Worker } from "node:worker_threads";
+import type * as ort from "onnxruntime-node";
 import { PlatformError, invalidInput, startModuleWorker } from "../../core/index.ts";
 import { checkOnnxForServing, type OnnxInspectionLimits } from "../registry/index.ts";
 import { batchKey, isBatchable, mergeInputs, splitOutputs } from "./batching.ts";
@@ -23,6 +24,13 @@ export interface OnnxRuntimeOptions {
    * beyond it a request is refused at once with UNAVAILABLE instead of holding its inputs in memory.
    */
   maxQueuedPerVersion?: number;
+  /**
+   * Run a version's small requests on the calling (HTTP) thread, without the hop to a worker, when
+   * one row's run measured at load takes at most this many ms and a request's rows fit in it
+   * (`serving.inlineBelowMs`; 0 or unset: always on workers). Larger requests, and every request of
+   * a slower model, go to the workers, so no request holds the HTTP thread for longer than this.
+   */
+  inlineBelowMs?: number;
 }
 
 /** Default bound of one version's request queue. */
@@ -42,7 +50,7 @@ export class OnnxRuntime implements ServingRuntime {
     checkReplicas(options.replicas);
     // onnxruntime would read a tensor's external data from its own working directory: refuse first.
     await checkOnnxForServing(bytes, this.options.inspection);
-    const model = await ModelWorkers.start(bytes, options, this.options.threadsPerReplica ?? 1, this.options.maxQueuedPerVersion ?? DEFAULT_MAX_QUEUED);
+    const model = await ModelWorkers.start(bytes, options, this.options.threadsPerReplica ?? 1, this.options.maxQueuedPerVersion ?? DEFAULT_MAX_QUEUED, this.options.inlineBelowMs ?? 0);
     const handle: ModelHandle = { runtime: this.kind, id: `onnx-${this.nextId++}` };
     this.models.set(handle.id, model);
     return handle;
@@ -102,9 +110,20 @@ interface Slot {
   retired?: () => void;
 }
 
-/** The workers and the request queue of one loaded model version. */
+/** A session on the calling thread, for a version whose one-row run measured tiny at load. */
+interface InlineSession {
+  session: ort.InferenceSession;
+  /** One row's run at load, ms. */
+  msPerRow: number;
+  /** The most a request may hold the thread, ms (rows × msPerRow). */
+  budgetMs: number;
+}
+
+/** The workers and the request queue of one loaded model version (and its inline session, when it has one). */
 class ModelWorkers {
   private readonly queue: Pending[] = [];
+  private inline: InlineSession | undefined;
+  private inlineRuns = 0;
   private readonly slots: Slot[] = [];
   private next = 0;
   private runIds = 1;
@@ -126,21 +145,27 @@ class ModelWorkers {
     this.target = options.replicas;
   }
 
-  static async start(bytes: Uint8Array, options: LoadOptions, threads: number, maxQueued: number): Promise<ModelWorkers> {
+  static async start(bytes: Uint8Array, options: LoadOptions, threads: number, maxQueued: number, inlineBelowMs: number): Promise<ModelWorkers> {
     const init: WorkerInit = { bytes, threads };
-    const started = await Promise.allSettled(Array.from({ length: options.replicas }, () => startWorker(init)));
+    // The first worker also times a one-row run: whether small requests may run inline.
+    const started = await Promise.allSettled(Array.from({ length: options.replicas }, (_, i) => startWorker(i === 0 && inlineBelowMs > 0 ? { ...init, calibrate: true } : init)));
     const failure = started.find((s) => s.status === "rejected");
     if (failure) {
       await Promise.all(started.map((s) => (s.status === "fulfilled" ? s.value.worker.terminate() : undefined)));
       throw failure.reason;
     }
-    const ready = started.map((s) => (s as PromiseFulfilledResult<{ worker: Worker; inputs: WireSpec[]; outputs: WireSpec[] }>).value);
+    const ready = started.map((s) => (s as PromiseFulfilledResult<Awaited<ReturnType<typeof startWorker>>>).value);
     const first = ready[0]!;
     try {
       const signature = { inputs: first.inputs.map((s) => toSpec(s, "input")), outputs: first.outputs.map((s) => toSpec(s, "output")) };
       const axisNames = [...first.inputs, ...first.outputs].map((s) => s.shape?.[0]);
       const model = new ModelWorkers(signature, isBatchable(signature, axisNames), new Map(signature.outputs.map((o) => [o.name, o])), init, options, maxQueued);
       for (const r of ready) model.adopt(r.worker);
+      if (first.runMs !== undefined && first.runMs <= inlineBelowMs) {
+        const ort = await import("onnxruntime-node");
+        const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: "sequential" });
+        model.inline = { session, msPerRow: Math.max(first.runMs, 0.001), budgetMs: inlineBelowMs };
+      }
       return model;
     } catch (error) {
       await Promise.all(ready.map((r) => r.worker.terminate()));
@@ -159,17 +184,46 @@ class ModelWorkers {
         ),
       );
     }
+    const batch = this.batchable ? batchKey(inputs) : undefined;
+    // Inline when nothing waits for a worker (order is kept) and the request's rows fit the budget; a fixed-shape model's request is the calibrated one.
+    if (this.inline && this.queue.length === 0) {
+      const rows = this.batchable ? batch?.rows : 1;
+      if (rows !== undefined && rows * this.inline.msPerRow <= this.inline.budgetMs) return this.runInline(this.inline, inputs, rows);
+    }
     return new Promise((resolve, reject) => {
-      const batch = this.batchable ? batchKey(inputs) : undefined;
       this.queue.push({ inputs, key: batch?.key, rows: batch?.rows ?? 0, resolve, reject });
       this.pump();
     });
   }
 
+  /** One request on this thread's session (no hop, no batching: the run is as short as a hop). */
+  private async runInline(inline: InlineSession, inputs: Tensor[], rows: number): Promise<Tensor[]> {
+    const ort = await import("onnxruntime-node");
+    this.inlineRuns++;
+    try {
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const t of inputs) feeds[t.name] = new ort.Tensor(datatypeToOrt(t.datatype) as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.shape);
+      this.options.onBatch?.(1, rows);
+      let results: ort.InferenceSession.OnnxValueMapType;
+      try {
+        results = await inline.session.run(feeds);
+      } catch (error) {
+        throw invalidInput(`the model could not run this request: ${(error as Error).message}`);
+      }
+      return inline.session.outputNames.map((name) => {
+        const t = results[name] as ort.Tensor;
+        return this.toTensor({ name, type: t.type, dims: [...t.dims], data: t.data as WireTensor["data"] });
+      });
+    } finally {
+      this.inlineRuns--;
+      if (this.stopping && this.drained && this.inlineRuns === 0 && !this.slots.some((s) => s.busy)) this.drained();
+    }
+  }
+
   stats(): ReplicaStats {
     let busy = 0;
     for (const slot of this.slots) if (slot.busy) busy++;
-    return { replicas: this.slots.length, busy, queued: this.queue.length };
+    return { replicas: this.slots.length, busy, queued: this.queue.length, ...(this.inline ? { inline: true } : {}) };
   }
 
   /** Resolves once exactly `replicas` workers run (after the resizes asked for before it). */
@@ -218,7 +272,7 @@ class ModelWorkers {
 
   async stop(drainTimeoutMs: number): Promise<void> {
     this.stopping = true;
-    if (drainTimeoutMs > 0 && (this.queue.length || this.slots.some((s) => s.busy))) {
+    if (drainTimeoutMs > 0 && (this.queue.length || this.inlineRuns > 0 || this.slots.some((s) => s.busy))) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, drainTimeoutMs);
         this.drained = () => {
@@ -232,6 +286,9 @@ class ModelWorkers {
     for (const slot of slots) for (const p of slot.busy ?? []) p.reject(unavailable());
     await Promise.all(slots.map((s) => s.worker.terminate()));
     for (const slot of slots) slot.retired?.();
+    const inline = this.inline;
+    this.inline = undefined;
+    await inline?.session.release().catch(() => undefined);
   }
 
   private adopt(worker: Worker): void {
@@ -271,7 +328,7 @@ class ModelWorkers {
       if (!slot) return;
       this.dispatch(slot, this.take());
     }
-    if (this.stopping && this.drained && !this.slots.some((s) => s.busy)) this.drained();
+    if (this.stopping && this.drained && this.inlineRuns === 0 && !this.slots.some((s) => s.busy)) this.drained();
   }
 
   private idleSlot(): Slot | undefined {
@@ -364,7 +421,7 @@ function toSpec(spec: WireSpec, what: string): TensorSpec {
   return { name: spec.name, datatype, shape: (spec.shape ?? []).map((d) => (typeof d === "number" && d >= 0 ? d : -1)) };
 }
 
-function startWorker(init: WorkerInit): Promise<{ worker: Worker; inputs: WireSpec[]; outputs: WireSpec[] }> {
+function startWorker(init: WorkerInit): Promise<{ worker: Worker; inputs: WireSpec[]; outputs: WireSpec[]; runMs?: number | undefined }> {
   const worker = startModuleWorker(import.meta.url, "./onnx-worker", { workerData: init, stdout: false, stderr: false });
   return new Promise((resolve, reject) => {
     const fail = (error: Error) => {
@@ -374,7 +431,7 @@ function startWorker(init: WorkerInit): Promise<{ worker: Worker; inputs: WireSp
     worker.once("message", (reply: WorkerReply) => {
       worker.off("error", onError);
       worker.off("exit", onExit);
-      if (reply.type === "ready") resolve({ worker, inputs: reply.inputs, outputs: reply.outputs });
+      if (reply.type === "ready") resolve({ worker, inputs: reply.inputs, outputs: reply.outputs, runMs: reply.runMs });
       else if (reply.type === "failed") fail(invalidInput(`not a model onnxruntime can load: ${reply.message}`));
       else fail(new PlatformError("INTERNAL", "the model worker answered before it was ready"));
     });

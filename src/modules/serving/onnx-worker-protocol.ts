@@ -5,6 +5,8 @@ export interface WorkerInit {
   bytes: Uint8Array;
   /** onnxruntime intra-op threads for this worker's session. */
   threads: number;
+  /** Time a run of a one-row zero input after loading (ready's runMs): the parent decides on that whether small requests may run inline. */
+  calibrate?: boolean;
 }
 
 /** A tensor in onnxruntime's terms (element type name, dims). */
@@ -23,7 +25,8 @@ export interface WireSpec {
 }
 
 export type WorkerReply =
-  | { type: "ready"; inputs: WireSpec[]; outputs: WireSpec[] }
+  /** runMs: the median of timed one-row runs, when asked and the inputs allowed building one (numeric, only the first dimension dynamic). */
+  | { type: "ready"; inputs: WireSpec[]; outputs: WireSpec[]; runMs?: number }
   | { type: "failed"; message: string }
   | { type: "result"; id: number; outputs: WireTensor[] }
   | { type: "error"; id: number; message: string };

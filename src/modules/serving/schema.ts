@@ -146,6 +146,7 @@ export const LoadedModelView = z.object({
   sha256: z.string(),
   sizeBytes: z.number().int(),
   loadedAt: z.number().int(),
+  execution: z.enum(["inline", "workers"]).optional().describe("inline: small requests run on the HTTP thread (the model's run measured tiny at load, serving.inlineBelowMs); workers: every request runs on the version's worker threads"),
   scaleLimit: z.string().optional().describe("set while the autoscaler holds the version below what its load asks for, and why (the team's serving-replica quota)"),
 });
 export type LoadedModelView = z.output<typeof LoadedModelView>;

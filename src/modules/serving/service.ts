@@ -566,7 +566,22 @@ export class ServingService implements ServingPlane {
     const handle = await runtime.load(input.bytes, { replicas, maxBatch, onBatch });
     const signature = runtime.metadata(handle);
     const loaded: Loaded = {
-      view: { name: input.name, version: input.version, environment, team, runtime: runtime.kind, platform: runtime.platform, replicas, minReplicas: replicas, maxReplicas, maxBatch, sha256, sizeBytes: input.bytes.byteLength, loadedAt: this.options.clock.now() },
+      view: {
+        name: input.name,
+        version: input.version,
+        environment,
+        team,
+        runtime: runtime.kind,
+        platform: runtime.platform,
+        replicas,
+        minReplicas: replicas,
+        maxReplicas,
+        maxBatch,
+        sha256,
+        sizeBytes: input.bytes.byteLength,
+        loadedAt: this.options.clock.now(),
+        execution: runtime.stats(handle).inline ? "inline" : "workers",
+      },
       runtime,
       handle,
       signature,

@@ -26,6 +26,8 @@ export interface ReplicaStats {
   busy: number;
   /** Requests waiting for a replica. */
   queued: number;
+  /** Whether small requests run on the calling thread (OnnxRuntime's inlineBelowMs). */
+  inline?: boolean;
 }
 
 /**

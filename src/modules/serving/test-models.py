@@ -2,8 +2,9 @@
 
 usage: /usr/bin/python3 test-models.py OUT_DIR
 Writes tiny.onnx and tiny-v2.onnx (Linear 4->2 + softmax, dynamic batch), fixed.onnx (fixed
-[2,3] input -> row sums), mlp.onnx (30 -> 16 -> 16 -> 1 sigmoid, dynamic batch) and expected.json
-(inputs and torch outputs for each).
+[2,3] input -> row sums), mlp.onnx (30 -> 16 -> 16 -> 1 sigmoid, dynamic batch), slow.onnx (a
+[batch, 1] input spread over a 32x160x160 image and twelve 3x3 convolutions: tens of ms per row on
+one core, with a request of a few bytes) and expected.json (inputs and torch outputs for each).
 """
 import json
 import sys
@@ -21,6 +22,16 @@ class Tiny(torch.nn.Module):
 
     def forward(self, x):
         return torch.softmax(self.linear(x), dim=1)
+
+
+class Slow(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.convs = torch.nn.Sequential(*[torch.nn.Conv2d(32, 32, 3, padding=1) for _ in range(12)])
+
+    def forward(self, x):
+        image = x.reshape(-1, 1, 1, 1).expand(-1, 32, 160, 160)
+        return self.convs(image).mean(dim=(1, 2, 3)).reshape(-1, 1)
 
 
 class Fixed(torch.nn.Module):
@@ -52,6 +63,12 @@ fixed = Fixed()
 x = torch.randn(2, 3)
 export(fixed, x, "fixed.onnx", "x", "y", False)
 expected["fixed"] = {"x": x.tolist(), "y": fixed(x).tolist()}
+
+slow = Slow()
+x = torch.randn(2, 1)
+export(slow, x[:1], "slow.onnx", "x", "y", True)
+with torch.no_grad():
+    expected["slow"] = {"x": x.tolist(), "y": slow(x).tolist()}
 
 model = mlp()
 x = torch.randn(8, 30)

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-export type TestModelName = "tiny" | "tiny-v2" | "fixed" | "mlp";
+export type TestModelName = "tiny" | "tiny-v2" | "fixed" | "mlp" | "slow";
 
 export interface TestModels {
   dir: string;
