@@ -13,6 +13,7 @@ const BENCHES: Record<string, { describe: string; load: () => Promise<{ run(o: B
   scheduling: { describe: "submit -> process start latency on the local executor, beside Slurm", load: () => import("./scheduling.ts") },
   sweep: { describe: "a 1,000-trial sweep of trivial trials on the local executor: queue overhead per trial (sweep controller, job queue) beside the trials' own run time", load: () => import("./sweep.ts") },
   serving: { describe: "OIP v2 infer latency/throughput (c=1, c=32) vs a bare node:http + onnxruntime server and session.run", load: () => import("./serving.ts") },
+  "dataplane-scale": { describe: "throughput of N data-plane processes (BENCH_PROCESSES) against N x one, load from separate client processes", load: () => import("./dataplane-scale.ts") },
   peer: { describe: "the MLP on paved up vs the same model on FastAPI + uvicorn + PyTorch (Debian's packages; apt-installed when missing), c=1 and c=32", load: () => import("./peer.ts") },
   auth: { describe: "what authentication + authorization add per request: in process (cached token, policy, run loader) and over HTTP (log-batch with a token vs auth off)", load: () => import("./auth.ts") },
   router: { describe: "what a canary split adds to versionless infer p50 (in process and over HTTP) vs a single version; router pick+observe ns", load: () => import("./router.ts") },

@@ -16,7 +16,7 @@ export const ROOT = new URL("..", import.meta.url).pathname;
  * beside paved.mjs and onnx-http-server.mjs, for machines without node_modules or tsx. The bundle
  * spawns those siblings with plain node instead of bin/paved.js and `--import tsx bench/<file>.ts`.
  */
-const BUNDLED = !import.meta.url.endsWith(".ts");
+export const BUNDLED = !import.meta.url.endsWith(".ts");
 
 export interface BenchOptions {
   /** Install missing system packages (Slurm) with apt. */

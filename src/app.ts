@@ -187,7 +187,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   let router: DeploymentRouter | undefined;
   let dataPlane: App["dataPlane"];
   let supervisor: DataPlaneSupervisor | undefined;
-  if (config.serving.dataPlane.processes === 0) {
+  if (config.serving.dataPlane.processes === 0 && config.serving.dataPlane.remote.length === 0) {
     routes.push(...serving.routes);
   } else {
     // Data-plane processes serve the endpoints; this process tells them what to serve (the fleet) and relays /v2 to them.
@@ -203,8 +203,10 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     supervisor = sup;
     // The control plane answers no inference itself: its router only holds splits and the windows the processes report.
     router = new DeploymentRouter(() => false);
+    // Processes elsewhere are numbered after the local ones.
+    const remote = config.serving.dataPlane.remote.map((url, i) => ({ index: config.serving.dataPlane.processes + i, url: url.replace(/\/+$/, ""), secret: sup.secret }));
     const fleet = new DataPlaneFleet({
-      members: () => sup.members(),
+      members: () => [...sup.members(), ...remote],
       ensureMembers: () => sup.ensure(),
       router,
       blobsDir: join(config.dataDir, "dataplane", "models"),
@@ -213,7 +215,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       replicaRoom: (team) => quotas.ledger.replicaRoom(team),
     });
     plane = fleet;
-    dataPlane = { ensure: () => sup.ensure(), urls: () => sup.urls(), fleet };
+    dataPlane = { ensure: () => sup.ensure(), urls: () => [...sup.urls(), ...remote.map((r) => r.url)], fleet };
     const limits = { maxRequestBytes: config.serving.maxRequestBytes, maxModelBytes: config.serving.maxModelBytes };
     routes.push(...oipServerRoutes(() => true), ...servingRoutes(fleet, limits));
     passthroughs.push(...oipRelay(() => fleet.members().filter((m) => m.live).map((m) => m.url)));

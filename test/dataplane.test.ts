@@ -3,7 +3,8 @@
 // is down and after it comes back; a data-plane process that dies is started again on its saved
 // state, and requests to it fail fast meanwhile; a model it cannot load leaves the previous copy
 // serving and says why.
-import { mkdtempSync, readFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,6 +12,7 @@ import { buildTestModels } from "../src/modules/serving/test-models.ts";
 import { pollUntil } from "./support/poll.ts";
 import { freePort, startServerProcess, type ServerProcess } from "./support/server-process.ts";
 
+const ROOT = new URL("..", import.meta.url).pathname;
 const TOKEN = "pvd_dataplane_test_token_0123456789";
 const auth = { authorization: `Bearer ${TOKEN}` };
 const models = buildTestModels();
@@ -178,5 +180,43 @@ describe("data plane: two processes, one rollout", () => {
     const answered = (version: string) => Number(new RegExp(`^paved_serving_requests_total\\{model="shadowed",version="${version}",environment="staging"\\} (\\d+)$`, "m").exec(metrics)?.[1]);
     expect(answered("1")).toBe(60);
     expect(answered("2")).toBe(60);
+  });
+});
+
+describe("data plane: a process started by hand elsewhere (paved dataplane run), driven by paved up", () => {
+  let server: ServerProcess | undefined;
+  let dataPlane: ChildProcess | undefined;
+
+  afterAll(async () => {
+    await server?.stop();
+    dataPlane?.kill("SIGKILL");
+  });
+
+  it("serves what paved up assigns it, and keeps serving when paved up is killed", async () => {
+    const root = mkdtempSync(join(tmpdir(), "paved-dataplane-remote-"));
+    const dataDir = join(root, "data");
+    // The secret paved up keeps for its data plane, given to the process by hand (as on another machine).
+    const secret = "remote-data-plane-secret-0123456789";
+    mkdirSync(join(dataDir, "dataplane"), { recursive: true });
+    writeFileSync(join(dataDir, "dataplane", "secret"), secret, { mode: 0o600 });
+    const port = await freePort();
+    const configFile = join(root, "dataplane.yaml");
+    writeFileSync(configFile, `dataDir: ${dataDir}\nlogLevel: warn\n`);
+    dataPlane = spawn(process.execPath, [join(ROOT, "bin/paved.js"), "dataplane", "run", "--dir", join(root, "elsewhere"), "--port", String(port), "--config", configFile], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: root, PAVED_DATAPLANE_SECRET: secret },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    dataPlane.stdout!.on("data", (d) => (out += d));
+    dataPlane.stderr!.on("data", (d) => (out += d));
+    const url = `http://127.0.0.1:${port}`;
+    await pollUntil("the data-plane process to listen", async () => out, (o) => o.includes(`serving on ${url}`), { timeoutMs: 60_000 });
+    server = await startServerProcess({ dataDir, token: TOKEN, config: { serving: { dataPlane: { processes: 0, remote: [url] } } } });
+    const loaded = await fetch(`${server.url}/api/v1/serving/models/tiny/versions/1`, { method: "PUT", headers: { ...auth, "content-type": "application/octet-stream" }, body: models.bytes("tiny") });
+    expect(loaded.status, await loaded.clone().text()).toBe(200);
+    const infer = () => fetch(`${url}/v2/models/tiny/infer`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body });
+    expect((await infer()).status).toBe(200);
+    await server.kill9();
+    expect((await infer()).status).toBe(200);
   });
 });

@@ -2,8 +2,10 @@
 # Serving bench on the device machine (16 cores, no Node.js), run from the repository root with
 # .device/ carried along (built by scripts/device/pack.sh): unpacks node and onnxruntime's library,
 # puts the bench's test models where test-models.ts looks for them, and runs `bench serving` at
-# full scale once per replica count. Results land in $OUT: serving-rN.txt (the output) and
-# serving-rN.json (bench/results/serving.json of that run).
+# full scale once per replica count, then `bench dataplane-scale` with BENCH_PROCESSES data-plane
+# processes (default 4: with 2 client processes each, 12 of the 16 cores busy). Results land in
+# $OUT: serving-rN.txt (the output) and serving-rN.json (bench/results/serving.json of that run),
+# dataplane-scale.txt and .json.
 #   BENCH_REPLICAS_LIST="1 4"  replica counts, one run each   BENCH_SCALE=0.1  a tenth of the work
 set -uo pipefail
 OUT=${OUT:-/tmp/paved-device-out}; mkdir -p "$OUT"
@@ -29,4 +31,8 @@ for R in ${BENCH_REPLICAS_LIST:-1 4}; do
   rc=${PIPESTATUS[0]}; [ "$rc" -eq 0 ] || { echo "bench serving with $R replicas exited with $rc" >&2; status=1; }
   [ -f bench/results/serving.json ] && cp bench/results/serving.json "$OUT/serving-r$R.json"
 done
+rm -f bench/results/dataplane-scale.json
+BENCH_PROCESSES=${BENCH_PROCESSES:-4} timeout 200 node "$D/bench.mjs" dataplane-scale 2>&1 | tee "$OUT/dataplane-scale.txt"
+rc=${PIPESTATUS[0]}; [ "$rc" -eq 0 ] || { echo "bench dataplane-scale exited with $rc" >&2; status=1; }
+[ -f bench/results/dataplane-scale.json ] && cp bench/results/dataplane-scale.json "$OUT/dataplane-scale.json"
 exit $status

@@ -25,6 +25,7 @@ bundle src/modules/evaluation/table-worker.ts .device/table-worker.js
 bundle src/modules/registry/onnx-inspect-worker.ts .device/onnx-inspect-worker.js
 bundle bench/run.ts .device/bench.mjs
 bundle bench/onnx-http-server.ts .device/onnx-http-server.mjs
+bundle bench/load-client.ts .device/load-client.mjs
 echo '{ "type": "module" }' > .device/package.json
 # Files that the bundled code reads beside itself (new URL("./…", import.meta.url) in src/).
 cp src/modules/catalog/{profiles.yaml,gate-policy.default.yaml} src/modules/compute/executors/spawner-process.js .device/

@@ -495,10 +495,19 @@ export const configSchema = z.strictObject({
           processes: z.number().int().min(0).max(64).default(1),
           /** The port of process 0, the next ones counting up; unset: the control plane's port + 1 (any free port when that is 0). */
           port: z.number().int().min(0).max(65535).optional(),
+          /**
+           * Data-plane processes running elsewhere (`paved dataplane run` on another machine or in a
+           * container, on the same database), by base URL: driven like the local ones, with the
+           * secret in <dataDir>/dataplane/secret.
+           */
+          remote: z
+            .array(z.url({ protocol: /^https?$/, error: "a data-plane process's base URL, http(s)://host:port" }))
+            .max(256)
+            .default([]),
         })
-        .default({ processes: 1 }),
+        .default({ processes: 1, remote: [] }),
     })
-    .default({ maxRequestBytes: 16 * 1024 ** 2, maxModelBytes: 1024 ** 3, sampleRate: 1, sampleMaxPerSecond: 100, maxOutputBytes: 4 * 1024 ** 2, maxReplicasPerVersion: 8, maxQueuedRequests: 1024, inlineBelowMs: 0.2, dataPlane: { processes: 1 } }),
+    .default({ maxRequestBytes: 16 * 1024 ** 2, maxModelBytes: 1024 ** 3, sampleRate: 1, sampleMaxPerSecond: 100, maxOutputBytes: 4 * 1024 ** 2, maxReplicasPerVersion: 8, maxQueuedRequests: 1024, inlineBelowMs: 0.2, dataPlane: { processes: 1, remote: [] } }),
 });
 
 export type Config = z.output<typeof configSchema>;
