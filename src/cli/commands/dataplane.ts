@@ -6,7 +6,10 @@ import { PlatformError, createLogger } from "../../core/index.ts";
 import { parseInteger } from "../options.ts";
 
 export function registerDataPlane(program: Command, env: NodeJS.ProcessEnv): void {
-  const dataplane = program.command("dataplane").description("The data plane: processes that serve models apart from `paved up` (docs/serving.md#the-data-plane)");
+  const dataplane = program
+    .command("dataplane")
+    .description("The data plane: processes that serve models apart from `paved up` (docs/serving.md#the-data-plane)")
+    .addHelpText("after", "\nExamples:\n  $ paved dataplane stop --data-dir ./.paved\n  $ paved dataplane run --dir /var/lib/paved-dp --port 8081 --config paved.yaml");
   dataplane
     .command("run")
     .description("Run one data-plane process: serves the OIP endpoints of what its control plane assigns it, and keeps serving its last state alone")
@@ -22,8 +25,8 @@ The control plane reaches the process with the data plane's secret, from PAVED_D
 \`paved up\` starts its processes itself (serving.dataPlane.processes); run this yourself to serve on
 another machine with the same database.
 
-Example:
-  $ PAVED_DATAPLANE_SECRET=... paved dataplane run --dir /var/lib/paved-dp --port 8081 --config paved.yaml`,
+Example (PAVED_DATAPLANE_SECRET exported first):
+  $ paved dataplane run --dir /var/lib/paved-dp --port 8081 --config paved.yaml`,
     )
     .action(async (opts: { dir: string; index: number; host?: string; port: number; config?: string }) => {
       const dir = resolve(opts.dir);
@@ -47,6 +50,7 @@ Example:
     .command("stop")
     .description("Stop the data-plane processes a data dir's paved up started (they outlive paved up's SIGTERM; its Ctrl-C stops them too)")
     .option("--data-dir <dir>", "the data dir of that paved up (default ./.paved)")
+    .addHelpText("after", "\nExample:\n  $ paved dataplane stop --data-dir /var/lib/paved")
     .action(async (opts: { dataDir?: string }) => {
       const config = loadConfig({ env, overrides: { dataDir: opts.dataDir } });
       const { stopDataPlanes } = await import("../../dataplane/index.ts");
