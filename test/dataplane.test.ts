@@ -61,6 +61,34 @@ describe("data plane: separate processes that outlive the control plane", () => 
     expect(listed.models.map((m) => `${m.name}@${m.version}`)).toEqual(["tiny@1"]);
   });
 
+  it("the data plane's fast path answers inference exactly as its Fastify route does (same status, headers that matter, body)", async () => {
+    const binaryHeader = JSON.stringify({ id: "b", inputs: [{ name: "input", shape: [1, 4], datatype: "FP32", parameters: { binary_data_size: 16 } }], parameters: { binary_data_output: true } });
+    const binaryBody = Buffer.concat([Buffer.from(binaryHeader), Buffer.from(Float32Array.from([0.1, 0.2, 0.3, 0.4]).buffer)]);
+    const json = JSON.stringify({ id: "j", inputs: [{ name: "input", shape: [1, 4], datatype: "FP32", data: [0.1, 0.2, 0.3, 0.4] }] });
+    const cases: { path: string; headers: Record<string, string>; body: string | Buffer }[] = [
+      // fetch asks for gzip by default (a small answer is then sent as it is, with its headers); identity: the plain JSON answer.
+      { path: "/v2/models/tiny/infer", headers: { ...auth, "content-type": "application/json", "accept-encoding": "identity" }, body: json },
+      { path: "/v2/models/tiny/infer", headers: { ...auth, "content-type": "application/json" }, body: json },
+      { path: "/v2/models/tiny/versions/1/infer", headers: { ...auth, "accept-encoding": "identity" }, body: json },
+      { path: "/v2/models/tiny/infer", headers: { ...auth, "inference-header-content-length": String(binaryHeader.length) }, body: binaryBody },
+      { path: "/v2/models/tiny/infer", headers: { ...auth, "accept-encoding": "gzip" }, body: json },
+      { path: "/v2/models/tiny/infer", headers: { authorization: "Bearer pvd_not_a_token_0123456789" }, body: json },
+      { path: "/v2/models/nothing-here/infer", headers: auth, body: json },
+      { path: "/v2/models/tiny/versions/9/infer", headers: auth, body: json },
+      { path: "/environments/staging/v2/models/tiny/infer", headers: auth, body: json },
+      { path: "/v2/models/tiny/infer", headers: auth, body: "{not json" },
+      { path: "/v2/models/tiny/infer", headers: auth, body: JSON.stringify({ inputs: [{ name: "input", shape: [1, 3], datatype: "FP32", data: [1, 2, 3] }] }) },
+    ];
+    for (const c of cases) {
+      const send = async (suffix: string) => {
+        const res = await fetch(`${dataPlaneUrl()}${c.path}${suffix}`, { method: "POST", headers: c.headers, body: c.body });
+        return { status: res.status, type: res.headers.get("content-type"), inference: res.headers.get("inference-header-content-length"), body: Buffer.from(await res.arrayBuffer()).toString("base64") };
+      };
+      // A query string leaves the request to Fastify's route; without it, the fast path answers.
+      expect(await send(""), c.path).toEqual(await send("?via=route"));
+    }
+  });
+
   it("kill -9 of paved up while a client sends predictions: none fails while it is down, nor after it comes back", async () => {
     const pidBefore = dataPlanePid(dataDir);
     const outcomes = { ok: 0, failed: [] as string[] };

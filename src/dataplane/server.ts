@@ -17,6 +17,7 @@ import { DeploymentRouter } from "../modules/deployments/index.ts";
 import { createIdentityModule } from "../modules/identity/index.ts";
 import { InferRequest, InferResponse, createServingModule, metricsRoute, oipRoutes, type ServingService } from "../modules/serving/index.ts";
 import { openDatabase } from "../storage/index.ts";
+import { fastInfer } from "./fast-infer.ts";
 import { writeDurably } from "./files.ts";
 import { Assignment, DesiredState, DrainAnswer, INTERNAL_PREFIX, ObservedState, SHA256, assignmentKey, type LoadFailure, type ProcessRecord } from "./protocol.ts";
 
@@ -67,6 +68,8 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     bodyLimit: config.http.maxBodyBytes,
     uploadLimit: config.serving.maxModelBytes,
     requestTimeoutMs: config.http.requestTimeoutSeconds * 1000,
+    // Inference with a token skips Fastify; everything else (and every refusal it cannot answer the same way) goes through the routes.
+    ...(config.auth.disabled ? {} : { fastPath: fastInfer(serving, tokens, config.serving.maxRequestBytes, logger) }),
   });
   await server.listen({ host: opts.host ?? config.host, port: opts.port ?? 0 });
   const address = server.server.address();

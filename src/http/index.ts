@@ -1,5 +1,5 @@
 // HTTP: assembles the server from the routes modules declare; authenticates every request before
 // its body is read, asks identity's policy about the route's action, and owns the one map from
 // error codes to HTTP statuses (and to MLflow's error_code for MLflow routes).
-export { buildServer, type ServerOptions } from "./server.ts";
+export { buildServer, requestId, type ServerOptions } from "./server.ts";
 export { HTTP_STATUS, MLFLOW_ERROR_CODE, toErrorBody } from "./errors.ts";

@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { randomUUID } from "node:crypto";
-import type { IncomingMessage } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import { z } from "zod";
 import { HttpResponse, StreamResponse, parseInput, type Logger, type PassthroughDefinition, type Principal, type ResourceRef, type RouteDefinition } from "../core/index.ts";
@@ -30,6 +30,12 @@ export interface ServerOptions {
   trustedProxies?: string[];
   /** Prefixes handed over raw after authentication, websockets included (the workspace proxy). */
   passthroughs?: PassthroughDefinition[];
+  /**
+   * Answers a request before Fastify sees it, or returns false to leave it to the routes: the data
+   * plane's inference hot path (src/dataplane/fast-infer.ts), which authenticates and authorizes
+   * with the same functions and answers what the route would.
+   */
+  fastPath?: (request: IncomingMessage, response: ServerResponse) => boolean;
 }
 
 /** With authentication off (loopback only): everyone is the bootstrap admin, in the default team. */
@@ -50,6 +56,19 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       requestTimeout: opts.requestTimeoutMs,
       connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.round(opts.requestTimeoutMs / 4))),
     },
+    // A fast path runs first: the server is made here, with the bounds above given to it.
+    ...(opts.fastPath
+      ? {
+          serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) => {
+            const fast = opts.fastPath!;
+            const server = createServer({ requestTimeout: opts.requestTimeoutMs, connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.round(opts.requestTimeoutMs / 4))) }, (request, response) => {
+              if (!fast(request, response)) handler(request, response);
+            });
+            server.keepAliveTimeout = 65_000;
+            return server;
+          },
+        }
+      : {}),
     // MLflow's Python client and curl send paths with trailing slashes now and then.
     routerOptions: { ignoreTrailingSlash: true },
     // request.ip (the audit log's client address) believes X-Forwarded-For only from these.
@@ -118,7 +137,7 @@ const errorCodes = new WeakMap<FastifyRequest, string>();
  * A client's `x-request-id` when it is a short token of safe characters (and not a Paved token sent
  * by mistake: the id is logged and audited); otherwise a new one.
  */
-function requestId(request: IncomingMessage): string {
+export function requestId(request: IncomingMessage): string {
   const given = request.headers["x-request-id"];
   return typeof given === "string" && /^[A-Za-z0-9._:-]{1,128}$/.test(given) && !given.startsWith(TOKEN_PREFIX) ? given : randomUUID();
 }

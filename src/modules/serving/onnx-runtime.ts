@@ -112,6 +112,8 @@ interface Slot {
 
 /** A session on the calling thread, for a version whose one-row run measured tiny at load. */
 interface InlineSession {
+  /** onnxruntime-node, imported once: an import per request goes through the module loader (under tsx, a round trip to its thread). */
+  ort: typeof ort;
   session: ort.InferenceSession;
   /** One row's run at load, ms. */
   msPerRow: number;
@@ -164,7 +166,7 @@ class ModelWorkers {
       if (first.runMs !== undefined && first.runMs <= inlineBelowMs) {
         const ort = await import("onnxruntime-node");
         const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: "sequential" });
-        model.inline = { session, msPerRow: Math.max(first.runMs, 0.001), budgetMs: inlineBelowMs };
+        model.inline = { ort, session, msPerRow: Math.max(first.runMs, 0.001), budgetMs: inlineBelowMs };
       }
       return model;
     } catch (error) {
@@ -198,7 +200,7 @@ class ModelWorkers {
 
   /** One request on this thread's session (no hop, no batching: the run is as short as a hop). */
   private async runInline(inline: InlineSession, inputs: Tensor[], rows: number): Promise<Tensor[]> {
-    const ort = await import("onnxruntime-node");
+    const { ort } = inline;
     this.inlineRuns++;
     try {
       const feeds: Record<string, ort.Tensor> = {};

@@ -79,11 +79,7 @@ export function oipRoutes(service: ServingService, options: ServingRouteOptions)
       // The body is read here, not by the server: its framing (JSON, or JSON and binary tensor data) and its compression decide how.
       rawBody: true,
       response: OipInferResponse,
-      handler: async ({ params: p, headers, stream }) => {
-        const request = decodeInferRequest(await readInferBody(stream, headers, options.maxRequestBytes), headers);
-        const result = await service.inferTensors(p.name, versionOf(p), request, routeKey(headers), environmentOf(p));
-        return answer(encodeInferAnswer(result, request), headers["accept-encoding"]);
-      },
+      handler: async ({ params: p, headers, stream }) => answerInfer(service, { name: p.name, version: versionOf(p), environment: environmentOf(p) }, headers, stream, options.maxRequestBytes),
     });
   const metadata = (url: string, params: OipParams) =>
     route({
@@ -200,6 +196,23 @@ export function oipServerRoutes(ready: () => boolean): RouteDefinition[] {
     }),
   ];
   return [...server("", undefined), ...server(ENVIRONMENT_PREFIX, EnvironmentParams)];
+}
+
+/**
+ * What the infer route answers once its caller may infer: the body read (framing, compression,
+ * bound), the request run, the answer encoded (a JSON object, or an HttpResponse with binary tensor
+ * data or a compressed body). Also the data plane's fast path, which calls it without Fastify.
+ */
+export async function answerInfer(
+  service: ServingService,
+  target: { name: string; version: string | undefined; environment: string },
+  headers: Record<string, string | string[] | undefined>,
+  stream: Readable | undefined,
+  maxRequestBytes: number,
+): Promise<unknown> {
+  const request = decodeInferRequest(await readInferBody(stream, headers, maxRequestBytes), headers);
+  const result = await service.inferTensors(target.name, target.version, request, routeKey(headers), target.environment);
+  return answer(encodeInferAnswer(result, request), headers["accept-encoding"]);
 }
 
 /**
