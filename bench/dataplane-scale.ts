@@ -14,27 +14,36 @@ const TARGET_SHARE = 0.8;
 const CLIENTS_PER_PROCESS = 2;
 const CONCURRENCY = 16;
 
-/** Runs `clients` load-client processes per data-plane URL, all from one start time; answers the total requests per second. */
+/** Runs CLIENTS_PER_PROCESS load-client processes per data-plane URL, started together once all are warm; answers the total requests per second. */
 async function load(urls: string[], token: string, body: string, seconds: number): Promise<{ requestsPerSecond: number; failed: number }> {
   const entry = BUNDLED ? [new URL("./load-client.mjs", import.meta.url).pathname] : ["--import", "tsx", join(ROOT, "bench", "load-client.ts")];
-  const startAt = Date.now() + 3000;
-  const runs = urls.flatMap((url) =>
-    Array.from({ length: CLIENTS_PER_PROCESS }, () =>
-      new Promise<{ requests: number; seconds: number; failed: number }>((resolve, reject) => {
-        const child = spawn(process.execPath, [...entry, url, token, "/v2/models/mlp/infer", body, String(CONCURRENCY), String(startAt), String(seconds)], { stdio: ["ignore", "pipe", "inherit"] });
-        let out = "";
-        child.stdout.on("data", (d) => (out += d));
+  const clients = urls.flatMap((url) =>
+    Array.from({ length: CLIENTS_PER_PROCESS }, () => {
+      const child = spawn(process.execPath, [...entry, url, token, "/v2/models/mlp/infer", body, String(CONCURRENCY), String(seconds)], { stdio: ["pipe", "pipe", "inherit"] });
+      let out = "";
+      const ready = new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (d) => {
+          out += d;
+          if (out.includes("ready")) resolve();
+        });
+        child.once("exit", (code) => reject(new Error(`load client exited with ${code} before it was ready: ${out}`)));
+      });
+      const result = new Promise<{ requests: number; seconds: number; failed: number }>((resolve, reject) => {
         child.once("exit", (code) => {
           const m = /result=(\{.*\})/.exec(out);
           if (m) resolve(JSON.parse(m[1]!));
           else reject(new Error(`load client exited with ${code}: ${out}`));
         });
-      }),
-    ),
+      });
+      return { child, ready, result };
+    }),
   );
-  const results = await Promise.all(runs);
-  const seconds_ = Math.max(...results.map((r) => r.seconds));
-  return { requestsPerSecond: results.reduce((n, r) => n + r.requests, 0) / seconds_, failed: results.reduce((n, r) => n + r.failed, 0) };
+  await Promise.all(clients.map((c) => c.ready));
+  const startAt = Date.now() + 300;
+  for (const c of clients) c.child.stdin.end(`go ${startAt}\n`);
+  const results = await Promise.all(clients.map((c) => c.result));
+  const elapsed = Math.max(...results.map((r) => r.seconds));
+  return { requestsPerSecond: results.reduce((n, r) => n + r.requests, 0) / elapsed, failed: results.reduce((n, r) => n + r.failed, 0) };
 }
 
 export async function run(options: BenchOptions): Promise<BenchResult> {
