@@ -19,7 +19,8 @@ export function oipRelay(urls: () => string[]): PassthroughDefinition[] {
     async request({ request, url }, response) {
       const live = urls();
       if (live.length === 0) throw new PlatformError("UNAVAILABLE", "no data-plane process runs yet (it starts with the first model loaded); deploy a model, or retry in a few seconds");
-      const target = new URL(url, live[next++ % live.length]);
+      // The path is appended, never resolved: it always starts with the prefix, so no request names another host.
+      const target = new URL(`${live[next++ % live.length]}${url}`);
       const headers: Record<string, string | string[]> = {};
       for (const [name, value] of Object.entries(request.headers)) if (value !== undefined && !HOP.has(name)) headers[name] = value;
       await new Promise<void>((resolve, reject) => {
