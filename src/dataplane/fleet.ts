@@ -16,7 +16,7 @@ import { PlatformError, type Logger } from "../core/index.ts";
 import type { DeploymentRouter, WindowReport } from "../modules/deployments/index.ts";
 import { DEFAULT_ENVIRONMENT, SERVING_DEFAULTS, type InferRequest, type InferResponse, type LoadModelInput, type LoadedModelView, type ServingPlane } from "../modules/serving/index.ts";
 import { writeDurably } from "./files.ts";
-import { INTERNAL_PREFIX, ObservedState, assignmentKey, type Assignment, type DesiredState } from "./protocol.ts";
+import { INTERNAL_PREFIX, ObservedState, assignmentKey, type Assignment, type DesiredState, type DrainAnswer } from "./protocol.ts";
 
 /** A data-plane process as the control plane reaches it. */
 export interface DataPlaneMember {
@@ -392,8 +392,9 @@ export class DataPlaneFleet implements ServingPlane {
         this.seen(m, observed);
       }
       const drained = await this.call(m, "POST", "/windows/drain");
-      const answer = (await drained.json()) as { revision: number; reports: WindowReport[] };
-      this.options.router.absorb(answer.reports);
+      const answer = (await drained.json()) as DrainAnswer;
+      this.options.router.absorb(answer.reports as WindowReport[]);
+      if (status.observed) status.observed = { ...status.observed, views: answer.views };
       status.lastSeen = Date.now();
       status.lastError = undefined;
       // A process that restarted from an older saved state gets the newest again.

@@ -77,7 +77,9 @@ export const WindowReportData = z.object({
   ),
   tally: z.record(z.string(), MomentsData),
 });
-export const DrainAnswer = z.object({ reports: z.array(WindowReportData) });
+/** Every 200 ms: the outcomes since the last drain, the revision applied, and what serves now (an autoscaled version's replicas, its scaleLimit). */
+export const DrainAnswer = z.object({ revision: z.number().int(), views: z.array(LoadedModelView), reports: z.array(WindowReportData) });
+export type DrainAnswer = z.output<typeof DrainAnswer>;
 
 /** Where a data-plane process started by `paved up` tells it how to reach it (written once listening). */
 export const ProcessRecord = z.object({ pid: z.number().int(), url: z.string(), index: z.number().int(), startedAt: z.number() });

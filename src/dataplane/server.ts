@@ -268,11 +268,11 @@ function internalRoutes(state: AppliedState, serving: ServingService, router: De
       ...base,
       method: "POST",
       url: `${INTERNAL_PREFIX}/windows/drain`,
-      summary: "The rollout outcomes observed since the last drain (which empties them), with the applied revision",
-      response: DrainAnswer.extend({ revision: z.number().int() }),
+      summary: "The rollout outcomes observed since the last drain (which empties them), with the applied revision and what serves now (replicas move with the autoscaler)",
+      response: DrainAnswer,
       handler: async ({ headers }) => {
         check(headers);
-        return { revision: state.revision, reports: router.drain() };
+        return { revision: state.revision, views: serving.list(), reports: router.drain() };
       },
     }),
     route({
