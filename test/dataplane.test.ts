@@ -156,6 +156,13 @@ describe("data plane: separate processes that outlive the control plane", () => 
     const res = await infer(dataPlaneUrl());
     expect(res.status).toBe(200);
     expect(((await res.json()) as { model_version: string }).model_version).toBe("1");
+    // What a process would refuse is refused by paved up first, with the in-process answer: one team per endpoint, replica bounds.
+    const otherTeam = await fetch(`${server!.url}/api/v1/serving/models/tiny/versions/2?team=another-team`, { method: "PUT", headers: { ...auth, "content-type": "application/octet-stream" }, body: models.bytes("tiny-v2") });
+    expect(otherTeam.status).toBe(409);
+    expect(((await otherTeam.json()) as { error: { message: string } }).error.message).toContain("is served for another team");
+    const replicas = await fetch(`${server!.url}/api/v1/serving/models/tiny/versions/2?replicas=3&maxReplicas=2`, { method: "PUT", headers: { ...auth, "content-type": "application/octet-stream" }, body: models.bytes("tiny-v2") });
+    expect(replicas.status).toBe(400);
+    expect(((await replicas.json()) as { error: { message: string } }).error.message).toContain("maxReplicas (2) is below replicas (3)");
   });
 });
 

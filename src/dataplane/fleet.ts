@@ -14,7 +14,7 @@ import { pipeline } from "node:stream/promises";
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from "prom-client";
 import { PlatformError, type Logger } from "../core/index.ts";
 import type { DeploymentRouter, WindowReport } from "../modules/deployments/index.ts";
-import { DEFAULT_ENVIRONMENT, SERVING_DEFAULTS, type InferRequest, type InferResponse, type LoadModelInput, type LoadedModelView, type ServingPlane } from "../modules/serving/index.ts";
+import { DEFAULT_ENVIRONMENT, SERVING_DEFAULTS, checkLoad, type InferRequest, type InferResponse, type LoadModelInput, type LoadedModelView, type ServingPlane } from "../modules/serving/index.ts";
 import { writeDurably } from "./files.ts";
 import { INTERNAL_PREFIX, ObservedState, assignmentKey, type Assignment, type DesiredState, type DrainAnswer } from "./protocol.ts";
 
@@ -112,9 +112,9 @@ export class DataPlaneFleet implements ServingPlane {
 
   async load(input: LoadModelInput): Promise<LoadedModelView> {
     const environment = input.environment ?? DEFAULT_ENVIRONMENT;
-    if (input.bytes.byteLength > this.limits.maxModelBytes) {
-      throw new PlatformError("PAYLOAD_TOO_LARGE", `the model is ${input.bytes.byteLength} bytes, above this server's limit of ${this.limits.maxModelBytes} (serving.maxModelBytes); ask an admin to raise serving.maxModelBytes`);
-    }
+    // What a process would refuse is refused here, with the same error, before anything is pushed
+    // (the endpoint's team once what the processes serve is known, below).
+    checkLoad(input, environment, this.limits);
     const replicas = input.replicas ?? SERVING_DEFAULTS.replicas;
     const sha256 = createHash("sha256").update(input.bytes).digest("hex");
     this.keepBlob(sha256, input.bytes);
@@ -132,6 +132,7 @@ export class DataPlaneFleet implements ServingPlane {
     };
     await this.options.ensureMembers?.();
     await this.whenAdopted();
+    checkLoad(input, environment, this.limits, [...this.desired.values()].find((a) => a.environment === environment && a.name === input.name)?.team);
     const key = assignmentKey(assignment);
     const previous = this.desired.get(key);
     this.desired.set(key, assignment);

@@ -9,7 +9,7 @@ import { OnnxRuntime, type OnnxRuntimeOptions } from "./onnx-runtime.ts";
 import { oipRoutes, servingRoutes } from "./routes.ts";
 import { ServingService } from "./service.ts";
 
-export { ServingService, SERVING_DEFAULTS, SERVING_LIMITS, DEFAULT_ENVIRONMENT, MAX_LOGGED_VALUES, type LoadModelInput, type PrivateModel, type ServingServiceOptions, type InferRouter, type ServingPlane, type InferResult, type RouteDecision, type RoutedOutcome } from "./service.ts";
+export { ServingService, checkLoad, SERVING_DEFAULTS, SERVING_LIMITS, DEFAULT_ENVIRONMENT, MAX_LOGGED_VALUES, type LoadModelInput, type PrivateModel, type ServingServiceOptions, type InferRouter, type ServingPlane, type InferResult, type RouteDecision, type RoutedOutcome } from "./service.ts";
 export { rowScores } from "./prediction-scores.ts";
 export { ROUTE_KEY_HEADER, ENVIRONMENT_PREFIX, answerInfer, oipRoutes, oipServerRoutes, servingRoutes, metricsRoute, type ServingRouteOptions } from "./routes.ts";
 export { OnnxRuntime, type OnnxRuntimeOptions } from "./onnx-runtime.ts";

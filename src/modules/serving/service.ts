@@ -235,11 +235,9 @@ export class ServingService implements ServingPlane {
    * Loads (or replaces) a model version. Loading the same bytes with the same options again is a
    * no-op; other bytes or options load a new copy, switch traffic to it, then drain the old one.
    */
-  load(input: LoadModelInput): Promise<LoadedModelView> {
-    checkName(input.name, "model name");
-    checkName(input.version, "model version");
+  async load(input: LoadModelInput): Promise<LoadedModelView> {
     const environment = input.environment ?? DEFAULT_ENVIRONMENT;
-    checkEnvironment(environment);
+    checkLoad(input, environment, this.limits);
     return this.serialized(`${slot(environment, input.name)}/${input.version}`, () => this.loadNow(input, environment));
   }
 
@@ -248,8 +246,7 @@ export class ServingService implements ServingPlane {
    * runs): only the returned handle reaches it, so a user's model of the same name is untouched.
    */
   async loadPrivate(input: Omit<LoadModelInput, "environment">): Promise<PrivateModel> {
-    checkName(input.name, "model name");
-    checkName(input.version, "model version");
+    checkLoad(input, PRIVATE_ENVIRONMENT, this.limits);
     const { name, version } = input;
     await this.serialized(`${slot(PRIVATE_ENVIRONMENT, name)}/${version}`, () => this.loadNow(input, PRIVATE_ENVIRONMENT));
     return {
@@ -526,15 +523,6 @@ export class ServingService implements ServingPlane {
     const runtime = this.runtime(input.runtime);
     const replicas = input.replicas ?? SERVING_DEFAULTS.replicas;
     const maxReplicas = input.maxReplicas ?? replicas;
-    if (maxReplicas < replicas) throw invalidInput(`maxReplicas (${maxReplicas}) is below replicas (${replicas}); give maxReplicas ≥ replicas, or leave it out for a fixed count`);
-    checkReplicaLimit(Math.max(replicas, maxReplicas), this.limits.maxReplicasPerVersion);
-    if (input.bytes.byteLength > this.limits.maxModelBytes) {
-      throw new PlatformError("PAYLOAD_TOO_LARGE", `the model is ${input.bytes.byteLength} bytes, above this server's limit of ${this.limits.maxModelBytes} (serving.maxModelBytes); ask an admin to raise serving.maxModelBytes`, {
-        sizeBytes: input.bytes.byteLength,
-        limit: this.limits.maxModelBytes,
-        setting: "serving.maxModelBytes",
-      });
-    }
     const maxBatch = input.maxBatch ?? SERVING_DEFAULTS.maxBatch;
     const sha256 = createHash("sha256").update(input.bytes).digest("hex");
     const key = slot(environment, input.name);
@@ -542,10 +530,7 @@ export class ServingService implements ServingPlane {
     const targetP95Ms = input.targetP95Ms ?? null;
     const team = input.team ?? DEFAULT_TEAM_ID;
     const owner = environment === PRIVATE_ENVIRONMENT ? undefined : this.teamOf(input.name, environment);
-    if (owner !== undefined && owner !== team) {
-      // One endpoint, one team: its members alone reach it.
-      throw conflict(`model '${input.name}'${where(environment)} is served for another team; unload its versions there first (DELETE /api/v1/serving/models/${input.name}/versions/<version>)`);
-    }
+    checkOwner(input, environment, owner);
     if (
       previous &&
       previous.view.sha256 === sha256 &&
@@ -759,6 +744,36 @@ function notLoaded(name: string, environment: string): PlatformError {
 /** " in environment 'staging'" for messages; nothing for the default environment. */
 function where(environment: string): string {
   return environment === DEFAULT_ENVIRONMENT ? "" : ` in environment '${environment}'`;
+}
+
+/**
+ * The checks a load passes before anything is loaded, here or on the data plane (whose fleet calls
+ * it too): names, environment, replica counts, the model's size, and, given the team that serves the
+ * endpoint now, one team per endpoint.
+ */
+export function checkLoad(input: LoadModelInput, environment: string, limits: ServingPlane["limits"], owner?: string): void {
+  checkName(input.name, "model name");
+  checkName(input.version, "model version");
+  if (environment !== PRIVATE_ENVIRONMENT) checkEnvironment(environment);
+  const replicas = input.replicas ?? SERVING_DEFAULTS.replicas;
+  const maxReplicas = input.maxReplicas ?? replicas;
+  if (maxReplicas < replicas) throw invalidInput(`maxReplicas (${maxReplicas}) is below replicas (${replicas}); give maxReplicas ≥ replicas, or leave it out for a fixed count`);
+  checkReplicaLimit(Math.max(replicas, maxReplicas), limits.maxReplicasPerVersion);
+  if (input.bytes.byteLength > limits.maxModelBytes) {
+    throw new PlatformError("PAYLOAD_TOO_LARGE", `the model is ${input.bytes.byteLength} bytes, above this server's limit of ${limits.maxModelBytes} (serving.maxModelBytes); ask an admin to raise serving.maxModelBytes`, {
+      sizeBytes: input.bytes.byteLength,
+      limit: limits.maxModelBytes,
+      setting: "serving.maxModelBytes",
+    });
+  }
+  checkOwner(input, environment, owner);
+}
+
+/** One endpoint, one team: its members alone reach it. */
+function checkOwner(input: LoadModelInput, environment: string, owner: string | undefined): void {
+  if (owner !== undefined && owner !== (input.team ?? DEFAULT_TEAM_ID)) {
+    throw conflict(`model '${input.name}'${where(environment)} is served for another team; unload its versions there first (DELETE /api/v1/serving/models/${input.name}/versions/<version>)`);
+  }
 }
 
 function checkReplicaLimit(replicas: number, limit: number): void {
