@@ -4,7 +4,7 @@
 // state, and requests to it fail fast meanwhile; a model it cannot load leaves the previous copy
 // serving and says why.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -87,6 +87,35 @@ describe("data plane: separate processes that outlive the control plane", () => 
       // A query string leaves the request to Fastify's route; without it, the fast path answers.
       expect(await send(""), c.path).toEqual(await send("?via=route"));
     }
+  });
+
+  it("attacker: another team's member gets the answer of a model that does not exist, on the fast path and the route alike; the data plane holds no secret of paved up's", async () => {
+    const admin = (method: string, path: string, payload: unknown) =>
+      fetch(`${server!.url}${path}`, { method, headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify(payload) });
+    expect((await admin("POST", "/api/v1/teams", { name: "rivals" })).status).toBe(200);
+    expect((await admin("POST", "/api/v1/users", { name: "mallory", teams: [{ team: "rivals", role: "developer" }] })).status).toBe(200);
+    const minted = await admin("POST", "/api/v1/users/mallory/tokens", { name: "attack" });
+    expect(minted.status).toBe(200);
+    const rival = { authorization: `Bearer ${((await minted.json()) as { token: string }).token}`, "accept-encoding": "identity" };
+    const send = async (path: string) => {
+      const res = await fetch(`${dataPlaneUrl()}${path}`, { method: "POST", headers: rival, body });
+      return { status: res.status, body: await res.text() };
+    };
+    const theirs = await send("/v2/models/tiny/infer");
+    expect(theirs.status).toBe(404);
+    // Byte-identical to a model nobody serves, apart from the name; and the route answers the same.
+    expect(theirs.body.replace("'tiny'", "'<m>'")).toBe((await send("/v2/models/nothing-here/infer")).body.replace("'nothing-here'", "'<m>'"));
+    expect(await send("/v2/models/tiny/infer?via=route")).toEqual(theirs);
+    // The process's environment: what it runs with and its own secret, nothing of paved up's (which was started with PAVED_ADMIN_TOKEN).
+    const environ = readFileSync(`/proc/${dataPlanePid(dataDir)}/environ`, "utf8").split("\0").filter(Boolean).map((e) => e.slice(0, e.indexOf("=")));
+    expect(environ.sort()).toEqual(["HOME", "PATH", "PAVED_DATAPLANE_SECRET"]);
+    // The secret and the process's settings (the database URL) are the server user's alone.
+    const mode = (path: string) => statSync(join(dataDir, "dataplane", path)).mode & 0o777;
+    expect(mode(".")).toBe(0o700);
+    expect(mode("secret")).toBe(0o600);
+    expect(mode("0")).toBe(0o700);
+    expect(mode("0/config.json")).toBe(0o600);
+    expect(readFileSync(join(dataDir, "dataplane", "0", "config.json"), "utf8")).not.toContain(TOKEN);
   });
 
   it("kill -9 of paved up while a client sends predictions: none fails while it is down, nor after it comes back", async () => {

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { EnvironmentName, LoadedModelView, ModelName } from "../modules/serving/index.ts";
 
 export const INTERNAL_PREFIX = "/dataplane/v1";
-/** The header a data-plane process answers its own index and revision in (a control plane checks it is talking to the process it started). */
+/** A model file's name on both sides: its SHA-256, so no path can be named. */
 export const SHA256 = z.string().regex(/^[0-9a-f]{64}$/, "a sha256 digest: 64 lower-case hex digits");
 
 /** One version a data-plane process must serve, in one environment for one team. */
