@@ -100,6 +100,39 @@ describe("kill -9 of paved up", () => {
     expect(lines).toContain("end");
   });
 
+  it("logs the metric lines a job printed while no server watched it", async () => {
+    const root = mkdtempSync(join(tmpdir(), "paved-restart-"));
+    const dataDir = join(root, "data");
+    const mark = join(root, "mark.txt");
+    const go = join(root, "go");
+    const program = join(root, "late-metric.mjs");
+    writeFileSync(
+      program,
+      `import { appendFileSync, existsSync } from "node:fs";
+appendFileSync(process.env.MARK, "start\\n");
+const wait = setInterval(() => {
+  if (!existsSync(process.env.GO)) return;
+  clearInterval(wait);
+  console.log("paved.metric loss=0.25 step=7");
+  appendFileSync(process.env.MARK, "end\\n");
+}, 20);
+`,
+    );
+    server = await startServerProcess({ dataDir, token: TOKEN });
+    const job = await api(server, "POST", "/api/v1/jobs", { name: "late-metric", command: [process.execPath, program], workingDir: root, env: { MARK: mark, GO: go } });
+    await waitFor("the job's process", async () => (existsSync(mark) ? true : undefined));
+    await server.kill9();
+    // The job prints its metric and ends while no server runs.
+    writeFileSync(go, "");
+    await waitFor("the job's end", async () => (readFileSync(mark, "utf8").includes("end") ? true : undefined));
+    await new Promise((r) => setTimeout(r, 300));
+    server = await startServerProcess({ dataDir, token: TOKEN });
+    const done = await jobEnd(server, job.id);
+    expect(done.phase).toBe("SUCCEEDED");
+    const history = await api(server, "GET", `/api/2.0/mlflow/metrics/get-history?run_id=${done.runId}&metric_key=loss`);
+    expect(history.metrics.map((m: { value: number; step: number }) => [m.value, m.step])).toEqual([[0.25, 7]]);
+  });
+
   it("retries a job whose process vanished while the server was down", async () => {
     const root = mkdtempSync(join(tmpdir(), "paved-restart-"));
     const dataDir = join(root, "data");

@@ -451,7 +451,6 @@ export class JobController {
   /** Watches a running (or, on a cluster, still queued) attempt until it ends, then records the end. */
   private watch(row: JobRow, handle: ExecutionHandle, allocation: Allocation, pendingReason?: string): Watch {
     const spec = JSON.parse(row.spec) as JobSpec;
-    const jobDir = this.jobDir(row.job_id);
     const abort = new AbortController();
     const watch: Watch = {
       jobId: row.job_id,
@@ -465,9 +464,7 @@ export class JobController {
       timedOut: false,
       phase: row.phase === "STARTING" ? "STARTING" : "RUNNING",
       pendingReason,
-      tailer: row.run_id
-        ? new MetricTailer(attemptLogPath(jobDir, row.attempt), join(jobDir, `attempt-${row.attempt}.metrics.json`), row.run_id, this.deps.runs, this.deps.clock)
-        : undefined,
+      tailer: this.tailerOf(row),
       ended: Promise.resolve(),
     };
     this.watches.set(row.job_id, watch);
@@ -501,13 +498,21 @@ export class JobController {
     return watch;
   }
 
+  /** Reads an attempt's metric lines into its run, from where the last reader stopped. */
+  private tailerOf(row: JobRow): MetricTailer | undefined {
+    if (!row.run_id) return undefined;
+    const jobDir = this.jobDir(row.job_id);
+    return new MetricTailer(attemptLogPath(jobDir, row.attempt), join(jobDir, `attempt-${row.attempt}.metrics.json`), row.run_id, this.deps.runs, this.deps.clock);
+  }
+
   /** Decides how an attempt's end moves the job: done, failed, cancelled, or queued again. */
   private async endAttempt(row: JobRow, handle: ExecutionHandle | undefined, state: ObservedState, timedOut: boolean): Promise<void> {
     if (state.state === "running" || state.state === "pending") return;
     const { store, clock } = this.deps;
     const spec = JSON.parse(row.spec) as JobSpec;
+    // The log's last metric lines, also when the attempt ended while no server watched it.
     const watch = this.watches.get(row.job_id);
-    await watch?.tailer?.poll(true);
+    await (watch ? watch.tailer : this.tailerOf(row))?.poll(true);
     if (handle) await this.executorOf(handle).cleanup?.(handle);
     const exitCode = state.state === "exited" ? state.exitCode : null;
     let to: JobPhase;
