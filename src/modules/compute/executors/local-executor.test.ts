@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { executorContract } from "./executor.contract.ts";
 import { LocalExecutor, type LocalHandle } from "./local-executor.ts";
 import { processGroupMembers } from "./process-identity.ts";
+import { Spawner } from "./spawner.ts";
 
 const executor = () => new LocalExecutor({ baseEnv: process.env, killGraceMs: 2000, pollMs: 50 });
 
@@ -80,6 +81,32 @@ describe("LocalExecutor", () => {
     expect(found.pidStart).toBe(handle.pidStart);
     expect(await executor().recover({ jobId: "job-other", attempt: 1, jobDir })).toBeUndefined();
     await ex.cancel(handle);
+  });
+
+  it("waits out a start request recorded before a crash, and finds the process it started late", async () => {
+    // The server died with its start request at the spawner; the start lands after the next server
+    // began to look. Without the wait it would queue the attempt again: two processes of one attempt.
+    const jobDir = mkdtempSync(join(tmpdir(), "paved-local-late-"));
+    writeFileSync(join(jobDir, "attempt-1.start"), String(Date.now() + 300));
+    const late = sleep(200).then(() => {
+      const child = spawn("sleep", ["30"], { detached: true, stdio: "ignore", env: { ...process.env, PAVED_JOB_ID: "job-late", PAVED_ATTEMPT: "1" } });
+      child.unref();
+      return child.pid!;
+    });
+    const found = (await executor().recover({ jobId: "job-late", attempt: 1, jobDir })) as LocalHandle;
+    const pid = await late;
+    expect(found?.pid).toBe(pid);
+    process.kill(-pid, "SIGKILL");
+    // Past the window, nothing is waited for.
+    expect(await executor().recover({ jobId: "job-never", attempt: 1, jobDir: mkdtempSync(join(tmpdir(), "paved-local-none-")) })).toBeUndefined();
+  });
+
+  it("refuses a start request that expired before the spawner got to it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "paved-local-expired-"));
+    const spawner = new Spawner();
+    await expect(spawner.spawn({ file: "/bin/sh", args: ["-c", "touch started"], cwd: dir, env: {}, log: join(dir, "log"), notAfter: Date.now() - 1 })).rejects.toThrow(/expired/);
+    await spawner.close();
+    expect(existsSync(join(dir, "started"))).toBe(false);
   });
 
   it("never reads a status file through a link or from a FIFO (the job's user may write them)", async () => {

@@ -20,6 +20,15 @@ import { findAttemptGroup, isSameProcessAlive, processGroupMembers, readProcessE
  * how it ended. The program itself keeps the default SIGTERM action (a trap, unlike an ignore, is
  * not inherited).
  */
+/**
+ * How long after its request a process may still be started. A server killed while its spawner
+ * holds a start request would otherwise leave a start that lands after the next server looked for
+ * the attempt and queued it again: two processes of one attempt. The request says when it
+ * expires, the spawner refuses it after that, and `recover` waits out the window of a start it
+ * finds recorded (`attempt-N.start`, in the job's folder) before it decides that none happened.
+ */
+const START_WINDOW_MS = 10_000;
+
 const WRAPPER =
   'trap : TERM; echo $$ > "$PAVED_PID_FILE"; "$@"; code=$?; printf %s "$code" > "$PAVED_EXIT_FILE.tmp" && mv "$PAVED_EXIT_FILE.tmp" "$PAVED_EXIT_FILE"';
 
@@ -127,8 +136,10 @@ export class LocalExecutor implements Executor {
     });
     const processes = job.processes ?? { nodes: 1, processesPerNode: 1 };
     const worldSize = processes.nodes * processes.processesPerNode;
-    if (worldSize > 1) return this.submitRanks(job, allocation, env, status, processes);
-    const { pid, pidStart } = await this.start(job, env, logPath);
+    const notAfter = Date.now() + START_WINDOW_MS;
+    writeFileSync(startFile(job.jobDir, job.attempt), String(notAfter), { mode: 0o600 });
+    if (worldSize > 1) return this.submitRanks(job, allocation, env, status, processes, notAfter);
+    const { pid, pidStart } = await this.start(job, env, logPath, notAfter);
     return { kind: "local", jobId: job.jobId, attempt: job.attempt, pid, pidStart, logPath, exitFile };
   }
 
@@ -143,6 +154,7 @@ export class LocalExecutor implements Executor {
     env: Record<string, string>,
     status: string,
     processes: { nodes: number; processesPerNode: number },
+    notAfter: number,
   ): Promise<LocalHandle> {
     const worldSize = processes.nodes * processes.processesPerNode;
     const share = allocation.gpus.length / worldSize;
@@ -169,7 +181,7 @@ export class LocalExecutor implements Executor {
           PAVED_PID_FILE: join(status, `attempt-${job.attempt}${suffix}.pid`),
           PAVED_EXIT_FILE: exitFile,
         };
-        const { pid, pidStart } = await this.start(job, rankEnv, logPath);
+        const { pid, pidStart } = await this.start(job, rankEnv, logPath, notAfter);
         ranks.push({ rank, pid, pidStart, logPath, exitFile });
       }
     } catch (error) {
@@ -181,7 +193,7 @@ export class LocalExecutor implements Executor {
   }
 
   /** Starts the wrapper around the job's argv, as its own process group, its output to `logPath`. */
-  private async start(job: ExecutionRequest, env: Record<string, string>, logPath: string): Promise<{ pid: number; pidStart: string }> {
+  private async start(job: ExecutionRequest, env: Record<string, string>, logPath: string, notAfter: number): Promise<{ pid: number; pidStart: string }> {
     const runAs = this.options.runAs;
     const request: SpawnRequest = {
       file: "/bin/sh",
@@ -189,6 +201,7 @@ export class LocalExecutor implements Executor {
       cwd: job.workingDir,
       env,
       log: logPath,
+      notAfter,
       ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
     };
     let started: Spawned;
@@ -311,6 +324,12 @@ export class LocalExecutor implements Executor {
   }
 
   async recover(job: { jobId: string; attempt: number; jobDir: string }): Promise<LocalHandle | undefined> {
+    // A start requested before the crash may still land (its spawner had the request): wait until it no longer can.
+    const notAfter = Number(readSmallFile(startFile(job.jobDir, job.attempt)));
+    if (Number.isFinite(notAfter) && notAfter > 0 && !existsSync(join(statusDir(job.jobDir, true), `attempt-${job.attempt}.pid`)) && !existsSync(join(job.jobDir, `attempt-${job.attempt}.pid`))) {
+      const wait = notAfter + 1_000 - Date.now();
+      if (wait > 0) await sleep(wait);
+    }
     // Under runAs the wrapper writes its pid and exit status in status/; else in the job's folder.
     const pidName = `attempt-${job.attempt}.pid`;
     const dir = existsSync(join(statusDir(job.jobDir, true), pidName)) ? statusDir(job.jobDir, true) : job.jobDir;
@@ -348,6 +367,11 @@ function asLocal(handle: ExecutionHandle): LocalHandle {
     throw new PlatformError("INTERNAL", `handle of kind '${handle.kind}' given to the local executor`);
   }
   return handle as LocalHandle;
+}
+
+/** Where the server records until when an attempt's start request may still start it (server-owned, not the job's). */
+function startFile(jobDir: string, attempt: number): string {
+  return join(jobDir, `attempt-${attempt}.start`);
 }
 
 /** Where the wrapper writes its pid and exit status: a folder the job's user owns under runAs. */
@@ -391,6 +415,7 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
 
 /** Forks the server itself: the fallback where the spawner script is not available. */
 function spawnInline(request: SpawnRequest): Promise<Spawned> {
+  if (request.notAfter !== undefined && Date.now() > request.notAfter) return Promise.reject(new Error("its start request expired"));
   const logFd = openSync(request.log, "a", 0o600);
   try {
     const ids = request.uid !== undefined ? { uid: request.uid, gid: request.gid } : {};

@@ -5,7 +5,7 @@
 // under bare `node` with no loader.
 //
 // Protocol: one JSON object per line.
-//   in:  {"id": 1, "file": "/bin/sh", "args": [...], "cwd": "...", "env": {...}, "log": "/path", "uid"?: 65534, "gid"?: 65534}
+//   in:  {"id": 1, "file": "/bin/sh", "args": [...], "cwd": "...", "env": {...}, "log": "/path", "uid"?: 65534, "gid"?: 65534, "notAfter"?: <epoch ms>}
 //   out: {"id": 1, "pid": 1234} or {"id": 1, "error": "message"}, later {"exit": 1234}
 // argv travel as a JSON array and reach spawn() as an array: no shell sees them. With uid/gid
 // (compute.runAs; the spawner runs as root) the process runs as that user, supplementary groups
@@ -24,6 +24,12 @@ createInterface({ input: process.stdin })
     try {
       request = JSON.parse(line);
     } catch {
+      return;
+    }
+    // A request that waited past its window is refused: the server that sent it may be gone, and
+    // its successor may already have started the attempt again.
+    if (typeof request.notAfter === "number" && Date.now() > request.notAfter) {
+      send({ id: request.id, error: "its start request expired (the machine is overloaded, or the server that sent it stopped)" });
       return;
     }
     let fd;

@@ -15,6 +15,8 @@ export interface SpawnRequest {
   /** Run the process as this user and group (the spawner must be root). */
   uid?: number;
   gid?: number;
+  /** Epoch ms after which the request is refused instead of started (a crashed server's request that came late). */
+  notAfter?: number;
 }
 
 export interface Spawned {
