@@ -157,6 +157,8 @@ export interface PavedProcess {
   output(): string;
   /** Its data-plane processes (serving.dataPlane.processes), once `paved up` started them. */
   dataPlanes(): Promise<{ url: string; pid: number }[]>;
+  /** SIGKILL: no chance to clean up. */
+  kill9(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -164,10 +166,11 @@ export interface PavedProcess {
  * Starts a real `paved up` (its own process, as shipped: SQLite in WAL with synchronous=FULL) on
  * a fresh data folder, with a known admin token, and waits until /api/v1/health answers.
  */
-export async function startPaved(opts: { name: string; config?: Record<string, unknown> }): Promise<PavedProcess> {
+export async function startPaved(opts: { name: string; config?: Record<string, unknown>; dataDir?: string; token?: string }): Promise<PavedProcess> {
   const dir = tempDir(opts.name);
-  const dataDir = join(dir.path, "data");
-  const token = randomBytes(24).toString("base64url");
+  // A given data dir (replicas sharing one) outlives this process; a fresh one goes with it.
+  const dataDir = opts.dataDir ?? join(dir.path, "data");
+  const token = opts.token ?? randomBytes(24).toString("base64url");
   const configFile = join(dir.path, "paved.yaml");
   writeFileSync(configFile, stringify({ logLevel: "warn", compute: { gpus: [] }, ...opts.config }));
   const cli = BUNDLED ? new URL("./paved.mjs", import.meta.url).pathname : join(ROOT, "bin/paved.js");
@@ -211,6 +214,12 @@ export async function startPaved(opts: { name: string; config?: Record<string, u
         .sort((a, b) => Number(a) - Number(b))
         .map((d) => JSON.parse(readFileSync(join(root, d, "process.json"), "utf8")) as { url: string; pid: number });
     },
+    async kill9() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGKILL");
+      await exited;
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
@@ -220,7 +229,7 @@ export async function startPaved(opts: { name: string; config?: Record<string, u
         clearTimeout(timer);
       }
       // paved up's SIGTERM leaves its data plane serving.
-      await stopDataPlanes(dataDir);
+      if (!opts.dataDir) await stopDataPlanes(dataDir);
       dir.remove();
     },
   };

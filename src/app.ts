@@ -7,7 +7,8 @@ import { z } from "zod";
 import { LocalArtifactStore, createS3ArtifactStore, type ArtifactStore } from "./artifacts/index.ts";
 import { isLoopback, type Config } from "./config/index.ts";
 import { PlatformError, createLogger, randomIds, route, systemClock, type Clock, type IdGenerator, type Logger, type RouteDefinition } from "./core/index.ts";
-import { buildServer } from "./http/index.ts";
+import { hostname } from "node:os";
+import { buildServer, leaderForwarder, leaderUpgradeForwarder } from "./http/index.ts";
 import { createCatalogModule, podSpecPatchHostAccess } from "./modules/catalog/index.ts";
 import { allowListedEnvironment, createComputeModule, queryGpus } from "./modules/compute/index.ts";
 import { DeploymentRouter, createDeploymentsModule } from "./modules/deployments/index.ts";
@@ -21,7 +22,7 @@ import { DataPlaneFleet, DataPlaneSupervisor, oipRelay } from "./dataplane/index
 import { createTrackingModule } from "./modules/tracking/index.ts";
 import { createWorkspacesModule } from "./modules/workspaces/index.ts";
 import { createSweepsModule } from "./modules/sweeps/index.ts";
-import { openDatabase, type Database } from "./storage/index.ts";
+import { campaign, openDatabase, type Database, type Leadership } from "./storage/index.ts";
 
 export interface AppDeps {
   /** The server's environment; jobs get only its allow-listed part (PATH, HOME, virtualenvs; see compute.jobEnvironment). */
@@ -29,6 +30,12 @@ export interface AppDeps {
   clock?: Clock;
   ids?: IdGenerator;
   logger?: Logger;
+  /**
+   * Replicas on PostgreSQL: called when this replica stops leading (another one was elected, or its
+   * session broke). Its controllers are stopped by then; `paved up` exits so that its service
+   * manager starts it again as a follower. Default: log it and keep answering as a follower.
+   */
+  onLeadershipLost?: (error: PlatformError) => void;
 }
 
 export interface App {
@@ -42,8 +49,14 @@ export interface App {
   readonly generatedAdminToken: string | undefined;
   /** The data-plane processes, when models are served by them (serving.dataPlane.processes > 0). */
   readonly dataPlane: { ensure(): Promise<void>; urls(): string[]; fleet: DataPlaneFleet } | undefined;
-  /** Starts listening and the controllers; resolves to the base URL. */
+  /**
+   * Starts listening and the controllers; resolves to the base URL. On PostgreSQL it first runs for
+   * leader (src/storage/leader.ts): it leads at once when no other replica does, and otherwise
+   * follows (forwarding requests to the leader) until it is elected.
+   */
   listen(): Promise<string>;
+  /** Whether this replica runs the controllers now (always, on SQLite), and at which epoch. */
+  role(): { leads: boolean; epoch: number | undefined };
   /** Stops; the data-plane processes too, unless `keepDataPlanes` (a restart of `paved up` leaves them serving). */
   close(options?: { keepDataPlanes?: boolean }): Promise<void>;
 }
@@ -83,7 +96,11 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     logger.warn({ replaced: admin.replaced }, "the configured admin token replaced the previous one, which no longer works");
   }
 
-  const routes: RouteDefinition[] = [healthRoute(), ...identity.routes];
+  // On PostgreSQL several replicas may share the database; one leads (runs the controllers) at a time.
+  const replicated = database.dialect === "postgres";
+  let leads = !replicated;
+  let leadership: Leadership | undefined;
+  const routes: RouteDefinition[] = [healthRoute(() => (leads ? "leader" : "follower")), ...identity.routes];
   // The quota ledger: jobs, serving replicas and stored bytes of every team draw from it.
   const quotas = createQuotaModule({ db: database.db, clock, defaults: config.guardrails.defaultQuota });
   routes.push(...quotas.routes);
@@ -260,6 +277,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const audit = createAuditModule({ database, clock, ids, logger, options: config.audit });
   routes.push(...audit.routes);
 
+  let advertised = "";
+  const forwarding = { leads: () => leads, leaderUrl: async () => (await leadership?.leader())?.url ?? null, self: () => advertised };
   const server = buildServer({
     routes,
     tokens: config.auth.disabled ? undefined : tokens,
@@ -271,7 +290,15 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     audit: audit.service,
     trustedProxies: config.http.trustedProxies,
     passthroughs,
+    // A follower forwards every request but the health check to the leader, websockets included.
+    ...(replicated ? { fastPath: leaderForwarder(forwarding), upgradeFirst: leaderUpgradeForwarder(forwarding) } : {}),
   });
+  const startControllers = async () => {
+    for (const c of controllers) await c.start();
+  };
+  const stopControllers = async () => {
+    for (const c of controllers) await c.stop();
+  };
 
   return {
     config,
@@ -289,13 +316,40 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       const url = `http://${host}:${address.port}`;
       // Jobs get MLFLOW_TRACKING_URI from this, so it must hold the real port (port 0 picks one).
       serverUrl = config.publicUrl ?? url;
-      for (const c of controllers) await c.start();
       audit.service.start();
+      if (!replicated) {
+        await startControllers();
+        return url;
+      }
+      advertised = config.http.advertiseUrl?.replace(/\/+$/, "") ?? (["0.0.0.0", "::"].includes(config.host) ? `http://${hostname()}:${address.port}` : url);
+      leadership = await campaign(config.databaseUrl!, {
+        name: `paved up ${advertised} pid ${process.pid}`,
+        url: advertised,
+        onElected: async (epoch) => {
+          // Fenced first: once another replica is elected, nothing this one still writes lands.
+          database.fence?.(epoch);
+          leads = true;
+          logger.info({ epoch, url: advertised }, "this replica leads the control plane: starting the controllers");
+          await startControllers();
+        },
+        onLost: (error) => {
+          leads = false;
+          logger.error({ err: error }, "this replica no longer leads the control plane: stopping its controllers");
+          void stopControllers().finally(() => deps.onLeadershipLost?.(error));
+        },
+        onTrouble: (error) => logger.warn({ err: error }, "running for leader: the database did not answer; trying again"),
+      });
       return url;
     },
+    role: () => ({ leads, epoch: leads ? leadership?.epoch : undefined }),
     async close(options = {}) {
-      for (const c of controllers) await c.stop();
-      await supervisor?.stop(!options.keepDataPlanes);
+      const led = leads;
+      if (led) await stopControllers();
+      leads = false;
+      // After the controllers: a follower takes over within one poll, and nothing here acts any more.
+      await leadership?.release();
+      // A follower leaves the data-plane processes to the leader.
+      await supervisor?.stop(led && !options.keepDataPlanes);
       await server.close();
       await audit.service.stop();
       await database.close();
@@ -304,15 +358,15 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   };
 }
 
-function healthRoute(): RouteDefinition {
+function healthRoute(role: () => "leader" | "follower"): RouteDefinition {
   return route({
     method: "GET",
     url: "/api/v1/health",
-    summary: "Liveness: answers while the server runs",
+    summary: "Liveness: answers while the server runs; `role` says whether this replica runs the controllers (leader) or forwards to the one that does (follower)",
     public: true,
     action: "platform:read",
-    response: z.object({ status: z.literal("ok") }),
-    handler: async () => ({ status: "ok" as const }),
+    response: z.object({ status: z.literal("ok"), role: z.enum(["leader", "follower"]) }),
+    handler: async () => ({ status: "ok" as const, role: role() }),
   });
 }
 

@@ -1,5 +1,5 @@
 // Issue 7, item 17: operating `paved up` — real processes. A second `paved up` on the same data
-// dir (or PostgreSQL database) is refused and names the first; a taken port is CONFLICT, not
+// dir is refused and names the first (on one PostgreSQL database it follows the first instead); a taken port is CONFLICT, not
 // INTERNAL; a typo in a YAML spec or configuration names every unknown field with "did you mean".
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -127,20 +127,30 @@ describe("typos in YAML (issue 7, item 17)", () => {
   });
 });
 
-describe.skipIf(!process.env.PAVED_TEST_DATABASE_URL)("paved up on a PostgreSQL database another paved up holds (issue 7, item 17)", () => {
-  it("refuses a second control plane on the same database, even with another data dir", async () => {
+describe.skipIf(!process.env.PAVED_TEST_DATABASE_URL)("paved up on a PostgreSQL database another paved up leads (issue 14, item 4)", () => {
+  it("follows it: answers through it, and leads as soon as it stops", async () => {
     const databaseUrl = await testPostgresUrl();
     const first = await start(join(root, "pg-a"), { databaseUrl });
-    const config = join(root, "pg-b.yaml");
-    writeFileSync(config, stringify({ databaseUrl, compute: { gpus: [] } }));
-    const second = await paved(["up", "--port", String(await freePort()), "--data-dir", join(root, "pg-b"), "--config", config]);
-    expect(second.code).toBe(4);
-    expect(second.output).toContain("[CONFLICT]");
-    expect(second.output).toContain(first.url);
+    // Another data dir, or the same one (replicas may share it).
+    const second = await start(join(root, "pg-b"), { databaseUrl });
+    // Printed just after /health first answers.
+    for (let i = 0; i < 100 && !second.output().includes("another replica leads"); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(first.output()).toContain("this replica leads the control plane (epoch 1)");
+    expect(second.output()).toContain("another replica leads the control plane");
+    const health = async (s: ServerProcess) => (await (await fetch(`${s.url}/api/v1/health`)).json()) as { role: string };
+    expect([(await health(first)).role, (await health(second)).role]).toEqual(["leader", "follower"]);
+    // A write sent to the follower is done by the leader, with the caller's token checked there.
+    const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+    const created = await fetch(`${second.url}/api/2.0/mlflow/experiments/create`, { method: "POST", headers, body: JSON.stringify({ name: "through-the-follower" }) });
+    expect(created.status).toBe(200);
+    const refused = await fetch(`${second.url}/api/2.0/mlflow/experiments/create`, { method: "POST", headers: { ...headers, authorization: "Bearer pvd_wrong_token_0123456789" }, body: "{}" });
+    expect(refused.status).toBe(401);
+    // SIGTERM: the leader steps down and the follower takes over within a poll.
     await first.stop();
     servers.splice(servers.indexOf(first), 1);
-    // Its lock went with its connection: a new control plane may start.
-    const next = await start(join(root, "pg-b"), { databaseUrl });
-    expect((await fetch(`${next.url}/api/v1/health`)).ok).toBe(true);
+    for (let i = 0; i < 100 && (await health(second)).role !== "leader"; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await health(second)).role).toBe("leader");
+    const read = await fetch(`${second.url}/api/2.0/mlflow/experiments/get-by-name?experiment_name=through-the-follower`, { headers });
+    expect(read.status).toBe(200);
   });
 });

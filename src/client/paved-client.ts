@@ -74,7 +74,7 @@ export class PavedClient {
   }
 
   /** Liveness; needs no token. */
-  health(): Promise<{ status: "ok" }> {
+  health(): Promise<{ status: "ok"; role: "leader" | "follower" }> {
     return this.json("/api/v1/health");
   }
 

@@ -354,6 +354,12 @@ export const configSchema = z.strictObject({
        * audit log records that address. Empty: the connection's own address, the header ignored.
        */
       trustedProxies: z.array(z.string().refine(isProxyAddress, "use an IP address, a CIDR such as 10.0.0.0/8, or loopback, linklocal or uniquelocal")).default([]),
+      /**
+       * Replicas on one PostgreSQL database: the URL the other replicas reach this one at, to forward
+       * requests to it while it leads (PAVED_ADVERTISE_URL). Unset: http://<host>:<port>, with this
+       * machine's hostname for a wildcard host.
+       */
+      advertiseUrl: z.string().url().optional(),
     })
     .default({ maxBodyBytes: 4 * 1024 ** 2, requestTimeoutSeconds: 300, trustedProxies: [] }),
   audit: z
@@ -533,6 +539,7 @@ export function loadConfig({ env, overrides = {}, file }: LoadConfigOptions): Co
   if (env.PAVED_PORT) fromEnv.port = Number(env.PAVED_PORT);
   if (env.PAVED_LOG_LEVEL) fromEnv.logLevel = env.PAVED_LOG_LEVEL as Config["logLevel"];
   if (env.PAVED_PUBLIC_URL) fromEnv.publicUrl = env.PAVED_PUBLIC_URL;
+  if (env.PAVED_ADVERTISE_URL) fromEnv.http = { ...(fromFile.http as object | undefined), advertiseUrl: env.PAVED_ADVERTISE_URL } as ConfigInput["http"];
   refusePlainTextS3Keys(fromFile, path);
   const merged: Record<string, unknown> = { ...fromFile, ...fromEnv, ...stripUndefined(overrides) };
   if (env.PAVED_ADMIN_TOKEN) {

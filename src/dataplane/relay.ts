@@ -3,11 +3,8 @@
 // which checks the token again and answers. Clients that must not notice a restart of `paved up`
 // call a data-plane process's own URL instead (`paved up` prints it); this relay is for clients
 // that know only the API's URL.
-import { request as httpRequest } from "node:http";
 import { PlatformError, type PassthroughDefinition } from "../core/index.ts";
-
-/** Hop-by-hop headers, which one connection's ends own (RFC 9110 §7.6.1). */
-const HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host"]);
+import { pipeRequest } from "../http/index.ts";
 
 /** Relays every request under the OIP prefixes to one of the live processes `urls()` names (in turn). */
 export function oipRelay(urls: () => string[]): PassthroughDefinition[] {
@@ -21,20 +18,9 @@ export function oipRelay(urls: () => string[]): PassthroughDefinition[] {
       if (live.length === 0) throw new PlatformError("UNAVAILABLE", "no data-plane process runs yet (it starts with the first model loaded); deploy a model, or retry in a few seconds");
       // The path is appended, never resolved: it always starts with the prefix, so no request names another host.
       const target = new URL(`${live[next++ % live.length]}${url}`);
-      const headers: Record<string, string | string[]> = {};
-      for (const [name, value] of Object.entries(request.headers)) if (value !== undefined && !HOP.has(name)) headers[name] = value;
-      await new Promise<void>((resolve, reject) => {
-        const upstream = httpRequest(target, { method: request.method, headers }, (answer) => {
-          const out: Record<string, string | string[]> = {};
-          for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && !HOP.has(name)) out[name] = value;
-          response.writeHead(answer.statusCode ?? 502, out);
-          answer.pipe(response);
-          answer.on("end", resolve);
-          answer.on("error", reject);
-        });
+      await pipeRequest(request, response, target).catch((error: NodeJS.ErrnoException) => {
         // A process that dies mid-request fails the request now, never hangs it.
-        upstream.on("error", (error) => reject(new PlatformError("UNAVAILABLE", `the data-plane process did not answer (${(error as NodeJS.ErrnoException).code ?? error.message}); retry`)));
-        request.pipe(upstream);
+        throw new PlatformError("UNAVAILABLE", `the data-plane process did not answer (${error.code ?? error.message}); retry`);
       });
     },
     async upgrade() {

@@ -3,3 +3,4 @@
 // error codes to HTTP statuses (and to MLflow's error_code for MLflow routes).
 export { buildServer, requestId, type ServerOptions } from "./server.ts";
 export { HTTP_STATUS, MLFLOW_ERROR_CODE, toErrorBody } from "./errors.ts";
+export { FORWARDED_BY, HOP_BY_HOP, leaderForwarder, leaderUpgradeForwarder, pipeRequest, type LeaderForwarding } from "./forward.ts";

@@ -21,8 +21,14 @@ const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
  * server's websocket upgrades under a prefix go to its `upgrade`. Anything refused before the
  * handler takes over answers Paved's usual error body.
  */
-export function mountPassthroughs(app: FastifyInstance, defs: readonly PassthroughDefinition[], auth: PassthroughAuth): void {
-  if (defs.length === 0) return;
+export function mountPassthroughs(
+  app: FastifyInstance,
+  defs: readonly PassthroughDefinition[],
+  auth: PassthroughAuth,
+  /** Takes an upgrade before the prefixes do, or returns false (a follower replica's forwarding to its leader). */
+  upgradeFirst?: (request: IncomingMessage, socket: Duplex, head: Buffer) => boolean,
+): void {
+  if (defs.length === 0 && !upgradeFirst) return;
   void app.register(async (scope) => {
     // The body stays in the request stream for the handler to forward.
     scope.removeAllContentTypeParsers();
@@ -46,6 +52,7 @@ export function mountPassthroughs(app: FastifyInstance, defs: readonly Passthrou
     }
   });
   app.server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (upgradeFirst?.(request, socket, head)) return;
     const def = defs.find((d) => (request.url ?? "").startsWith(d.prefix));
     socket.on("error", () => socket.destroy());
     if (!def) {

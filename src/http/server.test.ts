@@ -25,7 +25,7 @@ describe("server assembly", () => {
   });
 
   it("serves health and the OpenAPI document without a token", async () => {
-    expect((await app.server.inject({ url: "/api/v1/health" })).json()).toEqual({ status: "ok" });
+    expect((await app.server.inject({ url: "/api/v1/health" })).json()).toEqual({ status: "ok", role: "leader" });
     const doc = (await app.server.inject({ url: "/api/v1/openapi.json" })).json();
     expect(doc.openapi).toBe("3.1.0");
     expect(doc.paths["/api/v1/health"].get.summary).toBeTruthy();

@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { Readable } from "node:stream";
+import type { Duplex, Readable } from "node:stream";
 import { z } from "zod";
 import { HttpResponse, StreamResponse, parseInput, type Logger, type PassthroughDefinition, type Principal, type ResourceRef, type RouteDefinition } from "../core/index.ts";
 import type { AuditSink } from "../modules/guardrails/index.ts";
@@ -36,6 +36,8 @@ export interface ServerOptions {
    * with the same functions and answers what the route would.
    */
   fastPath?: (request: IncomingMessage, response: ServerResponse) => boolean;
+  /** Takes a websocket upgrade before the passthroughs, or returns false (a follower's forwarding to its leader). */
+  upgradeFirst?: (request: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
 }
 
 /** With authentication off (loopback only): everyone is the bootstrap admin, in the default team. */
@@ -107,7 +109,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     scope.addContentTypeParser("*", { bodyLimit: opts.uploadLimit }, (_req, payload, done) => done(null, payload));
     for (const def of raw) mount(scope, def, opts);
   });
-  mountPassthroughs(app, opts.passthroughs ?? [], { tokens: opts.tokens, authenticator: opts.authenticator, anonymousAdmin: ANONYMOUS_ADMIN });
+  mountPassthroughs(app, opts.passthroughs ?? [], { tokens: opts.tokens, authenticator: opts.authenticator, anonymousAdmin: ANONYMOUS_ADMIN }, opts.upgradeFirst);
   return app;
 }
 

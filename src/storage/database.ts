@@ -22,6 +22,8 @@ import { budgetsPoliciesMigration } from "./migrations/015-budgets-policies.ts";
 import { workspacesMigration } from "./migrations/016-workspaces.ts";
 import { metricChunksMigration } from "./migrations/017-metric-chunks.ts";
 import { sweepsMigration } from "./migrations/018-sweeps.ts";
+import { leaderMigration } from "./migrations/019-leader.ts";
+import { ensureFences } from "./leader.ts";
 import type { Tables } from "./tables.ts";
 
 export type Dialect = "sqlite" | "postgres";
@@ -32,6 +34,11 @@ export interface Database {
   readonly dialect: Dialect;
   /** The raw better-sqlite3 handle (SQLite only), for prepared-statement bulk inserts. */
   readonly sqlite?: BetterSqlite3.Database;
+  /**
+   * PostgreSQL: from now on every session of this process says it leads at `epoch`, and the
+   * `paved_fence` trigger refuses its writes once another replica is elected (src/storage/leader.ts).
+   */
+  fence?(epoch: number): void;
   close(): Promise<void>;
 }
 
@@ -53,7 +60,23 @@ export async function openDatabase({ url, dataDir, migrate: migrating = true }: 
   if (url && /^postgres(ql)?:\/\//.test(url)) {
     const pool = new pg.Pool({ connectionString: url, max: 10 });
     const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
-    database = { db, dialect: "postgres", close: () => db.destroy() };
+    let epoch: string | undefined;
+    const told = new WeakMap<pg.PoolClient, string>();
+    // 'acquire' is emitted before Kysely gets the session, and a session runs its queries in
+    // order: the epoch is set before the first statement that needs it.
+    pool.on("acquire", (client) => {
+      if (epoch === undefined || told.get(client) === epoch) return;
+      told.set(client, epoch);
+      void client.query("select set_config('paved.epoch', $1, false)", [epoch]).catch(() => undefined);
+    });
+    database = {
+      db,
+      dialect: "postgres",
+      fence: (e) => {
+        epoch = String(e);
+      },
+      close: () => db.destroy(),
+    };
   } else if (url) {
     throw new PlatformError("CONFIG", `unsupported database URL '${redact(url)}'; use postgres://user@host:port/db or leave it unset for SQLite`);
   } else {
@@ -68,12 +91,15 @@ export async function openDatabase({ url, dataDir, migrate: migrating = true }: 
     const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
     database = { db, dialect: "sqlite", sqlite, close: () => db.destroy() };
   }
-  if (migrating) await migrate(database);
+  if (migrating) {
+    await migrate(database);
+    if (database.dialect === "postgres") await ensureFences(database.db);
+  }
   return database;
 }
 
 function migrations(dialect: Dialect): Record<string, Migration> {
-  return { "001-initial": initialMigration(dialect), "002-registry": registryMigration(), "003-job-recorded": jobRecordedMigration(), "004-evaluations": evaluationsMigration(), "005-deployments": deploymentsMigration(), "006-deployment-outcomes": deploymentOutcomesMigration(), "007-evaluation-phases": evaluationPhasesMigration(), "008-evaluation-hardening": evaluationHardeningMigration(), "009-deployment-hardening": deploymentHardeningMigration(), "010-teams": teamsMigration(), "011-audit": auditMigration(dialect), "012-sso": ssoMigration(), "013-team-uploads": teamUploadsMigration(), "014-quotas": quotasMigration(), "015-budgets-policies": budgetsPoliciesMigration(), "016-workspaces": workspacesMigration(dialect), "017-metric-chunks": metricChunksMigration(dialect), "018-sweeps": sweepsMigration(dialect) };
+  return { "001-initial": initialMigration(dialect), "002-registry": registryMigration(), "003-job-recorded": jobRecordedMigration(), "004-evaluations": evaluationsMigration(), "005-deployments": deploymentsMigration(), "006-deployment-outcomes": deploymentOutcomesMigration(), "007-evaluation-phases": evaluationPhasesMigration(), "008-evaluation-hardening": evaluationHardeningMigration(), "009-deployment-hardening": deploymentHardeningMigration(), "010-teams": teamsMigration(), "011-audit": auditMigration(dialect), "012-sso": ssoMigration(), "013-team-uploads": teamUploadsMigration(), "014-quotas": quotasMigration(), "015-budgets-policies": budgetsPoliciesMigration(), "016-workspaces": workspacesMigration(dialect), "017-metric-chunks": metricChunksMigration(dialect), "018-sweeps": sweepsMigration(dialect), "019-leader": leaderMigration() };
 }
 
 async function migrate(database: Database): Promise<void> {

@@ -2,9 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { testDialects, testPostgresUrl } from "../../test/support/databases.ts";
 import { PlatformError } from "../core/index.ts";
-import { LOCK_FILE, lockDataDir, lockDatabase } from "./instance-lock.ts";
+import { LOCK_FILE, lockDataDir } from "./instance-lock.ts";
 
 const code = (f: () => unknown): string | undefined => {
   try {
@@ -44,23 +43,5 @@ describe("the data dir lock", () => {
     const dir = mkdtempSync(join(tmpdir(), "paved-lock-"));
     writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ pid: 1, host: `not-${hostname()}`, processStart: null, since: "2020-01-01T00:00:00.000Z", url: null }));
     expect(code(() => lockDataDir(dir))).toBe("CONFLICT");
-  });
-});
-
-describe.each(testDialects().filter((d) => d === "postgres"))("the PostgreSQL control-plane lock (%s)", () => {
-  it("is held by one process's session at a time and free again after release", async () => {
-    const url = await testPostgresUrl();
-    const onLost = () => undefined;
-    const first = await lockDatabase(url, { name: "paved up test first", onLost });
-    await first.describe("paved up http://127.0.0.1:1 test");
-    const refused = await lockDatabase(url, { name: "paved up test second", onLost }).then(
-      () => undefined,
-      (error: PlatformError) => error,
-    );
-    expect(refused?.code).toBe("CONFLICT");
-    expect(refused?.details?.holder).toMatchObject({ application_name: "paved up http://127.0.0.1:1 test" });
-    await first.release();
-    const second = await lockDatabase(url, { name: "paved up test second", onLost });
-    await second.release();
   });
 });

@@ -2,13 +2,12 @@ import { randomBytes } from "node:crypto";
 import { linkSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
 import { PlatformError, isProcessAlive, processStartTime } from "../core/index.ts";
 
-// One control plane per store: two `paved up` on one data dir (or one PostgreSQL database) would
-// both run the scheduler and the controllers, starting jobs twice and racing on every status.
-// Controllers under a leader lease would make several replicas safe; until then a second start
-// is refused, naming the one that holds the store.
+// One control plane per data dir on SQLite: two `paved up` on one data dir would both run the
+// scheduler and the controllers, starting jobs twice and racing on every status. A second start is
+// refused, naming the one that holds it. On PostgreSQL, replicas elect a leader instead
+// (leader.ts) and may share a data dir.
 
 /** Who holds a data dir: what `<dataDir>/paved.lock` records. */
 export interface LockHolder {
@@ -160,94 +159,4 @@ function parseHolder(text: string): LockHolder | undefined {
 
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-// ---- PostgreSQL ---------------------------------------------------------------------------------
-
-/** pg_try_advisory_lock(int4, int4) key: 'pavd', 1 — the control plane of this database. */
-const ADVISORY_KEY = [0x70617664, 1] as const;
-
-export interface DatabaseLock {
-  /** Names this holder in pg_stat_activity (application_name), e.g. with its URL once it listens. */
-  describe(text: string): Promise<void>;
-  release(): Promise<void>;
-}
-
-/**
- * Takes a session-level advisory lock on the PostgreSQL database at `url`, held by a connection
- * of its own for as long as this process runs. CONFLICT naming the holder's session
- * (application name, client address, since when) while another control plane holds it.
- * `onLost` is called when the lock's connection breaks and the lock cannot be taken back.
- */
-export async function lockDatabase(url: string, opts: { name: string; onLost(error: PlatformError): void }): Promise<DatabaseLock> {
-  let name = opts.name;
-  let client = await tryLock(url, name);
-  let released = false;
-  const watch = (c: pg.Client) => {
-    c.on("error", () => undefined);
-    c.once("end", () => {
-      if (released) return;
-      void retake();
-    });
-  };
-  const retake = async () => {
-    // The connection broke (a restart of PostgreSQL, the network): take the lock back, unless
-    // another control plane took it meanwhile.
-    for (let attempt = 0; !released; attempt++) {
-      await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 5_000)));
-      try {
-        client = await tryLock(url, name);
-        watch(client);
-        return;
-      } catch (error) {
-        if (error instanceof PlatformError && error.code === "CONFLICT") return opts.onLost(error);
-        if (attempt >= 20) {
-          return opts.onLost(new PlatformError("UNAVAILABLE", `lost the PostgreSQL connection that holds this control plane's lock and could not take it back: ${(error as Error).message}`));
-        }
-      }
-    }
-  };
-  watch(client);
-  return {
-    async describe(text) {
-      name = text;
-      await client.query("select set_config('application_name', $1, false)", [name.slice(0, 63)]).catch(() => undefined);
-    },
-    async release() {
-      released = true;
-      await client.end().catch(() => undefined);
-    },
-  };
-}
-
-async function tryLock(url: string, name: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, application_name: name.slice(0, 63) });
-  client.on("error", () => undefined);
-  try {
-    await client.connect();
-    const { rows } = await client.query<{ locked: boolean }>("select pg_try_advisory_lock($1, $2) as locked", [...ADVISORY_KEY]);
-    if (rows[0]?.locked) return client;
-    const holder = await client
-      .query<{ application_name: string | null; client_addr: string | null; backend_start: Date | null }>(
-        `select a.application_name, a.client_addr::text, a.backend_start
-           from pg_locks l join pg_stat_activity a on a.pid = l.pid
-          where l.locktype = 'advisory' and l.classid = $1 and l.objid = $2 and l.objsubid = 2 and l.granted and l.database = (select oid from pg_database where datname = current_database())`,
-        [...ADVISORY_KEY],
-      )
-      .then((r) => r.rows[0])
-      .catch(() => undefined);
-    await client.end().catch(() => undefined);
-    const who = holder
-      ? `'${holder.application_name || "unnamed"}'${holder.client_addr ? ` from ${holder.client_addr}` : ""}${holder.backend_start ? `, since ${holder.backend_start.toISOString()}` : ""}`
-      : "a session whose details this role may not see";
-    throw new PlatformError(
-      "CONFLICT",
-      `the PostgreSQL database is in use by another paved up (${who}); several control planes on one database are not supported yet: stop that server first, or point this one at another database (PAVED_DATABASE_URL)`,
-      { holder: holder ?? null },
-    );
-  } catch (error) {
-    await client.end().catch(() => undefined);
-    if (error instanceof PlatformError) throw error;
-    throw new PlatformError("UNAVAILABLE", `cannot connect to PostgreSQL to take the control plane's lock: ${(error as Error).message}; check PAVED_DATABASE_URL and that the server runs`);
-  }
 }

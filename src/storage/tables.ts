@@ -480,4 +480,6 @@ export interface Tables {
     updated_at: number;
   };
   sweep_events: { id: Generated<number>; sweep_id: string; time: number; type: string; message: string };
+  /** One row (id 1): the control plane's leader, its epoch (raised at each election) and the URL replicas forward to. */
+  control_plane_leader: { id: number; epoch: number; holder: string | null; url: string | null; elected_at: number | null };
 }

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { App } from "../../app.ts";
 import { loadConfig, type Config } from "../../config/index.ts";
 import { PlatformError } from "../../core/index.ts";
-import { lockDataDir, lockDatabase, type DatabaseLock } from "../../storage/index.ts";
+import { lockDataDir, type DataDirLock } from "../../storage/index.ts";
 import { exitCodeFor } from "../exit-codes.ts";
 import { parseInteger } from "../options.ts";
 import { findPortHolder } from "../port-holder.ts";
@@ -10,7 +10,7 @@ import { findPortHolder } from "../port-holder.ts";
 export function registerUp(program: Command, env: NodeJS.ProcessEnv): void {
   program
     .command("up")
-    .description("Start Paved: API, scheduler and controllers in one process (one per data dir and database)")
+    .description("Start Paved: API, scheduler and controllers in one process (one per data dir on SQLite; on PostgreSQL any number of replicas, one of which leads)")
     .option("--host <host>", "address to bind (default 127.0.0.1)")
     .option("--port <port>", "port to listen on (default 8080; 0 picks a free one)", parseInteger("--port", 0))
     .option("--data-dir <dir>", "folder for the database, artifacts and logs (default ./.paved)")
@@ -21,8 +21,11 @@ export function registerUp(program: Command, env: NodeJS.ProcessEnv): void {
       `
 Example:
   $ paved up --port 8080 --data-dir ./.paved
-A second paved up on the same data dir (or PostgreSQL database) is refused and names the one
-that runs (exit code 4), as is a port another process listens on.`,
+On SQLite, a second paved up on the same data dir is refused and names the one that runs (exit
+code 4), as is a port another process listens on. On PostgreSQL (PAVED_DATABASE_URL) every
+paved up is a replica: one leads and runs the controllers, the others forward requests to it and
+take over within a second or two when it stops (docs/deploying-paved.md#replicas):
+  $ PAVED_DATABASE_URL=postgres://paved@db/paved paved up --port 8080 --data-dir /shared/paved`,
     )
     .action(async (opts: { host?: string; port?: number; dataDir?: string; config?: string; auth: boolean }) => {
       const config = loadConfig({
@@ -35,42 +38,42 @@ that runs (exit code 4), as is a port another process listens on.`,
           ...(opts.auth ? {} : { auth: { disabled: true } }),
         },
       });
-      // One control plane per store: taken before the database is opened or migrated.
-      const lock = lockDataDir(config.dataDir);
-      process.once("exit", () => lock.release());
-      let databaseLock: DatabaseLock | undefined;
+      // SQLite: one control plane per data dir, taken before the database is opened or migrated.
+      // PostgreSQL: replicas may share a data dir (local jobs' folders, artifacts); the leader
+      // election on the database decides which one runs the controllers.
+      const lock: DataDirLock | undefined = config.databaseUrl ? undefined : lockDataDir(config.dataDir);
+      process.once("exit", () => lock?.release());
       let app: App | undefined;
       // SIGTERM (a service manager's stop or restart) leaves the data-plane processes serving, and the
       // next paved up adopts them; Ctrl-C (SIGINT) at a terminal stops them too.
       const stop = async (code: number, keepDataPlanes = true) => {
         await app?.close({ keepDataPlanes }).catch(() => undefined);
-        await databaseLock?.release();
-        lock.release();
+        lock?.release();
         process.exit(code);
       };
       // Registered before anything starts: a stop that comes early still releases the locks.
       process.once("SIGINT", () => void stop(0, false));
       process.once("SIGTERM", () => void stop(0));
       try {
-        if (config.databaseUrl) {
-          databaseLock = await lockDatabase(config.databaseUrl, {
-            name: `paved up pid ${process.pid}`,
-            onLost: (error) => {
-              process.stderr.write(`error: ${error.message}; stopping so that no second control plane runs beside another [${error.code}]\n`);
-              void stop(exitCodeFor(error.code));
-            },
-          });
-        }
         // Loaded on demand: the server's modules are not needed by the client commands.
         const { createApp } = await import("../../app.ts");
-        app = await createApp(config, { env });
+        app = await createApp(config, {
+          env,
+          // A replica that stops leading exits (its writes are already fenced off); its service manager starts it again as a follower.
+          onLeadershipLost: (error) => {
+            // Exit code 11 (UNAVAILABLE) whatever the cause: a service manager restarts it (4 would mean "do not restart").
+            process.stderr.write(`error: ${error.message}; this replica stops so that no two run the controllers [${error.code}]\n`);
+            void stop(exitCodeFor("UNAVAILABLE"));
+          },
+        });
         const url = await listen(app, config);
-        lock.setUrl(url);
-        await databaseLock?.describe(`paved up ${url} pid ${process.pid}`);
+        lock?.setUrl(url);
         const s3 = config.artifacts.store === "s3" ? config.artifacts.s3 : undefined;
         const artifactsAt = s3 ? `, artifacts in s3://${s3.bucket}/${s3.prefix}${s3.endpoint ? ` at ${s3.endpoint}` : ""}` : "";
         process.stdout.write(`paved listening on ${url} (data in ${config.dataDir}, metadata in ${app.database.dialect}${artifactsAt})\n`);
-        if (app.dataPlane) {
+        const role = app.role();
+        if (config.databaseUrl) process.stdout.write(role.leads ? `this replica leads the control plane (epoch ${role.epoch})\n` : "another replica leads the control plane: this one forwards requests to it and takes over if it stops\n");
+        if (app.dataPlane && role.leads) {
           await app.dataPlane.ensure();
           process.stdout.write(`models served by ${app.dataPlane.urls().length} data-plane process(es): ${app.dataPlane.urls().join(" ")} (also relayed at ${url}/v2)\n`);
         }
@@ -82,8 +85,7 @@ that runs (exit code 4), as is a port another process listens on.`,
         }
       } catch (error) {
         await app?.close().catch(() => undefined);
-        await databaseLock?.release();
-        lock.release();
+        lock?.release();
         throw error;
       }
     });
