@@ -60,8 +60,20 @@ describe("a follower's forwarding to the leader", () => {
     expect(answer.headers["x-from"]).toBe("leader");
     expect(seen[0]).toMatchObject({ method: "POST", url: "/api/v1/jobs?x=1", body: '{"a":1}' });
     expect(seen[0]!.headers).toMatchObject({ host: "paved.example", authorization: "Bearer t", [FORWARDED_BY]: self, "x-forwarded-for": "127.0.0.1" });
-    // The health check is always the replica's own.
+    // The health check is always the replica's own, and so is a target that is not a path ("*").
     expect((await send(`${url}/api/v1/health`)).body).toBe("answered here");
+    const port = new URL(url).port;
+    const star = await new Promise<string>((resolve, reject) => {
+      const req = httpRequest({ host: "127.0.0.1", port, path: "*", method: "OPTIONS" }, (res) => {
+        let body = "";
+        res.on("data", (d) => (body += d));
+        res.on("end", () => resolve(body));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(star).toBe("answered here");
+    expect(seen).toHaveLength(1);
   });
 
   it("answers 503 with Retry-After while no replica leads, when the leader is down, and to a request forwarded once already", async () => {

@@ -76,7 +76,8 @@ export function leaderForwarder(forwarding: LeaderForwarding): (request: Incomin
   return (request, response) => {
     if (forwarding.leads()) return false;
     const path = (request.url ?? "/").split("?")[0];
-    if (path === "/api/v1/health") return false;
+    // Only origin-form targets ("/…") are passed on: appended to the leader's URL, nothing else could name another host.
+    if (path === "/api/v1/health" || !request.url?.startsWith("/")) return false;
     void (async () => {
       if (request.headers[FORWARDED_BY] !== undefined) {
         // Forwarded to a replica that does not lead (any more): never passed on twice, never answered here.
@@ -118,7 +119,7 @@ export function leaderUpgradeForwarder(forwarding: LeaderForwarding): (request: 
     socket.end(`HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   };
   return (request, socket, head) => {
-    if (forwarding.leads()) return false;
+    if (forwarding.leads() || !request.url?.startsWith("/")) return false;
     socket.on("error", () => socket.destroy());
     void (async () => {
       if (request.headers[FORWARDED_BY] !== undefined) return refuse(socket, "the replica this request was forwarded to does not lead the control plane; retry in a second");
