@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Paved's tests and quickstart need from Debian and npm. Idempotent: skips what is present.
-#   scripts/install-deps.sh            # everything: PostgreSQL, Chromium, Jupyter, Slurm, PyTorch, scikit-learn, npm packages
+#   scripts/install-deps.sh            # everything: PostgreSQL, Chromium, Jupyter, Slurm, Prometheus, PyTorch, scikit-learn, npm packages
 #   scripts/install-deps.sh --runtime  # only what the quickstart needs (no PostgreSQL)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +9,8 @@ want=(python3-torch python3-sklearn)
 # jupyter-notebook: workspaces (the tests start real Jupyter servers and kernels through the proxy).
 # slurm-wlm: the Slurm executor's tests start a real single-node Slurm (scripts/slurm-up.sh).
 # systemd: systemd-analyze checks the unit in deploy/systemd (systemd itself need not run).
-[ "${1:-}" = "--runtime" ] || want+=(postgresql-15 chromium jupyter-notebook slurm-wlm systemd)
+# prometheus: a real Prometheus scrapes paved up, and promtool lints /metrics (test/prometheus.test.ts).
+[ "${1:-}" = "--runtime" ] || want+=(postgresql-15 chromium jupyter-notebook slurm-wlm systemd prometheus)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,7 +10,8 @@ import { PlatformError, createLogger, randomIds, route, systemClock, type Clock,
 import { hostname } from "node:os";
 import { buildServer, leaderForwarder, leaderUpgradeForwarder } from "./http/index.ts";
 import { createCatalogModule, podSpecPatchHostAccess } from "./modules/catalog/index.ts";
-import { allowListedEnvironment, createComputeModule, queryGpus } from "./modules/compute/index.ts";
+import { GPU_TELEMETRY_FIELDS, allowListedEnvironment, createComputeModule, queryGpus } from "./modules/compute/index.ts";
+import { createMonitoringModule } from "./modules/monitoring/index.ts";
 import { DeploymentRouter, createDeploymentsModule } from "./modules/deployments/index.ts";
 import { createEvaluationModule, parsePolicy } from "./modules/evaluation/index.ts";
 import { createBudgetsModule, type ServingSample, type StopTeamWork } from "./modules/guardrails/index.ts";
@@ -204,8 +205,10 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   let router: DeploymentRouter | undefined;
   let dataPlane: App["dataPlane"];
   let supervisor: DataPlaneSupervisor | undefined;
+  // /metrics is the platform's (monitoring, below), which adds serving's series to its own.
+  const notMetrics = (r: RouteDefinition) => r.url !== "/metrics";
   if (config.serving.dataPlane.processes === 0 && config.serving.dataPlane.remote.length === 0) {
-    routes.push(...serving.routes);
+    routes.push(...serving.routes.filter(notMetrics));
   } else {
     // Data-plane processes serve the endpoints; this process tells them what to serve (the fleet) and relays /v2 to them.
     const sup = new DataPlaneSupervisor({
@@ -234,7 +237,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     plane = fleet;
     dataPlane = { ensure: () => sup.ensure(), urls: () => [...sup.urls(), ...remote.map((r) => r.url)], fleet };
     const limits = { maxRequestBytes: config.serving.maxRequestBytes, maxModelBytes: config.serving.maxModelBytes };
-    routes.push(...oipServerRoutes(() => true), ...servingRoutes(fleet, limits));
+    routes.push(...oipServerRoutes(() => true), ...servingRoutes(fleet, limits).filter(notMetrics));
     passthroughs.push(...oipRelay(() => fleet.members().filter((m) => m.live).map((m) => m.url)));
     controllers.push({ start: () => sup.adopt(), stop: () => undefined }, { start: () => fleet.start(), stop: () => fleet.stop() });
   }
@@ -273,6 +276,14 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   controllers.push(deployments.controller);
   // Stopping terminates every model's worker threads.
   controllers.push({ start() {}, stop: () => serving.service.close() });
+  // /metrics: GPUs, the host, the queue, HTTP, the database and Node, with serving's series.
+  const monitoring = createMonitoringModule({
+    database,
+    clock,
+    gpus: config.compute.gpus === "auto" ? () => queryGpus(config.compute.nvidiaSmi, helperEnv, 10_000, GPU_TELEMETRY_FIELDS) : async () => [],
+    servingMetrics: () => plane.metricsText(),
+  });
+  routes.push(...monitoring.routes);
   // The audit log records every mutating route's answer (http/ calls it); it stops after the server, with the last answers.
   const audit = createAuditModule({ database, clock, ids, logger, options: config.audit });
   routes.push(...audit.routes);
@@ -290,6 +301,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     audit: audit.service,
     trustedProxies: config.http.trustedProxies,
     passthroughs,
+    observe: (method, route, status, seconds) => monitoring.metrics.http(method, route, status, seconds),
     // A follower forwards every request but the health check to the leader, websockets included.
     ...(replicated ? { fastPath: leaderForwarder(forwarding), upgradeFirst: leaderUpgradeForwarder(forwarding) } : {}),
   });

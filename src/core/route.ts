@@ -97,6 +97,7 @@ export const ACTIONS = [
   "sweeps:read",
   "sweeps:create",
   "sweeps:write",
+  "metrics:read",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 

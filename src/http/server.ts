@@ -36,6 +36,8 @@ export interface ServerOptions {
    * with the same functions and answers what the route would.
    */
   fastPath?: (request: IncomingMessage, response: ServerResponse) => boolean;
+  /** Hears every answer the routes give: method, route pattern ("unmatched" for a 404), status, seconds (monitoring's HTTP metrics). */
+  observe?: (method: string, route: string, status: number, seconds: number) => void;
   /** Takes a websocket upgrade before the passthroughs, or returns false (a follower's forwarding to its leader). */
   upgradeFirst?: (request: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
 }
@@ -95,6 +97,12 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       message: `no route ${request.method} ${request.url.split("?")[0]}; see /api/v1/openapi.json for the API`,
     });
   });
+
+  if (opts.observe) {
+    const observe = opts.observe;
+    // The route's pattern, never the path: the label's values are the routes the server mounts.
+    app.addHook("onResponse", async (request, reply) => observe(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode, reply.elapsedTime / 1000));
+  }
 
   // JSON only: Fastify would hand text/plain bodies over as strings; answer 415 instead.
   app.removeContentTypeParser("text/plain");

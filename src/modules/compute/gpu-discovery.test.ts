@@ -23,6 +23,8 @@ describe("nvidia-smi parsing (real H200 output)", () => {
         memoryTotalMiB: 143771,
         memoryUsedMiB: 0,
         utilizationPercent: 0,
+        temperatureC: 39,
+        powerWatts: expect.closeTo(129.48, 1),
       });
     }
   });
@@ -36,15 +38,15 @@ describe("nvidia-smi parsing (real H200 output)", () => {
   it("reads Paved's own query as a real H100 answered it", () => {
     const text = readFileSync(join(fixtures, "../nvidia-smi-h100/query-paved-idle.csv"), "utf8");
     expect(parseGpuQuery(text)).toEqual([
-      { index: 0, uuid: "GPU-2f2a974a-dc89-26f4-5419-3532a57c7c8f", name: "NVIDIA H100 80GB HBM3", memoryTotalMiB: 81559, memoryUsedMiB: 0, utilizationPercent: 0 },
+      { index: 0, uuid: "GPU-2f2a974a-dc89-26f4-5419-3532a57c7c8f", name: "NVIDIA H100 80GB HBM3", memoryTotalMiB: 81559, memoryUsedMiB: 0, utilizationPercent: 0, temperatureC: null, powerWatts: null },
     ]);
   });
 
   it("reads Paved's own query and accepts [N/A] values", () => {
     const text = "0, GPU-a, NVIDIA H200, 143771, 512, 37\n1, [N/A], Tesla T4, 15360, [Not Supported], [N/A]\n";
     expect(parseGpuQuery(text)).toEqual([
-      { index: 0, uuid: "GPU-a", name: "NVIDIA H200", memoryTotalMiB: 143771, memoryUsedMiB: 512, utilizationPercent: 37 },
-      { index: 1, uuid: null, name: "Tesla T4", memoryTotalMiB: 15360, memoryUsedMiB: null, utilizationPercent: null },
+      { index: 0, uuid: "GPU-a", name: "NVIDIA H200", memoryTotalMiB: 143771, memoryUsedMiB: 512, utilizationPercent: 37, temperatureC: null, powerWatts: null },
+      { index: 1, uuid: null, name: "Tesla T4", memoryTotalMiB: 15360, memoryUsedMiB: null, utilizationPercent: null, temperatureC: null, powerWatts: null },
     ]);
   });
 

@@ -5,6 +5,8 @@ const run = promisify(execFile);
 
 /** The fields Paved asks nvidia-smi for, in this order. */
 export const GPU_QUERY_FIELDS = ["index", "uuid", "name", "memory.total", "memory.used", "utilization.gpu"] as const;
+/** What /metrics also exports per GPU (monitoring): temperature and power draw. */
+export const GPU_TELEMETRY_FIELDS = [...GPU_QUERY_FIELDS, "temperature.gpu", "power.draw"] as const;
 
 /** One GPU as nvidia-smi reports it; numbers are null where nvidia-smi says [N/A] or [Not Supported]. */
 export interface GpuReading {
@@ -14,6 +16,9 @@ export interface GpuReading {
   memoryTotalMiB: number | null;
   memoryUsedMiB: number | null;
   utilizationPercent: number | null;
+  /** Present when the query asked for it (GPU_TELEMETRY_FIELDS). */
+  temperatureC: number | null;
+  powerWatts: number | null;
 }
 
 /**
@@ -45,6 +50,8 @@ export function parseGpuQuery(text: string, fields: readonly string[] = GPU_QUER
       memoryTotalMiB: toNumber(cell("memory.total")),
       memoryUsedMiB: toNumber(cell("memory.used")),
       utilizationPercent: toNumber(cell("utilization.gpu")),
+      temperatureC: toNumber(cell("temperature.gpu")),
+      powerWatts: toNumber(cell("power.draw")),
     });
   }
   return gpus;
@@ -64,14 +71,14 @@ function toNumber(value: string | undefined): number | null {
  * Asks nvidia-smi about every GPU; an empty list when nvidia-smi is missing or fails (no GPUs).
  * `env` is the allow-listed environment (PATH, LD_LIBRARY_PATH), never the server's whole one.
  */
-export async function queryGpus(nvidiaSmi: string, env: Record<string, string> = {}, timeoutMs = 10_000): Promise<GpuReading[]> {
+export async function queryGpus(nvidiaSmi: string, env: Record<string, string> = {}, timeoutMs = 10_000, fields: readonly string[] = GPU_QUERY_FIELDS): Promise<GpuReading[]> {
   try {
-    const { stdout } = await run(nvidiaSmi, [`--query-gpu=${GPU_QUERY_FIELDS.join(",")}`, "--format=csv,noheader,nounits"], {
+    const { stdout } = await run(nvidiaSmi, [`--query-gpu=${fields.join(",")}`, "--format=csv,noheader,nounits"], {
       timeout: timeoutMs,
       encoding: "utf8",
       env,
     });
-    return parseGpuQuery(stdout);
+    return parseGpuQuery(stdout, fields);
   } catch {
     return [];
   }

@@ -28,7 +28,7 @@ export { codeFiles, gitInfo, skippedFromSnapshot, GIT_CEILING_FILE, SNAPSHOT_LIM
 export { JobController, type QuotaSource } from "./controller.ts";
 export { parseMetricLine, METRIC_LINE_PREFIX } from "./metric-lines.ts";
 export { dominantShare, fairShareOrder, schedule, describePending, type TeamLimits, type PreemptionPlan } from "./scheduler.ts";
-export { parseGpuQuery, queryGpus, GPU_QUERY_FIELDS } from "./gpu-discovery.ts";
+export { parseGpuQuery, queryGpus, GPU_QUERY_FIELDS, GPU_TELEMETRY_FIELDS, type GpuReading } from "./gpu-discovery.ts";
 export { allowListedEnvironment, JOB_ENV_ALLOW_LIST } from "./job-environment.ts";
 export * from "./schema.ts";
 

@@ -53,6 +53,7 @@ export const ACTION_RULES: Readonly<Record<Action, TeamRole | "platform" | "anyo
   "sweeps:read": "viewer",
   "sweeps:create": "developer",
   "sweeps:write": "developer",
+  "metrics:read": "platform",
 };
 
 /** What a job's token may do in its job's team, whatever the resource: read what a training job reads, call served models. */
