@@ -1,5 +1,6 @@
 // Composition root: the only file that knows every concrete class. Builds the database, the
 // artifact store, the modules and the HTTP server, and starts the controllers.
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
@@ -7,7 +8,6 @@ import { z } from "zod";
 import { LocalArtifactStore, createS3ArtifactStore, type ArtifactStore } from "./artifacts/index.ts";
 import { isLoopback, type Config } from "./config/index.ts";
 import { PlatformError, createLogger, randomIds, route, systemClock, type Clock, type IdGenerator, type Logger, type RouteDefinition } from "./core/index.ts";
-import { hostname } from "node:os";
 import { buildServer, leaderForwarder, leaderUpgradeForwarder } from "./http/index.ts";
 import { createCatalogModule, podSpecPatchHostAccess } from "./modules/catalog/index.ts";
 import { GPU_TELEMETRY_FIELDS, allowListedEnvironment, createComputeModule, queryGpus } from "./modules/compute/index.ts";

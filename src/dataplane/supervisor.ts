@@ -49,10 +49,12 @@ export class DataPlaneSupervisor {
   constructor(private readonly options: SupervisorOptions) {
     this.root = join(options.config.dataDir, "dataplane");
     mkdirSync(this.root, { recursive: true, mode: 0o700 });
-    // One secret per data dir, kept: processes that outlive this control plane know it.
+    // One secret per data dir, kept: processes that outlive this control plane know it. Replicas
+    // without a shared data dir (pods) share PAVED_DATAPLANE_SECRET with the data-plane pods instead.
+    const given = options.env.PAVED_DATAPLANE_SECRET?.trim();
     const secretFile = join(this.root, "secret");
-    if (!existsSync(secretFile)) writeDurably(secretFile, randomBytes(32).toString("base64url"));
-    this.secret = readFileSync(secretFile, "utf8").trim();
+    if (!given && !existsSync(secretFile)) writeDurably(secretFile, randomBytes(32).toString("base64url"));
+    this.secret = given || readFileSync(secretFile, "utf8").trim();
     this.slots = Array.from({ length: options.count }, (_, index) => ({ index, dir: join(this.root, String(index)), record: undefined, wanted: false, starting: undefined }));
   }
 
