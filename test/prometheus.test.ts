@@ -1,13 +1,17 @@
 // /metrics of a real `paved up` under Debian's Prometheus (issue 12, items 3 and 4): promtool's
-// lint passes on the output, and a real Prometheus scrapes it with the bearer token. The GPU is
+// lint passes on the output, a real Prometheus scrapes it with the bearer token, and the shipped
+// alert rules and Grafana dashboard read only series Paved exports, in PromQL Prometheus accepts. The GPU is
 // played by a stand-in nvidia-smi that prints a real H200's reading (test/fixtures/nvidia-smi-h200,
 // query-gpu-busy.csv) in the order Paved's query asks for.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { ServingMetrics } from "../src/modules/serving/metrics.ts";
 import { freePort, startServerProcess, type ServerProcess } from "./support/server-process.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
 
 const TOKEN = "pvd_prometheus-test-token-0123456789";
 
@@ -89,5 +93,28 @@ scrape_configs:
     expect((await query("DCGM_FI_DEV_GPU_TEMP"))[0]?.value[1]).toBe("38");
     expect((await query("sum(paved_jobs_running)"))[0]?.value[1]).toBe("1");
     expect((await query('paved_http_requests_total{route="/metrics",status="200"}')).length).toBe(1);
+
+    // The shipped alert rules: valid, and their unit tests pass (promtool test rules).
+    const deploy = join(ROOT, "deploy/prometheus");
+    for (const args of [["check", "rules", "paved-rules.yml"], ["test", "rules", "paved-rules.test.yml"]]) {
+      const r = spawnSync("promtool", args, { cwd: deploy, encoding: "utf8" });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+    }
+    // Every series the rules and the Grafana dashboard read is one Paved exports, and every
+    // dashboard query is PromQL this Prometheus accepts.
+    const families = new Set([...`${text}\n${await new ServingMetrics().registry.metrics()}`.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]!));
+    const rules = readFileSync(join(deploy, "paved-rules.yml"), "utf8");
+    const dashboard = JSON.parse(readFileSync(join(ROOT, "deploy/grafana/paved-overview.json"), "utf8")) as { panels: { targets?: { expr: string }[] }[] };
+    const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
+    expect(exprs.length).toBeGreaterThan(15);
+    for (const source of [rules, ...exprs]) {
+      for (const [name] of source.matchAll(/\b(?:paved|DCGM|node_pressure)_[A-Za-z0-9_]*/g)) {
+        expect(families, `${name} is not exported`).toContain(name.replace(/_(bucket|sum|count)$/, ""));
+      }
+    }
+    for (const expr of exprs) {
+      const res = (await (await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(expr.replaceAll("$__rate_interval", "1m").replaceAll("$model", ".*").replaceAll("$environment", ".*"))}`)).json()) as { status: string; error?: string };
+      expect(res.status, `${expr}: ${res.error}`).toBe("success");
+    }
   }, 120_000);
 });
