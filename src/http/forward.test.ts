@@ -16,11 +16,12 @@ async function listen(server: Server): Promise<string> {
 }
 
 /** A follower: its forwarder first, then (as a leader would) a plain 200 of its own. */
-async function follower(forwarding: LeaderForwarding): Promise<string> {
-  const forward = leaderForwarder(forwarding);
+async function follower(forwarding: LeaderForwarding, holdMs = 300): Promise<string> {
+  const forward = leaderForwarder(forwarding, holdMs);
   const upgrade = leaderUpgradeForwarder(forwarding);
   const server = createServer((request, response) => {
-    if (!forward(request, response)) response.end("answered here");
+    const here = () => response.end("answered here");
+    if (!forward(request, response, here)) here();
   });
   server.on("upgrade", (request, socket, head) => {
     if (!upgrade(request, socket, head)) socket.end("HTTP/1.1 418 Here\r\ncontent-length: 0\r\n\r\n");
@@ -90,11 +91,40 @@ describe("a follower's forwarding to the leader", () => {
     servers.splice(servers.indexOf(gone), 1);
     const down = await send(`${url}/api/v1/jobs`);
     expect(down.status).toBe(503);
-    expect(JSON.parse(down.body).error.message).toMatch(/did not answer \(ECONNREFUSED\)/);
+    expect(JSON.parse(down.body).error.message).toMatch(/did not answer \(ECONNREFUSED\) and no other replica leads yet/);
     // Never passed on twice, never answered by a replica that does not lead.
     const twice = await send(`${url}/api/v1/jobs`, { headers: { [FORWARDED_BY]: "http://other:1" } });
     expect(twice.status).toBe(503);
     expect(JSON.parse(twice.body).error.message).toMatch(/does not lead/);
+  });
+
+  it("holds a request through an election: it reaches the new leader with its body, or this replica's routes if it is elected", async () => {
+    const bodies: string[] = [];
+    const newLeader = createServer((request, response) => {
+      let body = "";
+      request.on("data", (d) => (body += d));
+      request.on("end", () => {
+        bodies.push(body);
+        response.end("new leader");
+      });
+    });
+    const gone = createServer();
+    const old = await listen(gone);
+    await new Promise((r) => gone.close(r));
+    servers.splice(servers.indexOf(gone), 1);
+    let leader: string | null = old;
+    const url = await follower({ leads: () => false, leaderUrl: async () => leader, self: () => "http://me:1" }, 5_000);
+    // The old leader is gone (refused) and, 300 ms later, another is elected.
+    setTimeout(() => void listen(newLeader).then((u) => (leader = u)), 300);
+    const held = await send(`${url}/api/v1/jobs`, { method: "POST", body: '{"name":"held"}' });
+    expect(held).toMatchObject({ status: 200, body: "new leader" });
+    expect(bodies).toEqual(['{"name":"held"}']);
+    // This replica is elected while it holds a request: its own routes answer.
+    let leads = false;
+    leader = null;
+    const own = await follower({ leads: () => leads, leaderUrl: async () => leader, self: () => "http://me:1" }, 5_000);
+    setTimeout(() => (leads = true), 300);
+    expect((await send(`${own}/api/v1/jobs`, { method: "POST", body: "{}" })).body).toBe("answered here");
   });
 
   it("forwards a websocket upgrade and joins the two connections; a leader answers it itself", async () => {

@@ -35,7 +35,12 @@ export function pipeRequest(request: IncomingMessage, response: ServerResponse, 
         resolve();
       } else reject(error);
     });
-    request.pipe(upstream);
+    // The body is read only once the connection is up: a refused one has consumed none of it, and
+    // the request can still go elsewhere.
+    upstream.once("socket", (socket) => {
+      if (socket.connecting) socket.once("connect", () => request.pipe(upstream));
+      else request.pipe(upstream);
+    });
   });
 }
 
@@ -51,13 +56,19 @@ export interface LeaderForwarding {
   self(): string;
 }
 
+/** How long a follower holds a request while no leader answers (an election), before it answers 503. */
+export const HOLD_MS = 5_000;
+
 /**
  * A follower's front door: every request but the health check goes to the leader, where the
  * controllers and their in-memory state live (the way a Vault standby forwards to the active node).
  * Authentication, validation and the audit log happen there, once. While no leader answers (an
- * election in progress) the answer is 503 UNAVAILABLE with Retry-After: 1.
+ * election, or a restarted replica waiting for its predecessor's lock to be freed) the request is
+ * held, up to HOLD_MS: it goes to the new leader, or to this replica's own routes (`next`) if this
+ * one is elected meanwhile; after that it is answered 503 UNAVAILABLE with Retry-After: 1. A
+ * request is only sent again when nothing of it reached the old leader (connection refused).
  */
-export function leaderForwarder(forwarding: LeaderForwarding): (request: IncomingMessage, response: ServerResponse) => boolean {
+export function leaderForwarder(forwarding: LeaderForwarding, holdMs = HOLD_MS): (request: IncomingMessage, response: ServerResponse, next: () => void) => boolean {
   let cached: { url: string | null; at: number } | undefined;
   const lookup = async (): Promise<string | null> => {
     if (cached && Date.now() - cached.at < 1_000) return cached.url;
@@ -73,26 +84,35 @@ export function leaderForwarder(forwarding: LeaderForwarding): (request: Incomin
     response.writeHead(503, { "content-type": "application/json; charset=utf-8", "retry-after": "1", "content-length": Buffer.byteLength(body) });
     response.end(body);
   };
-  return (request, response) => {
+  return (request, response, next) => {
     if (forwarding.leads()) return false;
     const path = (request.url ?? "/").split("?")[0];
     // Only origin-form targets ("/…") are passed on: appended to the leader's URL, nothing else could name another host.
     if (path === "/api/v1/health" || !request.url?.startsWith("/")) return false;
+    // Forwarded once already: it is never passed on again (no loops), only answered here if this replica comes to lead.
+    const forwardedOnce = request.headers[FORWARDED_BY] !== undefined;
     void (async () => {
-      if (request.headers[FORWARDED_BY] !== undefined) {
-        // Forwarded to a replica that does not lead (any more): never passed on twice, never answered here.
-        return unavailable(request, response, "the replica this request was forwarded to does not lead the control plane (an election is in progress); retry in a second");
-      }
-      const leader = await lookup().catch(() => null);
-      if (!leader || leader === forwarding.self()) {
-        return unavailable(request, response, "no replica leads the control plane right now (an election is in progress); retry in a second");
-      }
-      try {
-        // The path is appended to the leader's URL, never resolved against it: no request names another host.
-        await pipeRequest(request, response, new URL(`${leader}${request.url ?? "/"}`), forwardedHeaders(request, forwarding));
-      } catch (error) {
-        cached = undefined;
-        unavailable(request, response, `the leader at ${leader} did not answer (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); another replica takes over within seconds: retry`);
+      const deadline = Date.now() + holdMs;
+      let why = "no replica leads the control plane right now (an election is in progress)";
+      for (;;) {
+        if (forwarding.leads()) return next();
+        const leader = forwardedOnce ? null : await lookup().catch(() => null);
+        if (forwardedOnce) why = "the replica this request was forwarded to does not lead the control plane (an election is in progress)";
+        if (leader && leader !== forwarding.self()) {
+          try {
+            // The path is appended to the leader's URL, never resolved against it: no request names another host.
+            await pipeRequest(request, response, new URL(`${leader}${request.url ?? "/"}`), forwardedHeaders(request, forwarding));
+            return;
+          } catch (error) {
+            cached = undefined;
+            const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+            // Refused: nothing was sent, so it may go to the next leader. Anything else may have been done.
+            if (code !== "ECONNREFUSED" || response.headersSent) return unavailable(request, response, `the leader at ${leader} did not answer (${code}); the request may or may not have been carried out: look before you retry it`);
+            why = `the leader at ${leader} did not answer (${code}) and no other replica leads yet`;
+          }
+        }
+        if (Date.now() >= deadline) return unavailable(request, response, `${why}; retry in a second`);
+        await new Promise((r) => setTimeout(r, 100));
       }
     })().catch((error: unknown) => unavailable(request, response, `forwarding to the leader failed: ${(error as Error).message}; retry`));
     return true;

@@ -33,9 +33,10 @@ export interface ServerOptions {
   /**
    * Answers a request before Fastify sees it, or returns false to leave it to the routes: the data
    * plane's inference hot path (src/dataplane/fast-infer.ts), which authenticates and authorizes
-   * with the same functions and answers what the route would.
+   * with the same functions and answers what the route would; a follower replica's forwarding to
+   * its leader (src/http/forward.ts), which may hand a request it held to the routes (`next`).
    */
-  fastPath?: (request: IncomingMessage, response: ServerResponse) => boolean;
+  fastPath?: (request: IncomingMessage, response: ServerResponse, next: () => void) => boolean;
   /** Hears every answer the routes give: method, route pattern ("unmatched" for a 404), status, seconds (monitoring's HTTP metrics). */
   observe?: (method: string, route: string, status: number, seconds: number) => void;
   /** Takes a websocket upgrade before the passthroughs, or returns false (a follower's forwarding to its leader). */
@@ -66,7 +67,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
           serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) => {
             const fast = opts.fastPath!;
             const server = createServer({ requestTimeout: opts.requestTimeoutMs, connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.round(opts.requestTimeoutMs / 4))) }, (request, response) => {
-              if (!fast(request, response)) handler(request, response);
+              if (!fast(request, response, () => handler(request, response))) handler(request, response);
             });
             server.keepAliveTimeout = 65_000;
             return server;
