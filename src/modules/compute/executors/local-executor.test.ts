@@ -101,6 +101,13 @@ describe("LocalExecutor", () => {
     expect(await executor().recover({ jobId: "job-never", attempt: 1, jobDir: mkdtempSync(join(tmpdir(), "paved-local-none-")) })).toBeUndefined();
   });
 
+  it("waits at most one start window, whatever attempt-N.start says", async () => {
+    const jobDir = mkdtempSync(join(tmpdir(), "paved-local-far-"));
+    writeFileSync(join(jobDir, "attempt-1.start"), String(Date.now() + 3_600_000));
+    // The window is 10 s: recover answers within this test's time limit, not an hour later.
+    expect(await executor().recover({ jobId: "job-far", attempt: 1, jobDir })).toBeUndefined();
+  }, 90_000);
+
   it("refuses a start request that expired before the spawner got to it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "paved-local-expired-"));
     const spawner = new Spawner();

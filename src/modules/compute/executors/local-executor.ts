@@ -327,7 +327,8 @@ export class LocalExecutor implements Executor {
     // A start requested before the crash may still land (its spawner had the request): wait until it no longer can.
     const notAfter = Number(readSmallFile(startFile(job.jobDir, job.attempt)));
     if (Number.isFinite(notAfter) && notAfter > 0 && !existsSync(join(statusDir(job.jobDir, true), `attempt-${job.attempt}.pid`)) && !existsSync(join(job.jobDir, `attempt-${job.attempt}.pid`))) {
-      const wait = notAfter + 1_000 - Date.now();
+      // Never longer than one window from now, whatever the file says.
+      const wait = Math.min(notAfter + 1_000 - Date.now(), START_WINDOW_MS + 1_000);
       if (wait > 0) await sleep(wait);
     }
     // Under runAs the wrapper writes its pid and exit status in status/; else in the job's folder.
