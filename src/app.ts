@@ -206,9 +206,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   let dataPlane: App["dataPlane"];
   let supervisor: DataPlaneSupervisor | undefined;
   // /metrics is the platform's (monitoring, below), which adds serving's series to its own.
-  const notMetrics = (r: RouteDefinition) => r.url !== "/metrics";
   if (config.serving.dataPlane.processes === 0 && config.serving.dataPlane.remote.length === 0) {
-    routes.push(...serving.routes.filter(notMetrics));
+    routes.push(...serving.routes);
   } else {
     // Data-plane processes serve the endpoints; this process tells them what to serve (the fleet) and relays /v2 to them.
     const sup = new DataPlaneSupervisor({
@@ -237,7 +236,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     plane = fleet;
     dataPlane = { ensure: () => sup.ensure(), urls: () => [...sup.urls(), ...remote.map((r) => r.url)], fleet };
     const limits = { maxRequestBytes: config.serving.maxRequestBytes, maxModelBytes: config.serving.maxModelBytes };
-    routes.push(...oipServerRoutes(() => true), ...servingRoutes(fleet, limits).filter(notMetrics));
+    routes.push(...oipServerRoutes(() => true), ...servingRoutes(fleet, limits));
     passthroughs.push(...oipRelay(() => fleet.members().filter((m) => m.live).map((m) => m.url)));
     controllers.push({ start: () => sup.adopt(), stop: () => undefined }, { start: () => fleet.start(), stop: () => fleet.stop() });
   }

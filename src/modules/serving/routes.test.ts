@@ -5,7 +5,7 @@ import { openTestDatabase } from "../../../test/support/databases.ts";
 import { createLogger, randomIds, systemClock } from "../../core/index.ts";
 import { buildServer } from "../../http/index.ts";
 import { TokenService } from "../identity/index.ts";
-import { createServingModule } from "./index.ts";
+import { createServingModule, metricsRoute } from "./index.ts";
 import { buildTestModels, type TestModels } from "./test-models.ts";
 
 describe("serving routes (OIP v2 and admin)", async () => {
@@ -25,7 +25,8 @@ describe("serving routes (OIP v2 and admin)", async () => {
   const jobToken = await tokens.mintForJob("job-1", 3600_000);
   const otherTeamJobToken = await tokens.mintForJob("job-2", 3600_000);
   const serving = createServingModule({ dataDir: database.dataDir, clock: systemClock, ids: randomIds, logger, maxRequestBytes: 64 * 1024 });
-  const server = buildServer({ routes: serving.routes, tokens, logger, bodyLimit: 1 << 20, uploadLimit: 1 << 24, requestTimeoutMs: 60_000 });
+  // /metrics is mounted by whoever serves: paved up (monitoring) or a data-plane process.
+  const server = buildServer({ routes: [...serving.routes, metricsRoute(serving.service)], tokens, logger, bodyLimit: 1 << 20, uploadLimit: 1 << 24, requestTimeoutMs: 60_000 });
   const auth = { authorization: `Bearer ${adminToken}` };
   let models: TestModels;
 

@@ -231,11 +231,11 @@ async function answer(encoded: EncodedAnswer, acceptEncoding: string | string[] 
 
 /**
  * Paved's serving API: the loaded versions, and the low-level load/unload primitive that the
- * deployment controller will drive (admin only until then).
+ * deployment controller will drive (admin only until then). /metrics is mounted apart (metricsRoute):
+ * by monitoring on paved up, which adds the platform's series, and by each data-plane process.
  */
 export function servingRoutes(service: ServingPlane, options: ServingRouteOptions): RouteDefinition[] {
   return [
-    metricsRoute(service),
     route({
       method: "GET",
       url: "/api/v1/serving/models",
