@@ -23,6 +23,7 @@ import { DataPlaneFleet, DataPlaneSupervisor, oipRelay } from "./dataplane/index
 import { createTrackingModule } from "./modules/tracking/index.ts";
 import { createWorkspacesModule } from "./modules/workspaces/index.ts";
 import { createSweepsModule } from "./modules/sweeps/index.ts";
+import { createAdoptionModule } from "./modules/adoption/index.ts";
 import { campaign, openDatabase, type Database, type Leadership } from "./storage/index.ts";
 
 export interface AppDeps {
@@ -286,6 +287,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   // The audit log records every mutating route's answer (http/ calls it); it stops after the server, with the last answers.
   const audit = createAuditModule({ database, clock, ids, logger, options: config.audit });
   routes.push(...audit.routes);
+  // Adoption figures (platform admins) and feedback (any person), read from every module's records.
+  const adoption = createAdoptionModule({ database, clock, ids });
+  routes.push(...adoption.routes);
 
   let advertised = "";
   const forwarding = { leads: () => leads, leaderUrl: async () => (await leadership?.leader())?.url ?? null, self: () => advertised };

@@ -98,6 +98,8 @@ export const ACTIONS = [
   "sweeps:create",
   "sweeps:write",
   "metrics:read",
+  "adoption:read",
+  "feedback:write",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 

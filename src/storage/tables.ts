@@ -480,6 +480,8 @@ export interface Tables {
     updated_at: number;
   };
   sweep_events: { id: Generated<number>; sweep_id: string; time: number; type: string; message: string };
+  /** A person's feedback on the platform (`paved feedback`): a score from 1 to 5, a bounded comment, the milestone it followed. */
+  feedback: { id: string; user_id: string; user_name: string; team_id: string | null; score: number; comment: string | null; context: string | null; created_at: number };
   /** One row (id 1): the control plane's leader, its epoch (raised at each election) and the URL replicas forward to. */
   control_plane_leader: { id: number; epoch: number; holder: string | null; url: string | null; elected_at: number | null };
 }

@@ -54,6 +54,8 @@ export const ACTION_RULES: Readonly<Record<Action, TeamRole | "platform" | "anyo
   "sweeps:create": "developer",
   "sweeps:write": "developer",
   "metrics:read": "platform",
+  "adoption:read": "platform",
+  "feedback:write": "self",
 };
 
 /** What a job's token may do in its job's team, whatever the resource: read what a training job reads, call served models. */
