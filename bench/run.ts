@@ -1,5 +1,5 @@
 // Runs the benchmarks: `npm run bench` (all) or `npm run bench -- serving` (one: tracking,
-// history, scheduling, sweep, serving, router, peer, auth, audit, workspaces or failover). Each prints its figures beside
+// history, scheduling, sweep, serving, router, peer, auth, audit, workspaces, failover or monitoring). Each prints its figures beside
 // their ceiling or peer and writes bench/results/<name>.json.
 //   --install-slurm (or BENCH_INSTALL_SLURM=1)  let the scheduling bench apt-get install slurm-wlm
 //   BENCH_SCALE=0.1                             a tenth of the work, for a quick look
@@ -19,6 +19,7 @@ const BENCHES: Record<string, { describe: string; load: () => Promise<{ run(o: B
   router: { describe: "what a canary split adds to versionless infer p50 (in process and over HTTP) vs a single version; router pick+observe ns", load: () => import("./router.ts") },
   workspaces: { describe: "workspace ready time p50/p95 cold and from the warm pool beside a bare Jupyter start; proxy overhead on a kernel execute_request round trip vs Jupyter's socket", load: () => import("./workspaces.ts") },
   failover: { describe: "writes refused after kill -9 of the control plane: three replicas on PostgreSQL (a follower takes over) beside one paved up started again at once", load: () => import("./failover.ts") },
+  monitoring: { describe: "PSI + KS of 100 columns, 1,000,000 reference x 1,000,000 actual rows, on worker threads beside scipy's ks_2samp on the same data", load: () => import("./monitoring.ts") },
   audit: { describe: "what audit.dataEvents: true (each log-batch's record committed before the answer) adds to log-batch p50 and throughput, c=1 and c=4, vs the default summaries", load: () => import("./audit.ts") },
 };
 

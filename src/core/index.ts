@@ -9,6 +9,7 @@ export * from "./route.ts";
 export * from "./page-token.ts";
 export * from "./like-pattern.ts";
 export * from "./statistics.ts";
+export * from "./column-drift.ts";
 export * from "./reconcile-loop.ts";
 export * from "./module-worker.ts";
 export * from "./process-identity.ts";
