@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { isPlatformError } from "../core/index.ts";
 import { registerApply } from "./commands/apply.ts";
+import { registerAdoption, registerFeedback } from "./commands/adoption.ts";
 import { registerAudit } from "./commands/audit.ts";
 import { registerBudgets } from "./commands/budgets.ts";
 import { registerCosts } from "./commands/costs.ts";
@@ -71,6 +72,8 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerTeams(program, ctx);
   registerUsers(program, ctx);
   registerAudit(program, ctx);
+  registerAdoption(program, ctx);
+  registerFeedback(program, ctx);
   registerCosts(program, ctx);
   registerQuotas(program, ctx);
   registerBudgets(program, ctx);

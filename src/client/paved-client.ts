@@ -9,6 +9,7 @@ import type { Budget, BudgetRequest, CostQuery, CostReport, EffectivePolicy, Job
 import type { QuotaRequest, TeamQuota } from "./types.ts";
 import type { Workspace, WorkspaceEnvironment, WorkspaceRequest } from "./types.ts";
 import type { Sweep, SweepSpec } from "./types.ts";
+import type { AdoptionQuery, AdoptionReport, Feedback, FeedbackRequest } from "./types.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 
@@ -373,6 +374,16 @@ export class PavedClient {
   async *exportAudit(query: AuditQuery = {}, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
     const response = await this.request("/api/v1/audit/export", { query: { ...query }, signal });
     yield* bytesOf(response);
+  }
+
+  /** The platform's adoption figures over a window (platform admins); each person's only with `perUser`. */
+  getAdoption(query: AdoptionQuery = {}): Promise<AdoptionReport> {
+    return this.json("/api/v1/adoption", { query: { since: query.since, until: query.until, ...(query.perUser ? { perUser: true } : {}) } });
+  }
+
+  /** Sends your feedback on the platform: a score from 1 to 5, a comment, the milestone it follows. */
+  sendFeedback(feedback: FeedbackRequest): Promise<Feedback> {
+    return this.json("/api/v1/feedback", { method: "POST", body: feedback });
   }
 
   // ---- costs, budgets and policies ----

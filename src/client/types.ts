@@ -6,6 +6,7 @@ import type { jobCheckSchema, jobEventSchema, jobSchema, jobSpecSchema, pendingS
 import type { CreateDeploymentBody, DeploymentView } from "../modules/deployments/schema.ts";
 import type { EvaluateBody, EvaluationUploadView, EvaluationView, GatePolicyChangeView, GatePolicyView, GateStatusView } from "../modules/evaluation/schema.ts";
 import type { AuditRecordView } from "../modules/guardrails/schema.ts";
+import type { FeedbackBody } from "../modules/adoption/schema.ts";
 import type { QuotaSettings, TeamQuotaView } from "../modules/guardrails/quotas-schema.ts";
 import type { BudgetView, PutBudgetBody } from "../modules/guardrails/budgets-schema.ts";
 import type { CostReport as CostReportView, COST_GROUPINGS } from "../modules/guardrails/costs-schema.ts";
@@ -134,3 +135,14 @@ export type { WorkspaceView as Workspace, CreateWorkspaceBody as WorkspaceReques
 
 export type { Sweep, TrialView as SweepTrial, SweepSpecInput as SweepSpec } from "../modules/sweeps/schema.ts";
 export { SWEEP_PHASES, TRIAL_PHASES } from "../modules/sweeps/schema.ts";
+
+/** The platform's adoption figures (`paved adoption`, GET /api/v1/adoption; platform admins). */
+export type { AdoptionReport, FeedbackView as Feedback } from "../modules/adoption/schema.ts";
+/** What `paved feedback` sends. */
+export type FeedbackRequest = z.input<typeof FeedbackBody>;
+/** The window of `paved adoption`: durations (28d) or ISO 8601 times; perUser lists each person (platform admins only). */
+export interface AdoptionQuery {
+  since?: string;
+  until?: string;
+  perUser?: boolean;
+}
