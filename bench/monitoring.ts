@@ -1,13 +1,21 @@
-// Monitoring bench (issue 12): PSI and the exact KS statistic of 100 feature columns, 1,000,000
-// reference rows against 1,000,000 actual rows, by columnDrift (worker threads, one per core),
-// beside scipy.stats.ks_2samp on the same data in the same run (Debian's /usr/bin/python3, which
-// has scipy; only its computation is timed, not reading the file). Target: ≤ 3 s and faster than scipy.
+// Monitoring bench (issue 12), two parts (BENCH_PART=drift or overhead runs one; default both):
+// - drift: PSI and the exact KS statistic of 100 feature columns, 1,000,000 reference rows against
+//   1,000,000 actual rows, by columnDrift (worker threads, one per core), beside scipy.stats.ks_2samp
+//   on the same data in the same run (Debian's /usr/bin/python3, which has scipy; only its
+//   computation is timed, not reading the file). Target: ≤ 3 s and faster than scipy.
+// - overhead: what serving's live samples (serving.liveSamples) add to inference, two real `paved
+//   up` side by side, one with them and one without, driven in alternation. Target: ≤ 5% on p50 at
+//   c=1 and on the serving process's CPU per request.
+// A part run alone keeps the other part's figures in bench/results/monitoring.json.
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { columnDrift, columnDriftOne, type ColumnDrift } from "../src/core/index.ts";
-import { nowMs, printTable, round, tempDir, type BenchOptions, type BenchResult } from "./support.ts";
+import { LiveSamples, rowScores } from "../src/modules/serving/index.ts";
+import type { Tensor } from "../src/modules/serving/tensor.ts";
+import { buildTestModels } from "../src/modules/serving/test-models.ts";
+import { HttpClient, ROOT, drive, machine, nowMs, printTable, processCpuMs, round, startPaved, tempDir, type BenchOptions, type BenchResult, type PavedProcess } from "./support.ts";
 
 const ROWS = 1_000_000;
 const COLUMNS = 100;
@@ -70,7 +78,7 @@ sort_seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "sortSeconds": sort_seconds, "ks": stats}))
 `;
 
-export async function run(options: BenchOptions): Promise<BenchResult> {
+async function driftPart(options: BenchOptions): Promise<Omit<BenchResult, "name">> {
   const rows = Math.max(10_000, Math.round(ROWS * options.scale));
   const workers = availableParallelism();
   process.stdout.write(`\ngenerating ${COLUMNS} columns x ${rows.toLocaleString("en-US")} rows on each side (kinds: ${KINDS.join("; ")}) ...\n`);
@@ -134,7 +142,6 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     `worker threads and one thread give identical PSI and KS: ${sameAsOneThread ? "yes" : "NO"}`,
   ];
   return {
-    name: "monitoring",
     figures: {
       rows,
       columns: COLUMNS,
@@ -151,4 +158,289 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     },
     notes,
   };
+}
+
+const OVERHEAD_TARGET = 0.05;
+/** Rows per request of the MLP's [rows, 30] input: one, and a batch (sampling copies up to 64 rows of each request). */
+const BATCHES = [1, 32];
+const CONCURRENCIES = [1, 32] as const;
+/** Requests each server answers one at a time before it is measured, as bench/serving.ts (V8 warms Paved's request path slowly). */
+const WARMUP = 3000;
+/** How often the control plane drains each data-plane process's samples (src/dataplane/fleet.ts). */
+const DRAIN_MS = 200;
+const INFER = "/v2/models/mlp/infer";
+
+type Side = "off" | "on";
+
+/** One drive of one server: latency, throughput and CPU per request (µs) of its processes. */
+interface Measure {
+  p50: number;
+  p99: number;
+  requestsPerSecond: number;
+  /** The data-plane process that serves the requests: all its threads, and its main thread. */
+  cpuUsPerRequest: number;
+  mainUsPerRequest: number;
+  /** The control plane (`paved up` itself), which drains the samples. */
+  controlPlaneUsPerRequest: number;
+}
+
+interface Server {
+  side: Side;
+  paved: PavedProcess;
+  pid: number;
+  clients: Record<number, HttpClient>;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+function batchBody(rows: number): string {
+  const data = Array.from({ length: rows }, (_, r) => Array.from({ length: 30 }, (_, i) => round(Math.sin(r * 30 + i + 1), 4)));
+  return JSON.stringify({ inputs: [{ name: "features", shape: [rows, 30], datatype: "FP32", data }] });
+}
+
+async function startServer(side: Side, modelBytes: Uint8Array, servers: Server[]): Promise<void> {
+  const paved = await startPaved({ name: `monitoring-${side}`, config: { serving: { liveSamples: side === "on" } } });
+  const server: Server = { side, paved, pid: 0, clients: {} };
+  servers.push(server);
+  const admin = new HttpClient(paved.url, paved.token, 1);
+  await admin.request("PUT", "/api/v1/serving/models/mlp/versions/1", Buffer.from(modelBytes));
+  admin.close();
+  // Predictions go to the data-plane process itself (what serves them), as bench/serving.ts does.
+  const [plane] = await paved.dataPlanes();
+  const given = JSON.parse(readFileSync(join(paved.dataDir, "dataplane", "0", "config.json"), "utf8")) as { serving?: { liveSamples?: boolean } };
+  if ((given.serving?.liveSamples ?? true) !== (side === "on")) throw new Error(`the ${side} server's data plane got serving.liveSamples ${given.serving?.liveSamples}`);
+  server.pid = plane!.pid;
+  for (const c of CONCURRENCIES) server.clients[c] = new HttpClient(plane!.url, paved.token, c);
+}
+
+/** `drive` after `warmup` requests one at a time, with the CPU its two processes used meanwhile. */
+async function measure(server: Server, body: string, concurrency: number, requests: number, warmup: number): Promise<Measure> {
+  const client = server.clients[concurrency]!;
+  await drive(client, INFER, body, 1, warmup, 0);
+  const controlPid = server.paved.child.pid!;
+  const before = { plane: processCpuMs(server.pid), control: processCpuMs(controlPid) };
+  const result = await drive(client, INFER, body, concurrency, requests, 0);
+  const after = { plane: processCpuMs(server.pid), control: processCpuMs(controlPid) };
+  const us = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? ((b - a) * 1000) / requests : Number.NaN);
+  return {
+    p50: result.ms.p50,
+    p99: result.ms.p99,
+    requestsPerSecond: result.requestsPerSecond,
+    cpuUsPerRequest: us(before.plane?.all, after.plane?.all),
+    mainUsPerRequest: us(before.plane?.main, after.plane?.main),
+    controlPlaneUsPerRequest: us(before.control?.all, after.control?.all),
+  };
+}
+
+function medianMeasure(measures: Measure[]): Measure {
+  const pick = (k: keyof Measure) => round(median(measures.map((m) => m[k])), k === "p50" || k === "p99" ? 3 : 1);
+  return { p50: pick("p50"), p99: pick("p99"), requestsPerSecond: pick("requestsPerSecond"), cpuUsPerRequest: pick("cpuUsPerRequest"), mainUsPerRequest: pick("mainUsPerRequest"), controlPlaneUsPerRequest: pick("controlPlaneUsPerRequest") };
+}
+
+/**
+ * In this process, what LiveSamples costs a request of [rows, 30] FP32: offer() before the run and
+ * answered() after it (µs of CPU per request), and the drain with its JSON every `perDrain`
+ * requests (what the data plane answers /windows/drain with every 200 ms; µs per drain). Best of
+ * 7 rounds of at least `minRoundMs` of CPU each.
+ */
+function samplingCost(rows: number, perDrain: number, minRoundMs: number): { rows: number; perDrain: number; requestUs: number; drainUs: number; drainBytes: number } {
+  const labels = { model: "mlp", version: "1", environment: "production" };
+  const input: Tensor = { name: "features", datatype: "FP32", shape: [rows, 30], data: Float32Array.from({ length: rows * 30 }, (_, i) => Math.sin(i)) };
+  const output: Tensor = { name: "probability", datatype: "FP32", shape: [rows, 1], data: new Float32Array(rows).fill(0.5) };
+  const cpu = () => {
+    const used = process.cpuUsage();
+    return used.user + used.system;
+  };
+  const best = { requestUs: Infinity, drainUs: Infinity, drainBytes: 0 };
+  for (let pass = 0; pass < 8; pass++) {
+    const samples = new LiveSamples();
+    let requestMicros = 0;
+    let drainMicros = 0;
+    let requests = 0;
+    let drains = 0;
+    while (requestMicros + drainMicros < minRoundMs * 1000) {
+      let start = cpu();
+      for (let i = 0; i < perDrain; i++) samples.answered(labels, samples.offer(labels, input), rowScores(output), 0.0004);
+      requestMicros += cpu() - start;
+      requests += perDrain;
+      start = cpu();
+      best.drainBytes = JSON.stringify(samples.drain()).length;
+      drainMicros += cpu() - start;
+      drains++;
+    }
+    // The first round warms the code up.
+    if (pass === 0) continue;
+    best.requestUs = Math.min(best.requestUs, requestMicros / requests);
+    best.drainUs = Math.min(best.drainUs, drainMicros / drains);
+  }
+  return { rows, perDrain, requestUs: round(best.requestUs, 2), drainUs: round(best.drainUs, 0), drainBytes: best.drainBytes };
+}
+
+async function overheadPart(options: BenchOptions): Promise<Omit<BenchResult, "name">> {
+  const rounds = Math.max(2, Math.round(6 * options.scale));
+  // Per batch size and concurrency; a 32-row request costs about twice a 1-row one.
+  const requests: Record<string, number> = {
+    b1c1: Math.max(200, Math.round(2000 * options.scale)),
+    b1c32: Math.max(500, Math.round(10_000 * options.scale)),
+    b32c1: Math.max(200, Math.round(1000 * options.scale)),
+    b32c32: Math.max(500, Math.round(5000 * options.scale)),
+  };
+  const warmup = Math.max(100, Math.round(200 * options.scale));
+  const bodies = Object.fromEntries(BATCHES.map((b) => [b, batchBody(b)])) as Record<number, string>;
+  const models = buildTestModels();
+  const servers: Server[] = [];
+  const loadBefore = loadavg();
+  try {
+    process.stdout.write(`\nstarting two paved up, serving.liveSamples false and true, the mlp loaded on each ...\n`);
+    await startServer("off", models.bytes("mlp"), servers);
+    await startServer("on", models.bytes("mlp"), servers);
+    process.stdout.write(`warming each up: ${Math.max(200, Math.round(WARMUP * options.scale))} requests one at a time per batch size ...\n`);
+    for (const server of servers) for (const b of BATCHES) await drive(server.clients[1]!, INFER, bodies[b]!, 1, Math.max(200, Math.round(WARMUP * options.scale)), 0);
+    const samples: Record<Side, Record<string, Measure[]>> = { off: {}, on: {} };
+    process.stdout.write(`${rounds} rounds; each: batch ${BATCHES.join(" and ")}, c=1 and c=32 (requests: ${Object.entries(requests).map(([k, n]) => `${k} ${n}`).join(", ")}), off and on one after the other (order alternating) ...\n`);
+    for (let r = 0; r < rounds; r++) {
+      for (const b of BATCHES) {
+        for (const c of CONCURRENCIES) {
+          const key = `b${b}c${c}`;
+          // off, on in even rounds; on, off in odd ones: a drift of the machine's load falls on both.
+          for (const server of r % 2 ? [...servers].reverse() : servers) {
+            (samples[server.side][key] ??= []).push(await measure(server, bodies[b]!, c, requests[key]!, warmup));
+          }
+        }
+      }
+      const p50 = (side: Side) => samples[side].b1c1!.at(-1)!.p50;
+      process.stdout.write(`  round ${r + 1}: batch 1 c=1 p50 off ${p50("off")} ms, on ${p50("on")} ms\n`);
+    }
+    const loadAfter = loadavg();
+
+    const added = (on: number, off: number) => on / off - 1;
+    const percent = (x: number) => `${x >= 0 ? "+" : ""}${round(x * 100, 1)}%`;
+    const tableRows: (string | number)[][] = [];
+    const perBatch: Record<string, unknown> = {};
+    const inProcess: ReturnType<typeof samplingCost>[] = [];
+    const notes: string[] = [];
+    let met = true;
+    for (const b of BATCHES) {
+      const off = { c1: medianMeasure(samples.off[`b${b}c1`]!), c32: medianMeasure(samples.off[`b${b}c32`]!) };
+      const on = { c1: medianMeasure(samples.on[`b${b}c1`]!), c32: medianMeasure(samples.on[`b${b}c32`]!) };
+      // Per round, on against the off measured beside it: the noise of one round falls on both.
+      const paired = (key: string, field: keyof Measure) => round(median(samples.on[key]!.map((m, i) => added(m[field], samples.off[key]![i]![field]))), 4);
+      const figures = {
+        p50C1: round(added(on.c1.p50, off.c1.p50), 4),
+        cpuC32: round(added(on.c32.cpuUsPerRequest, off.c32.cpuUsPerRequest), 4),
+        cpuC1: round(added(on.c1.cpuUsPerRequest, off.c1.cpuUsPerRequest), 4),
+        throughputC32: round(added(on.c32.requestsPerSecond, off.c32.requestsPerSecond), 4),
+      };
+      const pairedFigures = { p50C1: paired(`b${b}c1`, "p50"), cpuC32: paired(`b${b}c32`, "cpuUsPerRequest"), cpuC1: paired(`b${b}c1`, "cpuUsPerRequest"), throughputC32: paired(`b${b}c32`, "requestsPerSecond") };
+      const p50Met = figures.p50C1 <= OVERHEAD_TARGET;
+      const cpuMet = figures.cpuC32 <= OVERHEAD_TARGET;
+      met &&= p50Met && cpuMet;
+      tableRows.push(
+        [`batch ${b}: p50 ms, c=1`, off.c1.p50, on.c1.p50, percent(figures.p50C1), `≤ +${OVERHEAD_TARGET * 100}%`, p50Met ? "yes" : "no"],
+        [`batch ${b}: data-plane CPU µs/request, c=32`, off.c32.cpuUsPerRequest, on.c32.cpuUsPerRequest, percent(figures.cpuC32), `≤ +${OVERHEAD_TARGET * 100}%`, cpuMet ? "yes" : "no"],
+        [`batch ${b}: data-plane CPU µs/request, c=1`, off.c1.cpuUsPerRequest, on.c1.cpuUsPerRequest, percent(figures.cpuC1), "", ""],
+        [`batch ${b}: req/s, c=32`, off.c32.requestsPerSecond, on.c32.requestsPerSecond, percent(figures.throughputC32), "", ""],
+        [`batch ${b}: p99 ms, c=1`, off.c1.p99, on.c1.p99, percent(added(on.c1.p99, off.c1.p99)), "", ""],
+        [`batch ${b}: control-plane CPU µs/request, c=32`, off.c32.controlPlaneUsPerRequest, on.c32.controlPlaneUsPerRequest, percent(added(on.c32.controlPlaneUsPerRequest, off.c32.controlPlaneUsPerRequest)), "", ""],
+      );
+      // What one data-plane process samples between two drains at the measured c=32 rate.
+      inProcess.push(samplingCost(b, Math.max(1, Math.round((on.c32.requestsPerSecond * DRAIN_MS) / 1000)), Math.max(20, Math.round(200 * options.scale))));
+      const ofBatch = (side: Side) => Object.fromEntries(CONCURRENCIES.map((c) => [`c${c}`, samples[side][`b${b}c${c}`]!.map((m) => medianMeasure([m]))]));
+      perBatch[`batch${b}`] = { off, on, added: figures, pairedAdded: pairedFigures, p50Met, cpuMet, rounds: { off: ofBatch("off"), on: ofBatch("on") } };
+      notes.push(
+        `batch ${b}: live samples add ${percent(figures.p50C1)} to p50 at c=1 (${off.c1.p50} -> ${on.c1.p50} ms) and ${percent(figures.cpuC32)} to the data plane's CPU per request at c=32 (${off.c32.cpuUsPerRequest} -> ${on.c32.cpuUsPerRequest} µs); target ≤ +${OVERHEAD_TARGET * 100}%: ${p50Met && cpuMet ? "met" : "NOT met"}`,
+        `batch ${b}: paired per round (median of on/off - 1): p50 ${percent(pairedFigures.p50C1)}, CPU c=32 ${percent(pairedFigures.cpuC32)}, CPU c=1 ${percent(pairedFigures.cpuC1)}, throughput c=32 ${percent(pairedFigures.throughputC32)}`,
+      );
+    }
+    printTable(`serving.liveSamples on (ours) vs off (ceiling): the mlp on two paved up side by side, medians of ${rounds} rounds`, ["", "off", "on", "added", "target", "met"], tableRows);
+    printTable(
+      "LiveSamples alone, in process ([rows, 30] FP32; offer + answered per request, drain + JSON every 200 ms at the c=32 rate; CPU, best of 7 rounds)",
+      ["rows", "requests per drain", "µs per request", "µs per drain", "drain JSON bytes", "µs per request, drain included"],
+      inProcess.map((c) => [c.rows, c.perDrain, c.requestUs, c.drainUs, c.drainBytes, round(c.requestUs + c.drainUs / c.perDrain, 2)]),
+    );
+    for (const c of inProcess) notes.push(`in process, [${c.rows}, 30]: offer + answered ${c.requestUs} µs a request, the drain and its JSON ${c.drainUs} µs every ${c.perDrain} requests (${round(c.drainUs / c.perDrain, 2)} µs a request)`);
+    notes.push(`load average (1 min) ${round(loadBefore[0]!, 1)} before, ${round(loadAfter[0]!, 1)} after, on ${availableParallelism()} cores: the HTTP figures share the machine with whatever else runs`);
+    return {
+      figures: {
+        rounds,
+        requests,
+        warmup: { start: Math.max(200, Math.round(WARMUP * options.scale)), perMeasure: warmup },
+        target: OVERHEAD_TARGET,
+        targetMet: met,
+        loadAverage: { before: round(loadBefore[0]!, 2), after: round(loadAfter[0]!, 2) },
+        ...perBatch,
+        inProcess,
+      },
+      notes,
+    };
+  } finally {
+    for (const server of servers) {
+      for (const client of Object.values(server.clients)) client.close();
+      await server.paved.stop();
+    }
+  }
+}
+
+const PARTS = ["drift", "overhead"] as const;
+type Part = (typeof PARTS)[number];
+/** Keys run.ts writes around a bench's figures, and the overhead part's own: the rest is the drift part's. */
+const NOT_DRIFT = new Set(["bench", "date", "machine", "scale", "notes", "overhead", "parts"]);
+
+interface PartRun {
+  date: string;
+  scale: number;
+  machine: Record<string, unknown>;
+  notes: string[];
+}
+
+/** The figures of each part in bench/results/monitoring.json, to keep those of a part not run now. */
+function previousResults(): { drift?: Record<string, unknown>; overhead?: unknown; parts: Partial<Record<Part, PartRun>> } {
+  let file: Record<string, unknown>;
+  try {
+    file = JSON.parse(readFileSync(join(ROOT, "bench", "results", "monitoring.json"), "utf8")) as Record<string, unknown>;
+  } catch {
+    return { parts: {} };
+  }
+  const drift = Object.fromEntries(Object.entries(file).filter(([k]) => !NOT_DRIFT.has(k)));
+  // A file from before the overhead part holds the drift part alone.
+  const parts = (file.parts as Partial<Record<Part, PartRun>> | undefined) ?? {
+    drift: { date: String(file.date), scale: Number(file.scale), machine: file.machine as Record<string, unknown>, notes: (file.notes as string[] | undefined) ?? [] },
+  };
+  return { ...(Object.keys(drift).length ? { drift } : {}), ...(file.overhead ? { overhead: file.overhead } : {}), parts };
+}
+
+export async function run(options: BenchOptions): Promise<BenchResult> {
+  const wanted = (process.env.BENCH_PART ?? PARTS.join(",")).split(",").map((p) => p.trim());
+  if (!wanted.length || wanted.some((p) => !(PARTS as readonly string[]).includes(p))) {
+    throw new Error(`BENCH_PART must be drift, overhead or drift,overhead (the default), not '${process.env.BENCH_PART}'`);
+  }
+  const previous = previousResults();
+  const figures: Record<string, unknown> = {};
+  const notes: string[] = [];
+  const parts = { ...previous.parts };
+  const ran = (part: Part, result: Omit<BenchResult, "name">) => {
+    notes.push(...result.notes);
+    parts[part] = { date: new Date().toISOString(), scale: options.scale, machine: machine(), notes: result.notes };
+  };
+  if (wanted.includes("drift")) {
+    const result = await driftPart(options);
+    Object.assign(figures, result.figures);
+    ran("drift", result);
+  } else if (previous.drift) {
+    Object.assign(figures, previous.drift);
+  }
+  if (wanted.includes("overhead")) {
+    const result = await overheadPart(options);
+    figures.overhead = result.figures;
+    ran("overhead", result);
+  } else if (previous.overhead) {
+    figures.overhead = previous.overhead;
+  }
+  for (const part of PARTS) if (!wanted.includes(part) && parts[part]) notes.push(`${part} part not run now: its figures are kept from ${parts[part].date} (BENCH_PART=${part} runs it)`);
+  figures.parts = parts;
+  return { name: "monitoring", figures, notes };
 }

@@ -23,6 +23,7 @@ bundle src/modules/serving/onnx-worker.ts .device/onnx-worker.js
 bundle src/modules/evaluation/table-worker.ts .device/table-worker.js
 # Registration and every serving load read the ONNX model first on ./onnx-inspect-worker.js.
 bundle src/modules/registry/onnx-inspect-worker.ts .device/onnx-inspect-worker.js
+bundle src/core/column-drift-worker.ts .device/column-drift-worker.js
 bundle bench/run.ts .device/bench.mjs
 bundle bench/onnx-http-server.ts .device/onnx-http-server.mjs
 bundle bench/load-client.ts .device/load-client.mjs
