@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { columnDrift, columnDriftOne, type ColumnDrift } from "../src/core/index.ts";
-import { LiveSamples, rowScores } from "../src/modules/serving/index.ts";
+import { LiveSamples, monitoredKey, rowScores } from "../src/modules/serving/index.ts";
 import type { Tensor } from "../src/modules/serving/tensor.ts";
 import { buildTestModels } from "../src/modules/serving/test-models.ts";
 import { HttpClient, ROOT, drive, machine, nowMs, printTable, processCpuMs, round, startPaved, tempDir, type BenchOptions, type BenchResult, type PavedProcess } from "./support.ts";
@@ -258,6 +258,7 @@ function samplingCost(rows: number, perDrain: number, minRoundMs: number): { row
   const best = { requestUs: Infinity, drainUs: Infinity, drainBytes: 0 };
   for (let pass = 0; pass < 8; pass++) {
     const samples = new LiveSamples();
+    samples.setMonitored([monitoredKey(labels)]);
     let requestMicros = 0;
     let drainMicros = 0;
     let requests = 0;

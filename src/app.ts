@@ -23,7 +23,7 @@ import { DataPlaneFleet, DataPlaneSupervisor, oipRelay } from "./dataplane/index
 import { createTrackingModule } from "./modules/tracking/index.ts";
 import { createWorkspacesModule } from "./modules/workspaces/index.ts";
 import { createSweepsModule } from "./modules/sweeps/index.ts";
-import { createAdoptionModule } from "./modules/adoption/index.ts";
+import { createAdoptionModule, registerAdoptionGauges } from "./modules/adoption/index.ts";
 import { campaign, openDatabase, type Database, type Leadership } from "./storage/index.ts";
 
 export interface AppDeps {
@@ -282,14 +282,28 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     clock,
     gpus: config.compute.gpus === "auto" ? () => queryGpus(config.compute.nvidiaSmi, helperEnv, 10_000, GPU_TELEMETRY_FIELDS) : async () => [],
     servingMetrics: () => plane.metricsText(),
+    ids,
+    logger,
+    registry: registry.service,
+    evaluation: evaluation.service,
+    drainSamples: () => plane.drainSamples(),
+    setMonitored: (keys) => plane.setMonitored(keys),
+    pauseRollout: (model, environment) => deployments.service.pauseActive(model, environment),
+    externalUrl: () => advertised,
+    options: config.monitoring,
   });
   routes.push(...monitoring.routes);
+  controllers.push(monitoring.controller);
+  tracking.service.onIngest = (metrics, params, tags) => monitoring.metrics.tracked(metrics, params, tags);
+  compute.onStarted((job) => monitoring.metrics.jobStarted(job.team, job.profile, job.waitedSeconds));
   // The audit log records every mutating route's answer (http/ calls it); it stops after the server, with the last answers.
   const audit = createAuditModule({ database, clock, ids, logger, options: config.audit });
   routes.push(...audit.routes);
   // Adoption figures (platform admins) and feedback (any person), read from every module's records.
   const adoption = createAdoptionModule({ database, clock, ids });
   routes.push(...adoption.routes);
+  // Adoption's aggregate gauges (teams and funnel stages, never a person) on the platform's /metrics.
+  registerAdoptionGauges(monitoring.metrics.registry, adoption.service, { clock });
 
   let advertised = "";
   const forwarding = { leads: () => leads, leaderUrl: async () => (await leadership?.leader())?.url ?? null, self: () => advertised };

@@ -15,6 +15,7 @@ import { registerJobs, registerLogs } from "./commands/jobs.ts";
 import { registerTeams, registerTokens, registerUsers } from "./commands/identity.ts";
 import { registerLogin } from "./commands/login.ts";
 import { registerModels } from "./commands/models.ts";
+import { registerAlerts, registerMonitors } from "./commands/monitors.ts";
 import { registerPolicy } from "./commands/policy.ts";
 import { registerQuotas } from "./commands/quotas.ts";
 import { registerRuns } from "./commands/runs.ts";
@@ -67,6 +68,8 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerModels(program, ctx);
   registerEvaluate(program, ctx);
   registerDeploy(program, ctx);
+  registerMonitors(program, ctx);
+  registerAlerts(program, ctx);
   registerCompute(program, ctx);
   registerTokens(program, ctx);
   registerTeams(program, ctx);

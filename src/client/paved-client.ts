@@ -8,7 +8,7 @@ import type { SsoDevicePoll, SsoDeviceStart } from "./types.ts";
 import type { Budget, BudgetRequest, CostQuery, CostReport, EffectivePolicy, JobCheck, Policy, Prices } from "./types.ts";
 import type { QuotaRequest, TeamQuota } from "./types.ts";
 import type { Workspace, WorkspaceEnvironment, WorkspaceRequest } from "./types.ts";
-import type { Sweep, SweepSpec } from "./types.ts";
+import type { Alert, AlertReceiver, AlertRule, Monitor, MonitorRequest, MonitorWindow, Sweep, SweepSpec } from "./types.ts";
 import type { AdoptionQuery, AdoptionReport, Feedback, FeedbackRequest } from "./types.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
@@ -466,6 +466,56 @@ export class PavedClient {
 
   cancelSweep(id: string): Promise<Sweep> {
     return this.json(`/api/v1/sweeps/${seg(id)}/cancel`, { method: "POST", body: {} });
+  }
+
+  // ---- monitors and alerts ----
+
+  createMonitor(body: MonitorRequest): Promise<Monitor> {
+    return this.json("/api/v1/monitors", { method: "POST", body });
+  }
+
+  async listMonitors(query: { model?: string; environment?: string } = {}): Promise<Monitor[]> {
+    return (await this.json<{ monitors: Monitor[] }>("/api/v1/monitors", { query })).monitors;
+  }
+
+  getMonitor(id: string): Promise<Monitor> {
+    return this.json(`/api/v1/monitors/${seg(id)}`);
+  }
+
+  async monitorWindows(id: string, query: { since?: number; limit?: number } = {}): Promise<MonitorWindow[]> {
+    return (await this.json<{ windows: MonitorWindow[] }>(`/api/v1/monitors/${seg(id)}/windows`, { query })).windows;
+  }
+
+  async deleteMonitor(id: string): Promise<void> {
+    await this.json(`/api/v1/monitors/${seg(id)}`, { method: "DELETE" });
+  }
+
+  async listAlerts(query: { state?: "firing" | "resolved"; limit?: number } = {}): Promise<Alert[]> {
+    return (await this.json<{ alerts: Alert[] }>("/api/v1/alerts", { query })).alerts;
+  }
+
+  createAlertRule(body: { name: string; team?: string; rule: unknown }): Promise<AlertRule> {
+    return this.json("/api/v1/alerts/rules", { method: "POST", body });
+  }
+
+  async listAlertRules(): Promise<AlertRule[]> {
+    return (await this.json<{ rules: AlertRule[] }>("/api/v1/alerts/rules")).rules;
+  }
+
+  async deleteAlertRule(name: string, team?: string): Promise<void> {
+    await this.json(`/api/v1/alerts/rules/${seg(name)}`, { method: "DELETE", query: { team } });
+  }
+
+  createAlertReceiver(body: { name: string; url: string; format?: "json" | "alertmanager"; team?: string }): Promise<AlertReceiver> {
+    return this.json("/api/v1/alerts/receivers", { method: "POST", body });
+  }
+
+  async listAlertReceivers(): Promise<AlertReceiver[]> {
+    return (await this.json<{ receivers: AlertReceiver[] }>("/api/v1/alerts/receivers")).receivers;
+  }
+
+  async deleteAlertReceiver(name: string, team?: string): Promise<void> {
+    await this.json(`/api/v1/alerts/receivers/${seg(name)}`, { method: "DELETE", query: { team } });
   }
 
   // ---- workspaces ----

@@ -1,6 +1,7 @@
 // Response and request shapes of Paved's /api/v1, taken from the modules' zod schemas (the same
 // ones the server validates with and builds its OpenAPI document from). All times are epoch ms.
 import type { z } from "zod";
+import type { CreateMonitorBody } from "../modules/monitoring/schema.ts";
 import type { pricesSchema, profileSchema } from "../modules/catalog/schema.ts";
 import type { jobCheckSchema, jobEventSchema, jobSchema, jobSpecSchema, pendingSchema, resourcesSchema } from "../modules/compute/schema.ts";
 import type { CreateDeploymentBody, DeploymentView } from "../modules/deployments/schema.ts";
@@ -134,6 +135,10 @@ export type QuotaRequest = z.input<typeof QuotaSettings>;
 export type { WorkspaceView as Workspace, CreateWorkspaceBody as WorkspaceRequest, EnvironmentView as WorkspaceEnvironment } from "../modules/workspaces/schema.ts";
 
 export type { Sweep, TrialView as SweepTrial, SweepSpecInput as SweepSpec } from "../modules/sweeps/schema.ts";
+
+/** Model monitors and alerts (`paved monitors`, `paved alerts`). */
+export type { MonitorView as Monitor, MonitorWindowView as MonitorWindow, AlertView as Alert, RuleView as AlertRule, ReceiverView as AlertReceiver } from "../modules/monitoring/schema.ts";
+export type MonitorRequest = z.input<typeof CreateMonitorBody>;
 export { SWEEP_PHASES, TRIAL_PHASES } from "../modules/sweeps/schema.ts";
 
 /** The platform's adoption figures (`paved adoption`, GET /api/v1/adoption; platform admins). */

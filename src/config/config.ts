@@ -414,6 +414,24 @@ export const configSchema = z.strictObject({
         .default({ maxStructureBytes: 64 * 1024 ** 2, timeoutSeconds: 30 }),
     })
     .default({ onnx: { maxStructureBytes: 64 * 1024 ** 2, timeoutSeconds: 30 } }),
+  monitoring: z
+    .strictObject({
+      /** How often live samples are drained into monitor windows and alert rules are evaluated. */
+      intervalSeconds: z.number().positive().max(60).default(1),
+      alerts: z
+        .strictObject({
+          /**
+           * Hosts (`name` or `name:port`) alert webhooks may be sent to. Empty: no receiver can be
+           * created. Receivers are team-made, so this list is the only way out of the server.
+           */
+          allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, "a host name or IP, optionally with :port")).default([]),
+          /** Each delivery's timeout, and how many tries before an alert's delivery is given up (it is retried every interval until then). */
+          timeoutSeconds: z.number().positive().max(60).default(5),
+          maxAttempts: z.number().int().min(1).max(100).default(10),
+        })
+        .default({ allowedHosts: [], timeoutSeconds: 5, maxAttempts: 10 }),
+    })
+    .default({ intervalSeconds: 1, alerts: { allowedHosts: [], timeoutSeconds: 5, maxAttempts: 10 } }),
   evaluation: z
     .strictObject({
       /** Largest evaluation CSV (data or reference) read, and largest accepted as an upload, in bytes. */
@@ -478,6 +496,12 @@ export const configSchema = z.strictObject({
       sampleRate: z.number().min(0).max(1).default(1),
       /** At most this many logged predictions per second per model version. */
       sampleMaxPerSecond: z.number().int().min(0).default(100),
+      /**
+       * Whether serving keeps a bounded sample of live inputs and outcomes for model monitors
+       * (docs/observability.md#model-monitors); off, monitors see no traffic. Its cost is in
+       * docs/benchmarks.md#monitoring.
+       */
+      liveSamples: z.boolean().default(true),
       /** Largest total size of one inference request's outputs, in bytes of tensor data; larger answers 413. */
       maxOutputBytes: z.number().int().positive().default(4 * 1024 ** 2),
       /** Most replicas (worker threads) one loaded model version may run, autoscaled or not. */
@@ -513,7 +537,7 @@ export const configSchema = z.strictObject({
         })
         .default({ processes: 1, remote: [] }),
     })
-    .default({ maxRequestBytes: 16 * 1024 ** 2, maxModelBytes: 1024 ** 3, sampleRate: 1, sampleMaxPerSecond: 100, maxOutputBytes: 4 * 1024 ** 2, maxReplicasPerVersion: 8, maxQueuedRequests: 1024, inlineBelowMs: 0.2, dataPlane: { processes: 1, remote: [] } }),
+    .default({ maxRequestBytes: 16 * 1024 ** 2, maxModelBytes: 1024 ** 3, sampleRate: 1, sampleMaxPerSecond: 100, liveSamples: true, maxOutputBytes: 4 * 1024 ** 2, maxReplicasPerVersion: 8, maxQueuedRequests: 1024, inlineBelowMs: 0.2, dataPlane: { processes: 1, remote: [] } }),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -2,16 +2,7 @@
 // of SharedArrayBuffers, so nothing is copied on the way in.
 import { parentPort } from "node:worker_threads";
 import { isPlatformError } from "./errors.ts";
-import { columnDriftOne } from "./column-drift.ts";
-
-/** One column's job for a worker; columns backed by a SharedArrayBuffer are read in place. */
-export interface ColumnDriftTask {
-  id: number;
-  reference: Float64Array;
-  actual: Float64Array;
-}
-
-export type ColumnDriftReply = { id: number; ok: true; psi: number; ks: number } | { id: number; ok: false; code: string; message: string };
+import { columnDriftOne, type ColumnDriftReply, type ColumnDriftTask } from "./column-drift.ts";
 
 parentPort!.on("message", (task: ColumnDriftTask) => {
   let reply: ColumnDriftReply;

@@ -4,9 +4,17 @@
 import { availableParallelism } from "node:os";
 import type { Worker } from "node:worker_threads";
 import { PlatformError, invalidInput } from "./errors.ts";
-import type { ColumnDriftReply, ColumnDriftTask } from "./column-drift-worker.ts";
 import { startModuleWorker } from "./module-worker.ts";
 import { ksStatistic, psi } from "./statistics.ts";
+
+/** One column's job for a worker (column-drift-worker.ts); columns backed by a SharedArrayBuffer are read in place. */
+export interface ColumnDriftTask {
+  id: number;
+  reference: Float64Array;
+  actual: Float64Array;
+}
+
+export type ColumnDriftReply = { id: number; ok: true; psi: number; ks: number } | { id: number; ok: false; code: string; message: string };
 
 const PSI_BINS = 10;
 const PSI_EPSILON = 1e-4;

@@ -1,10 +1,20 @@
 import { describe, expect, it } from "vitest";
-import { ksStatistic, normalCdf, psi, sequentialPValue, studentTQuantile, studentTTwoSided, twoProportionTest, welchTest, type Moments } from "./statistics.ts";
+import { chiSquareTest, ksStatistic, normalCdf, psi, sequentialPValue, studentTQuantile, studentTTwoSided, twoProportionTest, welchTest, type Moments } from "./statistics.ts";
 
 const moments = (xs: number[]): Moments => ({ n: xs.length, sum: xs.reduce((a, b) => a + b, 0), sumSq: xs.reduce((a, b) => a + b * b, 0) });
 
 // Reference values from scipy.stats 1.10 (norm.cdf, t.sf, t.ppf, ttest_ind(equal_var=False)).
 describe("statistics", () => {
+  it("the chi-square test matches scipy's chisquare", () => {
+    const a = chiSquareTest([30, 50, 20], [0.25, 0.5, 0.25]);
+    expect(a.statistic).toBeCloseTo(2.0, 10);
+    expect(a.df).toBe(2);
+    expect(a.pValue).toBeCloseTo(0.36787944117144245, 10);
+    const b = chiSquareTest([120, 95, 60, 25], [0.4, 0.3, 0.2, 0.1]);
+    expect(b.statistic).toBeCloseTo(1.1111111111111112, 10);
+    expect(b.pValue).toBeCloseTo(0.7743925169714329, 8);
+  });
+
   it("normal and Student t distributions match scipy", () => {
     expect(normalCdf(1.96)).toBeCloseTo(0.9750021048517795, 10);
     expect(normalCdf(-1)).toBeCloseTo(0.15865525393145707, 10);

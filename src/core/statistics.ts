@@ -172,6 +172,23 @@ function logGamma(x: number): number {
   return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(sum);
 }
 
+/**
+ * Pearson's chi-square goodness-of-fit test of observed counts against expected shares (which sum
+ * to 1): the statistic, its degrees of freedom (categories - 1) and the p-value P(X² ≥ statistic).
+ * Categories expected with a share of 0 count at a share of 1e-4, as in psi().
+ */
+export function chiSquareTest(observed: readonly number[], expectedShares: readonly number[]): { statistic: number; df: number; pValue: number } {
+  const n = observed.reduce((a, b) => a + b, 0);
+  const df = observed.length - 1;
+  if (n === 0 || df < 1) return { statistic: 0, df: Math.max(df, 0), pValue: 1 };
+  let statistic = 0;
+  observed.forEach((o, i) => {
+    const e = Math.max(expectedShares[i] ?? 0, PSI_EPSILON) * n;
+    statistic += ((o - e) * (o - e)) / e;
+  });
+  return { statistic, df, pValue: Math.max(0, 1 - regularizedGammaP(df / 2, statistic / 2)) };
+}
+
 /** Regularized lower incomplete gamma P(s, x): series below s + 1, continued fraction above. */
 function regularizedGammaP(s: number, x: number): number {
   if (x <= 0) return 0;

@@ -14,7 +14,7 @@ import { pipeline } from "node:stream/promises";
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from "prom-client";
 import { PlatformError, type Logger } from "../core/index.ts";
 import type { DeploymentRouter, WindowReport } from "../modules/deployments/index.ts";
-import { DEFAULT_ENVIRONMENT, SERVING_DEFAULTS, checkLoad, type InferRequest, type InferResponse, type LoadModelInput, type LoadedModelView, type ServingPlane } from "../modules/serving/index.ts";
+import { DEFAULT_ENVIRONMENT, LiveSamples, SERVING_DEFAULTS, checkLoad, type SampleBatch, type InferRequest, type InferResponse, type LoadModelInput, type LoadedModelView, type ServingPlane } from "../modules/serving/index.ts";
 import { writeDurably } from "./files.ts";
 import { INTERNAL_PREFIX, ObservedState, assignmentKey, type Assignment, type DesiredState, type DrainAnswer } from "./protocol.ts";
 
@@ -58,6 +58,8 @@ const LIVE_MS = 3000;
 
 export class DataPlaneFleet implements ServingPlane {
   private readonly desired = new Map<string, Assignment>();
+  /** Live samples drained from the processes, until the control plane's monitors take them. */
+  private readonly samples = new LiveSamples();
   private revision = 0;
   private adopted = false;
   private readonly status = new Map<number, MemberStatus>();
@@ -66,6 +68,7 @@ export class DataPlaneFleet implements ServingPlane {
   private again = false;
   private closed = false;
   private replicaRooms: Record<string, number> = {};
+  private monitored: string[] = [];
   private readonly waiters = new Set<() => void>();
 
   constructor(private readonly options: DataPlaneFleetOptions) {
@@ -199,6 +202,11 @@ export class DataPlaneFleet implements ServingPlane {
   }
 
   /** The metrics of every live process, added up (counters, histograms and gauges summed). */
+  /** The live samples every process reported since the last call, merged per version. */
+  drainSamples(): SampleBatch[] {
+    return this.samples.drain();
+  }
+
   async metricsText(): Promise<string> {
     return (await this.aggregate()).metrics();
   }
@@ -374,7 +382,17 @@ export class DataPlaneFleet implements ServingPlane {
   }
 
   private state(): DesiredState {
-    return { revision: this.revision, models: [...this.desired.values()], splits: this.options.router.list(), replicaRoom: this.replicaRooms };
+    return { revision: this.revision, models: [...this.desired.values()], splits: this.options.router.list(), replicaRoom: this.replicaRooms, monitored: this.monitored };
+  }
+
+  /** The versions monitors watch: pushed to every process (a new revision when it changes), which samples only their traffic. */
+  setMonitored(keys: readonly string[]): void {
+    const next = [...new Set(keys)].sort();
+    this.samples.setMonitored(next);
+    if (next.join("\n") === this.monitored.join("\n")) return;
+    this.monitored = next;
+    this.revision++;
+    this.kick();
   }
 
   /** Pushes the desired state to a process that has not applied it (uploading model files it lacks), then drains its windows. */
@@ -395,6 +413,7 @@ export class DataPlaneFleet implements ServingPlane {
       const drained = await this.call(m, "POST", "/windows/drain");
       const answer = (await drained.json()) as DrainAnswer;
       this.options.router.absorb(answer.reports as WindowReport[]);
+      this.samples.absorb(answer.samples ?? []);
       if (status.observed) status.observed = { ...status.observed, views: answer.views };
       status.lastSeen = Date.now();
       status.lastError = undefined;

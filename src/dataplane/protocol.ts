@@ -4,7 +4,7 @@
 // and the rollout windows it reports back. Every path here is under INTERNAL_PREFIX and needs the
 // data plane's own secret, never a user's token.
 import { z } from "zod";
-import { EnvironmentName, LoadedModelView, ModelName } from "../modules/serving/index.ts";
+import { EnvironmentName, LoadedModelView, ModelName, SampleBatch } from "../modules/serving/index.ts";
 
 export const INTERNAL_PREFIX = "/dataplane/v1";
 /** A model file's name on both sides: its SHA-256, so no path can be named. */
@@ -45,6 +45,8 @@ export const DesiredState = z.strictObject({
   splits: z.array(z.strictObject({ model: ModelName, split: SplitData })).max(10_000),
   /** Replicas each team may still add by autoscaling (its serving-replica quota); absent: no limit. */
   replicaRoom: z.record(z.string(), z.number().int().min(0)).default({}),
+  /** The versions model monitors watch (`environment/model/version`): only their traffic is sampled. */
+  monitored: z.array(z.string().max(400)).max(10_000).default([]),
 });
 export type DesiredState = z.output<typeof DesiredState>;
 
@@ -78,7 +80,13 @@ export const WindowReportData = z.object({
   tally: z.record(z.string(), MomentsData),
 });
 /** Every 200 ms: the outcomes since the last drain, the revision applied, and what serves now (an autoscaled version's replicas, its scaleLimit). */
-export const DrainAnswer = z.object({ revision: z.number().int(), views: z.array(LoadedModelView), reports: z.array(WindowReportData) });
+export const DrainAnswer = z.object({
+  revision: z.number().int(),
+  views: z.array(LoadedModelView),
+  reports: z.array(WindowReportData),
+  /** Live samples per version since the last drain, for the control plane's monitors (absent from processes older than monitors). */
+  samples: z.array(SampleBatch).default([]),
+});
 export type DrainAnswer = z.output<typeof DrainAnswer>;
 
 /** Where a data-plane process started by `paved up` tells it how to reach it (written once listening). */

@@ -40,7 +40,7 @@ export interface DataPlane {
   close(): Promise<void>;
 }
 
-const EMPTY: DesiredState = { revision: 0, models: [], splits: [], replicaRoom: {} };
+const EMPTY: DesiredState = { revision: 0, models: [], splits: [], replicaRoom: {}, monitored: [] };
 
 /** Starts a data-plane process's server: loads what its disk says it served, then listens. */
 export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane> {
@@ -186,6 +186,7 @@ class AppliedState {
     const splits = new Set(desired.splits.map((s) => `${s.split.environment}/${s.model}`));
     for (const { model, split } of this.router.list()) if (!splits.has(`${split.environment}/${model}`)) this.router.delete(model, split.environment);
     for (const { model, split } of desired.splits) this.router.set(model, split);
+    this.serving.setMonitored(desired.monitored);
     this.applied = { ...desired, models: kept };
     this.failures = failures;
     writeDurably(join(this.dir, "state.json"), JSON.stringify(this.applied));
@@ -203,8 +204,12 @@ function sameAssignment(a: Assignment, b: Assignment): boolean {
 const VersionPath = z.object({ environment: z.string(), name: z.string(), version: z.string() });
 
 /** The data plane's own API: public as far as user tokens go, answered only to the bearer of its secret. */
+/** Least time between two drains that carry live samples (the control plane drains every 200 ms). */
+const SAMPLES_EVERY_MS = 1_000;
+
 function internalRoutes(state: AppliedState, serving: ServingService, router: DeploymentRouter, secret: string, maxModelBytes: number, maxRequestBytes: number): RouteDefinition[] {
   const expected = createHash("sha256").update(secret).digest();
+  let samplesDrainedAt = 0;
   const check = (headers: Record<string, string | string[] | undefined>) => {
     const given = typeof headers.authorization === "string" ? headers.authorization.replace(/^Bearer\s+/i, "") : "";
     if (!timingSafeEqual(createHash("sha256").update(given).digest(), expected)) {
@@ -272,7 +277,11 @@ function internalRoutes(state: AppliedState, serving: ServingService, router: De
       response: DrainAnswer,
       handler: async ({ headers }) => {
         check(headers);
-        return { revision: state.revision, views: serving.list(), reports: router.drain() };
+        // Samples go at most once a second: each drain of them is a copy of up to MAX_SAMPLED_ROWS rows per watched version.
+        const now = Date.now();
+        const samples = now - samplesDrainedAt >= SAMPLES_EVERY_MS ? serving.drainSamples() : [];
+        if (samples.length) samplesDrainedAt = now;
+        return { revision: state.revision, views: serving.list(), reports: router.drain(), samples };
       },
     }),
     route({

@@ -482,6 +482,59 @@ export interface Tables {
   sweep_events: { id: Generated<number>; sweep_id: string; time: number; type: string; message: string };
   /** A person's feedback on the platform (`paved feedback`): a score from 1 to 5, a bounded comment, the milestone it followed. */
   feedback: { id: string; user_id: string; user_name: string; team_id: string | null; score: number; comment: string | null; context: string | null; created_at: number };
+  /** A model monitor: one deployed version in one environment, its spec, reference (an evaluation's data) and prediction baseline. */
+  monitors: {
+    monitor_id: string;
+    team_id: string;
+    model_id: string;
+    model_name: string;
+    version: number;
+    environment: string;
+    spec: string;
+    evaluation_id: string;
+    basis: string;
+    prediction_baseline: string | null;
+    created_by: string;
+    created_at: number;
+    /** Where the window being filled starts. */
+    window_start: number;
+  };
+  /** A closed monitor window: its counts, figures (JSON) and breaches (JSON). `status`: ok, breach, insufficient or idle. */
+  monitor_windows: {
+    id: Generated<number>;
+    monitor_id: string;
+    window_start: number;
+    window_end: number;
+    status: string;
+    requests: number;
+    errors: number;
+    rows_seen: number;
+    rows_kept: number;
+    rows_dropped: number;
+    figures: string;
+    breaches: string;
+  };
+  /** A team's webhook: a URL on an allow-listed host, in the generic JSON or Alertmanager format. */
+  alert_receivers: { receiver_id: string; team_id: string; name: string; url: string; format: string; created_by: string; created_at: number };
+  /** An alert rule: spec (JSON: signal, severity, scope, receivers, pauseRollout). */
+  alert_rules: { rule_id: string; team_id: string; name: string; spec: string; created_by: string; created_at: number };
+  /** An alert instance: firing until its condition clears, then resolved; `deliveries` (JSON) is what each receiver was sent. */
+  alerts: {
+    alert_id: string;
+    rule_id: string;
+    team_id: string;
+    fingerprint: string;
+    severity: string;
+    labels: string;
+    annotations: string;
+    state: string;
+    started_at: number;
+    resolved_at: number | null;
+    deliveries: string;
+    paused_deployment: string | null;
+    pending: number;
+    updated_at: number;
+  };
   /** One row (id 1): the control plane's leader, its epoch (raised at each election) and the URL replicas forward to. */
   control_plane_leader: { id: number; epoch: number; holder: string | null; url: string | null; elected_at: number | null };
 }

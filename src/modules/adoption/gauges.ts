@@ -66,7 +66,7 @@ export function registerAdoptionGauges(registry: Registry, service: AdoptionServ
   team("People active on the team's resources", "active_users", (t) => t.activeUsers);
   team("Tracked runs started in the team's experiments", "runs", (t) => t.runs);
   team("Jobs submitted (workspace servers excluded)", "jobs", (t) => t.jobs);
-  team("GPU hours of ended job attempts", "gpu_hours", (t) => t.gpuHours);
+  team("GPU time of ended job attempts, in seconds (Prometheus's base unit)", "gpu_seconds", (t) => t.gpuHours * 3600);
   team("Workspaces created", "workspaces", (t) => t.workspaces);
   team("Production rollouts that finished promoted", "production_deployments", (t) => t.productionDeployments);
   labelled(`paved_adoption_funnel_users_${w}`, `People who reached each golden-path stage and every earlier one in the last ${DEFAULT_WINDOW_DAYS} days (workspace, run, registered, gated, production)`, "stage", (r) =>

@@ -96,9 +96,18 @@ interface Watch {
  * running attempts, and records how they end. Everything it decides comes from the database
  * and the executor, so a restarted server adopts what a previous one started.
  */
+/** A job whose first attempt left the queue. */
+export interface StartedJob {
+  team: string;
+  /** Its compute profile (`none` without one). */
+  profile: string;
+  waitedSeconds: number;
+}
+
 export class JobController {
   private readonly watches = new Map<string, Watch>();
   private readonly endListeners = new Set<(jobId: string, phase: JobPhase) => void>();
+  private readonly startListeners = new Set<(job: StartedJob) => void>();
   private readonly inflight = new Set<Promise<unknown>>();
   private pass: Promise<void> | undefined;
   private again = false;
@@ -158,6 +167,11 @@ export class JobController {
   /** Calls `listener` when an attempt ends its job (SUCCEEDED, FAILED, CANCELLED): a sweep starts its next trial at once. */
   onEnded(listener: (jobId: string, phase: JobPhase) => void): void {
     this.endListeners.add(listener);
+  }
+
+  /** Calls `listener` when a job's first attempt leaves the queue, with how long it waited (monitoring's queue-wait histogram). */
+  onStarted(listener: (job: StartedJob) => void): void {
+    this.startListeners.add(listener);
   }
 
   kick(): void {
@@ -255,6 +269,7 @@ export class JobController {
     decision.starts.forEach(({ jobId, allocation }, i) => {
       if (!applied[i]) return;
       const row = byId.get(jobId)!;
+      if (Number(row.attempt) === 1) for (const listener of this.startListeners) listener({ team: row.team_id, profile: requests[queued.indexOf(row)]?.profile ?? "none", waitedSeconds: Math.max(0, (now - Number(row.created_at)) / 1000) });
       this.track(this.startAttempt({ ...row, phase: "STARTING", allocation: JSON.stringify(allocation), attempt_started_at: now }, allocation));
     });
     for (const plan of decision.preemptions) await this.preempt(plan);

@@ -3,7 +3,7 @@
 // adopts running jobs instead of losing or duplicating them.
 import type { RouteDefinition } from "../../core/index.ts";
 import { ProfileCatalog } from "../catalog/index.ts";
-import { JobController } from "./controller.ts";
+import { JobController, type StartedJob } from "./controller.ts";
 import type { Executor } from "./executors/executor.ts";
 import { LocalExecutor } from "./executors/local-executor.ts";
 import { SlurmExecutor } from "./executors/slurm-executor.ts";
@@ -25,7 +25,7 @@ export { KubernetesExecutor } from "./executors/kubernetes-executor.ts";
 export type { MachineResources, Gpu } from "./resources.ts";
 export { JobService, type JobAdmissionHook, type JobPreparer, type PreparedJob, type SubmitOptions } from "./service.ts";
 export { codeFiles, gitInfo, skippedFromSnapshot, GIT_CEILING_FILE, SNAPSHOT_LIMITS } from "./capture.ts";
-export { JobController, type QuotaSource } from "./controller.ts";
+export { JobController, type QuotaSource, type StartedJob } from "./controller.ts";
 export { parseMetricLine, METRIC_LINE_PREFIX } from "./metric-lines.ts";
 export { dominantShare, fairShareOrder, schedule, describePending, type TeamLimits, type PreemptionPlan } from "./scheduler.ts";
 export { parseGpuQuery, queryGpus, GPU_QUERY_FIELDS, GPU_TELEMETRY_FIELDS, type GpuReading } from "./gpu-discovery.ts";
@@ -67,6 +67,8 @@ export interface ComputeModule {
   service: JobService;
   routes: RouteDefinition[];
   controller: { start(): Promise<void>; stop(): Promise<void> };
+  /** Tells `listener` of each job whose first attempt leaves the queue, with its wait. */
+  onStarted(listener: (job: StartedJob) => void): void;
 }
 
 export function createComputeModule(deps: ComputeDeps): ComputeModule {
@@ -140,6 +142,7 @@ export function createComputeModule(deps: ComputeDeps): ComputeModule {
   return {
     service,
     routes: computeRoutes(service),
+    onStarted: (listener) => controller.onStarted(listener),
     controller: {
       start: () => controller.start(),
       stop: async () => {

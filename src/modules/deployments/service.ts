@@ -163,6 +163,15 @@ export class DeploymentService {
     return this.get(id);
   }
 
+  /** Pauses the rollout progressing for a model in an environment (an alert's doing); its id, or undefined when none is progressing unpaused. */
+  async pauseActive(model: string, environment: string): Promise<string | undefined> {
+    const row = await this.deps.store.active(model, environment);
+    if (!row || row.phase !== "Progressing" || row.paused === 1) return undefined;
+    await this.deps.store.setPaused(row.id, true, this.deps.clock.now());
+    this.deps.kick();
+    return row.id;
+  }
+
   async resume(id: string): Promise<DeploymentView> {
     await this.active(id, "resume");
     await this.deps.store.setPaused(id, false, this.deps.clock.now());

@@ -19,11 +19,11 @@ import { EvaluationService, type RequiredGatePolicyHook } from "./service.ts";
 import { DataResolver } from "./sources.ts";
 import { EvaluationStore } from "./store.ts";
 
-export { EvaluationService, GATED_ALIAS, type RequiredGatePolicyHook } from "./service.ts";
+export { EvaluationService, GATED_ALIAS, type MonitorBasis, type RequiredGatePolicyHook } from "./service.ts";
 export { EvaluationRunner } from "./runner.ts";
 export { parsePolicy, type VersionedPolicy } from "./policy.ts";
 export { parseDataUri, ACCEPTED_DATA_URIS, type DataSource } from "./sources.ts";
-export { EvaluationView, GatePolicyView, GateStatusView, CheckResult, GatePolicy, GatePolicyChangeView, EvaluationUploadView, UploadQuery } from "./schema.ts";
+export { DriftCheck, PerformanceCheck, EvaluationView, GatePolicyView, GateStatusView, CheckResult, GatePolicy, GatePolicyChangeView, EvaluationUploadView, UploadQuery } from "./schema.ts";
 
 export interface EvaluationModuleDeps {
   database: Database;

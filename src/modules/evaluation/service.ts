@@ -6,7 +6,7 @@ import type { Tables } from "../../storage/index.ts";
 import { authorize, teamForNew, visibleTeams } from "../identity/index.ts";
 import type { AliasChange, ModelVersion, RegisteredModel, RegistryService } from "../registry/index.ts";
 import { cardFeatures, cardTags } from "./checks/compliance.ts";
-import { checkTableHead } from "./data.ts";
+import { checkTableHead, readTableOffThread } from "./data.ts";
 import { idleChecks, parsePolicy, type VersionedPolicy } from "./policy.ts";
 import { DATATYPES, GATED_ALIAS, type EvaluationRequest, type FeatureMatch } from "./runner.ts";
 import type { CheckResult, EvaluateBody, EvaluationUploadView, EvaluationView, GatePolicy, GatePolicyChangeView, GatePolicyView, GateStatusView } from "./schema.ts";
@@ -42,6 +42,18 @@ export interface EvaluationDeps {
  * comes from), or undefined: the models use their own, or the default.
  */
 export type RequiredGatePolicyHook = (team: string) => Promise<{ policy: unknown; version: string; scope: string; policyVersion: number } | undefined>;
+
+/** What a monitor compares a version's live traffic with (EvaluationService.monitorBasis). */
+export interface MonitorBasis {
+  /** The evaluation whose data it is. */
+  evaluationId: string;
+  source: { uri: string; kind: "reference" | "evaluation data" };
+  /** The model's features in the order it takes them (a live row's value i is feature i). */
+  features: string[];
+  /** The data's column of each feature it holds (reference data may lack some). */
+  columns: Map<string, Float64Array>;
+  policy: VersionedPolicy;
+}
 
 /** How to give reference data, for messages. */
 const REFERENCE_FIX = "pass --reference <training CSV> (a local file is uploaded) or --reference runs:/<run_id>/<path>";
@@ -400,6 +412,48 @@ export class EvaluationService {
     if (required) return { policy: required.policy as GatePolicy, version: required.version };
     const row = await this.store.getPolicy(model.model_id);
     return row ? { policy: JSON.parse(row.policy) as GatePolicy, version: row.policy_version } : this.deps.defaultPolicy;
+  }
+
+  /**
+   * What a monitor compares a version's live traffic with (issue 12): the reference data of the
+   * version's newest evaluation that had some (its training data), else the newest evaluation's own
+   * data (what the gate judged), as numeric columns by feature name in the order the model takes
+   * them; and the model's gate policy, whose drift and performance bounds monitors apply. With no
+   * evaluation holding data, INVALID_INPUT says how to attach some.
+   */
+  async monitorBasis(name: string, version: number): Promise<MonitorBasis> {
+    const model = await this.deps.registry.getModel(name);
+    await this.deps.registry.getVersion(name, version);
+    const candidates = (await this.store.listEvaluations({ modelId: model.model_id, version, limit: 50 }))
+      .filter((r) => r.phase !== "Error" && r.request !== null)
+      .map((r) => ({ id: r.id, request: JSON.parse(r.request!) as EvaluationRequest }))
+      .filter((r) => r.request.data !== undefined);
+    const withReference = candidates.find((r) => r.request.reference);
+    const row = withReference ?? candidates[0];
+    if (!row) {
+      throw invalidInput(
+        `version ${version} of '${name}' has no reference data to monitor against: no evaluation of it read any data. Evaluate it first with its training data as the reference (\`paved evaluate ${name}@${version} --data <evaluation CSV> --reference <training CSV>\`); monitors compare live inputs with that reference`,
+      );
+    }
+    const request = row.request;
+    const source = withReference ? request.reference! : request.data!;
+    const byName = request.features?.matchedBy === "name" ? { names: request.features.names, from: request.features.from } : undefined;
+    const what = `${withReference ? "reference" : "evaluation"} data '${source.uri}'`;
+    const table = await readTableOffThread(await this.deps.data.bytes(source, what), {
+      sensitive: request.sensitive,
+      what,
+      features: byName,
+      partial: true,
+      ...(withReference ? {} : { label: request.label }),
+    });
+    const columns = new Map(table.features.map((f, i) => [f, Float64Array.from(table.rows, (r) => r[i]!)]));
+    return {
+      evaluationId: row.id,
+      source: { uri: source.uri, kind: withReference ? "reference" : "evaluation data" },
+      features: request.features?.names ?? table.features,
+      columns,
+      policy: await this.policyOf(model),
+    };
   }
 
   /**

@@ -1,14 +1,27 @@
-// Monitoring: what `paved up` exposes for Prometheus at /metrics (issue 12). Today the
-// infrastructure side (item 3): GPUs, the host, the job queue, workspaces, HTTP, the database and
-// Node, beside the serving series the serving plane reports. Model monitors, alerts and adoption
-// figures are the rest of issue 12.
+// Monitoring (issue 12): what `paved up` exposes for Prometheus at /metrics (GPUs, the host, the
+// job queue, workspaces, HTTP, the database and Node, beside the serving series the serving plane
+// reports); model monitors, which judge each deployed version's live traffic window by window
+// against its reference data with the gate policy's bounds; and alerts on their breaches and on
+// infrastructure readings, sent to teams' webhooks, which may pause a rollout.
 import { Readable } from "node:stream";
 import { z } from "zod";
-import { StreamResponse, route, type Clock, type RouteDefinition } from "../../core/index.ts";
+import { StreamResponse, route, type Clock, type IdGenerator, type Logger, type RouteDefinition } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
+import type { EvaluationService } from "../evaluation/index.ts";
+import type { RegistryService } from "../registry/index.ts";
+import type { SampleBatch } from "../serving/index.ts";
+import { AlertService } from "./alerts.ts";
+import { MonitoringController } from "./controller.ts";
 import { InfrastructureMetrics, type GpuSample } from "./infrastructure.ts";
+import { registerMonitorGauges } from "./gauges.ts";
+import { MonitorService } from "./monitors.ts";
+import { monitoringRoutes } from "./routes.ts";
 
 export { InfrastructureMetrics, type GpuSample } from "./infrastructure.ts";
+export { AlertService, checkWebhookUrl } from "./alerts.ts";
+export { MonitorService } from "./monitors.ts";
+export { MonitoringController } from "./controller.ts";
+export { MonitorView, MonitorWindowView, AlertView, RuleView, ReceiverView, AlertRuleSpec } from "./schema.ts";
 
 export interface MonitoringDeps {
   database: Database;
@@ -17,10 +30,39 @@ export interface MonitoringDeps {
   /** The serving series in Prometheus text (the in-process serving, or every data-plane process added up). */
   servingMetrics: () => Promise<string>;
   pressureDir?: string;
+  ids: IdGenerator;
+  logger: Logger;
+  registry: RegistryService;
+  evaluation: EvaluationService;
+  /** What serving sampled of live traffic since the last call (in-process serving, or the data-plane fleet). */
+  drainSamples: () => SampleBatch[];
+  /** Tells serving which versions monitors watch (only their traffic is sampled). */
+  setMonitored: (keys: readonly string[]) => void;
+  /** Pauses the rollout in progress of a model in an environment (an alert rule's pauseRollout); its id, if one was progressing. */
+  pauseRollout: (model: string, environment: string, reason: string) => Promise<string | undefined>;
+  /** Where people reach Paved, for alerts' links. */
+  externalUrl: () => string;
+  options: { intervalSeconds: number; alerts: { allowedHosts: string[]; timeoutSeconds: number; maxAttempts: number } };
 }
 
-export function createMonitoringModule(deps: MonitoringDeps): { metrics: InfrastructureMetrics; routes: RouteDefinition[] } {
+export function createMonitoringModule(deps: MonitoringDeps): { metrics: InfrastructureMetrics; monitors: MonitorService; alerts: AlertService; controller: MonitoringController; routes: RouteDefinition[] } {
   const metrics = new InfrastructureMetrics({ db: deps.database.db, clock: deps.clock, gpus: deps.gpus, ...(deps.pressureDir ? { pressureDir: deps.pressureDir } : {}) });
+  const logger = deps.logger.child({ module: "monitoring" });
+  const monitors = new MonitorService({ db: deps.database.db, registry: deps.registry, evaluation: deps.evaluation, clock: deps.clock, ids: deps.ids, logger });
+  const alerts = new AlertService({
+    db: deps.database.db,
+    clock: deps.clock,
+    ids: deps.ids,
+    logger,
+    allowedHosts: deps.options.alerts.allowedHosts,
+    timeoutMs: deps.options.alerts.timeoutSeconds * 1000,
+    maxAttempts: deps.options.alerts.maxAttempts,
+    pauseRollout: deps.pauseRollout,
+    readings: () => metrics.readings(),
+    externalUrl: deps.externalUrl,
+  });
+  const controller = new MonitoringController({ monitors, alerts, drainSamples: deps.drainSamples, setMonitored: deps.setMonitored, logger, intervalMs: deps.options.intervalSeconds * 1000 });
+  registerMonitorGauges(metrics.registry, deps.database.db);
   const metricsRoute = route({
     method: "GET",
     url: "/metrics",
@@ -33,5 +75,5 @@ export function createMonitoringModule(deps: MonitoringDeps): { metrics: Infrast
       return new StreamResponse(Readable.from([platform, serving.endsWith("\n") || serving === "" ? serving : `${serving}\n`]), "text/plain; version=0.0.4; charset=utf-8");
     },
   });
-  return { metrics, routes: [metricsRoute] };
+  return { metrics, monitors, alerts, controller, routes: [metricsRoute, ...monitoringRoutes(monitors, alerts)] };
 }

@@ -22,8 +22,13 @@ export interface InfrastructureDeps {
   gpus: () => Promise<GpuSample[]>;
   /** Where Linux keeps pressure stall information (tests point it elsewhere). */
   pressureDir?: string;
+  /** Linux's CPU times (tests point it elsewhere). */
+  statFile?: string;
 }
 
+const QUEUE_WAIT_BUCKETS = [1, 5, 15, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600];
+/** /proc/stat's columns after the cpu name, in node_exporter's mode names. */
+const CPU_MODES = ["user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"];
 const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30];
 const QUEUE_PHASES = ["QUEUED"];
 const ACTIVE_JOB_PHASES = ["STARTING", "RUNNING"];
@@ -33,6 +38,9 @@ export class InfrastructureMetrics {
   private readonly httpRequests = new Counter({ name: "paved_http_requests_total", help: "HTTP requests answered, by method, route pattern and status code", labelNames: ["method", "route", "status"], registers: [this.registry] });
   private readonly httpDuration = new Histogram({ name: "paved_http_request_duration_seconds", help: "Time to answer an HTTP request, by method and route pattern", labelNames: ["method", "route"], buckets: HTTP_BUCKETS, registers: [this.registry] });
   private readonly pressureTotals = new Map<string, number>();
+  private readonly ingested = new Counter({ name: "paved_tracking_ingested_total", help: "Tracking items stored, by kind (metric points, params, tags); rate() is the ingestion rate", labelNames: ["kind"], registers: [this.registry] });
+  private readonly queueWait = new Histogram({ name: "paved_queue_wait_seconds", help: "How long jobs waited in the queue before their first attempt started, by team and compute profile", labelNames: ["team", "profile"], buckets: QUEUE_WAIT_BUCKETS, registers: [this.registry] });
+  private readonly cpuTotals = new Map<string, number>();
 
   constructor(private readonly deps: InfrastructureDeps) {
     collectDefaultMetrics({ register: this.registry });
@@ -109,6 +117,31 @@ export class InfrastructureMetrics {
       },
     });
 
+    // Host CPU under node_exporter's name, from /proc/stat (USER_HZ ticks, 100 a second on Linux).
+    const cpuTotals = this.cpuTotals;
+    const statFile = deps.statFile ?? "/proc/stat";
+    new Counter({
+      name: "node_cpu_seconds_total",
+      help: "Seconds the CPUs spent in each mode (Linux /proc/stat)",
+      labelNames: ["cpu", "mode"],
+      registers: [this.registry],
+      // Read in its own collect, so a scrape shows this scrape's totals.
+      collect(this: Counter) {
+        for (const line of (readText(statFile) ?? "").split("\n")) {
+          if (!/^cpu\d+ /.test(line)) continue;
+          const [name, ...ticks] = line.trim().split(/\s+/);
+          CPU_MODES.forEach((mode, i) => {
+            const total = Number(ticks[i]) / 100;
+            if (!Number.isFinite(total)) return;
+            const key = `${name}:${mode}`;
+            const before = cpuTotals.get(key);
+            this.inc({ cpu: name!.slice(3), mode }, before === undefined ? total : Math.max(0, total - before));
+            cpuTotals.set(key, total);
+          });
+        }
+      },
+    });
+
     // The database is read once per scrape; every gauge below fills from that reading.
     const db = deps.db;
     const clock = deps.clock;
@@ -134,6 +167,34 @@ export class InfrastructureMetrics {
     fill("paved_workspaces", "Workspaces, by team and phase", ["team", "phase"], (c) => c.workspaces);
     fill("paved_database_ping_seconds", "Time the metadata database took to answer `select 1` at this scrape", [], (c) => [{ labels: {}, value: c.pingSeconds }]);
     fill("paved_metrics_scrape_database_seconds", "Time this scrape spent reading the job and workspace counts from the database", [], (c) => [{ labels: {}, value: c.countSeconds }]);
+  }
+
+  /** The readings infrastructure alert rules watch (alerts.ts), from the same gauges a scrape reads. */
+  async readings(): Promise<Record<string, { labels: Record<string, string>; value: number }[]>> {
+    const values = async (name: string) => ((await this.registry.getSingleMetric(name)?.get())?.values ?? []).map((v) => ({ labels: Object.fromEntries(Object.entries(v.labels).map(([k, x]) => [k, String(x)])), value: v.value }));
+    const [wait, temperature, used, free, ping] = await Promise.all(["paved_queue_oldest_wait_seconds", "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE", "paved_database_ping_seconds"].map(values));
+    const gpu = (labels: Record<string, string>) => ({ gpu: labels.gpu ?? "", Hostname: labels.Hostname ?? "" });
+    return {
+      queue_oldest_wait_seconds: wait!,
+      gpu_temperature_celsius: temperature!.map((r) => ({ labels: gpu(r.labels), value: r.value })),
+      gpu_memory_used_ratio: used!.flatMap((u) => {
+        const f = free!.find((x) => x.labels.gpu === u.labels.gpu);
+        return f && u.value + f.value > 0 ? [{ labels: gpu(u.labels), value: u.value / (u.value + f.value) }] : [];
+      }),
+      database_ping_seconds: ping!,
+    };
+  }
+
+  /** Counts one stored tracking batch. */
+  tracked(metrics: number, params: number, tags: number): void {
+    if (metrics) this.ingested.inc({ kind: "metric" }, metrics);
+    if (params) this.ingested.inc({ kind: "param" }, params);
+    if (tags) this.ingested.inc({ kind: "tag" }, tags);
+  }
+
+  /** Records a job's first start and how long it waited. */
+  jobStarted(team: string, profile: string, waitedSeconds: number): void {
+    this.queueWait.observe({ team, profile }, waitedSeconds);
   }
 
   /** Records one HTTP answer; `route` is the matched route's pattern ("unmatched" for 404s). */

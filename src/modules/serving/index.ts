@@ -11,6 +11,7 @@ import { ServingService } from "./service.ts";
 
 export { ServingService, checkLoad, SERVING_DEFAULTS, SERVING_LIMITS, DEFAULT_ENVIRONMENT, MAX_LOGGED_VALUES, type LoadModelInput, type PrivateModel, type ServingServiceOptions, type InferRouter, type ServingPlane, type InferResult, type RouteDecision, type RoutedOutcome } from "./service.ts";
 export { rowScores } from "./prediction-scores.ts";
+export { LiveSamples, SampleBatch, sampleRows, monitoredKey, MAX_ROWS as MAX_SAMPLED_ROWS, type SampleRows } from "./live-samples.ts";
 export { ROUTE_KEY_HEADER, ENVIRONMENT_PREFIX, answerInfer, oipRoutes, oipServerRoutes, servingRoutes, metricsRoute, type ServingRouteOptions } from "./routes.ts";
 export { OnnxRuntime, type OnnxRuntimeOptions } from "./onnx-runtime.ts";
 export type { ServingRuntime, ModelHandle, LoadOptions, RuntimeCapability } from "./serving-runtime.ts";
@@ -30,6 +31,8 @@ export interface ServingModuleDeps {
   sampleRate?: number;
   /** Prediction-log cap per model version per second (default 100). */
   sampleMaxPerSecond?: number;
+  /** Whether live samples are kept for monitors (default true). */
+  liveSamples?: boolean;
   /** Largest total size of one request's outputs, in bytes (default 4 MiB; PAYLOAD_TOO_LARGE beyond). */
   maxOutputBytes?: number;
   /** Most replicas one loaded version may run (default 8; INVALID_INPUT beyond). */
@@ -57,6 +60,7 @@ export function createServingModule(deps: ServingModuleDeps): { service: Serving
     logger: deps.logger.child({ module: "serving" }),
     ...(deps.sampleRate !== undefined ? { sampleRate: deps.sampleRate } : {}),
     ...(deps.sampleMaxPerSecond !== undefined ? { sampleMaxPerSecond: deps.sampleMaxPerSecond } : {}),
+    ...(deps.liveSamples !== undefined ? { liveSamples: deps.liveSamples } : {}),
     ...(deps.maxOutputBytes !== undefined ? { maxOutputBytes: deps.maxOutputBytes } : {}),
     ...(deps.maxReplicasPerVersion !== undefined ? { maxReplicasPerVersion: deps.maxReplicasPerVersion } : {}),
     ...(deps.maxModelBytes !== undefined ? { maxModelBytes: deps.maxModelBytes } : {}),

@@ -4,10 +4,11 @@ import { PlatformError, conflict, invalidInput, isPlatformError, notFound, type 
 import { DEFAULT_TEAM_ID } from "../../storage/index.ts";
 import { ReplicaAutoscaler, SCALE_DEFAULTS, type ScalePolicy } from "./autoscaler.ts";
 import { ServingMetrics } from "./metrics.ts";
+import { LiveSamples, type SampleBatch } from "./live-samples.ts";
 import { PredictionLog } from "./prediction-log.ts";
 import { EnvironmentName, ModelName, type InferRequest, type InferResponse, type LoadedModelView, type ModelConfig, type ModelMetadata, type ModelStatistics } from "./schema.ts";
 import type { ModelHandle, ServingRuntime } from "./serving-runtime.ts";
-import { meanAbsoluteDifference } from "./prediction-scores.ts";
+import { meanAbsoluteDifference, rowScores } from "./prediction-scores.ts";
 import { inputValuePrefix, tensorValuePrefix, toInputTensors, toJsonData, type ModelSignature, type Tensor } from "./tensor.ts";
 
 export const SERVING_DEFAULTS = { replicas: 1, maxBatch: 64 } as const;
@@ -42,6 +43,8 @@ export interface ServingServiceOptions {
   logger: Logger;
   /** Share of requests written to the prediction log, 0..1 (default 1). */
   sampleRate?: number;
+  /** Whether a bounded sample of live inputs and outcomes is kept for monitors (default true; see drainSamples). */
+  liveSamples?: boolean;
   /** Prediction-log cap per model version per second (default 100). */
   sampleMaxPerSecond?: number;
   /** Largest total size of one request's outputs in bytes (default SERVING_LIMITS.maxOutputBytes). */
@@ -74,6 +77,10 @@ export interface ServingPlane {
   metricsText(): Promise<string>;
   /** Requests answered per loaded version, keyed `model\0version\0environment` (usage metering). */
   answered(): Promise<Map<string, number>>;
+  /** What the served traffic of the monitored versions looked like since the last call (live samples per version); empties it. */
+  drainSamples(): SampleBatch[];
+  /** The versions monitors watch, as `environment/model/version` (monitoredKey): only their traffic is sampled. */
+  setMonitored(keys: readonly string[]): void;
   /** Registers the router of versionless requests, where they are answered in this process. */
   setRouter?(router: InferRouter | undefined): void;
   setReplicaRoom?(room: ((team: string) => number | undefined) | undefined): void;
@@ -205,6 +212,8 @@ export class ServingService implements ServingPlane {
   private readonly models = new Map<string, Map<string, Loaded>>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly log: PredictionLog;
+  /** What monitors read of live traffic (drained by the control plane; see drainSamples). */
+  private readonly samples: LiveSamples;
   private readonly logger: Logger;
   private seq = 0;
   private closing = false;
@@ -222,6 +231,7 @@ export class ServingService implements ServingPlane {
     this.runtimes = new Map(options.runtimes.map((r) => [r.kind, r]));
     this.logger = options.logger;
     this.autoscaler = new ReplicaAutoscaler(options.autoscaleWindows ?? SCALE_DEFAULTS);
+    this.samples = new LiveSamples(options.random);
     this.log = new PredictionLog({
       root: join(options.dataDir, "serving"),
       clock: options.clock,
@@ -444,6 +454,7 @@ export class ServingService implements ServingPlane {
   /** Validates and runs a request on one loaded version, recording metrics and the sampled prediction log. */
   private async run(loaded: Loaded, request: InferRequest, started: number, id?: string): Promise<{ response: InferResult; first: Tensor | undefined }> {
     const statistics = loaded.statistics;
+    const monitored = this.options.liveSamples !== false && this.samples.watches(loaded.labels);
     try {
       const inputs = toInputTensors(loaded.signature, request.inputs);
       const unknown = request.outputs?.filter((o) => !loaded.outputNames.has(o.name)) ?? [];
@@ -452,6 +463,7 @@ export class ServingService implements ServingPlane {
       }
       // Read before the run: the inputs' arrays move to the worker.
       const inferences = loaded.batchDimension ? (inputs[0]?.shape[0] ?? 1) : 1;
+      const offer = monitored ? this.samples.offer(loaded.labels, inputs[0]) : undefined;
       const outputs = await loaded.runtime.infer(loaded.handle, inputs);
       this.checkOutputSize(outputs);
       const wanted = request.outputs ? new Set(request.outputs.map((o) => o.name)) : undefined;
@@ -471,12 +483,14 @@ export class ServingService implements ServingPlane {
       const first = outputs.find((o) => o.name === loaded.firstOutput);
       this.metrics.request(loaded.labels, seconds);
       this.metrics.predictions(loaded.labels, first);
+      if (monitored) this.samples.answered(loaded.labels, offer, offer ? rowScores(first) : undefined, seconds);
       if (loaded.labels.environment !== PRIVATE_ENVIRONMENT && this.log.sample(loaded.labels)) this.logPrediction(loaded, request, response, seconds);
       return { response, first };
     } catch (error) {
       statistics.failures++;
       statistics.failureMs += performance.now() - started;
       this.metrics.error(loaded.labels, isPlatformError(error) ? error.code : "INTERNAL");
+      if (monitored) this.samples.failed(loaded.labels, isPlatformError(error) ? error.code : "INTERNAL");
       throw error;
     }
   }
@@ -497,6 +511,14 @@ export class ServingService implements ServingPlane {
       ({ first }) => observe(true, first),
       () => observe(false, undefined),
     ).finally(() => this.shadowsInFlight--);
+  }
+
+  drainSamples(): SampleBatch[] {
+    return this.samples.drain();
+  }
+
+  setMonitored(keys: readonly string[]): void {
+    this.samples.setMonitored(keys);
   }
 
   /** Prometheus text exposition of the serving metrics. */

@@ -105,6 +105,9 @@ const MAX_REMEMBERED_OWNERS = 10_000;
  * are thin translations onto it.
  */
 export class TrackingService {
+  /** Told of every batch stored: metric points, params and tags (monitoring's ingestion counter). */
+  onIngest: ((metrics: number, params: number, tags: number) => void) | undefined;
+
   private readonly store: TrackingStore;
   private readonly metricStore: MetricStore;
   private readonly proxyRoots: ProxyArtifactRoot[] = [];
@@ -490,6 +493,7 @@ export class TrackingService {
     }
     await this.activeRun(runId);
     await this.metricStore.writeBatch(runId, { metrics, params, tags });
+    this.onIngest?.(metrics.length, paramList.length, tagList.length);
     const runName = tags[RUN_NAME_TAG];
     if (runName !== undefined) await this.store.updateRun(runId, { run_name: runName });
   }

@@ -1,0 +1,304 @@
+// Model monitors (issue 12, item 1): one per deployed version and environment. Serving (in this
+// process or in every data-plane process) keeps a bounded sample of the live traffic; the
+// controller drains it every second, off the request path, into the window of the monitor it
+// belongs to, and when a window closes judges it against the version's reference data with the
+// gate policy's bounds (window.ts), and saves its figures and breaches. A restart loses the
+// window being filled (its samples were in memory): it is not judged, and the next one is.
+import type { Kysely, Selectable } from "kysely";
+import { PlatformError, conflict, invalidInput, notFound, validate, describeProblems, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
+import type { Tables } from "../../storage/index.ts";
+import type { EvaluationService, MonitorBasis } from "../evaluation/index.ts";
+import { visibleTeams } from "../identity/index.ts";
+import type { RegistryService } from "../registry/index.ts";
+import { LiveSamples, monitoredKey, sampleRows, type SampleBatch } from "../serving/index.ts";
+import { MonitorSpec, MonitorThresholds, type CreateMonitorBody, type MonitorView, type MonitorWindowView } from "./schema.ts";
+import { judgeWindow, prepareReference, type EffectiveThresholds, type PreparedReference } from "./window.ts";
+
+type MonitorRow = Selectable<Tables["monitors"]>;
+type WindowRow = Selectable<Tables["monitor_windows"]>;
+
+export interface MonitorServiceDeps {
+  db: Kysely<Tables>;
+  registry: RegistryService;
+  evaluation: EvaluationService;
+  clock: Clock;
+  ids: IdGenerator;
+  logger: Logger;
+}
+
+/** A closed window, as the alert evaluator reads it. */
+export interface ClosedWindow {
+  monitor: MonitorRow;
+  window: MonitorWindowView;
+}
+
+const keyOf = (model: string, version: string | number, environment: string) => `${environment}\0${model}\0${version}`;
+
+export class MonitorService {
+  /** Prepared reference data per monitor (read once; again after a restart). */
+  private readonly references = new Map<string, Promise<PreparedReference>>();
+  /** The window being filled, per monitor target (environment, model, version). */
+  private readonly filling = new Map<string, LiveSamples>();
+  /** When this process began filling windows (its controller started): a window begun before then lacks its first samples. */
+  private watchingSince = Number.POSITIVE_INFINITY;
+  /** Told of every window closed (the alert evaluator). */
+  onWindow: ((closed: ClosedWindow) => Promise<void>) | undefined;
+
+  constructor(private readonly deps: MonitorServiceDeps) {}
+
+  // ---- what the policy sees ----
+
+  async newResource(body: Pick<CreateMonitorBody, "model">): Promise<ResourceRef> {
+    const model = await this.deps.registry.getModel(body.model);
+    return { kind: "monitor", id: "(new)", team: model.team_id };
+  }
+
+  async resource(id: string): Promise<ResourceRef> {
+    const row = await this.row(id);
+    return { kind: "monitor", id, team: row.team_id, notFound: () => missing(id) };
+  }
+
+  // ---- the API ----
+
+  /** Creates the monitor of a version in an environment; INVALID_INPUT when the version has no reference data (and how to attach some). */
+  async create(body: CreateMonitorBody, principal: Principal): Promise<MonitorView> {
+    const model = await this.deps.registry.getModel(body.model);
+    const basis = await this.deps.evaluation.monitorBasis(body.model, body.version);
+    const parsed = validate(MonitorSpec, { windowSeconds: body.windowSeconds, minRows: body.minRows, thresholds: MonitorThresholds.parse(body.thresholds ?? {}) });
+    if (!parsed.success) throw invalidInput(`invalid monitor: ${describeProblems(parsed.problems)}`, { problems: parsed.problems });
+    const existing = await this.deps.db.selectFrom("monitors").select("monitor_id").where("model_id", "=", model.model_id).where("version", "=", body.version).where("environment", "=", body.environment).executeTakeFirst();
+    if (existing) throw conflict(`version ${body.version} of '${body.model}' in ${body.environment} already has monitor ${existing.monitor_id}; see it with \`paved monitors show ${existing.monitor_id}\`, or delete it first`);
+    const now = this.deps.clock.now();
+    const row: MonitorRow = {
+      monitor_id: this.deps.ids.prefixed("mon"),
+      team_id: model.team_id,
+      model_id: model.model_id,
+      model_name: model.name,
+      version: body.version,
+      environment: body.environment,
+      spec: JSON.stringify(parsed.data),
+      evaluation_id: basis.evaluationId,
+      basis: JSON.stringify({ uri: basis.source.uri, kind: basis.source.kind, features: basis.features }),
+      prediction_baseline: null,
+      created_by: principal.onBehalfOf ?? principal.name,
+      created_at: now,
+      window_start: now,
+    };
+    await this.deps.db.insertInto("monitors").values(row).execute();
+    this.references.set(row.monitor_id, Promise.resolve(prepareReference(basis.features, basis.columns)));
+    this.deps.logger.info({ monitor: row.monitor_id, model: model.name, version: body.version, environment: body.environment, reference: basis.source.uri }, "monitor created");
+    return this.view(row);
+  }
+
+  async list(filter: { model?: string | undefined; environment?: string | undefined }, reader: Principal): Promise<MonitorView[]> {
+    const teams = visibleTeams(reader, "monitors:read");
+    if (teams?.length === 0) return [];
+    let query = this.deps.db.selectFrom("monitors").selectAll();
+    if (teams) query = query.where("team_id", "in", teams);
+    if (filter.model) query = query.where("model_name", "=", filter.model);
+    if (filter.environment) query = query.where("environment", "=", filter.environment);
+    const rows = await query.orderBy("created_at", "desc").limit(1000).execute();
+    return Promise.all(rows.map((r) => this.view(r)));
+  }
+
+  async get(id: string): Promise<MonitorView> {
+    return this.view(await this.row(id));
+  }
+
+  async windows(id: string, query: { since?: number | undefined; limit: number }): Promise<MonitorWindowView[]> {
+    await this.row(id);
+    let q = this.deps.db.selectFrom("monitor_windows").selectAll().where("monitor_id", "=", id);
+    if (query.since !== undefined) q = q.where("window_end", ">", query.since);
+    const rows = await q.orderBy("window_start", "desc").limit(query.limit).execute();
+    return rows.map(windowView);
+  }
+
+  async delete(id: string): Promise<void> {
+    const row = await this.row(id);
+    await this.deps.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom("monitor_windows").where("monitor_id", "=", id).execute();
+      await trx.deleteFrom("monitors").where("monitor_id", "=", id).execute();
+    });
+    this.references.delete(id);
+    this.filling.delete(keyOf(row.model_name, row.version, row.environment));
+  }
+
+  // ---- the controller's work ----
+
+  /** This process starts filling windows now (its controller started, on the leader). */
+  beginWatching(): void {
+    this.watchingSince = this.deps.clock.now();
+    this.filling.clear();
+  }
+
+  /** Adds live samples (drained from serving) to the windows being filled; samples of unmonitored versions are dropped. */
+  absorb(batches: readonly SampleBatch[], monitored: ReadonlySet<string>): void {
+    for (const batch of batches) {
+      const key = keyOf(batch.model, batch.version, batch.environment);
+      if (!monitored.has(key)) continue;
+      let samples = this.filling.get(key);
+      if (!samples) {
+        samples = new LiveSamples();
+        samples.setMonitored([monitoredKey(batch)]);
+        this.filling.set(key, samples);
+      }
+      samples.absorb([batch]);
+    }
+  }
+
+  /** Every monitor, with the key of its target, and the versions to sample for serving (monitoredKey). */
+  async monitors(): Promise<{ rows: MonitorRow[]; keys: Set<string>; sampled: string[] }> {
+    const rows = await this.deps.db.selectFrom("monitors").selectAll().execute();
+    return {
+      rows,
+      keys: new Set(rows.map((r) => keyOf(r.model_name, r.version, r.environment))),
+      sampled: rows.map((r) => monitoredKey({ model: r.model_name, version: String(r.version), environment: r.environment })),
+    };
+  }
+
+  /** Closes every window whose time is up: judges it, saves it with the monitor's next window start, and tells onWindow. */
+  async closeDue(rows: readonly MonitorRow[]): Promise<void> {
+    const now = this.deps.clock.now();
+    for (const row of rows) {
+      const spec = MonitorSpec.parse(JSON.parse(row.spec));
+      const length = spec.windowSeconds * 1000;
+      if (now < row.window_start + length) continue;
+      let reference: PreparedReference;
+      try {
+        reference = await this.reference(row);
+      } catch (error) {
+        this.references.delete(row.monitor_id);
+        this.deps.logger.warn({ monitor: row.monitor_id, reason: (error as Error).message }, "monitor cannot read its reference data; its window is not judged");
+        continue;
+      }
+      const key = keyOf(row.model_name, row.version, row.environment);
+      const batch = this.filling.get(key)?.drain()[0];
+      // After downtime the next window starts at the latest boundary passed, not in the past.
+      const next = row.window_start + Math.floor((now - row.window_start) / length) * length;
+      if (row.window_start < this.watchingSince) {
+        // Begun before this process watched (a restart, a new leader): its first samples were lost, so it is not judged.
+        await this.deps.db.updateTable("monitors").set({ window_start: next }).where("monitor_id", "=", row.monitor_id).execute();
+        continue;
+      }
+      const thresholds = await this.thresholds(row, spec);
+      const baseline = row.prediction_baseline ? (JSON.parse(row.prediction_baseline) as number[]) : undefined;
+      const judged = judgeWindow(reference, batch, spec, thresholds, baseline);
+      const end = row.window_start + length;
+      const window: WindowRow = {
+        id: 0,
+        monitor_id: row.monitor_id,
+        window_start: row.window_start,
+        window_end: end,
+        status: judged.status,
+        requests: batch?.requests ?? 0,
+        errors: batch?.errors ?? 0,
+        rows_seen: batch?.rowsSeen ?? 0,
+        rows_kept: batch ? sampleRows(batch).count : 0,
+        rows_dropped: batch?.rowsDropped ?? 0,
+        figures: JSON.stringify(judged.figures),
+        breaches: JSON.stringify(judged.breaches),
+      };
+      const { id: _, ...values } = window;
+      await this.deps.db.transaction().execute(async (trx) => {
+        await trx.insertInto("monitor_windows").values(values).onConflict((oc) => oc.columns(["monitor_id", "window_start"]).doNothing()).execute();
+        await trx
+          .updateTable("monitors")
+          .set({ window_start: next, ...(judged.baseline ? { prediction_baseline: JSON.stringify(judged.baseline) } : {}) })
+          .where("monitor_id", "=", row.monitor_id)
+          .execute();
+      });
+      if (judged.breaches.length) this.deps.logger.info({ monitor: row.monitor_id, model: row.model_name, version: row.version, environment: row.environment, breaches: judged.breaches.map((b) => b.message) }, "monitor window breached");
+      await this.onWindow?.({ monitor: { ...row, window_start: next }, window: windowView(window) });
+    }
+  }
+
+  /** The newest `count` windows of a monitor, newest first. */
+  async recent(monitorId: string, count: number): Promise<MonitorWindowView[]> {
+    const rows = await this.deps.db.selectFrom("monitor_windows").selectAll().where("monitor_id", "=", monitorId).orderBy("window_start", "desc").limit(count).execute();
+    return rows.map(windowView);
+  }
+
+  private reference(row: MonitorRow): Promise<PreparedReference> {
+    let prepared = this.references.get(row.monitor_id);
+    if (!prepared) {
+      prepared = this.deps.evaluation.monitorBasis(row.model_name, row.version).then((basis: MonitorBasis) => {
+        if (basis.evaluationId !== row.evaluation_id) this.deps.logger.info({ monitor: row.monitor_id, evaluation: basis.evaluationId }, "monitor reference now from a newer evaluation");
+        return prepareReference(basis.features, basis.columns);
+      });
+      this.references.set(row.monitor_id, prepared);
+    }
+    return prepared;
+  }
+
+  /** The monitor's thresholds with the model's gate policy's drift and performance bounds (read now: a policy change applies from the next window). */
+  private async thresholds(row: MonitorRow, spec: MonitorSpec): Promise<EffectiveThresholds> {
+    const policy = (await this.deps.evaluation.getPolicy(row.model_name)).policy;
+    const drift = policy.checks.find((c) => c.type === "drift");
+    const performance = policy.checks.find((c) => c.type === "performance");
+    const t = spec.thresholds;
+    return {
+      maxErrorRate: t.maxErrorRate,
+      maxSchemaViolationRate: t.maxSchemaViolationRate,
+      maxMissingRate: t.maxMissingRate,
+      maxOutOfRangeRate: t.maxOutOfRangeRate,
+      maxPredictionPsi: t.maxPredictionPsi,
+      chiSquareAlpha: t.chiSquareAlpha,
+      maxPsi: t.maxPsi ?? (drift?.type === "drift" ? (drift.maxPsi ?? null) : null),
+      maxKsStatistic: t.maxKsStatistic ?? (drift?.type === "drift" ? (drift.maxKsStatistic ?? null) : null),
+      p99Ms: t.p99Ms ?? (performance?.type === "performance" ? (performance.p99Ms ?? null) : null),
+    };
+  }
+
+  private async row(id: string): Promise<MonitorRow> {
+    const row = await this.deps.db.selectFrom("monitors").selectAll().where("monitor_id", "=", id).executeTakeFirst();
+    if (!row) throw missing(id);
+    return row;
+  }
+
+  private async view(row: MonitorRow): Promise<MonitorView> {
+    const spec = MonitorSpec.parse(JSON.parse(row.spec));
+    const basis = JSON.parse(row.basis) as { uri: string; kind: string; features: string[] };
+    let thresholds: Record<string, number | null>;
+    try {
+      thresholds = { ...(await this.thresholds(row, spec)) };
+    } catch (error) {
+      if (!(error instanceof PlatformError)) throw error;
+      thresholds = {};
+    }
+    const [latest] = await this.recent(row.monitor_id, 1);
+    return {
+      id: row.monitor_id,
+      team: row.team_id,
+      model: row.model_name,
+      version: row.version,
+      environment: row.environment,
+      spec,
+      thresholds,
+      reference: { evaluationId: row.evaluation_id, uri: basis.uri, kind: basis.kind, features: basis.features },
+      predictionBaseline: row.prediction_baseline ? (JSON.parse(row.prediction_baseline) as number[]).length : 0,
+      createdBy: row.created_by,
+      createdAt: row.created_at,
+      windowStart: row.window_start,
+      latest: latest ?? null,
+    };
+  }
+}
+
+export function windowView(row: Omit<WindowRow, "id"> & { id?: number }): MonitorWindowView {
+  return {
+    start: row.window_start,
+    end: row.window_end,
+    status: row.status as MonitorWindowView["status"],
+    requests: Number(row.requests),
+    errors: Number(row.errors),
+    rowsSeen: Number(row.rows_seen),
+    rowsKept: Number(row.rows_kept),
+    rowsDropped: Number(row.rows_dropped),
+    figures: JSON.parse(row.figures) as MonitorWindowView["figures"],
+    breaches: JSON.parse(row.breaches) as MonitorWindowView["breaches"],
+  };
+}
+
+function missing(id: string): PlatformError {
+  return notFound(`monitor '${id}' does not exist; list monitors with \`paved monitors ls\``);
+}

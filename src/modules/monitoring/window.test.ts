@@ -1,0 +1,128 @@
+import { describe, expect, it } from "vitest";
+import { LiveSamples, monitoredKey, sampleRows, type SampleBatch } from "../serving/index.ts";
+import { MonitorSpec } from "./schema.ts";
+import { judgeWindow, prepareReference, type EffectiveThresholds } from "./window.ts";
+
+// A seeded generator, so each run judges the same rows.
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+}
+function normal(random: () => number) {
+  return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+}
+
+const thresholds: EffectiveThresholds = { maxErrorRate: 0.05, maxSchemaViolationRate: 0.01, maxMissingRate: 0.01, maxOutOfRangeRate: 0.05, maxPredictionPsi: 0.25, chiSquareAlpha: 0.001, maxPsi: 0.25, maxKsStatistic: 0.3, p99Ms: 1000 };
+const spec = MonitorSpec.parse({ windowSeconds: 60, minRows: 200 });
+
+/** Reference: f0 ~ N(0,1), f1 ~ N(5,2), color categorical in {0,1,2} with shares .5/.3/.2. */
+function reference(random: () => number) {
+  const n = 3000;
+  const f0 = new Float64Array(n);
+  const f1 = new Float64Array(n);
+  const color = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    f0[i] = normal(random);
+    f1[i] = 5 + 2 * normal(random);
+    const u = random();
+    color[i] = u < 0.5 ? 0 : u < 0.8 ? 1 : 2;
+  }
+  return prepareReference(["f0", "f1", "color"], new Map([["f0", f0], ["f1", f1], ["color", color]]));
+}
+
+/** A window of live traffic through the serving sampler, as serving records it. */
+function traffic(random: () => number, rows: number, shift: { f1?: number; color?: boolean; missing?: number; errors?: number; invalid?: number } = {}): SampleBatch {
+  const samples = new LiveSamples(random);
+  const labels = { model: "m", version: "1", environment: "production" };
+  samples.setMonitored([monitoredKey(labels)]);
+  for (let i = 0; i < rows; i++) {
+    const u = random();
+    const color = shift.color ? (u < 0.2 ? 0 : u < 0.4 ? 1 : 2) : u < 0.5 ? 0 : u < 0.8 ? 1 : 2;
+    const f0 = i < (shift.missing ?? 0) ? Number.NaN : normal(random);
+    const data = Float32Array.from([f0, 5 + (shift.f1 ?? 0) + 2 * normal(random), color]);
+    const offer = samples.offer(labels, { name: "x", datatype: "FP32", shape: [1, 3], data });
+    samples.answered(labels, offer, [random()], 0.002);
+  }
+  for (let i = 0; i < (shift.errors ?? 0); i++) samples.failed(labels, "INTERNAL");
+  for (let i = 0; i < (shift.invalid ?? 0); i++) samples.failed(labels, "INVALID_INPUT");
+  return samples.drain()[0]!;
+}
+
+describe("a monitor window", () => {
+  it("finds nothing in traffic drawn like the reference", () => {
+    const random = rng(1);
+    const judged = judgeWindow(reference(random), traffic(random, 1500), spec, thresholds, undefined);
+    expect(judged.breaches).toEqual([]);
+    expect(judged.status).toBe("ok");
+    expect(judged.figures.features.map((f) => [f.feature, f.kind])).toEqual([["f0", "numeric"], ["f1", "numeric"], ["color", "categorical"]]);
+    // The first full window becomes the prediction baseline.
+    expect(judged.baseline?.length).toBe(1500);
+  });
+
+  it("flags the numeric and the categorical feature that moved, and only those", () => {
+    const random = rng(2);
+    const judged = judgeWindow(reference(random), traffic(random, 1500, { f1: 3, color: true }), spec, thresholds, undefined);
+    expect(judged.figures.driftedFeatures).toEqual(["f1", "color"]);
+    const f1 = judged.figures.features.find((f) => f.feature === "f1")!;
+    expect(f1.psi).toBeGreaterThan(0.25);
+    expect(f1.ksStatistic).toBeGreaterThan(0.3);
+    const color = judged.figures.features.find((f) => f.feature === "color")!;
+    expect(color.chiSquarePValue).toBeLessThan(0.001);
+    expect(judged.breaches.filter((b) => b.signal === "drift").map((b) => b.subject)).toEqual(["f1", "color"]);
+  });
+
+  it("counts missing values, errors and schema violations against their limits", () => {
+    const random = rng(3);
+    const judged = judgeWindow(reference(random), traffic(random, 500, { missing: 50, errors: 40, invalid: 10 }), spec, thresholds, undefined);
+    const signals = judged.breaches.map((b) => `${b.signal}:${b.subject}`);
+    expect(signals).toContain("missing_inputs:f0");
+    expect(signals).toContain("error_rate:");
+    expect(signals).toContain("schema_violations:");
+    expect(judged.figures.features[0]!.missingRate).toBeCloseTo(0.1, 5);
+  });
+
+  it("does not judge drift on too few rows, and says so", () => {
+    const random = rng(4);
+    const judged = judgeWindow(reference(random), traffic(random, 50, { f1: 5 }), spec, thresholds, undefined);
+    expect(judged.status).not.toBe("ok");
+    expect(judged.figures.driftedFeatures).toEqual([]);
+    expect(judged.figures.notes.join(" ")).toMatch(/fewer than minRows 200/);
+  });
+
+  it("samples only the versions monitors watch", () => {
+    const samples = new LiveSamples(rng(7));
+    const watched = { model: "m", version: "1", environment: "production" };
+    const other = { model: "m", version: "2", environment: "production" };
+    samples.setMonitored([monitoredKey(watched)]);
+    expect(samples.watches(watched)).toBe(true);
+    expect(samples.watches(other)).toBe(false);
+    const input = { name: "x", datatype: "FP32" as const, shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, Number.NaN, 6]) };
+    samples.answered(watched, samples.offer(watched, input), [0.25, 0.75], 0.001);
+    // Batches drained elsewhere of an unwatched version are dropped here too.
+    samples.absorb([{ ...samples.drain()[0]!, version: "2" }]);
+    expect(samples.drain()).toEqual([]);
+    samples.answered(watched, samples.offer(watched, input), [0.25, 0.75], 0.001);
+    const [batch] = samples.drain();
+    const rows = sampleRows(batch!);
+    expect(rows.count).toBe(2);
+    expect(Array.from(rows.values)).toEqual([1, 2, 3, 4, Number.NaN, 6]);
+    expect(Array.from(rows.scores)).toEqual([0.25, 0.75]);
+  });
+
+  it("is idle without traffic", () => {
+    const random = rng(5);
+    expect(judgeWindow(reference(random), undefined, spec, thresholds, undefined).status).toBe("idle");
+  });
+
+  it("keeps a bounded, even sample of a flood and says how much it dropped", () => {
+    const random = rng(6);
+    const batch = traffic(random, 20_000);
+    expect(sampleRows(batch).count).toBe(4000);
+    expect(batch.rowsSeen).toBe(20_000);
+    expect(batch.rowsDropped).toBe(16_000);
+    const judged = judgeWindow(reference(random), batch, spec, thresholds, undefined);
+    expect(judged.figures.notes.join(" ")).toMatch(/16000 of 20000 rows were not kept/);
+    // An even sample of undrifted traffic is judged undrifted.
+    expect(judged.figures.driftedFeatures).toEqual([]);
+  });
+});

@@ -1,0 +1,264 @@
+// Live samples for model monitoring (issue 12): what monitors need from the traffic a version
+// serves, kept off the request path and only for the versions a monitor watches (setMonitored).
+// A request of a watched version costs a few counters and, while its reservoir takes rows, a copy
+// of some of its input rows into one preallocated Float32Array; statistics are computed by
+// whoever drains the samples (the control plane's monitors), never while a request waits. Memory
+// is bounded: each version keeps at most MAX_ROWS rows between drains (a reservoir, so a flood is
+// sampled evenly), and the batch says how many rows were seen and not kept. On the wire (a
+// data-plane process's drain) the rows travel as base64 Float32 data, not as JSON numbers.
+import { z } from "zod";
+import type { Tensor } from "./tensor.ts";
+
+/** Most input rows (and their scores) kept per version between two drains. */
+export const MAX_ROWS = 4_000;
+/** Most rows taken from one request: one large batch must not fill the reservoir alone. */
+export const MAX_ROWS_PER_REQUEST = 64;
+/** Most features per row kept (wider inputs are cut, and the batch says so). */
+export const MAX_FEATURES = 1_024;
+/** Most latencies kept per version between drains (the newest win). */
+const MAX_LATENCIES = 4_000;
+
+export const SampleBatch = z.object({
+  model: z.string(),
+  version: z.string(),
+  environment: z.string(),
+  /** Requests answered, and refused or failed, since the last drain. */
+  requests: z.number().int().min(0),
+  errors: z.number().int().min(0),
+  /** Failed requests by error code (INVALID_INPUT: the input broke the model's schema). */
+  errorCodes: z.record(z.string(), z.number().int().min(0)),
+  /** Rows the answered requests held, and how many of them were not kept (reservoir full, or a row of another width). */
+  rowsSeen: z.number().int().min(0),
+  rowsDropped: z.number().int().min(0),
+  /** Values per kept row (the first input's, at most MAX_FEATURES). */
+  width: z.number().int().min(0),
+  /** Kept rows: base64 of little-endian Float32 values, `width` per row; NaN for a missing value. */
+  rows: z.string(),
+  /** Each kept row's prediction score (see rowScores), base64 Float32; NaN when the output has none. */
+  scores: z.string(),
+  /** Latencies of answered requests in seconds (the newest MAX_LATENCIES). */
+  latencies: z.array(z.number()),
+  /** Whether rows were wider than MAX_FEATURES and cut. */
+  truncated: z.boolean(),
+});
+export type SampleBatch = z.output<typeof SampleBatch>;
+
+/** The kept rows and scores of a batch as numbers. */
+export interface SampleRows {
+  width: number;
+  count: number;
+  /** Row-major, `width` per row; NaN for a missing value. */
+  values: Float32Array;
+  /** One per row; NaN without a score. */
+  scores: Float32Array;
+}
+
+export function sampleRows(batch: SampleBatch): SampleRows {
+  const values = fromBase64(batch.rows);
+  const scores = fromBase64(batch.scores);
+  const count = batch.width > 0 ? Math.min(Math.floor(values.length / batch.width), scores.length) : 0;
+  return { width: batch.width, count, values, scores };
+}
+
+const fromBase64 = (text: string) => {
+  const bytes = Buffer.from(text, "base64");
+  // A copy on a 4-byte boundary: Buffer's pool gives no alignment.
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + (bytes.length - (bytes.length % 4))));
+};
+const toBase64 = (values: Float32Array) => Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString("base64");
+
+/** Where one request's rows went (answered() adds their scores). */
+export interface Offer {
+  entry: Entry;
+  /** The reservoir slot of each row taken, -1 for a row not kept. */
+  slots: number[];
+  /** Each slot's generation when this request wrote it: a later request may have replaced the row before this one's answer. */
+  generations: number[];
+}
+
+interface Entry {
+  labels: { model: string; version: string; environment: string };
+  requests: number;
+  errors: number;
+  errorCodes: Record<string, number>;
+  rowsSeen: number;
+  rowsDropped: number;
+  truncated: boolean;
+  latencies: number[];
+  /** Width of the kept rows (set by the first row offered). */
+  width: number;
+  values: Float32Array | undefined;
+  scores: Float32Array;
+  /** How many times each slot was written. */
+  generation: Uint32Array;
+  /** Rows offered to the reservoir since the last drain. */
+  offered: number;
+}
+
+const keyOf = (l: { model: string; version: string; environment: string }) => `${l.environment}/${l.model}/${l.version}`;
+
+/** The key setMonitored takes for a version in an environment. */
+export const monitoredKey = keyOf;
+
+/** Per-version reservoirs of live input rows, scores, outcomes and latencies of the watched versions, emptied by drain(). */
+export class LiveSamples {
+  private entries = new Map<string, Entry>();
+  /** The versions to sample; none until told. */
+  private monitored: ReadonlySet<string> = new Set();
+
+  constructor(private readonly random: () => number = Math.random) {}
+
+  /** Which versions monitors watch (keys of monitoredKey); requests of others cost nothing here. */
+  setMonitored(keys: Iterable<string>): void {
+    this.monitored = new Set(keys);
+    for (const key of this.entries.keys()) if (!this.monitored.has(key)) this.entries.delete(key);
+  }
+
+  /** Whether this version is watched (checked once per request). */
+  watches(labels: { model: string; version: string; environment: string }): boolean {
+    return this.monitored.size > 0 && this.monitored.has(keyOf(labels));
+  }
+
+  private entry(labels: { model: string; version: string; environment: string }): Entry {
+    const key = keyOf(labels);
+    let entry = this.entries.get(key);
+    if (!entry) {
+      entry = { labels: { model: labels.model, version: labels.version, environment: labels.environment }, requests: 0, errors: 0, errorCodes: {}, rowsSeen: 0, rowsDropped: 0, truncated: false, latencies: [], width: 0, values: undefined, scores: new Float32Array(MAX_ROWS).fill(Number.NaN), generation: new Uint32Array(MAX_ROWS), offered: 0 };
+      this.entries.set(key, entry);
+    }
+    return entry;
+  }
+
+  /**
+   * Offers a request's first input (before the run: its worker takes the arrays) to the version's
+   * reservoir; answered() then adds the outcome and each kept row's score. Call only for a watched version.
+   */
+  offer(labels: { model: string; version: string; environment: string }, input: Tensor | undefined): Offer | undefined {
+    if (!input || input.datatype === "BOOL" || input.shape.length === 0) return undefined;
+    const rows = input.shape.length === 1 ? 1 : input.shape[0]!;
+    if (rows === 0) return undefined;
+    const inputWidth = input.data.length / rows;
+    if (!Number.isInteger(inputWidth)) return undefined;
+    const entry = this.entry(labels);
+    const width = Math.min(inputWidth, MAX_FEATURES);
+    if (width < inputWidth) entry.truncated = true;
+    entry.rowsSeen += rows;
+    if (entry.values === undefined) {
+      entry.width = width;
+      entry.values = new Float32Array(MAX_ROWS * width);
+    }
+    if (width !== entry.width) {
+      // Rows of another shape than the version's first: not comparable, counted as not kept.
+      entry.rowsDropped += rows;
+      return undefined;
+    }
+    const take = Math.min(rows, MAX_ROWS_PER_REQUEST);
+    entry.rowsDropped += rows - take;
+    const values = input.data as ArrayLike<number | bigint>;
+    const bigint = input.datatype === "INT64" || input.datatype === "UINT64";
+    let offer: Offer | undefined;
+    for (let r = 0; r < take; r++) {
+      // Algorithm R: every row offered so far has the same chance MAX_ROWS / offered of being kept.
+      const slot = entry.offered < MAX_ROWS ? entry.offered : Math.floor(this.random() * (entry.offered + 1));
+      entry.offered++;
+      // Past MAX_ROWS each offer drops one row: this one, or the one it replaces.
+      if (entry.offered > MAX_ROWS) entry.rowsDropped++;
+      if (slot >= MAX_ROWS) continue;
+      const base = r * inputWidth;
+      const at = slot * width;
+      if (bigint || !ArrayBuffer.isView(values)) for (let c = 0; c < width; c++) entry.values[at + c] = Number(values[base + c]);
+      else entry.values.set((values as Float32Array).subarray(base, base + width), at);
+      entry.scores[slot] = Number.NaN;
+      const generation = ++entry.generation[slot]!;
+      offer ??= { entry, slots: [], generations: [] };
+      offer.slots[r] = slot;
+      offer.generations[r] = generation;
+    }
+    return offer;
+  }
+
+  /** An answered request of a watched version, with the per-row scores of its first output (see rowScores). */
+  answered(labels: { model: string; version: string; environment: string }, offer: Offer | undefined, scores: readonly number[] | undefined, seconds: number): void {
+    const entry = this.entry(labels);
+    entry.requests++;
+    if (entry.latencies.length < MAX_LATENCIES) entry.latencies.push(seconds);
+    else entry.latencies[entry.requests % MAX_LATENCIES] = seconds;
+    // A drain between offer and answer took the rows already; their scores stay unknown.
+    if (!offer || offer.entry !== entry || !scores) return;
+    offer.slots.forEach((slot, r) => {
+      const score = scores[r];
+      if (entry.generation[slot] === offer.generations[r] && score !== undefined) entry.scores[slot] = score;
+    });
+  }
+
+  /** A refused or failed request of a watched version, by its error code. */
+  failed(labels: { model: string; version: string; environment: string }, code: string): void {
+    const entry = this.entry(labels);
+    entry.requests++;
+    entry.errors++;
+    entry.errorCodes[code] = (entry.errorCodes[code] ?? 0) + 1;
+  }
+
+  /**
+   * Adds batches drained elsewhere (each data-plane process's), merging them per version; rows
+   * beyond MAX_ROWS go through the same reservoir, so memory stays bounded however many arrive.
+   * Batches of versions not watched here are dropped.
+   */
+  absorb(batches: readonly SampleBatch[]): void {
+    for (const more of batches) {
+      if (!this.watches(more)) continue;
+      const entry = this.entry(more);
+      entry.requests += more.requests;
+      entry.errors += more.errors;
+      for (const [code, n] of Object.entries(more.errorCodes)) entry.errorCodes[code] = (entry.errorCodes[code] ?? 0) + n;
+      entry.rowsSeen += more.rowsSeen;
+      entry.rowsDropped += more.rowsDropped;
+      entry.truncated ||= more.truncated;
+      for (const x of more.latencies) {
+        if (entry.latencies.length < MAX_LATENCIES) entry.latencies.push(x);
+        else entry.latencies[Math.floor(this.random() * MAX_LATENCIES)] = x;
+      }
+      const rows = sampleRows(more);
+      if (rows.count === 0) continue;
+      if (entry.values === undefined) {
+        entry.width = rows.width;
+        entry.values = new Float32Array(MAX_ROWS * rows.width);
+      }
+      if (rows.width !== entry.width) {
+        entry.rowsDropped += rows.count;
+        continue;
+      }
+      for (let i = 0; i < rows.count; i++) {
+        const slot = entry.offered < MAX_ROWS ? entry.offered : Math.floor(this.random() * (entry.offered + 1));
+        entry.offered++;
+        if (entry.offered > MAX_ROWS) entry.rowsDropped++;
+        if (slot >= MAX_ROWS) continue;
+        entry.values.set(rows.values.subarray(i * rows.width, (i + 1) * rows.width), slot * rows.width);
+        entry.scores[slot] = rows.scores[i]!;
+        entry.generation[slot]!++;
+      }
+    }
+  }
+
+  /** Everything kept since the last drain, per watched version; empties the reservoirs. */
+  drain(): SampleBatch[] {
+    const out = [...this.entries.values()].map((e): SampleBatch => {
+      const kept = Math.min(e.offered, MAX_ROWS);
+      return {
+        ...e.labels,
+        requests: e.requests,
+        errors: e.errors,
+        errorCodes: e.errorCodes,
+        rowsSeen: e.rowsSeen,
+        rowsDropped: e.rowsDropped,
+        width: e.width,
+        rows: e.values ? toBase64(e.values.subarray(0, kept * e.width)) : "",
+        scores: toBase64(e.scores.subarray(0, e.values ? kept : 0)),
+        latencies: e.latencies,
+        truncated: e.truncated,
+      };
+    });
+    this.entries = new Map();
+    return out;
+  }
+}
