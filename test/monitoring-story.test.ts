@@ -147,6 +147,9 @@ describe("monitoring story: drift on a canary pages a webhook, pauses the rollou
     expect(monitor.thresholds).toMatchObject({ maxPsi: 0.25, maxKsStatistic: 0.3, p99Ms: 60000 });
     expect((await call("POST", "/api/v1/monitors", { model: MODEL, version: Number(canary), windowSeconds: WINDOW_SECONDS })).status).toBe(409);
     expect((await call("POST", "/api/v1/monitors", { model: MODEL, version: Number(canary), windowSeconds: 0 })).status).toBe(400);
+    const unknownFeature = await call("POST", "/api/v1/monitors", { model: MODEL, version: Number(canary), features: ["f0", "income"] });
+    expect(unknownFeature.status).toBe(400);
+    expect(unknownFeature.json.error.message).toMatch(/no feature 'income'; its features .* are f0, f1, f2/);
 
     // Bad input: a webhook on a host the admin did not allow-list, or with credentials; a rule naming an unknown receiver.
     const ssrf = await call("POST", "/api/v1/alerts/receivers", { name: "internal", url: "http://169.254.169.254/latest/meta-data" });

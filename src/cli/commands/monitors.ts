@@ -37,9 +37,10 @@ export function registerMonitors(program: Command, ctx: CliContext): void {
     .option("--environment <env>", "the environment whose traffic is watched", "production")
     .option("--window <seconds>", "window length in seconds", parseInteger("--window", 1))
     .option("--min-rows <n>", "fewest sampled rows a window needs to judge drift", parseInteger("--min-rows", 20))
+    .option("--features <names>", "judge only these features, comma-separated (default: all of the model's)")
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  $ paved monitors create churn@3 --environment production --window 300")
-    .action(async (target: string, opts: { environment: string; window?: number; minRows?: number; json?: boolean }) => {
+    .action(async (target: string, opts: { environment: string; window?: number; minRows?: number; features?: string; json?: boolean }) => {
       const match = /^([^@]+)@(\d+)$/.exec(target);
       if (!match) throw invalidInput(`'${target}' is not <model>@<version number>, e.g. churn@3`);
       const monitor = await (await ctx.client()).createMonitor({
@@ -48,6 +49,7 @@ export function registerMonitors(program: Command, ctx: CliContext): void {
         environment: opts.environment,
         ...(opts.window !== undefined ? { windowSeconds: opts.window } : {}),
         ...(opts.minRows !== undefined ? { minRows: opts.minRows } : {}),
+        ...(opts.features !== undefined ? { features: opts.features.split(",").map((f) => f.trim()).filter(Boolean) } : {}),
       });
       if (opts.json) return ctx.json(monitor);
       ctx.out(`monitor ${monitor.id} watches ${monitor.model}@${monitor.version} in ${monitor.environment} every ${monitor.spec.windowSeconds} s against ${monitor.reference.uri}; see it with \`paved monitors show ${monitor.id}\`\n`);

@@ -64,8 +64,13 @@ export class MonitorService {
   async create(body: CreateMonitorBody, principal: Principal): Promise<MonitorView> {
     const model = await this.deps.registry.getModel(body.model);
     const basis = await this.deps.evaluation.monitorBasis(body.model, body.version);
-    const parsed = validate(MonitorSpec, { windowSeconds: body.windowSeconds, minRows: body.minRows, thresholds: MonitorThresholds.parse(body.thresholds ?? {}) });
+    const parsed = validate(MonitorSpec, { windowSeconds: body.windowSeconds, minRows: body.minRows, features: body.features, thresholds: MonitorThresholds.parse(body.thresholds ?? {}) });
     if (!parsed.success) throw invalidInput(`invalid monitor: ${describeProblems(parsed.problems)}`, { problems: parsed.problems });
+    const unknown = (parsed.data.features ?? []).filter((f) => !basis.features.includes(f));
+    if (unknown.length) {
+      const shown = unknown.slice(0, 5).map((f) => `'${f.slice(0, 64)}'`).join(", ");
+      throw invalidInput(`the model has no feature ${shown}${unknown.length > 5 ? ` (and ${unknown.length - 5} more)` : ""}; its features (from ${basis.source.kind} '${basis.source.uri}') are ${basis.features.slice(0, 50).join(", ")}`);
+    }
     const existing = await this.deps.db.selectFrom("monitors").select("monitor_id").where("model_id", "=", model.model_id).where("version", "=", body.version).where("environment", "=", body.environment).executeTakeFirst();
     if (existing) throw conflict(`version ${body.version} of '${body.model}' in ${body.environment} already has monitor ${existing.monitor_id}; see it with \`paved monitors show ${existing.monitor_id}\`, or delete it first`);
     const now = this.deps.clock.now();
@@ -85,7 +90,7 @@ export class MonitorService {
       window_start: now,
     };
     await this.deps.db.insertInto("monitors").values(row).execute();
-    this.references.set(row.monitor_id, Promise.resolve(prepareReference(basis.features, basis.columns)));
+    this.references.set(row.monitor_id, Promise.resolve(prepareReference(basis.features, basis.columns, parsed.data.features)));
     this.deps.logger.info({ monitor: row.monitor_id, model: model.name, version: body.version, environment: body.environment, reference: basis.source.uri }, "monitor created");
     return this.view(row);
   }
@@ -223,7 +228,7 @@ export class MonitorService {
     if (!prepared) {
       prepared = this.deps.evaluation.monitorBasis(row.model_name, row.version).then((basis: MonitorBasis) => {
         if (basis.evaluationId !== row.evaluation_id) this.deps.logger.info({ monitor: row.monitor_id, evaluation: basis.evaluationId }, "monitor reference now from a newer evaluation");
-        return prepareReference(basis.features, basis.columns);
+        return prepareReference(basis.features, basis.columns, MonitorSpec.parse(JSON.parse(row.spec)).features);
       });
       this.references.set(row.monitor_id, prepared);
     }

@@ -22,6 +22,7 @@ export type MonitorThresholds = z.output<typeof MonitorThresholds>;
 export const MonitorSpec = z.strictObject({
   windowSeconds: z.number().int().min(1).max(86_400).default(300).describe("length of a window; figures are computed when one closes"),
   minRows: z.number().int().min(20).max(100_000).default(200).describe("fewest sampled rows a window needs before drift is judged (fewer: insufficient)"),
+  features: z.array(z.string().min(1).max(256)).max(1024).optional().describe("judge only these of the model's features (default: all)"),
   thresholds: MonitorThresholds.default(MonitorThresholds.parse({})),
 });
 export type MonitorSpec = z.output<typeof MonitorSpec>;
@@ -32,6 +33,7 @@ export const CreateMonitorBody = z.strictObject({
   environment: Name.default("production"),
   windowSeconds: MonitorSpec.shape.windowSeconds.optional(),
   minRows: MonitorSpec.shape.minRows.optional(),
+  features: MonitorSpec.shape.features,
   thresholds: MonitorThresholds.partial().optional(),
 });
 export type CreateMonitorBody = z.output<typeof CreateMonitorBody>;

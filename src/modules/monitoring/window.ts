@@ -32,10 +32,13 @@ export interface PreparedReference {
   missing: string[];
 }
 
-export function prepareReference(features: readonly string[], columns: ReadonlyMap<string, Float64Array>): PreparedReference {
+/** `only`: judge just these of the model's features (the rest are left out, not reported missing). */
+export function prepareReference(features: readonly string[], columns: ReadonlyMap<string, Float64Array>, only?: readonly string[]): PreparedReference {
   const prepared: PreparedFeature[] = [];
   const missing: string[] = [];
+  const wanted = only ? new Set(only) : undefined;
   features.forEach((name, index) => {
+    if (wanted && !wanted.has(name)) return;
     const column = columns.get(name);
     if (!column || column.length === 0) {
       missing.push(name);
