@@ -3,9 +3,11 @@
 //   1,000,000 actual rows, by columnDrift (worker threads, one per core), beside scipy.stats.ks_2samp
 //   on the same data in the same run (Debian's /usr/bin/python3, which has scipy; only its
 //   computation is timed, not reading the file). Target: ≤ 3 s and faster than scipy.
-// - overhead: what serving's live samples (serving.liveSamples) add to inference, two real `paved
-//   up` side by side, one with them and one without, driven in alternation. Target: ≤ 5% on p50 at
-//   c=1 and on the serving process's CPU per request.
+// - overhead: what serving's live samples (serving.liveSamples) add to inference of a version a
+//   model monitor watches (the only versions sampled), two real `paved up` side by side, each
+//   serving the same registered, evaluated and deployed version; one samples it for its monitor,
+//   the other has serving.liveSamples false and no monitor; driven in alternation. Target: ≤ 5% on
+//   p50 at c=1 and on the serving process's CPU per request.
 // A part run alone keeps the other part's figures in bench/results/monitoring.json.
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -166,9 +168,14 @@ const BATCHES = [1, 32];
 const CONCURRENCIES = [1, 32] as const;
 /** Requests each server answers one at a time before it is measured, as bench/serving.ts (V8 warms Paved's request path slowly). */
 const WARMUP = 3000;
-/** How often the control plane drains each data-plane process's samples (src/dataplane/fleet.ts). */
-const DRAIN_MS = 200;
-const INFER = "/v2/models/mlp/infer";
+/** How often a data-plane process hands over its samples: at most once a second (src/dataplane/server.ts), though windows drain every 200 ms. */
+const DRAIN_MS = 1000;
+const MODEL = "mlp";
+const INFER = `/v2/models/${MODEL}/infer`;
+/** Drift bounds only: the evaluation passes on data that is its own reference. */
+const GATE_POLICY = "checks:\n  - {type: drift, maxPsi: 0.25, maxKsStatistic: 0.3}\n";
+const MONITOR_WINDOW_SECONDS = 5;
+const EVALUATION_ROWS = 400;
 
 type Side = "off" | "on";
 
@@ -189,6 +196,16 @@ interface Server {
   paved: PavedProcess;
   pid: number;
   clients: Record<number, HttpClient>;
+  /** The on server's monitor of the deployed version. */
+  monitorId?: string;
+}
+
+/** A monitor's window as GET /api/v1/monitors/<id>/windows gives it (the fields read here). */
+interface MonitorWindow {
+  start: number;
+  status: string;
+  requests: number;
+  rowsKept: number;
 }
 
 const median = (values: number[]) => {
@@ -202,13 +219,79 @@ function batchBody(rows: number): string {
   return JSON.stringify({ inputs: [{ name: "features", shape: [rows, 30], datatype: "FP32", data }] });
 }
 
-async function startServer(side: Side, modelBytes: Uint8Array, servers: Server[]): Promise<void> {
+/** An evaluation CSV for the mlp: f0..f29 (normal, seeded) and a 0/1 label. */
+function evaluationCsv(rows: number): string {
+  const u = generator(12);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
+  const header = [...Array.from({ length: 30 }, (_, i) => `f${i}`), "label"].join(",");
+  const lines = Array.from({ length: rows }, () => {
+    const features = Array.from({ length: 30 }, () => round(normal(), 4));
+    return [...features, features[0]! + features[1]! > 0 ? 1 : 0].join(",");
+  });
+  return `${header}\n${lines.join("\n")}\n`;
+}
+
+async function pollUntil<T>(what: string, get: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await get();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not done within ${timeoutMs / 1000} s; last: ${JSON.stringify(value).slice(0, 500)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * What a user does through the HTTP API to serve a version and (on the on server) watch it: the
+ * mlp registered from a run's artifact, a drift-only gate policy, an evaluation that passes,
+ * a replace deployment, and a monitor. Returns the monitor's id on the on server.
+ */
+async function deployAsUser(paved: PavedProcess, side: Side, modelBytes: Uint8Array, csv: string): Promise<string | undefined> {
+  const admin = new HttpClient(paved.url, paved.token, 1);
+  try {
+    const call = async <T>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> => {
+      const { status, text } = await admin.raw(method, path, body, contentType ? { "content-type": contentType } : {});
+      if (status !== 200) throw new Error(`the ${side} server: ${method} ${path} answered ${status}: ${text.slice(0, 500)}`);
+      return JSON.parse(text) as T;
+    };
+    const { run } = await call<{ run: { info: { run_id: string } } }>("POST", "/api/2.0/mlflow/runs/create", { experiment_id: "0", start_time: Date.now() });
+    const runId = run.info.run_id;
+    await call("PUT", `/api/2.0/mlflow-artifacts/artifacts/0/${runId}/artifacts/model/model.onnx`, Buffer.from(modelBytes), "application/octet-stream");
+    const { version } = await call<{ version: string }>("POST", `/api/v1/models/${MODEL}/versions`, { source: `runs:/${runId}/model` });
+    await call("PUT", `/api/v1/models/${MODEL}/gate-policy`, { yaml: GATE_POLICY });
+    const { uri } = await call<{ uri: string }>("POST", "/api/v1/evaluation-data", csv, "text/csv");
+    const evaluation = await call<{ id: string }>("POST", `/api/v1/models/${MODEL}/versions/${version}/evaluations`, { data: uri, reference: uri });
+    const evaluated = await pollUntil(`the ${side} server's evaluation`, () => call<{ phase: string }>("GET", `/api/v1/evaluations/${evaluation.id}`), (e) => !["Pending", "Running"].includes(e.phase));
+    if (evaluated.phase !== "Passed") throw new Error(`the ${side} server's evaluation of ${MODEL}@${version} ended ${evaluated.phase}: ${JSON.stringify(evaluated).slice(0, 1000)}`);
+    const deployment = await call<{ id: string }>("POST", "/api/v1/deployments", { model: MODEL, version, strategy: "replace" });
+    await pollUntil(`the ${side} server's deployment`, () => call<{ status: { phase: string } }>("GET", `/api/v1/deployments/${deployment.id}`), (d) => {
+      if (["Failed", "RolledBack"].includes(d.status.phase)) throw new Error(`the ${side} server's deployment ended ${d.status.phase}: ${JSON.stringify(d).slice(0, 1000)}`);
+      return d.status.phase === "Succeeded";
+    });
+    if (side === "off") return undefined;
+    const monitor = await call<{ id: string }>("POST", "/api/v1/monitors", { model: MODEL, version: Number(version), windowSeconds: MONITOR_WINDOW_SECONDS });
+    return monitor.id;
+  } finally {
+    admin.close();
+  }
+}
+
+/** The on server's monitor windows, oldest first. */
+async function monitorWindows(server: Server): Promise<MonitorWindow[]> {
+  const admin = new HttpClient(server.paved.url, server.paved.token, 1);
+  try {
+    const { windows } = await admin.request<{ windows: MonitorWindow[] }>("GET", `/api/v1/monitors/${server.monitorId}/windows?limit=1000`);
+    return windows.slice().sort((a, b) => a.start - b.start);
+  } finally {
+    admin.close();
+  }
+}
+
+async function startServer(side: Side, modelBytes: Uint8Array, csv: string, servers: Server[]): Promise<void> {
   const paved = await startPaved({ name: `monitoring-${side}`, config: { serving: { liveSamples: side === "on" } } });
   const server: Server = { side, paved, pid: 0, clients: {} };
   servers.push(server);
-  const admin = new HttpClient(paved.url, paved.token, 1);
-  await admin.request("PUT", "/api/v1/serving/models/mlp/versions/1", Buffer.from(modelBytes));
-  admin.close();
+  server.monitorId = await deployAsUser(paved, side, modelBytes, csv);
   // Predictions go to the data-plane process itself (what serves them), as bench/serving.ts does.
   const [plane] = await paved.dataPlanes();
   const given = JSON.parse(readFileSync(join(paved.dataDir, "dataplane", "0", "config.json"), "utf8")) as { serving?: { liveSamples?: boolean } };
@@ -244,8 +327,8 @@ function medianMeasure(measures: Measure[]): Measure {
 /**
  * In this process, what LiveSamples costs a request of [rows, 30] FP32: offer() before the run and
  * answered() after it (µs of CPU per request), and the drain with its JSON every `perDrain`
- * requests (what the data plane answers /windows/drain with every 200 ms; µs per drain). Best of
- * 7 rounds of at least `minRoundMs` of CPU each.
+ * requests (what the data plane answers /windows/drain with at most once a second, the rows as
+ * base64 Float32; µs per drain). Best of 7 rounds of at least `minRoundMs` of CPU each.
  */
 function samplingCost(rows: number, perDrain: number, minRoundMs: number): { rows: number; perDrain: number; requestUs: number; drainUs: number; drainBytes: number } {
   const labels = { model: "mlp", version: "1", environment: "production" };
@@ -296,11 +379,27 @@ async function overheadPart(options: BenchOptions): Promise<Omit<BenchResult, "n
   const servers: Server[] = [];
   const loadBefore = loadavg();
   try {
-    process.stdout.write(`\nstarting two paved up, serving.liveSamples false and true, the mlp loaded on each ...\n`);
-    await startServer("off", models.bytes("mlp"), servers);
-    await startServer("on", models.bytes("mlp"), servers);
+    const csv = evaluationCsv(EVALUATION_ROWS);
+    process.stdout.write(`\nstarting two paved up, serving.liveSamples false and true; on each the mlp registered, evaluated and deployed through the API, and a monitor of it on the on server ...\n`);
+    await startServer("off", models.bytes("mlp"), csv, servers);
+    await startServer("on", models.bytes("mlp"), csv, servers);
     process.stdout.write(`warming each up: ${Math.max(200, Math.round(WARMUP * options.scale))} requests one at a time per batch size ...\n`);
     for (const server of servers) for (const b of BATCHES) await drive(server.clients[1]!, INFER, bodies[b]!, 1, Math.max(200, Math.round(WARMUP * options.scale)), 0);
+    // The on server must be sampling: a closed window of its monitor counted requests.
+    const watched = servers.find((s) => s.side === "on")!;
+    const measuredFrom = Date.now();
+    let keepSending = true;
+    const sending = (async () => {
+      while (keepSending) await drive(watched.clients[1]!, INFER, bodies[1]!, 1, 50, 0);
+    })();
+    try {
+      await pollUntil("a window of the on server's monitor with requests in it", () => monitorWindows(watched), (w) => w.some((x) => x.requests > 0), (MONITOR_WINDOW_SECONDS + 30) * 1000);
+    } finally {
+      keepSending = false;
+      await sending;
+    }
+    process.stdout.write(`the on server's monitor counts the traffic (${Date.now() - measuredFrom} ms to its first window with requests) ...\n`);
+    const windowsBefore = (await monitorWindows(watched)).length;
     const samples: Record<Side, Record<string, Measure[]>> = { off: {}, on: {} };
     process.stdout.write(`${rounds} rounds; each: batch ${BATCHES.join(" and ")}, c=1 and c=32 (requests: ${Object.entries(requests).map(([k, n]) => `${k} ${n}`).join(", ")}), off and on one after the other (order alternating) ...\n`);
     for (let r = 0; r < rounds; r++) {
@@ -317,6 +416,14 @@ async function overheadPart(options: BenchOptions): Promise<Omit<BenchResult, "n
       process.stdout.write(`  round ${r + 1}: batch 1 c=1 p50 off ${p50("off")} ms, on ${p50("on")} ms\n`);
     }
     const loadAfter = loadavg();
+    const judged = (await monitorWindows(watched)).slice(windowsBefore);
+    const monitorFigures = {
+      windows: judged.length,
+      requests: judged.reduce((n, w) => n + w.requests, 0),
+      rowsKept: judged.reduce((n, w) => n + w.rowsKept, 0),
+      statuses: [...new Set(judged.map((w) => w.status))],
+    };
+    if (monitorFigures.requests === 0) throw new Error(`the on server's monitor counted no requests while it was measured: ${JSON.stringify(judged).slice(0, 500)}`);
 
     const added = (on: number, off: number) => on / off - 1;
     const percent = (x: number) => `${x >= 0 ? "+" : ""}${round(x * 100, 1)}%`;
@@ -359,11 +466,12 @@ async function overheadPart(options: BenchOptions): Promise<Omit<BenchResult, "n
     }
     printTable(`serving.liveSamples on (ours) vs off (ceiling): the mlp on two paved up side by side, medians of ${rounds} rounds`, ["", "off", "on", "added", "target", "met"], tableRows);
     printTable(
-      "LiveSamples alone, in process ([rows, 30] FP32; offer + answered per request, drain + JSON every 200 ms at the c=32 rate; CPU, best of 7 rounds)",
+      "LiveSamples alone, in process ([rows, 30] FP32; offer + answered per request, drain + JSON (rows as base64) every second at the c=32 rate; CPU, best of 7 rounds)",
       ["rows", "requests per drain", "µs per request", "µs per drain", "drain JSON bytes", "µs per request, drain included"],
       inProcess.map((c) => [c.rows, c.perDrain, c.requestUs, c.drainUs, c.drainBytes, round(c.requestUs + c.drainUs / c.perDrain, 2)]),
     );
     for (const c of inProcess) notes.push(`in process, [${c.rows}, 30]: offer + answered ${c.requestUs} µs a request, the drain and its JSON ${c.drainUs} µs every ${c.perDrain} requests (${round(c.drainUs / c.perDrain, 2)} µs a request)`);
+    notes.push(`the on server's monitor (window ${MONITOR_WINDOW_SECONDS} s) closed ${monitorFigures.windows} windows while measured: ${monitorFigures.requests} requests, ${monitorFigures.rowsKept} rows kept, status ${monitorFigures.statuses.join(", ")}`);
     notes.push(`load average (1 min) ${round(loadBefore[0]!, 1)} before, ${round(loadAfter[0]!, 1)} after, on ${availableParallelism()} cores: the HTTP figures share the machine with whatever else runs`);
     return {
       figures: {
@@ -373,6 +481,7 @@ async function overheadPart(options: BenchOptions): Promise<Omit<BenchResult, "n
         target: OVERHEAD_TARGET,
         targetMet: met,
         loadAverage: { before: round(loadBefore[0]!, 2), after: round(loadAfter[0]!, 2) },
+        monitor: monitorFigures,
         ...perBatch,
         inProcess,
       },
