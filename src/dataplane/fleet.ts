@@ -382,7 +382,8 @@ export class DataPlaneFleet implements ServingPlane {
   }
 
   private state(): DesiredState {
-    return { revision: this.revision, models: [...this.desired.values()], splits: this.options.router.list(), replicaRoom: this.replicaRooms, monitored: this.monitored };
+    // `monitored` only when some version is: a process from before monitors refuses the field.
+    return { revision: this.revision, models: [...this.desired.values()], splits: this.options.router.list(), replicaRoom: this.replicaRooms, ...(this.monitored.length ? { monitored: this.monitored } : {}) } as DesiredState;
   }
 
   /** The versions monitors watch: pushed to every process (a new revision when it changes), which samples only their traffic. */

@@ -37,15 +37,19 @@ export const SplitData = z.strictObject({
   window: z.number().int().min(0).optional(),
 });
 
-/** Everything a data-plane process serves: pushed whole, applied as a difference, kept on its disk. */
-export const DesiredState = z.strictObject({
+/**
+ * Everything a data-plane process serves: pushed whole, applied as a difference, kept on its disk.
+ * Fields it does not know are dropped, not refused: a process started by an older Paved keeps
+ * serving what it knows when a newer control plane adopts it (fields are only ever added).
+ */
+export const DesiredState = z.object({
   /** Counts the control plane's changes; a process answers the one it applied. */
   revision: z.number().int().min(0),
   models: z.array(Assignment).max(10_000),
   splits: z.array(z.strictObject({ model: ModelName, split: SplitData })).max(10_000),
   /** Replicas each team may still add by autoscaling (its serving-replica quota); absent: no limit. */
   replicaRoom: z.record(z.string(), z.number().int().min(0)).default({}),
-  /** The versions model monitors watch (`environment/model/version`): only their traffic is sampled. */
+  /** The versions model monitors watch (`environment/model/version`): only their traffic is sampled. Absent when none. */
   monitored: z.array(z.string().max(400)).max(10_000).default([]),
 });
 export type DesiredState = z.output<typeof DesiredState>;

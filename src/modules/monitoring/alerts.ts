@@ -296,7 +296,8 @@ export class AlertService {
         redirect: "manual",
         signal: AbortSignal.timeout(this.deps.timeoutMs),
       });
-      await response.arrayBuffer().catch(() => undefined);
+      // The answer's body is not read: a receiver could send any amount.
+      await response.body?.cancel().catch(() => undefined);
       return response.ok ? null : `the receiver answered ${response.status}`;
     } catch (error) {
       return `could not reach the receiver: ${(error as Error).message}`;

@@ -1,0 +1,111 @@
+// Alert rules on infrastructure readings, against a real database (both dialects) and a real HTTP
+// receiver: one alert per label set while the reading stays above the threshold, delivered once
+// (retried after the receiver's failure), resolved when the reading falls, and the receiver told.
+// Who may write rules, and where webhooks may go, are checked too. The readings are a function the
+// test sets, standing where the platform's own gauges stand in `paved up`.
+import { createServer } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger, isPlatformError, randomIds, type Principal } from "../../core/index.ts";
+import { openTestDatabase, testDialects } from "../../../test/support/databases.ts";
+import { AlertService, checkWebhookUrl, type Reading } from "./alerts.ts";
+
+const maintainer: Principal = { name: "ada", kind: "user", platformAdmin: false, teams: { default: "maintainer" } };
+const viewer: Principal = { name: "bob", kind: "user", platformAdmin: false, teams: { default: "viewer" } };
+// Rules and receivers can page people and pause rollouts: a developer may not write them.
+const developer: Principal = { name: "cy", kind: "user", platformAdmin: false, teams: { default: "developer" } };
+
+describe("webhook URLs", () => {
+  const allowed = ["hooks.example.com", "alertmanager.internal:9093"];
+  it("go only to allow-listed hosts, over http(s), without credentials", () => {
+    expect(checkWebhookUrl("https://hooks.example.com/x/y", allowed).hostname).toBe("hooks.example.com");
+    expect(checkWebhookUrl("http://alertmanager.internal:9093/api/v2/alerts", allowed).port).toBe("9093");
+    for (const bad of ["http://alertmanager.internal:9094/", "http://169.254.169.254/latest/meta-data/", "file:///etc/passwd", "gopher://hooks.example.com/", "https://user:pw@hooks.example.com/", "https://hooks.example.com.evil.io/", "not a url"]) {
+      let error: unknown;
+      try {
+        checkWebhookUrl(bad, allowed);
+      } catch (e) {
+        error = e;
+      }
+      expect(isPlatformError(error) && error.code === "INVALID_INPUT", bad).toBe(true);
+    }
+  });
+});
+
+describe.each(testDialects())("infrastructure alerts (%s)", (dialect) => {
+  const bodies: { status: string; alert: { labels: Record<string, string>; state: string } }[] = [];
+  let failNext = 1;
+  const receiver = createServer((req, res) => {
+    let text = "";
+    req.on("data", (d) => (text += d));
+    req.on("end", () => {
+      if (failNext > 0) {
+        failNext--;
+        res.writeHead(503).end();
+        return;
+      }
+      bodies.push(JSON.parse(text));
+      res.writeHead(204).end();
+    });
+  });
+  let url = "";
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
+  });
+  afterAll(async () => {
+    receiver.closeAllConnections();
+    await new Promise((resolve) => receiver.close(resolve));
+  });
+
+  it("fires once per GPU above the threshold, retries a failed delivery, and resolves when it cools", async () => {
+    const database = await openTestDatabase(dialect);
+    let now = 1_800_000_000_000;
+    let readings: Record<string, Reading[]> = {};
+    const alerts = new AlertService({
+      db: database.db,
+      clock: { now: () => now },
+      ids: randomIds,
+      logger: createLogger("silent"),
+      allowedHosts: ["127.0.0.1"],
+      timeoutMs: 5_000,
+      maxAttempts: 3,
+      pauseRollout: async () => undefined,
+      readings: async () => readings,
+      externalUrl: () => "",
+    });
+    await expect(alerts.createReceiver({ name: "ops", url, format: "json" }, developer)).rejects.toMatchObject({ code: "FORBIDDEN" });
+    await alerts.createReceiver({ name: "ops", url, format: "json" }, maintainer);
+    await expect(alerts.createRule({ name: "hot", rule: { signal: "infra.gpu_temperature_celsius", severity: "warning", threshold: 85, receivers: ["ops"] } }, developer)).rejects.toMatchObject({ code: "FORBIDDEN" });
+    await expect(alerts.createRule({ name: "hot", rule: { signal: "infra.gpu_temperature_celsius", severity: "loud", threshold: 85 } }, maintainer)).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    await alerts.createRule({ name: "hot", rule: { signal: "infra.gpu_temperature_celsius", severity: "warning", threshold: 85, receivers: ["ops"] } }, maintainer);
+
+    const gpu = (index: string, value: number): Reading => ({ labels: { gpu: index, Hostname: "gpu-1" }, value });
+    readings = { gpu_temperature_celsius: [gpu("0", 90), gpu("1", 60)] };
+    await alerts.evaluateInfra();
+    await alerts.evaluateInfra();
+    const firing = await alerts.alerts({ state: "firing", limit: 10 }, maintainer);
+    expect(firing).toHaveLength(1);
+    expect(firing[0]!.labels).toMatchObject({ alertname: "hot", severity: "warning", gpu: "0", Hostname: "gpu-1", signal: "infra.gpu_temperature_celsius" });
+    // The receiver answers 503 first: the delivery is retried, and delivered once.
+    await alerts.deliver();
+    expect(bodies).toHaveLength(0);
+    expect((await alerts.alerts({ limit: 10 }, maintainer))[0]!.deliveries.ops).toMatchObject({ state: null, attempts: 1, error: "the receiver answered 503" });
+    await alerts.deliver();
+    await alerts.deliver();
+    expect(bodies.map((b) => b.status)).toEqual(["firing"]);
+    expect(bodies[0]!.alert.labels.gpu).toBe("0");
+
+    // Cooler: resolved, and the receiver hears it once.
+    now += 60_000;
+    readings = { gpu_temperature_celsius: [gpu("0", 70), gpu("1", 60)] };
+    await alerts.evaluateInfra();
+    await alerts.deliver();
+    await alerts.deliver();
+    expect(bodies.map((b) => b.status)).toEqual(["firing", "resolved"]);
+    const [resolved] = await alerts.alerts({ limit: 10 }, viewer);
+    expect(resolved).toMatchObject({ state: "resolved", resolvedAt: now, deliveries: { ops: { state: "resolved", attempts: 0, error: null } } });
+    // A viewer of another team sees none of it.
+    expect(await alerts.alerts({ limit: 10 }, { name: "eve", kind: "user", platformAdmin: false, teams: { other: "admin" } })).toEqual([]);
+    await database.close();
+  });
+});
