@@ -6,7 +6,7 @@
 // must name a host the platform admin allow-listed (monitoring.alerts.allowedHosts): receivers are
 // made by teams, and nothing else decides where the server sends requests.
 import type { Kysely, Selectable } from "kysely";
-import { conflict, describeProblems, invalidInput, notFound, validate, type Clock, type IdGenerator, type Logger, type Principal } from "../../core/index.ts";
+import { PlatformError, conflict, describeProblems, invalidInput, notFound, validate, type Clock, type IdGenerator, type Logger, type Principal } from "../../core/index.ts";
 import type { Tables } from "../../storage/index.ts";
 import { authorize, teamForNew, visibleTeams } from "../identity/index.ts";
 import { AlertRuleSpec, type AlertView, type ReceiverView, type RuleView } from "./schema.ts";
@@ -15,6 +15,9 @@ import type { ClosedWindow } from "./monitors.ts";
 type AlertRow = Selectable<Tables["alerts"]>;
 type RuleRow = Selectable<Tables["alert_rules"]>;
 type ReceiverRow = Selectable<Tables["alert_receivers"]>;
+
+/** Most alert rules, and most receivers, a team may have. */
+export const MAX_PER_TEAM = 100;
 
 /** One infrastructure reading: its labels and value. */
 export interface Reading {
@@ -71,6 +74,14 @@ export function checkWebhookUrl(text: string, allowedHosts: readonly string[]): 
 export class AlertService {
   constructor(private readonly deps: AlertServiceDeps) {}
 
+  /** Refuses a team's 101st receiver or rule: each rule is evaluated every second, each receiver is a place the server sends to. */
+  private async assertRoom(table: "alert_rules" | "alert_receivers", team: string): Promise<void> {
+    const row = await this.deps.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as("n")).where("team_id", "=", team).executeTakeFirst();
+    if (Number(row?.n ?? 0) >= MAX_PER_TEAM) {
+      throw new PlatformError("QUOTA_EXCEEDED", `team '${team}' has ${MAX_PER_TEAM} alert ${table === "alert_rules" ? "rules" : "receivers"}, the most a team may have; delete some first`);
+    }
+  }
+
   /** The team a receiver or rule is made in or named from (the caller's only team by default), once the caller may write its alerts. */
   private async writableTeam(principal: Principal, team: string | undefined, id: string): Promise<string> {
     const teamId = await teamForNew(this.deps.db, principal, team);
@@ -83,6 +94,7 @@ export class AlertService {
   async createReceiver(body: { name: string; url: string; format: "json" | "alertmanager"; team?: string | undefined }, principal: Principal): Promise<ReceiverView> {
     const team = await this.writableTeam(principal, body.team, "(new)");
     checkWebhookUrl(body.url, this.deps.allowedHosts);
+    await this.assertRoom("alert_receivers", team);
     const exists = await this.deps.db.selectFrom("alert_receivers").select("receiver_id").where("team_id", "=", team).where("name", "=", body.name).executeTakeFirst();
     if (exists) throw conflict(`team '${team}' already has a receiver '${body.name}'; delete it first (\`paved alerts receivers rm ${body.name}\`)`);
     const row: ReceiverRow = { receiver_id: this.deps.ids.prefixed("rcv"), team_id: team, name: body.name, url: body.url, format: body.format, created_by: principal.onBehalfOf ?? principal.name, created_at: this.deps.clock.now() };
@@ -111,6 +123,7 @@ export class AlertService {
     const parsed = validate(AlertRuleSpec, body.rule);
     if (!parsed.success) throw invalidInput(`invalid alert rule: ${describeProblems(parsed.problems)}; see docs/observability.md#alerts`, { problems: parsed.problems });
     const spec = parsed.data;
+    await this.assertRoom("alert_rules", team);
     if (spec.receivers.length) {
       const known = new Set((await this.deps.db.selectFrom("alert_receivers").select("name").where("team_id", "=", team).execute()).map((r) => r.name));
       const unknown = spec.receivers.filter((r) => !known.has(r));

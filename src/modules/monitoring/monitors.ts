@@ -32,6 +32,9 @@ export interface ClosedWindow {
   window: MonitorWindowView;
 }
 
+/** Most monitors a team may have: each holds up to 16 MiB of samples per serving process (4,000 rows of at most 1,024 features). */
+export const MAX_MONITORS_PER_TEAM = 100;
+
 const keyOf = (model: string, version: string | number, environment: string) => `${environment}\0${model}\0${version}`;
 
 export class MonitorService {
@@ -73,6 +76,10 @@ export class MonitorService {
     }
     const existing = await this.deps.db.selectFrom("monitors").select("monitor_id").where("model_id", "=", model.model_id).where("version", "=", body.version).where("environment", "=", body.environment).executeTakeFirst();
     if (existing) throw conflict(`version ${body.version} of '${body.model}' in ${body.environment} already has monitor ${existing.monitor_id}; see it with \`paved monitors show ${existing.monitor_id}\`, or delete it first`);
+    const count = await this.deps.db.selectFrom("monitors").select((eb) => eb.fn.countAll<number>().as("n")).where("team_id", "=", model.team_id).executeTakeFirst();
+    if (Number(count?.n ?? 0) >= MAX_MONITORS_PER_TEAM) {
+      throw new PlatformError("QUOTA_EXCEEDED", `team '${model.team_id}' has ${MAX_MONITORS_PER_TEAM} monitors, the most a team may have; delete the monitors of versions no longer served (\`paved monitors ls\`, \`paved monitors rm <id>\`)`);
+    }
     const now = this.deps.clock.now();
     const row: MonitorRow = {
       monitor_id: this.deps.ids.prefixed("mon"),
