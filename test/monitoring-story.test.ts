@@ -6,7 +6,8 @@
 // receiver this test runs (Alertmanager's webhook format), the rollout is paused, and after the
 // rollback the alert resolves and the receiver hears so. Bad input on the way: a monitor on a
 // version with no evaluated data, a webhook on a host not allow-listed, a rule naming no receiver.
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { createServer, type Server } from "node:http";
 import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -211,6 +212,13 @@ describe("monitoring story: drift on a canary pages a webhook, pauses the rollou
     expect(series("paved_monitor_feature_psi", ',feature="f0"')).toBeGreaterThan(0.25);
     expect(series("paved_monitor_drifted_features")).toBe(1);
     expect(metrics).toMatch(/^paved_alerts_firing\{team="default",severity="critical"\} 1$/m);
+    // The CLI shows the same: the monitor's latest window per feature, and the alert with the rollout it paused.
+    const paved = async (...args: string[]) =>
+      (await promisify(execFile)(process.execPath, [new URL("../bin/paved.js", import.meta.url).pathname, ...args], { env: { ...process.env, PAVED_URL: server.url, PAVED_TOKEN: TOKEN } })).stdout;
+    const shown = await paved("monitors", "show", monitor.id);
+    expect(shown).toMatch(/Reference:\s+runs:\/.*train\.csv/);
+    expect(shown).toMatch(/^f0\s+numeric\s.*yes$/m);
+    expect(await paved("alerts", "ls", "--state", "firing")).toContain(rollout.id);
 
     // Rolled back: the canary serves nothing, its next window is idle, the alert resolves and the receiver hears so.
     await ok("POST", `/api/v1/deployments/${rollout.id}/rollback`);
