@@ -34,6 +34,8 @@ export interface ClosedWindow {
 
 /** Most monitors a team may have: each holds up to 16 MiB of samples per serving process (4,000 rows of at most 1,024 features). */
 export const MAX_MONITORS_PER_TEAM = 100;
+/** How long closed windows are kept. */
+export const WINDOW_RETENTION_MS = 30 * 86_400_000;
 
 const keyOf = (model: string, version: string | number, environment: string) => `${environment}\0${model}\0${version}`;
 
@@ -213,6 +215,7 @@ export class MonitorService {
       const { id: _, ...values } = window;
       await this.deps.db.transaction().execute(async (trx) => {
         await trx.insertInto("monitor_windows").values(values).onConflict((oc) => oc.columns(["monitor_id", "window_start"]).doNothing()).execute();
+        await trx.deleteFrom("monitor_windows").where("monitor_id", "=", row.monitor_id).where("window_end", "<", now - WINDOW_RETENTION_MS).execute();
         await trx
           .updateTable("monitors")
           .set({ window_start: next, ...(judged.baseline ? { prediction_baseline: JSON.stringify(judged.baseline) } : {}) })
