@@ -578,7 +578,8 @@ describe("deployments over HTTP", () => {
       apps.push(second);
       const on = (url: string) => call("POST", url, infer, second);
       let production: string | undefined;
-      for (let i = 0; i < 300 && production === undefined; i++) {
+      // Bounded by a deadline, not a count of tries: on a loaded machine the restart's load of both versions took over 6 s.
+      for (const deadline = Date.now() + 40_000; production === undefined && Date.now() < deadline; ) {
         const r = await on("/v2/models/legacy/infer");
         if (r.statusCode === 200) production = r.json().model_version;
         else await sleep(20);
@@ -591,6 +592,6 @@ describe("deployments over HTTP", () => {
     } finally {
       token = previous;
     }
-  }, 60_000);
+  }, 120_000);
 });
 
