@@ -201,12 +201,12 @@ export class DataPlaneFleet implements ServingPlane {
     return body;
   }
 
-  /** The metrics of every live process, added up (counters, histograms and gauges summed). */
   /** The live samples every process reported since the last call, merged per version. */
   drainSamples(): SampleBatch[] {
     return this.samples.drain();
   }
 
+  /** The metrics of every live process, added up (counters, histograms and gauges summed). */
   async metricsText(): Promise<string> {
     return (await this.aggregate()).metrics();
   }

@@ -203,10 +203,10 @@ function sameAssignment(a: Assignment, b: Assignment): boolean {
 
 const VersionPath = z.object({ environment: z.string(), name: z.string(), version: z.string() });
 
-/** The data plane's own API: public as far as user tokens go, answered only to the bearer of its secret. */
 /** Least time between two drains that carry live samples (the control plane drains every 200 ms). */
 const SAMPLES_EVERY_MS = 1_000;
 
+/** The data plane's own API: public as far as user tokens go, answered only to the bearer of its secret. */
 function internalRoutes(state: AppliedState, serving: ServingService, router: DeploymentRouter, secret: string, maxModelBytes: number, maxRequestBytes: number): RouteDefinition[] {
   const expected = createHash("sha256").update(secret).digest();
   let samplesDrainedAt = 0;
