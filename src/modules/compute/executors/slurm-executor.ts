@@ -219,13 +219,13 @@ export class SlurmExecutor implements Executor {
     if (state && PENDING_STATES.has(state.state)) return { state: "pending", reason: `waiting in Slurm (${state.reason || state.state})` };
     if (state && RUNNING_STATES.has(state.state)) {
       // COMPLETING: the program ended and Slurm is cleaning up; its status is already written.
-      if (state.state === "COMPLETING" && code !== undefined) return { state: "exited", exitCode: code };
+      if (state.state === "COMPLETING" && code !== undefined) return this.exited(h.slurmJobId, code);
       return { state: "running" };
     }
     if (state?.state === "PREEMPTED") return { state: "exited", exitCode: code ?? 143, preempted: true };
     // A program that checkpoints and exits within the preemption's grace time ends as FAILED (or
     // TIMEOUT), not PREEMPTED: Slurm's record of the job still holds the preemption's time.
-    if (code !== undefined) return code !== 0 && state && (await this.preemptedAt(h.slurmJobId)) ? { state: "exited", exitCode: code, preempted: true } : { state: "exited", exitCode: code };
+    if (code !== undefined) return this.exited(h.slurmJobId, code);
     const accounted = state ? undefined : await this.accounting(h.slurmJobId);
     if (accounted?.state === "PREEMPTED") return { state: "exited", exitCode: 143, preempted: true };
     const ended = state?.state ?? accounted?.state;
@@ -365,6 +365,15 @@ export class SlurmExecutor implements Executor {
   private async observeFresh(h: SlurmHandle): Promise<ObservedState> {
     this.snapshot = undefined;
     return this.observe(h);
+  }
+
+  /**
+   * A program that wrote its exit status. A failure is a preemption when Slurm's record holds a
+   * preemption time: a program that checkpoints within the grace time ends COMPLETING, then FAILED,
+   * never PREEMPTED, and a snapshot may catch it in either state or already out of the queue.
+   */
+  private async exited(slurmJobId: string, code: number): Promise<ObservedState> {
+    return code !== 0 && (await this.preemptedAt(slurmJobId)) ? { state: "exited", exitCode: code, preempted: true } : { state: "exited", exitCode: code };
   }
 
   /** When Slurm chose the job for preemption (scontrol's PreemptTime), while slurmctld still holds its record (MinJobAge). */
