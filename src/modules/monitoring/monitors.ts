@@ -37,7 +37,8 @@ export const MAX_MONITORS_PER_TEAM = 100;
 /** How long closed windows are kept. */
 export const WINDOW_RETENTION_MS = 30 * 86_400_000;
 
-const keyOf = (model: string, version: string | number, environment: string) => `${environment}\0${model}\0${version}`;
+/** A monitor's target as serving names it (monitoredKey: `environment/model/version`). */
+const keyOf = (model: string, version: string | number, environment: string) => monitoredKey({ model, version: String(version), environment });
 
 export class MonitorService {
   /** Prepared reference data per monitor (read once; again after a restart). */
@@ -153,7 +154,7 @@ export class MonitorService {
       let samples = this.filling.get(key);
       if (!samples) {
         samples = new LiveSamples();
-        samples.setMonitored([monitoredKey(batch)]);
+        samples.setMonitored([key]);
         this.filling.set(key, samples);
       }
       samples.absorb([batch]);
@@ -163,11 +164,8 @@ export class MonitorService {
   /** Every monitor, with the key of its target, and the versions to sample for serving (monitoredKey). */
   async monitors(): Promise<{ rows: MonitorRow[]; keys: Set<string>; sampled: string[] }> {
     const rows = await this.deps.db.selectFrom("monitors").selectAll().execute();
-    return {
-      rows,
-      keys: new Set(rows.map((r) => keyOf(r.model_name, r.version, r.environment))),
-      sampled: rows.map((r) => monitoredKey({ model: r.model_name, version: String(r.version), environment: r.environment })),
-    };
+    const sampled = rows.map((r) => keyOf(r.model_name, r.version, r.environment));
+    return { rows, keys: new Set(sampled), sampled };
   }
 
   /** Closes every window whose time is up: judges it, saves it with the monitor's next window start, and tells onWindow. */
