@@ -13,3 +13,4 @@ export * from "./column-drift.ts";
 export * from "./reconcile-loop.ts";
 export * from "./module-worker.ts";
 export * from "./process-identity.ts";
+export * from "./time-bound.ts";

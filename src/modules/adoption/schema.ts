@@ -1,7 +1,6 @@
 import { z } from "zod";
+import { timeBoundSchema } from "../../core/index.ts";
 
-const DURATION = /^(\d+[smhd])+$/;
-const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 /** The longest window a report covers. */
 export const MAX_WINDOW_DAYS = 366;
@@ -18,24 +17,9 @@ export const MAX_DETAIL_USERS = 10_000;
 export const FUNNEL_STAGES = ["workspace", "run", "registered", "gated", "production"] as const;
 export type FunnelStage = (typeof FUNNEL_STAGES)[number];
 
-export type TimeBound = { ago: number } | { at: number };
+export type { TimeBound } from "../../core/index.ts";
 
-const timeBound = z
-  .string()
-  .max(64)
-  .transform((text, ctx): TimeBound => {
-    const value = text.trim();
-    if (DURATION.test(value)) {
-      let ms = 0;
-      for (const [, n, unit] of value.matchAll(/(\d+)([smhd])/g)) ms += Number(n) * UNIT_MS[unit as keyof typeof UNIT_MS];
-      return { ago: ms };
-    }
-    if (/^\d{10,16}$/.test(value)) return { at: Number(value) };
-    const at = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : Number.NaN;
-    if (!Number.isNaN(at)) return { at };
-    ctx.addIssue({ code: "custom", message: "use a duration (28d, 7d, 12h), an ISO 8601 time (2026-03-01T00:00:00Z) or epoch milliseconds" });
-    return z.NEVER;
-  });
+const timeBound = timeBoundSchema("a duration (28d, 7d, 12h), an ISO 8601 time (2026-03-01T00:00:00Z) or epoch milliseconds");
 
 /** GET /api/v1/adoption. */
 export const AdoptionQuery = z.object({

@@ -1,4 +1,4 @@
-import { PlatformError, invalidInput, type Clock, type IdGenerator, type Principal } from "../../core/index.ts";
+import { PlatformError, invalidInput, resolveTimeBound, type Clock, type IdGenerator, type Principal } from "../../core/index.ts";
 import {
   DEFAULT_WINDOW_DAYS,
   FUNNEL_STAGES,
@@ -10,7 +10,6 @@ import {
   type FeedbackBody,
   type FeedbackView,
   type FunnelStage,
-  type TimeBound,
 } from "./schema.ts";
 import { DAY_MS, type ActivityRow, type AdoptionStore, type Person, type ProductionRollout } from "./store.ts";
 
@@ -47,8 +46,8 @@ export class AdoptionService {
   /** The window a query asks for: `until` (default now) and `since` (default 28 days before `until`); durations count back. */
   window(query: Pick<AdoptionQuery, "since" | "until">): AdoptionWindow {
     const now = this.deps.clock.now();
-    const until = at(query.until, now) ?? now;
-    const since = at(query.since, until) ?? until - DEFAULT_WINDOW_DAYS * DAY_MS;
+    const until = resolveTimeBound(query.until, now) ?? now;
+    const since = resolveTimeBound(query.since, until) ?? until - DEFAULT_WINDOW_DAYS * DAY_MS;
     if (since >= until) throw invalidInput(`the window is empty: since (${iso(since)}) must be before until (${iso(until)}); e.g. --since 28d`);
     if (until - since > MAX_WINDOW_DAYS * DAY_MS) throw invalidInput(`a report covers at most ${MAX_WINDOW_DAYS} days; ask for a shorter window, e.g. --since 90d`, { maxDays: MAX_WINDOW_DAYS });
     return { since, until };
@@ -292,11 +291,6 @@ export class AdoptionService {
 
 function feedbackView(row: { id: string; user_name: string; team_id: string | null; score: number; comment: string | null; context: string | null; created_at: number }): FeedbackView {
   return { id: row.id, user: row.user_name, team: row.team_id, score: Number(row.score), comment: row.comment, context: row.context, createdAt: Number(row.created_at) };
-}
-
-function at(bound: TimeBound | undefined, reference: number): number | undefined {
-  if (bound === undefined) return undefined;
-  return "ago" in bound ? reference - bound.ago : bound.at;
 }
 
 function iso(ms: number): string {

@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
 import type { z } from "zod";
-import { route, StreamResponse, type Clock, type RouteDefinition } from "../../core/index.ts";
+import { resolveTimeBound, route, StreamResponse, type Clock, type RouteDefinition } from "../../core/index.ts";
 import type { AuditService } from "./audit-service.ts";
 import type { AuditFilter } from "./audit-store.ts";
 import { AuditFilterQuery, AuditList, AuditQuery, type TimeBound } from "./schema.ts";
@@ -39,6 +39,6 @@ export function auditRoutes(service: AuditService, clock: Clock): RouteDefinitio
 }
 
 function filterOf(query: z.output<typeof AuditFilterQuery>, now: number): AuditFilter {
-  const at = (bound: TimeBound | undefined) => (bound === undefined ? undefined : "ago" in bound ? now - bound.ago : bound.at);
+  const at = (bound: TimeBound | undefined) => resolveTimeBound(bound, now);
   return { since: at(query.since), until: at(query.until), actor: query.actor, team: query.team, action: query.action, outcome: query.outcome };
 }

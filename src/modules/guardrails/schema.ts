@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ACTIONS, ERROR_CODES } from "../../core/index.ts";
+import { ACTIONS, ERROR_CODES, timeBoundSchema } from "../../core/index.ts";
 
 export const DEFAULT_AUDIT_PAGE = 100;
 export const MAX_AUDIT_PAGE = 1000;
@@ -34,28 +34,10 @@ export const AuditList = z.object({
   nextPageToken: z.string().optional().describe("set when older records remain: pass it as pageToken for the next page"),
 });
 
-const DURATION = /^(?:\d{1,9}[smhd]){1,4}$/;
-const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
 /** A time bound: `1h`, `30m`, `7d`, `1h30m` (that long before now), an ISO 8601 time, or epoch ms. */
-export type TimeBound = { ago: number } | { at: number };
+export type { TimeBound } from "../../core/index.ts";
 
-const timeBound = z
-  .string()
-  .max(64)
-  .transform((text, ctx): TimeBound => {
-    const value = text.trim();
-    if (DURATION.test(value)) {
-      let ms = 0;
-      for (const [, n, unit] of value.matchAll(/(\d+)([smhd])/g)) ms += Number(n) * UNIT_MS[unit as keyof typeof UNIT_MS];
-      return { ago: ms };
-    }
-    if (/^\d{10,16}$/.test(value)) return { at: Number(value) };
-    const at = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : Number.NaN;
-    if (!Number.isNaN(at)) return { at };
-    ctx.addIssue({ code: "custom", message: "use a duration before now (30m, 1h, 7d, 1h30m), an ISO 8601 time (2025-01-31T12:00:00Z) or epoch milliseconds" });
-    return z.NEVER;
-  });
+const timeBound = timeBoundSchema("a duration before now (30m, 1h, 7d, 1h30m), an ISO 8601 time (2025-01-31T12:00:00Z) or epoch milliseconds");
 
 const OUTCOMES = "success, failure, a status (403) or an error code (FORBIDDEN)";
 
