@@ -7,7 +7,10 @@ import { createServer } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger, isPlatformError, randomIds, type Principal } from "../../core/index.ts";
 import { openTestDatabase, testDialects } from "../../../test/support/databases.ts";
-import { AlertService, checkWebhookUrl, type Reading } from "./alerts.ts";
+import { mayAttempt } from "../identity/index.ts";
+import { AlertService, MAX_PER_TEAM, checkWebhookUrl, type Reading } from "./alerts.ts";
+import { registerMonitorGauges } from "./gauges.ts";
+import { Registry } from "prom-client";
 
 const maintainer: Principal = { name: "ada", kind: "user", platformAdmin: false, teams: { default: "maintainer" } };
 const viewer: Principal = { name: "bob", kind: "user", platformAdmin: false, teams: { default: "viewer" } };
@@ -109,3 +112,63 @@ describe.each(testDialects())("infrastructure alerts (%s)", (dialect) => {
     await database.close();
   });
 });
+
+describe.each(testDialects())("alerts and monitors seen by the weakest tokens (%s)", (dialect) => {
+  it("a job's token takes none of the monitoring actions", () => {
+    const job: Principal = { name: "job:j1", kind: "job", platformAdmin: false, teams: {}, team: "default", jobId: "j1" };
+    for (const action of ["monitors:read", "monitors:write", "alerts:read", "alerts:write"] as const) expect(mayAttempt(job, action), action).toBe(false);
+  });
+
+  it("another team's rule never fires on, pauses or hears of this team's monitor; a team's rules are bounded", async () => {
+    const database = await openTestDatabase(dialect);
+    await database.db.insertInto("teams").values({ team_id: "other", name: "other", created_at: 1 } as never).execute().catch(() => undefined);
+    const paused: string[] = [];
+    const alerts = new AlertService({
+      db: database.db,
+      clock: { now: () => 1_800_000_000_000 },
+      ids: randomIds,
+      logger: createLogger("silent"),
+      allowedHosts: [],
+      timeoutMs: 1_000,
+      maxAttempts: 1,
+      pauseRollout: async (model) => (paused.push(model), "deploy-1"),
+      readings: async () => ({}),
+      externalUrl: () => "",
+    });
+    const other: Principal = { name: "eve", kind: "user", platformAdmin: false, teams: { other: "maintainer" } };
+    // Eve's rule names this team's model: it still only matches monitors of her team.
+    await alerts.createRule({ name: "steal", rule: { signal: "model.drift", severity: "critical", model: "churn", pauseRollout: true } }, other);
+    const monitor = { monitor_id: "mon-1", team_id: "default", model_id: "m1", model_name: "churn", version: 3, environment: "production", spec: "{}", evaluation_id: "e1", basis: "{}", prediction_baseline: null, created_by: "ada", created_at: 1, window_start: 2 };
+    const window = { start: 1, end: 2, status: "breach" as const, requests: 10, errors: 0, rowsSeen: 10, rowsKept: 10, rowsDropped: 0, figures: { errorRate: 0, schemaViolationRate: 0, latencyP50Ms: 1, latencyP99Ms: 1, predictionPsi: null, driftedFeatures: ["f0"], features: [], notes: [] }, breaches: [{ signal: "drift" as const, subject: "f0", value: 1, threshold: 0.25, message: "drifted" }] };
+    await alerts.onWindow({ monitor, window }, async () => [window]);
+    expect(paused).toEqual([]);
+    expect(await alerts.alerts({ limit: 10 }, other)).toEqual([]);
+    // The team's own rule does fire and pause.
+    await alerts.createRule({ name: "drift", rule: { signal: "model.drift", severity: "critical", pauseRollout: true } }, maintainer);
+    await alerts.onWindow({ monitor, window }, async () => [window]);
+    expect(paused).toEqual(["churn"]);
+    expect((await alerts.alerts({ limit: 10 }, maintainer)).map((a) => a.labels.alertname)).toEqual(["drift"]);
+    // At most MAX_PER_TEAM rules a team: each runs every pass.
+    for (let i = (await alerts.rules(other)).length; i < MAX_PER_TEAM; i++) await alerts.createRule({ name: `r${i}`, rule: { signal: "infra.database_ping_seconds", severity: "info", threshold: 1 } }, other);
+    await expect(alerts.createRule({ name: "one-more", rule: { signal: "infra.database_ping_seconds", severity: "info", threshold: 1 } }, other)).rejects.toMatchObject({ code: "QUOTA_EXCEEDED" });
+    await database.close();
+  });
+
+  it("exports a monitor's feature names cut to 64 characters, at most 50 per version, escaped", async () => {
+    const database = await openTestDatabase(dialect);
+    await database.db.insertInto("monitors").values({ monitor_id: "mon-1", team_id: "default", model_id: "m1", model_name: "churn", version: 3, environment: "production", spec: "{}", evaluation_id: "e1", basis: "{}", prediction_baseline: null, created_by: "ada", created_at: 1, window_start: 2 }).execute();
+    const long = `a"} evil{${"x".repeat(100)}`;
+    const features = [long, ...Array.from({ length: 80 }, (_, i) => `f${i}`)].map((feature) => ({ feature, kind: "numeric", rows: 1, psi: 0.1, ksStatistic: 0.1, chiSquare: null, chiSquarePValue: null, missingRate: 0, outOfRangeRate: 0, drifted: false }));
+    await database.db.insertInto("monitor_windows").values({ monitor_id: "mon-1", window_start: 1, window_end: 2, status: "ok", requests: 1, errors: 0, rows_seen: 1, rows_kept: 1, rows_dropped: 0, figures: JSON.stringify({ errorRate: 0, schemaViolationRate: 0, latencyP50Ms: 1, latencyP99Ms: 1, predictionPsi: null, driftedFeatures: [], features, notes: [] }), breaches: "[]" }).execute();
+    const registry = new Registry();
+    registerMonitorGauges(registry, database.db);
+    const text = await registry.metrics();
+    const lines = text.split("\n").filter((l) => l.startsWith("paved_monitor_feature_psi{"));
+    expect(lines).toHaveLength(50);
+    const label = /feature="((?:[^"\\]|\\.)*)"/.exec(lines[0]!)![1]!;
+    expect(label.replace(/\\(.)/g, "$1")).toHaveLength(64);
+    expect(lines[0]).toContain('\\"');
+    await database.close();
+  });
+});
+
