@@ -10,6 +10,7 @@ import { openTestDatabase, testDialects } from "../../../test/support/databases.
 import { mayAttempt } from "../identity/index.ts";
 import { AlertService, MAX_PER_TEAM, checkWebhookUrl, type Reading } from "./alerts.ts";
 import { registerMonitorGauges } from "./gauges.ts";
+import { MonitorService } from "./monitors.ts";
 import { Registry } from "prom-client";
 
 const maintainer: Principal = { name: "ada", kind: "user", platformAdmin: false, teams: { default: "maintainer" } };
@@ -151,6 +152,17 @@ describe.each(testDialects())("alerts and monitors seen by the weakest tokens (%
     // At most MAX_PER_TEAM rules a team: each runs every pass.
     for (let i = (await alerts.rules(other)).length; i < MAX_PER_TEAM; i++) await alerts.createRule({ name: `r${i}`, rule: { signal: "infra.database_ping_seconds", severity: "info", threshold: 1 } }, other);
     await expect(alerts.createRule({ name: "one-more", rule: { signal: "infra.database_ping_seconds", severity: "info", threshold: 1 } }, other)).rejects.toMatchObject({ code: "QUOTA_EXCEEDED" });
+    await database.close();
+  });
+
+  it("lists no monitor of another team, and a monitor's id resolves to its own team for the policy", async () => {
+    const database = await openTestDatabase(dialect);
+    await database.db.insertInto("monitors").values({ monitor_id: "mon-1", team_id: "default", model_id: "m1", model_name: "churn", version: 3, environment: "production", spec: "{}", evaluation_id: "e1", basis: "{}", prediction_baseline: null, created_by: "ada", created_at: 1, window_start: 2 }).execute();
+    // Listing and the policy read the database only: the registry and evaluation are not reached here.
+    const monitors = new MonitorService({ db: database.db, registry: undefined as never, evaluation: undefined as never, clock: { now: () => 3 }, ids: randomIds, logger: createLogger("silent") });
+    expect(await monitors.list({}, { name: "eve", kind: "user", platformAdmin: false, teams: { other: "admin" } })).toEqual([]);
+    expect(await monitors.resource("mon-1")).toMatchObject({ kind: "monitor", team: "default" });
+    await expect(monitors.resource("mon-nope")).rejects.toMatchObject({ code: "NOT_FOUND" });
     await database.close();
   });
 
