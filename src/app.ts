@@ -12,7 +12,7 @@ import { buildServer, leaderForwarder, leaderUpgradeForwarder } from "./http/ind
 import { createCatalogModule, podSpecPatchHostAccess } from "./modules/catalog/index.ts";
 import { GPU_TELEMETRY_FIELDS, allowListedEnvironment, createComputeModule, queryGpus } from "./modules/compute/index.ts";
 import { createMonitoringModule } from "./modules/monitoring/index.ts";
-import { DeploymentRouter, createDeploymentsModule } from "./modules/deployments/index.ts";
+import { DeploymentRouter, createDeploymentsModule, type DeploymentsModuleDeps } from "./modules/deployments/index.ts";
 import { createEvaluationModule, parsePolicy } from "./modules/evaluation/index.ts";
 import { createBudgetsModule, type ServingSample, type StopTeamWork } from "./modules/guardrails/index.ts";
 import { createAuditModule, createQuotaModule } from "./modules/guardrails/index.ts";
@@ -258,7 +258,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   routes.push(...evaluation.routes);
   controllers.push(evaluation.runner);
   // Deployments roll versions out on serving (through the router they register there), behind evaluation's gate.
-  const deployments = createDeploymentsModule({ database, registry: registry.service, serving: plane, ...(router ? { router } : {}), evaluation: evaluation.service, clock, ids, logger, admission: (d, principal) => budgets.admitDeployment(d, principal), replicaQuota: (team, replicas, what) => quotas.ledger.assertReplicas(team, replicas, what) });
+  let monitorDeployment: NonNullable<DeploymentsModuleDeps["monitor"]> = async () => ({ id: null, created: false, note: "not monitored: monitoring is not running" });
+  const deployments = createDeploymentsModule({ database, registry: registry.service, serving: plane, ...(router ? { router } : {}), evaluation: evaluation.service, clock, ids, logger, admission: (d, principal) => budgets.admitDeployment(d, principal), replicaQuota: (team, replicas, what) => quotas.ledger.assertReplicas(team, replicas, what), monitor: (target, principal) => monitorDeployment(target, principal) });
   routes.push(...deployments.routes);
   // A budget's stop: the team's workspaces are stopped (homes kept) and every queued and running job
   // is cancelled (SIGTERM, then the grace period to checkpoint); its rollouts in progress are paused,
@@ -294,6 +295,12 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   });
   routes.push(...monitoring.routes);
   controllers.push(monitoring.controller);
+  // A new deployment's version is watched by a monitor when it has reference data (an evaluation's).
+  monitorDeployment = async (target, principal) => {
+    const { monitor, created } = await monitoring.monitors.ensure(target, principal);
+    const watched = `monitor ${monitor.id} watches version ${target.version} of '${target.model}' in ${target.environment}`;
+    return { id: monitor.id, created, note: created ? `${watched} (see it with \`paved monitors show ${monitor.id}\`)` : `${watched} already` };
+  };
   tracking.service.onIngest = (metrics, params, tags) => monitoring.metrics.tracked(metrics, params, tags);
   compute.onStarted((job) => monitoring.metrics.jobStarted(job.team, job.profile, job.waitedSeconds));
   // The audit log records every mutating route's answer (http/ calls it); it stops after the server, with the last answers.

@@ -38,6 +38,7 @@ describe("monitoring story: drift on a canary pages a webhook, pauses the rollou
   let server: ServerProcess;
   let hook: Server;
   let hookUrl = "";
+  let stableMonitor = "";
   const received: { status: string; alerts: { status: string; labels: Record<string, string>; annotations: Record<string, string>; endsAt: string }[]; receiver: string; version: string }[] = [];
   const auth = { authorization: `Bearer ${TOKEN}` };
 
@@ -131,6 +132,10 @@ describe("monitoring story: drift on a canary pages a webhook, pauses the rollou
     await ok("PUT", `/api/v1/models/${MODEL}/gate-policy`, { yaml: POLICY });
     await evaluate(stable);
     const first = await ok("POST", "/api/v1/deployments", { model: MODEL, version: stable, strategy: "replace" });
+    // Deploying an evaluated version watches it: a monitor with the defaults (the second test replaces it with a short-windowed one).
+    expect(first.monitor).toMatchObject({ created: true, note: expect.stringContaining(`watches version 1 of '${MODEL}' in production`) });
+    stableMonitor = first.monitor.id;
+    expect((await ok("GET", `/api/v1/monitors/${stableMonitor}`)).version).toBe(1);
     await pollUntil("the stable version to serve", () => ok("GET", `/api/v1/deployments/${first.id}`), (d) => d.status.phase === "Succeeded");
 
     const canary = await register();
@@ -139,6 +144,10 @@ describe("monitoring story: drift on a canary pages a webhook, pauses the rollou
     expect(unevaluated.status).toBe(400);
     expect(unevaluated.json.error.code).toBe("INVALID_INPUT");
     expect(unevaluated.json.error.message).toMatch(/no reference data to monitor against.*paved evaluate churn@2 --data <evaluation CSV> --reference <training CSV>/);
+    // Deploying it anyway (to staging, which no gate guards) deploys it, unwatched, and says how to attach reference data.
+    const staging = await ok("POST", "/api/v1/deployments", { model: MODEL, version: canary, environment: "staging", strategy: "replace" });
+    expect(staging.monitor).toMatchObject({ id: null, created: false, note: expect.stringMatching(/^not monitored: .*paved evaluate churn@2/) });
+    expect((await ok("GET", `/api/v1/deployments/${staging.id}`)).monitor).toBeUndefined();
     await evaluate(canary);
     const monitor = await ok("POST", "/api/v1/monitors", { model: MODEL, version: Number(canary), windowSeconds: WINDOW_SECONDS, minRows: 100 });
     expect(monitor.reference.features).toEqual(["f0", "f1", "f2"]);
@@ -167,6 +176,8 @@ describe("monitoring story: drift on a canary pages a webhook, pauses the rollou
 
     // The canary takes half the traffic and stays there (an hour per step); canary analysis is left out of this story.
     const rollout = await ok("POST", "/api/v1/deployments", { model: MODEL, version: canary, steps: [50, 100], stepIntervalSeconds: 3600, analysis: { maxPredictionPsi: null } });
+    // The monitor made above watches it already; none is added.
+    expect(rollout.monitor).toMatchObject({ id: monitor.id, created: false });
     await pollUntil("the canary to take traffic", () => ok("GET", `/api/v1/deployments/${rollout.id}`), (d) => d.status.canaryWeight === 50);
 
     const windows = async () => (await ok<{ windows: Window[] }>("GET", `/api/v1/monitors/${monitor.id}/windows?limit=100`)).windows.slice().reverse();
@@ -233,7 +244,8 @@ describe("monitoring story: drift on a canary pages a webhook, pauses the rollou
   }, 240_000);
 
   it("keeps monitors, windows and alerts across kill -9, and judges the windows after the restart", async () => {
-    // The stable version gets a monitor of its own and a window of traffic.
+    // The stable version gets a short-windowed monitor in place of the one its deployment made, and a window of traffic.
+    await ok("DELETE", `/api/v1/monitors/${stableMonitor}`);
     const monitor = await ok("POST", "/api/v1/monitors", { model: MODEL, version: 1, windowSeconds: WINDOW_SECONDS, minRows: 100 });
     const windows = async () => (await ok<{ windows: Window[] }>("GET", `/api/v1/monitors/${monitor.id}/windows?limit=100`)).windows;
     let stop = false;

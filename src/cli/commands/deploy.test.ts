@@ -42,6 +42,11 @@ describe("paved deploy / deployments", () => {
     expect(ab.requests[0]?.body).toMatchObject({ strategy: "ab", ab: { split: 20, metric: "converted", kind: "binary", minSamples: 500, autoConclude: true }, maxReplicas: 3 });
     const shadow = await runForTest(["deploy", "churn@5", "--strategy", "shadow", "--max-psi", "off"], () => deployment());
     expect(shadow.requests[0]?.body).toMatchObject({ strategy: "shadow", analysis: { maxPredictionPsi: null } });
+    // The answer names the monitor made for the version; --no-monitor asks for none.
+    const watched = await runForTest(["deploy", "churn@3"], () => ({ ...deployment(), monitor: { id: "mon-1", created: true, note: "monitor mon-1 watches version 3 of 'churn' in production" } }));
+    expect(watched.stdout).toContain("monitor mon-1 watches version 3");
+    const unwatched = await runForTest(["deploy", "churn@3", "--no-monitor"], () => deployment());
+    expect(unwatched.requests[0]?.body).toMatchObject({ monitor: false });
     expect((await runForTest(["deploy", "churn@4", "--split", "20"])).code).not.toBe(0);
     expect((await runForTest(["deploy", "churn@4", "--strategy", "blue-green"])).code).not.toBe(0);
     expect((await runForTest(["deploy", "churn", "--interval", "30s"])).code).not.toBe(0);

@@ -29,6 +29,7 @@ export function registerDeploy(program: Command, ctx: CliContext): void {
     .option("--replicas <n>", "replicas per version to start with, and the fewest the autoscaler keeps (default 1; at most the server's serving.maxReplicasPerVersion)", parseReplicas, undefined)
     .option("--max-replicas <n>", "autoscale up to this many replicas per version from queue depth (and latency, with --target-p95; at most serving.maxReplicasPerVersion)", parseReplicas, undefined)
     .option("--target-p95 <ms>", "the autoscaler also adds replicas while p95 latency is above this and requests queue", Number, undefined)
+    .option("--no-monitor", "do not watch the version with a monitor (by default one is created when the version has reference data from `paved evaluate`)")
     .option("--json", "print JSON")
     .description("Roll a model version out to an environment; follow it with `paved deployments status <id>`")
     .addHelpText(
@@ -64,11 +65,12 @@ export function registerDeploy(program: Command, ctx: CliContext): void {
         ...(opts.replicas !== undefined ? { replicas: opts.replicas } : {}),
         ...(opts.maxReplicas !== undefined ? { maxReplicas: opts.maxReplicas } : {}),
         ...(opts.targetP95 !== undefined ? { targetP95Ms: opts.targetP95 } : {}),
+        ...(opts.monitor === false ? { monitor: false } : {}),
       };
       const deployment = await (await ctx.client()).createDeployment(body);
       if (opts.json) return ctx.json(deployment);
       ctx.out(
-        `deployment ${deployment.id}: ${deployment.spec.model}@${deployment.spec.version} to ${deployment.spec.environment} (${deployment.spec.strategy}), endpoint ${deployment.endpoint}/infer\nfollow it with \`paved deployments status ${deployment.id}\`\n`,
+        `deployment ${deployment.id}: ${deployment.spec.model}@${deployment.spec.version} to ${deployment.spec.environment} (${deployment.spec.strategy}), endpoint ${deployment.endpoint}/infer\n${deployment.monitor ? `${deployment.monitor.note}\n` : ""}follow it with \`paved deployments status ${deployment.id}\`\n`,
       );
     });
 
@@ -171,6 +173,8 @@ interface DeployOptions {
   replicas?: number;
   maxReplicas?: number;
   targetP95?: number;
+  /** false with --no-monitor. */
+  monitor?: boolean;
   json?: boolean;
 }
 

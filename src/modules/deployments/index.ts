@@ -12,13 +12,13 @@ import type { ServingPlane } from "../serving/index.ts";
 import { DeploymentController } from "./controller.ts";
 import { DeploymentRouter } from "./router.ts";
 import { deploymentRoutes } from "./routes.ts";
-import { DeploymentService, type DeploymentAdmissionHook } from "./service.ts";
+import { DeploymentService, type DeploymentServiceDeps, type DeploymentAdmissionHook } from "./service.ts";
 import { DeploymentStore } from "./store.ts";
 
-export { DeploymentService, GATED_ENVIRONMENT, endpointOf, type DeploymentAdmissionHook } from "./service.ts";
+export { DeploymentService, GATED_ENVIRONMENT, endpointOf, type DeploymentAdmissionHook, type DeploymentServiceDeps } from "./service.ts";
 export { DeploymentController, INTEGRATION_TESTS_TAG } from "./controller.ts";
 export { DeploymentRouter, stickyVariant, type Split, type WindowReport } from "./router.ts";
-export { CreateDeploymentBody, DeploymentView, DeploymentList, PromoteBody, DeploymentOverrideView } from "./schema.ts";
+export { CreateDeploymentBody, DeploymentView, DeploymentList, PromoteBody, DeploymentOverrideView, DeploymentMonitor } from "./schema.ts";
 
 export interface DeploymentsModuleDeps {
   database: Database;
@@ -37,6 +37,8 @@ export interface DeploymentsModuleDeps {
   replicaQuota?: (team: string, replicas: number, what: string) => Promise<void>;
   /** Admission of new deployments and forced promotions (policies, budget). */
   admission?: DeploymentAdmissionHook;
+  /** Watches each new deployment's version with a monitor (monitoring's `ensure`), unless the request says `monitor: false`. */
+  monitor?: DeploymentServiceDeps["monitor"];
 }
 
 /** Builds the deployment service, controller and routes, and registers the traffic router with serving. */
@@ -68,6 +70,7 @@ export function createDeploymentsModule(deps: DeploymentsModuleDeps): { service:
     ...(deps.replicaQuota ? { replicaQuota: deps.replicaQuota } : {}),
     scaleLimit: (model, environment) => deps.serving.list(environment).find((v) => v.name === model && v.scaleLimit !== undefined)?.scaleLimit,
     ...(deps.admission ? { admission: deps.admission } : {}),
+    ...(deps.monitor ? { monitor: deps.monitor } : {}),
   });
   return { service, controller, routes: deploymentRoutes(service) };
 }

@@ -64,6 +64,7 @@ export const CreateDeploymentBody = z
     replicas: z.number().int().min(1).max(1024).default(1).describe("replicas per version to start with, and the fewest the autoscaler keeps (at most the server's serving.maxReplicasPerVersion)"),
     maxReplicas: z.number().int().min(1).max(1024).optional().describe("the most replicas per version the autoscaler may run (default: replicas, no autoscaling; at most serving.maxReplicasPerVersion)"),
     targetP95Ms: z.number().positive().optional().describe("the autoscaler also adds replicas while p95 latency is above this and requests queue"),
+    monitor: z.boolean().default(true).describe("watch the deployed version's live traffic with a monitor (drift, prediction shift, latency, errors) when it has reference data from an evaluation; false: no monitor"),
   })
   .refine((b) => b.maxReplicas === undefined || b.maxReplicas >= b.replicas, { message: "maxReplicas must be at least replicas" })
   .refine((b) => (b.version === undefined) !== (b.alias === undefined), { message: "give exactly one of version and alias" })
@@ -180,6 +181,14 @@ export const DeploymentStatus = z.object({
 });
 export type DeploymentStatus = z.infer<typeof DeploymentStatus>;
 
+/** What a create did about monitoring the new version: the monitor that watches it, or why none does. */
+export const DeploymentMonitor = z.object({
+  id: z.string().nullable().describe("the monitor watching the deployed version in its environment; null when none does"),
+  created: z.boolean().describe("whether this deployment created it (false: it existed already, or none was made)"),
+  note: z.string().describe("what happened, and the fix when no monitor watches the version"),
+});
+export type DeploymentMonitor = z.infer<typeof DeploymentMonitor>;
+
 export const DeploymentView = z.object({
   id: z.string(),
   team: z.string().describe("the team that owns it: its model's"),
@@ -192,6 +201,7 @@ export const DeploymentView = z.object({
   createdBy: z.string(),
   createdAt: z.number(),
   updatedAt: z.number(),
+  monitor: DeploymentMonitor.optional().describe("only in the answer to a create: the monitor watching the new version, or why none does"),
 });
 export type DeploymentView = z.infer<typeof DeploymentView>;
 

@@ -9,6 +9,7 @@ import {
   BUILTIN_AB_METRICS,
   type AbTestSpec,
   type CreateDeploymentBody,
+  type DeploymentMonitor,
   type DeploymentOverrideView,
   type DeploymentSpec,
   type DeploymentStatus,
@@ -38,6 +39,11 @@ export interface DeploymentServiceDeps {
   scaleLimit?: (model: string, environment: string) => string | undefined;
   /** Admission (policies, budget) of a new deployment or a forced promotion; app.ts connects guardrails' here. */
   admission?: DeploymentAdmissionHook;
+  /**
+   * Watches a new deployment's version with a monitor (app.ts connects monitoring's `ensure`). Called
+   * after the deployment is stored; a failure here never undoes the deployment, it becomes the note.
+   */
+  monitor?: (target: { model: string; version: number; environment: string }, principal: Principal) => Promise<DeploymentMonitor>;
 }
 
 /**
@@ -132,7 +138,20 @@ export class DeploymentService {
     await this.deps.store.insert(row);
     this.deps.logger.info({ deployment: row.id, model: body.model, version: spec.version, environment: spec.environment }, "deployment created");
     this.deps.kick();
-    return deploymentView(row, []);
+    const view = deploymentView(row, []);
+    if (!body.monitor || !this.deps.monitor) return view;
+    return { ...view, monitor: await this.watch({ model: body.model, version: version.version, environment: body.environment }, principal) };
+  }
+
+  /** The monitor of a new deployment's version; whatever goes wrong is reported, and the deployment stands. */
+  private async watch(target: { model: string; version: number; environment: string }, principal: Principal): Promise<DeploymentMonitor> {
+    try {
+      return await this.deps.monitor!(target, principal);
+    } catch (error) {
+      const reason = error instanceof PlatformError ? error.message : "the monitor could not be created";
+      if (!(error instanceof PlatformError)) this.deps.logger.error({ err: error, ...target }, "creating the monitor of a new deployment failed");
+      return { id: null, created: false, note: `not monitored: ${reason}` };
+    }
   }
 
   async get(id: string): Promise<DeploymentView> {

@@ -8,7 +8,7 @@ import type { Kysely, Selectable } from "kysely";
 import { PlatformError, conflict, invalidInput, notFound, validate, describeProblems, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
 import type { Tables } from "../../storage/index.ts";
 import type { EvaluationService, MonitorBasis } from "../evaluation/index.ts";
-import { visibleTeams } from "../identity/index.ts";
+import { authorize, visibleTeams } from "../identity/index.ts";
 import type { RegistryService } from "../registry/index.ts";
 import { LiveSamples, monitoredKey, sampleRows, type SampleBatch } from "../serving/index.ts";
 import { MonitorSpec, MonitorThresholds, type CreateMonitorBody, type MonitorView, type MonitorWindowView } from "./schema.ts";
@@ -103,6 +103,19 @@ export class MonitorService {
     this.references.set(row.monitor_id, Promise.resolve(prepareReference(basis.features, basis.columns, parsed.data.features)));
     this.deps.logger.info({ monitor: row.monitor_id, model: model.name, version: body.version, environment: body.environment, reference: basis.source.uri }, "monitor created");
     return this.view(row);
+  }
+
+  /**
+   * The monitor of a version in an environment, created with the defaults when none exists (what a
+   * new deployment asks for); throws as `create` does when it cannot be made (no reference data).
+   */
+  async ensure(target: { model: string; version: number; environment: string }, principal: Principal): Promise<{ monitor: MonitorView; created: boolean }> {
+    const model = await this.deps.registry.getModel(target.model);
+    // The deployer's own right to watch it: deploying grants no more than `paved monitors create` would.
+    authorize(principal, "monitors:write", { kind: "monitor", id: "(new)", team: model.team_id });
+    const existing = await this.deps.db.selectFrom("monitors").selectAll().where("model_id", "=", model.model_id).where("version", "=", target.version).where("environment", "=", target.environment).executeTakeFirst();
+    if (existing) return { monitor: await this.view(existing), created: false };
+    return { monitor: await this.create({ ...target, features: undefined }, principal), created: true };
   }
 
   async list(filter: { model?: string | undefined; environment?: string | undefined }, reader: Principal): Promise<MonitorView[]> {
