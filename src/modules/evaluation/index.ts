@@ -23,6 +23,8 @@ export { EvaluationService, GATED_ALIAS, type MonitorBasis, type RequiredGatePol
 export { EvaluationRunner } from "./runner.ts";
 export { parsePolicy, type VersionedPolicy } from "./policy.ts";
 export { parseDataUri, ACCEPTED_DATA_URIS, type DataSource } from "./sources.ts";
+export { cardFeatures, cardTags } from "./checks/compliance.ts";
+export { shownName } from "./data.ts";
 export { DriftCheck, PerformanceCheck, EvaluationView, GatePolicyView, GateStatusView, CheckResult, GatePolicy, GatePolicyChangeView, EvaluationUploadView, UploadQuery } from "./schema.ts";
 
 export interface EvaluationModuleDeps {

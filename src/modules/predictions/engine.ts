@@ -1,0 +1,347 @@
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { BIGINT, BOOLEAN, DOUBLE, DuckDBDataChunk, DuckDBInstance, FLOAT, INTEGER, type DuckDBConnection, type DuckDBType, type DuckDBVector } from "@duckdb/node-api";
+import { PlatformError, invalidInput, isPlatformError } from "../../core/index.ts";
+import { OnnxRuntime, type OnnxRuntimeOptions, type Datatype, type ModelHandle, type Tensor } from "../serving/index.ts";
+import { listNames, numericType, outputColumns, planColumns, type ColumnPlan, type FeatureNames, type KeepColumns, type OutputColumn, type SourceColumn } from "./columns.ts";
+
+/** A file of the input data, on local disk. */
+export interface InputFile {
+  path: string;
+  format: "csv" | "parquet";
+}
+
+export interface EngineOptions {
+  /** Worker threads running the model (each its own onnxruntime session). */
+  workers: number;
+  /** Rows per model run. */
+  chunkRows: number;
+  /** Where each run's DuckDB working database lives while it runs (removed after). */
+  scratchDir: string;
+  /** DuckDB's memory limit per run, MiB (it spills to the scratch folder beyond). */
+  memoryLimitMiB: number;
+  /** DuckDB's threads per run. */
+  duckdbThreads: number;
+  /** Bounds of the model check before it is loaded (the configuration's `registry.onnx`). */
+  inspection?: OnnxRuntimeOptions["inspection"];
+}
+
+export interface EngineRequest {
+  /** The ONNX model's bytes. */
+  model: Uint8Array;
+  input: InputFile[];
+  /** The Parquet file written. */
+  output: string;
+  /** Feature names to match columns by; none: every column in file order. */
+  features?: FeatureNames | undefined;
+  keep: KeepColumns;
+  /** What the input is, for messages: "dataset 'churn' version 3". */
+  what: string;
+  /** Told after each chunk with the rows done, and the total once known. */
+  onProgress?: (rows: number, total: number | undefined) => void;
+  signal?: AbortSignal;
+}
+
+export interface EngineResult {
+  rows: number;
+  seconds: number;
+  rowsPerSecond: number;
+  plan: ColumnPlan;
+  /** The output's prediction columns. */
+  predictions: OutputColumn[];
+}
+
+/** An input that stopped being read because the run was cancelled. */
+export class Cancelled extends Error {}
+
+/**
+ * Runs an ONNX model over CSV or Parquet files and writes a Parquet file: the kept input columns
+ * and one column per prediction value. DuckDB reads the input in chunks (its own threads); the
+ * model runs on `workers` worker threads (serving's OnnxRuntime), a few chunks in flight at once;
+ * predictions go into a DuckDB table on disk in input order, and one COPY joins them to the input
+ * by position. Memory stays bounded by the chunks in flight and DuckDB's memory limit.
+ */
+export class BatchInferenceEngine {
+  constructor(private readonly options: EngineOptions) {}
+
+  /** The input's columns as DuckDB reads them (without reading every row). */
+  async describe(input: InputFile[], what: string): Promise<SourceColumn[]> {
+    return this.withDatabase(async (db) => {
+      const connection = await db.connect();
+      try {
+        return await describeSource(connection, input, what);
+      } finally {
+        connection.closeSync();
+      }
+    });
+  }
+
+  async run(request: EngineRequest): Promise<EngineResult> {
+    const started = performance.now();
+    const runtime = new OnnxRuntime({ threadsPerReplica: 1, maxQueuedPerVersion: Number.MAX_SAFE_INTEGER, ...(this.options.inspection ? { inspection: this.options.inspection } : {}) });
+    try {
+      return await this.withDatabase(async (db) => {
+        const reader = await db.connect();
+        const writer = await db.connect();
+        const counter = await db.connect();
+        try {
+          const columns = await describeSource(reader, request.input, request.what);
+          const handle = await runtime.load(request.model, { replicas: this.options.workers, maxBatch: this.options.chunkRows });
+          const plan = planColumns({ signature: runtime.metadata(handle), columns, names: request.features, keep: request.keep, what: request.what });
+          const source = sourceSql(request.input);
+          // The total (from Parquet metadata, or a count of the CSV's records) is read beside the run;
+          // a stream that ends early (DuckDB ends it quietly on a read error) is caught against it.
+          const counting = counter.runAndReadAll(`SELECT count(*) FROM ${source}`).then((r) => Number(r.getRows()[0]![0]));
+          counting.catch(() => undefined);
+          let total: number | undefined;
+          void counting.then((n) => (total = n), () => undefined);
+          const types = new Map(columns.map((c) => [c.name, c.type]));
+          const sink = new PredictionSink(writer);
+          const rows = await this.infer({ runtime, handle, plan, types, source, reader, sink, request, total: () => total });
+          await sink.close();
+          const expected = await counting;
+          if (rows !== expected) await explainShortRead(reader, source, plan.features, rows, expected, request.what);
+          await writeOutput(writer, source, plan.keep, sink.columns, request.output);
+          await runtime.unload(handle);
+          const seconds = (performance.now() - started) / 1000;
+          return { rows, seconds, rowsPerSecond: rows / seconds, plan, predictions: sink.columns };
+        } finally {
+          reader.closeSync();
+          writer.closeSync();
+          counter.closeSync();
+        }
+      });
+    } finally {
+      await runtime.close();
+    }
+  }
+
+  /** Streams the features, runs the model on them a few chunks at a time, and appends the predictions in order. */
+  private async infer(ctx: { runtime: OnnxRuntime; handle: ModelHandle; plan: ColumnPlan; types: Map<string, string>; source: string; reader: DuckDBConnection; sink: PredictionSink; request: EngineRequest; total: () => number | undefined }): Promise<number> {
+    const { runtime, handle, plan, types, reader, sink, request } = ctx;
+    const width = plan.features.length;
+    const chunkRows = this.options.chunkRows;
+    const readers = plan.features.map((f) => cellReader(types.get(f)!, f, request.what));
+    const integer = plan.input.datatype === "INT32" || plan.input.datatype === "INT64";
+    const result = await reader.stream(`SELECT ${plan.features.map(quoteIdent).join(", ")} FROM ${ctx.source}`);
+    const window: Promise<Tensor[]>[] = [];
+    const inFlight = this.options.workers * 2;
+    let rows = 0;
+    let done = 0;
+    let buffer = new Float64Array(chunkRows * width);
+    let filled = 0;
+    const drainOne = async () => {
+      const outputs = await window.shift()!;
+      done += await sink.append(outputs, plan.keep);
+      request.onProgress?.(done, ctx.total());
+    };
+    const submit = async () => {
+      if (filled === 0) return;
+      window.push(runtime.infer(handle, [toTensor(plan.input.name, plan.input.datatype, buffer, filled, width)]));
+      buffer = new Float64Array(chunkRows * width);
+      filled = 0;
+      while (window.length >= inFlight) await drainOne();
+    };
+    try {
+      for (;;) {
+        if (request.signal?.aborted) throw new Cancelled("cancelled");
+        const chunk = await result.fetchChunk();
+        if (!chunk || chunk.rowCount === 0) break;
+        const n = chunk.rowCount;
+        for (let start = 0; start < n; ) {
+          const take = Math.min(n - start, chunkRows - filled);
+          for (let j = 0; j < width; j++) readers[j]!(chunk.getColumnVector(j), start, take, buffer, filled, width, j, rows + 1, integer);
+          filled += take;
+          start += take;
+          rows += take;
+          if (filled === chunkRows) await submit();
+        }
+      }
+      await submit();
+      while (window.length) await drainOne();
+      return done;
+    } finally {
+      // Runs still in flight when a chunk failed must not reject unheard.
+      for (const p of window) p.catch(() => undefined);
+    }
+  }
+
+  private async withDatabase<T>(work: (db: DuckDBInstance) => Promise<T>): Promise<T> {
+    mkdirSync(this.options.scratchDir, { recursive: true });
+    const dir = mkdtempSync(join(this.options.scratchDir, "run-"));
+    const db = await DuckDBInstance.create(join(dir, "work.duckdb"), {
+      memory_limit: `${this.options.memoryLimitMiB}MB`,
+      threads: String(this.options.duckdbThreads),
+      temp_directory: join(dir, "spill"),
+      // Only the files this engine names are read: no extensions installed, no URLs fetched.
+      autoinstall_known_extensions: "false",
+      autoload_known_extensions: "false",
+      enable_external_access: "true",
+    });
+    try {
+      return await work(db);
+    } finally {
+      db.closeSync();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Fills `width`-strided feature values of `take` rows from a DuckDB vector; throws INVALID_INPUT at a missing or non-numeric value. */
+type CellReader = (vector: DuckDBVector, start: number, take: number, out: Float64Array, at: number, width: number, column: number, firstRow: number, integer: boolean) => void;
+
+function cellReader(type: string, name: string, what: string): CellReader {
+  const shown = listNames([name]) || "(unnamed)";
+  const bad = (row: number, why: string) => invalidInput(`${what}, row ${row} (not counting a header), column ${shown}: ${why}; features must be numbers: fix the value or drop the row`, { row, column: name });
+  const numeric = numericType(type);
+  return (vector, start, take, out, at, width, column, firstRow, integer) => {
+    for (let i = 0; i < take; i++) {
+      const raw = vector.getItem(start + i) as unknown;
+      let value: number;
+      if (raw === null) throw bad(firstRow + i, "empty");
+      if (numeric) value = typeof raw === "number" ? raw : typeof raw === "boolean" ? (raw ? 1 : 0) : Number(raw);
+      else {
+        const text = String(raw).trim();
+        value = text === "" ? Number.NaN : Number(text);
+        if (!Number.isFinite(value)) throw bad(firstRow + i, "not a number");
+      }
+      if (integer && !Number.isInteger(value)) throw bad(firstRow + i, "not a whole number (the model's input is an integer type)");
+      out[(at + i) * width + column] = value;
+    }
+  };
+}
+
+function toTensor(name: string, datatype: Datatype, values: Float64Array, rows: number, width: number): Tensor {
+  const used = values.subarray(0, rows * width);
+  let data: Tensor["data"];
+  if (datatype === "FP64") data = used.slice();
+  else if (datatype === "FP32") data = Float32Array.from(used);
+  else if (datatype === "INT32") data = Int32Array.from(used);
+  else data = BigInt64Array.from(used, (v) => BigInt(v));
+  return { name, datatype, shape: [rows, width], data };
+}
+
+const DUCKDB_TYPES: Partial<Record<Datatype, DuckDBType>> = { FP32: FLOAT, FP64: DOUBLE, INT32: INTEGER, INT64: BIGINT, BOOL: BOOLEAN };
+
+/** The predictions table: created at the first chunk's outputs (their shapes give the columns), appended in input order. */
+class PredictionSink {
+  columns: OutputColumn[] = [];
+  private appender: Awaited<ReturnType<DuckDBConnection["createAppender"]>> | undefined;
+  private types: DuckDBType[] = [];
+
+  constructor(private readonly connection: DuckDBConnection) {}
+
+  /** Appends one chunk's outputs; returns its rows. */
+  async append(outputs: Tensor[], keep: string[]): Promise<number> {
+    const rows = outputs[0]?.shape[0] ?? 0;
+    if (!this.appender) {
+      this.columns = outputColumns(outputs, rows, keep);
+      this.types = this.columns.map((c) => DUCKDB_TYPES[c.datatype]!);
+      await this.connection.run(`CREATE TABLE predictions (${this.columns.map((c, j) => `${quoteIdent(c.name)} ${this.types[j]!.toString()}`).join(", ")})`);
+      this.appender = await this.connection.createAppender("predictions");
+    }
+    const byName = new Map(outputs.map((o) => [o.name, o]));
+    for (let start = 0; start < rows; start += 2048) {
+      const n = Math.min(2048, rows - start);
+      const chunk = DuckDBDataChunk.create(this.types, n);
+      this.columns.forEach((c, j) => {
+        const tensor = byName.get(c.tensor)!;
+        const width = tensor.shape.length === 2 ? tensor.shape[1]! : 1;
+        if (tensor.shape[0] !== rows || tensor.data.length !== rows * width) throw new PlatformError("INTERNAL", `the model's output '${c.tensor}' changed shape between chunks (${JSON.stringify(tensor.shape)})`);
+        const vector = chunk.getColumnVector(j);
+        const data = tensor.data;
+        for (let i = 0; i < n; i++) {
+          const v = data[(start + i) * width + c.index]!;
+          vector.setItem(i, (c.datatype === "BOOL" ? v !== 0 : v) as never);
+        }
+        vector.flush();
+      });
+      this.appender!.appendDataChunk(chunk);
+    }
+    return rows;
+  }
+
+  async close(): Promise<void> {
+    if (!this.appender) {
+      // No rows: an empty table still gives the output its (unknown) prediction columns: none.
+      await this.connection.run("CREATE TABLE predictions AS SELECT 1 AS _ WHERE false");
+      return;
+    }
+    this.appender.flushSync();
+    this.appender.closeSync();
+  }
+}
+
+async function writeOutput(connection: DuckDBConnection, source: string, keep: string[], predictions: OutputColumn[], output: string): Promise<void> {
+  const columns = [...keep.map((k) => `s.${quoteIdent(k)}`), ...predictions.map((p) => `p.${quoteIdent(p.name)}`)];
+  await connection.run(`COPY (SELECT ${columns.join(", ")} FROM ${source} AS s POSITIONAL JOIN predictions AS p) TO ${quoteLiteral(output)} (FORMAT parquet)`);
+}
+
+/** The stream ended before the input did: DuckDB's reason, as INVALID_INPUT when it is the data's fault. */
+async function explainShortRead(connection: DuckDBConnection, source: string, features: string[], rows: number, expected: number, what: string): Promise<never> {
+  try {
+    await connection.run(`SELECT ${features.map((f) => `count(${quoteIdent(f)})`).join(", ")} FROM ${source}`);
+  } catch (error) {
+    throw readError(error, what);
+  }
+  throw new PlatformError("INTERNAL", `reading ${what} stopped after ${rows} of ${expected} rows; run the prediction again`);
+}
+
+async function describeSource(connection: DuckDBConnection, input: InputFile[], what: string): Promise<SourceColumn[]> {
+  if (!input.length) throw invalidInput(`${what} holds no CSV or Parquet file; batch inference reads .csv and .parquet files`);
+  const formats = new Set(input.map((f) => f.format));
+  if (formats.size > 1) throw invalidInput(`${what} mixes CSV and Parquet files; batch inference reads one format at a time: name one file with datasets:/<name>@<version>/<path>`);
+  try {
+    const result = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${sourceSql(input)}`);
+    const columns = result.getRowObjectsJS().map((r) => ({ name: String(r.column_name), type: String(r.column_type) }));
+    if (!columns.length) throw invalidInput(`${what} has no columns`);
+    return columns;
+  } catch (error) {
+    throw readError(error, what);
+  }
+}
+
+/** What DuckDB says about a file it could not read, without quoting the file's content. */
+function readError(error: unknown, what: string): Error {
+  if (isPlatformError(error)) return error;
+  const message = (error as Error).message ?? "";
+  const line = numberAfter(message, "CSV Error on Line: ");
+  if (line !== undefined) {
+    const column = quotedAfter(message, 'converting column "');
+    return invalidInput(`${what}, line ${line}${column ? `, column ${listNames([column]) || "(unnamed)"}` : ""}: a value does not fit the column's type (${column ? "numbers above it" : "earlier rows"}); fix the value or drop the row`, { line, ...(column ? { column } : {}) });
+  }
+  if (message.includes("Invalid Input Error") || message.includes("Parquet") || message.includes("parquet")) {
+    return invalidInput(`${what} could not be read as ${message.toLowerCase().includes("parquet") ? "Parquet" : "CSV"}; check that every file is what its name says (.csv, .parquet)`);
+  }
+  return new PlatformError("INTERNAL", `${what} could not be read: ${message.split("\n")[0]!.slice(0, 200)}`);
+}
+
+function numberAfter(text: string, marker: string): number | undefined {
+  const at = text.indexOf(marker);
+  if (at < 0) return undefined;
+  let end = at + marker.length;
+  while (end < text.length && text.charCodeAt(end) >= 48 && text.charCodeAt(end) <= 57) end++;
+  const digits = text.slice(at + marker.length, end);
+  return digits ? Number(digits) : undefined;
+}
+
+function quotedAfter(text: string, marker: string): string | undefined {
+  const at = text.indexOf(marker);
+  if (at < 0) return undefined;
+  const end = text.indexOf('"', at + marker.length);
+  return end < 0 ? undefined : text.slice(at + marker.length, end);
+}
+
+/** The DuckDB table function reading the input files, in order. */
+export function sourceSql(input: InputFile[]): string {
+  const list = `[${input.map((f) => quoteLiteral(f.path)).join(", ")}]`;
+  return input[0]!.format === "parquet" ? `read_parquet(${list})` : `read_csv(${list}, header = true)`;
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+function quoteLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
