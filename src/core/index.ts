@@ -14,3 +14,5 @@ export * from "./reconcile-loop.ts";
 export * from "./module-worker.ts";
 export * from "./process-identity.ts";
 export * from "./time-bound.ts";
+export * from "./cron.ts";
+export * from "./push-events.ts";
