@@ -24,6 +24,7 @@ import { createTrackingModule } from "./modules/tracking/index.ts";
 import { createWorkspacesModule } from "./modules/workspaces/index.ts";
 import { createSweepsModule } from "./modules/sweeps/index.ts";
 import { createAdoptionModule, registerAdoptionGauges } from "./modules/adoption/index.ts";
+import { createDatasetsModule } from "./modules/datasets/index.ts";
 import { campaign, openDatabase, type Database, type Leadership } from "./storage/index.ts";
 
 export interface AppDeps {
@@ -113,6 +114,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   routes.push(...tracking.routes);
   const registry = createRegistryModule({ database, artifacts, tracking: tracking.service, clock, ids, config, logger, storageQuota });
   routes.push(...registry.routes);
+  // Datasets: versioned, content-addressed files of a team (held to its storage quota), analysed by one bounded DuckDB.
+  const datasets = createDatasetsModule({ database, artifacts, clock, ids, config, logger, storageQuota });
+  routes.push(...datasets.routes);
   const controllers: { start(): Promise<void> | void; stop(): Promise<void> | void }[] = [];
   const catalog = createCatalogModule({ profilesFile: config.compute.profilesFile });
   routes.push(...catalog.routes);
@@ -389,6 +393,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       await server.close();
       await audit.service.stop();
       await database.close();
+      await datasets.close();
       artifacts.close?.();
     },
   };

@@ -23,6 +23,13 @@ export interface ArtifactStore {
    * the bytes passing through Paved. Absent on stores that cannot hand one out (the local folder).
    */
   downloadUrl?(digest: string, opts: { fileName: string; expiresInSeconds?: number }): Promise<string>;
+  /**
+   * Where the blob's bytes lie on this machine, for engines that read files in place (DuckDB);
+   * undefined when absent. Only stores on local disk have it; others are copied out with `get`.
+   */
+  localPath?(digest: string): Promise<string | undefined>;
+  /** The folder every `localPath` lies under (what such an engine is confined to). */
+  readonly localRoot?: string;
   /** Lets go of connections (the S3 client's sockets); a store without any has none. */
   close?(): void;
 }

@@ -484,6 +484,27 @@ export const configSchema = z.strictObject({
     .default({ defaultQuota: {}, budgets: BUDGET_DEFAULTS }),
   /** Workspaces: Jupyter servers scheduled as jobs, reached through Paved's proxy (docs/workspaces.md). */
   workspaces: workspacesSchema.default(WORKSPACES_DEFAULTS),
+  /** Datasets (docs/datasets.md): bounds of uploads and of the statistics DuckDB computes. */
+  datasets: z
+    .strictObject({
+      /** Largest file of a dataset version, in bytes (an upload is also bounded by artifacts.maxUploadBytes). */
+      maxFileBytes: z.number().int().positive().default(16 * 1024 ** 3),
+      /** Rows kept as each CSV and Parquet file's stored preview. */
+      previewRows: z.number().int().min(1).max(1000).default(20),
+      /** Columns of a file that get statistics; the rest are listed with their type. */
+      maxStatisticsColumns: z.number().int().min(1).max(10_000).default(500),
+      /** Longest text of one preview cell or statistic value (longer ones are cut). */
+      maxCellChars: z.number().int().min(16).max(65_536).default(256),
+      /** The one DuckDB instance: its threads, memory limit (it spills under dataDir past it) and files analysed at once. */
+      duckdb: z
+        .strictObject({
+          threads: z.number().int().min(1).max(256).default(4),
+          memoryLimitMiB: z.number().int().min(64).default(2048),
+          maxConcurrent: z.number().int().min(1).max(64).default(2),
+        })
+        .default({ threads: 4, memoryLimitMiB: 2048, maxConcurrent: 2 }),
+    })
+    .default({ maxFileBytes: 16 * 1024 ** 3, previewRows: 20, maxStatisticsColumns: 500, maxCellChars: 256, duckdb: { threads: 4, memoryLimitMiB: 2048, maxConcurrent: 2 } }),
   /** Sweeps (docs/sweeps.md): how often the sweep controller looks at running sweeps (starts trials, reads their metrics). */
   sweeps: z.strictObject({ intervalSeconds: z.number().positive().max(3600).default(1) }).default({ intervalSeconds: 1 }),
   serving: z

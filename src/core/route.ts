@@ -104,6 +104,8 @@ export const ACTIONS = [
   "metrics:read",
   "adoption:read",
   "feedback:write",
+  "datasets:read",
+  "datasets:write",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -112,7 +114,7 @@ export type Action = (typeof ACTIONS)[number];
  * and the attributes ownership depends on (the job a run belongs to, the user a token belongs to).
  */
 export interface ResourceRef {
-  kind: "run" | "job" | "experiment" | "model" | "evaluation" | "deployment" | "endpoint" | "upload" | "team" | "user" | "token" | "workspace" | "sweep" | "monitor" | "alert";
+  kind: "run" | "job" | "experiment" | "model" | "evaluation" | "deployment" | "endpoint" | "upload" | "team" | "user" | "token" | "workspace" | "sweep" | "monitor" | "alert" | "dataset";
   id: string;
   /** The team that owns it (or, for one being created, the team it goes to). */
   team?: string;

@@ -535,6 +535,28 @@ export interface Tables {
     pending: number;
     updated_at: number;
   };
+  /** A team's dataset; names are unique across the platform. */
+  datasets: { dataset_id: string; team_id: string; name: string; description: string | null; created_by: string; created_at: number; updated_at: number };
+  /** An immutable dataset version: the digest over its files, source and lineage (JSON). */
+  dataset_versions: {
+    dataset_id: string;
+    version: number;
+    digest: string;
+    file_count: number;
+    total_bytes: number;
+    row_count: number | null;
+    description: string | null;
+    source: string | null;
+    lineage: string | null;
+    created_by: string;
+    created_at: number;
+  };
+  /** A file of a dataset version: its blob, format (csv, parquet, other) and analysis (JSON, tabular files only). */
+  dataset_files: { dataset_id: string; version: number; path: string; digest: string; size: number; format: string; row_count: number | null; analysis: string | null };
+  /** A dataset alias (e.g. prod) naming one of its versions. */
+  dataset_aliases: { dataset_id: string; alias: string; version: number; updated_by: string; updated_at: number };
+  /** A blob a team stored for its datasets (once per team and digest): what the storage quota counts. */
+  dataset_blobs: { team_id: string; digest: string; size: number; created_by: string; created_at: number };
   /** One row (id 1): the control plane's leader, its epoch (raised at each election) and the URL replicas forward to. */
   control_plane_leader: { id: number; epoch: number; holder: string | null; url: string | null; elected_at: number | null };
 }

@@ -75,6 +75,14 @@ export class LocalArtifactStore implements ArtifactStore {
     }
   }
 
+  get localRoot(): string {
+    return join(this.root, "sha256");
+  }
+
+  async localPath(digest: string): Promise<string | undefined> {
+    return (await this.has(digest)) ? this.pathOf(digest) : undefined;
+  }
+
   private pathOf(digest: string): string {
     if (!DIGEST.test(digest)) throw notFound(`'${digest}' is not a sha256 digest`);
     return join(this.root, "sha256", digest.slice(0, 2), digest.slice(2));

@@ -60,6 +60,8 @@ export const ACTION_RULES: Readonly<Record<Action, TeamRole | "platform" | "anyo
   "metrics:read": "platform",
   "adoption:read": "platform",
   "feedback:write": "self",
+  "datasets:read": "viewer",
+  "datasets:write": "developer",
 };
 
 /** What a job's token may do in its job's team, whatever the resource: read what a training job reads, call served models. */

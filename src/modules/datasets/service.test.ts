@@ -1,0 +1,273 @@
+// Datasets on a real database (both dialects), a real local artifact store and real DuckDB: versions
+// are content-addressed (the same files answer the same version), CSV and Parquet files get a
+// schema, statistics and a preview, bad files are refused with the file (and line) named and nothing
+// created, refs resolve per team, and two versions diff.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LocalArtifactStore } from "../../artifacts/index.ts";
+import { createLogger, isPlatformError, randomIds, type Clock } from "../../core/index.ts";
+import { openTestDatabase, testDialects } from "../../../test/support/databases.ts";
+import { DatasetAnalyzer } from "./analyzer.ts";
+import { parseDatasetRef } from "./reference.ts";
+import { DatasetService, versionDigest } from "./service.ts";
+import { DatasetStore } from "./store.ts";
+
+async function code(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (error) {
+    if (isPlatformError(error)) return error.code;
+    throw error;
+  }
+}
+
+async function failure(promise: Promise<unknown>): Promise<{ code: string; message: string; details?: Record<string, unknown> }> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isPlatformError(error)) return { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) };
+    throw error;
+  }
+  throw new Error("expected a PlatformError");
+}
+
+describe("dataset refs", () => {
+  it("parse name, version or alias, and an optional file path", () => {
+    expect(parseDatasetRef("datasets:/churn@3")).toEqual({ name: "churn", version: 3 });
+    expect(parseDatasetRef("datasets:/churn@prod")).toEqual({ name: "churn", version: "prod" });
+    expect(parseDatasetRef("datasets:/churn")).toEqual({ name: "churn", version: "latest" });
+    expect(parseDatasetRef("datasets:/churn@2/train/part-0.parquet")).toEqual({ name: "churn", version: 2, path: "train/part-0.parquet" });
+    for (const bad of ["churn@3", "datasets:/Churn@3", "datasets:/churn@0", "datasets:/churn@3/../etc/passwd", "datasets:/churn@3//etc/passwd", "datasets:/churn@-x", "s3://bucket/x", "datasets:/" + "a".repeat(3000)]) {
+      let caught: unknown;
+      try {
+        parseDatasetRef(bad);
+      } catch (error) {
+        caught = error;
+      }
+      expect(isPlatformError(caught) && caught.code === "INVALID_INPUT", bad).toBe(true);
+    }
+  });
+
+  it("digest a version over its sorted (path, blob digest) list, whatever the order given", () => {
+    const a = { path: "a.csv", digest: "1".repeat(64) };
+    const b = { path: "b/c.parquet", digest: "2".repeat(64) };
+    expect(versionDigest([a, b])).toBe(versionDigest([b, a]));
+    expect(versionDigest([a, b])).not.toBe(versionDigest([a, { ...b, digest: "3".repeat(64) }]));
+    expect(versionDigest([a, b])).not.toBe(versionDigest([a, { ...b, path: "b/d.parquet" }]));
+  });
+});
+
+describe.each(testDialects())("datasets (%s)", (dialect) => {
+  let db: Awaited<ReturnType<typeof openTestDatabase>>;
+  let service: DatasetService;
+  let analyzer: DatasetAnalyzer;
+  let artifacts: LocalArtifactStore;
+  let now = 1_700_000_000_000;
+  const clock: Clock = { now: () => now };
+  const work = mkdtempSync(join(tmpdir(), "paved-datasets-files-"));
+  let quotaAsked: { team: string; bytes: number }[] = [];
+  let quotaLimit = Infinity;
+
+  const put = async (team: string, content: string | Buffer) => service.putBlob(team, Buffer.from(content), { createdBy: "ada" });
+  const csv = (rows: number, f: (i: number) => string, header = "id,amount,city") => [header, ...Array.from({ length: rows }, (_, i) => f(i))].join("\n") + "\n";
+
+  beforeAll(async () => {
+    db = await openTestDatabase(dialect);
+    artifacts = new LocalArtifactStore(join(db.dataDir, "artifacts"));
+    analyzer = new DatasetAnalyzer({
+      threads: 2,
+      memoryLimitMiB: 256,
+      maxConcurrent: 2,
+      allowedDirectories: [artifacts.localRoot, join(db.dataDir, "scratch")],
+      tempDirectory: join(db.dataDir, "duckdb-tmp"),
+      previewRows: 5,
+      maxStatisticsColumns: 100,
+      maxCellChars: 64,
+    });
+    service = new DatasetService({
+      store: new DatasetStore(db.db),
+      db: db.db,
+      artifacts,
+      analyzer,
+      clock,
+      ids: randomIds,
+      logger: createLogger("silent"),
+      // Stands in for the guardrails ledger (its own tests cover it): records what is asked, refuses past a limit.
+      storageQuota: async (team, bytes) => {
+        quotaAsked.push({ team, bytes });
+        if (bytes > quotaLimit) throw new (await import("../../core/index.ts")).PlatformError("QUOTA_EXCEEDED", "over the quota");
+      },
+      scratchDir: join(db.dataDir, "scratch"),
+      limits: { maxFileBytes: 1024 ** 2 },
+    });
+  });
+  afterAll(async () => {
+    await analyzer.close();
+    await db.close();
+  });
+
+  it("creates versions 1, 2 from CSV files with schema, row count, statistics and a preview; the same files answer the same version", async () => {
+    const data = csv(100, (i) => `${i},${i % 10 === 0 ? "" : (i * 1.5).toFixed(1)},${["paris", "lyon", "nice"][i % 3]}`);
+    const blob = await put("risk", data);
+    const v1 = await service.createVersion({ team: "risk", name: "churn", files: [{ path: "train.csv", ...blob }], createdBy: "ada", description: "first" });
+    expect(v1).toMatchObject({ dataset: "churn", team: "risk", version: 1, ref: "datasets:/churn@1", rowCount: 100, fileCount: 1, existing: false });
+    expect(v1.digest).toBe(`sha256:${versionDigest([{ path: "train.csv", digest: blob.digest }])}`);
+    const file = v1.files![0]!;
+    expect(file).toMatchObject({ path: "train.csv", format: "csv", rowCount: 100, size: Buffer.byteLength(data) });
+    const [id, amount, city] = file.columns!;
+    expect(id).toMatchObject({ name: "id", type: "BIGINT", kind: "numeric", stats: { nullCount: 0, min: 0, max: 99, mean: 49.5 } });
+    expect(id!.stats!.quantiles!.p50).toBeGreaterThanOrEqual(48);
+    expect(id!.stats!.quantiles!.p50).toBeLessThanOrEqual(51);
+    expect(amount).toMatchObject({ name: "amount", kind: "numeric", stats: { nullCount: 10, nullFraction: 0.1, min: 1.5, max: 148.5 } });
+    expect(city).toMatchObject({ name: "city", type: "VARCHAR", kind: "string", stats: { nullCount: 0, min: "lyon", max: "paris" } });
+    expect(city!.stats!.distinctApprox).toBe(3);
+    expect(new Set(city!.stats!.topValues)).toEqual(new Set(["paris", "lyon", "nice"]));
+
+    const preview = await service.preview("churn", "1", { rows: 3 });
+    expect(preview).toEqual({ dataset: "churn", version: 1, path: "train.csv", columns: ["id", "amount", "city"], rows: [[0, null, "paris"], [1, 1.5, "lyon"], [2, 3, "nice"]] });
+    // Past the stored preview (5 rows), DuckDB reads the file again.
+    expect((await service.preview("churn", "1", { rows: 50 })).rows).toHaveLength(50);
+
+    const again = await service.createVersion({ team: "risk", name: "churn", files: [{ path: "train.csv", ...blob }], createdBy: "bob" });
+    expect(again).toMatchObject({ version: 1, digest: v1.digest, existing: true, createdBy: "ada" });
+    expect(await service.versions("churn")).toHaveLength(1);
+
+    now += 1000;
+    const more = await put("risk", csv(120, (i) => `${i},${(i * 2).toFixed(1)},${["paris", "lyon"][i % 2]}`, "id,amount,city"));
+    const notes = await put("risk", "free text notes");
+    const v2 = await service.createVersion({ team: "risk", name: "churn", files: [{ path: "train.csv", ...more }, { path: "README.md", ...notes }], createdBy: "ada", alias: "prod" });
+    expect(v2).toMatchObject({ version: 2, rowCount: 120, fileCount: 2, aliases: ["prod"], existing: false });
+    expect(v2.files!.find((f) => f.path === "README.md")).toEqual({ path: "README.md", digest: `sha256:${notes.digest}`, size: 15, format: "other", rowCount: null });
+    expect(await service.getDataset("churn")).toMatchObject({ latestVersion: 2, versionCount: 2, aliases: { prod: 2 } });
+  });
+
+  it("resolves refs by number, alias and latest for the dataset's team only; what does not exist is NOT_FOUND", async () => {
+    const byAlias = await service.resolve("risk", "datasets:/churn@prod");
+    expect(byAlias).toMatchObject({ dataset: "churn", team: "risk", version: 2, ref: "datasets:/churn@2" });
+    expect(byAlias.files.map((f) => f.path)).toEqual(["README.md", "train.csv"]);
+    expect((await service.resolve("risk", "datasets:/churn")).version).toBe(2);
+    expect((await service.resolve("risk", "datasets:/churn@1/train.csv")).file).toMatchObject({ path: "train.csv", format: "csv", rowCount: 100 });
+    expect(await code(service.resolve("fraud", "datasets:/churn@1"))).toBe("NOT_FOUND");
+    expect(await code(service.resolve("risk", "datasets:/churn@9"))).toBe("NOT_FOUND");
+    expect(await code(service.resolve("risk", "datasets:/churn@staging"))).toBe("NOT_FOUND");
+    expect(await code(service.resolve("risk", "datasets:/nope@1"))).toBe("NOT_FOUND");
+    expect(await code(service.resolve("risk", "datasets:/churn@1/missing.csv"))).toBe("NOT_FOUND");
+    await service.setAlias("churn", "staging", 1, "ada");
+    expect((await service.resolve("risk", "datasets:/churn@staging")).version).toBe(1);
+    await service.removeAlias("churn", "staging");
+    expect(await code(service.resolve("risk", "datasets:/churn@staging"))).toBe("NOT_FOUND");
+    expect(await code(service.setAlias("churn", "latest", 1, "ada"))).toBe("INVALID_INPUT");
+  });
+
+  it("diffs two versions: files, schema, row count and the statistics that changed", async () => {
+    const diff = await service.diff("churn", "1", "prod");
+    expect(diff).toMatchObject({ from: { version: 1 }, to: { version: 2 }, identical: false, rowCount: { from: 100, to: 120, change: 20 } });
+    expect(diff.files.added).toEqual([{ path: "README.md", size: 15 }]);
+    expect(diff.files.removed).toEqual([]);
+    expect(diff.files.changed.map((f) => f.path)).toEqual(["train.csv"]);
+    expect(diff.schema).toEqual([{ path: "train.csv", added: [], removed: [], typeChanged: [], rowCount: { from: 100, to: 120 } }]);
+    const changed = (column: string, stat: string) => diff.statistics.find((s) => s.column === column && s.stat === stat);
+    expect(changed("amount", "nullCount")).toMatchObject({ from: 10, to: 0 });
+    expect(changed("id", "max")).toMatchObject({ from: 99, to: 119 });
+    expect(changed("city", "distinctApprox")).toMatchObject({ from: 3, to: 2 });
+    expect((await service.diff("churn", "2", "2")).identical).toBe(true);
+  });
+
+  it("refuses a ragged CSV with the file and line named, and creates nothing", async () => {
+    // Early in the file (inside DuckDB's sniffing sample) and far past it (DuckDB's strict reader).
+    const early = csv(50, (i) => (i === 6 ? "6,7" : `${i},${i}.5,x`));
+    const late = csv(30_000, (i) => (i === 25_000 ? "25000,1,x,extra" : `${i},${i}.5,x`));
+    for (const [content, line] of [[early, 8], [late, 25_002]] as const) {
+      const blob = await put("risk", content);
+      const error = await failure(service.createVersion({ team: "risk", name: "ragged", files: [{ path: "data/part.csv", ...blob }], createdBy: "ada" }));
+      expect(error.code).toBe("INVALID_INPUT");
+      expect(error.details).toMatchObject({ path: "data/part.csv", line });
+      expect(error.message).toContain("data/part.csv");
+      expect(error.message).toContain(`line ${line}`);
+    }
+    expect(await code(service.getDataset("ragged"))).toBe("NOT_FOUND");
+    // A good file beside a bad one: nothing either.
+    const good = await put("risk", csv(3, (i) => `${i},1,x`));
+    const bad = await put("risk", early);
+    expect(await code(service.createVersion({ team: "risk", name: "churn", files: [{ path: "a.csv", ...good }, { path: "b.csv", ...bad }], createdBy: "ada" }))).toBe("INVALID_INPUT");
+    expect(await service.versions("churn")).toHaveLength(2);
+  });
+
+  it("reads real Parquet files and refuses a .parquet that is not one", async () => {
+    const file = join(work, "events.parquet");
+    const duck = await DuckDBInstance.create(":memory:");
+    const connection = await duck.connect();
+    await connection.run(`COPY (SELECT i AS id, i * 0.25 AS score, CASE WHEN i % 4 = 0 THEN NULL ELSE 'k' || (i % 3) END AS kind, DATE '2024-01-01' + CAST(i AS INTEGER) AS day FROM range(1000) t(i)) TO '${file}' (FORMAT parquet)`);
+    connection.closeSync();
+    duck.closeSync();
+    const blob = await service.putFile("risk", file, { createdBy: "ada" });
+    const v = await service.createVersion({ team: "risk", name: "events", files: [{ path: "events.parquet", ...blob }], createdBy: "ada", source: { kind: "upload", description: "events export" }, lineage: { kind: "run", id: "run-1" } });
+    expect(v).toMatchObject({ version: 1, rowCount: 1000, source: { kind: "upload", description: "events export" }, lineage: { kind: "run", id: "run-1" } });
+    const columns = v.files![0]!.columns!;
+    expect(columns.map((c) => [c.name, c.type, c.kind])).toEqual([
+      ["id", "BIGINT", "numeric"],
+      ["score", expect.stringMatching(/^DECIMAL\(/), "numeric"],
+      ["kind", "VARCHAR", "string"],
+      ["day", "DATE", "temporal"],
+    ]);
+    expect(columns[2]!.stats).toMatchObject({ nullCount: 250, nullFraction: 0.25 });
+    expect(columns[3]!.stats).toMatchObject({ min: "2024-01-01", max: "2026-09-26" });
+
+    const fake = await put("risk", "PAR1 this is not parquet at all");
+    const error = await failure(service.createVersion({ team: "risk", name: "fake", files: [{ path: "x.parquet", ...fake }], createdBy: "ada" }));
+    expect(error.code).toBe("INVALID_INPUT");
+    expect(error.message).toContain("x.parquet");
+    expect(error.message).not.toContain(db.dataDir);
+    expect(await code(service.getDataset("fake"))).toBe("NOT_FOUND");
+  });
+
+  it("confines paths and names, bounds sizes, and holds blobs to the team's storage quota", async () => {
+    const blob = await put("risk", "a,b\n1,2\n");
+    for (const path of ["../x.csv", "/etc/passwd", "a/../../b.csv", "a\\b.csv", ""]) {
+      expect(await code(service.createVersion({ team: "risk", name: "paths", files: [{ path, ...blob }], createdBy: "ada" })), path).toBe("INVALID_INPUT");
+    }
+    expect(await code(service.createVersion({ team: "risk", name: "Bad Name", files: [{ path: "a.csv", ...blob }], createdBy: "ada" }))).toBe("INVALID_INPUT");
+    expect(await code(service.createVersion({ team: "risk", name: "dup", files: [{ path: "a.csv", ...blob }, { path: "./a.csv", ...blob }], createdBy: "ada" }))).toBe("INVALID_INPUT");
+    expect(await code(service.createVersion({ team: "risk", name: "ghost", files: [{ path: "a.csv", digest: "f".repeat(64), size: 3 }], createdBy: "ada" }))).toBe("NOT_FOUND");
+    expect(await code(put("risk", Buffer.alloc(1024 ** 2 + 1)))).toBe("PAYLOAD_TOO_LARGE");
+    // A blob only another team uploaded cannot be named through the upload path.
+    expect(await code(service.createVersionFromUploads({ team: "fraud", name: "stolen", files: [{ path: "a.csv", digest: blob.digest }], createdBy: "eve" }))).toBe("NOT_FOUND");
+    // Another team's name is taken.
+    expect(await code(service.createVersion({ team: "fraud", name: "churn", files: [{ path: "a.csv", ...blob }], createdBy: "eve" }))).toBe("ALREADY_EXISTS");
+
+    quotaAsked = [];
+    quotaLimit = 10;
+    expect(await code(put("fraud", "more than ten bytes here"))).toBe("QUOTA_EXCEEDED");
+    expect(quotaAsked.at(-1)).toEqual({ team: "fraud", bytes: 24 });
+    quotaLimit = Infinity;
+    // Bytes the team already stored count once.
+    quotaAsked = [];
+    await put("risk", "a,b\n1,2\n");
+    expect(quotaAsked).toEqual([{ team: "risk", bytes: 0 }]);
+  });
+
+  it("copies blobs of a store without local files to scratch to read them", async () => {
+    // The same local store, seen through the interface only (no localPath): as an S3 store is.
+    const remote = { kind: "remote", put: artifacts.put.bind(artifacts), get: artifacts.get.bind(artifacts), has: artifacts.has.bind(artifacts) };
+    const viaCopy = new DatasetService({
+      store: new DatasetStore(db.db),
+      db: db.db,
+      artifacts: remote,
+      analyzer,
+      clock,
+      ids: randomIds,
+      logger: createLogger("silent"),
+      scratchDir: join(db.dataDir, "scratch"),
+      limits: { maxFileBytes: 1024 ** 2 },
+    });
+    const blob = await viaCopy.putBlob("risk", Buffer.from(csv(7, (i) => `${i},${i},z`)), { createdBy: "ada" });
+    const v = await viaCopy.createVersion({ team: "risk", name: "copied", files: [{ path: "c.csv", ...blob }], createdBy: "ada" });
+    expect(v.rowCount).toBe(7);
+    expect((await viaCopy.preview("copied", "1", { rows: 100 })).rows).toHaveLength(7);
+    writeFileSync(join(work, "unused"), "");
+  });
+});
