@@ -277,6 +277,7 @@ function quotaLines(
           ["loggedModels", "logged models"],
           ["modelVersions", "model versions"],
           ["evaluationUploads", "evaluation uploads"],
+          ["datasets", "dataset files"],
         ] as const
       )
         .map(([key, name]): QuotaHolder => ({ kind: "storage", id: key, name, amount: storage[key] }))
@@ -302,7 +303,7 @@ function quotaLines(
 const round = (n: number, digits = 6) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 function storageTotal(use: StorageUse): number {
-  return use.runArtifacts + use.loggedModels + use.modelVersions + use.evaluationUploads + homesTotal(use);
+  return use.runArtifacts + use.loggedModels + use.modelVersions + use.evaluationUploads + use.datasets + homesTotal(use);
 }
 
 function homesTotal(use: StorageUse): number {
@@ -315,6 +316,7 @@ function describeStorage(use: StorageUse): string {
     ["logged models", use.loggedModels],
     ["model versions", use.modelVersions],
     ["evaluation uploads", use.evaluationUploads],
+    ["dataset files", use.datasets],
     ["workspace home folders", homesTotal(use)],
   ];
   return parts

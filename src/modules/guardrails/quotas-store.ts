@@ -21,6 +21,8 @@ export interface StorageUse {
   loggedModels: number;
   modelVersions: number;
   evaluationUploads: number;
+  /** Files of the team's datasets (each blob once). */
+  datasets: number;
   /** Workspaces' home folders (as last measured), each. */
   workspaces: { id: string; name: string; bytes: number }[];
 }
@@ -142,7 +144,7 @@ export class QuotaStore {
     if (teams?.length === 0) return out;
     const entry = (team: string) => {
       let e = out.get(team);
-      if (!e) out.set(team, (e = { runArtifacts: 0, loggedModels: 0, modelVersions: 0, evaluationUploads: 0, workspaces: [] }));
+      if (!e) out.set(team, (e = { runArtifacts: 0, loggedModels: 0, modelVersions: 0, evaluationUploads: 0, datasets: 0, workspaces: [] }));
       return e;
     };
     const only = teams ? [...teams] : undefined;
@@ -175,6 +177,12 @@ export class QuotaStore {
       .groupBy("team_id");
     if (only) uploads = uploads.where("team_id", "in", only);
     for (const r of await uploads.execute()) entry(r.team_id).evaluationUploads += Number(r.bytes ?? 0);
+    let datasetBlobs = this.db
+      .selectFrom("dataset_blobs")
+      .select(["team_id", (eb) => eb.fn.sum<number | string>("size").as("bytes")])
+      .groupBy("team_id");
+    if (only) datasetBlobs = datasetBlobs.where("team_id", "in", only);
+    for (const r of await datasetBlobs.execute()) entry(r.team_id).datasets += Number(r.bytes ?? 0);
     let homes = this.db.selectFrom("workspaces").select(["team_id", "workspace_id", "name", "home_bytes"]).where("home_bytes", ">", 0).orderBy("workspace_id");
     if (only) homes = homes.where("team_id", "in", only);
     for (const r of await homes.execute()) entry(r.team_id).workspaces.push({ id: r.workspace_id, name: r.name, bytes: Number(r.home_bytes) });
