@@ -163,6 +163,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     admission: ({ spec, request, team }, principal) =>
       budgets.admitJob({ name: spec.name, team, profile: request.profile, gpus: request.gpus, gpuType: request.gpuType, cpus: request.cpus, memoryMiB: request.memoryMiB, maxRuntimeSeconds: spec.maxRuntime, executorArgs: executorArgsOf(request.placement), hostAccess: podSpecPatchHostAccess(request.placement?.podSpecPatch) }, principal),
   });
+  // Jobs read registered dataset versions (pinned at submit, written read-only into their folder).
+  compute.service.useDatasets({ resolve: (team, ref) => datasets.service.resolve(team, ref), open: (digest) => artifacts.get(digest) });
   routes.push(...compute.routes);
   controllers.push(compute.controller);
   // Workspaces: Jupyter servers run as jobs of the compute module, reached through the proxy below.
@@ -258,7 +260,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   // Autoscaling stops at the team's serving-replica quota.
   serving.service.setReplicaRoom((team) => quotas.ledger.replicaRoom(team));
   // Evaluation runs versions on serving and guards the registry's production alias.
-  const evaluation = createEvaluationModule({ database, registry: registry.service, tracking: tracking.service, serving: serving.service, artifacts, maxDataBytes: config.evaluation.maxDataBytes, clock, ids, logger, requiredPolicy: (team) => budgets.policies.requiredGatePolicy(team), storageQuota });
+  const evaluation = createEvaluationModule({ database, registry: registry.service, tracking: tracking.service, serving: serving.service, artifacts, maxDataBytes: config.evaluation.maxDataBytes, clock, ids, logger, requiredPolicy: (team) => budgets.policies.requiredGatePolicy(team), storageQuota, datasets: datasets.service });
   routes.push(...evaluation.routes);
   controllers.push(evaluation.runner);
   // Deployments roll versions out on serving (through the router they register there), behind evaluation's gate.

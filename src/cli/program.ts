@@ -16,6 +16,7 @@ import { registerTeams, registerTokens, registerUsers } from "./commands/identit
 import { registerLogin } from "./commands/login.ts";
 import { registerModels } from "./commands/models.ts";
 import { registerAlerts, registerMonitors } from "./commands/monitors.ts";
+import { registerDatasets } from "./commands/datasets.ts";
 import { registerPolicy } from "./commands/policy.ts";
 import { registerQuotas } from "./commands/quotas.ts";
 import { registerRuns } from "./commands/runs.ts";
@@ -68,6 +69,7 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerModels(program, ctx);
   registerEvaluate(program, ctx);
   registerDeploy(program, ctx);
+  registerDatasets(program, ctx);
   registerMonitors(program, ctx);
   registerAlerts(program, ctx);
   registerCompute(program, ctx);

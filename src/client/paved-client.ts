@@ -10,6 +10,7 @@ import type { QuotaRequest, TeamQuota } from "./types.ts";
 import type { Workspace, WorkspaceEnvironment, WorkspaceRequest } from "./types.ts";
 import type { Alert, AlertReceiver, AlertRule, Monitor, MonitorRequest, MonitorWindow, Sweep, SweepSpec } from "./types.ts";
 import type { AdoptionQuery, AdoptionReport, Feedback, FeedbackRequest } from "./types.ts";
+import type { DatasetDiff, DatasetVersionView, DatasetView, PreviewView } from "../modules/datasets/schema.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 
@@ -27,7 +28,7 @@ interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   /** Bytes sent as they are (uploads), instead of a JSON body. */
-  raw?: { bytes: Uint8Array<ArrayBuffer>; contentType: string };
+  raw?: { bytes: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>; contentType: string };
   signal?: AbortSignal;
 }
 
@@ -560,6 +561,55 @@ export class PavedClient {
     return this.json("/api/v1/workspace-stats");
   }
 
+  // ---- datasets ----
+
+  /** Uploads one file's bytes (a buffer, or a stream read as it is sent) for a team's datasets; answers its digest. */
+  uploadDatasetFile(bytes: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>, opts: { team?: string } = {}): Promise<{ digest: string; size: number; team: string }> {
+    return this.json("/api/v1/dataset-uploads", { method: "POST", query: { team: opts.team }, raw: { bytes, contentType: "application/octet-stream" } });
+  }
+
+  createDataset(body: { name: string; team?: string; description?: string }): Promise<DatasetView> {
+    return this.json("/api/v1/datasets", { method: "POST", body });
+  }
+
+  async listDatasets(query: { limit?: number } = {}): Promise<DatasetView[]> {
+    return (await this.json<{ datasets: DatasetView[] }>("/api/v1/datasets", { query })).datasets;
+  }
+
+  getDataset(name: string): Promise<DatasetView> {
+    return this.json(`/api/v1/datasets/${seg(name)}`);
+  }
+
+  /** Creates a version from uploaded files (and the dataset, when new); the same files answer the existing version (`existing: true`). */
+  createDatasetVersion(name: string, body: { files: { path: string; digest: string }[]; team?: string; description?: string; alias?: string }): Promise<DatasetVersionView> {
+    return this.json(`/api/v1/datasets/${seg(name)}/versions`, { method: "POST", body });
+  }
+
+  async listDatasetVersions(name: string, query: { limit?: number } = {}): Promise<DatasetVersionView[]> {
+    return (await this.json<{ versions: DatasetVersionView[] }>(`/api/v1/datasets/${seg(name)}/versions`, { query })).versions;
+  }
+
+  /** One version (a number, an alias or `latest`) with its files' schemas and statistics. */
+  getDatasetVersion(name: string, version: string | number): Promise<DatasetVersionView> {
+    return this.json(`/api/v1/datasets/${seg(name)}/versions/${seg(String(version))}`);
+  }
+
+  previewDataset(name: string, version: string | number, query: { rows?: number; path?: string } = {}): Promise<PreviewView> {
+    return this.json(`/api/v1/datasets/${seg(name)}/versions/${seg(String(version))}/preview`, { query });
+  }
+
+  diffDataset(name: string, from: string | number, to: string | number): Promise<DatasetDiff> {
+    return this.json(`/api/v1/datasets/${seg(name)}/diff`, { query: { from: String(from), to: String(to) } });
+  }
+
+  setDatasetAlias(name: string, alias: string, version: string | number): Promise<{ dataset: string; alias: string; version: number | null }> {
+    return this.json(`/api/v1/datasets/${seg(name)}/aliases/${seg(alias)}`, { method: "PUT", body: { version } });
+  }
+
+  removeDatasetAlias(name: string, alias: string): Promise<{ dataset: string; alias: string; version: number | null }> {
+    return this.json(`/api/v1/datasets/${seg(name)}/aliases/${seg(alias)}`, { method: "DELETE" });
+  }
+
   private async json<T>(path: string, options: RequestOptions = {}): Promise<T> {
     const response = await this.request(path, options);
     const text = await response.text();
@@ -586,6 +636,8 @@ export class PavedClient {
         headers,
         body: options.raw ? options.raw.bytes : options.body === undefined ? undefined : JSON.stringify(options.body),
         signal: options.signal,
+        // A streamed upload (a dataset file read from disk) is sent as it is read.
+        ...(options.raw?.bytes instanceof ReadableStream ? { duplex: "half" } : {}),
       });
     } catch (error) {
       if (options.signal?.aborted) throw error;

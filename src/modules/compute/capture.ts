@@ -281,7 +281,10 @@ export async function captureEnvironment(runs: RunRecorder, input: CaptureInput,
   await step("datasets", async () => {
     const inputs = [];
     for (const d of spec.datasets) {
-      if ("path" in d) {
+      if ("dataset" in d) {
+        // A registered version: recorded (with its digest) when the job was submitted.
+        continue;
+      } else if ("path" in d) {
         const path = resolveDatasetPath(spec.workingDir, d.path);
         inputs.push({ name: d.name, digest: await datasetDigest(path, input.as), sourceType: "local", source: path });
       } else {

@@ -5,6 +5,7 @@ import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { PlatformError, isPlatformError, type Clock, type Logger } from "../../core/index.ts";
 import { captureEnvironment } from "./capture.ts";
+import { materializeInputs, removeInputs, type JobDatasets } from "./dataset-inputs.ts";
 import { attemptLogPath, rankLogPath, type ExecutionHandle, type Executor, type ObservedState } from "./executors/executor.ts";
 import { MetricTailer } from "./metric-tailer.ts";
 import type { MachineResources } from "./resources.ts";
@@ -115,6 +116,7 @@ export class JobController {
   private timers: NodeJS.Timeout[] = [];
   private sampler: SystemSampler | undefined;
   private captures: Promise<unknown> = Promise.resolve();
+  private datasets: JobDatasets | undefined;
   /** Backends that did not answer: until when the scheduler leaves their jobs queued, and why (memory only: a restart simply tries again). */
   private readonly backoff = new Map<string, { until: number; delayMs: number; reason: string }>();
 
@@ -167,6 +169,11 @@ export class JobController {
   /** Calls `listener` when an attempt ends its job (SUCCEEDED, FAILED, CANCELLED): a sweep starts its next trial at once. */
   onEnded(listener: (jobId: string, phase: JobPhase) => void): void {
     this.endListeners.add(listener);
+  }
+
+  /** Registration point for the datasets module: attempts of jobs that read registered versions get them written into their folder. */
+  useDatasets(datasets: JobDatasets): void {
+    this.datasets = datasets;
   }
 
   /** Calls `listener` when a job's first attempt leaves the queue, with how long it waited (monitoring's queue-wait histogram). */
@@ -350,6 +357,8 @@ export class JobController {
         MLFLOW_TRACKING_TOKEN: token,
       };
       if (row.run_id) env.MLFLOW_RUN_ID = row.run_id;
+      // Registered dataset versions, written read-only into the job's folder: PAVED_INPUTS_DIR, PAVED_DATASET_<NAME>.
+      Object.assign(env, await materializeInputs(spec, row.team_id, jobDir, this.datasets));
       const workspaceId = (spec as StoredJobSpec).workspaceId;
       if (workspaceId) {
         // A workspace's server: `paved` in its terminals and kernels acts with the workspace's token.
@@ -659,6 +668,8 @@ export class JobController {
   }
 
   private async finishRun(row: JobRow, phase: JobPhase, now: number): Promise<void> {
+    // The job's copies of its registered datasets go with its last attempt (the versions stay).
+    await removeInputs(this.jobDir(row.job_id)).catch((error: unknown) => this.deps.logger.warn({ err: error, job: row.job_id }, "could not remove the job's dataset inputs"));
     if (!row.run_id) return;
     const final = await this.deps.store.get(row.job_id);
     const tags: Record<string, string> = { "paved.job.phase": phase, "paved.job.attempts": String(final?.attempt ?? row.attempt) };

@@ -23,6 +23,7 @@ export type { RunRecorder, JobTokens } from "./run-recorder.ts";
 export type { Executor, ExecutionHandle, ExecutionRequest, ObservedState } from "./executors/executor.ts";
 export { KubernetesExecutor } from "./executors/kubernetes-executor.ts";
 export type { MachineResources, Gpu } from "./resources.ts";
+export { inputVariable, type JobDatasets } from "./dataset-inputs.ts";
 export { JobService, type JobAdmissionHook, type JobPreparer, type PreparedJob, type SubmitOptions } from "./service.ts";
 export { codeFiles, gitInfo, skippedFromSnapshot, GIT_CEILING_FILE, SNAPSHOT_LIMITS } from "./capture.ts";
 export { JobController, type QuotaSource, type StartedJob } from "./controller.ts";

@@ -54,10 +54,18 @@ const hyperparametersSchema = z.record(z.string(), z.union([z.string(), z.number
 });
 
 const datasetName = z.string().regex(/^[A-Za-z0-9_.\-]{1,128}$/, "dataset names use letters, digits, '_', '-', '.'");
-/** A dataset: a local file or folder Paved hashes, or an external source with a declared digest. */
+/**
+ * A dataset: a local file or folder Paved hashes, an external source with a declared digest, or a
+ * registered dataset version (`datasets:/<name>@<version|alias>`), written read-only into the job's
+ * folder (PAVED_DATASET_<NAME>) and pinned to its version at submit.
+ */
 export const datasetSchema = z.union([
   z.strictObject({ name: datasetName, path: z.string().min(1) }),
   z.strictObject({ name: datasetName, source: z.string().min(1), digest: z.string().min(1) }),
+  z.strictObject({
+    name: datasetName,
+    dataset: z.string().max(2048).startsWith("datasets:/", "a registered dataset is named datasets:/<name>@<version|alias>, e.g. datasets:/churn@3").describe("a registered dataset version: datasets:/<name>@<version|alias>"),
+  }),
 ]);
 
 /** Named priorities: what `priority: high` means. */

@@ -7,6 +7,7 @@ import { DEFAULT_TEAM_ID, type Tables } from "../../storage/index.ts";
 import type { ProfileCatalog } from "../catalog/index.ts";
 import { teamForNew, visibleTeams } from "../identity/index.ts";
 import { resolveDatasetPath } from "./capture.ts";
+import { pinDatasets, type JobDatasets, type PinnedInput } from "./dataset-inputs.ts";
 import type { JobController } from "./controller.ts";
 import { attemptLogPath, type ExecutionHandle, type Executor } from "./executors/executor.ts";
 import { backendMachine, type MachineResources } from "./resources.ts";
@@ -83,6 +84,7 @@ export class JobService {
   private readonly logBounds: LogBounds;
   private readonly follows: FollowSlots;
   private preparer: JobPreparer | undefined;
+  private datasets: JobDatasets | undefined;
   /** Aborted when the module stops: open follows end instead of holding the server's close. */
   private stopping = new AbortController();
 
@@ -94,6 +96,12 @@ export class JobService {
   /** Registration point for a module above compute that prepares submitted jobs (see JobPreparer). */
   usePreparer(preparer: JobPreparer): void {
     this.preparer = preparer;
+  }
+
+  /** Registration point for the datasets module: jobs may then read registered dataset versions. */
+  useDatasets(datasets: JobDatasets): void {
+    this.datasets = datasets;
+    this.deps.controller.useDatasets(datasets);
   }
 
   /**
@@ -125,9 +133,10 @@ export class JobService {
     this.deps.controller.onEnded(listener);
   }
 
-  async submit(submitted: JobSpec, principal: Principal, options: SubmitOptions = {}): Promise<Job> {
+  async submit(asSubmitted: JobSpec, principal: Principal, options: SubmitOptions = {}): Promise<Job> {
     const { store, runs, clock, ids } = this.deps;
-    const { team, request } = await this.admit(submitted, principal);
+    // The spec as admitted: registered datasets pinned to their versions.
+    const { team, request, spec: submitted, inputs } = await this.admit(asSubmitted, principal);
     const experimentId = await runs.ensureExperiment(submitted.experiment ?? submitted.name, team);
     const id = options.jobId ?? ids.prefixed("job");
     if (options.jobId !== undefined && (await store.team(id)) !== undefined) throw conflict(`job '${id}' already exists`);
@@ -149,6 +158,8 @@ export class JobService {
               tags: { ...options.runTags, ...prepared?.tags, "paved.job_id": id, ...(request.profile ? { "paved.compute.profile": request.profile } : {}), ...(principal.workspaceId ? { "paved.workspace_id": principal.workspaceId } : {}) },
             })
           ).runId;
+    // The run names the registered dataset versions it reads, before the job can start.
+    if (runId && inputs.length > 0) await runs.logInputs(runId, inputs);
     const now = clock.now();
     await store.insert(
       { id, name: spec.name, owner, team, spec: resolved, request, priority: spec.priority, experimentId, runId, createdAt: now },
@@ -171,18 +182,19 @@ export class JobService {
    * What submit checks before it stores anything: the team, the working dir and datasets, the
    * resources (a known profile, a machine that can hold them), then admission (policies, budget).
    */
-  private async admit(spec: JobSpec, principal: Principal): Promise<{ team: string; request: ResourceRequest }> {
+  private async admit(submitted: JobSpec, principal: Principal): Promise<{ team: string; request: ResourceRequest; spec: JobSpec; inputs: PinnedInput[] }> {
     const { catalog } = this.deps;
-    const team = await this.teamFor(spec, principal);
-    await assertDirectory(spec.workingDir, "workingDir");
-    for (const d of spec.datasets) {
-      if ("path" in d) await assertExists(resolveDatasetPath(spec.workingDir, d.path), `dataset '${d.name}'`);
+    const team = await this.teamFor(submitted, principal);
+    await assertDirectory(submitted.workingDir, "workingDir");
+    for (const d of submitted.datasets) {
+      if ("path" in d) await assertExists(resolveDatasetPath(submitted.workingDir, d.path), `dataset '${d.name}'`);
     }
-    const request = resolveRequest(spec, catalog, this.deps.defaultExecutor);
+    const request = resolveRequest(submitted, catalog, this.deps.defaultExecutor);
+    const { spec, inputs } = await pinDatasets(submitted, team, this.datasets, request.executor ?? "local");
     if (request.executor) await this.assertFeasibleOn(request.executor, request);
     else assertFeasible(request, await this.deps.machine(), catalog);
     await this.deps.admission?.({ spec, request, team }, principal);
-    return { team, request };
+    return { team, request, spec, inputs };
   }
 
   /**

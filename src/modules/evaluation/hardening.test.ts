@@ -162,7 +162,7 @@ describe("evaluation hardening (issue 7: items 2, 5, 8, 14)", () => {
       expect((await evaluate("sources", version, { data: `runs:/${runId}/outputs/missing.csv` })).json().error.code).toBe("NOT_FOUND");
       expect((await evaluate("sources", version, { data: `uploads:/${"0".repeat(64)}` })).json().error.code).toBe("NOT_FOUND");
       expect((await evaluate("sources", version, { data: `models:/sources/${version}/nope.csv` })).json().error.code).toBe("NOT_FOUND");
-      expect((await evaluate("sources", version, { data: "datasets:/churn@3" })).json().error.code).toBe("UNSUPPORTED");
+      expect((await evaluate("sources", version, { data: "datasets:/churn@3" })).json().error.code).toBe("NOT_FOUND");
       expect((await evaluate("sources", version, { data: `runs:/${runId}/../../etc/passwd` })).json().error.code).toBe("INVALID_INPUT");
       expect((await evaluate("sources", version, { data: "https://example.com/eval.csv" })).json().error.code).toBe("INVALID_INPUT");
     }, 120_000);

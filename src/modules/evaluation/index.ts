@@ -16,13 +16,13 @@ import { loadPolicyFile } from "./policy.ts";
 import { evaluationRoutes } from "./routes.ts";
 import { EvaluationRunner } from "./runner.ts";
 import { EvaluationService, type RequiredGatePolicyHook } from "./service.ts";
-import { DataResolver } from "./sources.ts";
+import { DataResolver, type EvaluationDatasets } from "./sources.ts";
 import { EvaluationStore } from "./store.ts";
 
 export { EvaluationService, GATED_ALIAS, type MonitorBasis, type RequiredGatePolicyHook } from "./service.ts";
 export { EvaluationRunner } from "./runner.ts";
 export { parsePolicy, type VersionedPolicy } from "./policy.ts";
-export { parseDataUri, ACCEPTED_DATA_URIS, type DataSource } from "./sources.ts";
+export { parseDataUri, ACCEPTED_DATA_URIS, type DataSource, type EvaluationDatasets } from "./sources.ts";
 export { cardFeatures, cardTags } from "./checks/compliance.ts";
 export { shownName } from "./data.ts";
 export { DriftCheck, PerformanceCheck, EvaluationView, GatePolicyView, GateStatusView, CheckResult, GatePolicy, GatePolicyChangeView, EvaluationUploadView, UploadQuery } from "./schema.ts";
@@ -47,13 +47,15 @@ export interface EvaluationModuleDeps {
   requiredPolicy?: RequiredGatePolicyHook;
   /** Refuses (QUOTA_EXCEEDED) an upload of a team at its artifact storage quota (guardrails' ledger). */
   storageQuota?: (team: string, bytes: number, what: string) => Promise<void>;
+  /** Registered dataset versions, read as `datasets:/<name>@<version>[/<file>]` (the datasets module). */
+  datasets?: EvaluationDatasets;
 }
 
 /** Builds the evaluation service, runner and routes, and installs the production gate as a registry alias guard. */
 export function createEvaluationModule(deps: EvaluationModuleDeps): { service: EvaluationService; runner: EvaluationRunner; routes: RouteDefinition[] } {
   const logger = deps.logger.child({ module: "evaluation" });
   const store = new EvaluationStore(deps.database);
-  const data = new DataResolver({ tracking: deps.tracking, registry: deps.registry, artifacts: deps.artifacts, store, maxBytes: deps.maxDataBytes });
+  const data = new DataResolver({ tracking: deps.tracking, registry: deps.registry, artifacts: deps.artifacts, store, maxBytes: deps.maxDataBytes, ...(deps.datasets ? { datasets: deps.datasets } : {}) });
   const runner = new EvaluationRunner({
     store,
     data,

@@ -9,19 +9,31 @@ import type { EvaluationStore } from "./store.ts";
  * Where evaluation data may come from: only files the platform already stores, named by a URI.
  * A server path is never a valid input, whether or not it exists, so nothing a request names is
  * opened outside the artifact store. Registered datasets (`datasets:/<name>@<version>`) join
- * this list when the datasets module lands; each scheme is one entry in `SCHEMES`.
+ * this list as one more entry in `SCHEMES`; each scheme is one entry there.
  */
 export type DataSource =
   | { kind: "run"; runId: string; path: string; experimentId?: string }
   | { kind: "model"; name: string; version: number; path: string }
-  | { kind: "upload"; digest: string };
+  | { kind: "upload"; digest: string }
+  | { kind: "dataset"; ref: string };
 
 /** The schemes evaluation data may be given in, for short messages. */
-export const DATA_SCHEMES = "runs:/, mlflow-artifacts:/, models:/ or uploads:/";
+export const DATA_SCHEMES = "runs:/, mlflow-artifacts:/, models:/, datasets:/ or uploads:/";
 
 /** The URIs evaluation data may be given as, for messages. */
 export const ACCEPTED_DATA_URIS =
-  "runs:/<run_id>/<path> (a run artifact), mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path>, models:/<name>/<version>/<path> (a file of a registered version) or uploads:/<sha256> (a CSV sent with `paved evaluate <model>@<version> --data <local file>`, or POST /api/v1/evaluation-data)";
+  "runs:/<run_id>/<path> (a run artifact), mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path>, models:/<name>/<version>/<path> (a file of a registered version), datasets:/<name>@<version|alias>[/<path>] (a CSV of a registered dataset version) or uploads:/<sha256> (a CSV sent with `paved evaluate <model>@<version> --data <local file>`, or POST /api/v1/evaluation-data)";
+
+/** Registered dataset versions, as the datasets module resolves them (app.ts connects it). */
+export interface EvaluationDatasets {
+  resolve(team: string, ref: string): Promise<{ ref: string; files: DatasetFile[]; file?: DatasetFile }>;
+}
+interface DatasetFile {
+  path: string;
+  digest: string;
+  size: number;
+  format: string;
+}
 
 const RUN_ID = /^[0-9A-Za-z_-]{1,64}$/;
 const EXPERIMENT_ID = /^[0-9A-Za-z_-]{1,64}$/;
@@ -51,8 +63,10 @@ const SCHEMES: Record<string, SchemeParser> = {
     if (!DIGEST.test(hex) || extra.some((s) => s !== "")) throw invalidInput(`${what} '${uri}' must be uploads:/<sha256> as the upload answered it`);
     return { kind: "upload", digest: hex };
   },
-  datasets: (_rest, uri, what) => {
-    throw new PlatformError("UNSUPPORTED", `${what} '${uri}': registered datasets are not available yet; use ${ACCEPTED_DATA_URIS}`);
+  // The datasets module checks the rest of the reference when it resolves it.
+  datasets: ([head = ""], uri, what) => {
+    if (!head) throw invalidInput(`${what} '${uri}' names no dataset; write datasets:/<name>@<version|alias>[/<path of a CSV file>]`);
+    return { kind: "dataset", ref: uri };
   },
 };
 
@@ -95,6 +109,8 @@ export interface DataResolverDeps {
   store: EvaluationStore;
   /** Largest CSV read (config `evaluation.maxDataBytes`). */
   maxBytes: number;
+  /** Registered datasets; unset, `datasets:/` URIs are UNSUPPORTED. */
+  datasets?: EvaluationDatasets;
 }
 
 /** Largest header (and first record) read to check a request before it is stored. */
@@ -157,6 +173,24 @@ export class DataResolver {
     return Buffer.concat(chunks);
   }
 
+  /** The CSV file a dataset reference names: the one it names by path, else the version's only CSV file. */
+  private async datasetFile(ref: string, team: string): Promise<{ digest: string; size: number }> {
+    if (!this.deps.datasets) throw new PlatformError("UNSUPPORTED", `'${ref}': this server has no datasets module; use ${ACCEPTED_DATA_URIS}`);
+    const version = await this.deps.datasets.resolve(team, ref);
+    const csvs = version.files.filter((f) => f.format === "csv");
+    const file = version.file ?? (csvs.length === 1 ? csvs[0] : undefined);
+    if (!file) {
+      const shown = csvs.slice(0, 5).map((f) => `${version.ref}/${f.path}`).join(", ");
+      throw invalidInput(
+        csvs.length === 0
+          ? `${version.ref} holds no CSV file, and evaluations read CSV; give a dataset version with one, or export its Parquet to CSV first`
+          : `${version.ref} holds ${csvs.length} CSV files; name one, e.g. ${shown}`,
+      );
+    }
+    if (file.format !== "csv") throw invalidInput(`${version.ref}/${file.path} is ${file.format === "parquet" ? "Parquet" : "not a CSV file"}, and evaluations read CSV; name a CSV file of the version`);
+    return { digest: file.digest.replace(/^sha256:/, ""), size: file.size };
+  }
+
   private async blobOf(source: DataSource, team: string): Promise<{ digest: string; size: number }> {
     switch (source.kind) {
       case "run": {
@@ -175,6 +209,8 @@ export class DataResolver {
         if (!file) throw notFound(`version ${source.version} of '${source.name}' has no file '${source.path}'; see its files with \`paved models show ${source.name}@${source.version}\``);
         return file;
       }
+      case "dataset":
+        return this.datasetFile(source.ref, team);
       case "upload": {
         const upload = await this.deps.store.getUpload(team, source.digest);
         if (!upload) {
