@@ -16,13 +16,15 @@ import { DeploymentRouter, createDeploymentsModule, type DeploymentsModuleDeps }
 import { createEvaluationModule, parsePolicy } from "./modules/evaluation/index.ts";
 import { createBudgetsModule, type ServingSample, type StopTeamWork } from "./modules/guardrails/index.ts";
 import { createAuditModule, createQuotaModule } from "./modules/guardrails/index.ts";
-import { checkSsoConfig, createIdentityModule, createSso, type TokenService } from "./modules/identity/index.ts";
+import { authorize, checkSsoConfig, createIdentityModule, createSso, type TokenService } from "./modules/identity/index.ts";
 import { createRegistryModule } from "./modules/registry/index.ts";
 import { createServingModule, oipServerRoutes, servingRoutes, type ServingPlane } from "./modules/serving/index.ts";
 import { DataPlaneFleet, DataPlaneSupervisor, oipRelay } from "./dataplane/index.ts";
 import { createTrackingModule } from "./modules/tracking/index.ts";
 import { createWorkspacesModule } from "./modules/workspaces/index.ts";
 import { createSweepsModule } from "./modules/sweeps/index.ts";
+import { CreateDeploymentBody } from "./modules/deployments/index.ts";
+import { createPipelinesModule, deployStep, evaluateStep, registerStep } from "./modules/pipelines/index.ts";
 import { createAdoptionModule, registerAdoptionGauges } from "./modules/adoption/index.ts";
 import { createDatasetsModule } from "./modules/datasets/index.ts";
 import { campaign, openDatabase, type Database, type Leadership } from "./storage/index.ts";
@@ -281,6 +283,36 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     } while (pageToken);
   };
   controllers.push(deployments.controller);
+  // Pipelines: DAGs of jobs and of the golden path's other steps, each step acting as whoever started the run.
+  // Step kinds of modules above compute are registered here (a module's own kinds, e.g. dataset snapshots, likewise).
+  const pipelines = createPipelinesModule({ database, artifacts, clock, ids, config, logger, jobs: compute.service, principalOf: (userId) => tokens.principalOf(userId) });
+  pipelines.steps.register(
+    evaluateStep({
+      evaluate: async (model, version, body, principal) => {
+        authorize(principal, "evaluations:create", await evaluation.service.modelResource(model));
+        return evaluation.service.evaluate(model, version, body as Parameters<typeof evaluation.service.evaluate>[2], principal.name);
+      },
+      get: (id) => evaluation.service.get(id),
+    }),
+  );
+  pipelines.steps.register(registerStep({ register: (input, principal) => registry.service.registerVersion({ ...input, userId: principal.onBehalfOf ?? principal.name, principal }) }));
+  pipelines.steps.register(
+    deployStep({
+      schema: CreateDeploymentBody,
+      create: async (body, principal) => {
+        const parsed = CreateDeploymentBody.parse(body);
+        authorize(principal, "deployments:write", await deployments.service.newDeploymentResource(parsed));
+        return deployments.service.create(parsed, principal);
+      },
+      get: async (id) => {
+        const d = await deployments.service.get(id);
+        return { id: d.id, phase: d.status.phase, message: d.status.history.at(-1)?.reason ?? null };
+      },
+      rollback: async (id) => void (await deployments.service.rollback(id)),
+    }),
+  );
+  routes.push(...pipelines.routes);
+  controllers.push(pipelines.controller);
   // Stopping terminates every model's worker threads.
   controllers.push({ start() {}, stop: () => serving.service.close() });
   // /metrics: GPUs, the host, the queue, HTTP, the database and Node, with serving's series.

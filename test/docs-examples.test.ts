@@ -19,6 +19,7 @@ import { ProfileCatalog } from "../src/modules/catalog/index.ts";
 import { profilesFileSchema } from "../src/modules/catalog/schema.ts";
 import { jobSpecSchema } from "../src/modules/compute/index.ts";
 import { sweepSpecSchema } from "../src/modules/sweeps/index.ts";
+import { pipelineSpecSchema } from "../src/modules/pipelines/index.ts";
 import { parsePolicy } from "../src/modules/evaluation/index.ts";
 import { PolicyDocument } from "../src/modules/guardrails/index.ts";
 import { EnvironmentsFile } from "../src/modules/workspaces/index.ts";
@@ -137,6 +138,10 @@ describe("the documentation's examples (issue 7, item 16)", () => {
         if (/^(kind|command):/m.test(block.text)) {
           // What `paved apply -f` sends, then what POST /api/v1/jobs (or /api/v1/sweeps) checks.
           for (const document of parseSpecDocuments(block.text, join(ROOT, "docs", "example.yaml"))) {
+            if (document.kind === "Pipeline") {
+              parseInput(pipelineSpecSchema, document.spec, "pipeline spec");
+              continue;
+            }
             const job = document.kind === "Sweep" ? parseInput(sweepSpecSchema, document.spec, "sweep spec").trial : parseInput(jobSpecSchema, document.spec, "job spec");
             if (job.compute?.profile) catalog.get(job.compute.profile);
           }

@@ -21,6 +21,7 @@ import { registerPolicy } from "./commands/policy.ts";
 import { registerQuotas } from "./commands/quotas.ts";
 import { registerRuns } from "./commands/runs.ts";
 import { registerSweeps } from "./commands/sweeps.ts";
+import { registerPipelines } from "./commands/pipelines.ts";
 import { registerTrain } from "./commands/train.ts";
 import { registerUp } from "./commands/up.ts";
 import { registerWorkspace } from "./commands/workspace.ts";
@@ -44,6 +45,7 @@ Examples:
   $ paved train --name demo -- python3 train.py --epochs 5
   $ paved jobs ls
   $ paved sweeps create -f sweep.yaml          # grid, random or ASHA over a job's parameters
+  $ paved pipelines run train-and-deploy --wait  # a DAG of jobs and golden-path steps
   $ paved runs show <run-id>
   $ paved runs metrics <run-id> loss           # a metric's history
   $ paved runs artifacts get <run-id> outputs/model.onnx -o model.onnx
@@ -63,6 +65,7 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerTrain(program, ctx);
   registerJobs(program, ctx);
   registerSweeps(program, ctx);
+  registerPipelines(program, ctx);
   registerLogs(program, ctx);
   registerRuns(program, ctx);
   registerExperiments(program, ctx);

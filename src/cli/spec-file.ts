@@ -1,11 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
-import type { DatasetRef, JobSpec, SweepSpec } from "../client/index.ts";
+import type { DatasetRef, JobSpec, PipelineSpecInput, SweepSpec } from "../client/index.ts";
 import { invalidInput, notFound, suggestSimilar } from "../core/index.ts";
 
 /** Kinds `paved apply` knows; a document without `kind` is a Job. */
-export const KNOWN_KINDS = ["Job", "Sweep"] as const;
+export const KNOWN_KINDS = ["Job", "Sweep", "Pipeline"] as const;
 export type Kind = (typeof KNOWN_KINDS)[number];
 
 export interface LoadedDocument {
@@ -19,8 +19,14 @@ export interface SweepDocument {
   spec: SweepSpec;
   where: string;
 }
+/** A pipeline (kind: Pipeline) as written, its job steps' paths made absolute. */
+export interface PipelineDocument {
+  kind: "Pipeline";
+  spec: PipelineSpecInput;
+  where: string;
+}
 /** A document of any kind `paved apply` knows. */
-export type AnyDocument = LoadedDocument | SweepDocument;
+export type AnyDocument = LoadedDocument | SweepDocument | PipelineDocument;
 
 /** Reads a YAML (or JSON) spec file of jobs, one or more `---` separated documents. */
 export async function loadSpecFile(file: string, cwd: string): Promise<LoadedDocument[]> {
@@ -77,6 +83,7 @@ function toDocument(raw: Record<string, unknown>, folder: string, where: string)
       knownKinds: [...KNOWN_KINDS],
     });
   }
+  if (kind === "Pipeline") return toPipelineDocument(raw, folder, where);
   // Both a flat document and the Kubernetes shape (metadata.name + spec) are accepted.
   const fields: Record<string, unknown> =
     nested && typeof nested === "object" && !Array.isArray(nested) ? { ...rest, ...(nested as Record<string, unknown>) } : { ...rest };
@@ -91,6 +98,22 @@ function toDocument(raw: Record<string, unknown>, folder: string, where: string)
     return { kind: "Sweep", spec: { ...fields, trial: resolved } as unknown as SweepSpec, where };
   }
   return { kind: "Job", spec: resolveJobPaths(fields, folder, where), where };
+}
+
+/** A pipeline keeps its shape (metadata, spec); each `job:` step's workingDir and paths resolve against the file's folder. */
+function toPipelineDocument(raw: Record<string, unknown>, folder: string, where: string): PipelineDocument {
+  const spec = raw.spec as { steps?: unknown } | undefined;
+  if (!spec || typeof spec !== "object" || !Array.isArray(spec.steps)) {
+    throw invalidInput(`${where}: a Pipeline needs metadata.name and spec.steps, e.g. spec: { steps: [{ name: train, job: { command: [python3, train.py] } }] }`);
+  }
+  const steps = spec.steps.map((step: unknown, i: number) => {
+    if (!step || typeof step !== "object" || Array.isArray(step)) return step;
+    const job = (step as { job?: unknown }).job;
+    if (!job || typeof job !== "object" || Array.isArray(job)) return step;
+    const name = (step as { name?: unknown }).name;
+    return { ...step, job: resolveJobPaths(job as Record<string, unknown>, folder, `${where}: step ${typeof name === "string" ? name : i}`) };
+  });
+  return { kind: "Pipeline", spec: { ...raw, spec: { ...spec, steps } } as unknown as PipelineSpecInput, where };
 }
 
 /** Checks the fields the CLI must touch and makes workingDir, checkpointDir and dataset paths absolute. */

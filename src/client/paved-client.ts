@@ -10,6 +10,7 @@ import type { QuotaRequest, TeamQuota } from "./types.ts";
 import type { Workspace, WorkspaceEnvironment, WorkspaceRequest } from "./types.ts";
 import type { Alert, AlertReceiver, AlertRule, Monitor, MonitorRequest, MonitorWindow, Sweep, SweepSpec } from "./types.ts";
 import type { AdoptionQuery, AdoptionReport, Feedback, FeedbackRequest } from "./types.ts";
+import type { ParameterValue, Pipeline, PipelineRun, PipelineSpecInput } from "../modules/pipelines/schema.ts";
 import type { DatasetDiff, DatasetVersionView, DatasetView, PreviewView } from "../modules/datasets/schema.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
@@ -469,6 +470,40 @@ export class PavedClient {
     return this.json(`/api/v1/sweeps/${seg(id)}/cancel`, { method: "POST", body: {} });
   }
 
+  // ---- pipelines ----
+
+  applyPipeline(spec: PipelineSpecInput): Promise<Pipeline> {
+    return this.json("/api/v1/pipelines", { method: "POST", body: spec });
+  }
+
+  async listPipelines(query: { limit?: number } = {}): Promise<Pipeline[]> {
+    return (await this.json<{ pipelines: Pipeline[] }>("/api/v1/pipelines", { query })).pipelines;
+  }
+
+  getPipeline(name: string): Promise<Pipeline> {
+    return this.json(`/api/v1/pipelines/${seg(name)}`);
+  }
+
+  startPipelineRun(name: string, parameters: Record<string, ParameterValue> = {}): Promise<PipelineRun> {
+    return this.json(`/api/v1/pipelines/${seg(name)}/runs`, { method: "POST", body: { parameters } });
+  }
+
+  async listPipelineRuns(name: string, query: { limit?: number } = {}): Promise<PipelineRun[]> {
+    return (await this.json<{ runs: PipelineRun[] }>(`/api/v1/pipelines/${seg(name)}/runs`, { query })).runs;
+  }
+
+  getPipelineRun(id: string): Promise<PipelineRun> {
+    return this.json(`/api/v1/pipeline-runs/${seg(id)}`);
+  }
+
+  cancelPipelineRun(id: string): Promise<PipelineRun> {
+    return this.json(`/api/v1/pipeline-runs/${seg(id)}/cancel`, { method: "POST", body: {} });
+  }
+
+  async pipelineRunLogs(id: string, query: { step?: string; limitBytes?: number } = {}): Promise<{ step: string; handle: string | null; text: string }[]> {
+    return (await this.json<{ logs: { step: string; handle: string | null; text: string }[] }>(`/api/v1/pipeline-runs/${seg(id)}/logs`, { query })).logs;
+  }
+
   // ---- monitors and alerts ----
 
   createMonitor(body: MonitorRequest): Promise<Monitor> {
@@ -517,6 +552,20 @@ export class PavedClient {
 
   async deleteAlertReceiver(name: string, team?: string): Promise<void> {
     await this.json(`/api/v1/alerts/receivers/${seg(name)}`, { method: "DELETE", query: { team } });
+  }
+
+  // ---- team secrets (values go in, never come back) ----
+
+  putSecret(name: string, body: { value: string; team?: string }): Promise<TeamSecret> {
+    return this.json(`/api/v1/secrets/${seg(name)}`, { method: "PUT", body });
+  }
+
+  async listSecrets(): Promise<TeamSecret[]> {
+    return (await this.json<{ secrets: TeamSecret[] }>("/api/v1/secrets")).secrets;
+  }
+
+  async deleteSecret(name: string, team?: string): Promise<void> {
+    await this.json(`/api/v1/secrets/${seg(name)}`, { method: "DELETE", query: { team } });
   }
 
   // ---- workspaces ----
@@ -649,6 +698,16 @@ export class PavedClient {
     if (!response.ok) throw await errorFrom(response, path);
     return response;
   }
+}
+
+/** A team secret as the API shows it: its name and who set it when, never its value. */
+export interface TeamSecret {
+  team: string;
+  name: string;
+  createdBy: string;
+  createdAt: number;
+  updatedBy: string;
+  updatedAt: number;
 }
 
 async function errorFrom(response: Response, path: string): Promise<PlatformError> {

@@ -507,6 +507,8 @@ export const configSchema = z.strictObject({
     .default({ maxFileBytes: 16 * 1024 ** 3, previewRows: 20, maxStatisticsColumns: 500, maxCellChars: 256, duckdb: { threads: 4, memoryLimitMiB: 2048, maxConcurrent: 2 } }),
   /** Sweeps (docs/sweeps.md): how often the sweep controller looks at running sweeps (starts trials, reads their metrics). */
   sweeps: z.strictObject({ intervalSeconds: z.number().positive().max(3600).default(1) }).default({ intervalSeconds: 1 }),
+  /** Pipelines (docs/pipelines.md): how often the pipeline controller looks at running runs (a job step's end also wakes it at once). */
+  pipelines: z.strictObject({ intervalSeconds: z.number().positive().max(3600).default(1) }).default({ intervalSeconds: 1 }),
   serving: z
     .strictObject({
       /** Largest inference request body (JSON) accepted, in bytes; larger ones get 413. */

@@ -557,6 +557,52 @@ export interface Tables {
   dataset_aliases: { dataset_id: string; alias: string; version: number; updated_by: string; updated_at: number };
   /** A blob a team stored for its datasets (once per team and digest): what the storage quota counts. */
   dataset_blobs: { team_id: string; digest: string; size: number; created_by: string; created_at: number };
+  /** An applied pipeline (kind: Pipeline): its spec (JSON) and version; names are unique across the platform. */
+  pipelines: { pipeline_id: string; name: string; team_id: string; description: string | null; spec: string; version: number; created_by: string; created_at: number; updated_at: number };
+  /** A run of a pipeline: its parameters (JSON), who started it (`principal`, JSON: its steps act as them) and its phase. */
+  pipeline_runs: {
+    run_id: string;
+    pipeline_id: string;
+    pipeline_name: string;
+    pipeline_version: number;
+    team_id: string;
+    owner: string;
+    principal: string;
+    params: string;
+    /** RUNNING, CANCELLING, SUCCEEDED, FAILED or CANCELLED. */
+    phase: string;
+    message: string | null;
+    created_at: number;
+    updated_at: number;
+    finished_at: number | null;
+  };
+  /** One step instance of a pipeline run (train, or train[2] in a fan-out): plan, state, resolved body, cache key, outputs (JSON). */
+  pipeline_steps: {
+    run_id: string;
+    step_key: string;
+    pipeline_id: string;
+    position: number;
+    step_name: string;
+    kind: string;
+    plan: string;
+    item: string | null;
+    /** pending, running, succeeded, failed, skipped, cached or cancelled. */
+    phase: string;
+    attempt: number;
+    start_key: string | null;
+    handle: string | null;
+    body: string | null;
+    cache_key: string | null;
+    cached_from_run: string | null;
+    cached_from_step: string | null;
+    outputs: string | null;
+    message: string | null;
+    started_at: number | null;
+    deadline_at: number | null;
+    finished_at: number | null;
+    updated_at: number;
+  };
+  pipeline_events: { id: Generated<number>; run_id: string; time: number; type: string; message: string };
   /** One row (id 1): the control plane's leader, its epoch (raised at each election) and the URL replicas forward to. */
   control_plane_leader: { id: number; epoch: number; holder: string | null; url: string | null; elected_at: number | null };
 }

@@ -7,7 +7,7 @@ import { defaultTeam } from "./train.ts";
 export function registerApply(program: Command, ctx: CliContext): void {
   program
     .command("apply")
-    .description("Submit the resources declared in a YAML spec file (kind: Job or Sweep)")
+    .description("Submit the resources declared in a YAML spec file (kind: Job, Sweep or Pipeline)")
     .requiredOption("-f, --file <file>", "YAML spec file; relative paths in it are resolved against its folder")
     .option("--team <team>", "team of the documents that name none (one that names another is refused); default: $PAVED_TEAM, else your token's team")
     .option("--json", "print the created resources as JSON")
@@ -28,6 +28,13 @@ Example:
     .action(async (opts: { file: string; team?: string; json?: boolean }) => {
       const documents = await loadSpecDocuments(opts.file, ctx.cwd);
       for (const document of documents) {
+        if (document.kind === "Pipeline") {
+          const named = document.spec.metadata.team;
+          if (opts.team && named && named !== opts.team) throw invalidInput(`${document.where}: names team '${named}' but --team is '${opts.team}'; drop one of them`);
+          const team = named ?? opts.team ?? defaultTeam(ctx);
+          if (team) document.spec = { ...document.spec, metadata: { ...document.spec.metadata, team } };
+          continue;
+        }
         if (opts.team && document.spec.team && document.spec.team !== opts.team) {
           throw invalidInput(`${document.where}: names team '${document.spec.team}' but --team is '${opts.team}'; drop one of them`);
         }
@@ -42,6 +49,12 @@ Example:
         throw error;
       };
       for (const document of documents) {
+        if (document.kind === "Pipeline") {
+          const pipeline = await client.applyPipeline(document.spec).catch(located(document.where));
+          created.push(pipeline);
+          if (!opts.json) ctx.out(`pipeline ${pipeline.name} applied (version ${pipeline.version}, ${pipeline.steps.length} steps); run it with \`paved pipelines run ${pipeline.name}\`\n`);
+          continue;
+        }
         if (document.kind === "Sweep") {
           const sweep = await client.createSweep(document.spec).catch(located(document.where));
           created.push(sweep);

@@ -1,0 +1,69 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { PipelineStore } from "../src/modules/pipelines/store.ts";
+import { openTestDatabase } from "./support/databases.ts";
+import { testDialects } from "./support/databases.ts";
+
+type Db = Awaited<ReturnType<typeof openTestDatabase>>;
+
+/** The pipeline store on each dialect: a run with many steps in one write, conditional step changes, the cache lookup. */
+describe.each(testDialects())("pipeline store (%s)", (dialect) => {
+  let database: Db | undefined;
+  afterEach(async () => database?.close());
+
+  const stepRow = (run: string, pipeline: string, key: string, position: number) => ({
+    run_id: run,
+    step_key: key,
+    pipeline_id: pipeline,
+    position,
+    step_name: key.replace(/\[\d+\]$/, ""),
+    kind: "echo",
+    plan: "{}",
+    item: null,
+    phase: "pending",
+    attempt: 1,
+    start_key: null,
+    handle: null,
+    body: null,
+    cache_key: null,
+    cached_from_run: null,
+    cached_from_step: null,
+    outputs: null,
+    message: null,
+    started_at: null,
+    deadline_at: null,
+    finished_at: null,
+    updated_at: 1,
+  });
+  const runRow = (id: string, pipeline: string, time: number) => ({ run_id: id, pipeline_id: pipeline, pipeline_name: pipeline, pipeline_version: 1, team_id: "risk", owner: "ada", principal: "{}", params: "{}", phase: "RUNNING", message: null, created_at: time, updated_at: time, finished_at: null });
+
+  it("stores a run of 1,000 steps at once, changes a step only from the phase it was read in, and finds cache hits of earlier runs of the same pipeline", async () => {
+    database = await openTestDatabase(dialect);
+    const store = new PipelineStore(database.db);
+    const steps = Array.from({ length: 1000 }, (_, i) => stepRow("r1", "p1", `s[${i}]`, i));
+    await store.insertRun(runRow("r1", "p1", 1), steps, { type: "Started", message: "x" });
+    const stored = await store.steps("r1");
+    expect(stored).toHaveLength(1000);
+    expect(stored[999]!.step_key).toBe("s[999]");
+
+    expect(await store.patchStep("r1", "s[0]", { phase: "pending", attempt: 1 }, { phase: "succeeded", cache_key: "k", outputs: '{"v":1}', finished_at: 5 })).toBe(true);
+    // A second change from the phase the first one left is refused: a cancel and an end that race leave one answer.
+    expect(await store.patchStep("r1", "s[0]", { phase: "pending", attempt: 1 }, { phase: "cancelled" })).toBe(false);
+    expect(await store.patchStep("r1", "s[1]", { phase: "pending", attempt: 2 }, { phase: "running" })).toBe(false);
+    expect((await store.counts(["r1"])).get("r1")).toEqual({ pending: 999, succeeded: 1 });
+
+    await store.insertRun(runRow("r2", "p1", 2), [stepRow("r2", "p1", "s[0]", 0)], { type: "Started", message: "x" });
+    await store.insertRun(runRow("r3", "p2", 3), [stepRow("r3", "p2", "s[0]", 0)], { type: "Started", message: "x" });
+    expect((await store.cached("p1", "k", "r2"))?.run_id).toBe("r1");
+    // Not from the run itself, nor from another pipeline, nor a step that did not finish.
+    expect(await store.cached("p1", "k", "r1")).toBeUndefined();
+    expect(await store.cached("p2", "k", "r3")).toBeUndefined();
+    await store.patchStep("r1", "s[1]", { phase: "pending", attempt: 1 }, { phase: "failed", cache_key: "k2", finished_at: 6 });
+    expect(await store.cached("p1", "k2", "r2")).toBeUndefined();
+
+    expect(await store.transitionRun("r1", ["RUNNING"], "CANCELLING", { message: "by ada" }, { type: "Cancelling", message: "by ada", time: 7 })).toBe(true);
+    expect(await store.transitionRun("r1", ["RUNNING"], "SUCCEEDED", {}, { type: "Succeeded", message: "", time: 8 })).toBe(false);
+    expect((await store.events("r1")).map((e) => e.type)).toEqual(["Started", "Cancelling"]);
+    expect((await store.runs({ limit: 10, phases: ["RUNNING"] })).map((r) => r.run_id)).toEqual(["r3", "r2"]);
+    expect(await store.runs({ limit: 10, teams: [] })).toEqual([]);
+  });
+});
