@@ -20,6 +20,7 @@ const BENCHES: Record<string, { describe: string; load: () => Promise<{ run(o: B
   workspaces: { describe: "workspace ready time p50/p95 cold and from the warm pool beside a bare Jupyter start; proxy overhead on a kernel execute_request round trip vs Jupyter's socket", load: () => import("./workspaces.ts") },
   failover: { describe: "writes refused after kill -9 of the control plane: three replicas on PostgreSQL (a follower takes over) beside one paved up started again at once", load: () => import("./failover.ts") },
   monitoring: { describe: "PSI + KS of 100 columns, 1,000,000 reference x 1,000,000 actual rows, on worker threads beside scipy's ks_2samp on the same data", load: () => import("./monitoring.ts") },
+  datasets: { describe: "statistics of a generated CSV (BENCH_SIZE, default 100 MB; --gb for 1 GB) through Paved's analysis vs DuckDB's own SUMMARIZE of the same file (node-api), same threads", load: () => import("./datasets.ts") },
   audit: { describe: "what audit.dataEvents: true (each log-batch's record committed before the answer) adds to log-batch p50 and throughput, c=1 and c=4, vs the default summaries", load: () => import("./audit.ts") },
 };
 
