@@ -27,6 +27,7 @@ import { CreateDeploymentBody } from "./modules/deployments/index.ts";
 import { createPipelinesModule, deployStep, evaluateStep, registerStep } from "./modules/pipelines/index.ts";
 import { createAdoptionModule, registerAdoptionGauges } from "./modules/adoption/index.ts";
 import { createDatasetsModule } from "./modules/datasets/index.ts";
+import { createPredictionsModule } from "./modules/predictions/index.ts";
 import { campaign, openDatabase, type Database, type Leadership } from "./storage/index.ts";
 
 export interface AppDeps {
@@ -265,6 +266,10 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const evaluation = createEvaluationModule({ database, registry: registry.service, tracking: tracking.service, serving: serving.service, artifacts, maxDataBytes: config.evaluation.maxDataBytes, clock, ids, logger, requiredPolicy: (team) => budgets.policies.requiredGatePolicy(team), storageQuota, datasets: datasets.service });
   routes.push(...evaluation.routes);
   controllers.push(evaluation.runner);
+  // Batch inference: a model version over a dataset version, the output a new dataset version with lineage to both.
+  const predictions = createPredictionsModule({ database, artifacts, clock, ids, config, logger, storageQuota, registry: registry.service, datasets: datasets.service });
+  routes.push(...predictions.routes);
+  controllers.push(predictions.controller);
   // Deployments roll versions out on serving (through the router they register there), behind evaluation's gate.
   let monitorDeployment: NonNullable<DeploymentsModuleDeps["monitor"]> = async () => ({ id: null, created: false, note: "not monitored: monitoring is not running" });
   const deployments = createDeploymentsModule({ database, registry: registry.service, serving: plane, ...(router ? { router } : {}), evaluation: evaluation.service, clock, ids, logger, admission: (d, principal) => budgets.admitDeployment(d, principal), replicaQuota: (team, replicas, what) => quotas.ledger.assertReplicas(team, replicas, what), monitor: (target, principal) => monitorDeployment(target, principal) });

@@ -505,6 +505,23 @@ export const configSchema = z.strictObject({
         .default({ threads: 4, memoryLimitMiB: 2048, maxConcurrent: 2 }),
     })
     .default({ maxFileBytes: 16 * 1024 ** 3, previewRows: 20, maxStatisticsColumns: 500, maxCellChars: 256, duckdb: { threads: 4, memoryLimitMiB: 2048, maxConcurrent: 2 } }),
+  /** Batch inference (docs/batch-inference.md): `paved predict` and POST /api/v1/predictions. */
+  predictions: z
+    .strictObject({
+      /** Worker threads running the model per prediction; `auto`: every core but one (at least 1, at most 8). */
+      workers: z.union([z.literal("auto"), z.number().int().min(1).max(64)]).default("auto"),
+      /** Rows per model run. */
+      chunkRows: z.number().int().min(1).max(1_048_576).default(8192),
+      /** Predictions run at once; more wait, queued, in creation order. */
+      concurrency: z.number().int().min(1).max(16).default(1),
+      /** DuckDB's memory limit per prediction, MiB (beyond it DuckDB spills to the data dir). */
+      memoryLimitMiB: z.number().int().min(64).default(512),
+      /** DuckDB's threads per prediction (reading the input, writing the output). */
+      duckdbThreads: z.number().int().min(1).max(64).default(2),
+      /** How often the controller looks for queued predictions (it is also woken by each new one). */
+      intervalSeconds: z.number().positive().max(3600).default(1),
+    })
+    .default({ workers: "auto", chunkRows: 8192, concurrency: 1, memoryLimitMiB: 512, duckdbThreads: 2, intervalSeconds: 1 }),
   /** Sweeps (docs/sweeps.md): how often the sweep controller looks at running sweeps (starts trials, reads their metrics). */
   sweeps: z.strictObject({ intervalSeconds: z.number().positive().max(3600).default(1) }).default({ intervalSeconds: 1 }),
   /** Pipelines (docs/pipelines.md): how often the pipeline controller looks at running runs (a job step's end also wakes it at once). */

@@ -97,6 +97,8 @@ export const ACTIONS = [
   "sweeps:read",
   "sweeps:create",
   "sweeps:write",
+  "predictions:read",
+  "predictions:write",
   "pipelines:read",
   "pipelines:write",
   "monitors:read",
@@ -116,7 +118,7 @@ export type Action = (typeof ACTIONS)[number];
  * and the attributes ownership depends on (the job a run belongs to, the user a token belongs to).
  */
 export interface ResourceRef {
-  kind: "run" | "job" | "experiment" | "model" | "evaluation" | "deployment" | "endpoint" | "upload" | "team" | "user" | "token" | "workspace" | "sweep" | "monitor" | "alert" | "pipeline" | "dataset";
+  kind: "run" | "job" | "experiment" | "model" | "evaluation" | "deployment" | "endpoint" | "upload" | "team" | "user" | "token" | "workspace" | "sweep" | "prediction" | "monitor" | "alert" | "pipeline" | "dataset";
   id: string;
   /** The team that owns it (or, for one being created, the team it goes to). */
   team?: string;

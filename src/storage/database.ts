@@ -27,6 +27,7 @@ import { adoptionMigration } from "./migrations/021-adoption.ts";
 import { monitoringMigration } from "./migrations/022-monitoring.ts";
 import { datasetsMigration } from "./migrations/023-datasets.ts";
 import { pipelinesMigration } from "./migrations/026-pipelines.ts";
+import { predictionsMigration } from "./migrations/025-predictions.ts";
 import { ensureFences } from "./leader.ts";
 import type { Tables } from "./tables.ts";
 
@@ -107,7 +108,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
 }
 
 async function migrate(database: Database): Promise<void> {
-  const provider: MigrationProvider = { getMigrations: async () => ({ ...migrations(database.dialect), "026-pipelines": pipelinesMigration(database.dialect) }) };
+  const provider: MigrationProvider = { getMigrations: async () => ({ ...migrations(database.dialect), "025-predictions": predictionsMigration(), "026-pipelines": pipelinesMigration(database.dialect) }) };
   const migrator = new Migrator({ db: database.db, provider });
   const { error } = await migrator.migrateToLatest();
   if (error) {

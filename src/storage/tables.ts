@@ -603,6 +603,30 @@ export interface Tables {
     updated_at: number;
   };
   pipeline_events: { id: Generated<number>; run_id: string; time: number; type: string; message: string };
+  /** A batch prediction (issue 10): its spec (JSON) from the API, its status from the predictions controller. */
+  batch_predictions: {
+    prediction_id: string;
+    team_id: string;
+    model_name: string;
+    model_version: number;
+    input: string;
+    output_dataset: string;
+    spec: string;
+    /** QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELLED. */
+    phase: string;
+    rows_done: number;
+    rows_total: number | null;
+    output_version: number | null;
+    seconds: number | null;
+    rows_per_second: number | null;
+    message: string | null;
+    attempts: number;
+    created_by: string;
+    created_at: number;
+    started_at: number | null;
+    finished_at: number | null;
+    updated_at: number;
+  };
   /** One row (id 1): the control plane's leader, its epoch (raised at each election) and the URL replicas forward to. */
   control_plane_leader: { id: number; epoch: number; holder: string | null; url: string | null; elected_at: number | null };
 }

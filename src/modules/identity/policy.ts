@@ -53,6 +53,8 @@ export const ACTION_RULES: Readonly<Record<Action, TeamRole | "platform" | "anyo
   "sweeps:read": "viewer",
   "sweeps:create": "developer",
   "sweeps:write": "developer",
+  "predictions:read": "viewer",
+  "predictions:write": "developer",
   "pipelines:read": "viewer",
   "pipelines:write": "developer",
   "monitors:read": "viewer",

@@ -147,3 +147,22 @@ export function listNames(names: string[]): string {
   const more = names.length - listed.length;
   return [...listed, ...(more ? [`${more} more`] : [])].join(", ");
 }
+
+const REGISTRY_TYPES: Record<string, Datatype> = { float32: "FP32", float: "FP32", float64: "FP64", double: "FP64", int32: "INT32", int64: "INT64", bool: "BOOL" };
+
+/**
+ * The registry's record of a model's signature (ONNX element type names, named or unknown
+ * dimensions) in serving's terms; undefined when it names a type batch inference does not fill,
+ * and the engine then waits for the loaded model's own.
+ */
+export function signatureFromRegistry(recorded: { inputs: { name: string; type: string; shape: (number | string | null)[] | null }[]; outputs: { name: string; type: string; shape: (number | string | null)[] | null }[] } | null): ModelSignature | undefined {
+  if (!recorded) return undefined;
+  const spec = (t: { name: string; type: string; shape: (number | string | null)[] | null }): TensorSpec | undefined => {
+    const datatype = REGISTRY_TYPES[t.type];
+    return datatype && t.shape ? { name: t.name, datatype, shape: t.shape.map((d) => (typeof d === "number" && d >= 0 ? d : -1)) } : undefined;
+  };
+  const inputs = recorded.inputs.map(spec);
+  const outputs = recorded.outputs.map(spec);
+  if (inputs.some((s) => !s) || outputs.some((s) => !s)) return undefined;
+  return { inputs: inputs as TensorSpec[], outputs: outputs as TensorSpec[] };
+}

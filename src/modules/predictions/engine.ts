@@ -1,14 +1,17 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { BIGINT, BOOLEAN, DOUBLE, DuckDBDataChunk, DuckDBInstance, FLOAT, INTEGER, type DuckDBConnection, type DuckDBType, type DuckDBVector } from "@duckdb/node-api";
 import { PlatformError, invalidInput, isPlatformError } from "../../core/index.ts";
-import { OnnxRuntime, type OnnxRuntimeOptions, type Datatype, type ModelHandle, type Tensor } from "../serving/index.ts";
+import { OnnxRuntime, type OnnxRuntimeOptions, type Datatype, type ModelHandle, type ModelSignature, type Tensor, type TensorSpec } from "../serving/index.ts";
 import { listNames, numericType, outputColumns, planColumns, type ColumnPlan, type FeatureNames, type KeepColumns, type OutputColumn, type SourceColumn } from "./columns.ts";
 
 /** A file of the input data, on local disk. */
 export interface InputFile {
   path: string;
   format: "csv" | "parquet";
+  /** A gzip-compressed CSV (its name ended .gz; the engine may be handed a blob's path without it). */
+  gzip?: boolean;
 }
 
 export interface EngineOptions {
@@ -37,6 +40,8 @@ export interface EngineRequest {
   keep: KeepColumns;
   /** What the input is, for messages: "dataset 'churn' version 3". */
   what: string;
+  /** The model's signature as the registry recorded it: the input is planned and read while the model loads (checked once it has). */
+  signature?: ModelSignature | undefined;
   /** Told after each chunk with the rows done, and the total once known. */
   onProgress?: (rows: number, total: number | undefined) => void;
   signal?: AbortSignal;
@@ -49,6 +54,14 @@ export interface EngineResult {
   plan: ColumnPlan;
   /** The output's prediction columns. */
   predictions: OutputColumn[];
+}
+
+/** Most bytes of features read ahead while the model is still loading. */
+const READ_AHEAD_BYTES = 64 * 1024 ** 2;
+
+/** Model worker threads when the configuration says `auto`: every core but one (DuckDB reads and the server answer on it), at least 1, at most 8. */
+export function defaultWorkers(): number {
+  return Math.max(1, Math.min(8, availableParallelism() - 1));
 }
 
 /** An input that stopped being read because the run was cancelled. */
@@ -78,16 +91,30 @@ export class BatchInferenceEngine {
 
   async run(request: EngineRequest): Promise<EngineResult> {
     const started = performance.now();
-    const runtime = new OnnxRuntime({ threadsPerReplica: 1, maxQueuedPerVersion: Number.MAX_SAFE_INTEGER, ...(this.options.inspection ? { inspection: this.options.inspection } : {}) });
+    // The cores are shared out between the workers: one worker on a small machine still uses them all, as a bare session would.
+    const threads = Math.max(1, Math.floor(availableParallelism() / this.options.workers));
+    const runtime = new OnnxRuntime({ threadsPerReplica: threads, maxQueuedPerVersion: Number.MAX_SAFE_INTEGER, ...(this.options.inspection ? { inspection: this.options.inspection } : {}) });
     try {
       return await this.withDatabase(async (db) => {
         const reader = await db.connect();
         const writer = await db.connect();
         const counter = await db.connect();
         try {
+          // The model loads on its worker threads while the input is read: with the signature the
+          // registry stored, the columns are planned and the first chunks read ahead before it is ready.
+          const loading = runtime.load(request.model, { replicas: this.options.workers, maxBatch: this.options.chunkRows });
+          loading.catch(() => undefined);
           const columns = await describeSource(reader, request.input, request.what);
-          const handle = await runtime.load(request.model, { replicas: this.options.workers, maxBatch: this.options.chunkRows });
-          const plan = planColumns({ signature: runtime.metadata(handle), columns, names: request.features, keep: request.keep, what: request.what });
+          const planned = (signature: ModelSignature) => planColumns({ signature, columns, names: request.features, keep: request.keep, what: request.what });
+          const plan = planned(request.signature ?? runtime.metadata(await loading));
+          const model = loading.then((handle) => {
+            const loaded = planned(runtime.metadata(handle));
+            if (JSON.stringify(loaded.input) !== JSON.stringify(plan.input)) {
+              throw invalidInput(`the model's input is ${specText(loaded.input)}, not ${specText(plan.input)} as the registry recorded it; register the model version again`);
+            }
+            return handle;
+          });
+          model.catch(() => undefined);
           const source = sourceSql(request.input);
           // The total (from Parquet metadata, or a count of the CSV's records) is read beside the run;
           // a stream that ends early (DuckDB ends it quietly on a read error) is caught against it.
@@ -97,12 +124,12 @@ export class BatchInferenceEngine {
           void counting.then((n) => (total = n), () => undefined);
           const types = new Map(columns.map((c) => [c.name, c.type]));
           const sink = new PredictionSink(writer);
-          const rows = await this.infer({ runtime, handle, plan, types, source, reader, sink, request, total: () => total });
+          const rows = await this.infer({ runtime, model, plan, types, source, reader, sink, request, total: () => total });
           await sink.close();
           const expected = await counting;
           if (rows !== expected) await explainShortRead(reader, source, plan.features, rows, expected, request.what);
           await writeOutput(writer, source, plan.keep, sink.columns, request.output);
-          await runtime.unload(handle);
+          await runtime.unload(await model);
           const seconds = (performance.now() - started) / 1000;
           return { rows, seconds, rowsPerSecond: rows / seconds, plan, predictions: sink.columns };
         } finally {
@@ -117,30 +144,48 @@ export class BatchInferenceEngine {
   }
 
   /** Streams the features, runs the model on them a few chunks at a time, and appends the predictions in order. */
-  private async infer(ctx: { runtime: OnnxRuntime; handle: ModelHandle; plan: ColumnPlan; types: Map<string, string>; source: string; reader: DuckDBConnection; sink: PredictionSink; request: EngineRequest; total: () => number | undefined }): Promise<number> {
-    const { runtime, handle, plan, types, reader, sink, request } = ctx;
+  private async infer(ctx: { runtime: OnnxRuntime; model: Promise<ModelHandle>; plan: ColumnPlan; types: Map<string, string>; source: string; reader: DuckDBConnection; sink: PredictionSink; request: EngineRequest; total: () => number | undefined }): Promise<number> {
+    const { runtime, plan, types, reader, sink, request } = ctx;
+    let handle: ModelHandle | undefined;
+    void ctx.model.then((h) => (handle = h), () => undefined);
     const width = plan.features.length;
     const chunkRows = this.options.chunkRows;
-    const readers = plan.features.map((f) => cellReader(types.get(f)!, f, request.what));
-    const integer = plan.input.datatype === "INT32" || plan.input.datatype === "INT64";
-    const result = await reader.stream(`SELECT ${plan.features.map(quoteIdent).join(", ")} FROM ${ctx.source}`);
+    const readers = plan.features.map((f) => cellReader(types.get(f)!, f, request.what, plan.input.datatype));
+    // Columns DuckDB hands over as JS numbers are read as they are; the others (BIGINT, DECIMAL, BOOLEAN) are cast to DOUBLE by DuckDB.
+    const selected = plan.features.map((f) => (numericType(types.get(f)!) && !JS_NUMBER_TYPES.has(types.get(f)!) ? `CAST(${quoteIdent(f)} AS DOUBLE)` : quoteIdent(f)));
+    const result = await reader.stream(`SELECT ${selected.join(", ")} FROM ${ctx.source}`);
+    const allocate = bufferFor(plan.input.datatype);
     const window: Promise<Tensor[]>[] = [];
     const inFlight = this.options.workers * 2;
     let rows = 0;
     let done = 0;
-    let buffer = new Float64Array(chunkRows * width);
+    let buffer = allocate(chunkRows * width);
     let filled = 0;
     const drainOne = async () => {
       const outputs = await window.shift()!;
       done += await sink.append(outputs, plan.keep);
       request.onProgress?.(done, ctx.total());
     };
-    const submit = async () => {
-      if (filled === 0) return;
-      window.push(runtime.infer(handle, [toTensor(plan.input.name, plan.input.datatype, buffer, filled, width)]));
-      buffer = new Float64Array(chunkRows * width);
-      filled = 0;
+    // Chunks read before the model is ready wait here, up to READ_AHEAD_BYTES.
+    const ahead: Tensor[] = [];
+    let aheadBytes = 0;
+    const send = async (tensor: Tensor, ready: ModelHandle) => {
+      window.push(runtime.infer(ready, [tensor]));
       while (window.length >= inFlight) await drainOne();
+    };
+    const submit = async (last: boolean) => {
+      const tensor = filled ? toTensor(plan.input.name, plan.input.datatype, buffer, filled, width) : undefined;
+      buffer = allocate(chunkRows * width);
+      filled = 0;
+      if (tensor && !handle && !last) {
+        ahead.push(tensor);
+        aheadBytes += tensor.data.byteLength;
+        if (aheadBytes < READ_AHEAD_BYTES) return;
+      }
+      const ready = handle ?? (await ctx.model);
+      for (const waiting of ahead.splice(0)) await send(waiting, ready);
+      aheadBytes = 0;
+      if (tensor) await send(tensor, ready);
     };
     try {
       for (;;) {
@@ -150,14 +195,14 @@ export class BatchInferenceEngine {
         const n = chunk.rowCount;
         for (let start = 0; start < n; ) {
           const take = Math.min(n - start, chunkRows - filled);
-          for (let j = 0; j < width; j++) readers[j]!(chunk.getColumnVector(j), start, take, buffer, filled, width, j, rows + 1, integer);
+          for (let j = 0; j < width; j++) readers[j]!(chunk.getColumnVector(j), start, take, buffer, filled, width, j, rows + 1);
           filled += take;
           start += take;
           rows += take;
-          if (filled === chunkRows) await submit();
+          if (filled === chunkRows) await submit(false);
         }
       }
-      await submit();
+      await submit(true);
       while (window.length) await drainOne();
       return done;
     } finally {
@@ -187,19 +232,41 @@ export class BatchInferenceEngine {
   }
 }
 
-/** Fills `width`-strided feature values of `take` rows from a DuckDB vector; throws INVALID_INPUT at a missing or non-numeric value. */
-type CellReader = (vector: DuckDBVector, start: number, take: number, out: Float64Array, at: number, width: number, column: number, firstRow: number, integer: boolean) => void;
+/** DuckDB types whose vectors give JS numbers (BIGINT gives bigints, DECIMAL objects: DuckDB casts those). */
+const JS_NUMBER_TYPES = new Set(["DOUBLE", "FLOAT", "INTEGER", "SMALLINT", "TINYINT", "UINTEGER", "USMALLINT", "UTINYINT"]);
 
-function cellReader(type: string, name: string, what: string): CellReader {
+/** A chunk's feature values, in the model input's element type (INT64 goes through doubles, then BigInt64Array). */
+type FeatureBuffer = Float32Array | Float64Array | Int32Array;
+
+function bufferFor(datatype: Datatype): (length: number) => FeatureBuffer {
+  if (datatype === "FP32") return (n) => new Float32Array(n);
+  if (datatype === "INT32") return (n) => new Int32Array(n);
+  return (n) => new Float64Array(n);
+}
+
+/** Fills `width`-strided feature values of `take` rows from a DuckDB vector; throws INVALID_INPUT at a missing or non-numeric value. */
+type CellReader = (vector: DuckDBVector, start: number, take: number, out: FeatureBuffer, at: number, width: number, column: number, firstRow: number) => void;
+
+function cellReader(type: string, name: string, what: string, datatype: Datatype): CellReader {
   const shown = listNames([name]) || "(unnamed)";
   const bad = (row: number, why: string) => invalidInput(`${what}, row ${row} (not counting a header), column ${shown}: ${why}; features must be numbers: fix the value or drop the row`, { row, column: name });
-  const numeric = numericType(type);
-  return (vector, start, take, out, at, width, column, firstRow, integer) => {
+  const integer = datatype === "INT32" || datatype === "INT64";
+  if (numericType(type) && !integer) {
+    // The hot path: numbers as DuckDB gives them.
+    return (vector, start, take, out, at, width, column, firstRow) => {
+      for (let i = 0; i < take; i++) {
+        const value = vector.getItem(start + i) as number | null;
+        if (value === null) throw bad(firstRow + i, "empty");
+        out[(at + i) * width + column] = value;
+      }
+    };
+  }
+  return (vector, start, take, out, at, width, column, firstRow) => {
     for (let i = 0; i < take; i++) {
       const raw = vector.getItem(start + i) as unknown;
-      let value: number;
       if (raw === null) throw bad(firstRow + i, "empty");
-      if (numeric) value = typeof raw === "number" ? raw : typeof raw === "boolean" ? (raw ? 1 : 0) : Number(raw);
+      let value: number;
+      if (typeof raw === "number") value = raw;
       else {
         const text = String(raw).trim();
         value = text === "" ? Number.NaN : Number(text);
@@ -211,13 +278,15 @@ function cellReader(type: string, name: string, what: string): CellReader {
   };
 }
 
-function toTensor(name: string, datatype: Datatype, values: Float64Array, rows: number, width: number): Tensor {
-  const used = values.subarray(0, rows * width);
-  let data: Tensor["data"];
-  if (datatype === "FP64") data = used.slice();
-  else if (datatype === "FP32") data = Float32Array.from(used);
-  else if (datatype === "INT32") data = Int32Array.from(used);
-  else data = BigInt64Array.from(used, (v) => BigInt(v));
+function specText(spec: TensorSpec): string {
+  return `'${spec.name}' ${spec.datatype} ${JSON.stringify(spec.shape)}`;
+}
+
+function toTensor(name: string, datatype: Datatype, values: FeatureBuffer, rows: number, width: number): Tensor {
+  const length = rows * width;
+  // A full buffer moves to the worker as it is; the last, partial one is cut to its rows.
+  const used = values.length === length ? values : values.slice(0, length);
+  const data: Tensor["data"] = datatype === "INT64" ? BigInt64Array.from(used, (v) => BigInt(v)) : used;
   return { name, datatype, shape: [rows, width], data };
 }
 
@@ -291,6 +360,7 @@ async function describeSource(connection: DuckDBConnection, input: InputFile[], 
   if (!input.length) throw invalidInput(`${what} holds no CSV or Parquet file; batch inference reads .csv and .parquet files`);
   const formats = new Set(input.map((f) => f.format));
   if (formats.size > 1) throw invalidInput(`${what} mixes CSV and Parquet files; batch inference reads one format at a time: name one file with datasets:/<name>@<version>/<path>`);
+  if (new Set(input.map((f) => f.gzip === true)).size > 1) throw invalidInput(`${what} mixes gzip-compressed and plain CSV files; name one file with datasets:/<name>@<version>/<path>`);
   try {
     const result = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${sourceSql(input)}`);
     const columns = result.getRowObjectsJS().map((r) => ({ name: String(r.column_name), type: String(r.column_type) }));
@@ -335,7 +405,7 @@ function quotedAfter(text: string, marker: string): string | undefined {
 /** The DuckDB table function reading the input files, in order. */
 export function sourceSql(input: InputFile[]): string {
   const list = `[${input.map((f) => quoteLiteral(f.path)).join(", ")}]`;
-  return input[0]!.format === "parquet" ? `read_parquet(${list})` : `read_csv(${list}, header = true)`;
+  return input[0]!.format === "parquet" ? `read_parquet(${list})` : `read_csv(${list}, header = true${input[0]!.gzip ? ", compression = 'gzip'" : ""})`;
 }
 
 export function quoteIdent(name: string): string {
