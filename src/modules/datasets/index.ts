@@ -23,6 +23,7 @@ export interface DatasetsModule {
    * - `resolve(team, "datasets:/churn@prod")` → the version (number, digest) and its files (path, digest, size, format, rowCount).
    * - `putFile(team, localFile, { createdBy })` / `putBlob(team, stream, ...)` → a blob held to the team's storage quota.
    * - `createVersion({ team, name, files, source?, lineage?, createdBy })` → the new version (or the existing one with the same digest, `existing: true`).
+   * - `findByDigest(team, "sha256:…")` → the team's version with that digest, if any (to link an MLflow `log_input` dataset to it).
    */
   service: DatasetService;
   routes: RouteDefinition[];

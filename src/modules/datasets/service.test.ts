@@ -161,6 +161,13 @@ describe.each(testDialects())("datasets (%s)", (dialect) => {
     await service.removeAlias("churn", "staging");
     expect(await code(service.resolve("risk", "datasets:/churn@staging"))).toBe("NOT_FOUND");
     expect(await code(service.setAlias("churn", "latest", 1, "ada"))).toBe("INVALID_INPUT");
+    // By digest (what an MLflow log_input names), for the team only.
+    const v1 = await service.getVersion("churn", 1);
+    expect(await service.findByDigest("risk", v1.digest)).toMatchObject({ dataset: "churn", version: 1 });
+    expect(await service.findByDigest("risk", v1.digest.slice(7))).toMatchObject({ version: 1 });
+    expect(await service.findByDigest("fraud", v1.digest)).toBeUndefined();
+    expect(await service.findByDigest("risk", "sha256:" + "0".repeat(64))).toBeUndefined();
+    expect(await service.findByDigest("risk", "abc")).toBeUndefined();
   });
 
   it("diffs two versions: files, schema, row count and the statistics that changed", async () => {

@@ -369,6 +369,18 @@ export class DatasetService {
     return resolved;
   }
 
+  /**
+   * The team's dataset version with this digest (`sha256:<hex>` or the hex), for linking what
+   * names data by digest (an MLflow `log_input` dataset whose digest is a Paved version's) to the
+   * version; undefined when none has it. When several datasets hold the same files, the oldest.
+   */
+  async findByDigest(team: string, digest: string): Promise<ResolvedDatasetVersion | undefined> {
+    const hex = digest.startsWith("sha256:") ? digest.slice(7) : digest;
+    if (!DIGEST.test(hex)) return undefined;
+    const row = (await this.deps.store.teamVersionsByDigest(team, hex))[0];
+    return row ? this.resolve(team, { name: row.name, version: Number(row.version) }) : undefined;
+  }
+
   /** The first rows of a CSV or Parquet file of a version (the first such file by path, unless `path` names one). */
   async preview(name: string, versionRef: string, opts: { rows: number; path?: string | undefined }): Promise<PreviewView> {
     const dataset = await this.datasetRow(name);

@@ -58,6 +58,20 @@ export class DatasetStore {
     return this.db.selectFrom("dataset_versions").selectAll().where("dataset_id", "=", datasetId).where("digest", "=", digest).executeTakeFirst();
   }
 
+  /** The team's versions whose digest is `digest` (any of its datasets), oldest first. */
+  async teamVersionsByDigest(team: string, digest: string): Promise<(VersionRow & { name: string })[]> {
+    return this.db
+      .selectFrom("datasets as d")
+      .innerJoin("dataset_versions as v", "v.dataset_id", "d.dataset_id")
+      .selectAll("v")
+      .select("d.name")
+      .where("d.team_id", "=", team)
+      .where("v.digest", "=", digest)
+      .orderBy("v.created_at")
+      .orderBy("d.name")
+      .execute();
+  }
+
   async latestVersion(datasetId: string): Promise<number | undefined> {
     const row = await this.db.selectFrom("dataset_versions").select((eb) => eb.fn.max("version").as("v")).where("dataset_id", "=", datasetId).executeTakeFirst();
     return row?.v === null || row?.v === undefined ? undefined : Number(row.v);
