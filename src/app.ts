@@ -12,6 +12,7 @@ import { buildServer, leaderForwarder, leaderUpgradeForwarder } from "./http/ind
 import { createCatalogModule, podSpecPatchHostAccess } from "./modules/catalog/index.ts";
 import { GPU_TELEMETRY_FIELDS, allowListedEnvironment, createComputeModule, queryGpus } from "./modules/compute/index.ts";
 import { createMonitoringModule } from "./modules/monitoring/index.ts";
+import { createLineageModule } from "./modules/lineage/index.ts";
 import { DeploymentRouter, createDeploymentsModule, type DeploymentsModuleDeps } from "./modules/deployments/index.ts";
 import { createEvaluationModule, parsePolicy } from "./modules/evaluation/index.ts";
 import { createBudgetsModule, type ServingSample, type StopTeamWork } from "./modules/guardrails/index.ts";
@@ -352,6 +353,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   // Adoption figures (platform admins) and feedback (any person), read from every module's records.
   const adoption = createAdoptionModule({ database, clock, ids });
   routes.push(...adoption.routes);
+  // Lineage: deployment → model version → run → commit, dataset versions → connector source, and back down.
+  routes.push(...createLineageModule({ database }).routes);
   // Adoption's aggregate gauges (teams and funnel stages, never a person) on the platform's /metrics.
   registerAdoptionGauges(monitoring.metrics.registry, adoption.service, { clock });
 

@@ -14,6 +14,7 @@ import { registerExperiments } from "./commands/experiments.ts";
 import { registerJobs, registerLogs } from "./commands/jobs.ts";
 import { registerTeams, registerTokens, registerUsers } from "./commands/identity.ts";
 import { registerLogin } from "./commands/login.ts";
+import { registerLineage } from "./commands/lineage.ts";
 import { registerModels } from "./commands/models.ts";
 import { registerAlerts, registerMonitors } from "./commands/monitors.ts";
 import { registerDatasets } from "./commands/datasets.ts";
@@ -80,6 +81,7 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerTeams(program, ctx);
   registerUsers(program, ctx);
   registerAudit(program, ctx);
+  registerLineage(program, ctx);
   registerAdoption(program, ctx);
   registerFeedback(program, ctx);
   registerCosts(program, ctx);

@@ -1,5 +1,6 @@
 import { ERROR_CODES, PlatformError, type ErrorCode } from "../core/index.ts";
 import type { ArtifactFile, ComputeResources, DownsampledHistory, Deployment, DeploymentRequest, Evaluation, EvaluationRequest, Experiment, GatePolicy, GateStatus, Job, JobSpec, MetricPoint, Model, ModelAlias, ModelDetail, ModelTags, ModelVersion, Profile, RunQuery, RunView, Whoami } from "./types.ts";
+import type { LineageGraph } from "./types.ts";
 
 import type { EvaluationUpload, GatePolicyChange } from "./types.ts";
 import type { CreatedToken, Team, TeamRole, TokenInfo, User } from "./types.ts";
@@ -376,6 +377,11 @@ export class PavedClient {
   async *exportAudit(query: AuditQuery = {}, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
     const response = await this.request("/api/v1/audit/export", { query: { ...query }, signal });
     yield* bytesOf(response);
+  }
+
+  /** Where something came from (upstream) and what was made from it (downstream): a deployment id, models:/<name>/<v>, runs:/<id> or datasets:/<name>@<v>. */
+  lineage(ref: string, options: { direction?: "upstream" | "downstream" | "both"; depth?: number } = {}): Promise<LineageGraph> {
+    return this.json("/api/v1/lineage", { query: { ref, direction: options.direction, depth: options.depth } });
   }
 
   /** The platform's adoption figures over a window (platform admins); each person's only with `perUser`. */

@@ -52,6 +52,7 @@ export interface RouteContext<P, Q, B> {
 export const ACTIONS = [
   "platform:read",
   "catalog:read",
+  "lineage:read",
   "experiments:read",
   "experiments:write",
   "runs:read",

@@ -8,6 +8,7 @@ import { PlatformError, TEAM_ROLES, notFound, type Action, type Principal, type 
 export const ACTION_RULES: Readonly<Record<Action, TeamRole | "platform" | "anyone" | "self">> = {
   "platform:read": "anyone",
   "catalog:read": "anyone",
+  "lineage:read": "viewer",
   "experiments:read": "viewer",
   "experiments:write": "developer",
   "runs:read": "viewer",
