@@ -55,7 +55,7 @@ export class DatasetAnalyzer {
 
   /** Schema, row count, statistics and a stored preview; INVALID_INPUT for a file that is not what its name says. */
   async analyze(input: TabularFile): Promise<FileAnalysis> {
-    const delimiter = input.format === "csv" && !input.gzip ? await checkCsvSample(input.file, input.path, { maxRecords: CSV_SAMPLE_RECORDS, maxBytes: CSV_SAMPLE_BYTES }) : undefined;
+    const delimiter = input.format === "csv" ? await checkCsvSample(input.file, input.path, { maxRecords: CSV_SAMPLE_RECORDS, maxBytes: CSV_SAMPLE_BYTES, gzip: input.gzip ?? false }) : undefined;
     return this.withConnection(async (connection) => {
       const source = sourceOf(input, delimiter);
       const described = await this.run(connection, input, `DESCRIBE SELECT * FROM ${source}`);

@@ -1,4 +1,6 @@
 import { createReadStream } from "node:fs";
+import type { Readable } from "node:stream";
+import { createGunzip } from "node:zlib";
 import { invalidInput } from "../../core/index.ts";
 
 /** The delimiters a CSV may use (DuckDB's sniffer tries these too). */
@@ -12,14 +14,17 @@ const DELIMITERS = [",", "\t", ";", "|"] as const;
  * Read as a stream, chunk by chunk, so the event loop stays free. Returns the delimiter the header
  * uses (undefined for a one-column file).
  */
-export async function checkCsvSample(file: string, displayPath: string, opts: { maxRecords: number; maxBytes: number }): Promise<string | undefined> {
-  const stream = createReadStream(file, { encoding: "utf8", highWaterMark: 64 * 1024, end: opts.maxBytes - 1 });
+export async function checkCsvSample(file: string, displayPath: string, opts: { maxRecords: number; maxBytes: number; gzip?: boolean }): Promise<string | undefined> {
+  const raw = createReadStream(file, { highWaterMark: 64 * 1024 });
+  const stream: Readable = opts.gzip ? raw.pipe(createGunzip()) : raw;
+  stream.setEncoding("utf8");
+  let read = 0;
+  let truncated = false;
   let delimiter: string | undefined;
   let header: string | undefined = "";
   let expected = 0;
   let fields = 1;
   let inQuotes = false;
-  let quotePending = false;
   let recordStartLine = 1;
   let line = 1;
   let recordEmpty = true;
@@ -39,7 +44,11 @@ export async function checkCsvSample(file: string, displayPath: string, opts: { 
     recordStartLine = line;
   };
   try {
-    for await (const chunk of stream as AsyncIterable<string>) {
+    for await (const whole of stream as AsyncIterable<string>) {
+      // The sample stops at maxBytes (of text); a record cut there is not judged.
+      const chunk = read + whole.length > opts.maxBytes ? whole.slice(0, opts.maxBytes - read) : whole;
+      read += chunk.length;
+      truncated = chunk.length < whole.length;
       for (let i = 0; i < chunk.length; i++) {
         const ch = chunk[i]!;
         if (header !== undefined) {
@@ -54,20 +63,16 @@ export async function checkCsvSample(file: string, displayPath: string, opts: { 
           }
         }
         if (inQuotes) {
-          if (ch === '"') {
-            inQuotes = false;
-            quotePending = true;
-          } else if (ch === "\n") line += 1;
+          if (ch === '"') inQuotes = false;
+          else if (ch === "\n") line += 1;
           continue;
         }
         if (ch === '"') {
-          // A doubled quote inside a quoted field ("") reopens it.
+          // Opens a quoted field; a doubled quote inside one ("") closes and reopens it.
           inQuotes = true;
           recordEmpty = false;
-          if (quotePending) quotePending = false;
           continue;
         }
-        quotePending = false;
         if (ch === "\n") {
           line += 1;
           endRecord();
@@ -79,11 +84,18 @@ export async function checkCsvSample(file: string, displayPath: string, opts: { 
           if (ch === delimiter) fields += 1;
         }
       }
+      if (truncated) break;
     }
     // The sample may end mid-record (maxBytes): only a file read to its end checks its last line.
-    if (stream.bytesRead < opts.maxBytes) endRecord();
+    if (!truncated) endRecord();
+  } catch (error) {
+    if ((error as { code?: string }).code === "Z_DATA_ERROR" || (error as { code?: string }).code === "Z_BUF_ERROR") {
+      throw invalidInput(`${displayPath} is not gzip-compressed text (${(error as Error).message}); upload it uncompressed, or name it without .gz`, { path: displayPath });
+    }
+    throw error;
   } finally {
     stream.destroy();
+    raw.destroy();
   }
   return delimiter;
 }

@@ -5,6 +5,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalArtifactStore } from "../../artifacts/index.ts";
@@ -197,6 +198,13 @@ describe.each(testDialects())("datasets (%s)", (dialect) => {
       expect(error.message).toContain(`line ${line}`);
     }
     expect(await code(service.getDataset("ragged"))).toBe("NOT_FOUND");
+    // Gzipped CSV is checked the same way; a .gz that is not gzip is refused.
+    const zipped = await put("risk", gzipSync(Buffer.from(early)));
+    expect((await failure(service.createVersion({ team: "risk", name: "ragged", files: [{ path: "part.csv.gz", ...zipped }], createdBy: "ada" }))).details).toMatchObject({ path: "part.csv.gz", line: 8 });
+    const notZipped = await put("risk", early);
+    expect(await code(service.createVersion({ team: "risk", name: "ragged", files: [{ path: "plain.csv.gz", ...notZipped }], createdBy: "ada" }))).toBe("INVALID_INPUT");
+    const goodZip = await put("risk", gzipSync(Buffer.from(csv(4, (i) => `${i},1.5,"a, b"`))));
+    expect((await service.createVersion({ team: "risk", name: "zipped", files: [{ path: "ok.csv.gz", ...goodZip }], createdBy: "ada" })).rowCount).toBe(4);
     // A good file beside a bad one: nothing either.
     const good = await put("risk", csv(3, (i) => `${i},1,x`));
     const bad = await put("risk", early);
