@@ -24,10 +24,12 @@ import { DataPlaneFleet, DataPlaneSupervisor, oipRelay } from "./dataplane/index
 import { createTrackingModule } from "./modules/tracking/index.ts";
 import { createWorkspacesModule } from "./modules/workspaces/index.ts";
 import { createSweepsModule } from "./modules/sweeps/index.ts";
+import { createSecretsModule } from "./modules/secrets/index.ts";
 import { CreateDeploymentBody } from "./modules/deployments/index.ts";
 import { createPipelinesModule, deployStep, evaluateStep, registerStep } from "./modules/pipelines/index.ts";
 import { createAdoptionModule, registerAdoptionGauges } from "./modules/adoption/index.ts";
 import { createDatasetsModule } from "./modules/datasets/index.ts";
+import { createConnectorRegistry, snapshotRoutes } from "./modules/datasets/connectors/index.ts";
 import { createPredictionsModule } from "./modules/predictions/index.ts";
 import { campaign, openDatabase, type Database, type Leadership } from "./storage/index.ts";
 
@@ -111,6 +113,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   // The quota ledger: jobs, serving replicas and stored bytes of every team draw from it.
   const quotas = createQuotaModule({ db: database.db, clock, defaults: config.guardrails.defaultQuota });
   routes.push(...quotas.routes);
+  // Team secrets: values only server code reads (dataset connectors); their key file never enters the database.
+  const secrets = createSecretsModule({ database, clock, ids, keyFile: config.secrets.keyFile, dataDir: config.dataDir });
+  routes.push(...secrets.routes);
   // Uploads (artifacts, logged models, evaluation data) and registered versions' copies are held to the team's storage quota.
   const storageQuota = (team: string, bytes: number, what: string) => quotas.ledger.assertStorage(team, bytes, what);
   // Modules are wired below, lower ones first (tracking, then compute, which records into it).
@@ -121,6 +126,16 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   // Datasets: versioned, content-addressed files of a team (held to its storage quota), analysed by one bounded DuckDB.
   const datasets = createDatasetsModule({ database, artifacts, clock, ids, config, logger, storageQuota });
   routes.push(...datasets.routes);
+  // Connectors snapshot local roots, PostgreSQL queries and S3 prefixes into dataset versions, with the team's secrets.
+  routes.push(
+    ...snapshotRoutes({
+      datasets: datasets.service,
+      registry: createConnectorRegistry(config.datasets.connectors),
+      secrets: (team) => secrets.service.reader(team),
+      workDir: join(config.dataDir, "datasets", "connectors"),
+      limits: config.datasets.connectors.limits,
+    }),
+  );
   const controllers: { start(): Promise<void> | void; stop(): Promise<void> | void }[] = [];
   const catalog = createCatalogModule({ profilesFile: config.compute.profilesFile });
   routes.push(...catalog.routes);

@@ -21,6 +21,7 @@ import { registerDatasets } from "./commands/datasets.ts";
 import { registerPolicy } from "./commands/policy.ts";
 import { registerQuotas } from "./commands/quotas.ts";
 import { registerRuns } from "./commands/runs.ts";
+import { registerSecrets } from "./commands/secrets.ts";
 import { registerSweeps } from "./commands/sweeps.ts";
 import { registerPipelines } from "./commands/pipelines.ts";
 import { registerTrain } from "./commands/train.ts";
@@ -88,6 +89,7 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerQuotas(program, ctx);
   registerBudgets(program, ctx);
   registerPolicy(program, ctx);
+  registerSecrets(program, ctx);
   registerWorkspace(program, ctx);
   registerDocs(program, ctx);
   return program;

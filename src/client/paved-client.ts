@@ -640,6 +640,11 @@ export class PavedClient {
     return this.json(`/api/v1/datasets/${seg(name)}/versions`, { method: "POST", body });
   }
 
+  /** Snapshots a connector's source (a spec with `kind: local | postgres | s3`) into the dataset's next version. */
+  snapshotDataset(name: string, body: { spec: Record<string, unknown>; team?: string; description?: string; alias?: string }): Promise<DatasetVersionView> {
+    return this.json(`/api/v1/datasets/${seg(name)}/snapshots`, { method: "POST", body });
+  }
+
   async listDatasetVersions(name: string, query: { limit?: number } = {}): Promise<DatasetVersionView[]> {
     return (await this.json<{ versions: DatasetVersionView[] }>(`/api/v1/datasets/${seg(name)}/versions`, { query })).versions;
   }

@@ -322,6 +322,46 @@ const s3Schema = z.strictObject({
   requestTimeoutSeconds: z.number().positive().default(120),
 });
 
+const HOST_ENTRY = z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, "a host name or IP, optionally with :port");
+const CONNECTOR_LIMITS = { maxBytes: 10 * 1024 ** 3, maxFiles: 100_000, maxRows: 100_000_000, timeoutSeconds: 3600 };
+const DATASET_CONNECTORS_DEFAULTS = { localRoots: [], allowedHosts: [], limits: CONNECTOR_LIMITS, postgres: { statementTimeoutSeconds: 300, batchRows: 2000 } };
+/** Where dataset connectors may read from (docs/datasets.md#connectors): nothing, until an admin lists it here. */
+const datasetConnectorsSchema = z.strictObject({
+  /** Folders the `local` connector may read under, by name (a spec names the root and a path inside it). */
+  localRoots: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "a root's name: lower-case letters, digits, '.', '_' or '-', at most 63 characters"),
+        path: z.string().min(1).refine((p) => p.startsWith("/"), "an absolute folder path"),
+      }),
+    )
+    .max(64)
+    .refine((roots) => new Set(roots.map((r) => r.name)).size === roots.length, "each local root needs its own name")
+    .default([]),
+  /**
+   * Hosts (`name` or `name:port`) the `postgres` and `s3` connectors may connect to. Empty: none.
+   * Specs are written by teams, so this list is the only way data is fetched from elsewhere.
+   */
+  allowedHosts: z.array(HOST_ENTRY).max(256).default([]),
+  /** Bounds of one snapshot: bytes written, files (objects), rows (a query's), and seconds it may take. */
+  limits: z
+    .strictObject({
+      maxBytes: z.number().int().positive().default(CONNECTOR_LIMITS.maxBytes),
+      maxFiles: z.number().int().positive().default(CONNECTOR_LIMITS.maxFiles),
+      maxRows: z.number().int().positive().default(CONNECTOR_LIMITS.maxRows),
+      timeoutSeconds: z.number().positive().default(CONNECTOR_LIMITS.timeoutSeconds),
+    })
+    .default(CONNECTOR_LIMITS),
+  postgres: z
+    .strictObject({
+      /** Each statement's timeout on the source database (set in its read-only transaction). */
+      statementTimeoutSeconds: z.number().positive().max(86_400).default(300),
+      /** Rows fetched from the cursor at a time (what the server holds of a query at once). */
+      batchRows: z.number().int().min(1).max(100_000).default(2000),
+    })
+    .default({ statementTimeoutSeconds: 300, batchRows: 2000 }),
+});
+
 /** The whole configuration of `paved up`, parsed once at start. */
 export const configSchema = z.strictObject({
   host: z.string().default("127.0.0.1"),
@@ -484,6 +524,13 @@ export const configSchema = z.strictObject({
     .default({ defaultQuota: {}, budgets: BUDGET_DEFAULTS }),
   /** Workspaces: Jupyter servers scheduled as jobs, reached through Paved's proxy (docs/workspaces.md). */
   workspaces: workspacesSchema.default(WORKSPACES_DEFAULTS),
+  /** Team secrets (docs/secrets.md): the AES-256-GCM key their values are encrypted under. */
+  secrets: z
+    .strictObject({
+      /** The key file (32 random bytes); default <dataDir>/secrets.key, created with mode 0600 at first start. Keep it out of backups of the database. */
+      keyFile: z.string().min(1).optional(),
+    })
+    .default({}),
   /** Datasets (docs/datasets.md): bounds of uploads and of the statistics DuckDB computes. */
   datasets: z
     .strictObject({
@@ -503,8 +550,10 @@ export const configSchema = z.strictObject({
           maxConcurrent: z.number().int().min(1).max(64).default(2),
         })
         .default({ threads: 4, memoryLimitMiB: 2048, maxConcurrent: 2 }),
+      /** Where connectors may read from: local roots, allowed hosts, and the bounds of one snapshot (docs/datasets.md#connectors). */
+      connectors: datasetConnectorsSchema.default(DATASET_CONNECTORS_DEFAULTS),
     })
-    .default({ maxFileBytes: 16 * 1024 ** 3, previewRows: 20, maxStatisticsColumns: 500, maxCellChars: 256, duckdb: { threads: 4, memoryLimitMiB: 2048, maxConcurrent: 2 } }),
+    .default({ maxFileBytes: 16 * 1024 ** 3, previewRows: 20, maxStatisticsColumns: 500, maxCellChars: 256, duckdb: { threads: 4, memoryLimitMiB: 2048, maxConcurrent: 2 }, connectors: DATASET_CONNECTORS_DEFAULTS }),
   /** Batch inference (docs/batch-inference.md): `paved predict` and POST /api/v1/predictions. */
   predictions: z
     .strictObject({

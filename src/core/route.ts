@@ -111,6 +111,8 @@ export const ACTIONS = [
   "feedback:write",
   "datasets:read",
   "datasets:write",
+  "secrets:read",
+  "secrets:write",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -119,7 +121,7 @@ export type Action = (typeof ACTIONS)[number];
  * and the attributes ownership depends on (the job a run belongs to, the user a token belongs to).
  */
 export interface ResourceRef {
-  kind: "run" | "job" | "experiment" | "model" | "evaluation" | "deployment" | "endpoint" | "upload" | "team" | "user" | "token" | "workspace" | "sweep" | "prediction" | "monitor" | "alert" | "pipeline" | "dataset";
+  kind: "run" | "job" | "experiment" | "model" | "evaluation" | "deployment" | "endpoint" | "upload" | "team" | "user" | "token" | "workspace" | "sweep" | "prediction" | "monitor" | "alert" | "pipeline" | "dataset" | "secret";
   id: string;
   /** The team that owns it (or, for one being created, the team it goes to). */
   team?: string;

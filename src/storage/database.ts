@@ -26,6 +26,7 @@ import { leaderMigration } from "./migrations/019-leader.ts";
 import { adoptionMigration } from "./migrations/021-adoption.ts";
 import { monitoringMigration } from "./migrations/022-monitoring.ts";
 import { datasetsMigration } from "./migrations/023-datasets.ts";
+import { secretsMigration } from "./migrations/024-secrets.ts";
 import { pipelinesMigration } from "./migrations/026-pipelines.ts";
 import { predictionsMigration } from "./migrations/025-predictions.ts";
 import { ensureFences } from "./leader.ts";
@@ -104,7 +105,7 @@ export async function openDatabase({ url, dataDir, migrate: migrating = true }: 
 }
 
 function migrations(dialect: Dialect): Record<string, Migration> {
-  return { "001-initial": initialMigration(dialect), "002-registry": registryMigration(), "003-job-recorded": jobRecordedMigration(), "004-evaluations": evaluationsMigration(), "005-deployments": deploymentsMigration(), "006-deployment-outcomes": deploymentOutcomesMigration(), "007-evaluation-phases": evaluationPhasesMigration(), "008-evaluation-hardening": evaluationHardeningMigration(), "009-deployment-hardening": deploymentHardeningMigration(), "010-teams": teamsMigration(), "011-audit": auditMigration(dialect), "012-sso": ssoMigration(), "013-team-uploads": teamUploadsMigration(), "014-quotas": quotasMigration(), "015-budgets-policies": budgetsPoliciesMigration(), "016-workspaces": workspacesMigration(dialect), "017-metric-chunks": metricChunksMigration(dialect), "018-sweeps": sweepsMigration(dialect), "019-leader": leaderMigration(), "021-adoption": adoptionMigration(), "022-monitoring": monitoringMigration(dialect), "023-datasets": datasetsMigration() };
+  return { "001-initial": initialMigration(dialect), "002-registry": registryMigration(), "003-job-recorded": jobRecordedMigration(), "004-evaluations": evaluationsMigration(), "005-deployments": deploymentsMigration(), "006-deployment-outcomes": deploymentOutcomesMigration(), "007-evaluation-phases": evaluationPhasesMigration(), "008-evaluation-hardening": evaluationHardeningMigration(), "009-deployment-hardening": deploymentHardeningMigration(), "010-teams": teamsMigration(), "011-audit": auditMigration(dialect), "012-sso": ssoMigration(), "013-team-uploads": teamUploadsMigration(), "014-quotas": quotasMigration(), "015-budgets-policies": budgetsPoliciesMigration(), "016-workspaces": workspacesMigration(dialect), "017-metric-chunks": metricChunksMigration(dialect), "018-sweeps": sweepsMigration(dialect), "019-leader": leaderMigration(), "021-adoption": adoptionMigration(), "022-monitoring": monitoringMigration(dialect), "023-datasets": datasetsMigration(), "024-secrets": secretsMigration() };
 }
 
 async function migrate(database: Database): Promise<void> {

@@ -557,6 +557,8 @@ export interface Tables {
   dataset_aliases: { dataset_id: string; alias: string; version: number; updated_by: string; updated_at: number };
   /** A blob a team stored for its datasets (once per team and digest): what the storage quota counts. */
   dataset_blobs: { team_id: string; digest: string; size: number; created_by: string; created_at: number };
+  /** A team's named secret: its value AES-256-GCM encrypted under the server's key (key_id names which), who set it and when. */
+  team_secrets: { secret_id: string; team_id: string; name: string; ciphertext: string; key_id: string; created_by: string; created_at: number; updated_by: string; updated_at: number };
   /** An applied pipeline (kind: Pipeline): its spec (JSON) and version; names are unique across the platform. */
   pipelines: { pipeline_id: string; name: string; team_id: string; description: string | null; spec: string; version: number; created_by: string; created_at: number; updated_at: number };
   /** A run of a pipeline: its parameters (JSON), who started it (`principal`, JSON: its steps act as them) and its phase. */

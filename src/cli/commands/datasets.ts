@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import type { DatasetDiff, DatasetVersionView, DatasetView, PreviewView } from "../../modules/datasets/schema.ts";
 import { invalidInput, notFound } from "../../core/index.ts";
 import type { CliContext } from "../context.ts";
+import { registerDatasetSnapshot } from "./datasets-snapshot.ts";
 import { parseInteger } from "../options.ts";
 import { formatAgo, formatBytes, formatNumber } from "../render/format.ts";
 import { renderFields, renderTable } from "../render/table.ts";
@@ -175,6 +176,8 @@ export function registerDatasets(program: Command, ctx: CliContext): void {
       if (opts.json) return ctx.json(result);
       ctx.out(`removed alias ${alias} of ${name}\n`);
     });
+
+  registerDatasetSnapshot(datasets, ctx);
 }
 
 /** `churn@3` → { name, version }; without `@`, `fallback` (or an error naming the shape). */

@@ -67,6 +67,8 @@ export const ACTION_RULES: Readonly<Record<Action, TeamRole | "platform" | "anyo
   "feedback:write": "self",
   "datasets:read": "viewer",
   "datasets:write": "developer",
+  "secrets:read": "developer",
+  "secrets:write": "maintainer",
 };
 
 /** What a job's token may do in its job's team, whatever the resource: read what a training job reads, call served models. */
