@@ -146,6 +146,18 @@ describe.each(testDialects())("datasets (%s)", (dialect) => {
     expect(await service.getDataset("churn")).toMatchObject({ latestVersion: 2, versionCount: 2, aliases: { prod: 2 } });
   });
 
+  it("numbers versions created at the same time one after another, and makes one version of the same files sent twice at once", async () => {
+    const blobs = await Promise.all([0, 1, 2, 3].map((k) => put("risk", `k,v\n${k},1\n`)));
+    const made = await Promise.all(blobs.map((b) => service.createVersion({ team: "risk", name: "racing", files: [{ path: "a.csv", ...b }], createdBy: "ada" })));
+    expect(made.map((v) => v.version).sort()).toEqual([1, 2, 3, 4]);
+    const same = await put("risk", "k,v\n9,9\n");
+    const twice = await Promise.all([0, 1].map(() => service.createVersion({ team: "risk", name: "racing", files: [{ path: "a.csv", ...same }], createdBy: "ada" })));
+    expect(twice[0]!.version).toBe(5);
+    expect(twice[1]!.version).toBe(5);
+    expect(twice.map((v) => v.existing).sort()).toEqual([false, true]);
+    expect(await service.versions("racing")).toHaveLength(5);
+  });
+
   it("resolves refs by number, alias and latest for the dataset's team only; what does not exist is NOT_FOUND", async () => {
     const byAlias = await service.resolve("risk", "datasets:/churn@prod");
     expect(byAlias).toMatchObject({ dataset: "churn", team: "risk", version: 2, ref: "datasets:/churn@2" });

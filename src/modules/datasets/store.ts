@@ -8,9 +8,10 @@ export type AliasRow = Selectable<Tables["dataset_aliases"]>;
 
 /**
  * Datasets, their versions, files, aliases and the blobs each team stored. A version and its
- * files are written in one transaction, numbered from the dataset's highest version; the
- * (dataset, digest) index makes a second insert of the same files fail, and the caller then reads
- * the version that won.
+ * files are written in one transaction that first updates the dataset's row (so concurrent
+ * versions of one dataset are numbered one after another) and numbers it from the highest version;
+ * the (dataset, digest) index makes a second insert of the same files fail, and the caller then
+ * reads the version that won.
  */
 export class DatasetStore {
   constructor(private readonly db: Kysely<Tables>) {}
@@ -105,6 +106,8 @@ export class DatasetStore {
   async insertVersion(row: Omit<VersionRow, "version">, files: Omit<FileRow, "dataset_id" | "version">[], alias?: { alias: string; by: string }): Promise<number | undefined> {
     try {
       return await this.db.transaction().execute(async (trx) => {
+        // First, so that versions of one dataset are numbered one at a time (PostgreSQL holds the row until commit).
+        await trx.updateTable("datasets").set({ updated_at: row.created_at }).where("dataset_id", "=", row.dataset_id).execute();
         const latest = await trx.selectFrom("dataset_versions").select((eb) => eb.fn.max("version").as("v")).where("dataset_id", "=", row.dataset_id).executeTakeFirst();
         const version = (latest?.v === null || latest?.v === undefined ? 0 : Number(latest.v)) + 1;
         await trx.insertInto("dataset_versions").values({ ...row, version }).execute();
@@ -114,7 +117,6 @@ export class DatasetStore {
             .values(files.slice(i, i + 500).map((f) => ({ ...f, dataset_id: row.dataset_id, version })))
             .execute();
         }
-        await trx.updateTable("datasets").set({ updated_at: row.created_at }).where("dataset_id", "=", row.dataset_id).execute();
         if (alias) await upsertAlias(trx, { dataset_id: row.dataset_id, alias: alias.alias, version, updated_by: alias.by, updated_at: row.created_at });
         return version;
       });
