@@ -18,6 +18,7 @@ import { registerLineage } from "./commands/lineage.ts";
 import { registerModels } from "./commands/models.ts";
 import { registerAlerts, registerMonitors } from "./commands/monitors.ts";
 import { registerDatasets } from "./commands/datasets.ts";
+import { registerPredict } from "./commands/predict.ts";
 import { registerPolicy } from "./commands/policy.ts";
 import { registerQuotas } from "./commands/quotas.ts";
 import { registerRuns } from "./commands/runs.ts";
@@ -67,6 +68,7 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerTrain(program, ctx);
   registerJobs(program, ctx);
   registerSweeps(program, ctx);
+  registerPredict(program, ctx);
   registerPipelines(program, ctx);
   registerLogs(program, ctx);
   registerRuns(program, ctx);

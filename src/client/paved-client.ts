@@ -9,7 +9,7 @@ import type { SsoDevicePoll, SsoDeviceStart } from "./types.ts";
 import type { Budget, BudgetRequest, CostQuery, CostReport, EffectivePolicy, JobCheck, Policy, Prices } from "./types.ts";
 import type { QuotaRequest, TeamQuota } from "./types.ts";
 import type { Workspace, WorkspaceEnvironment, WorkspaceRequest } from "./types.ts";
-import type { Alert, AlertReceiver, AlertRule, Monitor, MonitorRequest, MonitorWindow, Sweep, SweepSpec } from "./types.ts";
+import type { Alert, AlertReceiver, AlertRule, Monitor, MonitorRequest, MonitorWindow, Prediction, PredictionRequest, Sweep, SweepSpec } from "./types.ts";
 import type { AdoptionQuery, AdoptionReport, Feedback, FeedbackRequest } from "./types.ts";
 import type { ParameterValue, Pipeline, PipelineRun, PipelineSpecInput } from "../modules/pipelines/schema.ts";
 import type { DatasetDiff, DatasetVersionView, DatasetView, PreviewView } from "../modules/datasets/schema.ts";
@@ -474,6 +474,24 @@ export class PavedClient {
 
   cancelSweep(id: string): Promise<Sweep> {
     return this.json(`/api/v1/sweeps/${seg(id)}/cancel`, { method: "POST", body: {} });
+  }
+
+  // ---- batch predictions ----
+
+  createPrediction(body: PredictionRequest): Promise<Prediction> {
+    return this.json("/api/v1/predictions", { method: "POST", body });
+  }
+
+  async listPredictions(query: { limit?: number } = {}): Promise<Prediction[]> {
+    return (await this.json<{ predictions: Prediction[] }>("/api/v1/predictions", { query })).predictions;
+  }
+
+  getPrediction(id: string): Promise<Prediction> {
+    return this.json(`/api/v1/predictions/${seg(id)}`);
+  }
+
+  cancelPrediction(id: string): Promise<Prediction> {
+    return this.json(`/api/v1/predictions/${seg(id)}/cancel`, { method: "POST", body: {} });
   }
 
   // ---- pipelines ----

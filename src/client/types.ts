@@ -135,6 +135,7 @@ export type QuotaRequest = z.input<typeof QuotaSettings>;
 export type { WorkspaceView as Workspace, CreateWorkspaceBody as WorkspaceRequest, EnvironmentView as WorkspaceEnvironment } from "../modules/workspaces/schema.ts";
 
 export type { Sweep, TrialView as SweepTrial, SweepSpecInput as SweepSpec } from "../modules/sweeps/schema.ts";
+export type { Prediction, PredictionSpecInput as PredictionRequest } from "../modules/predictions/schema.ts";
 export type { Pipeline, PipelineRun, PipelineSpecInput, ParameterValue as PipelineParameterValue, StepView as PipelineStep } from "../modules/pipelines/schema.ts";
 
 /** Model monitors and alerts (`paved monitors`, `paved alerts`). */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { datasetNameSchema } from "../datasets/index.ts";
+import { datasetNameSchema } from "../datasets/schema.ts";
 
 const COLUMN = z.string().min(1).max(256);
 
