@@ -96,7 +96,12 @@ export interface ResolvedDatasetVersion {
  * the version is created (a file that fails is refused, and nothing is created).
  */
 export class DatasetService {
-  constructor(private readonly deps: DatasetServiceDeps) {}
+  /** Scratch copies a crash left behind are removed once, before the first new one. */
+  private readonly scratchCleared: Promise<void>;
+
+  constructor(private readonly deps: DatasetServiceDeps) {
+    this.scratchCleared = rm(deps.scratchDir, { recursive: true, force: true }).catch(() => undefined);
+  }
 
   // ---- policy ----
 
@@ -311,6 +316,7 @@ export class DatasetService {
   private async withLocalFile<T>(file: { path: string; digest: string }, work: (local: string) => Promise<T>): Promise<T> {
     const inPlace = await this.deps.artifacts.localPath?.(file.digest);
     if (inPlace) return work(inPlace);
+    await this.scratchCleared;
     await mkdir(this.deps.scratchDir, { recursive: true });
     const scratch = join(this.deps.scratchDir, `${file.digest.slice(0, 16)}-${randomBytes(6).toString("hex")}`);
     try {
