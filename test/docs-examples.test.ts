@@ -23,8 +23,10 @@ import { pipelineSpecSchema } from "../src/modules/pipelines/index.ts";
 import { parsePolicy } from "../src/modules/evaluation/index.ts";
 import { PolicyDocument } from "../src/modules/guardrails/index.ts";
 import { EnvironmentsFile } from "../src/modules/workspaces/index.ts";
+import { createConnectorRegistry } from "../src/modules/datasets/connectors/index.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
+const connectors = createConnectorRegistry({ localRoots: [], allowedHosts: [], postgres: { statementTimeoutSeconds: 1, batchRows: 1 } });
 const PAGES = [...readdirSync(join(ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`), "README.md"];
 const SHELL = new Set(["", "console", "bash", "sh", "shell"]);
 /** Commands whose whole output a fresh server with the built-in catalog fixes. */
@@ -135,7 +137,10 @@ describe("the documentation's examples (issue 7, item 16)", () => {
       try {
         const value = parseYaml(block.text) as Record<string, unknown> | null;
         if (!value || typeof value !== "object") continue;
-        if (/^(kind|command):/m.test(block.text)) {
+        if (["local", "postgres", "s3"].includes(String(value.kind))) {
+          // A dataset connector's spec: what POST /api/v1/datasets/:name/snapshots checks.
+          connectors.parse(value);
+        } else if (/^(kind|command):/m.test(block.text)) {
           // What `paved apply -f` sends, then what POST /api/v1/jobs (or /api/v1/sweeps) checks.
           for (const document of parseSpecDocuments(block.text, join(ROOT, "docs", "example.yaml"))) {
             if (document.kind === "Pipeline") {
