@@ -2,15 +2,16 @@
 // are content-addressed (the same files answer the same version), CSV and Parquet files get a
 // schema, statistics and a preview, bad files are refused with the file (and line) named and nothing
 // created, refs resolve per team, and two versions diff.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalArtifactStore } from "../../artifacts/index.ts";
+import { LocalArtifactStore, S3ArtifactStore } from "../../artifacts/index.ts";
 import { createLogger, isPlatformError, randomIds, type Clock } from "../../core/index.ts";
 import { openTestDatabase, testDialects } from "../../../test/support/databases.ts";
+import { startS3rver } from "../../../test/support/s3-emulator.ts";
 import { DatasetAnalyzer } from "./analyzer.ts";
 import { parseDatasetRef } from "./reference.ts";
 import { DatasetService, versionDigest } from "./service.ts";
@@ -277,24 +278,30 @@ describe.each(testDialects())("datasets (%s)", (dialect) => {
     expect(quotaAsked).toEqual([{ team: "risk", bytes: 0 }]);
   });
 
-  it("copies blobs of a store without local files to scratch to read them", async () => {
-    // The same local store, seen through the interface only (no localPath): as an S3 store is.
-    const remote = { kind: "remote", put: artifacts.put.bind(artifacts), get: artifacts.get.bind(artifacts), has: artifacts.has.bind(artifacts) };
-    const viaCopy = new DatasetService({
-      store: new DatasetStore(db.db),
-      db: db.db,
-      artifacts: remote,
-      analyzer,
-      clock,
-      ids: randomIds,
-      logger: createLogger("silent"),
-      scratchDir: join(db.dataDir, "scratch"),
-      limits: { maxFileBytes: 1024 ** 2 },
-    });
-    const blob = await viaCopy.putBlob("risk", Buffer.from(csv(7, (i) => `${i},${i},z`)), { createdBy: "ada" });
-    const v = await viaCopy.createVersion({ team: "risk", name: "copied", files: [{ path: "c.csv", ...blob }], createdBy: "ada" });
-    expect(v.rowCount).toBe(7);
-    expect((await viaCopy.preview("copied", "1", { rows: 100 })).rows).toHaveLength(7);
-    writeFileSync(join(work, "unused"), "");
+  it("reads blobs of an S3 store (s3rver, an S3 emulator) through a scratch copy, removed after", async () => {
+    const emulator = await startS3rver();
+    try {
+      const s3 = new S3ArtifactStore({ client: emulator.client(), bucket: emulator.bucket, prefix: "datasets-test" });
+      const scratchDir = join(db.dataDir, "scratch");
+      const viaS3 = new DatasetService({
+        store: new DatasetStore(db.db),
+        db: db.db,
+        artifacts: s3,
+        analyzer,
+        clock,
+        ids: randomIds,
+        logger: createLogger("silent"),
+        scratchDir,
+        limits: { maxFileBytes: 1024 ** 2 },
+      });
+      const blob = await viaS3.putBlob("risk", Buffer.from(csv(7, (i) => `${i},${i},z`) + "7,7,y\n"), { createdBy: "ada" });
+      const v = await viaS3.createVersion({ team: "risk", name: "from-s3", files: [{ path: "c.csv", ...blob }], createdBy: "ada" });
+      expect(v.rowCount).toBe(8);
+      expect((await viaS3.preview("from-s3", "1", { rows: 100 })).rows).toHaveLength(8);
+      expect(readdirSync(scratchDir)).toEqual([]);
+      s3.close?.();
+    } finally {
+      await emulator.stop();
+    }
   });
 });
