@@ -1,4 +1,4 @@
-// The datasets API through the whole app (app.inject): upload bytes, create versions (the same files
+// The datasets API through the whole app (app.inject), on SQLite and PostgreSQL: upload bytes, create versions (the same files
 // answer the same version), show, list, preview, diff, aliases; another team's dataset answers as a
 // missing one, a viewer may read but not write, another team's blob cannot be named, a ragged CSV
 // names its line, and uploads are held to the team's storage quota (the real guardrails ledger).
@@ -8,8 +8,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp, type App } from "../src/app.ts";
 import { loadConfig } from "../src/config/index.ts";
+import { testDialects, testPostgresUrl } from "./support/databases.ts";
 
-describe("datasets API", () => {
+describe.each(testDialects())("datasets API (%s)", (dialect) => {
   let app: App;
   const tokens: Record<"admin" | "dev" | "viewer" | "other", string> = { admin: "", dev: "", viewer: "", other: "" };
 
@@ -33,7 +34,7 @@ describe("datasets API", () => {
   beforeAll(async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "paved-datasets-api-"));
     app = await createApp(
-      loadConfig({ env: {}, overrides: { dataDir, logLevel: "silent", compute: { gpus: [], cpus: 1, memoryMiB: 512 }, datasets: { duckdb: { threads: 1, memoryLimitMiB: 256, maxConcurrent: 1 } } } }),
+      loadConfig({ env: {}, overrides: { dataDir, ...(dialect === "postgres" ? { databaseUrl: await testPostgresUrl() } : {}), logLevel: "silent", compute: { gpus: [], cpus: 1, memoryMiB: 512 }, datasets: { duckdb: { threads: 1, memoryLimitMiB: 256, maxConcurrent: 1 } } } }),
     );
     tokens.admin = app.generatedAdminToken!;
     const ok = async (url: string, payload: unknown) => {
