@@ -18,6 +18,7 @@ import { LocalConnector, PostgresConnector, S3Connector, createConnectorRegistry
 import { SecretService, secretKeyFrom } from "../src/modules/secrets/index.ts";
 import { openTestDatabase, testPostgresUrl } from "./support/databases.ts";
 import { startS3rver, type S3Emulator } from "./support/s3-emulator.ts";
+import { pollUntil } from "./support/poll.ts";
 
 const maintainer: Principal = { name: "ada", kind: "user", platformAdmin: false, teams: { risk: "maintainer" } };
 const LIMITS: ConnectorLimits = { maxBytes: 1024 ** 3, maxFiles: 10_000, maxRows: 10_000_000 };
@@ -251,6 +252,22 @@ describe.skipIf(!pgAdmin)("postgres connector (real PostgreSQL; skipped without 
     expect((await client.query("select count(*)::int as n from customers")).rows[0].n).toBe(ROWS);
     expect((await client.query("select last_value, is_called from counter")).rows[0].is_called).toBe(false);
     await client.end();
+  });
+
+  it("stops a running query when the snapshot is cancelled, and the server ends it", async () => {
+    const controller = new AbortController();
+    const scratchDir = await mkdtemp(join(tmpdir(), "paved-snap-"));
+    const c = connector(600);
+    const running = codeOf(c.snapshot(c.spec.parse(spec({ query: "select count(*) from generate_series(1, 100000000000)" })), { team: "risk", secrets, scratchDir, limits: LIMITS, signal: controller.signal }));
+    const watcher = new pg.Client({ connectionString: url.toString() });
+    await watcher.connect();
+    const active = async () => Number((await watcher.query("select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name = 'paved-snapshot' and state = 'active' and query like 'fetch%'")).rows[0].n);
+    await pollUntil("the snapshot's query running on PostgreSQL", active, (n) => n === 1, { timeoutMs: 30_000 });
+    controller.abort();
+    expect(await running).toBe("UNAVAILABLE");
+    await pollUntil("the query ended on PostgreSQL", active, (n) => n === 0, { timeoutMs: 30_000 });
+    await watcher.end();
+    expect(readdirSync(scratchDir)).toEqual([]);
   });
 });
 

@@ -69,8 +69,9 @@ export function loadSecretKey(file: string): SecretKey {
     }
   }
   const stat = statSync(file);
-  if (!created && (stat.mode & 0o077) !== 0) {
-    throw new PlatformError("CONFIG", `the secrets key file '${file}' may be read by other users (mode ${(stat.mode & 0o777).toString(8)}); run \`chmod 600 ${file}\``);
+  // Others may not touch it, nor its group write it (a group may read it: a Kubernetes secret mounted with fsGroup is 0440).
+  if (!created && (stat.mode & 0o027) !== 0) {
+    throw new PlatformError("CONFIG", `the secrets key file '${file}' may be read or changed by other users (mode ${(stat.mode & 0o777).toString(8)}); run \`chmod 600 ${file}\``);
   }
   const content = readFileSync(file);
   if (content.length === KEY_BYTES) return secretKeyFrom(content);

@@ -44,7 +44,7 @@ describe("the secrets key file", () => {
     expect(loadSecretKey(file).decrypt(sealed, "a")).toBe("x");
   });
 
-  it("accepts 32 bytes in base64, and refuses a file others may read or of the wrong size", async () => {
+  it("accepts 32 bytes in base64 and a group-readable mount, and refuses a file others may read, its group write, or of the wrong size", async () => {
     const dir = mkdtempSync(join(tmpdir(), "paved-key-"));
     const key = randomBytes(32);
     writeFileSync(join(dir, "b64"), `${key.toString("base64")}\n`, { mode: 0o600 });
@@ -52,6 +52,11 @@ describe("the secrets key file", () => {
     writeFileSync(join(dir, "open"), key, { mode: 0o600 });
     chmodSync(join(dir, "open"), 0o644);
     expect(await codeOf(() => loadSecretKey(join(dir, "open")))).toBe("CONFIG");
+    chmodSync(join(dir, "open"), 0o660);
+    expect(await codeOf(() => loadSecretKey(join(dir, "open")))).toBe("CONFIG");
+    // A Kubernetes secret mounted with fsGroup: its group may read it.
+    chmodSync(join(dir, "open"), 0o440);
+    expect(loadSecretKey(join(dir, "open")).id).toBe(secretKeyFrom(key).id);
     writeFileSync(join(dir, "short"), randomBytes(16), { mode: 0o600 });
     expect(await codeOf(() => loadSecretKey(join(dir, "short")))).toBe("CONFIG");
   });

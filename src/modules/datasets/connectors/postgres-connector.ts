@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { rm, stat } from "node:fs/promises";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import pg from "pg";
@@ -113,13 +114,19 @@ export class PostgresConnector implements Connector<PostgresSpec> {
       connectionTimeoutMillis: 10_000,
       application_name: "paved-snapshot",
     });
-    // A cancelled snapshot closes the connection: the server ends the query with it.
-    const onAbort = () => void client.end().catch(() => undefined);
+    // A cancelled snapshot asks the server to cancel the running statement (closing the connection
+    // alone would leave it running until it next writes), then closes the connection.
+    const onAbort = () => {
+      const { processID, secretKey } = client as unknown as { processID: number | null; secretKey: number | null };
+      if (processID !== null && secretKey !== null) sendCancel(client.host, client.port, processID, secretKey);
+      setTimeout(() => void client.end().catch(() => undefined), 1000).unref();
+    };
     ctx.signal.addEventListener("abort", onAbort, { once: true });
     const stagingFile = join(ctx.scratchDir, ".staging.duckdb");
     let duck: DuckDBInstance | undefined;
     try {
       await client.connect().catch((error: Error) => {
+        checkAborted(ctx.signal);
         throw new PlatformError("UNAVAILABLE", `cannot connect to PostgreSQL at ${spec.host}:${spec.port} as '${spec.user}': ${error.message}; check the host, the user, its password secret ('${spec.passwordSecret ?? "none"}') and tls`, { host: spec.host });
       });
       // Nothing this transaction runs may write; every statement (each FETCH too) stops at the timeout.
@@ -139,6 +146,8 @@ export class PostgresConnector implements Connector<PostgresSpec> {
       for (;;) {
         checkAborted(ctx.signal);
         const batch = await client.query({ text: `fetch forward ${this.options.batchRows} from paved_snapshot`, rowMode: "array", types: asText }).catch((error: Error) => {
+          // A cancelled snapshot closed the connection under the query: say so, not "the query failed".
+          checkAborted(ctx.signal);
           throw invalidInput(`the query failed on PostgreSQL: ${error.message}; fix the query (it ran out of time after datasets.connectors.postgres.statementTimeoutSeconds if it says so)`);
         });
         if (!columns) {
@@ -196,6 +205,18 @@ export class PostgresConnector implements Connector<PostgresSpec> {
       await rm(join(ctx.scratchDir, ".staging.tmp"), { recursive: true, force: true });
     }
   }
+}
+
+/** PostgreSQL's CancelRequest (protocol message 80877102) on a connection of its own; its answer is the server closing it. */
+function sendCancel(host: string, port: number, processID: number, secretKey: number): void {
+  const packet = Buffer.alloc(16);
+  packet.writeInt32BE(16, 0);
+  packet.writeInt32BE(80877102, 4);
+  packet.writeInt32BE(processID, 8);
+  packet.writeInt32BE(secretKey, 12);
+  const socket = connect({ host, port }, () => socket.end(packet));
+  socket.setTimeout(10_000, () => socket.destroy());
+  socket.on("error", () => undefined);
 }
 
 /** Column names made unique (`?column?` twice becomes `?column?` and `?column?_2`), as Parquet needs. */
