@@ -30,7 +30,7 @@ import { createPipelinesModule, deployStep, evaluateStep, registerStep } from ".
 import { createAdoptionModule, registerAdoptionGauges } from "./modules/adoption/index.ts";
 import { createDatasetsModule } from "./modules/datasets/index.ts";
 import { createConnectorRegistry, snapshotRoutes } from "./modules/datasets/connectors/index.ts";
-import { createPredictionsModule } from "./modules/predictions/index.ts";
+import { createPredictionsModule, predictStep } from "./modules/predictions/index.ts";
 import { campaign, openDatabase, type Database, type Leadership } from "./storage/index.ts";
 
 export interface AppDeps {
@@ -332,6 +332,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       rollback: async (id) => void (await deployments.service.rollback(id)),
     }),
   );
+  pipelines.steps.register(predictStep(predictions.service));
   routes.push(...pipelines.routes);
   controllers.push(pipelines.controller);
   // Stopping terminates every model's worker threads.

@@ -171,6 +171,20 @@ describe.each(testDialects())("batch predictions API (%s)", (dialect) => {
     expect((await call("dev", "GET", "/api/v1/datasets/large-scores")).status).toBe(404);
   }, 120_000);
 
+  it("runs as a pipeline's predict: step, whose outputs name the output dataset version", async () => {
+    await ok("dev", "POST", "/api/v1/pipelines", {
+      apiVersion: "paved/v1",
+      kind: "Pipeline",
+      metadata: { name: "nightly-scores", team: "alpha" },
+      spec: { steps: [{ name: "score", predict: { model: "scorer", version: 1, input: "datasets:/customers@1", output: "nightly-scores" } }] },
+    });
+    const run = await ok("dev", "POST", "/api/v1/pipelines/nightly-scores/runs", { parameters: {} });
+    const done = await pollUntil("the pipeline run ends", async () => (await call("dev", "GET", `/api/v1/pipeline-runs/${run.id}`)).body as { phase: string; steps: { outputs: Record<string, unknown> }[] }, (r) => ["SUCCEEDED", "FAILED", "CANCELLED"].includes(r.phase), { timeoutMs: 120_000, intervalMs: 50 });
+    expect(done.phase, JSON.stringify(done)).toBe("SUCCEEDED");
+    expect(done.steps[0]!.outputs).toMatchObject({ output: "datasets:/nightly-scores@1", dataset: "nightly-scores", version: 1, rows: 1234 });
+    expect((await ok("viewer", "GET", "/api/v1/datasets/nightly-scores/versions/1")).lineage).toMatchObject({ kind: "prediction", id: done.steps[0]!.outputs.prediction_id });
+  }, 120_000);
+
   it("starts a prediction left RUNNING by a stopped server again from the beginning, and says so", async () => {
     await dataset("dev", "restart", "restart.csv", rowsCsv(50_000));
     const created = await ok("dev", "POST", "/api/v1/predictions", { model: "scorer", version: "1", input: "datasets:/restart@1", output: "restart-scores" });

@@ -91,9 +91,9 @@ export class BatchInferenceEngine {
 
   async run(request: EngineRequest): Promise<EngineResult> {
     const started = performance.now();
-    // The cores are shared out between the workers: one worker on a small machine still uses them all, as a bare session would.
-    const threads = Math.max(1, Math.floor(availableParallelism() / this.options.workers));
-    const runtime = new OnnxRuntime({ threadsPerReplica: threads, maxQueuedPerVersion: Number.MAX_SAFE_INTEGER, ...(this.options.inspection ? { inspection: this.options.inspection } : {}) });
+    // One onnxruntime thread per worker (as serving runs them): the workers are the parallelism, and
+    // no idle intra-op pool spins on the cores the main thread and DuckDB read the input with.
+    const runtime = new OnnxRuntime({ threadsPerReplica: 1, maxQueuedPerVersion: Number.MAX_SAFE_INTEGER, ...(this.options.inspection ? { inspection: this.options.inspection } : {}) });
     try {
       return await this.withDatabase(async (db) => {
         const reader = await db.connect();

@@ -14,6 +14,7 @@ import { PredictionStore } from "./store.ts";
 
 export { PredictionService, type PredictionDatasets, type PredictionRegistry } from "./service.ts";
 export { BatchInferenceEngine, Cancelled, defaultWorkers, type EngineOptions, type EngineRequest, type EngineResult, type InputFile } from "./engine.ts";
+export { predictStep } from "./step.ts";
 export { signatureFromRegistry, type FeatureNames, type KeepColumns } from "./columns.ts";
 export * from "./schema.ts";
 
