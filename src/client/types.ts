@@ -146,6 +146,8 @@ export { SWEEP_PHASES, TRIAL_PHASES } from "../modules/sweeps/schema.ts";
 /** The platform's adoption figures (`paved adoption`, GET /api/v1/adoption; platform admins). */
 export type { AdoptionReport, FeedbackView as Feedback } from "../modules/adoption/schema.ts";
 export type { LineageGraph, LineageNode, LineageEdge } from "../modules/lineage/schema.ts";
+/** Datasets: a dataset, a version with its files and statistics, a preview, a diff (`paved datasets`). */
+export type { DatasetDiff, DatasetVersionView as DatasetVersion, DatasetView as Dataset, PreviewView as DatasetPreview } from "../modules/datasets/schema.ts";
 /** What `paved feedback` sends. */
 export type FeedbackRequest = z.input<typeof FeedbackBody>;
 /** The window of `paved adoption`: durations (28d) or ISO 8601 times; perUser lists each person (platform admins only). */

@@ -3,7 +3,7 @@ import { lstat, readdir } from "node:fs/promises";
 import { basename, join, relative, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import type { Command } from "commander";
-import type { DatasetDiff, DatasetVersionView, DatasetView, PreviewView } from "../../modules/datasets/schema.ts";
+import type { Dataset, DatasetDiff, DatasetPreview, DatasetVersion } from "../../client/index.ts";
 import { invalidInput, notFound } from "../../core/index.ts";
 import type { CliContext } from "../context.ts";
 import { registerDatasetSnapshot } from "./datasets-snapshot.ts";
@@ -237,7 +237,7 @@ async function collectFiles(inputs: string[], cwd: string): Promise<{ local: str
   return out;
 }
 
-function renderDatasetTable(list: DatasetView[], now: number): string {
+function renderDatasetTable(list: Dataset[], now: number): string {
   if (list.length === 0) return "no datasets yet; create one with `paved datasets create <name> <files>`\n";
   return renderTable(list, [
     { header: "NAME", value: (d) => d.name },
@@ -250,7 +250,7 @@ function renderDatasetTable(list: DatasetView[], now: number): string {
   ]);
 }
 
-function renderVersion(v: DatasetVersionView, now: number): string {
+function renderVersion(v: DatasetVersion, now: number): string {
   let text = renderFields([
     ["ref", v.ref],
     ["team", v.team],
@@ -289,7 +289,7 @@ function renderVersion(v: DatasetVersionView, now: number): string {
   return text;
 }
 
-function renderPreview(p: PreviewView): string {
+function renderPreview(p: DatasetPreview): string {
   const header = `${p.dataset}@${p.version} ${p.path} (first ${p.rows.length} row${p.rows.length === 1 ? "" : "s"})\n`;
   return header + renderTable(p.rows, p.columns.map((name, i) => ({ header: name, value: (row: unknown[]) => scalar(row[i]) })));
 }
