@@ -29,7 +29,7 @@ import { CreateDeploymentBody } from "./modules/deployments/index.ts";
 import { createPipelinesModule, deployStep, evaluateStep, registerStep } from "./modules/pipelines/index.ts";
 import { createAdoptionModule, registerAdoptionGauges } from "./modules/adoption/index.ts";
 import { createDatasetsModule } from "./modules/datasets/index.ts";
-import { createConnectorRegistry, snapshotRoutes } from "./modules/datasets/connectors/index.ts";
+import { createConnectorRegistry, snapshotRoutes, snapshotStep } from "./modules/datasets/connectors/index.ts";
 import { createPredictionsModule, predictStep } from "./modules/predictions/index.ts";
 import { campaign, openDatabase, type Database, type Leadership } from "./storage/index.ts";
 
@@ -127,15 +127,14 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const datasets = createDatasetsModule({ database, artifacts, clock, ids, config, logger, storageQuota });
   routes.push(...datasets.routes);
   // Connectors snapshot local roots, PostgreSQL queries and S3 prefixes into dataset versions, with the team's secrets.
-  routes.push(
-    ...snapshotRoutes({
-      datasets: datasets.service,
-      registry: createConnectorRegistry(config.datasets.connectors),
-      secrets: (team) => secrets.service.reader(team),
-      workDir: join(config.dataDir, "datasets", "connectors"),
-      limits: config.datasets.connectors.limits,
-    }),
-  );
+  const snapshots = {
+    datasets: datasets.service,
+    registry: createConnectorRegistry(config.datasets.connectors),
+    secrets: (team: string) => secrets.service.reader(team),
+    workDir: join(config.dataDir, "datasets", "connectors"),
+    limits: config.datasets.connectors.limits,
+  };
+  routes.push(...snapshotRoutes(snapshots));
   const controllers: { start(): Promise<void> | void; stop(): Promise<void> | void }[] = [];
   const catalog = createCatalogModule({ profilesFile: config.compute.profilesFile });
   routes.push(...catalog.routes);
@@ -333,6 +332,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     }),
   );
   pipelines.steps.register(predictStep(predictions.service));
+  pipelines.steps.register(snapshotStep(snapshots));
   routes.push(...pipelines.routes);
   controllers.push(pipelines.controller);
   // Stopping terminates every model's worker threads.

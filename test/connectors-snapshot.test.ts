@@ -159,6 +159,35 @@ describe("paved secrets and paved datasets snapshot", () => {
     expect(refused.stderr).toContain("DELETE");
   });
 
+  it("runs a connector as a pipeline step, whose outputs name the version", async () => {
+    await writeFile(
+      join(dir, "pipeline.yaml"),
+      [
+        "kind: Pipeline",
+        "metadata:",
+        "  name: refresh-june",
+        "  team: risk",
+        "spec:",
+        "  steps:",
+        "    - name: fetch",
+        "      snapshot:",
+        "        dataset: june-pipeline",
+        "        spec: { kind: local, root: exports, path: '2024' }",
+        "        alias: fresh",
+        "    - name: report",
+        "      echo: { ref: \"${{ steps.fetch.outputs.ref }}\", existing: \"${{ steps.fetch.outputs.existing }}\" }",
+      ].join("\n") + "\n",
+    );
+    const applied = await paved(["pipelines", "apply", "-f", "pipeline.yaml"]);
+    expect(applied.code, applied.stderr).toBe(0);
+    const run = await paved(["pipelines", "run", "refresh-june", "--wait", "--json"]);
+    expect(run.code, run.stderr + run.stdout).toBe(0);
+    const result = JSON.parse(run.stdout);
+    expect(JSON.stringify(result)).toContain("datasets:/june-pipeline@1");
+    const shown = await paved(["datasets", "show", "june-pipeline@fresh", "--json"]);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ version: 1, source: { kind: "local" } });
+  });
+
   it("never shows a secret's value: not in outputs, logs, versions or the database file", async () => {
     const list = await paved(["datasets", "ls", "--json"]);
     expect(list.code).toBe(0);

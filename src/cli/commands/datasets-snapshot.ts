@@ -22,7 +22,7 @@ export function registerDatasetSnapshot(datasets: Command, ctx: CliContext): voi
     .option("--json", "print JSON")
     .addHelpText(
       "after",
-      "\nSee docs/datasets.md#connectors.\n\nExample:\n  $ cat warehouse.yaml\n  kind: postgres\n  host: warehouse.internal\n  database: sales\n  user: reader\n  passwordSecret: warehouse-password\n  query: select * from customers where active\n  $ paved datasets snapshot customers -f warehouse.yaml --alias latest",
+      "\nSee docs/datasets.md#connectors.\n\nExample:\n  $ cat warehouse.yaml\n  kind: postgres\n  host: warehouse.internal\n  database: sales\n  user: reader\n  passwordSecret: warehouse-password\n  query: select * from customers where active\n  $ paved datasets snapshot customers -f warehouse.yaml --alias fresh",
     )
     .action(async (name: string, opts: { file: string; description?: string; alias?: string; team?: string; json?: boolean }) => {
       const spec = await readSpec(opts.file, ctx.cwd);

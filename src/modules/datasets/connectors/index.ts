@@ -29,4 +29,5 @@ export function createConnectorRegistry(settings: ConnectorSettings): ConnectorR
     new S3Connector({ allowedHosts: settings.allowedHosts }),
   ]);
 }
-export { describeSource, snapshotRoutes, SnapshotBody, type SnapshotRoutesDeps } from "./snapshot-routes.ts";
+export { describeSource, snapshotIntoDataset, snapshotRoutes, SnapshotBody, type SnapshotRoutesDeps } from "./snapshot-routes.ts";
+export { snapshotStep, SnapshotStepBody } from "./snapshot-step.ts";

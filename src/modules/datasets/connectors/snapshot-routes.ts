@@ -2,7 +2,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { route, type RouteDefinition } from "../../../core/index.ts";
-import { aliasSchema, datasetParamsSchema, versionSchema } from "../schema.ts";
+import { aliasSchema, datasetParamsSchema, versionSchema, type DatasetVersionView } from "../schema.ts";
 import type { DatasetService } from "../service.ts";
 import type { ConnectorLimits, SecretReader, SourceDescription } from "./connector.ts";
 import type { ConnectorRegistry } from "./registry.ts";
@@ -45,6 +45,36 @@ export function describeSource(source: SourceDescription): string {
   }
 }
 
+/**
+ * Runs a connector for `team` and stores what it read as the dataset's next version (the existing
+ * version when the files are the same), with the source described; the scratch folder is removed
+ * whatever happens. The caller has authorized `datasets:write` on the dataset.
+ */
+export async function snapshotIntoDataset(
+  deps: SnapshotRoutesDeps,
+  input: { name: string; team: string; spec: unknown; description?: string | undefined; alias?: string | undefined; createdBy: string; signal?: AbortSignal },
+): Promise<DatasetVersionView> {
+  const snapshot = await runSnapshot({ registry: deps.registry, spec: input.spec, team: input.team, secrets: deps.secrets(input.team), workDir: deps.workDir, limits: deps.limits, ...(input.signal ? { signal: input.signal } : {}) });
+  try {
+    const files = [];
+    for (const f of snapshot.files) {
+      const blob = await deps.datasets.putFile(input.team, join(snapshot.dir, ...f.path.split("/")), { createdBy: input.createdBy, what: `dataset ${input.name}'s ${snapshot.source.kind} snapshot` });
+      files.push({ path: f.path, ...blob });
+    }
+    return await deps.datasets.createVersion({
+      team: input.team,
+      name: input.name,
+      files,
+      source: { kind: snapshot.source.kind, description: describeSource(snapshot.source).slice(0, 2000) },
+      ...(input.description !== undefined ? { description: input.description } : {}),
+      ...(input.alias !== undefined ? { alias: input.alias } : {}),
+      createdBy: input.createdBy,
+    });
+  } finally {
+    await rm(snapshot.dir, { recursive: true, force: true });
+  }
+}
+
 /** Snapshots a connector's source into a new version of a dataset (created in the team when new). */
 export function snapshotRoutes(deps: SnapshotRoutesDeps): RouteDefinition[] {
   return [
@@ -62,26 +92,7 @@ export function snapshotRoutes(deps: SnapshotRoutesDeps): RouteDefinition[] {
       // Not the context's signal: for a request with a body it reads as aborted once the body is read. The timeout bounds it.
       handler: async ({ params, body, principal }) => {
         const team = (await deps.datasets.creationResource(params.name, body.team, principal)).team!;
-        const createdBy = principal.onBehalfOf ?? principal.name;
-        const snapshot = await runSnapshot({ registry: deps.registry, spec: body.spec, team, secrets: deps.secrets(team), workDir: deps.workDir, limits: deps.limits });
-        try {
-          const files = [];
-          for (const f of snapshot.files) {
-            const blob = await deps.datasets.putFile(team, join(snapshot.dir, ...f.path.split("/")), { createdBy, what: `dataset ${params.name}'s ${snapshot.source.kind} snapshot` });
-            files.push({ path: f.path, ...blob });
-          }
-          return await deps.datasets.createVersion({
-            team,
-            name: params.name,
-            files,
-            source: { kind: snapshot.source.kind, description: describeSource(snapshot.source).slice(0, 2000) },
-            ...(body.description !== undefined ? { description: body.description } : {}),
-            ...(body.alias !== undefined ? { alias: body.alias } : {}),
-            createdBy,
-          });
-        } finally {
-          await rm(snapshot.dir, { recursive: true, force: true });
-        }
+        return snapshotIntoDataset(deps, { name: params.name, team, spec: body.spec, description: body.description, alias: body.alias, createdBy: principal.onBehalfOf ?? principal.name });
       },
     }),
   ];
