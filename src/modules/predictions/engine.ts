@@ -1,6 +1,6 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { BIGINT, BOOLEAN, DOUBLE, DuckDBDataChunk, DuckDBInstance, FLOAT, INTEGER, type DuckDBConnection, type DuckDBType, type DuckDBVector } from "@duckdb/node-api";
 import { PlatformError, invalidInput, isPlatformError } from "../../core/index.ts";
 import { OnnxRuntime, type OnnxRuntimeOptions, type Datatype, type ModelHandle, type ModelSignature, type Tensor, type TensorSpec } from "../serving/index.ts";
@@ -79,7 +79,7 @@ export class BatchInferenceEngine {
 
   /** The input's columns as DuckDB reads them (without reading every row). */
   async describe(input: InputFile[], what: string): Promise<SourceColumn[]> {
-    return this.withDatabase(async (db) => {
+    return this.withDatabase(input.map((f) => f.path), async (db) => {
       const connection = await db.connect();
       try {
         return await describeSource(connection, input, what);
@@ -95,7 +95,7 @@ export class BatchInferenceEngine {
     // no idle intra-op pool spins on the cores the main thread and DuckDB read the input with.
     const runtime = new OnnxRuntime({ threadsPerReplica: 1, maxQueuedPerVersion: Number.MAX_SAFE_INTEGER, ...(this.options.inspection ? { inspection: this.options.inspection } : {}) });
     try {
-      return await this.withDatabase(async (db) => {
+      return await this.withDatabase([...request.input.map((f) => f.path), request.output], async (db) => {
         const reader = await db.connect();
         const writer = await db.connect();
         const counter = await db.connect();
@@ -211,7 +211,8 @@ export class BatchInferenceEngine {
     }
   }
 
-  private async withDatabase<T>(work: (db: DuckDBInstance) => Promise<T>): Promise<T> {
+  /** A DuckDB working database of its own for one run, which may read and write only `files`' folders and its own. */
+  private async withDatabase<T>(files: string[], work: (db: DuckDBInstance) => Promise<T>): Promise<T> {
     mkdirSync(this.options.scratchDir, { recursive: true });
     const dir = mkdtempSync(join(this.options.scratchDir, "run-"));
     const db = await DuckDBInstance.create(join(dir, "work.duckdb"), {
@@ -221,8 +222,23 @@ export class BatchInferenceEngine {
       // Only the files this engine names are read: no extensions installed, no URLs fetched.
       autoinstall_known_extensions: "false",
       autoload_known_extensions: "false",
-      enable_external_access: "true",
     });
+    try {
+      const setup = await db.connect();
+      try {
+        const folders = [...new Set([dir, ...files.map((f) => dirname(f))])].map((d) => quoteLiteral(d.endsWith("/") ? d : `${d}/`));
+        await setup.run(`SET allowed_directories = [${folders.join(", ")}]`);
+        // From here DuckDB reads and writes only those folders and never the network; it cannot be turned back on.
+        await setup.run("SET enable_external_access = false");
+        await setup.run("SET lock_configuration = true");
+      } finally {
+        setup.closeSync();
+      }
+    } catch (error) {
+      db.closeSync();
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
     try {
       return await work(db);
     } finally {

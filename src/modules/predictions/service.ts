@@ -92,8 +92,10 @@ export class PredictionService {
       finished_at: null,
       updated_at: now,
     });
+    // Read before the controller is woken: the answer is the prediction as queued.
+    const queued = await this.get(id);
     this.deps.kick();
-    return this.get(id);
+    return queued;
   }
 
   async get(id: string): Promise<Prediction> {
