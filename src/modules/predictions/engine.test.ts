@@ -5,6 +5,7 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import * as ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildTestModels, type TestModels } from "../serving/test-models.ts";
+import { signatureFromRegistry } from "./columns.ts";
 import { BatchInferenceEngine, Cancelled, type InputFile } from "./engine.ts";
 
 const FEATURES = { names: ["f0", "f1", "f2", "f3"], from: "the test" };
@@ -125,6 +126,20 @@ describe("batch inference engine", () => {
       .run({ model: models.bytes("tiny"), input: [{ path, format: "csv" }], output: join(dir, "m.parquet"), features: FEATURES, keep: "other", what: "d" })
       .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: "INVALID_INPUT", details: { missing: ["f1", "f3"] } });
+  });
+
+  it("plans from the registry's signature while the model loads: a run with it predicts the same, and missing columns are refused before the model is ready", async () => {
+    const signature = signatureFromRegistry({ inputs: [{ name: "input", type: "float32", shape: ["batch", 4] }], outputs: [{ name: "probabilities", type: "float32", shape: ["batch", 2] }] });
+    const input = await writeInput("signed.parquet", 300, "parquet");
+    const plain = join(dir, "signed-plain.parquet");
+    const signed = join(dir, "signed-ahead.parquet");
+    await engine().run({ model: models.bytes("tiny"), input: [input], output: plain, features: FEATURES, keep: "other", what: "d" });
+    const result = await engine().run({ model: models.bytes("tiny"), input: [input], output: signed, features: FEATURES, signature, keep: "other", what: "d" });
+    expect(result.rows).toBe(300);
+    expect(await query(`SELECT * FROM read_parquet('${signed}') ORDER BY id`)).toEqual(await query(`SELECT * FROM read_parquet('${plain}') ORDER BY id`));
+    const path = join(dir, "signed-missing.csv");
+    writeFileSync(path, "id,f0\n1,2\n");
+    await expect(engine().run({ model: models.bytes("tiny"), input: [{ path, format: "csv" }], output: join(dir, "sm.parquet"), features: FEATURES, signature, keep: "other", what: "d" })).rejects.toMatchObject({ code: "INVALID_INPUT" });
   });
 
   it("refuses a value that is not a number with its row: early (a text column) and late (past DuckDB's type sample)", async () => {

@@ -94,6 +94,7 @@ export class BatchInferenceEngine {
     // One onnxruntime thread per worker (as serving runs them): the workers are the parallelism, and
     // no idle intra-op pool spins on the cores the main thread and DuckDB read the input with.
     const runtime = new OnnxRuntime({ threadsPerReplica: 1, maxQueuedPerVersion: Number.MAX_SAFE_INTEGER, ...(this.options.inspection ? { inspection: this.options.inspection } : {}) });
+    let loading: Promise<ModelHandle> | undefined;
     try {
       return await this.withDatabase([...request.input.map((f) => f.path), request.output], async (db) => {
         const reader = await db.connect();
@@ -102,12 +103,12 @@ export class BatchInferenceEngine {
         try {
           // The model loads on its worker threads while the input is read: with the signature the
           // registry stored, the columns are planned and the first chunks read ahead before it is ready.
-          const loading = runtime.load(request.model, { replicas: this.options.workers, maxBatch: this.options.chunkRows });
+          loading = runtime.load(request.model, { replicas: this.options.workers, maxBatch: this.options.chunkRows });
           loading.catch(() => undefined);
           const columns = await describeSource(reader, request.input, request.what);
           const planned = (signature: ModelSignature) => planColumns({ signature, columns, names: request.features, keep: request.keep, what: request.what });
           const plan = planned(request.signature ?? runtime.metadata(await loading));
-          const model = loading.then((handle) => {
+          const model: Promise<ModelHandle> = loading.then((handle) => {
             const loaded = planned(runtime.metadata(handle));
             if (JSON.stringify(loaded.input) !== JSON.stringify(plan.input)) {
               throw invalidInput(`the model's input is ${specText(loaded.input)}, not ${specText(plan.input)} as the registry recorded it; register the model version again`);
@@ -139,6 +140,8 @@ export class BatchInferenceEngine {
         }
       });
     } finally {
+      // A load still starting (the run failed before the model was ready) is waited for: its workers are then stopped too.
+      await loading?.catch(() => undefined);
       await runtime.close();
     }
   }
