@@ -22,6 +22,7 @@ const BENCHES: Record<string, { describe: string; load: () => Promise<{ run(o: B
   monitoring: { describe: "PSI + KS of 100 columns, 1,000,000 reference x 1,000,000 actual rows, on worker threads beside scipy's ks_2samp on the same data", load: () => import("./monitoring.ts") },
   datasets: { describe: "statistics of a generated CSV (BENCH_SIZE, default 100 MB; --gb for 1 GB) through Paved's analysis vs DuckDB's own SUMMARIZE of the same file (node-api), same threads", load: () => import("./datasets.ts") },
   "batch-inference": { describe: "batch inference rows/s: the MLP over 1,000,000 Parquet rows through Paved's engine (output written) vs a bare DuckDB-chunks + session.run loop", load: () => import("./batch-inference.ts") },
+  pipelines: { describe: "the same 1,000-task DAG of trivial steps on Paved (echo steps) and on snakemake (shell: date): total wall time and step-to-step gap p50/p99", load: () => import("./pipelines.ts") },
   audit: { describe: "what audit.dataEvents: true (each log-batch's record committed before the answer) adds to log-batch p50 and throughput, c=1 and c=4, vs the default summaries", load: () => import("./audit.ts") },
 };
 

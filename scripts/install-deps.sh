@@ -10,7 +10,8 @@ want=(python3-torch python3-sklearn)
 # slurm-wlm: the Slurm executor's tests start a real single-node Slurm (scripts/slurm-up.sh).
 # systemd: systemd-analyze checks the unit in deploy/systemd (systemd itself need not run).
 # prometheus: a real Prometheus scrapes paved up, and promtool lints /metrics (test/prometheus.test.ts).
-[ "${1:-}" = "--runtime" ] || want+=(postgresql-15 chromium jupyter-notebook slurm-wlm systemd prometheus)
+# snakemake: the peer of `npm run bench -- pipelines` (the same 1,000-task DAG on both).
+[ "${1:-}" = "--runtime" ] || want+=(postgresql-15 chromium jupyter-notebook slurm-wlm systemd prometheus snakemake)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -50,6 +50,14 @@ describe.each(testDialects())("pipeline store (%s)", (dialect) => {
     expect(await store.patchStep("r1", "s[0]", { phase: "pending", attempt: 1 }, { phase: "cancelled" })).toBe(false);
     expect(await store.patchStep("r1", "s[1]", { phase: "pending", attempt: 2 }, { phase: "running" })).toBe(false);
     expect((await store.counts(["r1"])).get("r1")).toEqual({ pending: 999, succeeded: 1 });
+    // Instant steps' ends in one transaction: each change still applies only from the phase it was read in.
+    const applied = await store.patchSteps("r1", [
+      { key: "s[2]", from: { phase: "pending", attempt: 1 }, patch: { phase: "succeeded", outputs: "{}" } },
+      { key: "s[0]", from: { phase: "pending", attempt: 1 }, patch: { phase: "succeeded" } },
+      { key: "s[3]", from: { phase: "pending", attempt: 1 }, patch: { phase: "succeeded", outputs: "{}" } },
+    ]);
+    expect([...applied].sort()).toEqual(["s[2]", "s[3]"]);
+    expect((await store.counts(["r1"])).get("r1")).toEqual({ pending: 997, succeeded: 3 });
 
     await store.insertRun(runRow("r2", "p1", 2), [stepRow("r2", "p1", "s[0]", 0)], { type: "Started", message: "x" });
     await store.insertRun(runRow("r3", "p2", 3), [stepRow("r3", "p2", "s[0]", 0)], { type: "Started", message: "x" });

@@ -70,13 +70,18 @@ export class PipelineController {
     }
     // Steps that finish at once (echo, a cache hit) make others ready: go on while anything moves.
     let moved = true;
-    while (moved && this.loop.running) {
-      moved = false;
-      for (const step of steps) {
-        if (!this.loop.running) return;
-        if (step.phase === "running") moved = (await this.follow(r, step)) || moved;
-        else if (step.phase === "pending") moved = (await this.tryStart(r, step)) || moved;
+    try {
+      while (moved && this.loop.running) {
+        moved = false;
+        for (const step of steps) {
+          if (!this.loop.running) return;
+          if (step.phase === "running") moved = (await this.follow(r, step)) || moved;
+          else if (step.phase === "pending") moved = (await this.cascade(r, step)) || moved;
+        }
+        await this.flush(r);
       }
+    } finally {
+      await this.flush(r);
     }
     if (steps.every((s) => ENDED.includes(s.phase as StepPhase))) await this.finish(r);
   }
@@ -110,6 +115,23 @@ export class PipelineController {
     return this.patch(r, step, { phase: "succeeded", outputs, finished_at: this.deps.clock.now(), message: null });
   }
 
+  /**
+   * Tries a pending step and, each time one ends at once (echo, a cache hit), the steps waiting on
+   * it straight after: a step starts as soon as its last dependency ends, not when the pass reaches it.
+   */
+  private async cascade(r: RunState, first: StepRow): Promise<boolean> {
+    const stack = [first];
+    let moved = false;
+    while (stack.length > 0) {
+      const step = stack.pop()!;
+      if (step.phase !== "pending" || !(await this.tryStart(r, step))) continue;
+      moved = true;
+      const now = step.phase as StepPhase;
+      if (now === "succeeded" || now === "cached") for (const next of r.dependents(step.step_name)) if (next.phase === "pending") stack.push(next);
+    }
+    return moved;
+  }
+
   /** A pending step whose dependencies all ended: skipped if one broke, else resolved, looked up in the cache, started. */
   private async tryStart(r: RunState, step: StepRow): Promise<boolean> {
     const plan = r.plan(step);
@@ -135,7 +157,8 @@ export class PipelineController {
         return this.fail(r, step, `its ${step.kind} body, references resolved, is not valid: ${text}`);
       }
       body = parsed.data;
-      if (plan.cache) cacheKey = digest({ kind: step.kind, body, code: (await kind.codeDigest?.(body)) ?? null });
+      // An instant step is never cached: running it costs less than looking it up.
+      if (plan.cache && !kind.instant) cacheKey = digest({ kind: step.kind, body, code: (await kind.codeDigest?.(body)) ?? null });
     } catch (error) {
       if (!isPlatformError(error)) throw error;
       return this.fail(r, step, error.message);
@@ -151,6 +174,7 @@ export class PipelineController {
         return done;
       }
     }
+    if (kind.instant) return this.runInstant(r, step, kind, { body: bodyText, cache_key: cacheKey, started_at: now });
     const started = await this.patch(r, step, {
       phase: "running",
       start_key: this.deps.ids.prefixed(kind.idPrefix ?? "step"),
@@ -162,6 +186,40 @@ export class PipelineController {
     });
     if (!started) return false;
     return this.launch(r, step);
+  }
+
+  /**
+   * An instant step (echo) runs here and its end is written with the pass's other instant steps in
+   * one transaction (flush): the steps after it see it at once, in memory. A crash before the write
+   * runs it again, which changes nothing.
+   */
+  private async runInstant(r: RunState, step: StepRow, kind: StepKind, patch: Pick<StepRow, "body" | "cache_key" | "started_at">): Promise<boolean> {
+    let seen: StepObservation | undefined;
+    try {
+      seen = (await kind.start(JSON.parse(patch.body ?? "null"), r.context(step))).observation;
+    } catch (error) {
+      if (!isPlatformError(error)) throw error;
+      seen = { state: "failed", message: error.message };
+    }
+    const now = this.deps.clock.now();
+    const outputs = seen?.state === "succeeded" ? JSON.stringify(seen.outputs) : undefined;
+    if (outputs === undefined || outputs.length > MAX_OUTPUT_BYTES) {
+      await this.flush(r);
+      const message = seen?.state === "failed" ? seen.message : outputs === undefined ? `its kind ${step.kind} did not finish at once` : `its outputs take ${outputs.length} bytes of JSON; at most ${MAX_OUTPUT_BYTES}`;
+      return this.fail(r, step, message);
+    }
+    const change: Partial<StepRow> = { ...patch, phase: "succeeded", handle: kind.kind, outputs, finished_at: now, message: null, updated_at: now };
+    r.deferred.push({ key: step.step_key, from: { phase: step.phase as StepPhase, attempt: step.attempt }, patch: change });
+    Object.assign(step, change);
+    return true;
+  }
+
+  /** Writes the pass's instant steps; one another change beat (a cancel) is read again next pass. */
+  private async flush(r: RunState): Promise<void> {
+    if (r.deferred.length === 0) return;
+    const changes = r.deferred.splice(0);
+    const applied = await this.deps.store.patchSteps(r.run.run_id, changes);
+    if (applied.size !== changes.length) throw new Error("a step changed under this pass; reading the run again");
   }
 
   /** Starts a running step that has no handle yet (just started, retried, or started before a restart) under its start key. */
@@ -262,6 +320,9 @@ export class PipelineController {
 class RunState {
   private readonly plans = new Map<string, PlannedStep>();
   private readonly byName = new Map<string, StepRow[]>();
+  private reverse: Map<string, StepRow[]> | undefined;
+  /** Instant steps' ends, written together by flush. */
+  readonly deferred: { key: string; from: { phase: StepPhase; attempt: number }; patch: Partial<StepRow> }[] = [];
   readonly params: Record<string, unknown>;
 
   constructor(
@@ -288,6 +349,21 @@ class RunState {
 
   instances(name: string): StepRow[] {
     return this.byName.get(name) ?? [];
+  }
+
+  /** The step instances that depend on step `name`. */
+  dependents(name: string): StepRow[] {
+    if (!this.reverse) {
+      this.reverse = new Map();
+      for (const s of this.steps) {
+        for (const dep of this.plan(s).dependsOn) {
+          const list = this.reverse.get(dep) ?? [];
+          list.push(s);
+          this.reverse.set(dep, list);
+        }
+      }
+    }
+    return this.reverse.get(name) ?? [];
   }
 
   scope(step: StepRow, plan: PlannedStep) {

@@ -31,6 +31,12 @@ export interface StepKind {
   readonly summary: string;
   /** The body's schema (applied to the body with its references resolved). */
   readonly schema: z.ZodType;
+  /**
+   * The step ends inside `start` and touches nothing outside its outputs (echo): the controller
+   * records its start and end in one write, batched with others of the same pass, since running it
+   * again after a crash changes nothing.
+   */
+  readonly instant?: boolean;
   /** The prefix of the start key (`job` for a job: the key becomes the job's id). */
   readonly idPrefix?: string;
   /** The outputs a later step may reference; undefined: whatever the body names (echo). */
@@ -76,6 +82,7 @@ const echoValue = z.union([z.string().max(4096), z.number(), z.boolean(), z.arra
  */
 export const echoStep: StepKind = {
   kind: "echo",
+  instant: true,
   summary: "outputs its fields as given (references resolved); runs nothing",
   schema: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, "echo's keys are output names: letters, digits and '_'"), echoValue).refine((o) => Object.keys(o).length <= 100, "echo has at most 100 outputs"),
   outputs: (body) => (body && typeof body === "object" && !Array.isArray(body) ? Object.keys(body) : []),

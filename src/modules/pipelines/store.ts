@@ -94,6 +94,26 @@ export class PipelineStore {
     return Number(result.numUpdatedRows) > 0;
   }
 
+  /** Several conditional step changes in one transaction (instant steps of one pass); the keys whose change applied. */
+  async patchSteps(runId: string, changes: { key: string; from: { phase: StepPhase; attempt: number }; patch: Partial<Omit<StepRow, "run_id" | "step_key">> }[]): Promise<Set<string>> {
+    const applied = new Set<string>();
+    if (changes.length === 0) return applied;
+    await this.db.transaction().execute(async (trx) => {
+      for (const c of changes) {
+        const result = await trx
+          .updateTable("pipeline_steps")
+          .set(c.patch)
+          .where("run_id", "=", runId)
+          .where("step_key", "=", c.key)
+          .where("phase", "=", c.from.phase)
+          .where("attempt", "=", c.from.attempt)
+          .executeTakeFirst();
+        if (Number(result.numUpdatedRows) > 0) applied.add(c.key);
+      }
+    });
+    return applied;
+  }
+
   /**
    * The newest finished instance, in an earlier run of the same pipeline, with this cache key (a
    * step that ran, or one that was itself cached: its outputs are the same).
