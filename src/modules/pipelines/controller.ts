@@ -19,6 +19,8 @@ export interface PipelineControllerDeps {
 
 /** Largest JSON a step's outputs may take. */
 const MAX_OUTPUT_BYTES = 64 * 1024;
+/** Job submissions (and other starts) in flight at once within a pass. */
+const LAUNCH_CONCURRENCY = 16;
 const ENDED: StepPhase[] = ["succeeded", "cached", "failed", "skipped", "cancelled"];
 const BROKEN: StepPhase[] = ["failed", "skipped", "cancelled"];
 
@@ -79,6 +81,7 @@ export class PipelineController {
           else if (step.phase === "pending") moved = (await this.cascade(r, step)) || moved;
         }
         await this.flush(r);
+        moved = (await this.launchAll(r)) || moved;
       }
     } finally {
       await this.flush(r);
@@ -185,7 +188,21 @@ export class PipelineController {
       deadline_at: plan.timeoutSeconds === undefined ? null : now + plan.timeoutSeconds * 1000,
     });
     if (!started) return false;
-    return this.launch(r, step);
+    // Started below, with the pass's other ready steps, a few at a time: a layer of 100 job steps
+    // is not submitted one after another.
+    r.launches.push(step);
+    return true;
+  }
+
+  /** Launches the steps tryStart marked running, LAUNCH_CONCURRENCY at a time. */
+  private async launchAll(r: RunState): Promise<boolean> {
+    let moved = false;
+    while (r.launches.length > 0 && this.loop.running) {
+      const batch = r.launches.splice(0, LAUNCH_CONCURRENCY);
+      const results = await Promise.all(batch.map((step) => this.launch(r, step)));
+      moved = moved || results.some(Boolean);
+    }
+    return moved;
   }
 
   /**
@@ -321,6 +338,8 @@ class RunState {
   private readonly plans = new Map<string, PlannedStep>();
   private readonly byName = new Map<string, StepRow[]>();
   private reverse: Map<string, StepRow[]> | undefined;
+  /** Steps marked running this pass, to be launched together (launchAll). */
+  readonly launches: StepRow[] = [];
   /** Instant steps' ends, written together by flush. */
   readonly deferred: { key: string; from: { phase: StepPhase; attempt: number }; patch: Partial<StepRow> }[] = [];
   readonly params: Record<string, unknown>;
