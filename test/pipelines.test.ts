@@ -148,6 +148,27 @@ elif a.mode == "sleep":
     expect(step(fourth, "train[0]").cachedFrom).toBeNull();
   }, 150_000);
 
+  it("registers a job step's outputs as a model version, and passes the version on", async () => {
+    const model = `pipeline-model-${dialect}`;
+    const res = await apply(ada, {
+      metadata: { name: "train-register" },
+      spec: {
+        steps: [
+          { name: "train", job: job("ok", { hyperparameters: { mode: "ok", lr: "0.3" } }) },
+          { name: "register", register: { name: model, source: "${{ steps.train.outputs.artifacts }}" } },
+          { name: "report", echo: { version: "${{ steps.register.outputs.version }}", uri: "${{ steps.register.outputs.uri }}" } },
+        ],
+      },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const run = await finished((await start(ada, "train-register")).id);
+    expect(run.phase, JSON.stringify(run.steps)).toBe("SUCCEEDED");
+    expect(step(run, "register").outputs).toEqual({ model, version: "1", uri: `models:/${model}/1` });
+    expect(step(run, "report").outputs).toEqual({ version: "1", uri: `models:/${model}/1` });
+    const version = (await call(ada, "GET", `/api/2.0/mlflow/model-versions/get?name=${model}&version=1`)).json().model_version;
+    expect(version.run_id).toBe(step(run, "train").outputs.run_id);
+  }, 120_000);
+
   it("retries a flaky step, and fails the run on a step out of retries, skipping what depends on it", async () => {
     const marker = join(work, `flaky-${dialect}`);
     const res = await apply(ada, {
