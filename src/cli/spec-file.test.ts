@@ -66,7 +66,7 @@ describe("spec files", () => {
     } catch (e) {
       error = e;
     }
-    expect(error).toMatchObject({ code: "INVALID_INPUT", details: { kind: "Deployment", knownKinds: ["Job", "Sweep"] } });
+    expect(error).toMatchObject({ code: "INVALID_INPUT", details: { kind: "Deployment", knownKinds: ["Job", "Sweep", "Pipeline"] } });
   });
 
   it("suggests the closest kind for a typo", () => {

@@ -64,7 +64,7 @@ export function registerPipelines(program: Command, ctx: CliContext): void {
     .action(async (opts: { file: string; team?: string; json?: boolean }) => {
       const documents = await loadSpecDocuments(opts.file, ctx.cwd);
       const document = documents[0]!;
-      if (documents.length !== 1 || document.kind !== "Pipeline") throw invalidInput(`${opts.file} must hold one document with kind: Pipeline; apply other kinds with \`paved apply -f\``);
+      if (documents.length !== 1 || document.kind !== "Pipeline") throw invalidInput(`${opts.file} must hold one document with kind: Pipeline; apply other kinds with \`paved apply -f job.yaml\``);
       const named = document.spec.metadata.team;
       if (opts.team && named && named !== opts.team) throw invalidInput(`${document.where}: names team '${named}' but --team is '${opts.team}'; drop one of them`);
       const team = named ?? opts.team ?? defaultTeam(ctx);
