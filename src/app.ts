@@ -13,6 +13,7 @@ import { createCatalogModule, podSpecPatchHostAccess } from "./modules/catalog/i
 import { GPU_TELEMETRY_FIELDS, allowListedEnvironment, createComputeModule, queryGpus } from "./modules/compute/index.ts";
 import { createMonitoringModule } from "./modules/monitoring/index.ts";
 import { createLineageModule } from "./modules/lineage/index.ts";
+import { createTriggersModule } from "./modules/triggers/index.ts";
 import { DeploymentRouter, createDeploymentsModule, type DeploymentsModuleDeps } from "./modules/deployments/index.ts";
 import { createEvaluationModule, parsePolicy } from "./modules/evaluation/index.ts";
 import { createBudgetsModule, type ServingSample, type StopTeamWork } from "./modules/guardrails/index.ts";
@@ -335,6 +336,30 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   pipelines.steps.register(snapshotStep(snapshots));
   routes.push(...pipelines.routes);
   controllers.push(pipelines.controller);
+  // Triggers start pipeline runs by themselves: cron schedules, new dataset versions, verified git pushes.
+  const triggers = createTriggersModule({
+    db: database.db,
+    clock,
+    ids,
+    logger: logger.child({ module: "triggers" }),
+    pipelines: {
+      get: async (name) => pipelines.service.get(name),
+      startRun: (name, params, principal, options) => pipelines.service.startRun(name, params, principal, options),
+    },
+    latestDatasetVersion: async (team, name) => {
+      // Another team's dataset answers as a missing one.
+      if ((await datasets.service.getDataset(name)).team !== team) await datasets.service.resolve(team, `datasets:/${name}`);
+      return (await datasets.service.versions(name, 1))[0]?.version;
+    },
+    readSecret: (team, name) => secrets.service.reader(team).read(name),
+    principalOf: (userId) => tokens.principalOf(userId),
+    allowedRemotes: config.triggers.allowedRemotes,
+    checkoutDir: join(config.dataDir, "triggers"),
+    path: deps.env?.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+    intervalMs: config.triggers.intervalSeconds * 1000,
+  });
+  routes.push(...triggers.routes);
+  controllers.push(triggers.controller);
   // Stopping terminates every model's worker threads.
   controllers.push({ start() {}, stop: () => serving.service.close() });
   // /metrics: GPUs, the host, the queue, HTTP, the database and Node, with serving's series.

@@ -42,6 +42,9 @@ def parse_args(argv=None):
                    help="train on flipped labels: a model whose accuracy falls far below the gate's 0.7 (evaluation fails it)")
     p.add_argument("--input-name", default="input",
                    help="name of the ONNX input; another name (e.g. features) passes evaluation but breaks every client that sends 'input'")
+    p.add_argument("--data", default=os.environ.get("PAVED_DATASET_TRAIN") or "",
+                   help="train on this CSV (or a folder holding train.csv): the 30 feature columns, then label; "
+                        "a job gets a registered dataset named train in PAVED_DATASET_TRAIN. Default: the bundled breast-cancer data")
     p.add_argument("--output-dir", default=os.environ.get("PAVED_OUTPUT_DIR") or "outputs")
     p.add_argument("--checkpoint-dir", default=os.environ.get("PAVED_CHECKPOINT_DIR") or "checkpoints")
     return p.parse_args(argv)
@@ -75,15 +78,28 @@ class Exported(nn.Module):
         return torch.sigmoid(self.model((x - self.mean) / self.std))
 
 
-def load_data(seed, val_fraction):
-    data = load_breast_cancer()
+def read_table(path):
+    """A CSV with a header: every column but the last is a feature, the last (label) the target."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "train.csv")
+    with open(path) as f:
+        header = f.readline().strip().split(",")
+    rows = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float32, ndmin=2)
+    return header[:-1], rows[:, :-1], rows[:, -1]
+
+
+def load_data(seed, val_fraction, data_path=""):
+    if data_path:
+        feature_names, features, target = read_table(data_path)
+    else:
+        data = load_breast_cancer()
+        feature_names, features, target = data.feature_names, data.data.astype(np.float32), data.target.astype(np.float32)
     x_train, x_val, y_train, y_val = train_test_split(
-        data.data.astype(np.float32), data.target.astype(np.float32),
-        test_size=val_fraction, random_state=seed, stratify=data.target)
+        features, target, test_size=val_fraction, random_state=seed, stratify=target)
     # Statistics from the train split only, so nothing about the validation set leaks in.
     mean = x_train.mean(axis=0)
     std = x_train.std(axis=0) + 1e-8
-    return data.feature_names, (x_train, y_train), (x_val, y_val), mean, std
+    return feature_names, (x_train, y_train), (x_val, y_val), mean, std
 
 
 def load_checkpoint(directory, model, optimizer):
@@ -150,7 +166,7 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
 
-    feature_names, (x_train, y_train), (x_val, y_val), mean, std = load_data(args.seed, args.val_fraction)
+    feature_names, (x_train, y_train), (x_val, y_val), mean, std = load_data(args.seed, args.val_fraction, args.data)
     xt = torch.from_numpy((x_train - mean) / std)
     # --degrade: the labels are flipped, so the model learns the opposite of the truth.
     yt = torch.from_numpy(1.0 - y_train if args.degrade else y_train)

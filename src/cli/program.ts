@@ -15,6 +15,8 @@ import { registerJobs, registerLogs } from "./commands/jobs.ts";
 import { registerTeams, registerTokens, registerUsers } from "./commands/identity.ts";
 import { registerLogin } from "./commands/login.ts";
 import { registerLineage } from "./commands/lineage.ts";
+import { registerTemplates } from "./commands/templates.ts";
+import { registerTriggers } from "./commands/triggers.ts";
 import { registerModels } from "./commands/models.ts";
 import { registerAlerts, registerMonitors } from "./commands/monitors.ts";
 import { registerDatasets } from "./commands/datasets.ts";
@@ -85,6 +87,8 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerUsers(program, ctx);
   registerAudit(program, ctx);
   registerLineage(program, ctx);
+  registerTriggers(program, ctx);
+  registerTemplates(program, ctx);
   registerAdoption(program, ctx);
   registerFeedback(program, ctx);
   registerCosts(program, ctx);

@@ -1,6 +1,6 @@
 import { ERROR_CODES, PlatformError, type ErrorCode } from "../core/index.ts";
 import type { ArtifactFile, ComputeResources, DownsampledHistory, Deployment, DeploymentRequest, Evaluation, EvaluationRequest, Experiment, GatePolicy, GateStatus, Job, JobSpec, MetricPoint, Model, ModelAlias, ModelDetail, ModelTags, ModelVersion, Profile, RunQuery, RunView, Whoami } from "./types.ts";
-import type { LineageGraph } from "./types.ts";
+import type { LineageGraph, Template, Trigger, TriggerRequest } from "./types.ts";
 
 import type { EvaluationUpload, GatePolicyChange } from "./types.ts";
 import type { CreatedToken, Team, TeamRole, TokenInfo, User } from "./types.ts";
@@ -377,6 +377,32 @@ export class PavedClient {
   async *exportAudit(query: AuditQuery = {}, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
     const response = await this.request("/api/v1/audit/export", { query: { ...query }, signal });
     yield* bytesOf(response);
+  }
+
+  /** The catalog's templates (without their YAML). */
+  async listTemplates(): Promise<Omit<Template, "yaml">[]> {
+    return (await this.json<{ templates: Omit<Template, "yaml">[] }>("/api/v1/templates")).templates;
+  }
+
+  getTemplate(name: string): Promise<Template> {
+    return this.json(`/api/v1/templates/${seg(name)}`);
+  }
+
+  /** Adds a trigger (cron, dataset or git) to a pipeline. */
+  createTrigger(pipeline: string, body: TriggerRequest): Promise<Trigger> {
+    return this.json(`/api/v1/pipelines/${seg(pipeline)}/triggers`, { method: "POST", body });
+  }
+
+  async listTriggers(pipeline: string): Promise<Trigger[]> {
+    return (await this.json<{ triggers: Trigger[] }>(`/api/v1/pipelines/${seg(pipeline)}/triggers`)).triggers;
+  }
+
+  getTrigger(id: string): Promise<Trigger> {
+    return this.json(`/api/v1/triggers/${seg(id)}`);
+  }
+
+  deleteTrigger(id: string): Promise<{ deleted: string }> {
+    return this.json(`/api/v1/triggers/${seg(id)}`, { method: "DELETE" });
   }
 
   /** Where something came from (upstream) and what was made from it (downstream): a deployment id, models:/<name>/<v>, runs:/<id> or datasets:/<name>@<v>. */

@@ -1,6 +1,7 @@
 // Response and request shapes of Paved's /api/v1, taken from the modules' zod schemas (the same
 // ones the server validates with and builds its OpenAPI document from). All times are epoch ms.
 import type { z } from "zod";
+import type { CreateTriggerBody } from "../modules/triggers/schema.ts";
 import type { CreateMonitorBody } from "../modules/monitoring/schema.ts";
 import type { pricesSchema, profileSchema } from "../modules/catalog/schema.ts";
 import type { jobCheckSchema, jobEventSchema, jobSchema, jobSpecSchema, pendingSchema, resourcesSchema } from "../modules/compute/schema.ts";
@@ -148,6 +149,9 @@ export type { AdoptionReport, FeedbackView as Feedback } from "../modules/adopti
 export type { LineageGraph, LineageNode, LineageEdge } from "../modules/lineage/schema.ts";
 /** Datasets: a dataset, a version with its files and statistics, a preview, a diff (`paved datasets`). */
 export type { DatasetDiff, DatasetVersionView as DatasetVersion, DatasetView as Dataset, PreviewView as DatasetPreview } from "../modules/datasets/schema.ts";
+export type { TemplateView as Template } from "../modules/catalog/schema.ts";
+export type { TriggerView as Trigger } from "../modules/triggers/schema.ts";
+export type TriggerRequest = z.input<typeof CreateTriggerBody>;
 /** What `paved feedback` sends. */
 export type FeedbackRequest = z.input<typeof FeedbackBody>;
 /** The window of `paved adoption`: durations (28d) or ISO 8601 times; perUser lists each person (platform admins only). */

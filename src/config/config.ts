@@ -575,6 +575,18 @@ export const configSchema = z.strictObject({
   sweeps: z.strictObject({ intervalSeconds: z.number().positive().max(3600).default(1) }).default({ intervalSeconds: 1 }),
   /** Pipelines (docs/pipelines.md): how often the pipeline controller looks at running runs (a job step's end also wakes it at once). */
   pipelines: z.strictObject({ intervalSeconds: z.number().positive().max(3600).default(1) }).default({ intervalSeconds: 1 }),
+  /** What starts pipelines by themselves: cron schedules, new dataset versions, git pushes (docs/pipelines.md#triggers). */
+  triggers: z
+    .strictObject({
+      /** How often schedules, datasets and received pushes are looked at. */
+      intervalSeconds: z.number().positive().max(3600).default(5),
+      /**
+       * Where a git trigger may fetch pushed commits from: https URL prefixes (https://github.com/acme/)
+       * or absolute folders on this machine (/srv/git/). Nothing else is fetched.
+       */
+      allowedRemotes: z.array(z.string().min(2).max(1024)).max(100).default([]),
+    })
+    .default({ intervalSeconds: 5, allowedRemotes: [] }),
   serving: z
     .strictObject({
       /** Largest inference request body (JSON) accepted, in bytes; larger ones get 413. */

@@ -53,6 +53,7 @@ export const ACTIONS = [
   "platform:read",
   "catalog:read",
   "lineage:read",
+  "webhooks:deliver",
   "experiments:read",
   "experiments:write",
   "runs:read",

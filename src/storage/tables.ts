@@ -629,6 +629,10 @@ export interface Tables {
     finished_at: number | null;
     updated_at: number;
   };
+  /** What starts a pipeline by itself: a cron schedule, a dataset's new version, a git push (spec and state JSON). */
+  pipeline_triggers: { trigger_id: string; team_id: string; pipeline_name: string; name: string; kind: string; spec: string; state: string; created_by: string; acts_as: string; created_at: number; updated_at: number };
+  /** Each firing of a trigger, under the key that names it (unique per trigger: a replay runs nothing), with the run it starts. */
+  trigger_firings: { trigger_id: string; firing_key: string; run_id: string; outcome: string; message: string | null; params: string; created_at: number; updated_at: number };
   /** One row (id 1): the control plane's leader, its epoch (raised at each election) and the URL replicas forward to. */
   control_plane_leader: { id: number; epoch: number; holder: string | null; url: string | null; elected_at: number | null };
 }

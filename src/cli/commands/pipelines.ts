@@ -28,7 +28,7 @@ const EXAMPLE = `  $ cat pipeline.yaml
 const ENDED = ["SUCCEEDED", "FAILED", "CANCELLED"];
 
 /** `--param k=v`: the value read as JSON when it is JSON (a number, a list), else as text. */
-function parseParams(pairs: readonly string[] | undefined): Record<string, ParameterValue> {
+export function parseParams(pairs: readonly string[] | undefined): Record<string, ParameterValue> {
   const out: Record<string, ParameterValue> = {};
   for (const pair of pairs ?? []) {
     const at = pair.indexOf("=");

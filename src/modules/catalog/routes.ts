@@ -1,8 +1,10 @@
 import { route, type RouteDefinition } from "../../core/index.ts";
-import { pricesSchema, profileListSchema } from "./schema.ts";
+import { z } from "zod";
+import { pricesSchema, profileListSchema, templateListSchema, templateSchema } from "./schema.ts";
 import type { ProfileCatalog } from "./service.ts";
+import type { TemplateCatalog } from "./templates.ts";
 
-export function catalogRoutes(catalog: ProfileCatalog): RouteDefinition[] {
+export function catalogRoutes(catalog: ProfileCatalog, templates: TemplateCatalog): RouteDefinition[] {
   return [
     route({
       method: "GET",
@@ -21,6 +23,25 @@ export function catalogRoutes(catalog: ProfileCatalog): RouteDefinition[] {
       tags: ["catalog"],
       response: pricesSchema,
       handler: async () => catalog.prices,
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/templates",
+      summary: "The templates of the catalog: specs to scaffold from (the golden-path pipeline)",
+      action: "catalog:read",
+      tags: ["catalog"],
+      response: templateListSchema,
+      handler: async () => ({ templates: templates.list().map(({ yaml: _yaml, ...rest }) => rest) }),
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/templates/:name",
+      summary: "One template, with its YAML (comments included)",
+      action: "catalog:read",
+      tags: ["catalog"],
+      params: z.object({ name: z.string().min(1).max(63) }),
+      response: templateSchema,
+      handler: async ({ params }) => templates.get(params.name),
     }),
   ];
 }

@@ -196,3 +196,14 @@ export const profileSchema = z.object({
 export type Profile = z.output<typeof profileSchema>;
 
 export const profileListSchema = z.object({ profiles: z.array(profileSchema) });
+
+/** A template of the catalog: a spec users scaffold from (`paved templates show <name> > spec.yaml`). */
+export const templateSchema = z.object({
+  name: z.string(),
+  kind: z.string().describe("the kind of spec it is, e.g. Pipeline"),
+  description: z.string(),
+  parameters: z.record(z.string(), z.unknown()).describe("the parameters it declares, with their defaults"),
+  yaml: z.string().describe("the spec, with its comments: what `paved templates show` prints"),
+});
+export type TemplateView = z.output<typeof templateSchema>;
+export const templateListSchema = z.object({ templates: z.array(templateSchema.omit({ yaml: true })) });

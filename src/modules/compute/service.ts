@@ -98,6 +98,14 @@ export class JobService {
     this.preparer = preparer;
   }
 
+  /**
+   * `<name>=<digest>` of each registered dataset version a spec reads, as its references resolve
+   * now (a pipeline step's cache key: the same spec over a moved alias is new input).
+   */
+  async datasetDigests(spec: JobSpec, team: string): Promise<string[]> {
+    return (await pinDatasets(spec, team, this.datasets, "local")).inputs.map((i) => `${i.name}=${i.digest}`);
+  }
+
   /** Registration point for the datasets module: jobs may then read registered dataset versions. */
   useDatasets(datasets: JobDatasets): void {
     this.datasets = datasets;

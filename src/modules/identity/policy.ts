@@ -9,6 +9,7 @@ export const ACTION_RULES: Readonly<Record<Action, TeamRole | "platform" | "anyo
   "platform:read": "anyone",
   "catalog:read": "anyone",
   "lineage:read": "viewer",
+  "webhooks:deliver": "anyone",
   "experiments:read": "viewer",
   "experiments:write": "developer",
   "runs:read": "viewer",

@@ -161,7 +161,7 @@ export class PipelineController {
       }
       body = parsed.data;
       // An instant step is never cached: running it costs less than looking it up.
-      if (plan.cache && !kind.instant) cacheKey = digest({ kind: step.kind, body, code: (await kind.codeDigest?.(body)) ?? null });
+      if (plan.cache && !kind.instant) cacheKey = digest({ kind: step.kind, body, code: (await kind.codeDigest?.(body, r.run.team_id)) ?? null });
     } catch (error) {
       if (!isPlatformError(error)) throw error;
       return this.fail(r, step, error.message);

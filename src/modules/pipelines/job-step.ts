@@ -18,7 +18,8 @@ function jobName(pipeline: string, stepKey: string): string {
  * `job:` steps: the job spec, unchanged, submitted through compute (the team's queue, quota and
  * fair share) as whoever started the run, under the step's start key as its job id. Outputs:
  * `job_id`, `run_id`, `artifacts` (`runs:/<run>/outputs`, the folder PAVED_OUTPUT_DIR fills).
- * Its code (the working folder's files, as a job's code snapshot takes them) is part of its cache key.
+ * Its code (the working folder's files, as a job's code snapshot takes them) and the digests of the
+ * dataset versions it reads are part of its cache key.
  */
 export function jobStep(jobs: JobService): StepKind {
   return {
@@ -27,9 +28,11 @@ export function jobStep(jobs: JobService): StepKind {
     schema: jobStepSchema,
     idPrefix: "job",
     outputs: () => ["job_id", "run_id", "artifacts"],
-    async codeDigest(body) {
+    async codeDigest(body, team) {
       const spec = body as JobSpec;
       const hash = createHash("sha256");
+      // The registered dataset versions it reads, as their references resolve now.
+      for (const input of await jobs.datasetDigests(spec, team)) hash.update(input).update("\0");
       // The same files a job's code snapshot holds (git's tracked and untracked-not-ignored files, bounded).
       for (const rel of (await codeFiles(spec.workingDir)).sort()) {
         hash.update(rel).update("\0");

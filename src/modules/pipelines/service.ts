@@ -83,17 +83,22 @@ export class PipelineService {
     return (await this.deps.store.pipelines({ limit: opts.limit, teams })).map(toPipeline);
   }
 
-  /** Starts a run with the pipeline's current spec and these parameters (over its defaults); the controller runs it. */
-  async startRun(name: string, given: Record<string, ParameterValue>, principal: Principal): Promise<PipelineRun> {
+  /**
+   * Starts a run with the pipeline's current spec and these parameters (over its defaults); the
+   * controller runs it. `runId` (a trigger's, chosen when it recorded its firing) makes the start
+   * idempotent: a run of that id already there is answered as it is.
+   */
+  async startRun(name: string, given: Record<string, ParameterValue>, principal: Principal, options: { runId?: string; reason?: string } = {}): Promise<PipelineRun> {
     const { store, clock, ids } = this.deps;
     const row = await store.pipeline(name);
     if (!row) throw missingPipeline(name);
+    if (options.runId !== undefined && (await store.run(options.runId))) return this.getRun(options.runId);
     const spec = JSON.parse(row.spec) as PipelineSpec;
     // Planned again: a step kind the pipeline uses may be gone since it was applied.
     const plan = planPipeline(spec, this.deps.kinds);
     const params = runParameters(spec.spec.parameters, given);
     const instances = expandSteps(plan, params);
-    const id = ids.prefixed("prun");
+    const id = options.runId ?? ids.prefixed("prun");
     const now = clock.now();
     const owner = principal.onBehalfOf ?? principal.name;
     const plans = new Map<string, string>(plan.map((p) => [p.name, JSON.stringify(p)]));
@@ -123,7 +128,7 @@ export class PipelineService {
         finished_at: null,
         updated_at: now,
       })),
-      { type: "Started", message: `started by ${owner}: pipeline ${name} version ${row.version}, ${instances.length} steps${Object.keys(given).length ? `, parameters ${Object.entries(given).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ")}` : ""}` },
+      { type: "Started", message: `started by ${owner}${options.reason ? ` (${options.reason})` : ""}: pipeline ${name} version ${row.version}, ${instances.length} steps${Object.keys(given).length ? `, parameters ${Object.entries(given).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ")}` : ""}` },
     );
     this.deps.kick();
     return this.getRun(id);

@@ -41,8 +41,11 @@ export interface StepKind {
   readonly idPrefix?: string;
   /** The outputs a later step may reference; undefined: whatever the body names (echo). */
   outputs(body: unknown): readonly string[] | undefined;
-  /** A digest of the code the step runs (a job's working folder), part of its cache key. */
-  codeDigest?(body: unknown): Promise<string | undefined>;
+  /**
+   * A digest of what the step runs and reads beyond its body, part of its cache key: a job's working
+   * folder, and the dataset versions its references name now (an alias that moved is new input).
+   */
+  codeDigest?(body: unknown, team: string): Promise<string | undefined>;
   start(body: unknown, ctx: StepContext): Promise<{ handle: string; observation?: StepObservation }>;
   observe(handle: string, ctx: StepContext): Promise<StepObservation>;
   cancel?(handle: string, ctx: StepContext, reason: string): Promise<void>;
