@@ -138,7 +138,7 @@ for (const line of input.trim().split("\\n")) {
     expect(await push()).toMatch(/paved answered 200 .*"outcome":"accepted"/);
     const commit = git(work, "rev-parse", "HEAD");
     const trigger = (await ok("GET", "/api/v1/pipelines/golden-path/triggers")).triggers[0];
-    expect(trigger.firings[0]).toMatchObject({ key: expect.stringMatching(/^git:github:/), params: expect.objectContaining({ commit }) });
+    expect(trigger.firings[0]).toMatchObject({ key: `git:${commit}`, message: expect.stringMatching(/^github delivery /), params: expect.objectContaining({ commit }) });
     const first = await until("the first run", () => runOf(trigger.firings[0].runId), ended);
     const failedEvaluation = first.steps.find((s) => s.key === "evaluate" && s.phase === "failed");
     const why = failedEvaluation ? JSON.stringify((await ok("GET", `/api/v1/evaluations/${String(failedEvaluation.message).match(/evaluation (\S+)/)?.[1]}`)).checks) : JSON.stringify(first);

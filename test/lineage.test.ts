@@ -107,6 +107,23 @@ describe("lineage", () => {
     const back = await lineage(admin, `runs:/${other}`, "upstream");
     expect(back.json.edges).toEqual([{ from: "dataset:churn@1", to: `run:${other}`, relation: "read by (digest match)" }]);
 
+    // A batch prediction with the version over the dataset: its output version leads back to both, and forward from them.
+    const started = await call(admin, "POST", "/api/v1/predictions", { model: "churn", version: "1", input: "datasets:/churn@1", output: "scored", features: ["f0", "f1", "f2", "f3"] });
+    expect(started.status, started.body).toBe(202);
+    const prediction = started.json;
+    const scored = await until("the batch prediction", () => ok("GET", `/api/v1/predictions/${prediction.id}`), (p) => ["SUCCEEDED", "FAILED", "CANCELLED"].includes(p.phase));
+    expect(scored.phase, JSON.stringify(scored)).toBe("SUCCEEDED");
+    const outputUp = await lineage(admin, scored.output, "upstream");
+    expect(outputUp.json.edges).toEqual(
+      expect.arrayContaining([
+        { from: `prediction:${prediction.id}`, to: "dataset:scored@1", relation: "produced" },
+        { from: "model:churn@1", to: `prediction:${prediction.id}`, relation: "predicted with" },
+        { from: "dataset:churn@1", to: `prediction:${prediction.id}`, relation: "predicted on" },
+      ]),
+    );
+    const fromData = await lineage(admin, "datasets:/churn@1", "downstream");
+    expect(fromData.json.edges).toEqual(expect.arrayContaining([{ from: `prediction:${prediction.id}`, to: "dataset:scored@1", relation: "produced" }]));
+
     // The CLI's tree and a depth bound.
     const shallow = await lineage(admin, deployment.id, "upstream");
     expect(shallow.json.truncated).toBe(false);

@@ -22,6 +22,8 @@ export class LineageService {
     const root = await this.root(query.ref);
     if (!root || !visible(root.team)) throw notFound(`${query.ref} does not exist; give a deployment id (deploy-…), models:/<name>/<version>, runs:/<run_id> or datasets:/<name>@<version>`);
     const nodes = new Map<string, LineageNode>([[root.id, root]]);
+    // Dataset versions with a lineage, read once per request (not once per node).
+    const cache: Cache = {};
     const edges = new Map<string, LineageEdge>();
     let truncated = false;
     const walk = async (direction: "upstream" | "downstream") => {
@@ -29,7 +31,7 @@ export class LineageService {
       for (let depth = 0; depth < query.depth && frontier.length > 0; depth++) {
         const next: LineageNode[] = [];
         for (const node of frontier) {
-          const links = direction === "upstream" ? await this.upstream(node) : await this.downstream(node);
+          const links = direction === "upstream" ? await this.upstream(node) : await this.downstream(node, cache);
           for (const { node: other, relation } of links) {
             if (!visible(other.team)) continue;
             const edge = direction === "upstream" ? { from: other.id, to: node.id, relation } : { from: node.id, to: other.id, relation };
@@ -137,7 +139,7 @@ export class LineageService {
 
   // ---- one step downstream ----
 
-  private async downstream(node: LineageNode): Promise<{ node: LineageNode; relation: string }[]> {
+  private async downstream(node: LineageNode, cache: Cache): Promise<{ node: LineageNode; relation: string }[]> {
     const a = node.attributes;
     switch (node.kind) {
       case "dataset": {
@@ -156,7 +158,7 @@ export class LineageService {
           if (run) out.push({ node: run, relation: "read by" });
         }
         // Batch predictions over it, and the datasets they wrote.
-        for (const produced of await this.producedFrom((l) => l.kind === "prediction" && l.input === ref)) out.push({ node: produced.prediction, relation: "predicted on" });
+        for (const produced of await this.producedFrom(cache, (l) => l.kind === "prediction" && l.input === ref)) out.push({ node: produced.prediction, relation: "predicted on" });
         return out;
       }
       case "run": {
@@ -173,7 +175,7 @@ export class LineageService {
           const version = await this.modelVersion(v.name, String(v.version));
           if (version) out.push({ node: version, relation: "registered from" });
         }
-        for (const produced of await this.producedFrom((l) => l.kind === "run" && l.id === runId)) out.push({ node: produced.dataset, relation: "produced" });
+        for (const produced of await this.producedFrom(cache, (l) => l.kind === "run" && l.id === runId)) out.push({ node: produced.dataset, relation: "produced" });
         return out;
       }
       case "model": {
@@ -183,17 +185,17 @@ export class LineageService {
           const deployment = await this.deployment(id);
           if (deployment && String(deployment.attributes.version) === String(a.version)) out.push({ node: deployment, relation: "deployed as" });
         }
-        for (const produced of await this.producedFrom((l) => l.kind === "prediction" && l.model === a.model && Number(l.modelVersion) === Number(a.version))) {
+        for (const produced of await this.producedFrom(cache, (l) => l.kind === "prediction" && l.model === a.model && Number(l.modelVersion) === Number(a.version))) {
           out.push({ node: produced.prediction, relation: "predicted with" });
         }
         return out;
       }
       case "prediction": {
-        const produced = await this.producedFrom((l) => l.kind === "prediction" && l.id === node.id.slice("prediction:".length));
+        const produced = await this.producedFrom(cache, (l) => l.kind === "prediction" && l.id === node.id.slice("prediction:".length));
         return produced.map((p) => ({ node: p.dataset, relation: "produced" }));
       }
       case "deployment": {
-        const produced = await this.producedFrom((l) => l.kind === "deployment" && l.id === node.id.slice("deployment:".length));
+        const produced = await this.producedFrom(cache, (l) => l.kind === "deployment" && l.id === node.id.slice("deployment:".length));
         return produced.map((p) => ({ node: p.dataset, relation: "produced" }));
       }
       default:
@@ -306,8 +308,8 @@ export class LineageService {
   }
 
   /** Dataset versions whose lineage matches (batch predictions' outputs, a run's), newest first, bounded. */
-  private async producedFrom(match: (lineage: Record<string, unknown>) => boolean): Promise<{ dataset: LineageNode; prediction: LineageNode }[]> {
-    const rows = await this.db
+  private async producedFrom(cache: Cache, match: (lineage: Record<string, unknown>) => boolean): Promise<{ dataset: LineageNode; prediction: LineageNode }[]> {
+    cache.produced ??= this.db
       .selectFrom("dataset_versions as v")
       .innerJoin("datasets as d", "d.dataset_id", "v.dataset_id")
       .selectAll("v")
@@ -315,16 +317,21 @@ export class LineageService {
       .where("v.lineage", "is not", null)
       .orderBy("v.created_at", "desc")
       .limit(10_000)
-      .execute();
+      .execute()
+      .then((rows) => rows.map((row) => ({ row, lineage: JSON.parse(row.lineage!) as Record<string, unknown> })));
     const out: { dataset: LineageNode; prediction: LineageNode }[] = [];
-    for (const row of rows) {
-      const lineage = JSON.parse(row.lineage!) as Record<string, unknown>;
+    for (const { row, lineage } of await cache.produced) {
       if (!match(lineage)) continue;
       out.push({ dataset: datasetNode(row.name, row.team_id, row), prediction: predictionNode(lineage, row.team_id) });
       if (out.length >= 100) break;
     }
     return out;
   }
+}
+
+/** What one request reads once: the dataset versions that have a lineage, with it parsed. */
+interface Cache {
+  produced?: Promise<{ row: Tables["dataset_versions"] & { name: string; team_id: string }; lineage: Record<string, unknown> }[]>;
 }
 
 function datasetNode(name: string, team: string, row: Tables["dataset_versions"]): LineageNode {

@@ -62,6 +62,7 @@ export function triggerRoutes(service: TriggerService): RouteDefinition[] {
       tags,
       public: true,
       rawBody: true,
+      bodyLimit: MAX_WEBHOOK_BYTES,
       action: "webhooks:deliver",
       params: TriggerIdParams,
       response: DeliveryAnswer,

@@ -51,7 +51,7 @@ export const TRIGGER_KINDS = ["cron", "dataset", "git"] as const;
 export type TriggerKind = (typeof TRIGGER_KINDS)[number];
 
 export const FiringView = z.object({
-  key: z.string().describe("what fired: cron:<time>, dataset:<name>@<version>, git:<delivery id>"),
+  key: z.string().describe("what fired: cron:<time>, dataset:<name>@<version>, git:<commit>"),
   runId: z.string().describe("the pipeline run it started (or would have)"),
   outcome: z.enum(["pending", "started", "refused"]).describe("pending: recorded, starting; refused: see message"),
   message: z.string().nullable(),

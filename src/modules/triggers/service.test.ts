@@ -151,6 +151,8 @@ describe.each(testDialects())("pipeline triggers (%s)", (dialect) => {
     const first = await allowed.deliver(trigger.id, headers(main, "d-1"), main);
     expect(first).toMatchObject({ outcome: "accepted", runId: expect.any(String) });
     expect(await allowed.deliver(trigger.id, headers(main, "d-1"), main)).toEqual({ outcome: "replayed", runId: first.runId, message: expect.stringContaining("received before") });
+    // The same signed body under a new delivery id (GitHub signs the body only): still the same commit, still nothing more.
+    expect(await allowed.deliver(trigger.id, headers(main, "d-9"), main)).toMatchObject({ outcome: "replayed", runId: first.runId });
     const dev = push("dev");
     expect((await allowed.deliver(trigger.id, headers(dev, "d-2"), dev)).outcome).toBe("ignored");
     const fork = push("main", "mallory/churn");

@@ -164,10 +164,12 @@ export class TriggerService {
     if (push.branch !== git.branch || push.deleted) {
       return { outcome: "ignored", runId: null, message: push.deleted ? `the push deleted ${push.ref}` : `the push is to ${push.ref}; this trigger runs for branch ${git.branch}` };
     }
-    const key = `git:${push.provider}:${push.deliveryId}`;
+    // Keyed by the commit, not only the delivery id: GitHub's signature covers the body alone, so a
+    // captured delivery sent again under a new id must start nothing either.
+    const key = `git:${push.commit}`;
     const params = { ...(JSON.parse(row.spec) as Spec).params, [git.commitParam]: push.commit };
-    const recorded = await this.record(row, key, params);
-    if (!recorded.created) return { outcome: "replayed", runId: recorded.runId, message: `delivery ${push.deliveryId} was received before; it started run ${recorded.runId} then, and nothing more` };
+    const recorded = await this.record(row, key, params, `${push.provider} delivery ${push.deliveryId}`);
+    if (!recorded.created) return { outcome: "replayed", runId: recorded.runId, message: `commit ${push.commit.slice(0, 12)} was received before (delivery ${push.deliveryId}); it started run ${recorded.runId} then, and nothing more` };
     await this.setState(row, { lastCommit: push.commit });
     this.kick();
     return { outcome: "accepted", runId: recorded.runId, message: `commit ${push.commit.slice(0, 12)} of ${git.branch}: run ${recorded.runId} of pipeline '${row.pipeline_name}' starts once the commit is fetched (\`paved pipelines status ${recorded.runId}\`)` };

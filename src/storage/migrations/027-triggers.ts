@@ -6,7 +6,7 @@ import type { Kysely, Migration } from "kysely";
  * branch (whose webhook secret is a team secret, named, never stored here); `state` is what the
  * trigger last acted on (the schedule's last firing, the dataset's last version seen). Every firing
  * is first recorded in `trigger_firings` under a key that names it (`cron:<time>`,
- * `dataset:<name>@<version>`, `git:<delivery id>`), unique per trigger: a replayed webhook delivery
+ * `dataset:<name>@<version>`, `git:<commit>`), unique per trigger: a replayed webhook delivery
  * or a restart mid-firing never starts a second run, and a firing recorded but not yet started
  * (a crash) is started after the restart, under the run id chosen when it was recorded.
  */
