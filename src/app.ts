@@ -30,6 +30,7 @@ import { CreateDeploymentBody } from "./modules/deployments/index.ts";
 import { createPipelinesModule, deployStep, evaluateStep, registerStep } from "./modules/pipelines/index.ts";
 import { createAdoptionModule, registerAdoptionGauges } from "./modules/adoption/index.ts";
 import { createDatasetsModule } from "./modules/datasets/index.ts";
+import { createFeaturesModule } from "./modules/features/index.ts";
 import { createConnectorRegistry, snapshotRoutes, snapshotStep } from "./modules/datasets/connectors/index.ts";
 import { createPredictionsModule, predictStep } from "./modules/predictions/index.ts";
 import { campaign, openDatabase, type Database, type Leadership } from "./storage/index.ts";
@@ -127,6 +128,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   // Datasets: versioned, content-addressed files of a team (held to its storage quota), analysed by one bounded DuckDB.
   const datasets = createDatasetsModule({ database, artifacts, clock, ids, config, logger, storageQuota });
   routes.push(...datasets.routes);
+  // Features: feature sets and training sets, read and written through the datasets service.
+  routes.push(...createFeaturesModule({ database, artifacts, clock, ids, config, logger, datasets: datasets.service }).routes);
   // Connectors snapshot local roots, PostgreSQL queries and S3 prefixes into dataset versions, with the team's secrets.
   const snapshots = {
     datasets: datasets.service,

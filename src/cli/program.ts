@@ -19,6 +19,7 @@ import { registerTemplates } from "./commands/templates.ts";
 import { registerTriggers } from "./commands/triggers.ts";
 import { registerModels } from "./commands/models.ts";
 import { registerAlerts, registerMonitors } from "./commands/monitors.ts";
+import { registerFeatures } from "./commands/features.ts";
 import { registerDatasets } from "./commands/datasets.ts";
 import { registerPredict } from "./commands/predict.ts";
 import { registerPolicy } from "./commands/policy.ts";
@@ -79,6 +80,7 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerEvaluate(program, ctx);
   registerDeploy(program, ctx);
   registerDatasets(program, ctx);
+  registerFeatures(program, ctx);
   registerMonitors(program, ctx);
   registerAlerts(program, ctx);
   registerCompute(program, ctx);

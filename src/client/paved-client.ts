@@ -9,6 +9,7 @@ import type { SsoDevicePoll, SsoDeviceStart } from "./types.ts";
 import type { Budget, BudgetRequest, CostQuery, CostReport, EffectivePolicy, JobCheck, Policy, Prices } from "./types.ts";
 import type { QuotaRequest, TeamQuota } from "./types.ts";
 import type { Workspace, WorkspaceEnvironment, WorkspaceRequest } from "./types.ts";
+import type { FeatureSet, FeatureSetRequest, Materialization, TrainingSet, TrainingSetRequest } from "./types.ts";
 import type { Alert, AlertReceiver, AlertRule, Monitor, MonitorRequest, MonitorWindow, Prediction, PredictionRequest, Sweep, SweepSpec } from "./types.ts";
 import type { AdoptionQuery, AdoptionReport, Feedback, FeedbackRequest } from "./types.ts";
 import type { ParameterValue, Pipeline, PipelineRun, PipelineSpecInput } from "../modules/pipelines/schema.ts";
@@ -552,6 +553,28 @@ export class PavedClient {
 
   async pipelineRunLogs(id: string, query: { step?: string; limitBytes?: number } = {}): Promise<{ step: string; handle: string | null; text: string }[]> {
     return (await this.json<{ logs: { step: string; handle: string | null; text: string }[] }>(`/api/v1/pipeline-runs/${seg(id)}/logs`, { query })).logs;
+  }
+
+  // ---- feature sets ----
+
+  createFeatureSet(body: FeatureSetRequest): Promise<FeatureSet> {
+    return this.json("/api/v1/feature-sets", { method: "POST", body });
+  }
+
+  async listFeatureSets(): Promise<FeatureSet[]> {
+    return (await this.json<{ featureSets: FeatureSet[] }>("/api/v1/feature-sets")).featureSets;
+  }
+
+  getFeatureSet(name: string, version?: number): Promise<FeatureSet> {
+    return this.json(version === undefined ? `/api/v1/feature-sets/${seg(name)}` : `/api/v1/feature-sets/${seg(name)}/versions/${version}`);
+  }
+
+  materializeFeatureSet(name: string, version: number, body: { output?: string; alias?: string } = {}): Promise<Materialization> {
+    return this.json(`/api/v1/feature-sets/${seg(name)}/versions/${version}/materialize`, { method: "POST", body });
+  }
+
+  createTrainingSet(body: TrainingSetRequest): Promise<TrainingSet> {
+    return this.json("/api/v1/training-sets", { method: "POST", body });
   }
 
   // ---- monitors and alerts ----

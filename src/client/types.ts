@@ -3,6 +3,7 @@
 import type { z } from "zod";
 import type { CreateTriggerBody } from "../modules/triggers/schema.ts";
 import type { CreateMonitorBody } from "../modules/monitoring/schema.ts";
+import type { featureSetSpecSchema, trainingSetBodySchema } from "../modules/features/schema.ts";
 import type { pricesSchema, profileSchema } from "../modules/catalog/schema.ts";
 import type { jobCheckSchema, jobEventSchema, jobSchema, jobSpecSchema, pendingSchema, resourcesSchema } from "../modules/compute/schema.ts";
 import type { CreateDeploymentBody, DeploymentView } from "../modules/deployments/schema.ts";
@@ -160,3 +161,8 @@ export interface AdoptionQuery {
   until?: string;
   perUser?: boolean;
 }
+
+/** Feature sets and training sets (`paved features`). */
+export type { FeatureSetView as FeatureSet, MaterializationView as Materialization, TrainingSetView as TrainingSet } from "../modules/features/schema.ts";
+export type FeatureSetRequest = z.input<typeof featureSetSpecSchema>;
+export type TrainingSetRequest = z.input<typeof trainingSetBodySchema>;

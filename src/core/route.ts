@@ -112,6 +112,8 @@ export const ACTIONS = [
   "feedback:write",
   "datasets:read",
   "datasets:write",
+  "features:read",
+  "features:write",
   "secrets:read",
   "secrets:write",
 ] as const;
@@ -122,7 +124,7 @@ export type Action = (typeof ACTIONS)[number];
  * and the attributes ownership depends on (the job a run belongs to, the user a token belongs to).
  */
 export interface ResourceRef {
-  kind: "run" | "job" | "experiment" | "model" | "evaluation" | "deployment" | "endpoint" | "upload" | "team" | "user" | "token" | "workspace" | "sweep" | "prediction" | "monitor" | "alert" | "pipeline" | "dataset" | "secret";
+  kind: "run" | "job" | "experiment" | "model" | "evaluation" | "deployment" | "endpoint" | "upload" | "team" | "user" | "token" | "workspace" | "sweep" | "prediction" | "monitor" | "alert" | "pipeline" | "dataset" | "secret" | "feature-set";
   id: string;
   /** The team that owns it (or, for one being created, the team it goes to). */
   team?: string;

@@ -631,6 +631,7 @@ export interface Tables {
   };
   /** What starts a pipeline by itself: a cron schedule, a dataset's new version, a git push (spec and state JSON). */
   pipeline_triggers: { trigger_id: string; team_id: string; pipeline_name: string; name: string; kind: string; spec: string; state: string; created_by: string; acts_as: string; created_at: number; updated_at: number };
+  feature_sets: { name: string; version: number; team_id: string; spec: string; pinned: string; created_by: string; created_at: number };
   /** Each firing of a trigger, under the key that names it (unique per trigger: a replay runs nothing), with the run it starts. */
   trigger_firings: { trigger_id: string; firing_key: string; run_id: string; outcome: string; message: string | null; params: string; created_at: number; updated_at: number };
   /** One row (id 1): the control plane's leader, its epoch (raised at each election) and the URL replicas forward to. */

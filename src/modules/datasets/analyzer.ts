@@ -76,6 +76,11 @@ export class DatasetAnalyzer {
     return this.withConnection(async (connection) => this.previewWith(connection, input, sourceOf(input, undefined), rows));
   }
 
+  /** Runs `work` on a connection of this confined, bounded instance (one of `maxConcurrent` slots; use TEMP views, which are the connection's own). */
+  async withDuckDB<T>(work: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+    return this.withConnection(work);
+  }
+
   async close(): Promise<void> {
     const instance = this.instance;
     this.instance = undefined;

@@ -16,6 +16,7 @@ export { DatasetService, formatOf, versionDigest, type CreateVersionInput, type 
 export { DatasetAnalyzer, type AnalyzerOptions, type TabularFile } from "./analyzer.ts";
 export { parseDatasetRef, formatDatasetRef, parseVersionRef, type DatasetRef } from "./reference.ts";
 export * from "./schema.ts";
+export { assertSingleSelect } from "./connectors/select-check.ts";
 
 export interface DatasetsModule {
   /**

@@ -40,7 +40,7 @@ export type DatasetSource = z.output<typeof sourceSchema>;
 /** What produced a version: a run, a prediction (batch inference), a pipeline run, a deployment, or an upload. */
 export const lineageSchema = z
   .object({
-    kind: z.enum(["run", "prediction", "pipeline", "deployment", "upload"]),
+    kind: z.enum(["run", "prediction", "pipeline", "deployment", "upload", "features"]),
     id: z.string().min(1).max(256),
   })
   .catchall(z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]))

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import type { DuckDBConnection } from "@duckdb/node-api";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -325,6 +326,26 @@ export class DatasetService {
     } finally {
       await rm(scratch, { force: true });
     }
+  }
+
+  /**
+   * Runs `work` on the datasets module's confined DuckDB with `files` as local paths (in place, or
+   * scratch copies) and an empty folder DuckDB may write (removed after), e.g. for a `COPY … TO`.
+   */
+  async withDuckDB<T>(files: { path: string; digest: string }[], work: (connection: DuckDBConnection, locals: string[], outDir: string) => Promise<T>): Promise<T> {
+    const locals: string[] = [];
+    const next = async (i: number): Promise<T> => {
+      if (i < files.length) return this.withLocalFile(files[i]!, async (local) => (locals.push(local), next(i + 1)));
+      await this.scratchCleared;
+      await mkdir(this.deps.scratchDir, { recursive: true });
+      const outDir = await mkdtemp(join(this.deps.scratchDir, "out-"));
+      try {
+        return await this.deps.analyzer.withDuckDB((connection) => work(connection, locals, outDir));
+      } finally {
+        await rm(outDir, { recursive: true, force: true });
+      }
+    };
+    return next(0);
   }
 
   /** Versions of a dataset, newest first. */

@@ -68,6 +68,8 @@ export const ACTION_RULES: Readonly<Record<Action, TeamRole | "platform" | "anyo
   "feedback:write": "self",
   "datasets:read": "viewer",
   "datasets:write": "developer",
+  "features:read": "viewer",
+  "features:write": "developer",
   "secrets:read": "developer",
   "secrets:write": "maintainer",
 };
