@@ -25,9 +25,9 @@ import { DataPlaneFleet, DataPlaneSupervisor, oipRelay } from "./dataplane/index
 import { createTrackingModule } from "./modules/tracking/index.ts";
 import { createWorkspacesModule } from "./modules/workspaces/index.ts";
 import { createSweepsModule } from "./modules/sweeps/index.ts";
-import { createSecretsModule } from "./modules/secrets/index.ts";
 import { CreateDeploymentBody } from "./modules/deployments/index.ts";
 import { createPipelinesModule, deployStep, evaluateStep, registerStep } from "./modules/pipelines/index.ts";
+import { createSecretsModule } from "./modules/secrets/index.ts";
 import { createAdoptionModule, registerAdoptionGauges } from "./modules/adoption/index.ts";
 import { createDatasetsModule } from "./modules/datasets/index.ts";
 import { createFeaturesModule } from "./modules/features/index.ts";
@@ -380,6 +380,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     pauseRollout: (model, environment) => deployments.service.pauseActive(model, environment),
     externalUrl: () => advertised,
     options: config.monitoring,
+    // Monitors with keepSamples keep each window's sampled rows as dataset files, which become dataset versions to retrain on.
+    datasets: { putBlob: (team, body, opts) => datasets.service.putBlob(team, body, opts), createVersion: (input) => datasets.service.createVersion(input) },
+    deploymentOf: async (model, version, environment) => (await deployments.service.list({ model, environment, limit: 100 })).deployments.find((d) => d.spec.version === String(version))?.id,
   });
   routes.push(...monitoring.routes);
   controllers.push(monitoring.controller);

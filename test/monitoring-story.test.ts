@@ -39,6 +39,7 @@ describe("monitoring story: drift on a canary pages a webhook, pauses the rollou
   let hook: Server;
   let hookUrl = "";
   let stableMonitor = "";
+  let stableDeployment = "";
   const received: { status: string; alerts: { status: string; labels: Record<string, string>; annotations: Record<string, string>; endsAt: string }[]; receiver: string; version: string }[] = [];
   const auth = { authorization: `Bearer ${TOKEN}` };
 
@@ -135,6 +136,7 @@ describe("monitoring story: drift on a canary pages a webhook, pauses the rollou
     // Deploying an evaluated version watches it: a monitor with the defaults (the second test replaces it with a short-windowed one).
     expect(first.monitor).toMatchObject({ created: true, note: expect.stringContaining(`watches version 1 of '${MODEL}' in production`) });
     stableMonitor = first.monitor.id;
+    stableDeployment = first.id;
     expect((await ok("GET", `/api/v1/monitors/${stableMonitor}`)).version).toBe(1);
     await pollUntil("the stable version to serve", () => ok("GET", `/api/v1/deployments/${first.id}`), (d) => d.status.phase === "Succeeded");
 
@@ -245,14 +247,27 @@ describe("monitoring story: drift on a canary pages a webhook, pauses the rollou
 
   it("keeps monitors, windows and alerts across kill -9, and judges the windows after the restart", async () => {
     // The stable version gets a short-windowed monitor in place of the one its deployment made, and a window of traffic.
+    // The monitor its deployment made keeps no samples: it cannot make a dataset, and says how to get one that does.
+    const keepsNone = await call("POST", `/api/v1/monitors/${stableMonitor}/dataset`, { name: "churn-live" });
+    expect(keepsNone.status).toBe(400);
+    expect(keepsNone.json.error.message).toContain("--keep-samples");
     await ok("DELETE", `/api/v1/monitors/${stableMonitor}`);
-    const monitor = await ok("POST", "/api/v1/monitors", { model: MODEL, version: 1, windowSeconds: WINDOW_SECONDS, minRows: 100 });
+    const monitor = await ok("POST", "/api/v1/monitors", { model: MODEL, version: 1, windowSeconds: WINDOW_SECONDS, minRows: 100, keepSamples: true });
     const windows = async () => (await ok<{ windows: Window[] }>("GET", `/api/v1/monitors/${monitor.id}/windows?limit=100`)).windows;
     let stop = false;
     let sending = traffic(rows("eval.csv"), () => stop);
     const before = await pollUntil("a judged window", windows, (w) => w.some((x) => x.status === "ok"), { timeoutMs: 60_000 });
     stop = true;
     await sending;
+
+    // Closing the loop: the sampled production traffic becomes a dataset version to retrain on, with lineage to the deployment.
+    const live = await ok("POST", `/api/v1/monitors/${monitor.id}/dataset`, { name: "churn-live" });
+    expect(live).toMatchObject({ dataset: "churn-live", version: 1, ref: "datasets:/churn-live@1", existing: false });
+    expect(live.rows).toBeGreaterThan(0);
+    const version = await ok("GET", "/api/v1/datasets/churn-live/versions/1");
+    expect(version.files).toHaveLength(live.windows);
+    expect(version.files[0].columns.map((c: { name: string }) => c.name)).toEqual(["f0", "f1", "f2", "prediction"]);
+    expect(version).toMatchObject({ rowCount: live.rows, source: { kind: "monitor" }, lineage: { kind: "deployment", id: stableDeployment, monitor: monitor.id, modelVersion: 1, environment: "production" } });
 
     await server.kill9();
     server = await startServerProcess({ dataDir: join(dir, "data"), token: TOKEN, port: Number(new URL(server.url).port), config: { monitoring: { intervalSeconds: 0.25, alerts: { allowedHosts: ["127.0.0.1"] } } } });

@@ -10,7 +10,7 @@ import type { Budget, BudgetRequest, CostQuery, CostReport, EffectivePolicy, Job
 import type { QuotaRequest, TeamQuota } from "./types.ts";
 import type { Workspace, WorkspaceEnvironment, WorkspaceRequest } from "./types.ts";
 import type { FeatureSet, FeatureSetRequest, Materialization, TrainingSet, TrainingSetRequest } from "./types.ts";
-import type { Alert, AlertReceiver, AlertRule, Monitor, MonitorRequest, MonitorWindow, Prediction, PredictionRequest, Sweep, SweepSpec } from "./types.ts";
+import type { Alert, AlertReceiver, AlertRule, Monitor, MonitorRequest, MonitorWindow, Prediction, PredictionRequest, SamplesDataset, Sweep, SweepSpec } from "./types.ts";
 import type { AdoptionQuery, AdoptionReport, Feedback, FeedbackRequest } from "./types.ts";
 import type { ParameterValue, Pipeline, PipelineRun, PipelineSpecInput } from "../modules/pipelines/schema.ts";
 import type { DatasetDiff, DatasetVersionView, DatasetView, PreviewView } from "../modules/datasets/schema.ts";
@@ -578,6 +578,11 @@ export class PavedClient {
   }
 
   // ---- monitors and alerts ----
+
+  /** A dataset version of the sampled traffic a monitor kept. */
+  monitorDataset(id: string, body: { name: string; since?: number; until?: number }): Promise<SamplesDataset> {
+    return this.json(`/api/v1/monitors/${seg(id)}/dataset`, { method: "POST", body });
+  }
 
   createMonitor(body: MonitorRequest): Promise<Monitor> {
     return this.json("/api/v1/monitors", { method: "POST", body });

@@ -151,6 +151,7 @@ export type { LineageGraph, LineageNode, LineageEdge } from "../modules/lineage/
 /** Datasets: a dataset, a version with its files and statistics, a preview, a diff (`paved datasets`). */
 export type { DatasetDiff, DatasetVersionView as DatasetVersion, DatasetView as Dataset, PreviewView as DatasetPreview } from "../modules/datasets/schema.ts";
 export type { TemplateView as Template } from "../modules/catalog/schema.ts";
+export type { SamplesDatasetView as SamplesDataset } from "../modules/monitoring/schema.ts";
 export type { TriggerView as Trigger } from "../modules/triggers/schema.ts";
 export type TriggerRequest = z.input<typeof CreateTriggerBody>;
 /** What `paved feedback` sends. */

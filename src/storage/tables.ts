@@ -634,6 +634,8 @@ export interface Tables {
   feature_sets: { name: string; version: number; team_id: string; spec: string; pinned: string; created_by: string; created_at: number };
   /** Each firing of a trigger, under the key that names it (unique per trigger: a replay runs nothing), with the run it starts. */
   trigger_firings: { trigger_id: string; firing_key: string; run_id: string; outcome: string; message: string | null; params: string; created_at: number; updated_at: number };
+  /** A monitor window's sampled rows (a CSV blob), kept for monitors with keepSamples. */
+  monitor_samples: { monitor_id: string; window_start: number; window_end: number; digest: string; size: number; rows: number };
   /** One row (id 1): the control plane's leader, its epoch (raised at each election) and the URL replicas forward to. */
   control_plane_leader: { id: number; epoch: number; holder: string | null; url: string | null; elected_at: number | null };
 }

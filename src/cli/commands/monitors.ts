@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { parse as parseYaml } from "yaml";
 import type { Alert, AlertReceiver, AlertRule, Monitor, MonitorWindow } from "../../client/index.ts";
-import { invalidInput, notFound } from "../../core/index.ts";
+import { invalidInput, notFound, resolveTimeBound, timeBoundSchema } from "../../core/index.ts";
 import type { CliContext } from "../context.ts";
 import { parseInteger } from "../options.ts";
 import { formatAgo, formatNumber, formatTime } from "../render/format.ts";
@@ -38,9 +38,10 @@ export function registerMonitors(program: Command, ctx: CliContext): void {
     .option("--window <seconds>", "window length in seconds", parseInteger("--window", 1))
     .option("--min-rows <n>", "fewest sampled rows a window needs to judge drift", parseInteger("--min-rows", 20))
     .option("--features <names>", "judge only these features, comma-separated (default: all of the model's)")
+    .option("--keep-samples", "keep each window's sampled rows for 30 days, to make a dataset of them (paved monitors dataset)")
     .option("--json", "print JSON")
-    .addHelpText("after", "\nExample:\n  $ paved monitors create churn@3 --environment production --window 300")
-    .action(async (target: string, opts: { environment: string; window?: number; minRows?: number; features?: string; json?: boolean }) => {
+    .addHelpText("after", "\nExample:\n  $ paved monitors create churn@3 --environment production --window 300 --keep-samples")
+    .action(async (target: string, opts: { environment: string; window?: number; minRows?: number; features?: string; keepSamples?: boolean; json?: boolean }) => {
       const match = /^([^@]+)@(\d+)$/.exec(target);
       if (!match) throw invalidInput(`'${target}' is not <model>@<version number>, e.g. churn@3`);
       const monitor = await (await ctx.client()).createMonitor({
@@ -50,6 +51,7 @@ export function registerMonitors(program: Command, ctx: CliContext): void {
         ...(opts.window !== undefined ? { windowSeconds: opts.window } : {}),
         ...(opts.minRows !== undefined ? { minRows: opts.minRows } : {}),
         ...(opts.features !== undefined ? { features: opts.features.split(",").map((f) => f.trim()).filter(Boolean) } : {}),
+        ...(opts.keepSamples ? { keepSamples: true } : {}),
       });
       if (opts.json) return ctx.json(monitor);
       ctx.out(`monitor ${monitor.id} watches ${monitor.model}@${monitor.version} in ${monitor.environment} every ${monitor.spec.windowSeconds} s against ${monitor.reference.uri}; see it with \`paved monitors show ${monitor.id}\`\n`);
@@ -91,6 +93,21 @@ export function registerMonitors(program: Command, ctx: CliContext): void {
       const windows = await (await ctx.client()).monitorWindows(id, opts.limit ? { limit: opts.limit } : {});
       if (opts.json) return ctx.json({ windows });
       ctx.out(renderWindowTable(windows, ctx.now()));
+    });
+
+  monitors
+    .command("dataset")
+    .argument("<id>", "monitor id (one created with --keep-samples)")
+    .requiredOption("--name <dataset>", "the dataset the version goes to (created when new)")
+    .option("--since <time>", "only windows that ended after: a duration before now (7d, 12h) or an ISO 8601 time")
+    .description("Make a dataset version of the live traffic a monitor kept: each window's sampled inputs and prediction scores, with lineage to the deployment")
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExamples:\n  $ paved monitors dataset mon-1a2b3c4d5e --name churn-live\n  $ paved monitors dataset mon-1a2b3c4d5e --name churn-live --since 7d\n  $ paved datasets show churn-live")
+    .action(async (id: string, opts: { name: string; since?: string; json?: boolean }) => {
+      const since = opts.since === undefined ? undefined : resolveTimeBound(parseTimeBound(opts.since), ctx.now());
+      const made = await (await ctx.client()).monitorDataset(id, { name: opts.name, ...(since !== undefined ? { since } : {}) });
+      if (opts.json) return ctx.json(made);
+      ctx.out(`${made.ref}: ${made.rows} sampled rows of ${made.windows} window${made.windows === 1 ? "" : "s"}${made.existing ? " (this version held the same windows already)" : ""}; see it with \`paved datasets show ${made.dataset}@${made.version}\`\n`);
     });
 
   monitors
@@ -300,4 +317,11 @@ function renderReceiverTable(list: readonly AlertReceiver[]): string {
     { header: "FORMAT", value: (r) => r.format },
     { header: "URL", value: (r) => r.url },
   ]);
+}
+
+/** `--since 7d` or an ISO time, as the audit log and adoption read them. */
+function parseTimeBound(text: string) {
+  const parsed = timeBoundSchema("7d or 2026-03-01T00:00:00Z").safeParse(text);
+  if (!parsed.success) throw invalidInput(`--since '${text}' is neither a duration (7d, 12h, 30m) nor an ISO 8601 time`);
+  return parsed.data;
 }

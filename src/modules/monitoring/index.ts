@@ -14,14 +14,14 @@ import { AlertService } from "./alerts.ts";
 import { MonitoringController } from "./controller.ts";
 import { InfrastructureMetrics, type GpuSample } from "./infrastructure.ts";
 import { registerMonitorGauges } from "./gauges.ts";
-import { MonitorService } from "./monitors.ts";
+import { MonitorService, type MonitorDatasets } from "./monitors.ts";
 import { monitoringRoutes } from "./routes.ts";
 
 export { InfrastructureMetrics, type GpuSample } from "./infrastructure.ts";
 export { AlertService, checkWebhookUrl } from "./alerts.ts";
 export { MonitorService } from "./monitors.ts";
 export { MonitoringController } from "./controller.ts";
-export { MonitorView, MonitorWindowView, AlertView, RuleView, ReceiverView, AlertRuleSpec } from "./schema.ts";
+export { MonitorView, MonitorWindowView, AlertView, RuleView, ReceiverView, AlertRuleSpec, SamplesDatasetView } from "./schema.ts";
 
 export interface MonitoringDeps {
   database: Database;
@@ -43,12 +43,25 @@ export interface MonitoringDeps {
   /** Where people reach Paved, for alerts' links. */
   externalUrl: () => string;
   options: { intervalSeconds: number; alerts: { allowedHosts: string[]; timeoutSeconds: number; maxAttempts: number } };
+  /** Keeps monitors' sampled rows and makes dataset versions of them (the datasets module). */
+  datasets?: MonitorDatasets;
+  /** The newest deployment of a version to an environment (a traffic dataset's lineage names it). */
+  deploymentOf?: (model: string, version: number, environment: string) => Promise<string | undefined>;
 }
 
 export function createMonitoringModule(deps: MonitoringDeps): { metrics: InfrastructureMetrics; monitors: MonitorService; alerts: AlertService; controller: MonitoringController; routes: RouteDefinition[] } {
   const metrics = new InfrastructureMetrics({ db: deps.database.db, clock: deps.clock, gpus: deps.gpus, ...(deps.pressureDir ? { pressureDir: deps.pressureDir } : {}) });
   const logger = deps.logger.child({ module: "monitoring" });
-  const monitors = new MonitorService({ db: deps.database.db, registry: deps.registry, evaluation: deps.evaluation, clock: deps.clock, ids: deps.ids, logger });
+  const monitors = new MonitorService({
+    db: deps.database.db,
+    registry: deps.registry,
+    evaluation: deps.evaluation,
+    clock: deps.clock,
+    ids: deps.ids,
+    logger,
+    ...(deps.datasets ? { datasets: deps.datasets } : {}),
+    ...(deps.deploymentOf ? { deploymentOf: deps.deploymentOf } : {}),
+  });
   const alerts = new AlertService({
     db: deps.database.db,
     clock: deps.clock,

@@ -11,11 +11,24 @@ import type { EvaluationService, MonitorBasis } from "../evaluation/index.ts";
 import { authorize, visibleTeams } from "../identity/index.ts";
 import type { RegistryService } from "../registry/index.ts";
 import { LiveSamples, monitoredKey, sampleRows, type SampleBatch } from "../serving/index.ts";
-import { MonitorSpec, MonitorThresholds, type CreateMonitorBody, type MonitorView, type MonitorWindowView } from "./schema.ts";
+import { MonitorSpec, MonitorThresholds, type CreateMonitorBody, type MonitorView, type MonitorWindowView, type SamplesDatasetBody, type SamplesDatasetView } from "./schema.ts";
 import { judgeWindow, prepareReference, type EffectiveThresholds, type PreparedReference } from "./window.ts";
 
 type MonitorRow = Selectable<Tables["monitors"]>;
 type WindowRow = Selectable<Tables["monitor_windows"]>;
+
+/** What monitors need of the datasets module (app.ts connects it): keeping sampled rows and making dataset versions of them. */
+export interface MonitorDatasets {
+  putBlob(team: string, body: Buffer, opts: { createdBy: string; what?: string }): Promise<{ digest: string; size: number }>;
+  createVersion(input: {
+    team: string;
+    name: string;
+    files: { path: string; digest: string; size: number }[];
+    source?: { kind: string; description: string };
+    lineage?: { kind: "deployment"; id: string } & Record<string, string | number>;
+    createdBy: string;
+  }): Promise<{ version: number; existing?: boolean }>;
+}
 
 export interface MonitorServiceDeps {
   db: Kysely<Tables>;
@@ -24,6 +37,10 @@ export interface MonitorServiceDeps {
   clock: Clock;
   ids: IdGenerator;
   logger: Logger;
+  /** Keeps windows' sampled rows and makes dataset versions of them; unset, keepSamples keeps nothing. */
+  datasets?: MonitorDatasets;
+  /** The newest deployment that rolled a version out to an environment (a dataset of its traffic names it as its lineage). */
+  deploymentOf?: (model: string, version: number, environment: string) => Promise<string | undefined>;
 }
 
 /** A closed window, as the alert evaluator reads it. */
@@ -70,7 +87,7 @@ export class MonitorService {
   async create(body: CreateMonitorBody, principal: Principal): Promise<MonitorView> {
     const model = await this.deps.registry.getModel(body.model);
     const basis = await this.deps.evaluation.monitorBasis(body.model, body.version);
-    const parsed = validate(MonitorSpec, { windowSeconds: body.windowSeconds, minRows: body.minRows, features: body.features, thresholds: MonitorThresholds.parse(body.thresholds ?? {}) });
+    const parsed = validate(MonitorSpec, { windowSeconds: body.windowSeconds, minRows: body.minRows, features: body.features, thresholds: MonitorThresholds.parse(body.thresholds ?? {}), keepSamples: body.keepSamples });
     if (!parsed.success) throw invalidInput(`invalid monitor: ${describeProblems(parsed.problems)}`, { problems: parsed.problems });
     const unknown = (parsed.data.features ?? []).filter((f) => !basis.features.includes(f));
     if (unknown.length) {
@@ -224,9 +241,14 @@ export class MonitorService {
         breaches: JSON.stringify(judged.breaches),
       };
       const { id: _, ...values } = window;
+      const kept = spec.keepSamples && batch ? await this.keepSamples(row, batch) : undefined;
       await this.deps.db.transaction().execute(async (trx) => {
         await trx.insertInto("monitor_windows").values(values).onConflict((oc) => oc.columns(["monitor_id", "window_start"]).doNothing()).execute();
         await trx.deleteFrom("monitor_windows").where("monitor_id", "=", row.monitor_id).where("window_end", "<", now - WINDOW_RETENTION_MS).execute();
+        if (kept) {
+          await trx.insertInto("monitor_samples").values({ monitor_id: row.monitor_id, window_start: row.window_start, window_end: end, ...kept }).onConflict((oc) => oc.columns(["monitor_id", "window_start"]).doNothing()).execute();
+        }
+        await trx.deleteFrom("monitor_samples").where("monitor_id", "=", row.monitor_id).where("window_end", "<", now - WINDOW_RETENTION_MS).execute();
         await trx
           .updateTable("monitors")
           .set({ window_start: next, ...(judged.baseline ? { prediction_baseline: JSON.stringify(judged.baseline) } : {}) })
@@ -236,6 +258,62 @@ export class MonitorService {
       if (judged.breaches.length) this.deps.logger.info({ monitor: row.monitor_id, model: row.model_name, version: row.version, environment: row.environment, breaches: judged.breaches.map((b) => b.message) }, "monitor window breached");
       await this.onWindow?.({ monitor: { ...row, window_start: next }, window: windowView(window) });
     }
+  }
+
+  /** A window's sampled rows as a CSV blob (the features in the model's order, then the prediction score), held to the team's quota. */
+  private async keepSamples(row: MonitorRow, batch: SampleBatch): Promise<{ digest: string; size: number; rows: number } | undefined> {
+    const samples = sampleRows(batch);
+    if (samples.count === 0 || !this.deps.datasets) return undefined;
+    const features = (JSON.parse(row.basis) as { features: string[] }).features;
+    const names = Array.from({ length: samples.width }, (_, i) => features[i] ?? `input_${i}`);
+    const cell = (v: number) => (Number.isNaN(v) ? "" : String(v));
+    const lines = [[...names.map(csvName), "prediction"].join(",")];
+    for (let r = 0; r < samples.count; r++) {
+      const values = Array.from(samples.values.subarray(r * samples.width, (r + 1) * samples.width), cell);
+      lines.push([...values, cell(samples.scores[r]!)].join(","));
+    }
+    try {
+      const blob = await this.deps.datasets.putBlob(row.team_id, Buffer.from(`${lines.join("\n")}\n`), { createdBy: `monitor:${row.monitor_id}`, what: `the sampled traffic of monitor ${row.monitor_id}` });
+      return { ...blob, rows: samples.count };
+    } catch (error) {
+      // A team at its storage quota loses the window's rows, not the window.
+      this.deps.logger.warn({ monitor: row.monitor_id, reason: (error as Error).message }, "a window's sampled rows were not kept");
+      return undefined;
+    }
+  }
+
+  /**
+   * The kept windows' sampled rows (in a time range) as a new version of a dataset of the monitor's
+   * team, one CSV file per window, with lineage to the deployment that served them. INVALID_INPUT
+   * when the monitor keeps no samples or none fall in the range.
+   */
+  async samplesDataset(id: string, body: SamplesDatasetBody, principal: Principal): Promise<SamplesDatasetView> {
+    const row = await this.row(id);
+    if (!this.deps.datasets) throw new PlatformError("UNSUPPORTED", "this server has no datasets module");
+    let query = this.deps.db.selectFrom("monitor_samples").selectAll().where("monitor_id", "=", id);
+    if (body.since !== undefined) query = query.where("window_end", ">", body.since);
+    if (body.until !== undefined) query = query.where("window_end", "<=", body.until);
+    const samples = await query.orderBy("window_start").limit(10_000).execute();
+    if (samples.length === 0) {
+      const keeps = MonitorSpec.parse(JSON.parse(row.spec)).keepSamples;
+      throw invalidInput(
+        keeps
+          ? `monitor ${id} has kept no sampled rows${body.since !== undefined || body.until !== undefined ? " in that range" : " yet"}: windows keep rows once they close with traffic; see \`paved monitors windows ${id}\``
+          : `monitor ${id} does not keep its sampled rows; create it with keepSamples (\`paved monitors create ${row.model_name}@${row.version} --keep-samples\`), and its next windows will`,
+      );
+    }
+    const deployment = await this.deps.deploymentOf?.(row.model_name, row.version, row.environment);
+    const first = samples[0]!;
+    const last = samples[samples.length - 1]!;
+    const version = await this.deps.datasets.createVersion({
+      team: row.team_id,
+      name: body.name,
+      files: samples.map((s) => ({ path: `window-${new Date(Number(s.window_start)).toISOString().replace(/[:.]/g, "-")}.csv`, digest: s.digest, size: Number(s.size) })),
+      source: { kind: "monitor", description: `live traffic of ${row.model_name}@${row.version} in ${row.environment}, sampled by monitor ${id}, windows ${new Date(Number(first.window_start)).toISOString()} to ${new Date(Number(last.window_end)).toISOString()}` },
+      lineage: { kind: "deployment", id: deployment ?? `${row.environment}/${row.model_name}@${row.version}`, monitor: id, model: row.model_name, modelVersion: row.version, environment: row.environment },
+      createdBy: principal.onBehalfOf ?? principal.name,
+    });
+    return { dataset: body.name, version: version.version, ref: `datasets:/${body.name}@${version.version}`, windows: samples.length, rows: samples.reduce((n, s) => n + Number(s.rows), 0), existing: version.existing === true };
   }
 
   /** The newest `count` windows of a monitor, newest first. */
@@ -327,4 +405,9 @@ export function windowView(row: Omit<WindowRow, "id"> & { id?: number }): Monito
 
 function missing(id: string): PlatformError {
   return notFound(`monitor '${id}' does not exist; list monitors with \`paved monitors ls\``);
+}
+
+/** A feature name as a CSV header cell: quoted when it holds a comma, a quote or a line break. */
+function csvName(name: string): string {
+  return /[",\r\n]/.test(name) ? `"${name.replace(/"/g, '""')}"` : name;
 }

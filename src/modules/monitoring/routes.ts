@@ -2,7 +2,7 @@ import { z } from "zod";
 import { route, type Principal, type RouteDefinition } from "../../core/index.ts";
 import type { AlertService } from "./alerts.ts";
 import type { MonitorService } from "./monitors.ts";
-import { AlertView, CreateMonitorBody, CreateReceiverBody, CreateRuleBody, ListAlertsQuery, ListMonitorsQuery, MonitorIdParams, MonitorView, MonitorWindowView, NameParams, ReceiverView, RuleView, TeamQuery, WindowsQuery } from "./schema.ts";
+import { AlertView, CreateMonitorBody, CreateReceiverBody, CreateRuleBody, ListAlertsQuery, ListMonitorsQuery, MonitorIdParams, MonitorView, MonitorWindowView, NameParams, ReceiverView, RuleView, SamplesDatasetBody, SamplesDatasetView, TeamQuery, WindowsQuery } from "./schema.ts";
 
 /** GET /api/v1/alerts/<kind> (the team-named things of the caller's teams) and DELETE /api/v1/alerts/<kind>/:name (?team=). */
 function listAndDelete<View extends z.ZodType>(
@@ -103,6 +103,18 @@ export function monitoringRoutes(monitors: MonitorService, alerts: AlertService)
         await monitors.delete(params.id);
         return { deleted: params.id };
       },
+    }),
+    route({
+      method: "POST",
+      url: "/api/v1/monitors/:id/dataset",
+      summary: "The sampled live traffic a monitor kept (keepSamples), inputs and prediction scores, as a new version of a dataset of its team: one CSV file per window, with lineage to the deployment that served it",
+      tags,
+      action: "datasets:write",
+      params: MonitorIdParams,
+      body: SamplesDatasetBody,
+      resource: async ({ params }) => monitors.resource(params.id),
+      response: SamplesDatasetView,
+      handler: async ({ params, body, principal }) => monitors.samplesDataset(params.id, body, principal),
     }),
     route({
       method: "POST",

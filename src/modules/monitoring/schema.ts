@@ -24,6 +24,10 @@ export const MonitorSpec = z.strictObject({
   minRows: z.number().int().min(20).max(100_000).default(200).describe("fewest sampled rows a window needs before drift is judged (fewer: insufficient)"),
   features: z.array(z.string().min(1).max(256)).max(1024).optional().describe("judge only these of the model's features (default: all)"),
   thresholds: MonitorThresholds.default(MonitorThresholds.parse({})),
+  keepSamples: z
+    .boolean()
+    .default(false)
+    .describe("keep each window's sampled rows (inputs and prediction scores) for 30 days, so they can become a dataset version to retrain on (POST /api/v1/monitors/:id/dataset)"),
 });
 export type MonitorSpec = z.output<typeof MonitorSpec>;
 
@@ -35,6 +39,7 @@ export const CreateMonitorBody = z.strictObject({
   minRows: MonitorSpec.shape.minRows.optional(),
   features: MonitorSpec.shape.features,
   thresholds: MonitorThresholds.partial().optional(),
+  keepSamples: MonitorSpec.shape.keepSamples.optional(),
 });
 export type CreateMonitorBody = z.output<typeof CreateMonitorBody>;
 
@@ -178,3 +183,21 @@ export type AlertView = z.output<typeof AlertView>;
 export const ListAlertsQuery = z.object({ state: z.enum(["firing", "resolved"]).optional(), limit: z.coerce.number().int().min(1).max(1000).default(100) });
 export const NameParams = z.object({ name: Name });
 export const TeamQuery = z.object({ team: Name.optional() });
+
+/** POST /api/v1/monitors/:id/dataset: kept windows' sampled rows as a new dataset version. */
+export const SamplesDatasetBody = z.strictObject({
+  name: z.string().min(1).max(128).describe("the dataset (of the monitor's team; created when new)"),
+  since: z.number().int().min(0).optional().describe("only windows that ended after this time (ms since the epoch); default: every kept window"),
+  until: z.number().int().min(0).optional().describe("only windows that ended before this time"),
+});
+export type SamplesDatasetBody = z.output<typeof SamplesDatasetBody>;
+
+export const SamplesDatasetView = z.object({
+  dataset: z.string(),
+  version: z.number().int(),
+  ref: z.string().describe("datasets:/<name>@<version>"),
+  windows: z.number().int().describe("windows whose rows it holds (one CSV file each)"),
+  rows: z.number().int(),
+  existing: z.boolean().describe("the same windows made this version before"),
+});
+export type SamplesDatasetView = z.output<typeof SamplesDatasetView>;
