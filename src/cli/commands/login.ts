@@ -4,6 +4,7 @@ import { normaliseUrl, resolveCredentials, saveCredentials } from "../../client/
 import { hostname } from "node:os";
 import { PlatformError, invalidInput } from "../../core/index.ts";
 import type { CliContext } from "../context.ts";
+import { readHidden } from "../hidden-input.ts";
 
 export function registerLogin(program: Command, ctx: CliContext): void {
   program
@@ -92,28 +93,5 @@ async function readToken(ctx: CliContext): Promise<string> {
     for await (const chunk of stdin) text += typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
     return text;
   }
-  ctx.io.stderr.write("Token: ");
-  return new Promise((resolve, reject) => {
-    let token = "";
-    stdin.setRawMode?.(true);
-    stdin.setEncoding("utf8");
-    const done = (result: string | Error) => {
-      stdin.setRawMode?.(false);
-      stdin.removeListener("data", onData);
-      stdin.pause();
-      ctx.io.stderr.write("\n");
-      if (result instanceof Error) reject(result);
-      else resolve(result);
-    };
-    const onData = (chunk: string | Buffer) => {
-      for (const ch of String(chunk)) {
-        if (ch === "\r" || ch === "\n" || ch === "\u0004") return done(token);
-        if (ch === "\u0003") return done(invalidInput("login cancelled"));
-        if (ch === "\u007f" || ch === "\b") token = token.slice(0, -1);
-        else token += ch;
-      }
-    };
-    stdin.on("data", onData);
-    stdin.resume();
-  });
+  return readHidden(ctx, "Token: ", "login cancelled");
 }

@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import type { TeamSecret } from "../../client/index.ts";
 import { invalidInput, notFound } from "../../core/index.ts";
 import type { CliContext } from "../context.ts";
+import { readHidden } from "../hidden-input.ts";
 import { formatAgo } from "../render/format.ts";
 import { renderTable } from "../render/table.ts";
 
@@ -87,28 +88,5 @@ async function readValueStdin(ctx: CliContext): Promise<string> {
     }
     return text.replace(/\r?\n$/, "");
   }
-  ctx.io.stderr.write("Value (not shown): ");
-  return new Promise((resolvePromise, reject) => {
-    let value = "";
-    stdin.setRawMode?.(true);
-    stdin.setEncoding("utf8");
-    const done = (result: string | Error) => {
-      stdin.setRawMode?.(false);
-      stdin.removeListener("data", onData);
-      stdin.pause();
-      ctx.io.stderr.write("\n");
-      if (result instanceof Error) reject(result);
-      else resolvePromise(result);
-    };
-    const onData = (chunk: string | Buffer) => {
-      for (const ch of String(chunk)) {
-        if (ch === "\r" || ch === "\n" || ch === "\u0004") return done(value);
-        if (ch === "\u0003") return done(invalidInput("cancelled; nothing was set"));
-        if (ch === "\u007f" || ch === "\b") value = value.slice(0, -1);
-        else value += ch;
-      }
-    };
-    stdin.on("data", onData);
-    stdin.resume();
-  });
+  return readHidden(ctx, "Value (not shown): ", "cancelled; nothing was set");
 }
