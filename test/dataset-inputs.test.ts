@@ -1,10 +1,10 @@
 import { chmodSync, existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp, type App } from "../src/app.ts";
 import { loadConfig } from "../src/config/index.ts";
+import { pollUntil } from "./support/poll.ts";
 import { buildTestModels } from "../src/modules/serving/test-models.ts";
 
 /** Four features and a label, as the tiny test model takes them. */
@@ -45,15 +45,6 @@ describe.each(MODES)("jobs and evaluations read registered dataset versions, job
     expect(res.statusCode, res.body).toBe(200);
     return res.json().digest as string;
   };
-  async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await read();
-      if (done(value)) return value;
-      if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms: ${JSON.stringify(value).slice(0, 500)}`);
-      await sleep(50);
-    }
-  }
 
   beforeAll(async () => {
     app = await createApp(loadConfig({ env: {}, overrides: { dataDir, logLevel: "silent", compute: { gpus: [], python: "/nonexistent/python3", ...(runAs ? { runAs } : {}) }, host: "127.0.0.1", port: 0 } }));
@@ -80,7 +71,7 @@ describe.each(MODES)("jobs and evaluations read registered dataset versions, job
     const job = await ok("POST", "/api/v1/jobs", { name: "reads-churn", workingDir, command: [process.execPath, "-e", script], hyperparameterArgs: false, datasets: [{ name: "train", dataset: "datasets:/churn@prod" }] });
     // Pinned at submit: the alias became the version it named.
     expect(job.spec.datasets).toEqual([{ name: "train", dataset: "datasets:/churn@1" }]);
-    const done = await until("the job to end", () => ok("GET", `/api/v1/jobs/${job.id}`), (j) => ["SUCCEEDED", "FAILED"].includes(j.phase));
+    const done = await pollUntil("the job to end", () => ok("GET", `/api/v1/jobs/${job.id}`), (j) => ["SUCCEEDED", "FAILED"].includes(j.phase), { timeoutMs: 60_000 });
     const logs = (await call("GET", `/api/v1/jobs/${job.id}/logs`)).body;
     expect(done.phase, logs).toBe("SUCCEEDED");
     const seen = JSON.parse(logs.trim().split("\n").at(-1)!);
@@ -93,7 +84,7 @@ describe.each(MODES)("jobs and evaluations read registered dataset versions, job
     const run = await ok("GET", `/api/2.0/mlflow/runs/get?run_id=${job.runId}`);
     expect(run.run.inputs.dataset_inputs).toEqual([expect.objectContaining({ dataset: expect.objectContaining({ name: "train", digest: version.digest, source_type: "paved", source: "datasets:/churn@1" }) })]);
     // The job's copy goes when it ends; the version stays.
-    await until("the copy to be removed", async () => existsSync(seen.inputs), (present) => !present, 10_000);
+    await pollUntil("the copy to be removed", async () => existsSync(seen.inputs), (present) => !present, { timeoutMs: 10_000 });
     expect((await ok("GET", "/api/v1/datasets/churn/versions/1")).digest).toBe(version.digest);
   }, 90_000);
 
@@ -116,14 +107,14 @@ describe.each(MODES)("jobs and evaluations read registered dataset versions, job
     const model = join(buildTestModels().dir, "tiny.onnx");
     const script = `const fs = require("fs"), path = require("path"); fs.statSync(path.join(process.env.PAVED_DATASET_TRAIN, "train.csv")); fs.copyFileSync(${JSON.stringify(model)}, path.join(process.env.PAVED_OUTPUT_DIR, "model.onnx"));`;
     const job = await ok("POST", "/api/v1/jobs", { name: "train-churn", workingDir, command: [process.execPath, "-e", script], hyperparameterArgs: false, datasets: [{ name: "train", dataset: "datasets:/churn@prod" }] });
-    expect((await until("the training job", () => ok("GET", `/api/v1/jobs/${job.id}`), (j) => ["SUCCEEDED", "FAILED"].includes(j.phase))).phase).toBe("SUCCEEDED");
-    await until("the job's outputs on its run", () => ok("GET", `/api/2.0/mlflow/artifacts/list?run_id=${job.runId}&path=outputs`), (list) => (list.files ?? []).some((f: { path: string }) => f.path === "outputs/model.onnx"));
+    expect((await pollUntil("the training job", () => ok("GET", `/api/v1/jobs/${job.id}`), (j) => ["SUCCEEDED", "FAILED"].includes(j.phase), { timeoutMs: 60_000 })).phase).toBe("SUCCEEDED");
+    await pollUntil("the job's outputs on its run", () => ok("GET", `/api/2.0/mlflow/artifacts/list?run_id=${job.runId}&path=outputs`), (list) => (list.files ?? []).some((f: { path: string }) => f.path === "outputs/model.onnx"), { timeoutMs: 60_000 });
     await ok("POST", "/api/v1/models/churn/versions", { source: `runs:/${job.runId}/outputs` });
     await ok("PUT", "/api/v1/models/churn/gate-policy", { yaml: "checks:\n  - {type: performance, p99Ms: 60000}\n" });
     await ok("POST", "/api/v1/datasets/holdout/versions", { files: [{ path: "eval.csv", digest: await upload(table(40, 0.05)) }] });
 
     const accepted = await ok("POST", "/api/v1/models/churn/versions/1/evaluations", { data: "datasets:/holdout@1" });
-    const evaluation = await until("the evaluation", () => ok("GET", `/api/v1/evaluations/${accepted.id}`), (e) => e.phase !== "Pending" && e.phase !== "Running");
+    const evaluation = await pollUntil("the evaluation", () => ok("GET", `/api/v1/evaluations/${accepted.id}`), (e) => e.phase !== "Pending" && e.phase !== "Running", { timeoutMs: 60_000 });
     expect(evaluation.phase, JSON.stringify(evaluation)).toBe("Passed");
     // The reference defaulted to the training dataset version the run read (its lineage).
     expect(evaluation).toMatchObject({ referencePath: "datasets:/churn@1", referenceOrigin: expect.stringContaining("lineage dataset 'train'") });

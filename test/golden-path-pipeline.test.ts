@@ -3,11 +3,11 @@ import { promisify } from "node:util";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { createApp, type App } from "../src/app.ts";
 import { loadConfig } from "../src/config/index.ts";
+import { pollUntil } from "./support/poll.ts";
 
 const QUICKSTART = new URL("../examples/quickstart/", import.meta.url).pathname;
 const TEMPLATE = new URL("../src/modules/catalog/templates/golden-path.yaml", import.meta.url).pathname;
@@ -45,15 +45,6 @@ describe("the golden path as a pipeline, started by a git push and by a new data
     if (res.status !== 200) throw new Error(`${method} ${path}: ${res.status} ${res.body}`);
     return res.json;
   };
-  async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 240_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await read();
-      if (done(value)) return value;
-      if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms: ${JSON.stringify(value).slice(0, 2000)}`);
-      await sleep(200);
-    }
-  }
   const git = (dir: string, ...args: string[]) => execFileSync("git", ["-C", dir, "-c", "user.name=ada", "-c", "user.email=ada@example.com", ...args], { encoding: "utf8" }).trim();
   /** The bundled breast-cancer table as CSV, its features moved by `shift` standard deviations. */
   const csv = (shift: number) => {
@@ -139,7 +130,7 @@ for (const line of input.trim().split("\\n")) {
     const commit = git(work, "rev-parse", "HEAD");
     const trigger = (await ok("GET", "/api/v1/pipelines/golden-path/triggers")).triggers[0];
     expect(trigger.firings[0]).toMatchObject({ key: `git:${commit}`, message: expect.stringMatching(/^github delivery /), params: expect.objectContaining({ commit }) });
-    const first = await until("the first run", () => runOf(trigger.firings[0].runId), ended);
+    const first = await pollUntil("the first run", () => runOf(trigger.firings[0].runId), ended, { timeoutMs: 240_000 });
     const failedEvaluation = first.steps.find((s) => s.key === "evaluate" && s.phase === "failed");
     const why = failedEvaluation ? JSON.stringify((await ok("GET", `/api/v1/evaluations/${String(failedEvaluation.message).match(/evaluation (\S+)/)?.[1]}`)).checks) : JSON.stringify(first);
     expect(first.phase, why).toBe("SUCCEEDED");
@@ -154,8 +145,8 @@ for (const line of input.trim().split("\\n")) {
     // The same files again (a commit that changes nothing): every step comes from the cache.
     git(work, "commit", "-q", "--allow-empty", "-m", "nothing changes");
     expect(await push()).toMatch(/paved answered 200 .*"outcome":"accepted"/);
-    const again: { runId: string }[] = await until("the second push's firing", async () => (await ok("GET", `/api/v1/triggers/${trigger.id}`)).firings, (f: { runId: string }[]) => f.length === 2);
-    const second = await until("the second run", () => runOf(again[0]!.runId), ended);
+    const again: { runId: string }[] = await pollUntil("the second push's firing", async () => (await ok("GET", `/api/v1/triggers/${trigger.id}`)).firings, (f: { runId: string }[]) => f.length === 2, { timeoutMs: 240_000 });
+    const second = await pollUntil("the second run", () => runOf(again[0]!.runId), ended, { timeoutMs: 240_000 });
     expect(second.phase, JSON.stringify(second)).toBe("SUCCEEDED");
     expect(second.steps.map((s) => s.phase)).toEqual(["cached", "cached", "cached", "cached"]);
     for (const step of second.steps) expect(step.message ?? JSON.stringify(step)).toContain(first.id);
@@ -165,8 +156,8 @@ for (const line of input.trim().split("\\n")) {
     const moved = await ok("POST", "/api/v1/datasets/cancer/versions", { files: [{ path: "train.csv", digest: await upload(csv(0.05)) }], alias: "prod" });
     git(work, "commit", "-q", "--allow-empty", "-m", "retrain on the new data");
     expect(await push()).toMatch(/"outcome":"accepted"/);
-    const third: { runId: string }[] = await until("the third push's firing", async () => (await ok("GET", `/api/v1/triggers/${trigger.id}`)).firings, (f: { runId: string }[]) => f.length === 3);
-    const retraining = await until("the third run to train", () => runOf(third[0]!.runId), (r) => ended(r) || ["succeeded", "failed"].includes(r.steps[0]?.phase ?? ""));
+    const third: { runId: string }[] = await pollUntil("the third push's firing", async () => (await ok("GET", `/api/v1/triggers/${trigger.id}`)).firings, (f: { runId: string }[]) => f.length === 3, { timeoutMs: 240_000 });
+    const retraining = await pollUntil("the third run to train", () => runOf(third[0]!.runId), (r) => ended(r) || ["succeeded", "failed"].includes(r.steps[0]?.phase ?? ""), { timeoutMs: 240_000 });
     expect(retraining.steps[0]).toMatchObject({ key: "train", phase: "succeeded" });
     expect(await ok("POST", `/api/v1/pipeline-runs/${retraining.id}/cancel`, {})).toMatchObject({ id: retraining.id });
     const job = await ok("GET", `/api/v1/jobs/${String(retraining.steps[0]!.outputs!.job_id)}`);
@@ -195,9 +186,9 @@ for (const line of input.trim().split("\\n")) {
 
     // A new version, whose features moved: the trigger starts a run on it.
     const v2 = await ok("POST", "/api/v1/datasets/cancer/versions", { files: [{ path: "train.csv", digest: await upload(csv(DRIFT)) }] });
-    const firings: { runId: string }[] = await until("the dataset trigger to fire", async () => (await ok("GET", `/api/v1/triggers/${trigger.id}`)).firings, (f: { runId: string }[]) => f.length === 1, 30_000);
+    const firings: { runId: string }[] = await pollUntil("the dataset trigger to fire", async () => (await ok("GET", `/api/v1/triggers/${trigger.id}`)).firings, (f: { runId: string }[]) => f.length === 1, { timeoutMs: 30_000 });
     expect(firings[0]).toMatchObject({ key: `dataset:cancer@${v2.version}`, params: { dataset: `datasets:/cancer@${v2.version}` } });
-    const run = await until("the retraining run", () => runOf(firings[0]!.runId), ended);
+    const run = await pollUntil("the retraining run", () => runOf(firings[0]!.runId), ended, { timeoutMs: 240_000 });
     expect(run.phase, JSON.stringify(run)).toBe("FAILED");
     expect(run.steps.map((s) => [s.key, s.phase])).toEqual([["train", "succeeded"], ["register", "succeeded"], ["evaluate", "failed"], ["deploy", "skipped"]]);
     const evaluationId = String(run.steps.find((s) => s.key === "evaluate")!.message).match(/evaluation (\S+)/)![1]!;

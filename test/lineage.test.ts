@@ -2,10 +2,10 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp, type App } from "../src/app.ts";
 import { loadConfig } from "../src/config/index.ts";
+import { pollUntil } from "./support/poll.ts";
 import { buildTestModels } from "../src/modules/serving/test-models.ts";
 
 const TRAIN = ["f0,f1,f2,f3,label", ...Array.from({ length: 30 }, (_, i) => `${(i % 10) / 10},${(i % 7) / 7},${(i % 5) / 5},${(i % 3) / 3},${i % 2}`)].join("\n") + "\n";
@@ -34,15 +34,6 @@ describe("lineage", () => {
     return res.json;
   };
   const lineage = (who: Who, ref: string, direction = "both") => call(who, "GET", `/api/v1/lineage?ref=${encodeURIComponent(ref)}&direction=${direction}`);
-  async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await read();
-      if (done(value)) return value;
-      if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms: ${JSON.stringify(value).slice(0, 500)}`);
-      await sleep(50);
-    }
-  }
 
   beforeAll(async () => {
     const git = (...args: string[]) => execFileSync("git", ["-C", workingDir, "-c", "user.name=t", "-c", "user.email=t@example.com", ...args], { encoding: "utf8" }).trim();
@@ -71,9 +62,9 @@ describe("lineage", () => {
       hyperparameterArgs: false,
       datasets: [{ name: "train", dataset: "datasets:/churn@1" }],
     });
-    expect((await until("the job", () => ok("GET", `/api/v1/jobs/${job.id}`), (j) => ["SUCCEEDED", "FAILED"].includes(j.phase))).phase).toBe("SUCCEEDED");
-    await until("the commit on the run", () => ok("GET", `/api/2.0/mlflow/runs/get?run_id=${job.runId}`), (r) => r.run.data.tags?.some((t: { key: string }) => t.key === "mlflow.source.git.commit"));
-    await until("the model on the run", () => ok("GET", `/api/2.0/mlflow/artifacts/list?run_id=${job.runId}&path=outputs`), (l) => (l.files ?? []).some((f: { path: string }) => f.path === "outputs/model.onnx"));
+    expect((await pollUntil("the job", () => ok("GET", `/api/v1/jobs/${job.id}`), (j) => ["SUCCEEDED", "FAILED"].includes(j.phase), { timeoutMs: 60_000 })).phase).toBe("SUCCEEDED");
+    await pollUntil("the commit on the run", () => ok("GET", `/api/2.0/mlflow/runs/get?run_id=${job.runId}`), (r) => r.run.data.tags?.some((t: { key: string }) => t.key === "mlflow.source.git.commit"), { timeoutMs: 60_000 });
+    await pollUntil("the model on the run", () => ok("GET", `/api/2.0/mlflow/artifacts/list?run_id=${job.runId}&path=outputs`), (l) => (l.files ?? []).some((f: { path: string }) => f.path === "outputs/model.onnx"), { timeoutMs: 60_000 });
     await ok("POST", "/api/v1/models/churn/versions", { source: `runs:/${job.runId}/outputs` });
     const deployment = await ok("POST", "/api/v1/deployments", { model: "churn", version: "1", environment: "staging", strategy: "replace" });
 
@@ -111,7 +102,7 @@ describe("lineage", () => {
     const started = await call(admin, "POST", "/api/v1/predictions", { model: "churn", version: "1", input: "datasets:/churn@1", output: "scored", features: ["f0", "f1", "f2", "f3"] });
     expect(started.status, started.body).toBe(202);
     const prediction = started.json;
-    const scored = await until("the batch prediction", () => ok("GET", `/api/v1/predictions/${prediction.id}`), (p) => ["SUCCEEDED", "FAILED", "CANCELLED"].includes(p.phase));
+    const scored = await pollUntil("the batch prediction", () => ok("GET", `/api/v1/predictions/${prediction.id}`), (p) => ["SUCCEEDED", "FAILED", "CANCELLED"].includes(p.phase), { timeoutMs: 60_000 });
     expect(scored.phase, JSON.stringify(scored)).toBe("SUCCEEDED");
     const outputUp = await lineage(admin, scored.output, "upstream");
     expect(outputUp.json.edges).toEqual(
