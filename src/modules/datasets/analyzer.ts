@@ -1,4 +1,5 @@
 import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { PlatformError, invalidInput } from "../../core/index.ts";
 import { checkCsvSample } from "./csv-check.ts";
@@ -76,9 +77,38 @@ export class DatasetAnalyzer {
     return this.withConnection(async (connection) => this.previewWith(connection, input, sourceOf(input, undefined), rows));
   }
 
-  /** Runs `work` on a connection of this confined, bounded instance (one of `maxConcurrent` slots; use TEMP views, which are the connection's own). */
-  async withDuckDB<T>(work: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
-    return this.withConnection(work);
+  /**
+   * Runs `work` (SQL a user wrote: feature sets) on an instance of its own that may read and write
+   * `dir` and nothing else: not the artifact store, not the network. It takes one of the
+   * `maxConcurrent` slots and has this analyzer's thread and memory bounds; it is closed after.
+   */
+  async withConfinedDuckDB<T>(dir: string, work: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+    await this.acquire();
+    try {
+      const o = this.options;
+      const instance = await DuckDBInstance.create(":memory:", {
+        threads: String(o.threads),
+        memory_limit: `${o.memoryLimitMiB}MB`,
+        temp_directory: join(dir, ".spill"),
+        autoinstall_known_extensions: "false",
+        autoload_known_extensions: "false",
+      });
+      try {
+        const connection = await instance.connect();
+        try {
+          await connection.run(`SET allowed_directories = [${quoteString(dir.endsWith("/") ? dir : `${dir}/`)}]`);
+          await connection.run("SET enable_external_access = false");
+          await connection.run("SET lock_configuration = true");
+          return await work(connection);
+        } finally {
+          connection.closeSync();
+        }
+      } finally {
+        instance.closeSync();
+      }
+    } finally {
+      this.release();
+    }
   }
 
   async close(): Promise<void> {

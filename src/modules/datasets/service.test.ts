@@ -278,6 +278,23 @@ describe.each(testDialects())("datasets (%s)", (dialect) => {
     expect(quotaAsked).toEqual([{ team: "risk", bytes: 0 }]);
   });
 
+  it("runs a user's SQL on an instance that reads its own inputs and nothing else of the store", async () => {
+    const mine = await put("risk", csv(3, (i) => `${i},${i},paris`));
+    const theirs = await put("other", csv(3, (i) => `${i},${i * 100},lyon`));
+    const total = await service.withDuckDB([{ path: "orders.csv", digest: mine.digest }], async (connection, [local]) => {
+      const reader = await connection.runAndReadAll(`SELECT sum(amount) AS s FROM read_csv('${local}')`);
+      return Number(reader.getRowObjects()[0]!.s);
+    });
+    expect(total).toBe(3);
+    // The other team's blob, by its path in the local store: DuckDB refuses to open it.
+    const path = (await artifacts.localPath!(theirs.digest))!;
+    await expect(
+      service.withDuckDB([{ path: "orders.csv", digest: mine.digest }], async (connection) => connection.runAndReadAll(`SELECT * FROM read_csv('${path}')`)),
+    ).rejects.toThrow(/Permission|allowed|not allowed/i);
+    // The links made for the call are gone after it.
+    expect(readdirSync(join(db.dataDir, "scratch")).filter((f) => f.startsWith("sql-"))).toEqual([]);
+  });
+
   it("reads blobs of an S3 store (s3rver, an S3 emulator) through a scratch copy, removed after", async () => {
     const emulator = await startS3rver();
     try {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { copyFile, link, mkdir, mkdtemp, rm } from "node:fs/promises";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -329,23 +329,30 @@ export class DatasetService {
   }
 
   /**
-   * Runs `work` on the datasets module's confined DuckDB with `files` as local paths (in place, or
-   * scratch copies) and an empty folder DuckDB may write (removed after), e.g. for a `COPY … TO`.
+   * Runs `work` (SQL a user wrote: feature sets) on a DuckDB instance of its own that may read only
+   * `files` and write only `outDir`: each file is linked (or, across file systems, copied) into a
+   * folder made for this call, the only folder that instance may touch, removed after. So the SQL
+   * reads no other blob of the artifact store, whatever path it names.
    */
   async withDuckDB<T>(files: { path: string; digest: string }[], work: (connection: DuckDBConnection, locals: string[], outDir: string) => Promise<T>): Promise<T> {
-    const locals: string[] = [];
-    const next = async (i: number): Promise<T> => {
-      if (i < files.length) return this.withLocalFile(files[i]!, async (local) => (locals.push(local), next(i + 1)));
-      await this.scratchCleared;
-      await mkdir(this.deps.scratchDir, { recursive: true });
-      const outDir = await mkdtemp(join(this.deps.scratchDir, "out-"));
-      try {
-        return await this.deps.analyzer.withDuckDB((connection) => work(connection, locals, outDir));
-      } finally {
-        await rm(outDir, { recursive: true, force: true });
+    await this.scratchCleared;
+    await mkdir(this.deps.scratchDir, { recursive: true });
+    const dir = await mkdtemp(join(this.deps.scratchDir, "sql-"));
+    try {
+      const locals: string[] = [];
+      for (const [i, file] of files.entries()) {
+        const target = join(dir, `input-${i}${extensionOf(file.path)}`);
+        await this.withLocalFile(file, async (local) => {
+          await link(local, target).catch(() => copyFile(local, target));
+        });
+        locals.push(target);
       }
-    };
-    return next(0);
+      const outDir = join(dir, "out");
+      await mkdir(outDir);
+      return await this.deps.analyzer.withConfinedDuckDB(dir, (connection) => work(connection, locals, outDir));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   /** Versions of a dataset, newest first. */
@@ -565,4 +572,10 @@ function toFileView(f: FileRow): DatasetFileView {
   const view: DatasetFileView = { path: f.path, digest: `sha256:${f.digest}`, size: Number(f.size), format: f.format as FileFormat, rowCount: f.row_count === null ? null : Number(f.row_count) };
   if (analysis) view.columns = analysis.columns as ColumnView[];
   return view;
+}
+
+/** A file's extension as DuckDB's readers know it (`.csv`, `.csv.gz`, `.parquet`), or none. */
+function extensionOf(path: string): string {
+  const match = /(\.[a-z0-9]{1,8}(\.gz)?)$/i.exec(path.slice(-24));
+  return match ? match[1]!.toLowerCase() : "";
 }
