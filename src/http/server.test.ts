@@ -83,6 +83,44 @@ describe("server assembly", () => {
   });
 });
 
+describe("a handler's signal on a request with a body", () => {
+  it("is not aborted when the body has been read, only when the client goes away", async () => {
+    let seen: boolean | undefined;
+    const server = buildServer({
+      routes: [
+        {
+          method: "POST",
+          url: "/api/v1/echo",
+          summary: "answers whether its signal is aborted",
+          public: true,
+          action: "platform:read",
+          handler: async (ctx) => {
+            // As a handler that first awaits something (a lookup) and only then reads its signal.
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            const { signal, body } = ctx;
+            seen = signal.aborted;
+            return { aborted: signal.aborted, body };
+          },
+        },
+      ],
+      tokens: undefined,
+      logger: createLogger("silent"),
+      bodyLimit: 1024,
+      uploadLimit: 1024,
+      requestTimeoutMs: 60_000,
+    });
+    await server.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const { port } = server.server.address() as AddressInfo;
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/echo`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ x: 1 }) });
+      expect(await res.json()).toEqual({ aborted: false, body: { x: 1 } });
+      expect(seen).toBe(false);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 // Issue 7, finding 12: bodies were parsed before authentication (32 MiB each), and a body trickled
 // a byte at a time held its connection forever (requestTimeout 0).
 describe("request bounds", () => {

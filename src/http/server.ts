@@ -234,11 +234,19 @@ async function recordAudit(audit: AuditSink, def: RouteDefinition, request: Fast
  */
 function clientGone(request: FastifyRequest, reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
-  if (request.raw.destroyed || reply.raw.destroyed || reply.raw.writableFinished) {
+  // The request stream closes once its body has been read (a POST's, before the handler runs), so
+  // only the connection's end and the answer's stream say that the client left.
+  const socket = request.raw.socket;
+  if (reply.raw.destroyed || reply.raw.writableFinished || socket.destroyed) {
     controller.abort();
   } else {
-    request.raw.once("close", () => controller.abort());
-    reply.raw.once("close", () => controller.abort());
+    const abort = () => controller.abort();
+    socket.once("close", abort);
+    // A kept-alive connection serves the next requests: its listener goes with this answer.
+    reply.raw.once("close", () => {
+      socket.removeListener("close", abort);
+      abort();
+    });
   }
   return controller.signal;
 }
