@@ -89,10 +89,10 @@ export function snapshotRoutes(deps: SnapshotRoutesDeps): RouteDefinition[] {
       body: SnapshotBody,
       resource: async ({ params, body, principal }) => deps.datasets.creationResource(params.name, body.team, principal),
       response: versionSchema,
-      // Not the context's signal: for a request with a body it reads as aborted once the body is read. The timeout bounds it.
-      handler: async ({ params, body, principal }) => {
+      // A client that leaves stops the snapshot (a PostgreSQL query is cancelled); the timeout bounds the rest.
+      handler: async ({ params, body, principal, signal }) => {
         const team = (await deps.datasets.creationResource(params.name, body.team, principal)).team!;
-        return snapshotIntoDataset(deps, { name: params.name, team, spec: body.spec, description: body.description, alias: body.alias, createdBy: principal.onBehalfOf ?? principal.name });
+        return snapshotIntoDataset(deps, { name: params.name, team, spec: body.spec, description: body.description, alias: body.alias, createdBy: principal.onBehalfOf ?? principal.name, signal });
       },
     }),
   ];
