@@ -30,6 +30,7 @@ const SETS = {
   "jobs.namespace": "ml-jobs",
   "secret.values.PAVED_DATABASE_URL": "postgres://paved@db.internal/paved",
   "secret.values.PAVED_DATAPLANE_SECRET": "0123456789abcdef0123456789abcdef",
+  "secret.values.PAVED_SECRETS_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 };
 const VALIDATORS: Record<string, new (doc: any) => { validate(): void }> = {
   "apps/v1/Deployment": Deployment,
@@ -96,8 +97,13 @@ describe("the Helm chart", () => {
       const env = pod.spec.template.spec.containers[0].env as { name: string; valueFrom?: { secretKeyRef?: { name: string } } }[];
       for (const key of ["PAVED_DATABASE_URL", "PAVED_DATAPLANE_SECRET"]) expect(env.find((e) => e.name === key)?.valueFrom?.secretKeyRef?.name).toBe("paved-secrets");
     }
+    // Every control-plane replica reads the one secrets key, as a file (0440: its group, fsGroup, reads it), never from its environment.
+    const keyVolume = control.spec.template.spec.volumes.find((v: { name: string }) => v.name === "secrets-key");
+    expect(keyVolume.secret).toEqual({ secretName: "paved-secrets", items: [{ key: "PAVED_SECRETS_KEY", path: "secrets.key" }], defaultMode: 0o440 });
+    expect(cp.volumeMounts).toContainEqual({ name: "secrets-key", mountPath: "/etc/paved-secrets", readOnly: true });
+    expect(cp.env.map((e: { name: string }) => e.name)).not.toContain("PAVED_SECRETS_KEY");
     // Only what was given is in the Secret.
-    expect(Object.keys(find("Secret", "paved-secrets").stringData).sort()).toEqual(["PAVED_DATABASE_URL", "PAVED_DATAPLANE_SECRET"]);
+    expect(Object.keys(find("Secret", "paved-secrets").stringData).sort()).toEqual(["PAVED_DATABASE_URL", "PAVED_DATAPLANE_SECRET", "PAVED_SECRETS_KEY"]);
     // The executor's RBAC: in the jobs' namespace, bound to the chart's service account.
     expect(find("Role", "paved-jobs").metadata.namespace).toBe("ml-jobs");
     expect(find("RoleBinding", "paved-jobs").subjects).toEqual([{ kind: "ServiceAccount", name: "paved", namespace: "ml" }]);
@@ -114,6 +120,7 @@ describe("the Helm chart", () => {
     expect(parsed.compute.kubernetes).toMatchObject({ namespace: "ml-jobs", image: "registry.example/train:1" });
     expect(parsed.serving.dataPlane).toMatchObject({ processes: 0, remote: [0, 1, 2, 3].map((i) => `http://paved-dataplane-${i}.paved-dataplane-pods.ml.svc:8081`) });
     expect(parsed.publicUrl).toBe("http://paved.ml.svc:8080");
+    expect(parsed.secrets.keyFile).toBe("/etc/paved-secrets/secrets.key");
   });
 
   it("refuses to render without what it cannot guess, naming it", () => {
@@ -121,6 +128,8 @@ describe("the Helm chart", () => {
     expect(helm(["template", "paved", CHART], withoutImage).out).toContain("image.repository is required");
     const { ["secret.values.PAVED_DATABASE_URL"]: _db, ...withoutDatabase } = SETS;
     expect(helm(["template", "paved", CHART], withoutDatabase).out).toContain("secret.values.PAVED_DATABASE_URL is required");
+    const { ["secret.values.PAVED_SECRETS_KEY"]: _key, ...withoutKey } = SETS;
+    expect(helm(["template", "paved", CHART], withoutKey).out).toContain("secret.values.PAVED_SECRETS_KEY is required");
     // An existing Secret instead: the chart creates none.
     const docs = render({ ...withoutDatabase, "secret.existingSecret": "paved-prod" });
     expect(docs.some((d) => d.kind === "Secret")).toBe(false);
