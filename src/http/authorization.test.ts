@@ -158,6 +158,8 @@ describe("what a job's token may do", () => {
       // Public sign-in routes: they take no token (a job's is ignored), and a device login needs a person at the provider.
       "POST /auth/sso/device",
       "POST /auth/sso/device/poll",
+      // A git push webhook takes no token either (a job's is ignored): the delivery's signature under the trigger's secret is its credential.
+      "POST /api/v1/triggers/:id/webhook",
     ]);
     const refused: string[] = [];
     const let_through: string[] = [];
