@@ -12,6 +12,7 @@ import { authorize, visibleTeams } from "../identity/index.ts";
 import type { RegistryService } from "../registry/index.ts";
 import { LiveSamples, monitoredKey, sampleRows, type SampleBatch } from "../serving/index.ts";
 import { MonitorSpec, MonitorThresholds, type CreateMonitorBody, type MonitorView, type MonitorWindowView, type SamplesDatasetBody, type SamplesDatasetView } from "./schema.ts";
+import { samplesCsv } from "./samples-csv.ts";
 import { judgeWindow, prepareReference, type EffectiveThresholds, type PreparedReference } from "./window.ts";
 
 type MonitorRow = Selectable<Tables["monitors"]>;
@@ -264,16 +265,9 @@ export class MonitorService {
   private async keepSamples(row: MonitorRow, batch: SampleBatch): Promise<{ digest: string; size: number; rows: number } | undefined> {
     const samples = sampleRows(batch);
     if (samples.count === 0 || !this.deps.datasets) return undefined;
-    const features = (JSON.parse(row.basis) as { features: string[] }).features;
-    const names = Array.from({ length: samples.width }, (_, i) => features[i] ?? `input_${i}`);
-    const cell = (v: number) => (Number.isNaN(v) ? "" : String(v));
-    const lines = [[...names.map(csvName), "prediction"].join(",")];
-    for (let r = 0; r < samples.count; r++) {
-      const values = Array.from(samples.values.subarray(r * samples.width, (r + 1) * samples.width), cell);
-      lines.push([...values, cell(samples.scores[r]!)].join(","));
-    }
+    const csv = await samplesCsv(samples, (JSON.parse(row.basis) as { features: string[] }).features);
     try {
-      const blob = await this.deps.datasets.putBlob(row.team_id, Buffer.from(`${lines.join("\n")}\n`), { createdBy: `monitor:${row.monitor_id}`, what: `the sampled traffic of monitor ${row.monitor_id}` });
+      const blob = await this.deps.datasets.putBlob(row.team_id, csv, { createdBy: `monitor:${row.monitor_id}`, what: `the sampled traffic of monitor ${row.monitor_id}` });
       return { ...blob, rows: samples.count };
     } catch (error) {
       // A team at its storage quota loses the window's rows, not the window.
@@ -405,9 +399,4 @@ export function windowView(row: Omit<WindowRow, "id"> & { id?: number }): Monito
 
 function missing(id: string): PlatformError {
   return notFound(`monitor '${id}' does not exist; list monitors with \`paved monitors ls\``);
-}
-
-/** A feature name as a CSV header cell: quoted when it holds a comma, a quote or a line break. */
-function csvName(name: string): string {
-  return /[",\r\n]/.test(name) ? `"${name.replace(/"/g, '""')}"` : name;
 }
