@@ -1,7 +1,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", "examples/", ".paved/", ".device/", "coverage/"] },
+  { ignores: ["node_modules/", "dist/", "web/dist/", "examples/", ".paved/", ".device/", "coverage/"] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -29,6 +29,8 @@ http_ok() {
 
 step "Installing what the quickstart needs (Debian python3-torch + python3-sklearn, npm packages)"
 scripts/install-deps.sh --runtime
+# The web UI `paved up` serves at / (npm install builds it too; this catches a checkout changed since).
+npm run --silent build:web
 echo "ok"
 
 mkdir -p "$DATA_DIR"

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { LocalArtifactStore, createS3ArtifactStore, type ArtifactStore } from "./artifacts/index.ts";
 import { isLoopback, type Config } from "./config/index.ts";
 import { PlatformError, createLogger, randomIds, route, systemClock, type Clock, type IdGenerator, type Logger, type RouteDefinition } from "./core/index.ts";
-import { buildServer, leaderForwarder, leaderUpgradeForwarder } from "./http/index.ts";
+import { buildServer, leaderForwarder, leaderUpgradeForwarder, WebUi } from "./http/index.ts";
 import { createCatalogModule, podSpecPatchHostAccess } from "./modules/catalog/index.ts";
 import { GPU_TELEMETRY_FIELDS, allowListedEnvironment, createComputeModule, queryGpus } from "./modules/compute/index.ts";
 import { createMonitoringModule } from "./modules/monitoring/index.ts";
@@ -419,6 +419,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     trustedProxies: config.http.trustedProxies,
     passthroughs,
     observe: (method, route, status, seconds) => monitoring.metrics.http(method, route, status, seconds),
+    webUi: new WebUi(),
     // A follower forwards every request but the health check to the leader, websockets included.
     ...(replicated ? { fastPath: leaderForwarder(forwarding), upgradeFirst: leaderUpgradeForwarder(forwarding) } : {}),
   });

@@ -22,8 +22,8 @@ const JOB_MAY: ReadonlySet<Action> = new Set<Action>(["platform:read", "catalog:
 /** What the policy must answer a caller for a route: 401, 403, or let it through. */
 function expected(caller: Caller, def: RouteDefinition): "401" | "403" | "through" {
   // GET /auth/session says whether a browser's cookie opens a session: 401 without one, whatever
-  // bearer token comes along. Public routes take no token.
-  if (def.url === "/auth/session") return "401";
+  // bearer token comes along. Public routes take no token (POST /auth/session reads one from its body).
+  if (def.url === "/auth/session" && def.method === "GET") return "401";
   if (def.public) return "through";
   if (caller === "anonymous") return "401";
   const rule = ACTION_RULES[def.action];

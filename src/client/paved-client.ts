@@ -1,4 +1,5 @@
-import { ERROR_CODES, PlatformError, type ErrorCode } from "../core/index.ts";
+// core/errors.ts, not core/index.ts: the web UI bundles this client, and the rest of core is Node-only.
+import { ERROR_CODES, PlatformError, type ErrorCode } from "../core/errors.ts";
 import type { ArtifactFile, ComputeResources, DownsampledHistory, Deployment, DeploymentRequest, Evaluation, EvaluationRequest, Experiment, GatePolicy, GateStatus, Job, JobSpec, MetricPoint, Model, ModelAlias, ModelDetail, ModelTags, ModelVersion, Profile, RunQuery, RunView, Whoami } from "./types.ts";
 import type { LineageGraph, Template, Trigger, TriggerRequest } from "./types.ts";
 

@@ -158,6 +158,9 @@ describe("what a job's token may do", () => {
       // Public sign-in routes: they take no token (a job's is ignored), and a device login needs a person at the provider.
       "POST /auth/sso/device",
       "POST /auth/sso/device/poll",
+      // Token sign-in for a browser: the token in the body is the credential, and a job's token is
+      // refused there (test/ui-shell.test.ts), so a job cannot turn its token into a session.
+      "POST /auth/session",
       // A git push webhook takes no token either (a job's is ignored): the delivery's signature under the trigger's secret is its credential.
       "POST /api/v1/triggers/:id/webhook",
     ]);

@@ -4,3 +4,4 @@
 export { buildServer, requestId, type ServerOptions } from "./server.ts";
 export { HTTP_STATUS, MLFLOW_ERROR_CODE, toErrorBody } from "./errors.ts";
 export { FORWARDED_BY, HOP_BY_HOP, leaderForwarder, leaderUpgradeForwarder, pipeRequest, type LeaderForwarding } from "./forward.ts";
+export { WebUi, WEB_UI_DIR, CONTENT_SECURITY_POLICY } from "./web-ui.ts";

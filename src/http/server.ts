@@ -10,6 +10,7 @@ import { BOOTSTRAP_ADMIN_ID, DEFAULT_TEAM_ID } from "../storage/index.ts";
 import { MLFLOW_ERROR_CODE, toErrorBody } from "./errors.ts";
 import { buildOpenApi } from "./openapi.ts";
 import { mountPassthroughs } from "./passthrough.ts";
+import type { WebUi } from "./web-ui.ts";
 
 export interface ServerOptions {
   routes: RouteDefinition[];
@@ -41,6 +42,8 @@ export interface ServerOptions {
   observe?: (method: string, route: string, status: number, seconds: number) => void;
   /** Takes a websocket upgrade before the passthroughs, or returns false (a follower's forwarding to its leader). */
   upgradeFirst?: (request: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
+  /** The web UI's pages and assets, answered for GETs no route takes outside the API's paths. */
+  webUi?: WebUi;
 }
 
 /** With authentication off (loopback only): everyone is the bootstrap admin, in the default team. */
@@ -88,8 +91,9 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     if (body.status >= 500) request.log.error({ err: error, url: request.url }, "request failed");
     sendError(reply, request.routeOptions.config as RouteConfig | undefined, body);
   });
-  app.setNotFoundHandler((request, reply) => {
+  app.setNotFoundHandler(async (request, reply) => {
     void reply.header("x-request-id", request.id);
+    if (opts.webUi && (await opts.webUi.serve(request, reply))) return;
     const mlflow = request.url.includes("/mlflow");
     const oip = request.url.startsWith("/v2/");
     sendError(reply, { errorStyle: mlflow ? "mlflow" : oip ? "oip" : "paved" }, {

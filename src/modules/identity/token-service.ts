@@ -145,6 +145,25 @@ export class TokenService {
     return rows.map((r) => ({ id: r.id, name: r.name, user: r.user, team: r.team_id, createdAt: r.created_at, expiresAt: r.expires_at }));
   }
 
+  /**
+   * The user a personal token signs in as, and until when (its own expiry), for a browser session
+   * opened with it (POST /auth/session); UNAUTHENTICATED for a job's token, an expired token or a
+   * disabled user: a job's credential never becomes a browser session.
+   */
+  async personalTokenUser(token: string): Promise<{ userId: string; expiresAt: number | null }> {
+    const row = await this.db
+      .selectFrom("api_tokens")
+      .innerJoin("users", "users.user_id", "api_tokens.user_id")
+      .select(["api_tokens.user_id", "api_tokens.expires_at", "users.disabled_at"])
+      .where("api_tokens.token_hash", "=", this.hashOf(token))
+      .where("api_tokens.role", "=", "personal")
+      .executeTakeFirst();
+    if (!row?.user_id || row.disabled_at !== null || (row.expires_at !== null && row.expires_at < this.clock.now())) {
+      throw new PlatformError("UNAUTHENTICATED", "this token does not sign in: it is unknown, expired, a job's, or its user is disabled; create a personal token with `paved tokens create` (or sign in with single sign-on)");
+    }
+    return { userId: row.user_id, expiresAt: row.expires_at };
+  }
+
   /** One personal token's owner, for the policy (a user may revoke only their own); NOT_FOUND when there is none. */
   async ownerOf(tokenId: string): Promise<string> {
     const row = await this.db.selectFrom("api_tokens").select("user_id").where("id", "=", tokenId).where("role", "=", "personal").executeTakeFirst();

@@ -11,7 +11,7 @@ import { Authenticator } from "./authenticator.ts";
 import { RelyingParty } from "./relying-party.ts";
 import { ssoRoutes } from "./routes.ts";
 import { SessionService } from "./sessions.ts";
-import { isLoopbackHost, SsoService } from "./sso-service.ts";
+import { isLoopbackHost, secureCookiesFor, SsoService } from "./sso-service.ts";
 
 export { Authenticator, type RequestCredentials } from "./authenticator.ts";
 export { verifyIdToken, ID_TOKEN_ALGORITHMS, type IdTokenClaims, type IdTokenExpectations } from "./id-token.ts";
@@ -56,8 +56,12 @@ export function createSso(deps: {
       publicUrl: deps.publicUrl,
     });
   }
-  const secureCookies = () => service?.secureCookies ?? true;
-  return { authenticator, sessions, service, routes: ssoRoutes(service, sessions, secureCookies) };
+  const cookies = {
+    secure: () => secureCookiesFor(deps.publicUrl()),
+    // A session opened with a token lasts as long as one opened with single sign-on (12 h by default).
+    sessionMs: () => (deps.settings?.sessionHours ?? 12) * 3600 * 1000,
+  };
+  return { authenticator, sessions, service, routes: ssoRoutes({ sso: service, sessions, tokens: deps.tokens, clock: deps.clock, cookies }) };
 }
 
 /**

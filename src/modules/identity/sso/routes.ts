@@ -1,7 +1,8 @@
-import { HttpResponse, PlatformError, route, type RouteDefinition } from "../../../core/index.ts";
+import { HttpResponse, PlatformError, route, type Clock, type RouteDefinition } from "../../../core/index.ts";
+import type { TokenService } from "../token-service.ts";
 import { clearCookie, LOGIN_COOKIE, LOGIN_COOKIE_PATH, readCookie, SESSION_COOKIE, setCookie } from "./cookies.ts";
-import { SessionView, SsoCallbackQuery, SsoDeviceBody, SsoDevicePoll, SsoDevicePollBody, SsoDeviceStart, SsoLoginQuery } from "./schema.ts";
-import type { SessionService } from "./sessions.ts";
+import { SessionView, SignInMethods, SsoCallbackQuery, TokenSignInBody, SsoDeviceBody, SsoDevicePoll, SsoDevicePollBody, SsoDeviceStart, SsoLoginQuery } from "./schema.ts";
+import type { SessionInfo, SessionService } from "./sessions.ts";
 import type { SsoService } from "./sso-service.ts";
 
 /** Answers that carry secrets (cookies, tokens, redirects with state) are never cached. */
@@ -11,7 +12,16 @@ const NO_STORE = { "cache-control": "no-store" };
  * The sign-in routes: the browser's login and callback, its session and logout, and the device
  * login the CLI polls. They answer UNSUPPORTED when single sign-on is not configured.
  */
-export function ssoRoutes(sso: SsoService | undefined, sessions: SessionService, secureCookies: () => boolean): RouteDefinition[] {
+export interface SessionRoutesDeps {
+  /** Undefined when single sign-on is not configured: its routes answer UNSUPPORTED. */
+  sso: SsoService | undefined;
+  sessions: SessionService;
+  tokens: TokenService;
+  clock: Clock;
+  cookies: { secure: () => boolean; sessionMs: () => number };
+}
+
+export function ssoRoutes({ sso, sessions, tokens, clock, cookies }: SessionRoutesDeps): RouteDefinition[] {
   const tags = ["identity"];
   const configured = (): SsoService => {
     if (!sso) throw new PlatformError("UNSUPPORTED", "single sign-on is not configured on this server; an admin sets auth.sso (docs/teams.md#single-sign-on), or use a token (`paved login`)");
@@ -66,21 +76,39 @@ export function ssoRoutes(sso: SsoService | undefined, sessions: SessionService,
       handler: async ({ headers }) => {
         const secret = readCookie(headers.cookie, SESSION_COOKIE);
         const session = secret === undefined ? undefined : await sessions.find(secret);
-        if (!session) throw new PlatformError("UNAUTHENTICATED", "this request has no browser session; sign in at /auth/sso/login", { reason: "session" });
-        const { principal } = session;
-        return {
-          name: principal.name,
-          kind: principal.kind,
-          platformAdmin: principal.platformAdmin,
-          teams: Object.entries(principal.teams)
-            .map(([team, role]) => ({ team, role }))
-            .sort((a, b) => a.team.localeCompare(b.team)),
-          ...(principal.team ? { team: principal.team } : {}),
-          createdAt: session.createdAt,
-          expiresAt: session.expiresAt,
-          csrfToken: session.csrfToken,
-        };
+        if (!session) throw new PlatformError("UNAUTHENTICATED", "this request has no browser session; sign in at /sign-in (a personal token, or single sign-on at /auth/sso/login)", { reason: "session" });
+        return sessionView(session);
       },
+    }),
+    route({
+      method: "POST",
+      url: "/auth/session",
+      summary: "Sign in a browser with a personal token: opens a session (HttpOnly cookie) that ends with the token's expiry at the latest; answers the session and its CSRF token",
+      tags,
+      // The token in the body is the credential; a job's token is refused.
+      public: true,
+      action: "platform:read",
+      body: TokenSignInBody,
+      response: SessionView,
+      handler: async ({ body }) => {
+        const { userId, expiresAt: tokenExpiry } = await tokens.personalTokenUser(body.token);
+        const expiresAt = Math.min(clock.now() + cookies.sessionMs(), tokenExpiry ?? Infinity);
+        const secret = await sessions.create(userId, expiresAt);
+        const session = await sessions.find(secret);
+        if (!session) throw new PlatformError("UNAUTHENTICATED", "this token's user can no longer sign in", { reason: "session" });
+        const maxAge = Math.max(1, Math.floor((expiresAt - clock.now()) / 1000));
+        return new HttpResponse(200, { "set-cookie": setCookie(SESSION_COOKIE, secret, { path: "/", maxAge, secure: cookies.secure() }), ...NO_STORE }, sessionView(session));
+      },
+    }),
+    route({
+      method: "GET",
+      url: "/auth/methods",
+      summary: "How a browser may sign in here: single sign-on (when configured) and personal tokens",
+      tags,
+      public: true,
+      action: "platform:read",
+      response: SignInMethods,
+      handler: async () => ({ sso: sso !== undefined, token: true }),
     }),
     route({
       method: "POST",
@@ -93,7 +121,7 @@ export function ssoRoutes(sso: SsoService | undefined, sessions: SessionService,
       handler: async ({ headers }) => {
         const secret = readCookie(headers.cookie, SESSION_COOKIE);
         const signedOut = secret === undefined ? false : await sessions.remove(secret);
-        return new HttpResponse(200, { "set-cookie": clearCookie(SESSION_COOKIE, { path: "/", secure: secureCookies() }), ...NO_STORE }, { signedOut });
+        return new HttpResponse(200, { "set-cookie": clearCookie(SESSION_COOKIE, { path: "/", secure: cookies.secure() }), ...NO_STORE }, { signedOut });
       },
     }),
     route({
@@ -122,4 +150,20 @@ export function ssoRoutes(sso: SsoService | undefined, sessions: SessionService,
       },
     }),
   ];
+}
+
+function sessionView(session: SessionInfo): SessionView {
+  const { principal } = session;
+  return {
+    name: principal.name,
+    kind: principal.kind,
+    platformAdmin: principal.platformAdmin,
+    teams: Object.entries(principal.teams)
+      .map(([team, role]) => ({ team, role }))
+      .sort((a, b) => a.team.localeCompare(b.team)),
+    ...(principal.team ? { team: principal.team } : {}),
+    createdAt: session.createdAt,
+    expiresAt: session.expiresAt,
+    csrfToken: session.csrfToken,
+  };
 }

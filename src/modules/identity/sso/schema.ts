@@ -56,3 +56,13 @@ export const SessionView = z.object({
   expiresAt: z.number(),
   csrfToken: z.string().describe("send it as x-paved-csrf with every request that changes something"),
 });
+export type SessionView = z.infer<typeof SessionView>;
+
+export const TokenSignInBody = z.strictObject({
+  token: z.string().min(1).max(512).describe("a personal token (`paved tokens create`); a job's token does not sign in"),
+});
+
+export const SignInMethods = z.object({
+  sso: z.boolean().describe("whether single sign-on is configured (GET /auth/sso/login)"),
+  token: z.boolean().describe("whether a personal token opens a browser session (POST /auth/session)"),
+});

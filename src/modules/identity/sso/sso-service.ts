@@ -64,8 +64,7 @@ export class SsoService {
 
   /** Whether cookies carry `Secure`: always, except for an http server on a loopback address. */
   get secureCookies(): boolean {
-    const url = new URL(this.deps.publicUrl());
-    return !(url.protocol === "http:" && isLoopbackHost(url.hostname));
+    return secureCookiesFor(this.deps.publicUrl());
   }
 
   get sessionMs(): number {
@@ -256,6 +255,12 @@ export class SsoService {
     if (!hostAllowed || !schemeAllowed || url.username || url.password) throw refuse();
     return url.href;
   }
+}
+
+/** Whether Paved's cookies carry `Secure` at this public URL: always, except for http on a loopback address. */
+export function secureCookiesFor(publicUrl: string): boolean {
+  const url = new URL(publicUrl);
+  return !(url.protocol === "http:" && isLoopbackHost(url.hostname));
 }
 
 export function isLoopbackHost(hostname: string): boolean {

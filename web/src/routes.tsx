@@ -1,0 +1,48 @@
+// Every page of the UI: its path (the URL is the page's state), its title in the navigation, and
+// the documentation topic its "?" opens. Pages load on first visit, so the first paint stays small.
+import { lazy, type ComponentType, type LazyExoticComponent } from "react";
+
+export interface PageProps {
+  /** The path's parameters (`:id` and so on), decoded. */
+  params: Record<string, string>;
+}
+
+export interface PageRoute {
+  path: string;
+  page: LazyExoticComponent<ComponentType<PageProps>>;
+  /** Shown in the navigation when set. */
+  nav?: string;
+  /** The navigation entry this page belongs under (highlighted while it is open). */
+  section: string;
+}
+
+const page = (load: () => Promise<{ default: ComponentType<PageProps> }>) => lazy(load);
+
+export const ROUTES: PageRoute[] = [
+  { path: "/", page: page(() => import("./pages/home.tsx")), nav: "Home", section: "home" },
+  { path: "/experiments", page: page(() => import("./pages/experiments.tsx")), nav: "Experiments", section: "experiments" },
+  { path: "/experiments/:id", page: page(() => import("./pages/runs.tsx")), section: "experiments" },
+  { path: "/runs", page: page(() => import("./pages/runs.tsx")), section: "experiments" },
+  { path: "/runs/:id", page: page(() => import("./pages/run.tsx")), section: "experiments" },
+  { path: "/compare", page: page(() => import("./pages/compare.tsx")), section: "experiments" },
+  { path: "/jobs", page: page(() => import("./pages/jobs.tsx")), nav: "Jobs", section: "jobs" },
+  { path: "/jobs/:id", page: page(() => import("./pages/job.tsx")), section: "jobs" },
+  { path: "/compute", page: page(() => import("./pages/compute.tsx")), nav: "Compute", section: "compute" },
+  { path: "/models", page: page(() => import("./pages/models.tsx")), nav: "Models", section: "models" },
+  { path: "/models/:name", page: page(() => import("./pages/model.tsx")), section: "models" },
+  { path: "/models/:name/versions/:version", page: page(() => import("./pages/model-version.tsx")), section: "models" },
+  { path: "/deployments", page: page(() => import("./pages/deployments.tsx")), nav: "Deployments", section: "deployments" },
+  { path: "/deployments/:id", page: page(() => import("./pages/deployment.tsx")), section: "deployments" },
+  // /workspaces/<id>/ is the workspace proxy (Jupyter itself): a workspace's page is /workspace/<id>.
+  { path: "/workspaces", page: page(() => import("./pages/workspaces.tsx")), nav: "Workspaces", section: "workspaces" },
+  { path: "/workspace/:id", page: page(() => import("./pages/workspace.tsx")), section: "workspaces" },
+  { path: "/datasets", page: page(() => import("./pages/datasets.tsx")), nav: "Datasets", section: "datasets" },
+  { path: "/datasets/:name", page: page(() => import("./pages/dataset.tsx")), section: "datasets" },
+  { path: "/pipelines", page: page(() => import("./pages/pipelines.tsx")), nav: "Pipelines", section: "pipelines" },
+  { path: "/pipelines/:name", page: page(() => import("./pages/pipeline.tsx")), section: "pipelines" },
+  { path: "/pipeline-runs/:id", page: page(() => import("./pages/pipeline-run.tsx")), section: "pipelines" },
+  { path: "/catalog", page: page(() => import("./pages/catalog.tsx")), nav: "Catalog", section: "catalog" },
+  { path: "/docs", page: page(() => import("./pages/docs.tsx")), nav: "Docs", section: "docs" },
+  { path: "/docs/:topic", page: page(() => import("./pages/docs.tsx")), section: "docs" },
+  { path: "/admin", page: page(() => import("./pages/admin.tsx")), nav: "Admin", section: "admin" },
+];
