@@ -17,7 +17,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["src/config/**", "src/cli/**", "test/**", "bench/**", "bin/**", "**/*.test.ts", "scripts/**"],
+    files: ["src/config/**", "src/cli/**", "web/vite.config.ts", "test/**", "bench/**", "bin/**", "**/*.test.ts", "scripts/**"],
     rules: { "no-restricted-syntax": "off" },
   },
 );

@@ -419,7 +419,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     trustedProxies: config.http.trustedProxies,
     passthroughs,
     observe: (method, route, status, seconds) => monitoring.metrics.http(method, route, status, seconds),
-    webUi: new WebUi(),
+    webUi: new WebUi(config.uiDir),
     // A follower forwards every request but the health check to the leader, websockets included.
     ...(replicated ? { fastPath: leaderForwarder(forwarding), upgradeFirst: leaderUpgradeForwarder(forwarding) } : {}),
   });

@@ -9,7 +9,8 @@ export default defineConfig({
   logLevel: "warn",
   oxc: { jsx: { runtime: "automatic" } },
   build: {
-    outDir: "dist",
+    // PAVED_UI_DIR builds elsewhere (paved up reads the same variable): parallel builds, packaging.
+    outDir: process.env.PAVED_UI_DIR ?? "dist",
     emptyOutDir: true,
     // No inline script or style anywhere: the pages run under a CSP without 'unsafe-inline'.
     assetsInlineLimit: 0,

@@ -373,6 +373,8 @@ export const configSchema = z.strictObject({
   /** The URL jobs use to reach this server (MLFLOW_TRACKING_URI); derived from host/port when unset. */
   publicUrl: z.string().url().optional(),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** The web UI's built files (`npm run build:web`); default web/dist of this checkout (PAVED_UI_DIR). */
+  uiDir: z.string().optional(),
   auth: z
     .strictObject({
       /** Admin token to accept instead of generating one (PAVED_ADMIN_TOKEN). */
@@ -664,6 +666,7 @@ export function loadConfig({ env, overrides = {}, file }: LoadConfigOptions): Co
   if (env.PAVED_PORT) fromEnv.port = Number(env.PAVED_PORT);
   if (env.PAVED_LOG_LEVEL) fromEnv.logLevel = env.PAVED_LOG_LEVEL as Config["logLevel"];
   if (env.PAVED_PUBLIC_URL) fromEnv.publicUrl = env.PAVED_PUBLIC_URL;
+  if (env.PAVED_UI_DIR) fromEnv.uiDir = env.PAVED_UI_DIR;
   if (env.PAVED_ADVERTISE_URL) fromEnv.http = { ...(fromFile.http as object | undefined), advertiseUrl: env.PAVED_ADVERTISE_URL } as ConfigInput["http"];
   refusePlainTextS3Keys(fromFile, path);
   const merged: Record<string, unknown> = { ...fromFile, ...fromEnv, ...stripUndefined(overrides) };

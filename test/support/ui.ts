@@ -29,13 +29,15 @@ export interface UiServer {
 
 /** A Paved on a fresh database serving the built UI. */
 export async function startUiServer(opts: { dialect?: Dialect; config?: ConfigInput } = {}): Promise<UiServer> {
-  if (!existsSync(join(ROOT, "web/dist/index.html"))) throw new Error("web/dist is missing: run `npm run build:web` (npm test does)");
+  // PAVED_UI_DIR: a build of one's own (parallel work on the UI); web/dist otherwise.
+  const uiDir = process.env.PAVED_UI_DIR ?? join(ROOT, "web/dist");
+  if (!existsSync(join(uiDir, "index.html"))) throw new Error(`${uiDir} is missing: run \`npm run build:web\` (npm test does)`);
   const dataDir = mkdtempSync(join(tmpdir(), "paved-ui-"));
   const databaseUrl = opts.dialect === "postgres" ? await testPostgresUrl() : undefined;
   const app = await createApp(
     loadConfig({
       env: {},
-      overrides: { dataDir, logLevel: "silent", host: "127.0.0.1", port: 0, compute: { gpus: [] }, ...(databaseUrl ? { databaseUrl } : {}), ...opts.config },
+      overrides: { dataDir, uiDir, logLevel: "silent", host: "127.0.0.1", port: 0, compute: { gpus: [] }, ...(databaseUrl ? { databaseUrl } : {}), ...opts.config },
     }),
     { env: process.env },
   );
