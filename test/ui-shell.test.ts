@@ -46,6 +46,24 @@ describe("the web UI's shell", () => {
     expect((await fetch(`${server.url}/models`)).status).toBe(404);
   });
 
+  it("serves a run's artifact as a download that never runs: HTML and SVG stay bytes, not pages", async () => {
+    const { run } = await server.api("POST", "/api/2.0/mlflow/runs/create", { experiment_id: "0", start_time: Date.now() });
+    const runId = run.info.run_id as string;
+    for (const [name, body] of [
+      ["report.html", "<html><script>alert(1)</script></html>"],
+      ["chart.svg", '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"></svg>'],
+    ] as const) {
+      const put = await fetch(`${server.url}/api/2.0/mlflow-artifacts/artifacts/0/${runId}/artifacts/${name}`, { method: "PUT", headers: { ...server.admin, "content-type": "text/html" }, body });
+      expect(put.status).toBe(200);
+      const got = await fetch(`${server.url}/api/v1/runs/${runId}/artifacts/content?path=${name}`, { headers: server.admin });
+      expect(got.status).toBe(200);
+      expect(got.headers.get("content-type")).toBe("application/octet-stream");
+      expect(got.headers.get("content-disposition")).toBe("attachment");
+      expect(got.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(await got.text()).toBe(body);
+    }
+  });
+
   it("names no file outside the build: traversal, odd names and missing assets are 404s", async () => {
     for (const path of ["/assets/..%2f..%2fpackage.json", "/assets/../../package.json", "/..%2fpackage.json", "/assets/nope.js", "/package.json", "/index.html.map", "/assets/%2e%2e/index.html"]) {
       const response = await fetch(`${server.url}${path}`);

@@ -198,7 +198,8 @@ function mount(app: FastifyInstance, def: RouteDefinition, opts: ServerOptions):
       }
       const result = await def.handler(context);
       if (result instanceof StreamResponse) {
-        void reply.headers(result.headers).type(result.contentType);
+        // Streams carry users' bytes (artifacts, logs): a browser never guesses another type for them.
+        void reply.headers({ "x-content-type-options": "nosniff", ...result.headers }).type(result.contentType);
         return reply.send(result.stream);
       }
       if (result instanceof HttpResponse) {

@@ -175,7 +175,8 @@ export function trackingRoutes(service: TrackingService): RouteDefinition[] {
       handler: async ({ params, query }) => {
         if (query.redirect === "presigned") return presignedRedirect(await service.artifactDownloadUrl(params.id, query.path));
         const { stream, size } = await service.openArtifact(params.id, query.path);
-        return new StreamResponse(stream, "application/octet-stream", { "content-length": String(size) });
+        // A download, never a page: an artifact holding HTML or SVG does not run on Paved's origin.
+        return new StreamResponse(stream, "application/octet-stream", { "content-length": String(size), "content-disposition": "attachment" });
       },
     }),
   ];
