@@ -42,6 +42,16 @@ class Client:
     def __repr__(self) -> str:
         return f"paved.Client(url={self.url!r})"
 
+    def close(self) -> None:
+        """Closes the HTTP connections (a client also works as a context manager)."""
+        self._http.session.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     def health(self) -> Resource:
         """Liveness; needs no token."""
         return self._http.get("/api/v1/health")

@@ -58,6 +58,20 @@ class JobsTest(unittest.TestCase):
         text = paved.jobs.submit(f"name: sdk-yaml-text\ncommand: [{PYTHON}, -c, 'print(1)']\ncompute: {{ cpus: 0.25 }}\n")
         self.assertEqual(paved.jobs.wait(text.id, timeout=120).phase, "SUCCEEDED")
 
+    def test_yaml_without_pyyaml_says_to_pass_a_dict_or_install_it(self):
+        saved = sys.modules.get("yaml")
+        sys.modules["yaml"] = None  # import yaml now raises ImportError
+        try:
+            with self.assertRaises(paved.InvalidInput) as caught:
+                paved.jobs.submit("name: x\ncommand: [python3, -c, 'print(1)']\n")
+        finally:
+            if saved is None:
+                del sys.modules["yaml"]
+            else:
+                sys.modules["yaml"] = saved
+        self.assertIn("pass the spec as a dict", caught.exception.message)
+        self.assertIn("pyyaml", caught.exception.message)
+
     def test_cancel_a_running_job(self):
         job = paved.jobs.submit({"name": "sdk-sleeper", "command": [PYTHON, "-c", "import time; print('started', flush=True); time.sleep(600)"], "compute": {"cpus": 0.25}})
         eventually(lambda: paved.jobs.get(job.id).phase == "RUNNING", "the job to start", timeout=60)
