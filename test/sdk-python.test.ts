@@ -78,7 +78,7 @@ describe.skipIf(!hasPython)(`Python SDK against paved up (${hasPython ? PYTHON :
     expect(skipped[0]).toMatch(allowedSkip);
   }, 120_000);
 
-  it("models: register, alias, GATE_FAILED with its checks, evaluate and wait; deploy, follow and predict over OIP v2 (numpy and lists)", async () => {
+  it("models: register, alias, GATE_FAILED with its checks, evaluate and wait; deploy and follow, promote refused without analysis, rollback; predict over OIP v2 (numpy and lists)", async () => {
     const { output, skipped } = await unittest("test_models");
     expect(skipped).toEqual([]);
     expect(output).toMatch(/test_predict_numpy_in_numpy_out .* ok/);

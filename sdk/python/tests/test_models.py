@@ -89,6 +89,19 @@ class DeployAndPredictTest(unittest.TestCase):
         self.assertEqual(self.deployment.endpoint, f"/environments/staging/v2/models/{self.name}")
         self.assertIn(self.deployment.id, [d.id for d in paved.deployments.list(model=self.name, page_size=1)])
 
+    def test_a_canary_refuses_promote_without_analysis_and_rolls_back(self):
+        canary = registered(self.name)
+        started = paved.deployments.create(self.name, canary.version, environment="staging", strategy="canary", step_interval_seconds=3600)
+        self.assertEqual(started.status.phase, "Progressing")
+        with self.assertRaises(paved.GateFailed) as caught:
+            paved.deployments.promote(started.id)
+        self.assertEqual(caught.exception.details["verdict"], "missing")
+        paved.deployments.rollback(started.id)
+        settled = paved.deployments.follow(started.id, timeout=120)
+        self.assertEqual(settled.status.phase, "RolledBack")
+        # The stable version keeps serving the environment.
+        self.assertEqual(paved.predict(self.name, [[0.1, 0.2, 0.3, 0.4]], environment="staging", raw=True)["model_version"], self.version.version)
+
     @unittest.skipUnless(HAS_NUMPY, "numpy is not installed (Debian: python3-numpy); lists are tested without it")
     def test_predict_numpy_in_numpy_out(self):
         predictor = paved.predictor(self.name, environment="staging")
