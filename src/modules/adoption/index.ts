@@ -11,7 +11,7 @@ import { AdoptionStore } from "./store.ts";
 
 export { AdoptionService, p50Seconds, type AdoptionWindow } from "./service.ts";
 export { registerAdoptionGauges, type AdoptionGaugeOptions } from "./gauges.ts";
-export { AdoptionQuery, AdoptionReport, FeedbackBody, FeedbackView, FUNNEL_STAGES, type FunnelStage } from "./schema.ts";
+export { AdoptionQuery, AdoptionReport, FeedbackBody, FeedbackPrompt, FeedbackView, FUNNEL_STAGES, MILESTONES, type FunnelStage, type Milestone } from "./schema.ts";
 
 export interface AdoptionModuleDeps {
   database: Database;

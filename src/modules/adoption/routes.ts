@@ -1,5 +1,5 @@
 import { route, type RouteDefinition } from "../../core/index.ts";
-import { AdoptionQuery, AdoptionReport, FeedbackBody, FeedbackView } from "./schema.ts";
+import { AdoptionQuery, AdoptionReport, FeedbackBody, FeedbackPrompt, FeedbackView } from "./schema.ts";
 import type { AdoptionService } from "./service.ts";
 
 const tags = ["adoption"];
@@ -28,6 +28,15 @@ export function adoptionRoutes(service: AdoptionService): RouteDefinition[] {
       bodyLimit: 16_384,
       response: FeedbackView,
       handler: async ({ body, principal }) => service.addFeedback(body, principal),
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/feedback/prompt",
+      summary: "The milestone the UI asks you about (first run, first registered model, first production deployment): the latest you reached without having sent feedback on it",
+      tags,
+      action: "feedback:write",
+      response: FeedbackPrompt,
+      handler: async ({ principal }) => service.feedbackPrompt(principal),
     }),
   ];
 }

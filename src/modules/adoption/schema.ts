@@ -144,3 +144,14 @@ export const FeedbackBody = z.strictObject({
   team: z.string().min(1).max(63).optional().describe("the team it is about (one of yours; default your token's team, or your only team)"),
 });
 export type FeedbackBody = z.infer<typeof FeedbackBody>;
+
+/** The milestones after which the UI asks how it went, earliest first (their feedback's `context`). */
+export const MILESTONES = ["first-run", "first-registered-model", "first-production-deployment"] as const;
+export type Milestone = (typeof MILESTONES)[number];
+
+/** GET /api/v1/feedback/prompt. */
+export const FeedbackPrompt = z.object({
+  milestone: z.enum(MILESTONES).nullable().describe("the latest milestone you reached and have not given feedback on; null when there is none"),
+  reachedAt: z.number().nullable().describe("when you reached it (ms since the epoch)"),
+});
+export type FeedbackPrompt = z.infer<typeof FeedbackPrompt>;

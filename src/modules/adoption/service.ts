@@ -5,9 +5,11 @@ import {
   MAX_DETAIL_USERS,
   MAX_FEEDBACK_PER_DAY,
   MAX_WINDOW_DAYS,
+  MILESTONES,
   type AdoptionQuery,
   type AdoptionReport,
   type FeedbackBody,
+  type FeedbackPrompt,
   type FeedbackView,
   type FunnelStage,
 } from "./schema.ts";
@@ -258,6 +260,21 @@ export class AdoptionService {
       });
     report.feedback = (await store.feedback(since, until, MAX_FEEDBACK_LISTED)).map(feedbackView);
     return report;
+  }
+
+  /**
+   * The milestone the UI should ask a person about: the latest one they reached and have not
+   * given feedback on (feedback whose context names it). Nobody but a person is asked.
+   */
+  async feedbackPrompt(principal: Principal): Promise<FeedbackPrompt> {
+    if (principal.kind !== "user" || principal.userId === undefined) return { milestone: null, reachedAt: null };
+    const [reached, answered] = await Promise.all([this.deps.store.milestonesOf(principal.name), this.deps.store.feedbackContextsOf(principal.userId)]);
+    for (const milestone of [...MILESTONES].reverse()) {
+      const at = reached[milestone];
+      if (at === undefined) continue;
+      return answered.has(milestone) ? { milestone: null, reachedAt: null } : { milestone, reachedAt: at };
+    }
+    return { milestone: null, reachedAt: null };
   }
 
   /** Records a person's feedback: a score from 1 to 5, a comment, the milestone it follows. */

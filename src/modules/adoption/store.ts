@@ -1,5 +1,6 @@
 import { sql, type Insertable, type Kysely } from "kysely";
 import { BOOTSTRAP_ADMIN_ID, type Database, type Tables } from "../../storage/index.ts";
+import type { Milestone } from "./schema.ts";
 
 export const DAY_MS = 86_400_000;
 
@@ -228,6 +229,32 @@ export class AdoptionStore {
   async feedbackSince(userId: string, since: number): Promise<number> {
     const row = await this.db.selectFrom("feedback").select((eb) => eb.fn.countAll().as("n")).where("user_id", "=", userId).where("created_at", ">=", since).executeTakeFirst();
     return Number(row?.n ?? 0);
+  }
+
+  /**
+   * When a person first reached each milestone: their first tracked run, first registered model
+   * version, first production rollout that succeeded (undefined when not yet).
+   */
+  async milestonesOf(name: string): Promise<Record<Milestone, number | undefined>> {
+    const [run, version, production] = await Promise.all([
+      this.db.selectFrom("runs").select((eb) => eb.fn.min("start_time").as("at")).where("user_id", "=", name).executeTakeFirst(),
+      this.db.selectFrom("model_versions").select((eb) => eb.fn.min("creation_time").as("at")).where("user_id", "=", name).executeTakeFirst(),
+      this.db
+        .selectFrom("deployments")
+        .select((eb) => eb.fn.min("updated_at").as("at"))
+        .where("created_by", "=", name)
+        .where("environment", "=", "production")
+        .where("phase", "=", "Succeeded")
+        .executeTakeFirst(),
+    ]);
+    const at = (row: { at: unknown } | undefined) => (row?.at === null || row?.at === undefined ? undefined : Number(row.at));
+    return { "first-run": at(run), "first-registered-model": at(version), "first-production-deployment": at(production) };
+  }
+
+  /** The contexts a person has given feedback on (milestones among them). */
+  async feedbackContextsOf(userId: string): Promise<Set<string>> {
+    const rows = await this.db.selectFrom("feedback").select("context").distinct().where("user_id", "=", userId).where("context", "is not", null).execute();
+    return new Set(rows.map((r) => r.context!));
   }
 
   async addFeedback(row: Insertable<Tables["feedback"]>): Promise<void> {
