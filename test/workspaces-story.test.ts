@@ -144,6 +144,10 @@ describe.each(testDialects())("issue 9's story: ask, train through the proxy, 40
       expect(env.stdout).toContain("'MLFLOW_EXPERIMENT_ID', 'MLFLOW_RUN_CONTEXT', 'MLFLOW_TRACKING_TOKEN', 'MLFLOW_TRACKING_URI'");
       expect(env.stdout).toContain("'PAVED_TOKEN', 'PAVED_URL', 'PAVED_WORKSPACE_ID'");
       expect(env.stdout).toMatch(/\/workspaces\/bin\/paved\nteam-a\n$/);
+      // The Python SDK is there, signed in as the workspace.
+      const sdk = await k.execute("import paved; print(paved.Client().whoami()['name'])");
+      expect(sdk.status, JSON.stringify(sdk)).toBe("ok");
+      expect(sdk.stdout.trim()).toMatch(/^job:/);
       const cell = await k.execute(`${TRAIN_CELL}\nopen("notes.txt", "w").write("written by a cell")`);
       expect(cell.status, JSON.stringify(cell)).toBe("ok");
       const runId = /RUN (\w+)/.exec(cell.stdout)![1]!;

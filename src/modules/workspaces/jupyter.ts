@@ -11,6 +11,8 @@ import { GIT_CEILING_FILE } from "../compute/index.ts";
 export const JUPYTER_PACKAGE = "jupyter-notebook";
 /** Python files the kernels load: the launcher and the fallback `mlflow` module. */
 const PYTHON_DIR = fileURLToPath(new URL("./python/", import.meta.url));
+/** The Python SDK of this checkout (sdk/python): `import paved` works in every workspace, with PAVED_URL and PAVED_TOKEN set. */
+const SDK_DIR = fileURLToPath(new URL("../../../sdk/python/", import.meta.url)).replace(/\/$/, "");
 /** Longest path a Unix socket may have on Linux (108 bytes with the terminating NUL). */
 const MAX_SOCKET_PATH = 100;
 
@@ -133,6 +135,8 @@ export function prepareLaunch(input: LaunchInput): { argv: string[]; env: Record
     // Our kernel spec first: kernels run the environment's Python through Paved's launcher.
     JUPYTER_PATH: data,
     PATH: `${input.binDir}:${input.virtualenv ? `${join(input.virtualenv, "bin")}:` : ""}${input.path}`,
+    // The SDK first; a PYTHONPATH the admin passes to jobs stays after it.
+    PYTHONPATH: [SDK_DIR, input.env.PYTHONPATH].filter(Boolean).join(":"),
   };
   return { argv, env };
 }
