@@ -136,7 +136,7 @@ export function prepareLaunch(input: LaunchInput): { argv: string[]; env: Record
     JUPYTER_PATH: data,
     PATH: `${input.binDir}:${input.virtualenv ? `${join(input.virtualenv, "bin")}:` : ""}${input.path}`,
     // The SDK first; a PYTHONPATH the admin passes to jobs stays after it.
-    PYTHONPATH: [SDK_DIR, input.env.PYTHONPATH].filter(Boolean).join(":"),
+    PYTHONPATH: [SDK_DIR, input.env?.PYTHONPATH].filter(Boolean).join(":"),
   };
   return { argv, env };
 }
