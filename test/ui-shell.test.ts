@@ -99,7 +99,7 @@ describe("the web UI's shell", () => {
     expect(empty.status).toBe(400);
   });
 
-  it("sends a visitor to sign-in, then to the page they asked for; an ended session returns there again", async () => {
+  it("sends a visitor to sign-in, then to the page they asked for; an ended session returns there again", { timeout: 180_000 }, async () => {
     const { context, problems, page: newPage } = await openContext(browser);
     const page = await newPage();
     await page.goto(`${server.url}/jobs?phase=RUNNING`);
@@ -110,7 +110,7 @@ describe("the web UI's shell", () => {
 
     await page.getByLabel("Personal token").fill("pvd_wrong");
     await page.getByRole("button", { name: "Sign in" }).click();
-    await expect.poll(() => page.getByRole("alert").textContent()).toContain("UNAUTHENTICATED");
+    await expect.poll(() => page.getByRole("alert").textContent(), { timeout: 30_000 }).toContain("UNAUTHENTICATED");
 
     await page.getByLabel("Personal token").fill(server.token);
     await page.getByRole("button", { name: "Sign in" }).click();
@@ -134,7 +134,7 @@ describe("the web UI's shell", () => {
     await context.close();
   });
 
-  it("refuses a return_to that leaves the site", async () => {
+  it("refuses a return_to that leaves the site", { timeout: 180_000 }, async () => {
     const { context, page: newPage } = await openContext(browser);
     const page = await newPage();
     for (const target of ["//evil.example/x", "https://evil.example/", "javascript:alert(1)", "/\\evil.example"]) {

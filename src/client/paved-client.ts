@@ -12,7 +12,7 @@ import type { QuotaRequest, TeamQuota } from "./types.ts";
 import type { Workspace, WorkspaceEnvironment, WorkspaceRequest } from "./types.ts";
 import type { FeatureSet, FeatureSetRequest, Materialization, TrainingSet, TrainingSetRequest } from "./types.ts";
 import type { Alert, AlertReceiver, AlertRule, Monitor, MonitorRequest, MonitorWindow, Prediction, PredictionRequest, SamplesDataset, Sweep, SweepSpec } from "./types.ts";
-import type { AdoptionQuery, AdoptionReport, Feedback, FeedbackRequest } from "./types.ts";
+import type { AdoptionQuery, AdoptionReport, Feedback, FeedbackPrompt, FeedbackRequest } from "./types.ts";
 import type { ParameterValue, Pipeline, PipelineRun, PipelineSpecInput } from "../modules/pipelines/schema.ts";
 import type { DatasetDiff, DatasetVersionView, DatasetView, PreviewView } from "../modules/datasets/schema.ts";
 
@@ -415,6 +415,11 @@ export class PavedClient {
   /** The platform's adoption figures over a window (platform admins); each person's only with `perUser`. */
   getAdoption(query: AdoptionQuery = {}): Promise<AdoptionReport> {
     return this.json("/api/v1/adoption", { query: { since: query.since, until: query.until, ...(query.perUser ? { perUser: true } : {}) } });
+  }
+
+  /** The milestone the UI asks you about (the latest you reached without feedback on it), or none. */
+  feedbackPrompt(): Promise<FeedbackPrompt> {
+    return this.json("/api/v1/feedback/prompt");
   }
 
   /** Sends your feedback on the platform: a score from 1 to 5, a comment, the milestone it follows. */

@@ -146,7 +146,7 @@ export type MonitorRequest = z.input<typeof CreateMonitorBody>;
 export { SWEEP_PHASES, TRIAL_PHASES } from "../modules/sweeps/schema.ts";
 
 /** The platform's adoption figures (`paved adoption`, GET /api/v1/adoption; platform admins). */
-export type { AdoptionReport, FeedbackView as Feedback } from "../modules/adoption/schema.ts";
+export type { AdoptionReport, FeedbackView as Feedback, FeedbackPrompt } from "../modules/adoption/schema.ts";
 export type { LineageGraph, LineageNode, LineageEdge } from "../modules/lineage/schema.ts";
 /** Datasets: a dataset, a version with its files and statistics, a preview, a diff (`paved datasets`). */
 export type { DatasetDiff, DatasetVersionView as DatasetVersion, DatasetView as Dataset, PreviewView as DatasetPreview } from "../modules/datasets/schema.ts";

@@ -2,10 +2,9 @@
 // the documentation topic its "?" opens. Pages load on first visit, so the first paint stays small.
 import { lazy, type ComponentType, type LazyExoticComponent } from "react";
 
-export interface PageProps {
-  /** The path's parameters (`:id` and so on), decoded. */
-  params: Record<string, string>;
-}
+// Pages import PageProps from page-props.ts, not from here: this file loads them.
+import type { PageProps } from "./page-props.ts";
+export type { PageProps };
 
 export interface PageRoute {
   path: string;
@@ -34,6 +33,8 @@ export const ROUTES: PageRoute[] = [
   { path: "/deployments", page: page(() => import("./pages/deployments.tsx")), nav: "Deployments", section: "deployments" },
   { path: "/deployments/:id", page: page(() => import("./pages/deployment.tsx")), section: "deployments" },
   // /workspaces/<id>/ is the workspace proxy (Jupyter itself): a workspace's page is /workspace/<id>.
+  { path: "/monitors", page: page(() => import("./pages/monitors.tsx")), nav: "Monitoring", section: "monitoring" },
+  { path: "/monitors/:id", page: page(() => import("./pages/monitor.tsx")), section: "monitoring" },
   { path: "/workspaces", page: page(() => import("./pages/workspaces.tsx")), nav: "Workspaces", section: "workspaces" },
   { path: "/workspace/:id", page: page(() => import("./pages/workspace.tsx")), section: "workspaces" },
   { path: "/datasets", page: page(() => import("./pages/datasets.tsx")), nav: "Datasets", section: "datasets" },
@@ -44,5 +45,6 @@ export const ROUTES: PageRoute[] = [
   { path: "/catalog", page: page(() => import("./pages/catalog.tsx")), nav: "Catalog", section: "catalog" },
   { path: "/docs", page: page(() => import("./pages/docs.tsx")), nav: "Docs", section: "docs" },
   { path: "/docs/:topic", page: page(() => import("./pages/docs.tsx")), section: "docs" },
+  { path: "/adoption", page: page(() => import("./pages/adoption.tsx")), nav: "Adoption", section: "adoption" },
   { path: "/admin", page: page(() => import("./pages/admin.tsx")), nav: "Admin", section: "admin" },
 ];

@@ -3,12 +3,15 @@ import { signOut } from "../api.ts";
 import { useSession, useSetSession } from "../session.tsx";
 import { Link, navigate } from "../router.tsx";
 import { ROUTES } from "../routes.tsx";
+import { FeedbackPrompt } from "./feedback-prompt.tsx";
 
 /** The frame of every signed-in page: navigation, who is signed in, and the page itself. */
 export function Layout({ section, children }: { section: string; children: ReactNode }) {
   const session = useSession();
   const setSession = useSetSession();
-  const nav = ROUTES.filter((r) => r.nav && (r.section !== "admin" || session.platformAdmin || session.teams.some((t) => t.role === "admin")));
+  // Admin pages for those who may use them (the server decides anyway).
+  const teamAdmin = session.platformAdmin || session.teams.some((t) => t.role === "admin");
+  const nav = ROUTES.filter((r) => r.nav && (r.section !== "admin" || teamAdmin) && (r.section !== "adoption" || session.platformAdmin));
   const leave = async () => {
     await signOut().catch(() => undefined);
     setSession(undefined);
@@ -45,6 +48,7 @@ export function Layout({ section, children }: { section: string; children: React
         </div>
       </header>
       <main id="main">{children}</main>
+      <FeedbackPrompt />
     </div>
   );
 }
