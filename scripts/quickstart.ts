@@ -132,6 +132,7 @@ out(`  node bin/paved.js evaluations show ${evaluation.id}`);
 out(`  node bin/paved.js deployments status ${deployment.id}`);
 out(`  node bin/paved.js runs ls --experiment quickstart --order-by "metrics.val_loss ASC"`);
 out(`  MLflow clients: MLFLOW_TRACKING_URI=${url} MLFLOW_TRACKING_TOKEN=$PAVED_TOKEN`);
+out(`  In a browser: ${url}/runs/${run.id} and ${url}/deployments/${deployment.id} (sign in with that token)`);
 out();
 out("Try retry + resume: add `fail-at-epoch: 5` under hyperparameters in examples/quickstart/job.yaml and rerun;");
 out("attempt 1 exits 75 after epoch 5, attempt 2 resumes from the checkpoint at epoch 6.");
