@@ -30,6 +30,7 @@ import { createPipelinesModule, deployStep, evaluateStep, registerStep } from ".
 import { createSecretsModule } from "./modules/secrets/index.ts";
 import { createAdoptionModule, registerAdoptionGauges } from "./modules/adoption/index.ts";
 import { createDatasetsModule } from "./modules/datasets/index.ts";
+import { createEventsModule } from "./modules/events/index.ts";
 import { createFeaturesModule } from "./modules/features/index.ts";
 import { createConnectorRegistry, snapshotRoutes, snapshotStep } from "./modules/datasets/connectors/index.ts";
 import { createPredictionsModule, predictStep } from "./modules/predictions/index.ts";
@@ -167,6 +168,10 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   // Single sign-on (auth.sso) and browser sessions, which the server accepts beside bearer tokens.
   const sso = createSso({ db: database.db, clock, logger, identity: identity.service, tokens, settings: config.auth.sso, publicUrl: () => serverUrl });
   routes.push(...sso.routes);
+  // Live change notifications (server-sent events) for the web UI, read from the database; ended with the controllers.
+  const events = createEventsModule({ database, clock, logger, authenticate: config.auth.disabled ? undefined : (c) => sso.authenticator.authenticate({ ...c, method: "GET" }) });
+  routes.push(...events.routes);
+  controllers.push(events.controller);
   const compute = createComputeModule({
     ledger: quotas.ledger,
     // Jobs get only the allow-listed part of it (compute.jobEnvironment), never the server's secrets.

@@ -29,6 +29,10 @@ export function pipeRequest(request: IncomingMessage, response: ServerResponse, 
         resolve();
       });
     });
+    // A client that leaves lets go of the upstream request too: a stream (events, a log follow) would otherwise run on at the other server.
+    response.once("close", () => {
+      if (!response.writableFinished) upstream.destroy();
+    });
     upstream.on("error", (error) => {
       if (response.headersSent) {
         response.destroy(error);
