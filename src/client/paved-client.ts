@@ -787,6 +787,71 @@ export class PavedClient {
     if (!response.ok) throw await errorFrom(response, path);
     return response;
   }
+
+  // ── web UI: jobs ──
+
+  /** One page of a job's log (at most `limitBytes`, the end unless `offset` says where), with where it lies in the log. */
+  async readJobLogPage(id: string, opts: { attempt?: number; offset?: number; limitBytes?: number; signal?: AbortSignal } = {}): Promise<{ text: string; attempt: number; start: number; end: number; size: number }> {
+    const response = await this.request(`/api/v1/jobs/${seg(id)}/logs`, { query: { attempt: opts.attempt, offset: opts.offset, limitBytes: opts.limitBytes }, signal: opts.signal });
+    const text = await response.text();
+    const header = (name: string) => Number(response.headers.get(`x-paved-log-${name}`) ?? NaN);
+    const end = Number.isFinite(header("end")) ? header("end") : text.length;
+    return { text, attempt: Number.isFinite(header("attempt")) ? header("attempt") : (opts.attempt ?? 1), start: Number.isFinite(header("start")) ? header("start") : 0, end, size: Number.isFinite(header("size")) ? header("size") : end };
+  }
+
+  /** Follows a job's output from byte `offset` of its current attempt (then through later attempts) until it ends or `signal` aborts. */
+  async *followJobLogs(id: string, opts: { offset?: number; signal?: AbortSignal } = {}): AsyncGenerator<string> {
+    const response = await this.request(`/api/v1/jobs/${seg(id)}/logs`, { query: { follow: true, offset: opts.offset }, signal: opts.signal });
+    const decoder = new TextDecoder();
+    for await (const chunk of bytesOf(response)) {
+      const text = decoder.decode(chunk, { stream: true });
+      if (text) yield text;
+    }
+    const rest = decoder.decode();
+    if (rest) yield rest;
+  }
+
+  /** The platform's Prometheus text (GET /metrics, platform admins): GPU utilisation and memory under DCGM exporter's names. */
+  async platformMetricsText(signal?: AbortSignal): Promise<string> {
+    return (await this.request("/metrics", { signal })).text();
+  }
+
+  // ── web UI: data ──
+
+  /** The documentation's topics (docs/*.md, what `paved docs` lists), with their titles. */
+  async listDocs(): Promise<{ topic: string; title: string }[]> {
+    return (await this.json<{ topics: { topic: string; title: string }[] }>("/api/v1/docs")).topics;
+  }
+
+  /** The topics holding every word of `q` (case-insensitive), most matches first, with the matching lines under their section's heading. */
+  async searchDocs(q: string): Promise<{ topic: string; title: string; score: number; matches: { heading: string | null; snippet: string }[] }[]> {
+    return (await this.json<{ topics: { topic: string; title: string; score: number; matches: { heading: string | null; snippet: string }[] }[] }>("/api/v1/docs", { query: { q } })).topics;
+  }
+
+  /** One documentation topic's markdown (what `paved docs <topic>` prints). */
+  getDoc(topic: string): Promise<{ topic: string; title: string; markdown: string }> {
+    return this.json(`/api/v1/docs/${seg(topic)}`);
+  }
+
+  // ── web UI: runs ──
+
+  /** Experiments with their active runs' count and last activity (epoch ms: the latest of an update and its runs' starts and ends). */
+  async listExperimentSummaries(signal?: AbortSignal): Promise<(Experiment & { runCount: number; lastActivityAt: number })[]> {
+    const response = await this.request("/api/v1/experiments", { signal });
+    return ((await response.json()) as { experiments: (Experiment & { runCount: number; lastActivityAt: number })[] }).experiments;
+  }
+
+  /** One page of a runs search; pass `nextPageToken` back as `pageToken` (same query) for the next; `withTotal` also counts every match. */
+  async searchRunsPage(query: RunQuery & { pageToken?: string; withTotal?: boolean }, signal?: AbortSignal): Promise<{ runs: RunView[]; nextPageToken?: string; total?: number }> {
+    const { experiment, status, filter, orderBy, limit, pageToken, withTotal } = query;
+    const response = await this.request("/api/v1/runs", { query: { experiment, status, filter, orderBy, limit, pageToken, total: withTotal ? "true" : undefined }, signal });
+    return (await response.json()) as { runs: RunView[]; nextPageToken?: string; total?: number };
+  }
+
+  /** The metric, param and tag keys an experiment's runs have (sorted; at most 1000 of each). */
+  experimentKeys(id: string): Promise<{ metrics: string[]; params: string[]; tags: string[] }> {
+    return this.json(`/api/v1/experiments/${seg(id)}/keys`);
+  }
 }
 
 /** A team secret as the API shows it: its name and who set it when, never its value. */

@@ -1,39 +1,20 @@
 import type { Command } from "commander";
-import { readFile, readdir } from "node:fs/promises";
-import { notFound } from "../../core/index.ts";
+import { DocsLibrary } from "../../core/docs-library.ts";
 import type { CliContext } from "../context.ts";
-
-// docs/ of this checkout: src/cli/commands/ → ../../../docs/
-const DOCS = new URL("../../../docs/", import.meta.url);
 
 export function registerDocs(program: Command, ctx: CliContext): void {
   program
     .command("docs")
     .argument("[topic]", "a page of the user documentation (omit to list them)")
-    .description("Read Paved's user documentation in the terminal")
+    .description("Read Paved's user documentation in the terminal (the same pages as the web UI's /docs)")
     .addHelpText("after", "\nExamples:\n  $ paved docs         # list topics\n  $ paved docs cli")
     .action(async (topic?: string) => {
-      const topics = await listTopics();
+      const docs = new DocsLibrary();
       if (!topic) {
+        const topics = (await docs.topics()).map((t) => t.topic);
         ctx.out(topics.length ? `Topics (paved docs <topic>):\n${topics.map((t) => `  ${t}`).join("\n")}\n` : "no documentation in this installation\n");
         return;
       }
-      const name = topic.replace(/\.md$/, "");
-      if (!topics.includes(name)) {
-        throw notFound(`no documentation topic '${topic}'; known topics: ${topics.join(", ") || "(none)"}`, { knownTopics: topics });
-      }
-      ctx.out(await readFile(new URL(`${name}.md`, DOCS), "utf8"));
+      ctx.out((await docs.read(topic)).markdown);
     });
-}
-
-async function listTopics(): Promise<string[]> {
-  try {
-    const entries = await readdir(DOCS);
-    return entries
-      .filter((e) => e.endsWith(".md"))
-      .map((e) => e.slice(0, -3))
-      .sort();
-  } catch {
-    return [];
-  }
 }

@@ -5,6 +5,8 @@ import {
   ArtifactPathQuery,
   DownsampledHistoryQuery,
   DownsampledHistoryResponse,
+  ExperimentIdParams,
+  ExperimentKeysResponse,
   ListArtifactsResponse,
   ListExperimentsResponse,
   ListRunsQuery,
@@ -74,8 +76,25 @@ export function trackingRoutes(service: TrackingService): RouteDefinition[] {
       response: ListExperimentsResponse,
       handler: async ({ principal }) => {
         const { experiments } = await service.searchExperiments({ maxResults: 50000, orderBy: ["name ASC"], teams: visibleTeams(principal, "experiments:read") });
-        return { experiments: experiments.map(experimentView) };
+        const activity = await service.experimentActivity(experiments.map((e) => e.experiment_id));
+        return {
+          experiments: experiments.map((e) => {
+            const { runs = 0, lastActivity = null } = activity.get(e.experiment_id) ?? {};
+            return { ...experimentView(e), runCount: runs, lastActivityAt: Math.max(e.last_update_time, lastActivity ?? 0) };
+          }),
+        };
       },
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/experiments/:id/keys",
+      summary: "The metric, param and tag keys an experiment's runs have (a runs table's columns)",
+      action: "experiments:read",
+      tags,
+      params: ExperimentIdParams,
+      resource: async ({ params }) => service.experimentResource(params.id),
+      response: ExperimentKeysResponse,
+      handler: async ({ params }) => service.experimentKeys(params.id),
     }),
     route({
       method: "GET",
@@ -89,14 +108,16 @@ export function trackingRoutes(service: TrackingService): RouteDefinition[] {
         const teams = visibleTeams(principal, "runs:read");
         const experimentIds = query.experiment ? [(await service.findExperiment(query.experiment, teams)).experiment_id] : undefined;
         const clauses = [query.filter, query.status ? `attributes.status = '${query.status}'` : undefined].filter((c) => c && c.trim());
-        const { runs } = await service.searchRuns({
+        const { runs, nextPageToken, total } = await service.searchRuns({
           ...(experimentIds ? { experimentIds } : {}),
           ...(clauses.length ? { filter: clauses.join(" and ") } : {}),
           ...(query.orderBy ? { orderBy: query.orderBy.split(",") } : {}),
           maxResults: query.limit,
+          pageToken: query.pageToken,
+          withTotal: query.total === "true",
           teams,
         });
-        return { runs: runs.map(runView) };
+        return { runs: runs.map(runView), ...(nextPageToken ? { nextPageToken } : {}), ...(total !== undefined ? { total } : {}) };
       },
     }),
     route({

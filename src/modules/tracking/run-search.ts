@@ -26,23 +26,9 @@ const STAGES: Record<ViewType, string[]> = { ACTIVE_ONLY: ["active"], DELETED_ON
  * an index lookup on the table's (run_id, key) primary key). User values are always bound.
  */
 export async function searchRuns(database: Database, search: RunSearch): Promise<{ runs: RunRow[]; more: boolean }> {
-  const { db, dialect } = database;
-  let query = db.selectFrom("runs").selectAll("runs").where("runs.lifecycle_stage", "in", STAGES[search.viewType]);
-  if (search.experimentIds) {
-    if (search.experimentIds.length === 0) return { runs: [], more: false };
-    query = query.where("runs.experiment_id", "in", search.experimentIds);
-  }
-  if (search.teams) {
-    if (search.teams.length === 0) return { runs: [], more: false };
-    const teams = search.teams;
-    // In the query, before the page is cut, so that paging over several teams' runs stays exact.
-    query = query.where("runs.experiment_id", "in", (eb) => eb.selectFrom("experiments").select("experiments.experiment_id").where("experiments.team_id", "in", teams));
-  }
-  // PostgreSQL turns each EXISTS into a semi-join and plans them together: past its join collapse
-  // limit (8) planning grows steeply (100 clauses took over a minute). OFFSET 0 keeps each one a
-  // correlated index lookup, as SQLite runs them.
-  const fence = dialect === "postgres" && search.clauses.filter((c) => c.entity !== "attribute").length > 8;
-  for (const clause of search.clauses) query = query.where((eb) => clauseExpression(eb, clause, dialect, fence));
+  const matching = matchingRuns(database, search);
+  if (!matching) return { runs: [], more: false };
+  let query = matching.selectAll("runs");
   for (const term of search.order) {
     const direction = term.ascending ? "asc" : "desc";
     if (term.entity === "attribute") {
@@ -59,6 +45,36 @@ export async function searchRuns(database: Database, search: RunSearch): Promise
     .limit(search.limit + 1)
     .execute();
   return { runs: rows.slice(0, search.limit), more: rows.length > search.limit };
+}
+
+/** How many runs the search matches, every page together (the same WHERE as searchRuns). */
+export async function countRuns(database: Database, search: Omit<RunSearch, "order" | "offset" | "limit">): Promise<number> {
+  const matching = matchingRuns(database, search);
+  if (!matching) return 0;
+  const row = await matching.select((eb) => eb.fn.countAll<number | string>().as("n")).executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+/** The runs a search matches, before order and paging; undefined when it can match none. */
+function matchingRuns(database: Database, search: Omit<RunSearch, "order" | "offset" | "limit">) {
+  const { db, dialect } = database;
+  let query = db.selectFrom("runs").where("runs.lifecycle_stage", "in", STAGES[search.viewType]);
+  if (search.experimentIds) {
+    if (search.experimentIds.length === 0) return undefined;
+    query = query.where("runs.experiment_id", "in", search.experimentIds);
+  }
+  if (search.teams) {
+    if (search.teams.length === 0) return undefined;
+    const teams = search.teams;
+    // In the query, before the page is cut, so that paging over several teams' runs stays exact.
+    query = query.where("runs.experiment_id", "in", (eb) => eb.selectFrom("experiments").select("experiments.experiment_id").where("experiments.team_id", "in", teams));
+  }
+  // PostgreSQL turns each EXISTS into a semi-join and plans them together: past its join collapse
+  // limit (8) planning grows steeply (100 clauses took over a minute). OFFSET 0 keeps each one a
+  // correlated index lookup, as SQLite runs them.
+  const fence = dialect === "postgres" && search.clauses.filter((c) => c.entity !== "attribute").length > 8;
+  for (const clause of search.clauses) query = query.where((eb) => clauseExpression(eb, clause, dialect, fence));
+  return query;
 }
 
 function orderValue(term: OrderTerm) {

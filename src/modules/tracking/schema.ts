@@ -52,15 +52,33 @@ export type RunView = z.infer<typeof RunView>;
 export const ArtifactFileView = z.object({ path: z.string(), isDir: z.boolean(), size: z.number().nullable() });
 export type ArtifactFileView = z.infer<typeof ArtifactFileView>;
 
-export const ListExperimentsResponse = z.object({ experiments: z.array(ExperimentView) });
+export const ExperimentSummaryView = ExperimentView.extend({
+  runCount: z.number().describe("its active runs"),
+  lastActivityAt: z.number().describe("epoch milliseconds: the latest of its update and its runs' starts and ends"),
+});
+export type ExperimentSummaryView = z.infer<typeof ExperimentSummaryView>;
+export const ListExperimentsResponse = z.object({ experiments: z.array(ExperimentSummaryView) });
+export const ExperimentIdParams = z.object({ id: z.string().min(1) });
+export const ExperimentKeysResponse = z.object({
+  metrics: z.array(z.string()).describe("sorted; at most 1000"),
+  params: z.array(z.string()),
+  tags: z.array(z.string()),
+});
+export type ExperimentKeys = z.infer<typeof ExperimentKeysResponse>;
 export const ListRunsQuery = z.object({
   experiment: z.string().optional().describe("experiment name or id; default: all experiments"),
   status: z.enum(RUN_STATUSES).optional(),
   filter: z.string().optional().describe("MLflow filter string, e.g. \"metrics.acc > 0.9 and params.lr = '0.01'\""),
   orderBy: z.string().optional().describe("e.g. 'metrics.acc DESC'; several separated by commas"),
   limit: z.coerce.number().int().min(1).max(50000).default(100),
+  pageToken: z.string().optional().describe("the nextPageToken of the previous page (same filter and order)"),
+  total: z.enum(["true", "false"]).optional().describe("true: also count every matching run (`total`)"),
 });
-export const ListRunsResponse = z.object({ runs: z.array(RunView) });
+export const ListRunsResponse = z.object({
+  runs: z.array(RunView),
+  nextPageToken: z.string().optional().describe("present while more runs match: pass it as pageToken"),
+  total: z.number().optional().describe("with total=true: how many runs match, every page together"),
+});
 export const RunIdParams = z.object({ id: z.string().min(1) });
 export const MetricHistoryParams = z.object({ id: z.string().min(1), key: z.string().min(1) });
 export const MetricHistoryQuery = z.object({

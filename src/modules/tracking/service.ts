@@ -3,7 +3,7 @@ import { listDirectory, presignedDownloadUrl, type ArtifactEntry } from "../../a
 import { alreadyExists, compileLike, confinePath, decodePageToken, encodePageToken, invalidInput, notFound, type ResourceRef } from "../../core/index.ts";
 import { bucketHistory, type BucketQuery, type BucketedHistory } from "./metric-buckets.ts";
 import { MetricStore, type HistoryCursor, type MetricInput } from "./metric-store.ts";
-import { searchRuns } from "./run-search.ts";
+import { countRuns, searchRuns } from "./run-search.ts";
 import { RUN_STATUSES, type RunStatus, type ViewType } from "./schema.ts";
 import { parseFilter, parseOrderBy } from "./search-filter.ts";
 import { TrackingStore, type DatasetInputRow, type ExperimentRow, type LatestMetricRow, type RunRow } from "./store.ts";
@@ -388,21 +388,35 @@ export class TrackingService {
     maxResults?: number | undefined;
     pageToken?: string | undefined;
     teams?: string[] | undefined;
-  }): Promise<{ runs: RunDetails[]; nextPageToken?: string }> {
+    /** Also count every run the search matches (all pages): `total`. */
+    withTotal?: boolean | undefined;
+  }): Promise<{ runs: RunDetails[]; nextPageToken?: string; total?: number }> {
     const clauses = parseFilter(input.filter);
     const order = parseOrderBy(input.orderBy);
     const limit = clampResults(input.maxResults);
     const offset = decodePageToken(input.pageToken);
-    const { runs, more } = await searchRuns(this.deps.database, {
+    const where = {
       ...(input.experimentIds ? { experimentIds: input.experimentIds } : {}),
       teams: input.teams,
       clauses,
-      order,
       viewType: input.viewType ?? "ACTIVE_ONLY",
-      offset,
-      limit,
-    });
-    return { runs: await this.details(runs), ...(more ? { nextPageToken: encodePageToken(offset + limit) } : {}) };
+    };
+    const [{ runs, more }, total] = await Promise.all([
+      searchRuns(this.deps.database, { ...where, order, offset, limit }),
+      input.withTotal ? countRuns(this.deps.database, where) : undefined,
+    ]);
+    return { runs: await this.details(runs), ...(more ? { nextPageToken: encodePageToken(offset + limit) } : {}), ...(total !== undefined ? { total } : {}) };
+  }
+
+  /** Per experiment: its active runs' count and latest start or end (null without runs). */
+  async experimentActivity(ids: string[]): Promise<Map<string, { runs: number; lastActivity: number | null }>> {
+    return this.store.experimentActivity(ids);
+  }
+
+  /** The metric, param and tag keys an experiment's active runs have (for a table's column chooser), at most `limit` of each. */
+  async experimentKeys(id: string, limit = 1000): Promise<{ metrics: string[]; params: string[]; tags: string[] }> {
+    await this.getExperiment(id);
+    return this.store.experimentKeys(id, limit);
   }
 
   private async runRow(runId: string): Promise<RunRow> {

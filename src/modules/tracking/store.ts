@@ -1,4 +1,4 @@
-import type { Selectable, Updateable } from "kysely";
+import type { ExpressionBuilder, Selectable, Updateable } from "kysely";
 import type { Database, Tables } from "../../storage/index.ts";
 
 export type ExperimentRow = Selectable<Tables["experiments"]>;
@@ -96,6 +96,43 @@ export class TrackingStore {
       for (const r of rows) push(out, r.experiment_id, { key: r.key, value: r.value });
     }
     return out;
+  }
+
+  /** Active runs per experiment: how many, and the latest start or end among them. */
+  async experimentActivity(ids: string[]): Promise<Map<string, { runs: number; lastActivity: number | null }>> {
+    const out = new Map<string, { runs: number; lastActivity: number | null }>();
+    for (let i = 0; i < ids.length; i += IN_CHUNK) {
+      const rows = await this.db
+        .selectFrom("runs")
+        .select((eb) => ["experiment_id", eb.fn.countAll<number | string>().as("runs"), eb.fn.max("start_time").as("lastStart"), eb.fn.max("end_time").as("lastEnd")])
+        .where("experiment_id", "in", ids.slice(i, i + IN_CHUNK))
+        .where("lifecycle_stage", "=", "active")
+        .groupBy("experiment_id")
+        .execute();
+      for (const r of rows) {
+        const times = [r.lastStart, r.lastEnd].filter((t): t is number => t !== null && t !== undefined).map(Number);
+        out.set(r.experiment_id, { runs: Number(r.runs), lastActivity: times.length ? Math.max(...times) : null });
+      }
+    }
+    return out;
+  }
+
+  /** The distinct metric, param and tag keys of an experiment's active runs, sorted, at most `limit` of each. */
+  async experimentKeys(experimentId: string, limit: number): Promise<{ metrics: string[]; params: string[]; tags: string[] }> {
+    const runIds = (eb: ExpressionBuilder<Tables, "latest_metrics" | "params" | "tags">) =>
+      eb.selectFrom("runs").select("runs.run_id").where("runs.experiment_id", "=", experimentId).where("runs.lifecycle_stage", "=", "active");
+    const keys = (table: "latest_metrics" | "params" | "tags") =>
+      this.db
+        .selectFrom(table)
+        .select("key")
+        .distinct()
+        .where("run_id", "in", runIds)
+        .orderBy("key")
+        .limit(limit)
+        .execute()
+        .then((rows) => rows.map((r) => r.key));
+    const [metrics, params, tags] = await Promise.all([keys("latest_metrics"), keys("params"), keys("tags")]);
+    return { metrics, params, tags };
   }
 
   // ---- runs ----

@@ -88,6 +88,7 @@ describe.each(testDialects())("tracking under teams (%s)", (dialect) => {
       ["GET /api/v1/runs/:id/artifacts", (id) => call(bea, "GET", `/api/v1/runs/${id}/artifacts`), [run]],
       ["GET /api/v1/runs/:id/artifacts/content", (id) => call(bea, "GET", `/api/v1/runs/${id}/artifacts/content?path=model/weights.bin`), [run]],
       ["GET /api/v1/runs?experiment=", (_id, exp) => call(bea, "GET", `/api/v1/runs?experiment=${exp === expA ? "a-exp" : "no-such-exp"}`), [["a-exp", "no-such-exp"]]],
+      ["GET /api/v1/experiments/:id/keys", (_id, exp) => call(bea, "GET", `/api/v1/experiments/${exp}/keys`), [[expA, missingExp]]],
     ];
     for (const [what, request, swaps] of reads) sameAsMissing(what, await request(runA, expA), await request(missingRun, missingExp), swaps);
   });
