@@ -40,9 +40,9 @@ describe("monitoring, adoption and the feedback prompt in the UI", () => {
     await pollUntil("the evaluation", () => server.api("GET", `/api/v1/evaluations/${evaluation.id}`), (e) => !["Pending", "Running"].includes(e.phase));
     const deployment = await server.api("POST", "/api/v1/deployments", { model: "churn", version, environment: "staging", strategy: "replace" });
     await pollUntil("the staging rollout", () => server.api("GET", `/api/v1/deployments/${deployment.id}`), (d) => d.status.phase === "Succeeded");
-    // Deploying made a monitor with the default 5-minute windows: replace it with a 1-second one.
+    // Deploying made a monitor with the default 5-minute windows: replace it with a 5-second one.
     await server.api("DELETE", `/api/v1/monitors/${deployment.monitor.id}`);
-    const monitor = await server.api("POST", "/api/v1/monitors", { model: "churn", version: Number(version), environment: "staging", windowSeconds: 1, minRows: 20 });
+    const monitor = await server.api("POST", "/api/v1/monitors", { model: "churn", version: Number(version), environment: "staging", windowSeconds: 5, minRows: 20 });
     monitorId = monitor.id;
     // Traffic until a window with judged features has closed.
     const rows = readFileSync(join(data, "eval.csv"), "utf8").trim().split("\n").slice(1).map((l) => l.split(",").slice(0, 3).map(Number));

@@ -2,9 +2,8 @@
 // the documentation topic its "?" opens. Pages load on first visit, so the first paint stays small.
 import { lazy, type ComponentType, type LazyExoticComponent } from "react";
 
-// Pages import PageProps from page-props.ts, not from here: this file loads them.
+// Pages import PageProps from page-props.ts, not from here: this file loads them (no cycle).
 import type { PageProps } from "./page-props.ts";
-export type { PageProps };
 
 export interface PageRoute {
   path: string;

@@ -1,12 +1,101 @@
-import { PageHeader } from "../components/common.tsx";
-import type { PageProps } from "../routes.tsx";
+// The datasets of my teams: each with its latest version, how many it has and its aliases. The
+// filter (?q=, ?team=) is in the URL.
+import { api } from "../api.ts";
+import { Empty, ErrorNotice, Loading, PageHeader, Time } from "../components/common.tsx";
+import { useApi } from "../components/use-api.ts";
+import { Link, seg, useQueryParam } from "../router.tsx";
+import type { PageProps } from "../page-props.ts";
+import "./data.css";
 
-// Not built yet: this page is a placeholder until its part of issue 11 lands.
-export default function Page(_props: PageProps) {
+export default function DatasetsPage(_props: PageProps) {
+  const [q, setQ] = useQueryParam("q");
+  const [team, setTeam] = useQueryParam("team");
+  const { data, error, loading } = useApi(() => api.listDatasets({ limit: 1000 }), []);
+  const teams = [...new Set((data ?? []).map((d) => d.team))].sort();
+  const needle = q.trim().toLowerCase();
+  const shown = (data ?? []).filter((d) => (!team || d.team === team) && (!needle || d.name.includes(needle) || (d.description ?? "").toLowerCase().includes(needle)));
   return (
     <>
-      <PageHeader title="datasets" />
-      <p className="empty">This page is not built yet.</p>
+      <PageHeader title="Datasets" help="datasets" />
+      <div className="filters" role="search">
+        <label>
+          Name or description
+          <input type="search" value={q} onChange={(e) => setQ(e.target.value)} placeholder="filter" />
+        </label>
+        <label>
+          Team
+          <select value={team} onChange={(e) => setTeam(e.target.value)}>
+            <option value="">all my teams</option>
+            {teams.map((t) => (
+              <option key={t} value={t}>
+                {t}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      <ErrorNotice error={error} />
+      {!data && loading ? <Loading what="Loading datasets" /> : null}
+      {data && shown.length === 0 ? (
+        <Empty>
+          {data.length === 0 ? (
+            <>
+              No datasets yet. Create one with <code>paved datasets create NAME FILE…</code> (see <Link to="/docs/datasets">Datasets</Link>).
+            </>
+          ) : (
+            "No dataset matches this filter."
+          )}
+        </Empty>
+      ) : null}
+      {shown.length > 0 ? (
+        <div className="data-table-wrap" tabIndex={0} role="region" aria-label="Table (scrolls sideways)">
+          <table>
+            <caption className="hint">
+              {shown.length} of {data?.length ?? 0} datasets
+            </caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Team</th>
+                <th scope="col">Description</th>
+                <th scope="col" className="num">
+                  Latest
+                </th>
+                <th scope="col" className="num">
+                  Versions
+                </th>
+                <th scope="col">Aliases</th>
+                <th scope="col">Updated</th>
+              </tr>
+            </thead>
+            <tbody>
+              {shown.map((d) => (
+                <tr key={d.name}>
+                  <td>
+                    <Link to={`/datasets/${seg(d.name)}`}>{d.name}</Link>
+                  </td>
+                  <td>{d.team}</td>
+                  <td>{d.description ?? ""}</td>
+                  <td className="num">{d.latestVersion ?? "—"}</td>
+                  <td className="num">{d.versionCount}</td>
+                  <td>
+                    <span className="chips">
+                      {Object.entries(d.aliases).map(([alias, version]) => (
+                        <Link key={alias} className="badge" to={`/datasets/${seg(d.name)}?version=${version}`}>
+                          {alias} → v{version}
+                        </Link>
+                      ))}
+                    </span>
+                  </td>
+                  <td>
+                    <Time ms={d.updatedAt} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
     </>
   );
 }

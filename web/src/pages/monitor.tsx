@@ -12,12 +12,12 @@ import { fixed } from "./monitors.tsx";
 export default function Monitor({ params }: PageProps) {
   const id = params.id!;
   const monitor = useApi(() => api.getMonitor(id), [id], { refreshMs: 10_000 });
-  const windows = useApi(() => api.monitorWindows(id, { limit: 50 }), [id], { refreshMs: 10_000 });
+  const windows = useApi(() => api.monitorWindows(id, { limit: 100 }), [id], { refreshMs: 10_000 });
   if (monitor.error) return <ErrorNotice error={monitor.error} title={`Monitor ${id}`} />;
   if (!monitor.data) return <Loading />;
   const m = monitor.data;
-  // Newest first, as the API answers them.
-  const latest = windows.data?.[0] ?? m.latest;
+  // Windows come newest first; an idle window judges nothing, so the features shown are the newest judged ones.
+  const latest = windows.data?.find((w) => w.figures.features.length > 0) ?? windows.data?.[0] ?? m.latest;
   return (
     <>
       <PageHeader title={`Monitor of ${m.model} v${m.version} (${m.environment})`} help="observability" />
@@ -61,7 +61,12 @@ export default function Monitor({ params }: PageProps) {
         {m.spec.keepSamples ? <SamplesToDataset id={id} /> : null}
       </div>
       <section aria-labelledby="monitor-features">
-        <h2 id="monitor-features">Features in the latest window</h2>
+        <h2 id="monitor-features">Features in the latest judged window</h2>
+        {latest ? (
+          <p className="hint">
+            Window ending <Time ms={latest.end} />: {latest.rowsKept} sampled rows.
+          </p>
+        ) : null}
         {!latest ? (
           <Empty>No window has closed yet: figures come when the first one ends.</Empty>
         ) : latest.figures.features.length === 0 ? (

@@ -1,12 +1,77 @@
-import { PageHeader } from "../components/common.tsx";
-import type { PageProps } from "../routes.tsx";
+// The pipelines of my teams: name, steps, version, and where to see their runs. ?q= filters.
+import { api } from "../api.ts";
+import { Empty, ErrorNotice, Loading, PageHeader, Time } from "../components/common.tsx";
+import { useApi } from "../components/use-api.ts";
+import { Link, seg, useQueryParam } from "../router.tsx";
+import type { PageProps } from "../page-props.ts";
+import "./data.css";
 
-// Not built yet: this page is a placeholder until its part of issue 11 lands.
-export default function Page(_props: PageProps) {
+export default function PipelinesPage(_props: PageProps) {
+  const [q, setQ] = useQueryParam("q");
+  const { data, error, loading } = useApi(() => api.listPipelines({ limit: 1000 }), []);
+  const needle = q.trim().toLowerCase();
+  const shown = (data ?? []).filter((p) => !needle || p.name.includes(needle) || (p.description ?? "").toLowerCase().includes(needle));
   return (
     <>
-      <PageHeader title="pipelines" />
-      <p className="empty">This page is not built yet.</p>
+      <PageHeader title="Pipelines" help="pipelines">
+        <Link className="button" to="/catalog?tab=templates">
+          New from a template
+        </Link>
+      </PageHeader>
+      <div className="filters" role="search">
+        <label>
+          Name or description
+          <input type="search" value={q} onChange={(e) => setQ(e.target.value)} placeholder="filter" />
+        </label>
+      </div>
+      <ErrorNotice error={error} />
+      {!data && loading ? <Loading what="Loading pipelines" /> : null}
+      {data && shown.length === 0 ? (
+        <Empty>
+          {data.length === 0 ? (
+            <>
+              No pipelines yet. Start from the <Link to="/catalog?tab=templates">golden-path template</Link>, then <code>paved pipelines apply -f pipeline.yaml</code>.
+            </>
+          ) : (
+            "No pipeline matches this filter."
+          )}
+        </Empty>
+      ) : null}
+      {shown.length > 0 ? (
+        <table>
+          <caption className="hint">
+            {shown.length} of {data?.length ?? 0} pipelines
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Team</th>
+              <th scope="col">Description</th>
+              <th scope="col">Steps</th>
+              <th scope="col" className="num">
+                Version
+              </th>
+              <th scope="col">Updated</th>
+            </tr>
+          </thead>
+          <tbody>
+            {shown.map((p) => (
+              <tr key={p.name}>
+                <td>
+                  <Link to={`/pipelines/${seg(p.name)}`}>{p.name}</Link>
+                </td>
+                <td>{p.team}</td>
+                <td>{p.description ?? ""}</td>
+                <td>{p.steps.map((s) => s.name).join(" → ")}</td>
+                <td className="num">{p.version}</td>
+                <td>
+                  <Time ms={p.updatedAt} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
     </>
   );
 }
