@@ -42,6 +42,13 @@ module.exports = {
       to: { path: "^src/(?!client/|core/)", pathNot: ["^src/modules/[^/]+/schema\\.ts$", "^src/modules/[^/]+/[a-z]+-schema\\.ts$"] },
     },
     {
+      name: "web-ui-through-the-client",
+      comment: "the web UI reaches the server only through client/paved-client.ts (and its types and core's errors), never server code",
+      severity: "error",
+      from: { path: "^web/src/" },
+      to: { path: "^src/", pathNot: ["^src/client/(paved-client|types)\\.ts$", "^src/core/errors\\.ts$", "^src/modules/[^/]+/schema\\.ts$", "^src/modules/[^/]+/[a-z]+-schema\\.ts$"] },
+    },
+    {
       name: "cli-is-thin",
       comment: "the CLI talks to the server through client/; only `paved up` reaches app.ts",
       severity: "error",

@@ -12,7 +12,7 @@ npx tsc -p web/tsconfig.json
 # The web UI the browser tests drive: built from this checkout's web/ (seconds).
 npm run --silent build:web
 npx eslint .
-npx depcruise src --config .dependency-cruiser.cjs
+npx depcruise src web/src --config .dependency-cruiser.cjs
 mkdir -p .paved
 npx vitest run --reporter=default --reporter=json --outputFile.json=.paved/test-results.json "$@"
 node scripts/test-summary.js .paved/test-results.json
