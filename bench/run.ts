@@ -1,5 +1,5 @@
 // Runs the benchmarks: `npm run bench` (all) or `npm run bench -- serving` (one: tracking,
-// history, scheduling, sweep, serving, router, peer, auth, audit, workspaces, failover, monitoring or batch-inference). Each prints its figures beside
+// history, scheduling, sweep, serving, router, peer, auth, audit, workspaces, failover, monitoring, batch-inference or ui). Each prints its figures beside
 // their ceiling or peer and writes bench/results/<name>.json.
 //   --install-slurm (or BENCH_INSTALL_SLURM=1)  let the scheduling bench apt-get install slurm-wlm
 //   BENCH_SCALE=0.1                             a tenth of the work, for a quick look
@@ -23,6 +23,7 @@ const BENCHES: Record<string, { describe: string; load: () => Promise<{ run(o: B
   datasets: { describe: "statistics of a generated CSV (BENCH_SIZE, default 100 MB; --gb for 1 GB) through Paved's analysis vs DuckDB's own SUMMARIZE of the same file (node-api), same threads", load: () => import("./datasets.ts") },
   "batch-inference": { describe: "batch inference rows/s: the MLP over 1,000,000 Parquet rows through Paved's engine (output written) vs a bare DuckDB-chunks + session.run loop", load: () => import("./batch-inference.ts") },
   pipelines: { describe: "the same 1,000-task DAG of trivial steps on Paved (echo steps) and on snakemake (shell: date): total wall time and step-to-step gap p50/p99", load: () => import("./pipelines.ts") },
+  ui: { describe: "the web UI in Chromium: the runs page with 30,000 runs interactive from navigation, a 1,000,000-point metric chart drawn, and the bundle's gzip size", load: () => import("./ui.ts") },
   audit: { describe: "what audit.dataEvents: true (each log-batch's record committed before the answer) adds to log-batch p50 and throughput, c=1 and c=4, vs the default summaries", load: () => import("./audit.ts") },
 };
 
