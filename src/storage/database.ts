@@ -31,6 +31,7 @@ import { pipelinesMigration } from "./migrations/026-pipelines.ts";
 import { predictionsMigration } from "./migrations/025-predictions.ts";
 import { triggersMigration } from "./migrations/027-triggers.ts";
 import { monitorSamplesMigration } from "./migrations/029-monitor-samples.ts";
+import { changeTimesMigration } from "./migrations/030-change-times.ts";
 import { featuresMigration } from "./migrations/028-features.ts";
 import { ensureFences } from "./leader.ts";
 import type { Tables } from "./tables.ts";
@@ -112,7 +113,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
 }
 
 async function migrate(database: Database): Promise<void> {
-  const provider: MigrationProvider = { getMigrations: async () => ({ ...migrations(database.dialect), "025-predictions": predictionsMigration(), "026-pipelines": pipelinesMigration(database.dialect), "027-triggers": triggersMigration(), "029-monitor-samples": monitorSamplesMigration(), "028-features": featuresMigration() }) };
+  const provider: MigrationProvider = { getMigrations: async () => ({ ...migrations(database.dialect), "025-predictions": predictionsMigration(), "026-pipelines": pipelinesMigration(database.dialect), "027-triggers": triggersMigration(), "029-monitor-samples": monitorSamplesMigration(), "028-features": featuresMigration(), "030-change-times": changeTimesMigration() }) };
   const migrator = new Migrator({ db: database.db, provider });
   const { error } = await migrator.migrateToLatest();
   if (error) {

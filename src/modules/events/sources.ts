@@ -49,13 +49,20 @@ const runs: ChangeSource = {
   // Runs' times come from the MLflow client's clock.
   lookbackMs: 30_000,
   async changedSince(db, since, limit) {
-    const rows = await db
-      .selectFrom("runs")
-      .innerJoin("experiments", "experiments.experiment_id", "runs.experiment_id")
-      .select(["runs.run_id", "experiments.team_id", "runs.status", "runs.lifecycle_stage", "runs.start_time", "runs.end_time", "runs.deleted_time"])
-      .where((eb) => eb.or([eb("runs.start_time", ">", since), eb("runs.end_time", ">", since), eb("runs.deleted_time", ">", since)]))
-      .limit(limit)
-      .execute();
+    // One query per time, each by its own index (an OR of the three is a scan of every run).
+    const byTime = await Promise.all(
+      (["runs.start_time", "runs.end_time", "runs.deleted_time"] as const).map((time) =>
+        db
+          .selectFrom("runs")
+          .innerJoin("experiments", "experiments.experiment_id", "runs.experiment_id")
+          .select(["runs.run_id", "experiments.team_id", "runs.status", "runs.lifecycle_stage", "runs.start_time", "runs.end_time", "runs.deleted_time"])
+          .where(time, ">", since)
+          .orderBy(time)
+          .limit(limit)
+          .execute(),
+      ),
+    );
+    const rows = [...new Map(byTime.flat().map((r) => [r.run_id, r])).values()];
     return rows.map((r) => {
       const at = Math.max(n(r.start_time), n(r.end_time), n(r.deleted_time));
       return change("runs", "run", r.run_id, r.team_id, at, "runs:read", r.lifecycle_stage === "deleted" ? "DELETED" : r.status);
@@ -127,12 +134,12 @@ const models: ChangeSource = {
         .orderBy("model_versions.last_update_time")
         .limit(limit)
         .execute(),
-      db
-        .selectFrom("evaluations")
-        .select(["id", "model_name", "team_id", "phase", "created_at", "started_at", "finished_at"])
-        .where((eb) => eb.or([eb("created_at", ">", since), eb("started_at", ">", since), eb("finished_at", ">", since)]))
-        .limit(limit)
-        .execute(),
+      // One query per time, each by its own index (as for runs).
+      Promise.all(
+        (["created_at", "started_at", "finished_at"] as const).map((time) =>
+          db.selectFrom("evaluations").select(["id", "model_name", "team_id", "phase", "created_at", "started_at", "finished_at"]).where(time, ">", since).orderBy(time).limit(limit).execute(),
+        ),
+      ).then((byTime) => [...new Map(byTime.flat().map((r) => [r.id, r])).values()]),
     ]);
     return [
       ...registered.map((r) => change("models", "model", r.name, r.team_id, n(r.last_update_time), "models:read")),
