@@ -1,20 +1,56 @@
-// Every page of the UI: its path (the URL is the page's state), its title in the navigation, and
-// the documentation topic its "?" opens. Pages load on first visit, so the first paint stays small.
-import { lazy, type ComponentType, type LazyExoticComponent } from "react";
+// Every page of the UI: its path (the URL is the page's state) and its title in the navigation.
+// Pages load on first visit, so the first paint stays small.
+import type { ComponentType } from "react";
 
 // Pages import PageProps from page-props.ts, not from here: this file loads them (no cycle).
 import type { PageProps } from "./page-props.ts";
+import { matchPath } from "./router.tsx";
 
 export interface PageRoute {
   path: string;
-  page: LazyExoticComponent<ComponentType<PageProps>>;
+  page: PageModule;
   /** Shown in the navigation when set. */
   nav?: string;
   /** The navigation entry this page belongs under (highlighted while it is open). */
   section: string;
 }
 
-const page = (load: () => Promise<{ default: ComponentType<PageProps> }>) => lazy(load);
+/**
+ * A page's code, loaded once on first use. Not React.lazy: a lazy page suspends, and React holds a
+ * revealed Suspense boundary back for up to 300 ms; the app instead starts loading the page's code
+ * beside the session's check and renders it when both are there (app.tsx).
+ */
+export interface PageModule {
+  load(): Promise<ComponentType<PageProps>>;
+  /** Set once loaded. */
+  loaded: ComponentType<PageProps> | undefined;
+}
+
+const page = (importer: () => Promise<{ default: ComponentType<PageProps> }>): PageModule => {
+  let loading: Promise<ComponentType<PageProps>> | undefined;
+  const module: PageModule = {
+    loaded: undefined,
+    load: () =>
+      (loading ??= importer().then(
+        (m) => (module.loaded = m.default),
+        (error: unknown) => {
+          // A failed fetch (a new build deployed, the network) may succeed on the next visit.
+          loading = undefined;
+          throw error;
+        },
+      )),
+  };
+  return module;
+};
+
+/** The route a path opens, with its parameters; undefined when no page has that path. */
+export function routeOf(path: string): { route: PageRoute; params: Record<string, string> } | undefined {
+  for (const route of ROUTES) {
+    const params = matchPath(route.path, path);
+    if (params) return { route, params };
+  }
+  return undefined;
+}
 
 export const ROUTES: PageRoute[] = [
   { path: "/", page: page(() => import("./pages/home.tsx")), nav: "Home", section: "home" },
