@@ -13,6 +13,7 @@ import type { Workspace, WorkspaceEnvironment, WorkspaceRequest } from "./types.
 import type { FeatureSet, FeatureSetRequest, Materialization, TrainingSet, TrainingSetRequest } from "./types.ts";
 import type { Alert, AlertReceiver, AlertRule, Monitor, MonitorRequest, MonitorWindow, Prediction, PredictionRequest, SamplesDataset, Sweep, SweepSpec } from "./types.ts";
 import type { AdoptionQuery, AdoptionReport, Feedback, FeedbackPrompt, FeedbackRequest } from "./types.ts";
+import type { DeploymentServing } from "./types.ts";
 import type { ParameterValue, Pipeline, PipelineRun, PipelineSpecInput } from "../modules/pipelines/schema.ts";
 import type { DatasetDiff, DatasetVersionView, DatasetView, PreviewView } from "../modules/datasets/schema.ts";
 
@@ -322,6 +323,11 @@ export class PavedClient {
   getDeployment(id: string): Promise<Deployment> {
     return this.json(`/api/v1/deployments/${seg(id)}`);
   }
+  /** What each version of a deployment's model answered in its environment: requests, errors, mean and p99 latency. */
+  deploymentServing(id: string): Promise<DeploymentServing> {
+    return this.json(`/api/v1/deployments/${seg(id)}/serving`);
+  }
+
 
   /** The newest deployments (one page: `limit`, default 100, at most 1,000). */
   async listDeployments(query: { model?: string; environment?: string; limit?: number } = {}): Promise<Deployment[]> {

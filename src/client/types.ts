@@ -7,6 +7,7 @@ import type { featureSetSpecSchema, trainingSetBodySchema } from "../modules/fea
 import type { pricesSchema, profileSchema } from "../modules/catalog/schema.ts";
 import type { jobCheckSchema, jobEventSchema, jobSchema, jobSpecSchema, pendingSchema, resourcesSchema } from "../modules/compute/schema.ts";
 import type { CreateDeploymentBody, DeploymentView } from "../modules/deployments/schema.ts";
+export type { DeploymentServingView as DeploymentServing } from "../modules/deployments/schema.ts";
 import type { EvaluateBody, EvaluationUploadView, EvaluationView, GatePolicyChangeView, GatePolicyView, GateStatusView } from "../modules/evaluation/schema.ts";
 import type { AuditRecordView } from "../modules/guardrails/schema.ts";
 import type { FeedbackBody } from "../modules/adoption/schema.ts";

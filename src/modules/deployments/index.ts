@@ -72,5 +72,5 @@ export function createDeploymentsModule(deps: DeploymentsModuleDeps): { service:
     ...(deps.admission ? { admission: deps.admission } : {}),
     ...(deps.monitor ? { monitor: deps.monitor } : {}),
   });
-  return { service, controller, routes: deploymentRoutes(service) };
+  return { service, controller, routes: deploymentRoutes(service, () => deps.serving.metricsText()) };
 }

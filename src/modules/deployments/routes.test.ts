@@ -170,6 +170,16 @@ describe("deployments over HTTP", () => {
     expect(traffic.outcomes.filter((o) => o.status === 200).every((o) => o.version === "1")).toBe(true);
     expect(await loaded("broken")).toEqual(["1"]);
     expect(String(await alias("broken", "staging"))).toBe("1");
+    // What each version answered, for anyone who may read the deployment (GET /metrics is for platform admins).
+    const serving = (await call("GET", `/api/v1/deployments/${created.id}/serving`)).json();
+    expect(serving).toMatchObject({ model: "broken", environment: "staging" });
+    type Figures = { version: string; requests: number; errors: number; errorRate: number | null; p99Ms: number | null };
+    const byVersion: Record<string, Figures> = Object.fromEntries((serving.versions as Figures[]).map((v) => [v.version, v]));
+    expect(byVersion["1"]!.requests).toBeGreaterThan(0);
+    expect(byVersion["1"]!.errors).toBe(0);
+    expect(byVersion["1"]!.p99Ms).toBeGreaterThan(0);
+    // The rolled-back version is unloaded, and its series with it: figures count since a version was loaded.
+    expect(byVersion["2"]).toBeUndefined();
     for (let i = 0; i < 10; i++) {
       const r = await call("POST", `${STAGING}/v2/models/broken/infer`, infer);
       expect(r.statusCode).toBe(200);

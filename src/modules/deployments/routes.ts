@@ -1,9 +1,10 @@
 import { route, type RouteDefinition } from "../../core/index.ts";
-import { CreateDeploymentBody, DeploymentIdParams, DeploymentList, DeploymentView, ListDeploymentsQuery, OutcomesAccepted, OutcomesBody, PromoteBody } from "./schema.ts";
+import { CreateDeploymentBody, DeploymentIdParams, DeploymentList, DeploymentServingView, DeploymentView, ListDeploymentsQuery, OutcomesAccepted, OutcomesBody, PromoteBody } from "./schema.ts";
+import { servingFigures } from "./serving-figures.ts";
 import type { DeploymentService } from "./service.ts";
 
 /** Paved's deployment API under /api/v1. */
-export function deploymentRoutes(service: DeploymentService): RouteDefinition[] {
+export function deploymentRoutes(service: DeploymentService, servingMetrics: () => Promise<string>): RouteDefinition[] {
   const tags = ["deployments"];
   const action = (verb: "pause" | "resume" | "rollback", summary: string) =>
     route({
@@ -50,6 +51,20 @@ export function deploymentRoutes(service: DeploymentService): RouteDefinition[] 
       resource: async ({ params }) => service.resource(params.id),
       response: DeploymentView,
       handler: async ({ params }) => service.get(params.id),
+    }),
+    route({
+      method: "GET",
+      url: "/api/v1/deployments/:id/serving",
+      summary: "What each version of the deployment's model answered in its environment since it was loaded: requests, errors, error rate, mean and p99 latency",
+      tags,
+      action: "deployments:read",
+      params: DeploymentIdParams,
+      resource: async ({ params }) => service.resource(params.id),
+      response: DeploymentServingView,
+      handler: async ({ params }) => {
+        const { spec } = await service.get(params.id);
+        return { model: spec.model, environment: spec.environment, versions: servingFigures(await servingMetrics(), spec.model, spec.environment) };
+      },
     }),
     route({
       method: "POST",

@@ -210,6 +210,23 @@ export const DeploymentList = z.object({
   nextPageToken: z.string().optional().describe("set when older deployments remain: pass it as pageToken for the next page"),
 });
 export const DeploymentIdParams = z.object({ id: z.string().min(1) });
+
+/** GET /api/v1/deployments/:id/serving: what each version of its model answered in its environment. */
+export const DeploymentServingView = z.object({
+  model: z.string(),
+  environment: z.string(),
+  versions: z.array(
+    z.object({
+      version: z.string(),
+      requests: z.number(),
+      errors: z.number(),
+      errorRate: z.number().nullable().describe("errors / requests; null before the first request"),
+      meanMs: z.number().nullable(),
+      p99Ms: z.number().nullable().describe("interpolated in the latency histogram's buckets, as Prometheus's histogram_quantile"),
+    }),
+  ),
+});
+export type DeploymentServingView = z.infer<typeof DeploymentServingView>;
 /** Deployments per page of GET /api/v1/deployments, unless `limit` says fewer. */
 export const DEFAULT_DEPLOYMENTS_PAGE = 100;
 export const MAX_DEPLOYMENTS_PAGE = 1000;

@@ -2,124 +2,26 @@
 // and their analysis, the A/B test and its verdict, the shadow's comparison, and the history; with
 // promote, pause, resume and roll back behind a confirmation. Refreshes itself while it progresses.
 import { useState } from "react";
-import { api, PlatformError } from "../api.ts";
+import { api } from "../api.ts";
 import { ConfirmButton, Empty, ErrorNotice, Loading, PageHeader, StateBadge, Time } from "../components/common.tsx";
 import { useApi } from "../components/use-api.ts";
 import { Link } from "../router.tsx";
 import type { PageProps } from "../page-props.ts";
-import type { Deployment } from "../../../src/client/types.ts";
+import type { Deployment, DeploymentServing } from "../../../src/client/types.ts";
 import { ACTIVE_PHASES, LIVE_MS, TrafficSplit } from "./deployments.tsx";
 import { formatNumber, modelPath, percent, versionPath } from "./models.tsx";
 import "./models.css";
 
-/** One version's serving series in one environment, from the Prometheus text of GET /metrics. */
-export interface VersionServing {
-  requests: number;
-  errors: number;
-  latencyCount: number;
-  latencySum: number;
-  /** Cumulative latency histogram buckets: upper bound (seconds) → requests at or under it. */
-  buckets: Map<number, number>;
-}
+type Serving = DeploymentServing["versions"];
 
-/** The labels of one sample line (`{a="x",b="y\"z"}`), read from `start` (just after the brace); undefined when malformed. */
-function readLabels(line: string, start: number): { labels: Record<string, string>; end: number } | undefined {
-  const labels: Record<string, string> = {};
-  let i = start;
-  while (i < line.length) {
-    if (line[i] === "}") return { labels, end: i + 1 };
-    if (line[i] === "," || line[i] === " ") {
-      i++;
-      continue;
-    }
-    const eq = line.indexOf("=", i);
-    if (eq < 0 || line[eq + 1] !== '"') return undefined;
-    const key = line.slice(i, eq);
-    let value = "";
-    let j = eq + 2;
-    for (; j < line.length && line[j] !== '"'; j++) {
-      if (line[j] === "\\" && j + 1 < line.length) {
-        j++;
-        value += line[j] === "n" ? "\n" : line[j];
-      } else value += line[j];
-    }
-    if (j >= line.length) return undefined;
-    labels[key] = value;
-    i = j + 1;
-  }
-  return undefined;
-}
-
-const SERIES = "paved_serving_request";
-
-/** Per version of `model` in `environment`: requests, errors and the latency histogram, as the serving metrics count them. */
-export function servingByVersion(text: string, model: string, environment: string): Map<string, VersionServing> {
-  const out = new Map<string, VersionServing>();
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(SERIES)) continue;
-    const brace = line.indexOf("{");
-    if (brace < 0) continue;
-    const name = line.slice(0, brace);
-    const parsed = readLabels(line, brace + 1);
-    if (!parsed || parsed.labels.model !== model || parsed.labels.environment !== environment || parsed.labels.version === undefined) continue;
-    const value = Number(line.slice(parsed.end).trim().split(" ")[0]);
-    if (!Number.isFinite(value)) continue;
-    let v = out.get(parsed.labels.version);
-    if (!v) out.set(parsed.labels.version, (v = { requests: 0, errors: 0, latencyCount: 0, latencySum: 0, buckets: new Map() }));
-    if (name === "paved_serving_requests_total") v.requests += value;
-    else if (name === "paved_serving_request_errors_total") v.errors += value;
-    else if (name === "paved_serving_request_duration_seconds_count") v.latencyCount += value;
-    else if (name === "paved_serving_request_duration_seconds_sum") v.latencySum += value;
-    else if (name === "paved_serving_request_duration_seconds_bucket" && parsed.labels.le !== undefined) {
-      const le = parsed.labels.le === "+Inf" ? Infinity : Number(parsed.labels.le);
-      v.buckets.set(le, (v.buckets.get(le) ?? 0) + value);
-    }
-  }
-  return out;
-}
-
-/** A quantile of a cumulative histogram, interpolated inside its bucket (as Prometheus's histogram_quantile does). */
-export function histogramQuantile(q: number, buckets: Map<number, number>): number | null {
-  const sorted = [...buckets.entries()].sort(([a], [b]) => a - b);
-  const total = sorted.at(-1)?.[1] ?? 0;
-  if (total === 0) return null;
-  const rank = q * total;
-  let lower = 0;
-  let below = 0;
-  for (const [le, count] of sorted) {
-    if (count >= rank) {
-      if (le === Infinity) return lower;
-      return count === below ? le : lower + ((le - lower) * (rank - below)) / (count - below);
-    }
-    lower = le;
-    below = count;
-  }
-  return lower;
-}
-
-type Serving = { figures: Map<string, VersionServing> } | { unavailable: string };
 
 export default function DeploymentPage({ params }: PageProps) {
   const id = params.id!;
   const deployment = useApi(() => api.getDeployment(id), [id], { live: { topics: ["deployments"], match: (e) => e.id === id }, refreshMs: LIVE_MS });
   const d = deployment.data;
   const model = d?.spec.model;
-  const environment = d?.spec.environment;
-  // Serving counters change with every request, not in the database: they are polled. GET /metrics
-  // is for platform admins; anyone else sees why the figures are missing.
-  const stats = useApi(
-    async (signal): Promise<Serving | undefined> => {
-      if (!model || !environment) return undefined;
-      try {
-        return { figures: servingByVersion(await api.platformMetricsText(signal), model, environment) };
-      } catch (error) {
-        if (error instanceof PlatformError && (error.code === "FORBIDDEN" || error.code === "NOT_FOUND")) return { unavailable: error.message };
-        throw error;
-      }
-    },
-    [model, environment],
-    { refreshMs: LIVE_MS * 2 },
-  );
+  // Serving counters change with every request, not in the database: they are polled.
+  const stats = useApi(async (): Promise<Serving | undefined> => (model ? (await api.deploymentServing(id)).versions : undefined), [id, model], { refreshMs: LIVE_MS * 2 });
   // An action's refusal shows in its confirmation dialog (ConfirmButton), in the server's words.
   const act = async (run: () => Promise<Deployment>) => {
     await run();
@@ -425,14 +327,12 @@ function Shadow({ deployment: d }: { deployment: Deployment }) {
 function Serving({ deployment: d, stats }: { deployment: Deployment; stats: Serving | undefined }) {
   const versions = [d.status.stableVersion, d.spec.version].filter((v, i, all): v is string => v !== null && all.indexOf(v) === i);
   const role = (version: string) => (version === d.spec.version ? (d.spec.strategy === "ab" ? "B" : d.spec.strategy === "shadow" ? "shadow" : "new") : d.spec.strategy === "ab" ? "A" : "stable");
-  const ms = (seconds: number | null) => (seconds === null ? "—" : `${formatNumber(seconds * 1000)} ms`);
+  const ms = (value: number | null) => (value === null ? "—" : `${formatNumber(value)} ms`);
   return (
     <section className="panel" aria-labelledby="serving-title">
       <h2 id="serving-title">Serving, per version</h2>
       {stats === undefined ? (
         <Loading what="Loading serving figures" />
-      ) : "unavailable" in stats ? (
-        <p className="hint">Serving figures come from GET /metrics, which answered: {stats.unavailable}</p>
       ) : (
         <table>
           <caption className="hint">Counted since each version was loaded in {d.spec.environment}; the analysis above judges the current step's window.</caption>
@@ -459,7 +359,7 @@ function Serving({ deployment: d, stats }: { deployment: Deployment; stats: Serv
           </thead>
           <tbody>
             {versions.map((version) => {
-              const v = stats.figures.get(version);
+              const v = stats.find((f) => f.version === version);
               return (
                 <tr key={version}>
                   <td>
@@ -470,9 +370,9 @@ function Serving({ deployment: d, stats }: { deployment: Deployment; stats: Serv
                     <>
                       <td className="num">{formatNumber(v.requests)}</td>
                       <td className="num">{formatNumber(v.errors)}</td>
-                      <td className="num">{v.requests ? percent(v.errors / v.requests, 2) : "—"}</td>
-                      <td className="num">{ms(v.latencyCount ? v.latencySum / v.latencyCount : null)}</td>
-                      <td className="num">{ms(histogramQuantile(0.99, v.buckets))}</td>
+                      <td className="num">{v.errorRate === null ? "—" : percent(v.errorRate, 2)}</td>
+                      <td className="num">{ms(v.meanMs)}</td>
+                      <td className="num">{ms(v.p99Ms)}</td>
                     </>
                   ) : (
                     <td colSpan={5} className="hint">
