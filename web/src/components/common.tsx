@@ -104,3 +104,36 @@ export function Time({ ms }: { ms: number | null | undefined }) {
 export function StateBadge({ state }: { state: string }) {
   return <span className={`badge state-${state.toLowerCase().replace(/[^a-z]+/g, "-")}`}>{state}</span>;
 }
+
+/** A resource's events, newest first (a job's, a workspace's): time, type and message. */
+export function EventsSection({ id, events }: { id: string; events: readonly { time: number; type: string; message: string | null }[] }) {
+  return (
+    <section aria-labelledby={id}>
+      <h2 id={id}>Events</h2>
+      {events.length === 0 ? (
+        <Empty>No events yet.</Empty>
+      ) : (
+        <table className="events-table">
+          <thead>
+            <tr>
+              <th scope="col">Time</th>
+              <th scope="col">Event</th>
+              <th scope="col">Message</th>
+            </tr>
+          </thead>
+          <tbody>
+            {[...events].reverse().map((e, i) => (
+              <tr key={`${e.time}-${i}`}>
+                <td>
+                  <Time ms={e.time} />
+                </td>
+                <td>{e.type}</td>
+                <td>{e.message}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}

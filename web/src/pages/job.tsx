@@ -2,7 +2,7 @@
 // live while it runs (the follow ends when the page closes), and cancel behind a confirmation.
 import { useEffect, useMemo, useRef, useState } from "react";
 import { api } from "../api.ts";
-import { ConfirmButton, Empty, ErrorNotice, Loading, PageHeader, StateBadge, Time } from "../components/common.tsx";
+import { ConfirmButton, Empty, ErrorNotice, EventsSection, Loading, PageHeader, StateBadge, Time } from "../components/common.tsx";
 import { useApi } from "../components/use-api.ts";
 import { Link, seg, useQueryParam, withQuery } from "../router.tsx";
 import type { PageProps } from "../page-props.ts";
@@ -197,33 +197,7 @@ function Overview({ job }: { job: Job }) {
           </table>
         </section>
       </div>
-      <section aria-labelledby="job-events">
-        <h2 id="job-events">Events</h2>
-        {job.events.length === 0 ? (
-          <Empty>No events yet.</Empty>
-        ) : (
-          <table className="events-table">
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Event</th>
-                <th scope="col">Message</th>
-              </tr>
-            </thead>
-            <tbody>
-              {[...job.events].reverse().map((e, i) => (
-                <tr key={`${e.time}-${i}`}>
-                  <td>
-                    <Time ms={e.time} />
-                  </td>
-                  <td>{e.type}</td>
-                  <td>{e.message}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      </section>
+      <EventsSection id="job-events" events={job.events} />
     </>
   );
 }

@@ -1,7 +1,7 @@
 // One workspace: what it is and where it came from, why it waits (its job's pending reason), the
 // link to its Jupyter (/workspaces/<id>/, Paved's proxy), its sessions' ready times and its events.
 import { api } from "../api.ts";
-import { Empty, ErrorNotice, Loading, PageHeader, StateBadge, Time } from "../components/common.tsx";
+import { ErrorNotice, EventsSection, Loading, PageHeader, StateBadge, Time } from "../components/common.tsx";
 import { useApi } from "../components/use-api.ts";
 import { Link, navigate, seg } from "../router.tsx";
 import type { PageProps } from "../page-props.ts";
@@ -144,33 +144,7 @@ export default function WorkspacePage({ params }: PageProps) {
           </dl>
         </section>
       </div>
-      <section aria-labelledby="ws-events">
-        <h2 id="ws-events">Events</h2>
-        {w.events.length === 0 ? (
-          <Empty>No events yet.</Empty>
-        ) : (
-          <table className="events-table">
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Event</th>
-                <th scope="col">Message</th>
-              </tr>
-            </thead>
-            <tbody>
-              {[...w.events].reverse().map((e, i) => (
-                <tr key={`${e.time}-${i}`}>
-                  <td>
-                    <Time ms={e.time} />
-                  </td>
-                  <td>{e.type}</td>
-                  <td>{e.message}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      </section>
+      <EventsSection id="ws-events" events={w.events} />
     </>
   );
 }
