@@ -80,4 +80,21 @@ describe("single sign-on in Chromium", () => {
     expect(await page.evaluate(async () => (await fetch("/api/v1/whoami")).status)).toBe(401);
     expect((await context.cookies(server.url)).find((c) => c.name === "paved_session")).toBeUndefined();
   }, 60_000);
+
+  it("from the web UI's sign-in page: single sign-on, then back on the page the user asked for", async () => {
+    const page = await context.newPage();
+    await page.goto(`${server.url}/models?sort=name`);
+    await page.waitForURL(/\/sign-in\?return_to=/);
+    await page.getByRole("link", { name: "Sign in with single sign-on" }).click();
+    // The provider remembers ada from the test before (its own session): it may send her straight back.
+    await page.waitForURL((u) => u.origin === server.idp.issuer || u.href === `${server.url}/models?sort=name`);
+    if (new URL(page.url()).origin === server.idp.issuer) {
+      await page.fill("input[name=username]", "ada");
+      await page.fill("input[name=password]", "ada-pw");
+      await Promise.all([page.waitForURL(`${server.url}/models?sort=name`), page.click("#sign-in")]);
+    }
+    // The UI is signed in as the provider's user.
+    await expect.poll(() => page.getByRole("banner").textContent(), { timeout: 30_000 }).toContain("ada");
+    await page.close();
+  }, 90_000);
 });
