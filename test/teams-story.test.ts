@@ -166,6 +166,8 @@ describe.skipIf(!hasTorch).each(testDialects())("two teams on one server, issue 
     expect(JSON.stringify(models)).not.toContain(MODEL);
     expect(JSON.stringify(await ok(call(people.vera, "GET", "/api/v1/jobs")))).not.toContain(made.trainJobId);
     expect(JSON.stringify(await ok(call(people.vera, "GET", "/api/v1/deployments")))).not.toContain(made.deploymentId);
+    expect(JSON.stringify(await ok(call(people.vera, "GET", "/api/v1/experiments")))).not.toContain(made.experimentId);
+    expect(JSON.stringify(await ok(call(people.vera, "GET", "/api/v1/runs")))).not.toContain(made.runId);
     // Through the model: by name, its version's download URI, its job and logs, its deployment, inference.
     for (const path of [
       `/api/v1/models/${MODEL}`,
@@ -174,6 +176,9 @@ describe.skipIf(!hasTorch).each(testDialects())("two teams on one server, issue 
       `/api/v1/jobs/${made.trainJobId}`,
       `/api/v1/jobs/${made.trainJobId}/logs`,
       `/api/v1/deployments/${made.deploymentId}`,
+      // The web UI's routes: a deployment's serving figures, an experiment's column keys.
+      `/api/v1/deployments/${made.deploymentId}/serving`,
+      `/api/v1/experiments/${made.experimentId}/keys`,
     ]) {
       const res = await call(people.vera, "GET", path);
       expect({ path, status: res.statusCode }).toEqual({ path, status: 404 });
