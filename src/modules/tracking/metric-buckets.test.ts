@@ -24,12 +24,13 @@ interface Bucket {
 }
 
 /** What the buckets must be, computed here from the points as logged. */
-function expectedBuckets(points: Point[], axis: "step" | "time", n: number, range?: [number, number]): { width: number; buckets: Bucket[] } {
+function expectedBuckets(points: Point[], axis: "step" | "time", n: number, range?: [number, number], widthOf?: (minimum: number) => number): { width: number; buckets: Bucket[] } {
   const at = (p: Point) => (axis === "step" ? p.step : p.timestamp);
   const inRange = points.filter((p) => !range || (p.step >= range[0] && p.step <= range[1]));
   const lo = axis === "step" && range ? range[0] : Math.min(...inRange.map(at));
   const hi = axis === "step" && range ? range[1] : Math.max(...inRange.map(at));
-  const width = Math.max(1, Math.ceil((hi - lo + 1) / n));
+  const minimum = Math.max(1, Math.ceil((hi - lo + 1) / n));
+  const width = widthOf ? widthOf(minimum) : minimum;
   const groups = new Map<number, Point[]>();
   for (const p of inRange) {
     const b = Math.floor((at(p) - lo) / width);
@@ -127,6 +128,40 @@ describe.each(testDialects())("downsampled metric history on %s", (dialect) => {
     expect(body.buckets).toEqual(want.buckets);
     const empty = (await history(admin, runId, "train/loss", { startStep: "5000", endStep: "6000" })).json();
     expect(empty.buckets).toEqual([]);
+  });
+
+  it("rounds the width up to whole chunks for a series logged in order, so no chunk is split, and stays exact", async () => {
+    const run = await app.server.inject({ method: "POST", url: "/api/2.0/mlflow/runs/create", headers: admin, payload: { experiment_id: "0", start_time: 1 } });
+    const id: string = run.json().run.info.run_id;
+    // 20 chunks of 256 steps (every 3rd step logged), in order: a regular grid of period 768.
+    const points: Point[] = [];
+    for (let i = 0; i < 20 * 256; i++) points.push({ step: 5 + i * 3, timestamp: 2_000_000 + i * 17, value: Math.cos(i / 40) + (i % 11) / 5, seq: i });
+    for (let i = 0; i < points.length; i += 1000) {
+      const metrics = points.slice(i, i + 1000).map((p) => ({ key: "lr", value: p.value, step: p.step, timestamp: p.timestamp }));
+      expect((await app.server.inject({ method: "POST", url: "/api/2.0/mlflow/runs/log-batch", headers: admin, payload: { run_id: id, metrics } })).statusCode).toBe(200);
+    }
+    const period = 256 * 3;
+    const grid = (minimum: number) => Math.ceil(minimum / period) * period;
+    for (const [n, width] of [
+      [6, 4 * period], // steps 5 to 15,362: a minimum of 2,560, rounded up to 4 periods
+      [9, 3 * period], // minimum 1,707: 3 periods
+      [12, 2 * period], // minimum 1,280: 2 periods
+    ] as const) {
+      const body = (await history(admin, id, "lr", { points: String(n) })).json();
+      expect(body.width, `${n} buckets`).toBe(width);
+      expect(body.buckets).toEqual(expectedBuckets(points, "step", n, undefined, grid).buckets);
+      expect(body.buckets.length).toBeLessThanOrEqual(n);
+    }
+    // Past 1.5 × the minimum the width is not rounded: 25 buckets of 615 steps (a chunk is 768).
+    const fine = (await history(admin, id, "lr", { points: "25" })).json();
+    expect(fine.width).toBe(615);
+    expect(fine.buckets).toEqual(expectedBuckets(points, "step", 25).buckets);
+    // Over time (17 ms apart: a grid of 4,352 ms) and in a zoom off the grid: exact as ever.
+    const byTime = (await history(admin, id, "lr", { axis: "time", points: "10" })).json();
+    expect(byTime.buckets).toEqual(expectedBuckets(points, "time", 10, undefined, (m) => Math.ceil(m / (256 * 17)) * 256 * 17).buckets);
+    const zoom = (await history(admin, id, "lr", { startStep: "1000", endStep: "9000", points: "4" })).json();
+    expect(zoom.width).toBe(2001);
+    expect(zoom.buckets).toEqual(expectedBuckets(points, "step", 4, [1000, 9000]).buckets);
   });
 
   it("refuses bad input: a missing run or key (404), points out of range and a backwards range (400)", async () => {

@@ -47,7 +47,9 @@ type ChunkSummaryRow = ChunkSummary & { seq: number };
  * A metric's history cut into at most `points` equal-width buckets along the step or time axis,
  * each with count, min, max and last, from the series' chunks: a chunk that lies wholly inside
  * the query's range and inside one bucket is answered by its summary and never decoded; only
- * chunks across a bucket edge or a range edge are decoded, point by point.
+ * chunks across a bucket edge or a range edge are decoded, point by point. For a series logged in
+ * order the width is rounded up to a multiple of its chunks' period (gridWidth), so that no chunk
+ * crosses a bucket edge.
  */
 export async function bucketHistory(database: Database, q: BucketQuery): Promise<BucketedHistory> {
   const step = q.axis === "step";
@@ -97,7 +99,8 @@ export async function bucketHistory(database: Database, q: BucketQuery): Promise
     end ??= hi;
   }
   if (end < start) return { axis: q.axis, start, end, width: 1, buckets: [] };
-  const width = Math.max(1, Math.ceil((end - start + 1) / q.points));
+  const minimum = Math.max(1, Math.ceil((end - start + 1) / q.points));
+  const width = gridWidth(whole, step, start, minimum) ?? minimum;
   const from = start;
   const bucketOf = (x: number) => Math.floor((x - from) / width);
 
@@ -128,6 +131,31 @@ export async function bucketHistory(database: Database, q: BucketQuery): Promise
   for (const [seq, chunk] of partialChunks) addPoints(seq, chunk, true);
   for (const [seq, chunk] of await readChunks(database, q.runId, q.key, straddling)) addPoints(seq, chunk, false);
   return { axis: q.axis, start, end, width, buckets: acc.buckets(start, width) };
+}
+
+/**
+ * A bucket width for series whose whole chunks lie on a regular grid along the axis (a training
+ * loop logging every step, or every n steps, in order: each chunk starts one period after the one
+ * before and ends before the next): the smallest multiple of that period at least `minimum`, when
+ * the grid is aligned with `start` and the multiple stays within 1.5 × `minimum` (at least two
+ * thirds of the buckets asked for). With it no chunk crosses a bucket edge, so every bucket is
+ * answered from chunk summaries and none is decoded; the buckets stay exact for that width.
+ * Undefined when the chunks are not on such a grid (points logged out of order, irregular times).
+ */
+function gridWidth(chunks: ChunkSummaryRow[], step: boolean, start: number, minimum: number): number | undefined {
+  if (chunks.length < 8) return undefined;
+  const lo = (c: ChunkSummaryRow) => (step ? c.min_step : c.min_time);
+  const hi = (c: ChunkSummaryRow) => (step ? c.max_step : c.max_time);
+  const sorted = [...chunks].sort((a, b) => lo(a) - lo(b));
+  const first = lo(sorted[0]!);
+  const period = lo(sorted[1]!) - first;
+  if (period <= 0 || period >= minimum || (first - start) % period !== 0) return undefined;
+  for (let i = 0; i < sorted.length; i++) {
+    const c = sorted[i]!;
+    if (lo(c) !== first + i * period || hi(c) >= first + (i + 1) * period) return undefined;
+  }
+  const width = Math.ceil(minimum / period) * period;
+  return width <= 1.5 * minimum ? width : undefined;
 }
 
 /**
