@@ -210,8 +210,13 @@ export class PavedClient {
     return this.json("/api/v1/jobs", { method: "POST", body: spec });
   }
 
-  async listJobs(query: { phase?: string; limit?: number } = {}): Promise<Job[]> {
-    return (await this.json<{ jobs: Job[] }>("/api/v1/jobs", { query })).jobs;
+  /** One page of jobs, newest first (`owner: "me"` for yours); listJobsPage also gives the next page's token. */
+  async listJobs(query: { phase?: string; owner?: string; limit?: number; pageToken?: string } = {}): Promise<Job[]> {
+    return (await this.listJobsPage(query)).jobs;
+  }
+
+  listJobsPage(query: { phase?: string; owner?: string; limit?: number; pageToken?: string } = {}): Promise<{ jobs: Job[]; nextPageToken?: string }> {
+    return this.json("/api/v1/jobs", { query });
   }
 
   getJob(id: string): Promise<Job> {
@@ -330,7 +335,7 @@ export class PavedClient {
 
 
   /** The newest deployments (one page: `limit`, default 100, at most 1,000). */
-  async listDeployments(query: { model?: string; environment?: string; limit?: number } = {}): Promise<Deployment[]> {
+  async listDeployments(query: { model?: string; environment?: string; createdBy?: string; limit?: number } = {}): Promise<Deployment[]> {
     return (await this.json<{ deployments: Deployment[] }>("/api/v1/deployments", { query })).deployments;
   }
 

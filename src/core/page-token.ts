@@ -16,3 +16,25 @@ export function decodePageToken(token: string | undefined): number {
   }
   throw invalidInput("invalid page_token; pass the next_page_token of the previous response unchanged");
 }
+
+/** A list's position for keyset paging, newest first: the last row's creation time and id. */
+export interface NewestFirstPosition {
+  createdAt: number;
+  id: string;
+}
+
+/** The token of a page's last row in a newest-first list (opaque to clients; stable while rows are added). */
+export function encodePositionToken(position: NewestFirstPosition): string {
+  return Buffer.from(JSON.stringify([position.createdAt, position.id])).toString("base64url");
+}
+
+/** The position a newest-first list's token stands for; INVALID_INPUT for a token we did not issue. */
+export function decodePositionToken(token: string): NewestFirstPosition {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as unknown[];
+    if (typeof createdAt === "number" && typeof id === "string") return { createdAt, id };
+  } catch {
+    // answered below
+  }
+  throw invalidInput("pageToken is not one this server handed out; pass the nextPageToken of the previous page, or leave it out for the first page");
+}

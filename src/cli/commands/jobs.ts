@@ -17,13 +17,19 @@ export function registerJobs(program: Command, ctx: CliContext): void {
     .command("ls")
     .description("List jobs, newest first")
     .option("--phase <phase>", `only jobs in this phase (${JOB_PHASES.join(", ")})`, parsePhase)
-    .option("--limit <n>", "at most this many jobs", parseInteger("--limit", 1))
+    .option("--mine", "only the jobs you submitted")
+    .option("--owner <name>", "only the jobs this user (or token) submitted")
+    .option("--limit <n>", "at most this many jobs (one page; default 100)", parseInteger("--limit", 1))
+    .option("--page-token <token>", "the page after the one that printed this token")
     .option("--json", "print JSON")
-    .addHelpText("after", "\nExample:\n  $ paved jobs ls --phase RUNNING --limit 20")
-    .action(async (opts: { phase?: string; limit?: number; json?: boolean }) => {
-      const list = await (await ctx.client()).listJobs({ phase: opts.phase, limit: opts.limit });
-      if (opts.json) return ctx.json({ jobs: list });
-      ctx.out(renderJobTable(list, ctx.now()));
+    .addHelpText("after", "\nExamples:\n  $ paved jobs ls --phase RUNNING --limit 20\n  $ paved jobs ls --mine")
+    .action(async (opts: { phase?: string; mine?: boolean; owner?: string; limit?: number; pageToken?: string; json?: boolean }) => {
+      if (opts.mine && opts.owner) throw invalidInput("give --mine or --owner, not both");
+      const owner = opts.mine ? "me" : opts.owner;
+      const page = await (await ctx.client()).listJobsPage({ phase: opts.phase, limit: opts.limit, ...(owner ? { owner } : {}), ...(opts.pageToken ? { pageToken: opts.pageToken } : {}) });
+      if (opts.json) return ctx.json(page);
+      ctx.out(renderJobTable(page.jobs, ctx.now()));
+      if (page.nextPageToken) ctx.note(`more jobs: add --page-token ${page.nextPageToken}`);
     });
 
   jobs

@@ -41,12 +41,12 @@ export function computeRoutes(service: JobService): RouteDefinition[] {
     route({
       method: "GET",
       url: "/api/v1/jobs",
-      summary: "List jobs of your teams, newest first",
+      summary: "Jobs of your teams, newest first, a page at a time (limit, pageToken); owner=me for yours",
       tags,
       action: "jobs:list",
       query: jobListQuerySchema,
       response: jobListSchema,
-      handler: async ({ query, principal }) => ({ jobs: await service.list(query, principal) }),
+      handler: async ({ query, principal }) => service.list(query, principal),
     }),
     route({
       method: "GET",

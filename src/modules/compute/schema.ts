@@ -271,9 +271,14 @@ export type Job = z.output<typeof jobSchema>;
 export const jobIdParamsSchema = z.object({ id: z.string().min(1).max(128) });
 export const jobListQuerySchema = z.object({
   phase: jobPhaseSchema.optional(),
+  owner: z.string().min(1).max(200).optional().describe("only the jobs this principal submitted (its name, as in a job's owner); 'me' for yours"),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
+  pageToken: z.string().max(200).optional().describe("nextPageToken of the previous page"),
 });
-export const jobListSchema = z.object({ jobs: z.array(jobSchema) });
+export const jobListSchema = z.object({
+  jobs: z.array(jobSchema),
+  nextPageToken: z.string().optional().describe("set when older jobs remain: pass it as pageToken for the next page"),
+});
 export const jobLogsQuerySchema = z.object({
   follow: z
     .enum(["true", "false", "1", "0"])

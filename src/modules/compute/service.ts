@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Kysely } from "kysely";
-import { conflict, invalidInput, notFound, type Clock, type IdGenerator, type Principal, type ResourceRef } from "../../core/index.ts";
+import { conflict, decodePositionToken, encodePositionToken, invalidInput, notFound, type Clock, type IdGenerator, type Principal, type ResourceRef } from "../../core/index.ts";
 import { DEFAULT_TEAM_ID, type Tables } from "../../storage/index.ts";
 import type { ProfileCatalog } from "../catalog/index.ts";
 import { teamForNew, visibleTeams } from "../identity/index.ts";
@@ -252,12 +252,24 @@ export class JobService {
   }
 
   /** Jobs of the teams `reader` may list (every team without a reader), newest first. */
-  async list(opts: { phase?: JobPhase | undefined; limit: number }, reader?: Principal): Promise<Job[]> {
+  /**
+   * One page of jobs of the teams `reader` may list (every team without a reader), newest first;
+   * `owner: "me"` stands for the reader. `nextPageToken` is set when older jobs remain.
+   */
+  async list(opts: { phase?: JobPhase | undefined; owner?: string | undefined; limit: number; pageToken?: string | undefined }, reader?: Principal): Promise<{ jobs: Job[]; nextPageToken?: string }> {
     const teams = reader ? visibleTeams(reader, "jobs:list") : undefined;
-    const rows = await this.deps.store.list({ ...opts, teams });
-    const events = await this.deps.store.events(rows.map((r) => r.job_id));
+    if (opts.owner === "me" && !reader) throw invalidInput("owner 'me' needs a caller; name the owner");
+    const owner = opts.owner === "me" ? reader!.name : opts.owner;
+    const before = opts.pageToken === undefined ? undefined : decodePositionToken(opts.pageToken);
+    const rows = await this.deps.store.list({ phase: opts.phase, limit: opts.limit + 1, teams, owner, before });
+    const page = rows.slice(0, opts.limit);
+    const events = await this.deps.store.events(page.map((r) => r.job_id));
     const see = canSee(reader, "jobs:list");
-    return rows.map((r) => toJob(r, events.get(r.job_id) ?? [], see));
+    const last = page.at(-1);
+    return {
+      jobs: page.map((r) => toJob(r, events.get(r.job_id) ?? [], see)),
+      ...(rows.length > opts.limit && last ? { nextPageToken: encodePositionToken({ createdAt: last.created_at, id: last.job_id }) } : {}),
+    };
   }
 
   /**

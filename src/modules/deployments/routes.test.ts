@@ -552,6 +552,11 @@ describe("deployments over HTTP", () => {
     expect(everything.nextPageToken).toBeUndefined();
     expect(all).toEqual(everything.deployments.map((d: Deployment) => d.id));
     expect(all.length).toBeGreaterThan(3);
+    // By creator: this test's admin made them all; "me" is the caller.
+    const ids = async (query: string) => (await call("GET", `/api/v1/deployments?limit=1000&${query}`)).json().deployments.map((d: Deployment) => d.id);
+    expect(await ids("createdBy=me")).toEqual(all);
+    expect(await ids(`createdBy=${encodeURIComponent(everything.deployments[0].createdBy)}`)).toEqual(all);
+    expect(await ids("createdBy=somebody-else")).toEqual([]);
     expect((await call("GET", "/api/v1/deployments?pageToken=nonsense")).json().error.code).toBe("INVALID_INPUT");
     expect((await call("GET", "/api/v1/deployments?limit=5000")).statusCode).toBe(400);
   });

@@ -34,7 +34,7 @@ export function deploymentRoutes(service: DeploymentService, servingMetrics: () 
     route({
       method: "GET",
       url: "/api/v1/deployments",
-      summary: "Deployments of your teams, newest first, a page at a time (limit, pageToken)",
+      summary: "Deployments of your teams, newest first, a page at a time (limit, pageToken); createdBy=me for yours",
       tags,
       action: "deployments:read",
       query: ListDeploymentsQuery,

@@ -234,6 +234,7 @@ export const MAX_DEPLOYMENTS_PAGE = 1000;
 export const ListDeploymentsQuery = z.object({
   model: z.string().min(1).optional(),
   environment: EnvironmentName.optional(),
+  createdBy: z.string().min(1).max(200).optional().describe("only the deployments this user (or token) created; 'me' for yours"),
   limit: z.coerce.number().int().min(1).max(MAX_DEPLOYMENTS_PAGE).default(DEFAULT_DEPLOYMENTS_PAGE).describe(`deployments per page, newest first (at most ${MAX_DEPLOYMENTS_PAGE})`),
   pageToken: z.string().max(200).optional().describe("nextPageToken of the previous page"),
 });

@@ -1,4 +1,4 @@
-import { PlatformError, conflict, invalidInput, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
+import { PlatformError, conflict, decodePositionToken, encodePositionToken, invalidInput, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
 import type { EvaluationService } from "../evaluation/index.ts";
 import { authorize, visibleTeams } from "../identity/index.ts";
 import type { RegistryService } from "../registry/index.ts";
@@ -164,15 +164,17 @@ export class DeploymentService {
    * first; `nextPageToken` is set when older ones remain.
    */
   async list(
-    filter: { model?: string | undefined; environment?: string | undefined; limit: number; pageToken?: string | undefined },
+    filter: { model?: string | undefined; environment?: string | undefined; createdBy?: string | undefined; limit: number; pageToken?: string | undefined },
     reader?: Principal,
   ): Promise<{ deployments: DeploymentView[]; nextPageToken?: string }> {
     const teams = reader ? visibleTeams(reader, "deployments:read") : undefined;
-    const rows = await this.deps.store.list({ ...filter, teams }, { limit: filter.limit + 1, before: filter.pageToken === undefined ? undefined : parsePageToken(filter.pageToken) });
+    if (filter.createdBy === "me" && !reader) throw invalidInput("createdBy 'me' needs a caller; name the user");
+    const createdBy = filter.createdBy === "me" ? reader!.name : filter.createdBy;
+    const rows = await this.deps.store.list({ model: filter.model, environment: filter.environment, createdBy, teams }, { limit: filter.limit + 1, before: filter.pageToken === undefined ? undefined : decodePositionToken(filter.pageToken) });
     const page = rows.slice(0, filter.limit);
     const overrides = await this.deps.store.overrides(page.map((r) => r.id));
     const last = page.at(-1);
-    return { deployments: page.map((r) => this.withScaleLimit(deploymentView(r, overrides))), ...(rows.length > filter.limit && last ? { nextPageToken: pageToken(last) } : {}) };
+    return { deployments: page.map((r) => this.withScaleLimit(deploymentView(r, overrides))), ...(rows.length > filter.limit && last ? { nextPageToken: encodePositionToken({ createdAt: last.created_at, id: last.id }) } : {}) };
   }
 
   async pause(id: string): Promise<DeploymentView> {
@@ -319,21 +321,6 @@ function abSpec(body: AbTestBody): AbTestSpec {
     minSamples: body.minSamples,
     autoConclude: body.autoConclude,
   };
-}
-
-/** A page's position: the last row's creation time and id (list order), opaque to clients. */
-function pageToken(row: DeploymentRow): string {
-  return Buffer.from(JSON.stringify([row.created_at, row.id])).toString("base64url");
-}
-
-function parsePageToken(token: string): { createdAt: number; id: string } {
-  try {
-    const [createdAt, id] = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as unknown[];
-    if (typeof createdAt === "number" && typeof id === "string") return { createdAt, id };
-  } catch {
-    // answered below
-  }
-  throw invalidInput("pageToken is not one this server handed out; pass the nextPageToken of the previous page, or leave it out for the first page");
 }
 
 /** The path of a model's OIP endpoint in an environment (production keeps the unprefixed one). */

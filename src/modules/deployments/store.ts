@@ -31,7 +31,7 @@ export class DeploymentStore {
    * given; with `teams`, only deployments of those teams (none for an empty list).
    */
   async list(
-    filter: { model?: string | undefined; environment?: string | undefined; teams?: string[] | undefined } = {},
+    filter: { model?: string | undefined; environment?: string | undefined; createdBy?: string | undefined; teams?: string[] | undefined } = {},
     page: { limit?: number; before?: { createdAt: number; id: string } | undefined } = {},
   ): Promise<DeploymentRow[]> {
     if (filter.teams?.length === 0) return [];
@@ -39,6 +39,7 @@ export class DeploymentStore {
     if (filter.teams !== undefined) query = query.where("team_id", "in", filter.teams);
     if (filter.model !== undefined) query = query.where("model_name", "=", filter.model);
     if (filter.environment !== undefined) query = query.where("environment", "=", filter.environment);
+    if (filter.createdBy !== undefined) query = query.where("created_by", "=", filter.createdBy);
     const before = page.before;
     if (before) query = query.where((eb) => eb.or([eb("created_at", "<", before.createdAt), eb.and([eb("created_at", "=", before.createdAt), eb("id", "<", before.id)])]));
     query = query.orderBy("created_at", "desc").orderBy("id", "desc");

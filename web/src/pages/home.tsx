@@ -95,8 +95,7 @@ function RecentRuns({ me }: { me: string }) {
 }
 
 function RecentJobs({ me }: { me: string }) {
-  // The jobs API has no owner filter: the newest page, then mine.
-  const jobs = useApi(async () => (await api.listJobs({ limit: 500 })).filter((j) => j.owner === me).slice(0, RECENT), [me], { refreshMs: REFRESH_MS });
+  const jobs = useApi(() => api.listJobs({ owner: "me", limit: RECENT }), [me], { refreshMs: REFRESH_MS });
   return (
     <Section id="home-jobs" title="My recent jobs" more={{ to: "/jobs", label: "The queue" }}>
       <ErrorNotice error={jobs.error} />
@@ -176,8 +175,7 @@ function RecentWorkspaces({ me }: { me: string }) {
 }
 
 function RecentDeployments({ me }: { me: string }) {
-  // The deployments API has no creator filter: the newest page, then mine.
-  const deployments = useApi(async () => (await api.listDeployments({ limit: 500 })).filter((d) => d.createdBy === me).slice(0, RECENT), [me], { refreshMs: REFRESH_MS });
+  const deployments = useApi(() => api.listDeployments({ createdBy: "me", limit: RECENT }), [me], { refreshMs: REFRESH_MS });
   return (
     <Section id="home-deployments" title="My deployments" more={{ to: "/deployments", label: "All deployments" }}>
       <ErrorNotice error={deployments.error} />
