@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { ROOT, machine, type BenchOptions, type BenchResult } from "./support.ts";
 
 const BENCHES: Record<string, { describe: string; load: () => Promise<{ run(o: BenchOptions): Promise<BenchResult> }> }> = {
-  tracking: { describe: "metric ingestion (log-batch) vs HTTP and SQLite ceilings; search_runs latency", load: () => import("./tracking-ingestion.ts") },
+  tracking: { describe: "metric ingestion (log-batch) on SQLite and PostgreSQL beside raw writes into the same layout, 1M points (--10m, --100m: more); search_runs latency", load: () => import("./tracking-ingestion.ts") },
   history: { describe: "a 1,000,000-point metric history downsampled to 1,000 buckets vs reading every raw point, and the SQL alone", load: () => import("./tracking-history.ts") },
   scheduling: { describe: "submit -> process start latency on the local executor, beside Slurm", load: () => import("./scheduling.ts") },
   sweep: { describe: "a 1,000-trial sweep of trivial trials on the local executor: queue overhead per trial (sweep controller, job queue) beside the trials' own run time", load: () => import("./sweep.ts") },

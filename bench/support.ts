@@ -166,7 +166,7 @@ export interface PavedProcess {
  * Starts a real `paved up` (its own process, as shipped: SQLite in WAL with synchronous=FULL) on
  * a fresh data folder, with a known admin token, and waits until /api/v1/health answers.
  */
-export async function startPaved(opts: { name: string; config?: Record<string, unknown>; dataDir?: string; token?: string }): Promise<PavedProcess> {
+export async function startPaved(opts: { name: string; config?: Record<string, unknown>; dataDir?: string; token?: string; nodeArgs?: string[] }): Promise<PavedProcess> {
   const dir = tempDir(opts.name);
   // A given data dir (replicas sharing one) outlives this process; a fresh one goes with it.
   const dataDir = opts.dataDir ?? join(dir.path, "data");
@@ -174,7 +174,8 @@ export async function startPaved(opts: { name: string; config?: Record<string, u
   const configFile = join(dir.path, "paved.yaml");
   writeFileSync(configFile, stringify({ logLevel: "warn", compute: { gpus: [] }, ...opts.config }));
   const cli = BUNDLED ? new URL("./paved.mjs", import.meta.url).pathname : join(ROOT, "bin/paved.js");
-  const child = spawn(process.execPath, [cli, "up", "--port", "0", "--data-dir", dataDir, "--config", configFile], {
+  // `nodeArgs`: flags for the server's node (e.g. --cpu-prof to profile it).
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), cli, "up", "--port", "0", "--data-dir", dataDir, "--config", configFile], {
     env: { ...process.env, PAVED_ADMIN_TOKEN: token },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -1,19 +1,28 @@
 // Tracking bench: metric points per second through MLflow's runs/log-batch on a real `paved up`,
-// beside the HTTP ceiling (a bare node:http server parsing the same bodies) and the storage
-// ceiling (raw better-sqlite3 writes of the same points into the same chunk layout, same pragmas); then search_runs latency
-// over 30,000 runs x 20 metrics.
+// on SQLite and on PostgreSQL, beside the storage ceiling of each (raw better-sqlite3 / raw `pg`
+// writes of the same points into the same chunk layout, from this process) at the same size in
+// the same run: 1M points by default, 10M with --10m, 100M with --100m. At the first size also the
+// HTTP ceiling (a bare node:http server parsing the same bodies) and two reference rows. Then
+// search_runs latency over 30,000 runs x 20 metrics (bench/tracking-search.ts).
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
+import pg from "pg";
 import { appendPoints, CHUNK_POINTS, decodeChunk, encodeChunk, summarizeChunk, type ChunkPoints } from "../src/storage/index.ts";
 import { search, SEARCH_TARGET_MS } from "./tracking-search.ts";
-import { HttpClient, nowMs, printTable, round, startHelperServer, startPaved, summarize, tempDir, type BenchOptions, type BenchResult } from "./support.ts";
+import { HttpClient, nowMs, printTable, ROOT, round, startHelperServer, startPaved, summarize, tempDir, type BenchOptions, type BenchResult } from "./support.ts";
 
 const POINTS_PER_BODY = 1000;
 const KEYS = 10; // 10 metrics x 100 steps per body, like a training loop flushing every 100 steps
 const CONNECTIONS = 4;
 const BODIES_PER_CONNECTION = 50;
 const TARGET_POINTS_PER_SECOND = 100_000;
-const TARGET_SHARE_OF_SQLITE = 0.5;
+/** Issue 15: Paved at >= 80% of raw writes into the same layout, and 10M/100M within 20% of 1M. */
+const TARGET_SHARE_OF_RAW = 0.8;
+const TARGET_SHARE_OF_FIRST_SIZE = 0.8;
+const MILLION = 1_000_000;
 
 interface MetricPoint {
   key: string;
@@ -66,25 +75,32 @@ async function drive(client: HttpClient, path: string, bodies: string[][], reque
   return { pointsPerSecond: (requests * POINTS_PER_BODY) / seconds, seconds: round(seconds, 3), latency: summarize(latencies) };
 }
 
+/** Migration 017's table and its summary index, as Paved has them. */
 const CHUNK_DDL = `create table metric_chunks (
   run_id text not null, key text not null, seq integer not null, count integer not null,
   min_step bigint not null, max_step bigint not null, min_time bigint not null, max_time bigint not null,
   min_value double precision, max_value double precision,
   step_last_time bigint not null, step_last_value double precision, time_last_step bigint not null, time_last_value double precision,
-  points blob not null, primary key (run_id, key, seq))`;
+  points $BLOB not null, primary key (run_id, key, seq));
+create index metric_chunks_summary on metric_chunks (run_id, key, min_step, seq, count, max_step, min_time, max_time,
+  min_value, max_value, step_last_time, step_last_value, time_last_step, time_last_value)`;
 const CHUNK_COLUMNS = ["count", "min_step", "max_step", "min_time", "max_time", "min_value", "max_value", "step_last_time", "step_last_value", "time_last_step", "time_last_value", "points"] as const;
 
+/** Yields to the event loop, so a long synchronous write loop never holds it for more than one body. */
+const yieldLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
- * The storage ceiling: the same points into the same layout with Paved's pragmas, one transaction
- * per body. `chunks`: the table of migration 017, each key's points appended to its open chunk
- * (read it, append, write it back; new chunks when full) by the same codec, as Paved's writes do,
- * without HTTP, validation or latest values. `rows`: the one-row-per-point table Paved used
- * before (001-initial's DDL, index included), for reference.
+ * The SQLite storage ceiling: the same points into the same layout with Paved's pragmas, one
+ * transaction per body. `chunks`: the table of migration 017, each key's points appended to its
+ * open chunk (read it, append, write it back; new chunks when full) by the same codec, as Paved's
+ * writes do, without HTTP, validation or latest values. `rows`: the one-row-per-point table Paved
+ * used before (001-initial's DDL, index included), for reference. Yields between bodies.
  */
-function rawSqlite(points: MetricPoint[][][], batches: number, synchronous: "FULL" | "NORMAL" = "FULL", layout: "chunks" | "rows" = "chunks"): { pointsPerSecond: number; seconds: number } {
+async function rawSqlite(points: MetricPoint[][][], batches: number, synchronous: "FULL" | "NORMAL" = "FULL", layout: "chunks" | "rows" = "chunks"): Promise<Measured> {
   const dir = tempDir("sqlite");
   try {
-    const db = new BetterSqlite3(join(dir.path, "raw.db"));
+    const file = join(dir.path, "raw.db");
+    const db = new BetterSqlite3(file);
     db.pragma("journal_mode = WAL");
     db.pragma(`synchronous = ${synchronous}`);
     db.pragma("busy_timeout = 5000");
@@ -106,7 +122,7 @@ function rawSqlite(points: MetricPoint[][][], batches: number, synchronous: "FUL
         for (const m of rows) insert.run(runId, m.key, m.value, m.timestamp, m.step, 0);
       });
     } else {
-      db.exec(CHUNK_DDL);
+      db.exec(CHUNK_DDL.replace("$BLOB", "blob"));
       const selectOpen = db.prepare<[number, string, string], { seq: number; count: number; points: Buffer | null }>(
         "select seq, count, case when count < ? then points end as points from metric_chunks where run_id = ? and key = ? order by seq desc limit 1",
       );
@@ -114,25 +130,9 @@ function rawSqlite(points: MetricPoint[][][], batches: number, synchronous: "FUL
         `insert into metric_chunks (run_id, key, seq, ${CHUNK_COLUMNS.join(", ")}) values (?, ?, ?, ${CHUNK_COLUMNS.map(() => "?").join(", ")})
          on conflict (run_id, key, seq) do update set ${CHUNK_COLUMNS.map((c) => `${c} = excluded.${c}`).join(", ")}`,
       );
-      const write = (runId: string, key: string, seq: number, p: ChunkPoints) => {
-        const s = summarizeChunk(p);
-        upsert.run(runId, key, seq, ...CHUNK_COLUMNS.map((c) => (c === "points" ? encodeChunk(p) : s[c])));
-      };
       writeBody = db.transaction((runId: string, rows: MetricPoint[]) => {
-        const byKey = new Map<string, MetricPoint[]>();
-        for (const m of rows) (byKey.get(m.key) ?? byKey.set(m.key, []).get(m.key)!).push(m);
-        for (const [key, list] of byKey) {
-          const open = selectOpen.get(CHUNK_POINTS, runId, key);
-          let from = 0;
-          if (open?.points) {
-            from = Math.min(list.length, CHUNK_POINTS - open.count);
-            write(runId, key, open.seq, appendPoints(decodeChunk(open.points), list, 0, from));
-          }
-          for (let seq = open ? open.seq + 1 : 0; from < list.length; seq++) {
-            const to = Math.min(list.length, from + CHUNK_POINTS);
-            write(runId, key, seq, appendPoints(undefined, list, from, to));
-            from = to;
-          }
+        for (const [key, list] of byKey(rows)) {
+          for (const r of chunkRows(list, selectOpen.get(CHUNK_POINTS, runId, key))) upsert.run(runId, key, ...r);
         }
       });
     }
@@ -141,19 +141,142 @@ function rawSqlite(points: MetricPoint[][][], batches: number, synchronous: "FUL
       const c = b % points.length;
       const pool = points[c]!;
       writeBody(`run-${c}`, pool[Math.floor(b / points.length) % pool.length]!);
+      await yieldLoop();
     }
     const seconds = (nowMs() - start) / 1000;
+    db.pragma("wal_checkpoint(TRUNCATE)");
     db.close();
-    return { pointsPerSecond: (batches * POINTS_PER_BODY) / seconds, seconds: round(seconds, 3) };
+    return { pointsPerSecond: (batches * POINTS_PER_BODY) / seconds, seconds: round(seconds, 3), bytesPerPoint: round(statSync(file).size / (batches * POINTS_PER_BODY), 1) };
   } finally {
     dir.remove();
   }
 }
 
-async function ingestion(options: BenchOptions): Promise<Record<string, unknown>> {
-  const requests = Math.max(20, Math.round(1000 * options.scale));
-  const warmup = Math.min(40, requests);
-  const paved = await startPaved({ name: "tracking" });
+function byKey(rows: MetricPoint[]): Map<string, MetricPoint[]> {
+  const out = new Map<string, MetricPoint[]>();
+  for (const m of rows) (out.get(m.key) ?? out.set(m.key, []).get(m.key)!).push(m);
+  return out;
+}
+
+/** A series' new points as chunk rows [seq, ...CHUNK_COLUMNS]: its open chunk filled up, then new ones. */
+function chunkRows(list: MetricPoint[], open: { seq: number; count: number; points: Uint8Array | null } | undefined): unknown[][] {
+  const out: unknown[][] = [];
+  const row = (seq: number, p: ChunkPoints) => {
+    const s = summarizeChunk(p);
+    out.push([seq, ...CHUNK_COLUMNS.map((c) => (c === "points" ? encodeChunk(p) : s[c]))]);
+  };
+  let from = 0;
+  if (open?.points) {
+    from = Math.min(list.length, CHUNK_POINTS - open.count);
+    row(open.seq, appendPoints(decodeChunk(open.points), list, 0, from));
+  }
+  for (let seq = open ? open.seq + 1 : 0; from < list.length; seq++) {
+    const to = Math.min(list.length, from + CHUNK_POINTS);
+    row(seq, appendPoints(undefined, list, from, to));
+    from = to;
+  }
+  return out;
+}
+
+/**
+ * The PostgreSQL storage ceiling: the same chunk appends into migration 017's layout on a fresh
+ * database, one transaction per body, over CONNECTIONS connections (one run each, as Paved is
+ * driven): read the open chunks of the body's keys in one query (a backward primary-key probe
+ * per key), append, write every chunk row in one multi-row upsert (bytea bound as binary, as
+ * Paved's writes send it). No HTTP, validation or latest values.
+ */
+async function rawPostgres(url: string, points: MetricPoint[][][], batches: number): Promise<Measured> {
+  const pool = new pg.Pool({ connectionString: url, max: CONNECTIONS });
+  try {
+    await pool.query(CHUNK_DDL.replace("$BLOB", "bytea"));
+    const width = CHUNK_COLUMNS.length + 3;
+    const upsert = (rows: number) => `insert into metric_chunks (run_id, key, seq, ${CHUNK_COLUMNS.join(", ")})
+      values ${Array.from({ length: rows }, (_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}`).join(", ")})`).join(", ")}
+      on conflict (run_id, key, seq) do update set ${CHUNK_COLUMNS.map((c) => `${c} = excluded.${c}`).join(", ")}`;
+    let next = 0;
+    const start = nowMs();
+    await Promise.all(
+      points.map(async (perRun, c) => {
+        const client = await pool.connect();
+        try {
+          for (let k = 0; next < batches; k++) {
+            next++;
+            const runId = `run-${c}`;
+            const series = byKey(perRun[k % perRun.length]!);
+            await client.query("begin");
+            const open = await client.query<{ key: string; seq: number; count: number; points: Buffer | null }>(
+              `select k.key, c.seq, c.count, c.points from unnest($3::text[]) as k(key) cross join lateral (
+                 select m.seq, m.count, case when m.count < $1 then m.points end as points
+                 from metric_chunks m where m.run_id = $2 and m.key = k.key order by m.seq desc limit 1) c`,
+              [CHUNK_POINTS, runId, [...series.keys()]],
+            );
+            const openByKey = new Map(open.rows.map((r) => [r.key, r]));
+            const values: unknown[] = [];
+            let rows = 0;
+            for (const [key, list] of series) {
+              for (const r of chunkRows(list, openByKey.get(key))) {
+                values.push(runId, key, ...r);
+                rows++;
+              }
+            }
+            await client.query(upsert(rows), values);
+            await client.query("commit");
+          }
+        } finally {
+          client.release();
+        }
+      }),
+    );
+    const seconds = (nowMs() - start) / 1000;
+    const size = await pool.query<{ bytes: string }>("select pg_total_relation_size('metric_chunks') as bytes");
+    return { pointsPerSecond: (batches * POINTS_PER_BODY) / seconds, seconds: round(seconds, 3), bytesPerPoint: round(Number(size.rows[0]!.bytes) / (batches * POINTS_PER_BODY), 1) };
+  } finally {
+    await pool.end();
+  }
+}
+
+interface Measured {
+  pointsPerSecond: number;
+  seconds: number;
+  latency?: ReturnType<typeof summarize>;
+  /** The store's size on disk after the run over the points written (SQLite: the database file; PostgreSQL: metric_chunks with its indexes). */
+  bytesPerPoint?: number;
+}
+
+/** PostgreSQL for the bench: BENCH_DATABASE_URL, or the throwaway cluster the tests use (scripts/pg-up.sh); BENCH_POSTGRES=0 skips it. */
+function postgresAdminUrl(): { url?: string; why?: string } {
+  if (process.env.BENCH_POSTGRES === "0") return { why: "BENCH_POSTGRES=0" };
+  if (process.env.BENCH_DATABASE_URL) return { url: process.env.BENCH_DATABASE_URL };
+  try {
+    return { url: execFileSync("bash", [`${ROOT}scripts/pg-up.sh`], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim().split("\n").at(-1)! };
+  } catch (error) {
+    return { why: `scripts/pg-up.sh failed (${(error as Error).message.split("\n")[0]}); set BENCH_DATABASE_URL` };
+  }
+}
+
+/** A new database on the admin URL's server, dropped by `drop()`. */
+async function freshDatabase(admin: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `paved_bench_${randomBytes(5).toString("hex")}`;
+  const run = async (statement: string) => {
+    const client = new pg.Client({ connectionString: admin });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  await run(`create database ${name}`);
+  return { url: admin.replace(/\/[^/]*$/, `/${name}`), drop: () => run(`drop database if exists ${name} with (force)`) };
+}
+
+/**
+ * `requests` log-batch bodies (after `warmup` more) into a fresh `paved up` with `config`, four
+ * runs on four keep-alive connections; `size()` tells the store's bytes once the points are in.
+ */
+async function pavedIngest(opts: { config?: Record<string, unknown>; requests: number; warmup: number; size(paved: { dataDir: string }): Promise<number> }): Promise<Measured & { bodies: string[][]; points: MetricPoint[][][] }> {
+  const prof = process.env.BENCH_CPU_PROF;
+  const paved = await startPaved({ name: "tracking", ...(opts.config ? { config: opts.config } : {}), ...(prof ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${prof}`] } : {}) });
   try {
     const client = new HttpClient(paved.url, paved.token, CONNECTIONS);
     const { experiment_id } = await client.request<{ experiment_id: string }>("POST", "/api/2.0/mlflow/experiments/create", { name: "ingestion-bench" });
@@ -167,76 +290,188 @@ async function ingestion(options: BenchOptions): Promise<Record<string, unknown>
       runIds.push(run.info.run_id);
     }
     const { bodies, points } = buildBodies(runIds);
-    const bodyBytes = Buffer.byteLength(bodies[0]![0]!);
-
-    await drive(client, "/api/2.0/mlflow/runs/log-batch", bodies, warmup);
-    const pavedResult = await drive(client, "/api/2.0/mlflow/runs/log-batch", bodies, requests);
+    await drive(client, "/api/2.0/mlflow/runs/log-batch", bodies, opts.warmup);
+    const result = await drive(client, "/api/2.0/mlflow/runs/log-batch", bodies, opts.requests);
     client.close();
-
-    const bare = await startHelperServer("bare-http-server.ts");
-    let bareResult;
-    try {
-      const bareClient = new HttpClient(bare.url, undefined, CONNECTIONS);
-      await drive(bareClient, "/api/2.0/mlflow/runs/log-batch", bodies, warmup);
-      bareResult = await drive(bareClient, "/api/2.0/mlflow/runs/log-batch", bodies, requests);
-      bareClient.close();
-    } finally {
-      await bare.stop();
-    }
-
-    const sqliteResult = rawSqlite(points, requests);
-    // Not a ceiling Paved may use (a power cut can lose acknowledged commits): it shows how much
-    // of the storage cost is the fsync per commit on this disk.
-    const sqliteNormal = rawSqlite(points, requests, "NORMAL");
-    const sqliteRows = rawSqlite(points, requests, "FULL", "rows");
-
-    const rows: (string | number)[][] = [
-      ["paved up: POST runs/log-batch (HTTP + auth + validation + SQLite)", pavedResult.pointsPerSecond, pavedResult.latency.p50, pavedResult.latency.p99, "1.00"],
-      ["bare node:http: parse JSON, answer {} (HTTP ceiling)", bareResult.pointsPerSecond, bareResult.latency.p50, bareResult.latency.p99, round(pavedResult.pointsPerSecond / bareResult.pointsPerSecond).toFixed(2)],
-      ["raw better-sqlite3: same chunk appends, 1 txn per body (storage ceiling)", sqliteResult.pointsPerSecond, "-", "-", round(pavedResult.pointsPerSecond / sqliteResult.pointsPerSecond).toFixed(2)],
-      ["  same, synchronous=NORMAL (no fsync per commit; reference only)", sqliteNormal.pointsPerSecond, "-", "-", round(pavedResult.pointsPerSecond / sqliteNormal.pointsPerSecond).toFixed(2)],
-      ["  raw rows into the old one-row-per-point table (reference only)", sqliteRows.pointsPerSecond, "-", "-", round(pavedResult.pointsPerSecond / sqliteRows.pointsPerSecond).toFixed(2)],
-    ];
-    printTable(
-      `Metric ingestion: ${requests} bodies x ${POINTS_PER_BODY} points, ${CONNECTIONS} keep-alive connections, body ${Math.round(bodyBytes / 1024)} KiB, WAL + synchronous=FULL`,
-      ["path", "points/s", "p50 ms/body", "p99 ms/body", "paved / this"],
-      rows,
-    );
-    const share = pavedResult.pointsPerSecond / sqliteResult.pointsPerSecond;
-    return {
-      requests,
-      pointsPerBody: POINTS_PER_BODY,
-      connections: CONNECTIONS,
-      bodyBytes,
-      paved: pavedResult,
-      bareHttp: bareResult,
-      rawSqlite: sqliteResult,
-      rawSqliteSynchronousNormal: sqliteNormal,
-      rawSqliteOldRowLayout: sqliteRows,
-      pavedShareOfRawSqlite: round(share, 3),
-      pavedShareOfBareHttp: round(pavedResult.pointsPerSecond / bareResult.pointsPerSecond, 3),
-      targets: { pointsPerSecond: TARGET_POINTS_PER_SECOND, shareOfRawSqlite: TARGET_SHARE_OF_SQLITE },
-      meetsPointsPerSecond: pavedResult.pointsPerSecond >= TARGET_POINTS_PER_SECOND,
-      meetsShareOfRawSqlite: share >= TARGET_SHARE_OF_SQLITE,
-    };
+    const bytes = await opts.size(paved);
+    return { ...result, bytesPerPoint: round(bytes / ((opts.requests + opts.warmup) * POINTS_PER_BODY), 1), bodies, points };
   } finally {
     await paved.stop();
   }
 }
 
+/** SQLite's files in a data folder (the database and its WAL), in bytes. */
+function sqliteBytes(dataDir: string): number {
+  return ["paved.db", "paved.db-wal"].map((f) => join(dataDir, f)).filter((f) => existsSync(f)).reduce((sum, f) => sum + statSync(f).size, 0);
+}
+
+async function postgresBytes(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return Number((await client.query<{ bytes: string }>("select pg_total_relation_size('metric_chunks') as bytes")).rows[0]!.bytes);
+  } finally {
+    await client.end();
+  }
+}
+
+interface SizeFigures {
+  points: number;
+  requests: number;
+  sqlite: { paved: Measured; raw: Measured; share: number };
+  postgres?: { paved: Measured; raw: Measured; share: number };
+}
+
+/**
+ * The sweep: for each size, Paved on SQLite, raw SQLite, Paved on PostgreSQL and raw PostgreSQL,
+ * each on a fresh store, one after the other; at the first size also the HTTP ceiling and the
+ * reference rows.
+ */
+async function ingestion(options: BenchOptions): Promise<Record<string, unknown>> {
+  const first = Math.max(20, Math.round(1000 * options.scale));
+  const requestCounts = [first];
+  if (process.argv.includes("--10m")) requestCounts.push((10 * MILLION) / POINTS_PER_BODY);
+  if (process.argv.includes("--100m")) requestCounts.push((100 * MILLION) / POINTS_PER_BODY);
+  const postgres = postgresAdminUrl();
+  const sizes: SizeFigures[] = [];
+  let reference: Record<string, Measured> | undefined;
+  let bodyBytes = 0;
+  for (const requests of requestCounts) {
+    const warmup = Math.min(40, requests);
+    const points = (requests + warmup) * POINTS_PER_BODY;
+    const label = `${(requests * POINTS_PER_BODY).toLocaleString("en-US")} points`;
+    process.stdout.write(`\n${label}: paved up on SQLite ...`);
+    const pavedSqlite = await pavedIngest({ requests, warmup, size: async (p) => sqliteBytes(p.dataDir) });
+    bodyBytes = Buffer.byteLength(pavedSqlite.bodies[0]![0]!);
+    process.stdout.write(` ${Math.round(pavedSqlite.pointsPerSecond).toLocaleString("en-US")} points/s; raw SQLite ...`);
+    const rawSqliteResult = await rawSqlite(pavedSqlite.points, requests);
+    process.stdout.write(` ${Math.round(rawSqliteResult.pointsPerSecond).toLocaleString("en-US")}`);
+    const figures: SizeFigures = {
+      points,
+      requests,
+      sqlite: { paved: strip(pavedSqlite), raw: rawSqliteResult, share: round(pavedSqlite.pointsPerSecond / rawSqliteResult.pointsPerSecond, 3) },
+    };
+    if (postgres.url) {
+      process.stdout.write(`; paved up on PostgreSQL ...`);
+      const pavedDb = await freshDatabase(postgres.url);
+      let pavedPg;
+      try {
+        pavedPg = await pavedIngest({ config: { databaseUrl: pavedDb.url }, requests, warmup, size: () => postgresBytes(pavedDb.url) });
+      } finally {
+        await pavedDb.drop();
+      }
+      process.stdout.write(` ${Math.round(pavedPg.pointsPerSecond).toLocaleString("en-US")} points/s; raw PostgreSQL ...`);
+      const rawDb = await freshDatabase(postgres.url);
+      let rawPg;
+      try {
+        rawPg = await rawPostgres(rawDb.url, pavedSqlite.points, requests);
+      } finally {
+        await rawDb.drop();
+      }
+      process.stdout.write(` ${Math.round(rawPg.pointsPerSecond).toLocaleString("en-US")}`);
+      figures.postgres = { paved: strip(pavedPg), raw: rawPg, share: round(pavedPg.pointsPerSecond / rawPg.pointsPerSecond, 3) };
+    }
+    process.stdout.write("\n");
+    if (!reference) {
+      const bare = await startHelperServer("bare-http-server.ts");
+      try {
+        const bareClient = new HttpClient(bare.url, undefined, CONNECTIONS);
+        await drive(bareClient, "/api/2.0/mlflow/runs/log-batch", pavedSqlite.bodies, warmup);
+        reference = { bareHttp: await drive(bareClient, "/api/2.0/mlflow/runs/log-batch", pavedSqlite.bodies, requests) };
+        bareClient.close();
+      } finally {
+        await bare.stop();
+      }
+      // Not a ceiling Paved may use (a power cut can lose acknowledged commits): it shows how much
+      // of the storage cost is the fsync per commit on this disk.
+      reference.sqliteSynchronousNormal = await rawSqlite(pavedSqlite.points, requests, "NORMAL");
+      reference.sqliteOldRowLayout = await rawSqlite(pavedSqlite.points, requests, "FULL", "rows");
+    }
+    sizes.push(figures);
+  }
+
+  const base = sizes[0]!;
+  const rows: (string | number)[][] = [];
+  const row = (name: string, size: SizeFigures, m: Measured, baseline: Measured, ceiling?: Measured) => [
+    name,
+    (size.requests * POINTS_PER_BODY).toLocaleString("en-US"),
+    m.pointsPerSecond,
+    m.latency?.p50 ?? "-",
+    m.latency?.p99 ?? "-",
+    ceiling ? round(m.pointsPerSecond / ceiling.pointsPerSecond).toFixed(2) : "-",
+    round(m.pointsPerSecond / baseline.pointsPerSecond).toFixed(2),
+    m.bytesPerPoint ?? "-",
+  ];
+  for (const size of sizes) {
+    rows.push(row("paved up on SQLite: POST runs/log-batch (HTTP + auth + validation + storage)", size, size.sqlite.paved, base.sqlite.paved, size.sqlite.raw));
+    rows.push(row("raw better-sqlite3: same chunk appends, 1 txn per body (SQLite ceiling)", size, size.sqlite.raw, base.sqlite.raw));
+    if (size.postgres && base.postgres) {
+      rows.push(row("paved up on PostgreSQL: POST runs/log-batch", size, size.postgres.paved, base.postgres.paved, size.postgres.raw));
+      rows.push(row("raw pg: same chunk appends, 1 txn per body, 4 connections (PostgreSQL ceiling)", size, size.postgres.raw, base.postgres.raw));
+    }
+  }
+  printTable(
+    `Metric ingestion sweep: bodies of ${POINTS_PER_BODY} points (${Math.round(bodyBytes / 1024)} KiB), ${CONNECTIONS} keep-alive connections, one run each; SQLite WAL + synchronous=FULL${postgres.url ? "" : `; PostgreSQL rows skipped: ${postgres.why}`}`,
+    ["path", "points", "points/s", "p50 ms/body", "p99 ms/body", "of raw", "of first size", "bytes/point"],
+    rows,
+  );
+  const ref = reference!;
+  printTable(
+    `At ${(base.requests * POINTS_PER_BODY).toLocaleString("en-US")} points, for reference`,
+    ["path", "points/s", "p50 ms/body", "p99 ms/body", "paved SQLite / this"],
+    [
+      ["bare node:http: parse JSON, answer {} (HTTP ceiling)", ref.bareHttp!.pointsPerSecond, ref.bareHttp!.latency!.p50, ref.bareHttp!.latency!.p99, round(base.sqlite.paved.pointsPerSecond / ref.bareHttp!.pointsPerSecond).toFixed(2)],
+      ["raw better-sqlite3, synchronous=NORMAL (no fsync per commit)", ref.sqliteSynchronousNormal!.pointsPerSecond, "-", "-", round(base.sqlite.paved.pointsPerSecond / ref.sqliteSynchronousNormal!.pointsPerSecond).toFixed(2)],
+      ["raw rows into the old one-row-per-point table", ref.sqliteOldRowLayout!.pointsPerSecond, "-", "-", round(base.sqlite.paved.pointsPerSecond / ref.sqliteOldRowLayout!.pointsPerSecond).toFixed(2)],
+    ],
+  );
+  return {
+    pointsPerBody: POINTS_PER_BODY,
+    connections: CONNECTIONS,
+    bodyBytes,
+    postgres: postgres.url ? "on" : `skipped: ${postgres.why}`,
+    sizes,
+    reference: ref,
+    targets: { pointsPerSecond: TARGET_POINTS_PER_SECOND, shareOfRaw: TARGET_SHARE_OF_RAW, shareOfFirstSize: TARGET_SHARE_OF_FIRST_SIZE },
+  };
+}
+
+/** A measurement without the bodies and points it was driven with. */
+function strip(m: Measured & { bodies?: unknown; points?: unknown }): Measured {
+  return { pointsPerSecond: m.pointsPerSecond, seconds: m.seconds, ...(m.latency ? { latency: m.latency } : {}), ...(m.bytesPerPoint !== undefined ? { bytesPerPoint: m.bytesPerPoint } : {}) };
+}
+
+function ingestionNotes(figures: Record<string, unknown>): string[] {
+  const sizes = figures.sizes as SizeFigures[];
+  const base = sizes[0]!;
+  const pct = (x: number) => `${Math.round(x * 100)}%`;
+  const notes: string[] = [];
+  for (const size of sizes) {
+    const n = (size.requests * POINTS_PER_BODY).toLocaleString("en-US");
+    for (const dialect of ["sqlite", "postgres"] as const) {
+      const d = size[dialect];
+      if (!d) continue;
+      const name = dialect === "sqlite" ? "SQLite" : "PostgreSQL";
+      notes.push(`ingestion at ${n} points on ${name}: ${Math.round(d.paved.pointsPerSecond).toLocaleString("en-US")} points/s, ${pct(d.share)} of raw; target >= ${pct(TARGET_SHARE_OF_RAW)}: ${d.share >= TARGET_SHARE_OF_RAW ? "met" : "NOT met"}`);
+      const baseline = base[dialect];
+      if (size !== base && baseline) {
+        const ratio = d.paved.pointsPerSecond / baseline.paved.pointsPerSecond;
+        notes.push(`ingestion at ${n} points on ${name}: ${pct(ratio)} of the first size's figure; target >= ${pct(TARGET_SHARE_OF_FIRST_SIZE)}: ${ratio >= TARGET_SHARE_OF_FIRST_SIZE ? "met" : "NOT met"}`);
+      }
+    }
+  }
+  notes.push(`ingestion on SQLite at ${(base.requests * POINTS_PER_BODY).toLocaleString("en-US")} points: target >= ${TARGET_POINTS_PER_SECOND.toLocaleString("en-US")} points/s: ${base.sqlite.paved.pointsPerSecond >= TARGET_POINTS_PER_SECOND ? "met" : "NOT met"}`);
+  return notes;
+}
+
 export async function run(options: BenchOptions): Promise<BenchResult> {
-  // BENCH_TRACKING=ingestion (or search) runs one part: ingestion at BENCH_SCALE=10 without
-  // seeding 300,000 runs for search.
+  // BENCH_TRACKING=ingestion (or search) runs one part: the ingestion sweep without seeding
+  // 300,000 runs for search.
   const parts = (process.env.BENCH_TRACKING ?? "ingestion,search").split(",");
   const ingest = parts.includes("ingestion") ? await ingestion(options) : undefined;
   const searchFigures = parts.includes("search") ? await search(options) : undefined;
   const notes: string[] = [];
-  if (ingest) {
-    notes.push(
-      `ingestion: ${Math.round((ingest.paved as { pointsPerSecond: number }).pointsPerSecond).toLocaleString("en-US")} points/s; target >= ${TARGET_POINTS_PER_SECOND.toLocaleString("en-US")}: ${ingest.meetsPointsPerSecond ? "met" : "NOT met"}`,
-      `ingestion: ${Math.round((ingest.pavedShareOfRawSqlite as number) * 100)}% of raw SQLite; target >= ${TARGET_SHARE_OF_SQLITE * 100}%: ${ingest.meetsShareOfRawSqlite ? "met" : "NOT met"}`,
-    );
-  }
+  if (ingest) notes.push(...ingestionNotes(ingest));
   if (searchFigures) {
     notes.push(`search_runs p50 (filter + order_by): ${((searchFigures.queries as { ms: { p50: number } }[])[0]!.ms.p50)} ms; target < ${SEARCH_TARGET_MS} ms: ${searchFigures.meetsTarget ? "met" : "NOT met"}`);
   }

@@ -91,7 +91,7 @@ async function seedRuns(server: UiServer, count: number): Promise<{ experimentId
       });
       params.push(...data.params.map((p) => ({ run_id: runId, ...p })));
       tags.push(...[...data.tags, { key: "mlflow.runName", value: `trial-${i}` }].map((t) => ({ run_id: runId, ...t })));
-      metrics.push(...data.metrics.map((m) => ({ run_id: runId, ...m, is_nan: 0 })));
+      metrics.push(...data.metrics.map((m) => ({ run_id: runId, experiment_id: experimentId, ...m, is_nan: 0 })));
     }
     await db.transaction().execute(async (trx) => {
       await trx.insertInto("runs").values(runs).execute();

@@ -141,6 +141,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   };
   routes.push(...snapshotRoutes(snapshots));
   const controllers: { start(): Promise<void> | void; stop(): Promise<void> | void }[] = [];
+  // Garbage collection of runs deleted longer than tracking.retentionDays ago, on the leader only.
+  controllers.push(tracking.gcController);
   const catalog = createCatalogModule({ profilesFile: config.compute.profilesFile });
   routes.push(...catalog.routes);
   // Costs, budgets and policies: they admit jobs, deployments and moves of `production` (through

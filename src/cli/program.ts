@@ -24,6 +24,7 @@ import { registerDatasets } from "./commands/datasets.ts";
 import { registerPredict } from "./commands/predict.ts";
 import { registerPolicy } from "./commands/policy.ts";
 import { registerQuotas } from "./commands/quotas.ts";
+import { registerGc, registerStorage } from "./commands/gc.ts";
 import { registerRuns } from "./commands/runs.ts";
 import { registerSecrets } from "./commands/secrets.ts";
 import { registerSweeps } from "./commands/sweeps.ts";
@@ -95,6 +96,8 @@ Every listing takes --json. Exit codes: 2 invalid input, 3 not found, 4 conflict
   registerFeedback(program, ctx);
   registerCosts(program, ctx);
   registerQuotas(program, ctx);
+  registerStorage(program, ctx);
+  registerGc(program, ctx);
   registerBudgets(program, ctx);
   registerPolicy(program, ctx);
   registerSecrets(program, ctx);

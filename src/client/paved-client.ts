@@ -9,6 +9,7 @@ import type { AuditQuery, AuditRecord } from "./types.ts";
 import type { SsoDevicePoll, SsoDeviceStart } from "./types.ts";
 import type { Budget, BudgetRequest, CostQuery, CostReport, EffectivePolicy, JobCheck, Policy, Prices } from "./types.ts";
 import type { QuotaRequest, TeamQuota } from "./types.ts";
+import type { GcReport, GcRequestBody, TeamStorage } from "./types.ts";
 import type { Workspace, WorkspaceEnvironment, WorkspaceRequest } from "./types.ts";
 import type { FeatureSet, FeatureSetRequest, Materialization, TrainingSet, TrainingSetRequest } from "./types.ts";
 import type { Alert, AlertReceiver, AlertRule, Monitor, MonitorRequest, MonitorWindow, Prediction, PredictionRequest, SamplesDataset, Sweep, SweepSpec } from "./types.ts";
@@ -457,6 +458,20 @@ export class PavedClient {
 
   getQuota(team: string): Promise<TeamQuota> {
     return this.json(`/api/v1/teams/${seg(team)}/quotas`);
+  }
+
+  /** Garbage-collects deleted runs past retention (platform admins); `dryRun` only counts what it would free. */
+  collectGarbage(body: GcRequestBody): Promise<GcReport> {
+    return this.json("/api/v1/admin/gc", { method: "POST", body });
+  }
+
+  /** Storage of your teams (every team for a platform admin), or of one team. */
+  async listStorage(): Promise<TeamStorage[]> {
+    return (await this.json<{ teams: TeamStorage[] }>("/api/v1/storage")).teams;
+  }
+
+  getStorage(team: string): Promise<TeamStorage> {
+    return this.json(`/api/v1/teams/${seg(team)}/storage`);
   }
 
   /** Replaces a team's quota settings (platform admins). */

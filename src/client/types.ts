@@ -12,6 +12,7 @@ import type { EvaluateBody, EvaluationUploadView, EvaluationView, GatePolicyChan
 import type { AuditRecordView } from "../modules/guardrails/schema.ts";
 import type { FeedbackBody } from "../modules/adoption/schema.ts";
 import type { QuotaSettings, TeamQuotaView } from "../modules/guardrails/quotas-schema.ts";
+import type { GcReportView, GcRequest, TeamStorageView } from "../modules/tracking/gc-schema.ts";
 import type { BudgetView, PutBudgetBody } from "../modules/guardrails/budgets-schema.ts";
 import type { CostReport as CostReportView, COST_GROUPINGS } from "../modules/guardrails/costs-schema.ts";
 import type { EffectivePolicyView, PolicyView } from "../modules/guardrails/policies-schema.ts";
@@ -134,6 +135,9 @@ export type TeamQuota = z.output<typeof TeamQuotaView>;
 export type QuotaLine = TeamQuota["lines"][number];
 /** What `paved quotas set` sends: a number limits, null is unlimited, an absent field takes the server default. */
 export type QuotaRequest = z.input<typeof QuotaSettings>;
+export type GcReport = z.output<typeof GcReportView>;
+export type GcRequestBody = z.input<typeof GcRequest>;
+export type TeamStorage = z.output<typeof TeamStorageView>;
 
 export type { WorkspaceView as Workspace, CreateWorkspaceBody as WorkspaceRequest, EnvironmentView as WorkspaceEnvironment } from "../modules/workspaces/schema.ts";
 

@@ -418,6 +418,20 @@ export const configSchema = z.strictObject({
       summarySeconds: z.number().positive().max(3600).default(60),
     })
     .default({ dataEvents: false, retentionDays: 365, summarySeconds: 60 }),
+  /** Deleted runs and reclaiming their space (docs/tracking.md#deleting-runs-and-reclaiming-space). */
+  tracking: z
+    .strictObject({
+      /** Days a deleted run (or a run of a deleted experiment) stays restorable before garbage collection removes it. */
+      retentionDays: z.number().min(0).max(36_500).default(30),
+      /** How often the garbage collector looks for runs past retention (0: never by itself; `paved gc` still works). */
+      gcIntervalMinutes: z.number().min(0).max(10_080).default(60),
+      /**
+       * A blob written this recently is kept even when nothing references it (an upload of the same
+       * bytes may be about to): more than the longest request (http.requestTimeoutSeconds).
+       */
+      gcMinBlobAgeSeconds: z.number().int().min(0).default(3600),
+    })
+    .default({ retentionDays: 30, gcIntervalMinutes: 60, gcMinBlobAgeSeconds: 3600 }),
   artifacts: z
     .strictObject({
       /** Largest single artifact upload accepted, in bytes. */

@@ -60,6 +60,7 @@ export const ACTIONS = [
   "runs:create",
   "runs:write",
   "runs:delete",
+  "tracking:gc",
   "models:read",
   "models:write",
   "models:delete",

@@ -11,10 +11,10 @@ describe.each(testDialects())("database on %s", (dialect) => {
     const t = 1_764_000_000_123;
     await database.db
       .insertInto("latest_metrics")
-      .values({ run_id: "r", key: "loss", value: 0.25, timestamp: t, step: 3, is_nan: 0 })
+      .values({ run_id: "r", experiment_id: "0", key: "loss", value: 0.25, timestamp: t, step: 3, is_nan: 0 })
       .execute();
     const row = await database.db.selectFrom("latest_metrics").selectAll().executeTakeFirstOrThrow();
-    expect(row).toEqual({ run_id: "r", key: "loss", value: 0.25, timestamp: t, step: 3, is_nan: 0 });
+    expect(row).toEqual({ run_id: "r", experiment_id: "0", key: "loss", value: 0.25, timestamp: t, step: 3, is_nan: 0 });
   });
 
   it("keeps data when reopened and migrated again", async () => {

@@ -32,6 +32,8 @@ import { predictionsMigration } from "./migrations/025-predictions.ts";
 import { triggersMigration } from "./migrations/027-triggers.ts";
 import { monitorSamplesMigration } from "./migrations/029-monitor-samples.ts";
 import { changeTimesMigration } from "./migrations/030-change-times.ts";
+import { runCollectionMigration } from "./migrations/032-run-collection.ts";
+import { searchIndexMigration } from "./migrations/031-search-index.ts";
 import { featuresMigration } from "./migrations/028-features.ts";
 import { ensureFences } from "./leader.ts";
 import type { Tables } from "./tables.ts";
@@ -113,7 +115,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
 }
 
 async function migrate(database: Database): Promise<void> {
-  const provider: MigrationProvider = { getMigrations: async () => ({ ...migrations(database.dialect), "025-predictions": predictionsMigration(), "026-pipelines": pipelinesMigration(database.dialect), "027-triggers": triggersMigration(), "029-monitor-samples": monitorSamplesMigration(), "028-features": featuresMigration(), "030-change-times": changeTimesMigration() }) };
+  const provider: MigrationProvider = { getMigrations: async () => ({ ...migrations(database.dialect), "025-predictions": predictionsMigration(), "026-pipelines": pipelinesMigration(database.dialect), "027-triggers": triggersMigration(), "029-monitor-samples": monitorSamplesMigration(), "028-features": featuresMigration(), "030-change-times": changeTimesMigration(), "031-search-index": searchIndexMigration(), "032-run-collection": runCollectionMigration() }) };
   const migrator = new Migrator({ db: database.db, provider });
   const { error } = await migrator.migrateToLatest();
   if (error) {

@@ -74,6 +74,8 @@ export interface Tables {
   };
   latest_metrics: {
     run_id: string;
+    /** The run's experiment (031), so that a search ordered by a metric walks (experiment_id, key, value). */
+    experiment_id: string;
     key: string;
     value: number | null;
     timestamp: number;
@@ -638,4 +640,18 @@ export interface Tables {
   monitor_samples: { monitor_id: string; window_start: number; window_end: number; digest: string; size: number; rows: number };
   /** One row (id 1): the control plane's leader, its epoch (raised at each election) and the URL replicas forward to. */
   control_plane_leader: { id: number; epoch: number; holder: string | null; url: string | null; elected_at: number | null };
+  /** A garbage-collected run (032): who it belonged to, when it was deleted and collected, what collecting it freed. */
+  run_tombstones: {
+    run_id: string;
+    experiment_id: string;
+    team_id: string;
+    run_name: string;
+    deleted_time: number;
+    collected_at: number;
+    bytes_freed: number;
+    metric_points: number;
+    artifact_files: number;
+  };
+  /** Blobs a committed collection let go of, until a pass removes them from the artifact store or finds them referenced (032). */
+  gc_blobs: { digest: string; size: number; team_id: string; queued_at: number };
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { access, mkdir, open, rename, rm } from "node:fs/promises";
+import { access, mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -72,6 +72,34 @@ export class LocalArtifactStore implements ArtifactStore {
     } catch (error) {
       if ((error as { code?: string }).code === "ENOENT") return false;
       throw unavailable(error, "looking up an artifact");
+    }
+  }
+
+  /**
+   * Moved aside first (an atomic rename), then judged by its age: an upload of the same bytes that
+   * renamed its copy in meanwhile is either the file moved aside (young: moved back; the bytes are
+   * the same) or the one now in place (untouched).
+   */
+  async remove(digest: string, { minAgeMs }: { minAgeMs: number }): Promise<"removed" | "absent" | "recent"> {
+    const path = this.pathOf(digest);
+    const trash = join(this.root, "tmp", `gc-${randomBytes(12).toString("hex")}`);
+    try {
+      await mkdir(join(this.root, "tmp"), { recursive: true });
+      await rename(path, trash);
+    } catch (error) {
+      if ((error as { code?: string }).code === "ENOENT") return "absent";
+      throw unavailable(error, "removing an artifact");
+    }
+    try {
+      const { mtimeMs } = await stat(trash);
+      if (Date.now() - mtimeMs < minAgeMs) {
+        await rename(trash, path);
+        return "recent";
+      }
+      await rm(trash, { force: true });
+      return "removed";
+    } catch (error) {
+      throw unavailable(error, "removing an artifact");
     }
   }
 

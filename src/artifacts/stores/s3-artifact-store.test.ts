@@ -47,6 +47,8 @@ function againstEmulator(name: "s3rver" | "moto", start: () => Promise<S3Emulato
         bucket: emulator.bucket,
         prefix: PREFIX,
       }),
+    // Checked by hand: s3rver resets the connection of a PUT to a presigned UploadPart URL; moto takes it.
+    ...(name === "s3rver" ? { directUploadsSkipped: "s3rver resets the connection of a PUT to a presigned part URL (moto runs these cases)" } : {}),
   }));
 
   it("hands out a presigned URL that downloads the blob without Paved, named as asked", async () => {

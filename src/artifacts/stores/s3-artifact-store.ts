@@ -9,13 +9,17 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListPartsCommand,
   S3Client,
+  UploadPartCommand,
   UploadPartCopyCommand,
+  type Part,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { PlatformError, notFound } from "../../core/index.ts";
-import type { ArtifactStore, BlobInfo } from "../artifact-store.ts";
+import { PlatformError, invalidInput, notFound } from "../../core/index.ts";
+import type { ArtifactStore, BlobInfo, DirectUpload, UploadedPart } from "../artifact-store.ts";
 
 const DIGEST = /^[0-9a-f]{64}$/;
 /** S3's largest single CopyObject; a larger upload is moved to its digest key by a multipart copy. */
@@ -25,7 +29,10 @@ export const S3_MAX_OBJECT_BYTES = 5 * 1024 ** 4;
 /** S3's most parts in one multipart upload. */
 export const S3_MAX_PARTS = 10_000;
 /** S3's smallest part of a multipart upload (but the last). */
-const MIN_PART_BYTES = 5 * 1024 ** 2;
+export const S3_MIN_PART_BYTES = 5 * 1024 ** 2;
+const MIN_PART_BYTES = S3_MIN_PART_BYTES;
+/** A direct upload's id: the random name of its temporary key, then S3's UploadId (base64url). */
+const DIRECT_UPLOAD_ID = /^([0-9a-f]{24})\.([A-Za-z0-9_-]{1,1400})$/;
 
 export interface S3ArtifactStoreOptions {
   client: S3Client;
@@ -180,6 +187,127 @@ export class S3ArtifactStore implements ArtifactStore {
     }
   }
 
+  async createDirectUpload({ scope, parts, expiresInSeconds }: { scope: string; parts: number; expiresInSeconds?: number }): Promise<DirectUpload> {
+    if (!Number.isSafeInteger(parts) || parts < 1 || parts > S3_MAX_PARTS) {
+      throw invalidInput(`num_parts must be an integer from 1 to ${S3_MAX_PARTS} (S3's most parts in one upload); got ${parts}. Use parts of at least 5 MiB (MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE)`);
+    }
+    const name = randomBytes(12).toString("hex");
+    const key = this.directKey(scope, name);
+    let uploadId: string;
+    try {
+      const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: "application/octet-stream" }));
+      uploadId = created.UploadId!;
+    } catch (error) {
+      throw this.unavailable(error, "starting a direct upload");
+    }
+    const signer = this.options.presignClient ?? this.client;
+    const expiresIn = expiresInSeconds ?? this.options.presignSeconds ?? 900;
+    const urls: DirectUpload["parts"] = [];
+    // Signing is local arithmetic: no request reaches S3 here.
+    for (let partNumber = 1; partNumber <= parts; partNumber++) {
+      const url = await getSignedUrl(signer, new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber }), { expiresIn });
+      urls.push({ partNumber, url, headers: {} });
+    }
+    return { uploadId: `${name}.${Buffer.from(uploadId).toString("base64url")}`, parts: urls };
+  }
+
+  async completeDirectUpload(
+    id: string,
+    { scope, parts, maxBytes, admit }: { scope: string; parts: UploadedPart[]; maxBytes: number; admit?: (size: number) => Promise<void> },
+  ): Promise<BlobInfo> {
+    const { key, uploadId } = await this.directUpload(id, scope);
+    const listed = await this.uploadedParts(key, uploadId);
+    const chosen = checkParts(parts, listed, Math.min(maxBytes, S3_MAX_OBJECT_BYTES));
+    try {
+      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: chosen } }));
+    } catch (error) {
+      const cause = causeOf(error);
+      if (cause === "NoSuchUpload") throw missingUpload();
+      if (cause === "InvalidPart" || cause === "InvalidPartOrder" || cause === "EntityTooSmall") {
+        throw invalidInput(`the object store refused the parts (${cause}); send each part's number with the ETag its PUT answered, in order, every part but the last at least 5 MiB`);
+      }
+      throw this.unavailable(error, "completing a direct upload");
+    }
+    // From here the parts are one object at the temporary key: whatever fails, it is removed.
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const size = head.ContentLength ?? 0;
+      if (size > maxBytes) throw new PlatformError("PAYLOAD_TOO_LARGE", `the upload is ${size} bytes, over the ${maxBytes}-byte limit; split it or raise artifacts.maxUploadBytes`);
+      await admit?.(size);
+      // Named by content, as every blob is: Paved reads the object once (store to Paved, not the client's bytes).
+      const hash = createHash("sha256");
+      let read = 0;
+      const answer = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      for await (const chunk of answer.Body as Readable) {
+        read += (chunk as Buffer).length;
+        hash.update(chunk as Buffer);
+      }
+      if (read !== size) {
+        throw new PlatformError("UNAVAILABLE", `the S3 artifact store answered ${read} bytes of an object of ${size}; retry, and an operator should check the object store`, { store: "s3", cause: "SizeMismatch" });
+      }
+      const digest = hash.digest("hex");
+      if (!(await this.has(digest))) await this.copyIntoPlace(key, this.keyOf(digest), size);
+      return { digest, size };
+    } catch (error) {
+      throw this.unavailable(error, "storing a direct upload");
+    } finally {
+      await this.deleteQuietly(key);
+    }
+  }
+
+  async abortDirectUpload(id: string, { scope }: { scope: string }): Promise<void> {
+    const { key, uploadId, open } = await this.directUpload(id, scope, { gone: "ok" });
+    try {
+      if (open) await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+    } catch (error) {
+      if (causeOf(error) !== "NoSuchUpload" && !isMissing(error)) throw this.unavailable(error, "aborting a direct upload");
+    }
+    // An upload completed whose storing then failed leaves an object here; an abort leaves nothing.
+    await this.deleteQuietly(key);
+  }
+
+  /** The parts S3 holds for an upload, by number (ListParts, a page of 1,000 at a time). */
+  private async uploadedParts(key: string, uploadId: string): Promise<Map<number, { etag: string; size: number }>> {
+    const parts = new Map<number, { etag: string; size: number }>();
+    let marker: string | undefined;
+    try {
+      do {
+        const page = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, ...(marker ? { PartNumberMarker: marker } : {}) }));
+        for (const p of page.Parts ?? []) parts.set(p.PartNumber!, { etag: unquote(p.ETag ?? ""), size: p.Size ?? 0 });
+        marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+      } while (marker);
+    } catch (error) {
+      if (causeOf(error) === "NoSuchUpload" || isMissing(error)) throw missingUpload();
+      throw this.unavailable(error, "listing a direct upload's parts");
+    }
+    return parts;
+  }
+
+  /**
+   * The temporary key and S3 UploadId an upload id names. The key depends on the scope, and the
+   * upload must be one open at that key (S3 checks that too; some emulators do not), so an upload
+   * id used under another path finds nothing.
+   */
+  private async directUpload(id: string, scope: string, opts: { gone?: "ok" } = {}): Promise<{ key: string; uploadId: string; open: boolean }> {
+    const match = DIRECT_UPLOAD_ID.exec(typeof id === "string" ? id : "");
+    if (!match) throw invalidInput("upload_id is not one this server handed out; pass the upload_id mpu/create answered, unchanged");
+    const key = this.directKey(scope, match[1]!);
+    const uploadId = Buffer.from(match[2]!, "base64url").toString("utf8");
+    let open: boolean;
+    try {
+      const page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: key }));
+      open = (page.Uploads ?? []).some((u) => u.Key === key && u.UploadId === uploadId);
+    } catch (error) {
+      throw this.unavailable(error, "looking up a direct upload");
+    }
+    if (!open && opts.gone !== "ok") throw missingUpload();
+    return { key, uploadId, open };
+  }
+
+  private directKey(scope: string, name: string): string {
+    return `${this.prefix}tmp/direct/${createHash("sha256").update(scope).digest("hex").slice(0, 32)}/${name}`;
+  }
+
   async get(digest: string): Promise<Readable> {
     const key = this.keyOf(digest);
     try {
@@ -213,6 +341,20 @@ export class S3ArtifactStore implements ArtifactStore {
     return getSignedUrl(this.options.presignClient ?? this.client, command, { expiresIn: expiresInSeconds ?? this.options.presignSeconds ?? 900 });
   }
 
+  /** HEAD for the object's age, then DELETE (S3 has no atomic "delete if older than"; the age check narrows the window). */
+  async remove(digest: string, { minAgeMs }: { minAgeMs: number }): Promise<"removed" | "absent" | "recent"> {
+    const key = this.keyOf(digest);
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      if (head.LastModified && Date.now() - head.LastModified.getTime() < minAgeMs) return "recent";
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+      return "removed";
+    } catch (error) {
+      if (isMissing(error)) return "absent";
+      throw this.unavailable(error, "removing an artifact");
+    }
+  }
+
   close(): void {
     this.client.destroy();
     this.options.presignClient?.destroy();
@@ -243,6 +385,41 @@ export class S3ArtifactStore implements ArtifactStore {
           : `it did not answer (${cause}); retry later, and an operator should check that the object store at artifacts.s3.endpoint is up`;
     return new PlatformError("UNAVAILABLE", `the S3 artifact store failed while ${doing}: ${why}`, { store: "s3", cause });
   }
+}
+
+function missingUpload(): PlatformError {
+  return notFound("no such upload for this path: it was completed or aborted, it expired, or its upload_id belongs to another path; start again with mpu/create");
+}
+
+function unquote(etag: string): string {
+  return etag.replace(/^"|"$/g, "");
+}
+
+/**
+ * The parts to assemble, checked against what S3 holds: numbers from 1 up, each once and in order,
+ * each uploaded with that ETag, every part but the last at least 5 MiB, the whole within `limit`.
+ */
+function checkParts(parts: UploadedPart[], listed: Map<number, { etag: string; size: number }>, limit: number): Part[] {
+  if (parts.length === 0) throw invalidInput("parts is empty; send every part's part_number with the ETag its PUT answered");
+  if (parts.length > S3_MAX_PARTS) throw invalidInput(`${parts.length} parts; an upload has at most ${S3_MAX_PARTS}`);
+  const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
+  let total = 0;
+  sorted.forEach((part, index) => {
+    const { partNumber } = part;
+    if (!Number.isSafeInteger(partNumber) || partNumber < 1 || partNumber > S3_MAX_PARTS) {
+      throw invalidInput(`part_number ${partNumber} is out of range; part numbers run from 1 to ${S3_MAX_PARTS}, as mpu/create handed them out`);
+    }
+    if (index > 0 && sorted[index - 1]!.partNumber === partNumber) throw invalidInput(`part_number ${partNumber} is listed twice; send each part once`);
+    const held = listed.get(partNumber);
+    if (!held) throw invalidInput(`part ${partNumber} was not uploaded; PUT its bytes to its URL from mpu/create first`);
+    if (unquote(part.etag ?? "") !== held.etag) throw invalidInput(`part ${partNumber}'s etag does not match the part the store holds; send the ETag header its PUT answered`);
+    if (index < sorted.length - 1 && held.size < MIN_PART_BYTES) {
+      throw invalidInput(`part ${partNumber} is ${held.size} bytes; every part but the last must be at least ${MIN_PART_BYTES} bytes (5 MiB): upload it again larger, or use fewer parts`);
+    }
+    total += held.size;
+  });
+  if (total > limit) throw new PlatformError("PAYLOAD_TOO_LARGE", `the parts add up to ${total} bytes, over the ${limit}-byte limit; abort the upload and split the file, or raise artifacts.maxUploadBytes`);
+  return sorted.map((p) => ({ PartNumber: p.partNumber, ETag: `"${listed.get(p.partNumber)!.etag}"` }));
 }
 
 function isMissing(error: unknown): boolean {

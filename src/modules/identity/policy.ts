@@ -16,6 +16,7 @@ export const ACTION_RULES: Readonly<Record<Action, TeamRole | "platform" | "anyo
   "runs:create": "developer",
   "runs:write": "developer",
   "runs:delete": "developer",
+  "tracking:gc": "platform",
   "models:read": "viewer",
   "models:write": "developer",
   "models:delete": "maintainer",

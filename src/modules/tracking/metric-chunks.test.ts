@@ -62,7 +62,7 @@ function workload(n: number, seed: number): MetricInput[][] {
 async function logAll(store: MetricStore, runId: string, batches: MetricInput[][]): Promise<Logged[]> {
   const logged: Logged[] = [];
   for (const metrics of batches) {
-    await store.writeBatch(runId, { metrics, params: {}, tags: {} });
+    await store.writeBatch(runId, { metrics, params: {}, tags: {} }, "0");
     for (const m of metrics) logged.push({ ...m, seq: logged.length });
   }
   return logged;
@@ -157,7 +157,7 @@ describe.each(testDialects())("metric chunks on %s", (dialect) => {
     expect(chunks.slice(0, -1).every((c) => c.count === CHUNK_POINTS)).toBe(true);
     expect(chunks.reduce((n, c) => n + c.count, 0)).toBe(logged.length);
     // Another series of the same run and key name elsewhere is not mixed in.
-    await store.writeBatch("run-b", { metrics: [{ key: "loss", step: 0, value: 42, timestamp: 1 }], params: {}, tags: {} });
+    await store.writeBatch("run-b", { metrics: [{ key: "loss", step: 0, value: 42, timestamp: 1 }], params: {}, tags: {} }, "0");
     expect((await allPages(store, "run-a", 25_000)).points).toEqual(want);
   });
 
@@ -200,11 +200,51 @@ describe.each(testDialects())("metric chunks on %s", (dialect) => {
     expect(buckets).toBeGreaterThan(1000);
   });
 
+  it("appends each key of a batch to that key's last chunk, also when the write goes through a Kysely transaction", async () => {
+    database = await openTestDatabase(dialect);
+    const db = database;
+    const store = new MetricStore(database);
+    const keys = ["k0", "k1", "k2"];
+    const logged: MetricInput[] = [];
+    for (let b = 0; b < 12; b++) {
+      // 97 points per key per batch: chunks fill up across batches, several chunks per key.
+      const metrics = Array.from({ length: 3 * 97 }, (_, i) => ({ key: keys[i % 3]!, step: b * 97 + Math.floor(i / 3), value: b + i / 1000, timestamp: 1 }));
+      logged.push(...metrics);
+      if (b % 2 === 0) {
+        await store.writeBatch("run-d", { metrics, params: {}, tags: {} }, "0");
+        continue;
+      }
+      // SQLite: a transaction in flight when the write arrives sends it through Kysely instead of
+      // the group commit (PostgreSQL always goes that way).
+      let begun!: () => void;
+      let release!: () => void;
+      const started = new Promise<void>((r) => (begun = r));
+      const held = new Promise<void>((r) => (release = r));
+      const other = db.db.transaction().execute(async (trx) => {
+        await trx.selectFrom("metric_chunks").select("seq").limit(1).execute();
+        begun();
+        await held;
+      });
+      await started;
+      const write = store.writeBatch("run-d", { metrics, params: {}, tags: {} }, "0");
+      release();
+      await other;
+      await write;
+    }
+    for (const key of keys) {
+      const want = logged.filter((m) => m.key === key).map((m) => ({ step: m.step, value: m.value }));
+      expect((await store.history("run-d", key, { limit: 25_000 })).map((p) => ({ step: p.step, value: p.value })), key).toEqual(want);
+      const chunks = await db.db.selectFrom("metric_chunks").select(["seq", "count"]).where("run_id", "=", "run-d").where("key", "=", key).orderBy("seq").execute();
+      expect(chunks.map((c) => c.seq)).toEqual(chunks.map((_, i) => i));
+      expect(chunks.map((c) => c.count)).toEqual([256, 256, 256, 256, 12 * 97 - 4 * 256]);
+    }
+  });
+
   it("appends concurrent batches to one series without losing any", async () => {
     database = await openTestDatabase(dialect);
     const store = new MetricStore(database);
     const batches = Array.from({ length: 30 }, (_, b) => Array.from({ length: 50 + b }, (_, i) => ({ key: i % 2 ? "a" : "b", step: b * 1000 + i, value: b, timestamp: 1 })));
-    await Promise.all(batches.map((metrics) => store.writeBatch("run-c", { metrics, params: {}, tags: {} })));
+    await Promise.all(batches.map((metrics) => store.writeBatch("run-c", { metrics, params: {}, tags: {} }, "0")));
     for (const key of ["a", "b"]) {
       const want = batches.flat().filter((m) => m.key === key).map((m) => m.step).sort((x, y) => x - y);
       expect((await store.history("run-c", key, { limit: 25_000 })).map((p) => p.step)).toEqual(want);

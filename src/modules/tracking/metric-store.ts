@@ -1,6 +1,6 @@
 import type BetterSqlite3 from "better-sqlite3";
 import { sql, type Kysely, type Transaction } from "kysely";
-import { invalidInput } from "../../core/index.ts";
+import { invalidInput, notFound } from "../../core/index.ts";
 import { appendPoints, CHUNK_POINTS, CHUNK_SUMMARY_COLUMNS, decodeChunk, encodeChunk, summarizeChunk, type ChunkPoints, type Database, type Tables } from "../../storage/index.ts";
 
 export interface MetricInput {
@@ -62,10 +62,14 @@ export class MetricStore {
   private statements: SqliteStatements | undefined;
   private pending: PendingBatch[] = [];
 
-  /** `summaryPage`: chunk summaries read per query by `history` (tests make it small). */
+  /**
+   * `summaryPage`: chunk summaries read per query by `history` (tests make it small).
+   * `activeRunsOnly`: each write checks, in its own transaction, that the run exists and is active
+   * (the tracking service's; a deletion or garbage collection racing it then never loses a batch).
+   */
   constructor(
     private readonly database: Database,
-    private readonly options: { summaryPage?: number } = {},
+    private readonly options: { summaryPage?: number; activeRunsOnly?: boolean } = {},
   ) {}
 
   /**
@@ -93,22 +97,24 @@ export class MetricStore {
     }
   }
 
-  async writeBatch(runId: string, batch: Batch): Promise<void> {
+  /** `experimentId`: the run's, kept beside each latest value for runs/search (migration 031). */
+  async writeBatch(runId: string, batch: Batch, experimentId: string): Promise<void> {
     const params = Object.entries(batch.params);
     const tags = Object.entries(batch.tags);
     const series = bySeries(batch.metrics);
-    const latest = latestPerKey(runId, series);
+    const latest = latestPerKey(runId, experimentId, series);
     const sqlite = this.database.sqlite;
     // A Kysely transaction in flight holds the connection across awaits; joining it would make
     // these writes part of someone else's commit, so queue behind it through Kysely instead.
     if (sqlite && !sqlite.inTransaction) {
-      const s = (this.statements ??= prepare(sqlite));
+      const s = (this.statements ??= prepare(sqlite, this.options.activeRunsOnly ?? false));
       return new Promise<void>((resolve, reject) => {
         this.pending.push({ args: [runId, params, tags, series, latest], resolve, reject });
         if (this.pending.length === 1) setImmediate(() => this.flush(s));
       });
     }
     await this.database.db.transaction().execute(async (trx) => {
+      if (this.options.activeRunsOnly) await lockActiveRun(trx, runId, this.database.dialect);
       await checkParams(trx, runId, params);
       if (params.length) {
         await trx
@@ -128,7 +134,7 @@ export class MetricStore {
       // First, because the upsert locks each series' latest row (in key order, so two writers
       // never wait on each other crosswise): concurrent appends to one open chunk take turns.
       await upsertLatest(trx, latest);
-      const open = await openChunks(trx, runId, [...series.keys()]);
+      const open = await openChunks(trx, this.database.dialect, runId, [...series.keys()]);
       const rows: ChunkRow[] = [];
       for (const [key, points] of series) rows.push(...chunkRows(runId, key, points, open.get(key)));
       for (let i = 0; i < rows.length; i += PG_CHUNK_ROWS) await upsertChunks(trx, rows.slice(i, i + PG_CHUNK_ROWS));
@@ -223,7 +229,7 @@ function bySeries(metrics: MetricInput[]): Map<string, SeriesPoint[]> {
   for (const m of metrics) {
     let list = series.get(m.key);
     if (!list) series.set(m.key, (list = []));
-    list.push({ step: m.step, timestamp: m.timestamp, value: m.value });
+    list.push(m); // not a copy: a batch of 1,000 points made 1,000 objects for the collector here
   }
   return series;
 }
@@ -249,7 +255,7 @@ function chunkRow(runId: string, key: string, seq: number, points: ChunkPoints):
 }
 
 /** The point of each key that should become latest: highest step, then highest timestamp, then last sent. */
-function latestPerKey(runId: string, series: Map<string, SeriesPoint[]>): LatestRow[] {
+function latestPerKey(runId: string, experimentId: string, series: Map<string, SeriesPoint[]>): LatestRow[] {
   const rows: LatestRow[] = [];
   for (const key of [...series.keys()].sort()) {
     let best: SeriesPoint | undefined;
@@ -257,9 +263,27 @@ function latestPerKey(runId: string, series: Map<string, SeriesPoint[]>): Latest
       if (!best || p.step > best.step || (p.step === best.step && p.timestamp >= best.timestamp)) best = p;
     }
     const nan = Number.isNaN(best!.value);
-    rows.push({ run_id: runId, key, value: nan ? null : best!.value, timestamp: best!.timestamp, step: best!.step, is_nan: nan ? 1 : 0 });
+    rows.push({ run_id: runId, experiment_id: experimentId, key, value: nan ? null : best!.value, timestamp: best!.timestamp, step: best!.step, is_nan: nan ? 1 : 0 });
   }
   return rows;
+}
+
+/**
+ * Inside the write's transaction: the run is still active, and (PostgreSQL) stays so until the
+ * commit, since deleting it and collecting it wait for this share lock. A batch racing a deletion
+ * or garbage collection either lands before it or is refused; it is never acknowledged and then lost.
+ * On SQLite the write's transaction excludes every other writer already.
+ */
+export async function lockActiveRun(trx: Kysely<Tables>, runId: string, dialect: "sqlite" | "postgres"): Promise<void> {
+  const query = trx.selectFrom("runs").select("lifecycle_stage").where("run_id", "=", runId);
+  const row = await (dialect === "postgres" ? query.forShare() : query).executeTakeFirst();
+  if (row?.lifecycle_stage !== "active") throw runNotWritable(runId, row?.lifecycle_stage);
+}
+
+function runNotWritable(runId: string, stage: string | undefined) {
+  return stage === undefined
+    ? notFound(`run '${runId}' no longer exists: it was garbage-collected while this request was in flight; it cannot be restored (start a new run)`)
+    : invalidInput(`run '${runId}' is deleted; restore it (runs/restore) before logging to it`);
 }
 
 function paramConflict(runId: string, key: string, old: string, value: string) {
@@ -313,16 +337,34 @@ async function upsertLatest(db: Kysely<Tables>, rows: LatestRow[]): Promise<void
   }
 }
 
-/** The last chunk of each of the series, with its points when it has room for more. */
-async function openChunks(db: Kysely<Tables>, runId: string, keys: string[]): Promise<Map<string, OpenChunk>> {
+/**
+ * The last chunk of each of the series, with its points when it has room for more: one
+ * backward primary-key probe per key, so the cost does not grow with the chunks a series holds
+ * (a `seq = (select max(seq) …)` filter visited every chunk of the key). PostgreSQL: one query
+ * for all keys (a lateral probe per key); SQLite (only when a Kysely transaction is in flight):
+ * one query per key.
+ */
+async function openChunks(db: Kysely<Tables>, dialect: "sqlite" | "postgres", runId: string, keys: string[]): Promise<Map<string, OpenChunk>> {
   const open = new Map<string, OpenChunk>();
-  for (let i = 0; i < keys.length; i += IN_LIST) {
+  const add = (rows: { key: string; seq: number; count: number; points: Uint8Array | null }[]) => {
+    for (const r of rows) open.set(r.key, { seq: Number(r.seq), count: Number(r.count), points: r.points });
+  };
+  if (dialect === "postgres") {
     const rows = await sql<{ key: string; seq: number; count: number; points: Uint8Array | null }>`
-      select m.key, m.seq, m.count, case when m.count < ${CHUNK_POINTS} then m.points end as points
-      from metric_chunks m
-      where m.run_id = ${runId} and m.key in (${sql.join(keys.slice(i, i + IN_LIST))})
-        and m.seq = (select max(c.seq) from metric_chunks c where c.run_id = m.run_id and c.key = m.key)`.execute(db);
-    for (const r of rows.rows) open.set(r.key, { seq: Number(r.seq), count: Number(r.count), points: r.points });
+      select k.key, c.seq, c.count, c.points
+      from unnest(${keys}::text[]) as k(key)
+      cross join lateral (
+        select m.seq, m.count, case when m.count < ${CHUNK_POINTS} then m.points end as points
+        from metric_chunks m where m.run_id = ${runId} and m.key = k.key order by m.seq desc limit 1
+      ) c`.execute(db);
+    add(rows.rows);
+    return open;
+  }
+  for (const key of keys) {
+    const rows = await sql<{ key: string; seq: number; count: number; points: Uint8Array | null }>`
+      select key, seq, count, case when count < ${CHUNK_POINTS} then points end as points
+      from metric_chunks where run_id = ${runId} and key = ${key} order by seq desc limit 1`.execute(db);
+    add(rows.rows);
   }
   return open;
 }
@@ -359,7 +401,7 @@ interface SqliteStatements {
   group(items: PendingBatch[]): void;
 }
 
-function prepare(sqlite: BetterSqlite3.Database): SqliteStatements {
+function prepare(sqlite: BetterSqlite3.Database, activeRunsOnly: boolean): SqliteStatements {
   const selectParam = sqlite.prepare<[string, string], { value: string }>("select value from params where run_id = ? and key = ?");
   const insertParam = sqlite.prepare("insert into params (run_id, key, value) values (?, ?, ?) on conflict do nothing");
   const upsertTag = sqlite.prepare(
@@ -373,12 +415,16 @@ function prepare(sqlite: BetterSqlite3.Database): SqliteStatements {
      on conflict (run_id, key, seq) do update set ${CHUNK_COLUMNS.map((c) => `${c} = excluded.${c}`).join(", ")}`,
   );
   const upsertLatestRow = sqlite.prepare(
-    `insert into latest_metrics (run_id, key, value, timestamp, step, is_nan) values (?, ?, ?, ?, ?, ?)
+    `insert into latest_metrics (run_id, experiment_id, key, value, timestamp, step, is_nan) values (?, ?, ?, ?, ?, ?, ?)
      on conflict (run_id, key) do update set value = excluded.value, timestamp = excluded.timestamp, step = excluded.step, is_nan = excluded.is_nan
      where excluded.step > latest_metrics.step or (excluded.step = latest_metrics.step and excluded.timestamp >= latest_metrics.timestamp)`,
   );
+  const selectStage = sqlite.prepare<[string], { lifecycle_stage: string }>("select lifecycle_stage from runs where run_id = ?");
   const batch = sqlite.transaction(
     (runId: string, params: [string, string][], tags: [string, string][], series: Map<string, SeriesPoint[]>, latest: LatestRow[]) => {
+      // In the write's own transaction: a run deleted or collected since the caller checked is refused.
+      const stage = activeRunsOnly ? selectStage.get(runId)?.lifecycle_stage : "active";
+      if (stage !== "active") throw runNotWritable(runId, stage);
       for (const [key, value] of params) {
         const old = selectParam.get(runId, key);
         if (old && old.value !== value) throw paramConflict(runId, key, old.value, value);
@@ -390,7 +436,7 @@ function prepare(sqlite: BetterSqlite3.Database): SqliteStatements {
           upsertChunk.run(r.run_id, r.key, r.seq, ...CHUNK_COLUMNS.map((c) => r[c]));
         }
       }
-      for (const r of latest) upsertLatestRow.run(r.run_id, r.key, r.value, r.timestamp, r.step, r.is_nan);
+      for (const r of latest) upsertLatestRow.run(r.run_id, r.experiment_id, r.key, r.value, r.timestamp, r.step, r.is_nan);
     },
   );
   // A transaction function called inside another becomes a savepoint (better-sqlite3).

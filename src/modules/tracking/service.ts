@@ -3,7 +3,7 @@ import { listDirectory, presignedDownloadUrl, type ArtifactEntry } from "../../a
 import { alreadyExists, compileLike, confinePath, decodePageToken, encodePageToken, invalidInput, notFound, type ResourceRef } from "../../core/index.ts";
 import { bucketHistory, type BucketQuery, type BucketedHistory } from "./metric-buckets.ts";
 import { MetricStore, type HistoryCursor, type MetricInput } from "./metric-store.ts";
-import { countRuns, searchRuns } from "./run-search.ts";
+import { countRuns, decodeSearchToken, encodeSearchToken, searchRuns } from "./run-search.ts";
 import { RUN_STATUSES, type RunStatus, type ViewType } from "./schema.ts";
 import { parseFilter, parseOrderBy } from "./search-filter.ts";
 import { TrackingStore, type DatasetInputRow, type ExperimentRow, type LatestMetricRow, type RunRow } from "./store.ts";
@@ -117,7 +117,7 @@ export class TrackingService {
 
   constructor(private readonly deps: TrackingDeps) {
     this.store = new TrackingStore(deps.database);
-    this.metricStore = new MetricStore(deps.database);
+    this.metricStore = new MetricStore(deps.database, { activeRunsOnly: true });
   }
 
   // ---- experiments ----
@@ -336,9 +336,9 @@ export class TrackingService {
   async runResource(runId: string): Promise<ResourceRef> {
     let owner = this.owners.get(runId);
     if (!owner) {
-      const row = await this.store.getRunOwnership(runId);
+      const row = (await this.store.getRunOwnership(runId)) ?? (await this.store.getTombstone(runId));
       if (!row) throw missingRun(runId);
-      owner = { jobId: row.job_id, experimentId: row.experiment_id, team: row.team_id };
+      owner = { jobId: "job_id" in row ? row.job_id : null, experimentId: row.experiment_id, team: row.team_id };
       // A run's experiment, job and team are set when it is created and never change, so the
       // answer is kept: this runs before every tracking write (about 30 µs a read otherwise).
       if (this.owners.size >= MAX_REMEMBERED_OWNERS) this.owners.clear();
@@ -369,14 +369,19 @@ export class TrackingService {
     await this.updateRun(runId, { status, endTime });
   }
 
+  /** Marks the run deleted: restorable until garbage collection removes it, `tracking.retentionDays` later. */
   async deleteRun(runId: string): Promise<void> {
-    await this.runRow(runId);
+    const row = await this.runRow(runId);
+    // Deleting again keeps the first deletion's time, which the retention period counts from.
+    if (row.lifecycle_stage === "deleted") return;
     await this.store.updateRun(runId, { lifecycle_stage: "deleted", deleted_time: this.deps.clock.now() });
   }
 
+  /** Brings a deleted run back; one garbage collection removed already answers NOT_FOUND saying when. */
   async restoreRun(runId: string): Promise<void> {
     await this.runRow(runId);
-    await this.store.updateRun(runId, { lifecycle_stage: "active", deleted_time: null });
+    // Collected in between: nothing was restored, and runRow says so.
+    if (!(await this.store.restoreRun(runId))) await this.runRow(runId);
   }
 
   /** A page of runs; with `teams`, only runs of experiments the teams own (filtered in the query, before the page is cut). */
@@ -394,18 +399,20 @@ export class TrackingService {
     const clauses = parseFilter(input.filter);
     const order = parseOrderBy(input.orderBy);
     const limit = clampResults(input.maxResults);
-    const offset = decodePageToken(input.pageToken);
     const where = {
       ...(input.experimentIds ? { experimentIds: input.experimentIds } : {}),
       teams: input.teams,
       clauses,
       viewType: input.viewType ?? "ACTIVE_ONLY",
     };
-    const [{ runs, more }, total] = await Promise.all([
-      searchRuns(this.deps.database, { ...where, order, offset, limit }),
+    // Keyset paging: the token carries the last run's sort values, so runs created or deleted
+    // between pages neither repeat nor shift the next page; it is refused for another query.
+    const after = decodeSearchToken({ ...where, order }, input.pageToken);
+    const [{ runs, next }, total] = await Promise.all([
+      searchRuns(this.deps.database, { ...where, order, after, limit }),
       input.withTotal ? countRuns(this.deps.database, where) : undefined,
     ]);
-    return { runs: await this.details(runs), ...(more ? { nextPageToken: encodePageToken(offset + limit) } : {}), ...(total !== undefined ? { total } : {}) };
+    return { runs: await this.details(runs), ...(next ? { nextPageToken: encodeSearchToken({ ...where, order }, next) } : {}), ...(total !== undefined ? { total } : {}) };
   }
 
   /** Per experiment: its active runs' count and latest start or end (null without runs). */
@@ -421,8 +428,9 @@ export class TrackingService {
 
   private async runRow(runId: string): Promise<RunRow> {
     const row = await this.store.getRun(runId);
-    if (!row) throw missingRun(runId);
-    return row;
+    if (row) return row;
+    const tombstone = await this.store.getTombstone(runId);
+    throw tombstone ? collectedRun(tombstone) : missingRun(runId);
   }
 
   private async activeRun(runId: string): Promise<RunRow> {
@@ -505,8 +513,8 @@ export class TrackingService {
       validateTag(key, value);
       tags[key] = value;
     }
-    await this.activeRun(runId);
-    await this.metricStore.writeBatch(runId, { metrics, params, tags });
+    const run = await this.activeRun(runId);
+    await this.metricStore.writeBatch(runId, { metrics, params, tags }, run.experiment_id);
     this.onIngest?.(metrics.length, paramList.length, tagList.length);
     const runName = tags[RUN_NAME_TAG];
     if (runName !== undefined) await this.store.updateRun(runId, { run_name: runName });
@@ -723,6 +731,15 @@ function decodeHistoryToken(token: string | undefined, runId: string, key: strin
     throw invalidInput(`this page_token does not page the history of metric '${key}' of run '${runId}'; pass the next_page_token of that history's previous page unchanged, or none for its first page`);
   }
   return after as HistoryCursor;
+}
+
+/** What a garbage-collected run answers to its team (another team gets missingRun's answer, from the policy). */
+export function collectedRun(t: { run_id: string; deleted_time: number; collected_at: number }) {
+  const days = Math.max(0, Math.floor((t.collected_at - t.deleted_time) / 86_400_000));
+  return notFound(
+    `run '${t.run_id}' was garbage-collected at ${new Date(t.collected_at).toISOString()}, ${days} day${days === 1 ? "" : "s"} after it was deleted; it cannot be restored (start a new run)`,
+    { runId: t.run_id, collectedAt: new Date(t.collected_at).toISOString(), deletedAt: new Date(t.deleted_time).toISOString() },
+  );
 }
 
 function missingRun(runId: string) {

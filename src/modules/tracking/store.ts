@@ -1,11 +1,13 @@
 import type { ExpressionBuilder, Selectable, Updateable } from "kysely";
 import type { Database, Tables } from "../../storage/index.ts";
+import { lockActiveRun } from "./metric-store.ts";
 
 export type ExperimentRow = Selectable<Tables["experiments"]>;
 export type RunRow = Selectable<Tables["runs"]>;
 export type LatestMetricRow = Selectable<Tables["latest_metrics"]>;
 export type DatasetInputRow = Selectable<Tables["dataset_inputs"]>;
 export type ArtifactRow = Selectable<Tables["artifacts"]>;
+export type TombstoneRow = Selectable<Tables["run_tombstones"]>;
 
 /** Everything attached to a set of runs, keyed by run id. */
 export interface RunData {
@@ -168,6 +170,17 @@ export class TrackingStore {
     await this.db.updateTable("runs").set(patch).where("run_id", "=", id).execute();
   }
 
+  /** Restores a deleted (or active) run; false when it is gone (garbage-collected meanwhile). */
+  async restoreRun(id: string): Promise<boolean> {
+    const result = await this.db.updateTable("runs").set({ lifecycle_stage: "active", deleted_time: null }).where("run_id", "=", id).executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** What is left of a garbage-collected run. */
+  getTombstone(id: string): Promise<TombstoneRow | undefined> {
+    return this.db.selectFrom("run_tombstones").selectAll().where("run_id", "=", id).executeTakeFirst();
+  }
+
   async deleteTag(runId: string, key: string): Promise<boolean> {
     const result = await this.db.deleteFrom("tags").where("run_id", "=", runId).where("key", "=", key).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
@@ -185,11 +198,14 @@ export class TrackingStore {
 
   async insertInputs(rows: DatasetInputRow[]): Promise<void> {
     if (!rows.length) return;
-    await this.db
-      .insertInto("dataset_inputs")
-      .values(rows)
-      .onConflict((oc) => oc.doNothing())
-      .execute();
+    await this.db.transaction().execute(async (trx) => {
+      for (const runId of new Set(rows.map((r) => r.run_id))) await lockActiveRun(trx, runId, this.database.dialect);
+      await trx
+        .insertInto("dataset_inputs")
+        .values(rows)
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+    });
   }
 
   /** Params, tags, latest metrics and dataset inputs of the given runs. */
@@ -213,12 +229,16 @@ export class TrackingStore {
 
   // ---- artifacts (path → blob digest) ----
 
+  /** Names a blob at a path of an active run (refused, in the same transaction, once the run is deleted or collected). */
   async putArtifact(row: ArtifactRow): Promise<void> {
-    await this.db
-      .insertInto("artifacts")
-      .values(row)
-      .onConflict((oc) => oc.columns(["run_id", "path"]).doUpdateSet({ digest: row.digest, size: row.size, created_at: row.created_at }))
-      .execute();
+    await this.db.transaction().execute(async (trx) => {
+      await lockActiveRun(trx, row.run_id, this.database.dialect);
+      await trx
+        .insertInto("artifacts")
+        .values(row)
+        .onConflict((oc) => oc.columns(["run_id", "path"]).doUpdateSet({ digest: row.digest, size: row.size, created_at: row.created_at }))
+        .execute();
+    });
   }
 
   getArtifact(runId: string, path: string): Promise<ArtifactRow | undefined> {
