@@ -20,6 +20,7 @@ describe.each(testDialects())("run garbage collection (%s)", (dialect) => {
   let app: App;
   let admin: AuthHeaders;
   let ada: AuthHeaders;
+  let outsider: AuthHeaders;
   let dataDir: string;
   let now = Date.UTC(2026, 0, 10);
   const clock = { now: () => now };
@@ -69,7 +70,7 @@ describe.each(testDialects())("run garbage collection (%s)", (dialect) => {
     });
     app = await createApp(config, { clock });
     admin = { authorization: `Bearer ${app.generatedAdminToken}` };
-    ({ ada } = await createMembers(app, admin, ["team-a"], { ada: [{ team: "team-a", role: "developer" }] }));
+    ({ ada, outsider } = await createMembers(app, admin, ["team-a", "team-b"], { ada: [{ team: "team-a", role: "developer" }], outsider: [{ team: "team-b", role: "developer" }] }));
     const created = await post(ada, "/experiments/create", { name: "gc-exp", tags: [{ key: "paved.team", value: "team-a" }] });
     expect(created.statusCode, created.body).toBe(200);
     experimentId = created.json().experiment_id;
@@ -137,6 +138,21 @@ describe.each(testDialects())("run garbage collection (%s)", (dialect) => {
       expect(answer.json().error_code ?? answer.json().error.code).toMatch(/RESOURCE_DOES_NOT_EXIST|NOT_FOUND/);
       expect(message).toContain(`garbage-collected at ${new Date(now).toISOString()}, 31 days after it was deleted`);
     }
+    // To another team the collected run is one that never existed, and team-a's storage is not theirs to read.
+    const missing = "0".repeat(32);
+    for (const [url, body] of [
+      [`${api}/runs/get?run_id=${runId}`, undefined],
+      [`/api/v1/runs/${runId}`, undefined],
+    ] as const) {
+      const hidden = await call(outsider, "GET", url, body);
+      const absent = await call(outsider, "GET", url.replace(runId, missing), body);
+      expect(absent.statusCode).toBe(404);
+      expect({ status: hidden.statusCode, body: hidden.body.replaceAll(runId, missing) }).toEqual({ status: absent.statusCode, body: absent.body });
+    }
+    const foreignStorage = await call(outsider, "GET", "/api/v1/teams/team-a/storage");
+    expect([403, 404]).toContain(foreignStorage.statusCode);
+    expect(foreignStorage.body).not.toContain("quotaCounted");
+    expect((await call(outsider, "GET", "/api/v1/storage")).json().teams.map((t: { team: string }) => t.team)).toEqual(["team-b"]);
     const tombstone = await app.database.db.selectFrom("run_tombstones").selectAll().where("run_id", "=", runId).executeTakeFirstOrThrow();
     expect(tombstone).toMatchObject({ experiment_id: experimentId, team_id: "team-a", deleted_time: deletedAt, collected_at: now, metric_points: 50, artifact_files: 2 });
   });
