@@ -347,7 +347,8 @@ describe("the run and compare pages", () => {
   it("compares two runs: overlaid curves, the parameter diff and parallel coordinates", async () => {
     const { page, problems, close } = await open(`/compare?runs=${runA},${runB}`);
     await poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Compare 2 runs");
-    expect(await page.getByRole("list", { name: "Runs compared" }).getByRole("link").allTextContents()).toEqual([`baseline ${SCRIPT}${IMG}`, "wider"]);
+    // The heading comes from the URL at once; the legend once both runs have loaded.
+    await poll(() => page.getByRole("list", { name: "Runs compared" }).getByRole("link").allTextContents()).toEqual([`baseline ${SCRIPT}${IMG}`, "wider"]);
     await poll(() => page.locator(".chart-canvas[data-drawn]").count()).toBe(3);
     const loss = page.locator(".chart-panel").filter({ hasText: "train/loss" });
     // One series per run, named by the run.
