@@ -106,6 +106,16 @@ describe("what a job's token may do", () => {
     const overwrite = await app.server.inject({ method: "PUT", url, headers: { ...asJob, "content-type": "application/octet-stream" }, payload: Buffer.from("evil") });
     expect(overwrite.statusCode).toBe(403);
     expect((await app.server.inject({ method: "GET", url, headers: admin })).body).toBe("original");
+    // Nor start a direct (multipart) upload into it: refused before the store is asked (this app's
+    // local store refuses direct uploads, 400, only to a caller who may write there: its own run).
+    for (const step of ["create", "complete", "abort"]) {
+      const body = { path: "model.onnx", num_parts: 1, upload_id: "u", parts: [{ part_number: 1, etag: "e" }] };
+      const foreign = await inject("POST", `/api/2.0/mlflow-artifacts/mpu/${step}/${experiment}/${jobB.runId}/artifacts/model`, asJob, body);
+      expect(foreign.statusCode, step).toBe(403);
+      const own = await inject("POST", `/api/2.0/mlflow-artifacts/mpu/${step}/${jobA.experimentId}/${jobA.runId}/artifacts/model`, asJob, body);
+      expect(own.statusCode, step).toBe(400);
+      expect(own.json().message, step).toContain("Multipart upload is not supported");
+    }
   });
 
   it("cannot read another job's spec (its env holds secrets) nor list jobs", async () => {
@@ -147,6 +157,10 @@ describe("what a job's token may do", () => {
       "POST /api/2.0/mlflow/logged-models/:model_id/params",
       "PUT /api/2.0/mlflow-artifacts/artifacts/*",
       "PUT /api/2.0/mlflow-artifacts/artifacts/:experimentId/models/*",
+      // The same upload as the PUT above, straight to the object store in parts (its own run only: test/s3-direct-uploads.test.ts).
+      "POST /api/2.0/mlflow-artifacts/mpu/create/*",
+      "POST /api/2.0/mlflow-artifacts/mpu/complete/*",
+      "POST /api/2.0/mlflow-artifacts/mpu/abort/*",
       // Reads that MLflow's API spells as POST.
       "POST /api/2.0/mlflow/experiments/search",
       "POST /api/2.0/mlflow/runs/search",
