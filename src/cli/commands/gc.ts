@@ -1,11 +1,9 @@
 import type { Command } from "commander";
 import type { GcReport, TeamStorage } from "../../client/index.ts";
-import { invalidInput } from "../../core/index.ts";
 import type { CliContext } from "../context.ts";
 import { formatBytes, formatNumber } from "../render/format.ts";
 import { renderTable } from "../render/table.ts";
 
-const DURATION = /^\d{1,6}(\.\d{1,3})?[smhd]$/;
 
 /** `paved gc`: garbage-collect deleted runs past retention (platform admins), as `mlflow gc` does. */
 export function registerGc(program: Command, ctx: CliContext): void {
@@ -30,9 +28,7 @@ Examples:
   $ paved gc --older-than 0s --json    # every deleted run, as JSON`,
     )
     .action(async (opts: { dryRun?: boolean; olderThan?: string; json?: boolean }) => {
-      if (opts.olderThan !== undefined && !DURATION.test(opts.olderThan)) {
-        throw invalidInput(`--older-than takes a number and a unit (s, m, h, d), e.g. 7d or 12h; got '${opts.olderThan}'`);
-      }
+      // The server checks --older-than (gc-schema's pattern) and says how to write it.
       const report = await (await ctx.client()).collectGarbage({ dryRun: opts.dryRun ?? false, ...(opts.olderThan !== undefined ? { olderThan: opts.olderThan } : {}) });
       if (opts.json) return ctx.json(report);
       ctx.out(renderGc(report));
