@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from "kysely";
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type Migration, type MigrationProvider } from "kysely";
 import pg from "pg";
 import { PlatformError } from "../core/index.ts";
 import { jobRecordedMigration } from "./migrations/003-job-recorded.ts";
@@ -51,6 +51,8 @@ export interface Database {
    * `paved_fence` trigger refuses its writes once another replica is elected (src/storage/leader.ts).
    */
   fence?(epoch: number): void;
+  /** Runs `hook` first when the database closes (a module's own connection or thread on it). */
+  atClose(hook: () => Promise<void>): void;
   close(): Promise<void>;
 }
 
@@ -69,6 +71,11 @@ pg.types.setTypeParser(20, (v) => Number(v));
 /** Opens the database and brings its schema up to date. */
 export async function openDatabase({ url, dataDir, migrate: migrating = true }: OpenDatabaseOptions): Promise<Database> {
   let database: Database;
+  const hooks: (() => Promise<void>)[] = [];
+  const closing = async (destroy: () => Promise<void>) => {
+    for (const hook of hooks.splice(0)) await hook();
+    await destroy();
+  };
   if (url && /^postgres(ql)?:\/\//.test(url)) {
     const pool = new pg.Pool({ connectionString: url, max: 10 });
     const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
@@ -87,27 +94,57 @@ export async function openDatabase({ url, dataDir, migrate: migrating = true }: 
       fence: (e) => {
         epoch = String(e);
       },
-      close: () => db.destroy(),
+      atClose: (hook) => hooks.push(hook),
+      close: () => closing(() => db.destroy()),
     };
   } else if (url) {
     throw new PlatformError("CONFIG", `unsupported database URL '${redact(url)}'; use postgres://user@host:port/db or leave it unset for SQLite`);
   } else {
     mkdirSync(dataDir, { recursive: true });
-    const sqlite = new BetterSqlite3(join(dataDir, "paved.db"));
-    sqlite.pragma("journal_mode = WAL");
-    // FULL: a commit is fsynced before it is acknowledged, so acknowledged writes survive kill -9
-    // and power loss alike.
-    sqlite.pragma("synchronous = FULL");
-    sqlite.pragma("busy_timeout = 5000");
-    sqlite.pragma("foreign_keys = ON");
-    const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
-    database = { db, dialect: "sqlite", sqlite, close: () => db.destroy() };
+    const sqlite = openSqlite(join(dataDir, "paved.db"));
+    const db = new Kysely<Tables>({ dialect: new ImmediateSqliteDialect(sqlite) });
+    database = { db, dialect: "sqlite", sqlite, atClose: (hook) => hooks.push(hook), close: () => closing(() => db.destroy()) };
   }
   if (migrating) {
     await migrate(database);
     if (database.dialect === "postgres") await ensureFences(database.db);
   }
   return database;
+}
+
+/**
+ * A connection to the SQLite file with Paved's settings. Also the metric writer thread's own
+ * connection (src/modules/tracking/metric-writer.ts): every connection to the file has them.
+ */
+export function openSqlite(file: string): BetterSqlite3.Database {
+  const sqlite = new BetterSqlite3(file);
+  sqlite.pragma("journal_mode = WAL");
+  // FULL: a commit is fsynced before it is acknowledged, so acknowledged writes survive kill -9
+  // and power loss alike.
+  sqlite.pragma("synchronous = FULL");
+  sqlite.pragma("busy_timeout = 5000");
+  sqlite.pragma("foreign_keys = ON");
+  return sqlite;
+}
+
+/**
+ * Kysely's SQLite dialect with transactions that take the write lock when they begin. A deferred
+ * `begin` that reads and then writes fails at once with SQLITE_BUSY (no wait) if another
+ * connection (the metric writer thread's) committed in between; `begin immediate` waits for the
+ * lock (busy_timeout) instead, and then its reads and writes see one state.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly sqlite: BetterSqlite3.Database) {
+    super({ database: sqlite });
+  }
+
+  override createDriver(): Driver {
+    return new (class extends SqliteDriver {
+      override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+        await connection.executeQuery(CompiledQuery.raw("begin immediate"));
+      }
+    })({ database: this.sqlite });
+  }
 }
 
 function migrations(dialect: Dialect): Record<string, Migration> {

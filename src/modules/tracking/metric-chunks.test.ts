@@ -200,7 +200,7 @@ describe.each(testDialects())("metric chunks on %s", (dialect) => {
     expect(buckets).toBeGreaterThan(1000);
   });
 
-  it("appends each key of a batch to that key's last chunk, also when the write goes through a Kysely transaction", async () => {
+  it("appends each key of a batch to that key's last chunk, also while a transaction of the server's connection holds the database", async () => {
     database = await openTestDatabase(dialect);
     const db = database;
     const store = new MetricStore(database);
@@ -214,8 +214,8 @@ describe.each(testDialects())("metric chunks on %s", (dialect) => {
         await store.writeBatch("run-d", { metrics, params: {}, tags: {} }, "0");
         continue;
       }
-      // SQLite: a transaction in flight when the write arrives sends it through Kysely instead of
-      // the group commit (PostgreSQL always goes that way).
+      // A transaction of the server's connection in flight when the write arrives: on SQLite the
+      // writer thread's transaction waits for its lock, on PostgreSQL for nothing (other rows).
       let begun!: () => void;
       let release!: () => void;
       const started = new Promise<void>((r) => (begun = r));

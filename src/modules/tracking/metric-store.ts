@@ -1,6 +1,7 @@
 import type BetterSqlite3 from "better-sqlite3";
-import { sql, type Kysely, type Transaction } from "kysely";
+import { sql, type Kysely, type OnConflictBuilder, type QueryCreator, type Transaction } from "kysely";
 import { invalidInput, notFound } from "../../core/index.ts";
+import { SqliteMetricWriter, type BatchArgs, type LatestRow, type SeriesPoint } from "./metric-writer.ts";
 import { appendPoints, CHUNK_POINTS, CHUNK_SUMMARY_COLUMNS, decodeChunk, encodeChunk, summarizeChunk, type ChunkPoints, type Database, type Tables } from "../../storage/index.ts";
 
 export interface MetricInput {
@@ -16,7 +17,6 @@ export interface Batch {
   tags: Record<string, string>;
 }
 
-type LatestRow = Tables["latest_metrics"];
 type ChunkRow = Tables["metric_chunks"];
 
 /** One logged point of a series and where it sits in the order points were logged. */
@@ -32,12 +32,6 @@ export interface StoredPoint {
 /** Where a page of history ended: its last point's (step, timestamp, seq, index). */
 export type HistoryCursor = [step: number, timestamp: number, seq: number, index: number];
 
-interface SeriesPoint {
-  step: number;
-  timestamp: number;
-  value: number;
-}
-
 /** The open (last) chunk of a series; `points` only when it has room left. */
 interface OpenChunk {
   seq: number;
@@ -45,22 +39,21 @@ interface OpenChunk {
   points: Uint8Array | null;
 }
 
-const PG_CHUNK = 5000;
 const PG_CHUNK_ROWS = 200;
 const IN_LIST = 500;
 const SUMMARY_PAGE = 1024;
 
 /**
  * Writes metrics, params and tags of one request in one transaction. This is the hot path of
- * `runs/log-batch`: on SQLite it runs cached prepared statements inside one better-sqlite3
- * transaction; on PostgreSQL it sends multi-row statements. Params are write-once.
+ * `runs/log-batch`: on SQLite a writer thread runs cached prepared statements, several requests'
+ * batches per transaction (see SqliteMetricWriter); on PostgreSQL it sends multi-row statements.
+ * Params are write-once.
  *
  * Points are appended to their series' open chunk until it holds CHUNK_POINTS, then to new ones,
  * so a write touches a bounded number of rows whatever the series or the table already holds.
  */
 export class MetricStore {
-  private statements: SqliteStatements | undefined;
-  private pending: PendingBatch[] = [];
+  private writer: SqliteMetricWriter | undefined;
 
   /**
    * `summaryPage`: chunk summaries read per query by `history` (tests make it small).
@@ -73,48 +66,26 @@ export class MetricStore {
   ) {}
 
   /**
-   * Group commit: every batch whose request finished arriving in the same event-loop turn is
-   * written in one transaction (one fsync), each batch in its own savepoint so a rejected batch
-   * (a param conflict) does not undo the others. Each caller is answered only after the commit.
+   * `experimentId`: the run's, kept beside each latest value for runs/search (migration 031).
+   * On SQLite the batch goes to the metric writer thread (its own connection, group commit),
+   * which answers once it is committed; on PostgreSQL it is one transaction of multi-row statements.
    */
-  private flush(s: SqliteStatements): void {
-    // A Kysely transaction opened since these were queued: wait for it rather than join it.
-    if (this.database.sqlite?.inTransaction) {
-      setTimeout(() => this.flush(s), 1);
-      return;
-    }
-    const group = this.pending;
-    this.pending = [];
-    try {
-      s.group(group);
-    } catch (error) {
-      for (const item of group) item.reject(error);
-      return;
-    }
-    for (const item of group) {
-      if (item.error === undefined) item.resolve();
-      else item.reject(item.error);
-    }
-  }
-
-  /** `experimentId`: the run's, kept beside each latest value for runs/search (migration 031). */
   async writeBatch(runId: string, batch: Batch, experimentId: string): Promise<void> {
     const params = Object.entries(batch.params);
     const tags = Object.entries(batch.tags);
     const series = bySeries(batch.metrics);
     const latest = latestPerKey(runId, experimentId, series);
     const sqlite = this.database.sqlite;
-    // A Kysely transaction in flight holds the connection across awaits; joining it would make
-    // these writes part of someone else's commit, so queue behind it through Kysely instead.
-    if (sqlite && !sqlite.inTransaction) {
-      const s = (this.statements ??= prepare(sqlite, this.options.activeRunsOnly ?? false));
-      return new Promise<void>((resolve, reject) => {
-        this.pending.push({ args: [runId, params, tags, series, latest], resolve, reject });
-        if (this.pending.length === 1) setImmediate(() => this.flush(s));
-      });
+    if (sqlite) {
+      if (!this.writer) {
+        const writer = (this.writer = new SqliteMetricWriter(sqlite.name, this.options.activeRunsOnly ?? false));
+        this.database.atClose(() => writer.close());
+      }
+      return this.writer.write([runId, params, tags, series, latest]);
     }
+    // PostgreSQL: five round trips for a batch of metrics (begin, lock, open chunks, upsert, commit).
     await this.database.db.transaction().execute(async (trx) => {
-      if (this.options.activeRunsOnly) await lockActiveRun(trx, runId, this.database.dialect);
+      await lockRun(trx, runId, this.options.activeRunsOnly ?? false);
       await checkParams(trx, runId, params);
       if (params.length) {
         await trx
@@ -131,13 +102,13 @@ export class MetricStore {
           .execute();
       }
       if (!series.size) return;
-      // First, because the upsert locks each series' latest row (in key order, so two writers
-      // never wait on each other crosswise): concurrent appends to one open chunk take turns.
-      await upsertLatest(trx, latest);
-      const open = await openChunks(trx, this.database.dialect, runId, [...series.keys()]);
+      // A statement after the lock's: its snapshot holds the last batch of this run to commit.
+      const open = await openChunks(trx, runId, [...series.keys()]);
       const rows: ChunkRow[] = [];
       for (const [key, points] of series) rows.push(...chunkRows(runId, key, points, open.get(key)));
-      for (let i = 0; i < rows.length; i += PG_CHUNK_ROWS) await upsertChunks(trx, rows.slice(i, i + PG_CHUNK_ROWS));
+      // The latest values and the first chunk rows in one statement (a data-modifying WITH).
+      await trx.with("latest", (db) => upsertLatest(db, latest)).insertInto("metric_chunks").values(rows.slice(0, PG_CHUNK_ROWS)).onConflict(chunkConflict).execute();
+      for (let i = PG_CHUNK_ROWS; i < rows.length; i += PG_CHUNK_ROWS) await trx.insertInto("metric_chunks").values(rows.slice(i, i + PG_CHUNK_ROWS)).onConflict(chunkConflict).execute();
     });
   }
 
@@ -274,6 +245,26 @@ function latestPerKey(runId: string, experimentId: string, series: Map<string, S
  * or garbage collection either lands before it or is refused; it is never acknowledged and then lost.
  * On SQLite the write's transaction excludes every other writer already.
  */
+/** The two-int advisory lock space of a run's metric writes (the leader's is 'pavd', src/storage/leader.ts). */
+const RUN_WRITES_LOCK = 0x6d657472; // 'metr'
+
+/**
+ * PostgreSQL, first in a metric write's transaction: this run's writes take turns (a
+ * transaction-level advisory lock per run, so two batches never append to one open chunk at
+ * once), and with `active` the run must exist and be active and stays so until the commit, as in
+ * lockActiveRun. One round trip.
+ */
+async function lockRun(trx: Kysely<Tables>, runId: string, active: boolean): Promise<void> {
+  if (!active) {
+    await sql`select pg_advisory_xact_lock(${RUN_WRITES_LOCK}, hashtext(${runId}))`.execute(trx);
+    return;
+  }
+  const { rows } = await sql<{ stage: string | null }>`
+    select pg_advisory_xact_lock(${RUN_WRITES_LOCK}, hashtext(${runId})) as locked,
+      (select lifecycle_stage from runs where run_id = ${runId} for share) as stage`.execute(trx);
+  if (rows[0]?.stage !== "active") throw runNotWritable(runId, rows[0]?.stage ?? undefined);
+}
+
 export async function lockActiveRun(trx: Kysely<Tables>, runId: string, dialect: "sqlite" | "postgres"): Promise<void> {
   const query = trx.selectFrom("runs").select("lifecycle_stage").where("run_id", "=", runId);
   const row = await (dialect === "postgres" ? query.forShare() : query).executeTakeFirst();
@@ -312,96 +303,69 @@ async function checkParams(trx: Transaction<Tables>, runId: string, params: [str
   }
 }
 
-async function upsertLatest(db: Kysely<Tables>, rows: LatestRow[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += PG_CHUNK) {
-    await db
-      .insertInto("latest_metrics")
-      .values(rows.slice(i, i + PG_CHUNK))
-      .onConflict((oc) =>
-        oc
-          .columns(["run_id", "key"])
-          .doUpdateSet((eb) => ({
-            value: eb.ref("excluded.value"),
-            timestamp: eb.ref("excluded.timestamp"),
-            step: eb.ref("excluded.step"),
-            is_nan: eb.ref("excluded.is_nan"),
-          }))
-          .where((eb) =>
-            eb.or([
-              eb("excluded.step", ">", eb.ref("latest_metrics.step")),
-              eb.and([eb("excluded.step", "=", eb.ref("latest_metrics.step")), eb("excluded.timestamp", ">=", eb.ref("latest_metrics.timestamp"))]),
-            ]),
-          ),
-      )
-      .execute();
-  }
+/** The upsert of a batch's latest values: a point replaces the stored one unless it is older (step, then timestamp). */
+function upsertLatest(db: QueryCreator<Tables>, rows: LatestRow[]) {
+  return db
+    .insertInto("latest_metrics")
+    .values(rows)
+    .onConflict((oc) =>
+      oc
+        .columns(["run_id", "key"])
+        .doUpdateSet((eb) => ({
+          value: eb.ref("excluded.value"),
+          timestamp: eb.ref("excluded.timestamp"),
+          step: eb.ref("excluded.step"),
+          is_nan: eb.ref("excluded.is_nan"),
+        }))
+        .where((eb) =>
+          eb.or([
+            eb("excluded.step", ">", eb.ref("latest_metrics.step")),
+            eb.and([eb("excluded.step", "=", eb.ref("latest_metrics.step")), eb("excluded.timestamp", ">=", eb.ref("latest_metrics.timestamp"))]),
+          ]),
+        ),
+    );
 }
 
 /**
- * The last chunk of each of the series, with its points when it has room for more: one
- * backward primary-key probe per key, so the cost does not grow with the chunks a series holds
- * (a `seq = (select max(seq) …)` filter visited every chunk of the key). PostgreSQL: one query
- * for all keys (a lateral probe per key); SQLite (only when a Kysely transaction is in flight):
- * one query per key.
+ * PostgreSQL: the last chunk of each of the series, with its points when it has room for more,
+ * in one query: a backward primary-key probe per key (lateral), so the cost does not grow with
+ * the chunks a series holds. (SQLite's writer thread probes key by key: prepareSqliteWrites.)
  */
-async function openChunks(db: Kysely<Tables>, dialect: "sqlite" | "postgres", runId: string, keys: string[]): Promise<Map<string, OpenChunk>> {
-  const open = new Map<string, OpenChunk>();
-  const add = (rows: { key: string; seq: number; count: number; points: Uint8Array | null }[]) => {
-    for (const r of rows) open.set(r.key, { seq: Number(r.seq), count: Number(r.count), points: r.points });
-  };
-  if (dialect === "postgres") {
-    const rows = await sql<{ key: string; seq: number; count: number; points: Uint8Array | null }>`
-      select k.key, c.seq, c.count, c.points
-      from unnest(${keys}::text[]) as k(key)
-      cross join lateral (
-        select m.seq, m.count, case when m.count < ${CHUNK_POINTS} then m.points end as points
-        from metric_chunks m where m.run_id = ${runId} and m.key = k.key order by m.seq desc limit 1
-      ) c`.execute(db);
-    add(rows.rows);
-    return open;
-  }
-  for (const key of keys) {
-    const rows = await sql<{ key: string; seq: number; count: number; points: Uint8Array | null }>`
-      select key, seq, count, case when count < ${CHUNK_POINTS} then points end as points
-      from metric_chunks where run_id = ${runId} and key = ${key} order by seq desc limit 1`.execute(db);
-    add(rows.rows);
-  }
-  return open;
+async function openChunks(db: Kysely<Tables>, runId: string, keys: string[]): Promise<Map<string, OpenChunk>> {
+  const { rows } = await sql<{ key: string; seq: number; count: number; points: Uint8Array | null }>`
+    select k.key, c.seq, c.count, c.points
+    from unnest(${keys}::text[]) as k(key)
+    cross join lateral (
+      select m.seq, m.count, case when m.count < ${CHUNK_POINTS} then m.points end as points
+      from metric_chunks m where m.run_id = ${runId} and m.key = k.key order by m.seq desc limit 1
+    ) c`.execute(db);
+  return new Map(rows.map((r) => [r.key, { seq: Number(r.seq), count: Number(r.count), points: r.points }]));
 }
 
-async function upsertChunks(db: Kysely<Tables>, rows: ChunkRow[]): Promise<void> {
-  if (!rows.length) return;
-  await db
-    .insertInto("metric_chunks")
-    .values(rows)
-    .onConflict((oc) =>
-      oc.columns(["run_id", "key", "seq"]).doUpdateSet((eb) => {
-        const set: Record<string, unknown> = {};
-        for (const c of CHUNK_COLUMNS) set[c] = eb.ref(`excluded.${c}`);
-        return set as never;
-      }),
-    )
-    .execute();
-}
+/** A chunk row written again replaces the stored one (an append to the open chunk). */
+const chunkConflict = (oc: OnConflictBuilder<Tables, "metric_chunks">) =>
+  oc.columns(["run_id", "key", "seq"]).doUpdateSet((eb) => {
+    const set: Record<string, unknown> = {};
+    for (const c of CHUNK_COLUMNS) set[c] = eb.ref(`excluded.${c}`);
+    return set as never;
+  });
 
 /** The columns an append rewrites in a chunk (all but its key). */
 const CHUNK_COLUMNS = [...CHUNK_SUMMARY_COLUMNS, "points"] as const;
 
-type BatchArgs = [runId: string, params: [string, string][], tags: [string, string][], series: Map<string, SeriesPoint[]>, latest: LatestRow[]];
-
-interface PendingBatch {
+/** One batch of a group commit; `error` is set when its savepoint was rolled back. */
+export interface GroupItem {
   args: BatchArgs;
-  resolve(): void;
-  reject(error: unknown): void;
   error?: unknown;
 }
 
-interface SqliteStatements {
+export interface SqliteWrites {
   /** Writes the batches in one transaction, one savepoint each; sets `error` on those that failed. */
-  group(items: PendingBatch[]): void;
+  group(items: GroupItem[]): void;
 }
 
-function prepare(sqlite: BetterSqlite3.Database, activeRunsOnly: boolean): SqliteStatements {
+/** The SQLite write path's prepared statements, on the metric writer thread's connection. */
+export function prepareSqliteWrites(sqlite: BetterSqlite3.Database, activeRunsOnly: boolean): SqliteWrites {
   const selectParam = sqlite.prepare<[string, string], { value: string }>("select value from params where run_id = ? and key = ?");
   const insertParam = sqlite.prepare("insert into params (run_id, key, value) values (?, ?, ?) on conflict do nothing");
   const upsertTag = sqlite.prepare(
@@ -440,7 +404,7 @@ function prepare(sqlite: BetterSqlite3.Database, activeRunsOnly: boolean): Sqlit
     },
   );
   // A transaction function called inside another becomes a savepoint (better-sqlite3).
-  const group = sqlite.transaction((items: PendingBatch[]) => {
+  const group = sqlite.transaction((items: GroupItem[]) => {
     for (const item of items) {
       try {
         batch(...item.args);

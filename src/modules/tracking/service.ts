@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { listDirectory, presignedDownloadUrl, type ArtifactEntry } from "../../artifacts/index.ts";
-import { alreadyExists, compileLike, confinePath, decodePageToken, encodePageToken, invalidInput, notFound, type ResourceRef } from "../../core/index.ts";
+import { alreadyExists, compileLike, confinePath, decodePageToken, encodePageToken, invalidInput, notFound, PlatformError, type ResourceRef } from "../../core/index.ts";
 import { bucketHistory, type BucketQuery, type BucketedHistory } from "./metric-buckets.ts";
 import { MetricStore, type HistoryCursor, type MetricInput } from "./metric-store.ts";
 import { countRuns, decodeSearchToken, encodeSearchToken, searchRuns } from "./run-search.ts";
@@ -334,6 +334,10 @@ export class TrackingService {
    * it belongs to, and the error a missing run gets, which a caller outside the team gets too.
    */
   async runResource(runId: string): Promise<ResourceRef> {
+    return { kind: "run", id: runId, ...(await this.runOwner(runId)), notFound: () => missingRun(runId) };
+  }
+
+  private async runOwner(runId: string): Promise<{ jobId: string | null; experimentId: string; team: string }> {
     let owner = this.owners.get(runId);
     if (!owner) {
       const row = (await this.store.getRunOwnership(runId)) ?? (await this.store.getTombstone(runId));
@@ -344,7 +348,7 @@ export class TrackingService {
       if (this.owners.size >= MAX_REMEMBERED_OWNERS) this.owners.clear();
       this.owners.set(runId, owner);
     }
-    return { kind: "run", id: runId, ...owner, notFound: () => missingRun(runId) };
+    return owner;
   }
 
   async getRun(runId: string): Promise<RunDetails> {
@@ -513,8 +517,16 @@ export class TrackingService {
       validateTag(key, value);
       tags[key] = value;
     }
-    const run = await this.activeRun(runId);
-    await this.metricStore.writeBatch(runId, { metrics, params, tags }, run.experiment_id);
+    // The run's experiment from runOwner's cache (the route has just asked it, to authorize).
+    // Whether the run exists and is active is checked once, in the write's own transaction; only
+    // a refusal reads the run again, for the message that says why (deleted, or collected when).
+    const { experimentId } = await this.runOwner(runId);
+    try {
+      await this.metricStore.writeBatch(runId, { metrics, params, tags }, experimentId);
+    } catch (error) {
+      if (error instanceof PlatformError && error.code === "NOT_FOUND") await this.runRow(runId);
+      throw error;
+    }
     this.onIngest?.(metrics.length, paramList.length, tagList.length);
     const runName = tags[RUN_NAME_TAG];
     if (runName !== undefined) await this.store.updateRun(runId, { run_name: runName });
