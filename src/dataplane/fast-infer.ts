@@ -10,7 +10,7 @@ import type { Logger } from "../core/index.ts";
 import { HttpResponse } from "../core/index.ts";
 import { requestId, toErrorBody } from "../http/index.ts";
 import { authorize, mayAttempt, type TokenService } from "../modules/identity/index.ts";
-import { DEFAULT_ENVIRONMENT, EnvironmentName, ModelName, answerInfer, type ServingService } from "../modules/serving/index.ts";
+import { DEFAULT_ENVIRONMENT, answerInfer, isEnvironmentName, isModelName, type ServingService } from "../modules/serving/index.ts";
 
 const INFER = /^(?:\/environments\/([^/?]+))?\/v2\/models\/([^/?]+)(?:\/versions\/([^/?]+))?\/infer$/;
 const BEARER = /^Bearer\s+\S+$/i;
@@ -23,7 +23,7 @@ export function fastInfer(serving: ServingService, tokens: TokenService | undefi
     if (!match || typeof authorization !== "string" || !BEARER.test(authorization)) return false;
     const [, environment = DEFAULT_ENVIRONMENT, name = "", version] = match;
     // A name the route's parameters refuse gets the route's answer (INVALID_INPUT, naming the rule).
-    if (!ModelName.safeParse(name).success || (version !== undefined && !ModelName.safeParse(version).success) || !EnvironmentName.safeParse(environment).success) return false;
+    if (!isModelName(name) || (version !== undefined && !isModelName(version)) || !isEnvironmentName(environment)) return false;
     void answer(request, response, { name, version, environment }, authorization);
     return true;
   };

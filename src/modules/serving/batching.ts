@@ -19,12 +19,19 @@ export function isBatchable(signature: ModelSignature, axisNames: (string | numb
  * dimensions), and its rows; undefined when its inputs disagree on the batch size.
  */
 export function batchKey(inputs: Tensor[]): { key: string; rows: number } | undefined {
-  const rows = inputs[0]?.shape[0];
-  if (rows === undefined || inputs.some((t) => t.shape[0] !== rows)) return undefined;
+  const rows = batchRows(inputs);
+  if (rows === undefined) return undefined;
   const parts = inputs
     .map((t) => `${t.name}:${t.datatype}:${t.shape.slice(1).join("x")}`)
     .sort();
   return { key: parts.join("|"), rows };
+}
+
+/** The rows of a request (its inputs' first dimension); undefined when its inputs disagree on it. */
+export function batchRows(inputs: Tensor[]): number | undefined {
+  const rows = inputs[0]?.shape[0];
+  if (rows === undefined || inputs.some((t) => t.shape[0] !== rows)) return undefined;
+  return rows;
 }
 
 /** Concatenates the requests' inputs along axis 0 (each request holds the same input names). */

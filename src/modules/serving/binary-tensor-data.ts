@@ -4,7 +4,7 @@
 // byte each), in the order the JSON lists them; the Inference-Header-Content-Length header gives
 // the JSON's length. A binary input's bytes reach the model as one copy, with no number parsing.
 import { PlatformError, invalidInput, parseInput } from "../../core/index.ts";
-import { InferRequest } from "./schema.ts";
+import { InferRequest, isPlainInferRequest } from "./schema.ts";
 import type { InferResult } from "./service.ts";
 import { toBinaryData, toJsonData } from "./tensor.ts";
 
@@ -37,7 +37,7 @@ export function decodeInferRequest(body: Buffer, headers: Headers): InferRequest
       { reason: "invalid_json" },
     );
   }
-  const request = parseInput(InferRequest, raw, "request body");
+  const request = isPlainInferRequest(raw) ? raw : parseInput(InferRequest, raw, "request body");
   checkOutputs(request);
   let offset = headerLength ?? body.length;
   for (const input of request.inputs) {

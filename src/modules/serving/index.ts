@@ -16,7 +16,7 @@ export { ROUTE_KEY_HEADER, ENVIRONMENT_PREFIX, answerInfer, oipRoutes, oipServer
 export { OnnxRuntime, type OnnxRuntimeOptions } from "./onnx-runtime.ts";
 export type { ServingRuntime, ModelHandle, LoadOptions, RuntimeCapability } from "./serving-runtime.ts";
 export type { Tensor, TensorSpec, ModelSignature, Datatype } from "./tensor.ts";
-export { InferRequest, InferResponse, ModelMetadata, LoadedModelView, EnvironmentName, ModelName } from "./schema.ts";
+export { InferRequest, InferResponse, ModelMetadata, LoadedModelView, EnvironmentName, ModelName, isEnvironmentName, isModelName } from "./schema.ts";
 
 export interface ServingModuleDeps {
   dataDir: string;

@@ -45,37 +45,60 @@ function contentEncoding(value: string | string[] | undefined): Encoding {
 
 /** Collects a stream's bytes, refusing at the first chunk past `limit` (nothing more is kept). */
 function collect(stream: Readable, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const stop = () => {
-      stream.off("data", onData);
-      stream.off("end", onEnd);
-      stream.off("error", onError);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        stop();
-        // The rest is left unread; Node discards it once the answer (413) is sent.
-        stream.pause();
-        reject(tooLarge(limit, `more than ${limit} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      stop();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    };
-    const onError = (error: Error) => {
-      stop();
-      reject(invalidInput(`the request body could not be read: ${error.message}`, { reason: "body_read" }));
-    };
-    stream.on("data", onData);
-    stream.on("end", onEnd);
-    stream.on("error", onError);
-  });
+  return new Promise((resolve, reject) => new BodyReader(stream, limit, resolve, reject).listen());
+}
+
+/**
+ * collect's state and listeners: methods bound once, not closures. Under tsx (esbuild's keepNames)
+ * every named closure is given its name as it is made, which cost more than the reading itself.
+ */
+class BodyReader {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private readonly onData = this.data.bind(this);
+  private readonly onEnd = this.end.bind(this);
+  private readonly onError = this.error.bind(this);
+
+  constructor(
+    private readonly stream: Readable,
+    private readonly limit: number,
+    private readonly resolve: (body: Buffer) => void,
+    private readonly reject: (error: Error) => void,
+  ) {}
+
+  listen(): void {
+    this.stream.on("data", this.onData);
+    this.stream.on("end", this.onEnd);
+    this.stream.on("error", this.onError);
+  }
+
+  private stop(): void {
+    this.stream.off("data", this.onData);
+    this.stream.off("end", this.onEnd);
+    this.stream.off("error", this.onError);
+  }
+
+  private data(chunk: Buffer): void {
+    this.size += chunk.length;
+    if (this.size > this.limit) {
+      this.stop();
+      // The rest is left unread; Node discards it once the answer (413) is sent.
+      this.stream.pause();
+      this.reject(tooLarge(this.limit, `more than ${this.limit} bytes`));
+      return;
+    }
+    this.chunks.push(chunk);
+  }
+
+  private end(): void {
+    this.stop();
+    this.resolve(this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size));
+  }
+
+  private error(error: Error): void {
+    this.stop();
+    this.reject(invalidInput(`the request body could not be read: ${error.message}`, { reason: "body_read" }));
+  }
 }
 
 type Codec = (buffer: InputType, options: ZlibOptions, callback: (error: Error | null, result: Buffer) => void) => void;

@@ -1,5 +1,6 @@
 // Prometheus metrics of the serving module, in a Registry it owns (exported at /metrics).
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
+import { SeriesCounter, SeriesHistogram } from "./series-metrics.ts";
 import type { Tensor } from "./tensor.ts";
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
@@ -13,13 +14,15 @@ type Labels = { model: string; version: string; environment: string };
 
 export class ServingMetrics {
   readonly registry = new Registry();
-  private readonly requests = new Counter({ name: "paved_serving_requests_total", help: "Inference requests answered, by model version", labelNames: ["model", "version", "environment"], registers: [this.registry] });
+  // The series every request touches are SeriesCounter and SeriesHistogram (found by label object,
+  // not hashed per call); the rare ones stay prom-client's. Registered in this order (/metrics' order).
+  private readonly requests = registered(this.registry, new SeriesCounter({ name: "paved_serving_requests_total", help: "Inference requests answered, by model version", labelNames: ["model", "version", "environment"] }));
   private readonly errors = new Counter({ name: "paved_serving_request_errors_total", help: "Inference requests that failed, by error code", labelNames: ["model", "version", "environment", "code"], registers: [this.registry] });
-  private readonly latency = new Histogram({ name: "paved_serving_request_duration_seconds", help: "Inference latency inside the server (validation, queue, run, outputs)", labelNames: ["model", "version", "environment"], buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  private readonly batches = new Counter({ name: "paved_serving_batches_total", help: "Model runs (one run may hold several batched requests)", labelNames: ["model", "version", "environment"], registers: [this.registry] });
-  private readonly batchRequests = new Histogram({ name: "paved_serving_batch_requests", help: "Requests per model run", labelNames: ["model", "version", "environment"], buckets: BATCH_BUCKETS, registers: [this.registry] });
-  private readonly predictionValues = new Histogram({ name: "paved_serving_prediction_value", help: "Values of the first output (single-column outputs)", labelNames: ["model", "version", "environment", "output"], buckets: PREDICTION_BUCKETS, registers: [this.registry] });
-  private readonly predictedClasses = new Counter({ name: "paved_serving_predicted_class_total", help: "Arg-max class of each row of the first output (multi-column outputs)", labelNames: ["model", "version", "environment", "output", "class"], registers: [this.registry] });
+  private readonly latency = registered(this.registry, new SeriesHistogram({ name: "paved_serving_request_duration_seconds", help: "Inference latency inside the server (validation, queue, run, outputs)", labelNames: ["model", "version", "environment"], buckets: LATENCY_BUCKETS }));
+  private readonly batches = registered(this.registry, new SeriesCounter({ name: "paved_serving_batches_total", help: "Model runs (one run may hold several batched requests)", labelNames: ["model", "version", "environment"] }));
+  private readonly batchRequests = registered(this.registry, new SeriesHistogram({ name: "paved_serving_batch_requests", help: "Requests per model run", labelNames: ["model", "version", "environment"], buckets: BATCH_BUCKETS }));
+  private readonly predictionValues = registered(this.registry, new SeriesHistogram({ name: "paved_serving_prediction_value", help: "Values of the first output (single-column outputs)", labelNames: ["model", "version", "environment", "output"], buckets: PREDICTION_BUCKETS }));
+  private readonly predictedClasses = registered(this.registry, new SeriesCounter({ name: "paved_serving_predicted_class_total", help: "Arg-max class of each row of the first output (multi-column outputs)", labelNames: ["model", "version", "environment", "output", "class"] }));
   private readonly replicaCount = new Gauge({ name: "paved_serving_replicas", help: "Replicas (worker threads) running the model version", labelNames: ["model", "version", "environment"], registers: [this.registry] });
   private readonly shadowsDropped = new Counter({ name: "paved_serving_shadow_dropped_total", help: "Shadow copies not sent because too many were in flight", labelNames: ["model", "version", "environment"], registers: [this.registry] });
 
@@ -89,7 +92,8 @@ export class ServingMetrics {
 
   /** Forgets an unloaded version's series so /metrics does not grow with every rollout. */
   async forget(labels: Labels): Promise<void> {
-    for (const metric of [this.requests, this.errors, this.latency, this.batches, this.batchRequests, this.predictionValues, this.predictedClasses, this.replicaCount, this.shadowsDropped]) {
+    const all: Forgettable[] = [this.requests, this.errors, this.latency, this.batches, this.batchRequests, this.predictionValues, this.predictedClasses, this.replicaCount, this.shadowsDropped];
+    for (const metric of all) {
       const { values } = await metric.get();
       const seen = new Set<string>();
       for (const { labels: series } of values) {
@@ -99,7 +103,7 @@ export class ServingMetrics {
         const key = JSON.stringify(own);
         if (seen.has(key)) continue;
         seen.add(key);
-        metric.remove(own as never);
+        metric.remove(own);
       }
     }
   }
@@ -107,4 +111,15 @@ export class ServingMetrics {
   text(): Promise<string> {
     return this.registry.metrics();
   }
+}
+
+/** What forget needs of every metric, prom-client's and the series ones alike. */
+interface Forgettable {
+  get(): Promise<{ values: { labels: Record<string, string | number | undefined> }[] }>;
+  remove(labels: Record<string, string | number>): void;
+}
+
+function registered<M extends SeriesCounter | SeriesHistogram>(registry: Registry, metric: M): M {
+  registry.registerMetric(metric.asMetric());
+  return metric;
 }

@@ -7,7 +7,7 @@ import type { Worker } from "node:worker_threads";
 import type * as ort from "onnxruntime-node";
 import { PlatformError, invalidInput, startModuleWorker } from "../../core/index.ts";
 import { checkOnnxForServing, type OnnxInspectionLimits } from "../registry/index.ts";
-import { batchKey, isBatchable, mergeInputs, splitOutputs } from "./batching.ts";
+import { batchKey, batchRows, isBatchable, mergeInputs, splitOutputs } from "./batching.ts";
 import type { RunMessage, WireSpec, WireTensor, WorkerInit, WorkerReply } from "./onnx-worker-protocol.ts";
 import type { LoadOptions, ModelHandle, ReplicaStats, RuntimeCapability, ServingRuntime } from "./serving-runtime.ts";
 import { datatypeFromOrt, datatypeToOrt, unsupportedType, type ModelSignature, type Tensor, type TensorSpec } from "./tensor.ts";
@@ -186,12 +186,13 @@ class ModelWorkers {
         ),
       );
     }
-    const batch = this.batchable ? batchKey(inputs) : undefined;
     // Inline when nothing waits for a worker (order is kept) and the request's rows fit the budget; a fixed-shape model's request is the calibrated one.
     if (this.inline && this.queue.length === 0) {
-      const rows = this.batchable ? batch?.rows : 1;
+      const rows = this.batchable ? batchRows(inputs) : 1;
       if (rows !== undefined && rows * this.inline.msPerRow <= this.inline.budgetMs) return this.runInline(this.inline, inputs, rows);
     }
+    // The key (a string of every input's name, type and shape) only for a request that may join a batch.
+    const batch = this.batchable ? batchKey(inputs) : undefined;
     return new Promise((resolve, reject) => {
       this.queue.push({ inputs, key: batch?.key, rows: batch?.rows ?? 0, resolve, reject });
       this.pump();

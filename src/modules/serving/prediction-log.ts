@@ -47,6 +47,15 @@ const UNPREFIXED_ENVIRONMENT = "production";
 
 const keyOf = (k: LogKey) => `${k.environment}/${k.model}/${k.version}`;
 
+// sample's keys by label object: the service passes one object per loaded version, and building
+// and hashing the string anew on every request cost more than the rest of the check.
+const sampleKeys = new WeakMap<LogKey, string>();
+function sampleKeyOf(k: LogKey): string {
+  let key = sampleKeys.get(k);
+  if (key === undefined) sampleKeys.set(k, (key = keyOf(k)));
+  return key;
+}
+
 export class PredictionLog {
   private readonly files = new Map<string, Open>();
   private readonly random: () => number;
@@ -59,7 +68,7 @@ export class PredictionLog {
   sample(of: LogKey): boolean {
     if (this.options.sampleRate <= 0 || this.options.maxPerSecond <= 0) return false;
     if (this.options.sampleRate < 1 && this.random() >= this.options.sampleRate) return false;
-    const file = this.files.get(keyOf(of));
+    const file = this.files.get(sampleKeyOf(of));
     const second = Math.floor(this.options.clock.now() / 1000);
     return !file || file.second !== second || file.inSecond < this.options.maxPerSecond;
   }

@@ -211,6 +211,8 @@ export class ServingService implements ServingPlane {
   /** Loaded versions by environment and model (see slot), then version: environments never share a copy. */
   private readonly models = new Map<string, Map<string, Loaded>>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** endpointResource's answers by environment and model: made per request, they cost as much as the policy check they feed. */
+  private readonly endpoints = new Map<string, Map<string, ResourceRef>>();
   private readonly log: PredictionLog;
   /** What monitors read of live traffic (drained by the control plane; see drainSamples). */
   private readonly samples: LiveSamples;
@@ -273,6 +275,7 @@ export class ServingService implements ServingPlane {
       if (!loaded) throw notFound(`model '${name}' version '${version}' is not loaded${where(environment)}; see what is loaded with GET /api/v1/serving/models`);
       this.models.get(key)!.delete(version);
       if (this.models.get(key)!.size === 0) this.models.delete(key);
+      this.endpoints.get(environment)?.delete(name);
       await this.retire(loaded, true);
     });
   }
@@ -295,8 +298,17 @@ export class ServingService implements ServingPlane {
    * gets, which a caller of another team gets too. Nothing loaded: no team, and the route answers 404.
    */
   endpointResource(name: string, environment: string = DEFAULT_ENVIRONMENT): ResourceRef {
+    const cached = this.endpoints.get(environment)?.get(name);
+    if (cached) return cached;
     const team = this.teamOf(name, environment);
-    return { kind: "endpoint", id: name, ...(team !== undefined ? { team } : {}), notFound: () => notLoaded(name, environment) };
+    const resource: ResourceRef = Object.freeze({ kind: "endpoint", id: name, ...(team !== undefined ? { team } : {}), notFound: () => notLoaded(name, environment) });
+    // Kept only while something is loaded there (forgotten when that changes), so a request naming any model cannot grow the map.
+    if (team !== undefined) {
+      let byName = this.endpoints.get(environment);
+      if (!byName) this.endpoints.set(environment, (byName = new Map()));
+      byName.set(name, resource);
+    }
+    return resource;
   }
 
   /** The team whose versions of `name` are loaded in `environment`; undefined when none is. */
@@ -536,6 +548,7 @@ export class ServingService implements ServingPlane {
     this.closing = true;
     if (this.autoscaleTimer) clearInterval(this.autoscaleTimer);
     this.models.clear();
+    this.endpoints.clear();
     await Promise.all([...this.runtimes.values()].map((r) => r.close()));
     await this.log.close();
   }
@@ -609,6 +622,7 @@ export class ServingService implements ServingPlane {
     }
     if (!this.models.has(key)) this.models.set(key, new Map());
     this.models.get(key)!.set(input.version, loaded);
+    this.endpoints.get(environment)?.delete(input.name);
     this.metrics.replicas(labels, replicas);
     this.logger.info({ model: input.name, version: input.version, environment, replicas, sha256 }, previous ? "model version replaced" : "model version loaded");
     if (previous) await this.retire(previous, false);

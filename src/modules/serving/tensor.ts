@@ -280,7 +280,10 @@ export function toJsonData(tensor: Tensor): number[] | boolean[] {
   const { data } = tensor;
   if (tensor.datatype === "BOOL") return Array.from(data as Uint8Array, (v) => v !== 0);
   if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Array.from(data, (v) => Number(v));
-  return Array.from(data as Float64Array);
+  // A loop, not Array.from: on a typed array that takes the iterator path, ~0.4 µs for one value.
+  const values: number[] = [];
+  for (let i = 0; i < data.length; i++) values.push(data[i] as number);
+  return values;
 }
 
 /** Converts onnxruntime's element type names to OIP datatypes; undefined when unsupported. */
