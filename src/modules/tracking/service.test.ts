@@ -94,6 +94,20 @@ describe.each(testDialects())("tracking service on %s", (dialect) => {
     ]);
   });
 
+  it("refuses a batch for a deleted run (checked in the write's own transaction) and takes it again after a restore; an unknown run is NOT_FOUND", async () => {
+    const { runId } = await service.createRun({ experimentId: "0", runName: "d", userId: "u" });
+    await service.logBatch(runId, { metrics: [{ key: "loss", value: 1, step: 0, timestamp: 1 }] });
+    await service.deleteRun(runId);
+    await expect(service.logBatch(runId, { metrics: [{ key: "loss", value: 2, step: 1, timestamp: 2 }] })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      message: `run '${runId}' is deleted; restore it (runs/restore) before logging to it`,
+    });
+    await service.restoreRun(runId);
+    await service.logBatch(runId, { metrics: [{ key: "loss", value: 3, step: 2, timestamp: 3 }] });
+    expect((await service.getMetricHistory(runId, "loss")).points.map((m) => m.value)).toEqual([1, 3]);
+    await expect(service.logBatch("no-such-run", { metrics: [{ key: "loss", value: 1, step: 0, timestamp: 1 }] })).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+
   it("keeps full metric history and the latest point (highest step, then latest timestamp)", async () => {
     const { runId } = await service.createRun({ experimentId: "0", runName: "m", userId: "u" });
     await service.logMetrics(runId, [
