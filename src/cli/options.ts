@@ -1,4 +1,4 @@
-import { invalidInput } from "../core/index.ts";
+import { DURATION, invalidInput } from "../core/index.ts";
 
 // Small parsers for command-line values; each error names the flag and shows a valid example.
 
@@ -36,7 +36,6 @@ export function parsePairs(flag: string, pairs: readonly string[] | undefined): 
 }
 
 const MEMORY = /^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$/;
-const DURATION = /^(\d+(\.\d+)?(s|m|h|d))+$/;
 
 /** Kubernetes-style quantities: 512Mi, 4Gi, 1.5G. */
 export function parseMemory(value: string): string {

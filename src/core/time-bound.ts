@@ -1,11 +1,21 @@
-// A time bound as people type it in a query (`since`, `until`): a duration before some reference
-// time (`30m`, `7d`, `1h30m`), an ISO 8601 time, or epoch milliseconds. The audit log and the
-// adoption report both take it.
+// Durations as people write them (`90s`, `30m`, `1h30m`, `1.5h`, `2d`): a job's maxRuntime, a
+// policy's, `paved gc --older-than`, the CLI's flags. And a time bound as people type it in a query
+// (`since`, `until`): a duration before some reference time, an ISO 8601 time, or epoch
+// milliseconds; the audit log and the adoption report both take it.
 import { z } from "zod";
 
-/** Up to four `<digits><unit>` parts: bounded, so the pattern cannot backtrack far. */
-const DURATION = /^(?:\d{1,9}[smhd]){1,4}$/;
-const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+/** Up to eight `<number><unit>` parts: bounded, and each part ends at its unit, so it cannot backtrack far. */
+export const DURATION = /^(?:\d{1,9}(?:\.\d{1,9})?[smhd]){1,8}$/;
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+
+/** "90s", "30m", "1h30m", "1.5h", "2d" to seconds; undefined when it is not a duration. */
+export function parseDurationSeconds(text: string): number | undefined {
+  const value = text.trim();
+  if (!DURATION.test(value)) return undefined;
+  let seconds = 0;
+  for (const [, n, unit] of value.matchAll(/(\d+(?:\.\d+)?)([smhd])/g)) seconds += Number(n) * UNIT_SECONDS[unit as keyof typeof UNIT_SECONDS];
+  return seconds;
+}
 
 /** `ago`: that many ms before the reference time; `at`: an absolute time (epoch ms). */
 export type TimeBound = { ago: number } | { at: number };
@@ -17,11 +27,8 @@ export function timeBoundSchema(examples: string) {
     .max(64)
     .transform((text, ctx): TimeBound => {
       const value = text.trim();
-      if (DURATION.test(value)) {
-        let ms = 0;
-        for (const [, n, unit] of value.matchAll(/(\d+)([smhd])/g)) ms += Number(n) * UNIT_MS[unit as keyof typeof UNIT_MS];
-        return { ago: ms };
-      }
+      const seconds = parseDurationSeconds(value);
+      if (seconds !== undefined) return { ago: Math.round(seconds * 1000) };
       if (/^\d{10,16}$/.test(value)) return { at: Number(value) };
       const at = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : Number.NaN;
       if (!Number.isNaN(at)) return { at };

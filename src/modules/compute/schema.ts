@@ -1,18 +1,6 @@
 import { z } from "zod";
+import { parseDurationSeconds } from "../../core/index.ts";
 import { memorySchema } from "../catalog/schema.ts";
-
-const DURATION_PART = /(\d+(?:\.\d+)?)(d|h|m|s)/g;
-const DURATION = /^(\d+(?:\.\d+)?(d|h|m|s))+$/;
-const SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
-
-/** Parses "90s", "30m", "2h", "1h30m" to seconds; undefined when malformed. */
-export function parseDurationSeconds(value: string): number | undefined {
-  const text = value.trim();
-  if (!DURATION.test(text)) return undefined;
-  let total = 0;
-  for (const m of text.matchAll(DURATION_PART)) total += Number(m[1]) * (SECONDS[m[2] ?? "s"] ?? 1);
-  return total;
-}
 
 const durationSchema = z.union([z.number().positive(), z.string()]).transform((value, ctx) => {
   if (typeof value === "number") return value;

@@ -1,21 +1,9 @@
 import { z } from "zod";
-import { TEAM_ROLES } from "../../core/index.ts";
+import { TEAM_ROLES, parseDurationSeconds } from "../../core/index.ts";
 
 /** The rules a policy document may set; each is optional (absent: no limit). */
 export const POLICY_RULES = ["allowedProfiles", "maxGpusPerJob", "maxRuntime", "productionMovers", "requiredGatePolicy", "allowGateOverrides", "allowExecutorArgs", "allowHostAccess"] as const;
 export type PolicyRule = (typeof POLICY_RULES)[number];
-
-const DURATION = /^(?:\d+(?:\.\d+)?[smhd])+$/;
-const SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
-
-/** "90s", "30m", "12h", "1h30m", "2d" to seconds; undefined when malformed. */
-export function parseDurationSeconds(text: string): number | undefined {
-  const value = text.trim();
-  if (!DURATION.test(value)) return undefined;
-  let total = 0;
-  for (const [, n, unit] of value.matchAll(/(\d+(?:\.\d+)?)([smhd])/g)) total += Number(n) * SECONDS[unit!]!;
-  return total;
-}
 
 /** A role of the model's team (that role or a stronger one may move production), or `user:<name>`. */
 const mover = z.union([z.enum(TEAM_ROLES), z.string().regex(/^user:[a-z0-9][a-z0-9._@-]{0,127}$/, "name a role (viewer, developer, maintainer, admin) or a user as user:<name>")]);

@@ -1,9 +1,9 @@
 import { z } from "zod";
-import { notFound, route, type RouteDefinition } from "../../core/index.ts";
+import { notFound, parseDurationSeconds, route, type RouteDefinition } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
 import { visibleTeams } from "../identity/index.ts";
 import type { RunCollector } from "./gc.ts";
-import { GcReportView, GcRequest, TeamStorageList, TeamStorageView, parseDuration } from "./gc-schema.ts";
+import { GcReportView, GcRequest, TeamStorageList, TeamStorageView } from "./gc-schema.ts";
 import { teamStorage, type TeamStorage } from "./storage-report.ts";
 
 /** How long a storage report is answered again from memory, and how many are kept. */
@@ -43,7 +43,7 @@ export function gcRoutes(collector: RunCollector, database: Database, retentionM
       action: "tracking:gc",
       body: GcRequest,
       response: GcReportView,
-      handler: async ({ body }) => collector.collect({ dryRun: body.dryRun, olderThanMs: body.olderThan === undefined ? undefined : parseDuration(body.olderThan) }),
+      handler: async ({ body }) => collector.collect({ dryRun: body.dryRun, olderThanMs: body.olderThan === undefined ? undefined : Math.round(parseDurationSeconds(body.olderThan)! * 1000) }),
     }),
     route({
       method: "GET",

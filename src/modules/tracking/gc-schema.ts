@@ -1,14 +1,11 @@
 import { z } from "zod";
+import { DURATION } from "../../core/index.ts";
 
 /** `POST /api/v1/admin/gc`: collect (or, with dryRun, only count) runs deleted more than `olderThan` ago. */
 export const GcRequest = z.strictObject({
   dryRun: z.boolean().default(false),
-  /** A duration: `30d`, `12h`, `90m`, `0s`; default `tracking.retentionDays`. */
-  olderThan: z
-    .string()
-    .max(32)
-    .regex(/^\d{1,6}(\.\d{1,3})?[smhd]$/, "olderThan is a number and a unit: 30d, 12h, 90m or 0s")
-    .optional(),
+  /** A duration: `30d`, `12h`, `90m`, `1d12h`, `0s`; default `tracking.retentionDays`. */
+  olderThan: z.string().max(32).regex(DURATION, "olderThan is a duration: a number and a unit, e.g. 30d, 12h, 90m, 1d12h or 0s").optional(),
 });
 export type GcRequest = z.infer<typeof GcRequest>;
 
@@ -55,10 +52,3 @@ export const TeamStorageView = z.object({
 });
 export type TeamStorageView = z.infer<typeof TeamStorageView>;
 export const TeamStorageList = z.object({ teams: z.array(TeamStorageView) });
-
-/** `30d` → milliseconds. */
-export function parseDuration(text: string): number {
-  const unit = text.at(-1)!;
-  const value = Number(text.slice(0, -1));
-  return Math.round(value * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit as "s" | "m" | "h" | "d"]);
-}
