@@ -82,27 +82,17 @@ interface MetricOptions {
   labelNames: readonly string[];
 }
 
-/** A counter whose series are found by their label object (see the file's head). */
-export class SeriesCounter {
-  readonly type = "counter" as const;
+/** What both kinds share: name, help, the series by label object, and a Registry's hooks. */
+abstract class SeriesMetric<S extends object> {
   readonly aggregator = "sum" as const;
   readonly name: string;
   readonly help: string;
-  private readonly series: SeriesTable<{ value: number }>;
+  protected readonly series: SeriesTable<S>;
 
-  constructor(options: MetricOptions) {
+  constructor(options: MetricOptions, create: () => S) {
     this.name = options.name;
     this.help = options.help;
-    this.series = new SeriesTable(options.labelNames, () => ({ value: 0 }));
-  }
-
-  inc(labels: Labels): void {
-    this.series.get(labels).value += 1;
-  }
-
-  async get(): Promise<MetricData> {
-    const values = [...this.series.entries()].map(({ labels, series }) => ({ value: series.value, labels }));
-    return { help: this.help, name: this.name, type: this.type, values, aggregator: this.aggregator };
+    this.series = new SeriesTable(options.labelNames, create);
   }
 
   remove(labels: Labels): void {
@@ -119,6 +109,25 @@ export class SeriesCounter {
   }
 }
 
+/** A counter whose series are found by their label object (see the file's head). */
+export class SeriesCounter extends SeriesMetric<{ value: number }> {
+  readonly type = "counter" as const;
+
+  constructor(options: MetricOptions) {
+    super(options, () => ({ value: 0 }));
+  }
+
+  inc(labels: Labels): void {
+    this.series.get(labels).value += 1;
+  }
+
+  async get(): Promise<MetricData> {
+    const values = [...this.series.entries()].map(({ labels, series }) => ({ value: series.value, labels }));
+    return { help: this.help, name: this.name, type: this.type, values, aggregator: this.aggregator };
+  }
+
+}
+
 interface HistogramSeries {
   /** Observations per bucket (not cumulative), by upper bound's index. */
   buckets: number[];
@@ -127,19 +136,13 @@ interface HistogramSeries {
 }
 
 /** A histogram whose series are found by their label object (see the file's head). */
-export class SeriesHistogram {
+export class SeriesHistogram extends SeriesMetric<HistogramSeries> {
   readonly type = "histogram" as const;
-  readonly aggregator = "sum" as const;
-  readonly name: string;
-  readonly help: string;
   private readonly upperBounds: readonly number[];
-  private readonly series: SeriesTable<HistogramSeries>;
 
   constructor(options: MetricOptions & { buckets: readonly number[] }) {
-    this.name = options.name;
-    this.help = options.help;
+    super(options, () => ({ buckets: options.buckets.map(() => 0), sum: 0, count: 0 }));
     this.upperBounds = options.buckets;
-    this.series = new SeriesTable(options.labelNames, () => ({ buckets: options.buckets.map(() => 0), sum: 0, count: 0 }));
   }
 
   observe(labels: Labels, value: number): void {
@@ -183,16 +186,4 @@ export class SeriesHistogram {
     return data;
   }
 
-  remove(labels: Labels): void {
-    this.series.remove(labels);
-  }
-
-  reset(): void {
-    this.series.clear();
-  }
-
-  /** As a Registry takes it (its type names prom-client's own classes only). */
-  asMetric(): Metric {
-    return this as unknown as Metric;
-  }
 }
