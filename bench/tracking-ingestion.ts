@@ -2,7 +2,8 @@
 // on SQLite and on PostgreSQL, beside the storage ceiling of each (raw better-sqlite3 / raw `pg`
 // writes of the same points into the same chunk layout, from this process) at the same size in
 // the same run: 1M points by default, 10M with --10m, 100M with --100m. At the first size also the
-// HTTP ceiling (a bare node:http server parsing the same bodies) and two reference rows. Then
+// HTTP ceiling (a bare node:http server parsing the same bodies), Paved's store alone (no HTTP)
+// and two reference rows; each row with its CPU time per body, server and client (Linux). Then
 // search_runs latency over 30,000 runs x 20 metrics (bench/tracking-search.ts).
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -10,9 +11,13 @@ import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
-import { appendPoints, CHUNK_POINTS, decodeChunk, encodeChunk, summarizeChunk, type ChunkPoints } from "../src/storage/index.ts";
+import { LocalArtifactStore } from "../src/artifacts/index.ts";
+import { loadConfig } from "../src/config/index.ts";
+import { createLogger, randomIds, systemClock } from "../src/core/index.ts";
+import { createTrackingModule } from "../src/modules/tracking/index.ts";
+import { appendPoints, CHUNK_POINTS, decodeChunk, encodeChunk, openDatabase, summarizeChunk, type ChunkPoints } from "../src/storage/index.ts";
 import { search, SEARCH_TARGET_MS } from "./tracking-search.ts";
-import { HttpClient, nowMs, printTable, ROOT, round, startHelperServer, startPaved, summarize, tempDir, type BenchOptions, type BenchResult } from "./support.ts";
+import { HttpClient, nowMs, printTable, processCpuMs, ROOT, round, startHelperServer, startPaved, summarize, tempDir, type BenchOptions, type BenchResult } from "./support.ts";
 
 const POINTS_PER_BODY = 1000;
 const KEYS = 10; // 10 metrics x 100 steps per body, like a training loop flushing every 100 steps
@@ -55,9 +60,17 @@ function buildBodies(runIds: string[]): { bodies: string[][]; points: MetricPoin
 }
 
 /** Sends `requests` bodies over `CONNECTIONS` keep-alive connections; returns points per second. */
-async function drive(client: HttpClient, path: string, bodies: string[][], requests: number): Promise<{ pointsPerSecond: number; seconds: number; latency: ReturnType<typeof summarize> }> {
+async function drive(
+  client: HttpClient,
+  path: string,
+  bodies: string[][],
+  requests: number,
+  serverPid?: number,
+): Promise<{ pointsPerSecond: number; seconds: number; latency: ReturnType<typeof summarize>; cpuMsPerBody?: { server: number; client: number } }> {
   let next = 0;
   const latencies: number[] = [];
+  const serverCpu = serverPid === undefined ? undefined : processCpuMs(serverPid);
+  const clientCpu = process.cpuUsage();
   const start = nowMs();
   await Promise.all(
     bodies.map(async (pool, c) => {
@@ -72,7 +85,12 @@ async function drive(client: HttpClient, path: string, bodies: string[][], reque
     }),
   );
   const seconds = (nowMs() - start) / 1000;
-  return { pointsPerSecond: (requests * POINTS_PER_BODY) / seconds, seconds: round(seconds, 3), latency: summarize(latencies) };
+  const clientUsed = process.cpuUsage(clientCpu);
+  const serverAfter = serverPid === undefined ? undefined : processCpuMs(serverPid);
+  // CPU per body: where the time of a CPU-bound run goes (this machine may have fewer cores than the processes want).
+  const cpuMsPerBody =
+    serverCpu && serverAfter ? { server: round((serverAfter.all - serverCpu.all) / requests, 2), client: round((clientUsed.user + clientUsed.system) / 1000 / requests, 2) } : undefined;
+  return { pointsPerSecond: (requests * POINTS_PER_BODY) / seconds, seconds: round(seconds, 3), latency: summarize(latencies), ...(cpuMsPerBody ? { cpuMsPerBody } : {}) };
 }
 
 /** Migration 017's table and its summary index, as Paved has them. */
@@ -136,6 +154,7 @@ async function rawSqlite(points: MetricPoint[][][], batches: number, synchronous
         }
       });
     }
+    const cpu = process.cpuUsage();
     const start = nowMs();
     for (let b = 0; b < batches; b++) {
       const c = b % points.length;
@@ -144,10 +163,49 @@ async function rawSqlite(points: MetricPoint[][][], batches: number, synchronous
       await yieldLoop();
     }
     const seconds = (nowMs() - start) / 1000;
+    const used = process.cpuUsage(cpu);
     db.pragma("wal_checkpoint(TRUNCATE)");
     db.close();
-    return { pointsPerSecond: (batches * POINTS_PER_BODY) / seconds, seconds: round(seconds, 3), bytesPerPoint: round(statSync(file).size / (batches * POINTS_PER_BODY), 1) };
+    return { pointsPerSecond: (batches * POINTS_PER_BODY) / seconds, seconds: round(seconds, 3), cpuMsPerBody: { server: round((used.user + used.system) / 1000 / batches, 2), client: 0 }, bytesPerPoint: round(statSync(file).size / (batches * POINTS_PER_BODY), 1) };
   } finally {
+    dir.remove();
+  }
+}
+
+/**
+ * Paved's store alone: `TrackingService.logBatch` called from this process by CONNECTIONS callers
+ * (one run each), on a fresh SQLite database with Paved's schema: the writer thread, the group
+ * commit and the latest values, without HTTP, authentication or the body's JSON. Splits the gap
+ * between `paved up` and the raw ceiling into what storage costs and what the request costs.
+ */
+async function storeAlone(points: MetricPoint[][][], batches: number): Promise<Measured> {
+  const dir = tempDir("store");
+  const database = await openDatabase({ dataDir: dir.path });
+  try {
+    const config = loadConfig({ env: {}, overrides: { dataDir: dir.path, logLevel: "silent" } });
+    const { service } = createTrackingModule({ database, artifacts: new LocalArtifactStore(join(dir.path, "artifacts")), clock: systemClock, ids: randomIds, config, logger: createLogger("silent") });
+    const experimentId = await service.ensureExperiment("store-alone", "default");
+    const runIds: string[] = [];
+    for (let c = 0; c < points.length; c++) runIds.push((await service.createRun({ experimentId, runName: `store-${c}`, userId: "bench" })).runId);
+    // Warm-up, as the HTTP rows have: the first write starts the writer thread.
+    for (const runId of runIds) await service.logBatch(runId, { metrics: [{ key: "warmup", value: 0, timestamp: Date.now(), step: 0 }] });
+    let next = 0;
+    const cpu = process.cpuUsage();
+    const start = nowMs();
+    await Promise.all(
+      points.map(async (pool, c) => {
+        for (let k = 0; next < batches; k++) {
+          next++;
+          // A copy, as a parsed body is: logBatch may fill in a missing timestamp.
+          await service.logBatch(runIds[c]!, { metrics: pool[k % pool.length]!.map((m) => ({ ...m })) });
+        }
+      }),
+    );
+    const seconds = (nowMs() - start) / 1000;
+    const used = process.cpuUsage(cpu);
+    return { pointsPerSecond: (batches * POINTS_PER_BODY) / seconds, seconds: round(seconds, 3), cpuMsPerBody: { server: round((used.user + used.system) / 1000 / batches, 2), client: 0 } };
+  } finally {
+    await database.close();
     dir.remove();
   }
 }
@@ -239,6 +297,8 @@ interface Measured {
   pointsPerSecond: number;
   seconds: number;
   latency?: ReturnType<typeof summarize>;
+  /** CPU time per body of the server process (all its threads) and of this process, the client (Linux). */
+  cpuMsPerBody?: { server: number; client: number };
   /** The store's size on disk after the run over the points written (SQLite: the database file; PostgreSQL: metric_chunks with its indexes). */
   bytesPerPoint?: number;
 }
@@ -291,7 +351,7 @@ async function pavedIngest(opts: { config?: Record<string, unknown>; requests: n
     }
     const { bodies, points } = buildBodies(runIds);
     await drive(client, "/api/2.0/mlflow/runs/log-batch", bodies, opts.warmup);
-    const result = await drive(client, "/api/2.0/mlflow/runs/log-batch", bodies, opts.requests);
+    const result = await drive(client, "/api/2.0/mlflow/runs/log-batch", bodies, opts.requests, paved.child.pid);
     client.close();
     const bytes = await opts.size(paved);
     return { ...result, bytesPerPoint: round(bytes / ((opts.requests + opts.warmup) * POINTS_PER_BODY), 1), bodies, points };
@@ -377,13 +437,14 @@ async function ingestion(options: BenchOptions): Promise<Record<string, unknown>
       try {
         const bareClient = new HttpClient(bare.url, undefined, CONNECTIONS);
         await drive(bareClient, "/api/2.0/mlflow/runs/log-batch", pavedSqlite.bodies, warmup);
-        reference = { bareHttp: await drive(bareClient, "/api/2.0/mlflow/runs/log-batch", pavedSqlite.bodies, requests) };
+        reference = { bareHttp: await drive(bareClient, "/api/2.0/mlflow/runs/log-batch", pavedSqlite.bodies, requests, bare.pid) };
         bareClient.close();
       } finally {
         await bare.stop();
       }
       // Not a ceiling Paved may use (a power cut can lose acknowledged commits): it shows how much
       // of the storage cost is the fsync per commit on this disk.
+      reference.sqliteStoreAlone = await storeAlone(pavedSqlite.points, requests);
       reference.sqliteSynchronousNormal = await rawSqlite(pavedSqlite.points, requests, "NORMAL");
       reference.sqliteOldRowLayout = await rawSqlite(pavedSqlite.points, requests, "FULL", "rows");
     }
@@ -392,6 +453,7 @@ async function ingestion(options: BenchOptions): Promise<Record<string, unknown>
 
   const base = sizes[0]!;
   const rows: (string | number)[][] = [];
+  const cpu = (m: Measured) => (m.cpuMsPerBody ? `${m.cpuMsPerBody.server} + ${m.cpuMsPerBody.client}` : "-");
   const row = (name: string, size: SizeFigures, m: Measured, baseline: Measured, ceiling?: Measured) => [
     name,
     (size.requests * POINTS_PER_BODY).toLocaleString("en-US"),
@@ -401,6 +463,7 @@ async function ingestion(options: BenchOptions): Promise<Record<string, unknown>
     ceiling ? round(m.pointsPerSecond / ceiling.pointsPerSecond).toFixed(2) : "-",
     round(m.pointsPerSecond / baseline.pointsPerSecond).toFixed(2),
     m.bytesPerPoint ?? "-",
+    cpu(m),
   ];
   for (const size of sizes) {
     rows.push(row("paved up on SQLite: POST runs/log-batch (HTTP + auth + validation + storage)", size, size.sqlite.paved, base.sqlite.paved, size.sqlite.raw));
@@ -412,17 +475,18 @@ async function ingestion(options: BenchOptions): Promise<Record<string, unknown>
   }
   printTable(
     `Metric ingestion sweep: bodies of ${POINTS_PER_BODY} points (${Math.round(bodyBytes / 1024)} KiB), ${CONNECTIONS} keep-alive connections, one run each; SQLite WAL + synchronous=FULL${postgres.url ? "" : `; PostgreSQL rows skipped: ${postgres.why}`}`,
-    ["path", "points", "points/s", "p50 ms/body", "p99 ms/body", "of raw", "of first size", "bytes/point"],
+    ["path", "points", "points/s", "p50 ms/body", "p99 ms/body", "of raw", "of first size", "bytes/point", "CPU ms/body: server + client"],
     rows,
   );
   const ref = reference!;
   printTable(
     `At ${(base.requests * POINTS_PER_BODY).toLocaleString("en-US")} points, for reference`,
-    ["path", "points/s", "p50 ms/body", "p99 ms/body", "paved SQLite / this"],
+    ["path", "points/s", "p50 ms/body", "p99 ms/body", "paved SQLite / this", "CPU ms/body: server + client"],
     [
-      ["bare node:http: parse JSON, answer {} (HTTP ceiling)", ref.bareHttp!.pointsPerSecond, ref.bareHttp!.latency!.p50, ref.bareHttp!.latency!.p99, round(base.sqlite.paved.pointsPerSecond / ref.bareHttp!.pointsPerSecond).toFixed(2)],
-      ["raw better-sqlite3, synchronous=NORMAL (no fsync per commit)", ref.sqliteSynchronousNormal!.pointsPerSecond, "-", "-", round(base.sqlite.paved.pointsPerSecond / ref.sqliteSynchronousNormal!.pointsPerSecond).toFixed(2)],
-      ["raw rows into the old one-row-per-point table", ref.sqliteOldRowLayout!.pointsPerSecond, "-", "-", round(base.sqlite.paved.pointsPerSecond / ref.sqliteOldRowLayout!.pointsPerSecond).toFixed(2)],
+      ["bare node:http: parse JSON, answer {} (HTTP ceiling)", ref.bareHttp!.pointsPerSecond, ref.bareHttp!.latency!.p50, ref.bareHttp!.latency!.p99, round(base.sqlite.paved.pointsPerSecond / ref.bareHttp!.pointsPerSecond).toFixed(2), cpu(ref.bareHttp!)],
+      ["Paved's store alone: TrackingService.logBatch in-process, no HTTP (SQLite)", ref.sqliteStoreAlone!.pointsPerSecond, "-", "-", round(base.sqlite.paved.pointsPerSecond / ref.sqliteStoreAlone!.pointsPerSecond).toFixed(2), cpu(ref.sqliteStoreAlone!)],
+      ["raw better-sqlite3, synchronous=NORMAL (no fsync per commit)", ref.sqliteSynchronousNormal!.pointsPerSecond, "-", "-", round(base.sqlite.paved.pointsPerSecond / ref.sqliteSynchronousNormal!.pointsPerSecond).toFixed(2), cpu(ref.sqliteSynchronousNormal!)],
+      ["raw rows into the old one-row-per-point table", ref.sqliteOldRowLayout!.pointsPerSecond, "-", "-", round(base.sqlite.paved.pointsPerSecond / ref.sqliteOldRowLayout!.pointsPerSecond).toFixed(2), cpu(ref.sqliteOldRowLayout!)],
     ],
   );
   return {
@@ -438,7 +502,7 @@ async function ingestion(options: BenchOptions): Promise<Record<string, unknown>
 
 /** A measurement without the bodies and points it was driven with. */
 function strip(m: Measured & { bodies?: unknown; points?: unknown }): Measured {
-  return { pointsPerSecond: m.pointsPerSecond, seconds: m.seconds, ...(m.latency ? { latency: m.latency } : {}), ...(m.bytesPerPoint !== undefined ? { bytesPerPoint: m.bytesPerPoint } : {}) };
+  return { pointsPerSecond: m.pointsPerSecond, seconds: m.seconds, ...(m.latency ? { latency: m.latency } : {}), ...(m.cpuMsPerBody ? { cpuMsPerBody: m.cpuMsPerBody } : {}), ...(m.bytesPerPoint !== undefined ? { bytesPerPoint: m.bytesPerPoint } : {}) };
 }
 
 function ingestionNotes(figures: Record<string, unknown>): string[] {
