@@ -38,3 +38,19 @@ export function decodePositionToken(token: string): NewestFirstPosition {
   }
   throw invalidInput("pageToken is not one this server handed out; pass the nextPageToken of the previous page, or leave it out for the first page");
 }
+
+/** The token of a page's last row in a list ordered by a unique name, ascending (opaque to clients; stable while rows are added). */
+export function encodeNameToken(name: string): string {
+  return Buffer.from(JSON.stringify({ after: name })).toString("base64url");
+}
+
+/** The name a by-name list's token stands for; INVALID_INPUT for a token we did not issue. */
+export function decodeNameToken(token: string): string {
+  try {
+    const { after } = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { after?: unknown };
+    if (typeof after === "string") return after;
+  } catch {
+    // answered below
+  }
+  throw invalidInput("pageToken is not one this server handed out; pass the nextPageToken of the previous page, or leave it out for the first page");
+}
