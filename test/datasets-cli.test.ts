@@ -89,6 +89,36 @@ describe("paved datasets", () => {
     expect(JSON.parse((await paved(["datasets", "show", "churn@prod", "--json"])).stdout).version).toBe(2);
   });
 
+  it("pages ls and versions with --limit and --page-token, saying how to get the next page", async () => {
+    await writeFile(join(dir, "notes.txt"), "no table here\n");
+    expect((await paved(["datasets", "create", "notes", "notes.txt", "--team", "risk"])).code).toBe(0);
+    const all = JSON.parse((await paved(["datasets", "ls", "--json"])).stdout) as { datasets: { name: string }[]; nextPageToken?: string };
+    expect(all.datasets.map((d) => d.name)).toEqual(["notes", "churn"]);
+    expect(all.nextPageToken).toBeUndefined();
+
+    const first = await paved(["datasets", "ls", "--limit", "1"]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/^notes\s+risk/m);
+    expect(first.stdout).not.toContain("churn");
+    const token = /more datasets: add --page-token (\S+)/.exec(first.stderr)?.[1];
+    expect(token, first.stderr).toBeDefined();
+    const second = await paved(["datasets", "ls", "--limit", "1", "--page-token", token!]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/^churn\s+risk/m);
+    expect(second.stderr).not.toContain("more datasets");
+
+    const newest = await paved(["datasets", "versions", "churn", "--limit", "1"]);
+    expect(newest.stdout.trimEnd().split("\n").slice(1).map((l) => l.trim().split(/\s+/)[0])).toEqual(["2"]);
+    const next = /more versions: add --page-token (\S+)/.exec(newest.stderr)?.[1];
+    expect(next, newest.stderr).toBeDefined();
+    const older = await paved(["datasets", "versions", "churn", "--limit", "1", "--page-token", next!, "--json"]);
+    expect(JSON.parse(older.stdout)).toEqual({ versions: [expect.objectContaining({ version: 1 })] });
+
+    const bad = await paved(["datasets", "ls", "--page-token", "garbage"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("nextPageToken");
+  });
+
   it("exits with the error's code: a ragged CSV names its line, a missing version says how to list them", async () => {
     await writeFile(join(dir, "bad.csv"), "a,b\n1,2\n3\n");
     const bad = await paved(["datasets", "create", "bad", "bad.csv", "--team", "risk"]);

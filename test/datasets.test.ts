@@ -8,7 +8,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp, type App } from "../src/app.ts";
 import { loadConfig } from "../src/config/index.ts";
+import { encodeNameToken } from "../src/core/index.ts";
 import { testDialects, testPostgresUrl } from "./support/databases.ts";
+import { walkPages } from "./support/pages.ts";
 
 describe.each(testDialects())("datasets API (%s)", (dialect) => {
   let app: App;
@@ -131,6 +133,44 @@ describe.each(testDialects())("datasets API (%s)", (dialect) => {
     expect((await call("dev", "POST", "/api/v1/datasets/Bad_Name/versions", { files: [{ path: "ok.bin", digest: fake.digest }] })).status).toBe(400);
     expect((await call("dev", "GET", "/api/v1/datasets/churn/versions/42")).body.error.code).toBe("NOT_FOUND");
     expect((await call("dev", "GET", "/api/v1/datasets/churn/diff?from=1&to=nope")).body.error.code).toBe("NOT_FOUND");
+  });
+
+  it("pages datasets and versions (limit, pageToken), each row once, never another team's, and refuses a token not ours", async () => {
+    for (let i = 0; i < 5; i++) expect((await call("dev", "POST", "/api/v1/datasets", { name: `paged-${i}` })).status).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await call("other", "POST", "/api/v1/datasets", { name: `beta-paged-${i}` })).status).toBe(200);
+    const walk = (who: keyof typeof tokens, url: string, key: "datasets" | "versions", limit: number) =>
+      walkPages(async (token) => {
+        const res = await call(who, "GET", `${url}?limit=${limit}${token ? `&pageToken=${encodeURIComponent(token)}` : ""}`);
+        expect(res.status, JSON.stringify(res.body)).toBe(200);
+        return { items: res.body[key].map((row: { name?: string; version?: number }) => row.name ?? row.version) as unknown[], nextPageToken: res.body.nextPageToken as string | undefined };
+      });
+    for (const who of ["viewer", "other"] as const) {
+      const all = (await call(who, "GET", "/api/v1/datasets?limit=1000")).body;
+      expect(all.nextPageToken).toBeUndefined();
+      const names = all.datasets.map((d: { name: string; team: string }) => d.name);
+      expect(all.datasets.every((d: { team: string }) => d.team === (who === "viewer" ? "alpha" : "beta"))).toBe(true);
+      const pages = await walk(who, "/api/v1/datasets", "datasets", 2);
+      expect(pages.flat()).toEqual(names);
+      expect(pages.slice(0, -1).every((p) => p.length === 2)).toBe(true);
+    }
+    expect((await walk("other", "/api/v1/datasets", "datasets", 1)).flat().sort()).toEqual(["beta-paged-0", "beta-paged-1", "beta-paged-2"]);
+    expect((await walk("viewer", "/api/v1/datasets", "datasets", 1)).flat()).toEqual(expect.arrayContaining(["churn", "paged-0", "paged-4"]));
+    expect(await walk("viewer", "/api/v1/datasets/churn/versions", "versions", 1)).toEqual([[2], [1]]);
+    expect((await call("viewer", "GET", "/api/v1/datasets/churn/versions?limit=2")).body.nextPageToken).toBeUndefined();
+
+    const datasetsToken = (await call("viewer", "GET", "/api/v1/datasets?limit=1")).body.nextPageToken as string;
+    const versionsToken = (await call("viewer", "GET", "/api/v1/datasets/churn/versions?limit=1")).body.nextPageToken as string;
+    for (const [url, token] of [
+      ["/api/v1/datasets", "garbage"],
+      ["/api/v1/datasets", encodeNameToken("churn")],
+      ["/api/v1/datasets", versionsToken],
+      ["/api/v1/datasets", "x".repeat(201)],
+      ["/api/v1/datasets/churn/versions", "garbage"],
+      ["/api/v1/datasets/churn/versions", datasetsToken],
+    ] as const) {
+      const res = await call("viewer", "GET", `${url}?pageToken=${encodeURIComponent(token)}`);
+      expect([res.status, res.body.error.code], `${url} ${token}`).toEqual([400, "INVALID_INPUT"]);
+    }
   });
 
   it("holds uploads to the team's storage quota", async () => {

@@ -76,4 +76,39 @@ spec:
     const help = await paved("pipelines", "run", "--help");
     expect(help.stdout).toContain("$ paved pipelines run");
   }, 120_000);
+
+  it("lists pipelines and runs a page at a time: --limit, then --page-token from the note", async () => {
+    for (const name of ["paged-a", "paged-b"]) {
+      const res = await app.server.inject({ method: "POST", url: "/api/v1/pipelines", headers: { authorization: `Bearer ${token}` }, payload: { kind: "Pipeline", metadata: { name }, spec: { steps: [{ name: "say", echo: { x: 1 } }] } } });
+      expect(res.statusCode, res.body).toBe(200);
+    }
+    const names: string[] = [];
+    let args = ["pipelines", "ls", "--limit", "2"];
+    for (let pages = 0; ; pages++) {
+      expect(pages).toBeLessThan(5);
+      const ls = await paved(...args);
+      expect(ls.code, ls.stderr).toBe(0);
+      names.push(...[...ls.stdout.matchAll(/^(\S+)\s+risk\s/gm)].map((m) => m[1]!));
+      const more = /more pipelines: add --page-token (\S+)/.exec(ls.stderr);
+      if (!more) break;
+      args = ["pipelines", "ls", "--limit", "2", "--page-token", more[1]!];
+    }
+    // Each pipeline once, in name order (hello too, when the test above applied it).
+    expect(names.filter((n) => n !== "hello")).toEqual(["paged-a", "paged-b"]);
+    expect(names).toEqual([...new Set(names)].sort());
+
+    const runs: string[] = [];
+    for (let i = 0; i < 3; i++) runs.push(JSON.parse((await paved("pipelines", "run", "paged-a", "--json")).stdout).id);
+    const first = JSON.parse((await paved("pipelines", "runs", "paged-a", "--limit", "2", "--json")).stdout);
+    expect(first.runs).toHaveLength(2);
+    const rest = await paved("pipelines", "runs", "paged-a", "--limit", "2", "--page-token", first.nextPageToken);
+    expect(rest.code, rest.stderr).toBe(0);
+    expect(rest.stderr).not.toContain("--page-token");
+    const listed = [...first.runs.map((r: { id: string }) => r.id), ...runs.filter((id) => rest.stdout.includes(id))];
+    expect(new Set(listed)).toEqual(new Set(runs));
+    expect((await paved("pipelines", "runs", "paged-a", "--limit", "2")).stderr).toContain("more runs: add --page-token ");
+    const bad = await paved("pipelines", "ls", "--page-token", "nonsense");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("nextPageToken");
+  }, 60_000);
 });

@@ -74,4 +74,30 @@ describe.each(testDialects())("pipeline store (%s)", (dialect) => {
     expect((await store.runs({ limit: 10, phases: ["RUNNING"] })).map((r) => r.run_id)).toEqual(["r3", "r2"]);
     expect(await store.runs({ limit: 10, teams: [] })).toEqual([]);
   });
+
+  it("pages a pipeline's runs newest first by creation time and run id, and pipelines by name, from where the last page ended", async () => {
+    database = await openTestDatabase(dialect);
+    const store = new PipelineStore(database.db);
+    // Three runs in one millisecond: the run id orders them, so no page repeats or skips one.
+    for (const [id, time] of [["r-a", 5], ["r-c", 5], ["r-b", 5], ["r-d", 9], ["r-e", 1]] as const) await store.insertRun(runRow(id, "p1", time), [], { type: "Started", message: "x" });
+    await store.insertRun(runRow("r-other", "p2", 6), [], { type: "Started", message: "x" });
+    const walk = async (limit: number) => {
+      const seen: string[] = [];
+      let before: { createdAt: number; id: string } | undefined;
+      for (;;) {
+        const rows = await store.runs({ limit, pipelineId: "p1", before });
+        seen.push(...rows.map((r) => r.run_id));
+        if (rows.length < limit) return seen;
+        before = { createdAt: Number(rows.at(-1)!.created_at), id: rows.at(-1)!.run_id };
+      }
+    };
+    for (const limit of [1, 2, 4]) expect(await walk(limit)).toEqual(["r-d", "r-c", "r-b", "r-a", "r-e"]);
+
+    for (const [id, name, team] of [["p1", "b-one", "risk"], ["p2", "a-two", "fraud"], ["p3", "c-three", "risk"]]) {
+      await store.insertPipeline({ pipeline_id: id!, name: name!, team_id: team!, description: null, spec: "{}", version: 1, created_by: "ada", created_at: 1, updated_at: 1 });
+    }
+    expect((await store.pipelines({ limit: 10, after: "a-two" })).map((p) => p.name)).toEqual(["b-one", "c-three"]);
+    expect((await store.pipelines({ limit: 1, teams: ["risk"], after: "b-one" })).map((p) => p.name)).toEqual(["c-three"]);
+    expect(await store.pipelines({ limit: 10, after: "c-three" })).toEqual([]);
+  });
 });

@@ -270,8 +270,13 @@ export class PavedClient {
     return this.json("/api/v1/compute/resources");
   }
 
-  async listModels(query: { filter?: string; limit?: number } = {}): Promise<Model[]> {
-    return (await this.json<{ models: Model[] }>("/api/v1/models", { query })).models;
+  /** One page of registered models by name; listModelsPage also gives the next page's token. */
+  async listModels(query: { filter?: string; limit?: number; pageToken?: string } = {}): Promise<Model[]> {
+    return (await this.listModelsPage(query)).models;
+  }
+
+  listModelsPage(query: { filter?: string; limit?: number; pageToken?: string } = {}): Promise<{ models: Model[]; nextPageToken?: string }> {
+    return this.json("/api/v1/models", { query });
   }
 
   /** A registered model with its versions (newest first) and aliases. */
@@ -312,8 +317,13 @@ export class PavedClient {
     return this.json(`/api/v1/evaluations/${seg(id)}`);
   }
 
-  async listEvaluations(query: { model?: string; version?: string; limit?: number } = {}): Promise<Evaluation[]> {
-    return (await this.json<{ evaluations: Evaluation[] }>("/api/v1/evaluations", { query })).evaluations;
+  /** One page of evaluations, newest first; listEvaluationsPage also gives the next page's token. */
+  async listEvaluations(query: { model?: string; version?: string; limit?: number; pageToken?: string } = {}): Promise<Evaluation[]> {
+    return (await this.listEvaluationsPage(query)).evaluations;
+  }
+
+  listEvaluationsPage(query: { model?: string; version?: string; limit?: number; pageToken?: string } = {}): Promise<{ evaluations: Evaluation[]; nextPageToken?: string }> {
+    return this.json("/api/v1/evaluations", { query });
   }
 
   /** Per version, what the production gate decides under the model's current policy. */
@@ -559,8 +569,13 @@ export class PavedClient {
     return this.json("/api/v1/pipelines", { method: "POST", body: spec });
   }
 
-  async listPipelines(query: { limit?: number } = {}): Promise<Pipeline[]> {
-    return (await this.json<{ pipelines: Pipeline[] }>("/api/v1/pipelines", { query })).pipelines;
+  /** One page of your teams' pipelines, by name; listPipelinesPage also gives the next page's token. */
+  async listPipelines(query: { limit?: number; pageToken?: string } = {}): Promise<Pipeline[]> {
+    return (await this.listPipelinesPage(query)).pipelines;
+  }
+
+  listPipelinesPage(query: { limit?: number; pageToken?: string } = {}): Promise<{ pipelines: Pipeline[]; nextPageToken?: string }> {
+    return this.json("/api/v1/pipelines", { query });
   }
 
   getPipeline(name: string): Promise<Pipeline> {
@@ -571,8 +586,13 @@ export class PavedClient {
     return this.json(`/api/v1/pipelines/${seg(name)}/runs`, { method: "POST", body: { parameters } });
   }
 
-  async listPipelineRuns(name: string, query: { limit?: number } = {}): Promise<PipelineRun[]> {
-    return (await this.json<{ runs: PipelineRun[] }>(`/api/v1/pipelines/${seg(name)}/runs`, { query })).runs;
+  /** One page of a pipeline's runs, newest first; listPipelineRunsPage also gives the next page's token. */
+  async listPipelineRuns(name: string, query: { limit?: number; pageToken?: string } = {}): Promise<PipelineRun[]> {
+    return (await this.listPipelineRunsPage(name, query)).runs;
+  }
+
+  listPipelineRunsPage(name: string, query: { limit?: number; pageToken?: string } = {}): Promise<{ runs: PipelineRun[]; nextPageToken?: string }> {
+    return this.json(`/api/v1/pipelines/${seg(name)}/runs`, { query });
   }
 
   getPipelineRun(id: string): Promise<PipelineRun> {
@@ -731,8 +751,13 @@ export class PavedClient {
     return this.json("/api/v1/datasets", { method: "POST", body });
   }
 
-  async listDatasets(query: { limit?: number } = {}): Promise<DatasetView[]> {
-    return (await this.json<{ datasets: DatasetView[] }>("/api/v1/datasets", { query })).datasets;
+  /** One page of your teams' datasets, most recently changed first; listDatasetsPage also gives the next page's token. */
+  async listDatasets(query: { limit?: number; pageToken?: string } = {}): Promise<DatasetView[]> {
+    return (await this.listDatasetsPage(query)).datasets;
+  }
+
+  listDatasetsPage(query: { limit?: number; pageToken?: string } = {}): Promise<{ datasets: DatasetView[]; nextPageToken?: string }> {
+    return this.json("/api/v1/datasets", { query });
   }
 
   getDataset(name: string): Promise<DatasetView> {
@@ -749,8 +774,13 @@ export class PavedClient {
     return this.json(`/api/v1/datasets/${seg(name)}/snapshots`, { method: "POST", body });
   }
 
-  async listDatasetVersions(name: string, query: { limit?: number } = {}): Promise<DatasetVersionView[]> {
-    return (await this.json<{ versions: DatasetVersionView[] }>(`/api/v1/datasets/${seg(name)}/versions`, { query })).versions;
+  /** One page of a dataset's versions, newest first; listDatasetVersionsPage also gives the next page's token. */
+  async listDatasetVersions(name: string, query: { limit?: number; pageToken?: string } = {}): Promise<DatasetVersionView[]> {
+    return (await this.listDatasetVersionsPage(name, query)).versions;
+  }
+
+  listDatasetVersionsPage(name: string, query: { limit?: number; pageToken?: string } = {}): Promise<{ versions: DatasetVersionView[]; nextPageToken?: string }> {
+    return this.json(`/api/v1/datasets/${seg(name)}/versions`, { query });
   }
 
   /** One version (a number, an alias or `latest`) with its files' schemas and statistics. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeNameToken, decodePageToken, decodePositionToken, encodeNameToken, encodePageToken, encodePositionToken } from "./page-token.ts";
+import { decodeNameToken, decodeNumberToken, decodePageToken, decodePositionToken, encodeNameToken, encodeNumberToken, encodePageToken, encodePositionToken } from "./page-token.ts";
 
 describe("page tokens", () => {
   it("give back what they were made from", () => {
@@ -7,6 +7,7 @@ describe("page tokens", () => {
     expect(decodePageToken(undefined)).toBe(0);
     expect(decodePositionToken(encodePositionToken({ createdAt: 7, id: "d-1" }))).toEqual({ createdAt: 7, id: "d-1" });
     for (const name of ["churn", "", "a/b é 🙂"]) expect(decodeNameToken(encodeNameToken(name))).toBe(name);
+    for (const n of [1, 42, 0]) expect(decodeNumberToken(encodeNumberToken(n))).toBe(n);
   });
 
   it("refuse a token of another kind or garbage with INVALID_INPUT", () => {
@@ -14,5 +15,8 @@ describe("page tokens", () => {
     for (const token of garbage) expect(() => decodeNameToken(token)).toThrow(expect.objectContaining({ code: "INVALID_INPUT" }));
     expect(() => decodePositionToken(encodeNameToken("a"))).toThrow(expect.objectContaining({ code: "INVALID_INPUT" }));
     expect(() => decodePageToken(encodeNameToken("a"))).toThrow(expect.objectContaining({ code: "INVALID_INPUT" }));
+    const notNumbers = ["x", encodeNameToken("a"), encodePositionToken({ createdAt: 7, id: "d-1" }), encodePageToken(3), Buffer.from('{"before":"3"}').toString("base64url"), Buffer.from('{"before":1.5}').toString("base64url"), Buffer.from("null").toString("base64url")];
+    for (const token of notNumbers) expect(() => decodeNumberToken(token)).toThrow(expect.objectContaining({ code: "INVALID_INPUT" }));
+    expect(() => decodePositionToken(encodeNumberToken(3))).toThrow(expect.objectContaining({ code: "INVALID_INPUT" }));
   });
 });

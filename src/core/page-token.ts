@@ -54,3 +54,19 @@ export function decodeNameToken(token: string): string {
   }
   throw invalidInput("pageToken is not one this server handed out; pass the nextPageToken of the previous page, or leave it out for the first page");
 }
+
+/** The token of a page's last row in a list ordered by a unique whole number, highest first (a dataset's versions; opaque to clients; stable while higher numbers are added). */
+export function encodeNumberToken(before: number): string {
+  return Buffer.from(JSON.stringify({ before })).toString("base64url");
+}
+
+/** The number a highest-first list's token stands for; INVALID_INPUT for a token we did not issue. */
+export function decodeNumberToken(token: string): number {
+  try {
+    const { before } = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { before?: unknown };
+    if (typeof before === "number" && Number.isSafeInteger(before)) return before;
+  } catch {
+    // answered below
+  }
+  throw invalidInput("pageToken is not one this server handed out; pass the nextPageToken of the previous page, or leave it out for the first page");
+}

@@ -64,14 +64,16 @@ export function registerDatasets(program: Command, ctx: CliContext): void {
 
   datasets
     .command("ls")
-    .description("List the datasets of your teams")
-    .option("--limit <n>", "at most this many", parseInteger("--limit", 1))
+    .description("List the datasets of your teams, most recently changed first")
+    .option("--limit <n>", "at most this many datasets (one page; default 100)", parseInteger("--limit", 1))
+    .option("--page-token <token>", "the page after the one that printed this token")
     .option("--json", "print JSON")
-    .addHelpText("after", "\nExample:\n  $ paved datasets ls")
-    .action(async (opts: { limit?: number; json?: boolean }) => {
-      const list = await (await ctx.client()).listDatasets(opts.limit ? { limit: opts.limit } : {});
-      if (opts.json) return ctx.json({ datasets: list });
-      ctx.out(renderDatasetTable(list, ctx.now()));
+    .addHelpText("after", "\nExamples:\n  $ paved datasets ls\n  $ paved datasets ls --limit 20")
+    .action(async (opts: { limit?: number; pageToken?: string; json?: boolean }) => {
+      const page = await (await ctx.client()).listDatasetsPage({ ...(opts.limit ? { limit: opts.limit } : {}), ...(opts.pageToken ? { pageToken: opts.pageToken } : {}) });
+      if (opts.json) return ctx.json(page);
+      ctx.out(renderDatasetTable(page.datasets, ctx.now()));
+      if (page.nextPageToken) ctx.note(`more datasets: add --page-token ${page.nextPageToken}`);
     });
 
   datasets
@@ -99,14 +101,15 @@ export function registerDatasets(program: Command, ctx: CliContext): void {
     .command("versions")
     .argument("<name>", "a dataset")
     .description("List a dataset's versions, newest first")
-    .option("--limit <n>", "at most this many", parseInteger("--limit", 1))
+    .option("--limit <n>", "at most this many versions (one page; default 100)", parseInteger("--limit", 1))
+    .option("--page-token <token>", "the page after the one that printed this token")
     .option("--json", "print JSON")
-    .addHelpText("after", "\nExample:\n  $ paved datasets versions churn")
-    .action(async (name: string, opts: { limit?: number; json?: boolean }) => {
-      const list = await (await ctx.client()).listDatasetVersions(name, opts.limit ? { limit: opts.limit } : {});
-      if (opts.json) return ctx.json({ versions: list });
+    .addHelpText("after", "\nExamples:\n  $ paved datasets versions churn\n  $ paved datasets versions churn --limit 10")
+    .action(async (name: string, opts: { limit?: number; pageToken?: string; json?: boolean }) => {
+      const page = await (await ctx.client()).listDatasetVersionsPage(name, { ...(opts.limit ? { limit: opts.limit } : {}), ...(opts.pageToken ? { pageToken: opts.pageToken } : {}) });
+      if (opts.json) return ctx.json(page);
       ctx.out(
-        renderTable(list, [
+        renderTable(page.versions, [
           { header: "VERSION", value: (v) => v.version, align: "right" },
           { header: "ALIASES", value: (v) => v.aliases.join(",") },
           { header: "FILES", value: (v) => v.fileCount, align: "right" },
@@ -117,6 +120,7 @@ export function registerDatasets(program: Command, ctx: CliContext): void {
           { header: "DESCRIPTION", value: (v) => v.description },
         ]),
       );
+      if (page.nextPageToken) ctx.note(`more versions: add --page-token ${page.nextPageToken}`);
     });
 
   datasets

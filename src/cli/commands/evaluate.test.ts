@@ -123,6 +123,14 @@ describe("paved evaluate / evaluations", () => {
     expect(JSON.parse(show.stdout).passed).toBe(true);
   });
 
+  it("evaluations ls sends --limit and --page-token and notes the next page's token", async () => {
+    const ls = await runForTest(["evaluations", "ls", "--limit", "1", "--page-token", "tok-1"], () => ({ evaluations: [evaluation(false)], nextPageToken: "tok-2" }));
+    expect(ls.requests[0]).toMatchObject({ path: "/api/v1/evaluations", query: { limit: "1", pageToken: "tok-1" } });
+    expect(ls.stderr).toContain("more evaluations: add --page-token tok-2");
+    const json = await runForTest(["evaluations", "ls", "--json"], () => ({ evaluations: [], nextPageToken: "tok-3" }));
+    expect(JSON.parse(json.stdout)).toEqual({ evaluations: [], nextPageToken: "tok-3" });
+  });
+
   it("models alias --force sends the override with its reason", async () => {
     const result = await runForTest(["models", "alias", "churn", "production", "3", "--force", "--reason", "hotfix"], () => ({ name: "churn", alias: "production", version: "3" }));
     expect(result.requests[0]?.body).toEqual({ version: "3", force: true, reason: "hotfix" });

@@ -71,17 +71,20 @@ export function registerEvaluate(program: Command, ctx: CliContext): void {
     .command("ls")
     .option("--model <name>", "only this model's evaluations")
     .option("--version <n>", "only this version (with --model)")
-    .option("--limit <n>", "at most this many", parseInteger("--limit", 1))
+    .option("--limit <n>", "at most this many evaluations (one page; default 100)", parseInteger("--limit", 1))
+    .option("--page-token <token>", "the page after the one that printed this token")
     .option("--json", "print JSON")
     .description("List evaluations, newest first")
-    .addHelpText("after", "\nExample:\n  $ paved evaluations ls --model churn")
-    .action(async (opts: { model?: string; version?: string; limit?: number; json?: boolean }) => {
-      const list = await (await ctx.client()).listEvaluations({
+    .addHelpText("after", "\nExamples:\n  $ paved evaluations ls --model churn\n  $ paved evaluations ls --limit 20")
+    .action(async (opts: { model?: string; version?: string; limit?: number; pageToken?: string; json?: boolean }) => {
+      const page = await (await ctx.client()).listEvaluationsPage({
         ...(opts.model ? { model: opts.model } : {}),
         ...(opts.version ? { version: opts.version } : {}),
         ...(opts.limit ? { limit: opts.limit } : {}),
+        ...(opts.pageToken ? { pageToken: opts.pageToken } : {}),
       });
-      if (opts.json) return ctx.json({ evaluations: list });
+      if (opts.json) return ctx.json(page);
+      const list = page.evaluations;
       const now = ctx.now();
       ctx.out(
         list.length === 0
@@ -95,6 +98,7 @@ export function registerEvaluate(program: Command, ctx: CliContext): void {
               { header: "FINISHED", value: (e) => (e.finishedAt !== null ? formatTime(e.finishedAt, now) : "-") },
             ]),
       );
+      if (page.nextPageToken) ctx.note(`more evaluations: add --page-token ${page.nextPageToken}`);
     });
   const policy = evaluations
     .command("policy")

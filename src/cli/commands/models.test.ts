@@ -31,6 +31,18 @@ describe("paved models", () => {
     expect(result.stdout).toContain("champion→3");
   });
 
+  it("ls sends --limit and --page-token and notes the next page's token (kept off stdout)", async () => {
+    const model = { name: "churn", team: "risk", description: null, user: "ada", tags: {}, aliases: {}, latestVersion: "3", createdAt: 1_000, updatedAt: 1_000 };
+    const result = await runForTest(["models", "ls", "--limit", "1", "--page-token", "tok-1"], () => ({ models: [model], nextPageToken: "tok-2" }));
+    expect(result.code).toBe(0);
+    expect(result.requests[0]).toMatchObject({ path: "/api/v1/models", query: { limit: "1", pageToken: "tok-1" } });
+    expect(result.stderr).toContain("more models: add --page-token tok-2");
+    expect(result.stdout).not.toContain("tok-2");
+    const last = await runForTest(["models", "ls", "--json"], () => ({ models: [model] }));
+    expect(JSON.parse(last.stdout)).toEqual({ models: [model] });
+    expect(last.stderr).toBe("");
+  });
+
   it("register sends the team a new model goes to; ls shows each model's team", async () => {
     const registered = await runForTest(["models", "register", "runs:/abc/model", "--name", "churn", "--team", "risk"], () => version);
     expect(registered.code).toBe(0);

@@ -19,12 +19,14 @@ export function registerModels(program: Command, ctx: CliContext): void {
     .command("ls")
     .description("List registered models with their newest version and aliases")
     .option("--filter <expression>", "MLflow filter, e.g. \"name LIKE 'churn%'\"")
-    .option("--limit <n>", "at most this many models", parseInteger("--limit", 1))
+    .option("--limit <n>", "at most this many models (one page; default 100)", parseInteger("--limit", 1))
+    .option("--page-token <token>", "the page after the one that printed this token")
     .option("--json", "print JSON")
-    .addHelpText("after", "\nExample:\n  $ paved models ls --filter \"name LIKE 'churn%'\"")
-    .action(async (opts: { filter?: string; limit?: number; json?: boolean }) => {
-      const list = await (await ctx.client()).listModels({ ...(opts.filter ? { filter: opts.filter } : {}), ...(opts.limit ? { limit: opts.limit } : {}) });
-      if (opts.json) return ctx.json({ models: list });
+    .addHelpText("after", "\nExamples:\n  $ paved models ls --filter \"name LIKE 'churn%'\"\n  $ paved models ls --limit 20")
+    .action(async (opts: { filter?: string; limit?: number; pageToken?: string; json?: boolean }) => {
+      const page = await (await ctx.client()).listModelsPage({ ...(opts.filter ? { filter: opts.filter } : {}), ...(opts.limit ? { limit: opts.limit } : {}), ...(opts.pageToken ? { pageToken: opts.pageToken } : {}) });
+      if (opts.json) return ctx.json(page);
+      const list = page.models;
       const now = ctx.now();
       ctx.out(
         list.length === 0
@@ -38,6 +40,7 @@ export function registerModels(program: Command, ctx: CliContext): void {
               { header: "DESCRIPTION", value: (m) => m.description ?? "" },
             ]),
       );
+      if (page.nextPageToken) ctx.note(`more models: add --page-token ${page.nextPageToken}`);
     });
 
   models

@@ -109,27 +109,31 @@ export function registerPipelines(program: Command, ctx: CliContext): void {
 
   pipelines
     .command("ls")
-    .description("List the pipelines of your teams")
-    .option("--limit <n>", "at most this many", parseInteger("--limit", 1))
+    .description("List the pipelines of your teams, by name")
+    .option("--limit <n>", "at most this many pipelines (one page; default 100)", parseInteger("--limit", 1))
+    .option("--page-token <token>", "the page after the one that printed this token")
     .option("--json", "print JSON")
-    .addHelpText("after", "\nExample:\n  $ paved pipelines ls")
-    .action(async (opts: { limit?: number; json?: boolean }) => {
-      const list = await (await ctx.client()).listPipelines({ limit: opts.limit });
-      if (opts.json) return ctx.json({ pipelines: list });
-      ctx.out(renderPipelines(list, ctx.now()));
+    .addHelpText("after", "\nExamples:\n  $ paved pipelines ls\n  $ paved pipelines ls --limit 20")
+    .action(async (opts: { limit?: number; pageToken?: string; json?: boolean }) => {
+      const page = await (await ctx.client()).listPipelinesPage({ limit: opts.limit, ...(opts.pageToken ? { pageToken: opts.pageToken } : {}) });
+      if (opts.json) return ctx.json(page);
+      ctx.out(renderPipelines(page.pipelines, ctx.now()));
+      if (page.nextPageToken) ctx.note(`more pipelines: add --page-token ${page.nextPageToken}`);
     });
 
   pipelines
     .command("runs")
     .argument("<name>", "pipeline name")
     .description("List a pipeline's runs, newest first")
-    .option("--limit <n>", "at most this many", parseInteger("--limit", 1))
+    .option("--limit <n>", "at most this many runs (one page; default 100)", parseInteger("--limit", 1))
+    .option("--page-token <token>", "the page after the one that printed this token")
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  $ paved pipelines runs train-and-deploy --limit 10")
-    .action(async (name: string, opts: { limit?: number; json?: boolean }) => {
-      const runs = await (await ctx.client()).listPipelineRuns(name, { limit: opts.limit });
-      if (opts.json) return ctx.json({ runs });
-      ctx.out(renderRuns(runs, ctx.now()));
+    .action(async (name: string, opts: { limit?: number; pageToken?: string; json?: boolean }) => {
+      const page = await (await ctx.client()).listPipelineRunsPage(name, { limit: opts.limit, ...(opts.pageToken ? { pageToken: opts.pageToken } : {}) });
+      if (opts.json) return ctx.json(page);
+      ctx.out(renderRuns(page.runs, ctx.now()));
+      if (page.nextPageToken) ctx.note(`more runs: add --page-token ${page.nextPageToken}`);
     });
 
   pipelines

@@ -60,12 +60,13 @@ export function datasetRoutes(service: DatasetService): RouteDefinition[] {
     route({
       method: "GET",
       url: "/api/v1/datasets",
-      summary: "List the datasets of your teams, most recently changed first",
+      summary:
+        "List the datasets of your teams, most recently changed first, a page at a time (limit, pageToken); a dataset that gets a new version while you page moves to the first page (it is not repeated), every other one is listed once",
       tags,
       action: "datasets:read",
       query: listQuerySchema,
       response: datasetListSchema,
-      handler: async ({ query, principal }) => ({ datasets: await service.list(query, principal) }),
+      handler: async ({ query, principal }) => service.list(query, principal),
     }),
     route({
       method: "GET",
@@ -97,14 +98,14 @@ export function datasetRoutes(service: DatasetService): RouteDefinition[] {
     route({
       method: "GET",
       url: "/api/v1/datasets/:name/versions",
-      summary: "A dataset's versions, newest first",
+      summary: "A dataset's versions, newest first, a page at a time (limit, pageToken)",
       tags,
       action: "datasets:read",
       params: datasetParamsSchema,
       query: listQuerySchema,
       resource: async ({ params }) => service.resource(params.name),
       response: versionListSchema,
-      handler: async ({ params, query }) => ({ versions: await service.versions(params.name, query.limit) }),
+      handler: async ({ params, query }) => service.versionsPage(params.name, query),
     }),
     route({
       method: "GET",

@@ -75,7 +75,13 @@ export const versionParamsSchema = z.object({ name: datasetNameSchema, version: 
 export const aliasParamsSchema = z.object({ name: datasetNameSchema, alias: aliasSchema });
 export const setAliasBodySchema = z.strictObject({ version: z.union([z.number().int().min(1), z.string().min(1).max(64)]) });
 export const uploadQuerySchema = z.object({ team: z.string().min(1).max(63).optional() });
-export const listQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
+/** Rows per page of GET /api/v1/datasets and GET /api/v1/datasets/:name/versions, unless `limit` says fewer. */
+export const DEFAULT_DATASETS_PAGE = 100;
+export const MAX_DATASETS_PAGE = 1000;
+export const listQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(MAX_DATASETS_PAGE).default(DEFAULT_DATASETS_PAGE).describe(`rows per page (at most ${MAX_DATASETS_PAGE})`),
+  pageToken: z.string().max(200).optional().describe("nextPageToken of the previous page"),
+});
 export const previewQuerySchema = z.object({
   rows: z.coerce.number().int().min(1).max(MAX_PREVIEW_ROWS).default(20),
   /** Which CSV or Parquet file; default: the version's first one (by path). */
@@ -164,8 +170,14 @@ export const datasetSchema = z.object({
 });
 export type DatasetView = z.output<typeof datasetSchema>;
 
-export const datasetListSchema = z.object({ datasets: z.array(datasetSchema) });
-export const versionListSchema = z.object({ versions: z.array(versionSchema) });
+export const datasetListSchema = z.object({
+  datasets: z.array(datasetSchema),
+  nextPageToken: z.string().optional().describe("set when more datasets remain: pass it as pageToken for the next page"),
+});
+export const versionListSchema = z.object({
+  versions: z.array(versionSchema),
+  nextPageToken: z.string().optional().describe("set when older versions remain: pass it as pageToken for the next page"),
+});
 export const uploadSchema = z.object({ digest: z.string(), size: z.number(), team: z.string() });
 export const previewViewSchema = z.object({ dataset: z.string(), version: z.number().int(), path: z.string(), columns: z.array(z.string()), rows: z.array(z.array(z.unknown())) });
 export type PreviewView = z.output<typeof previewViewSchema>;

@@ -9,13 +9,14 @@ import { gzipSync } from "node:zlib";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalArtifactStore, S3ArtifactStore } from "../../artifacts/index.ts";
-import { createLogger, isPlatformError, randomIds, type Clock } from "../../core/index.ts";
+import { createLogger, encodeNameToken, isPlatformError, randomIds, type Clock, type Principal } from "../../core/index.ts";
 import { openTestDatabase, testDialects } from "../../../test/support/databases.ts";
 import { startS3rver } from "../../../test/support/s3-emulator.ts";
 import { DatasetAnalyzer } from "./analyzer.ts";
 import { parseDatasetRef } from "./reference.ts";
 import { DatasetService, versionDigest } from "./service.ts";
 import { DatasetStore } from "./store.ts";
+import { walkPages } from "../../../test/support/pages.ts";
 
 async function code(promise: Promise<unknown>): Promise<string | undefined> {
   try {
@@ -319,6 +320,131 @@ describe.each(testDialects())("datasets (%s)", (dialect) => {
       s3.close?.();
     } finally {
       await emulator.stop();
+    }
+  });
+});
+
+describe.each(testDialects())("dataset and version pages (%s)", (dialect) => {
+  let db: Awaited<ReturnType<typeof openTestDatabase>>;
+  let service: DatasetService;
+  let analyzer: DatasetAnalyzer;
+  let now = 1_800_000_000_000;
+  const clock: Clock = { now: () => now };
+  const reader = (...teams: string[]): Principal => ({ name: "ada", kind: "user", platformAdmin: false, teams: Object.fromEntries(teams.map((t) => [t, "viewer" as const])) });
+  let bytes = 0;
+  /** A new version (one small non-tabular file, so no analysis) of `name` in `team`, at the clock's time. */
+  const addVersion = async (team: string, name: string) => {
+    const blob = await service.putBlob(team, Buffer.from(`notes ${bytes++}\n`), { createdBy: "ada" });
+    return service.createVersion({ team, name, files: [{ path: "notes.txt", ...blob }], createdBy: "ada" });
+  };
+  /** Every page of the datasets `who` sees, `limit` at a time; `between(n)` runs after page n (1-based) when another follows. */
+  const datasetPages = (limit: number, who: Principal, between?: (n: number) => Promise<void>) =>
+    walkPages(async (pageToken) => {
+      const page = await service.list({ limit, ...(pageToken ? { pageToken } : {}) }, who);
+      return { items: page.datasets.map((d) => d.name), nextPageToken: page.nextPageToken };
+    }, between);
+  const versionPages = (name: string, limit: number, between?: (n: number) => Promise<void>) =>
+    walkPages(async (pageToken) => {
+      const page = await service.versionsPage(name, { limit, ...(pageToken ? { pageToken } : {}) });
+      return { items: page.versions.map((v) => v.version), nextPageToken: page.nextPageToken };
+    }, between);
+
+  beforeAll(async () => {
+    db = await openTestDatabase(dialect);
+    const artifacts = new LocalArtifactStore(join(db.dataDir, "artifacts"));
+    analyzer = new DatasetAnalyzer({
+      threads: 1,
+      memoryLimitMiB: 128,
+      maxConcurrent: 1,
+      allowedDirectories: [artifacts.localRoot, join(db.dataDir, "scratch")],
+      tempDirectory: join(db.dataDir, "duckdb-tmp"),
+      previewRows: 5,
+      maxStatisticsColumns: 100,
+      maxCellChars: 64,
+    });
+    service = new DatasetService({ store: new DatasetStore(db.db), db: db.db, artifacts, analyzer, clock, ids: randomIds, logger: createLogger("silent"), scratchDir: join(db.dataDir, "scratch"), limits: { maxFileBytes: 1024 ** 2 } });
+  });
+  afterAll(async () => {
+    await analyzer.close();
+    await db.close();
+  });
+
+  it("walks every dataset once, most recently changed first, names breaking ties, whatever the page size", async () => {
+    // 11 datasets, three at a time changed at the same millisecond, created in an order that is not the listing's.
+    const names = ["kiwi", "apple", "fig", "banana", "lime", "cherry", "mango", "date", "grape", "elder", "honeydew"];
+    for (const [i, name] of names.entries()) {
+      now = 1_800_000_000_000 + Math.floor(i / 3);
+      await service.createDataset({ name, team: "orchard", description: undefined }, "ada");
+    }
+    const expected = names.map((name, i) => ({ name, at: Math.floor(i / 3) })).sort((a, b) => b.at - a.at || (a.name < b.name ? -1 : 1)).map((d) => d.name);
+    const all = await service.list({ limit: 1000 }, reader("orchard"));
+    expect(all.datasets.map((d) => d.name)).toEqual(expected);
+    expect(all.nextPageToken).toBeUndefined();
+    for (const limit of [1, 2, 3, 4, 10, 11]) {
+      const pages = await datasetPages(limit, reader("orchard"));
+      expect(pages.flat(), `limit ${limit}`).toEqual(expected);
+      expect(pages.map((p) => p.length), `limit ${limit}`).toEqual([...Array.from({ length: Math.floor(11 / limit) }, () => limit), ...(11 % limit ? [11 % limit] : [])]);
+    }
+  });
+
+  it("neither repeats nor hides a dataset that did not change while datasets are added or changed between pages", async () => {
+    const names = Array.from({ length: 9 }, (_, i) => `grove-${i}`);
+    for (const [i, name] of names.entries()) {
+      now = 1_800_000_100_000 + i * 1000;
+      await service.createDataset({ name, team: "grove", description: undefined }, "ada");
+    }
+    const before = [...names].reverse();
+    const pages = await datasetPages(3, reader("grove"), async (n) => {
+      now += 60_000;
+      if (n === 1) {
+        await service.createDataset({ name: "grove-new", team: "grove", description: undefined }, "ada");
+        // One already listed and one not yet listed get a new version: both move to the first page.
+        await addVersion("grove", before[0]!);
+        await addVersion("grove", before[7]!);
+      } else {
+        await service.createDataset({ name: "grove-newer", team: "grove", description: undefined }, "ada");
+      }
+    });
+    expect(pages.flat()).toEqual(before.filter((name) => name !== before[7]));
+    // A fresh walk starts with what changed.
+    expect((await service.list({ limit: 4 }, reader("grove"))).datasets.map((d) => d.name)).toEqual(["grove-newer", "grove-1", "grove-8", "grove-new"]);
+  });
+
+  it("cuts pages after the team filter: a reader never sees another team's dataset, on any page", async () => {
+    for (let i = 0; i < 10; i++) {
+      now = 1_800_000_200_000 + i;
+      await service.createDataset({ name: `red-${i}`, team: "red", description: undefined }, "ada");
+      await service.createDataset({ name: `blue-${i}`, team: "blue", description: undefined }, "ada");
+    }
+    for (const team of ["red", "blue"]) {
+      const pages = await datasetPages(3, reader(team));
+      expect(pages.map((p) => p.length)).toEqual([3, 3, 3, 1]);
+      expect(pages.flat()).toEqual(Array.from({ length: 10 }, (_, i) => `${team}-${9 - i}`));
+    }
+    expect((await datasetPages(7, reader("red", "blue"))).flat()).toHaveLength(20);
+    expect(await service.list({ limit: 3 }, reader())).toEqual({ datasets: [] });
+  });
+
+  it("walks a dataset's versions newest first; versions added between pages hide none of the older ones", async () => {
+    for (let i = 0; i < 7; i++) await addVersion("orchard", "vintage");
+    for (const limit of [1, 3, 7]) expect((await versionPages("vintage", limit)).flat(), `limit ${limit}`).toEqual([7, 6, 5, 4, 3, 2, 1]);
+    expect(await versionPages("vintage", 3)).toEqual([[7, 6, 5], [4, 3, 2], [1]]);
+    const pages = await versionPages("vintage", 3, async () => void (await addVersion("orchard", "vintage")));
+    expect(pages).toEqual([[7, 6, 5], [4, 3, 2], [1]]);
+    expect((await service.versionsPage("vintage", { limit: 3 })).versions.map((v) => v.version)).toEqual([9, 8, 7]);
+    expect((await service.versions("vintage", 2)).map((v) => v.version)).toEqual([9, 8]);
+  });
+
+  it("refuses a page token it did not hand out, or one of the other list, with INVALID_INPUT", async () => {
+    const datasetsToken = (await service.list({ limit: 1 }, reader("orchard"))).nextPageToken!;
+    const versionsToken = (await service.versionsPage("vintage", { limit: 1 })).nextPageToken!;
+    expect(datasetsToken).toBeDefined();
+    expect(versionsToken).toBeDefined();
+    for (const pageToken of ["garbage", "!!!", encodeNameToken("kiwi"), versionsToken]) {
+      expect(await code(service.list({ limit: 5, pageToken }, reader("orchard"))), pageToken).toBe("INVALID_INPUT");
+    }
+    for (const pageToken of ["garbage", encodeNameToken("kiwi"), datasetsToken]) {
+      expect(await code(service.versionsPage("vintage", { limit: 5, pageToken })), pageToken).toBe("INVALID_INPUT");
     }
   });
 });

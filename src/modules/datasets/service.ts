@@ -7,7 +7,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Kysely } from "kysely";
 import type { ArtifactStore } from "../../artifacts/index.ts";
-import { PlatformError, alreadyExists, confinePath, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
+import { PlatformError, alreadyExists, confinePath, decodeNumberToken, decodePositionToken, encodeNumberToken, encodePositionToken, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
 import { teamForNew, visibleTeams } from "../identity/index.ts";
 import type { StorageQuota } from "../platform-deps.ts";
 import type { Tables } from "../../storage/index.ts";
@@ -148,10 +148,22 @@ export class DatasetService {
     return (await this.views([row]))[0]!;
   }
 
-  /** Datasets the reader may see, most recently changed first. */
-  async list(opts: { limit: number }, reader?: Principal): Promise<DatasetView[]> {
+  /**
+   * One page of the datasets the reader may see (every team's without a reader), most recently
+   * changed first; `nextPageToken` is set when more remain. A page ends at its last row's (updated
+   * time, name), so a dataset that gets a new version between pages moves to the first page (it is
+   * not repeated, and it is not on later pages); every other dataset is listed once.
+   */
+  async list(opts: { limit: number; pageToken?: string | undefined }, reader?: Principal): Promise<{ datasets: DatasetView[]; nextPageToken?: string }> {
     const teams = reader ? visibleTeams(reader, "datasets:read") : undefined;
-    return this.views(await this.deps.store.list({ limit: opts.limit, teams }));
+    const after = opts.pageToken === undefined ? undefined : decodePositionToken(opts.pageToken);
+    const rows = await this.deps.store.list({ limit: opts.limit + 1, teams, ...(after ? { after: { updatedAt: after.createdAt, name: after.id } } : {}) });
+    const page = rows.slice(0, opts.limit);
+    const last = page.at(-1);
+    return {
+      datasets: await this.views(page),
+      ...(rows.length > opts.limit && last ? { nextPageToken: encodePositionToken({ createdAt: Number(last.updated_at), id: last.name }) } : {}),
+    };
   }
 
   private async views(rows: DatasetRow[]): Promise<DatasetView[]> {
@@ -355,12 +367,26 @@ export class DatasetService {
     }
   }
 
-  /** Versions of a dataset, newest first. */
+  /** Versions of a dataset, newest first (the first page of {@link versionsPage}). */
   async versions(name: string, limit = 100): Promise<DatasetVersionView[]> {
+    return (await this.versionsPage(name, { limit })).versions;
+  }
+
+  /**
+   * One page of a dataset's versions, newest first; `nextPageToken` is set when older ones remain.
+   * Versions never change, and new ones are higher, so a later page holds exactly the older ones.
+   */
+  async versionsPage(name: string, opts: { limit: number; pageToken?: string | undefined }): Promise<{ versions: DatasetVersionView[]; nextPageToken?: string }> {
+    const before = opts.pageToken === undefined ? undefined : decodeNumberToken(opts.pageToken);
     const dataset = await this.datasetRow(name);
-    const rows = await this.deps.store.versions(dataset.dataset_id, limit);
+    const rows = await this.deps.store.versions(dataset.dataset_id, opts.limit + 1, before);
+    const page = rows.slice(0, opts.limit);
     const aliases = await this.deps.store.aliases([dataset.dataset_id]);
-    return rows.map((r) => toVersionView(dataset, r, aliases.filter((a) => Number(a.version) === Number(r.version)).map((a) => a.alias)));
+    const last = page.at(-1);
+    return {
+      versions: page.map((r) => toVersionView(dataset, r, aliases.filter((a) => Number(a.version) === Number(r.version)).map((a) => a.alias))),
+      ...(rows.length > opts.limit && last ? { nextPageToken: encodeNumberToken(Number(last.version)) } : {}),
+    };
   }
 
   /** One version with its files, their schemas and statistics. */

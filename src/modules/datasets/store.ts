@@ -24,11 +24,16 @@ export class DatasetStore {
     return this.db.selectFrom("datasets").selectAll().where("name", "=", name).executeTakeFirst();
   }
 
-  /** Newest first; with `teams`, only datasets of those teams (none for an empty list). */
-  async list(opts: { limit: number; teams?: string[] | undefined }): Promise<DatasetRow[]> {
+  /**
+   * Most recently changed first (then by name); with `teams`, only datasets of those teams (none
+   * for an empty list); with `after` (a page's last row), only those after it in that order.
+   */
+  async list(opts: { limit: number; teams?: string[] | undefined; after?: { updatedAt: number; name: string } | undefined }): Promise<DatasetRow[]> {
     if (opts.teams?.length === 0) return [];
     let q = this.db.selectFrom("datasets").selectAll();
     if (opts.teams) q = q.where("team_id", "in", opts.teams);
+    const after = opts.after;
+    if (after) q = q.where((eb) => eb.or([eb("updated_at", "<", after.updatedAt), eb.and([eb("updated_at", "=", after.updatedAt), eb("name", ">", after.name)])]));
     return q.orderBy("updated_at", "desc").orderBy("name").limit(opts.limit).execute();
   }
 
@@ -78,9 +83,11 @@ export class DatasetStore {
     return row?.v === null || row?.v === undefined ? undefined : Number(row.v);
   }
 
-  /** Newest first. */
-  async versions(datasetId: string, limit: number): Promise<VersionRow[]> {
-    return this.db.selectFrom("dataset_versions").selectAll().where("dataset_id", "=", datasetId).orderBy("version", "desc").limit(limit).execute();
+  /** Newest (highest) first; with `before`, only versions below that number. */
+  async versions(datasetId: string, limit: number, before?: number): Promise<VersionRow[]> {
+    let q = this.db.selectFrom("dataset_versions").selectAll().where("dataset_id", "=", datasetId);
+    if (before !== undefined) q = q.where("version", "<", before);
+    return q.orderBy("version", "desc").limit(limit).execute();
   }
 
   async files(datasetId: string, version: number): Promise<FileRow[]> {

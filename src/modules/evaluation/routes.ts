@@ -120,12 +120,12 @@ export function evaluationRoutes(service: EvaluationService): RouteDefinition[] 
     route({
       method: "GET",
       url: "/api/v1/evaluations",
-      summary: "Evaluations of your teams' models, newest first, by model and version",
+      summary: "Evaluations of your teams' models, newest first, by model and version, a page at a time",
       action: "evaluations:read",
       tags,
       query: ListEvaluationsQuery,
       response: ListEvaluationsResponse,
-      handler: async ({ query, principal }) => ({ evaluations: await service.list(query, principal) }),
+      handler: async ({ query, principal }) => service.list(query, principal),
     }),
   ];
 }

@@ -122,8 +122,12 @@ export const ListEvaluationsQuery = z.object({
   model: z.string().min(1).optional(),
   version: z.string().regex(/^\d+$/).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
+  pageToken: z.string().max(200).optional().describe("nextPageToken of the previous page"),
 });
-export const ListEvaluationsResponse = z.object({ evaluations: z.array(EvaluationView) });
+export const ListEvaluationsResponse = z.object({
+  evaluations: z.array(EvaluationView),
+  nextPageToken: z.string().optional().describe("set when older evaluations remain: pass it as pageToken for the next page"),
+});
 
 export const GateStatusView = z.object({
   model: z.string(),

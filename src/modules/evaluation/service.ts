@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 import type { Readable } from "node:stream";
 import type { ArtifactStore } from "../../artifacts/index.ts";
-import { PlatformError, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
+import { PlatformError, decodePositionToken, encodePositionToken, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
 import type { Tables } from "../../storage/index.ts";
 import { authorize, teamForNew, visibleTeams } from "../identity/index.ts";
 import type { AliasChange, ModelVersion, RegisteredModel, RegistryService } from "../registry/index.ts";
@@ -288,15 +288,21 @@ export class EvaluationService {
   }
 
   /** Evaluations of the teams `reader` may read (all without a reader), newest first; a model outside them answers as missing. */
-  async list(filter: { model?: string | undefined; version?: string | undefined; limit: number }, reader?: Principal): Promise<EvaluationView[]> {
+  async list(
+    filter: { model?: string | undefined; version?: string | undefined; limit: number; pageToken?: string | undefined },
+    reader?: Principal,
+  ): Promise<{ evaluations: EvaluationView[]; nextPageToken?: string }> {
+    const before = filter.pageToken === undefined ? undefined : decodePositionToken(filter.pageToken);
     let modelId: string | undefined;
     if (filter.model !== undefined) {
       if (reader) authorize(reader, "evaluations:read", await this.deps.registry.modelResource(filter.model));
       modelId = (await this.deps.registry.getModel(filter.model)).model_id;
     }
     const teams = reader ? visibleTeams(reader, "evaluations:read") : undefined;
-    const rows = await this.store.listEvaluations({ modelId, version: filter.version !== undefined ? Number(filter.version) : undefined, teams, limit: filter.limit });
-    return rows.map(evaluationView);
+    const rows = await this.store.listEvaluations({ modelId, version: filter.version !== undefined ? Number(filter.version) : undefined, teams, before, limit: filter.limit + 1 });
+    const page = rows.slice(0, filter.limit);
+    const last = page.at(-1);
+    return { evaluations: page.map(evaluationView), ...(rows.length > filter.limit && last ? { nextPageToken: encodePositionToken({ createdAt: last.created_at, id: last.id }) } : {}) };
   }
 
   /**

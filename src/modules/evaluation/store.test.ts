@@ -37,6 +37,8 @@ describe.each(testDialects())("EvaluationStore on %s", (dialect) => {
     await store.insertEvaluation(row("e4", 2, 0, 4_000));
     expect((await store.listEvaluations({ modelId: "model-1", limit: 10 })).map((e) => e.id)).toEqual(["e4", "e3", "e2", "e1"]);
     expect((await store.listEvaluations({ modelId: "model-1", version: 1, limit: 2 })).map((e) => e.id)).toEqual(["e3", "e2"]);
+    // A page after a position (e3's creation time and id) holds only the older ones.
+    expect((await store.listEvaluations({ modelId: "model-1", before: { createdAt: 2_980, id: "e3" }, limit: 10 })).map((e) => e.id)).toEqual(["e2", "e1"]);
     await store.insertEvaluation({ ...row("e5", 1, 1, 5_000), model_id: "model-2", team_id: "risk" });
     // A page holds only the teams asked for, cut after the filter: the newest 2 of "default" are e4, e3.
     expect((await store.listEvaluations({ teams: ["default"], limit: 2 })).map((e) => e.id)).toEqual(["e4", "e3"]);

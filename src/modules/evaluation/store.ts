@@ -66,14 +66,26 @@ export class EvaluationStore {
     return this.db.selectFrom("evaluations").selectAll().where("id", "=", id).executeTakeFirst();
   }
 
-  /** Newest first (by when they were asked for); with `teams`, only evaluations of those teams (none for an empty list). */
-  async listEvaluations(filter: { modelId?: string | undefined; version?: number | undefined; policyVersion?: string | undefined; teams?: string[] | undefined; limit: number }): Promise<EvaluationRow[]> {
+  /**
+   * Newest first (by when they were asked for, then id); with `teams`, only evaluations of those
+   * teams (none for an empty list); with `before`, only those after that position in the order.
+   */
+  async listEvaluations(filter: {
+    modelId?: string | undefined;
+    version?: number | undefined;
+    policyVersion?: string | undefined;
+    teams?: string[] | undefined;
+    before?: { createdAt: number; id: string } | undefined;
+    limit: number;
+  }): Promise<EvaluationRow[]> {
     if (filter.teams?.length === 0) return [];
     let query = this.db.selectFrom("evaluations").selectAll();
     if (filter.teams !== undefined) query = query.where("team_id", "in", filter.teams);
     if (filter.modelId !== undefined) query = query.where("model_id", "=", filter.modelId);
     if (filter.version !== undefined) query = query.where("version", "=", filter.version);
     if (filter.policyVersion !== undefined) query = query.where("policy_version", "=", filter.policyVersion);
+    const before = filter.before;
+    if (before) query = query.where((eb) => eb.or([eb("created_at", "<", before.createdAt), eb.and([eb("created_at", "=", before.createdAt), eb("id", "<", before.id)])]));
     return query.orderBy("created_at", "desc").orderBy("id", "desc").limit(filter.limit).execute();
   }
 

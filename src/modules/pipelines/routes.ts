@@ -31,12 +31,12 @@ export function pipelineRoutes(service: PipelineService): RouteDefinition[] {
     route({
       method: "GET",
       url: "/api/v1/pipelines",
-      summary: "List the pipelines of your teams, by name",
+      summary: "List the pipelines of your teams, by name, a page at a time (limit, pageToken)",
       tags,
       action: "pipelines:read",
       query: listQuerySchema,
       response: pipelineListSchema,
-      handler: async ({ query, principal }) => ({ pipelines: await service.list(query, principal) }),
+      handler: async ({ query, principal }) => service.list(query, principal),
     }),
     route({
       method: "GET",
@@ -64,14 +64,14 @@ export function pipelineRoutes(service: PipelineService): RouteDefinition[] {
     route({
       method: "GET",
       url: "/api/v1/pipelines/:name/runs",
-      summary: "A pipeline's runs, newest first, with step counts by phase",
+      summary: "A pipeline's runs, newest first, with step counts by phase, a page at a time (limit, pageToken)",
       tags,
       action: "pipelines:read",
       params: pipelineNameParamsSchema,
       query: listQuerySchema,
       resource: async ({ params }) => service.resource(params.name),
       response: runListSchema,
-      handler: async ({ params, query }) => ({ runs: await service.runs(params.name, query) }),
+      handler: async ({ params, query }) => service.runs(params.name, query),
     }),
     route({
       method: "GET",

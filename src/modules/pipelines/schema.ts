@@ -121,9 +121,19 @@ export type PipelineRun = z.output<typeof pipelineRunSchema>;
 
 export const pipelineNameParamsSchema = z.object({ name: z.string().min(1).max(63) });
 export const runIdParamsSchema = z.object({ id: z.string().min(1).max(128) });
-export const listQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
+/** The query of a pipelines or runs listing: a page at a time, keyset-paged (a page stays put while rows are added). */
+export const listQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100).describe("rows per page (at most 1000)"),
+  pageToken: z.string().max(200).optional().describe("nextPageToken of the previous page"),
+});
 export const startRunBodySchema = z.strictObject({ parameters: z.record(z.string().max(63), parameterValueSchema).default({}) });
 export const runLogsQuerySchema = z.object({ step: z.string().min(1).max(80).optional(), limitBytes: z.coerce.number().int().min(1).max(4 * 1024 * 1024).optional() });
 export const runLogsSchema = z.object({ logs: z.array(z.object({ step: z.string(), handle: z.string().nullable(), text: z.string() })) });
-export const pipelineListSchema = z.object({ pipelines: z.array(pipelineSchema) });
-export const runListSchema = z.object({ runs: z.array(pipelineRunSchema) });
+export const pipelineListSchema = z.object({
+  pipelines: z.array(pipelineSchema),
+  nextPageToken: z.string().optional().describe("set when more pipelines remain: pass it as pageToken for the next page"),
+});
+export const runListSchema = z.object({
+  runs: z.array(pipelineRunSchema),
+  nextPageToken: z.string().optional().describe("set when older runs remain: pass it as pageToken for the next page"),
+});

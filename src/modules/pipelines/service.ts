@@ -1,4 +1,4 @@
-import { conflict, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Principal, type ResourceRef } from "../../core/index.ts";
+import { conflict, decodeNameToken, decodePositionToken, encodeNameToken, encodePositionToken, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Principal, type ResourceRef } from "../../core/index.ts";
 import { visibleTeams } from "../identity/index.ts";
 import { expandSteps, planPipeline, runParameters, type PlannedStep } from "./dag.ts";
 import type { ParameterValue, Pipeline, PipelineRun, PipelineSpec, RunPhase, StepPhase, StepView } from "./schema.ts";
@@ -78,9 +78,17 @@ export class PipelineService {
     return { ...toPipeline(row), spec: JSON.parse(row.spec) };
   }
 
-  async list(opts: { limit: number }, reader?: Principal): Promise<Pipeline[]> {
+  /**
+   * One page of the pipelines of the teams `reader` may read (every team without a reader), by
+   * name; `nextPageToken` is set when more remain.
+   */
+  async list(opts: { limit: number; pageToken?: string | undefined }, reader?: Principal): Promise<{ pipelines: Pipeline[]; nextPageToken?: string }> {
     const teams = reader ? visibleTeams(reader, "pipelines:read") : undefined;
-    return (await this.deps.store.pipelines({ limit: opts.limit, teams })).map(toPipeline);
+    const after = opts.pageToken === undefined ? undefined : decodeNameToken(opts.pageToken);
+    const rows = await this.deps.store.pipelines({ limit: opts.limit + 1, teams, after });
+    const page = rows.slice(0, opts.limit);
+    const last = page.at(-1);
+    return { pipelines: page.map(toPipeline), ...(rows.length > opts.limit && last ? { nextPageToken: encodeNameToken(last.name) } : {}) };
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { Insertable, Kysely, Selectable } from "kysely";
+import type { NewestFirstPosition } from "../../core/index.ts";
 import type { Tables } from "../../storage/index.ts";
 import type { RunPhase, StepPhase } from "./schema.ts";
 
@@ -32,11 +33,12 @@ export class PipelineStore {
     return Number(result.numUpdatedRows) > 0;
   }
 
-  /** By name; with `teams`, only pipelines of those teams (none for an empty list). */
-  async pipelines(opts: { limit: number; teams?: string[] | undefined }): Promise<PipelineRow[]> {
+  /** By name, after `after` (a page's last name) when given; with `teams`, only pipelines of those teams (none for an empty list). */
+  async pipelines(opts: { limit: number; teams?: string[] | undefined; after?: string | undefined }): Promise<PipelineRow[]> {
     if (opts.teams?.length === 0) return [];
     let q = this.db.selectFrom("pipelines").selectAll();
     if (opts.teams) q = q.where("team_id", "in", opts.teams);
+    if (opts.after !== undefined) q = q.where("name", ">", opts.after);
     return q.orderBy("name").limit(opts.limit).execute();
   }
 
@@ -58,13 +60,15 @@ export class PipelineStore {
     return (await this.db.selectFrom("pipeline_runs").select("team_id").where("run_id", "=", id).executeTakeFirst())?.team_id;
   }
 
-  /** Newest first. */
-  async runs(opts: { limit: number; pipelineId?: string; teams?: string[] | undefined; phases?: RunPhase[] }): Promise<RunRow[]> {
+  /** Newest first (run id breaking ties), older than `before` (a page's last run) when given. */
+  async runs(opts: { limit: number; pipelineId?: string; teams?: string[] | undefined; phases?: RunPhase[]; before?: NewestFirstPosition | undefined }): Promise<RunRow[]> {
     if (opts.teams?.length === 0) return [];
     let q = this.db.selectFrom("pipeline_runs").selectAll();
     if (opts.pipelineId) q = q.where("pipeline_id", "=", opts.pipelineId);
     if (opts.teams) q = q.where("team_id", "in", opts.teams);
     if (opts.phases) q = q.where("phase", "in", opts.phases);
+    const before = opts.before;
+    if (before) q = q.where((eb) => eb.or([eb("created_at", "<", before.createdAt), eb.and([eb("created_at", "=", before.createdAt), eb("run_id", "<", before.id)])]));
     return q.orderBy("created_at", "desc").orderBy("run_id", "desc").limit(opts.limit).execute();
   }
 

@@ -67,14 +67,14 @@ export function registryRoutes(service: RegistryService): RouteDefinition[] {
     route({
       method: "GET",
       url: "/api/v1/models",
-      summary: "List registered models by name, with their aliases and newest version",
+      summary: "List registered models by name, with their aliases and newest version, a page at a time",
       action: "models:read",
       tags,
       query: ListModelsQuery,
       response: ListModelsResponse,
       handler: async ({ query, principal }) => {
-        const { models } = await service.searchModels({ filter: query.filter, maxResults: query.limit, orderBy: ["name ASC"], teams: visibleTeams(principal, "models:read") });
-        return { models: models.map(modelView) };
+        const { models, nextPageToken } = await service.listModels({ filter: query.filter, limit: query.limit, pageToken: query.pageToken, teams: visibleTeams(principal, "models:read") });
+        return { models: models.map(modelView), ...(nextPageToken ? { nextPageToken } : {}) };
       },
     }),
     route({

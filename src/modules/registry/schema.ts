@@ -71,8 +71,13 @@ export type ModelDetailView = z.infer<typeof ModelDetailView>;
 export const ListModelsQuery = z.object({
   filter: z.string().optional().describe("MLflow filter, e.g. \"name LIKE 'churn%'\""),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
+  // A token holds the page's last model name (up to 256 characters): about 360 characters.
+  pageToken: z.string().max(512).optional().describe("nextPageToken of the previous page"),
 });
-export const ListModelsResponse = z.object({ models: z.array(ModelView) });
+export const ListModelsResponse = z.object({
+  models: z.array(ModelView),
+  nextPageToken: z.string().optional().describe("set when more models match: pass it as pageToken for the next page"),
+});
 export const ModelNameParams = z.object({ name: z.string().min(1) });
 export const VersionParams = z.object({ name: z.string().min(1), version: z.string().min(1).describe("a version number or an alias") });
 export const AliasParams = z.object({ name: z.string().min(1), alias: z.string().min(1) });

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { listDirectory, presignedDownloadUrl, type ArtifactStore } from "../../artifacts/index.ts";
-import { alreadyExists, confinePath, invalidInput, notFound, type Action, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
+import { alreadyExists, confinePath, decodeNameToken, encodeNameToken, invalidInput, notFound, type Action, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
 import { authorize, teamForNew } from "../identity/index.ts";
 import { runView, type ArtifactBlob, type ArtifactFile, type TrackingService } from "../tracking/index.ts";
@@ -8,7 +8,7 @@ import type { LoggedModelService } from "./logged-model-service.ts";
 import { inspectOnnx, refuseExternalData, type OnnxInspectionLimits } from "./onnx-inspection.ts";
 import { MalformedOnnx, type ModelSignature } from "./onnx-signature.ts";
 import type { LineageView } from "./schema.ts";
-import { comparator, matches, page, parseFilter, parseOrderBy } from "./search-filter.ts";
+import { comparator, matches, page, parseFilter, parseOrderBy, type Clause } from "./search-filter.ts";
 import { parseSource, type ModelSource } from "./source.ts";
 import { RegistryStore, type ModelVersionRow, type RegisteredModelRow } from "./store.ts";
 import { checkAlias, checkDescription, checkModelName, checkTag, parseVersion } from "./validate.ts";
@@ -243,12 +243,33 @@ export class RegistryService {
     const clauses = parseFilter(input.filter, MODEL_FILTER, "registered model");
     const terms = parseOrderBy(input.orderBy, MODEL_ORDER, "registered model");
     terms.push({ key: "name", asc: true });
-    const models = (await this.withModelData(await this.store.listModels(input.teams))).filter((m) =>
-      clauses.every((c) => matches(c.entity === "tag" ? m.tags.find((t) => t.key === c.key)?.value : c.entity === "attribute" ? m.name : undefined, c)),
-    );
+    const models = (await this.withModelData(await this.store.listModels(input.teams))).filter((m) => modelMatches(m, clauses));
     models.sort(comparator<RegisteredModel>(terms, (m, key) => m[key as keyof RegisteredModelRow]));
     const { items, nextPageToken } = page(models, clamp(input.maxResults, 100, 1000), input.pageToken);
     return { models: items, ...(nextPageToken ? { nextPageToken } : {}) };
+  }
+
+  /**
+   * One page of models by name (only those of `teams` when given); `nextPageToken` is set when
+   * more match. The token is the page's last name, not an offset, so models registered or deleted
+   * between pages neither repeat nor hide others; one from another filter only says where names resume.
+   */
+  async listModels(input: { filter?: string | undefined; limit: number; pageToken?: string | undefined; teams?: string[] | undefined }): Promise<{
+    models: RegisteredModel[];
+    nextPageToken?: string;
+  }> {
+    const clauses = parseFilter(input.filter, MODEL_FILTER, "registered model");
+    const after = input.pageToken === undefined ? undefined : decodeNameToken(input.pageToken);
+    // JavaScript's order of names, not the database's collation, so the token's comparison agrees with the sort on every dialect.
+    let rows = (await this.store.listModels(input.teams))
+      .filter((r) => (after === undefined || r.name > after) && clauses.every((c) => c.entity !== "attribute" || matches(r.name, c)))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // Tags, aliases and versions are read only for the rows that can be on the page.
+    if (clauses.every((c) => c.entity === "attribute")) rows = rows.slice(0, input.limit + 1);
+    const models = (await this.withModelData(rows)).filter((m) => modelMatches(m, clauses));
+    const items = models.slice(0, input.limit);
+    const last = items.at(-1);
+    return { models: items, ...(models.length > input.limit && last ? { nextPageToken: encodeNameToken(last.name) } : {}) };
   }
 
   private async modelRow(name: string): Promise<RegisteredModelRow> {
@@ -727,6 +748,11 @@ function nameTaken(name: string) {
 /** Whether the principal belongs to the team (a job's token: its job's team). */
 function sees(principal: Principal, team: string): boolean {
   return principal.platformAdmin || principal.teams[team] !== undefined || (principal.kind === "job" && principal.team === team);
+}
+
+/** Whether a model meets every clause of a model filter (name and tags; a param never matches). */
+function modelMatches(m: RegisteredModel, clauses: Clause[]): boolean {
+  return clauses.every((c) => matches(c.entity === "tag" ? m.tags.find((t) => t.key === c.key)?.value : c.entity === "attribute" ? m.name : undefined, c));
 }
 
 function clamp(max: number | undefined, fallback: number, limit: number): number {

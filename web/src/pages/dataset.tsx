@@ -1,6 +1,7 @@
 // One dataset: its versions (digests, aliases, rows, sizes), one version's files with their schema,
 // row counts and column statistics, a preview of its rows, and the difference between two versions.
-// The URL holds it all: ?tab=, ?version= (a number or an alias), ?file=, ?from= and ?to=.
+// The URL holds it all: ?tab=, ?version= (a number or an alias), ?file=, ?from= and ?to=; ?page=
+// is the token of the page of older versions shown (a page holds 1000, newest first).
 import type { ColumnView, DatasetDiff, DatasetVersionView } from "../../../src/modules/datasets/schema.ts";
 import { api } from "../api.ts";
 import { Empty, ErrorNotice, Loading, PageHeader, Time } from "../components/common.tsx";
@@ -17,12 +18,16 @@ const TABS = [
   ["diff", "Diff"],
 ] as const;
 
+const VERSIONS_PAGE = 1000;
+
 export default function DatasetPage({ params }: PageProps) {
   const name = params.name!;
   const location = useLocation();
   const tab = location.query.get("tab") ?? "versions";
+  const page = location.query.get("page") ?? "";
   const dataset = useApi(() => api.getDataset(name), [name]);
-  const versions = useApi(() => api.listDatasetVersions(name, { limit: 1000 }), [name]);
+  const listed = useApi(() => api.listDatasetVersionsPage(name, { limit: VERSIONS_PAGE, ...(page ? { pageToken: page } : {}) }), [name, page]);
+  const versions = { ...listed, data: listed.data?.versions };
   const d = dataset.data;
   return (
     <>
@@ -72,6 +77,11 @@ export default function DatasetPage({ params }: PageProps) {
       </nav>
       <ErrorNotice error={versions.error} />
       {tab === "versions" ? <Versions name={name} versions={versions.data} /> : null}
+      {tab === "versions" && (page || listed.data?.nextPageToken) ? (
+        <p className="hint">
+          {page ? <Link to={withQuery({ page: undefined }, location)}>Newest versions</Link> : null} {listed.data?.nextPageToken ? <Link to={withQuery({ page: listed.data.nextPageToken }, location)}>Older versions</Link> : null}
+        </p>
+      ) : null}
       {tab === "schema" ? <Schema name={name} latest={d?.latestVersion ?? null} /> : null}
       {tab === "preview" ? <Preview name={name} latest={d?.latestVersion ?? null} /> : null}
       {tab === "diff" ? <Diff name={name} versions={versions.data} /> : null}

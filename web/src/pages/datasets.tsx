@@ -1,16 +1,23 @@
 // The datasets of my teams: each with its latest version, how many it has and its aliases. The
-// filter (?q=, ?team=) is in the URL.
+// filter (?q=, ?team=, applied to the page shown) is in the URL; ?page= is the next page's token (a
+// page holds 1000 datasets, most recently changed first).
 import { api } from "../api.ts";
 import { Empty, ErrorNotice, Loading, PageHeader, Time } from "../components/common.tsx";
 import { useApi } from "../components/use-api.ts";
-import { Link, seg, useQueryParam } from "../router.tsx";
+import { Link, seg, useQueryParam, withQuery } from "../router.tsx";
 import type { PageProps } from "../page-props.ts";
 import "./data.css";
+
+const PAGE = 1000;
 
 export default function DatasetsPage(_props: PageProps) {
   const [q, setQ] = useQueryParam("q");
   const [team, setTeam] = useQueryParam("team");
-  const { data, error, loading } = useApi(() => api.listDatasets({ limit: 1000 }), []);
+  const [page] = useQueryParam("page");
+  const listed = useApi(() => api.listDatasetsPage({ limit: PAGE, ...(page ? { pageToken: page } : {}) }), [page]);
+  const { error, loading } = listed;
+  const data = listed.data?.datasets;
+  const next = listed.data?.nextPageToken;
   const teams = [...new Set((data ?? []).map((d) => d.team))].sort();
   const needle = q.trim().toLowerCase();
   const shown = (data ?? []).filter((d) => (!team || d.team === team) && (!needle || d.name.includes(needle) || (d.description ?? "").toLowerCase().includes(needle)));
@@ -95,6 +102,11 @@ export default function DatasetsPage(_props: PageProps) {
             </tbody>
           </table>
         </div>
+      ) : null}
+      {page || next ? (
+        <p className="hint">
+          {page ? <Link to={withQuery({ page: undefined })}>Most recent datasets</Link> : null} {next ? <Link to={withQuery({ page: next })}>More datasets</Link> : null}
+        </p>
       ) : null}
     </>
   );

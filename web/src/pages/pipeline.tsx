@@ -1,5 +1,6 @@
 // One pipeline: its steps as a graph, its spec and parameters, and its runs (newest first, live
-// while one is running); "Start a run" asks first. ?tab= holds the view.
+// while one is running, a page of 100 at a time); "Start a run" asks first. ?tab= holds the view,
+// ?page= the token of the page of older runs shown.
 import { useEffect, useState } from "react";
 import type { PipelineRun } from "../../../src/modules/pipelines/schema.ts";
 import { api } from "../api.ts";
@@ -12,17 +13,21 @@ import { Link, navigate, seg, useLocation, withQuery } from "../router.tsx";
 import type { PageProps } from "../page-props.ts";
 import "./data.css";
 
+const RUNS_PAGE = 100;
+
 export default function PipelinePage({ params }: PageProps) {
   const name = params.name!;
   const location = useLocation();
   const tab = location.query.get("tab") ?? "runs";
+  const page = location.query.get("page") ?? "";
   const pipeline = useApi(() => api.getPipeline(name), [name]);
   // Live: reloaded on the stream's news of its runs; polled instead while the stream is not open and one of its runs is live.
   const [polling, setPolling] = useState(true);
   const stream = useLive(["pipelines"], (m) => {
     if (m.type === "reset" || (m.event.kind === "pipeline-run" && (runs.data ?? []).every((r) => r.id !== m.event.id || r.phase !== m.event.state))) runs.reload();
   });
-  const runs = useApi(() => api.listPipelineRuns(name, { limit: 100 }), [name], { refreshMs: polling && stream !== "open" ? 3000 : undefined });
+  const listed = useApi(() => api.listPipelineRunsPage(name, { limit: RUNS_PAGE, ...(page ? { pageToken: page } : {}) }), [name, page], { refreshMs: polling && stream !== "open" ? 3000 : undefined });
+  const runs = { ...listed, data: listed.data?.runs };
   const anyLive = (runs.data ?? []).some((r) => r.phase === "RUNNING" || r.phase === "CANCELLING");
   useEffect(() => setPolling(!runs.data || anyLive), [runs.data, anyLive]);
   const p = pipeline.data;
@@ -71,6 +76,11 @@ export default function PipelinePage({ params }: PageProps) {
         ))}
       </nav>
       {tab === "runs" ? <Runs runs={runs.data} error={runs.error} loading={runs.loading} /> : null}
+      {tab === "runs" && (page || listed.data?.nextPageToken) ? (
+        <p className="hint">
+          {page ? <Link to={withQuery({ page: undefined }, location)}>Newest runs</Link> : null} {listed.data?.nextPageToken ? <Link to={withQuery({ page: listed.data.nextPageToken }, location)}>Older runs</Link> : null}
+        </p>
+      ) : null}
       {tab === "spec" && p ? (
         <>
           <h2>Steps</h2>

@@ -1,14 +1,21 @@
-// The pipelines of my teams: name, steps, version, and where to see their runs. ?q= filters.
+// The pipelines of my teams: name, steps, version, and where to see their runs. ?q= filters the
+// page shown; ?page= is the next page's token (a page holds 1000 pipelines).
 import { api } from "../api.ts";
 import { Empty, ErrorNotice, Loading, PageHeader, Time } from "../components/common.tsx";
 import { useApi } from "../components/use-api.ts";
-import { Link, seg, useQueryParam } from "../router.tsx";
+import { Link, seg, useQueryParam, withQuery } from "../router.tsx";
 import type { PageProps } from "../page-props.ts";
 import "./data.css";
 
+const PAGE = 1000;
+
 export default function PipelinesPage(_props: PageProps) {
   const [q, setQ] = useQueryParam("q");
-  const { data, error, loading } = useApi(() => api.listPipelines({ limit: 1000 }), []);
+  const [page] = useQueryParam("page");
+  const listed = useApi(() => api.listPipelinesPage({ limit: PAGE, ...(page ? { pageToken: page } : {}) }), [page]);
+  const { error, loading } = listed;
+  const data = listed.data?.pipelines;
+  const next = listed.data?.nextPageToken;
   const needle = q.trim().toLowerCase();
   const shown = (data ?? []).filter((p) => !needle || p.name.includes(needle) || (p.description ?? "").toLowerCase().includes(needle));
   return (
@@ -71,6 +78,11 @@ export default function PipelinesPage(_props: PageProps) {
             ))}
           </tbody>
         </table>
+      ) : null}
+      {page || next ? (
+        <p className="hint">
+          {page ? <Link to={withQuery({ page: undefined })}>First pipelines</Link> : null} {next ? <Link to={withQuery({ page: next })}>More pipelines</Link> : null}
+        </p>
       ) : null}
     </>
   );
