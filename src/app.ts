@@ -355,6 +355,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     pipelines: {
       get: async (name) => pipelines.service.get(name),
       startRun: (name, params, principal, options) => pipelines.service.startRun(name, params, principal, options),
+      unfinishedRunParams: () => pipelines.service.unfinishedRunParams(),
     },
     latestDatasetVersion: async (team, name) => {
       // Another team's dataset answers as a missing one.

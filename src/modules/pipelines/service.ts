@@ -142,12 +142,22 @@ export class PipelineService {
     return this.getRun(id);
   }
 
-  async runs(name: string, opts: { limit: number }): Promise<PipelineRun[]> {
+  /** One page of a pipeline's runs, newest first; `nextPageToken` is set when older ones remain. */
+  async runs(name: string, opts: { limit: number; pageToken?: string | undefined }): Promise<{ runs: PipelineRun[]; nextPageToken?: string }> {
+    const before = opts.pageToken === undefined ? undefined : decodePositionToken(opts.pageToken);
     const row = await this.deps.store.pipeline(name);
     if (!row) throw missingPipeline(name);
-    const runs = await this.deps.store.runs({ limit: opts.limit, pipelineId: row.pipeline_id });
-    const counts = await this.deps.store.counts(runs.map((r) => r.run_id));
-    return runs.map((r) => toRun(r, counts.get(r.run_id) ?? {}));
+    const rows = await this.deps.store.runs({ limit: opts.limit + 1, pipelineId: row.pipeline_id, before });
+    const page = rows.slice(0, opts.limit);
+    const counts = await this.deps.store.counts(page.map((r) => r.run_id));
+    const last = page.at(-1);
+    return { runs: page.map((r) => toRun(r, counts.get(r.run_id) ?? {})), ...(rows.length > opts.limit && last ? { nextPageToken: encodePositionToken({ createdAt: Number(last.created_at), id: last.run_id }) } : {}) };
+  }
+
+  /** The parameters of every run not finished yet (RUNNING or CANCELLING), as the controller reconciles them. */
+  async unfinishedRunParams(): Promise<Record<string, ParameterValue>[]> {
+    const rows = await this.deps.store.runs({ limit: 10_000, phases: ["RUNNING", "CANCELLING"] });
+    return rows.map((r) => JSON.parse(r.params) as Record<string, ParameterValue>);
   }
 
   async getRun(id: string): Promise<PipelineRun> {

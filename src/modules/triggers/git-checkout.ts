@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, utimes } from "node:fs/promises";
 import { isAbsolute, join, resolve, sep } from "node:path";
 import { PlatformError, invalidInput } from "../../core/index.ts";
 
@@ -78,6 +78,9 @@ export async function checkoutCommit(opts: { url: string; commit: string; base: 
     await git(["--git-dir", mirror, "worktree", "prune"]);
     await git(["--git-dir", mirror, "worktree", "add", "--quiet", "--detach", dir, opts.commit]);
   }
+  // Its time says when a push last used it: the trigger's tidy pass keeps the most recent ones.
+  const now = new Date();
+  await utimes(dir, now, now);
   return { dir, tree };
 }
 

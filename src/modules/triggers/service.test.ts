@@ -1,13 +1,14 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openTestDatabase, testDialects } from "../../../test/support/databases.ts";
 import { PlatformError, createLogger, githubSignature, randomIds, type Principal } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
+import type { ParameterValue } from "../pipelines/index.ts";
 import { CreateTriggerBody } from "./schema.ts";
-import { TriggerService } from "./service.ts";
+import { FIRING_RETENTION_MS, KEPT_FIRINGS, KEPT_TREES, TriggerService } from "./service.ts";
 
 const ADA: Principal = { name: "ada", kind: "user", userId: "u-ada", platformAdmin: false, teams: { "team-a": "developer" } };
 const SECRET = "hook-secret";
@@ -23,6 +24,7 @@ function world(database: Database, start: string) {
   const runs: { name: string; params: Record<string, unknown>; runId: string; reason: string }[] = [];
   const versions = new Map<string, number>([["churn", 1]]);
   let people: Record<string, Principal | undefined> = { "u-ada": ADA };
+  const finished = new Set<string>();
   const service = new TriggerService({
     db: database.db,
     clock: { now: () => now },
@@ -37,6 +39,7 @@ function world(database: Database, start: string) {
         if (!runs.some((r) => r.runId === options.runId)) runs.push({ name, params, runId: options.runId, reason: options.reason });
         return { id: options.runId };
       },
+      unfinishedRunParams: async () => runs.filter((r) => !finished.has(r.runId)).map((r) => r.params as Record<string, ParameterValue>),
     },
     latestDatasetVersion: async (team, name) => {
       if (team !== "team-a" || !versions.has(name)) throw new PlatformError("NOT_FOUND", `dataset '${name}' does not exist`);
@@ -55,6 +58,7 @@ function world(database: Database, start: string) {
     service,
     runs,
     versions,
+    finished,
     setNow: (iso: string) => (now = at(iso)),
     forget: (userId: string) => (people = { ...people, [userId]: undefined }),
   };
@@ -194,5 +198,80 @@ describe.each(testDialects())("pipeline triggers (%s)", (dialect) => {
     await allowed.pass();
     expect((await allowed.get(trigger.id)).firings[0]).toMatchObject({ outcome: "refused", message: expect.stringContaining("is not in") });
     expect(existsSync(join(dir, ".git"))).toBe(true);
+  });
+
+  it("drops settled cron and dataset firings past the retention but the newest, and keeps pending ones and a git trigger's", async () => {
+    const db = await database();
+    const w = world(db, "2027-03-01T00:00:00Z");
+    const remote = mkdtempSync(join(tmpdir(), "paved-remote-"));
+    const allowed = new TriggerService({ ...(w.service as unknown as { deps: ConstructorParameters<typeof TriggerService>[0] }).deps, allowedRemotes: [remote] });
+    const cron = await allowed.create("train", CreateTriggerBody.parse({ cron: { schedule: "* * * * *" } }), ADA);
+    const git = await allowed.create("train", CreateTriggerBody.parse({ git: { repository: "acme/churn", url: remote, secret: "hook" } }), ADA);
+    const now = at("2027-03-01T00:00:00Z");
+    const old = now - FIRING_RETENTION_MS - 86_400_000;
+    const firing = (trigger: string, key: string, created: number, outcome = "started") => ({ trigger_id: trigger, firing_key: key, run_id: `prun-${key}`, outcome, message: null, params: "{}", created_at: created, updated_at: created });
+    const rows = [
+      ...Array.from({ length: KEPT_FIRINGS + 50 }, (_, i) => firing(cron.id, `cron:old-${String(i).padStart(3, "0")}`, old + i * 60_000, i % 7 === 0 ? "refused" : "started")),
+      ...Array.from({ length: 5 }, (_, i) => firing(cron.id, `cron:recent-${i}`, now - 86_400_000 + i)),
+      firing(cron.id, "cron:pending", old - 86_400_000, "pending"),
+      ...Array.from({ length: 3 }, (_, i) => firing(git.id, `git:${i}`, old - i)),
+    ];
+    await db.db.insertInto("trigger_firings").values(rows).execute();
+    await allowed.tidy();
+    const left = async (trigger: string) => (await db.db.selectFrom("trigger_firings").select("firing_key").where("trigger_id", "=", trigger).orderBy("firing_key").execute()).map((r) => r.firing_key);
+    const oldKept = Array.from({ length: KEPT_FIRINGS - 5 }, (_, i) => `cron:old-${String(KEPT_FIRINGS + 50 - 1 - i).padStart(3, "0")}`);
+    expect(await left(cron.id)).toEqual([...oldKept, "cron:pending", ...Array.from({ length: 5 }, (_, i) => `cron:recent-${i}`)].sort());
+    expect(await left(git.id)).toEqual(["git:0", "git:1", "git:2"]); // a commit's key refuses its replay, however old
+    expect((await allowed.get(cron.id)).firings).toHaveLength(20);
+  });
+
+  it("removes checkouts no unfinished run names but the most recently pushed, and a deleted trigger's folder once none is in use", async () => {
+    const w = world(await database(), "2026-12-01T00:00:00Z");
+    const remote = mkdtempSync(join(tmpdir(), "paved-remote-"));
+    const git = (...args: string[]) => execFileSync("git", ["-C", remote, "-c", "user.name=t", "-c", "user.email=t@example.com", ...args], { encoding: "utf8" }).trim();
+    git("init", "-q", "-b", "main");
+    const commits: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      writeFileSync(join(remote, "train.py"), `print(${i})\n`);
+      git("add", ".");
+      git("commit", "-q", "-m", `v${i}`);
+      commits.push(git("rev-parse", "HEAD"));
+    }
+    const deps = (w.service as unknown as { deps: ConstructorParameters<typeof TriggerService>[0] }).deps;
+    const allowed = new TriggerService({ ...deps, allowedRemotes: [remote] });
+    const trigger = await allowed.create("train", CreateTriggerBody.parse({ git: { repository: "acme/churn", url: remote, secret: "hook" } }), ADA);
+    const deliver = async (commit: string, id: string) => {
+      const body = Buffer.from(JSON.stringify({ ref: "refs/heads/main", after: commit, repository: { full_name: "acme/churn" } }));
+      return allowed.deliver(trigger.id, { "x-github-event": "push", "x-github-delivery": id, "x-hub-signature-256": githubSignature(body, SECRET) }, body);
+    };
+    for (const [i, commit] of commits.entries()) {
+      await deliver(commit, `d-${i}`);
+      await allowed.pass();
+    }
+    const dirs = w.runs.map((r) => String(r.params.checkout));
+    expect(new Set(dirs).size).toBe(5);
+    // Pushed one after another: the times say so, whatever the clock's resolution.
+    dirs.forEach((dir, i) => utimesSync(dir, 1_800_000_000 + i, 1_800_000_000 + i));
+    const base = join(deps.checkoutDir, trigger.id);
+    for (const r of w.runs.slice(1)) w.finished.add(r.runId);
+    await allowed.tidy();
+    // The first run still runs in its checkout; the newest KEPT_TREES stay; the second goes.
+    expect(dirs.map((d) => existsSync(d))).toEqual([true, false, ...Array.from({ length: KEPT_TREES }, () => true)]);
+    expect(readFileSync(join(dirs[0]!, "train.py"), "utf8")).toBe("print(0)\n");
+    // The files of the removed checkout pushed again in a new commit: checked out again.
+    writeFileSync(join(remote, "train.py"), "print(1)\n");
+    git("commit", "-q", "-am", "v1 again");
+    await deliver(git("rev-parse", "HEAD"), "d-5");
+    await allowed.pass();
+    expect(String(w.runs.at(-1)!.params.checkout)).toBe(dirs[1]);
+    expect(readFileSync(join(dirs[1]!, "train.py"), "utf8")).toBe("print(1)\n");
+    // Deleted: what no run uses goes at once; the folder goes with the last run.
+    w.finished.add(w.runs.at(-1)!.runId);
+    await allowed.delete(trigger.id);
+    await allowed.tidy();
+    expect(readdirSync(join(base, "trees"))).toEqual([dirs[0]!.split("/").at(-1)]);
+    w.finished.add(w.runs[0]!.runId);
+    await allowed.tidy();
+    expect(existsSync(base)).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
-import { join } from "node:path";
+import { readdir, rm, stat } from "node:fs/promises";
+import { join, resolve, sep } from "node:path";
 import type { Kysely } from "kysely";
 import {
   PlatformError,
@@ -19,6 +20,15 @@ import { visibleTeams } from "../identity/index.ts";
 import type { ParameterValue } from "../pipelines/index.ts";
 import { checkRemote, checkoutCommit } from "./git-checkout.ts";
 import { MAX_TRIGGERS_PER_PIPELINE, SHOWN_FIRINGS, type CreateTriggerBody, type FiringView, type TriggerKind, type TriggerView } from "./schema.ts";
+
+/** Settled cron and dataset firings a trigger keeps however old (the newest; `show` lists 20). */
+export const KEPT_FIRINGS = 100;
+/** Settled cron and dataset firings older than this go, past the newest KEPT_FIRINGS. */
+export const FIRING_RETENTION_MS = 30 * 86_400_000;
+/** Checkouts a git trigger keeps beyond those in use, the most recently pushed: the same files pushed again reuse theirs. */
+export const KEPT_TREES = 3;
+/** How often a pass also tidies (old firings, unused checkouts). */
+const TIDY_EVERY_MS = 3600_000;
 
 type TriggerRow = Tables["pipeline_triggers"];
 type FiringRow = Tables["trigger_firings"];
@@ -43,6 +53,8 @@ export interface TriggerServiceDeps {
     get(name: string): Promise<{ name: string; team: string }>;
     /** Starts a run under `runId` (the same id again answers the run already started). */
     startRun(name: string, params: Record<string, ParameterValue>, principal: Principal, options: { runId: string; reason: string }): Promise<{ id: string }>;
+    /** The parameters of every pipeline run that has not finished: a checkout one names is in use. */
+    unfinishedRunParams(): Promise<Record<string, ParameterValue>[]>;
   };
   /** The highest version of a team's dataset; NOT_FOUND when the dataset does not exist, undefined when it has none. */
   latestDatasetVersion(team: string, name: string): Promise<number | undefined>;
@@ -193,6 +205,57 @@ export class TriggerService {
     }
     const pending = await this.deps.db.selectFrom("trigger_firings").selectAll().where("outcome", "=", "pending").orderBy("created_at").limit(100).execute();
     for (const firing of pending) await this.start(firing);
+    if (this.deps.clock.now() - this.tidiedAt >= TIDY_EVERY_MS) await this.tidy();
+  }
+
+  private tidiedAt = -Infinity;
+
+  /**
+   * Keeps what triggers leave behind bounded. Settled cron and dataset firings older than
+   * FIRING_RETENTION_MS go, but for each trigger's newest KEPT_FIRINGS: their keys never recur (the
+   * trigger's state has moved past them). A git trigger's firings stay: a commit's key is what
+   * refuses a replayed delivery of it, however old. Checkouts go when no unfinished pipeline run
+   * names them, but for each git trigger's KEPT_TREES most recently pushed; a deleted trigger's
+   * folder goes once none of its checkouts is in use.
+   */
+  async tidy(): Promise<void> {
+    const { db, clock } = this.deps;
+    this.tidiedAt = clock.now();
+    const triggers = await db.selectFrom("pipeline_triggers").select(["trigger_id", "kind"]).execute();
+    const cutoff = clock.now() - FIRING_RETENTION_MS;
+    for (const { trigger_id: id } of triggers.filter((t) => t.kind !== "git")) {
+      await db
+        .deleteFrom("trigger_firings")
+        .where("trigger_id", "=", id)
+        .where("outcome", "<>", "pending")
+        .where("created_at", "<", cutoff)
+        .where("firing_key", "not in", (eb) => eb.selectFrom("trigger_firings").select("firing_key").where("trigger_id", "=", id).orderBy("created_at", "desc").limit(KEPT_FIRINGS))
+        .execute();
+    }
+    await this.tidyCheckouts(new Set(triggers.filter((t) => t.kind === "git").map((t) => t.trigger_id)));
+  }
+
+  private async tidyCheckouts(gitTriggers: Set<string>): Promise<void> {
+    const root = resolve(this.deps.checkoutDir);
+    const folders = await readdir(root).catch(() => [] as string[]);
+    if (folders.length === 0) return;
+    const inUse = new Set<string>();
+    for (const params of await this.deps.pipelines.unfinishedRunParams()) {
+      for (const value of Object.values(params)) if (typeof value === "string" && value.startsWith(root + sep)) inUse.add(resolve(value));
+    }
+    for (const id of folders) {
+      const base = join(root, id);
+      const trees = join(base, "trees");
+      const dirs = await Promise.all((await readdir(trees).catch(() => [] as string[])).map(async (name) => ({ dir: join(trees, name), used: (await stat(join(trees, name))).mtimeMs })));
+      const recent = new Set(gitTriggers.has(id) ? dirs.sort((a, b) => b.used - a.used).slice(0, KEPT_TREES).map((d) => d.dir) : []);
+      let left = 0;
+      for (const { dir } of dirs) {
+        if (recent.has(dir) || inUse.has(dir)) left++;
+        else await rm(dir, { recursive: true, force: true });
+      }
+      if (!gitTriggers.has(id) && left === 0) await rm(base, { recursive: true, force: true });
+      else if (left < dirs.length) this.deps.logger.info({ trigger: id, removed: dirs.length - left, kept: left }, "unused checkouts removed");
+    }
   }
 
   /** A cron trigger's due firing, if any: one run for the latest firing missed (run-once), or none for a late one (skip). */
