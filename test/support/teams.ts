@@ -3,19 +3,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "vitest";
 import { createApp, type App } from "../../src/app.ts";
-import { loadConfig } from "../../src/config/index.ts";
+import { loadConfig, type ConfigInput } from "../../src/config/index.ts";
 import type { TeamRole } from "../../src/core/index.ts";
 import type { Dialect } from "../../src/storage/index.ts";
 import { testPostgresUrl } from "./databases.ts";
 
 export type AuthHeaders = { authorization: string };
 
-/** An app on a fresh database of the dialect (a new PostgreSQL database each time), with the bootstrap admin's headers. */
-export async function createTeamsTestApp(dialect: Dialect, prefix: string): Promise<{ app: App; admin: AuthHeaders }> {
+/**
+ * An app on a fresh database of the dialect (a new PostgreSQL database each time), with the
+ * bootstrap admin's headers; `overrides` are more settings (`{ host: "127.0.0.1", port: 0 }` to listen).
+ */
+export async function createTeamsTestApp(dialect: Dialect, prefix: string, overrides: Partial<ConfigInput> = {}): Promise<{ app: App; admin: AuthHeaders }> {
   const dataDir = mkdtempSync(join(tmpdir(), `paved-${prefix}-`));
   const databaseUrl = dialect === "postgres" ? await testPostgresUrl() : undefined;
   const app = await createApp(
-    loadConfig({ env: {}, overrides: { dataDir, logLevel: "silent", compute: { gpus: [] }, ...(databaseUrl ? { databaseUrl } : {}) } }),
+    loadConfig({ env: {}, overrides: { dataDir, logLevel: "silent", compute: { gpus: [] }, ...overrides, ...(databaseUrl ? { databaseUrl } : {}) } }),
   );
   return { app, admin: { authorization: `Bearer ${app.generatedAdminToken}` } };
 }

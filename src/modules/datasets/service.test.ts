@@ -64,6 +64,20 @@ describe("dataset refs", () => {
   });
 });
 
+/** DuckDB as the tests use it: `threads` threads and as many queries at once, the data folder's files only, 5 preview rows. */
+function testAnalyzer(dataDir: string, artifacts: LocalArtifactStore, threads: number): DatasetAnalyzer {
+  return new DatasetAnalyzer({
+    threads,
+    memoryLimitMiB: 128 * threads,
+    maxConcurrent: threads,
+    allowedDirectories: [artifacts.localRoot, join(dataDir, "scratch")],
+    tempDirectory: join(dataDir, "duckdb-tmp"),
+    previewRows: 5,
+    maxStatisticsColumns: 100,
+    maxCellChars: 64,
+  });
+}
+
 describe.each(testDialects())("datasets (%s)", (dialect) => {
   let db: Awaited<ReturnType<typeof openTestDatabase>>;
   let service: DatasetService;
@@ -81,16 +95,7 @@ describe.each(testDialects())("datasets (%s)", (dialect) => {
   beforeAll(async () => {
     db = await openTestDatabase(dialect);
     artifacts = new LocalArtifactStore(join(db.dataDir, "artifacts"));
-    analyzer = new DatasetAnalyzer({
-      threads: 2,
-      memoryLimitMiB: 256,
-      maxConcurrent: 2,
-      allowedDirectories: [artifacts.localRoot, join(db.dataDir, "scratch")],
-      tempDirectory: join(db.dataDir, "duckdb-tmp"),
-      previewRows: 5,
-      maxStatisticsColumns: 100,
-      maxCellChars: 64,
-    });
+    analyzer = testAnalyzer(db.dataDir, artifacts, 2);
     service = new DatasetService({
       store: new DatasetStore(db.db),
       db: db.db,
@@ -352,16 +357,7 @@ describe.each(testDialects())("dataset and version pages (%s)", (dialect) => {
   beforeAll(async () => {
     db = await openTestDatabase(dialect);
     const artifacts = new LocalArtifactStore(join(db.dataDir, "artifacts"));
-    analyzer = new DatasetAnalyzer({
-      threads: 1,
-      memoryLimitMiB: 128,
-      maxConcurrent: 1,
-      allowedDirectories: [artifacts.localRoot, join(db.dataDir, "scratch")],
-      tempDirectory: join(db.dataDir, "duckdb-tmp"),
-      previewRows: 5,
-      maxStatisticsColumns: 100,
-      maxCellChars: 64,
-    });
+    analyzer = testAnalyzer(db.dataDir, artifacts, 1);
     service = new DatasetService({ store: new DatasetStore(db.db), db: db.db, artifacts, analyzer, clock, ids: randomIds, logger: createLogger("silent"), scratchDir: join(db.dataDir, "scratch"), limits: { maxFileBytes: 1024 ** 2 } });
   });
   afterAll(async () => {

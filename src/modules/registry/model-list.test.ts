@@ -2,13 +2,12 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApp, type App } from "../../app.ts";
-import { loadConfig } from "../../config/index.ts";
+import type { App } from "../../app.ts";
 import { encodePageToken, encodePositionToken } from "../../core/index.ts";
 import { runPaved } from "../../../test/support/cli.ts";
-import { testDialects, testPostgresUrl } from "../../../test/support/databases.ts";
+import { testDialects } from "../../../test/support/databases.ts";
 import { walkPages } from "../../../test/support/pages.ts";
-import { createMembers, type AuthHeaders } from "../../../test/support/teams.ts";
+import { createMembers, createTeamsTestApp, type AuthHeaders } from "../../../test/support/teams.ts";
 
 // GET /api/v1/models: a page at a time by name (keyset on the last name: a model registered or
 // deleted between pages neither repeats nor hides another), only within the reader's teams; and
@@ -44,10 +43,8 @@ describe.each(testDialects())("listing models on %s", (dialect) => {
     }, between);
 
   beforeAll(async () => {
-    const databaseUrl = dialect === "postgres" ? await testPostgresUrl() : undefined;
-    app = await createApp(loadConfig({ env: {}, overrides: { dataDir: join(dir, "data"), logLevel: "silent", compute: { gpus: [] }, host: "127.0.0.1", port: 0, ...(databaseUrl ? { databaseUrl } : {}) } }));
+    ({ app, admin } = await createTeamsTestApp(dialect, "model-list", { host: "127.0.0.1", port: 0 }));
     url = await app.listen();
-    admin = { authorization: `Bearer ${app.generatedAdminToken}` };
     ({ ada, bea } = await createMembers(app, admin, ["team-a", "team-b"], {
       ada: [{ team: "team-a", role: "developer" }],
       bea: [{ team: "team-b", role: "developer" }],
