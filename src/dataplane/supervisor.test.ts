@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../config/index.ts";
 import { createLogger } from "../core/index.ts";
-import { DataPlaneSupervisor } from "./supervisor.ts";
+import { DataPlaneSupervisor, dataPlaneNodeArgs } from "./supervisor.ts";
 
 const supervisor = (dataDir: string, env: Record<string, string>) =>
   new DataPlaneSupervisor({ config: loadConfig({ env: {}, overrides: { dataDir } }), count: 0, basePort: 0, host: "127.0.0.1", logger: createLogger("silent"), command: { node: process.execPath, script: "unused" }, env });
@@ -22,5 +22,17 @@ describe("the data plane's secret", () => {
     const other = mkdtempSync(join(tmpdir(), "paved-dp-secret-"));
     expect(supervisor(other, { PAVED_DATAPLANE_SECRET: "shared-with-the-pods-0123456789" }).secret).toBe("shared-with-the-pods-0123456789");
     expect(existsSync(join(other, "dataplane", "secret"))).toBe(false);
+  });
+});
+
+describe("the data plane's node flags", () => {
+  it("come from PAVED_DATAPLANE_NODE_ARGS, flags only, refused at start otherwise", () => {
+    expect(dataPlaneNodeArgs({})).toEqual([]);
+    expect(dataPlaneNodeArgs({ PAVED_DATAPLANE_NODE_ARGS: "  --cpu-prof   --cpu-prof-dir=/tmp/dp " })).toEqual(["--cpu-prof", "--cpu-prof-dir=/tmp/dp"]);
+    for (const bad of ["/tmp/evil.js", "--cpu-prof other.js", "-e", "--"]) {
+      expect(() => dataPlaneNodeArgs({ PAVED_DATAPLANE_NODE_ARGS: bad })).toThrow(expect.objectContaining({ code: "INVALID_INPUT", message: expect.stringContaining("not a node flag") }));
+    }
+    const dataDir = mkdtempSync(join(tmpdir(), "paved-dp-args-"));
+    expect(() => supervisor(dataDir, { PAVED_DATAPLANE_NODE_ARGS: "evil.js" })).toThrow(expect.objectContaining({ code: "INVALID_INPUT" }));
   });
 });

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../config/index.ts";
-import type { Logger } from "../core/index.ts";
+import { invalidInput, type Logger } from "../core/index.ts";
 import { writeDurably } from "./files.ts";
 import type { DataPlaneMember } from "./fleet.ts";
 import { INTERNAL_PREFIX, ProcessRecord } from "./protocol.ts";
@@ -24,7 +24,7 @@ export interface SupervisorOptions {
   logger: Logger;
   /** How to run `paved dataplane run`. */
   command: { node: string; script: string };
-  /** The server's environment: a process gets its PATH, HOME and TZ, nothing else of it. */
+  /** The server's environment: a process gets its PATH, HOME and TZ, nothing else of it (and its node flags from PAVED_DATAPLANE_NODE_ARGS). */
   env: Record<string, string | undefined>;
 }
 
@@ -44,9 +44,11 @@ export class DataPlaneSupervisor {
   readonly root: string;
   readonly secret: string;
   private readonly slots: Slot[];
+  private readonly nodeArgs: string[];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SupervisorOptions) {
+    this.nodeArgs = dataPlaneNodeArgs(options.env);
     this.root = join(options.config.dataDir, "dataplane");
     mkdirSync(this.root, { recursive: true, mode: 0o700 });
     // One secret per data dir, kept: processes that outlive this control plane know it. Replicas
@@ -135,7 +137,7 @@ export class DataPlaneSupervisor {
     const port = this.options.basePort === 0 ? 0 : this.options.basePort + slot.index;
     const log = openSync(join(slot.dir, "dataplane.log"), "a", 0o600);
     const { command: { node, script }, env } = this.options;
-    const child = spawn(node, [script, "dataplane", "run", "--dir", slot.dir, "--index", String(slot.index), "--port", String(port), "--host", this.options.host], {
+    const child = spawn(node, [...this.nodeArgs, script, "dataplane", "run", "--dir", slot.dir, "--index", String(slot.index), "--port", String(port), "--host", this.options.host], {
       detached: true,
       stdio: ["ignore", log, log],
       // What the process needs to run, and its secret: none of the control plane's own.
@@ -177,6 +179,19 @@ export class DataPlaneSupervisor {
  * The settings a data-plane process gets: where the database is (it checks tokens there), how to
  * serve, how to listen. Not the admin token, the single sign-on secret or the artifact store's keys.
  */
+/**
+ * Node's own flags for the data-plane processes, from the operator's PAVED_DATAPLANE_NODE_ARGS
+ * (space-separated), e.g. `--cpu-prof --cpu-prof-dir=/tmp/dp` to profile them: Node refuses
+ * `--cpu-prof` in NODE_OPTIONS, so they go in the argv. Each must be a flag (`--…`); anything else
+ * would be taken for the script, so it is refused.
+ */
+export function dataPlaneNodeArgs(env: Record<string, string | undefined>): string[] {
+  const args = (env.PAVED_DATAPLANE_NODE_ARGS ?? "").split(/\s+/).filter((a) => a !== "");
+  const bad = args.find((a) => !/^--[a-z]/.test(a));
+  if (bad !== undefined) throw invalidInput(`PAVED_DATAPLANE_NODE_ARGS holds '${bad}', which is not a node flag; give flags such as --cpu-prof --cpu-prof-dir=/tmp/dp, separated by spaces`);
+  return args;
+}
+
 function dataPlaneConfig(config: Config): Record<string, unknown> {
   return {
     dataDir: config.dataDir,
