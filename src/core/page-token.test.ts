@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeNameToken, decodeNumberToken, decodePageToken, decodePositionToken, encodeNameToken, encodeNumberToken, encodePageToken, encodePositionToken } from "./page-token.ts";
+import { cutPage, decodeNameToken, decodeNumberToken, decodePageToken, decodePositionToken, encodeNameToken, encodeNumberToken, encodePageToken, encodePositionToken } from "./page-token.ts";
 
 describe("page tokens", () => {
   it("give back what they were made from", () => {
@@ -18,5 +18,11 @@ describe("page tokens", () => {
     const notNumbers = ["x", encodeNameToken("a"), encodePositionToken({ createdAt: 7, id: "d-1" }), encodePageToken(3), Buffer.from('{"before":"3"}').toString("base64url"), Buffer.from('{"before":1.5}').toString("base64url"), Buffer.from("null").toString("base64url")];
     for (const token of notNumbers) expect(() => decodeNumberToken(token)).toThrow(expect.objectContaining({ code: "INVALID_INPUT" }));
     expect(() => decodePositionToken(encodeNumberToken(3))).toThrow(expect.objectContaining({ code: "INVALID_INPUT" }));
+  });
+
+  it("cut a page from limit + 1 rows, with a token only when the extra row came", () => {
+    expect(cutPage([1, 2, 3], 2, (last) => `after ${last}`)).toEqual({ page: [1, 2], nextPageToken: "after 2" });
+    expect(cutPage([1, 2], 2, (last) => `after ${last}`)).toEqual({ page: [1, 2] });
+    expect(cutPage([], 2, () => "never")).toEqual({ page: [] });
   });
 });

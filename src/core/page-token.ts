@@ -70,3 +70,13 @@ export function decodeNumberToken(token: string): number {
   }
   throw invalidInput("pageToken is not one this server handed out; pass the nextPageToken of the previous page, or leave it out for the first page");
 }
+
+/**
+ * A page from rows read as `limit + 1`: the first `limit`, and the next page's token (made from the
+ * page's last row) when the extra row says more remain.
+ */
+export function cutPage<T>(rows: T[], limit: number, tokenOf: (last: T) => string): { page: T[]; nextPageToken?: string } {
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return rows.length > limit && last !== undefined ? { page, nextPageToken: tokenOf(last) } : { page };
+}

@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Kysely } from "kysely";
-import { conflict, decodePositionToken, encodePositionToken, invalidInput, notFound, type Clock, type IdGenerator, type Principal, type ResourceRef } from "../../core/index.ts";
+import { conflict, decodePositionToken, encodePositionToken, invalidInput, notFound, type Clock, type IdGenerator, type Principal, type ResourceRef, cutPage } from "../../core/index.ts";
 import { DEFAULT_TEAM_ID, type Tables } from "../../storage/index.ts";
 import type { ProfileCatalog } from "../catalog/index.ts";
 import { teamForNew, visibleTeams } from "../identity/index.ts";
@@ -262,14 +262,10 @@ export class JobService {
     const owner = opts.owner === "me" ? reader!.name : opts.owner;
     const before = opts.pageToken === undefined ? undefined : decodePositionToken(opts.pageToken);
     const rows = await this.deps.store.list({ phase: opts.phase, limit: opts.limit + 1, teams, owner, before });
-    const page = rows.slice(0, opts.limit);
+    const { page, nextPageToken } = cutPage(rows, opts.limit, (last) => encodePositionToken({ createdAt: last.created_at, id: last.job_id }));
     const events = await this.deps.store.events(page.map((r) => r.job_id));
     const see = canSee(reader, "jobs:list");
-    const last = page.at(-1);
-    return {
-      jobs: page.map((r) => toJob(r, events.get(r.job_id) ?? [], see)),
-      ...(rows.length > opts.limit && last ? { nextPageToken: encodePositionToken({ createdAt: last.created_at, id: last.job_id }) } : {}),
-    };
+    return { jobs: page.map((r) => toJob(r, events.get(r.job_id) ?? [], see)), ...(nextPageToken ? { nextPageToken } : {}) };
   }
 
   /**

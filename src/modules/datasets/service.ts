@@ -7,7 +7,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Kysely } from "kysely";
 import type { ArtifactStore } from "../../artifacts/index.ts";
-import { PlatformError, alreadyExists, confinePath, decodeNumberToken, decodePositionToken, encodeNumberToken, encodePositionToken, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
+import { PlatformError, alreadyExists, confinePath, decodeNumberToken, decodePositionToken, encodeNumberToken, encodePositionToken, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef, cutPage } from "../../core/index.ts";
 import { teamForNew, visibleTeams } from "../identity/index.ts";
 import type { StorageQuota } from "../platform-deps.ts";
 import type { Tables } from "../../storage/index.ts";
@@ -158,12 +158,8 @@ export class DatasetService {
     const teams = reader ? visibleTeams(reader, "datasets:read") : undefined;
     const after = opts.pageToken === undefined ? undefined : decodePositionToken(opts.pageToken);
     const rows = await this.deps.store.list({ limit: opts.limit + 1, teams, ...(after ? { after: { updatedAt: after.createdAt, name: after.id } } : {}) });
-    const page = rows.slice(0, opts.limit);
-    const last = page.at(-1);
-    return {
-      datasets: await this.views(page),
-      ...(rows.length > opts.limit && last ? { nextPageToken: encodePositionToken({ createdAt: Number(last.updated_at), id: last.name }) } : {}),
-    };
+    const { page, nextPageToken } = cutPage(rows, opts.limit, (last) => encodePositionToken({ createdAt: Number(last.updated_at), id: last.name }));
+    return { datasets: await this.views(page), ...(nextPageToken ? { nextPageToken } : {}) };
   }
 
   private async views(rows: DatasetRow[]): Promise<DatasetView[]> {
@@ -380,12 +376,11 @@ export class DatasetService {
     const before = opts.pageToken === undefined ? undefined : decodeNumberToken(opts.pageToken);
     const dataset = await this.datasetRow(name);
     const rows = await this.deps.store.versions(dataset.dataset_id, opts.limit + 1, before);
-    const page = rows.slice(0, opts.limit);
+    const { page, nextPageToken } = cutPage(rows, opts.limit, (last) => encodeNumberToken(Number(last.version)));
     const aliases = await this.deps.store.aliases([dataset.dataset_id]);
-    const last = page.at(-1);
     return {
       versions: page.map((r) => toVersionView(dataset, r, aliases.filter((a) => Number(a.version) === Number(r.version)).map((a) => a.alias))),
-      ...(rows.length > opts.limit && last ? { nextPageToken: encodeNumberToken(Number(last.version)) } : {}),
+      ...(nextPageToken ? { nextPageToken } : {}),
     };
   }
 

@@ -1,4 +1,4 @@
-import { PlatformError, conflict, decodePositionToken, encodePositionToken, invalidInput, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
+import { PlatformError, conflict, decodePositionToken, encodePositionToken, invalidInput, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef, cutPage } from "../../core/index.ts";
 import type { EvaluationService } from "../evaluation/index.ts";
 import { authorize, visibleTeams } from "../identity/index.ts";
 import type { RegistryService } from "../registry/index.ts";
@@ -171,10 +171,9 @@ export class DeploymentService {
     if (filter.createdBy === "me" && !reader) throw invalidInput("createdBy 'me' needs a caller; name the user");
     const createdBy = filter.createdBy === "me" ? reader!.name : filter.createdBy;
     const rows = await this.deps.store.list({ model: filter.model, environment: filter.environment, createdBy, teams }, { limit: filter.limit + 1, before: filter.pageToken === undefined ? undefined : decodePositionToken(filter.pageToken) });
-    const page = rows.slice(0, filter.limit);
+    const { page, nextPageToken } = cutPage(rows, filter.limit, (last) => encodePositionToken({ createdAt: last.created_at, id: last.id }));
     const overrides = await this.deps.store.overrides(page.map((r) => r.id));
-    const last = page.at(-1);
-    return { deployments: page.map((r) => this.withScaleLimit(deploymentView(r, overrides))), ...(rows.length > filter.limit && last ? { nextPageToken: encodePositionToken({ createdAt: last.created_at, id: last.id }) } : {}) };
+    return { deployments: page.map((r) => this.withScaleLimit(deploymentView(r, overrides))), ...(nextPageToken ? { nextPageToken } : {}) };
   }
 
   async pause(id: string): Promise<DeploymentView> {

@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 import type { Readable } from "node:stream";
 import type { ArtifactStore } from "../../artifacts/index.ts";
-import { PlatformError, decodePositionToken, encodePositionToken, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
+import { PlatformError, decodePositionToken, encodePositionToken, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef, cutPage } from "../../core/index.ts";
 import type { Tables } from "../../storage/index.ts";
 import { authorize, teamForNew, visibleTeams } from "../identity/index.ts";
 import type { AliasChange, ModelVersion, RegisteredModel, RegistryService } from "../registry/index.ts";
@@ -300,9 +300,8 @@ export class EvaluationService {
     }
     const teams = reader ? visibleTeams(reader, "evaluations:read") : undefined;
     const rows = await this.store.listEvaluations({ modelId, version: filter.version !== undefined ? Number(filter.version) : undefined, teams, before, limit: filter.limit + 1 });
-    const page = rows.slice(0, filter.limit);
-    const last = page.at(-1);
-    return { evaluations: page.map(evaluationView), ...(rows.length > filter.limit && last ? { nextPageToken: encodePositionToken({ createdAt: last.created_at, id: last.id }) } : {}) };
+    const { page, nextPageToken } = cutPage(rows, filter.limit, (last) => encodePositionToken({ createdAt: last.created_at, id: last.id }));
+    return { evaluations: page.map(evaluationView), ...(nextPageToken ? { nextPageToken } : {}) };
   }
 
   /**

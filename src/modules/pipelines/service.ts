@@ -1,4 +1,4 @@
-import { conflict, decodeNameToken, decodePositionToken, encodeNameToken, encodePositionToken, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Principal, type ResourceRef } from "../../core/index.ts";
+import { conflict, decodeNameToken, decodePositionToken, encodeNameToken, encodePositionToken, invalidInput, isPlatformError, notFound, type Clock, type IdGenerator, type Principal, type ResourceRef, cutPage } from "../../core/index.ts";
 import { visibleTeams } from "../identity/index.ts";
 import { expandSteps, planPipeline, runParameters, type PlannedStep } from "./dag.ts";
 import type { ParameterValue, Pipeline, PipelineRun, PipelineSpec, RunPhase, StepPhase, StepView } from "./schema.ts";
@@ -86,9 +86,8 @@ export class PipelineService {
     const teams = reader ? visibleTeams(reader, "pipelines:read") : undefined;
     const after = opts.pageToken === undefined ? undefined : decodeNameToken(opts.pageToken);
     const rows = await this.deps.store.pipelines({ limit: opts.limit + 1, teams, after });
-    const page = rows.slice(0, opts.limit);
-    const last = page.at(-1);
-    return { pipelines: page.map(toPipeline), ...(rows.length > opts.limit && last ? { nextPageToken: encodeNameToken(last.name) } : {}) };
+    const { page, nextPageToken } = cutPage(rows, opts.limit, (last) => encodeNameToken(last.name));
+    return { pipelines: page.map(toPipeline), ...(nextPageToken ? { nextPageToken } : {}) };
   }
 
   /**
@@ -148,10 +147,9 @@ export class PipelineService {
     const row = await this.deps.store.pipeline(name);
     if (!row) throw missingPipeline(name);
     const rows = await this.deps.store.runs({ limit: opts.limit + 1, pipelineId: row.pipeline_id, before });
-    const page = rows.slice(0, opts.limit);
+    const { page, nextPageToken } = cutPage(rows, opts.limit, (last) => encodePositionToken({ createdAt: Number(last.created_at), id: last.run_id }));
     const counts = await this.deps.store.counts(page.map((r) => r.run_id));
-    const last = page.at(-1);
-    return { runs: page.map((r) => toRun(r, counts.get(r.run_id) ?? {})), ...(rows.length > opts.limit && last ? { nextPageToken: encodePositionToken({ createdAt: Number(last.created_at), id: last.run_id }) } : {}) };
+    return { runs: page.map((r) => toRun(r, counts.get(r.run_id) ?? {})), ...(nextPageToken ? { nextPageToken } : {}) };
   }
 
   /** The parameters of every run not finished yet (RUNNING or CANCELLING), as the controller reconciles them. */

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { listDirectory, presignedDownloadUrl, type ArtifactStore } from "../../artifacts/index.ts";
-import { alreadyExists, confinePath, decodeNameToken, encodeNameToken, invalidInput, notFound, type Action, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
+import { alreadyExists, confinePath, decodeNameToken, encodeNameToken, invalidInput, notFound, type Action, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef, cutPage } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
 import { authorize, teamForNew } from "../identity/index.ts";
 import { runView, type ArtifactBlob, type ArtifactFile, type TrackingService } from "../tracking/index.ts";
@@ -267,9 +267,8 @@ export class RegistryService {
     // Tags, aliases and versions are read only for the rows that can be on the page.
     if (clauses.every((c) => c.entity === "attribute")) rows = rows.slice(0, input.limit + 1);
     const models = (await this.withModelData(rows)).filter((m) => modelMatches(m, clauses));
-    const items = models.slice(0, input.limit);
-    const last = items.at(-1);
-    return { models: items, ...(models.length > input.limit && last ? { nextPageToken: encodeNameToken(last.name) } : {}) };
+    const { page, nextPageToken } = cutPage(models, input.limit, (last) => encodeNameToken(last.name));
+    return { models: page, ...(nextPageToken ? { nextPageToken } : {}) };
   }
 
   private async modelRow(name: string): Promise<RegisteredModelRow> {

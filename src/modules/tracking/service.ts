@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { listDirectory, presignedDownloadUrl, type ArtifactEntry } from "../../artifacts/index.ts";
-import { alreadyExists, compileLike, confinePath, decodePageToken, encodePageToken, invalidInput, notFound, PlatformError, type ResourceRef } from "../../core/index.ts";
+import { alreadyExists, compileLike, confinePath, decodePageToken, encodePageToken, invalidInput, notFound, PlatformError, type ResourceRef, cutPage } from "../../core/index.ts";
 import { bucketHistory, type BucketQuery, type BucketedHistory } from "./metric-buckets.ts";
 import { MetricStore, type HistoryCursor, type MetricInput } from "./metric-store.ts";
 import { countRuns, decodeSearchToken, encodeSearchToken, searchRuns } from "./run-search.ts";
@@ -549,9 +549,8 @@ export class TrackingService {
       throw invalidInput(`max_results must be an integer from 1 to ${LIMITS.historyMax}; got ${page.maxResults}; follow next_page_token for more points`);
     }
     const rows = await this.metricStore.history(runId, key, { after, limit: limit + 1 });
-    const points = rows.slice(0, limit).map((r) => ({ key, value: r.value, step: r.step, timestamp: r.timestamp }));
-    const last = rows[limit - 1];
-    return { points, ...(rows.length > limit && last ? { nextPageToken: encodeHistoryToken([last.step, last.timestamp, last.seq, last.index], runId, key) } : {}) };
+    const { page: history, nextPageToken } = cutPage(rows, limit, (last) => encodeHistoryToken([last.step, last.timestamp, last.seq, last.index], runId, key));
+    return { points: history.map((r) => ({ key, value: r.value, step: r.step, timestamp: r.timestamp })), ...(nextPageToken ? { nextPageToken } : {}) };
   }
 
   /**
