@@ -14,18 +14,28 @@ export const UNIT_INTERVAL_EDGES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
  */
 export function psi(reference: ArrayLike<number>, actual: ArrayLike<number>, edges?: number[]): number {
   const cuts = edges ?? quantileEdges(reference);
-  const shares = (values: ArrayLike<number>) => {
-    const counts = new Array<number>(cuts.length + 1).fill(0);
-    for (let k = 0; k < values.length; k++) {
-      const v = values[k]!;
-      let bin = 0;
-      while (bin < cuts.length && v >= cuts[bin]!) bin++;
-      counts[bin]!++;
-    }
-    return counts.map((c) => Math.max(c / values.length, PSI_EPSILON));
-  };
-  const expected = shares(reference);
-  return shares(actual).reduce((sum, a, i) => sum + (a - expected[i]!) * Math.log(a / expected[i]!), 0);
+  return psiOfShares(binShares(reference, cuts), binShares(actual, cuts));
+}
+
+/**
+ * Each bin's share of `values`, the bins cut at `cuts` (ascending; a value equal to a cut falls
+ * above it), floored at PSI's epsilon: what psi() compares, kept by callers that judge many
+ * samples against one reference.
+ */
+export function binShares(values: ArrayLike<number>, cuts: readonly number[]): number[] {
+  const counts = new Array<number>(cuts.length + 1).fill(0);
+  for (let k = 0; k < values.length; k++) {
+    const v = values[k]!;
+    let bin = 0;
+    while (bin < cuts.length && v >= cuts[bin]!) bin++;
+    counts[bin]!++;
+  }
+  return counts.map((c) => Math.max(c / values.length, PSI_EPSILON));
+}
+
+/** PSI of two samples' binShares over the same cuts. */
+export function psiOfShares(expected: readonly number[], actual: readonly number[]): number {
+  return actual.reduce((sum, a, i) => sum + (a - expected[i]!) * Math.log(a / expected[i]!), 0);
 }
 
 function quantileEdges(reference: ArrayLike<number>): number[] {
@@ -35,8 +45,11 @@ function quantileEdges(reference: ArrayLike<number>): number[] {
 
 /** Two-sample Kolmogorov–Smirnov statistic: the largest gap between the empirical CDFs. */
 export function ksStatistic(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const x = Float64Array.from(a).sort();
-  const y = Float64Array.from(b).sort();
+  return ksStatisticSorted(Float64Array.from(a).sort(), Float64Array.from(b).sort());
+}
+
+/** ksStatistic of two samples already sorted ascending (no copies, no sorts: for a reference judged many times). */
+export function ksStatisticSorted(x: ArrayLike<number>, y: ArrayLike<number>): number {
   let i = 0;
   let j = 0;
   let d = 0;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { ksStatistic, psi } from "../../core/index.ts";
 import { LiveSamples, monitoredKey, sampleRows, type SampleBatch } from "../serving/index.ts";
 import { MonitorSpec } from "./schema.ts";
 import { judgeWindow, prepareReference, type EffectiveThresholds } from "./window.ts";
@@ -71,6 +72,29 @@ describe("a monitor window", () => {
     expect(judged.breaches.filter((b) => b.signal === "drift").map((b) => b.subject)).toEqual(["f1", "color"]);
   });
 
+  it("gives each numeric feature the PSI and KS that psi() and ksStatistic() give its window's values from scratch (the reference is sorted and binned once)", () => {
+    const random = rng(4);
+    const columns = new Map([["f0", new Float64Array(2000)], ["f1", new Float64Array(2000)]]);
+    for (let i = 0; i < 2000; i++) {
+      columns.get("f0")![i] = normal(random);
+      columns.get("f1")![i] = 5 + 2 * normal(random);
+    }
+    const prepared = prepareReference(["f0", "f1"], columns);
+    // Two windows against the same prepared reference: the second must not see the first's values.
+    for (const [shift, missing] of [[1.5, 40], [0, 0]] as const) {
+      const batch = traffic(random, 800, { f1: shift, missing });
+      const judged = judgeWindow(prepared, batch, spec, { ...thresholds, maxMissingRate: 1 }, undefined);
+      const rows = sampleRows(batch);
+      for (const [index, name] of ["f0", "f1"].entries()) {
+        const values = Array.from({ length: rows.count }, (_, r) => rows.values[r * rows.width + index]!).filter((v) => Number.isFinite(v));
+        const figure = judged.figures.features.find((f) => f.feature === name)!;
+        expect(figure.rows).toBe(values.length);
+        expect(figure.psi).toBe(Math.round(psi(columns.get(name)!, values) * 1e6) / 1e6);
+        expect(figure.ksStatistic).toBe(Math.round(ksStatistic(columns.get(name)!, values) * 1e6) / 1e6);
+      }
+    }
+  });
+
   it("counts missing values, errors and schema violations against their limits", () => {
     const random = rng(3);
     const judged = judgeWindow(reference(random), traffic(random, 500, { missing: 50, errors: 40, invalid: 10 }), spec, thresholds, undefined);
@@ -107,6 +131,82 @@ describe("a monitor window", () => {
     expect(rows.count).toBe(2);
     expect(Array.from(rows.values)).toEqual([1, 2, 3, 4, Number.NaN, 6]);
     expect(Array.from(rows.scores)).toEqual([0.25, 0.75]);
+  });
+
+  it("merges batches drained elsewhere through one reservoir: rows kept whole with their own scores, bounded, evenly", () => {
+    const labels = { model: "m", version: "1", environment: "production" };
+    const drained = (from: number, rows: number) => {
+      const samples = new LiveSamples(rng(from));
+      samples.setMonitored([monitoredKey(labels)]);
+      for (let i = from; i < from + rows; i++) {
+        const data = Float32Array.from([i, i, i]);
+        samples.answered(labels, samples.offer(labels, { name: "x", datatype: "FP32", shape: [1, 3], data }), [i / 100_000], 0.001);
+      }
+      return samples.drain()[0]!;
+    };
+    const merged = new LiveSamples(rng(7));
+    merged.setMonitored([monitoredKey(labels)]);
+    // The first fills the reservoir part-way (copied in order), the second fills and then replaces.
+    merged.absorb([drained(0, 3000), drained(10_000, 3000)]);
+    const [batch] = merged.drain();
+    expect(batch!.rowsSeen).toBe(6000);
+    expect(batch!.rowsDropped).toBe(2000);
+    const rows = sampleRows(batch!);
+    expect(rows.count).toBe(4000);
+    const firsts = new Set<number>();
+    for (let r = 0; r < rows.count; r++) {
+      const [a, b, c] = rows.values.subarray(r * 3, r * 3 + 3);
+      expect([b, c]).toEqual([a, a]);
+      expect(rows.scores[r]).toBeCloseTo(a! / 100_000, 6);
+      firsts.add(a!);
+    }
+    expect(firsts.size).toBe(4000);
+    // Each batch held half the rows, so each should hold about half the reservoir (2000 ± 5 sd).
+    const fromSecond = [...firsts].filter((v) => v >= 10_000).length;
+    expect(Math.abs(fromSecond - 2000)).toBeLessThan(5 * Math.sqrt(4000 * 0.25));
+  });
+
+  it("weighs each drained row by the traffic it stands for: a second of 40,000 rows outweighs one of 4,000 in the window", () => {
+    const labels = { model: "m", version: "1", environment: "production" };
+    const drained = (value: number, rows: number) => {
+      const samples = new LiveSamples(rng(value));
+      samples.setMonitored([monitoredKey(labels)]);
+      for (let i = 0; i < rows; i++) samples.offer(labels, { name: "x", datatype: "FP32", shape: [1, 1], data: Float32Array.from([value]) });
+      return samples.drain()[0]!;
+    };
+    const busy = drained(1, 40_000);
+    expect([sampleRows(busy).count, busy.rowsOffered]).toEqual([4000, 40_000]);
+    // In either order, the busy second's rows should make up about 40/44 of the window's sample.
+    for (const order of [[drained(2, 4000), busy], [busy, drained(2, 4000)]]) {
+      const merged = new LiveSamples(rng(9));
+      merged.setMonitored([monitoredKey(labels)]);
+      merged.absorb(order);
+      const [batch] = merged.drain();
+      expect(batch!.rowsOffered).toBe(44_000);
+      const rows = sampleRows(batch!);
+      const share = rows.values.filter((v) => v === 1).length / rows.count;
+      expect(share).toBeGreaterThan(0.86);
+      expect(share).toBeLessThan(0.96);
+    }
+  });
+
+  it("starts each period afresh on the buffers it keeps: an answer after a drain scores nothing, a new width is taken, a quiet period drains nothing", () => {
+    const labels = { model: "m", version: "1", environment: "production" };
+    const samples = new LiveSamples(rng(8));
+    samples.setMonitored([monitoredKey(labels)]);
+    const input = (width: number, value: number) => ({ name: "x", datatype: "FP32" as const, shape: [1, width], data: new Float32Array(width).fill(value) });
+    const pending = samples.offer(labels, input(3, 1));
+    samples.answered(labels, samples.offer(labels, input(3, 2)), [0.2], 0.001);
+    const [first] = samples.drain();
+    expect([first!.requests, sampleRows(first!).count]).toEqual([1, 2]);
+    // Answered after the drain took its row: counted in the new period, its score written nowhere.
+    samples.answered(labels, pending, [0.9], 0.001);
+    samples.answered(labels, samples.offer(labels, input(2, 7)), [0.7], 0.001);
+    const [second] = samples.drain();
+    const rows = sampleRows(second!);
+    expect([second!.requests, second!.width, second!.rowsDropped, rows.count]).toEqual([2, 2, 0, 1]);
+    expect([...rows.values, ...rows.scores].map((x) => Math.round(x * 10) / 10)).toEqual([7, 7, 0.7]);
+    expect(samples.drain()).toEqual([]);
   });
 
   it("is idle without traffic", () => {

@@ -3,7 +3,7 @@
 // src/core) and chi-square for categorical ones, plus missing and out-of-range values, schema
 // violations, errors, latency and the shift of the prediction scores. Pure: the controller hands
 // it the window's samples and saves what it returns.
-import { UNIT_INTERVAL_EDGES, chiSquareTest, ksStatistic, psi } from "../../core/index.ts";
+import { UNIT_INTERVAL_EDGES, binShares, chiSquareTest, ksStatisticSorted, psi, psiOfShares } from "../../core/index.ts";
 import { sampleRows, type SampleBatch } from "../serving/index.ts";
 import type { Breach, FeatureFigures, MonitorSpec, WindowFigures } from "./schema.ts";
 
@@ -16,13 +16,15 @@ interface PreparedFeature {
   name: string;
   /** Its position in a live row. */
   index: number;
+  /** The reference's values, sorted ascending. */
   reference: Float64Array;
   min: number;
   max: number;
   /** Categories and their reference shares, for a categorical feature. */
   categories: Map<number, number> | undefined;
-  /** PSI bin edges of a numeric feature (quantiles of the reference). */
+  /** PSI bin edges of a numeric feature (quantiles of the reference), and the reference's share of each bin. */
   edges: number[] | undefined;
+  expected: number[] | undefined;
 }
 
 /** The reference data made ready for many windows (categories found, PSI edges cut once). */
@@ -59,7 +61,7 @@ export function prepareReference(features: readonly string[], columns: ReadonlyM
     const categories = integral ? new Map([...counts].map(([k, n]) => [k, n / column.length])) : undefined;
     const sorted = Float64Array.from(column).sort();
     const edges = categories ? undefined : [...new Set(Array.from({ length: 9 }, (_, i) => sorted[Math.floor(((i + 1) * sorted.length) / 10)]!))];
-    prepared.push({ name, index, reference: sorted, min, max, categories, edges });
+    prepared.push({ name, index, reference: sorted, min, max, categories, edges, expected: edges ? binShares(sorted, edges) : undefined });
   });
   return { features: prepared, missing };
 }
@@ -113,8 +115,10 @@ export function judgeWindow(reference: PreparedReference, batch: SampleBatch | u
   const drifted: string[] = [];
   const judged = rowCount >= spec.minRows;
   if (!judged) notes.push(`${rowCount} sampled rows, fewer than minRows ${spec.minRows}: drift not judged`);
+  // One column at a time, reused: a window judges every feature, and each window many of them.
+  const column = new Float64Array(rowCount);
   for (const f of reference.features) {
-    const values: number[] = [];
+    let kept = 0;
     let missing = 0;
     let outOfRange = 0;
     for (let r = 0; r < rowCount; r++) {
@@ -123,9 +127,10 @@ export function judgeWindow(reference: PreparedReference, batch: SampleBatch | u
         missing++;
         continue;
       }
-      values.push(v);
+      column[kept++] = v;
       if (v < f.min || v > f.max) outOfRange++;
     }
+    const values = column.subarray(0, kept);
     const n = rowCount || 1;
     const missingRate = missing / n;
     const outOfRangeRate = outOfRange / n;
@@ -149,8 +154,10 @@ export function judgeWindow(reference: PreparedReference, batch: SampleBatch | u
         if (t.maxPsi !== null && p > t.maxPsi) problems.push(`PSI ${p.toFixed(3)} exceeds ${t.maxPsi}`);
         if (chi.pValue < t.chiSquareAlpha) problems.push(`chi-square ${chi.statistic.toFixed(1)} (df ${chi.df}), p ${chi.pValue.toExponential(2)} < ${t.chiSquareAlpha}`);
       } else {
-        const p = psi(f.reference, values, f.edges);
-        const ks = ksStatistic(f.reference, values);
+        // The reference was sorted and binned once (prepareReference); only the window's values are sorted here.
+        values.sort();
+        const p = psiOfShares(f.expected!, binShares(values, f.edges!));
+        const ks = ksStatisticSorted(f.reference, values);
         Object.assign(figure, { psi: round(p), ksStatistic: round(ks) });
         if (t.maxPsi !== null && p > t.maxPsi) problems.push(`PSI ${p.toFixed(3)} exceeds ${t.maxPsi}`);
         if (t.maxKsStatistic !== null && ks > t.maxKsStatistic) problems.push(`KS statistic ${ks.toFixed(3)} exceeds ${t.maxKsStatistic}`);

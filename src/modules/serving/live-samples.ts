@@ -4,8 +4,10 @@
 // of some of its input rows into one preallocated Float32Array; statistics are computed by
 // whoever drains the samples (the control plane's monitors), never while a request waits. Memory
 // is bounded: each version keeps at most MAX_ROWS rows between drains (a reservoir, so a flood is
-// sampled evenly), and the batch says how many rows were seen and not kept. On the wire (a
-// data-plane process's drain) the rows travel as base64 Float32 data, not as JSON numbers.
+// sampled evenly), and the batch says how many rows were seen and not kept. Whoever absorbs
+// batches (the fleet, a monitor's window) merges them in proportion to the rows each stands for.
+// On the wire (a data-plane process's drain) the rows travel as base64 Float32 data, not as JSON
+// numbers.
 import { z } from "zod";
 import type { Tensor } from "./tensor.ts";
 
@@ -30,6 +32,12 @@ export const SampleBatch = z.object({
   /** Rows the answered requests held, and how many of them were not kept (reservoir full, or a row of another width). */
   rowsSeen: z.number().int().min(0),
   rowsDropped: z.number().int().min(0),
+  /**
+   * Rows the kept ones are an even sample of: those offered to the reservoir (each request's first
+   * 64, of the version's width). A merge takes from each batch in proportion, so a busy second
+   * counts for its traffic, not for its 4,000 rows. Absent (a process of an older build): the kept rows.
+   */
+  rowsOffered: z.number().min(0).optional(),
   /** Values per kept row (the first input's, at most MAX_FEATURES). */
   width: z.number().int().min(0),
   /** Kept rows: base64 of little-endian Float32 values, `width` per row; NaN for a missing value. */
@@ -62,14 +70,18 @@ export function sampleRows(batch: SampleBatch): SampleRows {
 
 const fromBase64 = (text: string) => {
   const bytes = Buffer.from(text, "base64");
-  // A copy on a 4-byte boundary: Buffer's pool gives no alignment.
-  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + (bytes.length - (bytes.length % 4))));
+  const length = bytes.length - (bytes.length % 4);
+  // A large buffer has an ArrayBuffer of its own (a view in place); a small one may sit unaligned in Buffer's pool (a copy).
+  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, length / 4);
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + length));
 };
 const toBase64 = (values: Float32Array) => Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString("base64");
 
 /** Where one request's rows went (answered() adds their scores). */
 export interface Offer {
   entry: Entry;
+  /** The entry's drain count when offered: a drain between offer and answer took the rows. */
+  drains: number;
   /** The reservoir slot of each row taken, -1 for a row not kept. */
   slots: number[];
   /** Each slot's generation when this request wrote it: a later request may have replaced the row before this one's answer. */
@@ -91,8 +103,14 @@ interface Entry {
   scores: Float32Array;
   /** How many times each slot was written. */
   generation: Uint32Array;
-  /** Rows offered to the reservoir since the last drain. */
+  /** Rows offered to the reservoir since the last drain: the rows the kept ones stand for. */
   offered: number;
+  /** Rows in the reservoir (min(offered, MAX_ROWS) for rows offered one by one). */
+  kept: number;
+  /** Whether anything was recorded since the last drain (an entry without is not drained). */
+  touched: boolean;
+  /** Drains so far: the entry and its buffers are kept for the next period, not allocated again each drain. */
+  drains: number;
 }
 
 const keyOf = (l: { model: string; version: string; environment: string }) => `${l.environment}/${l.model}/${l.version}`;
@@ -105,6 +123,11 @@ export class LiveSamples {
   private entries = new Map<string, Entry>();
   /** The versions to sample; none until told. */
   private monitored: ReadonlySet<string> = new Set();
+  /**
+   * Each labels object seen since setMonitored, with its entry (null: not watched). Serving passes
+   * one labels object per loaded version, so a request finds its entry without building its key.
+   */
+  private byLabels = new WeakMap<object, Entry | null>();
 
   constructor(private readonly random: () => number = Math.random) {}
 
@@ -112,18 +135,36 @@ export class LiveSamples {
   setMonitored(keys: Iterable<string>): void {
     this.monitored = new Set(keys);
     for (const key of this.entries.keys()) if (!this.monitored.has(key)) this.entries.delete(key);
+    this.byLabels = new WeakMap();
   }
 
   /** Whether this version is watched (checked once per request). */
   watches(labels: { model: string; version: string; environment: string }): boolean {
-    return this.monitored.size > 0 && this.monitored.has(keyOf(labels));
+    return this.monitored.size > 0 && this.lookup(labels) !== null;
   }
 
+  /** The entry of a watched version (made on first sight), null for one not watched. */
+  private lookup(labels: { model: string; version: string; environment: string }): Entry | null {
+    let entry = this.byLabels.get(labels);
+    if (entry === undefined) {
+      const key = keyOf(labels);
+      entry = this.monitored.has(key) ? this.entryOf(key, labels) : null;
+      this.byLabels.set(labels, entry);
+    }
+    return entry;
+  }
+
+  /** A version's entry, marked as having activity since the last drain. */
   private entry(labels: { model: string; version: string; environment: string }): Entry {
-    const key = keyOf(labels);
+    const entry = this.lookup(labels) ?? this.entryOf(keyOf(labels), labels);
+    entry.touched = true;
+    return entry;
+  }
+
+  private entryOf(key: string, labels: { model: string; version: string; environment: string }): Entry {
     let entry = this.entries.get(key);
     if (!entry) {
-      entry = { labels: { model: labels.model, version: labels.version, environment: labels.environment }, requests: 0, errors: 0, errorCodes: {}, rowsSeen: 0, rowsDropped: 0, truncated: false, latencies: [], width: 0, values: undefined, scores: new Float32Array(MAX_ROWS).fill(Number.NaN), generation: new Uint32Array(MAX_ROWS), offered: 0 };
+      entry = { labels: { model: labels.model, version: labels.version, environment: labels.environment }, requests: 0, errors: 0, errorCodes: {}, rowsSeen: 0, rowsDropped: 0, truncated: false, latencies: [], width: 0, values: undefined, scores: new Float32Array(MAX_ROWS).fill(Number.NaN), generation: new Uint32Array(MAX_ROWS), offered: 0, kept: 0, touched: false, drains: 0 };
       this.entries.set(key, entry);
     }
     return entry;
@@ -143,9 +184,10 @@ export class LiveSamples {
     const width = Math.min(inputWidth, MAX_FEATURES);
     if (width < inputWidth) entry.truncated = true;
     entry.rowsSeen += rows;
-    if (entry.values === undefined) {
+    if (entry.values === undefined || entry.offered === 0) {
+      // The first rows since a drain set the width (the buffer is kept while the width stays).
+      if (entry.values === undefined || width !== entry.width) entry.values = new Float32Array(MAX_ROWS * width);
       entry.width = width;
-      entry.values = new Float32Array(MAX_ROWS * width);
     }
     if (width !== entry.width) {
       // Rows of another shape than the version's first: not comparable, counted as not kept.
@@ -161,16 +203,18 @@ export class LiveSamples {
       // Algorithm R: every row offered so far has the same chance MAX_ROWS / offered of being kept.
       const slot = entry.offered < MAX_ROWS ? entry.offered : Math.floor(this.random() * (entry.offered + 1));
       entry.offered++;
+      entry.kept = Math.min(entry.offered, MAX_ROWS);
       // Past MAX_ROWS each offer drops one row: this one, or the one it replaces.
       if (entry.offered > MAX_ROWS) entry.rowsDropped++;
       if (slot >= MAX_ROWS) continue;
       const base = r * inputWidth;
       const at = slot * width;
-      if (bigint || !ArrayBuffer.isView(values)) for (let c = 0; c < width; c++) entry.values[at + c] = Number(values[base + c]);
-      else entry.values.set((values as Float32Array).subarray(base, base + width), at);
+      // A plain loop: no view object per kept row.
+      if (bigint) for (let c = 0; c < width; c++) entry.values[at + c] = Number(values[base + c]);
+      else for (let c = 0; c < width; c++) entry.values[at + c] = values[base + c] as number;
       entry.scores[slot] = Number.NaN;
       const generation = ++entry.generation[slot]!;
-      offer ??= { entry, slots: [], generations: [] };
+      offer ??= { entry, drains: entry.drains, slots: [], generations: [] };
       offer.slots[r] = slot;
       offer.generations[r] = generation;
     }
@@ -184,7 +228,7 @@ export class LiveSamples {
     if (entry.latencies.length < MAX_LATENCIES) entry.latencies.push(seconds);
     else entry.latencies[entry.requests % MAX_LATENCIES] = seconds;
     // A drain between offer and answer took the rows already; their scores stay unknown.
-    if (!offer || offer.entry !== entry || !scores) return;
+    if (!offer || offer.entry !== entry || offer.drains !== entry.drains || !scores) return;
     offer.slots.forEach((slot, r) => {
       const score = scores[r];
       if (entry.generation[slot] === offer.generations[r] && score !== undefined) entry.scores[slot] = score;
@@ -220,45 +264,86 @@ export class LiveSamples {
       }
       const rows = sampleRows(more);
       if (rows.count === 0) continue;
-      if (entry.values === undefined) {
+      if (entry.values === undefined || entry.offered === 0) {
+        if (entry.values === undefined || rows.width !== entry.width) entry.values = new Float32Array(MAX_ROWS * rows.width);
         entry.width = rows.width;
-        entry.values = new Float32Array(MAX_ROWS * rows.width);
       }
       if (rows.width !== entry.width) {
         entry.rowsDropped += rows.count;
         continue;
       }
-      for (let i = 0; i < rows.count; i++) {
-        const slot = entry.offered < MAX_ROWS ? entry.offered : Math.floor(this.random() * (entry.offered + 1));
-        entry.offered++;
-        if (entry.offered > MAX_ROWS) entry.rowsDropped++;
-        if (slot >= MAX_ROWS) continue;
-        entry.values.set(rows.values.subarray(i * rows.width, (i + 1) * rows.width), slot * rows.width);
+      // The batch's rows are an even sample of `offered` rows, the reservoir's of entry.offered: the
+      // merge is an even sample of both, as if every row had been offered here (a busy second
+      // counts for its traffic, not for the 4,000 rows it kept).
+      const offered = Math.max(rows.count, more.rowsOffered ?? rows.count);
+      if (entry.kept + rows.count <= MAX_ROWS) {
+        // Room for all: one copy, in order.
+        entry.values.set(rows.values.subarray(0, rows.count * rows.width), entry.kept * rows.width);
+        entry.scores.set(rows.scores.subarray(0, rows.count), entry.kept);
+        for (let slot = entry.kept; slot < entry.kept + rows.count; slot++) entry.generation[slot]!++;
+        entry.kept += rows.count;
+        entry.offered += offered;
+        continue;
+      }
+      // MAX_ROWS draws without replacement from the rows both stand for: how many fall in the batch.
+      let fromBatch = 0;
+      for (let here = entry.offered, there = offered, d = 0; d < MAX_ROWS; d++) {
+        if (this.random() * (here + there) < there) {
+          fromBatch++;
+          there--;
+        } else here--;
+      }
+      // Within what each holds (only a batch that misstates its rows could ask for more).
+      fromBatch = Math.max(MAX_ROWS - entry.kept, Math.min(fromBatch, rows.count));
+      // Slots for them: the empty ones, then kept rows dropped at random; rows of the batch at random.
+      const slots = this.pick(entry.kept, entry.kept - (MAX_ROWS - fromBatch));
+      for (let slot = entry.kept; slot < MAX_ROWS; slot++) slots.push(slot);
+      const taken = this.pick(rows.count, fromBatch);
+      taken.forEach((i, n) => {
+        const slot = slots[n]!;
+        entry.values!.set(rows.values.subarray(i * rows.width, (i + 1) * rows.width), slot * rows.width);
         entry.scores[slot] = rows.scores[i]!;
         entry.generation[slot]!++;
-      }
+      });
+      entry.rowsDropped += entry.kept + rows.count - MAX_ROWS;
+      entry.kept = MAX_ROWS;
+      entry.offered += offered;
     }
   }
 
-  /** Everything kept since the last drain, per watched version; empties the reservoirs. */
+  /** `count` distinct integers of [0, n), at random (a partial Fisher–Yates shuffle). */
+  private pick(n: number, count: number): number[] {
+    const order = Array.from({ length: n }, (_, i) => i);
+    for (let i = 0; i < count; i++) {
+      const j = i + Math.floor(this.random() * (n - i));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    return order.slice(0, count);
+  }
+
+  /** Everything kept since the last drain, per watched version with activity since; empties the reservoirs (their buffers are reused). */
   drain(): SampleBatch[] {
-    const out = [...this.entries.values()].map((e): SampleBatch => {
-      const kept = Math.min(e.offered, MAX_ROWS);
-      return {
+    const out: SampleBatch[] = [];
+    for (const e of this.entries.values()) {
+      if (!e.touched) continue;
+      const kept = e.kept;
+      out.push({
         ...e.labels,
         requests: e.requests,
         errors: e.errors,
         errorCodes: e.errorCodes,
         rowsSeen: e.rowsSeen,
         rowsDropped: e.rowsDropped,
+        rowsOffered: e.offered,
         width: e.width,
+        // Copies out (base64 strings): the buffers can take the next period's rows.
         rows: e.values ? toBase64(e.values.subarray(0, kept * e.width)) : "",
         scores: toBase64(e.scores.subarray(0, e.values ? kept : 0)),
         latencies: e.latencies,
         truncated: e.truncated,
-      };
-    });
-    this.entries = new Map();
+      });
+      Object.assign(e, { requests: 0, errors: 0, errorCodes: {}, rowsSeen: 0, rowsDropped: 0, truncated: false, latencies: [], offered: 0, kept: 0, touched: false, drains: e.drains + 1 });
+    }
     return out;
   }
 }
