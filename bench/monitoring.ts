@@ -15,7 +15,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { columnDrift, columnDriftOne, type ColumnDrift } from "../src/core/index.ts";
-import { LiveSamples, monitoredKey, rowScores } from "../src/modules/serving/index.ts";
+import { LiveSamples, monitoredKey, rowScores, toWireSamples } from "../src/modules/serving/index.ts";
 import type { Tensor } from "../src/modules/serving/tensor.ts";
 import { buildTestModels } from "../src/modules/serving/test-models.ts";
 import { HttpClient, ROOT, drive, machine, nowMs, printTable, processCpuMs, round, startPaved, tempDir, type BenchOptions, type BenchResult, type PavedProcess } from "./support.ts";
@@ -359,7 +359,7 @@ function samplingCost(rows: number, perDrain: number, minRoundMs: number): { row
       requestMicros += cpu() - start;
       requests += perDrain;
       start = cpu();
-      best.drainBytes = JSON.stringify(samples.drain()).length;
+      best.drainBytes = JSON.stringify(samples.drain().map(toWireSamples)).length;
       drainMicros += cpu() - start;
       drains++;
     }

@@ -14,7 +14,7 @@ import { pipeline } from "node:stream/promises";
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from "prom-client";
 import { PlatformError, type Logger } from "../core/index.ts";
 import type { DeploymentRouter, WindowReport } from "../modules/deployments/index.ts";
-import { DEFAULT_ENVIRONMENT, LiveSamples, SERVING_DEFAULTS, checkLoad, type SampleBatch, type InferRequest, type InferResponse, type LoadModelInput, type LoadedModelView, type ServingPlane } from "../modules/serving/index.ts";
+import { DEFAULT_ENVIRONMENT, LiveSamples, SERVING_DEFAULTS, checkLoad, fromWireSamples, type SampleSet, type InferRequest, type InferResponse, type LoadModelInput, type LoadedModelView, type ServingPlane } from "../modules/serving/index.ts";
 import { writeDurably } from "./files.ts";
 import { INTERNAL_PREFIX, ObservedState, assignmentKey, type Assignment, type DesiredState, type DrainAnswer } from "./protocol.ts";
 
@@ -202,7 +202,7 @@ export class DataPlaneFleet implements ServingPlane {
   }
 
   /** The live samples every process reported since the last call, merged per version. */
-  drainSamples(): SampleBatch[] {
+  drainSamples(): SampleSet[] {
     return this.samples.drain();
   }
 
@@ -414,7 +414,7 @@ export class DataPlaneFleet implements ServingPlane {
       const drained = await this.call(m, "POST", "/windows/drain");
       const answer = (await drained.json()) as DrainAnswer;
       this.options.router.absorb(answer.reports as WindowReport[]);
-      this.samples.absorb(answer.samples ?? []);
+      this.samples.absorb((answer.samples ?? []).map(fromWireSamples));
       if (status.observed) status.observed = { ...status.observed, views: answer.views };
       status.lastSeen = Date.now();
       status.lastError = undefined;

@@ -15,7 +15,7 @@ import { PlatformError, StreamResponse, notFound, randomIds, route, systemClock,
 import { buildServer } from "../http/index.ts";
 import { DeploymentRouter } from "../modules/deployments/index.ts";
 import { createIdentityModule } from "../modules/identity/index.ts";
-import { InferRequest, InferResponse, createServingModule, metricsRoute, oipRoutes, type ServingService } from "../modules/serving/index.ts";
+import { InferRequest, InferResponse, createServingModule, metricsRoute, oipRoutes, toWireSamples, type ServingService } from "../modules/serving/index.ts";
 import { openDatabase } from "../storage/index.ts";
 import { fastInfer } from "./fast-infer.ts";
 import { writeDurably } from "./files.ts";
@@ -281,7 +281,7 @@ function internalRoutes(state: AppliedState, serving: ServingService, router: De
         const now = Date.now();
         const samples = now - samplesDrainedAt >= SAMPLES_EVERY_MS ? serving.drainSamples() : [];
         if (samples.length) samplesDrainedAt = now;
-        return { revision: state.revision, views: serving.list(), reports: router.drain(), samples };
+        return { revision: state.revision, views: serving.list(), reports: router.drain(), samples: samples.map(toWireSamples) };
       },
     }),
     route({

@@ -1,5 +1,5 @@
 import { ReconcileLoop, type Logger } from "../../core/index.ts";
-import type { SampleBatch } from "../serving/index.ts";
+import type { SampleSet } from "../serving/index.ts";
 import type { AlertService } from "./alerts.ts";
 import type { MonitorService } from "./monitors.ts";
 
@@ -16,7 +16,7 @@ export class MonitoringController {
     private readonly deps: {
       monitors: MonitorService;
       alerts: AlertService;
-      drainSamples: () => SampleBatch[];
+      drainSamples: () => SampleSet[];
       /** Tells serving which versions to sample (the monitored ones). */
       setMonitored: (keys: readonly string[]) => void;
       logger: Logger;

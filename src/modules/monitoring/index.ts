@@ -9,7 +9,7 @@ import { StreamResponse, route, type Clock, type IdGenerator, type Logger, type 
 import type { Database } from "../../storage/index.ts";
 import type { EvaluationService } from "../evaluation/index.ts";
 import type { RegistryService } from "../registry/index.ts";
-import type { SampleBatch } from "../serving/index.ts";
+import type { SampleSet } from "../serving/index.ts";
 import { AlertService } from "./alerts.ts";
 import { MonitoringController } from "./controller.ts";
 import { InfrastructureMetrics, type GpuSample } from "./infrastructure.ts";
@@ -35,7 +35,7 @@ export interface MonitoringDeps {
   registry: RegistryService;
   evaluation: EvaluationService;
   /** What serving sampled of live traffic since the last call (in-process serving, or the data-plane fleet). */
-  drainSamples: () => SampleBatch[];
+  drainSamples: () => SampleSet[];
   /** Tells serving which versions monitors watch (only their traffic is sampled). */
   setMonitored: (keys: readonly string[]) => void;
   /** Pauses the rollout in progress of a model in an environment (an alert rule's pauseRollout); its id, if one was progressing. */

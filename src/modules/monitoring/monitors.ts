@@ -10,7 +10,7 @@ import type { Tables } from "../../storage/index.ts";
 import type { EvaluationService, MonitorBasis } from "../evaluation/index.ts";
 import { authorize, visibleTeams } from "../identity/index.ts";
 import type { RegistryService } from "../registry/index.ts";
-import { LiveSamples, monitoredKey, sampleRows, type SampleBatch } from "../serving/index.ts";
+import { LiveSamples, monitoredKey, sampleRows, type SampleSet } from "../serving/index.ts";
 import { MonitorSpec, MonitorThresholds, type CreateMonitorBody, type MonitorView, type MonitorWindowView, type SamplesDatasetBody, type SamplesDatasetView } from "./schema.ts";
 import { samplesCsv } from "./samples-csv.ts";
 import { judgeWindow, prepareReference, type EffectiveThresholds, type PreparedReference } from "./window.ts";
@@ -178,7 +178,7 @@ export class MonitorService {
   }
 
   /** Adds live samples (drained from serving) to the windows being filled; samples of unmonitored versions are dropped. */
-  absorb(batches: readonly SampleBatch[], monitored: ReadonlySet<string>): void {
+  absorb(batches: readonly SampleSet[], monitored: ReadonlySet<string>): void {
     for (const batch of batches) {
       const key = keyOf(batch.model, batch.version, batch.environment);
       if (!monitored.has(key)) continue;
@@ -262,7 +262,7 @@ export class MonitorService {
   }
 
   /** A window's sampled rows as a CSV blob (the features in the model's order, then the prediction score), held to the team's quota. */
-  private async keepSamples(row: MonitorRow, batch: SampleBatch): Promise<{ digest: string; size: number; rows: number } | undefined> {
+  private async keepSamples(row: MonitorRow, batch: SampleSet): Promise<{ digest: string; size: number; rows: number } | undefined> {
     const samples = sampleRows(batch);
     if (samples.count === 0 || !this.deps.datasets) return undefined;
     const csv = await samplesCsv(samples, (JSON.parse(row.basis) as { features: string[] }).features);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ksStatistic, psi } from "../../core/index.ts";
-import { LiveSamples, monitoredKey, sampleRows, type SampleBatch } from "../serving/index.ts";
+import { LiveSamples, monitoredKey, sampleRows, type SampleSet } from "../serving/index.ts";
 import { MonitorSpec } from "./schema.ts";
 import { judgeWindow, prepareReference, type EffectiveThresholds } from "./window.ts";
 
@@ -32,7 +32,7 @@ function reference(random: () => number) {
 }
 
 /** A window of live traffic through the serving sampler, as serving records it. */
-function traffic(random: () => number, rows: number, shift: { f1?: number; color?: boolean; missing?: number; errors?: number; invalid?: number } = {}): SampleBatch {
+function traffic(random: () => number, rows: number, shift: { f1?: number; color?: boolean; missing?: number; errors?: number; invalid?: number } = {}): SampleSet {
   const samples = new LiveSamples(random);
   const labels = { model: "m", version: "1", environment: "production" };
   samples.setMonitored([monitoredKey(labels)]);

@@ -4,7 +4,7 @@
 // violations, errors, latency and the shift of the prediction scores. Pure: the controller hands
 // it the window's samples and saves what it returns.
 import { UNIT_INTERVAL_EDGES, binShares, chiSquareTest, ksStatisticSorted, psi, psiOfShares } from "../../core/index.ts";
-import { sampleRows, type SampleBatch } from "../serving/index.ts";
+import { sampleRows, type SampleSet } from "../serving/index.ts";
 import type { Breach, FeatureFigures, MonitorSpec, WindowFigures } from "./schema.ts";
 
 /** A categorical feature: integer values only, and at most this many distinct ones in the reference. */
@@ -89,7 +89,7 @@ export interface JudgedWindow {
 
 const round = (x: number) => Math.round(x * 1e6) / 1e6;
 
-export function judgeWindow(reference: PreparedReference, batch: SampleBatch | undefined, spec: MonitorSpec, t: EffectiveThresholds, baseline: readonly number[] | undefined): JudgedWindow {
+export function judgeWindow(reference: PreparedReference, batch: SampleSet | undefined, spec: MonitorSpec, t: EffectiveThresholds, baseline: readonly number[] | undefined): JudgedWindow {
   const notes = reference.missing.length ? [`the reference holds no column for ${reference.missing.join(", ")}; not judged`] : [];
   const empty: WindowFigures = { errorRate: null, schemaViolationRate: null, latencyP50Ms: null, latencyP99Ms: null, predictionPsi: null, driftedFeatures: [], features: [], notes };
   if (!batch || batch.requests === 0) return { status: "idle", figures: { ...empty, notes: [...notes, "no traffic in this window"] }, breaches: [], baseline: undefined };

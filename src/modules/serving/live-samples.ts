@@ -20,6 +20,7 @@ export const MAX_FEATURES = 1_024;
 /** Most latencies kept per version between drains (the newest win). */
 const MAX_LATENCIES = 4_000;
 
+/** A drained sample on the wire (a data-plane process's drain answer); in memory it is a SampleSet. */
 export const SampleBatch = z.object({
   model: z.string(),
   version: z.string(),
@@ -51,7 +52,19 @@ export const SampleBatch = z.object({
 });
 export type SampleBatch = z.output<typeof SampleBatch>;
 
-/** The kept rows and scores of a batch as numbers. */
+/**
+ * A drained sample in memory: a SampleBatch's figures with its rows and scores as Float32 arrays
+ * (decoded once, at the wire's edge: a second of samples is about 0.5 MB, and strings of that
+ * size are garbage the control plane's full collections pay for).
+ */
+export type SampleSet = Omit<SampleBatch, "rows" | "scores"> & {
+  /** Kept rows, row-major, `width` per row; NaN for a missing value. */
+  rows: Float32Array;
+  /** Each kept row's prediction score (see rowScores); NaN when the output has none. */
+  scores: Float32Array;
+};
+
+/** The kept rows and scores of a set as numbers. */
 export interface SampleRows {
   width: number;
   count: number;
@@ -61,11 +74,19 @@ export interface SampleRows {
   scores: Float32Array;
 }
 
-export function sampleRows(batch: SampleBatch): SampleRows {
-  const values = fromBase64(batch.rows);
-  const scores = fromBase64(batch.scores);
-  const count = batch.width > 0 ? Math.min(Math.floor(values.length / batch.width), scores.length) : 0;
-  return { width: batch.width, count, values, scores };
+export function sampleRows(set: SampleSet): SampleRows {
+  const count = set.width > 0 ? Math.min(Math.floor(set.rows.length / set.width), set.scores.length) : 0;
+  return { width: set.width, count, values: set.rows, scores: set.scores };
+}
+
+/** A set as a data-plane process sends it. */
+export function toWireSamples(set: SampleSet): SampleBatch {
+  return { ...set, rows: toBase64(set.rows), scores: toBase64(set.scores) };
+}
+
+/** A batch as received, decoded. */
+export function fromWireSamples(batch: SampleBatch): SampleSet {
+  return { ...batch, rows: fromBase64(batch.rows), scores: fromBase64(batch.scores) };
 }
 
 const fromBase64 = (text: string) => {
@@ -248,7 +269,7 @@ export class LiveSamples {
    * beyond MAX_ROWS go through the same reservoir, so memory stays bounded however many arrive.
    * Batches of versions not watched here are dropped.
    */
-  absorb(batches: readonly SampleBatch[]): void {
+  absorb(batches: readonly SampleSet[]): void {
     for (const more of batches) {
       if (!this.watches(more)) continue;
       const entry = this.entry(more);
@@ -322,8 +343,8 @@ export class LiveSamples {
   }
 
   /** Everything kept since the last drain, per watched version with activity since; empties the reservoirs (their buffers are reused). */
-  drain(): SampleBatch[] {
-    const out: SampleBatch[] = [];
+  drain(): SampleSet[] {
+    const out: SampleSet[] = [];
     for (const e of this.entries.values()) {
       if (!e.touched) continue;
       const kept = e.kept;
@@ -336,9 +357,9 @@ export class LiveSamples {
         rowsDropped: e.rowsDropped,
         rowsOffered: e.offered,
         width: e.width,
-        // Copies out (base64 strings): the buffers can take the next period's rows.
-        rows: e.values ? toBase64(e.values.subarray(0, kept * e.width)) : "",
-        scores: toBase64(e.scores.subarray(0, e.values ? kept : 0)),
+        // Copies out: the buffers take the next period's rows.
+        rows: e.values ? e.values.slice(0, kept * e.width) : new Float32Array(0),
+        scores: e.scores.slice(0, e.values ? kept : 0),
         latencies: e.latencies,
         truncated: e.truncated,
       });

@@ -4,7 +4,7 @@ import { PlatformError, conflict, invalidInput, isPlatformError, notFound, type 
 import { DEFAULT_TEAM_ID } from "../../storage/index.ts";
 import { ReplicaAutoscaler, SCALE_DEFAULTS, type ScalePolicy } from "./autoscaler.ts";
 import { ServingMetrics } from "./metrics.ts";
-import { LiveSamples, type SampleBatch } from "./live-samples.ts";
+import { LiveSamples, type SampleSet } from "./live-samples.ts";
 import { PredictionLog } from "./prediction-log.ts";
 import { EnvironmentName, ModelName, type InferRequest, type InferResponse, type LoadedModelView, type ModelConfig, type ModelMetadata, type ModelStatistics } from "./schema.ts";
 import type { ModelHandle, ServingRuntime } from "./serving-runtime.ts";
@@ -78,7 +78,7 @@ export interface ServingPlane {
   /** Requests answered per loaded version, keyed `model\0version\0environment` (usage metering). */
   answered(): Promise<Map<string, number>>;
   /** What the served traffic of the monitored versions looked like since the last call (live samples per version); empties it. */
-  drainSamples(): SampleBatch[];
+  drainSamples(): SampleSet[];
   /** The versions monitors watch, as `environment/model/version` (monitoredKey): only their traffic is sampled. */
   setMonitored(keys: readonly string[]): void;
   /** Registers the router of versionless requests, where they are answered in this process. */
@@ -525,7 +525,7 @@ export class ServingService implements ServingPlane {
     ).finally(() => this.shadowsInFlight--);
   }
 
-  drainSamples(): SampleBatch[] {
+  drainSamples(): SampleSet[] {
     return this.samples.drain();
   }
 
