@@ -15,7 +15,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { columnDrift, columnDriftOne, type ColumnDrift } from "../src/core/index.ts";
-import { LiveSamples, monitoredKey, rowScores, toWireSamples } from "../src/modules/serving/index.ts";
+import { LiveSamples, encodeSampleSets, monitoredKey, rowScores } from "../src/modules/serving/index.ts";
 import type { Tensor } from "../src/modules/serving/tensor.ts";
 import { buildTestModels } from "../src/modules/serving/test-models.ts";
 import { HttpClient, ROOT, drive, machine, nowMs, printTable, processCpuMs, round, startPaved, tempDir, type BenchOptions, type BenchResult, type PavedProcess } from "./support.ts";
@@ -333,9 +333,9 @@ function medianMeasure(measures: Measure[]): Measure {
 
 /**
  * In this process, what LiveSamples costs a request of [rows, 30] FP32: offer() before the run and
- * answered() after it (µs of CPU per request), and the drain with its JSON every `perDrain`
- * requests (what the data plane answers /windows/drain with at most once a second, the rows as
- * base64 Float32; µs per drain). Best of 7 rounds of at least `minRoundMs` of CPU each.
+ * answered() after it (µs of CPU per request), and the drain with its encoding every `perDrain`
+ * requests (what the data plane answers /samples/drain with, asked at most once a second: binary,
+ * encodeSampleSets; µs per drain). Best of 7 rounds of at least `minRoundMs` of CPU each.
  */
 function samplingCost(rows: number, perDrain: number, minRoundMs: number): { rows: number; perDrain: number; requestUs: number; drainUs: number; drainBytes: number } {
   const labels = { model: "mlp", version: "1", environment: "production" };
@@ -359,7 +359,7 @@ function samplingCost(rows: number, perDrain: number, minRoundMs: number): { row
       requestMicros += cpu() - start;
       requests += perDrain;
       start = cpu();
-      best.drainBytes = JSON.stringify(samples.drain().map(toWireSamples)).length;
+      best.drainBytes = encodeSampleSets(samples.drain()).length;
       drainMicros += cpu() - start;
       drains++;
     }
@@ -475,11 +475,11 @@ async function overheadPart(options: BenchOptions): Promise<Omit<BenchResult, "n
     }
     printTable(`serving.liveSamples on (ours) vs off (ceiling): the mlp on two paved up side by side, medians of ${rounds} rounds`, ["", "off", "on", "added", "target", "met"], tableRows);
     printTable(
-      "LiveSamples alone, in process ([rows, 30] FP32; offer + answered per request, drain + JSON (rows as base64) every second at the c=32 rate; CPU, best of 7 rounds)",
-      ["rows", "requests per drain", "µs per request", "µs per drain", "drain JSON bytes", "µs per request, drain included"],
+      "LiveSamples alone, in process ([rows, 30] FP32; offer + answered per request, drain + its binary encoding every second at the c=32 rate; CPU, best of 7 rounds)",
+      ["rows", "requests per drain", "µs per request", "µs per drain", "drain bytes", "µs per request, drain included"],
       inProcess.map((c) => [c.rows, c.perDrain, c.requestUs, c.drainUs, c.drainBytes, round(c.requestUs + c.drainUs / c.perDrain, 2)]),
     );
-    for (const c of inProcess) notes.push(`in process, [${c.rows}, 30]: offer + answered ${c.requestUs} µs a request, the drain and its JSON ${c.drainUs} µs every ${c.perDrain} requests (${round(c.drainUs / c.perDrain, 2)} µs a request)`);
+    for (const c of inProcess) notes.push(`in process, [${c.rows}, 30]: offer + answered ${c.requestUs} µs a request, the drain and its encoding ${c.drainUs} µs every ${c.perDrain} requests (${round(c.drainUs / c.perDrain, 2)} µs a request)`);
     notes.push(`the on server's monitor (window ${MONITOR_WINDOW_SECONDS} s) closed ${monitorFigures.windows} windows while measured: ${monitorFigures.requests} requests, ${monitorFigures.rowsKept} rows kept, status ${monitorFigures.statuses.join(", ")}`);
     notes.push(`load average (1 min) ${round(loadBefore[0]!, 1)} before, ${round(loadAfter[0]!, 1)} after, on ${availableParallelism()} cores: the HTTP figures share the machine with whatever else runs`);
     return {

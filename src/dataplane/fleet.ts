@@ -14,7 +14,7 @@ import { pipeline } from "node:stream/promises";
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from "prom-client";
 import { PlatformError, type Logger } from "../core/index.ts";
 import type { DeploymentRouter, WindowReport } from "../modules/deployments/index.ts";
-import { DEFAULT_ENVIRONMENT, LiveSamples, SERVING_DEFAULTS, checkLoad, fromWireSamples, type SampleSet, type InferRequest, type InferResponse, type LoadModelInput, type LoadedModelView, type ServingPlane } from "../modules/serving/index.ts";
+import { DEFAULT_ENVIRONMENT, LiveSamples, SERVING_DEFAULTS, checkLoad, decodeSampleSets, type SampleSet, type InferRequest, type InferResponse, type LoadModelInput, type LoadedModelView, type ServingPlane } from "../modules/serving/index.ts";
 import { writeDurably } from "./files.ts";
 import { INTERNAL_PREFIX, ObservedState, assignmentKey, type Assignment, type DesiredState, type DrainAnswer } from "./protocol.ts";
 
@@ -51,10 +51,14 @@ interface MemberStatus {
   /** Time of its last answer (0: never answered). */
   lastSeen: number;
   lastError: string | undefined;
+  /** When its live samples were last taken. */
+  samplesAt: number;
 }
 
 /** A process counts as live while it answered within this long. */
 const LIVE_MS = 3000;
+/** Least time between two takes of a process's live samples (its windows are drained every 200 ms). */
+const SAMPLES_EVERY_MS = 1_000;
 
 export class DataPlaneFleet implements ServingPlane {
   private readonly desired = new Map<string, Assignment>();
@@ -305,7 +309,7 @@ export class DataPlaneFleet implements ServingPlane {
 
   private async tick(): Promise<void> {
     const members = this.options.members();
-    for (const m of members) if (!this.status.has(m.index) || this.status.get(m.index)!.url !== m.url) this.status.set(m.index, { url: m.url, applied: -1, observed: undefined, lastSeen: 0, lastError: undefined });
+    for (const m of members) if (!this.status.has(m.index) || this.status.get(m.index)!.url !== m.url) this.status.set(m.index, { url: m.url, applied: -1, observed: undefined, lastSeen: 0, lastError: undefined, samplesAt: 0 });
     for (const index of [...this.status.keys()]) if (!members.some((m) => m.index === index)) this.status.delete(index);
     if (!this.adopted) {
       await this.adopt(members);
@@ -414,7 +418,13 @@ export class DataPlaneFleet implements ServingPlane {
       const drained = await this.call(m, "POST", "/windows/drain");
       const answer = (await drained.json()) as DrainAnswer;
       this.options.router.absorb(answer.reports as WindowReport[]);
-      this.samples.absorb((answer.samples ?? []).map(fromWireSamples));
+      // Samples at most once a second (each is a copy of up to MAX_SAMPLED_ROWS rows per watched version), and only while a monitor watches.
+      if (this.monitored.length > 0 && Date.now() - status.samplesAt >= SAMPLES_EVERY_MS) {
+        status.samplesAt = Date.now();
+        const res = await this.call(m, "POST", "/samples/drain");
+        if (!res.ok) throw new Error(`the data plane answered ${res.status} to a samples drain: ${(await res.text()).slice(0, 200)}`);
+        this.samples.absorb(decodeSampleSets(new Uint8Array(await res.arrayBuffer())));
+      }
       if (status.observed) status.observed = { ...status.observed, views: answer.views };
       status.lastSeen = Date.now();
       status.lastError = undefined;
@@ -457,7 +467,7 @@ export class DataPlaneFleet implements ServingPlane {
       method,
       headers: { authorization: `Bearer ${m.secret}`, ...(typeof body === "string" ? { "content-type": "application/json" } : body ? { "content-type": "application/octet-stream" } : {}) },
       ...(body !== undefined ? { body, duplex: "half" } : {}),
-      signal: AbortSignal.timeout(method === "GET" || path === "/windows/drain" ? 5000 : (this.options.applyTimeoutMs ?? 60_000)),
+      signal: AbortSignal.timeout(method === "GET" || path === "/windows/drain" || path === "/samples/drain" ? 5000 : (this.options.applyTimeoutMs ?? 60_000)),
     } as RequestInit);
   }
 

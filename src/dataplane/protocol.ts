@@ -4,7 +4,7 @@
 // and the rollout windows it reports back. Every path here is under INTERNAL_PREFIX and needs the
 // data plane's own secret, never a user's token.
 import { z } from "zod";
-import { EnvironmentName, LoadedModelView, ModelName, SampleBatch } from "../modules/serving/index.ts";
+import { EnvironmentName, LoadedModelView, ModelName } from "../modules/serving/index.ts";
 
 export const INTERNAL_PREFIX = "/dataplane/v1";
 /** A model file's name on both sides: its SHA-256, so no path can be named. */
@@ -88,8 +88,6 @@ export const DrainAnswer = z.object({
   revision: z.number().int(),
   views: z.array(LoadedModelView),
   reports: z.array(WindowReportData),
-  /** Live samples per version since the last drain, for the control plane's monitors (absent from processes older than monitors). */
-  samples: z.array(SampleBatch).default([]),
 });
 export type DrainAnswer = z.output<typeof DrainAnswer>;
 

@@ -8,14 +8,14 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { z } from "zod";
 import type { Config } from "../config/index.ts";
 import { PlatformError, StreamResponse, notFound, randomIds, route, systemClock, type Logger, type RouteDefinition } from "../core/index.ts";
 import { buildServer } from "../http/index.ts";
 import { DeploymentRouter } from "../modules/deployments/index.ts";
 import { createIdentityModule } from "../modules/identity/index.ts";
-import { InferRequest, InferResponse, createServingModule, metricsRoute, oipRoutes, toWireSamples, type ServingService } from "../modules/serving/index.ts";
+import { InferRequest, InferResponse, createServingModule, encodeSampleSets, metricsRoute, oipRoutes, type ServingService } from "../modules/serving/index.ts";
 import { openDatabase } from "../storage/index.ts";
 import { fastInfer } from "./fast-infer.ts";
 import { writeDurably } from "./files.ts";
@@ -203,13 +203,9 @@ function sameAssignment(a: Assignment, b: Assignment): boolean {
 
 const VersionPath = z.object({ environment: z.string(), name: z.string(), version: z.string() });
 
-/** Least time between two drains that carry live samples (the control plane drains every 200 ms). */
-const SAMPLES_EVERY_MS = 1_000;
-
 /** The data plane's own API: public as far as user tokens go, answered only to the bearer of its secret. */
 function internalRoutes(state: AppliedState, serving: ServingService, router: DeploymentRouter, secret: string, maxModelBytes: number, maxRequestBytes: number): RouteDefinition[] {
   const expected = createHash("sha256").update(secret).digest();
-  let samplesDrainedAt = 0;
   const check = (headers: Record<string, string | string[] | undefined>) => {
     const given = typeof headers.authorization === "string" ? headers.authorization.replace(/^Bearer\s+/i, "") : "";
     if (!timingSafeEqual(createHash("sha256").update(given).digest(), expected)) {
@@ -277,11 +273,18 @@ function internalRoutes(state: AppliedState, serving: ServingService, router: De
       response: DrainAnswer,
       handler: async ({ headers }) => {
         check(headers);
-        // Samples go at most once a second: each drain of them is a copy of up to MAX_SAMPLED_ROWS rows per watched version.
-        const now = Date.now();
-        const samples = now - samplesDrainedAt >= SAMPLES_EVERY_MS ? serving.drainSamples() : [];
-        if (samples.length) samplesDrainedAt = now;
-        return { revision: state.revision, views: serving.list(), reports: router.drain(), samples: samples.map(toWireSamples) };
+        return { revision: state.revision, views: serving.list(), reports: router.drain() };
+      },
+    }),
+    route({
+      ...base,
+      method: "POST",
+      url: `${INTERNAL_PREFIX}/samples/drain`,
+      summary: "The live samples of the watched versions since the last call (which empties them), for the control plane's monitors: binary, see encodeSampleSets",
+      response: z.unknown(),
+      handler: async ({ headers }) => {
+        check(headers);
+        return new StreamResponse(Readable.from([encodeSampleSets(serving.drainSamples())]), "application/octet-stream");
       },
     }),
     route({

@@ -11,7 +11,7 @@ import { ServingService } from "./service.ts";
 
 export { ServingService, checkLoad, SERVING_DEFAULTS, SERVING_LIMITS, DEFAULT_ENVIRONMENT, MAX_LOGGED_VALUES, type LoadModelInput, type PrivateModel, type ServingServiceOptions, type InferRouter, type ServingPlane, type InferResult, type RouteDecision, type RoutedOutcome } from "./service.ts";
 export { rowScores } from "./prediction-scores.ts";
-export { LiveSamples, SampleBatch, sampleRows, toWireSamples, fromWireSamples, monitoredKey, type SampleSet, MAX_ROWS as MAX_SAMPLED_ROWS, type SampleRows } from "./live-samples.ts";
+export { LiveSamples, sampleRows, encodeSampleSets, decodeSampleSets, monitoredKey, type SampleSet, MAX_ROWS as MAX_SAMPLED_ROWS, type SampleRows } from "./live-samples.ts";
 export { ROUTE_KEY_HEADER, ENVIRONMENT_PREFIX, answerInfer, oipRoutes, oipServerRoutes, servingRoutes, metricsRoute, type ServingRouteOptions } from "./routes.ts";
 export { OnnxRuntime, type OnnxRuntimeOptions } from "./onnx-runtime.ts";
 export type { ServingRuntime, ModelHandle, LoadOptions, RuntimeCapability } from "./serving-runtime.ts";

@@ -6,9 +6,10 @@
 // is bounded: each version keeps at most MAX_ROWS rows between drains (a reservoir, so a flood is
 // sampled evenly), and the batch says how many rows were seen and not kept. Whoever absorbs
 // batches (the fleet, a monitor's window) merges them in proportion to the rows each stands for.
-// On the wire (a data-plane process's drain) the rows travel as base64 Float32 data, not as JSON
-// numbers.
+// The rows stay Float32 from the reservoir to the window: on the wire (a data-plane process's
+// answer) as binary (encodeSampleSets), never as JSON numbers or base64 text.
 import { z } from "zod";
+import { invalidInput } from "../../core/index.ts";
 import type { Tensor } from "./tensor.ts";
 
 /** Most input rows (and their scores) kept per version between two drains. */
@@ -20,8 +21,8 @@ export const MAX_FEATURES = 1_024;
 /** Most latencies kept per version between drains (the newest win). */
 const MAX_LATENCIES = 4_000;
 
-/** A drained sample on the wire (a data-plane process's drain answer); in memory it is a SampleSet. */
-export const SampleBatch = z.object({
+/** What a drained sample says besides its rows and scores. */
+const SampleFigures = z.object({
   model: z.string(),
   version: z.string(),
   environment: z.string(),
@@ -35,29 +36,25 @@ export const SampleBatch = z.object({
   rowsDropped: z.number().int().min(0),
   /**
    * Rows the kept ones are an even sample of: those offered to the reservoir (each request's first
-   * 64, of the version's width). A merge takes from each batch in proportion, so a busy second
-   * counts for its traffic, not for its 4,000 rows. Absent (a process of an older build): the kept rows.
+   * 64, of the version's width). A merge takes from each set in proportion, so a busy second
+   * counts for its traffic, not for its 4,000 rows. Absent: the kept rows.
    */
   rowsOffered: z.number().min(0).optional(),
   /** Values per kept row (the first input's, at most MAX_FEATURES). */
   width: z.number().int().min(0),
-  /** Kept rows: base64 of little-endian Float32 values, `width` per row; NaN for a missing value. */
-  rows: z.string(),
-  /** Each kept row's prediction score (see rowScores), base64 Float32; NaN when the output has none. */
-  scores: z.string(),
   /** Latencies of answered requests in seconds (the newest MAX_LATENCIES). */
   latencies: z.array(z.number()),
   /** Whether rows were wider than MAX_FEATURES and cut. */
   truncated: z.boolean(),
 });
-export type SampleBatch = z.output<typeof SampleBatch>;
 
 /**
- * A drained sample in memory: a SampleBatch's figures with its rows and scores as Float32 arrays
- * (decoded once, at the wire's edge: a second of samples is about 0.5 MB, and strings of that
- * size are garbage the control plane's full collections pay for).
+ * A drained sample: its figures, and its kept rows and their scores as Float32 arrays. It stays
+ * binary from the data plane's reservoir to the monitor's window (encodeSampleSets on the wire):
+ * a second of samples is about 0.5 MB, and strings of that size are garbage that the control
+ * plane's full collections pay for.
  */
-export type SampleSet = Omit<SampleBatch, "rows" | "scores"> & {
+export type SampleSet = z.output<typeof SampleFigures> & {
   /** Kept rows, row-major, `width` per row; NaN for a missing value. */
   rows: Float32Array;
   /** Each kept row's prediction score (see rowScores); NaN when the output has none. */
@@ -79,24 +76,60 @@ export function sampleRows(set: SampleSet): SampleRows {
   return { width: set.width, count, values: set.rows, scores: set.scores };
 }
 
-/** A set as a data-plane process sends it. */
-export function toWireSamples(set: SampleSet): SampleBatch {
-  return { ...set, rows: toBase64(set.rows), scores: toBase64(set.scores) };
+const MAGIC = "PVS1";
+const WireHeader = z.array(SampleFigures.extend({ rowValues: z.number().int().min(0), scoreValues: z.number().int().min(0) }));
+const align4 = (n: number) => (n + 3) & ~3;
+/** Float32Array is in the machine's byte order; the wire's is little-endian. */
+const LITTLE_ENDIAN = new Uint8Array(Float32Array.of(1).buffer)[3] === 0x3f;
+
+/**
+ * Sets as one binary body (a data-plane process's answer to the control plane): "PVS1", the
+ * header's length (u32), the header (JSON: each set's figures and how many rows and scores
+ * values it has), zero bytes up to a multiple of 4, then each set's rows and scores as Float32,
+ * all little-endian.
+ */
+export function encodeSampleSets(sets: readonly SampleSet[]): Buffer {
+  const header = Buffer.from(JSON.stringify(sets.map(({ rows, scores, ...figures }) => ({ ...figures, rowValues: rows.length, scoreValues: scores.length }))));
+  const start = align4(8 + header.length);
+  const out = Buffer.alloc(start + 4 * sets.reduce((n, set) => n + set.rows.length + set.scores.length, 0));
+  out.write(MAGIC, 0, "latin1");
+  out.writeUInt32LE(header.length, 4);
+  header.copy(out, 8);
+  let at = start;
+  for (const values of sets.flatMap((set) => [set.rows, set.scores])) {
+    if (LITTLE_ENDIAN) out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), at);
+    else values.forEach((v, i) => out.writeFloatLE(v, at + 4 * i));
+    at += 4 * values.length;
+  }
+  return out;
 }
 
-/** A batch as received, decoded. */
-export function fromWireSamples(batch: SampleBatch): SampleSet {
-  return { ...batch, rows: fromBase64(batch.rows), scores: fromBase64(batch.scores) };
+/** The sets of an encodeSampleSets body; INVALID_INPUT (saying what is wrong) for anything else. */
+export function decodeSampleSets(body: Uint8Array): SampleSet[] {
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (bytes.length < 8 || bytes.toString("latin1", 0, 4) !== MAGIC) throw invalidInput(`a samples body starts with "${MAGIC}" and its header's length`);
+  const length = bytes.readUInt32LE(4);
+  if (8 + length > bytes.length) throw invalidInput(`a samples body's header of ${length} bytes runs past its end (${bytes.length} bytes)`);
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString("utf8", 8, 8 + length));
+  } catch (error) {
+    throw invalidInput(`a samples body's header is not JSON: ${(error as Error).message}`);
+  }
+  const header = WireHeader.safeParse(json);
+  if (!header.success) throw invalidInput(`a samples body's header is not a list of sample figures: ${header.error.issues[0]?.message ?? ""}`);
+  let at = align4(8 + length);
+  const need = at + 4 * header.data.reduce((n, h) => n + h.rowValues + h.scoreValues, 0);
+  if (need !== bytes.length) throw invalidInput(`a samples body's header announces ${need} bytes; the body has ${bytes.length}`);
+  const take = (count: number) => {
+    const offset = bytes.byteOffset + at;
+    at += 4 * count;
+    // A view where the bytes allow it (fetch's arrayBuffer() starts at 0), else a copy.
+    if (LITTLE_ENDIAN && offset % 4 === 0) return new Float32Array(bytes.buffer, offset, count);
+    return Float32Array.from({ length: count }, (_, i) => bytes.readFloatLE(offset - bytes.byteOffset + 4 * i));
+  };
+  return header.data.map(({ rowValues, scoreValues, ...figures }) => ({ ...figures, rows: take(rowValues), scores: take(scoreValues) }));
 }
-
-const fromBase64 = (text: string) => {
-  const bytes = Buffer.from(text, "base64");
-  const length = bytes.length - (bytes.length % 4);
-  // A large buffer has an ArrayBuffer of its own (a view in place); a small one may sit unaligned in Buffer's pool (a copy).
-  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, length / 4);
-  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + length));
-};
-const toBase64 = (values: Float32Array) => Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString("base64");
 
 /** Where one request's rows went (answered() adds their scores). */
 export interface Offer {

@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { LiveSamples, decodeSampleSets, encodeSampleSets, monitoredKey, type SampleSet } from "./live-samples.ts";
+
+// The binary body a data-plane process answers /samples/drain with, and what the control plane
+// makes of it (the reservoirs themselves are tested with the monitor windows that use them).
+
+function drained(): SampleSet[] {
+  const samples = new LiveSamples(() => 0.5);
+  const a = { model: "churn", version: "3", environment: "production" };
+  const b = { model: "fraud", version: "1", environment: "staging" };
+  samples.setMonitored([monitoredKey(a), monitoredKey(b)]);
+  samples.answered(a, samples.offer(a, { name: "x", datatype: "FP32", shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, Number.NaN, 6]) }), [0.25, 0.75], 0.002);
+  samples.failed(a, "INVALID_INPUT");
+  samples.answered(b, samples.offer(b, { name: "x", datatype: "INT64", shape: [1, 2], data: BigInt64Array.from([7n, 8n]) }), undefined, 0.001);
+  return samples.drain();
+}
+
+describe("live samples on the wire", () => {
+  it("come back from their binary body as they were sent: figures, rows (NaN kept) and scores", () => {
+    const sets = drained();
+    expect(sets).toHaveLength(2);
+    const back = decodeSampleSets(new Uint8Array(encodeSampleSets(sets)));
+    expect(back).toEqual(sets);
+    expect(Array.from(back[0]!.rows)).toEqual([1, 2, 3, 4, Number.NaN, 6]);
+    expect(back[0]!.errorCodes).toEqual({ INVALID_INPUT: 1 });
+    expect(Array.from(back[1]!.scores)).toEqual([Number.NaN]);
+    // Nothing drained: an empty list, not an error.
+    expect(decodeSampleSets(new Uint8Array(encodeSampleSets([])))).toEqual([]);
+  });
+
+  it("are read from a body that does not start on a 4-byte boundary (copied, not viewed)", () => {
+    const body = encodeSampleSets(drained());
+    const shifted = new Uint8Array(body.length + 1);
+    shifted.set(body, 1);
+    expect(decodeSampleSets(shifted.subarray(1))).toEqual(drained());
+  });
+
+  it("refuse a body that is not one, saying what is wrong", () => {
+    const body = encodeSampleSets(drained());
+    const bad = (bytes: Uint8Array, message: RegExp) => expect(() => decodeSampleSets(bytes)).toThrow(expect.objectContaining({ code: "INVALID_INPUT", message: expect.stringMatching(message) }));
+    bad(Buffer.from("{}"), /starts with "PVS1"/);
+    const long = Buffer.from(body);
+    long.writeUInt32LE(body.length, 4);
+    bad(long, /runs past its end/);
+    const notJson = Buffer.from(body);
+    notJson.write("!", 8);
+    bad(notJson, /header is not JSON/);
+    bad(body.subarray(0, body.length - 4), /announces \d+ bytes; the body has \d+/);
+    bad(Buffer.concat([body, Buffer.alloc(4)]), /announces/);
+    const header = Buffer.from(JSON.stringify([{ model: "m" }]));
+    const wrong = Buffer.alloc(8 + header.length);
+    wrong.write("PVS1", 0, "latin1");
+    wrong.writeUInt32LE(header.length, 4);
+    header.copy(wrong, 8);
+    bad(wrong, /not a list of sample figures/);
+  });
+});
