@@ -51,8 +51,9 @@ interface MemberStatus {
   /** Time of its last answer (0: never answered). */
   lastSeen: number;
   lastError: string | undefined;
-  /** When its live samples were last taken. */
+  /** When its live samples were last taken, and why the last take failed (logged once per reason). */
   samplesAt: number;
+  samplesError?: string;
 }
 
 /** A process counts as live while it answered within this long. */
@@ -418,13 +419,6 @@ export class DataPlaneFleet implements ServingPlane {
       const drained = await this.call(m, "POST", "/windows/drain");
       const answer = (await drained.json()) as DrainAnswer;
       this.options.router.absorb(answer.reports as WindowReport[]);
-      // Samples at most once a second (each is a copy of up to MAX_SAMPLED_ROWS rows per watched version), and only while a monitor watches.
-      if (this.monitored.length > 0 && Date.now() - status.samplesAt >= SAMPLES_EVERY_MS) {
-        status.samplesAt = Date.now();
-        const res = await this.call(m, "POST", "/samples/drain");
-        if (!res.ok) throw new Error(`the data plane answered ${res.status} to a samples drain: ${(await res.text()).slice(0, 200)}`);
-        this.samples.absorb(decodeSampleSets(new Uint8Array(await res.arrayBuffer())));
-      }
       if (status.observed) status.observed = { ...status.observed, views: answer.views };
       status.lastSeen = Date.now();
       status.lastError = undefined;
@@ -435,6 +429,28 @@ export class DataPlaneFleet implements ServingPlane {
       }
     } catch (error) {
       this.unreachable(m, error);
+      return;
+    }
+    await this.takeSamples(m, status);
+  }
+
+  /**
+   * A process's live samples, at most once a second (each take is a copy of up to
+   * MAX_SAMPLED_ROWS rows per watched version) and only while a monitor watches. A failure costs
+   * the monitors that second's samples, never the process its place in routing.
+   */
+  private async takeSamples(m: DataPlaneMember, status: MemberStatus): Promise<void> {
+    if (this.monitored.length === 0 || Date.now() - status.samplesAt < SAMPLES_EVERY_MS) return;
+    status.samplesAt = Date.now();
+    try {
+      const res = await this.call(m, "POST", "/samples/drain");
+      if (!res.ok) throw new Error(`it answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+      this.samples.absorb(decodeSampleSets(new Uint8Array(await res.arrayBuffer())));
+      status.samplesError = undefined;
+    } catch (error) {
+      const reason = (error as Error).message;
+      if (status.samplesError !== reason) this.options.logger.warn({ dataPlane: m.index, url: m.url, reason }, "a data-plane process's live samples were not taken");
+      status.samplesError = reason;
     }
   }
 
