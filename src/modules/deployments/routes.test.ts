@@ -307,6 +307,14 @@ describe("deployments over HTTP", () => {
 
     const created = await deploy({ model: "ab", version: "2", strategy: "ab", stepIntervalSeconds: 0.1, ab: { split: 50, metric: "converted", kind: "binary", minSamples: 300, autoConclude: true } });
     await until(created.id, (d) => d.status.abTest != null);
+    // The split reaches the data-plane process with the fleet's next push, a moment after the
+    // status says the test started: wait until a key the hash sends to B is answered by B.
+    const keyOnB = Array.from({ length: 40 }, (_, i) => `user-${i}`).find((key) => stickyVariant(created.id, key, 50) === "B")!;
+    for (let i = 0; i < 250; i++) {
+      const r = await on("POST", `${STAGING}/v2/models/ab/infer`, infer, { "x-paved-route-key": keyOnB });
+      if (r.statusCode === 200 && r.json().model_version === "2") break;
+      await sleep(20);
+    }
     const seen = new Map<string, string>();
     for (let round = 0; round < 2; round++) {
       for (let i = 0; i < 40; i++) {
