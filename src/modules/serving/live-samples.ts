@@ -167,6 +167,14 @@ interface Entry {
   drains: number;
 }
 
+/** The first rows since a drain set the entry's width; its buffer is kept while the width stays. */
+function takeWidth(entry: Entry, width: number): Float32Array {
+  if (entry.values !== undefined && entry.offered > 0) return entry.values;
+  if (entry.values === undefined || width !== entry.width) entry.values = new Float32Array(MAX_ROWS * width);
+  entry.width = width;
+  return entry.values;
+}
+
 const keyOf = (l: { model: string; version: string; environment: string }) => `${l.environment}/${l.model}/${l.version}`;
 
 /** The key setMonitored takes for a version in an environment. */
@@ -238,11 +246,7 @@ export class LiveSamples {
     const width = Math.min(inputWidth, MAX_FEATURES);
     if (width < inputWidth) entry.truncated = true;
     entry.rowsSeen += rows;
-    if (entry.values === undefined || entry.offered === 0) {
-      // The first rows since a drain set the width (the buffer is kept while the width stays).
-      if (entry.values === undefined || width !== entry.width) entry.values = new Float32Array(MAX_ROWS * width);
-      entry.width = width;
-    }
+    const buffer = takeWidth(entry, width);
     if (width !== entry.width) {
       // Rows of another shape than the version's first: not comparable, counted as not kept.
       entry.rowsDropped += rows;
@@ -264,8 +268,8 @@ export class LiveSamples {
       const base = r * inputWidth;
       const at = slot * width;
       // A plain loop: no view object per kept row.
-      if (bigint) for (let c = 0; c < width; c++) entry.values[at + c] = Number(values[base + c]);
-      else for (let c = 0; c < width; c++) entry.values[at + c] = values[base + c] as number;
+      if (bigint) for (let c = 0; c < width; c++) buffer[at + c] = Number(values[base + c]);
+      else for (let c = 0; c < width; c++) buffer[at + c] = values[base + c] as number;
       entry.scores[slot] = Number.NaN;
       const generation = ++entry.generation[slot]!;
       offer ??= { entry, drains: entry.drains, slots: [], generations: [] };
@@ -318,10 +322,7 @@ export class LiveSamples {
       }
       const rows = sampleRows(more);
       if (rows.count === 0) continue;
-      if (entry.values === undefined || entry.offered === 0) {
-        if (entry.values === undefined || rows.width !== entry.width) entry.values = new Float32Array(MAX_ROWS * rows.width);
-        entry.width = rows.width;
-      }
+      const buffer = takeWidth(entry, rows.width);
       if (rows.width !== entry.width) {
         entry.rowsDropped += rows.count;
         continue;
@@ -332,7 +333,7 @@ export class LiveSamples {
       const offered = Math.max(rows.count, more.rowsOffered ?? rows.count);
       if (entry.kept + rows.count <= MAX_ROWS) {
         // Room for all: one copy, in order.
-        entry.values.set(rows.values.subarray(0, rows.count * rows.width), entry.kept * rows.width);
+        buffer.set(rows.values.subarray(0, rows.count * rows.width), entry.kept * rows.width);
         entry.scores.set(rows.scores.subarray(0, rows.count), entry.kept);
         for (let slot = entry.kept; slot < entry.kept + rows.count; slot++) entry.generation[slot]!++;
         entry.kept += rows.count;
@@ -355,7 +356,7 @@ export class LiveSamples {
       const taken = this.pick(rows.count, fromBatch);
       taken.forEach((i, n) => {
         const slot = slots[n]!;
-        entry.values!.set(rows.values.subarray(i * rows.width, (i + 1) * rows.width), slot * rows.width);
+        buffer.set(rows.values.subarray(i * rows.width, (i + 1) * rows.width), slot * rows.width);
         entry.scores[slot] = rows.scores[i]!;
         entry.generation[slot]!++;
       });
