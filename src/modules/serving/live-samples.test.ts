@@ -53,5 +53,8 @@ describe("live samples on the wire", () => {
     wrong.writeUInt32LE(header.length, 4);
     header.copy(wrong, 8);
     bad(wrong, /not a list of sample figures/);
+    // A width past what serving keeps would make the merge allocate MAX_ROWS × width: refused before any row is read.
+    const wide = { ...drained()[0]!, width: 1_025, rows: new Float32Array(1_025), scores: new Float32Array(1) };
+    bad(encodeSampleSets([wide]), /not a list of sample figures/);
   });
 });

@@ -41,7 +41,7 @@ const SampleFigures = z.object({
    */
   rowsOffered: z.number().min(0).optional(),
   /** Values per kept row (the first input's, at most MAX_FEATURES). */
-  width: z.number().int().min(0),
+  width: z.number().int().min(0).max(MAX_FEATURES),
   /** Latencies of answered requests in seconds (the newest MAX_LATENCIES). */
   latencies: z.array(z.number()),
   /** Whether rows were wider than MAX_FEATURES and cut. */
