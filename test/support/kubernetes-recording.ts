@@ -5,7 +5,7 @@
 // 501 and listed in `unmatched`, so a test fails when the client asks for something unrecorded.
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createTcpServer, type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 
 /** One recorded request and its response. */
@@ -156,11 +156,5 @@ function matchPath(pattern: string, path: string): string | undefined {
   return name;
 }
 
-/** A port nothing listens on (taken, then released): an API server that is down. */
-export async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+/** A port nothing listens on: an API server that is down (see freePort's note on the range it picks from). */
+export { freePort } from "./ports.ts";

@@ -84,8 +84,9 @@ async function emulator(
     void exited.then(() => (gone = true));
     await pollUntil(
       `the ${name} S3 emulator on port ${port} answering`,
-      async () => (gone ? "exited" : await fetch(endpoint).then((r) => String(r.status), () => "refused")),
-      (state) => state !== "refused" && state !== "exited",
+      // Only the emulator's own answer counts (its bucket list): a stranger on the port must not pass for it.
+      async () => (gone ? "exited" : await fetch(endpoint).then(async (r) => ((await r.text()).includes("ListAllMyBucketsResult") ? "answering" : `a stranger answered ${r.status}`), () => "refused")),
+      (state) => state === "answering",
       { timeoutMs: 30_000, intervalMs: 100, fail: (state) => (state === "exited" ? `it exited: ${output}` : undefined) },
     );
     if (createBucket) await client().send(new CreateBucketCommand({ Bucket: S3_TEST_BUCKET }));

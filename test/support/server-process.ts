@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { stopDataPlanes } from "../../src/dataplane/index.ts";
+import { freePort } from "./ports.ts";
+
+export { freePort };
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -18,15 +20,6 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const address = srv.address();
-      srv.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 /** Starts `paved up` on `dataDir` with a fixed admin token and waits until /health answers. */
 export async function startServerProcess(opts: { dataDir: string; token: string; port?: number; config?: Record<string, unknown>; env?: Record<string, string> }): Promise<ServerProcess> {

@@ -338,14 +338,18 @@ describe("deployments over HTTP", () => {
     const bad = await call("POST", `/api/v1/deployments/${created.id}/outcomes`, { outcomes: [{ key: "user-1", value: 2 }] });
     expect(bad.json().error.code).toBe("INVALID_INPUT");
     // 30% conversion on B against 10% on A, over 1,000 keys: significant, B wins, promoted.
-    for (let start = 0; start < 1000; start += 250) {
-      const response = await call("POST", `/api/v1/deployments/${created.id}/outcomes`, { outcomes: Array.from({ length: 250 }, (_, k) => outcome(start + k)) });
-      expect(response.statusCode, response.body).toBe(200);
-      expect(response.json()).toMatchObject({ accepted: 250, duplicates: 0 });
-    }
+    // The first 250 leave each variant under minSamples (300), so the test cannot conclude
+    // before the rest arrive; the other 750 come in one call, so the controller (ticking every
+    // 0.1 s) judges either before them or after all of them.
+    const first = await call("POST", `/api/v1/deployments/${created.id}/outcomes`, { outcomes: Array.from({ length: 250 }, (_, k) => outcome(k)) });
+    expect(first.statusCode, first.body).toBe(200);
+    expect(first.json()).toMatchObject({ accepted: 250, duplicates: 0 });
     // A retried call with the same outcome ids is acknowledged and not counted again.
     const retried = await call("POST", `/api/v1/deployments/${created.id}/outcomes`, { outcomes: Array.from({ length: 250 }, (_, k) => outcome(k)) });
     expect(retried.json()).toMatchObject({ accepted: 250, duplicates: 250 });
+    const rest = await call("POST", `/api/v1/deployments/${created.id}/outcomes`, { outcomes: Array.from({ length: 750 }, (_, k) => outcome(250 + k)) });
+    expect(rest.statusCode, rest.body).toBe(200);
+    expect(rest.json()).toMatchObject({ accepted: 750, duplicates: 0 });
     const done = await until(created.id, (d) => TERMINAL.includes(d.status.phase));
     expect(done.status.phase).toBe("Succeeded");
     expect(done.status.abTest!.a.n + done.status.abTest!.b.n).toBe(1000);
