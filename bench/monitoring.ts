@@ -3,12 +3,14 @@
 //   1,000,000 actual rows, by columnDrift (worker threads, one per core), beside scipy.stats.ks_2samp
 //   on the same data in the same run (Debian's /usr/bin/python3, which has scipy; only its
 //   computation is timed, not reading the file). Target: ≤ 3 s and faster than scipy.
-// - overhead: what serving's live samples (serving.liveSamples) add to inference of a version a
-//   model monitor watches (the only versions sampled), two real `paved up` side by side, each
-//   serving the same registered, evaluated and deployed version; one samples it for its monitor,
-//   the other has serving.liveSamples false and no monitor; driven in alternation. Target: ≤ 5% on
-//   p50 at c=1 and on CPU per request at c=32, counting both processes: the data plane, which
-//   samples, and the control plane, which merges the samples and judges the monitor's windows.
+// - overhead: what a model monitor adds to inference of the version it watches (the only versions
+//   whose live traffic is sampled), on one real `paved up` serving a registered, evaluated and
+//   deployed version, measured with a monitor of it (on) and without (off, the monitor deleted),
+//   in alternating order, the same two processes both ways: a difference between two processes'
+//   JIT and memory layout (which moved the figure by up to 30 points between runs when on and off
+//   were two servers) cannot pass for the monitor's cost. Target: ≤ 5% on p50 at c=1 and on CPU
+//   per request at c=32, counting both processes: the data plane, which samples, and the control
+//   plane, which merges the samples and judges the monitor's windows.
 // A part run alone keeps the other part's figures in bench/results/monitoring.json.
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -195,12 +197,16 @@ interface Measure {
 }
 
 interface Server {
-  side: Side;
   paved: PavedProcess;
+  /** The data-plane process that serves the predictions. */
   pid: number;
   clients: Record<number, HttpClient>;
-  /** The on server's monitor of the deployed version. */
+  admin: HttpClient;
+  /** The deployed version. */
+  version: string;
+  /** The monitor watching it, while one does (on), and when it was made. */
   monitorId?: string;
+  monitorSince?: number;
 }
 
 /** A monitor's window as GET /api/v1/monitors/<id>/windows gives it (the fields read here). */
@@ -244,66 +250,88 @@ async function pollUntil<T>(what: string, get: () => Promise<T>, done: (value: T
   }
 }
 
+/** A call to the server's API as its admin; anything but 200 throws with the answer. */
+async function call<T>(admin: HttpClient, method: string, path: string, body?: unknown, contentType?: string): Promise<T> {
+  const { status, text } = await admin.raw(method, path, body, contentType ? { "content-type": contentType } : {});
+  if (status !== 200) throw new Error(`${method} ${path} answered ${status}: ${text.slice(0, 500)}`);
+  return JSON.parse(text) as T;
+}
+
 /**
- * What a user does through the HTTP API to serve a version and (on the on server) watch it: the
- * mlp registered from a run's artifact, a drift-only gate policy, an evaluation that passes,
- * a replace deployment that makes no monitor of its own (`monitor: false`, since 4dbd962 a deployment
- * watches its version with default windows), and a monitor of 5 s windows. Returns the monitor's id on the on server.
+ * What a user does through the HTTP API to serve a version: the mlp registered from a run's
+ * artifact, a drift-only gate policy, an evaluation that passes, and a replace deployment that
+ * makes no monitor of its own (`monitor: false`; since 4dbd962 a deployment watches its version
+ * with default windows): the bench makes and deletes its monitor itself (watch). Returns the version.
  */
-async function deployAsUser(paved: PavedProcess, side: Side, modelBytes: Uint8Array, csv: string): Promise<string | undefined> {
+async function deployAsUser(admin: HttpClient, modelBytes: Uint8Array, csv: string): Promise<string> {
+  const api = <T>(method: string, path: string, body?: unknown, contentType?: string) => call<T>(admin, method, path, body, contentType);
+  const { run } = await api<{ run: { info: { run_id: string } } }>("POST", "/api/2.0/mlflow/runs/create", { experiment_id: "0", start_time: Date.now() });
+  const runId = run.info.run_id;
+  await api("PUT", `/api/2.0/mlflow-artifacts/artifacts/0/${runId}/artifacts/model/model.onnx`, Buffer.from(modelBytes), "application/octet-stream");
+  const { version } = await api<{ version: string }>("POST", `/api/v1/models/${MODEL}/versions`, { source: `runs:/${runId}/model` });
+  await api("PUT", `/api/v1/models/${MODEL}/gate-policy`, { yaml: GATE_POLICY });
+  const { uri } = await api<{ uri: string }>("POST", "/api/v1/evaluation-data", csv, "text/csv");
+  const evaluation = await api<{ id: string }>("POST", `/api/v1/models/${MODEL}/versions/${version}/evaluations`, { data: uri, reference: uri });
+  const evaluated = await pollUntil("the evaluation", () => api<{ phase: string }>("GET", `/api/v1/evaluations/${evaluation.id}`), (e) => !["Pending", "Running"].includes(e.phase));
+  if (evaluated.phase !== "Passed") throw new Error(`the evaluation of ${MODEL}@${version} ended ${evaluated.phase}: ${JSON.stringify(evaluated).slice(0, 1000)}`);
+  const deployment = await api<{ id: string }>("POST", "/api/v1/deployments", { model: MODEL, version, strategy: "replace", monitor: false });
+  await pollUntil("the deployment", () => api<{ status: { phase: string } }>("GET", `/api/v1/deployments/${deployment.id}`), (d) => {
+    if (["Failed", "RolledBack"].includes(d.status.phase)) throw new Error(`the deployment ended ${d.status.phase}: ${JSON.stringify(d).slice(0, 1000)}`);
+    return d.status.phase === "Succeeded";
+  });
+  return version;
+}
+
+/** The closed windows of the monitor watching the version, oldest first. */
+async function monitorWindows(server: Server): Promise<MonitorWindow[]> {
+  const { windows } = await call<{ windows: MonitorWindow[] }>(server.admin, "GET", `/api/v1/monitors/${server.monitorId}/windows?limit=1000`);
+  return windows.slice().sort((a, b) => a.start - b.start);
+}
+
+/**
+ * One `paved up` with the mlp deployed through its API, not yet watched. BENCH_CPU_PROF=dir
+ * profiles its control plane, as in bench/tracking-ingestion.ts.
+ */
+async function startServer(modelBytes: Uint8Array, csv: string): Promise<Server> {
+  const prof = process.env.BENCH_CPU_PROF;
+  const paved = await startPaved({ name: "monitoring", ...(prof ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${prof}`] } : {}) });
   const admin = new HttpClient(paved.url, paved.token, 1);
   try {
-    const call = async <T>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> => {
-      const { status, text } = await admin.raw(method, path, body, contentType ? { "content-type": contentType } : {});
-      if (status !== 200) throw new Error(`the ${side} server: ${method} ${path} answered ${status}: ${text.slice(0, 500)}`);
-      return JSON.parse(text) as T;
-    };
-    const { run } = await call<{ run: { info: { run_id: string } } }>("POST", "/api/2.0/mlflow/runs/create", { experiment_id: "0", start_time: Date.now() });
-    const runId = run.info.run_id;
-    await call("PUT", `/api/2.0/mlflow-artifacts/artifacts/0/${runId}/artifacts/model/model.onnx`, Buffer.from(modelBytes), "application/octet-stream");
-    const { version } = await call<{ version: string }>("POST", `/api/v1/models/${MODEL}/versions`, { source: `runs:/${runId}/model` });
-    await call("PUT", `/api/v1/models/${MODEL}/gate-policy`, { yaml: GATE_POLICY });
-    const { uri } = await call<{ uri: string }>("POST", "/api/v1/evaluation-data", csv, "text/csv");
-    const evaluation = await call<{ id: string }>("POST", `/api/v1/models/${MODEL}/versions/${version}/evaluations`, { data: uri, reference: uri });
-    const evaluated = await pollUntil(`the ${side} server's evaluation`, () => call<{ phase: string }>("GET", `/api/v1/evaluations/${evaluation.id}`), (e) => !["Pending", "Running"].includes(e.phase));
-    if (evaluated.phase !== "Passed") throw new Error(`the ${side} server's evaluation of ${MODEL}@${version} ended ${evaluated.phase}: ${JSON.stringify(evaluated).slice(0, 1000)}`);
-    const deployment = await call<{ id: string }>("POST", "/api/v1/deployments", { model: MODEL, version, strategy: "replace", monitor: false });
-    await pollUntil(`the ${side} server's deployment`, () => call<{ status: { phase: string } }>("GET", `/api/v1/deployments/${deployment.id}`), (d) => {
-      if (["Failed", "RolledBack"].includes(d.status.phase)) throw new Error(`the ${side} server's deployment ended ${d.status.phase}: ${JSON.stringify(d).slice(0, 1000)}`);
-      return d.status.phase === "Succeeded";
-    });
-    if (side === "off") return undefined;
-    const monitor = await call<{ id: string }>("POST", "/api/v1/monitors", { model: MODEL, version: Number(version), windowSeconds: MONITOR_WINDOW_SECONDS });
-    return monitor.id;
-  } finally {
+    const version = await deployAsUser(admin, modelBytes, csv);
+    // Predictions go to the data-plane process itself (what serves them), as bench/serving.ts does.
+    const [plane] = await paved.dataPlanes();
+    const clients = Object.fromEntries(CONCURRENCIES.map((c) => [c, new HttpClient(plane!.url, paved.token, c)]));
+    return { paved, pid: plane!.pid, clients, admin, version };
+  } catch (error) {
     admin.close();
+    await paved.stop();
+    throw error;
   }
 }
 
-/** The on server's monitor windows, oldest first. */
-async function monitorWindows(server: Server): Promise<MonitorWindow[]> {
-  const admin = new HttpClient(server.paved.url, server.paved.token, 1);
-  try {
-    const { windows } = await admin.request<{ windows: MonitorWindow[] }>("GET", `/api/v1/monitors/${server.monitorId}/windows?limit=1000`);
-    return windows.slice().sort((a, b) => a.start - b.start);
-  } finally {
-    admin.close();
+/**
+ * Watches the version with a monitor of 5 s windows (on) or deletes that monitor (off), and waits
+ * until the data-plane process applied it: its saved state (dataplane/0/state.json, written when
+ * it applies the control plane's push) lists the version as watched, or no longer does. Before
+ * deleting a monitor, waits until it closed a window with requests in it (proof that the watched
+ * phase was sampled), and returns the windows it closed.
+ */
+async function watch(server: Server, on: boolean): Promise<MonitorWindow[]> {
+  let closed: MonitorWindow[] = [];
+  if (on) {
+    server.monitorSince = Date.now();
+    server.monitorId = (await call<{ id: string }>(server.admin, "POST", "/api/v1/monitors", { model: MODEL, version: Number(server.version), windowSeconds: MONITOR_WINDOW_SECONDS })).id;
+  } else {
+    const since = server.monitorSince!;
+    closed = await pollUntil("a closed window of the monitor with requests in it", () => monitorWindows(server), (w) => w.some((x) => x.start >= since && x.requests > 0), (MONITOR_WINDOW_SECONDS + 30) * 1000);
+    await call(server.admin, "DELETE", `/api/v1/monitors/${server.monitorId}`);
+    server.monitorId = undefined;
   }
-}
-
-async function startServer(side: Side, modelBytes: Uint8Array, csv: string, servers: Server[]): Promise<void> {
-  // BENCH_CPU_PROF=dir profiles each control plane (dir/on, dir/off), as in bench/tracking-ingestion.ts.
-  const prof = process.env.BENCH_CPU_PROF;
-  const paved = await startPaved({ name: `monitoring-${side}`, config: { serving: { liveSamples: side === "on" } }, ...(prof ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${join(prof, side)}`] } : {}) });
-  const server: Server = { side, paved, pid: 0, clients: {} };
-  servers.push(server);
-  server.monitorId = await deployAsUser(paved, side, modelBytes, csv);
-  // Predictions go to the data-plane process itself (what serves them), as bench/serving.ts does.
-  const [plane] = await paved.dataPlanes();
-  const given = JSON.parse(readFileSync(join(paved.dataDir, "dataplane", "0", "config.json"), "utf8")) as { serving?: { liveSamples?: boolean } };
-  if ((given.serving?.liveSamples ?? true) !== (side === "on")) throw new Error(`the ${side} server's data plane got serving.liveSamples ${given.serving?.liveSamples}`);
-  server.pid = plane!.pid;
-  for (const c of CONCURRENCIES) server.clients[c] = new HttpClient(plane!.url, paved.token, c);
+  const key = monitoredKey({ model: MODEL, version: server.version, environment: "production" });
+  const state = join(server.paved.dataDir, "dataplane", "0", "state.json");
+  const watched = () => ((JSON.parse(readFileSync(state, "utf8")) as { monitored?: string[] }).monitored ?? []).includes(key);
+  await pollUntil(`the data plane ${on ? "watching" : "no longer watching"} ${key}`, async () => watched(), (w) => w === on, 30_000);
+  return closed;
 }
 
 /** `drive` after `warmup` requests one at a time, with the CPU its two processes used meanwhile. */
@@ -383,54 +411,63 @@ async function overheadPart(options: BenchOptions): Promise<Omit<BenchResult, "n
   const warmup = Math.max(100, Math.round(200 * options.scale));
   const bodies = Object.fromEntries(BATCHES.map((b) => [b, batchBody(b)])) as Record<number, string>;
   const models = buildTestModels();
-  const servers: Server[] = [];
+  let server: Server | undefined;
   const loadBefore = loadavg();
   try {
     const csv = evaluationCsv(EVALUATION_ROWS);
-    process.stdout.write(`\nstarting two paved up, serving.liveSamples false and true; on each the mlp registered, evaluated and deployed through the API, and a monitor of it on the on server ...\n`);
-    await startServer("off", models.bytes("mlp"), csv, servers);
-    await startServer("on", models.bytes("mlp"), csv, servers);
-    process.stdout.write(`warming each up: ${Math.max(200, Math.round(WARMUP * options.scale))} requests one at a time per batch size ...\n`);
-    for (const server of servers) for (const b of BATCHES) await drive(server.clients[1]!, INFER, bodies[b]!, 1, Math.max(200, Math.round(WARMUP * options.scale)), 0);
-    // The on server must be sampling: a closed window of its monitor counted requests.
-    const watched = servers.find((s) => s.side === "on")!;
-    const measuredFrom = Date.now();
+    process.stdout.write(`\nstarting paved up; the mlp registered, evaluated and deployed through the API ...\n`);
+    server = await startServer(models.bytes("mlp"), csv);
+    const warmupStart = Math.max(200, Math.round(WARMUP * options.scale));
+    process.stdout.write(`warming up: ${warmupStart} requests one at a time per batch size, unwatched and then watched by a monitor ...\n`);
+    for (const on of [false, true]) {
+      if (on) await watch(server, true);
+      for (const b of BATCHES) await drive(server.clients[1]!, INFER, bodies[b]!, 1, Math.round(warmupStart / 2), 0);
+    }
+    // The monitor must count the traffic: a closed window with requests in it.
+    const watchedFrom = Date.now();
     let keepSending = true;
     const sending = (async () => {
-      while (keepSending) await drive(watched.clients[1]!, INFER, bodies[1]!, 1, 50, 0);
+      while (keepSending) await drive(server!.clients[1]!, INFER, bodies[1]!, 1, 50, 0);
     })();
     try {
-      await pollUntil("a window of the on server's monitor with requests in it", () => monitorWindows(watched), (w) => w.some((x) => x.requests > 0), (MONITOR_WINDOW_SECONDS + 30) * 1000);
+      await pollUntil("a window of the monitor with requests in it", () => monitorWindows(server!), (w) => w.some((x) => x.requests > 0), (MONITOR_WINDOW_SECONDS + 30) * 1000);
     } finally {
       keepSending = false;
       await sending;
     }
-    process.stdout.write(`the on server's monitor counts the traffic (${Date.now() - measuredFrom} ms to its first window with requests) ...\n`);
-    const windowsBefore = (await monitorWindows(watched)).length;
+    process.stdout.write(`the monitor counts the traffic (${Date.now() - watchedFrom} ms to its first window with requests) ...\n`);
+    const judged: MonitorWindow[] = [];
+    const measuredFrom = Date.now();
+    let toggles = 0;
     const samples: Record<Side, Record<string, Measure[]>> = { off: {}, on: {} };
-    process.stdout.write(`${rounds} rounds; each: batch ${BATCHES.join(" and ")}, c=1 and c=32 (requests: ${Object.entries(requests).map(([k, n]) => `${k} ${n}`).join(", ")}), off and on one after the other (order alternating) ...\n`);
+    process.stdout.write(
+      `${rounds} rounds; each: batch ${BATCHES.join(" and ")}, c=1 and c=32 (requests: ${Object.entries(requests).map(([k, n]) => `${k} ${n}`).join(", ")}), unwatched (off) and watched (on), the order alternating ...\n`,
+    );
     for (let r = 0; r < rounds; r++) {
-      for (const b of BATCHES) {
-        for (const c of CONCURRENCIES) {
-          const key = `b${b}c${c}`;
-          // off, on in even rounds; on, off in odd ones: a drift of the machine's load falls on both.
-          for (const server of r % 2 ? [...servers].reverse() : servers) {
-            (samples[server.side][key] ??= []).push(await measure(server, bodies[b]!, c, requests[key]!, warmup));
-          }
+      // on, off in even rounds (the monitor made in warm-up still watches); off, on in odd ones.
+      for (const side of (r % 2 ? ["off", "on"] : ["on", "off"]) as Side[]) {
+        if ((server.monitorId !== undefined) !== (side === "on")) {
+          const windows = await watch(server, side === "on");
+          judged.push(...windows.filter((w) => w.start >= measuredFrom));
+          toggles++;
+        }
+        for (const b of BATCHES) {
+          for (const c of CONCURRENCIES) (samples[side][`b${b}c${c}`] ??= []).push(await measure(server, bodies[b]!, c, requests[`b${b}c${c}`]!, warmup));
         }
       }
       const p50 = (side: Side) => samples[side].b1c1!.at(-1)!.p50;
       process.stdout.write(`  round ${r + 1}: batch 1 c=1 p50 off ${p50("off")} ms, on ${p50("on")} ms\n`);
     }
+    if (server.monitorId !== undefined) judged.push(...(await watch(server, false)));
     const loadAfter = loadavg();
-    const judged = (await monitorWindows(watched)).slice(windowsBefore);
     const monitorFigures = {
+      toggles,
       windows: judged.length,
       requests: judged.reduce((n, w) => n + w.requests, 0),
       rowsKept: judged.reduce((n, w) => n + w.rowsKept, 0),
       statuses: [...new Set(judged.map((w) => w.status))],
     };
-    if (monitorFigures.requests === 0) throw new Error(`the on server's monitor counted no requests while it was measured: ${JSON.stringify(judged).slice(0, 500)}`);
+    if (monitorFigures.requests === 0) throw new Error(`the monitors counted no requests while they were measured: ${JSON.stringify(judged).slice(0, 500)}`);
 
     const added = (on: number, off: number) => on / off - 1;
     const percent = (x: number) => `${x >= 0 ? "+" : ""}${round(x * 100, 1)}%`;
@@ -469,24 +506,26 @@ async function overheadPart(options: BenchOptions): Promise<Omit<BenchResult, "n
       const ofBatch = (side: Side) => Object.fromEntries(CONCURRENCIES.map((c) => [`c${c}`, samples[side][`b${b}c${c}`]!.map((m) => medianMeasure([m]))]));
       perBatch[`batch${b}`] = { off, on, added: figures, pairedAdded: pairedFigures, p50Met, cpuMet, rounds: { off: ofBatch("off"), on: ofBatch("on") } };
       notes.push(
-        `batch ${b}: live samples add ${percent(figures.p50C1)} to p50 at c=1 (${off.c1.p50} -> ${on.c1.p50} ms) and ${percent(figures.cpuC32)} to the CPU a request costs both planes at c=32 (${off.c32.totalUsPerRequest} -> ${on.c32.totalUsPerRequest} µs; the data plane alone ${percent(figures.dataPlaneCpuC32)}); target ≤ +${OVERHEAD_TARGET * 100}%: ${p50Met && cpuMet ? "met" : "NOT met"}`,
+        `batch ${b}: a monitor adds ${percent(figures.p50C1)} to p50 at c=1 (${off.c1.p50} -> ${on.c1.p50} ms) and ${percent(figures.cpuC32)} to the CPU a request costs both planes at c=32 (${off.c32.totalUsPerRequest} -> ${on.c32.totalUsPerRequest} µs; the data plane alone ${percent(figures.dataPlaneCpuC32)}); target ≤ +${OVERHEAD_TARGET * 100}%: ${p50Met && cpuMet ? "met" : "NOT met"}`,
         `batch ${b}: paired per round (median of on/off - 1): p50 ${percent(pairedFigures.p50C1)}, CPU c=32 ${percent(pairedFigures.cpuC32)} (data plane ${percent(pairedFigures.dataPlaneCpuC32)}), CPU c=1 ${percent(pairedFigures.cpuC1)}, throughput c=32 ${percent(pairedFigures.throughputC32)}`,
       );
     }
-    printTable(`serving.liveSamples on (ours) vs off (ceiling): the mlp on two paved up side by side, medians of ${rounds} rounds`, ["", "off", "on", "added", "target", "met"], tableRows);
+    printTable(`the mlp watched by a monitor (on, ours) vs unwatched (off, ceiling), one paved up both ways, medians of ${rounds} rounds`, ["", "off", "on", "added", "target", "met"], tableRows);
     printTable(
       "LiveSamples alone, in process ([rows, 30] FP32; offer + answered per request, drain + its binary encoding every second at the c=32 rate; CPU, best of 7 rounds)",
       ["rows", "requests per drain", "µs per request", "µs per drain", "drain bytes", "µs per request, drain included"],
       inProcess.map((c) => [c.rows, c.perDrain, c.requestUs, c.drainUs, c.drainBytes, round(c.requestUs + c.drainUs / c.perDrain, 2)]),
     );
     for (const c of inProcess) notes.push(`in process, [${c.rows}, 30]: offer + answered ${c.requestUs} µs a request, the drain and its encoding ${c.drainUs} µs every ${c.perDrain} requests (${round(c.drainUs / c.perDrain, 2)} µs a request)`);
-    notes.push(`the on server's monitor (window ${MONITOR_WINDOW_SECONDS} s) closed ${monitorFigures.windows} windows while measured: ${monitorFigures.requests} requests, ${monitorFigures.rowsKept} rows kept, status ${monitorFigures.statuses.join(", ")}`);
+    notes.push(
+      `the monitors (windows of ${MONITOR_WINDOW_SECONDS} s; made and deleted ${monitorFigures.toggles} times) closed ${monitorFigures.windows} windows while measured: ${monitorFigures.requests} requests, ${monitorFigures.rowsKept} rows kept, status ${monitorFigures.statuses.join(", ")}`,
+    );
     notes.push(`load average (1 min) ${round(loadBefore[0]!, 1)} before, ${round(loadAfter[0]!, 1)} after, on ${availableParallelism()} cores: the HTTP figures share the machine with whatever else runs`);
     return {
       figures: {
         rounds,
         requests,
-        warmup: { start: Math.max(200, Math.round(WARMUP * options.scale)), perMeasure: warmup },
+        warmup: { start: warmupStart, perMeasure: warmup },
         target: OVERHEAD_TARGET,
         targetMet: met,
         loadAverage: { before: round(loadBefore[0]!, 2), after: round(loadAfter[0]!, 2) },
@@ -497,8 +536,8 @@ async function overheadPart(options: BenchOptions): Promise<Omit<BenchResult, "n
       notes,
     };
   } finally {
-    for (const server of servers) {
-      for (const client of Object.values(server.clients)) client.close();
+    if (server) {
+      for (const client of [...Object.values(server.clients), server.admin]) client.close();
       await server.paved.stop();
     }
   }
