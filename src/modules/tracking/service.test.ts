@@ -14,19 +14,30 @@ function fixedClock(): Clock & { t: number } {
   return clock;
 }
 
-function counterIds(): IdGenerator {
+/** Ids from a counter; `repeatNumeric` makes the next numeric ids repeat the last one (another control plane's). */
+function counterIds(): IdGenerator & { repeatNumeric: number } {
   let n = 0;
-  return {
+  let last = "";
+  const ids = {
+    repeatNumeric: 0,
     hex32: () => (++n).toString(16).padStart(32, "0"),
-    numeric: () => String(100 + ++n),
-    prefixed: (p) => `${p}-${++n}`,
+    numeric: () => {
+      if (ids.repeatNumeric > 0 && last) {
+        ids.repeatNumeric--;
+        return last;
+      }
+      return (last = String(100 + ++n));
+    },
+    prefixed: (p: string) => `${p}-${++n}`,
   };
+  return ids;
 }
 
 describe.each(testDialects())("tracking service on %s", (dialect) => {
   let database: Database & { dataDir: string };
   let service: TrackingService;
   let clock: ReturnType<typeof fixedClock>;
+  const ids = counterIds();
 
   beforeAll(async () => {
     database = await openTestDatabase(dialect);
@@ -36,7 +47,7 @@ describe.each(testDialects())("tracking service on %s", (dialect) => {
       database,
       artifacts: new LocalArtifactStore(join(database.dataDir, "artifacts")),
       clock,
-      ids: counterIds(),
+      ids,
       config,
       logger: createLogger("silent"),
     }).service;
@@ -49,6 +60,19 @@ describe.each(testDialects())("tracking service on %s", (dialect) => {
     expect(await service.ensureExperiment("churn", "default")).toBe(id);
     await expect(service.createExperiment({ name: "churn", team: "default" })).rejects.toMatchObject({ code: "ALREADY_EXISTS" });
     await expect(service.getExperiment("404")).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+
+  it("creates an experiment whose first id was taken (by another control plane) under a new id, and gives up after three", async () => {
+    const taken = await service.createExperiment({ name: "first-taker", team: "default" });
+    ids.repeatNumeric = 1;
+    const next = await service.createExperiment({ name: "second-taker", team: "default" });
+    expect(next).not.toBe(taken);
+    expect((await service.getExperiment(taken)).name).toBe("first-taker");
+    expect((await service.getExperiment(next)).name).toBe("second-taker");
+    ids.repeatNumeric = 3;
+    await expect(service.createExperiment({ name: "unlucky", team: "default" })).rejects.toThrow();
+    ids.repeatNumeric = 0;
+    await expect(service.getExperimentByName("unlucky")).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
 
   it("keeps a job of another team out of an experiment: its name is taken", async () => {

@@ -183,18 +183,22 @@ export class TrackingService {
     for (const [key, value] of Object.entries(input.tags ?? {})) validateTag(key, value);
     // One answer whoever holds the name, so that it tells no more than that the name is taken.
     if (await this.store.getExperimentByName(name)) throw nameTaken(name);
-    const id = this.deps.ids.numeric();
     const now = this.deps.clock.now();
-    try {
-      await this.store.insertExperiment(
-        { experiment_id: id, name, artifact_location: `mlflow-artifacts:/${id}`, lifecycle_stage: "active", creation_time: now, last_update_time: now, team_id: input.team },
-        input.tags ?? {},
-      );
-    } catch (error) {
-      if (await this.store.getExperimentByName(name)) throw nameTaken(name);
-      throw error;
+    // An id another control plane on the same database just took is tried again with a new one.
+    for (let attempt = 1; ; attempt++) {
+      const id = this.deps.ids.numeric();
+      try {
+        await this.store.insertExperiment(
+          { experiment_id: id, name, artifact_location: `mlflow-artifacts:/${id}`, lifecycle_stage: "active", creation_time: now, last_update_time: now, team_id: input.team },
+          input.tags ?? {},
+        );
+        return id;
+      } catch (error) {
+        if (await this.store.getExperimentByName(name)) throw nameTaken(name);
+        if (attempt < 3 && (await this.store.getExperiment(id))) continue;
+        throw error;
+      }
     }
-    return id;
   }
 
   async getExperiment(id: string): Promise<Experiment> {
