@@ -1,5 +1,5 @@
 import type { Kysely, Selectable, Transaction } from "kysely";
-import type { Tables } from "../../storage/index.ts";
+import { olderThan, type Tables } from "../../storage/index.ts";
 import type { NewestFirstPosition } from "../../core/index.ts";
 import type { Allocation, JobEvent, JobPhase, Pending, ResourceRequest } from "./schema.ts";
 
@@ -85,8 +85,7 @@ export class JobStore {
     return (await this.db.selectFrom("jobs").select("team_id").where("job_id", "=", id).executeTakeFirst())?.team_id;
   }
 
-  /** Newest first; with `teams`, only jobs of those teams (none for an empty list). */
-  /** Newest first; older than `before` (a page's last row) when given. */
+  /** Newest first; with `teams`, only jobs of those teams (none for an empty list); older than `before` (a page's last row) when given. */
   async list(opts: { phase?: JobPhase | undefined; limit: number; teams?: string[] | undefined; owner?: string | undefined; before?: NewestFirstPosition | undefined }): Promise<JobRow[]> {
     if (opts.teams?.length === 0) return [];
     let q = this.db.selectFrom("jobs").selectAll();
@@ -94,7 +93,7 @@ export class JobStore {
     if (opts.teams) q = q.where("team_id", "in", opts.teams);
     if (opts.owner !== undefined) q = q.where("owner", "=", opts.owner);
     const before = opts.before;
-    if (before) q = q.where((eb) => eb.or([eb("created_at", "<", before.createdAt), eb.and([eb("created_at", "=", before.createdAt), eb("job_id", "<", before.id)])]));
+    if (before) q = q.where(olderThan(before, { id: "job_id" }));
     return q.orderBy("created_at", "desc").orderBy("job_id", "desc").limit(opts.limit).execute();
   }
 

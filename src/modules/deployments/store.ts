@@ -1,6 +1,6 @@
 import { sql, type Insertable, type Selectable } from "kysely";
 import type { Moments } from "../../core/index.ts";
-import type { Database, Tables } from "../../storage/index.ts";
+import { olderThan, type Database, type Tables } from "../../storage/index.ts";
 
 export type DeploymentRow = Selectable<Tables["deployments"]>;
 export type OverrideRow = Selectable<Tables["deployment_overrides"]>;
@@ -41,7 +41,7 @@ export class DeploymentStore {
     if (filter.environment !== undefined) query = query.where("environment", "=", filter.environment);
     if (filter.createdBy !== undefined) query = query.where("created_by", "=", filter.createdBy);
     const before = page.before;
-    if (before) query = query.where((eb) => eb.or([eb("created_at", "<", before.createdAt), eb.and([eb("created_at", "=", before.createdAt), eb("id", "<", before.id)])]));
+    if (before) query = query.where(olderThan(before, { id: "id" }));
     query = query.orderBy("created_at", "desc").orderBy("id", "desc");
     if (page.limit !== undefined) query = query.limit(page.limit);
     return query.execute();

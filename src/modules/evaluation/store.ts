@@ -1,5 +1,5 @@
 import type { Selectable } from "kysely";
-import type { Database, Tables } from "../../storage/index.ts";
+import { olderThan, type Database, type Tables } from "../../storage/index.ts";
 import type { EVALUATION_PHASES } from "./schema.ts";
 
 export type EvaluationRow = Selectable<Tables["evaluations"]>;
@@ -85,7 +85,7 @@ export class EvaluationStore {
     if (filter.version !== undefined) query = query.where("version", "=", filter.version);
     if (filter.policyVersion !== undefined) query = query.where("policy_version", "=", filter.policyVersion);
     const before = filter.before;
-    if (before) query = query.where((eb) => eb.or([eb("created_at", "<", before.createdAt), eb.and([eb("created_at", "=", before.createdAt), eb("id", "<", before.id)])]));
+    if (before) query = query.where(olderThan(before, { id: "id" }));
     return query.orderBy("created_at", "desc").orderBy("id", "desc").limit(filter.limit).execute();
   }
 

@@ -1,6 +1,6 @@
 import type { Insertable, Kysely, Selectable } from "kysely";
 import type { NewestFirstPosition } from "../../core/index.ts";
-import type { Tables } from "../../storage/index.ts";
+import { olderThan, type Tables } from "../../storage/index.ts";
 import type { RunPhase, StepPhase } from "./schema.ts";
 
 export type PipelineRow = Selectable<Tables["pipelines"]>;
@@ -68,7 +68,7 @@ export class PipelineStore {
     if (opts.teams) q = q.where("team_id", "in", opts.teams);
     if (opts.phases) q = q.where("phase", "in", opts.phases);
     const before = opts.before;
-    if (before) q = q.where((eb) => eb.or([eb("created_at", "<", before.createdAt), eb.and([eb("created_at", "=", before.createdAt), eb("run_id", "<", before.id)])]));
+    if (before) q = q.where(olderThan(before, { id: "run_id" }));
     return q.orderBy("created_at", "desc").orderBy("run_id", "desc").limit(opts.limit).execute();
   }
 
