@@ -20,7 +20,6 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-
 /** Starts `paved up` on `dataDir` with a fixed admin token and waits until /health answers. */
 export async function startServerProcess(opts: { dataDir: string; token: string; port?: number; config?: Record<string, unknown>; env?: Record<string, string> }): Promise<ServerProcess> {
   const port = opts.port ?? (await freePort());
