@@ -30,6 +30,25 @@ describe("canary analysis", () => {
     expect(slow.stats("2")).toMatchObject({ requests: MIN_SAMPLES, errors: 0, p99: 0.05 });
   });
 
+  it("counts a canary as slower only when its p99 is past both the ratio and the margin in milliseconds", () => {
+    // A good canary in CI: 2.94 ms against stable's 1.35 ms (2.18x) is scheduling noise, not a regression.
+    const noisy = new TrafficWindow();
+    for (let i = 0; i < MIN_SAMPLES; i++) {
+      noisy.record("1", true, 0.00135);
+      noisy.record("2", true, 0.00294);
+    }
+    expect(analyze(noisy.stats("2"), noisy.stats("1"), thresholds)).toBeUndefined();
+    expect(analyze(noisy.stats("2"), noisy.stats("1"), { ...thresholds, minLatencyIncreaseMs: 1 })).toMatch(/2.18x stable's 1.35 ms \(limit 2x\) and 1.59 ms slower \(limit 1.00 ms\)/);
+    // Past the margin but within the ratio: not slower either.
+    const within = new TrafficWindow();
+    for (let i = 0; i < MIN_SAMPLES; i++) {
+      within.record("1", true, 0.1);
+      within.record("2", true, 0.15);
+    }
+    expect(analyze(within.stats("2"), within.stats("1"), thresholds)).toBeUndefined();
+    expect(analyze(within.stats("2"), within.stats("1"), { ...thresholds, maxLatencyRatio: 1.2 })).toMatch(/1.50x .* 50.00 ms slower \(limit 10.00 ms\)/);
+  });
+
   it("flags a shifted prediction distribution once both versions have enough predictions, unless turned off", () => {
     const window = new TrafficWindow();
     for (let i = 0; i < MIN_PREDICTIONS; i++) {

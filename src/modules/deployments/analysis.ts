@@ -1,5 +1,5 @@
 import { UNIT_INTERVAL_EDGES, psi } from "../../core/index.ts";
-import { DEFAULT_MAX_PREDICTION_PSI } from "./schema.ts";
+import { DEFAULT_MAX_PREDICTION_PSI, DEFAULT_MIN_LATENCY_INCREASE_MS } from "./schema.ts";
 
 /** Outcomes of the routed requests one version served during the current window. */
 export interface VersionStats {
@@ -17,6 +17,8 @@ export interface VersionStats {
 export interface Thresholds {
   maxErrorRateIncrease: number;
   maxLatencyRatio: number;
+  /** Milliseconds the canary's p99 must also exceed stable's by; undefined (older specs): the default. */
+  minLatencyIncreaseMs?: number | undefined;
   /** null: no distribution check; undefined (older specs): the default. */
   maxPredictionPsi?: number | null | undefined;
 }
@@ -152,8 +154,9 @@ export function predictionShift(candidate: VersionStats, stable: VersionStats): 
  * thresholds, or undefined when it passes. Without stable traffic (a 100% step) the canary is held
  * to a zero error rate baseline and no latency ratio or distribution shift; latencies and
  * prediction distributions are compared once both versions have MIN_SAMPLES requests and
- * MIN_PREDICTIONS predictions in the step; without
- * canary traffic there is nothing to judge.
+ * MIN_PREDICTIONS predictions in the step (a canary counts as slower only past both the ratio and
+ * the margin in milliseconds: a 1 ms p99 doubles from scheduling noise alone); without canary
+ * traffic there is nothing to judge.
  */
 export function analyze(canary: VersionStats, stable: VersionStats, thresholds: Thresholds): string | undefined {
   if (canary.requests === 0) return undefined;
@@ -161,8 +164,9 @@ export function analyze(canary: VersionStats, stable: VersionStats, thresholds: 
   if (increase > thresholds.maxErrorRateIncrease) {
     return `canary error rate ${pct(canary.errorRate)} (${canary.errors}/${canary.requests}) exceeds stable ${pct(stable.errorRate)} by more than ${pct(thresholds.maxErrorRateIncrease)}`;
   }
-  if (stable.requests >= MIN_SAMPLES && canary.requests >= MIN_SAMPLES && stable.p99 !== null && stable.p99 > 0 && canary.p99 !== null && canary.p99 / stable.p99 > thresholds.maxLatencyRatio) {
-    return `canary p99 latency ${ms(canary.p99)} is ${(canary.p99 / stable.p99).toFixed(2)}x stable's ${ms(stable.p99)} (limit ${thresholds.maxLatencyRatio}x)`;
+  const margin = (thresholds.minLatencyIncreaseMs ?? DEFAULT_MIN_LATENCY_INCREASE_MS) / 1000;
+  if (stable.requests >= MIN_SAMPLES && canary.requests >= MIN_SAMPLES && stable.p99 !== null && stable.p99 > 0 && canary.p99 !== null && canary.p99 / stable.p99 > thresholds.maxLatencyRatio && canary.p99 - stable.p99 > margin) {
+    return `canary p99 latency ${ms(canary.p99)} is ${(canary.p99 / stable.p99).toFixed(2)}x stable's ${ms(stable.p99)} (limit ${thresholds.maxLatencyRatio}x) and ${ms(canary.p99 - stable.p99)} slower (limit ${ms(margin)})`;
   }
   const limit = thresholds.maxPredictionPsi === undefined ? DEFAULT_MAX_PREDICTION_PSI : thresholds.maxPredictionPsi;
   const shift = limit === null ? null : predictionShift(canary, stable);

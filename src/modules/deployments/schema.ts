@@ -12,13 +12,20 @@ export const Strategy = z.enum(["canary", "ab", "shadow", "replace"]);
 
 /** Default limit on the PSI of the canary's predictions against stable's (0.25: the usual "significant shift"). */
 export const DEFAULT_MAX_PREDICTION_PSI = 0.25;
+/** Default margin a canary's p99 must exceed stable's by, on top of the ratio, to count as slower. */
+export const DEFAULT_MIN_LATENCY_INCREASE_MS = 10;
 
 export const AnalysisThresholds = z.strictObject({
   maxErrorRateIncrease: z.number().min(0).max(1).default(0.05).describe("largest allowed canary error rate minus stable error rate (0..1)"),
   maxLatencyRatio: z.number().positive().default(2).describe("largest allowed canary p99 / stable p99"),
+  minLatencyIncreaseMs: z
+    .number()
+    .min(0)
+    .default(DEFAULT_MIN_LATENCY_INCREASE_MS)
+    .describe("a canary over maxLatencyRatio is rolled back only when its p99 is also this many milliseconds above stable's: p99s of a few milliseconds move by more than 2x from scheduling noise alone"),
   maxPredictionPsi: z.number().positive().nullable().default(DEFAULT_MAX_PREDICTION_PSI).describe("largest allowed PSI of the canary's prediction distribution against stable's; null turns the check off"),
 });
-const DEFAULT_ANALYSIS = { maxErrorRateIncrease: 0.05, maxLatencyRatio: 2, maxPredictionPsi: DEFAULT_MAX_PREDICTION_PSI };
+const DEFAULT_ANALYSIS = { maxErrorRateIncrease: 0.05, maxLatencyRatio: 2, minLatencyIncreaseMs: DEFAULT_MIN_LATENCY_INCREASE_MS, maxPredictionPsi: DEFAULT_MAX_PREDICTION_PSI };
 
 /** Outcome metrics the router measures itself; any other name is reported with POST /api/v1/deployments/{id}/outcomes. */
 export const BUILTIN_AB_METRICS = { error_rate: "binary", latency_ms: "continuous" } as const;
@@ -81,8 +88,8 @@ export const DeploymentSpec = z.object({
   strategy: Strategy,
   steps: z.array(z.number()),
   stepIntervalSeconds: z.number(),
-  /** Older deployments lack maxPredictionPsi: they get the default. */
-  analysis: z.object({ maxErrorRateIncrease: z.number(), maxLatencyRatio: z.number(), maxPredictionPsi: z.number().nullable().optional() }),
+  /** Older deployments lack maxPredictionPsi and minLatencyIncreaseMs: they get the defaults. */
+  analysis: z.object({ maxErrorRateIncrease: z.number(), maxLatencyRatio: z.number(), minLatencyIncreaseMs: z.number().optional(), maxPredictionPsi: z.number().nullable().optional() }),
   ab: AbTestSpec.optional(),
   /** Older deployments lack it: one replica. */
   scale: z.object({ replicas: z.number(), maxReplicas: z.number(), targetP95Ms: z.number().nullable() }).optional(),

@@ -134,8 +134,10 @@ function Analysis({ deployment: d }: { deployment: Deployment }) {
       <dl className="kv">
         <dt>Error rate increase ≤</dt>
         <dd>{percent(t.maxErrorRateIncrease)}</dd>
-        <dt>p99 latency ratio ≤</dt>
-        <dd>{formatNumber(t.maxLatencyRatio)}×</dd>
+        <dt>p99 latency ≤</dt>
+        <dd>
+          {formatNumber(t.maxLatencyRatio)}× stable's or {formatNumber(t.minLatencyIncreaseMs ?? 10)} ms above it, whichever is higher
+        </dd>
         <dt>Prediction PSI ≤</dt>
         <dd>{t.maxPredictionPsi === null ? "not checked" : formatNumber(t.maxPredictionPsi ?? 0.25)}</dd>
       </dl>
