@@ -298,17 +298,17 @@ export interface DriveSamples {
 }
 
 /**
- * The serving benches' load driver: sends the pre-serialized `body` `requests` times over
- * `concurrency` keep-alive connections of `client`, after `warmup` requests one at a time
- * (default min(200, requests)), and fails on any answer but 200.
+ * The serving benches' load driver: sends the pre-serialized `body` `requests` times (or for
+ * `{ seconds }`) over `concurrency` keep-alive connections of `client`, after `warmup` requests
+ * one at a time (default min(200, requests)), and fails on any answer but 200.
  */
 export async function driveSamples(
   client: HttpClient,
   path: string,
   body: string | Buffer,
   concurrency: number,
-  requests: number,
-  warmup = Math.min(200, requests),
+  requests: number | { seconds: number },
+  warmup = Math.min(200, typeof requests === "number" ? requests : 200),
   headers: Record<string, string | null> = {},
 ): Promise<DriveSamples> {
   const send = async () => {
@@ -319,9 +319,10 @@ export async function driveSamples(
   let next = 0;
   const latencies: number[] = [];
   const start = performance.now();
+  const more = typeof requests === "number" ? () => next < requests : () => performance.now() - start < requests.seconds * 1000;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (next < requests) {
+      while (more()) {
         next++;
         const t = performance.now();
         await send();
@@ -332,16 +333,16 @@ export async function driveSamples(
   return { seconds: (performance.now() - start) / 1000, latencies };
 }
 
-/** `driveSamples` summarized: requests per second and latency percentiles (ms). */
+/** `driveSamples` summarized: requests sent, requests per second and latency percentiles (ms). */
 export async function drive(
   client: HttpClient,
   path: string,
   body: string | Buffer,
   concurrency: number,
-  requests: number,
+  requests: number | { seconds: number },
   warmup?: number,
   headers: Record<string, string | null> = {},
-): Promise<{ requestsPerSecond: number; ms: ReturnType<typeof summarize> }> {
+): Promise<{ requests: number; requestsPerSecond: number; ms: ReturnType<typeof summarize> }> {
   const { seconds, latencies } = await driveSamples(client, path, body, concurrency, requests, warmup, headers);
-  return { requestsPerSecond: requests / seconds, ms: summarize(latencies) };
+  return { requests: latencies.length, requestsPerSecond: latencies.length / seconds, ms: summarize(latencies) };
 }
