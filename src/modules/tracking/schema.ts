@@ -152,18 +152,21 @@ export const MlflowMetric = z.object({
 
 /**
  * Validates MLflow metric objects ({key, value, timestamp, step}) with a hand-written loop; the
- * same rules as {@link MlflowMetric}, about ten times faster for a 1000-point batch.
+ * same rules as {@link MlflowMetric}, about ten times faster for a 1000-point batch. The objects of
+ * the parsed body are normalized in place (a string number becomes a number, a missing step 0, a
+ * missing timestamp `now`) and returned, not copied: a 1000-point body made 1000 more objects for
+ * the collector, whose threads took as much CPU as the metric writer (docs/benchmarks.md#tracking).
  */
 export function parseMetrics(items: unknown[], now: number): { key: string; value: number; step: number; timestamp: number }[] {
-  const out = new Array<{ key: string; value: number; step: number; timestamp: number }>(items.length);
   for (let i = 0; i < items.length; i++) {
     const m = items[i] as Record<string, unknown> | null;
-    if (typeof m !== "object" || m === null) throw invalidInput(`metrics.${i}: expected an object {key, value, timestamp, step}`);
-    const key = m.key;
-    if (typeof key !== "string") throw invalidInput(`metrics.${i}.key: expected a string`);
-    out[i] = { key, value: toDouble(m.value, i), step: toInt64(m.step, `metrics.${i}.step`, 0), timestamp: toInt64(m.timestamp, `metrics.${i}.timestamp`, now) };
+    if (typeof m !== "object" || m === null || Array.isArray(m)) throw invalidInput(`metrics.${i}: expected an object {key, value, timestamp, step}`);
+    if (typeof m.key !== "string") throw invalidInput(`metrics.${i}.key: expected a string`);
+    if (typeof m.value !== "number") m.value = toDouble(m.value, i);
+    if (typeof m.step !== "number" || !Number.isSafeInteger(m.step)) m.step = toInt64(m.step, `metrics.${i}.step`, 0);
+    if (typeof m.timestamp !== "number" || !Number.isSafeInteger(m.timestamp)) m.timestamp = toInt64(m.timestamp, `metrics.${i}.timestamp`, now);
   }
-  return out;
+  return items as { key: string; value: number; step: number; timestamp: number }[];
 }
 
 function toDouble(v: unknown, i: number): number {
