@@ -9,13 +9,13 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
 import { LocalArtifactStore } from "../src/artifacts/index.ts";
 import { loadConfig } from "../src/config/index.ts";
 import { createLogger, randomIds, systemClock } from "../src/core/index.ts";
 import { createTrackingModule } from "../src/modules/tracking/index.ts";
-import { appendPoints, CHUNK_POINTS, decodeChunk, encodeChunk, openDatabase, summarizeChunk, type ChunkPoints } from "../src/storage/index.ts";
+import { openDatabase } from "../src/storage/index.ts";
+import { CHUNK_DDL, openRawSqlite, pgChunkAppend, rawChunkWriter, type MetricPoint } from "./raw-chunk-writer.ts";
 import { search, SEARCH_TARGET_MS } from "./tracking-search.ts";
 import { HttpClient, nowMs, printTable, processCpuMs, ROOT, round, startHelperServer, startPaved, summarize, tempDir, type BenchOptions, type BenchResult } from "./support.ts";
 
@@ -28,13 +28,6 @@ const TARGET_POINTS_PER_SECOND = 100_000;
 const TARGET_SHARE_OF_RAW = 0.8;
 const TARGET_SHARE_OF_FIRST_SIZE = 0.8;
 const MILLION = 1_000_000;
-
-interface MetricPoint {
-  key: string;
-  value: number;
-  timestamp: number;
-  step: number;
-}
 
 /** Pre-serialized log-batch bodies per connection (one run each), built before any timer starts. */
 function buildBodies(runIds: string[]): { bodies: string[][]; points: MetricPoint[][][] } {
@@ -66,7 +59,7 @@ async function drive(
   bodies: string[][],
   requests: number,
   serverPid?: number,
-): Promise<{ pointsPerSecond: number; seconds: number; latency: ReturnType<typeof summarize>; cpuMsPerBody?: { server: number; client: number } }> {
+): Promise<{ pointsPerSecond: number; seconds: number; latency: ReturnType<typeof summarize>; cpuMsPerBody?: { server: number; serverMain: number; client: number } }> {
   let next = 0;
   const latencies: number[] = [];
   const serverCpu = serverPid === undefined ? undefined : processCpuMs(serverPid);
@@ -89,20 +82,9 @@ async function drive(
   const serverAfter = serverPid === undefined ? undefined : processCpuMs(serverPid);
   // CPU per body: where the time of a CPU-bound run goes (this machine may have fewer cores than the processes want).
   const cpuMsPerBody =
-    serverCpu && serverAfter ? { server: round((serverAfter.all - serverCpu.all) / requests, 2), client: round((clientUsed.user + clientUsed.system) / 1000 / requests, 2) } : undefined;
+    serverCpu && serverAfter ? { server: round((serverAfter.all - serverCpu.all) / requests, 2), serverMain: round((serverAfter.main - serverCpu.main) / requests, 2), client: round((clientUsed.user + clientUsed.system) / 1000 / requests, 2) } : undefined;
   return { pointsPerSecond: (requests * POINTS_PER_BODY) / seconds, seconds: round(seconds, 3), latency: summarize(latencies), ...(cpuMsPerBody ? { cpuMsPerBody } : {}) };
 }
-
-/** Migration 017's table and its summary index, as Paved has them. */
-const CHUNK_DDL = `create table metric_chunks (
-  run_id text not null, key text not null, seq integer not null, count integer not null,
-  min_step bigint not null, max_step bigint not null, min_time bigint not null, max_time bigint not null,
-  min_value double precision, max_value double precision,
-  step_last_time bigint not null, step_last_value double precision, time_last_step bigint not null, time_last_value double precision,
-  points $BLOB not null, primary key (run_id, key, seq));
-create index metric_chunks_summary on metric_chunks (run_id, key, min_step, seq, count, max_step, min_time, max_time,
-  min_value, max_value, step_last_time, step_last_value, time_last_step, time_last_value)`;
-const CHUNK_COLUMNS = ["count", "min_step", "max_step", "min_time", "max_time", "min_value", "max_value", "step_last_time", "step_last_value", "time_last_step", "time_last_value", "points"] as const;
 
 /** Yields to the event loop, so a long synchronous write loop never holds it for more than one body. */
 const yieldLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -118,11 +100,7 @@ async function rawSqlite(points: MetricPoint[][][], batches: number, synchronous
   const dir = tempDir("sqlite");
   try {
     const file = join(dir.path, "raw.db");
-    const db = new BetterSqlite3(file);
-    db.pragma("journal_mode = WAL");
-    db.pragma(`synchronous = ${synchronous}`);
-    db.pragma("busy_timeout = 5000");
-    db.pragma("foreign_keys = ON");
+    const db = openRawSqlite(file, synchronous);
     let writeBody: (runId: string, rows: MetricPoint[]) => void;
     if (layout === "rows") {
       db.exec(`create table metrics (
@@ -140,19 +118,7 @@ async function rawSqlite(points: MetricPoint[][][], batches: number, synchronous
         for (const m of rows) insert.run(runId, m.key, m.value, m.timestamp, m.step, 0);
       });
     } else {
-      db.exec(CHUNK_DDL.replace("$BLOB", "blob"));
-      const selectOpen = db.prepare<[number, string, string], { seq: number; count: number; points: Buffer | null }>(
-        "select seq, count, case when count < ? then points end as points from metric_chunks where run_id = ? and key = ? order by seq desc limit 1",
-      );
-      const upsert = db.prepare(
-        `insert into metric_chunks (run_id, key, seq, ${CHUNK_COLUMNS.join(", ")}) values (?, ?, ?, ${CHUNK_COLUMNS.map(() => "?").join(", ")})
-         on conflict (run_id, key, seq) do update set ${CHUNK_COLUMNS.map((c) => `${c} = excluded.${c}`).join(", ")}`,
-      );
-      writeBody = db.transaction((runId: string, rows: MetricPoint[]) => {
-        for (const [key, list] of byKey(rows)) {
-          for (const r of chunkRows(list, selectOpen.get(CHUNK_POINTS, runId, key))) upsert.run(runId, key, ...r);
-        }
-      });
+      writeBody = rawChunkWriter(db).append;
     }
     const cpu = process.cpuUsage();
     const start = nowMs();
@@ -210,47 +176,15 @@ async function storeAlone(points: MetricPoint[][][], batches: number): Promise<M
   }
 }
 
-function byKey(rows: MetricPoint[]): Map<string, MetricPoint[]> {
-  const out = new Map<string, MetricPoint[]>();
-  for (const m of rows) (out.get(m.key) ?? out.set(m.key, []).get(m.key)!).push(m);
-  return out;
-}
-
-/** A series' new points as chunk rows [seq, ...CHUNK_COLUMNS]: its open chunk filled up, then new ones. */
-function chunkRows(list: MetricPoint[], open: { seq: number; count: number; points: Uint8Array | null } | undefined): unknown[][] {
-  const out: unknown[][] = [];
-  const row = (seq: number, p: ChunkPoints) => {
-    const s = summarizeChunk(p);
-    out.push([seq, ...CHUNK_COLUMNS.map((c) => (c === "points" ? encodeChunk(p) : s[c]))]);
-  };
-  let from = 0;
-  if (open?.points) {
-    from = Math.min(list.length, CHUNK_POINTS - open.count);
-    row(open.seq, appendPoints(decodeChunk(open.points), list, 0, from));
-  }
-  for (let seq = open ? open.seq + 1 : 0; from < list.length; seq++) {
-    const to = Math.min(list.length, from + CHUNK_POINTS);
-    row(seq, appendPoints(undefined, list, from, to));
-    from = to;
-  }
-  return out;
-}
-
 /**
  * The PostgreSQL storage ceiling: the same chunk appends into migration 017's layout on a fresh
  * database, one transaction per body, over CONNECTIONS connections (one run each, as Paved is
- * driven): read the open chunks of the body's keys in one query (a backward primary-key probe
- * per key), append, write every chunk row in one multi-row upsert (bytea bound as binary, as
- * Paved's writes send it). No HTTP, validation or latest values.
+ * driven), each body as pgChunkAppend writes it. No HTTP, validation or latest values.
  */
 async function rawPostgres(url: string, points: MetricPoint[][][], batches: number): Promise<Measured> {
   const pool = new pg.Pool({ connectionString: url, max: CONNECTIONS });
   try {
     await pool.query(CHUNK_DDL.replace("$BLOB", "bytea"));
-    const width = CHUNK_COLUMNS.length + 3;
-    const upsert = (rows: number) => `insert into metric_chunks (run_id, key, seq, ${CHUNK_COLUMNS.join(", ")})
-      values ${Array.from({ length: rows }, (_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}`).join(", ")})`).join(", ")}
-      on conflict (run_id, key, seq) do update set ${CHUNK_COLUMNS.map((c) => `${c} = excluded.${c}`).join(", ")}`;
     let next = 0;
     const start = nowMs();
     await Promise.all(
@@ -260,25 +194,7 @@ async function rawPostgres(url: string, points: MetricPoint[][][], batches: numb
           for (let k = 0; next < batches; k++) {
             next++;
             const runId = `run-${c}`;
-            const series = byKey(perRun[k % perRun.length]!);
-            await client.query("begin");
-            const open = await client.query<{ key: string; seq: number; count: number; points: Buffer | null }>(
-              `select k.key, c.seq, c.count, c.points from unnest($3::text[]) as k(key) cross join lateral (
-                 select m.seq, m.count, case when m.count < $1 then m.points end as points
-                 from metric_chunks m where m.run_id = $2 and m.key = k.key order by m.seq desc limit 1) c`,
-              [CHUNK_POINTS, runId, [...series.keys()]],
-            );
-            const openByKey = new Map(open.rows.map((r) => [r.key, r]));
-            const values: unknown[] = [];
-            let rows = 0;
-            for (const [key, list] of series) {
-              for (const r of chunkRows(list, openByKey.get(key))) {
-                values.push(runId, key, ...r);
-                rows++;
-              }
-            }
-            await client.query(upsert(rows), values);
-            await client.query("commit");
+            await pgChunkAppend(client, runId, perRun[k % perRun.length]!);
           }
         } finally {
           client.release();
@@ -298,7 +214,7 @@ interface Measured {
   seconds: number;
   latency?: ReturnType<typeof summarize>;
   /** CPU time per body of the server process (all its threads) and of this process, the client (Linux). */
-  cpuMsPerBody?: { server: number; client: number };
+  cpuMsPerBody?: { server: number; serverMain?: number; client: number };
   /** The store's size on disk after the run over the points written (SQLite: the database file; PostgreSQL: metric_chunks with its indexes). */
   bytesPerPoint?: number;
 }
@@ -433,14 +349,18 @@ async function ingestion(options: BenchOptions): Promise<Record<string, unknown>
     }
     process.stdout.write("\n");
     if (!reference) {
-      const bare = await startHelperServer("bare-http-server.ts");
-      try {
-        const bareClient = new HttpClient(bare.url, undefined, CONNECTIONS);
-        await drive(bareClient, "/api/2.0/mlflow/runs/log-batch", pavedSqlite.bodies, warmup);
-        reference = { bareHttp: await drive(bareClient, "/api/2.0/mlflow/runs/log-batch", pavedSqlite.bodies, requests, bare.pid) };
-        bareClient.close();
-      } finally {
-        await bare.stop();
+      reference = {
+        bareHttp: await bareServer(() => [], pavedSqlite.bodies, requests, warmup),
+        bareHttpStore: await bareServer((dir) => ["--store", join(dir, "bare.db")], pavedSqlite.bodies, requests, warmup),
+        bareHttpWriterThread: await bareServer((dir) => ["--store", join(dir, "bare.db"), "--writer-thread"], pavedSqlite.bodies, requests, warmup),
+      };
+      if (postgres.url) {
+        const bareDb = await freshDatabase(postgres.url);
+        try {
+          reference.bareHttpPostgres = await bareServer(() => ["--store-pg", bareDb.url], pavedSqlite.bodies, requests, warmup);
+        } finally {
+          await bareDb.drop();
+        }
       }
       // Not a ceiling Paved may use (a power cut can lose acknowledged commits): it shows how much
       // of the storage cost is the fsync per commit on this disk.
@@ -453,7 +373,7 @@ async function ingestion(options: BenchOptions): Promise<Record<string, unknown>
 
   const base = sizes[0]!;
   const rows: (string | number)[][] = [];
-  const cpu = (m: Measured) => (m.cpuMsPerBody ? `${m.cpuMsPerBody.server} + ${m.cpuMsPerBody.client}` : "-");
+  const cpu = (m: Measured) => (m.cpuMsPerBody ? `${m.cpuMsPerBody.server}${m.cpuMsPerBody.serverMain !== undefined ? ` (${m.cpuMsPerBody.serverMain})` : ""} + ${m.cpuMsPerBody.client}` : "-");
   const row = (name: string, size: SizeFigures, m: Measured, baseline: Measured, ceiling?: Measured) => [
     name,
     (size.requests * POINTS_PER_BODY).toLocaleString("en-US"),
@@ -475,18 +395,31 @@ async function ingestion(options: BenchOptions): Promise<Record<string, unknown>
   }
   printTable(
     `Metric ingestion sweep: bodies of ${POINTS_PER_BODY} points (${Math.round(bodyBytes / 1024)} KiB), ${CONNECTIONS} keep-alive connections, one run each; SQLite WAL + synchronous=FULL${postgres.url ? "" : `; PostgreSQL rows skipped: ${postgres.why}`}`,
-    ["path", "points", "points/s", "p50 ms/body", "p99 ms/body", "of raw", "of first size", "bytes/point", "CPU ms/body: server + client"],
+    ["path", "points", "points/s", "p50 ms/body", "p99 ms/body", "of raw", "of first size", "bytes/point", "CPU ms/body: server (main thread) + client"],
     rows,
   );
   const ref = reference!;
+  // `of raw` and `paved / this` against the same database's rows (SQLite unless said).
+  const refRow = (name: string, m: Measured, dialect: "sqlite" | "postgres" = "sqlite") => [
+    name,
+    m.pointsPerSecond,
+    m.latency?.p50 ?? "-",
+    m.latency?.p99 ?? "-",
+    round(m.pointsPerSecond / base[dialect]!.raw.pointsPerSecond).toFixed(2),
+    round(base[dialect]!.paved.pointsPerSecond / m.pointsPerSecond).toFixed(2),
+    cpu(m),
+  ];
   printTable(
     `At ${(base.requests * POINTS_PER_BODY).toLocaleString("en-US")} points, for reference`,
-    ["path", "points/s", "p50 ms/body", "p99 ms/body", "paved SQLite / this", "CPU ms/body: server + client"],
+    ["path", "points/s", "p50 ms/body", "p99 ms/body", "of raw", "paved / this", "CPU ms/body: server (main thread) + client"],
     [
-      ["bare node:http: parse JSON, answer {} (HTTP ceiling)", ref.bareHttp!.pointsPerSecond, ref.bareHttp!.latency!.p50, ref.bareHttp!.latency!.p99, round(base.sqlite.paved.pointsPerSecond / ref.bareHttp!.pointsPerSecond).toFixed(2), cpu(ref.bareHttp!)],
-      ["Paved's store alone: TrackingService.logBatch in-process, no HTTP (SQLite)", ref.sqliteStoreAlone!.pointsPerSecond, "-", "-", round(base.sqlite.paved.pointsPerSecond / ref.sqliteStoreAlone!.pointsPerSecond).toFixed(2), cpu(ref.sqliteStoreAlone!)],
-      ["raw better-sqlite3, synchronous=NORMAL (no fsync per commit)", ref.sqliteSynchronousNormal!.pointsPerSecond, "-", "-", round(base.sqlite.paved.pointsPerSecond / ref.sqliteSynchronousNormal!.pointsPerSecond).toFixed(2), cpu(ref.sqliteSynchronousNormal!)],
-      ["raw rows into the old one-row-per-point table", ref.sqliteOldRowLayout!.pointsPerSecond, "-", "-", round(base.sqlite.paved.pointsPerSecond / ref.sqliteOldRowLayout!.pointsPerSecond).toFixed(2), cpu(ref.sqliteOldRowLayout!)],
+      refRow("bare node:http: parse JSON, answer {} (HTTP ceiling)", ref.bareHttp!),
+      refRow("bare node:http + raw chunk appends, 1 txn per body on its thread", ref.bareHttpStore!),
+      refRow("bare node:http + raw chunk appends on a writer thread, group commit", ref.bareHttpWriterThread!),
+      ...(ref.bareHttpPostgres ? [refRow("bare node:http + raw pg chunk appends, 1 txn per body, 4 connections", ref.bareHttpPostgres, "postgres")] : []),
+      refRow("Paved's store alone: TrackingService.logBatch in-process, no HTTP (SQLite)", ref.sqliteStoreAlone!),
+      refRow("raw better-sqlite3, synchronous=NORMAL (no fsync per commit)", ref.sqliteSynchronousNormal!),
+      refRow("raw rows into the old one-row-per-point table", ref.sqliteOldRowLayout!),
     ],
   );
   return {
@@ -498,6 +431,25 @@ async function ingestion(options: BenchOptions): Promise<Record<string, unknown>
     reference: ref,
     targets: { pointsPerSecond: TARGET_POINTS_PER_SECOND, shareOfRaw: TARGET_SHARE_OF_RAW, shareOfFirstSize: TARGET_SHARE_OF_FIRST_SIZE },
   };
+}
+
+/**
+ * A bare node:http server (bench/bare-http-server.ts with `flags`, given a fresh folder for its store)
+ * driven with the same bodies as Paved: what any server parsing them, and storing them, reaches here.
+ */
+async function bareServer(flags: (dir: string) => string[], bodies: string[][], requests: number, warmup: number): Promise<Measured> {
+  const dir = tempDir("bare");
+  const bare = await startHelperServer("bare-http-server.ts", flags(dir.path));
+  try {
+    const client = new HttpClient(bare.url, undefined, CONNECTIONS);
+    await drive(client, "/api/2.0/mlflow/runs/log-batch", bodies, warmup);
+    const measured = await drive(client, "/api/2.0/mlflow/runs/log-batch", bodies, requests, bare.pid);
+    client.close();
+    return measured;
+  } finally {
+    await bare.stop();
+    dir.remove();
+  }
 }
 
 /** A measurement without the bodies and points it was driven with. */
@@ -523,6 +475,19 @@ function ingestionNotes(figures: Record<string, unknown>): string[] {
         notes.push(`ingestion at ${n} points on ${name}: ${pct(ratio)} of the first size's figure; target >= ${pct(TARGET_SHARE_OF_FIRST_SIZE)}: ${ratio >= TARGET_SHARE_OF_FIRST_SIZE ? "met" : "NOT met"}`);
       }
     }
+  }
+  // The floor: what a server doing nothing but parse and store the bodies reached, over raw.
+  const ref = figures.reference as Record<string, Measured>;
+  const floors: [string, Measured | undefined, "sqlite" | "postgres"][] = [
+    ["SQLite, writer thread and group commit", ref.bareHttpWriterThread, "sqlite"],
+    ["PostgreSQL", ref.bareHttpPostgres, "postgres"],
+  ];
+  for (const [name, floor, dialect] of floors) {
+    const d = base[dialect];
+    if (!floor || !d) continue;
+    notes.push(
+      `a bare server that only parses and stores the bodies (${name}): ${pct(floor.pointsPerSecond / d.raw.pointsPerSecond)} of raw; Paved ${pct(d.paved.pointsPerSecond / floor.pointsPerSecond)} of that server`,
+    );
   }
   notes.push(`ingestion on SQLite at ${(base.requests * POINTS_PER_BODY).toLocaleString("en-US")} points: target >= ${TARGET_POINTS_PER_SECOND.toLocaleString("en-US")} points/s: ${base.sqlite.paved.pointsPerSecond >= TARGET_POINTS_PER_SECOND ? "met" : "NOT met"}`);
   return notes;
