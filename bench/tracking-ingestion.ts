@@ -1,10 +1,12 @@
 // Tracking bench: metric points per second through MLflow's runs/log-batch on a real `paved up`,
 // on SQLite and on PostgreSQL, beside the storage ceiling of each (raw better-sqlite3 / raw `pg`
 // writes of the same points into the same chunk layout, from this process) at the same size in
-// the same run: 1M points by default, 10M with --10m, 100M with --100m. At the first size also the
-// HTTP ceiling (a bare node:http server parsing the same bodies), Paved's store alone (no HTTP)
-// and two reference rows; each row with its CPU time per body, server and client (Linux). Then
-// search_runs latency over 30,000 runs x 20 metrics (bench/tracking-search.ts).
+// the same run: 1M points by default, 10M with --10m, 100M with --100m. At the first size also
+// bare node:http servers driven with the same bodies (bench/bare-http-server.ts): the HTTP ceiling
+// (parse only) and the floors (parse and store, nothing else: what any server reaches here),
+// Paved's store alone (no HTTP) and two reference rows; each row with its CPU time per body,
+// server (and its main thread) and client (Linux). Then search_runs latency over 30,000 runs x 20
+// metrics (bench/tracking-search.ts).
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
