@@ -254,7 +254,8 @@ async function freshDatabase(admin: string): Promise<{ url: string; drop(): Prom
  */
 async function pavedIngest(opts: { config?: Record<string, unknown>; requests: number; warmup: number; size(paved: { dataDir: string }): Promise<number> }): Promise<Measured & { bodies: string[][]; points: MetricPoint[][][] }> {
   const prof = process.env.BENCH_CPU_PROF;
-  const paved = await startPaved({ name: "tracking", ...(opts.config ? { config: opts.config } : {}), ...(prof ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${prof}`] } : {}) });
+  const nodeArgs = [...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : []), ...(process.env.BENCH_PAVED_NODE_ARGS?.split(" ").filter(Boolean) ?? [])];
+  const paved = await startPaved({ name: "tracking", ...(opts.config ? { config: opts.config } : {}), nodeArgs });
   try {
     const client = new HttpClient(paved.url, paved.token, CONNECTIONS);
     const { experiment_id } = await client.request<{ experiment_id: string }>("POST", "/api/2.0/mlflow/experiments/create", { name: "ingestion-bench" });
