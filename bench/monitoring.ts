@@ -312,6 +312,24 @@ async function startServer(modelBytes: Uint8Array, csv: string): Promise<Server>
 }
 
 /**
+ * BENCH_PIN=1: the data-plane process (all its threads) on the last core, the control plane and
+ * this bench (the client) on the others, so the data plane's figures are not moved by the
+ * monitor's control-plane work or the client competing for its core (Linux, `taskset`).
+ */
+function pinProcesses(server: Server, cores: number): void {
+  if (cores < 2) throw new Error("BENCH_PIN=1 needs at least 2 cores");
+  const others = cores === 2 ? "0" : `0-${cores - 2}`;
+  const pin = (list: string, pid: number) => {
+    const result = spawnSync("taskset", ["-a", "-pc", list, String(pid)], { encoding: "utf8" });
+    if (result.status !== 0) throw new Error(`taskset -a -pc ${list} ${pid} failed: ${result.stderr || result.error?.message}`);
+  };
+  pin(String(cores - 1), server.pid);
+  pin(others, server.paved.child.pid!);
+  pin(others, process.pid);
+  process.stdout.write(`pinned: the data plane (pid ${server.pid}) on core ${cores - 1}; the control plane and this client on ${others}\n`);
+}
+
+/**
  * Watches the version with a monitor of 5 s windows (on) or deletes that monitor (off), and waits
  * until the data-plane process applied it: its saved state (dataplane/0/state.json, written when
  * it applies the control plane's push) lists the version as watched, or no longer does. Before
@@ -417,10 +435,13 @@ async function overheadPart(options: BenchOptions): Promise<Omit<BenchResult, "n
   const models = buildTestModels();
   let server: Server | undefined;
   const loadBefore = loadavg();
+  const cores = availableParallelism(); // before BENCH_PIN narrows this process to fewer
+  const pinned = process.env.BENCH_PIN === "1";
   try {
     const csv = evaluationCsv(EVALUATION_ROWS);
     process.stdout.write(`\nstarting paved up; the mlp registered, evaluated and deployed through the API ...\n`);
     server = await startServer(models.bytes("mlp"), csv);
+    if (pinned) pinProcesses(server, cores);
     const warmupStart = Math.max(200, Math.round(WARMUP * options.scale));
     process.stdout.write(`warming up: ${warmupStart} requests one at a time per batch size, unwatched and then watched by a monitor ...\n`);
     for (const on of [false, true]) {
@@ -524,7 +545,7 @@ async function overheadPart(options: BenchOptions): Promise<Omit<BenchResult, "n
     notes.push(
       `the monitors (windows of ${MONITOR_WINDOW_SECONDS} s; made and deleted ${monitorFigures.toggles} times) closed ${monitorFigures.windows} windows while measured: ${monitorFigures.requests} requests, ${monitorFigures.rowsKept} rows kept, status ${monitorFigures.statuses.join(", ")}`,
     );
-    notes.push(`load average (1 min) ${round(loadBefore[0]!, 1)} before, ${round(loadAfter[0]!, 1)} after, on ${availableParallelism()} cores: the HTTP figures share the machine with whatever else runs`);
+    notes.push(`load average (1 min) ${round(loadBefore[0]!, 1)} before, ${round(loadAfter[0]!, 1)} after, on ${cores} cores${pinned ? " (BENCH_PIN=1: the data plane on its own core)" : ""}: the HTTP figures share the machine with whatever else runs`);
     return {
       figures: {
         rounds,
@@ -532,6 +553,7 @@ async function overheadPart(options: BenchOptions): Promise<Omit<BenchResult, "n
         warmup: { start: warmupStart, perMeasure: warmup },
         target: OVERHEAD_TARGET,
         targetMet: met,
+        pinned,
         loadAverage: { before: round(loadBefore[0]!, 2), after: round(loadAfter[0]!, 2) },
         monitor: monitorFigures,
         ...perBatch,
