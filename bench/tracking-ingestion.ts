@@ -6,7 +6,7 @@
 // (parse only) and the floors (parse and store, nothing else: what any server reaches here),
 // Paved's store alone (no HTTP) and two reference rows; each row with its CPU time per body,
 // server (and its main thread) and client (Linux). Then search_runs latency over 30,000 runs x 20
-// metrics (bench/tracking-search.ts).
+// metrics (bench/tracking-search.ts). BENCH_CONNECTIONS sets the client's connections (4).
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
@@ -23,7 +23,8 @@ import { HttpClient, nowMs, printTable, processCpuMs, ROOT, round, startHelperSe
 
 const POINTS_PER_BODY = 1000;
 const KEYS = 10; // 10 metrics x 100 steps per body, like a training loop flushing every 100 steps
-const CONNECTIONS = 4;
+/** The client's keep-alive connections, one run each: 4, or BENCH_CONNECTIONS. */
+const CONNECTIONS = connections(process.env.BENCH_CONNECTIONS);
 const BODIES_PER_CONNECTION = 50;
 const TARGET_POINTS_PER_SECOND = 100_000;
 /** Issue 15: Paved at >= 80% of raw writes into the same layout, and 10M/100M within 20% of 1M. */
@@ -508,4 +509,10 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     notes.push(`search_runs p50 (filter + order_by): ${((searchFigures.queries as { ms: { p50: number } }[])[0]!.ms.p50)} ms; target < ${SEARCH_TARGET_MS} ms: ${searchFigures.meetsTarget ? "met" : "NOT met"}`);
   }
   return { name: "tracking", figures: { ingestion: ingest, search: searchFigures }, notes };
+}
+
+function connections(text: string | undefined): number {
+  const n = Number(text ?? 4);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`BENCH_CONNECTIONS is '${text}'; give a whole number from 1 to 64`);
+  return n;
 }

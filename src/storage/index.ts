@@ -6,4 +6,4 @@ export { lockDataDir, LOCK_FILE, type DataDirLock, type LockHolder } from "./ins
 export { campaign, FENCED_SQLSTATE, type CampaignOptions, type LeaderRecord, type Leadership } from "./leader.ts";
 export { DEFAULT_TEAM_ID, BOOTSTRAP_ADMIN_ID } from "./migrations/010-teams.ts";
 export { olderThan } from "./keyset.ts";
-export { appendPoints, CHUNK_POINTS, CHUNK_SUMMARY_COLUMNS, decodeChunk, encodeChunk, summarizeChunk, type ChunkPoints, type ChunkSummary } from "./metric-chunk.ts";
+export { appendColumns, appendPoints, CHUNK_POINTS, CHUNK_SUMMARY_COLUMNS, decodeChunk, encodeChunk, summarizeChunk, type ChunkPoints, type ChunkSummary } from "./metric-chunk.ts";

@@ -84,16 +84,10 @@ export function summarizeChunk(p: ChunkPoints): ChunkSummary {
   };
 }
 
-/** Points of `base` (may be empty) followed by `more`, as new arrays. */
+/** Points of `base` (may be empty) followed by those of `more` from `from` to `to`, as new arrays. */
 export function appendPoints(base: ChunkPoints | undefined, more: { step: number; timestamp: number; value: number }[], from: number, to: number): ChunkPoints {
   const have = base ? base.steps.length : 0;
-  const n = have + (to - from);
-  const steps = new Float64Array(n), timestamps = new Float64Array(n), values = new Float64Array(n);
-  if (base) {
-    steps.set(base.steps);
-    timestamps.set(base.timestamps);
-    values.set(base.values);
-  }
+  const { steps, timestamps, values } = grown(base, to - from);
   for (let i = from; i < to; i++) {
     const m = more[i]!;
     steps[have + i - from] = m.step;
@@ -101,4 +95,26 @@ export function appendPoints(base: ChunkPoints | undefined, more: { step: number
     values[have + i - from] = m.value;
   }
   return { steps, timestamps, values };
+}
+
+/** appendPoints for points already in columns: copies ranges, with no object per point. */
+export function appendColumns(base: ChunkPoints | undefined, more: ChunkPoints, from: number, to: number): ChunkPoints {
+  const have = base ? base.steps.length : 0;
+  const out = grown(base, to - from);
+  out.steps.set(more.steps.subarray(from, to), have);
+  out.timestamps.set(more.timestamps.subarray(from, to), have);
+  out.values.set(more.values.subarray(from, to), have);
+  return out;
+}
+
+/** New arrays holding `base`'s points with room for `more` after them. */
+function grown(base: ChunkPoints | undefined, more: number): ChunkPoints {
+  const have = base ? base.steps.length : 0;
+  const out = { steps: new Float64Array(have + more), timestamps: new Float64Array(have + more), values: new Float64Array(have + more) };
+  if (base) {
+    out.steps.set(base.steps);
+    out.timestamps.set(base.timestamps);
+    out.values.set(base.values);
+  }
+  return out;
 }

@@ -1,8 +1,8 @@
 import type BetterSqlite3 from "better-sqlite3";
 import { sql, type Kysely, type OnConflictBuilder, type QueryCreator, type Transaction } from "kysely";
 import { invalidInput, notFound } from "../../core/index.ts";
-import { SqliteMetricWriter, type BatchArgs, type LatestRow, type SeriesPoint } from "./metric-writer.ts";
-import { appendPoints, CHUNK_POINTS, CHUNK_SUMMARY_COLUMNS, decodeChunk, encodeChunk, summarizeChunk, type ChunkPoints, type Database, type Tables } from "../../storage/index.ts";
+import { seriesColumns, seriesOf, SqliteMetricWriter, type BatchArgs, type LatestRow, type Series } from "./metric-writer.ts";
+import { appendColumns, CHUNK_POINTS, CHUNK_SUMMARY_COLUMNS, decodeChunk, encodeChunk, summarizeChunk, type ChunkPoints, type Database, type Tables } from "../../storage/index.ts";
 
 export interface MetricInput {
   key: string;
@@ -73,7 +73,7 @@ export class MetricStore {
   async writeBatch(runId: string, batch: Batch, experimentId: string): Promise<void> {
     const params = Object.entries(batch.params);
     const tags = Object.entries(batch.tags);
-    const series = bySeries(batch.metrics);
+    const series = seriesOf(batch.metrics);
     const latest = latestPerKey(runId, experimentId, series);
     const sqlite = this.database.sqlite;
     if (sqlite) {
@@ -101,11 +101,11 @@ export class MetricStore {
           .onConflict((oc) => oc.columns(["run_id", "key"]).doUpdateSet((eb) => ({ value: eb.ref("excluded.value") })))
           .execute();
       }
-      if (!series.size) return;
+      if (!series.keys.length) return;
       // A statement after the lock's: its snapshot holds the last batch of this run to commit.
-      const open = await openChunks(trx, runId, [...series.keys()]);
+      const open = await openChunks(trx, runId, series.keys);
       const rows: ChunkRow[] = [];
-      for (const [key, points] of series) rows.push(...chunkRows(runId, key, points, open.get(key)));
+      for (const [key, points] of seriesColumns(series)) rows.push(...chunkRows(runId, key, points, open.get(key)));
       // The latest values and the first chunk rows in one statement (a data-modifying WITH).
       await trx.with("latest", (db) => upsertLatest(db, latest)).insertInto("metric_chunks").values(rows.slice(0, PG_CHUNK_ROWS)).onConflict(chunkConflict).execute();
       for (let i = PG_CHUNK_ROWS; i < rows.length; i += PG_CHUNK_ROWS) await trx.insertInto("metric_chunks").values(rows.slice(i, i + PG_CHUNK_ROWS)).onConflict(chunkConflict).execute();
@@ -194,28 +194,18 @@ export async function readChunks(database: Database, runId: string, key: string,
   return out;
 }
 
-/** The batch's points per key, in the order sent. */
-function bySeries(metrics: MetricInput[]): Map<string, SeriesPoint[]> {
-  const series = new Map<string, SeriesPoint[]>();
-  for (const m of metrics) {
-    let list = series.get(m.key);
-    if (!list) series.set(m.key, (list = []));
-    list.push(m); // not a copy: a batch of 1,000 points made 1,000 objects for the collector here
-  }
-  return series;
-}
-
 /** The chunk rows a series' new points become: the open chunk filled up, then new ones. */
-function chunkRows(runId: string, key: string, points: SeriesPoint[], open: OpenChunk | undefined): ChunkRow[] {
+function chunkRows(runId: string, key: string, points: ChunkPoints, open: OpenChunk | undefined): ChunkRow[] {
   const rows: ChunkRow[] = [];
+  const n = points.steps.length;
   let from = 0;
   if (open && open.points && open.count < CHUNK_POINTS) {
-    from = Math.min(points.length, CHUNK_POINTS - open.count);
-    rows.push(chunkRow(runId, key, open.seq, appendPoints(decodeChunk(open.points), points, 0, from)));
+    from = Math.min(n, CHUNK_POINTS - open.count);
+    rows.push(chunkRow(runId, key, open.seq, appendColumns(decodeChunk(open.points), points, 0, from)));
   }
-  for (let seq = open ? open.seq + 1 : 0; from < points.length; seq++) {
-    const to = Math.min(points.length, from + CHUNK_POINTS);
-    rows.push(chunkRow(runId, key, seq, appendPoints(undefined, points, from, to)));
+  for (let seq = open ? open.seq + 1 : 0; from < n; seq++) {
+    const to = Math.min(n, from + CHUNK_POINTS);
+    rows.push(chunkRow(runId, key, seq, appendColumns(undefined, points, from, to)));
     from = to;
   }
   return rows;
@@ -226,15 +216,16 @@ function chunkRow(runId: string, key: string, seq: number, points: ChunkPoints):
 }
 
 /** The point of each key that should become latest: highest step, then highest timestamp, then last sent. */
-function latestPerKey(runId: string, experimentId: string, series: Map<string, SeriesPoint[]>): LatestRow[] {
+function latestPerKey(runId: string, experimentId: string, series: Series): LatestRow[] {
   const rows: LatestRow[] = [];
-  for (const key of [...series.keys()].sort()) {
-    let best: SeriesPoint | undefined;
-    for (const p of series.get(key)!) {
-      if (!best || p.step > best.step || (p.step === best.step && p.timestamp >= best.timestamp)) best = p;
+  for (const [key, { steps, timestamps, values }] of seriesColumns(series).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    let best = 0;
+    for (let i = 1; i < steps.length; i++) {
+      if (steps[i]! > steps[best]! || (steps[i] === steps[best] && timestamps[i]! >= timestamps[best]!)) best = i;
     }
-    const nan = Number.isNaN(best!.value);
-    rows.push({ run_id: runId, experiment_id: experimentId, key, value: nan ? null : best!.value, timestamp: best!.timestamp, step: best!.step, is_nan: nan ? 1 : 0 });
+    const value = values[best]!;
+    const nan = Number.isNaN(value);
+    rows.push({ run_id: runId, experiment_id: experimentId, key, value: nan ? null : value, timestamp: timestamps[best]!, step: steps[best]!, is_nan: nan ? 1 : 0 });
   }
   return rows;
 }
@@ -385,7 +376,7 @@ export function prepareSqliteWrites(sqlite: BetterSqlite3.Database, activeRunsOn
   );
   const selectStage = sqlite.prepare<[string], { lifecycle_stage: string }>("select lifecycle_stage from runs where run_id = ?");
   const batch = sqlite.transaction(
-    (runId: string, params: [string, string][], tags: [string, string][], series: Map<string, SeriesPoint[]>, latest: LatestRow[]) => {
+    (runId: string, params: [string, string][], tags: [string, string][], series: Series, latest: LatestRow[]) => {
       // In the write's own transaction: a run deleted or collected since the caller checked is refused.
       const stage = activeRunsOnly ? selectStage.get(runId)?.lifecycle_stage : "active";
       if (stage !== "active") throw runNotWritable(runId, stage);
@@ -395,7 +386,7 @@ export function prepareSqliteWrites(sqlite: BetterSqlite3.Database, activeRunsOn
         if (!old) insertParam.run(runId, key, value);
       }
       for (const [key, value] of tags) upsertTag.run(runId, key, value);
-      for (const [key, points] of series) {
+      for (const [key, points] of seriesColumns(series)) {
         for (const r of chunkRows(runId, key, points, selectOpen.get(CHUNK_POINTS, runId, key))) {
           upsertChunk.run(r.run_id, r.key, r.seq, ...CHUNK_COLUMNS.map((c) => r[c]));
         }

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { openSqlite } from "../../storage/index.ts";
 import { prepareSqliteWrites, type GroupItem } from "./metric-store.ts";
-import { toWriteError, unpackBatch, type WriteMessage, type WrittenMessage, type WriterData } from "./metric-writer.ts";
+import { toWriteError, type WriteMessage, type WrittenMessage, type WriterData } from "./metric-writer.ts";
 
 const { file, activeRunsOnly } = workerData as WriterData;
 const sqlite = openSqlite(file);
@@ -30,7 +30,7 @@ function flush(): void {
   const batch = pending;
   pending = [];
   if (batch.length) {
-    const items: GroupItem[] = batch.map((m) => ({ args: unpackBatch(m) }));
+    const items: GroupItem[] = batch.map((m) => ({ args: m.args }));
     let failed: unknown;
     try {
       writes.group(items);

@@ -4,7 +4,7 @@ import { openTestDatabase } from "../../../test/support/databases.ts";
 import { PlatformError } from "../../core/index.ts";
 import type { Database } from "../../storage/index.ts";
 import { MetricStore, type MetricInput } from "./metric-store.ts";
-import { packBatch, unpackBatch, type SqliteMetricWriter } from "./metric-writer.ts";
+import { seriesColumns, seriesOf, type SqliteMetricWriter, type WriteMessage } from "./metric-writer.ts";
 
 // Issue 15, item 1: on SQLite a writer thread with its own connection stores log-batch points, so
 // the server's thread parses the next bodies while a commit waits for the disk. These tests drive
@@ -21,17 +21,25 @@ describe("the SQLite metric writer thread", () => {
 
   it("crosses a batch to the thread and back without changing a number", () => {
     const values = [NaN, Infinity, -Infinity, -0.5, 1e-300, Number.MAX_SAFE_INTEGER];
-    const series = new Map([
-      ["a", values.map((value, i) => ({ step: -i, timestamp: 2 ** 52 + i, value }))],
-      ["b", [{ step: 7, timestamp: 8, value: 9 }]],
-    ]);
+    const sent = [
+      ...values.map((value, i) => ({ key: "a", step: -i, timestamp: 2 ** 52 + i, value })),
+      { key: "b", step: 7, timestamp: 8, value: 9 },
+    ];
+    // Keys interleaved as a training loop sends them: each key's points stay in the order sent.
+    sent.splice(2, 0, sent.pop()!);
+    const series = seriesOf(sent);
+    expect(series.points.length).toBe(3 * 7);
     const latest = [{ run_id: "r", experiment_id: "0", key: "b", value: 9, timestamp: 8, step: 7, is_nan: 0 }];
-    const message = packBatch(3, ["r", [["p", "1"]], [["t", "x"]], series, latest]);
-    expect(message.points.length).toBe(3 * 7);
-    const [runId, params, tags, back, latestBack] = unpackBatch(structuredClone(message));
+    const message: WriteMessage = { id: 3, args: ["r", [["p", "1"]], [["t", "x"]], series, latest] };
+    const [runId, params, tags, back, latestBack] = structuredClone(message, { transfer: [series.points.buffer] }).args;
+    expect(series.points.length).toBe(0); // transferred, not copied
     expect({ runId, params, tags, latestBack }).toEqual({ runId: "r", params: [["p", "1"]], tags: [["t", "x"]], latestBack: latest });
-    expect([...back.entries()]).toEqual([...series.entries()]);
-    expect(Object.is(back.get("a")![0]!.step, -0)).toBe(true);
+    const columns = seriesColumns(back).map(([key, p]) => [key, [...p.steps], [...p.timestamps], [...p.values]]);
+    expect(columns).toEqual([
+      ["a", values.map((_, i) => -i), values.map((_, i) => 2 ** 52 + i), values],
+      ["b", [7], [8], [9]],
+    ]);
+    expect(Object.is(seriesColumns(back)[0]![1].steps[0], -0)).toBe(true);
   });
 
   it("answers a refused batch with its own error and stores the others of its group", async () => {

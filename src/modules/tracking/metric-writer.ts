@@ -8,30 +8,79 @@
 // kill -9 and power loss as before (synchronous = FULL on both connections).
 import type { Worker } from "node:worker_threads";
 import { PlatformError, startModuleWorker, type ErrorCode } from "../../core/index.ts";
-import type { Tables } from "../../storage/index.ts";
-
-export interface SeriesPoint {
-  step: number;
-  timestamp: number;
-  value: number;
-}
+import type { ChunkPoints, Tables } from "../../storage/index.ts";
 
 export type LatestRow = Tables["latest_metrics"];
 
-/** One request's write: its points per key in the order sent, and the latest value per key. */
-export type BatchArgs = [runId: string, params: [string, string][], tags: [string, string][], series: Map<string, SeriesPoint[]>, latest: LatestRow[]];
-
-/** A batch as it crosses to the writer: the points of all its series in one Float64Array. */
-export interface WriteMessage {
-  id: number;
-  runId: string;
-  params: [string, string][];
-  tags: [string, string][];
+/**
+ * A batch's points per key, in the order sent, as columns: one Float64Array holds, key after key,
+ * that key's steps, then its timestamps, then its values. It crosses to the writer thread as is
+ * (its buffer transferred) and chunks are cut from it with typed-array copies, so a point never
+ * becomes an object again after the body is parsed.
+ */
+export interface Series {
   keys: string[];
-  /** Points per key, in `keys` order; `points` holds them in that order, three numbers each. */
+  /** Points per key, in `keys` order. */
   counts: number[];
   points: Float64Array<ArrayBuffer>;
-  latest: BatchArgs[4];
+}
+
+/** The points of a batch per key, in the order sent. */
+export function seriesOf(metrics: readonly { key: string; step: number; timestamp: number; value: number }[]): Series {
+  const index = new Map<string, number>();
+  const keys: string[] = [];
+  const counts: number[] = [];
+  const keyOf = new Uint32Array(metrics.length);
+  for (let i = 0; i < metrics.length; i++) {
+    const key = metrics[i]!.key;
+    let k = index.get(key);
+    if (k === undefined) {
+      index.set(key, (k = keys.length));
+      keys.push(key);
+      counts.push(0);
+    }
+    counts[k]!++;
+    keyOf[i] = k;
+  }
+  const next: number[] = [];
+  let start = 0;
+  for (const count of counts) {
+    next.push(start);
+    start += 3 * count;
+  }
+  const points = new Float64Array(start);
+  for (let i = 0; i < metrics.length; i++) {
+    const m = metrics[i]!;
+    const k = keyOf[i]!;
+    const count = counts[k]!;
+    const at = next[k]!++;
+    points[at] = m.step;
+    points[at + count] = m.timestamp;
+    points[at + 2 * count] = m.value;
+  }
+  return { keys, counts, points };
+}
+
+/** Each key of a series with its points as views into `series.points` (no copy). */
+export function seriesColumns(series: Series): [key: string, points: ChunkPoints][] {
+  const out: [string, ChunkPoints][] = [];
+  let at = 0;
+  series.keys.forEach((key, k) => {
+    const n = series.counts[k]!;
+    const { points } = series;
+    out.push([key, { steps: points.subarray(at, at + n), timestamps: points.subarray(at + n, at + 2 * n), values: points.subarray(at + 2 * n, at + 3 * n) }]);
+    at += 3 * n;
+  });
+  return out;
+}
+
+/** One request's write: its points per key in the order sent, and the latest value per key. */
+export type BatchArgs = [runId: string, params: [string, string][], tags: [string, string][], series: Series, latest: LatestRow[]];
+
+/** A batch as it crosses to the writer; its points' buffer is transferred, not copied. */
+export interface WriteMessage {
+  id: number;
+  args: BatchArgs;
 }
 
 /** What the writer answers after each commit: the batches it wrote, with the error of those refused. */
@@ -49,34 +98,6 @@ export interface WriteError {
 export interface WriterData {
   file: string;
   activeRunsOnly: boolean;
-}
-
-/** Packs a batch for the writer; the points' buffer is transferred, not copied. */
-export function packBatch(id: number, [runId, params, tags, series, latest]: BatchArgs): WriteMessage {
-  const keys = [...series.keys()];
-  const counts = keys.map((k) => series.get(k)!.length);
-  const points = new Float64Array(3 * counts.reduce((a, b) => a + b, 0));
-  let i = 0;
-  for (const key of keys) {
-    for (const p of series.get(key)!) {
-      points[i++] = p.step;
-      points[i++] = p.timestamp;
-      points[i++] = p.value;
-    }
-  }
-  return { id, runId, params, tags, keys, counts, points, latest };
-}
-
-/** The writer's side of packBatch. */
-export function unpackBatch(m: WriteMessage): BatchArgs {
-  const series = new Map<string, SeriesPoint[]>();
-  let i = 0;
-  m.keys.forEach((key, k) => {
-    const list = new Array<SeriesPoint>(m.counts[k]!);
-    for (let j = 0; j < list.length; j++, i += 3) list[j] = { step: m.points[i]!, timestamp: m.points[i + 1]!, value: m.points[i + 2]! };
-    series.set(key, list);
-  });
-  return [m.runId, m.params, m.tags, series, m.latest];
 }
 
 export function toWriteError(error: unknown): WriteError {
@@ -104,12 +125,12 @@ export class SqliteMetricWriter {
 
   write(args: BatchArgs): Promise<void> {
     const worker = (this.worker ??= this.start());
-    const message = packBatch(this.nextId++, args);
+    const message: WriteMessage = { id: this.nextId++, args };
     return new Promise<void>((resolve, reject) => {
       // Held open only while a batch waits, so an idle writer never keeps the process alive.
       if (this.waiting.size === 0) worker.ref();
       this.waiting.set(message.id, { resolve, reject });
-      worker.postMessage(message, [message.points.buffer]);
+      worker.postMessage(message, [args[3].points.buffer]);
     });
   }
 
