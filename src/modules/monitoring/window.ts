@@ -118,18 +118,7 @@ export function judgeWindow(reference: PreparedReference, batch: SampleSet | und
   // One column at a time, reused: a window judges every feature, and each window many of them.
   const column = new Float64Array(rowCount);
   for (const f of reference.features) {
-    let kept = 0;
-    let missing = 0;
-    let outOfRange = 0;
-    for (let r = 0; r < rowCount; r++) {
-      const v = f.index < sampled.width ? sampled.values[r * sampled.width + f.index]! : Number.NaN;
-      if (!Number.isFinite(v)) {
-        missing++;
-        continue;
-      }
-      column[kept++] = v;
-      if (v < f.min || v > f.max) outOfRange++;
-    }
+    const { kept, missing, outOfRange } = f.index < sampled.width ? takeColumn(sampled, f, column) : { kept: 0, missing: rowCount, outOfRange: 0 };
     const values = column.subarray(0, kept);
     const n = rowCount || 1;
     const missingRate = missing / n;
@@ -197,6 +186,29 @@ export function judgeWindow(reference: PreparedReference, batch: SampleSet | und
   if (batch.rowsDropped > 0) notes.push(`${batch.rowsDropped} of ${batch.rowsSeen} rows were not kept (the window's sample is bounded; kept rows are an even sample)`);
   if (batch.truncated) notes.push("rows were wider than the monitor keeps; only the first features were judged");
   return { status: breaches.length ? "breach" : judged ? "ok" : "insufficient", figures, breaches, baseline: nextBaseline };
+}
+
+/**
+ * One feature's finite values of the window into `column`, counting the missing (not finite) and
+ * those outside the reference's range. A small function of its own, so that the optimizing
+ * compiler takes its loop early and keeps it: windows close seldom, and code that is not yet
+ * optimized allocates a number object for every value it reads from a Float32Array.
+ */
+function takeColumn(sampled: { width: number; count: number; values: Float32Array }, f: { index: number; min: number; max: number }, column: Float64Array): { kept: number; missing: number; outOfRange: number } {
+  let kept = 0;
+  let missing = 0;
+  let outOfRange = 0;
+  const { width, count, values } = sampled;
+  for (let at = f.index, r = 0; r < count; r++, at += width) {
+    const v = values[at]!;
+    if (!Number.isFinite(v)) {
+      missing++;
+      continue;
+    }
+    column[kept++] = v;
+    if (v < f.min || v > f.max) outOfRange++;
+  }
+  return { kept, missing, outOfRange };
 }
 
 /** PSI over categories (shares given); zero shares count as 1e-4, as in psi(). */

@@ -56,5 +56,36 @@ describe("live samples on the wire", () => {
     // A width past what serving keeps would make the merge allocate MAX_ROWS × width: refused before any row is read.
     const wide = { ...drained()[0]!, width: 1_025, rows: new Float32Array(1_025), scores: new Float32Array(1) };
     bad(encodeSampleSets([wide]), /not a list of sample figures/);
+    // Latencies are checked without a parse per number, and still refused when one is not a number.
+    const [set] = drained();
+    bad(encodeSampleSets([{ ...set!, latencies: [0.001, "slow" as unknown as number] }]), /not a list of sample figures: expected a list of numbers/);
+    bad(encodeSampleSets([{ ...set!, latencies: "0.001" as unknown as number[] }]), /expected a list of numbers/);
+  });
+});
+
+describe("live samples merged", () => {
+  const labels = { model: "churn", version: "3", environment: "production" };
+  const withLatencies = (latencies: number[]): SampleSet => ({ ...labels, requests: latencies.length, errors: 0, errorCodes: {}, rowsSeen: 0, rowsDropped: 0, width: 0, latencies, truncated: false, rows: new Float32Array(0), scores: new Float32Array(0) });
+
+  it("keep every latency while there is room, then at most 4,000, each later one replacing a kept one", () => {
+    let next = 0;
+    const samples = new LiveSamples(() => (next++ % 10) / 10);
+    samples.setMonitored([monitoredKey(labels)]);
+    samples.absorb([withLatencies([1, 2, 3])]);
+    samples.absorb([withLatencies(Array.from({ length: 3_999 }, (_, i) => 10 + i))]);
+    const [merged] = samples.drain();
+    expect(merged!.requests).toBe(4_002);
+    expect(merged!.latencies).toHaveLength(4_000);
+    // The first batch whole, then the second's first 3,997 in order; its last two replaced the
+    // kept ones the random draws chose (0.0 and 0.1 of 4,000: slots 0 and 400).
+    const expected = [1, 2, 3, ...Array.from({ length: 3_997 }, (_, i) => 10 + i)];
+    expected[0] = 4_007;
+    expected[400] = 4_008;
+    expect(merged!.latencies).toEqual(expected);
+    // The merged list is the reservoir's own: the batch it came from is not changed.
+    const batch = [0.5];
+    samples.absorb([withLatencies(batch)]);
+    samples.drain()[0]!.latencies.push(9);
+    expect(batch).toEqual([0.5]);
   });
 });

@@ -43,7 +43,7 @@ const SampleFigures = z.object({
   /** Values per kept row (the first input's, at most MAX_FEATURES). */
   width: z.number().int().min(0).max(MAX_FEATURES),
   /** Latencies of answered requests in seconds (the newest MAX_LATENCIES). */
-  latencies: z.array(z.number()),
+  latencies: z.custom<number[]>((v) => Array.isArray(v) && v.every((x) => typeof x === "number"), { message: "expected a list of numbers" }),
   /** Whether rows were wider than MAX_FEATURES and cut. */
   truncated: z.boolean(),
 });
@@ -316,10 +316,12 @@ export class LiveSamples {
       entry.rowsSeen += more.rowsSeen;
       entry.rowsDropped += more.rowsDropped;
       entry.truncated ||= more.truncated;
-      for (const x of more.latencies) {
-        if (entry.latencies.length < MAX_LATENCIES) entry.latencies.push(x);
-        else entry.latencies[Math.floor(this.random() * MAX_LATENCIES)] = x;
-      }
+      // Appended in bulk while there is room (no boxing of each number in code not yet optimized:
+      // this runs once a second), then each further one replaces a kept one at random.
+      const latencies = more.latencies;
+      const room = Math.min(latencies.length, MAX_LATENCIES - entry.latencies.length);
+      if (room > 0) entry.latencies = entry.latencies.concat(room === latencies.length ? latencies : latencies.slice(0, room));
+      for (let i = Math.max(room, 0); i < latencies.length; i++) entry.latencies[Math.floor(this.random() * MAX_LATENCIES)] = latencies[i]!;
       const rows = sampleRows(more);
       if (rows.count === 0) continue;
       const buffer = takeWidth(entry, rows.width);
@@ -371,7 +373,9 @@ export class LiveSamples {
     const order = Array.from({ length: n }, (_, i) => i);
     for (let i = 0; i < count; i++) {
       const j = i + Math.floor(this.random() * (n - i));
-      [order[i], order[j]] = [order[j]!, order[i]!];
+      const swapped = order[j]!;
+      order[j] = order[i]!;
+      order[i] = swapped;
     }
     return order.slice(0, count);
   }
