@@ -321,7 +321,7 @@ export class LiveSamples {
       const latencies = more.latencies;
       const room = Math.min(latencies.length, MAX_LATENCIES - entry.latencies.length);
       if (room > 0) entry.latencies = entry.latencies.concat(room === latencies.length ? latencies : latencies.slice(0, room));
-      for (let i = Math.max(room, 0); i < latencies.length; i++) entry.latencies[Math.floor(this.random() * MAX_LATENCIES)] = latencies[i]!;
+      for (let i = room; i < latencies.length; i++) entry.latencies[Math.floor(this.random() * MAX_LATENCIES)] = latencies[i]!;
       const rows = sampleRows(more);
       if (rows.count === 0) continue;
       const buffer = takeWidth(entry, rows.width);
