@@ -65,7 +65,9 @@ describe("/metrics under a real Prometheus", () => {
     const target = new URL(server.url).host;
     writeFileSync(
       join(root, "prometheus.yml"),
-      `global: { scrape_interval: 1s, evaluation_interval: 1s }
+      // The scrape timeout is the interval (Prometheus refuses a longer one): 2 s leaves room for a
+      // /metrics answered late on a loaded test machine.
+      `global: { scrape_interval: 2s, scrape_timeout: 2s, evaluation_interval: 2s }
 scrape_configs:
   - job_name: paved
     metrics_path: /metrics
@@ -85,11 +87,13 @@ scrape_configs:
       }
     };
     let up: { value: [number, string] }[] = [];
-    for (let i = 0; i < 300 && up[0]?.value[1] !== "1"; i++) {
+    for (let i = 0; i < 600 && up[0]?.value[1] !== "1"; i++) {
       await new Promise((r) => setTimeout(r, 100));
       up = await query('up{job="paved"}');
     }
-    expect(up[0]?.value[1]).toBe("1");
+    // On a miss, the message carries why Prometheus's scrapes failed (its targets API's lastError).
+    const targets = up[0]?.value[1] === "1" ? "" : await (await fetch(`http://127.0.0.1:${port}/api/v1/targets`)).text().catch(String);
+    expect(up[0]?.value[1], targets).toBe("1");
     expect((await query("DCGM_FI_DEV_GPU_TEMP"))[0]?.value[1]).toBe("38");
     expect((await query("sum(paved_jobs_running)"))[0]?.value[1]).toBe("1");
     expect((await query('paved_http_requests_total{route="/metrics",status="200"}')).length).toBe(1);

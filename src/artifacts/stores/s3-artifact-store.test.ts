@@ -3,7 +3,7 @@ import { createServer as createHttpServer } from "node:http";
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { CopyObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { motoInstalled, startMoto, startS3rver, type S3Emulator } from "../../../test/support/s3-emulator.ts";
 import { freePort } from "../../../test/support/server-process.ts";
@@ -103,6 +103,28 @@ function againstEmulator(name: "s3rver" | "moto", start: () => Promise<S3Emulato
     const data = randomBytes(2000);
     await expect(truncating.put(data, { maxBytes: MiB })).rejects.toMatchObject({ code: "UNAVAILABLE", details: { cause: "SizeMismatch" } });
     expect(await store.has(createHash("sha256").update(data).digest("hex"))).toBe(false);
+    expect((await keys(emulator)).filter((k) => k.startsWith("tmp/"))).toEqual([]);
+  });
+
+  it("ends a put whose copy into place failed yet the blob stands there (racing puts of the same bytes), and only then", async () => {
+    const client = emulator.client();
+    const send = client.send.bind(client) as (command: unknown) => Promise<unknown>;
+    let landed = true;
+    // Stand-in for what s3rver does when copies to one key race: the copy lands (or not) and answers 500.
+    (client as unknown as { send: (command: unknown) => Promise<unknown> }).send = async (command) => {
+      if (!(command instanceof CopyObjectCommand)) return send(command);
+      if (landed) await send(command);
+      throw Object.assign(new Error("We encountered an internal error. Please try again."), { name: "InternalError" });
+    };
+    const racing = new S3ArtifactStore({ client, bucket: emulator.bucket, prefix: PREFIX });
+    const data = randomBytes(3000);
+    const digest = createHash("sha256").update(data).digest("hex");
+    expect(await racing.put(data, { maxBytes: MiB })).toEqual({ digest, size: data.length });
+    expect(await store.has(digest)).toBe(true);
+    landed = false;
+    const other = randomBytes(3000);
+    await expect(racing.put(other, { maxBytes: MiB })).rejects.toMatchObject({ code: "UNAVAILABLE", details: { cause: "InternalError" } });
+    expect(await store.has(createHash("sha256").update(other).digest("hex"))).toBe(false);
     expect((await keys(emulator)).filter((k) => k.startsWith("tmp/"))).toEqual([]);
   });
 

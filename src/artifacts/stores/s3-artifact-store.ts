@@ -151,11 +151,23 @@ export class S3ArtifactStore implements ArtifactStore {
         await this.copyIntoPlace(tmpKey, key, size);
       }
     } catch (error) {
+      // Content-addressed: if a concurrent put of the same bytes placed the object meanwhile (an
+      // emulator such as s3rver fails racing copies to one key), this put is done as well.
+      const placed = !(error instanceof PlatformError) && (await this.holds(key, size));
       await this.deleteQuietly(tmpKey);
-      throw this.unavailable(error, "storing an artifact");
+      if (!placed) throw this.unavailable(error, "storing an artifact");
     }
     await this.deleteQuietly(tmpKey);
     return { digest, size };
+  }
+
+  /** Whether the key holds an object of this size; false on any failure to tell. */
+  private async holds(key: string, size: number): Promise<boolean> {
+    try {
+      return (await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }))).ContentLength === size;
+    } catch {
+      return false;
+    }
   }
 
   /**
