@@ -357,6 +357,11 @@ export interface SqliteWrites {
 
 /** The SQLite write path's prepared statements, on the metric writer thread's connection. */
 export function prepareSqliteWrites(sqlite: BetterSqlite3.Database, activeRunsOnly: boolean): SqliteWrites {
+  // Each batch's savepoint keeps the pages it changes in a statement journal, which SQLite moves
+  // from memory to a temporary file past 64 KiB: a file created, written and deleted for nearly
+  // every 1,000-point batch, a third of this thread's time. In memory it holds the batch's changed
+  // pages (about 100 KiB) until the batch's savepoint is released; durability is the WAL's, unchanged.
+  sqlite.pragma("temp_store = MEMORY");
   const selectParam = sqlite.prepare<[string, string], { value: string }>("select value from params where run_id = ? and key = ?");
   const insertParam = sqlite.prepare("insert into params (run_id, key, value) values (?, ?, ?) on conflict do nothing");
   const upsertTag = sqlite.prepare(
