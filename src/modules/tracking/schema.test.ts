@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { PlatformError } from "../../core/index.ts";
-import { parseMetrics } from "./schema.ts";
+import { z } from "zod";
+import { parseInput, PlatformError } from "../../core/index.ts";
+import { mlflow, parseMetrics } from "./schema.ts";
 
 describe("parseMetrics: a log-batch body's metrics, checked and normalized in place", () => {
   it("turns MLflow's string numbers into numbers, fills a missing step and timestamp, and keeps the body's objects", () => {
@@ -43,5 +44,19 @@ describe("parseMetrics: a log-batch body's metrics, checked and normalized in pl
     expect(caught).toBeInstanceOf(PlatformError);
     expect((caught as PlatformError).code).toBe("INVALID_INPUT");
     expect((caught as PlatformError).message).toContain(message);
+  });
+});
+
+describe("log-batch's body: metrics checked once as a list, then point by point by parseMetrics", () => {
+  it("takes a list (or none), refuses anything else naming the field, and documents the points' shape", () => {
+    expect(parseInput(mlflow.logBatch, { run_id: "r" }, "log-batch").metrics).toEqual([]);
+    const metrics = [{ key: "loss", value: 1 }];
+    expect(parseInput(mlflow.logBatch, { run_id: "r", metrics }, "log-batch").metrics).toBe(metrics);
+    for (const bad of [3, "loss", { key: "loss", value: 1 }, null]) {
+      expect(() => parseInput(mlflow.logBatch, { run_id: "r", metrics: bad }, "log-batch")).toThrow(/metrics.*expected a list of \{key, value, timestamp, step\} objects/);
+    }
+    const documented = z.toJSONSchema(mlflow.logBatch, { io: "input", unrepresentable: "any" }) as unknown as { properties: { metrics: { type: string; items: { properties: Record<string, unknown> } } } };
+    expect(documented.properties.metrics.type).toBe("array");
+    expect(Object.keys(documented.properties.metrics.items.properties)).toEqual(["key", "value", "timestamp", "step"]);
   });
 });
