@@ -189,6 +189,12 @@ export interface RouteDefinition {
   errorStyle?: "paved" | "mlflow" | "oip";
   /** Largest JSON body for this route, in bytes (default: the server's). */
   bodyLimit?: number;
+  /**
+   * A hot path (MLflow's log-batch): a plain JSON request to it is answered from node:http by the
+   * server's hot lane, with the same steps and none of Fastify's per-request machinery
+   * (src/http/hot-lane.ts). Only for a static URL whose handler answers JSON.
+   */
+  hot?: boolean;
   /** What the route does; identity's policy allows or refuses it (FORBIDDEN, with the reason). */
   action: Action;
   /**

@@ -1,15 +1,15 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Duplex, Readable } from "node:stream";
 import { z } from "zod";
 import { HttpResponse, StreamResponse, parseInput, type Logger, type PassthroughDefinition, type Principal, type ResourceRef, type RouteDefinition } from "../core/index.ts";
 import type { AuditSink } from "../modules/guardrails/index.ts";
-import { TOKEN_PREFIX, authorize, mayAttempt, type Authenticator, type TokenService } from "../modules/identity/index.ts";
-import { BOOTSTRAP_ADMIN_ID, DEFAULT_TEAM_ID } from "../storage/index.ts";
-import { MLFLOW_ERROR_CODE, toErrorBody } from "./errors.ts";
+import { authorize, mayAttempt, type Authenticator, type TokenService } from "../modules/identity/index.ts";
+import { toErrorBody } from "./errors.ts";
+import { hotLane } from "./hot-lane.ts";
 import { buildOpenApi } from "./openapi.ts";
 import { mountPassthroughs } from "./passthrough.ts";
+import { ANONYMOUS_ADMIN, authenticate, clientGone, errorJson, recordAudit, requestId, type ErrorStyle } from "./route-steps.ts";
 import type { WebUi } from "./web-ui.ts";
 
 export interface ServerOptions {
@@ -46,11 +46,10 @@ export interface ServerOptions {
   webUi?: WebUi;
 }
 
-/** With authentication off (loopback only): everyone is the bootstrap admin, in the default team. */
-const ANONYMOUS_ADMIN: Principal = { name: "admin", kind: "user", userId: BOOTSTRAP_ADMIN_ID, platformAdmin: true, teams: { [DEFAULT_TEAM_ID]: "admin" }, team: DEFAULT_TEAM_ID };
-
 /** Assembles the HTTP server from route definitions: auth, validation, errors, OpenAPI. */
 export function buildServer(opts: ServerOptions): FastifyInstance {
+  // Made once the app is (it parses with the app's JSON parser); the server's listener reads it per request.
+  const made: { lane?: ReturnType<typeof hotLane> } = {};
   const app = Fastify({
     loggerInstance: opts.logger.child({ component: "http" }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -64,13 +63,16 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       requestTimeout: opts.requestTimeoutMs,
       connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.round(opts.requestTimeoutMs / 4))),
     },
-    // A fast path runs first: the server is made here, with the bounds above given to it.
-    ...(opts.fastPath
+    // A fast path (a follower's forwarding), then the hot lane, run first: the server is made
+    // here, with the bounds above given to it.
+    ...(opts.fastPath || opts.routes.some((r) => r.hot)
       ? {
           serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) => {
-            const fast = opts.fastPath!;
+            const fast = opts.fastPath;
             const server = createServer({ requestTimeout: opts.requestTimeoutMs, connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.round(opts.requestTimeoutMs / 4))) }, (request, response) => {
-              if (!fast(request, response, () => handler(request, response))) handler(request, response);
+              if (fast?.(request, response, () => handler(request, response))) return;
+              if (made.lane?.(request, response)) return;
+              handler(request, response);
             });
             server.keepAliveTimeout = 65_000;
             return server;
@@ -83,6 +85,15 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     trustProxy: opts.trustedProxies?.length ? opts.trustedProxies : false,
     requestIdHeader: false,
     genReqId: requestId,
+  });
+
+  // Hot routes' plain JSON requests skip Fastify, parsed by Fastify's own JSON parser.
+  const fastifyJson = app.getDefaultJsonParser("error", "error");
+  made.lane = hotLane(opts.routes, opts, (text) => {
+    let parsed: { error: Error | null; value?: unknown } = { error: null };
+    void fastifyJson(undefined as never, text, (error, value) => void (parsed = { error, value }));
+    if (parsed.error) throw parsed.error;
+    return parsed.value;
   });
 
   app.setErrorHandler((error, request, reply) => {
@@ -127,19 +138,11 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 }
 
 interface RouteConfig {
-  errorStyle?: "paved" | "mlflow" | "oip";
+  errorStyle?: ErrorStyle;
 }
 
 function sendError(reply: FastifyReply, config: RouteConfig | undefined, body: ReturnType<typeof toErrorBody>): void {
-  if (config?.errorStyle === "mlflow") {
-    void reply.status(body.status).send({ error_code: MLFLOW_ERROR_CODE[body.code], message: body.message });
-    return;
-  }
-  if (config?.errorStyle === "oip") {
-    void reply.status(body.status).send({ error: body.message });
-    return;
-  }
-  void reply.status(body.status).send({ error: { code: body.code, message: body.message, ...(body.details ? { details: body.details } : {}) } });
+  void reply.status(body.status).send(errorJson(config?.errorStyle, body));
 }
 
 /** Principals of requests in flight, resolved before their bodies are read. */
@@ -147,15 +150,6 @@ const principals = new WeakMap<FastifyRequest, Principal>();
 /** What the audit log hears of a request in flight besides its principal: the resource its route loaded, the error code it got. */
 const resources = new WeakMap<FastifyRequest, ResourceRef>();
 const errorCodes = new WeakMap<FastifyRequest, string>();
-
-/**
- * A client's `x-request-id` when it is a short token of safe characters (and not a Paved token sent
- * by mistake: the id is logged and audited); otherwise a new one.
- */
-export function requestId(request: IncomingMessage): string {
-  const given = request.headers["x-request-id"];
-  return typeof given === "string" && /^[A-Za-z0-9._:-]{1,128}$/.test(given) && !given.startsWith(TOKEN_PREFIX) ? given : randomUUID();
-}
 
 function mount(app: FastifyInstance, def: RouteDefinition, opts: ServerOptions): void {
   const audit = opts.audit?.covers(def) ? opts.audit : undefined;
@@ -173,7 +167,7 @@ function mount(app: FastifyInstance, def: RouteDefinition, opts: ServerOptions):
       if (!mayAttempt(principal, def.action) || !def.resource) authorize(principal, def.action);
     },
     // Every answer of an audited route, refusals included, is recorded before it is sent.
-    ...(audit ? { onSend: async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => (await recordAudit(audit, def, request, reply), payload) } : {}),
+    ...(audit ? { onSend: async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => (await recordRouteAudit(audit, def, request, reply), payload) } : {}),
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
       const principal = principals.get(request)!;
       const params = def.params ? parseInput(def.params, request.params, "path parameters") : request.params;
@@ -187,7 +181,7 @@ function mount(app: FastifyInstance, def: RouteDefinition, opts: ServerOptions):
         principal,
         headers: request.headers,
         get signal() {
-          return (signal ??= clientGone(request, reply));
+          return (signal ??= clientGone(request.raw.socket, reply.raw));
         },
         ...(def.rawBody ? { stream: request.body as Readable } : {}),
       };
@@ -211,9 +205,10 @@ function mount(app: FastifyInstance, def: RouteDefinition, opts: ServerOptions):
   });
 }
 
-async function recordAudit(audit: AuditSink, def: RouteDefinition, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  try {
-    await audit.record({
+function recordRouteAudit(audit: AuditSink, def: RouteDefinition, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  return recordAudit(
+    audit,
+    {
       requestId: request.id,
       principal: principals.get(request),
       action: def.action,
@@ -225,47 +220,9 @@ async function recordAudit(audit: AuditSink, def: RouteDefinition, request: Fast
       errorCode: errorCodes.get(request),
       clientIp: request.ip,
       durationMs: reply.elapsedTime,
-    });
-  } catch (error) {
-    // The change is made: refusing the answer now would invite a retry that makes it twice.
-    request.log.error({ err: error, requestId: request.id, action: def.action }, "audit record lost; the answer is sent without it");
-  }
-}
-
-/**
- * The signal that aborts when the client goes away, made on first use: most handlers never read
- * it, and an AbortController per request (aborted, with its DOMException, when every response
- * closes) cost about a tenth of the main thread on the inference path.
- */
-function clientGone(request: FastifyRequest, reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  // The request stream closes once its body has been read (a POST's, before the handler runs), so
-  // only the connection's end and the answer's stream say that the client left.
-  const socket = request.raw.socket;
-  if (reply.raw.destroyed || reply.raw.writableFinished || socket.destroyed) {
-    controller.abort();
-  } else {
-    const abort = () => controller.abort();
-    socket.once("close", abort);
-    // A kept-alive connection serves the next requests: its listener goes with this answer.
-    reply.raw.once("close", () => {
-      socket.removeListener("close", abort);
-      abort();
-    });
-  }
-  return controller.signal;
-}
-
-const ANONYMOUS: Principal = { name: "anonymous", kind: "anonymous", platformAdmin: false, teams: {} };
-
-async function authenticate(request: FastifyRequest, def: RouteDefinition, tokens: TokenService | undefined, authenticator: Authenticator | undefined): Promise<Principal> {
-  if (def.public) return ANONYMOUS;
-  if (!tokens) return ANONYMOUS_ADMIN;
-  if (authenticator) {
-    const csrf = request.headers["x-paved-csrf"];
-    return authenticator.authenticate({ authorization: request.headers.authorization, cookie: request.headers.cookie, method: request.method, csrfHeader: typeof csrf === "string" ? csrf : undefined });
-  }
-  return tokens.authenticate(request.headers.authorization);
+    },
+    request.log,
+  );
 }
 
 function openApiRoute(all: () => RouteDefinition[]): RouteDefinition {

@@ -341,6 +341,7 @@ export function mlflowRoutes(service: TrackingService, now: () => number, teamFo
       url: "/runs/log-metric",
       summary: "MLflow: log one metric point",
       action: "runs:write",
+      hot: true,
       resource: async ({ body }) => service.runResource(runIdOf(body)),
       body: schema.logMetric,
       handler: async ({ body }) => {
@@ -367,6 +368,8 @@ export function mlflowRoutes(service: TrackingService, now: () => number, teamFo
       url: "/runs/log-batch",
       summary: "MLflow: log metrics, params and tags in one transaction",
       action: "runs:write",
+      // A training loop's stream of metrics: answered by the server's hot lane (src/http/hot-lane.ts).
+      hot: true,
       resource: async ({ body }) => service.runResource(runIdOf(body)),
       body: schema.logBatch,
       handler: async ({ body }) => {
