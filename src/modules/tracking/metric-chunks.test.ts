@@ -240,6 +240,33 @@ describe.each(testDialects())("metric chunks on %s", (dialect) => {
     }
   });
 
+  it("writes a batch of more chunk rows than one statement holds (500 keys), with every key's latest value", async () => {
+    database = await openTestDatabase(dialect);
+    const store = new MetricStore(database);
+    const keys = Array.from({ length: 500 }, (_, k) => `key_${k}`);
+    // Two batches: the first makes 500 chunks, the second appends to each (and moves a latest value back in time, which is kept out).
+    for (const b of [0, 1]) {
+      const metrics = keys.flatMap((key, k) => [
+        { key, step: 2 * b, value: k + b, timestamp: 10 },
+        { key, step: b === 0 ? 1 : -1, value: -k, timestamp: 10 },
+      ]);
+      await store.writeBatch("run-wide", { metrics, params: {}, tags: {} }, "exp-1");
+    }
+    for (const k of [0, 199, 200, 201, 499]) {
+      expect((await store.history("run-wide", keys[k]!, { limit: 10 })).map((p) => [p.step, p.value])).toEqual([
+        [-1, -k],
+        [0, k],
+        [1, -k],
+        [2, k + 1],
+      ]);
+    }
+    const latest = await database.db.selectFrom("latest_metrics").select(["key", "step", "value", "experiment_id"]).where("run_id", "=", "run-wide").execute();
+    expect(latest).toHaveLength(500);
+    expect(latest.every((r) => Number(r.step) === 2 && Number(r.value) === Number(r.key.slice(4)) + 1 && r.experiment_id === "exp-1")).toBe(true);
+    const { n } = await database.db.selectFrom("metric_chunks").select((eb) => eb.fn.countAll().as("n")).where("run_id", "=", "run-wide").executeTakeFirstOrThrow();
+    expect(Number(n)).toBe(500);
+  });
+
   it("appends concurrent batches to one series without losing any", async () => {
     database = await openTestDatabase(dialect);
     const store = new MetricStore(database);
