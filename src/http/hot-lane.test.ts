@@ -3,6 +3,7 @@
 // leaves to Fastify: another spelling of the path), must get the same answer (status, body,
 // headers), the same audit record and the same HTTP metric; and the lane must have taken the first.
 import { mkdtempSync } from "node:fs";
+import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -112,6 +113,33 @@ describe("the hot lane answers as Fastify's route does", () => {
     expect([large.status, (large.body as { error_code: string }).error_code]).toEqual([413, "INVALID_PARAMETER_VALUE"]);
     // log-metric is hot too.
     expect((await both("/api/2.0/mlflow/runs/log-metric", JSON.stringify({ run_id: runId, key: "single", value: 1, timestamp: 1, step: 0 }))).status).toBe(200);
+  });
+
+  it("treats a client that leaves midway through its body as Fastify does, and goes on serving", async () => {
+    const leave = (path: string, id: string) =>
+      new Promise<void>((resolve) => {
+        const req = http.request(`${base}${path}`, { method: "POST", headers: { authorization: `Bearer ${admin}`, "content-type": "application/json", "content-length": "1000", "x-request-id": id } });
+        req.on("error", () => resolve());
+        req.write(`{"run_id":"${runId}","metrics":[`);
+        setTimeout(() => {
+          req.destroy();
+          resolve();
+        }, 200);
+      });
+    await leave(LOG_BATCH, "left-hot");
+    await leave(`${LOG_BATCH}/`, "left-cold");
+    let rows: Record<string, unknown>[] = [];
+    for (let i = 0; i < 50 && rows.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      rows = await app.database.db.selectFrom("audit_events").selectAll().where("request_id", "in", ["left-hot", "left-cold"]).execute();
+    }
+    const record = (id: string) => {
+      const { id: _id, time: _t, request_id: _r, duration_ms: _d, ...rest } = rows.find((r) => r.request_id === id) ?? {};
+      return rest;
+    };
+    expect(record("left-hot")).toEqual(record("left-cold"));
+    expect(record("left-hot")).toMatchObject({ status: 400 });
+    expect((await both(LOG_BATCH, JSON.stringify({ run_id: runId, metrics: metrics(1) }))).status).toBe(200);
   });
 
   it("leaves other spellings and content types to Fastify, and names an answer with a new request id when none is given", async () => {

@@ -135,9 +135,13 @@ function readBody(request: IncomingMessage, limit: number): Promise<string> {
       request.off("data", onData);
       reject(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
     };
+    // A client gone midway gets the answer Fastify gives it (400), to a closed connection: written nowhere, audited.
+    const gone = (error: Error & { statusCode?: number }) => reject(Object.assign(error, { statusCode: error.statusCode && error.statusCode >= 400 ? error.statusCode : 400 }));
+    // Gone already, while the request was being authenticated: no event will come.
+    if (request.destroyed) return gone(new Error("aborted"));
     request.on("data", onData);
     request.once("end", () => resolve(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks, size).toString("utf8")));
-    // A client gone midway gets the answer Fastify gives it (400), to a closed connection: written nowhere, audited.
-    request.once("error", (error: Error & { statusCode?: number }) => reject(Object.assign(error, { statusCode: error.statusCode && error.statusCode >= 400 ? error.statusCode : 400 })));
+    request.once("error", gone);
+    request.once("close", () => request.complete || gone(new Error("aborted")));
   });
 }
