@@ -50,6 +50,8 @@ export interface ServerOptions {
 export function buildServer(opts: ServerOptions): FastifyInstance {
   // Made once the app is (it parses with the app's JSON parser); the server's listener reads it per request.
   const made: { lane?: ReturnType<typeof hotLane> } = {};
+  // How often node:http looks for requests past the timeout (it checks every 30 s by default).
+  const checkEvery = Math.min(30_000, Math.max(250, Math.round(opts.requestTimeoutMs / 4)));
   const app = Fastify({
     loggerInstance: opts.logger.child({ component: "http" }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -61,7 +63,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     requestTimeout: opts.requestTimeoutMs,
     http: {
       requestTimeout: opts.requestTimeoutMs,
-      connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.round(opts.requestTimeoutMs / 4))),
+      connectionsCheckingInterval: checkEvery,
     },
     // A fast path (a follower's forwarding), then the hot lane, run first: the server is made
     // here, with the bounds above given to it.
@@ -69,7 +71,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       ? {
           serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) => {
             const fast = opts.fastPath;
-            const server = createServer({ requestTimeout: opts.requestTimeoutMs, connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.round(opts.requestTimeoutMs / 4))) }, (request, response) => {
+            const server = createServer({ requestTimeout: opts.requestTimeoutMs, connectionsCheckingInterval: checkEvery }, (request, response) => {
               if (fast?.(request, response, () => handler(request, response))) return;
               if (made.lane?.(request, response)) return;
               handler(request, response);
