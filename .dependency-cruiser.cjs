@@ -55,6 +55,21 @@ module.exports = {
       from: { path: "^src/cli/", pathNot: "^src/cli/commands/up\\.ts$" },
       to: { path: "^src/(modules|storage|artifacts|http|app)" },
     },
+    {
+      name: "heavy-libraries-load-on-use",
+      comment:
+        "DuckDB (about 40 MB of memory) and the Kubernetes client (about 28 MB of heap, a third of a server's) load when a feature first needs them: import their types statically, their code with import()",
+      severity: "error",
+      from: { path: "^src/", pathNot: "^src/modules/compute/executors/kubernetes-executor\\.ts$" },
+      to: { path: "node_modules/(@duckdb/node-api|@kubernetes/client-node)/", dependencyTypesNot: ["type-only", "dynamic-import"] },
+    },
+    {
+      name: "kubernetes-executor-loads-on-use",
+      comment: "the Kubernetes executor (and its client) is loaded only when compute.kubernetes is set",
+      severity: "error",
+      from: { path: "^src/" },
+      to: { path: "^src/modules/compute/executors/kubernetes-executor\\.ts$", dependencyTypesNot: ["dynamic-import", "type-only"] },
+    },
   ],
   options: {
     doNotFollow: { path: "node_modules" },

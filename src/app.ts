@@ -174,7 +174,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const events = createEventsModule({ database, clock, logger, authenticate: config.auth.disabled ? undefined : (c) => sso.authenticator.authenticate({ ...c, method: "GET" }) });
   routes.push(...events.routes);
   controllers.push(events.controller);
-  const compute = createComputeModule({
+  const compute = await createComputeModule({
     ledger: quotas.ledger,
     // Jobs get only the allow-listed part of it (compute.jobEnvironment), never the server's secrets.
     serverEnv: deps.env ?? {},

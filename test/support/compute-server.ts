@@ -27,7 +27,7 @@ export async function createComputeTestServer(compute: NonNullable<ConfigInput["
   const identity = new IdentityService({ db: database.db, tokens, clock: systemClock, ids: randomIds });
   const tracking = createTrackingModule({ database, artifacts, clock: systemClock, ids: randomIds, config, logger });
   const catalog = createCatalogModule({});
-  const module = createComputeModule({
+  const module = await createComputeModule({
     database,
     artifacts,
     clock: systemClock,

@@ -7,7 +7,6 @@ import { JobController, type StartedJob } from "./controller.ts";
 import type { Executor } from "./executors/executor.ts";
 import { LocalExecutor } from "./executors/local-executor.ts";
 import { SlurmExecutor } from "./executors/slurm-executor.ts";
-import { KubernetesExecutor, loadKubeConfig } from "./executors/kubernetes-executor.ts";
 import { allowListedEnvironment } from "./job-environment.ts";
 import { PlatformError } from "../../core/index.ts";
 import { backendMachine, discoverResources, type MachineResources } from "./resources.ts";
@@ -21,7 +20,6 @@ import type { Ledger } from "../guardrails/index.ts";
 
 export type { RunRecorder, JobTokens } from "./run-recorder.ts";
 export type { Executor, ExecutionHandle, ExecutionRequest, ObservedState } from "./executors/executor.ts";
-export { KubernetesExecutor } from "./executors/kubernetes-executor.ts";
 export type { MachineResources, Gpu } from "./resources.ts";
 export { inputVariable, type JobDatasets } from "./dataset-inputs.ts";
 export { JobService, type JobAdmissionHook, type JobPreparer, type PreparedJob, type SubmitOptions } from "./service.ts";
@@ -72,7 +70,7 @@ export interface ComputeModule {
   onStarted(listener: (job: StartedJob) => void): void;
 }
 
-export function createComputeModule(deps: ComputeDeps): ComputeModule {
+export async function createComputeModule(deps: ComputeDeps): Promise<ComputeModule> {
   const { config } = deps;
   const logger = deps.logger.child({ module: "compute" });
   const catalog = deps.catalog ?? ProfileCatalog.load(config.compute.profilesFile);
@@ -86,7 +84,7 @@ export function createComputeModule(deps: ComputeDeps): ComputeModule {
   }
   const baseEnv = allowListedEnvironment(deps.serverEnv ?? {}, config.compute.jobEnvironment.passthrough);
   const executor = deps.executor ?? new LocalExecutor({ baseEnv, runAs });
-  const backends = deps.backends ?? createBackends(config, baseEnv, deps.serverEnv ?? {});
+  const backends = deps.backends ?? (await createBackends(config, baseEnv, deps.serverEnv ?? {}));
   if (config.compute.executor !== "local" && !backends.has(config.compute.executor)) {
     throw new PlatformError("CONFIG", `compute.executor is '${config.compute.executor}' but compute.${config.compute.executor} is not set; configure the cluster (docs/executors.md) or set compute.executor: local`);
   }
@@ -163,8 +161,13 @@ function profileEnv(catalog: ProfileCatalog, name: string): Record<string, strin
   }
 }
 
-/** The backends compute.* configures besides this machine: Slurm when compute.slurm is set, Kubernetes when compute.kubernetes is. */
-function createBackends(config: ComputeDeps["config"], baseEnv: Record<string, string>, serverEnv: Record<string, string | undefined>): Map<string, Executor> {
+/**
+ * The backends compute.* configures besides this machine: Slurm when compute.slurm is set, Kubernetes
+ * when compute.kubernetes is. The Kubernetes executor and its client library are loaded only then:
+ * the client alone is about 28 MB of heap, a third of a server's, which every full garbage
+ * collection would otherwise mark (docs/benchmarks.md#monitoring).
+ */
+async function createBackends(config: ComputeDeps["config"], baseEnv: Record<string, string>, serverEnv: Record<string, string | undefined>): Promise<Map<string, Executor>> {
   const backends = new Map<string, Executor>();
   const slurm = config.compute.slurm;
   if (slurm) {
@@ -188,6 +191,7 @@ function createBackends(config: ComputeDeps["config"], baseEnv: Record<string, s
   }
   const k8s = config.compute.kubernetes;
   if (k8s) {
+    const { KubernetesExecutor, loadKubeConfig } = await import("./executors/kubernetes-executor.ts");
     backends.set(
       "kubernetes",
       new KubernetesExecutor({

@@ -137,7 +137,7 @@ describe.each(testDialects())("compute jobs (%s)", (dialect) => {
       database,
       runs,
       tokens,
-      module: build(),
+      module: await build(),
       workDir,
       submit: async (spec) =>
         env.module.service.submit(parseInput(jobSpecSchema, { name: "test-job", workingDir: workDir, compute: { cpus: 1, memory: 64 }, ...spec }, "job spec"), USER),
@@ -150,7 +150,7 @@ describe.each(testDialects())("compute jobs (%s)", (dialect) => {
         throw new Error(`job ${id} never reached the expected state: ${JSON.stringify(await env.module.service.get(id))}`);
       },
       async restart() {
-        env.module = build();
+        env.module = await build();
         await env.module.controller.start();
         return env.module;
       },

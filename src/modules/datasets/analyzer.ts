@@ -1,6 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+// Types only: DuckDB (its library and native engine, about 40 MB of memory) is loaded by the first analysis.
+import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { PlatformError, invalidInput } from "../../core/index.ts";
 import { checkCsvSample } from "./csv-check.ts";
 import type { ColumnView, FileAnalysis, Preview } from "./schema.ts";
@@ -86,6 +87,7 @@ export class DatasetAnalyzer {
     await this.acquire();
     try {
       const o = this.options;
+      const { DuckDBInstance } = await import("@duckdb/node-api");
       const instance = await DuckDBInstance.create(":memory:", {
         threads: String(o.threads),
         memory_limit: `${o.memoryLimitMiB}MB`,
@@ -195,6 +197,7 @@ export class DatasetAnalyzer {
       const o = this.options;
       await mkdir(o.tempDirectory, { recursive: true });
       for (const dir of o.allowedDirectories) await mkdir(dir, { recursive: true });
+      const { DuckDBInstance } = await import("@duckdb/node-api");
       const instance = await DuckDBInstance.create(":memory:", {
         threads: String(o.threads),
         memory_limit: `${o.memoryLimitMiB}MB`,

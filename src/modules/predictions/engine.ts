@@ -1,7 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
-import { BIGINT, BOOLEAN, DOUBLE, DuckDBDataChunk, DuckDBInstance, FLOAT, INTEGER, type DuckDBConnection, type DuckDBType, type DuckDBVector } from "@duckdb/node-api";
+// Types only: DuckDB (its library and native engine, about 40 MB of memory) is loaded by the first run.
+import type { DuckDBConnection, DuckDBInstance, DuckDBType, DuckDBVector } from "@duckdb/node-api";
 import { PlatformError, invalidInput, isPlatformError } from "../../core/index.ts";
 import { OnnxRuntime, type OnnxRuntimeOptions, type Datatype, type ModelHandle, type ModelSignature, type Tensor, type TensorSpec } from "../serving/index.ts";
 import { listNames, numericType, outputColumns, planColumns, type ColumnPlan, type FeatureNames, type KeepColumns, type OutputColumn, type SourceColumn } from "./columns.ts";
@@ -124,7 +125,7 @@ export class BatchInferenceEngine {
           let total: number | undefined;
           void counting.then((n) => (total = n), () => undefined);
           const types = new Map(columns.map((c) => [c.name, c.type]));
-          const sink = new PredictionSink(writer);
+          const sink = new PredictionSink(writer, await import("@duckdb/node-api"));
           const rows = await this.infer({ runtime, model, plan, types, source, reader, sink, request, total: () => total });
           await sink.close();
           const expected = await counting;
@@ -218,6 +219,7 @@ export class BatchInferenceEngine {
   private async withDatabase<T>(files: string[], work: (db: DuckDBInstance) => Promise<T>): Promise<T> {
     mkdirSync(this.options.scratchDir, { recursive: true });
     const dir = mkdtempSync(join(this.options.scratchDir, "run-"));
+    const { DuckDBInstance } = await import("@duckdb/node-api");
     const db = await DuckDBInstance.create(join(dir, "work.duckdb"), {
       memory_limit: `${this.options.memoryLimitMiB}MB`,
       threads: String(this.options.duckdbThreads),
@@ -309,7 +311,12 @@ function toTensor(name: string, datatype: Datatype, values: FeatureBuffer, rows:
   return { name, datatype, shape: [rows, width], data };
 }
 
-const DUCKDB_TYPES: Partial<Record<Datatype, DuckDBType>> = { FP32: FLOAT, FP64: DOUBLE, INT32: INTEGER, INT64: BIGINT, BOOL: BOOLEAN };
+type DuckDB = typeof import("@duckdb/node-api");
+
+function duckdbType(duck: DuckDB, datatype: Datatype): DuckDBType | undefined {
+  const types: Partial<Record<Datatype, DuckDBType>> = { FP32: duck.FLOAT, FP64: duck.DOUBLE, INT32: duck.INTEGER, INT64: duck.BIGINT, BOOL: duck.BOOLEAN };
+  return types[datatype];
+}
 
 /** The predictions table: created at the first chunk's outputs (their shapes give the columns), appended in input order. */
 class PredictionSink {
@@ -317,21 +324,24 @@ class PredictionSink {
   private appender: Awaited<ReturnType<DuckDBConnection["createAppender"]>> | undefined;
   private types: DuckDBType[] = [];
 
-  constructor(private readonly connection: DuckDBConnection) {}
+  constructor(
+    private readonly connection: DuckDBConnection,
+    private readonly duck: DuckDB,
+  ) {}
 
   /** Appends one chunk's outputs; returns its rows. */
   async append(outputs: Tensor[], keep: string[]): Promise<number> {
     const rows = outputs[0]?.shape[0] ?? 0;
     if (!this.appender) {
       this.columns = outputColumns(outputs, rows, keep);
-      this.types = this.columns.map((c) => DUCKDB_TYPES[c.datatype]!);
+      this.types = this.columns.map((c) => duckdbType(this.duck, c.datatype)!);
       await this.connection.run(`CREATE TABLE predictions (${this.columns.map((c, j) => `${quoteIdent(c.name)} ${this.types[j]!.toString()}`).join(", ")})`);
       this.appender = await this.connection.createAppender("predictions");
     }
     const byName = new Map(outputs.map((o) => [o.name, o]));
     for (let start = 0; start < rows; start += 2048) {
       const n = Math.min(2048, rows - start);
-      const chunk = DuckDBDataChunk.create(this.types, n);
+      const chunk = this.duck.DuckDBDataChunk.create(this.types, n);
       this.columns.forEach((c, j) => {
         const tensor = byName.get(c.tensor)!;
         const width = tensor.shape.length === 2 ? tensor.shape[1]! : 1;

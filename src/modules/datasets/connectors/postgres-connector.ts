@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { rm, stat } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { DuckDBInstance } from "@duckdb/node-api";
+import type { DuckDBInstance } from "@duckdb/node-api";
 import pg from "pg";
 import { z } from "zod";
 import { PlatformError, invalidInput } from "../../../core/index.ts";
@@ -137,6 +137,7 @@ export class PostgresConnector implements Connector<PostgresSpec> {
       await client.query(declare).catch((error: Error) => {
         throw invalidInput(`PostgreSQL refused the query: ${error.message}; give one SELECT that runs read-only`);
       });
+      const { DuckDBInstance } = await import("@duckdb/node-api");
       duck = await DuckDBInstance.create(stagingFile, { threads: "2", memory_limit: "512MB", temp_directory: join(ctx.scratchDir, ".staging.tmp") });
       const connection = await duck.connect();
       let columns: { name: string; type: string }[] | undefined;
