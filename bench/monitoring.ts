@@ -4,15 +4,17 @@
 //   on the same data in the same run (Debian's /usr/bin/python3, which has scipy; only its
 //   computation is timed, not reading the file). Target: ≤ 3 s and faster than scipy.
 // - overhead: what a model monitor adds to inference of the version it watches (the only versions
-//   whose live traffic is sampled), on one real `paved up` serving a registered, evaluated and
-//   deployed version, measured with a monitor of it (on) and without (off, the monitor deleted),
-//   in alternating order, the same two processes both ways: a difference between two processes'
-//   JIT and memory layout (which moved the figure by up to 30 points between runs when on and off
-//   were two servers) cannot pass for the monitor's cost. Target: ≤ 5% on p50 at c=1 and on CPU
-//   per request at c=32, counting both processes: the data plane, which samples, and the control
-//   plane, which merges the samples and judges the monitor's windows. The c=32 drives last two
-//   whole monitor windows: the control plane's cost comes once a second (the samples) and once a
-//   window (the judging), so a drive shorter than a window counted a judging or none by chance.
+//   whose live traffic is sampled). One real `paved up` serves two copies of the mlp (the same
+//   bytes, registered, evaluated and deployed alike) from one data-plane process, and a monitor
+//   watches one copy, then the other, then none. The copies take turns: at c=32 in phases of
+//   2 s (a pair is one phase to each, the order alternating), at c=1 request by request. So the
+//   watched and the unwatched copy are measured in the same seconds of the same processes, and the
+//   drift of this machine (which moved the data plane's CPU a request by up to a quarter between
+//   drives a minute apart, docs/benchmarks.md#monitoring) falls on both. The section with no
+//   monitor reads copy against copy: the method's own noise. Target: ≤ 5% on p50 at c=1 and on
+//   CPU per request at c=32, counting both processes: the data plane, which samples, and the
+//   control plane, which merges the samples and judges the monitor's windows (its CPU above what
+//   it spends with no monitor is charged whole to the watched requests).
 // A part run alone keeps the other part's figures in bench/results/monitoring.json.
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -22,7 +24,7 @@ import { columnDrift, columnDriftOne, type ColumnDrift } from "../src/core/index
 import { LiveSamples, encodeSampleSets, monitoredKey, rowScores } from "../src/modules/serving/index.ts";
 import type { Tensor } from "../src/modules/serving/tensor.ts";
 import { buildTestModels } from "../src/modules/serving/test-models.ts";
-import { HttpClient, ROOT, drive, machine, nowMs, printTable, processCpuMs, round, startPaved, tempDir, type BenchOptions, type BenchResult, type PavedProcess } from "./support.ts";
+import { HttpClient, ROOT, drive, driveSamples, machine, nowMs, percentile, printTable, processCpuMs, round, startPaved, summarize, tempDir, type BenchOptions, type BenchResult, type PavedProcess } from "./support.ts";
 
 const ROWS = 1_000_000;
 const COLUMNS = 100;
@@ -170,45 +172,48 @@ async function driftPart(options: BenchOptions): Promise<Omit<BenchResult, "name
 const OVERHEAD_TARGET = 0.05;
 /** Rows per request of the MLP's [rows, 30] input: one, and a batch (sampling copies up to 64 rows of each request). */
 const BATCHES = [1, 32];
-const CONCURRENCIES = [1, 32] as const;
-/** Requests each server answers one at a time before it is measured, as bench/serving.ts (V8 warms Paved's request path slowly). */
+/** Requests each copy answers one at a time before it is measured, as bench/serving.ts (V8 warms Paved's request path slowly). */
 const WARMUP = 3000;
 /** How often a data-plane process hands over its samples: at most once a second (src/dataplane/server.ts), though windows drain every 200 ms. */
 const DRAIN_MS = 1000;
-const MODEL = "mlp";
-const INFER = `/v2/models/${MODEL}/infer`;
+/**
+ * Two copies of the mlp, the same bytes registered, evaluated and deployed alike, served by the
+ * same data-plane process; a monitor watches one of them at a time.
+ */
+const COPIES = ["mlp", "mlp-copy"] as const;
+type Copy = (typeof COPIES)[number];
+const infer = (model: Copy) => `/v2/models/${model}/infer`;
 /** Drift bounds only: the evaluation passes on data that is its own reference. */
 const GATE_POLICY = "checks:\n  - {type: drift, maxPsi: 0.25, maxKsStatistic: 0.3}\n";
 const MONITOR_WINDOW_SECONDS = 5;
 const EVALUATION_ROWS = 400;
+/** One phase: c=32 traffic to one copy for this long; a pair is a phase to each copy, in alternating order. */
+const PHASE_SECONDS = 2;
+const C32 = 32;
 
-type Side = "off" | "on";
+/** A section of the run: which copy the monitor watches (none: no monitor at all). */
+type Watched = Copy | "none";
 
-/** One drive of one server: latency, throughput and CPU per request (µs) of its processes. */
-interface Measure {
-  p50: number;
-  p99: number;
-  requestsPerSecond: number;
-  /** The data-plane process that serves the requests: all its threads, and its main thread. */
-  cpuUsPerRequest: number;
-  mainUsPerRequest: number;
-  /** The control plane (`paved up` itself), which drains the samples and judges the windows. */
-  controlPlaneUsPerRequest: number;
-  /** Both: what a request costs the machine (the CPU target's figure). */
-  totalUsPerRequest: number;
+/** One phase of c=32 traffic to one copy: what it sent, how long, and the CPU each process used meanwhile (ms). */
+interface Phase {
+  model: Copy;
+  requests: number;
+  seconds: number;
+  dataPlaneMs: number;
+  controlPlaneMs: number;
 }
 
 interface Server {
   paved: PavedProcess;
-  /** The data-plane process that serves the predictions. */
+  /** The data-plane process that serves both copies. */
   pid: number;
-  clients: Record<number, HttpClient>;
+  c1: HttpClient;
+  c32: HttpClient;
   admin: HttpClient;
-  /** The deployed version. */
-  version: string;
-  /** The monitor watching it, while one does (on), and when it was made. */
-  monitorId?: string;
-  monitorSince?: number;
+  /** Each copy's deployed version. */
+  versions: Record<Copy, string>;
+  /** The monitor watching a copy, while one does, and when it was made. */
+  monitor?: { model: Copy; id: string; since: number };
 }
 
 /** A monitor's window as GET /api/v1/monitors/<id>/windows gives it (the fields read here). */
@@ -260,23 +265,23 @@ async function call<T>(admin: HttpClient, method: string, path: string, body?: u
 }
 
 /**
- * What a user does through the HTTP API to serve a version: the mlp registered from a run's
+ * What a user does through the HTTP API to serve a version: the model registered from a run's
  * artifact, a drift-only gate policy, an evaluation that passes, and a replace deployment that
  * makes no monitor of its own (`monitor: false`; since 4dbd962 a deployment watches its version
- * with default windows): the bench makes and deletes its monitor itself (watch). Returns the version.
+ * with default windows): the bench makes and moves its monitor itself (watch). Returns the version.
  */
-async function deployAsUser(admin: HttpClient, modelBytes: Uint8Array, csv: string): Promise<string> {
+async function deployAsUser(admin: HttpClient, model: Copy, modelBytes: Uint8Array, csv: string): Promise<string> {
   const api = <T>(method: string, path: string, body?: unknown, contentType?: string) => call<T>(admin, method, path, body, contentType);
   const { run } = await api<{ run: { info: { run_id: string } } }>("POST", "/api/2.0/mlflow/runs/create", { experiment_id: "0", start_time: Date.now() });
   const runId = run.info.run_id;
   await api("PUT", `/api/2.0/mlflow-artifacts/artifacts/0/${runId}/artifacts/model/model.onnx`, Buffer.from(modelBytes), "application/octet-stream");
-  const { version } = await api<{ version: string }>("POST", `/api/v1/models/${MODEL}/versions`, { source: `runs:/${runId}/model` });
-  await api("PUT", `/api/v1/models/${MODEL}/gate-policy`, { yaml: GATE_POLICY });
+  const { version } = await api<{ version: string }>("POST", `/api/v1/models/${model}/versions`, { source: `runs:/${runId}/model` });
+  await api("PUT", `/api/v1/models/${model}/gate-policy`, { yaml: GATE_POLICY });
   const { uri } = await api<{ uri: string }>("POST", "/api/v1/evaluation-data", csv, "text/csv");
-  const evaluation = await api<{ id: string }>("POST", `/api/v1/models/${MODEL}/versions/${version}/evaluations`, { data: uri, reference: uri });
+  const evaluation = await api<{ id: string }>("POST", `/api/v1/models/${model}/versions/${version}/evaluations`, { data: uri, reference: uri });
   const evaluated = await pollUntil("the evaluation", () => api<{ phase: string }>("GET", `/api/v1/evaluations/${evaluation.id}`), (e) => !["Pending", "Running"].includes(e.phase));
-  if (evaluated.phase !== "Passed") throw new Error(`the evaluation of ${MODEL}@${version} ended ${evaluated.phase}: ${JSON.stringify(evaluated).slice(0, 1000)}`);
-  const deployment = await api<{ id: string }>("POST", "/api/v1/deployments", { model: MODEL, version, strategy: "replace", monitor: false });
+  if (evaluated.phase !== "Passed") throw new Error(`the evaluation of ${model}@${version} ended ${evaluated.phase}: ${JSON.stringify(evaluated).slice(0, 1000)}`);
+  const deployment = await api<{ id: string }>("POST", "/api/v1/deployments", { model, version, strategy: "replace", monitor: false });
   await pollUntil("the deployment", () => api<{ status: { phase: string } }>("GET", `/api/v1/deployments/${deployment.id}`), (d) => {
     if (["Failed", "RolledBack"].includes(d.status.phase)) throw new Error(`the deployment ended ${d.status.phase}: ${JSON.stringify(d).slice(0, 1000)}`);
     return d.status.phase === "Succeeded";
@@ -284,26 +289,30 @@ async function deployAsUser(admin: HttpClient, modelBytes: Uint8Array, csv: stri
   return version;
 }
 
-/** The closed windows of the monitor watching the version, oldest first. */
-async function monitorWindows(server: Server): Promise<MonitorWindow[]> {
-  const { windows } = await call<{ windows: MonitorWindow[] }>(server.admin, "GET", `/api/v1/monitors/${server.monitorId}/windows?limit=1000`);
+/** The closed windows of a monitor, oldest first. */
+async function monitorWindows(server: Server, id: string): Promise<MonitorWindow[]> {
+  const { windows } = await call<{ windows: MonitorWindow[] }>(server.admin, "GET", `/api/v1/monitors/${id}/windows?limit=1000`);
   return windows.slice().sort((a, b) => a.start - b.start);
 }
 
 /**
- * One `paved up` with the mlp deployed through its API, not yet watched. BENCH_CPU_PROF=dir
- * profiles its control plane, as in bench/tracking-ingestion.ts.
+ * One `paved up` with both copies of the mlp deployed through its API, neither watched yet; both
+ * must be served by the same data-plane process. As in bench/tracking-ingestion.ts, BENCH_CPU_PROF=dir
+ * profiles its control plane and BENCH_PAVED_NODE_ARGS adds node flags to it.
  */
 async function startServer(modelBytes: Uint8Array, csv: string): Promise<Server> {
   const prof = process.env.BENCH_CPU_PROF;
-  const paved = await startPaved({ name: "monitoring", ...(prof ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${prof}`] } : {}) });
+  const nodeArgs = [...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : []), ...(process.env.BENCH_PAVED_NODE_ARGS?.split(" ").filter(Boolean) ?? [])];
+  const paved = await startPaved({ name: "monitoring", nodeArgs });
   const admin = new HttpClient(paved.url, paved.token, 1);
   try {
-    const version = await deployAsUser(admin, modelBytes, csv);
+    const versions = {} as Record<Copy, string>;
+    for (const model of COPIES) versions[model] = await deployAsUser(admin, model, modelBytes, csv);
     // Predictions go to the data-plane process itself (what serves them), as bench/serving.ts does.
-    const [plane] = await paved.dataPlanes();
-    const clients = Object.fromEntries(CONCURRENCIES.map((c) => [c, new HttpClient(plane!.url, paved.token, c)]));
-    return { paved, pid: plane!.pid, clients, admin, version };
+    const planes = await paved.dataPlanes();
+    if (planes.length !== 1) throw new Error(`the bench compares two copies in one data-plane process; paved up started ${planes.length}`);
+    const [plane] = planes;
+    return { paved, pid: plane!.pid, c1: new HttpClient(plane!.url, paved.token, 1), c32: new HttpClient(plane!.url, paved.token, C32), admin, versions };
   } catch (error) {
     admin.close();
     await paved.stop();
@@ -330,53 +339,53 @@ function pinProcesses(server: Server, cores: number): void {
 }
 
 /**
- * Watches the version with a monitor of 5 s windows (on) or deletes that monitor (off), and waits
- * until the data-plane process applied it: its saved state (dataplane/0/state.json, written when
- * it applies the control plane's push) lists the version as watched, or no longer does. Before
- * deleting a monitor, waits until it closed a window with requests in it (proof that the watched
- * phase was sampled), and returns the windows it closed.
+ * Moves the monitor: deletes the one there is, after it closed a window with requests in it
+ * (proof that the section it watched was sampled), and makes one of `model` (5 s windows) unless
+ * `model` is "none". Each step waits until the data-plane process applied it: its saved state
+ * (dataplane/0/state.json, written when it applies the control plane's push) lists the copy as
+ * watched, or no longer does. Returns the windows the deleted monitor closed.
  */
-async function watch(server: Server, on: boolean): Promise<MonitorWindow[]> {
-  let closed: MonitorWindow[] = [];
-  if (on) {
-    server.monitorSince = Date.now();
-    server.monitorId = (await call<{ id: string }>(server.admin, "POST", "/api/v1/monitors", { model: MODEL, version: Number(server.version), windowSeconds: MONITOR_WINDOW_SECONDS })).id;
-  } else {
-    const since = server.monitorSince!;
-    closed = await pollUntil("a closed window of the monitor with requests in it", () => monitorWindows(server), (w) => w.some((x) => x.start >= since && x.requests > 0), (MONITOR_WINDOW_SECONDS + 30) * 1000);
-    await call(server.admin, "DELETE", `/api/v1/monitors/${server.monitorId}`);
-    server.monitorId = undefined;
-  }
-  const key = monitoredKey({ model: MODEL, version: server.version, environment: "production" });
+async function watch(server: Server, model: Watched): Promise<MonitorWindow[]> {
   const state = join(server.paved.dataDir, "dataplane", "0", "state.json");
-  const watched = () => ((JSON.parse(readFileSync(state, "utf8")) as { monitored?: string[] }).monitored ?? []).includes(key);
-  await pollUntil(`the data plane ${on ? "watching" : "no longer watching"} ${key}`, async () => watched(), (w) => w === on, 30_000);
+  const keyOf = (copy: Copy) => monitoredKey({ model: copy, version: server.versions[copy], environment: "production" });
+  const watched = async (copy: Copy) => ((JSON.parse(readFileSync(state, "utf8")) as { monitored?: string[] }).monitored ?? []).includes(keyOf(copy));
+  let closed: MonitorWindow[] = [];
+  const current = server.monitor;
+  if (current) {
+    closed = await pollUntil("a closed window of the monitor with requests in it", () => monitorWindows(server, current.id), (w) => w.some((x) => x.start >= current.since && x.requests > 0), (MONITOR_WINDOW_SECONDS + 30) * 1000);
+    await call(server.admin, "DELETE", `/api/v1/monitors/${current.id}`);
+    server.monitor = undefined;
+    await pollUntil(`the data plane no longer watching ${current.model}`, () => watched(current.model), (w) => !w, 30_000);
+  }
+  if (model !== "none") {
+    const { id } = await call<{ id: string }>(server.admin, "POST", "/api/v1/monitors", { model, version: Number(server.versions[model]), windowSeconds: MONITOR_WINDOW_SECONDS });
+    server.monitor = { model, id, since: Date.now() };
+    await pollUntil(`the data plane watching ${model}`, () => watched(model), (w) => w, 30_000);
+  }
   return closed;
 }
 
-/** `drive` after `warmup` requests one at a time, with the CPU its two processes used meanwhile. */
-async function measure(server: Server, body: string, concurrency: number, requests: number | { seconds: number }, warmup: number): Promise<Measure> {
-  const client = server.clients[concurrency]!;
-  await drive(client, INFER, body, 1, warmup, 0);
+/** One phase: c=32 traffic to `model` for PHASE_SECONDS, with the CPU both processes used meanwhile. */
+async function phase(server: Server, model: Copy, body: string): Promise<Phase> {
   const controlPid = server.paved.child.pid!;
   const before = { plane: processCpuMs(server.pid), control: processCpuMs(controlPid) };
-  const result = await drive(client, INFER, body, concurrency, requests, 0);
+  const { seconds, latencies } = await driveSamples(server.c32, infer(model), body, C32, { seconds: PHASE_SECONDS }, 0);
   const after = { plane: processCpuMs(server.pid), control: processCpuMs(controlPid) };
-  const us = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? ((b - a) * 1000) / result.requests : Number.NaN);
-  return {
-    p50: result.ms.p50,
-    p99: result.ms.p99,
-    requestsPerSecond: result.requestsPerSecond,
-    cpuUsPerRequest: us(before.plane?.all, after.plane?.all),
-    mainUsPerRequest: us(before.plane?.main, after.plane?.main),
-    controlPlaneUsPerRequest: us(before.control?.all, after.control?.all),
-    totalUsPerRequest: us(before.plane?.all, after.plane?.all) + us(before.control?.all, after.control?.all),
-  };
+  if (!before.plane || !after.plane || !before.control || !after.control) throw new Error("the processes' CPU could not be read from /proc (Linux only)");
+  return { model, requests: latencies.length, seconds, dataPlaneMs: after.plane.all - before.plane.all, controlPlaneMs: after.control.all - before.control.all };
 }
 
-function medianMeasure(measures: Measure[]): Measure {
-  const pick = (k: keyof Measure) => round(median(measures.map((m) => m[k])), k === "p50" || k === "p99" ? 3 : 1);
-  return { p50: pick("p50"), p99: pick("p99"), requestsPerSecond: pick("requestsPerSecond"), cpuUsPerRequest: pick("cpuUsPerRequest"), mainUsPerRequest: pick("mainUsPerRequest"), controlPlaneUsPerRequest: pick("controlPlaneUsPerRequest"), totalUsPerRequest: pick("totalUsPerRequest") };
+/** `requests` requests to each copy one at a time on one connection, the copies alternating request by request: the latencies (ms) per copy. */
+async function alternate(server: Server, body: string, requests: number): Promise<Record<Copy, number[]>> {
+  const latencies: Record<Copy, number[]> = { mlp: [], "mlp-copy": [] };
+  for (let i = 0; i < 2 * requests; i++) {
+    const model = COPIES[i % 2]!;
+    const t = performance.now();
+    const { status, text } = await server.c1.raw("POST", infer(model), body);
+    if (status !== 200) throw new Error(`${infer(model)} answered ${status}: ${text.slice(0, 300)}`);
+    latencies[model].push(performance.now() - t);
+  }
+  return latencies;
 }
 
 /**
@@ -420,17 +429,8 @@ function samplingCost(rows: number, perDrain: number, minRoundMs: number): { row
 }
 
 async function overheadPart(options: BenchOptions): Promise<Omit<BenchResult, "name">> {
-  const rounds = Math.max(2, Math.round(6 * options.scale));
-  // Per batch size and concurrency; a 32-row request costs about twice a 1-row one. At c=32, whole
-  // monitor windows (two; one under BENCH_SCALE < 0.5), so each watched drive counts its judgings.
-  const windows = { seconds: MONITOR_WINDOW_SECONDS * (options.scale < 0.5 ? 1 : 2) };
-  const requests: Record<string, number | { seconds: number }> = {
-    b1c1: Math.max(200, Math.round(2000 * options.scale)),
-    b1c32: windows,
-    b32c1: Math.max(200, Math.round(1000 * options.scale)),
-    b32c32: windows,
-  };
-  const warmup = Math.max(100, Math.round(200 * options.scale));
+  const pairs = Math.max(2, Math.round(8 * options.scale));
+  const c1Requests: Record<number, number> = Object.fromEntries(BATCHES.map((b) => [b, Math.max(200, Math.round((b === 1 ? 2000 : 1000) * options.scale))]));
   const bodies = Object.fromEntries(BATCHES.map((b) => [b, batchBody(b)])) as Record<number, string>;
   const models = buildTestModels();
   let server: Server | undefined;
@@ -439,54 +439,38 @@ async function overheadPart(options: BenchOptions): Promise<Omit<BenchResult, "n
   const pinned = process.env.BENCH_PIN === "1";
   try {
     const csv = evaluationCsv(EVALUATION_ROWS);
-    process.stdout.write(`\nstarting paved up; the mlp registered, evaluated and deployed through the API ...\n`);
+    process.stdout.write(`\nstarting paved up; two copies of the mlp registered, evaluated and deployed through the API ...\n`);
     server = await startServer(models.bytes("mlp"), csv);
     if (pinned) pinProcesses(server, cores);
     const warmupStart = Math.max(200, Math.round(WARMUP * options.scale));
-    process.stdout.write(`warming up: ${warmupStart} requests one at a time per batch size, unwatched and then watched by a monitor ...\n`);
-    for (const on of [false, true]) {
-      if (on) await watch(server, true);
-      for (const b of BATCHES) await drive(server.clients[1]!, INFER, bodies[b]!, 1, Math.round(warmupStart / 2), 0);
-    }
-    // The monitor must count the traffic: a closed window with requests in it.
-    const watchedFrom = Date.now();
-    let keepSending = true;
-    const sending = (async () => {
-      while (keepSending) await drive(server!.clients[1]!, INFER, bodies[1]!, 1, 50, 0);
-    })();
-    try {
-      await pollUntil("a window of the monitor with requests in it", () => monitorWindows(server!), (w) => w.some((x) => x.requests > 0), (MONITOR_WINDOW_SECONDS + 30) * 1000);
-    } finally {
-      keepSending = false;
-      await sending;
-    }
-    process.stdout.write(`the monitor counts the traffic (${Date.now() - watchedFrom} ms to its first window with requests) ...\n`);
-    const judged: MonitorWindow[] = [];
+    process.stdout.write(`warming up: ${COPIES[0]} watched; ${warmupStart / 2} requests one at a time per copy and batch size, and a c=${C32} phase of each ...\n`);
+    await watch(server, COPIES[0]);
+    for (const model of COPIES) for (const b of BATCHES) await drive(server.c1, infer(model), bodies[b]!, 1, Math.round(warmupStart / 2), 0);
+    for (const model of COPIES) for (const b of BATCHES) await phase(server, model, bodies[b]!);
+
     const measuredFrom = Date.now();
-    let toggles = 0;
-    const samples: Record<Side, Record<string, Measure[]>> = { off: {}, on: {} };
+    const judged: MonitorWindow[] = [];
+    const sections = {} as Record<Watched, { pairs: Record<number, Record<Copy, Phase>[]>; c1: Record<number, Record<Copy, number[]>> }>;
     process.stdout.write(
-      `${rounds} rounds; each: batch ${BATCHES.join(" and ")}, c=1 and c=32 (${Object.entries(requests).map(([k, n]) => `${k} ${typeof n === "number" ? `${n} requests` : `${n.seconds} s`}`).join(", ")}), unwatched (off) and watched (on), the order alternating ...\n`,
+      `three sections (${COPIES[0]} watched, ${COPIES[1]} watched, no monitor); each: ${pairs} pairs of ${PHASE_SECONDS} s phases at c=${C32} per batch size (one phase to each copy, the order alternating), then ${BATCHES.map((b) => `${c1Requests[b]} requests per copy at batch ${b}`).join(" and ")} one at a time, the copies alternating ...\n`,
     );
-    for (let r = 0; r < rounds; r++) {
-      // on, off in even rounds (the monitor made in warm-up still watches); off, on in odd ones.
-      for (const side of (r % 2 ? ["off", "on"] : ["on", "off"]) as Side[]) {
-        if ((server.monitorId !== undefined) !== (side === "on")) {
-          const windows = await watch(server, side === "on");
-          judged.push(...windows.filter((w) => w.start >= measuredFrom));
-          toggles++;
-        }
+    for (const watched of [COPIES[0], COPIES[1], "none"] as Watched[]) {
+      if ((server.monitor?.model ?? "none") !== watched) judged.push(...(await watch(server, watched)).filter((w) => w.start >= measuredFrom));
+      const section: (typeof sections)[Watched] = { pairs: {}, c1: {} };
+      for (let k = 0; k < pairs; k++) {
         for (const b of BATCHES) {
-          for (const c of CONCURRENCIES) (samples[side][`b${b}c${c}`] ??= []).push(await measure(server, bodies[b]!, c, requests[`b${b}c${c}`]!, warmup));
+          const pair = {} as Record<Copy, Phase>;
+          for (const model of k % 2 ? [...COPIES].reverse() : COPIES) pair[model] = await phase(server, model, bodies[b]!);
+          (section.pairs[b] ??= []).push(pair);
         }
       }
-      const p50 = (side: Side) => samples[side].b1c1!.at(-1)!.p50;
-      process.stdout.write(`  round ${r + 1}: batch 1 c=1 p50 off ${p50("off")} ms, on ${p50("on")} ms\n`);
+      for (const b of BATCHES) section.c1[b] = await alternate(server, bodies[b]!, c1Requests[b]!);
+      sections[watched] = section;
+      const p50 = (model: Copy) => summarize(section.c1[1]![model]).p50;
+      process.stdout.write(`  ${watched === "none" ? "no monitor" : `${watched} watched`}: batch 1 c=1 p50 ${COPIES.map((m) => `${m} ${p50(m)} ms`).join(", ")}\n`);
     }
-    if (server.monitorId !== undefined) judged.push(...(await watch(server, false)));
     const loadAfter = loadavg();
     const monitorFigures = {
-      toggles,
       windows: judged.length,
       requests: judged.reduce((n, w) => n + w.requests, 0),
       rowsKept: judged.reduce((n, w) => n + w.rowsKept, 0),
@@ -496,66 +480,102 @@ async function overheadPart(options: BenchOptions): Promise<Omit<BenchResult, "n
 
     const added = (on: number, off: number) => on / off - 1;
     const percent = (x: number) => `${x >= 0 ? "+" : ""}${round(x * 100, 1)}%`;
+    const us = (ms: number, requests: number) => (ms * 1000) / requests;
     const tableRows: (string | number)[][] = [];
     const perBatch: Record<string, unknown> = {};
     const inProcess: ReturnType<typeof samplingCost>[] = [];
     const notes: string[] = [];
     let met = true;
+    // The control plane's CPU a second with no monitor (what it spends whatever the traffic), and
+    // above that while a copy is watched: the monitor's merging of samples (once a second) and
+    // judging (once a window). That work comes on timers, not per request, and a window holds
+    // phases of both batch sizes, so it is taken over all the watched sections' seconds together.
+    const phases = (watched: Watched) => BATCHES.flatMap((b) => sections[watched].pairs[b]!.flatMap((pair) => COPIES.map((m) => pair[m])));
+    const msPerSecond = (list: Phase[]) => list.reduce((n, p) => n + p.controlPlaneMs, 0) / list.reduce((n, p) => n + p.seconds, 0);
+    const controlBase = msPerSecond(phases("none"));
+    const controlMonitor = msPerSecond(COPIES.flatMap((watched) => phases(watched))) - controlBase;
     for (const b of BATCHES) {
-      const off = { c1: medianMeasure(samples.off[`b${b}c1`]!), c32: medianMeasure(samples.off[`b${b}c32`]!) };
-      const on = { c1: medianMeasure(samples.on[`b${b}c1`]!), c32: medianMeasure(samples.on[`b${b}c32`]!) };
-      // Per round, on against the off measured beside it: the noise of one round falls on both.
-      const paired = (key: string, field: keyof Measure) => round(median(samples.on[key]!.map((m, i) => added(m[field], samples.off[key]![i]![field]))), 4);
+      // Per pair of a watched section: the watched copy's phase (on) against the other's (off),
+      // both from the same seconds. The monitor's control-plane CPU over the whole pair, both
+      // phases, is charged to the watched requests: an upper bound, since a monitor watching all
+      // the traffic would judge as many windows over twice the requests.
+      const perPair = COPIES.flatMap((watched) =>
+        sections[watched].pairs[b]!.map((pair) => {
+          const w = pair[watched];
+          const u = pair[COPIES.find((m) => m !== watched)!];
+          const dataOn = us(w.dataPlaneMs, w.requests);
+          const dataOff = us(u.dataPlaneMs, u.requests);
+          const controlOff = us(controlBase * u.seconds, u.requests);
+          const controlOn = us(controlBase * w.seconds + controlMonitor * (w.seconds + u.seconds), w.requests);
+          return { dataOn, dataOff, controlOn, controlOff, on: dataOn + controlOn, off: dataOff + controlOff, rpsOn: w.requests / w.seconds, rpsOff: u.requests / u.seconds };
+        }),
+      );
+      const med = (f: (p: (typeof perPair)[number]) => number) => round(median(perPair.map(f)), 1);
+      const paired = (f: (p: (typeof perPair)[number]) => number) => round(median(perPair.map(f)), 4);
+      // Latency one request at a time, the copies alternating request by request: the watched copy's against the other's.
+      const latOn = COPIES.flatMap((watched) => sections[watched].c1[b]![watched]);
+      const latOff = COPIES.flatMap((watched) => sections[watched].c1[b]![COPIES.find((m) => m !== watched)!]);
+      // In µs resolution: summarize's 0.01 ms is a step of 3.7% at 0.27 ms.
+      const at = (latencies: number[], p: number) => round(percentile([...latencies].sort((x, y) => x - y), p), 4);
+      const p50 = { off: at(latOff, 50), on: at(latOn, 50) };
+      const p99 = { off: at(latOff, 99), on: at(latOn, 99) };
+      // With no monitor, copy against copy: what this method reads when there is nothing to find.
+      const none = sections.none;
+      const nullCpu = round(median(none.pairs[b]!.map((pair) => added(us(pair[COPIES[0]].dataPlaneMs, pair[COPIES[0]].requests), us(pair[COPIES[1]].dataPlaneMs, pair[COPIES[1]].requests)))), 4);
+      const nullP50 = round(added(at(none.c1[b]![COPIES[0]], 50), at(none.c1[b]![COPIES[1]], 50)), 4);
       const figures = {
-        p50C1: round(added(on.c1.p50, off.c1.p50), 4),
-        cpuC32: round(added(on.c32.totalUsPerRequest, off.c32.totalUsPerRequest), 4),
-        dataPlaneCpuC32: round(added(on.c32.cpuUsPerRequest, off.c32.cpuUsPerRequest), 4),
-        cpuC1: round(added(on.c1.cpuUsPerRequest, off.c1.cpuUsPerRequest), 4),
-        throughputC32: round(added(on.c32.requestsPerSecond, off.c32.requestsPerSecond), 4),
+        p50C1: round(added(p50.on, p50.off), 4),
+        cpuC32: paired((p) => added(p.on, p.off)),
+        dataPlaneCpuC32: paired((p) => added(p.dataOn, p.dataOff)),
+        controlPlaneAddedUs: med((p) => p.controlOn - p.controlOff),
+        throughputC32: paired((p) => added(p.rpsOn, p.rpsOff)),
+        noMonitor: { p50C1: nullP50, dataPlaneCpuC32: nullCpu },
       };
-      const pairedFigures = { p50C1: paired(`b${b}c1`, "p50"), cpuC32: paired(`b${b}c32`, "totalUsPerRequest"), dataPlaneCpuC32: paired(`b${b}c32`, "cpuUsPerRequest"), cpuC1: paired(`b${b}c1`, "cpuUsPerRequest"), throughputC32: paired(`b${b}c32`, "requestsPerSecond") };
       const p50Met = figures.p50C1 <= OVERHEAD_TARGET;
       const cpuMet = figures.cpuC32 <= OVERHEAD_TARGET;
       met &&= p50Met && cpuMet;
+      const target = `≤ +${OVERHEAD_TARGET * 100}%`;
       tableRows.push(
-        [`batch ${b}: p50 ms, c=1`, off.c1.p50, on.c1.p50, percent(figures.p50C1), `≤ +${OVERHEAD_TARGET * 100}%`, p50Met ? "yes" : "no"],
-        [`batch ${b}: CPU µs/request, both planes, c=32`, off.c32.totalUsPerRequest, on.c32.totalUsPerRequest, percent(figures.cpuC32), `≤ +${OVERHEAD_TARGET * 100}%`, cpuMet ? "yes" : "no"],
-        [`batch ${b}: data-plane CPU µs/request, c=32`, off.c32.cpuUsPerRequest, on.c32.cpuUsPerRequest, percent(figures.dataPlaneCpuC32), "", ""],
-        [`batch ${b}: data-plane CPU µs/request, c=1`, off.c1.cpuUsPerRequest, on.c1.cpuUsPerRequest, percent(figures.cpuC1), "", ""],
-        [`batch ${b}: req/s, c=32`, off.c32.requestsPerSecond, on.c32.requestsPerSecond, percent(figures.throughputC32), "", ""],
-        [`batch ${b}: p99 ms, c=1`, off.c1.p99, on.c1.p99, percent(added(on.c1.p99, off.c1.p99)), "", ""],
-        [`batch ${b}: control-plane CPU µs/request, c=32`, off.c32.controlPlaneUsPerRequest, on.c32.controlPlaneUsPerRequest, percent(added(on.c32.controlPlaneUsPerRequest, off.c32.controlPlaneUsPerRequest)), "", ""],
+        [`batch ${b}: p50 ms, c=1`, p50.off, p50.on, percent(figures.p50C1), target, p50Met ? "yes" : "no"],
+        [`batch ${b}: CPU µs/request, both planes, c=32`, med((p) => p.off), med((p) => p.on), percent(figures.cpuC32), target, cpuMet ? "yes" : "no"],
+        [`batch ${b}: data-plane CPU µs/request, c=32`, med((p) => p.dataOff), med((p) => p.dataOn), percent(figures.dataPlaneCpuC32), "", ""],
+        [`batch ${b}: control-plane CPU µs/request, c=32`, med((p) => p.controlOff), med((p) => p.controlOn), `+${figures.controlPlaneAddedUs} µs`, "", ""],
+        [`batch ${b}: req/s, c=32`, med((p) => p.rpsOff), med((p) => p.rpsOn), percent(figures.throughputC32), "", ""],
+        [`batch ${b}: p99 ms, c=1`, p99.off, p99.on, percent(added(p99.on, p99.off)), "", ""],
+        [`batch ${b}, no monitor, ${COPIES[0]} vs ${COPIES[1]}: p50 c=1 / data-plane CPU c=32`, "", "", `${percent(nullP50)} / ${percent(nullCpu)}`, "", ""],
       );
       // What one data-plane process samples between two drains at the measured c=32 rate.
-      inProcess.push(samplingCost(b, Math.max(1, Math.round((on.c32.requestsPerSecond * DRAIN_MS) / 1000)), Math.max(20, Math.round(200 * options.scale))));
-      const ofBatch = (side: Side) => Object.fromEntries(CONCURRENCIES.map((c) => [`c${c}`, samples[side][`b${b}c${c}`]!.map((m) => medianMeasure([m]))]));
-      perBatch[`batch${b}`] = { off, on, added: figures, pairedAdded: pairedFigures, p50Met, cpuMet, rounds: { off: ofBatch("off"), on: ofBatch("on") } };
+      inProcess.push(samplingCost(b, Math.max(1, Math.round((med((p) => p.rpsOn) * DRAIN_MS) / 1000)), Math.max(20, Math.round(200 * options.scale))));
+      perBatch[`batch${b}`] = { p50, p99, added: figures, p50Met, cpuMet, pairs: perPair.map((p) => Object.fromEntries(Object.entries(p).map(([k, v]) => [k, round(v, 1)]))) };
       notes.push(
-        `batch ${b}: a monitor adds ${percent(figures.p50C1)} to p50 at c=1 (${off.c1.p50} -> ${on.c1.p50} ms) and ${percent(figures.cpuC32)} to the CPU a request costs both planes at c=32 (${off.c32.totalUsPerRequest} -> ${on.c32.totalUsPerRequest} µs; the data plane alone ${percent(figures.dataPlaneCpuC32)}); target ≤ +${OVERHEAD_TARGET * 100}%: ${p50Met && cpuMet ? "met" : "NOT met"}`,
-        `batch ${b}: paired per round (median of on/off - 1): p50 ${percent(pairedFigures.p50C1)}, CPU c=32 ${percent(pairedFigures.cpuC32)} (data plane ${percent(pairedFigures.dataPlaneCpuC32)}), CPU c=1 ${percent(pairedFigures.cpuC1)}, throughput c=32 ${percent(pairedFigures.throughputC32)}`,
+        `batch ${b}: a monitor adds ${percent(figures.p50C1)} to p50 at c=1 (${p50.off} -> ${p50.on} ms) and ${percent(figures.cpuC32)} to the CPU a request costs both planes at c=32 (median of ${perPair.length} pairs; the data plane alone ${percent(figures.dataPlaneCpuC32)}, the control plane +${figures.controlPlaneAddedUs} µs); target ≤ +${OVERHEAD_TARGET * 100}%: ${p50Met && cpuMet ? "met" : "NOT met"}`,
+        `batch ${b}, no monitor: ${COPIES[0]} against ${COPIES[1]} reads ${percent(nullP50)} on p50 and ${percent(nullCpu)} on the data plane's CPU (the method's own noise)`,
       );
     }
-    printTable(`the mlp watched by a monitor (on, ours) vs unwatched (off, ceiling), one paved up both ways, medians of ${rounds} rounds`, ["", "off", "on", "added", "target", "met"], tableRows);
+    printTable(`the mlp watched by a monitor (on, ours) vs its unwatched copy (off, ceiling), the same data plane and seconds; ${pairs} pairs per watched copy`, ["", "off", "on", "added", "target", "met"], tableRows);
     printTable(
       "LiveSamples alone, in process ([rows, 30] FP32; offer + answered per request, drain + its binary encoding every second at the c=32 rate; CPU, best of 7 rounds)",
       ["rows", "requests per drain", "µs per request", "µs per drain", "drain bytes", "µs per request, drain included"],
       inProcess.map((c) => [c.rows, c.perDrain, c.requestUs, c.drainUs, c.drainBytes, round(c.requestUs + c.drainUs / c.perDrain, 2)]),
     );
     for (const c of inProcess) notes.push(`in process, [${c.rows}, 30]: offer + answered ${c.requestUs} µs a request, the drain and its encoding ${c.drainUs} µs every ${c.perDrain} requests (${round(c.drainUs / c.perDrain, 2)} µs a request)`);
+    notes.push(`the control plane's CPU: ${round(controlBase, 1)} ms a second with no monitor, ${controlMonitor >= 0 ? "+" : ""}${round(controlMonitor, 1)} ms a second while a copy was watched (charged to the watched requests above)`);
     notes.push(
-      `the monitors (windows of ${MONITOR_WINDOW_SECONDS} s; made and deleted ${monitorFigures.toggles} times) closed ${monitorFigures.windows} windows while measured: ${monitorFigures.requests} requests, ${monitorFigures.rowsKept} rows kept, status ${monitorFigures.statuses.join(", ")}`,
+      `the monitors (windows of ${MONITOR_WINDOW_SECONDS} s, one per watched copy) closed ${monitorFigures.windows} windows while measured: ${monitorFigures.requests} requests, ${monitorFigures.rowsKept} rows kept, status ${monitorFigures.statuses.join(", ")}`,
     );
     notes.push(`load average (1 min) ${round(loadBefore[0]!, 1)} before, ${round(loadAfter[0]!, 1)} after, on ${cores} cores${pinned ? " (BENCH_PIN=1: the data plane on its own core)" : ""}: the HTTP figures share the machine with whatever else runs`);
     return {
       figures: {
-        rounds,
-        requests,
-        warmup: { start: warmupStart, perMeasure: warmup },
+        pairs,
+        phaseSeconds: PHASE_SECONDS,
+        c1Requests,
+        warmup: warmupStart,
         target: OVERHEAD_TARGET,
         targetMet: met,
         pinned,
         loadAverage: { before: round(loadBefore[0]!, 2), after: round(loadAfter[0]!, 2) },
         monitor: monitorFigures,
+        controlPlaneMsPerSecond: { base: round(controlBase, 2), monitor: round(controlMonitor, 2) },
         ...perBatch,
         inProcess,
       },
@@ -563,7 +583,8 @@ async function overheadPart(options: BenchOptions): Promise<Omit<BenchResult, "n
     };
   } finally {
     if (server) {
-      for (const client of [...Object.values(server.clients), server.admin]) client.close();
+      for (const client of [server.c1, server.c32, server.admin]) client.close();
+      writeFileSync("/tmp/cp-out.log", server.paved.output());
       await server.paved.stop();
     }
   }
