@@ -86,15 +86,7 @@ export class DatasetAnalyzer {
   async withConfinedDuckDB<T>(dir: string, work: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
     await this.acquire();
     try {
-      const o = this.options;
-      const { DuckDBInstance } = await import("@duckdb/node-api");
-      const instance = await DuckDBInstance.create(":memory:", {
-        threads: String(o.threads),
-        memory_limit: `${o.memoryLimitMiB}MB`,
-        temp_directory: join(dir, ".spill"),
-        autoinstall_known_extensions: "false",
-        autoload_known_extensions: "false",
-      });
+      const instance = await this.newInstance(join(dir, ".spill"));
       try {
         const connection = await instance.connect();
         try {
@@ -192,19 +184,28 @@ export class DatasetAnalyzer {
     }
   }
 
+  /**
+   * An in-memory DuckDB instance with this analyzer's thread and memory bounds, spilling to
+   * `tempDirectory`, that installs and loads no extension. DuckDB itself is loaded by the first call.
+   */
+  private async newInstance(tempDirectory: string): Promise<DuckDBInstance> {
+    const { DuckDBInstance } = await import("@duckdb/node-api");
+    const o = this.options;
+    return DuckDBInstance.create(":memory:", {
+      threads: String(o.threads),
+      memory_limit: `${o.memoryLimitMiB}MB`,
+      temp_directory: tempDirectory,
+      autoinstall_known_extensions: "false",
+      autoload_known_extensions: "false",
+    });
+  }
+
   private open(): Promise<DuckDBInstance> {
     this.instance ??= (async () => {
       const o = this.options;
       await mkdir(o.tempDirectory, { recursive: true });
       for (const dir of o.allowedDirectories) await mkdir(dir, { recursive: true });
-      const { DuckDBInstance } = await import("@duckdb/node-api");
-      const instance = await DuckDBInstance.create(":memory:", {
-        threads: String(o.threads),
-        memory_limit: `${o.memoryLimitMiB}MB`,
-        temp_directory: o.tempDirectory,
-        autoinstall_known_extensions: "false",
-        autoload_known_extensions: "false",
-      });
+      const instance = await this.newInstance(o.tempDirectory);
       const setup = await instance.connect();
       try {
         const dirs = [...o.allowedDirectories, o.tempDirectory].map((d) => quoteString(d.endsWith("/") ? d : `${d}/`)).join(", ");
