@@ -298,7 +298,8 @@ async function monitorWindows(server: Server, id: string): Promise<MonitorWindow
 /**
  * One `paved up` with both copies of the mlp deployed through its API, neither watched yet; both
  * must be served by the same data-plane process. As in bench/tracking-ingestion.ts, BENCH_CPU_PROF=dir
- * profiles its control plane and BENCH_PAVED_NODE_ARGS adds node flags to it.
+ * profiles its control plane, BENCH_PAVED_NODE_ARGS adds node flags to it, and BENCH_PAVED_OUTPUT
+ * names a file for its output (what those flags print).
  */
 async function startServer(modelBytes: Uint8Array, csv: string): Promise<Server> {
   const prof = process.env.BENCH_CPU_PROF;
@@ -584,7 +585,8 @@ async function overheadPart(options: BenchOptions): Promise<Omit<BenchResult, "n
   } finally {
     if (server) {
       for (const client of [server.c1, server.c32, server.admin]) client.close();
-      writeFileSync("/tmp/cp-out.log", server.paved.output());
+      // BENCH_PAVED_OUTPUT=file: the control plane's output (its --trace-gc lines, say) is kept there.
+      if (process.env.BENCH_PAVED_OUTPUT) writeFileSync(process.env.BENCH_PAVED_OUTPUT, server.paved.output());
       await server.paved.stop();
     }
   }

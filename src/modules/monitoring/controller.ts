@@ -35,8 +35,9 @@ export class MonitoringController {
     this.loop.start();
   }
 
-  stop(): Promise<void> {
-    return this.loop.stop();
+  async stop(): Promise<void> {
+    await this.loop.stop();
+    await this.deps.monitors.stop();
   }
 
   /** Runs a pass now (or right after the one in progress). */

@@ -2,20 +2,24 @@
 // process or in every data-plane process) keeps a bounded sample of the live traffic; the
 // controller drains it every second, off the request path, into the window of the monitor it
 // belongs to, and when a window closes judges it against the version's reference data with the
-// gate policy's bounds (window.ts), and saves its figures and breaches. A restart loses the
-// window being filled (its samples were in memory): it is not judged, and the next one is.
+// gate policy's bounds (window.ts), and saves its figures and breaches. The windows are filled
+// and judged on a thread of their own (windows-thread.ts). A restart loses the window being
+// filled (its samples were in memory): it is not judged, and the next one is.
 import type { Kysely, Selectable } from "kysely";
 import { PlatformError, conflict, invalidInput, notFound, validate, describeProblems, type Clock, type IdGenerator, type Logger, type Principal, type ResourceRef } from "../../core/index.ts";
 import type { Tables } from "../../storage/index.ts";
 import type { EvaluationService, MonitorBasis } from "../evaluation/index.ts";
 import { authorize, visibleTeams } from "../identity/index.ts";
 import type { RegistryService } from "../registry/index.ts";
-import { LiveSamples, monitoredKey, sampleRows, type SampleSet } from "../serving/index.ts";
+import { monitoredKey, type SampleRows, type SampleSet } from "../serving/index.ts";
 import { MonitorSpec, MonitorThresholds, type CreateMonitorBody, type MonitorView, type MonitorWindowView, type SamplesDatasetBody, type SamplesDatasetView } from "./schema.ts";
 import { samplesCsv } from "./samples-csv.ts";
-import { judgeWindow, prepareReference, type EffectiveThresholds, type PreparedReference } from "./window.ts";
+import { prepareReference, type EffectiveThresholds, type PreparedReference } from "./window.ts";
+import { WindowsLost, WindowsThread, type ClosedOnThread } from "./windows-thread.ts";
 
 type MonitorRow = Selectable<Tables["monitors"]>;
+/** A monitor as the controller reads it every pass: without its prediction baseline (thousands of numbers as JSON), read when a window closes. */
+type MonitorTarget = Omit<MonitorRow, "prediction_baseline">;
 type WindowRow = Selectable<Tables["monitor_windows"]>;
 
 /** What monitors need of the datasets module (app.ts connects it): keeping sampled rows and making dataset versions of them. */
@@ -46,7 +50,7 @@ export interface MonitorServiceDeps {
 
 /** A closed window, as the alert evaluator reads it. */
 export interface ClosedWindow {
-  monitor: MonitorRow;
+  monitor: MonitorTarget;
   window: MonitorWindowView;
 }
 
@@ -55,14 +59,17 @@ export const MAX_MONITORS_PER_TEAM = 100;
 /** How long closed windows are kept. */
 export const WINDOW_RETENTION_MS = 30 * 86_400_000;
 
+/** Every column of a monitor but its prediction baseline. */
+const TARGET_COLUMNS = ["monitor_id", "team_id", "model_id", "model_name", "version", "environment", "spec", "evaluation_id", "basis", "created_by", "created_at", "window_start"] as const satisfies readonly (keyof MonitorTarget)[];
+
 /** A monitor's target as serving names it (monitoredKey: `environment/model/version`). */
 const keyOf = (model: string, version: string | number, environment: string) => monitoredKey({ model, version: String(version), environment });
 
 export class MonitorService {
   /** Prepared reference data per monitor (read once; again after a restart). */
   private readonly references = new Map<string, Promise<PreparedReference>>();
-  /** The window being filled, per monitor target (environment, model, version). */
-  private readonly filling = new Map<string, LiveSamples>();
+  /** Fills the windows and judges them, off the main thread. */
+  private readonly thread = new WindowsThread();
   /** When this process began filling windows (its controller started): a window begun before then lacks its first samples. */
   private watchingSince = Number.POSITIVE_INFINITY;
   /** Told of every window closed (the alert evaluator). */
@@ -166,7 +173,7 @@ export class MonitorService {
       await trx.deleteFrom("monitors").where("monitor_id", "=", id).execute();
     });
     this.references.delete(id);
-    this.filling.delete(keyOf(row.model_name, row.version, row.environment));
+    this.thread.forget(id, keyOf(row.model_name, row.version, row.environment));
   }
 
   // ---- the controller's work ----
@@ -174,33 +181,23 @@ export class MonitorService {
   /** This process starts filling windows now (its controller started, on the leader). */
   beginWatching(): void {
     this.watchingSince = this.deps.clock.now();
-    this.filling.clear();
+    this.thread.reset();
   }
 
-  /** Adds live samples (drained from serving) to the windows being filled; samples of unmonitored versions are dropped. */
+  /** Adds live samples (drained from serving; moved, the caller must not read them after) to the windows being filled; samples of unmonitored versions are dropped. */
   absorb(batches: readonly SampleSet[], monitored: ReadonlySet<string>): void {
-    for (const batch of batches) {
-      const key = keyOf(batch.model, batch.version, batch.environment);
-      if (!monitored.has(key)) continue;
-      let samples = this.filling.get(key);
-      if (!samples) {
-        samples = new LiveSamples();
-        samples.setMonitored([key]);
-        this.filling.set(key, samples);
-      }
-      samples.absorb([batch]);
-    }
+    this.thread.absorb(batches.filter((batch) => monitored.has(keyOf(batch.model, batch.version, batch.environment))));
   }
 
   /** Every monitor, with the key of its target, and the versions to sample for serving (monitoredKey). */
-  async monitors(): Promise<{ rows: MonitorRow[]; keys: Set<string>; sampled: string[] }> {
-    const rows = await this.deps.db.selectFrom("monitors").selectAll().execute();
+  async monitors(): Promise<{ rows: MonitorTarget[]; keys: Set<string>; sampled: string[] }> {
+    const rows = await this.deps.db.selectFrom("monitors").select(TARGET_COLUMNS).execute();
     const sampled = rows.map((r) => keyOf(r.model_name, r.version, r.environment));
     return { rows, keys: new Set(sampled), sampled };
   }
 
   /** Closes every window whose time is up: judges it, saves it with the monitor's next window start, and tells onWindow. */
-  async closeDue(rows: readonly MonitorRow[]): Promise<void> {
+  async closeDue(rows: readonly MonitorTarget[]): Promise<void> {
     const now = this.deps.clock.now();
     for (const row of rows) {
       const spec = MonitorSpec.parse(JSON.parse(row.spec));
@@ -211,21 +208,34 @@ export class MonitorService {
         reference = await this.reference(row);
       } catch (error) {
         this.references.delete(row.monitor_id);
+        this.thread.forget(row.monitor_id, keyOf(row.model_name, row.version, row.environment));
         this.deps.logger.warn({ monitor: row.monitor_id, reason: (error as Error).message }, "monitor cannot read its reference data; its window is not judged");
         continue;
       }
       const key = keyOf(row.model_name, row.version, row.environment);
-      const batch = this.filling.get(key)?.drain()[0];
       // After downtime the next window starts at the latest boundary passed, not in the past.
       const next = row.window_start + Math.floor((now - row.window_start) / length) * length;
+      const skip = () => this.deps.db.updateTable("monitors").set({ window_start: next }).where("monitor_id", "=", row.monitor_id).execute();
       if (row.window_start < this.watchingSince) {
         // Begun before this process watched (a restart, a new leader): its first samples were lost, so it is not judged.
-        await this.deps.db.updateTable("monitors").set({ window_start: next }).where("monitor_id", "=", row.monitor_id).execute();
+        this.thread.discard(key);
+        await skip();
         continue;
       }
       const thresholds = await this.thresholds(row, spec);
-      const baseline = row.prediction_baseline ? (JSON.parse(row.prediction_baseline) as number[]) : undefined;
-      const judged = judgeWindow(reference, batch, spec, thresholds, baseline);
+      const saved = await this.deps.db.selectFrom("monitors").select("prediction_baseline").where("monitor_id", "=", row.monitor_id).executeTakeFirst();
+      let closed: ClosedOnThread;
+      try {
+        closed = await this.thread.close({ monitor: row.monitor_id, key, reference, spec, thresholds, baseline: saved?.prediction_baseline ?? null, keepRows: spec.keepSamples });
+      } catch (error) {
+        if (!(error instanceof WindowsLost)) throw error;
+        // As after a restart: every window being filled lacks samples, so none is judged.
+        this.deps.logger.warn({ monitor: row.monitor_id, reason: error.message }, "monitor windows lost; this window is not judged");
+        this.watchingSince = now;
+        await skip();
+        continue;
+      }
+      const { judged } = closed;
       const end = row.window_start + length;
       const window: WindowRow = {
         id: 0,
@@ -233,16 +243,16 @@ export class MonitorService {
         window_start: row.window_start,
         window_end: end,
         status: judged.status,
-        requests: batch?.requests ?? 0,
-        errors: batch?.errors ?? 0,
-        rows_seen: batch?.rowsSeen ?? 0,
-        rows_kept: batch ? sampleRows(batch).count : 0,
-        rows_dropped: batch?.rowsDropped ?? 0,
+        requests: closed.requests,
+        errors: closed.errors,
+        rows_seen: closed.rowsSeen,
+        rows_kept: closed.rowsKept,
+        rows_dropped: closed.rowsDropped,
         figures: JSON.stringify(judged.figures),
         breaches: JSON.stringify(judged.breaches),
       };
       const { id: _, ...values } = window;
-      const kept = spec.keepSamples && batch ? await this.keepSamples(row, batch) : undefined;
+      const kept = closed.rows ? await this.keepSamples(row, closed.rows) : undefined;
       await this.deps.db.transaction().execute(async (trx) => {
         await trx.insertInto("monitor_windows").values(values).onConflict((oc) => oc.columns(["monitor_id", "window_start"]).doNothing()).execute();
         await trx.deleteFrom("monitor_windows").where("monitor_id", "=", row.monitor_id).where("window_end", "<", now - WINDOW_RETENTION_MS).execute();
@@ -261,9 +271,13 @@ export class MonitorService {
     }
   }
 
+  /** Stops the windows' thread (the controller stopped). */
+  stop(): Promise<void> {
+    return this.thread.stop();
+  }
+
   /** A window's sampled rows as a CSV blob (the features in the model's order, then the prediction score), held to the team's quota. */
-  private async keepSamples(row: MonitorRow, batch: SampleSet): Promise<{ digest: string; size: number; rows: number } | undefined> {
-    const samples = sampleRows(batch);
+  private async keepSamples(row: MonitorTarget, samples: SampleRows): Promise<{ digest: string; size: number; rows: number } | undefined> {
     if (samples.count === 0 || !this.deps.datasets) return undefined;
     const csv = await samplesCsv(samples, (JSON.parse(row.basis) as { features: string[] }).features);
     try {
@@ -316,7 +330,7 @@ export class MonitorService {
     return rows.map(windowView);
   }
 
-  private reference(row: MonitorRow): Promise<PreparedReference> {
+  private reference(row: MonitorTarget): Promise<PreparedReference> {
     let prepared = this.references.get(row.monitor_id);
     if (!prepared) {
       prepared = this.deps.evaluation.monitorBasis(row.model_name, row.version).then((basis: MonitorBasis) => {
@@ -329,7 +343,7 @@ export class MonitorService {
   }
 
   /** The monitor's thresholds with the model's gate policy's drift and performance bounds (read now: a policy change applies from the next window). */
-  private async thresholds(row: MonitorRow, spec: MonitorSpec): Promise<EffectiveThresholds> {
+  private async thresholds(row: MonitorTarget, spec: MonitorSpec): Promise<EffectiveThresholds> {
     const policy = (await this.deps.evaluation.getPolicy(row.model_name)).policy;
     const drift = policy.checks.find((c) => c.type === "drift");
     const performance = policy.checks.find((c) => c.type === "performance");

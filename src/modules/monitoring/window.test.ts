@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { ksStatistic, psi } from "../../core/index.ts";
 import { LiveSamples, monitoredKey, sampleRows, type SampleSet } from "../serving/index.ts";
 import { MonitorSpec } from "./schema.ts";
-import { judgeWindow, prepareReference, type EffectiveThresholds } from "./window.ts";
+import { judgeWindow, prepareReference, type EffectiveThresholds, type PreparedReference } from "./window.ts";
+import { WindowsLost, WindowsThread } from "./windows-thread.ts";
 
 // A seeded generator, so each run judges the same rows.
 function rng(seed: number) {
@@ -224,5 +225,91 @@ describe("a monitor window", () => {
     expect(judged.figures.notes.join(" ")).toMatch(/16000 of 20000 rows were not kept/);
     // An even sample of undrifted traffic is judged undrifted.
     expect(judged.figures.driftedFeatures).toEqual([]);
+  });
+});
+
+describe("the monitors' thread (WindowsThread)", () => {
+  const window = (monitor: string, ref: PreparedReference, baseline: string | null = null) => ({ monitor, key: monitoredKey({ model: "m", version: "1", environment: "production" }), reference: ref, spec, thresholds, baseline, keepRows: true });
+  /** What the thread should make of these drains: the same merge and judging, on this thread. */
+  function expected(ref: PreparedReference, drains: SampleSet[], baseline: number[] | undefined) {
+    const merged = new LiveSamples();
+    merged.setMonitored([monitoredKey(drains[0]!)]);
+    merged.absorb(drains);
+    const batch = merged.drain()[0]!;
+    return { batch, judged: judgeWindow(ref, batch, spec, thresholds, baseline) };
+  }
+  /** A drain's copy (the thread takes the arrays it is given). */
+  const copy = (set: SampleSet): SampleSet => ({ ...set, rows: set.rows.slice(), scores: set.scores.slice(), latencies: [...set.latencies] });
+
+  it("fills a window from several drains and judges it as judgeWindow does", async () => {
+    const random = rng(7);
+    const ref = reference(random);
+    const thread = new WindowsThread();
+    try {
+      // Two drains that fit one window: merged in order, so the same rows on either thread.
+      const drains = [traffic(random, 1500), traffic(random, 1500, { errors: 3 })];
+      thread.absorb(drains.map(copy));
+      const first = await thread.close(window("mon-1", ref));
+      const want = expected(ref, drains, undefined);
+      expect(first.judged).toEqual(want.judged);
+      expect([first.requests, first.errors, first.rowsSeen, first.rowsKept, first.rowsDropped]).toEqual([3003, 3, 3000, 3000, 0]);
+      expect(first.rows?.values).toEqual(sampleRows(want.batch).values);
+      expect(first.judged.baseline?.length).toBe(3000);
+      // The window was emptied by its close; the next ones drift, judged against the saved baseline.
+      const baseline = JSON.stringify(first.judged.baseline);
+      for (const shift of [{ f1: 3 }, { color: true }]) {
+        const drain = traffic(random, 1500, shift);
+        thread.absorb([copy(drain)]);
+        const closed = await thread.close(window("mon-1", ref, baseline));
+        expect(closed.judged).toEqual(expected(ref, [drain], JSON.parse(baseline) as number[]).judged);
+        expect([closed.judged.status, closed.requests]).toEqual(["breach", 1500]);
+      }
+      // No traffic since: idle, and no rows to keep.
+      const idle = await thread.close(window("mon-1", ref, baseline));
+      expect([idle.judged.status, idle.requests, idle.rows]).toEqual(["idle", 0, undefined]);
+      // Forgotten (the monitor deleted), its window goes; the next close sends the reference again.
+      thread.absorb([copy(traffic(random, 100))]);
+      thread.forget("mon-1", window("mon-1", ref).key);
+      expect((await thread.close(window("mon-1", ref))).judged.status).toBe("idle");
+      // Discarded and reset windows are emptied too.
+      thread.absorb([copy(traffic(random, 100))]);
+      thread.discard(window("mon-1", ref).key);
+      thread.absorb([copy(traffic(random, 100))]);
+      thread.reset();
+      expect((await thread.close(window("mon-1", ref))).requests).toBe(0);
+    } finally {
+      await thread.stop();
+    }
+  });
+
+  it("moves the drains' arrays to the thread rather than copying them", async () => {
+    const thread = new WindowsThread();
+    try {
+      const drain = traffic(rng(9), 10);
+      thread.absorb([drain]);
+      expect([drain.rows.length, drain.scores.length]).toEqual([0, 0]);
+      expect((await thread.close(window("mon-1", reference(rng(9))))).rowsKept).toBe(10);
+    } finally {
+      await thread.stop();
+    }
+  });
+
+  it("says the windows were lost when its thread stops, and starts a new thread for the next", async () => {
+    const random = rng(8);
+    const ref = reference(random);
+    const thread = new WindowsThread();
+    try {
+      thread.absorb([copy(traffic(random, 1500))]);
+      const inFlight = thread.close(window("mon-1", ref));
+      await thread.stop();
+      await expect(inFlight).rejects.toThrow(WindowsLost);
+      await expect(inFlight).rejects.toThrow(/the monitors' thread stopped .*the samples of the windows being filled were lost/);
+      // A new thread, which needs the reference again.
+      const drain = traffic(random, 1500);
+      thread.absorb([copy(drain)]);
+      expect((await thread.close(window("mon-1", ref))).judged).toEqual(expected(ref, [drain], undefined).judged);
+    } finally {
+      await thread.stop();
+    }
   });
 });

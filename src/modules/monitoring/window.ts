@@ -3,8 +3,8 @@
 // src/core) and chi-square for categorical ones, plus missing and out-of-range values, schema
 // violations, errors, latency and the shift of the prediction scores. Pure: the controller hands
 // it the window's samples and saves what it returns.
-import { UNIT_INTERVAL_EDGES, binShares, chiSquareTest, ksStatisticSorted, psi, psiOfShares } from "../../core/index.ts";
-import { sampleRows, type SampleSet } from "../serving/index.ts";
+import { UNIT_INTERVAL_EDGES, binShares, chiSquareTest, ksStatisticSorted, psi, psiOfShares } from "../../core/statistics.ts";
+import { sampleRows, type SampleSet } from "../serving/live-samples.ts";
 import type { Breach, FeatureFigures, MonitorSpec, WindowFigures } from "./schema.ts";
 
 /** A categorical feature: integer values only, and at most this many distinct ones in the reference. */

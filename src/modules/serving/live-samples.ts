@@ -9,7 +9,7 @@
 // The rows stay Float32 from the reservoir to the window: on the wire (a data-plane process's
 // answer) as binary (encodeSampleSets), never as JSON numbers or base64 text.
 import { z } from "zod";
-import { invalidInput } from "../../core/index.ts";
+import { invalidInput } from "../../core/errors.ts";
 import type { Tensor } from "./tensor.ts";
 
 /** Most input rows (and their scores) kept per version between two drains. */
