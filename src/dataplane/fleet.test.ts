@@ -100,7 +100,12 @@ describe("the fleet's take of live samples", () => {
 
     // A good answer: the process's samples reach the monitors.
     await until("a take of samples", () => process0.takes >= 1);
-    await until("the samples merged", () => fleet.drainSamples().some((s) => s.requests === 7));
+    // Not drained, a take is not taken again (the process keeps sampling meanwhile): the fleet holds one per process.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(process0.takes).toBe(1);
+    await until("the samples taken", () => fleet.drainSamples().some((s) => s.requests === 7));
+    await until("a second take's samples, once the first was drained", () => fleet.drainSamples().some((s) => s.requests === 7));
+    expect(process0.takes).toBe(2);
 
     // Three takes that answer 500: one warning, no samples, the process still live.
     process0.mode = "500";

@@ -14,7 +14,7 @@ import { pipeline } from "node:stream/promises";
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from "prom-client";
 import { PlatformError, type Logger } from "../core/index.ts";
 import type { DeploymentRouter, WindowReport } from "../modules/deployments/index.ts";
-import { DEFAULT_ENVIRONMENT, LiveSamples, SERVING_DEFAULTS, checkLoad, decodeSampleSets, type SampleSet, type InferRequest, type InferResponse, type LoadModelInput, type LoadedModelView, type ServingPlane } from "../modules/serving/index.ts";
+import { DEFAULT_ENVIRONMENT, SERVING_DEFAULTS, checkLoad, decodeSampleSets, type SampleSet, type InferRequest, type InferResponse, type LoadModelInput, type LoadedModelView, type ServingPlane } from "../modules/serving/index.ts";
 import { writeDurably } from "./files.ts";
 import { INTERNAL_PREFIX, ObservedState, assignmentKey, type Assignment, type DesiredState, type DrainAnswer } from "./protocol.ts";
 
@@ -63,8 +63,12 @@ const SAMPLES_EVERY_MS = 1_000;
 
 export class DataPlaneFleet implements ServingPlane {
   private readonly desired = new Map<string, Assignment>();
-  /** Live samples drained from the processes, until the control plane's monitors take them. */
-  private readonly samples = new LiveSamples();
+  /**
+   * Each process's last take of live samples, until the control plane's monitors drain them. They
+   * are handed on as taken (the monitors' thread merges them, not this one); a process whose take
+   * was not yet drained is not asked again, and keeps sampling evenly meanwhile.
+   */
+  private readonly taken = new Map<number, SampleSet[]>();
   private revision = 0;
   private adopted = false;
   private readonly status = new Map<number, MemberStatus>();
@@ -206,9 +210,11 @@ export class DataPlaneFleet implements ServingPlane {
     return body;
   }
 
-  /** The live samples every process reported since the last call, merged per version. */
+  /** The live samples every process reported since the last call, a set per process and version (whoever takes them merges them). */
   drainSamples(): SampleSet[] {
-    return this.samples.drain();
+    const sets = [...this.taken.values()].flat();
+    this.taken.clear();
+    return sets;
   }
 
   /** The metrics of every live process, added up (counters, histograms and gauges summed). */
@@ -394,7 +400,6 @@ export class DataPlaneFleet implements ServingPlane {
   /** The versions monitors watch: pushed to every process (a new revision when it changes), which samples only their traffic. */
   setMonitored(keys: readonly string[]): void {
     const next = [...new Set(keys)].sort();
-    this.samples.setMonitored(next);
     if (next.join("\n") === this.monitored.join("\n")) return;
     this.monitored = next;
     this.revision++;
@@ -436,16 +441,18 @@ export class DataPlaneFleet implements ServingPlane {
 
   /**
    * A process's live samples, at most once a second (each take is a copy of up to
-   * MAX_SAMPLED_ROWS rows per watched version) and only while a monitor watches. A failure costs
-   * the monitors that second's samples, never the process its place in routing.
+   * MAX_SAMPLED_ROWS rows per watched version), only while a monitor watches, and not before the
+   * monitors drained the last take. A failure costs the monitors that second's samples, never the
+   * process its place in routing.
    */
   private async takeSamples(m: DataPlaneMember, status: MemberStatus): Promise<void> {
-    if (this.monitored.length === 0 || Date.now() - status.samplesAt < SAMPLES_EVERY_MS) return;
+    if (this.monitored.length === 0 || this.taken.has(m.index) || Date.now() - status.samplesAt < SAMPLES_EVERY_MS) return;
     status.samplesAt = Date.now();
     try {
       const res = await this.call(m, "POST", "/samples/drain");
       if (!res.ok) throw new Error(`it answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
-      this.samples.absorb(decodeSampleSets(new Uint8Array(await res.arrayBuffer())));
+      const sets = decodeSampleSets(new Uint8Array(await res.arrayBuffer()));
+      if (sets.length > 0) this.taken.set(m.index, sets);
       status.samplesError = undefined;
     } catch (error) {
       const reason = (error as Error).message;

@@ -239,7 +239,7 @@ describe("the monitors' thread (WindowsThread)", () => {
     return { batch, judged: judgeWindow(ref, batch, spec, thresholds, baseline) };
   }
   /** A drain's copy (the thread takes the arrays it is given). */
-  const copy = (set: SampleSet): SampleSet => ({ ...set, rows: set.rows.slice(), scores: set.scores.slice(), latencies: [...set.latencies] });
+  const copy = (set: SampleSet): SampleSet => ({ ...set, rows: set.rows.slice(), scores: set.scores.slice(), latencies: set.latencies.slice() });
 
   it("fills a window from several drains and judges it as judgeWindow does", async () => {
     const random = rng(7);

@@ -66,7 +66,7 @@ export class WindowsThread {
   absorb(sets: SampleSet[]): void {
     if (sets.length === 0) return;
     const buffers = new Set<ArrayBuffer>();
-    for (const set of sets) for (const values of [set.rows, set.scores]) if (values.buffer instanceof ArrayBuffer && values.byteLength > 0) buffers.add(values.buffer);
+    for (const set of sets) for (const values of [set.rows, set.scores, set.latencies]) if (values.buffer instanceof ArrayBuffer && values.byteLength > 0) buffers.add(values.buffer);
     this.thread().postMessage({ type: "absorb", sets } satisfies WindowsRequest, [...buffers]);
   }
 

@@ -16,7 +16,7 @@ function drained(): SampleSet[] {
 }
 
 describe("live samples on the wire", () => {
-  it("come back from their binary body as they were sent: figures, rows (NaN kept) and scores", () => {
+  it("come back from their binary body as they were sent: figures, rows (NaN kept), scores and latencies", () => {
     const sets = drained();
     expect(sets).toHaveLength(2);
     const back = decodeSampleSets(new Uint8Array(encodeSampleSets(sets)));
@@ -24,6 +24,9 @@ describe("live samples on the wire", () => {
     expect(Array.from(back[0]!.rows)).toEqual([1, 2, 3, 4, Number.NaN, 6]);
     expect(back[0]!.errorCodes).toEqual({ INVALID_INPUT: 1 });
     expect(Array.from(back[1]!.scores)).toEqual([Number.NaN]);
+    // Latencies travel as Float32 too (no JSON numbers in the header).
+    expect(Array.from(back[0]!.latencies)).toEqual([Math.fround(0.002)]);
+    expect(Array.from(back[1]!.latencies)).toEqual([Math.fround(0.001)]);
     // Nothing drained: an empty list, not an error.
     expect(decodeSampleSets(new Uint8Array(encodeSampleSets([])))).toEqual([]);
   });
@@ -35,10 +38,23 @@ describe("live samples on the wire", () => {
     expect(decodeSampleSets(shifted.subarray(1))).toEqual(drained());
   });
 
+  it("are read from a process of an older Paved, whose body (PVS1) carries the latencies in its header", () => {
+    const sets = drained();
+    const header = Buffer.from(JSON.stringify(sets.map(({ rows, scores, latencies, ...figures }) => ({ ...figures, rowValues: rows.length, scoreValues: scores.length, latencies: [...latencies] }))));
+    const start = (8 + header.length + 3) & ~3;
+    const legacy = Buffer.alloc(start + 4 * sets.reduce((n, set) => n + set.rows.length + set.scores.length, 0));
+    legacy.write("PVS1", 0, "latin1");
+    legacy.writeUInt32LE(header.length, 4);
+    header.copy(legacy, 8);
+    let at = start;
+    for (const values of sets.flatMap((set) => [set.rows, set.scores])) for (const v of values) at = legacy.writeFloatLE(v, at);
+    expect(decodeSampleSets(legacy)).toEqual(sets);
+  });
+
   it("refuse a body that is not one, saying what is wrong", () => {
     const body = encodeSampleSets(drained());
     const bad = (bytes: Uint8Array, message: RegExp) => expect(() => decodeSampleSets(bytes)).toThrow(expect.objectContaining({ code: "INVALID_INPUT", message: expect.stringMatching(message) }));
-    bad(Buffer.from("{}"), /starts with "PVS1"/);
+    bad(Buffer.from("{}"), /starts with "PVS2"/);
     const long = Buffer.from(body);
     long.writeUInt32LE(body.length, 4);
     bad(long, /runs past its end/);
@@ -49,23 +65,22 @@ describe("live samples on the wire", () => {
     bad(Buffer.concat([body, Buffer.alloc(4)]), /announces/);
     const header = Buffer.from(JSON.stringify([{ model: "m" }]));
     const wrong = Buffer.alloc(8 + header.length);
-    wrong.write("PVS1", 0, "latin1");
+    wrong.write("PVS2", 0, "latin1");
     wrong.writeUInt32LE(header.length, 4);
     header.copy(wrong, 8);
     bad(wrong, /not a list of sample figures/);
     // A width past what serving keeps would make the merge allocate MAX_ROWS × width: refused before any row is read.
     const wide = { ...drained()[0]!, width: 1_025, rows: new Float32Array(1_025), scores: new Float32Array(1) };
     bad(encodeSampleSets([wide]), /not a list of sample figures/);
-    // Latencies are checked without a parse per number, and still refused when one is not a number.
+    // More latencies than a process keeps: refused before any is read.
     const [set] = drained();
-    bad(encodeSampleSets([{ ...set!, latencies: [0.001, "slow" as unknown as number] }]), /not a list of sample figures: expected a list of numbers/);
-    bad(encodeSampleSets([{ ...set!, latencies: "0.001" as unknown as number[] }]), /expected a list of numbers/);
+    bad(encodeSampleSets([{ ...set!, latencies: new Float32Array(4_001) }]), /not a list of sample figures/);
   });
 });
 
 describe("live samples merged", () => {
   const labels = { model: "churn", version: "3", environment: "production" };
-  const withLatencies = (latencies: number[]): SampleSet => ({ ...labels, requests: latencies.length, errors: 0, errorCodes: {}, rowsSeen: 0, rowsDropped: 0, width: 0, latencies, truncated: false, rows: new Float32Array(0), scores: new Float32Array(0) });
+  const withLatencies = (latencies: number[]): SampleSet => ({ ...labels, requests: latencies.length, errors: 0, errorCodes: {}, rowsSeen: 0, rowsDropped: 0, width: 0, latencies: Float32Array.from(latencies), truncated: false, rows: new Float32Array(0), scores: new Float32Array(0) });
 
   it("keep every latency while there is room, then at most 4,000, each later one replacing a kept one", () => {
     let next = 0;
@@ -81,11 +96,11 @@ describe("live samples merged", () => {
     const expected = [1, 2, 3, ...Array.from({ length: 3_997 }, (_, i) => 10 + i)];
     expected[0] = 4_007;
     expected[400] = 4_008;
-    expect(merged!.latencies).toEqual(expected);
-    // The merged list is the reservoir's own: the batch it came from is not changed.
-    const batch = [0.5];
-    samples.absorb([withLatencies(batch)]);
-    samples.drain()[0]!.latencies.push(9);
-    expect(batch).toEqual([0.5]);
+    expect([...merged!.latencies]).toEqual(expected);
+    // The merged latencies are copies: the batch they came from is not changed.
+    const batch = withLatencies([0.5]);
+    samples.absorb([batch]);
+    samples.drain()[0]!.latencies[0] = 9;
+    expect([...batch.latencies]).toEqual([0.5]);
   });
 });

@@ -6,8 +6,9 @@
 // is bounded: each version keeps at most MAX_ROWS rows between drains (a reservoir, so a flood is
 // sampled evenly), and the batch says how many rows were seen and not kept. Whoever absorbs
 // batches (the fleet, a monitor's window) merges them in proportion to the rows each stands for.
-// The rows stay Float32 from the reservoir to the window: on the wire (a data-plane process's
-// answer) as binary (encodeSampleSets), never as JSON numbers or base64 text.
+// The rows, scores and latencies stay Float32 from the reservoir to the window: on the wire (a
+// data-plane process's answer) as binary (encodeSampleSets), never as JSON numbers or base64 text.
+// The monitors' thread loads this file alone (not serving's index), so it imports little.
 import { z } from "zod";
 import { invalidInput } from "../../core/errors.ts";
 import type { Tensor } from "./tensor.ts";
@@ -42,8 +43,6 @@ const SampleFigures = z.object({
   rowsOffered: z.number().min(0).optional(),
   /** Values per kept row (the first input's, at most MAX_FEATURES). */
   width: z.number().int().min(0).max(MAX_FEATURES),
-  /** Latencies of answered requests in seconds (the newest MAX_LATENCIES). */
-  latencies: z.custom<number[]>((v) => Array.isArray(v) && v.every((x) => typeof x === "number"), { message: "expected a list of numbers" }),
   /** Whether rows were wider than MAX_FEATURES and cut. */
   truncated: z.boolean(),
 });
@@ -59,6 +58,8 @@ export type SampleSet = z.output<typeof SampleFigures> & {
   rows: Float32Array;
   /** Each kept row's prediction score (see rowScores); NaN when the output has none. */
   scores: Float32Array;
+  /** Latencies of answered requests in seconds (at most MAX_LATENCIES: the newest, or an even sample of a merge). */
+  latencies: Float32Array;
 };
 
 /** The kept rows and scores of a set as numbers. */
@@ -76,27 +77,31 @@ export function sampleRows(set: SampleSet): SampleRows {
   return { width: set.width, count, values: set.rows, scores: set.scores };
 }
 
-const MAGIC = "PVS1";
-const WireHeader = z.array(SampleFigures.extend({ rowValues: z.number().int().min(0), scoreValues: z.number().int().min(0) }));
+const MAGIC = "PVS2";
+const WireHeader = z.array(SampleFigures.extend({ rowValues: z.number().int().min(0), scoreValues: z.number().int().min(0), latencyValues: z.number().int().min(0).max(MAX_LATENCIES) }));
+/** Before 2026-12-05 a body ("PVS1") carried the latencies in its header. A data-plane process started by an older Paved, and adopted by a newer one, still answers so. */
+const LEGACY_MAGIC = "PVS1";
+const LegacyWireHeader = z.array(SampleFigures.extend({ rowValues: z.number().int().min(0), scoreValues: z.number().int().min(0), latencies: z.array(z.number()).max(MAX_LATENCIES) }));
 const align4 = (n: number) => (n + 3) & ~3;
 /** Float32Array is in the machine's byte order; the wire's is little-endian. */
 const LITTLE_ENDIAN = new Uint8Array(Float32Array.of(1).buffer)[3] === 0x3f;
 
 /**
- * Sets as one binary body (a data-plane process's answer to the control plane): "PVS1", the
- * header's length (u32), the header (JSON: each set's figures and how many rows and scores
- * values it has), zero bytes up to a multiple of 4, then each set's rows and scores as Float32,
- * all little-endian.
+ * Sets as one binary body (a data-plane process's answer to the control plane): "PVS2", the
+ * header's length (u32), the header (JSON: each set's figures and how many rows, scores and
+ * latencies values it has), zero bytes up to a multiple of 4, then each set's rows, scores and
+ * latencies as Float32, all little-endian. ("PVS1" carried the latencies as JSON numbers in the
+ * header: thousands of numbers a second for the control plane's main thread to parse.)
  */
 export function encodeSampleSets(sets: readonly SampleSet[]): Buffer {
-  const header = Buffer.from(JSON.stringify(sets.map(({ rows, scores, ...figures }) => ({ ...figures, rowValues: rows.length, scoreValues: scores.length }))));
+  const header = Buffer.from(JSON.stringify(sets.map(({ rows, scores, latencies, ...figures }) => ({ ...figures, rowValues: rows.length, scoreValues: scores.length, latencyValues: latencies.length }))));
   const start = align4(8 + header.length);
-  const out = Buffer.alloc(start + 4 * sets.reduce((n, set) => n + set.rows.length + set.scores.length, 0));
+  const out = Buffer.alloc(start + 4 * sets.reduce((n, set) => n + set.rows.length + set.scores.length + set.latencies.length, 0));
   out.write(MAGIC, 0, "latin1");
   out.writeUInt32LE(header.length, 4);
   header.copy(out, 8);
   let at = start;
-  for (const values of sets.flatMap((set) => [set.rows, set.scores])) {
+  for (const values of sets.flatMap((set) => [set.rows, set.scores, set.latencies])) {
     if (LITTLE_ENDIAN) out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), at);
     else values.forEach((v, i) => out.writeFloatLE(v, at + 4 * i));
     at += 4 * values.length;
@@ -107,7 +112,8 @@ export function encodeSampleSets(sets: readonly SampleSet[]): Buffer {
 /** The sets of an encodeSampleSets body; INVALID_INPUT (saying what is wrong) for anything else. */
 export function decodeSampleSets(body: Uint8Array): SampleSet[] {
   const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  if (bytes.length < 8 || bytes.toString("latin1", 0, 4) !== MAGIC) throw invalidInput(`a samples body starts with "${MAGIC}" and its header's length`);
+  const magic = bytes.length < 8 ? "" : bytes.toString("latin1", 0, 4);
+  if (magic !== MAGIC && magic !== LEGACY_MAGIC) throw invalidInput(`a samples body starts with "${MAGIC}" and its header's length`);
   const length = bytes.readUInt32LE(4);
   if (8 + length > bytes.length) throw invalidInput(`a samples body's header of ${length} bytes runs past its end (${bytes.length} bytes)`);
   let json: unknown;
@@ -116,10 +122,11 @@ export function decodeSampleSets(body: Uint8Array): SampleSet[] {
   } catch (error) {
     throw invalidInput(`a samples body's header is not JSON: ${(error as Error).message}`);
   }
-  const header = WireHeader.safeParse(json);
-  if (!header.success) throw invalidInput(`a samples body's header is not a list of sample figures: ${header.error.issues[0]?.message ?? ""}`);
+  const parsed = magic === MAGIC ? WireHeader.safeParse(json) : LegacyWireHeader.safeParse(json);
+  if (!parsed.success) throw invalidInput(`a samples body's header is not a list of sample figures: ${parsed.error.issues[0]?.message ?? ""}`);
+  const header = parsed.data.map((h) => ("latencies" in h ? { ...h, latencyValues: 0 } : { ...h, latencies: undefined }));
   let at = align4(8 + length);
-  const need = at + 4 * header.data.reduce((n, h) => n + h.rowValues + h.scoreValues, 0);
+  const need = at + 4 * header.reduce((n, h) => n + h.rowValues + h.scoreValues + h.latencyValues, 0);
   if (need !== bytes.length) throw invalidInput(`a samples body's header announces ${need} bytes; the body has ${bytes.length}`);
   const take = (count: number) => {
     const offset = bytes.byteOffset + at;
@@ -128,7 +135,7 @@ export function decodeSampleSets(body: Uint8Array): SampleSet[] {
     if (LITTLE_ENDIAN && offset % 4 === 0) return new Float32Array(bytes.buffer, offset, count);
     return Float32Array.from({ length: count }, (_, i) => bytes.readFloatLE(offset - bytes.byteOffset + 4 * i));
   };
-  return header.data.map(({ rowValues, scoreValues, ...figures }) => ({ ...figures, rows: take(rowValues), scores: take(scoreValues) }));
+  return header.map(({ rowValues, scoreValues, latencyValues, latencies, ...figures }) => ({ ...figures, rows: take(rowValues), scores: take(scoreValues), latencies: latencies ? Float32Array.from(latencies) : take(latencyValues) }));
 }
 
 /** Where one request's rows went (answered() adds their scores). */
@@ -150,7 +157,9 @@ interface Entry {
   rowsSeen: number;
   rowsDropped: number;
   truncated: boolean;
-  latencies: number[];
+  /** Latencies kept (the first `latencyCount`, at most MAX_LATENCIES), allocated once. */
+  latencies: Float32Array;
+  latencyCount: number;
   /** Width of the kept rows (set by the first row offered). */
   width: number;
   values: Float32Array | undefined;
@@ -226,7 +235,7 @@ export class LiveSamples {
   private entryOf(key: string, labels: { model: string; version: string; environment: string }): Entry {
     let entry = this.entries.get(key);
     if (!entry) {
-      entry = { labels: { model: labels.model, version: labels.version, environment: labels.environment }, requests: 0, errors: 0, errorCodes: {}, rowsSeen: 0, rowsDropped: 0, truncated: false, latencies: [], width: 0, values: undefined, scores: new Float32Array(MAX_ROWS).fill(Number.NaN), generation: new Uint32Array(MAX_ROWS), offered: 0, kept: 0, touched: false, drains: 0 };
+      entry = { labels: { model: labels.model, version: labels.version, environment: labels.environment }, requests: 0, errors: 0, errorCodes: {}, rowsSeen: 0, rowsDropped: 0, truncated: false, latencies: new Float32Array(MAX_LATENCIES), latencyCount: 0, width: 0, values: undefined, scores: new Float32Array(MAX_ROWS).fill(Number.NaN), generation: new Uint32Array(MAX_ROWS), offered: 0, kept: 0, touched: false, drains: 0 };
       this.entries.set(key, entry);
     }
     return entry;
@@ -283,7 +292,7 @@ export class LiveSamples {
   answered(labels: { model: string; version: string; environment: string }, offer: Offer | undefined, scores: readonly number[] | undefined, seconds: number): void {
     const entry = this.entry(labels);
     entry.requests++;
-    if (entry.latencies.length < MAX_LATENCIES) entry.latencies.push(seconds);
+    if (entry.latencyCount < MAX_LATENCIES) entry.latencies[entry.latencyCount++] = seconds;
     else entry.latencies[entry.requests % MAX_LATENCIES] = seconds;
     // A drain between offer and answer took the rows already; their scores stay unknown.
     if (!offer || offer.entry !== entry || offer.drains !== entry.drains || !scores) return;
@@ -316,11 +325,12 @@ export class LiveSamples {
       entry.rowsSeen += more.rowsSeen;
       entry.rowsDropped += more.rowsDropped;
       entry.truncated ||= more.truncated;
-      // Appended in bulk while there is room (no boxing of each number in code not yet optimized:
+      // Copied in bulk while there is room (no boxing of each number in code not yet optimized:
       // this runs once a second), then each further one replaces a kept one at random.
       const latencies = more.latencies;
-      const room = Math.min(latencies.length, MAX_LATENCIES - entry.latencies.length);
-      if (room > 0) entry.latencies = entry.latencies.concat(room === latencies.length ? latencies : latencies.slice(0, room));
+      const room = Math.min(latencies.length, MAX_LATENCIES - entry.latencyCount);
+      if (room > 0) entry.latencies.set(latencies.subarray(0, room), entry.latencyCount);
+      entry.latencyCount += room;
       for (let i = room; i < latencies.length; i++) entry.latencies[Math.floor(this.random() * MAX_LATENCIES)] = latencies[i]!;
       const rows = sampleRows(more);
       if (rows.count === 0) continue;
@@ -398,10 +408,10 @@ export class LiveSamples {
         // Copies out: the buffers take the next period's rows.
         rows: e.values ? e.values.slice(0, kept * e.width) : new Float32Array(0),
         scores: e.scores.slice(0, e.values ? kept : 0),
-        latencies: e.latencies,
+        latencies: e.latencies.slice(0, e.latencyCount),
         truncated: e.truncated,
       });
-      Object.assign(e, { requests: 0, errors: 0, errorCodes: {}, rowsSeen: 0, rowsDropped: 0, truncated: false, latencies: [], offered: 0, kept: 0, touched: false, drains: e.drains + 1 });
+      Object.assign(e, { requests: 0, errors: 0, errorCodes: {}, rowsSeen: 0, rowsDropped: 0, truncated: false, latencyCount: 0, offered: 0, kept: 0, touched: false, drains: e.drains + 1 });
     }
     return out;
   }
