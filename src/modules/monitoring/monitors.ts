@@ -232,6 +232,7 @@ export class MonitorService {
         // As after a restart: every window being filled lacks samples, so none is judged.
         this.deps.logger.warn({ monitor: row.monitor_id, reason: error.message }, "monitor windows lost; this window is not judged");
         this.watchingSince = now;
+        this.thread.discard(key);
         await skip();
         continue;
       }

@@ -294,7 +294,7 @@ describe("the monitors' thread (WindowsThread)", () => {
     }
   });
 
-  it("says the windows were lost when its thread stops, and starts a new thread for the next", async () => {
+  it("says the windows were lost when its thread stops, in the close in flight or else the next, and starts a new thread", async () => {
     const random = rng(8);
     const ref = reference(random);
     const thread = new WindowsThread();
@@ -308,6 +308,15 @@ describe("the monitors' thread (WindowsThread)", () => {
       const drain = traffic(random, 1500);
       thread.absorb([copy(drain)]);
       expect((await thread.close(window("mon-1", ref))).judged).toEqual(expected(ref, [drain], undefined).judged);
+      // Stopped between two closes: the next close says the windows were lost (a new thread holds
+      // only what came since), and the one after is judged again.
+      await thread.stop();
+      thread.absorb([copy(traffic(random, 100))]);
+      await expect(thread.close(window("mon-1", ref))).rejects.toThrow(WindowsLost);
+      const after = traffic(random, 1500);
+      thread.discard(window("mon-1", ref).key);
+      thread.absorb([copy(after)]);
+      expect((await thread.close(window("mon-1", ref))).judged).toEqual(expected(ref, [after], undefined).judged);
     } finally {
       await thread.stop();
     }

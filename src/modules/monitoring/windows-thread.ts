@@ -9,7 +9,8 @@
 // holds only the windows and the references, and is cheap to collect.
 //
 // Should the thread die, the windows it was filling are lost (as in a restart): the caller learns
-// it from the close (WindowsLost) and does not judge them; the next absorb starts a new thread.
+// it from the close in flight, or else from the next close (WindowsLost), and does not judge them;
+// the next call starts a new thread.
 import type { Worker } from "node:worker_threads";
 import { startModuleWorker } from "../../core/index.ts";
 import type { SampleRows, SampleSet } from "../serving/index.ts";
@@ -61,6 +62,8 @@ export class WindowsThread {
   private readonly held = new Map<string, PreparedReference>();
   private readonly pending = new Map<number, { resolve: (closed: ClosedOnThread) => void; reject: (error: Error) => void }>();
   private nextId = 0;
+  /** The thread died with no close in flight: the next close says so. */
+  private lost: WindowsLost | undefined;
 
   /** Merges sampled traffic into the windows being filled (moves the sets' arrays to the thread: the caller must not read them after). */
   absorb(sets: SampleSet[]): void {
@@ -72,6 +75,11 @@ export class WindowsThread {
 
   /** Judges and empties a monitor's window; WindowsLost when the thread died since the window began. */
   close(window: WindowToClose): Promise<ClosedOnThread> {
+    if (this.lost) {
+      const lost = this.lost;
+      this.lost = undefined;
+      return Promise.reject(lost);
+    }
     const worker = this.thread();
     const id = this.nextId++;
     const reference = this.held.get(window.monitor) === window.reference ? undefined : window.reference;
@@ -96,6 +104,7 @@ export class WindowsThread {
 
   /** Empties every window being filled (this process starts watching afresh). */
   reset(): void {
+    this.lost = undefined;
     this.worker?.postMessage({ type: "reset" } satisfies WindowsRequest);
   }
 
@@ -122,6 +131,7 @@ export class WindowsThread {
       this.worker = undefined;
       this.held.clear();
       const lost = new WindowsLost(`the monitors' thread stopped (${reason || `exit code ${code}`}); the samples of the windows being filled were lost`);
+      if (this.pending.size === 0) this.lost = lost;
       for (const waiting of this.pending.values()) waiting.reject(lost);
       this.pending.clear();
     });
