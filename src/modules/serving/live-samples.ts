@@ -5,7 +5,8 @@
 // whoever drains the samples (the control plane's monitors), never while a request waits. Memory
 // is bounded: each version keeps at most MAX_ROWS rows between drains (a reservoir, so a flood is
 // sampled evenly), and the batch says how many rows were seen and not kept. Whoever absorbs
-// batches (the fleet, a monitor's window) merges them in proportion to the rows each stands for.
+// batches (a monitor's window, on the monitors' thread) merges them in proportion to the rows each
+// stands for.
 // The rows, scores and latencies stay Float32 from the reservoir to the window: on the wire (a
 // data-plane process's answer) as binary (encodeSampleSets), never as JSON numbers or base64 text.
 // The monitors' thread loads this file alone (not serving's index), so it imports little.
