@@ -75,6 +75,17 @@ describe("live samples on the wire", () => {
     // More latencies than a process keeps: refused before any is read.
     const [set] = drained();
     bad(encodeSampleSets([{ ...set!, latencies: new Float32Array(4_001) }]), /not a list of sample figures/);
+    // The same bound on an older process's body, whose latencies are JSON in the header.
+    const legacyBody = (latencies: number) => {
+      const header = Buffer.from(JSON.stringify([{ ...set!, rows: undefined, scores: undefined, rowValues: 0, scoreValues: 0, latencies: new Array(latencies).fill(0.001) }]));
+      const body = Buffer.alloc((8 + header.length + 3) & ~3);
+      body.write("PVS1", 0, "latin1");
+      body.writeUInt32LE(header.length, 4);
+      header.copy(body, 8);
+      return body;
+    };
+    expect(decodeSampleSets(legacyBody(4_000))[0]!.latencies).toHaveLength(4_000);
+    bad(legacyBody(4_001), /not a list of sample figures/);
   });
 });
 

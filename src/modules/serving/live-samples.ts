@@ -79,10 +79,12 @@ export function sampleRows(set: SampleSet): SampleRows {
 }
 
 const MAGIC = "PVS2";
-const WireHeader = z.array(SampleFigures.extend({ rowValues: z.number().int().min(0), scoreValues: z.number().int().min(0), latencyValues: z.number().int().min(0).max(MAX_LATENCIES) }));
+/** A set's figures on the wire, with how many rows and scores values follow the header. */
+const WireFigures = SampleFigures.extend({ rowValues: z.number().int().min(0), scoreValues: z.number().int().min(0) });
+const WireHeader = z.array(WireFigures.extend({ latencyValues: z.number().int().min(0).max(MAX_LATENCIES) }));
 /** Before 2026-12-05 a body ("PVS1") carried the latencies in its header. A data-plane process started by an older Paved, and adopted by a newer one, still answers so. */
 const LEGACY_MAGIC = "PVS1";
-const LegacyWireHeader = z.array(SampleFigures.extend({ rowValues: z.number().int().min(0), scoreValues: z.number().int().min(0), latencies: z.array(z.number()).max(MAX_LATENCIES) }));
+const LegacyWireHeader = z.array(WireFigures.extend({ latencies: z.array(z.number()).max(MAX_LATENCIES) }));
 const align4 = (n: number) => (n + 3) & ~3;
 /** Float32Array is in the machine's byte order; the wire's is little-endian. */
 const LITTLE_ENDIAN = new Uint8Array(Float32Array.of(1).buffer)[3] === 0x3f;
