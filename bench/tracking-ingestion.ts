@@ -9,7 +9,7 @@
 // metrics (bench/tracking-search.ts). BENCH_CONNECTIONS sets the client's connections (4).
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, statSync } from "node:fs";
+import { appendFileSync, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import { LocalArtifactStore } from "../src/artifacts/index.ts";
@@ -277,6 +277,8 @@ async function pavedIngest(opts: { config?: Record<string, unknown>; requests: n
     return { ...result, bytesPerPoint: round(bytes / ((opts.requests + opts.warmup) * POINTS_PER_BODY), 1), bodies, points };
   } finally {
     await paved.stop();
+    // BENCH_PAVED_OUTPUT=file: the server's output (its --trace-gc lines, say) is appended there.
+    if (process.env.BENCH_PAVED_OUTPUT) appendFileSync(process.env.BENCH_PAVED_OUTPUT, paved.output());
   }
 }
 

@@ -158,4 +158,31 @@ describe("the hot lane answers as Fastify's route does", () => {
     // Seven pairs refused as bad input, two pairs refused unauthenticated, one pair too large.
     expect([count(400), count(401), count(413)]).toEqual([14, 4, 2]);
   });
+
+  it("leaves none of its listeners on a request it has answered (node:http keeps the request reachable, and a listener kept the body)", async () => {
+    const kinds = ["data", "end", "error", "close"] as const;
+    const counts = (req: http.IncomingMessage) => kinds.map((k) => req.listenerCount(k));
+    const seen = new Map<string, { before: number[]; after?: number[] }>();
+    const watch = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const id = String(req.headers["x-request-id"] ?? "");
+      if (!id.startsWith("listeners-")) return;
+      // This listener runs after the lane's, which reads the body only once authenticated.
+      const entry: { before: number[]; after?: number[] } = { before: counts(req) };
+      seen.set(id, entry);
+      res.once("finish", () => (entry.after = counts(req)));
+    };
+    const fastifyBefore = fastifySaw.length;
+    app.server.server.on("request", watch);
+    try {
+      const body = JSON.stringify({ run_id: runId, metrics: metrics(50) });
+      expect((await send(LOG_BATCH, body, { "x-request-id": "listeners-stored" })).status).toBe(200);
+      expect((await send(LOG_BATCH, '{"run_id":', { "x-request-id": "listeners-bad-json" })).status).toBe(400);
+      expect((await send(LOG_BATCH, JSON.stringify({ run_id: "0".repeat(32), metrics: metrics(1) }), { "x-request-id": "listeners-no-run" })).status).toBe(404);
+    } finally {
+      app.server.server.off("request", watch);
+    }
+    expect(fastifySaw.slice(fastifyBefore)).toEqual([]); // the lane took all three
+    expect([...seen.keys()].sort()).toEqual(["listeners-bad-json", "listeners-no-run", "listeners-stored"]);
+    for (const [id, { before, after }] of seen) expect({ id, after }).toEqual({ id, after: before });
+  });
 });

@@ -122,26 +122,36 @@ async function answer(def: RouteDefinition, request: IncomingMessage, response: 
   }
 }
 
-/** The body as UTF-8 text, read as Fastify reads it: refused with its 413 past `limit` bytes (by the Content-Length before a byte is read). */
+/**
+ * The body as UTF-8 text, read as Fastify reads it: refused with its 413 past `limit` bytes (by the
+ * Content-Length before a byte is read). Every listener comes off once the promise settles, as
+ * Fastify's own reader does: node:http keeps a request object reachable past the young-generation
+ * collections that follow its answer, so a listener left on it kept the 80 KiB body text (the
+ * promise's result) alive into the old generation, for every body (docs/benchmarks.md#tracking).
+ */
 function readBody(request: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     if (Number(request.headers["content-length"]) > limit) return reject(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) return void chunks.push(chunk);
-      // The rest flows on unread; node:http drains it once the answer is sent.
-      request.off("data", onData);
-      reject(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
-    };
     // A client gone midway gets the answer Fastify gives it (400), to a closed connection: written nowhere, audited.
     const gone = (error: Error & { statusCode?: number }) => reject(Object.assign(error, { statusCode: error.statusCode && error.statusCode >= 400 ? error.statusCode : 400 }));
     // Gone already, while the request was being authenticated: no event will come.
     if (request.destroyed) return gone(new Error("aborted"));
-    request.on("data", onData);
-    request.once("end", () => resolve(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks, size).toString("utf8")));
-    request.once("error", gone);
-    request.once("close", () => request.complete || gone(new Error("aborted")));
+    let chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (then: () => void) => {
+      request.off("data", onData).off("end", onEnd).off("error", onError).off("close", onClose);
+      then();
+      chunks = [];
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) return void chunks.push(chunk);
+      // The rest flows on unread; node:http drains it once the answer is sent.
+      settle(() => reject(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE()));
+    };
+    const onEnd = () => settle(() => resolve(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks, size).toString("utf8")));
+    const onError = (error: Error) => settle(() => gone(error));
+    const onClose = () => request.complete || settle(() => gone(new Error("aborted")));
+    request.on("data", onData).on("end", onEnd).on("error", onError).on("close", onClose);
   });
 }
