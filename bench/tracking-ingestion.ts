@@ -6,7 +6,8 @@
 // (parse only) and the floors (parse and store, nothing else: what any server reaches here),
 // Paved's store alone (no HTTP) and two reference rows; each row with its CPU time per body,
 // server (and its main thread) and client (Linux). Then search_runs latency over 30,000 runs x 20
-// metrics (bench/tracking-search.ts). BENCH_CONNECTIONS sets the client's connections (4).
+// metrics (bench/tracking-search.ts). BENCH_CONNECTIONS sets the client's connections (4);
+// BENCH_PAVED_OUTPUT=file keeps each paved up's output (its --trace-gc lines, say).
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { appendFileSync, existsSync, statSync } from "node:fs";
