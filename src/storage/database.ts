@@ -34,6 +34,7 @@ import { monitorSamplesMigration } from "./migrations/029-monitor-samples.ts";
 import { changeTimesMigration } from "./migrations/030-change-times.ts";
 import { runCollectionMigration } from "./migrations/032-run-collection.ts";
 import { dropLatestMetricsKeyMigration } from "./migrations/033-drop-latest-metrics-key.ts";
+import { metricWriteBeginMigration } from "./migrations/034-metric-write-begin.ts";
 import { searchIndexMigration } from "./migrations/031-search-index.ts";
 import { featuresMigration } from "./migrations/028-features.ts";
 import { ensureFences } from "./leader.ts";
@@ -153,7 +154,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
 }
 
 async function migrate(database: Database): Promise<void> {
-  const provider: MigrationProvider = { getMigrations: async () => ({ ...migrations(database.dialect), "025-predictions": predictionsMigration(), "026-pipelines": pipelinesMigration(database.dialect), "027-triggers": triggersMigration(), "029-monitor-samples": monitorSamplesMigration(), "028-features": featuresMigration(), "030-change-times": changeTimesMigration(), "031-search-index": searchIndexMigration(), "032-run-collection": runCollectionMigration(), "033-drop-latest-metrics-key": dropLatestMetricsKeyMigration() }) };
+  const provider: MigrationProvider = { getMigrations: async () => ({ ...migrations(database.dialect), "025-predictions": predictionsMigration(), "026-pipelines": pipelinesMigration(database.dialect), "027-triggers": triggersMigration(), "029-monitor-samples": monitorSamplesMigration(), "028-features": featuresMigration(), "030-change-times": changeTimesMigration(), "031-search-index": searchIndexMigration(), "032-run-collection": runCollectionMigration(), "033-drop-latest-metrics-key": dropLatestMetricsKeyMigration(), "034-metric-write-begin": metricWriteBeginMigration(database.dialect) }) };
   const migrator = new Migrator({ db: database.db, provider });
   const { error } = await migrator.migrateToLatest();
   if (error) {

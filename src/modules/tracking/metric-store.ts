@@ -83,9 +83,9 @@ export class MetricStore {
       }
       return this.writer.write([runId, params, tags, series, latest]);
     }
-    // PostgreSQL: five round trips for a batch of metrics (begin, lock, open chunks, upsert, commit).
+    // PostgreSQL: four round trips for a batch of metrics (begin, lock and open chunks, upsert, commit).
     await this.database.db.transaction().execute(async (trx) => {
-      await lockRun(trx, runId, this.options.activeRunsOnly ?? false);
+      const open = await lockRunOpenChunks(trx, runId, series.keys, this.options.activeRunsOnly ?? false);
       await checkParams(trx, runId, params);
       if (params.length) {
         await trx
@@ -102,8 +102,6 @@ export class MetricStore {
           .execute();
       }
       if (!series.keys.length) return;
-      // A statement after the lock's: its snapshot holds the last batch of this run to commit.
-      const open = await openChunks(trx, runId, series.keys);
       const rows: ChunkRow[] = [];
       for (const [key, points] of seriesColumns(series)) rows.push(...chunkRows(runId, key, points, open.get(key)));
       // The latest values and the first chunk rows in one statement (a data-modifying WITH).
@@ -236,32 +234,33 @@ function latestPerKey(runId: string, experimentId: string, series: Series): Late
   return rows;
 }
 
+/** The two-int advisory lock space of a run's metric writes (the leader's is 'pavd', src/storage/leader.ts). */
+const RUN_WRITES_LOCK = 0x6d657472; // 'metr'
+
+/**
+ * PostgreSQL, first in a metric write's transaction, in one round trip (migration 034's
+ * `metric_write_begin`): this run's writes take turns (a transaction-level advisory lock per run,
+ * so two batches never append to one open chunk at once); with `active` the run must exist and be
+ * active and stays so until the commit, as in lockActiveRun; then the last chunk of each of the
+ * series, with its points when it has room for more, read after the lock was granted, so it holds
+ * the last batch of this run to commit. A backward primary-key probe per key: the cost does not
+ * grow with the chunks a series holds. (SQLite's writer thread probes key by key: prepareSqliteWrites.)
+ */
+async function lockRunOpenChunks(trx: Kysely<Tables>, runId: string, keys: string[], active: boolean): Promise<Map<string, OpenChunk>> {
+  const { rows } = await sql<{ key: string | null; seq: number | null; count: number | null; points: Uint8Array | null; stage: string | null }>`
+    select key, seq, count, points, stage from metric_write_begin(${RUN_WRITES_LOCK}, ${runId}, ${keys}::text[], ${active}, ${CHUNK_POINTS})`.execute(trx);
+  // The stage's row is the one without a key.
+  const stage = rows.find((r) => r.key === null)?.stage ?? undefined;
+  if (stage !== "active") throw runNotWritable(runId, stage);
+  return new Map(rows.filter((r) => r.key !== null).map((r) => [r.key!, { seq: Number(r.seq), count: Number(r.count), points: r.points }]));
+}
+
 /**
  * Inside the write's transaction: the run is still active, and (PostgreSQL) stays so until the
  * commit, since deleting it and collecting it wait for this share lock. A batch racing a deletion
  * or garbage collection either lands before it or is refused; it is never acknowledged and then lost.
  * On SQLite the write's transaction excludes every other writer already.
  */
-/** The two-int advisory lock space of a run's metric writes (the leader's is 'pavd', src/storage/leader.ts). */
-const RUN_WRITES_LOCK = 0x6d657472; // 'metr'
-
-/**
- * PostgreSQL, first in a metric write's transaction: this run's writes take turns (a
- * transaction-level advisory lock per run, so two batches never append to one open chunk at
- * once), and with `active` the run must exist and be active and stays so until the commit, as in
- * lockActiveRun. One round trip.
- */
-async function lockRun(trx: Kysely<Tables>, runId: string, active: boolean): Promise<void> {
-  if (!active) {
-    await sql`select pg_advisory_xact_lock(${RUN_WRITES_LOCK}, hashtext(${runId}))`.execute(trx);
-    return;
-  }
-  const { rows } = await sql<{ stage: string | null }>`
-    select pg_advisory_xact_lock(${RUN_WRITES_LOCK}, hashtext(${runId})) as locked,
-      (select lifecycle_stage from runs where run_id = ${runId} for share) as stage`.execute(trx);
-  if (rows[0]?.stage !== "active") throw runNotWritable(runId, rows[0]?.stage ?? undefined);
-}
-
 export async function lockActiveRun(trx: Kysely<Tables>, runId: string, dialect: "sqlite" | "postgres"): Promise<void> {
   const query = trx.selectFrom("runs").select("lifecycle_stage").where("run_id", "=", runId);
   const row = await (dialect === "postgres" ? query.forShare() : query).executeTakeFirst();
@@ -298,22 +297,6 @@ async function checkParams(trx: Transaction<Tables>, runId: string, params: [str
     const value = given.get(row.key);
     if (value !== undefined && value !== row.value) throw paramConflict(runId, row.key, row.value, value);
   }
-}
-
-/**
- * PostgreSQL: the last chunk of each of the series, with its points when it has room for more,
- * in one query: a backward primary-key probe per key (lateral), so the cost does not grow with
- * the chunks a series holds. (SQLite's writer thread probes key by key: prepareSqliteWrites.)
- */
-async function openChunks(db: Kysely<Tables>, runId: string, keys: string[]): Promise<Map<string, OpenChunk>> {
-  const { rows } = await sql<{ key: string; seq: number; count: number; points: Uint8Array | null }>`
-    select k.key, c.seq, c.count, c.points
-    from unnest(${keys}::text[]) as k(key)
-    cross join lateral (
-      select m.seq, m.count, case when m.count < ${CHUNK_POINTS} then m.points end as points
-      from metric_chunks m where m.run_id = ${runId} and m.key = k.key order by m.seq desc limit 1
-    ) c`.execute(db);
-  return new Map(rows.map((r) => [r.key, { seq: Number(r.seq), count: Number(r.count), points: r.points }]));
 }
 
 /**
