@@ -238,13 +238,10 @@ function latestPerKey(runId: string, experimentId: string, series: Series): Late
 const RUN_WRITES_LOCK = 0x6d657472; // 'metr'
 
 /**
- * PostgreSQL, first in a metric write's transaction, in one round trip (migration 034's
- * `metric_write_begin`): this run's writes take turns (a transaction-level advisory lock per run,
- * so two batches never append to one open chunk at once); with `active` the run must exist and be
- * active and stays so until the commit, as in lockActiveRun; then the last chunk of each of the
- * series, with its points when it has room for more, read after the lock was granted, so it holds
- * the last batch of this run to commit. A backward primary-key probe per key: the cost does not
- * grow with the chunks a series holds. (SQLite's writer thread probes key by key: prepareSqliteWrites.)
+ * PostgreSQL, first in a metric write's transaction, one round trip: migration 034's
+ * `metric_write_begin` takes the run's advisory lock (its writes take turns), with `active` holds
+ * the run active until the commit (as lockActiveRun), and then reads each series' open chunk.
+ * (SQLite's writer thread does the same in process: prepareSqliteWrites.)
  */
 async function lockRunOpenChunks(trx: Kysely<Tables>, runId: string, keys: string[], active: boolean): Promise<Map<string, OpenChunk>> {
   const { rows } = await sql<{ key: string | null; seq: number | null; count: number | null; points: Uint8Array | null; stage: string | null }>`
