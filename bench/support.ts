@@ -1,9 +1,10 @@
-// Shared pieces of the benchmarks: a keep-alive HTTP client, a real `paved up` process, timing
+// Shared pieces of the benchmarks: a keep-alive HTTP client (and a leaner one for load), a real `paved up` process, timing
 // statistics, the machine description and the side-by-side table every bench prints.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import { connect, type Socket } from "node:net";
 import { cpus, freemem, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
@@ -143,6 +144,80 @@ export class HttpClient {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/**
+ * A load generator's connection: requests encoded once (`encodeRequest`), each sent with one write
+ * on one keep-alive socket, its answer read by its Content-Length. No node:http client objects per
+ * request, and no body re-encoded per send: on a machine whose server and client share the cores,
+ * node:http's client took 0.27-0.57 ms of CPU to send an 80 KiB body, this one 0.10-0.14
+ * (docs/benchmarks.md#tracking), so more of the cores go to the server measured. One request at a
+ * time; an answer without a Content-Length, or a socket closed before the answer, is an error.
+ */
+export class RawConnection {
+  private waiter: { resolve(answer: { status: number; text: string }): void; reject(error: Error): void } | undefined;
+  private chunks: Buffer[] = [];
+  private closed: Error | undefined;
+
+  private constructor(private readonly socket: Socket) {
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => this.received(chunk));
+    const lost = (error?: Error) => {
+      this.closed ??= error ?? new Error("the server closed the connection");
+      this.waiter?.reject(this.closed);
+      this.waiter = undefined;
+    };
+    socket.on("error", lost);
+    socket.on("close", () => lost());
+  }
+
+  static open(baseUrl: string): Promise<RawConnection> {
+    const url = new URL(baseUrl);
+    return new Promise((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname);
+      socket.once("error", reject);
+      socket.once("connect", () => {
+        socket.off("error", reject);
+        resolve(new RawConnection(socket));
+      });
+    });
+  }
+
+  send(request: Buffer): Promise<{ status: number; text: string }> {
+    if (this.closed) return Promise.reject(this.closed);
+    if (this.waiter) return Promise.reject(new Error("RawConnection: one request at a time"));
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+      this.socket.write(request);
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private received(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    const data = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks);
+    const end = data.indexOf("\r\n\r\n");
+    if (end < 0) return;
+    const head = data.toString("latin1", 0, end);
+    const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+    if (!length) return void this.socket.destroy(new Error(`an answer without Content-Length: ${head.slice(0, 200)}`));
+    const bodyEnd = end + 4 + Number(length[1]);
+    if (data.length < bodyEnd) return void (this.chunks = [data]);
+    this.chunks = data.length > bodyEnd ? [data.subarray(bodyEnd)] : [];
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.resolve({ status: Number(head.slice(9, 12)), text: data.toString("utf8", end + 4, bodyEnd) });
+  }
+}
+
+/** An HTTP/1.1 request as RawConnection sends it: a JSON body, with a bearer token when given. */
+export function encodeRequest(method: string, baseUrl: string, path: string, body: string, token?: string): Buffer {
+  const payload = Buffer.from(body);
+  const head = `${method} ${path} HTTP/1.1\r\nhost: ${new URL(baseUrl).host}\r\ncontent-type: application/json\r\ncontent-length: ${payload.length}\r\n${token ? `authorization: Bearer ${token}\r\n` : ""}\r\n`;
+  return Buffer.concat([Buffer.from(head, "latin1"), payload]);
 }
 
 function withoutNulls(headers: Record<string, string | null>): Record<string, string> {
