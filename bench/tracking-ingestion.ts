@@ -375,8 +375,8 @@ async function freshDatabase(admin: string): Promise<{ url: string; drop(): Prom
 
 /**
  * A fresh `paved up` with `config`, four runs on four keep-alive connections; `size()` tells the
- * store's bytes once the points are in. Its bodies and points
- * are the ones every other row of the size is driven with.
+ * store's bytes once the points are in. Its bodies and points are the ones every other row of the
+ * size is driven with.
  */
 async function pavedContender(opts: { config?: Record<string, unknown>; size(paved: { dataDir: string }): Promise<number> }): Promise<Contender & { bodies: string[][]; points: MetricPoint[][][] }> {
   const prof = process.env.BENCH_CPU_PROF;
@@ -489,8 +489,8 @@ async function onFreshDatabase(admin: string, make: (url: string) => Promise<Con
 }
 
 /**
- * Paved, then (at the first size) the floor, then raw, taking turns (interleave): a dialect's rows
- * at one size, each on a fresh store. `floor` is filled in at the first size.
+ * Paved, the floor (at the first size) and raw taking turns (interleave): one database's rows at
+ * one size, each on a fresh store.
  */
 async function sideBySide(paved: Contender, floor: Contender | undefined, raw: Contender, requests: number, warmup: number): Promise<{ dialect: Dialect; floor?: Measured }> {
   const { rows, shares, rates } = await interleave([paved, ...(floor ? [floor] : []), raw], requests, warmup);
