@@ -155,45 +155,73 @@ export class HttpClient {
  * time; an answer without a Content-Length, or a socket closed before the answer, is an error.
  */
 export class RawConnection {
+  private socket: Socket | undefined;
+  private busy = false;
   private waiter: { resolve(answer: { status: number; text: string }): void; reject(error: Error): void } | undefined;
   private chunks: Buffer[] = [];
-  private closed: Error | undefined;
+  private failed: Error | undefined;
 
-  private constructor(private readonly socket: Socket) {
-    socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => this.received(chunk));
-    const lost = (error?: Error) => {
-      this.closed ??= error ?? new Error("the server closed the connection");
-      this.waiter?.reject(this.closed);
-      this.waiter = undefined;
-    };
-    socket.on("error", lost);
-    socket.on("close", () => lost());
+  private constructor(private readonly url: URL) {}
+
+  static async open(baseUrl: string): Promise<RawConnection> {
+    const connection = new RawConnection(new URL(baseUrl));
+    await connection.connect();
+    return connection;
   }
 
-  static open(baseUrl: string): Promise<RawConnection> {
-    const url = new URL(baseUrl);
+  /**
+   * Sends one request and reads its answer. A socket the server closed while idle (its keep-alive
+   * timeout, while another row of the bench had its turn) is opened again first, as node's Agent does.
+   */
+  async send(request: Buffer): Promise<{ status: number; text: string }> {
+    if (this.failed) throw this.failed;
+    if (this.busy) throw new Error("RawConnection: one request at a time");
+    this.busy = true;
+    try {
+      if (!this.socket) await this.connect();
+      const socket = this.socket!;
+      return await new Promise((resolve, reject) => {
+        this.waiter = { resolve, reject };
+        socket.write(request);
+      });
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  close(): void {
+    this.failed ??= new Error("RawConnection: closed");
+    this.socket?.destroy();
+  }
+
+  private connect(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const socket = connect(Number(url.port), url.hostname);
+      const socket = connect(Number(this.url.port), this.url.hostname);
       socket.once("error", reject);
       socket.once("connect", () => {
         socket.off("error", reject);
-        resolve(new RawConnection(socket));
+        this.attach(socket);
+        resolve();
       });
     });
   }
 
-  send(request: Buffer): Promise<{ status: number; text: string }> {
-    if (this.closed) return Promise.reject(this.closed);
-    if (this.waiter) return Promise.reject(new Error("RawConnection: one request at a time"));
-    return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
-      this.socket.write(request);
-    });
-  }
-
-  close(): void {
-    this.socket.destroy();
+  private attach(socket: Socket): void {
+    socket.setNoDelay(true);
+    this.socket = socket;
+    this.chunks = [];
+    socket.on("data", (chunk: Buffer) => this.received(chunk));
+    const lost = (error?: Error) => {
+      if (this.socket !== socket) return;
+      this.socket = undefined;
+      // An error (a reset, an answer it could not read) ends the connection; a plain close while idle does not.
+      if (error) this.failed ??= error;
+      const waiter = this.waiter;
+      this.waiter = undefined;
+      waiter?.reject(error ?? new Error("the server closed the connection before its answer"));
+    };
+    socket.on("error", lost);
+    socket.on("close", () => lost());
   }
 
   private received(chunk: Buffer): void {
@@ -203,7 +231,7 @@ export class RawConnection {
     if (end < 0) return;
     const head = data.toString("latin1", 0, end);
     const length = /\r\ncontent-length: *(\d+)/i.exec(head);
-    if (!length) return void this.socket.destroy(new Error(`an answer without Content-Length: ${head.slice(0, 200)}`));
+    if (!length) return void this.socket?.destroy(new Error(`an answer without Content-Length: ${head.slice(0, 200)}`));
     const bodyEnd = end + 4 + Number(length[1]);
     if (data.length < bodyEnd) return void (this.chunks = [data]);
     this.chunks = data.length > bodyEnd ? [data.subarray(bodyEnd)] : [];

@@ -35,6 +35,8 @@ beforeAll(async () => {
       }
     });
   });
+  // Short, so that a test can wait past it: an idle keep-alive socket is closed by the server.
+  server.keepAliveTimeout = 300;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -59,13 +61,22 @@ describe("RawConnection", () => {
     ]);
   });
 
+  it("opens a new socket when the server closed the last one while it was idle", async () => {
+    const connection = await RawConnection.open(base);
+    expect((await connection.send(encodeRequest("POST", base, "/ok", "{}"))).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 800)); // past the server's keep-alive timeout
+    expect((await connection.send(encodeRequest("POST", base, "/ok", "{}"))).status).toBe(200);
+    connection.close();
+    await expect(connection.send(encodeRequest("POST", base, "/ok", "{}"))).rejects.toThrow(/closed/);
+  });
+
   it("fails an answer without a Content-Length, a socket closed before the answer, and a second request in flight", async () => {
     const chunked = await RawConnection.open(base);
     await expect(chunked.send(encodeRequest("POST", base, "/chunked", "{}"))).rejects.toThrow(/without Content-Length/);
     await expect(chunked.send(encodeRequest("POST", base, "/ok", "{}"))).rejects.toThrow(/without Content-Length/);
 
     const hungUp = await RawConnection.open(base);
-    await expect(hungUp.send(encodeRequest("POST", base, "/hang-up", "{}"))).rejects.toThrow(/closed the connection/);
+    await expect(hungUp.send(encodeRequest("POST", base, "/hang-up", "{}"))).rejects.toThrow(/closed the connection before its answer/);
 
     const busy = await RawConnection.open(base);
     const pending = busy.send(encodeRequest("POST", base, "/split", "{}"));
