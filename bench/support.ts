@@ -368,13 +368,14 @@ export async function startHelperServer(file: string, args: string[] = []): Prom
 
 /**
  * CPU time (user + system, ms) that a process has used so far: its main thread (the thread whose
- * id is the pid) and all its threads together, from /proc (Linux; undefined elsewhere).
+ * id is the pid), all its threads together, and each thread by id, from /proc (Linux; undefined elsewhere).
  */
-export function processCpuMs(pid: number): { main: number; all: number } | undefined {
+export function processCpuMs(pid: number): { main: number; all: number; threads: Map<number, number> } | undefined {
   const tick = 10; // USER_HZ is 100 on Linux
   try {
     let main = 0;
     let all = 0;
+    const threads = new Map<number, number>();
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       let stat: string;
       try {
@@ -386,12 +387,20 @@ export function processCpuMs(pid: number): { main: number; all: number } | undef
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       const ms = (Number(fields[11]) + Number(fields[12])) * tick;
       all += ms;
+      threads.set(Number(tid), ms);
       if (Number(tid) === pid) main = ms;
     }
-    return { main, all };
+    return { main, all, threads };
   } catch {
     return undefined;
   }
+}
+
+/** The most CPU (ms) one thread other than the main one used between two readings of processCpuMs. */
+export function busiestOtherThreadMs(pid: number, before: { threads: Map<number, number> }, after: { threads: Map<number, number> }): number {
+  let most = 0;
+  for (const [tid, ms] of after.threads) if (tid !== pid) most = Math.max(most, ms - (before.threads.get(tid) ?? 0));
+  return most;
 }
 
 /** Raw samples of one `driveSamples` call: wall time and per-request latencies (ms). */

@@ -24,7 +24,7 @@ import { createTrackingModule } from "../src/modules/tracking/index.ts";
 import { openDatabase } from "../src/storage/index.ts";
 import { CHUNK_DDL, openRawSqlite, pgChunkAppend, rawChunkWriter, type MetricPoint } from "./raw-chunk-writer.ts";
 import { search, SEARCH_TARGET_MS } from "./tracking-search.ts";
-import { encodeRequest, HttpClient, nowMs, printTable, processCpuMs, ROOT, RawConnection, round, startHelperServer, startPaved, summarize, tempDir, type BenchOptions, type BenchResult } from "./support.ts";
+import { busiestOtherThreadMs, encodeRequest, HttpClient, nowMs, printTable, processCpuMs, ROOT, RawConnection, round, startHelperServer, startPaved, summarize, tempDir, type BenchOptions, type BenchResult } from "./support.ts";
 
 const POINTS_PER_BODY = 1000;
 const KEYS = 10; // 10 metrics x 100 steps per body, like a training loop flushing every 100 steps
@@ -95,8 +95,8 @@ interface Turn {
   bodies: number;
   seconds: number;
   latencies?: number[];
-  /** CPU ms of the server process (all its threads, and its main thread), when the row has one. */
-  server?: { all: number; main: number };
+  /** CPU ms of the server process (all its threads, its main thread, and the busiest of its other threads: the SQLite writer's), when the row has one. */
+  server?: { all: number; main: number; busiestOther: number };
   /** CPU ms of this process: the client of an HTTP row, the writer of a raw one. */
   here: number;
 }
@@ -127,7 +127,7 @@ async function drive(client: Sender, connections: number, requests: number, serv
     bodies: requests,
     seconds,
     latencies,
-    ...(serverCpu && serverAfter ? { server: { all: serverAfter.all - serverCpu.all, main: serverAfter.main - serverCpu.main } } : {}),
+    ...(serverCpu && serverAfter ? { server: { all: serverAfter.all - serverCpu.all, main: serverAfter.main - serverCpu.main, busiestOther: busiestOtherThreadMs(serverPid!, serverCpu, serverAfter) } } : {}),
     here: (here.user + here.system) / 1000,
   };
 }
@@ -153,7 +153,9 @@ function measured(turns: Turn[], size: { bytesPerPoint?: number }): Measured {
     pointsPerSecond: (bodies * POINTS_PER_BODY) / seconds,
     seconds: round(seconds, 3),
     ...(latencies.length ? { latency: summarize(latencies) } : {}),
-    cpuMsPerBody: servers.length ? { server: per(servers.reduce((n, c) => n + c.all, 0)), serverMain: per(servers.reduce((n, c) => n + c.main, 0)), client: here } : { server: here, client: 0 },
+    cpuMsPerBody: servers.length
+      ? { server: per(servers.reduce((n, c) => n + c.all, 0)), serverMain: per(servers.reduce((n, c) => n + c.main, 0)), serverBusiestOther: per(servers.reduce((n, c) => n + c.busiestOther, 0)), client: here }
+      : { server: here, client: 0 },
     ...(size.bytesPerPoint !== undefined ? { bytesPerPoint: size.bytesPerPoint } : {}),
   };
 }
@@ -341,7 +343,7 @@ interface Measured {
   seconds: number;
   latency?: ReturnType<typeof summarize>;
   /** CPU time per body of the server process (all its threads) and of this process, the client (Linux). */
-  cpuMsPerBody?: { server: number; serverMain?: number; client: number };
+  cpuMsPerBody?: { server: number; serverMain?: number; serverBusiestOther?: number; client: number };
   /** The store's size on disk after the run over the points written (SQLite: the database file; PostgreSQL: metric_chunks with its indexes). */
   bytesPerPoint?: number;
 }
@@ -566,7 +568,7 @@ async function ingestion(options: BenchOptions): Promise<Record<string, unknown>
 
   const base = sizes[0]!;
   const rows: (string | number)[][] = [];
-  const cpu = (m: Measured) => (m.cpuMsPerBody ? `${m.cpuMsPerBody.server}${m.cpuMsPerBody.serverMain !== undefined ? ` (${m.cpuMsPerBody.serverMain})` : ""} + ${m.cpuMsPerBody.client}` : "-");
+  const cpu = (m: Measured) => (m.cpuMsPerBody ? `${m.cpuMsPerBody.server}${m.cpuMsPerBody.serverMain !== undefined ? ` (${m.cpuMsPerBody.serverMain}, ${m.cpuMsPerBody.serverBusiestOther})` : ""} + ${m.cpuMsPerBody.client}` : "-");
   const row = (name: string, size: SizeFigures, m: Measured, baseline: Measured, ceiling?: Measured) => [
     name,
     (size.requests * POINTS_PER_BODY).toLocaleString("en-US"),
@@ -588,7 +590,7 @@ async function ingestion(options: BenchOptions): Promise<Record<string, unknown>
   }
   printTable(
     `Metric ingestion sweep: bodies of ${POINTS_PER_BODY} points (${Math.round(bodyBytes / 1024)} KiB), ${CONNECTIONS} keep-alive connections (${CLIENT === "raw" ? "RawConnection" : "node:http client"}), one run each; each size's rows of a database take ${TURNS} turns; SQLite WAL + synchronous=FULL${postgres.url ? "" : `; PostgreSQL rows skipped: ${postgres.why}`}`,
-    ["path", "points", "points/s", "p50 ms/body", "p99 ms/body", "of raw", "of first size", "bytes/point", "CPU ms/body: server (main thread) + client"],
+    ["path", "points", "points/s", "p50 ms/body", "p99 ms/body", "of raw", "of first size", "bytes/point", "CPU ms/body: server (main thread, busiest other thread) + client"],
     rows,
   );
   const ref = reference!;
@@ -604,7 +606,7 @@ async function ingestion(options: BenchOptions): Promise<Record<string, unknown>
   ];
   printTable(
     `At ${(base.requests * POINTS_PER_BODY).toLocaleString("en-US")} points, for reference`,
-    ["path", "points/s", "p50 ms/body", "p99 ms/body", "of raw", "paved / this", "CPU ms/body: server (main thread) + client"],
+    ["path", "points/s", "p50 ms/body", "p99 ms/body", "of raw", "paved / this", "CPU ms/body: server (main thread, busiest other thread) + client"],
     [
       refRow("bare node:http: parse JSON, answer {} (HTTP ceiling)", ref.bareHttp!),
       refRow("bare node:http + raw chunk appends, 1 txn per body on its thread", ref.bareHttpStore!),
