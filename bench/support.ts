@@ -373,7 +373,6 @@ export async function startHelperServer(file: string, args: string[] = []): Prom
 export function processCpuMs(pid: number): { main: number; all: number; threads: Map<number, number> } | undefined {
   const tick = 10; // USER_HZ is 100 on Linux
   try {
-    let main = 0;
     let all = 0;
     const threads = new Map<number, number>();
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
@@ -388,9 +387,8 @@ export function processCpuMs(pid: number): { main: number; all: number; threads:
       const ms = (Number(fields[11]) + Number(fields[12])) * tick;
       all += ms;
       threads.set(Number(tid), ms);
-      if (Number(tid) === pid) main = ms;
     }
-    return { main, all, threads };
+    return { main: threads.get(pid) ?? 0, all, threads };
   } catch {
     return undefined;
   }
