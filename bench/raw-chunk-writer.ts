@@ -91,25 +91,40 @@ export function rawChunkWriter(db: BetterSqlite3.Database): RawChunkWriter {
 }
 
 const PG_WIDTH = CHUNK_COLUMNS.length + 3;
-const pgUpsert = (rows: number) => `insert into metric_chunks (run_id, key, seq, ${CHUNK_COLUMNS.join(", ")})
+const pgUpserts = new Map<number, string>();
+/** The multi-row upsert of `rows` chunk rows, made once per row count. */
+const pgUpsert = (rows: number): string => {
+  let text = pgUpserts.get(rows);
+  if (text === undefined) {
+    text = `insert into metric_chunks (run_id, key, seq, ${CHUNK_COLUMNS.join(", ")})
   values ${Array.from({ length: rows }, (_, r) => `(${Array.from({ length: PG_WIDTH }, (_, c) => `$${r * PG_WIDTH + c + 1}`).join(", ")})`).join(", ")}
   on conflict (run_id, key, seq) do update set ${CHUNK_COLUMNS.map((c) => `${c} = excluded.${c}`).join(", ")}`;
+    pgUpserts.set(rows, text);
+  }
+  return text;
+};
+
+const PG_OPEN_CHUNKS = `select k.key, c.seq, c.count, c.points from unnest($3::text[]) as k(key) cross join lateral (
+  select m.seq, m.count, case when m.count < $1 then m.points end as points
+  from metric_chunks m where m.run_id = $2 and m.key = k.key order by m.seq desc limit 1) c`;
 
 /**
  * One body's chunk appends on PostgreSQL (the table from CHUNK_DDL with bytea), one transaction:
  * read the open chunks of the body's keys in one query (a backward primary-key probe per key),
  * append, write every chunk row in one multi-row upsert (bytea bound as binary, as Paved sends it).
+ * Both are named statements, parsed and planned once per connection, as Paved's are
+ * (NamedStatements, src/storage/database.ts): unnamed, PostgreSQL took 3.5 ms of CPU a body
+ * against 2.05 (docs/benchmarks.md#tracking).
  */
 export async function pgChunkAppend(client: pg.ClientBase, runId: string, rows: MetricPoint[]): Promise<void> {
   const series = byKey(rows);
   await client.query("begin");
   try {
-    const open = await client.query<{ key: string; seq: number; count: number; points: Buffer | null }>(
-      `select k.key, c.seq, c.count, c.points from unnest($3::text[]) as k(key) cross join lateral (
-         select m.seq, m.count, case when m.count < $1 then m.points end as points
-         from metric_chunks m where m.run_id = $2 and m.key = k.key order by m.seq desc limit 1) c`,
-      [CHUNK_POINTS, runId, [...series.keys()]],
-    );
+    const open = await client.query<{ key: string; seq: number; count: number; points: Buffer | null }>({
+      name: "raw_open_chunks",
+      text: PG_OPEN_CHUNKS,
+      values: [CHUNK_POINTS, runId, [...series.keys()]],
+    });
     const openByKey = new Map(open.rows.map((r) => [r.key, r]));
     const values: unknown[] = [];
     let count = 0;
@@ -119,7 +134,7 @@ export async function pgChunkAppend(client: pg.ClientBase, runId: string, rows: 
         count++;
       }
     }
-    await client.query(pgUpsert(count), values);
+    await client.query({ name: `raw_upsert_${count}`, text: pgUpsert(count), values });
     await client.query("commit");
   } catch (error) {
     await client.query("rollback");

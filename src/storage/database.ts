@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
-import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type Migration, type MigrationProvider } from "kysely";
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type Migration, type MigrationProvider, type PostgresPool, type PostgresPoolClient } from "kysely";
 import pg from "pg";
 import { PlatformError } from "../core/index.ts";
 import { jobRecordedMigration } from "./migrations/003-job-recorded.ts";
@@ -48,6 +48,8 @@ export interface Database {
   readonly dialect: Dialect;
   /** The raw better-sqlite3 handle (SQLite only), for prepared-statement bulk inserts. */
   readonly sqlite?: BetterSqlite3.Database;
+  /** PostgreSQL: the SQL texts run as named prepared statements (a hot path's; see NamedStatements). */
+  readonly statements?: NamedStatements;
   /**
    * PostgreSQL: from now on every session of this process says it leads at `epoch`, and the
    * `paved_fence` trigger refuses its writes once another replica is elected (src/storage/leader.ts).
@@ -66,6 +68,54 @@ export interface OpenDatabaseOptions {
   migrate?: boolean;
 }
 
+/**
+ * PostgreSQL: SQL texts that run as named prepared statements, parsed and planned once on each
+ * pooled session instead of at every call. A hot path registers its texts (the metric write
+ * path's: a batch's upsert binds about 220 values, and PostgreSQL spent more CPU parsing and
+ * planning it each time than running it: docs/benchmarks.md#tracking). Kysely sends every query
+ * by text, so the pool handed to it names those texts as `pg` sends them. At most `limit` texts are
+ * named (each is kept prepared on every session that ran it); past that, a text runs unnamed.
+ * A named statement lives in its session, as the leader's epoch does (src/storage/leader.ts), so
+ * a pooler between Paved and PostgreSQL pools sessions (docs/deploying-paved.md).
+ */
+export class NamedStatements {
+  private readonly names = new Map<string, string>();
+
+  constructor(private readonly limit = 64) {}
+
+  /** Registers `text` (once) and returns it. */
+  add(text: string): string {
+    if (this.names.size < this.limit && !this.names.has(text)) this.names.set(text, `paved_${this.names.size}`);
+    return text;
+  }
+
+  name(text: string): string | undefined {
+    return this.names.get(text);
+  }
+}
+
+/** `pool` for Kysely, its sessions sending the registered texts as named statements. */
+function namingPool(pool: pg.Pool, statements: NamedStatements): PostgresPool {
+  // One wrapper per pg client: Kysely keeps its connection object per client it is handed.
+  const wrappers = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  const wrap = (client: pg.PoolClient): PostgresPoolClient => ({
+    query: ((query: unknown, values?: unknown[]) => {
+      const name = typeof query === "string" ? statements.name(query) : undefined;
+      return name ? client.query({ name, text: query as string, values: values as unknown[] }) : client.query(query as string, values);
+    }) as unknown as PostgresPoolClient["query"],
+    release: (destroy) => client.release(destroy),
+  });
+  return {
+    connect: async () => {
+      const client = await pool.connect();
+      let wrapper = wrappers.get(client);
+      if (!wrapper) wrappers.set(client, (wrapper = wrap(client)));
+      return wrapper;
+    },
+    end: () => pool.end(),
+  };
+}
+
 // PostgreSQL returns int8 as strings; every bigint here is an epoch-ms time, a step or a size,
 // all far below 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -80,7 +130,8 @@ export async function openDatabase({ url, dataDir, migrate: migrating = true }: 
   };
   if (url && /^postgres(ql)?:\/\//.test(url)) {
     const pool = new pg.Pool({ connectionString: url, max: 10 });
-    const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+    const statements = new NamedStatements();
+    const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: namingPool(pool, statements) }) });
     let epoch: string | undefined;
     const told = new WeakMap<pg.PoolClient, string>();
     // 'acquire' is emitted before Kysely gets the session, and a session runs its queries in
@@ -93,6 +144,7 @@ export async function openDatabase({ url, dataDir, migrate: migrating = true }: 
     database = {
       db,
       dialect: "postgres",
+      statements,
       fence: (e) => {
         epoch = String(e);
       },

@@ -1,6 +1,6 @@
 // Storage: the metadata database (SQLite by default, PostgreSQL by URL) and its migrations.
 // Both dialects run the same migrations; module stores write portable Kysely queries.
-export { openDatabase, openSqlite, type Database, type Dialect, type OpenDatabaseOptions } from "./database.ts";
+export { NamedStatements, openDatabase, openSqlite, type Database, type Dialect, type OpenDatabaseOptions } from "./database.ts";
 export type { Tables } from "./tables.ts";
 export { lockDataDir, LOCK_FILE, type DataDirLock, type LockHolder } from "./instance-lock.ts";
 export { campaign, FENCED_SQLSTATE, type CampaignOptions, type LeaderRecord, type Leadership } from "./leader.ts";

@@ -1,5 +1,5 @@
 import type BetterSqlite3 from "better-sqlite3";
-import { CompiledQuery, sql, type Kysely, type Transaction } from "kysely";
+import { CompiledQuery, type Kysely, type Transaction } from "kysely";
 import { invalidInput, notFound } from "../../core/index.ts";
 import { seriesColumns, seriesOf, SqliteMetricWriter, type BatchArgs, type LatestRow, type Series } from "./metric-writer.ts";
 import { appendColumns, CHUNK_POINTS, CHUNK_SUMMARY_COLUMNS, decodeChunk, encodeChunk, summarizeChunk, type ChunkPoints, type Database, type Tables } from "../../storage/index.ts";
@@ -63,7 +63,9 @@ export class MetricStore {
   constructor(
     private readonly database: Database,
     private readonly options: { summaryPage?: number; activeRunsOnly?: boolean } = {},
-  ) {}
+  ) {
+    database.statements?.add(WRITE_BEGIN);
+  }
 
   /**
    * `experimentId`: the run's, kept beside each latest value for runs/search (migration 031).
@@ -83,7 +85,9 @@ export class MetricStore {
       }
       return this.writer.write([runId, params, tags, series, latest]);
     }
-    // PostgreSQL: four round trips for a batch of metrics (begin, lock and open chunks, upsert, commit).
+    // PostgreSQL: four round trips for a batch of metrics (begin, lock and open chunks, upsert,
+    // commit), the two with values as named statements (Database.statements).
+    const statements = this.database.statements;
     await this.database.db.transaction().execute(async (trx) => {
       const open = await lockRunOpenChunks(trx, runId, series.keys, this.options.activeRunsOnly ?? false);
       await checkParams(trx, runId, params);
@@ -111,7 +115,8 @@ export class MetricStore {
         const values: unknown[] = [];
         for (const r of withLatest) for (const c of LATEST_COLUMNS) values.push(r[c]);
         for (const r of part) for (const c of CHUNK_ROW_COLUMNS) values.push(r[c]);
-        await trx.executeQuery(CompiledQuery.raw(pgUpsertText(withLatest.length, part.length), values));
+        const text = pgUpsertText(withLatest.length, part.length);
+        await trx.executeQuery(CompiledQuery.raw(statements ? statements.add(text) : text, values));
       }
     });
   }
@@ -243,9 +248,10 @@ const RUN_WRITES_LOCK = 0x6d657472; // 'metr'
  * the run active until the commit (as lockActiveRun), and then reads each series' open chunk.
  * (SQLite's writer thread does the same in process: prepareSqliteWrites.)
  */
+const WRITE_BEGIN = "select key, seq, count, points, stage from metric_write_begin($1, $2, $3::text[], $4, $5)";
 async function lockRunOpenChunks(trx: Kysely<Tables>, runId: string, keys: string[], active: boolean): Promise<Map<string, OpenChunk>> {
-  const { rows } = await sql<{ key: string | null; seq: number | null; count: number | null; points: Uint8Array | null; stage: string | null }>`
-    select key, seq, count, points, stage from metric_write_begin(${RUN_WRITES_LOCK}, ${runId}, ${keys}::text[], ${active}, ${CHUNK_POINTS})`.execute(trx);
+  type Row = { key: string | null; seq: number | null; count: number | null; points: Uint8Array | null; stage: string | null };
+  const { rows } = await trx.executeQuery<Row>(CompiledQuery.raw(WRITE_BEGIN, [RUN_WRITES_LOCK, runId, keys, active, CHUNK_POINTS]));
   // The stage's row is the one without a key.
   const stage = rows.find((r) => r.key === null)?.stage ?? undefined;
   if (stage !== "active") throw runNotWritable(runId, stage);
