@@ -71,8 +71,8 @@ export interface OpenDatabaseOptions {
 /**
  * PostgreSQL: SQL texts that run as named prepared statements, parsed and planned once on each
  * pooled session instead of at every call. A hot path registers its texts (the metric write
- * path's: a batch's upsert binds about 220 values, and PostgreSQL spent more CPU parsing and
- * planning it each time than running it: docs/benchmarks.md#tracking). Kysely sends every query
+ * path's: a batch's upsert binds about 220 values, and parsing and planning it again at every
+ * call took about 40% of PostgreSQL's CPU a batch: docs/benchmarks.md#tracking). Kysely sends every query
  * by text, so the pool handed to it names those texts as `pg` sends them. At most `limit` texts are
  * named (each is kept prepared on every session that ran it); past that, a text runs unnamed.
  * A named statement lives in its session, as the leader's epoch does (src/storage/leader.ts), so

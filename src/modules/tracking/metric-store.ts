@@ -241,6 +241,8 @@ function latestPerKey(runId: string, experimentId: string, series: Series): Late
 
 /** The two-int advisory lock space of a run's metric writes (the leader's is 'pavd', src/storage/leader.ts). */
 const RUN_WRITES_LOCK = 0x6d657472; // 'metr'
+/** lockRunOpenChunks's one statement, a named statement on each session (Database.statements). */
+const WRITE_BEGIN = "select key, seq, count, points, stage from metric_write_begin($1, $2, $3::text[], $4, $5)";
 
 /**
  * PostgreSQL, first in a metric write's transaction, one round trip: migration 034's
@@ -248,7 +250,6 @@ const RUN_WRITES_LOCK = 0x6d657472; // 'metr'
  * the run active until the commit (as lockActiveRun), and then reads each series' open chunk.
  * (SQLite's writer thread does the same in process: prepareSqliteWrites.)
  */
-const WRITE_BEGIN = "select key, seq, count, points, stage from metric_write_begin($1, $2, $3::text[], $4, $5)";
 async function lockRunOpenChunks(trx: Kysely<Tables>, runId: string, keys: string[], active: boolean): Promise<Map<string, OpenChunk>> {
   type Row = { key: string | null; seq: number | null; count: number | null; points: Uint8Array | null; stage: string | null };
   const { rows } = await trx.executeQuery<Row>(CompiledQuery.raw(WRITE_BEGIN, [RUN_WRITES_LOCK, runId, keys, active, CHUNK_POINTS]));
