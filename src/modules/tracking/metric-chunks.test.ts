@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { openTestDatabase, testDialects } from "../../../test/support/databases.ts";
 import { CHUNK_POINTS, type Database } from "../../storage/index.ts";
 import { bucketHistory, type BucketQuery } from "./metric-buckets.ts";
-import { MetricStore, type HistoryCursor, type MetricInput } from "./metric-store.ts";
+import { MetricStore, pgUpsertShapesKept, pgUpsertText, type HistoryCursor, type MetricInput } from "./metric-store.ts";
 
 // Issue 15, items 1 and 3: points stored in chunks per (run, key). What a user sees must not
 // change: history order (step, timestamp, order logged), every duplicate kept, paging, buckets.
@@ -276,5 +276,18 @@ describe.each(testDialects())("metric chunks on %s", (dialect) => {
       const want = batches.flat().filter((m) => m.key === key).map((m) => m.step).sort((x, y) => x - y);
       expect((await store.history("run-c", key, { limit: 25_000 })).map((p) => p.step)).toEqual(want);
     }
+  });
+});
+
+describe("PostgreSQL's upsert texts", () => {
+  it("keeps a bounded number of shapes, whatever shapes clients send, and makes the same text past the bound", () => {
+    // A client picks a batch's shape (its keys and chunk rows); 1,000 shapes must not all stay in memory.
+    const first = pgUpsertText(3, 5);
+    for (let latest = 0; latest < 20; latest++) for (let chunks = 1; chunks <= 50; chunks++) pgUpsertText(latest, chunks);
+    expect(pgUpsertShapesKept()).toBeLessThanOrEqual(256);
+    expect(pgUpsertText(3, 5)).toBe(first);
+    const late = pgUpsertText(19, 50);
+    expect(pgUpsertText(19, 50)).toEqual(late);
+    expect(late.match(/\$\d+/g)).toHaveLength(19 * 7 + 50 * 15);
   });
 });

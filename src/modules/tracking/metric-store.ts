@@ -320,10 +320,14 @@ const placeholders = (width: number) => `(${Array(width).fill("?").join(", ")})`
 /**
  * PostgreSQL's upsert of a batch by its shape (latest rows, chunk rows): the latest values in a
  * data-modifying WITH, then the chunk rows, in one statement. Made once per shape and cached, not
- * built by Kysely per batch: a 1,000-point batch binds about 220 values.
+ * built by Kysely per batch: a 1,000-point batch binds about 220 values. A client picks the shape
+ * (up to 1,000 keys a batch: some 20,000 shapes, texts of up to tens of KiB), so at most
+ * PG_UPSERT_SHAPES texts are kept; another shape's text is made for its batch (and runs unnamed:
+ * NamedStatements keeps fewer still).
  */
+const PG_UPSERT_SHAPES = 256;
 const pgUpserts = new Map<string, string>();
-function pgUpsertText(latest: number, chunks: number): string {
+export function pgUpsertText(latest: number, chunks: number): string {
   const shape = `${latest}:${chunks}`;
   let text = pgUpserts.get(shape);
   if (text === undefined) {
@@ -331,10 +335,13 @@ function pgUpsertText(latest: number, chunks: number): string {
     const tuples = (count: number, width: number) => Array.from({ length: count }, () => `(${Array.from({ length: width }, () => `$${++n}`).join(", ")})`).join(", ");
     const latestPart = latest ? `with latest as (${latestUpsert(tuples(latest, LATEST_COLUMNS.length))}) ` : "";
     text = latestPart + chunkUpsert(tuples(chunks, CHUNK_ROW_COLUMNS.length));
-    pgUpserts.set(shape, text);
+    if (pgUpserts.size < PG_UPSERT_SHAPES) pgUpserts.set(shape, text);
   }
   return text;
 }
+
+/** How many upsert texts are kept (at most PG_UPSERT_SHAPES), for the tests. */
+export const pgUpsertShapesKept = (): number => pgUpserts.size;
 
 /** The columns an append rewrites in a chunk (all but its key), and all of a chunk row's. */
 const CHUNK_COLUMNS = [...CHUNK_SUMMARY_COLUMNS, "points"] as const;
